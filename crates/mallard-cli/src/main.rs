@@ -1,0 +1,73 @@
+//! `mallard`: the headless Mallard Metrics server and its tools.
+//!
+//! - `mallard serve` runs the ingestion, auth and stats server.
+//! - `mallard seed` fills a data directory with realistic synthetic traffic.
+//! - `mallard check` runs an integrity check of a data directory's database.
+
+mod check;
+mod logging;
+mod seed;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use mallard_server::{Config, Overrides};
+
+/// Local-first web analytics: one process, one SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "mallard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (ingestion, stats, dashboard) until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Write deterministic synthetic traffic into the data directory.
+    Seed(seed::SeedArgs),
+    /// Check the database in the data directory for corruption.
+    Check(CommonArgs),
+}
+
+/// Options shared by every command that opens the data directory.
+#[derive(Debug, Clone, Args)]
+struct CommonArgs {
+    /// The data directory (default: the OS user data directory).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML config file (default: config.toml in the OS user config directory).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn load(&self, host: Option<String>, port: Option<u16>) -> anyhow::Result<Config> {
+        let env = |key: &str| std::env::var(key).ok();
+        let overrides = Overrides {
+            host,
+            port,
+            data_dir: self.data_dir.clone(),
+        };
+        Ok(Config::load(self.config.as_deref(), &env, overrides)?)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Seed(args) => seed::run(args),
+        Command::Check(args) => check::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mallard: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

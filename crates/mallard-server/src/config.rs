@@ -1,0 +1,493 @@
+//! Server configuration: defaults, a TOML file, environment variables and flags.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file, `MALLARD_*`
+//! environment variables, command-line flags. Unknown TOML fields and bad values
+//! are errors that name the field or variable, so a typo never goes unnoticed.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use mallard_core::SiteId;
+use mallard_store::Durability;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The application name used for the user's data and config directories.
+pub const APP_DIR_NAME: &str = "mallard-metrics";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has an unknown or mistyped field.
+    #[error("invalid config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// An environment variable has a value that cannot be used.
+    #[error("invalid value for {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting has a value that cannot be used.
+    #[error("invalid value for {field}: {message}")]
+    Invalid {
+        /// The field, as named in the TOML file.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// No data directory was given and the OS has no user data directory.
+    #[error("no data directory: pass --data-dir or set MALLARD_DATA_DIR")]
+    NoDataDir,
+}
+
+/// The format of log lines on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("expected \"text\" or \"json\", got {other:?}")),
+        }
+    }
+}
+
+/// The durability setting as written in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum DurabilitySetting {
+    Process,
+    Power,
+}
+
+impl FromStr for DurabilitySetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "process" => Ok(Self::Process),
+            "power" => Ok(Self::Power),
+            other => Err(format!("expected \"process\" or \"power\", got {other:?}")),
+        }
+    }
+}
+
+/// The fields of the TOML file, all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    site_ids: Option<Vec<String>>,
+    filter_bots: Option<bool>,
+    rate_limit_per_site: Option<u32>,
+    log_format: Option<LogFormat>,
+    secret: Option<String>,
+    metrics_token: Option<String>,
+    durability: Option<DurabilitySetting>,
+    trusted_proxies: Option<Vec<String>>,
+    request_timeout_secs: Option<u64>,
+}
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The resolved configuration of one server.
+#[derive(Clone)]
+pub struct Config {
+    /// The address to listen on.
+    pub host: String,
+    /// The port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// The directory holding the database.
+    pub data_dir: PathBuf,
+    /// When non-empty, only these sites may send events, and browsers only from
+    /// pages on these hosts.
+    pub site_ids: Vec<SiteId>,
+    /// Whether events from bots are dropped (and counted).
+    pub filter_bots: bool,
+    /// Events per second accepted per site; 0 means unlimited.
+    pub rate_limit_per_site: u32,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// A secret for visitor ids given by the operator instead of the generated one.
+    pub secret: Option<String>,
+    /// When set, `GET /metrics` needs this bearer token.
+    pub metrics_token: Option<String>,
+    /// How far a commit must reach before an event is acknowledged.
+    pub durability: Durability,
+    /// Proxies whose `X-Forwarded-For` / `X-Real-IP` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are never printed, not even in debug output.
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field("site_ids", &self.site_ids)
+            .field("filter_bots", &self.filter_bots)
+            .field("rate_limit_per_site", &self.rate_limit_per_site)
+            .field("log_format", &self.log_format)
+            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
+            .field("durability", &self.durability)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .finish()
+    }
+}
+
+impl Config {
+    /// A configuration with every default, storing data in `data_dir`; handy for
+    /// tests and embedding.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            data_dir: data_dir.into(),
+            site_ids: Vec::new(),
+            filter_bots: true,
+            rate_limit_per_site: 0,
+            log_format: LogFormat::Text,
+            secret: None,
+            metrics_token: None,
+            durability: Durability::Process,
+            trusted_proxies: Vec::new(),
+            request_timeout_secs: 30,
+        }
+    }
+
+    /// Loads the configuration from `file` (or the default config file in the
+    /// user config directory when it exists), the environment as seen through
+    /// `env`, and `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("MALLARD_CONFIG").map(PathBuf::from))
+            .or_else(|| default_config_file().filter(|path| path.exists()));
+        let mut raw = match &file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        apply_env(&mut raw, env)?;
+        let data_dir = match overrides.data_dir.or(raw.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
+        };
+        let mut config = Self::with_data_dir(data_dir);
+        config.host = overrides.host.or(raw.host).unwrap_or(config.host);
+        config.port = overrides.port.or(raw.port).unwrap_or(config.port);
+        if config.host.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "host",
+                message: "must not be empty".into(),
+            });
+        }
+        config.site_ids = raw
+            .site_ids
+            .unwrap_or_default()
+            .iter()
+            .map(|id| {
+                SiteId::parse(id.trim()).map_err(|e| ConfigError::Invalid {
+                    field: "site_ids",
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        config.filter_bots = raw.filter_bots.unwrap_or(config.filter_bots);
+        config.rate_limit_per_site = raw.rate_limit_per_site.unwrap_or(0);
+        config.log_format = raw.log_format.unwrap_or_default();
+        config.secret = non_empty("secret", raw.secret)?;
+        config.metrics_token = non_empty("metrics_token", raw.metrics_token)?;
+        config.durability = match raw.durability {
+            Some(DurabilitySetting::Power) => Durability::Power,
+            Some(DurabilitySetting::Process) | None => Durability::Process,
+        };
+        config.trusted_proxies = raw
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|proxy| parse_proxy(proxy))
+            .collect::<Result<_, _>>()?;
+        config.request_timeout_secs = raw.request_timeout_secs.unwrap_or(30);
+        if config.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "request_timeout_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The URL of the dashboard, as printed on start-up.
+    pub fn dashboard_url(&self, port: u16) -> String {
+        let host = match self.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            host => host,
+        };
+        if host.contains(':') && !host.starts_with('[') {
+            format!("http://[{host}]:{port}/")
+        } else {
+            format!("http://{host}:{port}/")
+        }
+    }
+}
+
+/// The default data directory: the OS user data directory, e.g.
+/// `~/.local/share/mallard-metrics` on Linux.
+pub fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", APP_DIR_NAME).map(|dirs| dirs.data_dir().to_owned())
+}
+
+/// The default config file: `config.toml` in the OS user config directory, e.g.
+/// `~/.config/mallard-metrics/config.toml` on Linux.
+pub fn default_config_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", APP_DIR_NAME)
+        .map(|dirs| dirs.config_dir().join("config.toml"))
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn apply_env(
+    raw: &mut FileConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    fn parsed<T: FromStr>(
+        env: &dyn Fn(&str) -> Option<String>,
+        var: &str,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        env(var)
+            .map(|value| {
+                value.trim().parse::<T>().map_err(|e| ConfigError::Env {
+                    var: var.to_owned(),
+                    message: format!("{e} (got {value:?})"),
+                })
+            })
+            .transpose()
+    }
+    fn list(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Option<Vec<String>> {
+        env(var).map(|value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+    }
+    if let Some(host) = env("MALLARD_HOST") {
+        raw.host = Some(host);
+    }
+    if let Some(port) = parsed::<u16>(env, "MALLARD_PORT")? {
+        raw.port = Some(port);
+    }
+    if let Some(dir) = env("MALLARD_DATA_DIR") {
+        raw.data_dir = Some(PathBuf::from(dir));
+    }
+    if let Some(ids) = list(env, "MALLARD_SITE_IDS") {
+        raw.site_ids = Some(ids);
+    }
+    if let Some(filter) = parsed::<bool>(env, "MALLARD_FILTER_BOTS")? {
+        raw.filter_bots = Some(filter);
+    }
+    if let Some(rate) = parsed::<u32>(env, "MALLARD_RATE_LIMIT_PER_SITE")? {
+        raw.rate_limit_per_site = Some(rate);
+    }
+    if let Some(format) = parsed::<LogFormat>(env, "MALLARD_LOG_FORMAT")? {
+        raw.log_format = Some(format);
+    }
+    if let Some(secret) = env("MALLARD_SECRET") {
+        raw.secret = Some(secret);
+    }
+    if let Some(token) = env("MALLARD_METRICS_TOKEN") {
+        raw.metrics_token = Some(token);
+    }
+    if let Some(durability) = parsed::<DurabilitySetting>(env, "MALLARD_DURABILITY")? {
+        raw.durability = Some(durability);
+    }
+    if let Some(proxies) = list(env, "MALLARD_TRUSTED_PROXIES") {
+        raw.trusted_proxies = Some(proxies);
+    }
+    if let Some(timeout) = parsed::<u64>(env, "MALLARD_REQUEST_TIMEOUT_SECS")? {
+        raw.request_timeout_secs = Some(timeout);
+    }
+    Ok(())
+}
+
+fn non_empty(field: &'static str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(ConfigError::Invalid {
+            field,
+            message: "must not be empty when set".into(),
+        }),
+        other => Ok(other),
+    }
+}
+
+fn parse_proxy(raw: &str) -> Result<IpNet, ConfigError> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| ConfigError::Invalid {
+            field: "trusted_proxies",
+            message: format!("{raw:?} is neither an IP address nor a CIDR range"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    #[test]
+    fn flags_override_env_which_overrides_the_file() {
+        let file = write("host = \"0.0.0.0\"\nport = 9000\ndata_dir = \"/from/file\"\n");
+        let env = env_of(&[("MALLARD_PORT", "9001"), ("MALLARD_DATA_DIR", "/from/env")]);
+        let config = Config::load(
+            Some(file.path()),
+            &env,
+            Overrides {
+                data_dir: Some("/from/flag".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.host, "0.0.0.0");
+        assert_eq!(config.port, 9001);
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn an_unknown_field_is_an_error_naming_it() {
+        let file = write("prot = 80\n");
+        let err = Config::load(Some(file.path()), &env_of(&[]), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_field_is_an_error_naming_it() {
+        let file = write("data_dir = \"/x\"\nport = \"eighty\"\n");
+        let err = Config::load(Some(file.path()), &env_of(&[]), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_env_value_names_the_variable() {
+        let env = env_of(&[("MALLARD_DATA_DIR", "/x"), ("MALLARD_PORT", "http")]);
+        let err = Config::load(None, &env, Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("MALLARD_PORT"), "{err}");
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_SITE_IDS", "ok.com,bad id"),
+        ]);
+        let err = Config::load(None, &env, Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("site_ids"), "{err}");
+    }
+
+    #[test]
+    fn lists_and_proxies_parse_from_env() {
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_SITE_IDS", "a.com, b.com"),
+            ("MALLARD_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+            ("MALLARD_DURABILITY", "power"),
+        ]);
+        let config = Config::load(None, &env, Overrides::default()).unwrap();
+        assert_eq!(config.site_ids.len(), 2);
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.durability, Durability::Power);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut config = Config::with_data_dir("/x");
+        config.secret = Some("hunter2-secret".into());
+        config.metrics_token = Some("token-value".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("token-value"));
+    }
+
+    #[test]
+    fn the_dashboard_url_uses_a_reachable_host() {
+        let mut config = Config::with_data_dir("/x");
+        assert_eq!(config.dashboard_url(8000), "http://127.0.0.1:8000/");
+        config.host = "0.0.0.0".into();
+        assert_eq!(config.dashboard_url(1), "http://127.0.0.1:1/");
+        config.host = "::1".into();
+        assert_eq!(config.dashboard_url(1), "http://[::1]:1/");
+    }
+}

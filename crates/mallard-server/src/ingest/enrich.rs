@@ -1,0 +1,151 @@
+//! Enrichment: from a validated event and the request's IP and user agent to the
+//! [`NewEvent`] the store keeps. The IP and the raw user agent end here.
+
+use std::net::IpAddr;
+
+use mallard_core::device;
+use mallard_core::referrer::{classify_referrer, source_from_param};
+use mallard_core::visitor::{day_number, visitor_id};
+use mallard_core::{NewEvent, SessionAttributes, UserAgentClassifier, VisitorSecret};
+
+use super::payload::ValidatedEvent;
+
+/// What enrichment decided about an event.
+#[derive(Debug)]
+pub enum Enriched {
+    /// A human's event, ready for the store.
+    Event(Box<NewEvent>),
+    /// A bot's event, to be dropped and counted.
+    Bot,
+}
+
+/// Turns validated events into stored events; shared by all requests.
+#[derive(Debug)]
+pub struct Enricher {
+    classifier: UserAgentClassifier,
+    secret: VisitorSecret,
+    filter_bots: bool,
+}
+
+impl Enricher {
+    /// An enricher keyed with `secret` that drops bots when `filter_bots` is set.
+    pub fn new(secret: VisitorSecret, filter_bots: bool) -> Self {
+        Self {
+            classifier: UserAgentClassifier::new(10_000),
+            secret,
+            filter_bots,
+        }
+    }
+
+    /// Enriches `event`, seen at `now_ms` from `ip` with `user_agent`.
+    pub fn enrich(
+        &self,
+        event: ValidatedEvent,
+        ip: IpAddr,
+        user_agent: &str,
+        now_ms: i64,
+    ) -> Enriched {
+        let agent = self.classifier.classify(user_agent);
+        if self.filter_bots && agent.is_bot {
+            return Enriched::Bot;
+        }
+        let page = event.page;
+        let referrer = event
+            .referrer
+            .as_deref()
+            .and_then(|raw| classify_referrer(raw, &page.hostname))
+            .or_else(|| page.ref_param.as_deref().and_then(source_from_param))
+            .or_else(|| page.utm.source.as_deref().and_then(source_from_param));
+        let session = SessionAttributes {
+            referrer,
+            utm: page.utm,
+            browser: agent.browser.clone(),
+            browser_version: agent.browser_version.clone(),
+            os: agent.os.clone(),
+            os_version: agent.os_version.clone(),
+            device: device::classify(event.screen_width, &agent),
+            screen_width: event.screen_width,
+            country: None,
+        };
+        let visitor = visitor_id(
+            &self.secret,
+            day_number(now_ms),
+            &event.site,
+            ip,
+            user_agent,
+        );
+        Enriched::Event(Box::new(NewEvent {
+            site: event.site,
+            timestamp_ms: now_ms,
+            visitor,
+            name: event.name,
+            hostname: page.hostname,
+            pathname: page.pathname,
+            props: event.props,
+            revenue: event.revenue,
+            session,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::payload::parse_json;
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+        (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    fn event(body: &str) -> ValidatedEvent {
+        parse_json(body.as_bytes()).unwrap().validate().unwrap()
+    }
+
+    fn enrich(enricher: &Enricher, body: &str, ua: &str, ip: &str) -> Enriched {
+        enricher.enrich(event(body), ip.parse().unwrap(), ua, 1_700_000_000_000)
+    }
+
+    #[test]
+    fn a_browser_event_is_enriched_and_keeps_no_ip() {
+        let enricher = Enricher::new(VisitorSecret::from_bytes([7; 32]), true);
+        let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/x?utm_campaign=launch","r":"https://www.google.com/","w":1920}"#;
+        let Enriched::Event(stored) = enrich(&enricher, body, CHROME, "203.0.113.9") else {
+            panic!("a browser is not a bot")
+        };
+        assert_eq!(stored.pathname, "/x");
+        assert_eq!(stored.session.browser.as_deref(), Some("Chrome"));
+        assert_eq!(
+            stored.session.referrer.as_ref().map(|r| r.source.as_str()),
+            Some("Google")
+        );
+        assert_eq!(stored.session.utm.campaign.as_deref(), Some("launch"));
+        assert!(!format!("{stored:?}").contains("203.0.113.9"));
+    }
+
+    #[test]
+    fn bots_are_dropped_only_when_filtering_is_on() {
+        let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
+        let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        let filtering = Enricher::new(VisitorSecret::from_bytes([1; 32]), true);
+        assert!(matches!(
+            enrich(&filtering, body, bot, "1.2.3.4"),
+            Enriched::Bot
+        ));
+        let open = Enricher::new(VisitorSecret::from_bytes([1; 32]), false);
+        assert!(matches!(
+            enrich(&open, body, bot, "1.2.3.4"),
+            Enriched::Event(_)
+        ));
+    }
+
+    #[test]
+    fn the_visitor_id_depends_on_ip_and_user_agent() {
+        let enricher = Enricher::new(VisitorSecret::from_bytes([2; 32]), true);
+        let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
+        let visitor = |ua: &str, ip: &str| match enrich(&enricher, body, ua, ip) {
+            Enriched::Event(e) => e.visitor,
+            Enriched::Bot => panic!("not a bot"),
+        };
+        assert_eq!(visitor(CHROME, "1.1.1.1"), visitor(CHROME, "1.1.1.1"));
+        assert_ne!(visitor(CHROME, "1.1.1.1"), visitor(CHROME, "1.1.1.2"));
+    }
+}

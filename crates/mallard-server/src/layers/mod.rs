@@ -1,0 +1,5 @@
+//! Cross-cutting concerns as tower layers and middleware.
+
+pub mod http_metrics;
+pub mod security_headers;
+pub mod timeout;

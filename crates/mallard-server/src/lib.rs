@@ -1,0 +1,99 @@
+//! The HTTP server of Mallard Metrics.
+//!
+//! One axum application serves both API families over one store: the Mallard
+//! family (`/api/*`, `/health*`, `/metrics`, the dashboard and the tracker) and,
+//! in later parts, the event collector family. This crate owns every HTTP type:
+//! status codes, JSON bodies, headers. It turns network input into typed values
+//! in one place per family and hands them to `mallard-store`.
+//!
+//! Embedders (the `mallard` command and the desktop app) call [`Server::open`]
+//! and then [`Server::serve`] with a bound listener and a shutdown signal.
+
+pub mod client_ip;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod layers;
+pub mod limits;
+pub mod observability;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use mallard_store::{Store, StoreError, StoreOptions};
+use tokio::net::TcpListener;
+
+pub use config::{Config, ConfigError, Overrides};
+pub use error::ApiError;
+pub use routes::router;
+pub use state::AppState;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened (locked, newer schema, corrupt, ...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listening socket failed.
+    #[error("the HTTP server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An opened store and the application state built on it, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    store: Store,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the store in `config.data_dir` and builds the application.
+    pub fn open(config: Config) -> Result<Self, ServerError> {
+        let options = StoreOptions {
+            durability: config.durability,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&config.data_dir, options)?;
+        let state = AppState::new(config, &store);
+        Ok(Self { store, state })
+    }
+
+    /// The application state (for embedding and tests).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then stops accepting,
+    /// lets in-flight requests finish, commits every queued event and closes
+    /// the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = router(self.state.clone());
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        drop(self.state);
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        result.map_err(ServerError::from)
+    }
+}
+
+/// Opens the store and serves on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    Server::open(config)?.serve(listener, shutdown).await
+}

@@ -1,0 +1,101 @@
+//! The embedded `ui/` files: the dashboard at `/`, the tracker at `/mallard.js`,
+//! `/robots.txt` and `/.well-known/security.txt`.
+//!
+//! Files are embedded with rust-embed; debug builds read them from disk so the
+//! dashboard can be edited without rebuilding.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The files of the dashboard and tracker.
+#[derive(RustEmbed)]
+#[folder = "../../ui/"]
+pub struct UiAssets;
+
+/// The static routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/mallard.js", get(tracker))
+        .route("/static/{*path}", get(static_file))
+        .route("/robots.txt", get(robots))
+        .route("/.well-known/security.txt", get(security_txt))
+}
+
+async fn index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers, "no-cache")
+}
+
+async fn tracker(headers: HeaderMap) -> Response {
+    let mut response = serve(
+        "mallard.js",
+        &headers,
+        "public, max-age=3600, must-revalidate",
+    );
+    // Any site may load the tracker.
+    response.headers_mut().insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
+    response
+}
+
+async fn static_file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    serve(&path, &headers, "no-cache")
+}
+
+async fn robots() -> &'static str {
+    "User-agent: *\nDisallow: /\n"
+}
+
+async fn security_txt(State(state): State<AppState>) -> Response {
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let expires = expires
+        .replace_nanosecond(0)
+        .unwrap_or(expires)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let host = match state.config.host.as_str() {
+        "0.0.0.0" | "::" | "127.0.0.1" | "::1" => "localhost",
+        host => host,
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        format!("Contact: mailto:security@{host}\nExpires: {expires}\nPreferred-Languages: en\n"),
+    )
+        .into_response()
+}
+
+/// Serves an embedded file with its MIME type, a strong ETag and `cache`.
+fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Response {
+    let Some(file) = UiAssets::get(path) else {
+        return ApiError::NotFound("Not found".into()).into_response();
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|given| given.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mime = file.metadata.mimetype().to_owned();
+        ([(header::CONTENT_TYPE, mime)], file.data.into_owned()).into_response()
+    };
+    let response_headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response_headers.insert(header::ETAG, value);
+    }
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}

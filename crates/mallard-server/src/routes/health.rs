@@ -1,0 +1,49 @@
+//! `GET /health`, `GET /health/ready` and `GET /health/detailed`.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The health routes; they touch no state beyond what each documents.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/ready", get(ready))
+        .route("/health/detailed", get(detailed))
+}
+
+/// Liveness: the process answers.
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers a query.
+async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state
+        .read(|db| db.ping())
+        .await
+        .map(|()| "ready")
+        .map_err(|_| ApiError::Unavailable("database not ready".into()))
+}
+
+/// A JSON summary for operators.
+async fn detailed(State(state): State<AppState>) -> Response {
+    let database = state.read(|db| db.ping()).await.is_ok();
+    Json(json!({
+        "status": if database { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": state.started.elapsed().as_secs(),
+        "database": if database { "ok" } else { "unavailable" },
+        "queued_events": state.writer.queued_events(),
+        "filter_bots": state.config.filter_bots,
+        "site_allowlist": state.config.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rate_limit_per_site": state.config.rate_limit_per_site,
+        "durability": format!("{:?}", state.config.durability).to_lowercase(),
+    }))
+    .into_response()
+}

@@ -1,0 +1,264 @@
+//! `POST /api/event` and `GET /api/event` (tracking pixel).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
+use bytes::Bytes;
+use mallard_core::SiteId;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
+use crate::ingest::enrich::Enriched;
+use crate::ingest::payload::{MallardPayload, MallardQuery, parse_json};
+use crate::state::AppState;
+
+/// The body limit of ingestion routes, as documented.
+pub const INGEST_BODY_LIMIT: usize = 64 * 1024;
+
+/// A transparent 1x1 GIF.
+const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// The ingestion routes, with open CORS (answering Private Network Access
+/// preflights, so public https pages can post to a local port) and the 64 KB
+/// body limit.
+pub fn router() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([http::Method::GET, http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .allow_private_network(true)
+        .max_age(std::time::Duration::from_secs(86_400));
+    // The CORS layer answers preflights before they reach a handler; the OPTIONS
+    // handler gives the layer a route to wrap (the method-not-allowed fallback
+    // is set on the whole router later and is not wrapped).
+    let methods: MethodRouter<AppState> = post(post_event)
+        .get(get_event)
+        .options(|| async { StatusCode::NO_CONTENT })
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(INGEST_BODY_LIMIT))
+        .layer(cors);
+    Router::new().route("/api/event", methods)
+}
+
+async fn post_event(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let outcome = async {
+        check_content_type(&headers)?;
+        let body = body.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit_kb: INGEST_BODY_LIMIT / 1024,
+                }
+            } else {
+                ApiError::BadRequest(format!("Cannot read the request body: {rejection}"))
+            }
+        })?;
+        ingest(&state, parse_json(&body)?, ip, &headers).await
+    }
+    .await;
+    count(&outcome);
+    outcome.map(|()| StatusCode::ACCEPTED)
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    query: Result<Query<MallardQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let outcome = async {
+        let Query(query) =
+            query.map_err(|e| ApiError::BadRequest(format!("Invalid query string: {e}")))?;
+        ingest(&state, query.into_payload()?, ip, &headers).await
+    }
+    .await;
+    count(&outcome);
+    outcome?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/gif")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store, max-age=0"),
+            ),
+        ],
+        PIXEL_GIF,
+    )
+        .into_response())
+}
+
+/// Validates, checks origin and rate limit, enriches and stores one event.
+async fn ingest(
+    state: &AppState,
+    payload: MallardPayload,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let event = payload.validate()?;
+    check_origin(
+        &state.config.site_ids,
+        headers.get(header::ORIGIN),
+        &event.site,
+    )?;
+    if let Some(limiter) = &state.site_limiter {
+        limiter
+            .check(event.site.as_str())
+            .map_err(|retry_after_secs| ApiError::TooManyRequests {
+                message: "Rate limit exceeded for this site".into(),
+                retry_after_secs,
+            })?;
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match state.enricher.enrich(event, ip, user_agent, now_ms()) {
+        Enriched::Bot => {
+            metrics::counter!("mallard_events_dropped_total", "reason" => "bot").increment(1);
+            Ok(())
+        }
+        Enriched::Event(event) => {
+            state.writer.insert(vec![*event]).await?;
+            metrics::counter!("mallard_events_ingested_total", "family" => "mallard").increment(1);
+            Ok(())
+        }
+    }
+}
+
+fn count(outcome: &Result<(), ApiError>) {
+    if let Err(err) = outcome {
+        metrics::counter!("mallard_events_rejected_total", "family" => "mallard", "reason" => err.reason())
+            .increment(1);
+    }
+}
+
+/// JSON, or text/plain as `navigator.sendBeacon` sends it; a missing type is
+/// read as JSON.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if matches!(essence.as_str(), "application/json" | "text/plain" | "") {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "Content-Type must be application/json or text/plain".into(),
+        ))
+    }
+}
+
+/// With a site allowlist configured, the event's site must be on it, and a
+/// browser's `Origin` must be a page of one of the listed sites (or a subdomain).
+fn check_origin(
+    allowed: &[SiteId],
+    origin: Option<&HeaderValue>,
+    site: &SiteId,
+) -> Result<(), ApiError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    if !allowed.contains(site) {
+        return Err(ApiError::Forbidden(format!(
+            "Site {site} is not in the allowlist"
+        )));
+    }
+    let Some(origin) = origin else { return Ok(()) };
+    let authority = origin.to_str().ok().and_then(|o| {
+        o.split_once("://")
+            .map(|(_, rest)| rest.to_ascii_lowercase())
+    });
+    let Some(authority) = authority else {
+        return Err(ApiError::Forbidden("Origin not allowed".into()));
+    };
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(host, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                host
+            } else {
+                authority.as_str()
+            }
+        });
+    let matches = |candidate: &str| {
+        allowed.iter().any(|site| {
+            let site = site.as_str().to_ascii_lowercase();
+            candidate == site || candidate.ends_with(&format!(".{site}"))
+        })
+    };
+    if matches(&authority) || matches(host) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Origin not allowed".into()))
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sites(ids: &[&str]) -> Vec<SiteId> {
+        ids.iter().map(|id| SiteId::parse(id).unwrap()).collect()
+    }
+
+    fn origin(value: &'static str) -> HeaderValue {
+        HeaderValue::from_static(value)
+    }
+
+    #[test]
+    fn the_origin_allowlist_matches_hosts_subdomains_and_ports() {
+        let allowed = sites(&["example.com", "localhost:3000"]);
+        let site = SiteId::parse("example.com").unwrap();
+        assert!(check_origin(&[], Some(&origin("https://evil.test")), &site).is_ok());
+        assert!(check_origin(&allowed, Some(&origin("https://example.com")), &site).is_ok());
+        assert!(check_origin(&allowed, Some(&origin("https://blog.example.com")), &site).is_ok());
+        assert!(check_origin(&allowed, Some(&origin("http://localhost:3000")), &site).is_ok());
+        assert!(check_origin(&allowed, None, &site).is_ok());
+        assert!(check_origin(&allowed, Some(&origin("https://evil.test")), &site).is_err());
+        assert!(check_origin(&allowed, Some(&origin("https://notexample.com")), &site).is_err());
+        assert!(check_origin(&allowed, Some(&origin("null")), &site).is_err());
+        let other = SiteId::parse("other.com").unwrap();
+        assert!(check_origin(&allowed, None, &other).is_err());
+    }
+
+    #[test]
+    fn beacons_and_json_are_accepted_other_types_are_not() {
+        let mut headers = HeaderMap::new();
+        assert!(check_content_type(&headers).is_ok());
+        headers.insert(header::CONTENT_TYPE, origin("text/plain;charset=UTF-8"));
+        assert!(check_content_type(&headers).is_ok());
+        headers.insert(header::CONTENT_TYPE, origin("application/json"));
+        assert!(check_content_type(&headers).is_ok());
+        headers.insert(
+            header::CONTENT_TYPE,
+            origin("application/x-www-form-urlencoded"),
+        );
+        assert!(check_content_type(&headers).is_err());
+    }
+}

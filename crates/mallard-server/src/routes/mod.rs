@@ -1,0 +1,33 @@
+//! The router: one small router per concern, merged, with the cross-cutting
+//! layers on top.
+
+pub mod assets;
+pub mod health;
+pub mod ingest;
+pub mod metrics;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::IntoResponse;
+
+use crate::error::ApiError;
+use crate::layers;
+use crate::state::AppState;
+
+/// The whole HTTP API of one server.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let router = Router::new()
+        .merge(ingest::router())
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(assets::router())
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(axum::middleware::from_fn(move |request, next| {
+            layers::timeout::enforce(timeout, request, next)
+        }))
+        .layer(axum::middleware::from_fn(layers::http_metrics::record));
+    layers::security_headers::apply(router).with_state(state)
+}

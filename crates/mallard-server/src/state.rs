@@ -1,0 +1,82 @@
+//! The state shared by every request handler.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mallard_core::VisitorSecret;
+use mallard_store::{ReadPool, Store, WriterHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ingest::enrich::Enricher;
+use crate::limits::SiteRateLimiter;
+
+/// Cheaply cloneable application state.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The resolved configuration.
+    pub config: Config,
+    /// Submits writes to the store's writer thread.
+    pub writer: WriterHandle,
+    /// Read-only database connections.
+    pub reads: Arc<ReadPool>,
+    /// Turns validated events into stored events.
+    pub enricher: Enricher,
+    /// The per-site rate limit, when one is configured.
+    pub site_limiter: Option<SiteRateLimiter>,
+    /// Renders the Prometheus exposition, when the recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// When the server started.
+    pub started: Instant,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state for `store` under `config`.
+    pub fn new(config: Config, store: &Store) -> Self {
+        let secret = match &config.secret {
+            Some(passphrase) => VisitorSecret::derive_from_passphrase(passphrase),
+            None => store.visitor_secret().clone(),
+        };
+        Self(Arc::new(Shared {
+            enricher: Enricher::new(secret, config.filter_bots),
+            site_limiter: SiteRateLimiter::new(config.rate_limit_per_site),
+            writer: store.writer(),
+            reads: store.reads(),
+            metrics: crate::observability::prometheus(),
+            started: Instant::now(),
+            config,
+        }))
+    }
+
+    /// Runs a read on a blocking thread, so that SQLite never blocks an async
+    /// worker.
+    pub async fn read<T, F>(&self, read: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mallard_store::ReadConn<'_>) -> Result<T, mallard_store::StoreError>
+            + Send
+            + 'static,
+    {
+        let reads = Arc::clone(&self.reads);
+        tokio::task::spawn_blocking(move || reads.with(read))
+            .await
+            .map_err(|_| ApiError::Internal)?
+            .map_err(|err| {
+                tracing::error!(error = %err, "read failed");
+                ApiError::Unavailable("Database not ready".into())
+            })
+    }
+}

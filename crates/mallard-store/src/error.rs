@@ -1,0 +1,112 @@
+//! The error type of the storage layer.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong when opening, writing or reading the database.
+///
+/// The variants that a person can act on (a lock held by another instance, a
+/// database from a newer version, a corrupt file, a full disk) carry a message
+/// that says what to do.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Another Mallard process holds the data directory.
+    #[error(
+        "the data directory {0} is in use by another Mallard Metrics process; \
+         stop that process first, or start this one with another --data-dir"
+    )]
+    Locked(PathBuf),
+    /// The database was written by a newer version of Mallard Metrics.
+    #[error(
+        "the database {path} has schema version {found}, newer than the {supported} this \
+         version understands; upgrade Mallard Metrics (the file was left untouched)"
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found in the file.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+    /// The database file is not a readable SQLite database.
+    #[error(
+        "the database {path} is corrupt or not a Mallard Metrics database ({detail}); \
+         it was left untouched: restore it from a backup or move it away to start afresh"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite reported.
+        detail: String,
+    },
+    /// The disk is full; nothing of the failed batch was written.
+    #[error("the disk holding the database is full; free some space (nothing was written)")]
+    DiskFull,
+    /// The writer thread has stopped, so nothing more can be written.
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    /// A file-system operation on the data directory failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A schema migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The transaction holding this write failed and was rolled back.
+    #[error(transparent)]
+    Write(#[from] WriteFailure),
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+            _ => StoreError::Sqlite(err),
+        }
+    }
+}
+
+impl StoreError {
+    /// Builds an [`StoreError::Io`] with a description of what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// A cheap, cloneable summary of a write failure, handed to every submitter of a
+/// failed batch.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WriteFailure {
+    /// The disk is full.
+    #[error("the disk holding the database is full")]
+    DiskFull,
+    /// The writer has stopped (the server is shutting down).
+    #[error("the database writer has stopped")]
+    Stopped,
+    /// The database refused the write for another reason.
+    #[error("the database could not store the events: {0}")]
+    Database(String),
+}
+
+impl From<&StoreError> for WriteFailure {
+    fn from(err: &StoreError) -> Self {
+        match err {
+            StoreError::DiskFull => WriteFailure::DiskFull,
+            StoreError::WriterStopped => WriteFailure::Stopped,
+            StoreError::Write(failure) => failure.clone(),
+            other => WriteFailure::Database(other.to_string()),
+        }
+    }
+}

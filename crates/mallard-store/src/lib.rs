@@ -1,0 +1,32 @@
+//! SQLite storage of Mallard Metrics.
+//!
+//! The store owns one SQLite database file in the data directory. It knows SQL but
+//! not HTTP. Its shape follows three rules from the architecture:
+//!
+//! - All writes go through one writer thread ([`writer`]) that owns the only write
+//!   connection and commits events in batches (group commit). A submission resolves
+//!   only after the transaction holding its events has committed.
+//! - Reads use separate read-only connections ([`reader`]) in WAL mode and never
+//!   wait for the writer.
+//! - Every SQL statement is parameterized; dimension strings (paths, hosts,
+//!   browsers, ...) are interned ([`dims`]) so an event row is a handful of integers.
+
+pub mod dims;
+pub mod error;
+pub mod lock;
+pub mod open;
+pub mod reader;
+pub mod schema;
+pub mod visits;
+pub mod writer;
+
+mod insert;
+mod settings;
+
+pub use error::StoreError;
+pub use open::{Durability, Store, StoreOptions};
+pub use reader::{ReadConn, ReadPool};
+pub use writer::WriterHandle;
+
+/// The name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "mallard.db";

@@ -1,0 +1,290 @@
+//! Assignment of events to visits (sessions) at ingest time.
+//!
+//! A visit is a run of events from one visitor on one site with no gap longer than
+//! [`VISIT_TIMEOUT_MS`] (30 minutes, as Plausible and GoatCounter do). The writer
+//! keeps the visits that may still grow in memory; everything older is final and
+//! lives only in the `visits` table.
+
+use std::collections::HashMap;
+
+/// A visit ends after this long without events from its visitor.
+pub const VISIT_TIMEOUT_MS: i64 = 30 * 60 * 1000;
+
+/// How often, in event time, idle visits are dropped from memory.
+const PRUNE_EVERY_MS: i64 = 60 * 1000;
+
+/// Visit-level attributes, as interned dimension ids, taken from a visit's first event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VisitAttributes {
+    /// Referrer source name.
+    pub referrer_source: Option<i64>,
+    /// Referrer URL.
+    pub referrer_url: Option<i64>,
+    /// `utm_source`.
+    pub utm_source: Option<i64>,
+    /// `utm_medium`.
+    pub utm_medium: Option<i64>,
+    /// `utm_campaign`.
+    pub utm_campaign: Option<i64>,
+    /// `utm_term`.
+    pub utm_term: Option<i64>,
+    /// `utm_content`.
+    pub utm_content: Option<i64>,
+    /// Browser family.
+    pub browser: Option<i64>,
+    /// Browser version.
+    pub browser_version: Option<i64>,
+    /// OS family.
+    pub os: Option<i64>,
+    /// OS version.
+    pub os_version: Option<i64>,
+    /// Device class code (see `mallard_core::DeviceClass::code`).
+    pub device: i64,
+    /// Screen width in CSS pixels.
+    pub screen_width: Option<i64>,
+    /// Country code.
+    pub country: Option<i64>,
+}
+
+/// One visit as stored in the `visits` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    /// The visit id (`visits.id`).
+    pub id: i64,
+    /// The site's id.
+    pub site_id: i64,
+    /// The visitor id.
+    pub visitor_id: i64,
+    /// Time of the first event, ms since the epoch.
+    pub start_ts: i64,
+    /// Time of the last event, ms since the epoch.
+    pub end_ts: i64,
+    /// How many page views the visit has.
+    pub pageviews: i64,
+    /// How many events (page views and custom events) the visit has.
+    pub events: i64,
+    /// The path of the first page view.
+    pub entry_page: Option<i64>,
+    /// The path of the last page view.
+    pub exit_page: Option<i64>,
+    /// Visit-level attributes.
+    pub attributes: VisitAttributes,
+}
+
+/// The visits that can still receive events, keyed by site and visitor.
+#[derive(Debug, Default)]
+pub struct ActiveVisits {
+    open: HashMap<(i64, i64), Visit>,
+    next_id: i64,
+    newest_ts: i64,
+    last_prune_ts: i64,
+}
+
+/// One event as the visit tracker sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitEvent {
+    /// The site's id.
+    pub site_id: i64,
+    /// The visitor id.
+    pub visitor_id: i64,
+    /// Event time, ms since the epoch.
+    pub ts: i64,
+    /// The page path id when the event is a page view.
+    pub pageview_path: Option<i64>,
+}
+
+impl ActiveVisits {
+    /// Starts tracking with `next_id` as the first id to hand out and `open` as
+    /// the visits reloaded from the database.
+    pub fn new(next_id: i64, open: impl IntoIterator<Item = Visit>) -> Self {
+        let mut visits = Self {
+            next_id,
+            ..Self::default()
+        };
+        for visit in open {
+            visits.newest_ts = visits.newest_ts.max(visit.end_ts);
+            visits.next_id = visits.next_id.max(visit.id + 1);
+            visits.open.insert((visit.site_id, visit.visitor_id), visit);
+        }
+        visits.last_prune_ts = visits.newest_ts;
+        visits
+    }
+
+    /// Adds `event` to its visit, starting a new visit when there is none or the
+    /// last one timed out, and returns a copy of the visit as it is now.
+    /// `attributes` is called only for a new visit.
+    pub fn record<E>(
+        &mut self,
+        event: VisitEvent,
+        attributes: impl FnOnce() -> Result<VisitAttributes, E>,
+    ) -> Result<Visit, E> {
+        self.newest_ts = self.newest_ts.max(event.ts);
+        if self.newest_ts - self.last_prune_ts >= PRUNE_EVERY_MS {
+            self.prune();
+        }
+        let key = (event.site_id, event.visitor_id);
+        if let Some(visit) = self.open.get_mut(&key) {
+            let continues = event.ts <= visit.end_ts + VISIT_TIMEOUT_MS
+                && event.ts >= visit.start_ts - VISIT_TIMEOUT_MS;
+            if continues {
+                add_event(visit, event);
+                return Ok(visit.clone());
+            }
+        }
+        let mut visit = Visit {
+            id: self.next_id,
+            site_id: event.site_id,
+            visitor_id: event.visitor_id,
+            start_ts: event.ts,
+            end_ts: event.ts,
+            pageviews: 0,
+            events: 0,
+            entry_page: None,
+            exit_page: None,
+            attributes: attributes()?,
+        };
+        self.next_id += 1;
+        add_event(&mut visit, event);
+        // A straggler older than the open visit gets a visit of its own but must
+        // not replace the open one, which later events still continue.
+        let replaces = self
+            .open
+            .get(&key)
+            .is_none_or(|open| event.ts > open.end_ts);
+        if replaces {
+            self.open.insert(key, visit.clone());
+        }
+        Ok(visit)
+    }
+
+    /// Drops visits that can no longer receive events from memory.
+    pub fn prune(&mut self) {
+        let cutoff = self.newest_ts - VISIT_TIMEOUT_MS;
+        self.open.retain(|_, visit| visit.end_ts >= cutoff);
+        self.last_prune_ts = self.newest_ts;
+    }
+
+    /// How many visits are held in memory.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether no visit is held in memory.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// The next visit id that will be handed out.
+    pub fn next_id(&self) -> i64 {
+        self.next_id
+    }
+}
+
+fn add_event(visit: &mut Visit, event: VisitEvent) {
+    visit.events += 1;
+    if let Some(path) = event.pageview_path {
+        visit.pageviews += 1;
+        if visit.entry_page.is_none() || event.ts < visit.start_ts {
+            visit.entry_page = Some(path);
+        }
+        if visit.exit_page.is_none() || event.ts >= visit.end_ts {
+            visit.exit_page = Some(path);
+        }
+    }
+    visit.start_ts = visit.start_ts.min(event.ts);
+    visit.end_ts = visit.end_ts.max(event.ts);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60 * 1000;
+
+    fn pageview(visitor: i64, ts: i64, path: i64) -> VisitEvent {
+        VisitEvent {
+            site_id: 1,
+            visitor_id: visitor,
+            ts,
+            pageview_path: Some(path),
+        }
+    }
+
+    fn record(visits: &mut ActiveVisits, event: VisitEvent) -> Visit {
+        visits
+            .record(event, || Ok::<_, ()>(VisitAttributes::default()))
+            .unwrap()
+    }
+
+    #[test]
+    fn events_within_thirty_minutes_share_a_visit_and_a_gap_starts_a_new_one() {
+        let mut visits = ActiveVisits::new(1, []);
+        let first = record(&mut visits, pageview(7, 0, 10));
+        let second = record(&mut visits, pageview(7, 29 * MIN, 11));
+        assert_eq!(first.id, second.id);
+        assert_eq!(second.pageviews, 2);
+        assert_eq!(second.entry_page, Some(10));
+        assert_eq!(second.exit_page, Some(11));
+        assert_eq!(second.end_ts - second.start_ts, 29 * MIN);
+        let third = record(
+            &mut visits,
+            pageview(7, 29 * MIN + VISIT_TIMEOUT_MS + 1, 12),
+        );
+        assert_ne!(third.id, second.id);
+        assert_eq!(third.pageviews, 1);
+    }
+
+    #[test]
+    fn visitors_and_sites_are_kept_apart() {
+        let mut visits = ActiveVisits::new(1, []);
+        let a = record(&mut visits, pageview(1, 0, 10));
+        let b = record(&mut visits, pageview(2, 0, 10));
+        let c = record(
+            &mut visits,
+            VisitEvent {
+                site_id: 2,
+                ..pageview(1, 0, 10)
+            },
+        );
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn custom_events_count_but_are_not_page_views() {
+        let mut visits = ActiveVisits::new(1, []);
+        record(&mut visits, pageview(1, 0, 10));
+        let visit = record(
+            &mut visits,
+            VisitEvent {
+                site_id: 1,
+                visitor_id: 1,
+                ts: MIN,
+                pageview_path: None,
+            },
+        );
+        assert_eq!((visit.pageviews, visit.events), (1, 2));
+        assert_eq!(visit.exit_page, Some(10));
+    }
+
+    #[test]
+    fn a_late_straggler_does_not_replace_the_open_visit() {
+        let mut visits = ActiveVisits::new(1, []);
+        let open = record(&mut visits, pageview(1, 10 * 60 * MIN, 10));
+        let straggler = record(&mut visits, pageview(1, 0, 10));
+        assert_ne!(open.id, straggler.id);
+        let next = record(&mut visits, pageview(1, 10 * 60 * MIN + MIN, 11));
+        assert_eq!(next.id, open.id);
+    }
+
+    #[test]
+    fn idle_visits_are_pruned_from_memory_and_reloaded_visits_continue() {
+        let mut visits = ActiveVisits::new(1, []);
+        let old = record(&mut visits, pageview(1, 0, 10));
+        record(&mut visits, pageview(2, 2 * VISIT_TIMEOUT_MS, 10));
+        assert_eq!(visits.len(), 1);
+        let reloaded = ActiveVisits::new(1, [old.clone()]);
+        assert_eq!(reloaded.next_id(), old.id + 1);
+        assert!(!reloaded.is_empty());
+    }
+}

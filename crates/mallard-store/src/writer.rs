@@ -1,0 +1,321 @@
+//! The single writer thread and its group commit.
+//!
+//! One OS thread owns the only write connection. Submissions arrive on a bounded
+//! channel; the thread takes the first one, drains whatever else is already
+//! queued (up to a batch limit), writes all of it in one transaction and commits.
+//! Only then does each submitter learn the outcome, so an acknowledged event is
+//! in the committed WAL and survives a crash of the process. Under load, batches
+//! grow by themselves while a commit is in progress; with no load, a lone event
+//! is committed at once (no artificial delay, like PostgreSQL's default
+//! `commit_delay = 0`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mallard_core::NewEvent;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{StoreError, WriteFailure};
+use crate::insert::WriterState;
+
+/// The outcome handed to a job after its transaction committed or rolled back.
+pub type Completion = Box<dyn FnOnce(Result<(), WriteFailure>) + Send>;
+
+/// A write job: runs inside a savepoint of the batch transaction, says whether its
+/// changes should be kept, and gets the commit outcome afterwards.
+pub type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+enum Command {
+    Insert {
+        events: Vec<NewEvent>,
+        ack: oneshot::Sender<Result<(), WriteFailure>>,
+    },
+    Run(Job),
+    Shutdown,
+}
+
+/// Tuning of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// A batch closes when it holds this many events.
+    pub max_batch_events: usize,
+    /// How long a batch may wait for more events after the first; zero commits
+    /// whatever is queued at once.
+    pub commit_delay: Duration,
+    /// How many submissions may wait in the queue before submitters wait.
+    pub queue_capacity: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            max_batch_events: 4096,
+            commit_delay: Duration::ZERO,
+            queue_capacity: 16_384,
+        }
+    }
+}
+
+/// A cloneable handle that submits work to the writer thread.
+#[derive(Clone, Debug)]
+pub struct WriterHandle {
+    sender: mpsc::Sender<Command>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Insert { events, .. } => write!(f, "Insert({} events)", events.len()),
+            Command::Run(_) => f.write_str("Run"),
+            Command::Shutdown => f.write_str("Shutdown"),
+        }
+    }
+}
+
+impl WriterHandle {
+    /// Stores `events` and resolves once the transaction holding them committed.
+    pub async fn insert(&self, events: Vec<NewEvent>) -> Result<(), WriteFailure> {
+        let count = events.len();
+        let (ack, done) = oneshot::channel();
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        let sent = self.sender.send(Command::Insert { events, ack }).await;
+        let outcome = match sent {
+            Ok(()) => done.await.unwrap_or(Err(WriteFailure::Stopped)),
+            Err(_) => Err(WriteFailure::Stopped),
+        };
+        self.queued.fetch_sub(count, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Like [`WriterHandle::insert`], for callers outside an async runtime (bulk
+    /// loading, command-line tools). Must not be called from an async task.
+    pub fn insert_blocking(&self, events: Vec<NewEvent>) -> Result<(), WriteFailure> {
+        let count = events.len();
+        let (ack, done) = oneshot::channel();
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        let outcome = match self.sender.blocking_send(Command::Insert { events, ack }) {
+            Ok(()) => done.blocking_recv().unwrap_or(Err(WriteFailure::Stopped)),
+            Err(_) => Err(WriteFailure::Stopped),
+        };
+        self.queued.fetch_sub(count, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Runs `write` on the write connection inside the next batch's transaction
+    /// and resolves with its result once that transaction committed. If `write`
+    /// fails, its changes are rolled back and the rest of the batch is kept.
+    pub async fn run<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn| {
+            let result = write(conn);
+            let keep = result.is_ok();
+            let complete: Completion = Box::new(move |commit| {
+                let outcome = match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Err(err), _) => Err(err),
+                    (Ok(_), Err(failure)) => Err(StoreError::Write(failure)),
+                };
+                // The caller may have gone away; then nobody needs the outcome.
+                let _ = tx.send(outcome);
+            });
+            (keep, complete)
+        });
+        self.sender
+            .send(Command::Run(job))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        rx.await.unwrap_or(Err(StoreError::WriterStopped))
+    }
+
+    /// How many submitted events are waiting for their commit right now.
+    pub fn queued_events(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Asks the writer to commit everything queued before this call and stop.
+    /// Safe to call from any thread, including an async runtime's.
+    pub(crate) fn request_shutdown(&self) {
+        // A full queue is drained by the writer before it sees this; a closed
+        // channel means the writer is already gone. The blocking send runs on a
+        // scoped thread of its own because the caller may be an async task.
+        if let Err(mpsc::error::TrySendError::Full(command)) =
+            self.sender.try_send(Command::Shutdown)
+        {
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let _ = self.sender.blocking_send(command);
+                });
+            });
+        }
+    }
+}
+
+/// Starts the writer thread on `conn`.
+pub(crate) fn spawn(
+    conn: Connection,
+    state: WriterState,
+    options: WriterOptions,
+) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
+    let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
+    let handle = WriterHandle {
+        sender,
+        queued: Arc::new(AtomicUsize::new(0)),
+    };
+    let thread = std::thread::Builder::new()
+        .name("mallard-writer".into())
+        .spawn(move || {
+            Writer {
+                conn,
+                state,
+                options,
+                receiver,
+            }
+            .run()
+        })
+        .map_err(|e| StoreError::io("cannot start the database writer thread", e))?;
+    Ok((handle, thread))
+}
+
+struct Writer {
+    conn: Connection,
+    state: WriterState,
+    options: WriterOptions,
+    receiver: mpsc::Receiver<Command>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut stopping = false;
+        while !stopping {
+            let Some(first) = self.receiver.blocking_recv() else {
+                break;
+            };
+            let mut batch = Vec::new();
+            let mut events = 0;
+            stopping |= self.take(first, &mut batch, &mut events);
+            let deadline = Instant::now() + self.options.commit_delay;
+            while !stopping && events < self.options.max_batch_events {
+                match self.receiver.try_recv() {
+                    Ok(command) => stopping |= self.take(command, &mut batch, &mut events),
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch, events);
+            }
+        }
+        self.finish();
+    }
+
+    /// Adds `command` to the batch; returns true when it asks the writer to stop.
+    fn take(&self, command: Command, batch: &mut Vec<Command>, events: &mut usize) -> bool {
+        match command {
+            Command::Shutdown => true,
+            Command::Insert {
+                events: ref list, ..
+            } => {
+                *events += list.len();
+                batch.push(command);
+                false
+            }
+            Command::Run(_) => {
+                batch.push(command);
+                false
+            }
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Command>, events: usize) {
+        let started = Instant::now();
+        let mut completions: Vec<Completion> = Vec::new();
+        let mut acks = Vec::new();
+        let outcome = self.write(batch, &mut completions, &mut acks);
+        let failure = outcome.as_ref().err().map(WriteFailure::from);
+        if let Some(failure) = &failure {
+            tracing::error!(error = %failure, events, "writer batch rolled back");
+            self.state.forget_caches();
+            match WriterState::load(&self.conn, crate::open::now_ms()) {
+                Ok(state) => self.state = state,
+                Err(err) => tracing::error!(error = %err, "cannot reload the writer state"),
+            }
+        } else {
+            metrics::histogram!("mallard_writer_batch_events").record(events as f64);
+            metrics::histogram!("mallard_writer_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("mallard_events_stored_total").increment(events as u64);
+        }
+        let result = failure.map_or(Ok(()), Err);
+        for ack in acks {
+            // A submitter that gave up (timed out) no longer listens.
+            let _ = ack.send(result.clone());
+        }
+        for complete in completions {
+            complete(result.clone());
+        }
+    }
+
+    fn write(
+        &mut self,
+        batch: Vec<Command>,
+        completions: &mut Vec<Completion>,
+        acks: &mut Vec<oneshot::Sender<Result<(), WriteFailure>>>,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut failed = None;
+        for command in batch {
+            match command {
+                Command::Insert { events, ack } => {
+                    acks.push(ack);
+                    if failed.is_none() {
+                        failed = self.state.insert(&tx, &events).err();
+                    }
+                }
+                // After a failure the batch is rolled back: a job that has not
+                // run is dropped, and its caller learns that nothing was written.
+                Command::Run(job) if failed.is_none() => {
+                    failed = run_job(&tx, job, completions).err();
+                }
+                Command::Run(_) | Command::Shutdown => {}
+            }
+        }
+        match failed {
+            // Dropping the transaction rolls it back.
+            Some(err) => Err(err),
+            None => Ok(tx.commit()?),
+        }
+    }
+
+    fn finish(self) {
+        if let Err(err) = self.conn.execute_batch("PRAGMA optimize;") {
+            tracing::warn!(error = %err, "PRAGMA optimize failed at shutdown");
+        }
+        if let Err((_, err)) = self.conn.close() {
+            tracing::error!(error = %err, "closing the write connection failed");
+        }
+    }
+}
+
+fn run_job(tx: &Connection, job: Job, completions: &mut Vec<Completion>) -> Result<(), StoreError> {
+    tx.execute_batch("SAVEPOINT job")?;
+    let (keep, complete) = job(tx);
+    completions.push(complete);
+    if keep {
+        tx.execute_batch("RELEASE job")?;
+    } else {
+        tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+    }
+    Ok(())
+}

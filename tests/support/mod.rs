@@ -1,0 +1,232 @@
+//! Support for the end-to-end tests: start the real `mallard` binary on port 0
+//! in a private data directory, talk HTTP to it, stop or kill it.
+//!
+//! The binaries are built by `cargo xtask test` (or `cargo build --bins`) before
+//! the tests run; `MALLARD_BIN` points at another build.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mallard_store::{ReadConn, Store, StoreError, StoreOptions};
+
+/// A browser user agent; requests without one are dropped as bots.
+pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 \
+    (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// The path of the `mallard` binary under test.
+pub fn mallard_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("MALLARD_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug").join("mallard");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask test` (or `cargo build --bins` first)",
+        path.display()
+    );
+    path
+}
+
+/// A private home for one test: data, config and cache directories that are
+/// removed when it is dropped, so nothing touches the real home directory.
+pub struct TestHome {
+    dir: tempfile::TempDir,
+}
+
+impl TestHome {
+    /// A new empty home.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// The data directory used by servers started in this home.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The root of this home.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `mallard` command with XDG directories inside this home.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(mallard_bin());
+        command
+            .env("XDG_DATA_HOME", self.dir.path().join("xdg-data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
+            .env("XDG_CACHE_HOME", self.dir.path().join("xdg-cache"))
+            .env("HOME", self.dir.path())
+            .env("RUST_LOG", "warn");
+        for var in [
+            "MALLARD_PORT",
+            "MALLARD_HOST",
+            "MALLARD_DATA_DIR",
+            "MALLARD_CONFIG",
+        ] {
+            command.env_remove(var);
+        }
+        command
+    }
+
+    /// Opens the database of this home directly (the server must be stopped).
+    pub fn read<T>(&self, read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>) -> T {
+        let store = Store::open(&self.data_dir(), StoreOptions::default()).expect("open store");
+        let value = store.reads().with(read).expect("read");
+        store.close();
+        value
+    }
+}
+
+impl Default for TestHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `mallard serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    pub base: String,
+    /// The port it listens on.
+    pub port: u16,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `mallard serve --port 0` in `home` with extra environment.
+    pub fn start(home: &TestHome, env: &[(&str, &str)]) -> Self {
+        Self::try_start(home, env, &[]).expect("server starts")
+    }
+
+    /// Starts the server and waits until it prints its URL.
+    pub fn try_start(home: &TestHome, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Self> {
+        let mut command = home.command();
+        command
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(home.data_dir())
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().context("spawn mallard")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        loop {
+            match line_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("Dashboard: ") {
+                        let base = url.trim_end_matches('/').to_owned();
+                        let port = base.rsplit(':').next().context("port")?.parse()?;
+                        return Ok(Self {
+                            child: Some(child),
+                            base,
+                            port,
+                            stderr: err_rx,
+                        });
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait()?;
+                    let stderr = err_rx
+                        .recv_timeout(Duration::from_secs(5))
+                        .unwrap_or_default();
+                    bail!("mallard did not start ({status}): {stderr}");
+                }
+            }
+        }
+    }
+
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status and stderr.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let child = self.child.take().expect("running");
+        signal(&child, "TERM");
+        self.wait(child)
+    }
+
+    /// Sends SIGKILL: the process dies at once, with no chance to clean up.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().expect("running");
+        signal(&child, "KILL");
+        let _ = child.wait();
+    }
+
+    fn wait(&self, mut child: Child) -> (ExitStatus, String) {
+        let status = child.wait().expect("wait");
+        let stderr = self
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_default();
+        (status, stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// A blocking HTTP client with a browser user agent and no redirects.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .user_agent(BROWSER_UA)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// A Mallard pageview body for `site` and `path`.
+pub fn pageview(site: &str, path: &str) -> serde_json::Value {
+    serde_json::json!({ "d": site, "n": "pageview", "u": format!("https://{site}{path}"), "w": 1280 })
+}
+
+/// The body of a response as JSON, panicking with the text when it is not.
+pub fn json_of(response: reqwest::blocking::Response) -> serde_json::Value {
+    let text = response.text().expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+}

@@ -1,0 +1,133 @@
+//! Running commands and the server under test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Runs `cargo` with `args` in the workspace root, failing on a non-zero exit.
+pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(env_cargo())
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Whether `program args` runs and exits zero.
+pub fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The release build of `mallard`, built on demand.
+pub fn release_mallard() -> anyhow::Result<PathBuf> {
+    cargo(&[
+        "build",
+        "--release",
+        "--package",
+        "mallard-cli",
+        "--bin",
+        "mallard",
+    ])?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    Ok(target.join("release").join("mallard"))
+}
+
+fn env_cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// A `mallard serve` started for a benchmark.
+pub struct ServerProcess {
+    /// The child process.
+    pub child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve --port 0` in `home` with `env`, waiting for its URL.
+    pub fn start(bin: &Path, home: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(home.join("data"))
+            .env("XDG_DATA_HOME", home.join("xdg-data"))
+            .env("XDG_CONFIG_HOME", home.join("xdg-config"))
+            .env("XDG_CACHE_HOME", home.join("xdg-cache"))
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start mallard")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .context("mallard did not start")?;
+            if let Some(url) = line.strip_prefix("Dashboard: ") {
+                let port = url
+                    .trim_end_matches('/')
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or("")
+                    .parse()?;
+                return Ok(Self { child, port });
+            }
+        }
+    }
+
+    /// The peak resident set size of the server so far, in MiB (Linux only).
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill failed");
+        let exit = self.child.wait()?;
+        anyhow::ensure!(exit.success(), "mallard exited with {exit}");
+        Ok(())
+    }
+}
