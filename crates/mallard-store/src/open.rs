@@ -170,8 +170,12 @@ fn load_or_create_secret(conn: &Connection) -> Result<VisitorSecret, StoreError>
         return Ok(secret);
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::io("the OS random number generator failed", e.into()))?;
+    getrandom::fill(&mut bytes).map_err(|e| {
+        StoreError::io(
+            "the OS random number generator failed",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
     settings::set(conn, settings::VISITOR_SECRET, &bytes)?;
     Ok(VisitorSecret::from_bytes(bytes))
 }
