@@ -405,6 +405,8 @@ impl Generator {
             device,
             screen_width: Some(width),
             country: Some((*self.countries.pick(rng)).into()),
+            is_bot: false,
+            is_internal: false,
         }
     }
 
@@ -429,6 +431,7 @@ impl Generator {
             props,
             revenue,
             session: session.clone(),
+            collector: None,
         }
     }
 }

@@ -86,6 +86,10 @@ pub struct SessionAttributes {
     pub screen_width: Option<u16>,
     /// ISO 3166-1 alpha-2 country code, when a geo lookup was possible.
     pub country: Option<String>,
+    /// Whether the user agent is a bot (kept only when bot filtering is off).
+    pub is_bot: bool,
+    /// Whether the request came from a configured internal IP range.
+    pub is_internal: bool,
 }
 
 /// A validated, enriched event on its way to the store.
@@ -112,6 +116,21 @@ pub struct NewEvent {
     pub revenue: Option<Revenue>,
     /// Visit-level attributes; the store keeps those of a visit's first event.
     pub session: SessionAttributes,
+    /// What the event collector family adds (dedupe key, consent, workspace);
+    /// `None` for Mallard-family events.
+    pub collector: Option<Box<CollectorEventData>>,
+}
+
+/// Per-event data that only collector-family events carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorEventData {
+    /// A 16-byte digest of the site and the SDK's event `id`: an event whose key
+    /// was already stored is accepted but stored once.
+    pub dedupe_key: [u8; 16],
+    /// The opaque consent token sent in `X-Consent`, if any.
+    pub consent: Option<String>,
+    /// The workspace whose api key authenticated the event, for usage counting.
+    pub workspace: Option<String>,
 }
 
 #[cfg(test)]

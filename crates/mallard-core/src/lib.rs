@@ -19,7 +19,7 @@ pub mod visitor;
 
 pub use device::DeviceClass;
 pub use error::CoreError;
-pub use event::{EventName, NewEvent, SessionAttributes};
+pub use event::{CollectorEventData, EventName, NewEvent, SessionAttributes};
 pub use page::{PageUrl, Utm};
 pub use referrer::Referrer;
 pub use revenue::{Currency, Revenue};

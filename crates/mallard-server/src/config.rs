@@ -114,6 +114,7 @@ struct FileConfig {
     durability: Option<DurabilitySetting>,
     trusted_proxies: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
+    collector: Option<crate::collector::CollectorFileConfig>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -155,6 +156,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// Settings of the event collector family (`[collector]`).
+    pub collector: crate::collector::CollectorConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -176,6 +179,7 @@ impl std::fmt::Debug for Config {
             .field("durability", &self.durability)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("collector", &self.collector)
             .finish()
     }
 }
@@ -197,6 +201,7 @@ impl Config {
             durability: Durability::Process,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
+            collector: crate::collector::CollectorConfig::default(),
         }
     }
 
@@ -257,6 +262,7 @@ impl Config {
             .map(|proxy| parse_proxy(proxy))
             .collect::<Result<_, _>>()?;
         config.request_timeout_secs = raw.request_timeout_secs.unwrap_or(30);
+        config.collector = raw.collector.unwrap_or_default().resolve()?;
         if config.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 field: "request_timeout_secs",
@@ -370,6 +376,7 @@ fn apply_env(
     if let Some(timeout) = parsed::<u64>(env, "MALLARD_REQUEST_TIMEOUT_SECS")? {
         raw.request_timeout_secs = Some(timeout);
     }
+    raw.collector.get_or_insert_default().apply_env(env)?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! and then [`Server::serve`] with a bound listener and a shutdown signal.
 
 pub mod client_ip;
+pub mod collector;
 pub mod config;
 pub mod error;
 pub mod ingest;
@@ -73,6 +74,10 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let port = listener.local_addr()?.port();
+        self.state
+            .collector
+            .set_dashboard_url(self.state.config.dashboard_url(port));
         let app = router(self.state.clone());
         let result = axum::serve(
             listener,

@@ -34,6 +34,8 @@ pub struct Shared {
     pub metrics: Option<PrometheusHandle>,
     /// When the server started.
     pub started: Instant,
+    /// The event collector family's state.
+    pub collector: crate::collector::CollectorState,
 }
 
 impl Deref for AppState {
@@ -57,6 +59,7 @@ impl AppState {
             reads: store.reads(),
             metrics: crate::observability::prometheus(),
             started: Instant::now(),
+            collector: crate::collector::CollectorState::new(&config, store),
             config,
         }))
     }

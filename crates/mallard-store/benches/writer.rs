@@ -30,6 +30,7 @@ fn events(count: usize, offset: usize) -> Vec<NewEvent> {
                 screen_width: Some(1920),
                 ..SessionAttributes::default()
             },
+            collector: None,
         })
         .collect()
 }

@@ -44,6 +44,7 @@ impl WriterState {
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
         let mut touched: HashMap<i64, Visit> = HashMap::new();
+        let mut usage: HashMap<&str, i64> = HashMap::new();
         {
             let mut insert_event = conn.prepare_cached(
                 "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname, \
@@ -54,6 +55,11 @@ impl WriterState {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for event in events {
+                if let Some(extra) = &event.collector
+                    && !crate::collector::claim_event_key(conn, &extra.dedupe_key)?
+                {
+                    continue;
+                }
                 let site_id = self.site_id(conn, event.site.as_str())?;
                 let name = self
                     .dims
@@ -105,10 +111,25 @@ impl WriterState {
                         value
                     ])?;
                 }
+                if let Some(extra) = &event.collector {
+                    if let Some(token) = &extra.consent {
+                        crate::collector::record_consent(
+                            conn,
+                            site_id,
+                            event.timestamp_ms,
+                            event_id,
+                            token,
+                        )?;
+                    }
+                    if let Some(workspace) = &extra.workspace {
+                        *usage.entry(workspace.as_str()).or_default() += 1;
+                    }
+                }
                 touched.insert(visit.id, visit);
             }
         }
         upsert_visits(conn, touched.values())?;
+        crate::collector::add_usage(conn, &usage)?;
         settings::set_i64(conn, settings::NEXT_EVENT_ID, self.next_event_id)?;
         Ok(())
     }
@@ -174,6 +195,8 @@ fn visit_attributes(
         device: i64::from(session.device.code()),
         screen_width: session.screen_width.map(i64::from),
         country: dims.intern_opt(conn, DimKind::Country, session.country.as_deref())?,
+        is_bot: session.is_bot,
+        is_internal: session.is_internal,
     })
 }
 
@@ -185,8 +208,8 @@ fn upsert_visits<'a>(
         "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
          entry_page, exit_page, referrer_source, referrer_url, utm_source, utm_medium, \
          utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, \
-         screen_width, country) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-         ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
+         screen_width, country, is_bot, is_internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) \
          ON CONFLICT (id) DO UPDATE SET start_ts = excluded.start_ts, end_ts = excluded.end_ts, \
          pageviews = excluded.pageviews, events = excluded.events, \
          entry_page = excluded.entry_page, exit_page = excluded.exit_page",
@@ -216,7 +239,9 @@ fn upsert_visits<'a>(
             a.os_version,
             a.device,
             a.screen_width,
-            a.country
+            a.country,
+            a.is_bot,
+            a.is_internal
         ])?;
     }
     Ok(())
@@ -233,7 +258,7 @@ fn load_open_visits(conn: &Connection, now_ms: i64) -> Result<Vec<Visit>, StoreE
         "SELECT id, site_id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, \
          exit_page, referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, \
          utm_term, utm_content, browser, browser_version, os, os_version, device, screen_width, \
-         country FROM visits WHERE site_id IN (SELECT id FROM sites) AND start_ts >= ?1 \
+         country, is_bot, is_internal FROM visits WHERE site_id IN (SELECT id FROM sites) AND start_ts >= ?1 \
          AND end_ts >= ?2",
     )?;
     let mut rows = stmt.query(params![scan_floor, cutoff])?;
@@ -264,6 +289,8 @@ fn load_open_visits(conn: &Connection, now_ms: i64) -> Result<Vec<Visit>, StoreE
                 device: row.get(20)?,
                 screen_width: row.get(21)?,
                 country: row.get(22)?,
+                is_bot: row.get(23)?,
+                is_internal: row.get(24)?,
             },
         };
         open.push(visit);

@@ -68,6 +68,14 @@ pub struct ReadConn<'a> {
     conn: &'a Connection,
 }
 
+impl<'a> ReadConn<'a> {
+    /// Wraps a connection (for this crate's tests).
+    #[cfg(test)]
+    pub(crate) fn new(conn: &'a Connection) -> Self {
+        Self { conn }
+    }
+}
+
 impl ReadConn<'_> {
     /// The underlying connection, for query modules of this crate.
     pub fn connection(&self) -> &Connection {

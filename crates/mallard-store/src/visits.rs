@@ -44,6 +44,10 @@ pub struct VisitAttributes {
     pub screen_width: Option<i64>,
     /// Country code.
     pub country: Option<i64>,
+    /// Whether the visit's user agent is a bot.
+    pub is_bot: bool,
+    /// Whether the visit came from an internal IP range.
+    pub is_internal: bool,
 }
 
 /// One visit as stored in the `visits` table.

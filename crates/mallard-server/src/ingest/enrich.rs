@@ -66,6 +66,8 @@ impl Enricher {
             device: device::classify(event.screen_width, &agent),
             screen_width: event.screen_width,
             country: None,
+            is_bot: agent.is_bot,
+            is_internal: false,
         };
         let visitor = visitor_id(
             &self.secret,
@@ -84,6 +86,7 @@ impl Enricher {
             props: event.props,
             revenue: event.revenue,
             session,
+            collector: None,
         }))
     }
 }

@@ -1,4 +1,5 @@
-//! `GET /metrics`: the Prometheus text exposition, optionally behind a bearer
+//! `GET /metrics` (and `/v1/metrics`, the collector family's alias): the
+//! Prometheus text exposition shared by both API families, optionally behind a bearer
 //! token (`MALLARD_METRICS_TOKEN`).
 
 use axum::Router;
@@ -17,7 +18,9 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 
 /// The metrics route.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/v1/metrics", get(metrics))
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -1,0 +1,342 @@
+//! Storage of the event collector family: workspace api keys, the event-id
+//! dedupe table, consent tokens and monthly usage per workspace.
+//!
+//! Writes run on the write connection (inside the writer's batch transaction,
+//! through `WriterHandle::run` or the insert path); reads are methods of
+//! [`ReadConn`]. Api keys are stored only as SHA-256 digests plus a masked
+//! prefix and suffix for display.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::StoreError;
+use crate::reader::ReadConn;
+
+/// An api key's metadata as stored (never the plaintext).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The key's id (a UUID).
+    pub id: String,
+    /// The workspace the key belongs to (a UUID).
+    pub workspace_id: String,
+    /// A human-readable name.
+    pub name: String,
+    /// The first characters of the key, for display.
+    pub prefix: String,
+    /// The last characters of the key, for display.
+    pub suffix: String,
+    /// The granted scopes, for example `ingest:write`.
+    pub scopes: Vec<String>,
+    /// When the key was minted, ms since the epoch.
+    pub created_at: i64,
+    /// When the key was revoked, ms since the epoch; `None` while active.
+    pub revoked_at: Option<i64>,
+}
+
+/// A key to be stored: its metadata and the SHA-256 digest of the plaintext.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// The metadata (its `revoked_at` is ignored: a new key is active).
+    pub record: ApiKeyRecord,
+    /// SHA-256 of the plaintext key.
+    pub key_hash: [u8; 32],
+}
+
+/// What the visits of a site say about client enrichment, for tests and audits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitEnrichment {
+    /// Whether the visit was classified as a bot.
+    pub is_bot: bool,
+    /// Whether the visit came from an internal IP range.
+    pub is_internal: bool,
+    /// Browser family, if recorded.
+    pub browser: Option<String>,
+    /// OS family, if recorded.
+    pub os: Option<String>,
+    /// Country code, if recorded.
+    pub country: Option<String>,
+}
+
+const KEY_COLUMNS: &str =
+    "id, workspace_id, name, prefix, suffix, scopes, created_at, revoked_at";
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let scopes: String = row.get(5)?;
+    Ok(ApiKeyRecord {
+        id: row.get(0)?,
+        workspace_id: row.get(1)?,
+        name: row.get(2)?,
+        prefix: row.get(3)?,
+        suffix: row.get(4)?,
+        scopes: scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        created_at: row.get(6)?,
+        revoked_at: row.get(7)?,
+    })
+}
+
+/// Stores a new key, creating its workspace when this is the workspace's first
+/// key. Runs on the write connection.
+pub fn insert_api_key(conn: &Connection, key: &NewApiKey) -> Result<(), StoreError> {
+    let record = &key.record;
+    conn.prepare_cached(
+        "INSERT INTO collector_workspaces (id, created_at) VALUES (?1, ?2) \
+         ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![record.workspace_id, record.created_at])?;
+    conn.prepare_cached(
+        "INSERT INTO collector_api_keys (id, workspace_id, name, key_hash, prefix, suffix, \
+         scopes, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
+    )?
+    .execute(params![
+        record.id,
+        record.workspace_id,
+        record.name,
+        key.key_hash.as_slice(),
+        record.prefix,
+        record.suffix,
+        record.scopes.join(" "),
+        record.created_at
+    ])?;
+    Ok(())
+}
+
+/// Soft-revokes key `id` of `workspace_id` at `now_ms` (a key already revoked
+/// keeps its first revocation time). Returns the key's metadata, or `None` when
+/// the workspace has no such key. Runs on the write connection.
+pub fn revoke_api_key(
+    conn: &Connection,
+    workspace_id: &str,
+    id: &str,
+    now_ms: i64,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE collector_api_keys SET revoked_at = ?3 \
+         WHERE id = ?1 AND workspace_id = ?2 AND revoked_at IS NULL",
+    )?
+    .execute(params![id, workspace_id, now_ms])?;
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM collector_api_keys WHERE id = ?1 AND workspace_id = ?2"
+        ))?
+        .query_row(params![id, workspace_id], key_from_row)
+        .optional()?)
+}
+
+/// Claims an event's dedupe key inside the writer's transaction: true when the
+/// key is new (store the event), false when it was stored before.
+pub(crate) fn claim_event_key(conn: &Connection, key: &[u8; 16]) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached("INSERT INTO collector_event_ids (key) VALUES (?1) ON CONFLICT DO NOTHING")?
+        .execute(params![key.as_slice()])?;
+    Ok(inserted == 1)
+}
+
+/// Records the consent token of a stored event.
+pub(crate) fn record_consent(
+    conn: &Connection,
+    site_id: i64,
+    ts: i64,
+    event_id: i64,
+    token: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO collector_consents (token) VALUES (?1) ON CONFLICT (token) DO NOTHING",
+    )?
+    .execute(params![token])?;
+    let consent_id: i64 = conn
+        .prepare_cached("SELECT id FROM collector_consents WHERE token = ?1")?
+        .query_row(params![token], |row| row.get(0))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO collector_event_consent (site_id, ts, event_id, consent_id) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![site_id, ts, event_id, consent_id])?;
+    Ok(())
+}
+
+/// Adds stored events to each workspace's usage of the current UTC month.
+pub(crate) fn add_usage(conn: &Connection, usage: &HashMap<&str, i64>) -> Result<(), StoreError> {
+    if usage.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO collector_usage (workspace_id, month, events) \
+         VALUES (?1, strftime('%Y-%m', 'now'), ?2) \
+         ON CONFLICT (workspace_id, month) DO UPDATE SET events = events + excluded.events",
+    )?;
+    for (workspace, events) in usage {
+        upsert.execute(params![workspace, events])?;
+    }
+    Ok(())
+}
+
+impl ReadConn<'_> {
+    /// Every key of a workspace, newest first, revoked ones included.
+    pub fn collector_api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM collector_api_keys WHERE workspace_id = ?1 \
+             ORDER BY created_at DESC, id"
+        ))?;
+        let keys = stmt
+            .query_map(params![workspace_id], key_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+
+    /// Every active (not revoked) key with its SHA-256 digest.
+    pub fn collector_active_keys(&self) -> Result<Vec<([u8; 32], ApiKeyRecord)>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS}, key_hash FROM collector_api_keys WHERE revoked_at IS NULL"
+        ))?;
+        let mut rows = stmt.query([])?;
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next()? {
+            let hash: Vec<u8> = row.get(8)?;
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                keys.push((hash, key_from_row(row)?));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// How many events a workspace stored in the current UTC month.
+    pub fn collector_month_usage(&self, workspace_id: &str) -> Result<u64, StoreError> {
+        let events: Option<i64> = self
+            .connection()
+            .prepare_cached(
+                "SELECT events FROM collector_usage \
+                 WHERE workspace_id = ?1 AND month = strftime('%Y-%m', 'now')",
+            )?
+            .query_row(params![workspace_id], |row| row.get(0))
+            .optional()?;
+        Ok(events.unwrap_or(0).try_into().unwrap_or(0))
+    }
+
+    /// The consent tokens stored with a site's events, in time order (events
+    /// without consent are left out).
+    pub fn collector_consents(&self, domain: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT c.token FROM collector_event_consent ec \
+             JOIN collector_consents c ON c.id = ec.consent_id \
+             WHERE ec.site_id = (SELECT id FROM sites WHERE domain = ?1) \
+             ORDER BY ec.ts, ec.event_id",
+        )?;
+        let tokens = stmt
+            .query_map(params![domain], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(tokens)
+    }
+
+    /// The enrichment recorded on a site's visits, in start order.
+    pub fn collector_visit_enrichment(
+        &self,
+        domain: &str,
+    ) -> Result<Vec<VisitEnrichment>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT v.is_bot, v.is_internal, b.value, o.value, c.value FROM visits v \
+             LEFT JOIN dims b ON b.id = v.browser LEFT JOIN dims o ON o.id = v.os \
+             LEFT JOIN dims c ON c.id = v.country \
+             WHERE v.site_id = (SELECT id FROM sites WHERE domain = ?1) ORDER BY v.start_ts, v.id",
+        )?;
+        let visits = stmt
+            .query_map(params![domain], |row| {
+                Ok(VisitEnrichment {
+                    is_bot: row.get(0)?,
+                    is_internal: row.get(1)?,
+                    browser: row.get(2)?,
+                    os: row.get(3)?,
+                    country: row.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(visits)
+    }
+
+    /// The timestamps of a site's events named `event_name`, in order.
+    pub fn collector_event_times(
+        &self,
+        domain: &str,
+        event_name: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT e.ts FROM events e JOIN dims n ON n.id = e.name \
+             WHERE e.site_id = (SELECT id FROM sites WHERE domain = ?1) AND n.value = ?2 \
+             ORDER BY e.ts, e.id",
+        )?;
+        let times = stmt
+            .query_map(params![domain, event_name], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(times)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrations().to_latest(&mut conn).unwrap();
+        conn
+    }
+
+    fn key(id: &str, hash: u8) -> NewApiKey {
+        NewApiKey {
+            record: ApiKeyRecord {
+                id: id.into(),
+                workspace_id: "ws".into(),
+                name: "test".into(),
+                prefix: "lk_live_ab".into(),
+                suffix: "wxyz".into(),
+                scopes: vec!["ingest:write".into(), "admin".into()],
+                created_at: 1,
+                revoked_at: None,
+            },
+            key_hash: [hash; 32],
+        }
+    }
+
+    #[test]
+    fn keys_are_stored_listed_and_soft_revoked() {
+        let conn = database();
+        insert_api_key(&conn, &key("k1", 1)).unwrap();
+        insert_api_key(&conn, &key("k2", 2)).unwrap();
+        assert!(insert_api_key(&conn, &key("k3", 2)).is_err(), "hashes are unique");
+        let revoked = revoke_api_key(&conn, "ws", "k1", 50).unwrap().unwrap();
+        assert_eq!(revoked.revoked_at, Some(50));
+        let again = revoke_api_key(&conn, "ws", "k1", 99).unwrap().unwrap();
+        assert_eq!(again.revoked_at, Some(50), "the first revocation time stays");
+        assert!(revoke_api_key(&conn, "other", "k2", 50).unwrap().is_none());
+        let reads = ReadConn::new(&conn);
+        let listed = reads.collector_api_keys("ws").unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].scopes, ["ingest:write", "admin"]);
+        let active = reads.collector_active_keys().unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].0, [2; 32]);
+    }
+
+    #[test]
+    fn an_event_key_is_claimed_once() {
+        let conn = database();
+        assert!(claim_event_key(&conn, &[7; 16]).unwrap());
+        assert!(!claim_event_key(&conn, &[7; 16]).unwrap());
+        assert!(claim_event_key(&conn, &[8; 16]).unwrap());
+    }
+
+    #[test]
+    fn usage_adds_up_per_workspace_and_month() {
+        let conn = database();
+        add_usage(&conn, &HashMap::from([("a", 2), ("b", 1)])).unwrap();
+        add_usage(&conn, &HashMap::from([("a", 3)])).unwrap();
+        let reads = ReadConn::new(&conn);
+        assert_eq!(reads.collector_month_usage("a").unwrap(), 5);
+        assert_eq!(reads.collector_month_usage("b").unwrap(), 1);
+        assert_eq!(reads.collector_month_usage("c").unwrap(), 0);
+    }
+}
