@@ -58,8 +58,7 @@ pub struct VisitEnrichment {
     pub country: Option<String>,
 }
 
-const KEY_COLUMNS: &str =
-    "id, workspace_id, name, prefix, suffix, scopes, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, workspace_id, name, prefix, suffix, scopes, created_at, revoked_at";
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     let scopes: String = row.get(5)?;
@@ -306,11 +305,18 @@ mod tests {
         let conn = database();
         insert_api_key(&conn, &key("k1", 1)).unwrap();
         insert_api_key(&conn, &key("k2", 2)).unwrap();
-        assert!(insert_api_key(&conn, &key("k3", 2)).is_err(), "hashes are unique");
+        assert!(
+            insert_api_key(&conn, &key("k3", 2)).is_err(),
+            "hashes are unique"
+        );
         let revoked = revoke_api_key(&conn, "ws", "k1", 50).unwrap().unwrap();
         assert_eq!(revoked.revoked_at, Some(50));
         let again = revoke_api_key(&conn, "ws", "k1", 99).unwrap().unwrap();
-        assert_eq!(again.revoked_at, Some(50), "the first revocation time stays");
+        assert_eq!(
+            again.revoked_at,
+            Some(50),
+            "the first revocation time stays"
+        );
         assert!(revoke_api_key(&conn, "other", "k2", 50).unwrap().is_none());
         let reads = ReadConn::new(&conn);
         let listed = reads.collector_api_keys("ws").unwrap();

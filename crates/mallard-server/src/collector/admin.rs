@@ -7,12 +7,12 @@
 //! shown once and stored as SHA-256 with a masked prefix and suffix.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use axum::Router;
 use bytes::Bytes;
 use mallard_store::collector::{ApiKeyRecord, NewApiKey};
 use serde::Deserialize;
@@ -135,7 +135,9 @@ fn metadata(key: &ApiKeyRecord) -> Value {
     })
 }
 
-fn workspace_of(query: Result<Query<WorkspaceQuery>, QueryRejection>) -> Result<String, CollectorError> {
+fn workspace_of(
+    query: Result<Query<WorkspaceQuery>, QueryRejection>,
+) -> Result<String, CollectorError> {
     let Query(query) =
         query.map_err(|e| CollectorError::InvalidRequest(format!("Invalid query string: {e}")))?;
     let raw = query
@@ -156,7 +158,9 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, CollectorError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| CollectorError::InvalidJson(format!("The body is not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(CollectorError::InvalidJson("The body must be a JSON object".into()));
+        return Err(CollectorError::InvalidJson(
+            "The body must be a JSON object".into(),
+        ));
     };
     let field = |name: &str| {
         map.get(name)
@@ -175,7 +179,12 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, CollectorError> {
         .map(str::trim)
         .filter(|n| !n.is_empty() && n.chars().count() <= MAX_KEY_NAME_LEN)
         .filter(|n| !n.chars().any(char::is_control))
-        .ok_or_else(|| invalid("name", "must be a non-empty string of at most 200 characters"))?
+        .ok_or_else(|| {
+            invalid(
+                "name",
+                "must be a non-empty string of at most 200 characters",
+            )
+        })?
         .to_owned();
     let scopes = field("scopes")?
         .as_array()
@@ -185,7 +194,12 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, CollectorError> {
         let scope = scope
             .as_str()
             .filter(|s| SCOPES.contains(s))
-            .ok_or_else(|| invalid("scopes", "each scope must be ingest:write, ingest:server or admin"))?;
+            .ok_or_else(|| {
+                invalid(
+                    "scopes",
+                    "each scope must be ingest:write, ingest:server or admin",
+                )
+            })?;
         if !parsed.iter().any(|s| s == scope) {
             parsed.push(scope.to_owned());
         }
@@ -294,7 +308,11 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), KEY_PREFIX.len() + KEY_RANDOM_CHARS);
         assert!(a.starts_with(KEY_PREFIX));
-        assert!(a[KEY_PREFIX.len()..].bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert!(
+            a[KEY_PREFIX.len()..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
     }
 
     #[test]
@@ -306,7 +324,12 @@ mod tests {
             parse_uuid("6F1C5A1E-8D7B-4C1E-9A43-0B6A8E0F7D21").as_deref(),
             Some("6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d21")
         );
-        for bad in ["", "not-a-uuid", "6f1c5a1e8d7b4c1e9a430b6a8e0f7d21", "6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d2g"] {
+        for bad in [
+            "",
+            "not-a-uuid",
+            "6f1c5a1e8d7b4c1e9a430b6a8e0f7d21",
+            "6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d2g",
+        ] {
             assert!(parse_uuid(bad).is_none(), "{bad}");
         }
     }
@@ -318,17 +341,24 @@ mod tests {
         assert_eq!(request.scopes, ["ingest:write"]);
         let code = |body: &str| parse_create(body.as_bytes()).err().map(|e| e.code());
         assert_eq!(code("[]"), Some("invalid_json"));
-        assert_eq!(code(r#"{"name":"x","scopes":["admin"]}"#), Some("missing_field"));
+        assert_eq!(
+            code(r#"{"name":"x","scopes":["admin"]}"#),
+            Some("missing_field")
+        );
         assert_eq!(
             code(r#"{"workspace_id":"nope","name":"x","scopes":["admin"]}"#),
             Some("invalid_field")
         );
         assert_eq!(
-            code(r#"{"workspace_id":"6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d21","name":"x","scopes":["root"]}"#),
+            code(
+                r#"{"workspace_id":"6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d21","name":"x","scopes":["root"]}"#
+            ),
             Some("invalid_field")
         );
         assert_eq!(
-            code(r#"{"workspace_id":"6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d21","name":"x","scopes":[]}"#),
+            code(
+                r#"{"workspace_id":"6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d21","name":"x","scopes":[]}"#
+            ),
             Some("invalid_field")
         );
     }

@@ -173,7 +173,9 @@ pub fn authenticate(
             ),
             None => {
                 let site = SiteId::parse(token).map_err(|_| {
-                    CollectorError::Unauthorized("The bearer is neither an api key nor a site id".into())
+                    CollectorError::Unauthorized(
+                        "The bearer is neither an api key nor a site id".into(),
+                    )
                 })?;
                 if mode == ApiKeyMode::Tag {
                     tracing::info!(reason = "legacy_auth", site = %site, "site-id bearer accepted");
@@ -277,17 +279,30 @@ mod tests {
         use ApiKeyMode::*;
         use Endpoint::Browser;
         assert_eq!(code(auth(Disabled, Browser, Some("a.test"))), "ok");
-        assert_eq!(code(auth(Disabled, Browser, Some("not a site"))), "unauthorized");
+        assert_eq!(
+            code(auth(Disabled, Browser, Some("not a site"))),
+            "unauthorized"
+        );
         assert_eq!(code(auth(Disabled, Browser, None)), "unauthorized");
         assert_eq!(code(auth(Tag, Browser, Some(WRITE_KEY))), "ok");
         assert_eq!(code(auth(Tag, Browser, Some("a.test"))), "ok");
         assert_eq!(
-            code(auth(Tag, Browser, Some("lk_live_unknownunknownunknownunknown1"))),
+            code(auth(
+                Tag,
+                Browser,
+                Some("lk_live_unknownunknownunknownunknown1")
+            )),
             "unauthorized"
         );
-        assert_eq!(code(auth(Tag, Browser, Some(SERVER_KEY))), "insufficient_scope");
+        assert_eq!(
+            code(auth(Tag, Browser, Some(SERVER_KEY))),
+            "insufficient_scope"
+        );
         assert_eq!(code(auth(Require, Browser, Some(WRITE_KEY))), "ok");
-        assert_eq!(code(auth(Require, Browser, Some("a.test"))), "api_key_required");
+        assert_eq!(
+            code(auth(Require, Browser, Some("a.test"))),
+            "api_key_required"
+        );
         assert_eq!(code(auth(Require, Browser, None)), "api_key_required");
         let principal = auth(Tag, Browser, Some(WRITE_KEY)).unwrap();
         assert_eq!(principal.workspace.as_deref(), Some("ws"));
@@ -303,11 +318,20 @@ mod tests {
             assert_eq!(code(auth(mode, Server, Some(SERVER_KEY))), "ok");
             assert_eq!(code(auth(mode, Server, Some("a.test"))), "unauthorized");
         }
-        assert_eq!(code(auth(Disabled, Server, Some(WRITE_KEY))), "insufficient_scope");
+        assert_eq!(
+            code(auth(Disabled, Server, Some(WRITE_KEY))),
+            "insufficient_scope"
+        );
         assert_eq!(code(auth(Tag, Server, Some(WRITE_KEY))), "ok");
         assert_eq!(code(auth(Require, Server, Some(WRITE_KEY))), "ok");
-        assert_eq!(code(auth(Require, Server, Some(SERVER_KEY))), "api_key_required");
-        assert_eq!(code(auth(Require, Server, Some("a.test"))), "api_key_required");
+        assert_eq!(
+            code(auth(Require, Server, Some(SERVER_KEY))),
+            "api_key_required"
+        );
+        assert_eq!(
+            code(auth(Require, Server, Some("a.test"))),
+            "api_key_required"
+        );
     }
 
     #[test]

@@ -248,7 +248,12 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"]["code"], "missing_field");
         assert_eq!(body["error"]["details"][0]["field"], "anon_id");
-        assert!(body["error"]["message"].as_str().unwrap().contains("anon_id"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("anon_id")
+        );
     }
 
     #[tokio::test]

@@ -162,8 +162,9 @@ fn consent_of(headers: &HeaderMap, required: bool) -> Result<Option<String>, Col
 /// The event's site: the one the credentials name, which the body's `site_id`
 /// must match; with a key and no `X-Site-Id`, the body's `site_id`.
 fn resolve_site(principal: &Principal, wire: &WireEvent) -> Result<SiteId, CollectorError> {
-    let body_site = SiteId::parse(wire.site_id.trim())
-        .map_err(|e| CollectorError::InvalidField(vec![FieldError::new("site_id", e.to_string())]))?;
+    let body_site = SiteId::parse(wire.site_id.trim()).map_err(|e| {
+        CollectorError::InvalidField(vec![FieldError::new("site_id", e.to_string())])
+    })?;
     match &principal.site {
         Some(site) if *site != body_site => Err(CollectorError::SiteMismatch),
         _ => Ok(body_site),
@@ -176,7 +177,8 @@ async fn reserve_quota(
     state: &AppState,
     workspace: Option<&str>,
 ) -> Result<Option<String>, CollectorError> {
-    let (Some(quota), Some(workspace)) = (state.config.collector.workspace_monthly_quota, workspace)
+    let (Some(quota), Some(workspace)) =
+        (state.config.collector.workspace_monthly_quota, workspace)
     else {
         return Ok(None);
     };
@@ -265,8 +267,9 @@ fn build_event(
     user_agent: &str,
     now: i64,
 ) -> Result<NewEvent, CollectorError> {
-    let invalid =
-        |field: &str, e: mallard_core::CoreError| CollectorError::InvalidField(vec![FieldError::new(field, e.to_string())]);
+    let invalid = |field: &str, e: mallard_core::CoreError| {
+        CollectorError::InvalidField(vec![FieldError::new(field, e.to_string())])
+    };
     let name = event_name(&wire.kind)?;
     let mut page = parse_page_url(wire.url.trim()).map_err(|e| invalid("url", e))?;
     let props = match &wire.props {
@@ -358,9 +361,15 @@ mod tests {
     #[test]
     fn client_timestamps_are_used_inside_the_window_only() {
         assert_eq!(event_time((NOW - 1000) as f64, NOW), NOW - 1000);
-        assert_eq!(event_time((NOW - MAX_TS_PAST_MS) as f64, NOW), NOW - MAX_TS_PAST_MS);
+        assert_eq!(
+            event_time((NOW - MAX_TS_PAST_MS) as f64, NOW),
+            NOW - MAX_TS_PAST_MS
+        );
         assert_eq!(event_time((NOW - MAX_TS_PAST_MS - 1) as f64, NOW), NOW);
-        assert_eq!(event_time((NOW + MAX_TS_FUTURE_MS) as f64, NOW), NOW + MAX_TS_FUTURE_MS);
+        assert_eq!(
+            event_time((NOW + MAX_TS_FUTURE_MS) as f64, NOW),
+            NOW + MAX_TS_FUTURE_MS
+        );
         assert_eq!(event_time((NOW + MAX_TS_FUTURE_MS + 1) as f64, NOW), NOW);
         assert_eq!(event_time(f64::NAN, NOW), NOW);
         assert_eq!(event_time(-1.0, NOW), NOW);
@@ -380,7 +389,10 @@ mod tests {
         for kind in ["pageview", "page_view", "PageView", "page"] {
             assert!(event_name(kind).unwrap().is_pageview(), "{kind}");
         }
-        assert_eq!(event_name(" checkout_completed ").unwrap().as_str(), "checkout_completed");
+        assert_eq!(
+            event_name(" checkout_completed ").unwrap().as_str(),
+            "checkout_completed"
+        );
         assert_eq!(event_name("a\u{1}b").unwrap_err().code(), "invalid_field");
     }
 
@@ -388,13 +400,19 @@ mod tests {
     fn consent_tokens_are_checked() {
         let mut headers = HeaderMap::new();
         assert_eq!(consent_of(&headers, false).unwrap(), None);
-        assert_eq!(consent_of(&headers, true).unwrap_err().code(), "consent_required");
+        assert_eq!(
+            consent_of(&headers, true).unwrap_err().code(),
+            "consent_required"
+        );
         headers.insert("x-consent", "granted:analytics".parse().unwrap());
         assert_eq!(
             consent_of(&headers, true).unwrap().as_deref(),
             Some("granted:analytics")
         );
-        headers.insert("x-consent", "x".repeat(MAX_CONSENT_LEN + 1).parse().unwrap());
+        headers.insert(
+            "x-consent",
+            "x".repeat(MAX_CONSENT_LEN + 1).parse().unwrap(),
+        );
         assert!(consent_of(&headers, true).is_err());
     }
 }

@@ -286,6 +286,9 @@ mod tests {
         quota.release("ws", "2026-01");
         assert!(quota.reserve("ws", "2026-01", two));
         assert!(quota.reserve("other", "2026-01", two));
-        assert!(quota.reserve("ws", "2026-02", two), "a new month starts at 0");
+        assert!(
+            quota.reserve("ws", "2026-02", two),
+            "a new month starts at 0"
+        );
     }
 }

@@ -37,8 +37,8 @@ pub fn router() -> Router<AppState> {
         .options(|| async { StatusCode::NO_CONTENT })
         .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors);
-    let server: MethodRouter<AppState> =
-        post(server_events).layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let server: MethodRouter<AppState> = post(server_events)
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/events", browser.clone())
         .route("/v1/events", browser)

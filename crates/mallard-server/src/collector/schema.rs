@@ -153,7 +153,9 @@ pub fn parse_event(body: &[u8]) -> Result<WireEvent, CollectorError> {
     for error in VALIDATOR.iter_errors(&value) {
         let path = error.instance_path().as_str().to_owned();
         if let ValidationErrorKind::Required { property } = error.kind() {
-            let leaf = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+            let leaf = property
+                .as_str()
+                .map_or_else(|| property.to_string(), str::to_owned);
             return Err(CollectorError::MissingField(field_name(&path, Some(&leaf))));
         }
         let field = match field_name(&path, None) {
@@ -229,7 +231,10 @@ mod tests {
     #[test]
     fn non_objects_are_invalid_json_and_wrong_types_invalid_field() {
         for body in ["", "{", "[]", "42", "\"x\"", "null"] {
-            assert_eq!(parse_event(body.as_bytes()).unwrap_err().code(), "invalid_json");
+            assert_eq!(
+                parse_event(body.as_bytes()).unwrap_err().code(),
+                "invalid_json"
+            );
         }
         let mut event = minimal();
         event["ts"] = json!("yesterday");
@@ -238,7 +243,10 @@ mod tests {
             panic!("expected invalid_field")
         };
         let fields: Vec<_> = details.iter().map(|d| d.field.as_str()).collect();
-        assert!(fields.contains(&"ts") && fields.contains(&"props"), "{fields:?}");
+        assert!(
+            fields.contains(&"ts") && fields.contains(&"props"),
+            "{fields:?}"
+        );
     }
 
     proptest! {

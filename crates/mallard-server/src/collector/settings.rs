@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(config.api_key_mode, ApiKeyMode::Require);
         assert!(config.consent_required);
         assert_eq!(config.ip_rps.get(), 5);
-        assert_eq!(config.workspace_monthly_quota.map(NonZeroU64::get), Some(10));
+        assert_eq!(
+            config.workspace_monthly_quota.map(NonZeroU64::get),
+            Some(10)
+        );
         assert_eq!(config.internal_ip_ranges.len(), 2);
         assert!(!format!("{config:?}").contains("s3cret"));
     }

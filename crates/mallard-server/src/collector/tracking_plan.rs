@@ -79,7 +79,9 @@ impl std::fmt::Debug for TrackingPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut sites: Vec<_> = self.sites.keys().collect();
         sites.sort();
-        f.debug_struct("TrackingPlan").field("sites", &sites).finish()
+        f.debug_struct("TrackingPlan")
+            .field("sites", &sites)
+            .finish()
     }
 }
 
@@ -217,9 +219,11 @@ mode = "off"
             plan.check("shop.test", "checkout_completed", Some(&ok)),
             Verdict::Pass
         );
-        let Verdict::Reject(problems) =
-            plan.check("shop.test", "checkout_completed", Some(&props(json!({"amount": -1}))))
-        else {
+        let Verdict::Reject(problems) = plan.check(
+            "shop.test",
+            "checkout_completed",
+            Some(&props(json!({"amount": -1}))),
+        ) else {
             panic!("expected a rejection")
         };
         assert_eq!(problems[0].field, "props.amount");
