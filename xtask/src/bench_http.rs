@@ -36,7 +36,31 @@ pub struct BenchHttpArgs {
     /// The ingestion path to load.
     #[arg(long, default_value = "/api/event")]
     path: String,
+    /// Send gzip-compressed bodies (`Content-Encoding: gzip`).
+    #[arg(long)]
+    gzip: bool,
+    /// Collector paths only: how requests authenticate. `site` sends the site
+    /// id as the bearer (legacy flow of the default `tag` mode); `key` mints a
+    /// workspace api key over `/admin/api-keys` and sends it with `X-Site-Id`.
+    #[arg(long, value_enum, default_value_t = CollectorAuth::Site)]
+    auth: CollectorAuth,
 }
+
+/// How collector benchmark requests authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CollectorAuth {
+    /// The site id as the bearer.
+    Site,
+    /// A minted `lk_live_` key plus `X-Site-Id`.
+    Key,
+}
+
+/// The admin token of the benchmark's own server (collector `--auth key`).
+const BENCH_ADMIN_TOKEN: &str = "bench-admin-token";
+
+/// Distinct collector events: each has its own `id`, so none is deduplicated
+/// within a run of up to this many requests.
+const COLLECTOR_EVENTS: u32 = 1 << 19;
 
 const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
@@ -64,17 +88,30 @@ const REFERRERS: &[&str] = &[
 pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     let bin = release_mallard()?;
     let home = tempfile::tempdir()?;
+    let collector = args.path.ends_with("/events");
+    // The per-credential gate (1000/s by default) would cap a benchmark that
+    // sends everything with one credential; it is raised for the measurement.
     let server = ServerProcess::start(
         &bin,
         home.path(),
-        &[("MALLARD_TRUSTED_PROXIES", "127.0.0.1")],
+        &[
+            ("MALLARD_TRUSTED_PROXIES", "127.0.0.1"),
+            ("ADMIN_TOKEN", BENCH_ADMIN_TOKEN),
+            ("RATE_LIMIT_KEY_RPS", "1000000"),
+            ("RATE_LIMIT_KEY_BURST", "1000000"),
+        ],
     )?;
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
         .enable_all()
         .build()?;
-    let requests = Arc::new(build_requests(&args.path));
+    let bearer = match (collector, args.auth) {
+        (false, _) => None,
+        (true, CollectorAuth::Site) => Some("bench.example".to_owned()),
+        (true, CollectorAuth::Key) => Some(runtime.block_on(mint_key(addr))?),
+    };
+    let requests = Arc::new(build_requests(&args.path, args.gzip, bearer.as_deref()));
     let measure = |kind: Load, seconds: u64| {
         runtime.block_on(load(
             addr,
@@ -92,8 +129,16 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     server.stop()?;
     let cpu = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
-        "bench-http: {} connections, {} s per phase, {cpu} CPUs, client threads {}",
-        args.connections, args.seconds, args.client_threads
+        "bench-http: {} connections, {} s per phase, {cpu} CPUs, client threads {}, gzip {}{}",
+        args.connections,
+        args.seconds,
+        args.client_threads,
+        args.gzip,
+        if collector {
+            format!(", auth {:?}", args.auth).to_lowercase()
+        } else {
+            String::new()
+        }
     );
     println!(
         "  POST {}: {:.0} acknowledged events/s ({} events, {} errors)",
@@ -132,12 +177,50 @@ struct PreparedRequest {
     body: Bytes,
     user_agent: &'static str,
     forwarded_for: String,
+    gzip: bool,
+    authorization: Option<String>,
+    site_id: Option<&'static str>,
 }
 
-/// 4,096 distinct events: varied sites' pages, referrers, widths, custom events.
-fn build_requests(path: &str) -> Vec<PreparedRequest> {
+/// Mints a workspace api key with `ingest:write` on the benchmark's server.
+async fn mint_key(addr: SocketAddr) -> anyhow::Result<String> {
+    let stream = TcpStream::connect(addr).await.context("connect")?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let body = r#"{"workspace_id":"00000000-0000-4000-8000-00000000be4c","name":"bench","scopes":["ingest:write"]}"#;
+    let request = Request::post("/admin/api-keys")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {BENCH_ADMIN_TOKEN}"))
+        .body(Full::new(Bytes::from_static(body.as_bytes())))?;
+    let response = sender.send_request(request).await?;
+    anyhow::ensure!(response.status().as_u16() == 201, "minting a key failed: {}", response.status());
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    let key = text
+        .split("\"key\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no key in the response")?;
+    Ok(key.to_owned())
+}
+
+/// gzip of `data` at the default level.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    encoder.finish().unwrap_or_default()
+}
+
+/// Distinct events: varied pages, referrers, widths and custom events; 4,096
+/// for the Mallard path, [`COLLECTOR_EVENTS`] (each with its own id) for the
+/// collector paths.
+fn build_requests(path: &str, compress: bool, bearer: Option<&str>) -> Vec<PreparedRequest> {
     let collector = path.ends_with("/events");
-    (0..4096u32)
+    let count = if collector { COLLECTOR_EVENTS } else { 4096 };
+    (0..count)
         .map(|i| {
             let page = format!("/{}/{}", ["blog", "docs", "pricing", "about", "products"][i as usize % 5], i % 997);
             let referrer = REFERRERS[i as usize % REFERRERS.len()];
@@ -152,10 +235,15 @@ fn build_requests(path: &str) -> Vec<PreparedRequest> {
             } else {
                 format!(r#"{{"d":"bench.example","n":"pageview","u":"https://bench.example{page}?utm_source=news","r":"{referrer}","w":{width}}}"#)
             };
+            let body = if compress { gzip(body.as_bytes()) } else { body.into_bytes() };
+            let ip = i % 4096;
             PreparedRequest {
                 body: Bytes::from(body),
                 user_agent: USER_AGENTS[i as usize % USER_AGENTS.len()],
-                forwarded_for: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+                forwarded_for: format!("10.{}.{}.{}", (ip >> 16) & 255, (ip >> 8) & 255, ip & 255),
+                gzip: compress,
+                authorization: bearer.map(|b| format!("Bearer {b}")),
+                site_id: bearer.filter(|b| b.starts_with("lk_live_")).map(|_| "bench.example"),
             }
         })
         .collect()
@@ -232,12 +320,23 @@ async fn connection(
         let prepared = &requests[next % requests.len()];
         next += 1;
         let request = match kind {
-            Load::Ingest => Request::post(&*path)
-                .header("host", "127.0.0.1")
-                .header("content-type", "application/json")
-                .header("user-agent", prepared.user_agent)
-                .header("x-forwarded-for", &prepared.forwarded_for)
-                .body(Full::new(prepared.body.clone()))?,
+            Load::Ingest => {
+                let mut builder = Request::post(&*path)
+                    .header("host", "127.0.0.1")
+                    .header("content-type", "application/json")
+                    .header("user-agent", prepared.user_agent)
+                    .header("x-forwarded-for", &prepared.forwarded_for);
+                if prepared.gzip {
+                    builder = builder.header("content-encoding", "gzip");
+                }
+                if let Some(authorization) = &prepared.authorization {
+                    builder = builder.header("authorization", authorization);
+                }
+                if let Some(site) = prepared.site_id {
+                    builder = builder.header("x-site-id", site);
+                }
+                builder.body(Full::new(prepared.body.clone()))?
+            }
             Load::Health => Request::get("/health")
                 .header("host", "127.0.0.1")
                 .body(Full::new(Bytes::new()))?,
