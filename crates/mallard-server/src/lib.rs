@@ -9,10 +9,13 @@
 //! Embedders (the `mallard` command and the desktop app) call [`Server::open`]
 //! and then [`Server::serve`] with a bound listener and a shutdown signal.
 
+pub mod auth;
 pub mod client_ip;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod json;
 pub mod layers;
 pub mod limits;
 pub mod observability;
@@ -56,7 +59,7 @@ impl Server {
             ..StoreOptions::default()
         };
         let store = Store::open(&config.data_dir, options)?;
-        let state = AppState::new(config, &store);
+        let state = AppState::new(config, &store)?;
         Ok(Self { store, state })
     }
 
