@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod json;
 pub mod layers;
 pub mod limits;
+pub mod local_admin;
 pub mod observability;
 pub mod routes;
 pub mod state;
@@ -76,13 +77,35 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        self.serve_announced(listener, shutdown, |_| {}).await
+    }
+
+    /// Like [`Server::serve`]; `ready` is called with the dashboard URL once the
+    /// server's address is published for local tools (see [`local_admin`]),
+    /// just before it accepts connections.
+    pub async fn serve_announced(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        ready: impl FnOnce(&str),
+    ) -> Result<(), ServerError> {
         let app = router(self.state.clone());
+        let data_dir = self.state.config.data_dir.clone();
+        let url = self
+            .state
+            .config
+            .dashboard_url(listener.local_addr()?.port());
+        if let Err(err) = self.state.auth.local_admin.publish(&data_dir, &url) {
+            tracing::warn!(error = %err, "cannot publish the server address for local tools");
+        }
+        ready(&url);
         let result = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        local_admin::withdraw(&data_dir);
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::enrich::Enricher;
 use crate::limits::SiteRateLimiter;
+use crate::local_admin::LocalAdminToken;
 
 /// Cheaply cloneable application state.
 #[derive(Clone, Debug)]
@@ -76,6 +77,12 @@ impl AppState {
             config.max_login_attempts,
             Duration::from_secs(config.login_lockout_secs),
             config.secure_cookies,
+            LocalAdminToken::generate().map_err(|e| {
+                StoreError::io(
+                    "the OS random number generator failed",
+                    std::io::Error::other(e.to_string()),
+                )
+            })?,
         );
         Ok(Self(Arc::new(Shared {
             enricher: Enricher::new(secret, config.filter_bots),

@@ -23,6 +23,7 @@ use mallard_store::auth::ApiKeyRecord;
 use self::lockout::LoginLockout;
 use self::secrets::{API_KEY_PREFIX, sha256_hex};
 use self::sessions::Sessions;
+use crate::local_admin::{LocalAdminToken, TOKEN_PREFIX};
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "mm_session";
@@ -82,6 +83,8 @@ pub struct AuthState {
     pub secure_cookies: bool,
     /// Limits concurrent Argon2 computations, which are CPU-heavy by design.
     pub hashing: tokio::sync::Semaphore,
+    /// The admin token this run publishes for local tools (`mallard keys`).
+    pub local_admin: LocalAdminToken,
 }
 
 impl AuthState {
@@ -93,8 +96,10 @@ impl AuthState {
         max_login_attempts: u32,
         login_lockout: Duration,
         secure_cookies: bool,
+        local_admin: LocalAdminToken,
     ) -> Self {
         Self {
+            local_admin,
             password_hash: RwLock::new(password_hash),
             keys: RwLock::new(keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect()),
             sessions: Sessions::new(session_ttl),
@@ -150,6 +155,14 @@ impl AuthState {
 
     /// Decides who sent a request with `headers`.
     pub fn identify(&self, headers: &HeaderMap) -> Principal {
+        if let Some(token) = bearer(headers).filter(|t| t.starts_with(TOKEN_PREFIX)) {
+            let valid = self.local_admin.matches(token);
+            return if valid {
+                Principal::ApiKey(Scope::Admin)
+            } else {
+                Principal::InvalidKey
+            };
+        }
         if let Some(key) = presented_api_key(headers) {
             return self
                 .key_scope(key)
@@ -181,14 +194,18 @@ impl AuthState {
     }
 }
 
-/// The API key presented in `Authorization: Bearer mm_...` or `X-API-Key`.
-pub fn presented_api_key(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
+/// The token of `Authorization: Bearer <token>`, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|token| token.starts_with(API_KEY_PREFIX));
+}
+
+/// The API key presented in `Authorization: Bearer mm_...` or `X-API-Key`.
+pub fn presented_api_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = bearer(headers).filter(|token| token.starts_with(API_KEY_PREFIX));
     bearer.or_else(|| {
         headers
             .get("x-api-key")
@@ -231,6 +248,7 @@ mod tests {
             5,
             Duration::from_secs(300),
             false,
+            LocalAdminToken::generate().unwrap(),
         )
     }
 
@@ -276,6 +294,23 @@ mod tests {
             locked.identify(&headers(&[("x-api-key", "mm_readonly")])),
             Principal::InvalidKey
         );
+    }
+
+    #[test]
+    fn the_local_admin_token_is_an_admin_and_a_wrong_one_is_refused() {
+        let auth = state(Some("$argon2id$x"));
+        let mut headers = HeaderMap::new();
+        let token = format!("Bearer {}", auth.local_admin.token_for_tests());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&token).unwrap(),
+        );
+        assert_eq!(auth.identify(&headers), Principal::ApiKey(Scope::Admin));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer mlt_guess"),
+        );
+        assert_eq!(auth.identify(&headers), Principal::InvalidKey);
     }
 
     #[test]
