@@ -126,6 +126,7 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     let ingest = measure(Load::Ingest, args.seconds)?;
     let health = measure(Load::Health, args.seconds.min(10))?;
     let rss = server.peak_rss_mib();
+    let writer_stats = runtime.block_on(writer_summary(addr)).unwrap_or_default();
     server.stop()?;
     let cpu = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
@@ -164,7 +165,42 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     if let Some(rss) = rss {
         println!("  server peak RSS: {rss:.1} MiB");
     }
+    println!("  {writer_stats}");
     Ok(())
+}
+
+/// The writer's mean batch size and commit time, from the server's /metrics.
+async fn writer_summary(addr: SocketAddr) -> anyhow::Result<String> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = Request::get("/metrics")
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))?;
+    let body = sender
+        .send_request(request)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    let batches = value("mallard_writer_batch_events_count");
+    let events = value("mallard_writer_batch_events_sum");
+    let commit = value("mallard_writer_commit_seconds_sum");
+    Ok(format!(
+        "writer: {batches:.0} batches, mean {:.1} events/batch, mean commit {:.3} ms",
+        events / batches.max(1.0),
+        commit * 1000.0 / batches.max(1.0)
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +230,11 @@ async fn mint_key(addr: SocketAddr) -> anyhow::Result<String> {
         .header("authorization", format!("Bearer {BENCH_ADMIN_TOKEN}"))
         .body(Full::new(Bytes::from_static(body.as_bytes())))?;
     let response = sender.send_request(request).await?;
-    anyhow::ensure!(response.status().as_u16() == 201, "minting a key failed: {}", response.status());
+    anyhow::ensure!(
+        response.status().as_u16() == 201,
+        "minting a key failed: {}",
+        response.status()
+    );
     let bytes = response.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&bytes);
     let key = text

@@ -114,6 +114,12 @@ struct FileConfig {
     durability: Option<DurabilitySetting>,
     trusted_proxies: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
+    session_ttl_secs: Option<u64>,
+    max_login_attempts: Option<u32>,
+    login_lockout_secs: Option<u64>,
+    secure_cookies: Option<bool>,
+    dashboard_origin: Option<String>,
+    public_hostnames: Option<Vec<String>>,
     collector: Option<crate::collector::CollectorFileConfig>,
 }
 
@@ -156,6 +162,22 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// How long a dashboard session lasts.
+    pub session_ttl_secs: u64,
+    /// Consecutive failed logins from one IP before a lockout; 0 disables it.
+    pub max_login_attempts: u32,
+    /// How long a lockout lasts.
+    pub login_lockout_secs: u64,
+    /// Whether the session cookie carries `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    /// Another origin (besides the server's own) allowed to change state with a
+    /// session cookie, e.g. `https://analytics.example.com`.
+    pub dashboard_origin: Option<String>,
+    /// Host names (besides loopback names and IP addresses) that requests may
+    /// name in `Host`; protects against DNS rebinding.
+    pub public_hostnames: Vec<String>,
+    /// An admin password to set at start (`MALLARD_ADMIN_PASSWORD`, env only).
+    pub admin_password: Option<String>,
     /// Settings of the event collector family (`[collector]`).
     pub collector: crate::collector::CollectorConfig,
 }
@@ -179,6 +201,16 @@ impl std::fmt::Debug for Config {
             .field("durability", &self.durability)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("max_login_attempts", &self.max_login_attempts)
+            .field("login_lockout_secs", &self.login_lockout_secs)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("dashboard_origin", &self.dashboard_origin)
+            .field("public_hostnames", &self.public_hostnames)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<set>"),
+            )
             .field("collector", &self.collector)
             .finish()
     }
@@ -201,6 +233,13 @@ impl Config {
             durability: Durability::Process,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
+            session_ttl_secs: 24 * 60 * 60,
+            max_login_attempts: 5,
+            login_lockout_secs: 300,
+            secure_cookies: false,
+            dashboard_origin: None,
+            public_hostnames: Vec::new(),
+            admin_password: None,
             collector: crate::collector::CollectorConfig::default(),
         }
     }
@@ -262,6 +301,34 @@ impl Config {
             .map(|proxy| parse_proxy(proxy))
             .collect::<Result<_, _>>()?;
         config.request_timeout_secs = raw.request_timeout_secs.unwrap_or(30);
+        config.session_ttl_secs = raw.session_ttl_secs.unwrap_or(config.session_ttl_secs);
+        if config.session_ttl_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "session_ttl_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        config.max_login_attempts = raw.max_login_attempts.unwrap_or(config.max_login_attempts);
+        config.login_lockout_secs = raw.login_lockout_secs.unwrap_or(config.login_lockout_secs);
+        config.secure_cookies = raw.secure_cookies.unwrap_or(false);
+        config.dashboard_origin = non_empty("dashboard_origin", raw.dashboard_origin)?
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned());
+        if let Some(origin) = &config.dashboard_origin
+            && !(origin.starts_with("http://") || origin.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "dashboard_origin",
+                message: format!("{origin:?} must start with http:// or https://"),
+            });
+        }
+        config.public_hostnames = raw
+            .public_hostnames
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| name.trim().to_ascii_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect();
+        config.admin_password = env("MALLARD_ADMIN_PASSWORD").filter(|p| !p.is_empty());
         config.collector = raw.collector.unwrap_or_default().resolve()?;
         if config.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
@@ -375,6 +442,24 @@ fn apply_env(
     }
     if let Some(timeout) = parsed::<u64>(env, "MALLARD_REQUEST_TIMEOUT_SECS")? {
         raw.request_timeout_secs = Some(timeout);
+    }
+    if let Some(ttl) = parsed::<u64>(env, "MALLARD_SESSION_TTL")? {
+        raw.session_ttl_secs = Some(ttl);
+    }
+    if let Some(attempts) = parsed::<u32>(env, "MALLARD_MAX_LOGIN_ATTEMPTS")? {
+        raw.max_login_attempts = Some(attempts);
+    }
+    if let Some(lockout) = parsed::<u64>(env, "MALLARD_LOGIN_LOCKOUT")? {
+        raw.login_lockout_secs = Some(lockout);
+    }
+    if let Some(secure) = parsed::<bool>(env, "MALLARD_SECURE_COOKIES")? {
+        raw.secure_cookies = Some(secure);
+    }
+    if let Some(origin) = env("MALLARD_DASHBOARD_ORIGIN") {
+        raw.dashboard_origin = Some(origin);
+    }
+    if let Some(names) = list(env, "MALLARD_PUBLIC_HOSTNAMES") {
+        raw.public_hostnames = Some(names);
     }
     raw.collector.get_or_insert_default().apply_env(env)?;
     Ok(())

@@ -50,6 +50,13 @@ impl ReadPool {
         result
     }
 
+    /// Opens a new connection (not a pooled one) and runs a trivial query: the
+    /// database file is reachable and readable right now.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        let conn = self.open()?;
+        ReadConn { conn: &conn }.ping()
+    }
+
     fn open(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             &self.path,
