@@ -205,3 +205,48 @@ fn retention_deletes_data_older_than_the_configured_days() {
         "an event older than 7 days survived"
     );
 }
+
+#[test]
+fn seed_writes_exactly_the_requested_number_of_events_deterministically() {
+    let seed = |home: &TestHome| {
+        let output = home
+            .command()
+            .args([
+                "seed",
+                "--site",
+                "seed.test",
+                "--events",
+                "5000",
+                "--days",
+                "3",
+                "--seed",
+                "7",
+                "--data-dir",
+            ])
+            .arg(home.data_dir())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        home.read(|db| {
+            Ok((
+                db.event_count("seed.test")?,
+                db.visit_count("seed.test")?,
+                db.pageview_paths("seed.test")?,
+            ))
+        })
+    };
+    let (events, visits, paths) = seed(&TestHome::new());
+    assert_eq!(events, 5000);
+    assert!(visits > 500 && visits < 4000, "{visits} visits");
+    let distinct: std::collections::HashSet<_> = paths.iter().collect();
+    assert!(distinct.len() > 100, "pages are varied");
+    assert_eq!(
+        seed(&TestHome::new()).2,
+        paths,
+        "the same seed gives the same data"
+    );
+}
