@@ -26,6 +26,9 @@ use crate::theme::Palette;
 /// The most points one timeseries chart draws (a year of hourly buckets fits).
 pub const MAX_POINTS: usize = 10_000;
 
+/// The least distance in pixels between an axis label and the image edge.
+const EDGE_MARGIN: i32 = 8;
+
 /// Lines with at most this many points also get a dot on every point.
 const MARKER_LIMIT: usize = 60;
 
@@ -405,9 +408,11 @@ fn draw_time_axis<DB: DrawingBackend>(
             .axis_label(chart.points[index].start, spans_days);
         let half = font::text_width(&label, LABEL_SIZE) / 2;
         let x = plot.x(index);
-        // Keep the first and last labels inside the image.
-        let x = if half + 2 <= image_width - half - 2 {
-            x.clamp(half + 2, image_width - half - 2)
+        // Keep the first and last labels inside the image, with a margin for
+        // glyphs that rasterise a little wider than their measured advance.
+        let (lowest, highest) = (half + EDGE_MARGIN, image_width - half - EDGE_MARGIN);
+        let x = if lowest <= highest {
+            x.clamp(lowest, highest)
         } else {
             x
         };
