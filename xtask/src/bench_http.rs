@@ -19,7 +19,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::process::{ServerProcess, release_mallard};
+use crate::process::{ServerProcess, own_cpu_time, release_mallard};
 
 /// Flags of `cargo xtask bench-http`.
 #[derive(Debug, Args)]
@@ -75,15 +75,24 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let requests = Arc::new(build_requests(&args.path));
-    let measure = |kind: Load, seconds: u64| {
-        runtime.block_on(load(
+    let measure = |kind: Load, seconds: u64| -> anyhow::Result<Outcome> {
+        let (server_before, client_before) = (server.cpu_time(), own_cpu_time());
+        let mut outcome = runtime.block_on(load(
             addr,
             args.connections,
             Arc::clone(&requests),
             kind,
             &args.path,
             Duration::from_secs(seconds),
-        ))
+        ))?;
+        let per_request = |before: Option<Duration>, after: Option<Duration>| {
+            before
+                .zip(after)
+                .map(|(b, a)| (a - b).as_secs_f64() * 1e6 / outcome.ok.max(1) as f64)
+        };
+        outcome.server_cpu_us = per_request(server_before, server.cpu_time());
+        outcome.client_cpu_us = per_request(client_before, own_cpu_time());
+        Ok(outcome)
     };
     measure(Load::Ingest, 2)?;
     let ingest = measure(Load::Ingest, args.seconds)?;
@@ -202,6 +211,8 @@ struct Outcome {
     errors: u64,
     rate: f64,
     latency: Histogram<u64>,
+    server_cpu_us: Option<f64>,
+    client_cpu_us: Option<f64>,
 }
 
 impl Outcome {
@@ -238,6 +249,8 @@ async fn load(
         errors: 0,
         rate: 0.0,
         latency: Histogram::new(3)?,
+        server_cpu_us: None,
+        client_cpu_us: None,
     };
     for task in tasks {
         let (ok, errors, latency) = task.await??;
