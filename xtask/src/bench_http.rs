@@ -122,6 +122,18 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         health.rate,
         health.quantile_ms(0.99)
     );
+    let cpu = |o: &Outcome| {
+        format!(
+            "server {:.1} us + client {:.1} us",
+            o.server_cpu_us.unwrap_or(f64::NAN),
+            o.client_cpu_us.unwrap_or(f64::NAN)
+        )
+    };
+    println!(
+        "  CPU per request: ingest {}; health {}",
+        cpu(&ingest),
+        cpu(&health)
+    );
     println!(
         "  ingest/health ratio: {:.2}",
         ingest.rate / health.rate.max(1.0)
