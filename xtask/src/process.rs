@@ -125,6 +125,16 @@ impl ServerProcess {
         cpu_time_of(&format!("/proc/{}/stat", self.child.id()))
     }
 
+    /// CPU time of the server's database writer thread so far.
+    pub fn writer_cpu_time(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?;
+        tasks.filter_map(Result::ok).find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim() == "mallard-writer")
+                .then(|| cpu_time_of(&task.path().join("stat").to_string_lossy()))?
+        })
+    }
+
     /// Stops the server with SIGTERM and waits for it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")
