@@ -4,10 +4,10 @@
 import { authStatus, logout } from './api.js';
 import { h, show } from './dom.js';
 import { openAccessChosen, renderLogin, renderSetup } from './views/auth.js';
-import { renderHome } from './views/home.js';
+import { renderDashboard } from './views/dashboard.js';
 import { renderKeys } from './views/keys.js';
 
-const routes = { '': renderHome, keys: renderKeys };
+const routes = { '': renderDashboard, keys: renderKeys };
 
 function routeName() {
   return window.location.hash.replace(/^#\/?/, '').split('?')[0];
@@ -41,7 +41,7 @@ async function render() {
     return;
   }
   const name = routeName();
-  const view = routes[name] ?? renderHome;
+  const view = routes[name] ?? renderDashboard;
   markNav(name in routes ? name : '', true, !status.setup_required);
   await view();
 }
