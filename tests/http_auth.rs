@@ -513,3 +513,34 @@ fn the_password_and_keys_survive_a_restart_and_sessions_do_not() {
     let setup_again = browser.post("/api/auth/setup", &json!({"password": "a new password"}));
     assert_eq!(setup_again.status(), StatusCode::CONFLICT);
 }
+
+#[test]
+fn the_site_list_needs_stats_access_and_names_sites_with_events() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", PASSWORD)]);
+    let http = client();
+    for site in ["b.test", "a.test"] {
+        http.post(server.url("/api/event"))
+            .json(&pageview(site, "/"))
+            .send()
+            .unwrap();
+    }
+    assert_eq!(
+        http.get(server.url("/api/sites")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let mut browser = Dashboard::new(&server);
+    browser.sign_in("/api/auth/login", PASSWORD);
+    let key =
+        json_of(browser.post("/api/keys", &json!({"name": "reader", "scope": "ReadOnly"})))["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let sites = json_of(
+        http.get(server.url("/api/sites"))
+            .header("x-api-key", key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(sites, json!([{"site_id": "a.test"}, {"site_id": "b.test"}]));
+}

@@ -19,7 +19,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::process::{ServerProcess, release_mallard};
+use crate::process::{ServerProcess, own_cpu_time, release_mallard};
 
 /// Flags of `cargo xtask bench-http`.
 #[derive(Debug, Args)]
@@ -58,8 +58,9 @@ enum CollectorAuth {
 /// The admin token of the benchmark's own server (collector `--auth key`).
 const BENCH_ADMIN_TOKEN: &str = "bench-admin-token";
 
-/// Distinct collector events: each has its own `id`, so none is deduplicated
-/// within a run of up to this many requests.
+/// Distinct collector events: each has its own `id` and each connection sends
+/// its own share of them, so none is deduplicated within a run of up to this
+/// many requests.
 const COLLECTOR_EVENTS: u32 = 1 << 19;
 
 const USER_AGENTS: &[&str] = &[
@@ -112,15 +113,26 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         (true, CollectorAuth::Key) => Some(runtime.block_on(mint_key(addr))?),
     };
     let requests = Arc::new(build_requests(&args.path, args.gzip, bearer.as_deref()));
-    let measure = |kind: Load, seconds: u64| {
-        runtime.block_on(load(
+    let measure = |kind: Load, seconds: u64| -> anyhow::Result<Outcome> {
+        let (server_before, client_before) = (server.cpu_time(), own_cpu_time());
+        let writer_before = server.writer_cpu_time();
+        let mut outcome = runtime.block_on(load(
             addr,
             args.connections,
             Arc::clone(&requests),
             kind,
             &args.path,
             Duration::from_secs(seconds),
-        ))
+        ))?;
+        let per_request = |before: Option<Duration>, after: Option<Duration>| {
+            before
+                .zip(after)
+                .map(|(b, a)| (a - b).as_secs_f64() * 1e6 / outcome.ok.max(1) as f64)
+        };
+        outcome.server_cpu_us = per_request(server_before, server.cpu_time());
+        outcome.client_cpu_us = per_request(client_before, own_cpu_time());
+        outcome.writer_cpu_us = per_request(writer_before, server.writer_cpu_time());
+        Ok(outcome)
     };
     measure(Load::Ingest, 2)?;
     let ingest = measure(Load::Ingest, args.seconds)?;
@@ -157,6 +169,19 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         "  GET /health: {:.0} requests/s (p99 {:.2} ms)",
         health.rate,
         health.quantile_ms(0.99)
+    );
+    let cpu = |o: &Outcome| {
+        format!(
+            "server {:.1} us (writer thread {:.1}) + client {:.1} us",
+            o.server_cpu_us.unwrap_or(f64::NAN),
+            o.writer_cpu_us.unwrap_or(f64::NAN),
+            o.client_cpu_us.unwrap_or(f64::NAN)
+        )
+    };
+    println!(
+        "  CPU per request: ingest {}; health {}",
+        cpu(&ingest),
+        cpu(&health)
     );
     println!(
         "  ingest/health ratio: {:.2}",
@@ -213,9 +238,8 @@ struct PreparedRequest {
     body: Bytes,
     user_agent: &'static str,
     forwarded_for: String,
-    gzip: bool,
-    authorization: Option<String>,
-    site_id: Option<&'static str>,
+    /// Further header lines, each ending in CRLF (e.g. authorization).
+    extra_headers: String,
 }
 
 /// Mints a workspace api key with `ingest:write` on the benchmark's server.
@@ -256,10 +280,21 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Distinct events: varied pages, referrers, widths and custom events; 4,096
 /// for the Mallard path, [`COLLECTOR_EVENTS`] (each with its own id) for the
-/// collector paths.
+/// collector paths, optionally gzip-compressed and with the collector's
+/// `Authorization` (and `X-Site-Id` for a key).
 fn build_requests(path: &str, compress: bool, bearer: Option<&str>) -> Vec<PreparedRequest> {
     let collector = path.ends_with("/events");
     let count = if collector { COLLECTOR_EVENTS } else { 4096 };
+    let mut extra_headers = String::new();
+    if compress {
+        extra_headers.push_str("Content-Encoding: gzip\r\n");
+    }
+    if let Some(bearer) = bearer {
+        extra_headers.push_str(&format!("Authorization: Bearer {bearer}\r\n"));
+        if bearer.starts_with("lk_live_") {
+            extra_headers.push_str("X-Site-Id: bench.example\r\n");
+        }
+    }
     (0..count)
         .map(|i| {
             let page = format!("/{}/{}", ["blog", "docs", "pricing", "about", "products"][i as usize % 5], i % 997);
@@ -281,9 +316,7 @@ fn build_requests(path: &str, compress: bool, bearer: Option<&str>) -> Vec<Prepa
                 body: Bytes::from(body),
                 user_agent: USER_AGENTS[i as usize % USER_AGENTS.len()],
                 forwarded_for: format!("10.{}.{}.{}", (ip >> 16) & 255, (ip >> 8) & 255, ip & 255),
-                gzip: compress,
-                authorization: bearer.map(|b| format!("Bearer {b}")),
-                site_id: bearer.filter(|b| b.starts_with("lk_live_")).map(|_| "bench.example"),
+                extra_headers: extra_headers.clone(),
             }
         })
         .collect()
@@ -294,6 +327,9 @@ struct Outcome {
     errors: u64,
     rate: f64,
     latency: Histogram<u64>,
+    server_cpu_us: Option<f64>,
+    client_cpu_us: Option<f64>,
+    writer_cpu_us: Option<f64>,
 }
 
 impl Outcome {
@@ -321,6 +357,7 @@ async fn load(
                 kind,
                 Arc::clone(&path),
                 c,
+                connections,
                 deadline,
             ))
         })
@@ -330,6 +367,9 @@ async fn load(
         errors: 0,
         rate: 0.0,
         latency: Histogram::new(3)?,
+        server_cpu_us: None,
+        client_cpu_us: None,
+        writer_cpu_us: None,
     };
     for task in tasks {
         let (ok, errors, latency) = task.await??;
@@ -347,50 +387,92 @@ async fn connection(
     kind: Load,
     path: Arc<str>,
     index: usize,
+    connections: usize,
     deadline: Instant,
 ) -> anyhow::Result<(u64, u64, Histogram<u64>)> {
-    let stream = TcpStream::connect(addr).await.context("connect")?;
+    use tokio::io::AsyncWriteExt;
+
+    // Requests are serialised once, up front: the generator's own cost per
+    // request must stay far below the server's, or it measures itself.
+    // With more requests than the 4,096 of the Mallard path (the collector's
+    // distinct events), each connection takes its own share, so no event id
+    // is sent twice.
+    let share = if requests.len() > 4096 {
+        connections
+    } else {
+        1
+    };
+    let raw: Vec<Vec<u8>> = match kind {
+        Load::Health => vec![b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec()],
+        Load::Ingest => requests
+            .iter()
+            .skip(if share > 1 { index } else { 0 })
+            .step_by(share)
+            .map(|r| {
+                let mut head = format!(
+                    "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                     User-Agent: {}\r\nX-Forwarded-For: {}\r\n{}Content-Length: {}\r\n\r\n",
+                    r.user_agent,
+                    r.forwarded_for,
+                    r.extra_headers,
+                    r.body.len()
+                )
+                .into_bytes();
+                head.extend_from_slice(&r.body);
+                head
+            })
+            .collect(),
+    };
+    let mut stream = TcpStream::connect(addr).await.context("connect")?;
     stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
     let mut latency = Histogram::<u64>::new(3)?;
     let (mut ok, mut errors) = (0, 0);
-    let mut next = index * 61;
+    let mut next = if share > 1 { 0 } else { index * 61 };
+    let mut buffer = vec![0u8; 16 * 1024];
     while Instant::now() < deadline {
-        let prepared = &requests[next % requests.len()];
+        let request = &raw[next % raw.len()];
         next += 1;
-        let request = match kind {
-            Load::Ingest => {
-                let mut builder = Request::post(&*path)
-                    .header("host", "127.0.0.1")
-                    .header("content-type", "application/json")
-                    .header("user-agent", prepared.user_agent)
-                    .header("x-forwarded-for", &prepared.forwarded_for);
-                if prepared.gzip {
-                    builder = builder.header("content-encoding", "gzip");
-                }
-                if let Some(authorization) = &prepared.authorization {
-                    builder = builder.header("authorization", authorization);
-                }
-                if let Some(site) = prepared.site_id {
-                    builder = builder.header("x-site-id", site);
-                }
-                builder.body(Full::new(prepared.body.clone()))?
-            }
-            Load::Health => Request::get("/health")
-                .header("host", "127.0.0.1")
-                .body(Full::new(Bytes::new()))?,
-        };
         let sent = Instant::now();
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        response.into_body().collect().await?;
+        stream.write_all(request).await?;
+        let status = read_response(&mut stream, &mut buffer).await?;
         latency.record(sent.elapsed().as_micros() as u64)?;
-        if status.is_success() {
+        if (200..300).contains(&status) {
             ok += 1;
         } else {
             errors += 1;
         }
     }
     Ok((ok, errors, latency))
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body and returns its status.
+async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> anyhow::Result<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut filled = 0;
+    loop {
+        let read = stream.read(&mut buffer[filled..]).await?;
+        anyhow::ensure!(read > 0, "the server closed the connection");
+        filled += read;
+        let Some(end) = buffer[..filled].windows(4).position(|w| w == b"\r\n\r\n") else {
+            anyhow::ensure!(filled < buffer.len(), "response head too large");
+            continue;
+        };
+        let head = std::str::from_utf8(&buffer[..end])?;
+        let status: u16 = head.get(9..12).context("no status")?.parse()?;
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut have = filled - (end + 4);
+        while have < length {
+            let read = stream.read(buffer).await?;
+            anyhow::ensure!(read > 0, "the server closed the connection");
+            have += read;
+        }
+        return Ok(status);
+    }
 }

@@ -7,6 +7,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use mallard_core::Scope;
+use mallard_core::scope::validate_key_name;
 use mallard_server::auth::secrets::{new_api_key, sha256_hex};
 use mallard_server::local_admin;
 use mallard_store::auth::ApiKeyRecord;
@@ -72,7 +73,7 @@ fn offline(store: &Store, action: &KeysAction) -> anyhow::Result<()> {
     match action {
         KeysAction::Create { name, scope } => {
             let scope: Scope = scope.parse().map_err(anyhow::Error::msg)?;
-            let name = valid_name(name)?;
+            let name = validate_key_name(name).map_err(|e| anyhow::anyhow!("--{e}"))?;
             let key = new_api_key().context("the OS random number generator failed")?;
             let record = ApiKeyRecord {
                 key_hash: sha256_hex(&key),
@@ -165,14 +166,6 @@ fn online(data_dir: &std::path::Path, action: &KeysAction) -> anyhow::Result<()>
         }
     }
     Ok(())
-}
-
-fn valid_name(name: &str) -> anyhow::Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        bail!("--name must be 1 to 100 characters without control characters");
-    }
-    Ok(name.to_owned())
 }
 
 fn print_created(key: &str, key_hash: &str, name: &str, scope: &str) {

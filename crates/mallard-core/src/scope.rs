@@ -3,6 +3,24 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The longest API key name accepted, in characters.
+pub const MAX_KEY_NAME_CHARS: usize = 100;
+
+/// Validates the name of an API key: trimmed, 1 to 100 characters, no control
+/// characters.
+pub fn validate_key_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_KEY_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "name must be 1 to {MAX_KEY_NAME_CHARS} characters without control characters"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// What a Mallard API key (`mm_...`) may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -67,5 +85,13 @@ mod tests {
         assert!(!Scope::ReadOnly.can_administer());
         assert!("admin".parse::<Scope>().is_err());
         assert!("Owner".parse::<Scope>().is_err());
+    }
+
+    #[test]
+    fn key_names_are_trimmed_and_bounded() {
+        assert_eq!(validate_key_name("  ci  ").unwrap(), "ci");
+        assert!(validate_key_name("   ").is_err());
+        assert!(validate_key_name(&"x".repeat(101)).is_err());
+        assert!(validate_key_name("a\nb").is_err());
     }
 }

@@ -107,6 +107,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     site_ids: Option<Vec<String>>,
     filter_bots: Option<bool>,
+    retention_days: Option<u32>,
     rate_limit_per_site: Option<u32>,
     log_format: Option<LogFormat>,
     secret: Option<String>,
@@ -148,6 +149,8 @@ pub struct Config {
     pub site_ids: Vec<SiteId>,
     /// Whether events from bots are dropped (and counted).
     pub filter_bots: bool,
+    /// Data older than this many days is deleted; `None` keeps everything.
+    pub retention_days: Option<u32>,
     /// Events per second accepted per site; 0 means unlimited.
     pub rate_limit_per_site: u32,
     /// Log line format.
@@ -191,6 +194,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("site_ids", &self.site_ids)
             .field("filter_bots", &self.filter_bots)
+            .field("retention_days", &self.retention_days)
             .field("rate_limit_per_site", &self.rate_limit_per_site)
             .field("log_format", &self.log_format)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
@@ -226,6 +230,7 @@ impl Config {
             data_dir: data_dir.into(),
             site_ids: Vec::new(),
             filter_bots: true,
+            retention_days: None,
             rate_limit_per_site: 0,
             log_format: LogFormat::Text,
             secret: None,
@@ -286,6 +291,7 @@ impl Config {
             })
             .collect::<Result<_, _>>()?;
         config.filter_bots = raw.filter_bots.unwrap_or(config.filter_bots);
+        config.retention_days = raw.retention_days.filter(|days| *days > 0);
         config.rate_limit_per_site = raw.rate_limit_per_site.unwrap_or(0);
         config.log_format = raw.log_format.unwrap_or_default();
         config.secret = non_empty("secret", raw.secret)?;
@@ -421,6 +427,9 @@ fn apply_env(
     }
     if let Some(filter) = parsed::<bool>(env, "MALLARD_FILTER_BOTS")? {
         raw.filter_bots = Some(filter);
+    }
+    if let Some(days) = parsed::<u32>(env, "MALLARD_RETENTION_DAYS")? {
+        raw.retention_days = Some(days);
     }
     if let Some(rate) = parsed::<u32>(env, "MALLARD_RATE_LIMIT_PER_SITE")? {
         raw.rate_limit_per_site = Some(rate);

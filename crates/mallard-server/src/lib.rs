@@ -21,12 +21,14 @@ pub mod layers;
 pub mod limits;
 pub mod local_admin;
 pub mod observability;
+pub mod retention;
 pub mod routes;
 pub mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use mallard_store::{Store, StoreError, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -101,6 +103,13 @@ impl Server {
         }
         self.state.collector.set_dashboard_url(url.clone());
         ready(&url);
+        let retention = tokio::spawn(retention::run(self.state.clone()));
+        // Small responses must not wait for delayed ACKs (Nagle's algorithm).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -108,6 +117,8 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         local_admin::withdraw(&data_dir);
+        retention.abort();
+        let _ = retention.await;
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

@@ -1,6 +1,7 @@
 //! Turning a batch of [`NewEvent`]s into rows, inside the writer's transaction.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use mallard_core::NewEvent;
 use rusqlite::{Connection, params};
@@ -8,7 +9,12 @@ use rusqlite::{Connection, params};
 use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
 use crate::settings;
-use crate::visits::{ActiveVisits, Visit, VisitAttributes, VisitEvent};
+use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
+
+/// Event ids are reserved in blocks: the high-water mark in `settings` moves
+/// once per block instead of on every commit, which would dirty one more page
+/// per transaction. Ids of a block left unused by a restart are skipped.
+const EVENT_ID_BLOCK: i64 = 1 << 20;
 
 /// Everything the writer remembers between batches.
 #[derive(Debug)]
@@ -17,11 +23,14 @@ pub(crate) struct WriterState {
     pub(crate) visits: ActiveVisits,
     sites: HashMap<String, i64>,
     next_event_id: i64,
+    /// The first id not yet reserved in `settings`.
+    reserved_until: i64,
 }
 
 impl WriterState {
     /// Loads the writer's state from the database.
     pub(crate) fn load(conn: &Connection, now_ms: i64) -> Result<Self, StoreError> {
+        // Everything below the stored high-water mark may have been handed out.
         let next_event_id = settings::get_i64(conn, settings::NEXT_EVENT_ID)?.unwrap_or(1);
         let next_visit_id: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM visits", [], |r| {
@@ -33,6 +42,7 @@ impl WriterState {
             visits: ActiveVisits::new(next_visit_id, open),
             sites: HashMap::new(),
             next_event_id,
+            reserved_until: next_event_id,
         })
     }
 
@@ -43,7 +53,7 @@ impl WriterState {
         conn: &Connection,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let mut touched: HashMap<i64, Visit> = HashMap::new();
+        let mut touched: HashMap<i64, Recorded> = HashMap::new();
         let mut usage: HashMap<&str, i64> = HashMap::new();
         {
             let mut insert_event = conn.prepare_cached(
@@ -73,9 +83,10 @@ impl WriterState {
                     pageview_path: event.name.is_pageview().then_some(pathname),
                 };
                 let dims = &mut self.dims;
-                let visit = self
+                let recorded = self
                     .visits
                     .record(visit_event, || visit_attributes(dims, conn, event))?;
+                let visit_id = recorded.visit.id;
                 let event_id = self.next_event_id;
                 self.next_event_id += 1;
                 let (revenue, currency) = match &event.revenue {
@@ -93,7 +104,7 @@ impl WriterState {
                     site_id,
                     event.timestamp_ms,
                     event_id,
-                    visit.id,
+                    visit_id,
                     name,
                     hostname,
                     pathname,
@@ -125,12 +136,26 @@ impl WriterState {
                         *usage.entry(workspace.as_str()).or_default() += 1;
                     }
                 }
-                touched.insert(visit.id, visit);
+                match touched.entry(visit_id) {
+                    Entry::Occupied(mut seen) => {
+                        let seen = seen.get_mut();
+                        seen.start_moved |= recorded.start_moved;
+                        seen.visit = recorded.visit;
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(recorded);
+                    }
+                }
             }
         }
-        upsert_visits(conn, touched.values())?;
+        write_visits(conn, touched.values())?;
         crate::collector::add_usage(conn, &usage)?;
-        settings::set_i64(conn, settings::NEXT_EVENT_ID, self.next_event_id)?;
+        if self.next_event_id > self.reserved_until {
+            // Reserve through the end of the block that holds the next id.
+            let reserved = (self.next_event_id / EVENT_ID_BLOCK + 1) * EVENT_ID_BLOCK;
+            settings::set_i64(conn, settings::NEXT_EVENT_ID, reserved)?;
+            self.reserved_until = reserved;
+        }
         Ok(())
     }
 
@@ -200,49 +225,70 @@ fn visit_attributes(
     })
 }
 
-fn upsert_visits<'a>(
+/// Writes the visits a batch touched: new ones are inserted whole; existing
+/// ones get their counts, end and pages updated, and their start only when an
+/// out-of-order event moved it (so the `(site_id, start_ts)` index is rarely
+/// touched).
+fn write_visits<'a>(
     conn: &Connection,
-    visits: impl Iterator<Item = &'a Visit>,
+    visits: impl Iterator<Item = &'a Recorded>,
 ) -> Result<(), StoreError> {
-    let mut upsert = conn.prepare_cached(
+    let mut insert = conn.prepare_cached(
         "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
          entry_page, exit_page, referrer_source, referrer_url, utm_source, utm_medium, \
          utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, \
          screen_width, country, is_bot, is_internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) \
-         ON CONFLICT (id) DO UPDATE SET start_ts = excluded.start_ts, end_ts = excluded.end_ts, \
-         pageviews = excluded.pageviews, events = excluded.events, \
-         entry_page = excluded.entry_page, exit_page = excluded.exit_page",
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
-    for visit in visits {
-        let a = &visit.attributes;
-        upsert.execute(params![
+    let mut grow = conn.prepare_cached(
+        "UPDATE visits SET end_ts = ?2, pageviews = ?3, events = ?4, entry_page = ?5, \
+         exit_page = ?6 WHERE id = ?1",
+    )?;
+    let mut move_start = conn.prepare_cached("UPDATE visits SET start_ts = ?2 WHERE id = ?1")?;
+    for recorded in visits {
+        let visit = &recorded.visit;
+        if recorded.is_new {
+            let a = &visit.attributes;
+            insert.execute(params![
+                visit.id,
+                visit.site_id,
+                visit.visitor_id,
+                visit.start_ts,
+                visit.end_ts,
+                visit.pageviews,
+                visit.events,
+                visit.entry_page,
+                visit.exit_page,
+                a.referrer_source,
+                a.referrer_url,
+                a.utm_source,
+                a.utm_medium,
+                a.utm_campaign,
+                a.utm_term,
+                a.utm_content,
+                a.browser,
+                a.browser_version,
+                a.os,
+                a.os_version,
+                a.device,
+                a.screen_width,
+                a.country,
+                a.is_bot,
+                a.is_internal
+            ])?;
+            continue;
+        }
+        grow.execute(params![
             visit.id,
-            visit.site_id,
-            visit.visitor_id,
-            visit.start_ts,
             visit.end_ts,
             visit.pageviews,
             visit.events,
             visit.entry_page,
-            visit.exit_page,
-            a.referrer_source,
-            a.referrer_url,
-            a.utm_source,
-            a.utm_medium,
-            a.utm_campaign,
-            a.utm_term,
-            a.utm_content,
-            a.browser,
-            a.browser_version,
-            a.os,
-            a.os_version,
-            a.device,
-            a.screen_width,
-            a.country,
-            a.is_bot,
-            a.is_internal
+            visit.exit_page
         ])?;
+        if recorded.start_moved {
+            move_start.execute(params![visit.id, visit.start_ts])?;
+        }
     }
     Ok(())
 }

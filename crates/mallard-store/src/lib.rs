@@ -18,6 +18,7 @@ pub mod error;
 pub mod lock;
 pub mod open;
 pub mod reader;
+pub mod retention;
 pub mod schema;
 pub mod visits;
 pub mod writer;

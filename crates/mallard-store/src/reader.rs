@@ -119,6 +119,16 @@ impl ReadConn<'_> {
         Ok(count.unwrap_or(0).try_into().unwrap_or(0))
     }
 
+    /// The time of a site's oldest event, ms since the epoch.
+    pub fn oldest_event_ms(&self, domain: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT min(ts) FROM events WHERE site_id = (SELECT id FROM sites WHERE domain = ?1)",
+            )?
+            .query_row(params![domain], |row| row.get(0))?)
+    }
+
     /// How many visits a site has, 0 for an unknown site.
     pub fn visit_count(&self, domain: &str) -> Result<u64, StoreError> {
         let count: i64 = self.conn.prepare_cached(

@@ -75,6 +75,17 @@ pub struct Visit {
     pub attributes: VisitAttributes,
 }
 
+/// What recording one event did to its visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The visit as it is now.
+    pub visit: Visit,
+    /// Whether the event started a new visit.
+    pub is_new: bool,
+    /// Whether the event moved an existing visit's start earlier.
+    pub start_moved: bool,
+}
+
 /// The visits that can still receive events, keyed by site and visitor.
 #[derive(Debug, Default)]
 pub struct ActiveVisits {
@@ -121,7 +132,7 @@ impl ActiveVisits {
         &mut self,
         event: VisitEvent,
         attributes: impl FnOnce() -> Result<VisitAttributes, E>,
-    ) -> Result<Visit, E> {
+    ) -> Result<Recorded, E> {
         self.newest_ts = self.newest_ts.max(event.ts);
         if self.newest_ts - self.last_prune_ts >= PRUNE_EVERY_MS {
             self.prune();
@@ -131,8 +142,13 @@ impl ActiveVisits {
             let continues = event.ts <= visit.end_ts + VISIT_TIMEOUT_MS
                 && event.ts >= visit.start_ts - VISIT_TIMEOUT_MS;
             if continues {
+                let start_moved = event.ts < visit.start_ts;
                 add_event(visit, event);
-                return Ok(visit.clone());
+                return Ok(Recorded {
+                    visit: visit.clone(),
+                    is_new: false,
+                    start_moved,
+                });
             }
         }
         let mut visit = Visit {
@@ -158,7 +174,11 @@ impl ActiveVisits {
         if replaces {
             self.open.insert(key, visit.clone());
         }
-        Ok(visit)
+        Ok(Recorded {
+            visit,
+            is_new: true,
+            start_moved: false,
+        })
     }
 
     /// Drops visits that can no longer receive events from memory.
@@ -218,6 +238,24 @@ mod tests {
         visits
             .record(event, || Ok::<_, ()>(VisitAttributes::default()))
             .unwrap()
+            .visit
+    }
+
+    #[test]
+    fn recording_reports_new_visits_and_moved_starts() {
+        let mut visits = ActiveVisits::new(1, []);
+        let attributes = || Ok::<_, ()>(VisitAttributes::default());
+        let first = visits
+            .record(pageview(1, 10 * MIN, 10), attributes)
+            .unwrap();
+        assert!(first.is_new && !first.start_moved);
+        let later = visits
+            .record(pageview(1, 11 * MIN, 10), attributes)
+            .unwrap();
+        assert!(!later.is_new && !later.start_moved);
+        let earlier = visits.record(pageview(1, 9 * MIN, 10), attributes).unwrap();
+        assert!(!earlier.is_new && earlier.start_moved);
+        assert_eq!(earlier.visit.start_ts, 9 * MIN);
     }
 
     #[test]

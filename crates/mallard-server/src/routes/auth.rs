@@ -166,36 +166,38 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
-/// Hashes on a blocking thread, at most two at once.
+/// Hashes on a blocking thread.
 async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    let _permit = state
-        .auth
-        .hashing
-        .acquire()
-        .await
-        .map_err(|_| ApiError::Internal)?;
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|_| ApiError::Internal)?
+    with_argon2(state, move || password::hash(&password))
+        .await?
         .map_err(|err| {
             tracing::error!(error = %err, "password hashing failed");
             ApiError::Internal
         })
 }
 
-/// Verifies on a blocking thread, at most two at once.
+/// Verifies on a blocking thread.
 async fn verify_password(
     state: &AppState,
     password: String,
     stored: String,
 ) -> Result<bool, ApiError> {
+    with_argon2(state, move || password::verify(&password, &stored)).await
+}
+
+/// Runs an Argon2 computation on a blocking thread, at most two at once: it is
+/// CPU-heavy by design and must not starve the async workers.
+async fn with_argon2<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     let _permit = state
         .auth
         .hashing
         .acquire()
         .await
         .map_err(|_| ApiError::Internal)?;
-    tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| ApiError::Internal)
 }

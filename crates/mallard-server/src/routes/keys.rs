@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use mallard_core::Scope;
+use mallard_core::scope::validate_key_name;
 use mallard_store::auth::ApiKeyRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,9 +15,6 @@ use crate::auth::secrets::{new_api_key, sha256_hex};
 use crate::error::ApiError;
 use crate::json::JsonBody;
 use crate::state::AppState;
-
-/// The longest key name accepted, in characters.
-const MAX_NAME_CHARS: usize = 100;
 
 /// The key management routes; all need an Admin principal.
 pub fn router() -> Router<AppState> {
@@ -45,15 +43,7 @@ async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let name = body.name.trim().to_owned();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::Unprocessable(format!(
-            "name must be 1 to {MAX_NAME_CHARS} characters without control characters"
-        )));
-    }
+    let name = validate_key_name(&body.name).map_err(ApiError::Unprocessable)?;
     let scope: Scope = body.scope.parse().map_err(ApiError::Unprocessable)?;
     let key = new_api_key().map_err(|_| ApiError::Internal)?;
     let record = ApiKeyRecord {

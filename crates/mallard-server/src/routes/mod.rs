@@ -7,6 +7,7 @@ pub mod health;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod sites;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(auth::router())
         .merge(keys::router())
+        .merge(sites::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(assets::router())

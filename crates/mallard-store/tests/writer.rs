@@ -1,0 +1,124 @@
+//! Integration tests of the store through its public API: events written by the
+//! writer, visits assigned across batches and restarts, and job isolation.
+
+use mallard_core::{DeviceClass, EventName, NewEvent, SessionAttributes, SiteId, VisitorId};
+use mallard_store::{Store, StoreError, StoreOptions};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn event(visitor: u64, ts: i64, name: &str, path: &str) -> NewEvent {
+    NewEvent {
+        site: SiteId::parse("store.test").unwrap(),
+        timestamp_ms: ts,
+        visitor: VisitorId(visitor),
+        name: EventName::parse(name).unwrap(),
+        hostname: "store.test".into(),
+        pathname: path.into(),
+        props: vec![("k".into(), "v".into())],
+        revenue: None,
+        session: SessionAttributes {
+            device: DeviceClass::Desktop,
+            ..SessionAttributes::default()
+        },
+        collector: None,
+    }
+}
+
+#[test]
+fn a_visit_continues_across_batches_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_ms() - 60_000;
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let writer = store.writer();
+    writer
+        .insert_blocking(vec![
+            event(1, start, "pageview", "/a"),
+            event(2, start, "pageview", "/a"),
+        ])
+        .unwrap();
+    writer
+        .insert_blocking(vec![event(1, start + 1_000, "pageview", "/b")])
+        .unwrap();
+    drop(writer);
+    store.close();
+
+    // Same timestamp as an earlier event: ids after a restart never collide.
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .writer()
+        .insert_blocking(vec![
+            event(1, start, "Signup", "/b"),
+            event(1, start + 2_000, "pageview", "/c"),
+        ])
+        .unwrap();
+    let reads = store.reads();
+    let (events, visits, paths, props) = reads
+        .with(|db| {
+            Ok((
+                db.event_count("store.test")?,
+                db.visit_count("store.test")?,
+                db.pageview_paths("store.test")?,
+                db.event_props("store.test", "Signup")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(events, 5);
+    assert_eq!(
+        visits, 2,
+        "visitor 1 kept one visit over batches and a restart"
+    );
+    assert_eq!(paths, ["/a", "/a", "/b", "/c"]);
+    assert_eq!(props, vec![vec![("k".to_owned(), "v".to_owned())]]);
+    assert!(reads.with(|db| db.integrity_problems()).unwrap().is_empty());
+    store.close();
+}
+
+#[test]
+fn a_failing_job_rolls_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let writer = store.writer();
+    let failed = writer.run_blocking(|conn| {
+        conn.execute_batch("INSERT INTO settings (key, value) VALUES ('half', x'00')")?;
+        Err::<(), _>(StoreError::Migration("deliberate".into()))
+    });
+    assert!(failed.is_err());
+    writer
+        .insert_blocking(vec![event(9, now_ms(), "pageview", "/kept")])
+        .unwrap();
+    let kept = writer.run_blocking(|conn| {
+        Ok(conn.query_row(
+            "SELECT count(*) FROM settings WHERE key = 'half'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )?)
+    });
+    assert_eq!(kept.unwrap(), 0, "the failed job's write was rolled back");
+    assert_eq!(
+        store
+            .reads()
+            .with(|db| db.event_count("store.test"))
+            .unwrap(),
+        1
+    );
+    drop(writer);
+    store.close();
+}
+
+#[test]
+fn writes_after_close_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let writer = store.writer();
+    store.close();
+    assert!(
+        writer
+            .insert_blocking(vec![event(1, now_ms(), "pageview", "/")])
+            .is_err()
+    );
+}

@@ -1,0 +1,221 @@
+// The analytics dashboard for one site: period and comparison, top stats,
+// the timeseries chart (a plotters SVG from the server) and breakdown cards.
+// Clicking a row filters everything; the whole view lives in the URL hash
+// (#/?site=…&period=…&filters=…), so it can be bookmarked and reloaded.
+
+import { api } from '../api.js';
+import { h, show } from '../dom.js';
+import { renderHome } from './home.js';
+
+const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time'], ['custom', 'Custom range']];
+
+// Breakdown cards: each tab names a dimension and the filter a row click adds.
+const CARDS = [
+  { title: 'Pages', tabs: [['pages', 'Top pages', 'page', 'pageviews'], ['entry_pages', 'Entry pages', 'entry_page', 'visits'], ['exit_pages', 'Exit pages', 'exit_page', 'visits']] },
+  { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits']] },
+  { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits']] },
+  { title: 'Devices', tabs: [['browsers', 'Browsers', 'browser', 'visits'], ['os', 'Operating systems', 'os', 'visits'], ['devices', 'Devices', 'device', 'visits'], ['screen_sizes', 'Screen sizes', 'screen_size', 'visits']] },
+  { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events']] },
+];
+
+/** The view state, read from and written to the URL hash. */
+export function readState() {
+  const query = new URLSearchParams(window.location.hash.split('?')[1] ?? '');
+  return {
+    site: query.get('site') ?? '',
+    period: query.get('period') ?? '30d',
+    from: query.get('from') ?? '',
+    to: query.get('to') ?? '',
+    compare: query.get('compare') === '1',
+    filters: (query.get('filters') ?? '').split(';').filter(Boolean),
+  };
+}
+
+function writeState(state) {
+  const query = new URLSearchParams();
+  if (state.site) query.set('site', state.site);
+  query.set('period', state.period);
+  if (state.period === 'custom') { query.set('from', state.from); query.set('to', state.to); }
+  if (state.compare) query.set('compare', '1');
+  if (state.filters.length) query.set('filters', state.filters.join(';'));
+  window.location.hash = `#/?${query}`;
+}
+
+/** Query parameters for the stats API. */
+function statsQuery(state, extra = {}) {
+  const query = new URLSearchParams({ site_id: state.site });
+  if (state.period === 'custom') {
+    query.set('start_date', state.from);
+    query.set('end_date', nextDay(state.to));
+  } else {
+    query.set('period', state.period);
+  }
+  if (state.filters.length) query.set('filters', state.filters.join(';'));
+  for (const [key, value] of Object.entries(extra)) query.set(key, value);
+  return query;
+}
+
+function nextDay(date) {
+  const day = new Date(`${date}T00:00:00Z`);
+  day.setUTCDate(day.getUTCDate() + 1);
+  return day.toISOString().slice(0, 10);
+}
+
+const number = (n) => Number(n ?? 0).toLocaleString('en-US');
+const percent = (n) => `${Number(n ?? 0).toFixed(1)}%`;
+function duration(seconds) {
+  const s = Math.round(Number(seconds ?? 0));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+function change(current, previous, lowerIsBetter = false) {
+  if (previous === undefined || previous === null) return null;
+  if (Number(previous) === 0) return current > 0 ? h('span', { class: 'change up' }, 'new') : null;
+  const delta = ((Number(current) - Number(previous)) / Number(previous)) * 100;
+  const good = lowerIsBetter ? delta <= 0 : delta >= 0;
+  return h('span', { class: `change ${good ? 'up' : 'down'}`, title: 'Change against the previous period' },
+    `${delta >= 0 ? '↑' : '↓'} ${Math.abs(delta).toFixed(0)}%`);
+}
+
+function topStats(main, live) {
+  const previous = main.previous ?? {};
+  const tiles = [
+    ['Unique visitors', number(main.unique_visitors), change(main.unique_visitors, previous.unique_visitors), 'stat-visitors'],
+    ['Visits', number(main.visits), change(main.visits, previous.visits), 'stat-visits'],
+    ['Pageviews', number(main.total_pageviews), change(main.total_pageviews, previous.total_pageviews), 'stat-pageviews'],
+    ['Views per visit', Number(main.views_per_visit ?? 0).toFixed(2), change(main.views_per_visit, previous.views_per_visit), 'stat-views-per-visit'],
+    ['Bounce rate', percent(main.bounce_rate), change(main.bounce_rate, previous.bounce_rate, true), 'stat-bounce'],
+    ['Visit duration', duration(main.avg_visit_duration_secs), change(main.avg_visit_duration_secs, previous.avg_visit_duration_secs), 'stat-duration'],
+    ['Live now', number(live.visitors), null, 'stat-live'],
+  ];
+  return h('section', { class: 'stats', 'aria-label': 'Top stats' },
+    tiles.map(([label, value, delta, id]) => h('div', { class: 'stat', id },
+      h('div', { class: 'stat-label' }, label),
+      h('div', { class: 'stat-value' }, value),
+      delta)));
+}
+
+function filterChips(state) {
+  if (!state.filters.length) return null;
+  return h('div', { class: 'chips', id: 'filters', 'aria-label': 'Active filters' },
+    state.filters.map((filter) => {
+      const remove = h('button', { type: 'button', class: 'chip', title: 'Remove this filter', 'data-filter': filter },
+        filter.replace('==', ' is ').replace('!=', ' is not '), ' ×');
+      remove.addEventListener('click', () => writeState({ ...state, filters: state.filters.filter((f) => f !== filter) }));
+      return remove;
+    }));
+}
+
+async function chart(state) {
+  const theme = window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+  const holder = h('figure', { class: 'card chart', id: 'chart' }, h('p', { class: 'loading' }, 'Drawing chart…'));
+  try {
+    const response = await fetch(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, width: 1100, height: 320 })}`, { credentials: 'same-origin' });
+    if (!response.ok) throw new Error(`The chart could not be drawn (${response.status}).`);
+    const svg = new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement;
+    svg.removeAttribute('width');
+    svg.removeAttribute('height');
+    holder.replaceChildren(document.importNode(svg, true));
+  } catch (err) {
+    holder.replaceChildren(h('p', { class: 'error' }, err.message));
+  }
+  return holder;
+}
+
+function breakdownCard(card, state) {
+  let active = 0;
+  const body = h('div', { class: 'breakdown-body' });
+  const tabs = card.tabs.map(([dimension, label], index) => {
+    const tab = h('button', { type: 'button', role: 'tab', class: 'tab', 'data-dimension': dimension, 'aria-selected': String(index === 0) }, label);
+    tab.addEventListener('click', () => { active = index; load(); });
+    return tab;
+  });
+  async function load() {
+    tabs.forEach((tab, index) => tab.setAttribute('aria-selected', String(index === active)));
+    const [dimension, , filterName, metric] = card.tabs[active];
+    body.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+    try {
+      const data = await api('GET', `/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`);
+      if (!data.results.length) {
+        body.replaceChildren(h('p', { class: 'muted' }, 'Nothing in this period.'));
+        return;
+      }
+      const top = Math.max(...data.results.map((row) => Number(row[metric] ?? 0)), 1);
+      body.replaceChildren(h('table', { class: 'breakdown', 'data-dimension': dimension },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, card.tabs[active][1]), h('th', { scope: 'col', class: 'num' }, metric))),
+        h('tbody', {}, data.results.map((row) => {
+          const link = h('button', { type: 'button', class: 'row-filter', title: `Show only ${row.value}` }, row.value);
+          link.addEventListener('click', () => {
+            const filter = `${filterName}==${row.value}`;
+            if (!state.filters.includes(filter)) writeState({ ...state, filters: [...state.filters, filter] });
+          });
+          const bar = h('span', { class: 'bar' });
+          bar.style.width = `${(Number(row[metric] ?? 0) / top) * 100}%`;
+          return h('tr', {}, h('td', {}, bar, link), h('td', { class: 'num' }, number(row[metric])));
+        }))));
+    } catch (err) {
+      body.replaceChildren(h('p', { class: 'error' }, err.message));
+    }
+  }
+  load();
+  return h('section', { class: 'card breakdown-card', 'aria-label': card.title },
+    h('div', { class: 'tabs', role: 'tablist' }, tabs), body);
+}
+
+function controls(state, sites) {
+  const site = h('select', { id: 'site', 'aria-label': 'Site' }, sites.map((s) => h('option', { value: s.site_id, selected: s.site_id === state.site }, s.site_id)));
+  site.addEventListener('change', () => writeState({ ...state, site: site.value, filters: [] }));
+  const period = h('select', { id: 'period', 'aria-label': 'Period' }, PERIODS.map(([value, label]) => h('option', { value, selected: value === state.period }, label)));
+  const today = new Date().toISOString().slice(0, 10);
+  const from = h('input', { type: 'date', id: 'from', 'aria-label': 'From', value: state.from || today, max: today });
+  const to = h('input', { type: 'date', id: 'to', 'aria-label': 'To (inclusive)', value: state.to || today, max: today });
+  const custom = h('span', { class: 'custom', hidden: state.period !== 'custom' }, from, '–', to);
+  period.addEventListener('change', () => {
+    if (period.value === 'custom') { custom.hidden = false; return; }
+    writeState({ ...state, period: period.value });
+  });
+  for (const input of [from, to]) {
+    input.addEventListener('change', () => {
+      if (from.value && to.value && from.value <= to.value) writeState({ ...state, period: 'custom', from: from.value, to: to.value });
+    });
+  }
+  const compare = h('input', { type: 'checkbox', id: 'compare', checked: state.compare });
+  compare.addEventListener('change', () => writeState({ ...state, compare: compare.checked }));
+  return h('div', { class: 'controls' }, site, period, custom,
+    h('label', { class: 'inline', for: 'compare' }, compare, ' Compare with previous period'));
+}
+
+export async function renderDashboard() {
+  const state = readState();
+  let sites;
+  try {
+    sites = await api('GET', '/api/sites');
+  } catch (err) {
+    show(h('h1', {}, 'Dashboard'), h('p', { class: 'error' }, err.message));
+    return;
+  }
+  if (!sites.length) {
+    renderHome();
+    return;
+  }
+  if (!sites.some((s) => s.site_id === state.site)) {
+    writeState({ ...state, site: sites[0].site_id });
+    return;
+  }
+  show(h('h1', { class: 'visually-hidden' }, `Dashboard for ${state.site}`),
+    controls(state, sites), h('p', { class: 'loading', id: 'stats-loading' }, 'Loading stats…'));
+  const main = document.getElementById('main');
+  try {
+    const [stats, live] = await Promise.all([
+      api('GET', `/api/stats/main?${statsQuery(state, state.compare ? { compare: 'previous' } : {})}`),
+      api('GET', `/api/stats/realtime?${statsQuery(state)}`),
+    ]);
+    document.getElementById('stats-loading')?.remove();
+    main.append(filterChips(state) ?? '', topStats(stats, live), await chart(state),
+      h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state))));
+  } catch (err) {
+    document.getElementById('stats-loading')?.replaceWith(h('p', { class: 'error', role: 'alert' }, err.message));
+  }
+}
