@@ -33,6 +33,10 @@ pub struct BenchHttpArgs {
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Serve this existing data directory (e.g. a seeded 10M-event database)
+    /// instead of an empty one; events are added to it.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     /// The ingestion path to load.
     #[arg(long, default_value = "/api/event")]
     path: String,
@@ -95,6 +99,7 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     let server = ServerProcess::start(
         &bin,
         home.path(),
+        args.data_dir.as_deref(),
         &[
             ("MALLARD_TRUSTED_PROXIES", "127.0.0.1"),
             ("ADMIN_TOKEN", BENCH_ADMIN_TOKEN),

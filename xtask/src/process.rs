@@ -69,11 +69,18 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `bin serve --port 0` in `home` with `env`, waiting for its URL.
-    pub fn start(bin: &Path, home: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    /// Starts `bin serve --port 0` in `home` (data in `data_dir`, else in
+    /// `home/data`) with `env`, waiting for its URL.
+    pub fn start(
+        bin: &Path,
+        home: &Path,
+        data_dir: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let data_dir = data_dir.map_or_else(|| home.join("data"), Path::to_path_buf);
         let mut child = Command::new(bin)
             .args(["serve", "--port", "0", "--data-dir"])
-            .arg(home.join("data"))
+            .arg(data_dir)
             .env("XDG_DATA_HOME", home.join("xdg-data"))
             .env("XDG_CONFIG_HOME", home.join("xdg-config"))
             .env("XDG_CACHE_HOME", home.join("xdg-cache"))
