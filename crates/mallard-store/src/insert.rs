@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 
 use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
+use crate::rollups::{RollupEvent, RollupWriter};
 use crate::settings;
 use crate::visits::{ActiveVisits, Visit, VisitAttributes, VisitEvent};
 
@@ -17,6 +18,7 @@ pub(crate) struct WriterState {
     pub(crate) visits: ActiveVisits,
     sites: HashMap<String, i64>,
     next_event_id: i64,
+    rollups: RollupWriter,
 }
 
 impl WriterState {
@@ -33,6 +35,7 @@ impl WriterState {
             visits: ActiveVisits::new(next_visit_id, open),
             sites: HashMap::new(),
             next_event_id,
+            rollups: RollupWriter::default(),
         })
     }
 
@@ -44,6 +47,7 @@ impl WriterState {
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
         let mut touched: HashMap<i64, Visit> = HashMap::new();
+        let mut rollup_events = Vec::with_capacity(events.len());
         {
             let mut insert_event = conn.prepare_cached(
                 "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname, \
@@ -94,6 +98,7 @@ impl WriterState {
                     revenue,
                     currency
                 ])?;
+                let mut props = Vec::with_capacity(event.props.len());
                 for (key, value) in &event.props {
                     let key = self.dims.intern(conn, DimKind::PropKey, key)?;
                     let value = self.dims.intern(conn, DimKind::PropValue, value)?;
@@ -104,10 +109,23 @@ impl WriterState {
                         key,
                         value
                     ])?;
+                    // A repeated key replaces the earlier value, as in event_props.
+                    props.retain(|(k, _)| *k != key);
+                    props.push((key, value));
                 }
+                rollup_events.push(RollupEvent {
+                    site_id,
+                    ts: event.timestamp_ms,
+                    visit_id: visit.id,
+                    name,
+                    pageview: event.name.is_pageview(),
+                    pathname,
+                    props,
+                });
                 touched.insert(visit.id, visit);
             }
         }
+        self.rollups.apply(conn, &rollup_events, &touched)?;
         upsert_visits(conn, touched.values())?;
         settings::set_i64(conn, settings::NEXT_EVENT_ID, self.next_event_id)?;
         Ok(())
@@ -133,6 +151,7 @@ impl WriterState {
     pub(crate) fn forget_caches(&mut self) {
         self.dims.clear();
         self.sites.clear();
+        self.rollups.forget();
     }
 }
 

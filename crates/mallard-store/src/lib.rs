@@ -13,10 +13,13 @@
 
 pub mod dims;
 pub mod error;
+pub mod hll;
 pub mod lock;
 pub mod open;
 pub mod reader;
+pub mod rollups;
 pub mod schema;
+pub mod stats;
 pub mod visits;
 pub mod writer;
 
