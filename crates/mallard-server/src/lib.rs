@@ -18,6 +18,7 @@ pub mod limits;
 pub mod observability;
 pub mod routes;
 pub mod state;
+pub mod stats;
 
 use std::future::Future;
 use std::net::SocketAddr;

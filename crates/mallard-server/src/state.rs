@@ -34,6 +34,8 @@ pub struct Shared {
     pub metrics: Option<PrometheusHandle>,
     /// When the server started.
     pub started: Instant,
+    /// The stats query cache and concurrency limit.
+    pub stats: crate::stats::StatsRuntime,
 }
 
 impl Deref for AppState {
@@ -57,6 +59,7 @@ impl AppState {
             reads: store.reads(),
             metrics: crate::observability::prometheus(),
             started: Instant::now(),
+            stats: crate::stats::StatsRuntime::new(&config),
             config,
         }))
     }
