@@ -99,6 +99,23 @@ fn seed(home: &TestHome) {
     store.close();
 }
 
+/// Starts the server on a home that `seed` just wrote to. A process spawned by
+/// a concurrent test may briefly inherit the data directory lock between its
+/// fork and exec, so a refused start is retried a few times.
+fn start(home: &TestHome) -> Server {
+    let mut attempts = 0;
+    loop {
+        match Server::try_start(home, &[], &[]) {
+            Ok(server) => return server,
+            Err(err) if attempts < 10 && err.to_string().contains("in use") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(err) => panic!("server starts: {err}"),
+        }
+    }
+}
+
 fn get(server: &Server, path: &str) -> (StatusCode, Value) {
     let response = client().get(server.url(path)).send().unwrap();
     let status = response.status();
@@ -118,7 +135,7 @@ const FIRST_DAY: &str = "site_id=stats.test&start_date=2024-03-10&end_date=2024-
 fn main_stats_are_exact() {
     let home = TestHome::new();
     seed(&home);
-    let server = Server::start(&home, &[]);
+    let server = start(&home);
     let body = ok(&server, &format!("/api/stats/main?{BOTH_DAYS}"));
     assert_eq!(body["unique_visitors"], 3);
     assert_eq!(body["total_pageviews"], 7);
@@ -166,7 +183,7 @@ fn main_stats_are_exact() {
 fn timeseries_has_every_bucket() {
     let home = TestHome::new();
     seed(&home);
-    let server = Server::start(&home, &[]);
+    let server = start(&home);
     let body = ok(&server, &format!("/api/stats/timeseries?{BOTH_DAYS}"));
     assert_eq!(body["interval"], "day");
     let data = body["data"].as_array().unwrap();
@@ -237,7 +254,7 @@ fn values(body: &Value, fields: &[&str]) -> Vec<Vec<Value>> {
 fn breakdowns_are_exact() {
     let home = TestHome::new();
     seed(&home);
-    let server = Server::start(&home, &[]);
+    let server = start(&home);
     let url = |dim: &str| format!("/api/stats/breakdown/{dim}?{BOTH_DAYS}");
     let pages = ok(&server, &url("pages"));
     assert_eq!(
@@ -318,7 +335,7 @@ fn breakdowns_are_exact() {
 fn filters_apply_to_every_endpoint() {
     let home = TestHome::new();
     seed(&home);
-    let server = Server::start(&home, &[]);
+    let server = start(&home);
     let google = ok(
         &server,
         &format!("/api/stats/main?{BOTH_DAYS}&filters=source%3D%3DGoogle"),
@@ -373,7 +390,7 @@ fn filters_apply_to_every_endpoint() {
 fn bad_parameters_are_400_with_the_flat_error_body() {
     let home = TestHome::new();
     seed(&home);
-    let server = Server::start(&home, &[]);
+    let server = start(&home);
     for path in [
         "/api/stats/main",
         "/api/stats/main?site_id=",
@@ -421,7 +438,7 @@ fn bad_parameters_are_400_with_the_flat_error_body() {
 fn hostile_parameters_never_reach_sql() {
     let home = TestHome::new();
     seed(&home);
-    let server = Server::start(&home, &[]);
+    let server = start(&home);
     // No `;`, which separates filters.
     let injection = "x'%20OR%20'1'%3D'1'%20--%20DROP%20TABLE%20events";
     for path in [

@@ -4,8 +4,9 @@
 //! into a HyperLogLog (Flajolet et al., with the usual small-range linear
 //! counting) once the exact set would take more bytes than the HyperLogLog.
 //! Small sets (a page seen by a few visitors on one day) are therefore exact
-//! and cost four bytes per visitor; large sets cost a fixed `2^p / 2` bytes
-//! (4-bit registers, two per byte).
+//! and cost four bytes per visitor; large sets cost at most `2^p / 2` bytes
+//! (4-bit registers, two per byte, stored deflate-compressed, which roughly
+//! halves them because most ranks are small).
 //!
 //! Merging sketches gives the union: exact sets stay exact while the union is
 //! small (up to [`MERGE_EXACT_LIMIT`] visitors, so a whole year of a small site
@@ -29,6 +30,7 @@ pub const MERGE_EXACT_LIMIT: usize = 50_000;
 
 const TAG_EXACT: u8 = 1;
 const TAG_DENSE: u8 = 2;
+const TAG_DENSE_DEFLATE: u8 = 3;
 /// Registers are 4 bits wide; larger ranks are clipped (rank 16 needs about
 /// 2^15 visitors per register, far beyond any site).
 const MAX_RANK: u8 = 15;
@@ -74,15 +76,21 @@ impl Sketch {
             )),
             (&TAG_DENSE, rest) => {
                 let (&p, packed) = rest.split_first()?;
-                if !(4..=18).contains(&p) || packed.len() != (1usize << p) / 2 {
+                unpack(p, packed)
+            }
+            (&TAG_DENSE_DEFLATE, rest) => {
+                let (&p, compressed) = rest.split_first()?;
+                if !(4..=18).contains(&p) {
                     return None;
                 }
-                let mut registers = Vec::with_capacity(1 << p);
-                for byte in packed {
-                    registers.push(byte & 0x0F);
-                    registers.push(byte >> 4);
-                }
-                Some(Sketch::Dense { p, registers })
+                let expected = (1usize << p) / 2;
+                let mut packed = Vec::with_capacity(expected);
+                let mut decoder = std::io::Read::take(
+                    flate2::read::DeflateDecoder::new(compressed),
+                    expected as u64 + 1,
+                );
+                std::io::Read::read_to_end(&mut decoder, &mut packed).ok()?;
+                unpack(p, &packed)
             }
             _ => None,
         }
@@ -100,13 +108,26 @@ impl Sketch {
                 out
             }
             Sketch::Dense { p, registers } => {
-                let mut out = Vec::with_capacity(2 + registers.len() / 2);
-                out.push(TAG_DENSE);
-                out.push(*p);
-                for pair in registers.chunks_exact(2) {
-                    out.push(pair[0].min(MAX_RANK) | (pair[1].min(MAX_RANK) << 4));
+                let packed: Vec<u8> = registers
+                    .chunks_exact(2)
+                    .map(|pair| pair[0].min(MAX_RANK) | (pair[1].min(MAX_RANK) << 4))
+                    .collect();
+                let mut encoder = flate2::write::DeflateEncoder::new(
+                    vec![TAG_DENSE_DEFLATE, *p],
+                    flate2::Compression::default(),
+                );
+                // Writing into a Vec cannot fail; fall back to the plain
+                // layout all the same rather than lose the sketch.
+                match std::io::Write::write_all(&mut encoder, &packed)
+                    .and_then(|()| encoder.finish())
+                {
+                    Ok(out) => out,
+                    Err(_) => {
+                        let mut out = vec![TAG_DENSE, *p];
+                        out.extend_from_slice(&packed);
+                        out
+                    }
                 }
-                out
             }
         }
     }
@@ -147,6 +168,19 @@ impl Sketch {
             Sketch::Dense { registers, .. } => estimate_registers(registers),
         }
     }
+}
+
+/// Registers from their packed layout (two 4-bit ranks per byte).
+fn unpack(p: u8, packed: &[u8]) -> Option<Sketch> {
+    if !(4..=18).contains(&p) || packed.len() != (1usize << p) / 2 {
+        return None;
+    }
+    let mut registers = Vec::with_capacity(1 << p);
+    for byte in packed {
+        registers.push(byte & 0x0F);
+        registers.push(byte >> 4);
+    }
+    Some(Sketch::Dense { p, registers })
 }
 
 /// How many hashes an exact set of precision `p` may hold before it turns dense.
@@ -323,8 +357,13 @@ mod tests {
             sketch.insert_all(&hashes(0..n), p);
             assert!(matches!(sketch, Sketch::Dense { .. }));
             let encoded = sketch.encode();
-            assert_eq!(encoded.len(), 2 + (1 << p) / 2);
+            assert!(encoded.len() <= 2 + (1 << p) / 2, "{}", encoded.len());
             let decoded = Sketch::decode(&encoded).unwrap();
+            assert_eq!(decoded, sketch);
+            // A damaged compressed sketch is refused, not misread.
+            let mut damaged = encoded.clone();
+            damaged.truncate(encoded.len() / 2);
+            assert_eq!(Sketch::decode(&damaged), None);
             let error = (decoded.estimate() as f64 - n as f64).abs() / n as f64;
             assert!(error < 0.02, "p={p} n={n} error={error}");
         }

@@ -18,9 +18,11 @@
 //!   subtracts what the stored visit row contributed before the batch and adds
 //!   what the visit contributes after it.
 //!
-//! Sketches only ever grow, so visitors are counted per event, never per
-//! visit; entry and exit pages (which change as a visit grows) carry no
-//! visitor sketch.
+//! Entry and exit pages share the row of their path with its page views
+//! (`visits`.. count visits entering there, `exits` visits leaving from it),
+//! which saves a row per path and day. Sketches only ever grow, so visitors
+//! are counted per event, never per visit; entry and exit pages (which change
+//! as a visit grows) have no visitor count.
 
 use std::collections::HashMap;
 
@@ -35,11 +37,14 @@ use crate::visits::{Visit, VisitAttributes};
 pub mod kind {
     /// Site totals (value 0).
     pub const SITE: i64 = 0;
-    /// Page views per path (value: pathname dim id).
+    /// Per path (value: pathname dim id, 0 for visits without page views):
+    /// `pageviews` and `visitors` of the page views of the path; `visits`,
+    /// `bounces`, `visit_pageviews` and `duration_ms` of the visits that
+    /// entered on it; `exits` of the visits that left from it.
     pub const PAGE: i64 = 1;
-    /// Visits per entry page (value: pathname dim id, 0 when none).
+    /// Entry pages: not stored, answered from [`PAGE`] rows.
     pub const ENTRY_PAGE: i64 = 2;
-    /// Visits per exit page.
+    /// Exit pages: not stored, answered from [`PAGE`] rows.
     pub const EXIT_PAGE: i64 = 3;
     /// Per referrer source dim id (0 for direct).
     pub const SOURCE: i64 = 4;
@@ -128,10 +133,11 @@ const VISITS: usize = 2;
 const BOUNCES: usize = 3;
 const VISIT_PAGEVIEWS: usize = 4;
 const DURATION: usize = 5;
+const EXITS: usize = 6;
 
 #[derive(Debug, Default)]
 struct Acc {
-    counts: [i64; 6],
+    counts: [i64; 7],
     hashes: Vec<u32>,
 }
 
@@ -213,16 +219,11 @@ impl Pending {
         }
         let entry = shape.entry_page.unwrap_or(0);
         let exit = shape.exit_page.unwrap_or(0);
-        apply(
-            self.days
-                .entry((site, kind::ENTRY_PAGE, day, entry))
-                .or_default(),
-        );
-        apply(
-            self.days
-                .entry((site, kind::EXIT_PAGE, day, exit))
-                .or_default(),
-        );
+        apply(self.days.entry((site, kind::PAGE, day, entry)).or_default());
+        self.days
+            .entry((site, kind::PAGE, day, exit))
+            .or_default()
+            .counts[EXITS] += sign;
     }
 
     fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
@@ -258,12 +259,12 @@ impl Pending {
         )?;
         let mut upsert_day = conn.prepare_cached(
             "INSERT INTO rollup_days (site_id, kind, day, value, pageviews, events, visits, \
-             bounces, visit_pageviews, duration_ms, visitors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-             ?8, ?9, ?10, ?11) ON CONFLICT (site_id, kind, day, value) DO UPDATE SET \
+             bounces, visit_pageviews, duration_ms, exits, visitors) VALUES (?1, ?2, ?3, ?4, ?5, \
+             ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (site_id, kind, day, value) DO UPDATE SET \
              pageviews = pageviews + excluded.pageviews, events = events + excluded.events, \
              visits = visits + excluded.visits, bounces = bounces + excluded.bounces, \
              visit_pageviews = visit_pageviews + excluded.visit_pageviews, \
-             duration_ms = duration_ms + excluded.duration_ms, \
+             duration_ms = duration_ms + excluded.duration_ms, exits = exits + excluded.exits, \
              visitors = coalesce(excluded.visitors, visitors)",
         )?;
         for ((site, k, day, value), acc) in self.days.drain() {
@@ -282,7 +283,7 @@ impl Pending {
             };
             let c = acc.counts;
             upsert_day.execute(params![
-                site, k, day, value, c[0], c[1], c[2], c[3], c[4], c[5], sketch
+                site, k, day, value, c[0], c[1], c[2], c[3], c[4], c[5], c[6], sketch
             ])?;
         }
         let mut bump_site = conn.prepare_cached(

@@ -4,7 +4,8 @@
 -- (src/hll.rs). Counters:
 --   pageviews, events      per event, in the bucket of the event's time;
 --   visits, bounces, visit_pageviews, duration_ms
---                          per visit, in the bucket of the visit's start.
+--                          per visit, in the bucket of the visit's start;
+--   exits                  per visit, on the row of its exit page.
 
 -- One row per site: bumped by every batch that touches the site (the stats
 -- cache compares it) and the first local day with an event.
@@ -40,6 +41,7 @@ CREATE TABLE rollup_days (
     bounces         INTEGER NOT NULL,
     visit_pageviews INTEGER NOT NULL,
     duration_ms     INTEGER NOT NULL,
+    exits           INTEGER NOT NULL,
     visitors        BLOB,
     PRIMARY KEY (site_id, kind, day, value)
 ) WITHOUT ROWID;

@@ -154,7 +154,13 @@ pub(crate) fn breakdown(
     }
     for visit in &data.visits {
         if let Some(value) = visit_row_value(row_kind, visit) {
-            add_visit(&mut by_value.entry(value).or_default().0, visit);
+            let totals = &mut by_value.entry(value).or_default().0;
+            if row_kind == kind::EXIT_PAGE {
+                // Exit pages count the visits that left from them, nothing else.
+                totals.visits += 1;
+            } else {
+                add_visit(totals, visit);
+            }
         }
     }
     let mut rows: Vec<(i64, Totals)> = by_value

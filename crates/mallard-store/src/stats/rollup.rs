@@ -117,22 +117,35 @@ pub(crate) fn breakdown(
     with_visitors: bool,
     limit: usize,
 ) -> Result<Vec<(i64, Totals)>, StoreError> {
+    // Entry and exit pages live on the rows of their paths.
+    let stored_kind = match row_kind {
+        kind::ENTRY_PAGE | kind::EXIT_PAGE => kind::PAGE,
+        other => other,
+    };
     let mut by_value: HashMap<i64, Totals> = HashMap::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms \
-             FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+            "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+             exits FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
         )?;
-        let mut rows = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+        let mut rows = stmt.query(params![site.id, stored_kind, range.start, range.end])?;
         while let Some(row) = rows.next()? {
             let value: i64 = row.get(0)?;
             if prop_key.is_some_and(|key| value >> 32 != key) {
                 continue;
             }
-            by_value
-                .entry(value)
-                .or_default()
-                .add_counts(&counts(row, 1)?);
+            let c = counts(row, 1)?;
+            let exits: i64 = row.get(7)?;
+            let totals = by_value.entry(value).or_default();
+            match row_kind {
+                kind::PAGE => {
+                    totals.pageviews += c[0];
+                    totals.events += c[1];
+                }
+                kind::ENTRY_PAGE => totals.add_counts(&[0, 0, c[2], c[3], c[4], c[5]]),
+                kind::EXIT_PAGE => totals.visits += exits,
+                _ => totals.add_counts(&c),
+            }
         }
     }
     let mut rows: Vec<(i64, Totals)> = by_value
@@ -141,7 +154,7 @@ pub(crate) fn breakdown(
         .collect();
     super::breakdown::sort_and_truncate(&mut rows, order, limit);
     if with_visitors && !rows.is_empty() {
-        let visitors = visitors_of(conn, site, range, row_kind, &rows)?;
+        let visitors = visitors_of(conn, site, range, stored_kind, &rows)?;
         for (value, totals) in &mut rows {
             totals.visitors = visitors.get(value).map_or(0, SketchUnion::estimate);
         }

@@ -458,6 +458,12 @@ impl Reference {
                 if !Breakdown::counts_visitors(dimension) {
                     t.visitors = 0;
                 }
+                if *dimension == Dimension::ExitPage {
+                    t = Totals {
+                        visits: t.visits,
+                        ..Totals::default()
+                    };
+                }
                 (key, t)
             })
             .filter(|(_, t)| order.metric(t) > 0)
