@@ -148,3 +148,105 @@ fn a_database_from_a_newer_version_is_refused_and_left_untouched() {
     );
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+#[test]
+fn retention_deletes_data_older_than_the_configured_days() {
+    let home = TestHome::new();
+    let seeded = home
+        .command()
+        .args([
+            "seed",
+            "--site",
+            "old.test",
+            "--events",
+            "3000",
+            "--days",
+            "20",
+            "--data-dir",
+        ])
+        .arg(home.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let before = home.read(|db| db.event_count("old.test"));
+    assert!(before >= 2900);
+    let server = Server::start(&home, &[("MALLARD_RETENTION_DAYS", "7")]);
+    // Retention runs at start; wait until the oldest event is inside the window.
+    let week_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 7 * 86_400_000;
+    let mut done = false;
+    for _ in 0..100 {
+        let text = client()
+            .get(server.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        if text.contains("mallard_retention_deleted_rows_total") {
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(done, "retention did not run");
+    server.terminate();
+    let after = home.read(|db| db.event_count("old.test"));
+    let oldest = home.read(|db| db.oldest_event_ms("old.test")).unwrap();
+    assert!(after < before && after > 0, "{before} -> {after}");
+    assert!(
+        oldest >= week_ago - 60_000,
+        "an event older than 7 days survived"
+    );
+}
+
+#[test]
+fn seed_writes_exactly_the_requested_number_of_events_deterministically() {
+    let seed = |home: &TestHome| {
+        let output = home
+            .command()
+            .args([
+                "seed",
+                "--site",
+                "seed.test",
+                "--events",
+                "5000",
+                "--days",
+                "3",
+                "--seed",
+                "7",
+                "--data-dir",
+            ])
+            .arg(home.data_dir())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        home.read(|db| {
+            Ok((
+                db.event_count("seed.test")?,
+                db.visit_count("seed.test")?,
+                db.pageview_paths("seed.test")?,
+            ))
+        })
+    };
+    let (events, visits, paths) = seed(&TestHome::new());
+    assert_eq!(events, 5000);
+    assert!(visits > 500 && visits < 4000, "{visits} visits");
+    let distinct: std::collections::HashSet<_> = paths.iter().collect();
+    assert!(distinct.len() > 100, "pages are varied");
+    assert_eq!(
+        seed(&TestHome::new()).2,
+        paths,
+        "the same seed gives the same data"
+    );
+}

@@ -512,3 +512,58 @@ fn live_events_show_in_realtime_and_invalidate_the_cache() {
     );
     assert_eq!(other["visitors"], 0);
 }
+
+#[test]
+fn with_a_password_set_stats_need_a_session_or_an_api_key() {
+    let home = TestHome::new();
+    seed(&home);
+    let created = home
+        .command()
+        .args(["keys", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["create", "--name", "stats", "--scope", "ReadOnly"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{:?}", created);
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    let key = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("key:"))
+        .unwrap_or_else(|| panic!("no key in {stdout}"))
+        .trim()
+        .to_owned();
+    let server = loop {
+        match Server::try_start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")], &[]) {
+            Ok(server) => break server,
+            Err(err) if err.to_string().contains("in use") => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(err) => panic!("server starts: {err}"),
+        }
+    };
+    let path = format!("/api/stats/main?{BOTH_DAYS}");
+    for endpoint in [
+        path.clone(),
+        format!("/api/stats/timeseries?{BOTH_DAYS}"),
+        format!("/api/stats/breakdown/pages?{BOTH_DAYS}"),
+        format!("/api/stats/breakdown/props/plan?{BOTH_DAYS}"),
+        "/api/stats/realtime?site_id=stats.test".to_owned(),
+    ] {
+        let (status, body) = get(&server, &endpoint);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
+        assert!(body["error"].is_string());
+    }
+    let bearer = client()
+        .get(server.url(&path))
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(bearer.status(), StatusCode::OK);
+    assert_eq!(json_of(bearer)["total_pageviews"], 7);
+    let header = client()
+        .get(server.url(&path))
+        .header("X-API-Key", &key)
+        .send()
+        .unwrap();
+    assert_eq!(header.status(), StatusCode::OK);
+}

@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod browser;
+
 use anyhow::{Context, bail};
 use mallard_store::{ReadConn, Store, StoreError, StoreOptions};
 

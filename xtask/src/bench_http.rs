@@ -19,7 +19,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::process::{ServerProcess, release_mallard};
+use crate::process::{ServerProcess, own_cpu_time, release_mallard};
 
 /// Flags of `cargo xtask bench-http`.
 #[derive(Debug, Args)]
@@ -75,20 +75,30 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let requests = Arc::new(build_requests(&args.path));
-    let measure = |kind: Load, seconds: u64| {
-        runtime.block_on(load(
+    let measure = |kind: Load, seconds: u64| -> anyhow::Result<Outcome> {
+        let (server_before, client_before) = (server.cpu_time(), own_cpu_time());
+        let mut outcome = runtime.block_on(load(
             addr,
             args.connections,
             Arc::clone(&requests),
             kind,
             &args.path,
             Duration::from_secs(seconds),
-        ))
+        ))?;
+        let per_request = |before: Option<Duration>, after: Option<Duration>| {
+            before
+                .zip(after)
+                .map(|(b, a)| (a - b).as_secs_f64() * 1e6 / outcome.ok.max(1) as f64)
+        };
+        outcome.server_cpu_us = per_request(server_before, server.cpu_time());
+        outcome.client_cpu_us = per_request(client_before, own_cpu_time());
+        Ok(outcome)
     };
     measure(Load::Ingest, 2)?;
     let ingest = measure(Load::Ingest, args.seconds)?;
     let health = measure(Load::Health, args.seconds.min(10))?;
     let rss = server.peak_rss_mib();
+    let writer_stats = runtime.block_on(writer_summary(addr)).unwrap_or_default();
     server.stop()?;
     let cpu = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
@@ -112,6 +122,18 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         health.rate,
         health.quantile_ms(0.99)
     );
+    let cpu = |o: &Outcome| {
+        format!(
+            "server {:.1} us + client {:.1} us",
+            o.server_cpu_us.unwrap_or(f64::NAN),
+            o.client_cpu_us.unwrap_or(f64::NAN)
+        )
+    };
+    println!(
+        "  CPU per request: ingest {}; health {}",
+        cpu(&ingest),
+        cpu(&health)
+    );
     println!(
         "  ingest/health ratio: {:.2}",
         ingest.rate / health.rate.max(1.0)
@@ -119,7 +141,42 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     if let Some(rss) = rss {
         println!("  server peak RSS: {rss:.1} MiB");
     }
+    println!("  {writer_stats}");
     Ok(())
+}
+
+/// The writer's mean batch size and commit time, from the server's /metrics.
+async fn writer_summary(addr: SocketAddr) -> anyhow::Result<String> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = Request::get("/metrics")
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))?;
+    let body = sender
+        .send_request(request)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    let batches = value("mallard_writer_batch_events_count");
+    let events = value("mallard_writer_batch_events_sum");
+    let commit = value("mallard_writer_commit_seconds_sum");
+    Ok(format!(
+        "writer: {batches:.0} batches, mean {:.1} events/batch, mean commit {:.3} ms",
+        events / batches.max(1.0),
+        commit * 1000.0 / batches.max(1.0)
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +223,8 @@ struct Outcome {
     errors: u64,
     rate: f64,
     latency: Histogram<u64>,
+    server_cpu_us: Option<f64>,
+    client_cpu_us: Option<f64>,
 }
 
 impl Outcome {
@@ -202,6 +261,8 @@ async fn load(
         errors: 0,
         rate: 0.0,
         latency: Histogram::new(3)?,
+        server_cpu_us: None,
+        client_cpu_us: None,
     };
     for task in tasks {
         let (ok, errors, latency) = task.await??;

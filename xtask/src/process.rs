@@ -120,6 +120,11 @@ impl ServerProcess {
         Some(kib / 1024.0)
     }
 
+    /// CPU time (user + system) the server has used so far.
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        cpu_time_of(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Stops the server with SIGTERM and waits for it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")
@@ -130,4 +135,19 @@ impl ServerProcess {
         anyhow::ensure!(exit.success(), "mallard exited with {exit}");
         Ok(())
     }
+}
+
+/// CPU time (user + system) of this process so far.
+pub fn own_cpu_time() -> Option<Duration> {
+    cpu_time_of("/proc/self/stat")
+}
+
+/// Reads utime + stime from a `/proc/<pid>/stat` file (Linux only).
+fn cpu_time_of(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux this project runs on.
+    Some(Duration::from_millis(ticks * 10))
 }

@@ -3,8 +3,10 @@
 //! - `mallard serve` runs the ingestion, auth and stats server.
 //! - `mallard seed` fills a data directory with realistic synthetic traffic.
 //! - `mallard check` runs an integrity check of a data directory's database.
+//! - `mallard keys` manages Mallard API keys, on a stopped or running install.
 
 mod check;
+mod keys;
 mod logging;
 mod seed;
 mod serve;
@@ -31,6 +33,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Check the database in the data directory for corruption.
     Check(CommonArgs),
+    /// Create, list or revoke Mallard API keys (works while the server runs).
+    Keys(keys::KeysArgs),
 }
 
 /// Options shared by every command that opens the data directory.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Seed(args) => seed::run(args),
         Command::Check(args) => check::run(&args),
+        Command::Keys(args) => keys::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

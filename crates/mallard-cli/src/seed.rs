@@ -372,7 +372,11 @@ impl Generator {
             }
         }
         events.truncate(quota as usize);
-        events.retain(|e| e.timestamp_ms <= now_ms);
+        // The last visits of the last day may run past now; they end at now
+        // instead of being dropped, so exactly `--events` events are written.
+        for event in &mut events {
+            event.timestamp_ms = event.timestamp_ms.min(now_ms);
+        }
         events.sort_by_key(|e| e.timestamp_ms);
         events
     }

@@ -37,9 +37,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        announce(&config.dashboard_url(port));
-        tracing::info!(port, data_dir = %config.data_dir.display(), "listening");
-        server.serve(listener, shutdown_signal()).await?;
+        let data_dir = config.data_dir.display().to_string();
+        let ready = |url: &str| {
+            announce(url);
+            tracing::info!(port, data_dir, "listening");
+        };
+        server
+            .serve_announced(listener, shutdown_signal(), ready)
+            .await?;
         tracing::info!("stopped; every accepted event is committed");
         Ok(())
     })

@@ -107,6 +107,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     site_ids: Option<Vec<String>>,
     filter_bots: Option<bool>,
+    retention_days: Option<u32>,
     rate_limit_per_site: Option<u32>,
     log_format: Option<LogFormat>,
     secret: Option<String>,
@@ -114,6 +115,12 @@ struct FileConfig {
     durability: Option<DurabilitySetting>,
     trusted_proxies: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
+    session_ttl_secs: Option<u64>,
+    max_login_attempts: Option<u32>,
+    login_lockout_secs: Option<u64>,
+    secure_cookies: Option<bool>,
+    dashboard_origin: Option<String>,
+    public_hostnames: Option<Vec<String>>,
     cache_ttl_secs: Option<u64>,
     max_concurrent_queries: Option<u32>,
 }
@@ -143,6 +150,8 @@ pub struct Config {
     pub site_ids: Vec<SiteId>,
     /// Whether events from bots are dropped (and counted).
     pub filter_bots: bool,
+    /// Data older than this many days is deleted; `None` keeps everything.
+    pub retention_days: Option<u32>,
     /// Events per second accepted per site; 0 means unlimited.
     pub rate_limit_per_site: u32,
     /// Log line format.
@@ -157,6 +166,22 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// How long a dashboard session lasts.
+    pub session_ttl_secs: u64,
+    /// Consecutive failed logins from one IP before a lockout; 0 disables it.
+    pub max_login_attempts: u32,
+    /// How long a lockout lasts.
+    pub login_lockout_secs: u64,
+    /// Whether the session cookie carries `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    /// Another origin (besides the server's own) allowed to change state with a
+    /// session cookie, e.g. `https://analytics.example.com`.
+    pub dashboard_origin: Option<String>,
+    /// Host names (besides loopback names and IP addresses) that requests may
+    /// name in `Host`; protects against DNS rebinding.
+    pub public_hostnames: Vec<String>,
+    /// An admin password to set at start (`MALLARD_ADMIN_PASSWORD`, env only).
+    pub admin_password: Option<String>,
     /// How long a stats answer is reused while no new event arrives; 0 disables
     /// the cache.
     pub cache_ttl_secs: u64,
@@ -173,6 +198,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("site_ids", &self.site_ids)
             .field("filter_bots", &self.filter_bots)
+            .field("retention_days", &self.retention_days)
             .field("rate_limit_per_site", &self.rate_limit_per_site)
             .field("log_format", &self.log_format)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
@@ -183,6 +209,16 @@ impl std::fmt::Debug for Config {
             .field("durability", &self.durability)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("max_login_attempts", &self.max_login_attempts)
+            .field("login_lockout_secs", &self.login_lockout_secs)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("dashboard_origin", &self.dashboard_origin)
+            .field("public_hostnames", &self.public_hostnames)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<set>"),
+            )
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("max_concurrent_queries", &self.max_concurrent_queries)
             .finish()
@@ -199,6 +235,7 @@ impl Config {
             data_dir: data_dir.into(),
             site_ids: Vec::new(),
             filter_bots: true,
+            retention_days: None,
             rate_limit_per_site: 0,
             log_format: LogFormat::Text,
             secret: None,
@@ -206,6 +243,13 @@ impl Config {
             durability: Durability::Process,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
+            session_ttl_secs: 24 * 60 * 60,
+            max_login_attempts: 5,
+            login_lockout_secs: 300,
+            secure_cookies: false,
+            dashboard_origin: None,
+            public_hostnames: Vec::new(),
+            admin_password: None,
             cache_ttl_secs: 60,
             max_concurrent_queries: 8,
         }
@@ -253,6 +297,7 @@ impl Config {
             })
             .collect::<Result<_, _>>()?;
         config.filter_bots = raw.filter_bots.unwrap_or(config.filter_bots);
+        config.retention_days = raw.retention_days.filter(|days| *days > 0);
         config.rate_limit_per_site = raw.rate_limit_per_site.unwrap_or(0);
         config.log_format = raw.log_format.unwrap_or_default();
         config.secret = non_empty("secret", raw.secret)?;
@@ -268,6 +313,34 @@ impl Config {
             .map(|proxy| parse_proxy(proxy))
             .collect::<Result<_, _>>()?;
         config.request_timeout_secs = raw.request_timeout_secs.unwrap_or(30);
+        config.session_ttl_secs = raw.session_ttl_secs.unwrap_or(config.session_ttl_secs);
+        if config.session_ttl_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "session_ttl_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        config.max_login_attempts = raw.max_login_attempts.unwrap_or(config.max_login_attempts);
+        config.login_lockout_secs = raw.login_lockout_secs.unwrap_or(config.login_lockout_secs);
+        config.secure_cookies = raw.secure_cookies.unwrap_or(false);
+        config.dashboard_origin = non_empty("dashboard_origin", raw.dashboard_origin)?
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned());
+        if let Some(origin) = &config.dashboard_origin
+            && !(origin.starts_with("http://") || origin.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "dashboard_origin",
+                message: format!("{origin:?} must start with http:// or https://"),
+            });
+        }
+        config.public_hostnames = raw
+            .public_hostnames
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| name.trim().to_ascii_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect();
+        config.admin_password = env("MALLARD_ADMIN_PASSWORD").filter(|p| !p.is_empty());
         if config.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 field: "request_timeout_secs",
@@ -370,6 +443,9 @@ fn apply_env(
     if let Some(filter) = parsed::<bool>(env, "MALLARD_FILTER_BOTS")? {
         raw.filter_bots = Some(filter);
     }
+    if let Some(days) = parsed::<u32>(env, "MALLARD_RETENTION_DAYS")? {
+        raw.retention_days = Some(days);
+    }
     if let Some(rate) = parsed::<u32>(env, "MALLARD_RATE_LIMIT_PER_SITE")? {
         raw.rate_limit_per_site = Some(rate);
     }
@@ -396,6 +472,24 @@ fn apply_env(
     }
     if let Some(max) = parsed::<u32>(env, "MALLARD_MAX_CONCURRENT_QUERIES")? {
         raw.max_concurrent_queries = Some(max);
+    }
+    if let Some(ttl) = parsed::<u64>(env, "MALLARD_SESSION_TTL")? {
+        raw.session_ttl_secs = Some(ttl);
+    }
+    if let Some(attempts) = parsed::<u32>(env, "MALLARD_MAX_LOGIN_ATTEMPTS")? {
+        raw.max_login_attempts = Some(attempts);
+    }
+    if let Some(lockout) = parsed::<u64>(env, "MALLARD_LOGIN_LOCKOUT")? {
+        raw.login_lockout_secs = Some(lockout);
+    }
+    if let Some(secure) = parsed::<bool>(env, "MALLARD_SECURE_COOKIES")? {
+        raw.secure_cookies = Some(secure);
+    }
+    if let Some(origin) = env("MALLARD_DASHBOARD_ORIGIN") {
+        raw.dashboard_origin = Some(origin);
+    }
+    if let Some(names) = list(env, "MALLARD_PUBLIC_HOSTNAMES") {
+        raw.public_hostnames = Some(names);
     }
     Ok(())
 }

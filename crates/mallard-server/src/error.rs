@@ -25,6 +25,9 @@ pub enum ApiError {
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the resource already exists.
+    #[error("{0}")]
+    Conflict(String),
     /// 405: the path exists but not with this method.
     #[error("Method not allowed")]
     MethodNotAllowed,
@@ -64,6 +67,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,6 +85,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Timeout => "timeout",
             Self::PayloadTooLarge { .. } => "payload_too_large",

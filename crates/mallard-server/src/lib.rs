@@ -9,13 +9,18 @@
 //! Embedders (the `mallard` command and the desktop app) call [`Server::open`]
 //! and then [`Server::serve`] with a bound listener and a shutdown signal.
 
+pub mod auth;
 pub mod client_ip;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod json;
 pub mod layers;
 pub mod limits;
+pub mod local_admin;
 pub mod observability;
+pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod stats;
@@ -23,6 +28,7 @@ pub mod stats;
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use mallard_store::{Store, StoreError, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -57,7 +63,7 @@ impl Server {
             ..StoreOptions::default()
         };
         let store = Store::open(&config.data_dir, options)?;
-        let state = AppState::new(config, &store);
+        let state = AppState::new(config, &store)?;
         Ok(Self { store, state })
     }
 
@@ -74,13 +80,44 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        self.serve_announced(listener, shutdown, |_| {}).await
+    }
+
+    /// Like [`Server::serve`]; `ready` is called with the dashboard URL once the
+    /// server's address is published for local tools (see [`local_admin`]),
+    /// just before it accepts connections.
+    pub async fn serve_announced(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        ready: impl FnOnce(&str),
+    ) -> Result<(), ServerError> {
         let app = router(self.state.clone());
+        let data_dir = self.state.config.data_dir.clone();
+        let url = self
+            .state
+            .config
+            .dashboard_url(listener.local_addr()?.port());
+        if let Err(err) = self.state.auth.local_admin.publish(&data_dir, &url) {
+            tracing::warn!(error = %err, "cannot publish the server address for local tools");
+        }
+        ready(&url);
+        let retention = tokio::spawn(retention::run(self.state.clone()));
+        // Small responses must not wait for delayed ACKs (Nagle's algorithm).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        local_admin::withdraw(&data_dir);
+        retention.abort();
+        let _ = retention.await;
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

@@ -2,16 +2,18 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mallard_core::VisitorSecret;
-use mallard_store::{ReadPool, Store, WriterHandle};
+use mallard_store::{ReadPool, Store, StoreError, WriterHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::auth::AuthState;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::enrich::Enricher;
 use crate::limits::SiteRateLimiter;
+use crate::local_admin::LocalAdminToken;
 
 /// Cheaply cloneable application state.
 #[derive(Clone, Debug)]
@@ -34,6 +36,8 @@ pub struct Shared {
     pub metrics: Option<PrometheusHandle>,
     /// When the server started.
     pub started: Instant,
+    /// Passwords, sessions, lockouts and API keys.
+    pub auth: AuthState,
     /// The stats query cache and concurrency limit.
     pub stats: crate::stats::StatsRuntime,
 }
@@ -46,22 +50,53 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state for `store` under `config`.
-    pub fn new(config: Config, store: &Store) -> Self {
+    /// Builds the state for `store` under `config`: loads the password hash and
+    /// the API keys, and stores `MALLARD_ADMIN_PASSWORD` when it is given. Call
+    /// it outside an async runtime (it blocks on the database and on Argon2).
+    pub fn new(config: Config, store: &Store) -> Result<Self, StoreError> {
         let secret = match &config.secret {
             Some(passphrase) => VisitorSecret::derive_from_passphrase(passphrase),
             None => store.visitor_secret().clone(),
         };
-        Self(Arc::new(Shared {
+        let writer = store.writer();
+        if let Some(password) = &config.admin_password {
+            let hash = crate::auth::password::hash(password).map_err(|e| {
+                StoreError::Migration(format!("cannot hash MALLARD_ADMIN_PASSWORD: {e}"))
+            })?;
+            writer.run_blocking(move |conn| mallard_store::auth::set_password_hash(conn, &hash))?;
+        }
+        let (password_hash, keys) = store.reads().with(|db| {
+            let conn = db.connection();
+            Ok((
+                mallard_store::auth::password_hash(conn)?,
+                mallard_store::auth::list_api_keys(conn)?,
+            ))
+        })?;
+        let auth = AuthState::new(
+            password_hash,
+            keys,
+            Duration::from_secs(config.session_ttl_secs),
+            config.max_login_attempts,
+            Duration::from_secs(config.login_lockout_secs),
+            config.secure_cookies,
+            LocalAdminToken::generate().map_err(|e| {
+                StoreError::io(
+                    "the OS random number generator failed",
+                    std::io::Error::other(e.to_string()),
+                )
+            })?,
+        );
+        Ok(Self(Arc::new(Shared {
             enricher: Enricher::new(secret, config.filter_bots),
             site_limiter: SiteRateLimiter::new(config.rate_limit_per_site),
-            writer: store.writer(),
+            writer,
             reads: store.reads(),
             metrics: crate::observability::prometheus(),
             started: Instant::now(),
+            auth,
             stats: crate::stats::StatsRuntime::new(&config),
             config,
-        }))
+        })))
     }
 
     /// Runs a read on a blocking thread, so that SQLite never blocks an async

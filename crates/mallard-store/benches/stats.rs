@@ -49,7 +49,11 @@ fn seed_small(dir: &Path, site: &str) {
             site: site_id.clone(),
             timestamp_ms: ts,
             visitor: VisitorId((visitor as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            name: if custom { signup.clone() } else { pageview.clone() },
+            name: if custom {
+                signup.clone()
+            } else {
+                pageview.clone()
+            },
             hostname: site.into(),
             pathname: format!("/page/{}", (i * 7919) % 2_000),
             props: if custom {
@@ -149,7 +153,10 @@ fn stats_queries(c: &mut Criterion) {
         group.warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(2));
         group.bench_function("main", |b| {
-            b.iter(|| pool.with(|db| db.stats_main(&site, black_box(&query))).unwrap())
+            b.iter(|| {
+                pool.with(|db| db.stats_main(&site, black_box(&query)))
+                    .unwrap()
+            })
         });
         group.bench_function("timeseries_day", |b| {
             b.iter(|| {

@@ -11,12 +11,14 @@
 //! - Every SQL statement is parameterized; dimension strings (paths, hosts,
 //!   browsers, ...) are interned ([`dims`]) so an event row is a handful of integers.
 
+pub mod auth;
 pub mod dims;
 pub mod error;
 pub mod hll;
 pub mod lock;
 pub mod open;
 pub mod reader;
+pub mod retention;
 pub mod rollups;
 pub mod schema;
 pub mod stats;

@@ -50,6 +50,13 @@ impl ReadPool {
         result
     }
 
+    /// Opens a new connection (not a pooled one) and runs a trivial query: the
+    /// database file is reachable and readable right now.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        let conn = self.open()?;
+        ReadConn { conn: &conn }.ping()
+    }
+
     fn open(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             &self.path,
@@ -102,6 +109,16 @@ impl ReadConn<'_> {
             .query_row(params![domain], |row| row.get(0))
             .optional()?;
         Ok(count.unwrap_or(0).try_into().unwrap_or(0))
+    }
+
+    /// The time of a site's oldest event, ms since the epoch.
+    pub fn oldest_event_ms(&self, domain: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT min(ts) FROM events WHERE site_id = (SELECT id FROM sites WHERE domain = ?1)",
+            )?
+            .query_row(params![domain], |row| row.get(0))?)
     }
 
     /// How many visits a site has, 0 for an unknown site.

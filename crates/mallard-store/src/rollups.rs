@@ -393,6 +393,20 @@ pub(crate) fn site_zone(conn: &Connection, site_id: i64) -> Result<SiteTimeZone,
     })
 }
 
+/// Deletes the rollups of days and hours that end before `cutoff_ms` in every
+/// time zone (data retention); returns how many rows went.
+pub fn delete_before(conn: &Connection, cutoff_ms: i64) -> Result<u64, StoreError> {
+    use mallard_core::period::{MAX_OFFSET_MS, MS_PER_DAY, MS_PER_HOUR};
+    let safe = cutoff_ms - MAX_OFFSET_MS;
+    let days = conn
+        .prepare_cached("DELETE FROM rollup_days WHERE day < ?1")?
+        .execute(params![safe.div_euclid(MS_PER_DAY)])?;
+    let hours = conn
+        .prepare_cached("DELETE FROM rollup_hours WHERE hour < ?1")?
+        .execute(params![safe.div_euclid(MS_PER_HOUR)])?;
+    Ok((days + hours) as u64)
+}
+
 /// How many rows a rebuild reads between two flushes.
 const REBUILD_CHUNK: usize = 200_000;
 

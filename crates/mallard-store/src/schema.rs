@@ -15,13 +15,14 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_initial.sql")),
+        M::up(include_str!("migrations/002_auth.sql")),
         M::up(include_str!("migrations/004_stats.sql")),
     ])
 }

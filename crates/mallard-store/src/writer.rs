@@ -113,26 +113,27 @@ impl WriterHandle {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn| {
-            let result = write(conn);
-            let keep = result.is_ok();
-            let complete: Completion = Box::new(move |commit| {
-                let outcome = match (result, commit) {
-                    (Ok(value), Ok(())) => Ok(value),
-                    (Err(err), _) => Err(err),
-                    (Ok(_), Err(failure)) => Err(StoreError::Write(failure)),
-                };
-                // The caller may have gone away; then nobody needs the outcome.
-                let _ = tx.send(outcome);
-            });
-            (keep, complete)
-        });
+        let (job, outcome) = job_for(write);
         self.sender
             .send(Command::Run(job))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        rx.await.unwrap_or(Err(StoreError::WriterStopped))
+        outcome.await.unwrap_or(Err(StoreError::WriterStopped))
+    }
+
+    /// Like [`WriterHandle::run`], for callers outside an async runtime.
+    pub fn run_blocking<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, outcome) = job_for(write);
+        self.sender
+            .blocking_send(Command::Run(job))
+            .map_err(|_| StoreError::WriterStopped)?;
+        outcome
+            .blocking_recv()
+            .unwrap_or(Err(StoreError::WriterStopped))
     }
 
     /// How many submitted events are waiting for their commit right now.
@@ -156,6 +157,30 @@ impl WriterHandle {
             });
         }
     }
+}
+
+/// Wraps `write` into a job and the receiver of its final outcome.
+fn job_for<T, F>(write: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+    let job: Job = Box::new(move |conn| {
+        let result = write(conn);
+        let keep = result.is_ok();
+        let complete: Completion = Box::new(move |commit| {
+            let outcome = match (result, commit) {
+                (Ok(value), Ok(())) => Ok(value),
+                (Err(err), _) => Err(err),
+                (Ok(_), Err(failure)) => Err(StoreError::Write(failure)),
+            };
+            // The caller may have gone away; then nobody needs the outcome.
+            let _ = tx.send(outcome);
+        });
+        (keep, complete)
+    });
+    (job, rx)
 }
 
 /// Starts the writer thread on `conn`.

@@ -99,3 +99,31 @@ fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Response {
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn the_tracker_stays_within_one_kilobyte_gzipped() {
+        let script = UiAssets::get("mallard.js").expect("ui/mallard.js is embedded");
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gzip.write_all(&script.data).unwrap();
+        let size = gzip.finish().unwrap().len();
+        assert!(
+            size <= 1024,
+            "mallard.js is {size} bytes gzipped; the budget is 1024"
+        );
+    }
+
+    #[test]
+    fn the_dashboard_and_tracker_are_embedded() {
+        assert!(UiAssets::get("index.html").is_some());
+        assert!(
+            UiAssets::get("mallard.js")
+                .is_some_and(|f| f.metadata.mimetype().contains("javascript"))
+        );
+    }
+}

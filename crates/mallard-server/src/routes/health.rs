@@ -22,13 +22,13 @@ async fn health() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: a new connection can open the database file and query it.
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state
-        .read(|db| db.ping())
-        .await
-        .map(|()| "ready")
-        .map_err(|_| ApiError::Unavailable("database not ready".into()))
+    let reads = std::sync::Arc::clone(&state.reads);
+    match tokio::task::spawn_blocking(move || reads.probe()).await {
+        Ok(Ok(())) => Ok("ready"),
+        _ => Err(ApiError::Unavailable("database not ready".into())),
+    }
 }
 
 /// A JSON summary for operators.
@@ -40,6 +40,7 @@ async fn detailed(State(state): State<AppState>) -> Response {
         "uptime_secs": state.started.elapsed().as_secs(),
         "database": if database { "ok" } else { "unavailable" },
         "queued_events": state.writer.queued_events(),
+        "auth_configured": state.auth.password_configured(),
         "filter_bots": state.config.filter_bots,
         "site_allowlist": state.config.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rate_limit_per_site": state.config.rate_limit_per_site,

@@ -1,7 +1,5 @@
 //! `POST /api/event` and `GET /api/event` (tracking pixel).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -125,7 +123,10 @@ async fn ingest(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    match state.enricher.enrich(event, ip, user_agent, now_ms()) {
+    match state
+        .enricher
+        .enrich(event, ip, user_agent, crate::clock::now_ms())
+    {
         Enriched::Bot => {
             metrics::counter!("mallard_events_dropped_total", "reason" => "bot").increment(1);
             Ok(())
@@ -211,12 +212,6 @@ fn check_origin(
     } else {
         Err(ApiError::Forbidden("Origin not allowed".into()))
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

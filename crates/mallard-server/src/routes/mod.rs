@@ -2,8 +2,10 @@
 //! layers on top.
 
 pub mod assets;
+pub mod auth;
 pub mod health;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 
 use std::time::Duration;
@@ -20,6 +22,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let router = Router::new()
         .merge(ingest::router())
+        .merge(auth::router())
+        .merge(keys::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(assets::router())
@@ -29,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             layers::timeout::enforce(timeout, request, next)
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::host_guard::guard,
+        ))
         .layer(axum::middleware::from_fn(layers::http_metrics::record));
     layers::security_headers::apply(router).with_state(state)
 }

@@ -1,4 +1,5 @@
-//! The handlers of `GET /api/stats/*`.
+//! The handlers of `GET /api/stats/*`. Each first checks [`StatsAccess`]: open
+//! access while no password is set, else a session or an API key.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::dto;
 use super::params::{self, CommonParams, RawParams};
+use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -17,6 +19,7 @@ const REALTIME_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// `GET /api/stats/main`: the top stats of the period, optionally with the
 /// previous period of the same length (`compare=previous`).
 pub(crate) async fn main(
+    _access: StatsAccess,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -60,6 +63,7 @@ pub(crate) async fn main(
 
 /// `GET /api/stats/timeseries`: one point per bucket, zeros included.
 pub(crate) async fn timeseries(
+    _access: StatsAccess,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -92,6 +96,7 @@ pub(crate) async fn timeseries(
 
 /// `GET /api/stats/breakdown/{dimension}`.
 pub(crate) async fn breakdown(
+    _access: StatsAccess,
     State(state): State<AppState>,
     Path(dimension): Path<String>,
     RawQuery(query): RawQuery,
@@ -106,6 +111,7 @@ pub(crate) async fn breakdown(
 
 /// `GET /api/stats/breakdown/props/{key}`: the values of one custom property.
 pub(crate) async fn breakdown_prop(
+    _access: StatsAccess,
     State(state): State<AppState>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
@@ -147,6 +153,7 @@ async fn run_breakdown(
 /// `GET /api/stats/realtime`: visitors with an event in the last five minutes
 /// (filters apply; the period is ignored). Never cached.
 pub(crate) async fn realtime(
+    _access: StatsAccess,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {

@@ -200,7 +200,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let mut config = Config::with_data_dir(dir.path());
         config.cache_ttl_secs = 3600;
-        let state = AppState::new(config, &store);
+        let state = AppState::new(config, &store).unwrap();
         let site = SiteId::parse("cache.test").unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
         store.writer().insert(vec![event(&site)]).await.unwrap();
@@ -217,7 +217,7 @@ mod tests {
 
         let mut config = Config::with_data_dir(dir.path());
         config.cache_ttl_secs = 0;
-        let uncached = AppState::new(config, &store);
+        let uncached = AppState::new(config, &store).unwrap();
         counted(&uncached, &site, &calls).await;
         counted(&uncached, &site, &calls).await;
         assert_eq!(
@@ -235,7 +235,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let mut config = Config::with_data_dir(dir.path());
         config.max_concurrent_queries = 1;
-        let state = AppState::new(config, &store);
+        let state = AppState::new(config, &store).unwrap();
         let held = Arc::clone(&state.stats.permits)
             .try_acquire_owned()
             .unwrap();

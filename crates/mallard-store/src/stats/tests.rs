@@ -787,3 +787,33 @@ fn a_database_without_rollups_gets_them_when_opened() {
     assert_eq!(totals.visitors, 4);
     store.close();
 }
+
+#[test]
+fn retention_removes_the_rollups_of_old_days() {
+    use mallard_core::period::MS_PER_DAY;
+    let generated: Vec<GenEvent> = (0..60)
+        .map(|i| (i * 60, (i % 5) as u64, 0, 1, 2, false))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    store_events(
+        dir.path(),
+        "UTC",
+        &arrival_order(BASES_MS[2], &generated),
+        &[60],
+    );
+    let conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+    let days = |conn: &Connection| -> Vec<i64> {
+        conn.prepare("SELECT DISTINCT day FROM rollup_days ORDER BY day")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = days(&conn);
+    assert_eq!(before.len(), 4, "60 hours from 22:13 touch four days");
+    // Only days that end before the cut-off in every time zone go.
+    let cutoff = (before[0] + 2) * MS_PER_DAY + 26 * 3_600_000;
+    while crate::retention::delete_oldest_chunk(&conn, cutoff).unwrap() > 0 {}
+    assert_eq!(days(&conn), before[2..].to_vec());
+}

@@ -1,0 +1,39 @@
+//! The retention task: once an hour, delete data older than `retention_days`.
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// How often retention runs.
+const EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Runs forever (until the runtime stops): deletes expired data chunk by chunk,
+/// then sleeps an hour. Does nothing when no retention is configured.
+pub async fn run(state: AppState) {
+    let Some(days) = state.config.retention_days else {
+        return;
+    };
+    loop {
+        let cutoff = crate::clock::now_ms() - i64::from(days) * 24 * 60 * 60 * 1000;
+        let mut total = 0u64;
+        loop {
+            match state
+                .writer
+                .run(move |conn| mallard_store::retention::delete_oldest_chunk(conn, cutoff))
+                .await
+            {
+                Ok(0) => break,
+                Ok(deleted) => total += deleted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "retention run failed; retrying in an hour");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(rows = total, days, "deleted data past the retention period");
+            metrics::counter!("mallard_retention_deleted_rows_total").increment(total);
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}

@@ -1,0 +1,203 @@
+//! `POST /api/auth/setup`, `/login`, `/logout` and `GET /api/auth/status`,
+//! exactly as the authentication API documents them.
+
+use std::net::IpAddr;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::password::{self, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::auth::{csrf, session_token};
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::state::AppState;
+
+/// The authentication routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/setup", post(setup))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/status", get(status))
+}
+
+/// The body of setup and login.
+#[derive(Debug, Deserialize)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    check_csrf(&state, &headers)?;
+    if body.password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::BadRequest(
+            "Password must be at least 8 characters".into(),
+        ));
+    }
+    if body.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "Password must be at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    if state.auth.password_configured() {
+        return Err(already_configured());
+    }
+    let hash = hash_password(&state, body.password).await?;
+    let stored = hash.clone();
+    let saved = state
+        .writer
+        .run(move |conn| mallard_store::auth::set_password_hash_if_absent(conn, &stored))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "storing the password failed");
+            ApiError::Unavailable("Database unavailable".into())
+        })?;
+    if !saved {
+        return Err(already_configured());
+    }
+    state.auth.set_password_hash(hash);
+    tracing::info!("admin password configured");
+    start_session(&state)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    check_csrf(&state, &headers)?;
+    if let Some(retry_after_secs) = state.auth.lockout.locked_for(ip) {
+        metrics::counter!("mallard_auth_logins_total", "outcome" => "locked").increment(1);
+        return Err(locked_out(retry_after_secs));
+    }
+    let Some(stored) = state.auth.password_hash() else {
+        return Err(ApiError::BadRequest(
+            "No admin password configured. Use /api/auth/setup first.".into(),
+        ));
+    };
+    if body.password.len() > MAX_PASSWORD_BYTES
+        || !verify_password(&state, body.password, stored).await?
+    {
+        return Err(failed_login(&state, ip));
+    }
+    state.auth.lockout.record_success(ip);
+    metrics::counter!("mallard_auth_logins_total", "outcome" => "success").increment(1);
+    start_session(&state)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_csrf(&state, &headers)?;
+    if let Some(token) = session_token(&headers) {
+        state.auth.sessions.remove(token);
+    }
+    Ok(with_cookie(
+        Json(json!({"status": "logged_out"})).into_response(),
+        &state.auth.cleared_cookie(),
+    ))
+}
+
+async fn status(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    let setup_required = !state.auth.password_configured();
+    let authenticated = setup_required || state.auth.identify(&headers).can_read_stats();
+    Json(json!({"setup_required": setup_required, "authenticated": authenticated}))
+}
+
+fn check_csrf(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if csrf::allows(
+        &Method::POST,
+        headers,
+        state.config.dashboard_origin.as_deref(),
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "CSRF check failed: cross-origin request refused".into(),
+        ))
+    }
+}
+
+fn already_configured() -> ApiError {
+    ApiError::Conflict("Admin password already configured".into())
+}
+
+fn locked_out(retry_after_secs: u64) -> ApiError {
+    ApiError::TooManyRequests {
+        message: "Too many failed login attempts. Try again later.".into(),
+        retry_after_secs,
+    }
+}
+
+fn failed_login(state: &AppState, ip: IpAddr) -> ApiError {
+    metrics::counter!("mallard_auth_logins_total", "outcome" => "failure").increment(1);
+    if state.auth.lockout.record_failure(ip).is_some() {
+        metrics::counter!("mallard_auth_lockouts_total").increment(1);
+        tracing::warn!("login locked out after repeated failures");
+    }
+    ApiError::Unauthorized("Invalid password".into())
+}
+
+fn start_session(state: &AppState) -> Result<Response, ApiError> {
+    let token = state.auth.sessions.create().ok_or(ApiError::Internal)?;
+    let cookie = state.auth.session_cookie(&token);
+    Ok(with_cookie(
+        Json(json!({"token": token})).into_response(),
+        &cookie,
+    ))
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Hashes on a blocking thread.
+async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
+    with_argon2(state, move || password::hash(&password))
+        .await?
+        .map_err(|err| {
+            tracing::error!(error = %err, "password hashing failed");
+            ApiError::Internal
+        })
+}
+
+/// Verifies on a blocking thread.
+async fn verify_password(
+    state: &AppState,
+    password: String,
+    stored: String,
+) -> Result<bool, ApiError> {
+    with_argon2(state, move || password::verify(&password, &stored)).await
+}
+
+/// Runs an Argon2 computation on a blocking thread, at most two at once: it is
+/// CPU-heavy by design and must not starve the async workers.
+async fn with_argon2<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = state
+        .auth
+        .hashing
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::Internal)
+}

@@ -1,0 +1,125 @@
+//! `POST /api/keys`, `GET /api/keys` and `DELETE /api/keys/{key_hash}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use mallard_core::Scope;
+use mallard_core::scope::validate_key_name;
+use mallard_store::auth::ApiKeyRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::extract::AdminAccess;
+use crate::auth::secrets::{new_api_key, sha256_hex};
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::state::AppState;
+
+/// The key management routes; all need an Admin principal.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/keys", get(list).post(create))
+        .route("/api/keys/{key_hash}", delete(revoke))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateKey {
+    name: String,
+    scope: String,
+}
+
+#[derive(Debug, Serialize)]
+struct KeyListing {
+    key_hash: String,
+    name: String,
+    scope: &'static str,
+    created_at: String,
+    revoked: bool,
+}
+
+async fn create(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateKey>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let name = validate_key_name(&body.name).map_err(ApiError::Unprocessable)?;
+    let scope: Scope = body.scope.parse().map_err(ApiError::Unprocessable)?;
+    let key = new_api_key().map_err(|_| ApiError::Internal)?;
+    let record = ApiKeyRecord {
+        key_hash: sha256_hex(&key),
+        name,
+        scope,
+        created_at_ms: crate::clock::now_ms(),
+        revoked_at_ms: None,
+    };
+    let stored = record.clone();
+    state
+        .writer
+        .run(move |conn| mallard_store::auth::insert_api_key(conn, &stored))
+        .await
+        .map_err(unavailable)?;
+    state.auth.add_key(record.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "key": key,
+            "key_hash": record.key_hash,
+            "name": record.name,
+            "scope": record.scope.as_str(),
+        })),
+    ))
+}
+
+async fn list(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<KeyListing>>, ApiError> {
+    let keys = state
+        .read(|db| mallard_store::auth::list_api_keys(db.connection()))
+        .await?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|key| KeyListing {
+                created_at: crate::clock::rfc3339(key.created_at_ms),
+                revoked: key.revoked_at_ms.is_some(),
+                key_hash: key.key_hash,
+                name: key.name,
+                scope: key.scope.as_str(),
+            })
+            .collect(),
+    ))
+}
+
+async fn revoke(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(key_hash): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let well_formed = key_hash.len() == 64 && key_hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(not_found());
+    }
+    let key_hash = key_hash.to_ascii_lowercase();
+    let now = crate::clock::now_ms();
+    let target = key_hash.clone();
+    let found = state
+        .writer
+        .run(move |conn| mallard_store::auth::revoke_api_key(conn, &target, now))
+        .await
+        .map_err(unavailable)?;
+    if !found {
+        return Err(not_found());
+    }
+    state.auth.revoke_key(&key_hash, now);
+    Ok(Json(json!({"status": "revoked"})))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Key not found".into())
+}
+
+fn unavailable(err: mallard_store::StoreError) -> ApiError {
+    tracing::error!(error = %err, "key storage failed");
+    ApiError::Unavailable("Database unavailable".into())
+}

@@ -1,0 +1,137 @@
+//! The dashboard in a real browser (headless Chromium through chromedriver):
+//! first run, sign-in with the lockout countdown, sign-out, and API keys.
+
+use mallard_e2e::browser::Browser;
+use mallard_e2e::{Server, TestHome, client};
+use reqwest::StatusCode;
+
+const PASSWORD: &str = "correct horse battery";
+
+#[test]
+fn first_run_sets_a_password_then_signs_out_and_in_again() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    browser.wait_for_text("h1", "Welcome to Mallard Metrics");
+    browser.fill("#setup-password", "short");
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("#setup-password-error", "at least 8");
+    browser.fill("#setup-password", PASSWORD);
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("h1", "Start collecting");
+    assert!(
+        browser
+            .text("#snippet")
+            .contains(&format!("{}/mallard.js", server.base))
+    );
+
+    browser.click("#logout");
+    browser.wait_for_text("h1", "Sign in");
+    browser.fill("#login-password", "wrong password");
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("#login-password-error", "Invalid password");
+    browser.fill("#login-password", PASSWORD);
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("h1", "Start collecting");
+}
+
+#[test]
+fn open_access_can_be_chosen_on_first_run() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    browser.click("#open-access");
+    browser.wait_for_text("h1", "Start collecting");
+    browser.goto(&server.url("/#/keys"));
+    browser.wait_for_text("h1", "API keys");
+}
+
+#[test]
+fn a_locked_out_login_shows_the_message_and_a_countdown() {
+    let home = TestHome::new();
+    let server = Server::start(
+        &home,
+        &[
+            ("MALLARD_ADMIN_PASSWORD", PASSWORD),
+            ("MALLARD_MAX_LOGIN_ATTEMPTS", "2"),
+            ("MALLARD_LOGIN_LOCKOUT", "90"),
+        ],
+    );
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    for _ in 0..2 {
+        browser.fill("#login-password", "wrong password");
+        browser.click("form button[type=submit]");
+        browser.wait_for_text("#login-password-error", "Invalid password");
+    }
+    browser.fill("#login-password", PASSWORD);
+    browser.click("form button[type=submit]");
+    let message = browser.wait_for_text("#login-password-error", "Too many failed login attempts");
+    assert!(message.contains("try again in"), "{message}");
+    let disabled =
+        browser.eval("return document.querySelector('form button[type=submit]').disabled");
+    assert_eq!(disabled, serde_json::Value::Bool(true));
+}
+
+#[test]
+fn keys_are_created_shown_once_and_revoked_with_confirmation() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", PASSWORD)]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/#/keys"));
+    browser.fill("#login-password", PASSWORD);
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("h1", "API keys");
+    browser.wait_for("#no-keys");
+    browser.fill("#key-name", "ci-pipeline");
+    browser.click("#create-key button[type=submit]");
+    let key = browser.wait_for_text("#new-key", "mm_").trim().to_owned();
+    assert!(
+        browser
+            .text("#created-key")
+            .contains("you will not see this key again")
+    );
+    browser.wait_for_text("#keys-table", "ci-pipeline");
+    let works = client()
+        .get(server.url("/api/keys"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(
+        works,
+        StatusCode::FORBIDDEN,
+        "a ReadOnly key (the default) is refused key management"
+    );
+
+    browser.fill("#key-name", "ops");
+    browser.eval("document.querySelector('#key-scope').value = 'Admin'; return null;");
+    browser.click("#create-key button[type=submit]");
+    let admin_key = browser.wait_for_text("#new-key", "mm_").trim().to_owned();
+    browser.wait_for_text("#keys-table", "ops");
+    assert_eq!(
+        client()
+            .get(server.url("/api/keys"))
+            .bearer_auth(&admin_key)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    browser.click("#keys-table tbody tr:last-child button[data-revoke]");
+    browser.wait_for_text("dialog", "Revoke “ops”?");
+    browser.click("#confirm-revoke");
+    browser.wait_for_text("#keys-table tbody tr:last-child", "Revoked");
+    assert_eq!(
+        client()
+            .get(server.url("/api/keys"))
+            .bearer_auth(&admin_key)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

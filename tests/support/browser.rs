@@ -1,0 +1,154 @@
+//! A real headless Chromium driven through chromedriver (WebDriver), for tests
+//! of the dashboard. Needs Debian's `chromium` and `chromium-driver` (`.ci/run`
+//! installs them).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::BROWSER_UA;
+
+/// A chromedriver process and a browser session on it.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    /// The runtime the client lives on; tests are synchronous.
+    pub runtime: tokio::runtime::Runtime,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless session.
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("this test needs chromedriver: apt-get install chromium-driver (.ci/run does)");
+        let profile = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-agent={BROWSER_UA}"),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = runtime.block_on(async {
+            loop {
+                let attempt = ClientBuilder::new(HttpConnector::new())
+                    .capabilities(capabilities.clone())
+                    .connect(&url)
+                    .await;
+                match attempt {
+                    Ok(client) => break client,
+                    Err(err) if Instant::now() > deadline => {
+                        panic!("chromedriver did not start: {err}")
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        Self {
+            client,
+            runtime,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Opens `url`.
+    pub fn goto(&self, url: &str) {
+        self.runtime.block_on(self.client.goto(url)).unwrap();
+    }
+
+    /// Waits (up to 10 s) for an element matching the CSS selector.
+    pub fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.runtime
+            .block_on(
+                self.client
+                    .wait()
+                    .at_most(Duration::from_secs(10))
+                    .for_element(Locator::Css(css)),
+            )
+            .unwrap_or_else(|err| panic!("no element {css}: {err}\npage: {}", self.text("body")))
+    }
+
+    /// Waits until the text of `css` contains `needle`.
+    pub fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css);
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never contained {needle:?}; it says {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The visible text of the first element matching `css` (empty if none).
+    pub fn text(&self, css: &str) -> String {
+        self.runtime.block_on(async {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    }
+
+    /// Types `value` into the field matching `css`.
+    pub fn fill(&self, css: &str, value: &str) {
+        let element = self.wait_for(css);
+        self.runtime.block_on(async {
+            element.clear().await.unwrap();
+            element.send_keys(value).await.unwrap();
+        });
+    }
+
+    /// Clicks the element matching `css`.
+    pub fn click(&self, css: &str) {
+        let element = self.wait_for(css);
+        self.runtime.block_on(element.click()).unwrap();
+    }
+
+    /// Runs JavaScript in the page and returns its JSON result.
+    pub fn eval(&self, script: &str) -> serde_json::Value {
+        self.runtime
+            .block_on(self.client.execute(script, vec![]))
+            .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let _ = self.runtime.block_on(client.close());
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

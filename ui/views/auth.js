@@ -1,0 +1,108 @@
+// First run (set a password or continue in open-access mode) and sign-in,
+// with the lockout message and a Retry-After countdown.
+
+import { h, show } from '../dom.js';
+import { ApiError, login, setup } from '../api.js';
+
+const OPEN_ACCESS_KEY = 'mallard.openAccessChosen';
+
+export function openAccessChosen() {
+  try { return localStorage.getItem(OPEN_ACCESS_KEY) === 'yes'; } catch { return false; }
+}
+
+function chooseOpenAccess() {
+  try { localStorage.setItem(OPEN_ACCESS_KEY, 'yes'); } catch { /* private mode: ask again next time */ }
+}
+
+function passwordForm({ id, label, submitText, autocomplete, onSubmit }) {
+  const input = h('input', { id, name: 'password', type: 'password', required: true, minlength: 8, autocomplete });
+  const error = h('p', { class: 'error', role: 'alert', id: `${id}-error` });
+  const button = h('button', { type: 'submit' }, submitText);
+  const form = h('form', { novalidate: true },
+    h('label', { for: id }, label), input, error, h('div', { class: 'row' }, button));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.textContent = '';
+    button.disabled = true;
+    try {
+      await onSubmit(input.value, error, button);
+    } finally {
+      if (!button.dataset.locked) button.disabled = false;
+    }
+  });
+  return { form, input };
+}
+
+export function renderSetup(done) {
+  const { form, input } = passwordForm({
+    id: 'setup-password',
+    label: 'Admin password (at least 8 characters)',
+    submitText: 'Set password',
+    autocomplete: 'new-password',
+    onSubmit: async (password, error) => {
+      if (password.length < 8) {
+        error.textContent = 'Use at least 8 characters.';
+        return;
+      }
+      try {
+        await setup(password);
+        done();
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    },
+  });
+  const openAccess = h('button', { type: 'button', class: 'secondary', id: 'open-access' }, 'Continue without a password');
+  openAccess.addEventListener('click', () => { chooseOpenAccess(); done(); });
+  show(h('section', { class: 'card narrow' },
+    h('h1', {}, 'Welcome to Mallard Metrics'),
+    h('p', {}, 'Set an admin password to protect your stats and API keys. Browsers will then need it to open this dashboard.'),
+    form,
+    h('h2', {}, 'Or keep it open'),
+    h('p', { class: 'muted' }, 'Without a password, anyone who can reach this server can see your stats and manage keys. '
+      + 'On a laptop where it listens only on 127.0.0.1 that is just you and the programs you run; '
+      + 'other web pages are still kept out. You can set a password later.'),
+    h('div', { class: 'row' }, openAccess)));
+  input.focus();
+}
+
+export function renderLogin(done) {
+  let timer = null;
+  const { form, input } = passwordForm({
+    id: 'login-password',
+    label: 'Admin password',
+    submitText: 'Sign in',
+    autocomplete: 'current-password',
+    onSubmit: async (password, error, button) => {
+      try {
+        await login(password);
+        if (timer) clearInterval(timer);
+        done();
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 429 && err.retryAfter > 0) {
+          let remaining = err.retryAfter;
+          button.dataset.locked = 'yes';
+          button.disabled = true;
+          const tick = () => {
+            error.textContent = `${err.message} You can try again in ${remaining} s.`;
+            if (remaining-- <= 0) {
+              clearInterval(timer);
+              delete button.dataset.locked;
+              button.disabled = false;
+              error.textContent = '';
+            }
+          };
+          tick();
+          timer = setInterval(tick, 1000);
+        } else {
+          error.textContent = err.message;
+        }
+      }
+    },
+  });
+  show(h('section', { class: 'card narrow' },
+    h('h1', {}, 'Sign in'),
+    h('p', { class: 'muted' }, 'Enter the admin password of this Mallard Metrics server.'),
+    form));
+  input.focus();
+}
