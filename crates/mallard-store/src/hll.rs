@@ -154,6 +154,33 @@ impl Sketch {
         }
     }
 
+    /// Adds every visitor of `other` (a sketch of the same precision `p`).
+    pub fn merge(&mut self, other: &Sketch, p: u8) {
+        match other {
+            Sketch::Exact(hashes) => self.insert_all(hashes, p),
+            Sketch::Dense {
+                p: other_p,
+                registers: other_registers,
+            } => {
+                if let Sketch::Exact(set) = self {
+                    let mut dense = Sketch::empty_dense(*other_p);
+                    dense.insert_all(&std::mem::take(set), *other_p);
+                    *self = dense;
+                }
+                if let Sketch::Dense {
+                    p: own_p,
+                    registers,
+                } = self
+                    && *own_p == *other_p
+                {
+                    for (a, b) in registers.iter_mut().zip(other_registers) {
+                        *a = (*a).max(*b);
+                    }
+                }
+            }
+        }
+    }
+
     fn empty_dense(p: u8) -> Sketch {
         Sketch::Dense {
             p,
@@ -205,14 +232,16 @@ fn add_to_registers(registers: &mut [u8], p: u8, hash: u32) {
 fn estimate_registers(registers: &[u8]) -> u64 {
     let m = registers.len() as f64;
     let alpha = 0.7213 / (1.0 + 1.079 / m);
-    let mut sum = 0.0;
-    let mut zeros = 0u32;
+    let mut histogram = [0u32; 64];
     for &r in registers {
-        sum += 2f64.powi(-i32::from(r));
-        if r == 0 {
-            zeros += 1;
-        }
+        histogram[usize::from(r & 63)] += 1;
     }
+    let sum: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(rank, &count)| f64::from(count) * 2f64.powi(-(rank as i32)))
+        .sum();
+    let zeros = histogram[0];
     let raw = alpha * m * m / sum;
     let estimate = if raw <= 2.5 * m && zeros > 0 {
         m * (m / f64::from(zeros)).ln()
@@ -390,6 +419,21 @@ mod tests {
         let truth = 10_000.0 + 300_000.0;
         let error = (union.estimate() as f64 - truth).abs() / truth;
         assert!(error < 0.02, "error={error}");
+    }
+
+    #[test]
+    fn merging_sketches_gives_the_union() {
+        let mut a = Sketch::default();
+        a.insert_all(&hashes(0..100), DIM_PRECISION);
+        let mut b = Sketch::default();
+        b.insert_all(&hashes(50..300), DIM_PRECISION);
+        a.merge(&b, DIM_PRECISION);
+        assert_eq!(a.estimate(), 300);
+        let mut big = Sketch::default();
+        big.insert_all(&hashes(0..20_000), DIM_PRECISION);
+        a.merge(&big, DIM_PRECISION);
+        let error = (a.estimate() as f64 - 20_000.0).abs() / 20_000.0;
+        assert!(matches!(a, Sketch::Dense { .. }) && error < 0.03, "{error}");
     }
 
     #[test]

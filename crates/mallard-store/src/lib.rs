@@ -26,6 +26,7 @@ pub mod visits;
 pub mod writer;
 
 mod insert;
+mod packed_pages;
 mod settings;
 
 pub use error::StoreError;

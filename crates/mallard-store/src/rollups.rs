@@ -42,6 +42,8 @@ pub mod kind {
     /// `bounces`, `visit_pageviews` and `duration_ms` of the visits that
     /// entered on it; `exits` of the visits that left from it.
     pub const PAGE: i64 = 1;
+    /// Packed page rows of a closed day (see `packed_pages`).
+    pub const PAGE_PACK: i64 = 16;
     /// Entry pages: not stored, answered from [`PAGE`] rows.
     pub const ENTRY_PAGE: i64 = 2;
     /// Exit pages: not stored, answered from [`PAGE`] rows.
@@ -147,6 +149,7 @@ struct Pending {
     hours: HashMap<(i64, i64), Acc>,
     days: HashMap<(i64, i64, i64, i64), Acc>,
     first_days: HashMap<i64, i64>,
+    newest_days: HashMap<i64, i64>,
 }
 
 impl Pending {
@@ -163,6 +166,8 @@ impl Pending {
         let hour = tz.local_hour(event.ts);
         let first = self.first_days.entry(site).or_insert(day);
         *first = (*first).min(day);
+        let newest = self.newest_days.entry(site).or_insert(day);
+        *newest = (*newest).max(day);
         let pv = i64::from(event.pageview);
         let bump = |acc: &mut Acc| {
             acc.counts[PAGEVIEWS] += pv;
@@ -293,6 +298,9 @@ impl Pending {
         )?;
         for (site, first_day) in self.first_days.drain() {
             bump_site.execute(params![site, first_day])?;
+        }
+        for (site, newest_day) in self.newest_days.drain() {
+            crate::packed_pages::pack_closed_days(conn, site, newest_day)?;
         }
         Ok(())
     }

@@ -8,11 +8,13 @@
 --   exits                  per visit, on the row of its exit page.
 
 -- One row per site: bumped by every batch that touches the site (the stats
--- cache compares it) and the first local day with an event.
+-- cache compares it), the first local day with an event, and the day before
+-- which page rows are packed (src/packed_pages.rs).
 CREATE TABLE rollup_sites (
-    site_id   INTEGER PRIMARY KEY,
-    version   INTEGER NOT NULL,
-    first_day INTEGER NOT NULL
+    site_id      INTEGER PRIMARY KEY,
+    version      INTEGER NOT NULL,
+    first_day    INTEGER NOT NULL,
+    packed_until INTEGER
 );
 
 -- Site totals per local hour.

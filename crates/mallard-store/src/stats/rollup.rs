@@ -9,6 +9,7 @@ use rusqlite::{Connection, params};
 use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
 use crate::error::StoreError;
 use crate::hll::SketchUnion;
+use crate::packed_pages;
 use crate::rollups::kind;
 
 /// Above this many point lookups, visitor sketches are read by one range scan.
@@ -128,14 +129,7 @@ pub(crate) fn breakdown(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
              exits FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
         )?;
-        let mut rows = stmt.query(params![site.id, stored_kind, range.start, range.end])?;
-        while let Some(row) = rows.next()? {
-            let value: i64 = row.get(0)?;
-            if prop_key.is_some_and(|key| value >> 32 != key) {
-                continue;
-            }
-            let c = counts(row, 1)?;
-            let exits: i64 = row.get(7)?;
+        let mut add = |value: i64, c: [i64; 6], exits: i64| {
             let totals = by_value.entry(value).or_default();
             match row_kind {
                 kind::PAGE => {
@@ -146,6 +140,19 @@ pub(crate) fn breakdown(
                 kind::EXIT_PAGE => totals.visits += exits,
                 _ => totals.add_counts(&c),
             }
+        };
+        let mut rows = stmt.query(params![site.id, stored_kind, range.start, range.end])?;
+        while let Some(row) = rows.next()? {
+            let value: i64 = row.get(0)?;
+            if prop_key.is_some_and(|key| value >> 32 != key) {
+                continue;
+            }
+            add(value, counts(row, 1)?, row.get(7)?);
+        }
+        if stored_kind == kind::PAGE {
+            packed_pages::read_counts(conn, site.id, range.start, range.end, |value, c| {
+                add(value, [c[0], c[1], c[2], c[3], c[4], c[5]], c[6]);
+            })?;
         }
     }
     let mut rows: Vec<(i64, Totals)> = by_value
@@ -199,6 +206,17 @@ fn visitors_of(
                 add_sketch(unions.entry(value).or_default(), row.get_ref(1)?)?;
             }
         }
+    }
+    if row_kind == kind::PAGE {
+        let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
+        packed_pages::read_sketches(
+            conn,
+            site.id,
+            range.start,
+            range.end,
+            &wanted,
+            |value, bytes| add_sketch(unions.entry(value).or_default(), ValueRef::Blob(bytes)),
+        )?;
     }
     Ok(unions)
 }
