@@ -17,6 +17,10 @@ CREATE TABLE rollup_sites (
     packed_until INTEGER
 );
 
+-- The rollup tables are rowid tables with a unique key index, not WITHOUT
+-- ROWID: their visitor sketches (up to about 2 KB) then stay in the row's leaf
+-- page instead of spilling into a mostly empty 4 KB overflow page.
+
 -- Site totals per local hour.
 CREATE TABLE rollup_hours (
     site_id         INTEGER NOT NULL,
@@ -27,9 +31,9 @@ CREATE TABLE rollup_hours (
     bounces         INTEGER NOT NULL,
     visit_pageviews INTEGER NOT NULL,
     duration_ms     INTEGER NOT NULL,
-    visitors        BLOB,
-    PRIMARY KEY (site_id, hour)
-) WITHOUT ROWID;
+    visitors        BLOB
+);
+CREATE UNIQUE INDEX rollup_hours_key ON rollup_hours (site_id, hour);
 
 -- Site totals (kind 0, value 0) and every breakdown dimension per local day.
 CREATE TABLE rollup_days (
@@ -44,6 +48,6 @@ CREATE TABLE rollup_days (
     visit_pageviews INTEGER NOT NULL,
     duration_ms     INTEGER NOT NULL,
     exits           INTEGER NOT NULL,
-    visitors        BLOB,
-    PRIMARY KEY (site_id, kind, day, value)
-) WITHOUT ROWID;
+    visitors        BLOB
+);
+CREATE UNIQUE INDEX rollup_days_key ON rollup_days (site_id, kind, day, value);
