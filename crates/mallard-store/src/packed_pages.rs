@@ -3,9 +3,11 @@
 //! A busy site has thousands of paths a day, and one `rollup_days` row per path
 //! and day makes page breakdowns scan (and store) many small rows. Once a day
 //! is closed (two days older than the newest event of its site), the writer
-//! packs its page rows into two rows of kind [`PAGE_PACK`]: value 0 holds all
-//! counters of the day, value 1 all visitor sketches, each as one compact blob
-//! sorted by path id. Events that arrive later for a packed day (rare
+//! packs its page rows into rows of kind [`PAGE_PACK`]: value 0 holds all
+//! counters of the day, value 1 the visitor sketches of the day's most viewed
+//! paths and value 2 those of all other paths, each as one compact blob sorted
+//! by path id. A top-N breakdown reads value 2 of a day only when one of its
+//! paths is not among that day's most viewed. Events that arrive later for a packed day (rare
 //! stragglers) add ordinary page rows again; queries always add both, so
 //! packing never changes an answer.
 //!
@@ -25,7 +27,13 @@ use crate::rollups::kind;
 /// The kind of packed page rows in `rollup_days`.
 pub(crate) const PAGE_PACK: i64 = kind::PAGE_PACK;
 /// Days at least this many days older than a site's newest event are packed.
-pub(crate) const PACK_LAG_DAYS: i64 = 2;
+pub(crate) const PACK_LAG_DAYS: i64 = 1;
+/// How many of a day's most viewed paths keep their sketches in the first blob.
+#[cfg(not(test))]
+const HEAVY_PATHS: usize = 100;
+/// Small in tests, so that both sketch blobs are exercised.
+#[cfg(test)]
+const HEAVY_PATHS: usize = 2;
 
 const COUNTERS: usize = 7;
 
@@ -123,12 +131,14 @@ fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
             entries.entry(value).or_insert((counts, None));
         })?;
     }
-    if let Some(blob) = packed_blob(conn, site, day, 1)? {
-        decode_sketches(&blob, |value, bytes| {
-            let sketch = Sketch::decode(bytes).ok_or_else(corrupt)?;
-            entries.entry(value).or_insert(([0; COUNTERS], None)).1 = Some(sketch);
-            Ok(())
-        })?;
+    for part in [1, 2] {
+        if let Some(blob) = packed_blob(conn, site, day, part)? {
+            decode_sketches(&blob, |value, bytes| {
+                let sketch = Sketch::decode(bytes).ok_or_else(corrupt)?;
+                entries.entry(value).or_insert(([0; COUNTERS], None)).1 = Some(sketch);
+                Ok(())
+            })?;
+        }
     }
     {
         let mut stmt = conn.prepare_cached(
@@ -150,9 +160,21 @@ fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
             }
         }
     }
+    let mut by_views: Vec<(i64, i64)> = entries
+        .iter()
+        .filter(|(_, (_, sketch))| sketch.is_some())
+        .map(|(value, (c, _))| (c[0], *value))
+        .collect();
+    by_views.sort_unstable_by(|a, b| b.cmp(a));
+    let heavy: HashSet<i64> = by_views
+        .iter()
+        .take(HEAVY_PATHS)
+        .map(|(_, value)| *value)
+        .collect();
     let mut counts = Vec::new();
-    let mut sketches = Vec::new();
-    let (mut last_count, mut last_sketch) = (0i64, 0i64);
+    let mut sketches = [Vec::new(), Vec::new()];
+    let mut last_count = 0i64;
+    let mut last_sketch = [0i64, 0i64];
     for (value, (c, sketch)) in &entries {
         if c.iter().any(|v| *v != 0) {
             put_varint(&mut counts, (value - last_count) as u64);
@@ -162,11 +184,12 @@ fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
             }
         }
         if let Some(sketch) = sketch {
+            let part = usize::from(!heavy.contains(value));
             let encoded = sketch.encode();
-            put_varint(&mut sketches, (value - last_sketch) as u64);
-            last_sketch = *value;
-            put_varint(&mut sketches, encoded.len() as u64);
-            sketches.extend_from_slice(&encoded);
+            put_varint(&mut sketches[part], (value - last_sketch[part]) as u64);
+            last_sketch[part] = *value;
+            put_varint(&mut sketches[part], encoded.len() as u64);
+            sketches[part].extend_from_slice(&encoded);
         }
     }
     conn.prepare_cached("DELETE FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3")?
@@ -177,7 +200,9 @@ fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
          VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0, 0, 0, 0, ?5)",
     )?;
     write.execute(params![site, PAGE_PACK, day, 0, counts])?;
-    write.execute(params![site, PAGE_PACK, day, 1, sketches])?;
+    let [heavy_blob, rest_blob] = sketches;
+    write.execute(params![site, PAGE_PACK, day, 1, heavy_blob])?;
+    write.execute(params![site, PAGE_PACK, day, 2, rest_blob])?;
     Ok(())
 }
 
@@ -248,13 +273,31 @@ pub(crate) fn read_sketches(
     mut each: impl FnMut(i64, &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
+        "SELECT day, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
          AND day < ?4 AND value = 1",
     )?;
+    let mut incomplete = Vec::new();
     let mut rows = stmt.query(params![site, PAGE_PACK, start, end])?;
     while let Some(row) = rows.next()? {
-        if let Some(bytes) = row.get_ref(0)?.as_blob_or_null().map_err(|_| corrupt())? {
+        let day: i64 = row.get(0)?;
+        let mut found = 0usize;
+        if let Some(bytes) = row.get_ref(1)?.as_blob_or_null().map_err(|_| corrupt())? {
             decode_sketches(bytes, |value, sketch| {
+                if wanted.contains(&value) {
+                    found += 1;
+                    each(value, sketch)
+                } else {
+                    Ok(())
+                }
+            })?;
+        }
+        if found < wanted.len() {
+            incomplete.push(day);
+        }
+    }
+    for day in incomplete {
+        if let Some(bytes) = packed_blob(conn, site, day, 2)? {
+            decode_sketches(&bytes, |value, sketch| {
                 if wanted.contains(&value) {
                     each(value, sketch)
                 } else {
