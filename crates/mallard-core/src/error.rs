@@ -26,4 +26,13 @@ pub enum CoreError {
     /// The currency is not a three-letter ISO 4217 code.
     #[error("invalid currency: {0}")]
     InvalidCurrency(String),
+    /// The period, dates or interval of a stats query cannot be used.
+    #[error("invalid period: {0}")]
+    InvalidPeriod(String),
+    /// The time zone is not a known IANA time zone name.
+    #[error("invalid time zone: {0}")]
+    InvalidTimeZone(String),
+    /// A stats filter cannot be parsed.
+    #[error("invalid filters: {0}")]
+    InvalidFilter(String),
 }

@@ -122,6 +122,8 @@ struct FileConfig {
     dashboard_origin: Option<String>,
     public_hostnames: Option<Vec<String>>,
     collector: Option<crate::collector::CollectorFileConfig>,
+    cache_ttl_secs: Option<u64>,
+    max_concurrent_queries: Option<u32>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -183,6 +185,11 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Settings of the event collector family (`[collector]`).
     pub collector: crate::collector::CollectorConfig,
+    /// How long a stats answer is reused while no new event arrives; 0 disables
+    /// the cache.
+    pub cache_ttl_secs: u64,
+    /// How many stats queries may run at once; more are answered 429.
+    pub max_concurrent_queries: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -216,6 +223,8 @@ impl std::fmt::Debug for Config {
                 &self.admin_password.as_ref().map(|_| "<set>"),
             )
             .field("collector", &self.collector)
+            .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("max_concurrent_queries", &self.max_concurrent_queries)
             .finish()
     }
 }
@@ -246,6 +255,8 @@ impl Config {
             public_hostnames: Vec::new(),
             admin_password: None,
             collector: crate::collector::CollectorConfig::default(),
+            cache_ttl_secs: 60,
+            max_concurrent_queries: 8,
         }
     }
 
@@ -339,6 +350,16 @@ impl Config {
         if config.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 field: "request_timeout_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        config.cache_ttl_secs = raw.cache_ttl_secs.unwrap_or(config.cache_ttl_secs);
+        config.max_concurrent_queries = raw
+            .max_concurrent_queries
+            .unwrap_or(config.max_concurrent_queries);
+        if config.max_concurrent_queries == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_concurrent_queries",
                 message: "must be at least 1".into(),
             });
         }
@@ -451,6 +472,12 @@ fn apply_env(
     }
     if let Some(timeout) = parsed::<u64>(env, "MALLARD_REQUEST_TIMEOUT_SECS")? {
         raw.request_timeout_secs = Some(timeout);
+    }
+    if let Some(ttl) = parsed::<u64>(env, "MALLARD_CACHE_TTL")? {
+        raw.cache_ttl_secs = Some(ttl);
+    }
+    if let Some(max) = parsed::<u32>(env, "MALLARD_MAX_CONCURRENT_QUERIES")? {
+        raw.max_concurrent_queries = Some(max);
     }
     if let Some(ttl) = parsed::<u64>(env, "MALLARD_SESSION_TTL")? {
         raw.session_ttl_secs = Some(ttl);
@@ -571,6 +598,45 @@ mod tests {
         assert_eq!(config.site_ids.len(), 2);
         assert_eq!(config.trusted_proxies.len(), 2);
         assert_eq!(config.durability, Durability::Power);
+    }
+
+    #[test]
+    fn stats_settings_come_from_the_file_and_env() {
+        let config = Config::load(
+            None,
+            &env_of(&[("MALLARD_DATA_DIR", "/x")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (config.cache_ttl_secs, config.max_concurrent_queries),
+            (60, 8)
+        );
+        let file = write("data_dir = \"/x\"\ncache_ttl_secs = 5\nmax_concurrent_queries = 2\n");
+        let config = Config::load(Some(file.path()), &env_of(&[]), Overrides::default()).unwrap();
+        assert_eq!(
+            (config.cache_ttl_secs, config.max_concurrent_queries),
+            (5, 2)
+        );
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_CACHE_TTL", "0"),
+            ("MALLARD_MAX_CONCURRENT_QUERIES", "3"),
+        ]);
+        let config = Config::load(None, &env, Overrides::default()).unwrap();
+        assert_eq!(
+            (config.cache_ttl_secs, config.max_concurrent_queries),
+            (0, 3)
+        );
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_MAX_CONCURRENT_QUERIES", "0"),
+        ]);
+        let err = Config::load(None, &env, Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("max_concurrent_queries"), "{err}");
+        let env = env_of(&[("MALLARD_DATA_DIR", "/x"), ("MALLARD_CACHE_TTL", "soon")]);
+        let err = Config::load(None, &env, Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("MALLARD_CACHE_TTL"), "{err}");
     }
 
     #[test]

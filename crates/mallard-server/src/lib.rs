@@ -24,6 +24,7 @@ pub mod observability;
 pub mod retention;
 pub mod routes;
 pub mod state;
+pub mod stats;
 
 use std::future::Future;
 use std::net::SocketAddr;

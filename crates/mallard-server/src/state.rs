@@ -40,6 +40,8 @@ pub struct Shared {
     pub auth: AuthState,
     /// The event collector family's state.
     pub collector: crate::collector::CollectorState,
+    /// The stats query cache and concurrency limit.
+    pub stats: crate::stats::StatsRuntime,
 }
 
 impl Deref for AppState {
@@ -95,6 +97,7 @@ impl AppState {
             started: Instant::now(),
             auth,
             collector: crate::collector::CollectorState::new(&config, store),
+            stats: crate::stats::StatsRuntime::new(&config),
             config,
         })))
     }

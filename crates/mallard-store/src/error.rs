@@ -61,6 +61,9 @@ pub enum StoreError {
     /// The transaction holding this write failed and was rolled back.
     #[error(transparent)]
     Write(#[from] WriteFailure),
+    /// Stored data (a rollup, a visitor sketch) has an unexpected shape.
+    #[error("unexpected stored data: {0}")]
+    InvalidData(String),
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),

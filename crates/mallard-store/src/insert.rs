@@ -8,6 +8,7 @@ use rusqlite::{Connection, params};
 
 use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
+use crate::rollups::{RollupEvent, RollupWriter};
 use crate::settings;
 use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
 
@@ -25,6 +26,7 @@ pub(crate) struct WriterState {
     next_event_id: i64,
     /// The first id not yet reserved in `settings`.
     reserved_until: i64,
+    rollups: RollupWriter,
 }
 
 impl WriterState {
@@ -43,6 +45,7 @@ impl WriterState {
             sites: HashMap::new(),
             next_event_id,
             reserved_until: next_event_id,
+            rollups: RollupWriter::default(),
         })
     }
 
@@ -55,6 +58,7 @@ impl WriterState {
     ) -> Result<(), StoreError> {
         let mut touched: HashMap<i64, Recorded> = HashMap::new();
         let mut usage: HashMap<&str, i64> = HashMap::new();
+        let mut rollup_events = Vec::with_capacity(events.len());
         {
             let mut insert_event = conn.prepare_cached(
                 "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname, \
@@ -111,6 +115,7 @@ impl WriterState {
                     revenue,
                     currency
                 ])?;
+                let mut props = Vec::with_capacity(event.props.len());
                 for (key, value) in &event.props {
                     let key = self.dims.intern(conn, DimKind::PropKey, key)?;
                     let value = self.dims.intern(conn, DimKind::PropValue, value)?;
@@ -121,6 +126,9 @@ impl WriterState {
                         key,
                         value
                     ])?;
+                    // A repeated key replaces the earlier value, as in event_props.
+                    props.retain(|(k, _)| *k != key);
+                    props.push((key, value));
                 }
                 if let Some(extra) = &event.collector {
                     if let Some(token) = &extra.consent {
@@ -136,6 +144,15 @@ impl WriterState {
                         *usage.entry(workspace.as_str()).or_default() += 1;
                     }
                 }
+                rollup_events.push(RollupEvent {
+                    site_id,
+                    ts: event.timestamp_ms,
+                    visit_id,
+                    name,
+                    pageview: event.name.is_pageview(),
+                    pathname,
+                    props,
+                });
                 match touched.entry(visit_id) {
                     Entry::Occupied(mut seen) => {
                         let seen = seen.get_mut();
@@ -148,6 +165,7 @@ impl WriterState {
                 }
             }
         }
+        self.rollups.apply(conn, &rollup_events, &touched)?;
         write_visits(conn, touched.values())?;
         crate::collector::add_usage(conn, &usage)?;
         if self.next_event_id > self.reserved_until {
@@ -179,6 +197,7 @@ impl WriterState {
     pub(crate) fn forget_caches(&mut self) {
         self.dims.clear();
         self.sites.clear();
+        self.rollups.forget();
     }
 }
 

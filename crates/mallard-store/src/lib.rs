@@ -15,15 +15,19 @@ pub mod auth;
 pub mod collector;
 pub mod dims;
 pub mod error;
+pub mod hll;
 pub mod lock;
 pub mod open;
 pub mod reader;
 pub mod retention;
+pub mod rollups;
 pub mod schema;
+pub mod stats;
 pub mod visits;
 pub mod writer;
 
 mod insert;
+mod packed_pages;
 mod settings;
 
 pub use error::StoreError;

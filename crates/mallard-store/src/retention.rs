@@ -38,6 +38,7 @@ pub fn delete_oldest_chunk(conn: &Connection, cutoff_ms: i64) -> Result<u64, Sto
              ON v.site_id = s.id AND v.start_ts < ?1 AND v.end_ts < ?1 LIMIT 20000)",
         )?
         .execute(params![cutoff_ms])? as u64;
+    deleted += crate::rollups::delete_before(conn, cutoff_ms)?;
     Ok(deleted)
 }
 

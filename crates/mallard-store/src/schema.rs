@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -24,6 +24,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/001_initial.sql")),
         M::up(include_str!("migrations/002_auth.sql")),
         M::up(include_str!("migrations/003_collector.sql")),
+        M::up(include_str!("migrations/004_stats.sql")),
     ])
 }
 

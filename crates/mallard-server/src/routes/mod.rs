@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(assets::router())
         .merge(crate::collector::router())
+        .merge(crate::stats::router())
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(axum::middleware::from_fn(move |request, next| {

@@ -1,0 +1,178 @@
+//! The handlers of `GET /api/stats/*`. Each first checks [`StatsAccess`]: open
+//! access while no password is set, else a session or an API key.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use mallard_core::{Dimension, Interval};
+use mallard_store::stats::StatsQuery;
+use serde_json::{Value, json};
+
+use super::dto;
+use super::params::{self, CommonParams, RawParams};
+use crate::auth::extract::StatsAccess;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The realtime window: visitors of the last five minutes.
+const REALTIME_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// `GET /api/stats/main`: the top stats of the period, optionally with the
+/// previous period of the same length (`compare=previous`).
+pub(crate) async fn main(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let compare = params::compare_previous(&raw)?;
+    let key = format!("main|{compare}|{:?}", common.filters);
+    let filters = common.filters.clone();
+    let value = state
+        .stats
+        .run(
+            &state,
+            &common.site,
+            common.period,
+            Some(key),
+            move |db, r| {
+                let query = StatsQuery {
+                    range: r.range,
+                    filters: filters.clone(),
+                };
+                let totals = db.stats_main(&r.site, &query)?;
+                let mut body = dto::main_block(&totals, r.range);
+                body.insert("time_zone".into(), json!(r.site.time_zone.name()));
+                if compare {
+                    let previous = StatsQuery {
+                        range: r.range.previous(),
+                        filters,
+                    };
+                    let totals = db.stats_main(&r.site, &previous)?;
+                    body.insert(
+                        "previous".into(),
+                        Value::Object(dto::main_block(&totals, previous.range)),
+                    );
+                }
+                Ok(Ok(Value::Object(body)))
+            },
+        )
+        .await?;
+    Ok(Json(value))
+}
+
+/// `GET /api/stats/timeseries`: one point per bucket, zeros included.
+pub(crate) async fn timeseries(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let interval: Interval = params::interval(&raw, &common.period)?;
+    let key = format!("timeseries|{interval:?}|{:?}", common.filters);
+    let filters = common.filters;
+    let value = state
+        .stats
+        .run(&state, &common.site, common.period, Some(key), move |db, r| {
+            if let Err(err) = interval.buckets(r.range) {
+                return Ok(Err(ApiError::BadRequest(err.to_string())));
+            }
+            let query = StatsQuery {
+                range: r.range,
+                filters,
+            };
+            let points = db.stats_timeseries(&r.site, &query, interval)?;
+            Ok(Ok(json!({
+                "period": dto::period(r.range),
+                "time_zone": r.site.time_zone.name(),
+                "interval": interval.as_str(),
+                "data": points.iter().map(|p| dto::series_point(interval, p)).collect::<Vec<_>>(),
+            })))
+        })
+        .await?;
+    Ok(Json(value))
+}
+
+/// `GET /api/stats/breakdown/{dimension}`.
+pub(crate) async fn breakdown(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    Path(dimension): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let Some(parsed) = Dimension::from_breakdown_name(&dimension) else {
+        return Err(ApiError::NotFound(format!(
+            "Unknown breakdown dimension {dimension:?}; see docs/api.md for the list"
+        )));
+    };
+    run_breakdown(state, dimension, parsed, query).await
+}
+
+/// `GET /api/stats/breakdown/props/{key}`: the values of one custom property.
+pub(crate) async fn breakdown_prop(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let dimension = Dimension::prop(&key).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    run_breakdown(state, format!("props/{key}"), dimension, query).await
+}
+
+async fn run_breakdown(
+    state: AppState,
+    name: String,
+    dimension: Dimension,
+    query: Option<String>,
+) -> Result<Json<Value>, ApiError> {
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let limit = params::limit(&raw)?;
+    let key = format!("breakdown|{dimension:?}|{limit}|{:?}", common.filters);
+    let filters = common.filters;
+    let value = state
+        .stats
+        .run(&state, &common.site, common.period, Some(key), move |db, r| {
+            let query = StatsQuery {
+                range: r.range,
+                filters,
+            };
+            let rows = db.stats_breakdown(&r.site, &query, &dimension, limit)?;
+            Ok(Ok(json!({
+                "dimension": name,
+                "period": dto::period(r.range),
+                "time_zone": r.site.time_zone.name(),
+                "results": rows.iter().map(|row| dto::breakdown_row(&dimension, row)).collect::<Vec<_>>(),
+            })))
+        })
+        .await?;
+    Ok(Json(value))
+}
+
+/// `GET /api/stats/realtime`: visitors with an event in the last five minutes
+/// (filters apply; the period is ignored). Never cached.
+pub(crate) async fn realtime(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let filters = common.filters;
+    let value = state
+        .stats
+        .run(&state, &common.site, common.period, None, move |db, r| {
+            let visitors = db.stats_visitors_between(
+                &r.site,
+                r.now_ms - REALTIME_WINDOW_MS,
+                r.now_ms,
+                &filters,
+            )?;
+            Ok(Ok(
+                json!({ "visitors": visitors, "window_secs": REALTIME_WINDOW_MS / 1000 }),
+            ))
+        })
+        .await?;
+    Ok(Json(value))
+}

@@ -1,0 +1,35 @@
+//! The stats API of the Mallard family: `GET /api/stats/*`.
+//!
+//! Every endpoint takes the common parameters ([`params`]): `site_id`,
+//! `period` or `start_date`/`end_date`, and `filters`. Parameters are validated
+//! here and turned into typed values ([`mallard_core::Period`],
+//! [`mallard_core::Filter`]) before any query runs; bad ones are answered 400
+//! with the flat `{"error": "..."}` body. Queries run on a blocking thread
+//! through [`StatsRuntime`], which limits how many run at once (429 with
+//! `Retry-After` beyond) and caches answers per site and query until the
+//! site's next event or the cache TTL.
+
+mod dto;
+mod handlers;
+pub mod params;
+mod runtime;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use runtime::StatsRuntime;
+
+use crate::state::AppState;
+
+/// The stats routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/stats/main", get(handlers::main))
+        .route("/api/stats/timeseries", get(handlers::timeseries))
+        .route("/api/stats/breakdown/{dimension}", get(handlers::breakdown))
+        .route(
+            "/api/stats/breakdown/props/{key}",
+            get(handlers::breakdown_prop),
+        )
+        .route("/api/stats/realtime", get(handlers::realtime))
+}

@@ -1,0 +1,269 @@
+//! Running stats queries: the concurrency limit and the answer cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mallard_core::{DayRange, Period, SiteId, SiteTimeZone};
+use mallard_store::ReadConn;
+use mallard_store::StoreError;
+use mallard_store::stats::SiteInfo;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The most answers kept; a full cache is emptied before the next insert.
+const MAX_CACHED: usize = 2_000;
+
+/// One cached answer.
+#[derive(Debug)]
+struct Cached {
+    version: i64,
+    stored: Instant,
+    value: Arc<Value>,
+}
+
+/// The stats cache and the limit on concurrent queries.
+#[derive(Debug)]
+pub struct StatsRuntime {
+    ttl: Duration,
+    permits: Arc<Semaphore>,
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
+}
+
+/// What a query needs besides the connection: the site and its days.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// The site (an empty one, in UTC, when it has no events yet).
+    pub(crate) site: SiteInfo,
+    /// The range of the requested period in the site's days.
+    pub(crate) range: DayRange,
+    /// Now, in ms since the epoch.
+    pub(crate) now_ms: i64,
+}
+
+/// A query's answer, or a 400 found only once the site is known (too many
+/// buckets for the period `all`).
+pub(crate) type Answer = Result<Value, ApiError>;
+
+impl StatsRuntime {
+    /// A runtime with the configured TTL and concurrency limit.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            ttl: Duration::from_secs(config.cache_ttl_secs),
+            permits: Arc::new(Semaphore::new(config.max_concurrent_queries as usize)),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Runs `compute` for `site` and `period` on a blocking thread, unless an
+    /// answer for the same `key` was computed at the site's current version
+    /// within the TTL (`None` never caches). Answers 429 when the concurrency
+    /// limit is reached.
+    pub(crate) async fn run<F>(
+        &self,
+        state: &AppState,
+        site: &SiteId,
+        period: Period,
+        key: Option<String>,
+        compute: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnOnce(&ReadConn<'_>, &Resolved) -> Result<Answer, StoreError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            ApiError::TooManyRequests {
+                message: "Too many concurrent stats queries; retry shortly".into(),
+                retry_after_secs: 1,
+            }
+        })?;
+        let cache = Arc::clone(&self.cache);
+        let ttl = self.ttl;
+        let domain = site.as_str().to_owned();
+        state
+            .read(move |db| {
+                let _permit = permit;
+                let site = db.stats_site(&domain)?.unwrap_or_else(|| SiteInfo {
+                    id: -1,
+                    time_zone: SiteTimeZone::utc(),
+                    version: 0,
+                    first_day: None,
+                });
+                let now_ms = now_ms();
+                let today = site.time_zone.local_day(now_ms);
+                let range = period.resolve(today, site.first_day);
+                let key = key.map(|key| format!("{domain}|{}..{}|{key}", range.start, range.end));
+                if !ttl.is_zero()
+                    && let Some(key) = &key
+                    && let Ok(cache) = cache.lock()
+                    && let Some(hit) = cache.get(key)
+                    && hit.version == site.version
+                    && hit.stored.elapsed() < ttl
+                {
+                    return Ok(Ok(Value::clone(&hit.value)));
+                }
+                let version = site.version;
+                let answer = compute(
+                    db,
+                    &Resolved {
+                        site,
+                        range,
+                        now_ms,
+                    },
+                )?;
+                if !ttl.is_zero()
+                    && let Some(key) = key
+                    && let Ok(value) = &answer
+                    && let Ok(mut cache) = cache.lock()
+                {
+                    if cache.len() >= MAX_CACHED {
+                        cache.clear();
+                    }
+                    cache.insert(
+                        key,
+                        Cached {
+                            version,
+                            stored: Instant::now(),
+                            value: Arc::new(value.clone()),
+                        },
+                    );
+                }
+                Ok(answer)
+            })
+            .await?
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use mallard_core::{DeviceClass, EventName, NewEvent, SessionAttributes, VisitorId};
+    use mallard_store::{Store, StoreOptions};
+
+    use super::*;
+
+    fn event(site: &SiteId) -> NewEvent {
+        NewEvent {
+            site: site.clone(),
+            timestamp_ms: now_ms(),
+            visitor: VisitorId(7),
+            name: EventName::parse("pageview").unwrap(),
+            hostname: site.as_str().into(),
+            pathname: "/".into(),
+            props: Vec::new(),
+            revenue: None,
+            session: SessionAttributes {
+                device: DeviceClass::Desktop,
+                ..SessionAttributes::default()
+            },
+            collector: None,
+        }
+    }
+
+    async fn counted(state: &AppState, site: &SiteId, calls: &Arc<AtomicUsize>) -> Value {
+        let calls = Arc::clone(calls);
+        state
+            .stats
+            .run(
+                state,
+                site,
+                Period::LastDays(7),
+                Some("test".into()),
+                move |db, r| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let totals = db.stats_main(
+                        &r.site,
+                        &mallard_store::stats::StatsQuery {
+                            range: r.range,
+                            filters: vec![],
+                        },
+                    )?;
+                    Ok(Ok(Value::from(totals.pageviews)))
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_are_cached_until_the_site_gets_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut config = Config::with_data_dir(dir.path());
+        config.cache_ttl_secs = 3600;
+        let state = AppState::new(config, &store).unwrap();
+        let site = SiteId::parse("cache.test").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        store.writer().insert(vec![event(&site)]).await.unwrap();
+        assert_eq!(counted(&state, &site, &calls).await, Value::from(1));
+        assert_eq!(counted(&state, &site, &calls).await, Value::from(1));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the second answer is cached"
+        );
+        store.writer().insert(vec![event(&site)]).await.unwrap();
+        assert_eq!(counted(&state, &site, &calls).await, Value::from(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "a new event invalidates");
+
+        let mut config = Config::with_data_dir(dir.path());
+        config.cache_ttl_secs = 0;
+        let uncached = AppState::new(config, &store).unwrap();
+        counted(&uncached, &site, &calls).await;
+        counted(&uncached, &site, &calls).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "a TTL of 0 disables the cache"
+        );
+        drop((state, uncached));
+        store.close();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_beyond_the_limit_get_429_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut config = Config::with_data_dir(dir.path());
+        config.max_concurrent_queries = 1;
+        let state = AppState::new(config, &store).unwrap();
+        let held = Arc::clone(&state.stats.permits)
+            .try_acquire_owned()
+            .unwrap();
+        let site = SiteId::parse("busy.test").unwrap();
+        let err = state
+            .stats
+            .run(&state, &site, Period::Today, None, |_, _| {
+                Ok(Ok(Value::Null))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ApiError::TooManyRequests {
+                retry_after_secs: 1,
+                ..
+            }
+        ));
+        drop(held);
+        let ok = state
+            .stats
+            .run(&state, &site, Period::Today, None, |_, _| {
+                Ok(Ok(Value::Null))
+            })
+            .await;
+        assert_eq!(ok, Ok(Value::Null));
+        drop(state);
+        store.close();
+    }
+}

@@ -1,0 +1,457 @@
+//! Visitor sketches: mergeable sets of visitors for the rollups.
+//!
+//! A sketch starts as an *exact* sorted set of 32-bit visitor hashes and turns
+//! into a HyperLogLog (Flajolet et al., with the usual small-range linear
+//! counting) once the exact set would take more bytes than the HyperLogLog.
+//! Small sets (a page seen by a few visitors on one day) are therefore exact
+//! and cost four bytes per visitor; large sets cost at most `2^p / 2` bytes
+//! (4-bit registers, two per byte, stored deflate-compressed, which roughly
+//! halves them because most ranks are small).
+//!
+//! Merging sketches gives the union: exact sets stay exact while the union is
+//! small (up to [`MERGE_EXACT_LIMIT`] visitors, so a whole year of a small site
+//! is counted exactly); beyond that, or as soon as one input is a HyperLogLog,
+//! the result is a HyperLogLog whose standard error is `1.04 / sqrt(2^p)`:
+//! 1.6 % at precision 12 (dimension values, hours), 0.8 % at precision 14
+//! (site totals per day).
+//!
+//! Visitor ids are already keyed hashes; [`visitor_hash`] mixes them once more
+//! and keeps 32 bits. Two visitors share a hash with probability 2^-32 per pair,
+//! which for the 2 million visitors of a large site miscounts fewer than 0.05 %.
+
+use std::collections::HashSet;
+
+/// The precision of the sketches of dimension values and of hours.
+pub const DIM_PRECISION: u8 = 12;
+/// The precision of the sketches of a site's days.
+pub const SITE_PRECISION: u8 = 14;
+/// Merged exact sets stay exact up to this many visitors.
+pub const MERGE_EXACT_LIMIT: usize = 50_000;
+
+const TAG_EXACT: u8 = 1;
+const TAG_DENSE: u8 = 2;
+const TAG_DENSE_DEFLATE: u8 = 3;
+/// Registers are 4 bits wide; larger ranks are clipped (rank 16 needs about
+/// 2^15 visitors per register, far beyond any site).
+const MAX_RANK: u8 = 15;
+
+/// The 32-bit hash of a visitor id used in sketches.
+pub fn visitor_hash(visitor_id: i64) -> u32 {
+    // splitmix64's finaliser, then the high half.
+    let mut x = visitor_id as u64;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 32) as u32
+}
+
+/// A set of visitors: exact while small, a HyperLogLog when large.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sketch {
+    /// Sorted, distinct visitor hashes.
+    Exact(Vec<u32>),
+    /// HyperLogLog registers (one rank per byte in memory) of precision `p`.
+    Dense {
+        /// The precision: there are `2^p` registers.
+        p: u8,
+        /// The registers.
+        registers: Vec<u8>,
+    },
+}
+
+impl Default for Sketch {
+    fn default() -> Self {
+        Sketch::Exact(Vec::new())
+    }
+}
+
+impl Sketch {
+    /// Decodes a stored sketch; `None` when the bytes are not a sketch.
+    pub fn decode(bytes: &[u8]) -> Option<Sketch> {
+        match bytes.split_first()? {
+            (&TAG_EXACT, rest) if rest.len() % 4 == 0 => Some(Sketch::Exact(
+                rest.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )),
+            (&TAG_DENSE, rest) => {
+                let (&p, packed) = rest.split_first()?;
+                unpack(p, packed)
+            }
+            (&TAG_DENSE_DEFLATE, rest) => {
+                let (&p, compressed) = rest.split_first()?;
+                if !(4..=18).contains(&p) {
+                    return None;
+                }
+                let expected = (1usize << p) / 2;
+                let mut packed = Vec::with_capacity(expected);
+                let mut decoder = std::io::Read::take(
+                    flate2::read::DeflateDecoder::new(compressed),
+                    expected as u64 + 1,
+                );
+                std::io::Read::read_to_end(&mut decoder, &mut packed).ok()?;
+                unpack(p, &packed)
+            }
+            _ => None,
+        }
+    }
+
+    /// Encodes the sketch for storage.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Sketch::Exact(hashes) => {
+                let mut out = Vec::with_capacity(1 + hashes.len() * 4);
+                out.push(TAG_EXACT);
+                for h in hashes {
+                    out.extend_from_slice(&h.to_le_bytes());
+                }
+                out
+            }
+            Sketch::Dense { p, registers } => {
+                let packed: Vec<u8> = registers
+                    .chunks_exact(2)
+                    .map(|pair| pair[0].min(MAX_RANK) | (pair[1].min(MAX_RANK) << 4))
+                    .collect();
+                let mut encoder = flate2::write::DeflateEncoder::new(
+                    vec![TAG_DENSE_DEFLATE, *p],
+                    flate2::Compression::default(),
+                );
+                // Writing into a Vec cannot fail; fall back to the plain
+                // layout all the same rather than lose the sketch.
+                match std::io::Write::write_all(&mut encoder, &packed)
+                    .and_then(|()| encoder.finish())
+                {
+                    Ok(out) => out,
+                    Err(_) => {
+                        let mut out = vec![TAG_DENSE, *p];
+                        out.extend_from_slice(&packed);
+                        out
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds visitor hashes; a sketch of precision `p` turns dense when its exact
+    /// set would be larger than its registers.
+    pub fn insert_all(&mut self, hashes: &[u32], p: u8) {
+        match self {
+            Sketch::Exact(set) => {
+                set.extend_from_slice(hashes);
+                set.sort_unstable();
+                set.dedup();
+                if set.len() > exact_capacity(p) {
+                    let mut dense = Sketch::empty_dense(p);
+                    dense.insert_all(set, p);
+                    *self = dense;
+                }
+            }
+            Sketch::Dense { p, registers } => {
+                for &h in hashes {
+                    add_to_registers(registers, *p, h);
+                }
+            }
+        }
+    }
+
+    /// Adds every visitor of `other` (a sketch of the same precision `p`).
+    pub fn merge(&mut self, other: &Sketch, p: u8) {
+        match other {
+            Sketch::Exact(hashes) => self.insert_all(hashes, p),
+            Sketch::Dense {
+                p: other_p,
+                registers: other_registers,
+            } => {
+                if let Sketch::Exact(set) = self {
+                    let mut dense = Sketch::empty_dense(*other_p);
+                    dense.insert_all(&std::mem::take(set), *other_p);
+                    *self = dense;
+                }
+                if let Sketch::Dense {
+                    p: own_p,
+                    registers,
+                } = self
+                    && *own_p == *other_p
+                {
+                    for (a, b) in registers.iter_mut().zip(other_registers) {
+                        *a = (*a).max(*b);
+                    }
+                }
+            }
+        }
+    }
+
+    fn empty_dense(p: u8) -> Sketch {
+        Sketch::Dense {
+            p,
+            registers: vec![0; 1 << p],
+        }
+    }
+
+    /// The estimated number of distinct visitors (exact for an exact set).
+    pub fn estimate(&self) -> u64 {
+        match self {
+            Sketch::Exact(set) => set.len() as u64,
+            Sketch::Dense { registers, .. } => estimate_registers(registers),
+        }
+    }
+}
+
+/// Registers from their packed layout (two 4-bit ranks per byte).
+fn unpack(p: u8, packed: &[u8]) -> Option<Sketch> {
+    if !(4..=18).contains(&p) || packed.len() != (1usize << p) / 2 {
+        return None;
+    }
+    let mut registers = Vec::with_capacity(1 << p);
+    for byte in packed {
+        registers.push(byte & 0x0F);
+        registers.push(byte >> 4);
+    }
+    Some(Sketch::Dense { p, registers })
+}
+
+/// How many hashes an exact set of precision `p` may hold before it turns dense.
+fn exact_capacity(p: u8) -> usize {
+    (1usize << p) / 8
+}
+
+fn add_to_registers(registers: &mut [u8], p: u8, hash: u32) {
+    let index = (hash >> (32 - p)) as usize;
+    let rest = hash << p;
+    let rank = if rest == 0 {
+        32 - p + 1
+    } else {
+        rest.leading_zeros() as u8 + 1
+    };
+    let rank = rank.min(MAX_RANK);
+    if registers[index] < rank {
+        registers[index] = rank;
+    }
+}
+
+fn estimate_registers(registers: &[u8]) -> u64 {
+    let m = registers.len() as f64;
+    let alpha = 0.7213 / (1.0 + 1.079 / m);
+    let mut histogram = [0u32; 64];
+    for &r in registers {
+        histogram[usize::from(r & 63)] += 1;
+    }
+    let sum: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(rank, &count)| f64::from(count) * 2f64.powi(-(rank as i32)))
+        .sum();
+    let zeros = histogram[0];
+    let raw = alpha * m * m / sum;
+    let estimate = if raw <= 2.5 * m && zeros > 0 {
+        m * (m / f64::from(zeros)).ln()
+    } else {
+        raw
+    };
+    estimate.round() as u64
+}
+
+/// Unions many sketches; see the module documentation for when it stays exact.
+#[derive(Debug, Default)]
+pub struct SketchUnion {
+    exact: HashSet<u32>,
+    dense: Option<(u8, Vec<u8>)>,
+}
+
+impl SketchUnion {
+    /// An empty union.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a decoded sketch.
+    pub fn add(&mut self, sketch: &Sketch) {
+        match sketch {
+            Sketch::Exact(set) => match &mut self.dense {
+                Some((p, registers)) => {
+                    for &h in set {
+                        add_to_registers(registers, *p, h);
+                    }
+                }
+                None => {
+                    self.exact.extend(set.iter().copied());
+                    if self.exact.len() > MERGE_EXACT_LIMIT {
+                        self.densify(SITE_PRECISION);
+                    }
+                }
+            },
+            Sketch::Dense { p, registers } => {
+                if self.dense.is_none() {
+                    self.densify(*p);
+                }
+                if let Some((own_p, own)) = &mut self.dense {
+                    if *own_p > *p {
+                        // Sketches of different precisions are never stored for
+                        // the same series; fold the finer one down.
+                        *own = fold_down(own, *own_p, *p);
+                        *own_p = *p;
+                    }
+                    if *own_p == *p {
+                        for (a, b) in own.iter_mut().zip(registers) {
+                            *a = (*a).max(*b);
+                        }
+                    } else {
+                        let folded = fold_down(registers, *p, *own_p);
+                        for (a, b) in own.iter_mut().zip(&folded) {
+                            *a = (*a).max(*b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes and adds a stored sketch; returns false when it is not a sketch.
+    pub fn add_encoded(&mut self, bytes: &[u8]) -> bool {
+        match Sketch::decode(bytes) {
+            Some(sketch) => {
+                self.add(&sketch);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn densify(&mut self, p: u8) {
+        let mut registers = vec![0u8; 1 << p];
+        for &h in &self.exact {
+            add_to_registers(&mut registers, p, h);
+        }
+        self.exact = HashSet::new();
+        self.dense = Some((p, registers));
+    }
+
+    /// The estimated number of distinct visitors in the union.
+    pub fn estimate(&self) -> u64 {
+        match &self.dense {
+            Some((_, registers)) => estimate_registers(registers),
+            None => self.exact.len() as u64,
+        }
+    }
+}
+
+/// Folds registers of precision `from_p` down to precision `to_p <= from_p`.
+/// The index bits a coarser sketch does not use become the leading bits of its
+/// rank, exactly as if the hashes had been inserted at the coarser precision.
+fn fold_down(source: &[u8], from_p: u8, to_p: u8) -> Vec<u8> {
+    let shift = u32::from(from_p - to_p);
+    let mut target = vec![0u8; 1 << to_p];
+    for (i, &r) in source.iter().enumerate() {
+        if r == 0 {
+            continue;
+        }
+        let low = (i as u32) & ((1u32 << shift) - 1);
+        let rank = if low == 0 {
+            shift as u8 + r
+        } else {
+            (shift - (32 - low.leading_zeros())) as u8 + 1
+        };
+        let j = i >> shift;
+        target[j] = target[j].max(rank.min(MAX_RANK));
+    }
+    target
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashes(range: std::ops::Range<i64>) -> Vec<u32> {
+        range.map(visitor_hash).collect()
+    }
+
+    #[test]
+    fn small_sets_are_exact_and_round_trip() {
+        let mut sketch = Sketch::default();
+        sketch.insert_all(&hashes(0..100), DIM_PRECISION);
+        sketch.insert_all(&hashes(50..150), DIM_PRECISION);
+        assert_eq!(sketch.estimate(), 150);
+        assert!(matches!(sketch, Sketch::Exact(_)));
+        let decoded = Sketch::decode(&sketch.encode()).unwrap();
+        assert_eq!(decoded, sketch);
+        assert_eq!(Sketch::decode(&[9, 1, 2]), None);
+        assert_eq!(Sketch::decode(&[TAG_EXACT, 1, 2]), None);
+        assert_eq!(Sketch::decode(&[]), None);
+    }
+
+    #[test]
+    fn large_sets_turn_dense_and_stay_within_two_percent() {
+        for (p, n) in [(DIM_PRECISION, 20_000i64), (SITE_PRECISION, 300_000)] {
+            let mut sketch = Sketch::default();
+            sketch.insert_all(&hashes(0..n), p);
+            assert!(matches!(sketch, Sketch::Dense { .. }));
+            let encoded = sketch.encode();
+            assert!(encoded.len() <= 2 + (1 << p) / 2, "{}", encoded.len());
+            let decoded = Sketch::decode(&encoded).unwrap();
+            assert_eq!(decoded, sketch);
+            // A damaged compressed sketch is refused, not misread.
+            let mut damaged = encoded.clone();
+            damaged.truncate(encoded.len() / 2);
+            assert_eq!(Sketch::decode(&damaged), None);
+            let error = (decoded.estimate() as f64 - n as f64).abs() / n as f64;
+            assert!(error < 0.02, "p={p} n={n} error={error}");
+        }
+    }
+
+    #[test]
+    fn unions_are_exact_while_small_and_close_when_large() {
+        let mut union = SketchUnion::new();
+        for day in 0..10 {
+            let mut sketch = Sketch::default();
+            sketch.insert_all(&hashes(day * 10..day * 10 + 30), DIM_PRECISION);
+            union.add(&sketch);
+        }
+        assert_eq!(union.estimate(), 120);
+        // Thirty days of 20,000 visitors each, half of them returning daily.
+        let mut union = SketchUnion::new();
+        for day in 0..30i64 {
+            let mut sketch = Sketch::default();
+            let mut day_visitors = hashes(0..10_000);
+            day_visitors.extend(hashes(1_000_000 + day * 10_000..1_010_000 + day * 10_000));
+            sketch.insert_all(&day_visitors, SITE_PRECISION);
+            assert!(union.add_encoded(&sketch.encode()));
+        }
+        let truth = 10_000.0 + 300_000.0;
+        let error = (union.estimate() as f64 - truth).abs() / truth;
+        assert!(error < 0.02, "error={error}");
+    }
+
+    #[test]
+    fn merging_sketches_gives_the_union() {
+        let mut a = Sketch::default();
+        a.insert_all(&hashes(0..100), DIM_PRECISION);
+        let mut b = Sketch::default();
+        b.insert_all(&hashes(50..300), DIM_PRECISION);
+        a.merge(&b, DIM_PRECISION);
+        assert_eq!(a.estimate(), 300);
+        let mut big = Sketch::default();
+        big.insert_all(&hashes(0..20_000), DIM_PRECISION);
+        a.merge(&big, DIM_PRECISION);
+        let error = (a.estimate() as f64 - 20_000.0).abs() / 20_000.0;
+        assert!(matches!(a, Sketch::Dense { .. }) && error < 0.03, "{error}");
+    }
+
+    #[test]
+    fn mixed_exact_and_dense_inputs_union_correctly() {
+        let mut big = Sketch::default();
+        big.insert_all(&hashes(0..50_000), DIM_PRECISION);
+        let mut small = Sketch::default();
+        small.insert_all(&hashes(49_000..51_000), DIM_PRECISION);
+        let mut union = SketchUnion::new();
+        union.add(&small);
+        union.add(&big);
+        let error = (union.estimate() as f64 - 51_000.0).abs() / 51_000.0;
+        assert!(error < 0.03, "error={error}");
+        // A site-precision sketch folded into a dimension-precision union.
+        let mut fine = Sketch::default();
+        fine.insert_all(&hashes(100_000..140_000), SITE_PRECISION);
+        union.add(&fine);
+        let error = (union.estimate() as f64 - 91_000.0).abs() / 91_000.0;
+        assert!(error < 0.03, "error={error}");
+    }
+}

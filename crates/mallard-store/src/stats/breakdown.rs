@@ -1,0 +1,88 @@
+//! Breakdowns: the top values of one dimension, from the rollups or, with
+//! filters, from the matching events and visits.
+
+use mallard_core::Dimension;
+use rusqlite::Connection;
+
+use super::labels::{dim_id, labels};
+use super::{Breakdown, BreakdownRow, SiteInfo, StatsQuery, Totals, aggregate, raw, rollup};
+use crate::dims::DimKind;
+use crate::error::StoreError;
+use crate::rollups::kind;
+
+/// The rollup kind of a dimension.
+pub(crate) fn kind_of(dimension: &Dimension) -> i64 {
+    match dimension {
+        Dimension::Page => kind::PAGE,
+        Dimension::EntryPage => kind::ENTRY_PAGE,
+        Dimension::ExitPage => kind::EXIT_PAGE,
+        Dimension::Source => kind::SOURCE,
+        Dimension::Referrer => kind::REFERRER,
+        Dimension::UtmSource => kind::UTM_SOURCE,
+        Dimension::UtmMedium => kind::UTM_MEDIUM,
+        Dimension::UtmCampaign => kind::UTM_CAMPAIGN,
+        Dimension::Browser => kind::BROWSER,
+        Dimension::Os => kind::OS,
+        Dimension::Device => kind::DEVICE,
+        Dimension::Country => kind::COUNTRY,
+        Dimension::ScreenSize => kind::SCREEN,
+        Dimension::Event => kind::EVENT,
+        Dimension::Prop(_) => kind::PROP,
+    }
+}
+
+/// Orders rows by the breakdown's counter (descending), ties by value id, and
+/// keeps the first `limit`.
+pub(crate) fn sort_and_truncate(rows: &mut Vec<(i64, Totals)>, order: Breakdown, limit: usize) {
+    rows.sort_unstable_by(|(va, a), (vb, b)| {
+        order
+            .metric(b)
+            .cmp(&order.metric(a))
+            .then_with(|| va.cmp(vb))
+    });
+    rows.truncate(limit);
+}
+
+/// Runs a breakdown and labels its rows.
+pub(crate) fn run(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    dimension: &Dimension,
+    limit: usize,
+) -> Result<Vec<BreakdownRow>, StoreError> {
+    let row_kind = kind_of(dimension);
+    let order = Breakdown::of(dimension);
+    let with_visitors = Breakdown::counts_visitors(dimension);
+    let prop_key = match dimension {
+        Dimension::Prop(key) => match dim_id(conn, DimKind::PropKey, key)? {
+            Some(id) => Some(id),
+            // A key never stored has no values.
+            None => return Ok(Vec::new()),
+        },
+        _ => None,
+    };
+    let rows = if query.filters.is_empty() {
+        rollup::breakdown(
+            conn,
+            site,
+            query.range,
+            row_kind,
+            prop_key,
+            order,
+            with_visitors,
+            limit,
+        )?
+    } else {
+        let data = raw::load(conn, site, query, prop_key)?;
+        aggregate::breakdown(&data, row_kind, order, with_visitors, limit)
+    };
+    let names = labels(conn, row_kind, rows.iter().map(|(v, _)| *v))?;
+    Ok(rows
+        .into_iter()
+        .map(|(value, totals)| BreakdownRow {
+            value: names.get(&value).cloned().unwrap_or_default(),
+            totals,
+        })
+        .collect())
+}

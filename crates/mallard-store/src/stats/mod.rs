@@ -1,0 +1,189 @@
+//! The queries of the stats API.
+//!
+//! Every query runs on a [`ReadConn`] for one site and a range of local days
+//! ([`StatsQuery`]). Unfiltered queries read the pre-aggregated rollups
+//! ([`crate::rollups`]): their cost depends on the number of days and distinct
+//! dimension values, not on the number of events. Filtered queries cannot be
+//! answered from one-dimensional rollups; they scan the matching events and
+//! visits of the range with parameterized SQL ([`raw`]) and aggregate them in
+//! memory ([`aggregate`]), which is exact and proportional to the traffic of
+//! the range.
+//!
+//! Metrics, for the days of the range (local days of the site's time zone):
+//! - `visitors`: distinct visitors with at least one event in the range
+//!   (exact for small sets, a HyperLogLog estimate beyond, see [`crate::hll`]);
+//! - `pageviews`, `events`: page views and all events in the range;
+//! - `visits`, `bounces`, `visit_pageviews`, `duration_ms`: over the visits that
+//!   *start* in the range; a bounce is a visit with exactly one page view, and
+//!   a visit's duration is its last event's time minus its first.
+
+mod aggregate;
+mod breakdown;
+mod labels;
+mod raw;
+mod rollup;
+mod site;
+
+use mallard_core::{DayRange, Dimension, Filter, Interval};
+
+pub use site::SiteInfo;
+
+use crate::error::StoreError;
+use crate::reader::ReadConn;
+
+/// What a stats query is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StatsQuery {
+    /// The local days to count.
+    pub range: DayRange,
+    /// Conditions every counted event and visit must meet.
+    pub filters: Vec<Filter>,
+}
+
+/// Counters over a range (or a bucket, or a breakdown value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Distinct visitors.
+    pub visitors: u64,
+    /// Page views.
+    pub pageviews: i64,
+    /// Events of any name, page views included.
+    pub events: i64,
+    /// Visits that started in the range.
+    pub visits: i64,
+    /// Of those, visits with exactly one page view.
+    pub bounces: i64,
+    /// The page views of those visits, wherever they fell.
+    pub visit_pageviews: i64,
+    /// The summed durations of those visits, in milliseconds.
+    pub duration_ms: i64,
+}
+
+impl Totals {
+    fn add_counts(&mut self, counts: &[i64; 6]) {
+        self.pageviews += counts[0];
+        self.events += counts[1];
+        self.visits += counts[2];
+        self.bounces += counts[3];
+        self.visit_pageviews += counts[4];
+        self.duration_ms += counts[5];
+    }
+}
+
+/// One bucket of a time series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPoint {
+    /// The bucket key: a local hour number for hourly series, else the local
+    /// day number of the bucket's first day.
+    pub key: i64,
+    /// The bucket's counters.
+    pub totals: Totals,
+}
+
+/// One row of a breakdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakdownRow {
+    /// The dimension value, `(unknown)` when missing.
+    pub value: String,
+    /// The row's counters. For entry and exit pages `visitors` is not counted
+    /// (see [`Breakdown::counts_visitors`]).
+    pub totals: Totals,
+}
+
+/// Which counter orders a breakdown, and whether it counts visitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// Rows ordered by page views (pages).
+    ByPageviews,
+    /// Rows ordered by visits (visit-level dimensions).
+    ByVisits,
+    /// Rows ordered by events (custom events and their properties).
+    ByEvents,
+}
+
+impl Breakdown {
+    /// How rows of `dimension` are ordered.
+    pub fn of(dimension: &Dimension) -> Self {
+        match dimension {
+            Dimension::Page => Self::ByPageviews,
+            Dimension::Event | Dimension::Prop(_) => Self::ByEvents,
+            _ => Self::ByVisits,
+        }
+    }
+
+    /// Whether rows of `dimension` carry a visitor count: all but entry and
+    /// exit pages, whose value changes while a visit grows.
+    pub fn counts_visitors(dimension: &Dimension) -> bool {
+        !matches!(dimension, Dimension::EntryPage | Dimension::ExitPage)
+    }
+
+    fn metric(self, totals: &Totals) -> i64 {
+        match self {
+            Self::ByPageviews => totals.pageviews,
+            Self::ByVisits => totals.visits,
+            Self::ByEvents => totals.events,
+        }
+    }
+}
+
+impl ReadConn<'_> {
+    /// The site with this domain, or `None` when it never received an event.
+    pub fn stats_site(&self, domain: &str) -> Result<Option<SiteInfo>, StoreError> {
+        site::lookup(self.connection(), domain)
+    }
+
+    /// The totals of the range.
+    pub fn stats_main(&self, site: &SiteInfo, query: &StatsQuery) -> Result<Totals, StoreError> {
+        if query.filters.is_empty() {
+            rollup::main(self.connection(), site, query.range)
+        } else {
+            let data = raw::load(self.connection(), site, query, None)?;
+            Ok(aggregate::totals(&data))
+        }
+    }
+
+    /// The time series of the range: every bucket of `interval`, zeros included.
+    pub fn stats_timeseries(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        interval: Interval,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        let keys = interval
+            .buckets(query.range)
+            .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+        if query.filters.is_empty() {
+            rollup::timeseries(self.connection(), site, query.range, interval, &keys)
+        } else {
+            let data = raw::load(self.connection(), site, query, None)?;
+            Ok(aggregate::timeseries(&data, site, interval, &keys))
+        }
+    }
+
+    /// The top `limit` values of `dimension` in the range, ordered by the
+    /// counter of [`Breakdown::of`] (descending, ties by internal id).
+    pub fn stats_breakdown(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        dimension: &Dimension,
+        limit: usize,
+    ) -> Result<Vec<BreakdownRow>, StoreError> {
+        breakdown::run(self.connection(), site, query, dimension, limit)
+    }
+
+    /// Distinct visitors with an event between `from_ms` and `to_ms`
+    /// (inclusive) that meet `filters`.
+    pub fn stats_visitors_between(
+        &self,
+        site: &SiteInfo,
+        from_ms: i64,
+        to_ms: i64,
+        filters: &[Filter],
+    ) -> Result<u64, StoreError> {
+        raw::visitors_between(self.connection(), site, from_ms, to_ms, filters)
+    }
+}
+
+#[cfg(test)]
+mod tests;

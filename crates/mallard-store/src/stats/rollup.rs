@@ -1,0 +1,222 @@
+//! Unfiltered stats answered from the rollups.
+
+use std::collections::{HashMap, HashSet};
+
+use mallard_core::{DayRange, Interval};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, params};
+
+use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
+use crate::error::StoreError;
+use crate::hll::SketchUnion;
+use crate::packed_pages;
+use crate::rollups::kind;
+
+/// Above this many point lookups, visitor sketches are read by one range scan.
+const MAX_POINT_LOOKUPS: i64 = 4_000;
+
+fn counts(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<[i64; 6]> {
+    Ok([
+        row.get(at)?,
+        row.get(at + 1)?,
+        row.get(at + 2)?,
+        row.get(at + 3)?,
+        row.get(at + 4)?,
+        row.get(at + 5)?,
+    ])
+}
+
+fn add_sketch(union: &mut SketchUnion, value: ValueRef<'_>) -> Result<(), StoreError> {
+    match value {
+        ValueRef::Null => Ok(()),
+        ValueRef::Blob(bytes) if union.add_encoded(bytes) => Ok(()),
+        _ => Err(StoreError::InvalidData(
+            "a stored visitor sketch cannot be decoded".into(),
+        )),
+    }
+}
+
+/// The site totals of the range.
+pub(crate) fn main(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+) -> Result<Totals, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pageviews, events, visits, bounces, visit_pageviews, duration_ms, visitors \
+         FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+    )?;
+    let mut rows = stmt.query(params![site.id, kind::SITE, range.start, range.end])?;
+    let mut totals = Totals::default();
+    let mut union = SketchUnion::new();
+    while let Some(row) = rows.next()? {
+        totals.add_counts(&counts(row, 0)?);
+        add_sketch(&mut union, row.get_ref(6)?)?;
+    }
+    totals.visitors = union.estimate();
+    Ok(totals)
+}
+
+/// The site totals per bucket.
+pub(crate) fn timeseries(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    interval: Interval,
+    keys: &[i64],
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    let mut buckets: HashMap<i64, (Totals, SketchUnion)> = HashMap::new();
+    if interval == Interval::Hour {
+        let mut stmt = conn.prepare_cached(
+            "SELECT hour, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+             visitors FROM rollup_hours WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3",
+        )?;
+        let mut rows = stmt.query(params![site.id, range.start * 24, range.end * 24])?;
+        while let Some(row) = rows.next()? {
+            let (totals, union) = buckets.entry(row.get(0)?).or_default();
+            totals.add_counts(&counts(row, 1)?);
+            add_sketch(union, row.get_ref(7)?)?;
+        }
+    } else {
+        let mut stmt = conn.prepare_cached(
+            "SELECT day, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+             visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
+             AND day < ?4",
+        )?;
+        let mut rows = stmt.query(params![site.id, kind::SITE, range.start, range.end])?;
+        while let Some(row) = rows.next()? {
+            let day: i64 = row.get(0)?;
+            let (totals, union) = buckets.entry(interval.bucket_start_day(day)).or_default();
+            totals.add_counts(&counts(row, 1)?);
+            add_sketch(union, row.get_ref(7)?)?;
+        }
+    }
+    Ok(keys
+        .iter()
+        .map(|&key| {
+            let totals = buckets
+                .get(&key)
+                .map_or_else(Totals::default, |(t, u)| Totals {
+                    visitors: u.estimate(),
+                    ..*t
+                });
+            SeriesPoint { key, totals }
+        })
+        .collect())
+}
+
+/// The top `limit` values of one rollup kind, with their totals. `prop_key`
+/// restricts [`kind::PROP`] rows to one property key.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn breakdown(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    row_kind: i64,
+    prop_key: Option<i64>,
+    order: Breakdown,
+    with_visitors: bool,
+    limit: usize,
+) -> Result<Vec<(i64, Totals)>, StoreError> {
+    // Entry and exit pages live on the rows of their paths.
+    let stored_kind = match row_kind {
+        kind::ENTRY_PAGE | kind::EXIT_PAGE => kind::PAGE,
+        other => other,
+    };
+    let mut by_value: HashMap<i64, Totals> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+             exits FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+        )?;
+        let mut add = |value: i64, c: [i64; 6], exits: i64| {
+            let totals = by_value.entry(value).or_default();
+            match row_kind {
+                kind::PAGE => {
+                    totals.pageviews += c[0];
+                    totals.events += c[1];
+                }
+                kind::ENTRY_PAGE => totals.add_counts(&[0, 0, c[2], c[3], c[4], c[5]]),
+                kind::EXIT_PAGE => totals.visits += exits,
+                _ => totals.add_counts(&c),
+            }
+        };
+        let mut rows = stmt.query(params![site.id, stored_kind, range.start, range.end])?;
+        while let Some(row) = rows.next()? {
+            let value: i64 = row.get(0)?;
+            if prop_key.is_some_and(|key| value >> 32 != key) {
+                continue;
+            }
+            add(value, counts(row, 1)?, row.get(7)?);
+        }
+        if stored_kind == kind::PAGE {
+            packed_pages::read_counts(conn, site.id, range.start, range.end, |value, c| {
+                add(value, [c[0], c[1], c[2], c[3], c[4], c[5]], c[6]);
+            })?;
+        }
+    }
+    let mut rows: Vec<(i64, Totals)> = by_value
+        .into_iter()
+        .filter(|(_, totals)| order.metric(totals) > 0)
+        .collect();
+    super::breakdown::sort_and_truncate(&mut rows, order, limit);
+    if with_visitors && !rows.is_empty() {
+        let visitors = visitors_of(conn, site, range, stored_kind, &rows)?;
+        for (value, totals) in &mut rows {
+            totals.visitors = visitors.get(value).map_or(0, SketchUnion::estimate);
+        }
+    }
+    Ok(rows)
+}
+
+/// The visitor sketches of the chosen values, unioned over the range.
+fn visitors_of(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    row_kind: i64,
+    rows: &[(i64, Totals)],
+) -> Result<HashMap<i64, SketchUnion>, StoreError> {
+    let mut unions: HashMap<i64, SketchUnion> = HashMap::new();
+    let lookups = range.days() * rows.len() as i64;
+    if lookups <= MAX_POINT_LOOKUPS {
+        let mut stmt = conn.prepare_cached(
+            "SELECT visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
+             AND value = ?4",
+        )?;
+        for (value, _) in rows {
+            let union = unions.entry(*value).or_default();
+            for day in range.start..range.end {
+                let mut found = stmt.query(params![site.id, row_kind, day, value])?;
+                if let Some(row) = found.next()? {
+                    add_sketch(union, row.get_ref(0)?)?;
+                }
+            }
+        }
+    } else {
+        let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
+        let mut stmt = conn.prepare_cached(
+            "SELECT value, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 \
+             AND day >= ?3 AND day < ?4",
+        )?;
+        let mut found = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+        while let Some(row) = found.next()? {
+            let value: i64 = row.get(0)?;
+            if wanted.contains(&value) {
+                add_sketch(unions.entry(value).or_default(), row.get_ref(1)?)?;
+            }
+        }
+    }
+    if row_kind == kind::PAGE {
+        let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
+        packed_pages::read_sketches(
+            conn,
+            site.id,
+            range.start,
+            range.end,
+            &wanted,
+            |value, bytes| add_sketch(unions.entry(value).or_default(), ValueRef::Blob(bytes)),
+        )?;
+    }
+    Ok(unions)
+}

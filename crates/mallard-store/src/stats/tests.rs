@@ -1,0 +1,833 @@
+//! The stats queries against a naive recomputation from the raw rows.
+//!
+//! Random event sets (visits crossing midnight and daylight-saving changes,
+//! events arriving late and out of order, custom events with properties,
+//! several time zones) are written through the real writer in random batches,
+//! so visits grow across batches and the rollups apply deltas. Every query —
+//! unfiltered (rollups) and filtered (SQL scan) — is then compared with a
+//! plain recomputation over all stored events and visits, read back with their
+//! dimension strings, that shares no code with the queries.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use mallard_core::filter::UNKNOWN_VALUE;
+use mallard_core::{
+    DayRange, DeviceClass, Dimension, EventName, Filter, FilterOp, Interval, NewEvent, Referrer,
+    SessionAttributes, SiteId, SiteTimeZone, Utm, VisitorId,
+};
+use proptest::prelude::*;
+use rusqlite::{Connection, params};
+
+use super::{Breakdown, StatsQuery, Totals};
+use crate::{ReadConn, Store, StoreOptions};
+
+const SITE: &str = "prop.example";
+const ZONES: &[&str] = &[
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+];
+/// Starts of the generated traffic: just before the Berlin and New York
+/// daylight-saving changes, and an ordinary evening.
+const BASES_MS: &[i64] = &[1_711_818_000_000, 1_730_570_400_000, 1_700_000_000_000];
+const PATHS: &[&str] = &["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/about"];
+
+fn session(index: usize) -> SessionAttributes {
+    let referrer = |source: &str, url: &str| {
+        Some(Referrer {
+            source: source.into(),
+            url: Some(url.into()),
+        })
+    };
+    let s = |v: &str| Some(v.to_owned());
+    match index % 8 {
+        0 => SessionAttributes {
+            browser: s("Chrome"),
+            os: s("Windows"),
+            device: DeviceClass::Desktop,
+            screen_width: Some(1920),
+            country: s("DE"),
+            ..SessionAttributes::default()
+        },
+        1 => SessionAttributes {
+            referrer: referrer("Google", "www.google.com/"),
+            browser: s("Safari"),
+            os: s("iOS"),
+            device: DeviceClass::Mobile,
+            screen_width: Some(390),
+            country: s("US"),
+            ..SessionAttributes::default()
+        },
+        2 => SessionAttributes {
+            referrer: referrer("Twitter", "t.co/"),
+            utm: Utm {
+                source: s("twitter"),
+                medium: s("social"),
+                campaign: s("launch"),
+                ..Utm::default()
+            },
+            browser: s("Firefox"),
+            os: s("Linux"),
+            device: DeviceClass::Laptop,
+            ..SessionAttributes::default()
+        },
+        3 => SessionAttributes::default(),
+        4 => SessionAttributes {
+            utm: Utm {
+                source: s("newsletter"),
+                medium: s("email"),
+                campaign: s("nov"),
+                ..Utm::default()
+            },
+            browser: s("Chrome"),
+            os: s("Android"),
+            device: DeviceClass::Tablet,
+            screen_width: Some(820),
+            country: s("GB"),
+            ..SessionAttributes::default()
+        },
+        5 => SessionAttributes {
+            referrer: referrer("Google", "www.google.com/"),
+            browser: s("Chrome"),
+            os: s("macOS"),
+            device: DeviceClass::Laptop,
+            screen_width: Some(1440),
+            country: s("DE"),
+            ..SessionAttributes::default()
+        },
+        6 => SessionAttributes {
+            referrer: referrer("blog.example.org", "blog.example.org/post"),
+            browser: s("Edge"),
+            os: s("Windows"),
+            device: DeviceClass::Desktop,
+            screen_width: Some(1920),
+            country: s("US"),
+            ..SessionAttributes::default()
+        },
+        _ => SessionAttributes {
+            browser: s("Firefox"),
+            os: s("Windows"),
+            device: DeviceClass::Desktop,
+            country: s("FR"),
+            ..SessionAttributes::default()
+        },
+    }
+}
+
+/// (minute offset, visitor, event kind, path, session, arrives late)
+type GenEvent = (i64, u64, u8, usize, usize, bool);
+
+fn make_event(base_ms: i64, (minute, visitor, kind, path, sess, _): GenEvent) -> NewEvent {
+    let (name, props) = match kind {
+        0..=6 => (EventName::PAGEVIEW, vec![]),
+        7 => (
+            "Signup",
+            vec![("plan".to_owned(), ["free", "pro"][path % 2].to_owned())],
+        ),
+        8 => (
+            "Purchase",
+            vec![
+                ("product".to_owned(), format!("sku-{}", path % 3)),
+                ("plan".to_owned(), "pro".to_owned()),
+            ],
+        ),
+        _ => ("Outbound Link: Click", vec![]),
+    };
+    NewEvent {
+        site: SiteId::parse(SITE).unwrap(),
+        timestamp_ms: base_ms + minute * 60_000 + (path as i64) * 1_000,
+        visitor: VisitorId(visitor * 7_919 + 1),
+        name: EventName::parse(name).unwrap(),
+        hostname: SITE.into(),
+        pathname: PATHS[path].into(),
+        props,
+        revenue: None,
+        session: session(sess),
+        collector: None,
+    }
+}
+
+/// Filters the generator picks from: known values, `(unknown)`, and values
+/// that were never stored.
+fn filter_pool() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("page", "/pricing"),
+        ("page", "/"),
+        ("page", "/nowhere"),
+        ("entry_page", "/docs"),
+        ("exit_page", "/"),
+        ("source", "Google"),
+        ("source", UNKNOWN_VALUE),
+        ("referrer", "t.co/"),
+        ("utm_source", "twitter"),
+        ("utm_medium", UNKNOWN_VALUE),
+        ("utm_campaign", "nov"),
+        ("browser", "Chrome"),
+        ("os", "Windows"),
+        ("device", "Desktop"),
+        ("device", "Mobile"),
+        ("country", "DE"),
+        ("country", UNKNOWN_VALUE),
+        ("screen_size", "1920"),
+        ("screen_size", UNKNOWN_VALUE),
+        ("event", "Signup"),
+        ("event", "pageview"),
+        ("props.plan", "pro"),
+        ("props.plan", UNKNOWN_VALUE),
+        ("props.nokey", "x"),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// The naive reference.
+
+#[derive(Debug, Clone)]
+struct RefEvent {
+    ts: i64,
+    visit_id: i64,
+    name: String,
+    path: String,
+    props: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct RefVisit {
+    visitor: i64,
+    start: i64,
+    end: i64,
+    pageviews: i64,
+    entry: Option<String>,
+    exit: Option<String>,
+    attrs: HashMap<&'static str, Option<String>>,
+}
+
+struct Reference {
+    tz: SiteTimeZone,
+    events: Vec<RefEvent>,
+    visits: HashMap<i64, RefVisit>,
+}
+
+const VISIT_DIMS: &[(&str, &str)] = &[
+    ("source", "referrer_source"),
+    ("referrer", "referrer_url"),
+    ("utm_source", "utm_source"),
+    ("utm_medium", "utm_medium"),
+    ("utm_campaign", "utm_campaign"),
+    ("browser", "browser"),
+    ("os", "os"),
+    ("country", "country"),
+];
+
+impl Reference {
+    fn load(conn: &Connection, tz: SiteTimeZone) -> Self {
+        let mut props: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+        let mut stmt = conn
+            .prepare(
+                "SELECT p.event_id, k.value, v.value FROM event_props p \
+                 JOIN dims k ON k.id = p.key JOIN dims v ON v.id = p.value",
+            )
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            props
+                .entry(r.get(0).unwrap())
+                .or_default()
+                .push((r.get(1).unwrap(), r.get(2).unwrap()));
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT e.ts, e.id, e.visit_id, n.value, p.value FROM events e \
+                 JOIN dims n ON n.id = e.name JOIN dims p ON p.id = e.pathname",
+            )
+            .unwrap();
+        let events = stmt
+            .query_map([], |r| {
+                let id: i64 = r.get(1)?;
+                Ok(RefEvent {
+                    ts: r.get(0)?,
+                    visit_id: r.get(2)?,
+                    name: r.get(3)?,
+                    path: r.get(4)?,
+                    props: props.remove(&id).unwrap_or_default(),
+                })
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let label = |col: &str| format!("(SELECT value FROM dims WHERE id = v.{col})");
+        let mut columns: Vec<String> = vec![label("entry_page"), label("exit_page")];
+        columns.extend(VISIT_DIMS.iter().map(|(_, col)| label(col)));
+        let sql = format!(
+            "SELECT v.id, v.visitor_id, v.start_ts, v.end_ts, v.pageviews, v.device, \
+             v.screen_width, {} FROM visits v",
+            columns.join(", ")
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let mut visits = HashMap::new();
+        while let Some(r) = rows.next().unwrap() {
+            let mut attrs: HashMap<&'static str, Option<String>> = HashMap::new();
+            for (i, (name, _)) in VISIT_DIMS.iter().enumerate() {
+                attrs.insert(name, r.get(9 + i).unwrap());
+            }
+            let device: i64 = r.get(5).unwrap();
+            attrs.insert(
+                "device",
+                Some(
+                    DeviceClass::from_code(device as u8)
+                        .unwrap()
+                        .as_str()
+                        .to_owned(),
+                ),
+            );
+            let width: Option<i64> = r.get(6).unwrap();
+            attrs.insert("screen_size", width.map(|w| w.to_string()));
+            visits.insert(
+                r.get::<_, i64>(0).unwrap(),
+                RefVisit {
+                    visitor: r.get(1).unwrap(),
+                    start: r.get(2).unwrap(),
+                    end: r.get(3).unwrap(),
+                    pageviews: r.get(4).unwrap(),
+                    entry: r.get(7).unwrap(),
+                    exit: r.get(8).unwrap(),
+                    attrs,
+                },
+            );
+        }
+        Self { tz, events, visits }
+    }
+
+    fn visit_value(visit: &RefVisit, dimension: &Dimension) -> Option<String> {
+        match dimension {
+            Dimension::EntryPage => visit.entry.clone(),
+            Dimension::ExitPage => visit.exit.clone(),
+            d => visit.attrs[filter_name(d)].clone(),
+        }
+    }
+
+    fn matches_value(value: Option<&str>, filter: &Filter) -> bool {
+        let wanted = if filter.value == UNKNOWN_VALUE {
+            None
+        } else {
+            Some(filter.value.as_str())
+        };
+        let equal = match (&filter.dimension, value, wanted) {
+            (Dimension::Device, Some(v), None) => v == "Unknown",
+            (_, v, w) => v == w,
+        };
+        equal == (filter.op == FilterOp::Is)
+    }
+
+    fn visit_matches(visit: &RefVisit, filters: &[Filter]) -> bool {
+        filters
+            .iter()
+            .filter(|f| f.dimension.is_visit_level())
+            .all(|f| Self::matches_value(Self::visit_value(visit, &f.dimension).as_deref(), f))
+    }
+
+    fn event_matches(&self, event: &RefEvent, filters: &[Filter]) -> bool {
+        let visit = &self.visits[&event.visit_id];
+        filters.iter().all(|f| match &f.dimension {
+            Dimension::Page => Self::matches_value(Some(&event.path), f),
+            Dimension::Event => Self::matches_value(Some(&event.name), f),
+            Dimension::Prop(key) => {
+                let value = event.props.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                Self::matches_value(value.map(String::as_str), f)
+            }
+            _ => Self::visit_matches(visit, std::slice::from_ref(f)),
+        })
+    }
+
+    /// The matching events and visits of a query.
+    fn select(&self, query: &StatsQuery) -> (Vec<&RefEvent>, Vec<(i64, &RefVisit)>) {
+        let events: Vec<&RefEvent> = self
+            .events
+            .iter()
+            .filter(|e| query.range.contains(self.tz.local_day(e.ts)))
+            .filter(|e| self.event_matches(e, &query.filters))
+            .collect();
+        let with_event: HashSet<i64> = events.iter().map(|e| e.visit_id).collect();
+        let event_filters = query.filters.iter().any(|f| !f.dimension.is_visit_level());
+        let visits = self
+            .visits
+            .iter()
+            .filter(|(_, v)| query.range.contains(self.tz.local_day(v.start)))
+            .filter(|(_, v)| Self::visit_matches(v, &query.filters))
+            .filter(|(id, _)| !event_filters || with_event.contains(id))
+            .map(|(id, v)| (*id, v))
+            .collect();
+        (events, visits)
+    }
+
+    fn totals<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a RefEvent>,
+        visits: impl IntoIterator<Item = &'a RefVisit>,
+    ) -> Totals {
+        let mut t = Totals::default();
+        let mut visitors = HashSet::new();
+        for e in events {
+            t.events += 1;
+            t.pageviews += i64::from(e.name == EventName::PAGEVIEW);
+            visitors.insert(self.visits[&e.visit_id].visitor);
+        }
+        for v in visits {
+            t.visits += 1;
+            t.bounces += i64::from(v.pageviews == 1);
+            t.visit_pageviews += v.pageviews;
+            t.duration_ms += v.end - v.start;
+        }
+        t.visitors = visitors.len() as u64;
+        t
+    }
+
+    fn main(&self, query: &StatsQuery) -> Totals {
+        let (events, visits) = self.select(query);
+        self.totals(events, visits.into_iter().map(|(_, v)| v))
+    }
+
+    fn series(&self, query: &StatsQuery, interval: Interval) -> Vec<(i64, Totals)> {
+        let (events, visits) = self.select(query);
+        let bucket = |ts: i64| match interval {
+            Interval::Hour => self.tz.local_hour(ts),
+            _ => interval.bucket_start_day(self.tz.local_day(ts)),
+        };
+        interval
+            .buckets(query.range)
+            .unwrap()
+            .into_iter()
+            .map(|key| {
+                let t = self.totals(
+                    events.iter().copied().filter(|e| bucket(e.ts) == key),
+                    visits
+                        .iter()
+                        .map(|(_, v)| *v)
+                        .filter(|v| bucket(v.start) == key),
+                );
+                (key, t)
+            })
+            .collect()
+    }
+
+    fn breakdown(&self, query: &StatsQuery, dimension: &Dimension) -> BTreeMap<String, Totals> {
+        let (events, visits) = self.select(query);
+        let label = |v: Option<String>| v.unwrap_or_else(|| UNKNOWN_VALUE.to_owned());
+        let mut event_groups: BTreeMap<String, Vec<&RefEvent>> = BTreeMap::new();
+        let mut visit_groups: BTreeMap<String, Vec<&RefVisit>> = BTreeMap::new();
+        for e in &events {
+            let key = match dimension {
+                Dimension::Page => (e.name == EventName::PAGEVIEW).then(|| e.path.clone()),
+                Dimension::Event => (e.name != EventName::PAGEVIEW).then(|| e.name.clone()),
+                Dimension::Prop(key) => (e.name != EventName::PAGEVIEW)
+                    .then(|| {
+                        e.props
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .map(|(_, v)| v.clone())
+                    })
+                    .flatten(),
+                Dimension::EntryPage | Dimension::ExitPage => None,
+                d => Some(label(Self::visit_value(&self.visits[&e.visit_id], d))),
+            };
+            if let Some(key) = key {
+                event_groups.entry(key).or_default().push(e);
+            }
+        }
+        if dimension.is_visit_level() {
+            for (_, v) in &visits {
+                visit_groups
+                    .entry(label(Self::visit_value(v, dimension)))
+                    .or_default()
+                    .push(v);
+            }
+        }
+        let keys: HashSet<String> = event_groups
+            .keys()
+            .chain(visit_groups.keys())
+            .cloned()
+            .collect();
+        let order = Breakdown::of(dimension);
+        keys.into_iter()
+            .map(|key| {
+                let mut t = self.totals(
+                    event_groups.get(&key).into_iter().flatten().copied(),
+                    visit_groups.get(&key).into_iter().flatten().copied(),
+                );
+                if !Breakdown::counts_visitors(dimension) {
+                    t.visitors = 0;
+                }
+                if *dimension == Dimension::ExitPage {
+                    t = Totals {
+                        visits: t.visits,
+                        ..Totals::default()
+                    };
+                }
+                (key, t)
+            })
+            .filter(|(_, t)| order.metric(t) > 0)
+            .collect()
+    }
+}
+
+fn filter_name(dimension: &Dimension) -> &'static str {
+    match dimension {
+        Dimension::Source => "source",
+        Dimension::Referrer => "referrer",
+        Dimension::UtmSource => "utm_source",
+        Dimension::UtmMedium => "utm_medium",
+        Dimension::UtmCampaign => "utm_campaign",
+        Dimension::Browser => "browser",
+        Dimension::Os => "os",
+        Dimension::Device => "device",
+        Dimension::Country => "country",
+        Dimension::ScreenSize => "screen_size",
+        _ => unreachable!("not a visit attribute: {dimension:?}"),
+    }
+}
+
+fn all_dimensions() -> Vec<Dimension> {
+    vec![
+        Dimension::Page,
+        Dimension::EntryPage,
+        Dimension::ExitPage,
+        Dimension::Source,
+        Dimension::Referrer,
+        Dimension::UtmSource,
+        Dimension::UtmMedium,
+        Dimension::UtmCampaign,
+        Dimension::Browser,
+        Dimension::Os,
+        Dimension::Device,
+        Dimension::Country,
+        Dimension::ScreenSize,
+        Dimension::Event,
+        Dimension::Prop("plan".into()),
+        Dimension::Prop("product".into()),
+        Dimension::Prop("missing".into()),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Writing the generated events.
+
+fn store_events(dir: &std::path::Path, zone: &str, events: &[NewEvent], batches: &[usize]) {
+    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let writer = store.writer();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let zone = zone.to_owned();
+    runtime
+        .block_on(writer.run(move |conn| {
+            conn.execute(
+                "INSERT INTO sites (domain, timezone, created_at) VALUES (?1, ?2, 0)",
+                params![SITE, zone],
+            )?;
+            Ok(())
+        }))
+        .unwrap();
+    let mut rest = events;
+    let mut sizes = batches.iter().cycle();
+    while !rest.is_empty() {
+        let n = (*sizes.next().unwrap()).min(rest.len());
+        writer.insert_blocking(rest[..n].to_vec()).unwrap();
+        rest = &rest[n..];
+    }
+    drop(writer);
+    store.close();
+}
+
+/// Orders events by time, except that late ones arrive after all others.
+fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEvent> {
+    let mut on_time: Vec<NewEvent> = Vec::new();
+    let mut late: Vec<NewEvent> = Vec::new();
+    for g in generated {
+        let event = make_event(base_ms, *g);
+        if g.5 {
+            late.push(event)
+        } else {
+            on_time.push(event)
+        }
+    }
+    on_time.sort_by_key(|e| e.timestamp_ms);
+    on_time.extend(late);
+    on_time
+}
+
+fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
+    let pool = filter_pool();
+    let text: Vec<String> = picked
+        .iter()
+        .map(|(i, negate)| {
+            let (name, value) = pool[i % pool.len()];
+            format!("{name}{}{value}", if *negate { "!=" } else { "==" })
+        })
+        .collect();
+    mallard_core::filter::parse_filters(&text.join(";")).unwrap()
+}
+
+fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
+    let site = db.stats_site(SITE).unwrap().unwrap();
+    assert_eq!(
+        db.stats_main(&site, query).unwrap(),
+        reference.main(query),
+        "main {query:?}"
+    );
+    for interval in [
+        Interval::Hour,
+        Interval::Day,
+        Interval::Week,
+        Interval::Month,
+    ] {
+        let got: Vec<(i64, Totals)> = db
+            .stats_timeseries(&site, query, interval)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.key, p.totals))
+            .collect();
+        assert_eq!(
+            got,
+            reference.series(query, interval),
+            "{interval:?} {query:?}"
+        );
+    }
+    for dimension in all_dimensions() {
+        let rows = db.stats_breakdown(&site, query, &dimension, 1000).unwrap();
+        let got: BTreeMap<String, Totals> =
+            rows.iter().map(|r| (r.value.clone(), r.totals)).collect();
+        assert_eq!(got.len(), rows.len(), "duplicate labels in {dimension:?}");
+        assert_eq!(
+            got,
+            reference.breakdown(query, &dimension),
+            "{dimension:?} {query:?}"
+        );
+        let order = Breakdown::of(&dimension);
+        assert!(
+            rows.windows(2)
+                .all(|w| order.metric(&w[0].totals) >= order.metric(&w[1].totals))
+        );
+        let top = db.stats_breakdown(&site, query, &dimension, 2).unwrap();
+        assert_eq!(top, rows.iter().take(2).cloned().collect::<Vec<_>>());
+    }
+}
+
+fn run_case(
+    zone_index: usize,
+    base_index: usize,
+    generated: &[GenEvent],
+    batches: &[usize],
+    picked_filters: &[(usize, bool)],
+    range_offset: i64,
+    range_days: i64,
+) {
+    let zone = ZONES[zone_index];
+    let base_ms = BASES_MS[base_index];
+    let dir = tempfile::tempdir().unwrap();
+    let events = arrival_order(base_ms, generated);
+    store_events(dir.path(), zone, &events, batches);
+    let tz = SiteTimeZone::parse(zone).unwrap();
+    let first_day = tz.local_day(base_ms);
+    let range = DayRange {
+        start: first_day - 1 + range_offset,
+        end: first_day - 1 + range_offset + range_days,
+    };
+    let whole = DayRange {
+        start: first_day - 1,
+        end: first_day + 5,
+    };
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .reads()
+        .with(|db| {
+            let reference = Reference::load(db.connection(), tz.clone());
+            for query in [
+                StatsQuery {
+                    range,
+                    filters: vec![],
+                },
+                StatsQuery {
+                    range: whole,
+                    filters: vec![],
+                },
+                StatsQuery {
+                    range,
+                    filters: parse_filters(picked_filters),
+                },
+                StatsQuery {
+                    range: whole,
+                    filters: parse_filters(picked_filters),
+                },
+            ] {
+                check_all(db, &reference, &query);
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.close();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_query_matches_a_naive_recomputation(
+        zone_index in 0..ZONES.len(),
+        base_index in 0..BASES_MS.len(),
+        generated in prop::collection::vec(
+            (0i64..3 * 24 * 60, 0u64..12, 0u8..10, 0usize..PATHS.len(), 0usize..8, prop::bool::weighted(0.15)),
+            1..120,
+        ),
+        batches in prop::collection::vec(1usize..30, 1..6),
+        picked_filters in prop::collection::vec((0usize..64, any::<bool>()), 1..3),
+        range_offset in 0i64..4,
+        range_days in 1i64..4,
+    ) {
+        run_case(zone_index, base_index, &generated, &batches, &picked_filters, range_offset, range_days);
+    }
+}
+
+#[test]
+fn a_rebuild_gives_the_same_answers_as_the_incremental_rollups() {
+    let generated: Vec<GenEvent> = (0..300)
+        .map(|i| {
+            (
+                (i * 37) % (3 * 24 * 60),
+                (i % 17) as u64,
+                (i % 10) as u8,
+                (i % 6) as usize,
+                (i % 8) as usize,
+                i % 11 == 0,
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let events = arrival_order(BASES_MS[0], &generated);
+    store_events(dir.path(), "Europe/Berlin", &events, &[7, 50, 3]);
+    let dump = |db: &ReadConn<'_>| -> Vec<String> {
+        let site = db.stats_site(SITE).unwrap().unwrap();
+        let first = site.first_day.unwrap();
+        let query = StatsQuery {
+            range: DayRange {
+                start: first - 1,
+                end: first + 6,
+            },
+            filters: vec![],
+        };
+        let mut out = vec![format!("{:?}", db.stats_main(&site, &query).unwrap())];
+        for interval in [Interval::Hour, Interval::Day] {
+            out.push(format!(
+                "{:?}",
+                db.stats_timeseries(&site, &query, interval).unwrap()
+            ));
+        }
+        for dimension in all_dimensions() {
+            out.push(format!(
+                "{:?}",
+                db.stats_breakdown(&site, &query, &dimension, 1000).unwrap()
+            ));
+        }
+        out
+    };
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let before = store.reads().with(|db| Ok(dump(db))).unwrap();
+    let packed: i64 = store
+        .reads()
+        .with(|db| {
+            Ok(db.connection().query_row(
+                "SELECT count(*) FROM rollup_days WHERE kind = ?1",
+                [crate::rollups::kind::PAGE_PACK],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert!(packed > 0, "closed days were packed");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(store.writer().run(|conn| {
+            let site: i64 =
+                conn.query_row("SELECT id FROM sites WHERE domain = ?1", [SITE], |r| {
+                    r.get(0)
+                })?;
+            crate::rollups::rebuild_site(conn, site)
+        }))
+        .unwrap();
+    let after = store.reads().with(|db| Ok(dump(db))).unwrap();
+    assert_eq!(before, after);
+    store.close();
+}
+
+#[test]
+fn a_database_without_rollups_gets_them_when_opened() {
+    let generated: Vec<GenEvent> = (0..40)
+        .map(|i| (i * 5, (i % 4) as u64, 0, 1, 2, false))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    store_events(
+        dir.path(),
+        "UTC",
+        &arrival_order(BASES_MS[2], &generated),
+        &[40],
+    );
+    {
+        let conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+        conn.execute_batch(
+            "DELETE FROM rollup_days; DELETE FROM rollup_hours; DELETE FROM rollup_sites;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let totals = store
+        .reads()
+        .with(|db| {
+            let site = db.stats_site(SITE)?.unwrap();
+            db.stats_main(
+                &site,
+                &StatsQuery {
+                    range: DayRange {
+                        start: site.first_day.unwrap(),
+                        end: site.first_day.unwrap() + 2,
+                    },
+                    filters: vec![],
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(totals.pageviews, 40);
+    assert_eq!(totals.visitors, 4);
+    store.close();
+}
+
+#[test]
+fn retention_removes_the_rollups_of_old_days() {
+    use mallard_core::period::MS_PER_DAY;
+    let generated: Vec<GenEvent> = (0..60)
+        .map(|i| (i * 60, (i % 5) as u64, 0, 1, 2, false))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    store_events(
+        dir.path(),
+        "UTC",
+        &arrival_order(BASES_MS[2], &generated),
+        &[60],
+    );
+    let conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+    let days = |conn: &Connection| -> Vec<i64> {
+        conn.prepare("SELECT DISTINCT day FROM rollup_days ORDER BY day")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = days(&conn);
+    assert_eq!(before.len(), 4, "60 hours from 22:13 touch four days");
+    // Only days that end before the cut-off in every time zone go.
+    let cutoff = (before[0] + 2) * MS_PER_DAY + 26 * 3_600_000;
+    while crate::retention::delete_oldest_chunk(&conn, cutoff).unwrap() > 0 {}
+    assert_eq!(days(&conn), before[2..].to_vec());
+}
