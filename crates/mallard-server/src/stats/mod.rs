@@ -9,6 +9,7 @@
 //! `Retry-After` beyond) and caches answers per site and query until the
 //! site's next event or the cache TTL.
 
+mod charts;
 mod dto;
 mod handlers;
 pub mod params;
@@ -32,4 +33,6 @@ pub fn router() -> Router<AppState> {
             get(handlers::breakdown_prop),
         )
         .route("/api/stats/realtime", get(handlers::realtime))
+        .route("/api/stats/chart/{file}", get(charts::timeseries))
+        .route("/api/stats/chart/breakdown/{file}", get(charts::breakdown))
 }

@@ -1,0 +1,257 @@
+//! `GET /api/stats/chart/timeseries.{svg,png}` and
+//! `GET /api/stats/chart/breakdown/{dimension}.{svg,png}`: the stats of the JSON
+//! endpoints (same parameters, same cache, same access rules) drawn by
+//! `mallard-charts`. Extra parameters: `width` (100–4000, default 800),
+//! `height` (100–2000, default 300) and `theme` (`light` or `dark`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use mallard_charts::{
+    BarChart, BarRow, ChartError, ChartFormat, ChartOptions, Granularity, Theme, TimePoint,
+    TimeseriesChart,
+};
+use serde_json::Value;
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+
+use super::handlers;
+use crate::auth::extract::StatsAccess;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /api/stats/chart/{file}` where `file` is `timeseries.svg` or `.png`.
+pub(crate) async fn timeseries(
+    access: StatsAccess,
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (stem, format) = split_file(&file)?;
+    if stem != "timeseries" {
+        return Err(ApiError::NotFound("Not found".into()));
+    }
+    let options = chart_options(query.as_deref())?;
+    let axum::Json(data) = handlers::timeseries(access, State(state), RawQuery(query)).await?;
+    let chart = timeseries_chart(&data)?;
+    render(format, move || {
+        mallard_charts::render_timeseries(&chart, &options, format)
+    })
+    .await
+}
+
+/// `GET /api/stats/chart/breakdown/{file}`, e.g. `pages.svg`.
+pub(crate) async fn breakdown(
+    access: StatsAccess,
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (dimension, format) = split_file(&file)?;
+    let options = chart_options(query.as_deref())?;
+    let axum::Json(data) = handlers::breakdown(
+        access,
+        State(state),
+        Path(dimension.to_owned()),
+        RawQuery(query),
+    )
+    .await?;
+    let chart = bar_chart(dimension, &data);
+    render(format, move || {
+        mallard_charts::render_bar(&chart, &options, format)
+    })
+    .await
+}
+
+/// `name.svg` or `name.png`; any other file is not found.
+fn split_file(file: &str) -> Result<(&str, ChartFormat), ApiError> {
+    file.rsplit_once('.')
+        .and_then(|(stem, extension)| extension.parse::<ChartFormat>().ok().map(|f| (stem, f)))
+        .filter(|(stem, _)| !stem.is_empty())
+        .ok_or_else(|| ApiError::NotFound("Not found".into()))
+}
+
+fn chart_options(query: Option<&str>) -> Result<ChartOptions, ApiError> {
+    let (mut width, mut height, mut theme) = (800u32, 300u32, Theme::Light);
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let bad = |what: &str| ApiError::BadRequest(format!("{what}: {value:?}"));
+        match name.as_ref() {
+            "width" => {
+                width = value
+                    .parse()
+                    .map_err(|_| bad("width must be a whole number"))?
+            }
+            "height" => {
+                height = value
+                    .parse()
+                    .map_err(|_| bad("height must be a whole number"))?
+            }
+            "theme" => {
+                theme = value
+                    .parse()
+                    .map_err(|_| bad("theme must be light or dark"))?
+            }
+            _ => {}
+        }
+    }
+    ChartOptions::new(width, height, theme).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// The chart of the timeseries endpoint's answer.
+fn timeseries_chart(data: &Value) -> Result<TimeseriesChart, ApiError> {
+    let granularity = match data["interval"].as_str() {
+        Some("hour") => Granularity::Hour,
+        Some("week") => Granularity::Week,
+        Some("month") => Granularity::Month,
+        _ => Granularity::Day,
+    };
+    let points = data["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|point| {
+            let start = bucket_start(point["date"].as_str().unwrap_or_default())
+                .ok_or(ApiError::Internal)?;
+            Ok(TimePoint {
+                start,
+                visitors: point["visitors"].as_u64().unwrap_or(0),
+                pageviews: point["pageviews"].as_u64().unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(TimeseriesChart::new(
+        "Visitors and pageviews",
+        granularity,
+        points,
+    ))
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:00`, as the timeseries endpoint labels buckets.
+fn bucket_start(label: &str) -> Option<PrimitiveDateTime> {
+    let hour = format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let day = format_description!("[year]-[month]-[day]");
+    PrimitiveDateTime::parse(label, hour)
+        .ok()
+        .or_else(|| time::Date::parse(label, day).ok().map(time::Date::midnight))
+}
+
+/// The bar chart of a breakdown answer, by the counter that orders its rows.
+fn bar_chart(dimension: &str, data: &Value) -> BarChart {
+    let counter = match dimension {
+        "pages" => "pageviews",
+        "events" => "events",
+        _ if dimension.starts_with("props/") => "events",
+        _ => "visits",
+    };
+    let rows = data["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(mallard_charts::MAX_ROWS)
+        .map(|row| {
+            BarRow::new(
+                row["value"].as_str().unwrap_or_default(),
+                row[counter].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    BarChart::new(
+        format!("Top {}", dimension.replace('_', " ")),
+        counter,
+        rows,
+    )
+}
+
+async fn render(
+    format: ChartFormat,
+    draw: impl FnOnce() -> Result<Vec<u8>, ChartError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    // Drawing takes milliseconds of CPU: keep it off the async workers.
+    let bytes = tokio::task::spawn_blocking(draw)
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|err| {
+            if err.is_invalid_input() {
+                ApiError::BadRequest(err.to_string())
+            } else {
+                tracing::error!(error = %err, "chart rendering failed");
+                ApiError::Internal
+            }
+        })?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn files_name_a_stem_and_a_format() {
+        assert_eq!(
+            split_file("timeseries.svg").unwrap(),
+            ("timeseries", ChartFormat::Svg)
+        );
+        assert_eq!(
+            split_file("pages.png").unwrap(),
+            ("pages", ChartFormat::Png)
+        );
+        assert!(split_file("pages.gif").is_err());
+        assert!(split_file(".svg").is_err());
+        assert!(split_file("pages").is_err());
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert!(chart_options(None).is_ok());
+        assert!(chart_options(Some("width=1200&height=400&theme=dark")).is_ok());
+        assert_eq!(
+            chart_options(Some("width=5"))
+                .unwrap_err()
+                .status()
+                .as_u16(),
+            400
+        );
+        assert_eq!(
+            chart_options(Some("width=big"))
+                .unwrap_err()
+                .status()
+                .as_u16(),
+            400
+        );
+        assert_eq!(
+            chart_options(Some("theme=purple"))
+                .unwrap_err()
+                .status()
+                .as_u16(),
+            400
+        );
+    }
+
+    #[test]
+    fn answers_become_charts() {
+        let series = json!({"interval": "hour", "data": [
+            {"date": "2024-03-10 14:00", "visitors": 2, "pageviews": 5},
+            {"date": "2024-03-10 15:00", "visitors": 0, "pageviews": 0}]});
+        let chart = timeseries_chart(&series).unwrap();
+        assert_eq!(chart.points.len(), 2);
+        assert_eq!(chart.points[0].pageviews, 5);
+        let days = json!({"interval": "day", "data": [{"date": "2024-03-10", "visitors": 1, "pageviews": 1}]});
+        assert_eq!(timeseries_chart(&days).unwrap().points[0].start.hour(), 0);
+        let bars = bar_chart(
+            "pages",
+            &json!({"results": [{"value": "/a", "pageviews": 9, "visitors": 3}]}),
+        );
+        assert_eq!(bars.rows[0].value, 9);
+    }
+}
