@@ -135,3 +135,43 @@ fn keys_are_created_shown_once_and_revoked_with_confirmation() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[test]
+fn the_dashboard_shows_stats_and_filters_by_clicking_a_row() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let http = client();
+    for path in ["/", "/pricing", "/pricing", "/docs"] {
+        let sent = http
+            .post(server.url("/api/event"))
+            .json(&mallard_e2e::pageview("dash.test", path))
+            .send()
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    }
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    browser.click("#open-access");
+    let pageviews = browser.wait_for_text("#stat-pageviews", "4");
+    assert!(pageviews.contains("Pageviews"), "{pageviews}");
+    browser.wait_for_text("#stat-visitors", "1");
+    browser.wait_for("#chart svg");
+    browser.wait_for_text("table.breakdown[data-dimension=pages]", "/pricing");
+    let hash = browser.eval("return location.hash");
+    assert!(hash.as_str().unwrap().contains("site=dash.test"), "{hash}");
+
+    browser.click("table.breakdown[data-dimension=pages] tbody tr:first-child .row-filter");
+    browser.wait_for_text("#filters", "page is /pricing");
+    browser.wait_for_text("#stat-pageviews", "2");
+    let hash = browser.eval("return decodeURIComponent(location.hash)");
+    assert!(
+        hash.as_str().unwrap().contains("filters=page==/pricing"),
+        "{hash}"
+    );
+
+    // The state is in the URL: a reload shows the same filtered view.
+    browser.eval("location.reload(); return null;");
+    browser.wait_for_text("#filters", "page is /pricing");
+    browser.click("#filters .chip");
+    browser.wait_for_text("#stat-pageviews", "4");
+}
