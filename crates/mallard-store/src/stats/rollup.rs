@@ -12,6 +12,29 @@ use crate::hll::SketchUnion;
 use crate::packed_pages;
 use crate::rollups::kind;
 
+/// A fast hasher for integer ids (a breakdown adds up to a million counters
+/// into maps keyed by dimension ids; SipHash would dominate).
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01B3);
+        }
+    }
+
+    fn write_i64(&mut self, value: i64) {
+        self.0 = (value as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Above this many point lookups, visitor sketches are read by one range scan.
 const MAX_POINT_LOOKUPS: i64 = 4_000;
 
@@ -123,7 +146,7 @@ pub(crate) fn breakdown(
         kind::ENTRY_PAGE | kind::EXIT_PAGE => kind::PAGE,
         other => other,
     };
-    let mut by_value: HashMap<i64, Totals> = HashMap::new();
+    let mut by_value: IdMap<Totals> = IdMap::default();
     {
         let mut stmt = conn.prepare_cached(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
