@@ -92,3 +92,52 @@ fn kill_9_under_concurrent_load_loses_no_acknowledged_event() {
         acked.len()
     );
 }
+
+#[test]
+fn visitor_sketches_lost_in_a_crash_are_rebuilt_from_the_events_at_start() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let http = client();
+    for visitor in 0..3 {
+        let response = http
+            .post(server.url("/api/event"))
+            .header(
+                "user-agent",
+                format!("{} visitor-{visitor}", mallard_e2e::BROWSER_UA),
+            )
+            .json(&pageview("sketch.test", "/"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let visitors = |server: &Server| {
+        let main = http
+            .get(server.url("/api/stats/main?site_id=sketch.test&period=day"))
+            .send()
+            .unwrap();
+        mallard_e2e::json_of(main)["unique_visitors"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(visitors(&server), 3);
+    assert!(server.terminate().0.success());
+
+    // What a crash leaves behind: events committed, sketches only in memory.
+    let wiped = std::process::Command::new("sqlite3")
+        .arg(home.data_dir().join("mallard.db"))
+        .arg(
+            "UPDATE rollup_days SET visitors = NULL; UPDATE rollup_hours SET visitors = NULL; \
+             INSERT INTO settings (key, value) VALUES ('sketch_mark_event_id', CAST('0' AS BLOB)) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
+        )
+        .status()
+        .expect("this test needs the sqlite3 tool (.ci/run installs it)");
+    assert!(wiped.success());
+
+    let restarted = Server::start(&home, &[]);
+    assert_eq!(
+        visitors(&restarted),
+        3,
+        "the sketches were rebuilt from the stored events"
+    );
+}

@@ -32,6 +32,9 @@ pub(crate) struct WriterState {
 impl WriterState {
     /// Loads the writer's state from the database.
     pub(crate) fn load(conn: &Connection, now_ms: i64) -> Result<Self, StoreError> {
+        // Sketches that were only in memory when the last run stopped (a crash,
+        // or a batch rolled back just now) are rebuilt from the stored events.
+        crate::rollups::replay_sketches(conn)?;
         // Everything below the stored high-water mark may have been handed out.
         let next_event_id = settings::get_i64(conn, settings::NEXT_EVENT_ID)?.unwrap_or(1);
         let next_visit_id: i64 =
@@ -56,6 +59,7 @@ impl WriterState {
         conn: &Connection,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
+        let first_event_id = self.next_event_id;
         let mut touched: HashMap<i64, Recorded> = HashMap::new();
         let mut usage: HashMap<&str, i64> = HashMap::new();
         let mut rollup_events = Vec::with_capacity(events.len());
@@ -165,7 +169,12 @@ impl WriterState {
                 }
             }
         }
-        self.rollups.apply(conn, &rollup_events, &touched)?;
+        self.rollups.apply(
+            conn,
+            &rollup_events,
+            &touched,
+            first_event_id..self.next_event_id,
+        )?;
         write_visits(conn, touched.values())?;
         crate::collector::add_usage(conn, &usage)?;
         if self.next_event_id > self.reserved_until {
@@ -194,6 +203,21 @@ impl WriterState {
     }
 
     /// Forgets cached ids after a rollback.
+    /// Writes the visitor sketches back now, in the caller's transaction (when
+    /// the writer has nothing else queued, so readers see current counts).
+    pub(crate) fn write_sketches(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.rollups
+            .write_all_sketches_upto(conn, self.next_event_id)
+    }
+
+    /// Writes what is only in memory (visitor sketches) at shutdown.
+    pub(crate) fn close(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let tx = conn.unchecked_transaction()?;
+        self.rollups.write_all_sketches(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub(crate) fn forget_caches(&mut self) {
         self.dims.clear();
         self.sites.clear();

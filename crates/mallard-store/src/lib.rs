@@ -29,6 +29,7 @@ pub mod writer;
 mod insert;
 mod packed_pages;
 mod settings;
+mod sketch_cache;
 
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};

@@ -31,6 +31,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
+use crate::sketch_cache::{ALL_WRITTEN, SKETCH_MARK, SketchCache, SketchRow};
 use crate::visits::{Recorded, Visit, VisitAttributes};
 
 /// The kinds of rows in `rollup_days`.
@@ -150,6 +151,8 @@ struct Pending {
     days: HashMap<(i64, i64, i64, i64), Acc>,
     first_days: HashMap<i64, i64>,
     newest_days: HashMap<i64, i64>,
+    /// Collect visitors only, no counts (replaying sketches).
+    hashes_only: bool,
 }
 
 impl Pending {
@@ -168,10 +171,14 @@ impl Pending {
         *first = (*first).min(day);
         let newest = self.newest_days.entry(site).or_insert(day);
         *newest = (*newest).max(day);
-        let pv = i64::from(event.pageview);
+        let (pv, one) = if self.hashes_only {
+            (0, 0)
+        } else {
+            (i64::from(event.pageview), 1)
+        };
         let bump = |acc: &mut Acc| {
             acc.counts[PAGEVIEWS] += pv;
-            acc.counts[EVENTS] += 1;
+            acc.counts[EVENTS] += one;
             acc.hashes.push(hash);
         };
         bump(self.hours.entry((site, hour)).or_default());
@@ -231,7 +238,13 @@ impl Pending {
             .counts[EXITS] += sign;
     }
 
-    fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
+    /// Writes the collected contributions. With a `cache`, visitor hashes go to
+    /// the write-behind sketches; without, each sketch is merged and stored now.
+    fn flush(
+        &mut self,
+        conn: &Connection,
+        mut cache: Option<&mut SketchCache>,
+    ) -> Result<(), StoreError> {
         let mut select_hour = conn
             .prepare_cached("SELECT visitors FROM rollup_hours WHERE site_id = ?1 AND hour = ?2")?;
         let mut upsert_hour = conn.prepare_cached(
@@ -246,6 +259,16 @@ impl Pending {
         )?;
         for ((site, hour), acc) in self.hours.drain() {
             let sketch = if acc.hashes.is_empty() {
+                None
+            } else if let Some(cache) = cache.as_deref_mut() {
+                // The row must exist before the cache writes its sketch back.
+                upsert_hour.execute(params![site, hour, 0, 0, 0, 0, 0, 0, None::<Vec<u8>>])?;
+                cache.add(
+                    conn,
+                    SketchRow::Hour { site, hour },
+                    &acc.hashes,
+                    hll::DIM_PRECISION,
+                )?;
                 None
             } else {
                 let stored: Option<Option<Vec<u8>>> = select_hour
@@ -273,7 +296,21 @@ impl Pending {
              visitors = coalesce(excluded.visitors, visitors)",
         )?;
         for ((site, k, day, value), acc) in self.days.drain() {
+            let precision = if k == kind::SITE {
+                hll::SITE_PRECISION
+            } else {
+                hll::DIM_PRECISION
+            };
             let sketch = if acc.hashes.is_empty() {
+                None
+            } else if let Some(cache) = cache.as_deref_mut() {
+                let row = SketchRow::Day {
+                    site,
+                    kind: k,
+                    day,
+                    value,
+                };
+                cache.add(conn, row, &acc.hashes, precision)?;
                 None
             } else {
                 let stored: Option<Option<Vec<u8>>> = select_day
@@ -300,6 +337,11 @@ impl Pending {
             bump_site.execute(params![site, first_day])?;
         }
         for (site, newest_day) in self.newest_days.drain() {
+            if let Some(cache) = cache.as_deref_mut() {
+                // Packing reads the stored sketches of closed days.
+                let limit = newest_day - crate::packed_pages::PACK_LAG_DAYS;
+                cache.write_days_before(conn, site, limit)?;
+            }
             crate::packed_pages::pack_closed_days(conn, site, newest_day)?;
         }
         Ok(())
@@ -318,10 +360,12 @@ fn merged(stored: Option<Vec<u8>>, hashes: &[u32], p: u8) -> Result<Vec<u8>, Sto
     Ok(sketch.encode())
 }
 
-/// The writer's rollup state: the time zones of the sites it has seen.
+/// The writer's rollup state: the time zones of the sites it has seen and the
+/// write-behind visitor sketches.
 #[derive(Debug, Default)]
 pub(crate) struct RollupWriter {
     zones: HashMap<i64, SiteTimeZone>,
+    sketches: SketchCache,
 }
 
 impl RollupWriter {
@@ -333,7 +377,9 @@ impl RollupWriter {
         conn: &Connection,
         events: &[RollupEvent],
         visits: &HashMap<i64, Recorded>,
+        event_ids: std::ops::Range<i64>,
     ) -> Result<(), StoreError> {
+        self.sketches.begin_batch(conn, event_ids.start)?;
         let mut pending = Pending::default();
         let mut old_shape = conn.prepare_cached(
             "SELECT start_ts, end_ts, pageviews, entry_page, exit_page FROM visits WHERE id = ?1",
@@ -370,7 +416,23 @@ impl RollupWriter {
             let tz = self.zone(conn, event.site_id)?;
             pending.add_event(tz, event, visit.visitor_id, &visit.attributes);
         }
-        pending.flush(conn)
+        pending.flush(conn, Some(&mut self.sketches))?;
+        self.sketches.write_if_due(conn, event_ids.end)
+    }
+
+    /// Writes every pending sketch back; every event below `next_event_id` is
+    /// then reflected.
+    pub(crate) fn write_all_sketches_upto(
+        &mut self,
+        conn: &Connection,
+        next_event_id: i64,
+    ) -> Result<(), StoreError> {
+        self.sketches.write_all(conn, next_event_id)
+    }
+
+    /// Writes every pending sketch back (at shutdown): all events are reflected.
+    pub(crate) fn write_all_sketches(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.sketches.write_all(conn, ALL_WRITTEN)
     }
 
     fn zone(&mut self, conn: &Connection, site_id: i64) -> Result<&SiteTimeZone, StoreError> {
@@ -380,9 +442,11 @@ impl RollupWriter {
         Ok(&self.zones[&site_id])
     }
 
-    /// Forgets the cached time zones (after a rollback or a time zone change).
+    /// Forgets the cached time zones and sketches (after a rollback or a time
+    /// zone change).
     pub(crate) fn forget(&mut self) {
         self.zones.clear();
+        self.sketches.forget();
     }
 }
 
@@ -449,7 +513,7 @@ pub fn rebuild_site(conn: &Connection, site_id: i64) -> Result<(), StoreError> {
             pending.add_visit(&tz, site_id, &shape, &attrs, 1);
             seen += 1;
             if seen.is_multiple_of(REBUILD_CHUNK) {
-                pending.flush(conn)?;
+                pending.flush(conn, None)?;
             }
         }
     }
@@ -488,7 +552,7 @@ pub fn rebuild_site(conn: &Connection, site_id: i64) -> Result<(), StoreError> {
             finish(&mut pending, done);
             seen += 1;
             if seen.is_multiple_of(REBUILD_CHUNK) {
-                pending.flush(conn)?;
+                pending.flush(conn, None)?;
             }
         }
         let name: i64 = row.get(3)?;
@@ -510,7 +574,7 @@ pub fn rebuild_site(conn: &Connection, site_id: i64) -> Result<(), StoreError> {
     if let Some(done) = current.take() {
         finish(&mut pending, done);
     }
-    pending.flush(conn)?;
+    pending.flush(conn, None)?;
     // A site without events still gets its row, so it is not rebuilt again.
     conn.execute(
         "INSERT INTO rollup_sites (site_id, version, first_day) VALUES (?1, 1, ?2) \
@@ -568,4 +632,76 @@ fn attrs_from_row(row: &rusqlite::Row<'_>, at: usize) -> Result<VisitAttributes,
         is_bot: row.get(at + 14)?,
         is_internal: row.get(at + 15)?,
     })
+}
+
+/// Brings the stored visitor sketches up to date after an unclean stop: adds
+/// the visitors of every event at or above the mark (see `sketch_cache`), then
+/// records that everything is written. Counters are untouched: they are written
+/// with their events.
+pub(crate) fn replay_sketches(conn: &Connection) -> Result<(), StoreError> {
+    let Some(mark) = crate::settings::get_i64(conn, SKETCH_MARK)? else {
+        return Ok(());
+    };
+    if mark == ALL_WRITTEN {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let pageview_id: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM dims WHERE kind = ?1 AND value = 'pageview'",
+            params![crate::dims::DimKind::EventName as u8],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut pending = Pending {
+        hashes_only: true,
+        ..Pending::default()
+    };
+    let mut zones: HashMap<i64, SiteTimeZone> = HashMap::new();
+    let mut replayed = 0u64;
+    {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT e.site_id, e.ts, e.visit_id, e.name, e.pathname, v.visitor_id, {VISIT_ATTRS_V}, \
+             e.id FROM events e JOIN visits v ON v.id = e.visit_id WHERE e.id >= ?1"
+        ))?;
+        let mut rows = stmt.query(params![mark])?;
+        while let Some(row) = rows.next()? {
+            let site_id: i64 = row.get(0)?;
+            let name: i64 = row.get(3)?;
+            let event_id: i64 = row.get(22)?;
+            let props: Vec<(i64, i64)> = tx
+                .prepare_cached(
+                    "SELECT key, value FROM event_props WHERE site_id = ?1 AND ts = ?2 AND event_id = ?3",
+                )?
+                .query_map(params![site_id, row.get::<_, i64>(1)?, event_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let event = RollupEvent {
+                site_id,
+                ts: row.get(1)?,
+                visit_id: row.get(2)?,
+                name,
+                pageview: Some(name) == pageview_id,
+                pathname: row.get(4)?,
+                props,
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = zones.entry(site_id) {
+                slot.insert(site_zone(&tx, site_id)?);
+            }
+            pending.add_event(
+                &zones[&site_id],
+                &event,
+                row.get(5)?,
+                &attrs_from_row(row, 6)?,
+            );
+            replayed += 1;
+        }
+    }
+    pending.flush(&tx, None)?;
+    crate::settings::set_i64(&tx, SKETCH_MARK, ALL_WRITTEN)?;
+    tx.commit()?;
+    tracing::info!(
+        events = replayed,
+        "visitor sketches brought up to date after an unclean stop"
+    );
+    Ok(())
 }

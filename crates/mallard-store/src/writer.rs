@@ -316,6 +316,12 @@ impl Writer {
                 Command::Run(_) | Command::Shutdown => {}
             }
         }
+        if failed.is_none() && self.receiver.is_empty() {
+            // Nothing else is waiting: bring the visitor sketches up to date in
+            // this transaction, so that stats read after the acknowledgement are
+            // current. Under load they are written every few seconds instead.
+            failed = self.state.write_sketches(&tx).err();
+        }
         match failed {
             // Dropping the transaction rolls it back.
             Some(err) => Err(err),
@@ -323,7 +329,10 @@ impl Writer {
         }
     }
 
-    fn finish(self) {
+    fn finish(mut self) {
+        if let Err(err) = self.state.close(&self.conn) {
+            tracing::error!(error = %err, "writing visitor sketches at shutdown failed; they are rebuilt at the next start");
+        }
         if let Err(err) = self.conn.execute_batch("PRAGMA optimize;") {
             tracing::warn!(error = %err, "PRAGMA optimize failed at shutdown");
         }
