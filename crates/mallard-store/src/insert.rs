@@ -203,11 +203,16 @@ impl WriterState {
     }
 
     /// Forgets cached ids after a rollback.
-    /// Writes the visitor sketches back now, in the caller's transaction (when
-    /// the writer has nothing else queued, so readers see current counts).
+    /// Writes the visitor sketches back now, in the caller's transaction (when a
+    /// reader asked for current counts).
     pub(crate) fn write_sketches(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.rollups
             .write_all_sketches_upto(conn, self.next_event_id)
+    }
+
+    /// Whether some visitor sketch is only in memory.
+    pub(crate) fn sketches_dirty(&self) -> bool {
+        self.rollups.sketches_dirty()
     }
 
     /// Writes what is only in memory (visitor sketches) at shutdown.

@@ -430,6 +430,11 @@ impl RollupWriter {
         self.sketches.write_all(conn, next_event_id)
     }
 
+    /// Whether some visitor sketch is only in memory.
+    pub(crate) fn sketches_dirty(&self) -> bool {
+        self.sketches.any_dirty()
+    }
+
     /// Writes every pending sketch back (at shutdown): all events are reflected.
     pub(crate) fn write_all_sketches(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.sketches.write_all(conn, ALL_WRITTEN)

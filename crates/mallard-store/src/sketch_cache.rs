@@ -4,8 +4,10 @@
 //! every touched rollup row in every batch would make the writer spend
 //! milliseconds per batch. Instead the writer keeps the sketches of recently
 //! touched rows decoded in memory, adds each batch's visitor hashes there, and
-//! writes the changed ones back every [`WRITE_EVERY`] and at shutdown. The
-//! counters of the rows are still updated in every batch's transaction.
+//! writes the changed ones back every [`WRITE_EVERY`], at shutdown, and when a
+//! reader asks for current numbers (`WriterHandle::sync_sketches`, which stats
+//! queries call first). The counters of the rows are still updated in every
+//! batch's transaction.
 //!
 //! Crash safety: the `settings` mark [`SKETCH_MARK`] says that every event with
 //! a smaller id is reflected in the stored sketches ([`ALL_WRITTEN`] after a
@@ -59,6 +61,8 @@ pub(crate) struct SketchCache {
     last_write: Option<Instant>,
     /// Whether the mark has been moved below this run's first batch.
     marked: bool,
+    /// Whether some sketch may differ from its stored copy.
+    any_dirty: bool,
 }
 
 impl SketchCache {
@@ -96,6 +100,7 @@ impl SketchCache {
         };
         cached.sketch.insert_all(hashes, precision);
         cached.dirty = true;
+        self.any_dirty = true;
         Ok(())
     }
 
@@ -130,12 +135,18 @@ impl SketchCache {
     /// Writes every changed sketch back and moves the mark to `mark`.
     pub(crate) fn write_all(&mut self, conn: &Connection, mark: i64) -> Result<(), StoreError> {
         self.write(conn, |_| true)?;
+        self.any_dirty = false;
         settings::set_i64(conn, SKETCH_MARK, mark)?;
         self.last_write = Some(Instant::now());
         if self.rows.len() > MAX_CACHED_ROWS {
             self.rows.clear();
         }
         Ok(())
+    }
+
+    /// Whether some sketch may differ from its stored copy.
+    pub(crate) fn any_dirty(&self) -> bool {
+        self.any_dirty
     }
 
     /// Forgets everything (after a rolled-back batch).

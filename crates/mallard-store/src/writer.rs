@@ -10,7 +10,7 @@
 //! `commit_delay = 0`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ enum Command {
         ack: oneshot::Sender<Result<(), WriteFailure>>,
     },
     Run(Job),
+    SyncSketches(oneshot::Sender<Result<(), WriteFailure>>),
     Shutdown,
 }
 
@@ -64,6 +65,7 @@ impl Default for WriterOptions {
 pub struct WriterHandle {
     sender: mpsc::Sender<Command>,
     queued: Arc<AtomicUsize>,
+    sketches_dirty: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Command {
@@ -71,6 +73,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Insert { events, .. } => write!(f, "Insert({} events)", events.len()),
             Command::Run(_) => f.write_str("Run"),
+            Command::SyncSketches(_) => f.write_str("SyncSketches"),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -136,6 +139,21 @@ impl WriterHandle {
             .unwrap_or(Err(StoreError::WriterStopped))
     }
 
+    /// Makes sure the stored visitor sketches reflect every committed event, so
+    /// that a stats query run afterwards counts current visitors. Returns at
+    /// once when nothing is pending.
+    pub async fn sync_sketches(&self) -> Result<(), WriteFailure> {
+        if !self.sketches_dirty.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (ack, done) = oneshot::channel();
+        self.sender
+            .send(Command::SyncSketches(ack))
+            .await
+            .map_err(|_| WriteFailure::Stopped)?;
+        done.await.unwrap_or(Err(WriteFailure::Stopped))
+    }
+
     /// How many submitted events are waiting for their commit right now.
     pub fn queued_events(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
@@ -190,9 +208,11 @@ pub(crate) fn spawn(
     options: WriterOptions,
 ) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
     let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
+    let sketches_dirty = Arc::new(AtomicBool::new(false));
     let handle = WriterHandle {
         sender,
         queued: Arc::new(AtomicUsize::new(0)),
+        sketches_dirty: Arc::clone(&sketches_dirty),
     };
     let thread = std::thread::Builder::new()
         .name("mallard-writer".into())
@@ -202,6 +222,7 @@ pub(crate) fn spawn(
                 state,
                 options,
                 receiver,
+                sketches_dirty,
             }
             .run()
         })
@@ -214,6 +235,7 @@ struct Writer {
     state: WriterState,
     options: WriterOptions,
     receiver: mpsc::Receiver<Command>,
+    sketches_dirty: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -254,7 +276,7 @@ impl Writer {
                 batch.push(command);
                 false
             }
-            Command::Run(_) => {
+            Command::Run(_) | Command::SyncSketches(_) => {
                 batch.push(command);
                 false
             }
@@ -280,6 +302,8 @@ impl Writer {
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("mallard_events_stored_total").increment(events as u64);
         }
+        self.sketches_dirty
+            .store(self.state.sketches_dirty(), Ordering::Release);
         let result = failure.map_or(Ok(()), Err);
         for ack in acks {
             // A submitter that gave up (timed out) no longer listens.
@@ -300,6 +324,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut failed = None;
+        let mut sync_sketches = false;
         for command in batch {
             match command {
                 Command::Insert { events, ack } => {
@@ -313,13 +338,15 @@ impl Writer {
                 Command::Run(job) if failed.is_none() => {
                     failed = run_job(&tx, job, completions).err();
                 }
+                Command::SyncSketches(ack) => {
+                    acks.push(ack);
+                    sync_sketches = true;
+                }
                 Command::Run(_) | Command::Shutdown => {}
             }
         }
-        if failed.is_none() && self.receiver.is_empty() {
-            // Nothing else is waiting: bring the visitor sketches up to date in
-            // this transaction, so that stats read after the acknowledgement are
-            // current. Under load they are written every few seconds instead.
+        if failed.is_none() && sync_sketches {
+            // A reader asked for current visitor counts.
             failed = self.state.write_sketches(&tx).err();
         }
         match failed {

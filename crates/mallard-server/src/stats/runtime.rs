@@ -80,6 +80,9 @@ impl StatsRuntime {
                 retry_after_secs: 1,
             }
         })?;
+        // Visitor sketches are written back lazily by the writer; make sure the
+        // events committed so far are counted before reading.
+        state.writer.sync_sketches().await?;
         let cache = Arc::clone(&self.cache);
         let ttl = self.ttl;
         let domain = site.as_str().to_owned();
