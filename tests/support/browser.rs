@@ -1,6 +1,7 @@
-//! A real headless Chromium driven through chromedriver (WebDriver), for tests
-//! of the dashboard. Needs Debian's `chromium` and `chromium-driver` (`.ci/run`
-//! installs them).
+//! A WebDriver session for the dashboard tests: a real headless Chromium
+//! driven through chromedriver (needs Debian's `chromium` and
+//! `chromium-driver`, which `.ci/run` installs), or, through [`Browser::attach`],
+//! any other WebDriver server, such as tauri-driver for the desktop window.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::BROWSER_UA;
 
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A chromedriver process and a browser session on it.
 pub struct Browser {
     /// The WebDriver client.
@@ -18,17 +28,14 @@ pub struct Browser {
     /// The runtime the client lives on; tests are synchronous.
     pub runtime: tokio::runtime::Runtime,
     driver: Child,
-    _profile: tempfile::TempDir,
+    closed: bool,
+    _profile: Option<tempfile::TempDir>,
 }
 
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless session.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -36,10 +43,6 @@ impl Browser {
             .spawn()
             .expect("this test needs chromedriver: apt-get install chromium-driver (.ci/run does)");
         let profile = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -53,8 +56,25 @@ impl Browser {
                 ],
             }),
         );
+        let mut browser = Self::attach(driver, port, capabilities, Duration::from_secs(20));
+        browser._profile = Some(profile);
+        browser
+    }
+
+    /// Opens a session with `capabilities` on the WebDriver server `driver`,
+    /// which listens on `port`, retrying until it answers or `patience` runs out.
+    pub fn attach(
+        driver: Child,
+        port: u16,
+        capabilities: serde_json::Map<String, serde_json::Value>,
+        patience: Duration,
+    ) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + patience;
         let client = runtime.block_on(async {
             loop {
                 let attempt = ClientBuilder::new(HttpConnector::new())
@@ -64,9 +84,9 @@ impl Browser {
                 match attempt {
                     Ok(client) => break client,
                     Err(err) if Instant::now() > deadline => {
-                        panic!("chromedriver did not start: {err}")
+                        panic!("the WebDriver server did not start a session: {err}")
                     }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
         });
@@ -74,7 +94,8 @@ impl Browser {
             client,
             runtime,
             driver,
-            _profile: profile,
+            closed: false,
+            _profile: None,
         }
     }
 
@@ -144,11 +165,22 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
+impl Browser {
+    /// Ends the session and stops the WebDriver server; called again, does nothing.
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
         let client = self.client.clone();
         let _ = self.runtime.block_on(client.close());
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.close();
     }
 }

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod browser;
+pub mod desktop;
 
 use anyhow::{Context, bail};
 use mallard_store::{ReadConn, Store, StoreError, StoreOptions};
@@ -19,15 +20,19 @@ use mallard_store::{ReadConn, Store, StoreError, StoreOptions};
 pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 \
     (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
+/// Cargo's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// The path of the `mallard` binary under test.
 pub fn mallard_bin() -> PathBuf {
     if let Ok(path) = std::env::var("MALLARD_BIN") {
         return PathBuf::from(path);
     }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug").join("mallard");
+    let path = target_dir().join("debug").join("mallard");
     assert!(
         path.exists(),
         "{} is missing: run `cargo xtask test` (or `cargo build --bins` first)",

@@ -2,13 +2,17 @@
 //!
 //! - `cargo xtask test`: formatting, lints, build, and every test (the README's
 //!   test command; CI runs it).
-//! - `cargo xtask run`: build and start Mallard Metrics.
+//! - `cargo xtask run`: install what the desktop app needs, then build and
+//!   start it (it falls back to headless mode when there is no display).
 //! - `cargo xtask bench-http`: HTTP ingestion throughput and latency with a
 //!   keep-alive load generator on loopback.
 //! - `cargo xtask bench-disk`: bytes per event on disk after seeding N events.
+//! - `cargo xtask dist`: the desktop app's `.deb`, built by the Tauri bundler.
 
 mod bench_disk;
 mod bench_http;
+mod dist;
+mod prereqs;
 mod process;
 
 use clap::{Parser, Subcommand};
@@ -28,9 +32,10 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         nextest_args: Vec<String>,
     },
-    /// Build (release) and run Mallard Metrics; extra arguments go to `mallard serve`.
+    /// Build (release) and run the Mallard Metrics desktop app (headless when
+    /// there is no display); extra arguments go to `mallard-desktop`.
     Run {
-        /// Arguments for `mallard serve`, e.g. `--port 9000`.
+        /// Arguments for `mallard-desktop`, e.g. `--port 9000` or `--headless`.
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -38,6 +43,8 @@ enum Command {
     BenchHttp(bench_http::BenchHttpArgs),
     /// Measure bytes per event on disk after seeding.
     BenchDisk(bench_disk::BenchDiskArgs),
+    /// Build the desktop app's installable package (a .deb) with the Tauri bundler.
+    Dist,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,10 +53,12 @@ fn main() -> anyhow::Result<()> {
         Command::Run { args } => run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchDisk(args) => bench_disk::run(&args),
+        Command::Dist => dist::run(),
     }
 }
 
 fn test(nextest_args: &[String]) -> anyhow::Result<()> {
+    prereqs::ensure_tests()?;
     process::cargo(&["fmt", "--all", "--check"])?;
     process::cargo(&[
         "clippy",
@@ -70,15 +79,31 @@ fn test(nextest_args: &[String]) -> anyhow::Result<()> {
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {
+    if let Err(err) = prereqs::ensure_desktop() {
+        // Without WebKitGTK the desktop app cannot be built; the same server
+        // still runs headless.
+        eprintln!("The desktop app cannot be built here ({err:#}); starting the headless server.");
+        let mut cargo_args = vec![
+            "run",
+            "--release",
+            "--package",
+            "mallard-cli",
+            "--bin",
+            "mallard",
+            "--",
+            "serve",
+        ];
+        cargo_args.extend(args.iter().map(String::as_str));
+        return process::cargo(&cargo_args);
+    }
     let mut cargo_args = vec![
         "run",
         "--release",
         "--package",
-        "mallard-cli",
+        "mallard-desktop",
         "--bin",
-        "mallard",
+        "mallard-desktop",
         "--",
-        "serve",
     ];
     cargo_args.extend(args.iter().map(String::as_str));
     process::cargo(&cargo_args)

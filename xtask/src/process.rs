@@ -50,10 +50,14 @@ pub fn release_mallard() -> anyhow::Result<PathBuf> {
         "--bin",
         "mallard",
     ])?;
-    let target = std::env::var("CARGO_TARGET_DIR")
+    Ok(target_dir().join("release").join("mallard"))
+}
+
+/// Cargo's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join("target"));
-    Ok(target.join("release").join("mallard"))
+        .unwrap_or_else(|_| workspace_root().join("target"))
 }
 
 fn env_cargo() -> String {

@@ -7,7 +7,6 @@
 
 mod check;
 mod keys;
-mod logging;
 mod seed;
 mod serve;
 

@@ -124,6 +124,7 @@ struct FileConfig {
     collector: Option<crate::collector::CollectorFileConfig>,
     cache_ttl_secs: Option<u64>,
     max_concurrent_queries: Option<u32>,
+    spike_alert_visitors: Option<u64>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -190,6 +191,9 @@ pub struct Config {
     pub cache_ttl_secs: u64,
     /// How many stats queries may run at once; more are answered 429.
     pub max_concurrent_queries: u32,
+    /// The desktop app notifies when live visitors (last five minutes, all
+    /// sites) reach this number; 0 turns the notification off.
+    pub spike_alert_visitors: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -257,6 +261,7 @@ impl Config {
             collector: crate::collector::CollectorConfig::default(),
             cache_ttl_secs: 60,
             max_concurrent_queries: 8,
+            spike_alert_visitors: 100,
         }
     }
 
@@ -357,6 +362,9 @@ impl Config {
         config.max_concurrent_queries = raw
             .max_concurrent_queries
             .unwrap_or(config.max_concurrent_queries);
+        config.spike_alert_visitors = raw
+            .spike_alert_visitors
+            .unwrap_or(config.spike_alert_visitors);
         if config.max_concurrent_queries == 0 {
             return Err(ConfigError::Invalid {
                 field: "max_concurrent_queries",
@@ -439,6 +447,9 @@ fn apply_env(
     }
     if let Some(port) = parsed::<u16>(env, "MALLARD_PORT")? {
         raw.port = Some(port);
+    }
+    if let Some(visitors) = parsed::<u64>(env, "MALLARD_SPIKE_ALERT_VISITORS")? {
+        raw.spike_alert_visitors = Some(visitors);
     }
     if let Some(dir) = env("MALLARD_DATA_DIR") {
         raw.data_dir = Some(PathBuf::from(dir));
@@ -557,6 +568,23 @@ mod tests {
         assert_eq!(config.host, "0.0.0.0");
         assert_eq!(config.port, 9001);
         assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn the_spike_alert_threshold_comes_from_file_or_env() {
+        let file = write("data_dir = \"/x\"\nspike_alert_visitors = 25\n");
+        let from_file =
+            Config::load(Some(file.path()), &env_of(&[]), Overrides::default()).unwrap();
+        assert_eq!(from_file.spike_alert_visitors, 25);
+        let env = env_of(&[("MALLARD_SPIKE_ALERT_VISITORS", "0")]);
+        let from_env = Config::load(Some(file.path()), &env, Overrides::default()).unwrap();
+        assert_eq!(from_env.spike_alert_visitors, 0);
+        let default = Config::load(
+            None,
+            &env_of(&[("MALLARD_DATA_DIR", "/x")]),
+            Overrides::default(),
+        );
+        assert_eq!(default.unwrap().spike_alert_visitors, 100);
     }
 
     #[test]

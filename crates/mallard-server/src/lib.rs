@@ -12,13 +12,17 @@
 pub mod auth;
 pub mod client_ip;
 pub mod clock;
+pub mod collection;
 pub mod collector;
 pub mod config;
 pub mod error;
+pub mod host_control;
 pub mod ingest;
 pub mod json;
+pub mod launch;
 pub mod layers;
 pub mod limits;
+pub mod live;
 pub mod local_admin;
 pub mod observability;
 pub mod retention;

@@ -42,6 +42,10 @@ pub struct Shared {
     pub collector: crate::collector::CollectorState,
     /// The stats query cache and concurrency limit.
     pub stats: crate::stats::StatsRuntime,
+    /// Whether ingestion is paused (desktop tray).
+    pub collection: crate::collection::CollectionSwitch,
+    /// The embedding program's controls (the desktop app sets them).
+    pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
 
 impl Deref for AppState {
@@ -98,6 +102,8 @@ impl AppState {
             auth,
             collector: crate::collector::CollectorState::new(&config, store),
             stats: crate::stats::StatsRuntime::new(&config),
+            collection: crate::collection::CollectionSwitch::default(),
+            host: std::sync::OnceLock::new(),
             config,
         })))
     }

@@ -6,6 +6,7 @@
 //! `mm_session` cookie, else open access while no password is configured.
 
 pub mod csrf;
+pub mod desktop;
 pub mod extract;
 pub mod lockout;
 pub mod password;
@@ -85,6 +86,8 @@ pub struct AuthState {
     pub hashing: tokio::sync::Semaphore,
     /// The admin token this run publishes for local tools (`mallard keys`).
     pub local_admin: LocalAdminToken,
+    /// One-time sign-in tokens minted by an embedding desktop shell.
+    pub desktop: desktop::DesktopSignIn,
 }
 
 impl AuthState {
@@ -100,6 +103,7 @@ impl AuthState {
     ) -> Self {
         Self {
             local_admin,
+            desktop: desktop::DesktopSignIn::default(),
             password_hash: RwLock::new(password_hash),
             keys: RwLock::new(keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect()),
             sessions: Sessions::new(session_ttl),

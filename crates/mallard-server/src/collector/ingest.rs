@@ -58,6 +58,9 @@ pub async fn ingest(
 ) -> Result<StatusCode, CollectorError> {
     let collector = &state.collector;
     let settings = &state.config.collector;
+    if state.collection.is_paused() {
+        return Err(CollectorError::Unavailable("Collection is paused".into()));
+    }
     if !collector.gates.ip.check(&ip) {
         return Err(CollectorError::RateLimited(LimitGate::Ip));
     }

@@ -3,8 +3,9 @@
 
 use std::net::IpAddr;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,6 +26,57 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/logout", post(logout))
         .route("/api/auth/status", get(status))
+        .route("/api/auth/desktop", get(desktop_sign_in))
+}
+
+/// The query of `GET /api/auth/desktop`.
+#[derive(Debug, Deserialize)]
+struct DesktopSignInQuery {
+    token: String,
+    /// Where to go after signing in: a path of this server (default `/`).
+    next: Option<String>,
+}
+
+/// `next` when it is a path on this server, else `/`: the redirect can never
+/// leave the dashboard's origin.
+fn same_origin_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.len() <= 2048
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// `GET /api/auth/desktop?token=...`: trades a one-time token minted by the
+/// desktop shell for a session and sends the window on to the dashboard, so
+/// the token never stays in the address bar (see [`crate::auth::desktop`]).
+async fn desktop_sign_in(
+    State(state): State<AppState>,
+    query: Result<Query<DesktopSignInQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::BadRequest("Missing sign-in token".into()));
+    };
+    if !state.auth.desktop.redeem(&query.token) {
+        metrics::counter!("mallard_auth_logins_total", "outcome" => "desktop_refused").increment(1);
+        return Err(ApiError::Unauthorized(
+            "Invalid or expired desktop sign-in token".into(),
+        ));
+    }
+    metrics::counter!("mallard_auth_logins_total", "outcome" => "desktop").increment(1);
+    let token = state.auth.sessions.create().ok_or(ApiError::Internal)?;
+    let cookie = state.auth.session_cookie(&token);
+    let location = HeaderValue::from_str(same_origin_path(query.next.as_deref()))
+        .unwrap_or_else(|_| HeaderValue::from_static("/"));
+    let redirect = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    Ok(with_cookie(redirect, &cookie))
 }
 
 /// The body of setup and login.
@@ -200,4 +252,27 @@ async fn with_argon2<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin_path;
+
+    #[test]
+    fn the_sign_in_redirect_stays_on_this_server() {
+        assert_eq!(same_origin_path(None), "/");
+        assert_eq!(
+            same_origin_path(Some("/?site=a.com&period=7d")),
+            "/?site=a.com&period=7d"
+        );
+        for hostile in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "",
+            "/a\nb",
+        ] {
+            assert_eq!(same_origin_path(Some(hostile)), "/", "{hostile:?}");
+        }
+    }
 }

@@ -105,6 +105,9 @@ async fn ingest(
     ip: std::net::IpAddr,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
+    if state.collection.is_paused() {
+        return Err(ApiError::Unavailable("Collection is paused".into()));
+    }
     let event = payload.validate()?;
     check_origin(
         &state.config.site_ids,

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod health;
+pub mod host;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(sites::router())
         .merge(health::router())
+        .merge(host::router())
         .merge(metrics::router())
         .merge(assets::router())
         .merge(crate::collector::router())

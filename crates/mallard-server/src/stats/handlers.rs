@@ -13,9 +13,6 @@ use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The realtime window: visitors of the last five minutes.
-const REALTIME_WINDOW_MS: i64 = 5 * 60 * 1000;
-
 /// `GET /api/stats/main`: the top stats of the period, optionally with the
 /// previous period of the same length (`compare=previous`).
 pub(crate) async fn main(
@@ -165,12 +162,12 @@ pub(crate) async fn realtime(
         .run(&state, &common.site, common.period, None, move |db, r| {
             let visitors = db.stats_visitors_between(
                 &r.site,
-                r.now_ms - REALTIME_WINDOW_MS,
+                r.now_ms - crate::live::LIVE_WINDOW_MS,
                 r.now_ms,
                 &filters,
             )?;
             Ok(Ok(
-                json!({ "visitors": visitors, "window_secs": REALTIME_WINDOW_MS / 1000 }),
+                json!({ "visitors": visitors, "window_secs": crate::live::LIVE_WINDOW_MS / 1000 }),
             ))
         })
         .await?;

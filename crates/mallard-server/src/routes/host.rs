@@ -1,0 +1,67 @@
+//! `GET /api/host` and `PUT /api/host/port`: what runs this server (the
+//! desktop app or `mallard serve`) and, in the desktop app, moving the server
+//! to another port. Both need an Admin principal (and the CSRF check for the
+//! change).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::extract::AdminAccess;
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::state::AppState;
+
+/// The host routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/host", get(describe))
+        .route("/api/host/port", put(change_port))
+}
+
+/// The body of `PUT /api/host/port`.
+#[derive(Debug, Deserialize)]
+struct PortChange {
+    port: u16,
+}
+
+async fn describe(_admin: AdminAccess, State(state): State<AppState>) -> Json<Value> {
+    let value = match state.host.get() {
+        Some(host) => json!({"kind": "desktop", "port": host.port(), "port_changeable": true}),
+        None => json!({"kind": "server", "port": state.config.port, "port_changeable": false}),
+    };
+    Json(value)
+}
+
+async fn change_port(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PortChange>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(host) = state.host.get() else {
+        return Err(ApiError::NotFound(
+            "This server's port is set by its configuration (--port, MALLARD_PORT or `port`)"
+                .into(),
+        ));
+    };
+    if body.port < 1024 {
+        return Err(ApiError::BadRequest(
+            "Port must be between 1024 and 65535".into(),
+        ));
+    }
+    if body.port == host.port() {
+        return Err(ApiError::BadRequest(format!(
+            "The server already listens on port {}",
+            body.port
+        )));
+    }
+    let url = host.change_port(body.port).map_err(ApiError::Conflict)?;
+    tracing::info!(port = body.port, "moving the server to another port");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "moving", "url": url})),
+    ))
+}

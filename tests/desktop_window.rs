@@ -1,0 +1,152 @@
+//! The desktop app end to end: the real `mallard-desktop` under Xvfb, its
+//! window driven through tauri-driver and WebKitWebDriver. The window is
+//! signed in without the password (browsers still need it), events posted to
+//! the local port show up, keys are managed from the window, and a second
+//! launch hands over to the first.
+
+use std::time::{Duration, Instant};
+
+use mallard_e2e::desktop::DesktopApp;
+use mallard_e2e::{TestHome, client};
+use reqwest::StatusCode;
+
+const PASSWORD: &str = "correct horse battery";
+
+#[test]
+fn the_window_is_signed_in_and_shows_events_posted_to_the_local_port() {
+    let home = TestHome::new();
+    let app = DesktopApp::launch(&home, &[("MALLARD_ADMIN_PASSWORD", PASSWORD)]);
+    let window = &app.window;
+    // Signed in although a password is set: the dashboard, not the sign-in form.
+    window.wait_for_text("h1", "Start collecting");
+    let title = window.runtime.block_on(window.client.title()).unwrap();
+    assert!(title.contains("Mallard Metrics"), "{title}");
+    // The one-time token does not stay in the address bar.
+    let url = window
+        .runtime
+        .block_on(window.client.current_url())
+        .unwrap();
+    assert_eq!(url.as_str(), app.url("/"));
+    assert!(!url.as_str().contains("token"));
+    // A browser without the session still needs the password.
+    let http = client();
+    let anonymous = http
+        .get(app.url("/api/stats/main?site_id=desk.test"))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let status = window.eval("return fetch('/api/auth/status').then(r => r.json())");
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["setup_required"], false, "{status}");
+
+    for path in ["/", "/pricing"] {
+        let sent = http
+            .post(app.url("/api/event"))
+            .json(&mallard_e2e::pageview("desk.test", path))
+            .send()
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    }
+    window.eval("location.reload(); return null;");
+    window.wait_for_text("#stat-pageviews", "2");
+    window.wait_for_text("#stat-visitors", "1");
+    window.wait_for_text("table.breakdown[data-dimension=pages]", "/pricing");
+}
+
+#[test]
+fn keys_are_created_and_revoked_from_the_window() {
+    let home = TestHome::new();
+    let app = DesktopApp::launch(&home, &[("MALLARD_ADMIN_PASSWORD", PASSWORD)]);
+    let window = &app.window;
+    window.wait_for_text("h1", "Start collecting");
+    window.goto(&app.url("/#/keys"));
+    window.wait_for_text("h1", "API keys");
+    window.fill("#key-name", "laptop-script");
+    window.click("#create-key button[type=submit]");
+    let key = window.wait_for_text("#new-key", "mm_").trim().to_owned();
+    window.wait_for_text("#keys-table", "laptop-script");
+    let http = client();
+    let stats = || {
+        http.get(app.url("/api/stats/main?site_id=desk.test"))
+            .bearer_auth(&key)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_ne!(stats(), StatusCode::UNAUTHORIZED, "the new key works");
+
+    window.click("#keys-table tbody tr:last-child button[data-revoke]");
+    window.wait_for_text("dialog", "Revoke “laptop-script”?");
+    window.click("#confirm-revoke");
+    window.wait_for_text("#keys-table tbody tr:last-child", "Revoked");
+    assert_eq!(
+        stats(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked key stops working"
+    );
+}
+
+#[test]
+fn a_second_launch_focuses_the_first_window_and_exits() {
+    let home = TestHome::new();
+    let app = DesktopApp::launch(&home, &[]);
+    app.window.wait_for("h1");
+    let mut second = app.second_launch().spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the second launch did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    app.wait_for_log("a second launch asked for the window");
+    // The first instance still serves, and still owns the data directory.
+    let health = client().get(app.url("/health")).send().unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        app.window.text("h1").len() > 1,
+        "the first window still shows the dashboard"
+    );
+}
+
+#[test]
+fn the_port_changes_from_the_dashboard_without_restarting_the_app() {
+    let home = TestHome::new();
+    let app = DesktopApp::launch(&home, &[]);
+    let window = &app.window;
+    window.wait_for("h1");
+    let host = window.eval("return fetch('/api/host').then(r => r.json())");
+    assert_eq!(host["kind"], "desktop", "{host}");
+    let new_port = mallard_e2e::browser::free_port();
+    let answer = window.eval(&format!(
+        "return fetch('/api/host/port', {{method: 'PUT', headers: {{'Content-Type': \
+         'application/json'}}, body: JSON.stringify({{port: {new_port}}})}})\
+         .then(async r => [r.status, await r.json()])"
+    ));
+    assert_eq!(answer[0], 202, "{answer}");
+    let new_base = format!("http://127.0.0.1:{new_port}/");
+    assert_eq!(answer[1]["url"], new_base.as_str(), "{answer}");
+    // The window follows the server to the new port, signed in.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = window
+            .runtime
+            .block_on(window.client.current_url())
+            .unwrap();
+        if url.as_str().starts_with(&new_base) && !url.as_str().contains("token") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window stayed at {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    window.wait_for("h1");
+    let http = client();
+    let health = http.get(format!("{new_base}health")).send().unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        http.get(app.url("/health")).send().is_err(),
+        "the old port is closed"
+    );
+}
