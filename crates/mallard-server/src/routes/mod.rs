@@ -5,8 +5,11 @@ pub mod assets;
 pub mod auth;
 pub mod health;
 pub mod ingest;
+pub mod ingest_keys;
 pub mod keys;
 pub mod metrics;
+pub mod realtime;
+pub mod settings;
 pub mod sites;
 
 use std::time::Duration;
@@ -25,7 +28,10 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(auth::router())
         .merge(keys::router())
+        .merge(ingest_keys::router())
+        .merge(settings::router())
         .merge(sites::router())
+        .merge(realtime::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(assets::router())
