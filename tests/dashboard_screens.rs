@@ -11,8 +11,11 @@ use reqwest::StatusCode;
 fn open(server: &Server, path: &str) -> Browser {
     let browser = Browser::start();
     browser.goto(&server.url("/"));
-    browser.click("#open-access");
+    browser.wait_for("#open-access");
+    // As if "Continue without a password" had been chosen before.
+    browser.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
     browser.goto(&server.url(path));
+    browser.eval("location.reload(); return null;");
     browser
 }
 
@@ -185,10 +188,10 @@ fn a_site_is_added_with_its_snippet_and_shows_the_teaching_empty_state() {
         "{listed}"
     );
     browser.goto(&server.url("/#/?site=seen.test"));
+    browser.wait_for_text("#stat-pageviews", "1");
     let options =
         browser.eval("return [...document.querySelectorAll('#site option')].map(o => o.value)");
     assert_eq!(options, serde_json::json!(["seen.test", "shop.test"]));
-    browser.wait_for_text("#stat-pageviews", "1");
 }
 
 #[test]
