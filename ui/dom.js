@@ -24,7 +24,7 @@ export function h(tag, attributes = {}, ...children) {
 /** Replaces the content of <main> and moves focus there for screen readers. */
 export function show(...children) {
   const main = document.getElementById('main');
-  main.replaceChildren(...children);
+  main.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   const heading = main.querySelector('h1');
   if (heading) {
     heading.setAttribute('tabindex', '-1');

@@ -1,0 +1,89 @@
+//! The dashboard's first load on a large database, measured in a real browser:
+//! the time from navigation start until the top stats are on screen (the
+//! dashboard stamps `data-stats-shown-at` with `performance.now()` when it
+//! shows them). Ignored unless asked for; see docs/benchmarks.md:
+//!
+//! ```sh
+//! cargo run --release -p mallard-cli -- seed --data-dir /tmp/mm10m \
+//!     --site bench.example --events 10000000 --days 365
+//! MALLARD_BIN=target/release/mallard MALLARD_FIRST_LOAD_DATA_DIR=/tmp/mm10m \
+//!     MALLARD_FIRST_LOAD_SITE=bench.example cargo nextest run -p mallard-e2e \
+//!     --test first_load --run-ignored only --no-capture
+//! ```
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mallard_e2e::TestHome;
+use mallard_e2e::browser::Browser;
+
+fn stats_shown_at(browser: &Browser) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let value = browser.eval(
+            "const v = document.documentElement.dataset.statsShownAt; return v ? Number(v) : null;",
+        );
+        if let Some(ms) = value.as_f64() {
+            return ms;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stats never showed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+#[ignore = "needs a large seeded database; run on demand"]
+fn the_dashboard_shows_numbers_within_a_second() {
+    let data_dir =
+        std::env::var("MALLARD_FIRST_LOAD_DATA_DIR").expect("MALLARD_FIRST_LOAD_DATA_DIR");
+    let site = std::env::var("MALLARD_FIRST_LOAD_SITE").unwrap_or_else(|_| "bench.example".into());
+    let home = TestHome::new();
+    let mut child = home
+        .command()
+        .args(["serve", "--port", "0", "--data-dir", &data_dir])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .trim_start_matches("Dashboard: ")
+        .trim_end_matches('/')
+        .to_owned();
+    let browser = Browser::start();
+    browser.goto(&format!("{base}/"));
+    browser.wait_for("#open-access, #login-password, h1");
+    browser.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
+    for period in ["30d", "12mo"] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            // A new document each time: everything is fetched again.
+            browser.goto(&format!(
+                "{base}/?load={}#/?site={site}&period={period}",
+                times.len()
+            ));
+            times.push(stats_shown_at(&browser));
+        }
+        println!(
+            "period {period}: first load {:.0} ms, then {:?} ms",
+            times[0],
+            &times[1..]
+        );
+        assert!(
+            times[0] <= 1000.0,
+            "{period}: numbers showed after {} ms",
+            times[0]
+        );
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
