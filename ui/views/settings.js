@@ -74,9 +74,14 @@ function settingsForm(settings, message = '') {
     status.textContent = '';
     const changes = {};
     for (const [, fields] of GROUPS) {
-      for (const [name, , kind] of fields) {
+      for (const [name, label, kind] of fields) {
         if (!settings[name].editable) continue;
         const value = valueOf(form, name, kind);
+        if (Number.isNaN(value)) {
+          error.replaceChildren(errorBox({ message: `Enter a whole number for “${label}”.` }));
+          form.querySelector(`#setting-${name}`).focus();
+          return;
+        }
         if (JSON.stringify(value) !== JSON.stringify(settings[name].value)) changes[name] = value;
       }
     }

@@ -177,3 +177,41 @@ fn a_time_zone_change_rebuilds_the_rollups_and_keeps_counting() {
     drop(writer);
     store.close();
 }
+
+#[test]
+fn recent_events_are_the_newest_of_one_site_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let now = now_ms();
+    let mut old = event(1, now - 3_600_000, "pageview", "/old");
+    old.session.browser = Some("Firefox".into());
+    store
+        .writer()
+        .insert_blocking(vec![
+            old,
+            event(1, now - 2_000, "pageview", "/a"),
+            event(2, now - 1_000, "Signup", "/b"),
+        ])
+        .unwrap();
+    let recent = store
+        .reads()
+        .with(|db| db.recent_events("store.test", now - 60_000, 10))
+        .unwrap();
+    let seen: Vec<(&str, &str)> = recent
+        .iter()
+        .map(|e| (e.name.as_str(), e.path.as_str()))
+        .collect();
+    assert_eq!(seen, [("Signup", "/b"), ("pageview", "/a")]);
+    assert_eq!(recent[0].ts, now - 1_000);
+    let limited = store
+        .reads()
+        .with(|db| db.recent_events("store.test", 0, 1))
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    let none = store
+        .reads()
+        .with(|db| db.recent_events("other.test", 0, 10))
+        .unwrap();
+    assert!(none.is_empty());
+    store.close();
+}
