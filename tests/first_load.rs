@@ -11,11 +11,10 @@
 //!     --test first_load --run-ignored only --no-capture
 //! ```
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mallard_e2e::TestHome;
 use mallard_e2e::browser::Browser;
+use mallard_e2e::{Server, TestHome};
 
 fn stats_shown_at(browser: &Browser) -> f64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -41,24 +40,9 @@ fn the_dashboard_shows_numbers_within_a_second() {
         std::env::var("MALLARD_FIRST_LOAD_DATA_DIR").expect("MALLARD_FIRST_LOAD_DATA_DIR");
     let site = std::env::var("MALLARD_FIRST_LOAD_SITE").unwrap_or_else(|_| "bench.example".into());
     let home = TestHome::new();
-    let mut child = home
-        .command()
-        .args(["serve", "--port", "0", "--data-dir", &data_dir])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("Dashboard: ")
-        .trim_end_matches('/')
-        .to_owned();
+    std::os::unix::fs::symlink(&data_dir, home.data_dir()).unwrap();
+    let server = Server::start(&home, &[]);
+    let base = server.base.clone();
     let browser = Browser::start();
     browser.goto(&format!("{base}/"));
     browser.wait_for("#open-access, #login-password, h1");
@@ -84,6 +68,7 @@ fn the_dashboard_shows_numbers_within_a_second() {
             times[0]
         );
     }
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    drop(browser);
+    let (status, _) = server.terminate();
+    assert!(status.success());
 }
