@@ -542,5 +542,17 @@ fn the_site_list_needs_stats_access_and_names_sites_with_events() {
             .send()
             .unwrap(),
     );
-    assert_eq!(sites, json!([{"site_id": "a.test"}, {"site_id": "b.test"}]));
+    let listed: Vec<(&str, &str, bool)> = sites
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|site| {
+            (
+                site["site_id"].as_str().unwrap(),
+                site["time_zone"].as_str().unwrap(),
+                site["has_events"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("a.test", "UTC", true), ("b.test", "UTC", true)]);
 }

@@ -1,11 +1,23 @@
 // A small client for the Mallard HTTP API: JSON in and out, the session cookie
-// sent automatically, and errors turned into ApiError with the server's message.
+// sent automatically, and errors turned into ApiError with the server's message
+// and a hint of what to do.
+
+const HINTS = {
+  0: 'Check that Mallard Metrics is still running (the desktop app or `mallard serve`), then reload this page.',
+  401: 'Your session has ended: reload the page and sign in again.',
+  403: 'This needs an admin: sign in with the admin password (API keys with ReadOnly scope cannot do this).',
+  404: 'It may have been removed in the meantime: reload the page.',
+  409: 'Nothing was changed.',
+  429: 'The server is busy: wait a few seconds and try again.',
+  503: 'The database cannot answer right now (shutting down, or the disk is full). Free some disk space or restart Mallard Metrics, then retry.',
+};
 
 export class ApiError extends Error {
   constructor(status, message, retryAfter) {
     super(message);
     this.status = status;
     this.retryAfter = retryAfter;
+    this.hint = HINTS[status] ?? (status >= 500 ? 'Something went wrong on the server: retry, and check its log if it keeps happening.' : '');
   }
 }
 
@@ -19,7 +31,7 @@ export async function api(method, path, body) {
   try {
     response = await fetch(path, options);
   } catch {
-    throw new ApiError(0, 'The Mallard Metrics server cannot be reached. Is it still running?');
+    throw new ApiError(0, 'The Mallard Metrics server cannot be reached.');
   }
   const text = await response.text();
   let data = null;
@@ -39,3 +51,13 @@ export const logout = () => api('POST', '/api/auth/logout', {});
 export const listKeys = () => api('GET', '/api/keys');
 export const createKey = (name, scope) => api('POST', '/api/keys', { name, scope });
 export const revokeKey = (hash) => api('DELETE', `/api/keys/${encodeURIComponent(hash)}`);
+export const listIngestKeys = () => api('GET', '/api/ingest-keys');
+export const createIngestKey = (body) => api('POST', '/api/ingest-keys', body);
+export const revokeIngestKey = (id) => api('DELETE', `/api/ingest-keys/${encodeURIComponent(id)}`);
+export const listSites = () => api('GET', '/api/sites');
+export const addSite = (siteId, timeZone) => api('POST', '/api/sites', { site_id: siteId, time_zone: timeZone });
+export const setSiteTimeZone = (siteId, timeZone) => api('PATCH', `/api/sites/${encodeURIComponent(siteId)}`, { time_zone: timeZone });
+export const getSettings = () => api('GET', '/api/settings');
+export const saveSettings = (changes) => api('PATCH', '/api/settings', changes);
+export const realtimeVisitors = (siteId) => api('GET', `/api/stats/realtime?site_id=${encodeURIComponent(siteId)}`);
+export const recentEvents = (siteId) => api('GET', `/api/stats/realtime/events?site_id=${encodeURIComponent(siteId)}&limit=20`);

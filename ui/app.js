@@ -1,13 +1,20 @@
 // The dashboard application: decides what to show from the authentication
-// state and the URL hash (#/ and #/keys), so every screen can be bookmarked.
+// state and the URL hash (#/, #/realtime, #/sites, #/keys, #/settings), so
+// every screen can be bookmarked. A screen may return a function that stops
+// its background work (the realtime polling); it runs when another opens.
 
 import { authStatus, logout } from './api.js';
-import { h, show } from './dom.js';
+import { h, show, errorBox } from './dom.js';
 import { openAccessChosen, renderLogin, renderSetup } from './views/auth.js';
 import { renderDashboard } from './views/dashboard.js';
 import { renderKeys } from './views/keys.js';
+import { renderRealtime } from './views/realtime.js';
+import { renderSettings } from './views/settings.js';
+import { renderSites } from './views/sites.js';
 
-const routes = { '': renderDashboard, keys: renderKeys };
+const routes = { '': renderDashboard, realtime: renderRealtime, sites: renderSites, keys: renderKeys, settings: renderSettings };
+let stopCurrent = null;
+let renders = 0;
 
 function routeName() {
   return window.location.hash.replace(/^#\/?/, '').split('?')[0];
@@ -23,11 +30,13 @@ function markNav(name, signedIn, canSignOut) {
 }
 
 async function render() {
+  if (stopCurrent) { stopCurrent(); stopCurrent = null; }
+  const generation = ++renders;
   let status;
   try {
     status = await authStatus();
   } catch (err) {
-    show(h('section', { class: 'card narrow' }, h('h1', {}, 'Cannot reach the server'), h('p', { class: 'error' }, err.message)));
+    show(h('section', { class: 'card narrow' }, h('h1', {}, 'Cannot reach the server'), errorBox(err)));
     return;
   }
   if (status.setup_required && !openAccessChosen()) {
@@ -43,7 +52,10 @@ async function render() {
   const name = routeName();
   const view = routes[name] ?? renderDashboard;
   markNav(name in routes ? name : '', true, !status.setup_required);
-  await view();
+  const stop = await view();
+  if (typeof stop !== 'function') return;
+  // Another screen may have opened while this one loaded.
+  if (generation === renders) stopCurrent = stop; else stop();
 }
 
 document.getElementById('logout').addEventListener('click', async () => {

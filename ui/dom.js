@@ -1,5 +1,6 @@
 // Tiny DOM helpers: build elements without innerHTML, so no server value can
-// ever become markup.
+// ever become markup; plus the few widgets every screen shares (copy button,
+// error message with what to do, confirmation dialog).
 
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -23,7 +24,7 @@ export function h(tag, attributes = {}, ...children) {
 /** Replaces the content of <main> and moves focus there for screen readers. */
 export function show(...children) {
   const main = document.getElementById('main');
-  main.replaceChildren(...children);
+  main.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   const heading = main.querySelector('h1');
   if (heading) {
     heading.setAttribute('tabindex', '-1');
@@ -40,4 +41,43 @@ export async function copy(text, button) {
     button.textContent = 'Select and copy';
   }
   setTimeout(() => { button.textContent = 'Copy'; }, 2000);
+}
+
+/** A "Copy" button for `text`; `label` names what it copies for screen readers. */
+export function copyButton(text, id, label) {
+  const button = h('button', { type: 'button', class: 'secondary', id, 'aria-label': label ? `Copy ${label}` : null }, 'Copy');
+  button.addEventListener('click', () => copy(text, button));
+  return button;
+}
+
+/** An error in words: the server's message and what to do about it. */
+export function errorBox(err, id) {
+  const hint = err && err.hint ? err.hint : '';
+  return h('div', { class: 'error-box', role: 'alert', id },
+    h('p', { class: 'error' }, err && err.message ? err.message : String(err)),
+    hint ? h('p', { class: 'muted' }, hint) : null);
+}
+
+/** Asks a yes/no question in a modal dialog; resolves true for yes. */
+export function confirmDialog({ title, text, confirm, id = 'confirm-dialog' }) {
+  return new Promise((resolve) => {
+    const yes = h('button', { type: 'button', class: 'danger', id }, confirm);
+    const no = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+    const dialog = h('dialog', { 'aria-labelledby': 'dialog-title', 'aria-describedby': 'dialog-text' },
+      h('h2', { id: 'dialog-title' }, title),
+      h('p', { id: 'dialog-text' }, text),
+      h('div', { class: 'row' }, yes, no));
+    const close = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
+    yes.addEventListener('click', () => close(true));
+    no.addEventListener('click', () => close(false));
+    dialog.addEventListener('cancel', () => close(false));
+    document.body.append(dialog);
+    dialog.showModal();
+    no.focus();
+  });
+}
+
+/** A table that scrolls sideways in a narrow window instead of overflowing. */
+export function scroller(table) {
+  return h('div', { class: 'table-wrap' }, table);
 }

@@ -157,6 +157,18 @@ impl Browser {
         self.runtime.block_on(element.click()).unwrap();
     }
 
+    /// A PNG of the visible part of the page.
+    pub fn screenshot(&self) -> Vec<u8> {
+        self.runtime.block_on(self.client.screenshot()).unwrap()
+    }
+
+    /// Resizes the browser window (CSS pixels).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.runtime
+            .block_on(self.client.set_window_size(width, height))
+            .unwrap();
+    }
+
     /// Runs JavaScript in the page and returns its JSON result.
     pub fn eval(&self, script: &str) -> serde_json::Value {
         self.runtime

@@ -4,8 +4,8 @@
 // (#/?site=…&period=…&filters=…), so it can be bookmarked and reloaded.
 
 import { api } from '../api.js';
-import { h, show } from '../dom.js';
-import { renderHome } from './home.js';
+import { h, show, errorBox } from '../dom.js';
+import { emptySite, renderHome } from './home.js';
 
 const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time'], ['custom', 'Custom range']];
 
@@ -108,19 +108,40 @@ function filterChips(state) {
     }));
 }
 
-async function chart(state) {
-  const theme = window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
-  const holder = h('figure', { class: 'card chart', id: 'chart' }, h('p', { class: 'loading' }, 'Drawing chart…'));
+/** The chart's numbers as a table: its text alternative. */
+async function chartTable(state, details) {
   try {
-    const response = await fetch(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, width: 1100, height: 320 })}`, { credentials: 'same-origin' });
-    if (!response.ok) throw new Error(`The chart could not be drawn (${response.status}).`);
-    const svg = new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement;
-    svg.removeAttribute('width');
-    svg.removeAttribute('height');
-    holder.replaceChildren(document.importNode(svg, true));
+    const data = await api('GET', `/api/stats/timeseries?${statsQuery(state)}`);
+    details.append(h('div', { class: 'table-wrap' }, h('table', { id: 'chart-data' },
+      h('caption', { class: 'visually-hidden' }, `Visitors and pageviews per ${data.interval}`),
+      h('thead', {}, h('tr', {}, ['Date', 'Visitors', 'Pageviews'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
+      h('tbody', {}, data.data.map((row) => h('tr', {}, h('td', {}, row.date), h('td', { class: 'num' }, number(row.visitors)), h('td', { class: 'num' }, number(row.pageviews))))))));
   } catch (err) {
-    holder.replaceChildren(h('p', { class: 'error' }, err.message));
+    details.append(errorBox(err));
   }
+}
+
+function chart(state) {
+  const theme = window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+  const drawing = h('div', { class: 'chart-drawing' }, h('p', { class: 'loading' }, 'Drawing chart…'));
+  const details = h('details', { class: 'chart-data' }, h('summary', {}, 'Show the chart’s numbers as a table'));
+  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details); });
+  const holder = h('figure', { class: 'card chart', id: 'chart', 'aria-labelledby': 'chart-caption' },
+    h('figcaption', { id: 'chart-caption', class: 'visually-hidden' }, 'Visitors and pageviews over the period; the numbers are in the table below the chart.'),
+    drawing, details);
+  (async () => {
+    try {
+      const response = await fetch(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, width: 1100, height: 320 })}`, { credentials: 'same-origin' });
+      if (!response.ok) throw new Error(`The chart could not be drawn (${response.status}). Reload the page to try again.`);
+      const svg = new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement;
+      svg.removeAttribute('width');
+      svg.removeAttribute('height');
+      svg.setAttribute('role', 'img');
+      drawing.replaceChildren(document.importNode(svg, true));
+    } catch (err) {
+      drawing.replaceChildren(errorBox(err));
+    }
+  })();
   return holder;
 }
 
@@ -156,7 +177,7 @@ function breakdownCard(card, state) {
           return h('tr', {}, h('td', {}, bar, link), h('td', { class: 'num' }, number(row[metric])));
         }))));
     } catch (err) {
-      body.replaceChildren(h('p', { class: 'error' }, err.message));
+      body.replaceChildren(errorBox(err));
     }
   }
   load();
@@ -183,8 +204,19 @@ function controls(state, sites) {
   }
   const compare = h('input', { type: 'checkbox', id: 'compare', checked: state.compare });
   compare.addEventListener('change', () => writeState({ ...state, compare: compare.checked }));
+  const exportQuery = (format) => {
+    const query = state.period === 'custom'
+      ? { site_id: state.site, start_date: state.from, end_date: nextDay(state.to), format }
+      : { site_id: state.site, period: state.period, format };
+    return `/api/stats/export?${new URLSearchParams(query)}`;
+  };
   return h('div', { class: 'controls' }, site, period, custom,
-    h('label', { class: 'inline', for: 'compare' }, compare, ' Compare with previous period'));
+    h('label', { class: 'inline', for: 'compare' }, compare, ' Compare with previous period'),
+    h('span', { class: 'spacer' }),
+    h('a', { href: '#/sites', id: 'add-site-link' }, '+ Add a site'),
+    h('span', { class: 'exports' }, 'Export: ',
+      h('a', { href: exportQuery('csv'), id: 'export-csv', download: '' }, 'CSV'), ' · ',
+      h('a', { href: exportQuery('json'), id: 'export-json', download: '' }, 'JSON')));
 }
 
 export async function renderDashboard() {
@@ -193,7 +225,7 @@ export async function renderDashboard() {
   try {
     sites = await api('GET', '/api/sites');
   } catch (err) {
-    show(h('h1', {}, 'Dashboard'), h('p', { class: 'error' }, err.message));
+    show(h('h1', {}, 'Dashboard'), errorBox(err));
     return;
   }
   if (!sites.length) {
@@ -204,18 +236,26 @@ export async function renderDashboard() {
     writeState({ ...state, site: sites[0].site_id });
     return;
   }
+  const selected = sites.find((s) => s.site_id === state.site);
   show(h('h1', { class: 'visually-hidden' }, `Dashboard for ${state.site}`),
-    controls(state, sites), h('p', { class: 'loading', id: 'stats-loading' }, 'Loading stats…'));
+    controls(state, sites), h('p', { class: 'loading', id: 'stats-loading', role: 'status' }, 'Loading stats…'));
   const main = document.getElementById('main');
+  if (!selected.has_events) {
+    document.getElementById('stats-loading')?.remove();
+    main.append(emptySite(state.site));
+    return;
+  }
   try {
     const [stats, live] = await Promise.all([
       api('GET', `/api/stats/main?${statsQuery(state, state.compare ? { compare: 'previous' } : {})}`),
       api('GET', `/api/stats/realtime?${statsQuery(state)}`),
     ]);
     document.getElementById('stats-loading')?.remove();
-    main.append(filterChips(state) ?? '', topStats(stats, live), await chart(state),
+    main.append(filterChips(state) ?? '', topStats(stats, live), chart(state),
       h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state))));
+    // For tests and the first-load benchmark: when the numbers showed.
+    document.documentElement.dataset.statsShownAt = String(Math.round(performance.now()));
   } catch (err) {
-    document.getElementById('stats-loading')?.replaceWith(h('p', { class: 'error', role: 'alert' }, err.message));
+    document.getElementById('stats-loading')?.replaceWith(errorBox(err));
   }
 }

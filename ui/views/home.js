@@ -1,21 +1,23 @@
-// The home screen: how to start collecting, with the tracker snippet and a test
-// event to send.
+// The first screen before any site exists: add a site and get its snippet, or
+// just send a test event (a site appears with its first event).
 
-import { h, show, copy } from '../dom.js';
+import { h, show } from '../dom.js';
+import { snippetBlock } from '../snippet.js';
+import { addSiteForm, addedCard } from './sites.js';
 
 export function renderHome() {
-  const origin = window.location.origin;
-  const snippet = `<script defer data-domain="example.com" src="${origin}/mallard.js"></script>`;
-  const curl = `curl -X POST ${origin}/api/event -H 'Content-Type: application/json' -A 'Mozilla/5.0' \\\n  -d '{"d":"example.com","n":"pageview","u":"https://example.com/"}'`;
-  const copySnippet = h('button', { type: 'button', class: 'secondary', id: 'copy-snippet' }, 'Copy');
-  copySnippet.addEventListener('click', () => copy(snippet, copySnippet));
+  const added = h('div', { id: 'added' });
   show(h('h1', {}, 'Start collecting'),
-    h('section', { class: 'card' },
-      h('h2', {}, '1. Add the tracker to your site'),
-      h('p', {}, 'Put this in the <head> of every page, with your site’s domain as data-domain. It is under 1 KB, sets no cookies and works on local dev servers too.'),
-      h('pre', { id: 'snippet' }, snippet),
-      h('div', { class: 'row' }, copySnippet),
-      h('h2', {}, '2. Or send a test event'),
-      h('pre', {}, curl),
-      h('p', { class: 'muted' }, 'Events are stored in one SQLite file on this machine. IP addresses are never stored.')));
+    h('p', { class: 'muted' }, 'No events yet. Add your site to get its snippet, or send a test event: a site also appears with its first event. Events are stored in one SQLite file on this machine; IP addresses are never stored.'),
+    added,
+    addSiteForm((site) => { added.replaceChildren(addedCard(site)); added.querySelector('h2')?.focus(); }),
+    h('section', { class: 'card' }, h('h2', {}, 'The tracker, for any site'), snippetBlock('example.com')));
+}
+
+/** The empty state of a site that has no events yet. */
+export function emptySite(siteId) {
+  return h('section', { class: 'card', id: 'empty-site' },
+    h('h2', {}, `No events from ${siteId} yet`),
+    h('p', {}, 'Once the tracker runs on a page, or you send the test event below, the numbers show here (reload or wait a few seconds on the Realtime screen).'),
+    snippetBlock(siteId, 'empty-snippet'));
 }

@@ -1,100 +1,83 @@
-// API keys: list, create (the plaintext shown once, with a copy button) and
-// revoke with confirmation.
+// API keys: both kinds in one list (mm_ stats keys and lk_live_ ingestion
+// keys), create (the plaintext shown once, with a copy button) and revoke with
+// confirmation; revoked keys stay listed as such.
 
-import { h, show, copy } from '../dom.js';
-import { createKey, listKeys, revokeKey } from '../api.js';
+import { h, show, confirmDialog, errorBox, scroller } from '../dom.js';
+import { listIngestKeys, listKeys, revokeIngestKey, revokeKey } from '../api.js';
+import { createKeyForm } from './key_forms.js';
 
-function confirmRevoke(name) {
-  return new Promise((resolve) => {
-    const yes = h('button', { type: 'button', class: 'danger', id: 'confirm-revoke' }, 'Revoke key');
-    const no = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
-    const dialog = h('dialog', { 'aria-labelledby': 'revoke-title' },
-      h('h2', { id: 'revoke-title' }, `Revoke “${name}”?`),
-      h('p', {}, 'Programs using this key stop working immediately. This cannot be undone.'),
-      h('div', { class: 'row' }, yes, no));
-    const close = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
-    yes.addEventListener('click', () => close(true));
-    no.addEventListener('click', () => close(false));
-    dialog.addEventListener('cancel', () => close(false));
-    document.body.append(dialog);
-    dialog.showModal();
-    no.focus();
-  });
+const when = (time) => new Date(time).toLocaleString();
+
+function status(revoked, at) {
+  return revoked
+    ? h('span', { class: 'badge revoked', title: at ? `Revoked ${when(at)}` : null }, 'Revoked')
+    : h('span', { class: 'badge' }, 'Active');
 }
 
-function keyTable(keys, refresh, error) {
-  if (keys.length === 0) {
-    return h('p', { class: 'muted', id: 'no-keys' }, 'No API keys yet. Create one for scripts, CI jobs or other tools that read your stats.');
-  }
-  const rows = keys.map((key) => {
-    const revoke = key.revoked ? null : h('button', { type: 'button', class: 'danger', 'data-revoke': key.key_hash }, 'Revoke');
-    revoke?.addEventListener('click', async () => {
-      if (!(await confirmRevoke(key.name))) return;
-      try {
-        await revokeKey(key.key_hash);
-        await refresh();
-      } catch (err) {
-        error.textContent = err.message;
-      }
+function revokeButton(name, attribute, value, revoke, refresh, error) {
+  const button = h('button', { type: 'button', class: 'danger', [attribute]: value, 'aria-label': `Revoke ${name}` }, 'Revoke');
+  button.addEventListener('click', async () => {
+    const sure = await confirmDialog({
+      title: `Revoke “${name}”?`,
+      text: 'Programs using this key stop working immediately. This cannot be undone.',
+      confirm: 'Revoke key',
+      id: 'confirm-revoke',
     });
-    return h('tr', { 'data-key': key.key_hash },
-      h('td', {}, key.name),
-      h('td', {}, key.scope),
-      h('td', { class: 'hash', title: key.key_hash }, key.key_hash.slice(0, 16) + '…'),
-      h('td', {}, new Date(key.created_at).toLocaleString()),
-      h('td', {}, key.revoked ? h('span', { class: 'badge revoked' }, 'Revoked') : h('span', { class: 'badge' }, 'Active')),
-      h('td', {}, revoke));
+    if (!sure) return;
+    try {
+      await revoke(value);
+      await refresh();
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+    }
   });
-  return h('table', { id: 'keys-table' },
-    h('thead', {}, h('tr', {}, ['Name', 'Scope', 'Hash', 'Created', 'Status', ''].map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, rows));
+  return button;
+}
+
+function keyTable(stats, ingest, refresh, error) {
+  if (stats.length + ingest.length === 0) {
+    return h('p', { class: 'muted', id: 'no-keys' }, 'No API keys yet. Create a stats key for scripts and CI jobs that read your stats, or an ingestion key for SDKs that send events to /events.');
+  }
+  const statsRows = stats.map((key) => h('tr', { 'data-key': key.key_hash, 'data-kind': 'stats' },
+    h('th', { scope: 'row' }, key.name),
+    h('td', {}, 'Stats (mm_)'),
+    h('td', {}, key.scope),
+    h('td', { class: 'hash', title: key.key_hash }, `sha256 ${key.key_hash.slice(0, 12)}…`),
+    h('td', {}, when(key.created_at)),
+    h('td', {}, status(key.revoked)),
+    h('td', {}, key.revoked ? null : revokeButton(key.name, 'data-revoke', key.key_hash, revokeKey, refresh, error))));
+  const ingestRows = ingest.map((key) => h('tr', { 'data-key': key.id, 'data-kind': 'ingest' },
+    h('th', { scope: 'row' }, key.name),
+    h('td', {}, 'Ingestion (lk_live_)', h('div', { class: 'muted small', title: key.workspace_id }, `workspace ${key.workspace_id.slice(0, 8)}…`)),
+    h('td', {}, key.scopes.join(', ')),
+    h('td', { class: 'hash' }, `${key.prefix}…${key.suffix}`),
+    h('td', {}, when(key.created_at)),
+    h('td', {}, status(Boolean(key.revoked_at), key.revoked_at)),
+    h('td', {}, key.revoked_at ? null : revokeButton(key.name, 'data-revoke-ingest', key.id, revokeIngestKey, refresh, error))));
+  return scroller(h('table', { id: 'keys-table' },
+    h('caption', { class: 'visually-hidden' }, 'All API keys'),
+    h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Scope', 'Key', 'Created', 'Status', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, statsRows, ingestRows)));
 }
 
 export async function renderKeys() {
-  const listing = h('div', { id: 'keys-listing' }, h('p', { class: 'loading' }, 'Loading keys…'));
-  const error = h('p', { class: 'error', role: 'alert' });
+  const listing = h('div', { id: 'keys-listing' }, h('p', { class: 'loading', role: 'status' }, 'Loading keys…'));
+  const error = h('div', { id: 'keys-error' });
   const created = h('div', { id: 'created-key', 'aria-live': 'polite' });
+  let workspaces = [];
   const refresh = async () => {
     try {
-      listing.replaceChildren(keyTable(await listKeys(), refresh, error));
+      const [stats, ingest] = await Promise.all([listKeys(), listIngestKeys()]);
+      workspaces = [...new Set(ingest.map((k) => k.workspace_id))];
+      listing.replaceChildren(keyTable(stats, ingest, refresh, error));
     } catch (err) {
-      listing.replaceChildren(h('p', { class: 'error' }, err.message));
+      listing.replaceChildren(errorBox(err));
     }
   };
-  const name = h('input', { id: 'key-name', name: 'name', required: true, maxlength: 100, placeholder: 'e.g. ci-pipeline' });
-  const scope = h('select', { id: 'key-scope', name: 'scope' },
-    h('option', { value: 'ReadOnly' }, 'ReadOnly: read stats'),
-    h('option', { value: 'Admin' }, 'Admin: stats, keys and settings'));
-  const form = h('form', { class: 'card', id: 'create-key' },
-    h('h2', {}, 'Create a key'),
-    h('label', { for: 'key-name' }, 'Name'), name,
-    h('label', { for: 'key-scope' }, 'Scope'), scope,
-    h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Create key')));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    error.textContent = '';
-    if (!name.value.trim()) {
-      error.textContent = 'Give the key a name that says what it is for.';
-      name.focus();
-      return;
-    }
-    try {
-      const key = await createKey(name.value.trim(), scope.value);
-      const copyButton = h('button', { type: 'button', class: 'secondary', id: 'copy-key' }, 'Copy');
-      copyButton.addEventListener('click', () => copy(key.key, copyButton));
-      created.replaceChildren(h('section', { class: 'card secret' },
-        h('h2', {}, `Your new key “${key.name}”`),
-        h('pre', { id: 'new-key' }, key.key),
-        h('div', { class: 'row' }, copyButton),
-        h('p', { class: 'notice' }, 'Copy it now: you will not see this key again. Use it as “Authorization: Bearer …” or “X-API-Key: …”.')));
-      name.value = '';
-      await refresh();
-    } catch (err) {
-      error.textContent = err.message;
-    }
-  });
-  show(h('h1', {}, 'API keys'),
-    h('p', { class: 'muted' }, 'Keys let programs read your stats (ReadOnly) or manage keys and settings (Admin). Only a hash is stored.'),
-    created, form, error, h('h2', {}, 'All keys'), listing);
   await refresh();
+  show(h('h1', {}, 'API keys'),
+    h('p', { class: 'muted' }, 'Stats keys (mm_) let programs read your stats (ReadOnly) or manage keys and settings (Admin). Ingestion keys (lk_live_) let SDKs and servers send events to /events and /s2s/events. Only a hash of each key is stored.'),
+    created,
+    createKeyForm((card) => { created.replaceChildren(card); }, refresh, workspaces),
+    error, h('h2', {}, 'All keys'), listing);
 }

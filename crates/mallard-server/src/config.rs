@@ -194,6 +194,11 @@ pub struct Config {
     /// The desktop app notifies when live visitors (last five minutes, all
     /// sites) reach this number; 0 turns the notification off.
     pub spike_alert_visitors: u64,
+    /// Editable settings (see [`crate::settings`]) given by an environment
+    /// variable: the dashboard may not change them.
+    pub pinned_settings: Vec<&'static str>,
+    /// Editable settings given in the config file.
+    pub file_settings: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Config {
@@ -229,6 +234,8 @@ impl std::fmt::Debug for Config {
             .field("collector", &self.collector)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("max_concurrent_queries", &self.max_concurrent_queries)
+            .field("pinned_settings", &self.pinned_settings)
+            .field("file_settings", &self.file_settings)
             .finish()
     }
 }
@@ -262,6 +269,8 @@ impl Config {
             cache_ttl_secs: 60,
             max_concurrent_queries: 8,
             spike_alert_visitors: 100,
+            pinned_settings: Vec::new(),
+            file_settings: Vec::new(),
         }
     }
 
@@ -281,6 +290,7 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let file_settings = file_settings(&raw);
         apply_env(&mut raw, env)?;
         let data_dir = match overrides.data_dir.or(raw.data_dir) {
             Some(dir) => dir,
@@ -371,6 +381,12 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        config.file_settings = file_settings;
+        config.pinned_settings = crate::settings::SETTINGS
+            .iter()
+            .filter(|setting| env(setting.env).is_some())
+            .map(|setting| setting.name)
+            .collect();
         Ok(config)
     }
 
@@ -410,6 +426,25 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// The editable settings that the file sets.
+fn file_settings(raw: &FileConfig) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for (name, set) in [
+        ("site_ids", raw.site_ids.is_some()),
+        ("filter_bots", raw.filter_bots.is_some()),
+        ("retention_days", raw.retention_days.is_some()),
+        ("rate_limit_per_site", raw.rate_limit_per_site.is_some()),
+    ] {
+        if set {
+            names.push(name);
+        }
+    }
+    if let Some(collector) = &raw.collector {
+        names.extend(collector.editable_fields_set());
+    }
+    names
 }
 
 fn apply_env(
@@ -665,6 +700,16 @@ mod tests {
         let env = env_of(&[("MALLARD_DATA_DIR", "/x"), ("MALLARD_CACHE_TTL", "soon")]);
         let err = Config::load(None, &env, Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("MALLARD_CACHE_TTL"), "{err}");
+    }
+
+    #[test]
+    fn editable_settings_remember_whether_the_file_or_the_environment_set_them() {
+        let file =
+            write("data_dir = \"/x\"\nfilter_bots = false\n[collector]\nrate_limit_ip_rps = 5\n");
+        let env = env_of(&[("MALLARD_RETENTION_DAYS", "7"), ("API_KEY_MODE", "require")]);
+        let config = Config::load(Some(file.path()), &env, Overrides::default()).unwrap();
+        assert_eq!(config.file_settings, ["filter_bots", "rate_limit_ip_rps"]);
+        assert_eq!(config.pinned_settings, ["retention_days", "api_key_mode"]);
     }
 
     #[test]

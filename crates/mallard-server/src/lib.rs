@@ -27,6 +27,7 @@ pub mod local_admin;
 pub mod observability;
 pub mod retention;
 pub mod routes;
+pub mod settings;
 pub mod state;
 pub mod stats;
 

@@ -8,12 +8,14 @@ use crate::state::AppState;
 const EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Runs forever (until the runtime stops): deletes expired data chunk by chunk,
-/// then sleeps an hour. Does nothing when no retention is configured.
+/// then sleeps an hour, or until the retention period changes in the
+/// dashboard. Deletes nothing while no retention is set.
 pub async fn run(state: AppState) {
-    let Some(days) = state.config.retention_days else {
-        return;
-    };
     loop {
+        let Some(days) = state.settings.get().retention_days else {
+            state.settings.retention_changed.notified().await;
+            continue;
+        };
         let cutoff = crate::clock::now_ms() - i64::from(days) * 24 * 60 * 60 * 1000;
         let mut total = 0u64;
         loop {
@@ -34,6 +36,9 @@ pub async fn run(state: AppState) {
             tracing::info!(rows = total, days, "deleted data past the retention period");
             metrics::counter!("mallard_retention_deleted_rows_total").increment(total);
         }
-        tokio::time::sleep(EVERY).await;
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            () = state.settings.retention_changed.notified() => {}
+        }
     }
 }

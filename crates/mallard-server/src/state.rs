@@ -12,8 +12,8 @@ use crate::auth::AuthState;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::enrich::Enricher;
-use crate::limits::SiteRateLimiter;
 use crate::local_admin::LocalAdminToken;
+use crate::settings::LiveSettings;
 
 /// Cheaply cloneable application state.
 #[derive(Clone, Debug)]
@@ -30,8 +30,8 @@ pub struct Shared {
     pub reads: Arc<ReadPool>,
     /// Turns validated events into stored events.
     pub enricher: Enricher,
-    /// The per-site rate limit, when one is configured.
-    pub site_limiter: Option<SiteRateLimiter>,
+    /// The settings the dashboard may change, as in force.
+    pub settings: LiveSettings,
     /// Renders the Prometheus exposition, when the recorder is installed.
     pub metrics: Option<PrometheusHandle>,
     /// When the server started.
@@ -71,13 +71,16 @@ impl AppState {
             })?;
             writer.run_blocking(move |conn| mallard_store::auth::set_password_hash(conn, &hash))?;
         }
-        let (password_hash, keys) = store.reads().with(|db| {
+        let (password_hash, keys, saved) = store.reads().with(|db| {
             let conn = db.connection();
             Ok((
                 mallard_store::auth::password_hash(conn)?,
                 mallard_store::auth::list_api_keys(conn)?,
+                db.dashboard_settings()?,
             ))
         })?;
+        let settings = LiveSettings::new(&config, &saved);
+        let live = settings.get();
         let auth = AuthState::new(
             password_hash,
             keys,
@@ -93,19 +96,43 @@ impl AppState {
             })?,
         );
         Ok(Self(Arc::new(Shared {
-            enricher: Enricher::new(secret, config.filter_bots),
-            site_limiter: SiteRateLimiter::new(config.rate_limit_per_site),
+            enricher: Enricher::new(secret, live.filter_bots),
             writer,
             reads: store.reads(),
             metrics: crate::observability::prometheus(),
             started: Instant::now(),
             auth,
-            collector: crate::collector::CollectorState::new(&config, store),
+            collector: crate::collector::CollectorState::new(&config, store, &live),
+            settings,
             stats: crate::stats::StatsRuntime::new(&config),
             collection: crate::collection::CollectionSwitch::default(),
             host: std::sync::OnceLock::new(),
             config,
         })))
+    }
+
+    /// Puts the dashboard settings the store now holds (`saved`) in force:
+    /// ingestion, rate limits and retention follow at once.
+    pub fn apply_settings(&self, saved: &[(String, String)]) {
+        let (before, after) = self.settings.replace(saved);
+        self.enricher.set_filter_bots(after.filter_bots);
+        let gates_changed = (
+            before.rate_limit_ip_rps,
+            before.rate_limit_ip_burst,
+            before.rate_limit_key_rps,
+            before.rate_limit_key_burst,
+        ) != (
+            after.rate_limit_ip_rps,
+            after.rate_limit_ip_burst,
+            after.rate_limit_key_rps,
+            after.rate_limit_key_burst,
+        );
+        if gates_changed {
+            self.collector.replace_gates(&self.config, &after);
+        }
+        if *before != *after {
+            tracing::info!("settings changed from the dashboard are in force");
+        }
     }
 
     /// Runs a read on a blocking thread, so that SQLite never blocks an async

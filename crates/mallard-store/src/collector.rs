@@ -126,6 +126,24 @@ pub fn revoke_api_key(
         .optional()?)
 }
 
+/// Soft-revokes key `id`, whatever its workspace (the dashboard lists the keys
+/// of every workspace). Returns the key's metadata, or `None` when there is no
+/// such key. Runs on the write connection.
+pub fn revoke_api_key_by_id(
+    conn: &Connection,
+    id: &str,
+    now_ms: i64,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
+    let workspace: Option<String> = conn
+        .prepare_cached("SELECT workspace_id FROM collector_api_keys WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))
+        .optional()?;
+    match workspace {
+        Some(workspace) => revoke_api_key(conn, &workspace, id, now_ms),
+        None => Ok(None),
+    }
+}
+
 /// Claims an event's dedupe key inside the writer's transaction: true when the
 /// key is new (store the event), false when it was stored before.
 pub(crate) fn claim_event_key(conn: &Connection, key: &[u8; 16]) -> Result<bool, StoreError> {
@@ -183,6 +201,17 @@ impl ReadConn<'_> {
         ))?;
         let keys = stmt
             .query_map(params![workspace_id], key_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+
+    /// Every key of every workspace, newest first, revoked ones included.
+    pub fn collector_all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM collector_api_keys ORDER BY created_at DESC, id"
+        ))?;
+        let keys = stmt
+            .query_map([], key_from_row)?
             .collect::<Result<_, _>>()?;
         Ok(keys)
     }
@@ -325,6 +354,25 @@ mod tests {
         let active = reads.collector_active_keys().unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].0, [2; 32]);
+    }
+
+    #[test]
+    fn keys_of_every_workspace_are_listed_and_revoked_by_id() {
+        let conn = database();
+        insert_api_key(&conn, &key("k1", 1)).unwrap();
+        let mut other = key("k2", 2);
+        other.record.workspace_id = "ws2".into();
+        other.record.created_at = 2;
+        insert_api_key(&conn, &other).unwrap();
+        let all = ReadConn::new(&conn).collector_all_api_keys().unwrap();
+        let ids: Vec<&str> = all.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(ids, ["k2", "k1"], "newest first, across workspaces");
+        let revoked = revoke_api_key_by_id(&conn, "k2", 9).unwrap().unwrap();
+        assert_eq!(
+            (revoked.workspace_id.as_str(), revoked.revoked_at),
+            ("ws2", Some(9))
+        );
+        assert!(revoke_api_key_by_id(&conn, "nope", 9).unwrap().is_none());
     }
 
     #[test]

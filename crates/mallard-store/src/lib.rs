@@ -13,15 +13,18 @@
 
 pub mod auth;
 pub mod collector;
+pub mod dashboard_settings;
 pub mod dims;
 pub mod error;
 pub mod hll;
 pub mod lock;
 pub mod open;
 pub mod reader;
+pub mod recent;
 pub mod retention;
 pub mod rollups;
 pub mod schema;
+pub mod sites;
 pub mod stats;
 pub mod visits;
 pub mod writer;

@@ -34,6 +34,7 @@ enum Command {
         ack: oneshot::Sender<Result<(), WriteFailure>>,
     },
     Run(Job),
+    Maintain(Job),
     SyncSketches(oneshot::Sender<Result<(), WriteFailure>>),
     Shutdown,
 }
@@ -73,6 +74,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Insert { events, .. } => write!(f, "Insert({} events)", events.len()),
             Command::Run(_) => f.write_str("Run"),
+            Command::Maintain(_) => f.write_str("Maintain"),
             Command::SyncSketches(_) => f.write_str("SyncSketches"),
             Command::Shutdown => f.write_str("Shutdown"),
         }
@@ -119,6 +121,23 @@ impl WriterHandle {
         let (job, outcome) = job_for(write);
         self.sender
             .send(Command::Run(job))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        outcome.await.unwrap_or(Err(StoreError::WriterStopped))
+    }
+
+    /// Like [`WriterHandle::run`], for writes that change what the writer keeps
+    /// in memory (a site's time zone, its rollups): the pending visitor
+    /// sketches are written before `write` runs, and the writer forgets its
+    /// cached time zones, sketches and ids once the batch is over.
+    pub async fn run_maintenance<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, outcome) = job_for(write);
+        self.sender
+            .send(Command::Maintain(job))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         outcome.await.unwrap_or(Err(StoreError::WriterStopped))
@@ -276,7 +295,7 @@ impl Writer {
                 batch.push(command);
                 false
             }
-            Command::Run(_) | Command::SyncSketches(_) => {
+            Command::Run(_) | Command::Maintain(_) | Command::SyncSketches(_) => {
                 batch.push(command);
                 false
             }
@@ -287,8 +306,13 @@ impl Writer {
         let started = Instant::now();
         let mut completions: Vec<Completion> = Vec::new();
         let mut acks = Vec::new();
+        let maintenance = batch.iter().any(|c| matches!(c, Command::Maintain(_)));
         let outcome = self.write(batch, &mut completions, &mut acks);
         let failure = outcome.as_ref().err().map(WriteFailure::from);
+        if maintenance && failure.is_none() {
+            // The job may have changed time zones or rewritten rollups.
+            self.state.forget_caches();
+        }
         if let Some(failure) = &failure {
             tracing::error!(error = %failure, events, "writer batch rolled back");
             self.state.forget_caches();
@@ -338,15 +362,27 @@ impl Writer {
                 Command::Run(job) if failed.is_none() => {
                     failed = run_job(&tx, job, completions).err();
                 }
+                Command::Maintain(job) if failed.is_none() => {
+                    sync_sketches = true;
+                    // Sketches in memory go to their rows before the job reads
+                    // or replaces those rows.
+                    failed = self
+                        .state
+                        .write_sketches(&tx)
+                        .and_then(|()| run_job(&tx, job, completions))
+                        .err();
+                }
                 Command::SyncSketches(ack) => {
                     acks.push(ack);
                     sync_sketches = true;
                 }
-                Command::Run(_) | Command::Shutdown => {}
+                Command::Run(_) | Command::Maintain(_) | Command::Shutdown => {}
             }
         }
         if failed.is_none() && sync_sketches {
-            // A reader asked for current visitor counts.
+            // A reader asked for current visitor counts, or a maintenance job
+            // ran: the writer forgets its sketches after this batch, so the
+            // ones of events after the job must reach their rows too.
             failed = self.state.write_sketches(&tx).err();
         }
         match failed {

@@ -122,3 +122,96 @@ fn writes_after_close_fail_cleanly() {
             .is_err()
     );
 }
+
+#[test]
+fn a_time_zone_change_rebuilds_the_rollups_and_keeps_counting() {
+    use mallard_core::period::{DayRange, parse_date};
+    use mallard_store::sites::{TimeZoneChange, set_time_zone};
+    use mallard_store::stats::StatsQuery;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let writer = store.writer();
+    // 20:00 UTC on 2024-03-10 is 05:00 on 2024-03-11 in Tokyo.
+    let evening = 1_710_100_800_000;
+    writer
+        .insert_blocking(vec![event(1, evening, "pageview", "/a")])
+        .unwrap();
+    let day = |date: &str| {
+        let start = parse_date(date).unwrap();
+        StatsQuery {
+            range: DayRange {
+                start,
+                end: start + 1,
+            },
+            filters: Vec::new(),
+        }
+    };
+    let counts = |date: &str| {
+        store
+            .reads()
+            .with(|db| {
+                let site = db.stats_site("store.test")?.unwrap();
+                let totals = db.stats_main(&site, &day(date))?;
+                Ok((totals.pageviews, totals.visitors))
+            })
+            .unwrap()
+    };
+    assert_eq!(counts("2024-03-10"), (1, 1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let change = runtime
+        .block_on(writer.run_maintenance(|conn| set_time_zone(conn, "store.test", "Asia/Tokyo")))
+        .unwrap();
+    assert_eq!(change, TimeZoneChange::Changed);
+    assert_eq!(counts("2024-03-10"), (0, 0));
+    assert_eq!(counts("2024-03-11"), (1, 1));
+    // The writer counts new events in the new zone: 21:00 UTC is Tokyo's 11th too.
+    writer
+        .insert_blocking(vec![event(2, evening + 3_600_000, "pageview", "/b")])
+        .unwrap();
+    runtime.block_on(writer.sync_sketches()).unwrap();
+    assert_eq!(counts("2024-03-11"), (2, 2));
+    drop(writer);
+    store.close();
+}
+
+#[test]
+fn recent_events_are_the_newest_of_one_site_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let now = now_ms();
+    let mut old = event(1, now - 3_600_000, "pageview", "/old");
+    old.session.browser = Some("Firefox".into());
+    store
+        .writer()
+        .insert_blocking(vec![
+            old,
+            event(1, now - 2_000, "pageview", "/a"),
+            event(2, now - 1_000, "Signup", "/b"),
+        ])
+        .unwrap();
+    let recent = store
+        .reads()
+        .with(|db| db.recent_events("store.test", now - 60_000, 10))
+        .unwrap();
+    let seen: Vec<(&str, &str)> = recent
+        .iter()
+        .map(|e| (e.name.as_str(), e.path.as_str()))
+        .collect();
+    assert_eq!(seen, [("Signup", "/b"), ("pageview", "/a")]);
+    assert_eq!(recent[0].ts, now - 1_000);
+    let limited = store
+        .reads()
+        .with(|db| db.recent_events("store.test", 0, 1))
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    let none = store
+        .reads()
+        .with(|db| db.recent_events("other.test", 0, 10))
+        .unwrap();
+    assert!(none.is_empty());
+    store.close();
+}

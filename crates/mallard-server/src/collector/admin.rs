@@ -81,7 +81,7 @@ fn random_bytes(out: &mut [u8]) -> Result<(), CollectorError> {
 }
 
 /// A fresh UUID v4.
-fn new_uuid() -> Result<String, CollectorError> {
+pub fn new_uuid() -> Result<String, CollectorError> {
     let mut b = [0u8; 16];
     random_bytes(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -122,7 +122,8 @@ fn timestamp(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn metadata(key: &ApiKeyRecord) -> Value {
+/// The metadata of a key as the API shows it (never the plaintext).
+pub fn metadata(key: &ApiKeyRecord) -> Value {
     json!({
         "id": key.id,
         "workspace_id": key.workspace_id,
@@ -148,13 +149,44 @@ fn workspace_of(
     })
 }
 
-struct CreateRequest {
-    workspace_id: String,
-    name: String,
-    scopes: Vec<String>,
+/// A validated request for a new key.
+#[derive(Debug, Clone)]
+pub struct KeyRequest {
+    /// The workspace (a lower-case UUID).
+    pub workspace_id: String,
+    /// The key's name.
+    pub name: String,
+    /// Its scopes, without duplicates.
+    pub scopes: Vec<String>,
 }
 
-fn parse_create(body: &[u8]) -> Result<CreateRequest, CollectorError> {
+/// A key name trimmed, if it is 1 to 200 characters without control
+/// characters.
+pub fn valid_name(raw: &str) -> Option<String> {
+    let name = raw.trim();
+    (!name.is_empty()
+        && name.chars().count() <= MAX_KEY_NAME_LEN
+        && !name.chars().any(char::is_control))
+    .then(|| name.to_owned())
+}
+
+/// The scopes of `values` without duplicates; `Err(true)` when there are
+/// none, `Err(false)` when one is not a known scope.
+pub fn valid_scopes(values: &[Value]) -> Result<Vec<String>, bool> {
+    let mut parsed: Vec<String> = Vec::new();
+    for value in values {
+        let scope = value.as_str().filter(|s| SCOPES.contains(s)).ok_or(false)?;
+        if !parsed.iter().any(|s| s == scope) {
+            parsed.push(scope.to_owned());
+        }
+    }
+    if parsed.is_empty() {
+        return Err(true);
+    }
+    Ok(parsed)
+}
+
+fn parse_create(body: &[u8]) -> Result<KeyRequest, CollectorError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| CollectorError::InvalidJson(format!("The body is not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
@@ -176,53 +208,40 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, CollectorError> {
         .ok_or_else(|| invalid("workspace_id", "must be a UUID"))?;
     let name = field("name")?
         .as_str()
-        .map(str::trim)
-        .filter(|n| !n.is_empty() && n.chars().count() <= MAX_KEY_NAME_LEN)
-        .filter(|n| !n.chars().any(char::is_control))
+        .and_then(valid_name)
         .ok_or_else(|| {
             invalid(
                 "name",
                 "must be a non-empty string of at most 200 characters",
             )
-        })?
-        .to_owned();
+        })?;
     let scopes = field("scopes")?
         .as_array()
         .ok_or_else(|| invalid("scopes", "must be an array of scopes"))?;
-    let mut parsed: Vec<String> = Vec::new();
-    for scope in scopes {
-        let scope = scope
-            .as_str()
-            .filter(|s| SCOPES.contains(s))
-            .ok_or_else(|| {
-                invalid(
-                    "scopes",
-                    "each scope must be ingest:write, ingest:server or admin",
-                )
-            })?;
-        if !parsed.iter().any(|s| s == scope) {
-            parsed.push(scope.to_owned());
+    let parsed = valid_scopes(scopes).map_err(|empty| {
+        if empty {
+            invalid("scopes", "at least one scope is required")
+        } else {
+            invalid(
+                "scopes",
+                "each scope must be ingest:write, ingest:server or admin",
+            )
         }
-    }
-    if parsed.is_empty() {
-        return Err(invalid("scopes", "at least one scope is required"));
-    }
-    Ok(CreateRequest {
+    })?;
+    Ok(KeyRequest {
         workspace_id,
         name,
         scopes: parsed,
     })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, CollectorError> {
-    authorize(&state, &headers)?;
-    let body =
-        body.map_err(|e| CollectorError::InvalidRequest(format!("Cannot read the body: {e}")))?;
-    let request = parse_create(&body)?;
+/// Mints a key for `request`: stores its digest and masked ends, puts it in
+/// force at once, and returns its metadata and the plaintext (to be shown
+/// once).
+pub async fn mint(
+    state: &AppState,
+    request: KeyRequest,
+) -> Result<(ApiKeyRecord, String), CollectorError> {
     let plaintext = new_key()?;
     let key_hash: [u8; 32] = Sha256::digest(plaintext.as_bytes()).into();
     let record = ApiKeyRecord {
@@ -248,6 +267,19 @@ async fn create(
             CollectorError::Unavailable("The database cannot take writes right now".into())
         })?;
     state.collector.keys.insert(key_hash, record.clone());
+    Ok((record, plaintext))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, CollectorError> {
+    authorize(&state, &headers)?;
+    let body =
+        body.map_err(|e| CollectorError::InvalidRequest(format!("Cannot read the body: {e}")))?;
+    let request = parse_create(&body)?;
+    let (record, plaintext) = mint(&state, request).await?;
     let mut body = metadata(&record);
     body["key"] = Value::String(plaintext);
     if let Some(object) = body.as_object_mut() {

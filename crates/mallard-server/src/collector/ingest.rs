@@ -61,20 +61,22 @@ pub async fn ingest(
     if state.collection.is_paused() {
         return Err(CollectorError::Unavailable("Collection is paused".into()));
     }
-    if !collector.gates.ip.check(&ip) {
+    let live = state.settings.get();
+    let gates = collector.gates();
+    if !gates.ip.check(&ip) {
         return Err(CollectorError::RateLimited(LimitGate::Ip));
     }
     let principal = authenticate(
-        settings.api_key_mode,
+        live.api_key_mode,
         &collector.keys,
         headers,
         endpoint,
         &|| collector.upgrade_docs(&state.config),
     )?;
-    if !collector.gates.credential.check(&principal.credential) {
+    if !gates.credential.check(&principal.credential) {
         return Err(CollectorError::RateLimited(LimitGate::ApiKey));
     }
-    if let (Some(gate), Some(workspace)) = (&collector.gates.workspace, &principal.workspace)
+    if let (Some(gate), Some(workspace)) = (&gates.workspace, &principal.workspace)
         && !gate.check(workspace)
     {
         return Err(CollectorError::WorkspaceRateLimited);
@@ -122,7 +124,7 @@ pub async fn ingest(
         Endpoint::Server => String::new(),
     };
     let event = build_event(state, endpoint, site, wire, ip, &user_agent, now)?;
-    if event.session.is_bot && state.config.filter_bots {
+    if event.session.is_bot && live.filter_bots {
         metrics::counter!("mallard_events_dropped_total", "reason" => "bot").increment(1);
         return Ok(StatusCode::ACCEPTED);
     }

@@ -20,7 +20,7 @@ pub mod schema;
 pub mod settings;
 pub mod tracking_plan;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use mallard_core::{UserAgentClassifier, VisitorSecret};
 use mallard_store::Store;
@@ -30,6 +30,7 @@ pub use router::router;
 pub use settings::{ApiKeyMode, CollectorConfig, CollectorFileConfig};
 
 use crate::config::Config;
+use crate::settings::Effective;
 use auth::KeyRegistry;
 use limits::{Gates, QuotaTracker};
 
@@ -41,8 +42,8 @@ pub struct CollectorState {
     pub classifier: UserAgentClassifier,
     /// The active api keys.
     pub keys: KeyRegistry,
-    /// The rate gates.
-    pub gates: Arc<Gates>,
+    /// The rate gates; replaced when their rates change in the dashboard.
+    gates: RwLock<Arc<Gates>>,
     /// Monthly quota counts per workspace.
     pub quota: QuotaTracker,
     /// The dashboard URL once the port is known.
@@ -59,9 +60,10 @@ impl std::fmt::Debug for CollectorState {
 }
 
 impl CollectorState {
-    /// Builds the collector state for `store`, loading the active api keys.
-    /// Call it outside async tasks: it reads the database.
-    pub fn new(config: &Config, store: &Store) -> Self {
+    /// Builds the collector state for `store`, loading the active api keys;
+    /// the gates use the rates in force (`settings`). Call it outside async
+    /// tasks: it reads the database.
+    pub fn new(config: &Config, store: &Store, settings: &Effective) -> Self {
         let secret = match &config.secret {
             Some(passphrase) => VisitorSecret::derive_from_passphrase(passphrase),
             None => store.visitor_secret().clone(),
@@ -77,10 +79,24 @@ impl CollectorState {
             secret,
             classifier: UserAgentClassifier::new(10_000),
             keys: KeyRegistry::new(keys),
-            gates: Gates::start(&config.collector),
+            gates: RwLock::new(Gates::start(&gate_config(config, settings))),
             quota: QuotaTracker::default(),
             dashboard_url: OnceLock::new(),
         }
+    }
+
+    /// The rate gates in force.
+    pub fn gates(&self) -> Arc<Gates> {
+        self.gates
+            .read()
+            .map_or_else(|p| Arc::clone(&p.into_inner()), |g| Arc::clone(&g))
+    }
+
+    /// Replaces the gates with fresh ones at the rates of `settings` (their
+    /// buckets start full).
+    pub fn replace_gates(&self, config: &Config, settings: &Effective) {
+        let gates = Gates::start(&gate_config(config, settings));
+        *self.gates.write().unwrap_or_else(|p| p.into_inner()) = gates;
     }
 
     /// Records the dashboard URL once the listening port is known.
@@ -96,5 +112,16 @@ impl CollectorState {
             .cloned()
             .unwrap_or_else(|| config.dashboard_url(config.port));
         format!("{base}#/keys")
+    }
+}
+
+/// The collector settings of `config` with the gate rates in force.
+fn gate_config(config: &Config, settings: &Effective) -> CollectorConfig {
+    CollectorConfig {
+        ip_rps: settings.rate_limit_ip_rps,
+        ip_burst: settings.rate_limit_ip_burst,
+        key_rps: settings.rate_limit_key_rps,
+        key_burst: settings.rate_limit_key_burst,
+        ..config.collector.clone()
     }
 }

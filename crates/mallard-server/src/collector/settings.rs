@@ -61,6 +61,23 @@ pub struct CollectorFileConfig {
     tracking_plan_file: Option<PathBuf>,
 }
 
+impl CollectorFileConfig {
+    /// The fields that the dashboard may also change (see
+    /// [`crate::settings`]) and that this table sets.
+    pub(crate) fn editable_fields_set(&self) -> Vec<&'static str> {
+        [
+            ("api_key_mode", self.api_key_mode.is_some()),
+            ("rate_limit_ip_rps", self.rate_limit_ip_rps.is_some()),
+            ("rate_limit_ip_burst", self.rate_limit_ip_burst.is_some()),
+            ("rate_limit_key_rps", self.rate_limit_key_rps.is_some()),
+            ("rate_limit_key_burst", self.rate_limit_key_burst.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
 /// The resolved collector settings.
 #[derive(Clone)]
 pub struct CollectorConfig {

@@ -2,6 +2,7 @@
 //! [`NewEvent`] the store keeps. The IP and the raw user agent end here.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mallard_core::device;
 use mallard_core::referrer::{classify_referrer, source_from_param};
@@ -24,7 +25,7 @@ pub enum Enriched {
 pub struct Enricher {
     classifier: UserAgentClassifier,
     secret: VisitorSecret,
-    filter_bots: bool,
+    filter_bots: AtomicBool,
 }
 
 impl Enricher {
@@ -33,8 +34,13 @@ impl Enricher {
         Self {
             classifier: UserAgentClassifier::new(10_000),
             secret,
-            filter_bots,
+            filter_bots: AtomicBool::new(filter_bots),
         }
+    }
+
+    /// Turns the bot filter on or off (a setting changed in the dashboard).
+    pub fn set_filter_bots(&self, filter_bots: bool) {
+        self.filter_bots.store(filter_bots, Ordering::Relaxed);
     }
 
     /// Enriches `event`, seen at `now_ms` from `ip` with `user_agent`.
@@ -46,7 +52,7 @@ impl Enricher {
         now_ms: i64,
     ) -> Enriched {
         let agent = self.classifier.classify(user_agent);
-        if self.filter_bots && agent.is_bot {
+        if self.filter_bots.load(Ordering::Relaxed) && agent.is_bot {
             return Enriched::Bot;
         }
         let page = event.page;

@@ -34,6 +34,7 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> 
 /// A JSON summary for operators.
 async fn detailed(State(state): State<AppState>) -> Response {
     let database = state.read(|db| db.ping()).await.is_ok();
+    let live = state.settings.get();
     Json(json!({
         "status": if database { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -41,9 +42,9 @@ async fn detailed(State(state): State<AppState>) -> Response {
         "database": if database { "ok" } else { "unavailable" },
         "queued_events": state.writer.queued_events(),
         "auth_configured": state.auth.password_configured(),
-        "filter_bots": state.config.filter_bots,
-        "site_allowlist": state.config.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "rate_limit_per_site": state.config.rate_limit_per_site,
+        "filter_bots": live.filter_bots,
+        "site_allowlist": live.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rate_limit_per_site": live.rate_limit_per_site,
         "durability": format!("{:?}", state.config.durability).to_lowercase(),
     }))
     .into_response()

@@ -110,11 +110,11 @@ async fn ingest(
     }
     let event = payload.validate()?;
     check_origin(
-        &state.config.site_ids,
+        &state.settings.get().site_ids,
         headers.get(header::ORIGIN),
         &event.site,
     )?;
-    if let Some(limiter) = &state.site_limiter {
+    if let Some(limiter) = state.settings.site_limiter() {
         limiter
             .check(event.site.as_str())
             .map_err(|retry_after_secs| ApiError::TooManyRequests {

@@ -6,8 +6,11 @@ pub mod auth;
 pub mod health;
 pub mod host;
 pub mod ingest;
+pub mod ingest_keys;
 pub mod keys;
 pub mod metrics;
+pub mod realtime;
+pub mod settings;
 pub mod sites;
 
 use std::time::Duration;
@@ -26,7 +29,10 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(auth::router())
         .merge(keys::router())
+        .merge(ingest_keys::router())
+        .merge(settings::router())
         .merge(sites::router())
+        .merge(realtime::router())
         .merge(health::router())
         .merge(host::router())
         .merge(metrics::router())

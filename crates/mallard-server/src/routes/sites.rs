@@ -1,29 +1,132 @@
-//! `GET /api/sites`: the sites that have received events, for the dashboard's
-//! site picker.
+//! Sites: `GET /api/sites` (the dashboard's site picker: sites seen in events
+//! and sites added by hand), `POST /api/sites` (add one, with its time zone)
+//! and `PATCH /api/sites/{site_id}` (change its time zone; the rollups are
+//! rebuilt in the new zone).
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
 use axum::{Json, Router};
+use mallard_core::{SiteId, SiteTimeZone};
+use mallard_store::sites::{SiteRecord, TimeZoneChange};
 use serde_json::{Value, json};
 
-use crate::auth::extract::StatsAccess;
+use crate::auth::extract::{AdminAccess, StatsAccess};
 use crate::error::ApiError;
+use crate::json::JsonBody;
 use crate::state::AppState;
 
-/// The sites route; it needs stats access.
+/// The sites routes: listing needs stats access, changes an Admin principal.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/sites", get(list))
+    Router::new()
+        .route("/api/sites", get(list).post(add))
+        .route("/api/sites/{site_id}", patch(update))
+}
+
+fn site_json(site: &SiteRecord) -> Value {
+    json!({
+        "site_id": site.domain,
+        "time_zone": site.time_zone,
+        "has_events": site.has_events,
+        "created_at": crate::clock::rfc3339(site.created_at_ms),
+    })
 }
 
 async fn list(
     _access: StatsAccess,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let sites = state.read(|db| db.site_domains()).await?;
-    Ok(Json(json!(
-        sites
-            .into_iter()
-            .map(|site| json!({"site_id": site}))
-            .collect::<Vec<_>>()
-    )))
+    let sites = state.read(|db| db.sites()).await?;
+    Ok(Json(Value::Array(sites.iter().map(site_json).collect())))
+}
+
+/// The time zone named by `field` of `body`, validated; UTC when absent.
+fn time_zone(body: &Value) -> Result<SiteTimeZone, ApiError> {
+    match body.get("time_zone") {
+        None | Some(Value::Null) => Ok(SiteTimeZone::utc()),
+        Some(Value::String(name)) => {
+            SiteTimeZone::parse(name).map_err(|e| ApiError::BadRequest(format!("time_zone: {e}")))
+        }
+        Some(_) => Err(ApiError::BadRequest(
+            "time_zone must be an IANA time zone name such as Europe/Berlin".into(),
+        )),
+    }
+}
+
+fn object(body: &Value) -> Result<(), ApiError> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "The body must be a JSON object".into(),
+        ))
+    }
+}
+
+async fn add(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    object(&body)?;
+    let raw = body.get("site_id").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::BadRequest("site_id is required (a domain such as example.com)".into())
+    })?;
+    let site =
+        SiteId::parse(raw.trim()).map_err(|e| ApiError::BadRequest(format!("site_id: {e}")))?;
+    let zone = time_zone(&body)?;
+    let now = crate::clock::now_ms();
+    let (domain, zone_name) = (site.as_str().to_owned(), zone.name().to_owned());
+    let added = state
+        .writer
+        .run(move |conn| mallard_store::sites::add_site(conn, &domain, &zone_name, now))
+        .await
+        .map_err(unavailable)?;
+    if !added {
+        return Err(ApiError::Conflict(format!("Site {site} already exists")));
+    }
+    let record = SiteRecord {
+        domain: site.as_str().to_owned(),
+        time_zone: zone.name().to_owned(),
+        created_at_ms: now,
+        has_events: false,
+    };
+    Ok((StatusCode::CREATED, Json(site_json(&record))))
+}
+
+async fn update(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let not_found = || ApiError::NotFound("Site not found".into());
+    let site = SiteId::parse(&site_id).map_err(|_| not_found())?;
+    object(&body)?;
+    if body.get("time_zone").is_none_or(Value::is_null) {
+        return Err(ApiError::BadRequest("time_zone is required".into()));
+    }
+    let zone = time_zone(&body)?;
+    let domain = site.as_str().to_owned();
+    let change = state
+        .writer
+        .run_maintenance(move |conn| {
+            mallard_store::sites::set_time_zone(conn, &domain, zone.name())
+        })
+        .await
+        .map_err(unavailable)?;
+    if change == TimeZoneChange::NoSuchSite {
+        return Err(not_found());
+    }
+    let sites = state.read(|db| db.sites()).await?;
+    let record = sites
+        .iter()
+        .find(|s| s.domain == site.as_str())
+        .ok_or_else(not_found)?;
+    Ok(Json(site_json(record)))
+}
+
+fn unavailable(err: mallard_store::StoreError) -> ApiError {
+    tracing::error!(error = %err, "cannot change sites");
+    ApiError::Unavailable("Database unavailable".into())
 }

@@ -1,0 +1,97 @@
+//! `GET /api/stats/realtime/events`: the latest events of a site for the
+//! dashboard's realtime view (time, name, page, source, country, browser;
+//! never an IP address, which is not stored). Never cached.
+
+use std::collections::HashMap;
+
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use mallard_core::SiteId;
+use serde_json::{Value, json};
+
+use crate::auth::extract::StatsAccess;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How far back the list reaches.
+pub const WINDOW_MS: i64 = 30 * 60 * 1000;
+/// The default and the largest number of events listed.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+
+/// The realtime events route; it needs stats access.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/stats/realtime/events", get(events))
+}
+
+/// Validates the query; the error is the message of a 400 answer.
+fn parse(query: Option<&str>) -> Result<(SiteId, u32), String> {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let site = params.get("site_id").ok_or("site_id is required")?;
+    let site = SiteId::parse(site).map_err(|e| format!("Invalid site_id: {e}"))?;
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}"))?,
+    };
+    Ok((site, limit))
+}
+
+async fn events(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let (site, limit) = parse(query.as_deref()).map_err(ApiError::BadRequest)?;
+    let since = crate::clock::now_ms() - WINDOW_MS;
+    let domain = site.as_str().to_owned();
+    let events = state
+        .read(move |db| db.recent_events(&domain, since, limit))
+        .await?;
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "time": crate::clock::rfc3339(e.ts),
+                "name": e.name,
+                "page": e.path,
+                "source": e.source,
+                "country": e.country,
+                "browser": e.browser,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "site_id": site.as_str(),
+        "window_secs": WINDOW_MS / 1000,
+        "events": events,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_is_validated() {
+        assert_eq!(parse(None).unwrap_err(), "site_id is required");
+        assert_eq!(
+            parse(Some("site_id=a%20b")).unwrap_err(),
+            "Invalid site_id: invalid site id: site id contains the character ' '; allowed are letters, digits and . _ : -"
+        );
+        assert_eq!(
+            parse(Some("site_id=a.test&limit=0")).unwrap_err(),
+            "limit must be a whole number from 1 to 100"
+        );
+        let (site, limit) = parse(Some("site_id=a.test&limit=5")).unwrap();
+        assert_eq!((site.as_str(), limit), ("a.test", 5));
+        assert_eq!(parse(Some("site_id=a.test")).unwrap().1, 20);
+    }
+}

@@ -1,0 +1,163 @@
+//! Sites as the dashboard manages them: the list (sites added by hand and
+//! sites seen in events), adding one before its first event, and changing a
+//! site's time zone (which rebuilds its rollups).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::StoreError;
+use crate::reader::ReadConn;
+
+/// A site as listed by the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRecord {
+    /// The site id (usually its domain).
+    pub domain: String,
+    /// The IANA name of the site's time zone.
+    pub time_zone: String,
+    /// When the site was added or first seen, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Whether the site has at least one stored event.
+    pub has_events: bool,
+}
+
+impl ReadConn<'_> {
+    /// Every site, sorted by domain, with its time zone and whether it has
+    /// events.
+    pub fn sites(&self) -> Result<Vec<SiteRecord>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT s.domain, s.timezone, s.created_at, \
+             EXISTS (SELECT 1 FROM events e WHERE e.site_id = s.id) \
+             FROM sites s ORDER BY s.domain",
+        )?;
+        let sites = stmt
+            .query_map([], |row| {
+                Ok(SiteRecord {
+                    domain: row.get(0)?,
+                    time_zone: row.get(1)?,
+                    created_at_ms: row.get(2)?,
+                    has_events: row.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(sites)
+    }
+}
+
+/// Adds a site with its time zone (an IANA name the caller validated).
+/// Returns false, changing nothing, when the site already exists. Runs on the
+/// write connection.
+pub fn add_site(
+    conn: &Connection,
+    domain: &str,
+    time_zone: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO sites (domain, timezone, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (domain) DO NOTHING",
+        )?
+        .execute(params![domain, time_zone, now_ms])?;
+    Ok(added == 1)
+}
+
+/// What changing a site's time zone did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeZoneChange {
+    /// There is no such site.
+    NoSuchSite,
+    /// The site already had this time zone.
+    Unchanged,
+    /// The zone changed; the rollups were rebuilt when the site had events.
+    Changed,
+}
+
+/// Sets a site's time zone (an IANA name the caller validated) and rebuilds
+/// its rollups, whose days and hours follow the zone. Must run through
+/// `WriterHandle::run_maintenance`, so the writer drops the time zones and
+/// visitor sketches it keeps in memory.
+pub fn set_time_zone(
+    conn: &Connection,
+    domain: &str,
+    time_zone: &str,
+) -> Result<TimeZoneChange, StoreError> {
+    let site: Option<(i64, String, bool)> = conn
+        .prepare_cached(
+            "SELECT id, timezone, EXISTS (SELECT 1 FROM events e WHERE e.site_id = sites.id) \
+             FROM sites WHERE domain = ?1",
+        )?
+        .query_row(params![domain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((id, current, has_events)) = site else {
+        return Ok(TimeZoneChange::NoSuchSite);
+    };
+    if current == time_zone {
+        return Ok(TimeZoneChange::Unchanged);
+    }
+    conn.prepare_cached("UPDATE sites SET timezone = ?2 WHERE id = ?1")?
+        .execute(params![id, time_zone])?;
+    if has_events {
+        crate::rollups::rebuild_site(conn, id)?;
+    }
+    Ok(TimeZoneChange::Changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::migrations;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn sites_are_added_once_and_listed_with_their_zone() {
+        let conn = db();
+        assert!(add_site(&conn, "b.test", "Europe/Berlin", 5).unwrap());
+        assert!(!add_site(&conn, "b.test", "UTC", 6).unwrap());
+        assert!(add_site(&conn, "a.test", "UTC", 7).unwrap());
+        let sites = ReadConn::new(&conn).sites().unwrap();
+        assert_eq!(
+            sites,
+            vec![
+                SiteRecord {
+                    domain: "a.test".into(),
+                    time_zone: "UTC".into(),
+                    created_at_ms: 7,
+                    has_events: false
+                },
+                SiteRecord {
+                    domain: "b.test".into(),
+                    time_zone: "Europe/Berlin".into(),
+                    created_at_ms: 5,
+                    has_events: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_time_zone_change_is_reported() {
+        let conn = db();
+        assert_eq!(
+            set_time_zone(&conn, "x.test", "UTC").unwrap(),
+            TimeZoneChange::NoSuchSite
+        );
+        add_site(&conn, "x.test", "UTC", 1).unwrap();
+        assert_eq!(
+            set_time_zone(&conn, "x.test", "UTC").unwrap(),
+            TimeZoneChange::Unchanged
+        );
+        assert_eq!(
+            set_time_zone(&conn, "x.test", "Asia/Tokyo").unwrap(),
+            TimeZoneChange::Changed
+        );
+        assert_eq!(
+            ReadConn::new(&conn).sites().unwrap()[0].time_zone,
+            "Asia/Tokyo"
+        );
+    }
+}

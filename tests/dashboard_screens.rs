@@ -1,0 +1,216 @@
+//! The dashboard's keys, sites, settings and realtime screens in a real browser
+//! (headless Chromium through chromedriver): ingestion keys created and
+//! revoked, a setting changed and still there after a reload, a site added with
+//! its snippet, a fresh event showing up in realtime, and the empty states.
+
+use mallard_e2e::browser::Browser;
+use mallard_e2e::{Server, TestHome, client, json_of, pageview};
+use reqwest::StatusCode;
+
+/// Opens the dashboard at `path` in open-access mode.
+fn open(server: &Server, path: &str) -> Browser {
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    browser.wait_for("#open-access");
+    // As if "Continue without a password" had been chosen before.
+    browser.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
+    browser.goto(&server.url(path));
+    browser.eval("location.reload(); return null;");
+    browser
+}
+
+fn send(server: &Server, site: &str, path: &str) {
+    let sent = client()
+        .post(server.url("/api/event"))
+        .json(&pageview(site, path))
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+}
+
+#[test]
+fn ingestion_keys_are_created_shown_once_and_revoked_beside_stats_keys() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("API_KEY_MODE", "require")]);
+    let browser = open(&server, "/#/keys");
+    browser.wait_for_text("h1", "API keys");
+    browser.wait_for("#no-keys");
+    browser.fill("#key-name", "reporting");
+    browser.click("#create-key button[type=submit]");
+    browser.wait_for_text("#new-key", "mm_");
+
+    browser.eval("const k = document.querySelector('#key-kind'); k.value = 'ingest'; k.dispatchEvent(new Event('change')); return null;");
+    browser.wait_for("#ingest-fields:not([hidden])");
+    browser.fill("#key-name", "web sdk");
+    browser.click("#create-key button[type=submit]");
+    let key = browser
+        .wait_for_text("#new-key", "lk_live_")
+        .trim()
+        .to_owned();
+    assert!(
+        browser
+            .text("#created-key")
+            .contains("you will not see this key again")
+    );
+    browser.wait_for_text("#keys-table tr[data-kind=ingest]", "web sdk");
+    let row = browser.text("#keys-table tr[data-kind=ingest]");
+    assert!(
+        row.contains("ingest:write") && row.contains(&key[..12]),
+        "{row}"
+    );
+    assert!(!row.contains(&key), "the list shows only the masked key");
+    assert!(
+        browser.text("#keys-table").contains("reporting"),
+        "both kinds in one list"
+    );
+
+    let event = serde_json::json!({
+        "id": "00000000-0000-4000-8000-000000000001", "site_id": "sdk.test",
+        "anon_id": "a", "type": "pageview", "url": "https://sdk.test/", "ts": 0,
+    });
+    let post = |body: &serde_json::Value| {
+        let mut body = body.clone();
+        body["ts"] = serde_json::json!(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        );
+        client()
+            .post(server.url("/events"))
+            .bearer_auth(&key)
+            .header("x-site-id", "sdk.test")
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(post(&event), StatusCode::ACCEPTED);
+
+    browser.click("#keys-table tr[data-kind=ingest] button[data-revoke-ingest]");
+    browser.wait_for_text("dialog", "Revoke “web sdk”?");
+    browser.click("#confirm-revoke");
+    browser.wait_for_text("#keys-table tr[data-kind=ingest]", "Revoked");
+    assert!(
+        browser
+            .text("#keys-table tr[data-kind=ingest]")
+            .contains("web sdk")
+    );
+    let mut again = event.clone();
+    again["id"] = serde_json::json!("00000000-0000-4000-8000-000000000002");
+    assert_eq!(post(&again), StatusCode::UNAUTHORIZED, "revoked at once");
+}
+
+#[test]
+fn a_setting_changed_in_the_browser_is_saved_and_still_there_after_a_reload() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("RATE_LIMIT_KEY_RPS", "700")]);
+    let browser = open(&server, "/#/settings");
+    browser.wait_for_text("h1", "Settings");
+    browser.wait_for_text(
+        "[data-setting=rate_limit_key_rps]",
+        "Set by RATE_LIMIT_KEY_RPS: read-only here",
+    );
+    let disabled =
+        browser.eval("return document.querySelector('#setting-rate_limit_key_rps').disabled");
+    assert_eq!(disabled, serde_json::Value::Bool(true));
+    browser.fill("#setting-retention_days", "90");
+    browser.click("#setting-filter_bots");
+    browser.fill("#setting-site_ids", "shop.test\nblog.test");
+    browser.click("#save-settings");
+    browser.wait_for_text("#settings-status", "Saved");
+    browser.wait_for_text("[data-setting=retention_days]", "Saved here");
+
+    browser.eval("location.reload(); return null;");
+    browser.wait_for_text("[data-setting=retention_days]", "Saved here");
+    let values = browser.eval(
+        "return [document.querySelector('#setting-retention_days').value, \
+         document.querySelector('#setting-filter_bots').checked, \
+         document.querySelector('#setting-site_ids').value]",
+    );
+    assert_eq!(
+        values,
+        serde_json::json!(["90", false, "shop.test\nblog.test"])
+    );
+    let health = json_of(client().get(server.url("/health/detailed")).send().unwrap());
+    assert_eq!(health["filter_bots"], false, "in force at once");
+    assert_eq!(
+        health["site_allowlist"],
+        serde_json::json!(["shop.test", "blog.test"])
+    );
+
+    // A bad value is refused with the server's words.
+    browser.fill("#setting-rate_limit_per_site", "-5");
+    browser.click("#save-settings");
+    browser.wait_for_text(
+        "#settings-error",
+        "rate_limit_per_site must be a whole number from 0 (unlimited) to 1000000",
+    );
+}
+
+#[test]
+fn a_site_is_added_with_its_snippet_and_shows_the_teaching_empty_state() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let browser = open(&server, "/");
+    browser.wait_for_text("h1", "Start collecting");
+    assert!(browser.text("#snippet-curl").contains("/api/event"));
+    browser.fill("#new-site", "https://shop.test/");
+    browser.fill("#new-site-tz", "Europe/Berlin");
+    browser.click("#add-site button[type=submit]");
+    browser.wait_for_text("#site-added", "shop.test is ready");
+    let snippet = browser.text("#site-snippet");
+    assert_eq!(
+        snippet,
+        format!(
+            "<script defer data-domain=\"shop.test\" src=\"{}/mallard.js\"></script>",
+            server.base
+        )
+    );
+    browser.wait_for("#copy-site-snippet");
+    assert!(browser.text("#site-added").contains("Europe/Berlin"));
+
+    // Its dashboard teaches how to send the first event.
+    browser.click("#site-added a");
+    browser.wait_for_text("#empty-site", "No events from shop.test yet");
+    let curl = browser.text("#empty-snippet-curl");
+    assert!(
+        curl.contains(&format!("{}/api/event", server.base))
+            && curl.contains("\"d\":\"shop.test\""),
+        "{curl}"
+    );
+    send(&server, "seen.test", "/");
+    browser.goto(&server.url("/#/sites"));
+    browser.wait_for_text("#sites-table", "seen.test");
+    let listed = browser.text("#sites-table");
+    assert!(
+        listed.contains("shop.test") && listed.contains("Europe/Berlin"),
+        "{listed}"
+    );
+    browser.goto(&server.url("/#/?site=seen.test"));
+    browser.wait_for_text("#stat-pageviews", "1");
+    let options =
+        browser.eval("return [...document.querySelectorAll('#site option')].map(o => o.value)");
+    assert_eq!(options, serde_json::json!(["seen.test", "shop.test"]));
+}
+
+#[test]
+fn realtime_shows_a_freshly_posted_event_without_a_reload() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    send(&server, "live.test", "/already-there");
+    let browser = open(&server, "/#/realtime");
+    browser.wait_for_text("h1", "Realtime");
+    browser.wait_for_text("#recent-events", "/already-there");
+    browser.wait_for_text("#live-count", "1");
+    browser.eval("window.__marker = 'same page'; return null;");
+    send(&server, "live.test", "/just-now");
+    browser.wait_for_text("#recent-events tbody tr:first-child", "/just-now");
+    let row = browser.text("#recent-events tbody tr:first-child");
+    assert!(row.contains("pageview") && row.contains("Chrome"), "{row}");
+    assert_eq!(
+        browser.eval("return window.__marker"),
+        "same page",
+        "no reload"
+    );
+}

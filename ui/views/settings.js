@@ -1,0 +1,170 @@
+// Settings: ingestion (site allowlist, bot filter, per-site rate limit), data
+// retention, the collector's API key mode and rate limits, each site's time
+// zone, the tracker snippet and export links. Values saved here are stored in
+// the database and in force at once; a value set by an environment variable is
+// shown read-only with the variable's name.
+
+import { h, show, errorBox, scroller } from '../dom.js';
+import { getSettings, listSites, saveSettings, setSiteTimeZone } from '../api.js';
+import { snippetBlock } from '../snippet.js';
+import { timeZoneList } from './sites.js';
+
+const SOURCES = { default: 'Default', file: 'From the config file', dashboard: 'Saved here', env: 'Set by the environment' };
+
+// name, label, kind, help
+const GROUPS = [
+  ['Ingestion', [
+    ['site_ids', 'Site allowlist', 'list', 'One site id per line. When the list is not empty, only these sites may send events, and browsers only from their pages. Empty: every site.'],
+    ['filter_bots', 'Filter bots', 'bool', 'Drop events from bots and crawlers (they are still counted in the metrics).'],
+    ['rate_limit_per_site', 'Events per second per site (/api/event)', 'number', '0 means unlimited.'],
+  ]],
+  ['Data', [
+    ['retention_days', 'Keep data for (days)', 'number', '0 keeps everything. Older events and visits are deleted hourly, in small chunks.'],
+  ]],
+  ['Collector (/events, /s2s/events)', [
+    ['api_key_mode', 'API key mode', 'mode', 'disabled: the bearer is the site id. tag: an lk_live_ key if one matches, else the site id. require: only active lk_live_ keys.'],
+    ['rate_limit_ip_rps', 'Per-IP rate (requests/s)', 'number', ''],
+    ['rate_limit_ip_burst', 'Per-IP burst', 'number', ''],
+    ['rate_limit_key_rps', 'Per-key rate (requests/s)', 'number', ''],
+    ['rate_limit_key_burst', 'Per-key burst', 'number', ''],
+  ]],
+];
+
+function field(name, label, kind, help, setting) {
+  const id = `setting-${name}`;
+  const locked = !setting.editable;
+  const common = { id, name, disabled: locked, 'aria-describedby': `${id}-help` };
+  let input;
+  if (kind === 'bool') {
+    input = h('input', { ...common, type: 'checkbox', checked: setting.value === true });
+  } else if (kind === 'list') {
+    input = h('textarea', { ...common, rows: 3, spellcheck: 'false' }, setting.value.join('\n'));
+  } else if (kind === 'mode') {
+    input = h('select', common, ['disabled', 'tag', 'require'].map((m) => h('option', { value: m, selected: setting.value === m }, m)));
+  } else {
+    input = h('input', { ...common, type: 'number', min: 0, step: 1, inputmode: 'numeric', value: setting.value });
+  }
+  const source = locked
+    ? h('span', { class: 'badge pinned' }, `Set by ${setting.env}: read-only here`)
+    : h('span', { class: 'badge' }, SOURCES[setting.source] ?? setting.source);
+  return h('div', { class: `setting${kind === 'bool' ? ' inline-setting' : ''}`, 'data-setting': name },
+    kind === 'bool' ? h('label', { class: 'inline', for: id }, input, ` ${label}`) : [h('label', { for: id }, label), input],
+    h('p', { class: 'muted small', id: `${id}-help` }, help, help ? ' ' : '', source));
+}
+
+function valueOf(form, name, kind) {
+  const input = form.querySelector(`#setting-${name}`);
+  if (kind === 'bool') return input.checked;
+  if (kind === 'list') return input.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+  if (kind === 'mode') return input.value;
+  return input.value.trim() === '' ? NaN : Number(input.value);
+}
+
+function settingsForm(settings, message = '') {
+  const status = h('p', { class: 'muted', id: 'settings-status', role: 'status' }, message);
+  const error = h('div', { id: 'settings-error' });
+  const form = h('form', { class: 'card', id: 'settings-form', novalidate: true },
+    GROUPS.map(([title, fields]) => h('fieldset', {}, h('legend', {}, title),
+      fields.map(([name, label, kind, help]) => field(name, label, kind, help, settings[name])))),
+    error,
+    h('div', { class: 'row' }, h('button', { type: 'submit', id: 'save-settings' }, 'Save settings'), status));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.replaceChildren();
+    status.textContent = '';
+    const changes = {};
+    for (const [, fields] of GROUPS) {
+      for (const [name, label, kind] of fields) {
+        if (!settings[name].editable) continue;
+        const value = valueOf(form, name, kind);
+        if (Number.isNaN(value)) {
+          error.replaceChildren(errorBox({ message: `Enter a whole number for “${label}”.` }));
+          form.querySelector(`#setting-${name}`).focus();
+          return;
+        }
+        if (JSON.stringify(value) !== JSON.stringify(settings[name].value)) changes[name] = value;
+      }
+    }
+    if (!Object.keys(changes).length) {
+      status.textContent = 'Nothing changed.';
+      return;
+    }
+    try {
+      const saved = await saveSettings(changes);
+      // Redraw with the saved values and their new sources.
+      const fresh = settingsForm(saved, 'Saved. The new values are in force now.');
+      form.replaceWith(fresh);
+      fresh.querySelector('#save-settings').focus();
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+    }
+  });
+  return form;
+}
+
+function timeZones(sites) {
+  if (!sites.length) return h('p', { class: 'muted' }, 'No sites yet.');
+  const rows = sites.map((site) => {
+    const id = `tz-${site.site_id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    const input = h('input', { id, value: site.time_zone, list: 'settings-time-zones', autocomplete: 'off', 'aria-label': `Time zone of ${site.site_id}` });
+    const result = h('span', { class: 'muted small', role: 'status' });
+    const save = h('button', { type: 'button', class: 'secondary', 'data-save-tz': site.site_id }, 'Save');
+    save.addEventListener('click', async () => {
+      result.textContent = 'Saving… (stats are recomputed in the new zone)';
+      try {
+        const updated = await setSiteTimeZone(site.site_id, input.value.trim());
+        result.textContent = `Saved: ${updated.time_zone}`;
+      } catch (err) {
+        result.replaceChildren(errorBox(err));
+      }
+    });
+    return h('tr', { 'data-site': site.site_id }, h('th', { scope: 'row' }, site.site_id), h('td', {}, input), h('td', {}, save, ' ', result));
+  });
+  return h('div', {}, timeZoneList('settings-time-zones'), scroller(h('table', { id: 'time-zones-table' },
+    h('caption', { class: 'visually-hidden' }, 'Time zone per site'),
+    h('thead', {}, h('tr', {}, ['Site', 'Time zone', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows))));
+}
+
+function exportLinks(sites) {
+  if (!sites.length) return h('p', { class: 'muted' }, 'Nothing to export yet.');
+  const site = h('select', { id: 'export-site', 'aria-label': 'Site to export' }, sites.map((s) => h('option', { value: s.site_id }, s.site_id)));
+  const period = h('select', { id: 'export-period', 'aria-label': 'Period to export' },
+    [['30d', 'Last 30 days'], ['7d', 'Last 7 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time']].map(([v, l]) => h('option', { value: v }, l)));
+  const csv = h('a', { class: 'button secondary', id: 'export-csv', download: '' }, 'Download CSV');
+  const json = h('a', { class: 'button secondary', id: 'export-json', download: '' }, 'Download JSON');
+  const update = () => {
+    const query = (format) => `/api/stats/export?${new URLSearchParams({ site_id: site.value, period: period.value, format })}`;
+    csv.href = query('csv');
+    json.href = query('json');
+  };
+  site.addEventListener('change', update);
+  period.addEventListener('change', update);
+  update();
+  return h('div', { class: 'row' }, site, period, csv, json);
+}
+
+export async function renderSettings() {
+  let settings;
+  let sites;
+  show(h('h1', {}, 'Settings'), h('p', { class: 'loading', role: 'status' }, 'Loading settings…'));
+  try {
+    [settings, sites] = await Promise.all([getSettings(), listSites()]);
+  } catch (err) {
+    show(h('h1', {}, 'Settings'), errorBox(err));
+    return;
+  }
+  const snippetSite = h('select', { id: 'snippet-site', 'aria-label': 'Site of the snippet' },
+    (sites.length ? sites : [{ site_id: 'example.com' }]).map((s) => h('option', { value: s.site_id }, s.site_id)));
+  const snippetHolder = h('div', {}, snippetBlock(snippetSite.value, 'settings-snippet'));
+  snippetSite.addEventListener('change', () => snippetHolder.replaceChildren(snippetBlock(snippetSite.value, 'settings-snippet')));
+  show(h('h1', {}, 'Settings'),
+    h('p', { class: 'muted' }, 'Changes are saved in the database and apply at once. Environment variables win over values saved here (those settings are read-only below); values saved here win over the config file.'),
+    settingsForm(settings),
+    h('section', { class: 'card' }, h('h2', {}, 'Time zone per site'),
+      h('p', { class: 'muted small' }, 'Days and hours of a site’s stats follow its time zone. Changing it recomputes the site’s stats.'),
+      timeZones(sites)),
+    h('section', { class: 'card' }, h('h2', {}, 'Tracker snippet'), snippetSite, snippetHolder),
+    h('section', { class: 'card' }, h('h2', {}, 'Export'),
+      h('p', { class: 'muted small' }, 'The stats of a site and period as CSV or JSON.'), exportLinks(sites)));
+}

@@ -1,0 +1,89 @@
+// Sites: add one (with its time zone) and get its tracking snippet; list the
+// sites with their time zones (changed in Settings).
+
+import { h, show, errorBox, scroller } from '../dom.js';
+import { addSite, listSites } from '../api.js';
+import { snippetBlock } from '../snippet.js';
+
+/** The browser's own time zone, the default for a new site. */
+export function browserTimeZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
+}
+
+/** A <datalist> of IANA time zone names for autocompletion. */
+export function timeZoneList(id) {
+  let zones = ['UTC'];
+  try { zones = ['UTC', ...Intl.supportedValuesOf('timeZone')]; } catch { /* older browsers: type it */ }
+  return h('datalist', { id }, zones.map((zone) => h('option', { value: zone })));
+}
+
+/** The add-site form; `onAdded(site)` runs after the server created it. */
+export function addSiteForm(onAdded) {
+  const site = h('input', { id: 'new-site', name: 'site_id', required: true, maxlength: 256, placeholder: 'example.com', autocomplete: 'off', 'aria-describedby': 'new-site-help' });
+  const zone = h('input', { id: 'new-site-tz', name: 'time_zone', list: 'time-zones', value: browserTimeZone(), autocomplete: 'off' });
+  const error = h('div', { id: 'add-site-error' });
+  const form = h('form', { class: 'card', id: 'add-site', novalidate: true },
+    h('h2', {}, 'Add a site'),
+    h('label', { for: 'new-site' }, 'Site id (its domain)'), site,
+    h('p', { class: 'muted small', id: 'new-site-help' }, 'Usually the domain without https://, e.g. example.com or localhost:3000. The tracker sends it as data-domain.'),
+    h('label', { for: 'new-site-tz' }, 'Time zone (days and hours of its stats)'), zone, timeZoneList('time-zones'),
+    error,
+    h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Add site')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.replaceChildren();
+    const id = site.value.trim().replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    if (!id) {
+      error.replaceChildren(errorBox({ message: 'Enter the site’s domain, e.g. example.com.' }));
+      site.focus();
+      return;
+    }
+    try {
+      const created = await addSite(id, zone.value.trim() || 'UTC');
+      site.value = '';
+      onAdded(created);
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+    }
+  });
+  return form;
+}
+
+/** The card shown once a site was added: its snippet and a test event. */
+export function addedCard(site) {
+  return h('section', { class: 'card secret', id: 'site-added', 'aria-live': 'polite' },
+    h('h2', {}, `${site.site_id} is ready`),
+    h('p', {}, `Its stats use the time zone ${site.time_zone}. `,
+      h('a', { href: `#/?site=${encodeURIComponent(site.site_id)}` }, 'Open its dashboard')),
+    snippetBlock(site.site_id, 'site-snippet'));
+}
+
+function sitesTable(sites) {
+  if (!sites.length) return h('p', { class: 'muted', id: 'no-sites' }, 'No sites yet. Add one above, or just send events: a site appears with its first event.');
+  return scroller(h('table', { id: 'sites-table' },
+    h('caption', { class: 'visually-hidden' }, 'Sites'),
+    h('thead', {}, h('tr', {}, ['Site', 'Time zone', 'Events', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, sites.map((s) => h('tr', { 'data-site': s.site_id },
+      h('td', {}, s.site_id),
+      h('td', {}, s.time_zone),
+      h('td', {}, s.has_events ? 'Receiving events' : h('span', { class: 'badge' }, 'No events yet')),
+      h('td', {}, h('a', { href: `#/?site=${encodeURIComponent(s.site_id)}` }, 'Dashboard')))))));
+}
+
+export async function renderSites() {
+  const listing = h('div', { id: 'sites-listing' }, h('p', { class: 'loading', role: 'status' }, 'Loading sites…'));
+  const added = h('div', { id: 'added' });
+  const refresh = async () => {
+    try {
+      listing.replaceChildren(sitesTable(await listSites()));
+    } catch (err) {
+      listing.replaceChildren(errorBox(err));
+    }
+  };
+  show(h('h1', {}, 'Sites'),
+    h('p', { class: 'muted' }, 'Every site you track. Change a site’s time zone under Settings.'),
+    added,
+    addSiteForm(async (site) => { added.replaceChildren(addedCard(site)); await refresh(); added.querySelector('h2')?.focus(); }),
+    h('h2', {}, 'All sites'), listing);
+  await refresh();
+}
