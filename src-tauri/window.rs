@@ -61,14 +61,20 @@ pub fn sign_in_again<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let (Some(url), Some(state)) = (host.url(), host.state()) else {
         return Ok(());
     };
-    let next = app
+    let current = app
         .get_webview_window(MAIN)
-        .and_then(|window| window.url().ok())
-        .map(|current| match current.query() {
-            Some(query) => format!("{}?{query}", current.path()),
-            None => current.path().to_owned(),
-        });
-    let target = sign_in_url(&url, &state, next.as_deref()).unwrap_or(url);
+        .and_then(|window| window.url().ok());
+    let next = current.as_ref().map(|current| match current.query() {
+        Some(query) => format!("{}?{query}", current.path()),
+        None => current.path().to_owned(),
+    });
+    let mut target = sign_in_url(&url, &state, next.as_deref()).unwrap_or(url);
+    // The dashboard keeps its view in the fragment, which the browser carries
+    // over the sign-in redirect.
+    if let Some(fragment) = current.as_ref().and_then(|current| current.fragment()) {
+        target.push('#');
+        target.push_str(fragment);
+    }
     open_at(app, &target)
 }
 

@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 use crate::TestHome;
 use crate::browser::{Browser, free_port};
 
-/// The path of the `mallard-desktop` binary under test.
+/// The path of the `mallard-desktop` binary under test (`MALLARD_DESKTOP_BIN`
+/// points at another build).
 pub fn desktop_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("MALLARD_DESKTOP_BIN") {
+        return PathBuf::from(path);
+    }
     let path = crate::target_dir().join("debug").join("mallard-desktop");
     assert!(
         path.exists(),

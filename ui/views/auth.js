@@ -5,13 +5,18 @@ import { h, show } from '../dom.js';
 import { ApiError, login, setup } from '../api.js';
 
 const OPEN_ACCESS_KEY = 'mallard.openAccessChosen';
+// Also kept in a cookie: cookies ignore the port, so the choice survives the
+// desktop app moving its server to another port (localStorage would not).
+const OPEN_ACCESS_COOKIE = 'mm_open_access';
 
 export function openAccessChosen() {
+  if (document.cookie.split(';').some((pair) => pair.trim() === `${OPEN_ACCESS_COOKIE}=yes`)) return true;
   try { return localStorage.getItem(OPEN_ACCESS_KEY) === 'yes'; } catch { return false; }
 }
 
 function chooseOpenAccess() {
-  try { localStorage.setItem(OPEN_ACCESS_KEY, 'yes'); } catch { /* private mode: ask again next time */ }
+  document.cookie = `${OPEN_ACCESS_COOKIE}=yes; Path=/; Max-Age=315360000; SameSite=Strict`;
+  try { localStorage.setItem(OPEN_ACCESS_KEY, 'yes'); } catch { /* private mode: the cookie remembers */ }
 }
 
 function passwordForm({ id, label, submitText, autocomplete, onSubmit }) {

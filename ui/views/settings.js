@@ -1,6 +1,7 @@
 // Settings: ingestion (site allowlist, bot filter, per-site rate limit), data
 // retention, the collector's API key mode and rate limits, each site's time
-// zone, the tracker snippet and export links. Values saved here are stored in
+// zone, the local server's port (changeable in the desktop app), the tracker
+// snippet and export links. Values saved here are stored in
 // the database and in force at once; a value set by an environment variable is
 // shown read-only with the variable's name.
 
@@ -8,6 +9,7 @@ import { h, show, errorBox, scroller } from '../dom.js';
 import { getSettings, listSites, saveSettings, setSiteTimeZone } from '../api.js';
 import { snippetBlock } from '../snippet.js';
 import { timeZoneList } from './sites.js';
+import { hostCard } from './host.js';
 
 const SOURCES = { default: 'Default', file: 'From the config file', dashboard: 'Saved here', env: 'Set by the environment' };
 
@@ -147,9 +149,10 @@ function exportLinks(sites) {
 export async function renderSettings() {
   let settings;
   let sites;
+  let host;
   show(h('h1', {}, 'Settings'), h('p', { class: 'loading', role: 'status' }, 'Loading settings…'));
   try {
-    [settings, sites] = await Promise.all([getSettings(), listSites()]);
+    [settings, sites, host] = await Promise.all([getSettings(), listSites(), hostCard()]);
   } catch (err) {
     show(h('h1', {}, 'Settings'), errorBox(err));
     return;
@@ -161,6 +164,7 @@ export async function renderSettings() {
   show(h('h1', {}, 'Settings'),
     h('p', { class: 'muted' }, 'Changes are saved in the database and apply at once. Environment variables win over values saved here (those settings are read-only below); values saved here win over the config file.'),
     settingsForm(settings),
+    host,
     h('section', { class: 'card' }, h('h2', {}, 'Time zone per site'),
       h('p', { class: 'muted small' }, 'Days and hours of a site’s stats follow its time zone. Changing it recomputes the site’s stats.'),
       timeZones(sites)),
