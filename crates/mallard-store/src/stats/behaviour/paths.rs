@@ -1,0 +1,200 @@
+//! Sequences and flows: the paths visits take through pages and events.
+//!
+//! A visit's path is its events in order, with consecutive repeats of the same
+//! step collapsed (a reload of `/pricing` is one step). Sequences count the
+//! runs of `length` consecutive steps of those paths; the flow of a page
+//! counts, for each time a visit was on it, the page view that came before
+//! (or `entrance`) and the one that came after (or `exit`).
+
+use std::collections::HashSet;
+
+use rusqlite::Connection;
+
+use super::super::raw::pageview_id;
+use super::super::{SiteInfo, StatsQuery};
+use super::selection::VisitSet;
+use super::walk::{Rows, StepId, walk};
+use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
+use crate::error::StoreError;
+
+/// The steps of a visit with consecutive repeats collapsed.
+pub(crate) fn collapse(events: &[(i64, StepId)]) -> Vec<StepId> {
+    let mut path: Vec<StepId> = events.iter().map(|(_, step)| *step).collect();
+    path.dedup();
+    path
+}
+
+/// Counts of one path or neighbour: visits holding it, and occurrences.
+#[derive(Debug, Default, Clone, Copy)]
+struct Count {
+    visits: u64,
+    occurrences: u64,
+}
+
+/// Counts one item per occurrence, and once per visit.
+fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
+    counts: &mut std::collections::HashMap<K, Count>,
+    items: Vec<K>,
+) {
+    let mut seen: HashSet<&K> = HashSet::new();
+    for item in &items {
+        let count = counts.entry(item.clone()).or_default();
+        count.occurrences += 1;
+        if seen.insert(item) {
+            count.visits += 1;
+        }
+    }
+}
+
+/// The top `limit` entries: most visits first, then most occurrences, then
+/// the smallest key (steps stored first come first).
+fn top<K: Ord + Clone>(
+    counts: std::collections::HashMap<K, Count>,
+    limit: usize,
+) -> Vec<(K, Count)> {
+    let mut rows: Vec<(K, Count)> = counts.into_iter().collect();
+    rows.sort_unstable_by(|(ka, a), (kb, b)| {
+        b.visits
+            .cmp(&a.visits)
+            .then(b.occurrences.cmp(&a.occurrences))
+            .then_with(|| ka.cmp(kb))
+    });
+    rows.truncate(limit);
+    rows
+}
+
+/// The most common runs of `length` consecutive steps within visits.
+pub(crate) fn sequences(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    length: usize,
+    limit: usize,
+) -> Result<Vec<Sequence>, StoreError> {
+    let set = VisitSet::load(conn, site, query, false)?;
+    let mut counts: std::collections::HashMap<Vec<StepId>, Count> =
+        std::collections::HashMap::new();
+    walk(
+        conn,
+        site.id,
+        &set,
+        pageview_id(conn)?,
+        &Rows::All,
+        |_, events| {
+            let path = collapse(events);
+            if path.len() >= length {
+                add_all(
+                    &mut counts,
+                    path.windows(length).map(<[StepId]>::to_vec).collect(),
+                );
+            }
+        },
+    )?;
+    top(counts, limit)
+        .into_iter()
+        .map(|(steps, count)| {
+            Ok(Sequence {
+                steps: steps
+                    .iter()
+                    .map(|s| label_step(conn, *s))
+                    .collect::<Result<_, _>>()?,
+                visits: count.visits,
+                occurrences: count.occurrences,
+            })
+        })
+        .collect()
+}
+
+/// Where visits came from and went to around one page.
+pub(crate) fn flow(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    page: &str,
+    limit: usize,
+) -> Result<Flow, StoreError> {
+    let mut result = Flow::default();
+    let Some(target) = super::super::labels::dim_id(conn, crate::dims::DimKind::Pathname, page)?
+    else {
+        return Ok(result);
+    };
+    let target = StepId::Page(target);
+    let set = VisitSet::load(conn, site, query, false)?;
+    let mut next: std::collections::HashMap<Neighbour<StepId>, Count> = Default::default();
+    let mut previous: std::collections::HashMap<Neighbour<StepId>, Count> = Default::default();
+    walk(
+        conn,
+        site.id,
+        &set,
+        pageview_id(conn)?,
+        &Rows::Pageviews,
+        |_, events| {
+            let path = collapse(events);
+            let at: Vec<usize> = (0..path.len()).filter(|&i| path[i] == target).collect();
+            if at.is_empty() {
+                return;
+            }
+            result.visits += 1;
+            result.views += at.len() as u64;
+            add_all(
+                &mut next,
+                at.iter()
+                    .map(|&i| {
+                        path.get(i + 1)
+                            .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
+                    })
+                    .collect(),
+            );
+            add_all(
+                &mut previous,
+                at.iter()
+                    .map(|&i| {
+                        i.checked_sub(1)
+                            .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
+                    })
+                    .collect(),
+            );
+        },
+    )?;
+    let label = |rows: Vec<(Neighbour<StepId>, Count)>| -> Result<Vec<FlowRow>, StoreError> {
+        rows.into_iter()
+            .map(|(neighbour, count)| {
+                Ok(FlowRow {
+                    page: match neighbour {
+                        Neighbour::Step(step) => Neighbour::Step(label_step(conn, step)?),
+                        Neighbour::Entrance => Neighbour::Entrance,
+                        Neighbour::Exit => Neighbour::Exit,
+                    },
+                    visits: count.visits,
+                    transitions: count.occurrences,
+                })
+            })
+            .collect()
+    };
+    result.next = label(top(next, limit))?;
+    result.previous = label(top(previous, limit))?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_collapse_and_counts_are_per_visit_and_per_occurrence() {
+        let a = StepId::Page(1);
+        let b = StepId::Page(2);
+        assert_eq!(collapse(&[(0, a), (1, a), (2, b), (3, a)]), vec![a, b, a]);
+        let mut counts = std::collections::HashMap::new();
+        add_all(&mut counts, vec![vec![a, b], vec![b, a], vec![a, b]]);
+        add_all(&mut counts, vec![vec![b, a]]);
+        let rows = top(counts, 10);
+        assert_eq!(rows[0].0, vec![b, a]);
+        assert_eq!((rows[0].1.visits, rows[0].1.occurrences), (2, 2));
+        assert_eq!((rows[1].1.visits, rows[1].1.occurrences), (1, 2));
+        assert_eq!(
+            top(std::collections::HashMap::<u8, Count>::new(), 3).len(),
+            0
+        );
+    }
+}
