@@ -6,8 +6,6 @@
 //! counts, for each time a visit was on it, the page view that came before
 //! (or `entrance`) and the one that came after (or `exit`).
 
-use std::collections::HashSet;
-
 use rusqlite::Connection;
 
 use super::super::raw::pageview_id;
@@ -34,16 +32,48 @@ struct Count {
 /// Counts one item per occurrence, and once per visit.
 fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
     counts: &mut std::collections::HashMap<K, Count>,
-    items: Vec<K>,
+    mut items: Vec<K>,
 ) {
-    let mut seen: HashSet<&K> = HashSet::new();
     for item in &items {
-        let count = counts.entry(item.clone()).or_default();
-        count.occurrences += 1;
-        if seen.insert(item) {
-            count.visits += 1;
-        }
+        counts.entry(item.clone()).or_default().occurrences += 1;
     }
+    items.sort_unstable();
+    items.dedup();
+    for item in items {
+        counts.entry(item).or_default().visits += 1;
+    }
+}
+
+/// The longest sequence.
+pub(crate) const MAX_LENGTH: usize = 5;
+
+/// A run of steps as a fixed-size key (no allocation per run): each step as
+/// `id * 2 + (1 for events)`, unused places 0.
+type RunKey = [u64; MAX_LENGTH];
+
+fn run_key(steps: &[StepId]) -> RunKey {
+    let mut key = [0u64; MAX_LENGTH];
+    for (slot, step) in key.iter_mut().zip(steps) {
+        *slot = match *step {
+            StepId::Page(id) => (id as u64) << 1,
+            StepId::Event(id) => ((id as u64) << 1) | 1,
+        };
+    }
+    key
+}
+
+fn key_steps(key: &RunKey, length: usize) -> Vec<StepId> {
+    key[..length]
+        .iter()
+        .map(|&k| {
+            let id = (k >> 1) as i64;
+            if k & 1 == 1 {
+                StepId::Event(id)
+            } else {
+                StepId::Page(id)
+            }
+        })
+        .collect()
 }
 
 /// The top `limit` entries: most visits first, then most occurrences, then
@@ -71,9 +101,9 @@ pub(crate) fn sequences(
     length: usize,
     limit: usize,
 ) -> Result<Vec<Sequence>, StoreError> {
+    let length = length.clamp(1, MAX_LENGTH);
     let set = VisitSet::load(conn, site, query, false)?;
-    let mut counts: std::collections::HashMap<Vec<StepId>, Count> =
-        std::collections::HashMap::new();
+    let mut counts: std::collections::HashMap<RunKey, Count> = std::collections::HashMap::new();
     walk(
         conn,
         site.id,
@@ -83,20 +113,17 @@ pub(crate) fn sequences(
         |_, events| {
             let path = collapse(events);
             if path.len() >= length {
-                add_all(
-                    &mut counts,
-                    path.windows(length).map(<[StepId]>::to_vec).collect(),
-                );
+                add_all(&mut counts, path.windows(length).map(run_key).collect());
             }
         },
     )?;
     top(counts, limit)
         .into_iter()
-        .map(|(steps, count)| {
+        .map(|(key, count)| {
             Ok(Sequence {
-                steps: steps
-                    .iter()
-                    .map(|s| label_step(conn, *s))
+                steps: key_steps(&key, length)
+                    .into_iter()
+                    .map(|s| label_step(conn, s))
                     .collect::<Result<_, _>>()?,
                 visits: count.visits,
                 occurrences: count.occurrences,
@@ -179,6 +206,12 @@ pub(crate) fn flow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_keys_round_trip() {
+        let steps = [StepId::Page(7), StepId::Event(3), StepId::Page(1 << 40)];
+        assert_eq!(key_steps(&run_key(&steps), 3), steps.to_vec());
+    }
 
     #[test]
     fn repeats_collapse_and_counts_are_per_visit_and_per_occurrence() {

@@ -14,15 +14,29 @@ use rusqlite::{Connection, params_from_iter};
 use super::super::rollup::IdMap;
 use super::super::{SiteInfo, StatsQuery};
 use super::Cohort;
-use super::selection::{Bounds, event_matched_visits, visit_conditions};
+use super::selection::{Bounds, event_matched_visits, visits_query};
 use crate::error::StoreError;
 
-/// A visitor's first week (index into the period's weeks) and the weeks after
-/// it in which they came back (bit `k` for `k` weeks later).
+/// A visitor's first week (index into the period's weeks) and the weeks in
+/// which they visited, as bits relative to it (bit `k`: `k` weeks later).
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     first: u32,
-    returned: u64,
+    weeks: u64,
+}
+
+impl Seen {
+    /// Records a visit in `week`; visits arrive in any order.
+    fn add(&mut self, week: u32) {
+        if week < self.first {
+            let shift = self.first - week;
+            self.weeks = (self.weeks | 1).checked_shl(shift).unwrap_or(0);
+            self.first = week;
+        }
+        if let Some(bit) = 1u64.checked_shl(week - self.first) {
+            self.weeks |= bit;
+        }
+    }
 }
 
 /// The cohorts of the period, oldest first, each with `weeks` return counts
@@ -41,35 +55,28 @@ pub(crate) fn run(
         .iter()
         .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
         .collect();
-    let bounds = Bounds::of(site, query);
-    let matched = event_matched_visits(conn, site, query, bounds)?;
-    let (sql, filter_params) = visit_conditions(conn, query, 4)?;
-    let mut params = vec![site.id, bounds.from, bounds.to];
-    params.extend(filter_params);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT v.id, v.visitor_id, v.start_ts FROM visits v WHERE v.site_id = ?1 \
-         AND v.start_ts >= ?2 AND v.start_ts < ?3{sql} ORDER BY v.start_ts"
-    ))?;
-    let mut rows = stmt.query(params_from_iter(&params))?;
+    let matched = event_matched_visits(conn, site, query, Bounds::of(site, query))?;
     let mut seen: IdMap<Seen> = IdMap::default();
-    while let Some(row) = rows.next()? {
-        if let Some(ids) = &matched
-            && !ids.contains(&row.get::<_, i64>(0)?)
-        {
-            continue;
-        }
-        let visitor: i64 = row.get(1)?;
-        let start: i64 = row.get(2)?;
-        let week = week_starts
-            .partition_point(|&s| s <= start)
-            .saturating_sub(1) as u32;
-        let entry = seen.entry(visitor).or_insert(Seen {
-            first: week,
-            returned: 0,
-        });
-        let later = (week - entry.first.min(week)) as usize;
-        if (1..=weeks).contains(&later) && later < 64 {
-            entry.returned |= 1 << later;
+    if let Some((sql, params)) = visits_query(conn, site, query, "v.id, v.visitor_id, v.start_ts")?
+    {
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(&params))?;
+        while let Some(row) = rows.next()? {
+            if let Some(ids) = &matched
+                && !ids.contains(&row.get::<_, i64>(0)?)
+            {
+                continue;
+            }
+            let start: i64 = row.get(2)?;
+            let week = week_starts
+                .partition_point(|&s| s <= start)
+                .saturating_sub(1) as u32;
+            seen.entry(row.get(1)?)
+                .or_insert(Seen {
+                    first: week,
+                    weeks: 0,
+                })
+                .add(week);
         }
     }
     let mut cohorts: Vec<Cohort> = buckets
@@ -87,7 +94,7 @@ pub(crate) fn run(
         let cohort = &mut cohorts[entry.first as usize];
         cohort.visitors += 1;
         for k in 1..=weeks {
-            if entry.returned & (1 << k) != 0
+            if entry.weeks & (1 << k) != 0
                 && let Some(Some(count)) = cohort.returning.get_mut(k - 1)
             {
                 *count += 1;
@@ -95,4 +102,26 @@ pub(crate) fn run(
         }
     }
     Ok(cohorts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_are_relative_to_the_earliest_whatever_the_order() {
+        let mut seen = Seen { first: 5, weeks: 0 };
+        for week in [5, 7, 3, 3, 70] {
+            seen.add(week);
+        }
+        assert_eq!(seen.first, 3);
+        assert_eq!(seen.weeks, 0b10101);
+        let mut far = Seen {
+            first: 100,
+            weeks: 0,
+        };
+        far.add(100);
+        far.add(1);
+        assert_eq!((far.first, far.weeks), (1, 1));
+    }
 }

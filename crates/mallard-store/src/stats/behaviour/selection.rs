@@ -59,6 +59,45 @@ pub(crate) fn event_matched_visits(
     Ok(Some(ids))
 }
 
+/// A query of the visits that start in the period and meet the visit-level
+/// filters, with its parameters; `None` when no visit starts in the period.
+///
+/// Visit ids grow with creation, so the visits of a period fill one compact
+/// range of ids: a covering scan of the `(site_id, start_ts)` index finds that
+/// range, and the rows are then read by a sequential scan of the range
+/// (terms prefixed with `+` keep SQLite from going back to the index, which
+/// would cost a table lookup per visit). Rows of the range that belong to
+/// other sites or times are skipped by the same conditions.
+pub(crate) fn visits_query(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    columns: &str,
+) -> Result<Option<(String, Vec<i64>)>, StoreError> {
+    let bounds = Bounds::of(site, query);
+    let (low, high): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT min(id), max(id) FROM visits WHERE site_id = ?1 AND start_ts >= ?2 \
+             AND start_ts < ?3",
+        )?
+        .query_row(rusqlite::params![site.id, bounds.from, bounds.to], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(low), Some(high)) = (low, high) else {
+        return Ok(None);
+    };
+    let (sql, filter_params) = conditions(conn, &query.filters, true, 6)?;
+    let mut params = vec![site.id, bounds.from, bounds.to, low, high];
+    params.extend(filter_params);
+    Ok(Some((
+        format!(
+            "SELECT {columns} FROM visits v WHERE v.id BETWEEN ?4 AND ?5 AND +v.site_id = ?1 \
+             AND +v.start_ts >= ?2 AND +v.start_ts < ?3{sql}"
+        ),
+        params,
+    )))
+}
+
 /// SQL conditions (on `visits v`) for the visit-level filters, with their
 /// parameters numbered from `first`.
 pub(crate) fn visit_conditions(
@@ -207,14 +246,15 @@ impl VisitSet {
     ) -> Result<Self, StoreError> {
         let bounds = Bounds::of(site, query);
         let matched = event_matched_visits(conn, site, query, bounds)?;
-        let (sql, filter_params) = visit_conditions(conn, query, 4)?;
-        let mut params = vec![site.id, bounds.from, bounds.to];
-        params.extend(filter_params);
-        let mut stmt = conn.prepare(&format!(
-            "SELECT v.id, v.start_ts, v.end_ts{} FROM visits v WHERE v.site_id = ?1 \
-             AND v.start_ts >= ?2 AND v.start_ts < ?3{sql}",
-            if with_visitors { ", v.visitor_id" } else { "" }
-        ))?;
+        let columns = if with_visitors {
+            "v.id, v.start_ts, v.end_ts, v.visitor_id"
+        } else {
+            "v.id, v.start_ts, v.end_ts"
+        };
+        let Some((sql, params)) = visits_query(conn, site, query, columns)? else {
+            return Ok(Self::empty(bounds.from, with_visitors));
+        };
+        let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(&params))?;
         let mut set = Self::empty(bounds.from, with_visitors);
         while let Some(row) = rows.next()? {
