@@ -7,14 +7,13 @@
 //! each step the latest start of a chain that got that far is kept, which
 //! finds the deepest chain in one pass.
 
-use std::collections::HashSet;
-
 use mallard_core::Step;
 use rusqlite::Connection;
 
 use super::super::SiteInfo;
 use super::super::StatsQuery;
 use super::super::raw::pageview_id;
+use super::super::rollup::IdMap;
 use super::selection::VisitSet;
 use super::walk::{Rows, StepId, walk};
 use super::{FunnelStep, resolve_step};
@@ -71,7 +70,8 @@ pub(crate) fn run(
         }
     }
     let mut visits = vec![0u64; steps.len()];
-    let mut visitors: Vec<HashSet<i64>> = vec![HashSet::new(); steps.len()];
+    // The deepest step each visitor reached in any of their visits.
+    let mut deepest: IdMap<u8> = IdMap::default();
     if ids.first().is_some_and(Option::is_some) {
         let set = VisitSet::load(conn, site, query, true)?;
         walk(
@@ -82,12 +82,21 @@ pub(crate) fn run(
             &Rows::Only { pages, events },
             |member, visit_events| {
                 let reached = level(&ids, visit_events, window_ms);
-                for k in 0..reached {
-                    visits[k] += 1;
-                    visitors[k].insert(member.visitor_id);
+                for count in &mut visits[..reached] {
+                    *count += 1;
+                }
+                if reached > 0 {
+                    let level = deepest.entry(member.visitor_id).or_default();
+                    *level = (*level).max(reached as u8);
                 }
             },
         )?;
+    }
+    let mut visitors = vec![0u64; steps.len()];
+    for &level in deepest.values() {
+        for count in &mut visitors[..usize::from(level)] {
+            *count += 1;
+        }
     }
     Ok(steps
         .iter()
@@ -96,7 +105,7 @@ pub(crate) fn run(
         .map(|((step, visits), visitors)| FunnelStep {
             step: step.clone(),
             visits,
-            visitors: visitors.len() as u64,
+            visitors,
         })
         .collect())
 }

@@ -25,8 +25,8 @@ pub(crate) fn collapse(events: &[(i64, StepId)]) -> Vec<StepId> {
 /// Counts of one path or neighbour: visits holding it, and occurrences.
 #[derive(Debug, Default, Clone, Copy)]
 struct Count {
-    visits: u64,
-    occurrences: u64,
+    visits: u32,
+    occurrences: u32,
 }
 
 /// Counts one item per occurrence, and once per visit.
@@ -35,62 +35,85 @@ fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
     mut items: Vec<K>,
 ) {
     for item in &items {
-        counts.entry(item.clone()).or_default().occurrences += 1;
+        let count = counts.entry(item.clone()).or_default();
+        count.occurrences = count.occurrences.saturating_add(1);
     }
     items.sort_unstable();
     items.dedup();
     for item in items {
-        counts.entry(item).or_default().visits += 1;
+        let count = counts.entry(item).or_default();
+        count.visits = count.visits.saturating_add(1);
     }
-}
-
-/// The longest sequence.
-pub(crate) const MAX_LENGTH: usize = 5;
-
-/// A run of steps as a fixed-size key (no allocation per run): each step as
-/// `id * 2 + (1 for events)`, unused places 0.
-type RunKey = [u64; MAX_LENGTH];
-
-fn run_key(steps: &[StepId]) -> RunKey {
-    let mut key = [0u64; MAX_LENGTH];
-    for (slot, step) in key.iter_mut().zip(steps) {
-        *slot = match *step {
-            StepId::Page(id) => (id as u64) << 1,
-            StepId::Event(id) => ((id as u64) << 1) | 1,
-        };
-    }
-    key
-}
-
-fn key_steps(key: &RunKey, length: usize) -> Vec<StepId> {
-    key[..length]
-        .iter()
-        .map(|&k| {
-            let id = (k >> 1) as i64;
-            if k & 1 == 1 {
-                StepId::Event(id)
-            } else {
-                StepId::Page(id)
-            }
-        })
-        .collect()
 }
 
 /// The top `limit` entries: most visits first, then most occurrences, then
-/// the smallest key (steps stored first come first).
+/// the smallest key.
 fn top<K: Ord + Clone>(
     counts: std::collections::HashMap<K, Count>,
     limit: usize,
 ) -> Vec<(K, Count)> {
-    let mut rows: Vec<(K, Count)> = counts.into_iter().collect();
-    rows.sort_unstable_by(|(ka, a), (kb, b)| {
+    let order = |(ka, a): &(K, Count), (kb, b): &(K, Count)| {
         b.visits
             .cmp(&a.visits)
             .then(b.occurrences.cmp(&a.occurrences))
             .then_with(|| ka.cmp(kb))
-    });
-    rows.truncate(limit);
+    };
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut rows: Vec<(K, Count)> = counts.into_iter().collect();
+    if rows.len() > limit {
+        rows.select_nth_unstable_by(limit - 1, order);
+        rows.truncate(limit);
+    }
+    rows.sort_unstable_by(order);
     rows
+}
+
+/// The longest sequence.
+pub(crate) const MAX_LENGTH: usize = 5;
+/// Bits per step in a run key: 5 steps of 25 bits fit 128 bits.
+const STEP_BITS: u32 = 25;
+
+/// Steps numbered in order of first appearance, so that a run of up to five
+/// steps packs into one `u128` (16 bytes a key: a year of sequences at 10
+/// million events holds millions of distinct runs).
+#[derive(Debug, Default)]
+struct StepIndex {
+    numbers: std::collections::HashMap<StepId, u32>,
+    steps: Vec<StepId>,
+}
+
+impl StepIndex {
+    fn number(&mut self, step: StepId) -> u32 {
+        *self.numbers.entry(step).or_insert_with(|| {
+            self.steps.push(step);
+            self.steps.len() as u32
+        })
+    }
+
+    /// The key of a run, or `None` beyond 2^25 - 1 distinct steps.
+    fn key(&mut self, run: &[StepId]) -> Option<u128> {
+        let mut key = 0u128;
+        for &step in run {
+            let number = self.number(step);
+            if number >= 1 << STEP_BITS {
+                return None;
+            }
+            key = (key << STEP_BITS) | u128::from(number);
+        }
+        Some(key)
+    }
+
+    fn steps(&self, mut key: u128, length: usize) -> Vec<StepId> {
+        let mut run = vec![StepId::Page(0); length];
+        for slot in run.iter_mut().rev() {
+            let number = (key & ((1 << STEP_BITS) - 1)) as usize;
+            *slot = self.steps[number - 1];
+            key >>= STEP_BITS;
+        }
+        run
+    }
 }
 
 /// The most common runs of `length` consecutive steps within visits.
@@ -103,7 +126,9 @@ pub(crate) fn sequences(
 ) -> Result<Vec<Sequence>, StoreError> {
     let length = length.clamp(1, MAX_LENGTH);
     let set = VisitSet::load(conn, site, query, false)?;
-    let mut counts: std::collections::HashMap<RunKey, Count> = std::collections::HashMap::new();
+    let mut index = StepIndex::default();
+    let mut counts: std::collections::HashMap<u128, Count> = std::collections::HashMap::new();
+    let mut too_many = false;
     walk(
         conn,
         site.id,
@@ -113,20 +138,30 @@ pub(crate) fn sequences(
         |_, events| {
             let path = collapse(events);
             if path.len() >= length {
-                add_all(&mut counts, path.windows(length).map(run_key).collect());
+                let keys: Option<Vec<u128>> = path.windows(length).map(|w| index.key(w)).collect();
+                match keys {
+                    Some(keys) => add_all(&mut counts, keys),
+                    None => too_many = true,
+                }
             }
         },
     )?;
+    if too_many {
+        return Err(StoreError::InvalidData(
+            "too many distinct pages and events in the period for sequences".into(),
+        ));
+    }
     top(counts, limit)
         .into_iter()
         .map(|(key, count)| {
             Ok(Sequence {
-                steps: key_steps(&key, length)
+                steps: index
+                    .steps(key, length)
                     .into_iter()
                     .map(|s| label_step(conn, s))
                     .collect::<Result<_, _>>()?,
-                visits: count.visits,
-                occurrences: count.occurrences,
+                visits: u64::from(count.visits),
+                occurrences: u64::from(count.occurrences),
             })
         })
         .collect()
@@ -192,8 +227,8 @@ pub(crate) fn flow(
                         Neighbour::Entrance => Neighbour::Entrance,
                         Neighbour::Exit => Neighbour::Exit,
                     },
-                    visits: count.visits,
-                    transitions: count.occurrences,
+                    visits: u64::from(count.visits),
+                    transitions: u64::from(count.occurrences),
                 })
             })
             .collect()
@@ -210,7 +245,12 @@ mod tests {
     #[test]
     fn run_keys_round_trip() {
         let steps = [StepId::Page(7), StepId::Event(3), StepId::Page(1 << 40)];
-        assert_eq!(key_steps(&run_key(&steps), 3), steps.to_vec());
+        let mut index = StepIndex::default();
+        let key = index.key(&steps).unwrap();
+        assert_eq!(index.steps(key, 3), steps.to_vec());
+        assert_ne!(index.key(&steps[1..]).unwrap(), key);
+        let single = index.key(&steps[..1]).unwrap();
+        assert_eq!(index.steps(single, 1), vec![steps[0]]);
     }
 
     #[test]
