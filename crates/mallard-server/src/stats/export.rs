@@ -112,8 +112,8 @@ fn props_object(props: &[(String, String)]) -> Value {
 }
 
 /// The rows as a CSV file with a header row; `columns` names the columns
-/// when there are no rows.
-fn render_csv(columns: &[&str], rows: &[Row]) -> String {
+/// (also when there are no rows).
+fn render_csv(columns: &[&str], rows: impl Iterator<Item = Row>) -> String {
     let mut out = String::new();
     csv::push_line(
         &mut out,
@@ -140,29 +140,31 @@ fn render_csv(columns: &[&str], rows: &[Row]) -> String {
     out
 }
 
-/// The rows as a JSON array of objects.
-fn render_json(rows: &[Row]) -> String {
-    let array: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            Value::Object(
-                row.iter()
-                    .map(|(name, cell)| {
-                        let value = match cell {
-                            Cell::Text(text) => json!(text),
-                            Cell::Int(n) => json!(n),
-                            Cell::Float(x) => json!(x),
-                            Cell::Bool(b) => json!(b),
-                            Cell::Amount(a) => json!(a),
-                            Cell::Props(p) => props_object(p),
-                        };
-                        ((*name).to_owned(), value)
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
-    Value::Array(array).to_string()
+/// The rows as a JSON array of objects, written one row at a time.
+fn render_json(rows: impl Iterator<Item = Row>) -> String {
+    let mut out = String::from("[");
+    for (i, row) in rows.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let object: Map<String, Value> = row
+            .into_iter()
+            .map(|(name, cell)| {
+                let value = match cell {
+                    Cell::Text(text) => json!(text),
+                    Cell::Int(n) => json!(n),
+                    Cell::Float(x) => json!(x),
+                    Cell::Bool(b) => json!(b),
+                    Cell::Amount(a) => json!(a),
+                    Cell::Props(p) => props_object(&p),
+                };
+                (name.to_owned(), value)
+            })
+            .collect();
+        out.push_str(&Value::Object(object).to_string());
+    }
+    out.push(']');
+    out
 }
 
 fn columns(data: ExportData) -> Vec<&'static str> {
@@ -235,24 +237,24 @@ pub(crate) async fn export(
                 range: r.range,
                 filters,
             };
-            let (rows, more) = match data {
+            let render = |rows: &mut dyn Iterator<Item = Row>| match format {
+                ExportFormat::Csv => render_csv(&columns(data), rows),
+                ExportFormat::Json => render_json(rows),
+            };
+            let (body, more) = match data {
                 ExportData::Events => {
                     let events = db.stats_export_events(&r.site, &query, limit + 1, offset)?;
                     let more = events.len() > limit;
-                    (
-                        events.iter().take(limit).map(event_row).collect::<Vec<_>>(),
-                        more,
-                    )
+                    (render(&mut events.iter().take(limit).map(event_row)), more)
                 }
                 ExportData::Sessions => {
                     let visits = db.stats_sessions(&r.site, &query, limit + 1, offset, true)?;
                     let more = visits.len() > limit;
-                    (visits.iter().take(limit).map(session_row).collect(), more)
+                    (
+                        render(&mut visits.iter().take(limit).map(session_row)),
+                        more,
+                    )
                 }
-            };
-            let body = match format {
-                ExportFormat::Csv => render_csv(&columns(data), &rows),
-                ExportFormat::Json => render_json(&rows),
             };
             let filename = format!(
                 "mallard-{site_name}-{}-{}-{}.{}",
@@ -321,12 +323,13 @@ mod tests {
             ("props", Cell::Props(vec![("plan".into(), "-1".into())])),
             ("bot", Cell::Bool(false)),
         ];
-        let csv = render_csv(&["page", "n", "props", "bot"], std::slice::from_ref(&row));
+        let csv = render_csv(&["page", "n", "props", "bot"], std::iter::once(row.clone()));
         assert_eq!(
             csv,
             "page,n,props,bot\r\n'=cmd(),,\"{\"\"plan\"\":\"\"-1\"\"}\",false\r\n"
         );
-        let json: Value = serde_json::from_str(&render_json(&[row])).unwrap();
+        let json: Value = serde_json::from_str(&render_json(std::iter::once(row))).unwrap();
+        assert_eq!(render_json(std::iter::empty()), "[]");
         assert_eq!(
             json,
             json!([{"page": "=cmd()", "n": null, "props": {"plan": "-1"}, "bot": false}])
