@@ -49,7 +49,7 @@ fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
 /// The top `limit` entries: most visits first, then most occurrences, then
 /// the smallest key.
 fn top<K: Ord + Clone>(
-    counts: std::collections::HashMap<K, Count>,
+    counts: impl IntoIterator<Item = (K, Count)>,
     limit: usize,
 ) -> Vec<(K, Count)> {
     let order = |(ka, a): &(K, Count), (kb, b): &(K, Count)| {
@@ -127,7 +127,11 @@ pub(crate) fn sequences(
     let length = length.clamp(1, MAX_LENGTH);
     let set = VisitSet::load(conn, site, query, false)?;
     let mut index = StepIndex::default();
-    let mut counts: std::collections::HashMap<u128, Count> = std::collections::HashMap::new();
+    // Every run taken, as its key shifted left by one, the low bit set on the
+    // first occurrence in its visit. Sorting brings equal runs together, so
+    // counting needs 16 bytes per occurrence and no hash map (a year of a
+    // busy site has millions of distinct runs).
+    let mut runs: Vec<u128> = Vec::new();
     let mut too_many = false;
     walk(
         conn,
@@ -137,11 +141,28 @@ pub(crate) fn sequences(
         &Rows::All,
         |_, events| {
             let path = collapse(events);
-            if path.len() >= length {
-                let keys: Option<Vec<u128>> = path.windows(length).map(|w| index.key(w)).collect();
-                match keys {
-                    Some(keys) => add_all(&mut counts, keys),
-                    None => too_many = true,
+            if path.len() < length {
+                return;
+            }
+            let keys: Option<Vec<u128>> = path.windows(length).map(|w| index.key(w)).collect();
+            let Some(mut keys) = keys else {
+                too_many = true;
+                return;
+            };
+            let all = keys.len();
+            keys.sort_unstable();
+            keys.dedup();
+            let distinct = keys.len();
+            runs.extend(keys.iter().map(|k| (k << 1) | 1));
+            if all > distinct {
+                // Occurrences beyond the first of a run in this visit.
+                let mut seen = std::collections::HashSet::with_capacity(distinct);
+                for w in path.windows(length) {
+                    if let Some(k) = index.key(w)
+                        && !seen.insert(k)
+                    {
+                        runs.push(k << 1);
+                    }
                 }
             }
         },
@@ -151,6 +172,19 @@ pub(crate) fn sequences(
             "too many distinct pages and events in the period for sequences".into(),
         ));
     }
+    runs.sort_unstable();
+    let mut counts: Vec<(u128, Count)> = Vec::new();
+    for chunk in runs.chunk_by(|a, b| a >> 1 == b >> 1) {
+        let visits = chunk.iter().filter(|k| *k & 1 == 1).count();
+        counts.push((
+            chunk[0] >> 1,
+            Count {
+                visits: u32::try_from(visits).unwrap_or(u32::MAX),
+                occurrences: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+            },
+        ));
+    }
+    drop(runs);
     top(counts, limit)
         .into_iter()
         .map(|(key, count)| {

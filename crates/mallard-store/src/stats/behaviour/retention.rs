@@ -17,25 +17,47 @@ use super::Cohort;
 use super::selection::{Bounds, event_matched_visits, visits_query};
 use crate::error::StoreError;
 
-/// A visitor's first week (index into the period's weeks) and the weeks in
-/// which they visited, as bits relative to it (bit `k`: `k` weeks later).
+/// A visitor's first week (index into the period's weeks, low 11 bits) and
+/// the weeks in which they visited, as bits relative to it (bit `11 + k`: `k`
+/// weeks later, `k` up to 52), packed into 8 bytes: a year of a busy site
+/// has millions of visitors.
 #[derive(Debug, Clone, Copy)]
-struct Seen {
-    first: u32,
-    weeks: u64,
-}
+struct Seen(u64);
+
+/// Bits of the first week; periods are at most 2,047 weeks long.
+const FIRST_BITS: u32 = 11;
+/// The most weeks after the first that are kept.
+const KEPT_WEEKS: u32 = 64 - FIRST_BITS - 1;
 
 impl Seen {
+    fn new(week: u32) -> Self {
+        Self(u64::from(week) | 1 << FIRST_BITS)
+    }
+
+    fn first(self) -> u32 {
+        (self.0 & ((1 << FIRST_BITS) - 1)) as u32
+    }
+
+    /// Whether the visitor came back `k` weeks after the first.
+    fn returned(self, k: u32) -> bool {
+        k <= KEPT_WEEKS && self.0 >> (FIRST_BITS + k) & 1 == 1
+    }
+
     /// Records a visit in `week`; visits arrive in any order.
     fn add(&mut self, week: u32) {
-        if week < self.first {
-            let shift = self.first - week;
-            self.weeks = (self.weeks | 1).checked_shl(shift).unwrap_or(0);
-            self.first = week;
+        let first = self.first();
+        let mut weeks = self.0 >> FIRST_BITS;
+        let first = if week < first {
+            weeks = weeks.checked_shl(first - week).unwrap_or(0);
+            week
+        } else {
+            first
+        };
+        if week - first <= KEPT_WEEKS {
+            weeks |= 1 << (week - first);
         }
-        if let Some(bit) = 1u64.checked_shl(week - self.first) {
-            self.weeks |= bit;
-        }
+        weeks &= (1 << (KEPT_WEEKS + 1)) - 1;
+        self.0 = weeks << FIRST_BITS | u64::from(first);
     }
 }
 
@@ -70,13 +92,11 @@ pub(crate) fn run(
             let start: i64 = row.get(2)?;
             let week = week_starts
                 .partition_point(|&s| s <= start)
-                .saturating_sub(1) as u32;
-            seen.entry(row.get(1)?)
-                .or_insert(Seen {
-                    first: week,
-                    weeks: 0,
-                })
-                .add(week);
+                .saturating_sub(1);
+            let week = u32::try_from(week)
+                .unwrap_or(u32::MAX)
+                .min((1 << FIRST_BITS) - 1);
+            seen.entry(row.get(1)?).or_insert(Seen::new(week)).add(week);
         }
     }
     let mut cohorts: Vec<Cohort> = buckets
@@ -91,10 +111,12 @@ pub(crate) fn run(
         })
         .collect();
     for entry in seen.values() {
-        let cohort = &mut cohorts[entry.first as usize];
+        let Some(cohort) = cohorts.get_mut(entry.first() as usize) else {
+            continue;
+        };
         cohort.visitors += 1;
         for k in 1..=weeks {
-            if entry.weeks & (1 << k) != 0
+            if entry.returned(k as u32)
                 && let Some(Some(count)) = cohort.returning.get_mut(k - 1)
             {
                 *count += 1;
@@ -110,18 +132,19 @@ mod tests {
 
     #[test]
     fn weeks_are_relative_to_the_earliest_whatever_the_order() {
-        let mut seen = Seen { first: 5, weeks: 0 };
+        let mut seen = Seen::new(5);
         for week in [5, 7, 3, 3, 70] {
             seen.add(week);
         }
-        assert_eq!(seen.first, 3);
-        assert_eq!(seen.weeks, 0b10101);
-        let mut far = Seen {
-            first: 100,
-            weeks: 0,
-        };
-        far.add(100);
+        assert_eq!(seen.first(), 3);
+        let back: Vec<u32> = (0..=60).filter(|&k| seen.returned(k)).collect();
+        assert_eq!(back, vec![0, 2, 4]);
+        let mut far = Seen::new(100);
         far.add(1);
-        assert_eq!((far.first, far.weeks), (1, 1));
+        assert_eq!(far.first(), 1);
+        assert!(far.returned(0) && !far.returned(99));
+        let mut late = Seen::new(0);
+        late.add(52);
+        assert!(late.returned(52));
     }
 }
