@@ -2,7 +2,8 @@
 //! `/funnel`, `/retention`, `/sequences` and `/flow`. Like every stats
 //! endpoint they check [`StatsAccess`], take the common parameters, run
 //! through the stats runtime (concurrency limit, cache per site and query)
-//! and answer bad parameters with 400.
+//! and answer bad parameters with 400. They read raw rows, so at most
+//! two of them (and of exports) run at once; beyond, 429.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -40,6 +41,7 @@ where
 {
     let key = format!("{key}|{:?}", common.filters);
     let filters = common.filters;
+    let permit = state.stats.heavy_permit()?;
     let value = state
         .stats
         .run(
@@ -48,6 +50,7 @@ where
             common.period,
             Some(key),
             move |db, r| {
+                let _permit = permit;
                 let query = StatsQuery {
                     range: r.range,
                     filters,

@@ -230,9 +230,11 @@ pub(crate) async fn export(
     // Windows file names.
     let site_name = common.site.as_str().replace(':', "_");
     let filters = common.filters;
+    let permit = state.stats.heavy_permit()?;
     let mut answer = state
         .stats
         .run(&state, &common.site, common.period, None, move |db, r| {
+            let _permit = permit;
             let query = StatsQuery {
                 range: r.range,
                 filters,
