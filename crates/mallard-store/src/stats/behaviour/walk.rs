@@ -87,6 +87,7 @@ pub(crate) fn walk(
             format!(" AND ({})", parts.join(" OR "))
         }
     };
+    // `?4 = ?4` keeps the `pageview` parameter bound when no condition uses it.
     let mut stmt = conn.prepare(&format!(
         "SELECT visit_id, ts, name, pathname FROM events WHERE site_id = ?1 AND ts >= ?2 \
          AND ts <= ?3 AND ?4 = ?4{condition}"
