@@ -35,4 +35,7 @@ pub enum CoreError {
     /// A stats filter cannot be parsed.
     #[error("invalid filters: {0}")]
     InvalidFilter(String),
+    /// A step of a behavioural query (funnel) cannot be parsed.
+    #[error("invalid steps: {0}")]
+    InvalidStep(String),
 }

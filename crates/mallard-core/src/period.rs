@@ -84,6 +84,20 @@ impl SiteTimeZone {
     pub fn local_hour(&self, ts_ms: i64) -> i64 {
         self.local_seconds(ts_ms).div_euclid(3_600)
     }
+
+    /// The first instant (ms since the epoch) of local day `day`: midnight on
+    /// the site's wall clock, or the first instant after a gap when clocks
+    /// jump over midnight. Days outside jiff's range fall back to UTC midnight.
+    pub fn day_start_ms(&self, day: i64) -> i64 {
+        let (y, m, d) = civil_from_day(day);
+        let zoned = i16::try_from(y).ok().and_then(|y| {
+            jiff::civil::Date::new(y, m as i8, d as i8)
+                .ok()?
+                .to_zoned(self.tz.clone())
+                .ok()
+        });
+        zoned.map_or(day * MS_PER_DAY, |z| z.timestamp().as_millisecond())
+    }
 }
 
 impl Default for SiteTimeZone {
@@ -497,6 +511,24 @@ mod tests {
         assert!(Interval::Day.buckets(long).is_err());
         assert!(Interval::Month.buckets(long).is_ok());
         assert!(Interval::parse("minute").is_err());
+    }
+
+    #[test]
+    fn day_starts_are_the_first_instants_of_local_days() {
+        for zone in [
+            "UTC",
+            "Europe/Berlin",
+            "America/New_York",
+            "Asia/Kolkata",
+            "America/Havana",
+        ] {
+            let tz = SiteTimeZone::parse(zone).unwrap();
+            for day in [19_000, 19_813, 19_814, 19_815, 20_030, 20_031] {
+                let start = tz.day_start_ms(day);
+                assert_eq!(tz.local_day(start), day, "{zone} {day}");
+                assert_eq!(tz.local_day(start - 1), day - 1, "{zone} {day}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Stats query latency: every endpoint's store query over the last 30 days and
-//! the last 12 months, uncached.
+//! the last 12 months, uncached. The `behaviour_*` groups measure the
+//! behavioural queries (sessions, funnel, retention, sequences, flow, export).
 //!
 //! `MALLARD_BENCH_DATA_DIR` names a data directory written by `mallard seed`
 //! (for example `mallard seed --site bench.example --events 10000000 --days 365
@@ -18,7 +19,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mallard_core::{
     DayRange, DeviceClass, Dimension, EventName, Interval, NewEvent, Referrer, SessionAttributes,
-    SiteId, VisitorId,
+    SiteId, Step, VisitorId,
 };
 use mallard_store::stats::{SiteInfo, StatsQuery};
 use mallard_store::{DATABASE_FILE, ReadPool, Store, StoreOptions};
@@ -201,5 +202,99 @@ fn stats_queries(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stats_queries);
+/// The site, its last local day, and its event count.
+fn open_site(pool: &ReadPool, domain: &str) -> (SiteInfo, i64, i64) {
+    pool.with(|db| {
+        let site = db.stats_site(domain)?.expect("the site has events");
+        let last_day: i64 = db.connection().query_row(
+            "SELECT max(day) FROM rollup_days WHERE site_id = ?1 AND kind = 0",
+            [site.id],
+            |r| r.get(0),
+        )?;
+        let events = db.event_count(domain)? as i64;
+        Ok((site, last_day, events))
+    })
+    .unwrap()
+}
+
+fn behaviour_queries(c: &mut Criterion) {
+    let (dir, _temp, domain) = data_dir();
+    let pool = ReadPool::new(&dir.join(DATABASE_FILE));
+    let (site, last_day, events) = open_site(&pool, &domain);
+    eprintln!("behaviour bench: site {domain}, {events} events, last day {last_day}");
+    // The most viewed pages of `mallard seed` are `/` and `/pricing`; the
+    // small data set of this bench has `/page/0` and `/page/1919`.
+    let (first, second) = pool
+        .with(|db| {
+            let mut stmt = db.connection().prepare(
+                "SELECT value FROM dims WHERE kind = 3 AND value IN ('/', '/pricing') ORDER BY value",
+            )?;
+            let found: Vec<String> = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(if found.len() == 2 {
+                ("/".to_owned(), "/pricing".to_owned())
+            } else {
+                ("/page/0".to_owned(), "/page/1919".to_owned())
+            })
+        })
+        .unwrap();
+    let steps = [
+        Step::Page(first.clone()),
+        Step::Page(second),
+        Step::Event("Signup".into()),
+    ];
+    for (label, days) in [("30d", 30), ("12mo", 365)] {
+        let query = StatsQuery {
+            range: DayRange {
+                start: last_day + 1 - days,
+                end: last_day + 1,
+            },
+            filters: Vec::new(),
+        };
+        let mut group = c.benchmark_group(format!("behaviour_{label}"));
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(3));
+        group.bench_function("sessions", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_sessions(&site, black_box(&query), 11, 0, false))
+                    .unwrap()
+            })
+        });
+        group.bench_function("funnel", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_funnel(&site, black_box(&query), &steps, None))
+                    .unwrap()
+            })
+        });
+        group.bench_function("retention", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_retention(&site, black_box(&query), 4))
+                    .unwrap()
+            })
+        });
+        group.bench_function("sequences", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_sequences(&site, black_box(&query), 3, 10))
+                    .unwrap()
+            })
+        });
+        group.bench_function("flow", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_flow(&site, black_box(&query), &first, 10))
+                    .unwrap()
+            })
+        });
+        group.bench_function("export_1000", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_export_events(&site, black_box(&query), 1_000, 0))
+                    .unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, stats_queries, behaviour_queries);
 criterion_main!(benches);

@@ -8,9 +8,17 @@
 //! through [`StatsRuntime`], which limits how many run at once (429 with
 //! `Retry-After` beyond) and caches answers per site and query until the
 //! site's next event or the cache TTL.
+//!
+//! The behavioural endpoints ([`behaviour`], [`export`]) follow the same rules
+//! with their own parameters ([`behaviour_params`]).
 
+mod behaviour;
+mod behaviour_dto;
+pub mod behaviour_params;
 mod charts;
+mod csv;
 mod dto;
+mod export;
 mod handlers;
 pub mod params;
 mod runtime;
@@ -33,6 +41,12 @@ pub fn router() -> Router<AppState> {
             get(handlers::breakdown_prop),
         )
         .route("/api/stats/realtime", get(handlers::realtime))
+        .route("/api/stats/sessions", get(behaviour::sessions))
+        .route("/api/stats/funnel", get(behaviour::funnel))
+        .route("/api/stats/retention", get(behaviour::retention))
+        .route("/api/stats/sequences", get(behaviour::sequences))
+        .route("/api/stats/flow", get(behaviour::flow))
+        .route("/api/stats/export", get(export::export))
         .route("/api/stats/chart/{file}", get(charts::timeseries))
         .route("/api/stats/chart/breakdown/{file}", get(charts::breakdown))
 }

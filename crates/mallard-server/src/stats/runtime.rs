@@ -17,6 +17,10 @@ use crate::state::AppState;
 
 /// The most answers kept; a full cache is emptied before the next insert.
 const MAX_CACHED: usize = 2_000;
+/// The most behavioural queries (funnels, sequences, ...) running at once.
+/// Each reads the raw rows of its period and may hold about 100 MB for a
+/// year of a busy site, so they get a smaller limit than other queries.
+pub(crate) const MAX_HEAVY_QUERIES: usize = 2;
 
 /// One cached answer.
 #[derive(Debug)]
@@ -31,6 +35,7 @@ struct Cached {
 pub struct StatsRuntime {
     ttl: Duration,
     permits: Arc<Semaphore>,
+    heavy: Arc<Semaphore>,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
@@ -55,8 +60,20 @@ impl StatsRuntime {
         Self {
             ttl: Duration::from_secs(config.cache_ttl_secs),
             permits: Arc::new(Semaphore::new(config.max_concurrent_queries as usize)),
+            heavy: Arc::new(Semaphore::new(MAX_HEAVY_QUERIES)),
             cache: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// A permit to run one behavioural query, held until it is dropped; 429
+    /// when [`MAX_HEAVY_QUERIES`] already run.
+    pub(crate) fn heavy_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.heavy)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::TooManyRequests {
+                message: "Too many concurrent behavioural stats queries; retry shortly".into(),
+                retry_after_secs: 1,
+            })
     }
 
     /// Runs `compute` for `site` and `period` on a blocking thread, unless an
@@ -231,6 +248,19 @@ mod tests {
         );
         drop((state, uncached));
         store.close();
+    }
+
+    #[test]
+    fn behavioural_queries_have_their_own_smaller_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = StatsRuntime::new(&Config::with_data_dir(dir.path()));
+        let held: Vec<_> = (0..MAX_HEAVY_QUERIES)
+            .map(|_| runtime.heavy_permit().unwrap())
+            .collect();
+        let refused = runtime.heavy_permit().unwrap_err();
+        assert_eq!(refused.status().as_u16(), 429);
+        drop(held);
+        assert!(runtime.heavy_permit().is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,3 +62,26 @@ pub(crate) fn dim_id(
         .query_row(params![dim_kind as u8, value], |r| r.get(0))
         .optional()?)
 }
+
+/// The strings of dimension ids, looked up once per id.
+#[derive(Debug, Default)]
+pub(crate) struct DimTexts(HashMap<i64, String>);
+
+impl DimTexts {
+    /// The string of `id`; `None` stays `None` (a missing value).
+    pub(crate) fn get(
+        &mut self,
+        conn: &Connection,
+        id: Option<i64>,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        if let Some(text) = self.0.get(&id) {
+            return Ok(Some(text.clone()));
+        }
+        let text = dim_value(conn, id)?;
+        self.0.insert(id, text.clone());
+        Ok(Some(text))
+    }
+}

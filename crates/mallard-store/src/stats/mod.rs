@@ -18,6 +18,7 @@
 //!   a visit's duration is its last event's time minus its first.
 
 mod aggregate;
+mod behaviour;
 mod breakdown;
 mod labels;
 mod raw;
@@ -26,6 +27,9 @@ mod site;
 
 use mallard_core::{DayRange, Dimension, Filter, Interval};
 
+pub use behaviour::{
+    Cohort, ExportEvent, Flow, FlowRow, FunnelStep, Neighbour, Sequence, SessionRow,
+};
 pub use site::SiteInfo;
 
 use crate::error::StoreError;

@@ -78,7 +78,7 @@ fn resolve(conn: &Connection, filter: &Filter) -> Result<Target, StoreError> {
 /// SQL conditions for `filters` with their parameters, numbered from `first`.
 /// With `visits_only`, only visit-level filters are included (for a query on
 /// `visits v` alone).
-fn conditions(
+pub(super) fn conditions(
     conn: &Connection,
     filters: &[Filter],
     visits_only: bool,

@@ -15,7 +15,7 @@ use crate::rollups::kind;
 /// A fast hasher for integer ids (a breakdown adds up to a million counters
 /// into maps keyed by dimension ids; SipHash would dominate).
 #[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
+pub(super) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -33,7 +33,7 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<IdHasher>>;
+pub(super) type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Above this many point lookups, visitor sketches are read by one range scan.
 const MAX_POINT_LOOKUPS: i64 = 4_000;

@@ -21,8 +21,8 @@ use rusqlite::{Connection, params};
 use super::{Breakdown, StatsQuery, Totals};
 use crate::{ReadConn, Store, StoreOptions};
 
-const SITE: &str = "prop.example";
-const ZONES: &[&str] = &[
+pub(super) const SITE: &str = "prop.example";
+pub(super) const ZONES: &[&str] = &[
     "UTC",
     "Europe/Berlin",
     "America/New_York",
@@ -31,8 +31,8 @@ const ZONES: &[&str] = &[
 ];
 /// Starts of the generated traffic: just before the Berlin and New York
 /// daylight-saving changes, and an ordinary evening.
-const BASES_MS: &[i64] = &[1_711_818_000_000, 1_730_570_400_000, 1_700_000_000_000];
-const PATHS: &[&str] = &["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/about"];
+pub(super) const BASES_MS: &[i64] = &[1_711_818_000_000, 1_730_570_400_000, 1_700_000_000_000];
+pub(super) const PATHS: &[&str] = &["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/about"];
 
 fn session(index: usize) -> SessionAttributes {
     let referrer = |source: &str, url: &str| {
@@ -117,9 +117,12 @@ fn session(index: usize) -> SessionAttributes {
 }
 
 /// (minute offset, visitor, event kind, path, session, arrives late)
-type GenEvent = (i64, u64, u8, usize, usize, bool);
+pub(super) type GenEvent = (i64, u64, u8, usize, usize, bool);
 
-fn make_event(base_ms: i64, (minute, visitor, kind, path, sess, _): GenEvent) -> NewEvent {
+pub(super) fn make_event(
+    base_ms: i64,
+    (minute, visitor, kind, path, sess, _): GenEvent,
+) -> NewEvent {
     let (name, props) = match kind {
         0..=6 => (EventName::PAGEVIEW, vec![]),
         7 => (
@@ -151,7 +154,7 @@ fn make_event(base_ms: i64, (minute, visitor, kind, path, sess, _): GenEvent) ->
 
 /// Filters the generator picks from: known values, `(unknown)`, and values
 /// that were never stored.
-fn filter_pool() -> Vec<(&'static str, &'static str)> {
+pub(super) fn filter_pool() -> Vec<(&'static str, &'static str)> {
     vec![
         ("page", "/pricing"),
         ("page", "/"),
@@ -184,29 +187,30 @@ fn filter_pool() -> Vec<(&'static str, &'static str)> {
 // The naive reference.
 
 #[derive(Debug, Clone)]
-struct RefEvent {
-    ts: i64,
-    visit_id: i64,
-    name: String,
-    path: String,
-    props: Vec<(String, String)>,
+pub(super) struct RefEvent {
+    pub(super) ts: i64,
+    pub(super) id: i64,
+    pub(super) visit_id: i64,
+    pub(super) name: String,
+    pub(super) path: String,
+    pub(super) props: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
-struct RefVisit {
-    visitor: i64,
-    start: i64,
-    end: i64,
-    pageviews: i64,
-    entry: Option<String>,
-    exit: Option<String>,
-    attrs: HashMap<&'static str, Option<String>>,
+pub(super) struct RefVisit {
+    pub(super) visitor: i64,
+    pub(super) start: i64,
+    pub(super) end: i64,
+    pub(super) pageviews: i64,
+    pub(super) entry: Option<String>,
+    pub(super) exit: Option<String>,
+    pub(super) attrs: HashMap<&'static str, Option<String>>,
 }
 
-struct Reference {
-    tz: SiteTimeZone,
-    events: Vec<RefEvent>,
-    visits: HashMap<i64, RefVisit>,
+pub(super) struct Reference {
+    pub(super) tz: SiteTimeZone,
+    pub(super) events: Vec<RefEvent>,
+    pub(super) visits: HashMap<i64, RefVisit>,
 }
 
 const VISIT_DIMS: &[(&str, &str)] = &[
@@ -221,7 +225,7 @@ const VISIT_DIMS: &[(&str, &str)] = &[
 ];
 
 impl Reference {
-    fn load(conn: &Connection, tz: SiteTimeZone) -> Self {
+    pub(super) fn load(conn: &Connection, tz: SiteTimeZone) -> Self {
         let mut props: HashMap<i64, Vec<(String, String)>> = HashMap::new();
         let mut stmt = conn
             .prepare(
@@ -247,6 +251,7 @@ impl Reference {
                 let id: i64 = r.get(1)?;
                 Ok(RefEvent {
                     ts: r.get(0)?,
+                    id,
                     visit_id: r.get(2)?,
                     name: r.get(3)?,
                     path: r.get(4)?,
@@ -342,7 +347,7 @@ impl Reference {
     }
 
     /// The matching events and visits of a query.
-    fn select(&self, query: &StatsQuery) -> (Vec<&RefEvent>, Vec<(i64, &RefVisit)>) {
+    pub(super) fn select(&self, query: &StatsQuery) -> (Vec<&RefEvent>, Vec<(i64, &RefVisit)>) {
         let events: Vec<&RefEvent> = self
             .events
             .iter()
@@ -513,7 +518,12 @@ fn all_dimensions() -> Vec<Dimension> {
 // ---------------------------------------------------------------------------
 // Writing the generated events.
 
-fn store_events(dir: &std::path::Path, zone: &str, events: &[NewEvent], batches: &[usize]) {
+pub(super) fn store_events(
+    dir: &std::path::Path,
+    zone: &str,
+    events: &[NewEvent],
+    batches: &[usize],
+) {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     let writer = store.writer();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -541,7 +551,7 @@ fn store_events(dir: &std::path::Path, zone: &str, events: &[NewEvent], batches:
 }
 
 /// Orders events by time, except that late ones arrive after all others.
-fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEvent> {
+pub(super) fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEvent> {
     let mut on_time: Vec<NewEvent> = Vec::new();
     let mut late: Vec<NewEvent> = Vec::new();
     for g in generated {
@@ -557,7 +567,7 @@ fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEvent> {
     on_time
 }
 
-fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
+pub(super) fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
     let pool = filter_pool();
     let text: Vec<String> = picked
         .iter()

@@ -1,0 +1,271 @@
+//! Behavioural queries: sessions, funnels, retention, sequences, flows and
+//! the raw export.
+//!
+//! They answer questions about the order of events within visits, which no
+//! rollup keeps, so they read the raw rows of the period: the visits that
+//! start in the period and meet the filters ([`selection`]), and their events
+//! in time order, one visit at a time ([`walk`]). The cost is proportional to
+//! the traffic of the period. Everything is exact.
+//!
+//! A visit counts with all of its events, also those after the period's end
+//! (a visit that starts at 23:50 on the last day is followed to its end).
+
+mod export;
+mod funnel;
+mod paths;
+mod retention;
+mod selection;
+mod sessions;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use mallard_core::{DeviceClass, Step};
+use rusqlite::Connection;
+
+use super::labels::dim_id;
+use super::{SiteInfo, StatsQuery};
+use crate::dims::DimKind;
+use crate::error::StoreError;
+use crate::reader::ReadConn;
+use walk::StepId;
+
+/// One step of a funnel with the visits that reached it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunnelStep {
+    /// The step.
+    pub step: Step,
+    /// Visits that went through this step and every one before it, in order.
+    pub visits: u64,
+    /// Distinct visitor ids of those visits.
+    pub visitors: u64,
+}
+
+/// One weekly cohort of a retention query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cohort {
+    /// The local day number of the cohort week's Monday.
+    pub week_start: i64,
+    /// Visitors whose first visit of the period was in this week.
+    pub visitors: u64,
+    /// For `k` = 1..N, how many of them visited again `k` weeks later; `None`
+    /// when that week lies after the period.
+    pub returning: Vec<Option<u64>>,
+}
+
+/// A run of consecutive steps and how often visits took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Visits that took this run at least once.
+    pub visits: u64,
+    /// How many times it was taken, in all.
+    pub occurrences: u64,
+}
+
+/// What came before or after a page in a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Neighbour<T> {
+    /// A page view of another page.
+    Step(T),
+    /// Nothing before: the visit started on the page.
+    Entrance,
+    /// Nothing after: the visit ended on the page.
+    Exit,
+}
+
+/// One row of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    /// The page before or after.
+    pub page: Neighbour<Step>,
+    /// Visits with at least one such transition.
+    pub visits: u64,
+    /// How many such transitions there were.
+    pub transitions: u64,
+}
+
+/// The pages before and after one page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// Visits that viewed the page.
+    pub visits: u64,
+    /// Views of the page (consecutive repeats counted once).
+    pub views: u64,
+    /// The pages viewed next, most visits first.
+    pub next: Vec<FlowRow>,
+    /// The pages viewed before, most visits first.
+    pub previous: Vec<FlowRow>,
+}
+
+/// One visit, as the sessions list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The visit's id.
+    pub visit_id: i64,
+    /// The first event's time (ms since the epoch).
+    pub start_ts: i64,
+    /// The last event's time.
+    pub end_ts: i64,
+    /// Page views.
+    pub pageviews: i64,
+    /// Events, page views included.
+    pub events: i64,
+    /// The first page.
+    pub entry_page: Option<String>,
+    /// The last page.
+    pub exit_page: Option<String>,
+    /// Referrer source.
+    pub source: Option<String>,
+    /// Referrer URL.
+    pub referrer: Option<String>,
+    /// `utm_source`.
+    pub utm_source: Option<String>,
+    /// `utm_medium`.
+    pub utm_medium: Option<String>,
+    /// `utm_campaign`.
+    pub utm_campaign: Option<String>,
+    /// Browser family.
+    pub browser: Option<String>,
+    /// Operating system family.
+    pub os: Option<String>,
+    /// Device class.
+    pub device: DeviceClass,
+    /// Screen width in CSS pixels.
+    pub screen_width: Option<i64>,
+    /// Country code.
+    pub country: Option<String>,
+    /// Whether the visit's user agent is a known bot.
+    pub is_bot: bool,
+}
+
+/// One exported event with its visit's attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportEvent {
+    /// Time (ms since the epoch).
+    pub ts: i64,
+    /// The visit's id.
+    pub visit_id: i64,
+    /// Event name (`pageview` or a custom name).
+    pub name: String,
+    /// Page host.
+    pub hostname: String,
+    /// Page path.
+    pub pathname: String,
+    /// Revenue in millionths of the currency unit.
+    pub revenue_micros: Option<i64>,
+    /// Revenue currency.
+    pub currency: Option<String>,
+    /// Custom properties, sorted by key.
+    pub props: Vec<(String, String)>,
+    /// Referrer source of the visit.
+    pub source: Option<String>,
+    /// Referrer URL of the visit.
+    pub referrer: Option<String>,
+    /// `utm_source` of the visit.
+    pub utm_source: Option<String>,
+    /// `utm_medium` of the visit.
+    pub utm_medium: Option<String>,
+    /// `utm_campaign` of the visit.
+    pub utm_campaign: Option<String>,
+    /// Browser family.
+    pub browser: Option<String>,
+    /// Operating system family.
+    pub os: Option<String>,
+    /// Device class.
+    pub device: DeviceClass,
+    /// Screen width in CSS pixels.
+    pub screen_width: Option<i64>,
+    /// Country code.
+    pub country: Option<String>,
+    /// Whether the visit's user agent is a known bot.
+    pub is_bot: bool,
+}
+
+/// The stored id of a step, `None` when its path or name was never stored.
+fn resolve_step(conn: &Connection, step: &Step) -> Result<Option<StepId>, StoreError> {
+    Ok(match step {
+        Step::Page(path) => dim_id(conn, DimKind::Pathname, path)?.map(StepId::Page),
+        Step::Event(name) => dim_id(conn, DimKind::EventName, name)?.map(StepId::Event),
+    })
+}
+
+/// The step a stored id stands for.
+fn label_step(conn: &Connection, step: StepId) -> Result<Step, StoreError> {
+    let text = |id| super::labels::DimTexts::default().get(conn, Some(id));
+    Ok(match step {
+        StepId::Page(id) => Step::Page(text(id)?.unwrap_or_default()),
+        StepId::Event(id) => Step::Event(text(id)?.unwrap_or_default()),
+    })
+}
+
+impl ReadConn<'_> {
+    /// Visits of the period, newest first (or oldest first), paginated.
+    pub fn stats_sessions(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        limit: usize,
+        offset: usize,
+        oldest_first: bool,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        sessions::list(self.connection(), site, query, limit, offset, oldest_first)
+    }
+
+    /// A funnel of `steps` over the visits of the period; with `window_ms`,
+    /// each step must follow the first within that many milliseconds.
+    pub fn stats_funnel(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        steps: &[Step],
+        window_ms: Option<i64>,
+    ) -> Result<Vec<FunnelStep>, StoreError> {
+        funnel::run(self.connection(), site, query, steps, window_ms)
+    }
+
+    /// Weekly retention cohorts with `weeks` return counts each.
+    pub fn stats_retention(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        weeks: usize,
+    ) -> Result<Vec<Cohort>, StoreError> {
+        retention::run(self.connection(), site, query, weeks)
+    }
+
+    /// The `limit` most common runs of `length` consecutive steps.
+    pub fn stats_sequences(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        length: usize,
+        limit: usize,
+    ) -> Result<Vec<Sequence>, StoreError> {
+        paths::sequences(self.connection(), site, query, length, limit)
+    }
+
+    /// The `limit` most common pages before and after `page`.
+    pub fn stats_flow(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        page: &str,
+        limit: usize,
+    ) -> Result<Flow, StoreError> {
+        paths::flow(self.connection(), site, query, page, limit)
+    }
+
+    /// The events of the period with their visits' attributes, oldest first.
+    pub fn stats_export_events(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<ExportEvent>, StoreError> {
+        export::events(self.connection(), site, query, limit, offset)
+    }
+}

@@ -1,0 +1,307 @@
+//! Sequences and flows: the paths visits take through pages and events.
+//!
+//! A visit's path is its events in order, with consecutive repeats of the same
+//! step collapsed (a reload of `/pricing` is one step). Sequences count the
+//! runs of `length` consecutive steps of those paths; the flow of a page
+//! counts, for each time a visit was on it, the page view that came before
+//! (or `entrance`) and the one that came after (or `exit`).
+
+use rusqlite::Connection;
+
+use super::super::raw::pageview_id;
+use super::super::{SiteInfo, StatsQuery};
+use super::selection::VisitSet;
+use super::walk::{Rows, StepId, walk};
+use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
+use crate::error::StoreError;
+
+/// The steps of a visit with consecutive repeats collapsed.
+pub(crate) fn collapse(events: &[(i64, StepId)]) -> Vec<StepId> {
+    let mut path: Vec<StepId> = events.iter().map(|(_, step)| *step).collect();
+    path.dedup();
+    path
+}
+
+/// Counts of one path or neighbour: visits holding it, and occurrences.
+#[derive(Debug, Default, Clone, Copy)]
+struct Count {
+    visits: u32,
+    occurrences: u32,
+}
+
+/// Counts one item per occurrence, and once per visit.
+fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
+    counts: &mut std::collections::HashMap<K, Count>,
+    mut items: Vec<K>,
+) {
+    for item in &items {
+        let count = counts.entry(item.clone()).or_default();
+        count.occurrences = count.occurrences.saturating_add(1);
+    }
+    items.sort_unstable();
+    items.dedup();
+    for item in items {
+        let count = counts.entry(item).or_default();
+        count.visits = count.visits.saturating_add(1);
+    }
+}
+
+/// The top `limit` entries: most visits first, then most occurrences, then
+/// the smallest key.
+fn top<K: Ord + Clone>(
+    counts: impl IntoIterator<Item = (K, Count)>,
+    limit: usize,
+) -> Vec<(K, Count)> {
+    let order = |(ka, a): &(K, Count), (kb, b): &(K, Count)| {
+        b.visits
+            .cmp(&a.visits)
+            .then(b.occurrences.cmp(&a.occurrences))
+            .then_with(|| ka.cmp(kb))
+    };
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut rows: Vec<(K, Count)> = counts.into_iter().collect();
+    if rows.len() > limit {
+        rows.select_nth_unstable_by(limit - 1, order);
+        rows.truncate(limit);
+    }
+    rows.sort_unstable_by(order);
+    rows
+}
+
+/// The longest sequence.
+pub(crate) const MAX_LENGTH: usize = 5;
+/// Bits per step in a run key: 5 steps of 25 bits fit 128 bits.
+const STEP_BITS: u32 = 25;
+
+/// Steps numbered in order of first appearance, so that a run of up to five
+/// steps packs into one `u128` (16 bytes a key: a year of sequences at 10
+/// million events holds millions of distinct runs).
+#[derive(Debug, Default)]
+struct StepIndex {
+    numbers: std::collections::HashMap<StepId, u32>,
+    steps: Vec<StepId>,
+}
+
+impl StepIndex {
+    fn number(&mut self, step: StepId) -> u32 {
+        *self.numbers.entry(step).or_insert_with(|| {
+            self.steps.push(step);
+            self.steps.len() as u32
+        })
+    }
+
+    /// The key of a run, or `None` beyond 2^25 - 1 distinct steps.
+    fn key(&mut self, run: &[StepId]) -> Option<u128> {
+        let mut key = 0u128;
+        for &step in run {
+            let number = self.number(step);
+            if number >= 1 << STEP_BITS {
+                return None;
+            }
+            key = (key << STEP_BITS) | u128::from(number);
+        }
+        Some(key)
+    }
+
+    fn steps(&self, mut key: u128, length: usize) -> Vec<StepId> {
+        let mut run = vec![StepId::Page(0); length];
+        for slot in run.iter_mut().rev() {
+            let number = (key & ((1 << STEP_BITS) - 1)) as usize;
+            *slot = self.steps[number - 1];
+            key >>= STEP_BITS;
+        }
+        run
+    }
+}
+
+/// The most common runs of `length` consecutive steps within visits.
+pub(crate) fn sequences(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    length: usize,
+    limit: usize,
+) -> Result<Vec<Sequence>, StoreError> {
+    let length = length.clamp(1, MAX_LENGTH);
+    let set = VisitSet::load(conn, site, query, false)?;
+    let mut index = StepIndex::default();
+    // Every run taken, as its key shifted left by one, the low bit set on the
+    // first occurrence in its visit. Sorting brings equal runs together, so
+    // counting needs 16 bytes per occurrence and no hash map (a year of a
+    // busy site has millions of distinct runs).
+    let mut runs: Vec<u128> = Vec::new();
+    let mut too_many = false;
+    walk(
+        conn,
+        site.id,
+        &set,
+        pageview_id(conn)?,
+        &Rows::All,
+        |_, events| {
+            let path = collapse(events);
+            if path.len() < length {
+                return;
+            }
+            let keys: Option<Vec<u128>> = path.windows(length).map(|w| index.key(w)).collect();
+            let Some(mut keys) = keys else {
+                too_many = true;
+                return;
+            };
+            let all = keys.len();
+            keys.sort_unstable();
+            keys.dedup();
+            let distinct = keys.len();
+            runs.extend(keys.iter().map(|k| (k << 1) | 1));
+            if all > distinct {
+                // Occurrences beyond the first of a run in this visit.
+                let mut seen = std::collections::HashSet::with_capacity(distinct);
+                for w in path.windows(length) {
+                    if let Some(k) = index.key(w)
+                        && !seen.insert(k)
+                    {
+                        runs.push(k << 1);
+                    }
+                }
+            }
+        },
+    )?;
+    if too_many {
+        return Err(StoreError::InvalidData(
+            "too many distinct pages and events in the period for sequences".into(),
+        ));
+    }
+    runs.sort_unstable();
+    let mut counts: Vec<(u128, Count)> = Vec::new();
+    for chunk in runs.chunk_by(|a, b| a >> 1 == b >> 1) {
+        let visits = chunk.iter().filter(|k| *k & 1 == 1).count();
+        counts.push((
+            chunk[0] >> 1,
+            Count {
+                visits: u32::try_from(visits).unwrap_or(u32::MAX),
+                occurrences: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+            },
+        ));
+    }
+    drop(runs);
+    top(counts, limit)
+        .into_iter()
+        .map(|(key, count)| {
+            Ok(Sequence {
+                steps: index
+                    .steps(key, length)
+                    .into_iter()
+                    .map(|s| label_step(conn, s))
+                    .collect::<Result<_, _>>()?,
+                visits: u64::from(count.visits),
+                occurrences: u64::from(count.occurrences),
+            })
+        })
+        .collect()
+}
+
+/// Where visits came from and went to around one page.
+pub(crate) fn flow(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    page: &str,
+    limit: usize,
+) -> Result<Flow, StoreError> {
+    let mut result = Flow::default();
+    let Some(target) = super::super::labels::dim_id(conn, crate::dims::DimKind::Pathname, page)?
+    else {
+        return Ok(result);
+    };
+    let target = StepId::Page(target);
+    let set = VisitSet::load(conn, site, query, false)?;
+    let mut next: std::collections::HashMap<Neighbour<StepId>, Count> = Default::default();
+    let mut previous: std::collections::HashMap<Neighbour<StepId>, Count> = Default::default();
+    walk(
+        conn,
+        site.id,
+        &set,
+        pageview_id(conn)?,
+        &Rows::Pageviews,
+        |_, events| {
+            let path = collapse(events);
+            let at: Vec<usize> = (0..path.len()).filter(|&i| path[i] == target).collect();
+            if at.is_empty() {
+                return;
+            }
+            result.visits += 1;
+            result.views += at.len() as u64;
+            add_all(
+                &mut next,
+                at.iter()
+                    .map(|&i| {
+                        path.get(i + 1)
+                            .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
+                    })
+                    .collect(),
+            );
+            add_all(
+                &mut previous,
+                at.iter()
+                    .map(|&i| {
+                        i.checked_sub(1)
+                            .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
+                    })
+                    .collect(),
+            );
+        },
+    )?;
+    let label = |rows: Vec<(Neighbour<StepId>, Count)>| -> Result<Vec<FlowRow>, StoreError> {
+        rows.into_iter()
+            .map(|(neighbour, count)| {
+                Ok(FlowRow {
+                    page: match neighbour {
+                        Neighbour::Step(step) => Neighbour::Step(label_step(conn, step)?),
+                        Neighbour::Entrance => Neighbour::Entrance,
+                        Neighbour::Exit => Neighbour::Exit,
+                    },
+                    visits: u64::from(count.visits),
+                    transitions: u64::from(count.occurrences),
+                })
+            })
+            .collect()
+    };
+    result.next = label(top(next, limit))?;
+    result.previous = label(top(previous, limit))?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_keys_round_trip() {
+        let steps = [StepId::Page(7), StepId::Event(3), StepId::Page(1 << 40)];
+        let mut index = StepIndex::default();
+        let key = index.key(&steps).unwrap();
+        assert_eq!(index.steps(key, 3), steps.to_vec());
+        assert_ne!(index.key(&steps[1..]).unwrap(), key);
+        let single = index.key(&steps[..1]).unwrap();
+        assert_eq!(index.steps(single, 1), vec![steps[0]]);
+    }
+
+    #[test]
+    fn repeats_collapse_and_counts_are_per_visit_and_per_occurrence() {
+        let a = StepId::Page(1);
+        let b = StepId::Page(2);
+        assert_eq!(collapse(&[(0, a), (1, a), (2, b), (3, a)]), vec![a, b, a]);
+        let mut counts = std::collections::HashMap::new();
+        add_all(&mut counts, vec![vec![a, b], vec![b, a], vec![a, b]]);
+        add_all(&mut counts, vec![vec![b, a]]);
+        let rows = top(counts, 10);
+        assert_eq!(rows[0].0, vec![b, a]);
+        assert_eq!((rows[0].1.visits, rows[0].1.occurrences), (2, 2));
+        assert_eq!((rows[1].1.visits, rows[1].1.occurrences), (1, 2));
+        assert_eq!(
+            top(std::collections::HashMap::<u8, Count>::new(), 3).len(),
+            0
+        );
+    }
+}

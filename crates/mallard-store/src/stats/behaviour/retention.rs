@@ -1,0 +1,150 @@
+//! Retention: weekly cohorts of visitors by the week of their first visit in
+//! the period, and how many of each cohort came back 1..N weeks later.
+//!
+//! Weeks are Monday-based weeks of the site's time zone, cut to the period
+//! (the first and last week may be partial). A visitor is a visitor id, which
+//! for the browser tracker rotates every UTC day (see `mallard_core::visitor`),
+//! so such visitors cannot come back in a later week; ids from SDKs that send
+//! their own anonymous id are stable. Only the visits that start in the period
+//! and meet the filters count, for the first visit and for the returns.
+
+use mallard_core::Interval;
+use rusqlite::{Connection, params_from_iter};
+
+use super::super::rollup::IdMap;
+use super::super::{SiteInfo, StatsQuery};
+use super::Cohort;
+use super::selection::{Bounds, event_matched_visits, visits_query};
+use crate::error::StoreError;
+
+/// A visitor's first week (index into the period's weeks, low 11 bits) and
+/// the weeks in which they visited, as bits relative to it (bit `11 + k`: `k`
+/// weeks later, `k` up to 52), packed into 8 bytes: a year of a busy site
+/// has millions of visitors.
+#[derive(Debug, Clone, Copy)]
+struct Seen(u64);
+
+/// Bits of the first week; periods are at most 2,047 weeks long.
+const FIRST_BITS: u32 = 11;
+/// The most weeks after the first that are kept.
+const KEPT_WEEKS: u32 = 64 - FIRST_BITS - 1;
+
+impl Seen {
+    fn new(week: u32) -> Self {
+        Self(u64::from(week) | 1 << FIRST_BITS)
+    }
+
+    fn first(self) -> u32 {
+        (self.0 & ((1 << FIRST_BITS) - 1)) as u32
+    }
+
+    /// Whether the visitor came back `k` weeks after the first.
+    fn returned(self, k: u32) -> bool {
+        k <= KEPT_WEEKS && self.0 >> (FIRST_BITS + k) & 1 == 1
+    }
+
+    /// Records a visit in `week`; visits arrive in any order.
+    fn add(&mut self, week: u32) {
+        let first = self.first();
+        let mut weeks = self.0 >> FIRST_BITS;
+        let first = if week < first {
+            weeks = weeks.checked_shl(first - week).unwrap_or(0);
+            week
+        } else {
+            first
+        };
+        if week - first <= KEPT_WEEKS {
+            weeks |= 1 << (week - first);
+        }
+        weeks &= (1 << (KEPT_WEEKS + 1)) - 1;
+        self.0 = weeks << FIRST_BITS | u64::from(first);
+    }
+}
+
+/// The cohorts of the period, oldest first, each with `weeks` return counts
+/// (`None` for weeks after the period's end).
+pub(crate) fn run(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    weeks: usize,
+) -> Result<Vec<Cohort>, StoreError> {
+    let buckets = Interval::Week
+        .buckets(query.range)
+        .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+    // The first instant of each week within the period.
+    let week_starts: Vec<i64> = buckets
+        .iter()
+        .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
+        .collect();
+    let matched = event_matched_visits(conn, site, query, Bounds::of(site, query))?;
+    let mut seen: IdMap<Seen> = IdMap::default();
+    if let Some((sql, params)) = visits_query(conn, site, query, "v.id, v.visitor_id, v.start_ts")?
+    {
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(&params))?;
+        while let Some(row) = rows.next()? {
+            if let Some(ids) = &matched
+                && !ids.contains(&row.get::<_, i64>(0)?)
+            {
+                continue;
+            }
+            let start: i64 = row.get(2)?;
+            let week = week_starts
+                .partition_point(|&s| s <= start)
+                .saturating_sub(1);
+            let week = u32::try_from(week)
+                .unwrap_or(u32::MAX)
+                .min((1 << FIRST_BITS) - 1);
+            seen.entry(row.get(1)?).or_insert(Seen::new(week)).add(week);
+        }
+    }
+    let mut cohorts: Vec<Cohort> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, &day)| Cohort {
+            week_start: day,
+            visitors: 0,
+            returning: (1..=weeks)
+                .map(|k| (i + k < buckets.len()).then_some(0))
+                .collect(),
+        })
+        .collect();
+    for entry in seen.values() {
+        let Some(cohort) = cohorts.get_mut(entry.first() as usize) else {
+            continue;
+        };
+        cohort.visitors += 1;
+        for k in 1..=weeks {
+            if entry.returned(k as u32)
+                && let Some(Some(count)) = cohort.returning.get_mut(k - 1)
+            {
+                *count += 1;
+            }
+        }
+    }
+    Ok(cohorts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_are_relative_to_the_earliest_whatever_the_order() {
+        let mut seen = Seen::new(5);
+        for week in [5, 7, 3, 3, 70] {
+            seen.add(week);
+        }
+        assert_eq!(seen.first(), 3);
+        let back: Vec<u32> = (0..=60).filter(|&k| seen.returned(k)).collect();
+        assert_eq!(back, vec![0, 2, 4]);
+        let mut far = Seen::new(100);
+        far.add(1);
+        assert_eq!(far.first(), 1);
+        assert!(far.returned(0) && !far.returned(99));
+        let mut late = Seen::new(0);
+        late.add(52);
+        assert!(late.returned(52));
+    }
+}
