@@ -10,7 +10,8 @@ import { go, loadInto, renderScreen, statsQuery } from './behaviour.js';
 
 const WEEKS = ['4', '8', '12', '26'];
 
-function cell(entry, week) {
+function cell(entry, week, size) {
+  if (!size) return h('td', { class: 'ret-cell ret-future', 'data-week': week }, h('span', { 'aria-hidden': 'true' }, '–'), h('span', { class: 'visually-hidden' }, 'no visitors'));
   if (entry.visitors === null) {
     return h('td', { class: 'ret-cell ret-future', 'data-week': week }, h('span', { 'aria-hidden': 'true' }, '–'), h('span', { class: 'visually-hidden' }, 'not yet'));
   }
@@ -33,7 +34,7 @@ function grid(data) {
     h('tbody', {}, data.cohorts.map((cohort) => h('tr', { 'data-cohort': cohort.cohort },
       h('th', { scope: 'row' }, cohort.cohort),
       h('td', { class: 'num ret-size' }, number(cohort.visitors)),
-      cohort.retention.map((entry) => cell(entry, entry.week)))))));
+      cohort.retention.map((entry) => cell(entry, entry.week, Number(cohort.visitors))))))));
 }
 
 export function renderRetention() {
