@@ -251,6 +251,8 @@ fn the_retention_grid_shows_weekly_cohorts_with_shares_and_counts() {
     );
 
     choose(&browser, "#retention-weeks", "4");
+    // Six header cells, the sixth the last: the 4-week grid has replaced the 8-week one.
+    browser.wait_for("#retention-grid thead th:nth-child(6):last-child");
     browser.wait_for(&format!("{row} td[data-week='4']"));
     assert!(hash(&browser).contains("weeks=4"));
     let columns =
@@ -425,4 +427,39 @@ fn the_behaviour_link_keeps_the_dashboard_site_period_and_filters() {
     browser.click("#filters button");
     browser.wait_for_text("#sessions-range", "Visits 1–7");
     assert!(hash(&browser).starts_with("#/sessions?"));
+}
+
+#[test]
+fn every_behaviour_screen_fits_a_390_pixel_window() {
+    let (_home, server) = seeded();
+    let browser = open(&server, &format!("/#/sessions?site={SITE}&period=30d"));
+    browser.resize(390, 844);
+    let screens = [
+        (
+            "funnel",
+            "steps=page:/;page:/pricing;event:Signup",
+            "#funnel-bars",
+        ),
+        ("retention", "weeks=8", "#retention-grid"),
+        ("flow", "page=/pricing", "#flow-result"),
+        ("sequences", "length=3", "#sequences-table"),
+        ("sessions", "", "#sessions-table"),
+    ];
+    for (screen, own, ready) in screens {
+        browser.goto(&server.url(&format!("/#/{screen}?site={SITE}&period=30d&{own}")));
+        browser.wait_for(ready);
+        let width = browser.eval(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+        );
+        let wide = browser.eval(
+            "return [...document.querySelectorAll('main *')].filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 4).map(e => e.tagName + '.' + e.className + '#' + e.id).concat([...document.querySelectorAll('.table-wrap')].map(w => [w.scrollWidth, w.clientWidth, getComputedStyle(w).overflowX, w.parentElement.clientWidth, w.parentElement.id, w.parentElement.parentElement.clientWidth].join(',')))",
+        );
+        assert_eq!(
+            width[0], width[1],
+            "{screen} overflows sideways: {width} {wide}"
+        );
+        if let Ok(dir) = std::env::var("BEHAVIOUR_SCREENSHOTS") {
+            std::fs::write(format!("{dir}/{screen}.png"), browser.screenshot()).unwrap();
+        }
+    }
 }
