@@ -61,3 +61,11 @@ export const getSettings = () => api('GET', '/api/settings');
 export const saveSettings = (changes) => api('PATCH', '/api/settings', changes);
 export const realtimeVisitors = (siteId) => api('GET', `/api/stats/realtime?site_id=${encodeURIComponent(siteId)}`);
 export const recentEvents = (siteId) => api('GET', `/api/stats/realtime/events?site_id=${encodeURIComponent(siteId)}&limit=20`);
+
+// Behavioural stats; `query` is a URLSearchParams with site_id, period and filters.
+export const sessionsList = (query) => api('GET', `/api/stats/sessions?${query}`);
+export const funnel = (query) => api('GET', `/api/stats/funnel?${query}`);
+export const retention = (query) => api('GET', `/api/stats/retention?${query}`);
+export const sequences = (query) => api('GET', `/api/stats/sequences?${query}`);
+export const flow = (query) => api('GET', `/api/stats/flow?${query}`);
+export const topPages = (query) => api('GET', `/api/stats/breakdown/pages?${query}`);

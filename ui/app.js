@@ -1,18 +1,30 @@
 // The dashboard application: decides what to show from the authentication
-// state and the URL hash (#/, #/realtime, #/sites, #/keys, #/settings), so
-// every screen can be bookmarked. A screen may return a function that stops
-// its background work (the realtime polling); it runs when another opens.
+// state and the URL hash (#/, #/funnel and the other Behaviour screens,
+// #/realtime, #/sites, #/keys, #/settings), so every screen can be bookmarked;
+// the Dashboard and Behaviour links keep the site, period and filters. A
+// screen may return a function that stops its background work (the realtime
+// polling); it runs when another opens.
 
 import { authStatus, logout } from './api.js';
 import { h, show, errorBox } from './dom.js';
 import { openAccessChosen, renderLogin, renderSetup } from './views/auth.js';
+import { SCREENS, sharedQuery, readState } from './views/behaviour.js';
 import { renderDashboard } from './views/dashboard.js';
+import { renderFlow } from './views/flow.js';
+import { renderFunnel } from './views/funnel.js';
 import { renderKeys } from './views/keys.js';
 import { renderRealtime } from './views/realtime.js';
+import { renderRetention } from './views/retention.js';
+import { renderSequences } from './views/sequences.js';
+import { renderSessions } from './views/sessions.js';
 import { renderSettings } from './views/settings.js';
 import { renderSites } from './views/sites.js';
 
-const routes = { '': renderDashboard, realtime: renderRealtime, sites: renderSites, keys: renderKeys, settings: renderSettings };
+const routes = {
+  '': renderDashboard, funnel: renderFunnel, retention: renderRetention, flow: renderFlow, sequences: renderSequences, sessions: renderSessions,
+  realtime: renderRealtime, sites: renderSites, keys: renderKeys, settings: renderSettings,
+};
+const BEHAVIOUR = SCREENS.map(([name]) => name);
 let stopCurrent = null;
 let renders = 0;
 
@@ -23,8 +35,12 @@ function routeName() {
 function markNav(name, signedIn, canSignOut) {
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('logout').hidden = !canSignOut;
+  const shared = sharedQuery(readState());
   for (const link of document.querySelectorAll('nav a[data-route]')) {
-    const current = (link.dataset.route === 'dashboard' ? '' : link.dataset.route) === name;
+    const route = link.dataset.route;
+    if (route === 'dashboard') link.href = `#/?${shared}`;
+    if (route === 'behaviour') link.href = `#/${BEHAVIOUR.includes(name) ? name : 'funnel'}?${shared}`;
+    const current = route === 'behaviour' ? BEHAVIOUR.includes(name) : (route === 'dashboard' ? '' : route) === name;
     if (current) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
   }
 }

@@ -7,7 +7,7 @@ import { api } from '../api.js';
 import { h, show, errorBox } from '../dom.js';
 import { emptySite, renderHome } from './home.js';
 
-const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time'], ['custom', 'Custom range']];
+export const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time'], ['custom', 'Custom range']];
 
 // Breakdown cards: each tab names a dimension and the filter a row click adds.
 const CARDS = [
@@ -55,15 +55,15 @@ function statsQuery(state, extra = {}) {
   return query;
 }
 
-function nextDay(date) {
+export function nextDay(date) {
   const day = new Date(`${date}T00:00:00Z`);
   day.setUTCDate(day.getUTCDate() + 1);
   return day.toISOString().slice(0, 10);
 }
 
-const number = (n) => Number(n ?? 0).toLocaleString('en-US');
-const percent = (n) => `${Number(n ?? 0).toFixed(1)}%`;
-function duration(seconds) {
+export const number = (n) => Number(n ?? 0).toLocaleString('en-US');
+export const percent = (n) => `${Number(n ?? 0).toFixed(1)}%`;
+export function duration(seconds) {
   const s = Math.round(Number(seconds ?? 0));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

@@ -1,0 +1,146 @@
+// The Behaviour section's frame: its tabs (funnel, retention, flow, sequences,
+// sessions), the site and period pickers and filter chips shared with the
+// dashboard, and the URL hash every screen keeps its state in
+// (#/funnel?site=…&period=…&filters=…&steps=…), so a view can be bookmarked.
+
+import { listSites } from '../api.js';
+import { h, show, errorBox } from '../dom.js';
+import { PERIODS, nextDay, readState as readShared } from './dashboard.js';
+import { emptySite, renderHome } from './home.js';
+
+export const SCREENS = [['funnel', 'Funnel'], ['retention', 'Retention'], ['flow', 'Flow'], ['sequences', 'Sequences'], ['sessions', 'Sessions']];
+
+/** The shared state (site, period, filters) plus the screen's own parameters. */
+export function readState() {
+  const query = new URLSearchParams(window.location.hash.split('?')[1] ?? '');
+  return { ...readShared(), query };
+}
+
+/** The shared part of the hash query: what the dashboard and every screen keep. */
+export function sharedQuery(state) {
+  const query = new URLSearchParams();
+  if (state.site) query.set('site', state.site);
+  query.set('period', state.period);
+  if (state.period === 'custom') { query.set('from', state.from); query.set('to', state.to); }
+  if (state.filters.length) query.set('filters', state.filters.join(';'));
+  return query;
+}
+
+/** Opens `route` with the shared state and the screen's own parameters. */
+export function go(route, state, own = {}) {
+  const query = sharedQuery(state);
+  for (const [key, value] of Object.entries(own)) {
+    if (value !== '' && value !== null && value !== undefined) query.set(key, value);
+  }
+  window.location.hash = `#/${route}?${query}`;
+}
+
+/** Query parameters for the stats API. */
+export function statsQuery(state, extra = {}) {
+  const query = new URLSearchParams({ site_id: state.site });
+  if (state.period === 'custom') {
+    query.set('start_date', state.from);
+    query.set('end_date', nextDay(state.to));
+  } else {
+    query.set('period', state.period);
+  }
+  if (state.filters.length) query.set('filters', state.filters.join(';'));
+  for (const [key, value] of Object.entries(extra)) {
+    if (value !== '' && value !== null && value !== undefined) query.set(key, value);
+  }
+  return query;
+}
+
+/** A date-time in the site's time zone, as `2024-03-04 10:00`. */
+export function localTime(iso, timeZone) {
+  const options = { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' };
+  try {
+    return new Date(iso).toLocaleString('sv-SE', { ...options, timeZone });
+  } catch {
+    return new Date(iso).toLocaleString('sv-SE', { ...options, timeZone: 'UTC' });
+  }
+}
+
+/** A horizontal bar `share` (0..1) wide, decoration only. */
+export function bar(share, className = 'hbar') {
+  const element = h('span', { class: className, 'aria-hidden': 'true' });
+  element.style.width = `${Math.max(0, Math.min(1, share)) * 100}%`;
+  return element;
+}
+
+function tabs(route, state) {
+  return h('nav', { class: 'subnav', 'aria-label': 'Behaviour' },
+    SCREENS.map(([name, label]) => h('a', {
+      href: `#/${name}?${sharedQuery(state)}`, id: `tab-${name}`, 'aria-current': name === route ? 'page' : null,
+    }, label)));
+}
+
+function controls(route, state, sites, own) {
+  const keep = Object.fromEntries(own.map((key) => [key, state.query.get(key) ?? '']));
+  const site = h('select', { id: 'site', 'aria-label': 'Site' }, sites.map((s) => h('option', { value: s.site_id, selected: s.site_id === state.site }, s.site_id)));
+  site.addEventListener('change', () => go(route, { ...state, site: site.value, filters: [] }, keep));
+  const period = h('select', { id: 'period', 'aria-label': 'Period' }, PERIODS.map(([value, label]) => h('option', { value, selected: value === state.period }, label)));
+  const today = new Date().toISOString().slice(0, 10);
+  const from = h('input', { type: 'date', id: 'from', 'aria-label': 'From', value: state.from || today, max: today });
+  const to = h('input', { type: 'date', id: 'to', 'aria-label': 'To (inclusive)', value: state.to || today, max: today });
+  const custom = h('span', { class: 'custom', hidden: state.period !== 'custom' }, from, '–', to);
+  period.addEventListener('change', () => {
+    if (period.value === 'custom') { custom.hidden = false; return; }
+    go(route, { ...state, period: period.value }, keep);
+  });
+  for (const input of [from, to]) {
+    input.addEventListener('change', () => {
+      if (from.value && to.value && from.value <= to.value) go(route, { ...state, period: 'custom', from: from.value, to: to.value }, keep);
+    });
+  }
+  const chips = state.filters.length ? h('div', { class: 'chips', id: 'filters', 'aria-label': 'Active filters' },
+    state.filters.map((filter) => h('button', {
+      type: 'button', class: 'chip', title: 'Remove this filter', 'data-filter': filter,
+      onclick: () => go(route, { ...state, filters: state.filters.filter((f) => f !== filter) }, keep),
+    }, filter.replace('==', ' is ').replace('!=', ' is not '), ' ×'))) : null;
+  return [h('div', { class: 'controls' }, site, period, custom), chips];
+}
+
+/**
+ * Shows screen `route` titled `title`: loads the sites, keeps the shared
+ * state valid, draws the tabs and pickers, then lets `fill(state, body)` draw
+ * the screen into `body`. `own` names the screen's parameters that survive a
+ * change of site, period or filters.
+ */
+export async function renderScreen(route, title, own, fill) {
+  const state = readState();
+  let sites;
+  try {
+    sites = await listSites();
+  } catch (err) {
+    show(h('h1', {}, title), errorBox(err));
+    return;
+  }
+  if (!sites.length) {
+    renderHome();
+    return;
+  }
+  if (!sites.some((s) => s.site_id === state.site)) {
+    const keep = Object.fromEntries(own.map((key) => [key, state.query.get(key) ?? '']));
+    go(route, { ...state, site: sites[0].site_id }, keep);
+    return;
+  }
+  const body = h('div', { class: 'behaviour-body', id: `${route}-screen` });
+  show(h('h1', {}, `${title} `, h('span', { class: 'muted site-name' }, `· ${state.site}`)),
+    tabs(route, state), controls(route, state, sites, own), body);
+  if (!sites.find((s) => s.site_id === state.site).has_events) {
+    body.append(emptySite(state.site));
+    return;
+  }
+  await fill(state, body);
+}
+
+/** Runs `load` with a loading line in `holder`, then shows its result or the error in words. */
+export async function loadInto(holder, load) {
+  holder.replaceChildren(h('p', { class: 'loading', role: 'status' }, 'Loading…'));
+  try {
+    holder.replaceChildren(...[await load()].flat().filter(Boolean));
+  } catch (err) {
+    holder.replaceChildren(errorBox(err));
+  }
+}
