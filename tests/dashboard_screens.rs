@@ -1,7 +1,8 @@
 //! The dashboard's keys, sites, settings and realtime screens in a real browser
 //! (headless Chromium through chromedriver): ingestion keys created and
 //! revoked, a setting changed and still there after a reload, a site added with
-//! its snippet, a fresh event showing up in realtime, and the empty states.
+//! its snippet, a fresh event showing up in realtime, the empty states, and
+//! switching site and period with the export links following.
 
 use mallard_e2e::browser::Browser;
 use mallard_e2e::{Server, TestHome, client, json_of, pageview};
@@ -213,4 +214,63 @@ fn realtime_shows_a_freshly_posted_event_without_a_reload() {
         "same page",
         "no reload"
     );
+}
+
+#[test]
+fn switching_site_and_period_updates_the_view_and_the_export_downloads_it() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    for path in ["/", "/a", "/b"] {
+        send(&server, "one.test", path);
+    }
+    send(&server, "two.test", "/only");
+    let browser = open(&server, "/#/?site=one.test&period=30d");
+    browser.wait_for_text("#stat-pageviews", "3");
+
+    // The site picker switches the whole view and the URL.
+    browser.eval(
+        "const s = document.querySelector('#site'); s.value = 'two.test'; \
+         s.dispatchEvent(new Event('change')); return null;",
+    );
+    browser.wait_for_text("#stat-pageviews", "1");
+    browser.wait_for_text("table.breakdown[data-dimension=pages]", "/only");
+    let hash = browser.eval("return decodeURIComponent(location.hash)");
+    assert!(hash.as_str().unwrap().contains("site=two.test"), "{hash}");
+
+    // The period picker too; the export links follow both.
+    browser.eval(
+        "const p = document.querySelector('#period'); p.value = '7d'; \
+         p.dispatchEvent(new Event('change')); return null;",
+    );
+    browser.wait_for_text("#stat-pageviews", "1");
+    let hash = browser.eval("return decodeURIComponent(location.hash)");
+    assert!(hash.as_str().unwrap().contains("period=7d"), "{hash}");
+    let href = browser.eval("return document.querySelector('#export-csv').href");
+    let href = href.as_str().unwrap().to_owned();
+    assert!(
+        href.contains("site_id=two.test")
+            && href.contains("period=7d")
+            && href.contains("format=csv"),
+        "{href}"
+    );
+    let download =
+        browser.eval("return document.querySelector('#export-csv').hasAttribute('download')");
+    assert_eq!(download, serde_json::Value::Bool(true));
+
+    // What the link downloads: an attachment with the site's events.
+    let response = client().get(&href).send().unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{href}: {}",
+        response.text().unwrap_or_default()
+    );
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    let csv = response.text().unwrap();
+    assert!(csv.contains("/only"), "{csv}");
+    assert!(!csv.contains("/a\n") && !csv.contains("one.test"), "{csv}");
 }
