@@ -143,6 +143,18 @@ fn main() {
         "#recent-events",
         800,
     );
+    shoot(
+        "funnel",
+        &format!("/#/funnel?site={SITE}&period=30d&steps=page:/;page:/pricing;page:/docs"),
+        "#funnel-bars",
+        1100,
+    );
+    shoot(
+        "flow",
+        &format!("/#/flow?site={SITE}&period=30d&page=/pricing"),
+        "#flow-result",
+        1000,
+    );
     shoot("keys", "/#/keys", "#keys-table", 1000);
     shoot("settings", "/#/settings", "#settings-form", 1400);
     shoot("sites", "/#/sites", "#sites-table", 900);
