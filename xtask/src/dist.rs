@@ -12,7 +12,17 @@ pub fn run() -> anyhow::Result<()> {
     if !process::succeeds("cargo", &["tauri", "--version"]) {
         process::cargo(&["install", "tauri-cli", "--version", "^2", "--locked"])?;
     }
-    process::cargo(&["tauri", "build", "--bundles", "deb"])?;
+    // The workspace's default member is the `mallard` CLI: name the desktop
+    // package for the build the bundler runs.
+    process::cargo(&[
+        "tauri",
+        "build",
+        "--bundles",
+        "deb",
+        "--",
+        "--package",
+        "mallard-desktop",
+    ])?;
     let bundle_dir = process::target_dir()
         .join("release")
         .join("bundle")
