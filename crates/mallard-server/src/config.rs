@@ -447,26 +447,30 @@ fn file_settings(raw: &FileConfig) -> Vec<&'static str> {
     names
 }
 
+/// The value of the environment variable `var` parsed as `T`, if set; an
+/// unparsable value is an error that names the variable.
+pub(crate) fn env_parsed<T: FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    env(var)
+        .map(|value| {
+            value.trim().parse::<T>().map_err(|e| ConfigError::Env {
+                var: var.to_owned(),
+                message: format!("{e} (got {value:?})"),
+            })
+        })
+        .transpose()
+}
+
 fn apply_env(
     raw: &mut FileConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    fn parsed<T: FromStr>(
-        env: &dyn Fn(&str) -> Option<String>,
-        var: &str,
-    ) -> Result<Option<T>, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        env(var)
-            .map(|value| {
-                value.trim().parse::<T>().map_err(|e| ConfigError::Env {
-                    var: var.to_owned(),
-                    message: format!("{e} (got {value:?})"),
-                })
-            })
-            .transpose()
-    }
+    use env_parsed as parsed;
     fn list(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Option<Vec<String>> {
         env(var).map(|value| {
             value

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::tracking_plan::TrackingPlan;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, env_parsed};
 
 /// How ingest requests authenticate (`API_KEY_MODE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -145,23 +145,6 @@ impl std::fmt::Debug for CollectorConfig {
             .field("tracking_plan", &self.tracking_plan.is_some())
             .finish()
     }
-}
-
-fn env_parsed<T: FromStr>(
-    env: &dyn Fn(&str) -> Option<String>,
-    var: &str,
-) -> Result<Option<T>, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    env(var)
-        .map(|value| {
-            value.trim().parse::<T>().map_err(|e| ConfigError::Env {
-                var: var.to_owned(),
-                message: format!("{e} (got {value:?})"),
-            })
-        })
-        .transpose()
 }
 
 impl CollectorFileConfig {
