@@ -116,9 +116,14 @@ impl Browser {
             .unwrap_or_else(|err| panic!("no element {css}: {err}\npage: {}", self.text("body")))
     }
 
-    /// Waits until the text of `css` contains `needle`.
+    /// Waits (up to 10 s) until the text of `css` contains `needle`.
     pub fn wait_for_text(&self, css: &str, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_for_text_within(css, needle, Duration::from_secs(10))
+    }
+
+    /// Waits up to `patience` until the text of `css` contains `needle`.
+    pub fn wait_for_text_within(&self, css: &str, needle: &str, patience: Duration) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             let text = self.text(css);
             if text.contains(needle) {

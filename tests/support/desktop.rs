@@ -105,6 +105,16 @@ impl DesktopApp {
             serde_json::json!({ "application": desktop_bin(), "args": [] }),
         );
         let window = Browser::attach(driver, driver_port, capabilities, Duration::from_secs(60));
+        // The first page of a freshly started WebKit can take a while on a busy
+        // machine; every test starts from a rendered dashboard.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while window.text("h1").trim().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the window never showed the dashboard"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Self {
             window,
             base: format!("http://127.0.0.1:{port}"),
