@@ -109,7 +109,19 @@ fn keys_are_created_shown_once_and_revoked_with_confirmation() {
     browser.fill("#key-name", "ops");
     browser.eval("document.querySelector('#key-scope').value = 'Admin'; return null;");
     browser.click("#create-key button[type=submit]");
-    let admin_key = browser.wait_for_text("#new-key", "mm_").trim().to_owned();
+    // The first key stays on screen until the second replaces it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let admin_key = loop {
+        let shown = browser.text("#new-key").trim().to_owned();
+        if shown.starts_with("mm_") && shown != key {
+            break shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second key never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     browser.wait_for_text("#keys-table", "ops");
     assert_eq!(
         client()
