@@ -250,8 +250,21 @@ fn switching_site_and_period_updates_the_view_and_the_export_downloads_it() {
     browser.wait_for_text("#stat-pageviews", "1");
     let hash = browser.eval("return decodeURIComponent(location.hash)");
     assert!(hash.as_str().unwrap().contains("period=7d"), "{hash}");
-    let href = browser.eval("return document.querySelector('#export-csv').href");
-    let href = href.as_str().unwrap().to_owned();
+    // The view re-renders for the new period; wait for its export link.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let href = loop {
+        let href = browser
+            .eval("const a = document.querySelector('#export-csv'); return a ? a.href : '';");
+        let href = href.as_str().unwrap_or_default().to_owned();
+        if href.contains("period=7d") {
+            break href;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export link kept {href}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(
         href.contains("site_id=two.test")
             && href.contains("period=7d")
