@@ -207,6 +207,52 @@ fn a_repeated_id_is_accepted_and_stored_once_also_across_restarts() {
     );
 }
 
+/// Runs one SQL statement on the database of `home` with the sqlite3 tool.
+fn sqlite(home: &TestHome, sql: &str) -> String {
+    let output = std::process::Command::new("sqlite3")
+        .arg(home.data_dir().join("mallard.db"))
+        .arg(sql)
+        .output()
+        .expect("this test needs the sqlite3 tool (.ci/run installs it)");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn dedupe_keys_past_their_window_are_forgotten_and_recent_ones_kept() {
+    let home = TestHome::new();
+    let body = event("window.test", "pageview", "/kept");
+    let server = Server::start(&home, &[]);
+    assert_eq!(
+        send(&server, "/events", Some("window.test"), &body).status(),
+        StatusCode::ACCEPTED
+    );
+    server.terminate();
+    // A key of an event from long ago, past the 35-day window.
+    sqlite(
+        &home,
+        "INSERT INTO collector_event_ids (key, day) VALUES (randomblob(16), 1);",
+    );
+    assert_eq!(
+        sqlite(&home, "SELECT count(*) FROM collector_event_ids;"),
+        "2"
+    );
+    let server = Server::start(&home, &[]);
+    // Pruning runs when the server starts, then hourly.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sqlite(&home, "SELECT count(*) FROM collector_event_ids;") != "1" {
+        assert!(Instant::now() < deadline, "the old key was never pruned");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The recent key still deduplicates.
+    assert_eq!(
+        send(&server, "/events", Some("window.test"), &body).status(),
+        StatusCode::ACCEPTED
+    );
+    server.terminate();
+    assert_eq!(home.read(|db| db.event_count("window.test")), 1);
+}
+
 #[test]
 fn consent_is_required_when_configured_and_stored_with_the_event() {
     let home = TestHome::new();

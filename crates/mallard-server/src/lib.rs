@@ -110,6 +110,7 @@ impl Server {
         self.state.collector.set_dashboard_url(url.clone());
         ready(&url);
         let retention = tokio::spawn(retention::run(self.state.clone()));
+        let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));
         // Small responses must not wait for delayed ACKs (Nagle's algorithm).
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
@@ -124,7 +125,9 @@ impl Server {
         .await;
         local_admin::withdraw(&data_dir);
         retention.abort();
+        dedupe_pruning.abort();
         let _ = retention.await;
+        let _ = dedupe_pruning.await;
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

@@ -1,4 +1,6 @@
-//! The retention task: once an hour, delete data older than `retention_days`.
+//! The retention tasks: once an hour, delete data older than `retention_days`,
+//! and forget collector dedupe keys past their window (always, so that the
+//! keys do not grow without bound).
 
 use std::time::Duration;
 
@@ -40,5 +42,33 @@ pub async fn run(state: AppState) {
             () = tokio::time::sleep(EVERY) => {}
             () = state.settings.retention_changed.notified() => {}
         }
+    }
+}
+
+/// Runs forever (until the runtime stops): once an hour, deletes the
+/// collector's dedupe keys of events older than the dedupe window
+/// (`mallard_store::collector::DEDUPE_WINDOW_DAYS`), chunk by chunk.
+pub async fn prune_dedupe_keys(state: AppState) {
+    loop {
+        let now = crate::clock::now_ms();
+        let mut total = 0u64;
+        loop {
+            match state
+                .writer
+                .run(move |conn| mallard_store::collector::prune_event_keys(conn, now))
+                .await
+            {
+                Ok(0) => break,
+                Ok(deleted) => total += deleted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "pruning dedupe keys failed; retrying in an hour");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(keys = total, "forgot dedupe keys past their window");
+        }
+        tokio::time::sleep(EVERY).await;
     }
 }

@@ -144,13 +144,40 @@ pub fn revoke_api_key_by_id(
     }
 }
 
+/// How long an event's dedupe key is remembered, in days after the event's
+/// own day: longer than the 30 days of past timestamps the collector accepts.
+pub const DEDUPE_WINDOW_DAYS: i64 = 35;
+/// The most dedupe keys one pruning call deletes.
+const PRUNE_CHUNK: i64 = 20_000;
+
 /// Claims an event's dedupe key inside the writer's transaction: true when the
-/// key is new (store the event), false when it was stored before.
-pub(crate) fn claim_event_key(conn: &Connection, key: &[u8; 16]) -> Result<bool, StoreError> {
+/// key is new (store the event), false when it was stored before. `day` is the
+/// event's UTC day number (days since 1970-01-01).
+pub(crate) fn claim_event_key(
+    conn: &Connection,
+    key: &[u8; 16],
+    day: i64,
+) -> Result<bool, StoreError> {
     let inserted = conn
-        .prepare_cached("INSERT INTO collector_event_ids (key) VALUES (?1) ON CONFLICT DO NOTHING")?
-        .execute(params![key.as_slice()])?;
+        .prepare_cached(
+            "INSERT INTO collector_event_ids (key, day) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![key.as_slice(), day])?;
     Ok(inserted == 1)
+}
+
+/// Deletes up to one chunk of dedupe keys of events older than the dedupe
+/// window at `now_ms`; returns how many went (0: none left to prune). Run it
+/// through the writer, repeatedly, so ingestion commits between chunks.
+pub fn prune_event_keys(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
+    let before_day = now_ms.div_euclid(86_400_000) - DEDUPE_WINDOW_DAYS;
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM collector_event_ids WHERE key IN \
+             (SELECT key FROM collector_event_ids WHERE day < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before_day, PRUNE_CHUNK])?;
+    Ok(deleted as u64)
 }
 
 /// Records the consent token of a stored event.
@@ -378,9 +405,32 @@ mod tests {
     #[test]
     fn an_event_key_is_claimed_once() {
         let conn = database();
-        assert!(claim_event_key(&conn, &[7; 16]).unwrap());
-        assert!(!claim_event_key(&conn, &[7; 16]).unwrap());
-        assert!(claim_event_key(&conn, &[8; 16]).unwrap());
+        assert!(claim_event_key(&conn, &[7; 16], 20_000).unwrap());
+        assert!(!claim_event_key(&conn, &[7; 16], 20_000).unwrap());
+        assert!(claim_event_key(&conn, &[8; 16], 20_000).unwrap());
+    }
+
+    #[test]
+    fn keys_past_the_dedupe_window_are_pruned_in_chunks_and_recent_ones_stay() {
+        let conn = database();
+        let today = 20_500;
+        let now_ms = today * 86_400_000 + 1;
+        let old_day = today - DEDUPE_WINDOW_DAYS - 1;
+        let edge_day = today - DEDUPE_WINDOW_DAYS;
+        for i in 0..(PRUNE_CHUNK + 5) {
+            let mut key = [0u8; 16];
+            key[..8].copy_from_slice(&i.to_le_bytes());
+            assert!(claim_event_key(&conn, &key, old_day).unwrap());
+        }
+        assert!(claim_event_key(&conn, &[1; 16], edge_day).unwrap());
+        assert!(claim_event_key(&conn, &[2; 16], today).unwrap());
+        assert_eq!(prune_event_keys(&conn, now_ms).unwrap(), PRUNE_CHUNK as u64);
+        assert_eq!(prune_event_keys(&conn, now_ms).unwrap(), 5);
+        assert_eq!(prune_event_keys(&conn, now_ms).unwrap(), 0);
+        // Keys inside the window still deduplicate; pruned ones are free again.
+        assert!(!claim_event_key(&conn, &[1; 16], edge_day).unwrap());
+        assert!(!claim_event_key(&conn, &[2; 16], today).unwrap());
+        assert!(claim_event_key(&conn, &[0; 16], today).unwrap());
     }
 
     #[test]

@@ -74,7 +74,11 @@ impl WriterState {
             )?;
             for event in events {
                 if let Some(extra) = &event.collector
-                    && !crate::collector::claim_event_key(conn, &extra.dedupe_key)?
+                    && !crate::collector::claim_event_key(
+                        conn,
+                        &extra.dedupe_key,
+                        event.timestamp_ms.div_euclid(86_400_000),
+                    )?
                 {
                     continue;
                 }

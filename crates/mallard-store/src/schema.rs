@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -25,6 +25,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/002_auth.sql")),
         M::up(include_str!("migrations/003_collector.sql")),
         M::up(include_str!("migrations/004_stats.sql")),
+        M::up(include_str!("migrations/005_dedupe_days.sql")),
     ])
 }
 
@@ -41,5 +42,23 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn dedupe_keys_stored_before_migration_5_count_from_its_day() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 4).unwrap();
+        conn.execute("INSERT INTO collector_event_ids (key) VALUES (x'01')", [])
+            .unwrap();
+        migrations().to_version(&mut conn, 5).unwrap();
+        let day: i64 = conn
+            .query_row("SELECT day FROM collector_event_ids", [], |r| r.get(0))
+            .unwrap();
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            / 86_400;
+        assert!((today - 1..=today).contains(&day), "{day} vs {today}");
     }
 }
