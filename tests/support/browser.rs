@@ -149,17 +149,37 @@ impl Browser {
 
     /// Types `value` into the field matching `css`.
     pub fn fill(&self, css: &str, value: &str) {
-        let element = self.wait_for(css);
-        self.runtime.block_on(async {
-            element.clear().await.unwrap();
-            element.send_keys(value).await.unwrap();
+        self.on_fresh_element(css, |element| async move {
+            element.clear().await?;
+            element.send_keys(value).await
         });
     }
 
     /// Clicks the element matching `css`.
     pub fn click(&self, css: &str) {
-        let element = self.wait_for(css);
-        self.runtime.block_on(element.click()).unwrap();
+        self.on_fresh_element(
+            css,
+            |element| async move { element.click().await.map(drop) },
+        );
+    }
+
+    /// Runs `act` on the element matching `css`, finding it again when a
+    /// re-render replaced it in between (a stale element), a few times.
+    fn on_fresh_element<F, Fut>(&self, css: &str, act: F)
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        for attempt in 1..=5 {
+            let element = self.wait_for(css);
+            match self.runtime.block_on(act(element)) {
+                Ok(()) => return,
+                Err(err) if is_stale(&err) && attempt < 5 => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => panic!("{css}: {err}"),
+            }
+        }
     }
 
     /// A PNG of the visible part of the page.
@@ -180,6 +200,15 @@ impl Browser {
             .block_on(self.client.execute(script, vec![]))
             .unwrap()
     }
+}
+
+/// Whether a WebDriver error says the element left the page.
+fn is_stale(err: &fantoccini::error::CmdError) -> bool {
+    matches!(
+        err,
+        fantoccini::error::CmdError::Standard(e)
+            if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+    )
 }
 
 impl Browser {
