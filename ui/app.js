@@ -55,6 +55,8 @@ async function render() {
     show(h('section', { class: 'card narrow' }, h('h1', {}, 'Cannot reach the server'), errorBox(err)));
     return;
   }
+  // A newer render (the hash changed while this one asked) draws the screen.
+  if (generation !== renders) return;
   if (status.setup_required && !openAccessChosen()) {
     markNav('', false, false);
     renderSetup(render);

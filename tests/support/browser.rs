@@ -104,16 +104,20 @@ impl Browser {
         self.runtime.block_on(self.client.goto(url)).unwrap();
     }
 
-    /// Waits (up to 10 s) for an element matching the CSS selector.
+    /// Waits (up to 10 s) for an element matching the CSS selector. Any
+    /// failure to find it (not there yet, or replaced by a re-render while
+    /// being found) is retried until then.
     pub fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.runtime
-            .block_on(
-                self.client
-                    .wait()
-                    .at_most(Duration::from_secs(10))
-                    .for_element(Locator::Css(css)),
-            )
-            .unwrap_or_else(|err| panic!("no element {css}: {err}\npage: {}", self.text("body")))
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.runtime.block_on(self.client.find(Locator::Css(css))) {
+                Ok(element) => return element,
+                Err(err) if Instant::now() > deadline => {
+                    panic!("no element {css}: {err}\npage: {}", self.text("body"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 
     /// Waits (up to 10 s) until the text of `css` contains `needle`.
