@@ -31,8 +31,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .on_menu_event(|app, event| menu::handle(app, event.id().as_ref()))
         .setup(move |app| {
             let handle = app.handle().clone();
-            app.manage(ServerHost::with_controls(Box::new(move |host, port| {
-                port::control_for(&handle, host, port)
+            app.manage(ServerHost::with_controls(Box::new(move |config, port| {
+                port::control_for(&handle, config, port)
             })));
             startup::start(app.handle(), config);
             Ok(())

@@ -30,8 +30,9 @@ struct Running {
     task: JoinHandle<Result<(), ServerError>>,
 }
 
-/// Makes the embedding controls for a server listening on a host and port.
-pub type ControlFactory = Box<dyn Fn(&str, u16) -> Arc<dyn HostControl> + Send + Sync>;
+/// Makes the embedding controls for a server running with a configuration on
+/// a port.
+pub type ControlFactory = Box<dyn Fn(&Config, u16) -> Arc<dyn HostControl> + Send + Sync>;
 
 /// The server this app runs; managed as Tauri state.
 #[derive(Default)]
@@ -60,7 +61,7 @@ impl ServerHost {
         let url = config.dashboard_url(port);
         let state = server.state().clone();
         if let Some(factory) = &self.controls {
-            let _ = state.host.set(factory(&config.host, port));
+            let _ = state.host.set(factory(&config, port));
         }
         let (stop, stopped) = oneshot::channel();
         let task = tauri::async_runtime::spawn(async move {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mallard_server::host_control::HostControl;
-use mallard_server::launch;
+use mallard_server::{Config, launch};
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::host::ServerHost;
@@ -16,24 +16,28 @@ use crate::window;
 /// The desktop app's [`HostControl`] for one running server.
 pub struct DesktopControl<R: Runtime> {
     app: AppHandle<R>,
-    host: String,
+    config: Config,
     port: u16,
 }
 
 impl<R: Runtime> std::fmt::Debug for DesktopControl<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DesktopControl")
-            .field("host", &self.host)
+            .field("host", &self.config.host)
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
 }
 
-/// Makes the control for a server on `host:port`.
-pub fn control_for<R: Runtime>(app: &AppHandle<R>, host: &str, port: u16) -> Arc<dyn HostControl> {
+/// Makes the control for a server running with `config` on `port`.
+pub fn control_for<R: Runtime>(
+    app: &AppHandle<R>,
+    config: &Config,
+    port: u16,
+) -> Arc<dyn HostControl> {
     Arc::new(DesktopControl {
         app: app.clone(),
-        host: host.to_owned(),
+        config: config.clone(),
         port,
     })
 }
@@ -45,7 +49,7 @@ impl<R: Runtime> HostControl for DesktopControl<R> {
 
     fn change_port(&self, port: u16) -> Result<String, String> {
         // Refuse a taken port now, while the answer can still say so.
-        drop(launch::bind(&self.host, port).map_err(|err| err.to_string())?);
+        drop(launch::bind(&self.config.host, port).map_err(|err| err.to_string())?);
         let app = self.app.clone();
         std::thread::spawn(move || {
             // Let the answer to this request go out before the server stops.
@@ -63,13 +67,6 @@ impl<R: Runtime> HostControl for DesktopControl<R> {
                 Err(err) => tracing::error!(error = %err, "cannot move the server"),
             }
         });
-        Ok(url_for(&self.host, port))
+        Ok(self.config.dashboard_url(port))
     }
-}
-
-/// The dashboard URL on `host:port` (as `Config::dashboard_url` makes it).
-fn url_for(host: &str, port: u16) -> String {
-    let mut config = mallard_server::Config::with_data_dir("");
-    config.host = host.to_owned();
-    config.dashboard_url(port)
 }

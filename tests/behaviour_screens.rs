@@ -14,18 +14,6 @@ const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
 
-/// Opens the dashboard at `path` in open-access mode.
-fn open(server: &Server, path: &str) -> Browser {
-    let browser = Browser::start();
-    browser.goto(&server.url("/"));
-    browser.wait_for("#open-access");
-    // As if "Continue without a password" had been chosen before.
-    browser.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
-    browser.goto(&server.url(path));
-    browser.eval("location.reload(); return null;");
-    browser
-}
-
 fn today_day() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -146,7 +134,7 @@ fn funnel_numbers(browser: &Browser) {
 #[test]
 fn a_funnel_defined_in_the_form_shows_exact_steps_and_comes_back_from_the_url() {
     let (_home, server) = seeded();
-    let browser = open(&server, &format!("/#/funnel?site={SITE}&period=30d"));
+    let browser = Browser::open_dashboard(&server, &format!("/#/funnel?site={SITE}&period=30d"));
     browser.wait_for_text("h1", "Funnel");
     browser.wait_for("#funnel-hint");
 
@@ -209,7 +197,7 @@ fn the_retention_grid_shows_weekly_cohorts_with_shares_and_counts() {
     let (_home, server) = seeded();
     let cohort = civil(monday(today_day() - 22));
     let next = civil(monday(today_day() - 15));
-    let browser = open(
+    let browser = Browser::open_dashboard(
         &server,
         &format!("/#/retention?site={SITE}&period=30d&weeks=8"),
     );
@@ -263,7 +251,7 @@ fn the_retention_grid_shows_weekly_cohorts_with_shares_and_counts() {
 #[test]
 fn the_flow_shows_where_visits_came_from_and_went_next_around_a_page() {
     let (_home, server) = seeded();
-    let browser = open(&server, &format!("/#/flow?site={SITE}&period=30d"));
+    let browser = Browser::open_dashboard(&server, &format!("/#/flow?site={SITE}&period=30d"));
     browser.wait_for("#flow-hint");
     browser.fill("#flow-page-input", "pricing");
     browser.click("#show-flow");
@@ -297,7 +285,7 @@ fn the_flow_shows_where_visits_came_from_and_went_next_around_a_page() {
 #[test]
 fn sequences_list_common_paths_and_open_one_as_a_funnel() {
     let (_home, server) = seeded();
-    let browser = open(
+    let browser = Browser::open_dashboard(
         &server,
         &format!("/#/sequences?site={SITE}&period=30d&length=2"),
     );
@@ -329,7 +317,7 @@ fn sequences_list_common_paths_and_open_one_as_a_funnel() {
 #[test]
 fn sessions_are_listed_newest_first_a_page_at_a_time() {
     let (_home, server) = seeded();
-    let browser = open(
+    let browser = Browser::open_dashboard(
         &server,
         &format!("/#/sessions?site={SITE}&period=30d&limit=3"),
     );
@@ -395,7 +383,7 @@ fn the_behaviour_link_keeps_the_dashboard_site_period_and_filters() {
         .send()
         .unwrap();
     assert_eq!(other.status(), StatusCode::ACCEPTED);
-    let browser = open(
+    let browser = Browser::open_dashboard(
         &server,
         &format!("/#/?site={SITE}&period=90d&filters=page%3D%3D%2Fpricing"),
     );
@@ -432,7 +420,7 @@ fn the_behaviour_link_keeps_the_dashboard_site_period_and_filters() {
 #[test]
 fn every_behaviour_screen_fits_a_390_pixel_window() {
     let (_home, server) = seeded();
-    let browser = open(&server, &format!("/#/sessions?site={SITE}&period=30d"));
+    let browser = Browser::open_dashboard(&server, &format!("/#/sessions?site={SITE}&period=30d"));
     browser.resize(390, 844);
     let screens = [
         (

@@ -8,18 +8,6 @@ use mallard_e2e::browser::Browser;
 use mallard_e2e::{Server, TestHome, client, json_of, pageview};
 use reqwest::StatusCode;
 
-/// Opens the dashboard at `path` in open-access mode.
-fn open(server: &Server, path: &str) -> Browser {
-    let browser = Browser::start();
-    browser.goto(&server.url("/"));
-    browser.wait_for("#open-access");
-    // As if "Continue without a password" had been chosen before.
-    browser.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
-    browser.goto(&server.url(path));
-    browser.eval("location.reload(); return null;");
-    browser
-}
-
 fn send(server: &Server, site: &str, path: &str) {
     let sent = client()
         .post(server.url("/api/event"))
@@ -33,7 +21,7 @@ fn send(server: &Server, site: &str, path: &str) {
 fn ingestion_keys_are_created_shown_once_and_revoked_beside_stats_keys() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("API_KEY_MODE", "require")]);
-    let browser = open(&server, "/#/keys");
+    let browser = Browser::open_dashboard(&server, "/#/keys");
     browser.wait_for_text("h1", "API keys");
     browser.wait_for("#no-keys");
     browser.fill("#key-name", "reporting");
@@ -106,7 +94,7 @@ fn ingestion_keys_are_created_shown_once_and_revoked_beside_stats_keys() {
 fn a_setting_changed_in_the_browser_is_saved_and_still_there_after_a_reload() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("RATE_LIMIT_KEY_RPS", "700")]);
-    let browser = open(&server, "/#/settings");
+    let browser = Browser::open_dashboard(&server, "/#/settings");
     browser.wait_for_text("h1", "Settings");
     browser.wait_for_text(
         "[data-setting=rate_limit_key_rps]",
@@ -153,7 +141,7 @@ fn a_setting_changed_in_the_browser_is_saved_and_still_there_after_a_reload() {
 fn a_site_is_added_with_its_snippet_and_shows_the_teaching_empty_state() {
     let home = TestHome::new();
     let server = Server::start(&home, &[]);
-    let browser = open(&server, "/");
+    let browser = Browser::open_dashboard(&server, "/");
     browser.wait_for_text("h1", "Start collecting");
     assert!(browser.text("#snippet-curl").contains("/api/event"));
     browser.fill("#new-site", "https://shop.test/");
@@ -200,7 +188,7 @@ fn realtime_shows_a_freshly_posted_event_without_a_reload() {
     let home = TestHome::new();
     let server = Server::start(&home, &[]);
     send(&server, "live.test", "/already-there");
-    let browser = open(&server, "/#/realtime");
+    let browser = Browser::open_dashboard(&server, "/#/realtime");
     browser.wait_for_text("h1", "Realtime");
     browser.wait_for_text("#recent-events", "/already-there");
     browser.wait_for_text("#live-count", "1");
@@ -229,7 +217,7 @@ fn switching_site_and_period_updates_the_view_and_the_export_downloads_it() {
         send(&server, "one.test", path);
     }
     send(&server, "two.test", "/only");
-    let browser = open(&server, "/#/?site=one.test&period=30d");
+    let browser = Browser::open_dashboard(&server, "/#/?site=one.test&period=30d");
     browser.wait_for_text("#stat-pageviews", "3");
 
     // The site picker switches the whole view and the URL.

@@ -122,7 +122,7 @@ fn main() {
     let browser = Browser::start();
     browser.goto(&server.url("/"));
     browser.wait_for("#open-access");
-    browser.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
+    browser.remember_open_access();
     let shoot = |name: &str, path: &str, ready: &str, height: u32| {
         browser.resize(1280, height);
         browser.goto(&server.url(path));

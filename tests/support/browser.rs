@@ -99,6 +99,23 @@ impl Browser {
         }
     }
 
+    /// A new browser on the dashboard of `server` at `path`, as if "Continue
+    /// without a password" had been chosen on first run.
+    pub fn open_dashboard(server: &crate::Server, path: &str) -> Self {
+        let browser = Self::start();
+        browser.goto(&server.url("/"));
+        browser.wait_for("#open-access");
+        browser.remember_open_access();
+        browser.goto(&server.url(path));
+        browser.eval("location.reload(); return null;");
+        browser
+    }
+
+    /// Remembers, as the first-run screen does, that open access was chosen.
+    pub fn remember_open_access(&self) {
+        self.eval("localStorage.setItem('mallard.openAccessChosen', 'yes'); return null;");
+    }
+
     /// Opens `url`.
     pub fn goto(&self, url: &str) {
         self.runtime.block_on(self.client.goto(url)).unwrap();
