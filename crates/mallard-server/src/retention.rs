@@ -47,17 +47,31 @@ pub async fn run(state: AppState) {
 
 /// Runs forever (until the runtime stops): once an hour, deletes the
 /// collector's dedupe keys of events older than the dedupe window
-/// (`mallard_store::collector::DEDUPE_WINDOW_DAYS`), chunk by chunk.
+/// (`mallard_store::collector::DEDUPE_WINDOW_DAYS`), chunk by chunk. Each chunk
+/// is found on a read connection and deleted key by key by the writer, so
+/// ingestion never waits for the scan.
 pub async fn prune_dedupe_keys(state: AppState) {
     loop {
         let now = crate::clock::now_ms();
         let mut total = 0u64;
         loop {
+            let found = state
+                .read(move |db| mallard_store::collector::expired_event_keys(db.connection(), now))
+                .await;
+            let keys = match found {
+                Ok(keys) if keys.is_empty() => break,
+                Ok(keys) => keys,
+                Err(err) => {
+                    tracing::warn!(error = %err, "finding old dedupe keys failed; retrying in an hour");
+                    break;
+                }
+            };
             match state
                 .writer
-                .run(move |conn| mallard_store::collector::prune_event_keys(conn, now))
+                .run(move |conn| mallard_store::collector::delete_event_keys(conn, &keys))
                 .await
             {
+                // Nothing went although keys were found: stop rather than spin.
                 Ok(0) => break,
                 Ok(deleted) => total += deleted,
                 Err(err) => {

@@ -166,18 +166,33 @@ pub(crate) fn claim_event_key(
     Ok(inserted == 1)
 }
 
-/// Deletes up to one chunk of dedupe keys of events older than the dedupe
-/// window at `now_ms`; returns how many went (0: none left to prune). Run it
-/// through the writer, repeatedly, so ingestion commits between chunks.
-pub fn prune_event_keys(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
+/// Up to one chunk of dedupe keys of events older than the dedupe window at
+/// `now_ms`. This scans every key (they are random, so no index orders them by
+/// day): run it on a read connection, so the writer is not held meanwhile.
+pub fn expired_event_keys(conn: &Connection, now_ms: i64) -> Result<Vec<Vec<u8>>, StoreError> {
     let before_day = now_ms.div_euclid(86_400_000) - DEDUPE_WINDOW_DAYS;
-    let deleted = conn
-        .prepare_cached(
-            "DELETE FROM collector_event_ids WHERE key IN \
-             (SELECT key FROM collector_event_ids WHERE day < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before_day, PRUNE_CHUNK])?;
-    Ok(deleted as u64)
+    let keys = conn
+        .prepare_cached("SELECT key FROM collector_event_ids WHERE day < ?1 LIMIT ?2")?
+        .query_map(params![before_day, PRUNE_CHUNK], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(keys)
+}
+
+/// Deletes the dedupe keys `keys` (each by its primary key, so the writer's
+/// work is proportional to the keys, not to the table); returns how many went.
+pub fn delete_event_keys(conn: &Connection, keys: &[Vec<u8>]) -> Result<u64, StoreError> {
+    let mut delete = conn.prepare_cached("DELETE FROM collector_event_ids WHERE key = ?1")?;
+    let mut deleted = 0;
+    for key in keys {
+        deleted += delete.execute(params![key])? as u64;
+    }
+    Ok(deleted)
+}
+
+/// Deletes up to one chunk of dedupe keys of events older than the dedupe
+/// window at `now_ms` on one connection; returns how many went (0: none left).
+pub fn prune_event_keys(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
+    delete_event_keys(conn, &expired_event_keys(conn, now_ms)?)
 }
 
 /// Records the consent token of a stored event.
