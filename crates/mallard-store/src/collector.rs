@@ -150,22 +150,6 @@ pub const DEDUPE_WINDOW_DAYS: i64 = 35;
 /// The most dedupe keys one pruning call deletes.
 const PRUNE_CHUNK: i64 = 20_000;
 
-/// Claims an event's dedupe key inside the writer's transaction: true when the
-/// key is new (store the event), false when it was stored before. `day` is the
-/// event's UTC day number (days since 1970-01-01).
-pub(crate) fn claim_event_key(
-    conn: &Connection,
-    key: &[u8; 16],
-    day: i64,
-) -> Result<bool, StoreError> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO collector_event_ids (key, day) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![key.as_slice(), day])?;
-    Ok(inserted == 1)
-}
-
 /// Up to one chunk of dedupe keys of events older than the dedupe window at
 /// `now_ms`. This scans every key (they are random, so no index orders them by
 /// day): run it on a read connection, so the writer is not held meanwhile.
@@ -418,16 +402,9 @@ mod tests {
     }
 
     #[test]
-    fn an_event_key_is_claimed_once() {
-        let conn = database();
-        assert!(claim_event_key(&conn, &[7; 16], 20_000).unwrap());
-        assert!(!claim_event_key(&conn, &[7; 16], 20_000).unwrap());
-        assert!(claim_event_key(&conn, &[8; 16], 20_000).unwrap());
-    }
-
-    #[test]
     fn keys_past_the_dedupe_window_are_pruned_in_chunks_and_recent_ones_stay() {
         let conn = database();
+        let mut keys = crate::dedupe_keys::DedupeKeys::default();
         let today = 20_500;
         let now_ms = today * 86_400_000 + 1;
         let old_day = today - DEDUPE_WINDOW_DAYS - 1;
@@ -435,17 +412,18 @@ mod tests {
         for i in 0..(PRUNE_CHUNK + 5) {
             let mut key = [0u8; 16];
             key[..8].copy_from_slice(&i.to_le_bytes());
-            assert!(claim_event_key(&conn, &key, old_day).unwrap());
+            assert!(keys.claim(&conn, &key, old_day).unwrap());
         }
-        assert!(claim_event_key(&conn, &[1; 16], edge_day).unwrap());
-        assert!(claim_event_key(&conn, &[2; 16], today).unwrap());
+        assert!(keys.claim(&conn, &[1; 16], edge_day).unwrap());
+        assert!(keys.claim(&conn, &[2; 16], today).unwrap());
+        keys.move_recent(&conn).unwrap();
         assert_eq!(prune_event_keys(&conn, now_ms).unwrap(), PRUNE_CHUNK as u64);
         assert_eq!(prune_event_keys(&conn, now_ms).unwrap(), 5);
         assert_eq!(prune_event_keys(&conn, now_ms).unwrap(), 0);
         // Keys inside the window still deduplicate; pruned ones are free again.
-        assert!(!claim_event_key(&conn, &[1; 16], edge_day).unwrap());
-        assert!(!claim_event_key(&conn, &[2; 16], today).unwrap());
-        assert!(claim_event_key(&conn, &[0; 16], today).unwrap());
+        assert!(!keys.claim(&conn, &[1; 16], edge_day).unwrap());
+        assert!(!keys.claim(&conn, &[2; 16], today).unwrap());
+        assert!(keys.claim(&conn, &[0; 16], today).unwrap());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use mallard_core::NewEvent;
 use rusqlite::{Connection, params};
 
+use crate::dedupe_keys::DedupeKeys;
 use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
 use crate::rollups::{RollupEvent, RollupWriter};
@@ -27,14 +28,19 @@ pub(crate) struct WriterState {
     /// The first id not yet reserved in `settings`.
     reserved_until: i64,
     rollups: RollupWriter,
+    dedupe_keys: DedupeKeys,
 }
 
 impl WriterState {
     /// Loads the writer's state from the database.
     pub(crate) fn load(conn: &Connection, now_ms: i64) -> Result<Self, StoreError> {
-        // Sketches that were only in memory when the last run stopped (a crash,
+        // Rollups that were only in memory when the last run stopped (a crash,
         // or a batch rolled back just now) are rebuilt from the stored events.
-        crate::rollups::replay_sketches(conn)?;
+        crate::rollup_rebuild::recover(conn)?;
+        // So are the dedupe keys claimed since the last move.
+        let tx = conn.unchecked_transaction()?;
+        crate::dedupe_keys::move_recent_keys(&tx)?;
+        tx.commit()?;
         // Everything below the stored high-water mark may have been handed out.
         let next_event_id = settings::get_i64(conn, settings::NEXT_EVENT_ID)?.unwrap_or(1);
         let next_visit_id: i64 =
@@ -49,6 +55,7 @@ impl WriterState {
             next_event_id,
             reserved_until: next_event_id,
             rollups: RollupWriter::default(),
+            dedupe_keys: DedupeKeys::default(),
         })
     }
 
@@ -59,7 +66,6 @@ impl WriterState {
         conn: &Connection,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let first_event_id = self.next_event_id;
         let mut touched: HashMap<i64, Recorded> = HashMap::new();
         let mut usage: HashMap<&str, i64> = HashMap::new();
         let mut rollup_events = Vec::with_capacity(events.len());
@@ -74,7 +80,7 @@ impl WriterState {
             )?;
             for event in events {
                 if let Some(extra) = &event.collector
-                    && !crate::collector::claim_event_key(
+                    && !self.dedupe_keys.claim(
                         conn,
                         &extra.dedupe_key,
                         event.timestamp_ms.div_euclid(86_400_000),
@@ -173,12 +179,10 @@ impl WriterState {
                 }
             }
         }
-        self.rollups.apply(
-            conn,
-            &rollup_events,
-            &touched,
-            first_event_id..self.next_event_id,
-        )?;
+        self.rollups.apply(conn, &rollup_events, &touched)?;
+        if self.rollups.write_due() {
+            self.write_behind(conn)?;
+        }
         write_visits(conn, touched.values())?;
         crate::collector::add_usage(conn, &usage)?;
         if self.next_event_id > self.reserved_until {
@@ -206,27 +210,30 @@ impl WriterState {
         Ok(id)
     }
 
-    /// Forgets cached ids after a rollback.
-    /// Writes the visitor sketches back now, in the caller's transaction (when a
-    /// reader asked for current counts).
-    pub(crate) fn write_sketches(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        self.rollups
-            .write_all_sketches_upto(conn, self.next_event_id)
+    /// Writes what the writer holds behind its events (rollup contributions,
+    /// visitor sketches, recent dedupe keys), in the caller's transaction:
+    /// every few seconds, when a reader asks for current numbers, before a
+    /// maintenance job and at shutdown.
+    pub(crate) fn write_behind(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.rollups.write_all(conn)?;
+        self.dedupe_keys.move_recent(conn)
     }
 
-    /// Whether some visitor sketch is only in memory.
-    pub(crate) fn sketches_dirty(&self) -> bool {
-        self.rollups.sketches_dirty()
+    /// Whether some rollup contribution or visitor sketch is only in memory.
+    pub(crate) fn rollups_pending(&self) -> bool {
+        self.rollups.anything_pending()
     }
 
-    /// Writes what is only in memory (visitor sketches) at shutdown.
+    /// Writes what is only in memory at shutdown.
     pub(crate) fn close(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let tx = conn.unchecked_transaction()?;
-        self.rollups.write_all_sketches(&tx)?;
+        self.write_behind(&tx)?;
         tx.commit()?;
         Ok(())
     }
 
+    /// Forgets cached ids, time zones and unwritten rollups (after a rollback
+    /// or a maintenance job).
     pub(crate) fn forget_caches(&mut self) {
         self.dims.clear();
         self.sites.clear();

@@ -29,8 +29,10 @@ pub mod stats;
 pub mod visits;
 pub mod writer;
 
+mod dedupe_keys;
 mod insert;
 mod packed_pages;
+mod rollup_rebuild;
 mod settings;
 mod sketch_cache;
 

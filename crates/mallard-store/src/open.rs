@@ -70,7 +70,7 @@ impl Store {
         schema::migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
-        crate::rollups::rebuild_missing(&conn)?;
+        crate::rollup_rebuild::rebuild_missing(&conn)?;
         let visitor_secret = load_or_create_secret(&conn)?;
         let state = WriterState::load(&conn, now_ms())?;
         let (writer, thread) = writer::spawn(conn, state, options.writer)?;

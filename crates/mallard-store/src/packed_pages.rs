@@ -124,7 +124,7 @@ fn packed_blob(
 }
 
 /// Packs the page rows of one day into (or onto) its packed rows.
-fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
     let mut entries: Entries = BTreeMap::new();
     if let Some(blob) = packed_blob(conn, site, day, 0)? {
         decode_counts(&blob, |value, counts| {
@@ -233,7 +233,7 @@ pub(crate) fn pack_closed_days(
         .query_map(params![site, kind::PAGE, from, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for day in days {
-        pack_day(conn, site, day)?;
+        repack_day(conn, site, day)?;
     }
     conn.prepare_cached("UPDATE rollup_sites SET packed_until = ?2 WHERE site_id = ?1")?
         .execute(params![site, limit])?;

@@ -24,15 +24,21 @@
 //! are counted per event, never per visit; entry and exit pages (which change
 //! as a visit grows) have no visitor count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use mallard_core::SiteTimeZone;
 use rusqlite::{Connection, OptionalExtension, params};
+// Pending contributions are looked up about 15 times per event; their keys are
+// integers chosen by the writer, so a fast non-keyed hash is safe here.
+use rustc_hash::FxHashMap;
 
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
-use crate::sketch_cache::{ALL_WRITTEN, SKETCH_MARK, SketchCache, SketchRow};
+use crate::sketch_cache::{SketchCache, SketchRow};
 use crate::visits::{Recorded, Visit, VisitAttributes};
+
+pub use crate::rollup_rebuild::rebuild_site;
 
 /// The kinds of rows in `rollup_days`.
 pub mod kind {
@@ -146,17 +152,33 @@ struct Acc {
 
 /// Contributions collected for one flush.
 #[derive(Debug, Default)]
-struct Pending {
-    hours: HashMap<(i64, i64), Acc>,
-    days: HashMap<(i64, i64, i64, i64), Acc>,
-    first_days: HashMap<i64, i64>,
-    newest_days: HashMap<i64, i64>,
+pub(crate) struct Pending {
+    hours: FxHashMap<(i64, i64), Acc>,
+    days: FxHashMap<(i64, i64, i64, i64), Acc>,
+    first_days: FxHashMap<i64, i64>,
+    newest_days: FxHashMap<i64, i64>,
+    /// How many visitor hashes are collected.
+    hashes: usize,
     /// Collect visitors only, no counts (replaying sketches).
     hashes_only: bool,
 }
 
 impl Pending {
-    fn add_event(
+    /// Collects visitors only, no counts (to replay sketches).
+    pub(crate) fn hashes_only() -> Self {
+        Self {
+            hashes_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether nothing is collected.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hours.is_empty() && self.days.is_empty() && self.first_days.is_empty()
+    }
+
+    /// Adds one stored event of the visitor `visitor_id`, whose visit has `attrs`.
+    pub(crate) fn add_event(
         &mut self,
         tz: &SiteTimeZone,
         event: &RollupEvent,
@@ -176,10 +198,12 @@ impl Pending {
         } else {
             (i64::from(event.pageview), 1)
         };
-        let bump = |acc: &mut Acc| {
+        let mut hashes = 0;
+        let mut bump = |acc: &mut Acc| {
             acc.counts[PAGEVIEWS] += pv;
             acc.counts[EVENTS] += one;
             acc.hashes.push(hash);
+            hashes += 1;
         };
         bump(self.hours.entry((site, hour)).or_default());
         bump(self.days.entry((site, kind::SITE, day, 0)).or_default());
@@ -206,9 +230,11 @@ impl Pending {
                 );
             }
         }
+        self.hashes += hashes;
     }
 
-    fn add_visit(
+    /// Adds (`sign` 1) or takes away (`sign` -1) the contribution of a visit.
+    pub(crate) fn add_visit(
         &mut self,
         tz: &SiteTimeZone,
         site: i64,
@@ -238,13 +264,15 @@ impl Pending {
             .counts[EXITS] += sign;
     }
 
-    /// Writes the collected contributions. With a `cache`, visitor hashes go to
-    /// the write-behind sketches; without, each sketch is merged and stored now.
-    fn flush(
+    /// Writes the collected contributions and forgets them. With a `cache`,
+    /// visitor hashes go to the write-behind sketches; without, each sketch is
+    /// merged and stored now.
+    pub(crate) fn flush(
         &mut self,
         conn: &Connection,
         mut cache: Option<&mut SketchCache>,
     ) -> Result<(), StoreError> {
+        self.hashes = 0;
         let mut select_hour = conn
             .prepare_cached("SELECT visitors FROM rollup_hours WHERE site_id = ?1 AND hour = ?2")?;
         let mut upsert_hour = conn.prepare_cached(
@@ -360,51 +388,52 @@ fn merged(stored: Option<Vec<u8>>, hashes: &[u32], p: u8) -> Result<Vec<u8>, Sto
     Ok(sketch.encode())
 }
 
-/// The writer's rollup state: the time zones of the sites it has seen and the
-/// write-behind visitor sketches.
+/// How long contributions wait in memory before they are written.
+pub(crate) const WRITE_EVERY: Duration = Duration::from_secs(2);
+/// The most visitor hashes kept in memory; beyond, they are written early.
+const MAX_PENDING_HASHES: usize = 4_000_000;
+
+/// The writer's rollup state: the time zones of the sites it has seen, the
+/// contributions not written yet, and the write-behind visitor sketches.
 #[derive(Debug, Default)]
 pub(crate) struct RollupWriter {
     zones: HashMap<i64, SiteTimeZone>,
+    pending: Pending,
+    dirty: DirtyDays,
     sketches: SketchCache,
+    last_write: Option<Instant>,
 }
 
 impl RollupWriter {
     /// Adds the contributions of one batch: `events` (just inserted) and the
-    /// visits they touched (`visits`, keyed by id, as they are after the batch;
-    /// their stored rows still hold the state before it).
+    /// visits they touched (`visits`, keyed by id, as they are after the batch
+    /// and as they were before it). The days they touch
+    /// are listed as dirty in the batch's transaction; the caller writes
+    /// everything collected when [`RollupWriter::write_due`] says so.
     pub(crate) fn apply(
         &mut self,
         conn: &Connection,
         events: &[RollupEvent],
         visits: &HashMap<i64, Recorded>,
-        event_ids: std::ops::Range<i64>,
     ) -> Result<(), StoreError> {
-        self.sketches.begin_batch(conn, event_ids.start)?;
-        let mut pending = Pending::default();
-        let mut old_shape = conn.prepare_cached(
-            "SELECT start_ts, end_ts, pageviews, entry_page, exit_page FROM visits WHERE id = ?1",
-        )?;
-        for visit in visits.values().map(|recorded| &recorded.visit) {
-            let tz = self.zone(conn, visit.site_id)?.clone();
-            let old = old_shape
-                .query_row(params![visit.id], |r| {
-                    Ok(VisitShape {
-                        start_ts: r.get(0)?,
-                        end_ts: r.get(1)?,
-                        pageviews: r.get(2)?,
-                        entry_page: r.get(3)?,
-                        exit_page: r.get(4)?,
-                    })
-                })
-                .optional()?;
+        for recorded in visits.values() {
+            let visit = &recorded.visit;
+            let tz = zone(&mut self.zones, conn, visit.site_id)?;
+            // The shape its stored row holds: the writer's open visits mirror
+            // the rows, and `before` is the state ahead of the batch.
+            let old = recorded.before.as_ref().map(VisitShape::from);
             let new = VisitShape::from(visit);
             if old == Some(new) {
                 continue;
             }
             if let Some(old) = old {
-                pending.add_visit(&tz, visit.site_id, &old, &visit.attributes, -1);
+                self.dirty.note(visit.site_id, tz.local_day(old.start_ts));
+                self.pending
+                    .add_visit(tz, visit.site_id, &old, &visit.attributes, -1);
             }
-            pending.add_visit(&tz, visit.site_id, &new, &visit.attributes, 1);
+            self.dirty.note(visit.site_id, tz.local_day(new.start_ts));
+            self.pending
+                .add_visit(tz, visit.site_id, &new, &visit.attributes, 1);
         }
         for event in events {
             let Some(visit) = visits.get(&event.visit_id).map(|recorded| &recorded.visit) else {
@@ -413,45 +442,96 @@ impl RollupWriter {
                     event.visit_id
                 )));
             };
-            let tz = self.zone(conn, event.site_id)?;
-            pending.add_event(tz, event, visit.visitor_id, &visit.attributes);
+            let tz = zone(&mut self.zones, conn, event.site_id)?;
+            self.dirty.note(event.site_id, tz.local_day(event.ts));
+            self.pending
+                .add_event(tz, event, visit.visitor_id, &visit.attributes);
         }
-        pending.flush(conn, Some(&mut self.sketches))?;
-        self.sketches.write_if_due(conn, event_ids.end)
+        self.dirty.record(conn)?;
+        Ok(())
     }
 
-    /// Writes every pending sketch back; every event below `next_event_id` is
-    /// then reflected.
-    pub(crate) fn write_all_sketches_upto(
-        &mut self,
-        conn: &Connection,
-        next_event_id: i64,
-    ) -> Result<(), StoreError> {
-        self.sketches.write_all(conn, next_event_id)
+    /// Whether the collected contributions should be written now: the first
+    /// time in a run, after [`WRITE_EVERY`], or when memory fills up.
+    pub(crate) fn write_due(&self) -> bool {
+        self.last_write.is_none_or(|at| at.elapsed() >= WRITE_EVERY)
+            || self.pending.hashes >= MAX_PENDING_HASHES
     }
 
-    /// Whether some visitor sketch is only in memory.
-    pub(crate) fn sketches_dirty(&self) -> bool {
-        self.sketches.any_dirty()
+    /// Writes every collected contribution and every changed sketch, in the
+    /// caller's transaction; then no day is dirty any more.
+    pub(crate) fn write_all(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.pending.flush(conn, Some(&mut self.sketches))?;
+        self.sketches.write_all(conn)?;
+        self.dirty.clear(conn)?;
+        self.last_write = Some(Instant::now());
+        Ok(())
     }
 
-    /// Writes every pending sketch back (at shutdown): all events are reflected.
-    pub(crate) fn write_all_sketches(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        self.sketches.write_all(conn, ALL_WRITTEN)
+    /// Whether some contribution or visitor sketch is only in memory.
+    pub(crate) fn anything_pending(&self) -> bool {
+        !self.pending.is_empty() || self.sketches.any_dirty()
     }
 
-    fn zone(&mut self, conn: &Connection, site_id: i64) -> Result<&SiteTimeZone, StoreError> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.zones.entry(site_id) {
-            slot.insert(site_zone(conn, site_id)?);
-        }
-        Ok(&self.zones[&site_id])
-    }
-
-    /// Forgets the cached time zones and sketches (after a rollback or a time
-    /// zone change).
+    /// Forgets the cached time zones, sketches and unwritten contributions
+    /// (after a rollback or a time zone change). Whatever was committed but not
+    /// written is still listed as dirty and rebuilt by the next
+    /// [`crate::rollup_rebuild::recover`].
     pub(crate) fn forget(&mut self) {
-        self.zones.clear();
-        self.sketches.forget();
+        *self = Self::default();
+    }
+}
+
+/// The time zone of `site_id`, read once per writer run.
+fn zone<'a>(
+    zones: &'a mut HashMap<i64, SiteTimeZone>,
+    conn: &Connection,
+    site_id: i64,
+) -> Result<&'a SiteTimeZone, StoreError> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = zones.entry(site_id) {
+        slot.insert(site_zone(conn, site_id)?);
+    }
+    Ok(&zones[&site_id])
+}
+
+/// The local days whose rollups lack something committed, as listed in
+/// `rollup_dirty_days`.
+#[derive(Debug, Default)]
+struct DirtyDays {
+    listed: HashSet<(i64, i64)>,
+    unrecorded: Vec<(i64, i64)>,
+}
+
+impl DirtyDays {
+    fn note(&mut self, site: i64, day: i64) {
+        if self.listed.insert((site, day)) {
+            self.unrecorded.push((site, day));
+        }
+    }
+
+    /// Lists the newly noted days, in the caller's transaction.
+    fn record(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if self.unrecorded.is_empty() {
+            return Ok(());
+        }
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO rollup_dirty_days (site_id, day) VALUES (?1, ?2)",
+        )?;
+        for (site, day) in self.unrecorded.drain(..) {
+            insert.execute(params![site, day])?;
+        }
+        Ok(())
+    }
+
+    /// Takes every day off the list (everything in memory was just written).
+    fn clear(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if !self.listed.is_empty() {
+            conn.prepare_cached("DELETE FROM rollup_dirty_days")?
+                .execute([])?;
+        }
+        self.listed.clear();
+        self.unrecorded.clear();
+        Ok(())
     }
 }
 
@@ -482,231 +562,4 @@ pub fn delete_before(conn: &Connection, cutoff_ms: i64) -> Result<u64, StoreErro
         .prepare_cached("DELETE FROM rollup_hours WHERE hour < ?1")?
         .execute(params![safe.div_euclid(MS_PER_HOUR)])?;
     Ok((days + hours) as u64)
-}
-
-/// How many rows a rebuild reads between two flushes.
-const REBUILD_CHUNK: usize = 200_000;
-
-/// Recomputes every rollup of one site from its stored visits and events; used
-/// for databases written before the rollups existed and after a site's time
-/// zone changed. Runs inside the caller's transaction.
-pub fn rebuild_site(conn: &Connection, site_id: i64) -> Result<(), StoreError> {
-    for table in ["rollup_hours", "rollup_days", "rollup_sites"] {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE site_id = ?1"),
-            params![site_id],
-        )?;
-    }
-    let tz = site_zone(conn, site_id)?;
-    let mut pending = Pending::default();
-    let mut seen = 0usize;
-    {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT start_ts, end_ts, pageviews, entry_page, exit_page, {VISIT_ATTRS} \
-             FROM visits WHERE site_id = ?1"
-        ))?;
-        let mut rows = stmt.query(params![site_id])?;
-        while let Some(row) = rows.next()? {
-            let shape = VisitShape {
-                start_ts: row.get(0)?,
-                end_ts: row.get(1)?,
-                pageviews: row.get(2)?,
-                entry_page: row.get(3)?,
-                exit_page: row.get(4)?,
-            };
-            let attrs = attrs_from_row(row, 5)?;
-            pending.add_visit(&tz, site_id, &shape, &attrs, 1);
-            seen += 1;
-            if seen.is_multiple_of(REBUILD_CHUNK) {
-                pending.flush(conn, None)?;
-            }
-        }
-    }
-    let pageview_id: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM dims WHERE kind = ?1 AND value = 'pageview'",
-            params![crate::dims::DimKind::EventName as u8],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT e.ts, e.id, e.visit_id, e.name, e.pathname, v.visitor_id, {VISIT_ATTRS_V}, \
-         p.key, p.value FROM events e JOIN visits v ON v.id = e.visit_id \
-         LEFT JOIN event_props p ON p.site_id = e.site_id AND p.ts = e.ts AND p.event_id = e.id \
-         WHERE e.site_id = ?1 ORDER BY e.ts, e.id"
-    ))?;
-    let mut rows = stmt.query(params![site_id])?;
-    let mut current: Option<(RollupEvent, i64, i64, VisitAttributes)> = None;
-    let finish = |pending: &mut Pending, item: (RollupEvent, i64, i64, VisitAttributes)| {
-        let (event, _, visitor, attrs) = item;
-        pending.add_event(&tz, &event, visitor, &attrs);
-    };
-    while let Some(row) = rows.next()? {
-        let event_id: i64 = row.get(1)?;
-        let prop: Option<(i64, i64)> = match (row.get::<_, Option<i64>>(22)?, row.get(23)?) {
-            (Some(k), Some(v)) => Some((k, v)),
-            _ => None,
-        };
-        if let Some((event, id, _, _)) = &mut current
-            && *id == event_id
-        {
-            event.props.extend(prop);
-            continue;
-        }
-        if let Some(done) = current.take() {
-            finish(&mut pending, done);
-            seen += 1;
-            if seen.is_multiple_of(REBUILD_CHUNK) {
-                pending.flush(conn, None)?;
-            }
-        }
-        let name: i64 = row.get(3)?;
-        current = Some((
-            RollupEvent {
-                site_id,
-                ts: row.get(0)?,
-                visit_id: row.get(2)?,
-                name,
-                pageview: Some(name) == pageview_id,
-                pathname: row.get(4)?,
-                props: prop.into_iter().collect(),
-            },
-            event_id,
-            row.get(5)?,
-            attrs_from_row(row, 6)?,
-        ));
-    }
-    if let Some(done) = current.take() {
-        finish(&mut pending, done);
-    }
-    pending.flush(conn, None)?;
-    // A site without events still gets its row, so it is not rebuilt again.
-    conn.execute(
-        "INSERT INTO rollup_sites (site_id, version, first_day) VALUES (?1, 1, ?2) \
-         ON CONFLICT (site_id) DO UPDATE SET version = version + 1",
-        params![site_id, 0],
-    )?;
-    Ok(())
-}
-
-/// Rebuilds the rollups of every site that has none yet (databases written
-/// before the rollups existed). Runs when the store opens.
-pub(crate) fn rebuild_missing(conn: &Connection) -> Result<(), StoreError> {
-    let missing: Vec<i64> = conn
-        .prepare(
-            "SELECT id FROM sites WHERE id NOT IN (SELECT site_id FROM rollup_sites) \
-             AND EXISTS (SELECT 1 FROM events WHERE events.site_id = sites.id)",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let tx = conn.unchecked_transaction()?;
-    for site in missing {
-        tracing::info!(site_id = site, "building stats rollups from stored events");
-        rebuild_site(&tx, site)?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-const VISIT_ATTRS: &str = "referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, \
-    utm_term, utm_content, browser, browser_version, os, os_version, device, screen_width, country, \
-    is_bot, is_internal";
-const VISIT_ATTRS_V: &str = "v.referrer_source, v.referrer_url, v.utm_source, v.utm_medium, \
-    v.utm_campaign, v.utm_term, v.utm_content, v.browser, v.browser_version, v.os, v.os_version, \
-    v.device, v.screen_width, v.country, v.is_bot, v.is_internal";
-
-fn attrs_from_row(row: &rusqlite::Row<'_>, at: usize) -> Result<VisitAttributes, StoreError> {
-    Ok(VisitAttributes {
-        referrer_source: row.get(at)?,
-        referrer_url: row.get(at + 1)?,
-        utm_source: row.get(at + 2)?,
-        utm_medium: row.get(at + 3)?,
-        utm_campaign: row.get(at + 4)?,
-        utm_term: row.get(at + 5)?,
-        utm_content: row.get(at + 6)?,
-        browser: row.get(at + 7)?,
-        browser_version: row.get(at + 8)?,
-        os: row.get(at + 9)?,
-        os_version: row.get(at + 10)?,
-        device: row.get(at + 11)?,
-        screen_width: row.get(at + 12)?,
-        country: row.get(at + 13)?,
-        is_bot: row.get(at + 14)?,
-        is_internal: row.get(at + 15)?,
-    })
-}
-
-/// Brings the stored visitor sketches up to date after an unclean stop: adds
-/// the visitors of every event at or above the mark (see `sketch_cache`), then
-/// records that everything is written. Counters are untouched: they are written
-/// with their events.
-pub(crate) fn replay_sketches(conn: &Connection) -> Result<(), StoreError> {
-    let Some(mark) = crate::settings::get_i64(conn, SKETCH_MARK)? else {
-        return Ok(());
-    };
-    if mark == ALL_WRITTEN {
-        return Ok(());
-    }
-    let tx = conn.unchecked_transaction()?;
-    let pageview_id: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM dims WHERE kind = ?1 AND value = 'pageview'",
-            params![crate::dims::DimKind::EventName as u8],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let mut pending = Pending {
-        hashes_only: true,
-        ..Pending::default()
-    };
-    let mut zones: HashMap<i64, SiteTimeZone> = HashMap::new();
-    let mut replayed = 0u64;
-    {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT e.site_id, e.ts, e.visit_id, e.name, e.pathname, v.visitor_id, {VISIT_ATTRS_V}, \
-             e.id FROM events e JOIN visits v ON v.id = e.visit_id WHERE e.id >= ?1"
-        ))?;
-        let mut rows = stmt.query(params![mark])?;
-        while let Some(row) = rows.next()? {
-            let site_id: i64 = row.get(0)?;
-            let name: i64 = row.get(3)?;
-            let event_id: i64 = row.get(22)?;
-            let props: Vec<(i64, i64)> = tx
-                .prepare_cached(
-                    "SELECT key, value FROM event_props WHERE site_id = ?1 AND ts = ?2 AND event_id = ?3",
-                )?
-                .query_map(params![site_id, row.get::<_, i64>(1)?, event_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let event = RollupEvent {
-                site_id,
-                ts: row.get(1)?,
-                visit_id: row.get(2)?,
-                name,
-                pageview: Some(name) == pageview_id,
-                pathname: row.get(4)?,
-                props,
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = zones.entry(site_id) {
-                slot.insert(site_zone(&tx, site_id)?);
-            }
-            pending.add_event(
-                &zones[&site_id],
-                &event,
-                row.get(5)?,
-                &attrs_from_row(row, 6)?,
-            );
-            replayed += 1;
-        }
-    }
-    pending.flush(&tx, None)?;
-    crate::settings::set_i64(&tx, SKETCH_MARK, ALL_WRITTEN)?;
-    tx.commit()?;
-    tracing::info!(
-        events = replayed,
-        "visitor sketches brought up to date after an unclean stop"
-    );
-    Ok(())
 }

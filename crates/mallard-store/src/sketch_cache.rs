@@ -1,36 +1,21 @@
-//! Write-behind for the visitor sketches of the rollups.
+//! The decoded visitor sketches of recently written rollup rows.
 //!
-//! Re-encoding a sketch (up to 16 KB of HyperLogLog registers, deflated) for
-//! every touched rollup row in every batch would make the writer spend
-//! milliseconds per batch. Instead the writer keeps the sketches of recently
-//! touched rows decoded in memory, adds each batch's visitor hashes there, and
-//! writes the changed ones back every [`WRITE_EVERY`], at shutdown, and when a
-//! reader asks for current numbers (`WriterHandle::sync_sketches`, which stats
-//! queries call first). The counters of the rows are still updated in every
-//! batch's transaction.
-//!
-//! Crash safety: the `settings` mark [`SKETCH_MARK`] says that every event with
-//! a smaller id is reflected in the stored sketches ([`ALL_WRITTEN`] after a
-//! clean shutdown). After a crash, or a rolled-back batch, the sketches are
-//! brought up to date from the stored events at or above the mark. Adding a
-//! visitor to a sketch twice changes nothing, so replaying too much is harmless.
+//! Re-encoding a sketch (up to 16 KB of HyperLogLog registers, deflated) every
+//! time its row is written would make the writer spend milliseconds on every
+//! write of the rollups. Instead the writer keeps the sketches of recently
+//! touched rows decoded in memory, adds visitor hashes there, and encodes the
+//! changed ones when it writes everything it holds back
+//! (`RollupWriter::write_all`). Crash safety is that of the rest of the
+//! write-behind rollups: see [`crate::rollup_rebuild`].
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::hll::Sketch;
-use crate::settings;
 
-/// How often changed sketches are written back.
-pub(crate) const WRITE_EVERY: Duration = Duration::from_secs(2);
-/// The settings key of the mark.
-pub(crate) const SKETCH_MARK: &str = "sketch_mark_event_id";
-/// The mark after a clean shutdown: every sketch is written.
-pub(crate) const ALL_WRITTEN: i64 = i64::MAX;
 /// The most rows kept decoded once written back; beyond, the cache starts over.
 const MAX_CACHED_ROWS: usize = 20_000;
 
@@ -58,31 +43,11 @@ struct Cached {
 #[derive(Debug, Default)]
 pub(crate) struct SketchCache {
     rows: HashMap<SketchRow, Cached>,
-    last_write: Option<Instant>,
-    /// Whether the mark has been moved below this run's first batch.
-    marked: bool,
     /// Whether some sketch may differ from its stored copy.
     any_dirty: bool,
 }
 
 impl SketchCache {
-    /// Notes that a batch whose first event id is `first_event_id` is about to
-    /// add to the cache: the first time in a run, the mark moves down to it.
-    pub(crate) fn begin_batch(
-        &mut self,
-        conn: &Connection,
-        first_event_id: i64,
-    ) -> Result<(), StoreError> {
-        if !self.marked {
-            let mark = settings::get_i64(conn, SKETCH_MARK)?.unwrap_or(ALL_WRITTEN);
-            if first_event_id < mark {
-                settings::set_i64(conn, SKETCH_MARK, first_event_id)?;
-            }
-            self.marked = true;
-        }
-        Ok(())
-    }
-
     /// Adds `hashes` to the sketch of `row` (loading it on first use).
     pub(crate) fn add(
         &mut self,
@@ -118,26 +83,10 @@ impl SketchCache {
         )
     }
 
-    /// Writes everything back when [`WRITE_EVERY`] has passed; then every event
-    /// below `next_event_id` is reflected and the mark moves up to it.
-    pub(crate) fn write_if_due(
-        &mut self,
-        conn: &Connection,
-        next_event_id: i64,
-    ) -> Result<(), StoreError> {
-        let due = self.last_write.is_none_or(|at| at.elapsed() >= WRITE_EVERY);
-        if due {
-            self.write_all(conn, next_event_id)?;
-        }
-        Ok(())
-    }
-
-    /// Writes every changed sketch back and moves the mark to `mark`.
-    pub(crate) fn write_all(&mut self, conn: &Connection, mark: i64) -> Result<(), StoreError> {
+    /// Writes every changed sketch back.
+    pub(crate) fn write_all(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.write(conn, |_| true)?;
         self.any_dirty = false;
-        settings::set_i64(conn, SKETCH_MARK, mark)?;
-        self.last_write = Some(Instant::now());
         if self.rows.len() > MAX_CACHED_ROWS {
             self.rows.clear();
         }
@@ -147,11 +96,6 @@ impl SketchCache {
     /// Whether some sketch may differ from its stored copy.
     pub(crate) fn any_dirty(&self) -> bool {
         self.any_dirty
-    }
-
-    /// Forgets everything (after a rolled-back batch).
-    pub(crate) fn forget(&mut self) {
-        *self = Self::default();
     }
 
     fn write(

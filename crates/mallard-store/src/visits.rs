@@ -84,6 +84,9 @@ pub struct Recorded {
     pub is_new: bool,
     /// Whether the event moved an existing visit's start earlier.
     pub start_moved: bool,
+    /// The visit as it was before the event (`None` for a new visit): what
+    /// its stored row holds, unless the same batch touched it already.
+    pub before: Option<Visit>,
 }
 
 /// The visits that can still receive events, keyed by site and visitor.
@@ -143,11 +146,13 @@ impl ActiveVisits {
                 && event.ts >= visit.start_ts - VISIT_TIMEOUT_MS;
             if continues {
                 let start_moved = event.ts < visit.start_ts;
+                let before = visit.clone();
                 add_event(visit, event);
                 return Ok(Recorded {
                     visit: visit.clone(),
                     is_new: false,
                     start_moved,
+                    before: Some(before),
                 });
             }
         }
@@ -178,6 +183,7 @@ impl ActiveVisits {
             visit,
             is_new: true,
             start_moved: false,
+            before: None,
         })
     }
 

@@ -35,7 +35,7 @@ enum Command {
     },
     Run(Job),
     Maintain(Job),
-    SyncSketches(oneshot::Sender<Result<(), WriteFailure>>),
+    SyncRollups(oneshot::Sender<Result<(), WriteFailure>>),
     Shutdown,
 }
 
@@ -66,7 +66,7 @@ impl Default for WriterOptions {
 pub struct WriterHandle {
     sender: mpsc::Sender<Command>,
     queued: Arc<AtomicUsize>,
-    sketches_dirty: Arc<AtomicBool>,
+    rollups_pending: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Command {
@@ -75,7 +75,7 @@ impl std::fmt::Debug for Command {
             Command::Insert { events, .. } => write!(f, "Insert({} events)", events.len()),
             Command::Run(_) => f.write_str("Run"),
             Command::Maintain(_) => f.write_str("Maintain"),
-            Command::SyncSketches(_) => f.write_str("SyncSketches"),
+            Command::SyncRollups(_) => f.write_str("SyncRollups"),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -127,9 +127,9 @@ impl WriterHandle {
     }
 
     /// Like [`WriterHandle::run`], for writes that change what the writer keeps
-    /// in memory (a site's time zone, its rollups): the pending visitor
-    /// sketches are written before `write` runs, and the writer forgets its
-    /// cached time zones, sketches and ids once the batch is over.
+    /// in memory (a site's time zone, its rollups): the rollups held in memory
+    /// are written before `write` runs, and the writer forgets its cached time
+    /// zones, sketches and ids once the batch is over.
     pub async fn run_maintenance<T, F>(&self, write: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -158,16 +158,16 @@ impl WriterHandle {
             .unwrap_or(Err(StoreError::WriterStopped))
     }
 
-    /// Makes sure the stored visitor sketches reflect every committed event, so
-    /// that a stats query run afterwards counts current visitors. Returns at
-    /// once when nothing is pending.
-    pub async fn sync_sketches(&self) -> Result<(), WriteFailure> {
-        if !self.sketches_dirty.load(Ordering::Acquire) {
+    /// Makes sure the stored rollups (counters and visitor sketches) reflect
+    /// every committed event, so that a stats query run afterwards sees current
+    /// numbers. Returns at once when nothing is pending.
+    pub async fn sync_rollups(&self) -> Result<(), WriteFailure> {
+        if !self.rollups_pending.load(Ordering::Acquire) {
             return Ok(());
         }
         let (ack, done) = oneshot::channel();
         self.sender
-            .send(Command::SyncSketches(ack))
+            .send(Command::SyncRollups(ack))
             .await
             .map_err(|_| WriteFailure::Stopped)?;
         done.await.unwrap_or(Err(WriteFailure::Stopped))
@@ -227,11 +227,11 @@ pub(crate) fn spawn(
     options: WriterOptions,
 ) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
     let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
-    let sketches_dirty = Arc::new(AtomicBool::new(false));
+    let rollups_pending = Arc::new(AtomicBool::new(false));
     let handle = WriterHandle {
         sender,
         queued: Arc::new(AtomicUsize::new(0)),
-        sketches_dirty: Arc::clone(&sketches_dirty),
+        rollups_pending: Arc::clone(&rollups_pending),
     };
     let thread = std::thread::Builder::new()
         .name("mallard-writer".into())
@@ -241,7 +241,7 @@ pub(crate) fn spawn(
                 state,
                 options,
                 receiver,
-                sketches_dirty,
+                rollups_pending,
             }
             .run()
         })
@@ -254,7 +254,7 @@ struct Writer {
     state: WriterState,
     options: WriterOptions,
     receiver: mpsc::Receiver<Command>,
-    sketches_dirty: Arc<AtomicBool>,
+    rollups_pending: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -295,7 +295,7 @@ impl Writer {
                 batch.push(command);
                 false
             }
-            Command::Run(_) | Command::Maintain(_) | Command::SyncSketches(_) => {
+            Command::Run(_) | Command::Maintain(_) | Command::SyncRollups(_) => {
                 batch.push(command);
                 false
             }
@@ -326,8 +326,8 @@ impl Writer {
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("mallard_events_stored_total").increment(events as u64);
         }
-        self.sketches_dirty
-            .store(self.state.sketches_dirty(), Ordering::Release);
+        self.rollups_pending
+            .store(self.state.rollups_pending(), Ordering::Release);
         let result = failure.map_or(Ok(()), Err);
         for ack in acks {
             // A submitter that gave up (timed out) no longer listens.
@@ -348,7 +348,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut failed = None;
-        let mut sync_sketches = false;
+        let mut sync_rollups = false;
         for command in batch {
             match command {
                 Command::Insert { events, ack } => {
@@ -363,27 +363,27 @@ impl Writer {
                     failed = run_job(&tx, job, completions).err();
                 }
                 Command::Maintain(job) if failed.is_none() => {
-                    sync_sketches = true;
-                    // Sketches in memory go to their rows before the job reads
+                    sync_rollups = true;
+                    // Rollups in memory go to their rows before the job reads
                     // or replaces those rows.
                     failed = self
                         .state
-                        .write_sketches(&tx)
+                        .write_behind(&tx)
                         .and_then(|()| run_job(&tx, job, completions))
                         .err();
                 }
-                Command::SyncSketches(ack) => {
+                Command::SyncRollups(ack) => {
                     acks.push(ack);
-                    sync_sketches = true;
+                    sync_rollups = true;
                 }
                 Command::Run(_) | Command::Maintain(_) | Command::Shutdown => {}
             }
         }
-        if failed.is_none() && sync_sketches {
-            // A reader asked for current visitor counts, or a maintenance job
-            // ran: the writer forgets its sketches after this batch, so the
-            // ones of events after the job must reach their rows too.
-            failed = self.state.write_sketches(&tx).err();
+        if failed.is_none() && sync_rollups {
+            // A reader asked for current numbers, or a maintenance job ran:
+            // the writer forgets its rollups after this batch, so those of
+            // events after the job must reach their rows too.
+            failed = self.state.write_behind(&tx).err();
         }
         match failed {
             // Dropping the transaction rolls it back.
@@ -394,7 +394,7 @@ impl Writer {
 
     fn finish(mut self) {
         if let Err(err) = self.state.close(&self.conn) {
-            tracing::error!(error = %err, "writing visitor sketches at shutdown failed; they are rebuilt at the next start");
+            tracing::error!(error = %err, "writing the rollups at shutdown failed; they are rebuilt at the next start");
         }
         if let Err(err) = self.conn.execute_batch("PRAGMA optimize;") {
             tracing::warn!(error = %err, "PRAGMA optimize failed at shutdown");

@@ -172,7 +172,7 @@ fn a_time_zone_change_rebuilds_the_rollups_and_keeps_counting() {
     writer
         .insert_blocking(vec![event(2, evening + 3_600_000, "pageview", "/b")])
         .unwrap();
-    runtime.block_on(writer.sync_sketches()).unwrap();
+    runtime.block_on(writer.sync_rollups()).unwrap();
     assert_eq!(counts("2024-03-11"), (2, 2));
     drop(writer);
     store.close();

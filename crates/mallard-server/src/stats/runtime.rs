@@ -99,7 +99,7 @@ impl StatsRuntime {
         })?;
         // Visitor sketches are written back lazily by the writer; make sure the
         // events committed so far are counted before reading.
-        state.writer.sync_sketches().await?;
+        state.writer.sync_rollups().await?;
         let cache = Arc::clone(&self.cache);
         let ttl = self.ttl;
         let domain = site.as_str().to_owned();

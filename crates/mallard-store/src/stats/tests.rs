@@ -699,61 +699,35 @@ proptest! {
     }
 }
 
-#[test]
-fn a_rebuild_gives_the_same_answers_as_the_incremental_rollups() {
-    let generated: Vec<GenEvent> = (0..300)
-        .map(|i| {
-            (
-                (i * 37) % (3 * 24 * 60),
-                (i % 17) as u64,
-                (i % 10) as u8,
-                (i % 6) as usize,
-                (i % 8) as usize,
-                i % 11 == 0,
-            )
-        })
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let events = arrival_order(BASES_MS[0], &generated);
-    store_events(dir.path(), "Europe/Berlin", &events, &[7, 50, 3]);
-    let dump = |db: &ReadConn<'_>| -> Vec<String> {
-        let site = db.stats_site(SITE).unwrap().unwrap();
-        let first = site.first_day.unwrap();
-        let query = StatsQuery {
-            range: DayRange {
-                start: first - 1,
-                end: first + 6,
-            },
-            filters: vec![],
-        };
-        let mut out = vec![format!("{:?}", db.stats_main(&site, &query).unwrap())];
-        for interval in [Interval::Hour, Interval::Day] {
-            out.push(format!(
-                "{:?}",
-                db.stats_timeseries(&site, &query, interval).unwrap()
-            ));
-        }
-        for dimension in all_dimensions() {
-            out.push(format!(
-                "{:?}",
-                db.stats_breakdown(&site, &query, &dimension, 1000).unwrap()
-            ));
-        }
-        out
+/// Every unfiltered answer over the week around the site's first day.
+fn all_answers(db: &ReadConn<'_>) -> Vec<String> {
+    let site = db.stats_site(SITE).unwrap().unwrap();
+    let first = site.first_day.unwrap();
+    let query = StatsQuery {
+        range: DayRange {
+            start: first - 1,
+            end: first + 6,
+        },
+        filters: vec![],
     };
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let before = store.reads().with(|db| Ok(dump(db))).unwrap();
-    let packed: i64 = store
-        .reads()
-        .with(|db| {
-            Ok(db.connection().query_row(
-                "SELECT count(*) FROM rollup_days WHERE kind = ?1",
-                [crate::rollups::kind::PAGE_PACK],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
-    assert!(packed > 0, "closed days were packed");
+    let mut out = vec![format!("{:?}", db.stats_main(&site, &query).unwrap())];
+    for interval in [Interval::Hour, Interval::Day] {
+        out.push(format!(
+            "{:?}",
+            db.stats_timeseries(&site, &query, interval).unwrap()
+        ));
+    }
+    for dimension in all_dimensions() {
+        out.push(format!(
+            "{:?}",
+            db.stats_breakdown(&site, &query, &dimension, 1000).unwrap()
+        ));
+    }
+    out
+}
+
+/// Recomputes every rollup of the test site from its stored rows.
+fn rebuild_whole_site(store: &Store) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -766,8 +740,101 @@ fn a_rebuild_gives_the_same_answers_as_the_incremental_rollups() {
             crate::rollups::rebuild_site(conn, site)
         }))
         .unwrap();
-    let after = store.reads().with(|db| Ok(dump(db))).unwrap();
+}
+
+/// Events spread over three days, some late, with both kinds of events.
+fn three_days_of_events() -> Vec<GenEvent> {
+    (0..300)
+        .map(|i| {
+            (
+                (i * 37) % (3 * 24 * 60),
+                (i % 17) as u64,
+                (i % 10) as u8,
+                (i % 6) as usize,
+                (i % 8) as usize,
+                i % 11 == 0,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rebuild_gives_the_same_answers_as_the_incremental_rollups() {
+    let generated = three_days_of_events();
+    let dir = tempfile::tempdir().unwrap();
+    let events = arrival_order(BASES_MS[0], &generated);
+    store_events(dir.path(), "Europe/Berlin", &events, &[7, 50, 3]);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let before = store.reads().with(|db| Ok(all_answers(db))).unwrap();
+    let packed: i64 = store
+        .reads()
+        .with(|db| {
+            Ok(db.connection().query_row(
+                "SELECT count(*) FROM rollup_days WHERE kind = ?1",
+                [crate::rollups::kind::PAGE_PACK],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert!(packed > 0, "closed days were packed");
+    rebuild_whole_site(&store);
+    let after = store.reads().with(|db| Ok(all_answers(db))).unwrap();
     assert_eq!(before, after);
+    store.close();
+}
+
+#[test]
+fn rollups_only_in_memory_at_a_crash_are_rebuilt_from_the_dirty_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = arrival_order(BASES_MS[1], &three_days_of_events());
+    // The site and its time zone, through a store that closes cleanly.
+    store_events(dir.path(), "America/New_York", &[], &[1]);
+    let path = dir.path().join(crate::DATABASE_FILE);
+    {
+        // Commit the events as the writer does, then stop without writing
+        // what the rollups hold in memory, as a killed process would.
+        let mut conn = Connection::open(&path).unwrap();
+        let mut state = crate::insert::WriterState::load(&conn, BASES_MS[1]).unwrap();
+        for batch in events.chunks(20) {
+            let tx = conn.transaction().unwrap();
+            state.insert(&tx, batch).unwrap();
+            tx.commit().unwrap();
+        }
+        assert!(state.rollups_pending());
+    }
+    let (listed, counted): (i64, i64) = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT count(*) FROM rollup_dirty_days), \
+             (SELECT coalesce(sum(events), 0) FROM rollup_days WHERE kind = 0)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(listed >= 3, "the days written behind are listed: {listed}");
+    assert!(
+        counted < events.len() as i64,
+        "the crash lost rollups ({counted} of {} events counted)",
+        events.len()
+    );
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let recovered = store.reads().with(|db| Ok(all_answers(db))).unwrap();
+    let (listed, counted): (i64, i64) = store
+        .reads()
+        .with(|db| {
+            Ok(db.connection().query_row(
+                "SELECT (SELECT count(*) FROM rollup_dirty_days), \
+                 (SELECT sum(events) FROM rollup_days WHERE kind = 0)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(listed, 0);
+    assert_eq!(counted, events.len() as i64);
+    rebuild_whole_site(&store);
+    let rebuilt = store.reads().with(|db| Ok(all_answers(db))).unwrap();
+    assert_eq!(recovered, rebuilt);
     store.close();
 }
 

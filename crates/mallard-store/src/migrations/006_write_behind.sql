@@ -1,0 +1,20 @@
+-- Rollup counters and visitor sketches are written behind the events (see
+-- src/rollup_rebuild.rs): the writer sums a few seconds of contributions in
+-- memory and writes them in one go. Every local day whose rollups may lack
+-- something committed is listed here, in the same transaction as the events
+-- that made it so, and taken off once everything in memory is written. The
+-- days still listed when the store opens are rebuilt from the stored events.
+CREATE TABLE rollup_dirty_days (
+    site_id INTEGER NOT NULL,
+    day     INTEGER NOT NULL,
+    PRIMARY KEY (site_id, day)
+) WITHOUT ROWID;
+
+-- Dedupe keys of collector events claimed in the last seconds (see
+-- src/dedupe_keys.rs). Appended in each batch's transaction, then moved into
+-- collector_event_ids in key order every few seconds: random keys inserted one
+-- by one into that B-tree would dirty a page each in every commit.
+CREATE TABLE collector_recent_event_ids (
+    key BLOB NOT NULL,
+    day INTEGER NOT NULL
+);
