@@ -9,9 +9,8 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -33,25 +32,24 @@ fn is_open_path(path: &str) -> bool {
         || path.starts_with("/health/")
 }
 
-/// Refuses requests naming a foreign host with 403 and a JSON body.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Refuses a request naming a foreign host: the 403 response with a JSON
+/// body, or `None` when the request may go on.
+pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
     if is_open_path(request.uri().path()) {
-        return next.run(request).await;
+        return None;
     }
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
     let allowed = host
-        .as_deref()
         .is_some_and(|host| host_allowed(host, &state.config.host, &state.config.public_hostnames));
     if allowed {
-        next.run(request).await
+        None
     } else {
         metrics::counter!("mallard_host_rejected_total").increment(1);
-        ApiError::Forbidden("Host not allowed".into()).into_response()
+        Some(ApiError::Forbidden("Host not allowed".into()).into_response())
     }
 }
 

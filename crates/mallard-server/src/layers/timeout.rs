@@ -2,16 +2,14 @@
 
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
 /// Runs the request and answers 408 `{"error": "Request timeout"}` when it takes
 /// longer than `limit`.
-pub async fn enforce(limit: Duration, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+pub async fn enforce(limit: Duration, handling: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, handling).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
     }

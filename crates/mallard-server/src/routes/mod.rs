@@ -1,5 +1,5 @@
 //! The router: one small router per concern, merged, with the cross-cutting
-//! layers on top.
+//! concerns (`crate::layers`) as one layer on top.
 
 pub mod assets;
 pub mod auth;
@@ -13,8 +13,6 @@ pub mod realtime;
 pub mod settings;
 pub mod sites;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::response::IntoResponse;
 
@@ -24,7 +22,6 @@ use crate::state::AppState;
 
 /// The whole HTTP API of one server.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let router = Router::new()
         .merge(ingest::router())
         .merge(auth::router())
@@ -41,13 +38,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::stats::router())
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
-        .layer(axum::middleware::from_fn(move |request, next| {
-            layers::timeout::enforce(timeout, request, next)
-        }))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            layers::host_guard::guard,
-        ))
-        .layer(axum::middleware::from_fn(layers::http_metrics::record));
-    layers::security_headers::apply(router).with_state(state)
+            layers::every_request,
+        ));
+    router.with_state(state)
 }
