@@ -25,6 +25,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use mallard_server::launch;
 
+/// The same allocator as the `mallard` binary: the in-process server's
+/// request path allocates many small, short-lived buffers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = args::DesktopArgs::parse();
     let config = match args.load_config() {
