@@ -119,9 +119,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrations().to_latest(&mut conn).unwrap();
-        conn
+        crate::schema::migrated_in_memory()
     }
 
     #[test]

@@ -57,12 +57,10 @@ pub fn save(conn: &Connection, changes: &[(String, Option<String>)]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::migrations;
 
     #[test]
     fn values_are_saved_replaced_and_removed() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrations().to_latest(&mut conn).unwrap();
+        let conn = crate::schema::migrated_in_memory();
         crate::settings::set(&conn, "visitor_secret", b"x").unwrap();
         save(
             &conn,

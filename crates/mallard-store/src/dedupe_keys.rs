@@ -78,9 +78,7 @@ mod tests {
     use super::*;
 
     fn database() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrations().to_latest(&mut conn).unwrap();
-        conn
+        crate::schema::migrated_in_memory()
     }
 
     fn count(conn: &Connection, table: &str) -> i64 {

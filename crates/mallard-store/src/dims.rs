@@ -122,8 +122,7 @@ mod tests {
 
     #[test]
     fn interning_is_stable_and_kinds_are_separate() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrations().to_latest(&mut conn).unwrap();
+        let conn = crate::schema::migrated_in_memory();
         let mut cache = DimCache::default();
         let a = cache.intern(&conn, DimKind::Pathname, "/a").unwrap();
         assert_eq!(cache.intern(&conn, DimKind::Pathname, "/a").unwrap(), a);

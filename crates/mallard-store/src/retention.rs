@@ -49,8 +49,7 @@ mod tests {
 
     #[test]
     fn old_events_and_visits_go_chunk_by_chunk_and_recent_ones_stay() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrations().to_latest(&mut conn).unwrap();
+        let conn = crate::schema::migrated_in_memory();
         conn.execute_batch("INSERT INTO sites (id, domain, created_at) VALUES (1, 'a.test', 0)")
             .unwrap();
         let day = CHUNK_MS;

@@ -30,6 +30,16 @@ pub fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// A fresh in-memory database with every migration applied, for unit tests.
+#[cfg(test)]
+pub(crate) fn migrated_in_memory() -> rusqlite::Connection {
+    let mut conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
+    migrations()
+        .to_latest(&mut conn)
+        .expect("migrations apply to an empty database");
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,12 +105,9 @@ pub fn set_time_zone(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::migrations;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrations().to_latest(&mut conn).unwrap();
-        conn
+        crate::schema::migrated_in_memory()
     }
 
     #[test]
