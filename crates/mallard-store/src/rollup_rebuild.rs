@@ -7,8 +7,8 @@
 //! - the local days still listed in `rollup_dirty_days` when the store opens:
 //!   their contributions were committed with their events but were still in
 //!   the writer's memory when the process stopped ([`recover`]);
-//! - visitor sketches behind the event-id mark left by builds that wrote only
-//!   the sketches behind ([`replay_sketches`]).
+//! - the days of the events behind the event-id mark left by builds that
+//!   wrote only the visitor sketches behind (rebuilt like dirty days).
 //!
 //! A day's rollups are the visits that started on it and the events that
 //! happened on it, both in the site's local time, so rebuilding a day reads
@@ -22,7 +22,7 @@ use mallard_core::period::MS_PER_HOUR;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
-use crate::rollups::{Pending, RollupEvent, VisitShape, kind, site_zone};
+use crate::rollups::{Pending, RollupEvent, VisitShape, kind, site_zone, zone};
 use crate::visits::VisitAttributes;
 
 /// The settings key of the sketch mark of earlier builds: every event with a
@@ -230,10 +230,10 @@ pub(crate) fn rebuild_missing(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Brings the rollups up to date after an unclean stop (or a rolled-back
-/// batch): rebuilds every day listed in `rollup_dirty_days`, and replays the
-/// sketch mark of an earlier build. Runs before the writer starts.
+/// batch): rebuilds every day listed in `rollup_dirty_days`, and those behind
+/// the sketch mark of an earlier build. Runs before the writer starts.
 pub(crate) fn recover(conn: &Connection) -> Result<(), StoreError> {
-    replay_sketches(conn)?;
+    list_days_behind_sketch_mark(conn)?;
     let listed: Vec<(i64, i64)> = conn
         .prepare("SELECT site_id, day FROM rollup_dirty_days ORDER BY site_id, day")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -258,11 +258,11 @@ pub(crate) fn recover(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Brings the stored visitor sketches up to date when an earlier build, which
-/// kept only the sketches behind its events, stopped uncleanly: adds the
-/// visitors of every event at or above its mark, then records that everything
-/// is written.
-fn replay_sketches(conn: &Connection) -> Result<(), StoreError> {
+/// Lists as dirty the days of the events an earlier build, which wrote only
+/// the visitor sketches behind and kept an event-id mark for them, had not
+/// reflected in its sketches when it stopped uncleanly; [`recover`] then
+/// rebuilds those days. Records that the mark is dealt with.
+fn list_days_behind_sketch_mark(conn: &Connection) -> Result<(), StoreError> {
     let Some(mark) = crate::settings::get_i64(conn, SKETCH_MARK)? else {
         return Ok(());
     };
@@ -270,58 +270,20 @@ fn replay_sketches(conn: &Connection) -> Result<(), StoreError> {
         return Ok(());
     }
     let tx = conn.unchecked_transaction()?;
-    let pageview_id = pageview_name_id(&tx)?;
-    let mut pending = Pending::hashes_only();
     let mut zones: HashMap<i64, SiteTimeZone> = HashMap::new();
-    let mut replayed = 0u64;
     {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT e.site_id, e.ts, e.visit_id, e.name, e.pathname, v.visitor_id, {VISIT_ATTRS_V}, \
-             e.id FROM events e JOIN visits v ON v.id = e.visit_id WHERE e.id >= ?1"
-        ))?;
+        let mut list =
+            tx.prepare("INSERT OR IGNORE INTO rollup_dirty_days (site_id, day) VALUES (?1, ?2)")?;
+        let mut stmt = tx.prepare("SELECT site_id, ts FROM events WHERE id >= ?1")?;
         let mut rows = stmt.query(params![mark])?;
         while let Some(row) = rows.next()? {
-            let site_id: i64 = row.get(0)?;
-            let ts: i64 = row.get(1)?;
-            let name: i64 = row.get(3)?;
-            let event_id: i64 = row.get(22)?;
-            let props: Vec<(i64, i64)> = tx
-                .prepare_cached(
-                    "SELECT key, value FROM event_props WHERE site_id = ?1 AND ts = ?2 \
-                     AND event_id = ?3",
-                )?
-                .query_map(params![site_id, ts, event_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            let event = RollupEvent {
-                site_id,
-                ts,
-                visit_id: row.get(2)?,
-                name,
-                pageview: Some(name) == pageview_id,
-                pathname: row.get(4)?,
-                props,
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = zones.entry(site_id) {
-                slot.insert(site_zone(&tx, site_id)?);
-            }
-            pending.add_event(
-                &zones[&site_id],
-                &event,
-                row.get(5)?,
-                &attrs_from_row(row, 6)?,
-            );
-            replayed += 1;
+            let (site_id, ts): (i64, i64) = (row.get(0)?, row.get(1)?);
+            let day = zone(&mut zones, &tx, site_id)?.local_day(ts);
+            list.execute(params![site_id, day])?;
         }
     }
-    pending.flush(&tx, None)?;
     crate::settings::set_i64(&tx, SKETCH_MARK, ALL_WRITTEN)?;
     tx.commit()?;
-    tracing::info!(
-        events = replayed,
-        "visitor sketches brought up to date after an unclean stop of an earlier version"
-    );
     Ok(())
 }
 

@@ -159,19 +159,9 @@ pub(crate) struct Pending {
     newest_days: FxHashMap<i64, i64>,
     /// How many visitor hashes are collected.
     hashes: usize,
-    /// Collect visitors only, no counts (replaying sketches).
-    hashes_only: bool,
 }
 
 impl Pending {
-    /// Collects visitors only, no counts (to replay sketches).
-    pub(crate) fn hashes_only() -> Self {
-        Self {
-            hashes_only: true,
-            ..Self::default()
-        }
-    }
-
     /// Whether nothing is collected.
     pub(crate) fn is_empty(&self) -> bool {
         self.hours.is_empty() && self.days.is_empty() && self.first_days.is_empty()
@@ -193,15 +183,11 @@ impl Pending {
         *first = (*first).min(day);
         let newest = self.newest_days.entry(site).or_insert(day);
         *newest = (*newest).max(day);
-        let (pv, one) = if self.hashes_only {
-            (0, 0)
-        } else {
-            (i64::from(event.pageview), 1)
-        };
+        let pageviews = i64::from(event.pageview);
         let mut hashes = 0;
         let mut bump = |acc: &mut Acc| {
-            acc.counts[PAGEVIEWS] += pv;
-            acc.counts[EVENTS] += one;
+            acc.counts[PAGEVIEWS] += pageviews;
+            acc.counts[EVENTS] += 1;
             acc.hashes.push(hash);
             hashes += 1;
         };
@@ -482,8 +468,8 @@ impl RollupWriter {
     }
 }
 
-/// The time zone of `site_id`, read once per writer run.
-fn zone<'a>(
+/// The time zone of `site_id`, read once into `zones`.
+pub(crate) fn zone<'a>(
     zones: &'a mut HashMap<i64, SiteTimeZone>,
     conn: &Connection,
     site_id: i64,
