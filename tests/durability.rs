@@ -94,6 +94,22 @@ fn kill_9_under_concurrent_load_loses_no_acknowledged_event() {
     );
 }
 
+/// How many days the stopped server at `home` left listed as dirty, and how
+/// many page views its stored rollups count.
+fn rollups_left(home: &TestHome) -> (u32, u32) {
+    let output = std::process::Command::new("sqlite3")
+        .arg(home.data_dir().join("mallard.db"))
+        .arg(
+            "SELECT (SELECT count(*) FROM rollup_dirty_days) || ' ' || \
+             (SELECT coalesce(sum(pageviews), 0) FROM rollup_days WHERE kind = 0);",
+        )
+        .output()
+        .expect("this test needs the sqlite3 tool (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let (dirty_days, counted) = text.split_once(' ').expect("two numbers");
+    (dirty_days.parse().unwrap(), counted.parse().unwrap())
+}
+
 /// Posts a page view of `path` by a visitor of its own.
 fn post_visit(http: &reqwest::blocking::Client, server: &Server, visitor: usize, path: &str) {
     let response = http
@@ -110,33 +126,24 @@ fn post_visit(http: &reqwest::blocking::Client, server: &Server, visitor: usize,
 
 #[test]
 fn rollups_held_in_memory_at_a_kill_are_rebuilt_at_start() {
-    let home = TestHome::new();
-    let server = Server::start(&home, &[]);
     let http = client();
     // The writer writes its rollups at once for the first batch of a run,
-    // then every two seconds: these five are committed with their rollups
-    // still in memory when the process is killed.
-    post_visit(&http, &server, 0, "/");
-    for visitor in 1..6 {
-        post_visit(&http, &server, visitor, &format!("/page-{}", visitor % 2));
-    }
-    server.kill9();
-
-    let db = home.data_dir().join("mallard.db");
-    let left = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg(
-            "SELECT (SELECT count(*) FROM rollup_dirty_days) || ' ' || \
-             (SELECT coalesce(sum(pageviews), 0) FROM rollup_days WHERE kind = 0);",
-        )
-        .output()
-        .expect("this test needs the sqlite3 tool (.ci/run installs it)");
-    let left = String::from_utf8_lossy(&left.stdout).trim().to_owned();
-    let (dirty_days, counted) = left.split_once(' ').expect("two numbers");
-    assert!(
-        dirty_days.parse::<u32>().unwrap() >= 1 && counted == "1",
-        "today is listed as dirty and only the first page view is counted: {left}"
-    );
+    // then every two seconds: the five posts after the first are committed
+    // with their rollups still in memory when the process is killed. A machine
+    // so slow that two seconds pass first gets another try.
+    let home = (0..5)
+        .find_map(|_| {
+            let home = TestHome::new();
+            let server = Server::start(&home, &[]);
+            post_visit(&http, &server, 0, "/");
+            for visitor in 1..6 {
+                post_visit(&http, &server, visitor, &format!("/page-{}", visitor % 2));
+            }
+            server.kill9();
+            let (dirty_days, counted) = rollups_left(&home);
+            (dirty_days >= 1 && counted == 1).then_some(home)
+        })
+        .expect("today is listed as dirty and only the first page view is counted");
 
     let restarted = Server::start(&home, &[]);
     let main = mallard_e2e::json_of(
