@@ -13,6 +13,9 @@ use crate::rollups::{RollupEvent, RollupWriter};
 use crate::settings;
 use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
 
+/// The `hostname` of an event on the site's own host name.
+pub(crate) const SITE_HOSTNAME: i64 = 0;
+
 /// Event ids are reserved in blocks: the high-water mark in `settings` moves
 /// once per block instead of on every commit, which would dirty one more page
 /// per transaction. Ids of a block left unused by a restart are skipped.
@@ -92,7 +95,14 @@ impl WriterState {
                 let name = self
                     .dims
                     .intern(conn, DimKind::EventName, event.name.as_str())?;
-                let hostname = self.dims.intern(conn, DimKind::Hostname, &event.hostname)?;
+                // The site's own host name, the usual case, is stored as
+                // `SITE_HOSTNAME` (0, which SQLite stores in no bytes and no
+                // host name's dim id is); readers put the domain back.
+                let hostname = if event.hostname == event.site.as_str() {
+                    SITE_HOSTNAME
+                } else {
+                    self.dims.intern(conn, DimKind::Hostname, &event.hostname)?
+                };
                 let pathname = self.dims.intern(conn, DimKind::Pathname, &event.pathname)?;
                 let visit_event = VisitEvent {
                     site_id,

@@ -22,12 +22,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
-use crate::rollups::kind;
+use crate::rollups::{DayRowids, kind};
 
 /// The kind of packed page rows in `rollup_days`.
 pub(crate) const PAGE_PACK: i64 = kind::PAGE_PACK;
 /// Days at least this many days older than a site's newest event are packed.
-pub(crate) const PACK_LAG_DAYS: i64 = 1;
+const PACK_LAG_DAYS: i64 = 1;
 /// How many of a day's most viewed paths keep their sketches in the first blob.
 #[cfg(not(test))]
 const HEAVY_PATHS: usize = 100;
@@ -196,13 +196,22 @@ pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), S
         .execute(params![site, kind::PAGE, day])?;
     let mut write = conn.prepare_cached(
         "INSERT OR REPLACE INTO rollup_days (site_id, kind, day, value, pageviews, events, \
-         visits, bounces, visit_pageviews, duration_ms, exits, visitors) \
-         VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0, 0, 0, 0, ?5)",
+         visits, bounces, visit_pageviews, duration_ms, exits, visitors, rowid) \
+         VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0, 0, 0, 0, ?5, ?6)",
     )?;
-    write.execute(params![site, PAGE_PACK, day, 0, counts])?;
+    // Packed rows stay out of the page rows' rowid range (see `DayRowids`).
+    let mut rowids = DayRowids::load(conn)?;
     let [heavy_blob, rest_blob] = sketches;
-    write.execute(params![site, PAGE_PACK, day, 1, heavy_blob])?;
-    write.execute(params![site, PAGE_PACK, day, 2, rest_blob])?;
+    for (part, blob) in [(0, counts), (1, heavy_blob), (2, rest_blob)] {
+        write.execute(params![
+            site,
+            PAGE_PACK,
+            day,
+            part,
+            blob,
+            rowids.next(false)
+        ])?;
+    }
     Ok(())
 }
 

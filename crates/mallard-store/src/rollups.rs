@@ -250,9 +250,10 @@ impl Pending {
             .counts[EXITS] += sign;
     }
 
-    /// Writes the collected contributions and forgets them. With a `cache`,
-    /// visitor hashes go to the write-behind sketches; without, each sketch is
-    /// merged and stored now.
+    /// Writes the collected contributions and forgets them. Each row's visitor
+    /// sketch is written with its counters (a row that grows after its insert
+    /// splits its page): with a `cache`, the sketch is kept decoded there for
+    /// the next write; without, the stored one is decoded and merged.
     pub(crate) fn flush(
         &mut self,
         conn: &Connection,
@@ -275,15 +276,12 @@ impl Pending {
             let sketch = if acc.hashes.is_empty() {
                 None
             } else if let Some(cache) = cache.as_deref_mut() {
-                // The row must exist before the cache writes its sketch back.
-                upsert_hour.execute(params![site, hour, 0, 0, 0, 0, 0, 0, None::<Vec<u8>>])?;
-                cache.add(
+                Some(cache.add_encoded(
                     conn,
                     SketchRow::Hour { site, hour },
                     &acc.hashes,
                     hll::DIM_PRECISION,
-                )?;
-                None
+                )?)
             } else {
                 let stored: Option<Option<Vec<u8>>> = select_hour
                     .query_row(params![site, hour], |r| r.get(0))
@@ -301,14 +299,16 @@ impl Pending {
         )?;
         let mut upsert_day = conn.prepare_cached(
             "INSERT INTO rollup_days (site_id, kind, day, value, pageviews, events, visits, \
-             bounces, visit_pageviews, duration_ms, exits, visitors) VALUES (?1, ?2, ?3, ?4, ?5, \
-             ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (site_id, kind, day, value) DO UPDATE SET \
+             bounces, visit_pageviews, duration_ms, exits, visitors, rowid) VALUES (?1, ?2, ?3, \
+             ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (site_id, kind, day, value) DO UPDATE SET \
              pageviews = pageviews + excluded.pageviews, events = events + excluded.events, \
              visits = visits + excluded.visits, bounces = bounces + excluded.bounces, \
              visit_pageviews = visit_pageviews + excluded.visit_pageviews, \
              duration_ms = duration_ms + excluded.duration_ms, exits = exits + excluded.exits, \
              visitors = coalesce(excluded.visitors, visitors)",
         )?;
+        let mut rowids = DayRowids::load(conn)?;
         for ((site, k, day, value), acc) in self.days.drain() {
             let precision = if k == kind::SITE {
                 hll::SITE_PRECISION
@@ -324,8 +324,7 @@ impl Pending {
                     day,
                     value,
                 };
-                cache.add(conn, row, &acc.hashes, precision)?;
-                None
+                Some(cache.add_encoded(conn, row, &acc.hashes, precision)?)
             } else {
                 let stored: Option<Option<Vec<u8>>> = select_day
                     .query_row(params![site, k, day, value], |r| r.get(0))
@@ -338,8 +337,10 @@ impl Pending {
                 Some(merged(stored.flatten(), &acc.hashes, p)?)
             };
             let c = acc.counts;
+            // A row that exists already keeps its rowid; this one goes unused.
+            let rowid = rowids.next(k == kind::PAGE);
             upsert_day.execute(params![
-                site, k, day, value, c[0], c[1], c[2], c[3], c[4], c[5], c[6], sketch
+                site, k, day, value, c[0], c[1], c[2], c[3], c[4], c[5], c[6], sketch, rowid
             ])?;
         }
         let mut bump_site = conn.prepare_cached(
@@ -351,14 +352,52 @@ impl Pending {
             bump_site.execute(params![site, first_day])?;
         }
         for (site, newest_day) in self.newest_days.drain() {
-            if let Some(cache) = cache.as_deref_mut() {
-                // Packing reads the stored sketches of closed days.
-                let limit = newest_day - crate::packed_pages::PACK_LAG_DAYS;
-                cache.write_days_before(conn, site, limit)?;
-            }
             crate::packed_pages::pack_closed_days(conn, site, newest_day)?;
         }
         Ok(())
+    }
+}
+
+/// Page rows (kind [`kind::PAGE`]) of `rollup_days` take rowids from here up,
+/// every other row below. Page rows are deleted when their day is packed; in a
+/// rowid range of their own they fill pages of their own, so packing frees
+/// whole pages for reuse instead of leaving each page of the day half empty.
+const PAGE_ROWIDS: i64 = 1 << 62;
+
+/// The next free rowids of `rollup_days`, for page rows and for the others.
+pub(crate) struct DayRowids {
+    page: i64,
+    other: i64,
+}
+
+impl DayRowids {
+    /// Reads the largest rowid in use in each range.
+    pub(crate) fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let last = |sql: &str| -> Result<Option<i64>, StoreError> {
+            Ok(conn
+                .prepare_cached(sql)?
+                .query_row(params![PAGE_ROWIDS], |r| r.get(0))
+                .optional()?)
+        };
+        let page =
+            last("SELECT rowid FROM rollup_days WHERE rowid >= ?1 ORDER BY rowid DESC LIMIT 1")?;
+        let other =
+            last("SELECT rowid FROM rollup_days WHERE rowid < ?1 ORDER BY rowid DESC LIMIT 1")?;
+        Ok(Self {
+            page: page.map_or(PAGE_ROWIDS, |r| r + 1),
+            other: other.map_or(1, |r| r + 1),
+        })
+    }
+
+    /// A rowid for a new page row (`page`) or another row.
+    pub(crate) fn next(&mut self, page: bool) -> i64 {
+        let slot = if page {
+            &mut self.page
+        } else {
+            &mut self.other
+        };
+        *slot += 1;
+        *slot - 1
     }
 }
 
@@ -448,15 +487,15 @@ impl RollupWriter {
     /// caller's transaction; then no day is dirty any more.
     pub(crate) fn write_all(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.pending.flush(conn, Some(&mut self.sketches))?;
-        self.sketches.write_all(conn)?;
+        self.sketches.trim();
         self.dirty.clear(conn)?;
         self.last_write = Some(Instant::now());
         Ok(())
     }
 
-    /// Whether some contribution or visitor sketch is only in memory.
+    /// Whether some contribution is only in memory.
     pub(crate) fn anything_pending(&self) -> bool {
-        !self.pending.is_empty() || self.sketches.any_dirty()
+        !self.pending.is_empty()
     }
 
     /// Forgets the cached time zones, sketches and unwritten contributions

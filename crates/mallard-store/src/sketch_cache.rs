@@ -1,12 +1,12 @@
 //! The decoded visitor sketches of recently written rollup rows.
 //!
-//! Re-encoding a sketch (up to 16 KB of HyperLogLog registers, deflated) every
-//! time its row is written would make the writer spend milliseconds on every
-//! write of the rollups. Instead the writer keeps the sketches of recently
-//! touched rows decoded in memory, adds visitor hashes there, and encodes the
-//! changed ones when it writes everything it holds back
-//! (`RollupWriter::write_all`). Crash safety is that of the rest of the
-//! write-behind rollups: see [`crate::rollup_rebuild`].
+//! Every write of the rollups (`RollupWriter::write_all`, every two seconds)
+//! adds visitor hashes to the sketches of the rows it touches and stores them
+//! encoded with the rows' counters. Decoding each stored sketch (up to 16 KB
+//! of HyperLogLog registers, deflated) again every time would cost more than
+//! the rest of the write, so the writer keeps the sketches of recently written
+//! rows decoded here. Crash safety is that of the rest of the write-behind
+//! rollups: see [`crate::rollup_rebuild`].
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -33,101 +33,35 @@ pub(crate) enum SketchRow {
     },
 }
 
-#[derive(Debug)]
-struct Cached {
-    sketch: Sketch,
-    dirty: bool,
-}
-
-/// The decoded sketches of recently touched rows.
+/// The decoded sketches of recently written rows.
 #[derive(Debug, Default)]
 pub(crate) struct SketchCache {
-    rows: HashMap<SketchRow, Cached>,
-    /// Whether some sketch may differ from its stored copy.
-    any_dirty: bool,
+    rows: HashMap<SketchRow, Sketch>,
 }
 
 impl SketchCache {
-    /// Adds `hashes` to the sketch of `row` (loading it on first use).
-    pub(crate) fn add(
+    /// Adds `hashes` to the sketch of `row` (loading it on first use) and
+    /// returns it encoded, for the caller to write with the row's counters.
+    pub(crate) fn add_encoded(
         &mut self,
         conn: &Connection,
         row: SketchRow,
         hashes: &[u32],
         precision: u8,
-    ) -> Result<(), StoreError> {
-        let cached = match self.rows.entry(row) {
+    ) -> Result<Vec<u8>, StoreError> {
+        let sketch = match self.rows.entry(row) {
             Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(slot) => slot.insert(Cached {
-                sketch: load(conn, row)?,
-                dirty: false,
-            }),
+            Entry::Vacant(slot) => slot.insert(load(conn, row)?),
         };
-        cached.sketch.insert_all(hashes, precision);
-        cached.dirty = true;
-        self.any_dirty = true;
-        Ok(())
+        sketch.insert_all(hashes, precision);
+        Ok(sketch.encode())
     }
 
-    /// Writes back the changed sketches of `site` on days before `day` (before
-    /// they are packed).
-    pub(crate) fn write_days_before(
-        &mut self,
-        conn: &Connection,
-        site: i64,
-        day: i64,
-    ) -> Result<(), StoreError> {
-        self.write(
-            conn,
-            |row| matches!(row, SketchRow::Day { site: s, day: d, .. } if *s == site && *d < day),
-        )
-    }
-
-    /// Writes every changed sketch back.
-    pub(crate) fn write_all(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        self.write(conn, |_| true)?;
-        self.any_dirty = false;
+    /// Keeps memory bounded: beyond [`MAX_CACHED_ROWS`], the cache starts over.
+    pub(crate) fn trim(&mut self) {
         if self.rows.len() > MAX_CACHED_ROWS {
             self.rows.clear();
         }
-        Ok(())
-    }
-
-    /// Whether some sketch may differ from its stored copy.
-    pub(crate) fn any_dirty(&self) -> bool {
-        self.any_dirty
-    }
-
-    fn write(
-        &mut self,
-        conn: &Connection,
-        select: impl Fn(&SketchRow) -> bool,
-    ) -> Result<(), StoreError> {
-        let mut hour = conn.prepare_cached(
-            "UPDATE rollup_hours SET visitors = ?3 WHERE site_id = ?1 AND hour = ?2",
-        )?;
-        let mut day = conn.prepare_cached(
-            "UPDATE rollup_days SET visitors = ?5 WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
-             AND value = ?4",
-        )?;
-        for (row, cached) in self
-            .rows
-            .iter_mut()
-            .filter(|(row, c)| c.dirty && select(row))
-        {
-            let bytes = cached.sketch.encode();
-            match *row {
-                SketchRow::Hour { site, hour: h } => hour.execute(params![site, h, bytes])?,
-                SketchRow::Day {
-                    site,
-                    kind,
-                    day: d,
-                    value,
-                } => day.execute(params![site, kind, d, value, bytes])?,
-            };
-            cached.dirty = false;
-        }
-        Ok(())
     }
 }
 

@@ -18,3 +18,12 @@ CREATE TABLE collector_recent_event_ids (
     key BLOB NOT NULL,
     day INTEGER NOT NULL
 );
+
+-- The event name `pageview` (dims kind 1), the name of almost every event,
+-- gets dim id 0 in a database that has not stored it yet: SQLite stores the
+-- integers 0 and 1 in no bytes, so a page view's `events.name` takes none.
+-- Databases that stored it before keep its id.
+INSERT INTO dims (id, kind, value)
+SELECT 0, 1, 'pageview'
+WHERE NOT EXISTS (SELECT 1 FROM dims WHERE kind = 1 AND value = 'pageview')
+  AND NOT EXISTS (SELECT 1 FROM dims WHERE id = 0);

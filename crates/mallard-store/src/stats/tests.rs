@@ -143,12 +143,22 @@ pub(super) fn make_event(
         timestamp_ms: base_ms + minute * 60_000 + (path as i64) * 1_000,
         visitor: VisitorId(visitor * 7_919 + 1),
         name: EventName::parse(name).unwrap(),
-        hostname: SITE.into(),
+        hostname: hostname_of(PATHS[path]),
         pathname: PATHS[path].into(),
         props,
         revenue: None,
         session: session(sess),
         collector: None,
+    }
+}
+
+/// The host name of the generated events of `path`: the site's own, except
+/// for `/about` on a `www.` host.
+pub(super) fn hostname_of(path: &str) -> String {
+    if path == "/about" {
+        format!("www.{SITE}")
+    } else {
+        SITE.to_owned()
     }
 }
 

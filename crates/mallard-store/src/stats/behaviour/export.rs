@@ -42,6 +42,10 @@ pub(crate) fn events(
          WHERE p.site_id = ?1 AND p.ts = ?2 AND p.event_id = ?3 ORDER BY k.value",
     )?;
     let mut values = conn.prepare_cached("SELECT value FROM dims WHERE id = ?1")?;
+    // `SITE_HOSTNAME` stands for the site's own host name (see `insert.rs`).
+    let domain: String = conn
+        .prepare_cached("SELECT domain FROM sites WHERE id = ?1")?
+        .query_row(params![site.id], |r| r.get(0))?;
     let mut rows = stmt.query(params_from_iter(&params))?;
     let mut texts = DimTexts::default();
     let mut out = Vec::new();
@@ -67,7 +71,11 @@ pub(crate) fn events(
             ts,
             visit_id: row.get(2)?,
             name: text(3)?.unwrap_or_default(),
-            hostname: text(4)?.unwrap_or_default(),
+            hostname: if row.get::<_, i64>(4)? == crate::insert::SITE_HOSTNAME {
+                domain.clone()
+            } else {
+                text(4)?.unwrap_or_default()
+            },
             pathname: text(5)?.unwrap_or_default(),
             revenue_micros: row.get(6)?,
             currency: text(7)?,

@@ -16,8 +16,8 @@ use proptest::prelude::*;
 use super::{Cohort, Flow, Neighbour};
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
-    BASES_MS, GenEvent, PATHS, RefEvent, Reference, SITE, ZONES, arrival_order, parse_filters,
-    store_events,
+    BASES_MS, GenEvent, PATHS, RefEvent, Reference, SITE, ZONES, arrival_order, hostname_of,
+    parse_filters, store_events,
 };
 use crate::{ReadConn, Store, StoreOptions};
 
@@ -282,8 +282,8 @@ fn check_lists(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
         let mut props = e.props.clone();
         props.sort();
         assert_eq!(
-            (g.ts, &g.name, &g.pathname, &g.props),
-            (e.ts, &e.name, &e.path, &props)
+            (g.ts, &g.name, &g.hostname, &g.pathname, &g.props),
+            (e.ts, &e.name, &hostname_of(&e.path), &e.path, &props)
         );
     }
     let tail = db.stats_export_events(&site, query, 3, 1).unwrap();
