@@ -1,5 +1,5 @@
-//! Pre-aggregated rollups, kept up to date by the writer in the same transaction
-//! as the events they count.
+//! Pre-aggregated rollups, kept up to date by the writer a few seconds behind
+//! the events they count.
 //!
 //! Two tables (migration `004_stats.sql`): `rollup_hours` holds a site's totals
 //! per local hour, `rollup_days` holds a site's totals (kind [`kind::SITE`]) and
@@ -23,6 +23,13 @@
 //! which saves a row per path and day. Sketches only ever grow, so visitors
 //! are counted per event, never per visit; entry and exit pages (which change
 //! as a visit grows) have no visitor count.
+//!
+//! Write-behind: the writer adds each batch's contributions to `Pending` in
+//! memory and lists the local days they touch in `rollup_dirty_days` in the
+//! batch's transaction; `RollupWriter::write_all` writes the sums (every two
+//! seconds, when a reader asks, before maintenance and at shutdown) and clears
+//! the list. Days still listed when the store opens are rebuilt from the
+//! stored rows (`rollup_rebuild::recover`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
