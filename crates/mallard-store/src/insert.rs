@@ -32,6 +32,8 @@ pub(crate) struct WriterState {
     reserved_until: i64,
     rollups: RollupWriter,
     dedupe_keys: DedupeKeys,
+    /// The bits of a visitor id this database stores (see migration 006).
+    visitor_mask: i64,
 }
 
 impl WriterState {
@@ -59,6 +61,7 @@ impl WriterState {
             reserved_until: next_event_id,
             rollups: RollupWriter::default(),
             dedupe_keys: DedupeKeys::default(),
+            visitor_mask: visitor_mask(conn)?,
         })
     }
 
@@ -106,7 +109,7 @@ impl WriterState {
                 let pathname = self.dims.intern(conn, DimKind::Pathname, &event.pathname)?;
                 let visit_event = VisitEvent {
                     site_id,
-                    visitor_id: event.visitor.as_i64(),
+                    visitor_id: event.visitor.as_i64() & self.visitor_mask,
                     ts: event.timestamp_ms,
                     pageview_path: event.name.is_pageview().then_some(pathname),
                 };
@@ -249,6 +252,17 @@ impl WriterState {
         self.sites.clear();
         self.rollups.forget();
     }
+}
+
+/// The mask of the visitor id bits stored: the low 47 in databases created
+/// since migration 006 (SQLite stores such ids in 6 bytes), all 64 before.
+/// Ids are keyed hashes, so 47 bits keep collisions negligible: among a
+/// million visitors, two share an id with a probability of about 0.4%.
+fn visitor_mask(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(match settings::get_i64(conn, settings::VISITOR_ID_BITS)? {
+        Some(bits @ 1..=63) => (1i64 << bits) - 1,
+        _ => -1,
+    })
 }
 
 fn visit_attributes(

@@ -56,6 +56,24 @@ mod tests {
     }
 
     #[test]
+    fn only_databases_without_visits_get_47_bit_visitor_ids() {
+        let bits = |conn: &rusqlite::Connection| -> Option<i64> {
+            crate::settings::get_i64(conn, crate::settings::VISITOR_ID_BITS).unwrap()
+        };
+        assert_eq!(bits(&migrated_in_memory()), Some(47));
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 5).unwrap();
+        conn.execute(
+            "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
+             device) VALUES (1, 1, -5, 0, 0, 1, 1, 0)",
+            [],
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        assert_eq!(bits(&conn), None);
+    }
+
+    #[test]
     fn dedupe_keys_stored_before_migration_5_count_from_its_day() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_version(&mut conn, 4).unwrap();

@@ -27,3 +27,10 @@ INSERT INTO dims (id, kind, value)
 SELECT 0, 1, 'pageview'
 WHERE NOT EXISTS (SELECT 1 FROM dims WHERE kind = 1 AND value = 'pageview')
   AND NOT EXISTS (SELECT 1 FROM dims WHERE id = 0);
+
+-- Visitor ids of a database that holds no visit yet keep 47 bits: SQLite then
+-- stores them in 6 bytes instead of 8 (two bytes a visit). A database with
+-- visits keeps whole 64-bit ids, so that its visitors keep their ids.
+INSERT INTO settings (key, value)
+SELECT 'visitor_id_bits', CAST('47' AS BLOB)
+WHERE NOT EXISTS (SELECT 1 FROM visits);

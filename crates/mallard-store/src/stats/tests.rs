@@ -849,6 +849,46 @@ fn rollups_only_in_memory_at_a_crash_are_rebuilt_from_the_dirty_days() {
 }
 
 #[test]
+fn new_databases_have_8_kb_pages_and_47_bit_visitor_ids_and_older_ones_whole_ids() {
+    let mut event = make_event(BASES_MS[2], (0, 1, 0, 0, 0, false));
+    event.visitor = VisitorId(0xFEDC_BA98_7654_3210);
+    let dir = tempfile::tempdir().unwrap();
+    store_events(dir.path(), "UTC", std::slice::from_ref(&event), &[1]);
+    let path = dir.path().join(crate::DATABASE_FILE);
+    let stored = |ts: i64| -> i64 {
+        Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT visitor_id FROM visits WHERE start_ts = ?1",
+                [ts],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        stored(event.timestamp_ms),
+        0xFEDC_BA98_7654_3210_u64 as i64 & ((1 << 47) - 1)
+    );
+    let page_size: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 8192, "new databases have 8 KB pages");
+    // A database that held visits before migration 006 has no such setting
+    // and keeps storing whole ids.
+    Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM settings WHERE key = 'visitor_id_bits'", [])
+        .unwrap();
+    let mut later = event.clone();
+    later.timestamp_ms += 2 * 86_400_000;
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.writer().insert_blocking(vec![later.clone()]).unwrap();
+    store.close();
+    assert_eq!(stored(later.timestamp_ms), 0xFEDC_BA98_7654_3210_u64 as i64);
+}
+
+#[test]
 fn a_database_without_rollups_gets_them_when_opened() {
     let generated: Vec<GenEvent> = (0..40)
         .map(|i| (i * 5, (i % 4) as u64, 0, 1, 2, false))
