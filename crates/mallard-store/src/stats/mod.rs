@@ -28,7 +28,7 @@ mod site;
 use mallard_core::{DayRange, Dimension, Filter, Interval};
 
 pub use behaviour::{
-    Cohort, ExportEvent, Flow, FlowRow, FunnelStep, Neighbour, Sequence, SessionRow,
+    Cohort, ExportEvent, Flow, FlowRow, FunnelStep, Neighbour, Sequence, SessionRow, VisitLabels,
 };
 pub use site::SiteInfo;
 

@@ -1,19 +1,17 @@
 //! Export: the raw events of the period with their visit's attributes and
 //! their custom properties, oldest first, a page at a time.
 
-use mallard_core::DeviceClass;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::super::labels::DimTexts;
 use super::super::raw::conditions;
 use super::super::{SiteInfo, StatsQuery};
-use super::ExportEvent;
 use super::selection::Bounds;
+use super::{ExportEvent, VISIT_LABEL_COLUMNS, VisitLabels};
 use crate::error::StoreError;
 
 const COLUMNS: &str = "e.ts, e.id, e.visit_id, e.name, e.hostname, e.pathname, e.revenue_micros, \
-    e.currency, v.referrer_source, v.referrer_url, v.utm_source, v.utm_medium, v.utm_campaign, \
-    v.browser, v.os, v.device, v.screen_width, v.country, v.is_bot";
+    e.currency";
 
 /// The events of the period that meet every filter, ordered by time (ties by
 /// event id), `offset` rows skipped, at most `limit` returned.
@@ -32,7 +30,7 @@ pub(crate) fn events(
     params.push(i64::try_from(limit).unwrap_or(i64::MAX));
     params.push(i64::try_from(offset).unwrap_or(i64::MAX));
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM events e JOIN visits v ON v.id = e.visit_id WHERE e.site_id = ?1 \
+        "SELECT {COLUMNS}, {VISIT_LABEL_COLUMNS} FROM events e JOIN visits v ON v.id = e.visit_id WHERE e.site_id = ?1 \
          AND e.ts >= ?2 AND e.ts < ?3{sql} ORDER BY e.ts, e.id LIMIT ?{} OFFSET ?{}",
         at + 1,
         at + 2
@@ -66,7 +64,6 @@ pub(crate) fn events(
             let value: String = values.query_row(params![value_id], |r| r.get(0))?;
             event_props.push((key, value));
         }
-        let device: i64 = row.get(15)?;
         out.push(ExportEvent {
             ts,
             visit_id: row.get(2)?,
@@ -80,20 +77,7 @@ pub(crate) fn events(
             revenue_micros: row.get(6)?,
             currency: text(7)?,
             props: event_props,
-            source: text(8)?,
-            referrer: text(9)?,
-            utm_source: text(10)?,
-            utm_medium: text(11)?,
-            utm_campaign: text(12)?,
-            browser: text(13)?,
-            os: text(14)?,
-            device: u8::try_from(device)
-                .ok()
-                .and_then(DeviceClass::from_code)
-                .unwrap_or(DeviceClass::Unknown),
-            screen_width: row.get(16)?,
-            country: text(17)?,
-            is_bot: row.get(18)?,
+            visit: VisitLabels::read(conn, row, 8, &mut texts)?,
         });
     }
     Ok(out)

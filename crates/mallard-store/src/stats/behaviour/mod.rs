@@ -24,7 +24,7 @@ mod tests;
 use mallard_core::{DeviceClass, Step};
 use rusqlite::Connection;
 
-use super::labels::dim_id;
+use super::labels::{DimTexts, dim_id};
 use super::{SiteInfo, StatsQuery};
 use crate::dims::DimKind;
 use crate::error::StoreError;
@@ -100,23 +100,10 @@ pub struct Flow {
     pub previous: Vec<FlowRow>,
 }
 
-/// One visit, as the sessions list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
-    /// The visit's id.
-    pub visit_id: i64,
-    /// The first event's time (ms since the epoch).
-    pub start_ts: i64,
-    /// The last event's time.
-    pub end_ts: i64,
-    /// Page views.
-    pub pageviews: i64,
-    /// Events, page views included.
-    pub events: i64,
-    /// The first page.
-    pub entry_page: Option<String>,
-    /// The last page.
-    pub exit_page: Option<String>,
+/// A visit's attributes as text, as the sessions list and the export show
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitLabels {
     /// Referrer source.
     pub source: Option<String>,
     /// Referrer URL.
@@ -141,8 +128,63 @@ pub struct SessionRow {
     pub is_bot: bool,
 }
 
+/// The columns of `visits v` that [`VisitLabels::read`] reads, in order.
+const VISIT_LABEL_COLUMNS: &str = "v.referrer_source, v.referrer_url, v.utm_source, \
+    v.utm_medium, v.utm_campaign, v.browser, v.os, v.device, v.screen_width, v.country, v.is_bot";
+
+impl VisitLabels {
+    /// Reads [`VISIT_LABEL_COLUMNS`] from `row`, starting at column `at`.
+    fn read(
+        conn: &Connection,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+        texts: &mut DimTexts,
+    ) -> Result<Self, StoreError> {
+        let mut text =
+            |i: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at + i)?) };
+        let device: i64 = row.get(at + 7)?;
+        Ok(Self {
+            source: text(0)?,
+            referrer: text(1)?,
+            utm_source: text(2)?,
+            utm_medium: text(3)?,
+            utm_campaign: text(4)?,
+            browser: text(5)?,
+            os: text(6)?,
+            device: u8::try_from(device)
+                .ok()
+                .and_then(DeviceClass::from_code)
+                .unwrap_or(DeviceClass::Unknown),
+            screen_width: row.get(at + 8)?,
+            country: text(9)?,
+            is_bot: row.get(at + 10)?,
+        })
+    }
+}
+
+/// One visit, as the sessions list shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The visit's id.
+    pub visit_id: i64,
+    /// The first event's time (ms since the epoch).
+    pub start_ts: i64,
+    /// The last event's time.
+    pub end_ts: i64,
+    /// Page views.
+    pub pageviews: i64,
+    /// Events, page views included.
+    pub events: i64,
+    /// The first page.
+    pub entry_page: Option<String>,
+    /// The last page.
+    pub exit_page: Option<String>,
+    /// The visit's attributes.
+    pub visit: VisitLabels,
+}
+
 /// One exported event with its visit's attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportEvent {
     /// Time (ms since the epoch).
     pub ts: i64,
@@ -160,28 +202,8 @@ pub struct ExportEvent {
     pub currency: Option<String>,
     /// Custom properties, sorted by key.
     pub props: Vec<(String, String)>,
-    /// Referrer source of the visit.
-    pub source: Option<String>,
-    /// Referrer URL of the visit.
-    pub referrer: Option<String>,
-    /// `utm_source` of the visit.
-    pub utm_source: Option<String>,
-    /// `utm_medium` of the visit.
-    pub utm_medium: Option<String>,
-    /// `utm_campaign` of the visit.
-    pub utm_campaign: Option<String>,
-    /// Browser family.
-    pub browser: Option<String>,
-    /// Operating system family.
-    pub os: Option<String>,
-    /// Device class.
-    pub device: DeviceClass,
-    /// Screen width in CSS pixels.
-    pub screen_width: Option<i64>,
-    /// Country code.
-    pub country: Option<String>,
-    /// Whether the visit's user agent is a known bot.
-    pub is_bot: bool,
+    /// The attributes of the event's visit.
+    pub visit: VisitLabels,
 }
 
 /// The stored id of a step, `None` when its path or name was never stored.

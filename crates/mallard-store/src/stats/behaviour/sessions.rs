@@ -1,18 +1,16 @@
 //! Sessions: the visits of the period one by one, newest (or oldest) first,
 //! a page at a time.
 
-use mallard_core::DeviceClass;
 use rusqlite::{Connection, params_from_iter};
 
 use super::super::labels::DimTexts;
 use super::super::{SiteInfo, StatsQuery};
-use super::SessionRow;
 use super::selection::{Bounds, event_matched_visits, visit_conditions};
+use super::{SessionRow, VISIT_LABEL_COLUMNS, VisitLabels};
 use crate::error::StoreError;
 
 const COLUMNS: &str = "v.id, v.start_ts, v.end_ts, v.pageviews, v.events, v.entry_page, \
-    v.exit_page, v.referrer_source, v.referrer_url, v.utm_source, v.utm_medium, v.utm_campaign, \
-    v.browser, v.os, v.device, v.screen_width, v.country, v.is_bot";
+    v.exit_page";
 
 /// Visits that start in the period and meet the filters, ordered by start time
 /// (newest first unless `oldest_first`; ties by visit id in the same
@@ -41,7 +39,7 @@ pub(crate) fn list(
         String::new()
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM visits v WHERE v.site_id = ?1 AND v.start_ts >= ?2 \
+        "SELECT {COLUMNS}, {VISIT_LABEL_COLUMNS} FROM visits v WHERE v.site_id = ?1 AND v.start_ts >= ?2 \
          AND v.start_ts < ?3{sql} ORDER BY v.start_ts {order}, v.id {order}{page}"
     ))?;
     let mut rows = stmt.query(params_from_iter(&params))?;
@@ -62,11 +60,8 @@ pub(crate) fn list(
                 break;
             }
         }
-        let mut text = |at: usize| -> Result<Option<String>, StoreError> {
-            let id: Option<i64> = row.get(at)?;
-            texts.get(conn, id)
-        };
-        let device: i64 = row.get(14)?;
+        let mut text =
+            |at: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at)?) };
         out.push(SessionRow {
             visit_id: id,
             start_ts: row.get(1)?,
@@ -75,20 +70,7 @@ pub(crate) fn list(
             events: row.get(4)?,
             entry_page: text(5)?,
             exit_page: text(6)?,
-            source: text(7)?,
-            referrer: text(8)?,
-            utm_source: text(9)?,
-            utm_medium: text(10)?,
-            utm_campaign: text(11)?,
-            browser: text(12)?,
-            os: text(13)?,
-            device: u8::try_from(device)
-                .ok()
-                .and_then(DeviceClass::from_code)
-                .unwrap_or(DeviceClass::Unknown),
-            screen_width: row.get(15)?,
-            country: text(16)?,
-            is_bot: row.get(17)?,
+            visit: VisitLabels::read(conn, row, 7, &mut texts)?,
         });
     }
     Ok(out)
