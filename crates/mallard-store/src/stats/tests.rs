@@ -577,6 +577,23 @@ pub(super) fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEven
     on_time
 }
 
+/// The queries a case checks: `range` and `whole`, each without and with the
+/// picked filters.
+pub(super) fn queries_over(
+    range: DayRange,
+    whole: DayRange,
+    picked_filters: &[(usize, bool)],
+) -> [StatsQuery; 4] {
+    let filters = parse_filters(picked_filters);
+    [
+        (range, vec![]),
+        (whole, vec![]),
+        (range, filters.clone()),
+        (whole, filters),
+    ]
+    .map(|(range, filters)| StatsQuery { range, filters })
+}
+
 pub(super) fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
     let pool = filter_pool();
     let text: Vec<String> = picked
@@ -663,24 +680,7 @@ fn run_case(
         .reads()
         .with(|db| {
             let reference = Reference::load(db.connection(), tz.clone());
-            for query in [
-                StatsQuery {
-                    range,
-                    filters: vec![],
-                },
-                StatsQuery {
-                    range: whole,
-                    filters: vec![],
-                },
-                StatsQuery {
-                    range,
-                    filters: parse_filters(picked_filters),
-                },
-                StatsQuery {
-                    range: whole,
-                    filters: parse_filters(picked_filters),
-                },
-            ] {
+            for query in queries_over(range, whole, picked_filters) {
                 check_all(db, &reference, &query);
             }
             Ok(())

@@ -17,7 +17,7 @@ use super::{Cohort, Flow, Neighbour};
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
     BASES_MS, GenEvent, PATHS, RefEvent, Reference, SITE, ZONES, arrival_order, hostname_of,
-    parse_filters, store_events,
+    queries_over, store_events,
 };
 use crate::{ReadConn, Store, StoreOptions};
 
@@ -337,24 +337,7 @@ fn run_case(
         .reads()
         .with(|db| {
             let reference = Reference::load(db.connection(), tz.clone());
-            for query in [
-                StatsQuery {
-                    range,
-                    filters: vec![],
-                },
-                StatsQuery {
-                    range: whole,
-                    filters: vec![],
-                },
-                StatsQuery {
-                    range,
-                    filters: parse_filters(picked_filters),
-                },
-                StatsQuery {
-                    range: whole,
-                    filters: parse_filters(picked_filters),
-                },
-            ] {
+            for query in queries_over(range, whole, picked_filters) {
                 check_funnel(db, &reference, &query, seed);
                 check_paths(db, &reference, &query);
                 check_retention(db, &reference, &query);
