@@ -142,14 +142,7 @@ fn stats_queries(c: &mut Criterion) {
         ("events", Dimension::Event),
         ("props_plan", Dimension::Prop("plan".into())),
     ];
-    for (label, days) in [("30d", 30), ("12mo", 365)] {
-        let query = StatsQuery {
-            range: DayRange {
-                start: last_day + 1 - days,
-                end: last_day + 1,
-            },
-            filters: Vec::new(),
-        };
+    for (label, query) in periods(last_day) {
         let mut group = c.benchmark_group(format!("stats_{label}"));
         group.sample_size(20);
         group.warm_up_time(Duration::from_millis(500));
@@ -244,14 +237,7 @@ fn behaviour_queries(c: &mut Criterion) {
         Step::Page(second),
         Step::Event("Signup".into()),
     ];
-    for (label, days) in [("30d", 30), ("12mo", 365)] {
-        let query = StatsQuery {
-            range: DayRange {
-                start: last_day + 1 - days,
-                end: last_day + 1,
-            },
-            filters: Vec::new(),
-        };
+    for (label, query) in periods(last_day) {
         let mut group = c.benchmark_group(format!("behaviour_{label}"));
         group.sample_size(10);
         group.warm_up_time(Duration::from_millis(500));
@@ -294,6 +280,23 @@ fn behaviour_queries(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// The last 30 and 365 days up to `last_day`, unfiltered, with their labels.
+fn periods(last_day: i64) -> [(&'static str, StatsQuery); 2] {
+    [("30d", 30), ("12mo", 365)].map(|(label, days)| {
+        let range = DayRange {
+            start: last_day + 1 - days,
+            end: last_day + 1,
+        };
+        (
+            label,
+            StatsQuery {
+                range,
+                filters: Vec::new(),
+            },
+        )
+    })
 }
 
 criterion_group!(benches, stats_queries, behaviour_queries);
