@@ -5,8 +5,11 @@
 
 import { listSites } from '../api.js';
 import { h, show, errorBox } from '../dom.js';
-import { PERIODS, nextDay, readState as readShared } from './dashboard.js';
+import { PERIODS, readState as readShared, setPresent, statsQuery } from './dashboard.js';
 import { emptySite, renderHome } from './home.js';
+
+// The behaviour screens build their API queries as the dashboard does.
+export { statsQuery };
 
 export const SCREENS = [['funnel', 'Funnel'], ['retention', 'Retention'], ['flow', 'Flow'], ['sequences', 'Sequences'], ['sessions', 'Sessions']];
 
@@ -28,27 +31,7 @@ export function sharedQuery(state) {
 
 /** Opens `route` with the shared state and the screen's own parameters. */
 export function go(route, state, own = {}) {
-  const query = sharedQuery(state);
-  for (const [key, value] of Object.entries(own)) {
-    if (value !== '' && value !== null && value !== undefined) query.set(key, value);
-  }
-  window.location.hash = `#/${route}?${query}`;
-}
-
-/** Query parameters for the stats API. */
-export function statsQuery(state, extra = {}) {
-  const query = new URLSearchParams({ site_id: state.site });
-  if (state.period === 'custom') {
-    query.set('start_date', state.from);
-    query.set('end_date', nextDay(state.to));
-  } else {
-    query.set('period', state.period);
-  }
-  if (state.filters.length) query.set('filters', state.filters.join(';'));
-  for (const [key, value] of Object.entries(extra)) {
-    if (value !== '' && value !== null && value !== undefined) query.set(key, value);
-  }
-  return query;
+  window.location.hash = `#/${route}?${setPresent(sharedQuery(state), own)}`;
 }
 
 /** A date-time in the site's time zone, as `2024-03-04 10:00`. */

@@ -41,8 +41,16 @@ function writeState(state) {
   window.location.hash = `#/?${query}`;
 }
 
-/** Query parameters for the stats API. */
-function statsQuery(state, extra = {}) {
+/** Sets the entries of `values` on `query`, leaving out empty ones. */
+export function setPresent(query, values) {
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== '' && value !== null && value !== undefined) query.set(key, value);
+  }
+  return query;
+}
+
+/** Query parameters for the stats API; empty `extra` values are left out. */
+export function statsQuery(state, extra = {}) {
   const query = new URLSearchParams({ site_id: state.site });
   if (state.period === 'custom') {
     query.set('start_date', state.from);
@@ -51,8 +59,7 @@ function statsQuery(state, extra = {}) {
     query.set('period', state.period);
   }
   if (state.filters.length) query.set('filters', state.filters.join(';'));
-  for (const [key, value] of Object.entries(extra)) query.set(key, value);
-  return query;
+  return setPresent(query, extra);
 }
 
 export function nextDay(date) {
