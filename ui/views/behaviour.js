@@ -5,7 +5,7 @@
 
 import { listSites } from '../api.js';
 import { h, show, errorBox } from '../dom.js';
-import { PERIODS, readState as readShared, setPresent, statsQuery } from './dashboard.js';
+import { readState as readShared, setPresent, sitePeriodPickers, statsQuery } from './dashboard.js';
 import { emptySite, renderHome } from './home.js';
 
 // The behaviour screens build their API queries as the dashboard does.
@@ -60,22 +60,7 @@ function tabs(route, state) {
 
 function controls(route, state, sites, own) {
   const keep = Object.fromEntries(own.map((key) => [key, state.query.get(key) ?? '']));
-  const site = h('select', { id: 'site', 'aria-label': 'Site' }, sites.map((s) => h('option', { value: s.site_id, selected: s.site_id === state.site }, s.site_id)));
-  site.addEventListener('change', () => go(route, { ...state, site: site.value, filters: [] }, keep));
-  const period = h('select', { id: 'period', 'aria-label': 'Period' }, PERIODS.map(([value, label]) => h('option', { value, selected: value === state.period }, label)));
-  const today = new Date().toISOString().slice(0, 10);
-  const from = h('input', { type: 'date', id: 'from', 'aria-label': 'From', value: state.from || today, max: today });
-  const to = h('input', { type: 'date', id: 'to', 'aria-label': 'To (inclusive)', value: state.to || today, max: today });
-  const custom = h('span', { class: 'custom', hidden: state.period !== 'custom' }, from, '–', to);
-  period.addEventListener('change', () => {
-    if (period.value === 'custom') { custom.hidden = false; return; }
-    go(route, { ...state, period: period.value }, keep);
-  });
-  for (const input of [from, to]) {
-    input.addEventListener('change', () => {
-      if (from.value && to.value && from.value <= to.value) go(route, { ...state, period: 'custom', from: from.value, to: to.value }, keep);
-    });
-  }
+  const [site, period, custom] = sitePeriodPickers(state, sites, (next) => go(route, next, keep));
   const chips = state.filters.length ? h('div', { class: 'chips', id: 'filters', 'aria-label': 'Active filters' },
     state.filters.map((filter) => h('button', {
       type: 'button', class: 'chip', title: 'Remove this filter', 'data-filter': filter,

@@ -192,9 +192,14 @@ function breakdownCard(card, state) {
     h('div', { class: 'tabs', role: 'tablist' }, tabs), body);
 }
 
-function controls(state, sites) {
+/**
+ * The site and period pickers shared by the dashboard and the behaviour
+ * screens: `[site, period, custom range]`; a change calls `navigate` with the
+ * new state.
+ */
+export function sitePeriodPickers(state, sites, navigate) {
   const site = h('select', { id: 'site', 'aria-label': 'Site' }, sites.map((s) => h('option', { value: s.site_id, selected: s.site_id === state.site }, s.site_id)));
-  site.addEventListener('change', () => writeState({ ...state, site: site.value, filters: [] }));
+  site.addEventListener('change', () => navigate({ ...state, site: site.value, filters: [] }));
   const period = h('select', { id: 'period', 'aria-label': 'Period' }, PERIODS.map(([value, label]) => h('option', { value, selected: value === state.period }, label)));
   const today = new Date().toISOString().slice(0, 10);
   const from = h('input', { type: 'date', id: 'from', 'aria-label': 'From', value: state.from || today, max: today });
@@ -202,13 +207,18 @@ function controls(state, sites) {
   const custom = h('span', { class: 'custom', hidden: state.period !== 'custom' }, from, '–', to);
   period.addEventListener('change', () => {
     if (period.value === 'custom') { custom.hidden = false; return; }
-    writeState({ ...state, period: period.value });
+    navigate({ ...state, period: period.value });
   });
   for (const input of [from, to]) {
     input.addEventListener('change', () => {
-      if (from.value && to.value && from.value <= to.value) writeState({ ...state, period: 'custom', from: from.value, to: to.value });
+      if (from.value && to.value && from.value <= to.value) navigate({ ...state, period: 'custom', from: from.value, to: to.value });
     });
   }
+  return [site, period, custom];
+}
+
+function controls(state, sites) {
+  const [site, period, custom] = sitePeriodPickers(state, sites, writeState);
   const compare = h('input', { type: 'checkbox', id: 'compare', checked: state.compare });
   compare.addEventListener('change', () => writeState({ ...state, compare: compare.checked }));
   const exportQuery = (format) => {
