@@ -5,7 +5,7 @@
 //! Collector events land in the same store as Mallard events and show in the
 //! same stats. Errors use this family's envelope ([`error`]). The parts:
 //! [`body`] decodes compressed bodies under the 5 MB limit, [`schema`] validates
-//! the wire format, [`auth`] applies `API_KEY_MODE`, [`limits`] holds the rate
+//! the wire format (with a fast path for valid events in [`schema_fast`]), [`auth`] applies `API_KEY_MODE`, [`limits`] holds the rate
 //! gates and monthly quotas, [`tracking_plan`] checks events against the plan,
 //! [`ingest`] turns an event into a stored one, [`admin`] manages api keys.
 
@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod limits;
 pub mod router;
 pub mod schema;
+pub mod schema_fast;
 pub mod settings;
 pub mod tracking_plan;
 

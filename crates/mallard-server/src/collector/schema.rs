@@ -15,11 +15,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::{CollectorError, FieldError};
+use super::schema_fast::{parse_valid, present, present_object};
 
 /// The JSON Schema of one event, as shipped.
 pub const EVENT_SCHEMA: &str = include_str!("../../schemas/events.schema.json");
 
-static VALIDATOR: LazyLock<Validator> = LazyLock::new(|| {
+pub(super) static VALIDATOR: LazyLock<Validator> = LazyLock::new(|| {
     let schema: Value =
         serde_json::from_str(EVENT_SCHEMA).expect("the shipped event schema is valid JSON");
     jsonschema::validator_for(&schema).expect("the shipped event schema compiles")
@@ -42,28 +43,28 @@ pub struct WireEvent {
     /// When the event happened, Unix epoch milliseconds.
     pub ts: f64,
     /// Legacy user agent field; `context.ua` wins.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub ua: Option<String>,
     /// Legacy referrer field; `context.referrer` wins.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub referrer: Option<String>,
     /// The SDK's session id (visits are assigned by the store instead).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub session_id: Option<String>,
     /// Browser context.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_object")]
     pub context: Option<EventContext>,
     /// The identified user, if any (not stored).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub user_id: Option<String>,
     /// The previous user id of a merge event (not stored).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub previous_user_id: Option<String>,
     /// Identify traits (not stored).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_object")]
     pub traits: Option<Map<String, Value>>,
     /// Custom properties.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_object")]
     pub props: Option<Map<String, Value>>,
 }
 
@@ -71,25 +72,25 @@ pub struct WireEvent {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EventContext {
     /// Campaign parameters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_object")]
     pub utm: Option<EventUtm>,
     /// The document referrer.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub referrer: Option<String>,
     /// The viewport size.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_object")]
     pub viewport: Option<EventDimensions>,
     /// The screen size.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_object")]
     pub screen: Option<EventDimensions>,
     /// The browser language.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub language: Option<String>,
     /// The browser time zone.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub timezone: Option<String>,
     /// The user agent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub ua: Option<String>,
 }
 
@@ -97,25 +98,25 @@ pub struct EventContext {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EventUtm {
     /// `utm_source`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub source: Option<String>,
     /// `utm_medium`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub medium: Option<String>,
     /// `utm_campaign`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub campaign: Option<String>,
     /// `utm_term`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub term: Option<String>,
     /// `utm_content`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub content: Option<String>,
     /// Google Ads click id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub gclid: Option<String>,
     /// Facebook click id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub fbclid: Option<String>,
 }
 
@@ -167,6 +168,11 @@ fn reject(value: &Value) -> Result<(), CollectorError> {
 
 /// Parses and validates a decoded body.
 pub fn parse_event(body: &[u8]) -> Result<WireEvent, CollectorError> {
+    // Most bodies are valid events: the fast path settles them without a
+    // JSON tree; everything else gets the validator and its exact errors.
+    if let Some(event) = parse_valid(body) {
+        return Ok(event);
+    }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| CollectorError::InvalidJson(format!("The body is not valid JSON: {e}")))?;
     if !value.is_object() {
@@ -174,7 +180,8 @@ pub fn parse_event(body: &[u8]) -> Result<WireEvent, CollectorError> {
             "The body must be a JSON object".into(),
         ));
     }
-    // Most bodies are valid: find that out without collecting errors.
+    // Find out without collecting errors whether the body is valid after all
+    // (duplicate keys, for instance, are left to this path).
     if !VALIDATOR.is_valid(&value) {
         reject(&value)?;
     }
