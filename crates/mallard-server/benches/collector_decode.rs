@@ -1,11 +1,14 @@
-//! The cost of turning a collector body into a typed event: JSON parsing and
-//! the wire-schema check, for a valid body (the common case) and an invalid
-//! one (which also collects the errors).
+//! The cost of turning a collector body into a typed event: decompression,
+//! JSON parsing and the wire-schema check, for valid bodies (the common case)
+//! and an invalid one (which also collects the errors).
 
 // criterion's macros generate public functions without documentation.
 #![allow(missing_docs)]
 
+use std::io::Write;
+
 use criterion::{Criterion, criterion_group, criterion_main};
+use mallard_server::collector::body::{Encoding, MAX_BODY_BYTES, decode};
 use mallard_server::collector::schema::parse_event;
 
 /// A browser pageview as the load generator of `cargo xtask bench-http` sends it.
@@ -17,7 +20,7 @@ const CUSTOM: &str = r#"{"id":"6f1c5a1e-8d7b-4c1e-9a43-0b6a8e0f7d21","site_id":"
 /// A body whose `ts` is a string and whose screen lacks its height.
 const INVALID: &str = r#"{"id":"x","site_id":"bench.example","anon_id":"a","type":"pageview","url":"https://bench.example/","ts":"now","context":{"screen":{"w":1280}}}"#;
 
-fn decode(c: &mut Criterion) {
+fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("collector_parse_event");
     group.bench_function("pageview", |b| {
         b.iter(|| parse_event(PAGEVIEW.as_bytes()).unwrap());
@@ -31,5 +34,14 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+fn gzip_body(c: &mut Criterion) {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(PAGEVIEW.as_bytes()).unwrap();
+    let compressed = encoder.finish().unwrap();
+    c.bench_function("collector_decode_gzip/pageview", |b| {
+        b.iter(|| decode(Encoding::Gzip, &compressed, MAX_BODY_BYTES).unwrap());
+    });
+}
+
+criterion_group!(benches, parse, gzip_body);
 criterion_main!(benches);

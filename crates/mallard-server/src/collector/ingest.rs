@@ -16,6 +16,7 @@
 //! event time is the client's `ts` when it lies between 30 days in the past and
 //! 24 hours in the future, else the server time.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -95,9 +96,11 @@ pub async fn ingest(
     let decoded = if encoding == Encoding::Identity || raw.len() <= INLINE_DECODE_BYTES {
         decode(encoding, &raw, MAX_BODY_BYTES)?
     } else {
-        tokio::task::spawn_blocking(move || decode(encoding, &raw, MAX_BODY_BYTES))
-            .await
-            .map_err(|_| CollectorError::Internal)??
+        tokio::task::spawn_blocking(move || {
+            decode(encoding, &raw, MAX_BODY_BYTES).map(|decoded| Cow::Owned(decoded.into_owned()))
+        })
+        .await
+        .map_err(|_| CollectorError::Internal)??
     };
     let wire = parse_event(&decoded)?;
     drop(decoded);
