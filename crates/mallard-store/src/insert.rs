@@ -11,6 +11,7 @@ use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
 use crate::rollups::{RollupEvent, RollupWriter};
 use crate::settings;
+use crate::visit_growth::VisitGrowth;
 use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
 
 /// The `hostname` of an event on the site's own host name.
@@ -32,6 +33,7 @@ pub(crate) struct WriterState {
     reserved_until: i64,
     rollups: RollupWriter,
     dedupe_keys: DedupeKeys,
+    visit_growth: VisitGrowth,
     /// The bits of a visitor id this database stores (see migration 006).
     visitor_mask: i64,
 }
@@ -39,6 +41,9 @@ pub(crate) struct WriterState {
 impl WriterState {
     /// Loads the writer's state from the database.
     pub(crate) fn load(conn: &Connection, now_ms: i64) -> Result<Self, StoreError> {
+        // Visit rows that lag behind their logged growth are brought up to
+        // date first: the rollups below are rebuilt from them.
+        crate::visit_growth::apply_logged(conn)?;
         // Rollups that were only in memory when the last run stopped (a crash,
         // or a batch rolled back just now) are rebuilt from the stored events.
         crate::rollup_rebuild::recover(conn)?;
@@ -61,6 +66,7 @@ impl WriterState {
             reserved_until: next_event_id,
             rollups: RollupWriter::default(),
             dedupe_keys: DedupeKeys::default(),
+            visit_growth: VisitGrowth::default(),
             visitor_mask: visitor_mask(conn)?,
         })
     }
@@ -193,10 +199,10 @@ impl WriterState {
             }
         }
         self.rollups.apply(conn, &rollup_events, &touched)?;
+        write_visits(conn, &mut self.visit_growth, touched.values())?;
         if self.rollups.write_due() {
             self.write_behind(conn)?;
         }
-        write_visits(conn, touched.values())?;
         crate::collector::add_usage(conn, &usage)?;
         if self.next_event_id > self.reserved_until {
             // Reserve through the end of the block that holds the next id.
@@ -224,17 +230,20 @@ impl WriterState {
     }
 
     /// Writes what the writer holds behind its events (rollup contributions,
-    /// visitor sketches, recent dedupe keys), in the caller's transaction:
+    /// visitor sketches, visit growth, recent dedupe keys), in the caller's
+    /// transaction:
     /// every few seconds, when a reader asks for current numbers, before a
     /// maintenance job and at shutdown.
     pub(crate) fn write_behind(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.rollups.write_all(conn)?;
+        self.visit_growth.write_all(conn)?;
         self.dedupe_keys.move_recent(conn)
     }
 
-    /// Whether some rollup contribution or visitor sketch is only in memory.
+    /// Whether some rollup contribution, visitor sketch or visit growth is
+    /// only in memory (readers of stats then ask for it to be written).
     pub(crate) fn rollups_pending(&self) -> bool {
-        self.rollups.anything_pending()
+        self.rollups.anything_pending() || !self.visit_growth.is_empty()
     }
 
     /// Writes what is only in memory at shutdown.
@@ -308,12 +317,11 @@ fn visit_attributes(
     })
 }
 
-/// Writes the visits a batch touched: new ones are inserted whole; existing
-/// ones get their counts, end and pages updated, and their start only when an
-/// out-of-order event moved it (so the `(site_id, start_ts)` index is rarely
-/// touched).
+/// Writes the visits a batch touched: new ones are inserted whole; the growth
+/// of existing ones is logged and written behind ([`VisitGrowth`]).
 fn write_visits<'a>(
     conn: &Connection,
+    growth: &mut VisitGrowth,
     visits: impl Iterator<Item = &'a Recorded>,
 ) -> Result<(), StoreError> {
     let mut insert = conn.prepare_cached(
@@ -323,11 +331,6 @@ fn write_visits<'a>(
          screen_width, country, is_bot, is_internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
          ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
-    let mut grow = conn.prepare_cached(
-        "UPDATE visits SET end_ts = ?2, pageviews = ?3, events = ?4, entry_page = ?5, \
-         exit_page = ?6 WHERE id = ?1",
-    )?;
-    let mut move_start = conn.prepare_cached("UPDATE visits SET start_ts = ?2 WHERE id = ?1")?;
     for recorded in visits {
         let visit = &recorded.visit;
         if recorded.is_new {
@@ -361,17 +364,7 @@ fn write_visits<'a>(
             ])?;
             continue;
         }
-        grow.execute(params![
-            visit.id,
-            visit.end_ts,
-            visit.pageviews,
-            visit.events,
-            visit.entry_page,
-            visit.exit_page
-        ])?;
-        if recorded.start_moved {
-            move_start.execute(params![visit.id, visit.start_ts])?;
-        }
+        growth.note(conn, visit, recorded.start_moved)?;
     }
     Ok(())
 }

@@ -35,6 +35,7 @@ mod packed_pages;
 mod rollup_rebuild;
 mod settings;
 mod sketch_cache;
+mod visit_growth;
 
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};

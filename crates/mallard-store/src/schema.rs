@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -27,6 +27,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/004_stats.sql")),
         M::up(include_str!("migrations/005_dedupe_days.sql")),
         M::up(include_str!("migrations/006_write_behind.sql")),
+        M::up(include_str!("migrations/007_visit_growth.sql")),
     ])
 }
 

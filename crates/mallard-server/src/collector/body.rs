@@ -151,7 +151,10 @@ mod tests {
     fn gzip_and_brotli_round_trip() {
         let body = br#"{"hello":"world"}"#;
         assert_eq!(*decode(Encoding::Gzip, &gzip(body), 100).unwrap(), body[..]);
-        assert_eq!(*decode(Encoding::Brotli, &brotli(body), 100).unwrap(), body[..]);
+        assert_eq!(
+            *decode(Encoding::Brotli, &brotli(body), 100).unwrap(),
+            body[..]
+        );
         assert_eq!(*decode(Encoding::Identity, body, 100).unwrap(), body[..]);
     }
 
@@ -176,7 +179,10 @@ mod tests {
     fn concatenated_gzip_members_are_one_body() {
         let mut body = gzip(b"{\"a\":");
         body.extend(gzip(b"1}"));
-        assert_eq!(*decode(Encoding::Gzip, &body, 100).unwrap(), b"{\"a\":1}"[..]);
+        assert_eq!(
+            *decode(Encoding::Gzip, &body, 100).unwrap(),
+            b"{\"a\":1}"[..]
+        );
     }
 
     #[test]
