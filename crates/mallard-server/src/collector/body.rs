@@ -1,10 +1,9 @@
-//! Decoding of collector request bodies: `Content-Encoding` gzip and br, with the
-//! 5 MB limit enforced while decompressing.
+//! Decoding of collector request bodies: `Content-Encoding` gzip (see
+//! [`super::gzip`]) and br, with the 5 MB limit enforced while decompressing.
 //!
-//! The decompressor is read through a bounded reader that stops one byte past
-//! the limit, so a compression bomb (say 1 GB of zeros in 1 MB of gzip) is never
-//! inflated in memory: at most `limit + 1` bytes are produced before the request
-//! is refused with 413.
+//! Decompression stops one byte past the limit, so a compression bomb (say
+//! 1 GB of zeros in 1 MB of gzip) is never inflated in memory: at most
+//! `limit + 1` bytes are produced before the request is refused with 413.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -12,6 +11,7 @@ use std::io::Read;
 use axum::http::{HeaderMap, header};
 
 use super::error::CollectorError;
+use super::gzip::GzipError;
 
 /// The largest decompressed body accepted, in bytes (5 MiB).
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -75,11 +75,16 @@ pub fn decode(
             }
             return Ok(Cow::Borrowed(raw));
         }
-        // The slice is the decoder's buffer: no copy of the compressed bytes.
-        Encoding::Gzip => read_bounded(flate2::bufread::MultiGzDecoder::new(raw), raw, limit),
-        Encoding::Brotli => read_bounded(brotli::Decompressor::new(raw, 4096), raw, limit),
-    }
-    .map_err(|_| CollectorError::InvalidEncoding(encoding.name()))?;
+        Encoding::Gzip => {
+            return match super::gzip::inflate(raw, limit) {
+                Ok(decoded) => Ok(Cow::Owned(decoded)),
+                Err(GzipError::TooLarge) => Err(too_large()),
+                Err(GzipError::Corrupt) => Err(CollectorError::InvalidEncoding(encoding.name())),
+            };
+        }
+        Encoding::Brotli => read_bounded(brotli::Decompressor::new(raw, 4096), raw, limit)
+            .map_err(|_| CollectorError::InvalidEncoding(encoding.name()))?,
+    };
     if decoded.len() > limit {
         return Err(too_large());
     }

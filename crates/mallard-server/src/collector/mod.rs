@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod gzip;
 pub mod ingest;
 pub mod limits;
 pub mod router;
