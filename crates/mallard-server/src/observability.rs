@@ -33,3 +33,28 @@ pub fn prometheus() -> Option<PrometheusHandle> {
         })
         .clone()
 }
+
+/// The counter of events stored for API `family` (`mallard` or `collector`),
+/// registered once: it is bumped for every event. (The recorder is installed
+/// with the application state, before the first event arrives.)
+pub fn events_ingested(family: Family) -> &'static metrics::Counter {
+    static MALLARD: std::sync::LazyLock<metrics::Counter> = std::sync::LazyLock::new(
+        || metrics::counter!("mallard_events_ingested_total", "family" => "mallard"),
+    );
+    static COLLECTOR: std::sync::LazyLock<metrics::Counter> = std::sync::LazyLock::new(
+        || metrics::counter!("mallard_events_ingested_total", "family" => "collector"),
+    );
+    match family {
+        Family::Mallard => &MALLARD,
+        Family::Collector => &COLLECTOR,
+    }
+}
+
+/// The two API families, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// The Mallard Metrics API (`/api/event`).
+    Mallard,
+    /// The event collector API (`/events`, `/s2s/events`).
+    Collector,
+}

@@ -143,7 +143,7 @@ pub async fn ingest(
         }
         return Err(failure.into());
     }
-    metrics::counter!("mallard_events_ingested_total", "family" => "collector").increment(1);
+    crate::observability::events_ingested(crate::observability::Family::Collector).increment(1);
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -136,7 +136,8 @@ async fn ingest(
         }
         Enriched::Event(event) => {
             state.writer.insert(vec![*event]).await?;
-            metrics::counter!("mallard_events_ingested_total", "family" => "mallard").increment(1);
+            crate::observability::events_ingested(crate::observability::Family::Mallard)
+                .increment(1);
             Ok(())
         }
     }
