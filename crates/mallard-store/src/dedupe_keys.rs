@@ -10,18 +10,25 @@
 //! `collector_event_ids`, in key order, whenever it writes its rollups behind
 //! (every few seconds). A key is new when it is in neither place. Keys left in
 //! the recent table by a crash are moved when the writer starts, so every
-//! committed key keeps deduplicating.
+//! committed key keeps deduplicating. A Bloom filter over the moved keys
+//! ([`KeyFilter`]) spares the lookup in `collector_event_ids` for almost every
+//! new key.
 
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashSet;
 
 use crate::error::StoreError;
+use crate::key_filter::KeyFilter;
 
 /// The keys appended to `collector_recent_event_ids` since they were last
 /// moved.
 #[derive(Debug, Default)]
 pub(crate) struct DedupeKeys {
     recent: FxHashSet<[u8; 16]>,
+    /// Every key in `collector_event_ids`, once first needed.
+    stored: Option<KeyFilter>,
+    /// How many keys were looked up in `collector_event_ids`.
+    lookups: u64,
 }
 
 impl DedupeKeys {
@@ -37,11 +44,14 @@ impl DedupeKeys {
         if self.recent.contains(key) {
             return Ok(false);
         }
-        let stored = conn
-            .prepare_cached("SELECT 1 FROM collector_event_ids WHERE key = ?1")?
-            .exists(params![key.as_slice()])?;
-        if stored {
-            return Ok(false);
+        if self.stored_keys(conn)?.may_contain(key) {
+            self.lookups += 1;
+            let stored = conn
+                .prepare_cached("SELECT 1 FROM collector_event_ids WHERE key = ?1")?
+                .exists(params![key.as_slice()])?;
+            if stored {
+                return Ok(false);
+            }
         }
         conn.prepare_cached("INSERT INTO collector_recent_event_ids (key, day) VALUES (?1, ?2)")?
             .execute(params![key.as_slice(), day])?;
@@ -55,8 +65,36 @@ impl DedupeKeys {
         if !self.recent.is_empty() {
             move_recent_keys(conn)?;
         }
+        if let Some(filter) = &mut self.stored {
+            for key in &self.recent {
+                filter.insert(key);
+            }
+            if filter.is_full() {
+                // Rebuilt, bigger, from the table when next needed.
+                self.stored = None;
+            }
+        }
         self.recent.clear();
         Ok(())
+    }
+
+    /// The filter over the stored keys, built from the table the first time.
+    fn stored_keys(&mut self, conn: &Connection) -> Result<&KeyFilter, StoreError> {
+        if self.stored.is_none() {
+            let count: i64 =
+                conn.query_row("SELECT count(*) FROM collector_event_ids", [], |r| r.get(0))?;
+            let mut filter = KeyFilter::for_keys(usize::try_from(count).unwrap_or(0));
+            let mut stmt = conn.prepare("SELECT key FROM collector_event_ids")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let key: Vec<u8> = row.get(0)?;
+                if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
+                    filter.insert(&key);
+                }
+            }
+            self.stored = Some(filter);
+        }
+        Ok(self.stored.get_or_insert_with(|| KeyFilter::for_keys(0)))
     }
 }
 
@@ -101,6 +139,51 @@ mod tests {
         assert!(!keys.claim(&conn, &[7; 16], 20_000).unwrap());
         assert!(!keys.claim(&conn, &[8; 16], 20_000).unwrap());
         assert!(keys.claim(&conn, &[9; 16], 20_000).unwrap());
+    }
+
+    /// A key spread like a digest (a cheap mix of `n`).
+    fn spread_key(n: u64) -> [u8; 16] {
+        let a = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29) ^ 0xD6E8_FEB8_6659_FD93;
+        let b = a.wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(31) ^ n;
+        let mut key = [0; 16];
+        key[..8].copy_from_slice(&a.to_le_bytes());
+        key[8..].copy_from_slice(&b.to_le_bytes());
+        key
+    }
+
+    /// Claims the keys of `repeats` (all stored before) and of `fresh` (all
+    /// new) and returns how many were looked up in the table.
+    fn lookups_for(
+        keys: &mut DedupeKeys,
+        conn: &Connection,
+        repeats: std::ops::Range<u64>,
+        fresh: std::ops::Range<u64>,
+    ) -> u64 {
+        keys.lookups = 0;
+        for n in repeats {
+            assert!(!keys.claim(conn, &spread_key(n), 20_000).unwrap());
+        }
+        for n in fresh {
+            assert!(keys.claim(conn, &spread_key(n), 20_000).unwrap());
+        }
+        keys.lookups
+    }
+
+    #[test]
+    fn new_keys_are_rarely_looked_up_in_the_table() {
+        let conn = database();
+        let mut running = DedupeKeys::default();
+        assert_eq!(lookups_for(&mut running, &conn, 0..0, 0..2_000), 0);
+        running.move_recent(&conn).unwrap();
+        // Every repeat is looked up; of the new keys only the filter's false
+        // positives (about 1%).
+        let looked_up = lookups_for(&mut running, &conn, 0..2_000, 10_000..12_000);
+        assert!((2_000..2_060).contains(&looked_up), "{looked_up}");
+        // A writer that starts again builds its filter from the table.
+        move_recent_keys(&conn).unwrap();
+        let mut restarted = DedupeKeys::default();
+        let looked_up = lookups_for(&mut restarted, &conn, 0..2_000, 20_000..22_000);
+        assert!((2_000..2_060).contains(&looked_up), "{looked_up}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod writer;
 
 mod dedupe_keys;
 mod insert;
+mod key_filter;
 mod packed_pages;
 mod rollup_rebuild;
 mod settings;
