@@ -80,22 +80,28 @@ impl DedupeKeys {
 
     /// The filter over the stored keys, built from the table the first time.
     fn stored_keys(&mut self, conn: &Connection) -> Result<&KeyFilter, StoreError> {
-        if self.stored.is_none() {
-            let count: i64 =
-                conn.query_row("SELECT count(*) FROM collector_event_ids", [], |r| r.get(0))?;
-            let mut filter = KeyFilter::for_keys(usize::try_from(count).unwrap_or(0));
-            let mut stmt = conn.prepare("SELECT key FROM collector_event_ids")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let key: Vec<u8> = row.get(0)?;
-                if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
-                    filter.insert(&key);
-                }
-            }
-            self.stored = Some(filter);
-        }
-        Ok(self.stored.get_or_insert_with(|| KeyFilter::for_keys(0)))
+        let filter = match self.stored.take() {
+            Some(filter) => filter,
+            None => filter_of_stored_keys(conn)?,
+        };
+        Ok(self.stored.insert(filter))
     }
+}
+
+/// A filter holding every key in `collector_event_ids`.
+fn filter_of_stored_keys(conn: &Connection) -> Result<KeyFilter, StoreError> {
+    let count: i64 =
+        conn.query_row("SELECT count(*) FROM collector_event_ids", [], |r| r.get(0))?;
+    let mut filter = KeyFilter::for_keys(usize::try_from(count).unwrap_or(0));
+    let mut stmt = conn.prepare("SELECT key FROM collector_event_ids")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let key: Vec<u8> = row.get(0)?;
+        if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
+            filter.insert(&key);
+        }
+    }
+    Ok(filter)
 }
 
 /// Moves whatever `collector_recent_event_ids` holds into
@@ -141,16 +147,6 @@ mod tests {
         assert!(keys.claim(&conn, &[9; 16], 20_000).unwrap());
     }
 
-    /// A key spread like a digest (a cheap mix of `n`).
-    fn spread_key(n: u64) -> [u8; 16] {
-        let a = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29) ^ 0xD6E8_FEB8_6659_FD93;
-        let b = a.wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(31) ^ n;
-        let mut key = [0; 16];
-        key[..8].copy_from_slice(&a.to_le_bytes());
-        key[8..].copy_from_slice(&b.to_le_bytes());
-        key
-    }
-
     /// Claims the keys of `repeats` (all stored before) and of `fresh` (all
     /// new) and returns how many were looked up in the table.
     fn lookups_for(
@@ -161,10 +157,17 @@ mod tests {
     ) -> u64 {
         keys.lookups = 0;
         for n in repeats {
-            assert!(!keys.claim(conn, &spread_key(n), 20_000).unwrap());
+            assert!(
+                !keys
+                    .claim(conn, &crate::key_filter::spread_key(n), 20_000)
+                    .unwrap()
+            );
         }
         for n in fresh {
-            assert!(keys.claim(conn, &spread_key(n), 20_000).unwrap());
+            assert!(
+                keys.claim(conn, &crate::key_filter::spread_key(n), 20_000)
+                    .unwrap()
+            );
         }
         keys.lookups
     }

@@ -75,34 +75,35 @@ impl KeyFilter {
     }
 }
 
+/// A key spread like a digest (a cheap mix of `n`), for tests.
+#[cfg(test)]
+pub(crate) fn spread_key(n: u64) -> [u8; 16] {
+    let a = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0xD6E8_FEB8_6659_FD93;
+    let b = a.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&a.to_le_bytes());
+    out[8..].copy_from_slice(&b.to_le_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
 
-    /// Keys spread like digests: a cheap mix of a counter.
-    fn key(n: u64) -> [u8; 16] {
-        let a = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0xD6E8_FEB8_6659_FD93;
-        let b = a.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ n;
-        let mut out = [0; 16];
-        out[..8].copy_from_slice(&a.to_le_bytes());
-        out[8..].copy_from_slice(&b.to_le_bytes());
-        out
-    }
-
     #[test]
     fn false_positives_stay_near_one_percent_at_capacity() {
         let mut filter = KeyFilter::for_keys(50_000);
         for n in 0..100_000 {
-            filter.insert(&key(n));
+            filter.insert(&spread_key(n));
         }
         assert!(!filter.is_full());
         let false_positives = (1_000_000..1_100_000)
-            .filter(|n| filter.may_contain(&key(*n)))
+            .filter(|n| filter.may_contain(&spread_key(*n)))
             .count();
         assert!(false_positives < 2_000, "{false_positives} of 100000");
-        filter.insert(&key(7));
+        filter.insert(&spread_key(7));
         assert!(filter.is_full());
     }
 

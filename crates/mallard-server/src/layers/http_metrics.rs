@@ -73,19 +73,18 @@ impl RequestLabels {
                 ),
                 requests: Vec::new(),
             });
-        if metrics.counter(&self.method, status).is_none() {
-            let counter = metrics::counter!(
-                "mallard_http_requests_total",
-                "route" => route.to_owned(),
-                "method" => self.method.as_str().to_owned(),
-                "status" => status.as_u16().to_string()
-            );
-            metrics
-                .requests
-                .push((self.method.clone(), status, counter));
-        }
-        if let Some(counter) = metrics.counter(&self.method, status) {
-            counter.increment(1);
+        match metrics.counter(&self.method, status) {
+            Some(counter) => counter.increment(1),
+            None => {
+                let counter = metrics::counter!(
+                    "mallard_http_requests_total",
+                    "route" => route.to_owned(),
+                    "method" => self.method.as_str().to_owned(),
+                    "status" => status.as_u16().to_string()
+                );
+                counter.increment(1);
+                metrics.requests.push((self.method, status, counter));
+            }
         }
         metrics.duration.record(seconds);
     }
