@@ -40,6 +40,35 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Runs this same `xtask` command again from an optimized build, when this
+/// one is a debug build, and returns its outcome; returns `None` when this
+/// process is already optimized and should do the work itself.
+///
+/// A load generator built without optimizations spends more CPU per request
+/// than the server it loads, on the same cores, so the benchmark would measure
+/// the client.
+pub fn rerun_optimized() -> Option<anyhow::Result<()>> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let rerun = || -> anyhow::Result<()> {
+        cargo(&["build", "--release", "--package", "xtask"])?;
+        let optimized = target_dir().join("release").join("xtask");
+        let status = Command::new(&optimized)
+            .args(std::env::args_os().skip(1))
+            .current_dir(workspace_root())
+            .status()
+            .with_context(|| format!("cannot run {}", optimized.display()))?;
+        anyhow::ensure!(
+            status.success(),
+            "{} failed ({status})",
+            optimized.display()
+        );
+        Ok(())
+    };
+    Some(rerun())
+}
+
 /// The release build of `mallard`, built on demand.
 pub fn release_mallard() -> anyhow::Result<PathBuf> {
     cargo(&[
