@@ -11,6 +11,7 @@ use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
 use crate::rollups::{RollupEvent, RollupWriter};
 use crate::settings;
+use crate::visit_days::VisitDays;
 use crate::visit_growth::VisitGrowth;
 use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
 
@@ -34,6 +35,7 @@ pub(crate) struct WriterState {
     rollups: RollupWriter,
     dedupe_keys: DedupeKeys,
     visit_growth: VisitGrowth,
+    visit_days: VisitDays,
     /// The bits of a visitor id this database stores (see migration 006).
     visitor_mask: i64,
 }
@@ -41,8 +43,11 @@ pub(crate) struct WriterState {
 impl WriterState {
     /// Loads the writer's state from the database.
     pub(crate) fn load(conn: &Connection, now_ms: i64) -> Result<Self, StoreError> {
-        // Visit rows that lag behind their logged growth are brought up to
-        // date first: the rollups below are rebuilt from them.
+        // Visits created after the day ranges were last written get theirs
+        // first (by id, so before any start moves below), then visit rows
+        // that lag behind their logged growth are brought up to date: the
+        // rollups below are rebuilt from them.
+        crate::visit_days::recover(conn)?;
         crate::visit_growth::apply_logged(conn)?;
         // Rollups that were only in memory when the last run stopped (a crash,
         // or a batch rolled back just now) are rebuilt from the stored events.
@@ -67,6 +72,7 @@ impl WriterState {
             rollups: RollupWriter::default(),
             dedupe_keys: DedupeKeys::default(),
             visit_growth: VisitGrowth::default(),
+            visit_days: VisitDays::default(),
             visitor_mask: visitor_mask(conn)?,
         })
     }
@@ -199,7 +205,12 @@ impl WriterState {
             }
         }
         self.rollups.apply(conn, &rollup_events, &touched)?;
-        write_visits(conn, &mut self.visit_growth, touched.values())?;
+        write_visits(
+            conn,
+            &mut self.visit_growth,
+            &mut self.visit_days,
+            touched.values(),
+        )?;
         if self.rollups.write_due() {
             self.write_behind(conn)?;
         }
@@ -230,20 +241,25 @@ impl WriterState {
     }
 
     /// Writes what the writer holds behind its events (rollup contributions,
-    /// visitor sketches, visit growth, recent dedupe keys), in the caller's
+    /// visitor sketches, visit growth, visit day ranges, recent dedupe keys), in
+    /// the caller's
     /// transaction:
     /// every few seconds, when a reader asks for current numbers, before a
     /// maintenance job and at shutdown.
     pub(crate) fn write_behind(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.rollups.write_all(conn)?;
         self.visit_growth.write_all(conn)?;
+        self.visit_days.write_all(conn)?;
         self.dedupe_keys.move_recent(conn)
     }
 
-    /// Whether some rollup contribution, visitor sketch or visit growth is
-    /// only in memory (readers of stats then ask for it to be written).
+    /// Whether some rollup contribution, visitor sketch, visit growth or visit
+    /// day range is only in memory (readers of stats then ask for it to be
+    /// written).
     pub(crate) fn rollups_pending(&self) -> bool {
-        self.rollups.anything_pending() || !self.visit_growth.is_empty()
+        self.rollups.anything_pending()
+            || !self.visit_growth.is_empty()
+            || !self.visit_days.is_empty()
     }
 
     /// Writes what is only in memory at shutdown.
@@ -317,11 +333,13 @@ fn visit_attributes(
     })
 }
 
-/// Writes the visits a batch touched: new ones are inserted whole; the growth
-/// of existing ones is logged and written behind ([`VisitGrowth`]).
+/// Writes the visits a batch touched: new ones are inserted whole (their day
+/// ranges are written behind, [`VisitDays`]); the growth of existing ones is
+/// logged and written behind ([`VisitGrowth`]).
 fn write_visits<'a>(
     conn: &Connection,
     growth: &mut VisitGrowth,
+    days: &mut VisitDays,
     visits: impl Iterator<Item = &'a Recorded>,
 ) -> Result<(), StoreError> {
     let mut insert = conn.prepare_cached(
@@ -362,6 +380,7 @@ fn write_visits<'a>(
                 a.is_bot,
                 a.is_internal
             ])?;
+            days.note(visit.site_id, visit.start_ts, visit.id);
             continue;
         }
         growth.note(conn, visit, recorded.start_moved)?;
@@ -370,9 +389,10 @@ fn write_visits<'a>(
 }
 
 /// Visits that ended less than the visit timeout before `now_ms` and may still
-/// grow. The scan uses the `(site_id, start_ts)` index and looks at visits that
-/// started at most twelve hours before the cut-off; a visit with twelve hours of
-/// uninterrupted activity before a restart continues as a new visit.
+/// grow. The scan reads the visits from the first one of the UTC day twelve
+/// hours before the cut-off ([`crate::visit_days`]) and keeps those that
+/// started since then; a visit with twelve hours of uninterrupted activity
+/// before a restart continues as a new visit.
 fn load_open_visits(conn: &Connection, now_ms: i64) -> Result<Vec<Visit>, StoreError> {
     let cutoff = now_ms - crate::visits::VISIT_TIMEOUT_MS;
     let scan_floor = cutoff - 12 * 60 * 60 * 1000;
@@ -380,10 +400,13 @@ fn load_open_visits(conn: &Connection, now_ms: i64) -> Result<Vec<Visit>, StoreE
         "SELECT id, site_id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, \
          exit_page, referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, \
          utm_term, utm_content, browser, browser_version, os, os_version, device, screen_width, \
-         country, is_bot, is_internal FROM visits WHERE site_id IN (SELECT id FROM sites) AND start_ts >= ?1 \
-         AND end_ts >= ?2",
+         country, is_bot, is_internal FROM visits WHERE id >= ?3 \
+         AND site_id IN (SELECT id FROM sites) AND start_ts >= ?1 AND end_ts >= ?2",
     )?;
-    let mut rows = stmt.query(params![scan_floor, cutoff])?;
+    let Some(first_id) = crate::visit_days::first_id_since(conn, scan_floor)? else {
+        return Ok(Vec::new());
+    };
+    let mut rows = stmt.query(params![scan_floor, cutoff, first_id])?;
     let mut open = Vec::new();
     while let Some(row) = rows.next()? {
         let visit = Visit {

@@ -36,6 +36,7 @@ mod packed_pages;
 mod rollup_rebuild;
 mod settings;
 mod sketch_cache;
+mod visit_days;
 mod visit_growth;
 
 pub use error::StoreError;

@@ -32,12 +32,18 @@ pub fn delete_oldest_chunk(conn: &Connection, cutoff_ms: i64) -> Result<u64, Sto
                 .execute(params![site_id, oldest, end])? as u64;
         }
     }
-    deleted += conn
-        .prepare_cached(
-            "DELETE FROM visits WHERE id IN (SELECT v.id FROM sites s JOIN visits v \
-             ON v.site_id = s.id AND v.start_ts < ?1 AND v.end_ts < ?1 LIMIT 20000)",
-        )?
-        .execute(params![cutoff_ms])? as u64;
+    // Visits that started before the cut-off have ids up to the last one of
+    // the cut-off's day ([`crate::visit_days`]).
+    if let Some(last_id) = crate::visit_days::last_id_before(conn, cutoff_ms)? {
+        deleted += conn
+            .prepare_cached(
+                "DELETE FROM visits WHERE id IN (SELECT v.id FROM visits v WHERE v.id <= ?2 \
+                 AND v.start_ts < ?1 AND v.end_ts < ?1 AND v.site_id IN (SELECT id FROM sites) \
+                 LIMIT 20000)",
+            )?
+            .execute(params![cutoff_ms, last_id])? as u64;
+        crate::visit_days::forget_emptied(conn)?;
+    }
     deleted += crate::rollups::delete_before(conn, cutoff_ms)?;
     Ok(deleted)
 }
@@ -66,6 +72,8 @@ mod tests {
             )
             .unwrap();
         }
+        // The writer records where each day's visits are.
+        crate::visit_days::recover(&conn).unwrap();
         let cutoff = 5 * day;
         let mut calls = 0;
         while delete_oldest_chunk(&conn, cutoff).unwrap() > 0 {
@@ -85,5 +93,13 @@ mod tests {
             .query_row("SELECT count(*) FROM visits", [], |r| r.get(0))
             .unwrap();
         assert_eq!(visits, 1);
+        let days: Vec<i64> = conn
+            .prepare("SELECT day FROM visit_days")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(days, vec![10], "the ranges of emptied days are forgotten");
     }
 }

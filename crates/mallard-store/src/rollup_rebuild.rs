@@ -138,9 +138,17 @@ fn add_stored(
     {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT start_ts, end_ts, pageviews, entry_page, exit_page, {VISIT_ATTRS} \
-             FROM visits WHERE site_id = ?1 AND start_ts >= ?2 AND start_ts < ?3"
+             FROM visits WHERE id BETWEEN ?4 AND ?5 AND site_id = ?1 AND start_ts >= ?2 \
+             AND start_ts < ?3"
         ))?;
-        let mut rows = stmt.query(params![site_id, from, to])?;
+        // A day's visits are the id range `visit_days` gives; a whole site's
+        // are all of them (its rebuild may run before the ranges are
+        // complete, at open).
+        let (low_id, high_id) = match span {
+            Span::All => (i64::MIN, i64::MAX),
+            Span::Day(_) => crate::visit_days::id_range(conn, site_id, from, to)?.unwrap_or((1, 0)),
+        };
+        let mut rows = stmt.query(params![site_id, from, to, low_id, high_id])?;
         while let Some(row) = rows.next()? {
             let shape = VisitShape {
                 start_ts: row.get(0)?,

@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -28,6 +28,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/005_dedupe_days.sql")),
         M::up(include_str!("migrations/006_write_behind.sql")),
         M::up(include_str!("migrations/007_visit_growth.sql")),
+        M::up(include_str!("migrations/008_visit_days.sql")),
     ])
 }
 
@@ -72,6 +73,43 @@ mod tests {
         .unwrap();
         migrations().to_latest(&mut conn).unwrap();
         assert_eq!(bits(&conn), None);
+    }
+
+    #[test]
+    fn migration_8_records_the_day_ranges_of_stored_visits_and_drops_the_start_index() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 7).unwrap();
+        let day = 86_400_000;
+        for (id, site, start) in [
+            (1, 1, day + 5),
+            (2, 2, day),
+            (3, 1, 2 * day),
+            (4, 1, day + 9),
+        ] {
+            conn.execute(
+                "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, \
+                 events, device) VALUES (?1, ?2, 1, ?3, ?3, 1, 1, 0)",
+                rusqlite::params![id, site, start],
+            )
+            .unwrap();
+        }
+        migrations().to_latest(&mut conn).unwrap();
+        let ranges: Vec<(i64, i64, i64, i64)> = conn
+            .prepare("SELECT site_id, day, min_id, max_id FROM visit_days ORDER BY site_id, day")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ranges, vec![(1, 1, 1, 4), (1, 2, 3, 3), (2, 1, 2, 2)]);
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'visits_site_start'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 0);
     }
 
     #[test]

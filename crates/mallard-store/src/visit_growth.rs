@@ -30,7 +30,7 @@ struct Growth {
     entry_page: Option<i64>,
     exit_page: Option<i64>,
     /// Whether the start moved since the row was written (the only case in
-    /// which the `(site_id, start_ts)` index entry changes).
+    /// which the visit may join another day's range, [`crate::visit_days`]).
     start_moved: bool,
 }
 
@@ -114,6 +114,7 @@ fn update_row(conn: &Connection, id: i64, growth: &Growth) -> Result<(), StoreEr
     if growth.start_moved {
         conn.prepare_cached("UPDATE visits SET start_ts = ?2 WHERE id = ?1")?
             .execute(params![id, growth.start_ts])?;
+        crate::visit_days::note_stored_start(conn, id)?;
     }
     Ok(())
 }
@@ -242,6 +243,29 @@ mod tests {
         assert_eq!(row(&conn, 1), (1_000, 3_000, 3, 12));
         assert_eq!(row(&conn, 2), (4_000, 5_000, 2, 20));
         assert_eq!(logged(&conn), 0);
+    }
+
+    #[test]
+    fn a_start_moved_to_an_earlier_day_joins_that_days_range() {
+        let day = 86_400_000;
+        for crash in [false, true] {
+            let conn = database_with(&[visit(1, day + 1_000, day + 1_000, 1, 10)]);
+            let mut growth = VisitGrowth::default();
+            growth
+                .note(&conn, &visit(1, day - 1_000, day + 1_000, 2, 10), true)
+                .unwrap();
+            if crash {
+                drop(growth);
+                apply_logged(&conn).unwrap();
+            } else {
+                growth.write_all(&conn).unwrap();
+            }
+            assert_eq!(
+                crate::visit_days::id_range(&conn, 1, 0, day).unwrap(),
+                Some((1, 1)),
+                "crash: {crash}"
+            );
+        }
     }
 
     #[test]

@@ -247,12 +247,15 @@ pub(crate) fn load(
         });
     }
     let needs_event_match = query.filters.iter().any(|f| !f.dimension.is_visit_level());
-    let (visit_sql, visit_params) = conditions(conn, &query.filters, true, 4)?;
-    let mut params = vec![site.id, lo, hi];
+    let Some((low_id, high_id)) = crate::visit_days::id_range(conn, site.id, lo, hi)? else {
+        return Ok(data);
+    };
+    let (visit_sql, visit_params) = conditions(conn, &query.filters, true, 6)?;
+    let mut params = vec![site.id, lo, hi, low_id, high_id];
     params.extend(visit_params);
     let mut stmt = conn.prepare(&format!(
-        "SELECT v.id, {VISIT_COLUMNS} FROM visits v WHERE v.site_id = ?1 AND v.start_ts >= ?2 \
-         AND v.start_ts < ?3{visit_sql}"
+        "SELECT v.id, {VISIT_COLUMNS} FROM visits v WHERE v.id BETWEEN ?4 AND ?5 \
+         AND v.site_id = ?1 AND v.start_ts >= ?2 AND v.start_ts < ?3{visit_sql}"
     ))?;
     let mut rows = stmt.query(params_from_iter(&params))?;
     while let Some(row) = rows.next()? {

@@ -733,6 +733,14 @@ fn all_answers(db: &ReadConn<'_>) -> Vec<String> {
             db.stats_breakdown(&site, &query, &dimension, 1000).unwrap()
         ));
     }
+    // The visits themselves, found through their days' id ranges.
+    for oldest_first in [true, false] {
+        out.push(format!(
+            "{:?}",
+            db.stats_sessions(&site, &query, 10_000, 0, oldest_first)
+                .unwrap()
+        ));
+    }
     out
 }
 

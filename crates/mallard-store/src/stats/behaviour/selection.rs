@@ -63,11 +63,9 @@ pub(crate) fn event_matched_visits(
 /// filters, with its parameters; `None` when no visit starts in the period.
 ///
 /// Visit ids grow with creation, so the visits of a period fill one compact
-/// range of ids: a covering scan of the `(site_id, start_ts)` index finds that
-/// range, and the rows are then read by a sequential scan of the range
-/// (terms prefixed with `+` keep SQLite from going back to the index, which
-/// would cost a table lookup per visit). Rows of the range that belong to
-/// other sites or times are skipped by the same conditions.
+/// range of ids, which `visit_days` records ([`crate::visit_days`]); the rows
+/// are read by a sequential scan of that range. Rows of the range that belong
+/// to other sites or times are skipped by the other conditions.
 pub(crate) fn visits_query(
     conn: &Connection,
     site: &SiteInfo,
@@ -75,15 +73,8 @@ pub(crate) fn visits_query(
     columns: &str,
 ) -> Result<Option<(String, Vec<i64>)>, StoreError> {
     let bounds = Bounds::of(site, query);
-    let (low, high): (Option<i64>, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT min(id), max(id) FROM visits WHERE site_id = ?1 AND start_ts >= ?2 \
-             AND start_ts < ?3",
-        )?
-        .query_row(rusqlite::params![site.id, bounds.from, bounds.to], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let (Some(low), Some(high)) = (low, high) else {
+    let Some((low, high)) = crate::visit_days::id_range(conn, site.id, bounds.from, bounds.to)?
+    else {
         return Ok(None);
     };
     let (sql, filter_params) = conditions(conn, &query.filters, true, 6)?;

@@ -15,6 +15,10 @@ const COLUMNS: &str = "v.id, v.start_ts, v.end_ts, v.pageviews, v.events, v.entr
 /// Visits that start in the period and meet the filters, ordered by start time
 /// (newest first unless `oldest_first`; ties by visit id in the same
 /// direction), `offset` rows skipped, at most `limit` returned.
+///
+/// The period is read one UTC day at a time, in the list's order, each day
+/// from its id range ([`crate::visit_days`]) and sorted by SQLite; the walk
+/// stops as soon as the page is full, so the first pages read a day or two.
 pub(crate) fn list(
     conn: &Connection,
     site: &SiteInfo,
@@ -25,31 +29,40 @@ pub(crate) fn list(
 ) -> Result<Vec<SessionRow>, StoreError> {
     let bounds = Bounds::of(site, query);
     let matched = event_matched_visits(conn, site, query, bounds)?;
-    let (sql, filter_params) = visit_conditions(conn, query, 4)?;
-    let mut params = vec![site.id, bounds.from, bounds.to];
-    params.extend(filter_params);
+    let (sql, filter_params) = visit_conditions(conn, query, 7)?;
     let order = if oldest_first { "ASC" } else { "DESC" };
-    // Without event filters the page is cut in SQL; with them, in Rust.
-    let page = if matched.is_none() {
-        let at = params.len();
-        params.push(i64::try_from(limit).unwrap_or(i64::MAX));
-        params.push(i64::try_from(offset).unwrap_or(i64::MAX));
-        format!(" LIMIT ?{} OFFSET ?{}", at + 1, at + 2)
-    } else {
-        String::new()
-    };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS}, {VISIT_LABEL_COLUMNS} FROM visits v WHERE v.site_id = ?1 AND v.start_ts >= ?2 \
-         AND v.start_ts < ?3{sql} ORDER BY v.start_ts {order}, v.id {order}{page}"
+        "SELECT {COLUMNS}, {VISIT_LABEL_COLUMNS} FROM visits v WHERE v.id BETWEEN ?4 AND ?5 \
+         AND v.site_id = ?1 AND v.start_ts >= ?2 AND v.start_ts < ?3{sql} \
+         ORDER BY v.start_ts {order}, v.id {order} LIMIT ?6"
     ))?;
-    let mut rows = stmt.query(params_from_iter(&params))?;
+    let mut days = crate::visit_days::day_ranges(conn, site.id, bounds.from, bounds.to)?;
+    if !oldest_first {
+        days.reverse();
+    }
     let mut texts = DimTexts::default();
     let mut out = Vec::new();
     let mut skipped = 0;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        if let Some(ids) = &matched {
-            if !ids.contains(&id) {
+    for day in days {
+        // Without event filters, SQLite keeps only the rows still wanted.
+        let wanted = if matched.is_none() {
+            i64::try_from((offset - skipped).saturating_add(limit - out.len())).unwrap_or(-1)
+        } else {
+            -1
+        };
+        let mut params = vec![
+            site.id,
+            day.from_ms,
+            day.to_ms,
+            day.low_id,
+            day.high_id,
+            wanted,
+        ];
+        params.extend(filter_params.iter().copied());
+        let mut rows = stmt.query(params_from_iter(&params))?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            if matched.as_ref().is_some_and(|ids| !ids.contains(&id)) {
                 continue;
             }
             if skipped < offset {
@@ -57,21 +70,24 @@ pub(crate) fn list(
                 continue;
             }
             if out.len() == limit {
-                break;
+                return Ok(out);
             }
+            let mut text =
+                |at: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at)?) };
+            out.push(SessionRow {
+                visit_id: id,
+                start_ts: row.get(1)?,
+                end_ts: row.get(2)?,
+                pageviews: row.get(3)?,
+                events: row.get(4)?,
+                entry_page: text(5)?,
+                exit_page: text(6)?,
+                visit: VisitLabels::read(conn, row, 7, &mut texts)?,
+            });
         }
-        let mut text =
-            |at: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at)?) };
-        out.push(SessionRow {
-            visit_id: id,
-            start_ts: row.get(1)?,
-            end_ts: row.get(2)?,
-            pageviews: row.get(3)?,
-            events: row.get(4)?,
-            entry_page: text(5)?,
-            exit_page: text(6)?,
-            visit: VisitLabels::read(conn, row, 7, &mut texts)?,
-        });
+        if out.len() == limit {
+            break;
+        }
     }
     Ok(out)
 }
