@@ -13,6 +13,7 @@ use crate::rollups::{RollupEvent, RollupWriter};
 use crate::settings;
 use crate::visit_days::VisitDays;
 use crate::visit_growth::VisitGrowth;
+use crate::visit_paths::VisitPaths;
 use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
 
 /// The `hostname` of an event on the site's own host name.
@@ -36,6 +37,7 @@ pub(crate) struct WriterState {
     dedupe_keys: DedupeKeys,
     visit_growth: VisitGrowth,
     visit_days: VisitDays,
+    visit_paths: VisitPaths,
     /// The bits of a visitor id this database stores (see migration 006).
     visitor_mask: i64,
 }
@@ -73,6 +75,7 @@ impl WriterState {
             dedupe_keys: DedupeKeys::default(),
             visit_growth: VisitGrowth::default(),
             visit_days: VisitDays::default(),
+            visit_paths: VisitPaths::default(),
             visitor_mask: visitor_mask(conn)?,
         })
     }
@@ -130,6 +133,8 @@ impl WriterState {
                     .visits
                     .record(visit_event, || visit_attributes(dims, conn, event))?;
                 let visit_id = recorded.visit.id;
+                self.visit_paths
+                    .touch(conn, &recorded.visit, recorded.start_moved)?;
                 let event_id = self.next_event_id;
                 self.next_event_id += 1;
                 let (revenue, currency) = match &event.revenue {
@@ -241,15 +246,17 @@ impl WriterState {
     }
 
     /// Writes what the writer holds behind its events (rollup contributions,
-    /// visitor sketches, visit growth, visit day ranges, recent dedupe keys), in
-    /// the caller's
-    /// transaction:
+    /// visitor sketches, visit growth, visit day ranges, recent dedupe keys)
+    /// and packs a few closed days' visit paths, in the caller's transaction:
     /// every few seconds, when a reader asks for current numbers, before a
     /// maintenance job and at shutdown.
     pub(crate) fn write_behind(&mut self, conn: &Connection) -> Result<(), StoreError> {
         self.rollups.write_all(conn)?;
         self.visit_growth.write_all(conn)?;
         self.visit_days.write_all(conn)?;
+        // Closed days are packed from the rows just brought up to date.
+        self.visit_paths
+            .pack_closed(conn, crate::visit_paths::DAYS_PER_WRITE)?;
         self.dedupe_keys.move_recent(conn)
     }
 
@@ -276,6 +283,7 @@ impl WriterState {
         self.dims.clear();
         self.sites.clear();
         self.rollups.forget();
+        self.visit_paths.forget();
     }
 }
 

@@ -36,8 +36,10 @@ mod packed_pages;
 mod rollup_rebuild;
 mod settings;
 mod sketch_cache;
+mod varint;
 mod visit_days;
 mod visit_growth;
+mod visit_paths;
 
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};

@@ -23,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
 use crate::rollups::{DayRowids, kind};
+use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 
 /// The kind of packed page rows in `rollup_days`.
 pub(crate) const PAGE_PACK: i64 = kind::PAGE_PACK;
@@ -36,35 +37,6 @@ const HEAVY_PATHS: usize = 100;
 const HEAVY_PATHS: usize = 2;
 
 const COUNTERS: usize = 7;
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
-        value |= u64::from(byte & 0x7F) << shift;
-        if byte < 0x80 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-fn zigzag(value: i64) -> u64 {
-    ((value << 1) ^ (value >> 63)) as u64
-}
-
-fn unzigzag(value: u64) -> i64 {
-    ((value >> 1) as i64) ^ -((value & 1) as i64)
-}
 
 fn corrupt() -> StoreError {
     StoreError::InvalidData("a packed page rollup cannot be decoded".into())

@@ -43,6 +43,7 @@ pub fn delete_oldest_chunk(conn: &Connection, cutoff_ms: i64) -> Result<u64, Sto
             )?
             .execute(params![cutoff_ms, last_id])? as u64;
         crate::visit_days::forget_emptied(conn)?;
+        crate::visit_paths::forget_through(conn, cutoff_ms)?;
     }
     deleted += crate::rollups::delete_before(conn, cutoff_ms)?;
     Ok(deleted)

@@ -296,7 +296,7 @@ fn list_days_behind_sketch_mark(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The dim id of the event name `pageview`, once one was stored.
-fn pageview_name_id(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub(crate) fn pageview_name_id(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT id FROM dims WHERE kind = ?1 AND value = 'pageview'")?
         .query_row(params![crate::dims::DimKind::EventName as u8], |r| r.get(0))

@@ -22,10 +22,10 @@ use rustc_hash::FxHashMap;
 use crate::error::StoreError;
 
 /// Milliseconds in a UTC day.
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// The UTC day of an instant (ms since the epoch), rounded down.
-fn utc_day(ts: i64) -> i64 {
+pub(crate) fn utc_day(ts: i64) -> i64 {
     ts.div_euclid(DAY_MS)
 }
 

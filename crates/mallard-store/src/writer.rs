@@ -158,6 +158,22 @@ impl WriterHandle {
             .unwrap_or(Err(StoreError::WriterStopped))
     }
 
+    /// Packs the visit paths of every closed day that is not packed yet, after
+    /// writing what the writer holds behind, and returns how many days it
+    /// packed. The writer otherwise packs a few days per write-behind; this is
+    /// for `mallard seed` and tests, which want every closed day packed now.
+    pub fn pack_closed_days_blocking(&self) -> Result<usize, StoreError> {
+        let (job, outcome) = job_for(|conn: &Connection| {
+            Ok(crate::visit_paths::pack_closed_days(conn, usize::MAX)?.len())
+        });
+        self.sender
+            .blocking_send(Command::Maintain(job))
+            .map_err(|_| StoreError::WriterStopped)?;
+        outcome
+            .blocking_recv()
+            .unwrap_or(Err(StoreError::WriterStopped))
+    }
+
     /// Makes sure the stored rollups (counters and visitor sketches) reflect
     /// every committed event, so that a stats query run afterwards sees current
     /// numbers. Returns at once when nothing is pending.

@@ -555,6 +555,9 @@ pub(super) fn store_events(
         let n = (*sizes.next().unwrap()).min(rest.len());
         writer.insert_blocking(rest[..n].to_vec()).unwrap();
         rest = &rest[n..];
+        // Closed days get packed as time moves on, and late events unpack
+        // them again: the behavioural queries read both kinds of days.
+        writer.pack_closed_days_blocking().unwrap();
     }
     drop(writer);
     store.close();

@@ -6,16 +6,18 @@
 //! level a visit reaches is computed as ClickHouse's `windowFunnel` does: for
 //! each step the latest start of a chain that got that far is kept, which
 //! finds the deepest chain in one pass.
+//!
+//! Without a window (and without filters), the visits of packed days are
+//! read from their packed paths ([`super::source`]).
 
 use mallard_core::Step;
 use rusqlite::Connection;
 
 use super::super::SiteInfo;
 use super::super::StatsQuery;
-use super::super::raw::pageview_id;
-use super::super::rollup::IdMap;
-use super::selection::VisitSet;
-use super::walk::{Rows, StepId, walk};
+use super::deepest::DeepestLevels;
+use super::source::each_visit;
+use super::walk::{Rows, StepId};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
 
@@ -48,6 +50,21 @@ pub(crate) fn level(
         .map_or(0, |j| j + 1)
 }
 
+/// The deepest step that `events` reach in order, without a window: taking
+/// each step at its first match after the previous one reaches as deep as
+/// any other choice, so one pass suffices (the same level as [`level`]).
+pub(crate) fn greedy_level(steps: &[Option<StepId>], events: &[(i64, StepId)]) -> usize {
+    let mut reached = 0;
+    for &(_, event) in events {
+        match steps.get(reached) {
+            Some(&Some(step)) if step == event => reached += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    reached
+}
+
 /// Per step, the visits (and their distinct visitors) that reached it.
 pub(crate) fn run(
     conn: &Connection,
@@ -56,7 +73,6 @@ pub(crate) fn run(
     steps: &[Step],
     window_ms: Option<i64>,
 ) -> Result<Vec<FunnelStep>, StoreError> {
-    let pageview = pageview_id(conn)?;
     let ids = steps
         .iter()
         .map(|step| resolve_step(conn, step))
@@ -71,33 +87,32 @@ pub(crate) fn run(
     }
     let mut visits = vec![0u64; steps.len()];
     // The deepest step each visitor reached in any of their visits.
-    let mut deepest: IdMap<u8> = IdMap::default();
+    let mut deepest = DeepestLevels::default();
+    let mut count = |visitor_id: i64, reached: usize| {
+        for count in &mut visits[..reached] {
+            *count += 1;
+        }
+        deepest.add(visitor_id, reached);
+    };
     if ids.first().is_some_and(Option::is_some) {
-        let set = VisitSet::load(conn, site, query, true)?;
-        walk(
+        // Without a window event times do not matter, so packed days serve.
+        each_visit(
             conn,
-            site.id,
-            &set,
-            pageview,
+            site,
+            query,
             &Rows::Only { pages, events },
-            |member, visit_events| {
-                let reached = level(&ids, visit_events, window_ms);
-                for count in &mut visits[..reached] {
-                    *count += 1;
-                }
-                if reached > 0 {
-                    let level = deepest.entry(member.visitor_id).or_default();
-                    *level = (*level).max(reached as u8);
-                }
+            true,
+            window_ms.is_none(),
+            |visitor_id, visit_events| {
+                let reached = match window_ms {
+                    None => greedy_level(&ids, visit_events),
+                    Some(_) => level(&ids, visit_events, window_ms),
+                };
+                count(visitor_id, reached);
             },
         )?;
     }
-    let mut visitors = vec![0u64; steps.len()];
-    for &level in deepest.values() {
-        for count in &mut visitors[..usize::from(level)] {
-            *count += 1;
-        }
-    }
+    let visitors = deepest.visitors_per_level(steps.len());
     Ok(steps
         .iter()
         .zip(visits)
@@ -113,6 +128,25 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_greedy_level_is_the_level_without_a_window(
+            steps in prop::collection::vec(prop::option::weighted(0.9, 0i64..4), 1..5),
+            events in prop::collection::vec((0i64..4, any::<bool>()), 0..12),
+        ) {
+            let step = |k: usize, id: i64| if k % 2 == 0 { StepId::Page(id) } else { StepId::Event(id) };
+            let steps: Vec<Option<StepId>> =
+                steps.iter().enumerate().map(|(k, s)| s.map(|id| step(k, id))).collect();
+            let events: Vec<(i64, StepId)> = events
+                .iter()
+                .enumerate()
+                .map(|(at, &(id, page))| (at as i64, step(usize::from(!page), id)))
+                .collect();
+            prop_assert_eq!(greedy_level(&steps, &events), level(&steps, &events, None));
+        }
+    }
 
     const A: StepId = StepId::Page(1);
     const B: StepId = StepId::Page(2);

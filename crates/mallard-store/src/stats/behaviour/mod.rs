@@ -10,12 +10,15 @@
 //! A visit counts with all of its events, also those after the period's end
 //! (a visit that starts at 23:50 on the last day is followed to its end).
 
+mod deepest;
 mod export;
 mod funnel;
 mod paths;
+mod radix;
 mod retention;
 mod selection;
 mod sessions;
+mod source;
 mod walk;
 
 #[cfg(test)]

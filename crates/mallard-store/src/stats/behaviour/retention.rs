@@ -11,9 +11,9 @@
 use mallard_core::Interval;
 use rusqlite::{Connection, params_from_iter};
 
-use super::super::rollup::IdMap;
 use super::super::{SiteInfo, StatsQuery};
 use super::Cohort;
+use super::radix::radix_sort_by_key;
 use super::selection::{Bounds, event_matched_visits, visits_query};
 use crate::error::StoreError;
 
@@ -77,9 +77,29 @@ pub(crate) fn run(
         .iter()
         .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
         .collect();
-    let matched = event_matched_visits(conn, site, query, Bounds::of(site, query))?;
-    let mut seen: IdMap<Seen> = IdMap::default();
-    if let Some((sql, params)) = visits_query(conn, site, query, "v.id, v.visitor_id, v.start_ts")?
+    let week_of = |start: i64| {
+        let week = week_starts
+            .partition_point(|&s| s <= start)
+            .saturating_sub(1);
+        u32::try_from(week)
+            .unwrap_or(u32::MAX)
+            .min((1 << FIRST_BITS) - 1)
+    };
+    // Every visit as (visitor id, week), sorted by visitor below: a year of
+    // a busy site has millions of visitors, too many for a hash map to be
+    // quick.
+    let mut visits: Vec<(u64, u32)> = Vec::new();
+    let mut bounds = Bounds::of(site, query);
+    if query.filters.is_empty() {
+        // Packed days need no visit rows (see `visit_paths`).
+        bounds.from =
+            crate::visit_paths::read(conn, site.id, bounds.from, bounds.to, false, true, |v| {
+                visits.push((v.visitor_id as u64, week_of(v.start_ts)));
+            })?;
+    }
+    let matched = event_matched_visits(conn, site, query, bounds)?;
+    if let Some((sql, params)) =
+        visits_query(conn, site, query, bounds, "v.id, v.visitor_id, v.start_ts")?
     {
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(&params))?;
@@ -89,16 +109,18 @@ pub(crate) fn run(
             {
                 continue;
             }
-            let start: i64 = row.get(2)?;
-            let week = week_starts
-                .partition_point(|&s| s <= start)
-                .saturating_sub(1);
-            let week = u32::try_from(week)
-                .unwrap_or(u32::MAX)
-                .min((1 << FIRST_BITS) - 1);
-            seen.entry(row.get(1)?).or_insert(Seen::new(week)).add(week);
+            let visitor: i64 = row.get(1)?;
+            visits.push((visitor as u64, week_of(row.get(2)?)));
         }
     }
+    radix_sort_by_key(&mut visits);
+    let seen = visits.chunk_by(|a, b| a.0 == b.0).map(|run| {
+        let mut seen = Seen::new(run[0].1);
+        for &(_, week) in run {
+            seen.add(week);
+        }
+        seen
+    });
     let mut cohorts: Vec<Cohort> = buckets
         .iter()
         .enumerate()
@@ -110,7 +132,7 @@ pub(crate) fn run(
                 .collect(),
         })
         .collect();
-    for entry in seen.values() {
+    for entry in seen {
         let Some(cohort) = cohorts.get_mut(entry.first() as usize) else {
             continue;
         };

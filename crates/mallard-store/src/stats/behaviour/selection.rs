@@ -59,8 +59,8 @@ pub(crate) fn event_matched_visits(
     Ok(Some(ids))
 }
 
-/// A query of the visits that start in the period and meet the visit-level
-/// filters, with its parameters; `None` when no visit starts in the period.
+/// A query of the visits that start within `bounds` and meet the visit-level
+/// filters, with its parameters; `None` when no visit starts in them.
 ///
 /// Visit ids grow with creation, so the visits of a period fill one compact
 /// range of ids, which `visit_days` records ([`crate::visit_days`]); the rows
@@ -70,9 +70,9 @@ pub(crate) fn visits_query(
     conn: &Connection,
     site: &SiteInfo,
     query: &StatsQuery,
+    bounds: Bounds,
     columns: &str,
 ) -> Result<Option<(String, Vec<i64>)>, StoreError> {
-    let bounds = Bounds::of(site, query);
     let Some((low, high)) = crate::visit_days::id_range(conn, site.id, bounds.from, bounds.to)?
     else {
         return Ok(None);
@@ -228,21 +228,22 @@ impl VisitSet {
         self.sparse = Some(map);
     }
 
-    /// Selects the visits of `query`; `with_visitors` keeps their visitor ids.
+    /// Selects the visits of `query` that start within `bounds` (the query's
+    /// own or a part of them); `with_visitors` keeps their visitor ids.
     pub(crate) fn load(
         conn: &Connection,
         site: &SiteInfo,
         query: &StatsQuery,
+        bounds: Bounds,
         with_visitors: bool,
     ) -> Result<Self, StoreError> {
-        let bounds = Bounds::of(site, query);
         let matched = event_matched_visits(conn, site, query, bounds)?;
         let columns = if with_visitors {
             "v.id, v.start_ts, v.end_ts, v.visitor_id"
         } else {
             "v.id, v.start_ts, v.end_ts"
         };
-        let Some((sql, params)) = visits_query(conn, site, query, columns)? else {
+        let Some((sql, params)) = visits_query(conn, site, query, bounds, columns)? else {
             return Ok(Self::empty(bounds.from, with_visitors));
         };
         let mut stmt = conn.prepare(&sql)?;

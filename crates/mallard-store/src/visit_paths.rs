@@ -1,0 +1,530 @@
+//! The paths of closed days' visits, packed for the behavioural queries.
+//!
+//! Funnels (and, later, flows, sequences and retention) are about the order of
+//! events within visits, which no rollup keeps. Read from the rows, they cost
+//! a scan of the period's visits and events: about a third of a second for 30
+//! days of a site with 10 million events a year. So once a UTC day is closed
+//! (the newest visit of its site starts [`PACK_AFTER_MS`] after its end), the
+//! writer packs the visits that start on it into three blobs in `visit_paths`
+//! (migration 009), a few days per write-behind:
+//!
+//! - part [`part::STARTS`]: `varint(visit count)`, then for each visit, in
+//!   start order, `varint(start second - previous start second)` (the first
+//!   counted from the day's start);
+//! - part [`part::STEPS`]: for each visit `varint(event count)` then one
+//!   `varint(code)` per event in time order (ties by event id), the code being
+//!   `path id << 1` for a page view and `event name id << 1 | 1` otherwise;
+//! - part [`part::VISITORS`]: one byte `w` (6 or 8), then each visitor id in
+//!   `w` little-endian bytes.
+//!
+//! About 5 bytes per event in all. Start seconds suffice: queries select
+//! visits by local-day bounds, which are whole seconds. Event times are not
+//! kept, so a funnel with a window reads the rows.
+//!
+//! A packed day always equals its rows: when a batch adds an event to a visit
+//! of a packed day, creates a visit on one or moves a visit's start across
+//! days, the writer deletes the days concerned in the same transaction
+//! ([`VisitPaths::touch`]), and they are packed again later. Data retention
+//! deletes the days it reaches. A query reads the packed days of its period
+//! in order up to the first day that is not packed, and the rows from there
+//! on ([`read`]).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashMap;
+
+use crate::error::StoreError;
+use crate::varint::{get_varint, put_varint};
+use crate::visit_days::{DAY_MS, day_ranges, utc_day};
+use crate::visits::Visit;
+
+/// A day is packed once the newest visit of its site starts this long after
+/// the day's end: twice the visit timeout, so that the visits still open at
+/// midnight have ended (one that goes on unpacks the day again).
+const PACK_AFTER_MS: i64 = 2 * crate::visits::VISIT_TIMEOUT_MS;
+/// Days packed per write-behind at most, so that catching up after an
+/// upgrade never holds a commit for long.
+pub(crate) const DAYS_PER_WRITE: usize = 2;
+
+/// The parts of a packed day.
+pub(crate) mod part {
+    /// Start seconds.
+    pub(crate) const STARTS: i64 = 0;
+    /// Event codes per visit.
+    pub(crate) const STEPS: i64 = 1;
+    /// Visitor ids.
+    pub(crate) const VISITORS: i64 = 2;
+}
+
+fn corrupt() -> StoreError {
+    StoreError::InvalidData("a packed day of visit paths cannot be decoded".into())
+}
+
+/// The code of a page view of path `id` (`pageview`), else of a custom event
+/// of name `id`.
+pub(crate) fn step_code(id: i64, pageview: bool) -> u64 {
+    ((id as u64) << 1) | u64::from(!pageview)
+}
+
+/// The code of a stored event.
+fn event_code(name: i64, pathname: i64, pageview: Option<i64>) -> u64 {
+    if Some(name) == pageview {
+        step_code(pathname, true)
+    } else {
+        step_code(name, false)
+    }
+}
+
+/// What the writer knows about packed days: per site, the latest packed day
+/// (loaded when first needed, forgotten after maintenance jobs).
+#[derive(Debug, Default)]
+pub(crate) struct VisitPaths {
+    latest_packed: Option<FxHashMap<i64, i64>>,
+}
+
+impl VisitPaths {
+    fn latest_packed(&mut self, conn: &Connection) -> Result<&FxHashMap<i64, i64>, StoreError> {
+        if self.latest_packed.is_none() {
+            let mut stmt =
+                conn.prepare_cached("SELECT site_id, max(day) FROM visit_paths GROUP BY site_id")?;
+            let latest = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            self.latest_packed = Some(latest);
+        }
+        Ok(self.latest_packed.get_or_insert_default())
+    }
+
+    /// Unpacks the days whose packed paths `visit`, as a batch just left it,
+    /// no longer matches: its start day, and with a moved start every day up
+    /// to its end (the day it started on before is among them). Runs in the
+    /// batch's transaction.
+    pub(crate) fn touch(
+        &mut self,
+        conn: &Connection,
+        visit: &Visit,
+        start_moved: bool,
+    ) -> Result<(), StoreError> {
+        let Some(&latest) = self.latest_packed(conn)?.get(&visit.site_id) else {
+            return Ok(());
+        };
+        let first = utc_day(visit.start_ts);
+        if first > latest {
+            return Ok(());
+        }
+        let last = if start_moved {
+            utc_day(visit.end_ts).min(latest)
+        } else {
+            first
+        };
+        let mut delete =
+            conn.prepare_cached("DELETE FROM visit_paths WHERE site_id = ?1 AND day = ?2")?;
+        for day in first..=last {
+            delete.execute(params![visit.site_id, day])?;
+        }
+        Ok(())
+    }
+
+    /// Packs up to `limit` closed days, newest first (see [`pack_closed_days`]).
+    pub(crate) fn pack_closed(
+        &mut self,
+        conn: &Connection,
+        limit: usize,
+    ) -> Result<(), StoreError> {
+        for (site, day) in pack_closed_days(conn, limit)? {
+            if let Some(latest) = &mut self.latest_packed {
+                let entry = latest.entry(site).or_insert(day);
+                *entry = (*entry).max(day);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets what was loaded (after a maintenance job, which may pack).
+    pub(crate) fn forget(&mut self) {
+        self.latest_packed = None;
+    }
+}
+
+/// Packs up to `limit` closed days that are not packed, newest first, in the
+/// caller's transaction, and returns them as `(site, day)`. The writer's
+/// visit rows and day ranges must be written (it packs after writing them).
+pub(crate) fn pack_closed_days(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let days: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT d.site_id, d.day FROM visit_days d JOIN ( \
+             SELECT n.site_id, v.start_ts AS newest FROM visit_days n \
+             JOIN visits v ON v.id = n.max_id \
+             WHERE n.day = (SELECT max(day) FROM visit_days m WHERE m.site_id = n.site_id)) s \
+             ON s.site_id = d.site_id \
+             WHERE (d.day + 1) * 86400000 + ?1 <= s.newest AND NOT EXISTS (SELECT 1 \
+             FROM visit_paths p WHERE p.site_id = d.site_id AND p.day = d.day AND p.part = 0) \
+             ORDER BY d.day DESC LIMIT ?2",
+        )?
+        .query_map(
+            params![PACK_AFTER_MS, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    for &(site, day) in &days {
+        pack_day(conn, site, day)?;
+    }
+    Ok(days)
+}
+
+/// Deletes the packed days that data retention reached: every day up to the
+/// one holding the cut-off (its visits before the cut-off are gone, the
+/// others are packed again later).
+pub(crate) fn forget_through(conn: &Connection, cutoff_ms: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM visit_paths WHERE day <= ?1")?
+        .execute(params![utc_day(cutoff_ms)])?;
+    Ok(())
+}
+
+/// One visit as it is packed.
+struct PackVisit {
+    id: i64,
+    start_ts: i64,
+    visitor_id: i64,
+    codes: Vec<u64>,
+}
+
+/// Packs the visits of `site` that start on UTC `day`, replacing what was
+/// packed for it.
+fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    let from = day * DAY_MS;
+    let to = from + DAY_MS;
+    let mut visits: Vec<PackVisit> = Vec::new();
+    let mut max_end = from;
+    if let Some(range) = day_ranges(conn, site, from, to)?.first() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, start_ts, end_ts, visitor_id FROM visits WHERE id BETWEEN ?1 AND ?2 \
+             AND site_id = ?3 AND start_ts >= ?4 AND start_ts < ?5",
+        )?;
+        let mut rows = stmt.query(params![range.low_id, range.high_id, site, from, to])?;
+        while let Some(row) = rows.next()? {
+            max_end = max_end.max(row.get(2)?);
+            visits.push(PackVisit {
+                id: row.get(0)?,
+                start_ts: row.get(1)?,
+                visitor_id: row.get(3)?,
+                codes: Vec::new(),
+            });
+        }
+    }
+    visits.sort_unstable_by_key(|v| (v.start_ts, v.id));
+    let position: FxHashMap<i64, usize> = visits
+        .iter()
+        .enumerate()
+        .map(|(at, v)| (v.id, at))
+        .collect();
+    let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT visit_id, name, pathname FROM events WHERE site_id = ?1 AND ts >= ?2 \
+             AND ts <= ?3",
+        )?;
+        let mut rows = stmt.query(params![site, from, max_end])?;
+        while let Some(row) = rows.next()? {
+            if let Some(&at) = position.get(&row.get::<_, i64>(0)?) {
+                visits[at]
+                    .codes
+                    .push(event_code(row.get(1)?, row.get(2)?, pageview));
+            }
+        }
+    }
+    let mut delete =
+        conn.prepare_cached("DELETE FROM visit_paths WHERE site_id = ?1 AND day = ?2")?;
+    delete.execute(params![site, day])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO visit_paths (site_id, day, part, data) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (part, data) in encode(from, &visits) {
+        insert.execute(params![site, day, part, data])?;
+    }
+    Ok(())
+}
+
+/// The three parts of a day starting at `day_start`, for visits in start order.
+fn encode(day_start: i64, visits: &[PackVisit]) -> [(i64, Vec<u8>); 3] {
+    let mut starts = Vec::with_capacity(visits.len() + 4);
+    put_varint(&mut starts, visits.len() as u64);
+    let mut previous = 0;
+    for visit in visits {
+        let second = (visit.start_ts - day_start).div_euclid(1000);
+        put_varint(&mut starts, (second - previous) as u64);
+        previous = second;
+    }
+    let mut steps = Vec::with_capacity(visits.len() * 4);
+    for visit in visits {
+        put_varint(&mut steps, visit.codes.len() as u64);
+        for &code in &visit.codes {
+            put_varint(&mut steps, code);
+        }
+    }
+    let width: usize = if visits.iter().all(|v| (0..1 << 48).contains(&v.visitor_id)) {
+        6
+    } else {
+        8
+    };
+    let mut visitors = Vec::with_capacity(1 + visits.len() * width);
+    visitors.push(width as u8);
+    for visit in visits {
+        visitors.extend_from_slice(&visit.visitor_id.to_le_bytes()[..width]);
+    }
+    [
+        (part::STARTS, starts),
+        (part::STEPS, steps),
+        (part::VISITORS, visitors),
+    ]
+}
+
+/// One packed visit as a query sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedVisit<'a> {
+    /// The start, rounded down to the second (ms since the epoch).
+    pub(crate) start_ts: i64,
+    /// The visitor id (0 unless visitors were asked for).
+    pub(crate) visitor_id: i64,
+    /// The event codes in time order (see the module documentation), when
+    /// steps were asked for.
+    pub(crate) codes: &'a [u64],
+}
+
+fn read_part(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    part: i64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT data FROM visit_paths WHERE site_id = ?1 AND day = ?2 AND part = ?3",
+        )?
+        .query_row(params![site, day, part], |r| r.get(0))
+        .optional()?)
+}
+
+/// Calls `each` with every visit of `site` that starts in `[from_ms, to_ms)`
+/// on a packed day, day by day in order, up to the first day with visits
+/// that is not packed; returns the instant from which the visits are not
+/// packed (`to_ms` when all of them are). `from_ms` and `to_ms` must be whole
+/// seconds. Steps are read only `with_steps` (else `codes` is empty), visitor
+/// ids only `with_visitors` (else 0).
+pub(crate) fn read(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    with_steps: bool,
+    with_visitors: bool,
+    mut each: impl FnMut(PackedVisit<'_>),
+) -> Result<i64, StoreError> {
+    let mut codes: Vec<u64> = Vec::new();
+    for range in day_ranges(conn, site, from_ms, to_ms)? {
+        let day = utc_day(range.from_ms);
+        let day_start = day * DAY_MS;
+        let Some(starts) = read_part(conn, site, day, part::STARTS)? else {
+            return Ok(range.from_ms);
+        };
+        let steps = if with_steps {
+            read_part(conn, site, day, part::STEPS)?.ok_or_else(corrupt)?
+        } else {
+            Vec::new()
+        };
+        let visitors = if with_visitors {
+            Some(read_part(conn, site, day, part::VISITORS)?.ok_or_else(corrupt)?)
+        } else {
+            None
+        };
+        let width = match &visitors {
+            Some(bytes) => match bytes.first() {
+                Some(&w @ (6 | 8)) => usize::from(w),
+                _ => return Err(corrupt()),
+            },
+            None => 0,
+        };
+        let (mut at_start, mut at_step) = (0, 0);
+        let count = get_varint(&starts, &mut at_start).ok_or_else(corrupt)?;
+        let mut second = 0i64;
+        for visit in 0..count as usize {
+            second += get_varint(&starts, &mut at_start).ok_or_else(corrupt)? as i64;
+            codes.clear();
+            if with_steps {
+                let events = get_varint(&steps, &mut at_step).ok_or_else(corrupt)? as usize;
+                for _ in 0..events {
+                    codes.push(get_varint(&steps, &mut at_step).ok_or_else(corrupt)?);
+                }
+            }
+            let start_ts = day_start + second * 1000;
+            if start_ts < range.from_ms || start_ts >= range.to_ms {
+                continue;
+            }
+            let visitor_id = match &visitors {
+                Some(bytes) => {
+                    let at = 1 + visit * width;
+                    let mut raw = [0u8; 8];
+                    raw[..width].copy_from_slice(bytes.get(at..at + width).ok_or_else(corrupt)?);
+                    i64::from_le_bytes(raw)
+                }
+                None => 0,
+            };
+            each(PackedVisit {
+                start_ts,
+                visitor_id,
+                codes: &codes,
+            });
+        }
+    }
+    Ok(to_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: i64 = 1;
+
+    /// A test visit: id, start, visitor and its events as `(ts, path or name
+    /// id, is page view)`.
+    type TestVisit<'a> = (i64, i64, i64, &'a [(i64, i64, bool)]);
+
+    /// A database holding the `pageview` name (id 0 in new databases), one
+    /// custom event name (id 2) and the given visits.
+    fn database_with(visits: &[TestVisit<'_>]) -> Connection {
+        let conn = crate::schema::migrated_in_memory();
+        conn.execute_batch("INSERT INTO dims (id, kind, value) VALUES (2, 1, 'Signup')")
+            .unwrap();
+        assert_eq!(
+            crate::rollup_rebuild::pageview_name_id(&conn).unwrap(),
+            Some(0)
+        );
+        let mut event_id = 0;
+        for &(id, start_ts, visitor, events) in visits {
+            let end_ts = events.iter().map(|e| e.0).max().unwrap_or(start_ts);
+            conn.execute(
+                "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, \
+                 events, device) VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, 0)",
+                params![id, SITE, visitor, start_ts, end_ts],
+            )
+            .unwrap();
+            for &(ts, target, pageview) in events {
+                event_id += 1;
+                let (name, path) = if pageview { (0, target) } else { (target, 0) };
+                conn.execute(
+                    "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+                    params![SITE, ts, event_id, id, name, path],
+                )
+                .unwrap();
+            }
+        }
+        crate::visit_days::recover(&conn).unwrap();
+        conn
+    }
+
+    /// Every packed visit of `[from, to)` as (start, visitor, codes), and
+    /// where the rows take over.
+    fn read_all(conn: &Connection, from: i64, to: i64) -> (Vec<(i64, i64, Vec<u64>)>, i64) {
+        let mut seen = Vec::new();
+        let rest = read(conn, SITE, from, to, true, true, |v| {
+            seen.push((v.start_ts, v.visitor_id, v.codes.to_vec()));
+        })
+        .unwrap();
+        (seen, rest)
+    }
+
+    #[test]
+    fn packed_days_read_back_as_their_rows_in_start_order() {
+        let d = 10 * DAY_MS;
+        let conn = database_with(&[
+            // Created first, starts later; crosses midnight into day 11.
+            (
+                1,
+                d + 5_500,
+                -7,
+                &[(d + 5_500, 3, true), (d + DAY_MS + 10, 2, false)],
+            ),
+            (
+                2,
+                d + 1_000,
+                1 << 40,
+                &[(d + 1_000, 4, true), (d + 1_000, 5, true)],
+            ),
+            (3, d + DAY_MS + 1, 9, &[(d + DAY_MS + 1, 3, true)]),
+            (4, d + 3 * DAY_MS, 9, &[(d + 3 * DAY_MS, 3, true)]),
+        ]);
+        // Day 13 is the newest: days 10 and 11 are closed, 12 has no visits.
+        let packed = pack_closed_days(&conn, usize::MAX).unwrap();
+        assert_eq!(packed, vec![(SITE, 11), (SITE, 10)]);
+        let (seen, rest) = read_all(&conn, d, d + 3 * DAY_MS);
+        assert_eq!(
+            seen,
+            vec![
+                (d + 1_000, 1 << 40, vec![4 << 1, 5 << 1]),
+                // Start seconds are kept: 5.5 s reads as 5 s.
+                (d + 5_000, -7, vec![3 << 1, (2 << 1) | 1]),
+                (d + DAY_MS, 9, vec![3 << 1]),
+            ]
+        );
+        assert_eq!(rest, d + 3 * DAY_MS, "every day with visits is packed");
+        // Bounds inside a day keep the visits that start within them.
+        let (seen, _) = read_all(&conn, d + 2_000, d + DAY_MS);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, -7);
+        // Day 13 is not packed: the rows take over from its first instant.
+        let (seen, rest) = read_all(&conn, d + DAY_MS, d + 4 * DAY_MS);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(rest, d + 3 * DAY_MS);
+        assert!(pack_closed_days(&conn, usize::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_changed_visit_unpacks_its_days() {
+        let d = 10 * DAY_MS;
+        let packed_days = |conn: &Connection| -> Vec<i64> {
+            conn.prepare("SELECT DISTINCT day FROM visit_paths ORDER BY day")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let visit = |start_ts: i64, end_ts: i64| Visit {
+            id: 1,
+            site_id: SITE,
+            visitor_id: 1,
+            start_ts,
+            end_ts,
+            pageviews: 1,
+            events: 1,
+            entry_page: None,
+            exit_page: None,
+            attributes: crate::visits::VisitAttributes::default(),
+        };
+        for (start_moved, left) in [(false, vec![11, 12]), (true, vec![12])] {
+            let conn = database_with(&[
+                (1, d, 1, &[(d, 3, true)]),
+                (2, d + DAY_MS, 1, &[(d + DAY_MS, 3, true)]),
+                (3, d + 2 * DAY_MS, 1, &[(d + 2 * DAY_MS, 3, true)]),
+                (4, d + 4 * DAY_MS, 1, &[(d + 4 * DAY_MS, 3, true)]),
+            ]);
+            pack_closed_days(&conn, usize::MAX).unwrap();
+            assert_eq!(packed_days(&conn), vec![10, 11, 12]);
+            let mut paths = VisitPaths::default();
+            // A visit of day 10 that reaches into day 11; with a moved start
+            // it may have started on day 11 before, so both days go.
+            paths
+                .touch(&conn, &visit(d + 5, d + DAY_MS + 5), start_moved)
+                .unwrap();
+            assert_eq!(packed_days(&conn), left, "start moved: {start_moved}");
+            // Visits after the latest packed day change nothing.
+            paths
+                .touch(&conn, &visit(d + 4 * DAY_MS, d + 4 * DAY_MS), true)
+                .unwrap();
+            assert_eq!(packed_days(&conn), left);
+        }
+    }
+}
