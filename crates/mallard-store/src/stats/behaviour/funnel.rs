@@ -136,7 +136,7 @@ mod tests {
             steps in prop::collection::vec(prop::option::weighted(0.9, 0i64..4), 1..5),
             events in prop::collection::vec((0i64..4, any::<bool>()), 0..12),
         ) {
-            let step = |k: usize, id: i64| if k % 2 == 0 { StepId::Page(id) } else { StepId::Event(id) };
+            let step = |k: usize, id: i64| if k.is_multiple_of(2) { StepId::Page(id) } else { StepId::Event(id) };
             let steps: Vec<Option<StepId>> =
                 steps.iter().enumerate().map(|(k, s)| s.map(|id| step(k, id))).collect();
             let events: Vec<(i64, StepId)> = events
