@@ -12,7 +12,19 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 
 /// Reads a varint at `*at` and moves `*at` past it; `None` when the bytes end
 /// first or it runs past 64 bits.
+#[inline]
 pub(crate) fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    // Most packed values (step codes of popular pages, counts, deltas) take
+    // one byte.
+    let first = *bytes.get(*at)?;
+    if first < 0x80 {
+        *at += 1;
+        return Some(u64::from(first));
+    }
+    get_long_varint(bytes, at)
+}
+
+fn get_long_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = *bytes.get(*at)?;

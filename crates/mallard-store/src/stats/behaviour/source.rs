@@ -26,6 +26,7 @@ fn step_of(code: u64) -> StepId {
 }
 
 /// Whether `rows` reads this step.
+#[inline]
 fn wanted(rows: &Rows, step: StepId) -> bool {
     match (rows, step) {
         (Rows::All, _) | (Rows::Pageviews, StepId::Page(_)) => true,
