@@ -15,7 +15,7 @@ use rusqlite::Connection;
 
 use super::super::SiteInfo;
 use super::super::StatsQuery;
-use super::deepest::DeepestLevels;
+use super::by_visitor::ByVisitor;
 use super::source::each_visit;
 use super::walk::{Rows, StepId};
 use super::{FunnelStep, resolve_step};
@@ -87,12 +87,15 @@ pub(crate) fn run(
     }
     let mut visits = vec![0u64; steps.len()];
     // The deepest step each visitor reached in any of their visits.
-    let mut deepest = DeepestLevels::default();
+    let mut deepest: ByVisitor<u16> = ByVisitor::default();
     let mut count = |visitor_id: i64, reached: usize| {
         for count in &mut visits[..reached] {
             *count += 1;
         }
-        deepest.add(visitor_id, reached);
+        if reached > 0 {
+            // At most 8 steps.
+            deepest.add(visitor_id, reached as u16);
+        }
     };
     if ids.first().is_some_and(Option::is_some) {
         // Without a window event times do not matter, so packed days serve.
@@ -112,7 +115,12 @@ pub(crate) fn run(
             },
         )?;
     }
-    let visitors = deepest.visitors_per_level(steps.len());
+    let mut visitors = vec![0u64; steps.len()];
+    deepest.for_each_visitor(|level| {
+        for count in visitors.iter_mut().take(usize::from(level)) {
+            *count += 1;
+        }
+    });
     Ok(steps
         .iter()
         .zip(visits)

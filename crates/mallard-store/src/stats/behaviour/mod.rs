@@ -10,7 +10,7 @@
 //! A visit counts with all of its events, also those after the period's end
 //! (a visit that starts at 23:50 on the last day is followed to its end).
 
-mod deepest;
+mod by_visitor;
 mod export;
 mod funnel;
 mod paths;

@@ -13,7 +13,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::super::{SiteInfo, StatsQuery};
 use super::Cohort;
-use super::radix::radix_sort_by_key;
+use super::by_visitor::{ByVisitor, Fold};
 use super::selection::{Bounds, event_matched_visits, visits_query};
 use crate::error::StoreError;
 
@@ -61,6 +61,16 @@ impl Seen {
     }
 }
 
+impl Fold for Seen {
+    fn first(week: u16) -> Self {
+        Self::new(u32::from(week))
+    }
+
+    fn add(&mut self, week: u16) {
+        Seen::add(self, u32::from(week));
+    }
+}
+
 /// The cohorts of the period, oldest first, each with `weeks` return counts
 /// (`None` for weeks after the period's end).
 pub(crate) fn run(
@@ -81,20 +91,18 @@ pub(crate) fn run(
         let week = week_starts
             .partition_point(|&s| s <= start)
             .saturating_sub(1);
-        u32::try_from(week)
-            .unwrap_or(u32::MAX)
+        u16::try_from(week)
+            .unwrap_or(u16::MAX)
             .min((1 << FIRST_BITS) - 1)
     };
-    // Every visit as (visitor id, week), sorted by visitor below: a year of
-    // a busy site has millions of visitors, too many for a hash map to be
-    // quick.
-    let mut visits: Vec<(u64, u32)> = Vec::new();
+    // The weeks of each visitor's visits (see `by_visitor`).
+    let mut visits: ByVisitor<Seen> = ByVisitor::default();
     let mut bounds = Bounds::of(site, query);
     if query.filters.is_empty() {
         // Packed days need no visit rows (see `visit_paths`).
         bounds.from =
             crate::visit_paths::read(conn, site.id, bounds.from, bounds.to, false, true, |v| {
-                visits.push((v.visitor_id as u64, week_of(v.start_ts)));
+                visits.add(v.visitor_id, week_of(v.start_ts));
             })?;
     }
     let matched = event_matched_visits(conn, site, query, bounds)?;
@@ -109,18 +117,9 @@ pub(crate) fn run(
             {
                 continue;
             }
-            let visitor: i64 = row.get(1)?;
-            visits.push((visitor as u64, week_of(row.get(2)?)));
+            visits.add(row.get(1)?, week_of(row.get(2)?));
         }
     }
-    radix_sort_by_key(&mut visits);
-    let seen = visits.chunk_by(|a, b| a.0 == b.0).map(|run| {
-        let mut seen = Seen::new(run[0].1);
-        for &(_, week) in run {
-            seen.add(week);
-        }
-        seen
-    });
     let mut cohorts: Vec<Cohort> = buckets
         .iter()
         .enumerate()
@@ -132,9 +131,9 @@ pub(crate) fn run(
                 .collect(),
         })
         .collect();
-    for entry in seen {
+    visits.for_each_visitor(|entry: Seen| {
         let Some(cohort) = cohorts.get_mut(entry.first() as usize) else {
-            continue;
+            return;
         };
         cohort.visitors += 1;
         for k in 1..=weeks {
@@ -144,7 +143,7 @@ pub(crate) fn run(
                 *count += 1;
             }
         }
-    }
+    });
     Ok(cohorts)
 }
 

@@ -1,0 +1,156 @@
+//! A small value per visit, folded per visitor: the deepest funnel level a
+//! visitor reached, the weeks a visitor came in.
+//!
+//! A year of a busy site has millions of visits and visitors. A hash map from
+//! visitor to value costs a cache miss per visit; instead each visit becomes
+//! one `u64` key, `visitor << VALUE_BITS | value`, and the keys are sorted by
+//! a radix sort ([`super::radix`]), which reads memory in order, then folded
+//! run by run: several times faster, in 16 bytes per visit while sorting.
+//! Visitor ids of databases created since migration 006 have 47 bits, so they
+//! fit; wider ids (older databases) switch the whole set to a hash map.
+
+use super::super::rollup::IdMap;
+use super::radix::radix_sort_by_key;
+
+/// Bits of the value in a key.
+const VALUE_BITS: u32 = 12;
+/// Visitor ids below this fit in a key.
+const PACKED_IDS: i64 = 1 << (64 - VALUE_BITS);
+
+/// How values of one visitor combine.
+pub(crate) trait Fold: Copy {
+    /// The fold of one value.
+    fn first(value: u16) -> Self;
+    /// Adds one more value, in any order.
+    fn add(&mut self, value: u16);
+}
+
+/// Values of visits, to be folded per visitor.
+#[derive(Debug)]
+pub(crate) enum ByVisitor<F> {
+    /// Keys `visitor << VALUE_BITS | value`.
+    Packed(Vec<(u64, ())>),
+    /// The fold per visitor, once an id did not fit in a key.
+    Map(IdMap<F>),
+}
+
+impl<F: Fold> Default for ByVisitor<F> {
+    fn default() -> Self {
+        Self::Packed(Vec::new())
+    }
+}
+
+impl<F: Fold> ByVisitor<F> {
+    /// Adds a visit of `visitor_id` with `value` (below 2^12).
+    pub(crate) fn add(&mut self, visitor_id: i64, value: u16) {
+        debug_assert!(u32::from(value) < 1 << VALUE_BITS);
+        if let Self::Packed(keys) = self {
+            if (0..PACKED_IDS).contains(&visitor_id) {
+                keys.push((((visitor_id as u64) << VALUE_BITS) | u64::from(value), ()));
+                return;
+            }
+            let mut map = IdMap::default();
+            for &(key, ()) in keys.iter() {
+                fold_into(&mut map, (key >> VALUE_BITS) as i64, key_value(key));
+            }
+            *self = Self::Map(map);
+        }
+        if let Self::Map(map) = self {
+            fold_into(map, visitor_id, value);
+        }
+    }
+
+    /// Calls `each` with the fold of every visitor's values.
+    pub(crate) fn for_each_visitor(self, mut each: impl FnMut(F)) {
+        match self {
+            Self::Packed(mut keys) => {
+                radix_sort_by_key(&mut keys);
+                for run in keys.chunk_by(|a, b| a.0 >> VALUE_BITS == b.0 >> VALUE_BITS) {
+                    let mut fold = F::first(key_value(run[0].0));
+                    for &(key, ()) in &run[1..] {
+                        fold.add(key_value(key));
+                    }
+                    each(fold);
+                }
+            }
+            Self::Map(map) => map.into_values().for_each(each),
+        }
+    }
+}
+
+fn key_value(key: u64) -> u16 {
+    (key & ((1 << VALUE_BITS) - 1)) as u16
+}
+
+fn fold_into<F: Fold>(map: &mut IdMap<F>, visitor_id: i64, value: u16) {
+    map.entry(visitor_id)
+        .and_modify(|fold| fold.add(value))
+        .or_insert_with(|| F::first(value));
+}
+
+/// The deepest level: the largest value.
+impl Fold for u16 {
+    fn first(value: u16) -> Self {
+        value
+    }
+
+    fn add(&mut self, value: u16) {
+        *self = (*self).max(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// All values of a visitor, sorted, as a fold that keeps everything.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct Bits(u64);
+
+    impl Fold for Bits {
+        fn first(value: u16) -> Self {
+            Bits(1 << (value % 64))
+        }
+        fn add(&mut self, value: u16) {
+            self.0 |= 1 << (value % 64);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn folds_match_a_map_whatever_the_ids(
+            visits in prop::collection::vec(
+                (prop_oneof![4 => 0i64..50, 1 => any::<i64>()], 0u16..4096),
+                0..300,
+            ),
+        ) {
+            let mut grouped: ByVisitor<Bits> = ByVisitor::default();
+            let mut expected: std::collections::HashMap<i64, u64> = Default::default();
+            for &(visitor, value) in &visits {
+                grouped.add(visitor, value);
+                *expected.entry(visitor).or_default() |= 1 << (value % 64);
+            }
+            let wide = visits.iter().any(|&(v, _)| !(0..PACKED_IDS).contains(&v));
+            prop_assert_eq!(matches!(grouped, ByVisitor::Map(_)), wide);
+            let mut got = Vec::new();
+            grouped.for_each_visitor(|fold| got.push(fold.0));
+            let mut expected: Vec<u64> = expected.into_values().collect();
+            got.sort_unstable();
+            expected.sort_unstable();
+            prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn the_deepest_level_is_the_largest() {
+        let mut grouped: ByVisitor<u16> = ByVisitor::default();
+        for (visitor, level) in [(7, 1), (7, 3), (7, 2), (9, 1)] {
+            grouped.add(visitor, level);
+        }
+        let mut deepest = Vec::new();
+        grouped.for_each_visitor(|level| deepest.push(level));
+        deepest.sort_unstable();
+        assert_eq!(deepest, vec![1, 3]);
+    }
+}
