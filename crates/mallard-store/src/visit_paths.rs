@@ -34,7 +34,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::StoreError;
 use crate::varint::{get_varint, put_varint};
-use crate::visit_days::{DAY_MS, day_ranges, utc_day};
+use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
 use crate::visits::Visit;
 
 /// A day is packed once the newest visit of its site starts this long after
@@ -307,78 +307,201 @@ fn read_part(
         .optional()?)
 }
 
+/// Which parts of packed days a query reads besides the start times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parts {
+    /// The event codes.
+    pub(crate) steps: bool,
+    /// The visitor ids.
+    pub(crate) visitors: bool,
+}
+
+/// The blobs of one packed day that a query reads.
+struct PackedDay {
+    /// The part of the query's period on this day.
+    range: DayRange,
+    starts: Vec<u8>,
+    /// Empty unless steps were asked for.
+    steps: Vec<u8>,
+    visitors: Option<Vec<u8>>,
+}
+
+/// Reads the blobs of the day of `range`; `None` when the day is not packed.
+fn load_day(
+    conn: &Connection,
+    site: i64,
+    range: DayRange,
+    parts: Parts,
+) -> Result<Option<PackedDay>, StoreError> {
+    let day = utc_day(range.from_ms);
+    let Some(starts) = read_part(conn, site, day, part::STARTS)? else {
+        return Ok(None);
+    };
+    let steps = if parts.steps {
+        read_part(conn, site, day, part::STEPS)?.ok_or_else(corrupt)?
+    } else {
+        Vec::new()
+    };
+    let visitors = if parts.visitors {
+        Some(read_part(conn, site, day, part::VISITORS)?.ok_or_else(corrupt)?)
+    } else {
+        None
+    };
+    Ok(Some(PackedDay {
+        range,
+        starts,
+        steps,
+        visitors,
+    }))
+}
+
+/// Calls `each` with every visit of `day` that starts within its range.
+fn decode_day(
+    day: &PackedDay,
+    codes: &mut Vec<u64>,
+    each: &mut impl FnMut(PackedVisit<'_>),
+) -> Result<(), StoreError> {
+    let day_start = utc_day(day.range.from_ms) * DAY_MS;
+    let width = match &day.visitors {
+        Some(bytes) => match bytes.first() {
+            Some(&w @ (6 | 8)) => usize::from(w),
+            _ => return Err(corrupt()),
+        },
+        None => 0,
+    };
+    let with_steps = !day.steps.is_empty();
+    let (mut at_start, mut at_step) = (0, 0);
+    let count = get_varint(&day.starts, &mut at_start).ok_or_else(corrupt)?;
+    let mut second = 0i64;
+    for visit in 0..count as usize {
+        second += get_varint(&day.starts, &mut at_start).ok_or_else(corrupt)? as i64;
+        codes.clear();
+        if with_steps {
+            let events = get_varint(&day.steps, &mut at_step).ok_or_else(corrupt)? as usize;
+            for _ in 0..events {
+                codes.push(get_varint(&day.steps, &mut at_step).ok_or_else(corrupt)?);
+            }
+        }
+        let start_ts = day_start + second * 1000;
+        if start_ts < day.range.from_ms || start_ts >= day.range.to_ms {
+            continue;
+        }
+        let visitor_id = match &day.visitors {
+            Some(bytes) => {
+                let at = 1 + visit * width;
+                let mut raw = [0u8; 8];
+                raw[..width].copy_from_slice(bytes.get(at..at + width).ok_or_else(corrupt)?);
+                i64::from_le_bytes(raw)
+            }
+            None => 0,
+        };
+        each(PackedVisit {
+            start_ts,
+            visitor_id,
+            codes,
+        });
+    }
+    Ok(())
+}
+
 /// Calls `each` with every visit of `site` that starts in `[from_ms, to_ms)`
 /// on a packed day, day by day in order, up to the first day with visits
 /// that is not packed; returns the instant from which the visits are not
 /// packed (`to_ms` when all of them are). `from_ms` and `to_ms` must be whole
-/// seconds. Steps are read only `with_steps` (else `codes` is empty), visitor
-/// ids only `with_visitors` (else 0).
+/// seconds. Steps are read only with `parts.steps` (else `codes` is empty),
+/// visitor ids only with `parts.visitors` (else 0).
+#[cfg(test)]
 pub(crate) fn read(
     conn: &Connection,
     site: i64,
     from_ms: i64,
     to_ms: i64,
-    with_steps: bool,
-    with_visitors: bool,
+    parts: Parts,
     mut each: impl FnMut(PackedVisit<'_>),
 ) -> Result<i64, StoreError> {
-    let mut codes: Vec<u64> = Vec::new();
+    let mut codes = Vec::new();
     for range in day_ranges(conn, site, from_ms, to_ms)? {
-        let day = utc_day(range.from_ms);
-        let day_start = day * DAY_MS;
-        let Some(starts) = read_part(conn, site, day, part::STARTS)? else {
+        let Some(day) = load_day(conn, site, range, parts)? else {
             return Ok(range.from_ms);
         };
-        let steps = if with_steps {
-            read_part(conn, site, day, part::STEPS)?.ok_or_else(corrupt)?
-        } else {
-            Vec::new()
-        };
-        let visitors = if with_visitors {
-            Some(read_part(conn, site, day, part::VISITORS)?.ok_or_else(corrupt)?)
-        } else {
-            None
-        };
-        let width = match &visitors {
-            Some(bytes) => match bytes.first() {
-                Some(&w @ (6 | 8)) => usize::from(w),
-                _ => return Err(corrupt()),
-            },
-            None => 0,
-        };
-        let (mut at_start, mut at_step) = (0, 0);
-        let count = get_varint(&starts, &mut at_start).ok_or_else(corrupt)?;
-        let mut second = 0i64;
-        for visit in 0..count as usize {
-            second += get_varint(&starts, &mut at_start).ok_or_else(corrupt)? as i64;
-            codes.clear();
-            if with_steps {
-                let events = get_varint(&steps, &mut at_step).ok_or_else(corrupt)? as usize;
-                for _ in 0..events {
-                    codes.push(get_varint(&steps, &mut at_step).ok_or_else(corrupt)?);
-                }
-            }
-            let start_ts = day_start + second * 1000;
-            if start_ts < range.from_ms || start_ts >= range.to_ms {
-                continue;
-            }
-            let visitor_id = match &visitors {
-                Some(bytes) => {
-                    let at = 1 + visit * width;
-                    let mut raw = [0u8; 8];
-                    raw[..width].copy_from_slice(bytes.get(at..at + width).ok_or_else(corrupt)?);
-                    i64::from_le_bytes(raw)
-                }
-                None => 0,
-            };
-            each(PackedVisit {
-                start_ts,
-                visitor_id,
-                codes: &codes,
-            });
-        }
+        decode_day(&day, &mut codes, &mut each)?;
     }
     Ok(to_ms)
+}
+
+/// Threads that decode packed days for one query (the calling thread reads
+/// the blobs meanwhile).
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+/// Folds the same visits as [`read`] gives, in parallel: the calling thread
+/// reads the packed days' blobs and hands them out in turn to a few threads,
+/// each of which folds its days' visits into an accumulator of its own
+/// (made by `new`). Returns the accumulators, to be merged by the caller,
+/// and the instant from which the visits are not packed.
+pub(crate) fn fold<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    parts: Parts,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, PackedVisit<'_>) + Sync,
+) -> Result<(Vec<A>, i64), StoreError> {
+    let ranges = day_ranges(conn, site, from_ms, to_ms)?;
+    std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for _ in 0..workers() {
+            // A few days in flight per thread bound the memory held.
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<PackedDay>(2);
+            senders.push(sender);
+            let (new, each) = (&new, &each);
+            handles.push(scope.spawn(move || -> Result<A, StoreError> {
+                let mut acc = new();
+                let mut codes = Vec::new();
+                for day in receiver {
+                    decode_day(&day, &mut codes, &mut |visit| each(&mut acc, visit))?;
+                }
+                Ok(acc)
+            }));
+        }
+        let mut rest = to_ms;
+        let mut failure = None;
+        for (at, range) in ranges.into_iter().enumerate() {
+            match load_day(conn, site, range, parts) {
+                Ok(Some(day)) => {
+                    // A worker that stopped on an error has dropped its
+                    // receiver; its error is reported below.
+                    if senders[at % senders.len()].send(day).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    rest = range.from_ms;
+                    break;
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        drop(senders);
+        let mut folds = Vec::with_capacity(handles.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(Ok(acc)) => folds.push(acc),
+                Ok(Err(err)) => failure = failure.or(Some(err)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        match failure {
+            Some(err) => Err(err),
+            None => Ok((folds, rest)),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -429,7 +552,11 @@ mod tests {
     /// where the rows take over.
     fn read_all(conn: &Connection, from: i64, to: i64) -> (Vec<(i64, i64, Vec<u64>)>, i64) {
         let mut seen = Vec::new();
-        let rest = read(conn, SITE, from, to, true, true, |v| {
+        let parts = Parts {
+            steps: true,
+            visitors: true,
+        };
+        let rest = read(conn, SITE, from, to, parts, |v| {
             seen.push((v.start_ts, v.visitor_id, v.codes.to_vec()));
         })
         .unwrap();

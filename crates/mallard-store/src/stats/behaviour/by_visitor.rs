@@ -23,6 +23,8 @@ pub(crate) trait Fold: Copy {
     fn first(value: u16) -> Self;
     /// Adds one more value, in any order.
     fn add(&mut self, value: u16);
+    /// Adds the values of another fold of the same visitor.
+    fn merge(&mut self, other: Self);
 }
 
 /// Values of visits, to be folded per visitor.
@@ -49,14 +51,40 @@ impl<F: Fold> ByVisitor<F> {
                 keys.push((((visitor_id as u64) << VALUE_BITS) | u64::from(value), ()));
                 return;
             }
-            let mut map = IdMap::default();
-            for &(key, ()) in keys.iter() {
-                fold_into(&mut map, (key >> VALUE_BITS) as i64, key_value(key));
-            }
-            *self = Self::Map(map);
+            *self = Self::Map(std::mem::take(self).into_map());
         }
         if let Self::Map(map) = self {
             fold_into(map, visitor_id, value);
+        }
+    }
+
+    /// The fold per visitor, in a hash map.
+    fn into_map(self) -> IdMap<F> {
+        match self {
+            Self::Packed(keys) => {
+                let mut map = IdMap::default();
+                for (key, ()) in keys {
+                    fold_into(&mut map, (key >> VALUE_BITS) as i64, key_value(key));
+                }
+                map
+            }
+            Self::Map(map) => map,
+        }
+    }
+
+    /// Adds the visits of `other` (folded by another thread).
+    pub(crate) fn merge(&mut self, other: Self) {
+        match (&mut *self, other) {
+            (Self::Packed(keys), Self::Packed(more)) => keys.extend(more),
+            (_, other) => {
+                let mut map = std::mem::take(self).into_map();
+                for (visitor_id, fold) in other.into_map() {
+                    map.entry(visitor_id)
+                        .and_modify(|mine| mine.merge(fold))
+                        .or_insert(fold);
+                }
+                *self = Self::Map(map);
+            }
         }
     }
 
@@ -97,6 +125,10 @@ impl Fold for u16 {
     fn add(&mut self, value: u16) {
         *self = (*self).max(value);
     }
+
+    fn merge(&mut self, other: Self) {
+        self.add(other);
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +147,9 @@ mod tests {
         fn add(&mut self, value: u16) {
             self.0 |= 1 << (value % 64);
         }
+        fn merge(&mut self, other: Self) {
+            self.0 |= other.0;
+        }
     }
 
     proptest! {
@@ -125,12 +160,15 @@ mod tests {
                 0..300,
             ),
         ) {
+            // Two halves folded apart and merged, as two threads do.
             let mut grouped: ByVisitor<Bits> = ByVisitor::default();
+            let mut other: ByVisitor<Bits> = ByVisitor::default();
             let mut expected: std::collections::HashMap<i64, u64> = Default::default();
-            for &(visitor, value) in &visits {
-                grouped.add(visitor, value);
+            for (at, &(visitor, value)) in visits.iter().enumerate() {
+                if at % 3 == 0 { other.add(visitor, value) } else { grouped.add(visitor, value) }
                 *expected.entry(visitor).or_default() |= 1 << (value % 64);
             }
+            grouped.merge(other);
             let wide = visits.iter().any(|&(v, _)| !(0..PACKED_IDS).contains(&v));
             prop_assert_eq!(matches!(grouped, ByVisitor::Map(_)), wide);
             let mut got = Vec::new();

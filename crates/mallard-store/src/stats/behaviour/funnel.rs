@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use super::super::SiteInfo;
 use super::super::StatsQuery;
 use super::by_visitor::ByVisitor;
-use super::source::each_visit;
+use super::source::{Folding, fold_visits};
 use super::walk::{Rows, StepId};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
@@ -65,6 +65,33 @@ pub(crate) fn greedy_level(steps: &[Option<StepId>], events: &[(i64, StepId)]) -
     reached
 }
 
+/// What a funnel counts while folding visits.
+struct Reached {
+    /// Visits per step.
+    visits: Vec<u64>,
+    /// The deepest step each visitor reached in any of their visits.
+    deepest: ByVisitor<u16>,
+}
+
+impl Reached {
+    fn add(&mut self, visitor_id: i64, level: usize) {
+        for count in &mut self.visits[..level] {
+            *count += 1;
+        }
+        if level > 0 {
+            // At most 8 steps.
+            self.deepest.add(visitor_id, level as u16);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (mine, theirs) in self.visits.iter_mut().zip(other.visits) {
+            *mine += theirs;
+        }
+        self.deepest.merge(other.deepest);
+    }
+}
+
 /// Per step, the visits (and their distinct visitors) that reached it.
 pub(crate) fn run(
     conn: &Connection,
@@ -85,36 +112,36 @@ pub(crate) fn run(
             StepId::Event(e) => events.push(e),
         }
     }
-    let mut visits = vec![0u64; steps.len()];
-    // The deepest step each visitor reached in any of their visits.
-    let mut deepest: ByVisitor<u16> = ByVisitor::default();
-    let mut count = |visitor_id: i64, reached: usize| {
-        for count in &mut visits[..reached] {
-            *count += 1;
-        }
-        if reached > 0 {
-            // At most 8 steps.
-            deepest.add(visitor_id, reached as u16);
-        }
+    let mut reached = Reached {
+        visits: vec![0; steps.len()],
+        deepest: ByVisitor::default(),
     };
     if ids.first().is_some_and(Option::is_some) {
         // Without a window event times do not matter, so packed days serve.
-        each_visit(
+        reached = fold_visits(
             conn,
             site,
             query,
             &Rows::Only { pages, events },
             true,
             window_ms.is_none(),
-            |visitor_id, visit_events| {
-                let reached = match window_ms {
-                    None => greedy_level(&ids, visit_events),
-                    Some(_) => level(&ids, visit_events, window_ms),
-                };
-                count(visitor_id, reached);
+            Folding {
+                new: || Reached {
+                    visits: vec![0; steps.len()],
+                    deepest: ByVisitor::default(),
+                },
+                each: |fold: &mut Reached, visitor_id, visit_events: &[(i64, StepId)]| {
+                    let level = match window_ms {
+                        None => greedy_level(&ids, visit_events),
+                        Some(_) => level(&ids, visit_events, window_ms),
+                    };
+                    fold.add(visitor_id, level);
+                },
+                merge: Reached::merge,
             },
         )?;
     }
+    let Reached { visits, deepest } = reached;
     let mut visitors = vec![0u64; steps.len()];
     deepest.for_each_visitor(|level| {
         for count in visitors.iter_mut().take(usize::from(level)) {

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::super::{SiteInfo, StatsQuery};
-use super::source::each_visit;
+use super::source::{Folding, fold_visits};
 use super::walk::{Rows, StepId};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
@@ -127,6 +127,74 @@ impl StepIndex {
     }
 }
 
+/// The runs a sequences query collects while folding visits: every run
+/// taken, as its key shifted left by one, the low bit set on the first
+/// occurrence in its visit. Sorting brings equal runs together, so counting
+/// needs 16 bytes per occurrence and no hash map (a year of a busy site has
+/// millions of distinct runs).
+#[derive(Debug, Default)]
+struct Runs {
+    index: StepIndex,
+    runs: Vec<u128>,
+    too_many: bool,
+}
+
+impl Runs {
+    fn add(&mut self, path: &[StepId], length: usize) {
+        if path.len() < length {
+            return;
+        }
+        let keys: Option<Vec<u128>> = path.windows(length).map(|w| self.index.key(w)).collect();
+        let Some(mut keys) = keys else {
+            self.too_many = true;
+            return;
+        };
+        let all = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        let distinct = keys.len();
+        self.runs.extend(keys.iter().map(|k| (k << 1) | 1));
+        if all > distinct {
+            // Occurrences beyond the first of a run in this visit.
+            let mut seen = FxHashSet::with_capacity_and_hasher(distinct, Default::default());
+            for w in path.windows(length) {
+                if let Some(k) = self.index.key(w)
+                    && !seen.insert(k)
+                {
+                    self.runs.push(k << 1);
+                }
+            }
+        }
+    }
+
+    /// Adds the runs of another fold, whose steps are numbered by its own
+    /// index: each step number of its keys is translated to this index's.
+    fn merge(&mut self, other: Self, length: usize) {
+        self.too_many |= other.too_many;
+        let numbers: Vec<u32> = other
+            .index
+            .steps
+            .iter()
+            .map(|&step| self.index.number(step))
+            .collect();
+        if numbers.iter().any(|&n| n >= 1 << STEP_BITS) {
+            self.too_many = true;
+            return;
+        }
+        let mask = (1u128 << STEP_BITS) - 1;
+        self.runs.extend(other.runs.into_iter().map(|run| {
+            let mut key = run >> 1;
+            let mut translated = 0u128;
+            for at in 0..length {
+                let number = (key & mask) as usize;
+                translated |= u128::from(numbers[number - 1]) << (at as u32 * STEP_BITS);
+                key >>= STEP_BITS;
+            }
+            (translated << 1) | (run & 1)
+        }));
+    }
+}
+
 /// The most common runs of `length` consecutive steps within visits.
 pub(crate) fn sequences(
     conn: &Connection,
@@ -136,40 +204,25 @@ pub(crate) fn sequences(
     limit: usize,
 ) -> Result<Vec<Sequence>, StoreError> {
     let length = length.clamp(1, MAX_LENGTH);
-    let mut index = StepIndex::default();
-    // Every run taken, as its key shifted left by one, the low bit set on the
-    // first occurrence in its visit. Sorting brings equal runs together, so
-    // counting needs 16 bytes per occurrence and no hash map (a year of a
-    // busy site has millions of distinct runs).
-    let mut runs: Vec<u128> = Vec::new();
-    let mut too_many = false;
-    each_visit(conn, site, query, &Rows::All, false, true, |_, events| {
-        let path = collapse(events);
-        if path.len() < length {
-            return;
-        }
-        let keys: Option<Vec<u128>> = path.windows(length).map(|w| index.key(w)).collect();
-        let Some(mut keys) = keys else {
-            too_many = true;
-            return;
-        };
-        let all = keys.len();
-        keys.sort_unstable();
-        keys.dedup();
-        let distinct = keys.len();
-        runs.extend(keys.iter().map(|k| (k << 1) | 1));
-        if all > distinct {
-            // Occurrences beyond the first of a run in this visit.
-            let mut seen = FxHashSet::with_capacity_and_hasher(distinct, Default::default());
-            for w in path.windows(length) {
-                if let Some(k) = index.key(w)
-                    && !seen.insert(k)
-                {
-                    runs.push(k << 1);
-                }
-            }
-        }
-    })?;
+    let Runs {
+        index,
+        mut runs,
+        too_many,
+    } = fold_visits(
+        conn,
+        site,
+        query,
+        &Rows::All,
+        false,
+        true,
+        Folding {
+            new: Runs::default,
+            each: |fold: &mut Runs, _, events: &[(i64, StepId)]| {
+                fold.add(&collapse(events), length);
+            },
+            merge: |fold: &mut Runs, other| fold.merge(other, length),
+        },
+    )?;
     if too_many {
         return Err(StoreError::InvalidData(
             "too many distinct pages and events in the period for sequences".into(),
@@ -204,6 +257,61 @@ pub(crate) fn sequences(
         .collect()
 }
 
+/// What a flow counts while folding visits.
+#[derive(Debug, Default)]
+struct FlowFold {
+    visits: u64,
+    views: u64,
+    next: FxHashMap<Neighbour<StepId>, Count>,
+    previous: FxHashMap<Neighbour<StepId>, Count>,
+    /// Buffers reused from visit to visit.
+    path: Vec<StepId>,
+    neighbours: Vec<Neighbour<StepId>>,
+}
+
+impl FlowFold {
+    fn add(&mut self, target: StepId, events: &[(i64, StepId)]) {
+        // Most visits never view the page.
+        if !events.iter().any(|&(_, step)| step == target) {
+            return;
+        }
+        let path = &mut self.path;
+        path.clear();
+        path.extend(events.iter().map(|&(_, step)| step));
+        path.dedup();
+        let at = || (0..path.len()).filter(|&i| path[i] == target);
+        self.visits += 1;
+        self.views += at().count() as u64;
+        self.neighbours.clear();
+        self.neighbours.extend(at().map(|i| {
+            path.get(i + 1)
+                .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
+        }));
+        add_all(&mut self.next, &mut self.neighbours);
+        self.neighbours.clear();
+        self.neighbours.extend(at().map(|i| {
+            i.checked_sub(1)
+                .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
+        }));
+        add_all(&mut self.previous, &mut self.neighbours);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.visits += other.visits;
+        self.views += other.views;
+        for (mine, theirs) in [
+            (&mut self.next, other.next),
+            (&mut self.previous, other.previous),
+        ] {
+            for (neighbour, count) in theirs {
+                let sum = mine.entry(neighbour).or_default();
+                sum.visits = sum.visits.saturating_add(count.visits);
+                sum.occurrences = sum.occurrences.saturating_add(count.occurrences);
+            }
+        }
+    }
+}
+
 /// Where visits came from and went to around one page.
 pub(crate) fn flow(
     conn: &Connection,
@@ -212,49 +320,35 @@ pub(crate) fn flow(
     page: &str,
     limit: usize,
 ) -> Result<Flow, StoreError> {
-    let mut result = Flow::default();
     let Some(target) = super::super::labels::dim_id(conn, crate::dims::DimKind::Pathname, page)?
     else {
-        return Ok(result);
+        return Ok(Flow::default());
     };
     let target = StepId::Page(target);
-    let mut next: FxHashMap<Neighbour<StepId>, Count> = FxHashMap::default();
-    let mut previous: FxHashMap<Neighbour<StepId>, Count> = FxHashMap::default();
-    // Buffers reused from visit to visit.
-    let mut path: Vec<StepId> = Vec::new();
-    let mut neighbours: Vec<Neighbour<StepId>> = Vec::new();
-    each_visit(
+    let FlowFold {
+        visits,
+        views,
+        next,
+        previous,
+        ..
+    } = fold_visits(
         conn,
         site,
         query,
         &Rows::Pageviews,
         false,
         true,
-        |_, events| {
-            // Most visits never view the page.
-            if !events.iter().any(|&(_, step)| step == target) {
-                return;
-            }
-            path.clear();
-            path.extend(events.iter().map(|&(_, step)| step));
-            path.dedup();
-            let at = || (0..path.len()).filter(|&i| path[i] == target);
-            result.visits += 1;
-            result.views += at().count() as u64;
-            neighbours.clear();
-            neighbours.extend(at().map(|i| {
-                path.get(i + 1)
-                    .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
-            }));
-            add_all(&mut next, &mut neighbours);
-            neighbours.clear();
-            neighbours.extend(at().map(|i| {
-                i.checked_sub(1)
-                    .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
-            }));
-            add_all(&mut previous, &mut neighbours);
+        Folding {
+            new: FlowFold::default,
+            each: |fold: &mut FlowFold, _, events: &[(i64, StepId)]| fold.add(target, events),
+            merge: FlowFold::merge,
         },
     )?;
+    let mut result = Flow {
+        visits,
+        views,
+        ..Flow::default()
+    };
     let label = |rows: Vec<(Neighbour<StepId>, Count)>| -> Result<Vec<FlowRow>, StoreError> {
         rows.into_iter()
             .map(|(neighbour, count)| {

@@ -69,6 +69,12 @@ impl Fold for Seen {
     fn add(&mut self, week: u16) {
         Seen::add(self, u32::from(week));
     }
+
+    fn merge(&mut self, other: Self) {
+        for k in (0..=KEPT_WEEKS).filter(|&k| other.returned(k)) {
+            Seen::add(self, other.first() + k);
+        }
+    }
 }
 
 /// The cohorts of the period, oldest first, each with `weeks` return counts
@@ -100,10 +106,22 @@ pub(crate) fn run(
     let mut bounds = Bounds::of(site, query);
     if query.filters.is_empty() {
         // Packed days need no visit rows (see `visit_paths`).
-        bounds.from =
-            crate::visit_paths::read(conn, site.id, bounds.from, bounds.to, false, true, |v| {
-                visits.add(v.visitor_id, week_of(v.start_ts));
-            })?;
+        let (folds, rest) = crate::visit_paths::fold(
+            conn,
+            site.id,
+            bounds.from,
+            bounds.to,
+            crate::visit_paths::Parts {
+                steps: false,
+                visitors: true,
+            },
+            ByVisitor::default,
+            |fold: &mut ByVisitor<Seen>, v| fold.add(v.visitor_id, week_of(v.start_ts)),
+        )?;
+        for fold in folds {
+            visits.merge(fold);
+        }
+        bounds.from = rest;
     }
     let matched = event_matched_visits(conn, site, query, bounds)?;
     if let Some((sql, params)) =

@@ -36,30 +36,53 @@ fn wanted(rows: &Rows, step: StepId) -> bool {
     }
 }
 
-/// Calls `each` with the visitor id (0 unless `with_visitors`) and the events
-/// of `rows` (time order, ties by event id) of every visit of the query that
-/// has at least one such event. Events read from packed paths carry time 0,
-/// so callers that compare times must pass `packed: false`.
-pub(crate) fn each_visit(
+/// How a query folds its visits.
+pub(crate) struct Folding<N, E, M> {
+    /// A fresh accumulator.
+    pub(crate) new: N,
+    /// Adds one visit: its visitor id and its events.
+    pub(crate) each: E,
+    /// Adds another accumulator into the first.
+    pub(crate) merge: M,
+}
+
+/// Folds the visits of the query that have at least one event of `rows`
+/// into one accumulator: `folding.each` gets the visitor id (0 unless
+/// `with_visitors`) and those events (time order, ties by event id). Packed
+/// days (when `packed` and the query has no filters) are folded by a few
+/// threads into accumulators of their own, which `folding.merge` adds up;
+/// their events carry time 0, so callers that compare times pass `packed:
+/// false`. The rest of the period is read from the rows.
+pub(crate) fn fold_visits<A, N, E, M>(
     conn: &Connection,
     site: &SiteInfo,
     query: &StatsQuery,
     rows: &Rows,
     with_visitors: bool,
     packed: bool,
-    mut each: impl FnMut(i64, &[(i64, StepId)]),
-) -> Result<(), StoreError> {
+    folding: Folding<N, E, M>,
+) -> Result<A, StoreError>
+where
+    A: Send,
+    N: Fn() -> A + Sync,
+    E: Fn(&mut A, i64, &[(i64, StepId)]) + Sync,
+    M: Fn(&mut A, A),
+{
+    let Folding { new, each, merge } = folding;
     let mut bounds = Bounds::of(site, query);
+    let mut total = new();
     if packed && query.filters.is_empty() {
-        let mut events: Vec<(i64, StepId)> = Vec::new();
-        bounds.from = crate::visit_paths::read(
+        let (folds, rest) = crate::visit_paths::fold(
             conn,
             site.id,
             bounds.from,
             bounds.to,
-            true,
-            with_visitors,
-            |visit| {
+            crate::visit_paths::Parts {
+                steps: true,
+                visitors: with_visitors,
+            },
+            || (new(), Vec::new()),
+            |(acc, events): &mut (A, Vec<(i64, StepId)>), visit| {
                 events.clear();
                 events.extend(
                     visit
@@ -70,10 +93,14 @@ pub(crate) fn each_visit(
                         .map(|step| (0, step)),
                 );
                 if !events.is_empty() {
-                    each(visit.visitor_id, &events);
+                    each(acc, visit.visitor_id, events);
                 }
             },
         )?;
+        for (acc, _) in folds {
+            merge(&mut total, acc);
+        }
+        bounds.from = rest;
     }
     let set = VisitSet::load(conn, site, query, bounds, with_visitors)?;
     walk(
@@ -83,7 +110,8 @@ pub(crate) fn each_visit(
         pageview_id(conn)?,
         rows,
         |member, events| {
-            each(member.visitor_id, events);
+            each(&mut total, member.visitor_id, events);
         },
-    )
+    )?;
+    Ok(total)
 }
