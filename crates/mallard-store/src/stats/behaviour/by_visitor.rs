@@ -10,7 +10,7 @@
 //! fit; wider ids (older databases) switch the whole set to a hash map.
 
 use super::super::rollup::IdMap;
-use super::radix::radix_sort_by_key;
+use super::radix::parallel_radix_sort_by_key;
 
 /// Bits of the value in a key.
 const VALUE_BITS: u32 = 12;
@@ -92,7 +92,7 @@ impl<F: Fold> ByVisitor<F> {
     pub(crate) fn for_each_visitor(self, mut each: impl FnMut(F)) {
         match self {
             Self::Packed(mut keys) => {
-                radix_sort_by_key(&mut keys);
+                parallel_radix_sort_by_key(&mut keys, VALUE_BITS);
                 for run in keys.chunk_by(|a, b| a.0 >> VALUE_BITS == b.0 >> VALUE_BITS) {
                     let mut fold = F::first(key_value(run[0].0));
                     for &(key, ()) in &run[1..] {

@@ -7,19 +7,26 @@
 const DIGIT_BITS: u32 = 11;
 
 /// Sorts pairs by their `u64` key (stable LSD radix sort).
-pub(crate) fn radix_sort_by_key<V: Copy>(pairs: &mut Vec<(u64, V)>) {
+pub(crate) fn radix_sort_by_key<V: Copy>(pairs: &mut [(u64, V)]) {
     if pairs.len() < 2 {
         return;
     }
-    let mut buffer = pairs.clone();
+    let mut buffer = pairs.to_vec();
     let mut counts = vec![0usize; 1 << DIGIT_BITS];
+    // Whether the sorted data of the last pass is in `buffer`.
+    let mut in_buffer = false;
     for shift in (0..64).step_by(DIGIT_BITS as usize) {
         let digit = |key: u64| ((key >> shift) & ((1 << DIGIT_BITS) - 1)) as usize;
+        let (from, to) = if in_buffer {
+            (&buffer[..], &mut *pairs)
+        } else {
+            (&*pairs, &mut buffer[..])
+        };
         counts.fill(0);
-        for pair in pairs.iter() {
+        for pair in from {
             counts[digit(pair.0)] += 1;
         }
-        if counts[digit(pairs[0].0)] == pairs.len() {
+        if counts[digit(from[0].0)] == from.len() {
             continue;
         }
         let mut offset = 0;
@@ -28,13 +35,44 @@ pub(crate) fn radix_sort_by_key<V: Copy>(pairs: &mut Vec<(u64, V)>) {
             *count = offset;
             offset += here;
         }
-        for pair in pairs.iter() {
+        for pair in from {
             let slot = &mut counts[digit(pair.0)];
-            buffer[*slot] = *pair;
+            to[*slot] = *pair;
             *slot += 1;
         }
-        std::mem::swap(pairs, &mut buffer);
+        in_buffer = !in_buffer;
     }
+    if in_buffer {
+        pairs.copy_from_slice(&buffer);
+    }
+}
+
+/// Sorts like [`radix_sort_by_key`], on two threads for large inputs: the
+/// pairs are first split in place at a key, the upper half of the key range
+/// on one side, and the two sides are sorted at once. Keys with the same
+/// `key >> group_bits` stay on one side.
+pub(crate) fn parallel_radix_sort_by_key<V: Copy + Send>(pairs: &mut [(u64, V)], group_bits: u32) {
+    let Some(max) = pairs.iter().map(|p| p.0).max() else {
+        return;
+    };
+    if pairs.len() < 1 << 16 {
+        radix_sort_by_key(pairs);
+        return;
+    }
+    let pivot = ((max >> group_bits) / 2 + 1) << group_bits;
+    // Partition in place: keys below the pivot first.
+    let mut split = 0;
+    for at in 0..pairs.len() {
+        if pairs[at].0 < pivot {
+            pairs.swap(split, at);
+            split += 1;
+        }
+    }
+    let (low, high) = pairs.split_at_mut(split);
+    std::thread::scope(|scope| {
+        scope.spawn(|| radix_sort_by_key(high));
+        radix_sort_by_key(low);
+    });
 }
 
 #[cfg(test)]
@@ -43,6 +81,19 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_parallel_sort_sorts(keys in prop::collection::vec(prop_oneof![any::<u64>(), 0u64..1000], 0..3000)) {
+            let mut pairs: Vec<(u64, ())> = keys.iter().map(|&k| (k, ())).collect();
+            // Enough pairs to take the parallel path.
+            pairs.extend((0..70_000u64).map(|k| (k.wrapping_mul(0x9E37_79B9_7F4A_7C15), ())));
+            let mut expected = pairs.clone();
+            expected.sort_by_key(|p| p.0);
+            parallel_radix_sort_by_key(&mut pairs, 12);
+            prop_assert_eq!(pairs, expected);
+        }
+
         #[test]
         fn the_radix_sort_sorts_stably(keys in prop::collection::vec(any::<u64>(), 0..500)) {
             let mut pairs: Vec<(u64, usize)> = keys.iter().map(|&k| (k, 0)).enumerate().map(|(i, (k, _))| (k, i)).collect();
