@@ -11,9 +11,10 @@
 //! - part [`part::STARTS`]: `varint(visit count)`, then for each visit, in
 //!   start order, `varint(start second - previous start second)` (the first
 //!   counted from the day's start);
-//! - part [`part::STEPS`]: for each visit `varint(event count)` then one
+//! - part [`part::STEPS`]: for each visit `varint(byte length)` then one
 //!   `varint(code)` per event in time order (ties by event id), the code being
-//!   `path id << 1` for a page view and `event name id << 1 | 1` otherwise;
+//!   `path id << 1` for a page view and `event name id << 1 | 1` otherwise
+//!   (the length lets a reader hand a visit's codes over undecoded);
 //! - part [`part::VISITORS`]: one byte `w` (6 or 8), then each visitor id in
 //!   `w` little-endian bytes.
 //!
@@ -258,11 +259,14 @@ fn encode(day_start: i64, visits: &[PackVisit]) -> [(i64, Vec<u8>); 3] {
         previous = second;
     }
     let mut steps = Vec::with_capacity(visits.len() * 4);
+    let mut codes = Vec::new();
     for visit in visits {
-        put_varint(&mut steps, visit.codes.len() as u64);
+        codes.clear();
         for &code in &visit.codes {
-            put_varint(&mut steps, code);
+            put_varint(&mut codes, code);
         }
+        put_varint(&mut steps, codes.len() as u64);
+        steps.extend_from_slice(&codes);
     }
     let width: usize = if visits.iter().all(|v| (0..1 << 48).contains(&v.visitor_id)) {
         6
@@ -290,7 +294,25 @@ pub(crate) struct PackedVisit<'a> {
     pub(crate) visitor_id: i64,
     /// The event codes in time order (see the module documentation), when
     /// steps were asked for.
-    pub(crate) codes: &'a [u64],
+    pub(crate) codes: PackedCodes<'a>,
+}
+
+/// The event codes of one packed visit, decoded as they are iterated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedCodes<'a>(&'a [u8]);
+
+impl Iterator for PackedCodes<'_> {
+    type Item = u64;
+
+    #[inline]
+    fn next(&mut self) -> Option<u64> {
+        let mut at = 0;
+        // The last byte of a visit's codes ends a varint (checked when the
+        // visit is handed over), so a code never runs past them.
+        let code = get_varint(self.0, &mut at)?;
+        self.0 = &self.0[at..];
+        Some(code)
+    }
 }
 
 fn read_part(
@@ -356,11 +378,7 @@ fn load_day(
 }
 
 /// Calls `each` with every visit of `day` that starts within its range.
-fn decode_day(
-    day: &PackedDay,
-    codes: &mut Vec<u64>,
-    each: &mut impl FnMut(PackedVisit<'_>),
-) -> Result<(), StoreError> {
+fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result<(), StoreError> {
     let day_start = utc_day(day.range.from_ms) * DAY_MS;
     let width = match &day.visitors {
         Some(bytes) => match bytes.first() {
@@ -375,13 +393,20 @@ fn decode_day(
     let mut second = 0i64;
     for visit in 0..count as usize {
         second += get_varint(&day.starts, &mut at_start).ok_or_else(corrupt)? as i64;
-        codes.clear();
-        if with_steps {
-            let events = get_varint(&day.steps, &mut at_step).ok_or_else(corrupt)? as usize;
-            for _ in 0..events {
-                codes.push(get_varint(&day.steps, &mut at_step).ok_or_else(corrupt)?);
+        let codes = if with_steps {
+            let length = get_varint(&day.steps, &mut at_step).ok_or_else(corrupt)? as usize;
+            let bytes = day
+                .steps
+                .get(at_step..at_step.saturating_add(length))
+                .ok_or_else(corrupt)?;
+            if bytes.last().is_some_and(|&last| last >= 0x80) {
+                return Err(corrupt());
             }
-        }
+            at_step += length;
+            bytes
+        } else {
+            &[]
+        };
         let start_ts = day_start + second * 1000;
         if start_ts < day.range.from_ms || start_ts >= day.range.to_ms {
             continue;
@@ -398,7 +423,7 @@ fn decode_day(
         each(PackedVisit {
             start_ts,
             visitor_id,
-            codes,
+            codes: PackedCodes(codes),
         });
     }
     Ok(())
@@ -419,12 +444,11 @@ pub(crate) fn read(
     parts: Parts,
     mut each: impl FnMut(PackedVisit<'_>),
 ) -> Result<i64, StoreError> {
-    let mut codes = Vec::new();
     for range in day_ranges(conn, site, from_ms, to_ms)? {
         let Some(day) = load_day(conn, site, range, parts)? else {
             return Ok(range.from_ms);
         };
-        decode_day(&day, &mut codes, &mut each)?;
+        decode_day(&day, &mut each)?;
     }
     Ok(to_ms)
 }
@@ -460,9 +484,8 @@ pub(crate) fn fold<A: Send>(
             let (new, each) = (&new, &each);
             handles.push(scope.spawn(move || -> Result<A, StoreError> {
                 let mut acc = new();
-                let mut codes = Vec::new();
                 for day in receiver {
-                    decode_day(&day, &mut codes, &mut |visit| each(&mut acc, visit))?;
+                    decode_day(&day, &mut |visit| each(&mut acc, visit))?;
                 }
                 Ok(acc)
             }));
@@ -557,7 +580,7 @@ mod tests {
             visitors: true,
         };
         let rest = read(conn, SITE, from, to, parts, |v| {
-            seen.push((v.start_ts, v.visitor_id, v.codes.to_vec()));
+            seen.push((v.start_ts, v.visitor_id, v.codes.collect()));
         })
         .unwrap();
         (seen, rest)

@@ -25,14 +25,39 @@ fn step_of(code: u64) -> StepId {
     }
 }
 
-/// Whether `rows` reads this step.
-#[inline]
-fn wanted(rows: &Rows, step: StepId) -> bool {
-    match (rows, step) {
-        (Rows::All, _) | (Rows::Pageviews, StepId::Page(_)) => true,
-        (Rows::Pageviews, StepId::Event(_)) => false,
-        (Rows::Only { pages, .. }, StepId::Page(id)) => pages.contains(&id),
-        (Rows::Only { events, .. }, StepId::Event(id)) => events.contains(&id),
+/// Which packed event codes a query reads, decided on the codes themselves.
+enum CodeFilter {
+    /// Every code.
+    All,
+    /// Page views (even codes).
+    Pageviews,
+    /// These codes.
+    Only(Vec<u64>),
+}
+
+impl CodeFilter {
+    fn of(rows: &Rows) -> Self {
+        let code = |id: i64, event: bool| ((id as u64) << 1) | u64::from(event);
+        match rows {
+            Rows::All => Self::All,
+            Rows::Pageviews => Self::Pageviews,
+            Rows::Only { pages, events } => Self::Only(
+                pages
+                    .iter()
+                    .map(|&id| code(id, false))
+                    .chain(events.iter().map(|&id| code(id, true)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[inline]
+    fn wants(&self, code: u64) -> bool {
+        match self {
+            Self::All => true,
+            Self::Pageviews => code & 1 == 0,
+            Self::Only(codes) => codes.contains(&code),
+        }
     }
 }
 
@@ -72,6 +97,7 @@ where
     let mut bounds = Bounds::of(site, query);
     let mut total = new();
     if packed && query.filters.is_empty() {
+        let filter = CodeFilter::of(rows);
         let (folds, rest) = crate::visit_paths::fold(
             conn,
             site.id,
@@ -87,10 +113,8 @@ where
                 events.extend(
                     visit
                         .codes
-                        .iter()
-                        .map(|&code| step_of(code))
-                        .filter(|&step| wanted(rows, step))
-                        .map(|step| (0, step)),
+                        .filter(|&code| filter.wants(code))
+                        .map(|code| (0, step_of(code))),
                 );
                 if !events.is_empty() {
                     each(acc, visit.visitor_id, events);
