@@ -11,7 +11,7 @@
 //! (or `entrance`) and the one that came after (or `exit`).
 
 use rusqlite::Connection;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::super::{SiteInfo, StatsQuery};
 use super::source::{Folding, fold_visits};
@@ -19,11 +19,11 @@ use super::walk::{Rows, StepId};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
 
-/// The steps of a visit with consecutive repeats collapsed.
-pub(crate) fn collapse(events: &[(i64, StepId)]) -> Vec<StepId> {
-    let mut path: Vec<StepId> = events.iter().map(|(_, step)| *step).collect();
+/// Puts the steps of a visit into `path` with consecutive repeats collapsed.
+fn collapse_into(path: &mut Vec<StepId>, events: &[(i64, StepId)]) {
+    path.clear();
+    path.extend(events.iter().map(|&(_, step)| step));
     path.dedup();
-    path
 }
 
 /// Counts of one path or neighbour: visits holding it, and occurrences.
@@ -104,6 +104,7 @@ impl StepIndex {
     }
 
     /// The key of a run, or `None` beyond 2^25 - 1 distinct steps.
+    #[cfg(test)]
     fn key(&mut self, run: &[StepId]) -> Option<u128> {
         let mut key = 0u128;
         for &step in run {
@@ -137,34 +138,44 @@ struct Runs {
     index: StepIndex,
     runs: Vec<u128>,
     too_many: bool,
+    /// Buffers reused from visit to visit.
+    path: Vec<StepId>,
+    numbers: Vec<u32>,
+    keys: Vec<u128>,
 }
 
 impl Runs {
-    fn add(&mut self, path: &[StepId], length: usize) {
-        if path.len() < length {
+    /// Adds the runs of `length` steps of one visit's path (its events with
+    /// consecutive repeats collapsed).
+    fn add(&mut self, events: &[(i64, StepId)], length: usize) {
+        collapse_into(&mut self.path, events);
+        if self.path.len() < length {
             return;
         }
-        let keys: Option<Vec<u128>> = path.windows(length).map(|w| self.index.key(w)).collect();
-        let Some(mut keys) = keys else {
-            self.too_many = true;
-            return;
-        };
-        let all = keys.len();
-        keys.sort_unstable();
-        keys.dedup();
-        let distinct = keys.len();
-        self.runs.extend(keys.iter().map(|k| (k << 1) | 1));
-        if all > distinct {
-            // Occurrences beyond the first of a run in this visit.
-            let mut seen = FxHashSet::with_capacity_and_hasher(distinct, Default::default());
-            for w in path.windows(length) {
-                if let Some(k) = self.index.key(w)
-                    && !seen.insert(k)
-                {
-                    self.runs.push(k << 1);
-                }
+        // Each step is numbered once; the runs are built from the numbers.
+        self.numbers.clear();
+        for &step in &self.path {
+            let number = self.index.number(step);
+            if number >= 1 << STEP_BITS {
+                self.too_many = true;
+                return;
             }
+            self.numbers.push(number);
         }
+        self.keys.clear();
+        self.keys.extend(self.numbers.windows(length).map(|run| {
+            run.iter().fold(0u128, |key, &number| {
+                (key << STEP_BITS) | u128::from(number)
+            })
+        }));
+        self.keys.sort_unstable();
+        // The first occurrence of a run in the visit is flagged.
+        let keys = &self.keys;
+        self.runs.extend(
+            keys.iter()
+                .enumerate()
+                .map(|(at, &key)| (key << 1) | u128::from(at == 0 || keys[at - 1] != key)),
+        );
     }
 
     /// Adds the runs of another fold, whose steps are numbered by its own
@@ -208,6 +219,7 @@ pub(crate) fn sequences(
         index,
         mut runs,
         too_many,
+        ..
     } = fold_visits(
         conn,
         site,
@@ -217,9 +229,7 @@ pub(crate) fn sequences(
         true,
         Folding {
             new: Runs::default,
-            each: |fold: &mut Runs, _, events: &[(i64, StepId)]| {
-                fold.add(&collapse(events), length);
-            },
+            each: |fold: &mut Runs, _, events: &[(i64, StepId)]| fold.add(events, length),
             merge: |fold: &mut Runs, other| fold.merge(other, length),
         },
     )?;
@@ -275,10 +285,8 @@ impl FlowFold {
         if !events.iter().any(|&(_, step)| step == target) {
             return;
         }
-        let path = &mut self.path;
-        path.clear();
-        path.extend(events.iter().map(|&(_, step)| step));
-        path.dedup();
+        collapse_into(&mut self.path, events);
+        let path = &self.path;
         let at = || (0..path.len()).filter(|&i| path[i] == target);
         self.visits += 1;
         self.views += at().count() as u64;
@@ -388,7 +396,9 @@ mod tests {
     fn repeats_collapse_and_counts_are_per_visit_and_per_occurrence() {
         let a = StepId::Page(1);
         let b = StepId::Page(2);
-        assert_eq!(collapse(&[(0, a), (1, a), (2, b), (3, a)]), vec![a, b, a]);
+        let mut path = vec![b];
+        collapse_into(&mut path, &[(0, a), (1, a), (2, b), (3, a)]);
+        assert_eq!(path, vec![a, b, a]);
         let mut counts = FxHashMap::default();
         add_all(&mut counts, &mut vec![vec![a, b], vec![b, a], vec![a, b]]);
         add_all(&mut counts, &mut vec![vec![b, a]]);
