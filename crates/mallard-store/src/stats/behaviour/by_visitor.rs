@@ -75,7 +75,15 @@ impl<F: Fold> ByVisitor<F> {
     /// Adds the visits of `other` (folded by another thread).
     pub(crate) fn merge(&mut self, other: Self) {
         match (&mut *self, other) {
-            (Self::Packed(keys), Self::Packed(more)) => keys.extend(more),
+            (Self::Packed(keys), Self::Packed(mut more)) => {
+                // The smaller list is copied into the larger one, which grows
+                // by exactly that much: a year of visits is tens of megabytes.
+                if more.len() > keys.len() {
+                    std::mem::swap(keys, &mut more);
+                }
+                keys.reserve_exact(more.len());
+                keys.extend(more);
+            }
             (_, other) => {
                 let mut map = std::mem::take(self).into_map();
                 for (visitor_id, fold) in other.into_map() {
