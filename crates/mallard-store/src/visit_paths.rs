@@ -453,17 +453,18 @@ pub(crate) fn read(
     Ok(to_ms)
 }
 
-/// Threads that decode packed days for one query (the calling thread reads
-/// the blobs meanwhile).
-fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
-}
+/// Packed days read before they are folded, at most.
+const CHUNK_DAYS: usize = 16;
 
 /// Folds the same visits as [`read`] gives, in parallel: the calling thread
-/// reads the packed days' blobs and hands them out in turn to a few threads,
-/// each of which folds its days' visits into an accumulator of its own
-/// (made by `new`). Returns the accumulators, to be merged by the caller,
-/// and the instant from which the visits are not packed.
+/// reads the packed days' blobs a few days at a time ([`CHUNK_DAYS`]), and
+/// each thread of rayon's pool folds a share of them into an accumulator of
+/// its own (made by `new`), kept from chunk to chunk. Returns the
+/// accumulators, to be merged by the caller, and the instant from which the
+/// visits are not packed. The pool's threads live on, so the allocator reuses
+/// their memory from query to query (threads started per query left tens of
+/// megabytes behind each time), and its tasks never wait for each other, so
+/// queries running at once cannot block the pool.
 pub(crate) fn fold<A: Send>(
     conn: &Connection,
     site: i64,
@@ -473,58 +474,51 @@ pub(crate) fn fold<A: Send>(
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, PackedVisit<'_>) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
-    let ranges = day_ranges(conn, site, from_ms, to_ms)?;
-    std::thread::scope(|scope| {
-        let mut senders = Vec::new();
-        let mut handles = Vec::new();
-        for _ in 0..workers() {
-            // A few days in flight per thread bound the memory held.
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<PackedDay>(2);
-            senders.push(sender);
-            let (new, each) = (&new, &each);
-            handles.push(scope.spawn(move || -> Result<A, StoreError> {
-                let mut acc = new();
-                for day in receiver {
-                    decode_day(&day, &mut |visit| each(&mut acc, visit))?;
-                }
-                Ok(acc)
-            }));
-        }
-        let mut rest = to_ms;
-        let mut failure = None;
-        for (at, range) in ranges.into_iter().enumerate() {
-            match load_day(conn, site, range, parts) {
-                Ok(Some(day)) => {
-                    // A worker that stopped on an error has dropped its
-                    // receiver; its error is reported below.
-                    if senders[at % senders.len()].send(day).is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => {
+    let workers = rayon::current_num_threads().clamp(1, 4);
+    let mut folds: Vec<A> = (0..workers).map(|_| new()).collect();
+    let mut rest = to_ms;
+    let mut ranges = day_ranges(conn, site, from_ms, to_ms)?.into_iter();
+    let mut done = false;
+    while !done {
+        let mut chunk = Vec::with_capacity(CHUNK_DAYS);
+        for range in ranges.by_ref() {
+            match load_day(conn, site, range, parts)? {
+                Some(day) => chunk.push(day),
+                None => {
                     rest = range.from_ms;
-                    break;
-                }
-                Err(err) => {
-                    failure = Some(err);
+                    done = true;
                     break;
                 }
             }
-        }
-        drop(senders);
-        let mut folds = Vec::with_capacity(handles.len());
-        for handle in handles {
-            match handle.join() {
-                Ok(Ok(acc)) => folds.push(acc),
-                Ok(Err(err)) => failure = failure.or(Some(err)),
-                Err(panic) => std::panic::resume_unwind(panic),
+            if chunk.len() == CHUNK_DAYS {
+                break;
             }
         }
-        match failure {
-            Some(err) => Err(err),
-            None => Ok((folds, rest)),
+        if chunk.len() < CHUNK_DAYS {
+            done = true;
         }
-    })
+        let share = chunk.len().div_ceil(workers).max(1);
+        let mut outcomes: Vec<Result<(), StoreError>> = (0..workers).map(|_| Ok(())).collect();
+        let each = &each;
+        rayon::scope(|scope| {
+            for ((fold, outcome), days) in folds
+                .iter_mut()
+                .zip(outcomes.iter_mut())
+                .zip(chunk.chunks(share))
+            {
+                scope.spawn(move |_| {
+                    for day in days {
+                        *outcome = decode_day(day, &mut |visit| each(fold, visit));
+                        if outcome.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        outcomes.into_iter().collect::<Result<(), StoreError>>()?;
+    }
+    Ok((folds, rest))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! counts, for each time a visit was on it, the page view that came before
 //! (or `entrance`) and the one that came after (or `exit`).
 
+use rayon::prelude::*;
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
@@ -137,6 +138,9 @@ impl StepIndex {
 struct Runs {
     index: StepIndex,
     runs: Vec<u128>,
+    /// Runs of merged folds, translated to this index, kept apart so that no
+    /// list of millions is copied into another.
+    others: Vec<Vec<u128>>,
     too_many: bool,
     /// Buffers reused from visit to visit.
     path: Vec<StepId>,
@@ -180,7 +184,13 @@ impl Runs {
 
     /// Adds the runs of another fold, whose steps are numbered by its own
     /// index: each step number of its keys is translated to this index's.
-    fn merge(&mut self, other: Self, length: usize) {
+    fn merge(&mut self, mut other: Self, length: usize) {
+        if self.runs.is_empty() && self.others.is_empty() && !self.too_many {
+            // Nothing to translate into: take the other fold as it is.
+            std::mem::swap(self, &mut other);
+            self.too_many |= other.too_many;
+            return;
+        }
         self.too_many |= other.too_many;
         let numbers: Vec<u32> = other
             .index
@@ -193,17 +203,91 @@ impl Runs {
             return;
         }
         let mask = (1u128 << STEP_BITS) - 1;
-        self.runs.extend(other.runs.into_iter().map(|run| {
-            let mut key = run >> 1;
+        let translate = |run: &mut u128| {
+            let mut key = *run >> 1;
             let mut translated = 0u128;
             for at in 0..length {
                 let number = (key & mask) as usize;
                 translated |= u128::from(numbers[number - 1]) << (at as u32 * STEP_BITS);
                 key >>= STEP_BITS;
             }
-            (translated << 1) | (run & 1)
-        }));
+            *run = (translated << 1) | (*run & 1);
+        };
+        for mut runs in std::iter::once(other.runs).chain(other.others) {
+            runs.iter_mut().for_each(translate);
+            self.others.push(runs);
+        }
     }
+}
+
+/// The `limit` most common runs of sorted lists of flagged run keys (see
+/// [`Runs`]): the lists are merged as they are read, equal runs counted, and
+/// only the best `limit` kept (most visits, then most occurrences, then the
+/// smallest key), so no list of all distinct runs is built.
+fn top_runs(lists: &[Vec<u128>], limit: usize) -> Vec<(u128, Count)> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // The worst kept entry on top.
+    let mut best: BinaryHeap<Reverse<(u32, u32, Reverse<u128>)>> = BinaryHeap::new();
+    let mut keep = |key: u128, count: Count| {
+        best.push(Reverse((count.visits, count.occurrences, Reverse(key))));
+        if best.len() > limit {
+            best.pop();
+        }
+    };
+    let mut heads = vec![0usize; lists.len()];
+    let mut current: Option<(u128, Count)> = None;
+    loop {
+        // The smallest head among the lists (there are only a few).
+        let next = (0..lists.len())
+            .filter_map(|l| lists[l].get(heads[l]).map(|&run| (run, l)))
+            .min();
+        let Some((run, list)) = next else {
+            break;
+        };
+        heads[list] += 1;
+        let key = run >> 1;
+        match &mut current {
+            Some((k, count)) if *k == key => {
+                count.occurrences = count.occurrences.saturating_add(1);
+                count.visits = count.visits.saturating_add((run & 1) as u32);
+            }
+            _ => {
+                if let Some((k, count)) = current.take() {
+                    keep(k, count);
+                }
+                current = Some((
+                    key,
+                    Count {
+                        visits: (run & 1) as u32,
+                        occurrences: 1,
+                    },
+                ));
+            }
+        }
+    }
+    if let Some((k, count)) = current {
+        keep(k, count);
+    }
+    let mut rows: Vec<(u128, Count)> = best
+        .into_iter()
+        .map(|Reverse((visits, occurrences, Reverse(key)))| {
+            (
+                key,
+                Count {
+                    visits,
+                    occurrences,
+                },
+            )
+        })
+        .collect();
+    rows.sort_unstable_by(|(ka, a), (kb, b)| {
+        b.visits
+            .cmp(&a.visits)
+            .then(b.occurrences.cmp(&a.occurrences))
+            .then(ka.cmp(kb))
+    });
+    rows
 }
 
 /// The most common runs of `length` consecutive steps within visits.
@@ -217,7 +301,8 @@ pub(crate) fn sequences(
     let length = length.clamp(1, MAX_LENGTH);
     let Runs {
         index,
-        mut runs,
+        runs,
+        others,
         too_many,
         ..
     } = fold_visits(
@@ -238,21 +323,12 @@ pub(crate) fn sequences(
             "too many distinct pages and events in the period for sequences".into(),
         ));
     }
-    runs.sort_unstable();
-    let mut counts: Vec<(u128, Count)> = Vec::new();
-    for chunk in runs.chunk_by(|a, b| a >> 1 == b >> 1) {
-        let visits = chunk.iter().filter(|k| *k & 1 == 1).count();
-        counts.push((
-            chunk[0] >> 1,
-            Count {
-                visits: u32::try_from(visits).unwrap_or(u32::MAX),
-                occurrences: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
-            },
-        ));
-    }
-    drop(runs);
-    top(counts, limit)
-        .into_iter()
+    let mut lists = others;
+    lists.push(runs);
+    lists.par_iter_mut().for_each(|list| list.sort_unstable());
+    let best = top_runs(&lists, limit);
+    drop(lists);
+    best.into_iter()
         .map(|(key, count)| {
             Ok(Sequence {
                 steps: index

@@ -69,10 +69,7 @@ pub(crate) fn parallel_radix_sort_by_key<V: Copy + Send>(pairs: &mut [(u64, V)],
         }
     }
     let (low, high) = pairs.split_at_mut(split);
-    std::thread::scope(|scope| {
-        scope.spawn(|| radix_sort_by_key(high));
-        radix_sort_by_key(low);
-    });
+    rayon::join(|| radix_sort_by_key(low), || radix_sort_by_key(high));
 }
 
 #[cfg(test)]
