@@ -10,7 +10,9 @@
 //! fit; wider ids (older databases) switch the whole set to a hash map.
 
 use super::super::rollup::IdMap;
-use super::radix::parallel_radix_sort_by_key;
+use rayon::prelude::*;
+
+use super::radix::{parallel_radix_sort_by_key, radix_sort_by_key};
 
 /// Bits of the value in a key.
 const VALUE_BITS: u32 = 12;
@@ -112,6 +114,54 @@ impl<F: Fold> ByVisitor<F> {
             Self::Map(map) => map.into_values().for_each(each),
         }
     }
+
+    /// Like [`ByVisitor::for_each_visitor`] over several sets of visits
+    /// (folded by different threads) at once: the key lists are sorted at
+    /// once, each on its own, and read merged, so none is copied into
+    /// another.
+    pub(crate) fn for_each_visitor_of(parts: Vec<Self>, mut each: impl FnMut(F)) {
+        if parts.iter().any(|part| matches!(part, Self::Map(_))) {
+            let mut all = Self::default();
+            for part in parts {
+                all.merge(part);
+            }
+            return all.for_each_visitor(each);
+        }
+        let mut lists: Vec<Vec<(u64, ())>> = parts
+            .into_iter()
+            .filter_map(|part| match part {
+                Self::Packed(keys) => Some(keys),
+                Self::Map(_) => None,
+            })
+            .collect();
+        lists
+            .par_iter_mut()
+            .for_each(|keys| radix_sort_by_key(keys));
+        let mut heads = vec![0usize; lists.len()];
+        let mut current: Option<(u64, F)> = None;
+        loop {
+            // The smallest head among the lists (there are only a few).
+            let next = (0..lists.len())
+                .filter_map(|l| lists[l].get(heads[l]).map(|&(key, ())| (key, l)))
+                .min();
+            let Some((key, list)) = next else {
+                break;
+            };
+            heads[list] += 1;
+            let (visitor, value) = (key >> VALUE_BITS, key_value(key));
+            match &mut current {
+                Some((v, fold)) if *v == visitor => fold.add(value),
+                _ => {
+                    if let Some((_, fold)) = current.replace((visitor, F::first(value))) {
+                        each(fold);
+                    }
+                }
+            }
+        }
+        if let Some((_, fold)) = current {
+            each(fold);
+        }
+    }
 }
 
 fn key_value(key: u64) -> u16 {
@@ -160,6 +210,13 @@ mod tests {
         }
     }
 
+    fn clone_of(set: &ByVisitor<Bits>) -> ByVisitor<Bits> {
+        match set {
+            ByVisitor::Packed(keys) => ByVisitor::Packed(keys.clone()),
+            ByVisitor::Map(map) => ByVisitor::Map(map.clone()),
+        }
+    }
+
     proptest! {
         #[test]
         fn folds_match_a_map_whatever_the_ids(
@@ -176,6 +233,11 @@ mod tests {
                 if at % 3 == 0 { other.add(visitor, value) } else { grouped.add(visitor, value) }
                 *expected.entry(visitor).or_default() |= 1 << (value % 64);
             }
+            let mut apart = Vec::new();
+            ByVisitor::for_each_visitor_of(
+                vec![clone_of(&grouped), clone_of(&other)],
+                |fold: Bits| apart.push(fold.0),
+            );
             grouped.merge(other);
             let wide = visits.iter().any(|&(v, _)| !(0..PACKED_IDS).contains(&v));
             prop_assert_eq!(matches!(grouped, ByVisitor::Map(_)), wide);
@@ -183,8 +245,10 @@ mod tests {
             grouped.for_each_visitor(|fold| got.push(fold.0));
             let mut expected: Vec<u64> = expected.into_values().collect();
             got.sort_unstable();
+            apart.sort_unstable();
             expected.sort_unstable();
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(apart, expected);
         }
     }
 

@@ -101,8 +101,10 @@ pub(crate) fn run(
             .unwrap_or(u16::MAX)
             .min((1 << FIRST_BITS) - 1)
     };
-    // The weeks of each visitor's visits (see `by_visitor`).
+    // The weeks of each visitor's visits (see `by_visitor`): the rows' and
+    // each thread's of the packed days.
     let mut visits: ByVisitor<Seen> = ByVisitor::default();
+    let mut packed: Vec<ByVisitor<Seen>> = Vec::new();
     let mut bounds = Bounds::of(site, query);
     if query.filters.is_empty() {
         // Packed days need no visit rows (see `visit_paths`).
@@ -118,9 +120,7 @@ pub(crate) fn run(
             ByVisitor::default,
             |fold: &mut ByVisitor<Seen>, v| fold.add(v.visitor_id, week_of(v.start_ts)),
         )?;
-        for fold in folds {
-            visits.merge(fold);
-        }
+        packed = folds;
         bounds.from = rest;
     }
     let matched = event_matched_visits(conn, site, query, bounds)?;
@@ -149,7 +149,8 @@ pub(crate) fn run(
                 .collect(),
         })
         .collect();
-    visits.for_each_visitor(|entry: Seen| {
+    packed.push(visits);
+    ByVisitor::for_each_visitor_of(packed, |entry: Seen| {
         let Some(cohort) = cohorts.get_mut(entry.first() as usize) else {
             return;
         };
