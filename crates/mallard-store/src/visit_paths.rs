@@ -30,6 +30,8 @@
 //! in order up to the first day that is not packed, and the rows from there
 //! on ([`read`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 
@@ -457,14 +459,15 @@ pub(crate) fn read(
 const CHUNK_DAYS: usize = 16;
 
 /// Folds the same visits as [`read`] gives, in parallel: the calling thread
-/// reads the packed days' blobs a few days at a time ([`CHUNK_DAYS`]), and
-/// each thread of rayon's pool folds a share of them into an accumulator of
-/// its own (made by `new`), kept from chunk to chunk. Returns the
-/// accumulators, to be merged by the caller, and the instant from which the
-/// visits are not packed. The pool's threads live on, so the allocator reuses
-/// their memory from query to query (threads started per query left tens of
-/// megabytes behind each time), and its tasks never wait for each other, so
-/// queries running at once cannot block the pool.
+/// reads the packed days' blobs a chunk at a time ([`CHUNK_DAYS`]) while
+/// rayon's pool folds the previous chunk, then helps; each thread takes the
+/// chunk's days one at a time and folds them into an accumulator of its own
+/// (made by `new`) kept from chunk to chunk. Returns
+/// the accumulators, to be merged by the caller, and the instant from which
+/// the visits are not packed. The pool's threads live on, so the allocator
+/// reuses their memory from query to query (threads started per query left
+/// tens of megabytes behind each time), and its tasks never wait for each
+/// other, so queries running at once cannot block the pool.
 pub(crate) fn fold<A: Send>(
     conn: &Connection,
     site: i64,
@@ -474,49 +477,60 @@ pub(crate) fn fold<A: Send>(
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, PackedVisit<'_>) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
+    // One accumulator per pool thread, and one for the calling thread.
     let workers = rayon::current_num_threads().clamp(1, 4);
-    let mut folds: Vec<A> = (0..workers).map(|_| new()).collect();
+    let mut folds: Vec<A> = (0..=workers).map(|_| new()).collect();
     let mut rest = to_ms;
     let mut ranges = day_ranges(conn, site, from_ms, to_ms)?.into_iter();
     let mut done = false;
-    while !done {
+    // The next chunk of packed days, empty once they are all read.
+    let mut read_chunk = || -> Result<Vec<PackedDay>, StoreError> {
         let mut chunk = Vec::with_capacity(CHUNK_DAYS);
-        for range in ranges.by_ref() {
+        while !done && chunk.len() < CHUNK_DAYS {
+            let Some(range) = ranges.next() else {
+                done = true;
+                break;
+            };
             match load_day(conn, site, range, parts)? {
                 Some(day) => chunk.push(day),
                 None => {
                     rest = range.from_ms;
                     done = true;
-                    break;
                 }
             }
-            if chunk.len() == CHUNK_DAYS {
-                break;
+        }
+        Ok(chunk)
+    };
+    let mut chunk = read_chunk()?;
+    while !chunk.is_empty() {
+        // Days are taken one at a time by whoever is free.
+        let taken = AtomicUsize::new(0);
+        let fold_days = |fold: &mut A| -> Result<(), StoreError> {
+            loop {
+                let Some(day) = chunk.get(taken.fetch_add(1, Ordering::Relaxed)) else {
+                    return Ok(());
+                };
+                decode_day(day, &mut |visit| each(fold, visit))?;
             }
-        }
-        if chunk.len() < CHUNK_DAYS {
-            done = true;
-        }
-        let share = chunk.len().div_ceil(workers).max(1);
+        };
+        let (pool_folds, own_fold) = folds.split_at_mut(workers);
         let mut outcomes: Vec<Result<(), StoreError>> = (0..workers).map(|_| Ok(())).collect();
-        let each = &each;
-        rayon::scope(|scope| {
-            for ((fold, outcome), days) in folds
-                .iter_mut()
-                .zip(outcomes.iter_mut())
-                .zip(chunk.chunks(share))
-            {
-                scope.spawn(move |_| {
-                    for day in days {
-                        *outcome = decode_day(day, &mut |visit| each(fold, visit));
-                        if outcome.is_err() {
-                            break;
-                        }
-                    }
-                });
+        let mut next = Ok(Vec::new());
+        let mut own = Ok(());
+        rayon::in_place_scope(|scope| {
+            for (fold, outcome) in pool_folds.iter_mut().zip(outcomes.iter_mut()) {
+                let fold_days = &fold_days;
+                scope.spawn(move |_| *outcome = fold_days(fold));
             }
+            // The next chunk is read meanwhile, then this thread helps.
+            next = read_chunk();
+            own = fold_days(&mut own_fold[0]);
         });
-        outcomes.into_iter().collect::<Result<(), StoreError>>()?;
+        outcomes
+            .into_iter()
+            .chain([own])
+            .collect::<Result<(), StoreError>>()?;
+        chunk = next?;
     }
     Ok((folds, rest))
 }
