@@ -28,7 +28,7 @@
 //! ([`VisitPaths::touch`]), and they are packed again later. Data retention
 //! deletes the days it reaches. A query reads the packed days of its period
 //! in order up to the first day that is not packed, and the rows from there
-//! on ([`read`]).
+//! on ([`fold`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -431,43 +431,22 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
     Ok(())
 }
 
-/// Calls `each` with every visit of `site` that starts in `[from_ms, to_ms)`
-/// on a packed day, day by day in order, up to the first day with visits
-/// that is not packed; returns the instant from which the visits are not
-/// packed (`to_ms` when all of them are). `from_ms` and `to_ms` must be whole
-/// seconds. Steps are read only with `parts.steps` (else `codes` is empty),
-/// visitor ids only with `parts.visitors` (else 0).
-#[cfg(test)]
-pub(crate) fn read(
-    conn: &Connection,
-    site: i64,
-    from_ms: i64,
-    to_ms: i64,
-    parts: Parts,
-    mut each: impl FnMut(PackedVisit<'_>),
-) -> Result<i64, StoreError> {
-    for range in day_ranges(conn, site, from_ms, to_ms)? {
-        let Some(day) = load_day(conn, site, range, parts)? else {
-            return Ok(range.from_ms);
-        };
-        decode_day(&day, &mut each)?;
-    }
-    Ok(to_ms)
-}
-
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
 
-/// Folds the same visits as [`read`] gives, in parallel: the calling thread
-/// reads the packed days' blobs a chunk at a time ([`CHUNK_DAYS`]) while
-/// rayon's pool folds the previous chunk, then helps; each thread takes the
-/// chunk's days one at a time and folds them into an accumulator of its own
-/// (made by `new`) kept from chunk to chunk. Returns
-/// the accumulators, to be merged by the caller, and the instant from which
-/// the visits are not packed. The pool's threads live on, so the allocator
-/// reuses their memory from query to query (threads started per query left
-/// tens of megabytes behind each time), and its tasks never wait for each
-/// other, so queries running at once cannot block the pool.
+/// Folds the visits of `site` that start in `[from_ms, to_ms)` (whole
+/// seconds) on packed days, up to the first day with visits that is not
+/// packed, in parallel: the calling thread reads the blobs a chunk at a time
+/// ([`CHUNK_DAYS`]) while rayon's pool folds the previous chunk, then helps;
+/// each thread takes the chunk's days one at a time and folds them into an
+/// accumulator of its own (made by `new`) kept from chunk to chunk. Steps are
+/// read only with `parts.steps`, visitor ids only with `parts.visitors`.
+/// Returns the accumulators, to be merged by the caller, and the instant from
+/// which the visits are not packed (`to_ms` when all are). The pool's threads
+/// live on, so the allocator reuses their memory from query to query (threads
+/// started per query left tens of megabytes behind each time), and its tasks
+/// never wait for each other, so queries running at once cannot block the
+/// pool.
 pub(crate) fn fold<A: Send>(
     conn: &Connection,
     site: i64,
@@ -577,6 +556,29 @@ mod tests {
         }
         crate::visit_days::recover(&conn).unwrap();
         conn
+    }
+
+    /// Calls `each` with every visit of `site` that starts in `[from_ms, to_ms)`
+    /// on a packed day, day by day in order, up to the first day with visits
+    /// that is not packed; returns the instant from which the visits are not
+    /// packed (`to_ms` when all of them are). `from_ms` and `to_ms` must be whole
+    /// seconds. Steps are read only with `parts.steps` (else `codes` is empty),
+    /// visitor ids only with `parts.visitors` (else 0).
+    fn read(
+        conn: &Connection,
+        site: i64,
+        from_ms: i64,
+        to_ms: i64,
+        parts: Parts,
+        mut each: impl FnMut(PackedVisit<'_>),
+    ) -> Result<i64, StoreError> {
+        for range in day_ranges(conn, site, from_ms, to_ms)? {
+            let Some(day) = load_day(conn, site, range, parts)? else {
+                return Ok(range.from_ms);
+            };
+            decode_day(&day, &mut each)?;
+        }
+        Ok(to_ms)
     }
 
     /// Every packed visit of `[from, to)` as (start, visitor, codes), and

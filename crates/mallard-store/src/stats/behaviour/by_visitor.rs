@@ -12,7 +12,7 @@
 use super::super::rollup::IdMap;
 use rayon::prelude::*;
 
-use super::radix::{parallel_radix_sort_by_key, radix_sort_by_key};
+use super::radix::{merged, parallel_radix_sort_by_key, radix_sort_by_key};
 
 /// Bits of the value in a key.
 const VALUE_BITS: u32 = 12;
@@ -137,17 +137,8 @@ impl<F: Fold> ByVisitor<F> {
         lists
             .par_iter_mut()
             .for_each(|keys| radix_sort_by_key(keys));
-        let mut heads = vec![0usize; lists.len()];
         let mut current: Option<(u64, F)> = None;
-        loop {
-            // The smallest head among the lists (there are only a few).
-            let next = (0..lists.len())
-                .filter_map(|l| lists[l].get(heads[l]).map(|&(key, ())| (key, l)))
-                .min();
-            let Some((key, list)) = next else {
-                break;
-            };
-            heads[list] += 1;
+        for (key, ()) in merged(&lists) {
             let (visitor, value) = (key >> VALUE_BITS, key_value(key));
             match &mut current {
                 Some((v, fold)) if *v == visitor => fold.add(value),

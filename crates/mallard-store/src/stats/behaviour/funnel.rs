@@ -74,6 +74,13 @@ struct Reached {
 }
 
 impl Reached {
+    fn new(steps: usize) -> Self {
+        Self {
+            visits: vec![0; steps],
+            deepest: ByVisitor::default(),
+        }
+    }
+
     fn add(&mut self, visitor_id: i64, level: usize) {
         for count in &mut self.visits[..level] {
             *count += 1;
@@ -112,10 +119,7 @@ pub(crate) fn run(
             StepId::Event(e) => events.push(e),
         }
     }
-    let mut reached = Reached {
-        visits: vec![0; steps.len()],
-        deepest: ByVisitor::default(),
-    };
+    let mut reached = Reached::new(steps.len());
     if ids.first().is_some_and(Option::is_some) {
         // Without a window event times do not matter, so packed days serve.
         reached = fold_visits(
@@ -126,10 +130,7 @@ pub(crate) fn run(
             true,
             window_ms.is_none(),
             Folding {
-                new: || Reached {
-                    visits: vec![0; steps.len()],
-                    deepest: ByVisitor::default(),
-                },
+                new: || Reached::new(steps.len()),
                 each: |fold: &mut Reached, visitor_id, visit_events: &[(i64, StepId)]| {
                     let level = match window_ms {
                         None => greedy_level(&ids, visit_events),

@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::super::{SiteInfo, StatsQuery};
+use super::radix::merged;
 use super::source::{Folding, fold_visits};
 use super::walk::{Rows, StepId};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
@@ -87,6 +88,13 @@ pub(crate) const MAX_LENGTH: usize = 5;
 /// Bits per step in a run key: 5 steps of 25 bits fit 128 bits.
 const STEP_BITS: u32 = 25;
 
+/// The key of a run of step numbers (each below 2^25), first step highest.
+fn run_key(numbers: &[u32]) -> u128 {
+    numbers.iter().fold(0u128, |key, &number| {
+        (key << STEP_BITS) | u128::from(number)
+    })
+}
+
 /// Steps numbered in order of first appearance, so that a run of up to five
 /// steps packs into one `u128` (16 bytes a key: a year of sequences at 10
 /// million events holds millions of distinct runs).
@@ -102,20 +110,6 @@ impl StepIndex {
             self.steps.push(step);
             self.steps.len() as u32
         })
-    }
-
-    /// The key of a run, or `None` beyond 2^25 - 1 distinct steps.
-    #[cfg(test)]
-    fn key(&mut self, run: &[StepId]) -> Option<u128> {
-        let mut key = 0u128;
-        for &step in run {
-            let number = self.number(step);
-            if number >= 1 << STEP_BITS {
-                return None;
-            }
-            key = (key << STEP_BITS) | u128::from(number);
-        }
-        Some(key)
     }
 
     fn steps(&self, mut key: u128, length: usize) -> Vec<StepId> {
@@ -167,11 +161,7 @@ impl Runs {
             self.numbers.push(number);
         }
         self.keys.clear();
-        self.keys.extend(self.numbers.windows(length).map(|run| {
-            run.iter().fold(0u128, |key, &number| {
-                (key << STEP_BITS) | u128::from(number)
-            })
-        }));
+        self.keys.extend(self.numbers.windows(length).map(run_key));
         self.keys.sort_unstable();
         // The first occurrence of a run in the visit is flagged.
         let keys = &self.keys;
@@ -235,17 +225,8 @@ fn top_runs(lists: &[Vec<u128>], limit: usize) -> Vec<(u128, Count)> {
             best.pop();
         }
     };
-    let mut heads = vec![0usize; lists.len()];
     let mut current: Option<(u128, Count)> = None;
-    loop {
-        // The smallest head among the lists (there are only a few).
-        let next = (0..lists.len())
-            .filter_map(|l| lists[l].get(heads[l]).map(|&run| (run, l)))
-            .min();
-        let Some((run, list)) = next else {
-            break;
-        };
-        heads[list] += 1;
+    for run in merged(lists) {
         let key = run >> 1;
         match &mut current {
             Some((k, count)) if *k == key => {
@@ -269,25 +250,20 @@ fn top_runs(lists: &[Vec<u128>], limit: usize) -> Vec<(u128, Count)> {
     if let Some((k, count)) = current {
         keep(k, count);
     }
-    let mut rows: Vec<(u128, Count)> = best
-        .into_iter()
-        .map(|Reverse((visits, occurrences, Reverse(key)))| {
-            (
-                key,
-                Count {
-                    visits,
-                    occurrences,
-                },
-            )
-        })
-        .collect();
-    rows.sort_unstable_by(|(ka, a), (kb, b)| {
-        b.visits
-            .cmp(&a.visits)
-            .then(b.occurrences.cmp(&a.occurrences))
-            .then(ka.cmp(kb))
-    });
-    rows
+    // In the order of `top`.
+    top(
+        best.into_iter()
+            .map(|Reverse((visits, occurrences, Reverse(key)))| {
+                (
+                    key,
+                    Count {
+                        visits,
+                        occurrences,
+                    },
+                )
+            }),
+        limit,
+    )
 }
 
 /// The most common runs of `length` consecutive steps within visits.
@@ -461,10 +437,11 @@ mod tests {
     fn run_keys_round_trip() {
         let steps = [StepId::Page(7), StepId::Event(3), StepId::Page(1 << 40)];
         let mut index = StepIndex::default();
-        let key = index.key(&steps).unwrap();
+        let numbers: Vec<u32> = steps.iter().map(|&s| index.number(s)).collect();
+        let key = run_key(&numbers);
         assert_eq!(index.steps(key, 3), steps.to_vec());
-        assert_ne!(index.key(&steps[1..]).unwrap(), key);
-        let single = index.key(&steps[..1]).unwrap();
+        assert_ne!(run_key(&numbers[1..]), key);
+        let single = run_key(&numbers[..1]);
         assert_eq!(index.steps(single, 1), vec![steps[0]]);
     }
 

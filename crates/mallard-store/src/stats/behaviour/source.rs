@@ -37,15 +37,15 @@ enum CodeFilter {
 
 impl CodeFilter {
     fn of(rows: &Rows) -> Self {
-        let code = |id: i64, event: bool| ((id as u64) << 1) | u64::from(event);
+        let code = crate::visit_paths::step_code;
         match rows {
             Rows::All => Self::All,
             Rows::Pageviews => Self::Pageviews,
             Rows::Only { pages, events } => Self::Only(
                 pages
                     .iter()
-                    .map(|&id| code(id, false))
-                    .chain(events.iter().map(|&id| code(id, true)))
+                    .map(|&id| code(id, true))
+                    .chain(events.iter().map(|&id| code(id, false)))
                     .collect(),
             ),
         }
