@@ -414,12 +414,7 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
             continue;
         }
         let visitor_id = match &day.visitors {
-            Some(bytes) => {
-                let at = 1 + visit * width;
-                let mut raw = [0u8; 8];
-                raw[..width].copy_from_slice(bytes.get(at..at + width).ok_or_else(corrupt)?);
-                i64::from_le_bytes(raw)
-            }
+            Some(bytes) => visitor_at(bytes, 1 + visit * width, width).ok_or_else(corrupt)?,
             None => 0,
         };
         each(PackedVisit {
@@ -429,6 +424,22 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
         });
     }
     Ok(())
+}
+
+/// The visitor id of `width` bytes (6 or 8) at `at`: one 8-byte load,
+/// masked, except for the last ids of a day.
+#[inline]
+fn visitor_at(bytes: &[u8], at: usize, width: usize) -> Option<i64> {
+    let mask = u64::MAX >> (64 - 8 * width);
+    let raw = match bytes.get(at..at + 8) {
+        Some(eight) => u64::from_le_bytes(<[u8; 8]>::try_from(eight).ok()?),
+        None => {
+            let mut raw = [0u8; 8];
+            raw[..width].copy_from_slice(bytes.get(at..at + width)?);
+            u64::from_le_bytes(raw)
+        }
+    };
+    Some((raw & mask) as i64)
 }
 
 /// Packed days read before they are folded, at most.

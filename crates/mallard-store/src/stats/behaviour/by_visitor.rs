@@ -3,16 +3,16 @@
 //!
 //! A year of a busy site has millions of visits and visitors. A hash map from
 //! visitor to value costs a cache miss per visit; instead each visit becomes
-//! one `u64` key, `visitor << VALUE_BITS | value`, and the keys are sorted by
-//! a radix sort ([`super::radix`]), which reads memory in order, then folded
-//! run by run: several times faster, in 16 bytes per visit while sorting.
-//! Visitor ids of databases created since migration 006 have 47 bits, so they
-//! fit; wider ids (older databases) switch the whole set to a hash map.
+//! one `u64` key, `visitor << VALUE_BITS | value`, scattered by visitor into
+//! parts small enough to be folded in the cache ([`super::partition`]), in 8
+//! bytes per visit. Visitor ids of databases created since migration 006 have
+//! 47 bits, so they fit; wider ids (older databases) switch the whole set to
+//! a hash map.
+
+use rustc_hash::FxHashMap;
 
 use super::super::rollup::IdMap;
-use rayon::prelude::*;
-
-use super::radix::{merged, parallel_radix_sort_by_key, radix_sort_by_key};
+use super::partition::{Scattered, group_parts, part_hash};
 
 /// Bits of the value in a key.
 const VALUE_BITS: u32 = 12;
@@ -32,8 +32,9 @@ pub(crate) trait Fold: Copy {
 /// Values of visits, to be folded per visitor.
 #[derive(Debug)]
 pub(crate) enum ByVisitor<F> {
-    /// Keys `visitor << VALUE_BITS | value`.
-    Packed(Vec<(u64, ())>),
+    /// Keys `visitor << VALUE_BITS | value`, scattered by visitor; one set
+    /// per thread that added visits (merging moves sets, copies no key).
+    Packed(Vec<Scattered<u64>>),
     /// The fold per visitor, once an id did not fit in a key.
     Map(IdMap<F>),
 }
@@ -48,9 +49,16 @@ impl<F: Fold> ByVisitor<F> {
     /// Adds a visit of `visitor_id` with `value` (below 2^12).
     pub(crate) fn add(&mut self, visitor_id: i64, value: u16) {
         debug_assert!(u32::from(value) < 1 << VALUE_BITS);
-        if let Self::Packed(keys) = self {
+        if let Self::Packed(sets) = self {
             if (0..PACKED_IDS).contains(&visitor_id) {
-                keys.push((((visitor_id as u64) << VALUE_BITS) | u64::from(value), ()));
+                if sets.is_empty() {
+                    sets.push(Scattered::default());
+                }
+                let visitor = visitor_id as u64;
+                sets[0].push(
+                    part_hash(visitor),
+                    (visitor << VALUE_BITS) | u64::from(value),
+                );
                 return;
             }
             *self = Self::Map(std::mem::take(self).into_map());
@@ -63,9 +71,9 @@ impl<F: Fold> ByVisitor<F> {
     /// The fold per visitor, in a hash map.
     fn into_map(self) -> IdMap<F> {
         match self {
-            Self::Packed(keys) => {
+            Self::Packed(sets) => {
                 let mut map = IdMap::default();
-                for (key, ()) in keys {
+                for key in sets.into_iter().flat_map(Scattered::into_records) {
                     fold_into(&mut map, (key >> VALUE_BITS) as i64, key_value(key));
                 }
                 map
@@ -77,15 +85,7 @@ impl<F: Fold> ByVisitor<F> {
     /// Adds the visits of `other` (folded by another thread).
     pub(crate) fn merge(&mut self, other: Self) {
         match (&mut *self, other) {
-            (Self::Packed(keys), Self::Packed(mut more)) => {
-                // The smaller list is copied into the larger one, which grows
-                // by exactly that much: a year of visits is tens of megabytes.
-                if more.len() > keys.len() {
-                    std::mem::swap(keys, &mut more);
-                }
-                keys.reserve_exact(more.len());
-                keys.extend(more);
-            }
+            (Self::Packed(sets), Self::Packed(more)) => sets.extend(more),
             (_, other) => {
                 let mut map = std::mem::take(self).into_map();
                 for (visitor_id, fold) in other.into_map() {
@@ -98,61 +98,55 @@ impl<F: Fold> ByVisitor<F> {
         }
     }
 
-    /// Calls `each` with the fold of every visitor's values.
-    pub(crate) fn for_each_visitor(self, mut each: impl FnMut(F)) {
+    /// Folds the values of every visitor, then those folds into one result:
+    /// `each` adds one visitor's fold to an accumulator made by `new`, and
+    /// `merge` adds accumulators up (visitors are folded on several threads).
+    pub(crate) fn fold_visitors<R: Send>(
+        self,
+        new: impl Fn() -> R + Sync + Send,
+        each: impl Fn(&mut R, F) + Sync + Send,
+        merge: impl Fn(R, R) -> R + Sync + Send,
+    ) -> R
+    where
+        F: Send,
+    {
         match self {
-            Self::Packed(mut keys) => {
-                parallel_radix_sort_by_key(&mut keys, VALUE_BITS);
-                for run in keys.chunk_by(|a, b| a.0 >> VALUE_BITS == b.0 >> VALUE_BITS) {
-                    let mut fold = F::first(key_value(run[0].0));
-                    for &(key, ()) in &run[1..] {
-                        fold.add(key_value(key));
+            Self::Packed(sets) => group_parts(
+                &sets,
+                new,
+                |folds: &mut FxHashMap<u64, F>, acc: &mut R, records: &[&[u64]]| {
+                    folds.clear();
+                    for &key in records.iter().copied().flatten() {
+                        let value = key_value(key);
+                        folds
+                            .entry(key >> VALUE_BITS)
+                            .and_modify(|fold| fold.add(value))
+                            .or_insert_with(|| F::first(value));
                     }
-                    each(fold);
+                    for &fold in folds.values() {
+                        each(acc, fold);
+                    }
+                },
+                merge,
+            ),
+            Self::Map(map) => {
+                let mut acc = new();
+                for fold in map.into_values() {
+                    each(&mut acc, fold);
                 }
+                acc
             }
-            Self::Map(map) => map.into_values().for_each(each),
         }
     }
+}
 
-    /// Like [`ByVisitor::for_each_visitor`] over several sets of visits
-    /// (folded by different threads) at once: the key lists are sorted at
-    /// once, each on its own, and read merged, so none is copied into
-    /// another.
-    pub(crate) fn for_each_visitor_of(parts: Vec<Self>, mut each: impl FnMut(F)) {
-        if parts.iter().any(|part| matches!(part, Self::Map(_))) {
-            let mut all = Self::default();
-            for part in parts {
-                all.merge(part);
-            }
-            return all.for_each_visitor(each);
-        }
-        let mut lists: Vec<Vec<(u64, ())>> = parts
-            .into_iter()
-            .filter_map(|part| match part {
-                Self::Packed(keys) => Some(keys),
-                Self::Map(_) => None,
-            })
-            .collect();
-        lists
-            .par_iter_mut()
-            .for_each(|keys| radix_sort_by_key(keys));
-        let mut current: Option<(u64, F)> = None;
-        for (key, ()) in merged(&lists) {
-            let (visitor, value) = (key >> VALUE_BITS, key_value(key));
-            match &mut current {
-                Some((v, fold)) if *v == visitor => fold.add(value),
-                _ => {
-                    if let Some((_, fold)) = current.replace((visitor, F::first(value))) {
-                        each(fold);
-                    }
-                }
-            }
-        }
-        if let Some((_, fold)) = current {
-            each(fold);
-        }
+/// Adds two lists of counts of the same length (accumulators of
+/// [`ByVisitor::fold_visitors`] that count visitors per level or week).
+pub(crate) fn add_counts(mut counts: Vec<u64>, other: Vec<u64>) -> Vec<u64> {
+    for (mine, theirs) in counts.iter_mut().zip(other) {
+        *mine += theirs;
     }
+    counts
 }
 
 fn key_value(key: u64) -> u16 {
@@ -201,11 +195,18 @@ mod tests {
         }
     }
 
-    fn clone_of(set: &ByVisitor<Bits>) -> ByVisitor<Bits> {
-        match set {
-            ByVisitor::Packed(keys) => ByVisitor::Packed(keys.clone()),
-            ByVisitor::Map(map) => ByVisitor::Map(map.clone()),
-        }
+    /// Every visitor's fold, sorted.
+    fn folds_of(set: ByVisitor<Bits>) -> Vec<u64> {
+        let mut folds = set.fold_visitors(
+            Vec::new,
+            |all: &mut Vec<u64>, fold: Bits| all.push(fold.0),
+            |mut a, b| {
+                a.extend(b);
+                a
+            },
+        );
+        folds.sort_unstable();
+        folds
     }
 
     proptest! {
@@ -216,7 +217,7 @@ mod tests {
                 0..300,
             ),
         ) {
-            // Two halves folded apart and merged, as two threads do.
+            // Two parts folded apart and merged, as two threads do.
             let mut grouped: ByVisitor<Bits> = ByVisitor::default();
             let mut other: ByVisitor<Bits> = ByVisitor::default();
             let mut expected: std::collections::HashMap<i64, u64> = Default::default();
@@ -224,22 +225,12 @@ mod tests {
                 if at % 3 == 0 { other.add(visitor, value) } else { grouped.add(visitor, value) }
                 *expected.entry(visitor).or_default() |= 1 << (value % 64);
             }
-            let mut apart = Vec::new();
-            ByVisitor::for_each_visitor_of(
-                vec![clone_of(&grouped), clone_of(&other)],
-                |fold: Bits| apart.push(fold.0),
-            );
             grouped.merge(other);
             let wide = visits.iter().any(|&(v, _)| !(0..PACKED_IDS).contains(&v));
             prop_assert_eq!(matches!(grouped, ByVisitor::Map(_)), wide);
-            let mut got = Vec::new();
-            grouped.for_each_visitor(|fold| got.push(fold.0));
             let mut expected: Vec<u64> = expected.into_values().collect();
-            got.sort_unstable();
-            apart.sort_unstable();
             expected.sort_unstable();
-            prop_assert_eq!(&got, &expected);
-            prop_assert_eq!(apart, expected);
+            prop_assert_eq!(folds_of(grouped), expected);
         }
     }
 
@@ -249,8 +240,14 @@ mod tests {
         for (visitor, level) in [(7, 1), (7, 3), (7, 2), (9, 1)] {
             grouped.add(visitor, level);
         }
-        let mut deepest = Vec::new();
-        grouped.for_each_visitor(|level| deepest.push(level));
+        let mut deepest = grouped.fold_visitors(
+            Vec::new,
+            |all: &mut Vec<u16>, level| all.push(level),
+            |mut a, b| {
+                a.extend(b);
+                a
+            },
+        );
         deepest.sort_unstable();
         assert_eq!(deepest, vec![1, 3]);
     }

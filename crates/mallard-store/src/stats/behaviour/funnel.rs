@@ -15,8 +15,8 @@ use rusqlite::Connection;
 
 use super::super::SiteInfo;
 use super::super::StatsQuery;
-use super::by_visitor::ByVisitor;
-use super::source::{Folding, fold_visits};
+use super::by_visitor::{ByVisitor, add_counts};
+use super::source::{VisitFold, fold_visits, walk_visits};
 use super::walk::{Rows, StepId};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
@@ -53,30 +53,37 @@ pub(crate) fn level(
 /// The deepest step that `events` reach in order, without a window: taking
 /// each step at its first match after the previous one reaches as deep as
 /// any other choice, so one pass suffices (the same level as [`level`]).
-pub(crate) fn greedy_level(steps: &[Option<StepId>], events: &[(i64, StepId)]) -> usize {
+pub(crate) fn greedy_level(
+    steps: &[Option<StepId>],
+    events: impl IntoIterator<Item = StepId>,
+) -> usize {
     let mut reached = 0;
-    for &(_, event) in events {
-        match steps.get(reached) {
-            Some(&Some(step)) if step == event => reached += 1,
-            Some(_) => {}
-            None => break,
+    let mut events = events.into_iter();
+    // Steps that were never stored are never reached.
+    while let Some(&Some(step)) = steps.get(reached) {
+        if !events.any(|event| event == step) {
+            break;
         }
+        reached += 1;
     }
     reached
 }
 
 /// What a funnel counts while folding visits.
-struct Reached {
+struct Reached<'a> {
+    /// The steps' ids.
+    steps: &'a [Option<StepId>],
     /// Visits per step.
     visits: Vec<u64>,
     /// The deepest step each visitor reached in any of their visits.
     deepest: ByVisitor<u16>,
 }
 
-impl Reached {
-    fn new(steps: usize) -> Self {
+impl<'a> Reached<'a> {
+    fn new(steps: &'a [Option<StepId>]) -> Self {
         Self {
-            visits: vec![0; steps],
+            steps,
+            visits: vec![0; steps.len()],
             deepest: ByVisitor::default(),
         }
     }
@@ -90,11 +97,16 @@ impl Reached {
             self.deepest.add(visitor_id, level as u16);
         }
     }
+}
+
+impl VisitFold for Reached<'_> {
+    fn add_visit(&mut self, visitor_id: i64, steps: impl Iterator<Item = StepId>) {
+        let level = greedy_level(self.steps, steps);
+        self.add(visitor_id, level);
+    }
 
     fn merge(&mut self, other: Self) {
-        for (mine, theirs) in self.visits.iter_mut().zip(other.visits) {
-            *mine += theirs;
-        }
+        self.visits = add_counts(std::mem::take(&mut self.visits), other.visits);
         self.deepest.merge(other.deepest);
     }
 }
@@ -114,41 +126,37 @@ pub(crate) fn run(
     let mut pages = Vec::new();
     let mut events = Vec::new();
     for id in ids.iter().flatten() {
-        match *id {
-            StepId::Page(p) => pages.push(p),
-            StepId::Event(e) => events.push(e),
+        if id.is_page() {
+            pages.push(id.dim_id());
+        } else {
+            events.push(id.dim_id());
         }
     }
-    let mut reached = Reached::new(steps.len());
+    let mut reached = Reached::new(&ids);
     if ids.first().is_some_and(Option::is_some) {
-        // Without a window event times do not matter, so packed days serve.
-        reached = fold_visits(
-            conn,
-            site,
-            query,
-            &Rows::Only { pages, events },
-            true,
-            window_ms.is_none(),
-            Folding {
-                new: || Reached::new(steps.len()),
-                each: |fold: &mut Reached, visitor_id, visit_events: &[(i64, StepId)]| {
-                    let level = match window_ms {
-                        None => greedy_level(&ids, visit_events),
-                        Some(_) => level(&ids, visit_events, window_ms),
-                    };
-                    fold.add(visitor_id, level);
-                },
-                merge: Reached::merge,
-            },
-        )?;
-    }
-    let Reached { visits, deepest } = reached;
-    let mut visitors = vec![0u64; steps.len()];
-    deepest.for_each_visitor(|level| {
-        for count in visitors.iter_mut().take(usize::from(level)) {
-            *count += 1;
+        let rows = Rows::Only { pages, events };
+        match window_ms {
+            // Without a window event times do not matter, so packed days serve.
+            None => {
+                reached = fold_visits(conn, site, query, &rows, true, || Reached::new(&ids))?;
+            }
+            Some(_) => walk_visits(conn, site, query, &rows, true, |visitor_id, events| {
+                reached.add(visitor_id, level(&ids, events, window_ms));
+            })?,
         }
-    });
+    }
+    let Reached {
+        visits, deepest, ..
+    } = reached;
+    let visitors = deepest.fold_visitors(
+        || vec![0u64; steps.len()],
+        |visitors, level| {
+            for count in visitors.iter_mut().take(usize::from(level)) {
+                *count += 1;
+            }
+        },
+        add_counts,
+    );
     Ok(steps
         .iter()
         .zip(visits)
@@ -172,7 +180,7 @@ mod tests {
             steps in prop::collection::vec(prop::option::weighted(0.9, 0i64..4), 1..5),
             events in prop::collection::vec((0i64..4, any::<bool>()), 0..12),
         ) {
-            let step = |k: usize, id: i64| if k.is_multiple_of(2) { StepId::Page(id) } else { StepId::Event(id) };
+            let step = |k: usize, id: i64| if k.is_multiple_of(2) { StepId::page(id) } else { StepId::event(id) };
             let steps: Vec<Option<StepId>> =
                 steps.iter().enumerate().map(|(k, s)| s.map(|id| step(k, id))).collect();
             let events: Vec<(i64, StepId)> = events
@@ -180,13 +188,16 @@ mod tests {
                 .enumerate()
                 .map(|(at, &(id, page))| (at as i64, step(usize::from(!page), id)))
                 .collect();
-            prop_assert_eq!(greedy_level(&steps, &events), level(&steps, &events, None));
+            prop_assert_eq!(
+                greedy_level(&steps, events.iter().map(|&(_, step)| step)),
+                level(&steps, &events, None)
+            );
         }
     }
 
-    const A: StepId = StepId::Page(1);
-    const B: StepId = StepId::Page(2);
-    const E: StepId = StepId::Event(3);
+    const A: StepId = StepId(1 << 1);
+    const B: StepId = StepId(2 << 1);
+    const E: StepId = StepId(3 << 1 | 1);
 
     #[test]
     fn levels_follow_the_order_and_the_window() {

@@ -13,8 +13,8 @@
 mod by_visitor;
 mod export;
 mod funnel;
+mod partition;
 mod paths;
-mod radix;
 mod retention;
 mod selection;
 mod sessions;
@@ -69,7 +69,7 @@ pub struct Sequence {
 }
 
 /// What came before or after a page in a flow.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Neighbour<T> {
     /// A page view of another page.
     Step(T),
@@ -209,20 +209,42 @@ pub struct ExportEvent {
     pub visit: VisitLabels,
 }
 
+/// A read transaction for the rest of a query, unless one is open: every
+/// read of the query then sees the same database.
+fn snapshot(conn: &Connection) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
+    Ok(conn
+        .is_autocommit()
+        .then(|| conn.unchecked_transaction())
+        .transpose()?)
+}
+
+/// The largest dimension id (0 without any): every step code of the
+/// database is at most `StepId::event` of it.
+fn max_dim_id(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .query_row("SELECT max(id) FROM dims", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+        .unwrap_or(0)
+        .max(0))
+}
+
 /// The stored id of a step, `None` when its path or name was never stored.
 fn resolve_step(conn: &Connection, step: &Step) -> Result<Option<StepId>, StoreError> {
     Ok(match step {
-        Step::Page(path) => dim_id(conn, DimKind::Pathname, path)?.map(StepId::Page),
-        Step::Event(name) => dim_id(conn, DimKind::EventName, name)?.map(StepId::Event),
+        Step::Page(path) => dim_id(conn, DimKind::Pathname, path)?.map(StepId::page),
+        Step::Event(name) => dim_id(conn, DimKind::EventName, name)?.map(StepId::event),
     })
 }
 
 /// The step a stored id stands for.
 fn label_step(conn: &Connection, step: StepId) -> Result<Step, StoreError> {
     let text = |id| super::labels::DimTexts::default().get(conn, Some(id));
-    Ok(match step {
-        StepId::Page(id) => Step::Page(text(id)?.unwrap_or_default()),
-        StepId::Event(id) => Step::Event(text(id)?.unwrap_or_default()),
+    let text = text(step.dim_id())?.unwrap_or_default();
+    Ok(if step.is_page() {
+        Step::Page(text)
+    } else {
+        Step::Event(text)
     })
 }
 

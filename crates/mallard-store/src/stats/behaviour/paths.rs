@@ -10,22 +10,24 @@
 //! counts, for each time a visit was on it, the page view that came before
 //! (or `entrance`) and the one that came after (or `exit`).
 
-use rayon::prelude::*;
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::super::{SiteInfo, StatsQuery};
-use super::radix::merged;
-use super::source::{Folding, fold_visits};
+use super::partition::{Scattered, group_parts, part_hash};
+use super::source::{VisitFold, fold_visits};
 use super::walk::{Rows, StepId};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
 
 /// Puts the steps of a visit into `path` with consecutive repeats collapsed.
-fn collapse_into(path: &mut Vec<StepId>, events: &[(i64, StepId)]) {
+fn collapse_into(path: &mut Vec<StepId>, steps: impl Iterator<Item = StepId>) {
     path.clear();
-    path.extend(events.iter().map(|&(_, step)| step));
-    path.dedup();
+    for step in steps {
+        if path.last() != Some(&step) {
+            path.push(step);
+        }
+    }
 }
 
 /// Counts of one path or neighbour: visits holding it, and occurrences.
@@ -33,30 +35,6 @@ fn collapse_into(path: &mut Vec<StepId>, events: &[(i64, StepId)]) {
 struct Count {
     visits: u32,
     occurrences: u32,
-}
-
-/// Counts one item per occurrence, and once per visit (sorting `items`).
-fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
-    counts: &mut FxHashMap<K, Count>,
-    items: &mut Vec<K>,
-) {
-    if let [item] = items.as_slice() {
-        // The usual case: one lookup.
-        let count = counts.entry(item.clone()).or_default();
-        count.occurrences = count.occurrences.saturating_add(1);
-        count.visits = count.visits.saturating_add(1);
-        return;
-    }
-    for item in items.iter() {
-        let count = counts.entry(item.clone()).or_default();
-        count.occurrences = count.occurrences.saturating_add(1);
-    }
-    items.sort_unstable();
-    items.dedup();
-    for item in items.drain(..) {
-        let count = counts.entry(item).or_default();
-        count.visits = count.visits.saturating_add(1);
-    }
 }
 
 /// The top `limit` entries: most visits first, then most occurrences, then
@@ -85,185 +63,228 @@ fn top<K: Ord + Clone>(
 
 /// The longest sequence.
 pub(crate) const MAX_LENGTH: usize = 5;
-/// Bits per step in a run key: 5 steps of 25 bits fit 128 bits.
-const STEP_BITS: u32 = 25;
 
-/// The key of a run of step numbers (each below 2^25), first step highest.
-fn run_key(numbers: &[u32]) -> u128 {
-    numbers.iter().fold(0u128, |key, &number| {
-        (key << STEP_BITS) | u128::from(number)
-    })
+/// The key of a run of steps: their codes, `bits` bits each, the first step
+/// highest, shifted left by one; the low bit flags the run's first occurrence
+/// in its visit. Codes number the steps for every thread alike, so keys of
+/// different threads need no translation. A `u64` holds a run whenever its
+/// codes fit (three steps of sites with up to a billion distinct paths and
+/// names); longer runs of larger sites take a `u128`.
+trait RunKey: Copy + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug {
+    /// The key of these bits (which fit).
+    fn from_bits(bits: u128) -> Self;
+    /// The key's bits.
+    fn bits(self) -> u128;
+    /// The hash of the run, flag aside, that picks its part.
+    fn part_hash(self) -> u64;
 }
 
-/// Steps numbered in order of first appearance, so that a run of up to five
-/// steps packs into one `u128` (16 bytes a key: a year of sequences at 10
-/// million events holds millions of distinct runs).
-#[derive(Debug, Default)]
-struct StepIndex {
-    numbers: FxHashMap<StepId, u32>,
-    steps: Vec<StepId>,
+impl RunKey for u64 {
+    fn from_bits(bits: u128) -> Self {
+        bits as u64
+    }
+    fn bits(self) -> u128 {
+        u128::from(self)
+    }
+    #[inline]
+    fn part_hash(self) -> u64 {
+        part_hash(self >> 1)
+    }
 }
 
-impl StepIndex {
-    fn number(&mut self, step: StepId) -> u32 {
-        *self.numbers.entry(step).or_insert_with(|| {
-            self.steps.push(step);
-            self.steps.len() as u32
-        })
+impl RunKey for u128 {
+    fn from_bits(bits: u128) -> Self {
+        bits
+    }
+    fn bits(self) -> u128 {
+        self
+    }
+    #[inline]
+    fn part_hash(self) -> u64 {
+        let run = self >> 1;
+        part_hash(run as u64 ^ part_hash((run >> 64) as u64))
+    }
+}
+
+/// How runs of one query are keyed.
+#[derive(Debug, Clone, Copy)]
+struct RunShape {
+    length: usize,
+    /// Bits per step code.
+    bits: u32,
+}
+
+impl RunShape {
+    /// The key of one run of `length` steps, `None` when a code does not fit.
+    #[inline]
+    fn key<K: RunKey>(self, run: &[StepId]) -> Option<K> {
+        let mut key = 0u128;
+        for step in run {
+            if step.0 >> self.bits != 0 {
+                return None;
+            }
+            key = (key << self.bits) | u128::from(step.0);
+        }
+        Some(K::from_bits(key << 1))
     }
 
-    fn steps(&self, mut key: u128, length: usize) -> Vec<StepId> {
-        let mut run = vec![StepId::Page(0); length];
+    /// The steps of a key.
+    fn steps<K: RunKey>(self, key: K) -> Vec<StepId> {
+        let mut bits = key.bits() >> 1;
+        let mut run = vec![StepId(0); self.length];
         for slot in run.iter_mut().rev() {
-            let number = (key & ((1 << STEP_BITS) - 1)) as usize;
-            *slot = self.steps[number - 1];
-            key >>= STEP_BITS;
+            *slot = StepId((bits & ((1 << self.bits) - 1)) as u64);
+            bits >>= self.bits;
         }
         run
     }
 }
 
 /// The runs a sequences query collects while folding visits: every run
-/// taken, as its key shifted left by one, the low bit set on the first
-/// occurrence in its visit. Sorting brings equal runs together, so counting
-/// needs 16 bytes per occurrence and no hash map (a year of a busy site has
-/// millions of distinct runs).
-#[derive(Debug, Default)]
-struct Runs {
-    index: StepIndex,
-    runs: Vec<u128>,
-    /// Runs of merged folds, translated to this index, kept apart so that no
-    /// list of millions is copied into another.
-    others: Vec<Vec<u128>>,
-    too_many: bool,
+/// taken, flagged on its first occurrence in its visit, scattered by run
+/// ([`super::partition`]), so that counting them needs a small hash map per
+/// part: a year of a busy site has millions of distinct runs.
+#[derive(Debug)]
+struct Runs<K> {
+    shape: RunShape,
+    /// One set per thread that folded (merging moves sets).
+    sets: Vec<Scattered<K>>,
+    /// A code did not fit the shape (the dimensions grew meanwhile).
+    overflow: bool,
     /// Buffers reused from visit to visit.
     path: Vec<StepId>,
-    numbers: Vec<u32>,
-    keys: Vec<u128>,
+    keys: Vec<K>,
 }
 
-impl Runs {
-    /// Adds the runs of `length` steps of one visit's path (its events with
-    /// consecutive repeats collapsed).
-    fn add(&mut self, events: &[(i64, StepId)], length: usize) {
-        collapse_into(&mut self.path, events);
+impl<K: RunKey> Runs<K> {
+    fn new(shape: RunShape) -> Self {
+        Self {
+            shape,
+            sets: vec![Scattered::default()],
+            overflow: false,
+            path: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl<K: RunKey> VisitFold for Runs<K> {
+    /// Adds the runs of one visit's path (its steps with consecutive repeats
+    /// collapsed).
+    fn add_visit(&mut self, _: i64, steps: impl Iterator<Item = StepId>) {
+        let length = self.shape.length;
+        collapse_into(&mut self.path, steps);
         if self.path.len() < length {
             return;
         }
-        // Each step is numbered once; the runs are built from the numbers.
-        self.numbers.clear();
-        for &step in &self.path {
-            let number = self.index.number(step);
-            if number >= 1 << STEP_BITS {
-                self.too_many = true;
-                return;
-            }
-            self.numbers.push(number);
-        }
         self.keys.clear();
-        self.keys.extend(self.numbers.windows(length).map(run_key));
+        for run in self.path.windows(length) {
+            let Some(key) = self.shape.key(run) else {
+                self.overflow = true;
+                return;
+            };
+            self.keys.push(key);
+        }
         self.keys.sort_unstable();
-        // The first occurrence of a run in the visit is flagged.
-        let keys = &self.keys;
-        self.runs.extend(
-            keys.iter()
-                .enumerate()
-                .map(|(at, &key)| (key << 1) | u128::from(at == 0 || keys[at - 1] != key)),
-        );
+        let set = &mut self.sets[0];
+        for (at, &key) in self.keys.iter().enumerate() {
+            let first = at == 0 || self.keys[at - 1] != key;
+            let flagged = if first {
+                K::from_bits(key.bits() | 1)
+            } else {
+                key
+            };
+            set.push(key.part_hash(), flagged);
+        }
     }
 
-    /// Adds the runs of another fold, whose steps are numbered by its own
-    /// index: each step number of its keys is translated to this index's.
-    fn merge(&mut self, mut other: Self, length: usize) {
-        if self.runs.is_empty() && self.others.is_empty() && !self.too_many {
-            // Nothing to translate into: take the other fold as it is.
-            std::mem::swap(self, &mut other);
-            self.too_many |= other.too_many;
-            return;
-        }
-        self.too_many |= other.too_many;
-        let numbers: Vec<u32> = other
-            .index
-            .steps
-            .iter()
-            .map(|&step| self.index.number(step))
-            .collect();
-        if numbers.iter().any(|&n| n >= 1 << STEP_BITS) {
-            self.too_many = true;
-            return;
-        }
-        let mask = (1u128 << STEP_BITS) - 1;
-        let translate = |run: &mut u128| {
-            let mut key = *run >> 1;
-            let mut translated = 0u128;
-            for at in 0..length {
-                let number = (key & mask) as usize;
-                translated |= u128::from(numbers[number - 1]) << (at as u32 * STEP_BITS);
-                key >>= STEP_BITS;
-            }
-            *run = (translated << 1) | (*run & 1);
-        };
-        for mut runs in std::iter::once(other.runs).chain(other.others) {
-            runs.iter_mut().for_each(translate);
-            self.others.push(runs);
-        }
+    fn merge(&mut self, other: Self) {
+        self.overflow |= other.overflow;
+        self.sets.extend(other.sets);
     }
 }
 
-/// The `limit` most common runs of sorted lists of flagged run keys (see
-/// [`Runs`]): the lists are merged as they are read, equal runs counted, and
-/// only the best `limit` kept (most visits, then most occurrences, then the
-/// smallest key), so no list of all distinct runs is built.
-fn top_runs(lists: &[Vec<u128>], limit: usize) -> Vec<(u128, Count)> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    // The worst kept entry on top.
-    let mut best: BinaryHeap<Reverse<(u32, u32, Reverse<u128>)>> = BinaryHeap::new();
-    let mut keep = |key: u128, count: Count| {
-        best.push(Reverse((count.visits, count.occurrences, Reverse(key))));
-        if best.len() > limit {
-            best.pop();
+/// The best `limit` runs of one thread's parts, kept as they are counted.
+struct Best<K> {
+    limit: usize,
+    /// The worst kept entry on top.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u32, std::cmp::Reverse<K>)>>,
+}
+
+impl<K: RunKey> Best<K> {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            heap: std::collections::BinaryHeap::new(),
         }
-    };
-    let mut current: Option<(u128, Count)> = None;
-    for run in merged(lists) {
-        let key = run >> 1;
-        match &mut current {
-            Some((k, count)) if *k == key => {
+    }
+
+    /// Keeps `run` if it is among the best so far: most visits, then most
+    /// occurrences, then the smallest key.
+    fn offer(&mut self, run: K, count: Count) {
+        use std::cmp::Reverse;
+        let entry = Reverse((count.visits, count.occurrences, Reverse(run)));
+        if self.heap.len() < self.limit {
+            self.heap.push(entry);
+        } else if self.heap.peek().is_some_and(|worst| entry < *worst) {
+            self.heap.pop();
+            self.heap.push(entry);
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        for std::cmp::Reverse((visits, occurrences, std::cmp::Reverse(run))) in other.heap {
+            self.offer(
+                run,
+                Count {
+                    visits,
+                    occurrences,
+                },
+            );
+        }
+        self
+    }
+
+    /// The kept runs in the order of [`top`].
+    fn into_top(self) -> Vec<(K, Count)> {
+        let limit = self.limit;
+        top(
+            self.heap.into_iter().map(
+                |std::cmp::Reverse((visits, occurrences, std::cmp::Reverse(run)))| {
+                    (
+                        run,
+                        Count {
+                            visits,
+                            occurrences,
+                        },
+                    )
+                },
+            ),
+            limit,
+        )
+    }
+}
+
+/// The `limit` most common runs of the scattered flagged run keys (see
+/// [`Runs`]), counted part by part in parallel.
+fn top_runs<K: RunKey>(sets: &[Scattered<K>], limit: usize) -> Vec<(K, Count)> {
+    group_parts(
+        sets,
+        || Best::new(limit),
+        |counts: &mut FxHashMap<K, Count>, best: &mut Best<K>, records: &[&[K]]| {
+            counts.clear();
+            for &flagged in records.iter().copied().flatten() {
+                let count = counts.entry(K::from_bits(flagged.bits() & !1)).or_default();
                 count.occurrences = count.occurrences.saturating_add(1);
-                count.visits = count.visits.saturating_add((run & 1) as u32);
+                count.visits = count.visits.saturating_add((flagged.bits() & 1) as u32);
             }
-            _ => {
-                if let Some((k, count)) = current.take() {
-                    keep(k, count);
-                }
-                current = Some((
-                    key,
-                    Count {
-                        visits: (run & 1) as u32,
-                        occurrences: 1,
-                    },
-                ));
+            for (&run, &count) in counts.iter() {
+                best.offer(run, count);
             }
-        }
-    }
-    if let Some((k, count)) = current {
-        keep(k, count);
-    }
-    // In the order of `top`.
-    top(
-        best.into_iter()
-            .map(|Reverse((visits, occurrences, Reverse(key)))| {
-                (
-                    key,
-                    Count {
-                        visits,
-                        occurrences,
-                    },
-                )
-            }),
-        limit,
+        },
+        Best::merge,
     )
+    .into_top()
 }
 
 /// The most common runs of `length` consecutive steps within visits.
@@ -275,40 +296,28 @@ pub(crate) fn sequences(
     limit: usize,
 ) -> Result<Vec<Sequence>, StoreError> {
     let length = length.clamp(1, MAX_LENGTH);
-    let Runs {
-        index,
-        runs,
-        others,
-        too_many,
-        ..
-    } = fold_visits(
-        conn,
-        site,
-        query,
-        &Rows::All,
-        false,
-        true,
-        Folding {
-            new: Runs::default,
-            each: |fold: &mut Runs, _, events: &[(i64, StepId)]| fold.add(events, length),
-            merge: |fold: &mut Runs, other| fold.merge(other, length),
-        },
-    )?;
-    if too_many {
+    // One snapshot, so that no code is newer than the widest read here.
+    let snapshot = super::snapshot(conn)?;
+    let widest = StepId::event(super::max_dim_id(conn)?).0;
+    let shape = RunShape {
+        length,
+        bits: (u64::BITS - widest.leading_zeros()).max(1),
+    };
+    let needed = shape.bits * length as u32 + 1;
+    let best: Vec<(Vec<StepId>, Count)> = if needed <= u64::BITS {
+        count_runs::<u64>(conn, site, query, shape, limit)?
+    } else if needed <= u128::BITS {
+        count_runs::<u128>(conn, site, query, shape, limit)?
+    } else {
         return Err(StoreError::InvalidData(
-            "too many distinct pages and events in the period for sequences".into(),
+            "too many distinct pages and events for sequences of this length".into(),
         ));
-    }
-    let mut lists = others;
-    lists.push(runs);
-    lists.par_iter_mut().for_each(|list| list.sort_unstable());
-    let best = top_runs(&lists, limit);
-    drop(lists);
+    };
+    drop(snapshot);
     best.into_iter()
-        .map(|(key, count)| {
+        .map(|(steps, count)| {
             Ok(Sequence {
-                steps: index
-                    .steps(key, length)
+                steps: steps
                     .into_iter()
                     .map(|s| label_step(conn, s))
                     .collect::<Result<_, _>>()?,
@@ -319,56 +328,224 @@ pub(crate) fn sequences(
         .collect()
 }
 
+/// The best `limit` runs of the query's visits, keyed by `K`.
+fn count_runs<K: RunKey>(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    shape: RunShape,
+    limit: usize,
+) -> Result<Vec<(Vec<StepId>, Count)>, StoreError> {
+    let runs = fold_visits(conn, site, query, &Rows::All, false, || {
+        Runs::<K>::new(shape)
+    })?;
+    if runs.overflow {
+        return Err(StoreError::InvalidData(
+            "a step of the period was stored after the sequences query began".into(),
+        ));
+    }
+    Ok(top_runs(&runs.sets, limit)
+        .into_iter()
+        .map(|(key, count)| (shape.steps(key), count))
+        .collect())
+}
+
+/// Flows whose site has at most this many dimension values count
+/// neighbours in arrays (12 bytes a path, per direction and thread).
+const DENSE_FLOW_DIMS: i64 = 1 << 18;
+
+/// Counts per neighbour of a flow's page. Neighbours are page views (the
+/// flow reads no other step), the entrance or the exit; in the usual case
+/// they are counted in an array indexed by path id, each slot with the
+/// number of the last visit it counted (an array slot costs a fraction of a
+/// hash map entry), else in a hash map.
+#[derive(Debug)]
+enum NeighbourCounts {
+    /// Slot 0 the entrance, 1 the exit, `2 + path id` a page.
+    Dense(Vec<(Count, u32)>),
+    /// Counts per neighbour, and the neighbours the visit at hand counted.
+    Sparse(FxHashMap<Neighbour<StepId>, Count>, Vec<Neighbour<StepId>>),
+}
+
+impl NeighbourCounts {
+    /// Counters for paths up to `max_dim`.
+    fn new(max_dim: i64) -> Self {
+        match usize::try_from(max_dim) {
+            Ok(max) if max_dim < DENSE_FLOW_DIMS => Self::Dense(vec![Default::default(); max + 3]),
+            _ => Self::Sparse(FxHashMap::default(), Vec::new()),
+        }
+    }
+
+    fn slot(neighbour: Neighbour<StepId>) -> usize {
+        match neighbour {
+            Neighbour::Entrance => 0,
+            Neighbour::Exit => 1,
+            Neighbour::Step(step) => 2 + step.dim_id() as usize,
+        }
+    }
+
+    /// The neighbour of an array slot.
+    fn neighbour(slot: usize) -> Neighbour<StepId> {
+        match slot {
+            0 => Neighbour::Entrance,
+            1 => Neighbour::Exit,
+            page => Neighbour::Step(StepId::page(page as i64 - 2)),
+        }
+    }
+
+    /// Counts the neighbours of one visit (visit number `visit`): each
+    /// occurrence, and once per visit. A path newer than the array (stored
+    /// while the query ran) grows it, or switches to a hash map.
+    fn add_visit(&mut self, visit: u32, neighbours: impl Iterator<Item = Neighbour<StepId>>) {
+        if let Self::Sparse(_, seen) = self {
+            seen.clear();
+        }
+        for neighbour in neighbours {
+            if let Self::Dense(slots) = self {
+                let slot = Self::slot(neighbour);
+                if (slot as i64) < DENSE_FLOW_DIMS + 3 {
+                    if slot >= slots.len() {
+                        slots.resize(slot + 1, Default::default());
+                    }
+                    let (count, last) = &mut slots[slot];
+                    count.occurrences = count.occurrences.saturating_add(1);
+                    if *last != visit {
+                        *last = visit;
+                        count.visits = count.visits.saturating_add(1);
+                    }
+                    continue;
+                }
+                self.make_sparse(visit);
+            }
+            if let Self::Sparse(counts, seen) = self {
+                let count = counts.entry(neighbour).or_default();
+                count.occurrences = count.occurrences.saturating_add(1);
+                if !seen.contains(&neighbour) {
+                    seen.push(neighbour);
+                    count.visits = count.visits.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// Switches to a hash map, amid visit number `visit` (0: none).
+    fn make_sparse(&mut self, visit: u32) {
+        let seen = match &*self {
+            Self::Dense(slots) if visit != 0 => slots
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, last))| *last == visit)
+                .map(|(slot, _)| Self::neighbour(slot))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let counts = std::mem::replace(self, Self::Sparse(FxHashMap::default(), Vec::new()))
+            .into_counts()
+            .into_iter()
+            .collect();
+        *self = Self::Sparse(counts, seen);
+    }
+
+    /// Every neighbour counted, with its count.
+    fn into_counts(self) -> Vec<(Neighbour<StepId>, Count)> {
+        match self {
+            Self::Dense(slots) => slots
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (count, _))| count.occurrences > 0)
+                .map(|(slot, (count, _))| (Self::neighbour(slot), count))
+                .collect(),
+            Self::Sparse(counts, _) => counts.into_iter().collect(),
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        let add = |sum: &mut Count, count: Count| {
+            sum.visits = sum.visits.saturating_add(count.visits);
+            sum.occurrences = sum.occurrences.saturating_add(count.occurrences);
+        };
+        match (&mut *self, other) {
+            (Self::Dense(mine), Self::Dense(theirs)) => {
+                if mine.len() < theirs.len() {
+                    mine.resize(theirs.len(), Default::default());
+                }
+                for ((sum, _), (count, _)) in mine.iter_mut().zip(theirs) {
+                    add(sum, count);
+                }
+            }
+            (_, other) => {
+                self.make_sparse(0);
+                if let Self::Sparse(counts, _) = self {
+                    for (neighbour, count) in other.into_counts() {
+                        add(counts.entry(neighbour).or_default(), count);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What a flow counts while folding visits.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct FlowFold {
+    /// The page whose flow is counted.
+    target: StepId,
     visits: u64,
     views: u64,
-    next: FxHashMap<Neighbour<StepId>, Count>,
-    previous: FxHashMap<Neighbour<StepId>, Count>,
-    /// Buffers reused from visit to visit.
+    next: NeighbourCounts,
+    previous: NeighbourCounts,
+    /// The path of the visit at hand (reused).
     path: Vec<StepId>,
-    neighbours: Vec<Neighbour<StepId>>,
 }
 
 impl FlowFold {
-    fn add(&mut self, target: StepId, events: &[(i64, StepId)]) {
+    fn new(target: StepId, max_dim: i64) -> Self {
+        Self {
+            target,
+            visits: 0,
+            views: 0,
+            next: NeighbourCounts::new(max_dim),
+            previous: NeighbourCounts::new(max_dim),
+            path: Vec::new(),
+        }
+    }
+}
+
+impl VisitFold for FlowFold {
+    fn add_visit(&mut self, _: i64, steps: impl Iterator<Item = StepId>) {
+        let target = self.target;
+        collapse_into(&mut self.path, steps);
         // Most visits never view the page.
-        if !events.iter().any(|&(_, step)| step == target) {
+        if !self.path.contains(&target) {
             return;
         }
-        collapse_into(&mut self.path, events);
         let path = &self.path;
         let at = || (0..path.len()).filter(|&i| path[i] == target);
+        // Visit numbers start at 1: 0 marks slots no visit counted.
         self.visits += 1;
+        let visit = self.visits as u32;
         self.views += at().count() as u64;
-        self.neighbours.clear();
-        self.neighbours.extend(at().map(|i| {
-            path.get(i + 1)
-                .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
-        }));
-        add_all(&mut self.next, &mut self.neighbours);
-        self.neighbours.clear();
-        self.neighbours.extend(at().map(|i| {
-            i.checked_sub(1)
-                .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
-        }));
-        add_all(&mut self.previous, &mut self.neighbours);
+        self.next.add_visit(
+            visit,
+            at().map(|i| {
+                path.get(i + 1)
+                    .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
+            }),
+        );
+        self.previous.add_visit(
+            visit,
+            at().map(|i| {
+                i.checked_sub(1)
+                    .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
+            }),
+        );
     }
 
     fn merge(&mut self, other: Self) {
         self.visits += other.visits;
         self.views += other.views;
-        for (mine, theirs) in [
-            (&mut self.next, other.next),
-            (&mut self.previous, other.previous),
-        ] {
-            for (neighbour, count) in theirs {
-                let sum = mine.entry(neighbour).or_default();
-                sum.visits = sum.visits.saturating_add(count.visits);
-                sum.occurrences = sum.occurrences.saturating_add(count.occurrences);
-            }
-        }
+        self.next.merge(other.next);
+        self.previous.merge(other.previous);
     }
 }
 
@@ -384,26 +561,17 @@ pub(crate) fn flow(
     else {
         return Ok(Flow::default());
     };
-    let target = StepId::Page(target);
+    let target = StepId::page(target);
+    let max_dim = super::max_dim_id(conn)?;
     let FlowFold {
         visits,
         views,
         next,
         previous,
         ..
-    } = fold_visits(
-        conn,
-        site,
-        query,
-        &Rows::Pageviews,
-        false,
-        true,
-        Folding {
-            new: FlowFold::default,
-            each: |fold: &mut FlowFold, _, events: &[(i64, StepId)]| fold.add(target, events),
-            merge: FlowFold::merge,
-        },
-    )?;
+    } = fold_visits(conn, site, query, &Rows::Pageviews, false, || {
+        FlowFold::new(target, max_dim)
+    })?;
     let mut result = Flow {
         visits,
         views,
@@ -424,8 +592,8 @@ pub(crate) fn flow(
             })
             .collect()
     };
-    result.next = label(top(next, limit))?;
-    result.previous = label(top(previous, limit))?;
+    result.next = label(top(next.into_counts(), limit))?;
+    result.previous = label(top(previous.into_counts(), limit))?;
     Ok(result)
 }
 
@@ -433,24 +601,94 @@ pub(crate) fn flow(
 mod tests {
     use super::*;
 
+    /// Counts one item per occurrence, and once per visit (sorting `items`).
+    fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
+        counts: &mut FxHashMap<K, Count>,
+        items: &mut Vec<K>,
+    ) {
+        if let [item] = items.as_slice() {
+            // The usual case: one lookup.
+            let count = counts.entry(item.clone()).or_default();
+            count.occurrences = count.occurrences.saturating_add(1);
+            count.visits = count.visits.saturating_add(1);
+            return;
+        }
+        for item in items.iter() {
+            let count = counts.entry(item.clone()).or_default();
+            count.occurrences = count.occurrences.saturating_add(1);
+        }
+        items.sort_unstable();
+        items.dedup();
+        for item in items.drain(..) {
+            let count = counts.entry(item).or_default();
+            count.visits = count.visits.saturating_add(1);
+        }
+    }
+
+    use proptest::prelude::*;
+
     #[test]
-    fn run_keys_round_trip() {
-        let steps = [StepId::Page(7), StepId::Event(3), StepId::Page(1 << 40)];
-        let mut index = StepIndex::default();
-        let numbers: Vec<u32> = steps.iter().map(|&s| index.number(s)).collect();
-        let key = run_key(&numbers);
-        assert_eq!(index.steps(key, 3), steps.to_vec());
-        assert_ne!(run_key(&numbers[1..]), key);
-        let single = run_key(&numbers[..1]);
-        assert_eq!(index.steps(single, 1), vec![steps[0]]);
+    fn run_keys_round_trip_and_refuse_codes_that_do_not_fit() {
+        let steps = [StepId::page(7), StepId::event(3), StepId::page(1 << 20)];
+        let shape = RunShape {
+            length: 3,
+            bits: 22,
+        };
+        let key: u64 = shape.key(&steps).unwrap();
+        assert_eq!(key & 1, 0, "the flag starts clear");
+        assert_eq!(shape.steps(key), steps.to_vec());
+        let wide = RunShape {
+            length: 3,
+            bits: 42,
+        };
+        let far = [StepId::page(1 << 40), StepId::event(0), StepId::page(1)];
+        let key: u128 = wide.key(&far).unwrap();
+        assert_eq!(wide.steps(key), far.to_vec());
+        assert_eq!(shape.key::<u64>(&far), None);
+    }
+
+    proptest! {
+        #[test]
+        fn top_runs_count_like_a_map(
+            visits in prop::collection::vec(prop::collection::vec(0u64..6, 0..8), 0..60),
+            length in 1usize..4,
+            limit in 1usize..6,
+        ) {
+            let shape = RunShape { length, bits: 3 };
+            // Two folds merged, as two threads do.
+            let mut runs = Runs::<u64>::new(shape);
+            let mut other = Runs::<u64>::new(shape);
+            let mut expected: FxHashMap<Vec<StepId>, Count> = FxHashMap::default();
+            for (at, codes) in visits.iter().enumerate() {
+                let steps: Vec<StepId> = codes.iter().map(|&c| StepId(c)).collect();
+                let fold = if at % 2 == 0 { &mut runs } else { &mut other };
+                fold.add_visit(0, steps.iter().copied());
+                let mut path = Vec::new();
+                collapse_into(&mut path, steps.iter().copied());
+                let mut items: Vec<Vec<StepId>> = path.windows(length).map(<[_]>::to_vec).collect();
+                add_all(&mut expected, &mut items);
+            }
+            runs.merge(other);
+            prop_assert!(!runs.overflow);
+            let got: Vec<(Vec<StepId>, u32, u32)> = top_runs(&runs.sets, limit)
+                .into_iter()
+                .map(|(key, c)| (shape.steps(key), c.visits, c.occurrences))
+                .collect();
+            // Keys order runs as their steps do, so the order is the same.
+            let want: Vec<(Vec<StepId>, u32, u32)> = top(expected, limit)
+                .into_iter()
+                .map(|(steps, c)| (steps, c.visits, c.occurrences))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
     fn repeats_collapse_and_counts_are_per_visit_and_per_occurrence() {
-        let a = StepId::Page(1);
-        let b = StepId::Page(2);
+        let a = StepId::page(1);
+        let b = StepId::page(2);
         let mut path = vec![b];
-        collapse_into(&mut path, &[(0, a), (1, a), (2, b), (3, a)]);
+        collapse_into(&mut path, [a, a, b, a].into_iter());
         assert_eq!(path, vec![a, b, a]);
         let mut counts = FxHashMap::default();
         add_all(&mut counts, &mut vec![vec![a, b], vec![b, a], vec![a, b]]);
@@ -460,5 +698,68 @@ mod tests {
         assert_eq!((rows[0].1.visits, rows[0].1.occurrences), (2, 2));
         assert_eq!((rows[1].1.visits, rows[1].1.occurrences), (1, 2));
         assert_eq!(top(FxHashMap::<u8, Count>::default(), 3).len(), 0);
+    }
+
+    /// Neighbours of test visits: 0 the entrance, 1 the exit, else a page.
+    fn neighbour(n: u8) -> Neighbour<StepId> {
+        match n {
+            0 => Neighbour::Entrance,
+            1 => Neighbour::Exit,
+            page => Neighbour::Step(StepId::page(i64::from(page))),
+        }
+    }
+
+    fn sorted(counts: NeighbourCounts) -> Vec<(Neighbour<StepId>, u32, u32)> {
+        let mut rows: Vec<_> = counts
+            .into_counts()
+            .into_iter()
+            .map(|(n, c)| (n, c.visits, c.occurrences))
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    #[test]
+    fn a_page_far_beyond_the_array_switches_to_a_map() {
+        let far = Neighbour::Step(StepId::page(DENSE_FLOW_DIMS + 5));
+        let mut counts = NeighbourCounts::new(10);
+        counts.add_visit(1, [neighbour(3), far, neighbour(3), far].into_iter());
+        counts.add_visit(2, [neighbour(3)].into_iter());
+        assert!(matches!(counts, NeighbourCounts::Sparse(..)));
+        assert_eq!(sorted(counts), vec![(neighbour(3), 2, 3), (far, 1, 2)]);
+    }
+
+    proptest! {
+        #[test]
+        fn neighbour_counts_match_a_map_dense_sparse_or_mixed(
+            visits in prop::collection::vec(prop::collection::vec(0u8..40, 1..5), 0..40),
+            max_dim in 0i64..30,
+        ) {
+            let mut expected: FxHashMap<Neighbour<StepId>, Count> = FxHashMap::default();
+            // Arrays shorter than some pages (which grow them), a hash map,
+            // and the two merged.
+            let mut dense = NeighbourCounts::new(max_dim);
+            let mut half = NeighbourCounts::new(max_dim);
+            let mut sparse = NeighbourCounts::new(DENSE_FLOW_DIMS);
+            prop_assert!(matches!(sparse, NeighbourCounts::Sparse(..)));
+            for (at, visit) in visits.iter().enumerate() {
+                let number = at as u32 + 1;
+                let items = || visit.iter().map(|&n| neighbour(n));
+                dense.add_visit(number, items());
+                sparse.add_visit(number, items());
+                if at % 2 == 0 { half.add_visit(number, items()) }
+                add_all(&mut expected, &mut items().collect());
+            }
+            let mut rest = NeighbourCounts::new(DENSE_FLOW_DIMS);
+            for (at, visit) in visits.iter().enumerate().filter(|(at, _)| at % 2 == 1) {
+                rest.add_visit(at as u32 + 1, visit.iter().map(|&n| neighbour(n)));
+            }
+            half.merge(rest);
+            let mut expected: Vec<_> = expected.into_iter().map(|(n, c)| (n, c.visits, c.occurrences)).collect();
+            expected.sort_unstable();
+            prop_assert_eq!(sorted(dense), expected.clone());
+            prop_assert_eq!(sorted(sparse), expected.clone());
+            prop_assert_eq!(sorted(half), expected);
+        }
     }
 }

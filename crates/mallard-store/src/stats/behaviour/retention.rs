@@ -13,7 +13,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::super::{SiteInfo, StatsQuery};
 use super::Cohort;
-use super::by_visitor::{ByVisitor, Fold};
+use super::by_visitor::{ByVisitor, Fold, add_counts};
 use super::selection::{Bounds, event_matched_visits, visits_query};
 use crate::error::StoreError;
 
@@ -77,6 +77,40 @@ impl Fold for Seen {
     }
 }
 
+/// The instants `[from, to)` of one week of the period, and its index.
+#[derive(Debug, Clone, Copy)]
+struct WeekSpan {
+    from: i64,
+    to: i64,
+    week: u16,
+}
+
+impl WeekSpan {
+    /// A span that holds no instant.
+    const EMPTY: Self = Self {
+        from: 0,
+        to: 0,
+        week: 0,
+    };
+
+    /// The week of `instant`, given the first instant of each week (an
+    /// instant before the first week counts in it).
+    fn of(week_starts: &[i64], instant: i64) -> Self {
+        let next = week_starts.partition_point(|&s| s <= instant);
+        Self {
+            from: next.checked_sub(1).map_or(i64::MIN, |w| week_starts[w]),
+            to: week_starts.get(next).copied().unwrap_or(i64::MAX),
+            week: u16::try_from(next.saturating_sub(1))
+                .unwrap_or(u16::MAX)
+                .min((1 << FIRST_BITS) - 1),
+        }
+    }
+
+    fn holds(self, instant: i64) -> bool {
+        (self.from..self.to).contains(&instant)
+    }
+}
+
 /// The cohorts of the period, oldest first, each with `weeks` return counts
 /// (`None` for weeks after the period's end).
 pub(crate) fn run(
@@ -93,18 +127,10 @@ pub(crate) fn run(
         .iter()
         .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
         .collect();
-    let week_of = |start: i64| {
-        let week = week_starts
-            .partition_point(|&s| s <= start)
-            .saturating_sub(1);
-        u16::try_from(week)
-            .unwrap_or(u16::MAX)
-            .min((1 << FIRST_BITS) - 1)
-    };
-    // The weeks of each visitor's visits (see `by_visitor`): the rows' and
-    // each thread's of the packed days.
+    let week_of = |start: i64| WeekSpan::of(&week_starts, start).week;
+    // The weeks of each visitor's visits (see `by_visitor`): each thread's
+    // of the packed days, and the rows'.
     let mut visits: ByVisitor<Seen> = ByVisitor::default();
-    let mut packed: Vec<ByVisitor<Seen>> = Vec::new();
     let mut bounds = Bounds::of(site, query);
     if query.filters.is_empty() {
         // Packed days need no visit rows (see `visit_paths`).
@@ -117,10 +143,18 @@ pub(crate) fn run(
                 steps: false,
                 visitors: true,
             },
-            ByVisitor::default,
-            |fold: &mut ByVisitor<Seen>, v| fold.add(v.visitor_id, week_of(v.start_ts)),
+            || (ByVisitor::default(), WeekSpan::EMPTY),
+            |(fold, span): &mut (ByVisitor<Seen>, WeekSpan), v| {
+                // Visits come day by day: most are in the last week found.
+                if !span.holds(v.start_ts) {
+                    *span = WeekSpan::of(&week_starts, v.start_ts);
+                }
+                fold.add(v.visitor_id, span.week);
+            },
         )?;
-        packed = folds;
+        for (fold, _) in folds {
+            visits.merge(fold);
+        }
         bounds.from = rest;
     }
     let matched = event_matched_visits(conn, site, query, bounds)?;
@@ -138,37 +172,57 @@ pub(crate) fn run(
             visits.add(row.get(1)?, week_of(row.get(2)?));
         }
     }
-    let mut cohorts: Vec<Cohort> = buckets
+    // Per cohort: its visitors, then those back 1..=weeks later.
+    let stride = weeks + 1;
+    let counts = visits.fold_visitors(
+        || vec![0u64; buckets.len() * stride],
+        |counts, entry: Seen| {
+            let first = entry.first() as usize;
+            if first >= buckets.len() {
+                return;
+            }
+            let row = &mut counts[first * stride..(first + 1) * stride];
+            row[0] += 1;
+            for k in 1..=weeks {
+                if entry.returned(k as u32) {
+                    row[k] += 1;
+                }
+            }
+        },
+        add_counts,
+    );
+    let cohorts = buckets
         .iter()
+        .zip(counts.chunks_exact(stride))
         .enumerate()
-        .map(|(i, &day)| Cohort {
+        .map(|(i, (&day, row))| Cohort {
             week_start: day,
-            visitors: 0,
+            visitors: row[0],
             returning: (1..=weeks)
-                .map(|k| (i + k < buckets.len()).then_some(0))
+                .map(|k| (i + k < buckets.len()).then_some(row[k]))
                 .collect(),
         })
         .collect();
-    packed.push(visits);
-    ByVisitor::for_each_visitor_of(packed, |entry: Seen| {
-        let Some(cohort) = cohorts.get_mut(entry.first() as usize) else {
-            return;
-        };
-        cohort.visitors += 1;
-        for k in 1..=weeks {
-            if entry.returned(k as u32)
-                && let Some(Some(count)) = cohort.returning.get_mut(k - 1)
-            {
-                *count += 1;
-            }
-        }
-    });
     Ok(cohorts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn week_spans_cover_the_instants_of_their_week() {
+        let starts = [100, 200, 300];
+        for instant in [-5, 99, 100, 150, 199, 200, 299, 300, 10_000] {
+            let span = WeekSpan::of(&starts, instant);
+            assert!(span.holds(instant), "{instant}");
+            let expected = starts.iter().filter(|&&s| s <= instant).count().max(1) - 1;
+            assert_eq!(usize::from(span.week), expected, "{instant}");
+        }
+        assert_eq!(WeekSpan::of(&starts, 150).from, 100);
+        assert_eq!(WeekSpan::of(&starts, 150).to, 200);
+        assert!(!WeekSpan::EMPTY.holds(0));
+    }
 
     #[test]
     fn weeks_are_relative_to_the_earliest_whatever_the_order() {

@@ -14,89 +14,67 @@ use super::super::{SiteInfo, StatsQuery};
 use super::selection::{Bounds, VisitSet};
 use super::walk::{Rows, StepId, walk};
 use crate::error::StoreError;
-
-/// The step a packed event code stands for.
-fn step_of(code: u64) -> StepId {
-    let id = (code >> 1) as i64;
-    if code & 1 == 0 {
-        StepId::Page(id)
-    } else {
-        StepId::Event(id)
-    }
-}
+use crate::visit_paths::PackedCodes;
 
 /// Which packed event codes a query reads, decided on the codes themselves.
 enum CodeFilter {
-    /// Every code.
+    /// Every code: for [`Rows::All`], and for [`Rows::Only`], whose folds
+    /// skip other steps themselves (one compare per code, where checking
+    /// each code against the list first cost a fifth of a funnel).
     All,
     /// Page views (even codes).
     Pageviews,
-    /// These codes.
-    Only(Vec<u64>),
 }
 
 impl CodeFilter {
     fn of(rows: &Rows) -> Self {
-        let code = crate::visit_paths::step_code;
         match rows {
-            Rows::All => Self::All,
+            Rows::All | Rows::Only { .. } => Self::All,
             Rows::Pageviews => Self::Pageviews,
-            Rows::Only { pages, events } => Self::Only(
-                pages
-                    .iter()
-                    .map(|&id| code(id, true))
-                    .chain(events.iter().map(|&id| code(id, false)))
-                    .collect(),
-            ),
         }
     }
 
+    /// Hands the codes this filter wants to `fold` as steps; the match is
+    /// made once per visit, so each kind of filter gets a tight loop of its
+    /// own.
     #[inline]
-    fn wants(&self, code: u64) -> bool {
+    fn add_visit<A: VisitFold>(&self, fold: &mut A, visitor_id: i64, codes: PackedCodes<'_>) {
         match self {
-            Self::All => true,
-            Self::Pageviews => code & 1 == 0,
-            Self::Only(codes) => codes.contains(&code),
+            Self::All => fold.add_visit(visitor_id, codes.map(StepId)),
+            Self::Pageviews => {
+                fold.add_visit(visitor_id, codes.filter(|code| code & 1 == 0).map(StepId));
+            }
         }
     }
 }
 
-/// How a query folds its visits.
-pub(crate) struct Folding<N, E, M> {
-    /// A fresh accumulator.
-    pub(crate) new: N,
-    /// Adds one visit: its visitor id and its events.
-    pub(crate) each: E,
-    /// Adds another accumulator into the first.
-    pub(crate) merge: M,
+/// What a behavioural query counts while it folds visits.
+pub(crate) trait VisitFold: Send + Sized {
+    /// Adds one visit: its visitor id and its steps in order. A visit
+    /// without steps adds nothing.
+    fn add_visit(&mut self, visitor_id: i64, steps: impl Iterator<Item = StepId>);
+
+    /// Adds the visits another accumulator folded.
+    fn merge(&mut self, other: Self);
 }
 
-/// Folds the visits of the query that have at least one event of `rows`
-/// into one accumulator: `folding.each` gets the visitor id (0 unless
-/// `with_visitors`) and those events (time order, ties by event id). Packed
-/// days (when `packed` and the query has no filters) are folded by a few
-/// threads into accumulators of their own, which `folding.merge` adds up;
-/// their events carry time 0, so callers that compare times pass `packed:
-/// false`. The rest of the period is read from the rows.
-pub(crate) fn fold_visits<A, N, E, M>(
+/// Folds the visits of the query into one accumulator (made by `new`): each
+/// visit's visitor id (0 unless `with_visitors`) and the steps of its events
+/// of `rows` (time order, ties by event id). Without filters, packed days are
+/// folded by a few threads into accumulators of their own, which are merged;
+/// the rest of the period is read from the rows. Queries that need event
+/// times use [`walk_visits`].
+pub(crate) fn fold_visits<A: VisitFold>(
     conn: &Connection,
     site: &SiteInfo,
     query: &StatsQuery,
     rows: &Rows,
     with_visitors: bool,
-    packed: bool,
-    folding: Folding<N, E, M>,
-) -> Result<A, StoreError>
-where
-    A: Send,
-    N: Fn() -> A + Sync,
-    E: Fn(&mut A, i64, &[(i64, StepId)]) + Sync,
-    M: Fn(&mut A, A),
-{
-    let Folding { new, each, merge } = folding;
+    new: impl Fn() -> A + Sync,
+) -> Result<A, StoreError> {
     let mut bounds = Bounds::of(site, query);
     let mut total = new();
-    if packed && query.filters.is_empty() {
+    if query.filters.is_empty() {
         let filter = CodeFilter::of(rows);
         let (folds, rest) = crate::visit_paths::fold(
             conn,
@@ -107,25 +85,60 @@ where
                 steps: true,
                 visitors: with_visitors,
             },
-            || (new(), Vec::new()),
-            |(acc, events): &mut (A, Vec<(i64, StepId)>), visit| {
-                events.clear();
-                events.extend(
-                    visit
-                        .codes
-                        .filter(|&code| filter.wants(code))
-                        .map(|code| (0, step_of(code))),
-                );
-                if !events.is_empty() {
-                    each(acc, visit.visitor_id, events);
-                }
-            },
+            &new,
+            |acc: &mut A, visit| filter.add_visit(acc, visit.visitor_id, visit.codes),
         )?;
-        for (acc, _) in folds {
-            merge(&mut total, acc);
+        for acc in folds {
+            total.merge(acc);
         }
         bounds.from = rest;
     }
+    walk_in(
+        conn,
+        site,
+        query,
+        bounds,
+        rows,
+        with_visitors,
+        |visitor_id, events| {
+            total.add_visit(visitor_id, events.iter().map(|&(_, step)| step));
+        },
+    )?;
+    Ok(total)
+}
+
+/// Calls `each` with every visit of the query that has at least one event of
+/// `rows`: its visitor id (0 unless `with_visitors`) and those events with
+/// their times (time order, ties by event id), read from the rows.
+pub(crate) fn walk_visits(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    rows: &Rows,
+    with_visitors: bool,
+    each: impl FnMut(i64, &[(i64, StepId)]),
+) -> Result<(), StoreError> {
+    walk_in(
+        conn,
+        site,
+        query,
+        Bounds::of(site, query),
+        rows,
+        with_visitors,
+        each,
+    )
+}
+
+/// [`walk_visits`] within `bounds`.
+fn walk_in(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    bounds: Bounds,
+    rows: &Rows,
+    with_visitors: bool,
+    mut each: impl FnMut(i64, &[(i64, StepId)]),
+) -> Result<(), StoreError> {
     let set = VisitSet::load(conn, site, query, bounds, with_visitors)?;
     walk(
         conn,
@@ -133,9 +146,6 @@ where
         &set,
         pageview_id(conn)?,
         rows,
-        |member, events| {
-            each(&mut total, member.visitor_id, events);
-        },
-    )?;
-    Ok(total)
+        |member, events| each(member.visitor_id, events),
+    )
 }

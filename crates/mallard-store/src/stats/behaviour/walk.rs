@@ -16,14 +16,34 @@ use super::super::rollup::IdMap;
 use super::selection::{Member, VisitSet};
 use crate::error::StoreError;
 
-/// What one event of a visit was: a page view of a path, or a custom event of
-/// a name (both as dimension ids).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum StepId {
+/// What one event of a visit was: a page view of a path or a custom event of
+/// a name, as the code packed paths use ([`crate::visit_paths::step_code`]):
+/// the dimension id shifted left by one, the low bit set for a custom event.
+/// One `u64` compares and hashes as fast as an integer, and packed codes are
+/// steps as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct StepId(pub(crate) u64);
+
+impl StepId {
     /// A page view of this path id.
-    Page(i64),
+    pub(crate) fn page(path_id: i64) -> Self {
+        Self(crate::visit_paths::step_code(path_id, true))
+    }
+
     /// A custom event of this name id.
-    Event(i64),
+    pub(crate) fn event(name_id: i64) -> Self {
+        Self(crate::visit_paths::step_code(name_id, false))
+    }
+
+    /// Whether this is a page view.
+    pub(crate) fn is_page(self) -> bool {
+        self.0 & 1 == 0
+    }
+
+    /// The path id of a page view, the name id of a custom event.
+    pub(crate) fn dim_id(self) -> i64 {
+        (self.0 >> 1) as i64
+    }
 }
 
 /// Which events the walk reads.
@@ -33,7 +53,9 @@ pub(crate) enum Rows {
     All,
     /// Page views only.
     Pageviews,
-    /// Page views of these paths and custom events of these names.
+    /// Page views of these paths and custom events of these names, at
+    /// least: a fold that asks for them must skip any other step it is
+    /// handed (packed days hand over every step, see `source`).
     Only {
         /// Path ids.
         pages: Vec<i64>,
@@ -112,9 +134,9 @@ pub(crate) fn walk(
         }
         let name: i64 = row.get(2)?;
         let step = if name == pageview_id {
-            StepId::Page(row.get(3)?)
+            StepId::page(row.get(3)?)
         } else {
-            StepId::Event(name)
+            StepId::event(name)
         };
         open.entry(visit_id)
             .or_insert_with(|| {
