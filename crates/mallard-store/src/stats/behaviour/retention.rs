@@ -182,10 +182,10 @@ pub(crate) fn run(
                 return;
             }
             let row = &mut counts[first * stride..(first + 1) * stride];
-            row[0] += 1;
-            for k in 1..=weeks {
-                if entry.returned(k as u32) {
-                    row[k] += 1;
+            // Slot 0 counts the cohort, slot k those back k weeks later.
+            for (k, count) in row.iter_mut().enumerate() {
+                if k == 0 || entry.returned(k as u32) {
+                    *count += 1;
                 }
             }
         },
