@@ -342,11 +342,17 @@ impl Iterator for PackedCodes<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<u64> {
-        // One byte for the most frequent codes.
+        // One byte for the 128 most frequent codes.
         let (&first, rest) = self.indices.split_first()?;
         let index = if first < 0x80 {
             self.indices = rest;
             usize::from(first)
+        } else if let Some((&second, rest)) = rest.split_first()
+            && second < 0x80
+        {
+            // Two bytes for the next 16,256 codes.
+            self.indices = rest;
+            usize::from(first & 0x7F) | usize::from(second) << 7
         } else {
             let mut at = 0;
             // The last byte of a visit's indices ends a varint (checked when
@@ -387,6 +393,9 @@ pub(crate) struct Parts {
     pub(crate) steps: bool,
     /// The visitor ids.
     pub(crate) visitors: bool,
+    /// With steps: visits with fewer steps are skipped (each step takes at
+    /// least one byte, so fewer bytes mean fewer steps).
+    pub(crate) min_steps: usize,
 }
 
 /// The blobs of one packed day that a query reads.
@@ -396,6 +405,8 @@ struct PackedDay {
     starts: Vec<u8>,
     /// `None` unless steps were asked for.
     steps: Option<Vec<u8>>,
+    /// Visits with fewer index bytes are skipped.
+    min_steps: usize,
     visitors: Option<Vec<u8>>,
 }
 
@@ -424,6 +435,7 @@ fn load_day(
         range,
         starts,
         steps,
+        min_steps: if parts.steps { parts.min_steps } else { 0 },
         visitors,
     }))
 }
@@ -473,7 +485,10 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
             &[]
         };
         let start_ts = day_start + second * 1000;
-        if start_ts < day.range.from_ms || start_ts >= day.range.to_ms {
+        if start_ts < day.range.from_ms
+            || start_ts >= day.range.to_ms
+            || indices.len() < day.min_steps
+        {
             continue;
         }
         let visitor_id = match &day.visitors {
@@ -669,6 +684,7 @@ mod tests {
         let parts = Parts {
             steps: true,
             visitors: true,
+            min_steps: 0,
         };
         let rest = read(conn, SITE, from, to, parts, |v| {
             seen.push((v.start_ts, v.visitor_id, v.codes.collect()));
@@ -711,6 +727,18 @@ mod tests {
             ]
         );
         assert_eq!(rest, d + 3 * DAY_MS, "every day with visits is packed");
+        // Visits with fewer steps than asked for are skipped.
+        let mut long = Vec::new();
+        let parts = Parts {
+            steps: true,
+            visitors: true,
+            min_steps: 2,
+        };
+        read(&conn, SITE, d, d + 3 * DAY_MS, parts, |v| {
+            long.push(v.visitor_id)
+        })
+        .unwrap();
+        assert_eq!(long, vec![1 << 40, -7]);
         // Bounds inside a day keep the visits that start within them.
         let (seen, _) = read_all(&conn, d + 2_000, d + DAY_MS);
         assert_eq!(seen.len(), 1);
@@ -766,6 +794,7 @@ mod tests {
             let parts = Parts {
                 steps: true,
                 visitors: false,
+                min_steps: 0,
             };
             let outcome = read(&conn, SITE, d, d + DAY_MS, parts, |v| {
                 v.codes.for_each(drop);

@@ -71,20 +71,36 @@ pub(crate) const MAX_LENGTH: usize = 5;
 /// codes fit (three steps of sites with up to a billion distinct paths and
 /// names); longer runs of larger sites take a `u128`.
 trait RunKey: Copy + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug {
+    /// No step.
+    const ZERO: Self;
     /// The key of these bits (which fit).
     fn from_bits(bits: u128) -> Self;
     /// The key's bits.
     fn bits(self) -> u128;
+    /// The run so far followed by `code`, cut to `mask`: `(self << bits |
+    /// code) & mask`, on unflagged runs.
+    fn then(self, code: u64, bits: u32, mask: Self) -> Self;
+    /// The run, shifted left by one, with the flag.
+    fn flagged(self, first: bool) -> Self;
     /// The hash of the run, flag aside, that picks its part.
     fn part_hash(self) -> u64;
 }
 
 impl RunKey for u64 {
+    const ZERO: Self = 0;
     fn from_bits(bits: u128) -> Self {
         bits as u64
     }
     fn bits(self) -> u128 {
         u128::from(self)
+    }
+    #[inline]
+    fn then(self, code: u64, bits: u32, mask: Self) -> Self {
+        ((self << bits) | code) & mask
+    }
+    #[inline]
+    fn flagged(self, first: bool) -> Self {
+        (self << 1) | u64::from(first)
     }
     #[inline]
     fn part_hash(self) -> u64 {
@@ -93,11 +109,20 @@ impl RunKey for u64 {
 }
 
 impl RunKey for u128 {
+    const ZERO: Self = 0;
     fn from_bits(bits: u128) -> Self {
         bits
     }
     fn bits(self) -> u128 {
         self
+    }
+    #[inline]
+    fn then(self, code: u64, bits: u32, mask: Self) -> Self {
+        ((self << bits) | u128::from(code)) & mask
+    }
+    #[inline]
+    fn flagged(self, first: bool) -> Self {
+        (self << 1) | u128::from(first)
     }
     #[inline]
     fn part_hash(self) -> u64 {
@@ -115,19 +140,6 @@ struct RunShape {
 }
 
 impl RunShape {
-    /// The key of one run of `length` steps, `None` when a code does not fit.
-    #[inline]
-    fn key<K: RunKey>(self, run: &[StepId]) -> Option<K> {
-        let mut key = 0u128;
-        for step in run {
-            if step.0 >> self.bits != 0 {
-                return None;
-            }
-            key = (key << self.bits) | u128::from(step.0);
-        }
-        Some(K::from_bits(key << 1))
-    }
-
     /// The steps of a key.
     fn steps<K: RunKey>(self, key: K) -> Vec<StepId> {
         let mut bits = key.bits() >> 1;
@@ -151,8 +163,7 @@ struct Runs<K> {
     sets: Vec<Scattered<K>>,
     /// A code did not fit the shape (the dimensions grew meanwhile).
     overflow: bool,
-    /// Buffers reused from visit to visit.
-    path: Vec<StepId>,
+    /// The runs of the visit at hand (reused).
     keys: Vec<K>,
 }
 
@@ -162,7 +173,6 @@ impl<K: RunKey> Runs<K> {
             shape,
             sets: vec![Scattered::default()],
             overflow: false,
-            path: Vec::new(),
             keys: Vec::new(),
         }
     }
@@ -170,32 +180,41 @@ impl<K: RunKey> Runs<K> {
 
 impl<K: RunKey> VisitFold for Runs<K> {
     /// Adds the runs of one visit's path (its steps with consecutive repeats
-    /// collapsed).
+    /// collapsed), each key built from the previous one as the path goes.
     fn add_visit(&mut self, _: i64, steps: impl Iterator<Item = StepId>) {
-        let length = self.shape.length;
-        collapse_into(&mut self.path, steps);
-        if self.path.len() < length {
+        let RunShape { length, bits } = self.shape;
+        let mask = K::from_bits((1u128 << (bits * length as u32)) - 1);
+        let (mut run, mut taken, mut every_code) = (K::ZERO, 0, 0u64);
+        let mut last = None;
+        self.keys.clear();
+        for step in steps {
+            if last == Some(step) {
+                continue;
+            }
+            last = Some(step);
+            every_code |= step.0;
+            run = run.then(step.0, bits, mask);
+            taken += 1;
+            if taken >= length {
+                self.keys.push(run);
+            }
+        }
+        if every_code >> bits != 0 {
+            self.overflow = true;
             return;
         }
-        self.keys.clear();
-        for run in self.path.windows(length) {
-            let Some(key) = self.shape.key(run) else {
-                self.overflow = true;
-                return;
-            };
-            self.keys.push(key);
+        if self.keys.len() > 1 {
+            self.keys.sort_unstable();
         }
-        self.keys.sort_unstable();
         let set = &mut self.sets[0];
         for (at, &key) in self.keys.iter().enumerate() {
-            let first = at == 0 || self.keys[at - 1] != key;
-            let flagged = if first {
-                K::from_bits(key.bits() | 1)
-            } else {
-                key
-            };
-            set.push(key.part_hash(), flagged);
+            let flagged = key.flagged(at == 0 || self.keys[at - 1] != key);
+            set.push(flagged.part_hash(), flagged);
         }
+    }
+
+    fn min_steps(&self) -> usize {
+        self.shape.length
     }
 
     fn merge(&mut self, other: Self) {
@@ -627,6 +646,18 @@ mod tests {
 
     use proptest::prelude::*;
 
+    /// The flagged keys a fold took from one visit of `steps`.
+    fn keys_of<K: RunKey>(shape: RunShape, steps: &[StepId]) -> (Vec<K>, bool) {
+        let mut runs = Runs::<K>::new(shape);
+        runs.add_visit(0, steps.iter().copied());
+        let keys = runs
+            .sets
+            .into_iter()
+            .flat_map(Scattered::into_records)
+            .collect();
+        (keys, runs.overflow)
+    }
+
     #[test]
     fn run_keys_round_trip_and_refuse_codes_that_do_not_fit() {
         let steps = [StepId::page(7), StepId::event(3), StepId::page(1 << 20)];
@@ -634,17 +665,19 @@ mod tests {
             length: 3,
             bits: 22,
         };
-        let key: u64 = shape.key(&steps).unwrap();
-        assert_eq!(key & 1, 0, "the flag starts clear");
-        assert_eq!(shape.steps(key), steps.to_vec());
+        let (keys, overflow) = keys_of::<u64>(shape, &steps);
+        assert!(!overflow);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0] & 1, 1, "the first occurrence is flagged");
+        assert_eq!(shape.steps(keys[0]), steps.to_vec());
         let wide = RunShape {
             length: 3,
             bits: 42,
         };
         let far = [StepId::page(1 << 40), StepId::event(0), StepId::page(1)];
-        let key: u128 = wide.key(&far).unwrap();
-        assert_eq!(wide.steps(key), far.to_vec());
-        assert_eq!(shape.key::<u64>(&far), None);
+        let (keys, _) = keys_of::<u128>(wide, &far);
+        assert_eq!(wide.steps(keys[0]), far.to_vec());
+        assert!(keys_of::<u64>(shape, &far).1, "a code wider than 22 bits");
     }
 
     proptest! {

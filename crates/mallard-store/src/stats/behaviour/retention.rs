@@ -142,6 +142,7 @@ pub(crate) fn run(
             crate::visit_paths::Parts {
                 steps: false,
                 visitors: true,
+                min_steps: 0,
             },
             || (ByVisitor::default(), WeekSpan::EMPTY),
             |(fold, span): &mut (ByVisitor<Seen>, WeekSpan), v| {

@@ -54,6 +54,12 @@ pub(crate) trait VisitFold: Send + Sized {
     /// without steps adds nothing.
     fn add_visit(&mut self, visitor_id: i64, steps: impl Iterator<Item = StepId>);
 
+    /// Visits with fewer steps than this add nothing, so they may be left
+    /// out (packed days skip them undecoded).
+    fn min_steps(&self) -> usize {
+        1
+    }
+
     /// Adds the visits another accumulator folded.
     fn merge(&mut self, other: Self);
 }
@@ -84,6 +90,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
             crate::visit_paths::Parts {
                 steps: true,
                 visitors: with_visitors,
+                min_steps: total.min_steps(),
             },
             &new,
             |acc: &mut A, visit| filter.add_visit(acc, visit.visitor_id, visit.codes),
