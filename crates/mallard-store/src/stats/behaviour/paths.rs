@@ -20,16 +20,6 @@ use super::walk::{Rows, StepId};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
 
-/// Puts the steps of a visit into `path` with consecutive repeats collapsed.
-fn collapse_into(path: &mut Vec<StepId>, steps: impl Iterator<Item = StepId>) {
-    path.clear();
-    for step in steps {
-        if path.last() != Some(&step) {
-            path.push(step);
-        }
-    }
-}
-
 /// Counts of one path or neighbour: visits holding it, and occurrences.
 #[derive(Debug, Default, Clone, Copy)]
 struct Count {
@@ -383,7 +373,14 @@ enum NeighbourCounts {
     /// Slot 0 the entrance, 1 the exit, `2 + path id` a page.
     Dense(Vec<(Count, u32)>),
     /// Counts per neighbour, and the neighbours the visit at hand counted.
-    Sparse(FxHashMap<Neighbour<StepId>, Count>, Vec<Neighbour<StepId>>),
+    Sparse(FxHashMap<Neighbour<StepId>, Count>, Seen),
+}
+
+/// The neighbours one visit counted so far.
+#[derive(Debug, Default)]
+struct Seen {
+    visit: u32,
+    neighbours: Vec<Neighbour<StepId>>,
 }
 
 impl NeighbourCounts {
@@ -391,7 +388,7 @@ impl NeighbourCounts {
     fn new(max_dim: i64) -> Self {
         match usize::try_from(max_dim) {
             Ok(max) if max_dim < DENSE_FLOW_DIMS => Self::Dense(vec![Default::default(); max + 3]),
-            _ => Self::Sparse(FxHashMap::default(), Vec::new()),
+            _ => Self::Sparse(FxHashMap::default(), Seen::default()),
         }
     }
 
@@ -412,44 +409,45 @@ impl NeighbourCounts {
         }
     }
 
-    /// Counts the neighbours of one visit (visit number `visit`): each
-    /// occurrence, and once per visit. A path newer than the array (stored
-    /// while the query ran) grows it, or switches to a hash map.
-    fn add_visit(&mut self, visit: u32, neighbours: impl Iterator<Item = Neighbour<StepId>>) {
-        if let Self::Sparse(_, seen) = self {
-            seen.clear();
-        }
-        for neighbour in neighbours {
-            if let Self::Dense(slots) = self {
-                let slot = Self::slot(neighbour);
-                if (slot as i64) < DENSE_FLOW_DIMS + 3 {
-                    if slot >= slots.len() {
-                        slots.resize(slot + 1, Default::default());
-                    }
-                    let (count, last) = &mut slots[slot];
-                    count.occurrences = count.occurrences.saturating_add(1);
-                    if *last != visit {
-                        *last = visit;
-                        count.visits = count.visits.saturating_add(1);
-                    }
-                    continue;
+    /// Counts one neighbour of visit number `visit` (numbers start at 1 and
+    /// only grow): each occurrence, and once per visit. A path newer than
+    /// the array (stored while the query ran) grows it, or switches to a
+    /// hash map.
+    #[inline]
+    fn count(&mut self, visit: u32, neighbour: Neighbour<StepId>) {
+        if let Self::Dense(slots) = self {
+            let slot = Self::slot(neighbour);
+            if (slot as i64) < DENSE_FLOW_DIMS + 3 {
+                if slot >= slots.len() {
+                    slots.resize(slot + 1, Default::default());
                 }
-                self.make_sparse(visit);
-            }
-            if let Self::Sparse(counts, seen) = self {
-                let count = counts.entry(neighbour).or_default();
+                let (count, last) = &mut slots[slot];
                 count.occurrences = count.occurrences.saturating_add(1);
-                if !seen.contains(&neighbour) {
-                    seen.push(neighbour);
+                if *last != visit {
+                    *last = visit;
                     count.visits = count.visits.saturating_add(1);
                 }
+                return;
+            }
+            self.make_sparse(visit);
+        }
+        if let Self::Sparse(counts, seen) = self {
+            if seen.visit != visit {
+                seen.visit = visit;
+                seen.neighbours.clear();
+            }
+            let count = counts.entry(neighbour).or_default();
+            count.occurrences = count.occurrences.saturating_add(1);
+            if !seen.neighbours.contains(&neighbour) {
+                seen.neighbours.push(neighbour);
+                count.visits = count.visits.saturating_add(1);
             }
         }
     }
 
     /// Switches to a hash map, amid visit number `visit` (0: none).
     fn make_sparse(&mut self, visit: u32) {
-        let seen = match &*self {
+        let neighbours = match &*self {
             Self::Dense(slots) if visit != 0 => slots
                 .iter()
                 .enumerate()
@@ -458,11 +456,11 @@ impl NeighbourCounts {
                 .collect(),
             _ => Vec::new(),
         };
-        let counts = std::mem::replace(self, Self::Sparse(FxHashMap::default(), Vec::new()))
+        let counts = std::mem::replace(self, Self::Sparse(FxHashMap::default(), Seen::default()))
             .into_counts()
             .into_iter()
             .collect();
-        *self = Self::Sparse(counts, seen);
+        *self = Self::Sparse(counts, Seen { visit, neighbours });
     }
 
     /// Every neighbour counted, with its count.
@@ -513,8 +511,6 @@ struct FlowFold {
     views: u64,
     next: NeighbourCounts,
     previous: NeighbourCounts,
-    /// The path of the visit at hand (reused).
-    path: Vec<StepId>,
 }
 
 impl FlowFold {
@@ -525,39 +521,42 @@ impl FlowFold {
             views: 0,
             next: NeighbourCounts::new(max_dim),
             previous: NeighbourCounts::new(max_dim),
-            path: Vec::new(),
         }
     }
 }
 
 impl VisitFold for FlowFold {
+    /// Counts the neighbours of each view of the page as the visit's path
+    /// (its steps with consecutive repeats collapsed) goes by.
     fn add_visit(&mut self, _: i64, steps: impl Iterator<Item = StepId>) {
         let target = self.target;
-        collapse_into(&mut self.path, steps);
-        // Most visits never view the page.
-        if !self.path.contains(&target) {
+        // The visit's number, should it view the page (0 marks slots no
+        // visit counted).
+        let visit = self.visits as u32 + 1;
+        let mut views = 0;
+        let mut previous: Option<StepId> = None;
+        for step in steps {
+            if previous == Some(step) {
+                continue;
+            }
+            if previous == Some(target) {
+                self.next.count(visit, Neighbour::Step(step));
+            }
+            if step == target {
+                views += 1;
+                let before = previous.map_or(Neighbour::Entrance, Neighbour::Step);
+                self.previous.count(visit, before);
+            }
+            previous = Some(step);
+        }
+        if views == 0 {
             return;
         }
-        let path = &self.path;
-        let at = || (0..path.len()).filter(|&i| path[i] == target);
-        // Visit numbers start at 1: 0 marks slots no visit counted.
+        if previous == Some(target) {
+            self.next.count(visit, Neighbour::Exit);
+        }
         self.visits += 1;
-        let visit = self.visits as u32;
-        self.views += at().count() as u64;
-        self.next.add_visit(
-            visit,
-            at().map(|i| {
-                path.get(i + 1)
-                    .map_or(Neighbour::Exit, |s| Neighbour::Step(*s))
-            }),
-        );
-        self.previous.add_visit(
-            visit,
-            at().map(|i| {
-                i.checked_sub(1)
-                    .map_or(Neighbour::Entrance, |p| Neighbour::Step(path[p]))
-            }),
-        );
+        self.views += views;
     }
 
     fn merge(&mut self, other: Self) {
@@ -619,6 +618,17 @@ pub(crate) fn flow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Puts the steps of a visit into `path` with consecutive repeats
+    /// collapsed: the reference the folds are checked against.
+    fn collapse_into(path: &mut Vec<StepId>, steps: impl Iterator<Item = StepId>) {
+        path.clear();
+        for step in steps {
+            if path.last() != Some(&step) {
+                path.push(step);
+            }
+        }
+    }
 
     /// Counts one item per occurrence, and once per visit (sorting `items`).
     fn add_all<K: Clone + Eq + std::hash::Hash + Ord>(
@@ -756,8 +766,10 @@ mod tests {
     fn a_page_far_beyond_the_array_switches_to_a_map() {
         let far = Neighbour::Step(StepId::page(DENSE_FLOW_DIMS + 5));
         let mut counts = NeighbourCounts::new(10);
-        counts.add_visit(1, [neighbour(3), far, neighbour(3), far].into_iter());
-        counts.add_visit(2, [neighbour(3)].into_iter());
+        for n in [neighbour(3), far, neighbour(3), far] {
+            counts.count(1, n);
+        }
+        counts.count(2, neighbour(3));
         assert!(matches!(counts, NeighbourCounts::Sparse(..)));
         assert_eq!(sorted(counts), vec![(neighbour(3), 2, 3), (far, 1, 2)]);
     }
@@ -778,14 +790,14 @@ mod tests {
             for (at, visit) in visits.iter().enumerate() {
                 let number = at as u32 + 1;
                 let items = || visit.iter().map(|&n| neighbour(n));
-                dense.add_visit(number, items());
-                sparse.add_visit(number, items());
-                if at % 2 == 0 { half.add_visit(number, items()) }
+                items().for_each(|n| dense.count(number, n));
+                items().for_each(|n| sparse.count(number, n));
+                if at % 2 == 0 { items().for_each(|n| half.count(number, n)) }
                 add_all(&mut expected, &mut items().collect());
             }
             let mut rest = NeighbourCounts::new(DENSE_FLOW_DIMS);
             for (at, visit) in visits.iter().enumerate().filter(|(at, _)| at % 2 == 1) {
-                rest.add_visit(at as u32 + 1, visit.iter().map(|&n| neighbour(n)));
+                visit.iter().for_each(|&n| rest.count(at as u32 + 1, neighbour(n)));
             }
             half.merge(rest);
             let mut expected: Vec<_> = expected.into_iter().map(|(n, c)| (n, c.visits, c.occurrences)).collect();
