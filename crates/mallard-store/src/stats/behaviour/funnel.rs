@@ -69,11 +69,28 @@ pub(crate) fn greedy_level(
     reached
 }
 
+/// Per step `k` (from 1), how many reached at least level `k`, given how
+/// many reached each level exactly (index 0: none).
+fn reaching(per_level: &[u64]) -> Vec<u64> {
+    let mut at_least: Vec<u64> = per_level
+        .iter()
+        .rev()
+        .scan(0, |sum, &count| {
+            *sum += count;
+            Some(*sum)
+        })
+        .collect();
+    at_least.reverse();
+    at_least.into_iter().skip(1).collect()
+}
+
 /// What a funnel counts while folding visits.
 struct Reached<'a> {
     /// The steps' ids.
     steps: &'a [Option<StepId>],
-    /// Visits per step.
+    /// Visits per deepest level reached (index 0: none); a visit counts
+    /// for every step up to its level, which [`reaching`] adds up once at
+    /// the end rather than per visit.
     visits: Vec<u64>,
     /// The deepest step each visitor reached in any of their visits.
     deepest: ByVisitor<u16>,
@@ -83,15 +100,13 @@ impl<'a> Reached<'a> {
     fn new(steps: &'a [Option<StepId>]) -> Self {
         Self {
             steps,
-            visits: vec![0; steps.len()],
+            visits: vec![0; steps.len() + 1],
             deepest: ByVisitor::default(),
         }
     }
 
     fn add(&mut self, visitor_id: i64, level: usize) {
-        for count in &mut self.visits[..level] {
-            *count += 1;
-        }
+        self.visits[level] += 1;
         if level > 0 {
             // At most 8 steps.
             self.deepest.add(visitor_id, level as u16);
@@ -149,18 +164,14 @@ pub(crate) fn run(
         visits, deepest, ..
     } = reached;
     let visitors = deepest.fold_visitors(
-        || vec![0u64; steps.len()],
-        |visitors, level| {
-            for count in visitors.iter_mut().take(usize::from(level)) {
-                *count += 1;
-            }
-        },
+        || vec![0u64; steps.len() + 1],
+        |visitors, level| visitors[usize::from(level)] += 1,
         add_counts,
     );
     Ok(steps
         .iter()
-        .zip(visits)
-        .zip(visitors)
+        .zip(reaching(&visits))
+        .zip(reaching(&visitors))
         .map(|((step, visits), visitors)| FunnelStep {
             step: step.clone(),
             visits,
@@ -198,6 +209,12 @@ mod tests {
     const A: StepId = StepId(1 << 1);
     const B: StepId = StepId(2 << 1);
     const E: StepId = StepId(3 << 1 | 1);
+
+    #[test]
+    fn counts_per_level_add_up_to_counts_reaching_each_step() {
+        assert_eq!(reaching(&[5, 1, 0, 2]), vec![3, 2, 2]);
+        assert_eq!(reaching(&[0]), Vec::<u64>::new());
+    }
 
     #[test]
     fn levels_follow_the_order_and_the_window() {

@@ -18,16 +18,13 @@ const PART_BITS: u32 = 8;
 /// The number of parts: a million records make parts of about a thousand.
 pub(crate) const PARTS: usize = 1 << PART_BITS;
 
-/// A hash of a 64-bit key whose top bits pick its part (the finalizer of
-/// SplitMix64: every key bit moves every top bit, so dense ids spread as
-/// well as random ones). Hash maps within a part hash the key their own way.
+/// A hash of a 64-bit key whose top bits pick its part: Fibonacci hashing,
+/// one multiply, whose top bits depend on every bit of the key, so dense ids
+/// spread as well as random ones. Hash maps within a part hash keys with
+/// another multiplier, so the keys of one part do not crowd their buckets.
 #[inline]
 pub(crate) fn part_hash(key: u64) -> u64 {
-    let mut x = key ^ (key >> 30);
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+    key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Records scattered into parts by the hash of their key.
@@ -38,7 +35,9 @@ pub(crate) struct Scattered<T> {
 
 impl<T> Default for Scattered<T> {
     fn default() -> Self {
-        Self { parts: Vec::new() }
+        Self {
+            parts: std::iter::repeat_with(Vec::new).take(PARTS).collect(),
+        }
     }
 }
 
@@ -46,15 +45,12 @@ impl<T> Scattered<T> {
     /// Adds `record`, whose key hashes to `hash` ([`part_hash`]).
     #[inline]
     pub(crate) fn push(&mut self, hash: u64, record: T) {
-        if self.parts.is_empty() {
-            self.parts.resize_with(PARTS, Vec::new);
-        }
         self.parts[(hash >> (64 - PART_BITS)) as usize].push(record);
     }
 
     /// The records of part `part`.
     fn part(&self, part: usize) -> &[T] {
-        self.parts.get(part).map_or(&[], Vec::as_slice)
+        &self.parts[part]
     }
 
     /// Every record, part by part.

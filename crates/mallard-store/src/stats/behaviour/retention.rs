@@ -43,6 +43,12 @@ impl Seen {
         k <= KEPT_WEEKS && self.0 >> (FIRST_BITS + k) & 1 == 1
     }
 
+    /// 1 if the visitor came back `k` weeks after the first, else 0
+    /// (counted without a branch).
+    fn returned_count(self, k: usize) -> u64 {
+        (self.0 >> FIRST_BITS) >> k.min(63) & 1
+    }
+
     /// Records a visit in `week`; visits arrive in any order.
     fn add(&mut self, week: u32) {
         let first = self.first();
@@ -184,10 +190,9 @@ pub(crate) fn run(
             }
             let row = &mut counts[first * stride..(first + 1) * stride];
             // Slot 0 counts the cohort, slot k those back k weeks later.
-            for (k, count) in row.iter_mut().enumerate() {
-                if k == 0 || entry.returned(k as u32) {
-                    *count += 1;
-                }
+            row[0] += 1;
+            for (k, count) in row.iter_mut().enumerate().skip(1) {
+                *count += entry.returned_count(k);
             }
         },
         add_counts,
