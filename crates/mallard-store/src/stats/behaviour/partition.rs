@@ -27,16 +27,26 @@ pub(crate) fn part_hash(key: u64) -> u64 {
     key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// Records scattered into parts by the hash of their key.
+/// Records per chunk of a part (fewer in tests, so that chunks fill up).
+const CHUNK: usize = if cfg!(test) { 4 } else { 1024 };
+
+/// Records scattered into parts by the hash of their key. Each part is a
+/// list of chunks of [`CHUNK`] records: a growing part never copies its
+/// records, nor leaves behind the smaller buffers it outgrew (which stayed
+/// resident and cost a third of a year-long query's memory).
 #[derive(Debug)]
 pub(crate) struct Scattered<T> {
-    parts: Vec<Vec<T>>,
+    /// Per part, the chunk being filled.
+    tails: Vec<Vec<T>>,
+    /// Per part, the chunks filled before.
+    full: Vec<Vec<Vec<T>>>,
 }
 
 impl<T> Default for Scattered<T> {
     fn default() -> Self {
         Self {
-            parts: std::iter::repeat_with(Vec::new).take(PARTS).collect(),
+            tails: std::iter::repeat_with(Vec::new).take(PARTS).collect(),
+            full: std::iter::repeat_with(Vec::new).take(PARTS).collect(),
         }
     }
 }
@@ -45,23 +55,43 @@ impl<T> Scattered<T> {
     /// Adds `record`, whose key hashes to `hash` ([`part_hash`]).
     #[inline]
     pub(crate) fn push(&mut self, hash: u64, record: T) {
-        self.parts[(hash >> (64 - PART_BITS)) as usize].push(record);
+        let part = (hash >> (64 - PART_BITS)) as usize;
+        let tail = &mut self.tails[part];
+        if tail.len() == tail.capacity() {
+            self.next_chunk(part);
+        }
+        self.tails[part].push(record);
     }
 
-    /// The records of part `part`.
-    fn part(&self, part: usize) -> &[T] {
-        &self.parts[part]
+    /// Files the full chunk of `part` (if any) and starts a new one.
+    #[cold]
+    fn next_chunk(&mut self, part: usize) {
+        let full = std::mem::replace(&mut self.tails[part], Vec::with_capacity(CHUNK));
+        if !full.is_empty() {
+            self.full[part].push(full);
+        }
+    }
+
+    /// The records of part `part`, chunk by chunk.
+    fn part(&self, part: usize) -> impl Iterator<Item = &[T]> {
+        self.full[part]
+            .iter()
+            .map(Vec::as_slice)
+            .chain([self.tails[part].as_slice()])
     }
 
     /// Every record, part by part.
     pub(crate) fn into_records(self) -> impl Iterator<Item = T> {
-        self.parts.into_iter().flatten()
+        self.full
+            .into_iter()
+            .zip(self.tails)
+            .flat_map(|(full, tail)| full.into_iter().flatten().chain(tail))
     }
 }
 
 /// Groups the records of several scattered sets (one per thread that folded)
-/// part by part, in parallel: `group` gets a map to reuse (empty), the
-/// records of one part from every set, and an accumulator of its thread
+/// part by part, in parallel: `group` gets a map to reuse, the records of
+/// one part from every set (as chunks), and an accumulator of its thread
 /// (made by `new`); the accumulators are then added up by `merge`. Records
 /// with equal keys are always in the same part.
 pub(crate) fn group_parts<T, M, R>(
@@ -80,7 +110,7 @@ where
         .fold(
             || (M::default(), new()),
             |(mut map, mut acc), part| {
-                let records: Vec<&[T]> = sets.iter().map(|set| set.part(part)).collect();
+                let records: Vec<&[T]> = sets.iter().flat_map(|set| set.part(part)).collect();
                 if records.iter().any(|r| !r.is_empty()) {
                     group(&mut map, &mut acc, &records);
                 }
