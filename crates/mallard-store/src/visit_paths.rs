@@ -298,7 +298,8 @@ fn encode(day_start: i64, visits: &[PackVisit]) -> [(i64, Vec<u8>); 3] {
 /// One packed visit as a query sees it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PackedVisit<'a> {
-    /// The start, rounded down to the second (ms since the epoch).
+    /// The start, rounded down to the second (ms since the epoch); without
+    /// start times (see [`Parts::starts`]) the day's first instant.
     pub(crate) start_ts: i64,
     /// The visitor id (0 unless visitors were asked for).
     pub(crate) visitor_id: i64,
@@ -353,9 +354,12 @@ fn read_part(
         .optional()?)
 }
 
-/// Which parts of packed days a query reads besides the start times.
+/// Which parts of packed days a query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parts {
+    /// The start times (else a visit's `start_ts` is its day's first
+    /// instant, except on days the period's bounds cut).
+    pub(crate) starts: bool,
     /// The event codes.
     pub(crate) steps: bool,
     /// The visitor ids.
@@ -369,7 +373,9 @@ pub(crate) struct Parts {
 struct PackedDay {
     /// The part of the query's period on this day.
     range: DayRange,
-    starts: Vec<u8>,
+    /// `None` when start times were neither asked for nor needed to cut the
+    /// day at the period's bounds.
+    starts: Option<Vec<u8>>,
     /// `None` unless steps were asked for.
     steps: Option<Vec<u8>>,
     /// Visits with fewer bytes of codes are skipped.
@@ -385,11 +391,23 @@ fn load_day(
     parts: Parts,
 ) -> Result<Option<PackedDay>, StoreError> {
     let day = utc_day(range.from_ms);
-    let Some(starts) = read_part(conn, site, day, part::STARTS)? else {
-        return Ok(None);
+    let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
+    // Start times are read when asked for, and to cut a day at the period's
+    // bounds; otherwise the steps tell the visits apart.
+    let starts = if parts.starts || !whole_day || !parts.steps {
+        let Some(starts) = read_part(conn, site, day, part::STARTS)? else {
+            return Ok(None);
+        };
+        Some(starts)
+    } else {
+        None
     };
     let steps = if parts.steps {
-        Some(read_part(conn, site, day, part::STEPS)?.ok_or_else(corrupt)?)
+        match read_part(conn, site, day, part::STEPS)? {
+            Some(steps) => Some(steps),
+            None if starts.is_none() => return Ok(None),
+            None => return Err(corrupt()),
+        }
     } else {
         None
     };
@@ -423,11 +441,20 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
         Some(_) => return Err(corrupt()),
         None => (&[][..], 0),
     };
-    let mut at_start = 0;
-    let count = get_varint(&day.starts, &mut at_start).ok_or_else(corrupt)?;
+    // Without start times every visit of the day is in the range, and the
+    // steps end where the visits do.
+    let (starts, mut at_start) = (day.starts.as_deref().unwrap_or_default(), 0);
+    let count = match &day.starts {
+        Some(_) => get_varint(starts, &mut at_start).ok_or_else(corrupt)?,
+        None => u64::MAX,
+    };
     let mut second = 0i64;
     for visit in 0..count as usize {
-        second += get_varint(&day.starts, &mut at_start).ok_or_else(corrupt)? as i64;
+        if day.starts.is_some() {
+            second += get_varint(starts, &mut at_start).ok_or_else(corrupt)? as i64;
+        } else if at_step == steps.len() {
+            break;
+        }
         let codes = if day.steps.is_some() {
             let length = get_varint(steps, &mut at_step).ok_or_else(corrupt)? as usize;
             let bytes = steps
@@ -632,6 +659,7 @@ mod tests {
     fn read_all(conn: &Connection, from: i64, to: i64) -> (Vec<(i64, i64, Vec<u64>)>, i64) {
         let mut seen = Vec::new();
         let parts = Parts {
+            starts: true,
             steps: true,
             visitors: true,
             min_steps: 0,
@@ -680,6 +708,7 @@ mod tests {
         // Visits with fewer steps than asked for are skipped.
         let mut long = Vec::new();
         let parts = Parts {
+            starts: true,
             steps: true,
             visitors: true,
             min_steps: 2,
@@ -689,6 +718,33 @@ mod tests {
         })
         .unwrap();
         assert_eq!(long, vec![1 << 40, -7]);
+        // Without start times whole days read the same visits, each at its
+        // day's start; a day cut by the bounds still reads its start times.
+        let mut whole = Vec::new();
+        let parts = Parts {
+            starts: false,
+            min_steps: 0,
+            ..parts
+        };
+        let rest = read(&conn, SITE, d, d + 3 * DAY_MS, parts, |v| {
+            whole.push((v.start_ts, v.visitor_id, v.codes.collect::<Vec<_>>()));
+        })
+        .unwrap();
+        assert_eq!(rest, d + 3 * DAY_MS);
+        assert_eq!(
+            whole,
+            vec![
+                (d, 1 << 40, vec![4 << 1, 5 << 1]),
+                (d, -7, vec![3 << 1, (2 << 1) | 1]),
+                (d + DAY_MS, 9, vec![3 << 1]),
+            ]
+        );
+        let mut cut = Vec::new();
+        read(&conn, SITE, d + 2_000, d + DAY_MS, parts, |v| {
+            cut.push(v.start_ts)
+        })
+        .unwrap();
+        assert_eq!(cut, vec![d + 5_000]);
         // Bounds inside a day keep the visits that start within them.
         let (seen, _) = read_all(&conn, d + 2_000, d + DAY_MS);
         assert_eq!(seen.len(), 1);
@@ -737,6 +793,7 @@ mod tests {
         )
         .unwrap();
         let parts = Parts {
+            starts: false,
             steps: true,
             visitors: false,
             min_steps: 0,

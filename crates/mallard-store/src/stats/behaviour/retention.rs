@@ -146,6 +146,7 @@ pub(crate) fn run(
             bounds.from,
             bounds.to,
             crate::visit_paths::Parts {
+                starts: true,
                 steps: false,
                 visitors: true,
                 min_steps: 0,

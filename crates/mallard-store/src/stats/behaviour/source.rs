@@ -88,6 +88,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
             bounds.from,
             bounds.to,
             crate::visit_paths::Parts {
+                starts: false,
                 steps: true,
                 visitors: with_visitors,
                 min_steps: total.min_steps(),
