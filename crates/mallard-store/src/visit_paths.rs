@@ -312,31 +312,48 @@ pub(crate) struct PackedVisit<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PackedCodes<'a>(&'a [u8]);
 
+/// Decodes the code at the start of `bytes` and returns it with the bytes
+/// after it. Codes of one and two bytes (paths and names up to id 8,191)
+/// mix in any order, so they decode without a branch between them: a
+/// mispredicted branch per code cost more than the decoding.
+#[inline]
+fn split_code(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let &first = bytes.first()?;
+    let second = bytes.get(1).copied().unwrap_or(0);
+    let long = first >> 7;
+    if long & second >> 7 == 1 {
+        // Three bytes or more: rare.
+        let mut at = 0;
+        // The last byte of a visit's codes ends a varint (checked when the
+        // visit is handed over), so a code never runs past them.
+        let code = get_varint(bytes, &mut at)?;
+        return Some((code, &bytes[at..]));
+    }
+    let code =
+        u64::from(first & 0x7F) | (u64::from(second) << 7) & 0u64.wrapping_sub(u64::from(long));
+    Some((code, bytes.get(1 + usize::from(long)..).unwrap_or_default()))
+}
+
 impl Iterator for PackedCodes<'_> {
     type Item = u64;
 
     #[inline]
     fn next(&mut self) -> Option<u64> {
-        // Codes of one and two bytes (paths and names up to id 8,191) mix
-        // in any order, so they decode without a branch between them: a
-        // mispredicted branch per code cost more than the decoding.
-        let bytes = self.0;
-        let &first = bytes.first()?;
-        let second = bytes.get(1).copied().unwrap_or(0);
-        let long = first >> 7;
-        if long & second >> 7 == 1 {
-            // Three bytes or more: rare.
-            let mut at = 0;
-            // The last byte of a visit's codes ends a varint (checked when
-            // the visit is handed over), so a code never runs past them.
-            let code = get_varint(bytes, &mut at)?;
-            self.0 = &bytes[at..];
-            return Some(code);
+        let (code, rest) = split_code(self.0)?;
+        self.0 = rest;
+        Some(code)
+    }
+
+    /// Folds every code, keeping the position in a local (a loop of `next`
+    /// stored it back on every code).
+    #[inline]
+    fn fold<B, G: FnMut(B, u64) -> B>(self, init: B, mut each: G) -> B {
+        let (mut bytes, mut acc) = (self.0, init);
+        while let Some((code, rest)) = split_code(bytes) {
+            acc = each(acc, code);
+            bytes = rest;
         }
-        self.0 = bytes.get(1 + usize::from(long)..).unwrap_or_default();
-        Some(
-            u64::from(first & 0x7F) | (u64::from(second) << 7) & 0u64.wrapping_sub(u64::from(long)),
-        )
+        acc
     }
 }
 
@@ -800,6 +817,32 @@ mod tests {
         };
         let outcome = read(&conn, SITE, d, d + DAY_MS, parts, |_| {});
         assert!(matches!(outcome, Err(StoreError::InvalidData(_))));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn codes_decode_alike_one_by_one_and_folded(
+            codes in proptest::collection::vec(
+                proptest::prop_oneof![0u64..128, 128u64..16_384, proptest::arbitrary::any::<u64>()],
+                0..40,
+            ),
+        ) {
+            let mut bytes = Vec::new();
+            for &code in &codes {
+                put_varint(&mut bytes, code);
+            }
+            let mut one_by_one = Vec::new();
+            let mut iter = PackedCodes(&bytes);
+            while let Some(code) = iter.next() {
+                one_by_one.push(code);
+            }
+            let folded = PackedCodes(&bytes).fold(Vec::new(), |mut all, code| {
+                all.push(code);
+                all
+            });
+            proptest::prop_assert_eq!(&one_by_one, &codes);
+            proptest::prop_assert_eq!(folded, codes);
+        }
     }
 
     #[test]

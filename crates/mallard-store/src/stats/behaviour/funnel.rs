@@ -57,16 +57,17 @@ pub(crate) fn greedy_level(
     steps: &[Option<StepId>],
     events: impl IntoIterator<Item = StepId>,
 ) -> usize {
-    let mut reached = 0;
-    let mut events = events.into_iter();
-    // Steps that were never stored are never reached.
-    while let Some(&Some(step)) = steps.get(reached) {
-        if !events.any(|event| event == step) {
-            break;
+    // Steps that were never stored are never reached. The events are
+    // folded to the end, which packed visits decode fastest.
+    let mut next = steps.first().copied().flatten();
+    events.into_iter().fold(0, |reached, event| {
+        if next == Some(event) {
+            next = steps.get(reached + 1).copied().flatten();
+            reached + 1
+        } else {
+            reached
         }
-        reached += 1;
-    }
-    reached
+    })
 }
 
 /// Per step `k` (from 1), how many reached at least level `k`, given how

@@ -177,9 +177,9 @@ impl<K: RunKey> VisitFold for Runs<K> {
         let (mut run, mut taken, mut every_code) = (K::ZERO, 0, 0u64);
         let mut last = None;
         self.keys.clear();
-        for step in steps {
+        steps.for_each(|step| {
             if last == Some(step) {
-                continue;
+                return;
             }
             last = Some(step);
             every_code |= step.0;
@@ -188,7 +188,7 @@ impl<K: RunKey> VisitFold for Runs<K> {
             if taken >= length {
                 self.keys.push(run);
             }
-        }
+        });
         if every_code >> bits != 0 {
             self.overflow = true;
             return;
@@ -546,9 +546,9 @@ impl VisitFold for FlowFold {
         let visit = self.visits as u32 + 1;
         let mut views = 0;
         let mut previous: Option<StepId> = None;
-        for step in steps {
+        steps.for_each(|step| {
             if previous == Some(step) {
-                continue;
+                return;
             }
             if previous == Some(target) {
                 self.next.count(visit, Neighbour::Step(step));
@@ -559,7 +559,7 @@ impl VisitFold for FlowFold {
                 self.previous.count(visit, before);
             }
             previous = Some(step);
-        }
+        });
         if views == 0 {
             return;
         }
