@@ -831,9 +831,9 @@ mod tests {
             for &code in &codes {
                 put_varint(&mut bytes, code);
             }
+            // A `for` loop calls `next`.
             let mut one_by_one = Vec::new();
-            let mut iter = PackedCodes(&bytes);
-            while let Some(code) = iter.next() {
+            for code in PackedCodes(&bytes) {
                 one_by_one.push(code);
             }
             let folded = PackedCodes(&bytes).fold(Vec::new(), |mut all, code| {
