@@ -7,15 +7,15 @@
 //! insert, and sorting millions of keys reads them all a dozen times. Here
 //! records are scattered, as they are produced, into [`PARTS`] lists by the
 //! top bits of a hash of their key: appending to a list is a sequential
-//! write. Each part then holds a few thousand records, which a hash map that
-//! stays in the cache groups; the parts are grouped in parallel on rayon's
+//! write. Each part then holds a few thousand records (tens of thousands for
+//! a year of a busy site), which a hash map that stays in the cache groups; the parts are grouped in parallel on rayon's
 //! pool, with one reused map per thread.
 
 use rayon::prelude::*;
 
 /// Bits of the hash that pick a part.
 const PART_BITS: u32 = 8;
-/// The number of parts: a million records make parts of about a thousand.
+/// The number of parts: a million records make parts of about 4,000.
 pub(crate) const PARTS: usize = 1 << PART_BITS;
 
 /// A hash of a 64-bit key whose top bits pick its part: Fibonacci hashing,

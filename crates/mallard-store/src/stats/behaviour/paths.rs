@@ -58,8 +58,8 @@ pub(crate) const MAX_LENGTH: usize = 5;
 /// highest, shifted left by one; the low bit flags the run's first occurrence
 /// in its visit. Codes number the steps for every thread alike, so keys of
 /// different threads need no translation. A `u64` holds a run whenever its
-/// codes fit (three steps of sites with up to a billion distinct paths and
-/// names); longer runs of larger sites take a `u128`.
+/// codes fit (three steps while the database holds fewer than a million
+/// dimension values); longer runs and larger databases take a `u128`.
 trait RunKey: Copy + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug {
     /// No step.
     const ZERO: Self;
