@@ -169,12 +169,16 @@ pub(crate) fn pack_closed_days(
              JOIN visits v ON v.id = n.max_id \
              WHERE n.day = (SELECT max(day) FROM visit_days m WHERE m.site_id = n.site_id)) s \
              ON s.site_id = d.site_id \
-             WHERE (d.day + 1) * 86400000 + ?1 <= s.newest AND NOT EXISTS (SELECT 1 \
+             WHERE (d.day + 1) * ?3 + ?1 <= s.newest AND NOT EXISTS (SELECT 1 \
              FROM visit_paths p WHERE p.site_id = d.site_id AND p.day = d.day AND p.part = 0) \
              ORDER BY d.day DESC LIMIT ?2",
         )?
         .query_map(
-            params![PACK_AFTER_MS, i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                PACK_AFTER_MS,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                DAY_MS
+            ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;

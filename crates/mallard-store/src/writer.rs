@@ -149,13 +149,7 @@ impl WriterHandle {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (job, outcome) = job_for(write);
-        self.sender
-            .blocking_send(Command::Run(job))
-            .map_err(|_| StoreError::WriterStopped)?;
-        outcome
-            .blocking_recv()
-            .unwrap_or(Err(StoreError::WriterStopped))
+        self.job_blocking(Command::Run, write)
     }
 
     /// Packs the visit paths of every closed day that is not packed yet, after
@@ -163,11 +157,21 @@ impl WriterHandle {
     /// packed. The writer otherwise packs a few days per write-behind; this is
     /// for `mallard seed` and tests, which want every closed day packed now.
     pub fn pack_closed_days_blocking(&self) -> Result<usize, StoreError> {
-        let (job, outcome) = job_for(|conn: &Connection| {
+        self.job_blocking(Command::Maintain, |conn: &Connection| {
             Ok(crate::visit_paths::pack_closed_days(conn, usize::MAX)?.len())
-        });
+        })
+    }
+
+    /// Runs `write` as a job of the kind `command` makes, from outside an
+    /// async runtime, and waits for its outcome.
+    fn job_blocking<T, F>(&self, command: fn(Job) -> Command, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, outcome) = job_for(write);
         self.sender
-            .blocking_send(Command::Maintain(job))
+            .blocking_send(command(job))
             .map_err(|_| StoreError::WriterStopped)?;
         outcome
             .blocking_recv()

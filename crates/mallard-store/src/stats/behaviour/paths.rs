@@ -27,6 +27,21 @@ struct Count {
     occurrences: u32,
 }
 
+impl Count {
+    /// Counts one occurrence, and its visit when it is the first there.
+    #[inline]
+    fn add(&mut self, first_in_visit: bool) {
+        self.occurrences = self.occurrences.saturating_add(1);
+        self.visits = self.visits.saturating_add(u32::from(first_in_visit));
+    }
+
+    /// Adds the counts of another fold.
+    fn merge(&mut self, other: Self) {
+        self.visits = self.visits.saturating_add(other.visits);
+        self.occurrences = self.occurrences.saturating_add(other.occurrences);
+    }
+}
+
 /// The top `limit` entries: most visits first, then most occurrences, then
 /// the smallest key.
 fn top<K: Ord + Clone>(
@@ -295,8 +310,7 @@ fn top_runs<K: RunKey>(sets: &[Scattered<K>], limit: usize) -> Vec<(K, Count)> {
             counts.clear();
             for &flagged in records.iter().copied().flatten() {
                 let count = counts.entry(K::from_bits(flagged.bits() & !1)).or_default();
-                count.occurrences = count.occurrences.saturating_add(1);
-                count.visits = count.visits.saturating_add((flagged.bits() & 1) as u32);
+                count.add(flagged.bits() & 1 == 1);
             }
             for (&run, &count) in counts.iter() {
                 best.offer(run, count);
@@ -433,11 +447,8 @@ impl NeighbourCounts {
                     slots.resize(slot + 1, Default::default());
                 }
                 let (count, last) = &mut slots[slot];
-                count.occurrences = count.occurrences.saturating_add(1);
-                if *last != visit {
-                    *last = visit;
-                    count.visits = count.visits.saturating_add(1);
-                }
+                count.add(*last != visit);
+                *last = visit;
                 return;
             }
             self.make_sparse(visit);
@@ -447,12 +458,11 @@ impl NeighbourCounts {
                 seen.visit = visit;
                 seen.neighbours.clear();
             }
-            let count = counts.entry(neighbour).or_default();
-            count.occurrences = count.occurrences.saturating_add(1);
-            if !seen.neighbours.contains(&neighbour) {
+            let first = !seen.neighbours.contains(&neighbour);
+            if first {
                 seen.neighbours.push(neighbour);
-                count.visits = count.visits.saturating_add(1);
             }
+            counts.entry(neighbour).or_default().add(first);
         }
     }
 
@@ -488,24 +498,20 @@ impl NeighbourCounts {
     }
 
     fn merge(&mut self, other: Self) {
-        let add = |sum: &mut Count, count: Count| {
-            sum.visits = sum.visits.saturating_add(count.visits);
-            sum.occurrences = sum.occurrences.saturating_add(count.occurrences);
-        };
         match (&mut *self, other) {
             (Self::Dense(mine), Self::Dense(theirs)) => {
                 if mine.len() < theirs.len() {
                     mine.resize(theirs.len(), Default::default());
                 }
                 for ((sum, _), (count, _)) in mine.iter_mut().zip(theirs) {
-                    add(sum, count);
+                    sum.merge(count);
                 }
             }
             (_, other) => {
                 self.make_sparse(0);
                 if let Self::Sparse(counts, _) = self {
                     for (neighbour, count) in other.into_counts() {
-                        add(counts.entry(neighbour).or_default(), count);
+                        counts.entry(neighbour).or_default().merge(count);
                     }
                 }
             }

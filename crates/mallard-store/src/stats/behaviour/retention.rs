@@ -43,12 +43,6 @@ impl Seen {
         k <= KEPT_WEEKS && self.0 >> (FIRST_BITS + k) & 1 == 1
     }
 
-    /// 1 if the visitor came back `k` weeks after the first, else 0
-    /// (counted without a branch).
-    fn returned_count(self, k: usize) -> u64 {
-        (self.0 >> FIRST_BITS) >> k.min(63) & 1
-    }
-
     /// Records a visit in `week`; visits arrive in any order.
     fn add(&mut self, week: u32) {
         let first = self.first();
@@ -193,7 +187,7 @@ pub(crate) fn run(
             // Slot 0 counts the cohort, slot k those back k weeks later.
             row[0] += 1;
             for (k, count) in row.iter_mut().enumerate().skip(1) {
-                *count += entry.returned_count(k);
+                *count += u64::from(entry.returned(k as u32));
             }
         },
         add_counts,
