@@ -239,8 +239,9 @@ fn resolve_step(conn: &Connection, step: &Step) -> Result<Option<StepId>, StoreE
 
 /// The step a stored id stands for.
 fn label_step(conn: &Connection, step: StepId) -> Result<Step, StoreError> {
-    let text = |id| super::labels::DimTexts::default().get(conn, Some(id));
-    let text = text(step.dim_id())?.unwrap_or_default();
+    let text = super::labels::DimTexts::default()
+        .get(conn, Some(step.dim_id()))?
+        .unwrap_or_default();
     Ok(if step.is_page() {
         Step::Page(text)
     } else {

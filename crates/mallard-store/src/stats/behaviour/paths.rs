@@ -1,14 +1,16 @@
 //! Sequences and flows: the paths visits take through pages and events.
 //!
-//! Counting uses Fx hash maps: the keys are the store's own ids, so a
-//! keyed hash (the standard library's default) buys nothing and cost a fifth
-//! of a year-long flow.
-//!
 //! A visit's path is its events in order, with consecutive repeats of the same
 //! step collapsed (a reload of `/pricing` is one step). Sequences count the
 //! runs of `length` consecutive steps of those paths; the flow of a page
 //! counts, for each time a visit was on it, the page view that came before
 //! (or `entrance`) and the one that came after (or `exit`).
+//!
+//! Sequences count their runs part by part ([`super::partition`]) in Fx hash
+//! maps; flows count neighbours in arrays indexed by path id, or an Fx hash
+//! map for databases with very many dimension values. The keys are the
+//! store's own ids, so a keyed hash (the standard library's default) buys
+//! nothing: it cost a fifth of a year-long flow.
 
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
