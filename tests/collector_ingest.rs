@@ -521,13 +521,16 @@ fn health_version_and_metrics_are_served_under_both_prefixes() {
 #[test]
 fn the_metrics_token_guards_both_metrics_paths() {
     let home = TestHome::new();
-    let server = Server::start(&home, &[("MALLARD_METRICS_TOKEN", "m-token")]);
+    let server = Server::start(
+        &home,
+        &[("MALLARD_METRICS_TOKEN", "metrics-token-0123456789")],
+    );
     for path in ["/metrics", "/v1/metrics"] {
         let denied = client().get(server.url(path)).send().unwrap();
         assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
         let allowed = client()
             .get(server.url(path))
-            .bearer_auth("m-token")
+            .bearer_auth("metrics-token-0123456789")
             .send()
             .unwrap();
         assert_eq!(allowed.status(), StatusCode::OK);

@@ -311,7 +311,10 @@ fn a_request_slower_than_the_time_limit_gets_408() {
 #[test]
 fn metrics_count_ingested_and_rejected_events_and_honour_the_token() {
     let home = TestHome::new();
-    let server = Server::start(&home, &[("MALLARD_METRICS_TOKEN", "metrics-secret")]);
+    let server = Server::start(
+        &home,
+        &[("MALLARD_METRICS_TOKEN", "metrics-secret-0123456789")],
+    );
     let http = client();
     http.post(server.url("/api/event"))
         .json(&pageview("m.test", "/"))
@@ -332,7 +335,7 @@ fn metrics_count_ingested_and_rejected_events_and_honour_the_token() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let response = http
         .get(server.url("/metrics"))
-        .bearer_auth("metrics-secret")
+        .bearer_auth("metrics-secret-0123456789")
         .send()
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -17,6 +17,10 @@ use thiserror::Error;
 /// The application name used for the user's data and config directories.
 pub const APP_DIR_NAME: &str = "mallard-metrics";
 
+/// The fewest characters a configured bearer token (`ADMIN_TOKEN`, the metrics
+/// token) may have: shorter ones are guessable and refused at start.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -322,6 +326,12 @@ impl Config {
         config.log_format = raw.log_format.unwrap_or_default();
         config.secret = non_empty("secret", raw.secret)?;
         config.metrics_token = non_empty("metrics_token", raw.metrics_token)?;
+        if let Some(token) = &config.metrics_token {
+            check_token_length(token).map_err(|message| ConfigError::Invalid {
+                field: "metrics_token",
+                message: format!("MALLARD_METRICS_TOKEN / metrics_token {message}"),
+            })?;
+        }
         config.durability = match raw.durability {
             Some(DurabilitySetting::Power) => Durability::Power,
             Some(DurabilitySetting::Process) | None => Durability::Process,
@@ -561,6 +571,19 @@ fn non_empty(field: &'static str, value: Option<String>) -> Result<Option<String
     }
 }
 
+/// Refuses a bearer token shorter than [`MIN_TOKEN_CHARS`]; the message names
+/// the minimum and how to make a good token, never the token.
+pub fn check_token_length(token: &str) -> Result<(), String> {
+    let chars = token.trim().chars().count();
+    if chars < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "must be at least {MIN_TOKEN_CHARS} characters (it has {chars}); \
+             generate one with `openssl rand -hex 32`"
+        ));
+    }
+    Ok(())
+}
+
 fn parse_proxy(raw: &str) -> Result<IpNet, ConfigError> {
     let raw = raw.trim();
     raw.parse::<IpNet>()
@@ -651,6 +674,29 @@ mod tests {
         ]);
         let err = Config::load(None, &env, Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("site_ids"), "{err}");
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_refused_naming_the_variable_and_minimum() {
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_METRICS_TOKEN", "short-token"),
+        ]);
+        let err = Config::load(None, &env, Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("MALLARD_METRICS_TOKEN") && text.contains("16"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("short-token"),
+            "the token is never shown: {text}"
+        );
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_METRICS_TOKEN", "0123456789abcdef"),
+        ]);
+        assert!(Config::load(None, &env, Overrides::default()).is_ok());
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct AuthState {
     pub sessions: Sessions,
     /// Failed-login counts per client IP.
     pub lockout: LoginLockout,
+    /// Failed bearer-token counts per client IP (`ADMIN_TOKEN`, the metrics
+    /// token), with the login's limits.
+    pub token_lockout: LoginLockout,
     /// Whether cookies carry the `Secure` attribute.
     pub secure_cookies: bool,
     /// Limits concurrent Argon2 computations, which are CPU-heavy by design.
@@ -108,6 +111,7 @@ impl AuthState {
             keys: RwLock::new(keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect()),
             sessions: Sessions::new(session_ttl),
             lockout: LoginLockout::new(max_login_attempts, login_lockout),
+            token_lockout: LoginLockout::new(max_login_attempts, login_lockout),
             secure_cookies,
             hashing: tokio::sync::Semaphore::new(2),
         }

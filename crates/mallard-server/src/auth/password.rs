@@ -38,7 +38,11 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 }
 
 /// Whether `password` matches the PHC string `stored` (false for a malformed hash).
+///
+/// Each call is counted in `mallard_auth_password_verifications_total`, so the
+/// number of guesses that reached Argon2 can be watched.
 pub fn verify(password: &str, stored: &str) -> bool {
+    metrics::counter!("mallard_auth_password_verifications_total").increment(1);
     PasswordHash::new(stored).is_ok_and(|parsed| {
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)

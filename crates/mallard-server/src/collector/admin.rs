@@ -2,9 +2,12 @@
 //!
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`, compared in
 //! constant time over SHA-256 digests. Without `ADMIN_TOKEN` every admin request
-//! is 503 (fail closed). A workspace comes into being when its first key is
+//! is 503 (fail closed). Wrong tokens are throttled per client address (see
+//! [`crate::auth::lockout`]). A workspace comes into being when its first key is
 //! minted. Keys are `lk_live_` + 32 base62 characters from the OS CSPRNG,
 //! shown once and stored as SHA-256 with a masked prefix and suffix.
+
+use std::net::IpAddr;
 
 use axum::Json;
 use axum::Router;
@@ -23,6 +26,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::auth::{KEY_PREFIX, SCOPES};
 use super::error::{CollectorError, FieldError};
+use crate::client_ip::ClientIp;
 use crate::routes::metrics::bearer_matches;
 use crate::state::AppState;
 
@@ -45,15 +49,28 @@ struct WorkspaceQuery {
     workspace_id: Option<String>,
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), CollectorError> {
+/// Checks the admin bearer token of a request from `ip`. Wrong tokens (not
+/// missing ones) are counted per address in the token lockout: once it trips, the address gets
+/// 429 with `Retry-After` until it expires, even with the right token.
+fn authorize(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<(), CollectorError> {
     let Some(token) = &state.config.collector.admin_token else {
         return Err(CollectorError::Unavailable(
             "Admin endpoints are disabled: ADMIN_TOKEN is not set".into(),
         ));
     };
+    let lockout = &state.auth.token_lockout;
+    if let Some(retry_after_secs) = lockout.locked_for(ip) {
+        return Err(CollectorError::TooManyFailedAttempts { retry_after_secs });
+    }
     if bearer_matches(headers, token) {
         Ok(())
     } else {
+        // Only a presented token is a guess; a bare request is not counted.
+        if headers.contains_key(axum::http::header::AUTHORIZATION)
+            && lockout.record_failure(ip).is_some()
+        {
+            tracing::warn!("admin token attempts locked out after repeated failures");
+        }
         Err(CollectorError::Unauthorized(
             "Missing or invalid admin token".into(),
         ))
@@ -272,10 +289,11 @@ pub async fn mint(
 
 async fn create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, CollectorError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers, ip)?;
     let body =
         body.map_err(|e| CollectorError::InvalidRequest(format!("Cannot read the body: {e}")))?;
     let request = parse_create(&body)?;
@@ -290,10 +308,11 @@ async fn create(
 
 async fn list(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     query: Result<Query<WorkspaceQuery>, QueryRejection>,
 ) -> Result<Response, CollectorError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers, ip)?;
     let workspace = workspace_of(query)?;
     let id = workspace.clone();
     let keys = state
@@ -306,11 +325,12 @@ async fn list(
 
 async fn revoke(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
     query: Result<Query<WorkspaceQuery>, QueryRejection>,
 ) -> Result<Response, CollectorError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers, ip)?;
     let workspace = workspace_of(query)?;
     let not_found = || CollectorError::NotFound("No such api key in this workspace".into());
     let id = parse_uuid(&id).ok_or_else(not_found)?;

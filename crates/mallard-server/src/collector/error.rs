@@ -112,6 +112,13 @@ pub enum CollectorError {
     /// 429 `rate_limit_exceeded` in the envelope (per-workspace gate).
     #[error("The workspace's rate limit is exceeded")]
     WorkspaceRateLimited,
+    /// 429 `rate_limit_exceeded` in the envelope: too many wrong admin tokens
+    /// from this address; `retry_after_secs` goes into `Retry-After`.
+    #[error("Too many failed admin token attempts. Try again later.")]
+    TooManyFailedAttempts {
+        /// Seconds until the address may try again.
+        retry_after_secs: u64,
+    },
     /// 503 `unavailable`: admin endpoints without `ADMIN_TOKEN`, or the
     /// database cannot take writes right now.
     #[error("{0}")]
@@ -138,7 +145,9 @@ impl CollectorError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited(_) | Self::WorkspaceRateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_)
+            | Self::WorkspaceRateLimited
+            | Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -163,7 +172,9 @@ impl CollectorError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedEncoding(_) => "unsupported_encoding",
             Self::RateLimited(_) => "rate_limited",
-            Self::WorkspaceRateLimited => "rate_limit_exceeded",
+            Self::WorkspaceRateLimited | Self::TooManyFailedAttempts { .. } => {
+                "rate_limit_exceeded"
+            }
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
@@ -216,6 +227,12 @@ impl IntoResponse for CollectorError {
             Self::WorkspaceRateLimited => Some(LimitGate::Workspace),
             _ => None,
         };
+        if let Self::TooManyFailedAttempts { retry_after_secs } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(*retry_after_secs.max(&1)),
+            );
+        }
         if let Some(gate) = gate {
             let headers = response.headers_mut();
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

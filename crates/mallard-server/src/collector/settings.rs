@@ -173,6 +173,10 @@ impl CollectorFileConfig {
                     message: "must not be empty when set".into(),
                 });
             }
+            crate::config::check_token_length(&token).map_err(|message| ConfigError::Env {
+                var: "ADMIN_TOKEN".into(),
+                message,
+            })?;
             self.admin_token = Some(token);
         }
         if let Some(ranges) = env("INTERNAL_IP_RANGES") {
@@ -206,7 +210,16 @@ impl CollectorFileConfig {
                     message: "must not be empty when set".into(),
                 });
             }
-            other => other,
+            Some(token) => {
+                crate::config::check_token_length(&token).map_err(|message| {
+                    ConfigError::Invalid {
+                        field: "collector.admin_token",
+                        message: format!("ADMIN_TOKEN / collector.admin_token {message}"),
+                    }
+                })?;
+                Some(token)
+            }
+            None => None,
         };
         let internal_ip_ranges = self
             .internal_ip_ranges
@@ -292,7 +305,7 @@ mod tests {
             ("RATE_LIMIT_IP_RPS", "5"),
             ("WORKSPACE_MONTHLY_QUOTA", "10"),
             ("INTERNAL_IP_RANGES", "10.0.0.0/8, 192.168.1.7"),
-            ("ADMIN_TOKEN", "s3cret"),
+            ("ADMIN_TOKEN", "s3cret-s3cret-s3cret"),
         ])
         .unwrap();
         assert_eq!(config.api_key_mode, ApiKeyMode::Require);
@@ -304,6 +317,13 @@ mod tests {
         );
         assert_eq!(config.internal_ip_ranges.len(), 2);
         assert!(!format!("{config:?}").contains("s3cret"));
+        let short = resolve(&[("ADMIN_TOKEN", "fifteen-chars-x")]).unwrap_err();
+        assert!(short.to_string().contains("ADMIN_TOKEN") && short.to_string().contains("16"));
+        assert!(
+            !short.to_string().contains("fifteen-chars-x"),
+            "the token is never shown"
+        );
+        assert!(resolve(&[("ADMIN_TOKEN", "sixteen-chars-xx")]).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::lockout::Refusal;
 use crate::auth::password::{self, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::auth::{csrf, session_token};
 use crate::client_ip::ClientIp;
@@ -122,6 +123,9 @@ async fn setup(
     start_session(&state)
 }
 
+/// `POST /api/auth/login`. The attempt runs in a task of its own, so a client
+/// that hangs up cannot cancel it half-way: its reservation is settled and its
+/// hashing permit is held until Argon2 has finished.
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -129,21 +133,43 @@ async fn login(
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<Response, ApiError> {
     check_csrf(&state, &headers)?;
-    if let Some(retry_after_secs) = state.auth.lockout.locked_for(ip) {
-        metrics::counter!("mallard_auth_logins_total", "outcome" => "locked").increment(1);
-        return Err(locked_out(retry_after_secs));
-    }
+    tokio::spawn(attempt_login(state, ip, body.password))
+        .await
+        .map_err(|_| ApiError::Internal)?
+}
+
+/// One login attempt: reserve it against the lockout of `ip` (it counts as a
+/// failure while in flight, and `ip` has at most one in flight), wait for a
+/// hashing permit, check the lockout again, then verify.
+async fn attempt_login(
+    state: AppState,
+    ip: IpAddr,
+    password: String,
+) -> Result<Response, ApiError> {
+    let attempt = state.auth.lockout.reserve(ip).map_err(refused)?;
     let Some(stored) = state.auth.password_hash() else {
         return Err(ApiError::BadRequest(
             "No admin password configured. Use /api/auth/setup first.".into(),
         ));
     };
-    if body.password.len() > MAX_PASSWORD_BYTES
-        || !verify_password(&state, body.password, stored).await?
-    {
-        return Err(failed_login(&state, ip));
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(failed_login(attempt.failed()));
     }
-    state.auth.lockout.record_success(ip);
+    let permit = state
+        .auth
+        .hashing
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    attempt.still_allowed().map_err(refused)?;
+    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    drop(permit);
+    if !matches {
+        return Err(failed_login(attempt.failed()));
+    }
+    attempt.succeeded();
     metrics::counter!("mallard_auth_logins_total", "outcome" => "success").increment(1);
     start_session(&state)
 }
@@ -183,16 +209,28 @@ fn already_configured() -> ApiError {
     ApiError::Conflict("Admin password already configured".into())
 }
 
-fn locked_out(retry_after_secs: u64) -> ApiError {
+/// The 429 of a login refused before its password was checked.
+fn refused(refusal: Refusal) -> ApiError {
+    let message = match refusal {
+        Refusal::Locked(_) => {
+            metrics::counter!("mallard_auth_logins_total", "outcome" => "locked").increment(1);
+            "Too many failed login attempts. Try again later."
+        }
+        Refusal::Busy => {
+            metrics::counter!("mallard_auth_logins_total", "outcome" => "busy").increment(1);
+            "Another login attempt from this address is in progress. Try again later."
+        }
+    };
     ApiError::TooManyRequests {
-        message: "Too many failed login attempts. Try again later.".into(),
-        retry_after_secs,
+        message: message.into(),
+        retry_after_secs: refusal.retry_after_secs(),
     }
 }
 
-fn failed_login(state: &AppState, ip: IpAddr) -> ApiError {
+/// The 401 of a wrong password; `locked` is the lockout the failure started.
+fn failed_login(locked: Option<u64>) -> ApiError {
     metrics::counter!("mallard_auth_logins_total", "outcome" => "failure").increment(1);
-    if state.auth.lockout.record_failure(ip).is_some() {
+    if locked.is_some() {
         metrics::counter!("mallard_auth_lockouts_total").increment(1);
         tracing::warn!("login locked out after repeated failures");
     }
@@ -226,15 +264,6 @@ async fn hash_password(state: &AppState, password: String) -> Result<String, Api
             tracing::error!(error = %err, "password hashing failed");
             ApiError::Internal
         })
-}
-
-/// Verifies on a blocking thread.
-async fn verify_password(
-    state: &AppState,
-    password: String,
-    stored: String,
-) -> Result<bool, ApiError> {
-    with_argon2(state, move || password::verify(&password, &stored)).await
 }
 
 /// Runs an Argon2 computation on a blocking thread, at most two at once: it is

@@ -1,6 +1,9 @@
 //! `GET /metrics` (and `/v1/metrics`, the collector family's alias): the
 //! Prometheus text exposition shared by both API families, optionally behind a bearer
-//! token (`MALLARD_METRICS_TOKEN`).
+//! token (`MALLARD_METRICS_TOKEN`, at least 16 characters). Wrong tokens are
+//! throttled per client address (see [`crate::auth::lockout`]).
+
+use std::net::IpAddr;
 
 use axum::Router;
 use axum::extract::State;
@@ -10,6 +13,7 @@ use axum::routing::get;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -23,11 +27,15 @@ pub fn router() -> Router<AppState> {
         .route("/v1/metrics", get(metrics))
 }
 
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn metrics(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
     if let Some(token) = &state.config.metrics_token
-        && !bearer_matches(&headers, token)
+        && let Err(error) = check_token(&state, &headers, token, ip)
     {
-        return ApiError::Unauthorized("Missing or invalid metrics token".into()).into_response();
+        return error.into_response();
     }
     match &state.metrics {
         Some(handle) => (
@@ -40,6 +48,34 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .into_response(),
         None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
+}
+
+/// Checks the metrics bearer token of a request from `ip`. Wrong tokens (not
+/// missing ones) are counted per address in the token lockout: once it trips, the address gets
+/// 429 with `Retry-After` until it expires, even with the right token.
+fn check_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    expected: &str,
+    ip: IpAddr,
+) -> Result<(), ApiError> {
+    let lockout = &state.auth.token_lockout;
+    if let Some(retry_after_secs) = lockout.locked_for(ip) {
+        return Err(ApiError::TooManyRequests {
+            message: "Too many failed token attempts. Try again later.".into(),
+            retry_after_secs,
+        });
+    }
+    if bearer_matches(headers, expected) {
+        return Ok(());
+    }
+    // Only a presented token is a guess; a bare request is not counted.
+    if headers.contains_key(header::AUTHORIZATION) && lockout.record_failure(ip).is_some() {
+        tracing::warn!("metrics token attempts locked out after repeated failures");
+    }
+    Err(ApiError::Unauthorized(
+        "Missing or invalid metrics token".into(),
+    ))
 }
 
 /// Compares the bearer token with `expected` in constant time (over digests, so
