@@ -75,7 +75,45 @@ pub fn refusal_or(charged: Option<Charged>, response: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::http::header;
+
     use super::*;
+
+    async fn refused(path: &str) -> (Response, serde_json::Value) {
+        let budget = BodyBudget::new(4);
+        let request = Request::post(path).body(Body::from("too long")).unwrap();
+        let (request, charged) = charge(&budget, request);
+        // A handler that reads its body and makes a 400 of the failure.
+        let read = axum::body::to_bytes(request.into_body(), 1024).await;
+        assert!(read.is_err());
+        let mut handled = StatusCode::BAD_REQUEST.into_response();
+        handled.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        );
+        let response = refusal_or(charged, handled);
+        assert_eq!(budget.in_use(), 0, "the reservation was given back");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 4096).await.unwrap();
+        (
+            Response::from_parts(parts, Body::empty()),
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_gets_503_with_retry_after_in_its_family_body() {
+        let (response, body) = refused("/api/keys").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(body["error"].is_string(), "{body}");
+        let (response, body) = refused("/v1/events").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(body["error"]["code"], "server_busy", "{body}");
+    }
 
     #[test]
     fn collector_paths_are_told_from_mallard_paths() {
