@@ -129,6 +129,7 @@ struct FileConfig {
     cache_ttl_secs: Option<u64>,
     max_concurrent_queries: Option<u32>,
     spike_alert_visitors: Option<u64>,
+    max_buffered_body_mb: Option<u64>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -198,6 +199,9 @@ pub struct Config {
     /// The desktop app notifies when live visitors (last five minutes, all
     /// sites) reach this number; 0 turns the notification off.
     pub spike_alert_visitors: u64,
+    /// The request bytes all in-flight requests may hold in memory together,
+    /// in MiB; beyond it requests are answered 503 with `Retry-After`.
+    pub max_buffered_body_mb: u64,
     /// Editable settings (see [`crate::settings`]) given by an environment
     /// variable: the dashboard may not change them.
     pub pinned_settings: Vec<&'static str>,
@@ -238,6 +242,7 @@ impl std::fmt::Debug for Config {
             .field("collector", &self.collector)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("max_concurrent_queries", &self.max_concurrent_queries)
+            .field("max_buffered_body_mb", &self.max_buffered_body_mb)
             .field("pinned_settings", &self.pinned_settings)
             .field("file_settings", &self.file_settings)
             .finish()
@@ -273,6 +278,7 @@ impl Config {
             cache_ttl_secs: 60,
             max_concurrent_queries: 8,
             spike_alert_visitors: 100,
+            max_buffered_body_mb: crate::body_budget::DEFAULT_BUDGET_MB,
             pinned_settings: Vec::new(),
             file_settings: Vec::new(),
         }
@@ -391,6 +397,15 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        config.max_buffered_body_mb = raw
+            .max_buffered_body_mb
+            .unwrap_or(config.max_buffered_body_mb);
+        if config.max_buffered_body_mb == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_buffered_body_mb",
+                message: "must be at least 1".into(),
+            });
+        }
         config.file_settings = file_settings;
         config.pinned_settings = crate::settings::SETTINGS
             .iter()
@@ -398,6 +413,11 @@ impl Config {
             .map(|setting| setting.name)
             .collect();
         Ok(config)
+    }
+
+    /// The body budget in bytes.
+    pub fn body_budget_bytes(&self) -> usize {
+        usize::try_from(self.max_buffered_body_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
     }
 
     /// The URL of the dashboard, as printed on start-up.
@@ -532,6 +552,9 @@ fn apply_env(
     }
     if let Some(timeout) = parsed::<u64>(env, "MALLARD_REQUEST_TIMEOUT_SECS")? {
         raw.request_timeout_secs = Some(timeout);
+    }
+    if let Some(mb) = parsed::<u64>(env, "MALLARD_MAX_BUFFERED_BODY_MB")? {
+        raw.max_buffered_body_mb = Some(mb);
     }
     if let Some(ttl) = parsed::<u64>(env, "MALLARD_CACHE_TTL")? {
         raw.cache_ttl_secs = Some(ttl);

@@ -54,6 +54,13 @@ pub enum ApiError {
     /// 503: the database cannot serve the request right now.
     #[error("{0}")]
     Unavailable(String),
+    /// 415: a `Content-Encoding` the route does not decode.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503 with `Retry-After`: the server holds as many request bodies in
+    /// memory as its budget allows; a retry shortly after can succeed.
+    #[error("Server busy: too many request bodies in flight, retry shortly")]
+    Busy,
     /// 500: an internal failure; the details are logged, not sent.
     #[error("Internal server error")]
     Internal,
@@ -73,7 +80,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +100,8 @@ impl ApiError {
             Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::UnsupportedMediaType(_) => "unsupported_encoding",
+            Self::Busy => "busy",
             Self::Internal => "internal",
         }
     }
@@ -123,6 +133,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
+        if let Self::Busy = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::body_budget::RETRY_AFTER_SECS),
             );
         }
         response

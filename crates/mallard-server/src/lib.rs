@@ -10,12 +10,14 @@
 //! and then [`Server::serve`] with a bound listener and a shutdown signal.
 
 pub mod auth;
+pub mod body_budget;
 pub mod client_ip;
 pub mod clock;
 pub mod collection;
 pub mod collector;
 pub mod config;
 pub mod error;
+pub mod excerpt;
 pub mod host_control;
 pub mod ingest;
 pub mod json;
@@ -25,6 +27,7 @@ pub mod limits;
 pub mod live;
 pub mod local_admin;
 pub mod observability;
+pub mod request_body;
 pub mod retention;
 pub mod routes;
 pub mod settings;

@@ -44,6 +44,8 @@ pub struct Shared {
     pub stats: crate::stats::StatsRuntime,
     /// Whether ingestion is paused (desktop tray).
     pub collection: crate::collection::CollectionSwitch,
+    /// The request bytes held in memory by all in-flight requests.
+    pub body_budget: Arc<crate::body_budget::BodyBudget>,
     /// The embedding program's controls (the desktop app sets them).
     pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
@@ -107,6 +109,7 @@ impl AppState {
             stats: crate::stats::StatsRuntime::new(&config),
             collection: crate::collection::CollectionSwitch::default(),
             host: std::sync::OnceLock::new(),
+            body_budget: crate::body_budget::BodyBudget::new(config.body_budget_bytes()),
             config,
         })))
     }

@@ -84,16 +84,15 @@ impl std::fmt::Debug for Command {
 impl WriterHandle {
     /// Stores `events` and resolves once the transaction holding them committed.
     pub async fn insert(&self, events: Vec<NewEvent>) -> Result<(), WriteFailure> {
-        let count = events.len();
         let (ack, done) = oneshot::channel();
-        self.queued.fetch_add(count, Ordering::Relaxed);
+        // Counted down on drop, so a caller that stops waiting (a closed
+        // connection) does not leave its events counted forever.
+        let _queued = QueuedCount::add(&self.queued, events.len());
         let sent = self.sender.send(Command::Insert { events, ack }).await;
-        let outcome = match sent {
+        match sent {
             Ok(()) => done.await.unwrap_or(Err(WriteFailure::Stopped)),
             Err(_) => Err(WriteFailure::Stopped),
-        };
-        self.queued.fetch_sub(count, Ordering::Relaxed);
-        outcome
+        }
     }
 
     /// Like [`WriterHandle::insert`], for callers outside an async runtime (bulk
@@ -213,6 +212,25 @@ impl WriterHandle {
                 });
             });
         }
+    }
+}
+
+/// Events counted in [`WriterHandle::queued_events`] while a submitter waits.
+struct QueuedCount<'a> {
+    queued: &'a AtomicUsize,
+    count: usize,
+}
+
+impl<'a> QueuedCount<'a> {
+    fn add(queued: &'a AtomicUsize, count: usize) -> Self {
+        queued.fetch_add(count, Ordering::Relaxed);
+        Self { queued, count }
+    }
+}
+
+impl Drop for QueuedCount<'_> {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.count, Ordering::Relaxed);
     }
 }
 

@@ -11,7 +11,7 @@ use std::io::Read;
 use axum::http::{HeaderMap, header};
 
 use super::error::CollectorError;
-use super::gzip::GzipError;
+use super::gzip::{Grant, GzipError};
 
 /// The largest decompressed body accepted, in bytes (5 MiB).
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -65,6 +65,17 @@ pub fn decode(
     raw: &[u8],
     limit: usize,
 ) -> Result<Cow<'_, [u8]>, CollectorError> {
+    decode_granted(encoding, raw, limit, &mut |_| true)
+}
+
+/// Like [`decode`], asking `grant` before every allocation of decoded output
+/// (the body budget); a refusal is 503 `server_busy`.
+pub fn decode_granted<'a>(
+    encoding: Encoding,
+    raw: &'a [u8],
+    limit: usize,
+    grant: Grant<'_>,
+) -> Result<Cow<'a, [u8]>, CollectorError> {
     let too_large = || CollectorError::PayloadTooLarge {
         limit_mb: limit.div_ceil(1024 * 1024),
     };
@@ -76,14 +87,20 @@ pub fn decode(
             return Ok(Cow::Borrowed(raw));
         }
         Encoding::Gzip => {
-            return match super::gzip::inflate(raw, limit) {
+            return match super::gzip::inflate_granted(raw, limit, grant) {
                 Ok(decoded) => Ok(Cow::Owned(decoded)),
                 Err(GzipError::TooLarge) => Err(too_large()),
+                Err(GzipError::OverBudget) => Err(CollectorError::ServerBusy),
                 Err(GzipError::Corrupt) => Err(CollectorError::InvalidEncoding(encoding.name())),
             };
         }
-        Encoding::Brotli => read_bounded(brotli::Decompressor::new(raw, 4096), raw, limit)
-            .map_err(|_| CollectorError::InvalidEncoding(encoding.name()))?,
+        Encoding::Brotli => {
+            match read_bounded(brotli::Decompressor::new(raw, 4096), raw, limit, grant) {
+                Ok(decoded) => decoded,
+                Err(ReadError::OverBudget) => return Err(CollectorError::ServerBusy),
+                Err(ReadError::Io) => return Err(CollectorError::InvalidEncoding(encoding.name())),
+            }
+        }
     };
     if decoded.len() > limit {
         return Err(too_large());
@@ -91,14 +108,48 @@ pub fn decode(
     Ok(Cow::Owned(decoded))
 }
 
+/// Why [`read_bounded`] stopped.
+enum ReadError {
+    /// The data is corrupt.
+    Io,
+    /// The budget refused more output.
+    OverBudget,
+}
+
 /// Reads at most `limit + 1` bytes from `reader`: enough to tell that the limit
 /// was exceeded without producing more. The output starts at a few times the
-/// compressed size (events compress three- to tenfold) and grows as needed.
-fn read_bounded(reader: impl Read, raw: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+/// compressed size (events compress three- to tenfold) and grows as needed,
+/// each growth granted by `grant` first.
+fn read_bounded(
+    mut reader: impl Read,
+    raw: &[u8],
+    limit: usize,
+    grant: Grant<'_>,
+) -> Result<Vec<u8>, ReadError> {
+    let cap = limit.saturating_add(1);
     let expected = raw.len().saturating_mul(8).saturating_add(256);
-    let mut out = Vec::with_capacity(expected.min(limit.saturating_add(1)).min(64 * 1024));
-    reader.take(cap).read_to_end(&mut out)?;
+    let initial = expected.min(cap).min(64 * 1024);
+    if !grant(initial) {
+        return Err(ReadError::OverBudget);
+    }
+    let mut out = vec![0u8; initial];
+    let mut filled = 0;
+    while filled < cap {
+        if filled == out.len() {
+            let more = (cap - out.len()).min(out.len().max(4096));
+            if !grant(more) {
+                return Err(ReadError::OverBudget);
+            }
+            out.resize(out.len() + more, 0);
+        }
+        match reader.read(&mut out[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(ReadError::Io),
+        }
+    }
+    out.truncate(filled);
     Ok(out)
 }
 

@@ -5,11 +5,15 @@
 //! contract fixes on purpose: `{"error": "api_key_required", "upgrade_docs": ...}`
 //! and the infrastructure limiters' `{"error": "rate_limited"}`.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mallard_store::error::WriteFailure;
 use serde_json::{Value, json};
+
+use crate::excerpt::shorten;
 
 /// One per-field problem, listed in the envelope's `details`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +25,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    /// A problem with `field`.
+    /// A problem with `field`; long quoted values in either are cut (see
+    /// [`crate::excerpt`]).
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let cut = |text: String| match shorten(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(short) => short,
+        };
         Self {
-            field: field.into(),
-            message: message.into(),
+            field: cut(field.into()),
+            message: cut(message.into()),
         }
     }
 }
@@ -123,6 +132,10 @@ pub enum CollectorError {
     /// database cannot take writes right now.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 `server_busy` with `Retry-After`: the server holds as many request
+    /// bodies in memory as its budget allows.
+    #[error("The server is receiving too many request bodies at once; retry shortly")]
+    ServerBusy,
     /// 500 `internal`: a transient server failure (details are logged).
     #[error("Internal server error")]
     Internal,
@@ -148,7 +161,7 @@ impl CollectorError {
             Self::RateLimited(_)
             | Self::WorkspaceRateLimited
             | Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -176,6 +189,7 @@ impl CollectorError {
                 "rate_limit_exceeded"
             }
             Self::Unavailable(_) => "unavailable",
+            Self::ServerBusy => "server_busy",
             Self::Internal => "internal",
         }
     }
@@ -217,7 +231,7 @@ impl IntoResponse for CollectorError {
             Self::RateLimited(_) => json!({"error": "rate_limited"}),
             _ => json!({"error": {
                 "code": self.code(),
-                "message": self.to_string(),
+                "message": shorten(&self.to_string()),
                 "details": self.details(),
             }}),
         };
@@ -231,6 +245,12 @@ impl IntoResponse for CollectorError {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(*retry_after_secs.max(&1)),
+            );
+        }
+        if let Self::ServerBusy = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::body_budget::RETRY_AFTER_SECS),
             );
         }
         if let Some(gate) = gate {

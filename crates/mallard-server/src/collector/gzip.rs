@@ -21,7 +21,13 @@ pub enum GzipError {
     Corrupt,
     /// More than the limit once inflated.
     TooLarge,
+    /// The body budget could not hold the output.
+    OverBudget,
 }
+
+/// Asked for every allocation of output, in bytes, before it is made; false
+/// refuses it (the body budget is exhausted).
+pub type Grant<'a> = &'a mut dyn FnMut(usize) -> bool;
 
 thread_local! {
     static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
@@ -40,25 +46,39 @@ const GROWTH: usize = 64 * 1024;
 /// Inflates the gzip members of `raw`, refusing more than `limit` bytes of
 /// output.
 pub fn inflate(raw: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
+    inflate_granted(raw, limit, &mut |_| true)
+}
+
+/// Like [`inflate`], asking `grant` before every allocation of output.
+pub fn inflate_granted(raw: &[u8], limit: usize, grant: Grant<'_>) -> Result<Vec<u8>, GzipError> {
     INFLATER.with(|cell| {
         // A decompressor borrowed by a panicking caller would still be
         // borrowed; a fresh one is made in that (impossible) case.
         match cell.try_borrow_mut() {
-            Ok(mut inflater) => inflate_with(&mut inflater, raw, limit),
-            Err(_) => inflate_with(&mut Decompress::new(false), raw, limit),
+            Ok(mut inflater) => inflate_with(&mut inflater, raw, limit, grant),
+            Err(_) => inflate_with(&mut Decompress::new(false), raw, limit, grant),
         }
     })
 }
 
-fn inflate_with(inflater: &mut Decompress, raw: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
+fn inflate_with(
+    inflater: &mut Decompress,
+    raw: &[u8],
+    limit: usize,
+    grant: Grant<'_>,
+) -> Result<Vec<u8>, GzipError> {
     let cap = limit.saturating_add(1);
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(8).saturating_add(256).min(cap));
+    let initial = raw.len().saturating_mul(8).saturating_add(256).min(cap);
+    if !grant(initial) {
+        return Err(GzipError::OverBudget);
+    }
+    let mut out = Vec::with_capacity(initial);
     let mut rest = raw;
     loop {
         rest = &rest[header_len(rest)?..];
         inflater.reset(false);
         let member_start = out.len();
-        let consumed = inflate_member(inflater, rest, &mut out, cap)?;
+        let consumed = inflate_member(inflater, rest, &mut out, cap, grant)?;
         // Too much output is refused as such, whatever follows it.
         if out.len() > limit {
             return Err(GzipError::TooLarge);
@@ -88,6 +108,7 @@ fn inflate_member(
     input: &[u8],
     out: &mut Vec<u8>,
     cap: usize,
+    grant: Grant<'_>,
 ) -> Result<usize, GzipError> {
     let start_in = inflater.total_in();
     loop {
@@ -95,7 +116,11 @@ fn inflate_member(
             if out.len() >= cap {
                 return Err(GzipError::TooLarge);
             }
-            out.reserve_exact((cap - out.len()).min(GROWTH.max(out.len())));
+            let more = (cap - out.len()).min(GROWTH.max(out.len()));
+            if !grant(more) {
+                return Err(GzipError::OverBudget);
+            }
+            out.reserve_exact(more);
         }
         let taken = usize::try_from(inflater.total_in() - start_in).unwrap_or(usize::MAX);
         let remaining = input.get(taken..).ok_or(GzipError::Corrupt)?;

@@ -3,7 +3,11 @@
 //!
 //! Order of checks: per-IP gate, authentication, per-credential gate,
 //! per-workspace gate, consent, `Content-Encoding`, body (decoded under 5 MB),
-//! wire schema, site, tracking plan, monthly quota, store.
+//! wire schema, site, tracking plan, monthly quota, store. Everything before
+//! the body runs on the headers alone: a request refused there is answered
+//! without reading a byte of its body. The body and its decoded form are
+//! charged to the request's share of the body budget
+//! ([`crate::body_budget`]).
 //!
 //! Browser events (`/events`) get the same enrichment as Mallard events: user
 //! agent (browser, OS, device), bot detection (dropped and counted when
@@ -18,11 +22,11 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
-use bytes::Bytes;
 use mallard_core::page::parse_page_url;
 use mallard_core::props::props_from_map;
 use mallard_core::referrer::{classify_referrer, source_from_param};
@@ -33,11 +37,14 @@ use mallard_core::{
 use sha2::{Digest, Sha256};
 
 use super::auth::{Endpoint, Principal, authenticate};
-use super::body::{Encoding, MAX_BODY_BYTES, decode};
+use super::body::{Encoding, MAX_BODY_BYTES, decode_granted};
 use super::error::{CollectorError, FieldError, LimitGate};
 use super::limits::current_month;
 use super::schema::{WireEvent, parse_event};
 use super::tracking_plan::Verdict;
+use crate::body_budget::Reservation;
+use crate::layers::timeout::CommitPoint;
+use crate::request_body::{BodyReadError, read_limited};
 use crate::state::AppState;
 
 /// How far in the past a client timestamp is believed.
@@ -49,14 +56,30 @@ pub const MAX_CONSENT_LEN: usize = 512;
 /// Compressed bodies larger than this are decoded on a blocking thread.
 const INLINE_DECODE_BYTES: usize = 16 * 1024;
 
+/// What an ingest request brings besides its headers.
+#[derive(Debug)]
+pub struct IngestBody {
+    /// The body, not read yet.
+    pub body: Body,
+    /// The request's share of the body budget, if the layer gave it one.
+    pub reservation: Option<Arc<Reservation>>,
+    /// Passed just before the event is handed to the writer.
+    pub commit: CommitPoint,
+}
+
 /// Handles one ingest request on `endpoint`; answers 202 or the error.
 pub async fn ingest(
     state: &AppState,
     endpoint: Endpoint,
     ip: IpAddr,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: IngestBody,
 ) -> Result<StatusCode, CollectorError> {
+    let IngestBody {
+        body,
+        reservation: budget,
+        commit,
+    } = request;
     let collector = &state.collector;
     let settings = &state.config.collector;
     if state.collection.is_paused() {
@@ -84,20 +107,31 @@ pub async fn ingest(
     }
     let consent = consent_of(headers, settings.consent_required)?;
     let encoding = Encoding::from_headers(headers)?;
-    let raw = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            CollectorError::PayloadTooLarge {
+    let raw = read_limited(body, MAX_BODY_BYTES, budget.as_deref())
+        .await
+        .map_err(|err| match err {
+            BodyReadError::TooLarge { .. } => CollectorError::PayloadTooLarge {
                 limit_mb: MAX_BODY_BYTES / (1024 * 1024),
-            }
-        } else {
-            CollectorError::InvalidRequest(format!("Cannot read the request body: {rejection}"))
-        }
-    })?;
+            },
+            BodyReadError::OverBudget => CollectorError::ServerBusy,
+            BodyReadError::Failed(message) => CollectorError::InvalidRequest(message),
+        })?;
     let decoded = if encoding == Encoding::Identity || raw.len() <= INLINE_DECODE_BYTES {
-        decode(encoding, &raw, MAX_BODY_BYTES)?
+        decode_granted(
+            encoding,
+            &raw,
+            MAX_BODY_BYTES,
+            &mut granter(budget.as_deref()),
+        )?
     } else {
         tokio::task::spawn_blocking(move || {
-            decode(encoding, &raw, MAX_BODY_BYTES).map(|decoded| Cow::Owned(decoded.into_owned()))
+            decode_granted(
+                encoding,
+                &raw,
+                MAX_BODY_BYTES,
+                &mut granter(budget.as_deref()),
+            )
+            .map(|decoded| Cow::Owned(decoded.into_owned()))
         })
         .await
         .map_err(|_| CollectorError::Internal)??
@@ -137,6 +171,9 @@ pub async fn ingest(
         extra.consent = consent;
         extra.workspace = principal.workspace.clone();
     }
+    // From here the outcome of the write decides the answer, whatever the
+    // time limit: a committed event is never answered 408.
+    commit.pass();
     if let Err(failure) = state.writer.insert(vec![event]).await {
         if let (Some(month), Some(workspace)) = (reservation, principal.workspace.as_deref()) {
             collector_release(state, workspace, &month);
@@ -145,6 +182,11 @@ pub async fn ingest(
     }
     crate::observability::events_ingested(crate::observability::Family::Collector).increment(1);
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Grants decoded output from `reservation` (everything without one).
+fn granter(reservation: Option<&Reservation>) -> impl FnMut(usize) -> bool + '_ {
+    move |bytes| reservation.is_none_or(|r| r.grow(bytes).is_ok())
 }
 
 fn collector_release(state: &AppState, workspace: &str, month: &str) {

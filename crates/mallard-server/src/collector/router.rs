@@ -1,20 +1,22 @@
 //! The routes of the collector family. `/metrics` itself is the Mallard
 //! family's route (one route serves both); `/v1/metrics` is registered there.
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use std::net::IpAddr;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
 
 use super::auth::Endpoint;
 use super::body::MAX_BODY_BYTES;
-use super::ingest::ingest;
+use super::ingest::{IngestBody, ingest};
 use crate::client_ip::ClientIp;
+use crate::layers::timeout::CommitPoint;
+use crate::request_body::reservation_of;
 use crate::state::AppState;
 
 /// The collector routes.
@@ -54,19 +56,29 @@ pub fn router() -> Router<AppState> {
 async fn browser_events(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    respond(ingest(&state, Endpoint::Browser, ip, &headers, body).await)
+    handle(&state, Endpoint::Browser, ip, request).await
 }
 
 async fn server_events(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    respond(ingest(&state, Endpoint::Server, ip, &headers, body).await)
+    handle(&state, Endpoint::Server, ip, request).await
+}
+
+/// Ingests `request`, whose body is read only once the gates and
+/// authentication let it through.
+async fn handle(state: &AppState, endpoint: Endpoint, ip: IpAddr, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = IngestBody {
+        body,
+        reservation: reservation_of(&parts.extensions),
+        commit: CommitPoint::of(&parts.extensions),
+    };
+    respond(ingest(state, endpoint, ip, &parts.headers, body).await)
 }
 
 fn respond(outcome: Result<StatusCode, super::CollectorError>) -> Response {

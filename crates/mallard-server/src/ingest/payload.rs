@@ -14,6 +14,20 @@ use serde_json::Value;
 use serde_json::error::Category;
 
 use crate::error::ApiError;
+use crate::excerpt::shorten;
+
+/// `message` with long quoted values cut (see [`crate::excerpt`]).
+fn short(message: String) -> String {
+    match shorten(&message) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(cut) => cut,
+    }
+}
+
+/// A 400 quoting at most a short excerpt of the refused value.
+fn bad_request(err: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(short(err.to_string()))
+}
 
 /// An event as posted in a JSON body.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,9 +91,9 @@ pub struct ValidatedEvent {
 /// shape (not an object, a missing field, a wrong type) is a 422.
 pub fn parse_json(body: &[u8]) -> Result<MallardPayload, ApiError> {
     serde_json::from_slice(body).map_err(|err| match err.classify() {
-        Category::Data => ApiError::Unprocessable(format!("Invalid event: {err}")),
+        Category::Data => ApiError::Unprocessable(short(format!("Invalid event: {err}"))),
         Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::BadRequest(format!("Invalid JSON: {err}"))
+            ApiError::BadRequest(short(format!("Invalid JSON: {err}")))
         }
     })
 }
@@ -95,9 +109,9 @@ impl MallardQuery {
             .filter(|w| !w.is_empty())
             .map(|w| {
                 w.parse::<u32>().map_err(|_| {
-                    ApiError::Unprocessable(format!(
+                    ApiError::Unprocessable(short(format!(
                         "Invalid event: `w` must be a non-negative integer, got {w:?}"
-                    ))
+                    )))
                 })
             })
             .transpose()?;
@@ -117,10 +131,9 @@ impl MallardQuery {
 impl MallardPayload {
     /// Validates every field and returns the typed event.
     pub fn validate(self) -> Result<ValidatedEvent, ApiError> {
-        let site = SiteId::parse(self.d.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let name = EventName::parse(&self.n).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let page =
-            parse_page_url(self.u.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let site = SiteId::parse(self.d.trim()).map_err(bad_request)?;
+        let name = EventName::parse(&self.n).map_err(bad_request)?;
+        let page = parse_page_url(self.u.trim()).map_err(bad_request)?;
         let props = match self.p {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::String(json)) => parse_props_json(&json),
@@ -131,10 +144,10 @@ impl MallardPayload {
                 ));
             }
         }
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(bad_request)?;
         let rc = self.rc.as_deref().map(str::trim).filter(|c| !c.is_empty());
-        let revenue = parse_revenue(self.ra.as_ref().filter(|v| !v.is_null()), rc)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let revenue =
+            parse_revenue(self.ra.as_ref().filter(|v| !v.is_null()), rc).map_err(bad_request)?;
         Ok(ValidatedEvent {
             site,
             name,

@@ -5,6 +5,7 @@
 //! request, so one layer instead of four is measurably cheaper on the
 //! ingestion path (see docs/benchmarks.md).
 
+pub mod budget;
 pub mod host_guard;
 pub mod http_metrics;
 pub mod security_headers;
@@ -19,8 +20,8 @@ use axum::response::Response;
 use crate::state::AppState;
 
 /// In this order, outermost first: request metrics, the DNS-rebinding guard,
-/// the request time limit; and the security headers on whatever response
-/// comes back.
+/// the body budget, the request time limit; and the security headers on
+/// whatever response comes back.
 pub async fn every_request(
     State(state): State<AppState>,
     request: Request,
@@ -31,7 +32,9 @@ pub async fn every_request(
         Some(refused) => refused,
         None => {
             let limit = Duration::from_secs(state.config.request_timeout_secs);
-            timeout::enforce(limit, next.run(request)).await
+            let (request, charged) = budget::charge(&state.body_budget, request);
+            let response = timeout::enforce(limit, request, |request| next.run(request)).await;
+            budget::refusal_or(charged, response)
         }
     };
     labels.record(&response);

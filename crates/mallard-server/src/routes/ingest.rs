@@ -1,19 +1,26 @@
 //! `POST /api/event` and `GET /api/event` (tracking pixel).
+//!
+//! A posted body may be `Content-Encoding: gzip` or `br`, decoded as the
+//! collector decodes (the same bomb-proof decoder), under the same 64 KB limit
+//! decoded; any other coding is 415.
 
 use axum::Router;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use bytes::Bytes;
 use mallard_core::SiteId;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::client_ip::ClientIp;
+use crate::collector::CollectorError;
+use crate::collector::body::{Encoding, decode_granted};
 use crate::error::ApiError;
 use crate::ingest::enrich::Enriched;
 use crate::ingest::payload::{MallardPayload, MallardQuery, parse_json};
+use crate::layers::timeout::CommitPoint;
+use crate::request_body::{BodyReadError, read_limited, reservation_of};
 use crate::state::AppState;
 
 /// The body limit of ingestion routes, as documented.
@@ -33,7 +40,7 @@ pub fn router() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([http::Method::GET, http::Method::POST])
-        .allow_headers([header::CONTENT_TYPE])
+        .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
         .allow_private_network(true)
         .max_age(std::time::Duration::from_secs(86_400));
     // The CORS layer answers preflights before they reach a handler; the OPTIONS
@@ -50,37 +57,61 @@ pub fn router() -> Router<AppState> {
 async fn post_event(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<StatusCode, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let commit = CommitPoint::of(&parts.extensions);
     let outcome = async {
-        check_content_type(&headers)?;
-        let body = body.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit_kb: INGEST_BODY_LIMIT / 1024,
-                }
-            } else {
-                ApiError::BadRequest(format!("Cannot read the request body: {rejection}"))
-            }
-        })?;
-        ingest(&state, parse_json(&body)?, ip, &headers).await
+        check_content_type(headers)?;
+        let encoding = Encoding::from_headers(headers).map_err(from_decoding)?;
+        let reservation = reservation_of(&parts.extensions);
+        let raw = read_limited(body, INGEST_BODY_LIMIT, reservation.as_deref())
+            .await
+            .map_err(|err| match err {
+                BodyReadError::TooLarge { .. } => too_large(),
+                BodyReadError::OverBudget => ApiError::Busy,
+                BodyReadError::Failed(message) => ApiError::BadRequest(message),
+            })?;
+        let mut grant = |bytes| reservation.as_ref().is_none_or(|r| r.grow(bytes).is_ok());
+        let body =
+            decode_granted(encoding, &raw, INGEST_BODY_LIMIT, &mut grant).map_err(from_decoding)?;
+        ingest(&state, parse_json(&body)?, ip, headers, &commit).await
     }
     .await;
     count(&outcome);
     outcome.map(|()| StatusCode::ACCEPTED)
 }
 
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge {
+        limit_kb: INGEST_BODY_LIMIT / 1024,
+    }
+}
+
+/// The Mallard family's answer to a body the collector's decoder refused.
+fn from_decoding(err: CollectorError) -> ApiError {
+    match err {
+        CollectorError::PayloadTooLarge { .. } => too_large(),
+        CollectorError::UnsupportedEncoding(_) => {
+            ApiError::UnsupportedMediaType("Content-Encoding must be gzip, br or identity".into())
+        }
+        CollectorError::ServerBusy => ApiError::Busy,
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
 async fn get_event(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    commit: CommitPoint,
     query: Result<Query<MallardQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let outcome = async {
         let Query(query) =
             query.map_err(|e| ApiError::BadRequest(format!("Invalid query string: {e}")))?;
-        ingest(&state, query.into_payload()?, ip, &headers).await
+        ingest(&state, query.into_payload()?, ip, &headers, &commit).await
     }
     .await;
     count(&outcome);
@@ -98,12 +129,14 @@ async fn get_event(
         .into_response())
 }
 
-/// Validates, checks origin and rate limit, enriches and stores one event.
+/// Validates, checks origin and rate limit, enriches and stores one event;
+/// `commit` is passed just before the event is handed to the writer.
 async fn ingest(
     state: &AppState,
     payload: MallardPayload,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
+    commit: &CommitPoint,
 ) -> Result<(), ApiError> {
     if state.collection.is_paused() {
         return Err(ApiError::Unavailable("Collection is paused".into()));
@@ -135,6 +168,8 @@ async fn ingest(
             Ok(())
         }
         Enriched::Event(event) => {
+            // The writer's outcome decides the answer, whatever the time limit.
+            commit.pass();
             state.writer.insert(vec![*event]).await?;
             crate::observability::events_ingested(crate::observability::Family::Mallard)
                 .increment(1);
