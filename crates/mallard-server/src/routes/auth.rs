@@ -116,19 +116,11 @@ async fn setup(
     headers: HeaderMap,
     JsonBody(body): JsonBody<SetupBody>,
 ) -> Result<Response, ApiError> {
-    let token_valid =
-        presented_setup_token(&headers, &body).is_some_and(|t| state.auth.setup_token.matches(t));
-    // A page cannot know the setup token, and a client on this machine could
-    // forge any header: either may omit Origin and Referer.
-    let headerless = if direct || token_valid {
-        Headerless::Vouched
-    } else {
-        Headerless::Refused
-    };
-    check_csrf(&state, &headers, headerless)?;
     if state.auth.password_configured() {
         return Err(already_configured());
     }
+    let token_valid =
+        presented_setup_token(&headers, &body).is_some_and(|t| state.auth.setup_token.matches(t));
     if !direct && !token_valid {
         metrics::counter!("mallard_auth_logins_total", "outcome" => "setup_refused").increment(1);
         return Err(ApiError::Unauthorized(
@@ -138,6 +130,10 @@ async fn setup(
                 .into(),
         ));
     }
+    // A page cannot know the setup token, and a client on this machine could
+    // forge any header: either may omit Origin and Referer (but a foreign
+    // Origin, or a cookie without one, is still refused).
+    check_csrf(&state, &headers, Headerless::Vouched)?;
     if body.password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::BadRequest(
             "Password must be at least 8 characters".into(),
