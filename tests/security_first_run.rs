@@ -763,3 +763,54 @@ fn the_first_run_screen_says_who_can_reach_an_open_server() {
         "remote first run asks for the token"
     );
 }
+
+#[test]
+fn a_remote_owner_sets_the_password_with_the_token_and_revokes_open_access_keys_in_the_browser() {
+    use mallard_e2e::browser::Browser;
+
+    let home = TestHome::new();
+    // The browser connects from 127.0.0.1, the trusted proxy: to the server
+    // it is another machine.
+    let server = Server::start(&home, &[TRUST_LOOPBACK_PROXY]);
+    let local = Caller::local_beside_the_proxy(&server);
+    let created =
+        local.post_from_page("/api/keys", &json!({"name": "made-open", "scope": "Admin"}));
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let key = json_of(created)["key"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    browser.wait_for_text("h1", "Welcome to Mallard Metrics");
+    assert_eq!(
+        browser.eval("return document.querySelector('#open-access') === null"),
+        json!(true),
+        "no open access to offer on another machine"
+    );
+    browser.fill("#setup-password", PASSWORD);
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("#setup-password-error", "setup token");
+    browser.fill("#setup-token", "not-the-token");
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("#setup-password-error", "setup token");
+    browser.fill("#setup-token", &read_setup_token(&home));
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("h1", "API keys");
+    browser.wait_for_text("#open-access-keys", "made-open");
+    browser.click("#revoke-open-access-keys");
+    browser.wait_for_text("#keys-table", "Revoked");
+    assert_eq!(
+        browser.eval("return document.querySelector('#open-access-keys') === null"),
+        json!(true),
+        "nothing left to review"
+    );
+    let with_key = client()
+        .get(server.url("/api/keys"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(
+        with_key.status(),
+        StatusCode::UNAUTHORIZED,
+        "the key is revoked"
+    );
+}

@@ -4,7 +4,7 @@
 // screen asks for the one-time setup token the server printed at start.
 
 import { h, show } from '../dom.js';
-import { ApiError, login, setup } from '../api.js';
+import { ApiError, listOpenAccessKeys, login, setup } from '../api.js';
 
 const OPEN_ACCESS_KEY = 'mallard.openAccessChosen';
 // Also kept in a cookie: cookies ignore the port, so the choice survives the
@@ -68,7 +68,8 @@ export function renderSetup(done, local = true) {
       try {
         await setup(password, token ? token.value.trim() : undefined);
         // Keys made before the password existed are reviewed on the keys screen.
-        window.location.hash = '#/keys';
+        const review = await listOpenAccessKeys().catch(() => null);
+        if (review && review.keys.length) window.location.hash = '#/keys';
         done();
       } catch (err) {
         error.textContent = err.message;
