@@ -436,7 +436,7 @@ fn cross_origin_state_changes_are_refused() {
 }
 
 #[test]
-fn a_foreign_host_header_is_refused_except_for_ingestion_tracker_and_health() {
+fn a_foreign_host_header_is_refused_except_for_ingestion_and_the_tracker() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("MALLARD_PUBLIC_HOSTNAMES", "stats.example.com")]);
     let http = client();
@@ -470,7 +470,7 @@ fn a_foreign_host_header_is_refused_except_for_ingestion_tracker_and_health() {
     );
     assert_eq!(
         with_host(reqwest::Method::GET, "/health", "rebind.evil.example").status(),
-        StatusCode::OK
+        StatusCode::FORBIDDEN
     );
 }
 

@@ -45,12 +45,15 @@ export async function api(method, path, body) {
 }
 
 export const authStatus = () => api('GET', '/api/auth/status');
-export const setup = (password) => api('POST', '/api/auth/setup', { password });
+export const setup = (password, setupToken) => api('POST', '/api/auth/setup', setupToken ? { password, setup_token: setupToken } : { password });
 export const login = (password) => api('POST', '/api/auth/login', { password });
 export const logout = () => api('POST', '/api/auth/logout', {});
 export const listKeys = () => api('GET', '/api/keys');
 export const createKey = (name, scope) => api('POST', '/api/keys', { name, scope });
 export const revokeKey = (hash) => api('DELETE', `/api/keys/${encodeURIComponent(hash)}`);
+export const listOpenAccessKeys = () => api('GET', '/api/open-access-keys');
+export const revokeOpenAccessKeys = () => api('POST', '/api/open-access-keys/revoke', {});
+export const keepOpenAccessKeys = () => api('POST', '/api/open-access-keys/keep', {});
 export const listIngestKeys = () => api('GET', '/api/ingest-keys');
 export const createIngestKey = (body) => api('POST', '/api/ingest-keys', body);
 export const revokeIngestKey = (id) => api('DELETE', `/api/ingest-keys/${encodeURIComponent(id)}`);

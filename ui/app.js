@@ -57,9 +57,11 @@ async function render() {
   }
   // A newer render (the hash changed while this one asked) draws the screen.
   if (generation !== renders) return;
-  if (status.setup_required && !openAccessChosen()) {
+  // Open access is granted only on the server's own machine (authenticated);
+  // elsewhere the first password must be set with the setup token.
+  if (status.setup_required && (!openAccessChosen() || !status.authenticated)) {
     markNav('', false, false);
-    renderSetup(render);
+    renderSetup(render, status.authenticated);
     return;
   }
   if (!status.authenticated) {

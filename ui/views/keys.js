@@ -5,6 +5,7 @@
 import { h, show, confirmDialog, errorBox, scroller } from '../dom.js';
 import { listIngestKeys, listKeys, revokeIngestKey, revokeKey } from '../api.js';
 import { createKeyForm } from './key_forms.js';
+import { renderOpenAccessReview } from './open_access_review.js';
 
 const when = (time) => new Date(time).toLocaleString();
 
@@ -75,7 +76,9 @@ export async function renderKeys() {
     }
   };
   await refresh();
-  show(h('h1', {}, 'API keys'),
+  const review = h('div', { id: 'open-access-review' });
+  await renderOpenAccessReview(review, refresh);
+  show(h('h1', {}, 'API keys'), review,
     h('p', { class: 'muted' }, 'Stats keys (mm_) let programs read your stats (ReadOnly) or manage keys and settings (Admin). Ingestion keys (lk_live_) let SDKs and servers send events to /events and /s2s/events. Only a hash of each key is stored.'),
     created,
     createKeyForm((card) => { created.replaceChildren(card); }, refresh, workspaces),

@@ -111,6 +111,11 @@ impl Server {
             tracing::warn!(error = %err, "cannot publish the server address for local tools");
         }
         self.state.collector.set_dashboard_url(url.clone());
+        auth::setup_token::prepare_at_start(
+            &self.state.auth.setup_token,
+            self.state.auth.password_configured(),
+            &data_dir,
+        );
         ready(&url);
         let retention = tokio::spawn(retention::run(self.state.clone()));
         let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));

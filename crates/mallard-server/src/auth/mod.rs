@@ -3,15 +3,20 @@
 //!
 //! Who is asking is decided once per request by [`AuthState::identify`]:
 //! an API key (`Authorization: Bearer mm_...` or `X-API-Key`), else the
-//! `mm_session` cookie, else open access while no password is configured.
+//! `mm_session` cookie, else open access while no password is configured and
+//! the request comes straight from this machine (see [`peer`]). Any other
+//! client gets nothing until the password is set; it may set it only with the
+//! one-time setup token (see [`setup_token`]).
 
 pub mod csrf;
 pub mod desktop;
 pub mod extract;
 pub mod lockout;
 pub mod password;
+pub mod peer;
 pub mod secrets;
 pub mod sessions;
+pub mod setup_token;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -32,7 +37,8 @@ pub const SESSION_COOKIE: &str = "mm_session";
 /// Who a request comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
-    /// No password is configured: everyone is the admin (open-access mode).
+    /// No password is configured and the request comes straight from this
+    /// machine: it is the admin (open-access mode).
     OpenAccess,
     /// A logged-in dashboard user.
     Session,
@@ -91,6 +97,8 @@ pub struct AuthState {
     pub local_admin: LocalAdminToken,
     /// One-time sign-in tokens minted by an embedding desktop shell.
     pub desktop: desktop::DesktopSignIn,
+    /// The token that lets another machine set the first password.
+    pub setup_token: setup_token::SetupToken,
 }
 
 impl AuthState {
@@ -107,6 +115,7 @@ impl AuthState {
         Self {
             local_admin,
             desktop: desktop::DesktopSignIn::default(),
+            setup_token: setup_token::SetupToken::default(),
             password_hash: RwLock::new(password_hash),
             keys: RwLock::new(keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect()),
             sessions: Sessions::new(session_ttl),
@@ -161,8 +170,10 @@ impl AuthState {
             .then_some(key.scope)
     }
 
-    /// Decides who sent a request with `headers`.
-    pub fn identify(&self, headers: &HeaderMap) -> Principal {
+    /// Decides who sent a request with `headers`; `direct_loopback` says
+    /// whether it came straight from this machine ([`peer::DirectLoopback`]),
+    /// the only case in which open access applies.
+    pub fn identify(&self, headers: &HeaderMap, direct_loopback: bool) -> Principal {
         if let Some(token) = bearer(headers).filter(|t| t.starts_with(TOKEN_PREFIX)) {
             let valid = self.local_admin.matches(token);
             return if valid {
@@ -179,10 +190,10 @@ impl AuthState {
         if session_token(headers).is_some_and(|token| self.sessions.is_valid(token)) {
             return Principal::Session;
         }
-        if self.password_configured() {
-            Principal::Anonymous
-        } else {
+        if !self.password_configured() && direct_loopback {
             Principal::OpenAccess
+        } else {
+            Principal::Anonymous
         }
     }
 
@@ -275,19 +286,30 @@ mod tests {
     #[test]
     fn principals_follow_keys_then_cookies_then_open_access() {
         let open = state(None);
-        assert_eq!(open.identify(&HeaderMap::new()), Principal::OpenAccess);
+        assert_eq!(
+            open.identify(&HeaderMap::new(), true),
+            Principal::OpenAccess
+        );
+        assert_eq!(
+            open.identify(&HeaderMap::new(), false),
+            Principal::Anonymous,
+            "open access is for this machine only"
+        );
         let locked = state(Some("$argon2id$x"));
-        assert_eq!(locked.identify(&HeaderMap::new()), Principal::Anonymous);
         assert_eq!(
-            locked.identify(&headers(&[("x-api-key", "mm_readonly")])),
+            locked.identify(&HeaderMap::new(), true),
+            Principal::Anonymous
+        );
+        assert_eq!(
+            locked.identify(&headers(&[("x-api-key", "mm_readonly")]), false),
             Principal::ApiKey(Scope::ReadOnly)
         );
         assert_eq!(
-            locked.identify(&headers(&[("authorization", "Bearer mm_readonly")])),
+            locked.identify(&headers(&[("authorization", "Bearer mm_readonly")]), false),
             Principal::ApiKey(Scope::ReadOnly)
         );
         assert_eq!(
-            locked.identify(&headers(&[("authorization", "Bearer mm_wrong")])),
+            locked.identify(&headers(&[("authorization", "Bearer mm_wrong")]), false),
             Principal::InvalidKey
         );
         let token = locked.sessions.create().unwrap();
@@ -296,10 +318,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("a=b; mm_session={token}")).unwrap(),
         );
-        assert_eq!(locked.identify(&with_cookie), Principal::Session);
+        assert_eq!(locked.identify(&with_cookie, false), Principal::Session);
         locked.revoke_key(&sha256_hex("mm_readonly"), 1);
         assert_eq!(
-            locked.identify(&headers(&[("x-api-key", "mm_readonly")])),
+            locked.identify(&headers(&[("x-api-key", "mm_readonly")]), false),
             Principal::InvalidKey
         );
     }
@@ -313,12 +335,15 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_str(&token).unwrap(),
         );
-        assert_eq!(auth.identify(&headers), Principal::ApiKey(Scope::Admin));
+        assert_eq!(
+            auth.identify(&headers, false),
+            Principal::ApiKey(Scope::Admin)
+        );
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer mlt_guess"),
         );
-        assert_eq!(auth.identify(&headers), Principal::InvalidKey);
+        assert_eq!(auth.identify(&headers, false), Principal::InvalidKey);
     }
 
     #[test]

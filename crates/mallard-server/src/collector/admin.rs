@@ -175,6 +175,9 @@ pub struct KeyRequest {
     pub name: String,
     /// Its scopes, without duplicates.
     pub scopes: Vec<String>,
+    /// Whether the key is minted in open access (no admin password yet): it is
+    /// then marked for review once the password is set.
+    pub created_in_open_access: bool,
 }
 
 /// A key name trimmed, if it is 1 to 200 characters without control
@@ -249,6 +252,7 @@ fn parse_create(body: &[u8]) -> Result<KeyRequest, CollectorError> {
         workspace_id,
         name,
         scopes: parsed,
+        created_in_open_access: false,
     })
 }
 
@@ -275,9 +279,19 @@ pub async fn mint(
         record: record.clone(),
         key_hash,
     };
+    let open_access = request.created_in_open_access;
     state
         .writer
-        .run(move |conn| mallard_store::collector::insert_api_key(conn, &new_key))
+        .run(move |conn| {
+            mallard_store::collector::insert_api_key(conn, &new_key)?;
+            if open_access {
+                mallard_store::auth::mark_ingestion_key_created_in_open_access(
+                    conn,
+                    &new_key.record.id,
+                )?;
+            }
+            Ok(())
+        })
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "cannot store an api key");

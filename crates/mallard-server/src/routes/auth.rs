@@ -1,10 +1,13 @@
 //! `POST /api/auth/setup`, `/login`, `/logout` and `GET /api/auth/status`,
-//! exactly as the authentication API documents them.
+//! exactly as the authentication API documents them, with one addition: a
+//! client that is not straight on this machine must present the one-time
+//! setup token to set the first password (see [`crate::auth::setup_token`]).
 
 use std::net::IpAddr;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,9 +15,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::csrf::{self, Headerless};
+use crate::auth::extract::principal_of;
 use crate::auth::lockout::Refusal;
 use crate::auth::password::{self, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
-use crate::auth::{csrf, session_token};
+use crate::auth::peer::DirectLoopback;
+use crate::auth::session_token;
+use crate::auth::setup_token::SETUP_TOKEN_HEADER;
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::json::JsonBody;
@@ -80,18 +87,54 @@ async fn desktop_sign_in(
     Ok(with_cookie(redirect, &cookie))
 }
 
-/// The body of setup and login.
+/// The body of login.
 #[derive(Debug, Deserialize)]
 struct PasswordBody {
     password: String,
 }
 
+/// The body of setup: the password and, from another machine, the setup
+/// token (or the `X-Setup-Token` header).
+#[derive(Debug, Deserialize)]
+struct SetupBody {
+    password: String,
+    setup_token: Option<String>,
+}
+
+/// The setup token presented in the `X-Setup-Token` header or the body.
+fn presented_setup_token<'a>(headers: &'a HeaderMap, body: &'a SetupBody) -> Option<&'a str> {
+    headers
+        .get(SETUP_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(body.setup_token.as_deref())
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
 async fn setup(
     State(state): State<AppState>,
+    DirectLoopback(direct): DirectLoopback,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<PasswordBody>,
+    JsonBody(body): JsonBody<SetupBody>,
 ) -> Result<Response, ApiError> {
-    check_csrf(&state, &headers)?;
+    if state.auth.password_configured() {
+        return Err(already_configured());
+    }
+    let token_valid =
+        presented_setup_token(&headers, &body).is_some_and(|t| state.auth.setup_token.matches(t));
+    if !direct && !token_valid {
+        metrics::counter!("mallard_auth_logins_total", "outcome" => "setup_refused").increment(1);
+        return Err(ApiError::Unauthorized(
+            "Setting the password from another machine needs the setup token: the server \
+             printed it at start and wrote it to the setup-token file in its data directory. \
+             Send it as the X-Setup-Token header or the setup_token field."
+                .into(),
+        ));
+    }
+    // A page cannot know the setup token, and a client on this machine could
+    // forge any header: either may omit Origin and Referer (but a foreign
+    // Origin, or a cookie without one, is still refused).
+    check_csrf(&state, &headers, Headerless::Vouched)?;
     if body.password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::BadRequest(
             "Password must be at least 8 characters".into(),
@@ -119,6 +162,7 @@ async fn setup(
         return Err(already_configured());
     }
     state.auth.set_password_hash(hash);
+    state.auth.setup_token.retire(&state.config.data_dir);
     tracing::info!("admin password configured");
     start_session(&state)
 }
@@ -132,7 +176,9 @@ async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<Response, ApiError> {
-    check_csrf(&state, &headers)?;
+    // The password is a secret no page has, so a program may log in without
+    // Origin; a session cookie without Origin is still refused.
+    check_csrf(&state, &headers, Headerless::Vouched)?;
     tokio::spawn(attempt_login(state, ip, body.password))
         .await
         .map_err(|_| ApiError::Internal)?
@@ -174,28 +220,40 @@ async fn attempt_login(
     start_session(&state)
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    check_csrf(&state, &headers)?;
+/// Logout needs no authentication and always answers 200 (spec 001). It ends
+/// the session unless the request names a foreign origin: a cross-site page
+/// may not sign the user out, but it learns nothing from the answer either.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let foreign = csrf::is_foreign(&headers, state.config.dashboard_origin.as_deref());
+    let body = Json(json!({"status": "logged_out"})).into_response();
+    if foreign {
+        return body;
+    }
     if let Some(token) = session_token(&headers) {
         state.auth.sessions.remove(token);
     }
-    Ok(with_cookie(
-        Json(json!({"status": "logged_out"})).into_response(),
-        &state.auth.cleared_cookie(),
-    ))
+    with_cookie(body, &state.auth.cleared_cookie())
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+/// The authentication state: open access counts as authenticated only for a
+/// client straight on this machine; anyone else sees `setup_required: true,
+/// authenticated: false` until the password is set.
+async fn status(State(state): State<AppState>, parts: Parts) -> Json<serde_json::Value> {
     let setup_required = !state.auth.password_configured();
-    let authenticated = setup_required || state.auth.identify(&headers).can_read_stats();
+    let authenticated = principal_of(&parts, &state).can_read_stats();
     Json(json!({"setup_required": setup_required, "authenticated": authenticated}))
 }
 
-fn check_csrf(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    headerless: Headerless,
+) -> Result<(), ApiError> {
     if csrf::allows(
         &Method::POST,
         headers,
         state.config.dashboard_origin.as_deref(),
+        headerless,
     ) {
         Ok(())
     } else {

@@ -1,11 +1,17 @@
 //! `GET /health`, `GET /health/ready` and `GET /health/detailed`.
+//!
+//! All three sit behind the Host guard (`crate::layers::host_guard`), so a
+//! DNS-rebinding page cannot read them; `/health/detailed` shows the settings
+//! in force only to a client that may read stats.
 
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::auth::extract::principal_of;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,20 +28,32 @@ async fn health() -> &'static str {
     "ok"
 }
 
-/// Readiness: a new connection can open the database file and query it.
+/// The fields of `/health/detailed` that describe the configuration.
+const CONFIGURATION_FIELDS: [&str; 5] = [
+    "auth_configured",
+    "filter_bots",
+    "site_allowlist",
+    "rate_limit_per_site",
+    "durability",
+];
+
+/// Readiness: the database file is still where the server opened it, and a
+/// pooled read connection can query it. No connection is opened per call.
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     let reads = std::sync::Arc::clone(&state.reads);
-    match tokio::task::spawn_blocking(move || reads.probe()).await {
-        Ok(Ok(())) => Ok("ready"),
+    let file = state.config.data_dir.join(mallard_store::DATABASE_FILE);
+    let check = move || file.is_file() && reads.with(|db| db.ping()).is_ok();
+    match tokio::task::spawn_blocking(check).await {
+        Ok(true) => Ok("ready"),
         _ => Err(ApiError::Unavailable("database not ready".into())),
     }
 }
 
 /// A JSON summary for operators.
-async fn detailed(State(state): State<AppState>) -> Response {
+async fn detailed(State(state): State<AppState>, parts: Parts) -> Response {
     let database = state.read(|db| db.ping()).await.is_ok();
     let live = state.settings.get();
-    Json(json!({
+    let mut body = json!({
         "status": if database { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started.elapsed().as_secs(),
@@ -46,6 +64,13 @@ async fn detailed(State(state): State<AppState>) -> Response {
         "site_allowlist": live.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rate_limit_per_site": live.rate_limit_per_site,
         "durability": format!("{:?}", state.config.durability).to_lowercase(),
-    }))
-    .into_response()
+    });
+    if !principal_of(&parts, &state).can_read_stats()
+        && let Some(fields) = body.as_object_mut()
+    {
+        for field in CONFIGURATION_FIELDS {
+            fields.remove(field);
+        }
+    }
+    Json(body).into_response()
 }

@@ -10,6 +10,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::auth::Principal;
 use crate::auth::extract::AdminAccess;
 use crate::collector::CollectorError;
 use crate::collector::admin::{
@@ -67,7 +68,7 @@ fn parse(body: &Value) -> Result<(String, Vec<String>, Option<String>), String> 
 }
 
 async fn create(
-    _admin: AdminAccess,
+    AdminAccess(principal): AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -92,6 +93,7 @@ async fn create(
         workspace_id,
         name,
         scopes,
+        created_in_open_access: principal == Principal::OpenAccess,
     };
     let (record, plaintext) = mint(&state, request).await.map_err(to_api)?;
     let mut body = metadata(&record);

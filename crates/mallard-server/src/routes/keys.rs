@@ -10,6 +10,7 @@ use mallard_store::auth::ApiKeyRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::auth::Principal;
 use crate::auth::extract::AdminAccess;
 use crate::auth::secrets::{new_api_key, sha256_hex};
 use crate::error::ApiError;
@@ -39,7 +40,7 @@ struct KeyListing {
 }
 
 async fn create(
-    _admin: AdminAccess,
+    AdminAccess(principal): AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -54,9 +55,18 @@ async fn create(
         revoked_at_ms: None,
     };
     let stored = record.clone();
+    // A key minted without a password may come from anyone who reached the
+    // server then: it is marked for review once the password is set.
+    let open_access = principal == Principal::OpenAccess;
     state
         .writer
-        .run(move |conn| mallard_store::auth::insert_api_key(conn, &stored))
+        .run(move |conn| {
+            mallard_store::auth::insert_api_key(conn, &stored)?;
+            if open_access {
+                mallard_store::auth::mark_created_in_open_access(conn, &stored.key_hash)?;
+            }
+            Ok(())
+        })
         .await
         .map_err(unavailable)?;
     state.auth.add_key(record.clone());

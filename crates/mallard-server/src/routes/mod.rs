@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod ingest_keys;
 pub mod keys;
 pub mod metrics;
+pub mod open_access_keys;
 pub mod realtime;
 pub mod settings;
 pub mod sites;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(auth::router())
         .merge(keys::router())
+        .merge(open_access_keys::router())
         .merge(ingest_keys::router())
         .merge(settings::router())
         .merge(sites::router())
