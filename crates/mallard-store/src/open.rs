@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -179,7 +179,8 @@ fn open_checked(path: &Path) -> Result<Connection, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    quick_check(&conn).map_err(|err| match err {
+    let file_bytes = std::fs::metadata(path).map_or(0, |meta| meta.len());
+    check_pages(&conn, file_bytes, FULL_CHECK_MAX_BYTES).map_err(|err| match err {
         CheckError::Damaged(detail) => corrupt(detail),
         CheckError::Sqlite(err) => StoreError::from(err),
     })?;
@@ -187,7 +188,13 @@ fn open_checked(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Why [`quick_check`] refused a file.
+/// Files up to this size get SQLite's full `PRAGMA quick_check` at open.
+const FULL_CHECK_MAX_BYTES: u64 = 32 << 20;
+
+/// How long the walk of a larger file's b-trees may take at open.
+const WALK_BUDGET: Duration = Duration::from_secs(2);
+
+/// Why a check refused a file.
 enum CheckError {
     /// The file is damaged; what SQLite found.
     Damaged(String),
@@ -195,30 +202,93 @@ enum CheckError {
     Sqlite(rusqlite::Error),
 }
 
-/// Runs `PRAGMA quick_check`, which reads every page of the file and checks
-/// the structure of every table and index (not that indexes match their
-/// tables), without writing. Its cost is measured in docs/benchmarks.md.
-fn quick_check(conn: &Connection) -> Result<(), CheckError> {
-    let damaged = |err: &rusqlite::Error| {
-        matches!(
-            err.sqlite_error_code(),
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
-        )
-    };
-    let first: String = conn
-        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
-        .map_err(|err| {
-            if damaged(&err) {
+impl From<rusqlite::Error> for CheckError {
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
                 CheckError::Damaged(err.to_string())
-            } else {
-                CheckError::Sqlite(err)
             }
-        })?;
+            _ => CheckError::Sqlite(err),
+        }
+    }
+}
+
+/// Checks the pages of a file of `file_bytes` without writing: the full
+/// `PRAGMA quick_check` up to `full_check_max` bytes, else a walk of every
+/// b-tree. `quick_check` costs about 11 ms per MB and the walk under 1 ms
+/// (docs/benchmarks.md), so a large file still opens quickly.
+fn check_pages(conn: &Connection, file_bytes: u64, full_check_max: u64) -> Result<(), CheckError> {
+    if file_bytes <= full_check_max {
+        quick_check(conn)
+    } else {
+        walk_btrees(conn, WALK_BUDGET)
+    }
+}
+
+/// Runs `PRAGMA quick_check`, which reads every page (overflow chains and
+/// free list included), checks the structure of every table and index and the
+/// rows' NOT NULL constraints, but not that indexes match their tables.
+fn quick_check(conn: &Connection) -> Result<(), CheckError> {
+    let first: String = conn.query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
     if first == "ok" {
         Ok(())
     } else {
         Err(CheckError::Damaged(format!("quick_check: {first}")))
     }
+}
+
+/// Counts the entries of every table and index with `cell_size_check` on,
+/// which loads and checks the header and cell layout of every b-tree page: a
+/// damaged data or index page fails the count. Cell contents and overflow
+/// pages are not read. A walk that exceeds `budget` stops there (logged).
+fn walk_btrees(conn: &Connection, budget: Duration) -> Result<(), CheckError> {
+    let trees: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT type, name, tbl_name FROM sqlite_schema \
+             WHERE rootpage > 0 AND type IN ('table', 'index') ORDER BY rootpage",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    conn.pragma_update(None, "cell_size_check", true)?;
+    let interrupt = conn.get_interrupt_handle();
+    let (finished, finish) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finish.recv_timeout(budget) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            interrupt.interrupt();
+        }
+    });
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let mut outcome = Ok(());
+    for (walked, (kind, name, table)) in trees.iter().enumerate() {
+        let sql = if kind == "index" {
+            format!(
+                "SELECT count(*) FROM {} INDEXED BY {}",
+                quote(table),
+                quote(name)
+            )
+        } else {
+            format!("SELECT count(*) FROM {} NOT INDEXED", quote(table))
+        };
+        match conn.query_row(&sql, [], |_| Ok(())) {
+            Ok(()) => {}
+            Err(err) if err.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
+                tracing::info!(
+                    walked,
+                    total = trees.len(),
+                    "the start-up check of the database pages reached its time budget"
+                );
+                break;
+            }
+            Err(err) => {
+                outcome = Err(CheckError::from(err));
+                break;
+            }
+        }
+    }
+    drop(finished);
+    let _ = watchdog.join();
+    conn.pragma_update(None, "cell_size_check", false)?;
+    outcome
 }
 
 /// Whether `dir` is a new data directory: it does not exist yet, or holds
@@ -346,6 +416,29 @@ mod tests {
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
         assert_eq!(std::fs::read(Path::new(&wal)).unwrap(), wal_before);
+    }
+
+    #[test]
+    fn the_walk_of_a_large_file_finds_damaged_data_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_with_data(dir.path());
+        let conn = Connection::open(&path).unwrap();
+        assert!(check_pages(&conn, u64::MAX, 0).is_ok(), "intact");
+        drop(conn);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page = PAGE_SIZE as usize;
+        let middle = bytes.len() / 2 / page * page;
+        bytes[middle..middle + page].fill(0xA7);
+        std::fs::write(&path, &bytes).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert!(matches!(
+            check_pages(&conn, u64::MAX, 0),
+            Err(CheckError::Damaged(_))
+        ));
+        assert!(matches!(
+            check_pages(&conn, 0, u64::MAX),
+            Err(CheckError::Damaged(_))
+        ));
     }
 
     #[test]
