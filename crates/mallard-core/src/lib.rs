@@ -33,4 +33,4 @@ pub use scope::Scope;
 pub use site::SiteId;
 pub use step::Step;
 pub use user_agent::{UserAgentClassifier, UserAgentInfo};
-pub use visitor::{VisitorId, VisitorSecret};
+pub use visitor::{DailySalt, VisitorId};

@@ -2,15 +2,19 @@
 //!
 //! Mallard counts unique visitors without cookies and without storing personal
 //! data. A visitor id is a keyed hash of the site, the client's IP address and
-//! its user agent, under a salt that changes every UTC day:
+//! its user agent, under a salt of the UTC day:
 //!
-//! 1. `daily_salt = HMAC-SHA256(secret, "mallard-daily-salt" || day as i64 little-endian)`
-//! 2. `id = first 8 bytes, big-endian, of HMAC-SHA256(daily_salt, site || 0x00 || ip octets || 0x00 || user agent)`
+//! `id = first 8 bytes, big-endian, of HMAC-SHA256(daily_salt, site || 0x00 || ip octets || 0x00 || user agent)`
+//!
+//! Each day's salt is 32 random bytes, drawn when the day's first event arrives
+//! and deleted once the day after it is over (the store keeps them, see
+//! `mallard-store`'s `visitor_salts`). Nothing derives one salt from another, so
+//! once a salt is deleted no one, not even someone holding the database, can
+//! recompute the ids of that day from an IP address and a user agent, and the
+//! same person's ids on two days cannot be linked.
 //!
 //! The IP address and the user agent are only used in memory, for the duration of
-//! the request, to compute this hash; neither is stored. Because the salt is derived
-//! from the day, the same person gets an unrelated id the next day, so visits cannot
-//! be linked across days, and without the secret an id cannot be linked to an IP.
+//! the request, to compute this hash; neither is stored.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -28,9 +32,6 @@ const MS_PER_DAY: i64 = 86_400_000;
 
 /// The block size of SHA-256 in bytes, which is the key size HMAC pads keys to.
 const SHA256_BLOCK_LEN: usize = 64;
-
-/// The domain-separation label of the daily salt.
-const DAILY_SALT_LABEL: &[u8] = b"mallard-daily-salt";
 
 /// The domain-separation label of ids derived from an SDK's anonymous id.
 const ANON_ID_LABEL: &[u8] = b"mallard-anon-id";
@@ -54,15 +55,15 @@ impl VisitorId {
     }
 }
 
-/// The server's 32-byte secret key from which the daily salts are derived.
+/// One UTC day's visitor-id salt: 32 random bytes.
 ///
-/// Its `Debug` output never shows the key, and it has no `Display`, so it cannot
+/// Its `Debug` output never shows the bytes, and it has no `Display`, so it cannot
 /// leak into logs by accident.
-#[derive(Clone)]
-pub struct VisitorSecret([u8; 32]);
+#[derive(Clone, PartialEq, Eq)]
+pub struct DailySalt([u8; 32]);
 
-impl VisitorSecret {
-    /// Wraps 32 random bytes, for example read from the data directory.
+impl DailySalt {
+    /// Wraps 32 random bytes, for example read from the database.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
@@ -72,17 +73,15 @@ impl VisitorSecret {
         <[u8; 32]>::try_from(bytes).ok().map(Self)
     }
 
-    /// Derives a key from a text passphrase (such as `MALLARD_SECRET`) with SHA-256.
-    ///
-    /// The passphrase should be long and random: SHA-256 is not a slow password hash.
-    pub fn derive_from_passphrase(passphrase: &str) -> Self {
-        Self(Sha256::digest(passphrase.as_bytes()).into())
+    /// The salt's bytes, to store them.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
-impl fmt::Debug for VisitorSecret {
+impl fmt::Debug for DailySalt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("VisitorSecret(..)")
+        f.write_str("DailySalt(..)")
     }
 }
 
@@ -94,20 +93,14 @@ pub fn day_number(timestamp_ms: i64) -> i64 {
     timestamp_ms.div_euclid(MS_PER_DAY)
 }
 
-/// Computes the visitor id of a request to `site` from `ip` with `user_agent` on `day`.
+/// Computes the visitor id of a request to `site` from `ip` with `user_agent`
+/// under the salt of the day the request arrived on.
 ///
-/// `day` is a [`day_number`]. An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is
+/// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is
 /// treated as the IPv4 address it maps, so dual-stack listeners do not split a
 /// visitor in two. The IP address is only used in memory to compute the hash; it
 /// is never stored or logged.
-pub fn visitor_id(
-    secret: &VisitorSecret,
-    day: i64,
-    site: &SiteId,
-    ip: IpAddr,
-    user_agent: &str,
-) -> VisitorId {
-    let salt = hmac_parts(&secret.0, &[DAILY_SALT_LABEL, &day.to_le_bytes()]);
+pub fn visitor_id(salt: &DailySalt, site: &SiteId, ip: IpAddr, user_agent: &str) -> VisitorId {
     let ip_v4;
     let ip_v6;
     let ip_octets: &[u8] = match ip {
@@ -127,7 +120,7 @@ pub fn visitor_id(
         },
     };
     let mac = hmac_parts(
-        &salt,
+        &salt.0,
         &[
             site.as_str().as_bytes(),
             &[0],
@@ -141,20 +134,20 @@ pub fn visitor_id(
 
 /// Computes the visitor id for an SDK that sends its own anonymous id.
 ///
-/// The id does not rotate daily: the SDK decides how long its anonymous id lives.
-/// It is still keyed by the secret, so the stored id cannot be matched to the
-/// SDK's id without it.
-pub fn visitor_id_from_anon_id(secret: &VisitorSecret, site: &SiteId, anon_id: &str) -> VisitorId {
-    let mac = hmac_parts(
-        &secret.0,
-        &[
-            ANON_ID_LABEL,
-            site.as_str().as_bytes(),
-            &[0],
-            anon_id.as_bytes(),
-        ],
-    );
-    id_from_mac(&mac)
+/// The id does not rotate daily: the SDK decides how long its anonymous id
+/// lives, so retention can be measured for that traffic. The anonymous id is
+/// already a pseudonym chosen by the SDK, with no IP address in it, so the id is
+/// a plain site-scoped hash of it and no secret is kept for it:
+/// `first 8 bytes, big-endian, of SHA-256("mallard-anon-id" || site || 0x00 || anon id)`.
+pub fn visitor_id_from_anon_id(site: &SiteId, anon_id: &str) -> VisitorId {
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(ANON_ID_LABEL)
+        .chain_update(site.as_str().as_bytes())
+        .chain_update([0])
+        .chain_update(anon_id.as_bytes())
+        .finalize()
+        .into();
+    id_from_mac(&digest)
 }
 
 /// HMAC-SHA256 under a 32-byte key of the concatenation of `parts`.
@@ -188,8 +181,8 @@ mod tests {
     use proptest::prelude::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn secret() -> VisitorSecret {
-        VisitorSecret::from_bytes([7; 32])
+    fn salt() -> DailySalt {
+        DailySalt::from_bytes([7; 32])
     }
 
     fn site(s: &str) -> SiteId {
@@ -204,46 +197,44 @@ mod tests {
 
     #[test]
     fn same_inputs_give_the_same_id() {
-        let a = visitor_id(&secret(), 19_700, &site("example.com"), ip("1.2.3.4"), UA);
-        let b = visitor_id(&secret(), 19_700, &site("example.com"), ip("1.2.3.4"), UA);
+        let a = visitor_id(&salt(), &site("example.com"), ip("1.2.3.4"), UA);
+        let b = visitor_id(&salt(), &site("example.com"), ip("1.2.3.4"), UA);
         assert_eq!(a, b);
     }
 
     #[test]
     fn every_input_changes_the_id() {
-        let base = visitor_id(&secret(), 19_700, &site("example.com"), ip("1.2.3.4"), UA);
-        let other_day = visitor_id(&secret(), 19_701, &site("example.com"), ip("1.2.3.4"), UA);
-        let other_site = visitor_id(&secret(), 19_700, &site("example.org"), ip("1.2.3.4"), UA);
-        let other_ip = visitor_id(&secret(), 19_700, &site("example.com"), ip("1.2.3.5"), UA);
-        let other_ua = visitor_id(&secret(), 19_700, &site("example.com"), ip("1.2.3.4"), "x");
-        let other_secret = visitor_id(
-            &VisitorSecret::from_bytes([8; 32]),
-            19_700,
+        let base = visitor_id(&salt(), &site("example.com"), ip("1.2.3.4"), UA);
+        let other_site = visitor_id(&salt(), &site("example.org"), ip("1.2.3.4"), UA);
+        let other_ip = visitor_id(&salt(), &site("example.com"), ip("1.2.3.5"), UA);
+        let other_ua = visitor_id(&salt(), &site("example.com"), ip("1.2.3.4"), "x");
+        let other_day = visitor_id(
+            &DailySalt::from_bytes([8; 32]),
             &site("example.com"),
             ip("1.2.3.4"),
             UA,
         );
-        for other in [other_day, other_site, other_ip, other_ua, other_secret] {
+        for other in [other_day, other_site, other_ip, other_ua] {
             assert_ne!(base, other);
         }
     }
 
     #[test]
     fn ipv4_mapped_ipv6_is_the_ipv4_address() {
-        let v4 = visitor_id(&secret(), 1, &site("a.com"), ip("1.2.3.4"), UA);
-        let mapped = visitor_id(&secret(), 1, &site("a.com"), ip("::ffff:1.2.3.4"), UA);
-        let v6 = visitor_id(&secret(), 1, &site("a.com"), ip("2001:db8::1"), UA);
+        let v4 = visitor_id(&salt(), &site("a.com"), ip("1.2.3.4"), UA);
+        let mapped = visitor_id(&salt(), &site("a.com"), ip("::ffff:1.2.3.4"), UA);
+        let v6 = visitor_id(&salt(), &site("a.com"), ip("2001:db8::1"), UA);
         assert_eq!(v4, mapped);
         assert_ne!(v4, v6);
         // A real IPv6 address whose last bytes spell the IPv4 one is still distinct.
         let compat = IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0x0102, 0x0304));
-        assert_ne!(v4, visitor_id(&secret(), 1, &site("a.com"), compat, UA));
+        assert_ne!(v4, visitor_id(&salt(), &site("a.com"), compat, UA));
     }
 
     #[test]
     fn field_separators_prevent_shifting_bytes_between_fields() {
-        let a = visitor_id(&secret(), 1, &site("ab"), ip("1.2.3.4"), "c");
-        let b = visitor_id(&secret(), 1, &site("a"), ip("1.2.3.4"), "bc");
+        let a = visitor_id(&salt(), &site("ab"), ip("1.2.3.4"), "c");
+        let b = visitor_id(&salt(), &site("a"), ip("1.2.3.4"), "bc");
         assert_ne!(a, b);
     }
 
@@ -271,13 +262,16 @@ mod tests {
     }
 
     #[test]
-    fn anon_ids_are_keyed_and_site_scoped() {
-        let a = visitor_id_from_anon_id(&secret(), &site("a.com"), "abc");
-        assert_eq!(a, visitor_id_from_anon_id(&secret(), &site("a.com"), "abc"));
-        assert_ne!(a, visitor_id_from_anon_id(&secret(), &site("b.com"), "abc"));
-        assert_ne!(a, visitor_id_from_anon_id(&secret(), &site("a.com"), "abd"));
-        let other = VisitorSecret::from_bytes([1; 32]);
-        assert_ne!(a, visitor_id_from_anon_id(&other, &site("a.com"), "abc"));
+    fn anon_ids_are_stable_and_site_scoped() {
+        let a = visitor_id_from_anon_id(&site("a.com"), "abc");
+        assert_eq!(a, visitor_id_from_anon_id(&site("a.com"), "abc"));
+        assert_ne!(a, visitor_id_from_anon_id(&site("b.com"), "abc"));
+        assert_ne!(a, visitor_id_from_anon_id(&site("a.com"), "abd"));
+        // The separator keeps bytes from moving between the site and the id.
+        assert_ne!(
+            visitor_id_from_anon_id(&site("a.co"), "mabc"),
+            visitor_id_from_anon_id(&site("a.com"), "abc")
+        );
     }
 
     #[test]
@@ -293,27 +287,18 @@ mod tests {
     }
 
     #[test]
-    fn secrets_never_print_their_bytes() {
-        let s = VisitorSecret::from_bytes([0xAB; 32]);
-        assert_eq!(format!("{s:?}"), "VisitorSecret(..)");
-        assert_eq!(format!("{s:#?}"), "VisitorSecret(..)");
+    fn salts_never_print_their_bytes() {
+        let s = DailySalt::from_bytes([0xAB; 32]);
+        assert_eq!(format!("{s:?}"), "DailySalt(..)");
+        assert_eq!(format!("{s:#?}"), "DailySalt(..)");
     }
 
     #[test]
-    fn secrets_from_slices_and_passphrases() {
-        assert!(VisitorSecret::from_slice(&[0; 31]).is_none());
-        assert!(VisitorSecret::from_slice(&[0; 33]).is_none());
-        let s = VisitorSecret::from_slice(&[3; 32]).unwrap();
-        assert_eq!(s.0, [3; 32]);
-        let p = VisitorSecret::derive_from_passphrase("correct horse battery staple");
-        let q = VisitorSecret::derive_from_passphrase("correct horse battery staple");
-        assert_eq!(p.0, q.0);
-        assert_ne!(p.0, VisitorSecret::derive_from_passphrase("other").0);
-        // SHA-256 of the empty string, a well-known value.
-        assert_eq!(
-            VisitorSecret::derive_from_passphrase("").0[..4],
-            [0xe3, 0xb0, 0xc4, 0x42]
-        );
+    fn salts_from_slices_must_be_32_bytes() {
+        assert!(DailySalt::from_slice(&[0; 31]).is_none());
+        assert!(DailySalt::from_slice(&[0; 33]).is_none());
+        let s = DailySalt::from_slice(&[3; 32]).unwrap();
+        assert_eq!(s.as_bytes(), &[3; 32]);
     }
 
     proptest! {
@@ -325,14 +310,15 @@ mod tests {
 
         #[test]
         fn visitor_ids_are_deterministic(
-            day in any::<i64>(),
+            key in any::<[u8; 32]>(),
             octets in any::<[u8; 4]>(),
             ua in ".{0,200}",
         ) {
             let ip = IpAddr::V4(Ipv4Addr::from(octets));
             let mapped = IpAddr::V6(Ipv4Addr::from(octets).to_ipv6_mapped());
-            let a = visitor_id(&secret(), day, &site("example.com"), ip, &ua);
-            prop_assert_eq!(a, visitor_id(&secret(), day, &site("example.com"), mapped, &ua));
+            let salt = DailySalt::from_bytes(key);
+            let a = visitor_id(&salt, &site("example.com"), ip, &ua);
+            prop_assert_eq!(a, visitor_id(&salt, &site("example.com"), mapped, &ua));
         }
 
         #[test]

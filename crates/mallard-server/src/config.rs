@@ -163,7 +163,8 @@ pub struct Config {
     pub rate_limit_per_site: u32,
     /// Log line format.
     pub log_format: LogFormat,
-    /// A secret for visitor ids given by the operator instead of the generated one.
+    /// `MALLARD_SECRET`: no longer used, as visitor ids are keyed by random daily
+    /// salts; a warning at start says so.
     pub secret: Option<String>,
     /// When set, `GET /metrics` needs this bearer token.
     pub metrics_token: Option<String>,

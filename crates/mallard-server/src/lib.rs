@@ -30,6 +30,7 @@ pub mod observability;
 pub mod request_body;
 pub mod retention;
 pub mod routes;
+pub mod salt_rotation;
 pub mod settings;
 pub mod state;
 pub mod stats;
@@ -119,6 +120,7 @@ impl Server {
         ready(&url);
         let retention = tokio::spawn(retention::run(self.state.clone()));
         let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));
+        let salt_rotation = tokio::spawn(salt_rotation::run(self.state.clone()));
         // Small responses must not wait for delayed ACKs (Nagle's algorithm).
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
@@ -134,8 +136,10 @@ impl Server {
         local_admin::withdraw(&data_dir);
         retention.abort();
         dedupe_pruning.abort();
+        salt_rotation.abort();
         let _ = retention.await;
         let _ = dedupe_pruning.await;
+        let _ = salt_rotation.await;
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

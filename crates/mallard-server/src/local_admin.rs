@@ -84,13 +84,21 @@ pub fn discover(data_dir: &Path) -> std::io::Result<(ServerInfo, String)> {
 
 fn write_private(path: &PathBuf, contents: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
+    // A file left by a killed run keeps its old mode: make it private before
+    // the new token goes in.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.set_len(0)?;
     file.write_all(contents)?;
     file.sync_all()
 }

@@ -4,8 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mallard_core::VisitorSecret;
-use mallard_store::{ReadPool, Store, StoreError, WriterHandle};
+use mallard_store::{ReadPool, Store, StoreError, VisitorSalts, WriterHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::AuthState;
@@ -30,6 +29,8 @@ pub struct Shared {
     pub reads: Arc<ReadPool>,
     /// Turns validated events into stored events.
     pub enricher: Enricher,
+    /// The daily salts of visitor ids.
+    pub visitor_salts: Arc<VisitorSalts>,
     /// The settings the dashboard may change, as in force.
     pub settings: LiveSettings,
     /// Renders the Prometheus exposition, when the recorder is installed.
@@ -62,10 +63,12 @@ impl AppState {
     /// the API keys, and stores `MALLARD_ADMIN_PASSWORD` when it is given. Call
     /// it outside an async runtime (it blocks on the database and on Argon2).
     pub fn new(config: Config, store: &Store) -> Result<Self, StoreError> {
-        let secret = match &config.secret {
-            Some(passphrase) => VisitorSecret::derive_from_passphrase(passphrase),
-            None => store.visitor_secret().clone(),
-        };
+        if config.secret.is_some() {
+            tracing::warn!(
+                "MALLARD_SECRET (`secret`) is no longer used: visitor ids are keyed by a random \
+                 salt per day, deleted after two days; remove the setting"
+            );
+        }
         let writer = store.writer();
         if let Some(password) = &config.admin_password {
             let hash = crate::auth::password::hash(password).map_err(|e| {
@@ -98,7 +101,8 @@ impl AppState {
             })?,
         );
         Ok(Self(Arc::new(Shared {
-            enricher: Enricher::new(secret, live.filter_bots),
+            enricher: Enricher::new(live.filter_bots),
+            visitor_salts: store.visitor_salts(),
             writer,
             reads: store.reads(),
             metrics: crate::observability::prometheus(),

@@ -26,6 +26,7 @@ pub mod rollups;
 pub mod schema;
 pub mod sites;
 pub mod stats;
+pub mod visitor_salts;
 pub mod visits;
 pub mod writer;
 
@@ -33,6 +34,7 @@ mod dedupe_keys;
 mod insert;
 mod key_filter;
 mod packed_pages;
+mod private_files;
 mod rollup_rebuild;
 mod settings;
 mod sketch_cache;
@@ -44,6 +46,7 @@ mod visit_paths;
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};
 pub use reader::{ReadConn, ReadPool};
+pub use visitor_salts::VisitorSalts;
 pub use writer::WriterHandle;
 
 /// The name of the database file inside the data directory.

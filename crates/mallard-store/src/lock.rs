@@ -21,17 +21,24 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     /// Takes the lock on `dir`, creating the directory and the lock file if needed.
+    /// On Unix the directory is made `0700` and the lock file `0600`.
     pub fn acquire(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::io(format!("cannot create data directory {}", dir.display()), e)
         })?;
+        crate::private_files::restrict_directory(dir)?;
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(crate::private_files::FILE_MODE);
+        }
+        let file = options
             .open(&path)
             .map_err(|e| StoreError::io(format!("cannot open lock file {}", path.display()), e))?;
+        crate::private_files::restrict_file(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Self {
                 _file: file,

@@ -8,8 +8,6 @@ use crate::error::StoreError;
 pub(crate) const NEXT_EVENT_ID: &str = "next_event_id";
 /// The key of how many low bits of a visitor id are stored (absent: all 64).
 pub(crate) const VISITOR_ID_BITS: &str = "visitor_id_bits";
-/// The key of the visitor-id HMAC secret.
-pub(crate) const VISITOR_SECRET: &str = "visitor_secret";
 
 /// Reads a setting.
 pub(crate) fn get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

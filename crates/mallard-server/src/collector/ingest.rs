@@ -16,7 +16,7 @@
 //! empty. Server events (`/s2s/events`) get none: their visits carry
 //! `is_bot = false`, `is_internal = false` and no country, browser or OS.
 //!
-//! The visitor is the SDK's `anon_id` (keyed with the visitor secret); the
+//! The visitor is a site-scoped hash of the SDK's `anon_id`; the
 //! event time is the client's `ts` when it lies between 30 days in the past and
 //! 24 hours in the future, else the server time.
 
@@ -379,7 +379,7 @@ fn build_event(
             .any(|net| net.contains(&ip));
     }
     Ok(NewEvent {
-        visitor: visitor_id_from_anon_id(&collector.secret, &site, wire.anon_id.trim()),
+        visitor: visitor_id_from_anon_id(&site, wire.anon_id.trim()),
         collector: Some(Box::new(CollectorEventData {
             dedupe_key: dedupe_key(&site, &wire.id),
             consent: None,

@@ -24,7 +24,7 @@ pub mod tracking_plan;
 
 use std::sync::{Arc, OnceLock, RwLock};
 
-use mallard_core::{UserAgentClassifier, VisitorSecret};
+use mallard_core::UserAgentClassifier;
 use mallard_store::Store;
 
 pub use error::CollectorError;
@@ -38,8 +38,6 @@ use limits::{Gates, QuotaTracker};
 
 /// The collector's share of the application state.
 pub struct CollectorState {
-    /// The visitor-id secret (the same one Mallard events use).
-    pub secret: VisitorSecret,
     /// The user-agent classifier of browser events.
     pub classifier: UserAgentClassifier,
     /// The active api keys.
@@ -66,10 +64,6 @@ impl CollectorState {
     /// the gates use the rates in force (`settings`). Call it outside async
     /// tasks: it reads the database.
     pub fn new(config: &Config, store: &Store, settings: &Effective) -> Self {
-        let secret = match &config.secret {
-            Some(passphrase) => VisitorSecret::derive_from_passphrase(passphrase),
-            None => store.visitor_secret().clone(),
-        };
         let keys = store
             .reads()
             .with(|db| db.collector_active_keys())
@@ -78,7 +72,6 @@ impl CollectorState {
                 Vec::new()
             });
         Self {
-            secret,
             classifier: UserAgentClassifier::new(10_000),
             keys: KeyRegistry::new(keys),
             gates: RwLock::new(Gates::start(&gate_config(config, settings))),

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mallard_core::device;
 use mallard_core::referrer::{classify_referrer, source_from_param};
-use mallard_core::visitor::{day_number, visitor_id};
-use mallard_core::{NewEvent, SessionAttributes, UserAgentClassifier, VisitorSecret};
+use mallard_core::visitor::visitor_id;
+use mallard_core::{DailySalt, NewEvent, SessionAttributes, UserAgentClassifier};
 
 use super::payload::ValidatedEvent;
 
@@ -24,16 +24,14 @@ pub enum Enriched {
 #[derive(Debug)]
 pub struct Enricher {
     classifier: UserAgentClassifier,
-    secret: VisitorSecret,
     filter_bots: AtomicBool,
 }
 
 impl Enricher {
-    /// An enricher keyed with `secret` that drops bots when `filter_bots` is set.
-    pub fn new(secret: VisitorSecret, filter_bots: bool) -> Self {
+    /// An enricher that drops bots when `filter_bots` is set.
+    pub fn new(filter_bots: bool) -> Self {
         Self {
             classifier: UserAgentClassifier::new(10_000),
-            secret,
             filter_bots: AtomicBool::new(filter_bots),
         }
     }
@@ -43,13 +41,15 @@ impl Enricher {
         self.filter_bots.store(filter_bots, Ordering::Relaxed);
     }
 
-    /// Enriches `event`, seen at `now_ms` from `ip` with `user_agent`.
+    /// Enriches `event`, seen at `now_ms` from `ip` with `user_agent`; `salt` is
+    /// the visitor-id salt of the UTC day of `now_ms`.
     pub fn enrich(
         &self,
         event: ValidatedEvent,
         ip: IpAddr,
         user_agent: &str,
         now_ms: i64,
+        salt: &DailySalt,
     ) -> Enriched {
         let agent = self.classifier.classify(user_agent);
         if self.filter_bots.load(Ordering::Relaxed) && agent.is_bot {
@@ -75,13 +75,7 @@ impl Enricher {
             is_bot: agent.is_bot,
             is_internal: false,
         };
-        let visitor = visitor_id(
-            &self.secret,
-            day_number(now_ms),
-            &event.site,
-            ip,
-            user_agent,
-        );
+        let visitor = visitor_id(salt, &event.site, ip, user_agent);
         Enriched::Event(Box::new(NewEvent {
             site: event.site,
             timestamp_ms: now_ms,
@@ -110,12 +104,18 @@ mod tests {
     }
 
     fn enrich(enricher: &Enricher, body: &str, ua: &str, ip: &str) -> Enriched {
-        enricher.enrich(event(body), ip.parse().unwrap(), ua, 1_700_000_000_000)
+        enricher.enrich(
+            event(body),
+            ip.parse().unwrap(),
+            ua,
+            1_700_000_000_000,
+            &DailySalt::from_bytes([7; 32]),
+        )
     }
 
     #[test]
     fn a_browser_event_is_enriched_and_keeps_no_ip() {
-        let enricher = Enricher::new(VisitorSecret::from_bytes([7; 32]), true);
+        let enricher = Enricher::new(true);
         let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/x?utm_campaign=launch","r":"https://www.google.com/","w":1920}"#;
         let Enriched::Event(stored) = enrich(&enricher, body, CHROME, "203.0.113.9") else {
             panic!("a browser is not a bot")
@@ -134,12 +134,12 @@ mod tests {
     fn bots_are_dropped_only_when_filtering_is_on() {
         let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
         let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        let filtering = Enricher::new(VisitorSecret::from_bytes([1; 32]), true);
+        let filtering = Enricher::new(true);
         assert!(matches!(
             enrich(&filtering, body, bot, "1.2.3.4"),
             Enriched::Bot
         ));
-        let open = Enricher::new(VisitorSecret::from_bytes([1; 32]), false);
+        let open = Enricher::new(false);
         assert!(matches!(
             enrich(&open, body, bot, "1.2.3.4"),
             Enriched::Event(_)
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_visitor_id_depends_on_ip_and_user_agent() {
-        let enricher = Enricher::new(VisitorSecret::from_bytes([2; 32]), true);
+        let enricher = Enricher::new(true);
         let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
         let visitor = |ua: &str, ip: &str| match enrich(&enricher, body, ua, ip) {
             Enriched::Event(e) => e.visitor,

@@ -159,10 +159,9 @@ async fn ingest(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    match state
-        .enricher
-        .enrich(event, ip, user_agent, crate::clock::now_ms())
-    {
+    let now = crate::clock::now_ms();
+    let salt = state.visitor_salts.for_time(now).await?;
+    match state.enricher.enrich(event, ip, user_agent, now, &salt) {
         Enriched::Bot => {
             metrics::counter!("mallard_events_dropped_total", "reason" => "bot").increment(1);
             Ok(())
