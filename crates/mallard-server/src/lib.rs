@@ -28,8 +28,10 @@ pub mod observability;
 pub mod retention;
 pub mod routes;
 pub mod settings;
+pub mod site_gate;
 pub mod state;
 pub mod stats;
+pub mod write_health;
 
 use std::future::Future;
 use std::net::SocketAddr;

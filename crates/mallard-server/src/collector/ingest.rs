@@ -3,7 +3,8 @@
 //!
 //! Order of checks: per-IP gate, authentication, per-credential gate,
 //! per-workspace gate, consent, `Content-Encoding`, body (decoded under 5 MB),
-//! wire schema, site, tracking plan, monthly quota, store.
+//! wire schema, site (allowlist and per-site rate limit), tracking plan, new
+//! site cap, monthly quota, store.
 //!
 //! Browser events (`/events`) get the same enrichment as Mallard events: user
 //! agent (browser, OS, device), bot detection (dropped and counted when
@@ -38,6 +39,8 @@ use super::error::{CollectorError, FieldError, LimitGate};
 use super::limits::current_month;
 use super::schema::{WireEvent, parse_event};
 use super::tracking_plan::Verdict;
+use crate::settings::Effective;
+use crate::site_gate::{Admission, SiteRefusal, check_allowed_and_rate};
 use crate::state::AppState;
 
 /// How far in the past a client timestamp is believed.
@@ -105,6 +108,7 @@ pub async fn ingest(
     let wire = parse_event(&decoded)?;
     drop(decoded);
     let site = resolve_site(&principal, &wire)?;
+    check_site(state, &live, &site)?;
     if let Some(plan) = &settings.tracking_plan {
         match plan.check(site.as_str(), wire.kind.trim(), wire.props.as_ref()) {
             Verdict::Pass => {}
@@ -131,20 +135,56 @@ pub async fn ingest(
         metrics::counter!("mallard_events_dropped_total", "reason" => "bot").increment(1);
         return Ok(StatusCode::ACCEPTED);
     }
-    let reservation = reserve_quota(state, principal.workspace.as_deref()).await?;
+    let site = event.site.clone();
+    let admission = crate::site_gate::admit(state, &site)
+        .await
+        .map_err(|refusal| CollectorError::SiteLimitReached(refusal.message(&site)))?;
+    let reservation = match reserve_quota(state, principal.workspace.as_deref()).await {
+        Ok(reservation) => reservation,
+        Err(err) => {
+            release_site(state, admission, &site);
+            return Err(err);
+        }
+    };
     let mut event = event;
     if let Some(extra) = event.collector.as_mut() {
         extra.consent = consent;
         extra.workspace = principal.workspace.clone();
     }
-    if let Err(failure) = state.writer.insert(vec![event]).await {
+    let outcome = state.writer.insert(vec![event]).await;
+    state.write_health.record(&outcome);
+    if let Err(failure) = outcome {
         if let (Some(month), Some(workspace)) = (reservation, principal.workspace.as_deref()) {
             collector_release(state, workspace, &month);
         }
+        release_site(state, admission, &site);
         return Err(failure.into());
     }
     crate::observability::events_ingested(crate::observability::Family::Collector).increment(1);
     Ok(StatusCode::ACCEPTED)
+}
+
+/// The site allowlist and the per-site rate limit, as on `/api/event`.
+fn check_site(state: &AppState, live: &Effective, site: &SiteId) -> Result<(), CollectorError> {
+    let limiter = state.settings.site_limiter();
+    check_allowed_and_rate(&live.site_ids, limiter.as_deref(), site).map_err(
+        |refusal| match refusal {
+            SiteRefusal::RateLimited { retry_after_secs } => {
+                CollectorError::SiteRateLimited { retry_after_secs }
+            }
+            SiteRefusal::NotAllowed => CollectorError::SiteNotAllowed(refusal.message(site)),
+            SiteRefusal::NewSiteLimit { .. } => {
+                CollectorError::SiteLimitReached(refusal.message(site))
+            }
+        },
+    )
+}
+
+/// Gives back a new site's admission when its event was not stored.
+fn release_site(state: &AppState, admission: Admission, site: &SiteId) {
+    if admission == Admission::New {
+        state.new_sites.release(site);
+    }
 }
 
 fn collector_release(state: &AppState, workspace: &str, month: &str) {

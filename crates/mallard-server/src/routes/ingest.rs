@@ -14,6 +14,7 @@ use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::ingest::enrich::Enriched;
 use crate::ingest::payload::{MallardPayload, MallardQuery, parse_json};
+use crate::site_gate::Admission;
 use crate::state::AppState;
 
 /// The body limit of ingestion routes, as documented.
@@ -135,7 +136,18 @@ async fn ingest(
             Ok(())
         }
         Enriched::Event(event) => {
-            state.writer.insert(vec![*event]).await?;
+            let site = event.site.clone();
+            let admission = crate::site_gate::admit(state, &site)
+                .await
+                .map_err(|refusal| ApiError::Forbidden(refusal.message(&site)))?;
+            let outcome = state.writer.insert(vec![*event]).await;
+            state.write_health.record(&outcome);
+            if let Err(failure) = outcome {
+                if admission == Admission::New {
+                    state.new_sites.release(&site);
+                }
+                return Err(failure.into());
+            }
             crate::observability::events_ingested(crate::observability::Family::Mallard)
                 .increment(1);
             Ok(())
