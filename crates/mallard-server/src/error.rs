@@ -57,6 +57,14 @@ pub enum ApiError {
     /// 500: an internal failure; the details are logged, not sent.
     #[error("Internal server error")]
     Internal,
+    /// 503 with `Retry-After`: a limited resource (chart rendering) is busy.
+    #[error("{message}")]
+    Busy {
+        /// What is busy.
+        message: String,
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -75,6 +83,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -93,6 +102,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
+            Self::Busy { .. } => "busy",
         }
     }
 }
@@ -117,6 +127,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, Json(json!({ "error": self.to_string() }))).into_response();
         if let Self::TooManyRequests {
+            retry_after_secs, ..
+        }
+        | Self::Busy {
             retry_after_secs, ..
         } = self
         {
