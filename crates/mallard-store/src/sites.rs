@@ -185,6 +185,53 @@ mod tests {
     }
 
     #[test]
+    fn live_visitors_of_every_site_come_from_one_query() {
+        use mallard_core::{
+            DeviceClass, EventName, NewEvent, SessionAttributes, SiteId, VisitorId,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
+        let now = 1_800_000_000_000;
+        let event = |site: &str, visitor: u64, ts: i64| NewEvent {
+            site: SiteId::parse(site).unwrap(),
+            timestamp_ms: ts,
+            visitor: VisitorId(visitor),
+            name: EventName::parse("pageview").unwrap(),
+            hostname: site.into(),
+            pathname: "/".into(),
+            props: Vec::new(),
+            revenue: None,
+            session: SessionAttributes {
+                device: DeviceClass::Desktop,
+                ..SessionAttributes::default()
+            },
+            collector: None,
+        };
+        store
+            .writer()
+            .insert_blocking(vec![
+                event("a.test", 1, now - 1_000),
+                event("a.test", 2, now - 2_000),
+                event("a.test", 1, now - 500),
+                event("b.test", 3, now - 1_000),
+                event("b.test", 4, now - 600_000),
+                event("c.test", 5, now - 600_000),
+            ])
+            .unwrap();
+        let counts = store
+            .reads()
+            .with(|db| db.visitors_between_by_site(now - 300_000, now))
+            .unwrap();
+        assert_eq!(
+            counts,
+            vec![("a.test".to_owned(), 2), ("b.test".to_owned(), 1)],
+            "visitors outside the window and sites without any are left out"
+        );
+        store.close();
+    }
+
+    #[test]
     fn a_time_zone_change_is_reported() {
         let conn = db();
         assert_eq!(
