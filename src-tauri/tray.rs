@@ -116,7 +116,9 @@ pub fn install<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Refreshes the live count every [`REFRESH`] and notifies on a spike.
+/// Refreshes the live count every [`REFRESH`] and notifies on a spike. Each
+/// refresh is one store query for all sites together, so its cost does not
+/// grow with a query per site.
 fn spawn_refresh<R: Runtime>(app: AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         let threshold = app

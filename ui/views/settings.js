@@ -18,7 +18,8 @@ const GROUPS = [
   ['Ingestion', [
     ['site_ids', 'Site allowlist', 'list', 'One site id per line. When the list is not empty, only these sites may send events, and browsers only from their pages. Empty: every site.'],
     ['filter_bots', 'Filter bots', 'bool', 'Drop events from bots and crawlers (they are still counted in the metrics).'],
-    ['rate_limit_per_site', 'Events per second per site (/api/event)', 'number', '0 means unlimited.'],
+    ['rate_limit_per_site', 'Events per second per site (/api/event and /events)', 'number', '0 means unlimited.'],
+    ['max_new_sites_per_day', 'New sites per day from events', 'number', 'Events for a site not seen before create it, up to this many a day (UTC); beyond, such events are refused until you add the site on the Sites screen. 0: only sites added by hand or on the allowlist.'],
   ]],
   ['Data', [
     ['retention_days', 'Keep data for (days)', 'number', '0 keeps everything. Older events and visits are deleted hourly, in small chunks.'],

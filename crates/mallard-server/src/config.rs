@@ -21,6 +21,9 @@ pub const APP_DIR_NAME: &str = "mallard-metrics";
 /// token) may have: shorter ones are guessable and refused at start.
 pub const MIN_TOKEN_CHARS: usize = 16;
 
+/// How many sites events may create per UTC day unless configured otherwise.
+pub const DEFAULT_MAX_NEW_SITES_PER_DAY: u32 = 50;
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -113,6 +116,7 @@ struct FileConfig {
     filter_bots: Option<bool>,
     retention_days: Option<u32>,
     rate_limit_per_site: Option<u32>,
+    max_new_sites_per_day: Option<u32>,
     log_format: Option<LogFormat>,
     secret: Option<String>,
     metrics_token: Option<String>,
@@ -161,6 +165,9 @@ pub struct Config {
     pub retention_days: Option<u32>,
     /// Events per second accepted per site; 0 means unlimited.
     pub rate_limit_per_site: u32,
+    /// How many sites events may create per UTC day; beyond it events for a
+    /// new site are refused (sites added by hand are not limited).
+    pub max_new_sites_per_day: u32,
     /// Log line format.
     pub log_format: LogFormat,
     /// `MALLARD_SECRET`: no longer used, as visitor ids are keyed by random daily
@@ -221,6 +228,7 @@ impl std::fmt::Debug for Config {
             .field("filter_bots", &self.filter_bots)
             .field("retention_days", &self.retention_days)
             .field("rate_limit_per_site", &self.rate_limit_per_site)
+            .field("max_new_sites_per_day", &self.max_new_sites_per_day)
             .field("log_format", &self.log_format)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field(
@@ -262,6 +270,7 @@ impl Config {
             filter_bots: true,
             retention_days: None,
             rate_limit_per_site: 0,
+            max_new_sites_per_day: DEFAULT_MAX_NEW_SITES_PER_DAY,
             log_format: LogFormat::Text,
             secret: None,
             metrics_token: None,
@@ -330,6 +339,9 @@ impl Config {
         config.filter_bots = raw.filter_bots.unwrap_or(config.filter_bots);
         config.retention_days = raw.retention_days.filter(|days| *days > 0);
         config.rate_limit_per_site = raw.rate_limit_per_site.unwrap_or(0);
+        config.max_new_sites_per_day = raw
+            .max_new_sites_per_day
+            .unwrap_or(DEFAULT_MAX_NEW_SITES_PER_DAY);
         config.log_format = raw.log_format.unwrap_or_default();
         config.secret = non_empty("secret", raw.secret)?;
         config.metrics_token = non_empty("metrics_token", raw.metrics_token)?;
@@ -467,6 +479,7 @@ fn file_settings(raw: &FileConfig) -> Vec<&'static str> {
         ("filter_bots", raw.filter_bots.is_some()),
         ("retention_days", raw.retention_days.is_some()),
         ("rate_limit_per_site", raw.rate_limit_per_site.is_some()),
+        ("max_new_sites_per_day", raw.max_new_sites_per_day.is_some()),
     ] {
         if set {
             names.push(name);
@@ -535,6 +548,9 @@ fn apply_env(
     }
     if let Some(rate) = parsed::<u32>(env, "MALLARD_RATE_LIMIT_PER_SITE")? {
         raw.rate_limit_per_site = Some(rate);
+    }
+    if let Some(max) = parsed::<u32>(env, "MALLARD_MAX_NEW_SITES_PER_DAY")? {
+        raw.max_new_sites_per_day = Some(max);
     }
     if let Some(format) = parsed::<LogFormat>(env, "MALLARD_LOG_FORMAT")? {
         raw.log_format = Some(format);

@@ -57,13 +57,18 @@ pub enum ApiError {
     /// 415: a `Content-Encoding` the route does not decode.
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// 503 with `Retry-After`: the server holds as many request bodies in
-    /// memory as its budget allows; a retry shortly after can succeed.
-    #[error("Server busy: too many request bodies in flight, retry shortly")]
-    Busy,
     /// 500: an internal failure; the details are logged, not sent.
     #[error("Internal server error")]
     Internal,
+    /// 503 with `Retry-After`: a limited resource (request bodies held in
+    /// memory, chart rendering) is busy; a retry shortly after can succeed.
+    #[error("{message}")]
+    Busy {
+        /// What is busy.
+        message: String,
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -80,9 +85,10 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -101,8 +107,18 @@ impl ApiError {
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::UnsupportedMediaType(_) => "unsupported_encoding",
-            Self::Busy => "busy",
             Self::Internal => "internal",
+            Self::Busy { .. } => "busy",
+        }
+    }
+}
+
+impl ApiError {
+    /// The 503 of a request whose body does not fit the in-flight body budget.
+    pub fn bodies_busy() -> Self {
+        Self::Busy {
+            message: "Server busy: too many request bodies in flight, retry shortly".into(),
+            retry_after_secs: crate::body_budget::RETRY_AFTER_SECS,
         }
     }
 }
@@ -128,17 +144,14 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(json!({ "error": self.to_string() }))).into_response();
         if let Self::TooManyRequests {
             retry_after_secs, ..
+        }
+        | Self::Busy {
+            retry_after_secs, ..
         } = self
         {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(1)),
-            );
-        }
-        if let Self::Busy = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(crate::body_budget::RETRY_AFTER_SECS),
             );
         }
         response

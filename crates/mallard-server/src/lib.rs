@@ -32,8 +32,10 @@ pub mod retention;
 pub mod routes;
 pub mod salt_rotation;
 pub mod settings;
+pub mod site_gate;
 pub mod state;
 pub mod stats;
+pub mod write_health;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -47,6 +47,10 @@ pub struct Shared {
     pub collection: crate::collection::CollectionSwitch,
     /// The request bytes held in memory by all in-flight requests.
     pub body_budget: Arc<crate::body_budget::BodyBudget>,
+    /// The outcome of the latest event writes (the write side of health).
+    pub write_health: crate::write_health::WriteHealth,
+    /// The sites known to exist and today's count of sites events created.
+    pub new_sites: crate::site_gate::NewSites,
     /// The embedding program's controls (the desktop app sets them).
     pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
@@ -76,12 +80,17 @@ impl AppState {
             })?;
             writer.run_blocking(move |conn| mallard_store::auth::set_password_hash(conn, &hash))?;
         }
-        let (password_hash, keys, saved) = store.reads().with(|db| {
+        let now_ms = crate::clock::now_ms();
+        let (password_hash, keys, saved, (domains, created_today)) = store.reads().with(|db| {
             let conn = db.connection();
             Ok((
                 mallard_store::auth::password_hash(conn)?,
                 mallard_store::auth::list_api_keys(conn)?,
                 db.dashboard_settings()?,
+                (
+                    db.site_domains()?,
+                    db.sites_created_since(crate::site_gate::utc_day_start(now_ms))?,
+                ),
             ))
         })?;
         let settings = LiveSettings::new(&config, &saved);
@@ -112,6 +121,8 @@ impl AppState {
             settings,
             stats: crate::stats::StatsRuntime::new(&config),
             collection: crate::collection::CollectionSwitch::default(),
+            new_sites: crate::site_gate::NewSites::new(domains, created_today, now_ms),
+            write_health: crate::write_health::WriteHealth::default(),
             host: std::sync::OnceLock::new(),
             body_budget: crate::body_budget::BodyBudget::new(config.body_budget_bytes()),
             config,

@@ -41,6 +41,50 @@ impl ReadConn<'_> {
             .collect::<Result<_, _>>()?;
         Ok(sites)
     }
+
+    /// The distinct visitors with an event between `from_ms` and `to_ms`
+    /// (inclusive) of every site that has any, by domain, in one query: one
+    /// range read of the events table per site.
+    pub fn visitors_between_by_site(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT s.domain, count(DISTINCT v.visitor_id) FROM sites s \
+             JOIN events e ON e.site_id = s.id AND e.ts >= ?1 AND e.ts <= ?2 \
+             JOIN visits v ON v.id = e.visit_id \
+             GROUP BY s.id ORDER BY s.domain",
+        )?;
+        let counts = stmt
+            .query_map(params![from_ms, to_ms], |row| {
+                Ok((
+                    row.get(0)?,
+                    u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(counts)
+    }
+
+    /// Whether site `domain` is stored.
+    pub fn site_exists(&self, domain: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .connection()
+            .prepare_cached("SELECT 1 FROM sites WHERE domain = ?1")?
+            .query_row(params![domain], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// How many sites were added or first seen at or after `since_ms`.
+    pub fn sites_created_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .connection()
+            .prepare_cached("SELECT count(*) FROM sites WHERE created_at >= ?1")?
+            .query_row(params![since_ms], |row| row.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
 }
 
 /// Adds a site with its time zone (an IANA name the caller validated).
@@ -116,6 +160,10 @@ mod tests {
         assert!(add_site(&conn, "b.test", "Europe/Berlin", 5).unwrap());
         assert!(!add_site(&conn, "b.test", "UTC", 6).unwrap());
         assert!(add_site(&conn, "a.test", "UTC", 7).unwrap());
+        assert_eq!(ReadConn::new(&conn).sites_created_since(6).unwrap(), 1);
+        assert_eq!(ReadConn::new(&conn).sites_created_since(0).unwrap(), 2);
+        assert!(ReadConn::new(&conn).site_exists("a.test").unwrap());
+        assert!(!ReadConn::new(&conn).site_exists("c.test").unwrap());
         let sites = ReadConn::new(&conn).sites().unwrap();
         assert_eq!(
             sites,
@@ -134,6 +182,53 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn live_visitors_of_every_site_come_from_one_query() {
+        use mallard_core::{
+            DeviceClass, EventName, NewEvent, SessionAttributes, SiteId, VisitorId,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
+        let now = 1_800_000_000_000;
+        let event = |site: &str, visitor: u64, ts: i64| NewEvent {
+            site: SiteId::parse(site).unwrap(),
+            timestamp_ms: ts,
+            visitor: VisitorId(visitor),
+            name: EventName::parse("pageview").unwrap(),
+            hostname: site.into(),
+            pathname: "/".into(),
+            props: Vec::new(),
+            revenue: None,
+            session: SessionAttributes {
+                device: DeviceClass::Desktop,
+                ..SessionAttributes::default()
+            },
+            collector: None,
+        };
+        store
+            .writer()
+            .insert_blocking(vec![
+                event("a.test", 1, now - 1_000),
+                event("a.test", 2, now - 2_000),
+                event("a.test", 1, now - 500),
+                event("b.test", 3, now - 1_000),
+                event("b.test", 4, now - 600_000),
+                event("c.test", 5, now - 600_000),
+            ])
+            .unwrap();
+        let counts = store
+            .reads()
+            .with(|db| db.visitors_between_by_site(now - 300_000, now))
+            .unwrap();
+        assert_eq!(
+            counts,
+            vec![("a.test".to_owned(), 2), ("b.test".to_owned(), 1)],
+            "visitors outside the window and sites without any are left out"
+        );
+        store.close();
     }
 
     #[test]

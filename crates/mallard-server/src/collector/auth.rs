@@ -7,8 +7,10 @@
 //!
 //! `/events` (browser):
 //! - `disabled`: the bearer is the site id; no key lookup.
-//! - `tag`: a key is tried first; otherwise the bearer is taken as a site id and
-//!   `reason=legacy_auth` is logged. A key-shaped bearer that matches no active
+//! - `tag`: a key is tried first; otherwise the bearer is taken as a site id,
+//!   counted in `mallard_collector_legacy_auth_total` and logged with
+//!   `reason=legacy_auth` (at INFO once per process, then at DEBUG, so that a
+//!   busy site does not write one INFO line per event). A key-shaped bearer that matches no active
 //!   key (unknown or revoked) is 401, never a site id.
 //! - `require`: anything but an active key is 401 `api_key_required`.
 //!
@@ -178,7 +180,7 @@ pub fn authenticate(
                     )
                 })?;
                 if mode == ApiKeyMode::Tag {
-                    tracing::info!(reason = "legacy_auth", site = %site, "site-id bearer accepted");
+                    note_legacy_auth(&site);
                 }
                 Ok(Principal {
                     credential: format!("site:{site}"),
@@ -209,6 +211,25 @@ pub fn authenticate(
             }
             key_principal(&key, headers)
         }
+    }
+}
+
+/// Counts a site-id bearer accepted in `tag` mode and logs it: the first one
+/// of the process at INFO (operators learn that the migration to keys is not
+/// finished), every one at DEBUG.
+fn note_legacy_auth(site: &SiteId) {
+    static FIRST: std::sync::Once = std::sync::Once::new();
+    metrics::counter!("mallard_collector_legacy_auth_total").increment(1);
+    let mut first = false;
+    FIRST.call_once(|| first = true);
+    if first {
+        tracing::info!(
+            reason = "legacy_auth",
+            site = %site,
+            "site-id bearer accepted; further ones are logged at debug level and counted in mallard_collector_legacy_auth_total"
+        );
+    } else {
+        tracing::debug!(reason = "legacy_auth", site = %site, "site-id bearer accepted");
     }
 }
 

@@ -48,6 +48,8 @@ pub enum LimitGate {
     ApiKey,
     /// The per-workspace sustained-rate gate.
     Workspace,
+    /// The per-site rate limit (`rate_limit_per_site`).
+    Site,
 }
 
 impl LimitGate {
@@ -57,6 +59,7 @@ impl LimitGate {
             Self::Ip => "per_ip",
             Self::ApiKey => "per_api_key",
             Self::Workspace => "per_workspace",
+            Self::Site => "per_site",
         }
     }
 }
@@ -139,6 +142,20 @@ pub enum CollectorError {
     /// 500 `internal`: a transient server failure (details are logged).
     #[error("Internal server error")]
     Internal,
+    /// 403 `site_not_allowed`: a site allowlist is set and lacks the site.
+    #[error("{0}")]
+    SiteNotAllowed(String),
+    /// 403 `site_limit_reached`: the site is new and events have created
+    /// `max_new_sites_per_day` sites today; the message says how to add it.
+    #[error("{0}")]
+    SiteLimitReached(String),
+    /// 429 `rate_limit_exceeded` in the envelope: the site's
+    /// `rate_limit_per_site` is reached.
+    #[error("The site's rate limit is exceeded")]
+    SiteRateLimited {
+        /// Seconds until a retry can succeed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
 }
 
 impl CollectorError {
@@ -163,6 +180,8 @@ impl CollectorError {
             | Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::SiteNotAllowed(_) | Self::SiteLimitReached(_) => StatusCode::FORBIDDEN,
+            Self::SiteRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -191,6 +210,9 @@ impl CollectorError {
             Self::Unavailable(_) => "unavailable",
             Self::ServerBusy => "server_busy",
             Self::Internal => "internal",
+            Self::SiteNotAllowed(_) => "site_not_allowed",
+            Self::SiteLimitReached(_) => "site_limit_reached",
+            Self::SiteRateLimited { .. } => "rate_limit_exceeded",
         }
     }
 
@@ -261,6 +283,14 @@ impl IntoResponse for CollectorError {
                 HeaderValue::from_static(gate.reason()),
             );
         }
+        if let Self::SiteRateLimited { retry_after_secs } = &self {
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            headers.insert(
+                "x-ratelimit-reason",
+                HeaderValue::from_static(LimitGate::Site.reason()),
+            );
+        }
         response
     }
 }
@@ -312,5 +342,13 @@ mod tests {
         let (_, headers, body) = body_of(CollectorError::WorkspaceRateLimited).await;
         assert_eq!(body["error"]["code"], "rate_limit_exceeded");
         assert_eq!(headers["x-ratelimit-reason"], "per_workspace");
+        let (status, headers, body) = body_of(CollectorError::SiteRateLimited {
+            retry_after_secs: 3,
+        })
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(headers[header::RETRY_AFTER], "3");
+        assert_eq!(headers["x-ratelimit-reason"], "per_site");
     }
 }

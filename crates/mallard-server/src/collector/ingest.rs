@@ -3,11 +3,11 @@
 //!
 //! Order of checks: per-IP gate, authentication, per-credential gate,
 //! per-workspace gate, consent, `Content-Encoding`, body (decoded under 5 MB),
-//! wire schema, site, tracking plan, monthly quota, store. Everything before
-//! the body runs on the headers alone: a request refused there is answered
-//! without reading a byte of its body. The body and its decoded form are
-//! charged to the request's share of the body budget
-//! ([`crate::body_budget`]).
+//! wire schema, site (allowlist and per-site rate limit), tracking plan, new
+//! site cap, monthly quota, store. Everything before the body runs on the
+//! headers alone: a request refused there is answered without reading a byte
+//! of its body. The body and its decoded form are charged to the request's
+//! share of the body budget ([`crate::body_budget`]).
 //!
 //! Browser events (`/events`) get the same enrichment as Mallard events: user
 //! agent (browser, OS, device), bot detection (dropped and counted when
@@ -45,6 +45,8 @@ use super::tracking_plan::Verdict;
 use crate::body_budget::Reservation;
 use crate::layers::timeout::CommitPoint;
 use crate::request_body::{BodyReadError, read_limited};
+use crate::settings::Effective;
+use crate::site_gate::{Admission, SiteRefusal, check_allowed_and_rate};
 use crate::state::AppState;
 
 /// How far in the past a client timestamp is believed.
@@ -139,6 +141,7 @@ pub async fn ingest(
     let wire = parse_event(&decoded)?;
     drop(decoded);
     let site = resolve_site(&principal, &wire)?;
+    check_site(state, &live, &site)?;
     if let Some(plan) = &settings.tracking_plan {
         match plan.check(site.as_str(), wire.kind.trim(), wire.props.as_ref()) {
             Verdict::Pass => {}
@@ -165,7 +168,17 @@ pub async fn ingest(
         metrics::counter!("mallard_events_dropped_total", "reason" => "bot").increment(1);
         return Ok(StatusCode::ACCEPTED);
     }
-    let reservation = reserve_quota(state, principal.workspace.as_deref()).await?;
+    let site = event.site.clone();
+    let admission = crate::site_gate::admit(state, &site)
+        .await
+        .map_err(|refusal| CollectorError::SiteLimitReached(refusal.message(&site)))?;
+    let reservation = match reserve_quota(state, principal.workspace.as_deref()).await {
+        Ok(reservation) => reservation,
+        Err(err) => {
+            release_site(state, admission, &site);
+            return Err(err);
+        }
+    };
     let mut event = event;
     if let Some(extra) = event.collector.as_mut() {
         extra.consent = consent;
@@ -174,10 +187,13 @@ pub async fn ingest(
     // From here the outcome of the write decides the answer, whatever the
     // time limit: a committed event is never answered 408.
     commit.pass();
-    if let Err(failure) = state.writer.insert(vec![event]).await {
+    let outcome = state.writer.insert(vec![event]).await;
+    state.write_health.record(&outcome);
+    if let Err(failure) = outcome {
         if let (Some(month), Some(workspace)) = (reservation, principal.workspace.as_deref()) {
             collector_release(state, workspace, &month);
         }
+        release_site(state, admission, &site);
         return Err(failure.into());
     }
     crate::observability::events_ingested(crate::observability::Family::Collector).increment(1);
@@ -187,6 +203,29 @@ pub async fn ingest(
 /// Grants decoded output from `reservation` (everything without one).
 fn granter(reservation: Option<&Reservation>) -> impl FnMut(usize) -> bool + '_ {
     move |bytes| reservation.is_none_or(|r| r.grow(bytes).is_ok())
+}
+
+/// The site allowlist and the per-site rate limit, as on `/api/event`.
+fn check_site(state: &AppState, live: &Effective, site: &SiteId) -> Result<(), CollectorError> {
+    let limiter = state.settings.site_limiter();
+    check_allowed_and_rate(&live.site_ids, limiter.as_deref(), site).map_err(
+        |refusal| match refusal {
+            SiteRefusal::RateLimited { retry_after_secs } => {
+                CollectorError::SiteRateLimited { retry_after_secs }
+            }
+            SiteRefusal::NotAllowed => CollectorError::SiteNotAllowed(refusal.message(site)),
+            SiteRefusal::NewSiteLimit { .. } => {
+                CollectorError::SiteLimitReached(refusal.message(site))
+            }
+        },
+    )
+}
+
+/// Gives back a new site's admission when its event was not stored.
+fn release_site(state: &AppState, admission: Admission, site: &SiteId) {
+    if admission == Admission::New {
+        state.new_sites.release(site);
+    }
 }
 
 fn collector_release(state: &AppState, workspace: &str, month: &str) {

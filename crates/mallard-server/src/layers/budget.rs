@@ -62,7 +62,7 @@ pub fn refusal_or(charged: Option<Charged>, response: Response) -> Response {
     let mut refusal = if charged.collector {
         CollectorError::ServerBusy.into_response()
     } else {
-        ApiError::Busy.into_response()
+        ApiError::bodies_busy().into_response()
     };
     // CORS headers set by the route stay, so a browser can read the answer.
     for (name, value) in response.headers() {

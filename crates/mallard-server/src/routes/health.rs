@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::auth::extract::principal_of;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::write_health::WriteStatus;
 
 /// The health routes; they touch no state beyond what each documents.
 pub fn router() -> Router<AppState> {
@@ -37,15 +38,23 @@ const CONFIGURATION_FIELDS: [&str; 5] = [
     "durability",
 ];
 
-/// Readiness: the database file is still where the server opened it, and a
-/// pooled read connection can query it. No connection is opened per call.
+/// Readiness: the database file is still where the server opened it, a
+/// pooled read connection can query it (no connection is opened per call),
+/// and the latest write of events did not fail recently (see
+/// [`crate::write_health`]).
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     let reads = std::sync::Arc::clone(&state.reads);
     let file = state.config.data_dir.join(mallard_store::DATABASE_FILE);
     let check = move || file.is_file() && reads.with(|db| db.ping()).is_ok();
     match tokio::task::spawn_blocking(check).await {
-        Ok(true) => Ok("ready"),
-        _ => Err(ApiError::Unavailable("database not ready".into())),
+        Ok(true) => {}
+        _ => return Err(ApiError::Unavailable("database not ready".into())),
+    }
+    match state.write_health.status() {
+        WriteStatus::Ok => Ok("ready"),
+        WriteStatus::Failing { error, .. } => Err(ApiError::Unavailable(format!(
+            "database not ready: writes are failing ({error})"
+        ))),
     }
 }
 
@@ -53,8 +62,18 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> 
 async fn detailed(State(state): State<AppState>, parts: Parts) -> Response {
     let database = state.read(|db| db.ping()).await.is_ok();
     let live = state.settings.get();
+    let writes = match state.write_health.status() {
+        WriteStatus::Ok => json!({"status": "ok"}),
+        WriteStatus::Failing { error, at_ms } => json!({
+            "status": "failing",
+            "last_error": error,
+            "last_failure_at": crate::clock::rfc3339(at_ms),
+        }),
+    };
+    let healthy = database && writes["status"] == "ok";
     let mut body = json!({
-        "status": if database { "ok" } else { "degraded" },
+        "status": if healthy { "ok" } else { "degraded" },
+        "writes": writes,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started.elapsed().as_secs(),
         "database": if database { "ok" } else { "unavailable" },

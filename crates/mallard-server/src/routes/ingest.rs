@@ -21,6 +21,7 @@ use crate::ingest::enrich::Enriched;
 use crate::ingest::payload::{MallardPayload, MallardQuery, parse_json};
 use crate::layers::timeout::CommitPoint;
 use crate::request_body::{BodyReadError, read_limited, reservation_of};
+use crate::site_gate::Admission;
 use crate::state::AppState;
 
 /// The body limit of ingestion routes, as documented.
@@ -70,7 +71,7 @@ async fn post_event(
             .await
             .map_err(|err| match err {
                 BodyReadError::TooLarge { .. } => too_large(),
-                BodyReadError::OverBudget => ApiError::Busy,
+                BodyReadError::OverBudget => ApiError::bodies_busy(),
                 BodyReadError::Failed(message) => ApiError::BadRequest(message),
             })?;
         let mut grant = |bytes| reservation.as_ref().is_none_or(|r| r.grow(bytes).is_ok());
@@ -96,7 +97,7 @@ fn from_decoding(err: CollectorError) -> ApiError {
         CollectorError::UnsupportedEncoding(_) => {
             ApiError::UnsupportedMediaType("Content-Encoding must be gzip, br or identity".into())
         }
-        CollectorError::ServerBusy => ApiError::Busy,
+        CollectorError::ServerBusy => ApiError::bodies_busy(),
         other => ApiError::BadRequest(other.to_string()),
     }
 }
@@ -167,9 +168,20 @@ async fn ingest(
             Ok(())
         }
         Enriched::Event(event) => {
+            let site = event.site.clone();
+            let admission = crate::site_gate::admit(state, &site)
+                .await
+                .map_err(|refusal| ApiError::Forbidden(refusal.message(&site)))?;
             // The writer's outcome decides the answer, whatever the time limit.
             commit.pass();
-            state.writer.insert(vec![*event]).await?;
+            let outcome = state.writer.insert(vec![*event]).await;
+            state.write_health.record(&outcome);
+            if let Err(failure) = outcome {
+                if admission == Admission::New {
+                    state.new_sites.release(&site);
+                }
+                return Err(failure.into());
+            }
             crate::observability::events_ingested(crate::observability::Family::Mallard)
                 .increment(1);
             Ok(())

@@ -82,6 +82,8 @@ async fn add(
         .run(move |conn| mallard_store::sites::add_site(conn, &domain, &zone_name, now))
         .await
         .map_err(unavailable)?;
+    // Events for a site added by hand are never refused as a new site.
+    state.new_sites.add(&site);
     if !added {
         return Err(ApiError::Conflict(format!("Site {site} already exists")));
     }

@@ -21,7 +21,7 @@ pub struct Setting {
 }
 
 /// Every setting the dashboard may change, in display order.
-pub const SETTINGS: [Setting; 9] = [
+pub const SETTINGS: [Setting; 10] = [
     Setting {
         name: "site_ids",
         env: "MALLARD_SITE_IDS",
@@ -57,6 +57,10 @@ pub const SETTINGS: [Setting; 9] = [
     Setting {
         name: "rate_limit_key_burst",
         env: "RATE_LIMIT_KEY_BURST",
+    },
+    Setting {
+        name: "max_new_sites_per_day",
+        env: "MALLARD_MAX_NEW_SITES_PER_DAY",
     },
 ];
 
@@ -113,6 +117,9 @@ pub struct Effective {
     pub rate_limit_key_rps: NonZeroU32,
     /// Collector per-key burst.
     pub rate_limit_key_burst: NonZeroU32,
+    /// Sites events may create per UTC day (both families); 0 lets only sites
+    /// added by hand or on the allowlist receive events.
+    pub max_new_sites_per_day: u32,
 }
 
 impl Effective {
@@ -128,6 +135,7 @@ impl Effective {
             rate_limit_ip_burst: config.collector.ip_burst,
             rate_limit_key_rps: config.collector.key_rps,
             rate_limit_key_burst: config.collector.key_burst,
+            max_new_sites_per_day: config.max_new_sites_per_day,
         }
     }
 
@@ -167,6 +175,12 @@ impl Effective {
             "rate_limit_ip_burst" => self.rate_limit_ip_burst = rate(name, value)?,
             "rate_limit_key_rps" => self.rate_limit_key_rps = rate(name, value)?,
             "rate_limit_key_burst" => self.rate_limit_key_burst = rate(name, value)?,
+            "max_new_sites_per_day" => {
+                let max = whole(value, 0, MAX_RATE).ok_or_else(|| {
+                    format!("max_new_sites_per_day must be a whole number from 0 (only sites added by hand) to {MAX_RATE}")
+                })?;
+                self.max_new_sites_per_day = u32::try_from(max).unwrap_or(u32::MAX);
+            }
             other => return Err(format!("Unknown setting: {other}")),
         }
         Ok(())
@@ -188,6 +202,7 @@ impl Effective {
             "rate_limit_ip_burst" => json!(self.rate_limit_ip_burst.get()),
             "rate_limit_key_rps" => json!(self.rate_limit_key_rps.get()),
             "rate_limit_key_burst" => json!(self.rate_limit_key_burst.get()),
+            "max_new_sites_per_day" => json!(self.max_new_sites_per_day),
             _ => Value::Null,
         }
     }
@@ -278,6 +293,7 @@ mod tests {
             ("rate_limit_ip_burst", json!(6)),
             ("rate_limit_key_rps", json!(7)),
             ("rate_limit_key_burst", json!(8)),
+            ("max_new_sites_per_day", json!(0)),
         ] {
             e.set(name, &value).unwrap();
             assert_eq!(e.get(name), value, "{name}");

@@ -3,6 +3,10 @@
 //! endpoints (same parameters, same cache, same access rules) drawn by
 //! `mallard-charts`. Extra parameters: `width` (100–4000, default 800),
 //! `height` (100–2000, default 300) and `theme` (`light` or `dark`).
+//!
+//! At most `MAX_CHART_RENDERS` charts are drawn at once (each holds a bitmap
+//! of up to 4000 × 2000 pixels while it renders); beyond, a chart request is
+//! answered 503 with `Retry-After: 1`.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
@@ -32,9 +36,11 @@ pub(crate) async fn timeseries(
         return Err(ApiError::NotFound("Not found".into()));
     }
     let options = chart_options(query.as_deref())?;
+    let permit = state.stats.chart_permit()?;
     let axum::Json(data) = handlers::timeseries(access, State(state), RawQuery(query)).await?;
     let chart = timeseries_chart(&data)?;
     render(format, move || {
+        let _permit = permit;
         mallard_charts::render_timeseries(&chart, &options, format)
     })
     .await
@@ -49,6 +55,7 @@ pub(crate) async fn breakdown(
 ) -> Result<Response, ApiError> {
     let (dimension, format) = split_file(&file)?;
     let options = chart_options(query.as_deref())?;
+    let permit = state.stats.chart_permit()?;
     let axum::Json(data) = handlers::breakdown(
         access,
         State(state),
@@ -58,6 +65,7 @@ pub(crate) async fn breakdown(
     .await?;
     let chart = bar_chart(dimension, &data);
     render(format, move || {
+        let _permit = permit;
         mallard_charts::render_bar(&chart, &options, format)
     })
     .await

@@ -1,7 +1,14 @@
-//! Running stats queries: the concurrency limit and the answer cache.
+//! Running stats queries: the concurrency limits and the answer cache.
+//!
+//! The cache is bounded by bytes, not by a count of answers: each answer
+//! weighs the length of its JSON text (and its key), and the least recently
+//! useful answers are evicted (quick_cache's CLOCK-Pro) once
+//! [`MAX_CACHED_BYTES`] are held, so a few huge breakdowns cannot hold
+//! hundreds of megabytes. Chart rendering has its own small limit
+//! ([`MAX_CHART_RENDERS`]); beyond it a chart is answered 503 with
+//! `Retry-After`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mallard_core::{DayRange, Period, SiteId, SiteTimeZone};
@@ -15,19 +22,61 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The most answers kept; a full cache is emptied before the next insert.
-const MAX_CACHED: usize = 2_000;
+/// The most bytes of answers (their JSON text) the cache holds.
+pub(crate) const MAX_CACHED_BYTES: u64 = 32 * 1024 * 1024;
+/// The number of answers the cache is sized for (it may hold more small ones).
+const EXPECTED_ANSWERS: usize = 2_000;
+/// The most charts rendered at once (each holds a bitmap while it renders).
+pub(crate) const MAX_CHART_RENDERS: usize = 2;
 /// The most behavioural queries (funnels, sequences, ...) running at once.
 /// Each reads the raw rows of its period and may hold about 100 MB for a
 /// year of a busy site, so they get a smaller limit than other queries.
 pub(crate) const MAX_HEAVY_QUERIES: usize = 2;
 
 /// One cached answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Cached {
     version: i64,
     stored: Instant,
     value: Arc<Value>,
+    /// The length of the answer's JSON text and its key.
+    bytes: u64,
+}
+
+/// Weighs a cached answer by its bytes.
+#[derive(Debug, Clone, Copy)]
+struct ByBytes;
+
+impl quick_cache::Weighter<String, Cached> for ByBytes {
+    fn weight(&self, _key: &String, value: &Cached) -> u64 {
+        value.bytes.max(1)
+    }
+}
+
+/// The answer cache.
+type AnswerCache = quick_cache::sync::Cache<String, Cached, ByBytes>;
+
+/// Counts the bytes written to it.
+#[derive(Debug, Default)]
+struct ByteCount(u64);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `value`'s JSON text.
+fn json_bytes(value: &Value) -> u64 {
+    let mut count = ByteCount::default();
+    // Writing a `Value` into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The stats cache and the limit on concurrent queries.
@@ -36,7 +85,8 @@ pub struct StatsRuntime {
     ttl: Duration,
     permits: Arc<Semaphore>,
     heavy: Arc<Semaphore>,
-    cache: Arc<Mutex<HashMap<String, Cached>>>,
+    charts: Arc<Semaphore>,
+    cache: Arc<AnswerCache>,
 }
 
 /// What a query needs besides the connection: the site and its days.
@@ -61,8 +111,29 @@ impl StatsRuntime {
             ttl: Duration::from_secs(config.cache_ttl_secs),
             permits: Arc::new(Semaphore::new(config.max_concurrent_queries as usize)),
             heavy: Arc::new(Semaphore::new(MAX_HEAVY_QUERIES)),
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            charts: Arc::new(Semaphore::new(MAX_CHART_RENDERS)),
+            cache: Arc::new(AnswerCache::with_weighter(
+                EXPECTED_ANSWERS,
+                MAX_CACHED_BYTES,
+                ByBytes,
+            )),
         }
+    }
+
+    /// A permit to render one chart, held until it is dropped; 503 with
+    /// `Retry-After` when [`MAX_CHART_RENDERS`] already render.
+    pub(crate) fn chart_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.charts)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Busy {
+                message: "Too many charts are being drawn; retry shortly".into(),
+                retry_after_secs: 1,
+            })
+    }
+
+    /// The bytes of answers the cache holds now.
+    pub fn cached_bytes(&self) -> u64 {
+        self.cache.weight()
     }
 
     /// A permit to run one behavioural query, held until it is dropped; 429
@@ -118,8 +189,7 @@ impl StatsRuntime {
                 let key = key.map(|key| format!("{domain}|{}..{}|{key}", range.start, range.end));
                 if !ttl.is_zero()
                     && let Some(key) = &key
-                    && let Ok(cache) = cache.lock()
-                    && let Some(hit) = cache.get(key)
+                    && let Some(hit) = cache.get(key.as_str())
                     && hit.version == site.version
                     && hit.stored.elapsed() < ttl
                 {
@@ -137,17 +207,15 @@ impl StatsRuntime {
                 if !ttl.is_zero()
                     && let Some(key) = key
                     && let Ok(value) = &answer
-                    && let Ok(mut cache) = cache.lock()
                 {
-                    if cache.len() >= MAX_CACHED {
-                        cache.clear();
-                    }
+                    let bytes = json_bytes(value) + key.len() as u64;
                     cache.insert(
                         key,
                         Cached {
                             version,
                             stored: Instant::now(),
                             value: Arc::new(value.clone()),
+                            bytes,
                         },
                     );
                 }
@@ -248,6 +316,39 @@ mod tests {
         );
         drop((state, uncached));
         store.close();
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes() {
+        let cache = AnswerCache::with_weighter(16, 1024 * 1024, ByBytes);
+        let big = Value::String("x".repeat(100 * 1024));
+        for i in 0..50 {
+            cache.insert(
+                format!("k{i}"),
+                Cached {
+                    version: 0,
+                    stored: Instant::now(),
+                    bytes: json_bytes(&big),
+                    value: Arc::new(big.clone()),
+                },
+            );
+        }
+        assert!(cache.weight() <= 1024 * 1024, "{}", cache.weight());
+        assert!(cache.len() < 11, "{}", cache.len());
+        assert_eq!(json_bytes(&serde_json::json!({"a": [1, 2]})), 11);
+    }
+
+    #[test]
+    fn chart_rendering_has_a_limit_answered_with_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = StatsRuntime::new(&Config::with_data_dir(dir.path()));
+        let held: Vec<_> = (0..MAX_CHART_RENDERS)
+            .map(|_| runtime.chart_permit().unwrap())
+            .collect();
+        let refused = runtime.chart_permit().unwrap_err();
+        assert_eq!(refused.status().as_u16(), 503);
+        drop(held);
+        assert!(runtime.chart_permit().is_ok());
     }
 
     #[test]

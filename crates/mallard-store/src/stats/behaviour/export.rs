@@ -1,7 +1,9 @@
 //! Export: the raw events of the period with their visit's attributes and
 //! their custom properties, oldest first, a page at a time.
 
-use rusqlite::{Connection, params, params_from_iter};
+use std::ops::ControlFlow;
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::super::labels::DimTexts;
 use super::super::raw::conditions;
@@ -14,7 +16,8 @@ const COLUMNS: &str = "e.ts, e.id, e.visit_id, e.name, e.hostname, e.pathname, e
     e.currency";
 
 /// The events of the period that meet every filter, ordered by time (ties by
-/// event id), `offset` rows skipped, at most `limit` returned.
+/// event id), `offset` rows skipped, at most `limit` returned. A site that is
+/// not stored has no events.
 pub(crate) fn events(
     conn: &Connection,
     site: &SiteInfo,
@@ -22,6 +25,33 @@ pub(crate) fn events(
     limit: usize,
     offset: usize,
 ) -> Result<Vec<ExportEvent>, StoreError> {
+    let mut out = Vec::new();
+    each(conn, site, query, limit, offset, &mut |event| {
+        out.push(event);
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`events`], handing each event to `visit` as it is read instead of
+/// collecting them, so that memory does not grow with the number of rows;
+/// `visit` may stop early. Returns how many events were handed over.
+pub(crate) fn each(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    limit: usize,
+    offset: usize,
+    visit: &mut dyn FnMut(ExportEvent) -> ControlFlow<()>,
+) -> Result<usize, StoreError> {
+    // `SITE_HOSTNAME` stands for the site's own host name (see `insert.rs`).
+    let domain: Option<String> = conn
+        .prepare_cached("SELECT domain FROM sites WHERE id = ?1")?
+        .query_row(params![site.id], |r| r.get(0))
+        .optional()?;
+    let Some(domain) = domain else {
+        return Ok(0);
+    };
     let bounds = Bounds::of(site, query);
     let (sql, filter_params) = conditions(conn, &query.filters, false, 4)?;
     let mut params = vec![site.id, bounds.from, bounds.to];
@@ -40,13 +70,9 @@ pub(crate) fn events(
          WHERE p.site_id = ?1 AND p.ts = ?2 AND p.event_id = ?3 ORDER BY k.value",
     )?;
     let mut values = conn.prepare_cached("SELECT value FROM dims WHERE id = ?1")?;
-    // `SITE_HOSTNAME` stands for the site's own host name (see `insert.rs`).
-    let domain: String = conn
-        .prepare_cached("SELECT domain FROM sites WHERE id = ?1")?
-        .query_row(params![site.id], |r| r.get(0))?;
     let mut rows = stmt.query(params_from_iter(&params))?;
     let mut texts = DimTexts::default();
-    let mut out = Vec::new();
+    let mut handed = 0;
     while let Some(row) = rows.next()? {
         let mut text = |at: usize| -> Result<Option<String>, StoreError> {
             let id: Option<i64> = row.get(at)?;
@@ -64,7 +90,7 @@ pub(crate) fn events(
             let value: String = values.query_row(params![value_id], |r| r.get(0))?;
             event_props.push((key, value));
         }
-        out.push(ExportEvent {
+        let event = ExportEvent {
             ts,
             visit_id: row.get(2)?,
             name: text(3)?.unwrap_or_default(),
@@ -78,7 +104,11 @@ pub(crate) fn events(
             currency: text(7)?,
             props: event_props,
             visit: VisitLabels::read(conn, row, 8, &mut texts)?,
-        });
+        };
+        handed += 1;
+        if visit(event).is_break() {
+            break;
+        }
     }
-    Ok(out)
+    Ok(handed)
 }

@@ -262,6 +262,29 @@ impl ReadConn<'_> {
         sessions::list(self.connection(), site, query, limit, offset, oldest_first)
     }
 
+    /// Like [`ReadConn::stats_sessions`], handing each visit to `visit` as it
+    /// is read (memory does not grow with the rows); `visit` may stop early.
+    /// Returns how many visits were handed over.
+    pub fn stats_sessions_each(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        limit: usize,
+        offset: usize,
+        oldest_first: bool,
+        visit: &mut dyn FnMut(SessionRow) -> std::ops::ControlFlow<()>,
+    ) -> Result<usize, StoreError> {
+        sessions::each(
+            self.connection(),
+            site,
+            query,
+            limit,
+            offset,
+            oldest_first,
+            visit,
+        )
+    }
+
     /// A funnel of `steps` over the visits of the period; with `window_ms`,
     /// each step must follow the first within that many milliseconds.
     pub fn stats_funnel(
@@ -315,5 +338,19 @@ impl ReadConn<'_> {
         offset: usize,
     ) -> Result<Vec<ExportEvent>, StoreError> {
         export::events(self.connection(), site, query, limit, offset)
+    }
+
+    /// Like [`ReadConn::stats_export_events`], handing each event to `visit`
+    /// as it is read (memory does not grow with the rows); `visit` may stop
+    /// early. Returns how many events were handed over.
+    pub fn stats_export_events_each(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        limit: usize,
+        offset: usize,
+        visit: &mut dyn FnMut(ExportEvent) -> std::ops::ControlFlow<()>,
+    ) -> Result<usize, StoreError> {
+        export::each(self.connection(), site, query, limit, offset, visit)
     }
 }

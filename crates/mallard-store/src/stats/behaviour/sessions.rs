@@ -1,6 +1,8 @@
 //! Sessions: the visits of the period one by one, newest (or oldest) first,
 //! a page at a time.
 
+use std::ops::ControlFlow;
+
 use rusqlite::{Connection, params_from_iter};
 
 use super::super::labels::DimTexts;
@@ -27,6 +29,26 @@ pub(crate) fn list(
     offset: usize,
     oldest_first: bool,
 ) -> Result<Vec<SessionRow>, StoreError> {
+    let mut out = Vec::new();
+    each(conn, site, query, limit, offset, oldest_first, &mut |row| {
+        out.push(row);
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`list`], handing each visit to `visit` as it is read instead of
+/// collecting them; `visit` may stop the walk early. Returns how many visits
+/// were handed over.
+pub(crate) fn each(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    limit: usize,
+    offset: usize,
+    oldest_first: bool,
+    visit: &mut dyn FnMut(SessionRow) -> ControlFlow<()>,
+) -> Result<usize, StoreError> {
     let bounds = Bounds::of(site, query);
     let matched = event_matched_visits(conn, site, query, bounds)?;
     let (sql, filter_params) = visit_conditions(conn, query, 7)?;
@@ -41,12 +63,12 @@ pub(crate) fn list(
         days.reverse();
     }
     let mut texts = DimTexts::default();
-    let mut out = Vec::new();
+    let mut handed = 0;
     let mut skipped = 0;
     for day in days {
         // Without event filters, SQLite keeps only the rows still wanted.
         let wanted = if matched.is_none() {
-            i64::try_from((offset - skipped).saturating_add(limit - out.len())).unwrap_or(-1)
+            i64::try_from((offset - skipped).saturating_add(limit - handed)).unwrap_or(-1)
         } else {
             -1
         };
@@ -69,12 +91,12 @@ pub(crate) fn list(
                 skipped += 1;
                 continue;
             }
-            if out.len() == limit {
-                return Ok(out);
+            if handed == limit {
+                return Ok(handed);
             }
             let mut text =
                 |at: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at)?) };
-            out.push(SessionRow {
+            let row = SessionRow {
                 visit_id: id,
                 start_ts: row.get(1)?,
                 end_ts: row.get(2)?,
@@ -83,11 +105,15 @@ pub(crate) fn list(
                 entry_page: text(5)?,
                 exit_page: text(6)?,
                 visit: VisitLabels::read(conn, row, 7, &mut texts)?,
-            });
+            };
+            handed += 1;
+            if visit(row).is_break() {
+                return Ok(handed);
+            }
         }
-        if out.len() == limit {
+        if handed == limit {
             break;
         }
     }
-    Ok(out)
+    Ok(handed)
 }
