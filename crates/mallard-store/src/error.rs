@@ -101,6 +101,11 @@ pub enum WriteFailure {
     /// The database refused the write for another reason.
     #[error("the database could not store the events: {0}")]
     Database(String),
+    /// A batch rolled back and the writer could not load its state again from
+    /// the committed rows (a full disk, a read-only file): nothing is written
+    /// until it can. Retrying later is the answer.
+    #[error("the database cannot be written right now: {0}")]
+    Unavailable(String),
 }
 
 impl From<&StoreError> for WriteFailure {
