@@ -161,6 +161,11 @@ fn events_retried_through_a_full_disk_are_stored_once_and_stats_match_the_rows()
         !acked.is_empty(),
         "nothing was stored before the disk filled"
     );
+    eprintln!(
+        "disk full: {} events acknowledged, {} refused",
+        acked.len(),
+        refused.len()
+    );
 
     // Retries of the same ids while the disk is still full: still 503.
     for (n, ts) in refused.iter().take(20) {
