@@ -4,6 +4,7 @@
 //! `mallard check --repair` rebuilds them, refused while a server runs.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::process::Output;
 use std::time::SystemTime;
@@ -14,9 +15,9 @@ use reqwest::StatusCode;
 
 const SITE: &str = "check.test";
 
-/// Every file of the data directory: its length, modification time and
-/// content.
-type Snapshot = BTreeMap<String, (u64, SystemTime, Vec<u8>)>;
+/// Every file of the data directory: its length, modification time and a
+/// hash of its content.
+type Snapshot = BTreeMap<String, (u64, SystemTime, u64)>;
 
 fn snapshot(dir: &Path) -> Snapshot {
     std::fs::read_dir(dir)
@@ -24,7 +25,9 @@ fn snapshot(dir: &Path) -> Snapshot {
         .map(|entry| {
             let entry = entry.unwrap();
             let meta = entry.metadata().unwrap();
-            let content = std::fs::read(entry.path()).unwrap();
+            let mut hasher = DefaultHasher::new();
+            std::fs::read(entry.path()).unwrap().hash(&mut hasher);
+            let content = hasher.finish();
             (
                 entry.file_name().to_string_lossy().into_owned(),
                 (meta.len(), meta.modified().unwrap(), content),
@@ -37,7 +40,7 @@ fn snapshot(dir: &Path) -> Snapshot {
 /// reader may rebuild; it holds no data), keeping that it exists.
 fn data_files(mut snapshot: Snapshot) -> Snapshot {
     if let Some(shm) = snapshot.get_mut("mallard.db-shm") {
-        *shm = (0, SystemTime::UNIX_EPOCH, Vec::new());
+        *shm = (0, SystemTime::UNIX_EPOCH, 0);
     }
     snapshot
 }
