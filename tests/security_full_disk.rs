@@ -27,6 +27,9 @@ const TMPFS_MB: u64 = 12;
 /// Free space left beside the filler file once the server runs.
 const LEFT_FREE: u64 = 3 * 1024 * 1024;
 
+/// Events sent: their id numbers and timestamps.
+type Sent = Vec<(u64, i64)>;
+
 /// A tmpfs mounted on a directory, unmounted when dropped.
 struct Tmpfs {
     dir: PathBuf,
@@ -78,7 +81,7 @@ fn collector_event(n: u64, ts: i64) -> Value {
         "id": format!("00000000-0000-4000-9000-{n:012}"),
         "site_id": SITE,
         "anon_id": format!("anon-{}", n % 7),
-        "type": if n % 4 == 0 { "signup_clicked" } else { "pageview" },
+        "type": if n.is_multiple_of(4) { "signup_clicked" } else { "pageview" },
         "url": format!("https://{SITE}/page/{}", n % 13),
         "ts": ts,
         "props": {"note": format!("{n}-{}", "n".repeat(300))},
@@ -127,7 +130,7 @@ fn events_retried_through_a_full_disk_are_stored_once_and_stats_match_the_rows()
     // Four clients send new events until the disk has refused plenty.
     let next = AtomicU64::new(1);
     let deadline = Instant::now() + Duration::from_secs(180);
-    let results: Vec<(Vec<(u64, i64)>, Vec<(u64, i64)>)> = std::thread::scope(|scope| {
+    let results: Vec<(Sent, Sent)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
             .map(|_| {
                 scope.spawn(|| {
