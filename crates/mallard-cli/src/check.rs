@@ -1,21 +1,76 @@
-//! `mallard check`: SQLite's integrity check on the data directory's database.
+//! `mallard check`: SQLite's integrity check of the data directory's database
+//! and a comparison of its stats rollups with a recomputation from the stored
+//! rows, without writing to the file; `--repair` rebuilds the rollups.
 
 use anyhow::{Context, bail};
+use clap::Args;
+use mallard_store::offline_check::check_database;
 use mallard_store::{Store, StoreOptions};
 
 use crate::CommonArgs;
 
-/// Opens the store (taking the data directory lock) and runs the check.
-pub fn run(args: &CommonArgs) -> anyhow::Result<()> {
-    let config = args.load(None, None)?;
-    let store = Store::open(&config.data_dir, StoreOptions::default())
-        .with_context(|| format!("cannot open {}", config.data_dir.display()))?;
-    let problems = store.reads().with(|db| db.integrity_problems())?;
-    let sites = store.reads().with(|db| db.site_domains())?;
-    store.close();
-    if !problems.is_empty() {
-        bail!("the database is damaged:\n{}", problems.join("\n"));
+/// Options of `mallard check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Rebuild the stats rollups from the stored visits and events (the
+    /// server must be stopped: the data directory lock is taken).
+    #[arg(long)]
+    repair: bool,
+}
+
+/// Checks the database read-only, and with `--repair` rebuilds its rollups.
+pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    let config = args.common.load(None, None)?;
+    let dir = &config.data_dir;
+    if args.repair {
+        return repair(dir);
     }
-    println!("ok: {} site(s): {}", sites.len(), sites.join(", "));
+    let report = check_database(dir).with_context(|| format!("cannot check {}", dir.display()))?;
+    if !report.integrity_problems.is_empty() {
+        bail!(
+            "the database is damaged:\n{}",
+            report.integrity_problems.join("\n")
+        );
+    }
+    if !report.rollups.differences.is_empty() {
+        bail!(
+            "the stats rollups differ from the stored events in {} row(s); run \
+             `mallard check --repair` with the server stopped to rebuild them:\n{}",
+            report.rollups.differences.len(),
+            report.rollups.differences.join("\n")
+        );
+    }
+    if report.rollups.pending_days > 0 {
+        println!(
+            "note: the last run stopped before writing its stats rollups; they are \
+             rebuilt from the stored events when the server next starts (not compared now)"
+        );
+    }
+    println!(
+        "ok: {} site(s): {}",
+        report.sites.len(),
+        report.sites.join(", ")
+    );
+    Ok(())
+}
+
+/// Opens the store (taking the data directory lock, which a running server
+/// holds) and rebuilds every site's rollups through its writer.
+fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = Store::open(dir, StoreOptions::default())
+        .with_context(|| format!("cannot open {}", dir.display()))?;
+    let rebuilt = store.writer().rebuild_rollups_blocking();
+    store.close();
+    let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
+    let report = check_database(dir).with_context(|| format!("cannot check {}", dir.display()))?;
+    if !report.rollups.differences.is_empty() {
+        bail!(
+            "the stats rollups still differ after the rebuild:\n{}",
+            report.rollups.differences.join("\n")
+        );
+    }
+    println!("repaired: stats rollups rebuilt for {rebuilt} site(s)");
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! - `mallard serve` runs the ingestion, auth and stats server.
 //! - `mallard seed` fills a data directory with realistic synthetic traffic.
-//! - `mallard check` runs an integrity check of a data directory's database.
+//! - `mallard check` runs an integrity check of a data directory's database and
+//!   compares its stats rollups with the stored events (`--repair` rebuilds them).
 //! - `mallard keys` manages Mallard API keys, on a stopped or running install.
 
 mod check;
@@ -35,8 +36,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write deterministic synthetic traffic into the data directory.
     Seed(seed::SeedArgs),
-    /// Check the database in the data directory for corruption.
-    Check(CommonArgs),
+    /// Check the database in the data directory (read-only) for corruption
+    /// and for stats that differ from the stored events; --repair rebuilds them.
+    Check(check::CheckArgs),
     /// Create, list or revoke Mallard API keys (works while the server runs).
     Keys(keys::KeysArgs),
 }

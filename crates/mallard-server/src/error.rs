@@ -130,6 +130,10 @@ impl From<WriteFailure> for ApiError {
                 Self::Unavailable("Database unavailable: the disk is full".into())
             }
             WriteFailure::Stopped => Self::Unavailable("Server is shutting down".into()),
+            WriteFailure::Unavailable(detail) => {
+                tracing::warn!(%detail, "write refused until the writer state reloads");
+                Self::Unavailable("Database unavailable".into())
+            }
             WriteFailure::Database(detail) => {
                 tracing::error!(%detail, "write failed");
                 Self::Unavailable("Database unavailable".into())

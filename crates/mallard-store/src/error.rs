@@ -101,6 +101,12 @@ pub enum WriteFailure {
     /// The database refused the write for another reason.
     #[error("the database could not store the events: {0}")]
     Database(String),
+    /// The file or the disk refused the write (read-only, I/O error, locked),
+    /// or a batch rolled back and the writer could not load its state again
+    /// from the committed rows, so nothing is written until it can. Nothing
+    /// of the failed write was kept; retrying later is the answer.
+    #[error("the database cannot be written right now: {0}")]
+    Unavailable(String),
 }
 
 impl From<&StoreError> for WriteFailure {
@@ -109,6 +115,22 @@ impl From<&StoreError> for WriteFailure {
             StoreError::DiskFull => WriteFailure::DiskFull,
             StoreError::WriterStopped => WriteFailure::Stopped,
             StoreError::Write(failure) => failure.clone(),
+            // The file or the disk refused the write (read-only, I/O error,
+            // locked): nothing was written and a later retry may succeed.
+            StoreError::Sqlite(err)
+                if matches!(
+                    err.sqlite_error_code(),
+                    Some(
+                        rusqlite::ErrorCode::ReadOnly
+                            | rusqlite::ErrorCode::SystemIoFailure
+                            | rusqlite::ErrorCode::CannotOpen
+                            | rusqlite::ErrorCode::DatabaseBusy
+                            | rusqlite::ErrorCode::DatabaseLocked
+                    )
+                ) =>
+            {
+                WriteFailure::Unavailable(err.to_string())
+            }
             other => WriteFailure::Database(other.to_string()),
         }
     }

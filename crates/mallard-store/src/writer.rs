@@ -161,6 +161,22 @@ impl WriterHandle {
         })
     }
 
+    /// Rebuilds the rollups of every site from the stored visits and events
+    /// (what `mallard check --repair` does), after writing what the writer
+    /// holds behind, and returns how many sites it rebuilt.
+    pub fn rebuild_rollups_blocking(&self) -> Result<usize, StoreError> {
+        self.job_blocking(Command::Maintain, |conn: &Connection| {
+            let sites: Vec<i64> = conn
+                .prepare("SELECT id FROM sites ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for site in &sites {
+                crate::rollup_rebuild::rebuild_site(conn, *site)?;
+            }
+            Ok(sites.len())
+        })
+    }
+
     /// Runs `write` as a job of the kind `command` makes, from outside an
     /// async runtime, and waits for its outcome.
     fn job_blocking<T, F>(&self, command: fn(Job) -> Command, write: F) -> Result<T, StoreError>
@@ -277,6 +293,7 @@ pub(crate) fn spawn(
             Writer {
                 conn,
                 state,
+                stale: false,
                 options,
                 receiver,
                 rollups_pending,
@@ -290,6 +307,11 @@ pub(crate) fn spawn(
 struct Writer {
     conn: Connection,
     state: WriterState,
+    /// Set when a batch rolled back and the state could not be loaded again
+    /// from the committed rows: `state` may then hold effects of the
+    /// rolled-back batch (dedupe claims, visits, rollup contributions), so
+    /// nothing is written until a reload succeeds.
+    stale: bool,
     options: WriterOptions,
     receiver: mpsc::Receiver<Command>,
     rollups_pending: Arc<AtomicBool>,
@@ -345,27 +367,49 @@ impl Writer {
         let mut completions: Vec<Completion> = Vec::new();
         let mut acks = Vec::new();
         let maintenance = batch.iter().any(|c| matches!(c, Command::Maintain(_)));
-        let outcome = self.write(batch, &mut completions, &mut acks);
-        let failure = outcome.as_ref().err().map(WriteFailure::from);
+        // A state that may hold effects of a rolled-back batch is never used:
+        // the batch fails as a whole until the state loads from the rows.
+        let loaded = if self.stale { self.reload() } else { Ok(()) };
+        let failure = match loaded {
+            Ok(()) => match self.write(batch, &mut completions, &mut acks) {
+                Ok(()) => None,
+                Err(err) => {
+                    let failure = WriteFailure::from(&err);
+                    tracing::error!(error = %failure, events, "writer batch rolled back");
+                    self.roll_back_leftover();
+                    // The batch's in-memory effects (dedupe claims, visits,
+                    // rollup contributions, sketches, cached ids) must not
+                    // outlive its rollback: the state is loaded again from
+                    // the committed rows, or nothing is written until it is.
+                    self.stale = true;
+                    match self.reload() {
+                        Ok(()) => Some(failure),
+                        Err(reload) => Some(unavailable(&reload)),
+                    }
+                }
+            },
+            Err(err) => {
+                let jobs = refuse(batch, &mut acks);
+                self.run_jobs_alone(jobs);
+                Some(unavailable(&err))
+            }
+        };
         if maintenance && failure.is_none() {
             // The job may have changed time zones or rewritten rollups.
             self.state.forget_caches();
         }
-        if let Some(failure) = &failure {
-            tracing::error!(error = %failure, events, "writer batch rolled back");
-            self.state.forget_caches();
-            match WriterState::load(&self.conn, crate::open::now_ms()) {
-                Ok(state) => self.state = state,
-                Err(err) => tracing::error!(error = %err, "cannot reload the writer state"),
-            }
-        } else {
+        if failure.is_none() {
             metrics::histogram!("mallard_writer_batch_events").record(events as f64);
             metrics::histogram!("mallard_writer_commit_seconds")
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("mallard_events_stored_total").increment(events as u64);
         }
-        self.rollups_pending
-            .store(self.state.rollups_pending(), Ordering::Release);
+        // While the state is stale, readers ask the writer for current rollups
+        // (and learn that it cannot give them yet).
+        self.rollups_pending.store(
+            self.stale || self.state.rollups_pending(),
+            Ordering::Release,
+        );
         let result = failure.map_or(Ok(()), Err);
         for ack in acks {
             // A submitter that gave up (timed out) no longer listens.
@@ -373,6 +417,56 @@ impl Writer {
         }
         for complete in completions {
             complete(result.clone());
+        }
+    }
+
+    /// Loads the writer state again from the committed rows (which also
+    /// rebuilds the rollups of the days whose contributions were only in
+    /// memory). On failure the state stays stale.
+    fn reload(&mut self) -> Result<(), StoreError> {
+        self.roll_back_leftover();
+        match WriterState::load(&self.conn, crate::open::now_ms()) {
+            Ok(state) => {
+                self.state = state;
+                if self.stale {
+                    tracing::info!("writer state reloaded; writes resume");
+                }
+                self.stale = false;
+                Ok(())
+            }
+            Err(err) => {
+                self.roll_back_leftover();
+                tracing::error!(error = %err, "cannot reload the writer state; writes are refused until it loads");
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs plain jobs (which use nothing the writer keeps in memory) in a
+    /// transaction of their own while the state is stale, and gives each its
+    /// outcome.
+    fn run_jobs_alone(&mut self, jobs: Vec<Command>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut completions = Vec::new();
+        let mut acks = Vec::new();
+        let outcome = self.write(jobs, &mut completions, &mut acks);
+        if outcome.is_err() {
+            self.roll_back_leftover();
+        }
+        let result = outcome.map_err(|err| WriteFailure::from(&err));
+        for complete in completions {
+            complete(result.clone());
+        }
+    }
+
+    /// Ends a transaction that a failed statement or commit left open.
+    fn roll_back_leftover(&self) {
+        if !self.conn.is_autocommit()
+            && let Err(err) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %err, "rolling back a failed transaction failed");
         }
     }
 
@@ -431,7 +525,12 @@ impl Writer {
     }
 
     fn finish(mut self) {
-        if let Err(err) = self.state.close(&self.conn) {
+        // A stale state is not written: its days are rebuilt at the next start.
+        if self.stale && self.reload().is_err() {
+            tracing::error!(
+                "the writer stops without writing its state; the rollups are rebuilt at the next start"
+            );
+        } else if let Err(err) = self.state.close(&self.conn) {
             tracing::error!(error = %err, "writing the rollups at shutdown failed; they are rebuilt at the next start");
         }
         if let Err(err) = self.conn.execute_batch("PRAGMA optimize;") {
@@ -440,6 +539,34 @@ impl Writer {
         if let Err((_, err)) = self.conn.close() {
             tracing::error!(error = %err, "closing the write connection failed");
         }
+    }
+}
+
+/// Sorts out the commands of a batch that meets a stale state: inserts and
+/// rollup syncs, which need the state, get the failure through `acks`;
+/// maintenance jobs are dropped unrun, so their callers learn that nothing
+/// was written; plain jobs are returned, to run on their own.
+fn refuse(
+    batch: Vec<Command>,
+    acks: &mut Vec<oneshot::Sender<Result<(), WriteFailure>>>,
+) -> Vec<Command> {
+    let mut jobs = Vec::new();
+    for command in batch {
+        match command {
+            Command::Insert { ack, .. } | Command::SyncRollups(ack) => acks.push(ack),
+            Command::Run(job) => jobs.push(Command::Run(job)),
+            Command::Maintain(_) | Command::Shutdown => {}
+        }
+    }
+    jobs
+}
+
+/// The failure answered while the writer state cannot be loaded: a full disk
+/// as such, anything else as "unavailable" (both mean "retry later").
+fn unavailable(err: &StoreError) -> WriteFailure {
+    match WriteFailure::from(err) {
+        WriteFailure::Database(detail) => WriteFailure::Unavailable(detail),
+        other => other,
     }
 }
 

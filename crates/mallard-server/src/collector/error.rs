@@ -235,6 +235,10 @@ impl From<WriteFailure> for CollectorError {
         match failure {
             WriteFailure::DiskFull => Self::Unavailable("The disk is full".into()),
             WriteFailure::Stopped => Self::Unavailable("The server is shutting down".into()),
+            WriteFailure::Unavailable(detail) => {
+                tracing::warn!(%detail, "collector write refused until the writer state reloads");
+                Self::Unavailable("The database cannot be written right now".into())
+            }
             WriteFailure::Database(detail) => {
                 tracing::error!(%detail, "collector write failed");
                 Self::Internal
