@@ -15,6 +15,7 @@ pub mod clock;
 pub mod collection;
 pub mod collector;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod host_control;
 pub mod ingest;
@@ -32,9 +33,7 @@ pub mod state;
 pub mod stats;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
 use mallard_store::{Store, StoreError, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -111,18 +110,8 @@ impl Server {
         ready(&url);
         let retention = tokio::spawn(retention::run(self.state.clone()));
         let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));
-        // Small responses must not wait for delayed ACKs (Nagle's algorithm).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = connections::ConnectionLimits::of(&self.state.config);
+        let result = connections::serve(listener, app, limits, shutdown).await;
         local_admin::withdraw(&data_dir);
         retention.abort();
         dedupe_pruning.abort();

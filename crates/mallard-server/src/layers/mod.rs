@@ -5,6 +5,7 @@
 //! request, so one layer instead of four is measurably cheaper on the
 //! ingestion path (see docs/benchmarks.md).
 
+pub mod family;
 pub mod host_guard;
 pub mod http_metrics;
 pub mod security_headers;
