@@ -5,6 +5,7 @@
 //! request, so one layer instead of four is measurably cheaper on the
 //! ingestion path (see docs/benchmarks.md).
 
+pub mod declared_length;
 pub mod family;
 pub mod host_guard;
 pub mod http_metrics;
@@ -20,7 +21,7 @@ use axum::response::Response;
 use crate::state::AppState;
 
 /// In this order, outermost first: request metrics, the DNS-rebinding guard,
-/// the request time limit; and the security headers on whatever response
+/// the declared body length check, the request time limit; and the security headers on whatever response
 /// comes back.
 pub async fn every_request(
     State(state): State<AppState>,
@@ -28,7 +29,9 @@ pub async fn every_request(
     next: Next,
 ) -> Response {
     let labels = http_metrics::RequestLabels::of(&request);
-    let mut response = match host_guard::refusal(&state, &request) {
+    let refused =
+        host_guard::refusal(&state, &request).or_else(|| declared_length::refusal(&request));
+    let mut response = match refused {
         Some(refused) => refused,
         None => {
             let limit = Duration::from_secs(state.config.request_timeout_secs);
