@@ -6,7 +6,8 @@
 //!   timeout. hyper starts that timer when the connection opens and again
 //!   when it has answered a request and waits for the next one, so the same
 //!   limit closes slow (stalled) connections and idle keep-alive ones.
-//! - At most `max_connections` connections are served at once. One more is
+//! - At most `max_connections` connections are served at once (fewer when
+//!   the open-file limit cannot be raised to fit them, see [`open_files`]). One more is
 //!   accepted and answered 503 with `Retry-After` and a JSON body, then
 //!   closed ([`refusal`]); beyond a small number of such answers in flight,
 //!   further connections are closed at once.
@@ -16,6 +17,7 @@
 //!   flight are answered before [`serve`] returns.
 
 pub mod malformed;
+pub mod open_files;
 pub mod raw_response;
 pub mod refusal;
 
@@ -74,7 +76,8 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let max_connections = open_files::make_room(limits.max_connections);
+    let permits = Arc::new(Semaphore::new(max_connections));
     let refusals = refusal::Refusals::new();
     // Every connection task holds a receiver; the loop waits for all of them
     // to be dropped after telling them to close.
