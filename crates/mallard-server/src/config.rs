@@ -105,6 +105,10 @@ impl FromStr for DurabilitySetting {
     }
 }
 
+/// The longest header-read timeout accepted: a slow client may hold a
+/// connection at most this long without sending a request head.
+pub const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 60;
+
 /// The fields of the TOML file, all optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +127,8 @@ struct FileConfig {
     durability: Option<DurabilitySetting>,
     trusted_proxies: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    max_connections: Option<u32>,
     session_ttl_secs: Option<u64>,
     max_login_attempts: Option<u32>,
     login_lockout_secs: Option<u64>,
@@ -181,6 +187,12 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// A connection that has not sent a complete request head this long after
+    /// it opened or after its previous response is closed (slow and idle
+    /// keep-alive connections alike).
+    pub header_read_timeout_secs: u64,
+    /// How many connections are served at once; more are answered 503.
+    pub max_connections: u32,
     /// How long a dashboard session lasts.
     pub session_ttl_secs: u64,
     /// Consecutive failed logins from one IP before a lockout; 0 disables it.
@@ -238,6 +250,8 @@ impl std::fmt::Debug for Config {
             .field("durability", &self.durability)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("max_connections", &self.max_connections)
             .field("session_ttl_secs", &self.session_ttl_secs)
             .field("max_login_attempts", &self.max_login_attempts)
             .field("login_lockout_secs", &self.login_lockout_secs)
@@ -277,6 +291,8 @@ impl Config {
             durability: Durability::Process,
             trusted_proxies: Vec::new(),
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
             session_ttl_secs: 24 * 60 * 60,
             max_login_attempts: 5,
             login_lockout_secs: 300,
@@ -362,6 +378,22 @@ impl Config {
             .map(|proxy| parse_proxy(proxy))
             .collect::<Result<_, _>>()?;
         config.request_timeout_secs = raw.request_timeout_secs.unwrap_or(30);
+        config.header_read_timeout_secs = raw
+            .header_read_timeout_secs
+            .unwrap_or(config.header_read_timeout_secs);
+        if !(1..=MAX_HEADER_READ_TIMEOUT_SECS).contains(&config.header_read_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                field: "header_read_timeout_secs",
+                message: format!("must be between 1 and {MAX_HEADER_READ_TIMEOUT_SECS}"),
+            });
+        }
+        config.max_connections = raw.max_connections.unwrap_or(config.max_connections);
+        if config.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_connections",
+                message: "must be at least 1".into(),
+            });
+        }
         config.session_ttl_secs = raw.session_ttl_secs.unwrap_or(config.session_ttl_secs);
         if config.session_ttl_secs == 0 {
             return Err(ConfigError::Invalid {
@@ -572,6 +604,12 @@ fn apply_env(
     }
     if let Some(mb) = parsed::<u64>(env, "MALLARD_MAX_BUFFERED_BODY_MB")? {
         raw.max_buffered_body_mb = Some(mb);
+    }
+    if let Some(timeout) = parsed::<u64>(env, "MALLARD_HEADER_READ_TIMEOUT_SECS")? {
+        raw.header_read_timeout_secs = Some(timeout);
+    }
+    if let Some(max) = parsed::<u32>(env, "MALLARD_MAX_CONNECTIONS")? {
+        raw.max_connections = Some(max);
     }
     if let Some(ttl) = parsed::<u64>(env, "MALLARD_CACHE_TTL")? {
         raw.cache_ttl_secs = Some(ttl);
@@ -790,6 +828,50 @@ mod tests {
         let env = env_of(&[("MALLARD_DATA_DIR", "/x"), ("MALLARD_CACHE_TTL", "soon")]);
         let err = Config::load(None, &env, Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("MALLARD_CACHE_TTL"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_come_from_the_file_and_env_within_bounds() {
+        let env = env_of(&[("MALLARD_DATA_DIR", "/x")]);
+        let config = Config::load(None, &env, Overrides::default()).unwrap();
+        assert_eq!(
+            (config.header_read_timeout_secs, config.max_connections),
+            (10, 4096)
+        );
+        let file = write("data_dir = \"/x\"\nheader_read_timeout_secs = 3\nmax_connections = 7\n");
+        let config = Config::load(Some(file.path()), &env_of(&[]), Overrides::default()).unwrap();
+        assert_eq!(
+            (config.header_read_timeout_secs, config.max_connections),
+            (3, 7)
+        );
+        let env = env_of(&[
+            ("MALLARD_DATA_DIR", "/x"),
+            ("MALLARD_HEADER_READ_TIMEOUT_SECS", "2"),
+            ("MALLARD_MAX_CONNECTIONS", "9"),
+        ]);
+        let config = Config::load(None, &env, Overrides::default()).unwrap();
+        assert_eq!(
+            (config.header_read_timeout_secs, config.max_connections),
+            (2, 9)
+        );
+        for (var, value, field) in [
+            (
+                "MALLARD_HEADER_READ_TIMEOUT_SECS",
+                "0",
+                "header_read_timeout_secs",
+            ),
+            (
+                "MALLARD_HEADER_READ_TIMEOUT_SECS",
+                "61",
+                "header_read_timeout_secs",
+            ),
+            ("MALLARD_MAX_CONNECTIONS", "0", "max_connections"),
+        ] {
+            let pairs = [("MALLARD_DATA_DIR", "/x"), (var, value)];
+            let env = env_of(&pairs);
+            let err = Config::load(None, &env, Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod collection;
 pub mod collector;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod excerpt;
 pub mod host_control;
@@ -38,9 +39,7 @@ pub mod stats;
 pub mod write_health;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
 use mallard_store::{Store, StoreError, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -123,18 +122,8 @@ impl Server {
         let retention = tokio::spawn(retention::run(self.state.clone()));
         let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));
         let salt_rotation = tokio::spawn(salt_rotation::run(self.state.clone()));
-        // Small responses must not wait for delayed ACKs (Nagle's algorithm).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = connections::ConnectionLimits::of(&self.state.config);
+        let result = connections::serve(listener, app, limits, shutdown).await;
         local_admin::withdraw(&data_dir);
         retention.abort();
         dedupe_pruning.abort();

@@ -6,6 +6,8 @@
 //! ingestion path (see docs/benchmarks.md).
 
 pub mod budget;
+pub mod declared_length;
+pub mod family;
 pub mod host_guard;
 pub mod http_metrics;
 pub mod security_headers;
@@ -20,15 +22,17 @@ use axum::response::Response;
 use crate::state::AppState;
 
 /// In this order, outermost first: request metrics, the DNS-rebinding guard,
-/// the body budget, the request time limit; and the security headers on
-/// whatever response comes back.
+/// the declared body length check, the body budget, the request time limit;
+/// and the security headers on whatever response comes back.
 pub async fn every_request(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let labels = http_metrics::RequestLabels::of(&request);
-    let mut response = match host_guard::refusal(&state, &request) {
+    let refused =
+        host_guard::refusal(&state, &request).or_else(|| declared_length::refusal(&request));
+    let mut response = match refused {
         Some(refused) => refused,
         None => {
             let limit = Duration::from_secs(state.config.request_timeout_secs);
