@@ -12,12 +12,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::now_ms;
+use mallard_e2e::tmpfs::Tmpfs;
 use mallard_e2e::{Server, TestHome, client, json_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -29,51 +28,6 @@ const LEFT_FREE: u64 = 3 * 1024 * 1024;
 
 /// Events sent: their id numbers and timestamps.
 type Sent = Vec<(u64, i64)>;
-
-/// A tmpfs mounted on a directory, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(dir: &Path, megabytes: u64) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            output.status.success(),
-            "this test needs a {megabytes} MB tmpfs: `mount -t tmpfs` failed (run the \
-             tests as root, as CI does): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self {
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Free bytes on the file system.
-    fn available(&self) -> u64 {
-        let output = Command::new("df")
-            .args(["--output=avail", "-B1"])
-            .arg(&self.dir)
-            .output()
-            .expect("run df");
-        let text = String::from_utf8_lossy(&output.stdout);
-        text.lines()
-            .nth(1)
-            .and_then(|line| line.trim().parse().ok())
-            .unwrap_or_else(|| panic!("df output: {text}"))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-    }
-}
 
 /// A collector event with id number `n`, from one of a few visitors.
 fn collector_event(n: u64, ts: i64) -> Value {
@@ -123,7 +77,7 @@ fn events_retried_through_a_full_disk_are_stored_once_and_stats_match_the_rows()
     );
     let http = client();
     let url = server.url("/events");
-    let filler = tmpfs.dir.join("filler");
+    let filler = tmpfs.dir().join("filler");
     let room = tmpfs.available().saturating_sub(LEFT_FREE);
     std::fs::write(&filler, vec![0u8; usize::try_from(room).unwrap()]).unwrap();
 

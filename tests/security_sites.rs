@@ -9,12 +9,12 @@
 #[path = "collector_common.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{error_code, event, now_ms, send};
 use mallard_core::{DeviceClass, EventName, NewEvent, SessionAttributes, SiteId, VisitorId};
+use mallard_e2e::tmpfs::Tmpfs;
 use mallard_e2e::{Server, TestHome, client, json_of, pageview};
 use mallard_store::{Store, StoreOptions};
 use reqwest::StatusCode;
@@ -356,51 +356,6 @@ fn a_large_export_is_streamed_with_bounded_memory() {
     server.terminate();
 }
 
-/// A tmpfs mounted on a directory, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(dir: &Path, megabytes: u64) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            output.status.success(),
-            "this test needs a {megabytes} MB tmpfs: `mount -t tmpfs` failed (run the \
-             tests as root, as CI does): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self {
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Free bytes on the file system.
-    fn available(&self) -> u64 {
-        let output = Command::new("df")
-            .args(["--output=avail", "-B1"])
-            .arg(&self.dir)
-            .output()
-            .expect("run df");
-        let text = String::from_utf8_lossy(&output.stdout);
-        text.lines()
-            .nth(1)
-            .and_then(|line| line.trim().parse().ok())
-            .unwrap_or_else(|| panic!("df output: {text}"))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-    }
-}
-
 #[test]
 fn health_reports_the_write_side_while_the_disk_is_full() {
     let home = TestHome::new();
@@ -412,7 +367,7 @@ fn health_reports_the_write_side_while_the_disk_is_full() {
     assert_eq!(ready().status(), StatusCode::OK);
     assert_eq!(detailed()["status"], "ok");
 
-    let filler = tmpfs.dir.join("filler");
+    let filler = tmpfs.dir().join("filler");
     let room = tmpfs.available().saturating_sub(64 * 1024);
     std::fs::write(&filler, vec![0u8; usize::try_from(room).unwrap()]).unwrap();
     // Events with long properties until the disk refuses one.

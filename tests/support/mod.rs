@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod browser;
 pub mod desktop;
+pub mod tmpfs;
 
 use anyhow::{Context, bail};
 use mallard_store::{ReadConn, Store, StoreError, StoreOptions};
