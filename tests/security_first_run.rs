@@ -12,10 +12,9 @@
 //! - a local proxy nobody configured: any forwarding header on a loopback
 //!   connection marks the request as forwarded.
 //!
-//! One test also uses a real non-loopback peer: the server listens on
-//! `0.0.0.0` and the client connects to this machine's own interface address
-//! (found by "connecting" a UDP socket, which sends nothing). A machine with
-//! no such interface runs that test through the trusted proxy instead.
+//! No test sends traffic to an address other than loopback: a server
+//! listening on `0.0.0.0` is reached on 127.0.0.1 too, with the remote client
+//! named by the trusted proxy.
 //! 127.0.0.0/8 as a whole is loopback: a client on 127.0.0.2 is local.
 
 #[path = "collector_common.rs"]
