@@ -346,10 +346,13 @@ fn a_large_export_is_streamed_with_bounded_memory() {
     let grown_kib = status_kib(pid, "VmHWM").saturating_sub(before);
     let file_kib = u64::try_from(text.len()).unwrap() / 1024;
     eprintln!("peak RSS grew by {grown_kib} KiB for a {file_kib} KiB export");
-    // Materialising the rows took several times the file's size; streaming
-    // holds a few 64 KB chunks.
+    // Materialising the rows took about seven times the file's size (64.7 MB
+    // for this 9 MB file); streaming holds a few 64 KB chunks. The export may
+    // run on a pooled read connection the warm-up did not use, whose page
+    // cache (up to 16 MB) then fills with the rows' pages: 2 to 13 MB
+    // seen here. Three times the file's size tells the two apart.
     assert!(
-        grown_kib < file_kib / 2,
+        grown_kib < file_kib * 3,
         "peak RSS grew by {grown_kib} KiB for a {file_kib} KiB export"
     );
     assert!(streamed, "a streamed file has no length up front");
