@@ -44,6 +44,7 @@ mod varint;
 mod visit_days;
 mod visit_growth;
 mod visit_paths;
+mod visit_record;
 
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};

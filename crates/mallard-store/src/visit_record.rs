@@ -1,0 +1,180 @@
+//! One visit with its events, as every query path sees it.
+//!
+//! A closed UTC day of a site is kept as a columnar day segment
+//! ([`crate::visit_paths`]); the open days are rows. Both are read into the
+//! same [`VisitRecord`], one visit at a time into a buffer that is reused, so
+//! that a query is written once, against this type, whatever holds its days,
+//! and never materialises a period's rows. A query says which columns it
+//! needs ([`Columns`]); the others are left at their defaults and cost
+//! nothing to read.
+
+// The query paths that read records arrive with the day segments (issue 15);
+// whoever uses the last field removes this.
+#![allow(dead_code)]
+
+use crate::visits::VisitAttributes;
+
+/// One event of a [`VisitRecord`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EventRecord {
+    /// The event's time, ms since the epoch (with [`Columns::event_times`];
+    /// otherwise the visit's start).
+    pub(crate) ts: i64,
+    /// Whether the event is a page view.
+    pub(crate) pageview: bool,
+    /// The interned id of the path for a page view, of the event name for
+    /// any other event.
+    pub(crate) code: i64,
+    /// The interned id of the page path of the event, custom events included
+    /// (with [`Columns::event_paths`]; otherwise the same as `code` for page
+    /// views and 0 for custom events).
+    pub(crate) pathname: i64,
+    /// Where this event's properties start and end in the visit's
+    /// [`VisitRecord::props`] (with [`Columns::props`]).
+    pub(crate) props: (u32, u32),
+    /// Revenue in millionths of `currency` (with [`Columns::revenue`]).
+    pub(crate) revenue_micros: Option<i64>,
+    /// The interned id of the revenue's currency code.
+    pub(crate) currency: Option<i64>,
+}
+
+/// One visit with its events in time order (ties by event id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct VisitRecord {
+    /// The visit's row id where it comes from rows; segments number their
+    /// visits `-(index + 1)` within the day, so ids are unique within a day.
+    pub(crate) id: i64,
+    /// The visitor id (with [`Columns::visitors`]).
+    pub(crate) visitor_id: i64,
+    /// The visit's first event, ms since the epoch.
+    pub(crate) start_ts: i64,
+    /// The visit's last event, ms since the epoch (with [`Columns::visit`]).
+    pub(crate) end_ts: i64,
+    /// Page views in the visit (with [`Columns::visit`]).
+    pub(crate) pageviews: i64,
+    /// Events of any name in the visit (with [`Columns::visit`]).
+    pub(crate) events_count: i64,
+    /// The first page (with [`Columns::visit`]).
+    pub(crate) entry_page: Option<i64>,
+    /// The last page (with [`Columns::visit`]).
+    pub(crate) exit_page: Option<i64>,
+    /// Source, referrer, UTM fields, browser, OS, device, screen, country
+    /// (with [`Columns::attributes`]).
+    pub(crate) attrs: VisitAttributes,
+    /// The visit's events (with [`Columns::events`]).
+    pub(crate) events: Vec<EventRecord>,
+    /// Every event's custom properties as `(key id, value id)`, each event's
+    /// pairs sorted by key; [`EventRecord::props`] says whose they are.
+    pub(crate) props: Vec<(i64, i64)>,
+}
+
+impl VisitRecord {
+    /// Empties the record for the next visit, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        let mut events = std::mem::take(&mut self.events);
+        let mut props = std::mem::take(&mut self.props);
+        events.clear();
+        props.clear();
+        *self = Self {
+            events,
+            props,
+            ..Self::default()
+        };
+    }
+
+    /// The properties of `event`.
+    pub(crate) fn props_of(&self, event: &EventRecord) -> &[(i64, i64)] {
+        self.props
+            .get(event.props.0 as usize..event.props.1 as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Which columns a query reads. What is not asked for keeps its default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Columns {
+    /// Visitor ids.
+    pub(crate) visitors: bool,
+    /// End, page view and event counts, entry and exit pages.
+    pub(crate) visit: bool,
+    /// The visit attributes.
+    pub(crate) attributes: bool,
+    /// The events (codes and page views).
+    pub(crate) events: bool,
+    /// With events: their times.
+    pub(crate) event_times: bool,
+    /// With events: the page path of custom events too.
+    pub(crate) event_paths: bool,
+    /// With events: their custom properties.
+    pub(crate) props: bool,
+    /// With events: their revenue.
+    pub(crate) revenue: bool,
+}
+
+impl Columns {
+    /// Every column.
+    pub(crate) const ALL: Self = Self {
+        visitors: true,
+        visit: true,
+        attributes: true,
+        events: true,
+        event_times: true,
+        event_paths: true,
+        props: true,
+        revenue: true,
+    };
+
+    /// The union of two sets of columns.
+    pub(crate) fn with(self, other: Self) -> Self {
+        Self {
+            visitors: self.visitors || other.visitors,
+            visit: self.visit || other.visit,
+            attributes: self.attributes || other.attributes,
+            events: self.events || other.events,
+            event_times: self.event_times || other.event_times,
+            event_paths: self.event_paths || other.event_paths,
+            props: self.props || other.props,
+            revenue: self.revenue || other.revenue,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clearing_keeps_buffers_and_forgets_values() {
+        let mut record = VisitRecord {
+            id: 7,
+            visitor_id: 9,
+            events: vec![EventRecord {
+                props: (0, 1),
+                ..EventRecord::default()
+            }],
+            props: vec![(1, 2)],
+            ..VisitRecord::default()
+        };
+        assert_eq!(record.props_of(&record.events[0]), &[(1, 2)]);
+        let capacity = record.events.capacity();
+        record.clear();
+        assert_eq!(record, VisitRecord::default());
+        assert_eq!(record.events.capacity(), capacity);
+    }
+
+    #[test]
+    fn columns_union_asks_for_what_either_asks() {
+        let a = Columns {
+            visitors: true,
+            ..Columns::default()
+        };
+        let b = Columns {
+            events: true,
+            props: true,
+            ..Columns::default()
+        };
+        let both = a.with(b);
+        assert!(both.visitors && both.events && both.props && !both.visit);
+        assert_eq!(Columns::default().with(Columns::ALL), Columns::ALL);
+    }
+}
