@@ -4,6 +4,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
+use mallard_store::error::utc_date;
 use mallard_store::offline_check::check_database;
 use mallard_store::{Store, StoreOptions};
 
@@ -42,6 +43,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             report.rollups.differences.join("\n")
         );
     }
+    if !report.damaged_segments.is_empty() {
+        bail!(
+            "{} day segment(s) fail their checksum or cannot be decoded; run \
+             `mallard check --repair` with the server stopped to delete them (they are \
+             packed again from the stored rows):\n{}",
+            report.damaged_segments.len(),
+            segment_lines(&report.damaged_segments)
+        );
+    }
     if report.rollups.pending_days > 0 {
         println!(
             "note: the last run stopped before writing its stats rollups; they are \
@@ -56,14 +66,33 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line per day segment: its site id and UTC date.
+fn segment_lines(segments: &[(i64, i64)]) -> String {
+    segments
+        .iter()
+        .map(|&(site, day)| format!("  site {site}, day {} (UTC)", utc_date(day)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Opens the store (taking the data directory lock, which a running server
 /// holds) and rebuilds every site's rollups through its writer.
 fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
     let store = Store::open(dir, StoreOptions::default())
         .with_context(|| format!("cannot open {}", dir.display()))?;
+    let deleted = store.writer().delete_damaged_segments_blocking();
     let rebuilt = store.writer().rebuild_rollups_blocking();
     store.close();
+    let deleted = deleted.context("deleting the damaged day segments failed")?;
     let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
+    if !deleted.is_empty() {
+        println!(
+            "repaired: deleted {} damaged day segment(s), packed again from the rows \
+             by the server:\n{}",
+            deleted.len(),
+            segment_lines(&deleted)
+        );
+    }
     let report = check_database(dir).with_context(|| format!("cannot check {}", dir.display()))?;
     if !report.rollups.differences.is_empty() {
         bail!(

@@ -60,6 +60,10 @@ pub enum ApiError {
     /// 500: an internal failure; the details are logged, not sent.
     #[error("Internal server error")]
     Internal,
+    /// 500: stored data the answer needs is damaged (a day segment that
+    /// fails its checksum); the message says which and what to do.
+    #[error("{0}")]
+    DamagedData(String),
     /// 503 with `Retry-After`: a limited resource (request bodies held in
     /// memory, chart rendering) is busy; a retry shortly after can succeed.
     #[error("{message}")]
@@ -87,7 +91,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal | Self::DamagedData(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -108,6 +112,7 @@ impl ApiError {
             Self::Unavailable(_) => "unavailable",
             Self::UnsupportedMediaType(_) => "unsupported_encoding",
             Self::Internal => "internal",
+            Self::DamagedData(_) => "damaged_data",
             Self::Busy { .. } => "busy",
         }
     }
@@ -139,6 +144,19 @@ impl From<WriteFailure> for ApiError {
                 Self::Unavailable("Database unavailable".into())
             }
         }
+    }
+}
+
+impl ApiError {
+    /// The answer to a failed read: a damaged day segment is a 500 that says
+    /// so (logged with its site and day), anything else a 503.
+    pub fn from_read_failure(err: &mallard_store::StoreError) -> Self {
+        if let mallard_store::StoreError::DamagedSegment { site_id, day } = err {
+            tracing::error!(site_id, day, error = %err, "damaged day segment");
+            return Self::DamagedData(format!("Stored data is damaged: {err}"));
+        }
+        tracing::error!(error = %err, "read failed");
+        Self::Unavailable("Database not ready".into())
     }
 }
 
@@ -180,5 +198,29 @@ mod tests {
             .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value, json!({"error": "slow down"}));
+    }
+
+    #[tokio::test]
+    async fn a_damaged_segment_is_a_500_naming_its_site_and_day() {
+        let err = mallard_store::StoreError::DamagedSegment {
+            site_id: 3,
+            day: 20_000,
+        };
+        let response = ApiError::from_read_failure(&err).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = value["error"].as_str().unwrap();
+        assert!(
+            message.contains("site 3") && message.contains("2024-10-04"),
+            "{message}"
+        );
+        let other = mallard_store::StoreError::WriterStopped;
+        assert_eq!(
+            ApiError::from_read_failure(&other).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -166,9 +166,6 @@ impl AppState {
         tokio::task::spawn_blocking(move || reads.with(read))
             .await
             .map_err(|_| ApiError::Internal)?
-            .map_err(|err| {
-                tracing::error!(error = %err, "read failed");
-                ApiError::Unavailable("Database not ready".into())
-            })
+            .map_err(|err| ApiError::from_read_failure(&err))
     }
 }

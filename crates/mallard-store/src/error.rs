@@ -64,6 +64,20 @@ pub enum StoreError {
     /// Stored data (a rollup, a visitor sketch) has an unexpected shape.
     #[error("unexpected stored data: {0}")]
     InvalidData(String),
+    /// A day segment of a site fails its checksum or cannot be decoded.
+    #[error(
+        "the stored day segment of site {site_id} for {date} (UTC) is damaged: it fails its \
+         checksum or cannot be decoded; `mallard check` lists the damaged segments and \
+         `mallard check --repair` (with the server stopped) deletes them, so that they are \
+         packed again from the rows",
+        date = utc_date(*day)
+    )]
+    DamagedSegment {
+        /// The site's id.
+        site_id: i64,
+        /// The UTC day (days since 1970-01-01).
+        day: i64,
+    },
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
@@ -86,6 +100,21 @@ impl StoreError {
             source,
         }
     }
+}
+
+/// The date `YYYY-MM-DD` of a UTC day number (days since 1970-01-01).
+pub fn utc_date(day: i64) -> String {
+    // Howard Hinnant's civil-from-days algorithm.
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// A cheap, cloneable summary of a write failure, handed to every submitter of a

@@ -269,6 +269,20 @@ impl WriterState {
             || !self.visit_days.is_empty()
     }
 
+    /// Whether closed days may be waiting to be packed (see
+    /// [`VisitPaths::backlog`]).
+    pub(crate) fn packing_backlog(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.visit_paths.backlog()
+    }
+
+    /// Takes over the backlog flag of the state this one replaces.
+    pub(crate) fn adopt_packing_backlog(
+        &mut self,
+        backlog: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        self.visit_paths.adopt_backlog(backlog);
+    }
+
     /// Writes what is only in memory at shutdown.
     pub(crate) fn close(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let tx = conn.unchecked_transaction()?;

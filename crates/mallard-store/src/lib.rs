@@ -32,12 +32,14 @@ pub mod visitor_salts;
 pub mod visits;
 pub mod writer;
 
+mod day_segment;
 mod dedupe_keys;
 mod insert;
 mod key_filter;
 mod packed_pages;
 mod private_files;
 mod rollup_rebuild;
+mod segment_fold;
 mod settings;
 mod sketch_cache;
 mod varint;
@@ -46,6 +48,8 @@ mod visit_growth;
 mod visit_paths;
 mod visit_record;
 
+#[doc(hidden)]
+pub use day_segment::fuzz_decode as fuzz_decode_day_segment;
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};
 pub use reader::{ReadConn, ReadPool};

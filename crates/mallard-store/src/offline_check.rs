@@ -4,7 +4,8 @@
 //! rollups are not half-way in a writer's memory), opens the database with
 //! `SQLITE_OPEN_READ_ONLY` so that nothing it does can change the file, runs
 //! SQLite's integrity check and, on an intact file, compares the rollups with
-//! a recomputation from the stored rows ([`crate::rollup_check`]).
+//! a recomputation from the stored rows ([`crate::rollup_check`]) and decodes
+//! every day segment, verifying its checksums.
 
 use std::path::Path;
 
@@ -25,6 +26,9 @@ pub struct DatabaseCheck {
     pub rollups: RollupComparison,
     /// The domains of every site, sorted.
     pub sites: Vec<String>,
+    /// The day segments that fail a checksum or do not decode, as
+    /// `(site id, UTC day)`; not run on a damaged file.
+    pub damaged_segments: Vec<(i64, i64)>,
 }
 
 /// Checks the database in `data_dir` without writing to it. Refused with
@@ -65,10 +69,12 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let rollups = rollup_differences(&conn).map_err(corrupt)?;
+    let damaged_segments = crate::segment_fold::damaged_segments(&conn).map_err(corrupt)?;
     Ok(DatabaseCheck {
         integrity_problems,
         rollups,
         sites,
+        damaged_segments,
     })
 }
 

@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -32,6 +32,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/009_visit_paths.sql")),
         M::up(include_str!("migrations/010_open_access_keys.sql")),
         M::up(include_str!("migrations/011_visitor_salts.sql")),
+        M::up(include_str!("migrations/012_day_segments.sql")),
     ])
 }
 

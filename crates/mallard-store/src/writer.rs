@@ -161,6 +161,15 @@ impl WriterHandle {
         })
     }
 
+    /// Deletes the day segments that fail a checksum or do not decode, so
+    /// that their days are packed again from the rows, and returns them as
+    /// `(site id, UTC day)` (what `mallard check --repair` does).
+    pub fn delete_damaged_segments_blocking(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.job_blocking(Command::Maintain, |conn: &Connection| {
+            crate::segment_fold::delete_damaged_segments(conn)
+        })
+    }
+
     /// Rebuilds the rollups of every site from the stored visits and events
     /// (what `mallard check --repair` does), after writing what the writer
     /// holds behind, and returns how many sites it rebuilt.
@@ -282,6 +291,7 @@ pub(crate) fn spawn(
 ) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
     let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
     let rollups_pending = Arc::new(AtomicBool::new(false));
+    spawn_pack_ticker(sender.downgrade(), state.packing_backlog())?;
     let handle = WriterHandle {
         sender,
         queued: Arc::new(AtomicUsize::new(0)),
@@ -302,6 +312,45 @@ pub(crate) fn spawn(
         })
         .map_err(|e| StoreError::io("cannot start the database writer thread", e))?;
     Ok((handle, thread))
+}
+
+/// How often an idle writer is asked to pack closed days while some may be
+/// waiting (after an upgrade, every day packed in the old format).
+const PACK_TICK: Duration = Duration::from_secs(1);
+
+/// Starts the thread that, while `backlog` says closed days may be waiting
+/// to be packed, asks the writer every [`PACK_TICK`] to write behind, which
+/// packs a few ([`crate::visit_paths::DAYS_PER_WRITE`], within a time
+/// budget) in its own transaction. Ingestion does the same on its own, but an
+/// idle server would otherwise never convert the days of an upgraded
+/// database. The thread ends with the writer.
+fn spawn_pack_ticker(
+    sender: mpsc::WeakSender<Command>,
+    backlog: Arc<AtomicBool>,
+) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name("mallard-pack-ticker".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(PACK_TICK);
+                let Some(sender) = sender.upgrade() else {
+                    return;
+                };
+                if !backlog.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let (ack, done) = oneshot::channel();
+                if sender.blocking_send(Command::SyncRollups(ack)).is_err() {
+                    return;
+                }
+                drop(sender);
+                if done.blocking_recv().is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| StoreError::io("cannot start the day packing thread", e))?;
+    Ok(())
 }
 
 struct Writer {
@@ -426,7 +475,9 @@ impl Writer {
     fn reload(&mut self) -> Result<(), StoreError> {
         self.roll_back_leftover();
         match WriterState::load(&self.conn, crate::open::now_ms()) {
-            Ok(state) => {
+            Ok(mut state) => {
+                // The pack ticker keeps watching the same flag.
+                state.adopt_packing_backlog(self.state.packing_backlog());
                 self.state = state;
                 if self.stale {
                     tracing::info!("writer state reloaded; writes resume");

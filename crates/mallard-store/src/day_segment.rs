@@ -1,0 +1,811 @@
+//! The columnar day segment: the byte format of a closed UTC day of a site.
+//!
+//! A segment holds everything the rows hold for the visits that start on its
+//! day and all their events, one column per part (a row of `day_segments`,
+//! migration 012), so that a query reads only the columns it asks for
+//! ([`Columns`]). The lifecycle (when a day is packed, unpacked, read) is in
+//! [`crate::visit_paths`]; this module is the pure format: [`encode`] turns a
+//! day's [`VisitRecord`]s (in start order, ties by id) into parts and
+//! [`decode`] reads them back. Every part ends with the CRC-32 of the bytes
+//! before it (4 bytes, little-endian, [`seal`]); a part that fails it or does
+//! not decode is [`Damaged`], never a panic.
+//!
+//! The parts, for `n` visits in start order:
+//!
+//! - [`part::STARTS`]: `varint(n)`, then each visit's start in ms as
+//!   `varint(start - previous start)` (the first from the day's start);
+//! - [`part::STEPS`]: the format byte [`STEPS_FORMAT`], then per visit
+//!   `varint(byte length)` and one `varint(code)` per event in time order
+//!   (ties by event id): `path id << 1` for a page view, `event name id << 1
+//!   | 1` otherwise;
+//! - [`part::VISITORS`]: a width byte `w` (6 or 8), then each visitor id in
+//!   `w` little-endian bytes;
+//! - [`part::VISIT`]: per visit `varint(end - start)`, then four dictionary
+//!   columns: page views, events, entry page, exit page;
+//! - [`part::ATTRIBUTES`]: fifteen dictionary columns, each prefixed by its
+//!   byte length: referrer source, referrer URL, the five UTM fields,
+//!   browser, browser version, OS, OS version, device, screen width,
+//!   country, and the flags (bit 0 bot, bit 1 internal);
+//! - [`part::EVENT_TIMES`]: per event `varint(time - previous time)` in ms
+//!   (the visit's first event from the visit's start), exact;
+//! - [`part::EVENT_PATHS`]: per custom event `varint(page path id)` (a page
+//!   view's path is its code);
+//! - [`part::PROPS`]: `varint(entries)`, then per event with properties
+//!   `varint(gap)` (its index among the day's events, counted from the one
+//!   after the previous entry's), `varint(pairs)` and per pair, sorted by
+//!   key, `varint(key - previous key)` and `zigzag(value)`;
+//! - [`part::REVENUE`]: `varint(entries)`, then per event with revenue
+//!   `varint(gap)`, a tag byte (bit 0 amount, bit 1 currency),
+//!   `zigzag(micros)` and `zigzag(currency id)` when present.
+//!
+//! A dictionary column is the day's distinct values, most frequent first:
+//! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
+//! value as `zigzag`, then every visit's position in the dictionary packed in
+//! the fewest bits that hold the largest (none when the day has one value),
+//! low bits first. Low-cardinality columns (device, browser, a day without
+//! UTM tags) then take a few bits a visit or nothing.
+
+use rustc_hash::FxHashMap;
+
+use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
+use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visits::VisitAttributes;
+
+/// The parts of a day segment (`day_segments.part`).
+pub(crate) mod part {
+    /// Start times.
+    pub(crate) const STARTS: i64 = 0;
+    /// Event codes per visit.
+    pub(crate) const STEPS: i64 = 1;
+    /// Visitor ids.
+    pub(crate) const VISITORS: i64 = 2;
+    /// End, counts, entry and exit pages.
+    pub(crate) const VISIT: i64 = 3;
+    /// Source, referrer, UTM, browser, OS, device, screen, country, flags.
+    pub(crate) const ATTRIBUTES: i64 = 4;
+    /// Event times.
+    pub(crate) const EVENT_TIMES: i64 = 5;
+    /// The page paths of custom events.
+    pub(crate) const EVENT_PATHS: i64 = 6;
+    /// Custom properties.
+    pub(crate) const PROPS: i64 = 7;
+    /// Revenue.
+    pub(crate) const REVENUE: i64 = 8;
+    /// How many parts a segment has.
+    pub(crate) const COUNT: usize = 9;
+    /// The part whose presence says a day is in this format: days packed
+    /// before migration 012 have parts 0 to 2 only, and are read from rows
+    /// until the writer packs them again.
+    pub(crate) const MARKER: i64 = VISIT;
+    /// The largest part id.
+    pub(crate) const LAST: i64 = REVENUE;
+}
+
+/// The first byte of a steps part. Format 2 (before migration 012) had start
+/// seconds and no checksums; format 1 had a dictionary.
+pub(crate) const STEPS_FORMAT: u8 = 3;
+
+/// A part that fails its checksum or cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Damaged;
+
+/// How many bytes a checksum takes at the end of every part.
+const CHECKSUM_BYTES: usize = 4;
+
+/// Appends the CRC-32 of `payload` to it.
+pub(crate) fn seal(mut payload: Vec<u8>) -> Vec<u8> {
+    let crc = crc32fast::hash(&payload);
+    payload.extend_from_slice(&crc.to_le_bytes());
+    payload
+}
+
+/// The payload of a sealed part, once its checksum matches.
+pub(crate) fn unseal(part: &[u8]) -> Result<&[u8], Damaged> {
+    let split = part.len().checked_sub(CHECKSUM_BYTES).ok_or(Damaged)?;
+    let (payload, crc) = part.split_at(split);
+    let crc = u32::from_le_bytes(<[u8; CHECKSUM_BYTES]>::try_from(crc).map_err(|_| Damaged)?);
+    if crc32fast::hash(payload) == crc {
+        Ok(payload)
+    } else {
+        Err(Damaged)
+    }
+}
+
+/// The code of a page view of path `id` (`pageview`), else of a custom event
+/// of name `id`.
+pub(crate) fn step_code(id: i64, pageview: bool) -> u64 {
+    ((id as u64) << 1) | u64::from(!pageview)
+}
+
+/// The step code of a recorded event.
+fn event_step_code(event: &EventRecord) -> u64 {
+    step_code(event.code, event.pageview)
+}
+
+/// Encodes the visits of the day starting at `day_start_ms`, in start order
+/// (ties by id), as sealed parts `(part id, bytes)`.
+pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec<u8>)> {
+    let events: usize = visits.iter().map(|v| v.events.len()).sum();
+    let mut starts = Vec::with_capacity(4 + visits.len() * 3);
+    put_varint(&mut starts, visits.len() as u64);
+    let mut previous = day_start_ms;
+    for visit in visits {
+        put_varint(&mut starts, visit.start_ts.wrapping_sub(previous) as u64);
+        previous = visit.start_ts;
+    }
+
+    let mut steps = Vec::with_capacity(1 + visits.len() + events * 2);
+    steps.push(STEPS_FORMAT);
+    let mut codes = Vec::new();
+    let mut times = Vec::with_capacity(events * 3);
+    let mut paths = Vec::new();
+    let mut props = Vec::new();
+    let mut props_entries = 0u64;
+    let mut revenue = Vec::new();
+    let mut revenue_entries = 0u64;
+    // The day's index of the event after the previous entry of each list.
+    let (mut props_next, mut revenue_next) = (0u64, 0u64);
+    let mut index = 0u64;
+    for visit in visits {
+        codes.clear();
+        let mut time = visit.start_ts;
+        for event in &visit.events {
+            put_varint(&mut codes, event_step_code(event));
+            put_varint(&mut times, event.ts.wrapping_sub(time) as u64);
+            time = event.ts;
+            if !event.pageview {
+                put_varint(&mut paths, event.pathname as u64);
+            }
+            let pairs = visit.props_of(event);
+            if !pairs.is_empty() {
+                props_entries += 1;
+                put_varint(&mut props, index - props_next);
+                put_varint(&mut props, pairs.len() as u64);
+                let mut key = 0i64;
+                for &(k, value) in pairs {
+                    put_varint(&mut props, k.wrapping_sub(key) as u64);
+                    put_varint(&mut props, zigzag(value));
+                    key = k;
+                }
+                props_next = index + 1;
+            }
+            if event.revenue_micros.is_some() || event.currency.is_some() {
+                revenue_entries += 1;
+                put_varint(&mut revenue, index - revenue_next);
+                let tag = u8::from(event.revenue_micros.is_some())
+                    | u8::from(event.currency.is_some()) << 1;
+                revenue.push(tag);
+                if let Some(micros) = event.revenue_micros {
+                    put_varint(&mut revenue, zigzag(micros));
+                }
+                if let Some(currency) = event.currency {
+                    put_varint(&mut revenue, zigzag(currency));
+                }
+                revenue_next = index + 1;
+            }
+            index += 1;
+        }
+        put_varint(&mut steps, codes.len() as u64);
+        steps.extend_from_slice(&codes);
+    }
+    let mut props_part = Vec::with_capacity(props.len() + 4);
+    put_varint(&mut props_part, props_entries);
+    props_part.extend_from_slice(&props);
+    let mut revenue_part = Vec::with_capacity(revenue.len() + 4);
+    put_varint(&mut revenue_part, revenue_entries);
+    revenue_part.extend_from_slice(&revenue);
+
+    let width: usize = if visits.iter().all(|v| (0..1 << 48).contains(&v.visitor_id)) {
+        6
+    } else {
+        8
+    };
+    let mut visitors = Vec::with_capacity(1 + visits.len() * width);
+    visitors.push(width as u8);
+    for visit in visits {
+        visitors.extend_from_slice(&visit.visitor_id.to_le_bytes()[..width]);
+    }
+
+    let mut visit_part = Vec::with_capacity(visits.len() * 3);
+    for visit in visits {
+        put_varint(
+            &mut visit_part,
+            visit.end_ts.wrapping_sub(visit.start_ts) as u64,
+        );
+    }
+    let column = |get: &dyn Fn(&VisitRecord) -> Option<i64>| -> Vec<Option<i64>> {
+        visits.iter().map(get).collect()
+    };
+    put_dict(&mut visit_part, &column(&|v| Some(v.pageviews)));
+    put_dict(&mut visit_part, &column(&|v| Some(v.events_count)));
+    put_dict(&mut visit_part, &column(&|v| v.entry_page));
+    put_dict(&mut visit_part, &column(&|v| v.exit_page));
+
+    let mut attributes = Vec::with_capacity(visits.len() * 4);
+    let mut one = Vec::new();
+    for get in ATTRIBUTE_COLUMNS {
+        one.clear();
+        put_dict(&mut one, &column(&|v| get(&v.attrs)));
+        put_varint(&mut attributes, one.len() as u64);
+        attributes.extend_from_slice(&one);
+    }
+
+    [
+        (part::STARTS, starts),
+        (part::STEPS, steps),
+        (part::VISITORS, visitors),
+        (part::VISIT, visit_part),
+        (part::ATTRIBUTES, attributes),
+        (part::EVENT_TIMES, times),
+        (part::EVENT_PATHS, paths),
+        (part::PROPS, props_part),
+        (part::REVENUE, revenue_part),
+    ]
+    .into_iter()
+    .map(|(id, payload)| (id, seal(payload)))
+    .collect()
+}
+
+/// A visit attribute as a dictionary column sees it.
+type AttributeGetter = fn(&VisitAttributes) -> Option<i64>;
+
+/// The columns of the attributes part, in order.
+const ATTRIBUTE_COLUMNS: [AttributeGetter; 15] = [
+    |a| a.referrer_source,
+    |a| a.referrer_url,
+    |a| a.utm_source,
+    |a| a.utm_medium,
+    |a| a.utm_campaign,
+    |a| a.utm_term,
+    |a| a.utm_content,
+    |a| a.browser,
+    |a| a.browser_version,
+    |a| a.os,
+    |a| a.os_version,
+    |a| Some(a.device),
+    |a| a.screen_width,
+    |a| a.country,
+    |a| Some(i64::from(a.is_bot) | i64::from(a.is_internal) << 1),
+];
+
+/// The number of bits that hold every position below `count`.
+fn bits_for(count: usize) -> u32 {
+    usize::BITS - count.saturating_sub(1).leading_zeros()
+}
+
+/// Appends `values` as a dictionary column (see the module documentation).
+fn put_dict(out: &mut Vec<u8>, values: &[Option<i64>]) {
+    let mut counts: FxHashMap<Option<i64>, usize> = FxHashMap::default();
+    for &value in values {
+        *counts.entry(value).or_default() += 1;
+    }
+    let mut dictionary: Vec<(Option<i64>, usize)> = counts.into_iter().collect();
+    dictionary.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    put_varint(out, dictionary.len() as u64);
+    let none_at = dictionary.iter().position(|(value, _)| value.is_none());
+    put_varint(out, none_at.map_or(0, |at| at as u64 + 1));
+    for &(value, _) in &dictionary {
+        if let Some(value) = value {
+            put_varint(out, zigzag(value));
+        }
+    }
+    let position: FxHashMap<Option<i64>, u64> = dictionary
+        .iter()
+        .enumerate()
+        .map(|(at, &(value, _))| (value, at as u64))
+        .collect();
+    let width = bits_for(dictionary.len());
+    if width == 0 {
+        return;
+    }
+    let (mut buffer, mut filled) = (0u64, 0u32);
+    for value in values {
+        buffer |= position[value] << filled;
+        filled += width;
+        while filled >= 8 {
+            out.push(buffer as u8);
+            buffer >>= 8;
+            filled -= 8;
+        }
+    }
+    if filled > 0 {
+        out.push(buffer as u8);
+    }
+}
+
+/// A dictionary column being read.
+#[derive(Debug)]
+struct DictColumn<'a> {
+    values: Vec<Option<i64>>,
+    width: u32,
+    packed: &'a [u8],
+}
+
+impl<'a> DictColumn<'a> {
+    /// Reads a column of `count` values at `*at`, moving `*at` past it.
+    fn read(bytes: &'a [u8], at: &mut usize, count: usize) -> Result<Self, Damaged> {
+        let len = get_varint(bytes, at).ok_or(Damaged)?;
+        let none_at = get_varint(bytes, at).ok_or(Damaged)?;
+        // Every value but None takes a byte at least.
+        if len > bytes.len() as u64 + 1 || none_at > len || (len == 0 && count > 0) {
+            return Err(Damaged);
+        }
+        let len = len as usize;
+        let mut values = Vec::with_capacity(len);
+        for position in 0..len {
+            if none_at == position as u64 + 1 {
+                values.push(None);
+            } else {
+                values.push(Some(unzigzag(get_varint(bytes, at).ok_or(Damaged)?)));
+            }
+        }
+        let width = bits_for(len);
+        let packed_len = (count as u64 * u64::from(width)).div_ceil(8);
+        let end = at.checked_add(usize::try_from(packed_len).map_err(|_| Damaged)?);
+        let packed = end.and_then(|end| bytes.get(*at..end)).ok_or(Damaged)?;
+        *at += packed.len();
+        Ok(Self {
+            values,
+            width,
+            packed,
+        })
+    }
+
+    /// The value of visit `index`.
+    fn get(&self, index: usize) -> Result<Option<i64>, Damaged> {
+        if self.width == 0 {
+            return self.values.first().copied().ok_or(Damaged);
+        }
+        let bit = index as u64 * u64::from(self.width);
+        let byte = (bit / 8) as usize;
+        let mut raw = [0u8; 8];
+        let available = self.packed.get(byte..).ok_or(Damaged)?;
+        let take = available.len().min(8);
+        raw[..take].copy_from_slice(&available[..take]);
+        let position = (u64::from_le_bytes(raw) >> (bit % 8)) & ((1u64 << self.width) - 1);
+        self.values.get(position as usize).copied().ok_or(Damaged)
+    }
+}
+
+/// The visitor id of `width` bytes (6 or 8) at `at`: one 8-byte load,
+/// masked, except for the last ids of a day.
+#[inline]
+pub(crate) fn visitor_at(bytes: &[u8], at: usize, width: usize) -> Option<i64> {
+    let mask = u64::MAX >> (64 - 8 * width);
+    let raw = match bytes.get(at..at.checked_add(8)?) {
+        Some(eight) => u64::from_le_bytes(<[u8; 8]>::try_from(eight).ok()?),
+        None => {
+            let mut raw = [0u8; 8];
+            raw[..width].copy_from_slice(bytes.get(at..at.checked_add(width)?)?);
+            u64::from_le_bytes(raw)
+        }
+    };
+    let value = raw & mask;
+    // Six-byte ids are the non-negative ids below 2^48.
+    Some(value as i64)
+}
+
+/// The width of a visitors part holding `count` ids, checked.
+pub(crate) fn visitor_width(bytes: &[u8], count: usize) -> Result<usize, Damaged> {
+    let width = match bytes.first() {
+        Some(&w @ (6 | 8)) => usize::from(w),
+        _ => return Err(Damaged),
+    };
+    if count.checked_mul(width).and_then(|b| b.checked_add(1)) != Some(bytes.len()) {
+        return Err(Damaged);
+    }
+    Ok(width)
+}
+
+/// The unsealed parts of one day a query reads (`None`: not read).
+pub(crate) type DayParts<'a> = [Option<&'a [u8]>; part::COUNT];
+
+/// The parts [`decode`] reads for `columns`.
+pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
+    let mut wanted = [false; part::COUNT];
+    let events = columns.events;
+    for (id, asked) in [
+        (part::STARTS, true),
+        (part::STEPS, events),
+        (part::VISITORS, columns.visitors),
+        (part::VISIT, columns.visit),
+        (part::ATTRIBUTES, columns.attributes),
+        (part::EVENT_TIMES, events && columns.event_times),
+        (part::EVENT_PATHS, events && columns.event_paths),
+        (part::PROPS, events && columns.props),
+        (part::REVENUE, events && columns.revenue),
+    ] {
+        wanted[id as usize] = asked;
+    }
+    wanted
+}
+
+/// A list of `(event index, ...)` entries being read in event order.
+#[derive(Debug)]
+struct Entries<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    left: u64,
+    /// The day's index of the next entry's event (`u64::MAX` when none).
+    next: u64,
+}
+
+impl<'a> Entries<'a> {
+    fn new(bytes: &'a [u8]) -> Result<Self, Damaged> {
+        let mut at = 0;
+        let left = get_varint(bytes, &mut at).ok_or(Damaged)?;
+        let mut entries = Self {
+            bytes,
+            at,
+            left,
+            next: 0,
+        };
+        entries.advance(0)?;
+        Ok(entries)
+    }
+
+    /// Reads the next entry's index, counted from `from`.
+    fn advance(&mut self, from: u64) -> Result<(), Damaged> {
+        if self.left == 0 {
+            self.next = u64::MAX;
+            return Ok(());
+        }
+        self.left -= 1;
+        let gap = get_varint(self.bytes, &mut self.at).ok_or(Damaged)?;
+        self.next = from.checked_add(gap).ok_or(Damaged)?;
+        Ok(())
+    }
+
+    fn varint(&mut self) -> Result<u64, Damaged> {
+        get_varint(self.bytes, &mut self.at).ok_or(Damaged)
+    }
+
+    fn finished(&self) -> bool {
+        self.next == u64::MAX && self.at == self.bytes.len()
+    }
+}
+
+/// Decodes the visits of the day starting at `day_start_ms` from `parts`
+/// (unsealed; those of [`parts_for`]`(columns)` must be present) into
+/// `record`, filling only `columns`, and calls `each` with those that start
+/// in `[from_ms, to_ms)`. Every part read must be consumed exactly.
+pub(crate) fn decode(
+    day_start_ms: i64,
+    parts: &DayParts<'_>,
+    columns: Columns,
+    (from_ms, to_ms): (i64, i64),
+    record: &mut VisitRecord,
+    mut each: impl FnMut(&VisitRecord),
+) -> Result<(), Damaged> {
+    let wanted = parts_for(columns);
+    let get = |id: i64| -> Result<Option<&[u8]>, Damaged> {
+        if wanted[id as usize] {
+            parts[id as usize].map(Some).ok_or(Damaged)
+        } else {
+            Ok(None)
+        }
+    };
+    let starts = get(part::STARTS)?.ok_or(Damaged)?;
+    let mut at_start = 0;
+    let count = get_varint(starts, &mut at_start).ok_or(Damaged)?;
+    // Every visit takes a byte of starts at least.
+    if count > starts.len() as u64 {
+        return Err(Damaged);
+    }
+    let count = count as usize;
+    let steps = get(part::STEPS)?;
+    let mut at_step = 1;
+    if let Some(steps) = steps
+        && steps.first() != Some(&STEPS_FORMAT)
+    {
+        return Err(Damaged);
+    }
+    let visitors = match get(part::VISITORS)? {
+        Some(bytes) => Some((bytes, visitor_width(bytes, count)?)),
+        None => None,
+    };
+    let mut at_visit = 0;
+    let visit = match get(part::VISIT)? {
+        Some(bytes) => {
+            // Durations come first; the columns follow them.
+            let mut at = 0;
+            for _ in 0..count {
+                get_varint(bytes, &mut at).ok_or(Damaged)?;
+            }
+            let durations_end = at;
+            let pageviews = DictColumn::read(bytes, &mut at, count)?;
+            let events = DictColumn::read(bytes, &mut at, count)?;
+            let entry = DictColumn::read(bytes, &mut at, count)?;
+            let exit = DictColumn::read(bytes, &mut at, count)?;
+            if at != bytes.len() {
+                return Err(Damaged);
+            }
+            Some((bytes, durations_end, [pageviews, events, entry, exit]))
+        }
+        None => None,
+    };
+    let attributes = match get(part::ATTRIBUTES)? {
+        Some(bytes) => {
+            let mut at = 0;
+            let mut columns = Vec::with_capacity(ATTRIBUTE_COLUMNS.len());
+            for _ in 0..ATTRIBUTE_COLUMNS.len() {
+                let len = get_varint(bytes, &mut at).ok_or(Damaged)?;
+                let end = at
+                    .checked_add(usize::try_from(len).map_err(|_| Damaged)?)
+                    .ok_or(Damaged)?;
+                let one = bytes.get(at..end).ok_or(Damaged)?;
+                let mut inner = 0;
+                columns.push(DictColumn::read(one, &mut inner, count)?);
+                if inner != one.len() {
+                    return Err(Damaged);
+                }
+                at = end;
+            }
+            if at != bytes.len() {
+                return Err(Damaged);
+            }
+            Some(columns)
+        }
+        None => None,
+    };
+    let (times, mut at_time) = (get(part::EVENT_TIMES)?, 0);
+    let (paths, mut at_path) = (get(part::EVENT_PATHS)?, 0);
+    let mut props = get(part::PROPS)?.map(Entries::new).transpose()?;
+    let mut revenue = get(part::REVENUE)?.map(Entries::new).transpose()?;
+
+    let mut start = day_start_ms;
+    let mut index = 0u64;
+    for visit_index in 0..count {
+        record.clear();
+        start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+        record.id = -(visit_index as i64 + 1);
+        record.start_ts = start;
+        if let Some((bytes, width)) = visitors {
+            record.visitor_id = visitor_at(bytes, 1 + visit_index * width, width).ok_or(Damaged)?;
+        }
+        if let Some((bytes, _, [pageviews, events, entry, exit])) = &visit {
+            let duration = get_varint(bytes, &mut at_visit).ok_or(Damaged)?;
+            record.end_ts = start.wrapping_add(duration as i64);
+            record.pageviews = pageviews.get(visit_index)?.ok_or(Damaged)?;
+            record.events_count = events.get(visit_index)?.ok_or(Damaged)?;
+            record.entry_page = entry.get(visit_index)?;
+            record.exit_page = exit.get(visit_index)?;
+        }
+        if let Some(columns) = &attributes {
+            let value = |at: usize| columns[at].get(visit_index);
+            let flags = value(14)?.ok_or(Damaged)?;
+            record.attrs = VisitAttributes {
+                referrer_source: value(0)?,
+                referrer_url: value(1)?,
+                utm_source: value(2)?,
+                utm_medium: value(3)?,
+                utm_campaign: value(4)?,
+                utm_term: value(5)?,
+                utm_content: value(6)?,
+                browser: value(7)?,
+                browser_version: value(8)?,
+                os: value(9)?,
+                os_version: value(10)?,
+                device: value(11)?.ok_or(Damaged)?,
+                screen_width: value(12)?,
+                country: value(13)?,
+                is_bot: flags & 1 != 0,
+                is_internal: flags & 2 != 0,
+            };
+        }
+        if let Some(steps) = steps {
+            let length = get_varint(steps, &mut at_step).ok_or(Damaged)?;
+            let end = at_step
+                .checked_add(usize::try_from(length).map_err(|_| Damaged)?)
+                .ok_or(Damaged)?;
+            let codes = steps.get(at_step..end).ok_or(Damaged)?;
+            at_step = end;
+            let mut at_code = 0;
+            let mut time = start;
+            while at_code < codes.len() {
+                let code = get_varint(codes, &mut at_code).ok_or(Damaged)?;
+                let pageview = code & 1 == 0;
+                let id = (code >> 1) as i64;
+                if let Some(times) = times {
+                    time =
+                        time.wrapping_add(get_varint(times, &mut at_time).ok_or(Damaged)? as i64);
+                }
+                let pathname = if pageview {
+                    id
+                } else if let Some(paths) = paths {
+                    get_varint(paths, &mut at_path).ok_or(Damaged)? as i64
+                } else {
+                    0
+                };
+                let mut event = EventRecord {
+                    ts: time,
+                    pageview,
+                    code: id,
+                    pathname,
+                    ..EventRecord::default()
+                };
+                if let Some(entries) = &mut props
+                    && entries.next == index
+                {
+                    let pairs = entries.varint()?;
+                    if pairs == 0 || pairs > entries.bytes.len() as u64 {
+                        return Err(Damaged);
+                    }
+                    let first = record.props.len() as u32;
+                    let mut key = 0i64;
+                    for _ in 0..pairs {
+                        key = key.wrapping_add(entries.varint()? as i64);
+                        let value = unzigzag(entries.varint()?);
+                        record.props.push((key, value));
+                    }
+                    event.props = (first, record.props.len() as u32);
+                    entries.advance(index + 1)?;
+                }
+                if let Some(entries) = &mut revenue
+                    && entries.next == index
+                {
+                    let tag = *entries.bytes.get(entries.at).ok_or(Damaged)?;
+                    entries.at += 1;
+                    if tag == 0 || tag > 3 {
+                        return Err(Damaged);
+                    }
+                    if tag & 1 != 0 {
+                        event.revenue_micros = Some(unzigzag(entries.varint()?));
+                    }
+                    if tag & 2 != 0 {
+                        event.currency = Some(unzigzag(entries.varint()?));
+                    }
+                    entries.advance(index + 1)?;
+                }
+                record.events.push(event);
+                index += 1;
+            }
+        }
+        if (from_ms..to_ms).contains(&start) {
+            each(record);
+        }
+    }
+    let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
+    if at_start != starts.len()
+        || !consumed(steps, at_step)
+        || visit.as_ref().is_some_and(|v| v.1 != at_visit)
+        || !consumed(times, at_time)
+        || !consumed(paths, at_path)
+        || !props.as_ref().is_none_or(Entries::finished)
+        || !revenue.as_ref().is_none_or(Entries::finished)
+    {
+        return Err(Damaged);
+    }
+    Ok(())
+}
+
+/// A small day of three visits with every column used, for the fuzz target
+/// and the tests.
+pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
+    let event = |ts: i64, pageview: bool, code: i64, pathname: i64| EventRecord {
+        ts,
+        pageview,
+        code,
+        pathname,
+        ..EventRecord::default()
+    };
+    let d = day_start_ms;
+    let mut first = VisitRecord {
+        id: -1,
+        visitor_id: 1 << 40,
+        start_ts: d + 1_500,
+        end_ts: d + 61_500,
+        pageviews: 2,
+        events_count: 3,
+        entry_page: Some(4),
+        exit_page: Some(5),
+        attrs: VisitAttributes {
+            referrer_source: Some(7),
+            utm_source: Some(8),
+            browser: Some(9),
+            device: 1,
+            country: Some(10),
+            is_bot: true,
+            ..VisitAttributes::default()
+        },
+        events: vec![
+            event(d + 1_500, true, 4, 4),
+            event(d + 1_500, false, 11, 4),
+            event(d + 61_500, true, 5, 5),
+        ],
+        props: vec![(12, 13), (14, -15)],
+    };
+    first.events[1].props = (0, 2);
+    first.events[1].revenue_micros = Some(-2_500_000);
+    first.events[1].currency = Some(16);
+    let second = VisitRecord {
+        id: -2,
+        visitor_id: 3,
+        start_ts: d + 1_500,
+        end_ts: d + 1_500,
+        pageviews: 1,
+        events_count: 1,
+        entry_page: Some(4),
+        exit_page: Some(4),
+        attrs: VisitAttributes {
+            device: 2,
+            screen_width: Some(1280),
+            ..VisitAttributes::default()
+        },
+        events: vec![event(d + 1_500, true, 4, 4)],
+        props: Vec::new(),
+    };
+    // Crosses midnight.
+    let third = VisitRecord {
+        id: -3,
+        visitor_id: 3,
+        start_ts: d + 86_000_000,
+        end_ts: d + 87_000_000,
+        pageviews: 1,
+        events_count: 2,
+        entry_page: Some(300),
+        exit_page: Some(300),
+        attrs: VisitAttributes::default(),
+        events: vec![
+            event(d + 86_000_000, true, 300, 300),
+            EventRecord {
+                revenue_micros: Some(1),
+                ..event(d + 87_000_000, false, 11, 300)
+            },
+        ],
+        props: Vec::new(),
+    };
+    vec![first, second, third]
+}
+
+/// Decodes `data` as a part of a day segment and returns how many visits
+/// decoded (`None`: damaged), for the fuzz target and its property test. It
+/// must never panic. The first byte picks the part of a valid segment
+/// ([`sample_day`]) that the rest replaces (bits 0 to 3, modulo the part
+/// count), whether the rest is sealed first so that the decoding itself is
+/// reached (bit 7 clear) or taken as stored bytes, and the columns read
+/// (bits 4 to 6: all, events only, visits only).
+#[doc(hidden)]
+pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
+    let (&selector, rest) = data.split_first()?;
+    let mut parts = encode(0, &sample_day(0));
+    let replaced = usize::from(selector & 0x0F) % part::COUNT;
+    parts[replaced].1 = if selector & 0x80 == 0 {
+        seal(rest.to_vec())
+    } else {
+        rest.to_vec()
+    };
+    let columns = match (selector >> 4) & 0x07 {
+        0 | 1 | 2 => Columns::ALL,
+        3 | 4 => Columns {
+            events: true,
+            event_times: true,
+            ..Columns::default()
+        },
+        _ => Columns {
+            visitors: true,
+            visit: true,
+            attributes: true,
+            ..Columns::default()
+        },
+    };
+    let mut unsealed: DayParts<'_> = [None; part::COUNT];
+    for (id, bytes) in &parts {
+        unsealed[*id as usize] = Some(unseal(bytes).ok()?);
+    }
+    let mut record = VisitRecord::default();
+    let mut seen = 0;
+    decode(
+        0,
+        &unsealed,
+        columns,
+        (i64::MIN, i64::MAX),
+        &mut record,
+        |_| seen += 1,
+    )
+    .ok()?;
+    Some(seen)
+}
+
+#[cfg(test)]
+mod tests;

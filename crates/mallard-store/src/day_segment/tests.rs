@@ -1,0 +1,335 @@
+//! The day segment format: round trips of random days, column subsets,
+//! checksums and damaged bytes.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Decodes every visit of sealed `parts` with `columns` in `[from, to)`.
+fn decode_all(
+    day_start: i64,
+    parts: &[(i64, Vec<u8>)],
+    columns: Columns,
+    range: (i64, i64),
+) -> Result<Vec<VisitRecord>, Damaged> {
+    let mut unsealed: DayParts<'_> = [None; part::COUNT];
+    for (id, bytes) in parts {
+        unsealed[*id as usize] = Some(unseal(bytes)?);
+    }
+    let mut record = VisitRecord::default();
+    let mut seen = Vec::new();
+    decode(day_start, &unsealed, columns, range, &mut record, |r| {
+        seen.push(r.clone())
+    })?;
+    Ok(seen)
+}
+
+/// What a visit reads as with only `columns` (see the documentation of
+/// `VisitRecord` and `EventRecord`).
+fn project(visit: &VisitRecord, columns: Columns) -> VisitRecord {
+    let mut out = VisitRecord {
+        id: visit.id,
+        start_ts: visit.start_ts,
+        ..VisitRecord::default()
+    };
+    if columns.visitors {
+        out.visitor_id = visit.visitor_id;
+    }
+    if columns.visit {
+        out.end_ts = visit.end_ts;
+        out.pageviews = visit.pageviews;
+        out.events_count = visit.events_count;
+        out.entry_page = visit.entry_page;
+        out.exit_page = visit.exit_page;
+    }
+    if columns.attributes {
+        out.attrs = visit.attrs;
+    }
+    if columns.events {
+        for event in &visit.events {
+            let mut kept = EventRecord {
+                ts: if columns.event_times {
+                    event.ts
+                } else {
+                    visit.start_ts
+                },
+                pageview: event.pageview,
+                code: event.code,
+                pathname: if columns.event_paths || event.pageview {
+                    event.pathname
+                } else {
+                    0
+                },
+                ..EventRecord::default()
+            };
+            if columns.props {
+                let pairs = visit.props_of(event);
+                if !pairs.is_empty() {
+                    let first = out.props.len() as u32;
+                    out.props.extend_from_slice(pairs);
+                    kept.props = (first, out.props.len() as u32);
+                }
+            }
+            if columns.revenue {
+                kept.revenue_micros = event.revenue_micros;
+                kept.currency = event.currency;
+            }
+            out.events.push(kept);
+        }
+    }
+    out
+}
+
+fn id_value() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![
+        Just(None),
+        (0i64..4).prop_map(Some),
+        (0i64..100_000).prop_map(Some),
+        any::<i64>().prop_map(Some),
+    ]
+}
+
+fn attributes() -> impl Strategy<Value = VisitAttributes> {
+    (
+        proptest::collection::vec(id_value(), 13),
+        any::<i64>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(v, device, is_bot, is_internal)| VisitAttributes {
+            referrer_source: v[0],
+            referrer_url: v[1],
+            utm_source: v[2],
+            utm_medium: v[3],
+            utm_campaign: v[4],
+            utm_term: v[5],
+            utm_content: v[6],
+            browser: v[7],
+            browser_version: v[8],
+            os: v[9],
+            os_version: v[10],
+            screen_width: v[11],
+            country: v[12],
+            device: device % 4,
+            is_bot,
+            is_internal,
+        })
+}
+
+/// One random event: time step from the previous event (0 makes ties), page
+/// view, code, page path of a custom event, properties, revenue.
+type RandomEvent = (
+    i64,
+    bool,
+    i64,
+    i64,
+    Vec<(i64, i64)>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn event() -> impl Strategy<Value = RandomEvent> {
+    (
+        prop_oneof![Just(0i64), 0i64..120_000, 0i64..10_000_000],
+        any::<bool>(),
+        prop_oneof![0i64..200, 0i64..(1 << 40)],
+        0i64..100_000,
+        proptest::collection::vec((0i64..50, any::<i64>()), 0..4),
+        proptest::option::of(any::<i64>()),
+        proptest::option::of(0i64..300),
+    )
+}
+
+/// A random visit starting at `offset` ms into the day.
+fn visit() -> impl Strategy<Value = VisitRecord> {
+    (
+        0i64..DAY_MS,
+        prop_oneof![0i64..(1 << 47), any::<i64>()],
+        any::<i64>(),
+        (any::<i64>(), any::<i64>(), id_value(), id_value()),
+        attributes(),
+        proptest::collection::vec(event(), 0..12),
+    )
+        .prop_map(|(offset, visitor_id, end_shift, counts, attrs, events)| {
+            let start_ts = 10 * DAY_MS + offset;
+            let mut record = VisitRecord {
+                visitor_id,
+                start_ts,
+                end_ts: start_ts.wrapping_add(end_shift % (3 * DAY_MS)),
+                pageviews: counts.0,
+                events_count: counts.1,
+                entry_page: counts.2,
+                exit_page: counts.3,
+                attrs,
+                ..VisitRecord::default()
+            };
+            let mut ts = start_ts;
+            for (step, pageview, code, path, mut pairs, micros, currency) in events {
+                ts += step;
+                pairs.sort_unstable_by_key(|p| p.0);
+                pairs.dedup_by_key(|p| p.0);
+                let first = record.props.len() as u32;
+                record.props.extend(pairs);
+                record.events.push(EventRecord {
+                    ts,
+                    pageview,
+                    code,
+                    pathname: if pageview { code } else { path },
+                    props: if record.props.len() as u32 > first {
+                        (first, record.props.len() as u32)
+                    } else {
+                        (0, 0)
+                    },
+                    revenue_micros: micros,
+                    currency,
+                });
+            }
+            record
+        })
+}
+
+/// Random visits of day 10 in start order (ties kept in their order), with
+/// their segment ids.
+fn day() -> impl Strategy<Value = Vec<VisitRecord>> {
+    proptest::collection::vec(visit(), 0..24).prop_map(|mut visits| {
+        visits.sort_by_key(|v| v.start_ts);
+        for (at, visit) in visits.iter_mut().enumerate() {
+            visit.id = -(at as i64 + 1);
+        }
+        visits
+    })
+}
+
+fn columns() -> impl Strategy<Value = Columns> {
+    proptest::collection::vec(any::<bool>(), 8).prop_map(|b| Columns {
+        visitors: b[0],
+        visit: b[1],
+        attributes: b[2],
+        events: b[3],
+        event_times: b[4],
+        event_paths: b[5],
+        props: b[6],
+        revenue: b[7],
+    })
+}
+
+proptest! {
+    // Each case encodes and decodes dozens of visits: 64 cases keep the
+    // debug build's run short.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_column_round_trips(visits in day()) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let read = decode_all(10 * DAY_MS, &parts, Columns::ALL, (i64::MIN, i64::MAX)).unwrap();
+        prop_assert_eq!(read, visits);
+    }
+
+    #[test]
+    fn a_subset_of_columns_reads_as_the_projection(
+        visits in day(),
+        columns in columns(),
+        bounds in (0i64..DAY_MS, 0i64..DAY_MS),
+    ) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let (from, to) = (10 * DAY_MS + bounds.0.min(bounds.1), 10 * DAY_MS + bounds.0.max(bounds.1));
+        // Only the parts of the columns are needed.
+        let wanted = parts_for(columns);
+        let needed: Vec<(i64, Vec<u8>)> =
+            parts.into_iter().filter(|(id, _)| wanted[*id as usize]).collect();
+        let read = decode_all(10 * DAY_MS, &needed, columns, (from, to)).unwrap();
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .filter(|v| (from..to).contains(&v.start_ts))
+            .map(|v| project(v, columns))
+            .collect();
+        prop_assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn any_changed_byte_fails_the_checksum(
+        visits in day(),
+        which in 0usize..part::COUNT,
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let mut parts = encode(10 * DAY_MS, &visits);
+        let bytes = &mut parts[which].1;
+        let at = at.index(bytes.len());
+        bytes[at] ^= flip;
+        prop_assert_eq!(unseal(bytes), Err(Damaged));
+    }
+
+    /// The property of the fuzz target `day_segment`: arbitrary bytes as any
+    /// part never panic.
+
+    /// Valid parts cut short or extended decode as damaged, never panic.
+    #[test]
+    fn truncated_or_extended_parts_are_damaged(
+        visits in day(),
+        which in 0usize..part::COUNT,
+        cut in any::<prop::sample::Index>(),
+        extra in proptest::collection::vec(any::<u8>(), 1..4),
+    ) {
+        prop_assume!(!visits.is_empty());
+        let parts = encode(10 * DAY_MS, &visits);
+        let payload = unseal(&parts[which].1).unwrap().to_vec();
+        for changed in [
+            payload[..cut.index(payload.len())].to_vec(),
+            [payload.clone(), extra.clone()].concat(),
+        ] {
+            let mut damaged = parts.clone();
+            damaged[which].1 = seal(changed);
+            // A visits part of 8-byte ids cut by a multiple of 8 bytes, or
+            // an entries list followed by nothing, may still be consistent;
+            // whatever decodes must not panic.
+            let _ = decode_all(10 * DAY_MS, &damaged, Columns::ALL, (i64::MIN, i64::MAX));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The property of the fuzz target `day_segment`: arbitrary bytes as any
+    /// part never panic.
+    #[test]
+    fn arbitrary_bytes_as_a_part_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = fuzz_decode(&data);
+    }
+}
+
+#[test]
+fn the_sample_day_round_trips_and_decodes_for_the_fuzz_target() {
+    let visits = sample_day(10 * DAY_MS);
+    let parts = encode(10 * DAY_MS, &visits);
+    assert_eq!(
+        decode_all(10 * DAY_MS, &parts, Columns::ALL, (i64::MIN, i64::MAX)).unwrap(),
+        visits
+    );
+    // The fuzz target replaces a part with its own bytes: the part itself
+    // decodes, a changed one does not.
+    let steps = unseal(&encode(0, &sample_day(0))[1].1).unwrap().to_vec();
+    assert_eq!(fuzz_decode(&[[1u8].as_slice(), &steps].concat()), Some(3));
+    assert_eq!(fuzz_decode(&[[1u8].as_slice(), &steps[1..]].concat()), None);
+    assert_eq!(fuzz_decode(&[]), None);
+}
+
+#[test]
+fn dictionary_columns_of_one_value_take_no_bits_per_visit() {
+    let mut one = Vec::new();
+    put_dict(&mut one, &[Some(5); 1000]);
+    // Count, no None, the value.
+    assert_eq!(one, vec![1, 0, 10]);
+    let mut two = Vec::new();
+    put_dict(&mut two, &[None, Some(3), None, None]);
+    // Two values, None first (most frequent), then 3; one bit a visit.
+    assert_eq!(two, vec![2, 1, 6, 0b0010]);
+    let mut at = 0;
+    let column = DictColumn::read(&two, &mut at, 4).unwrap();
+    assert_eq!(at, two.len());
+    let values: Vec<_> = (0..4).map(|i| column.get(i).unwrap()).collect();
+    assert_eq!(values, vec![None, Some(3), None, None]);
+}

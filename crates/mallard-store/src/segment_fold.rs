@@ -1,0 +1,470 @@
+//! Queries over day segments: the packed days of a period read a chunk at a
+//! time and folded on rayon's pool.
+//!
+//! [`fold_records`] hands each visit over as a [`VisitRecord`] with the
+//! columns asked for; [`fold`] is its special case for the behavioural
+//! queries, which need only start times, visitor ids and event codes, handed
+//! over undecoded ([`PackedCodes`]). Both read a day only when it is in the
+//! current format (it has the part [`part::MARKER`]): a day packed before
+//! migration 012, or not packed, ends the packed prefix of the period, and
+//! the caller reads the rows from there. A part that fails its checksum or
+//! does not decode answers [`StoreError::DamagedSegment`].
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::{Connection, params};
+
+use crate::day_segment::{self, Damaged, DayParts, STEPS_FORMAT, part};
+use crate::error::StoreError;
+use crate::varint::get_varint;
+use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
+use crate::visit_record::{Columns, VisitRecord};
+
+/// Packed days read before they are folded, at most.
+const CHUNK_DAYS: usize = 16;
+
+/// The error of a damaged part of `site`'s segment of UTC `day`.
+fn damaged(site_id: i64, day: i64) -> StoreError {
+    StoreError::DamagedSegment { site_id, day }
+}
+
+/// The payloads of the parts of `site`'s segment of `day` marked in
+/// `wanted`, their checksums verified; `None` when the day has no segment
+/// in the current format.
+pub(crate) fn load_parts(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    wanted: [bool; part::COUNT],
+) -> Result<Option<[Option<Vec<u8>>; part::COUNT]>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT part, data FROM day_segments WHERE site_id = ?1 AND day = ?2 \
+         AND part BETWEEN 0 AND ?3",
+    )?;
+    let mut rows = stmt.query(params![site, day, part::LAST])?;
+    let mut parts: [Option<Vec<u8>>; part::COUNT] = Default::default();
+    let mut current = false;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        current |= id == part::MARKER;
+        // Only the parts asked for are read: the others' bytes stay on disk.
+        if wanted[id as usize] {
+            // A value that is not a blob is damaged too.
+            let rusqlite::types::ValueRef::Blob(stored) = row.get_ref(1)? else {
+                return Err(damaged(site, day));
+            };
+            let payload = day_segment::unseal(stored).map_err(|Damaged| damaged(site, day))?;
+            parts[id as usize] = Some(payload.to_vec());
+        }
+    }
+    if !current {
+        return Ok(None);
+    }
+    if wanted.iter().zip(&parts).any(|(w, p)| *w && p.is_none()) {
+        return Err(damaged(site, day));
+    }
+    Ok(Some(parts))
+}
+
+/// Folds days on rayon's pool: the calling thread reads the days of
+/// `ranges` a chunk at a time ([`CHUNK_DAYS`]) with `load` (which answers
+/// `None` for a day that is not packed, ending the fold) while the pool folds
+/// the previous chunk, then helps; each thread takes the chunk's days one at
+/// a time and folds them with `fold_day` into an accumulator of its own
+/// (made by `new`) kept from chunk to chunk. Returns the accumulators and
+/// the first instant not folded (`to_ms` when every day was). The pool's
+/// threads live on, so the allocator reuses their memory from query to
+/// query, and its tasks never wait for each other, so queries running at
+/// once cannot block the pool.
+fn fold_days<D: Sync, A: Send, S>(
+    ranges: Vec<DayRange>,
+    to_ms: i64,
+    mut load: impl FnMut(DayRange) -> Result<Option<D>, StoreError>,
+    new: impl Fn() -> A + Sync,
+    scratch: impl Fn() -> S + Sync,
+    fold_day: impl Fn(&mut A, &mut S, &D) -> Result<(), StoreError> + Sync,
+) -> Result<(Vec<A>, i64), StoreError> {
+    // One accumulator per pool thread, and one for the calling thread.
+    let workers = rayon::current_num_threads().clamp(1, 4);
+    let mut folds: Vec<A> = (0..=workers).map(|_| new()).collect();
+    let mut rest = to_ms;
+    let mut ranges = ranges.into_iter();
+    let mut done = false;
+    // The next chunk of packed days, empty once they are all read.
+    let mut read_chunk = || -> Result<Vec<D>, StoreError> {
+        let mut chunk = Vec::with_capacity(CHUNK_DAYS);
+        while !done && chunk.len() < CHUNK_DAYS {
+            let Some(range) = ranges.next() else {
+                done = true;
+                break;
+            };
+            match load(range)? {
+                Some(day) => chunk.push(day),
+                None => {
+                    rest = range.from_ms;
+                    done = true;
+                }
+            }
+        }
+        Ok(chunk)
+    };
+    let mut chunk = read_chunk()?;
+    while !chunk.is_empty() {
+        // Days are taken one at a time by whoever is free.
+        let taken = AtomicUsize::new(0);
+        let fold_chunk = |fold: &mut A| -> Result<(), StoreError> {
+            let mut scratch = scratch();
+            loop {
+                let Some(day) = chunk.get(taken.fetch_add(1, Ordering::Relaxed)) else {
+                    return Ok(());
+                };
+                fold_day(fold, &mut scratch, day)?;
+            }
+        };
+        let (pool_folds, own_fold) = folds.split_at_mut(workers);
+        let mut outcomes: Vec<Result<(), StoreError>> = (0..workers).map(|_| Ok(())).collect();
+        let mut next = Ok(Vec::new());
+        let mut own = Ok(());
+        rayon::in_place_scope(|scope| {
+            for (fold, outcome) in pool_folds.iter_mut().zip(outcomes.iter_mut()) {
+                let fold_chunk = &fold_chunk;
+                scope.spawn(move |_| *outcome = fold_chunk(fold));
+            }
+            // The next chunk is read meanwhile, then this thread helps.
+            next = read_chunk();
+            own = fold_chunk(&mut own_fold[0]);
+        });
+        outcomes
+            .into_iter()
+            .chain([own])
+            .collect::<Result<(), StoreError>>()?;
+        chunk = next?;
+    }
+    Ok((folds, rest))
+}
+
+/// The parts of one segment day a records query reads.
+struct RecordDay {
+    site: i64,
+    range: DayRange,
+    parts: [Option<Vec<u8>>; part::COUNT],
+}
+
+/// Folds the visits of `site` that start in `[from_ms, to_ms)` on packed
+/// days, up to the first day with visits that is not packed, in parallel on
+/// rayon's pool a chunk of days at a time (see [`fold_days`]). Each visit is
+/// decoded into a reused [`VisitRecord`] with only `columns` filled; a
+/// segment's visits have ids `-(index + 1)` within their day. Returns the
+/// per-thread accumulators, to be merged by the caller, and the instant from
+/// which the visits are not packed (`to_ms` when all are).
+pub(crate) fn fold_records<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<(Vec<A>, i64), StoreError> {
+    let wanted = day_segment::parts_for(columns);
+    fold_days(
+        day_ranges(conn, site, from_ms, to_ms)?,
+        to_ms,
+        |range| {
+            let parts = load_parts(conn, site, utc_day(range.from_ms), wanted)?;
+            Ok(parts.map(|parts| RecordDay { site, range, parts }))
+        },
+        new,
+        VisitRecord::default,
+        |fold, record, day| {
+            let mut parts: DayParts<'_> = [None; part::COUNT];
+            for (slot, bytes) in parts.iter_mut().zip(&day.parts) {
+                *slot = bytes.as_deref();
+            }
+            let day_number = utc_day(day.range.from_ms);
+            day_segment::decode(
+                day_number * DAY_MS,
+                &parts,
+                columns,
+                (day.range.from_ms, day.range.to_ms),
+                record,
+                |visit| each(fold, visit),
+            )
+            .map_err(|Damaged| damaged(day.site, day_number))
+        },
+    )
+}
+
+/// One packed visit as a behavioural query sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PackedVisit<'a> {
+    /// The start (ms since the epoch); without start times (see
+    /// [`Parts::starts`]) the day's first instant.
+    pub(crate) start_ts: i64,
+    /// The visitor id (0 unless visitors were asked for).
+    pub(crate) visitor_id: i64,
+    /// The event codes in time order ([`day_segment::step_code`]), when
+    /// steps were asked for.
+    pub(crate) codes: PackedCodes<'a>,
+}
+
+/// The event codes of one packed visit, decoded as they are iterated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PackedCodes<'a>(pub(crate) &'a [u8]);
+
+/// Decodes the code at the start of `bytes` and returns it with the bytes
+/// after it. Codes of one and two bytes (paths and names up to id 8,191)
+/// mix in any order, so they decode without a branch between them: a
+/// mispredicted branch per code cost more than the decoding.
+#[inline]
+fn split_code(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let &first = bytes.first()?;
+    let second = bytes.get(1).copied().unwrap_or(0);
+    let long = first >> 7;
+    if long & second >> 7 == 1 {
+        // Three bytes or more: rare.
+        let mut at = 0;
+        // The last byte of a visit's codes ends a varint (checked when the
+        // visit is handed over), so a code never runs past them.
+        let code = get_varint(bytes, &mut at)?;
+        return Some((code, &bytes[at..]));
+    }
+    let code =
+        u64::from(first & 0x7F) | (u64::from(second) << 7) & 0u64.wrapping_sub(u64::from(long));
+    Some((code, bytes.get(1 + usize::from(long)..).unwrap_or_default()))
+}
+
+impl Iterator for PackedCodes<'_> {
+    type Item = u64;
+
+    #[inline]
+    fn next(&mut self) -> Option<u64> {
+        let (code, rest) = split_code(self.0)?;
+        self.0 = rest;
+        Some(code)
+    }
+
+    /// Folds every code, keeping the position in a local (a loop of `next`
+    /// stored it back on every code).
+    #[inline]
+    fn fold<B, G: FnMut(B, u64) -> B>(self, init: B, mut each: G) -> B {
+        let (mut bytes, mut acc) = (self.0, init);
+        while let Some((code, rest)) = split_code(bytes) {
+            acc = each(acc, code);
+            bytes = rest;
+        }
+        acc
+    }
+}
+
+/// Which parts of packed days a behavioural query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parts {
+    /// The start times (else a visit's `start_ts` is its day's first
+    /// instant, except on days the period's bounds cut).
+    pub(crate) starts: bool,
+    /// The event codes.
+    pub(crate) steps: bool,
+    /// The visitor ids.
+    pub(crate) visitors: bool,
+    /// With steps: visits with fewer steps are skipped (each step takes at
+    /// least one byte, so fewer bytes mean fewer steps).
+    pub(crate) min_steps: usize,
+}
+
+/// The parts of one packed day that a behavioural query reads.
+struct PackedDay {
+    site: i64,
+    /// The part of the query's period on this day.
+    range: DayRange,
+    /// `None` when start times were neither asked for nor needed to cut the
+    /// day at the period's bounds.
+    starts: Option<Vec<u8>>,
+    /// `None` unless steps were asked for.
+    steps: Option<Vec<u8>>,
+    /// Visits with fewer bytes of codes are skipped.
+    min_steps: usize,
+    visitors: Option<Vec<u8>>,
+}
+
+/// Reads the parts of the day of `range`; `None` when the day is not packed
+/// in the current format.
+fn load_day(
+    conn: &Connection,
+    site: i64,
+    range: DayRange,
+    parts: Parts,
+) -> Result<Option<PackedDay>, StoreError> {
+    let day = utc_day(range.from_ms);
+    let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
+    // Start times are read when asked for, and to cut a day at the period's
+    // bounds; otherwise the steps tell the visits apart.
+    let starts = parts.starts || !whole_day || !parts.steps;
+    let mut wanted = [false; part::COUNT];
+    wanted[part::STARTS as usize] = starts;
+    wanted[part::STEPS as usize] = parts.steps;
+    wanted[part::VISITORS as usize] = parts.visitors;
+    let Some([starts, steps, visitors, ..]) = load_parts(conn, site, day, wanted)? else {
+        return Ok(None);
+    };
+    Ok(Some(PackedDay {
+        site,
+        range,
+        starts,
+        steps,
+        min_steps: if parts.steps { parts.min_steps } else { 0 },
+        visitors,
+    }))
+}
+
+/// Calls `each` with every visit of `day` that starts within its range.
+fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result<(), Damaged> {
+    let day_start = utc_day(day.range.from_ms) * DAY_MS;
+    // Where the visits' codes start.
+    let (steps, mut at_step) = match &day.steps {
+        Some(steps) if steps.first() == Some(&STEPS_FORMAT) => (steps.as_slice(), 1),
+        Some(_) => return Err(Damaged),
+        None => (&[][..], 0),
+    };
+    // Without start times every visit of the day is in the range, and the
+    // steps end where the visits do.
+    let (starts, mut at_start) = (day.starts.as_deref().unwrap_or_default(), 0);
+    let count = match &day.starts {
+        Some(_) => get_varint(starts, &mut at_start).ok_or(Damaged)?,
+        None => u64::MAX,
+    };
+    let width = match &day.visitors {
+        Some(bytes) if day.starts.is_some() => {
+            day_segment::visitor_width(bytes, usize::try_from(count).map_err(|_| Damaged)?)?
+        }
+        Some(bytes) => match bytes.first() {
+            Some(&w @ (6 | 8)) => usize::from(w),
+            _ => return Err(Damaged),
+        },
+        None => 0,
+    };
+    let mut start_ts = day_start;
+    let mut visit = 0usize;
+    while (visit as u64) < count {
+        if day.starts.is_some() {
+            start_ts =
+                start_ts.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+        } else if at_step == steps.len() {
+            break;
+        }
+        let codes = if day.steps.is_some() {
+            let length = get_varint(steps, &mut at_step).ok_or(Damaged)? as usize;
+            let bytes = steps
+                .get(at_step..at_step.saturating_add(length))
+                .ok_or(Damaged)?;
+            if bytes.last().is_some_and(|&last| last >= 0x80) {
+                return Err(Damaged);
+            }
+            at_step += length;
+            bytes
+        } else {
+            &[]
+        };
+        let at = visit;
+        visit += 1;
+        if start_ts < day.range.from_ms
+            || start_ts >= day.range.to_ms
+            || codes.len() < day.min_steps
+        {
+            continue;
+        }
+        let visitor_id = match &day.visitors {
+            Some(bytes) => day_segment::visitor_at(bytes, 1 + at * width, width).ok_or(Damaged)?,
+            None => 0,
+        };
+        each(PackedVisit {
+            start_ts,
+            visitor_id,
+            codes: PackedCodes(codes),
+        });
+    }
+    Ok(())
+}
+
+/// Folds the visits of `site` that start in `[from_ms, to_ms)` on packed
+/// days, up to the first day with visits that is not packed, in parallel (see
+/// [`fold_days`]), handing over start times, visitor ids and undecoded event
+/// codes. Steps are read only with `parts.steps`, visitor ids only with
+/// `parts.visitors`. Returns the accumulators, to be merged by the caller,
+/// and the instant from which the visits are not packed (`to_ms` when all
+/// are).
+pub(crate) fn fold<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    parts: Parts,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, PackedVisit<'_>) + Sync,
+) -> Result<(Vec<A>, i64), StoreError> {
+    fold_days(
+        day_ranges(conn, site, from_ms, to_ms)?,
+        to_ms,
+        |range| load_day(conn, site, range, parts),
+        new,
+        || (),
+        |fold, (), day| {
+            decode_day(day, &mut |visit| each(fold, visit))
+                .map_err(|Damaged| damaged(day.site, utc_day(day.range.from_ms)))
+        },
+    )
+}
+
+/// The `(site, day)` of every day segment that fails a checksum or does not
+/// decode, in site and day order: every part of every segment in the current
+/// format is read and decoded (for `mallard check`).
+pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, StoreError> {
+    let days: Vec<(i64, i64)> = conn
+        .prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")?
+        .query_map(params![part::MARKER], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let wanted = day_segment::parts_for(Columns::ALL);
+    let mut damaged = Vec::new();
+    let mut record = VisitRecord::default();
+    for (site, day) in days {
+        let decoded = match load_parts(conn, site, day, wanted) {
+            Ok(Some(parts)) => {
+                let mut slices: DayParts<'_> = [None; part::COUNT];
+                for (slot, bytes) in slices.iter_mut().zip(&parts) {
+                    *slot = bytes.as_deref();
+                }
+                day_segment::decode(
+                    day * DAY_MS,
+                    &slices,
+                    Columns::ALL,
+                    (i64::MIN, i64::MAX),
+                    &mut record,
+                    |_| {},
+                )
+                .is_ok()
+            }
+            Ok(None) => true,
+            Err(StoreError::DamagedSegment { .. }) => false,
+            Err(other) => return Err(other),
+        };
+        if !decoded {
+            damaged.push((site, day));
+        }
+    }
+    Ok(damaged)
+}
+
+/// Deletes the damaged day segments (see [`damaged_segments`]), so that the
+/// writer packs their days again from the rows, and returns them.
+pub(crate) fn delete_damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, StoreError> {
+    let damaged = damaged_segments(conn)?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2")?;
+    for &(site, day) in &damaged {
+        delete.execute(params![site, day])?;
+    }
+    Ok(damaged)
+}
+
+#[cfg(test)]
+mod tests;

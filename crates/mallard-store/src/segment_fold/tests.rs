@@ -1,0 +1,228 @@
+//! Records read from packed days equal the rows they were packed from; old
+//! and damaged segments.
+
+use rusqlite::{Connection, params};
+
+use super::*;
+use crate::visit_paths::pack_closed_days;
+use crate::visit_paths::tests::{SITE, database_with};
+
+const D: i64 = 10 * DAY_MS;
+
+/// Three days of visits (10 and 11 closed, 13 open) with attributes,
+/// properties and revenue on day 10.
+fn database() -> Connection {
+    let conn = database_with(&[
+        // Crosses midnight into day 11; a custom event on page 3.
+        (
+            1,
+            D + 5_500,
+            -7,
+            &[(D + 5_500, 3, true), (D + DAY_MS + 10, 2, false)],
+        ),
+        // A tie: two page views at the same instant.
+        (
+            2,
+            D + 1_000,
+            1 << 40,
+            &[(D + 1_000, 4, true), (D + 1_000, 5, true)],
+        ),
+        (3, D + DAY_MS + 1, 9, &[(D + DAY_MS + 1, 3, true)]),
+        (4, D + 3 * DAY_MS, 9, &[(D + 3 * DAY_MS, 3, true)]),
+    ]);
+    conn.execute_batch(&format!(
+        "UPDATE visits SET referrer_source = 20, utm_campaign = 21, browser = 22, \
+         country = 23, screen_width = 1280, device = 2, is_bot = 1, entry_page = 3, \
+         exit_page = 3, pageviews = 1, events = 2 WHERE id = 1; \
+         UPDATE events SET pathname = 3, revenue_micros = -1500000, currency = 24 \
+         WHERE visit_id = 1 AND name = 2; \
+         INSERT INTO event_props (site_id, ts, event_id, key, value) \
+         SELECT site_id, ts, id, 31, 41 FROM events WHERE visit_id = 1 AND name = 2; \
+         INSERT INTO event_props (site_id, ts, event_id, key, value) \
+         SELECT site_id, ts, id, 30, 40 FROM events WHERE visit_id = 1 AND name = 2; \
+         INSERT INTO event_props (site_id, ts, event_id, key, value) \
+         SELECT site_id, ts, id, 32, 42 FROM events WHERE visit_id = 2 AND ts = {} \
+         AND pathname = 5;",
+        D + 1_000
+    ))
+    .unwrap();
+    conn
+}
+
+/// Every record of `[from, to)` on packed days, sorted by start and id, and
+/// where the rows take over.
+fn records(conn: &Connection, from: i64, to: i64, columns: Columns) -> (Vec<VisitRecord>, i64) {
+    let (folds, rest) = fold_records(conn, SITE, from, to, columns, Vec::new, |seen, visit| {
+        seen.push(visit.clone())
+    })
+    .unwrap();
+    let mut seen: Vec<VisitRecord> = folds.into_iter().flatten().collect();
+    seen.sort_by_key(|v| (v.start_ts, -v.id));
+    (seen, rest)
+}
+
+#[test]
+fn records_of_packed_days_equal_their_rows() {
+    let conn = database();
+    assert_eq!(
+        pack_closed_days(&conn, usize::MAX).unwrap(),
+        vec![(SITE, 11), (SITE, 10)]
+    );
+    let (seen, rest) = records(&conn, D, D + 4 * DAY_MS, Columns::ALL);
+    assert_eq!(rest, D + 3 * DAY_MS, "day 13 is not packed");
+    let mut rows = crate::visit_paths::tests::rows_of_day(&conn, 10);
+    rows.extend(crate::visit_paths::tests::rows_of_day(&conn, 11));
+    assert_eq!(seen.len(), 3);
+    for (index, row) in rows.iter_mut().enumerate() {
+        // Segment ids number the visits within their day.
+        row.id = if index < 2 { -(index as i64 + 1) } else { -1 };
+    }
+    assert_eq!(seen, rows);
+    // The crossing visit's custom event has its page, properties sorted by
+    // key and revenue.
+    let crossing = &seen[1];
+    assert_eq!(crossing.attrs.country, Some(23));
+    assert!(crossing.attrs.is_bot);
+    let custom = crossing.events[1];
+    assert_eq!(
+        (custom.ts, custom.pageview, custom.code, custom.pathname),
+        (D + DAY_MS + 10, false, 2, 3)
+    );
+    assert_eq!(crossing.props_of(&custom), &[(30, 40), (31, 41)]);
+    assert_eq!(
+        (custom.revenue_micros, custom.currency),
+        (Some(-1_500_000), Some(24))
+    );
+    // The tie keeps event id order, and the second page view's property.
+    let tie = &seen[0];
+    assert_eq!(
+        tie.events.iter().map(|e| e.code).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+    assert_eq!(tie.props_of(&tie.events[1]), &[(32, 42)]);
+    // Fewer columns: events without times or paths.
+    let columns = Columns {
+        events: true,
+        ..Columns::default()
+    };
+    let (few, _) = records(&conn, D, D + DAY_MS, columns);
+    assert_eq!(few[1].events[1].ts, D + 5_500);
+    assert_eq!(few[1].events[1].pathname, 0);
+    assert_eq!(few[1].visitor_id, 0);
+    assert!(few[1].props.is_empty());
+}
+
+#[test]
+fn days_packed_in_the_old_format_read_as_unpacked_until_packed_again() {
+    let conn = database();
+    pack_closed_days(&conn, usize::MAX).unwrap();
+    // What migration 012 finds: parts 0 to 2 only.
+    conn.execute(
+        "DELETE FROM day_segments WHERE day = 10 AND part > 2",
+        params![],
+    )
+    .unwrap();
+    let (seen, rest) = records(&conn, D, D + 3 * DAY_MS, Columns::ALL);
+    assert!(seen.is_empty());
+    assert_eq!(rest, D, "the rows take over from the old day");
+    let parts = Parts {
+        starts: true,
+        steps: true,
+        visitors: true,
+        min_steps: 0,
+    };
+    let (_, rest) = fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}).unwrap();
+    assert_eq!(rest, D);
+    // The writer's packing converts it.
+    assert_eq!(
+        pack_closed_days(&conn, usize::MAX).unwrap(),
+        vec![(SITE, 10)]
+    );
+    let (seen, rest) = records(&conn, D, D + 3 * DAY_MS, Columns::ALL);
+    assert_eq!((seen.len(), rest), (3, D + 3 * DAY_MS));
+}
+
+#[test]
+fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
+    let conn = database();
+    pack_closed_days(&conn, usize::MAX).unwrap();
+    assert!(damaged_segments(&conn).unwrap().is_empty());
+    // A byte lost; then a value that is not even a blob.
+    conn.execute(
+        "UPDATE day_segments SET data = substr(data, 1, length(data) - 1) \
+         WHERE day = 11 AND part = ?1",
+        params![part::ATTRIBUTES],
+    )
+    .unwrap();
+    let damaged_11 = |conn: &Connection| {
+        let outcome = fold_records(
+            conn,
+            SITE,
+            D,
+            D + 3 * DAY_MS,
+            Columns::ALL,
+            || (),
+            |(), _| {},
+        );
+        matches!(
+            outcome,
+            Err(StoreError::DamagedSegment {
+                site_id: SITE,
+                day: 11
+            })
+        )
+    };
+    assert!(damaged_11(&conn));
+    assert_eq!(damaged_segments(&conn).unwrap(), vec![(SITE, 11)]);
+    conn.execute(
+        "UPDATE day_segments SET data = 'text' WHERE day = 11 AND part = ?1",
+        params![part::ATTRIBUTES],
+    )
+    .unwrap();
+    let outcome = fold_records(
+        &conn,
+        SITE,
+        D,
+        D + 3 * DAY_MS,
+        Columns::ALL,
+        || (),
+        |(), _| {},
+    );
+    assert!(
+        matches!(
+            outcome,
+            Err(StoreError::DamagedSegment {
+                site_id: SITE,
+                day: 11
+            })
+        ),
+        "{outcome:?}"
+    );
+    // Queries without attributes do not read the damaged part.
+    let (seen, _) = records(
+        &conn,
+        D,
+        D + 3 * DAY_MS,
+        Columns {
+            visitors: true,
+            events: true,
+            ..Columns::default()
+        },
+    );
+    assert_eq!(seen.len(), 3);
+    assert_eq!(damaged_segments(&conn).unwrap(), vec![(SITE, 11)]);
+    // A missing part of a current day is damaged too.
+    conn.execute(
+        "DELETE FROM day_segments WHERE day = 10 AND part = ?1",
+        params![part::PROPS],
+    )
+    .unwrap();
+    assert_eq!(
+        delete_damaged_segments(&conn).unwrap(),
+        vec![(SITE, 10), (SITE, 11)]
+    );
+    assert!(damaged_segments(&conn).unwrap().is_empty());
+    // Deleted, they are packed again from the rows.
+    assert_eq!(pack_closed_days(&conn, usize::MAX).unwrap().len(), 2);
+    assert_eq!(records(&conn, D, D + 3 * DAY_MS, Columns::ALL).0.len(), 3);
+}
