@@ -47,6 +47,7 @@ mod visit_days;
 mod visit_growth;
 mod visit_paths;
 mod visit_record;
+mod visit_rows;
 
 #[doc(hidden)]
 pub use day_segment::fuzz_decode as fuzz_decode_day_segment;
