@@ -776,7 +776,7 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
         rest.to_vec()
     };
     let columns = match (selector >> 4) & 0x07 {
-        0 | 1 | 2 => Columns::ALL,
+        0..=2 => Columns::ALL,
         3 | 4 => Columns {
             events: true,
             event_times: true,

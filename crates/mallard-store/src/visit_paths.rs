@@ -31,9 +31,9 @@ use rustc_hash::FxHashMap;
 
 use crate::day_segment::part;
 use crate::error::StoreError;
-use crate::visit_days::{DAY_MS, day_ranges, utc_day};
-use crate::visit_record::{EventRecord, VisitRecord};
-use crate::visits::{Visit, VisitAttributes};
+use crate::visit_days::{DAY_MS, utc_day};
+use crate::visit_record::{Columns, VisitRecord};
+use crate::visits::Visit;
 
 pub(crate) use crate::day_segment::step_code;
 pub(crate) use crate::segment_fold::{PackedCodes, Parts, fold};
@@ -223,118 +223,21 @@ fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The columns of a visit row read for packing, in [`visit_record`]'s order.
-const VISIT_COLUMNS: &str = "id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, \
-    exit_page, referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, utm_term, \
-    utm_content, browser, browser_version, os, os_version, device, screen_width, country, \
-    is_bot, is_internal";
-
-/// A visit row of [`VISIT_COLUMNS`] as a record without events.
-fn visit_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRecord> {
-    Ok(VisitRecord {
-        id: row.get(0)?,
-        visitor_id: row.get(1)?,
-        start_ts: row.get(2)?,
-        end_ts: row.get(3)?,
-        pageviews: row.get(4)?,
-        events_count: row.get(5)?,
-        entry_page: row.get(6)?,
-        exit_page: row.get(7)?,
-        attrs: VisitAttributes {
-            referrer_source: row.get(8)?,
-            referrer_url: row.get(9)?,
-            utm_source: row.get(10)?,
-            utm_medium: row.get(11)?,
-            utm_campaign: row.get(12)?,
-            utm_term: row.get(13)?,
-            utm_content: row.get(14)?,
-            browser: row.get(15)?,
-            browser_version: row.get(16)?,
-            os: row.get(17)?,
-            os_version: row.get(18)?,
-            device: row.get(19)?,
-            screen_width: row.get(20)?,
-            country: row.get(21)?,
-            is_bot: row.get(22)?,
-            is_internal: row.get(23)?,
-        },
-        events: Vec::new(),
-        props: Vec::new(),
-    })
-}
-
-/// The visits of `site` that start on UTC `day` with all their events and
-/// properties, read from the rows: visits in start order (ties by id),
-/// events in time order (ties by event id), properties sorted by key.
+/// The visits of `site` that start on UTC `day` with all their events,
+/// read from the rows ([`crate::visit_rows`]): visits in start order (ties by
+/// id), events in time order (ties by event id), properties sorted by key.
 fn day_rows(conn: &Connection, site: i64, day: i64) -> Result<Vec<VisitRecord>, StoreError> {
     let from = day * DAY_MS;
-    let to = from + DAY_MS;
-    let mut visits: Vec<VisitRecord> = Vec::new();
-    if let Some(range) = day_ranges(conn, site, from, to)?.first() {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {VISIT_COLUMNS} FROM visits WHERE id BETWEEN ?1 AND ?2 \
-             AND site_id = ?3 AND start_ts >= ?4 AND start_ts < ?5"
-        ))?;
-        visits = stmt
-            .query_map(
-                params![range.low_id, range.high_id, site, from, to],
-                visit_record,
-            )?
-            .collect::<Result<_, _>>()?;
-    }
-    visits.sort_unstable_by_key(|v| (v.start_ts, v.id));
-    let max_end = visits.iter().map(|v| v.end_ts).max().unwrap_or(from);
-    let position: FxHashMap<i64, usize> = visits
-        .iter()
-        .enumerate()
-        .map(|(at, v)| (v.id, at))
-        .collect();
-    // Properties by event, in key order.
-    let mut props: FxHashMap<(i64, i64), Vec<(i64, i64)>> = FxHashMap::default();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT ts, event_id, key, value FROM event_props WHERE site_id = ?1 \
-             AND ts >= ?2 AND ts <= ?3 ORDER BY ts, event_id, key",
-        )?;
-        let mut rows = stmt.query(params![site, from, max_end])?;
-        while let Some(row) = rows.next()? {
-            props
-                .entry((row.get(0)?, row.get(1)?))
-                .or_default()
-                .push((row.get(2)?, row.get(3)?));
-        }
-    }
-    let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT visit_id, ts, id, name, pathname, revenue_micros, currency FROM events \
-         WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts, id",
+    let folds = crate::visit_rows::fold_records(
+        conn,
+        site,
+        from,
+        from + DAY_MS,
+        Columns::ALL,
+        Vec::new,
+        |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
     )?;
-    let mut rows = stmt.query(params![site, from, max_end])?;
-    while let Some(row) = rows.next()? {
-        let Some(&at) = position.get(&row.get::<_, i64>(0)?) else {
-            continue;
-        };
-        let (ts, id, name, pathname): (i64, i64, i64, i64) =
-            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
-        let visit = &mut visits[at];
-        let is_pageview = Some(name) == pageview;
-        let mut event = EventRecord {
-            ts,
-            pageview: is_pageview,
-            code: if is_pageview { pathname } else { name },
-            pathname,
-            revenue_micros: row.get(5)?,
-            currency: row.get(6)?,
-            ..EventRecord::default()
-        };
-        if let Some(pairs) = props.remove(&(ts, id)) {
-            let first = visit.props.len() as u32;
-            visit.props.extend(pairs);
-            event.props = (first, visit.props.len() as u32);
-        }
-        visit.events.push(event);
-    }
-    Ok(visits)
+    Ok(folds.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -387,6 +290,9 @@ pub(crate) mod tests {
         day_rows(conn, SITE, day).unwrap()
     }
 
+    /// A visit as the behavioural fold hands it over: start, visitor, codes.
+    type SeenVisit = (i64, i64, Vec<u64>);
+
     /// Every visit of `site` that starts in `[from_ms, to_ms)` on a packed
     /// day (through [`fold`]) as (start, visitor, codes) in start order, and
     /// the instant from which the visits are not packed.
@@ -396,7 +302,7 @@ pub(crate) mod tests {
         from_ms: i64,
         to_ms: i64,
         parts: Parts,
-    ) -> Result<(Vec<(i64, i64, Vec<u64>)>, i64), StoreError> {
+    ) -> Result<(Vec<SeenVisit>, i64), StoreError> {
         let (folds, rest) = fold(conn, site, from_ms, to_ms, parts, Vec::new, |seen, v| {
             seen.push((v.start_ts, v.visitor_id, v.codes.collect::<Vec<u64>>()));
         })?;
@@ -407,7 +313,7 @@ pub(crate) mod tests {
 
     /// Every packed visit of `[from, to)` as (start, visitor, codes), and
     /// where the rows take over.
-    fn read_all(conn: &Connection, from: i64, to: i64) -> (Vec<(i64, i64, Vec<u64>)>, i64) {
+    fn read_all(conn: &Connection, from: i64, to: i64) -> (Vec<SeenVisit>, i64) {
         let parts = Parts {
             starts: true,
             steps: true,

@@ -1,0 +1,167 @@
+//! An upgraded database converts its packed days to day segments while the
+//! server runs (migration 012, `crates/mallard-store/src/visit_paths.rs`),
+//! and `kill -9` at random moments of the conversion loses nothing: packing
+//! a day is part of the writer's transaction.
+
+use std::time::{Duration, Instant};
+
+use mallard_e2e::{Server, TestHome, client, json_of, pageview};
+use reqwest::StatusCode;
+use rusqlite::Connection;
+
+const SITE: &str = "convert.test";
+/// Live events go to another site, so that the seeded site's answers stay put.
+const LIVE_SITE: &str = "live.test";
+
+fn database(home: &TestHome) -> Connection {
+    Connection::open(home.data_dir().join("mallard.db")).expect("open the database")
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+/// Days of the seeded site in the current segment format, and in all.
+fn converted(home: &TestHome) -> (i64, i64) {
+    let conn = database(home);
+    let current = count(
+        &conn,
+        "SELECT count(*) FROM day_segments WHERE part = 3 AND site_id = \
+         (SELECT id FROM sites WHERE domain = 'convert.test')",
+    );
+    let packed = count(
+        &conn,
+        "SELECT count(DISTINCT day) FROM day_segments WHERE site_id = \
+         (SELECT id FROM sites WHERE domain = 'convert.test')",
+    );
+    (current, packed)
+}
+
+/// The seeded site's answers that read packed days (sequences, over the
+/// segments' codes) and rollups (main).
+fn answers(server: &Server) -> (serde_json::Value, serde_json::Value) {
+    let http = client();
+    let get = |path: &str| {
+        let response = http.get(server.url(path)).send().expect("stats request");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        json_of(response)
+    };
+    (
+        get(&format!("/api/stats/main?site_id={SITE}&period=all")),
+        get(&format!(
+            "/api/stats/sequences?site_id={SITE}&period=all&length=2&limit=50"
+        )),
+    )
+}
+
+/// A small deterministic generator (xorshift), seeded from the clock and
+/// printed, so that a failing run can be told apart.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+#[test]
+fn kill_9_during_the_conversion_of_old_packed_days_loses_nothing() {
+    let home = TestHome::new();
+    let seeded = home
+        .command()
+        .args(["seed", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["--site", SITE, "--events", "30000", "--days", "24"])
+        .status()
+        .expect("mallard seed runs");
+    assert!(seeded.success());
+
+    // What a database left by migration 011 holds: the packed days in the
+    // old table with parts 0 to 2 only (the conversion reads the rows, not
+    // those bytes).
+    database(&home)
+        .execute_batch(
+            "DELETE FROM day_segments WHERE part > 2; \
+             ALTER TABLE day_segments RENAME TO visit_paths; \
+             DROP INDEX day_segments_key; \
+             CREATE UNIQUE INDEX visit_paths_key ON visit_paths (site_id, day, part); \
+             PRAGMA user_version = 11;",
+        )
+        .expect("downgrade the packed days");
+    let events = count(&database(&home), "SELECT count(*) FROM events");
+    let old_days = count(
+        &database(&home),
+        "SELECT count(DISTINCT day) FROM visit_paths",
+    );
+    assert!(old_days >= 20, "{old_days} packed days");
+
+    // The answers read from the rows (no day is in the new format yet).
+    let server = Server::start(&home, &[]);
+    let expected = answers(&server);
+    server.kill9();
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("random seed {seed}");
+    let mut random = Random(seed);
+    let http = client();
+    let mut live_acked = 0;
+    let mut kills = 0;
+    let started = Instant::now();
+    loop {
+        let (current, _) = converted(&home);
+        if current >= old_days || started.elapsed() > Duration::from_secs(240) {
+            break;
+        }
+        let server = Server::start(&home, &[]);
+        let response = http
+            .post(server.url("/api/event"))
+            .json(&pageview(LIVE_SITE, &format!("/kill-{kills}")))
+            .send()
+            .expect("ingest");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        live_acked += 1;
+        // Anywhere in the first seconds: between ticks, while packing, while
+        // committing.
+        std::thread::sleep(Duration::from_millis(random.below(2_500)));
+        server.kill9();
+        kills += 1;
+    }
+    assert!(kills >= 3, "the conversion ended after {kills} kill(s)");
+
+    // The last start finishes the conversion; nothing was lost or doubled.
+    let server = Server::start(&home, &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while converted(&home).0 < old_days {
+        assert!(Instant::now() < deadline, "the conversion did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (current, packed) = converted(&home);
+    assert_eq!(current, packed, "every packed day is in the new format");
+    assert_eq!(answers(&server), expected);
+    assert!(server.terminate().0.success());
+    let conn = database(&home);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM events"),
+        events + live_acked,
+        "{kills} kills"
+    );
+    drop(conn);
+    let check = home
+        .command()
+        .args(["check", "--data-dir"])
+        .arg(home.data_dir())
+        .output()
+        .expect("mallard check runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
