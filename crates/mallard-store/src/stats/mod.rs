@@ -21,6 +21,7 @@ mod aggregate;
 mod behaviour;
 mod breakdown;
 mod labels;
+mod predicate;
 mod raw;
 mod rollup;
 mod site;

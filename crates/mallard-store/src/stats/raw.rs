@@ -22,7 +22,7 @@ use crate::visits::VisitAttributes;
 
 /// What a filter value resolves to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     /// The value is missing (`(unknown)`).
     Missing,
     /// A stored id, code or width.
@@ -52,7 +52,9 @@ fn column(dimension: &Dimension) -> Option<(&'static str, Option<DimKind>)> {
     })
 }
 
-fn resolve(conn: &Connection, filter: &Filter) -> Result<Target, StoreError> {
+/// The id (or device code, or screen width) a filter on a dimension other
+/// than a property compares with.
+pub(super) fn resolve(conn: &Connection, filter: &Filter) -> Result<Target, StoreError> {
     Ok(match &filter.dimension {
         Dimension::Device => {
             if filter.is_unknown() {
