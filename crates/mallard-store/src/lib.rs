@@ -45,6 +45,7 @@ mod visit_days;
 mod visit_growth;
 mod visit_paths;
 mod visit_record;
+mod visit_rows;
 
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};
