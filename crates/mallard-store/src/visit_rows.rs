@@ -7,10 +7,6 @@
 //! order, which is time order with ties by event id, and their properties
 //! the same way. Memory is bounded by one day of one site.
 
-// The queries that read rows through this arrive with the day segments
-// (issue 15); whoever calls it first removes this.
-#![allow(dead_code)]
-
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashMap;
 

@@ -20,9 +20,6 @@
 //! predicate [`Predicate::matches_nothing`]: the query answers an empty result
 //! without reading a visit.
 
-// The stats fold that uses every part arrives in the next commit.
-#![allow(dead_code)]
-
 use mallard_core::filter::UNKNOWN_VALUE;
 use mallard_core::{Dimension, Filter, FilterOp};
 use rusqlite::Connection;
