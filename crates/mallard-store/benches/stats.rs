@@ -1,6 +1,8 @@
 //! Stats query latency: every endpoint's store query over the last 30 days and
 //! the last 12 months, uncached. The `behaviour_*` groups measure the
-//! behavioural queries (sessions, funnel, retention, sequences, flow, export).
+//! behavioural queries (sessions, funnel with and without a window, retention,
+//! sequences, flow, export), unfiltered and with `source==Google` (a visit-level
+//! filter) or `page==/pricing` (an event-level one): suffixes `_google`, `_page`.
 //!
 //! `MALLARD_BENCH_DATA_DIR` names a data directory written by `mallard seed`
 //! (for example `mallard seed --site bench.example --events 10000000 --days 365
@@ -234,47 +236,68 @@ fn behaviour_queries(c: &mut Criterion) {
         .unwrap();
     let steps = [
         Step::Page(first.clone()),
-        Step::Page(second),
+        Step::Page(second.clone()),
         Step::Event("Signup".into()),
     ];
-    for (label, query) in periods(last_day) {
+    // Each query unfiltered, with a visit-level filter and with an
+    // event-level one (the most viewed page after the first).
+    let filters = [
+        ("", String::new()),
+        ("_google", "source==Google".to_owned()),
+        ("_page", format!("page=={second}")),
+    ];
+    for (label, period) in periods(last_day) {
         let mut group = c.benchmark_group(format!("behaviour_{label}"));
         group.sample_size(10);
         group.warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(3));
-        group.bench_function("sessions", |b| {
-            b.iter(|| {
-                pool.with(|db| db.stats_sessions(&site, black_box(&query), 11, 0, false))
+        for (suffix, text) in &filters {
+            let query = StatsQuery {
+                range: period.range,
+                filters: mallard_core::filter::parse_filters(text).unwrap(),
+            };
+            group.bench_function(format!("sessions{suffix}"), |b| {
+                b.iter(|| {
+                    pool.with(|db| db.stats_sessions(&site, black_box(&query), 11, 0, false))
+                        .unwrap()
+                })
+            });
+            group.bench_function(format!("funnel{suffix}"), |b| {
+                b.iter(|| {
+                    pool.with(|db| db.stats_funnel(&site, black_box(&query), &steps, None))
+                        .unwrap()
+                })
+            });
+            group.bench_function(format!("funnel_window{suffix}"), |b| {
+                b.iter(|| {
+                    pool.with(|db| {
+                        db.stats_funnel(&site, black_box(&query), &steps, Some(1_800_000))
+                    })
                     .unwrap()
-            })
-        });
-        group.bench_function("funnel", |b| {
-            b.iter(|| {
-                pool.with(|db| db.stats_funnel(&site, black_box(&query), &steps, None))
-                    .unwrap()
-            })
-        });
-        group.bench_function("retention", |b| {
-            b.iter(|| {
-                pool.with(|db| db.stats_retention(&site, black_box(&query), 4))
-                    .unwrap()
-            })
-        });
-        group.bench_function("sequences", |b| {
-            b.iter(|| {
-                pool.with(|db| db.stats_sequences(&site, black_box(&query), 3, 10))
-                    .unwrap()
-            })
-        });
-        group.bench_function("flow", |b| {
-            b.iter(|| {
-                pool.with(|db| db.stats_flow(&site, black_box(&query), &first, 10))
-                    .unwrap()
-            })
-        });
+                })
+            });
+            group.bench_function(format!("retention{suffix}"), |b| {
+                b.iter(|| {
+                    pool.with(|db| db.stats_retention(&site, black_box(&query), 4))
+                        .unwrap()
+                })
+            });
+            group.bench_function(format!("sequences{suffix}"), |b| {
+                b.iter(|| {
+                    pool.with(|db| db.stats_sequences(&site, black_box(&query), 3, 10))
+                        .unwrap()
+                })
+            });
+            group.bench_function(format!("flow{suffix}"), |b| {
+                b.iter(|| {
+                    pool.with(|db| db.stats_flow(&site, black_box(&query), &first, 10))
+                        .unwrap()
+                })
+            });
+        }
         group.bench_function("export_1000", |b| {
             b.iter(|| {
-                pool.with(|db| db.stats_export_events(&site, black_box(&query), 1_000, 0))
+                pool.with(|db| db.stats_export_events(&site, black_box(&period), 1_000, 0))
                     .unwrap()
             })
         });

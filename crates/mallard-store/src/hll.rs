@@ -335,6 +335,110 @@ impl SketchUnion {
     }
 }
 
+/// A set of visitors filled one visitor at a time, for queries that count
+/// visitors while they read visits: exact (a list of hashes, sorted and
+/// deduplicated whenever it doubles) up to `exact_limit` visitors, a
+/// HyperLogLog of precision `p` beyond. Its memory is at most about
+/// `max(8 * exact_limit, 2^p)` bytes, however many visitors it sees.
+#[derive(Debug, Clone)]
+pub struct Counter {
+    p: u8,
+    exact_limit: usize,
+    /// Visitor hashes while exact (unsorted past `sorted`).
+    hashes: Vec<u32>,
+    /// How many leading hashes are sorted and distinct.
+    sorted: usize,
+    /// The registers once dense, else empty.
+    registers: Vec<u8>,
+}
+
+impl Counter {
+    /// An empty counter of precision `p` (4 to 18) that stays exact up to
+    /// `exact_limit` visitors.
+    pub fn new(p: u8, exact_limit: usize) -> Self {
+        Self {
+            p: p.clamp(4, 18),
+            exact_limit,
+            hashes: Vec::new(),
+            sorted: 0,
+            registers: Vec::new(),
+        }
+    }
+
+    /// Adds the visitor of hash `hash` ([`visitor_hash`]).
+    #[inline]
+    pub fn insert(&mut self, hash: u32) {
+        if !self.registers.is_empty() {
+            add_to_registers(&mut self.registers, self.p, hash);
+            return;
+        }
+        if self.hashes.last() == Some(&hash) {
+            return;
+        }
+        self.hashes.push(hash);
+        if self.hashes.len() >= 2 * self.sorted.max(self.exact_limit / 2).max(16) {
+            self.compact();
+        }
+    }
+
+    /// Sorts and deduplicates the exact set; turns dense past the limit.
+    fn compact(&mut self) {
+        if self.sorted == self.hashes.len() {
+            return;
+        }
+        self.hashes.sort_unstable();
+        self.hashes.dedup();
+        self.sorted = self.hashes.len();
+        if self.hashes.len() > self.exact_limit {
+            let mut registers = vec![0u8; 1 << self.p];
+            for &h in &self.hashes {
+                add_to_registers(&mut registers, self.p, h);
+            }
+            self.registers = registers;
+            self.hashes = Vec::new();
+            self.sorted = 0;
+        }
+    }
+
+    /// Adds every visitor of `other` (a counter of the same precision).
+    pub fn merge(&mut self, other: Counter) {
+        if other.registers.is_empty() {
+            if self.registers.is_empty() {
+                self.hashes.extend_from_slice(&other.hashes);
+                self.compact();
+            } else {
+                for h in other.hashes {
+                    add_to_registers(&mut self.registers, self.p, h);
+                }
+            }
+            return;
+        }
+        if self.registers.is_empty() {
+            let hashes = std::mem::take(&mut self.hashes);
+            self.sorted = 0;
+            self.registers = other.registers;
+            for h in hashes {
+                add_to_registers(&mut self.registers, self.p, h);
+            }
+        } else {
+            for (a, b) in self.registers.iter_mut().zip(&other.registers) {
+                *a = (*a).max(*b);
+            }
+        }
+    }
+
+    /// The number of distinct visitors: exact while exact, else estimated.
+    pub fn estimate(&mut self) -> u64 {
+        if self.registers.is_empty() {
+            self.compact();
+            if self.registers.is_empty() {
+                return self.hashes.len() as u64;
+            }
+        }
+        estimate_registers(&self.registers)
+    }
+}
+
 /// Folds registers of precision `from_p` down to precision `to_p <= from_p`.
 /// The index bits a coarser sketch does not use become the leading bits of its
 /// rank, exactly as if the hashes had been inserted at the coarser precision.
@@ -363,6 +467,43 @@ mod tests {
 
     fn hashes(range: std::ops::Range<i64>) -> Vec<u32> {
         range.map(visitor_hash).collect()
+    }
+
+    #[test]
+    fn counters_are_exact_up_to_their_limit_then_close() {
+        let mut counter = Counter::new(DIM_PRECISION, 512);
+        for round in 0..3 {
+            for h in hashes(0..500) {
+                counter.insert(h);
+            }
+            assert_eq!(counter.estimate(), 500, "round {round}");
+        }
+        assert!(counter.registers.is_empty());
+        // Merged halves count their union exactly.
+        let mut other = Counter::new(DIM_PRECISION, 512);
+        for h in hashes(400..510) {
+            other.insert(h);
+        }
+        counter.merge(other);
+        assert_eq!(counter.estimate(), 510);
+        // Past the limit the counter turns dense and its memory stops growing.
+        for h in hashes(0..100_000) {
+            counter.insert(h);
+        }
+        assert!(counter.hashes.capacity() == 0 && counter.registers.len() == 1 << DIM_PRECISION);
+        let error = (counter.estimate() as f64 - 100_000.0).abs() / 100_000.0;
+        assert!(error < 0.03, "error={error}");
+        // Dense and exact counters merge both ways.
+        let mut exact = Counter::new(DIM_PRECISION, 512);
+        for h in hashes(200_000..200_100) {
+            exact.insert(h);
+        }
+        let mut dense = counter.clone();
+        dense.merge(exact.clone());
+        exact.merge(counter);
+        assert_eq!(dense.estimate(), exact.estimate());
+        let error = (dense.estimate() as f64 - 100_100.0).abs() / 100_100.0;
+        assert!(error < 0.03, "error={error}");
     }
 
     #[test]

@@ -5,7 +5,8 @@ use mallard_core::Dimension;
 use rusqlite::Connection;
 
 use super::labels::{dim_id, labels};
-use super::{Breakdown, BreakdownRow, SiteInfo, StatsQuery, Totals, aggregate, raw, rollup};
+use super::predicate::Predicate;
+use super::{Breakdown, BreakdownRow, SiteInfo, StatsQuery, Totals, rollup, scan};
 use crate::dims::DimKind;
 use crate::error::StoreError;
 use crate::rollups::kind;
@@ -74,8 +75,18 @@ pub(crate) fn run(
             limit,
         )?
     } else {
-        let data = raw::load(conn, site, query, prop_key)?;
-        aggregate::breakdown(&data, row_kind, order, with_visitors, limit)
+        let predicate = Predicate::compile(conn, &query.filters)?;
+        scan::breakdown(
+            conn,
+            site,
+            query.range,
+            &predicate,
+            row_kind,
+            prop_key,
+            order,
+            with_visitors,
+            limit,
+        )?
     };
     let names = labels(conn, row_kind, rows.iter().map(|(v, _)| *v))?;
     Ok(rows

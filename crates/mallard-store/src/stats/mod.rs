@@ -4,10 +4,10 @@
 //! ([`StatsQuery`]). Unfiltered queries read the pre-aggregated rollups
 //! ([`crate::rollups`]): their cost depends on the number of days and distinct
 //! dimension values, not on the number of events. Filtered queries cannot be
-//! answered from one-dimensional rollups; they scan the matching events and
-//! visits of the range with parameterized SQL ([`raw`]) and aggregate them in
-//! memory ([`aggregate`]), which is exact and proportional to the traffic of
-//! the range.
+//! answered from one-dimensional rollups: their filters are compiled once
+//! into a [`predicate::Predicate`] and they count in one pass over the
+//! period's visits ([`scan`], reading [`period_source`]), with memory bounded
+//! by the distinct values counted, not by the events read.
 //!
 //! Metrics, for the days of the range (local days of the site's time zone):
 //! - `visitors`: distinct visitors with at least one event in the range
@@ -17,12 +17,14 @@
 //!   *start* in the range; a bounce is a visit with exactly one page view, and
 //!   a visit's duration is its last event's time minus its first.
 
-mod aggregate;
 mod behaviour;
 mod breakdown;
 mod labels;
+mod period_source;
+mod predicate;
 mod raw;
 mod rollup;
+mod scan;
 mod site;
 
 use mallard_core::{DayRange, Dimension, Filter, Interval};
@@ -34,6 +36,7 @@ pub use site::SiteInfo;
 
 use crate::error::StoreError;
 use crate::reader::ReadConn;
+use predicate::Predicate;
 
 /// What a stats query is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -141,8 +144,8 @@ impl ReadConn<'_> {
         if query.filters.is_empty() {
             rollup::main(self.connection(), site, query.range)
         } else {
-            let data = raw::load(self.connection(), site, query, None)?;
-            Ok(aggregate::totals(&data))
+            let predicate = Predicate::compile(self.connection(), &query.filters)?;
+            scan::main(self.connection(), site, query.range, &predicate)
         }
     }
 
@@ -159,8 +162,15 @@ impl ReadConn<'_> {
         if query.filters.is_empty() {
             rollup::timeseries(self.connection(), site, query.range, interval, &keys)
         } else {
-            let data = raw::load(self.connection(), site, query, None)?;
-            Ok(aggregate::timeseries(&data, site, interval, &keys))
+            let predicate = Predicate::compile(self.connection(), &query.filters)?;
+            scan::timeseries(
+                self.connection(),
+                site,
+                query.range,
+                &predicate,
+                interval,
+                &keys,
+            )
         }
     }
 
@@ -185,7 +195,8 @@ impl ReadConn<'_> {
         to_ms: i64,
         filters: &[Filter],
     ) -> Result<u64, StoreError> {
-        raw::visitors_between(self.connection(), site, from_ms, to_ms, filters)
+        let predicate = Predicate::compile(self.connection(), filters)?;
+        scan::visitors_between(self.connection(), site, from_ms, to_ms, &predicate)
     }
 }
 

@@ -4,7 +4,9 @@
 //! events arriving late and out of order, custom events with properties,
 //! several time zones) are written through the real writer in random batches,
 //! so visits grow across batches and the rollups apply deltas. Every query —
-//! unfiltered (rollups) and filtered (SQL scan) — is then compared with a
+//! unfiltered (rollups) and filtered (one to three filters of any dimension,
+//! counted in one pass over the period's visits), and the realtime visitor
+//! count — is then compared with a
 //! plain recomputation over all stored events and visits, read back with their
 //! dimension strings, that shares no code with the queries.
 
@@ -399,6 +401,17 @@ impl Reference {
         t
     }
 
+    /// Distinct visitors with an event between two instants (inclusive)
+    /// that meets every filter.
+    fn visitors_between(&self, from_ms: i64, to_ms: i64, filters: &[Filter]) -> u64 {
+        self.events
+            .iter()
+            .filter(|e| (from_ms..=to_ms).contains(&e.ts) && self.event_matches(e, filters))
+            .map(|e| self.visits[&e.visit_id].visitor)
+            .collect::<HashSet<_>>()
+            .len() as u64
+    }
+
     fn main(&self, query: &StatsQuery) -> Totals {
         let (events, visits) = self.select(query);
         self.totals(events, visits.into_iter().map(|(_, v)| v))
@@ -611,6 +624,22 @@ pub(super) fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
 
 fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
     let site = db.stats_site(SITE).unwrap().unwrap();
+    // Realtime windows: around the range's first midnight, within its first
+    // day, and the whole range.
+    let start = reference.tz.day_start_ms(query.range.start);
+    let end = reference.tz.day_start_ms(query.range.end);
+    for (from, to) in [
+        (start - 3_600_000, start + 1_800_000),
+        (start + 7 * 3_600_000, start + 7 * 3_600_000 + 300_000),
+        (start, end - 1),
+    ] {
+        assert_eq!(
+            db.stats_visitors_between(&site, from, to, &query.filters)
+                .unwrap(),
+            reference.visitors_between(from, to, &query.filters),
+            "visitors between {from} and {to}, {query:?}"
+        );
+    }
     assert_eq!(
         db.stats_main(&site, query).unwrap(),
         reference.main(query),
@@ -704,11 +733,155 @@ proptest! {
             1..120,
         ),
         batches in prop::collection::vec(1usize..30, 1..6),
-        picked_filters in prop::collection::vec((0usize..64, any::<bool>()), 1..3),
+        picked_filters in prop::collection::vec((0usize..64, any::<bool>()), 1..4),
         range_offset in 0i64..4,
         range_days in 1i64..4,
     ) {
         run_case(zone_index, base_index, &generated, &batches, &picked_filters, range_offset, range_days);
+    }
+}
+
+/// Filters that hold for every event and visit, for tests that check the
+/// filtered path over everything.
+const MATCH_ALL: &str = "page!=/nowhere";
+
+#[test]
+fn events_of_visits_that_started_days_before_the_range_are_counted() {
+    // Visitor 1 keeps one visit going for 40 hours, a page view every 20
+    // minutes and a Signup every two hours; others come and go around it.
+    let mut generated: Vec<GenEvent> = (0..120)
+        .map(|i| {
+            (
+                i * 20,
+                1,
+                if i % 6 == 5 { 7 } else { 0 },
+                (i % 6) as usize,
+                1,
+                false,
+            )
+        })
+        .collect();
+    generated.extend((0..60).map(|i| {
+        (
+            i * 47 % 2_400,
+            2 + (i % 9) as u64,
+            (i % 10) as u8,
+            (i % 6) as usize,
+            (i % 8) as usize,
+            i % 7 == 0,
+        )
+    }));
+    for zone in ["UTC", "America/New_York"] {
+        let dir = tempfile::tempdir().unwrap();
+        let events = arrival_order(BASES_MS[2], &generated);
+        store_events(dir.path(), zone, &events, &[13, 40]);
+        let tz = SiteTimeZone::parse(zone).unwrap();
+        let first_day = tz.local_day(BASES_MS[2]);
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .reads()
+            .with(|db| {
+                let reference = Reference::load(db.connection(), tz.clone());
+                let longest = reference.visits.values().map(|v| v.end - v.start).max();
+                assert!(
+                    longest > Some(mallard_core::period::MS_PER_DAY),
+                    "{longest:?}"
+                );
+                for day in first_day..first_day + 3 {
+                    for filters in [
+                        MATCH_ALL,
+                        "page==/pricing",
+                        "source==Google",
+                        "event==Signup",
+                    ] {
+                        let query = StatsQuery {
+                            range: DayRange {
+                                start: day,
+                                end: day + 1,
+                            },
+                            filters: mallard_core::filter::parse_filters(filters).unwrap(),
+                        };
+                        check_all(db, &reference, &query);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        store.close();
+    }
+}
+
+#[test]
+fn a_filter_on_a_value_never_stored_answers_empty_without_reading_visits() {
+    let generated: Vec<GenEvent> = (0..40)
+        .map(|i| (i * 5, (i % 4) as u64, 0, 1, 1, false))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    store_events(
+        dir.path(),
+        "UTC",
+        &arrival_order(BASES_MS[2], &generated),
+        &[40],
+    );
+    let conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+    let site = super::site::lookup(&conn, SITE).unwrap().unwrap();
+    let first = site.first_day.unwrap();
+    let query = |filters: &str| StatsQuery {
+        range: DayRange {
+            start: first,
+            end: first + 2,
+        },
+        filters: mallard_core::filter::parse_filters(filters).unwrap(),
+    };
+    let predicate =
+        |query: &StatsQuery| super::predicate::Predicate::compile(&conn, &query.filters).unwrap();
+    let known = query("source==Google");
+    assert!(
+        super::scan::main(&conn, &site, known.range, &predicate(&known))
+            .unwrap()
+            .pageviews
+            > 0
+    );
+    // Without the visits and events, a query that reads them fails; one
+    // whose filter names a value never stored still answers, empty.
+    conn.execute_batch(
+        "ALTER TABLE visits RENAME TO visits_gone; ALTER TABLE events RENAME TO events_gone;",
+    )
+    .unwrap();
+    assert!(super::scan::main(&conn, &site, known.range, &predicate(&known)).is_err());
+    for filters in [
+        "source==Nowhere",
+        "page==/nowhere;country==DE",
+        "props.nokey==x",
+    ] {
+        let q = query(filters);
+        let p = predicate(&q);
+        assert!(p.matches_nothing(), "{filters}");
+        assert_eq!(
+            super::scan::main(&conn, &site, q.range, &p).unwrap(),
+            Totals::default()
+        );
+        let keys = Interval::Day.buckets(q.range).unwrap();
+        let series =
+            super::scan::timeseries(&conn, &site, q.range, &p, Interval::Day, &keys).unwrap();
+        assert!(series.len() == 2 && series.iter().all(|s| s.totals == Totals::default()));
+        let rows = super::scan::breakdown(
+            &conn,
+            &site,
+            q.range,
+            &p,
+            crate::rollups::kind::SOURCE,
+            None,
+            Breakdown::ByVisits,
+            true,
+            10,
+        )
+        .unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(
+            super::scan::visitors_between(&conn, &site, 0, i64::MAX - 1, &p).unwrap(),
+            0
+        );
     }
 }
 

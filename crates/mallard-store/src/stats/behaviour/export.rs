@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::super::labels::DimTexts;
 use super::super::raw::conditions;
 use super::super::{SiteInfo, StatsQuery};
-use super::selection::Bounds;
+use super::source::Bounds;
 use super::{ExportEvent, VISIT_LABEL_COLUMNS, VisitLabels};
 use crate::error::StoreError;
 

@@ -7,8 +7,9 @@
 //! each step the latest start of a chain that got that far is kept, which
 //! finds the deepest chain in one pass.
 //!
-//! Without a window (and without filters), the visits of packed days are
-//! read from their packed paths ([`super::source`]).
+//! Visits are read through [`super::source`]: without a window (and without
+//! filters) the packed paths of closed days serve; with a window the events'
+//! times are read too.
 
 use mallard_core::Step;
 use rusqlite::Connection;
@@ -16,10 +17,11 @@ use rusqlite::Connection;
 use super::super::SiteInfo;
 use super::super::StatsQuery;
 use super::by_visitor::{ByVisitor, add_counts};
-use super::source::{VisitFold, fold_visits, walk_visits};
-use super::walk::{Rows, StepId};
+use super::source::{Bounds, VisitFilter, VisitFold, fold_matching, fold_visits};
+use super::step::{StepId, StepKinds};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
+use crate::visit_record::Columns;
 
 /// The deepest step (0 = none) that `events` reach in order, with step `j`
 /// at most `window_ms` after the chain's first step.
@@ -139,26 +141,42 @@ pub(crate) fn run(
         .iter()
         .map(|step| resolve_step(conn, step))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut pages = Vec::new();
-    let mut events = Vec::new();
-    for id in ids.iter().flatten() {
-        if id.is_page() {
-            pages.push(id.dim_id());
-        } else {
-            events.push(id.dim_id());
-        }
-    }
     let mut reached = Reached::new(&ids);
     if ids.first().is_some_and(Option::is_some) {
-        let rows = Rows::Only { pages, events };
         match window_ms {
             // Without a window event times do not matter, so packed days serve.
             None => {
-                reached = fold_visits(conn, site, query, &rows, true, || Reached::new(&ids))?;
+                reached = fold_visits(conn, site, query, StepKinds::All, true, || {
+                    Reached::new(&ids)
+                })?;
             }
-            Some(_) => walk_visits(conn, site, query, &rows, true, |visitor_id, events| {
-                reached.add(visitor_id, level(&ids, events, window_ms));
-            })?,
+            Some(_) => {
+                let bounds = Bounds::of(site, query);
+                let filter = VisitFilter::compile(conn, query, bounds)?;
+                let columns = Columns {
+                    visitors: true,
+                    events: true,
+                    event_times: true,
+                    ..Columns::default()
+                };
+                // Each accumulator keeps a buffer for the visit at hand.
+                let folds = fold_matching(
+                    conn,
+                    site.id,
+                    bounds,
+                    &filter,
+                    columns,
+                    || (Reached::new(&ids), Vec::new()),
+                    |(reached, events): &mut (Reached<'_>, Vec<(i64, StepId)>), visit| {
+                        events.clear();
+                        events.extend(visit.events.iter().map(|e| (e.ts, StepId::of(e))));
+                        reached.add(visit.visitor_id, level(&ids, events, window_ms));
+                    },
+                )?;
+                for (fold, _) in folds {
+                    reached.merge(fold);
+                }
+            }
         }
     }
     let Reached {

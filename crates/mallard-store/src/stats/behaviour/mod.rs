@@ -2,10 +2,11 @@
 //! the raw export.
 //!
 //! They answer questions about the order of events within visits, which no
-//! rollup keeps, so they read the raw rows of the period: the visits that
-//! start in the period and meet the filters ([`selection`]), and their events
-//! in time order, one visit at a time ([`walk`]). The cost is proportional to
-//! the traffic of the period. Everything is exact.
+//! rollup keeps, so they read the visits that start in the period, a day at
+//! a time, each with its events in time order ([`source`]), and fold those
+//! that meet the filters. The cost is proportional to the traffic of the
+//! period; memory to one day and the answer's own state. Everything is exact.
+//! The export still streams its events from the rows with SQL.
 //!
 //! A visit counts with all of its events, also those after the period's end
 //! (a visit that starts at 23:50 on the last day is followed to its end).
@@ -16,10 +17,9 @@ mod funnel;
 mod partition;
 mod paths;
 mod retention;
-mod selection;
 mod sessions;
 mod source;
-mod walk;
+mod step;
 
 #[cfg(test)]
 mod tests;
@@ -32,7 +32,7 @@ use super::{SiteInfo, StatsQuery};
 use crate::dims::DimKind;
 use crate::error::StoreError;
 use crate::reader::ReadConn;
-use walk::StepId;
+use step::StepId;
 
 /// One step of a funnel with the visits that reached it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +136,30 @@ const VISIT_LABEL_COLUMNS: &str = "v.referrer_source, v.referrer_url, v.utm_sour
     v.utm_medium, v.utm_campaign, v.browser, v.os, v.device, v.screen_width, v.country, v.is_bot";
 
 impl VisitLabels {
+    /// The labels of a visit's attributes.
+    fn of(
+        conn: &Connection,
+        attrs: &crate::visits::VisitAttributes,
+        texts: &mut DimTexts,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            source: texts.get(conn, attrs.referrer_source)?,
+            referrer: texts.get(conn, attrs.referrer_url)?,
+            utm_source: texts.get(conn, attrs.utm_source)?,
+            utm_medium: texts.get(conn, attrs.utm_medium)?,
+            utm_campaign: texts.get(conn, attrs.utm_campaign)?,
+            browser: texts.get(conn, attrs.browser)?,
+            os: texts.get(conn, attrs.os)?,
+            device: u8::try_from(attrs.device)
+                .ok()
+                .and_then(DeviceClass::from_code)
+                .unwrap_or(DeviceClass::Unknown),
+            screen_width: attrs.screen_width,
+            country: texts.get(conn, attrs.country)?,
+            is_bot: attrs.is_bot,
+        })
+    }
+
     /// Reads [`VISIT_LABEL_COLUMNS`] from `row`, starting at column `at`.
     fn read(
         conn: &Connection,

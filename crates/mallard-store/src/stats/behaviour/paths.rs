@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use super::super::{SiteInfo, StatsQuery};
 use super::partition::{Scattered, group_parts, part_hash};
 use super::source::{VisitFold, fold_visits};
-use super::walk::{Rows, StepId};
+use super::step::{StepId, StepKinds};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
 
@@ -372,7 +372,7 @@ fn count_runs<K: RunKey>(
     shape: RunShape,
     limit: usize,
 ) -> Result<Vec<(Vec<StepId>, Count)>, StoreError> {
-    let runs = fold_visits(conn, site, query, &Rows::All, false, || {
+    let runs = fold_visits(conn, site, query, StepKinds::All, false, || {
         Runs::<K>::new(shape)
     })?;
     if runs.overflow {
@@ -606,7 +606,7 @@ pub(crate) fn flow(
         next,
         previous,
         ..
-    } = fold_visits(conn, site, query, &Rows::Pageviews, false, || {
+    } = fold_visits(conn, site, query, StepKinds::Pageviews, false, || {
         FlowFold::new(target, max_dim)
     })?;
     let mut result = Flow {

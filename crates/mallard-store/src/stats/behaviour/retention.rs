@@ -6,16 +6,19 @@
 //! for the browser tracker rotates every UTC day (see `mallard_core::visitor`),
 //! so such visitors cannot come back in a later week; ids from SDKs that send
 //! their own anonymous id are stable. Only the visits that start in the period
-//! and meet the filters count, for the first visit and for the returns.
+//! and meet the filters count, for the first visit and for the returns: they
+//! are read through [`super::source`], which needs only their start times and
+//! visitor ids (and what the filters read).
 
 use mallard_core::Interval;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::Connection;
 
 use super::super::{SiteInfo, StatsQuery};
 use super::Cohort;
 use super::by_visitor::{ByVisitor, Fold, add_counts};
-use super::selection::{Bounds, event_matched_visits, visits_query};
+use super::source::fold_query;
 use crate::error::StoreError;
+use crate::visit_record::Columns;
 
 /// A visitor's first week (index into the period's weeks, low 11 bits) and
 /// the weeks in which they visited, as bits relative to it (bit `11 + k`: `k`
@@ -127,52 +130,42 @@ pub(crate) fn run(
         .iter()
         .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
         .collect();
-    let week_of = |start: i64| WeekSpan::of(&week_starts, start).week;
-    // The weeks of each visitor's visits (see `by_visitor`): each thread's
-    // of the packed days, and the rows'.
-    let mut visits: ByVisitor<Seen> = ByVisitor::default();
-    let mut bounds = Bounds::of(site, query);
-    if query.filters.is_empty() {
-        // Packed days need no visit rows (see `visit_paths`).
-        let (folds, rest) = crate::visit_paths::fold(
-            conn,
-            site.id,
-            bounds.from,
-            bounds.to,
+    // The weeks of each visitor's visits (see `by_visitor`), one fold per
+    // thread: of the packed days (without filters; they need no visit rows,
+    // see `visit_paths`), and of the visits read as records. Visits come day
+    // by day, so most are in the last week found.
+    let week = |span: &mut WeekSpan, start: i64| {
+        if !span.holds(start) {
+            *span = WeekSpan::of(&week_starts, start);
+        }
+        span.week
+    };
+    let folds = fold_query(
+        conn,
+        site,
+        query,
+        (
             crate::visit_paths::Parts {
                 starts: true,
                 steps: false,
                 visitors: true,
                 min_steps: 0,
             },
-            || (ByVisitor::default(), WeekSpan::EMPTY),
-            |(fold, span): &mut (ByVisitor<Seen>, WeekSpan), v| {
-                // Visits come day by day: most are in the last week found.
-                if !span.holds(v.start_ts) {
-                    *span = WeekSpan::of(&week_starts, v.start_ts);
-                }
-                fold.add(v.visitor_id, span.week);
+            |(fold, span): &mut (ByVisitor<Seen>, WeekSpan),
+             v: crate::visit_paths::PackedVisit<'_>| {
+                fold.add(v.visitor_id, week(span, v.start_ts));
             },
-        )?;
-        for (fold, _) in folds {
-            visits.merge(fold);
-        }
-        bounds.from = rest;
-    }
-    let matched = event_matched_visits(conn, site, query, bounds)?;
-    if let Some((sql, params)) =
-        visits_query(conn, site, query, bounds, "v.id, v.visitor_id, v.start_ts")?
-    {
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(&params))?;
-        while let Some(row) = rows.next()? {
-            if let Some(ids) = &matched
-                && !ids.contains(&row.get::<_, i64>(0)?)
-            {
-                continue;
-            }
-            visits.add(row.get(1)?, week_of(row.get(2)?));
-        }
+        ),
+        Columns {
+            visitors: true,
+            ..Columns::default()
+        },
+        || (ByVisitor::default(), WeekSpan::EMPTY),
+        |(fold, span), v| fold.add(v.visitor_id, week(span, v.start_ts)),
+    )?;
+    let mut visits: ByVisitor<Seen> = ByVisitor::default();
+    for (fold, _) in folds {
+        visits.merge(fold);
     }
     // Per cohort: its visitors, then those back 1..=weeks later.
     let stride = weeks + 1;

@@ -3,24 +3,24 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::Connection;
 
 use super::super::labels::DimTexts;
 use super::super::{SiteInfo, StatsQuery};
-use super::selection::{Bounds, event_matched_visits, visit_conditions};
-use super::{SessionRow, VISIT_LABEL_COLUMNS, VisitLabels};
+use super::source::{Bounds, VisitFilter, fold_matching};
+use super::{SessionRow, VisitLabels};
 use crate::error::StoreError;
+use crate::visit_record::{Columns, VisitRecord};
 
-const COLUMNS: &str = "v.id, v.start_ts, v.end_ts, v.pageviews, v.events, v.entry_page, \
-    v.exit_page";
+const DAY_MS: i64 = 86_400_000;
 
 /// Visits that start in the period and meet the filters, ordered by start time
 /// (newest first unless `oldest_first`; ties by visit id in the same
 /// direction), `offset` rows skipped, at most `limit` returned.
 ///
-/// The period is read one UTC day at a time, in the list's order, each day
-/// from its id range ([`crate::visit_days`]) and sorted by SQLite; the walk
-/// stops as soon as the page is full, so the first pages read a day or two.
+/// The period is read one UTC day at a time, in the list's order, through the
+/// period's source ([`super::source`]); the walk stops as soon as the page is
+/// full, so the first pages read a day or two.
 pub(crate) fn list(
     conn: &Connection,
     site: &SiteInfo,
@@ -37,6 +37,40 @@ pub(crate) fn list(
     Ok(out)
 }
 
+/// The parts of the period on each UTC day, in the list's order.
+fn days_of(bounds: Bounds, oldest_first: bool) -> Vec<Bounds> {
+    if bounds.from >= bounds.to {
+        return Vec::new();
+    }
+    let mut days: Vec<Bounds> = (bounds.from.div_euclid(DAY_MS)
+        ..=(bounds.to - 1).div_euclid(DAY_MS))
+        .map(|day| Bounds {
+            from: (day * DAY_MS).max(bounds.from),
+            to: ((day + 1) * DAY_MS).min(bounds.to),
+        })
+        .collect();
+    if !oldest_first {
+        days.reverse();
+    }
+    days
+}
+
+/// What the list keeps of a visit until it is handed over: the visit
+/// without its events.
+fn kept(visit: &VisitRecord) -> VisitRecord {
+    VisitRecord {
+        id: visit.id,
+        start_ts: visit.start_ts,
+        end_ts: visit.end_ts,
+        pageviews: visit.pageviews,
+        events_count: visit.events_count,
+        entry_page: visit.entry_page,
+        exit_page: visit.exit_page,
+        attrs: visit.attrs,
+        ..VisitRecord::default()
+    }
+}
+
 /// Like [`list`], handing each visit to `visit` as it is read instead of
 /// collecting them; `visit` may stop the walk early. Returns how many visits
 /// were handed over.
@@ -50,70 +84,79 @@ pub(crate) fn each(
     visit: &mut dyn FnMut(SessionRow) -> ControlFlow<()>,
 ) -> Result<usize, StoreError> {
     let bounds = Bounds::of(site, query);
-    let matched = event_matched_visits(conn, site, query, bounds)?;
-    let (sql, filter_params) = visit_conditions(conn, query, 7)?;
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS}, {VISIT_LABEL_COLUMNS} FROM visits v WHERE v.id BETWEEN ?4 AND ?5 \
-         AND v.site_id = ?1 AND v.start_ts >= ?2 AND v.start_ts < ?3{sql} \
-         ORDER BY v.start_ts {order}, v.id {order} LIMIT ?6"
-    ))?;
-    let mut days = crate::visit_days::day_ranges(conn, site.id, bounds.from, bounds.to)?;
-    if !oldest_first {
-        days.reverse();
+    let filter = VisitFilter::compile(conn, query, bounds)?;
+    if filter.matches_nothing() || limit == 0 {
+        return Ok(0);
     }
+    let columns = Columns {
+        visit: true,
+        attributes: true,
+        ..Columns::default()
+    };
     let mut texts = DimTexts::default();
     let mut handed = 0;
     let mut skipped = 0;
-    for day in days {
-        // Without event filters, SQLite keeps only the rows still wanted.
-        let wanted = if matched.is_none() {
-            i64::try_from((offset - skipped).saturating_add(limit - handed)).unwrap_or(-1)
-        } else {
-            -1
-        };
-        let mut params = vec![
-            site.id,
-            day.from_ms,
-            day.to_ms,
-            day.low_id,
-            day.high_id,
-            wanted,
-        ];
-        params.extend(filter_params.iter().copied());
-        let mut rows = stmt.query(params_from_iter(&params))?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            if matched.as_ref().is_some_and(|ids| !ids.contains(&id)) {
-                continue;
-            }
+    for day in days_of(bounds, oldest_first) {
+        // One day's matching visits (without their events) at a time.
+        let mut visits: Vec<VisitRecord> =
+            fold_matching(conn, site.id, day, &filter, columns, Vec::new, |list, v| {
+                list.push(kept(v));
+            })?
+            .into_iter()
+            .flatten()
+            .collect();
+        visits.sort_unstable_by_key(|v| (v.start_ts, v.id));
+        if !oldest_first {
+            visits.reverse();
+        }
+        for record in visits {
             if skipped < offset {
                 skipped += 1;
                 continue;
             }
-            if handed == limit {
-                return Ok(handed);
-            }
-            let mut text =
-                |at: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at)?) };
             let row = SessionRow {
-                visit_id: id,
-                start_ts: row.get(1)?,
-                end_ts: row.get(2)?,
-                pageviews: row.get(3)?,
-                events: row.get(4)?,
-                entry_page: text(5)?,
-                exit_page: text(6)?,
-                visit: VisitLabels::read(conn, row, 7, &mut texts)?,
+                visit_id: record.id,
+                start_ts: record.start_ts,
+                end_ts: record.end_ts,
+                pageviews: record.pageviews,
+                events: record.events_count,
+                entry_page: texts.get(conn, record.entry_page)?,
+                exit_page: texts.get(conn, record.exit_page)?,
+                visit: VisitLabels::of(conn, &record.attrs, &mut texts)?,
             };
             handed += 1;
-            if visit(row).is_break() {
+            if visit(row).is_break() || handed == limit {
                 return Ok(handed);
             }
-        }
-        if handed == limit {
-            break;
         }
     }
     Ok(handed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_cover_the_period_in_the_list_order() {
+        let bounds = Bounds {
+            from: 3 * DAY_MS - 7,
+            to: 5 * DAY_MS + 9,
+        };
+        let oldest = days_of(bounds, true);
+        let spans: Vec<(i64, i64)> = oldest.iter().map(|d| (d.from, d.to)).collect();
+        assert_eq!(
+            spans,
+            [
+                (3 * DAY_MS - 7, 3 * DAY_MS),
+                (3 * DAY_MS, 4 * DAY_MS),
+                (4 * DAY_MS, 5 * DAY_MS),
+                (5 * DAY_MS, 5 * DAY_MS + 9)
+            ]
+        );
+        let mut newest = days_of(bounds, false);
+        newest.reverse();
+        assert_eq!(newest, oldest);
+        assert!(days_of(Bounds { from: 5, to: 5 }, true).is_empty());
+    }
 }

@@ -1,49 +1,234 @@
-//! Where a behavioural query gets its visits' events from: the packed paths
-//! of closed days ([`crate::visit_paths`]) where it can, the rows for the
-//! rest of the period.
+//! Where a behavioural query gets its visits from, and which of them meet
+//! its filters.
 //!
-//! Packed paths hold every visit of a day with its steps in order, but no
-//! event times and no visit attributes, so they serve queries without filters
-//! and without time windows. Such a query reads the packed days at the start
-//! of its period and the rows from the first day that is not packed on.
+//! Every query reads the visits that start in its period as
+//! [`VisitRecord`]s, a UTC day at a time, from the period's one source
+//! ([`read_records`]), asking only for the columns it needs; the filters,
+//! compiled into a [`Predicate`], pick the visits it folds. Nothing holds
+//! more than one day of one site.
+//!
+//! Without filters, the packed paths of closed days
+//! ([`crate::visit_paths`]) serve the queries that need no event times and
+//! no visit attributes (funnels without a window, sequences, flows,
+//! retention): the packed days at the start of the period are decoded on
+//! rayon's pool, and the records are read from the first day that is not
+//! packed on.
 
 use rusqlite::Connection;
 
-use super::super::raw::pageview_id;
+use super::super::predicate::Predicate;
 use super::super::{SiteInfo, StatsQuery};
-use super::selection::{Bounds, VisitSet};
-use super::walk::{Rows, StepId, walk};
+use super::step::{StepId, StepKinds};
 use crate::error::StoreError;
 use crate::visit_paths::PackedCodes;
+use crate::visit_record::{Columns, VisitRecord};
 
-/// Which packed event codes a query reads, decided on the codes themselves.
-enum CodeFilter {
-    /// Every code: for [`Rows::All`], and for [`Rows::Only`], whose folds
-    /// skip other steps themselves (one compare per code, where checking
-    /// each code against the list first cost a fifth of a funnel).
-    All,
-    /// Page views (even codes).
-    Pageviews,
+/// The instants `[from, to)` of a query's local days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// The first instant of the first day (ms since the epoch).
+    pub(crate) from: i64,
+    /// The first instant after the last day.
+    pub(crate) to: i64,
 }
 
-impl CodeFilter {
-    fn of(rows: &Rows) -> Self {
-        match rows {
-            Rows::All | Rows::Only { .. } => Self::All,
-            Rows::Pageviews => Self::Pageviews,
+impl Bounds {
+    /// The bounds of the query's range in the site's time zone.
+    pub(crate) fn of(site: &SiteInfo, query: &StatsQuery) -> Self {
+        Self {
+            from: site.time_zone.day_start_ms(query.range.start),
+            to: site.time_zone.day_start_ms(query.range.end),
+        }
+    }
+}
+
+/// A query's filters as they pick its visits.
+///
+/// Visit-level filters hold or fail for the visit. Event-level filters
+/// (`page`, `event`, `props.*`) pick the visits holding at least one event
+/// of the period that meets all filters, as every other stats query does;
+/// a visit that starts in the period counts with all its events, also those
+/// after the period's end, but only the events of the period pick it.
+#[derive(Debug)]
+pub(crate) struct VisitFilter {
+    predicate: Predicate,
+    /// The end of the period: later events pick no visit.
+    period_end: i64,
+}
+
+impl VisitFilter {
+    /// The filters of `query`, compiled.
+    pub(crate) fn compile(
+        conn: &Connection,
+        query: &StatsQuery,
+        bounds: Bounds,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            predicate: Predicate::compile(conn, &query.filters)?,
+            period_end: bounds.to,
+        })
+    }
+
+    /// Whether no visit can match: the answer is empty without reading.
+    pub(crate) fn matches_nothing(&self) -> bool {
+        self.predicate.matches_nothing()
+    }
+
+    /// Whether every visit matches (no filter, or only filters that hold
+    /// for everything, such as `!=` a value never stored).
+    pub(crate) fn matches_everything(&self) -> bool {
+        self.predicate == Predicate::default()
+    }
+
+    /// The columns the filters read; event-level filters need the events'
+    /// times to tell the events of the period.
+    pub(crate) fn columns(&self) -> Columns {
+        let columns = self.predicate.columns();
+        Columns {
+            event_times: columns.event_times || self.predicate.has_event_conditions(),
+            ..columns
         }
     }
 
-    /// Hands the codes this filter wants to `fold` as steps; the match is
-    /// made once per visit, so each kind of filter gets a tight loop of its
-    /// own.
+    /// Whether `visit` meets the filters.
     #[inline]
-    fn add_visit<A: VisitFold>(&self, fold: &mut A, visitor_id: i64, codes: PackedCodes<'_>) {
+    pub(crate) fn matches(&self, visit: &VisitRecord) -> bool {
+        self.predicate.visit_matches(visit)
+            && (!self.predicate.has_event_conditions()
+                || visit.events.iter().any(|event| {
+                    event.ts < self.period_end && self.predicate.event_matches(visit, event)
+                }))
+    }
+}
+
+/// Folds the visits of `site` that start in `[from_ms, to_ms)` as records
+/// with `columns`, from the period's one source
+/// ([`super::super::period_source::fold_period`]), which reads the days from
+/// wherever they are kept. That source also hands over the visits that start
+/// before `from_ms` and reach into the period; a behavioural query counts a
+/// visit in the period where it starts, so those are skipped. Returns the
+/// accumulators to merge (one per thread that folded).
+pub(crate) fn read_records<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    super::super::period_source::fold_period(
+        conn,
+        site,
+        from_ms,
+        to_ms,
+        columns,
+        new,
+        |acc, visit| {
+            if visit.start_ts >= from_ms {
+                each(acc, visit);
+            }
+        },
+    )
+}
+
+/// Folds the visits of `site` that start within `span` and meet `filter`
+/// (read with `columns` and the filter's own), as [`read_records`].
+pub(crate) fn fold_matching<A: Send>(
+    conn: &Connection,
+    site: i64,
+    span: Bounds,
+    filter: &VisitFilter,
+    columns: Columns,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    if filter.matches_nothing() || span.from >= span.to {
+        return Ok(Vec::new());
+    }
+    let columns = columns.with(filter.columns());
+    if filter.matches_everything() {
+        return read_records(conn, site, span.from, span.to, columns, new, each);
+    }
+    read_records(
+        conn,
+        site,
+        span.from,
+        span.to,
+        columns,
+        new,
+        |acc, visit| {
+            if filter.matches(visit) {
+                each(acc, visit);
+            }
+        },
+    )
+}
+
+/// Folds the visits of the query that meet its filters: from the packed
+/// days of the period (`packed`: the parts read, and what each visit adds)
+/// when the filters match every visit, and as records (read with `columns`,
+/// each handed to `each`) for the rest. Returns the accumulators (made by
+/// `new`) to merge.
+pub(crate) fn fold_query<A: Send>(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    packed: (
+        crate::visit_paths::Parts,
+        impl Fn(&mut A, crate::visit_paths::PackedVisit<'_>) + Sync,
+    ),
+    columns: Columns,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    let bounds = Bounds::of(site, query);
+    let filter = VisitFilter::compile(conn, query, bounds)?;
+    let mut from = bounds.from;
+    let mut folds = Vec::new();
+    if filter.matches_everything() {
+        let (parts, each_packed) = packed;
+        let (packed_folds, rest) =
+            crate::visit_paths::fold(conn, site.id, from, bounds.to, parts, &new, each_packed)?;
+        folds = packed_folds;
+        from = rest;
+    }
+    let rest = Bounds {
+        from,
+        to: bounds.to,
+    };
+    folds.extend(fold_matching(
+        conn, site.id, rest, &filter, columns, new, each,
+    )?);
+    Ok(folds)
+}
+
+impl StepKinds {
+    /// Hands the packed codes this query wants to `fold` as steps; the match
+    /// is made once per visit, so each kind gets a tight loop of its own.
+    #[inline]
+    fn add_packed<A: VisitFold>(self, fold: &mut A, visitor_id: i64, codes: PackedCodes<'_>) {
         match self {
             Self::All => fold.add_visit(visitor_id, codes.map(StepId)),
             Self::Pageviews => {
                 fold.add_visit(visitor_id, codes.filter(|code| code & 1 == 0).map(StepId));
             }
+        }
+    }
+
+    /// Hands the events of `visit` this query wants to `fold` as steps.
+    #[inline]
+    fn add_record<A: VisitFold>(self, fold: &mut A, visit: &VisitRecord) {
+        match self {
+            Self::All => fold.add_visit(visit.visitor_id, visit.events.iter().map(StepId::of)),
+            Self::Pageviews => fold.add_visit(
+                visit.visitor_id,
+                visit
+                    .events
+                    .iter()
+                    .filter(|event| event.pageview)
+                    .map(StepId::of),
+            ),
         }
     }
 }
@@ -64,96 +249,145 @@ pub(crate) trait VisitFold: Send + Sized {
     fn merge(&mut self, other: Self);
 }
 
-/// Folds the visits of the query into one accumulator (made by `new`): each
-/// visit's visitor id (0 unless `with_visitors`) and the steps of its events
-/// of `rows` (time order, ties by event id). Without filters, packed days are
-/// folded by a few threads into accumulators of their own, which are merged;
-/// the rest of the period is read from the rows. Queries that need event
-/// times use [`walk_visits`].
+/// Folds the visits of the query that meet its filters into one
+/// accumulator (made by `new`): each visit's visitor id (0 unless
+/// `with_visitors`) and the steps of its events of `kinds` (time order, ties
+/// by event id). The accumulators of the threads that folded are merged.
 pub(crate) fn fold_visits<A: VisitFold>(
     conn: &Connection,
     site: &SiteInfo,
     query: &StatsQuery,
-    rows: &Rows,
+    kinds: StepKinds,
     with_visitors: bool,
     new: impl Fn() -> A + Sync,
 ) -> Result<A, StoreError> {
-    let mut bounds = Bounds::of(site, query);
     let mut total = new();
-    if query.filters.is_empty() {
-        let filter = CodeFilter::of(rows);
-        let (folds, rest) = crate::visit_paths::fold(
-            conn,
-            site.id,
-            bounds.from,
-            bounds.to,
-            crate::visit_paths::Parts {
-                starts: false,
-                steps: true,
-                visitors: with_visitors,
-                min_steps: total.min_steps(),
-            },
-            &new,
-            |acc: &mut A, visit| filter.add_visit(acc, visit.visitor_id, visit.codes),
-        )?;
-        for acc in folds {
-            total.merge(acc);
-        }
-        bounds.from = rest;
-    }
-    walk_in(
+    let parts = crate::visit_paths::Parts {
+        starts: false,
+        steps: true,
+        visitors: with_visitors,
+        min_steps: total.min_steps(),
+    };
+    let columns = Columns {
+        visitors: with_visitors,
+        events: true,
+        ..Columns::default()
+    };
+    let folds = fold_query(
         conn,
         site,
         query,
-        bounds,
-        rows,
-        with_visitors,
-        |visitor_id, events| {
-            total.add_visit(visitor_id, events.iter().map(|&(_, step)| step));
-        },
+        (
+            parts,
+            |acc: &mut A, visit: crate::visit_paths::PackedVisit<'_>| {
+                kinds.add_packed(acc, visit.visitor_id, visit.codes);
+            },
+        ),
+        columns,
+        &new,
+        |acc, visit| kinds.add_record(acc, visit),
     )?;
+    for acc in folds {
+        total.merge(acc);
+    }
     Ok(total)
 }
 
-/// Calls `each` with every visit of the query that has at least one event of
-/// `rows`: its visitor id (0 unless `with_visitors`) and those events with
-/// their times (time order, ties by event id), read from the rows.
-pub(crate) fn walk_visits(
-    conn: &Connection,
-    site: &SiteInfo,
-    query: &StatsQuery,
-    rows: &Rows,
-    with_visitors: bool,
-    each: impl FnMut(i64, &[(i64, StepId)]),
-) -> Result<(), StoreError> {
-    walk_in(
-        conn,
-        site,
-        query,
-        Bounds::of(site, query),
-        rows,
-        with_visitors,
-        each,
-    )
-}
+#[cfg(test)]
+mod tests {
+    use mallard_core::filter::parse_filters;
+    use rusqlite::params;
 
-/// [`walk_visits`] within `bounds`.
-fn walk_in(
-    conn: &Connection,
-    site: &SiteInfo,
-    query: &StatsQuery,
-    bounds: Bounds,
-    rows: &Rows,
-    with_visitors: bool,
-    mut each: impl FnMut(i64, &[(i64, StepId)]),
-) -> Result<(), StoreError> {
-    let set = VisitSet::load(conn, site, query, bounds, with_visitors)?;
-    walk(
-        conn,
-        site.id,
-        &set,
-        pageview_id(conn)?,
-        rows,
-        |member, events| each(member.visitor_id, events),
-    )
+    use super::*;
+    use crate::dims::DimKind;
+    use crate::visit_record::EventRecord;
+    use crate::visits::VisitAttributes;
+
+    /// A database with `/pricing` (10), `/` (11) and the source Google (12).
+    fn database() -> Connection {
+        let conn = crate::schema::migrated_in_memory();
+        for (id, kind, value) in [
+            (10, DimKind::Pathname, "/pricing"),
+            (11, DimKind::Pathname, "/"),
+            (12, DimKind::ReferrerSource, "Google"),
+        ] {
+            conn.execute(
+                "INSERT INTO dims (id, kind, value) VALUES (?1, ?2, ?3)",
+                params![id, kind as u8, value],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn filter(conn: &Connection, text: &str, period_end: i64) -> VisitFilter {
+        let query = StatsQuery {
+            range: mallard_core::DayRange { start: 0, end: 1 },
+            filters: parse_filters(text).unwrap(),
+        };
+        VisitFilter::compile(
+            conn,
+            &query,
+            Bounds {
+                from: 0,
+                to: period_end,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A visit from Google viewing `/` at 100 and `/pricing` at 200.
+    fn visit() -> VisitRecord {
+        let page = |ts, path| EventRecord {
+            ts,
+            pageview: true,
+            code: path,
+            pathname: path,
+            ..EventRecord::default()
+        };
+        VisitRecord {
+            start_ts: 100,
+            attrs: VisitAttributes {
+                referrer_source: Some(12),
+                ..VisitAttributes::default()
+            },
+            events: vec![page(100, 11), page(200, 10)],
+            ..VisitRecord::default()
+        }
+    }
+
+    #[test]
+    fn only_events_of_the_period_pick_a_visit() {
+        let conn = database();
+        let v = visit();
+        // `/pricing` is viewed after a period that ends at 150.
+        assert!(!filter(&conn, "page==/pricing", 150).matches(&v));
+        assert!(filter(&conn, "page==/pricing", 250).matches(&v));
+        assert!(filter(&conn, "page==/", 150).matches(&v));
+        // An event-level condition reads the events' times.
+        assert!(filter(&conn, "page==/", 150).columns().event_times);
+        assert!(!filter(&conn, "source==Google", 150).columns().event_times);
+    }
+
+    #[test]
+    fn visit_and_event_conditions_hold_together() {
+        let conn = database();
+        let v = visit();
+        assert!(filter(&conn, "source==Google;page==/pricing", 250).matches(&v));
+        assert!(!filter(&conn, "source!=Google;page==/pricing", 250).matches(&v));
+        // One event must meet every event-level condition.
+        assert!(!filter(&conn, "page==/;page==/pricing", 250).matches(&v));
+        assert!(filter(&conn, "page==/;page!=/pricing", 250).matches(&v));
+    }
+
+    #[test]
+    fn values_never_stored_match_nothing_or_everything() {
+        let conn = database();
+        let never = filter(&conn, "page==/nowhere", 250);
+        assert!(never.matches_nothing() && !never.matches_everything());
+        let always = filter(&conn, "page!=/nowhere", 250);
+        assert!(always.matches_everything() && !always.matches_nothing());
+        assert!(filter(&conn, "", 250).matches_everything());
+        assert!(!filter(&conn, "source==Google", 250).matches_everything());
+    }
 }

@@ -368,4 +368,35 @@ proptest! {
     ) {
         run_case(zone_index, base_index, &generated, &picked_filters, range_offset, range_days, seed);
     }
+
+    /// Only event-level filters (pages, event names, properties; stored
+    /// values, `(unknown)` and values never stored), alone or with a
+    /// visit-level one: funnels with windows, sequences and flows over the
+    /// visits holding a matching event of the period.
+    #[test]
+    fn behavioural_queries_with_event_filters_match_a_naive_recomputation(
+        zone_index in 0..ZONES.len(),
+        base_index in 0..BASES_MS.len(),
+        generated in prop::collection::vec(
+            (0i64..17 * 24 * 60, 0u64..10, 0u8..10, 0usize..PATHS.len(), 0usize..8, prop::bool::weighted(0.1)),
+            1..120,
+        ),
+        picked in prop::collection::vec((0usize..64, any::<bool>()), 1..3),
+        visit_level in prop::option::of((0usize..64, any::<bool>())),
+        range_offset in 0i64..10,
+        range_days in 1i64..12,
+        seed in 0usize..1_000,
+    ) {
+        let pool = crate::stats::tests::filter_pool();
+        let (event_level, visit_level_pool): (Vec<usize>, Vec<usize>) = (0..pool.len())
+            .partition(|&i| matches!(pool[i].0, "page" | "event") || pool[i].0.starts_with("props."));
+        let mut picked_filters: Vec<(usize, bool)> = picked
+            .iter()
+            .map(|&(i, negate)| (event_level[i % event_level.len()], negate))
+            .collect();
+        picked_filters.extend(
+            visit_level.map(|(i, negate)| (visit_level_pool[i % visit_level_pool.len()], negate)),
+        );
+        run_case(zone_index, base_index, &generated, &picked_filters, range_offset, range_days, seed);
+    }
 }

@@ -1,0 +1,62 @@
+//! Where the filtered stats read a period's visits from: one function over
+//! whatever holds the days.
+//!
+//! [`fold_period`] hands every visit that has an event in a period, or starts
+//! in it, to the caller's fold as a [`VisitRecord`], one visit at a time, and
+//! returns the accumulators (one per thread that folded) for the caller to
+//! merge. Nothing holds more than a day of visits at a time.
+//!
+//! Visits are found by their start, so the visits that started before the
+//! period and still have events in it are found first ([`reach_back`]): a
+//! visit never has a gap of more than [`VISIT_TIMEOUT_MS`] between two of
+//! its events (an event joins a visit only within that time of its first or
+//! last event, see [`crate::visits::ActiveVisits::record`]), so such a visit
+//! has an event in the first [`VISIT_TIMEOUT_MS`] of the period.
+//!
+//! Today every day is read from rows ([`crate::visit_rows::fold_records`]).
+//! With day segments, the closed days come from the segments and the rest
+//! from rows: `visit_paths::fold_records` for `[start, rest)` then
+//! `visit_rows::fold_records` for `[rest, to_ms)`, the two lists of
+//! accumulators appended; [`reach_back`] then also has to find the visits of
+//! segments that reach into the period (for example by a per-day latest
+//! visit end kept beside each segment).
+
+use rusqlite::{Connection, params};
+
+use crate::error::StoreError;
+use crate::visit_record::{Columns, VisitRecord};
+use crate::visits::VISIT_TIMEOUT_MS;
+
+/// Folds every visit of `site` that starts in `[from_ms, to_ms)` or has an
+/// event in it (callers select the events and visits they count), filling
+/// the `columns` asked for, into accumulators made by `new`.
+pub(crate) fn fold_period<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    if to_ms <= from_ms {
+        return Ok(Vec::new());
+    }
+    let start = reach_back(conn, site, from_ms)?;
+    crate::visit_rows::fold_records(conn, site, start, to_ms, columns, new, each)
+}
+
+/// The earliest start of a visit of `site` with an event at or after
+/// `from_ms`, or `from_ms` when every such visit starts there or later.
+pub(crate) fn reach_back(conn: &Connection, site: i64, from_ms: i64) -> Result<i64, StoreError> {
+    let earliest: Option<i64> = conn
+        .prepare_cached(
+            "SELECT min(v.start_ts) FROM events e JOIN visits v ON v.id = e.visit_id \
+             WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3",
+        )?
+        .query_row(
+            params![site, from_ms, from_ms.saturating_add(VISIT_TIMEOUT_MS)],
+            |r| r.get(0),
+        )?;
+    Ok(earliest.map_or(from_ms, |start| start.min(from_ms)))
+}

@@ -1,0 +1,494 @@
+//! Filters compiled into predicates over [`VisitRecord`]s.
+//!
+//! A query's filters are compiled once: each value is resolved to the id it
+//! compares with (a dimension string's id, a device code, a screen width),
+//! exactly as the SQL conditions of [`super::raw::conditions`] resolve them, so
+//! both paths agree on every filter:
+//!
+//! - `(unknown)` stands for a missing value; the device `(unknown)` is the
+//!   device class `Unknown`, which every visit without one has;
+//! - a value that was never stored matches nothing with `==` and everything
+//!   with `!=`;
+//! - `!=` holds for a missing value (SQL's `IS NOT`);
+//! - `page` compares every event's path (custom events included), `event` the
+//!   event's name (`pageview` names the page views), `props.KEY` the event's
+//!   property pairs (an event without the key has the value `(unknown)`).
+//!
+//! Filters on visit-level dimensions hold or fail for a whole visit
+//! ([`Predicate::visit_matches`]); the others for one event
+//! ([`Predicate::event_matches`]). A filter that can never hold makes the
+//! predicate [`Predicate::matches_nothing`]: the query answers an empty result
+//! without reading a visit.
+
+use mallard_core::filter::UNKNOWN_VALUE;
+use mallard_core::{Dimension, Filter, FilterOp};
+use rusqlite::Connection;
+
+use super::labels::dim_id;
+use super::raw::{Target, pageview_id, resolve};
+use crate::dims::DimKind;
+use crate::error::StoreError;
+use crate::visit_record::{Columns, EventRecord, VisitRecord};
+
+/// A visit-level field a filter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VisitField {
+    EntryPage,
+    ExitPage,
+    Source,
+    Referrer,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    Browser,
+    Os,
+    Device,
+    Country,
+    Screen,
+}
+
+impl VisitField {
+    fn of(dimension: &Dimension) -> Option<Self> {
+        Some(match dimension {
+            Dimension::EntryPage => Self::EntryPage,
+            Dimension::ExitPage => Self::ExitPage,
+            Dimension::Source => Self::Source,
+            Dimension::Referrer => Self::Referrer,
+            Dimension::UtmSource => Self::UtmSource,
+            Dimension::UtmMedium => Self::UtmMedium,
+            Dimension::UtmCampaign => Self::UtmCampaign,
+            Dimension::Browser => Self::Browser,
+            Dimension::Os => Self::Os,
+            Dimension::Device => Self::Device,
+            Dimension::Country => Self::Country,
+            Dimension::ScreenSize => Self::Screen,
+            Dimension::Page | Dimension::Event | Dimension::Prop(_) => return None,
+        })
+    }
+
+    /// The field's value in `visit`; `None` when missing.
+    #[inline]
+    fn value(self, visit: &VisitRecord) -> Option<i64> {
+        let a = &visit.attrs;
+        match self {
+            Self::EntryPage => visit.entry_page,
+            Self::ExitPage => visit.exit_page,
+            Self::Source => a.referrer_source,
+            Self::Referrer => a.referrer_url,
+            Self::UtmSource => a.utm_source,
+            Self::UtmMedium => a.utm_medium,
+            Self::UtmCampaign => a.utm_campaign,
+            Self::Browser => a.browser,
+            Self::Os => a.os,
+            Self::Device => Some(a.device),
+            Self::Country => a.country,
+            Self::Screen => a.screen_width,
+        }
+    }
+
+    /// The columns holding the field.
+    fn columns(self) -> Columns {
+        match self {
+            Self::EntryPage | Self::ExitPage => Columns {
+                visit: true,
+                ..Columns::default()
+            },
+            _ => Columns {
+                attributes: true,
+                ..Columns::default()
+            },
+        }
+    }
+}
+
+/// One condition on a visit: its field equals `value` (`None`: is missing),
+/// or with `is == false` differs from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VisitCondition {
+    field: VisitField,
+    value: Option<i64>,
+    is: bool,
+}
+
+/// What one condition on an event compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventTest {
+    /// The event's path is this id.
+    Path(i64),
+    /// The event is a page view (the `pageview` name).
+    PageView,
+    /// The event is a custom event of this name id.
+    Name(i64),
+    /// The event has property `key` (with value `Some(value)`, or any value).
+    Prop { key: i64, value: Option<i64> },
+}
+
+/// One condition on an event: its test holds (`is`) or fails (`!is`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EventCondition {
+    test: EventTest,
+    is: bool,
+}
+
+/// A query's filters, compiled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Predicate {
+    visit: Vec<VisitCondition>,
+    event: Vec<EventCondition>,
+    nothing: bool,
+}
+
+/// What one filter compiles to.
+enum Compiled {
+    Always,
+    Never,
+    Visit(VisitCondition),
+    Event(EventCondition),
+}
+
+impl Predicate {
+    /// Compiles `filters`, resolving their values with `conn`.
+    pub(crate) fn compile(conn: &Connection, filters: &[Filter]) -> Result<Self, StoreError> {
+        let mut predicate = Self::default();
+        for filter in filters {
+            match compile_one(conn, filter)? {
+                Compiled::Always => {}
+                Compiled::Never => predicate.nothing = true,
+                Compiled::Visit(condition) => predicate.visit.push(condition),
+                Compiled::Event(condition) => predicate.event.push(condition),
+            }
+        }
+        if predicate.nothing {
+            predicate.visit.clear();
+            predicate.event.clear();
+        }
+        Ok(predicate)
+    }
+
+    /// Whether no event or visit can match (a filter names, with `==`, a
+    /// value that was never stored): the answer is empty without reading.
+    pub(crate) fn matches_nothing(&self) -> bool {
+        self.nothing
+    }
+
+    /// Whether some condition is about events (page, event name, property),
+    /// so that a visit counts only with a matching event.
+    pub(crate) fn has_event_conditions(&self) -> bool {
+        !self.event.is_empty()
+    }
+
+    /// The columns the predicate reads.
+    pub(crate) fn columns(&self) -> Columns {
+        let mut columns = Columns::default();
+        for condition in &self.visit {
+            columns = columns.with(condition.field.columns());
+        }
+        for condition in &self.event {
+            columns = columns.with(Columns {
+                events: true,
+                event_paths: matches!(condition.test, EventTest::Path(_)),
+                props: matches!(condition.test, EventTest::Prop { .. }),
+                ..Columns::default()
+            });
+        }
+        columns
+    }
+
+    /// Whether `visit` meets the visit-level conditions.
+    #[inline]
+    pub(crate) fn visit_matches(&self, visit: &VisitRecord) -> bool {
+        !self.nothing
+            && self
+                .visit
+                .iter()
+                .all(|c| (c.field.value(visit) == c.value) == c.is)
+    }
+
+    /// Whether `event` of `visit` meets the event-level conditions (the
+    /// visit-level ones are [`Predicate::visit_matches`]'s).
+    #[inline]
+    pub(crate) fn event_matches(&self, visit: &VisitRecord, event: &EventRecord) -> bool {
+        !self.nothing
+            && self.event.iter().all(|c| {
+                let holds = match c.test {
+                    EventTest::Path(id) => event.pathname == id,
+                    EventTest::PageView => event.pageview,
+                    EventTest::Name(id) => !event.pageview && event.code == id,
+                    EventTest::Prop { key, value } => visit
+                        .props_of(event)
+                        .iter()
+                        .any(|&(k, v)| k == key && value.is_none_or(|value| v == value)),
+                };
+                holds == c.is
+            })
+    }
+}
+
+fn compile_one(conn: &Connection, filter: &Filter) -> Result<Compiled, StoreError> {
+    let is = filter.op == FilterOp::Is;
+    // A condition that holds for nothing (`==`) or everything (`!=`).
+    let constant = |matches_with_is: bool| {
+        if matches_with_is == is {
+            Compiled::Always
+        } else {
+            Compiled::Never
+        }
+    };
+    Ok(match &filter.dimension {
+        Dimension::Prop(key) => {
+            let key_id = dim_id(conn, DimKind::PropKey, key)?;
+            let missing = filter.value == UNKNOWN_VALUE;
+            match key_id {
+                // No event has the key: every event's value is missing.
+                None => constant(missing),
+                Some(key) if missing => Compiled::Event(EventCondition {
+                    test: EventTest::Prop { key, value: None },
+                    is: !is,
+                }),
+                Some(key) => match dim_id(conn, DimKind::PropValue, &filter.value)? {
+                    None => constant(false),
+                    Some(value) => Compiled::Event(EventCondition {
+                        test: EventTest::Prop {
+                            key,
+                            value: Some(value),
+                        },
+                        is,
+                    }),
+                },
+            }
+        }
+        Dimension::Page => match resolve(conn, filter)? {
+            // Every event has a path.
+            Target::Missing | Target::Nothing => constant(false),
+            Target::Id(id) => Compiled::Event(EventCondition {
+                test: EventTest::Path(id),
+                is,
+            }),
+        },
+        Dimension::Event => match resolve(conn, filter)? {
+            // Every event has a name.
+            Target::Missing | Target::Nothing => constant(false),
+            Target::Id(id) => Compiled::Event(EventCondition {
+                test: if Some(id) == pageview_id(conn)? {
+                    EventTest::PageView
+                } else {
+                    EventTest::Name(id)
+                },
+                is,
+            }),
+        },
+        dimension => {
+            let Some(field) = VisitField::of(dimension) else {
+                return Ok(Compiled::Always);
+            };
+            match resolve(conn, filter)? {
+                Target::Nothing => constant(false),
+                Target::Missing => Compiled::Visit(VisitCondition {
+                    field,
+                    value: None,
+                    is,
+                }),
+                Target::Id(id) => Compiled::Visit(VisitCondition {
+                    field,
+                    value: Some(id),
+                    is,
+                }),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use mallard_core::filter::parse_filters;
+    use rusqlite::params;
+
+    use super::*;
+    use crate::visits::VisitAttributes;
+
+    /// A database with a few dimension strings: ids 10.. as listed.
+    fn database() -> Connection {
+        let conn = crate::schema::migrated_in_memory();
+        for (id, kind, value) in [
+            (10, DimKind::Pathname, "/pricing"),
+            (11, DimKind::Pathname, "/"),
+            (12, DimKind::ReferrerSource, "Google"),
+            (13, DimKind::EventName, "Signup"),
+            (14, DimKind::PropKey, "plan"),
+            (15, DimKind::PropValue, "pro"),
+            (16, DimKind::PropValue, "free"),
+            (17, DimKind::Country, "DE"),
+        ] {
+            conn.execute(
+                "INSERT INTO dims (id, kind, value) VALUES (?1, ?2, ?3)",
+                params![id, kind as u8, value],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn compile(conn: &Connection, text: &str) -> Predicate {
+        Predicate::compile(conn, &parse_filters(text).unwrap()).unwrap()
+    }
+
+    /// A visit from Google in DE on a desktop, 1920 wide, entering on `/`,
+    /// with a page view of `/pricing` and a Signup on `/pricing` with
+    /// `plan=pro`.
+    fn visit() -> VisitRecord {
+        let pageview = crate::rollup_rebuild::pageview_name_id(&database())
+            .unwrap()
+            .unwrap();
+        assert_ne!(pageview, 13);
+        VisitRecord {
+            id: 1,
+            entry_page: Some(11),
+            exit_page: Some(10),
+            attrs: VisitAttributes {
+                referrer_source: Some(12),
+                device: i64::from(mallard_core::DeviceClass::Desktop.code()),
+                screen_width: Some(1920),
+                country: Some(17),
+                ..VisitAttributes::default()
+            },
+            events: vec![
+                EventRecord {
+                    pageview: true,
+                    code: 10,
+                    pathname: 10,
+                    ..EventRecord::default()
+                },
+                EventRecord {
+                    pageview: false,
+                    code: 13,
+                    pathname: 10,
+                    props: (0, 1),
+                    ..EventRecord::default()
+                },
+            ],
+            props: vec![(14, 15)],
+            ..VisitRecord::default()
+        }
+    }
+
+    /// Whether the visit matches and which of its events do.
+    fn outcome(predicate: &Predicate) -> (bool, Vec<bool>) {
+        let v = visit();
+        (
+            predicate.visit_matches(&v),
+            v.events
+                .iter()
+                .map(|e| predicate.event_matches(&v, e))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn visit_level_filters_compare_ids_and_missing_values() {
+        let conn = database();
+        let cases = [
+            ("source==Google", true),
+            ("source!=Google", false),
+            ("source==(unknown)", false),
+            ("source!=(unknown)", true),
+            ("referrer==(unknown)", true),
+            // `!=` holds for a missing value.
+            ("utm_source!=x", true),
+            ("country==DE", true),
+            ("entry_page==/", true),
+            ("entry_page==/pricing", false),
+            ("exit_page==/pricing", true),
+            ("device==Desktop", true),
+            ("device==Mobile", false),
+            ("device==(unknown)", false),
+            ("device!=(unknown)", true),
+            ("screen_size==1920", true),
+            ("screen_size==(unknown)", false),
+            ("screen_size!=390", true),
+            ("source==Google;country==DE", true),
+            ("source==Google;country!=DE", false),
+        ];
+        for (text, expected) in cases {
+            let p = compile(&conn, text);
+            assert!(!p.matches_nothing(), "{text}");
+            assert!(!p.has_event_conditions(), "{text}");
+            assert_eq!(outcome(&p), (expected, vec![true, true]), "{text}");
+        }
+        let columns = compile(&conn, "source==Google;entry_page==/").columns();
+        assert!(columns.attributes && columns.visit && !columns.events);
+    }
+
+    #[test]
+    fn event_level_filters_test_each_event() {
+        let conn = database();
+        let cases = [
+            // The path of every event, custom events included.
+            ("page==/pricing", vec![true, true]),
+            ("page!=/pricing", vec![false, false]),
+            ("page!=/", vec![true, true]),
+            ("event==pageview", vec![true, false]),
+            ("event!=pageview", vec![false, true]),
+            ("event==Signup", vec![false, true]),
+            ("event!=Signup", vec![true, false]),
+            ("props.plan==pro", vec![false, true]),
+            ("props.plan!=pro", vec![true, false]),
+            ("props.plan==free", vec![false, false]),
+            ("props.plan==(unknown)", vec![true, false]),
+            ("props.plan!=(unknown)", vec![false, true]),
+            (
+                "event==Signup;props.plan==pro;page==/pricing",
+                vec![false, true],
+            ),
+        ];
+        for (text, expected) in cases {
+            let p = compile(&conn, text);
+            assert!(!p.matches_nothing(), "{text}");
+            assert!(p.has_event_conditions(), "{text}");
+            assert_eq!(outcome(&p), (true, expected), "{text}");
+        }
+        let columns = compile(&conn, "page==/pricing").columns();
+        assert!(columns.events && columns.event_paths && !columns.props);
+        let columns = compile(&conn, "props.plan==pro;event==Signup").columns();
+        assert!(columns.events && columns.props && !columns.event_paths);
+        assert!(!columns.attributes);
+    }
+
+    #[test]
+    fn values_never_stored_match_nothing_with_is_and_everything_with_is_not() {
+        let conn = database();
+        for text in [
+            "page==/nowhere",
+            "page==(unknown)",
+            "event==Nothing",
+            "event==(unknown)",
+            "source==Bing",
+            "device==Toaster",
+            "screen_size==wide",
+            "props.plan==enterprise",
+            "props.nokey==x",
+            "props.nokey!=(unknown)",
+            "country==DE;source==Bing",
+        ] {
+            let p = compile(&conn, text);
+            assert!(p.matches_nothing(), "{text}");
+            assert_eq!(outcome(&p), (false, vec![false, false]), "{text}");
+        }
+        for text in [
+            "page!=/nowhere",
+            "page!=(unknown)",
+            "event!=Nothing",
+            "source!=Bing",
+            "device!=Toaster",
+            "screen_size!=wide",
+            "props.plan!=enterprise",
+            "props.nokey!=x",
+            "props.nokey==(unknown)",
+        ] {
+            let p = compile(&conn, text);
+            assert!(!p.matches_nothing(), "{text}");
+            assert_eq!(p, Predicate::default(), "{text} holds for everything");
+            assert_eq!(outcome(&p), (true, vec![true, true]), "{text}");
+            assert_eq!(p.columns(), Columns::default());
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Filtered stats: one pass over the period's visits ([`period_source`]),
+//! counting what the compiled filters ([`Predicate`]) select.
+//!
+//! What a filtered query counts, for a range of local days:
+//! - the *events* whose own time falls on a day of the range, whose visit
+//!   meets the visit-level filters and which meet the event-level filters
+//!   themselves (wherever their visit started);
+//! - the *visits* that start on a day of the range and meet the visit-level
+//!   filters, and, when there are event-level filters, hold at least one of
+//!   those events.
+//!
+//! Each thread of the fold counts into an accumulator of its own ([`Tally`]),
+//! merged at the end. Accumulators hold counters per bucket or dimension
+//! value and visitor counters ([`Counter`]: exact while small, a HyperLogLog
+//! beyond), so their memory depends on the number of distinct values, never
+//! on the number of events read.
+
+use mallard_core::{DayRange, Interval, SiteTimeZone};
+use rusqlite::Connection;
+
+use super::period_source::fold_period;
+use super::predicate::Predicate;
+use super::rollup::IdMap;
+use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
+use crate::error::StoreError;
+use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
+use crate::rollups::{kind, prop_value, visit_dims};
+use crate::visit_record::{Columns, EventRecord, VisitRecord};
+
+/// Visitors of a dimension value or an hour stay exact up to this many.
+const DIM_EXACT_LIMIT: usize = 512;
+/// Visitors of a day, week or month stay exact up to this many.
+const DAY_EXACT_LIMIT: usize = 2_048;
+
+/// How long after the first instant of the day after a range its last day
+/// may still be shown by the site's clock, at most.
+const CLOCK_SET_BACK_MARGIN_MS: i64 = 3 * mallard_core::period::MS_PER_HOUR;
+
+/// The columns every filtered stats query reads: visitors, the visit's
+/// counters, and the events with their times.
+const BASE_COLUMNS: Columns = Columns {
+    visitors: true,
+    visit: true,
+    attributes: false,
+    events: true,
+    event_times: true,
+    event_paths: false,
+    props: false,
+    revenue: false,
+};
+
+/// An accumulator of a filtered query.
+pub(super) trait Tally: Send {
+    /// Counts a selected event of `visit` (`hash` is the visitor's hash, `day`
+    /// the event's local day).
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32, day: i64);
+    /// Counts a selected visit (`day` is its start's local day).
+    fn visit(&mut self, visit: &VisitRecord, day: i64);
+    /// Adds another thread's accumulator.
+    fn merge(&mut self, other: Self);
+}
+
+/// Folds the visits of the range into tallies made by `new`, and merges them.
+fn run<T: Tally>(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    columns: Columns,
+    new: impl Fn() -> T + Sync,
+) -> Result<Option<T>, StoreError> {
+    if predicate.matches_nothing() || range.days() <= 0 {
+        return Ok(None);
+    }
+    let tz = &site.time_zone;
+    // No instant before the first instant of the range's first day is on a
+    // later day. After the range, a clock set back across midnight shows its
+    // last day again for as long as it went back (an hour, at most two and a
+    // half in the time zone database): a margin covers it.
+    let from_ms = tz.day_start_ms(range.start);
+    let to_ms = tz.day_start_ms(range.end) + CLOCK_SET_BACK_MARGIN_MS;
+    let columns = BASE_COLUMNS.with(columns).with(predicate.columns());
+    let tallies = fold_period(
+        conn,
+        site.id,
+        from_ms,
+        to_ms,
+        columns,
+        new,
+        |tally, visit| select(tally, visit, tz, range, predicate),
+    )?;
+    Ok(tallies.into_iter().reduce(|mut a, b| {
+        a.merge(b);
+        a
+    }))
+}
+
+/// Counts what one visit contributes to `tally`.
+#[inline]
+fn select<T: Tally>(
+    tally: &mut T,
+    visit: &VisitRecord,
+    tz: &SiteTimeZone,
+    range: DayRange,
+    predicate: &Predicate,
+) {
+    if !predicate.visit_matches(visit) {
+        return;
+    }
+    let hash = visitor_hash(visit.visitor_id);
+    let mut matched = false;
+    for event in &visit.events {
+        let day = tz.local_day(event.ts);
+        if range.contains(day) && predicate.event_matches(visit, event) {
+            matched = true;
+            tally.event(visit, event, hash, day);
+        }
+    }
+    let day = tz.local_day(visit.start_ts);
+    if range.contains(day) && (matched || !predicate.has_event_conditions()) {
+        tally.visit(visit, day);
+    }
+}
+
+/// Adds an event to counters.
+#[inline]
+fn add_event(totals: &mut Totals, event: &EventRecord) {
+    totals.pageviews += i64::from(event.pageview);
+    totals.events += 1;
+}
+
+/// Adds a visit to counters.
+#[inline]
+fn add_visit(totals: &mut Totals, visit: &VisitRecord) {
+    totals.visits += 1;
+    totals.bounces += i64::from(visit.pageviews == 1);
+    totals.visit_pageviews += visit.pageviews;
+    totals.duration_ms += visit.end_ts - visit.start_ts;
+}
+
+/// Adds `b`'s counters (not visitors) to `a`.
+fn add_totals(a: &mut Totals, b: &Totals) {
+    a.pageviews += b.pageviews;
+    a.events += b.events;
+    a.visits += b.visits;
+    a.bounces += b.bounces;
+    a.visit_pageviews += b.visit_pageviews;
+    a.duration_ms += b.duration_ms;
+}
+
+/// Counters with their visitors.
+#[derive(Debug, Clone)]
+struct Counted {
+    totals: Totals,
+    visitors: Counter,
+}
+
+impl Counted {
+    fn new(p: u8, exact_limit: usize) -> Self {
+        Self {
+            totals: Totals::default(),
+            visitors: Counter::new(p, exact_limit),
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        add_totals(&mut self.totals, &other.totals);
+        self.visitors.merge(other.visitors);
+    }
+
+    fn finish(mut self) -> Totals {
+        Totals {
+            visitors: self.visitors.estimate(),
+            ..self.totals
+        }
+    }
+}
+
+/// The totals of the whole range.
+struct MainTally(Counted);
+
+impl Tally for MainTally {
+    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32, _: i64) {
+        add_event(&mut self.0.totals, event);
+        self.0.visitors.insert(hash);
+    }
+
+    fn visit(&mut self, visit: &VisitRecord, _: i64) {
+        add_visit(&mut self.0.totals, visit);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.0.merge(other.0);
+    }
+}
+
+/// The totals of the range.
+pub(super) fn main(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+) -> Result<Totals, StoreError> {
+    let tally = run(conn, site, range, predicate, Columns::default(), || {
+        MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT))
+    })?;
+    Ok(tally.map_or_else(Totals::default, |t| t.0.finish()))
+}
+
+/// The totals per bucket of a time series.
+struct SeriesTally<'a> {
+    interval: Interval,
+    tz: &'a SiteTimeZone,
+    buckets: IdMap<Counted>,
+}
+
+impl SeriesTally<'_> {
+    fn bucket(&mut self, ts: i64, day: i64) -> &mut Counted {
+        let (key, p, limit) = match self.interval {
+            Interval::Hour => (self.tz.local_hour(ts), DIM_PRECISION, DIM_EXACT_LIMIT),
+            other => (other.bucket_start_day(day), SITE_PRECISION, DAY_EXACT_LIMIT),
+        };
+        self.buckets
+            .entry(key)
+            .or_insert_with(|| Counted::new(p, limit))
+    }
+}
+
+impl Tally for SeriesTally<'_> {
+    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32, day: i64) {
+        let bucket = self.bucket(event.ts, day);
+        add_event(&mut bucket.totals, event);
+        bucket.visitors.insert(hash);
+    }
+
+    fn visit(&mut self, visit: &VisitRecord, day: i64) {
+        add_visit(&mut self.bucket(visit.start_ts, day).totals, visit);
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (key, counted) in other.buckets {
+            match self.buckets.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut mine) => {
+                    mine.get_mut().merge(counted)
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(counted);
+                }
+            }
+        }
+    }
+}
+
+/// The totals of every bucket of `keys`, zeros included.
+pub(super) fn timeseries(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    interval: Interval,
+    keys: &[i64],
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    let tz = &site.time_zone;
+    let tally = run(conn, site, range, predicate, Columns::default(), || {
+        SeriesTally {
+            interval,
+            tz,
+            buckets: IdMap::default(),
+        }
+    })?;
+    let mut buckets = tally.map(|t| t.buckets).unwrap_or_default();
+    Ok(keys
+        .iter()
+        .map(|&key| SeriesPoint {
+            key,
+            totals: buckets
+                .remove(&key)
+                .map_or_else(Totals::default, Counted::finish),
+        })
+        .collect())
+}
+
+/// What a breakdown counts by.
+#[derive(Debug, Clone, Copy)]
+struct ByValue {
+    row_kind: i64,
+    /// The property key of a [`kind::PROP`] breakdown.
+    prop_key: i64,
+    with_visitors: bool,
+}
+
+impl ByValue {
+    /// The value a visit-level kind has for `visit`.
+    fn visit_value(self, visit: &VisitRecord) -> Option<i64> {
+        visit_dims(&visit.attrs)
+            .into_iter()
+            .find(|(k, _)| *k == self.row_kind)
+            .map(|(_, v)| v)
+    }
+
+    /// The value an event counts for, if any.
+    fn event_value(self, visit: &VisitRecord, event: &EventRecord) -> Option<i64> {
+        match self.row_kind {
+            kind::PAGE => event.pageview.then_some(event.code),
+            kind::EVENT => (!event.pageview).then_some(event.code),
+            kind::PROP => (!event.pageview)
+                .then(|| {
+                    visit
+                        .props_of(event)
+                        .iter()
+                        .find(|(k, _)| *k == self.prop_key)
+                        .map(|&(k, v)| prop_value(k, v))
+                })
+                .flatten(),
+            kind::ENTRY_PAGE | kind::EXIT_PAGE => None,
+            _ => self.visit_value(visit),
+        }
+    }
+
+    /// The value a visit counts for, if any.
+    fn visit_row_value(self, visit: &VisitRecord) -> Option<i64> {
+        match self.row_kind {
+            kind::ENTRY_PAGE => Some(visit.entry_page.unwrap_or(0)),
+            kind::EXIT_PAGE => Some(visit.exit_page.unwrap_or(0)),
+            kind::PAGE | kind::EVENT | kind::PROP => None,
+            _ => self.visit_value(visit),
+        }
+    }
+
+    /// The columns the values come from.
+    fn columns(self) -> Columns {
+        Columns {
+            attributes: !matches!(
+                self.row_kind,
+                kind::PAGE | kind::EVENT | kind::PROP | kind::ENTRY_PAGE | kind::EXIT_PAGE
+            ),
+            props: self.row_kind == kind::PROP,
+            ..Columns::default()
+        }
+    }
+}
+
+/// The totals per value of one dimension.
+struct BreakdownTally {
+    by: ByValue,
+    values: IdMap<Counted>,
+}
+
+impl BreakdownTally {
+    fn value(&mut self, value: i64) -> &mut Counted {
+        // Without visitors the counter stays empty and costs nothing.
+        self.values
+            .entry(value)
+            .or_insert_with(|| Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
+    }
+}
+
+impl Tally for BreakdownTally {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32, _: i64) {
+        if let Some(value) = self.by.event_value(visit, event) {
+            let with_visitors = self.by.with_visitors;
+            let counted = self.value(value);
+            add_event(&mut counted.totals, event);
+            if with_visitors {
+                counted.visitors.insert(hash);
+            }
+        }
+    }
+
+    fn visit(&mut self, visit: &VisitRecord, _: i64) {
+        if let Some(value) = self.by.visit_row_value(visit) {
+            let exits = self.by.row_kind == kind::EXIT_PAGE;
+            let totals = &mut self.value(value).totals;
+            if exits {
+                // Exit pages count the visits that left from them, nothing else.
+                totals.visits += 1;
+            } else {
+                add_visit(totals, visit);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (value, counted) in other.values {
+            match self.values.entry(value) {
+                std::collections::hash_map::Entry::Occupied(mut mine) => {
+                    mine.get_mut().merge(counted)
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(counted);
+                }
+            }
+        }
+    }
+}
+
+/// The top `limit` values of `row_kind` (of property `prop_key` for
+/// [`kind::PROP`]) with their totals.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn breakdown(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    row_kind: i64,
+    prop_key: Option<i64>,
+    order: Breakdown,
+    with_visitors: bool,
+    limit: usize,
+) -> Result<Vec<(i64, Totals)>, StoreError> {
+    let by = ByValue {
+        row_kind,
+        prop_key: prop_key.unwrap_or(-1),
+        with_visitors,
+    };
+    let tally = run(
+        conn,
+        site,
+        range,
+        predicate,
+        by.columns().with(Columns {
+            visit: true,
+            ..Columns::default()
+        }),
+        || BreakdownTally {
+            by,
+            values: IdMap::default(),
+        },
+    )?;
+    let mut rows: Vec<(i64, Totals)> = tally
+        .map(|t| t.values)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, counted)| order.metric(&counted.totals) > 0)
+        .map(|(value, counted)| {
+            let totals = if with_visitors {
+                counted.finish()
+            } else {
+                counted.totals
+            };
+            (value, totals)
+        })
+        .collect();
+    super::breakdown::sort_and_truncate(&mut rows, order, limit);
+    Ok(rows)
+}
+
+/// Counts the visitors of visits with a selected event between two instants.
+struct VisitorsTally(Counter);
+
+/// Distinct visitors with an event between `from_ms` and `to_ms` (inclusive)
+/// that meets `predicate`.
+pub(super) fn visitors_between(
+    conn: &Connection,
+    site: &SiteInfo,
+    from_ms: i64,
+    to_ms: i64,
+    predicate: &Predicate,
+) -> Result<u64, StoreError> {
+    if predicate.matches_nothing() || to_ms < from_ms {
+        return Ok(0);
+    }
+    let columns = BASE_COLUMNS.with(predicate.columns());
+    let tallies = fold_period(
+        conn,
+        site.id,
+        from_ms,
+        to_ms.saturating_add(1),
+        columns,
+        || VisitorsTally(Counter::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
+        |tally, visit| {
+            if predicate.visit_matches(visit)
+                && visit
+                    .events
+                    .iter()
+                    .any(|e| (from_ms..=to_ms).contains(&e.ts) && predicate.event_matches(visit, e))
+            {
+                tally.0.insert(visitor_hash(visit.visitor_id));
+            }
+        },
+    )?;
+    let mut all = Counter::new(SITE_PRECISION, MERGE_EXACT_LIMIT);
+    for tally in tallies {
+        all.merge(tally.0);
+    }
+    Ok(all.estimate())
+}
