@@ -144,9 +144,6 @@ fn fold_days<D: Sync, A: Send, S>(
 }
 
 /// The parts of one segment day a records query reads.
-// The filtered query engine (issue 15) calls `fold_records`; until it lands
-// only the tests do. Whoever calls it first removes these two `allow`s.
-#[allow(dead_code)]
 struct RecordDay {
     site: i64,
     range: DayRange,
@@ -160,7 +157,6 @@ struct RecordDay {
 /// segment's visits have ids `-(index + 1)` within their day. Returns the
 /// per-thread accumulators, to be merged by the caller, and the instant from
 /// which the visits are not packed (`to_ms` when all are).
-#[allow(dead_code)]
 pub(crate) fn fold_records<A: Send>(
     conn: &Connection,
     site: i64,

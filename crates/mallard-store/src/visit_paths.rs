@@ -35,9 +35,6 @@ use crate::visit_days::{DAY_MS, utc_day};
 use crate::visit_record::{Columns, VisitRecord};
 use crate::visits::Visit;
 
-pub(crate) use crate::day_segment::step_code;
-pub(crate) use crate::segment_fold::{PackedCodes, Parts, fold};
-
 /// A day is packed once the newest visit of its site starts this long after
 /// the day's end: twice the visit timeout, so that the visits still open at
 /// midnight have ended (one that goes on unpacks the day again).
@@ -243,6 +240,7 @@ fn day_rows(conn: &Connection, site: i64, day: i64) -> Result<Vec<VisitRecord>, 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::segment_fold::{PackedCodes, Parts, fold};
     use crate::varint::put_varint;
 
     pub(crate) const SITE: i64 = 1;

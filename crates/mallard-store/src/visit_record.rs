@@ -8,10 +8,6 @@
 //! needs ([`Columns`]); the others are left at their defaults and cost
 //! nothing to read.
 
-// The query paths that read records arrive with the day segments (issue 15);
-// whoever uses the last field removes this.
-#![allow(dead_code)]
-
 use crate::visits::VisitAttributes;
 
 /// One event of a [`VisitRecord`].

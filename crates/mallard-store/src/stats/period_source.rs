@@ -13,13 +13,12 @@
 //! last event, see [`crate::visits::ActiveVisits::record`]), so such a visit
 //! has an event in the first [`VISIT_TIMEOUT_MS`] of the period.
 //!
-//! Today every day is read from rows ([`crate::visit_rows::fold_records`]).
-//! With day segments, the closed days come from the segments and the rest
-//! from rows: `visit_paths::fold_records` for `[start, rest)` then
-//! `visit_rows::fold_records` for `[rest, to_ms)`, the two lists of
-//! accumulators appended; [`reach_back`] then also has to find the visits of
-//! segments that reach into the period (for example by a per-day latest
-//! visit end kept beside each segment).
+//! The closed days come from their day segments
+//! ([`crate::segment_fold::fold_records`]) up to the first day that is not
+//! packed in the current format, and the rest of the period from rows
+//! ([`crate::visit_rows::fold_records`]); the two lists of accumulators are
+//! appended. [`reach_back`] reads the rows, which this round still keeps for
+//! every day.
 
 use rusqlite::{Connection, params};
 
@@ -43,7 +42,14 @@ pub(crate) fn fold_period<A: Send>(
         return Ok(Vec::new());
     }
     let start = reach_back(conn, site, from_ms)?;
-    crate::visit_rows::fold_records(conn, site, start, to_ms, columns, new, each)
+    let (mut folds, rest) =
+        crate::segment_fold::fold_records(conn, site, start, to_ms, columns, &new, &each)?;
+    if rest < to_ms {
+        folds.extend(crate::visit_rows::fold_records(
+            conn, site, rest, to_ms, columns, &new, &each,
+        )?);
+    }
+    Ok(folds)
 }
 
 /// The earliest start of a visit of `site` with an event at or after

@@ -145,14 +145,14 @@ pub(crate) fn run(
         site,
         query,
         (
-            crate::visit_paths::Parts {
+            crate::segment_fold::Parts {
                 starts: true,
                 steps: false,
                 visitors: true,
                 min_steps: 0,
             },
             |(fold, span): &mut (ByVisitor<Seen>, WeekSpan),
-             v: crate::visit_paths::PackedVisit<'_>| {
+             v: crate::segment_fold::PackedVisit<'_>| {
                 fold.add(v.visitor_id, week(span, v.start_ts));
             },
         ),

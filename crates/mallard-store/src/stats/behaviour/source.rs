@@ -20,7 +20,7 @@ use super::super::predicate::Predicate;
 use super::super::{SiteInfo, StatsQuery};
 use super::step::{StepId, StepKinds};
 use crate::error::StoreError;
-use crate::visit_paths::PackedCodes;
+use crate::segment_fold::PackedCodes;
 use crate::visit_record::{Columns, VisitRecord};
 
 /// The instants `[from, to)` of a query's local days.
@@ -175,8 +175,8 @@ pub(crate) fn fold_query<A: Send>(
     site: &SiteInfo,
     query: &StatsQuery,
     packed: (
-        crate::visit_paths::Parts,
-        impl Fn(&mut A, crate::visit_paths::PackedVisit<'_>) + Sync,
+        crate::segment_fold::Parts,
+        impl Fn(&mut A, crate::segment_fold::PackedVisit<'_>) + Sync,
     ),
     columns: Columns,
     new: impl Fn() -> A + Sync,
@@ -189,7 +189,7 @@ pub(crate) fn fold_query<A: Send>(
     if filter.matches_everything() {
         let (parts, each_packed) = packed;
         let (packed_folds, rest) =
-            crate::visit_paths::fold(conn, site.id, from, bounds.to, parts, &new, each_packed)?;
+            crate::segment_fold::fold(conn, site.id, from, bounds.to, parts, &new, each_packed)?;
         folds = packed_folds;
         from = rest;
     }
@@ -262,7 +262,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
     new: impl Fn() -> A + Sync,
 ) -> Result<A, StoreError> {
     let mut total = new();
-    let parts = crate::visit_paths::Parts {
+    let parts = crate::segment_fold::Parts {
         starts: false,
         steps: true,
         visitors: with_visitors,
@@ -279,7 +279,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
         query,
         (
             parts,
-            |acc: &mut A, visit: crate::visit_paths::PackedVisit<'_>| {
+            |acc: &mut A, visit: crate::segment_fold::PackedVisit<'_>| {
                 kinds.add_packed(acc, visit.visitor_id, visit.codes);
             },
         ),

@@ -4,7 +4,7 @@
 use crate::visit_record::EventRecord;
 
 /// What one event of a visit was: a page view of a path or a custom event of
-/// a name, as the code packed paths use ([`crate::visit_paths::step_code`]):
+/// a name, as the code packed paths use ([`crate::day_segment::step_code`]):
 /// the dimension id shifted left by one, the low bit set for a custom event.
 /// One `u64` compares and hashes as fast as an integer, and packed codes are
 /// steps as they are.
@@ -14,12 +14,12 @@ pub(crate) struct StepId(pub(crate) u64);
 impl StepId {
     /// A page view of this path id.
     pub(crate) fn page(path_id: i64) -> Self {
-        Self(crate::visit_paths::step_code(path_id, true))
+        Self(crate::day_segment::step_code(path_id, true))
     }
 
     /// A custom event of this name id.
     pub(crate) fn event(name_id: i64) -> Self {
-        Self(crate::visit_paths::step_code(name_id, false))
+        Self(crate::day_segment::step_code(name_id, false))
     }
 
     /// The step of an event read as a [`EventRecord`].
