@@ -1,6 +1,7 @@
 //! The concurrency scenario: N clients each send filtered 12-month queries,
 //! one after another, while other connections post events to `/api/event`
-//! (the payloads of `cargo xtask bench-http`, site `bench.example`) until the
+//! (the payloads of `cargo xtask bench-http`, site `bench.example`, all from
+//! 127.0.0.1: the server trusts no proxy here, as open access needs) until the
 //! queries are done. What a dashboard does when someone clicks filters while
 //! the site receives traffic.
 

@@ -70,6 +70,10 @@ pub struct BenchQueriesArgs {
     /// Connections posting events during the concurrency scenario.
     #[arg(long, default_value_t = 2)]
     ingest_connections: usize,
+    /// Measure this `mallard` binary (e.g. a copy of the build before a
+    /// change) instead of building the release one.
+    #[arg(long, env = "MALLARD_BIN")]
+    mallard_bin: Option<PathBuf>,
 }
 
 /// The parts of the benchmark.
@@ -95,24 +99,26 @@ pub fn run(args: &BenchQueriesArgs) -> anyhow::Result<()> {
         args.runs,
         args.quick,
     )?;
-    let bin = release_mallard()?;
+    let bin = match &args.mallard_bin {
+        Some(bin) => bin.clone(),
+        None => release_mallard()?,
+    };
     seed_if_missing(&bin, args)?;
     let home = tempfile::tempdir()?;
     let server = ServerProcess::start(
         &bin,
         home.path(),
         Some(&args.data_dir),
-        &[
-            ("MALLARD_CACHE_TTL", "0"),
-            ("MALLARD_TRUSTED_PROXIES", "127.0.0.1"),
-        ],
+        // No trusted proxy: a loopback client that is one is no longer on
+        // the server's own machine, and the queries rely on open access.
+        &[("MALLARD_CACHE_TTL", "0")],
     )?;
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    print_context(args, &plan, &server);
+    print_context(args, &bin, &plan, &server);
     if args.part != Part::Concurrency {
         let (rows, rss) = runtime.block_on(measure(addr, &args.site, &plan, &server))?;
         let columns: Vec<String> = plan.filter_sets.iter().map(column_title).collect();
@@ -186,7 +192,7 @@ fn seed_if_missing(bin: &Path, args: &BenchQueriesArgs) -> anyhow::Result<()> {
 }
 
 /// The data, machine and load the figures were taken with.
-fn print_context(args: &BenchQueriesArgs, plan: &Plan, server: &ServerProcess) {
+fn print_context(args: &BenchQueriesArgs, bin: &Path, plan: &Plan, server: &ServerProcess) {
     let db = args.data_dir.join("mallard.db");
     let size = std::fs::metadata(&db).map_or(0, |m| m.len());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -208,6 +214,7 @@ fn print_context(args: &BenchQueriesArgs, plan: &Plan, server: &ServerProcess) {
         "machine: {cores} CPUs, {cpu}; load average at the start: {}",
         load_average()
     );
+    println!("binary: {}", bin.display());
     println!(
         "uncached (MALLARD_CACHE_TTL=0), keep-alive HTTP/1.1 on loopback, {} timed runs per query",
         plan.runs
@@ -402,6 +409,12 @@ mod tests {
         assert_eq!(args.site, "bench.example");
         assert_eq!(args.events, 1_000_000);
         assert_eq!(args.part, Part::Queries);
+        let with_bin =
+            parse(&["--data-dir", "/d", "--mallard-bin", "/tmp/before/mallard"]).unwrap();
+        assert_eq!(
+            with_bin.mallard_bin,
+            Some(PathBuf::from("/tmp/before/mallard"))
+        );
         let plan = Plan::new(
             &args.only,
             &args.filters,
