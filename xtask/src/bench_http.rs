@@ -246,10 +246,14 @@ enum Load {
     Health,
 }
 
-struct PreparedRequest {
-    body: Bytes,
-    user_agent: &'static str,
-    forwarded_for: String,
+/// One ingestion request, prepared before the measurement.
+pub(crate) struct PreparedRequest {
+    /// The JSON body (gzip-compressed with `--gzip`).
+    pub(crate) body: Bytes,
+    /// The `User-Agent` header.
+    pub(crate) user_agent: &'static str,
+    /// The `X-Forwarded-For` header: the client's address.
+    pub(crate) forwarded_for: String,
     /// Further header lines, each ending in CRLF (e.g. authorization).
     extra_headers: String,
 }
@@ -294,7 +298,11 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// for the Mallard path, [`COLLECTOR_EVENTS`] (each with its own id) for the
 /// collector paths, optionally gzip-compressed and with the collector's
 /// `Authorization` (and `X-Site-Id` for a key).
-fn build_requests(path: &str, compress: bool, bearer: Option<&str>) -> Vec<PreparedRequest> {
+pub(crate) fn build_requests(
+    path: &str,
+    compress: bool,
+    bearer: Option<&str>,
+) -> Vec<PreparedRequest> {
     let collector = path.ends_with("/events");
     let count = if collector { COLLECTOR_EVENTS } else { 4096 };
     let mut extra_headers = String::new();

@@ -7,10 +7,13 @@
 //! - `cargo xtask bench-http`: HTTP ingestion throughput and latency with a
 //!   keep-alive load generator on loopback.
 //! - `cargo xtask bench-disk`: bytes per event on disk after seeding N events.
+//! - `cargo xtask bench-queries`: every stats and behaviour endpoint, unfiltered
+//!   and filtered, uncached over HTTP on a seeded database, with peak memory.
 //! - `cargo xtask dist`: the desktop app's `.deb`, built by the Tauri bundler.
 
 mod bench_disk;
 mod bench_http;
+mod bench_queries;
 mod dist;
 mod prereqs;
 mod process;
@@ -43,6 +46,8 @@ enum Command {
     BenchHttp(bench_http::BenchHttpArgs),
     /// Measure bytes per event on disk after seeding.
     BenchDisk(bench_disk::BenchDiskArgs),
+    /// Measure uncached stats and behaviour queries, filtered and not, over HTTP.
+    BenchQueries(bench_queries::BenchQueriesArgs),
     /// Build the desktop app's installable package (a .deb) with the Tauri bundler.
     Dist,
 }
@@ -53,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run { args } => run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchDisk(args) => bench_disk::run(&args),
+        Command::BenchQueries(args) => bench_queries::run(&args),
         Command::Dist => dist::run(),
     }
 }

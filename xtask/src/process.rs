@@ -146,18 +146,25 @@ impl ServerProcess {
         }
     }
 
-    /// The peak resident set size of the server so far, in MiB (Linux only).
+    /// The peak resident set size of the server so far (or since the last
+    /// [`ServerProcess::reset_peak_rss`]), in MiB (Linux only).
     pub fn peak_rss_mib(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib / 1024.0)
+        status_kib(&status, "VmHWM").map(|kib| kib as f64 / 1024.0)
+    }
+
+    /// The server's current resident set size, in MiB (Linux only).
+    pub fn rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status_kib(&status, "VmRSS").map(|kib| kib as f64 / 1024.0)
+    }
+
+    /// Starts the server's peak RSS afresh from its current RSS (writing `5`
+    /// to `/proc/<pid>/clear_refs`, Linux 4.0 and later), so that the next
+    /// [`ServerProcess::peak_rss_mib`] covers only what ran in between.
+    /// Returns whether the kernel accepted it.
+    pub fn reset_peak_rss(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").is_ok()
     }
 
     /// CPU time (user + system) the server has used so far.
@@ -187,6 +194,18 @@ impl ServerProcess {
     }
 }
 
+/// The value in KiB of field `name` (e.g. `VmHWM`) of a `/proc/<pid>/status`
+/// text, whose lines read `VmHWM:\t   21504 kB`.
+pub fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        if field != name {
+            return None;
+        }
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
 /// CPU time (user + system) of this process so far.
 pub fn own_cpu_time() -> Option<Duration> {
     cpu_time_of("/proc/self/stat")
@@ -200,4 +219,25 @@ fn cpu_time_of(path: &str) -> Option<Duration> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // The kernel's USER_HZ is 100 on every Linux this project runs on.
     Some(Duration::from_millis(ticks * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_kib;
+
+    const STATUS: &str = "Name:\tmallard\nVmPeak:\t 2048000 kB\nVmHWM:\t   21504 kB\nVmRSS:\t   19456 kB\nThreads:\t7\n";
+
+    #[test]
+    fn status_fields_are_read_in_kib() {
+        assert_eq!(status_kib(STATUS, "VmHWM"), Some(21_504));
+        assert_eq!(status_kib(STATUS, "VmRSS"), Some(19_456));
+    }
+
+    #[test]
+    fn a_missing_or_unitless_field_is_none() {
+        assert_eq!(status_kib(STATUS, "VmSwap"), None);
+        assert_eq!(status_kib(STATUS, "Threads"), None);
+        // A field whose name only starts like the one asked for is another field.
+        assert_eq!(status_kib("VmHWMx:\t5 kB\n", "VmHWM"), None);
+    }
 }
