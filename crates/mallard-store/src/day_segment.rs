@@ -36,7 +36,10 @@
 //!   key, `varint(key - previous key)` and `zigzag(value)`;
 //! - [`part::REVENUE`]: `varint(entries)`, then per event with revenue
 //!   `varint(gap)`, a tag byte (bit 0 amount, bit 1 currency),
-//!   `zigzag(micros)` and `zigzag(currency id)` when present.
+//!   `zigzag(micros)` and `zigzag(currency id)` when present;
+//! - [`part::IDS`]: each visit's row id as `zigzag(id - previous id)` (the
+//!   first from 0): the sessions list and the exports name visits by it, and
+//!   it orders visits that start at the same instant.
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -71,14 +74,16 @@ pub(crate) mod part {
     pub(crate) const PROPS: i64 = 7;
     /// Revenue.
     pub(crate) const REVENUE: i64 = 8;
+    /// Visit ids.
+    pub(crate) const IDS: i64 = 9;
     /// How many parts a segment has.
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const COUNT: usize = 10;
     /// The part whose presence says a day is in this format: days packed
     /// before migration 012 have parts 0 to 2 only, and are read from rows
     /// until the writer packs them again.
     pub(crate) const MARKER: i64 = VISIT;
     /// The largest part id.
-    pub(crate) const LAST: i64 = REVENUE;
+    pub(crate) const LAST: i64 = IDS;
 }
 
 /// The first byte of a steps part. Format 2 (before migration 012) had start
@@ -132,6 +137,12 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
     for visit in visits {
         put_varint(&mut starts, visit.start_ts.wrapping_sub(previous) as u64);
         previous = visit.start_ts;
+    }
+    let mut ids = Vec::with_capacity(visits.len() * 2);
+    let mut previous_id = 0i64;
+    for visit in visits {
+        put_varint(&mut ids, zigzag(visit.id.wrapping_sub(previous_id)));
+        previous_id = visit.id;
     }
 
     let mut steps = Vec::with_capacity(1 + visits.len() + events * 2);
@@ -240,6 +251,7 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
         (part::EVENT_PATHS, paths),
         (part::PROPS, props_part),
         (part::REVENUE, revenue_part),
+        (part::IDS, ids),
     ]
     .into_iter()
     .map(|(id, payload)| (id, seal(payload)))
@@ -414,6 +426,7 @@ pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
         (part::EVENT_PATHS, events && columns.event_paths),
         (part::PROPS, events && columns.props),
         (part::REVENUE, events && columns.revenue),
+        (part::IDS, true),
     ] {
         wanted[id as usize] = asked;
     }
@@ -553,12 +566,14 @@ pub(crate) fn decode(
     let mut props = get(part::PROPS)?.map(Entries::new).transpose()?;
     let mut revenue = get(part::REVENUE)?.map(Entries::new).transpose()?;
 
+    let (ids, mut at_id, mut id) = (get(part::IDS)?.ok_or(Damaged)?, 0, 0i64);
     let mut start = day_start_ms;
     let mut index = 0u64;
     for visit_index in 0..count {
         record.clear();
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
-        record.id = -(visit_index as i64 + 1);
+        id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
+        record.id = id;
         record.start_ts = start;
         if let Some((bytes, width)) = visitors {
             record.visitor_id = visitor_at(bytes, 1 + visit_index * width, width).ok_or(Damaged)?;
@@ -667,6 +682,7 @@ pub(crate) fn decode(
     }
     let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
     if at_start != starts.len()
+        || at_id != ids.len()
         || !consumed(steps, at_step)
         || visit.as_ref().is_some_and(|v| v.1 != at_visit)
         || !consumed(times, at_time)

@@ -153,8 +153,8 @@ struct RecordDay {
 /// Folds the visits of `site` that start in `[from_ms, to_ms)` on packed
 /// days, up to the first day with visits that is not packed, in parallel on
 /// rayon's pool a chunk of days at a time (see [`fold_days`]). Each visit is
-/// decoded into a reused [`VisitRecord`] with only `columns` filled; a
-/// segment's visits have ids `-(index + 1)` within their day. Returns the
+/// decoded into a reused [`VisitRecord`] with only `columns` filled (and its
+/// id). Returns the
 /// per-thread accumulators, to be merged by the caller, and the instant from
 /// which the visits are not packed (`to_ms` when all are).
 pub(crate) fn fold_records<A: Send>(

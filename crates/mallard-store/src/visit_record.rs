@@ -37,8 +37,7 @@ pub(crate) struct EventRecord {
 /// One visit with its events in time order (ties by event id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct VisitRecord {
-    /// The visit's row id where it comes from rows; segments number their
-    /// visits `-(index + 1)` within the day, so ids are unique within a day.
+    /// The visit's id (`visits.id`), from rows and day segments alike.
     pub(crate) id: i64,
     /// The visitor id (with [`Columns::visitors`]).
     pub(crate) visitor_id: i64,

@@ -57,7 +57,7 @@ fn records(conn: &Connection, from: i64, to: i64, columns: Columns) -> (Vec<Visi
     })
     .unwrap();
     let mut seen: Vec<VisitRecord> = folds.into_iter().flatten().collect();
-    seen.sort_by_key(|v| (v.start_ts, -v.id));
+    seen.sort_by_key(|v| (v.start_ts, v.id));
     (seen, rest)
 }
 
@@ -73,10 +73,6 @@ fn records_of_packed_days_equal_their_rows() {
     let mut rows = crate::visit_paths::tests::rows_of_day(&conn, 10);
     rows.extend(crate::visit_paths::tests::rows_of_day(&conn, 11));
     assert_eq!(seen.len(), 3);
-    for (index, row) in rows.iter_mut().enumerate() {
-        // Segment ids number the visits within their day.
-        row.id = if index < 2 { -(index as i64 + 1) } else { -1 };
-    }
     assert_eq!(seen, rows);
     // The crossing visit's custom event has its page, properties sorted by
     // key and revenue.
