@@ -531,3 +531,48 @@ pub(super) fn visitors_between(
     }
     Ok(all.estimate())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window agrees with the time zone minute by minute around clock
+    /// changes: Santiago sets its clocks back from midnight to 23:00 (the
+    /// day before gets a second last hour) and forward from midnight to
+    /// 01:00 (its day starts an hour late); Lord Howe changes by half an
+    /// hour; Berlin at night.
+    #[test]
+    fn windows_agree_with_the_time_zone_around_clock_changes() {
+        let cases = [
+            ("America/Santiago", 1_712_458_800_000_i64),
+            ("America/Santiago", 1_725_764_400_000),
+            ("Australia/Lord_Howe", 1_712_415_600_000),
+            ("Europe/Berlin", 1_711_846_800_000),
+            ("UTC", 1_700_000_000_000),
+        ];
+        for (zone, change_ms) in cases {
+            let tz = SiteTimeZone::parse(zone).unwrap();
+            let day = tz.local_day(change_ms);
+            for start in day - 2..=day + 1 {
+                for days in 1..=3 {
+                    let range = DayRange {
+                        start,
+                        end: start + days,
+                    };
+                    let window = Window::new(&tz, range);
+                    let mut ts = change_ms - 5 * 86_400_000;
+                    while ts < change_ms + 5 * 86_400_000 {
+                        assert_eq!(
+                            window.contains(ts),
+                            range.contains(tz.local_day(ts)),
+                            "{zone} {range:?} at {ts}"
+                        );
+                        assert!(ts >= window.from_ms || !window.contains(ts));
+                        assert!(ts < window.end_ms() || !window.contains(ts));
+                        ts += 60_000;
+                    }
+                }
+            }
+        }
+    }
+}
