@@ -1,8 +1,10 @@
 //! Stats query latency: every endpoint's store query over the last 30 days and
-//! the last 12 months, uncached. The `behaviour_*` groups measure the
-//! behavioural queries (sessions, funnel with and without a window, retention,
-//! sequences, flow, export), unfiltered and with `source==Google` (a visit-level
-//! filter) or `page==/pricing` (an event-level one): suffixes `_google`, `_page`.
+//! the last 12 months, uncached. The `filtered_*` groups measure filtered
+//! stats queries (one pass over the period's visits); the `behaviour_*` groups
+//! measure the behavioural queries (sessions, funnel with and without a
+//! window, retention, sequences, flow, export), unfiltered and with
+//! `source==Google` (a visit-level filter) or `page==/pricing` (an
+//! event-level one): suffixes `_google`, `_page`.
 //!
 //! `MALLARD_BENCH_DATA_DIR` names a data directory written by `mallard seed`
 //! (for example `mallard seed --site bench.example --events 10000000 --days 365
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mallard_core::filter::parse_filters;
 use mallard_core::{
     DayRange, DeviceClass, Dimension, EventName, Interval, NewEvent, Referrer, SessionAttributes,
     SiteId, Step, VisitorId,
@@ -197,6 +200,74 @@ fn stats_queries(c: &mut Criterion) {
     group.finish();
 }
 
+/// The most viewed of `/pricing` (seeded by `mallard seed`) and `/page/0`
+/// (by the small data set of this bench).
+fn a_known_page(pool: &ReadPool) -> String {
+    pool.with(|db| {
+        let found: Option<String> = db
+            .connection()
+            .query_row(
+                "SELECT value FROM dims WHERE kind = 3 AND value IN ('/pricing', '/page/0') \
+                 ORDER BY value DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        Ok(found.unwrap_or_else(|| "/".to_owned()))
+    })
+    .unwrap()
+}
+
+fn filtered_queries(c: &mut Criterion) {
+    let (dir, _temp, domain) = data_dir();
+    let pool = ReadPool::new(&dir.join(DATABASE_FILE));
+    let (site, last_day, events) = open_site(&pool, &domain);
+    let page = a_known_page(&pool);
+    eprintln!("filtered bench: site {domain}, {events} events, last day {last_day}, page {page}");
+    let by_source = parse_filters("source==Google").unwrap();
+    let by_page = parse_filters(&format!("page=={page}")).unwrap();
+    for (label, unfiltered) in periods(last_day) {
+        let with = |filters: &[mallard_core::Filter]| StatsQuery {
+            filters: filters.to_vec(),
+            ..unfiltered.clone()
+        };
+        let (source_query, page_query) = (with(&by_source), with(&by_page));
+        let mut group = c.benchmark_group(format!("filtered_{label}"));
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(3));
+        group.bench_function("main_source", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_main(&site, black_box(&source_query)))
+                    .unwrap()
+            })
+        });
+        group.bench_function("breakdown_pages_source", |b| {
+            b.iter(|| {
+                pool.with(|db| {
+                    db.stats_breakdown(&site, black_box(&source_query), &Dimension::Page, 10)
+                })
+                .unwrap()
+            })
+        });
+        group.bench_function("breakdown_sources_page", |b| {
+            b.iter(|| {
+                pool.with(|db| {
+                    db.stats_breakdown(&site, black_box(&page_query), &Dimension::Source, 10)
+                })
+                .unwrap()
+            })
+        });
+        group.bench_function("timeseries_day_page", |b| {
+            b.iter(|| {
+                pool.with(|db| db.stats_timeseries(&site, black_box(&page_query), Interval::Day))
+                    .unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
 /// The site, its last local day, and its event count.
 fn open_site(pool: &ReadPool, domain: &str) -> (SiteInfo, i64, i64) {
     pool.with(|db| {
@@ -322,5 +393,5 @@ fn periods(last_day: i64) -> [(&'static str, StatsQuery); 2] {
     })
 }
 
-criterion_group!(benches, stats_queries, behaviour_queries);
+criterion_group!(benches, stats_queries, filtered_queries, behaviour_queries);
 criterion_main!(benches);

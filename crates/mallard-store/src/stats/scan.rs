@@ -32,8 +32,8 @@ const DIM_EXACT_LIMIT: usize = 512;
 /// Visitors of a day, week or month stay exact up to this many.
 const DAY_EXACT_LIMIT: usize = 2_048;
 
-/// How long after the first instant of the day after a range its last day
-/// may still be shown by the site's clock, at most.
+/// How long after the first instant of a local day the day before may still
+/// be shown by the site's clock, at most (see [`Window`]).
 const CLOCK_SET_BACK_MARGIN_MS: i64 = 3 * mallard_core::period::MS_PER_HOUR;
 
 /// The columns every filtered stats query reads: visitors, the visit's
@@ -51,13 +51,64 @@ const BASE_COLUMNS: Columns = Columns {
 
 /// An accumulator of a filtered query.
 pub(super) trait Tally: Send {
-    /// Counts a selected event of `visit` (`hash` is the visitor's hash, `day`
-    /// the event's local day).
-    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32, day: i64);
-    /// Counts a selected visit (`day` is its start's local day).
-    fn visit(&mut self, visit: &VisitRecord, day: i64);
+    /// Counts a selected event of `visit` (`hash` is the visitor's hash).
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32);
+    /// Counts a selected visit.
+    fn visit(&mut self, visit: &VisitRecord);
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
+}
+
+/// The instants of a range of local days, told apart without asking the
+/// time zone for most of them.
+///
+/// The first instant of a local day is the first that shows it: none before
+/// it is on a later day. A clock set back across midnight shows the day
+/// before again for as long as it went back (an hour, at most two and a half
+/// in the time zone database), so within [`CLOCK_SET_BACK_MARGIN_MS`] after
+/// the first instant of the range's first day, or of the day after it, the
+/// time zone decides; between those margins every instant is in the range,
+/// and outside them none is.
+#[derive(Debug, Clone, Copy)]
+struct Window<'a> {
+    tz: &'a SiteTimeZone,
+    range: DayRange,
+    /// The first instant of the range's first day.
+    from_ms: i64,
+    /// From here on, up to `to_ms`, every instant is in the range.
+    surely_from_ms: i64,
+    /// The first instant of the day after the range.
+    to_ms: i64,
+}
+
+impl<'a> Window<'a> {
+    fn new(tz: &'a SiteTimeZone, range: DayRange) -> Self {
+        let from_ms = tz.day_start_ms(range.start);
+        Self {
+            tz,
+            range,
+            from_ms,
+            surely_from_ms: from_ms + CLOCK_SET_BACK_MARGIN_MS,
+            to_ms: tz.day_start_ms(range.end),
+        }
+    }
+
+    /// The first instant after every instant of the range.
+    fn end_ms(&self) -> i64 {
+        self.to_ms + CLOCK_SET_BACK_MARGIN_MS
+    }
+
+    /// Whether the instant `ts` is on a local day of the range.
+    #[inline]
+    fn contains(&self, ts: i64) -> bool {
+        if ts >= self.surely_from_ms && ts < self.to_ms {
+            true
+        } else if ts < self.from_ms || ts >= self.end_ms() {
+            false
+        } else {
+            self.range.contains(self.tz.local_day(ts))
+        }
+    }
 }
 
 /// Folds the visits of the range into tallies made by `new`, and merges them.
@@ -72,22 +123,16 @@ fn run<T: Tally>(
     if predicate.matches_nothing() || range.days() <= 0 {
         return Ok(None);
     }
-    let tz = &site.time_zone;
-    // No instant before the first instant of the range's first day is on a
-    // later day. After the range, a clock set back across midnight shows its
-    // last day again for as long as it went back (an hour, at most two and a
-    // half in the time zone database): a margin covers it.
-    let from_ms = tz.day_start_ms(range.start);
-    let to_ms = tz.day_start_ms(range.end) + CLOCK_SET_BACK_MARGIN_MS;
+    let window = Window::new(&site.time_zone, range);
     let columns = BASE_COLUMNS.with(columns).with(predicate.columns());
     let tallies = fold_period(
         conn,
         site.id,
-        from_ms,
-        to_ms,
+        window.from_ms,
+        window.end_ms(),
         columns,
         new,
-        |tally, visit| select(tally, visit, tz, range, predicate),
+        |tally, visit| select(tally, visit, &window, predicate),
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
         a.merge(b);
@@ -100,8 +145,7 @@ fn run<T: Tally>(
 fn select<T: Tally>(
     tally: &mut T,
     visit: &VisitRecord,
-    tz: &SiteTimeZone,
-    range: DayRange,
+    window: &Window<'_>,
     predicate: &Predicate,
 ) {
     if !predicate.visit_matches(visit) {
@@ -110,15 +154,13 @@ fn select<T: Tally>(
     let hash = visitor_hash(visit.visitor_id);
     let mut matched = false;
     for event in &visit.events {
-        let day = tz.local_day(event.ts);
-        if range.contains(day) && predicate.event_matches(visit, event) {
+        if window.contains(event.ts) && predicate.event_matches(visit, event) {
             matched = true;
-            tally.event(visit, event, hash, day);
+            tally.event(visit, event, hash);
         }
     }
-    let day = tz.local_day(visit.start_ts);
-    if range.contains(day) && (matched || !predicate.has_event_conditions()) {
-        tally.visit(visit, day);
+    if window.contains(visit.start_ts) && (matched || !predicate.has_event_conditions()) {
+        tally.visit(visit);
     }
 }
 
@@ -180,12 +222,12 @@ impl Counted {
 struct MainTally(Counted);
 
 impl Tally for MainTally {
-    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32, _: i64) {
+    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32) {
         add_event(&mut self.0.totals, event);
         self.0.visitors.insert(hash);
     }
 
-    fn visit(&mut self, visit: &VisitRecord, _: i64) {
+    fn visit(&mut self, visit: &VisitRecord) {
         add_visit(&mut self.0.totals, visit);
     }
 
@@ -215,10 +257,14 @@ struct SeriesTally<'a> {
 }
 
 impl SeriesTally<'_> {
-    fn bucket(&mut self, ts: i64, day: i64) -> &mut Counted {
+    fn bucket(&mut self, ts: i64) -> &mut Counted {
         let (key, p, limit) = match self.interval {
             Interval::Hour => (self.tz.local_hour(ts), DIM_PRECISION, DIM_EXACT_LIMIT),
-            other => (other.bucket_start_day(day), SITE_PRECISION, DAY_EXACT_LIMIT),
+            other => (
+                other.bucket_start_day(self.tz.local_day(ts)),
+                SITE_PRECISION,
+                DAY_EXACT_LIMIT,
+            ),
         };
         self.buckets
             .entry(key)
@@ -227,14 +273,14 @@ impl SeriesTally<'_> {
 }
 
 impl Tally for SeriesTally<'_> {
-    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32, day: i64) {
-        let bucket = self.bucket(event.ts, day);
+    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32) {
+        let bucket = self.bucket(event.ts);
         add_event(&mut bucket.totals, event);
         bucket.visitors.insert(hash);
     }
 
-    fn visit(&mut self, visit: &VisitRecord, day: i64) {
-        add_visit(&mut self.bucket(visit.start_ts, day).totals, visit);
+    fn visit(&mut self, visit: &VisitRecord) {
+        add_visit(&mut self.bucket(visit.start_ts).totals, visit);
     }
 
     fn merge(&mut self, other: Self) {
@@ -356,7 +402,7 @@ impl BreakdownTally {
 }
 
 impl Tally for BreakdownTally {
-    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32, _: i64) {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
         if let Some(value) = self.by.event_value(visit, event) {
             let with_visitors = self.by.with_visitors;
             let counted = self.value(value);
@@ -367,7 +413,7 @@ impl Tally for BreakdownTally {
         }
     }
 
-    fn visit(&mut self, visit: &VisitRecord, _: i64) {
+    fn visit(&mut self, visit: &VisitRecord) {
         if let Some(value) = self.by.visit_row_value(visit) {
             let exits = self.by.row_kind == kind::EXIT_PAGE;
             let totals = &mut self.value(value).totals;
@@ -484,4 +530,49 @@ pub(super) fn visitors_between(
         all.merge(tally.0);
     }
     Ok(all.estimate())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window agrees with the time zone minute by minute around clock
+    /// changes: Santiago sets its clocks back from midnight to 23:00 (the
+    /// day before gets a second last hour) and forward from midnight to
+    /// 01:00 (its day starts an hour late); Lord Howe changes by half an
+    /// hour; Berlin at night.
+    #[test]
+    fn windows_agree_with_the_time_zone_around_clock_changes() {
+        let cases = [
+            ("America/Santiago", 1_712_458_800_000_i64),
+            ("America/Santiago", 1_725_764_400_000),
+            ("Australia/Lord_Howe", 1_712_415_600_000),
+            ("Europe/Berlin", 1_711_846_800_000),
+            ("UTC", 1_700_000_000_000),
+        ];
+        for (zone, change_ms) in cases {
+            let tz = SiteTimeZone::parse(zone).unwrap();
+            let day = tz.local_day(change_ms);
+            for start in day - 2..=day + 1 {
+                for days in 1..=3 {
+                    let range = DayRange {
+                        start,
+                        end: start + days,
+                    };
+                    let window = Window::new(&tz, range);
+                    let mut ts = change_ms - 5 * 86_400_000;
+                    while ts < change_ms + 5 * 86_400_000 {
+                        assert_eq!(
+                            window.contains(ts),
+                            range.contains(tz.local_day(ts)),
+                            "{zone} {range:?} at {ts}"
+                        );
+                        assert!(ts >= window.from_ms || !window.contains(ts));
+                        assert!(ts < window.end_ms() || !window.contains(ts));
+                        ts += 60_000;
+                    }
+                }
+            }
+        }
+    }
 }
