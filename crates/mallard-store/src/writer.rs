@@ -151,7 +151,8 @@ impl WriterHandle {
         self.job_blocking(Command::Run, write)
     }
 
-    /// Packs the visit paths of every closed day that is not packed yet, after
+    /// Packs every closed day that is not packed in the current format into
+    /// its day segment, after
     /// writing what the writer holds behind, and returns how many days it
     /// packed. The writer otherwise packs a few days per write-behind; this is
     /// for `mallard seed` and tests, which want every closed day packed now.
