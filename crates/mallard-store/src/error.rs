@@ -64,6 +64,10 @@ pub enum StoreError {
     /// Stored data (a rollup, a visitor sketch) has an unexpected shape.
     #[error("unexpected stored data: {0}")]
     InvalidData(String),
+    /// The read was cancelled (its [`crate::cancel::QueryCancel`] was set):
+    /// nobody waits for its answer any more.
+    #[error("the query was cancelled")]
+    Cancelled,
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
@@ -73,6 +77,9 @@ impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         match err.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+            // Only the progress handler of a cancellable read interrupts a
+            // statement of a `StoreError` path (see `cancel.rs`).
+            Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::Cancelled,
             _ => StoreError::Sqlite(err),
         }
     }

@@ -12,6 +12,7 @@
 //!   browsers, ...) are interned ([`dims`]) so an event row is a handful of integers.
 
 pub mod auth;
+pub mod cancel;
 pub mod collector;
 pub mod dashboard_settings;
 pub mod dims;
@@ -46,6 +47,7 @@ mod visit_growth;
 mod visit_paths;
 mod visit_record;
 
+pub use cancel::QueryCancel;
 pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};
 pub use reader::{ReadConn, ReadPool};

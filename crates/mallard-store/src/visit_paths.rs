@@ -558,6 +558,7 @@ pub(crate) fn fold<A: Send>(
     let mut done = false;
     // The next chunk of packed days, empty once they are all read.
     let mut read_chunk = || -> Result<Vec<PackedDay>, StoreError> {
+        crate::cancel::check(conn)?;
         let mut chunk = Vec::with_capacity(CHUNK_DAYS);
         while !done && chunk.len() < CHUNK_DAYS {
             let Some(range) = ranges.next() else {

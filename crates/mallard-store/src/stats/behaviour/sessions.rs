@@ -66,6 +66,7 @@ pub(crate) fn each(
     let mut handed = 0;
     let mut skipped = 0;
     for day in days {
+        crate::cancel::check(conn)?;
         // Without event filters, SQLite keeps only the rows still wanted.
         let wanted = if matched.is_none() {
             i64::try_from((offset - skipped).saturating_add(limit - handed)).unwrap_or(-1)
