@@ -166,9 +166,38 @@ impl AppState {
         tokio::task::spawn_blocking(move || reads.with(read))
             .await
             .map_err(|_| ApiError::Internal)?
-            .map_err(|err| {
-                tracing::error!(error = %err, "read failed");
-                ApiError::Unavailable("Database not ready".into())
-            })
+            .map_err(read_failed)
     }
+
+    /// Runs a read like [`AppState::read`] that stops soon after `cancel` is
+    /// set (see [`mallard_store::ReadPool::with_cancel`]).
+    pub async fn read_cancellable<T, F>(
+        &self,
+        cancel: &mallard_store::QueryCancel,
+        read: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mallard_store::ReadConn<'_>) -> Result<T, mallard_store::StoreError>
+            + Send
+            + 'static,
+    {
+        let reads = Arc::clone(&self.reads);
+        let cancel = cancel.clone();
+        tokio::task::spawn_blocking(move || reads.with_cancel(&cancel, read))
+            .await
+            .map_err(|_| ApiError::Internal)?
+            .map_err(read_failed)
+    }
+}
+
+/// The answer to a read that failed: 503, logged as an error unless the read
+/// was cancelled (nobody waits for that answer).
+fn read_failed(err: StoreError) -> ApiError {
+    if matches!(err, StoreError::Cancelled) {
+        tracing::debug!("a cancelled read stopped");
+    } else {
+        tracing::error!(error = %err, "read failed");
+    }
+    ApiError::Unavailable("Database not ready".into())
 }
