@@ -284,17 +284,15 @@ mod tests {
             // Without the handler this would run for many seconds, then succeed.
             count_to(db, 300_000_000)
         });
-        assert!(
-            matches!(outcome, Err(StoreError::Cancelled)),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, Err(StoreError::Cancelled)), "{outcome:?}");
         // The same connection (the only one pooled) serves the next reads with
         // no handler left: the flag, still set, stops nothing.
         assert_eq!(pool.idle.lock().unwrap().len(), 1);
         assert_eq!(pool.with(|db| count_to(db, 200_000)).unwrap(), 200_000);
         let fresh = QueryCancel::new();
         assert_eq!(
-            pool.with_cancel(&fresh, |db| count_to(db, 200_000)).unwrap(),
+            pool.with_cancel(&fresh, |db| count_to(db, 200_000))
+                .unwrap(),
             200_000
         );
         assert_eq!(pool.idle.lock().unwrap().len(), 1);
@@ -321,10 +319,7 @@ mod tests {
             Ok(())
         });
         canceller.join().unwrap();
-        assert!(
-            matches!(outcome, Err(StoreError::Cancelled)),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, Err(StoreError::Cancelled)), "{outcome:?}");
         assert!(chunks < 600_000);
         // Without a flag the checks never stop a read.
         let read = pool.with(|db| {
