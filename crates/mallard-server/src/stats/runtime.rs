@@ -6,7 +6,8 @@
 //! [`MAX_CACHED_BYTES`] are held, so a few huge breakdowns cannot hold
 //! hundreds of megabytes. Chart rendering has its own small limit
 //! ([`MAX_CHART_RENDERS`]); beyond it a chart is answered 503 with
-//! `Retry-After`.
+//! `Retry-After`. A query whose client goes away is cancelled and frees its
+//! slot at once (see [`super::abandon`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
