@@ -41,8 +41,16 @@ fn rapid_view_changes_show_no_busy_error_and_end_on_the_right_numbers() {
         "{}",
         String::from_utf8_lossy(&seeded.stderr)
     );
-    // Uncached, so that every view runs its queries.
-    let server = Server::start(&home, &[("MALLARD_CACHE_TTL", "0")]);
+    // Uncached, so that every view runs its queries; fewer slots than the
+    // dashboard's eight requests of a view, so that its queue and its retries
+    // after `Retry-After` are needed too.
+    let server = Server::start(
+        &home,
+        &[
+            ("MALLARD_CACHE_TTL", "0"),
+            ("MALLARD_MAX_CONCURRENT_QUERIES", "4"),
+        ],
+    );
     let browser = Browser::open_dashboard(&server, &format!("/#/?site={SITE}&period=30d"));
     browser.wait_for("#stat-pageviews");
     browser.eval(WATCH_ERRORS);
