@@ -21,8 +21,15 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
-  const options = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+/** Whether `err` is the rejection of a request whose signal was aborted. */
+export const isAbort = (err) => err?.name === 'AbortError';
+
+/**
+ * Sends a request and returns the response when it is a success; `signal`
+ * aborts it (the promise then rejects with an AbortError, see isAbort).
+ */
+async function send(method, path, body, signal, accept) {
+  const options = { method, credentials: 'same-origin', headers: { Accept: accept }, signal };
   if (body !== undefined) {
     options.headers['Content-Type'] = 'application/json';
     options.body = JSON.stringify(body);
@@ -30,18 +37,29 @@ export async function api(method, path, body) {
   let response;
   try {
     response = await fetch(path, options);
-  } catch {
+  } catch (err) {
+    if (isAbort(err)) throw err;
     throw new ApiError(0, 'The Mallard Metrics server cannot be reached.');
   }
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = null; }
     const message = (data && typeof data.error === 'string') ? data.error : `The server answered ${response.status}.`;
     const retry = Number(response.headers.get('Retry-After')) || 0;
     throw new ApiError(response.status, message, retry);
   }
-  return data;
+  return response;
+}
+
+export async function api(method, path, body, { signal } = {}) {
+  const text = await (await send(method, path, body, signal, 'application/json')).text();
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+/** A GET of a text document (an SVG chart), with the errors of `api`. */
+export async function apiText(path, { signal } = {}) {
+  return (await send('GET', path, undefined, signal, '*/*')).text();
 }
 
 export const authStatus = () => api('GET', '/api/auth/status');
@@ -57,18 +75,9 @@ export const keepOpenAccessKeys = () => api('POST', '/api/open-access-keys/keep'
 export const listIngestKeys = () => api('GET', '/api/ingest-keys');
 export const createIngestKey = (body) => api('POST', '/api/ingest-keys', body);
 export const revokeIngestKey = (id) => api('DELETE', `/api/ingest-keys/${encodeURIComponent(id)}`);
-export const listSites = () => api('GET', '/api/sites');
+export const listSites = ({ signal } = {}) => api('GET', '/api/sites', undefined, { signal });
 export const addSite = (siteId, timeZone) => api('POST', '/api/sites', { site_id: siteId, time_zone: timeZone });
 export const setSiteTimeZone = (siteId, timeZone) => api('PATCH', `/api/sites/${encodeURIComponent(siteId)}`, { time_zone: timeZone });
 export const getSettings = () => api('GET', '/api/settings');
 export const saveSettings = (changes) => api('PATCH', '/api/settings', changes);
-export const realtimeVisitors = (siteId) => api('GET', `/api/stats/realtime?site_id=${encodeURIComponent(siteId)}`);
 export const recentEvents = (siteId) => api('GET', `/api/stats/realtime/events?site_id=${encodeURIComponent(siteId)}&limit=20`);
-
-// Behavioural stats; `query` is a URLSearchParams with site_id, period and filters.
-export const sessionsList = (query) => api('GET', `/api/stats/sessions?${query}`);
-export const funnel = (query) => api('GET', `/api/stats/funnel?${query}`);
-export const retention = (query) => api('GET', `/api/stats/retention?${query}`);
-export const sequences = (query) => api('GET', `/api/stats/sequences?${query}`);
-export const flow = (query) => api('GET', `/api/stats/flow?${query}`);
-export const topPages = (query) => api('GET', `/api/stats/breakdown/pages?${query}`);

@@ -3,10 +3,12 @@
 // #/realtime, #/sites, #/keys, #/settings), so every screen can be bookmarked;
 // the Dashboard and Behaviour links keep the site, period and filters. A
 // screen may return a function that stops its background work (the realtime
-// polling); it runs when another opens.
+// polling); it runs when another opens. Every render begins a new view, which
+// aborts the stats requests still in flight for the previous one.
 
 import { authStatus, logout } from './api.js';
 import { h, show, errorBox } from './dom.js';
+import { beginView } from './queries.js';
 import { openAccessChosen, renderLogin, renderSetup } from './views/auth.js';
 import { SCREENS, sharedQuery, readState } from './views/behaviour.js';
 import { renderDashboard } from './views/dashboard.js';
@@ -47,6 +49,7 @@ function markNav(name, signedIn, canSignOut) {
 
 async function render() {
   if (stopCurrent) { stopCurrent(); stopCurrent = null; }
+  beginView();
   const generation = ++renders;
   let status;
   try {

@@ -2,8 +2,11 @@
 // sessions), the site and period pickers and filter chips shared with the
 // dashboard, and the URL hash every screen keeps its state in
 // (#/funnel?site=…&period=…&filters=…&steps=…), so a view can be bookmarked.
+// A screen's stats requests (queries.js) belong to its view: they are
+// aborted when the view changes, and an aborted one shows nothing.
 
 import { listSites } from '../api.js';
+import { isAbort, viewSignal } from '../queries.js';
 import { h, show, errorBox } from '../dom.js';
 import { readState as readShared, setPresent, sitePeriodPickers, statsQuery } from './dashboard.js';
 import { emptySite, renderHome } from './home.js';
@@ -77,13 +80,17 @@ function controls(route, state, sites, own) {
  */
 export async function renderScreen(route, title, own, fill) {
   const state = readState();
+  const signal = viewSignal();
   let sites;
   try {
-    sites = await listSites();
+    sites = await listSites({ signal });
   } catch (err) {
-    show(h('h1', {}, title), errorBox(err));
+    if (!isAbort(err)) show(h('h1', {}, title), errorBox(err));
     return;
   }
+  // Another view began meanwhile: it draws the screen. (Otherwise `fill`
+  // starts its requests in this same turn, still in this view.)
+  if (signal.aborted) return;
   if (!sites.length) {
     renderHome();
     return;
@@ -109,6 +116,6 @@ export async function loadInto(holder, load) {
   try {
     holder.replaceChildren(...[await load()].flat().filter(Boolean));
   } catch (err) {
-    holder.replaceChildren(errorBox(err));
+    if (!isAbort(err)) holder.replaceChildren(errorBox(err));
   }
 }

@@ -2,8 +2,12 @@
 // the timeseries chart (a plotters SVG from the server) and breakdown cards.
 // Clicking a row filters everything; the whole view lives in the URL hash
 // (#/?site=…&period=…&filters=…), so it can be bookmarked and reloaded.
+// Stats requests go through queries.js: a change of view (period, filters,
+// site, screen) aborts those in flight, and so does a change of a card's tab
+// for that card's request; an aborted request shows nothing.
 
 import { api } from '../api.js';
+import { isAbort, statsGet, viewSignal } from '../queries.js';
 import { h, show, errorBox } from '../dom.js';
 import { emptySite, renderHome } from './home.js';
 
@@ -122,45 +126,46 @@ function filterChips(state) {
 }
 
 /** The chart's numbers as a table: its text alternative. */
-async function chartTable(state, details) {
+async function chartTable(state, details, signal) {
   try {
-    const data = await api('GET', `/api/stats/timeseries?${statsQuery(state)}`);
+    const data = await statsGet(`/api/stats/timeseries?${statsQuery(state)}`, { signal });
     details.append(h('div', { class: 'table-wrap' }, h('table', { id: 'chart-data' },
       h('caption', { class: 'visually-hidden' }, `Visitors and pageviews per ${data.interval}`),
       h('thead', {}, h('tr', {}, ['Date', 'Visitors', 'Pageviews'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
       h('tbody', {}, data.data.map((row) => h('tr', {}, h('td', {}, row.date), h('td', { class: 'num' }, number(row.visitors)), h('td', { class: 'num' }, number(row.pageviews))))))));
   } catch (err) {
-    details.append(errorBox(err));
+    if (!isAbort(err)) details.append(errorBox(err));
   }
 }
 
-function chart(state) {
+function chart(state, signal) {
   const theme = window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
   const drawing = h('div', { class: 'chart-drawing' }, h('p', { class: 'loading' }, 'Drawing chart…'));
   const details = h('details', { class: 'chart-data' }, h('summary', {}, 'Show the chart’s numbers as a table'));
-  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details); });
+  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details, signal); });
   const holder = h('figure', { class: 'card chart', id: 'chart', 'aria-labelledby': 'chart-caption' },
     h('figcaption', { id: 'chart-caption', class: 'visually-hidden' }, 'Visitors and pageviews over the period; the numbers are in the table below the chart.'),
     drawing, details);
   (async () => {
     try {
-      const response = await fetch(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, width: 1100, height: 320 })}`, { credentials: 'same-origin' });
-      if (!response.ok) throw new Error(`The chart could not be drawn (${response.status}). Reload the page to try again.`);
-      const svg = new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement;
+      const text = await statsGet(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, width: 1100, height: 320 })}`, { signal, text: true });
+      const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
       svg.removeAttribute('width');
       svg.removeAttribute('height');
       svg.setAttribute('role', 'img');
       drawing.replaceChildren(document.importNode(svg, true));
     } catch (err) {
-      drawing.replaceChildren(errorBox(err));
+      if (!isAbort(err)) drawing.replaceChildren(errorBox(err));
     }
     markDrawn(holder);
   })();
   return holder;
 }
 
-function breakdownCard(card, state) {
+function breakdownCard(card, state, signal) {
   let active = 0;
+  // The request of the tab shown; a click on another tab aborts it.
+  let shown = null;
   const body = h('div', { class: 'breakdown-body' });
   const tabs = card.tabs.map(([dimension, label], index) => {
     const tab = h('button', { type: 'button', role: 'tab', class: 'tab', 'data-dimension': dimension, 'aria-selected': String(index === 0) }, label);
@@ -171,8 +176,10 @@ function breakdownCard(card, state) {
     tabs.forEach((tab, index) => tab.setAttribute('aria-selected', String(index === active)));
     const [dimension, , filterName, metric] = card.tabs[active];
     body.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+    shown?.abort();
+    shown = new AbortController();
     try {
-      const data = await api('GET', `/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`);
+      const data = await statsGet(`/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`, { signal: AbortSignal.any([signal, shown.signal]) });
       if (!data.results.length) {
         body.replaceChildren(h('p', { class: 'muted' }, 'Nothing in this period.'));
         markDrawn(body);
@@ -192,7 +199,7 @@ function breakdownCard(card, state) {
           return h('tr', {}, h('td', {}, bar, link), h('td', { class: 'num' }, number(row[metric])));
         }))));
     } catch (err) {
-      body.replaceChildren(errorBox(err));
+      if (!isAbort(err)) body.replaceChildren(errorBox(err));
     }
     markDrawn(body);
   }
@@ -247,13 +254,16 @@ function controls(state, sites) {
 
 export async function renderDashboard() {
   const state = readState();
+  const signal = viewSignal();
   let sites;
   try {
-    sites = await api('GET', '/api/sites');
+    sites = await api('GET', '/api/sites', undefined, { signal });
   } catch (err) {
-    show(h('h1', {}, 'Dashboard'), errorBox(err));
+    if (!isAbort(err)) show(h('h1', {}, 'Dashboard'), errorBox(err));
     return;
   }
+  // Another view began meanwhile: it draws the screen.
+  if (signal.aborted) return;
   if (!sites.length) {
     renderHome();
     return;
@@ -273,16 +283,16 @@ export async function renderDashboard() {
   }
   try {
     const [stats, live] = await Promise.all([
-      api('GET', `/api/stats/main?${statsQuery(state, state.compare ? { compare: 'previous' } : {})}`),
-      api('GET', `/api/stats/realtime?${statsQuery(state)}`),
+      statsGet(`/api/stats/main?${statsQuery(state, state.compare ? { compare: 'previous' } : {})}`, { signal }),
+      statsGet(`/api/stats/realtime?${statsQuery(state)}`, { signal }),
     ]);
     document.getElementById('stats-loading')?.remove();
-    main.append(filterChips(state) ?? '', topStats(stats, live), chart(state),
-      h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state))));
+    main.append(filterChips(state) ?? '', topStats(stats, live), chart(state, signal),
+      h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state, signal))));
     // For tests and the first-load benchmark: when the numbers showed.
     document.documentElement.dataset.statsShownAt = String(Math.round(performance.now()));
     markDrawn(main.querySelector('.stats'));
   } catch (err) {
-    document.getElementById('stats-loading')?.replaceWith(errorBox(err));
+    if (!isAbort(err)) document.getElementById('stats-loading')?.replaceWith(errorBox(err));
   }
 }

@@ -3,7 +3,7 @@
 // with counts; any page in the flow opens its own flow. The page is in the URL
 // (#/flow?…&page=/pricing).
 
-import { flow, topPages } from '../api.js';
+import { flow, topPages } from '../queries.js';
 import { h } from '../dom.js';
 import { number } from './dashboard.js';
 import { bar, go, loadInto, renderScreen, statsQuery } from './behaviour.js';

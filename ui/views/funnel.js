@@ -4,7 +4,7 @@
 // horizontal bars with visits, visitors, conversion and drop-off, and the same
 // numbers in a table.
 
-import { funnel } from '../api.js';
+import { funnel } from '../queries.js';
 import { h } from '../dom.js';
 import { number, percent } from './dashboard.js';
 import { bar, go, loadInto, renderScreen, statsQuery } from './behaviour.js';

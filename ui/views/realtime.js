@@ -3,7 +3,8 @@
 // tab is hidden and stops when another screen opens.
 
 import { h, show, errorBox, scroller } from '../dom.js';
-import { listSites, realtimeVisitors, recentEvents } from '../api.js';
+import { listSites, recentEvents } from '../api.js';
+import { isAbort, realtimeVisitors } from '../queries.js';
 import { emptySite, renderHome } from './home.js';
 
 const EVERY_MS = 5000;
@@ -66,7 +67,7 @@ export async function renderRealtime() {
       list.replaceChildren(eventsTable(recent.events));
       updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
-      if (stopped) return;
+      if (stopped || isAbort(err)) return;
       list.replaceChildren(errorBox(err));
     } finally {
       inflight = false;

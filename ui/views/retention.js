@@ -3,7 +3,7 @@
 // shaded by the share that came back and show that share and its count.
 // The number of weeks is in the URL (#/retention?…&weeks=8).
 
-import { retention } from '../api.js';
+import { retention } from '../queries.js';
 import { h } from '../dom.js';
 import { number, percent } from './dashboard.js';
 import { go, loadInto, renderScreen, statsQuery } from './behaviour.js';

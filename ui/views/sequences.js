@@ -3,7 +3,7 @@
 // opens as a funnel in one click. Length and rows are in the URL
 // (#/sequences?…&length=3&limit=10).
 
-import { sequences } from '../api.js';
+import { sequences } from '../queries.js';
 import { h } from '../dom.js';
 import { number } from './dashboard.js';
 import { bar, go, loadInto, renderScreen, statsQuery } from './behaviour.js';

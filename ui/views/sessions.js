@@ -3,7 +3,7 @@
 // source, country, browser and device). The page and its size are in the
 // URL (#/sessions?…&offset=25&limit=25).
 
-import { sessionsList } from '../api.js';
+import { sessionsList } from '../queries.js';
 import { h } from '../dom.js';
 import { duration, number } from './dashboard.js';
 import { go, loadInto, localTime, renderScreen, statsQuery } from './behaviour.js';

@@ -155,7 +155,12 @@ impl ApiError {
             tracing::error!(site_id, day, error = %err, "damaged day segment");
             return Self::DamagedData(format!("Stored data is damaged: {err}"));
         }
-        tracing::error!(error = %err, "read failed");
+        if matches!(err, mallard_store::StoreError::Cancelled) {
+            // Nobody waits for this answer: the client went away.
+            tracing::debug!("a cancelled read stopped");
+        } else {
+            tracing::error!(error = %err, "read failed");
+        }
         Self::Unavailable("Database not ready".into())
     }
 }

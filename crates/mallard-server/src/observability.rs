@@ -50,6 +50,13 @@ pub fn events_ingested(family: Family) -> &'static metrics::Counter {
     }
 }
 
+/// The counter of stats queries stopped because their client went away
+/// (the connection closed before the answer). Looked up at each use, which
+/// is rare, so it always counts in the recorder installed by then.
+pub fn stats_queries_cancelled() -> metrics::Counter {
+    metrics::counter!("mallard_stats_queries_cancelled_total")
+}
+
 /// The two API families, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {

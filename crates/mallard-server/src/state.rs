@@ -168,4 +168,25 @@ impl AppState {
             .map_err(|_| ApiError::Internal)?
             .map_err(|err| ApiError::from_read_failure(&err))
     }
+
+    /// Runs a read like [`AppState::read`] that stops soon after `cancel` is
+    /// set (see [`mallard_store::ReadPool::with_cancel`]).
+    pub async fn read_cancellable<T, F>(
+        &self,
+        cancel: &mallard_store::QueryCancel,
+        read: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mallard_store::ReadConn<'_>) -> Result<T, mallard_store::StoreError>
+            + Send
+            + 'static,
+    {
+        let reads = Arc::clone(&self.reads);
+        let cancel = cancel.clone();
+        tokio::task::spawn_blocking(move || reads.with_cancel(&cancel, read))
+            .await
+            .map_err(|_| ApiError::Internal)?
+            .map_err(|err| ApiError::from_read_failure(&err))
+    }
 }

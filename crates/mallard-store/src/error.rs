@@ -78,6 +78,10 @@ pub enum StoreError {
         /// The UTC day (days since 1970-01-01).
         day: i64,
     },
+    /// The read was cancelled (its [`crate::cancel::QueryCancel`] was set):
+    /// nobody waits for its answer any more.
+    #[error("the query was cancelled")]
+    Cancelled,
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
@@ -87,6 +91,9 @@ impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         match err.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+            // Only the progress handler of a cancellable read interrupts a
+            // statement of a `StoreError` path (see `cancel.rs`).
+            Some(rusqlite::ErrorCode::OperationInterrupted) => StoreError::Cancelled,
             _ => StoreError::Sqlite(err),
         }
     }

@@ -12,6 +12,7 @@
 //!   browsers, ...) are interned ([`dims`]) so an event row is a handful of integers.
 
 pub mod auth;
+pub mod cancel;
 pub mod collector;
 pub mod dashboard_settings;
 pub mod dims;
@@ -49,6 +50,7 @@ mod visit_paths;
 mod visit_record;
 mod visit_rows;
 
+pub use cancel::QueryCancel;
 #[doc(hidden)]
 pub use day_segment::fuzz_decode as fuzz_decode_day_segment;
 pub use error::StoreError;

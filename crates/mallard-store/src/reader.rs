@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::cancel::{Armed, QueryCancel};
 use crate::error::StoreError;
 
 /// The most idle read connections kept open.
@@ -36,18 +37,60 @@ impl ReadPool {
         &self,
         read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.idle.lock().map_or(None, |mut idle| idle.pop());
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => self.open()?,
-        };
+        let conn = self.take()?;
         let result = read(&ReadConn { conn: &conn });
+        self.give_back(conn);
+        result
+    }
+
+    /// Runs `read` like [`ReadPool::with`], stopping it with
+    /// [`StoreError::Cancelled`] once `cancel` is set: any SQL statement is
+    /// interrupted by SQLite's progress handler, and query code checks the
+    /// flag per chunk of work ([`ReadConn::check_cancelled`]). A read whose
+    /// flag is set before it starts does not run. The handler is removed
+    /// before the connection goes back to the pool. When the flag is set, an
+    /// error of the read (say, a half-read day reported as damaged) is
+    /// answered as [`StoreError::Cancelled`].
+    pub fn with_cancel<T>(
+        &self,
+        cancel: &QueryCancel,
+        read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if cancel.is_cancelled() {
+            return Err(StoreError::Cancelled);
+        }
+        let conn = self.take()?;
+        let result = match Armed::new(&conn, cancel) {
+            Ok(armed) => {
+                let result = read(&ReadConn { conn: &conn });
+                drop(armed);
+                result
+            }
+            Err(err) => Err(err),
+        };
+        self.give_back(conn);
+        match result {
+            Err(_) if cancel.is_cancelled() => Err(StoreError::Cancelled),
+            result => result,
+        }
+    }
+
+    /// An idle connection, or a new one.
+    fn take(&self) -> Result<Connection, StoreError> {
+        let pooled = self.idle.lock().map_or(None, |mut idle| idle.pop());
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    /// Keeps `conn` for the next read, unless [`MAX_IDLE`] are kept already.
+    fn give_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {
             idle.push(conn);
         }
-        result
     }
 
     /// Opens a new connection (not a pooled one) and runs a trivial query: the
@@ -87,6 +130,14 @@ impl ReadConn<'_> {
     /// The underlying connection, for query modules of this crate.
     pub fn connection(&self) -> &Connection {
         self.conn
+    }
+
+    /// [`StoreError::Cancelled`] when this read was started with
+    /// [`ReadPool::with_cancel`] and its flag is set since; query code calls it
+    /// once per chunk of work. (Code that holds only the `Connection` calls
+    /// [`crate::cancel::check`].)
+    pub fn check_cancelled(&self) -> Result<(), StoreError> {
+        crate::cancel::check(self.conn)
     }
 
     /// Checks that the database answers a trivial query.
@@ -194,5 +245,102 @@ impl ReadConn<'_> {
             .query_map([], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(lines.into_iter().filter(|line| line != "ok").collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts to `n` in SQL: a statement that runs for as long as asked.
+    fn count_to(db: &ReadConn<'_>, n: i64) -> Result<i64, StoreError> {
+        Ok(db.connection().query_row(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+             SELECT count(*) FROM n",
+            [n],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// A pool on a new database file in `dir`.
+    fn pool(dir: &tempfile::TempDir) -> ReadPool {
+        let path = dir.path().join("read.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE sites (id INTEGER PRIMARY KEY, domain TEXT)")
+            .unwrap();
+        ReadPool::new(&path)
+    }
+
+    #[test]
+    fn a_cancelled_read_stops_its_statement_and_leaves_no_handler_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let cancel = QueryCancel::new();
+        let outcome = pool.with_cancel(&cancel, |db| {
+            assert_eq!(count_to(db, 1_000)?, 1_000, "not cancelled yet");
+            // The client goes away while the read runs.
+            cancel.cancel();
+            // Without the handler this would run for many seconds, then succeed.
+            count_to(db, 300_000_000)
+        });
+        assert!(matches!(outcome, Err(StoreError::Cancelled)), "{outcome:?}");
+        // The same connection (the only one pooled) serves the next reads with
+        // no handler left: the flag, still set, stops nothing.
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+        assert_eq!(pool.with(|db| count_to(db, 200_000)).unwrap(), 200_000);
+        let fresh = QueryCancel::new();
+        assert_eq!(
+            pool.with_cancel(&fresh, |db| count_to(db, 200_000))
+                .unwrap(),
+            200_000
+        );
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn chunked_work_stops_at_the_next_check_once_cancelled_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let cancel = QueryCancel::new();
+        let from_elsewhere = cancel.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            from_elsewhere.cancel();
+        });
+        let mut chunks = 0u64;
+        let outcome: Result<(), StoreError> = pool.with_cancel(&cancel, |db| {
+            // Work outside SQL, a millisecond per chunk, for up to ten minutes.
+            while chunks < 600_000 {
+                db.check_cancelled()?;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                chunks += 1;
+            }
+            Ok(())
+        });
+        canceller.join().unwrap();
+        assert!(matches!(outcome, Err(StoreError::Cancelled)), "{outcome:?}");
+        assert!(chunks < 600_000);
+        // Without a flag the checks never stop a read.
+        let read = pool.with(|db| {
+            db.check_cancelled()?;
+            Ok(7)
+        });
+        assert_eq!(read.unwrap(), 7);
+    }
+
+    #[test]
+    fn a_read_cancelled_before_it_starts_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let cancel = QueryCancel::new();
+        cancel.cancel();
+        let mut ran = false;
+        let outcome = pool.with_cancel(&cancel, |_| {
+            ran = true;
+            Ok(())
+        });
+        assert!(matches!(outcome, Err(StoreError::Cancelled)));
+        assert!(!ran);
     }
 }

@@ -171,6 +171,7 @@ pub(crate) fn fold_records<A: Send>(
         day_ranges(conn, site, from_ms, to_ms)?,
         to_ms,
         |range| {
+            crate::cancel::check(conn)?;
             let parts = load_parts(conn, site, utc_day(range.from_ms), wanted)?;
             Ok(parts.map(|parts| RecordDay { site, range, parts }))
         },
@@ -405,7 +406,10 @@ pub(crate) fn fold<A: Send>(
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,
         to_ms,
-        |range| load_day(conn, site, range, parts),
+        |range| {
+            crate::cancel::check(conn)?;
+            load_day(conn, site, range, parts)
+        },
         new,
         || (),
         |fold, (), day| {

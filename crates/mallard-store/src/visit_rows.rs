@@ -40,6 +40,7 @@ pub(crate) fn fold_records<A>(
     let mut acc = new();
     let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
     for range in day_ranges(conn, site, from_ms, to_ms)? {
+        crate::cancel::check(conn)?;
         let day = read_day(conn, site, range, columns, pageview)?;
         for record in &day.records {
             each(&mut acc, record);

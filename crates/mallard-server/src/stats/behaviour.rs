@@ -41,7 +41,8 @@ where
 {
     let key = format!("{key}|{:?}", common.filters);
     let filters = common.filters;
-    let permit = state.stats.heavy_permit()?;
+    // Held by this future, so a query whose client went away frees it at once.
+    let _permit = state.stats.heavy_permit()?;
     let value = state
         .stats
         .run(
@@ -50,7 +51,6 @@ where
             common.period,
             Some(key),
             move |db, r| {
-                let _permit = permit;
                 let query = StatsQuery {
                     range: r.range,
                     filters,

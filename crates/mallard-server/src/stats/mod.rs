@@ -12,6 +12,7 @@
 //! The behavioural endpoints ([`behaviour`], [`export`]) follow the same rules
 //! with their own parameters ([`behaviour_params`]).
 
+mod abandon;
 mod behaviour;
 mod behaviour_dto;
 pub mod behaviour_params;

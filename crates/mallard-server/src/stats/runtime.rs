@@ -6,18 +6,20 @@
 //! [`MAX_CACHED_BYTES`] are held, so a few huge breakdowns cannot hold
 //! hundreds of megabytes. Chart rendering has its own small limit
 //! ([`MAX_CHART_RENDERS`]); beyond it a chart is answered 503 with
-//! `Retry-After`.
+//! `Retry-After`. A query whose client goes away is cancelled and frees its
+//! slot at once (see [`super::abandon`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mallard_core::{DayRange, Period, SiteId, SiteTimeZone};
-use mallard_store::ReadConn;
 use mallard_store::StoreError;
 use mallard_store::stats::SiteInfo;
+use mallard_store::{QueryCancel, ReadConn};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use super::abandon::Abandon;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -107,6 +109,8 @@ pub(crate) type Answer = Result<Value, ApiError>;
 impl StatsRuntime {
     /// A runtime with the configured TTL and concurrency limit.
     pub fn new(config: &Config) -> Self {
+        // Registered now, so `/metrics` shows it (at 0) before any cancellation.
+        crate::observability::stats_queries_cancelled().increment(0);
         Self {
             ttl: Duration::from_secs(config.cache_ttl_secs),
             permits: Arc::new(Semaphore::new(config.max_concurrent_queries as usize)),
@@ -150,7 +154,10 @@ impl StatsRuntime {
     /// Runs `compute` for `site` and `period` on a blocking thread, unless an
     /// answer for the same `key` was computed at the site's current version
     /// within the TTL (`None` never caches). Answers 429 when the concurrency
-    /// limit is reached.
+    /// limit is reached. When the returned future is dropped before the
+    /// answer (the client went away), the query is cancelled (see
+    /// [`super::abandon`]): its slot is free at once, the read stops at its
+    /// next check, and its answer is not cached.
     pub(crate) async fn run<F>(
         &self,
         state: &AppState,
@@ -162,21 +169,45 @@ impl StatsRuntime {
     where
         F: FnOnce(&ReadConn<'_>, &Resolved) -> Result<Answer, StoreError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+        // The slot is held by this future, not by the blocking read, so it is
+        // released as soon as the future is dropped.
+        let _permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
             ApiError::TooManyRequests {
                 message: "Too many concurrent stats queries; retry shortly".into(),
                 retry_after_secs: 1,
             }
         })?;
+        let cancel = QueryCancel::new();
+        let abandon = Abandon::new(cancel.clone());
+        let outcome = self
+            .run_admitted(state, site, period, key, &cancel, compute)
+            .await;
+        abandon.finished();
+        outcome
+    }
+
+    /// [`StatsRuntime::run`] once the query has its slot.
+    async fn run_admitted<F>(
+        &self,
+        state: &AppState,
+        site: &SiteId,
+        period: Period,
+        key: Option<String>,
+        cancel: &QueryCancel,
+        compute: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnOnce(&ReadConn<'_>, &Resolved) -> Result<Answer, StoreError> + Send + 'static,
+    {
         // Visitor sketches are written back lazily by the writer; make sure the
         // events committed so far are counted before reading.
         state.writer.sync_rollups().await?;
         let cache = Arc::clone(&self.cache);
         let ttl = self.ttl;
         let domain = site.as_str().to_owned();
+        let cancelled = cancel.clone();
         state
-            .read(move |db| {
-                let _permit = permit;
+            .read_cancellable(cancel, move |db| {
                 let site = db.stats_site(&domain)?.unwrap_or_else(|| SiteInfo {
                     id: -1,
                     time_zone: SiteTimeZone::utc(),
@@ -204,7 +235,10 @@ impl StatsRuntime {
                         now_ms,
                     },
                 )?;
+                // A cancelled query's answer is never cached: nobody asked
+                // for it any more, and it may have been cut short.
                 if !ttl.is_zero()
+                    && !cancelled.is_cancelled()
                     && let Some(key) = key
                     && let Ok(value) = &answer
                 {
@@ -397,6 +431,85 @@ mod tests {
             })
             .await;
         assert_eq!(ok, Ok(Value::Null));
+        drop(state);
+        store.close();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_query_frees_its_slot_at_once_and_stops_uncached() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut config = Config::with_data_dir(dir.path());
+        config.max_concurrent_queries = 1;
+        config.cache_ttl_secs = 3600;
+        let state = AppState::new(config, &store).unwrap();
+        let site = SiteId::parse("cancel.test").unwrap();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<bool>();
+        let running = {
+            let state = state.clone();
+            let site = site.clone();
+            tokio::spawn(async move {
+                state
+                    .stats
+                    .run(
+                        &state,
+                        &site,
+                        Period::Today,
+                        Some("slow".into()),
+                        move |db, _| {
+                            let _ = started_tx.send(());
+                            // A minute of work in chunks of 10 ms, unless cancelled.
+                            for _ in 0..6_000 {
+                                if db.check_cancelled().is_err() {
+                                    let _ = stopped_tx.send(true);
+                                    // An answer complete just as the client
+                                    // left: still not to be cached.
+                                    return Ok(Ok(Value::from("late")));
+                                }
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            let _ = stopped_tx.send(false);
+                            Ok(Ok(Value::from("slow")))
+                        },
+                    )
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        // The client goes away: hyper drops the handler's future.
+        running.abort();
+        assert!(running.await.unwrap_err().is_cancelled());
+        // The slot is free at once, while the read may still be stopping.
+        let next = state
+            .stats
+            .run(&state, &site, Period::Today, None, |_, _| {
+                Ok(Ok(Value::Null))
+            })
+            .await;
+        assert_eq!(next, Ok(Value::Null));
+        let stopped =
+            tokio::task::spawn_blocking(move || stopped_rx.recv_timeout(Duration::from_secs(30)))
+                .await
+                .unwrap();
+        assert_eq!(stopped, Ok(true), "the read stopped at its next check");
+        // Its answer was not cached: the same query computes again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = state
+            .stats
+            .run(&state, &site, Period::Today, Some("slow".into()), |_, _| {
+                Ok(Ok(Value::from("fresh")))
+            })
+            .await;
+        assert_eq!(again, Ok(Value::from("fresh")));
+        if let Some(metrics) = &state.metrics {
+            let text = metrics.render();
+            let count = text
+                .lines()
+                .find_map(|line| line.strip_prefix("mallard_stats_queries_cancelled_total "))
+                .and_then(|value| value.trim().parse::<f64>().ok());
+            assert!(count.is_some_and(|count| count >= 1.0), "{text}");
+        }
         drop(state);
         store.close();
     }

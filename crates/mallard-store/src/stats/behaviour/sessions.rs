@@ -97,6 +97,7 @@ pub(crate) fn each(
     let mut handed = 0;
     let mut skipped = 0;
     for day in days_of(bounds, oldest_first) {
+        crate::cancel::check(conn)?;
         // One day's matching visits (without their events) at a time.
         let mut visits: Vec<VisitRecord> =
             fold_matching(conn, site.id, day, &filter, columns, Vec::new, |list, v| {
