@@ -7,89 +7,16 @@
 #[path = "collector_common.rs"]
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{event, gzip, send};
+use mallard_e2e::raw_http::{RawResponse, post_head, read_response};
 use mallard_e2e::{BROWSER_UA, Server, TestHome, client, json_of, pageview};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// A response read from a raw connection.
-#[derive(Debug)]
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl RawResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
-    }
-}
-
-/// Reads one response from `stream`; `None` when nothing arrives before the
-/// stream's read timeout.
-fn read_response(stream: &mut TcpStream) -> Option<RawResponse> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = data[head_end..].to_vec();
-    while body.len() < length {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => body.extend_from_slice(&buf[..n]),
-        }
-    }
-    Some(RawResponse {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-/// Opens a connection and sends the head of a POST to `path` that promises
-/// `length` body bytes, with `extra` header lines; sends no body.
-fn post_head(server: &Server, path: &str, length: usize, extra: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {BROWSER_UA}\r\n\
-         Content-Type: application/json\r\nContent-Length: {length}\r\n{extra}\r\n"
-    )
-    .unwrap();
-    stream
-}
 
 #[test]
 fn gates_and_auth_refuse_before_the_body_is_sent() {

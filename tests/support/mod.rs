@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod browser;
 pub mod desktop;
+pub mod raw_http;
 pub mod tmpfs;
 
 use anyhow::{Context, bail};
