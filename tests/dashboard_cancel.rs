@@ -27,20 +27,7 @@ const WATCH_ERRORS: &str = "
 #[test]
 fn rapid_view_changes_show_no_busy_error_and_end_on_the_right_numbers() {
     let home = TestHome::new();
-    let seeded = home
-        .command()
-        .args([
-            "seed", "--site", SITE, "--events", "150000", "--days", "365",
-        ])
-        .arg("--data-dir")
-        .arg(home.data_dir())
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    home.seed(SITE, 150_000, 365);
     // Uncached, so that every view runs its queries; fewer slots than the
     // dashboard's eight requests of a view, so that its queue and its retries
     // after `Retry-After` are needed too.

@@ -152,26 +152,7 @@ fn a_database_from_a_newer_version_is_refused_and_left_untouched() {
 #[test]
 fn retention_deletes_data_older_than_the_configured_days() {
     let home = TestHome::new();
-    let seeded = home
-        .command()
-        .args([
-            "seed",
-            "--site",
-            "old.test",
-            "--events",
-            "3000",
-            "--days",
-            "20",
-            "--data-dir",
-        ])
-        .arg(home.data_dir())
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    home.seed("old.test", 3_000, 20);
     let before = home.read(|db| db.event_count("old.test"));
     assert!(before >= 2900);
     let server = Server::start(&home, &[("MALLARD_RETENTION_DAYS", "7")]);

@@ -126,18 +126,7 @@ mod permissions {
 #[test]
 fn a_database_with_damaged_data_pages_is_refused_and_left_untouched() {
     let home = TestHome::new();
-    let seeded = home
-        .command()
-        .args(["seed", "--site", "damaged.test", "--events", "20000"])
-        .args(["--days", "10", "--data-dir"])
-        .arg(home.data_dir())
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    home.seed("damaged.test", 20_000, 10);
     // The file starts and is served while intact.
     let server = Server::start(&home, &[]);
     post_pageview(&server, "damaged.test");

@@ -20,23 +20,6 @@ const SLOW: &str = "/api/stats/breakdown/pages?site_id=cancel.test&period=12mo\
 /// A cheap stats query, to see whether a slot is free.
 const PROBE: &str = "/api/stats/realtime?site_id=cancel.test";
 
-/// Seeds a year of events with `mallard seed`.
-fn seed(home: &TestHome, events: u64) {
-    let seeded = home
-        .command()
-        .args(["seed", "--site", SITE, "--days", "365", "--events"])
-        .arg(events.to_string())
-        .arg("--data-dir")
-        .arg(home.data_dir())
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-}
-
 /// Sends `GET path` on a new connection and leaves the answer unread.
 fn send(server: &Server, path: &str) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
@@ -68,7 +51,7 @@ fn cancelled(server: &Server) -> f64 {
 #[test]
 fn closed_connections_cancel_their_queries_and_free_their_slots_at_once() {
     let home = TestHome::new();
-    seed(&home, 150_000);
+    home.seed(SITE, 150_000, 365);
     let slots = SLOTS.to_string();
     let server = Server::start(
         &home,

@@ -87,6 +87,26 @@ impl TestHome {
         command
     }
 
+    /// Writes `events` events of `site` over the last `days` days into this
+    /// home's data directory with `mallard seed` (the server must be stopped).
+    pub fn seed(&self, site: &str, events: u64, days: u32) {
+        let seeded = self
+            .command()
+            .args(["seed", "--site", site, "--events"])
+            .arg(events.to_string())
+            .arg("--days")
+            .arg(days.to_string())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .output()
+            .expect("run mallard seed");
+        assert!(
+            seeded.status.success(),
+            "{}",
+            String::from_utf8_lossy(&seeded.stderr)
+        );
+    }
+
     /// Opens the database of this home directly (the server must be stopped).
     pub fn read<T>(&self, read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>) -> T {
         let store = Store::open(&self.data_dir(), StoreOptions::default()).expect("open store");
