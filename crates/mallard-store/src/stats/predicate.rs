@@ -299,15 +299,16 @@ fn compile_one(conn: &Connection, filter: &Filter) -> Result<Compiled, StoreErro
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use mallard_core::filter::parse_filters;
     use rusqlite::params;
 
     use super::*;
     use crate::visits::VisitAttributes;
 
-    /// A database with a few dimension strings: ids 10.. as listed.
-    fn database() -> Connection {
+    /// A database with a few dimension strings: ids 10.. as listed (the
+    /// behaviour filters' tests use it too).
+    pub(crate) fn database() -> Connection {
         let conn = crate::schema::migrated_in_memory();
         for (id, kind, value) in [
             (10, DimKind::Pathname, "/pricing"),

@@ -296,29 +296,11 @@ pub(crate) fn fold_visits<A: VisitFold>(
 #[cfg(test)]
 mod tests {
     use mallard_core::filter::parse_filters;
-    use rusqlite::params;
 
     use super::*;
-    use crate::dims::DimKind;
+    use crate::stats::predicate::tests::database;
     use crate::visit_record::EventRecord;
     use crate::visits::VisitAttributes;
-
-    /// A database with `/pricing` (10), `/` (11) and the source Google (12).
-    fn database() -> Connection {
-        let conn = crate::schema::migrated_in_memory();
-        for (id, kind, value) in [
-            (10, DimKind::Pathname, "/pricing"),
-            (11, DimKind::Pathname, "/"),
-            (12, DimKind::ReferrerSource, "Google"),
-        ] {
-            conn.execute(
-                "INSERT INTO dims (id, kind, value) VALUES (?1, ?2, ?3)",
-                params![id, kind as u8, value],
-            )
-            .unwrap();
-        }
-        conn
-    }
 
     fn filter(conn: &Connection, text: &str, period_end: i64) -> VisitFilter {
         let query = StatsQuery {
