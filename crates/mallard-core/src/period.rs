@@ -34,6 +34,9 @@ pub const MAX_OFFSET_MS: i64 = 26 * MS_PER_HOUR;
 pub struct SiteTimeZone {
     tz: TimeZone,
     name: String,
+    /// The offset in seconds of a zone whose offset never changes (UTC and
+    /// fixed offsets): the local clock without a lookup per instant.
+    fixed_offset: Option<i64>,
 }
 
 impl SiteTimeZone {
@@ -42,6 +45,7 @@ impl SiteTimeZone {
         Self {
             tz: TimeZone::UTC,
             name: "UTC".into(),
+            fixed_offset: Some(0),
         }
     }
 
@@ -54,10 +58,29 @@ impl SiteTimeZone {
         let tz = TimeZone::get(name).map_err(|_| {
             CoreError::InvalidTimeZone(format!("{name:?} is not a known time zone"))
         })?;
+        // A zone without transitions (UTC, Etc/GMT-3) has one offset.
+        let fixed_offset = tz
+            .to_fixed_offset()
+            .ok()
+            .or_else(|| {
+                let now = Timestamp::now();
+                let first = tz.preceding(now).next().is_none();
+                let last = tz.following(now).next().is_none();
+                (first && last).then(|| tz.to_offset(now))
+            })
+            .map(|offset| i64::from(offset.seconds()));
         Ok(Self {
             tz,
             name: name.to_owned(),
+            fixed_offset,
         })
+    }
+
+    /// The offset in ms of a zone whose offset never changes (UTC, fixed
+    /// offsets); `None` for zones with transitions.
+    #[inline]
+    pub fn fixed_offset_ms(&self) -> Option<i64> {
+        self.fixed_offset.map(|seconds| seconds * 1_000)
     }
 
     /// The zone's name as given.
@@ -66,8 +89,12 @@ impl SiteTimeZone {
     }
 
     /// Seconds since 1970-01-01T00:00 on the site's wall clock at `ts_ms`.
+    #[inline]
     fn local_seconds(&self, ts_ms: i64) -> i64 {
         let secs = ts_ms.div_euclid(1000);
+        if let Some(offset) = self.fixed_offset {
+            return secs.saturating_add(offset);
+        }
         let clamped = secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
         let offset = Timestamp::from_second(clamped)
             .map(|ts| i64::from(self.tz.to_offset(ts).seconds()))
@@ -528,6 +555,21 @@ mod tests {
                 assert_eq!(tz.local_day(start), day, "{zone} {day}");
                 assert_eq!(tz.local_day(start - 1), day - 1, "{zone} {day}");
             }
+        }
+    }
+
+    #[test]
+    fn fixed_offset_zones_take_the_short_way_to_the_same_clock() {
+        let utc = SiteTimeZone::utc();
+        let etc = SiteTimeZone::parse("Etc/GMT-3").unwrap();
+        let berlin = SiteTimeZone::parse("Europe/Berlin").unwrap();
+        assert_eq!(utc.fixed_offset, Some(0));
+        assert_eq!(etc.fixed_offset, Some(3 * 3_600));
+        assert_eq!(berlin.fixed_offset, None);
+        assert_eq!(etc.fixed_offset_ms(), Some(10_800_000));
+        for ts in [-86_400_001, 0, 1_700_000_000_000, 1_711_846_800_000] {
+            assert_eq!(utc.local_hour(ts), ts.div_euclid(3_600_000));
+            assert_eq!(etc.local_hour(ts), ts.div_euclid(3_600_000) + 3);
         }
     }
 

@@ -51,7 +51,9 @@
 use rustc_hash::FxHashMap;
 
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{
+    Attribute, AttributeSet, Columns, EventRecord, Take, VisitGate, VisitRecord,
+};
 use crate::visits::VisitAttributes;
 
 /// The parts of a day segment (`day_segments.part`).
@@ -363,18 +365,26 @@ impl<'a> DictColumn<'a> {
         })
     }
 
-    /// The value of visit `index`.
+    /// The value of visit `index`: one 8-byte load, except for the last
+    /// bytes of the column.
+    #[inline]
     fn get(&self, index: usize) -> Result<Option<i64>, Damaged> {
         if self.width == 0 {
             return self.values.first().copied().ok_or(Damaged);
         }
         let bit = index as u64 * u64::from(self.width);
         let byte = (bit / 8) as usize;
-        let mut raw = [0u8; 8];
-        let available = self.packed.get(byte..).ok_or(Damaged)?;
-        let take = available.len().min(8);
-        raw[..take].copy_from_slice(&available[..take]);
-        let position = (u64::from_le_bytes(raw) >> (bit % 8)) & ((1u64 << self.width) - 1);
+        let raw = match self.packed.get(byte..byte.wrapping_add(8)) {
+            Some(eight) => u64::from_le_bytes(<[u8; 8]>::try_from(eight).map_err(|_| Damaged)?),
+            None => {
+                let mut raw = [0u8; 8];
+                let available = self.packed.get(byte..).ok_or(Damaged)?;
+                let take = available.len().min(8);
+                raw[..take].copy_from_slice(&available[..take]);
+                u64::from_le_bytes(raw)
+            }
+        };
+        let position = (raw >> (bit % 8)) & ((1u64 << self.width) - 1);
         self.values.get(position as usize).copied().ok_or(Damaged)
     }
 }
@@ -421,7 +431,7 @@ pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
         (part::STEPS, events),
         (part::VISITORS, columns.visitors),
         (part::VISIT, columns.visit),
-        (part::ATTRIBUTES, columns.attributes),
+        (part::ATTRIBUTES, !columns.attributes.is_empty()),
         (part::EVENT_TIMES, events && columns.event_times),
         (part::EVENT_PATHS, events && columns.event_paths),
         (part::PROPS, events && columns.props),
@@ -478,16 +488,174 @@ impl<'a> Entries<'a> {
     }
 }
 
+/// Whether some visit of the day starting at `day_start_ms` that starts in
+/// `[from_ms, to_ms)` has a start and end for which `holds` holds. Reads
+/// only the (unsealed) starts and visit parts, so a query can tell whether
+/// it needs a day's events before reading them.
+pub(crate) fn any_visit(
+    day_start_ms: i64,
+    starts: &[u8],
+    visit: &[u8],
+    (from_ms, to_ms): (i64, i64),
+    holds: impl Fn(i64, i64) -> bool,
+) -> Result<bool, Damaged> {
+    let (mut at_start, mut at_visit) = (0, 0);
+    let count = get_varint(starts, &mut at_start).ok_or(Damaged)?;
+    let mut start = day_start_ms;
+    for _ in 0..count {
+        start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+        let duration = get_varint(visit, &mut at_visit).ok_or(Damaged)?;
+        if (from_ms..to_ms).contains(&start) && holds(start, start.wrapping_add(duration as i64)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Moves `*at` past `count` varints of `bytes`.
+#[inline]
+fn skip_varints(bytes: &[u8], at: &mut usize, count: u64) -> Result<(), Damaged> {
+    let mut left = count;
+    let rest = bytes.get(*at..).ok_or(Damaged)?;
+    if left == 0 {
+        return Ok(());
+    }
+    for (offset, &byte) in rest.iter().enumerate() {
+        if byte < 0x80 {
+            left -= 1;
+            if left == 0 {
+                *at += offset + 1;
+                return Ok(());
+            }
+        }
+    }
+    Err(Damaged)
+}
+
+impl Entries<'_> {
+    /// Reads the property pairs of the entry at hand, handing each to `pair`,
+    /// and moves to the next entry (`index` is the entry's event).
+    fn props(&mut self, index: u64, mut pair: impl FnMut(i64, i64)) -> Result<(), Damaged> {
+        let pairs = self.varint()?;
+        if pairs == 0 || pairs > self.bytes.len() as u64 {
+            return Err(Damaged);
+        }
+        let mut key = 0i64;
+        for _ in 0..pairs {
+            key = key.wrapping_add(self.varint()? as i64);
+            pair(key, unzigzag(self.varint()?));
+        }
+        self.advance(index + 1)
+    }
+
+    /// Reads the revenue `(micros, currency)` of the entry at hand and moves
+    /// to the next entry (`index` is the entry's event).
+    fn revenue(&mut self, index: u64) -> Result<(Option<i64>, Option<i64>), Damaged> {
+        let tag = *self.bytes.get(self.at).ok_or(Damaged)?;
+        self.at += 1;
+        if tag == 0 || tag > 3 {
+            return Err(Damaged);
+        }
+        let micros = if tag & 1 != 0 {
+            Some(unzigzag(self.varint()?))
+        } else {
+            None
+        };
+        let currency = if tag & 2 != 0 {
+            Some(unzigzag(self.varint()?))
+        } else {
+            None
+        };
+        self.advance(index + 1)?;
+        Ok((micros, currency))
+    }
+}
+
+/// The attribute columns of a day that a query reads.
+type AttributeColumns<'a> = [Option<DictColumn<'a>>; Attribute::COUNT];
+
+/// Reads the attributes part's columns that `asked` holds; the others are
+/// skipped by their length.
+fn read_attributes<'a>(
+    bytes: &'a [u8],
+    asked: AttributeSet,
+    count: usize,
+) -> Result<AttributeColumns<'a>, Damaged> {
+    let mut columns: AttributeColumns<'a> = Default::default();
+    let mut at = 0;
+    for (slot, attribute) in columns.iter_mut().zip(Attribute::EVERY) {
+        let len = get_varint(bytes, &mut at).ok_or(Damaged)?;
+        let end = at
+            .checked_add(usize::try_from(len).map_err(|_| Damaged)?)
+            .ok_or(Damaged)?;
+        let one = bytes.get(at..end).ok_or(Damaged)?;
+        if asked.contains(attribute) {
+            let mut inner = 0;
+            *slot = Some(DictColumn::read(one, &mut inner, count)?);
+            if inner != one.len() {
+                return Err(Damaged);
+            }
+        }
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(Damaged);
+    }
+    Ok(columns)
+}
+
+/// Fills the attributes of `record` that `columns` holds for visit `index`.
+#[inline]
+fn fill_attributes(
+    columns: &AttributeColumns<'_>,
+    index: usize,
+    attrs: &mut VisitAttributes,
+) -> Result<(), Damaged> {
+    let value = |attribute: Attribute| -> Result<Option<i64>, Damaged> {
+        match &columns[attribute as usize] {
+            Some(column) => column.get(index),
+            None => Ok(None),
+        }
+    };
+    let asked = |attribute: Attribute| columns[attribute as usize].is_some();
+    attrs.referrer_source = value(Attribute::Source)?;
+    attrs.referrer_url = value(Attribute::Referrer)?;
+    attrs.utm_source = value(Attribute::UtmSource)?;
+    attrs.utm_medium = value(Attribute::UtmMedium)?;
+    attrs.utm_campaign = value(Attribute::UtmCampaign)?;
+    attrs.utm_term = value(Attribute::UtmTerm)?;
+    attrs.utm_content = value(Attribute::UtmContent)?;
+    attrs.browser = value(Attribute::Browser)?;
+    attrs.browser_version = value(Attribute::BrowserVersion)?;
+    attrs.os = value(Attribute::Os)?;
+    attrs.os_version = value(Attribute::OsVersion)?;
+    if asked(Attribute::Device) {
+        attrs.device = value(Attribute::Device)?.ok_or(Damaged)?;
+    }
+    attrs.screen_width = value(Attribute::Screen)?;
+    attrs.country = value(Attribute::Country)?;
+    if asked(Attribute::Flags) {
+        let flags = value(Attribute::Flags)?.ok_or(Damaged)?;
+        attrs.is_bot = flags & 1 != 0;
+        attrs.is_internal = flags & 2 != 0;
+    }
+    Ok(())
+}
+
 /// Decodes the visits of the day starting at `day_start_ms` from `parts`
 /// (unsealed; those of [`parts_for`]`(columns)` must be present) into
 /// `record`, filling only `columns`, and calls `each` with those that start
-/// in `[from_ms, to_ms)`. Every part read must be consumed exactly.
+/// in `[from_ms, to_ms)` and that `gate` takes. The gate sees a visit with
+/// every column asked for but its events; the events of a visit it skips or
+/// takes without them ([`Take::Visit`]) are skipped undecoded. Every part
+/// read must be consumed exactly.
 pub(crate) fn decode(
     day_start_ms: i64,
     parts: &DayParts<'_>,
     columns: Columns,
     (from_ms, to_ms): (i64, i64),
     record: &mut VisitRecord,
+    gate: &impl VisitGate,
     mut each: impl FnMut(&VisitRecord),
 ) -> Result<(), Damaged> {
     let wanted = parts_for(columns);
@@ -522,9 +690,7 @@ pub(crate) fn decode(
         Some(bytes) => {
             // Durations come first; the columns follow them.
             let mut at = 0;
-            for _ in 0..count {
-                get_varint(bytes, &mut at).ok_or(Damaged)?;
-            }
+            skip_varints(bytes, &mut at, count as u64)?;
             let durations_end = at;
             let pageviews = DictColumn::read(bytes, &mut at, count)?;
             let events = DictColumn::read(bytes, &mut at, count)?;
@@ -538,27 +704,7 @@ pub(crate) fn decode(
         None => None,
     };
     let attributes = match get(part::ATTRIBUTES)? {
-        Some(bytes) => {
-            let mut at = 0;
-            let mut columns = Vec::with_capacity(ATTRIBUTE_COLUMNS.len());
-            for _ in 0..ATTRIBUTE_COLUMNS.len() {
-                let len = get_varint(bytes, &mut at).ok_or(Damaged)?;
-                let end = at
-                    .checked_add(usize::try_from(len).map_err(|_| Damaged)?)
-                    .ok_or(Damaged)?;
-                let one = bytes.get(at..end).ok_or(Damaged)?;
-                let mut inner = 0;
-                columns.push(DictColumn::read(one, &mut inner, count)?);
-                if inner != one.len() {
-                    return Err(Damaged);
-                }
-                at = end;
-            }
-            if at != bytes.len() {
-                return Err(Damaged);
-            }
-            Some(columns)
-        }
+        Some(bytes) => Some(read_attributes(bytes, columns.attributes, count)?),
         None => None,
     };
     let (times, mut at_time) = (get(part::EVENT_TIMES)?, 0);
@@ -569,45 +715,51 @@ pub(crate) fn decode(
     let (ids, mut at_id, mut id) = (get(part::IDS)?.ok_or(Damaged)?, 0, 0i64);
     let mut start = day_start_ms;
     let mut index = 0u64;
+    // The fields not asked for keep these defaults; every visit overwrites
+    // those asked for (the visitor and counters of a visit the gate skips
+    // may be left from the one before: nothing reads them).
+    record.clear();
+    // Reads the visitor and the visit's counters and pages of visit `at`.
+    let fill_counters = |record: &mut VisitRecord, at: usize| -> Result<(), Damaged> {
+        if let Some((bytes, width)) = visitors {
+            record.visitor_id = visitor_at(bytes, 1 + at * width, width).ok_or(Damaged)?;
+        }
+        if let Some((_, _, [pageviews, events, entry, exit])) = &visit {
+            record.pageviews = pageviews.get(at)?.ok_or(Damaged)?;
+            record.events_count = events.get(at)?.ok_or(Damaged)?;
+            record.entry_page = entry.get(at)?;
+            record.exit_page = exit.get(at)?;
+        }
+        Ok(())
+    };
+    let gate_reads_counters = gate.reads_counters();
     for visit_index in 0..count {
-        record.clear();
+        record.events.clear();
+        record.props.clear();
+        record.events_read = false;
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
         id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
         record.id = id;
         record.start_ts = start;
-        if let Some((bytes, width)) = visitors {
-            record.visitor_id = visitor_at(bytes, 1 + visit_index * width, width).ok_or(Damaged)?;
-        }
-        if let Some((bytes, _, [pageviews, events, entry, exit])) = &visit {
+        if let Some((bytes, _, _)) = &visit {
             let duration = get_varint(bytes, &mut at_visit).ok_or(Damaged)?;
             record.end_ts = start.wrapping_add(duration as i64);
-            record.pageviews = pageviews.get(visit_index)?.ok_or(Damaged)?;
-            record.events_count = events.get(visit_index)?.ok_or(Damaged)?;
-            record.entry_page = entry.get(visit_index)?;
-            record.exit_page = exit.get(visit_index)?;
         }
         if let Some(columns) = &attributes {
-            let value = |at: usize| columns[at].get(visit_index);
-            let flags = value(14)?.ok_or(Damaged)?;
-            record.attrs = VisitAttributes {
-                referrer_source: value(0)?,
-                referrer_url: value(1)?,
-                utm_source: value(2)?,
-                utm_medium: value(3)?,
-                utm_campaign: value(4)?,
-                utm_term: value(5)?,
-                utm_content: value(6)?,
-                browser: value(7)?,
-                browser_version: value(8)?,
-                os: value(9)?,
-                os_version: value(10)?,
-                device: value(11)?.ok_or(Damaged)?,
-                screen_width: value(12)?,
-                country: value(13)?,
-                is_bot: flags & 1 != 0,
-                is_internal: flags & 2 != 0,
-            };
+            fill_attributes(columns, visit_index, &mut record.attrs)?;
         }
+        let take = if !(from_ms..to_ms).contains(&start) {
+            Take::Skip
+        } else if gate_reads_counters {
+            fill_counters(record, visit_index)?;
+            gate.take(record)
+        } else {
+            let take = gate.take(record);
+            if take != Take::Skip {
+                fill_counters(record, visit_index)?;
+            }
+            take
+        };
         if let Some(steps) = steps {
             let length = get_varint(steps, &mut at_step).ok_or(Damaged)?;
             let end = at_step
@@ -615,6 +767,43 @@ pub(crate) fn decode(
                 .ok_or(Damaged)?;
             let codes = steps.get(at_step..end).ok_or(Damaged)?;
             at_step = end;
+            if take != Take::Events {
+                // Skipped: each part's position moves past the visit's events.
+                let events = codes.iter().filter(|&&byte| byte < 0x80).count() as u64;
+                if codes.last().is_some_and(|&last| last >= 0x80) {
+                    return Err(Damaged);
+                }
+                if let Some(times) = times {
+                    skip_varints(times, &mut at_time, events)?;
+                }
+                if let Some(paths) = paths {
+                    let mut custom = 0;
+                    let mut at_code = 0;
+                    while at_code < codes.len() {
+                        custom += get_varint(codes, &mut at_code).ok_or(Damaged)? & 1;
+                    }
+                    skip_varints(paths, &mut at_path, custom)?;
+                }
+                let next = index + events;
+                if let Some(entries) = &mut props {
+                    while entries.next < next {
+                        let at = entries.next;
+                        entries.props(at, |_, _| {})?;
+                    }
+                }
+                if let Some(entries) = &mut revenue {
+                    while entries.next < next {
+                        let at = entries.next;
+                        entries.revenue(at)?;
+                    }
+                }
+                index = next;
+                if take == Take::Visit {
+                    each(record);
+                }
+                continue;
+            }
+            record.events_read = true;
             let mut at_code = 0;
             let mut time = start;
             while at_code < codes.len() {
@@ -642,41 +831,20 @@ pub(crate) fn decode(
                 if let Some(entries) = &mut props
                     && entries.next == index
                 {
-                    let pairs = entries.varint()?;
-                    if pairs == 0 || pairs > entries.bytes.len() as u64 {
-                        return Err(Damaged);
-                    }
                     let first = record.props.len() as u32;
-                    let mut key = 0i64;
-                    for _ in 0..pairs {
-                        key = key.wrapping_add(entries.varint()? as i64);
-                        let value = unzigzag(entries.varint()?);
-                        record.props.push((key, value));
-                    }
+                    entries.props(index, |key, value| record.props.push((key, value)))?;
                     event.props = (first, record.props.len() as u32);
-                    entries.advance(index + 1)?;
                 }
                 if let Some(entries) = &mut revenue
                     && entries.next == index
                 {
-                    let tag = *entries.bytes.get(entries.at).ok_or(Damaged)?;
-                    entries.at += 1;
-                    if tag == 0 || tag > 3 {
-                        return Err(Damaged);
-                    }
-                    if tag & 1 != 0 {
-                        event.revenue_micros = Some(unzigzag(entries.varint()?));
-                    }
-                    if tag & 2 != 0 {
-                        event.currency = Some(unzigzag(entries.varint()?));
-                    }
-                    entries.advance(index + 1)?;
+                    (event.revenue_micros, event.currency) = entries.revenue(index)?;
                 }
                 record.events.push(event);
                 index += 1;
             }
         }
-        if (from_ms..to_ms).contains(&start) {
+        if take != Take::Skip {
             each(record);
         }
     }
@@ -707,6 +875,7 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
     };
     let d = day_start_ms;
     let mut first = VisitRecord {
+        events_read: true,
         id: -1,
         visitor_id: 1 << 40,
         start_ts: d + 1_500,
@@ -735,6 +904,7 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
     first.events[1].revenue_micros = Some(-2_500_000);
     first.events[1].currency = Some(16);
     let second = VisitRecord {
+        events_read: true,
         id: -2,
         visitor_id: 3,
         start_ts: d + 1_500,
@@ -753,6 +923,7 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
     };
     // Crosses midnight.
     let third = VisitRecord {
+        events_read: true,
         id: -3,
         visitor_id: 3,
         start_ts: d + 86_000_000,
@@ -780,7 +951,8 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
 /// ([`sample_day`]) that the rest replaces (bits 0 to 3, modulo the part
 /// count), whether the rest is sealed first so that the decoding itself is
 /// reached (bit 7 clear) or taken as stored bytes, and the columns read
-/// (bits 4 to 6: all, events only, visits only).
+/// (bits 4 to 6: all, events only, visits only, or all with a third of the
+/// visits skipped and a third taken without their events).
 #[doc(hidden)]
 pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     let (&selector, rest) = data.split_first()?;
@@ -798,12 +970,15 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
             event_times: true,
             ..Columns::default()
         },
-        _ => Columns {
+        5 => Columns {
             visitors: true,
             visit: true,
-            attributes: true,
+            attributes: AttributeSet::ALL,
             ..Columns::default()
         },
+        // A gate skips a third of the visits and takes a third without
+        // their events, so their events are skipped.
+        _ => Columns::ALL,
     };
     let mut unsealed: DayParts<'_> = [None; part::COUNT];
     for (id, bytes) in &parts {
@@ -811,12 +986,23 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     }
     let mut record = VisitRecord::default();
     let mut seen = 0;
+    let skipping = (selector >> 4) & 0x07 > 5;
+    let gated = std::sync::atomic::AtomicUsize::new(0);
     decode(
         0,
         &unsealed,
         columns,
         (i64::MIN, i64::MAX),
         &mut record,
+        &|_: &VisitRecord| {
+            let at = gated.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            match at % 3 {
+                _ if !skipping => Take::Events,
+                0 => Take::Skip,
+                1 => Take::Visit,
+                _ => Take::Events,
+            }
+        },
         |_| seen += 1,
     )
     .ok()?;

@@ -18,7 +18,7 @@ use crate::day_segment::{self, Damaged, DayParts, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
-use crate::visit_record::{Columns, VisitRecord};
+use crate::visit_record::{Columns, Take, VisitGate, VisitRecord};
 
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
@@ -147,33 +147,116 @@ fn fold_days<D: Sync, A: Send, S>(
 struct RecordDay {
     site: i64,
     range: DayRange,
+    /// The columns read: the query's, or without the events when no visit
+    /// of the day may need them.
+    columns: Columns,
     parts: [Option<Vec<u8>>; part::COUNT],
+}
+
+/// Reads the parts of `site`'s segment of the day of `range` that a records
+/// query with `columns` needs: the visit-level parts first, then the events'
+/// only when some visit of the day may be taken with them
+/// ([`VisitGate::may_need_events`], judged from the starts and durations).
+/// `None` when the day is not packed in the current format.
+fn load_record_day(
+    conn: &Connection,
+    site: i64,
+    range: DayRange,
+    columns: Columns,
+    gate: &impl VisitGate,
+) -> Result<Option<RecordDay>, StoreError> {
+    let day = utc_day(range.from_ms);
+    let visit_level = columns.without_events();
+    let Some(mut parts) = load_parts(conn, site, day, day_segment::parts_for(visit_level))? else {
+        return Ok(None);
+    };
+    let with_events = columns.events
+        && match (&parts[part::STARTS as usize], &parts[part::VISIT as usize]) {
+            (Some(starts), Some(visit)) => day_segment::any_visit(
+                day * DAY_MS,
+                starts,
+                visit,
+                (range.from_ms, range.to_ms),
+                |start, end| gate.may_need_events(start, end),
+            )
+            .map_err(|Damaged| damaged(site, day))?,
+            // Without durations every visit may need its events.
+            _ => true,
+        };
+    if !with_events {
+        return Ok(Some(RecordDay {
+            site,
+            range,
+            columns: visit_level,
+            parts,
+        }));
+    }
+    // Event times only when some visit of the day may need them (without
+    // durations, every visit may).
+    let times_needed = match (&parts[part::STARTS as usize], &parts[part::VISIT as usize]) {
+        (Some(starts), Some(visit)) if columns.event_times => day_segment::any_visit(
+            day * DAY_MS,
+            starts,
+            visit,
+            (range.from_ms, range.to_ms),
+            |start, end| gate.may_need_events(start, end) && gate.may_need_event_times(start, end),
+        )
+        .map_err(|Damaged| damaged(site, day))?,
+        _ => columns.event_times,
+    };
+    let columns = Columns {
+        event_times: times_needed,
+        ..columns
+    };
+    let mut event_parts = day_segment::parts_for(columns);
+    for (wanted, read) in event_parts.iter_mut().zip(&parts) {
+        *wanted &= read.is_none();
+    }
+    // Packed again in between (reads outside a transaction): the rows,
+    // which are kept, answer for the day instead.
+    let Some(events) = load_parts(conn, site, day, event_parts)? else {
+        return Ok(None);
+    };
+    for (slot, read) in parts.iter_mut().zip(events) {
+        if read.is_some() {
+            *slot = read;
+        }
+    }
+    Ok(Some(RecordDay {
+        site,
+        range,
+        columns,
+        parts,
+    }))
 }
 
 /// Folds the visits of `site` that start in `[from_ms, to_ms)` on packed
 /// days, up to the first day with visits that is not packed, in parallel on
 /// rayon's pool a chunk of days at a time (see [`fold_days`]). Each visit is
 /// decoded into a reused [`VisitRecord`] with only `columns` filled (and its
-/// id). Returns the
-/// per-thread accumulators, to be merged by the caller, and the instant from
-/// which the visits are not packed (`to_ms` when all are).
+/// id); `gate` sees it before its events are decoded and says what is taken
+/// of it ([`Take`]): the events of a visit skipped or taken without them are
+/// skipped undecoded, and a day none of whose visits may need its events is
+/// read without them. Returns the per-thread accumulators, to be merged by
+/// the caller, and the instant from which the visits are not packed (`to_ms`
+/// when all are).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fold_records<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
     to_ms: i64,
     columns: Columns,
+    gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
-    let wanted = day_segment::parts_for(columns);
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,
         to_ms,
         |range| {
             crate::cancel::check(conn)?;
-            let parts = load_parts(conn, site, utc_day(range.from_ms), wanted)?;
-            Ok(parts.map(|parts| RecordDay { site, range, parts }))
+            load_record_day(conn, site, range, columns, gate)
         },
         new,
         VisitRecord::default,
@@ -186,9 +269,10 @@ pub(crate) fn fold_records<A: Send>(
             day_segment::decode(
                 day_number * DAY_MS,
                 &parts,
-                columns,
+                day.columns,
                 (day.range.from_ms, day.range.to_ms),
                 record,
+                gate,
                 |visit| each(fold, visit),
             )
             .map_err(|Damaged| damaged(day.site, day_number))
@@ -443,6 +527,7 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
                     Columns::ALL,
                     (i64::MIN, i64::MAX),
                     &mut record,
+                    &|_: &VisitRecord| Take::Events,
                     |_| {},
                 )
                 .is_ok()

@@ -56,8 +56,13 @@ pub(crate) struct VisitRecord {
     /// Source, referrer, UTM fields, browser, OS, device, screen, country
     /// (with [`Columns::attributes`]).
     pub(crate) attrs: VisitAttributes,
-    /// The visit's events (with [`Columns::events`]).
+    /// The visit's events (with [`Columns::events`], when
+    /// [`VisitRecord::events_read`]).
     pub(crate) events: Vec<EventRecord>,
+    /// Whether `events` were read. A query that can count a visit from its
+    /// counters when all its events fall in the period says so (see
+    /// [`Take::Visit`]), and a day segment then skips its events.
+    pub(crate) events_read: bool,
     /// Every event's custom properties as `(key id, value id)`, each event's
     /// pairs sorted by key; [`EventRecord::props`] says whose they are.
     pub(crate) props: Vec<(i64, i64)>,
@@ -85,6 +90,55 @@ impl VisitRecord {
     }
 }
 
+/// What a query takes of one visit, once it has seen its visit-level
+/// columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Nothing: the visit is not handed over.
+    Skip,
+    /// The visit without its events (`events_read` is false).
+    Visit,
+    /// The visit with its events.
+    Events,
+}
+
+/// What a query takes of each visit it reads, decided from the visit-level
+/// columns before any event is read.
+pub(crate) trait VisitGate: Sync {
+    /// What the query takes of `visit` (its visit-level columns filled;
+    /// without [`VisitGate::reads_counters`], all but the visitor id and the
+    /// [`Columns::visit`] counters and pages, which are read only for the
+    /// visits it takes).
+    fn take(&self, visit: &VisitRecord) -> Take;
+
+    /// Whether a visit from `start_ms` to `end_ms` taken with its events may
+    /// need their times: a day none of whose visits may is read without them
+    /// (each event then has its visit's start as its time).
+    fn may_need_event_times(&self, start_ms: i64, end_ms: i64) -> bool {
+        let _ = (start_ms, end_ms);
+        true
+    }
+
+    /// Whether [`VisitGate::take`] reads the visitor id, the counters or
+    /// the entry and exit pages.
+    fn reads_counters(&self) -> bool {
+        true
+    }
+
+    /// Whether a visit from `start_ms` to `end_ms` may be taken with its
+    /// events: a day none of whose visits may is read without its events.
+    fn may_need_events(&self, start_ms: i64, end_ms: i64) -> bool {
+        let _ = (start_ms, end_ms);
+        true
+    }
+}
+
+impl<F: Fn(&VisitRecord) -> Take + Sync> VisitGate for F {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        self(visit)
+    }
+}
+
 /// Which columns a query reads. What is not asked for keeps its default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Columns {
@@ -92,8 +146,9 @@ pub(crate) struct Columns {
     pub(crate) visitors: bool,
     /// End, page view and event counts, entry and exit pages.
     pub(crate) visit: bool,
-    /// The visit attributes.
-    pub(crate) attributes: bool,
+    /// The visit attributes read (each one a column of its own in a day
+    /// segment, so a query decodes only those it compares or counts by).
+    pub(crate) attributes: AttributeSet,
     /// The events (codes and page views).
     pub(crate) events: bool,
     /// With events: their times.
@@ -111,7 +166,7 @@ impl Columns {
     pub(crate) const ALL: Self = Self {
         visitors: true,
         visit: true,
-        attributes: true,
+        attributes: AttributeSet::ALL,
         events: true,
         event_times: true,
         event_paths: true,
@@ -119,12 +174,24 @@ impl Columns {
         revenue: true,
     };
 
+    /// These columns without the events and what comes with them.
+    pub(crate) fn without_events(self) -> Self {
+        Self {
+            events: false,
+            event_times: false,
+            event_paths: false,
+            props: false,
+            revenue: false,
+            ..self
+        }
+    }
+
     /// The union of two sets of columns.
     pub(crate) fn with(self, other: Self) -> Self {
         Self {
             visitors: self.visitors || other.visitors,
             visit: self.visit || other.visit,
-            attributes: self.attributes || other.attributes,
+            attributes: self.attributes.with(other.attributes),
             events: self.events || other.events,
             event_times: self.event_times || other.event_times,
             event_paths: self.event_paths || other.event_paths,
@@ -132,6 +199,100 @@ impl Columns {
             revenue: self.revenue || other.revenue,
         }
     }
+}
+
+/// A set of visit attributes ([`VisitAttributes`] fields), by their column
+/// in a day segment's attributes part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct AttributeSet(u16);
+
+impl AttributeSet {
+    /// No attribute.
+    pub(crate) const NONE: Self = Self(0);
+    /// Every attribute.
+    pub(crate) const ALL: Self = Self((1 << Attribute::COUNT) - 1);
+
+    /// The set of one attribute.
+    pub(crate) const fn of(attribute: Attribute) -> Self {
+        Self(1 << attribute as u16)
+    }
+
+    /// Whether the set holds `attribute`.
+    #[inline]
+    pub(crate) const fn contains(self, attribute: Attribute) -> bool {
+        self.0 & (1 << attribute as u16) != 0
+    }
+
+    /// Whether the set is empty.
+    pub(crate) const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The union of two sets.
+    pub(crate) const fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+/// A visit attribute, numbered as the columns of a day segment's attributes
+/// part are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub(crate) enum Attribute {
+    /// The referrer source.
+    Source = 0,
+    /// The referrer URL.
+    Referrer,
+    /// `utm_source`.
+    UtmSource,
+    /// `utm_medium`.
+    UtmMedium,
+    /// `utm_campaign`.
+    UtmCampaign,
+    /// `utm_term`.
+    UtmTerm,
+    /// `utm_content`.
+    UtmContent,
+    /// The browser.
+    Browser,
+    /// The browser version.
+    BrowserVersion,
+    /// The operating system.
+    Os,
+    /// The operating system version.
+    OsVersion,
+    /// The device class.
+    Device,
+    /// The screen width.
+    Screen,
+    /// The country.
+    Country,
+    /// The bot and internal flags.
+    Flags,
+}
+
+impl Attribute {
+    /// How many attributes there are.
+    pub(crate) const COUNT: usize = 15;
+
+    /// Every attribute, in column order.
+    pub(crate) const EVERY: [Self; Self::COUNT] = [
+        Self::Source,
+        Self::Referrer,
+        Self::UtmSource,
+        Self::UtmMedium,
+        Self::UtmCampaign,
+        Self::UtmTerm,
+        Self::UtmContent,
+        Self::Browser,
+        Self::BrowserVersion,
+        Self::Os,
+        Self::OsVersion,
+        Self::Device,
+        Self::Screen,
+        Self::Country,
+        Self::Flags,
+    ];
 }
 
 #[cfg(test)]
@@ -171,5 +332,20 @@ mod tests {
         let both = a.with(b);
         assert!(both.visitors && both.events && both.props && !both.visit);
         assert_eq!(Columns::default().with(Columns::ALL), Columns::ALL);
+    }
+
+    #[test]
+    fn attribute_sets_hold_what_was_put_in() {
+        let source = AttributeSet::of(Attribute::Source);
+        let country = AttributeSet::of(Attribute::Country);
+        let both = source.with(country);
+        assert!(both.contains(Attribute::Source) && both.contains(Attribute::Country));
+        assert!(!both.contains(Attribute::Browser));
+        assert!(AttributeSet::NONE.is_empty() && !source.is_empty());
+        for (at, attribute) in Attribute::EVERY.into_iter().enumerate() {
+            assert_eq!(attribute as usize, at);
+            assert!(AttributeSet::ALL.contains(attribute));
+        }
+        assert_eq!(AttributeSet::ALL.0.count_ones() as usize, Attribute::COUNT);
     }
 }

@@ -82,6 +82,7 @@ fn read_day(
         let mut record = VisitRecord {
             id: row.get(0)?,
             start_ts: row.get(2)?,
+            events_read: columns.events,
             ..VisitRecord::default()
         };
         if columns.visitors {
@@ -94,7 +95,7 @@ fn read_day(
             record.entry_page = row.get(6)?;
             record.exit_page = row.get(7)?;
         }
-        if columns.attributes {
+        if !columns.attributes.is_empty() {
             record.attrs = VisitAttributes {
                 referrer_source: row.get(8)?,
                 referrer_url: row.get(9)?,

@@ -1,6 +1,8 @@
 //! The day segment format: round trips of random days, column subsets,
 //! checksums and damaged bytes.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use proptest::prelude::*;
 
 use super::*;
@@ -14,16 +16,71 @@ fn decode_all(
     columns: Columns,
     range: (i64, i64),
 ) -> Result<Vec<VisitRecord>, Damaged> {
+    decode_gated(day_start, parts, columns, range, &|_: &VisitRecord| {
+        Take::Events
+    })
+}
+
+/// Decodes the visits of sealed `parts` with `columns` in `[from, to)` that
+/// `gate` takes.
+fn decode_gated(
+    day_start: i64,
+    parts: &[(i64, Vec<u8>)],
+    columns: Columns,
+    range: (i64, i64),
+    gate: &impl VisitGate,
+) -> Result<Vec<VisitRecord>, Damaged> {
     let mut unsealed: DayParts<'_> = [None; part::COUNT];
     for (id, bytes) in parts {
         unsealed[*id as usize] = Some(unseal(bytes)?);
     }
     let mut record = VisitRecord::default();
     let mut seen = Vec::new();
-    decode(day_start, &unsealed, columns, range, &mut record, |r| {
-        seen.push(r.clone())
-    })?;
+    decode(
+        day_start,
+        &unsealed,
+        columns,
+        range,
+        &mut record,
+        gate,
+        |r| seen.push(r.clone()),
+    )?;
     Ok(seen)
+}
+
+/// The attributes of `attrs` that `asked` holds; the others at their
+/// defaults.
+fn project_attributes(attrs: &VisitAttributes, asked: AttributeSet) -> VisitAttributes {
+    let keep = |attribute: Attribute, value: Option<i64>| {
+        if asked.contains(attribute) {
+            value
+        } else {
+            None
+        }
+    };
+    let flags = asked.contains(Attribute::Flags);
+    VisitAttributes {
+        referrer_source: keep(Attribute::Source, attrs.referrer_source),
+        referrer_url: keep(Attribute::Referrer, attrs.referrer_url),
+        utm_source: keep(Attribute::UtmSource, attrs.utm_source),
+        utm_medium: keep(Attribute::UtmMedium, attrs.utm_medium),
+        utm_campaign: keep(Attribute::UtmCampaign, attrs.utm_campaign),
+        utm_term: keep(Attribute::UtmTerm, attrs.utm_term),
+        utm_content: keep(Attribute::UtmContent, attrs.utm_content),
+        browser: keep(Attribute::Browser, attrs.browser),
+        browser_version: keep(Attribute::BrowserVersion, attrs.browser_version),
+        os: keep(Attribute::Os, attrs.os),
+        os_version: keep(Attribute::OsVersion, attrs.os_version),
+        device: if asked.contains(Attribute::Device) {
+            attrs.device
+        } else {
+            0
+        },
+        screen_width: keep(Attribute::Screen, attrs.screen_width),
+        country: keep(Attribute::Country, attrs.country),
+        is_bot: flags && attrs.is_bot,
+        is_internal: flags && attrs.is_internal,
+    }
 }
 
 /// What a visit reads as with only `columns` (see the documentation of
@@ -32,6 +89,7 @@ fn project(visit: &VisitRecord, columns: Columns) -> VisitRecord {
     let mut out = VisitRecord {
         id: visit.id,
         start_ts: visit.start_ts,
+        events_read: columns.events,
         ..VisitRecord::default()
     };
     if columns.visitors {
@@ -44,9 +102,7 @@ fn project(visit: &VisitRecord, columns: Columns) -> VisitRecord {
         out.entry_page = visit.entry_page;
         out.exit_page = visit.exit_page;
     }
-    if columns.attributes {
-        out.attrs = visit.attrs;
-    }
+    out.attrs = project_attributes(&visit.attrs, columns.attributes);
     if columns.events {
         for event in &visit.events {
             let mut kept = EventRecord {
@@ -202,16 +258,50 @@ fn day() -> impl Strategy<Value = Vec<VisitRecord>> {
     })
 }
 
+/// A gate that takes the visits as scripted, and says whether it reads the
+/// counters (if not, they are read only for the visits it takes).
+struct ScriptedGate<'a> {
+    takes: &'a [Take],
+    asked: AtomicUsize,
+    reads_counters: bool,
+}
+
+impl VisitGate for ScriptedGate<'_> {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        // The gate sees the visit-level columns, and no events yet.
+        assert!(visit.events.is_empty() && visit.props.is_empty() && !visit.events_read);
+        self.takes[self.asked.fetch_add(1, Ordering::Relaxed)]
+    }
+
+    fn reads_counters(&self) -> bool {
+        self.reads_counters
+    }
+}
+
+/// Any set of attributes: none, all, or a random few.
+fn attribute_set() -> impl Strategy<Value = AttributeSet> {
+    prop_oneof![
+        Just(AttributeSet::NONE),
+        Just(AttributeSet::ALL),
+        proptest::sample::subsequence(Attribute::EVERY.to_vec(), 1..4).prop_map(|few| {
+            few.into_iter()
+                .fold(AttributeSet::NONE, |set, a| set.with(AttributeSet::of(a)))
+        }),
+    ]
+}
+
 fn columns() -> impl Strategy<Value = Columns> {
-    proptest::collection::vec(any::<bool>(), 8).prop_map(|b| Columns {
-        visitors: b[0],
-        visit: b[1],
-        attributes: b[2],
-        events: b[3],
-        event_times: b[4],
-        event_paths: b[5],
-        props: b[6],
-        revenue: b[7],
+    (proptest::collection::vec(any::<bool>(), 8), attribute_set()).prop_map(|(b, attributes)| {
+        Columns {
+            visitors: b[0],
+            visit: b[1],
+            attributes,
+            events: b[3],
+            event_times: b[4],
+            event_paths: b[5],
+            props: b[6],
+            revenue: b[7],
+        }
     })
 }
 
@@ -224,7 +314,11 @@ proptest! {
     fn every_column_round_trips(visits in day()) {
         let parts = encode(10 * DAY_MS, &visits);
         let read = decode_all(10 * DAY_MS, &parts, Columns::ALL, (i64::MIN, i64::MAX)).unwrap();
-        prop_assert_eq!(read, visits);
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .map(|v| VisitRecord { events_read: true, ..v.clone() })
+            .collect();
+        prop_assert_eq!(read, expected);
     }
 
     #[test]
@@ -246,6 +340,61 @@ proptest! {
             .map(|v| project(v, columns))
             .collect();
         prop_assert_eq!(read, expected);
+    }
+
+    /// A gate skips visits, or takes them without their events, before
+    /// their events are read: the visits it takes with their events read
+    /// exactly as without it (every part's position moves past the skipped
+    /// events, properties and revenue included).
+    #[test]
+    fn gated_visits_skip_their_events_and_the_rest_read_the_same(
+        visits in day(),
+        columns in columns(),
+        takes in proptest::collection::vec(
+            prop_oneof![Just(Take::Skip), Just(Take::Visit), Just(Take::Events)],
+            24,
+        ),
+        reads_counters in any::<bool>(),
+    ) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let gate = ScriptedGate { takes: &takes, asked: AtomicUsize::new(0), reads_counters };
+        let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+        let asked = gate.asked.into_inner();
+        prop_assert_eq!(asked, visits.len());
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .zip(&takes)
+            .filter_map(|(v, take)| match take {
+                Take::Skip => None,
+                Take::Visit => Some(project(v, columns.without_events())),
+                Take::Events => Some(project(v, columns)),
+            })
+            .collect();
+        prop_assert_eq!(read, expected);
+    }
+
+    /// The pre-pass finds a visit by its start and end, within the range.
+    #[test]
+    fn any_visit_finds_the_visits_of_the_range_by_start_and_end(
+        visits in day(),
+        bounds in (0i64..DAY_MS, 0i64..DAY_MS),
+        longer_than in 0i64..100_000,
+    ) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let (from, to) = (10 * DAY_MS + bounds.0.min(bounds.1), 10 * DAY_MS + bounds.0.max(bounds.1));
+        let payload = |id: i64| unseal(&parts[id as usize].1).unwrap().to_vec();
+        let found = any_visit(
+            10 * DAY_MS,
+            &payload(part::STARTS),
+            &payload(part::VISIT),
+            (from, to),
+            |start, end| end - start > longer_than,
+        )
+        .unwrap();
+        let expected = visits
+            .iter()
+            .any(|v| (from..to).contains(&v.start_ts) && v.end_ts - v.start_ts > longer_than);
+        prop_assert_eq!(found, expected);
     }
 
     #[test]

@@ -52,9 +52,16 @@ fn database() -> Connection {
 /// Every record of `[from, to)` on packed days, sorted by start and id, and
 /// where the rows take over.
 fn records(conn: &Connection, from: i64, to: i64, columns: Columns) -> (Vec<VisitRecord>, i64) {
-    let (folds, rest) = fold_records(conn, SITE, from, to, columns, Vec::new, |seen, visit| {
-        seen.push(visit.clone())
-    })
+    let (folds, rest) = fold_records(
+        conn,
+        SITE,
+        from,
+        to,
+        columns,
+        &|_: &VisitRecord| Take::Events,
+        Vec::new,
+        |seen, visit| seen.push(visit.clone()),
+    )
     .unwrap();
     let mut seen: Vec<VisitRecord> = folds.into_iter().flatten().collect();
     seen.sort_by_key(|v| (v.start_ts, v.id));
@@ -157,6 +164,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
             D,
             D + 3 * DAY_MS,
             Columns::ALL,
+            &|_: &VisitRecord| Take::Events,
             || (),
             |(), _| {},
         );
@@ -181,6 +189,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
         D,
         D + 3 * DAY_MS,
         Columns::ALL,
+        &|_: &VisitRecord| Take::Events,
         || (),
         |(), _| {},
     );

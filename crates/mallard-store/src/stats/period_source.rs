@@ -23,18 +23,28 @@
 use rusqlite::{Connection, params};
 
 use crate::error::StoreError;
-use crate::visit_record::{Columns, VisitRecord};
+use crate::visit_record::{Columns, Take, VisitGate, VisitRecord};
 use crate::visits::VISIT_TIMEOUT_MS;
 
 /// Folds every visit of `site` that starts in `[from_ms, to_ms)` or has an
 /// event in it (callers select the events and visits they count), filling
 /// the `columns` asked for, into accumulators made by `new`.
+///
+/// `gate` sees each visit with its visit-level columns before its events
+/// are read and says what is taken of it ([`Take`]): the visits it skips are
+/// not handed to `each`, and a day segment skips the events of the visits
+/// it does not take with their events without decoding them (a filter on
+/// visit dimensions costs the columns it compares, not every event; a count
+/// that needs no event of a visit reads none). Visits read from rows come
+/// with their events whatever the gate says.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fold_period<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
     to_ms: i64,
     columns: Columns,
+    gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
 ) -> Result<Vec<A>, StoreError> {
@@ -43,10 +53,20 @@ pub(crate) fn fold_period<A: Send>(
     }
     let start = reach_back(conn, site, from_ms)?;
     let (mut folds, rest) =
-        crate::segment_fold::fold_records(conn, site, start, to_ms, columns, &new, &each)?;
+        crate::segment_fold::fold_records(conn, site, start, to_ms, columns, gate, &new, &each)?;
     if rest < to_ms {
         folds.extend(crate::visit_rows::fold_records(
-            conn, site, rest, to_ms, columns, &new, &each,
+            conn,
+            site,
+            rest,
+            to_ms,
+            columns,
+            &new,
+            |acc, visit| {
+                if gate.take(visit) != Take::Skip {
+                    each(acc, visit);
+                }
+            },
         )?);
     }
     Ok(folds)

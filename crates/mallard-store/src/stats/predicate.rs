@@ -28,7 +28,7 @@ use super::labels::dim_id;
 use super::raw::{Target, pageview_id, resolve};
 use crate::dims::DimKind;
 use crate::error::StoreError;
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{Attribute, AttributeSet, Columns, EventRecord, VisitRecord};
 
 /// A visit-level field a filter compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,15 +88,27 @@ impl VisitField {
 
     /// The columns holding the field.
     fn columns(self) -> Columns {
-        match self {
-            Self::EntryPage | Self::ExitPage => Columns {
-                visit: true,
-                ..Columns::default()
-            },
-            _ => Columns {
-                attributes: true,
-                ..Columns::default()
-            },
+        let attribute = match self {
+            Self::EntryPage | Self::ExitPage => {
+                return Columns {
+                    visit: true,
+                    ..Columns::default()
+                };
+            }
+            Self::Source => Attribute::Source,
+            Self::Referrer => Attribute::Referrer,
+            Self::UtmSource => Attribute::UtmSource,
+            Self::UtmMedium => Attribute::UtmMedium,
+            Self::UtmCampaign => Attribute::UtmCampaign,
+            Self::Browser => Attribute::Browser,
+            Self::Os => Attribute::Os,
+            Self::Device => Attribute::Device,
+            Self::Country => Attribute::Country,
+            Self::Screen => Attribute::Screen,
+        };
+        Columns {
+            attributes: AttributeSet::of(attribute),
+            ..Columns::default()
         }
     }
 }
@@ -416,7 +428,14 @@ pub(crate) mod tests {
             assert_eq!(outcome(&p), (expected, vec![true, true]), "{text}");
         }
         let columns = compile(&conn, "source==Google;entry_page==/").columns();
-        assert!(columns.attributes && columns.visit && !columns.events);
+        assert!(columns.visit && !columns.events);
+        // Only the attribute compared is read.
+        assert_eq!(columns.attributes, AttributeSet::of(Attribute::Source));
+        let columns = compile(&conn, "country==DE;screen_size==1920").columns();
+        assert_eq!(
+            columns.attributes,
+            AttributeSet::of(Attribute::Country).with(AttributeSet::of(Attribute::Screen))
+        );
     }
 
     #[test]
@@ -451,7 +470,7 @@ pub(crate) mod tests {
         assert!(columns.events && columns.event_paths && !columns.props);
         let columns = compile(&conn, "props.plan==pro;event==Signup").columns();
         assert!(columns.events && columns.props && !columns.event_paths);
-        assert!(!columns.attributes);
+        assert!(columns.attributes.is_empty());
     }
 
     #[test]

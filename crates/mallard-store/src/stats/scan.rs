@@ -25,7 +25,12 @@ use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
 use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dims};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{
+    Attribute, AttributeSet, Columns, EventRecord, Take, VisitGate, VisitRecord,
+};
+
+/// Milliseconds in a day of a zone with one offset.
+const DAY_MS: i64 = mallard_core::period::MS_PER_DAY;
 
 /// Visitors of a dimension value or an hour stay exact up to this many.
 const DIM_EXACT_LIMIT: usize = 512;
@@ -41,7 +46,7 @@ const CLOCK_SET_BACK_MARGIN_MS: i64 = 3 * mallard_core::period::MS_PER_HOUR;
 const BASE_COLUMNS: Columns = Columns {
     visitors: true,
     visit: true,
-    attributes: false,
+    attributes: AttributeSet::NONE,
     events: true,
     event_times: true,
     event_paths: false,
@@ -53,6 +58,10 @@ const BASE_COLUMNS: Columns = Columns {
 pub(super) trait Tally: Send {
     /// Counts a selected event of `visit` (`hash` is the visitor's hash).
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32);
+    /// Counts every event of a selected visit from its counters (page
+    /// views, events): the visit was read without its events because all of
+    /// them fall in the range, and in one bucket (see [`EventNeed`]).
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32);
     /// Counts a selected visit.
     fn visit(&mut self, visit: &VisitRecord);
     /// Adds another thread's accumulator.
@@ -98,6 +107,13 @@ impl<'a> Window<'a> {
         self.to_ms + CLOCK_SET_BACK_MARGIN_MS
     }
 
+    /// Whether every instant from `start_ms` to `end_ms` is surely on a
+    /// local day of the range, without asking the time zone.
+    #[inline]
+    fn surely_holds(&self, start_ms: i64, end_ms: i64) -> bool {
+        start_ms >= self.surely_from_ms && end_ms < self.to_ms
+    }
+
     /// Whether the instant `ts` is on a local day of the range.
     #[inline]
     fn contains(&self, ts: i64) -> bool {
@@ -111,13 +127,112 @@ impl<'a> Window<'a> {
     }
 }
 
+/// When a query needs the events of a visit it counts, one by one.
+#[derive(Debug, Clone, Copy)]
+enum EventNeed<'a> {
+    /// Always: it counts by something of each event (its page, name or
+    /// properties).
+    Always,
+    /// Unless the whole visit surely falls in the range: then its counters
+    /// say what its events add ([`Tally::whole_visit`]).
+    AtEdges,
+    /// Unless the whole visit surely falls in the range and in one bucket
+    /// of the interval.
+    AtEdgesOrAcrossBuckets(Interval, &'a SiteTimeZone),
+}
+
+/// What a filtered query takes of each visit: those that meet the
+/// visit-level filters and may have an event in the range, with their events
+/// only when it needs them ([`EventNeed`]; always with event-level filters).
+struct ScanGate<'a> {
+    window: Window<'a>,
+    predicate: &'a Predicate,
+    need: EventNeed<'a>,
+}
+
+impl VisitGate for ScanGate<'_> {
+    #[inline]
+    fn take(&self, visit: &VisitRecord) -> Take {
+        // A visit that ended before the range has nothing in it.
+        if visit.end_ts < self.window.from_ms || !self.predicate.visit_matches(visit) {
+            Take::Skip
+        } else if self.may_need_events(visit.start_ts, visit.end_ts) {
+            Take::Events
+        } else {
+            Take::Visit
+        }
+    }
+
+    #[inline]
+    fn may_need_event_times(&self, start_ms: i64, end_ms: i64) -> bool {
+        // Every event of a visit surely in the range (and in one bucket) is
+        // counted where the visit starts.
+        !self.window.surely_holds(start_ms, end_ms)
+            || match self.need {
+                EventNeed::AtEdgesOrAcrossBuckets(interval, tz) => {
+                    !same_bucket(interval, tz, start_ms, end_ms)
+                }
+                EventNeed::Always | EventNeed::AtEdges => false,
+            }
+    }
+
+    fn reads_counters(&self) -> bool {
+        // Entry and exit page filters compare the visit's pages.
+        self.predicate.columns().visit
+    }
+
+    #[inline]
+    fn may_need_events(&self, start_ms: i64, end_ms: i64) -> bool {
+        if self.predicate.has_event_conditions() {
+            return true;
+        }
+        match self.need {
+            EventNeed::Always => true,
+            EventNeed::AtEdges => !self.window.surely_holds(start_ms, end_ms),
+            EventNeed::AtEdgesOrAcrossBuckets(interval, tz) => {
+                !self.window.surely_holds(start_ms, end_ms)
+                    || !same_bucket(interval, tz, start_ms, end_ms)
+            }
+        }
+    }
+}
+
+/// Whether the instants `a` and `b` fall in one bucket of `interval`: on
+/// one local day first (a bucket holds whole days unless it is an hour).
+#[inline]
+fn same_bucket(interval: Interval, tz: &SiteTimeZone, a: i64, b: i64) -> bool {
+    match interval {
+        Interval::Hour => tz.local_hour(a) == tz.local_hour(b),
+        // One offset: the local days without a lookup.
+        _ if tz.fixed_offset_ms().is_some_and(|offset| {
+            (a + offset).div_euclid(DAY_MS) == (b + offset).div_euclid(DAY_MS)
+        }) =>
+        {
+            true
+        }
+        other => {
+            let (day_a, day_b) = (tz.local_day(a), tz.local_day(b));
+            day_a == day_b || other.bucket_start_day(day_a) == other.bucket_start_day(day_b)
+        }
+    }
+}
+
+/// The key of the bucket of `interval` that holds the instant `ts`.
+#[inline]
+fn bucket_key(interval: Interval, tz: &SiteTimeZone, ts: i64) -> i64 {
+    match interval {
+        Interval::Hour => tz.local_hour(ts),
+        other => other.bucket_start_day(tz.local_day(ts)),
+    }
+}
+
 /// Folds the visits of the range into tallies made by `new`, and merges them.
 fn run<T: Tally>(
     conn: &Connection,
     site: &SiteInfo,
     range: DayRange,
     predicate: &Predicate,
-    columns: Columns,
+    (columns, need): (Columns, EventNeed<'_>),
     new: impl Fn() -> T + Sync,
 ) -> Result<Option<T>, StoreError> {
     if predicate.matches_nothing() || range.days() <= 0 {
@@ -125,12 +240,18 @@ fn run<T: Tally>(
     }
     let window = Window::new(&site.time_zone, range);
     let columns = BASE_COLUMNS.with(columns).with(predicate.columns());
+    let gate = ScanGate {
+        window,
+        predicate,
+        need,
+    };
     let tallies = fold_period(
         conn,
         site.id,
         window.from_ms,
         window.end_ms(),
         columns,
+        &gate,
         new,
         |tally, visit| select(tally, visit, &window, predicate),
     )?;
@@ -152,6 +273,13 @@ fn select<T: Tally>(
         return;
     }
     let hash = visitor_hash(visit.visitor_id);
+    if !visit.events_read {
+        // Taken without its events ([`ScanGate`]): there are no event-level
+        // filters, and all its events fall in the range (and in one bucket).
+        tally.whole_visit(visit, hash);
+        tally.visit(visit);
+        return;
+    }
     let mut matched = false;
     for event in &visit.events {
         if window.contains(event.ts) && predicate.event_matches(visit, event) {
@@ -169,6 +297,13 @@ fn select<T: Tally>(
 fn add_event(totals: &mut Totals, event: &EventRecord) {
     totals.pageviews += i64::from(event.pageview);
     totals.events += 1;
+}
+
+/// Adds every event of a visit to counters, from its counters.
+#[inline]
+fn add_whole_visit(totals: &mut Totals, visit: &VisitRecord) {
+    totals.pageviews += visit.pageviews;
+    totals.events += visit.events_count;
 }
 
 /// Adds a visit to counters.
@@ -227,6 +362,11 @@ impl Tally for MainTally {
         self.0.visitors.insert(hash);
     }
 
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        add_whole_visit(&mut self.0.totals, visit);
+        self.0.visitors.insert(hash);
+    }
+
     fn visit(&mut self, visit: &VisitRecord) {
         add_visit(&mut self.0.totals, visit);
     }
@@ -243,7 +383,8 @@ pub(super) fn main(
     range: DayRange,
     predicate: &Predicate,
 ) -> Result<Totals, StoreError> {
-    let tally = run(conn, site, range, predicate, Columns::default(), || {
+    let need = (Columns::default(), EventNeed::AtEdges);
+    let tally = run(conn, site, range, predicate, need, || {
         MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT))
     })?;
     Ok(tally.map_or_else(Totals::default, |t| t.0.finish()))
@@ -258,13 +399,10 @@ struct SeriesTally<'a> {
 
 impl SeriesTally<'_> {
     fn bucket(&mut self, ts: i64) -> &mut Counted {
-        let (key, p, limit) = match self.interval {
-            Interval::Hour => (self.tz.local_hour(ts), DIM_PRECISION, DIM_EXACT_LIMIT),
-            other => (
-                other.bucket_start_day(self.tz.local_day(ts)),
-                SITE_PRECISION,
-                DAY_EXACT_LIMIT,
-            ),
+        let key = bucket_key(self.interval, self.tz, ts);
+        let (p, limit) = match self.interval {
+            Interval::Hour => (DIM_PRECISION, DIM_EXACT_LIMIT),
+            _ => (SITE_PRECISION, DAY_EXACT_LIMIT),
         };
         self.buckets
             .entry(key)
@@ -276,6 +414,12 @@ impl Tally for SeriesTally<'_> {
     fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32) {
         let bucket = self.bucket(event.ts);
         add_event(&mut bucket.totals, event);
+        bucket.visitors.insert(hash);
+    }
+
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        let bucket = self.bucket(visit.start_ts);
+        add_whole_visit(&mut bucket.totals, visit);
         bucket.visitors.insert(hash);
     }
 
@@ -307,12 +451,14 @@ pub(super) fn timeseries(
     keys: &[i64],
 ) -> Result<Vec<SeriesPoint>, StoreError> {
     let tz = &site.time_zone;
-    let tally = run(conn, site, range, predicate, Columns::default(), || {
-        SeriesTally {
-            interval,
-            tz,
-            buckets: IdMap::default(),
-        }
+    let need = (
+        Columns::default(),
+        EventNeed::AtEdgesOrAcrossBuckets(interval, tz),
+    );
+    let tally = run(conn, site, range, predicate, need, || SeriesTally {
+        interval,
+        tz,
+        buckets: IdMap::default(),
     })?;
     let mut buckets = tally.map(|t| t.buckets).unwrap_or_default();
     Ok(keys
@@ -324,6 +470,23 @@ pub(super) fn timeseries(
                 .map_or_else(Totals::default, Counted::finish),
         })
         .collect())
+}
+
+/// The visit attribute a visit-level breakdown kind counts by.
+fn attribute_of_kind(row_kind: i64) -> Option<Attribute> {
+    Some(match row_kind {
+        kind::SOURCE => Attribute::Source,
+        kind::REFERRER => Attribute::Referrer,
+        kind::UTM_SOURCE => Attribute::UtmSource,
+        kind::UTM_MEDIUM => Attribute::UtmMedium,
+        kind::UTM_CAMPAIGN => Attribute::UtmCampaign,
+        kind::BROWSER => Attribute::Browser,
+        kind::OS => Attribute::Os,
+        kind::DEVICE => Attribute::Device,
+        kind::COUNTRY => Attribute::Country,
+        kind::SCREEN => Attribute::Screen,
+        _ => return None,
+    })
 }
 
 /// What a breakdown counts by.
@@ -363,6 +526,23 @@ impl ByValue {
         }
     }
 
+    /// The value all the events of a visit count for, if any, when the
+    /// value is the visit's (see [`Self::event_value`]).
+    fn whole_visit_value(self, visit: &VisitRecord) -> Option<i64> {
+        match self.row_kind {
+            kind::PAGE | kind::EVENT | kind::PROP | kind::ENTRY_PAGE | kind::EXIT_PAGE => None,
+            _ => self.visit_value(visit),
+        }
+    }
+
+    /// When the breakdown needs a visit's events one by one.
+    fn event_need(self) -> EventNeed<'static> {
+        match self.row_kind {
+            kind::PAGE | kind::EVENT | kind::PROP => EventNeed::Always,
+            _ => EventNeed::AtEdges,
+        }
+    }
+
     /// The value a visit counts for, if any.
     fn visit_row_value(self, visit: &VisitRecord) -> Option<i64> {
         match self.row_kind {
@@ -376,10 +556,8 @@ impl ByValue {
     /// The columns the values come from.
     fn columns(self) -> Columns {
         Columns {
-            attributes: !matches!(
-                self.row_kind,
-                kind::PAGE | kind::EVENT | kind::PROP | kind::ENTRY_PAGE | kind::EXIT_PAGE
-            ),
+            attributes: attribute_of_kind(self.row_kind)
+                .map_or(AttributeSet::NONE, AttributeSet::of),
             props: self.row_kind == kind::PROP,
             ..Columns::default()
         }
@@ -407,6 +585,19 @@ impl Tally for BreakdownTally {
             let with_visitors = self.by.with_visitors;
             let counted = self.value(value);
             add_event(&mut counted.totals, event);
+            if with_visitors {
+                counted.visitors.insert(hash);
+            }
+        }
+    }
+
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        // Only visit-level values count events here: page, event and
+        // property breakdowns read every event ([`ByValue::event_need`]).
+        if let Some(value) = self.by.whole_visit_value(visit) {
+            let with_visitors = self.by.with_visitors;
+            let counted = self.value(value);
+            add_whole_visit(&mut counted.totals, visit);
             if with_visitors {
                 counted.visitors.insert(hash);
             }
@@ -464,10 +655,13 @@ pub(super) fn breakdown(
         site,
         range,
         predicate,
-        by.columns().with(Columns {
-            visit: true,
-            ..Columns::default()
-        }),
+        (
+            by.columns().with(Columns {
+                visit: true,
+                ..Columns::default()
+            }),
+            by.event_need(),
+        ),
         || BreakdownTally {
             by,
             values: IdMap::default(),
@@ -513,6 +707,13 @@ pub(super) fn visitors_between(
         from_ms,
         to_ms.saturating_add(1),
         columns,
+        &|visit: &VisitRecord| {
+            if visit.end_ts >= from_ms && predicate.visit_matches(visit) {
+                Take::Events
+            } else {
+                Take::Skip
+            }
+        },
         || VisitorsTally(Counter::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
         |tally, visit| {
             if predicate.visit_matches(visit)

@@ -10,7 +10,7 @@ use super::super::{SiteInfo, StatsQuery};
 use super::source::{Bounds, VisitFilter, fold_matching};
 use super::{SessionRow, VisitLabels};
 use crate::error::StoreError;
-use crate::visit_record::{Columns, VisitRecord};
+use crate::visit_record::{AttributeSet, Columns, VisitRecord};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -90,7 +90,7 @@ pub(crate) fn each(
     }
     let columns = Columns {
         visit: true,
-        attributes: true,
+        attributes: AttributeSet::ALL,
         ..Columns::default()
     };
     let mut texts = DimTexts::default();

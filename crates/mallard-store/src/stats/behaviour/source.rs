@@ -21,7 +21,7 @@ use super::super::{SiteInfo, StatsQuery};
 use super::step::{StepId, StepKinds};
 use crate::error::StoreError;
 use crate::segment_fold::PackedCodes;
-use crate::visit_record::{Columns, VisitRecord};
+use crate::visit_record::{Columns, Take, VisitRecord};
 
 /// The instants `[from, to)` of a query's local days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,19 +101,23 @@ impl VisitFilter {
     }
 }
 
-/// Folds the visits of `site` that start in `[from_ms, to_ms)` as records
-/// with `columns`, from the period's one source
+/// Folds the visits of `site` that start in `[from_ms, to_ms)` and pass
+/// `gate` as records with `columns`, from the period's one source
 /// ([`super::super::period_source::fold_period`]), which reads the days from
-/// wherever they are kept. That source also hands over the visits that start
-/// before `from_ms` and reach into the period; a behavioural query counts a
-/// visit in the period where it starts, so those are skipped. Returns the
-/// accumulators to merge (one per thread that folded).
-pub(crate) fn read_records<A: Send>(
+/// wherever they are kept. The gate sees a visit before its events are read
+/// (a day segment skips the events of the visits it turns away). That source
+/// also hands over the visits that start before `from_ms` and reach into the
+/// period; a behavioural query counts a visit in the period where it starts,
+/// so those are skipped. Returns the accumulators to merge (one per thread
+/// that folded).
+#[allow(clippy::too_many_arguments)]
+fn read_records<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
     to_ms: i64,
     columns: Columns,
+    gate: impl Fn(&VisitRecord) -> bool + Sync,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
 ) -> Result<Vec<A>, StoreError> {
@@ -123,17 +127,22 @@ pub(crate) fn read_records<A: Send>(
         from_ms,
         to_ms,
         columns,
-        new,
-        |acc, visit| {
-            if visit.start_ts >= from_ms {
-                each(acc, visit);
+        &|visit: &VisitRecord| {
+            if visit.start_ts >= from_ms && gate(visit) {
+                Take::Events
+            } else {
+                Take::Skip
             }
         },
+        new,
+        each,
     )
 }
 
 /// Folds the visits of `site` that start within `span` and meet `filter`
-/// (read with `columns` and the filter's own), as [`read_records`].
+/// (read with `columns` and the filter's own), as [`read_records`]: the
+/// visit-level filters are its gate, so the events of the visits they turn
+/// away are never decoded.
 pub(crate) fn fold_matching<A: Send>(
     conn: &Connection,
     site: i64,
@@ -148,7 +157,7 @@ pub(crate) fn fold_matching<A: Send>(
     }
     let columns = columns.with(filter.columns());
     if filter.matches_everything() {
-        return read_records(conn, site, span.from, span.to, columns, new, each);
+        return read_records(conn, site, span.from, span.to, columns, |_| true, new, each);
     }
     read_records(
         conn,
@@ -156,6 +165,7 @@ pub(crate) fn fold_matching<A: Send>(
         span.from,
         span.to,
         columns,
+        |visit| filter.predicate.visit_matches(visit),
         new,
         |acc, visit| {
             if filter.matches(visit) {
