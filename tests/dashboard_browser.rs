@@ -172,6 +172,7 @@ fn the_dashboard_shows_stats_and_filters_by_clicking_a_row() {
     let hash = browser.eval("return location.hash");
     assert!(hash.as_str().unwrap().contains("site=dash.test"), "{hash}");
 
+    browser.eval("performance.clearResourceTimings(); return null;");
     browser.click("table.breakdown[data-dimension=pages] tbody tr:first-child .row-filter");
     browser.wait_for_text("#filters", "page is /pricing");
     browser.wait_for_text("#stat-pageviews", "2");
@@ -180,6 +181,16 @@ fn the_dashboard_shows_stats_and_filters_by_clicking_a_row() {
         hash.as_str().unwrap().contains("filters=page==/pricing"),
         "{hash}"
     );
+    // The filtered view came in one request: top stats, chart and the first
+    // tab of every card, all drawn from it.
+    browser.wait_for("#chart svg");
+    browser.wait_for_text("table.breakdown[data-dimension=pages]", "/pricing");
+    browser.wait_for_text("table.breakdown[data-dimension=sources]", "(unknown)");
+    let asked = browser.eval(
+        "return performance.getEntriesByType('resource').map((r) => new URL(r.name).pathname)\
+         .filter((path) => path.startsWith('/api/stats/') && path !== '/api/stats/realtime')",
+    );
+    assert_eq!(asked, serde_json::json!(["/api/stats/view"]), "{asked}");
 
     // The state is in the URL: a reload shows the same filtered view.
     browser.eval("location.reload(); return null;");

@@ -388,6 +388,78 @@ fn filters_apply_to_every_endpoint() {
 }
 
 #[test]
+fn a_view_answers_each_panel_as_its_own_endpoint_does() {
+    let home = TestHome::new();
+    seed(&home);
+    let server = start(&home);
+    let chart = "theme=dark&width=600&height=200";
+    for range in [BOTH_DAYS, FIRST_DAY] {
+        for filters in [
+            "",
+            "&filters=source%3D%3DGoogle",
+            "&filters=page%3D%3D/pricing",
+            "&filters=props.plan%3D%3Dpro%3Bcountry%3D%3DDE",
+            "&filters=browser%3D%3DNetscape",
+        ] {
+            let query = format!("{range}{filters}&limit=5");
+            let view = ok(
+                &server,
+                &format!(
+                    "/api/stats/view?{query}&compare=previous&chart=svg&{chart}\
+                     &breakdowns=pages,sources,countries,browsers,events,entry_pages,props/plan"
+                ),
+            );
+            assert_eq!(
+                view["main"],
+                ok(
+                    &server,
+                    &format!("/api/stats/main?{query}&compare=previous")
+                ),
+                "{query}"
+            );
+            assert_eq!(
+                view["timeseries"],
+                ok(&server, &format!("/api/stats/timeseries?{query}")),
+                "{query}"
+            );
+            let breakdowns = view["breakdowns"].as_object().unwrap();
+            assert_eq!(breakdowns.len(), 7, "{query}");
+            for name in [
+                "pages",
+                "sources",
+                "countries",
+                "browsers",
+                "events",
+                "entry_pages",
+                "props/plan",
+            ] {
+                assert_eq!(
+                    breakdowns[name],
+                    ok(&server, &format!("/api/stats/breakdown/{name}?{query}")),
+                    "{name} {query}"
+                );
+            }
+            let drawn = client()
+                .get(server.url(&format!("/api/stats/chart/timeseries.svg?{query}&{chart}")))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap();
+            assert!(drawn.starts_with("<svg"), "{drawn}");
+            assert_eq!(view["chart_svg"].as_str(), Some(drawn.as_str()), "{query}");
+        }
+    }
+    // Without breakdowns or a chart, the view is the top stats and the series.
+    let bare = ok(&server, &format!("/api/stats/view?{BOTH_DAYS}"));
+    assert_eq!(bare["breakdowns"], json!({}));
+    assert!(bare.get("chart_svg").is_none());
+    assert_eq!(
+        bare["main"]["visits"],
+        ok(&server, &format!("/api/stats/main?{BOTH_DAYS}"))["visits"]
+    );
+}
+
+#[test]
 fn bad_parameters_are_400_with_the_flat_error_body() {
     let home = TestHome::new();
     seed(&home);
@@ -416,6 +488,13 @@ fn bad_parameters_are_400_with_the_flat_error_body() {
         "/api/stats/breakdown/pages?site_id=stats.test&limit=1001",
         "/api/stats/breakdown/pages?site_id=stats.test&limit=ten",
         "/api/stats/realtime?site_id=stats.test&filters=x",
+        "/api/stats/view?site_id=stats.test&breakdowns=colors",
+        "/api/stats/view?site_id=stats.test&breakdowns=pages,,sources",
+        "/api/stats/view?site_id=stats.test&chart=png",
+        "/api/stats/view?site_id=stats.test&chart=svg&width=5",
+        "/api/stats/view?site_id=stats.test&limit=0",
+        "/api/stats/view?site_id=stats.test&interval=minute",
+        "/api/stats/view?site_id=stats.test&filters=page%3D/x",
     ] {
         let (status, body) = get(&server, path);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");

@@ -4,7 +4,11 @@
 // (#/?site=…&period=…&filters=…), so it can be bookmarked and reloaded.
 // Stats requests go through queries.js: a change of view (period, filters,
 // site, screen) aborts those in flight, and so does a change of a card's tab
-// for that card's request; an aborted request shows nothing.
+// for that card's request; an aborted request shows nothing. A filtered view
+// asks for everything it first shows in one request (/api/stats/view: top
+// stats, chart and the first tab of every card, counted in one pass over the
+// period); an unfiltered one asks panel by panel, each answered from the
+// rollups and drawn as soon as it arrives.
 
 import { api } from '../api.js';
 import { isAbort, statsGet, viewSignal } from '../queries.js';
@@ -125,10 +129,10 @@ function filterChips(state) {
     }));
 }
 
-/** The chart's numbers as a table: its text alternative. */
-async function chartTable(state, details, signal) {
+/** The chart's numbers as a table: its text alternative (`series`: the answer of the view, if any). */
+async function chartTable(state, details, signal, series) {
   try {
-    const data = await statsGet(`/api/stats/timeseries?${statsQuery(state)}`, { signal });
+    const data = series ?? await statsGet(`/api/stats/timeseries?${statsQuery(state)}`, { signal });
     details.append(h('div', { class: 'table-wrap' }, h('table', { id: 'chart-data' },
       h('caption', { class: 'visually-hidden' }, `Visitors and pageviews per ${data.interval}`),
       h('thead', {}, h('tr', {}, ['Date', 'Visitors', 'Pageviews'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
@@ -138,17 +142,21 @@ async function chartTable(state, details, signal) {
   }
 }
 
-function chart(state, signal) {
-  const theme = window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+const chartTheme = () => (window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+const CHART_SIZE = { width: 1100, height: 320 };
+
+/** The chart; `view` is the answer of /api/stats/view when the view asked for one. */
+function chart(state, signal, view) {
+  const theme = chartTheme();
   const drawing = h('div', { class: 'chart-drawing' }, h('p', { class: 'loading' }, 'Drawing chart…'));
   const details = h('details', { class: 'chart-data' }, h('summary', {}, 'Show the chart’s numbers as a table'));
-  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details, signal); });
+  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details, signal, view?.timeseries); });
   const holder = h('figure', { class: 'card chart', id: 'chart', 'aria-labelledby': 'chart-caption' },
     h('figcaption', { id: 'chart-caption', class: 'visually-hidden' }, 'Visitors and pageviews over the period; the numbers are in the table below the chart.'),
     drawing, details);
   (async () => {
     try {
-      const text = await statsGet(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, width: 1100, height: 320 })}`, { signal, text: true });
+      const text = view?.chart_svg ?? await statsGet(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, ...CHART_SIZE })}`, { signal, text: true });
       const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
       svg.removeAttribute('width');
       svg.removeAttribute('height');
@@ -162,8 +170,11 @@ function chart(state, signal) {
   return holder;
 }
 
-function breakdownCard(card, state, signal) {
+/** A breakdown card; `first` is the view's answer for its first tab, if any. */
+function breakdownCard(card, state, signal, first) {
   let active = 0;
+  // The view's answer serves the first tab once; later clicks ask anew.
+  let prefetched = first;
   // The request of the tab shown; a click on another tab aborts it.
   let shown = null;
   const body = h('div', { class: 'breakdown-body' });
@@ -179,7 +190,8 @@ function breakdownCard(card, state, signal) {
     shown?.abort();
     shown = new AbortController();
     try {
-      const data = await statsGet(`/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`, { signal: AbortSignal.any([signal, shown.signal]) });
+      const data = (active === 0 && prefetched) || await statsGet(`/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`, { signal: AbortSignal.any([signal, shown.signal]) });
+      prefetched = null;
       if (!data.results.length) {
         body.replaceChildren(h('p', { class: 'muted' }, 'Nothing in this period.'));
         markDrawn(body);
@@ -281,14 +293,21 @@ export async function renderDashboard() {
     main.append(emptySite(state.site));
     return;
   }
+  const compare = state.compare ? { compare: 'previous' } : {};
+  // Filtered: the whole first screen in one request, one pass over the period.
+  const viewQuery = () => statsQuery(state, {
+    ...compare, limit: 10, chart: 'svg', theme: chartTheme(), ...CHART_SIZE,
+    breakdowns: CARDS.map((card) => card.tabs[0][0]).join(','),
+  });
   try {
-    const [stats, live] = await Promise.all([
-      statsGet(`/api/stats/main?${statsQuery(state, state.compare ? { compare: 'previous' } : {})}`, { signal }),
+    const [stats, live, view] = await Promise.all([
+      state.filters.length ? null : statsGet(`/api/stats/main?${statsQuery(state, compare)}`, { signal }),
       statsGet(`/api/stats/realtime?${statsQuery(state)}`, { signal }),
+      state.filters.length ? statsGet(`/api/stats/view?${viewQuery()}`, { signal }) : null,
     ]);
     document.getElementById('stats-loading')?.remove();
-    main.append(filterChips(state) ?? '', topStats(stats, live), chart(state, signal),
-      h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state, signal))));
+    main.append(filterChips(state) ?? '', topStats(view?.main ?? stats, live), chart(state, signal, view),
+      h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state, signal, view?.breakdowns[card.tabs[0][0]]))));
     // For tests and the first-load benchmark: when the numbers showed.
     document.documentElement.dataset.statsShownAt = String(Math.round(performance.now()));
     markDrawn(main.querySelector('.stats'));

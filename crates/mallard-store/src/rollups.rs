@@ -90,18 +90,40 @@ pub mod kind {
 
 /// The visit-level kinds and the value a visit has for each.
 pub(crate) fn visit_dims(a: &VisitAttributes) -> [(i64, i64); 10] {
-    [
-        (kind::SOURCE, a.referrer_source.unwrap_or(0)),
-        (kind::REFERRER, a.referrer_url.unwrap_or(0)),
-        (kind::UTM_SOURCE, a.utm_source.unwrap_or(0)),
-        (kind::UTM_MEDIUM, a.utm_medium.unwrap_or(0)),
-        (kind::UTM_CAMPAIGN, a.utm_campaign.unwrap_or(0)),
-        (kind::BROWSER, a.browser.unwrap_or(0)),
-        (kind::OS, a.os.unwrap_or(0)),
-        (kind::DEVICE, a.device + 1),
-        (kind::COUNTRY, a.country.unwrap_or(0)),
-        (kind::SCREEN, a.screen_width.map_or(0, |w| w + 1)),
-    ]
+    VISIT_KINDS.map(|k| (k, visit_dim(a, k).unwrap_or(0)))
+}
+
+/// The visit-level kinds, in the order of [`visit_dims`].
+const VISIT_KINDS: [i64; 10] = [
+    kind::SOURCE,
+    kind::REFERRER,
+    kind::UTM_SOURCE,
+    kind::UTM_MEDIUM,
+    kind::UTM_CAMPAIGN,
+    kind::BROWSER,
+    kind::OS,
+    kind::DEVICE,
+    kind::COUNTRY,
+    kind::SCREEN,
+];
+
+/// The value a visit has for the visit-level `row_kind`; `None` for the
+/// other kinds.
+#[inline]
+pub(crate) fn visit_dim(a: &VisitAttributes, row_kind: i64) -> Option<i64> {
+    Some(match row_kind {
+        kind::SOURCE => a.referrer_source.unwrap_or(0),
+        kind::REFERRER => a.referrer_url.unwrap_or(0),
+        kind::UTM_SOURCE => a.utm_source.unwrap_or(0),
+        kind::UTM_MEDIUM => a.utm_medium.unwrap_or(0),
+        kind::UTM_CAMPAIGN => a.utm_campaign.unwrap_or(0),
+        kind::BROWSER => a.browser.unwrap_or(0),
+        kind::OS => a.os.unwrap_or(0),
+        kind::DEVICE => a.device + 1,
+        kind::COUNTRY => a.country.unwrap_or(0),
+        kind::SCREEN => a.screen_width.map_or(0, |w| w + 1),
+        _ => return None,
+    })
 }
 
 /// The value of a custom property in `rollup_days`.

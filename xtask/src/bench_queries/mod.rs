@@ -54,7 +54,7 @@ pub struct BenchQueriesArgs {
     /// unfiltered set is always measured, for the ratios).
     #[arg(long, value_delimiter = ',')]
     filters: Vec<usize>,
-    /// A shorter run: eight queries, filter sets of 0, 1 and 3 conditions,
+    /// A shorter run: nine queries, filter sets of 0, 1 and 3 conditions,
     /// 3 timed runs, one query per concurrent client.
     #[arg(long)]
     quick: bool,

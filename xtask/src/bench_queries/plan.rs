@@ -94,6 +94,12 @@ pub const QUERIES: &[Query] = &[
         extra: "limit=10",
     },
     Query {
+        name: "view",
+        path: "/api/stats/view",
+        extra: "limit=10&breakdowns=pages%2Csources%2Ccountries%2Cbrowsers%2Cevents\
+                &chart=svg&width=1100&height=320",
+    },
+    Query {
         name: "sessions",
         path: "/api/stats/sessions",
         extra: "limit=10",
@@ -132,6 +138,7 @@ const QUICK_QUERIES: &[&str] = &[
     "pages",
     "sources",
     "countries",
+    "view",
     "funnel",
     "sequences",
     "export",

@@ -79,7 +79,7 @@ fn split_file(file: &str) -> Result<(&str, ChartFormat), ApiError> {
         .ok_or_else(|| ApiError::NotFound("Not found".into()))
 }
 
-fn chart_options(query: Option<&str>) -> Result<ChartOptions, ApiError> {
+pub(super) fn chart_options(query: Option<&str>) -> Result<ChartOptions, ApiError> {
     let (mut width, mut height, mut theme) = (800u32, 300u32, Theme::Light);
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let bad = |what: &str| ApiError::BadRequest(format!("{what}: {value:?}"));
@@ -106,7 +106,7 @@ fn chart_options(query: Option<&str>) -> Result<ChartOptions, ApiError> {
 }
 
 /// The chart of the timeseries endpoint's answer.
-fn timeseries_chart(data: &Value) -> Result<TimeseriesChart, ApiError> {
+pub(super) fn timeseries_chart(data: &Value) -> Result<TimeseriesChart, ApiError> {
     let granularity = match data["interval"].as_str() {
         Some("hour") => Granularity::Hour,
         Some("week") => Granularity::Week,

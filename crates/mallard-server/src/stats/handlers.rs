@@ -3,12 +3,15 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use mallard_core::{Dimension, Interval};
-use mallard_store::stats::StatsQuery;
+use mallard_core::{Dimension, Filter, Interval};
+use mallard_store::ReadConn;
+use mallard_store::StoreError;
+use mallard_store::stats::{BreakdownRow, SeriesPoint, StatsQuery, Totals};
 use serde_json::{Value, json};
 
 use super::dto;
 use super::params::{self, CommonParams, RawParams};
+use super::runtime::Resolved;
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -38,20 +41,7 @@ pub(crate) async fn main(
                     filters: filters.clone(),
                 };
                 let totals = db.stats_main(&r.site, &query)?;
-                let mut body = dto::main_block(&totals, r.range);
-                body.insert("time_zone".into(), json!(r.site.time_zone.name()));
-                if compare {
-                    let previous = StatsQuery {
-                        range: r.range.previous(),
-                        filters,
-                    };
-                    let totals = db.stats_main(&r.site, &previous)?;
-                    body.insert(
-                        "previous".into(),
-                        Value::Object(dto::main_block(&totals, previous.range)),
-                    );
-                }
-                Ok(Ok(Value::Object(body)))
+                Ok(Ok(main_body(db, r, &totals, compare.then_some(filters))?))
             },
         )
         .await?;
@@ -71,22 +61,23 @@ pub(crate) async fn timeseries(
     let filters = common.filters;
     let value = state
         .stats
-        .run(&state, &common.site, common.period, Some(key), move |db, r| {
-            if let Err(err) = interval.buckets(r.range) {
-                return Ok(Err(ApiError::BadRequest(err.to_string())));
-            }
-            let query = StatsQuery {
-                range: r.range,
-                filters,
-            };
-            let points = db.stats_timeseries(&r.site, &query, interval)?;
-            Ok(Ok(json!({
-                "period": dto::period(r.range),
-                "time_zone": r.site.time_zone.name(),
-                "interval": interval.as_str(),
-                "data": points.iter().map(|p| dto::series_point(interval, p)).collect::<Vec<_>>(),
-            })))
-        })
+        .run(
+            &state,
+            &common.site,
+            common.period,
+            Some(key),
+            move |db, r| {
+                if let Err(err) = interval.buckets(r.range) {
+                    return Ok(Err(ApiError::BadRequest(err.to_string())));
+                }
+                let query = StatsQuery {
+                    range: r.range,
+                    filters,
+                };
+                let points = db.stats_timeseries(&r.site, &query, interval)?;
+                Ok(Ok(timeseries_body(r, interval, &points)))
+            },
+        )
         .await?;
     Ok(Json(value))
 }
@@ -130,21 +121,72 @@ async fn run_breakdown(
     let filters = common.filters;
     let value = state
         .stats
-        .run(&state, &common.site, common.period, Some(key), move |db, r| {
-            let query = StatsQuery {
-                range: r.range,
-                filters,
-            };
-            let rows = db.stats_breakdown(&r.site, &query, &dimension, limit)?;
-            Ok(Ok(json!({
-                "dimension": name,
-                "period": dto::period(r.range),
-                "time_zone": r.site.time_zone.name(),
-                "results": rows.iter().map(|row| dto::breakdown_row(&dimension, row)).collect::<Vec<_>>(),
-            })))
-        })
+        .run(
+            &state,
+            &common.site,
+            common.period,
+            Some(key),
+            move |db, r| {
+                let query = StatsQuery {
+                    range: r.range,
+                    filters,
+                };
+                let rows = db.stats_breakdown(&r.site, &query, &dimension, limit)?;
+                Ok(Ok(breakdown_body(r, &name, &dimension, &rows)))
+            },
+        )
         .await?;
     Ok(Json(value))
+}
+
+/// The body of `GET /api/stats/main` for `totals` of the resolved range,
+/// with the previous period under the same `filters` when they are given
+/// (`compare=previous`).
+pub(super) fn main_body(
+    db: &ReadConn<'_>,
+    r: &Resolved,
+    totals: &Totals,
+    previous_with: Option<Vec<Filter>>,
+) -> Result<Value, StoreError> {
+    let mut body = dto::main_block(totals, r.range);
+    body.insert("time_zone".into(), json!(r.site.time_zone.name()));
+    if let Some(filters) = previous_with {
+        let previous = StatsQuery {
+            range: r.range.previous(),
+            filters,
+        };
+        let totals = db.stats_main(&r.site, &previous)?;
+        body.insert(
+            "previous".into(),
+            Value::Object(dto::main_block(&totals, previous.range)),
+        );
+    }
+    Ok(Value::Object(body))
+}
+
+/// The body of `GET /api/stats/timeseries`.
+pub(super) fn timeseries_body(r: &Resolved, interval: Interval, points: &[SeriesPoint]) -> Value {
+    json!({
+        "period": dto::period(r.range),
+        "time_zone": r.site.time_zone.name(),
+        "interval": interval.as_str(),
+        "data": points.iter().map(|p| dto::series_point(interval, p)).collect::<Vec<_>>(),
+    })
+}
+
+/// The body of `GET /api/stats/breakdown/{name}`.
+pub(super) fn breakdown_body(
+    r: &Resolved,
+    name: &str,
+    dimension: &Dimension,
+    rows: &[BreakdownRow],
+) -> Value {
+    json!({
+        "dimension": name,
+        "period": dto::period(r.range),
+        "time_zone": r.site.time_zone.name(),
+        "results": rows.iter().map(|row| dto::breakdown_row(dimension, row)).collect::<Vec<_>>(),
+    })
 }
 
 /// `GET /api/stats/realtime`: visitors with an event in the last five minutes

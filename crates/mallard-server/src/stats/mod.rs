@@ -23,6 +23,7 @@ mod export;
 mod handlers;
 pub mod params;
 mod runtime;
+mod view;
 
 use axum::Router;
 use axum::routing::get;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
             get(handlers::breakdown_prop),
         )
         .route("/api/stats/realtime", get(handlers::realtime))
+        .route("/api/stats/view", get(view::view))
         .route("/api/stats/sessions", get(behaviour::sessions))
         .route("/api/stats/funnel", get(behaviour::funnel))
         .route("/api/stats/retention", get(behaviour::retention))

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use super::labels::{dim_id, labels};
 use super::predicate::Predicate;
+use super::scan::BreakdownSpec;
 use super::{Breakdown, BreakdownRow, SiteInfo, StatsQuery, Totals, rollup, scan};
 use crate::dims::DimKind;
 use crate::error::StoreError;
@@ -44,50 +45,35 @@ pub(crate) fn sort_and_truncate(rows: &mut Vec<(i64, Totals)>, order: Breakdown,
     rows.truncate(limit);
 }
 
-/// Runs a breakdown and labels its rows.
-pub(crate) fn run(
+/// What a breakdown of `dimension` counts, in which order, and how many rows
+/// it keeps; `None` for a property key never stored (it has no values).
+pub(crate) fn spec(
     conn: &Connection,
-    site: &SiteInfo,
-    query: &StatsQuery,
     dimension: &Dimension,
     limit: usize,
-) -> Result<Vec<BreakdownRow>, StoreError> {
-    let row_kind = kind_of(dimension);
-    let order = Breakdown::of(dimension);
-    let with_visitors = Breakdown::counts_visitors(dimension);
+) -> Result<Option<BreakdownSpec>, StoreError> {
     let prop_key = match dimension {
         Dimension::Prop(key) => match dim_id(conn, DimKind::PropKey, key)? {
             Some(id) => Some(id),
-            // A key never stored has no values.
-            None => return Ok(Vec::new()),
+            None => return Ok(None),
         },
         _ => None,
     };
-    let rows = if query.filters.is_empty() {
-        rollup::breakdown(
-            conn,
-            site,
-            query.range,
-            row_kind,
-            prop_key,
-            order,
-            with_visitors,
-            limit,
-        )?
-    } else {
-        let predicate = Predicate::compile(conn, &query.filters)?;
-        scan::breakdown(
-            conn,
-            site,
-            query.range,
-            &predicate,
-            row_kind,
-            prop_key,
-            order,
-            with_visitors,
-            limit,
-        )?
-    };
+    Ok(Some(BreakdownSpec {
+        row_kind: kind_of(dimension),
+        prop_key,
+        order: Breakdown::of(dimension),
+        with_visitors: Breakdown::counts_visitors(dimension),
+        limit,
+    }))
+}
+
+/// Names the values of a breakdown's rows.
+pub(crate) fn label(
+    conn: &Connection,
+    row_kind: i64,
+    rows: Vec<(i64, Totals)>,
+) -> Result<Vec<BreakdownRow>, StoreError> {
     let names = labels(conn, row_kind, rows.iter().map(|(v, _)| *v))?;
     Ok(rows
         .into_iter()
@@ -96,4 +82,33 @@ pub(crate) fn run(
             totals,
         })
         .collect())
+}
+
+/// Runs a breakdown and labels its rows.
+pub(crate) fn run(
+    conn: &Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    dimension: &Dimension,
+    limit: usize,
+) -> Result<Vec<BreakdownRow>, StoreError> {
+    let Some(spec) = spec(conn, dimension, limit)? else {
+        return Ok(Vec::new());
+    };
+    let rows = if query.filters.is_empty() {
+        rollup::breakdown(
+            conn,
+            site,
+            query.range,
+            spec.row_kind,
+            spec.prop_key,
+            spec.order,
+            spec.with_visitors,
+            limit,
+        )?
+    } else {
+        let predicate = Predicate::compile(conn, &query.filters)?;
+        scan::breakdown(conn, site, query.range, &predicate, spec)?
+    };
+    label(conn, spec.row_kind, rows)
 }

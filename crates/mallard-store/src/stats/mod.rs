@@ -97,6 +97,19 @@ pub struct BreakdownRow {
     pub totals: Totals,
 }
 
+/// The whole view of a range: its totals, its time series and several
+/// breakdowns, as [`ReadConn::stats_view`] answers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsView {
+    /// The totals, as [`ReadConn::stats_main`] answers them.
+    pub main: Totals,
+    /// The time series, as [`ReadConn::stats_timeseries`] answers it.
+    pub series: Vec<SeriesPoint>,
+    /// The breakdowns in the order asked for, each as
+    /// [`ReadConn::stats_breakdown`] answers it.
+    pub breakdowns: Vec<Vec<BreakdownRow>>,
+}
+
 /// Which counter orders a breakdown, and whether it counts visitors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Breakdown {
@@ -184,6 +197,66 @@ impl ReadConn<'_> {
         limit: usize,
     ) -> Result<Vec<BreakdownRow>, StoreError> {
         breakdown::run(self.connection(), site, query, dimension, limit)
+    }
+
+    /// The totals, the time series over `interval` and the top `limit`
+    /// values of each of `dimensions`, each equal to what its own query
+    /// answers. Unfiltered, each part reads the rollups; filtered, all of
+    /// them are counted in one pass over the period's visits, so a whole
+    /// dashboard costs one read of the period instead of one per panel.
+    pub fn stats_view(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        interval: Interval,
+        dimensions: &[Dimension],
+        limit: usize,
+    ) -> Result<StatsView, StoreError> {
+        if query.filters.is_empty() {
+            return Ok(StatsView {
+                main: self.stats_main(site, query)?,
+                series: self.stats_timeseries(site, query, interval)?,
+                breakdowns: dimensions
+                    .iter()
+                    .map(|dimension| self.stats_breakdown(site, query, dimension, limit))
+                    .collect::<Result<_, _>>()?,
+            });
+        }
+        let conn = self.connection();
+        let keys = interval
+            .buckets(query.range)
+            .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+        let predicate = Predicate::compile(conn, &query.filters)?;
+        let specs = dimensions
+            .iter()
+            .map(|dimension| breakdown::spec(conn, dimension, limit))
+            .collect::<Result<Vec<_>, _>>()?;
+        // A property key never stored has no values: it is not counted.
+        let counted: Vec<_> = specs.iter().flatten().copied().collect();
+        let counts = scan::view(
+            conn,
+            site,
+            query.range,
+            &predicate,
+            interval,
+            &keys,
+            &counted,
+        )?;
+        let mut rows = counts.breakdowns.into_iter();
+        let breakdowns = specs
+            .iter()
+            .map(|spec| match spec {
+                Some(spec) => {
+                    breakdown::label(conn, spec.row_kind, rows.next().unwrap_or_default())
+                }
+                None => Ok(Vec::new()),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(StatsView {
+            main: counts.main,
+            series: counts.series,
+            breakdowns,
+        })
     }
 
     /// Distinct visitors with an event between `from_ms` and `to_ms`

@@ -24,7 +24,7 @@ use super::rollup::IdMap;
 use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
 use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
-use crate::rollups::{kind, prop_value, visit_dims};
+use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
     Attribute, AttributeSet, Columns, EventRecord, Take, VisitGate, VisitRecord,
 };
@@ -58,6 +58,11 @@ const BASE_COLUMNS: Columns = Columns {
 pub(super) trait Tally: Send {
     /// Counts a selected event of `visit` (`hash` is the visitor's hash).
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32);
+    /// Ends the events of a visit read with its events (after its
+    /// [`Tally::event`]s, before its [`Tally::visit`]).
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        let _ = (visit, hash);
+    }
     /// Counts every event of a selected visit from its counters (page
     /// views, events): the visit was read without its events because all of
     /// them fall in the range, and in one bucket (see [`EventNeed`]).
@@ -139,6 +144,10 @@ enum EventNeed<'a> {
     /// Unless the whole visit surely falls in the range and in one bucket
     /// of the interval.
     AtEdgesOrAcrossBuckets(Interval, &'a SiteTimeZone),
+    /// Always, with their times unless the whole visit surely falls in the
+    /// range and in one bucket of the interval (a view with a time series
+    /// and a page, event or property breakdown).
+    AlwaysTimedAcrossBuckets(Interval, &'a SiteTimeZone),
 }
 
 /// What a filtered query takes of each visit: those that meet the
@@ -169,7 +178,8 @@ impl VisitGate for ScanGate<'_> {
         // counted where the visit starts.
         !self.window.surely_holds(start_ms, end_ms)
             || match self.need {
-                EventNeed::AtEdgesOrAcrossBuckets(interval, tz) => {
+                EventNeed::AtEdgesOrAcrossBuckets(interval, tz)
+                | EventNeed::AlwaysTimedAcrossBuckets(interval, tz) => {
                     !same_bucket(interval, tz, start_ms, end_ms)
                 }
                 EventNeed::Always | EventNeed::AtEdges => false,
@@ -187,7 +197,7 @@ impl VisitGate for ScanGate<'_> {
             return true;
         }
         match self.need {
-            EventNeed::Always => true,
+            EventNeed::Always | EventNeed::AlwaysTimedAcrossBuckets(..) => true,
             EventNeed::AtEdges => !self.window.surely_holds(start_ms, end_ms),
             EventNeed::AtEdgesOrAcrossBuckets(interval, tz) => {
                 !self.window.surely_holds(start_ms, end_ms)
@@ -287,6 +297,7 @@ fn select<T: Tally>(
             tally.event(visit, event, hash);
         }
     }
+    tally.end_visit(visit, hash);
     if window.contains(visit.start_ts) && (matched || !predicate.has_event_conditions()) {
         tally.visit(visit);
     }
@@ -460,16 +471,22 @@ pub(super) fn timeseries(
         tz,
         buckets: IdMap::default(),
     })?;
-    let mut buckets = tally.map(|t| t.buckets).unwrap_or_default();
-    Ok(keys
-        .iter()
+    Ok(finish_series(
+        tally.map(|t| t.buckets).unwrap_or_default(),
+        keys,
+    ))
+}
+
+/// The totals of every bucket of `keys`, zeros included.
+fn finish_series(mut buckets: IdMap<Counted>, keys: &[i64]) -> Vec<SeriesPoint> {
+    keys.iter()
         .map(|&key| SeriesPoint {
             key,
             totals: buckets
                 .remove(&key)
                 .map_or_else(Totals::default, Counted::finish),
         })
-        .collect())
+        .collect()
 }
 
 /// The visit attribute a visit-level breakdown kind counts by.
@@ -500,11 +517,9 @@ struct ByValue {
 
 impl ByValue {
     /// The value a visit-level kind has for `visit`.
+    #[inline]
     fn visit_value(self, visit: &VisitRecord) -> Option<i64> {
-        visit_dims(&visit.attrs)
-            .into_iter()
-            .find(|(k, _)| *k == self.row_kind)
-            .map(|(_, v)| v)
+        visit_dim(&visit.attrs, self.row_kind)
     }
 
     /// The value an event counts for, if any.
@@ -533,6 +548,13 @@ impl ByValue {
             kind::PAGE | kind::EVENT | kind::PROP | kind::ENTRY_PAGE | kind::EXIT_PAGE => None,
             _ => self.visit_value(visit),
         }
+    }
+
+    /// Whether the value is the visit's (a visit dimension), so that all
+    /// its events count for one value.
+    #[inline]
+    fn visit_level(self) -> bool {
+        attribute_of_kind(self.row_kind).is_some()
     }
 
     /// When the breakdown needs a visit's events one by one.
@@ -568,6 +590,9 @@ impl ByValue {
 struct BreakdownTally {
     by: ByValue,
     values: IdMap<Counted>,
+    /// The page views and events of the visit at hand counted so far, for a
+    /// visit-level value: added once per visit ([`Tally::end_visit`]).
+    pending: (i64, i64),
 }
 
 impl BreakdownTally {
@@ -581,10 +606,30 @@ impl BreakdownTally {
 
 impl Tally for BreakdownTally {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        if let Some(value) = self.by.event_value(visit, event) {
+        if self.by.visit_level() {
+            // Every event of the visit has the visit's value.
+            self.pending.0 += i64::from(event.pageview);
+            self.pending.1 += 1;
+        } else if let Some(value) = self.by.event_value(visit, event) {
             let with_visitors = self.by.with_visitors;
             let counted = self.value(value);
             add_event(&mut counted.totals, event);
+            if with_visitors {
+                counted.visitors.insert(hash);
+            }
+        }
+    }
+
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        let (pageviews, events) = std::mem::take(&mut self.pending);
+        if events == 0 {
+            return;
+        }
+        if let Some(value) = self.by.visit_value(visit) {
+            let with_visitors = self.by.with_visitors;
+            let counted = self.value(value);
+            counted.totals.pageviews += pageviews;
+            counted.totals.events += events;
             if with_visitors {
                 counted.visitors.insert(hash);
             }
@@ -631,58 +676,80 @@ impl Tally for BreakdownTally {
     }
 }
 
-/// The top `limit` values of `row_kind` (of property `prop_key` for
-/// [`kind::PROP`]) with their totals.
-#[allow(clippy::too_many_arguments)]
+/// What one breakdown counts by, how its rows are ordered and how many are
+/// kept.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BreakdownSpec {
+    /// The rollup kind of the dimension.
+    pub(super) row_kind: i64,
+    /// The property key of a [`kind::PROP`] breakdown.
+    pub(super) prop_key: Option<i64>,
+    /// The counter that orders the rows.
+    pub(super) order: Breakdown,
+    /// Whether the rows count visitors.
+    pub(super) with_visitors: bool,
+    /// How many rows are kept.
+    pub(super) limit: usize,
+}
+
+impl BreakdownSpec {
+    fn by(self) -> ByValue {
+        ByValue {
+            row_kind: self.row_kind,
+            prop_key: self.prop_key.unwrap_or(-1),
+            with_visitors: self.with_visitors,
+        }
+    }
+
+    /// The columns the breakdown reads.
+    fn columns(self) -> Columns {
+        self.by().columns().with(Columns {
+            visit: true,
+            ..Columns::default()
+        })
+    }
+
+    /// The top rows of a finished tally.
+    fn finish(self, values: IdMap<Counted>) -> Vec<(i64, Totals)> {
+        let mut rows: Vec<(i64, Totals)> = values
+            .into_iter()
+            .filter(|(_, counted)| self.order.metric(&counted.totals) > 0)
+            .map(|(value, counted)| {
+                let totals = if self.with_visitors {
+                    counted.finish()
+                } else {
+                    counted.totals
+                };
+                (value, totals)
+            })
+            .collect();
+        super::breakdown::sort_and_truncate(&mut rows, self.order, self.limit);
+        rows
+    }
+}
+
+/// The top values of a breakdown with their totals.
 pub(super) fn breakdown(
     conn: &Connection,
     site: &SiteInfo,
     range: DayRange,
     predicate: &Predicate,
-    row_kind: i64,
-    prop_key: Option<i64>,
-    order: Breakdown,
-    with_visitors: bool,
-    limit: usize,
+    spec: BreakdownSpec,
 ) -> Result<Vec<(i64, Totals)>, StoreError> {
-    let by = ByValue {
-        row_kind,
-        prop_key: prop_key.unwrap_or(-1),
-        with_visitors,
-    };
+    let by = spec.by();
     let tally = run(
         conn,
         site,
         range,
         predicate,
-        (
-            by.columns().with(Columns {
-                visit: true,
-                ..Columns::default()
-            }),
-            by.event_need(),
-        ),
+        (spec.columns(), by.event_need()),
         || BreakdownTally {
             by,
             values: IdMap::default(),
+            pending: (0, 0),
         },
     )?;
-    let mut rows: Vec<(i64, Totals)> = tally
-        .map(|t| t.values)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(_, counted)| order.metric(&counted.totals) > 0)
-        .map(|(value, counted)| {
-            let totals = if with_visitors {
-                counted.finish()
-            } else {
-                counted.totals
-            };
-            (value, totals)
-        })
-        .collect();
-    super::breakdown::sort_and_truncate(&mut rows, order, limit);
-    Ok(rows)
+    Ok(spec.finish(tally.map(|t| t.values).unwrap_or_default()))
 }
 
 /// Counts the visitors of visits with a selected event between two instants.
@@ -732,6 +799,10 @@ pub(super) fn visitors_between(
     }
     Ok(all.estimate())
 }
+
+mod view;
+
+pub(super) use view::view;
 
 #[cfg(test)]
 mod tests {

@@ -681,6 +681,38 @@ fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
         let top = db.stats_breakdown(&site, query, &dimension, 2).unwrap();
         assert_eq!(top, rows.iter().take(2).cloned().collect::<Vec<_>>());
     }
+    // The whole view in one pass equals each query on its own: with every
+    // dimension (page breakdowns read every event), and with visit-level
+    // ones only (events read at the range's edges and across buckets).
+    let visit_level = vec![Dimension::Source, Dimension::Country, Dimension::EntryPage];
+    for (dimensions, interval) in [
+        (all_dimensions(), Interval::Hour),
+        (all_dimensions(), Interval::Month),
+        (visit_level.clone(), Interval::Day),
+        (visit_level, Interval::Hour),
+    ] {
+        let view = db
+            .stats_view(&site, query, interval, &dimensions, 3)
+            .unwrap();
+        assert_eq!(
+            view.main,
+            db.stats_main(&site, query).unwrap(),
+            "view main {query:?}"
+        );
+        assert_eq!(
+            view.series,
+            db.stats_timeseries(&site, query, interval).unwrap(),
+            "view {interval:?} {query:?}"
+        );
+        assert_eq!(view.breakdowns.len(), dimensions.len());
+        for (dimension, rows) in dimensions.iter().zip(&view.breakdowns) {
+            assert_eq!(
+                rows,
+                &db.stats_breakdown(&site, query, dimension, 3).unwrap(),
+                "view {dimension:?} {query:?}"
+            );
+        }
+    }
 }
 
 fn run_case(
@@ -865,19 +897,20 @@ fn a_filter_on_a_value_never_stored_answers_empty_without_reading_visits() {
         let series =
             super::scan::timeseries(&conn, &site, q.range, &p, Interval::Day, &keys).unwrap();
         assert!(series.len() == 2 && series.iter().all(|s| s.totals == Totals::default()));
-        let rows = super::scan::breakdown(
-            &conn,
-            &site,
-            q.range,
-            &p,
-            crate::rollups::kind::SOURCE,
-            None,
-            Breakdown::ByVisits,
-            true,
-            10,
-        )
-        .unwrap();
+        let spec = super::scan::BreakdownSpec {
+            row_kind: crate::rollups::kind::SOURCE,
+            prop_key: None,
+            order: Breakdown::ByVisits,
+            with_visitors: true,
+            limit: 10,
+        };
+        let rows = super::scan::breakdown(&conn, &site, q.range, &p, spec).unwrap();
         assert!(rows.is_empty());
+        let view =
+            super::scan::view(&conn, &site, q.range, &p, Interval::Day, &keys, &[spec]).unwrap();
+        assert_eq!(view.main, Totals::default());
+        assert_eq!(view.series, series);
+        assert_eq!(view.breakdowns, vec![Vec::new()]);
         assert_eq!(
             super::scan::visitors_between(&conn, &site, 0, i64::MAX - 1, &p).unwrap(),
             0

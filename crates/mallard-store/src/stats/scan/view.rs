@@ -1,0 +1,144 @@
+//! A whole view in one pass: the totals, the time series and several
+//! breakdowns of one range and one set of filters, counted from one read of
+//! the period's visits.
+//!
+//! The dashboard shows all of them at once; asked one by one, each filtered
+//! query reads and decodes the period on its own. Here every visit the
+//! filters select is handed to each accumulator in turn, and the visit is
+//! read with the union of their columns and the strictest need for its
+//! events ([`EventNeed`]). Each answer equals the one its own query gives.
+
+use mallard_core::{DayRange, Interval};
+use rusqlite::Connection;
+
+use super::{
+    BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, SeriesTally, Tally,
+    finish_series, run,
+};
+use crate::error::StoreError;
+use crate::hll::{MERGE_EXACT_LIMIT, SITE_PRECISION};
+use crate::stats::predicate::Predicate;
+use crate::stats::rollup::IdMap;
+use crate::stats::{SeriesPoint, SiteInfo, Totals};
+use crate::visit_record::{Columns, EventRecord, VisitRecord};
+
+/// The counts of a view, in the order asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ViewCounts {
+    /// The totals of the range.
+    pub(crate) main: Totals,
+    /// Every bucket of the time series, zeros included.
+    pub(crate) series: Vec<SeriesPoint>,
+    /// Each breakdown's top values with their totals.
+    pub(crate) breakdowns: Vec<Vec<(i64, Totals)>>,
+}
+
+/// The accumulators of a view.
+struct ViewTally<'a> {
+    main: MainTally,
+    series: SeriesTally<'a>,
+    breakdowns: Vec<BreakdownTally>,
+}
+
+impl Tally for ViewTally<'_> {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
+        self.main.event(visit, event, hash);
+        self.series.event(visit, event, hash);
+        for breakdown in &mut self.breakdowns {
+            breakdown.event(visit, event, hash);
+        }
+    }
+
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        for breakdown in &mut self.breakdowns {
+            breakdown.end_visit(visit, hash);
+        }
+    }
+
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        self.main.whole_visit(visit, hash);
+        self.series.whole_visit(visit, hash);
+        for breakdown in &mut self.breakdowns {
+            breakdown.whole_visit(visit, hash);
+        }
+    }
+
+    fn visit(&mut self, visit: &VisitRecord) {
+        self.main.visit(visit);
+        self.series.visit(visit);
+        for breakdown in &mut self.breakdowns {
+            breakdown.visit(visit);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.main.merge(other.main);
+        self.series.merge(other.series);
+        for (mine, theirs) in self.breakdowns.iter_mut().zip(other.breakdowns) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+/// The totals, the time series over the buckets `keys` of `interval`, and
+/// the breakdowns of `specs`, of the visits and events of `range` that meet
+/// `predicate`, in one pass.
+pub(crate) fn view(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    interval: Interval,
+    keys: &[i64],
+    specs: &[BreakdownSpec],
+) -> Result<ViewCounts, StoreError> {
+    let tz = &site.time_zone;
+    // The strictest need of any part: a breakdown by page, event or
+    // property reads every event; the time series reads the times of the
+    // events of the visits that cross a bucket.
+    let need = if specs
+        .iter()
+        .any(|spec| matches!(spec.by().event_need(), EventNeed::Always))
+    {
+        EventNeed::AlwaysTimedAcrossBuckets(interval, tz)
+    } else {
+        EventNeed::AtEdgesOrAcrossBuckets(interval, tz)
+    };
+    let columns = specs.iter().fold(Columns::default(), |columns, spec| {
+        columns.with(spec.columns())
+    });
+    let tally = run(conn, site, range, predicate, (columns, need), || {
+        ViewTally {
+            main: MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
+            series: SeriesTally {
+                interval,
+                tz,
+                buckets: IdMap::default(),
+            },
+            breakdowns: specs
+                .iter()
+                .map(|spec| BreakdownTally {
+                    by: spec.by(),
+                    values: IdMap::default(),
+                    pending: (0, 0),
+                })
+                .collect(),
+        }
+    })?;
+    Ok(match tally {
+        Some(tally) => ViewCounts {
+            main: tally.main.0.finish(),
+            series: finish_series(tally.series.buckets, keys),
+            breakdowns: specs
+                .iter()
+                .zip(tally.breakdowns)
+                .map(|(spec, breakdown)| spec.finish(breakdown.values))
+                .collect(),
+        },
+        None => ViewCounts {
+            main: Totals::default(),
+            series: finish_series(IdMap::default(), keys),
+            breakdowns: specs.iter().map(|_| Vec::new()).collect(),
+        },
+    })
+}
