@@ -571,8 +571,8 @@ impl Entries<'_> {
     }
 }
 
-/// The attribute columns of a day that a query reads.
-type AttributeColumns<'a> = [Option<DictColumn<'a>>; Attribute::COUNT];
+/// The attribute columns of a day that a query reads, with their attributes.
+type AttributeColumns<'a> = Vec<(Attribute, DictColumn<'a>)>;
 
 /// Reads the attributes part's columns that `asked` holds; the others are
 /// skipped by their length.
@@ -581,9 +581,9 @@ fn read_attributes<'a>(
     asked: AttributeSet,
     count: usize,
 ) -> Result<AttributeColumns<'a>, Damaged> {
-    let mut columns: AttributeColumns<'a> = Default::default();
+    let mut columns = Vec::new();
     let mut at = 0;
-    for (slot, attribute) in columns.iter_mut().zip(Attribute::EVERY) {
+    for attribute in Attribute::EVERY {
         let len = get_varint(bytes, &mut at).ok_or(Damaged)?;
         let end = at
             .checked_add(usize::try_from(len).map_err(|_| Damaged)?)
@@ -591,7 +591,7 @@ fn read_attributes<'a>(
         let one = bytes.get(at..end).ok_or(Damaged)?;
         if asked.contains(attribute) {
             let mut inner = 0;
-            *slot = Some(DictColumn::read(one, &mut inner, count)?);
+            columns.push((attribute, DictColumn::read(one, &mut inner, count)?));
             if inner != one.len() {
                 return Err(Damaged);
             }
@@ -604,40 +604,37 @@ fn read_attributes<'a>(
     Ok(columns)
 }
 
-/// Fills the attributes of `record` that `columns` holds for visit `index`.
+/// Fills the attributes of `record` that `columns` holds for visit `index`
+/// (the others are never written, so they keep their defaults).
 #[inline]
 fn fill_attributes(
     columns: &AttributeColumns<'_>,
     index: usize,
     attrs: &mut VisitAttributes,
 ) -> Result<(), Damaged> {
-    let value = |attribute: Attribute| -> Result<Option<i64>, Damaged> {
-        match &columns[attribute as usize] {
-            Some(column) => column.get(index),
-            None => Ok(None),
+    for (attribute, column) in columns {
+        let value = column.get(index)?;
+        match attribute {
+            Attribute::Source => attrs.referrer_source = value,
+            Attribute::Referrer => attrs.referrer_url = value,
+            Attribute::UtmSource => attrs.utm_source = value,
+            Attribute::UtmMedium => attrs.utm_medium = value,
+            Attribute::UtmCampaign => attrs.utm_campaign = value,
+            Attribute::UtmTerm => attrs.utm_term = value,
+            Attribute::UtmContent => attrs.utm_content = value,
+            Attribute::Browser => attrs.browser = value,
+            Attribute::BrowserVersion => attrs.browser_version = value,
+            Attribute::Os => attrs.os = value,
+            Attribute::OsVersion => attrs.os_version = value,
+            Attribute::Device => attrs.device = value.ok_or(Damaged)?,
+            Attribute::Screen => attrs.screen_width = value,
+            Attribute::Country => attrs.country = value,
+            Attribute::Flags => {
+                let flags = value.ok_or(Damaged)?;
+                attrs.is_bot = flags & 1 != 0;
+                attrs.is_internal = flags & 2 != 0;
+            }
         }
-    };
-    let asked = |attribute: Attribute| columns[attribute as usize].is_some();
-    attrs.referrer_source = value(Attribute::Source)?;
-    attrs.referrer_url = value(Attribute::Referrer)?;
-    attrs.utm_source = value(Attribute::UtmSource)?;
-    attrs.utm_medium = value(Attribute::UtmMedium)?;
-    attrs.utm_campaign = value(Attribute::UtmCampaign)?;
-    attrs.utm_term = value(Attribute::UtmTerm)?;
-    attrs.utm_content = value(Attribute::UtmContent)?;
-    attrs.browser = value(Attribute::Browser)?;
-    attrs.browser_version = value(Attribute::BrowserVersion)?;
-    attrs.os = value(Attribute::Os)?;
-    attrs.os_version = value(Attribute::OsVersion)?;
-    if asked(Attribute::Device) {
-        attrs.device = value(Attribute::Device)?.ok_or(Damaged)?;
-    }
-    attrs.screen_width = value(Attribute::Screen)?;
-    attrs.country = value(Attribute::Country)?;
-    if asked(Attribute::Flags) {
-        let flags = value(Attribute::Flags)?.ok_or(Damaged)?;
-        attrs.is_bot = flags & 1 != 0;
-        attrs.is_internal = flags & 2 != 0;
     }
     Ok(())
 }

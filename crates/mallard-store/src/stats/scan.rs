@@ -59,9 +59,10 @@ pub(super) trait Tally: Send {
     /// Counts a selected event of `visit` (`hash` is the visitor's hash).
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32);
     /// Ends the events of a visit read with its events (after its
-    /// [`Tally::event`]s, before its [`Tally::visit`]).
-    fn end_visit(&mut self, visit: &VisitRecord, hash: u32) {
-        let _ = (visit, hash);
+    /// [`Tally::event`]s, before its [`Tally::visit`]); `counted` says
+    /// whether any of them was.
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
+        let _ = (visit, hash, counted);
     }
     /// Counts every event of a selected visit from its counters (page
     /// views, events): the visit was read without its events because all of
@@ -297,7 +298,7 @@ fn select<T: Tally>(
             tally.event(visit, event, hash);
         }
     }
-    tally.end_visit(visit, hash);
+    tally.end_visit(visit, hash, matched);
     if window.contains(visit.start_ts) && (matched || !predicate.has_event_conditions()) {
         tally.visit(visit);
     }
@@ -368,9 +369,15 @@ impl Counted {
 struct MainTally(Counted);
 
 impl Tally for MainTally {
-    fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32) {
+    fn event(&mut self, _: &VisitRecord, event: &EventRecord, _: u32) {
         add_event(&mut self.0.totals, event);
-        self.0.visitors.insert(hash);
+    }
+
+    fn end_visit(&mut self, _: &VisitRecord, hash: u32, counted: bool) {
+        // The visitor once per visit with a counted event.
+        if counted {
+            self.0.visitors.insert(hash);
+        }
     }
 
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
@@ -406,11 +413,19 @@ struct SeriesTally<'a> {
     interval: Interval,
     tz: &'a SiteTimeZone,
     buckets: IdMap<Counted>,
+    /// The bucket of the visit's last counted event, with the page views
+    /// and events counted there since: added when the bucket changes or the
+    /// visit ends, so a visit's events in one bucket cost one lookup.
+    pending: Option<(i64, i64, i64)>,
 }
 
 impl SeriesTally<'_> {
     fn bucket(&mut self, ts: i64) -> &mut Counted {
         let key = bucket_key(self.interval, self.tz, ts);
+        self.bucket_of(key)
+    }
+
+    fn bucket_of(&mut self, key: i64) -> &mut Counted {
         let (p, limit) = match self.interval {
             Interval::Hour => (DIM_PRECISION, DIM_EXACT_LIMIT),
             _ => (SITE_PRECISION, DAY_EXACT_LIMIT),
@@ -419,13 +434,31 @@ impl SeriesTally<'_> {
             .entry(key)
             .or_insert_with(|| Counted::new(p, limit))
     }
+
+    /// Adds the pending events to their bucket.
+    fn flush(&mut self, hash: u32) {
+        if let Some((key, pageviews, events)) = self.pending.take() {
+            let bucket = self.bucket_of(key);
+            bucket.totals.pageviews += pageviews;
+            bucket.totals.events += events;
+            bucket.visitors.insert(hash);
+        }
+    }
 }
 
 impl Tally for SeriesTally<'_> {
     fn event(&mut self, _: &VisitRecord, event: &EventRecord, hash: u32) {
-        let bucket = self.bucket(event.ts);
-        add_event(&mut bucket.totals, event);
-        bucket.visitors.insert(hash);
+        let key = bucket_key(self.interval, self.tz, event.ts);
+        if self.pending.is_some_and(|(pending, _, _)| pending != key) {
+            self.flush(hash);
+        }
+        let (_, pageviews, events) = self.pending.get_or_insert((key, 0, 0));
+        *pageviews += i64::from(event.pageview);
+        *events += 1;
+    }
+
+    fn end_visit(&mut self, _: &VisitRecord, hash: u32, _: bool) {
+        self.flush(hash);
     }
 
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
@@ -470,6 +503,7 @@ pub(super) fn timeseries(
         interval,
         tz,
         buckets: IdMap::default(),
+        pending: None,
     })?;
     Ok(finish_series(
         tally.map(|t| t.buckets).unwrap_or_default(),
@@ -620,7 +654,7 @@ impl Tally for BreakdownTally {
         }
     }
 
-    fn end_visit(&mut self, visit: &VisitRecord, hash: u32) {
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32, _: bool) {
         let (pageviews, events) = std::mem::take(&mut self.pending);
         if events == 0 {
             return;

@@ -49,9 +49,11 @@ impl Tally for ViewTally<'_> {
         }
     }
 
-    fn end_visit(&mut self, visit: &VisitRecord, hash: u32) {
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
+        self.main.end_visit(visit, hash, counted);
+        self.series.end_visit(visit, hash, counted);
         for breakdown in &mut self.breakdowns {
-            breakdown.end_visit(visit, hash);
+            breakdown.end_visit(visit, hash, counted);
         }
     }
 
@@ -114,6 +116,7 @@ pub(crate) fn view(
                 interval,
                 tz,
                 buckets: IdMap::default(),
+                pending: None,
             },
             breakdowns: specs
                 .iter()
