@@ -236,9 +236,9 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
 
     let mut attributes = Vec::with_capacity(visits.len() * 4);
     let mut one = Vec::new();
-    for get in ATTRIBUTE_COLUMNS {
+    for attribute in Attribute::EVERY {
         one.clear();
-        put_dict(&mut one, &column(&|v| get(&v.attrs)));
+        put_dict(&mut one, &column(&|v| attribute.get(&v.attrs)));
         put_varint(&mut attributes, one.len() as u64);
         attributes.extend_from_slice(&one);
     }
@@ -259,28 +259,6 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
     .map(|(id, payload)| (id, seal(payload)))
     .collect()
 }
-
-/// A visit attribute as a dictionary column sees it.
-type AttributeGetter = fn(&VisitAttributes) -> Option<i64>;
-
-/// The columns of the attributes part, in order.
-const ATTRIBUTE_COLUMNS: [AttributeGetter; 15] = [
-    |a| a.referrer_source,
-    |a| a.referrer_url,
-    |a| a.utm_source,
-    |a| a.utm_medium,
-    |a| a.utm_campaign,
-    |a| a.utm_term,
-    |a| a.utm_content,
-    |a| a.browser,
-    |a| a.browser_version,
-    |a| a.os,
-    |a| a.os_version,
-    |a| Some(a.device),
-    |a| a.screen_width,
-    |a| a.country,
-    |a| Some(i64::from(a.is_bot) | i64::from(a.is_internal) << 1),
-];
 
 /// The number of bits that hold every position below `count`.
 fn bits_for(count: usize) -> u32 {
@@ -613,27 +591,8 @@ fn fill_attributes(
     attrs: &mut VisitAttributes,
 ) -> Result<(), Damaged> {
     for (attribute, column) in columns {
-        let value = column.get(index)?;
-        match attribute {
-            Attribute::Source => attrs.referrer_source = value,
-            Attribute::Referrer => attrs.referrer_url = value,
-            Attribute::UtmSource => attrs.utm_source = value,
-            Attribute::UtmMedium => attrs.utm_medium = value,
-            Attribute::UtmCampaign => attrs.utm_campaign = value,
-            Attribute::UtmTerm => attrs.utm_term = value,
-            Attribute::UtmContent => attrs.utm_content = value,
-            Attribute::Browser => attrs.browser = value,
-            Attribute::BrowserVersion => attrs.browser_version = value,
-            Attribute::Os => attrs.os = value,
-            Attribute::OsVersion => attrs.os_version = value,
-            Attribute::Device => attrs.device = value.ok_or(Damaged)?,
-            Attribute::Screen => attrs.screen_width = value,
-            Attribute::Country => attrs.country = value,
-            Attribute::Flags => {
-                let flags = value.ok_or(Damaged)?;
-                attrs.is_bot = flags & 1 != 0;
-                attrs.is_internal = flags & 2 != 0;
-            }
+        if !attribute.set(attrs, column.get(index)?) {
+            return Err(Damaged);
         }
     }
     Ok(())

@@ -8,6 +8,8 @@
 //! needs ([`Columns`]); the others are left at their defaults and cost
 //! nothing to read.
 
+use mallard_core::Dimension;
+
 use crate::visits::VisitAttributes;
 
 /// One event of a [`VisitRecord`].
@@ -274,6 +276,82 @@ pub(crate) enum Attribute {
 impl Attribute {
     /// How many attributes there are.
     pub(crate) const COUNT: usize = 15;
+
+    /// The attribute a filter on `dimension` compares, for the visit
+    /// dimensions that are attributes (not entry and exit pages, pages,
+    /// events or properties).
+    pub(crate) fn of(dimension: &Dimension) -> Option<Self> {
+        Some(match dimension {
+            Dimension::Source => Self::Source,
+            Dimension::Referrer => Self::Referrer,
+            Dimension::UtmSource => Self::UtmSource,
+            Dimension::UtmMedium => Self::UtmMedium,
+            Dimension::UtmCampaign => Self::UtmCampaign,
+            Dimension::Browser => Self::Browser,
+            Dimension::Os => Self::Os,
+            Dimension::Device => Self::Device,
+            Dimension::Country => Self::Country,
+            Dimension::ScreenSize => Self::Screen,
+            _ => return None,
+        })
+    }
+
+    /// The attribute's value in `attrs`, as its segment column keeps it
+    /// (the device class always has one; the flags are bit 0 bot, bit 1
+    /// internal).
+    #[inline]
+    pub(crate) fn get(self, attrs: &VisitAttributes) -> Option<i64> {
+        match self {
+            Self::Source => attrs.referrer_source,
+            Self::Referrer => attrs.referrer_url,
+            Self::UtmSource => attrs.utm_source,
+            Self::UtmMedium => attrs.utm_medium,
+            Self::UtmCampaign => attrs.utm_campaign,
+            Self::UtmTerm => attrs.utm_term,
+            Self::UtmContent => attrs.utm_content,
+            Self::Browser => attrs.browser,
+            Self::BrowserVersion => attrs.browser_version,
+            Self::Os => attrs.os,
+            Self::OsVersion => attrs.os_version,
+            Self::Device => Some(attrs.device),
+            Self::Screen => attrs.screen_width,
+            Self::Country => attrs.country,
+            Self::Flags => Some(i64::from(attrs.is_bot) | i64::from(attrs.is_internal) << 1),
+        }
+    }
+
+    /// Sets the attribute in `attrs` from a value [`Attribute::get`] gave;
+    /// `false` when the device class or the flags have none.
+    #[inline]
+    pub(crate) fn set(self, attrs: &mut VisitAttributes, value: Option<i64>) -> bool {
+        match self {
+            Self::Source => attrs.referrer_source = value,
+            Self::Referrer => attrs.referrer_url = value,
+            Self::UtmSource => attrs.utm_source = value,
+            Self::UtmMedium => attrs.utm_medium = value,
+            Self::UtmCampaign => attrs.utm_campaign = value,
+            Self::UtmTerm => attrs.utm_term = value,
+            Self::UtmContent => attrs.utm_content = value,
+            Self::Browser => attrs.browser = value,
+            Self::BrowserVersion => attrs.browser_version = value,
+            Self::Os => attrs.os = value,
+            Self::OsVersion => attrs.os_version = value,
+            Self::Device => match value {
+                Some(device) => attrs.device = device,
+                None => return false,
+            },
+            Self::Screen => attrs.screen_width = value,
+            Self::Country => attrs.country = value,
+            Self::Flags => match value {
+                Some(flags) => {
+                    attrs.is_bot = flags & 1 != 0;
+                    attrs.is_internal = flags & 2 != 0;
+                }
+                None => return false,
+            },
+        }
+        true
+    }
 
     /// Every attribute, in column order.
     pub(crate) const EVERY: [Self; Self::COUNT] = [

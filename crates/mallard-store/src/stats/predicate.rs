@@ -30,21 +30,13 @@ use crate::dims::DimKind;
 use crate::error::StoreError;
 use crate::visit_record::{Attribute, AttributeSet, Columns, EventRecord, VisitRecord};
 
-/// A visit-level field a filter compares.
+/// A visit-level field a filter compares: the visit's entry or exit page,
+/// or one of its attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VisitField {
     EntryPage,
     ExitPage,
-    Source,
-    Referrer,
-    UtmSource,
-    UtmMedium,
-    UtmCampaign,
-    Browser,
-    Os,
-    Device,
-    Country,
-    Screen,
+    Attribute(Attribute),
 }
 
 impl VisitField {
@@ -52,63 +44,31 @@ impl VisitField {
         Some(match dimension {
             Dimension::EntryPage => Self::EntryPage,
             Dimension::ExitPage => Self::ExitPage,
-            Dimension::Source => Self::Source,
-            Dimension::Referrer => Self::Referrer,
-            Dimension::UtmSource => Self::UtmSource,
-            Dimension::UtmMedium => Self::UtmMedium,
-            Dimension::UtmCampaign => Self::UtmCampaign,
-            Dimension::Browser => Self::Browser,
-            Dimension::Os => Self::Os,
-            Dimension::Device => Self::Device,
-            Dimension::Country => Self::Country,
-            Dimension::ScreenSize => Self::Screen,
-            Dimension::Page | Dimension::Event | Dimension::Prop(_) => return None,
+            dimension => Self::Attribute(Attribute::of(dimension)?),
         })
     }
 
     /// The field's value in `visit`; `None` when missing.
     #[inline]
     fn value(self, visit: &VisitRecord) -> Option<i64> {
-        let a = &visit.attrs;
         match self {
             Self::EntryPage => visit.entry_page,
             Self::ExitPage => visit.exit_page,
-            Self::Source => a.referrer_source,
-            Self::Referrer => a.referrer_url,
-            Self::UtmSource => a.utm_source,
-            Self::UtmMedium => a.utm_medium,
-            Self::UtmCampaign => a.utm_campaign,
-            Self::Browser => a.browser,
-            Self::Os => a.os,
-            Self::Device => Some(a.device),
-            Self::Country => a.country,
-            Self::Screen => a.screen_width,
+            Self::Attribute(attribute) => attribute.get(&visit.attrs),
         }
     }
 
     /// The columns holding the field.
     fn columns(self) -> Columns {
-        let attribute = match self {
-            Self::EntryPage | Self::ExitPage => {
-                return Columns {
-                    visit: true,
-                    ..Columns::default()
-                };
-            }
-            Self::Source => Attribute::Source,
-            Self::Referrer => Attribute::Referrer,
-            Self::UtmSource => Attribute::UtmSource,
-            Self::UtmMedium => Attribute::UtmMedium,
-            Self::UtmCampaign => Attribute::UtmCampaign,
-            Self::Browser => Attribute::Browser,
-            Self::Os => Attribute::Os,
-            Self::Device => Attribute::Device,
-            Self::Country => Attribute::Country,
-            Self::Screen => Attribute::Screen,
-        };
-        Columns {
-            attributes: AttributeSet::of(attribute),
-            ..Columns::default()
+        match self {
+            Self::EntryPage | Self::ExitPage => Columns {
+                visit: true,
+                ..Columns::default()
+            },
+            Self::Attribute(attribute) => Columns {
+                attributes: AttributeSet::of(attribute),
+                ..Columns::default()
+            },
         }
     }
 }
