@@ -51,10 +51,7 @@ where
             common.period,
             Some(key),
             move |db, r| {
-                let query = StatsQuery {
-                    range: r.range,
-                    filters,
-                };
+                let query = r.query(filters);
                 let mut body = compute(db, r, query)?;
                 if let Value::Object(map) = &mut body {
                     map.insert("period".into(), period(r.range));

@@ -24,7 +24,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use mallard_core::period::format_date;
-use mallard_store::stats::{ExportEvent, SessionRow, StatsQuery};
+use mallard_store::stats::{ExportEvent, SessionRow};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -327,10 +327,7 @@ pub(crate) async fn export(
             .stats
             .run(&reader, &site, period, None, move |db, r| {
                 let _permit = permit;
-                let query = StatsQuery {
-                    range: r.range,
-                    filters,
-                };
+                let query = r.query(filters);
                 // Whether rows are left after this file: one row past its end.
                 let next = offset + limit;
                 let more = match data {

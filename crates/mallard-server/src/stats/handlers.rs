@@ -36,11 +36,7 @@ pub(crate) async fn main(
             common.period,
             Some(key),
             move |db, r| {
-                let query = StatsQuery {
-                    range: r.range,
-                    filters: filters.clone(),
-                };
-                let totals = db.stats_main(&r.site, &query)?;
+                let totals = db.stats_main(&r.site, &r.query(filters.clone()))?;
                 Ok(Ok(main_body(db, r, &totals, compare.then_some(filters))?))
             },
         )
@@ -67,12 +63,9 @@ pub(crate) async fn timeseries(
             common.period,
             Some(key),
             move |db, r| {
-                if let Err(err) = interval.buckets(r.range) {
-                    return Ok(Err(ApiError::BadRequest(err.to_string())));
-                }
-                let query = StatsQuery {
-                    range: r.range,
-                    filters,
+                let query = match r.series_query(interval, filters) {
+                    Ok(query) => query,
+                    Err(err) => return Ok(Err(err)),
                 };
                 let points = db.stats_timeseries(&r.site, &query, interval)?;
                 Ok(Ok(timeseries_body(r, interval, &points)))
@@ -127,11 +120,7 @@ async fn run_breakdown(
             common.period,
             Some(key),
             move |db, r| {
-                let query = StatsQuery {
-                    range: r.range,
-                    filters,
-                };
-                let rows = db.stats_breakdown(&r.site, &query, &dimension, limit)?;
+                let rows = db.stats_breakdown(&r.site, &r.query(filters), &dimension, limit)?;
                 Ok(Ok(breakdown_body(r, &name, &dimension, &rows)))
             },
         )

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mallard_core::{DayRange, Period, SiteId, SiteTimeZone};
 use mallard_store::StoreError;
 use mallard_store::stats::SiteInfo;
+use mallard_store::stats::StatsQuery;
 use mallard_store::{QueryCancel, ReadConn};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -100,6 +101,29 @@ pub(crate) struct Resolved {
     pub(crate) range: DayRange,
     /// Now, in ms since the epoch.
     pub(crate) now_ms: i64,
+}
+
+impl Resolved {
+    /// The stats query of the resolved range under `filters`.
+    pub(crate) fn query(&self, filters: Vec<mallard_core::Filter>) -> StatsQuery {
+        StatsQuery {
+            range: self.range,
+            filters,
+        }
+    }
+
+    /// [`Resolved::query`] for a time series over `interval`; a 400 when the
+    /// range has too many of its buckets (known only once the site is).
+    pub(crate) fn series_query(
+        &self,
+        interval: mallard_core::Interval,
+        filters: Vec<mallard_core::Filter>,
+    ) -> Result<StatsQuery, ApiError> {
+        interval
+            .buckets(self.range)
+            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+        Ok(self.query(filters))
+    }
 }
 
 /// A query's answer, or a 400 found only once the site is known (too many

@@ -17,7 +17,6 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use mallard_charts::ChartFormat;
 use mallard_core::Dimension;
-use mallard_store::stats::StatsQuery;
 use serde_json::{Map, Value};
 
 use super::handlers::{breakdown_body, main_body, timeseries_body};
@@ -101,12 +100,9 @@ pub(crate) async fn view(
             common.period,
             Some(key),
             move |db, r| {
-                if let Err(err) = interval.buckets(r.range) {
-                    return Ok(Err(ApiError::BadRequest(err.to_string())));
-                }
-                let query = StatsQuery {
-                    range: r.range,
-                    filters: filters.clone(),
+                let query = match r.series_query(interval, filters.clone()) {
+                    Ok(query) => query,
+                    Err(err) => return Ok(Err(err)),
                 };
                 let dimensions: Vec<Dimension> = named.iter().map(|(_, d)| d.clone()).collect();
                 let view = db.stats_view(&r.site, &query, interval, &dimensions, limit)?;
