@@ -39,7 +39,11 @@
 //!   `zigzag(micros)` and `zigzag(currency id)` when present;
 //! - [`part::IDS`]: each visit's row id as `zigzag(id - previous id)` (the
 //!   first from 0): the sessions list and the exports name visits by it, and
-//!   it orders visits that start at the same instant.
+//!   it orders visits that start at the same instant;
+//! - [`part::PROVENANCE`]: `varint(entries)`, then per event sent from
+//!   another host than the site's own or with a collector consent
+//!   `varint(gap)`, a tag byte (bit 0 host, bit 1 consent), `zigzag(host
+//!   name id)` and `zigzag(consent id)` when present.
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -78,14 +82,18 @@ pub(crate) mod part {
     pub(crate) const REVENUE: i64 = 8;
     /// Visit ids.
     pub(crate) const IDS: i64 = 9;
+    /// Each event's host name and collector consent, where they are not the
+    /// defaults.
+    pub(crate) const PROVENANCE: i64 = 10;
     /// How many parts a segment has.
-    pub(crate) const COUNT: usize = 10;
+    pub(crate) const COUNT: usize = 11;
     /// The part whose presence says a day is in this format: days packed
-    /// before migration 012 have parts 0 to 2 only, and are read from rows
-    /// until the writer packs them again.
-    pub(crate) const MARKER: i64 = VISIT;
+    /// before it (parts 0 to 2 only before migration 012, parts 0 to 9
+    /// before the rows of packed days were deleted) still have their rows,
+    /// and are read from them until the writer packs them again.
+    pub(crate) const MARKER: i64 = PROVENANCE;
     /// The largest part id.
-    pub(crate) const LAST: i64 = IDS;
+    pub(crate) const LAST: i64 = PROVENANCE;
 }
 
 /// The first byte of a steps part. Format 2 (before migration 012) had start
@@ -156,8 +164,10 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
     let mut props_entries = 0u64;
     let mut revenue = Vec::new();
     let mut revenue_entries = 0u64;
+    let mut provenance = Vec::new();
+    let mut provenance_entries = 0u64;
     // The day's index of the event after the previous entry of each list.
-    let (mut props_next, mut revenue_next) = (0u64, 0u64);
+    let (mut props_next, mut revenue_next, mut provenance_next) = (0u64, 0u64, 0u64);
     let mut index = 0u64;
     for visit in visits {
         codes.clear();
@@ -196,6 +206,19 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
                 }
                 revenue_next = index + 1;
             }
+            let foreign_host = event.hostname != crate::insert::SITE_HOSTNAME;
+            if foreign_host || event.consent.is_some() {
+                provenance_entries += 1;
+                put_varint(&mut provenance, index - provenance_next);
+                provenance.push(u8::from(foreign_host) | u8::from(event.consent.is_some()) << 1);
+                if foreign_host {
+                    put_varint(&mut provenance, zigzag(event.hostname));
+                }
+                if let Some(consent) = event.consent {
+                    put_varint(&mut provenance, zigzag(consent));
+                }
+                provenance_next = index + 1;
+            }
             index += 1;
         }
         put_varint(&mut steps, codes.len() as u64);
@@ -207,6 +230,9 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
     let mut revenue_part = Vec::with_capacity(revenue.len() + 4);
     put_varint(&mut revenue_part, revenue_entries);
     revenue_part.extend_from_slice(&revenue);
+    let mut provenance_part = Vec::with_capacity(provenance.len() + 4);
+    put_varint(&mut provenance_part, provenance_entries);
+    provenance_part.extend_from_slice(&provenance);
 
     let width: usize = if visits.iter().all(|v| (0..1 << 48).contains(&v.visitor_id)) {
         6
@@ -254,6 +280,7 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
         (part::PROPS, props_part),
         (part::REVENUE, revenue_part),
         (part::IDS, ids),
+        (part::PROVENANCE, provenance_part),
     ]
     .into_iter()
     .map(|(id, payload)| (id, seal(payload)))
@@ -415,6 +442,7 @@ pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
         (part::PROPS, events && columns.props),
         (part::REVENUE, events && columns.revenue),
         (part::IDS, true),
+        (part::PROVENANCE, events && columns.provenance),
     ] {
         wanted[id as usize] = asked;
     }
@@ -526,9 +554,10 @@ impl Entries<'_> {
         self.advance(index + 1)
     }
 
-    /// Reads the revenue `(micros, currency)` of the entry at hand and moves
-    /// to the next entry (`index` is the entry's event).
-    fn revenue(&mut self, index: u64) -> Result<(Option<i64>, Option<i64>), Damaged> {
+    /// Reads the tagged pair of the entry at hand (the revenue `(micros,
+    /// currency)`, or the provenance `(host name, consent)`) and moves to the
+    /// next entry (`index` is the entry's event).
+    fn pair(&mut self, index: u64) -> Result<(Option<i64>, Option<i64>), Damaged> {
         let tag = *self.bytes.get(self.at).ok_or(Damaged)?;
         self.at += 1;
         if tag == 0 || tag > 3 {
@@ -667,6 +696,7 @@ pub(crate) fn decode(
     let (paths, mut at_path) = (get(part::EVENT_PATHS)?, 0);
     let mut props = get(part::PROPS)?.map(Entries::new).transpose()?;
     let mut revenue = get(part::REVENUE)?.map(Entries::new).transpose()?;
+    let mut provenance = get(part::PROVENANCE)?.map(Entries::new).transpose()?;
 
     let (ids, mut at_id, mut id) = (get(part::IDS)?.ok_or(Damaged)?, 0, 0i64);
     let mut start = day_start_ms;
@@ -750,7 +780,13 @@ pub(crate) fn decode(
                 if let Some(entries) = &mut revenue {
                     while entries.next < next {
                         let at = entries.next;
-                        entries.revenue(at)?;
+                        entries.pair(at)?;
+                    }
+                }
+                if let Some(entries) = &mut provenance {
+                    while entries.next < next {
+                        let at = entries.next;
+                        entries.pair(at)?;
                     }
                 }
                 index = next;
@@ -794,7 +830,18 @@ pub(crate) fn decode(
                 if let Some(entries) = &mut revenue
                     && entries.next == index
                 {
-                    (event.revenue_micros, event.currency) = entries.revenue(index)?;
+                    (event.revenue_micros, event.currency) = entries.pair(index)?;
+                }
+                if let Some(entries) = &mut provenance
+                    && entries.next == index
+                {
+                    let (hostname, consent) = entries.pair(index)?;
+                    // A host name is stored only when it is not the site's.
+                    if hostname == Some(crate::insert::SITE_HOSTNAME) {
+                        return Err(Damaged);
+                    }
+                    event.hostname = hostname.unwrap_or(crate::insert::SITE_HOSTNAME);
+                    event.consent = consent;
                 }
                 record.events.push(event);
                 index += 1;
@@ -813,6 +860,7 @@ pub(crate) fn decode(
         || !consumed(paths, at_path)
         || !props.as_ref().is_none_or(Entries::finished)
         || !revenue.as_ref().is_none_or(Entries::finished)
+        || !provenance.as_ref().is_none_or(Entries::finished)
     {
         return Err(Damaged);
     }
@@ -859,6 +907,8 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
     first.events[1].props = (0, 2);
     first.events[1].revenue_micros = Some(-2_500_000);
     first.events[1].currency = Some(16);
+    first.events[1].hostname = 17;
+    first.events[2].consent = Some(18);
     let second = VisitRecord {
         events_read: true,
         id: -2,
@@ -893,6 +943,8 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
             event(d + 86_000_000, true, 300, 300),
             EventRecord {
                 revenue_micros: Some(1),
+                hostname: 17,
+                consent: Some(1),
                 ..event(d + 87_000_000, false, 11, 300)
             },
         ],

@@ -34,6 +34,13 @@ pub(crate) struct EventRecord {
     pub(crate) revenue_micros: Option<i64>,
     /// The interned id of the revenue's currency code.
     pub(crate) currency: Option<i64>,
+    /// The interned id of the host name the event was sent from, 0 for the
+    /// site's own ([`crate::insert::SITE_HOSTNAME`]) (with
+    /// [`Columns::provenance`]).
+    pub(crate) hostname: i64,
+    /// The id of the collector consent the event was sent with
+    /// (`collector_consents.id`, with [`Columns::provenance`]).
+    pub(crate) consent: Option<i64>,
 }
 
 /// One visit with its events in time order (ties by event id).
@@ -161,6 +168,9 @@ pub(crate) struct Columns {
     pub(crate) props: bool,
     /// With events: their revenue.
     pub(crate) revenue: bool,
+    /// With events: where each came from (its host name and collector
+    /// consent), which only the export and a restore of rows read.
+    pub(crate) provenance: bool,
 }
 
 impl Columns {
@@ -174,6 +184,7 @@ impl Columns {
         event_paths: true,
         props: true,
         revenue: true,
+        provenance: true,
     };
 
     /// These columns without the events and what comes with them.
@@ -184,6 +195,7 @@ impl Columns {
             event_paths: false,
             props: false,
             revenue: false,
+            provenance: false,
             ..self
         }
     }
@@ -199,6 +211,7 @@ impl Columns {
             event_paths: self.event_paths || other.event_paths,
             props: self.props || other.props,
             revenue: self.revenue || other.revenue,
+            provenance: self.provenance || other.provenance,
         }
     }
 }

@@ -154,10 +154,17 @@ fn read_events(
                 .push((row.get(2)?, row.get(3)?));
         }
     }
-    let mut stmt = conn.prepare_cached(
+    // The consent of collector events only when asked for: it is a lookup
+    // per event.
+    let mut stmt = conn.prepare_cached(if columns.provenance {
+        "SELECT e.ts, e.id, e.visit_id, e.name, e.pathname, e.revenue_micros, e.currency, \
+         e.hostname, c.consent_id FROM events e LEFT JOIN collector_event_consent c \
+         ON c.site_id = e.site_id AND c.ts = e.ts AND c.event_id = e.id \
+         WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3"
+    } else {
         "SELECT ts, id, visit_id, name, pathname, revenue_micros, currency FROM events \
-         WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3",
-    )?;
+         WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3"
+    })?;
     let mut rows = stmt.query(params![site, from, day.max_end])?;
     while let Some(row) = rows.next()? {
         let Some(&at) = day.position.get(&row.get::<_, i64>(2)?) else {
@@ -186,6 +193,10 @@ fn read_events(
         if columns.revenue {
             event.revenue_micros = row.get(5)?;
             event.currency = row.get(6)?;
+        }
+        if columns.provenance {
+            event.hostname = row.get(7)?;
+            event.consent = row.get(8)?;
         }
         if columns.props
             && let Some(mut pairs) = props.remove(&(ts, row.get(1)?))

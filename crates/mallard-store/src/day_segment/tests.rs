@@ -132,6 +132,10 @@ fn project(visit: &VisitRecord, columns: Columns) -> VisitRecord {
                 kept.revenue_micros = event.revenue_micros;
                 kept.currency = event.currency;
             }
+            if columns.provenance {
+                kept.hostname = event.hostname;
+                kept.consent = event.consent;
+            }
             out.events.push(kept);
         }
     }
@@ -175,7 +179,8 @@ fn attributes() -> impl Strategy<Value = VisitAttributes> {
 }
 
 /// One random event: time step from the previous event (0 makes ties), page
-/// view, code, page path of a custom event, properties, revenue.
+/// view, code, page path of a custom event, properties, revenue, and
+/// provenance (host name, 0 for the site's own, and consent).
 type RandomEvent = (
     i64,
     bool,
@@ -184,6 +189,7 @@ type RandomEvent = (
     Vec<(i64, i64)>,
     Option<i64>,
     Option<i64>,
+    (i64, Option<i64>),
 );
 
 fn event() -> impl Strategy<Value = RandomEvent> {
@@ -195,6 +201,10 @@ fn event() -> impl Strategy<Value = RandomEvent> {
         proptest::collection::vec((0i64..50, any::<i64>()), 0..4),
         proptest::option::of(any::<i64>()),
         proptest::option::of(0i64..300),
+        (
+            prop_oneof![Just(0i64), Just(0i64), any::<i64>()],
+            proptest::option::of(prop_oneof![1i64..10, any::<i64>()]),
+        ),
     )
 }
 
@@ -222,7 +232,9 @@ fn visit() -> impl Strategy<Value = VisitRecord> {
                 ..VisitRecord::default()
             };
             let mut ts = start_ts;
-            for (step, pageview, code, path, mut pairs, micros, currency) in events {
+            for (step, pageview, code, path, mut pairs, micros, currency, (hostname, consent)) in
+                events
+            {
                 ts += step;
                 pairs.sort_unstable_by_key(|p| p.0);
                 pairs.dedup_by_key(|p| p.0);
@@ -240,6 +252,8 @@ fn visit() -> impl Strategy<Value = VisitRecord> {
                     },
                     revenue_micros: micros,
                     currency,
+                    hostname,
+                    consent,
                 });
             }
             record
@@ -291,7 +305,7 @@ fn attribute_set() -> impl Strategy<Value = AttributeSet> {
 }
 
 fn columns() -> impl Strategy<Value = Columns> {
-    (proptest::collection::vec(any::<bool>(), 8), attribute_set()).prop_map(|(b, attributes)| {
+    (proptest::collection::vec(any::<bool>(), 9), attribute_set()).prop_map(|(b, attributes)| {
         Columns {
             visitors: b[0],
             visit: b[1],
@@ -301,6 +315,7 @@ fn columns() -> impl Strategy<Value = Columns> {
             event_paths: b[5],
             props: b[6],
             revenue: b[7],
+            provenance: b[8],
         }
     })
 }

@@ -10,7 +10,7 @@ use crate::visit_paths::tests::{SITE, database_with};
 const D: i64 = 10 * DAY_MS;
 
 /// Three days of visits (10 and 11 closed, 13 open) with attributes,
-/// properties and revenue on day 10.
+/// properties, revenue, another host and a collector consent on day 10.
 fn database() -> Connection {
     let conn = database_with(&[
         // Crosses midnight into day 11; a custom event on page 3.
@@ -34,8 +34,10 @@ fn database() -> Connection {
         "UPDATE visits SET referrer_source = 20, utm_campaign = 21, browser = 22, \
          country = 23, screen_width = 1280, device = 2, is_bot = 1, entry_page = 3, \
          exit_page = 3, pageviews = 1, events = 2 WHERE id = 1; \
-         UPDATE events SET pathname = 3, revenue_micros = -1500000, currency = 24 \
-         WHERE visit_id = 1 AND name = 2; \
+         UPDATE events SET pathname = 3, revenue_micros = -1500000, currency = 24, \
+         hostname = 25 WHERE visit_id = 1 AND name = 2; \
+         INSERT INTO collector_event_consent (site_id, ts, event_id, consent_id) \
+         SELECT site_id, ts, id, 26 FROM events WHERE visit_id = 1 AND name = 2; \
          INSERT INTO event_props (site_id, ts, event_id, key, value) \
          SELECT site_id, ts, id, 31, 41 FROM events WHERE visit_id = 1 AND name = 2; \
          INSERT INTO event_props (site_id, ts, event_id, key, value) \
@@ -96,6 +98,11 @@ fn records_of_packed_days_equal_their_rows() {
         (custom.revenue_micros, custom.currency),
         (Some(-1_500_000), Some(24))
     );
+    assert_eq!((custom.hostname, custom.consent), (25, Some(26)));
+    assert_eq!(
+        (crossing.events[0].hostname, crossing.events[0].consent),
+        (0, None)
+    );
     // The tie keeps event id order, and the second page view's property.
     let tie = &seen[0];
     assert_eq!(
@@ -117,12 +124,20 @@ fn records_of_packed_days_equal_their_rows() {
 
 #[test]
 fn days_packed_in_the_old_format_read_as_unpacked_until_packed_again() {
+    // What migration 012 finds (parts 0 to 2 only), and what this version
+    // finds of the days packed before it kept their provenance (parts 0 to
+    // 9; their rows were kept).
+    for old_parts in [2, part::IDS] {
+        days_packed_with_parts_up_to(old_parts);
+    }
+}
+
+fn days_packed_with_parts_up_to(last_part: i64) {
     let conn = database();
     pack_closed_days(&conn, usize::MAX).unwrap();
-    // What migration 012 finds: parts 0 to 2 only.
     conn.execute(
-        "DELETE FROM day_segments WHERE day = 10 AND part > 2",
-        params![],
+        "DELETE FROM day_segments WHERE day = 10 AND part > ?1",
+        params![last_part],
     )
     .unwrap();
     let (seen, rest) = records(&conn, D, D + 3 * DAY_MS, Columns::ALL);

@@ -52,8 +52,27 @@ pub(crate) fn fold_period<A: Send>(
         return Ok(Vec::new());
     }
     let start = reach_back(conn, site, from_ms)?;
+    fold_starting(conn, site, start, to_ms, columns, gate, new, each)
+}
+
+/// Folds the visits of `site` that start in `[from_ms, to_ms)` (and only
+/// those), like [`fold_period`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold_starting<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    gate: &impl VisitGate,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    if to_ms <= from_ms {
+        return Ok(Vec::new());
+    }
     let (mut folds, rest) =
-        crate::segment_fold::fold_records(conn, site, start, to_ms, columns, gate, &new, &each)?;
+        crate::segment_fold::fold_records(conn, site, from_ms, to_ms, columns, gate, &new, &each)?;
     if rest < to_ms {
         folds.extend(crate::visit_rows::fold_records(
             conn,

@@ -52,6 +52,7 @@ const BASE_COLUMNS: Columns = Columns {
     event_paths: false,
     props: false,
     revenue: false,
+    provenance: false,
 };
 
 /// An accumulator of a filtered query.

@@ -1,23 +1,32 @@
 //! Export: the raw events of the period with their visit's attributes and
 //! their custom properties, oldest first, a page at a time.
+//!
+//! The events are read through the period's one source
+//! ([`super::super::period_source`]), whatever holds their days: the visits
+//! are read by the UTC day they start on, from the earliest that still has
+//! an event in the period, and their events that meet the filters wait in a
+//! small buffer until no visit read later can hold an earlier one (a visit
+//! starting on a later day has no event before that day). So the events come
+//! out in time order, with memory bounded by the visits of a day or two.
 
 use std::ops::ControlFlow;
+use std::rc::Rc;
 
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::labels::DimTexts;
-use super::super::raw::conditions;
+use super::super::period_source::{fold_starting, reach_back};
+use super::super::predicate::Predicate;
 use super::super::{SiteInfo, StatsQuery};
 use super::source::Bounds;
-use super::{ExportEvent, VISIT_LABEL_COLUMNS, VisitLabels};
+use super::{ExportEvent, VisitLabels};
 use crate::error::StoreError;
-
-const COLUMNS: &str = "e.ts, e.id, e.visit_id, e.name, e.hostname, e.pathname, e.revenue_micros, \
-    e.currency";
+use crate::visit_days::DAY_MS;
+use crate::visit_record::{Columns, Take, VisitRecord};
 
 /// The events of the period that meet every filter, ordered by time (ties by
-/// event id), `offset` rows skipped, at most `limit` returned. A site that is
-/// not stored has no events.
+/// visit id, then by their order in the visit), `offset` events skipped, at
+/// most `limit` returned. A site that is not stored has no events.
 pub(crate) fn events(
     conn: &Connection,
     site: &SiteInfo,
@@ -33,8 +42,73 @@ pub(crate) fn events(
     Ok(out)
 }
 
+/// One event waiting to be handed over: its time, its visit's id, its place
+/// in the visit, and the visit (shared by its events).
+type Waiting = (i64, i64, usize, Rc<VisitRecord>);
+
+/// Hands the events of [`events`] over one by one, skipping `offset` and
+/// stopping after `limit` or when the receiver says so.
+struct Handover<'a> {
+    conn: &'a Connection,
+    domain: String,
+    pageview: Option<i64>,
+    texts: DimTexts,
+    offset: usize,
+    limit: usize,
+    handed: usize,
+    receiver: &'a mut dyn FnMut(ExportEvent) -> ControlFlow<()>,
+}
+
+impl Handover<'_> {
+    /// Hands over `event`; `Break` once nothing more is wanted.
+    fn hand(&mut self, (ts, _, at, visit): &Waiting) -> Result<ControlFlow<()>, StoreError> {
+        if self.offset > 0 {
+            self.offset -= 1;
+            return Ok(ControlFlow::Continue(()));
+        }
+        let event = visit.events[*at];
+        let conn = self.conn;
+        let texts = &mut self.texts;
+        let mut props = Vec::new();
+        for &(key, value) in visit.props_of(&event) {
+            props.push((
+                texts.get(conn, Some(key))?.unwrap_or_default(),
+                texts.get(conn, Some(value))?.unwrap_or_default(),
+            ));
+        }
+        props.sort_unstable();
+        let name = if event.pageview {
+            self.pageview
+        } else {
+            Some(event.code)
+        };
+        let exported = ExportEvent {
+            ts: *ts,
+            visit_id: visit.id,
+            name: texts.get(conn, name)?.unwrap_or_default(),
+            // `SITE_HOSTNAME` stands for the site's own host name (see
+            // `insert.rs`).
+            hostname: if event.hostname == crate::insert::SITE_HOSTNAME {
+                self.domain.clone()
+            } else {
+                texts.get(conn, Some(event.hostname))?.unwrap_or_default()
+            },
+            pathname: texts.get(conn, Some(event.pathname))?.unwrap_or_default(),
+            revenue_micros: event.revenue_micros,
+            currency: texts.get(conn, event.currency)?,
+            props,
+            visit: VisitLabels::of(conn, &visit.attrs, texts)?,
+        };
+        self.handed += 1;
+        if (self.receiver)(exported).is_break() || self.handed == self.limit {
+            return Ok(ControlFlow::Break(()));
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
 /// Like [`events`], handing each event to `visit` as it is read instead of
-/// collecting them, so that memory does not grow with the number of rows;
+/// collecting them, so that memory does not grow with the number of events;
 /// `visit` may stop early. Returns how many events were handed over.
 pub(crate) fn each(
     conn: &Connection,
@@ -44,7 +118,6 @@ pub(crate) fn each(
     offset: usize,
     visit: &mut dyn FnMut(ExportEvent) -> ControlFlow<()>,
 ) -> Result<usize, StoreError> {
-    // `SITE_HOSTNAME` stands for the site's own host name (see `insert.rs`).
     let domain: Option<String> = conn
         .prepare_cached("SELECT domain FROM sites WHERE id = ?1")?
         .query_row(params![site.id], |r| r.get(0))
@@ -53,62 +126,63 @@ pub(crate) fn each(
         return Ok(0);
     };
     let bounds = Bounds::of(site, query);
-    let (sql, filter_params) = conditions(conn, &query.filters, false, 4)?;
-    let mut params = vec![site.id, bounds.from, bounds.to];
-    params.extend(filter_params);
-    let at = params.len();
-    params.push(i64::try_from(limit).unwrap_or(i64::MAX));
-    params.push(i64::try_from(offset).unwrap_or(i64::MAX));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS}, {VISIT_LABEL_COLUMNS} FROM events e JOIN visits v ON v.id = e.visit_id WHERE e.site_id = ?1 \
-         AND e.ts >= ?2 AND e.ts < ?3{sql} ORDER BY e.ts, e.id LIMIT ?{} OFFSET ?{}",
-        at + 1,
-        at + 2
-    ))?;
-    let mut props = conn.prepare_cached(
-        "SELECT k.value, p.value FROM event_props p JOIN dims k ON k.id = p.key \
-         WHERE p.site_id = ?1 AND p.ts = ?2 AND p.event_id = ?3 ORDER BY k.value",
-    )?;
-    let mut values = conn.prepare_cached("SELECT value FROM dims WHERE id = ?1")?;
-    let mut rows = stmt.query(params_from_iter(&params))?;
-    let mut texts = DimTexts::default();
-    let mut handed = 0;
-    while let Some(row) = rows.next()? {
-        let mut text = |at: usize| -> Result<Option<String>, StoreError> {
-            let id: Option<i64> = row.get(at)?;
-            texts.get(conn, id)
-        };
-        let ts: i64 = row.get(0)?;
-        let event_id: i64 = row.get(1)?;
-        let mut event_props: Vec<(String, String)> = Vec::new();
-        let pairs = props
-            .query_map(params![site.id, ts, event_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        for (key, value_id) in pairs {
-            let value: String = values.query_row(params![value_id], |r| r.get(0))?;
-            event_props.push((key, value));
-        }
-        let event = ExportEvent {
-            ts,
-            visit_id: row.get(2)?,
-            name: text(3)?.unwrap_or_default(),
-            hostname: if row.get::<_, i64>(4)? == crate::insert::SITE_HOSTNAME {
-                domain.clone()
-            } else {
-                text(4)?.unwrap_or_default()
-            },
-            pathname: text(5)?.unwrap_or_default(),
-            revenue_micros: row.get(6)?,
-            currency: text(7)?,
-            props: event_props,
-            visit: VisitLabels::read(conn, row, 8, &mut texts)?,
-        };
-        handed += 1;
-        if visit(event).is_break() {
-            break;
-        }
+    let predicate = Predicate::compile(conn, &query.filters)?;
+    if predicate.matches_nothing() || limit == 0 || bounds.from >= bounds.to {
+        return Ok(0);
     }
-    Ok(handed)
+    let mut handover = Handover {
+        conn,
+        domain,
+        pageview: super::super::raw::pageview_id(conn)?,
+        texts: DimTexts::default(),
+        offset,
+        limit,
+        handed: 0,
+        receiver: visit,
+    };
+    let gate = |record: &VisitRecord| {
+        if predicate.visit_matches(record) {
+            Take::Events
+        } else {
+            Take::Skip
+        }
+    };
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut start = reach_back(conn, site.id, bounds.from)?;
+    while start < bounds.to {
+        crate::cancel::check(conn)?;
+        // The visits that start on the rest of this UTC day.
+        let end = ((start.div_euclid(DAY_MS) + 1) * DAY_MS).min(bounds.to);
+        let folds = fold_starting(
+            conn,
+            site.id,
+            start,
+            end,
+            Columns::ALL,
+            &gate,
+            Vec::new,
+            |visits: &mut Vec<VisitRecord>, record| visits.push(record.clone()),
+        )?;
+        for record in folds.into_iter().flatten() {
+            let record = Rc::new(record);
+            for (at, event) in record.events.iter().enumerate() {
+                if (bounds.from..bounds.to).contains(&event.ts)
+                    && predicate.event_matches(&record, event)
+                {
+                    waiting.push((event.ts, record.id, at, Rc::clone(&record)));
+                }
+            }
+        }
+        // The visits read later start at `end` or after: every event before
+        // it is here.
+        waiting.sort_unstable_by_key(|w| (w.0, w.1, w.2));
+        let ready = waiting.partition_point(|w| w.0 < end);
+        for waiting_event in waiting.drain(..ready) {
+            if handover.hand(&waiting_event)?.is_break() {
+                return Ok(handover.handed);
+            }
+        }
+        start = end;
+    }
+    Ok(handover.handed)
 }

@@ -131,10 +131,6 @@ pub struct VisitLabels {
     pub is_bot: bool,
 }
 
-/// The columns of `visits v` that [`VisitLabels::read`] reads, in order.
-const VISIT_LABEL_COLUMNS: &str = "v.referrer_source, v.referrer_url, v.utm_source, \
-    v.utm_medium, v.utm_campaign, v.browser, v.os, v.device, v.screen_width, v.country, v.is_bot";
-
 impl VisitLabels {
     /// The labels of a visit's attributes.
     fn of(
@@ -157,34 +153,6 @@ impl VisitLabels {
             screen_width: attrs.screen_width,
             country: texts.get(conn, attrs.country)?,
             is_bot: attrs.is_bot,
-        })
-    }
-
-    /// Reads [`VISIT_LABEL_COLUMNS`] from `row`, starting at column `at`.
-    fn read(
-        conn: &Connection,
-        row: &rusqlite::Row<'_>,
-        at: usize,
-        texts: &mut DimTexts,
-    ) -> Result<Self, StoreError> {
-        let mut text =
-            |i: usize| -> Result<Option<String>, StoreError> { texts.get(conn, row.get(at + i)?) };
-        let device: i64 = row.get(at + 7)?;
-        Ok(Self {
-            source: text(0)?,
-            referrer: text(1)?,
-            utm_source: text(2)?,
-            utm_medium: text(3)?,
-            utm_campaign: text(4)?,
-            browser: text(5)?,
-            os: text(6)?,
-            device: u8::try_from(device)
-                .ok()
-                .and_then(DeviceClass::from_code)
-                .unwrap_or(DeviceClass::Unknown),
-            screen_width: row.get(at + 8)?,
-            country: text(9)?,
-            is_bot: row.get(at + 10)?,
         })
     }
 }

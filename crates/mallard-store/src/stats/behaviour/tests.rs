@@ -274,16 +274,31 @@ fn check_lists(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
         let oldest = db.stats_sessions(&site, query, 1, 0, true).unwrap();
         assert_eq!(oldest[0].visit_id, ordered.last().unwrap().1);
     }
+    // Time order; ties by visit, then in the visit's order (by event id).
     let mut expected: Vec<&RefEvent> = events;
-    expected.sort_by_key(|e| (e.ts, e.id));
+    expected.sort_by_key(|e| (e.ts, e.visit_id, e.id));
     let got = db.stats_export_events(&site, query, 10_000, 0).unwrap();
     assert_eq!(got.len(), expected.len(), "export {query:?}");
     for (g, e) in got.iter().zip(&expected) {
         let mut props = e.props.clone();
         props.sort();
         assert_eq!(
-            (g.ts, &g.name, &g.hostname, &g.pathname, &g.props),
-            (e.ts, &e.name, &hostname_of(&e.path), &e.path, &props)
+            (
+                g.ts,
+                g.visit_id,
+                &g.name,
+                &g.hostname,
+                &g.pathname,
+                &g.props
+            ),
+            (
+                e.ts,
+                e.visit_id,
+                &e.name,
+                &hostname_of(&e.path),
+                &e.path,
+                &props
+            )
         );
     }
     let tail = db.stats_export_events(&site, query, 3, 1).unwrap();
