@@ -1,11 +1,13 @@
-//! An upgraded database converts its packed days to day segments while the
-//! server runs (migration 012, `crates/mallard-store/src/visit_paths.rs`),
-//! and `kill -9` at random moments of the conversion loses nothing: packing
-//! a day is part of the writer's transaction.
+//! An upgraded database converts its closed days to day segments while the
+//! server runs (`crates/mallard-store/src/visit_paths.rs`: a database
+//! written before day segments, or before migration 013, holds its days as
+//! rows), and `kill -9` at random moments of the conversion loses nothing:
+//! packing a day and deleting its rows are one transaction of the writer.
 
 use std::time::{Duration, Instant};
 
 use mallard_e2e::{Server, TestHome, client, json_of, pageview};
+use mallard_store::reader::ReadPool;
 use reqwest::StatusCode;
 use rusqlite::Connection;
 
@@ -21,12 +23,13 @@ fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
-/// Days of the seeded site in the current segment format, and in all.
+/// Days of the seeded site in the current segment format (part 10 marks
+/// it), and in any format.
 fn converted(home: &TestHome) -> (i64, i64) {
     let conn = database(home);
     let current = count(
         &conn,
-        "SELECT count(*) FROM day_segments WHERE part = 3 AND site_id = \
+        "SELECT count(*) FROM day_segments WHERE part = 10 AND site_id = \
          (SELECT id FROM sites WHERE domain = 'convert.test')",
     );
     let packed = count(
@@ -35,6 +38,14 @@ fn converted(home: &TestHome) -> (i64, i64) {
          (SELECT id FROM sites WHERE domain = 'convert.test')",
     );
     (current, packed)
+}
+
+/// The events stored for both sites, wherever their days are kept (read
+/// without taking the data directory's lock).
+fn stored_events(home: &TestHome) -> u64 {
+    ReadPool::new(&home.data_dir().join("mallard.db"))
+        .with(|db| Ok(db.event_count(SITE)? + db.event_count(LIVE_SITE)?))
+        .expect("count the events")
 }
 
 /// The seeded site's answers that read packed days (sequences, over the
@@ -68,35 +79,31 @@ impl Random {
 }
 
 #[test]
-fn kill_9_during_the_conversion_of_old_packed_days_loses_nothing() {
+fn kill_9_during_the_conversion_of_days_kept_as_rows_loses_nothing() {
     let home = TestHome::new();
+    // What a database written before day segments holds: every day as rows
+    // (days packed in an earlier format kept their rows too, and convert
+    // the same way).
     let seeded = home
         .command()
-        .args(["seed", "--data-dir"])
+        .args(["seed", "--rows-only", "--data-dir"])
         .arg(home.data_dir())
         .args(["--site", SITE, "--events", "30000", "--days", "24"])
         .status()
         .expect("mallard seed runs");
     assert!(seeded.success());
-
-    // What a database left by migration 011 holds: the packed days in the
-    // old table with parts 0 to 2 only (the conversion reads the rows, not
-    // those bytes).
-    database(&home)
-        .execute_batch(
-            "DELETE FROM day_segments WHERE part > 2; \
-             ALTER TABLE day_segments RENAME TO visit_paths; \
-             DROP INDEX day_segments_key; \
-             CREATE UNIQUE INDEX visit_paths_key ON visit_paths (site_id, day, part); \
-             PRAGMA user_version = 11;",
-        )
-        .expect("downgrade the packed days");
-    let events = count(&database(&home), "SELECT count(*) FROM events");
+    assert_eq!(converted(&home), (0, 0), "nothing is packed yet");
+    let events = stored_events(&home);
+    let rows = count(&database(&home), "SELECT count(*) FROM events");
+    assert_eq!(rows as u64, events);
+    // The days that are surely closed: all but the newest two.
     let old_days = count(
         &database(&home),
-        "SELECT count(DISTINCT day) FROM visit_paths",
+        "SELECT count(*) FROM visit_days WHERE site_id = \
+         (SELECT id FROM sites WHERE domain = 'convert.test') \
+         AND day < (SELECT max(day) FROM visit_days) - 1",
     );
-    assert!(old_days >= 20, "{old_days} packed days");
+    assert!(old_days >= 20, "{old_days} closed days");
 
     // The answers read from the rows (no day is in the new format yet).
     let server = Server::start(&home, &[]);
@@ -146,13 +153,13 @@ fn kill_9_during_the_conversion_of_old_packed_days_loses_nothing() {
     assert_eq!(current, packed, "every packed day is in the new format");
     assert_eq!(answers(&server), expected);
     assert!(server.terminate().0.success());
-    let conn = database(&home);
-    assert_eq!(
-        count(&conn, "SELECT count(*) FROM events"),
-        events + live_acked,
-        "{kills} kills"
+    assert_eq!(stored_events(&home), events + live_acked, "{kills} kills");
+    // A packed day is stored once: its rows are gone.
+    let rows = count(&database(&home), "SELECT count(*) FROM events") as u64;
+    assert!(
+        rows < events / 2,
+        "{rows} of {events} events are still rows"
     );
-    drop(conn);
     let check = home
         .command()
         .args(["check", "--data-dir"])

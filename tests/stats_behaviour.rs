@@ -690,14 +690,7 @@ fn hostile_parameters_never_reach_sql() {
         }
     }
     drop(server);
-    let (events, visits) = home.read(|db| {
-        let conn = db.connection();
-        let count = |table: &str| -> i64 {
-            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-                .unwrap()
-        };
-        Ok((count("events"), count("visits")))
-    });
+    let (events, visits) = home.read(|db| Ok((db.event_count(SITE)?, db.visit_count(SITE)?)));
     assert_eq!((events, visits), (19, 7), "nothing was deleted");
 }
 

@@ -46,8 +46,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     if !report.damaged_segments.is_empty() {
         bail!(
             "{} day segment(s) fail their checksum or cannot be decoded; run \
-             `mallard check --repair` with the server stopped to delete them (they are \
-             packed again from the stored rows):\n{}",
+             `mallard check --repair` with the server stopped to delete them (their visits \
+             cannot be read back; restore the file from a backup if they matter):\n{}",
             report.damaged_segments.len(),
             segment_lines(&report.damaged_segments)
         );
@@ -87,8 +87,8 @@ fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
     let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
     if !deleted.is_empty() {
         println!(
-            "repaired: deleted {} damaged day segment(s), packed again from the rows \
-             by the server:\n{}",
+            "repaired: deleted {} damaged day segment(s) and their visits, which could \
+             not be read back; the rollups now leave them out:\n{}",
             deleted.len(),
             segment_lines(&deleted)
         );

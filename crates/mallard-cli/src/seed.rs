@@ -41,6 +41,11 @@ pub struct SeedArgs {
     /// The random seed; the same seed gives the same data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Leaves every day as rows instead of packing closed days into day
+    /// segments, as a database written before day segments holds them (for
+    /// tests of the upgrade).
+    #[arg(long, hide = true)]
+    rows_only: bool,
 }
 
 /// Events handed to the writer per transaction.
@@ -53,7 +58,9 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     let config = args.common.load(None, None)?;
     let site = SiteId::parse(&args.site).context("invalid --site")?;
     anyhow::ensure!(args.days > 0, "--days must be at least 1");
-    let store = Store::open(&config.data_dir, StoreOptions::default())
+    let mut options = StoreOptions::default();
+    options.writer.pack_closed_days = !args.rows_only;
+    let store = Store::open(&config.data_dir, options)
         .with_context(|| format!("cannot open {}", config.data_dir.display()))?;
     let writer = store.writer();
     let started = Instant::now();
@@ -74,15 +81,23 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     writer.insert_blocking(chunk)?;
     // A running app packs closed days a few at a time; the seeded database
     // gets them all now, as it would have after running that long.
-    writer.pack_closed_days_blocking()?;
+    if !args.rows_only {
+        writer.pack_closed_days_blocking()?;
+    }
     drop(writer);
-    store.close();
+    let (before, after) = store
+        .close_compacted()
+        .context("compacting the seeded database failed")?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "seeded {written} events for {} over {} days in {secs:.1} s ({:.0} events/s)",
+        "seeded {written} events for {} over {} days in {secs:.1} s ({:.0} events/s); \
+         the file takes {:.1} MB ({:.1} MB before compacting, {:.1} bytes per event)",
         args.site,
         args.days,
-        written as f64 / secs.max(1e-9)
+        written as f64 / secs.max(1e-9),
+        after as f64 / 1e6,
+        before as f64 / 1e6,
+        after as f64 / written.max(1) as f64
     );
     Ok(())
 }

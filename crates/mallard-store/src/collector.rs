@@ -274,15 +274,18 @@ impl ReadConn<'_> {
     /// The consent tokens stored with a site's events, in time order (events
     /// without consent are left out).
     pub fn collector_consents(&self, domain: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.connection().prepare_cached(
-            "SELECT c.token FROM collector_event_consent ec \
-             JOIN collector_consents c ON c.id = ec.consent_id \
-             WHERE ec.site_id = (SELECT id FROM sites WHERE domain = ?1) \
-             ORDER BY ec.ts, ec.event_id",
-        )?;
-        let tokens = stmt
-            .query_map(params![domain], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
+        let conn = self.connection();
+        let Some(site) = crate::site_records::site_id(conn, domain)? else {
+            return Ok(Vec::new());
+        };
+        let mut token =
+            conn.prepare_cached("SELECT token FROM collector_consents WHERE id = ?1")?;
+        let mut tokens = Vec::new();
+        for event in crate::site_records::events(conn, site)? {
+            if let Some(consent) = event.consent {
+                tokens.push(token.query_row(params![consent], |row| row.get(0))?);
+            }
+        }
         Ok(tokens)
     }
 
@@ -291,24 +294,23 @@ impl ReadConn<'_> {
         &self,
         domain: &str,
     ) -> Result<Vec<VisitEnrichment>, StoreError> {
-        let mut stmt = self.connection().prepare_cached(
-            "SELECT v.is_bot, v.is_internal, b.value, o.value, c.value FROM visits v \
-             LEFT JOIN dims b ON b.id = v.browser LEFT JOIN dims o ON o.id = v.os \
-             LEFT JOIN dims c ON c.id = v.country \
-             WHERE v.site_id = (SELECT id FROM sites WHERE domain = ?1) ORDER BY v.start_ts, v.id",
-        )?;
-        let visits = stmt
-            .query_map(params![domain], |row| {
+        let conn = self.connection();
+        let Some(site) = crate::site_records::site_id(conn, domain)? else {
+            return Ok(Vec::new());
+        };
+        let mut texts = crate::stats::labels::DimTexts::default();
+        crate::site_records::visits(conn, site)?
+            .into_iter()
+            .map(|visit| {
                 Ok(VisitEnrichment {
-                    is_bot: row.get(0)?,
-                    is_internal: row.get(1)?,
-                    browser: row.get(2)?,
-                    os: row.get(3)?,
-                    country: row.get(4)?,
+                    is_bot: visit.attrs.is_bot,
+                    is_internal: visit.attrs.is_internal,
+                    browser: texts.get(conn, visit.attrs.browser)?,
+                    os: texts.get(conn, visit.attrs.os)?,
+                    country: texts.get(conn, visit.attrs.country)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(visits)
+            })
+            .collect()
     }
 
     /// The timestamps of a site's events named `event_name`, in order.
@@ -317,14 +319,17 @@ impl ReadConn<'_> {
         domain: &str,
         event_name: &str,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut stmt = self.connection().prepare_cached(
-            "SELECT e.ts FROM events e JOIN dims n ON n.id = e.name \
-             WHERE e.site_id = (SELECT id FROM sites WHERE domain = ?1) AND n.value = ?2 \
-             ORDER BY e.ts, e.id",
-        )?;
-        let times = stmt
-            .query_map(params![domain, event_name], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
+        let conn = self.connection();
+        let Some(site) = crate::site_records::site_id(conn, domain)? else {
+            return Ok(Vec::new());
+        };
+        let mut texts = crate::stats::labels::DimTexts::default();
+        let mut times = Vec::new();
+        for event in crate::site_records::events(conn, site)? {
+            if texts.get(conn, event.name)?.as_deref() == Some(event_name) {
+                times.push(event.ts);
+            }
+        }
         Ok(times)
     }
 }

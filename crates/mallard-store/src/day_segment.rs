@@ -502,9 +502,22 @@ pub(crate) fn any_visit(
     day_start_ms: i64,
     starts: &[u8],
     visit: &[u8],
-    (from_ms, to_ms): (i64, i64),
+    range: (i64, i64),
     holds: impl Fn(i64, i64) -> bool,
 ) -> Result<bool, Damaged> {
+    Ok(first_visit(day_start_ms, starts, visit, range, holds)?.is_some())
+}
+
+/// The start of the first visit (in start order) of the day starting at
+/// `day_start_ms` that starts in `[from_ms, to_ms)` and has a start and end
+/// for which `holds` holds, reading only the starts and visit parts.
+pub(crate) fn first_visit(
+    day_start_ms: i64,
+    starts: &[u8],
+    visit: &[u8],
+    (from_ms, to_ms): (i64, i64),
+    holds: impl Fn(i64, i64) -> bool,
+) -> Result<Option<i64>, Damaged> {
     let (mut at_start, mut at_visit) = (0, 0);
     let count = get_varint(starts, &mut at_start).ok_or(Damaged)?;
     let mut start = day_start_ms;
@@ -512,10 +525,10 @@ pub(crate) fn any_visit(
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
         let duration = get_varint(visit, &mut at_visit).ok_or(Damaged)?;
         if (from_ms..to_ms).contains(&start) && holds(start, start.wrapping_add(duration as i64)) {
-            return Ok(true);
+            return Ok(Some(start));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Moves `*at` past `count` varints of `bytes`.

@@ -68,8 +68,8 @@ pub enum StoreError {
     #[error(
         "the stored day segment of site {site_id} for {date} (UTC) is damaged: it fails its \
          checksum or cannot be decoded; `mallard check` lists the damaged segments and \
-         `mallard check --repair` (with the server stopped) deletes them, so that they are \
-         packed again from the rows",
+         `mallard check --repair` (with the server stopped) deletes them: the visits of a \
+         damaged day cannot be read back (restore the file from a backup if they matter)",
         date = utc_date(*day)
     )]
     DamagedSegment {

@@ -60,10 +60,14 @@ impl WriterState {
         tx.commit()?;
         // Everything below the stored high-water mark may have been handed out.
         let next_event_id = settings::get_i64(conn, settings::NEXT_EVENT_ID)?.unwrap_or(1);
-        let next_visit_id: i64 =
-            conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM visits", [], |r| {
-                r.get(0)
-            })?;
+        // Packed visits have no rows: their days' ranges still hold their
+        // ids, which a restore brings back, so no new visit may take them.
+        let next_visit_id: i64 = conn.query_row(
+            "SELECT max(coalesce((SELECT max(id) FROM visits), 0), \
+             coalesce((SELECT max(max_id) FROM visit_days), 0)) + 1",
+            [],
+            |r| r.get(0),
+        )?;
         let open = load_open_visits(conn, now_ms)?;
         Ok(Self {
             dims: DimCache::default(),
@@ -258,6 +262,12 @@ impl WriterState {
         self.visit_paths
             .pack_closed(conn, crate::visit_paths::DAYS_PER_WRITE)?;
         self.dedupe_keys.move_recent(conn)
+    }
+
+    /// Whether the write-behind packs closed days (see
+    /// [`crate::writer::WriterOptions::pack_closed_days`]).
+    pub(crate) fn set_packing(&mut self, enabled: bool) {
+        self.visit_paths.set_packing(enabled);
     }
 
     /// Whether some rollup contribution, visitor sketch, visit growth or visit

@@ -42,6 +42,7 @@ mod private_files;
 mod rollup_rebuild;
 mod segment_fold;
 mod settings;
+mod site_records;
 mod sketch_cache;
 mod varint;
 mod visit_days;

@@ -7,10 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 
 use crate::cancel::{Armed, QueryCancel};
 use crate::error::StoreError;
+use crate::site_records;
+use crate::stats::labels::DimTexts;
+use crate::visit_record::Columns;
 
 /// The most idle read connections kept open.
 const MAX_IDLE: usize = 8;
@@ -38,7 +41,7 @@ impl ReadPool {
         read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.take()?;
-        let result = read(&ReadConn { conn: &conn });
+        let result = in_snapshot(&conn, read);
         self.give_back(conn);
         result
     }
@@ -62,7 +65,7 @@ impl ReadPool {
         let conn = self.take()?;
         let result = match Armed::new(&conn, cancel) {
             Ok(armed) => {
-                let result = read(&ReadConn { conn: &conn });
+                let result = in_snapshot(&conn, read);
                 drop(armed);
                 result
             }
@@ -110,6 +113,21 @@ impl ReadPool {
         )?;
         Ok(conn)
     }
+}
+
+/// Runs `read` in one read transaction, so that it sees one state of the
+/// database throughout: the writer moves a closed day from rows into its
+/// day segment in one transaction, and a read that looked at the day before
+/// and after could otherwise miss it or see it twice.
+fn in_snapshot<T>(
+    conn: &Connection,
+    read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let snapshot = conn.unchecked_transaction()?;
+    let result = read(&ReadConn { conn });
+    // Nothing was written: ending the transaction either way is the same.
+    drop(snapshot);
+    result
 }
 
 /// A borrowed read-only connection with the queries the server needs.
@@ -160,48 +178,65 @@ impl ReadConn<'_> {
 
     /// How many events a site has stored, 0 for an unknown site.
     pub fn event_count(&self, domain: &str) -> Result<u64, StoreError> {
-        let count: Option<i64> = self
+        let Some(site) = site_records::site_id(self.conn, domain)? else {
+            return Ok(0);
+        };
+        let rows: i64 = self
             .conn
-            .prepare_cached(
-                "SELECT count(*) FROM events WHERE site_id = (SELECT id FROM sites WHERE domain = ?1)",
-            )?
-            .query_row(params![domain], |row| row.get(0))
-            .optional()?;
-        Ok(count.unwrap_or(0).try_into().unwrap_or(0))
+            .prepare_cached("SELECT count(*) FROM events WHERE site_id = ?1")?
+            .query_row(params![site], |row| row.get(0))?;
+        let counters = Columns {
+            visit: true,
+            ..Columns::default()
+        };
+        let packed: i64 = site_records::packed_visits(self.conn, site, counters)?
+            .iter()
+            .map(|v| v.events_count)
+            .sum();
+        Ok((rows + packed).try_into().unwrap_or(0))
     }
 
     /// The time of a site's oldest event, ms since the epoch.
     pub fn oldest_event_ms(&self, domain: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self
+        let Some(site) = site_records::site_id(self.conn, domain)? else {
+            return Ok(None);
+        };
+        let rows: Option<i64> = self
             .conn
-            .prepare_cached(
-                "SELECT min(ts) FROM events WHERE site_id = (SELECT id FROM sites WHERE domain = ?1)",
-            )?
-            .query_row(params![domain], |row| row.get(0))?)
+            .prepare_cached("SELECT min(ts) FROM events WHERE site_id = ?1")?
+            .query_row(params![site], |row| row.get(0))?;
+        // A visit's first event is its start.
+        let packed = site_records::packed_visits(self.conn, site, Columns::default())?
+            .first()
+            .map(|v| v.start_ts);
+        Ok(rows.into_iter().chain(packed).min())
     }
 
     /// How many visits a site has, 0 for an unknown site.
     pub fn visit_count(&self, domain: &str) -> Result<u64, StoreError> {
-        let count: i64 = self.conn.prepare_cached(
-            "SELECT count(*) FROM visits WHERE site_id = (SELECT id FROM sites WHERE domain = ?1)",
-        )?
-        .query_row(params![domain], |row| row.get(0))?;
-        Ok(count.try_into().unwrap_or(0))
+        let Some(site) = site_records::site_id(self.conn, domain)? else {
+            return Ok(0);
+        };
+        let rows: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM visits WHERE site_id = ?1")?
+            .query_row(params![site], |row| row.get(0))?;
+        let packed = site_records::packed_visits(self.conn, site, Columns::default())?.len();
+        Ok(u64::try_from(rows).unwrap_or(0) + packed as u64)
     }
 
     /// The paths of a site's page views in time order; meant for tests and exports
     /// of small sites.
     pub fn pageview_paths(&self, domain: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT p.value FROM events e \
-             JOIN dims p ON p.id = e.pathname JOIN dims n ON n.id = e.name \
-             WHERE e.site_id = (SELECT id FROM sites WHERE domain = ?1) AND n.value = 'pageview' \
-             ORDER BY e.ts, e.id",
-        )?;
-        let paths = stmt
-            .query_map(params![domain], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(paths)
+        let Some(site) = site_records::site_id(self.conn, domain)? else {
+            return Ok(Vec::new());
+        };
+        let mut texts = DimTexts::default();
+        site_records::events(self.conn, site)?
+            .into_iter()
+            .filter(|e| e.pageview)
+            .map(|e| Ok(texts.get(self.conn, Some(e.pathname))?.unwrap_or_default()))
+            .collect()
     }
 
     /// The custom properties stored for a site's events named `event_name`, one
@@ -211,31 +246,26 @@ impl ReadConn<'_> {
         domain: &str,
         event_name: &str,
     ) -> Result<Vec<Vec<(String, String)>>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT e.id, k.value, v.value FROM events e \
-             JOIN dims n ON n.id = e.name \
-             LEFT JOIN event_props p ON p.site_id = e.site_id AND p.ts = e.ts AND p.event_id = e.id \
-             LEFT JOIN dims k ON k.id = p.key LEFT JOIN dims v ON v.id = p.value \
-             WHERE e.site_id = (SELECT id FROM sites WHERE domain = ?1) AND n.value = ?2 \
-             ORDER BY e.ts, e.id, k.value",
-        )?;
-        let mut rows = stmt.query(params![domain, event_name])?;
-        let mut events: Vec<(i64, Vec<(String, String)>)> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let pair = match (
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, Option<String>>(2)?,
-            ) {
-                (Some(key), Some(value)) => Some((key, value)),
-                _ => None,
-            };
-            match events.last_mut() {
-                Some((last, props)) if *last == id => props.extend(pair),
-                _ => events.push((id, pair.into_iter().collect())),
+        let Some(site) = site_records::site_id(self.conn, domain)? else {
+            return Ok(Vec::new());
+        };
+        let mut texts = DimTexts::default();
+        let mut out = Vec::new();
+        for event in site_records::events(self.conn, site)? {
+            if texts.get(self.conn, event.name)?.as_deref() != Some(event_name) {
+                continue;
             }
+            let mut pairs = Vec::with_capacity(event.props.len());
+            for (key, value) in event.props {
+                pairs.push((
+                    texts.get(self.conn, Some(key))?.unwrap_or_default(),
+                    texts.get(self.conn, Some(value))?.unwrap_or_default(),
+                ));
+            }
+            pairs.sort_unstable();
+            out.push(pairs);
         }
-        Ok(events.into_iter().map(|(_, props)| props).collect())
+        Ok(out)
     }
 
     /// Runs SQLite's full integrity check; an empty list means the file is sound.

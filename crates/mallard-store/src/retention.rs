@@ -13,8 +13,14 @@ const CHUNK_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Deletes the oldest chunk of data older than `cutoff_ms` (events, their
 /// props, and visits that started before the cut-off) and returns how many rows
-/// went; 0 means nothing older remains.
+/// (or packed days) went; 0 means nothing older remains. Packed days go
+/// first: whole, or restored to rows when the cut-off falls in them
+/// ([`crate::visit_paths::forget_before`]).
 pub fn delete_oldest_chunk(conn: &Connection, cutoff_ms: i64) -> Result<u64, StoreError> {
+    let days = crate::visit_paths::forget_before(conn, cutoff_ms)?;
+    if days > 0 {
+        return Ok(days);
+    }
     let oldest: Option<(i64, i64)> = conn
         .prepare_cached(
             "SELECT s.id, (SELECT min(ts) FROM events e WHERE e.site_id = s.id) AS oldest \
@@ -43,7 +49,6 @@ pub fn delete_oldest_chunk(conn: &Connection, cutoff_ms: i64) -> Result<u64, Sto
             )?
             .execute(params![cutoff_ms, last_id])? as u64;
         crate::visit_days::forget_emptied(conn)?;
-        crate::visit_paths::forget_through(conn, cutoff_ms)?;
     }
     deleted += crate::rollups::delete_before(conn, cutoff_ms)?;
     Ok(deleted)

@@ -12,8 +12,9 @@
 //!
 //! A day's rollups are the visits that started on it and the events that
 //! happened on it, both in the site's local time, so rebuilding a day reads
-//! one time range of `visits` and of `events` and gives exactly what the
-//! incremental path would have written.
+//! the visits of one time range (with those that started before it and reach
+//! into it) wherever they are kept, and gives exactly what the incremental
+//! path would have written.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,15 +24,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::rollups::{Pending, RollupEvent, VisitShape, kind, site_zone, zone};
-use crate::visits::VisitAttributes;
+use crate::visit_days::DAY_MS;
+use crate::visit_record::{AttributeSet, Columns, Take, VisitRecord};
 
 /// The settings key of the sketch mark of earlier builds: every event with a
 /// smaller id was reflected in the stored sketches.
 const SKETCH_MARK: &str = "sketch_mark_event_id";
 /// The sketch mark after a clean shutdown.
 const ALL_WRITTEN: i64 = i64::MAX;
-/// How many rows a rebuild reads between two flushes.
+/// How many visits and events a rebuild adds between two flushes.
 const REBUILD_CHUNK: usize = 200_000;
+/// How many UTC days of visits a rebuild reads at a time.
+const REBUILD_CHUNK_DAYS: i64 = 8;
 /// How far beyond a local day's bounds its rows are looked for, so that days
 /// of unusual length (clock changes at midnight) are found whole.
 const DAY_SLACK_MS: i64 = 3 * MS_PER_HOUR;
@@ -116,8 +120,11 @@ pub(crate) fn rebuild_days(
     Ok(())
 }
 
-/// Adds the stored visits that started in `span` and the events that happened
-/// in it to `pending`, writing it out every [`REBUILD_CHUNK`] rows.
+/// Adds every visit of `site_id` that starts in `span` and every event that
+/// happens in it to `pending`, writing it out every [`REBUILD_CHUNK`]
+/// visits and events. Reads through the period's one source
+/// ([`crate::stats::period_source`]), whatever holds the days: packed days
+/// from their segments, the others from rows, a few UTC days at a time.
 fn add_stored(
     conn: &Connection,
     tz: &SiteTimeZone,
@@ -125,92 +132,95 @@ fn add_stored(
     site_id: i64,
     span: Span,
 ) -> Result<(), StoreError> {
-    let (from, to, day) = span.bounds(tz);
-    let on_day = |ts: i64| day.is_none_or(|day| tz.local_day(ts) == day);
-    let mut seen = 0usize;
-    let mut count = |pending: &mut Pending| -> Result<(), StoreError> {
-        seen += 1;
-        if seen.is_multiple_of(REBUILD_CHUNK) {
-            pending.flush(conn, None)?;
-        }
-        Ok(())
-    };
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT start_ts, end_ts, pageviews, entry_page, exit_page, {VISIT_ATTRS} \
-             FROM visits WHERE id BETWEEN ?4 AND ?5 AND site_id = ?1 AND start_ts >= ?2 \
-             AND start_ts < ?3"
-        ))?;
-        // A day's visits are the id range `visit_days` gives; a whole site's
-        // are all of them (its rebuild may run before the ranges are
-        // complete, at open).
-        let (low_id, high_id) = match span {
-            Span::All => (i64::MIN, i64::MAX),
-            Span::Day(_) => crate::visit_days::id_range(conn, site_id, from, to)?.unwrap_or((1, 0)),
-        };
-        let mut rows = stmt.query(params![site_id, from, to, low_id, high_id])?;
-        while let Some(row) = rows.next()? {
-            let shape = VisitShape {
-                start_ts: row.get(0)?,
-                end_ts: row.get(1)?,
-                pageviews: row.get(2)?,
-                entry_page: row.get(3)?,
-                exit_page: row.get(4)?,
+    let (from, to, day) = match span {
+        Span::All => {
+            // The site's days with visits, whole, and all their events.
+            let days: (Option<i64>, Option<i64>) = conn
+                .prepare_cached("SELECT min(day), max(day) FROM visit_days WHERE site_id = ?1")?
+                .query_row(params![site_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (Some(first), Some(last)) = days else {
+                return Ok(());
             };
-            if on_day(shape.start_ts) {
-                let attrs = attrs_from_row(row, 5)?;
-                pending.add_visit(tz, site_id, &shape, &attrs, 1);
-                count(pending)?;
+            (first * DAY_MS, (last + 1) * DAY_MS, None)
+        }
+        Span::Day(_) => span.bounds(tz),
+    };
+    // A whole site counts every event of its visits; a day, those of its
+    // instants.
+    let on_day = |ts: i64| match day {
+        None => true,
+        Some(day) => (from..to).contains(&ts) && tz.local_day(ts) == day,
+    };
+    let pageview_id = pageview_name_id(conn)?;
+    let columns = Columns {
+        visitors: true,
+        visit: true,
+        attributes: AttributeSet::ALL,
+        events: true,
+        event_times: true,
+        event_paths: true,
+        props: true,
+        ..Columns::default()
+    };
+    let mut seen = 0usize;
+    // The visits that start before the span and have events in it first.
+    let mut chunk_from = crate::stats::period_source::reach_back(conn, site_id, from)?;
+    while chunk_from < to {
+        let chunk_to = (chunk_from.div_euclid(DAY_MS) + REBUILD_CHUNK_DAYS)
+            .saturating_mul(DAY_MS)
+            .min(to);
+        let folds = crate::stats::period_source::fold_starting(
+            conn,
+            site_id,
+            chunk_from,
+            chunk_to,
+            columns,
+            &|_: &VisitRecord| Take::Events,
+            Vec::new,
+            |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
+        )?;
+        for visit in folds.into_iter().flatten() {
+            if on_day(visit.start_ts) {
+                let shape = VisitShape {
+                    start_ts: visit.start_ts,
+                    end_ts: visit.end_ts,
+                    pageviews: visit.pageviews,
+                    entry_page: visit.entry_page,
+                    exit_page: visit.exit_page,
+                };
+                pending.add_visit(tz, site_id, &shape, &visit.attrs, 1);
+                seen += 1;
+            }
+            for event in &visit.events {
+                if !on_day(event.ts) {
+                    continue;
+                }
+                let name = if event.pageview {
+                    pageview_id.ok_or(StoreError::DamagedSegment {
+                        site_id,
+                        day: crate::visit_days::utc_day(visit.start_ts),
+                    })?
+                } else {
+                    event.code
+                };
+                let rollup_event = RollupEvent {
+                    site_id,
+                    ts: event.ts,
+                    visit_id: visit.id,
+                    name,
+                    pageview: event.pageview,
+                    pathname: event.pathname,
+                    props: visit.props_of(event).to_vec(),
+                };
+                pending.add_event(tz, &rollup_event, visit.visitor_id, &visit.attrs);
+                seen += 1;
+            }
+            if seen >= REBUILD_CHUNK {
+                pending.flush(conn, None)?;
+                seen = 0;
             }
         }
-    }
-    let pageview_id = pageview_name_id(conn)?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT e.ts, e.id, e.visit_id, e.name, e.pathname, v.visitor_id, {VISIT_ATTRS_V}, \
-         p.key, p.value FROM events e JOIN visits v ON v.id = e.visit_id \
-         LEFT JOIN event_props p ON p.site_id = e.site_id AND p.ts = e.ts AND p.event_id = e.id \
-         WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts < ?3 ORDER BY e.ts, e.id"
-    ))?;
-    let mut rows = stmt.query(params![site_id, from, to])?;
-    let mut current: Option<(RollupEvent, i64, i64, VisitAttributes)> = None;
-    while let Some(row) = rows.next()? {
-        let ts: i64 = row.get(0)?;
-        if !on_day(ts) {
-            continue;
-        }
-        let event_id: i64 = row.get(1)?;
-        let prop: Option<(i64, i64)> = match (row.get::<_, Option<i64>>(22)?, row.get(23)?) {
-            (Some(k), Some(v)) => Some((k, v)),
-            _ => None,
-        };
-        if let Some((event, id, _, _)) = &mut current
-            && *id == event_id
-        {
-            event.props.extend(prop);
-            continue;
-        }
-        if let Some((event, _, visitor, attrs)) = current.take() {
-            pending.add_event(tz, &event, visitor, &attrs);
-            count(pending)?;
-        }
-        let name: i64 = row.get(3)?;
-        current = Some((
-            RollupEvent {
-                site_id,
-                ts,
-                visit_id: row.get(2)?,
-                name,
-                pageview: Some(name) == pageview_id,
-                pathname: row.get(4)?,
-                props: prop.into_iter().collect(),
-            },
-            event_id,
-            row.get(5)?,
-            attrs_from_row(row, 6)?,
-        ));
-    }
-    if let Some((event, _, visitor, attrs)) = current.take() {
-        pending.add_event(tz, &event, visitor, &attrs);
+        chunk_from = chunk_to;
     }
     Ok(())
 }
@@ -221,7 +231,8 @@ pub(crate) fn rebuild_missing(conn: &Connection) -> Result<(), StoreError> {
     let missing: Vec<i64> = conn
         .prepare(
             "SELECT id FROM sites WHERE id NOT IN (SELECT site_id FROM rollup_sites) \
-             AND EXISTS (SELECT 1 FROM events WHERE events.site_id = sites.id)",
+             AND (EXISTS (SELECT 1 FROM events WHERE events.site_id = sites.id) \
+             OR EXISTS (SELECT 1 FROM day_segments d WHERE d.site_id = sites.id))",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -301,32 +312,4 @@ pub(crate) fn pageview_name_id(conn: &Connection) -> Result<Option<i64>, StoreEr
         .prepare_cached("SELECT id FROM dims WHERE kind = ?1 AND value = 'pageview'")?
         .query_row(params![crate::dims::DimKind::EventName as u8], |r| r.get(0))
         .optional()?)
-}
-
-const VISIT_ATTRS: &str = "referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, \
-    utm_term, utm_content, browser, browser_version, os, os_version, device, screen_width, country, \
-    is_bot, is_internal";
-const VISIT_ATTRS_V: &str = "v.referrer_source, v.referrer_url, v.utm_source, v.utm_medium, \
-    v.utm_campaign, v.utm_term, v.utm_content, v.browser, v.browser_version, v.os, v.os_version, \
-    v.device, v.screen_width, v.country, v.is_bot, v.is_internal";
-
-fn attrs_from_row(row: &rusqlite::Row<'_>, at: usize) -> Result<VisitAttributes, StoreError> {
-    Ok(VisitAttributes {
-        referrer_source: row.get(at)?,
-        referrer_url: row.get(at + 1)?,
-        utm_source: row.get(at + 2)?,
-        utm_medium: row.get(at + 3)?,
-        utm_campaign: row.get(at + 4)?,
-        utm_term: row.get(at + 5)?,
-        utm_content: row.get(at + 6)?,
-        browser: row.get(at + 7)?,
-        browser_version: row.get(at + 8)?,
-        os: row.get(at + 9)?,
-        os_version: row.get(at + 10)?,
-        device: row.get(at + 11)?,
-        screen_width: row.get(at + 12)?,
-        country: row.get(at + 13)?,
-        is_bot: row.get(at + 14)?,
-        is_internal: row.get(at + 15)?,
-    })
 }

@@ -5,10 +5,11 @@
 //! columns asked for; [`fold`] is its special case for the behavioural
 //! queries, which need only start times, visitor ids and event codes, handed
 //! over undecoded ([`PackedCodes`]). Both read a day only when it is in the
-//! current format (it has the part [`part::MARKER`]): a day packed before
-//! migration 012, or not packed, ends the packed prefix of the period, and
-//! the caller reads the rows from there. A part that fails its checksum or
-//! does not decode answers [`StoreError::DamagedSegment`].
+//! current format (it has the part [`part::MARKER`]): a day packed in an
+//! earlier format, or not packed, ends the run of packed days, and the
+//! caller reads rows from there up to the next packed day
+//! ([`next_packed_day`]). A part that fails its checksum or does not decode
+//! answers [`StoreError::DamagedSegment`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -212,8 +213,8 @@ fn load_record_day(
     for (wanted, read) in event_parts.iter_mut().zip(&parts) {
         *wanted &= read.is_none();
     }
-    // Packed again in between (reads outside a transaction): the rows,
-    // which are kept, answer for the day instead.
+    // Every read is one read transaction ([`crate::reader::ReadPool`]), so
+    // the day is still packed; were it not, its rows would answer for it.
     let Some(events) = load_parts(conn, site, day, event_parts)? else {
         return Ok(None);
     };
@@ -503,6 +504,22 @@ pub(crate) fn fold<A: Send>(
     )
 }
 
+/// The first instant of the first day after the one holding `after_ms` that
+/// `site` has packed in the current format, if any: where the rows that
+/// answer from `after_ms` on end.
+pub(crate) fn next_packed_day(
+    conn: &Connection,
+    site: i64,
+    after_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let day: Option<i64> = conn
+        .prepare_cached(
+            "SELECT min(day) FROM day_segments WHERE site_id = ?1 AND day > ?2 AND part = ?3",
+        )?
+        .query_row(params![site, utc_day(after_ms), part::MARKER], |r| r.get(0))?;
+    Ok(day.map(|day| day.saturating_mul(DAY_MS)))
+}
+
 /// The `(site, day)` of every day segment that fails a checksum or does not
 /// decode, in site and day order: every part of every segment in the current
 /// format is read and decoded (for `mallard check`).
@@ -543,14 +560,18 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
     Ok(damaged)
 }
 
-/// Deletes the damaged day segments (see [`damaged_segments`]), so that the
-/// writer packs their days again from the rows, and returns them.
+/// Deletes the damaged day segments (see [`damaged_segments`]) with their
+/// days' ranges, and returns them. A packed day has no rows: its visits go
+/// with the segment, which cannot be read back.
 pub(crate) fn delete_damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, StoreError> {
     let damaged = damaged_segments(conn)?;
-    let mut delete =
-        conn.prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2")?;
     for &(site, day) in &damaged {
-        delete.execute(params![site, day])?;
+        for table in ["day_segments", "visit_days"] {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE site_id = ?1 AND day = ?2"
+            ))?
+            .execute(params![site, day])?;
+        }
     }
     Ok(damaged)
 }

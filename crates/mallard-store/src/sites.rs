@@ -26,7 +26,8 @@ impl ReadConn<'_> {
     pub fn sites(&self) -> Result<Vec<SiteRecord>, StoreError> {
         let mut stmt = self.connection().prepare_cached(
             "SELECT s.domain, s.timezone, s.created_at, \
-             EXISTS (SELECT 1 FROM events e WHERE e.site_id = s.id) \
+             (EXISTS (SELECT 1 FROM events e WHERE e.site_id = s.id) \
+             OR EXISTS (SELECT 1 FROM day_segments d WHERE d.site_id = s.id)) \
              FROM sites s ORDER BY s.domain",
         )?;
         let sites = stmt
@@ -44,7 +45,8 @@ impl ReadConn<'_> {
 
     /// The distinct visitors with an event between `from_ms` and `to_ms`
     /// (inclusive) of every site that has any, by domain, in one query: one
-    /// range read of the events table per site.
+    /// range read of the events table per site. Meant for the last minutes
+    /// (the live count): their days are open, so their events are rows.
     pub fn visitors_between_by_site(
         &self,
         from_ms: i64,
@@ -127,7 +129,8 @@ pub fn set_time_zone(
 ) -> Result<TimeZoneChange, StoreError> {
     let site: Option<(i64, String, bool)> = conn
         .prepare_cached(
-            "SELECT id, timezone, EXISTS (SELECT 1 FROM events e WHERE e.site_id = sites.id) \
+            "SELECT id, timezone, (EXISTS (SELECT 1 FROM events e WHERE e.site_id = sites.id) \
+             OR EXISTS (SELECT 1 FROM day_segments d WHERE d.site_id = sites.id)) \
              FROM sites WHERE domain = ?1",
         )?
         .query_row(params![domain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

@@ -114,29 +114,6 @@ pub(crate) fn recover(conn: &Connection) -> Result<usize, StoreError> {
     Ok(found)
 }
 
-/// The range of ids that holds every visit of `site_id` starting in
-/// `[from_ms, to_ms)`, `None` when no visit of the site starts on those days.
-pub(crate) fn id_range(
-    conn: &Connection,
-    site_id: i64,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Option<(i64, i64)>, StoreError> {
-    if to_ms <= from_ms {
-        return Ok(None);
-    }
-    let range: (Option<i64>, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT min(min_id), max(max_id) FROM visit_days WHERE site_id = ?1 \
-             AND day >= ?2 AND day <= ?3",
-        )?
-        .query_row(
-            params![site_id, utc_day(from_ms), utc_day(to_ms - 1)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-    Ok(range.0.zip(range.1))
-}
-
 /// The part of a period on one UTC day and the id range of a site's visits
 /// that start on that day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,22 +178,45 @@ pub(crate) fn last_id_before(conn: &Connection, to_ms: i64) -> Result<Option<i64
         .flatten())
 }
 
-/// Deletes the ranges that hold no visit any more: those below the lowest
-/// visit id left, after data retention deleted old visits. The range with
-/// the highest `max_id` is never among them while a visit is left, so the
-/// coverage [`recover`] relies on holds.
+/// Deletes the ranges that hold no visit any more: those of days kept as
+/// rows (not packed) below the lowest visit id left, after data retention
+/// deleted old visits. The range with the highest `max_id` is never among
+/// them while a visit is left, so the coverage [`recover`] relies on holds.
 pub(crate) fn forget_emptied(conn: &Connection) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "DELETE FROM visit_days WHERE max_id < (SELECT coalesce(min(id), 9223372036854775807) \
-         FROM visits)",
+        "DELETE FROM visit_days WHERE max_end IS NULL AND max_id < \
+         (SELECT coalesce(min(id), 9223372036854775807) FROM visits)",
     )?
     .execute([])?;
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The range of ids that holds every visit of `site_id` starting in
+    /// `[from_ms, to_ms)`, `None` when no visit of the site starts on those days.
+    pub(crate) fn id_range(
+        conn: &Connection,
+        site_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        if to_ms <= from_ms {
+            return Ok(None);
+        }
+        let range: (Option<i64>, Option<i64>) = conn
+            .prepare_cached(
+                "SELECT min(min_id), max(max_id) FROM visit_days WHERE site_id = ?1 \
+                 AND day >= ?2 AND day <= ?3",
+            )?
+            .query_row(
+                params![site_id, utc_day(from_ms), utc_day(to_ms - 1)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+        Ok(range.0.zip(range.1))
+    }
 
     fn insert_visit(conn: &Connection, id: i64, site_id: i64, start_ts: i64) {
         conn.execute(

@@ -261,7 +261,7 @@ mod tests {
                 growth.write_all(&conn).unwrap();
             }
             assert_eq!(
-                crate::visit_days::id_range(&conn, 1, 0, day).unwrap(),
+                crate::visit_days::tests::id_range(&conn, 1, 0, day).unwrap(),
                 Some((1, 1)),
                 "crash: {crash}"
             );

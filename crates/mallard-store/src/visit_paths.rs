@@ -2,25 +2,28 @@
 //! forgotten.
 //!
 //! Once a UTC day is closed (the newest visit of its site starts
-//! [`PACK_AFTER_MS`] after its end), the writer packs the visits that start on
-//! it and all their events into a columnar day segment in `day_segments`
-//! (migration 012; the format is [`crate::day_segment`]), a few days per
-//! write-behind. Queries read a period's packed days through
-//! [`crate::segment_fold`] and the rows from the first day that is not packed
-//! on. The rows of a packed day are kept for now (most readers still read
-//! rows); deleting them in the transaction that packs the day is the next
-//! step.
+//! [`PACK_AFTER_MS`] after its end, and every visit of the day ended a visit
+//! timeout before that, so none of them is still open), the writer packs the
+//! visits that start on it and all their events into a columnar day segment
+//! in `day_segments` (the format is [`crate::day_segment`]), a few days per
+//! write-behind, and in the same transaction deletes the day's visits,
+//! events, properties and collector consents from the row tables: a closed
+//! day is stored once (migration 013). `visit_days.max_end` holds the latest
+//! end of the day's visits while it is packed.
 //!
-//! A packed day always equals its rows: when a batch adds an event to a visit
-//! of a packed day, creates a visit on one or moves a visit's start across
-//! days, the writer deletes the days concerned in the same transaction
-//! ([`VisitPaths::touch`]), and they are packed again later. Data retention
-//! deletes the days it reaches. Days packed before migration 012 (parts 0 to
-//! 2 only, without the marker part) read as unpacked and are packed again in
-//! the current format by the same mechanism, newest first, within the
-//! write-behind's budget ([`PACK_BUDGET`]), so that an upgraded database
-//! converts while the server runs. Packing is part of the writer's
-//! transaction: a crash leaves a day either packed or not.
+//! Late data is normal: when a batch adds an event to a visit of a packed
+//! day, creates a visit on one or moves a visit's start across days, the
+//! writer first restores the days concerned to rows from their segments
+//! ([`VisitPaths::touch`], [`unpack_day`]) in the same transaction, and
+//! packs them again later. Data retention deletes whole packed days once
+//! all their visits ended before its cut-off, and restores the day it cuts
+//! to rows ([`forget_before`]). Days packed in an earlier format (parts 0 to
+//! 2 before migration 012, parts 0 to 9 before migration 013) kept their
+//! rows: they read as unpacked and are packed again in the current format by
+//! the same mechanism, newest first, within the write-behind's budget
+//! ([`PACK_BUDGET`]), so that an upgraded database converts while the server
+//! runs. Packing is part of the writer's transaction: a crash leaves a day
+//! either packed (and its rows gone) or not.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,16 +32,16 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashMap;
 
-use crate::day_segment::part;
+use crate::day_segment::{DayParts, part};
 use crate::error::StoreError;
 use crate::visit_days::{DAY_MS, utc_day};
-use crate::visit_record::{Columns, VisitRecord};
-use crate::visits::Visit;
+use crate::visit_record::{Columns, Take, VisitRecord};
+use crate::visits::{VISIT_TIMEOUT_MS, Visit};
 
 /// A day is packed once the newest visit of its site starts this long after
 /// the day's end: twice the visit timeout, so that the visits still open at
 /// midnight have ended (one that goes on unpacks the day again).
-const PACK_AFTER_MS: i64 = 2 * crate::visits::VISIT_TIMEOUT_MS;
+const PACK_AFTER_MS: i64 = 2 * VISIT_TIMEOUT_MS;
 /// Days packed per write-behind at most, so that catching up after an
 /// upgrade never holds a commit for long.
 pub(crate) const DAYS_PER_WRITE: usize = 2;
@@ -56,6 +59,9 @@ const PACK_BUDGET: Duration = Duration::from_millis(50);
 pub(crate) struct VisitPaths {
     latest_packed: Option<FxHashMap<i64, i64>>,
     backlog: Arc<AtomicBool>,
+    /// Whether [`VisitPaths::pack_closed`] packs (see
+    /// [`crate::writer::WriterOptions::pack_closed_days`]).
+    packing: bool,
 }
 
 impl Default for VisitPaths {
@@ -65,6 +71,7 @@ impl Default for VisitPaths {
             // Until a write-behind finds nothing to pack, there may be days
             // to pack (or to convert after an upgrade).
             backlog: Arc::new(AtomicBool::new(true)),
+            packing: true,
         }
     }
 }
@@ -82,10 +89,10 @@ impl VisitPaths {
         Ok(self.latest_packed.get_or_insert_default())
     }
 
-    /// Unpacks the days whose packed paths `visit`, as a batch just left it,
-    /// no longer matches: its start day, and with a moved start every day up
-    /// to its end (the day it started on before is among them). Runs in the
-    /// batch's transaction.
+    /// Restores to rows the packed days that `visit`, as a batch just left
+    /// it, changes: its start day, and with a moved start every day up to
+    /// its end (the day it started on before is among them). Runs in the
+    /// batch's transaction, before the batch writes the visit's row.
     pub(crate) fn touch(
         &mut self,
         conn: &Connection,
@@ -104,10 +111,8 @@ impl VisitPaths {
         } else {
             first
         };
-        let mut delete =
-            conn.prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2")?;
         for day in first..=last {
-            delete.execute(params![visit.site_id, day])?;
+            unpack_day(conn, visit.site_id, day)?;
         }
         Ok(())
     }
@@ -124,13 +129,23 @@ impl VisitPaths {
         self.backlog = backlog;
     }
 
-    /// Packs up to `limit` closed days, newest first (see [`pack_closed_days`]).
+    /// Whether [`VisitPaths::pack_closed`] packs.
+    pub(crate) fn set_packing(&mut self, enabled: bool) {
+        self.packing = enabled;
+    }
+
+    /// Packs up to `limit` closed days, newest first (see [`pack_closed_days`]),
+    /// unless packing is off.
     pub(crate) fn pack_closed(
         &mut self,
         conn: &Connection,
         limit: usize,
     ) -> Result<(), StoreError> {
-        let packed = pack_closed_days(conn, limit)?;
+        let packed = if self.packing {
+            pack_closed_days(conn, limit)?
+        } else {
+            Vec::new()
+        };
         // The flag is only a hint for the idle ticker: a batch rolled back
         // after this leaves it set, which costs one more look.
         self.backlog.store(!packed.is_empty(), Ordering::Relaxed);
@@ -154,16 +169,21 @@ impl VisitPaths {
 /// Packs up to `limit` closed days that are not packed in the current
 /// format, newest first, in the caller's transaction, stopping early once
 /// [`PACK_BUDGET`] is spent (unless `limit` is `usize::MAX`), and returns
-/// them as `(site, day)`. The writer's visit rows and day ranges must be
+/// them as `(site, day)`. A closed day with a visit that may still grow
+/// (one that ended less than a visit timeout before the site's newest
+/// visit started) waits. The writer's visit rows and day ranges must be
 /// written (it packs after writing them).
 pub(crate) fn pack_closed_days(
     conn: &Connection,
     limit: usize,
 ) -> Result<Vec<(i64, i64)>, StoreError> {
     let began = Instant::now();
-    let days: Vec<(i64, i64)> = conn
+    // A few more candidates than asked for, since the newest closed days
+    // may have to wait.
+    let candidates = i64::try_from(limit).map_or(i64::MAX, |l| l.saturating_add(4));
+    let days: Vec<(i64, i64, i64)> = conn
         .prepare_cached(
-            "SELECT d.site_id, d.day FROM visit_days d JOIN ( \
+            "SELECT d.site_id, d.day, s.newest FROM visit_days d JOIN ( \
              SELECT n.site_id, v.start_ts AS newest FROM visit_days n \
              JOIN visits v ON v.id = n.max_id \
              WHERE n.day = (SELECT max(day) FROM visit_days m WHERE m.site_id = n.site_id)) s \
@@ -174,48 +194,283 @@ pub(crate) fn pack_closed_days(
              ORDER BY d.day DESC LIMIT ?2",
         )?
         .query_map(
-            params![
-                PACK_AFTER_MS,
-                i64::try_from(limit).unwrap_or(i64::MAX),
-                DAY_MS,
-                part::MARKER
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            params![PACK_AFTER_MS, candidates, DAY_MS, part::MARKER],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?
         .collect::<Result<_, _>>()?;
     let mut packed = Vec::with_capacity(days.len());
-    for (site, day) in days {
-        if limit != usize::MAX && !packed.is_empty() && began.elapsed() >= PACK_BUDGET {
+    for (site, day, newest) in days {
+        if packed.len() == limit
+            || (limit != usize::MAX && !packed.is_empty() && began.elapsed() >= PACK_BUDGET)
+        {
             break;
         }
-        pack_day(conn, site, day)?;
-        packed.push((site, day));
+        if pack_day(conn, site, day, newest)? {
+            packed.push((site, day));
+        }
     }
     Ok(packed)
 }
 
-/// Deletes the packed days that data retention reached: every day up to the
-/// one holding the cut-off (its visits before the cut-off are gone, the
-/// others are packed again later).
-pub(crate) fn forget_through(conn: &Connection, cutoff_ms: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM day_segments WHERE day <= ?1")?
-        .execute(params![utc_day(cutoff_ms)])?;
+/// Deletes the packed days that data retention reached, a few at a time in
+/// the caller's transaction: a day whose visits all ended before `cutoff_ms`
+/// goes whole; the day holding the cut-off, and a day with a visit that
+/// reaches past it, are restored to rows, which retention then deletes by
+/// time like the others. Segments of an earlier format up to the cut-off's
+/// day go too (their rows go by time). Returns how many days were deleted
+/// or restored: 0 once none is left.
+pub(crate) fn forget_before(conn: &Connection, cutoff_ms: i64) -> Result<u64, StoreError> {
+    let cutoff_day = utc_day(cutoff_ms);
+    let days: Vec<(i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT site_id, day, max_end FROM visit_days WHERE max_end IS NOT NULL \
+             AND day <= ?1 ORDER BY day LIMIT 16",
+        )?
+        .query_map(params![cutoff_day], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut handled = 0u64;
+    for (site, day, max_end) in days {
+        if max_end < cutoff_ms && day < cutoff_day {
+            delete_segment(conn, site, day)?;
+            conn.prepare_cached("DELETE FROM visit_days WHERE site_id = ?1 AND day = ?2")?
+                .execute(params![site, day])?;
+        } else {
+            unpack_day(conn, site, day)?;
+        }
+        handled += 1;
+    }
+    conn.prepare_cached(
+        "DELETE FROM day_segments WHERE day <= ?1 AND NOT EXISTS (SELECT 1 FROM day_segments m \
+         WHERE m.site_id = day_segments.site_id AND m.day = day_segments.day AND m.part = ?2)",
+    )?
+    .execute(params![cutoff_day, part::MARKER])?;
+    Ok(handled)
+}
+
+/// Deletes the segment of `site`'s `day`, whatever its format.
+fn delete_segment(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2")?
+        .execute(params![site, day])?;
     Ok(())
 }
 
 /// Packs the visits of `site` that start on UTC `day`, replacing what was
-/// packed for it (in whichever format).
-fn pack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+/// packed for it (in whichever format), and deletes their rows, unless one
+/// of them ended less than a visit timeout before `newest` (the start of the
+/// site's newest visit): it may still grow, and the day waits. Returns
+/// whether the day was packed.
+fn pack_day(conn: &Connection, site: i64, day: i64, newest: i64) -> Result<bool, StoreError> {
     let from = day * DAY_MS;
+    // Whether a visit may still grow, from the visit rows alone: a day that
+    // waits costs no more than this to look at again.
+    let latest_end: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(v.end_ts) FROM visit_days d JOIN visits v \
+             ON v.id BETWEEN d.min_id AND d.max_id WHERE d.site_id = ?1 AND d.day = ?2 \
+             AND v.site_id = ?1 AND v.start_ts >= ?3 AND v.start_ts < ?3 + 86400000",
+        )?
+        .query_row(params![site, day, from], |r| r.get(0))?;
+    if latest_end.is_some_and(|end| end.saturating_add(VISIT_TIMEOUT_MS) > newest) {
+        return Ok(false);
+    }
     let visits = day_rows(conn, site, day)?;
-    let mut delete =
-        conn.prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2")?;
-    delete.execute(params![site, day])?;
+    let max_end = visits.iter().map(|v| v.end_ts).max().unwrap_or(from);
+    delete_segment(conn, site, day)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO day_segments (site_id, day, part, data) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for (part, data) in crate::day_segment::encode(from, &visits) {
         insert.execute(params![site, day, part, data])?;
+    }
+    delete_day_rows(conn, site, day, &visits, max_end)?;
+    conn.prepare_cached("UPDATE visit_days SET max_end = ?3 WHERE site_id = ?1 AND day = ?2")?
+        .execute(params![site, day, max_end])?;
+    Ok(true)
+}
+
+/// Deletes the rows of `visits` (those of `site` that start on `day`, whose
+/// events end by `max_end`): their properties, collector consents and
+/// events, found in the day's time range by visit, then the visits.
+fn delete_day_rows(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    visits: &[VisitRecord],
+    max_end: i64,
+) -> Result<(), StoreError> {
+    let (Some(low), Some(high)) = (
+        visits.iter().map(|v| v.id).min(),
+        visits.iter().map(|v| v.id).max(),
+    ) else {
+        return Ok(());
+    };
+    let from = day * DAY_MS;
+    // The day's visits: a range of ids holds them, among the visits of other
+    // days created meanwhile.
+    const DAY_VISITS: &str = "SELECT id FROM visits WHERE id BETWEEN ?4 AND ?5 \
+        AND site_id = ?1 AND start_ts >= ?2 AND start_ts < ?2 + 86400000";
+    let day_events = format!(
+        "SELECT id FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+         AND visit_id IN ({DAY_VISITS})"
+    );
+    for table in ["event_props", "collector_event_consent"] {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND event_id IN ({day_events})"
+        ))?
+        .execute(params![site, from, max_end, low, high])?;
+    }
+    conn.prepare_cached(&format!(
+        "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+         AND visit_id IN ({DAY_VISITS})"
+    ))?
+    .execute(params![site, from, max_end, low, high])?;
+    conn.prepare_cached(&format!("DELETE FROM visits WHERE id IN ({DAY_VISITS})"))?
+        .execute(params![site, from, max_end, low, high])?;
+    Ok(())
+}
+
+/// The id a restored event takes: below every id the writer hands out
+/// (from 1 up), unique per visit and place in it, and in the visit's order,
+/// so that the rows read back in the segment's order.
+fn restored_event_id(visit_id: i64, index: usize) -> i64 {
+    i64::MIN
+        .wrapping_add(visit_id.wrapping_shl(24))
+        .wrapping_add(index as i64)
+}
+
+/// Restores the rows of `site`'s packed `day` from its segment and deletes
+/// the segment, in the caller's transaction. A day packed in an earlier
+/// format kept its rows: its segment just goes. A segment that does not
+/// decode cannot be restored: it is logged and deleted, and the day's visits
+/// are lost (the rollups keep its totals), so that a damaged day never
+/// stops the ingestion of late events.
+pub(crate) fn unpack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    let wanted = crate::day_segment::parts_for(Columns::ALL);
+    match crate::segment_fold::load_parts(conn, site, day, wanted) {
+        Ok(None) => {}
+        Ok(Some(parts)) => {
+            let mut slices: DayParts<'_> = [None; part::COUNT];
+            for (slot, bytes) in slices.iter_mut().zip(&parts) {
+                *slot = bytes.as_deref();
+            }
+            let mut visits = Vec::new();
+            let mut record = VisitRecord::default();
+            let decoded = crate::day_segment::decode(
+                day * DAY_MS,
+                &slices,
+                Columns::ALL,
+                (i64::MIN, i64::MAX),
+                &mut record,
+                &|_: &VisitRecord| Take::Events,
+                |visit| visits.push(visit.clone()),
+            );
+            match decoded {
+                Ok(()) => insert_rows(conn, site, &visits)?,
+                Err(crate::day_segment::Damaged) => lose_damaged_day(site, day),
+            }
+        }
+        Err(StoreError::DamagedSegment { .. }) => lose_damaged_day(site, day),
+        Err(other) => return Err(other),
+    }
+    delete_segment(conn, site, day)?;
+    conn.prepare_cached("UPDATE visit_days SET max_end = NULL WHERE site_id = ?1 AND day = ?2")?
+        .execute(params![site, day])?;
+    Ok(())
+}
+
+/// Logs that the damaged segment of `site`'s `day` is dropped.
+fn lose_damaged_day(site_id: i64, day: i64) {
+    tracing::error!(
+        site_id,
+        date = %crate::error::utc_date(day),
+        "a damaged day segment could not be restored to rows; its visits are dropped (the \
+         rollups keep the day's totals)"
+    );
+}
+
+/// Writes `visits` of `site` (with all their columns) back as rows.
+fn insert_rows(conn: &Connection, site: i64, visits: &[VisitRecord]) -> Result<(), StoreError> {
+    let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
+    let mut insert_visit = conn.prepare_cached(
+        "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
+         entry_page, exit_page, referrer_source, referrer_url, utm_source, utm_medium, \
+         utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, \
+         screen_width, country, is_bot, is_internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+         ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+    )?;
+    let mut insert_event = conn.prepare_cached(
+        "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname, \
+         revenue_micros, currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut insert_prop = conn.prepare_cached(
+        "INSERT INTO event_props (site_id, ts, event_id, key, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut insert_consent = conn.prepare_cached(
+        "INSERT INTO collector_event_consent (site_id, ts, event_id, consent_id) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for visit in visits {
+        let a = &visit.attrs;
+        insert_visit.execute(rusqlite::params![
+            visit.id,
+            site,
+            visit.visitor_id,
+            visit.start_ts,
+            visit.end_ts,
+            visit.pageviews,
+            visit.events_count,
+            visit.entry_page,
+            visit.exit_page,
+            a.referrer_source,
+            a.referrer_url,
+            a.utm_source,
+            a.utm_medium,
+            a.utm_campaign,
+            a.utm_term,
+            a.utm_content,
+            a.browser,
+            a.browser_version,
+            a.os,
+            a.os_version,
+            a.device,
+            a.screen_width,
+            a.country,
+            a.is_bot,
+            a.is_internal
+        ])?;
+        for (index, event) in visit.events.iter().enumerate() {
+            let id = restored_event_id(visit.id, index);
+            let (name, pathname) = if event.pageview {
+                // A page view was stored, so the name was.
+                let name = pageview.ok_or(StoreError::DamagedSegment {
+                    site_id: site,
+                    day: utc_day(visit.start_ts),
+                })?;
+                (name, event.code)
+            } else {
+                (event.code, event.pathname)
+            };
+            insert_event.execute(params![
+                site,
+                event.ts,
+                id,
+                visit.id,
+                name,
+                event.hostname,
+                pathname,
+                event.revenue_micros,
+                event.currency
+            ])?;
+            for &(key, value) in visit.props_of(event) {
+                insert_prop.execute(params![site, event.ts, id, key, value])?;
+            }
+            if let Some(consent) = event.consent {
+                insert_consent.execute(params![site, event.ts, id, consent])?;
+            }
+        }
     }
     Ok(())
 }
@@ -552,5 +807,131 @@ pub(crate) mod tests {
                 .unwrap();
             assert_eq!(packed_days(&conn), left);
         }
+    }
+
+    #[test]
+    fn a_day_with_a_visit_that_may_still_grow_waits() {
+        let d = 10 * DAY_MS;
+        let minute = 60_000;
+        for (newest, packed) in [
+            // Day 11 starts an hour after day 10 ends, but visit 1 ended less
+            // than a visit timeout before it: an event may still join it.
+            (d + DAY_MS + 61 * minute, false),
+            (d + DAY_MS + 71 * minute, true),
+        ] {
+            let conn = database_with(&[
+                (
+                    1,
+                    d + 1_000,
+                    1,
+                    &[(d + 1_000, 3, true), (d + DAY_MS + 40 * minute, 3, true)],
+                ),
+                (2, newest, 2, &[(newest, 3, true)]),
+            ]);
+            let done = pack_closed_days(&conn, usize::MAX).unwrap();
+            assert_eq!(done == vec![(SITE, 10)], packed, "newest visit at {newest}");
+        }
+    }
+
+    #[test]
+    fn retention_deletes_packed_days_whole_and_restores_the_day_it_cuts() {
+        let d = 10 * DAY_MS;
+        let conn = database_with(&[
+            // Day 10: one visit reaching into day 11, one that ends at once.
+            (1, d, 1, &[(d, 3, true), (d + DAY_MS + 10, 3, true)]),
+            (2, d + 1_000, 2, &[(d + 1_000, 3, true)]),
+            // Day 11, before and after the cut-off.
+            (3, d + DAY_MS + 1, 3, &[(d + DAY_MS + 1, 3, true)]),
+            (5, d + DAY_MS + 20, 5, &[(d + DAY_MS + 20, 3, true)]),
+            // Day 9: wholly before the cut-off.
+            (6, d - DAY_MS, 6, &[(d - DAY_MS, 3, true)]),
+            (4, d + 4 * DAY_MS, 4, &[(d + 4 * DAY_MS, 3, true)]),
+        ]);
+        conn.execute(
+            "INSERT INTO sites (id, domain, created_at) VALUES (?1, 'a.test', 0)",
+            params![SITE],
+        )
+        .unwrap();
+        assert_eq!(pack_closed_days(&conn, usize::MAX).unwrap().len(), 3);
+        let cutoff = d + DAY_MS + 5;
+        let mut calls = 0;
+        while crate::retention::delete_oldest_chunk(&conn, cutoff).unwrap() > 0 {
+            calls += 1;
+            assert!(calls < 20);
+        }
+        // Visits that started before the cut-off and ended after it stay, with
+        // their events after it; the others before it go, as with rows.
+        let visits: Vec<i64> = conn
+            .prepare("SELECT id FROM visits ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(visits, vec![1, 4, 5]);
+        let events: Vec<i64> = conn
+            .prepare("SELECT ts FROM events ORDER BY ts")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            events,
+            vec![d + DAY_MS + 10, d + DAY_MS + 20, d + 4 * DAY_MS]
+        );
+        let days: Vec<i64> = conn
+            .prepare("SELECT DISTINCT day FROM day_segments")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            days.is_empty(),
+            "no segment up to the cut-off's day is left"
+        );
+        let ranges: Vec<i64> = conn
+            .prepare("SELECT day FROM visit_days ORDER BY day")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!ranges.contains(&9), "the day deleted whole is forgotten");
+    }
+
+    #[test]
+    fn new_visits_never_take_the_ids_of_packed_ones() {
+        let d = 10 * DAY_MS;
+        let conn = database_with(&[
+            (1, d + 4 * DAY_MS, 1, &[(d + 4 * DAY_MS, 3, true)]),
+            // Created last, with a start in the past: the highest id is on a
+            // day that gets packed.
+            (9, d, 2, &[(d, 3, true)]),
+        ]);
+        pack_closed_days(&conn, usize::MAX).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT max(id) FROM visits", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1, "visit 9's row is packed away");
+        let mut state = crate::insert::WriterState::load(&conn, d + 5 * DAY_MS).unwrap();
+        let event = mallard_core::NewEvent {
+            site: mallard_core::SiteId::parse("late.example").unwrap(),
+            timestamp_ms: d + 5 * DAY_MS,
+            visitor: mallard_core::VisitorId(5),
+            name: mallard_core::EventName::parse(mallard_core::EventName::PAGEVIEW).unwrap(),
+            hostname: "late.example".to_owned(),
+            pathname: "/".to_owned(),
+            props: Vec::new(),
+            revenue: None,
+            session: mallard_core::SessionAttributes::default(),
+            collector: None,
+        };
+        state.insert(&conn, &[event]).unwrap();
+        let newest: i64 = conn
+            .query_row("SELECT max(id) FROM visits", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(newest, 10);
     }
 }

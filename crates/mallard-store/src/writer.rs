@@ -49,6 +49,10 @@ pub struct WriterOptions {
     pub commit_delay: Duration,
     /// How many submissions may wait in the queue before submitters wait.
     pub queue_capacity: usize,
+    /// Whether closed days are packed into day segments as the writer
+    /// writes behind (true). Without, every day stays as rows, as in a
+    /// database written before day segments: for tests of the upgrade.
+    pub pack_closed_days: bool,
 }
 
 impl Default for WriterOptions {
@@ -57,6 +61,7 @@ impl Default for WriterOptions {
             max_batch_events: 4096,
             commit_delay: Duration::ZERO,
             queue_capacity: 16_384,
+            pack_closed_days: true,
         }
     }
 }
@@ -161,9 +166,9 @@ impl WriterHandle {
         })
     }
 
-    /// Deletes the day segments that fail a checksum or do not decode, so
-    /// that their days are packed again from the rows, and returns them as
-    /// `(site id, UTC day)` (what `mallard check --repair` does).
+    /// Deletes the day segments that fail a checksum or do not decode (and
+    /// so their days' visits, which cannot be read back), and returns them
+    /// as `(site id, UTC day)` (what `mallard check --repair` does).
     pub fn delete_damaged_segments_blocking(&self) -> Result<Vec<(i64, i64)>, StoreError> {
         self.job_blocking(Command::Maintain, |conn: &Connection| {
             crate::segment_fold::delete_damaged_segments(conn)
@@ -286,9 +291,10 @@ where
 /// Starts the writer thread on `conn`.
 pub(crate) fn spawn(
     conn: Connection,
-    state: WriterState,
+    mut state: WriterState,
     options: WriterOptions,
 ) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
+    state.set_packing(options.pack_closed_days);
     let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
     let rollups_pending = Arc::new(AtomicBool::new(false));
     spawn_pack_ticker(sender.downgrade(), state.packing_backlog())?;
@@ -478,6 +484,7 @@ impl Writer {
             Ok(mut state) => {
                 // The pack ticker keeps watching the same flag.
                 state.adopt_packing_backlog(self.state.packing_backlog());
+                state.set_packing(self.options.pack_closed_days);
                 self.state = state;
                 if self.stale {
                     tracing::info!("writer state reloaded; writes resume");

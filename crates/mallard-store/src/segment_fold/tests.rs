@@ -73,14 +73,18 @@ fn records(conn: &Connection, from: i64, to: i64, columns: Columns) -> (Vec<Visi
 #[test]
 fn records_of_packed_days_equal_their_rows() {
     let conn = database();
+    let mut rows = crate::visit_paths::tests::rows_of_day(&conn, 10);
+    rows.extend(crate::visit_paths::tests::rows_of_day(&conn, 11));
     assert_eq!(
         pack_closed_days(&conn, usize::MAX).unwrap(),
         vec![(SITE, 11), (SITE, 10)]
     );
+    assert!(
+        crate::visit_paths::tests::rows_of_day(&conn, 10).is_empty(),
+        "a packed day's rows are deleted"
+    );
     let (seen, rest) = records(&conn, D, D + 4 * DAY_MS, Columns::ALL);
     assert_eq!(rest, D + 3 * DAY_MS, "day 13 is not packed");
-    let mut rows = crate::visit_paths::tests::rows_of_day(&conn, 10);
-    rows.extend(crate::visit_paths::tests::rows_of_day(&conn, 11));
     assert_eq!(seen.len(), 3);
     assert_eq!(seen, rows);
     // The crossing visit's custom event has its page, properties sorted by
@@ -135,11 +139,22 @@ fn days_packed_in_the_old_format_read_as_unpacked_until_packed_again() {
 fn days_packed_with_parts_up_to(last_part: i64) {
     let conn = database();
     pack_closed_days(&conn, usize::MAX).unwrap();
-    conn.execute(
-        "DELETE FROM day_segments WHERE day = 10 AND part > ?1",
-        params![last_part],
-    )
-    .unwrap();
+    // An old day: its rows, and its segment without the newer parts.
+    let old: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT part, data FROM day_segments WHERE day = 10 AND part <= ?1")
+        .unwrap()
+        .query_map(params![last_part], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    crate::visit_paths::unpack_day(&conn, SITE, 10).unwrap();
+    for (part, data) in old {
+        conn.execute(
+            "INSERT INTO day_segments (site_id, day, part, data) VALUES (?1, 10, ?2, ?3)",
+            params![SITE, part, data],
+        )
+        .unwrap();
+    }
     let (seen, rest) = records(&conn, D, D + 3 * DAY_MS, Columns::ALL);
     assert!(seen.is_empty());
     assert_eq!(rest, D, "the rows take over from the old day");
@@ -242,7 +257,105 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
         vec![(SITE, 10), (SITE, 11)]
     );
     assert!(damaged_segments(&conn).unwrap().is_empty());
-    // Deleted, they are packed again from the rows.
-    assert_eq!(pack_closed_days(&conn, usize::MAX).unwrap().len(), 2);
-    assert_eq!(records(&conn, D, D + 3 * DAY_MS, Columns::ALL).0.len(), 3);
+    // Their visits are gone (a packed day has no rows), and nothing is left
+    // to pack.
+    assert_eq!(records(&conn, D, D + 3 * DAY_MS, Columns::ALL).0.len(), 0);
+    assert!(pack_closed_days(&conn, usize::MAX).unwrap().is_empty());
+}
+
+/// How many rows each row table holds.
+fn row_counts(conn: &Connection) -> [i64; 4] {
+    ["visits", "events", "event_props", "collector_event_consent"].map(|table| {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    })
+}
+
+/// Every part of every segment, in key order.
+fn segments(conn: &Connection) -> Vec<(i64, i64, Vec<u8>)> {
+    conn.prepare("SELECT day, part, data FROM day_segments ORDER BY day, part")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_packed_day_is_stored_once_and_restored_to_the_same_rows() {
+    let conn = database();
+    let rows_before: Vec<VisitRecord> = [10, 11]
+        .into_iter()
+        .flat_map(|day| crate::visit_paths::tests::rows_of_day(&conn, day))
+        .collect();
+    assert_eq!(row_counts(&conn), [4, 6, 3, 1]);
+    pack_closed_days(&conn, usize::MAX).unwrap();
+    // Only day 13's visit and event are left as rows.
+    assert_eq!(row_counts(&conn), [1, 1, 0, 0]);
+    let packed = segments(&conn);
+    let max_end: Vec<Option<i64>> = conn
+        .prepare("SELECT max_end FROM visit_days ORDER BY day")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        max_end,
+        vec![Some(D + DAY_MS + 10), Some(D + DAY_MS + 1), None]
+    );
+    // Restored, the rows read back as they were (properties, revenue, host
+    // and consent included), and pack to the same bytes.
+    for day in [10, 11] {
+        crate::visit_paths::unpack_day(&conn, SITE, day).unwrap();
+    }
+    assert_eq!(row_counts(&conn), [4, 6, 3, 1]);
+    assert!(segments(&conn).is_empty());
+    let rows_after: Vec<VisitRecord> = [10, 11]
+        .into_iter()
+        .flat_map(|day| crate::visit_paths::tests::rows_of_day(&conn, day))
+        .collect();
+    assert_eq!(rows_after, rows_before);
+    pack_closed_days(&conn, usize::MAX).unwrap();
+    assert_eq!(segments(&conn), packed);
+    assert_eq!(row_counts(&conn), [1, 1, 0, 0]);
+}
+
+#[test]
+fn runs_of_packed_days_and_days_kept_as_rows_alternate() {
+    let conn = database_with(&[
+        (1, D, 1, &[(D, 3, true)]),
+        (2, D + DAY_MS, 2, &[(D + DAY_MS, 3, true)]),
+        (3, D + 2 * DAY_MS, 3, &[(D + 2 * DAY_MS, 4, true)]),
+        (4, D + 4 * DAY_MS, 4, &[(D + 4 * DAY_MS, 3, true)]),
+    ]);
+    pack_closed_days(&conn, usize::MAX).unwrap();
+    // A late change restores day 11 to rows: days 10 and 12 stay packed.
+    crate::visit_paths::unpack_day(&conn, SITE, 11).unwrap();
+    assert_eq!(
+        next_packed_day(&conn, SITE, D + DAY_MS).unwrap(),
+        Some(D + 2 * DAY_MS)
+    );
+    assert_eq!(next_packed_day(&conn, SITE, D + 2 * DAY_MS).unwrap(), None);
+    let (packed, rest) = records(&conn, D, D + 5 * DAY_MS, Columns::ALL);
+    assert_eq!(
+        (packed.len(), rest),
+        (1, D + DAY_MS),
+        "the packed run ends at day 11"
+    );
+    // The period's one source reads every day from wherever it is kept.
+    let folds = crate::stats::period_source::fold_starting(
+        &conn,
+        SITE,
+        D,
+        D + 5 * DAY_MS,
+        Columns::ALL,
+        &|_: &VisitRecord| Take::Events,
+        Vec::new,
+        |seen: &mut Vec<i64>, visit| seen.push(visit.id),
+    )
+    .unwrap();
+    let mut ids: Vec<i64> = folds.into_iter().flatten().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2, 3, 4]);
 }

@@ -19,8 +19,8 @@
 
 mod behaviour;
 mod breakdown;
-mod labels;
-mod period_source;
+pub(crate) mod labels;
+pub(crate) mod period_source;
 mod predicate;
 mod raw;
 mod rollup;

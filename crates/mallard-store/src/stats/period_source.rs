@@ -8,21 +8,24 @@
 //!
 //! Visits are found by their start, so the visits that started before the
 //! period and still have events in it are found first ([`reach_back`]): a
-//! visit never has a gap of more than [`VISIT_TIMEOUT_MS`] between two of
-//! its events (an event joins a visit only within that time of its first or
-//! last event, see [`crate::visits::ActiveVisits::record`]), so such a visit
-//! has an event in the first [`VISIT_TIMEOUT_MS`] of the period.
+//! visit kept as rows never has a gap of more than [`VISIT_TIMEOUT_MS`]
+//! between two of its events (an event joins a visit only within that time
+//! of its first or last event, see [`crate::visits::ActiveVisits::record`]),
+//! so such a visit has an event in the first [`VISIT_TIMEOUT_MS`] of the
+//! period; a packed one is found by its day's latest end.
 //!
-//! The closed days come from their day segments
-//! ([`crate::segment_fold::fold_records`]) up to the first day that is not
-//! packed in the current format, and the rest of the period from rows
-//! ([`crate::visit_rows::fold_records`]); the two lists of accumulators are
-//! appended. [`reach_back`] reads the rows, which this round still keeps for
-//! every day.
+//! Each UTC day is kept either as a day segment (packed) or as rows, never
+//! both: runs of packed days come from their segments
+//! ([`crate::segment_fold::fold_records`]), runs of other days from rows
+//! ([`crate::visit_rows::fold_records`]), and the lists of accumulators are
+//! appended. A read is one read transaction, so no day changes hands while
+//! it runs.
 
 use rusqlite::{Connection, params};
 
+use crate::day_segment::part;
 use crate::error::StoreError;
+use crate::visit_days::{DAY_MS, utc_day};
 use crate::visit_record::{Columns, Take, VisitGate, VisitRecord};
 use crate::visits::VISIT_TIMEOUT_MS;
 
@@ -71,14 +74,25 @@ pub(crate) fn fold_starting<A: Send>(
     if to_ms <= from_ms {
         return Ok(Vec::new());
     }
-    let (mut folds, rest) =
-        crate::segment_fold::fold_records(conn, site, from_ms, to_ms, columns, gate, &new, &each)?;
-    if rest < to_ms {
+    // Packed days and days kept as rows alternate (a late event restores
+    // its day to rows): each run of packed days is folded from its segments,
+    // each run of other days from rows.
+    let mut folds = Vec::new();
+    let mut from = from_ms;
+    while from < to_ms {
+        let (packed, rest) =
+            crate::segment_fold::fold_records(conn, site, from, to_ms, columns, gate, &new, &each)?;
+        folds.extend(packed);
+        if rest >= to_ms {
+            break;
+        }
+        let rows_end = crate::segment_fold::next_packed_day(conn, site, rest)?
+            .map_or(to_ms, |next| next.min(to_ms));
         folds.extend(crate::visit_rows::fold_records(
             conn,
             site,
             rest,
-            to_ms,
+            rows_end,
             columns,
             &new,
             |acc, visit| {
@@ -87,14 +101,21 @@ pub(crate) fn fold_starting<A: Send>(
                 }
             },
         )?);
+        from = rows_end;
     }
     Ok(folds)
 }
 
 /// The earliest start of a visit of `site` with an event at or after
 /// `from_ms`, or `from_ms` when every such visit starts there or later.
+///
+/// Visits kept as rows are found by their events in the first
+/// [`VISIT_TIMEOUT_MS`] of the period. Packed visits are found by their
+/// day's latest end (`visit_days.max_end`): the earliest packed day up to
+/// `from_ms`'s with a visit that ends at or after it, and in its segment the
+/// first such visit.
 pub(crate) fn reach_back(conn: &Connection, site: i64, from_ms: i64) -> Result<i64, StoreError> {
-    let earliest: Option<i64> = conn
+    let earliest_row: Option<i64> = conn
         .prepare_cached(
             "SELECT min(v.start_ts) FROM events e JOIN visits v ON v.id = e.visit_id \
              WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3",
@@ -103,5 +124,46 @@ pub(crate) fn reach_back(conn: &Connection, site: i64, from_ms: i64) -> Result<i
             params![site, from_ms, from_ms.saturating_add(VISIT_TIMEOUT_MS)],
             |r| r.get(0),
         )?;
-    Ok(earliest.map_or(from_ms, |start| start.min(from_ms)))
+    let packed_day: Option<i64> = conn
+        .prepare_cached(
+            "SELECT min(day) FROM visit_days WHERE site_id = ?1 AND day <= ?2 \
+             AND max_end >= ?3",
+        )?
+        .query_row(params![site, utc_day(from_ms), from_ms], |r| r.get(0))?;
+    let earliest_packed = match packed_day {
+        Some(day) => first_reaching(conn, site, day, from_ms)?,
+        None => None,
+    };
+    Ok([earliest_row, earliest_packed]
+        .into_iter()
+        .flatten()
+        .fold(from_ms, i64::min))
+}
+
+/// The start of the first visit of `site`'s packed `day` that ends at or
+/// after `from_ms`.
+fn first_reaching(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    from_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut wanted = [false; part::COUNT];
+    wanted[part::STARTS as usize] = true;
+    wanted[part::VISIT as usize] = true;
+    let Some(parts) = crate::segment_fold::load_parts(conn, site, day, wanted)? else {
+        return Ok(None);
+    };
+    let (Some(starts), Some(visit)) = (&parts[part::STARTS as usize], &parts[part::VISIT as usize])
+    else {
+        return Err(StoreError::DamagedSegment { site_id: site, day });
+    };
+    crate::day_segment::first_visit(
+        day * DAY_MS,
+        starts,
+        visit,
+        (i64::MIN, i64::MAX),
+        |_, end| end >= from_ms,
+    )
+    .map_err(|crate::day_segment::Damaged| StoreError::DamagedSegment { site_id: site, day })
 }

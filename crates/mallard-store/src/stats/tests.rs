@@ -225,91 +225,73 @@ pub(super) struct Reference {
     pub(super) visits: HashMap<i64, RefVisit>,
 }
 
-const VISIT_DIMS: &[(&str, &str)] = &[
-    ("source", "referrer_source"),
-    ("referrer", "referrer_url"),
-    ("utm_source", "utm_source"),
-    ("utm_medium", "utm_medium"),
-    ("utm_campaign", "utm_campaign"),
-    ("browser", "browser"),
-    ("os", "os"),
-    ("country", "country"),
-];
-
 impl Reference {
+    /// Every event and visit of [`SITE`], from the rows of open days and the
+    /// day segments of packed ones alike ([`crate::site_records`]; packed
+    /// days have no rows, and the segments' round trip is tested on its
+    /// own), with their strings looked up.
     pub(super) fn load(conn: &Connection, tz: SiteTimeZone) -> Self {
-        let mut props: HashMap<i64, Vec<(String, String)>> = HashMap::new();
-        let mut stmt = conn
-            .prepare(
-                "SELECT p.event_id, k.value, v.value FROM event_props p \
-                 JOIN dims k ON k.id = p.key JOIN dims v ON v.id = p.value",
-            )
-            .unwrap();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(r) = rows.next().unwrap() {
-            props
-                .entry(r.get(0).unwrap())
-                .or_default()
-                .push((r.get(1).unwrap(), r.get(2).unwrap()));
-        }
-        let mut stmt = conn
-            .prepare(
-                "SELECT e.ts, e.id, e.visit_id, n.value, p.value FROM events e \
-                 JOIN dims n ON n.id = e.name JOIN dims p ON p.id = e.pathname",
-            )
-            .unwrap();
-        let events = stmt
-            .query_map([], |r| {
-                let id: i64 = r.get(1)?;
-                Ok(RefEvent {
-                    ts: r.get(0)?,
-                    id,
-                    visit_id: r.get(2)?,
-                    name: r.get(3)?,
-                    path: r.get(4)?,
-                    props: props.remove(&id).unwrap_or_default(),
-                })
+        let site = crate::site_records::site_id(conn, SITE).unwrap().unwrap();
+        let text = |id: Option<i64>| -> Option<String> {
+            id.map(|id| {
+                conn.query_row("SELECT value FROM dims WHERE id = ?1", [id], |r| r.get(0))
+                    .unwrap()
             })
+        };
+        let events = crate::site_records::events(conn, site)
             .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let label = |col: &str| format!("(SELECT value FROM dims WHERE id = v.{col})");
-        let mut columns: Vec<String> = vec![label("entry_page"), label("exit_page")];
-        columns.extend(VISIT_DIMS.iter().map(|(_, col)| label(col)));
-        let sql = format!(
-            "SELECT v.id, v.visitor_id, v.start_ts, v.end_ts, v.pageviews, v.device, \
-             v.screen_width, {} FROM visits v",
-            columns.join(", ")
-        );
-        let mut stmt = conn.prepare(&sql).unwrap();
-        let mut rows = stmt.query([]).unwrap();
+            .into_iter()
+            .enumerate()
+            .map(|(at, e)| RefEvent {
+                ts: e.ts,
+                // The list is in time order, ties by visit and then in the
+                // visit's order: its position orders ties as event ids do.
+                id: at as i64,
+                visit_id: e.visit_id,
+                name: text(e.name).unwrap(),
+                path: text(Some(e.pathname)).unwrap(),
+                props: e
+                    .props
+                    .iter()
+                    .map(|&(k, v)| (text(Some(k)).unwrap(), text(Some(v)).unwrap()))
+                    .collect(),
+            })
+            .collect();
         let mut visits = HashMap::new();
-        while let Some(r) = rows.next().unwrap() {
+        for v in crate::site_records::visits(conn, site).unwrap() {
+            let a = &v.attrs;
             let mut attrs: HashMap<&'static str, Option<String>> = HashMap::new();
-            for (i, (name, _)) in VISIT_DIMS.iter().enumerate() {
-                attrs.insert(name, r.get(9 + i).unwrap());
+            for (name, id) in [
+                ("source", a.referrer_source),
+                ("referrer", a.referrer_url),
+                ("utm_source", a.utm_source),
+                ("utm_medium", a.utm_medium),
+                ("utm_campaign", a.utm_campaign),
+                ("browser", a.browser),
+                ("os", a.os),
+                ("country", a.country),
+            ] {
+                attrs.insert(name, text(id));
             }
-            let device: i64 = r.get(5).unwrap();
             attrs.insert(
                 "device",
                 Some(
-                    DeviceClass::from_code(device as u8)
+                    DeviceClass::from_code(a.device as u8)
                         .unwrap()
                         .as_str()
                         .to_owned(),
                 ),
             );
-            let width: Option<i64> = r.get(6).unwrap();
-            attrs.insert("screen_size", width.map(|w| w.to_string()));
+            attrs.insert("screen_size", a.screen_width.map(|w| w.to_string()));
             visits.insert(
-                r.get::<_, i64>(0).unwrap(),
+                v.id,
                 RefVisit {
-                    visitor: r.get(1).unwrap(),
-                    start: r.get(2).unwrap(),
-                    end: r.get(3).unwrap(),
-                    pageviews: r.get(4).unwrap(),
-                    entry: r.get(7).unwrap(),
-                    exit: r.get(8).unwrap(),
+                    visitor: v.visitor_id,
+                    start: v.start_ts,
+                    end: v.end_ts,
+                    pageviews: v.pageviews,
+                    entry: text(v.entry_page),
+                    exit: text(v.exit_page),
                     attrs,
                 },
             );
@@ -1097,29 +1079,28 @@ fn rollups_and_visit_growth_only_in_memory_at_a_crash_are_recovered_at_open() {
     store.close();
 }
 
-/// Every stored visit's id, times, counts and pages, in id order.
+/// Every stored visit's id, times, counts and pages, in id order, whether
+/// its day is kept as rows or packed.
 fn visit_rows(db: &ReadConn<'_>) -> Vec<[Option<i64>; 7]> {
-    let mut stmt = db
-        .connection()
-        .prepare(
-            "SELECT id, start_ts, end_ts, pageviews, events, entry_page, exit_page \
-             FROM visits ORDER BY id",
-        )
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok([
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        ])
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    let conn = db.connection();
+    let site = crate::site_records::site_id(conn, SITE).unwrap().unwrap();
+    let mut visits: Vec<[Option<i64>; 7]> = crate::site_records::visits(conn, site)
+        .unwrap()
+        .into_iter()
+        .map(|v| {
+            [
+                Some(v.id),
+                Some(v.start_ts),
+                Some(v.end_ts),
+                Some(v.pageviews),
+                Some(v.events_count),
+                v.entry_page,
+                v.exit_page,
+            ]
+        })
+        .collect();
+    visits.sort_unstable();
+    visits
 }
 
 #[test]

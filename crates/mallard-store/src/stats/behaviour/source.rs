@@ -10,9 +10,8 @@
 //! Without filters, the packed paths of closed days
 //! ([`crate::visit_paths`]) serve the queries that need no event times and
 //! no visit attributes (funnels without a window, sequences, flows,
-//! retention): the packed days at the start of the period are decoded on
-//! rayon's pool, and the records are read from the first day that is not
-//! packed on.
+//! retention): the runs of packed days of the period are decoded on
+//! rayon's pool, and records are read for the runs of days kept as rows.
 
 use rusqlite::Connection;
 
@@ -178,7 +177,7 @@ pub(crate) fn fold_matching<A: Send>(
 /// Folds the visits of the query that meet its filters: from the packed
 /// days of the period (`packed`: the parts read, and what each visit adds)
 /// when the filters match every visit, and as records (read with `columns`,
-/// each handed to `each`) for the rest. Returns the accumulators (made by
+/// each handed to `each`) for the days kept as rows and with filters. Returns the accumulators (made by
 /// `new`) to merge.
 pub(crate) fn fold_query<A: Send>(
     conn: &Connection,
@@ -194,22 +193,32 @@ pub(crate) fn fold_query<A: Send>(
 ) -> Result<Vec<A>, StoreError> {
     let bounds = Bounds::of(site, query);
     let filter = VisitFilter::compile(conn, query, bounds)?;
-    let mut from = bounds.from;
-    let mut folds = Vec::new();
-    if filter.matches_everything() {
-        let (parts, each_packed) = packed;
-        let (packed_folds, rest) =
-            crate::segment_fold::fold(conn, site.id, from, bounds.to, parts, &new, each_packed)?;
-        folds = packed_folds;
-        from = rest;
+    if !filter.matches_everything() {
+        return fold_matching(conn, site.id, bounds, &filter, columns, new, each);
     }
-    let rest = Bounds {
-        from,
-        to: bounds.to,
-    };
-    folds.extend(fold_matching(
-        conn, site.id, rest, &filter, columns, new, each,
-    )?);
+    // Runs of packed days and of days kept as rows alternate (a late event
+    // restores its day to rows).
+    let (parts, each_packed) = packed;
+    let mut folds = Vec::new();
+    let mut from = bounds.from;
+    while from < bounds.to {
+        let (packed_folds, rest) =
+            crate::segment_fold::fold(conn, site.id, from, bounds.to, parts, &new, &each_packed)?;
+        folds.extend(packed_folds);
+        if rest >= bounds.to {
+            break;
+        }
+        let rows_end = crate::segment_fold::next_packed_day(conn, site.id, rest)?
+            .map_or(bounds.to, |next| next.min(bounds.to));
+        let rows = Bounds {
+            from: rest,
+            to: rows_end,
+        };
+        folds.extend(fold_matching(
+            conn, site.id, rows, &filter, columns, &new, &each,
+        )?);
+        from = rows_end;
+    }
     Ok(folds)
 }
 
