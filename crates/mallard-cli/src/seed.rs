@@ -74,6 +74,11 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
             if chunk.len() == CHUNK {
                 written += chunk.len() as u64;
                 writer.insert_blocking(std::mem::take(&mut chunk))?;
+                // Days that closed are packed at once, so that the pages
+                // their rows free are filled by the next days' rows.
+                if !args.rows_only {
+                    writer.pack_closed_days_blocking()?;
+                }
             }
         }
     }

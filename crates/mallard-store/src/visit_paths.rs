@@ -275,7 +275,9 @@ fn pack_day(conn: &Connection, site: i64, day: i64, newest: i64) -> Result<bool,
     if latest_end.is_some_and(|end| end.saturating_add(VISIT_TIMEOUT_MS) > newest) {
         return Ok(false);
     }
+    let began = Instant::now();
     let visits = day_rows(conn, site, day)?;
+    let read = began.elapsed();
     let max_end = visits.iter().map(|v| v.end_ts).max().unwrap_or(from);
     delete_segment(conn, site, day)?;
     let mut insert = conn.prepare_cached(
@@ -284,9 +286,19 @@ fn pack_day(conn: &Connection, site: i64, day: i64, newest: i64) -> Result<bool,
     for (part, data) in crate::day_segment::encode(from, &visits) {
         insert.execute(params![site, day, part, data])?;
     }
+    let written = began.elapsed();
     delete_day_rows(conn, site, day, &visits, max_end)?;
     conn.prepare_cached("UPDATE visit_days SET max_end = ?3 WHERE site_id = ?1 AND day = ?2")?
         .execute(params![site, day, max_end])?;
+    tracing::debug!(
+        site_id = site,
+        date = %crate::error::utc_date(day),
+        visits = visits.len(),
+        read_ms = read.as_secs_f64() * 1e3,
+        packed_ms = (written - read).as_secs_f64() * 1e3,
+        rows_deleted_ms = (began.elapsed() - written).as_secs_f64() * 1e3,
+        "packed a closed day"
+    );
     Ok(true)
 }
 
