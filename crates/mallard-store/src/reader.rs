@@ -187,7 +187,11 @@ impl ReadConn<'_> {
         };
         let rows: i64 = self
             .conn
-            .prepare_cached("SELECT count(*) FROM events WHERE site_id = ?1")?
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM events e JOIN visits v ON v.id = e.visit_id \
+                 WHERE e.site_id = ?1 AND {}",
+                site_records::NOT_REPLACED
+            ))?
             .query_row(params![site], |row| row.get(0))?;
         let counters = Columns {
             visit: true,
@@ -207,7 +211,10 @@ impl ReadConn<'_> {
         };
         let rows: Option<i64> = self
             .conn
-            .prepare_cached("SELECT min(ts) FROM events WHERE site_id = ?1")?
+            .prepare_cached(&format!(
+                "SELECT min(v.start_ts) FROM visits v WHERE v.site_id = ?1 AND {}",
+                site_records::NOT_REPLACED
+            ))?
             .query_row(params![site], |row| row.get(0))?;
         // A visit's first event is its start.
         let packed = site_records::packed_visits(self.conn, site, Columns::default())?
@@ -223,7 +230,10 @@ impl ReadConn<'_> {
         };
         let rows: i64 = self
             .conn
-            .prepare_cached("SELECT count(*) FROM visits WHERE site_id = ?1")?
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM visits v WHERE v.site_id = ?1 AND {}",
+                site_records::NOT_REPLACED
+            ))?
             .query_row(params![site], |row| row.get(0))?;
         let packed = site_records::packed_visits(self.conn, site, Columns::default())?.len();
         Ok(u64::try_from(rows).unwrap_or(0) + packed as u64)

@@ -566,12 +566,7 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
 pub(crate) fn delete_damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, StoreError> {
     let damaged = damaged_segments(conn)?;
     for &(site, day) in &damaged {
-        for table in ["day_segments", "visit_days"] {
-            conn.prepare_cached(&format!(
-                "DELETE FROM {table} WHERE site_id = ?1 AND day = ?2"
-            ))?
-            .execute(params![site, day])?;
-        }
+        crate::visit_paths::discard_day(conn, site, day)?;
     }
     Ok(damaged)
 }

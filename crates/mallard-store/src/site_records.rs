@@ -4,14 +4,21 @@
 //!
 //! The days kept as rows are read with SQL, so what the writer committed a
 //! moment ago is there whether or not its day ranges were written yet; the
-//! packed days ([`crate::visit_paths`]) come from their segments. A visit is
-//! in exactly one of the two.
+//! packed days ([`crate::visit_paths`]) come from their segments, and the
+//! rows a segment replaced that are still being deleted are skipped
+//! ([`NOT_REPLACED`]). A visit is read from exactly one of the two.
 
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashMap;
 
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
+
+/// A condition on `visits v`: the visit's day is not packed with its rows
+/// still being deleted (`packed_rows`), whose rows its segment replaced.
+pub(crate) const NOT_REPLACED: &str = "NOT EXISTS (SELECT 1 FROM packed_rows p \
+    WHERE p.site_id = v.site_id \
+    AND p.day = (v.start_ts - ((v.start_ts % 86400000) + 86400000) % 86400000) / 86400000)";
 use crate::visit_record::{Columns, Take, VisitRecord};
 use crate::visits::VisitAttributes;
 
@@ -93,12 +100,12 @@ pub(crate) fn visits(conn: &Connection, site: i64) -> Result<Vec<VisitRecord>, S
         ..Columns::default()
     };
     let mut visits = packed_visits(conn, site, columns)?;
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, exit_page, \
          referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, utm_term, \
          utm_content, browser, browser_version, os, os_version, device, screen_width, country, \
-         is_bot, is_internal FROM visits WHERE site_id = ?1",
-    )?;
+         is_bot, is_internal FROM visits v WHERE site_id = ?1 AND {NOT_REPLACED}",
+    ))?;
     let mut rows = stmt.query(params![site])?;
     while let Some(row) = rows.next()? {
         visits.push(VisitRecord {
@@ -174,11 +181,12 @@ pub(crate) fn events(conn: &Connection, site: i64) -> Result<Vec<SiteEvent>, Sto
                 .push((row.get(2)?, row.get(3)?));
         }
     }
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT e.ts, e.id, e.visit_id, e.name, e.pathname, c.consent_id FROM events e \
+         JOIN visits v ON v.id = e.visit_id \
          LEFT JOIN collector_event_consent c ON c.site_id = e.site_id AND c.ts = e.ts \
-         AND c.event_id = e.id WHERE e.site_id = ?1 ORDER BY e.ts, e.id",
-    )?;
+         AND c.event_id = e.id WHERE e.site_id = ?1 AND {NOT_REPLACED} ORDER BY e.ts, e.id",
+    ))?;
     let mut rows = stmt.query(params![site])?;
     let mut rank = 0usize;
     while let Some(row) = rows.next()? {

@@ -5,11 +5,22 @@
 //! [`PACK_AFTER_MS`] after its end, and every visit of the day ended a visit
 //! timeout before that, so none of them is still open), the writer packs the
 //! visits that start on it and all their events into a columnar day segment
-//! in `day_segments` (the format is [`crate::day_segment`]), a few days per
-//! write-behind, and in the same transaction deletes the day's visits,
-//! events, properties and collector consents from the row tables: a closed
-//! day is stored once (migration 013). `visit_days.max_end` holds the latest
-//! end of the day's visits while it is packed.
+//! in `day_segments` (the format is [`crate::day_segment`]), and deletes the
+//! day's visits, events, properties and collector consents from the row
+//! tables: a closed day is stored once (migration 013). `visit_days.max_end`
+//! holds the latest end of the day's visits while it is packed.
+//!
+//! The writer does this in small steps within each write-behind's budget
+//! ([`VisitPaths::step`], [`PACK_BUDGET`]), so that ingestion never waits
+//! long: it reads the day's rows a slice of visit starts at a time
+//! ([`READ_SLICE_MS`]; a batch that touches the day meanwhile makes it start
+//! over), writes the segment in one step, lists the day in `packed_rows`,
+//! and deletes the rows it replaced a slice of event time at a time
+//! ([`DELETE_SLICE_MS`]). Until they are gone, readers read the day from its
+//! segment only: the period's one source never reads rows of a packed day,
+//! and the whole-site readers skip them
+//! ([`crate::site_records::NOT_REPLACED`]). `mallard seed` and the tests pack
+//! whole days at once ([`pack_closed_days`]).
 //!
 //! Late data is normal: when a batch adds an event to a visit of a packed
 //! day, creates a visit on one or moves a visit's start across days, the
@@ -29,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 
 use crate::day_segment::{DayParts, part};
@@ -45,10 +56,15 @@ const PACK_AFTER_MS: i64 = 2 * VISIT_TIMEOUT_MS;
 /// Days packed per write-behind at most, so that catching up after an
 /// upgrade never holds a commit for long.
 pub(crate) const DAYS_PER_WRITE: usize = 2;
-/// A write-behind packs no further day once it has spent this long packing
-/// (at least one day is packed each time): a day of a large site takes tens
-/// of milliseconds, and ingestion waits for the write-behind's commit.
-const PACK_BUDGET: Duration = Duration::from_millis(50);
+/// A write-behind takes no further packing step once it has spent this long
+/// packing (it takes one step at least): ingestion waits for the
+/// write-behind's commit.
+const PACK_BUDGET: Duration = Duration::from_millis(20);
+/// How much of a day's visit starts one packing step reads: about 10 ms of
+/// work at 40,000 events a day.
+const READ_SLICE_MS: i64 = 2 * 60 * 60 * 1000;
+/// How much event time of a packed day's replaced rows one step deletes.
+const DELETE_SLICE_MS: i64 = 60 * 60 * 1000;
 
 /// What the writer knows about packed days: per site, the latest packed day
 /// (loaded when first needed, forgotten after maintenance jobs), and whether
@@ -62,6 +78,34 @@ pub(crate) struct VisitPaths {
     /// Whether [`VisitPaths::pack_closed`] packs (see
     /// [`crate::writer::WriterOptions::pack_closed_days`]).
     packing: bool,
+    /// The day being packed, read so far.
+    staged: Option<Staged>,
+}
+
+/// A closed day whose rows the writer is reading a slice at a time
+/// ([`READ_SLICE_MS`] of visit starts per step), to pack them once all are
+/// read. A batch that touches the day drops it ([`VisitPaths::touch`]).
+#[derive(Debug)]
+struct Staged {
+    site: i64,
+    day: i64,
+    /// The first visit start not read yet.
+    next_ms: i64,
+    /// The visits read so far, in start order.
+    visits: Vec<VisitRecord>,
+}
+
+/// What one step of packing did ([`VisitPaths::step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Deleted a slice of the rows a packed day replaced.
+    DeletedRows,
+    /// Read a slice of a closed day's rows.
+    ReadRows,
+    /// Packed `(site, day)`.
+    Packed(i64, i64),
+    /// Nothing is left to do.
+    Idle,
 }
 
 impl Default for VisitPaths {
@@ -72,6 +116,7 @@ impl Default for VisitPaths {
             // to pack (or to convert after an upgrade).
             backlog: Arc::new(AtomicBool::new(true)),
             packing: true,
+            staged: None,
         }
     }
 }
@@ -99,18 +144,25 @@ impl VisitPaths {
         visit: &Visit,
         start_moved: bool,
     ) -> Result<(), StoreError> {
-        let Some(&latest) = self.latest_packed(conn)?.get(&visit.site_id) else {
-            return Ok(());
-        };
         let first = utc_day(visit.start_ts);
-        if first > latest {
-            return Ok(());
-        }
-        let last = if start_moved {
-            utc_day(visit.end_ts).min(latest)
+        let last_touched = if start_moved {
+            utc_day(visit.end_ts)
         } else {
             first
         };
+        // The rows of a day being read changed: it is read again later.
+        if self.staged.as_ref().is_some_and(|staged| {
+            staged.site == visit.site_id && (first..=last_touched).contains(&staged.day)
+        }) {
+            self.staged = None;
+        }
+        let Some(&latest) = self.latest_packed(conn)?.get(&visit.site_id) else {
+            return Ok(());
+        };
+        if first > latest {
+            return Ok(());
+        }
+        let last = last_touched.min(latest);
         for day in first..=last {
             unpack_day(conn, visit.site_id, day)?;
         }
@@ -134,54 +186,114 @@ impl VisitPaths {
         self.packing = enabled;
     }
 
-    /// Packs up to `limit` closed days, newest first (see [`pack_closed_days`]),
-    /// unless packing is off.
+    /// Packs closed days in steps ([`VisitPaths::step`]) until [`PACK_BUDGET`]
+    /// is spent or `limit` days are packed, unless packing is off: each step
+    /// is small, so that a write-behind never holds up ingestion for long.
     pub(crate) fn pack_closed(
         &mut self,
         conn: &Connection,
         limit: usize,
     ) -> Result<(), StoreError> {
-        let packed = if self.packing {
-            pack_closed_days(conn, limit)?
-        } else {
-            Vec::new()
-        };
-        // The flag is only a hint for the idle ticker: a batch rolled back
-        // after this leaves it set, which costs one more look.
-        self.backlog.store(!packed.is_empty(), Ordering::Relaxed);
-        for (site, day) in packed {
-            if let Some(latest) = &mut self.latest_packed {
-                let entry = latest.entry(site).or_insert(day);
-                *entry = (*entry).max(day);
+        if !self.packing {
+            self.backlog.store(false, Ordering::Relaxed);
+            return Ok(());
+        }
+        let began = Instant::now();
+        let mut packed = 0;
+        let mut idle = false;
+        while packed < limit && began.elapsed() < PACK_BUDGET {
+            match self.step(conn)? {
+                Step::Idle => {
+                    idle = true;
+                    break;
+                }
+                Step::Packed(..) => packed += 1,
+                Step::DeletedRows | Step::ReadRows => {}
             }
         }
+        // The flag is only a hint for the idle ticker: a batch rolled back
+        // after this leaves it set, which costs one more look.
+        self.backlog.store(!idle, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Does one small step of packing: deletes a slice of the rows that a
+    /// packed day replaced, else reads the next slice of the closed day
+    /// being packed (choosing one first), packing it once all its rows are
+    /// read. Runs in the caller's transaction.
+    pub(crate) fn step(&mut self, conn: &Connection) -> Result<Step, StoreError> {
+        if delete_replaced_slice(conn)? {
+            return Ok(Step::DeletedRows);
+        }
+        if self.staged.is_none() {
+            let Some((site, day)) = next_closed_day(conn)? else {
+                return Ok(Step::Idle);
+            };
+            self.staged = Some(Staged {
+                site,
+                day,
+                next_ms: day * DAY_MS,
+                visits: Vec::new(),
+            });
+        }
+        let Some(staged) = self.staged.as_mut() else {
+            return Ok(Step::Idle);
+        };
+        let day_end = (staged.day + 1) * DAY_MS;
+        if staged.next_ms < day_end {
+            let to = (staged.next_ms + READ_SLICE_MS).min(day_end);
+            let folds = crate::visit_rows::fold_records(
+                conn,
+                staged.site,
+                staged.next_ms,
+                to,
+                Columns::ALL,
+                Vec::new,
+                |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
+            )?;
+            staged.visits.extend(folds.into_iter().flatten());
+            staged.next_ms = to;
+            return Ok(Step::ReadRows);
+        }
+        let Some(Staged {
+            site, day, visits, ..
+        }) = self.staged.take()
+        else {
+            return Ok(Step::Idle);
+        };
+        let max_end = write_segment(conn, site, day, &visits)?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO packed_rows (site_id, day, next_ts) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![site, day, day * DAY_MS])?;
+        tracing::debug!(
+            site_id = site,
+            date = %crate::error::utc_date(day),
+            visits = visits.len(),
+            max_end,
+            "packed a closed day; its rows are deleted behind"
+        );
+        if let Some(latest) = &mut self.latest_packed {
+            let entry = latest.entry(site).or_insert(day);
+            *entry = (*entry).max(day);
+        }
+        Ok(Step::Packed(site, day))
     }
 
     /// Forgets what was loaded (after a maintenance job, which may pack or
     /// delete packed days).
     pub(crate) fn forget(&mut self) {
         self.latest_packed = None;
+        self.staged = None;
         self.backlog.store(true, Ordering::Relaxed);
     }
 }
 
-/// Packs up to `limit` closed days that are not packed in the current
-/// format, newest first, in the caller's transaction, stopping early once
-/// [`PACK_BUDGET`] is spent (unless `limit` is `usize::MAX`), and returns
-/// them as `(site, day)`. A closed day with a visit that may still grow
-/// (one that ended less than a visit timeout before the site's newest
-/// visit started) waits. The writer's visit rows and day ranges must be
-/// written (it packs after writing them).
-pub(crate) fn pack_closed_days(
-    conn: &Connection,
-    limit: usize,
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    let began = Instant::now();
-    // A few more candidates than asked for, since the newest closed days
-    // may have to wait.
-    let candidates = i64::try_from(limit).map_or(i64::MAX, |l| l.saturating_add(4));
-    let days: Vec<(i64, i64, i64)> = conn
+/// Closed days of every site that are not packed in the current format,
+/// newest first, at most `limit`, each with the start of its site's newest
+/// visit.
+fn closed_days(conn: &Connection, limit: usize) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT d.site_id, d.day, s.newest FROM visit_days d JOIN ( \
              SELECT n.site_id, v.start_ts AS newest FROM visit_days n \
@@ -194,18 +306,62 @@ pub(crate) fn pack_closed_days(
              ORDER BY d.day DESC LIMIT ?2",
         )?
         .query_map(
-            params![PACK_AFTER_MS, candidates, DAY_MS, part::MARKER],
+            params![
+                PACK_AFTER_MS,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                DAY_MS,
+                part::MARKER
+            ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?
-        .collect::<Result<_, _>>()?;
-    let mut packed = Vec::with_capacity(days.len());
-    for (site, day, newest) in days {
-        if packed.len() == limit
-            || (limit != usize::MAX && !packed.is_empty() && began.elapsed() >= PACK_BUDGET)
-        {
+        .collect::<Result<_, _>>()?)
+}
+
+/// Whether every visit of `site` that starts on `day` ended a visit timeout
+/// before `newest` (the start of the site's newest visit), so that none may
+/// still grow; read from the visit rows alone, so that a day that has to
+/// wait costs little to look at again.
+fn settled(conn: &Connection, site: i64, day: i64, newest: i64) -> Result<bool, StoreError> {
+    let latest_end: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(v.end_ts) FROM visit_days d JOIN visits v \
+             ON v.id BETWEEN d.min_id AND d.max_id WHERE d.site_id = ?1 AND d.day = ?2 \
+             AND v.site_id = ?1 AND v.start_ts >= ?3 AND v.start_ts < ?3 + 86400000",
+        )?
+        .query_row(params![site, day, day * DAY_MS], |r| r.get(0))?;
+    Ok(latest_end.is_none_or(|end| end.saturating_add(VISIT_TIMEOUT_MS) <= newest))
+}
+
+/// The newest closed day that is ready to be packed, if any (the newest
+/// closed days may have to wait, see [`settled`]).
+fn next_closed_day(conn: &Connection) -> Result<Option<(i64, i64)>, StoreError> {
+    for (site, day, newest) in closed_days(conn, 8)? {
+        if settled(conn, site, day, newest)? {
+            return Ok(Some((site, day)));
+        }
+    }
+    Ok(None)
+}
+
+/// Packs every closed day that is ready and not packed in the current
+/// format (up to `limit`), newest first, each in one go with its rows
+/// deleted at once, in the caller's transaction, and returns them as
+/// `(site, day)`. For `mallard seed` and tests; the writer packs in small
+/// steps ([`VisitPaths::step`]). The writer's visit rows and day ranges
+/// must be written.
+pub(crate) fn pack_closed_days(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut packed = Vec::new();
+    for (site, day, newest) in closed_days(conn, limit.saturating_add(4))? {
+        if packed.len() == limit {
             break;
         }
-        if pack_day(conn, site, day, newest)? {
+        if settled(conn, site, day, newest)? {
+            let visits = day_rows(conn, site, day)?;
+            write_segment(conn, site, day, &visits)?;
+            delete_day_rows(conn, site, day, i64::MIN, i64::MAX, true)?;
             packed.push((site, day));
         }
     }
@@ -233,9 +389,7 @@ pub(crate) fn forget_before(conn: &Connection, cutoff_ms: i64) -> Result<u64, St
     let mut handled = 0u64;
     for (site, day, max_end) in days {
         if max_end < cutoff_ms && day < cutoff_day {
-            delete_segment(conn, site, day)?;
-            conn.prepare_cached("DELETE FROM visit_days WHERE site_id = ?1 AND day = ?2")?
-                .execute(params![site, day])?;
+            discard_day(conn, site, day)?;
         } else {
             unpack_day(conn, site, day)?;
         }
@@ -249,6 +403,18 @@ pub(crate) fn forget_before(conn: &Connection, cutoff_ms: i64) -> Result<u64, St
     Ok(handled)
 }
 
+/// Deletes `site`'s `day` whole: its segment, the rows it replaced that are
+/// still being deleted and its range (a damaged day, which cannot be read
+/// back).
+pub(crate) fn discard_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    delete_day_rows(conn, site, day, i64::MIN, i64::MAX, true)?;
+    forget_replaced_rows(conn, site, day)?;
+    delete_segment(conn, site, day)?;
+    conn.prepare_cached("DELETE FROM visit_days WHERE site_id = ?1 AND day = ?2")?
+        .execute(params![site, day])?;
+    Ok(())
+}
+
 /// Deletes the segment of `site`'s `day`, whatever its format.
 fn delete_segment(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2")?
@@ -256,91 +422,131 @@ fn delete_segment(conn: &Connection, site: i64, day: i64) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Packs the visits of `site` that start on UTC `day`, replacing what was
-/// packed for it (in whichever format), and deletes their rows, unless one
-/// of them ended less than a visit timeout before `newest` (the start of the
-/// site's newest visit): it may still grow, and the day waits. Returns
-/// whether the day was packed.
-fn pack_day(conn: &Connection, site: i64, day: i64, newest: i64) -> Result<bool, StoreError> {
+/// Writes `visits` (all those of `site` that start on UTC `day`, in start
+/// order) as the day's segment, replacing what was packed for it in
+/// whichever format, and records the latest end of its visits; returns it.
+/// The rows stay: the caller deletes them.
+fn write_segment(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    visits: &[VisitRecord],
+) -> Result<i64, StoreError> {
     let from = day * DAY_MS;
-    // Whether a visit may still grow, from the visit rows alone: a day that
-    // waits costs no more than this to look at again.
-    let latest_end: Option<i64> = conn
-        .prepare_cached(
-            "SELECT max(v.end_ts) FROM visit_days d JOIN visits v \
-             ON v.id BETWEEN d.min_id AND d.max_id WHERE d.site_id = ?1 AND d.day = ?2 \
-             AND v.site_id = ?1 AND v.start_ts >= ?3 AND v.start_ts < ?3 + 86400000",
-        )?
-        .query_row(params![site, day, from], |r| r.get(0))?;
-    if latest_end.is_some_and(|end| end.saturating_add(VISIT_TIMEOUT_MS) > newest) {
-        return Ok(false);
-    }
-    let began = Instant::now();
-    let visits = day_rows(conn, site, day)?;
-    let read = began.elapsed();
     let max_end = visits.iter().map(|v| v.end_ts).max().unwrap_or(from);
     delete_segment(conn, site, day)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO day_segments (site_id, day, part, data) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (part, data) in crate::day_segment::encode(from, &visits) {
+    for (part, data) in crate::day_segment::encode(from, visits) {
         insert.execute(params![site, day, part, data])?;
     }
-    let written = began.elapsed();
-    delete_day_rows(conn, site, day, &visits, max_end)?;
     conn.prepare_cached("UPDATE visit_days SET max_end = ?3 WHERE site_id = ?1 AND day = ?2")?
         .execute(params![site, day, max_end])?;
-    tracing::debug!(
-        site_id = site,
-        date = %crate::error::utc_date(day),
-        visits = visits.len(),
-        read_ms = read.as_secs_f64() * 1e3,
-        packed_ms = (written - read).as_secs_f64() * 1e3,
-        rows_deleted_ms = (began.elapsed() - written).as_secs_f64() * 1e3,
-        "packed a closed day"
-    );
-    Ok(true)
+    Ok(max_end)
 }
 
-/// Deletes the rows of `visits` (those of `site` that start on `day`, whose
-/// events end by `max_end`): their properties, collector consents and
-/// events, found in the day's time range by visit, then the visits.
+/// Deletes the properties, collector consents and events of the visits of
+/// `site` that start on `day` whose time is in `[from_ts, to_ts]`, found in
+/// that time range by visit, and with `and_visits` the visits too. The day's
+/// range of visit ids is its `visit_days` row's.
 fn delete_day_rows(
     conn: &Connection,
     site: i64,
     day: i64,
-    visits: &[VisitRecord],
-    max_end: i64,
+    from_ts: i64,
+    to_ts: i64,
+    and_visits: bool,
 ) -> Result<(), StoreError> {
-    let (Some(low), Some(high)) = (
-        visits.iter().map(|v| v.id).min(),
-        visits.iter().map(|v| v.id).max(),
-    ) else {
+    let range: Option<(i64, i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT min_id, max_id, max_end FROM visit_days WHERE site_id = ?1 AND day = ?2",
+        )?
+        .query_row(params![site, day], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((low, high, max_end)) = range else {
         return Ok(());
     };
     let from = day * DAY_MS;
+    // The day's events lie between its first instant and its visits' latest
+    // end (without one, anywhere after it).
+    let (first, last) = (from_ts.max(from), to_ts.min(max_end.unwrap_or(i64::MAX)));
     // The day's visits: a range of ids holds them, among the visits of other
     // days created meanwhile.
     const DAY_VISITS: &str = "SELECT id FROM visits WHERE id BETWEEN ?4 AND ?5 \
-        AND site_id = ?1 AND start_ts >= ?2 AND start_ts < ?2 + 86400000";
+        AND site_id = ?1 AND start_ts >= ?6 AND start_ts < ?6 + 86400000";
     let day_events = format!(
         "SELECT id FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
          AND visit_id IN ({DAY_VISITS})"
     );
-    for table in ["event_props", "collector_event_consent"] {
+    if first <= last {
+        for table in ["event_props", "collector_event_consent"] {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+                 AND event_id IN ({day_events})"
+            ))?
+            .execute(params![site, first, last, low, high, from])?;
+        }
         conn.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
-             AND event_id IN ({day_events})"
+            "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND visit_id IN ({DAY_VISITS})"
         ))?
-        .execute(params![site, from, max_end, low, high])?;
+        .execute(params![site, first, last, low, high, from])?;
     }
-    conn.prepare_cached(&format!(
-        "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
-         AND visit_id IN ({DAY_VISITS})"
-    ))?
-    .execute(params![site, from, max_end, low, high])?;
-    conn.prepare_cached(&format!("DELETE FROM visits WHERE id IN ({DAY_VISITS})"))?
-        .execute(params![site, from, max_end, low, high])?;
+    if and_visits {
+        conn.prepare_cached(
+            "DELETE FROM visits WHERE id BETWEEN ?2 AND ?3 AND site_id = ?1 \
+             AND start_ts >= ?4 AND start_ts < ?4 + 86400000",
+        )?
+        .execute(params![site, low, high, from])?;
+    }
+    Ok(())
+}
+
+/// Deletes the next slice ([`DELETE_SLICE_MS`] of event time) of the rows
+/// that a packed day listed in `packed_rows` replaced, and the day's visits
+/// once its events are gone; returns whether a day was listed.
+fn delete_replaced_slice(conn: &Connection) -> Result<bool, StoreError> {
+    let listed: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT site_id, day, next_ts FROM packed_rows LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((site, day, next_ts)) = listed else {
+        return Ok(false);
+    };
+    let max_end: Option<i64> = conn
+        .prepare_cached("SELECT max_end FROM visit_days WHERE site_id = ?1 AND day = ?2")?
+        .query_row(params![site, day], |r| r.get(0))
+        .optional()?
+        .flatten();
+    match max_end {
+        Some(max_end) if next_ts <= max_end => {
+            let to = next_ts.saturating_add(DELETE_SLICE_MS);
+            delete_day_rows(conn, site, day, next_ts, to - 1, false)?;
+            conn.prepare_cached(
+                "UPDATE packed_rows SET next_ts = ?3 WHERE site_id = ?1 AND day = ?2",
+            )?
+            .execute(params![site, day, to])?;
+        }
+        _ => {
+            // Every event is gone (or the day is no longer packed): the
+            // visits go, and the day leaves the list.
+            if max_end.is_some() {
+                delete_day_rows(conn, site, day, i64::MAX, i64::MIN, true)?;
+            }
+            forget_replaced_rows(conn, site, day)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Takes `site`'s `day` off the list of days whose replaced rows are being
+/// deleted.
+fn forget_replaced_rows(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM packed_rows WHERE site_id = ?1 AND day = ?2")?
+        .execute(params![site, day])?;
     Ok(())
 }
 
@@ -360,6 +566,16 @@ fn restored_event_id(visit_id: i64, index: usize) -> i64 {
 /// are lost (the rollups keep its totals), so that a damaged day never
 /// stops the ingestion of late events.
 pub(crate) fn unpack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    // Rows the segment replaced that are still being deleted go first.
+    let replacing: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM packed_rows WHERE site_id = ?1 AND day = ?2)",
+        )?
+        .query_row(params![site, day], |r| r.get(0))?;
+    if replacing {
+        delete_day_rows(conn, site, day, i64::MIN, i64::MAX, true)?;
+        forget_replaced_rows(conn, site, day)?;
+    }
     let wanted = crate::day_segment::parts_for(Columns::ALL);
     match crate::segment_fold::load_parts(conn, site, day, wanted) {
         Ok(None) => {}
@@ -945,5 +1161,51 @@ pub(crate) mod tests {
             .query_row("SELECT max(id) FROM visits", [], |r| r.get(0))
             .unwrap();
         assert_eq!(newest, 10);
+    }
+
+    #[test]
+    fn a_batch_that_touches_the_day_being_read_makes_it_start_over() {
+        let d = 10 * DAY_MS;
+        let conn = database_with(&[
+            (1, d + 1_000, 1, &[(d + 1_000, 3, true)]),
+            (2, d + DAY_MS / 2, 2, &[(d + DAY_MS / 2, 3, true)]),
+            (3, d + 3 * DAY_MS, 3, &[(d + 3 * DAY_MS, 3, true)]),
+        ]);
+        let mut paths = VisitPaths::default();
+        assert_eq!(paths.step(&conn).unwrap(), Step::ReadRows);
+        assert!(paths.staged.as_ref().is_some_and(|s| s.day == 10));
+        // A visit of another day changes nothing; one of day 10 drops what
+        // was read.
+        let visit = |start_ts: i64| Visit {
+            id: 9,
+            site_id: SITE,
+            visitor_id: 1,
+            start_ts,
+            end_ts: start_ts,
+            pageviews: 1,
+            events: 1,
+            entry_page: None,
+            exit_page: None,
+            attributes: crate::visits::VisitAttributes::default(),
+        };
+        paths.touch(&conn, &visit(d + 3 * DAY_MS), false).unwrap();
+        assert!(paths.staged.is_some());
+        paths.touch(&conn, &visit(d + 5), false).unwrap();
+        assert!(paths.staged.is_none());
+        let mut steps = Vec::new();
+        loop {
+            let step = paths.step(&conn).unwrap();
+            if step == Step::Idle {
+                break;
+            }
+            steps.push(step);
+        }
+        let reads = steps.iter().filter(|s| **s == Step::ReadRows).count() as i64;
+        assert_eq!(
+            reads,
+            DAY_MS / READ_SLICE_MS,
+            "the day is read again from its start"
+        );
+        assert!(steps.contains(&Step::Packed(SITE, 10)));
     }
 }

@@ -297,10 +297,15 @@ pub(crate) fn spawn(
     state.set_packing(options.pack_closed_days);
     let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
     let rollups_pending = Arc::new(AtomicBool::new(false));
-    spawn_pack_ticker(sender.downgrade(), state.packing_backlog())?;
+    let queued = Arc::new(AtomicUsize::new(0));
+    spawn_pack_ticker(
+        sender.downgrade(),
+        state.packing_backlog(),
+        Arc::clone(&queued),
+    )?;
     let handle = WriterHandle {
         sender,
-        queued: Arc::new(AtomicUsize::new(0)),
+        queued,
         rollups_pending: Arc::clone(&rollups_pending),
     };
     let thread = std::thread::Builder::new()
@@ -320,25 +325,36 @@ pub(crate) fn spawn(
     Ok((handle, thread))
 }
 
-/// How often an idle writer is asked to pack closed days while some may be
-/// waiting (after an upgrade, every day packed in the old format).
-const PACK_TICK: Duration = Duration::from_secs(1);
+/// How often the writer is asked to pack closed days while some may be
+/// waiting (after an upgrade, every day kept as rows) and events are being
+/// submitted: each time it takes small steps for at most the packing
+/// budget, so ingestion waits no longer than that now and then.
+const PACK_TICK: Duration = Duration::from_millis(250);
+/// The same while no event waits: packing goes on about half the time.
+const IDLE_PACK_TICK: Duration = Duration::from_millis(20);
 
 /// Starts the thread that, while `backlog` says closed days may be waiting
-/// to be packed, asks the writer every [`PACK_TICK`] to write behind, which
-/// packs a few ([`crate::visit_paths::DAYS_PER_WRITE`], within a time
-/// budget) in its own transaction. Ingestion does the same on its own, but an
+/// to be packed, asks the writer every [`PACK_TICK`] (every
+/// [`IDLE_PACK_TICK`] while no event waits in `queued`) to write behind,
+/// which takes packing steps within a time budget in its own transaction. Ingestion does the same on its own, but an
 /// idle server would otherwise never convert the days of an upgraded
 /// database. The thread ends with the writer.
 fn spawn_pack_ticker(
     sender: mpsc::WeakSender<Command>,
     backlog: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
 ) -> Result<(), StoreError> {
     std::thread::Builder::new()
         .name("mallard-pack-ticker".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(PACK_TICK);
+                let busy = queued.load(Ordering::Relaxed) > 0;
+                let waiting = backlog.load(Ordering::Relaxed);
+                std::thread::sleep(if busy || !waiting {
+                    PACK_TICK
+                } else {
+                    IDLE_PACK_TICK
+                });
                 let Some(sender) = sender.upgrade() else {
                     return;
                 };
