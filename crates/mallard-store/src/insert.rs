@@ -79,7 +79,7 @@ impl WriterState {
             dedupe_keys: DedupeKeys::default(),
             visit_growth: VisitGrowth::default(),
             visit_days: VisitDays::default(),
-            visit_paths: VisitPaths::default(),
+            visit_paths: VisitPaths::loaded(conn)?,
             visitor_mask: visitor_mask(conn)?,
         })
     }
@@ -264,6 +264,12 @@ impl WriterState {
         self.dedupe_keys.move_recent(conn)
     }
 
+    /// Drops what was read of the day being packed: a job is about to run
+    /// that may change its rows.
+    pub(crate) fn restart_packing(&mut self) {
+        self.visit_paths.restart();
+    }
+
     /// Whether the write-behind packs closed days (see
     /// [`crate::writer::WriterOptions::pack_closed_days`]).
     pub(crate) fn set_packing(&mut self, enabled: bool) {
@@ -374,44 +380,10 @@ fn write_visits<'a>(
     days: &mut VisitDays,
     visits: impl Iterator<Item = &'a Recorded>,
 ) -> Result<(), StoreError> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
-         entry_page, exit_page, referrer_source, referrer_url, utm_source, utm_medium, \
-         utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, \
-         screen_width, country, is_bot, is_internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-    )?;
     for recorded in visits {
         let visit = &recorded.visit;
         if recorded.is_new {
-            let a = &visit.attributes;
-            insert.execute(params![
-                visit.id,
-                visit.site_id,
-                visit.visitor_id,
-                visit.start_ts,
-                visit.end_ts,
-                visit.pageviews,
-                visit.events,
-                visit.entry_page,
-                visit.exit_page,
-                a.referrer_source,
-                a.referrer_url,
-                a.utm_source,
-                a.utm_medium,
-                a.utm_campaign,
-                a.utm_term,
-                a.utm_content,
-                a.browser,
-                a.browser_version,
-                a.os,
-                a.os_version,
-                a.device,
-                a.screen_width,
-                a.country,
-                a.is_bot,
-                a.is_internal
-            ])?;
+            crate::visit_rows::insert_visit(conn, visit)?;
             days.note(visit.site_id, visit.start_ts, visit.id);
             continue;
         }
@@ -428,13 +400,12 @@ fn write_visits<'a>(
 fn load_open_visits(conn: &Connection, now_ms: i64) -> Result<Vec<Visit>, StoreError> {
     let cutoff = now_ms - crate::visits::VISIT_TIMEOUT_MS;
     let scan_floor = cutoff - 12 * 60 * 60 * 1000;
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT id, site_id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, \
-         exit_page, referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, \
-         utm_term, utm_content, browser, browser_version, os, os_version, device, screen_width, \
-         country, is_bot, is_internal FROM visits WHERE id >= ?3 \
+         exit_page, {} FROM visits WHERE id >= ?3 \
          AND site_id IN (SELECT id FROM sites) AND start_ts >= ?1 AND end_ts >= ?2",
-    )?;
+        crate::visit_rows::ATTRIBUTE_COLUMNS
+    ))?;
     let Some(first_id) = crate::visit_days::first_id_since(conn, scan_floor)? else {
         return Ok(Vec::new());
     };
@@ -451,24 +422,7 @@ fn load_open_visits(conn: &Connection, now_ms: i64) -> Result<Vec<Visit>, StoreE
             events: row.get(6)?,
             entry_page: row.get(7)?,
             exit_page: row.get(8)?,
-            attributes: VisitAttributes {
-                referrer_source: row.get(9)?,
-                referrer_url: row.get(10)?,
-                utm_source: row.get(11)?,
-                utm_medium: row.get(12)?,
-                utm_campaign: row.get(13)?,
-                utm_term: row.get(14)?,
-                utm_content: row.get(15)?,
-                browser: row.get(16)?,
-                browser_version: row.get(17)?,
-                os: row.get(18)?,
-                os_version: row.get(19)?,
-                device: row.get(20)?,
-                screen_width: row.get(21)?,
-                country: row.get(22)?,
-                is_bot: row.get(23)?,
-                is_internal: row.get(24)?,
-            },
+            attributes: crate::visit_rows::attributes_at(row, 9)?,
         };
         open.push(visit);
     }

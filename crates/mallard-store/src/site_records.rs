@@ -20,7 +20,6 @@ pub(crate) const NOT_REPLACED: &str = "NOT EXISTS (SELECT 1 FROM packed_rows p \
     WHERE p.site_id = v.site_id \
     AND p.day = (v.start_ts - ((v.start_ts % 86400000) + 86400000) % 86400000) / 86400000)";
 use crate::visit_record::{Columns, Take, VisitRecord};
-use crate::visits::VisitAttributes;
 
 /// One event of a site, as [`events`] lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +101,8 @@ pub(crate) fn visits(conn: &Connection, site: i64) -> Result<Vec<VisitRecord>, S
     let mut visits = packed_visits(conn, site, columns)?;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, exit_page, \
-         referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, utm_term, \
-         utm_content, browser, browser_version, os, os_version, device, screen_width, country, \
-         is_bot, is_internal FROM visits v WHERE site_id = ?1 AND {NOT_REPLACED}",
+         {} FROM visits v WHERE site_id = ?1 AND {NOT_REPLACED}",
+        crate::visit_rows::ATTRIBUTE_COLUMNS
     ))?;
     let mut rows = stmt.query(params![site])?;
     while let Some(row) = rows.next()? {
@@ -117,24 +115,7 @@ pub(crate) fn visits(conn: &Connection, site: i64) -> Result<Vec<VisitRecord>, S
             events_count: row.get(5)?,
             entry_page: row.get(6)?,
             exit_page: row.get(7)?,
-            attrs: VisitAttributes {
-                referrer_source: row.get(8)?,
-                referrer_url: row.get(9)?,
-                utm_source: row.get(10)?,
-                utm_medium: row.get(11)?,
-                utm_campaign: row.get(12)?,
-                utm_term: row.get(13)?,
-                utm_content: row.get(14)?,
-                browser: row.get(15)?,
-                browser_version: row.get(16)?,
-                os: row.get(17)?,
-                os_version: row.get(18)?,
-                device: row.get(19)?,
-                screen_width: row.get(20)?,
-                country: row.get(21)?,
-                is_bot: row.get(22)?,
-                is_internal: row.get(23)?,
-            },
+            attrs: crate::visit_rows::attributes_at(row, 8)?,
             ..VisitRecord::default()
         });
     }

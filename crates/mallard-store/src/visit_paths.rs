@@ -122,6 +122,19 @@ impl Default for VisitPaths {
 }
 
 impl VisitPaths {
+    /// The state of a writer that loads: closed days may be waiting when
+    /// some closed day is not packed or some packed day's replaced rows are
+    /// still to be deleted (after an upgrade, or a stop in between).
+    pub(crate) fn loaded(conn: &Connection) -> Result<Self, StoreError> {
+        let replacing: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM packed_rows)")?
+            .query_row([], |r| r.get(0))?;
+        let waiting = replacing || !closed_days(conn, 1)?.is_empty();
+        let paths = Self::default();
+        paths.backlog.store(waiting, Ordering::Relaxed);
+        Ok(paths)
+    }
+
     fn latest_packed(&mut self, conn: &Connection) -> Result<&FxHashMap<i64, i64>, StoreError> {
         if self.latest_packed.is_none() {
             let mut stmt =
@@ -179,6 +192,12 @@ impl VisitPaths {
     pub(crate) fn adopt_backlog(&mut self, backlog: Arc<AtomicBool>) {
         backlog.store(true, Ordering::Relaxed);
         self.backlog = backlog;
+    }
+
+    /// Drops what was read of the day being packed, which is read again
+    /// from its start later (before a job that may change its rows).
+    pub(crate) fn restart(&mut self) {
+        self.staged = None;
     }
 
     /// Whether [`VisitPaths::pack_closed`] packs.
@@ -261,6 +280,16 @@ impl VisitPaths {
         else {
             return Ok(Step::Idle);
         };
+        // Packed meanwhile by other means: what was read may be partial.
+        let packed: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM day_segments WHERE site_id = ?1 AND day = ?2 \
+                 AND part = ?3)",
+            )?
+            .query_row(params![site, day, part::MARKER], |r| r.get(0))?;
+        if packed {
+            return Ok(Step::ReadRows);
+        }
         let max_end = write_segment(conn, site, day, &visits)?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO packed_rows (site_id, day, next_ts) VALUES (?1, ?2, ?3)",
@@ -622,13 +651,6 @@ fn lose_damaged_day(site_id: i64, day: i64) {
 /// Writes `visits` of `site` (with all their columns) back as rows.
 fn insert_rows(conn: &Connection, site: i64, visits: &[VisitRecord]) -> Result<(), StoreError> {
     let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
-    let mut insert_visit = conn.prepare_cached(
-        "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
-         entry_page, exit_page, referrer_source, referrer_url, utm_source, utm_medium, \
-         utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, device, \
-         screen_width, country, is_bot, is_internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-         ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-    )?;
     let mut insert_event = conn.prepare_cached(
         "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname, \
          revenue_micros, currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -641,34 +663,21 @@ fn insert_rows(conn: &Connection, site: i64, visits: &[VisitRecord]) -> Result<(
          VALUES (?1, ?2, ?3, ?4)",
     )?;
     for visit in visits {
-        let a = &visit.attrs;
-        insert_visit.execute(rusqlite::params![
-            visit.id,
-            site,
-            visit.visitor_id,
-            visit.start_ts,
-            visit.end_ts,
-            visit.pageviews,
-            visit.events_count,
-            visit.entry_page,
-            visit.exit_page,
-            a.referrer_source,
-            a.referrer_url,
-            a.utm_source,
-            a.utm_medium,
-            a.utm_campaign,
-            a.utm_term,
-            a.utm_content,
-            a.browser,
-            a.browser_version,
-            a.os,
-            a.os_version,
-            a.device,
-            a.screen_width,
-            a.country,
-            a.is_bot,
-            a.is_internal
-        ])?;
+        crate::visit_rows::insert_visit(
+            conn,
+            &Visit {
+                id: visit.id,
+                site_id: site,
+                visitor_id: visit.visitor_id,
+                start_ts: visit.start_ts,
+                end_ts: visit.end_ts,
+                pageviews: visit.pageviews,
+                events: visit.events_count,
+                entry_page: visit.entry_page,
+                exit_page: visit.exit_page,
+                attributes: visit.attrs,
+            },
+        )?;
         for (index, event) in visit.events.iter().enumerate() {
             let id = restored_event_id(visit.id, index);
             let (name, pathname) = if event.pageview {
@@ -1207,5 +1216,38 @@ pub(crate) mod tests {
             "the day is read again from its start"
         );
         assert!(steps.contains(&Step::Packed(SITE, 10)));
+    }
+
+    #[test]
+    fn a_day_packed_by_other_means_while_it_is_read_is_not_packed_again_from_a_part() {
+        let d = 10 * DAY_MS;
+        let conn = database_with(&[
+            (1, d + 1_000, 1, &[(d + 1_000, 3, true)]),
+            (2, d + DAY_MS / 2, 2, &[(d + DAY_MS / 2, 3, true)]),
+            (3, d + 3 * DAY_MS, 3, &[(d + 3 * DAY_MS, 3, true)]),
+        ]);
+        let mut paths = VisitPaths::default();
+        assert_eq!(paths.step(&conn).unwrap(), Step::ReadRows);
+        // A maintenance job packs the day whole and deletes its rows.
+        assert_eq!(
+            pack_closed_days(&conn, usize::MAX).unwrap(),
+            vec![(SITE, 10)]
+        );
+        let whole: Vec<Vec<u8>> = conn
+            .prepare("SELECT data FROM day_segments WHERE day = 10 ORDER BY part")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        while paths.step(&conn).unwrap() != Step::Idle {}
+        let after: Vec<Vec<u8>> = conn
+            .prepare("SELECT data FROM day_segments WHERE day = 10 ORDER BY part")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(after, whole, "the segment holds both visits still");
     }
 }

@@ -13,7 +13,78 @@ use rustc_hash::FxHashMap;
 use crate::error::StoreError;
 use crate::visit_days::{DayRange, day_ranges};
 use crate::visit_record::{Columns, EventRecord, VisitRecord};
-use crate::visits::VisitAttributes;
+use crate::visits::{Visit, VisitAttributes};
+
+/// The attribute columns of `visits`, in the order [`attributes_at`] reads
+/// them.
+pub(crate) const ATTRIBUTE_COLUMNS: &str = "referrer_source, referrer_url, utm_source, \
+    utm_medium, utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, \
+    device, screen_width, country, is_bot, is_internal";
+
+/// The attributes of a `visits` row, read from its [`ATTRIBUTE_COLUMNS`]
+/// starting at column `at`.
+pub(crate) fn attributes_at(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<VisitAttributes> {
+    Ok(VisitAttributes {
+        referrer_source: row.get(at)?,
+        referrer_url: row.get(at + 1)?,
+        utm_source: row.get(at + 2)?,
+        utm_medium: row.get(at + 3)?,
+        utm_campaign: row.get(at + 4)?,
+        utm_term: row.get(at + 5)?,
+        utm_content: row.get(at + 6)?,
+        browser: row.get(at + 7)?,
+        browser_version: row.get(at + 8)?,
+        os: row.get(at + 9)?,
+        os_version: row.get(at + 10)?,
+        device: row.get(at + 11)?,
+        screen_width: row.get(at + 12)?,
+        country: row.get(at + 13)?,
+        is_bot: row.get(at + 14)?,
+        is_internal: row.get(at + 15)?,
+    })
+}
+
+/// Inserts `visit` as a row of `visits`, whole (a new visit, or one
+/// restored from its day's segment).
+pub(crate) fn insert_visit(conn: &Connection, visit: &Visit) -> Result<(), StoreError> {
+    let a = &visit.attributes;
+    conn.prepare_cached(&format!(
+        "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
+         entry_page, exit_page, {ATTRIBUTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+    ))?
+    .execute(params![
+        visit.id,
+        visit.site_id,
+        visit.visitor_id,
+        visit.start_ts,
+        visit.end_ts,
+        visit.pageviews,
+        visit.events,
+        visit.entry_page,
+        visit.exit_page,
+        a.referrer_source,
+        a.referrer_url,
+        a.utm_source,
+        a.utm_medium,
+        a.utm_campaign,
+        a.utm_term,
+        a.utm_content,
+        a.browser,
+        a.browser_version,
+        a.os,
+        a.os_version,
+        a.device,
+        a.screen_width,
+        a.country,
+        a.is_bot,
+        a.is_internal
+    ])?;
+    Ok(())
+}
 
 /// The visits of one day with their events, before they are handed over.
 struct DayVisits {
@@ -62,13 +133,11 @@ fn read_day(
         position: FxHashMap::default(),
         max_end: range.from_ms,
     };
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, exit_page, \
-         referrer_source, referrer_url, utm_source, utm_medium, utm_campaign, utm_term, \
-         utm_content, browser, browser_version, os, os_version, device, screen_width, country, \
-         is_bot, is_internal FROM visits WHERE id BETWEEN ?1 AND ?2 AND site_id = ?3 \
-         AND start_ts >= ?4 AND start_ts < ?5",
-    )?;
+         {ATTRIBUTE_COLUMNS} FROM visits WHERE id BETWEEN ?1 AND ?2 AND site_id = ?3 \
+         AND start_ts >= ?4 AND start_ts < ?5"
+    ))?;
     let mut rows = stmt.query(params![
         range.low_id,
         range.high_id,
@@ -96,24 +165,7 @@ fn read_day(
             record.exit_page = row.get(7)?;
         }
         if !columns.attributes.is_empty() {
-            record.attrs = VisitAttributes {
-                referrer_source: row.get(8)?,
-                referrer_url: row.get(9)?,
-                utm_source: row.get(10)?,
-                utm_medium: row.get(11)?,
-                utm_campaign: row.get(12)?,
-                utm_term: row.get(13)?,
-                utm_content: row.get(14)?,
-                browser: row.get(15)?,
-                browser_version: row.get(16)?,
-                os: row.get(17)?,
-                os_version: row.get(18)?,
-                device: row.get(19)?,
-                screen_width: row.get(20)?,
-                country: row.get(21)?,
-                is_bot: row.get(22)?,
-                is_internal: row.get(23)?,
-            };
+            record.attrs = attributes_at(row, 8)?;
         }
         day.records.push(record);
     }

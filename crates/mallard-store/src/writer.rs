@@ -566,15 +566,19 @@ impl Writer {
                 // After a failure the batch is rolled back: a job that has not
                 // run is dropped, and its caller learns that nothing was written.
                 Command::Run(job) if failed.is_none() => {
+                    // A job may change rows of the day being packed.
+                    self.state.restart_packing();
                     failed = run_job(&tx, job, completions).err();
                 }
                 Command::Maintain(job) if failed.is_none() => {
                     sync_rollups = true;
                     // Rollups in memory go to their rows before the job reads
-                    // or replaces those rows.
+                    // or replaces those rows, and the day being packed is read
+                    // again after it.
                     failed = self
                         .state
                         .write_behind(&tx)
+                        .map(|()| self.state.restart_packing())
                         .and_then(|()| run_job(&tx, job, completions))
                         .err();
                 }
