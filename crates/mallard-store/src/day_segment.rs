@@ -427,6 +427,16 @@ pub(crate) fn visitor_width(bytes: &[u8], count: usize) -> Result<usize, Damaged
 /// The unsealed parts of one day a query reads (`None`: not read).
 pub(crate) type DayParts<'a> = [Option<&'a [u8]>; part::COUNT];
 
+/// The parts of one day as loaded (see [`crate::segment_fold::load_parts`]),
+/// borrowed as [`decode`] reads them.
+pub(crate) fn borrow_parts(loaded: &[Option<Vec<u8>>; part::COUNT]) -> DayParts<'_> {
+    let mut parts: DayParts<'_> = [None; part::COUNT];
+    for (slot, bytes) in parts.iter_mut().zip(loaded) {
+        *slot = bytes.as_deref();
+    }
+    parts
+}
+
 /// The parts [`decode`] reads for `columns`.
 pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
     let mut wanted = [false; part::COUNT];

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::{Connection, params};
 
-use crate::day_segment::{self, Damaged, DayParts, STEPS_FORMAT, part};
+use crate::day_segment::{self, Damaged, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
@@ -262,10 +262,7 @@ pub(crate) fn fold_records<A: Send>(
         new,
         VisitRecord::default,
         |fold, record, day| {
-            let mut parts: DayParts<'_> = [None; part::COUNT];
-            for (slot, bytes) in parts.iter_mut().zip(&day.parts) {
-                *slot = bytes.as_deref();
-            }
+            let parts = day_segment::borrow_parts(&day.parts);
             let day_number = utc_day(day.range.from_ms);
             day_segment::decode(
                 day_number * DAY_MS,
@@ -533,22 +530,16 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
     let mut record = VisitRecord::default();
     for (site, day) in days {
         let decoded = match load_parts(conn, site, day, wanted) {
-            Ok(Some(parts)) => {
-                let mut slices: DayParts<'_> = [None; part::COUNT];
-                for (slot, bytes) in slices.iter_mut().zip(&parts) {
-                    *slot = bytes.as_deref();
-                }
-                day_segment::decode(
-                    day * DAY_MS,
-                    &slices,
-                    Columns::ALL,
-                    (i64::MIN, i64::MAX),
-                    &mut record,
-                    &|_: &VisitRecord| Take::Events,
-                    |_| {},
-                )
-                .is_ok()
-            }
+            Ok(Some(parts)) => day_segment::decode(
+                day * DAY_MS,
+                &day_segment::borrow_parts(&parts),
+                Columns::ALL,
+                (i64::MIN, i64::MAX),
+                &mut record,
+                &|_: &VisitRecord| Take::Events,
+                |_| {},
+            )
+            .is_ok(),
             Ok(None) => true,
             Err(StoreError::DamagedSegment { .. }) => false,
             Err(other) => return Err(other),

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 
-use crate::day_segment::{DayParts, part};
+use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::visit_days::{DAY_MS, utc_day};
 use crate::visit_record::{Columns, Take, VisitRecord};
@@ -609,15 +609,11 @@ pub(crate) fn unpack_day(conn: &Connection, site: i64, day: i64) -> Result<(), S
     match crate::segment_fold::load_parts(conn, site, day, wanted) {
         Ok(None) => {}
         Ok(Some(parts)) => {
-            let mut slices: DayParts<'_> = [None; part::COUNT];
-            for (slot, bytes) in slices.iter_mut().zip(&parts) {
-                *slot = bytes.as_deref();
-            }
             let mut visits = Vec::new();
             let mut record = VisitRecord::default();
             let decoded = crate::day_segment::decode(
                 day * DAY_MS,
-                &slices,
+                &crate::day_segment::borrow_parts(&parts),
                 Columns::ALL,
                 (i64::MIN, i64::MAX),
                 &mut record,
