@@ -56,7 +56,8 @@ use rustc_hash::FxHashMap;
 
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 use crate::visit_record::{
-    Attribute, AttributeSet, Columns, EventRecord, Take, VisitGate, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, Take, VisitGate,
+    VisitRecord,
 };
 use crate::visits::VisitAttributes;
 
@@ -370,12 +371,21 @@ impl<'a> DictColumn<'a> {
         })
     }
 
-    /// The value of visit `index`: one 8-byte load, except for the last
-    /// bytes of the column.
+    /// The value of visit `index`.
     #[inline]
     fn get(&self, index: usize) -> Result<Option<i64>, Damaged> {
+        self.values
+            .get(self.position(index)?)
+            .copied()
+            .ok_or(Damaged)
+    }
+
+    /// The dictionary position of visit `index`'s value: one 8-byte load,
+    /// except for the last bytes of the column.
+    #[inline]
+    fn position(&self, index: usize) -> Result<usize, Damaged> {
         if self.width == 0 {
-            return self.values.first().copied().ok_or(Damaged);
+            return Ok(0);
         }
         let bit = index as u64 * u64::from(self.width);
         let byte = (bit / 8) as usize;
@@ -389,9 +399,120 @@ impl<'a> DictColumn<'a> {
                 u64::from_le_bytes(raw)
             }
         };
-        let position = (raw >> (bit % 8)) & ((1u64 << self.width) - 1);
-        self.values.get(position as usize).copied().ok_or(Damaged)
+        Ok(((raw >> (bit % 8)) & ((1u64 << self.width) - 1)) as usize)
     }
+}
+
+/// The visits of one day that may meet a gate's attribute conditions
+/// ([`VisitGate::attribute_conditions`]): each condition is judged once
+/// per value of its column's dictionary, and a visit by its values'
+/// positions alone.
+#[derive(Debug, Default)]
+pub(crate) struct DayScreen<'a> {
+    /// The columns the conditions compare.
+    columns: AttributeColumns<'a>,
+    /// Per condition, its column in `columns` and whether each dictionary
+    /// position meets it.
+    tests: Vec<(usize, Vec<bool>)>,
+}
+
+impl<'a> DayScreen<'a> {
+    /// The screen of `conditions` over the (unsealed) attributes part of a
+    /// day of `count` visits. Without the part, or without conditions,
+    /// every visit passes.
+    pub(crate) fn new(
+        attributes: Option<&'a [u8]>,
+        count: usize,
+        conditions: &[AttributeCondition],
+    ) -> Result<Self, Damaged> {
+        let Some(bytes) = attributes.filter(|_| !conditions.is_empty()) else {
+            return Ok(Self::default());
+        };
+        let asked = conditions
+            .iter()
+            .fold(AttributeSet::NONE, |set, condition| {
+                set.with(AttributeSet::of(condition.attribute))
+            });
+        let columns = read_attributes(bytes, asked, count)?;
+        let mut tests = Vec::with_capacity(conditions.len());
+        for condition in conditions {
+            let Some(at) = columns
+                .iter()
+                .position(|(attribute, _)| *attribute == condition.attribute)
+            else {
+                return Err(Damaged);
+            };
+            let passing = columns[at]
+                .1
+                .values
+                .iter()
+                .map(|&value| condition.holds(value))
+                .collect();
+            tests.push((at, passing));
+        }
+        Ok(Self { columns, tests })
+    }
+
+    /// Whether no visit of the day meets the conditions: some condition
+    /// holds for no value of its column.
+    pub(crate) fn rejects_every_visit(&self) -> bool {
+        self.tests
+            .iter()
+            .any(|(_, passing)| !passing.contains(&true))
+    }
+
+    /// Whether visit `index` meets every condition.
+    pub(crate) fn passes(&self, index: usize) -> Result<bool, Damaged> {
+        for (at, passing) in &self.tests {
+            let column = &self.columns.get(*at).ok_or(Damaged)?.1;
+            if !passing
+                .get(column.position(index)?)
+                .copied()
+                .ok_or(Damaged)?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether each of the day's `count` visits meets every condition,
+    /// judged a column at a time; `None` when there is no condition (every
+    /// visit does).
+    pub(crate) fn selection(&self, count: usize) -> Result<Option<Vec<bool>>, Damaged> {
+        let Some(((first_at, first_passing), rest)) = self.tests.split_first() else {
+            return Ok(None);
+        };
+        let column = &self.columns.get(*first_at).ok_or(Damaged)?.1;
+        let mut selected = (0..count)
+            .map(|index| {
+                first_passing
+                    .get(column.position(index)?)
+                    .copied()
+                    .ok_or(Damaged)
+            })
+            .collect::<Result<Vec<bool>, Damaged>>()?;
+        for (at, passing) in rest {
+            let column = &self.columns.get(*at).ok_or(Damaged)?.1;
+            for (index, selected) in selected.iter_mut().enumerate() {
+                *selected &= passing
+                    .get(column.position(index)?)
+                    .copied()
+                    .ok_or(Damaged)?;
+            }
+        }
+        Ok(Some(selected))
+    }
+}
+
+/// How many visits the (unsealed) starts part of a day holds.
+pub(crate) fn visit_count(starts: &[u8]) -> Result<usize, Damaged> {
+    let count = get_varint(starts, &mut 0).ok_or(Damaged)?;
+    // Every visit takes a byte of starts at least.
+    if count > starts.len() as u64 {
+        return Err(Damaged);
+    }
+    Ok(count as usize)
 }
 
 /// The visitor id of `width` bytes (6 or 8) at `at`: one 8-byte load,
@@ -505,40 +626,116 @@ impl<'a> Entries<'a> {
 }
 
 /// Whether some visit of the day starting at `day_start_ms` that starts in
-/// `[from_ms, to_ms)` has a start and end for which `holds` holds. Reads
-/// only the (unsealed) starts and visit parts, so a query can tell whether
-/// it needs a day's events before reading them.
+/// `[from_ms, to_ms)` and passes `screen` has a start and end for which
+/// `holds` holds. Reads only the (unsealed) starts and visit parts (and
+/// the screen's columns), so a query can tell whether it needs a day's
+/// events before reading them.
 pub(crate) fn any_visit(
     day_start_ms: i64,
     starts: &[u8],
     visit: &[u8],
     range: (i64, i64),
+    screen: &DayScreen<'_>,
     holds: impl Fn(i64, i64) -> bool,
 ) -> Result<bool, Damaged> {
-    Ok(first_visit(day_start_ms, starts, visit, range, holds)?.is_some())
+    Ok(first_visit(day_start_ms, starts, visit, range, screen, holds)?.is_some())
 }
 
 /// The start of the first visit (in start order) of the day starting at
-/// `day_start_ms` that starts in `[from_ms, to_ms)` and has a start and end
-/// for which `holds` holds, reading only the starts and visit parts.
+/// `day_start_ms` that starts in `[from_ms, to_ms)`, passes `screen` and
+/// has a start and end for which `holds` holds, reading only the starts and
+/// visit parts (and the screen's columns).
 pub(crate) fn first_visit(
     day_start_ms: i64,
     starts: &[u8],
     visit: &[u8],
     (from_ms, to_ms): (i64, i64),
+    screen: &DayScreen<'_>,
     holds: impl Fn(i64, i64) -> bool,
 ) -> Result<Option<i64>, Damaged> {
     let (mut at_start, mut at_visit) = (0, 0);
     let count = get_varint(starts, &mut at_start).ok_or(Damaged)?;
     let mut start = day_start_ms;
-    for _ in 0..count {
+    for index in 0..count as usize {
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
         let duration = get_varint(visit, &mut at_visit).ok_or(Damaged)?;
-        if (from_ms..to_ms).contains(&start) && holds(start, start.wrapping_add(duration as i64)) {
+        if (from_ms..to_ms).contains(&start)
+            && holds(start, start.wrapping_add(duration as i64))
+            && screen.passes(index)?
+        {
             return Ok(Some(start));
         }
     }
     Ok(None)
+}
+
+/// How many of the event codes `codes` of one visit are custom events':
+/// a code's lowest bit is in the first byte of its varint.
+#[inline]
+fn custom_events(codes: &[u8]) -> u64 {
+    let mut custom = 0;
+    let mut first = true;
+    for &byte in codes {
+        custom += u64::from(first && byte & 1 == 1);
+        first = byte < 0x80;
+    }
+    custom
+}
+
+/// A step need with the bytes of the code it looks for (the varint of a
+/// page view's or a custom event's code; none for any page view).
+type StepPattern = (StepNeed, Vec<u8>);
+
+/// The patterns [`has_steps`] looks for to meet `needs`.
+fn step_patterns(needs: &[StepNeed]) -> Vec<StepPattern> {
+    needs
+        .iter()
+        .map(|&need| {
+            let mut pattern = Vec::new();
+            match need {
+                StepNeed::PathOrCustom(path) => put_varint(&mut pattern, step_code(path, true)),
+                StepNeed::Name(name) => put_varint(&mut pattern, step_code(name, false)),
+                StepNeed::PageView => {}
+            }
+            (need, pattern)
+        })
+        .collect()
+}
+
+/// Whether the event codes `codes` of one visit meet every need of
+/// `patterns`, told from their bytes without decoding them.
+#[inline]
+fn has_steps(codes: &[u8], patterns: &[StepPattern]) -> bool {
+    patterns.iter().all(|(need, pattern)| match need {
+        StepNeed::PathOrCustom(_) => custom_events(codes) > 0 || has_code(codes, pattern),
+        StepNeed::Name(_) => has_code(codes, pattern),
+        // A page view's code is even: the first byte of its varint too.
+        StepNeed::PageView => {
+            let mut first = true;
+            codes.iter().any(|&byte| {
+                let even = first && byte & 1 == 0;
+                first = byte < 0x80;
+                even
+            })
+        }
+    })
+}
+
+/// Whether the event codes `codes` of one visit hold the code whose varint
+/// is `pattern`, starting where a varint starts.
+#[inline]
+fn has_code(codes: &[u8], pattern: &[u8]) -> bool {
+    let Some(&lead) = pattern.first() else {
+        return false;
+    };
+    let mut first = true;
+    for (at, &byte) in codes.iter().enumerate() {
+        if first && byte == lead && codes.get(at..at + pattern.len()) == Some(pattern) {
+            return true;
+        }
+        first = byte < 0x80;
+    }
+    false
 }
 
 /// Moves `*at` past `count` varints of `bytes`.
@@ -549,11 +746,23 @@ fn skip_varints(bytes: &[u8], at: &mut usize, count: u64) -> Result<(), Damaged>
     if left == 0 {
         return Ok(());
     }
-    for (offset, &byte) in rest.iter().enumerate() {
+    // Eight bytes at a time while more varints end after them than are
+    // left to skip: each byte without the high bit ends one.
+    let mut whole = 0;
+    for chunk in rest.chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).map_err(|_| Damaged)?);
+        let ends = u64::from((!word & 0x8080_8080_8080_8080).count_ones());
+        if ends >= left {
+            break;
+        }
+        left -= ends;
+        whole += 8;
+    }
+    for (offset, &byte) in rest.get(whole..).unwrap_or_default().iter().enumerate() {
         if byte < 0x80 {
             left -= 1;
             if left == 0 {
-                *at += offset + 1;
+                *at += whole + offset + 1;
                 return Ok(());
             }
         }
@@ -675,13 +884,16 @@ pub(crate) fn decode(
         }
     };
     let starts = get(part::STARTS)?.ok_or(Damaged)?;
+    let count = visit_count(starts)?;
     let mut at_start = 0;
-    let count = get_varint(starts, &mut at_start).ok_or(Damaged)?;
-    // Every visit takes a byte of starts at least.
-    if count > starts.len() as u64 {
-        return Err(Damaged);
+    get_varint(starts, &mut at_start).ok_or(Damaged)?;
+    // The visits that fail the gate's attribute conditions are passed over
+    // undecoded; a day none of whose values passes is not walked.
+    let screen = DayScreen::new(get(part::ATTRIBUTES)?, count, gate.attribute_conditions())?;
+    if screen.rejects_every_visit() {
+        return Ok(());
     }
-    let count = count as usize;
+    let selection = screen.selection(count)?;
     let steps = get(part::STEPS)?;
     let mut at_step = 1;
     if let Some(steps) = steps
@@ -742,56 +954,76 @@ pub(crate) fn decode(
         Ok(())
     };
     let gate_reads_counters = gate.reads_counters();
+    let step_needs = step_patterns(gate.step_needs());
+    // Events passed over whose times and (custom events') page paths are
+    // still to be skipped: the parts move past them in one go when the next
+    // visit's events are read, and at the end.
+    let (mut pending_times, mut pending_paths) = (0u64, 0u64);
     for visit_index in 0..count {
-        record.events.clear();
-        record.props.clear();
-        record.events_read = false;
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
         id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
-        record.id = id;
-        record.start_ts = start;
-        if let Some((bytes, _, _)) = &visit {
-            let duration = get_varint(bytes, &mut at_visit).ok_or(Damaged)?;
-            record.end_ts = start.wrapping_add(duration as i64);
-        }
-        if let Some(columns) = &attributes {
-            fill_attributes(columns, visit_index, &mut record.attrs)?;
-        }
-        let take = if !(from_ms..to_ms).contains(&start) {
-            Take::Skip
-        } else if gate_reads_counters {
-            fill_counters(record, visit_index)?;
-            gate.take(record)
-        } else {
-            let take = gate.take(record);
-            if take != Take::Skip {
-                fill_counters(record, visit_index)?;
-            }
-            take
+        let duration = match &visit {
+            Some((bytes, _, _)) => get_varint(bytes, &mut at_visit).ok_or(Damaged)?,
+            None => 0,
         };
-        if let Some(steps) = steps {
-            let length = get_varint(steps, &mut at_step).ok_or(Damaged)?;
-            let end = at_step
-                .checked_add(usize::try_from(length).map_err(|_| Damaged)?)
-                .ok_or(Damaged)?;
-            let codes = steps.get(at_step..end).ok_or(Damaged)?;
-            at_step = end;
+        // The visit's event codes.
+        let codes = match steps {
+            Some(steps) => {
+                let length = get_varint(steps, &mut at_step).ok_or(Damaged)?;
+                let end = at_step
+                    .checked_add(usize::try_from(length).map_err(|_| Damaged)?)
+                    .ok_or(Damaged)?;
+                let codes = steps.get(at_step..end).ok_or(Damaged)?;
+                at_step = end;
+                Some(codes)
+            }
+            None => None,
+        };
+        // A gate that needs steps takes no visit without them.
+        let shown = (from_ms..to_ms).contains(&start)
+            && selection
+                .as_ref()
+                .is_none_or(|selected| selected.get(visit_index) == Some(&true))
+            && match codes {
+                Some(codes) if !step_needs.is_empty() => has_steps(codes, &step_needs),
+                _ => true,
+            };
+        let take = if shown {
+            record.events.clear();
+            record.props.clear();
+            record.events_read = false;
+            record.id = id;
+            record.start_ts = start;
+            if visit.is_some() {
+                record.end_ts = start.wrapping_add(duration as i64);
+            }
+            if let Some(columns) = &attributes {
+                fill_attributes(columns, visit_index, &mut record.attrs)?;
+            }
+            if gate_reads_counters {
+                fill_counters(record, visit_index)?;
+                gate.take(record)
+            } else {
+                let take = gate.take(record);
+                if take != Take::Skip {
+                    fill_counters(record, visit_index)?;
+                }
+                take
+            }
+        } else {
+            Take::Skip
+        };
+        if let Some(codes) = codes {
             if take != Take::Events {
-                // Skipped: each part's position moves past the visit's events.
+                // Passed over: each part's position moves past the visit's
+                // events (times and paths later, in one go).
                 let events = codes.iter().filter(|&&byte| byte < 0x80).count() as u64;
                 if codes.last().is_some_and(|&last| last >= 0x80) {
                     return Err(Damaged);
                 }
-                if let Some(times) = times {
-                    skip_varints(times, &mut at_time, events)?;
-                }
-                if let Some(paths) = paths {
-                    let mut custom = 0;
-                    let mut at_code = 0;
-                    while at_code < codes.len() {
-                        custom += get_varint(codes, &mut at_code).ok_or(Damaged)? & 1;
-                    }
-                    skip_varints(paths, &mut at_path, custom)?;
+                pending_times += events;
+                if paths.is_some() {
+                    pending_paths += custom_events(codes);
                 }
                 let next = index + events;
                 if let Some(entries) = &mut props {
@@ -817,6 +1049,12 @@ pub(crate) fn decode(
                     each(record);
                 }
                 continue;
+            }
+            if let Some(times) = times {
+                skip_varints(times, &mut at_time, std::mem::take(&mut pending_times))?;
+            }
+            if let Some(paths) = paths {
+                skip_varints(paths, &mut at_path, std::mem::take(&mut pending_paths))?;
             }
             record.events_read = true;
             let mut at_code = 0;
@@ -873,6 +1111,12 @@ pub(crate) fn decode(
         if take != Take::Skip {
             each(record);
         }
+    }
+    if let Some(times) = times {
+        skip_varints(times, &mut at_time, pending_times)?;
+    }
+    if let Some(paths) = paths {
+        skip_varints(paths, &mut at_path, pending_paths)?;
     }
     let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
     if at_start != starts.len()
@@ -982,8 +1226,9 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
 /// ([`sample_day`]) that the rest replaces (bits 0 to 3, modulo the part
 /// count), whether the rest is sealed first so that the decoding itself is
 /// reached (bit 7 clear) or taken as stored bytes, and the columns read
-/// (bits 4 to 6: all, events only, visits only, or all with a third of the
-/// visits skipped and a third taken without their events).
+/// (bits 4 to 6: all, events only, visits only, all with a third of the
+/// visits skipped and a third taken without their events, or all through a
+/// gate with an attribute condition and a step need, [`FuzzGate`]).
 #[doc(hidden)]
 pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     let (&selector, rest) = data.split_first()?;
@@ -1017,27 +1262,79 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     }
     let mut record = VisitRecord::default();
     let mut seen = 0;
-    let skipping = (selector >> 4) & 0x07 > 5;
+    let mode = (selector >> 4) & 0x07;
     let gated = std::sync::atomic::AtomicUsize::new(0);
-    decode(
-        0,
-        &unsealed,
-        columns,
-        (i64::MIN, i64::MAX),
-        &mut record,
-        &|_: &VisitRecord| {
-            let at = gated.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            match at % 3 {
-                _ if !skipping => Take::Events,
-                0 => Take::Skip,
-                1 => Take::Visit,
-                _ => Take::Events,
-            }
-        },
-        |_| seen += 1,
-    )
-    .ok()?;
+    let scripted = |_: &VisitRecord| {
+        let at = gated.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        match at % 3 {
+            _ if mode != 6 => Take::Events,
+            0 => Take::Skip,
+            1 => Take::Visit,
+            _ => Take::Events,
+        }
+    };
+    let range = (i64::MIN, i64::MAX);
+    let outcome = if mode == 7 {
+        decode(
+            0,
+            &unsealed,
+            columns,
+            range,
+            &mut record,
+            &FuzzGate::new(),
+            |_| {
+                seen += 1;
+            },
+        )
+    } else {
+        decode(0, &unsealed, columns, range, &mut record, &scripted, |_| {
+            seen += 1;
+        })
+    };
+    outcome.ok()?;
     Some(seen)
+}
+
+/// The gate of [`fuzz_decode`]'s last mode: visits whose source is the
+/// sample day's first and that have a page view of its first path, or a
+/// custom event, so that the screen of the attributes part and the search
+/// of the event codes read damaged bytes too.
+struct FuzzGate {
+    conditions: [AttributeCondition; 1],
+    needs: [StepNeed; 1],
+}
+
+impl FuzzGate {
+    fn new() -> Self {
+        let sample = sample_day(0);
+        let first = sample.first();
+        Self {
+            conditions: [AttributeCondition {
+                attribute: Attribute::Source,
+                value: first.and_then(|visit| visit.attrs.referrer_source),
+                is: true,
+            }],
+            needs: [StepNeed::PathOrCustom(
+                first
+                    .and_then(|visit| visit.events.first())
+                    .map_or(0, |event| event.pathname),
+            )],
+        }
+    }
+}
+
+impl VisitGate for FuzzGate {
+    fn take(&self, _: &VisitRecord) -> Take {
+        Take::Events
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &self.conditions
+    }
+
+    fn step_needs(&self) -> &[StepNeed] {
+        &self.needs
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::{Connection, params};
 
-use crate::day_segment::{self, Damaged, STEPS_FORMAT, part};
+use crate::day_segment::{self, Damaged, DayScreen, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
@@ -171,19 +171,46 @@ fn load_record_day(
     let Some(mut parts) = load_parts(conn, site, day, day_segment::parts_for(visit_level))? else {
         return Ok(None);
     };
-    let with_events = columns.events
-        && match (&parts[part::STARTS as usize], &parts[part::VISIT as usize]) {
-            (Some(starts), Some(visit)) => day_segment::any_visit(
+    // Whether some visit of the day that the gate may take, from `start`
+    // to `end`, holds for `holds` (which is monotone, as
+    // [`VisitGate::may_need_events`] is): no visit does when the day's
+    // envelope (its first instant in the range to the latest end of its
+    // visits) does not, or when no value of the day meets the gate's
+    // attribute conditions; otherwise the day's starts and durations tell.
+    let some_visit = |holds: &dyn Fn(i64, i64) -> bool| -> Result<bool, StoreError> {
+        if range
+            .max_end
+            .is_some_and(|max_end| !holds(range.from_ms, max_end))
+        {
+            return Ok(false);
+        }
+        let (Some(starts), Some(visit)) =
+            (&parts[part::STARTS as usize], &parts[part::VISIT as usize])
+        else {
+            // Without durations every visit may.
+            return Ok(true);
+        };
+        let screened = || -> Result<bool, Damaged> {
+            let screen = DayScreen::new(
+                parts[part::ATTRIBUTES as usize].as_deref(),
+                day_segment::visit_count(starts)?,
+                gate.attribute_conditions(),
+            )?;
+            if screen.rejects_every_visit() {
+                return Ok(false);
+            }
+            day_segment::any_visit(
                 day * DAY_MS,
                 starts,
                 visit,
                 (range.from_ms, range.to_ms),
-                |start, end| gate.may_need_events(start, end),
+                &screen,
+                holds,
             )
-            .map_err(|Damaged| damaged(site, day))?,
-            // Without durations every visit may need its events.
-            _ => true,
         };
+        screened().map_err(|Damaged| damaged(site, day))
+    };
+    let with_events = columns.events && some_visit(&|start, end| gate.may_need_events(start, end))?;
     if !with_events {
         return Ok(Some(RecordDay {
             site,
@@ -194,17 +221,10 @@ fn load_record_day(
     }
     // Event times only when some visit of the day may need them (without
     // durations, every visit may).
-    let times_needed = match (&parts[part::STARTS as usize], &parts[part::VISIT as usize]) {
-        (Some(starts), Some(visit)) if columns.event_times => day_segment::any_visit(
-            day * DAY_MS,
-            starts,
-            visit,
-            (range.from_ms, range.to_ms),
-            |start, end| gate.may_need_events(start, end) && gate.may_need_event_times(start, end),
-        )
-        .map_err(|Damaged| damaged(site, day))?,
-        _ => columns.event_times,
-    };
+    let times_needed = columns.event_times
+        && some_visit(&|start, end| {
+            gate.may_need_events(start, end) && gate.may_need_event_times(start, end)
+        })?;
     let columns = Columns {
         event_times: times_needed,
         ..columns

@@ -126,6 +126,9 @@ pub(crate) struct DayRange {
     pub(crate) low_id: i64,
     /// The highest visit id of the day.
     pub(crate) high_id: i64,
+    /// The latest end of the day's visits while the day is packed
+    /// (`visit_days.max_end`), else `None`.
+    pub(crate) max_end: Option<i64>,
 }
 
 /// The UTC days of `[from_ms, to_ms)` on which some visit of `site_id`
@@ -140,8 +143,8 @@ pub(crate) fn day_ranges(
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT day, min_id, max_id FROM visit_days WHERE site_id = ?1 AND day >= ?2 \
-         AND day <= ?3 ORDER BY day",
+        "SELECT day, min_id, max_id, max_end FROM visit_days WHERE site_id = ?1 \
+         AND day >= ?2 AND day <= ?3 ORDER BY day",
     )?;
     let rows = stmt.query_map(
         params![site_id, utc_day(from_ms), utc_day(to_ms - 1)],
@@ -152,6 +155,7 @@ pub(crate) fn day_ranges(
                 to_ms: to_ms.min(day.saturating_add(1).saturating_mul(DAY_MS)),
                 low_id: r.get(1)?,
                 high_id: r.get(2)?,
+                max_end: r.get(3)?,
             })
         },
     )?;

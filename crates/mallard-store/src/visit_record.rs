@@ -122,7 +122,8 @@ pub(crate) trait VisitGate: Sync {
 
     /// Whether a visit from `start_ms` to `end_ms` taken with its events may
     /// need their times: a day none of whose visits may is read without them
-    /// (each event then has its visit's start as its time).
+    /// (each event then has its visit's start as its time). It must be
+    /// monotone, as [`VisitGate::may_need_events`] is.
     fn may_need_event_times(&self, start_ms: i64, end_ms: i64) -> bool {
         let _ = (start_ms, end_ms);
         true
@@ -136,9 +137,62 @@ pub(crate) trait VisitGate: Sync {
 
     /// Whether a visit from `start_ms` to `end_ms` may be taken with its
     /// events: a day none of whose visits may is read without its events.
+    ///
+    /// It must be monotone: when it is false for a span, it is false for
+    /// every span within it, so that a day whose first possible start and
+    /// latest end need no events has no visit that needs them.
     fn may_need_events(&self, start_ms: i64, end_ms: i64) -> bool {
         let _ = (start_ms, end_ms);
         true
+    }
+
+    /// Conditions on attributes that every visit the gate takes meets. A
+    /// day segment tests them on each column's dictionary once: a day none
+    /// of whose values passes is not walked, and the visits whose values
+    /// fail are passed over without being decoded or shown to
+    /// [`VisitGate::take`]. Their attributes must be among the columns read.
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &[]
+    }
+
+    /// What every visit the gate takes must have among its events: when
+    /// the events are read, a day segment looks for each in a visit's event
+    /// codes before decoding anything else of it, and passes over a visit
+    /// that lacks one as if the gate had skipped it.
+    fn step_needs(&self) -> &[StepNeed] {
+        &[]
+    }
+}
+
+/// Something a visit must have among its events ([`VisitGate::step_needs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepNeed {
+    /// A page view of this path id, or a custom event (whose page path may
+    /// be it).
+    PathOrCustom(i64),
+    /// A custom event of this name id.
+    Name(i64),
+    /// A page view.
+    PageView,
+}
+
+/// A condition on one attribute of a visit: it equals `value` (`None`: it
+/// is missing), or with `is == false` differs from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AttributeCondition {
+    /// The attribute compared.
+    pub(crate) attribute: Attribute,
+    /// The value compared with.
+    pub(crate) value: Option<i64>,
+    /// Whether the attribute must equal the value (else differ from it).
+    pub(crate) is: bool,
+}
+
+impl AttributeCondition {
+    /// Whether an attribute of `value` meets the condition.
+    #[inline]
+    pub(crate) fn holds(self, value: Option<i64>) -> bool {
+        (value == self.value) == self.is
     }
 }
 

@@ -292,6 +292,77 @@ impl VisitGate for ScriptedGate<'_> {
     }
 }
 
+/// A gate that takes, with their events, the visits that meet its
+/// attribute conditions, and fails the test when it is shown one that does
+/// not: the day's screen passes those over.
+struct ConditionGate {
+    conditions: Vec<AttributeCondition>,
+}
+
+impl ConditionGate {
+    fn meets(&self, visit: &VisitRecord) -> bool {
+        self.conditions
+            .iter()
+            .all(|c| c.holds(c.attribute.get(&visit.attrs)))
+    }
+}
+
+impl VisitGate for ConditionGate {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        assert!(self.meets(visit), "shown a visit that fails the conditions");
+        Take::Events
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &self.conditions
+    }
+}
+
+/// A gate that takes every visit with its events and declares step needs.
+struct StepGate {
+    needs: Vec<StepNeed>,
+}
+
+impl VisitGate for StepGate {
+    fn take(&self, _: &VisitRecord) -> Take {
+        Take::Events
+    }
+
+    fn step_needs(&self) -> &[StepNeed] {
+        &self.needs
+    }
+}
+
+/// Up to three attribute conditions, each on a random attribute, comparing
+/// with the value of a random visit of `visits` or with any value.
+fn attribute_conditions(
+    visits: &[VisitRecord],
+    picks: &[(
+        prop::sample::Index,
+        Option<prop::sample::Index>,
+        Option<i64>,
+        bool,
+    )],
+) -> Vec<AttributeCondition> {
+    picks
+        .iter()
+        .map(|(attribute, visit, other, is)| {
+            let attribute = Attribute::EVERY[attribute.index(Attribute::EVERY.len())];
+            let value = match visit {
+                Some(visit) if !visits.is_empty() => {
+                    attribute.get(&visits[visit.index(visits.len())].attrs)
+                }
+                _ => *other,
+            };
+            AttributeCondition {
+                attribute,
+                value,
+                is: *is,
+            }
+        })
+        .collect()
+}
+
 /// Any set of attributes: none, all, or a random few.
 fn attribute_set() -> impl Strategy<Value = AttributeSet> {
     prop_oneof![
@@ -388,6 +459,140 @@ proptest! {
         prop_assert_eq!(read, expected);
     }
 
+    /// A gate's attribute conditions, judged on the day's dictionaries,
+    /// pass over exactly the visits that fail them (the gate is never shown
+    /// one), and the rest read as without them; the pre-pass finds a visit
+    /// only among those that meet them.
+    #[test]
+    fn attribute_conditions_pass_over_the_visits_that_fail_them(
+        visits in day(),
+        columns in columns(),
+        picks in proptest::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                proptest::option::of(any::<prop::sample::Index>()),
+                proptest::option::of(0i64..4),
+                any::<bool>(),
+            ),
+            0..4,
+        ),
+    ) {
+        let gate = ConditionGate { conditions: attribute_conditions(&visits, &picks) };
+        // A query reads the attributes its conditions compare.
+        let columns = gate.conditions.iter().fold(columns, |columns, c| Columns {
+            attributes: columns.attributes.with(AttributeSet::of(c.attribute)),
+            ..columns
+        });
+        let parts = encode(10 * DAY_MS, &visits);
+        let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .filter(|v| gate.meets(v))
+            .map(|v| project(v, columns))
+            .collect();
+        prop_assert_eq!(read, expected);
+
+        let payload = |id: i64| unseal(&parts[id as usize].1).unwrap().to_vec();
+        let attributes = payload(part::ATTRIBUTES);
+        let screen = DayScreen::new(Some(&attributes), visits.len(), &gate.conditions).unwrap();
+        // A day is rejected whole when some condition holds for no value of
+        // its column (though visits may fail their conditions together).
+        let some_condition_fails_every_visit = gate
+            .conditions
+            .iter()
+            .any(|c| !visits.iter().any(|v| c.holds(c.attribute.get(&v.attrs))));
+        prop_assert_eq!(screen.rejects_every_visit(), some_condition_fails_every_visit);
+        for (index, visit) in visits.iter().enumerate() {
+            prop_assert_eq!(screen.passes(index).unwrap(), gate.meets(visit));
+        }
+        let found = any_visit(
+            10 * DAY_MS,
+            &payload(part::STARTS),
+            &payload(part::VISIT),
+            (i64::MIN, i64::MAX),
+            &screen,
+            |_, _| true,
+        )
+        .unwrap();
+        prop_assert_eq!(found, visits.iter().any(|v| gate.meets(v)));
+    }
+
+    /// A visit that lacks some step need among its events is passed over
+    /// undecoded; the others read as without needs.
+    #[test]
+    fn visits_without_the_steps_a_gate_needs_are_passed_over(
+        visits in day(),
+        columns in columns(),
+        picks in proptest::collection::vec(
+            (0u8..3, proptest::option::of(any::<prop::sample::Index>()), 0i64..5),
+            0..3,
+        ),
+    ) {
+        let codes: Vec<(bool, i64)> = visits
+            .iter()
+            .flat_map(|v| v.events.iter().map(|e| (e.pageview, e.code)))
+            .collect();
+        let needs: Vec<StepNeed> = picks
+            .iter()
+            .map(|(kind, event, other)| {
+                let id = match event {
+                    Some(event) if !codes.is_empty() => codes[event.index(codes.len())].1,
+                    _ => *other,
+                };
+                match kind {
+                    0 => StepNeed::PathOrCustom(id),
+                    1 => StepNeed::Name(id),
+                    _ => StepNeed::PageView,
+                }
+            })
+            .collect();
+        let columns = Columns { events: true, ..columns };
+        let gate = StepGate { needs: needs.clone() };
+        let parts = encode(10 * DAY_MS, &visits);
+        let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+        let meets = |need: &StepNeed, event: &EventRecord| match *need {
+            StepNeed::PathOrCustom(path) => !event.pageview || event.code == path,
+            StepNeed::Name(name) => !event.pageview && event.code == name,
+            StepNeed::PageView => event.pageview,
+        };
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .filter(|v| needs.iter().all(|need| v.events.iter().any(|e| meets(need, e))))
+            .map(|v| project(v, columns))
+            .collect();
+        prop_assert_eq!(read, expected);
+    }
+
+    /// Skipping varints lands where reading them one by one does, and
+    /// fails when fewer are left.
+    #[test]
+    fn skipping_varints_lands_after_the_last_one_skipped(
+        values in proptest::collection::vec(
+            prop_oneof![0u64..128, 0u64..(1 << 24), any::<u64>()],
+            0..40,
+        ),
+        skip in 0usize..45,
+        lead in 0usize..3,
+    ) {
+        let mut bytes = vec![0x80; lead];
+        bytes.push(0);
+        for &value in &values {
+            crate::varint::put_varint(&mut bytes, value);
+        }
+        let mut at = lead + 1;
+        let outcome = skip_varints(&bytes, &mut at, skip as u64);
+        if skip <= values.len() {
+            let mut expected = lead + 1;
+            for _ in 0..skip {
+                crate::varint::get_varint(&bytes, &mut expected).unwrap();
+            }
+            prop_assert_eq!(outcome, Ok(()));
+            prop_assert_eq!(at, expected);
+        } else {
+            prop_assert_eq!(outcome, Err(Damaged));
+        }
+    }
+
     /// The pre-pass finds a visit by its start and end, within the range.
     #[test]
     fn any_visit_finds_the_visits_of_the_range_by_start_and_end(
@@ -403,6 +608,7 @@ proptest! {
             &payload(part::STARTS),
             &payload(part::VISIT),
             (from, to),
+            &DayScreen::default(),
             |start, end| end - start > longer_than,
         )
         .unwrap();
@@ -481,6 +687,23 @@ fn the_sample_day_round_trips_and_decodes_for_the_fuzz_target() {
     assert_eq!(fuzz_decode(&[[1u8].as_slice(), &steps].concat()), Some(3));
     assert_eq!(fuzz_decode(&[[1u8].as_slice(), &steps[1..]].concat()), None);
     assert_eq!(fuzz_decode(&[]), None);
+    // Through the gate with a condition and a step need, the visits that
+    // meet both (the first one at least).
+    let sample = sample_day(0);
+    let source = sample[0].attrs.referrer_source;
+    let path = sample[0].events[0].pathname;
+    let meeting = sample
+        .iter()
+        .filter(|v| {
+            v.attrs.referrer_source == source
+                && v.events.iter().any(|e| !e.pageview || e.pathname == path)
+        })
+        .count();
+    assert!(meeting >= 1);
+    assert_eq!(
+        fuzz_decode(&[[0x71u8].as_slice(), &steps].concat()),
+        Some(meeting)
+    );
 }
 
 #[test]

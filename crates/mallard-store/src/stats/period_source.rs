@@ -163,6 +163,7 @@ fn first_reaching(
         starts,
         visit,
         (i64::MIN, i64::MAX),
+        &crate::day_segment::DayScreen::default(),
         |_, end| end >= from_ms,
     )
     .map_err(|crate::day_segment::Damaged| StoreError::DamagedSegment { site_id: site, day })

@@ -28,7 +28,9 @@ use super::labels::dim_id;
 use super::raw::{Target, pageview_id, resolve};
 use crate::dims::DimKind;
 use crate::error::StoreError;
-use crate::visit_record::{Attribute, AttributeSet, Columns, EventRecord, VisitRecord};
+use crate::visit_record::{
+    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, VisitRecord,
+};
 
 /// A visit-level field a filter compares: the visit's entry or exit page,
 /// or one of its attributes.
@@ -106,7 +108,13 @@ struct EventCondition {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Predicate {
     visit: Vec<VisitCondition>,
+    /// The conditions of `visit` on attributes, for day segments to test on
+    /// their dictionaries ([`crate::visit_record::VisitGate::attribute_conditions`]).
+    attributes: Vec<AttributeCondition>,
     event: Vec<EventCondition>,
+    /// What the conditions of `event` that must hold need among a visit's
+    /// event codes ([`crate::visit_record::VisitGate::step_needs`]).
+    steps: Vec<StepNeed>,
     nothing: bool,
 }
 
@@ -134,6 +142,29 @@ impl Predicate {
             predicate.visit.clear();
             predicate.event.clear();
         }
+        predicate.attributes = predicate
+            .visit
+            .iter()
+            .filter_map(|condition| match condition.field {
+                VisitField::Attribute(attribute) => Some(AttributeCondition {
+                    attribute,
+                    value: condition.value,
+                    is: condition.is,
+                }),
+                VisitField::EntryPage | VisitField::ExitPage => None,
+            })
+            .collect();
+        predicate.steps = predicate
+            .event
+            .iter()
+            .filter(|condition| condition.is)
+            .filter_map(|condition| match condition.test {
+                EventTest::Path(id) => Some(StepNeed::PathOrCustom(id)),
+                EventTest::Name(id) => Some(StepNeed::Name(id)),
+                EventTest::PageView => Some(StepNeed::PageView),
+                EventTest::Prop { .. } => None,
+            })
+            .collect();
         Ok(predicate)
     }
 
@@ -141,6 +172,18 @@ impl Predicate {
     /// value that was never stored): the answer is empty without reading.
     pub(crate) fn matches_nothing(&self) -> bool {
         self.nothing
+    }
+
+    /// The conditions on visit attributes, which every visit that
+    /// [`Predicate::visit_matches`] meets.
+    pub(crate) fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &self.attributes
+    }
+
+    /// What a visit needs among its event codes for some event of it to
+    /// meet the event-level conditions.
+    pub(crate) fn step_needs(&self) -> &[StepNeed] {
+        &self.steps
     }
 
     /// Whether some condition is about events (page, event name, property),

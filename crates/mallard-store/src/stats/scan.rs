@@ -26,7 +26,8 @@ use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
-    Attribute, AttributeSet, Columns, EventRecord, Take, VisitGate, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, Take, VisitGate,
+    VisitRecord,
 };
 
 /// Milliseconds in a day of a zone with one offset.
@@ -191,6 +192,16 @@ impl VisitGate for ScanGate<'_> {
     fn reads_counters(&self) -> bool {
         // Entry and exit page filters compare the visit's pages.
         self.predicate.columns().visit
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        self.predicate.attribute_conditions()
+    }
+
+    fn step_needs(&self) -> &[StepNeed] {
+        // A visit none of whose events meets the event-level conditions
+        // adds nothing to any tally ([`select`]).
+        self.predicate.step_needs()
     }
 
     #[inline]
