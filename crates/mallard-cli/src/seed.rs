@@ -6,7 +6,9 @@
 //! countries follow weighted mixes; traffic has a daily and weekly rhythm; a few
 //! visits send custom events with properties and revenue. The same `--seed`
 //! gives the same data. Events go through the store's writer, the same path as
-//! live ingestion, in large batches.
+//! live ingestion, in large batches; for a site without events the writer
+//! loads them in bulk, writing each settled day straight into its day
+//! segment instead of rows (`WriterOptions::bulk_load`).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,8 +62,17 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.days > 0, "--days must be at least 1");
     let mut options = StoreOptions::default();
     options.writer.pack_closed_days = !args.rows_only;
+    // A site without events is written straight into day segments as its
+    // days settle; one with events gets rows, packed as they close.
+    options.writer.bulk_load = !args.rows_only;
     let store = Store::open(&config.data_dir, options)
         .with_context(|| format!("cannot open {}", config.data_dir.display()))?;
+    let had_events = store.reads().with(|db| {
+        Ok(db
+            .sites()?
+            .iter()
+            .any(|s| s.domain == args.site && s.has_events))
+    })?;
     let writer = store.writer();
     let started = Instant::now();
     let mut written = 0u64;
@@ -75,8 +86,9 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
                 written += chunk.len() as u64;
                 writer.insert_blocking(std::mem::take(&mut chunk))?;
                 // Days that closed are packed at once, so that the pages
-                // their rows free are filled by the next days' rows.
-                if !args.rows_only {
+                // their rows free are filled by the next days' rows (a
+                // bulk load writes none; packing now would end it).
+                if !args.rows_only && had_events {
                     writer.pack_closed_days_blocking()?;
                 }
             }
@@ -85,7 +97,8 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     written += chunk.len() as u64;
     writer.insert_blocking(chunk)?;
     // A running app packs closed days a few at a time; the seeded database
-    // gets them all now, as it would have after running that long.
+    // gets them all now, as it would have after running that long (this
+    // ends a bulk load: what is not settled becomes rows first).
     if !args.rows_only {
         writer.pack_closed_days_blocking()?;
     }

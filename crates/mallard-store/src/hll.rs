@@ -114,7 +114,7 @@ impl Sketch {
                     .collect();
                 let mut encoder = flate2::write::DeflateEncoder::new(
                     vec![TAG_DENSE_DEFLATE, *p],
-                    flate2::Compression::default(),
+                    flate2::Compression::fast(),
                 );
                 // Writing into a Vec cannot fail; fall back to the plain
                 // layout all the same rather than lose the sketch.

@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use mallard_core::NewEvent;
 use rusqlite::{Connection, params};
 
+use crate::bulk_load::{BulkLoad, HeldEvent};
 use crate::dedupe_keys::DedupeKeys;
 use crate::dims::{DimCache, DimKind};
 use crate::error::StoreError;
@@ -18,6 +19,14 @@ use crate::visits::{ActiveVisits, Recorded, Visit, VisitAttributes, VisitEvent};
 
 /// The `hostname` of an event on the site's own host name.
 pub(crate) const SITE_HOSTNAME: i64 = 0;
+
+/// Inserts an event row.
+const INSERT_EVENT: &str = "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, \
+     pathname, revenue_micros, currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// Inserts an event's property (a repeated key replaces the earlier value).
+const INSERT_PROP: &str = "INSERT OR REPLACE INTO event_props (site_id, ts, event_id, key, \
+     value) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 /// Event ids are reserved in blocks: the high-water mark in `settings` moves
 /// once per block instead of on every commit, which would dirty one more page
@@ -40,6 +49,9 @@ pub(crate) struct WriterState {
     visit_paths: VisitPaths,
     /// The bits of a visitor id this database stores (see migration 006).
     visitor_mask: i64,
+    /// The visits of sites loaded in bulk that are not written yet (see
+    /// [`crate::bulk_load`]), while a bulk load runs.
+    bulk: Option<BulkLoad>,
 }
 
 impl WriterState {
@@ -81,6 +93,7 @@ impl WriterState {
             visit_days: VisitDays::default(),
             visit_paths: VisitPaths::loaded(conn)?,
             visitor_mask: visitor_mask(conn)?,
+            bulk: None,
         })
     }
 
@@ -95,14 +108,8 @@ impl WriterState {
         let mut usage: HashMap<&str, i64> = HashMap::new();
         let mut rollup_events = Vec::with_capacity(events.len());
         {
-            let mut insert_event = conn.prepare_cached(
-                "INSERT INTO events (site_id, ts, id, visit_id, name, hostname, pathname, \
-                 revenue_micros, currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut insert_prop = conn.prepare_cached(
-                "INSERT OR REPLACE INTO event_props (site_id, ts, event_id, key, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+            let mut insert_event = conn.prepare_cached(INSERT_EVENT)?;
+            let mut insert_prop = conn.prepare_cached(INSERT_PROP)?;
             for event in events {
                 if let Some(extra) = &event.collector
                     && !self.dedupe_keys.claim(
@@ -114,6 +121,15 @@ impl WriterState {
                     continue;
                 }
                 let site_id = self.site_id(conn, event.site.as_str())?;
+                let bulk = match &mut self.bulk {
+                    Some(load) if !load.ended() => load.takes(conn, site_id)?,
+                    _ => false,
+                };
+                if bulk && event.collector.is_some() {
+                    return Err(StoreError::InvalidData(
+                        "bulk load: a collector event".to_owned(),
+                    ));
+                }
                 let name = self
                     .dims
                     .intern(conn, DimKind::EventName, event.name.as_str())?;
@@ -137,6 +153,13 @@ impl WriterState {
                     .visits
                     .record(visit_event, || visit_attributes(dims, conn, event))?;
                 let visit_id = recorded.visit.id;
+                if bulk {
+                    let held = self.held_event(conn, event, &recorded, name, hostname, pathname)?;
+                    if let Some(load) = &mut self.bulk {
+                        load.hold(&recorded, held)?;
+                    }
+                    continue;
+                }
                 self.visit_paths
                     .touch(conn, &recorded.visit, recorded.start_moved)?;
                 let event_id = self.next_event_id;
@@ -214,6 +237,12 @@ impl WriterState {
             }
         }
         self.rollups.apply(conn, &rollup_events, &touched)?;
+        if let Some(load) = &mut self.bulk
+            && load.write_settled(conn, &mut self.rollups)? > 0
+        {
+            // The latest packed days moved.
+            self.visit_paths.forget();
+        }
         write_visits(
             conn,
             &mut self.visit_growth,
@@ -224,6 +253,12 @@ impl WriterState {
             self.write_behind(conn)?;
         }
         crate::collector::add_usage(conn, &usage)?;
+        self.reserve_event_ids(conn)
+    }
+
+    /// Moves the stored high-water mark of event ids past the next one when
+    /// it is not already.
+    fn reserve_event_ids(&mut self, conn: &Connection) -> Result<(), StoreError> {
         if self.next_event_id > self.reserved_until {
             // Reserve through the end of the block that holds the next id.
             let reserved = (self.next_event_id / EVENT_ID_BLOCK + 1) * EVENT_ID_BLOCK;
@@ -231,6 +266,141 @@ impl WriterState {
             self.reserved_until = reserved;
         }
         Ok(())
+    }
+
+    /// What a bulk load holds of `event` (see [`crate::bulk_load`]): its
+    /// properties and currency interned as the rows would have them.
+    fn held_event(
+        &mut self,
+        conn: &Connection,
+        event: &NewEvent,
+        recorded: &Recorded,
+        name: i64,
+        hostname: i64,
+        pathname: i64,
+    ) -> Result<HeldEvent, StoreError> {
+        let mut props: Vec<(i64, i64)> = Vec::with_capacity(event.props.len());
+        for (key, value) in &event.props {
+            let key = self.dims.intern(conn, DimKind::PropKey, key)?;
+            let value = self.dims.intern(conn, DimKind::PropValue, value)?;
+            // A repeated key replaces the earlier value, as in event_props.
+            props.retain(|(k, _)| *k != key);
+            props.push((key, value));
+        }
+        let (revenue_micros, currency) = match &event.revenue {
+            Some(revenue) => (
+                Some(revenue.amount_micros),
+                Some(
+                    self.dims
+                        .intern(conn, DimKind::Currency, revenue.currency.as_str())?,
+                ),
+            ),
+            None => (None, None),
+        };
+        Ok(HeldEvent {
+            rollup: RollupEvent {
+                site_id: recorded.visit.site_id,
+                ts: event.timestamp_ms,
+                visit_id: recorded.visit.id,
+                name,
+                pageview: event.name.is_pageview(),
+                pathname,
+                props,
+            },
+            revenue_micros,
+            currency,
+            hostname,
+        })
+    }
+
+    /// Starts a bulk load (see [`crate::bulk_load`]) when `enabled`.
+    pub(crate) fn set_bulk_load(&mut self, enabled: bool) {
+        self.bulk = enabled.then(BulkLoad::default);
+    }
+
+    /// A writer transaction begins: what it changes of a bulk load can be
+    /// undone until it commits.
+    pub(crate) fn begin_batch(&mut self) {
+        if let Some(load) = &mut self.bulk {
+            load.begin_batch();
+        }
+    }
+
+    /// The writer transaction committed; a bulk load it ended is gone.
+    pub(crate) fn batch_committed(&mut self) {
+        if let Some(load) = &mut self.bulk {
+            load.committed();
+            if load.ended() {
+                self.bulk = None;
+            }
+        }
+    }
+
+    /// The bulk load, if one runs, as the last committed transaction left
+    /// it (the writer transaction at hand failed).
+    pub(crate) fn take_bulk_load(&mut self) -> Option<BulkLoad> {
+        let mut load = self.bulk.take()?;
+        load.roll_back();
+        Some(load)
+    }
+
+    /// Ends `load` (taken from a state whose transaction failed) in the
+    /// caller's transaction: its settled days as segments, the rest as rows.
+    pub(crate) fn end_adopted_bulk_load(
+        &mut self,
+        conn: &Connection,
+        load: BulkLoad,
+    ) -> Result<(), StoreError> {
+        self.bulk = Some(load);
+        self.end_bulk_load(conn)
+    }
+
+    /// Ends a bulk load, if one runs: its settled days are written as
+    /// segments, and the visits that are not settled as rows (with their
+    /// events, properties and rollup contributions), in the caller's
+    /// transaction.
+    pub(crate) fn end_bulk_load(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let left = match &mut self.bulk {
+            Some(load) if !load.ended() => load.finish(conn, &mut self.rollups)?,
+            _ => return Ok(()),
+        };
+        {
+            let mut insert_event = conn.prepare_cached(INSERT_EVENT)?;
+            let mut insert_prop = conn.prepare_cached(INSERT_PROP)?;
+            for (visit, events) in left {
+                crate::visit_rows::insert_visit(conn, &visit)?;
+                self.visit_days
+                    .note(visit.site_id, visit.start_ts, visit.id);
+                for held in &events {
+                    let event = &held.rollup;
+                    let event_id = self.next_event_id;
+                    self.next_event_id += 1;
+                    insert_event.execute(params![
+                        event.site_id,
+                        event.ts,
+                        event_id,
+                        event.visit_id,
+                        event.name,
+                        held.hostname,
+                        event.pathname,
+                        held.revenue_micros,
+                        held.currency
+                    ])?;
+                    for (key, value) in &event.props {
+                        insert_prop.execute(params![
+                            event.site_id,
+                            event.ts,
+                            event_id,
+                            key,
+                            value
+                        ])?;
+                    }
+                }
+                crate::bulk_load::contribute_one(conn, &mut self.rollups, visit, events)?;
+            }
+        }
+        self.visit_paths.forget();
+        self.reserve_event_ids(conn)
     }
 
     fn site_id(&mut self, conn: &Connection, domain: &str) -> Result<i64, StoreError> {
@@ -302,8 +472,11 @@ impl WriterState {
     /// Writes what is only in memory at shutdown.
     pub(crate) fn close(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let tx = conn.unchecked_transaction()?;
+        self.begin_batch();
+        self.end_bulk_load(&tx)?;
         self.write_behind(&tx)?;
         tx.commit()?;
+        self.batch_committed();
         Ok(())
     }
 

@@ -33,6 +33,7 @@ pub mod visitor_salts;
 pub mod visits;
 pub mod writer;
 
+mod bulk_load;
 mod day_segment;
 mod dedupe_keys;
 mod insert;

@@ -52,7 +52,7 @@ use crate::visits::{VISIT_TIMEOUT_MS, Visit};
 /// A day is packed once the newest visit of its site starts this long after
 /// the day's end: twice the visit timeout, so that the visits still open at
 /// midnight have ended (one that goes on unpacks the day again).
-const PACK_AFTER_MS: i64 = 2 * VISIT_TIMEOUT_MS;
+pub(crate) const PACK_AFTER_MS: i64 = 2 * VISIT_TIMEOUT_MS;
 /// Days packed per write-behind at most, so that catching up after an
 /// upgrade never holds a commit for long.
 pub(crate) const DAYS_PER_WRITE: usize = 2;
@@ -455,7 +455,7 @@ fn delete_segment(conn: &Connection, site: i64, day: i64) -> Result<(), StoreErr
 /// order) as the day's segment, replacing what was packed for it in
 /// whichever format, and records the latest end of its visits; returns it.
 /// The rows stay: the caller deletes them.
-fn write_segment(
+pub(crate) fn write_segment(
     conn: &Connection,
     site: i64,
     day: i64,

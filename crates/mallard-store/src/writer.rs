@@ -53,6 +53,12 @@ pub struct WriterOptions {
     /// writes behind (true). Without, every day stays as rows, as in a
     /// database written before day segments: for tests of the upgrade.
     pub pack_closed_days: bool,
+    /// Whether the events of a site with no stored visit go straight into
+    /// day segments as their days settle, instead of rows that are packed
+    /// later ([`crate::bulk_load`]): for `mallard seed`, which writes a
+    /// site's history oldest first. The first maintenance job (or shutdown)
+    /// ends the load, writing what is not settled as rows.
+    pub bulk_load: bool,
 }
 
 impl Default for WriterOptions {
@@ -62,6 +68,7 @@ impl Default for WriterOptions {
             commit_delay: Duration::ZERO,
             queue_capacity: 16_384,
             pack_closed_days: true,
+            bulk_load: false,
         }
     }
 }
@@ -295,6 +302,7 @@ pub(crate) fn spawn(
     options: WriterOptions,
 ) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
     state.set_packing(options.pack_closed_days);
+    state.set_bulk_load(options.bulk_load);
     let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
     let rollups_pending = Arc::new(AtomicBool::new(false));
     let queued = Arc::new(AtomicUsize::new(0));
@@ -448,13 +456,21 @@ impl Writer {
                     let failure = WriteFailure::from(&err);
                     tracing::error!(error = %failure, events, "writer batch rolled back");
                     self.roll_back_leftover();
+                    // What a bulk load held before the batch is acknowledged:
+                    // it is written once the state is loaded again.
+                    let held = self.state.take_bulk_load();
                     // The batch's in-memory effects (dedupe claims, visits,
                     // rollup contributions, sketches, cached ids) must not
                     // outlive its rollback: the state is loaded again from
                     // the committed rows, or nothing is written until it is.
                     self.stale = true;
                     match self.reload() {
-                        Ok(()) => Some(failure),
+                        Ok(()) => {
+                            if let Some(load) = held {
+                                self.write_held_load(load);
+                            }
+                            Some(failure)
+                        }
                         Err(reload) => Some(unavailable(&reload)),
                     }
                 }
@@ -553,6 +569,7 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.state.begin_batch();
         let mut failed = None;
         let mut sync_rollups = false;
         for command in batch {
@@ -577,7 +594,8 @@ impl Writer {
                     // again after it.
                     failed = self
                         .state
-                        .write_behind(&tx)
+                        .end_bulk_load(&tx)
+                        .and_then(|()| self.state.write_behind(&tx))
                         .map(|()| self.state.restart_packing())
                         .and_then(|()| run_job(&tx, job, completions))
                         .err();
@@ -598,7 +616,35 @@ impl Writer {
         match failed {
             // Dropping the transaction rolls it back.
             Some(err) => Err(err),
-            None => Ok(tx.commit()?),
+            None => {
+                tx.commit()?;
+                self.state.batch_committed();
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what a bulk load held when a batch failed (its settled days
+    /// as segments, the rest as rows) with the state just loaded again,
+    /// then loads it once more so that the visits written as rows are open.
+    fn write_held_load(&mut self, load: crate::bulk_load::BulkLoad) {
+        let written = (|| -> Result<(), StoreError> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            self.state.begin_batch();
+            self.state.end_adopted_bulk_load(&tx, load)?;
+            self.state.write_behind(&tx)?;
+            tx.commit()?;
+            self.state.batch_committed();
+            Ok(())
+        })();
+        if let Err(err) = written {
+            tracing::error!(error = %err, "the events held by a bulk load could not be written after a failed batch");
+        }
+        self.stale = true;
+        if let Err(err) = self.reload() {
+            tracing::error!(error = %err, "reloading the writer state failed");
         }
     }
 

@@ -1213,3 +1213,116 @@ fn retention_removes_the_rollups_of_old_days() {
     while crate::retention::delete_oldest_chunk(&conn, cutoff).unwrap() > 0 {}
     assert_eq!(days(&conn), before[2..].to_vec());
 }
+
+/// Five days of on-time events with every kind of event, visits across
+/// midnight among them.
+fn five_days_in_order() -> Vec<GenEvent> {
+    (0..900)
+        .map(|i| {
+            (
+                (i * 8) % (5 * 24 * 60),
+                (i % 23) as u64,
+                (i % 10) as u8,
+                (i * 7 % PATHS.len() as i64) as usize,
+                (i % 8) as usize,
+                false,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_bulk_load_gives_the_same_answers_as_rows_packed_as_they_close() {
+    let base_ms = BASES_MS[2];
+    let events = arrival_order(base_ms, &five_days_in_order());
+    let rows = tempfile::tempdir().unwrap();
+    store_events(rows.path(), "UTC", &events, &[97]);
+
+    let bulk = tempfile::tempdir().unwrap();
+    let mut options = StoreOptions::default();
+    options.writer.bulk_load = true;
+    let store = Store::open(bulk.path(), options).unwrap();
+    let writer = store.writer();
+    for chunk in events.chunks(97) {
+        writer.insert_blocking(chunk.to_vec()).unwrap();
+    }
+    // While the load runs, no event of the site is a row: its settled days
+    // are segments, the rest is in memory.
+    let (event_rows, segment_days): (i64, i64) = store
+        .reads()
+        .with(|db| {
+            Ok(db.connection().query_row(
+                "SELECT (SELECT count(*) FROM events), \
+                 (SELECT count(DISTINCT day) FROM day_segments)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(event_rows, 0);
+    assert!(segment_days >= 3, "{segment_days} days written");
+    // Packing ends the load: what is not settled becomes rows, then closed
+    // rows days are packed as in the other store.
+    writer.pack_closed_days_blocking().unwrap();
+    drop(writer);
+    store.close();
+
+    let answers = |dir: &std::path::Path| {
+        let store = Store::open(dir, StoreOptions::default()).unwrap();
+        let answers = store
+            .reads()
+            .with(|db| {
+                let site = db.stats_site(SITE)?.unwrap();
+                let first = site.first_day.unwrap();
+                let mut out = all_answers(db);
+                for filters in ["source==Google", "page==/pricing", "props.plan==pro"] {
+                    let query = StatsQuery {
+                        range: DayRange {
+                            start: first - 1,
+                            end: first + 6,
+                        },
+                        filters: mallard_core::filter::parse_filters(filters).unwrap(),
+                    };
+                    out.push(format!("{:?}", db.stats_main(&site, &query)?));
+                    out.push(format!(
+                        "{:?}",
+                        db.stats_export_events(&site, &query, 100_000, 0)?
+                    ));
+                }
+                Ok(out)
+            })
+            .unwrap();
+        store.close();
+        // The rollups are those of the stored visits and events.
+        let conn = Connection::open(dir.join("mallard.db")).unwrap();
+        let check = crate::rollup_check::rollup_differences(&conn).unwrap();
+        assert_eq!(check.differences, Vec::<String>::new());
+        answers
+    };
+    assert_eq!(answers(bulk.path()), answers(rows.path()));
+}
+
+#[test]
+fn a_bulk_load_keeps_every_event_at_shutdown_and_refuses_one_for_a_written_day() {
+    let base_ms = BASES_MS[2];
+    let events = arrival_order(base_ms, &five_days_in_order());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = StoreOptions::default();
+    options.writer.bulk_load = true;
+    let store = Store::open(dir.path(), options).unwrap();
+    let writer = store.writer();
+    for chunk in events.chunks(200) {
+        writer.insert_blocking(chunk.to_vec()).unwrap();
+    }
+    // The first day is written: an event for it ends the batch with an
+    // error, and nothing of the batch is kept.
+    let late = events.first().cloned().unwrap();
+    assert!(writer.insert_blocking(vec![late]).is_err());
+    drop(writer);
+    // Shutdown writes what was held as rows.
+    store.close();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let stored = store.reads().with(|db| db.event_count(SITE)).unwrap();
+    assert_eq!(stored, events.len() as u64);
+    store.close();
+}
