@@ -29,7 +29,8 @@ use super::raw::{Target, pageview_id, resolve};
 use crate::dims::DimKind;
 use crate::error::StoreError;
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, Take, VisitGate,
+    VisitRecord,
 };
 
 /// A visit-level field a filter compares: the visit's entry or exit page,
@@ -236,6 +237,36 @@ impl Predicate {
                 };
                 holds == c.is
             })
+    }
+}
+
+/// The gate of the readers that keep a visit only with an event that meets
+/// the event-level conditions (the behavioural queries, the export): it
+/// takes with their events the visits that start at `from_ms` or later and
+/// meet the visit-level conditions, and lets a day segment pass over, by
+/// their attribute columns and event codes, those that cannot meet them.
+pub(crate) struct MatchingVisits<'a> {
+    /// The filters.
+    pub(crate) predicate: &'a Predicate,
+    /// The first start taken.
+    pub(crate) from_ms: i64,
+}
+
+impl VisitGate for MatchingVisits<'_> {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        if visit.start_ts >= self.from_ms && self.predicate.visit_matches(visit) {
+            Take::Events
+        } else {
+            Take::Skip
+        }
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        self.predicate.attribute_conditions()
+    }
+
+    fn step_needs(&self) -> &[StepNeed] {
+        self.predicate.step_needs()
     }
 }
 
@@ -513,5 +544,48 @@ pub(crate) mod tests {
             assert_eq!(outcome(&p), (true, vec![true, true]), "{text}");
             assert_eq!(p.columns(), Columns::default());
         }
+    }
+
+    /// The gates hand a day segment the conditions it can judge on its own:
+    /// those on attributes, and what a visit's event codes must hold for
+    /// the `==` event conditions (never for `!=`, nor for properties).
+    #[test]
+    fn gates_hand_over_attribute_conditions_and_step_needs() {
+        let conn = database();
+        let predicate = compile(
+            &conn,
+            "source==Google;country!=DE;page==/pricing;event==Signup;props.plan==pro;page!=/",
+        );
+        let gate = MatchingVisits {
+            predicate: &predicate,
+            from_ms: 0,
+        };
+        assert_eq!(
+            gate.attribute_conditions(),
+            [
+                AttributeCondition {
+                    attribute: Attribute::Source,
+                    value: Some(12),
+                    is: true
+                },
+                AttributeCondition {
+                    attribute: Attribute::Country,
+                    value: Some(17),
+                    is: false
+                },
+            ]
+        );
+        assert_eq!(
+            gate.step_needs(),
+            [StepNeed::PathOrCustom(10), StepNeed::Name(13)]
+        );
+        // The gate takes, with their events, the visits from `from_ms` that
+        // meet the visit-level conditions.
+        let mut from_google = visit();
+        from_google.attrs.country = None;
+        assert_eq!(gate.take(&from_google), Take::Events);
+        from_google.start_ts = -1;
+        assert_eq!(gate.take(&from_google), Take::Skip);
+        assert_eq!(gate.take(&visit()), Take::Skip);
     }
 }

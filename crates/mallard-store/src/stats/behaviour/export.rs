@@ -16,13 +16,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::labels::DimTexts;
 use super::super::period_source::{fold_starting, reach_back};
-use super::super::predicate::Predicate;
+use super::super::predicate::{MatchingVisits, Predicate};
 use super::super::{SiteInfo, StatsQuery};
 use super::source::Bounds;
 use super::{ExportEvent, VisitLabels};
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
-use crate::visit_record::{Columns, Take, VisitRecord};
+use crate::visit_record::{Columns, VisitRecord};
 
 /// The events of the period that meet every filter, ordered by time (ties by
 /// visit id, then by their order in the visit), `offset` events skipped, at
@@ -140,12 +140,11 @@ pub(crate) fn each(
         handed: 0,
         receiver: visit,
     };
-    let gate = |record: &VisitRecord| {
-        if predicate.visit_matches(record) {
-            Take::Events
-        } else {
-            Take::Skip
-        }
+    // An event is handed over only when it meets the event-level
+    // conditions, so a visit that cannot hold one is passed over.
+    let gate = MatchingVisits {
+        predicate: &predicate,
+        from_ms: i64::MIN,
     };
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut start = reach_back(conn, site.id, bounds.from)?;

@@ -15,12 +15,12 @@
 
 use rusqlite::Connection;
 
-use super::super::predicate::Predicate;
+use super::super::predicate::{MatchingVisits, Predicate};
 use super::super::{SiteInfo, StatsQuery};
 use super::step::{StepId, StepKinds};
 use crate::error::StoreError;
 use crate::segment_fold::PackedCodes;
-use crate::visit_record::{Columns, Take, VisitRecord};
+use crate::visit_record::{Columns, VisitRecord};
 
 /// The instants `[from, to)` of a query's local days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,38 +100,34 @@ impl VisitFilter {
     }
 }
 
-/// Folds the visits of `site` that start in `[from_ms, to_ms)` and pass
-/// `gate` as records with `columns`, from the period's one source
-/// ([`super::super::period_source::fold_period`]), which reads the days from
-/// wherever they are kept. The gate sees a visit before its events are read
-/// (a day segment skips the events of the visits it turns away). That source
-/// also hands over the visits that start before `from_ms` and reach into the
-/// period; a behavioural query counts a visit in the period where it starts,
-/// so those are skipped. Returns the accumulators to merge (one per thread
-/// that folded).
-#[allow(clippy::too_many_arguments)]
+/// Folds the visits of `site` that start within `span` and meet the
+/// visit-level conditions of `predicate` as records with `columns`, from
+/// the period's one source ([`super::super::period_source::fold_period`]),
+/// which reads the days from wherever they are kept. Its gate
+/// ([`MatchingVisits`]) sees a visit before its events are read, and a day
+/// segment passes over the visits that cannot meet the conditions. That
+/// source also hands over the visits that start before the span and reach
+/// into it; a behavioural query counts a visit in the period where it
+/// starts, so those are skipped. Returns the accumulators to merge (one per
+/// thread that folded).
 fn read_records<A: Send>(
     conn: &Connection,
     site: i64,
-    from_ms: i64,
-    to_ms: i64,
+    span: Bounds,
     columns: Columns,
-    gate: impl Fn(&VisitRecord) -> bool + Sync,
+    predicate: &Predicate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     super::super::period_source::fold_period(
         conn,
         site,
-        from_ms,
-        to_ms,
+        span.from,
+        span.to,
         columns,
-        &|visit: &VisitRecord| {
-            if visit.start_ts >= from_ms && gate(visit) {
-                Take::Events
-            } else {
-                Take::Skip
-            }
+        &MatchingVisits {
+            predicate,
+            from_ms: span.from,
         },
         new,
         each,
@@ -156,15 +152,14 @@ pub(crate) fn fold_matching<A: Send>(
     }
     let columns = columns.with(filter.columns());
     if filter.matches_everything() {
-        return read_records(conn, site, span.from, span.to, columns, |_| true, new, each);
+        return read_records(conn, site, span, columns, &filter.predicate, new, each);
     }
     read_records(
         conn,
         site,
-        span.from,
-        span.to,
+        span,
         columns,
-        |visit| filter.predicate.visit_matches(visit),
+        &filter.predicate,
         new,
         |acc, visit| {
             if filter.matches(visit) {
