@@ -181,9 +181,9 @@ impl BulkLoad {
         conn: &Connection,
         rollups: &mut RollupWriter,
     ) -> Result<usize, StoreError> {
+        let newest = |site: &i64| self.newest_start.get(site).copied().unwrap_or(i64::MIN);
         let settles = |site: &i64, day: i64| {
-            (day + 1) * DAY_MS + crate::visit_paths::PACK_AFTER_MS
-                <= self.newest_start.get(site).copied().unwrap_or(i64::MIN)
+            (day + 1) * DAY_MS + crate::visit_paths::PACK_AFTER_MS <= newest(site)
         };
         if !self.earliest.iter().any(|(site, day)| settles(site, *day)) {
             return Ok(0);
@@ -197,12 +197,11 @@ impl BulkLoad {
         let mut settled: Vec<((i64, i64), Vec<i64>)> = days
             .into_iter()
             .filter(|((site, day), ids)| {
-                let newest = self.newest_start.get(site).copied().unwrap_or(i64::MIN);
                 settles(site, *day)
                     && ids.iter().all(|id| {
                         self.visits
                             .get(id)
-                            .is_some_and(|held| held.visit.end_ts + VISIT_TIMEOUT_MS < newest)
+                            .is_some_and(|held| held.visit.end_ts + VISIT_TIMEOUT_MS < newest(site))
                     })
             })
             .collect();

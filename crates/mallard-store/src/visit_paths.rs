@@ -1168,8 +1168,9 @@ pub(crate) mod tests {
         assert_eq!(newest, 10);
     }
 
-    #[test]
-    fn a_batch_that_touches_the_day_being_read_makes_it_start_over() {
+    /// Visits on days 10 (two) and 13, and the packer one step into
+    /// reading day 10.
+    fn day_10_read_in_part() -> (Connection, VisitPaths) {
         let d = 10 * DAY_MS;
         let conn = database_with(&[
             (1, d + 1_000, 1, &[(d + 1_000, 3, true)]),
@@ -1178,6 +1179,13 @@ pub(crate) mod tests {
         ]);
         let mut paths = VisitPaths::default();
         assert_eq!(paths.step(&conn).unwrap(), Step::ReadRows);
+        (conn, paths)
+    }
+
+    #[test]
+    fn a_batch_that_touches_the_day_being_read_makes_it_start_over() {
+        let d = 10 * DAY_MS;
+        let (conn, mut paths) = day_10_read_in_part();
         assert!(paths.staged.as_ref().is_some_and(|s| s.day == 10));
         // A visit of another day changes nothing; one of day 10 drops what
         // was read.
@@ -1216,14 +1224,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_day_packed_by_other_means_while_it_is_read_is_not_packed_again_from_a_part() {
-        let d = 10 * DAY_MS;
-        let conn = database_with(&[
-            (1, d + 1_000, 1, &[(d + 1_000, 3, true)]),
-            (2, d + DAY_MS / 2, 2, &[(d + DAY_MS / 2, 3, true)]),
-            (3, d + 3 * DAY_MS, 3, &[(d + 3 * DAY_MS, 3, true)]),
-        ]);
-        let mut paths = VisitPaths::default();
-        assert_eq!(paths.step(&conn).unwrap(), Step::ReadRows);
+        let (conn, mut paths) = day_10_read_in_part();
         // A maintenance job packs the day whole and deletes its rows.
         assert_eq!(
             pack_closed_days(&conn, usize::MAX).unwrap(),
