@@ -1,7 +1,7 @@
 //! The native menus: the window's menu bar with the usual shortcuts, and the
 //! handler of every menu item (menu bar and tray) by id.
 
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::menu::{AboutMetadata, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -83,7 +83,35 @@ pub fn app_menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
             &PredefinedMenuItem::maximize(app, None)?,
         ],
     )?;
-    Menu::with_items(app, &[&file, &edit, &view, &window_menu])
+    let help = Submenu::with_items(
+        app,
+        "Help",
+        true,
+        &[&PredefinedMenuItem::about(
+            app,
+            Some("About Mallard Metrics"),
+            Some(about()),
+        )?],
+    )?;
+    Menu::with_items(app, &[&file, &edit, &view, &window_menu, &help])
+}
+
+/// The About dialog: the version, the licence, and the credits the bundled
+/// data's licences ask for (the country database is CC BY 4.0).
+fn about() -> AboutMetadata<'static> {
+    let credits = format!(
+        "{}\n\n{}",
+        mallard_geo::BUNDLED_ATTRIBUTION,
+        mallard_charts::ATTRIBUTION
+    );
+    AboutMetadata {
+        name: Some("Mallard Metrics".into()),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+        comments: Some(format!("Local-first web analytics.\n\n{credits}")),
+        credits: Some(credits),
+        license: Some(env!("CARGO_PKG_LICENSE").into()),
+        ..AboutMetadata::default()
+    }
 }
 
 /// Handles a click on the menu item `id`, from the menu bar or the tray.

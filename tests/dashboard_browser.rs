@@ -198,3 +198,31 @@ fn the_dashboard_shows_stats_and_filters_by_clicking_a_row() {
     browser.click("#filters .chip");
     browser.wait_for_text("#stat-pageviews", "4");
 }
+
+#[test]
+fn the_world_map_shades_countries_and_a_click_filters_by_one() {
+    let home = TestHome::new();
+    home.seed("map.test", 400, 7);
+    let server = Server::start(&home, &[]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/#/?site=map.test&period=30d"));
+    browser.click("#open-access");
+    browser.wait_for("table.breakdown[data-dimension=countries]");
+    browser.click(".tab[data-dimension=map]");
+    browser.wait_for("#world-map .mm-country");
+    let code = browser.eval("return document.querySelector('#world-map .mm-country').dataset.key");
+    let code = code.as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 2, "{code}");
+    let title =
+        browser.eval("return document.querySelector('#world-map .mm-country title').textContent");
+    assert!(title.as_str().unwrap().contains("\nVisitors: "), "{title}");
+    browser.click("#world-map .mm-country");
+    browser.wait_for_text("#filters", &format!("country is {code}"));
+    let hash = browser.eval("return decodeURIComponent(location.hash)");
+    assert!(
+        hash.as_str()
+            .unwrap()
+            .contains(&format!("filters=country=={code}")),
+        "{hash}"
+    );
+}

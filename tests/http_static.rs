@@ -18,6 +18,11 @@ fn health_endpoints_answer_as_documented() {
     assert_eq!(detailed["status"], "ok");
     assert_eq!(detailed["database"], "ok");
     assert_eq!(detailed["filter_bots"], true);
+    assert_eq!(detailed["geoip_loaded"], true);
+    assert_eq!(
+        detailed["geoip_database"], "country ipvAll",
+        "the bundled database"
+    );
     assert!(detailed["version"].is_string());
     assert!(detailed["queued_events"].is_u64());
 }

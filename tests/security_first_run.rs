@@ -191,7 +191,12 @@ fn a_remote_client_gets_no_open_access_and_cannot_mint_keys() {
     // The configuration stays private too.
     let detailed = json_of(remote.get("/health/detailed"));
     assert_eq!(detailed["status"], "ok");
-    for field in ["site_allowlist", "auth_configured", "filter_bots"] {
+    for field in [
+        "site_allowlist",
+        "auth_configured",
+        "filter_bots",
+        "geoip_database",
+    ] {
         assert!(detailed.get(field).is_none(), "{field} shown: {detailed}");
     }
 

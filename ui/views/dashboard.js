@@ -24,10 +24,12 @@ const markDrawn = (panel) => { panel.dataset.drawnAt = String(performance.now())
 export const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time'], ['custom', 'Custom range']];
 
 // Breakdown cards: each tab names a dimension and the filter a row click adds.
+// The `map` tab draws the countries on a world map (a plotters SVG); a click
+// on a shaded country adds its filter.
 const CARDS = [
   { title: 'Pages', tabs: [['pages', 'Top pages', 'page', 'pageviews'], ['entry_pages', 'Entry pages', 'entry_page', 'visits'], ['exit_pages', 'Exit pages', 'exit_page', 'visits']] },
   { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits']] },
-  { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits']] },
+  { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits'], ['map', 'Map', 'country', 'visitors']] },
   { title: 'Devices', tabs: [['browsers', 'Browsers', 'browser', 'visits'], ['os', 'Operating systems', 'os', 'visits'], ['devices', 'Devices', 'device', 'visits'], ['screen_sizes', 'Screen sizes', 'screen_size', 'visits']] },
   { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events']] },
 ];
@@ -157,17 +159,38 @@ function chart(state, signal, view) {
   (async () => {
     try {
       const text = view?.chart_svg ?? await statsGet(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, ...CHART_SIZE })}`, { signal, text: true });
-      const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
-      svg.removeAttribute('width');
-      svg.removeAttribute('height');
-      svg.setAttribute('role', 'img');
-      drawing.replaceChildren(document.importNode(svg, true));
+      drawing.replaceChildren(importSvg(text));
     } catch (err) {
       if (!isAbort(err)) drawing.replaceChildren(errorBox(err));
     }
     markDrawn(holder);
   })();
   return holder;
+}
+
+/** A server-drawn SVG, sized by its container and exposed as one image. */
+function importSvg(text) {
+  const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+  svg.removeAttribute('width');
+  svg.removeAttribute('height');
+  svg.setAttribute('role', 'img');
+  return document.importNode(svg, true);
+}
+
+/** The world map of the view's visitors; a click on a country calls `pick` with its code. */
+async function worldMap(state, signal, pick) {
+  const text = await statsGet(`/api/stats/chart/map.svg?${statsQuery(state, { theme: chartTheme(), width: 800, height: 400 })}`, { signal, text: true });
+  const svg = importSvg(text);
+  svg.id = 'world-map';
+  // Its shaded countries are buttons, so the map is a group, not one image.
+  svg.setAttribute('role', 'group');
+  for (const country of svg.querySelectorAll('.mm-country')) {
+    country.setAttribute('tabindex', '0');
+    country.setAttribute('role', 'button');
+    country.addEventListener('click', () => pick(country.dataset.key));
+    country.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') pick(country.dataset.key); });
+  }
+  return h('div', { class: 'map-drawing' }, svg);
 }
 
 /** A breakdown card; `first` is the view's answer for its first tab, if any. */
@@ -189,7 +212,16 @@ function breakdownCard(card, state, signal, first) {
     body.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
     shown?.abort();
     shown = new AbortController();
+    const addFilter = (value) => {
+      const filter = `${filterName}==${value}`;
+      if (!state.filters.includes(filter)) writeState({ ...state, filters: [...state.filters, filter] });
+    };
     try {
+      if (dimension === 'map') {
+        body.replaceChildren(await worldMap(state, AbortSignal.any([signal, shown.signal]), addFilter));
+        markDrawn(body);
+        return;
+      }
       const data = (active === 0 && prefetched) || await statsGet(`/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`, { signal: AbortSignal.any([signal, shown.signal]) });
       prefetched = null;
       if (!data.results.length) {
@@ -202,10 +234,7 @@ function breakdownCard(card, state, signal, first) {
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, card.tabs[active][1]), h('th', { scope: 'col', class: 'num' }, metric))),
         h('tbody', {}, data.results.map((row) => {
           const link = h('button', { type: 'button', class: 'row-filter', title: `Show only ${row.value}` }, row.value);
-          link.addEventListener('click', () => {
-            const filter = `${filterName}==${row.value}`;
-            if (!state.filters.includes(filter)) writeState({ ...state, filters: [...state.filters, filter] });
-          });
+          link.addEventListener('click', () => addFilter(row.value));
           const bar = h('span', { class: 'bar' });
           bar.style.width = `${(Number(row[metric] ?? 0) / top) * 100}%`;
           return h('tr', {}, h('td', {}, bar, link), h('td', { class: 'num' }, number(row[metric])));

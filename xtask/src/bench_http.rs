@@ -52,6 +52,45 @@ pub struct BenchHttpArgs {
     /// workspace api key over `/admin/api-keys` and sends it with `X-Site-Id`.
     #[arg(long, value_enum, default_value_t = CollectorAuth::Site)]
     auth: CollectorAuth,
+    /// Where the clients' forwarded addresses come from: `public` addresses
+    /// (looked up in the country database, as real traffic is) or `private`
+    /// ones (10.0.0.0/8, never looked up): running both measures what
+    /// geolocation costs ingestion.
+    #[arg(long, value_enum, default_value_t = ClientAddresses::Public)]
+    addresses: ClientAddresses,
+}
+
+/// Where the benchmark's client addresses come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ClientAddresses {
+    /// Addresses spread over the public IPv4 space.
+    Public,
+    /// Addresses in 10.0.0.0/8.
+    Private,
+}
+
+/// First octets of IPv4 blocks with no private, shared, loopback,
+/// link-local, documentation or reserved part.
+const PUBLIC_FIRST_OCTETS: [u8; 12] = [2, 5, 31, 41, 62, 81, 88, 104, 151, 185, 201, 213];
+
+/// The forwarded address of client number `n` (0..4096).
+fn client_address(n: u32, addresses: ClientAddresses) -> String {
+    match addresses {
+        ClientAddresses::Private => {
+            format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+        }
+        ClientAddresses::Public => {
+            // A multiplicative hash spreads the clients over many blocks.
+            let spread = n.wrapping_mul(2_654_435_761);
+            let first = PUBLIC_FIRST_OCTETS[n as usize % PUBLIC_FIRST_OCTETS.len()];
+            format!(
+                "{first}.{}.{}.{}",
+                (spread >> 16) & 255,
+                (spread >> 8) & 255,
+                (spread & 254) + 1
+            )
+        }
+    }
 }
 
 /// How collector benchmark requests authenticate.
@@ -124,7 +163,12 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
         (true, CollectorAuth::Site) => Some("bench.example".to_owned()),
         (true, CollectorAuth::Key) => Some(runtime.block_on(mint_key(addr))?),
     };
-    let requests = Arc::new(build_requests(&args.path, args.gzip, bearer.as_deref()));
+    let requests = Arc::new(build_requests(
+        &args.path,
+        args.gzip,
+        bearer.as_deref(),
+        args.addresses,
+    ));
     let measure = |kind: Load, seconds: u64| -> anyhow::Result<Outcome> {
         let (server_before, client_before) = (server.cpu_time(), own_cpu_time());
         let writer_before = server.writer_cpu_time();
@@ -154,10 +198,12 @@ pub fn run(args: &BenchHttpArgs) -> anyhow::Result<()> {
     server.stop()?;
     let cpu = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
-        "bench-http: {} connections, {} s per phase, {cpu} CPUs, client threads {}, gzip {}{}",
+        "bench-http: {} connections, {} s per phase, {cpu} CPUs, client threads {}, \
+         {:?} client addresses, gzip {}{}",
         args.connections,
         args.seconds,
         args.client_threads,
+        args.addresses,
         args.gzip,
         if collector {
             format!(", auth {:?}", args.auth).to_lowercase()
@@ -302,6 +348,7 @@ pub(crate) fn build_requests(
     path: &str,
     compress: bool,
     bearer: Option<&str>,
+    addresses: ClientAddresses,
 ) -> Vec<PreparedRequest> {
     let collector = path.ends_with("/events");
     let count = if collector { COLLECTOR_EVENTS } else { 4096 };
@@ -335,7 +382,7 @@ pub(crate) fn build_requests(
             PreparedRequest {
                 body: Bytes::from(body),
                 user_agent: USER_AGENTS[i as usize % USER_AGENTS.len()],
-                forwarded_for: format!("10.{}.{}.{}", (ip >> 16) & 255, (ip >> 8) & 255, ip & 255),
+                forwarded_for: client_address(ip, addresses),
                 extra_headers: extra_headers.clone(),
             }
         })

@@ -1,15 +1,19 @@
 //! SVG and PNG charts for Mallard Metrics.
 //!
 //! This crate knows drawing, not SQL or HTTP: it turns query results that the
-//! caller has already computed into images. Two charts exist:
+//! caller has already computed into images. Three charts exist:
 //!
 //! - [`TimeseriesChart`]: visitors and pageviews over time, one point per
 //!   hour, day, week or month ([`Granularity`]).
 //! - [`BarChart`]: top-N horizontal bars (pages, referrers, countries, ...).
+//! - [`MapChart`]: a world map shaded by a value per country, drawn from
+//!   Natural Earth's public-domain 1:110m shapes (embedded, see
+//!   `assets/world/README.md`) in the Equal Earth projection.
 //!
-//! Each renders to SVG ([`timeseries_svg`], [`bar_svg`]) or PNG
-//! ([`timeseries_png`], [`bar_png`]), or to either by [`ChartFormat`]
-//! ([`render_timeseries`], [`render_bar`], which return bytes and pair with
+//! Each renders to SVG ([`timeseries_svg`], [`bar_svg`], [`map_svg`]) or PNG
+//! ([`timeseries_png`], [`bar_png`], [`map_png`]), or to either by
+//! [`ChartFormat`] ([`render_timeseries`], [`render_bar`], [`render_map`],
+//! which return bytes and pair with
 //! [`ChartFormat::content_type`]). [`ChartOptions`] carries the size (refused
 //! outside 100..=4000 by 100..=2000 pixels, see [`ChartSize`]) and the
 //! [`Theme`].
@@ -62,6 +66,7 @@ mod bar;
 mod error;
 mod font;
 mod format;
+mod map;
 mod options;
 mod png;
 mod render;
@@ -69,9 +74,11 @@ mod scale;
 mod svg;
 mod theme;
 mod timeseries;
+mod world;
 
 pub use bar::{BarChart, BarRow, MAX_ROWS};
 pub use error::ChartError;
+pub use map::{MAX_COUNTRIES, MapChart, MapRow};
 pub use options::{
     ChartFormat, ChartOptions, ChartSize, MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, Theme,
 };
@@ -80,6 +87,12 @@ pub use timeseries::{Granularity, MAX_POINTS, Series, TimePoint, TimeseriesChart
 
 use format::{clean_label, truncate_chars};
 use theme::Palette;
+
+/// The credit for the embedded data the charts draw with, for the product's
+/// About dialog and docs.
+pub const ATTRIBUTION: &str = "Map shapes: Natural Earth 1:110m (public domain, \
+    https://www.naturalearthdata.com/), packaged by world-atlas (ISC). \
+    Chart font: DejaVu Sans (Bitstream Vera licence).";
 
 /// The longest chart title kept in the accessible `<title>`, in characters.
 const MAX_TITLE_CHARS: usize = 200;
@@ -160,5 +173,39 @@ pub fn render_bar(
     match format {
         ChartFormat::Svg => bar_svg(chart, options).map(String::into_bytes),
         ChartFormat::Png => bar_png(chart, options),
+    }
+}
+
+/// Renders a world map as an SVG document.
+pub fn map_svg(chart: &MapChart, options: &ChartOptions) -> Result<String, ChartError> {
+    chart.validate()?;
+    font::ensure_registered()?;
+    let palette = Palette::of(options.theme);
+    svg::render(
+        options.size,
+        &accessible_title(&chart.title),
+        &chart.description()?,
+        |root| map::draw(root, chart, &palette),
+    )
+}
+
+/// Renders a world map as a PNG image.
+pub fn map_png(chart: &MapChart, options: &ChartOptions) -> Result<Vec<u8>, ChartError> {
+    chart.validate()?;
+    font::ensure_registered()?;
+    let palette = Palette::of(options.theme);
+    png::render(options.size, |root| map::draw(root, chart, &palette))
+}
+
+/// Renders a world map in `format`; send the bytes with
+/// [`ChartFormat::content_type`].
+pub fn render_map(
+    chart: &MapChart,
+    options: &ChartOptions,
+    format: ChartFormat,
+) -> Result<Vec<u8>, ChartError> {
+    match format {
+        ChartFormat::Svg => map_svg(chart, options).map(String::into_bytes),
+        ChartFormat::Png => map_png(chart, options),
     }
 }

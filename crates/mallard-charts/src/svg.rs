@@ -46,6 +46,14 @@ pub(crate) enum HoverShape {
         /// Height in pixels.
         height: i32,
     },
+    /// A country's outline on a map.
+    Polygon {
+        /// The corners in pixels.
+        points: Vec<(i32, i32)>,
+        /// What the outline stands for (a country code), written as
+        /// `data-key` so that a page can act on a click.
+        key: String,
+    },
 }
 
 /// One hover target: where it is, the tooltip text, and a class naming what
@@ -136,7 +144,7 @@ fn document(
 /// Writes one hover target element with its `<title>`.
 fn write_target(out: &mut String, target: &HoverTarget) {
     let title = escape(&target.title);
-    let _ = match target.shape {
+    let _ = match &target.shape {
         HoverShape::Circle { cx, cy, r } => writeln!(
             out,
             "<circle class=\"mm-point mm-{}\" cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\"><title>{title}</title></circle>",
@@ -152,6 +160,19 @@ fn write_target(out: &mut String, target: &HoverTarget) {
             "<rect class=\"mm-{}\" x=\"{x}\" y=\"{y}\" width=\"{width}\" height=\"{height}\"><title>{title}</title></rect>",
             target.kind
         ),
+        HoverShape::Polygon { points, key } => {
+            let mut corners = String::with_capacity(points.len() * 8);
+            for (x, y) in points {
+                let _ = write!(corners, "{x},{y} ");
+            }
+            writeln!(
+                out,
+                "<polygon class=\"mm-{}\" data-key=\"{}\" points=\"{}\"><title>{title}</title></polygon>",
+                target.kind,
+                escape(key),
+                corners.trim_end()
+            )
+        }
     };
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct Palette {
     pub pageviews: RGBColor,
     /// The fill of a bar in a bar chart (labels are drawn over it).
     pub bar: RGBColor,
+    /// A country without visitors on a map.
+    pub map_empty: RGBColor,
 }
 
 /// The light theme: slate text on white, indigo and sky series.
@@ -35,6 +37,7 @@ const LIGHT: Palette = Palette {
     visitors: RGBColor(0x4F, 0x46, 0xE5),
     pageviews: RGBColor(0x02, 0x84, 0xC7),
     bar: RGBColor(0xE0, 0xE7, 0xFF),
+    map_empty: RGBColor(0xE5, 0xE7, 0xEB),
 };
 
 /// The dark theme: light text on near-black, brighter series colours.
@@ -47,6 +50,7 @@ const DARK: Palette = Palette {
     visitors: RGBColor(0x81, 0x8C, 0xF8),
     pageviews: RGBColor(0x38, 0xBD, 0xF8),
     bar: RGBColor(0x37, 0x30, 0xA3),
+    map_empty: RGBColor(0x37, 0x41, 0x51),
 };
 
 impl Palette {

@@ -5,8 +5,11 @@
 //! - `mallard check` runs an integrity check of a data directory's database and
 //!   compares its stats rollups with the stored events (`--repair` rebuilds them).
 //! - `mallard keys` manages Mallard API keys, on a stopped or running install.
+//! - `mallard import logs` imports page views from server access logs;
+//!   `mallard import list` lists the imports.
 
 mod check;
+mod import;
 mod keys;
 mod seed;
 mod serve;
@@ -41,6 +44,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Create, list or revoke Mallard API keys (works while the server runs).
     Keys(keys::KeysArgs),
+    /// Import traffic recorded elsewhere (server access logs), or list imports.
+    Import(import::ImportArgs),
 }
 
 /// Options shared by every command that opens the data directory.
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Command::Seed(args) => seed::run(args),
         Command::Check(args) => check::run(&args),
         Command::Keys(args) => keys::run(args),
+        Command::Import(args) => import::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

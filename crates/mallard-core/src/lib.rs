@@ -5,6 +5,7 @@
 //! into the typed values the store keeps. It does no IO, runs no async code and
 //! contains no SQL: every function here is deterministic and cheap to test.
 
+pub mod access_log;
 pub mod device;
 pub mod error;
 pub mod event;

@@ -135,6 +135,7 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     dashboard_origin: Option<String>,
     public_hostnames: Option<Vec<String>>,
+    geoip_database: Option<PathBuf>,
     collector: Option<crate::collector::CollectorFileConfig>,
     cache_ttl_secs: Option<u64>,
     max_concurrent_queries: Option<u32>,
@@ -207,6 +208,9 @@ pub struct Config {
     /// Host names (besides loopback names and IP addresses) that requests may
     /// name in `Host`; protects against DNS rebinding.
     pub public_hostnames: Vec<String>,
+    /// A MaxMind DB file (GeoLite2-Country or -City, DB-IP) to look up
+    /// countries in instead of the bundled database.
+    pub geoip_database: Option<PathBuf>,
     /// An admin password to set at start (`MALLARD_ADMIN_PASSWORD`, env only).
     pub admin_password: Option<String>,
     /// Settings of the event collector family (`[collector]`).
@@ -258,6 +262,7 @@ impl std::fmt::Debug for Config {
             .field("secure_cookies", &self.secure_cookies)
             .field("dashboard_origin", &self.dashboard_origin)
             .field("public_hostnames", &self.public_hostnames)
+            .field("geoip_database", &self.geoip_database)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "<set>"),
@@ -299,6 +304,7 @@ impl Config {
             secure_cookies: false,
             dashboard_origin: None,
             public_hostnames: Vec::new(),
+            geoip_database: None,
             admin_password: None,
             collector: crate::collector::CollectorConfig::default(),
             cache_ttl_secs: 60,
@@ -421,6 +427,9 @@ impl Config {
             .map(|name| name.trim().to_ascii_lowercase())
             .filter(|name| !name.is_empty())
             .collect();
+        config.geoip_database = raw
+            .geoip_database
+            .filter(|path| !path.as_os_str().is_empty());
         config.admin_password = env("MALLARD_ADMIN_PASSWORD").filter(|p| !p.is_empty());
         config.collector = raw.collector.unwrap_or_default().resolve()?;
         if config.request_timeout_secs == 0 {
@@ -634,6 +643,9 @@ fn apply_env(
     }
     if let Some(names) = list(env, "MALLARD_PUBLIC_HOSTNAMES") {
         raw.public_hostnames = Some(names);
+    }
+    if let Some(path) = env("MALLARD_GEOIP_DATABASE") {
+        raw.geoip_database = Some(PathBuf::from(path.trim()));
     }
     raw.collector.get_or_insert_default().apply_env(env)?;
     Ok(())

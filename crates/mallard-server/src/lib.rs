@@ -20,6 +20,7 @@ pub mod connections;
 pub mod error;
 pub mod excerpt;
 pub mod host_control;
+pub mod import;
 pub mod ingest;
 pub mod json;
 pub mod launch;
@@ -54,6 +55,9 @@ pub enum ServerError {
     /// The store could not be opened (locked, newer schema, corrupt, ...).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The configured geolocation database (`geoip_database`) cannot be used.
+    #[error(transparent)]
+    Geo(#[from] mallard_geo::GeoError),
     /// The listening socket failed.
     #[error("the HTTP server failed: {0}")]
     Io(#[from] std::io::Error),

@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mallard_geo::Geolocator;
 use mallard_store::{ReadPool, Store, StoreError, VisitorSalts, WriterHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -29,6 +30,9 @@ pub struct Shared {
     pub reads: Arc<ReadPool>,
     /// Turns validated events into stored events.
     pub enricher: Enricher,
+    /// Looks up the country of a client's address (bundled database, or
+    /// the configured `geoip_database`).
+    pub geolocator: Arc<Geolocator>,
     /// The daily salts of visitor ids.
     pub visitor_salts: Arc<VisitorSalts>,
     /// The settings the dashboard may change, as in force.
@@ -66,7 +70,21 @@ impl AppState {
     /// Builds the state for `store` under `config`: loads the password hash and
     /// the API keys, and stores `MALLARD_ADMIN_PASSWORD` when it is given. Call
     /// it outside an async runtime (it blocks on the database and on Argon2).
-    pub fn new(config: Config, store: &Store) -> Result<Self, StoreError> {
+    /// It opens the geolocation database: the configured `geoip_database`, or
+    /// the bundled one.
+    pub fn new(config: Config, store: &Store) -> Result<Self, crate::ServerError> {
+        let geolocator = Arc::new(match &config.geoip_database {
+            Some(path) => Geolocator::open(path)?,
+            None => Geolocator::bundled()?,
+        });
+        tracing::info!(
+            database = geolocator.database_type(),
+            "geolocation: {}",
+            config.geoip_database.as_ref().map_or_else(
+                || "bundled country database".to_owned(),
+                |p| p.display().to_string()
+            )
+        );
         if config.secret.is_some() {
             tracing::warn!(
                 "MALLARD_SECRET (`secret`) is no longer used: visitor ids are keyed by a random \
@@ -110,7 +128,8 @@ impl AppState {
             })?,
         );
         Ok(Self(Arc::new(Shared {
-            enricher: Enricher::new(live.filter_bots),
+            enricher: Enricher::new(live.filter_bots, Arc::clone(&geolocator)),
+            geolocator,
             visitor_salts: store.visitor_salts(),
             writer,
             reads: store.reads(),

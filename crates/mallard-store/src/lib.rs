@@ -18,6 +18,7 @@ pub mod dashboard_settings;
 pub mod dims;
 pub mod error;
 pub mod hll;
+pub mod imports;
 pub mod lock;
 pub mod offline_check;
 pub mod open;

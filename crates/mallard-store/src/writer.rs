@@ -28,9 +28,18 @@ pub type Completion = Box<dyn FnOnce(Result<(), WriteFailure>) + Send>;
 /// changes should be kept, and gets the commit outcome afterwards.
 pub type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
+/// A write that must commit with the events it comes with, or not at all
+/// (an import's ledger).
+type Record = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
 enum Command {
     Insert {
         events: Vec<NewEvent>,
+        ack: oneshot::Sender<Result<(), WriteFailure>>,
+    },
+    InsertRecorded {
+        events: Vec<NewEvent>,
+        record: Record,
         ack: oneshot::Sender<Result<(), WriteFailure>>,
     },
     Run(Job),
@@ -85,6 +94,9 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Insert { events, .. } => write!(f, "Insert({} events)", events.len()),
+            Command::InsertRecorded { events, .. } => {
+                write!(f, "InsertRecorded({} events)", events.len())
+            }
             Command::Run(_) => f.write_str("Run"),
             Command::Maintain(_) => f.write_str("Maintain"),
             Command::SyncRollups(_) => f.write_str("SyncRollups"),
@@ -114,6 +126,34 @@ impl WriterHandle {
         let (ack, done) = oneshot::channel();
         self.queued.fetch_add(count, Ordering::Relaxed);
         let outcome = match self.sender.blocking_send(Command::Insert { events, ack }) {
+            Ok(()) => done.blocking_recv().unwrap_or(Err(WriteFailure::Stopped)),
+            Err(_) => Err(WriteFailure::Stopped),
+        };
+        self.queued.fetch_sub(count, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Like [`WriterHandle::insert_blocking`], and runs `record` in the same
+    /// transaction after the events: both commit, or neither (a failing
+    /// `record` fails the whole batch). For an import's ledger
+    /// ([`crate::imports::record_progress`]).
+    pub fn insert_recorded_blocking<F>(
+        &self,
+        events: Vec<NewEvent>,
+        record: F,
+    ) -> Result<(), WriteFailure>
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let count = events.len();
+        let (ack, done) = oneshot::channel();
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        let command = Command::InsertRecorded {
+            events,
+            record: Box::new(record),
+            ack,
+        };
+        let outcome = match self.sender.blocking_send(command) {
             Ok(()) => done.blocking_recv().unwrap_or(Err(WriteFailure::Stopped)),
             Err(_) => Err(WriteFailure::Stopped),
         };
@@ -429,6 +469,9 @@ impl Writer {
             Command::Shutdown => true,
             Command::Insert {
                 events: ref list, ..
+            }
+            | Command::InsertRecorded {
+                events: ref list, ..
             } => {
                 *events += list.len();
                 batch.push(command);
@@ -580,6 +623,20 @@ impl Writer {
                         failed = self.state.insert(&tx, &events).err();
                     }
                 }
+                Command::InsertRecorded {
+                    events,
+                    record,
+                    ack,
+                } => {
+                    acks.push(ack);
+                    if failed.is_none() {
+                        failed = self
+                            .state
+                            .insert(&tx, &events)
+                            .and_then(|()| record(&tx))
+                            .err();
+                    }
+                }
                 // After a failure the batch is rolled back: a job that has not
                 // run is dropped, and its caller learns that nothing was written.
                 Command::Run(job) if failed.is_none() => {
@@ -677,7 +734,9 @@ fn refuse(
     let mut jobs = Vec::new();
     for command in batch {
         match command {
-            Command::Insert { ack, .. } | Command::SyncRollups(ack) => acks.push(ack),
+            Command::Insert { ack, .. }
+            | Command::InsertRecorded { ack, .. }
+            | Command::SyncRollups(ack) => acks.push(ack),
             Command::Run(job) => jobs.push(Command::Run(job)),
             Command::Maintain(_) | Command::Shutdown => {}
         }

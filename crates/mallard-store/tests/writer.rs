@@ -111,6 +111,46 @@ fn a_failing_job_rolls_back_alone() {
 }
 
 #[test]
+fn recorded_events_commit_with_their_record_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let writer = store.writer();
+    let now = now_ms();
+    writer
+        .insert_recorded_blocking(vec![event(1, now, "pageview", "/kept")], |conn| {
+            conn.execute_batch("INSERT INTO settings (key, value) VALUES ('mark', x'01')")?;
+            Ok(())
+        })
+        .unwrap();
+    let failed =
+        writer.insert_recorded_blocking(vec![event(2, now, "pageview", "/lost")], |conn| {
+            conn.execute_batch("INSERT INTO settings (key, value) VALUES ('half', x'00')")?;
+            Err(StoreError::Migration("deliberate".into()))
+        });
+    assert!(failed.is_err(), "a failed record fails its events");
+    writer
+        .insert_blocking(vec![event(3, now, "pageview", "/after")])
+        .unwrap();
+    let marks = writer
+        .run_blocking(|conn| {
+            Ok(conn.query_row(
+                "SELECT group_concat(key) FROM settings WHERE key IN ('mark', 'half')",
+                [],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(marks, "mark");
+    let paths = store
+        .reads()
+        .with(|db| db.pageview_paths("store.test"))
+        .unwrap();
+    assert_eq!(paths, ["/kept", "/after"]);
+    drop(writer);
+    store.close();
+}
+
+#[test]
 fn writes_after_close_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();

@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::client::KeepAlive;
 use super::plan::{FILTER_SETS, Period, QUERIES, request_path};
 use super::report::percentile;
-use crate::bench_http::{PreparedRequest, build_requests};
+use crate::bench_http::{ClientAddresses, PreparedRequest, build_requests};
 
 /// The queries the concurrent clients take in turn (client i the i-th, with
 /// filter set 1 + i mod 4).
@@ -84,7 +84,12 @@ pub async fn run(
     ingest_connections: usize,
 ) -> anyhow::Result<Concurrency> {
     let stop = Arc::new(AtomicBool::new(false));
-    let requests = Arc::new(build_requests("/api/event", false, None));
+    let requests = Arc::new(build_requests(
+        "/api/event",
+        false,
+        None,
+        ClientAddresses::Public,
+    ));
     let posters: Vec<_> = (0..ingest_connections)
         .map(|index| {
             tokio::spawn(post_events(

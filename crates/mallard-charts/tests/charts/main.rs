@@ -2,6 +2,7 @@
 //! structure parsed as XML, PNG output, option validation, and properties.
 
 mod fixtures;
+mod map;
 mod options;
 mod png_output;
 mod properties;

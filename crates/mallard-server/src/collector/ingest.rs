@@ -12,8 +12,8 @@
 //! Browser events (`/events`) get the same enrichment as Mallard events: user
 //! agent (browser, OS, device), bot detection (dropped and counted when
 //! `filter_bots` is on, else stored with `is_bot`), internal-traffic detection
-//! from `internal_ip_ranges`; there is no geo database, so the country stays
-//! empty. Server events (`/s2s/events`) get none: their visits carry
+//! from `internal_ip_ranges`, and the country of the client's address (see
+//! [`mallard_geo`]; the address is dropped after the lookup). Server events (`/s2s/events`) get none: their visits carry
 //! `is_bot = false`, `is_internal = false` and no country, browser or OS.
 //!
 //! The visitor is a site-scoped hash of the SDK's `anon_id`; the
@@ -416,6 +416,10 @@ fn build_event(
             .internal_ip_ranges
             .iter()
             .any(|net| net.contains(&ip));
+        session.country = state
+            .geolocator
+            .country(ip)
+            .map(|code| code.as_str().to_owned());
     }
     Ok(NewEvent {
         visitor: visitor_id_from_anon_id(&site, wire.anon_id.trim()),

@@ -2,12 +2,14 @@
 //! [`NewEvent`] the store keeps. The IP and the raw user agent end here.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mallard_core::device;
 use mallard_core::referrer::{classify_referrer, source_from_param};
 use mallard_core::visitor::visitor_id;
 use mallard_core::{DailySalt, NewEvent, SessionAttributes, UserAgentClassifier};
+use mallard_geo::Geolocator;
 
 use super::payload::ValidatedEvent;
 
@@ -25,14 +27,17 @@ pub enum Enriched {
 pub struct Enricher {
     classifier: UserAgentClassifier,
     filter_bots: AtomicBool,
+    geolocator: Arc<Geolocator>,
 }
 
 impl Enricher {
-    /// An enricher that drops bots when `filter_bots` is set.
-    pub fn new(filter_bots: bool) -> Self {
+    /// An enricher that drops bots when `filter_bots` is set and places
+    /// visitors with `geolocator`.
+    pub fn new(filter_bots: bool, geolocator: Arc<Geolocator>) -> Self {
         Self {
             classifier: UserAgentClassifier::new(10_000),
             filter_bots: AtomicBool::new(filter_bots),
+            geolocator,
         }
     }
 
@@ -71,7 +76,10 @@ impl Enricher {
             os_version: agent.os_version.clone(),
             device: device::classify(event.screen_width, &agent),
             screen_width: event.screen_width,
-            country: None,
+            country: self
+                .geolocator
+                .country(ip)
+                .map(|code| code.as_str().to_owned()),
             is_bot: agent.is_bot,
             is_internal: false,
         };
@@ -99,6 +107,10 @@ mod tests {
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
         (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
+    fn enricher(filter_bots: bool) -> Enricher {
+        Enricher::new(filter_bots, Arc::new(Geolocator::bundled().unwrap()))
+    }
+
     fn event(body: &str) -> ValidatedEvent {
         parse_json(body.as_bytes()).unwrap().validate().unwrap()
     }
@@ -115,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_browser_event_is_enriched_and_keeps_no_ip() {
-        let enricher = Enricher::new(true);
+        let enricher = enricher(true);
         let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/x?utm_campaign=launch","r":"https://www.google.com/","w":1920}"#;
         let Enriched::Event(stored) = enrich(&enricher, body, CHROME, "203.0.113.9") else {
             panic!("a browser is not a bot")
@@ -134,12 +146,12 @@ mod tests {
     fn bots_are_dropped_only_when_filtering_is_on() {
         let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
         let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        let filtering = Enricher::new(true);
+        let filtering = enricher(true);
         assert!(matches!(
             enrich(&filtering, body, bot, "1.2.3.4"),
             Enriched::Bot
         ));
-        let open = Enricher::new(false);
+        let open = enricher(false);
         assert!(matches!(
             enrich(&open, body, bot, "1.2.3.4"),
             Enriched::Event(_)
@@ -148,7 +160,7 @@ mod tests {
 
     #[test]
     fn the_visitor_id_depends_on_ip_and_user_agent() {
-        let enricher = Enricher::new(true);
+        let enricher = enricher(true);
         let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
         let visitor = |ua: &str, ip: &str| match enrich(&enricher, body, ua, ip) {
             Enriched::Event(e) => e.visitor,
@@ -156,5 +168,19 @@ mod tests {
         };
         assert_eq!(visitor(CHROME, "1.1.1.1"), visitor(CHROME, "1.1.1.1"));
         assert_ne!(visitor(CHROME, "1.1.1.1"), visitor(CHROME, "1.1.1.2"));
+    }
+
+    #[test]
+    fn the_country_comes_from_the_address_and_private_addresses_stay_unknown() {
+        let enricher = enricher(true);
+        let body = r#"{"d":"a.com","n":"pageview","u":"https://a.com/"}"#;
+        let country = |ip: &str| match enrich(&enricher, body, CHROME, ip) {
+            Enriched::Event(e) => e.session.country,
+            Enriched::Bot => panic!("not a bot"),
+        };
+        assert_eq!(country("8.8.8.8").as_deref(), Some("US"));
+        assert_eq!(country("193.99.144.80").as_deref(), Some("DE"));
+        assert_eq!(country("192.168.1.20"), None);
+        assert_eq!(country("::1"), None);
     }
 }

@@ -30,8 +30,10 @@ async fn health() -> &'static str {
 }
 
 /// The fields of `/health/detailed` that describe the configuration.
-const CONFIGURATION_FIELDS: [&str; 5] = [
+const CONFIGURATION_FIELDS: [&str; 7] = [
     "auth_configured",
+    "geoip_loaded",
+    "geoip_database",
     "filter_bots",
     "site_allowlist",
     "rate_limit_per_site",
@@ -80,6 +82,10 @@ async fn detailed(State(state): State<AppState>, parts: Parts) -> Response {
         "queued_events": state.writer.queued_events(),
         "auth_configured": state.auth.password_configured(),
         "filter_bots": live.filter_bots,
+        // The server does not start without a readable database, so one is
+        // always loaded; `geoip_database` says which.
+        "geoip_loaded": true,
+        "geoip_database": state.geolocator.database_type(),
         "site_allowlist": live.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rate_limit_per_site": live.rate_limit_per_site,
         "durability": format!("{:?}", state.config.durability).to_lowercase(),

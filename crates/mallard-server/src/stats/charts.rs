@@ -1,8 +1,10 @@
-//! `GET /api/stats/chart/timeseries.{svg,png}` and
-//! `GET /api/stats/chart/breakdown/{dimension}.{svg,png}`: the stats of the JSON
-//! endpoints (same parameters, same cache, same access rules) drawn by
-//! `mallard-charts`. Extra parameters: `width` (100–4000, default 800),
-//! `height` (100–2000, default 300) and `theme` (`light` or `dark`).
+//! `GET /api/stats/chart/timeseries.{svg,png}`,
+//! `GET /api/stats/chart/breakdown/{dimension}.{svg,png}` and
+//! `GET /api/stats/chart/map.{svg,png}`: the stats of the JSON endpoints (same
+//! parameters, same cache, same access rules) drawn by `mallard-charts`; the
+//! map shades every country by its visitors (the countries breakdown, all
+//! rows). Extra parameters: `width` (100–4000, default 800), `height`
+//! (100–2000, default 300; 400 for the map) and `theme` (`light` or `dark`).
 //!
 //! At most `MAX_CHART_RENDERS` charts are drawn at once (each holds a bitmap
 //! of up to 4000 × 2000 pixels while it renders); beyond, a chart request is
@@ -12,8 +14,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use mallard_charts::{
-    BarChart, BarRow, ChartError, ChartFormat, ChartOptions, Granularity, Theme, TimePoint,
-    TimeseriesChart,
+    BarChart, BarRow, ChartError, ChartFormat, ChartOptions, Granularity, MAX_COUNTRIES, MapChart,
+    MapRow, Theme, TimePoint, TimeseriesChart,
 };
 use serde_json::Value;
 use time::PrimitiveDateTime;
@@ -24,17 +26,28 @@ use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `GET /api/stats/chart/{file}` where `file` is `timeseries.svg` or `.png`.
-pub(crate) async fn timeseries(
+/// `GET /api/stats/chart/{file}` where `file` is `timeseries` or `map`,
+/// with `.svg` or `.png`.
+pub(crate) async fn by_file(
     access: StatsAccess,
-    State(state): State<AppState>,
+    state: State<AppState>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (stem, format) = split_file(&file)?;
-    if stem != "timeseries" {
-        return Err(ApiError::NotFound("Not found".into()));
+    match split_file(&file)? {
+        ("timeseries", format) => timeseries(access, state, query, format).await,
+        ("map", format) => map(access, state, query, format).await,
+        _ => Err(ApiError::NotFound("Not found".into())),
     }
+}
+
+/// Visitors and pageviews over time.
+async fn timeseries(
+    access: StatsAccess,
+    State(state): State<AppState>,
+    query: Option<String>,
+    format: ChartFormat,
+) -> Result<Response, ApiError> {
     let options = chart_options(query.as_deref())?;
     let permit = state.stats.chart_permit()?;
     let axum::Json(data) = handlers::timeseries(access, State(state), RawQuery(query)).await?;
@@ -44,6 +57,59 @@ pub(crate) async fn timeseries(
         mallard_charts::render_timeseries(&chart, &options, format)
     })
     .await
+}
+
+/// Visitors by country on a world map.
+async fn map(
+    access: StatsAccess,
+    State(state): State<AppState>,
+    query: Option<String>,
+    format: ChartFormat,
+) -> Result<Response, ApiError> {
+    let options = sized_chart_options(query.as_deref(), (800, 400))?;
+    let permit = state.stats.chart_permit()?;
+    let axum::Json(data) = handlers::breakdown(
+        access,
+        State(state),
+        Path("countries".to_owned()),
+        RawQuery(Some(every_country(query.as_deref()))),
+    )
+    .await?;
+    let chart = map_chart(&data);
+    render(format, move || {
+        let _permit = permit;
+        mallard_charts::render_map(&chart, &options, format)
+    })
+    .await
+}
+
+/// The query with its `limit` replaced by one that keeps every country.
+fn every_country(query: Option<&str>) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if name != "limit" {
+            out.append_pair(&name, &value);
+        }
+    }
+    out.append_pair("limit", &MAX_COUNTRIES.to_string());
+    out.finish()
+}
+
+/// The map of a countries breakdown: visitors per country code.
+fn map_chart(data: &Value) -> MapChart {
+    let rows = data["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(MAX_COUNTRIES)
+        .map(|row| {
+            MapRow::new(
+                row["value"].as_str().unwrap_or_default(),
+                row["visitors"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    MapChart::new("Visitors by country", "Visitors", rows)
 }
 
 /// `GET /api/stats/chart/breakdown/{file}`, e.g. `pages.svg`.
@@ -80,7 +146,15 @@ fn split_file(file: &str) -> Result<(&str, ChartFormat), ApiError> {
 }
 
 pub(super) fn chart_options(query: Option<&str>) -> Result<ChartOptions, ApiError> {
-    let (mut width, mut height, mut theme) = (800u32, 300u32, Theme::Light);
+    sized_chart_options(query, (800, 300))
+}
+
+/// The options of `query`, with `default_size` when it names none.
+fn sized_chart_options(
+    query: Option<&str>,
+    default_size: (u32, u32),
+) -> Result<ChartOptions, ApiError> {
+    let ((mut width, mut height), mut theme) = (default_size, Theme::Light);
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let bad = |what: &str| ApiError::BadRequest(format!("{what}: {value:?}"));
         match name.as_ref() {
@@ -217,6 +291,23 @@ mod tests {
         assert!(split_file("pages.gif").is_err());
         assert!(split_file(".svg").is_err());
         assert!(split_file("pages").is_err());
+    }
+
+    #[test]
+    fn the_map_asks_for_every_country_whatever_limit_was_given() {
+        assert_eq!(
+            every_country(Some("site_id=a.test&limit=3&filters=page%3D%3D%2F")),
+            "site_id=a.test&filters=page%3D%3D%2F&limit=300"
+        );
+        assert_eq!(every_country(None), "limit=300");
+        let chart = map_chart(&json!({"results": [
+            {"value": "DE", "visitors": 4},
+            {"value": "(unknown)", "visitors": 2},
+        ]}));
+        assert_eq!(
+            chart.rows,
+            [MapRow::new("DE", 4), MapRow::new("(unknown)", 2)]
+        );
     }
 
     #[test]

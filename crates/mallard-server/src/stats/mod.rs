@@ -50,6 +50,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/stats/sequences", get(behaviour::sequences))
         .route("/api/stats/flow", get(behaviour::flow))
         .route("/api/stats/export", get(export::export))
-        .route("/api/stats/chart/{file}", get(charts::timeseries))
+        .route("/api/stats/chart/{file}", get(charts::by_file))
         .route("/api/stats/chart/breakdown/{file}", get(charts::breakdown))
 }

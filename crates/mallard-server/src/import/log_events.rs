@@ -1,0 +1,417 @@
+//! From access-log lines to the events the store keeps, with the same
+//! enrichment as live events: page URL and UTM tags, referrer source, user
+//! agent (browser, OS, device; bots dropped while `filter_bots` is on),
+//! country of the client address, and a visitor id. The id is keyed by a
+//! salt per UTC day of the log that is random and lives only as long as the
+//! import, so that, as for live traffic, nobody can later tie an id to an
+//! address. The address itself is used here and dropped.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use mallard_core::access_log::filter::SkipReason;
+use mallard_core::access_log::{LineError, LogFilter, LogFormat, LogRecord, Verdict};
+use mallard_core::page::parse_page_url;
+use mallard_core::referrer::{classify_referrer, source_from_param};
+use mallard_core::visitor::visitor_id;
+use mallard_core::{
+    DailySalt, EventName, NewEvent, SessionAttributes, SiteId, UserAgentClassifier, device,
+};
+use mallard_geo::Geolocator;
+
+/// A day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
+/// How many unreadable lines are kept to show.
+pub const SHOWN_LINE_ERRORS: usize = 5;
+
+/// What an import counted so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    /// Lines read (blank and comment lines included).
+    pub lines: u64,
+    /// Page views written.
+    pub imported: u64,
+    /// Lines that are not page views, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Lines no parser could read.
+    pub unparsed: u64,
+    /// The first unreadable lines: `(line number in its file, file, why)`.
+    pub first_errors: Vec<(u64, String, String)>,
+    /// The earliest and latest page view written, in ms.
+    pub first_ts: Option<i64>,
+    /// See `first_ts`.
+    pub last_ts: Option<i64>,
+}
+
+impl LineCounts {
+    /// The lines skipped, all reasons together.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    /// The skipped counts as a JSON object keyed by reason name.
+    pub fn skipped_json(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .skipped
+            .iter()
+            .map(|(reason, count)| (reason.name().to_owned(), (*count).into()))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// Turns the lines of one import into events.
+#[derive(Debug)]
+pub struct LogEvents {
+    site: SiteId,
+    format: LogFormat,
+    filter: LogFilter,
+    filter_bots: bool,
+    classifier: UserAgentClassifier,
+    geolocator: Arc<Geolocator>,
+    salts: HashMap<i64, DailySalt>,
+    counts: LineCounts,
+    new_visitors: Vec<u64>,
+    seen_visitors: HashSet<u64>,
+}
+
+impl LogEvents {
+    /// An importer of `format` lines for `site`.
+    pub fn new(
+        site: SiteId,
+        format: LogFormat,
+        filter: LogFilter,
+        filter_bots: bool,
+        geolocator: Arc<Geolocator>,
+    ) -> Self {
+        Self {
+            site,
+            format,
+            filter,
+            filter_bots,
+            classifier: UserAgentClassifier::new(10_000),
+            geolocator,
+            salts: HashMap::new(),
+            counts: LineCounts::default(),
+            new_visitors: Vec::new(),
+            seen_visitors: HashSet::new(),
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> &LineCounts {
+        &self.counts
+    }
+
+    /// The visitor ids first seen since the last call (for the ledger).
+    pub fn take_new_visitors(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.new_visitors)
+    }
+
+    /// Reads line `number` of `file`: a page view comes back as its event;
+    /// anything else is counted.
+    pub fn line(&mut self, line: &str, number: u64, file: &str) -> Option<NewEvent> {
+        self.counts.lines += 1;
+        let record = match self.format.parse(line) {
+            Ok(Some(record)) => record,
+            Ok(None) => return None,
+            Err(err) => {
+                self.unreadable(number, file, &err);
+                return None;
+            }
+        };
+        match self.filter.verdict(&record) {
+            Verdict::PageView => {}
+            Verdict::Skip(reason) => {
+                self.skip(reason);
+                return None;
+            }
+        }
+        match self.event(&record) {
+            Ok(Some(event)) => {
+                self.counts.imported += 1;
+                let ts = event.timestamp_ms;
+                self.counts.first_ts = Some(self.counts.first_ts.map_or(ts, |t| t.min(ts)));
+                self.counts.last_ts = Some(self.counts.last_ts.map_or(ts, |t| t.max(ts)));
+                if self.seen_visitors.insert(event.visitor.0) {
+                    self.new_visitors.push(event.visitor.0);
+                }
+                Some(event)
+            }
+            Ok(None) => {
+                self.skip(SkipReason::Bot);
+                None
+            }
+            Err(err) => {
+                self.unreadable(number, file, &err);
+                None
+            }
+        }
+    }
+
+    fn skip(&mut self, reason: SkipReason) {
+        *self.counts.skipped.entry(reason).or_default() += 1;
+    }
+
+    fn unreadable(&mut self, number: u64, file: &str, err: &LineError) {
+        self.counts.unparsed += 1;
+        if self.counts.first_errors.len() < SHOWN_LINE_ERRORS {
+            self.counts
+                .first_errors
+                .push((number, file.to_owned(), err.to_string()));
+        }
+    }
+
+    /// The event of a page view, or `None` for a bot that is filtered.
+    fn event(&mut self, record: &LogRecord<'_>) -> Result<Option<NewEvent>, LineError> {
+        let user_agent = record.user_agent.as_deref().unwrap_or("");
+        let agent = self.classifier.classify(user_agent);
+        if self.filter_bots && agent.is_bot {
+            return Ok(None);
+        }
+        let host = record
+            .host
+            .as_deref()
+            .filter(|host| !host.is_empty())
+            .unwrap_or(self.site.as_str());
+        let target = if record.target.starts_with('/') {
+            record.target.to_string()
+        } else {
+            format!("/{}", record.target)
+        };
+        let page = parse_page_url(&format!("https://{host}{target}"))
+            .map_err(|err| LineError::field("request target", &err.to_string()))?;
+        let referrer = record
+            .referrer
+            .as_deref()
+            .and_then(|raw| classify_referrer(raw, &page.hostname))
+            .or_else(|| page.ref_param.as_deref().and_then(source_from_param))
+            .or_else(|| page.utm.source.as_deref().and_then(source_from_param));
+        let ip = record.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let salt = self
+            .salts
+            .entry(record.timestamp_ms.div_euclid(DAY_MS))
+            .or_insert_with(random_salt);
+        let visitor = visitor_id(salt, &self.site, ip, user_agent);
+        let session = SessionAttributes {
+            referrer,
+            utm: page.utm,
+            browser: agent.browser.clone(),
+            browser_version: agent.browser_version.clone(),
+            os: agent.os.clone(),
+            os_version: agent.os_version.clone(),
+            device: device::classify(None, &agent),
+            screen_width: None,
+            country: record
+                .ip
+                .and_then(|ip| self.geolocator.country(ip))
+                .map(|code| code.as_str().to_owned()),
+            is_bot: agent.is_bot,
+            is_internal: false,
+        };
+        Ok(Some(NewEvent {
+            site: self.site.clone(),
+            timestamp_ms: record.timestamp_ms,
+            visitor,
+            name: EventName::parse(EventName::PAGEVIEW)
+                .map_err(|err| LineError::field("event", &err.to_string()))?,
+            hostname: page.hostname,
+            pathname: page.pathname,
+            props: Default::default(),
+            revenue: None,
+            session,
+            collector: None,
+        }))
+    }
+}
+
+/// A fresh random salt; the OS generator failing is not worth stopping an
+/// import for, so the fallback mixes the time and the process id (still
+/// never stored).
+fn random_salt() -> DailySalt {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = nanos ^ (u128::from(std::process::id()) << 64);
+        bytes[..16].copy_from_slice(&seed.to_le_bytes());
+    }
+    DailySalt::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mallard_core::access_log::ExcludePattern;
+
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+    fn importer(filter: LogFilter) -> LogEvents {
+        LogEvents::new(
+            SiteId::parse("logs.test").unwrap(),
+            LogFormat::Combined,
+            filter,
+            true,
+            Arc::new(Geolocator::bundled().unwrap()),
+        )
+    }
+
+    fn line(
+        ip: &str,
+        time: &str,
+        request: &str,
+        status: u16,
+        referrer: &str,
+        agent: &str,
+    ) -> String {
+        format!(r#"{ip} - - [{time}] "{request}" {status} 100 "{referrer}" "{agent}""#)
+    }
+
+    #[test]
+    fn page_views_become_enriched_events_and_the_rest_is_counted() {
+        let mut logs = importer(LogFilter::new(
+            false,
+            vec![ExcludePattern::parse("/admin/**").unwrap()],
+        ));
+        let lines = [
+            line(
+                "8.8.8.8",
+                "10/Mar/2024:10:00:00 +0000",
+                "GET /blog?utm_source=news HTTP/1.1",
+                200,
+                "https://www.google.com/",
+                FIREFOX,
+            ),
+            line(
+                "8.8.8.8",
+                "10/Mar/2024:10:00:01 +0000",
+                "GET /style.css HTTP/1.1",
+                200,
+                "-",
+                FIREFOX,
+            ),
+            line(
+                "8.8.8.8",
+                "10/Mar/2024:10:00:02 +0000",
+                "POST /form HTTP/1.1",
+                200,
+                "-",
+                FIREFOX,
+            ),
+            line(
+                "8.8.8.8",
+                "10/Mar/2024:10:00:03 +0000",
+                "GET /old HTTP/1.1",
+                301,
+                "-",
+                FIREFOX,
+            ),
+            line(
+                "8.8.8.8",
+                "10/Mar/2024:10:00:04 +0000",
+                "GET /nope HTTP/1.1",
+                404,
+                "-",
+                FIREFOX,
+            ),
+            line(
+                "8.8.8.8",
+                "10/Mar/2024:10:00:05 +0000",
+                "GET /admin/x HTTP/1.1",
+                200,
+                "-",
+                FIREFOX,
+            ),
+            line(
+                "66.249.66.1",
+                "10/Mar/2024:10:00:06 +0000",
+                "GET / HTTP/1.1",
+                200,
+                "-",
+                "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            ),
+            "not a log line".to_owned(),
+            line(
+                "193.99.144.80",
+                "10/Mar/2024:10:00:07 +0000",
+                "GET / HTTP/1.1",
+                200,
+                "-",
+                FIREFOX,
+            ),
+        ];
+        let events: Vec<NewEvent> = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| logs.line(l, i as u64 + 1, "access.log"))
+            .collect();
+        assert_eq!(events.len(), 2);
+        let first = &events[0];
+        assert_eq!(first.timestamp_ms, 1_710_064_800_000);
+        assert_eq!(first.pathname, "/blog");
+        assert_eq!(first.hostname, "logs.test");
+        assert_eq!(first.session.utm.source.as_deref(), Some("news"));
+        assert_eq!(
+            first.session.referrer.as_ref().map(|r| r.source.as_str()),
+            Some("Google")
+        );
+        assert_eq!(first.session.browser.as_deref(), Some("Firefox"));
+        assert_eq!(first.session.country.as_deref(), Some("US"));
+        assert_eq!(events[1].session.country.as_deref(), Some("DE"));
+        assert!(
+            !format!("{first:?}").contains("8.8.8.8"),
+            "the address is not kept"
+        );
+        let counts = logs.counts();
+        assert_eq!(counts.lines, 9);
+        assert_eq!(counts.imported, 2);
+        assert_eq!(counts.unparsed, 1);
+        assert_eq!(counts.first_errors[0].0, 8);
+        assert_eq!(counts.skipped[&SkipReason::Static], 1);
+        assert_eq!(counts.skipped[&SkipReason::Method], 1);
+        assert_eq!(counts.skipped[&SkipReason::Redirect], 1);
+        assert_eq!(counts.skipped[&SkipReason::Error], 1);
+        assert_eq!(counts.skipped[&SkipReason::Excluded], 1);
+        assert_eq!(counts.skipped[&SkipReason::Bot], 1);
+        assert_eq!(counts.skipped_total(), 6);
+        assert_eq!(logs.take_new_visitors().len(), 2);
+        assert!(logs.take_new_visitors().is_empty());
+    }
+
+    #[test]
+    fn a_visitor_keeps_one_id_within_a_log_day_and_not_across_days() {
+        let mut logs = importer(LogFilter::default());
+        let mut visitor = |time: &str, ip: &str| {
+            logs.line(&line(ip, time, "GET / HTTP/1.1", 200, "-", FIREFOX), 1, "f")
+                .unwrap()
+                .visitor
+        };
+        let morning = visitor("10/Mar/2024:08:00:00 +0000", "8.8.8.8");
+        let evening = visitor("10/Mar/2024:20:00:00 +0000", "8.8.8.8");
+        let other = visitor("10/Mar/2024:20:00:00 +0000", "8.8.4.4");
+        let next_day = visitor("11/Mar/2024:08:00:00 +0000", "8.8.8.8");
+        assert_eq!(morning, evening);
+        assert_ne!(morning, other);
+        assert_ne!(morning, next_day);
+        // Another import salts afresh: the same person gets another id.
+        let mut again = importer(LogFilter::default());
+        let replay = again
+            .line(
+                &line(
+                    "8.8.8.8",
+                    "10/Mar/2024:08:00:00 +0000",
+                    "GET / HTTP/1.1",
+                    200,
+                    "-",
+                    FIREFOX,
+                ),
+                1,
+                "f",
+            )
+            .unwrap();
+        assert_ne!(replay.visitor, morning);
+    }
+}

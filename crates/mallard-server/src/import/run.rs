@@ -1,0 +1,345 @@
+//! One log import from start to end, through the store's writer: open the
+//! inputs, settle the format, order the files by their first request, skip
+//! what earlier imports read, and write the page views in chunks, each with
+//! the ledger's progress in the same transaction.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mallard_core::SiteId;
+use mallard_core::access_log::{FormatChoice, LogFilter, LogFormat, detect};
+use mallard_geo::Geolocator;
+use mallard_store::WriterHandle;
+use mallard_store::imports::{self, ImportCounts, KnownFile};
+
+use super::log_events::{LineCounts, LogEvents};
+use super::source::LogSource;
+
+/// Page views written per transaction.
+const CHUNK: usize = 20_000;
+
+/// What to import.
+#[derive(Debug)]
+pub struct LogImportRequest {
+    /// The site the traffic belongs to.
+    pub site: SiteId,
+    /// The log format, or `auto`.
+    pub format: FormatChoice,
+    /// What counts as a page view.
+    pub filter: LogFilter,
+    /// Whether bots are dropped (the `filter_bots` setting).
+    pub filter_bots: bool,
+    /// The files, `-` for standard input.
+    pub inputs: Vec<PathBuf>,
+}
+
+/// How one input fared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Read from its start.
+    New,
+    /// Read from where an earlier import stopped (line number).
+    Resumed(u64),
+    /// An earlier import read all of it.
+    Known,
+    /// It could not be opened or read: why.
+    Unreadable(String),
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// The ledger id (for `mallard import undo`).
+    pub import_id: i64,
+    /// The format read.
+    pub format: String,
+    /// Whether the format was detected (not named).
+    pub detected: bool,
+    /// The counts.
+    pub counts: LineCounts,
+    /// Each input by name, in the order read.
+    pub files: Vec<(String, FileOutcome)>,
+}
+
+/// Why an import could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// No input could be opened.
+    #[error("nothing could be read: {0}")]
+    NothingReadable(String),
+    /// `auto` found no format that reads the first lines.
+    #[error(
+        "cannot tell the log format of {0} from its first lines; name it with --format \
+         (combined, common, combined-vhost, caddy, cloudfront, bunny or log:<fields>)"
+    )]
+    UnknownFormat(String),
+    /// The store refused a write.
+    #[error(transparent)]
+    Store(#[from] mallard_store::StoreError),
+    /// The writer refused a chunk of events.
+    #[error("writing the imported events failed: {0}")]
+    Write(#[from] mallard_store::error::WriteFailure),
+}
+
+/// Progress as the import goes, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// The input being read.
+    pub file: &'a str,
+    /// Decompressed bytes of it read so far.
+    pub offset: u64,
+    /// The counts so far.
+    pub counts: &'a LineCounts,
+}
+
+/// Runs an import through `writer` (the store's single writer, on a stopped
+/// install or inside a running server), calling `progress` every few
+/// thousand lines.
+pub fn import_logs(
+    writer: &WriterHandle,
+    geolocator: Arc<Geolocator>,
+    request: LogImportRequest,
+    now_ms: i64,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ImportReport, ImportError> {
+    let mut files = Vec::new();
+    let mut outcomes = Vec::new();
+    for path in &request.inputs {
+        match LogSource::open(path) {
+            Ok(source) => files.push(source),
+            Err(err) => outcomes.push((
+                path.display().to_string(),
+                FileOutcome::Unreadable(err.to_string()),
+            )),
+        }
+    }
+    if files.is_empty() {
+        let why = outcomes
+            .iter()
+            .map(|(name, outcome)| match outcome {
+                FileOutcome::Unreadable(err) => format!("{name}: {err}"),
+                _ => name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ImportError::NothingReadable(if why.is_empty() {
+            "no input given".into()
+        } else {
+            why
+        }));
+    }
+    let (format, detected) = match request.format {
+        FormatChoice::Fixed(format) => (format, false),
+        FormatChoice::Auto => {
+            let first = &files[0];
+            let lines = first.first_lines();
+            let format = detect(lines.iter().map(String::as_str))
+                .ok_or_else(|| ImportError::UnknownFormat(first.name.clone()))?;
+            (format, true)
+        }
+    };
+    // Rotated logs are read oldest first, whatever order they were named in,
+    // so that each visitor's requests reach the writer in time order.
+    files.sort_by_key(|source| first_time(source, &format).unwrap_or(i64::MAX));
+    let format_name = format.name().to_owned();
+    let site = request.site.as_str().to_owned();
+    let (import_id, site_id) = {
+        let format_name = format_name.clone();
+        writer.run_blocking(move |conn| {
+            imports::begin_import(conn, &site, "logs", &format_name, now_ms)
+        })?
+    };
+    let known = writer.run_blocking(move |conn| imports::known_files(conn, site_id))?;
+    let mut events = LogEvents::new(
+        request.site,
+        format,
+        request.filter,
+        request.filter_bots,
+        geolocator,
+    );
+    for mut source in files {
+        let (mark, outcome) = match resume(&mut source, &known) {
+            Ok(found) => found,
+            Err(err) => {
+                outcomes.push((
+                    source.name.clone(),
+                    FileOutcome::Unreadable(err.to_string()),
+                ));
+                continue;
+            }
+        };
+        if outcome == FileOutcome::Known {
+            outcomes.push((source.name.clone(), outcome));
+            continue;
+        }
+        let lines_before = source.lines;
+        let read = read_file(
+            writer,
+            &mut events,
+            &mut source,
+            mark,
+            (import_id, site_id),
+            progress,
+        );
+        match read {
+            // A resumed file that had nothing after what was read before.
+            Ok(())
+                if matches!(outcome, FileOutcome::Resumed(_)) && source.lines == lines_before =>
+            {
+                outcomes.push((source.name.clone(), FileOutcome::Known));
+            }
+            Ok(()) => outcomes.push((source.name.clone(), outcome)),
+            Err(ImportError::Write(failure)) => return Err(ImportError::Write(failure)),
+            Err(ImportError::Store(err)) => return Err(ImportError::Store(err)),
+            Err(other) => outcomes.push((
+                source.name.clone(),
+                FileOutcome::Unreadable(other.to_string()),
+            )),
+        }
+    }
+    writer.run_blocking(move |conn| imports::finish_import(conn, import_id, now_ms))?;
+    // The closed days the import filled are packed now, as a running
+    // server would pack them over the next minutes.
+    writer.pack_closed_days_blocking()?;
+    Ok(ImportReport {
+        import_id,
+        format: format_name,
+        detected,
+        counts: events.counts().clone(),
+        files: outcomes,
+    })
+}
+
+/// The time of the first line of `source` that `format` reads.
+fn first_time(source: &LogSource, format: &LogFormat) -> Option<i64> {
+    let mut format = format.clone();
+    source.first_lines().iter().find_map(|line| {
+        format
+            .parse(line)
+            .ok()
+            .flatten()
+            .map(|record| record.timestamp_ms)
+    })
+}
+
+/// Finds `source` among the files earlier imports read (the one whose
+/// hashed first bytes match the most of them: a log that grew, or was
+/// rotated, starts with the same bytes) and skips what they read. Returns
+/// the ledger entry to keep up to date and the outcome.
+fn resume(
+    source: &mut LogSource,
+    known: &[KnownFile],
+) -> std::io::Result<(KnownFile, FileOutcome)> {
+    let prefix_len = source.prefix().len();
+    let earlier = known
+        .iter()
+        .filter(|file| {
+            file.prefix_len > 0
+                && file.prefix_len <= prefix_len
+                && source.prefix_hash(file.prefix_len) == file.prefix_hash
+        })
+        .max_by_key(|file| file.prefix_len);
+    let Some(file) = earlier else {
+        return Ok((
+            KnownFile {
+                prefix_hash: source.prefix_hash(prefix_len),
+                prefix_len,
+                name: source.name.clone(),
+                bytes_read: 0,
+                lines_read: 0,
+            },
+            FileOutcome::New,
+        ));
+    };
+    let mut mark = file.clone();
+    mark.name.clone_from(&source.name);
+    if !source.skip(file.bytes_read, file.lines_read)? {
+        // Shorter than what was read: nothing in it is new. (A log that was
+        // emptied and written again starts with other bytes.)
+        return Ok((mark, FileOutcome::Known));
+    }
+    let outcome = if file.bytes_read == 0 {
+        FileOutcome::New
+    } else {
+        FileOutcome::Resumed(file.lines_read + 1)
+    };
+    Ok((mark, outcome))
+}
+
+/// Reads the rest of `source`, writing its page views chunk by chunk.
+fn read_file(
+    writer: &WriterHandle,
+    events: &mut LogEvents,
+    source: &mut LogSource,
+    mut mark: KnownFile,
+    (import_id, site_id): (i64, i64),
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(), ImportError> {
+    let mut buffer = Vec::with_capacity(1024);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let name = source.name.clone();
+    loop {
+        let line = source
+            .next_line(&mut buffer)
+            .map_err(|err| ImportError::NothingReadable(format!("{name}: {err}")))?;
+        let Some(line) = line else { break };
+        let number = source.lines;
+        if let Some(event) = events.line(&line, number, &name) {
+            chunk.push(event);
+        }
+        if chunk.len() == CHUNK {
+            mark.bytes_read = source.offset;
+            mark.lines_read = source.lines;
+            commit(
+                writer,
+                events,
+                std::mem::take(&mut chunk),
+                &mark,
+                import_id,
+                site_id,
+            )?;
+        }
+        if number.is_multiple_of(8192) {
+            progress(Progress {
+                file: &name,
+                offset: source.offset,
+                counts: events.counts(),
+            });
+        }
+    }
+    mark.bytes_read = source.offset;
+    mark.lines_read = source.lines;
+    commit(writer, events, chunk, &mark, import_id, site_id)?;
+    progress(Progress {
+        file: &name,
+        offset: source.offset,
+        counts: events.counts(),
+    });
+    Ok(())
+}
+
+/// Writes `chunk` with the ledger's progress in one transaction.
+fn commit(
+    writer: &WriterHandle,
+    events: &mut LogEvents,
+    chunk: Vec<mallard_core::NewEvent>,
+    mark: &KnownFile,
+    import_id: i64,
+    site_id: i64,
+) -> Result<(), ImportError> {
+    let counts = events.counts();
+    let ledger = ImportCounts {
+        lines: counts.lines,
+        imported: counts.imported,
+        unparsed: counts.unparsed,
+        skipped_json: counts.skipped_json(),
+        first_ts: counts.first_ts,
+        last_ts: counts.last_ts,
+    };
+    let visitors = events.take_new_visitors();
+    let mark = mark.clone();
+    writer.insert_recorded_blocking(chunk, move |conn| {
+        imports::record_progress(conn, import_id, site_id, &ledger, &mark, &visitors)
+    })?;
+    Ok(())
+}

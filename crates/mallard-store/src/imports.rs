@@ -1,0 +1,294 @@
+//! The import ledger (migration 014): each import of a site's traffic from
+//! elsewhere, what it read, and how far it read each file.
+//!
+//! An import's events go through the writer like any others; its progress
+//! is recorded in the same transaction as each chunk of its events
+//! ([`crate::WriterHandle::insert_recorded_blocking`] with
+//! [`record_progress`]), so that after a crash the ledger says exactly what
+//! was committed, and importing the same file again adds nothing.
+//!
+//! A file is known by the SHA-256 of its first bytes (up to
+//! [`PREFIX_BYTES`]) and that length: a log that grew, or was rotated (and
+//! compressed: the hash is of the decompressed bytes), still starts with
+//! the same bytes, so its next import starts where the last one stopped.
+//! The visitor ids an import created (random per import) are kept with it,
+//! so that its visits can be told from every other.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::StoreError;
+use crate::reader::ReadConn;
+
+/// How many leading bytes identify a file.
+pub const PREFIX_BYTES: usize = 4096;
+
+/// A file an earlier import read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFile {
+    /// SHA-256 of the file's first `prefix_len` bytes.
+    pub prefix_hash: [u8; 32],
+    /// How many leading bytes the hash covers (the whole file when shorter
+    /// than [`PREFIX_BYTES`] then).
+    pub prefix_len: usize,
+    /// The name it had.
+    pub name: String,
+    /// How many bytes of it were read (decompressed).
+    pub bytes_read: u64,
+    /// How many lines of it were read.
+    pub lines_read: u64,
+}
+
+/// An import's counts so far (absolute, not increments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// Lines read.
+    pub lines: u64,
+    /// Events written.
+    pub imported: u64,
+    /// Lines that could not be parsed.
+    pub unparsed: u64,
+    /// Lines skipped, by reason, as a JSON object (`{"static file": 12}`).
+    pub skipped_json: String,
+    /// The earliest and latest event time written, in ms.
+    pub first_ts: Option<i64>,
+    /// See `first_ts`.
+    pub last_ts: Option<i64>,
+}
+
+/// One import as `mallard import list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    /// The import's id.
+    pub id: i64,
+    /// The site's domain.
+    pub site: String,
+    /// What was imported (`logs`).
+    pub kind: String,
+    /// The format read (`combined`).
+    pub format: String,
+    /// When it started and, once done, finished (ms).
+    pub started_at: i64,
+    /// See `started_at`; `None` while running or after a crash.
+    pub finished_at: Option<i64>,
+    /// Its counts.
+    pub counts: ImportCounts,
+    /// The files it read, by name.
+    pub files: Vec<String>,
+}
+
+/// Starts an import of `kind` for `domain` (creating the site when it is
+/// new) and returns `(import id, site id)`. Runs on the write connection.
+pub fn begin_import(
+    conn: &Connection,
+    domain: &str,
+    kind: &str,
+    format: &str,
+    now_ms: i64,
+) -> Result<(i64, i64), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO sites (domain, created_at) VALUES (?1, ?2) ON CONFLICT (domain) DO NOTHING",
+    )?
+    .execute(params![domain, now_ms])?;
+    let site_id: i64 = conn
+        .prepare_cached("SELECT id FROM sites WHERE domain = ?1")?
+        .query_row(params![domain], |row| row.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO imports (site_id, kind, format, started_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![site_id, kind, format, now_ms])?;
+    Ok((conn.last_insert_rowid(), site_id))
+}
+
+/// The files earlier imports of `site_id` read.
+pub fn known_files(conn: &Connection, site_id: i64) -> Result<Vec<KnownFile>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT prefix_hash, prefix_len, name, bytes_read, lines_read \
+         FROM import_files WHERE site_id = ?1",
+    )?;
+    let files = stmt
+        .query_map(params![site_id], |row| {
+            let hash: Vec<u8> = row.get(0)?;
+            Ok(KnownFile {
+                prefix_hash: hash.try_into().unwrap_or([0; 32]),
+                prefix_len: row.get::<_, i64>(1)?.max(0) as usize,
+                name: row.get(2)?,
+                bytes_read: row.get::<_, i64>(3)?.max(0) as u64,
+                lines_read: row.get::<_, i64>(4)?.max(0) as u64,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(files)
+}
+
+/// Records an import's progress: its counts, how far it read `file`, and the
+/// visitor ids its latest chunk created (`new_visitors`, any order). Runs in
+/// the transaction of the chunk's events.
+pub fn record_progress(
+    conn: &Connection,
+    import_id: i64,
+    site_id: i64,
+    counts: &ImportCounts,
+    file: &KnownFile,
+    new_visitors: &[u64],
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE imports SET lines = ?2, imported = ?3, unparsed = ?4, skipped = ?5, \
+         first_ts = ?6, last_ts = ?7 WHERE id = ?1",
+    )?
+    .execute(params![
+        import_id,
+        counts.lines as i64,
+        counts.imported as i64,
+        counts.unparsed as i64,
+        counts.skipped_json,
+        counts.first_ts,
+        counts.last_ts,
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO import_files \
+         (site_id, prefix_hash, prefix_len, name, bytes_read, lines_read, import_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (site_id, prefix_hash, prefix_len) DO UPDATE SET \
+         name = excluded.name, bytes_read = excluded.bytes_read, \
+         lines_read = excluded.lines_read, import_id = excluded.import_id",
+    )?
+    .execute(params![
+        site_id,
+        file.prefix_hash.as_slice(),
+        file.prefix_len as i64,
+        file.name,
+        file.bytes_read as i64,
+        file.lines_read as i64,
+        import_id,
+    ])?;
+    if !new_visitors.is_empty() {
+        let mut sorted = new_visitors.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let blob: Vec<u8> = sorted.iter().flat_map(|id| id.to_le_bytes()).collect();
+        let seq: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM import_visitors WHERE import_id = ?1")?
+            .query_row(params![import_id], |row| row.get(0))?;
+        conn.prepare_cached(
+            "INSERT INTO import_visitors (import_id, seq, visitors) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![import_id, seq, blob])?;
+    }
+    Ok(())
+}
+
+/// Marks an import finished at `now_ms`.
+pub fn finish_import(conn: &Connection, import_id: i64, now_ms: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE imports SET finished_at = ?2 WHERE id = ?1")?
+        .execute(params![import_id, now_ms])?;
+    Ok(())
+}
+
+/// Every visitor id import `import_id` created, sorted.
+pub fn import_visitors(conn: &Connection, import_id: i64) -> Result<Vec<u64>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT visitors FROM import_visitors WHERE import_id = ?1")?;
+    let mut ids = Vec::new();
+    let mut rows = stmt.query(params![import_id])?;
+    while let Some(row) = rows.next()? {
+        let blob: Vec<u8> = row.get(0)?;
+        ids.extend(
+            blob.chunks_exact(8)
+                .map(|bytes| u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The site id of `domain`, when it exists.
+pub fn site_id_of(conn: &Connection, domain: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM sites WHERE domain = ?1")?
+        .query_row(params![domain], |row| row.get(0))
+        .optional()?)
+}
+
+impl ReadConn<'_> {
+    /// Every import, newest first, with the files it read.
+    pub fn imports(&self) -> Result<Vec<ImportRecord>, StoreError> {
+        let conn = self.connection();
+        let mut stmt = conn.prepare_cached(
+            "SELECT i.id, s.domain, i.kind, i.format, i.started_at, i.finished_at, i.lines, \
+             i.imported, i.unparsed, i.skipped, i.first_ts, i.last_ts \
+             FROM imports i JOIN sites s ON s.id = i.site_id ORDER BY i.id DESC",
+        )?;
+        let mut imports: Vec<ImportRecord> = stmt
+            .query_map([], |row| {
+                Ok(ImportRecord {
+                    id: row.get(0)?,
+                    site: row.get(1)?,
+                    kind: row.get(2)?,
+                    format: row.get(3)?,
+                    started_at: row.get(4)?,
+                    finished_at: row.get(5)?,
+                    counts: ImportCounts {
+                        lines: row.get::<_, i64>(6)?.max(0) as u64,
+                        imported: row.get::<_, i64>(7)?.max(0) as u64,
+                        unparsed: row.get::<_, i64>(8)?.max(0) as u64,
+                        skipped_json: row.get(9)?,
+                        first_ts: row.get(10)?,
+                        last_ts: row.get(11)?,
+                    },
+                    files: Vec::new(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut files = conn
+            .prepare_cached("SELECT name FROM import_files WHERE import_id = ?1 ORDER BY name")?;
+        for import in &mut imports {
+            import.files = files
+                .query_map(params![import.id], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(imports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_records_its_progress_files_and_visitors() {
+        let conn = crate::schema::migrated_in_memory();
+        let (import, site) = begin_import(&conn, "logs.test", "logs", "combined", 1_000).unwrap();
+        let (again, same_site) = begin_import(&conn, "logs.test", "logs", "caddy", 2_000).unwrap();
+        assert_eq!(same_site, site);
+        assert_ne!(again, import);
+        let file = KnownFile {
+            prefix_hash: [7; 32],
+            prefix_len: 4096,
+            name: "access.log".into(),
+            bytes_read: 10_000,
+            lines_read: 50,
+        };
+        let counts = ImportCounts {
+            lines: 50,
+            imported: 20,
+            unparsed: 1,
+            skipped_json: r#"{"static file":29}"#.into(),
+            first_ts: Some(5),
+            last_ts: Some(9),
+        };
+        record_progress(&conn, import, site, &counts, &file, &[3, 1, 3]).unwrap();
+        let grown = KnownFile {
+            bytes_read: 12_000,
+            lines_read: 60,
+            ..file.clone()
+        };
+        record_progress(&conn, import, site, &counts, &grown, &[2]).unwrap();
+        assert_eq!(known_files(&conn, site).unwrap(), [grown]);
+        assert_eq!(import_visitors(&conn, import).unwrap(), [1, 2, 3]);
+        assert!(import_visitors(&conn, again).unwrap().is_empty());
+        finish_import(&conn, import, 3_000).unwrap();
+        assert_eq!(site_id_of(&conn, "logs.test").unwrap(), Some(site));
+        assert_eq!(site_id_of(&conn, "other.test").unwrap(), None);
+    }
+}
