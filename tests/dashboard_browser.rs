@@ -226,3 +226,47 @@ fn the_world_map_shades_countries_and_a_click_filters_by_one() {
         "{hash}"
     );
 }
+
+#[test]
+fn an_import_is_listed_on_the_sites_screen_and_undone_there() {
+    let home = TestHome::new();
+    let log = home.path().join("access.log");
+    std::fs::write(
+        &log,
+        "8.8.8.8 - - [10/Mar/2024:10:00:00 +0000] \"GET /hello HTTP/1.1\" 200 5 \"-\" \"Firefox/128.0\"\n\
+         8.8.4.4 - - [10/Mar/2024:10:05:00 +0000] \"GET /world HTTP/1.1\" 200 5 \"-\" \"Firefox/128.0\"\n",
+    )
+    .unwrap();
+    let imported = home
+        .command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["logs", "--site", "import.test"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let server = Server::start(&home, &[]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/#/sites"));
+    browser.click("#open-access");
+    browser.goto(&server.url("/#/sites"));
+    let row = browser.wait_for_text("#imports-table tr[data-import='1']", "import.test");
+    assert!(
+        row.contains("2024-03-10") && row.contains("access.log"),
+        "{row}"
+    );
+    browser.click("#imports-table button[data-import='1']");
+    browser.click("#confirm-undo-import");
+    browser.wait_for_text("#imports-table tr[data-import='1']", "Undone");
+    let main =
+        client()
+            .get(server.url(
+                "/api/stats/main?site_id=import.test&start_date=2024-03-10&end_date=2024-03-11",
+            ))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+    assert!(main.contains("\"total_pageviews\":0"), "{main}");
+}

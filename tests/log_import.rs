@@ -574,8 +574,18 @@ fn nothing_readable_fails_and_bad_flags_are_refused() {
         assert!(!output.status.success(), "{bad:?}");
     }
 
-    // A running server holds the data directory: the command says so.
+    // A running server reads files by path, not this command's input; and
+    // its answer about an unknown format reaches the user.
     let server = Server::start(&home, &[]);
+    let piped = home
+        .command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["logs", "--site", "logs.test", "-"])
+        .output()
+        .unwrap();
+    assert!(!piped.status.success());
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("standard input"));
     let output = home
         .command()
         .args(["import", "--data-dir"])
@@ -585,6 +595,170 @@ fn nothing_readable_fails_and_bad_flags_are_refused() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("server is running"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("import failed") && stderr.contains("--format"),
+        "{stderr}"
+    );
     server.terminate();
+}
+
+fn command(home: &TestHome, args: &[&str]) -> Output {
+    home.command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn undo_removes_exactly_one_import_and_its_files_can_be_imported_again() {
+    let home = TestHome::new();
+    let day_one = home.path().join("day-one.log");
+    let day_two = home.path().join("day-two.log");
+    write(&day_one, &DAY_ONE.iter().map(combined).collect::<Vec<_>>());
+    write(&day_two, &DAY_TWO.iter().map(combined).collect::<Vec<_>>());
+    let first = stdout(&import(&home, &["--site", "logs.test"], &[&day_one]));
+    assert!(first.starts_with("import 1:"), "{first}");
+    let second = stdout(&import(&home, &["--site", "logs.test"], &[&day_two]));
+    assert!(second.starts_with("import 2:"), "{second}");
+
+    let undone = command(&home, &["undo", "1"]);
+    assert!(undone.status.success(), "{undone:?}");
+    // A: two visits (4 page views), B: one (1 page view).
+    assert_eq!(
+        stdout(&undone).trim(),
+        "import 1 undone: 3 visits and 5 events removed"
+    );
+    let again = command(&home, &["undo", "1"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("undone already"));
+    let missing = command(&home, &["undo", "99"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no import 99"));
+    let list = stdout(&command(&home, &["list"]));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("1\t") && l.contains("undone")),
+        "{list}"
+    );
+
+    let server = Server::start(&home, &[]);
+    let main = stats(&server, "logs.test", "main");
+    assert_eq!(
+        main["unique_visitors"], 2,
+        "only day two's visitors: {main}"
+    );
+    assert_eq!(main["visits"], 2, "{main}");
+    assert_eq!(main["total_pageviews"], 3, "{main}");
+    let pages = stats(&server, "logs.test", "breakdown/pages?limit=20");
+    assert_eq!(
+        rows(&pages, "pageviews"),
+        [
+            ("/".into(), 1),
+            ("/about".into(), 1),
+            ("/pricing".into(), 1)
+        ]
+    );
+    server.terminate();
+
+    // The undone file reads again; the other is still known.
+    let reimport = stdout(&import(
+        &home,
+        &["--site", "logs.test"],
+        &[&day_one, &day_two],
+    ));
+    assert!(reimport.contains("5 page views imported"), "{reimport}");
+    assert!(reimport.contains("nothing new"), "{reimport}");
+    let server = Server::start(&home, &[]);
+    assert_known_numbers(&server, "logs.test");
+}
+
+#[test]
+fn a_running_server_imports_lists_and_undoes_through_its_api() {
+    let home = TestHome::new();
+    let created = home
+        .command()
+        .args(["keys", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["create", "--name", "remote admin", "--scope", "Admin"])
+        .output()
+        .unwrap();
+    let admin_key = stdout(&created)
+        .lines()
+        .find_map(|line| line.strip_prefix("key:"))
+        .expect("a key")
+        .trim()
+        .to_owned();
+    let log = home.path().join("access.log");
+    let mut lines: Vec<String> = DAY_ONE.iter().chain(DAY_TWO.iter()).map(combined).collect();
+    lines.push("garbage".into());
+    write(&log, &lines);
+    let server = Server::start(&home, &[]);
+
+    let report = stdout(&import(&home, &["--site", "logs.test"], &[&log]));
+    assert!(
+        report.contains("import 1: combined format (detected)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("13 lines") && report.contains("8 page views imported"),
+        "{report}"
+    );
+    assert!(
+        report.contains("skipped, bot: 1") && report.contains("line 13"),
+        "{report}"
+    );
+    assert_known_numbers(&server, "logs.test");
+    let again = stdout(&import(&home, &["--site", "logs.test"], &[&log]));
+    assert!(again.contains("nothing new"), "{again}");
+
+    let list = stdout(&command(&home, &["list"]));
+    assert!(list.starts_with("2\tlogs.test\tlogs (combined)"), "{list}");
+    assert!(
+        list.contains("13 lines, 8 imported, 1 unreadable"),
+        "{list}"
+    );
+
+    // Remote clients may list and undo, but not name files on this machine.
+    let remote = client()
+        .post(server.url("/api/imports/logs"))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({"site_id": "logs.test", "files": [log]}))
+        .send()
+        .unwrap();
+    assert_eq!(remote.status(), StatusCode::FORBIDDEN);
+    let listed = json_of(
+        client()
+            .get(server.url("/api/imports"))
+            .bearer_auth(&admin_key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(listed[1]["imported"], 8, "{listed}");
+    assert_eq!(listed[1]["skipped"]["static file"], 1, "{listed}");
+
+    let undone = command(&home, &["undo", "1"]);
+    assert!(undone.status.success(), "{undone:?}");
+    assert!(stdout(&undone).contains("import 1 undone: 5 visits and 8 events removed"));
+    let main = stats(&server, "logs.test", "main");
+    assert_eq!(
+        main["total_pageviews"], 0,
+        "the cached answer was dropped: {main}"
+    );
+    let twice = client()
+        .delete(server.url("/api/imports/1"))
+        .bearer_auth(&admin_key)
+        .send()
+        .unwrap();
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        client()
+            .delete(server.url("/api/imports/77"))
+            .bearer_auth(&admin_key)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }

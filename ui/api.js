@@ -75,6 +75,8 @@ export const keepOpenAccessKeys = () => api('POST', '/api/open-access-keys/keep'
 export const listIngestKeys = () => api('GET', '/api/ingest-keys');
 export const createIngestKey = (body) => api('POST', '/api/ingest-keys', body);
 export const revokeIngestKey = (id) => api('DELETE', `/api/ingest-keys/${encodeURIComponent(id)}`);
+export const listImports = () => api('GET', '/api/imports');
+export const undoImport = (id) => api('DELETE', `/api/imports/${encodeURIComponent(id)}`);
 export const listSites = ({ signal } = {}) => api('GET', '/api/sites', undefined, { signal });
 export const addSite = (siteId, timeZone) => api('POST', '/api/sites', { site_id: siteId, time_zone: timeZone });
 export const setSiteTimeZone = (siteId, timeZone) => api('PATCH', `/api/sites/${encodeURIComponent(siteId)}`, { time_zone: timeZone });

@@ -1,9 +1,11 @@
 // Sites: add one (with its time zone) and get its tracking snippet; list the
-// sites with their time zones (changed in Settings).
+// sites with their time zones (changed in Settings), and the imports of
+// traffic recorded elsewhere (./imports.js).
 
 import { h, show, errorBox, scroller } from '../dom.js';
 import { addSite, listSites } from '../api.js';
 import { snippetBlock } from '../snippet.js';
+import { importsSection } from './imports.js';
 
 /** The browser's own time zone, the default for a new site. */
 export function browserTimeZone() {
@@ -84,6 +86,7 @@ export async function renderSites() {
     h('p', { class: 'muted' }, 'Every site you track. Change a site’s time zone under Settings.'),
     added,
     addSiteForm(async (site) => { added.replaceChildren(addedCard(site)); await refresh(); added.querySelector('h2')?.focus(); }),
-    h('h2', {}, 'All sites'), listing);
+    h('h2', {}, 'All sites'), listing,
+    importsSection());
   await refresh();
 }

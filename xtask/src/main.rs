@@ -9,10 +9,13 @@
 //! - `cargo xtask bench-disk`: bytes per event on disk after seeding N events.
 //! - `cargo xtask bench-queries`: every stats and behaviour endpoint, unfiltered
 //!   and filtered, uncached over HTTP on a seeded database, with peak memory.
+//! - `cargo xtask bench-import`: `mallard import logs` of a generated
+//!   combined log of N lines: lines per second and peak memory.
 //! - `cargo xtask dist`: the desktop app's `.deb`, built by the Tauri bundler.
 
 mod bench_disk;
 mod bench_http;
+mod bench_import;
 mod bench_queries;
 mod dist;
 mod prereqs;
@@ -48,6 +51,8 @@ enum Command {
     BenchDisk(bench_disk::BenchDiskArgs),
     /// Measure uncached stats and behaviour queries, filtered and not, over HTTP.
     BenchQueries(bench_queries::BenchQueriesArgs),
+    /// Measure `mallard import logs` on a generated access log.
+    BenchImport(bench_import::BenchImportArgs),
     /// Build the desktop app's installable package (a .deb) with the Tauri bundler.
     Dist,
 }
@@ -59,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchDisk(args) => bench_disk::run(&args),
         Command::BenchQueries(args) => bench_queries::run(&args),
+        Command::BenchImport(args) => bench_import::run(&args),
         Command::Dist => dist::run(),
     }
 }

@@ -1,4 +1,4 @@
-//! `mallard import logs|list`: traffic from server access logs.
+//! `mallard import logs|list|undo`: traffic from server access logs.
 //!
 //! `import logs` reads one or more logs (gzip or plain, `-` for standard
 //! input) of a site, in a named format or one detected from the first lines,
@@ -9,11 +9,12 @@
 //! few are shown by line number), and the exit status is non-zero only when
 //! nothing could be read. The import ledger makes it idempotent: a file read
 //! before adds nothing, a grown or rotated one only its new lines.
-//! `import list` shows every import.
+//! `import list` shows every import; `import undo ID` removes exactly the
+//! visits and events an import added.
 //!
-//! Both work on a stopped install (they open the data directory). Importing
-//! into a running server goes through its API in a later version; until
-//! then the command says to stop the server first.
+//! On a stopped install they open the data directory; while a server runs
+//! they go through its API ([`crate::import_online`]), which reads the files
+//! by path on this machine.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use mallard_core::SiteId;
 use mallard_core::access_log::{ExcludePattern, FormatChoice, LogFilter};
 use mallard_geo::Geolocator;
 use mallard_server::import::{FileOutcome, ImportReport, LogImportRequest, Progress, import_logs};
+use mallard_store::imports::Undo;
 use mallard_store::{Store, StoreError, StoreOptions};
 
 use crate::CommonArgs;
@@ -45,28 +47,45 @@ enum ImportAction {
     Logs(Box<LogsArgs>),
     /// List every import, newest first.
     List,
+    /// Undo an import: remove exactly the visits and events it added (the
+    /// stats follow), so that its files can be imported again.
+    Undo {
+        /// The import's id, as `import list` shows it.
+        id: i64,
+    },
 }
 
 /// Flags of `mallard import logs`.
 #[derive(Debug, Args)]
-struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// The site the logs are of (its domain, as events name it).
     #[arg(long)]
-    site: String,
+    pub(crate) site: String,
     /// auto, combined, common, combined-vhost, caddy, cloudfront, bunny, or
     /// 'log:<fields>' (e.g. 'log:$remote_addr [$datetime] "$request" $status').
-    #[arg(long, default_value = "auto")]
-    format: FormatChoice,
+    #[arg(long, default_value = "auto", value_parser = check_format)]
+    pub(crate) format: String,
     /// Paths not to count: glob:PATTERN (the default), re:REGEX, and with a
     /// leading ! the only paths to count. Repeatable.
-    #[arg(long = "exclude", value_name = "PATTERN")]
-    exclude: Vec<String>,
+    #[arg(long = "exclude", value_name = "PATTERN", value_parser = check_pattern)]
+    pub(crate) exclude: Vec<String>,
     /// Count requests for static files (CSS, scripts, images, ...) too.
     #[arg(long)]
-    include_static: bool,
-    /// The log files (plain or gzip); - reads standard input.
+    pub(crate) include_static: bool,
+    /// The log files (plain or gzip); - reads standard input (only while
+    /// no server runs).
     #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
+}
+
+/// Refuses an unknown `--format` before anything is read.
+fn check_format(value: &str) -> Result<String, String> {
+    value.parse::<FormatChoice>().map(|_| value.to_owned())
+}
+
+/// Refuses a bad `--exclude` pattern before anything is read.
+fn check_pattern(value: &str) -> Result<String, String> {
+    ExcludePattern::parse(value).map(|_| value.to_owned())
 }
 
 /// Runs the command.
@@ -74,11 +93,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let config = args.common.load(None, None)?;
     let store = match Store::open(&config.data_dir, StoreOptions::default()) {
         Ok(store) => store,
-        Err(StoreError::Locked(_)) => bail!(
-            "a Mallard server is running on {}; stop it, import, and start it again \
-             (importing into a running server comes in a later version)",
-            config.data_dir.display()
-        ),
+        Err(StoreError::Locked(_)) => {
+            let dir = &config.data_dir;
+            return match args.action {
+                ImportAction::Logs(logs) => crate::import_online::logs(dir, &logs),
+                ImportAction::List => crate::import_online::list(dir),
+                ImportAction::Undo { id } => crate::import_online::undo(dir, id),
+            };
+        }
         Err(err) => {
             return Err(err).with_context(|| format!("cannot open {}", config.data_dir.display()));
         }
@@ -86,6 +108,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let result = match args.action {
         ImportAction::Logs(logs) => import(&store, &config, *logs),
         ImportAction::List => list(&store),
+        ImportAction::Undo { id } => undo(&store, id),
     };
     store.close();
     result
@@ -108,30 +131,25 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
         .filter_bots;
     let request = LogImportRequest {
         site,
-        format: args.format,
+        format: args.format.parse().map_err(anyhow::Error::msg)?,
         filter: LogFilter::new(args.include_static, patterns),
         filter_bots,
         inputs: args.files,
     };
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
+    let bar = progress_bar();
     let started = Instant::now();
     let mut show = |progress: Progress<'_>| {
         let counts = progress.counts;
-        let rate = counts.lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        bar.set_message(format!(
-            "{}: {} lines ({:.0}/s, {:.1} MB), {} imported, {} skipped, {} unreadable",
+        bar.set_message(progress_message(
             progress.file,
-            counts.lines,
-            rate,
-            progress.offset as f64 / 1e6,
-            counts.imported,
-            counts.skipped_total(),
-            counts.unparsed
+            progress.offset,
+            started,
+            [
+                counts.lines,
+                counts.imported,
+                counts.skipped_total(),
+                counts.unparsed,
+            ],
         ));
     };
     let outcome = import_logs(
@@ -143,43 +161,146 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
     );
     bar.finish_and_clear();
     let report = outcome?;
-    print_report(&report, started.elapsed());
+    Summary::of(&report).print(started.elapsed());
     Ok(())
 }
 
-fn print_report(report: &ImportReport, took: Duration) {
-    let counts = &report.counts;
-    println!(
-        "import {}: {} format{}",
-        report.import_id,
-        report.format,
-        if report.detected { " (detected)" } else { "" }
+/// A spinner with a line of counts.
+pub(crate) fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    for (name, outcome) in &report.files {
-        let note = match outcome {
-            FileOutcome::New => "read".to_owned(),
-            FileOutcome::Resumed(line) => {
-                format!("read from line {line} (earlier lines were imported before)")
-            }
-            FileOutcome::Known => "nothing new (imported before)".to_owned(),
-            FileOutcome::Unreadable(err) => format!("unreadable: {err}"),
-        };
-        println!("  {name}: {note}");
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// The progress line: the file, lines and their rate, megabytes read, and
+/// `[lines, imported, skipped, unreadable]`.
+pub(crate) fn progress_message(
+    file: &str,
+    offset: u64,
+    started: Instant,
+    counts: [u64; 4],
+) -> String {
+    let [lines, imported, skipped, unparsed] = counts;
+    let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    format!(
+        "{file}: {lines} lines ({rate:.0}/s, {:.1} MB), {imported} imported, {skipped} skipped, \
+         {unparsed} unreadable",
+        offset as f64 / 1e6
+    )
+}
+
+/// What a finished file's line says when it was read before.
+pub(crate) const KNOWN_NOTE: &str = "nothing new (imported before)";
+
+/// What a resumed file's line says.
+pub(crate) fn resumed_note(line: u64) -> String {
+    format!("read from line {line} (earlier lines were imported before)")
+}
+
+/// One input in the report.
+pub(crate) struct FileLine {
+    pub(crate) name: String,
+    pub(crate) note: String,
+}
+
+/// The report of a finished import, whichever way it ran.
+pub(crate) struct Summary {
+    pub(crate) import_id: i64,
+    pub(crate) format: String,
+    pub(crate) detected: bool,
+    pub(crate) files: Vec<FileLine>,
+    pub(crate) lines: u64,
+    pub(crate) imported: u64,
+    pub(crate) unparsed: u64,
+    /// `(reason, count)`.
+    pub(crate) skipped: Vec<(String, u64)>,
+    /// `(file, line, why)`.
+    pub(crate) first_errors: Vec<(String, u64, String)>,
+}
+
+impl Summary {
+    fn of(report: &ImportReport) -> Self {
+        let counts = &report.counts;
+        Self {
+            import_id: report.import_id,
+            format: report.format.clone(),
+            detected: report.detected,
+            files: report
+                .files
+                .iter()
+                .map(|(name, outcome)| FileLine {
+                    name: name.clone(),
+                    note: match outcome {
+                        FileOutcome::New => "read".to_owned(),
+                        FileOutcome::Resumed(line) => resumed_note(*line),
+                        FileOutcome::Known => KNOWN_NOTE.to_owned(),
+                        FileOutcome::Unreadable(err) => format!("unreadable: {err}"),
+                    },
+                })
+                .collect(),
+            lines: counts.lines,
+            imported: counts.imported,
+            unparsed: counts.unparsed,
+            skipped: counts
+                .skipped
+                .iter()
+                .map(|(reason, count)| (reason.name().to_owned(), *count))
+                .collect(),
+            first_errors: counts
+                .first_errors
+                .iter()
+                .map(|(line, file, err)| (file.clone(), *line, err.clone()))
+                .collect(),
+        }
     }
-    println!(
-        "{} lines in {:.1} s ({:.0} lines/s): {} page views imported, {} skipped, {} unreadable",
-        counts.lines,
-        took.as_secs_f64(),
-        counts.lines as f64 / took.as_secs_f64().max(1e-3),
-        counts.imported,
-        counts.skipped_total(),
-        counts.unparsed
-    );
-    for (reason, count) in &counts.skipped {
-        println!("  skipped, {}: {count}", reason.name());
+
+    pub(crate) fn print(&self, took: Duration) {
+        println!(
+            "import {}: {} format{}",
+            self.import_id,
+            self.format,
+            if self.detected { " (detected)" } else { "" }
+        );
+        for file in &self.files {
+            println!("  {}: {}", file.name, file.note);
+        }
+        let skipped: u64 = self.skipped.iter().map(|(_, count)| count).sum();
+        println!(
+            "{} lines in {:.1} s ({:.0} lines/s): {} page views imported, {skipped} skipped, {} unreadable",
+            self.lines,
+            took.as_secs_f64(),
+            self.lines as f64 / took.as_secs_f64().max(1e-3),
+            self.imported,
+            self.unparsed
+        );
+        for (reason, count) in &self.skipped {
+            println!("  skipped, {reason}: {count}");
+        }
+        for (file, line, err) in &self.first_errors {
+            println!("  unreadable: {file} line {line}: {err}");
+        }
     }
-    for (line, file, err) in &counts.first_errors {
-        println!("  unreadable: {file} line {line}: {err}");
+}
+
+fn undo(store: &Store, id: i64) -> anyhow::Result<()> {
+    let now = mallard_server::clock::now_ms();
+    match store
+        .writer()
+        .rewrite_blocking(move |conn| mallard_store::imports::undo_import(conn, id, now))?
+    {
+        Undo::NotFound => bail!("there is no import {id} (see `mallard import list`)"),
+        Undo::AlreadyUndone(at) => bail!(
+            "import {id} was undone already, at {}",
+            mallard_server::clock::rfc3339(at)
+        ),
+        Undo::Undone { visits, events } => {
+            println!("import {id} undone: {visits} visits and {events} events removed");
+            Ok(())
+        }
     }
 }
 
@@ -210,10 +331,10 @@ fn list(store: &Store) -> anyhow::Result<()> {
             import.counts.unparsed,
             import.counts.skipped_json,
             period,
-            if import.finished_at.is_some() {
-                "finished"
-            } else {
-                "unfinished"
+            match (import.undone_at, import.finished_at) {
+                (Some(at), _) => format!("undone {}", mallard_server::clock::rfc3339(at)),
+                (None, Some(_)) => "finished".to_owned(),
+                (None, None) => "unfinished".to_owned(),
             },
         );
         for file in import.files {

@@ -10,6 +10,7 @@
 
 mod check;
 mod import;
+mod import_online;
 mod keys;
 mod seed;
 mod serve;

@@ -55,6 +55,8 @@ pub struct Shared {
     pub write_health: crate::write_health::WriteHealth,
     /// The sites known to exist and today's count of sites events created.
     pub new_sites: crate::site_gate::NewSites,
+    /// The log imports running in (or finished by) this server.
+    pub imports: crate::import::jobs::ImportJobs,
     /// The embedding program's controls (the desktop app sets them).
     pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
@@ -143,6 +145,7 @@ impl AppState {
             new_sites: crate::site_gate::NewSites::new(domains, created_today, now_ms),
             write_health: crate::write_health::WriteHealth::default(),
             host: std::sync::OnceLock::new(),
+            imports: crate::import::jobs::ImportJobs::default(),
             body_budget: crate::body_budget::BodyBudget::new(config.body_budget_bytes()),
             config,
         })))

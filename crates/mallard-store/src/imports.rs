@@ -36,6 +36,8 @@ pub struct KnownFile {
     pub bytes_read: u64,
     /// How many lines of it were read.
     pub lines_read: u64,
+    /// The import that read it last (none for a file not read before).
+    pub last_import: Option<i64>,
 }
 
 /// An import's counts so far (absolute, not increments).
@@ -74,6 +76,8 @@ pub struct ImportRecord {
     pub counts: ImportCounts,
     /// The files it read, by name.
     pub files: Vec<String>,
+    /// When it was undone (ms), if it was.
+    pub undone_at: Option<i64>,
 }
 
 /// Starts an import of `kind` for `domain` (creating the site when it is
@@ -102,7 +106,7 @@ pub fn begin_import(
 /// The files earlier imports of `site_id` read.
 pub fn known_files(conn: &Connection, site_id: i64) -> Result<Vec<KnownFile>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT prefix_hash, prefix_len, name, bytes_read, lines_read \
+        "SELECT prefix_hash, prefix_len, name, bytes_read, lines_read, import_id \
          FROM import_files WHERE site_id = ?1",
     )?;
     let files = stmt
@@ -114,10 +118,36 @@ pub fn known_files(conn: &Connection, site_id: i64) -> Result<Vec<KnownFile>, St
                 name: row.get(2)?,
                 bytes_read: row.get::<_, i64>(3)?.max(0) as u64,
                 lines_read: row.get::<_, i64>(4)?.max(0) as u64,
+                last_import: row.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;
     Ok(files)
+}
+
+/// Notes that import `import_id` starts reading `file` where `file` says
+/// (what an undo of this import puts back).
+pub fn start_file(
+    conn: &Connection,
+    import_id: i64,
+    site_id: i64,
+    file: &KnownFile,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO import_reads \
+         (import_id, site_id, prefix_hash, prefix_len, from_bytes, from_lines, from_import) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        import_id,
+        site_id,
+        file.prefix_hash.as_slice(),
+        file.prefix_len as i64,
+        file.bytes_read as i64,
+        file.lines_read as i64,
+        file.last_import,
+    ])?;
+    Ok(())
 }
 
 /// Records an import's progress: its counts, how far it read `file`, and the
@@ -202,6 +232,205 @@ pub fn import_visitors(conn: &Connection, import_id: i64) -> Result<Vec<u64>, St
     Ok(ids)
 }
 
+/// What undoing an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undo {
+    /// There is no such import.
+    NotFound,
+    /// It was undone before, at this time (ms).
+    AlreadyUndone(i64),
+    /// Its visits and events are gone.
+    Undone {
+        /// Visits deleted.
+        visits: u64,
+        /// Events deleted.
+        events: u64,
+    },
+}
+
+/// Undoes import `import_id`: deletes the visits (and their events and
+/// properties) of the visitor ids it created, within the time it covered,
+/// from rows and day segments alike (packed days are restored to rows
+/// first and packed again later), rebuilds the rollups of the days it
+/// touched, and puts back the marks of the files it read last, so that
+/// importing them again reads them again. Must run as a maintenance job
+/// that reloads the writer's state
+/// ([`crate::WriterHandle::rewrite_blocking`]).
+pub fn undo_import(conn: &Connection, import_id: i64, now_ms: i64) -> Result<Undo, StoreError> {
+    let found = conn
+        .prepare_cached("SELECT site_id, first_ts, last_ts, undone_at FROM imports WHERE id = ?1")?
+        .query_row(params![import_id], |row| {
+            Ok(ImportSpan {
+                site_id: row.get(0)?,
+                first_ts: row.get(1)?,
+                last_ts: row.get(2)?,
+                undone_at: row.get(3)?,
+            })
+        })
+        .optional()?;
+    let Some(ImportSpan {
+        site_id,
+        first_ts,
+        last_ts,
+        undone_at,
+    }) = found
+    else {
+        return Ok(Undo::NotFound);
+    };
+    if let Some(at) = undone_at {
+        return Ok(Undo::AlreadyUndone(at));
+    }
+    let (mut visits, mut events) = (0, 0);
+    if let (Some(first), Some(last)) = (first_ts, last_ts) {
+        (visits, events) = delete_visitors(conn, site_id, import_id, first, last)?;
+        let tz = crate::rollups::site_zone(conn, site_id)?;
+        let days: Vec<i64> = (tz.local_day(first)..=tz.local_day(last)).collect();
+        crate::rollup_rebuild::rebuild_days(conn, site_id, &days)?;
+        // Cached answers of the site are stale now.
+        conn.prepare_cached("UPDATE rollup_sites SET version = version + 1 WHERE site_id = ?1")?
+            .execute(params![site_id])?;
+    }
+    restore_file_marks(conn, import_id)?;
+    conn.prepare_cached("DELETE FROM import_visitors WHERE import_id = ?1")?
+        .execute(params![import_id])?;
+    conn.prepare_cached("UPDATE imports SET undone_at = ?2 WHERE id = ?1")?
+        .execute(params![import_id, now_ms])?;
+    Ok(Undo::Undone { visits, events })
+}
+
+/// Where an import's page views lie, and whether it was undone.
+struct ImportSpan {
+    site_id: i64,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    undone_at: Option<i64>,
+}
+
+/// Where an import started reading a file.
+struct FileRead {
+    site_id: i64,
+    prefix_hash: Vec<u8>,
+    prefix_len: i64,
+    from_bytes: i64,
+    from_lines: i64,
+    from_import: Option<i64>,
+}
+
+/// Deletes the visits of the import's visitors that start between `first`
+/// and `last` (all of the import's do), with their events and properties.
+fn delete_visitors(
+    conn: &Connection,
+    site_id: i64,
+    import_id: i64,
+    first: i64,
+    last: i64,
+) -> Result<(u64, u64), StoreError> {
+    use crate::visit_days::utc_day;
+    // Packed days come back as rows first.
+    let packed: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT day FROM day_segments WHERE site_id = ?1 AND day >= ?2 AND day <= ?3",
+        )?
+        .query_map(params![site_id, utc_day(first), utc_day(last)], |row| {
+            row.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    for day in packed {
+        crate::visit_paths::unpack_day(conn, site_id, day)?;
+    }
+    let mask = match crate::settings::get_i64(conn, crate::settings::VISITOR_ID_BITS)? {
+        Some(bits @ 1..=63) => (1i64 << bits) - 1,
+        _ => -1,
+    };
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS undo_visitors (id INTEGER PRIMARY KEY); \
+         DELETE FROM undo_visitors;",
+    )?;
+    {
+        let mut insert =
+            conn.prepare_cached("INSERT OR IGNORE INTO undo_visitors (id) VALUES (?1)")?;
+        for id in import_visitors(conn, import_id)? {
+            insert.execute(params![(id as i64) & mask])?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS undo_visits (id INTEGER PRIMARY KEY); \
+         DELETE FROM undo_visits;",
+    )?;
+    conn.prepare_cached(
+        "INSERT INTO undo_visits (id) SELECT v.id FROM visits v \
+         WHERE v.site_id = ?1 AND v.start_ts >= ?2 AND v.start_ts <= ?3 \
+         AND v.visitor_id IN (SELECT id FROM undo_visitors)",
+    )?
+    .execute(params![site_id, first, last])?;
+    conn.prepare_cached(
+        "DELETE FROM event_props WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 AND event_id IN \
+         (SELECT e.id FROM events e WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3 \
+          AND e.visit_id IN (SELECT id FROM undo_visits))",
+    )?
+    .execute(params![site_id, first, last])?;
+    let events = conn
+        .prepare_cached(
+            "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND visit_id IN (SELECT id FROM undo_visits)",
+        )?
+        .execute(params![site_id, first, last])? as u64;
+    let visits = conn
+        .prepare_cached("DELETE FROM visits WHERE id IN (SELECT id FROM undo_visits)")?
+        .execute([])? as u64;
+    conn.execute_batch("DELETE FROM undo_visitors; DELETE FROM undo_visits;")?;
+    crate::visit_days::forget_emptied(conn)?;
+    Ok((visits, events))
+}
+
+/// Puts back the marks of the files `import_id` read last.
+fn restore_file_marks(conn: &Connection, import_id: i64) -> Result<(), StoreError> {
+    let reads: Vec<FileRead> = conn
+        .prepare_cached(
+            "SELECT site_id, prefix_hash, prefix_len, from_bytes, from_lines, from_import \
+             FROM import_reads WHERE import_id = ?1",
+        )?
+        .query_map(params![import_id], |row| {
+            Ok(FileRead {
+                site_id: row.get(0)?,
+                prefix_hash: row.get(1)?,
+                prefix_len: row.get(2)?,
+                from_bytes: row.get(3)?,
+                from_lines: row.get(4)?,
+                from_import: row.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    for read in reads {
+        let key = params![read.site_id, read.prefix_hash, read.prefix_len, import_id];
+        if read.from_bytes == 0 {
+            // Read from its start: forgotten.
+            conn.prepare_cached(
+                "DELETE FROM import_files WHERE site_id = ?1 AND prefix_hash = ?2 \
+                 AND prefix_len = ?3 AND import_id = ?4",
+            )?
+            .execute(key)?;
+        } else {
+            // Resumed: back to where it was taken up (only while no later
+            // import read on).
+            conn.prepare_cached(
+                "UPDATE import_files SET bytes_read = ?5, lines_read = ?6, import_id = ?7 \
+                 WHERE site_id = ?1 AND prefix_hash = ?2 AND prefix_len = ?3 AND import_id = ?4",
+            )?
+            .execute(params![
+                read.site_id,
+                read.prefix_hash,
+                read.prefix_len,
+                import_id,
+                read.from_bytes,
+                read.from_lines,
+                read.from_import.unwrap_or(0)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
 /// The site id of `domain`, when it exists.
 pub fn site_id_of(conn: &Connection, domain: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
@@ -216,7 +445,7 @@ impl ReadConn<'_> {
         let conn = self.connection();
         let mut stmt = conn.prepare_cached(
             "SELECT i.id, s.domain, i.kind, i.format, i.started_at, i.finished_at, i.lines, \
-             i.imported, i.unparsed, i.skipped, i.first_ts, i.last_ts \
+             i.imported, i.unparsed, i.skipped, i.first_ts, i.last_ts, i.undone_at \
              FROM imports i JOIN sites s ON s.id = i.site_id ORDER BY i.id DESC",
         )?;
         let mut imports: Vec<ImportRecord> = stmt
@@ -237,6 +466,7 @@ impl ReadConn<'_> {
                         last_ts: row.get(11)?,
                     },
                     files: Vec::new(),
+                    undone_at: row.get(12)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -268,6 +498,7 @@ mod tests {
             name: "access.log".into(),
             bytes_read: 10_000,
             lines_read: 50,
+            last_import: None,
         };
         let counts = ImportCounts {
             lines: 50,
@@ -284,7 +515,13 @@ mod tests {
             ..file.clone()
         };
         record_progress(&conn, import, site, &counts, &grown, &[2]).unwrap();
-        assert_eq!(known_files(&conn, site).unwrap(), [grown]);
+        assert_eq!(
+            known_files(&conn, site).unwrap(),
+            [KnownFile {
+                last_import: Some(import),
+                ..grown
+            }]
+        );
         assert_eq!(import_visitors(&conn, import).unwrap(), [1, 2, 3]);
         assert!(import_visitors(&conn, again).unwrap().is_empty());
         finish_import(&conn, import, 3_000).unwrap();

@@ -44,6 +44,9 @@ enum Command {
     },
     Run(Job),
     Maintain(Job),
+    /// A maintenance job that deletes or rewrites rows the writer's state
+    /// was loaded from (undoing an import): the state loads again after it.
+    Rewrite(Job),
     SyncRollups(oneshot::Sender<Result<(), WriteFailure>>),
     Shutdown,
 }
@@ -90,6 +93,31 @@ pub struct WriterHandle {
     rollups_pending: Arc<AtomicBool>,
 }
 
+/// A write handed to the writer whose commit is awaited later
+/// ([`WriterHandle::insert_recorded_pending`]).
+#[derive(Debug)]
+pub struct PendingWrite {
+    done: oneshot::Receiver<Result<(), WriteFailure>>,
+    queued: Arc<AtomicUsize>,
+    count: usize,
+}
+
+impl PendingWrite {
+    /// Waits until the transaction holding the write committed (or failed).
+    pub fn wait(mut self) -> Result<(), WriteFailure> {
+        let (_, placeholder) = oneshot::channel();
+        std::mem::replace(&mut self.done, placeholder)
+            .blocking_recv()
+            .unwrap_or(Err(WriteFailure::Stopped))
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.count, Ordering::Relaxed);
+    }
+}
+
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -99,6 +127,7 @@ impl std::fmt::Debug for Command {
             }
             Command::Run(_) => f.write_str("Run"),
             Command::Maintain(_) => f.write_str("Maintain"),
+            Command::Rewrite(_) => f.write_str("Rewrite"),
             Command::SyncRollups(_) => f.write_str("SyncRollups"),
             Command::Shutdown => f.write_str("Shutdown"),
         }
@@ -145,6 +174,20 @@ impl WriterHandle {
     where
         F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     {
+        self.insert_recorded_pending(events, record)?.wait()
+    }
+
+    /// Like [`WriterHandle::insert_recorded_blocking`], without waiting for
+    /// the commit: the caller prepares its next chunk meanwhile and waits
+    /// with [`PendingWrite::wait`]. Must not be called from an async task.
+    pub fn insert_recorded_pending<F>(
+        &self,
+        events: Vec<NewEvent>,
+        record: F,
+    ) -> Result<PendingWrite, WriteFailure>
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
         let count = events.len();
         let (ack, done) = oneshot::channel();
         self.queued.fetch_add(count, Ordering::Relaxed);
@@ -153,12 +196,18 @@ impl WriterHandle {
             record: Box::new(record),
             ack,
         };
-        let outcome = match self.sender.blocking_send(command) {
-            Ok(()) => done.blocking_recv().unwrap_or(Err(WriteFailure::Stopped)),
-            Err(_) => Err(WriteFailure::Stopped),
+        let pending = PendingWrite {
+            done,
+            queued: Arc::clone(&self.queued),
+            count,
         };
-        self.queued.fetch_sub(count, Ordering::Relaxed);
-        outcome
+        match self.sender.blocking_send(command) {
+            Ok(()) => Ok(pending),
+            Err(_) => {
+                drop(pending);
+                Err(WriteFailure::Stopped)
+            }
+        }
     }
 
     /// Runs `write` on the write connection inside the next batch's transaction
@@ -189,6 +238,32 @@ impl WriterHandle {
         let (job, outcome) = job_for(write);
         self.sender
             .send(Command::Maintain(job))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        outcome.await.unwrap_or(Err(StoreError::WriterStopped))
+    }
+
+    /// Like [`WriterHandle::run_maintenance`], for a job that deletes or
+    /// rewrites visits and events the writer's in-memory state came from
+    /// (open visits, rollups): the state is loaded again from the rows once
+    /// the job committed. For callers outside an async runtime.
+    pub fn rewrite_blocking<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.job_blocking(Command::Rewrite, write)
+    }
+
+    /// Like [`WriterHandle::rewrite_blocking`], from async code.
+    pub async fn rewrite<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, outcome) = job_for(write);
+        self.sender
+            .send(Command::Rewrite(job))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         outcome.await.unwrap_or(Err(StoreError::WriterStopped))
@@ -477,7 +552,10 @@ impl Writer {
                 batch.push(command);
                 false
             }
-            Command::Run(_) | Command::Maintain(_) | Command::SyncRollups(_) => {
+            Command::Run(_)
+            | Command::Maintain(_)
+            | Command::Rewrite(_)
+            | Command::SyncRollups(_) => {
                 batch.push(command);
                 false
             }
@@ -488,7 +566,10 @@ impl Writer {
         let started = Instant::now();
         let mut completions: Vec<Completion> = Vec::new();
         let mut acks = Vec::new();
-        let maintenance = batch.iter().any(|c| matches!(c, Command::Maintain(_)));
+        let maintenance = batch
+            .iter()
+            .any(|c| matches!(c, Command::Maintain(_) | Command::Rewrite(_)));
+        let rewrite = batch.iter().any(|c| matches!(c, Command::Rewrite(_)));
         // A state that may hold effects of a rolled-back batch is never used:
         // the batch fails as a whole until the state loads from the rows.
         let loaded = if self.stale { self.reload() } else { Ok(()) };
@@ -527,6 +608,11 @@ impl Writer {
         if maintenance && failure.is_none() {
             // The job may have changed time zones or rewritten rollups.
             self.state.forget_caches();
+        }
+        if rewrite && failure.is_none() {
+            // The job deleted rows the state was loaded from (open visits).
+            self.stale = true;
+            let _ = self.reload();
         }
         if failure.is_none() {
             metrics::histogram!("mallard_writer_batch_events").record(events as f64);
@@ -644,7 +730,7 @@ impl Writer {
                     self.state.restart_packing();
                     failed = run_job(&tx, job, completions).err();
                 }
-                Command::Maintain(job) if failed.is_none() => {
+                Command::Maintain(job) | Command::Rewrite(job) if failed.is_none() => {
                     sync_rollups = true;
                     // Rollups in memory go to their rows before the job reads
                     // or replaces those rows, and the day being packed is read
@@ -661,7 +747,10 @@ impl Writer {
                     acks.push(ack);
                     sync_rollups = true;
                 }
-                Command::Run(_) | Command::Maintain(_) | Command::Shutdown => {}
+                Command::Run(_)
+                | Command::Maintain(_)
+                | Command::Rewrite(_)
+                | Command::Shutdown => {}
             }
         }
         if failed.is_none() && sync_rollups {
@@ -738,7 +827,7 @@ fn refuse(
             | Command::InsertRecorded { ack, .. }
             | Command::SyncRollups(ack) => acks.push(ack),
             Command::Run(job) => jobs.push(Command::Run(job)),
-            Command::Maintain(_) | Command::Shutdown => {}
+            Command::Maintain(_) | Command::Rewrite(_) | Command::Shutdown => {}
         }
     }
     jobs

@@ -78,6 +78,12 @@ pub(crate) fn parse(line: &str) -> Result<LogRecord<'_>, LineError> {
     if !(100..=599).contains(&entry.status) {
         return Err(LineError::field("status", &entry.status.to_string()));
     }
+    if request.method.is_empty() || !request.method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(LineError::field("method", &request.method));
+    }
+    if request.uri.is_empty() {
+        return Err(LineError::field("uri", ""));
+    }
     Ok(LogRecord {
         timestamp_ms,
         ip,

@@ -197,6 +197,15 @@ impl AuthState {
         }
     }
 
+    /// Whether `headers` carry this server's local admin token: the request
+    /// comes from a tool on this machine that could read the data directory
+    /// (`mallard keys`, `mallard import`).
+    pub fn is_local_admin(&self, headers: &HeaderMap) -> bool {
+        bearer(headers)
+            .filter(|token| token.starts_with(TOKEN_PREFIX))
+            .is_some_and(|token| self.local_admin.matches(token))
+    }
+
     /// The `Set-Cookie` value that starts a session with `token`.
     pub fn session_cookie(&self, token: &str) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };

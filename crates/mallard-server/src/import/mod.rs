@@ -5,6 +5,7 @@
 //! through the store's writer, keeping the import ledger
 //! (`mallard_store::imports`) in step with the events it commits.
 
+pub mod jobs;
 pub mod log_events;
 pub mod run;
 pub mod source;

@@ -172,6 +172,11 @@ pub fn import_logs(
             outcomes.push((source.name.clone(), outcome));
             continue;
         }
+        {
+            let start = mark.clone();
+            writer
+                .run_blocking(move |conn| imports::start_file(conn, import_id, site_id, &start))?;
+        }
         let lines_before = source.lines;
         let read = read_file(
             writer,
@@ -247,6 +252,7 @@ fn resume(
                 name: source.name.clone(),
                 bytes_read: 0,
                 lines_read: 0,
+                last_import: None,
             },
             FileOutcome::New,
         ));
@@ -278,6 +284,7 @@ fn read_file(
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = Vec::with_capacity(CHUNK);
     let name = source.name.clone();
+    let mut committer = Committer::new(writer);
     loop {
         let line = source
             .next_line(&mut buffer)
@@ -291,7 +298,7 @@ fn read_file(
             mark.bytes_read = source.offset;
             mark.lines_read = source.lines;
             commit(
-                writer,
+                &mut committer,
                 events,
                 std::mem::take(&mut chunk),
                 &mark,
@@ -309,7 +316,8 @@ fn read_file(
     }
     mark.bytes_read = source.offset;
     mark.lines_read = source.lines;
-    commit(writer, events, chunk, &mark, import_id, site_id)?;
+    commit(&mut committer, events, chunk, &mark, import_id, site_id)?;
+    committer.settle()?;
     progress(Progress {
         file: &name,
         offset: source.offset,
@@ -318,15 +326,42 @@ fn read_file(
     Ok(())
 }
 
-/// Writes `chunk` with the ledger's progress in one transaction.
+/// Hands chunks to the writer one at a time, keeping one in flight: the
+/// next chunk is parsed while the writer commits the last (the two cores of
+/// a small machine both work).
+struct Committer<'w> {
+    writer: &'w WriterHandle,
+    in_flight: Option<mallard_store::writer::PendingWrite>,
+}
+
+impl<'w> Committer<'w> {
+    fn new(writer: &'w WriterHandle) -> Self {
+        Self {
+            writer,
+            in_flight: None,
+        }
+    }
+
+    /// Waits for the chunk in flight, if any.
+    fn settle(&mut self) -> Result<(), ImportError> {
+        if let Some(pending) = self.in_flight.take() {
+            pending.wait()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `chunk` with the ledger's progress in one transaction, once the
+/// chunk before it committed.
 fn commit(
-    writer: &WriterHandle,
+    committer: &mut Committer<'_>,
     events: &mut LogEvents,
     chunk: Vec<mallard_core::NewEvent>,
     mark: &KnownFile,
     import_id: i64,
     site_id: i64,
 ) -> Result<(), ImportError> {
+    committer.settle()?;
     let counts = events.counts();
     let ledger = ImportCounts {
         lines: counts.lines,
@@ -338,8 +373,11 @@ fn commit(
     };
     let visitors = events.take_new_visitors();
     let mark = mark.clone();
-    writer.insert_recorded_blocking(chunk, move |conn| {
-        imports::record_progress(conn, import_id, site_id, &ledger, &mark, &visitors)
-    })?;
+    let pending = committer
+        .writer
+        .insert_recorded_pending(chunk, move |conn| {
+            imports::record_progress(conn, import_id, site_id, &ledger, &mark, &visitors)
+        })?;
+    committer.in_flight = Some(pending);
     Ok(())
 }

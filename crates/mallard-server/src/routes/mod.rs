@@ -5,6 +5,7 @@ pub mod assets;
 pub mod auth;
 pub mod health;
 pub mod host;
+pub mod imports;
 pub mod ingest;
 pub mod ingest_keys;
 pub mod keys;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest_keys::router())
         .merge(settings::router())
         .merge(sites::router())
+        .merge(imports::router())
         .merge(realtime::router())
         .merge(health::router())
         .merge(host::router())

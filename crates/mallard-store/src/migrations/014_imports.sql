@@ -16,7 +16,8 @@ CREATE TABLE imports (
     unparsed    INTEGER NOT NULL DEFAULT 0,
     skipped     TEXT NOT NULL DEFAULT '{}',
     first_ts    INTEGER,
-    last_ts     INTEGER
+    last_ts     INTEGER,
+    undone_at   INTEGER
 );
 CREATE INDEX imports_by_site ON imports (site_id, id);
 
@@ -36,4 +37,17 @@ CREATE TABLE import_files (
     lines_read  INTEGER NOT NULL,
     import_id   INTEGER NOT NULL,
     PRIMARY KEY (site_id, prefix_hash, prefix_len)
+) WITHOUT ROWID;
+
+-- Where each import started reading each file, so that undoing the import
+-- that read a file last puts the file's mark back there.
+CREATE TABLE import_reads (
+    import_id   INTEGER NOT NULL REFERENCES imports(id) ON DELETE CASCADE,
+    site_id     INTEGER NOT NULL,
+    prefix_hash BLOB NOT NULL,
+    prefix_len  INTEGER NOT NULL,
+    from_bytes  INTEGER NOT NULL,
+    from_lines  INTEGER NOT NULL,
+    from_import INTEGER,
+    PRIMARY KEY (import_id, prefix_hash, prefix_len)
 ) WITHOUT ROWID;

@@ -1,0 +1,238 @@
+//! `mallard import` against a running server: the data directory is locked,
+//! so the command asks the server (its address and local admin token are
+//! published in the data directory, as for `mallard keys`) to import the
+//! files by path, follows the job's progress, and lists or undoes imports
+//! through the same API (docs/api.md, "Imports").
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::ProgressBar;
+use mallard_server::local_admin;
+use serde_json::{Value, json};
+
+use crate::import::{FileLine, LogsArgs, Summary, progress_bar, progress_message};
+
+/// A client of the running server.
+struct Server {
+    url: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Server {
+    fn discover(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let (info, token) = local_admin::discover(data_dir).with_context(|| {
+            format!(
+                "the data directory {} is in use, but the running server's address was not \
+                 found; is it still starting?",
+                data_dir.display()
+            )
+        })?;
+        Ok(Self {
+            url: info.url,
+            token,
+            http: reqwest::blocking::Client::new(),
+        })
+    }
+
+    fn call(&self, request: reqwest::blocking::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("cannot reach {}", self.url))?;
+        let status = response.status();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "the server answered {status}: {}",
+                body["error"].as_str().unwrap_or("no details")
+            );
+        }
+        Ok(body)
+    }
+}
+
+/// Imports through the running server.
+pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
+    let server = Server::discover(data_dir)?;
+    let cwd = std::env::current_dir()?;
+    let mut files = Vec::new();
+    for file in &args.files {
+        if file.as_os_str() == "-" {
+            bail!(
+                "a running server cannot read this command's standard input; save the log to a \
+                 file and import that, or stop the server"
+            );
+        }
+        files.push(
+            std::fs::canonicalize(file)
+                .unwrap_or_else(|_| cwd.join(file))
+                .display()
+                .to_string(),
+        );
+    }
+    let started = server.call(
+        server
+            .http
+            .post(format!("{}/api/imports/logs", server.url))
+            .json(&json!({
+                "site_id": args.site,
+                "format": args.format,
+                "exclude": args.exclude,
+                "include_static": args.include_static,
+                "files": files,
+            })),
+    )?;
+    let job = started["job"].as_u64().context("the server named no job")?;
+    let bar = progress_bar();
+    let began = Instant::now();
+    let done = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let state = server.call(
+            server
+                .http
+                .get(format!("{}/api/imports/jobs/{job}", server.url)),
+        )?;
+        match state["status"].as_str() {
+            Some("running") => show(&bar, &state, began),
+            Some("finished") => break state,
+            _ => {
+                bar.finish_and_clear();
+                bail!(
+                    "the import failed: {}",
+                    state["error"].as_str().unwrap_or("no details")
+                );
+            }
+        }
+    };
+    bar.finish_and_clear();
+    summary(&done).print(began.elapsed());
+    Ok(())
+}
+
+fn show(bar: &ProgressBar, state: &Value, began: Instant) {
+    let counts = &state["counts"];
+    let number = |field: &str| counts[field].as_u64().unwrap_or(0);
+    let skipped = counts["skipped"]
+        .as_object()
+        .map_or(0, |map| map.values().filter_map(Value::as_u64).sum());
+    bar.set_message(progress_message(
+        state["file"].as_str().unwrap_or_default(),
+        state["offset"].as_u64().unwrap_or(0),
+        began,
+        [
+            number("lines"),
+            number("imported"),
+            skipped,
+            number("unparsed"),
+        ],
+    ));
+}
+
+/// The report of a finished job, as the offline import prints it.
+fn summary(state: &Value) -> Summary {
+    let counts = &state["counts"];
+    let number = |field: &str| counts[field].as_u64().unwrap_or(0);
+    Summary {
+        import_id: state["import_id"].as_i64().unwrap_or(0),
+        format: state["format"].as_str().unwrap_or_default().to_owned(),
+        detected: state["detected"].as_bool().unwrap_or(false),
+        files: state["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|file| FileLine {
+                name: file["file"].as_str().unwrap_or_default().to_owned(),
+                note: match file["outcome"].as_str() {
+                    Some("resumed") => {
+                        crate::import::resumed_note(file["from_line"].as_u64().unwrap_or(0))
+                    }
+                    Some("known") => crate::import::KNOWN_NOTE.to_owned(),
+                    Some("unreadable") => {
+                        format!("unreadable: {}", file["error"].as_str().unwrap_or_default())
+                    }
+                    _ => "read".to_owned(),
+                },
+            })
+            .collect(),
+        lines: number("lines"),
+        imported: number("imported"),
+        unparsed: number("unparsed"),
+        skipped: counts["skipped"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(reason, count)| (reason.clone(), count.as_u64().unwrap_or(0)))
+            .collect(),
+        first_errors: counts["first_errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["file"].as_str().unwrap_or_default().to_owned(),
+                    e["line"].as_u64().unwrap_or(0),
+                    e["error"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Lists the imports the running server knows.
+pub fn list(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let server = Server::discover(data_dir)?;
+    let imports = server.call(server.http.get(format!("{}/api/imports", server.url)))?;
+    let imports = imports.as_array().cloned().unwrap_or_default();
+    if imports.is_empty() {
+        println!("no imports");
+    }
+    for import in imports {
+        let text = |field: &str| import[field].as_str().unwrap_or_default().to_owned();
+        let number = |field: &str| import[field].as_u64().unwrap_or(0);
+        let period = match (
+            import["first_event_at"].as_str(),
+            import["last_event_at"].as_str(),
+        ) {
+            (Some(first), Some(last)) => format!("{first} to {last}"),
+            _ => "no page views".to_owned(),
+        };
+        let status = match (import["undone_at"].as_str(), import["finished_at"].as_str()) {
+            (Some(at), _) => format!("undone {at}"),
+            (None, Some(_)) => "finished".to_owned(),
+            (None, None) => "unfinished".to_owned(),
+        };
+        println!(
+            "{}\t{}\t{} ({})\t{}\t{} lines, {} imported, {} unreadable, skipped {}\t{period}\t{status}",
+            import["id"],
+            text("site_id"),
+            text("kind"),
+            text("format"),
+            text("started_at"),
+            number("lines"),
+            number("imported"),
+            number("unparsed"),
+            import["skipped"],
+        );
+        for file in import["files"].as_array().into_iter().flatten() {
+            println!("\t{}", file.as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+/// Undoes an import through the running server.
+pub fn undo(data_dir: &std::path::Path, id: i64) -> anyhow::Result<()> {
+    let server = Server::discover(data_dir)?;
+    let undone = server.call(
+        server
+            .http
+            .delete(format!("{}/api/imports/{id}", server.url)),
+    )?;
+    println!(
+        "import {id} undone: {} visits and {} events removed",
+        undone["visits_removed"], undone["events_removed"]
+    );
+    Ok(())
+}

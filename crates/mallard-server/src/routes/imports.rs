@@ -1,0 +1,379 @@
+//! Imports over HTTP (docs/api.md, "Imports"):
+//!
+//! - `GET /api/imports` (Admin): every import, newest first.
+//! - `DELETE /api/imports/{id}` (Admin): undo one: its visits and events go,
+//!   the stats follow, and its files can be imported again.
+//! - `POST /api/imports/logs` (Admin, and from this machine only: the local
+//!   admin token of `mallard import`, or open access): import log files that
+//!   are on this machine, named by path, in the background; answered `202`
+//!   with the job to poll. A remote client may not name server paths.
+//! - `GET /api/imports/jobs/{job}` (Admin): a job's progress, then its report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use mallard_core::SiteId;
+use mallard_core::access_log::{ExcludePattern, FormatChoice, LogFilter};
+use mallard_store::imports::{ImportRecord, Undo};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::auth::extract::AdminAccess;
+use crate::error::ApiError;
+use crate::import::jobs::JobState;
+use crate::import::{FileOutcome, ImportReport, LineCounts, LogImportRequest, import_logs};
+use crate::json::JsonBody;
+use crate::state::AppState;
+
+/// The imports routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/imports", get(list))
+        .route("/api/imports/{id}", delete(undo))
+        .route("/api/imports/logs", post(start_logs))
+        .route("/api/imports/jobs/{job}", get(job))
+}
+
+/// One import as listed.
+#[derive(Debug, Serialize)]
+struct ImportJson {
+    id: i64,
+    site_id: String,
+    kind: String,
+    format: String,
+    started_at: String,
+    finished_at: Option<String>,
+    undone_at: Option<String>,
+    lines: u64,
+    imported: u64,
+    unparsed: u64,
+    skipped: serde_json::Map<String, serde_json::Value>,
+    first_event_at: Option<String>,
+    last_event_at: Option<String>,
+    files: Vec<String>,
+}
+
+impl From<ImportRecord> for ImportJson {
+    fn from(record: ImportRecord) -> Self {
+        let time = |ms: Option<i64>| ms.map(crate::clock::rfc3339);
+        Self {
+            id: record.id,
+            site_id: record.site,
+            kind: record.kind,
+            format: record.format,
+            started_at: crate::clock::rfc3339(record.started_at),
+            finished_at: time(record.finished_at),
+            undone_at: time(record.undone_at),
+            lines: record.counts.lines,
+            imported: record.counts.imported,
+            unparsed: record.counts.unparsed,
+            skipped: serde_json::from_str(&record.counts.skipped_json).unwrap_or_default(),
+            first_event_at: time(record.counts.first_ts),
+            last_event_at: time(record.counts.last_ts),
+            files: record.files,
+        }
+    }
+}
+
+async fn list(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ImportJson>>, ApiError> {
+    let imports = state.read(|db| db.imports()).await?;
+    Ok(Json(imports.into_iter().map(ImportJson::from).collect()))
+}
+
+/// What an undo answers.
+#[derive(Debug, Serialize)]
+struct UndoneJson {
+    id: i64,
+    visits_removed: u64,
+    events_removed: u64,
+}
+
+async fn undo(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UndoneJson>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound("No such import".into()))?;
+    let now = crate::clock::now_ms();
+    let undone = state
+        .writer
+        .rewrite(move |conn| mallard_store::imports::undo_import(conn, id, now))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, import = id, "undoing an import failed");
+            ApiError::Unavailable("Database unavailable".into())
+        })?;
+    match undone {
+        Undo::NotFound => Err(ApiError::NotFound("No such import".into())),
+        Undo::AlreadyUndone(at) => Err(ApiError::Conflict(format!(
+            "Import {id} was undone already, at {}",
+            crate::clock::rfc3339(at)
+        ))),
+        Undo::Undone { visits, events } => Ok(Json(UndoneJson {
+            id,
+            visits_removed: visits,
+            events_removed: events,
+        })),
+    }
+}
+
+/// The body of `POST /api/imports/logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogImportBody {
+    site_id: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    include_static: bool,
+    files: Vec<String>,
+}
+
+/// What starting an import answers.
+#[derive(Debug, Serialize)]
+struct JobStartedJson {
+    job: u64,
+}
+
+async fn start_logs(
+    AdminAccess(principal): AdminAccess,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LogImportBody>,
+) -> Result<(StatusCode, Json<JobStartedJson>), ApiError> {
+    if !(principal == Principal::OpenAccess || state.auth.is_local_admin(&headers)) {
+        return Err(ApiError::Forbidden(
+            "Only this machine may import files by path: run `mallard import logs` here".into(),
+        ));
+    }
+    let site =
+        SiteId::parse(&body.site_id).map_err(|e| ApiError::BadRequest(format!("site_id: {e}")))?;
+    let format = body
+        .format
+        .as_deref()
+        .unwrap_or("auto")
+        .parse::<FormatChoice>()
+        .map_err(ApiError::BadRequest)?;
+    let patterns = body
+        .exclude
+        .iter()
+        .map(|pattern| ExcludePattern::parse(pattern))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::BadRequest)?;
+    if body.files.is_empty() {
+        return Err(ApiError::BadRequest(
+            "files must name at least one log file".into(),
+        ));
+    }
+    let inputs: Vec<PathBuf> = body
+        .files
+        .iter()
+        .map(|file| {
+            let path = PathBuf::from(file);
+            if path.is_absolute() {
+                Ok(path)
+            } else {
+                Err(ApiError::BadRequest(format!(
+                    "files: {file:?} must be an absolute path"
+                )))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let request = LogImportRequest {
+        site,
+        format,
+        filter: LogFilter::new(body.include_static, patterns),
+        filter_bots: state.settings.get().filter_bots,
+        inputs,
+    };
+    let job = state.imports.start();
+    let jobs = state.clone();
+    let writer = state.writer.clone();
+    let geolocator = Arc::clone(&state.geolocator);
+    tokio::task::spawn_blocking(move || {
+        let mut report = |progress: crate::import::Progress<'_>| {
+            jobs.imports.set(
+                job,
+                JobState::Running {
+                    file: progress.file.to_owned(),
+                    offset: progress.offset,
+                    counts: progress.counts.clone(),
+                },
+            );
+        };
+        let outcome = import_logs(
+            &writer,
+            geolocator,
+            request,
+            crate::clock::now_ms(),
+            &mut report,
+        );
+        jobs.imports.set(
+            job,
+            match outcome {
+                Ok(report) => JobState::Finished(Box::new(report)),
+                Err(err) => JobState::Failed(err.to_string()),
+            },
+        );
+    });
+    Ok((StatusCode::ACCEPTED, Json(JobStartedJson { job })))
+}
+
+/// Counts as the job answer shows them.
+#[derive(Debug, Serialize)]
+struct CountsJson {
+    lines: u64,
+    imported: u64,
+    unparsed: u64,
+    skipped: std::collections::BTreeMap<&'static str, u64>,
+    first_errors: Vec<LineErrorJson>,
+}
+
+/// An unreadable line.
+#[derive(Debug, Serialize)]
+struct LineErrorJson {
+    file: String,
+    line: u64,
+    error: String,
+}
+
+impl From<&LineCounts> for CountsJson {
+    fn from(counts: &LineCounts) -> Self {
+        Self {
+            lines: counts.lines,
+            imported: counts.imported,
+            unparsed: counts.unparsed,
+            skipped: counts
+                .skipped
+                .iter()
+                .map(|(reason, count)| (reason.name(), *count))
+                .collect(),
+            first_errors: counts
+                .first_errors
+                .iter()
+                .map(|(line, file, error)| LineErrorJson {
+                    file: file.clone(),
+                    line: *line,
+                    error: error.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A file's outcome.
+#[derive(Debug, Serialize)]
+struct FileJson {
+    file: String,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A job as `GET /api/imports/jobs/{job}` shows it.
+#[derive(Debug, Serialize)]
+struct JobJson {
+    job: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detected: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<CountsJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<FileJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn finished(job: u64, report: &ImportReport) -> JobJson {
+    JobJson {
+        job,
+        status: "finished",
+        import_id: Some(report.import_id),
+        format: Some(report.format.clone()),
+        detected: Some(report.detected),
+        file: None,
+        offset: None,
+        counts: Some(CountsJson::from(&report.counts)),
+        files: report
+            .files
+            .iter()
+            .map(|(file, outcome)| {
+                let (name, from_line, error) = match outcome {
+                    FileOutcome::New => ("read", None, None),
+                    FileOutcome::Resumed(line) => ("resumed", Some(*line), None),
+                    FileOutcome::Known => ("known", None, None),
+                    FileOutcome::Unreadable(err) => ("unreadable", None, Some(err.clone())),
+                };
+                FileJson {
+                    file: file.clone(),
+                    outcome: name,
+                    from_line,
+                    error,
+                }
+            })
+            .collect(),
+        error: None,
+    }
+}
+
+async fn job(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+) -> Result<Json<JobJson>, ApiError> {
+    let id: u64 = job
+        .parse()
+        .map_err(|_| ApiError::NotFound("No such import job".into()))?;
+    let empty = |status| JobJson {
+        job: id,
+        status,
+        import_id: None,
+        format: None,
+        detected: None,
+        file: None,
+        offset: None,
+        counts: None,
+        files: Vec::new(),
+        error: None,
+    };
+    Ok(Json(match state.imports.get(id) {
+        None => return Err(ApiError::NotFound("No such import job".into())),
+        Some(JobState::Running {
+            file,
+            offset,
+            counts,
+        }) => JobJson {
+            file: Some(file),
+            offset: Some(offset),
+            counts: Some(CountsJson::from(&counts)),
+            ..empty("running")
+        },
+        Some(JobState::Finished(report)) => finished(id, &report),
+        Some(JobState::Failed(error)) => JobJson {
+            error: Some(error),
+            ..empty("failed")
+        },
+    }))
+}
