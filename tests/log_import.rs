@@ -762,3 +762,84 @@ fn a_running_server_imports_lists_and_undoes_through_its_api() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The page views the ledger says import 1 wrote, read from the database
+/// while the importer holds it.
+fn imported_so_far(home: &TestHome) -> i64 {
+    let db = home.data_dir().join("mallard.db");
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return -1;
+    };
+    conn.query_row("SELECT imported FROM imports WHERE id = 1", [], |row| {
+        row.get(0)
+    })
+    .unwrap_or(-1)
+}
+
+fn wait_for_imported(home: &TestHome, wanted: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while imported_so_far(home) != wanted {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited for {wanted} page views, have {}",
+            imported_so_far(home)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn follow_reads_new_lines_as_they_come_and_across_log_rotation() {
+    let home = TestHome::new();
+    let log = home.path().join("access.log");
+    let line = |minute: u32, path: &str| {
+        format!(
+            "8.8.8.8 - - [10/Mar/2024:10:{minute:02}:00 +0000] \"GET {path} HTTP/1.1\" 200 1 \"-\" \"{FIREFOX}\"\n"
+        )
+    };
+    std::fs::write(&log, format!("{}{}", line(0, "/a"), line(1, "/b"))).unwrap();
+    let mut child = home
+        .command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["logs", "--follow", "--site", "follow.test"])
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_imported(&home, 2);
+    // A line written in two goes counts once, when it is complete.
+    append(&log, &line(2, "/c"));
+    let half = line(3, "/d");
+    append(&log, &half[..20]);
+    wait_for_imported(&home, 3);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(imported_so_far(&home), 3, "half a line waits");
+    append(&log, &half[20..]);
+    wait_for_imported(&home, 4);
+    // logrotate: the old file is renamed (and gets a last line), a new one
+    // is created at the path.
+    let rotated = home.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &line(4, "/e"));
+    std::fs::write(&log, format!("{}{}", line(5, "/f"), line(6, "/g"))).unwrap();
+    wait_for_imported(&home, 7);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let server = Server::start(&home, &[]);
+    let main = stats(&server, "follow.test", "main");
+    assert_eq!(main["total_pageviews"], 7, "{main}");
+    assert_eq!(
+        main["visits"], 1,
+        "one visit: the salts live as long as the import: {main}"
+    );
+}

@@ -72,6 +72,10 @@ pub(crate) struct LogsArgs {
     /// Count requests for static files (CSS, scripts, images, ...) too.
     #[arg(long)]
     pub(crate) include_static: bool,
+    /// Keep reading the log as it grows (and across logrotate) until
+    /// interrupted; one file, with no server running.
+    #[arg(long)]
+    pub(crate) follow: bool,
     /// The log files (plain or gzip); - reads standard input (only while
     /// no server runs).
     #[arg(required = true, value_name = "FILE")]
@@ -114,7 +118,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     result
 }
 
+/// How often `--follow` looks for new lines.
+const FOLLOW_POLL: Duration = Duration::from_millis(500);
+
 fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> anyhow::Result<()> {
+    if args.follow && (args.files.len() != 1 || args.files[0].as_os_str() == "-") {
+        bail!("--follow reads one log file (not standard input)");
+    }
     let site = SiteId::parse(&args.site).context("invalid --site")?;
     let patterns = args
         .exclude
@@ -134,6 +144,7 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
         format: args.format.parse().map_err(anyhow::Error::msg)?,
         filter: LogFilter::new(args.include_static, patterns),
         filter_bots,
+        follow: args.follow.then_some(FOLLOW_POLL),
         inputs: args.files,
     };
     let bar = progress_bar();

@@ -55,6 +55,12 @@ impl Server {
 
 /// Imports through the running server.
 pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
+    if args.follow {
+        bail!(
+            "--follow needs the data directory to itself: stop the server, or import the \
+             rotated logs now and again later (each import adds only new lines)"
+        );
+    }
     let server = Server::discover(data_dir)?;
     let cwd = std::env::current_dir()?;
     let mut files = Vec::new();

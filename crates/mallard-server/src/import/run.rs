@@ -31,6 +31,9 @@ pub struct LogImportRequest {
     pub filter_bots: bool,
     /// The files, `-` for standard input.
     pub inputs: Vec<PathBuf>,
+    /// Keep reading the (one) file as it grows, checking this often, across
+    /// log rotation, until the process stops (`--follow`).
+    pub follow: Option<std::time::Duration>,
 }
 
 /// How one input fared.
@@ -157,8 +160,9 @@ pub fn import_logs(
         request.filter_bots,
         geolocator,
     );
+    let mut followed = None;
     for mut source in files {
-        let (mark, outcome) = match resume(&mut source, &known) {
+        let (mut mark, outcome) = match resume(&mut source, &known) {
             Ok(found) => found,
             Err(err) => {
                 outcomes.push((
@@ -182,10 +186,14 @@ pub fn import_logs(
             writer,
             &mut events,
             &mut source,
-            mark,
+            &mut mark,
             (import_id, site_id),
             progress,
         );
+        if request.follow.is_some() && read.is_ok() {
+            followed = Some((source, mark));
+            continue;
+        }
         match read {
             // A resumed file that had nothing after what was read before.
             Ok(())
@@ -202,6 +210,16 @@ pub fn import_logs(
             )),
         }
     }
+    if let (Some(poll), Some((source, mark))) = (request.follow, followed) {
+        follow(
+            writer,
+            &mut events,
+            (source, mark),
+            (import_id, site_id),
+            poll,
+            progress,
+        )?;
+    }
     writer.run_blocking(move |conn| imports::finish_import(conn, import_id, now_ms))?;
     // The closed days the import filled are packed now, as a running
     // server would pack them over the next minutes.
@@ -213,6 +231,36 @@ pub fn import_logs(
         counts: events.counts().clone(),
         files: outcomes,
     })
+}
+
+/// Reads `source` on as it grows, every `poll`, until the process stops.
+/// When the file at its path is replaced (rotated, or truncated in place),
+/// what the old file still holds is read, then the new file from its start.
+fn follow(
+    writer: &WriterHandle,
+    events: &mut LogEvents,
+    (mut source, mut mark): (LogSource, KnownFile),
+    ids: (i64, i64),
+    poll: std::time::Duration,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(), ImportError> {
+    let (import_id, site_id) = ids;
+    loop {
+        std::thread::sleep(poll);
+        if source.replaced()
+            && let Some(path) = source.path().map(std::path::Path::to_path_buf)
+            && let Ok(mut next) = LogSource::open(&path)
+        {
+            read_file(writer, events, &mut source, &mut mark, ids, progress)?;
+            let (next_mark, _) = resume(&mut next, &[])
+                .map_err(|err| ImportError::NothingReadable(format!("{}: {err}", next.name)))?;
+            let start = next_mark.clone();
+            writer
+                .run_blocking(move |conn| imports::start_file(conn, import_id, site_id, &start))?;
+            (source, mark) = (next, next_mark);
+        }
+        read_file(writer, events, &mut source, &mut mark, ids, progress)?;
+    }
 }
 
 /// The time of the first line of `source` that `format` reads.
@@ -277,7 +325,7 @@ fn read_file(
     writer: &WriterHandle,
     events: &mut LogEvents,
     source: &mut LogSource,
-    mut mark: KnownFile,
+    mark: &mut KnownFile,
     (import_id, site_id): (i64, i64),
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(), ImportError> {
@@ -301,7 +349,7 @@ fn read_file(
                 &mut committer,
                 events,
                 std::mem::take(&mut chunk),
-                &mark,
+                mark,
                 import_id,
                 site_id,
             )?;
@@ -316,7 +364,7 @@ fn read_file(
     }
     mark.bytes_read = source.offset;
     mark.lines_read = source.lines;
-    commit(&mut committer, events, chunk, &mark, import_id, site_id)?;
+    commit(&mut committer, events, chunk, mark, import_id, site_id)?;
     committer.settle()?;
     progress(Progress {
         file: &name,

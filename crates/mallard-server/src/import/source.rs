@@ -21,6 +21,10 @@ pub struct LogSource {
     /// Whether the input may still grow (a plain file): then a last line
     /// without its line ending is left for the next import.
     growing: bool,
+    /// The start of a line still being written (kept for `--follow`).
+    partial: Vec<u8>,
+    /// The file this reads and its identity on disk, to notice rotation.
+    file: Option<(std::path::PathBuf, FileId)>,
     /// Decompressed bytes consumed so far.
     pub offset: u64,
     /// Lines consumed so far.
@@ -44,7 +48,29 @@ impl LogSource {
             return Self::from_reader("(stdin)".into(), Box::new(io::stdin()), false);
         }
         let file = File::open(path)?;
-        Self::from_reader(path.display().to_string(), Box::new(file), true)
+        let id = FileId::of(&file.metadata()?);
+        let mut source = Self::from_reader(path.display().to_string(), Box::new(file), true)?;
+        source.file = Some((path.to_owned(), id));
+        Ok(source)
+    }
+
+    /// Whether the file at this source's path is no longer the one it reads
+    /// (rotated: renamed away and created anew) or was cut shorter than
+    /// what was read (truncated in place, `copytruncate`).
+    pub fn replaced(&self) -> bool {
+        let Some((path, id)) = &self.file else {
+            return false;
+        };
+        match std::fs::metadata(path) {
+            Ok(now) => FileId::of(&now) != *id || now.len() < self.offset,
+            // Moved away and not created again yet: wait for it.
+            Err(_) => false,
+        }
+    }
+
+    /// The path this source reads, if it is a file.
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(path, _)| path.as_path())
     }
 
     /// Wraps `input`, decompressing it when it starts with gzip's magic bytes.
@@ -76,6 +102,8 @@ impl LogSource {
             reader,
             prefix,
             growing: plain_file && !gzip,
+            partial: Vec::new(),
+            file: None,
             offset: 0,
             lines: 0,
         })
@@ -109,15 +137,18 @@ impl LogSource {
         buffer: &'b mut Vec<u8>,
     ) -> io::Result<Option<std::borrow::Cow<'b, str>>> {
         buffer.clear();
-        let read = self.reader.read_until(b'\n', buffer)?;
-        if read == 0 {
+        buffer.append(&mut self.partial);
+        self.reader.read_until(b'\n', buffer)?;
+        if buffer.is_empty() {
             return Ok(None);
         }
         if buffer.last() != Some(&b'\n') && self.growing {
-            // Still being written: left for the next import.
+            // Still being written: kept for a later read (`--follow`), or
+            // left for the next import.
+            std::mem::swap(&mut self.partial, buffer);
             return Ok(None);
         }
-        self.offset += read as u64;
+        self.offset += buffer.len() as u64;
         self.lines += 1;
         while matches!(buffer.last(), Some(b'\n' | b'\r')) {
             buffer.pop();
@@ -132,6 +163,29 @@ impl LogSource {
         self.offset = copied;
         self.lines = lines;
         Ok(copied == bytes)
+    }
+}
+
+/// What tells one file from another at the same path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self(metadata.dev(), metadata.ino())
+    }
+
+    #[cfg(not(unix))]
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        // Without inode numbers, the creation time tells a new file.
+        let created = metadata
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self(created, 0)
     }
 }
 
@@ -175,6 +229,29 @@ mod tests {
         assert_eq!(growing.offset, 5);
         let mut piped = source(b"done\nhalf".to_vec(), false);
         assert_eq!(lines(&mut piped), ["done", "half"]);
+    }
+
+    #[test]
+    fn a_line_written_in_two_goes_is_read_whole() {
+        let dir = std::env::temp_dir().join(format!("mallard-follow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("access.log");
+        std::fs::write(&path, b"first\nsec").unwrap();
+        let mut source = LogSource::open(&path).unwrap();
+        assert_eq!(lines(&mut source), ["first"]);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"ond\nthird\n").unwrap();
+        assert_eq!(lines(&mut source), ["second", "third"]);
+        assert_eq!(source.offset, 19);
+        assert!(!source.replaced());
+        std::fs::rename(&path, dir.join("access.log.1")).unwrap();
+        assert!(!source.replaced(), "moved away: wait for the new file");
+        std::fs::write(&path, b"new\n").unwrap();
+        assert!(source.replaced(), "a new file at the path");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

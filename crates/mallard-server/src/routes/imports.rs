@@ -196,6 +196,7 @@ async fn start_logs(
         filter: LogFilter::new(body.include_static, patterns),
         filter_bots: state.settings.get().filter_bots,
         inputs,
+        follow: None,
     };
     let job = state.imports.start();
     let jobs = state.clone();
