@@ -11,6 +11,7 @@
 
 mod args;
 mod desktop;
+mod file_dialog;
 mod host;
 mod menu;
 mod port;

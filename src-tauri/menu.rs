@@ -20,6 +20,8 @@ pub mod ids {
     pub const PAUSE: &str = "pause";
     /// Copy the tracker snippet.
     pub const COPY_SNIPPET: &str = "copy-snippet";
+    /// Open the dashboard's log import screen.
+    pub const IMPORT_LOGS: &str = "import-logs";
     /// Launch at login on or off.
     pub const AUTOSTART: &str = "autostart";
     /// Stop the server gracefully and quit.
@@ -33,6 +35,13 @@ pub fn app_menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
         "File",
         true,
         &[
+            &MenuItem::with_id(
+                app,
+                ids::IMPORT_LOGS,
+                "Import Server Logs…",
+                true,
+                Some("CmdOrCtrl+I"),
+            )?,
             &MenuItem::with_id(
                 app,
                 ids::COPY_SNIPPET,
@@ -119,6 +128,7 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, id: &str) {
     let result = match id {
         ids::OPEN => window::show(app),
         ids::RELOAD => window::sign_in_again(app),
+        ids::IMPORT_LOGS => window::show_screen(app, window::IMPORT_SCREEN),
         ids::PAUSE => {
             toggle_pause(app);
             Ok(())

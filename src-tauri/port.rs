@@ -1,7 +1,9 @@
-//! Moving the in-process server to another port from the dashboard's
-//! settings (`PUT /api/host/port`): the port is checked, the answer is sent,
-//! then the server restarts on the new port and the window signs in there,
-//! keeping its view. The app keeps running throughout.
+//! The desktop app's host controls. Chiefly moving the in-process server to
+//! another port from the dashboard's settings (`PUT /api/host/port`): the
+//! port is checked, the answer is sent, then the server restarts on the new
+//! port and the window signs in there, keeping its view. The app keeps
+//! running throughout. Also the native dialog that picks log files to
+//! import ([`crate::file_dialog`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use mallard_server::{Config, launch};
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::host::ServerHost;
-use crate::window;
+use crate::{file_dialog, window};
 
 /// The desktop app's [`HostControl`] for one running server.
 pub struct DesktopControl<R: Runtime> {
@@ -68,5 +70,9 @@ impl<R: Runtime> HostControl for DesktopControl<R> {
             }
         });
         Ok(self.config.dashboard_url(port))
+    }
+
+    fn pick_log_files(&self) -> Option<Vec<std::path::PathBuf>> {
+        file_dialog::pick_log_files(&self.app)
     }
 }

@@ -13,6 +13,8 @@ use crate::sign_in::sign_in_url;
 pub const MAIN: &str = "main";
 /// The window's title.
 pub const TITLE: &str = "Mallard Metrics";
+/// The dashboard's log import screen (File → Import Server Logs…).
+pub const IMPORT_SCREEN: &str = "#/import";
 
 /// Shows and focuses the dashboard window, creating it signed in if needed.
 pub fn show<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
@@ -75,6 +77,23 @@ pub fn sign_in_again<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         target.push('#');
         target.push_str(fragment);
     }
+    open_at(app, &target)
+}
+
+/// Shows the window on the dashboard screen `fragment` (`#/import`).
+pub fn show_screen<R: Runtime>(app: &AppHandle<R>, fragment: &str) -> tauri::Result<()> {
+    if let Some(window) = app.get_webview_window(MAIN) {
+        // The dashboard routes by its fragment: changing it switches screens
+        // without reloading, and keeps the session.
+        window.eval(format!("window.location.hash = {fragment:?};"))?;
+        return focus(&window);
+    }
+    let host = app.state::<ServerHost>();
+    let (Some(url), Some(state)) = (host.url(), host.state()) else {
+        return Ok(());
+    };
+    let mut target = sign_in_url(&url, &state, None).unwrap_or(url);
+    target.push_str(fragment);
     open_at(app, &target)
 }
 

@@ -269,4 +269,18 @@ fn an_import_is_listed_on_the_sites_screen_and_undone_there() {
             .text()
             .unwrap();
     assert!(main.contains("\"total_pageviews\":0"), "{main}");
+
+    // A browser cannot hand `mallard serve` a file: the import screen says
+    // which command to run on its machine, with the options chosen.
+    browser.click("#import-logs-link");
+    browser.wait_for_text("h1", "Import logs");
+    browser.fill("#import-site", "logs.example");
+    let command = browser.wait_for_text("#import-command", "--site logs.example");
+    assert!(command.starts_with("mallard import logs"), "{command}");
+    let no_dialog = browser.eval("return document.querySelector('#import-choose') === null");
+    assert_eq!(
+        no_dialog,
+        serde_json::Value::Bool(true),
+        "no dialog to open"
+    );
 }

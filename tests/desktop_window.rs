@@ -1,8 +1,8 @@
 //! The desktop app end to end: the real `mallard-desktop` under Xvfb, its
 //! window driven through tauri-driver and WebKitWebDriver. The window is
 //! signed in without the password (browsers still need it), events posted to
-//! the local port show up, keys are managed from the window, and a second
-//! launch hands over to the first.
+//! the local port show up, keys are managed from the window, server logs
+//! are imported from it, and a second launch hands over to the first.
 
 use std::time::{Duration, Instant};
 
@@ -148,4 +148,63 @@ fn the_port_changes_from_the_dashboard_without_restarting_the_app() {
         http.get(app.url("/health")).send().is_err(),
         "the old port is closed"
     );
+}
+
+#[test]
+fn server_logs_are_imported_from_the_window_and_their_numbers_shown() {
+    let home = TestHome::new();
+    // Three visitors, five page views on 3 November 2026; a stylesheet and a
+    // crawler that do not count, and a line that cannot be read.
+    let log = home.path().join("access.log");
+    let line = |ip: &str, time: &str, path: &str, agent: &str| {
+        format!(
+            "{ip} - - [03/Nov/2026:{time} +0000] \"GET {path} HTTP/1.1\" 200 512 \"-\" \"{agent}\"\n"
+        )
+    };
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0";
+    let text = [
+        line("81.2.69.160", "10:00:00", "/", firefox),
+        line("81.2.69.160", "10:01:00", "/pricing", firefox),
+        line("81.2.69.161", "11:00:00", "/", firefox),
+        line("81.2.69.161", "11:02:00", "/docs", firefox),
+        line("81.2.69.162", "12:00:00", "/", firefox),
+        line("81.2.69.162", "12:00:01", "/site.css", firefox),
+        line(
+            "66.249.66.1",
+            "12:30:00",
+            "/",
+            "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        ),
+        "garbage\n".to_owned(),
+    ]
+    .concat();
+    std::fs::write(&log, text).unwrap();
+    let app = DesktopApp::launch(
+        &home,
+        &[
+            ("MALLARD_ADMIN_PASSWORD", PASSWORD),
+            // Answers the native file dialog, which WebDriver cannot reach.
+            ("MALLARD_FILE_DIALOG_ANSWER", log.to_str().unwrap()),
+        ],
+    );
+    let window = &app.window;
+    window.wait_for_text("h1", "Start collecting");
+    window.goto(&app.url("/#/sites"));
+    window.click("#import-logs-link");
+    window.wait_for_text("h1", "Import logs");
+    window.fill("#import-site", "logs.test");
+    window.click("#import-choose");
+    let summary = window.wait_for_text("#import-summary", "finished");
+    assert!(summary.contains("5 page views imported"), "{summary}");
+    assert!(summary.contains("8 lines read"), "{summary}");
+    assert!(summary.contains("1 unreadable"), "{summary}");
+    assert!(summary.contains("static file: 1"), "{summary}");
+    assert!(summary.contains("bot: 1"), "{summary}");
+    window.click("#import-period");
+    window.wait_for_text("#stat-pageviews", "5");
+    window.wait_for_text("#stat-visitors", "3");
+    window.wait_for_text("table.breakdown[data-dimension=pages]", "/pricing");
+    // The import is listed on the Sites screen, ready to be undone.
+    window.goto(&app.url("/#/sites"));
+    window.wait_for_text("#imports-table", "logs.test");
 }

@@ -1,6 +1,6 @@
 // The dashboard application: decides what to show from the authentication
 // state and the URL hash (#/, #/funnel and the other Behaviour screens,
-// #/realtime, #/sites, #/keys, #/settings), so every screen can be bookmarked;
+// #/realtime, #/sites, #/import, #/keys, #/settings), so every screen can be bookmarked;
 // the Dashboard and Behaviour links keep the site, period and filters. A
 // screen may return a function that stops its background work (the realtime
 // polling); it runs when another opens. Every render begins a new view, which
@@ -15,6 +15,7 @@ import { renderDashboard } from './views/dashboard.js';
 import { renderFlow } from './views/flow.js';
 import { renderFunnel } from './views/funnel.js';
 import { renderKeys } from './views/keys.js';
+import { renderImport } from './views/log_import.js';
 import { renderRealtime } from './views/realtime.js';
 import { renderRetention } from './views/retention.js';
 import { renderSequences } from './views/sequences.js';
@@ -24,7 +25,7 @@ import { renderSites } from './views/sites.js';
 
 const routes = {
   '': renderDashboard, funnel: renderFunnel, retention: renderRetention, flow: renderFlow, sequences: renderSequences, sessions: renderSessions,
-  realtime: renderRealtime, sites: renderSites, keys: renderKeys, settings: renderSettings,
+  realtime: renderRealtime, sites: renderSites, keys: renderKeys, settings: renderSettings, import: renderImport,
 };
 const BEHAVIOUR = SCREENS.map(([name]) => name);
 let stopCurrent = null;

@@ -31,7 +31,7 @@ function undoButton(item, refresh, error) {
 
 function importsTable(imports, refresh, error) {
   if (!imports.length) {
-    return h('p', { class: 'muted', id: 'no-imports' }, 'No imports yet. Import a server’s access logs with ',
+    return h('p', { class: 'muted', id: 'no-imports' }, 'No imports yet. Import a server’s access logs with Import logs above, or with ',
       h('code', {}, 'mallard import logs --site example.com access.log'), '.');
   }
   return scroller(h('table', { id: 'imports-table' },
@@ -61,5 +61,6 @@ export function importsSection() {
     }
   };
   refresh();
-  return h('section', { 'aria-labelledby': 'imports-title' }, h('h2', { id: 'imports-title' }, 'Imports'), error, listing);
+  return h('section', { 'aria-labelledby': 'imports-title' }, h('h2', { id: 'imports-title' }, 'Imports'),
+    h('p', {}, h('a', { href: '#/import', class: 'button', id: 'import-logs-link' }, 'Import logs…')), error, listing);
 }

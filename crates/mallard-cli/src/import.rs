@@ -145,12 +145,14 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
         filter: LogFilter::new(args.include_static, patterns),
         filter_bots,
         follow: args.follow.then_some(FOLLOW_POLL),
+        cancel: std::sync::Arc::default(),
         inputs: args.files,
     };
     let bar = progress_bar();
     let started = Instant::now();
     let mut show = |progress: Progress<'_>| {
         let counts = progress.counts;
+        show_bytes(&bar, progress.bytes_done, progress.bytes_total);
         bar.set_message(progress_message(
             progress.file,
             progress.offset,
@@ -185,6 +187,24 @@ pub(crate) fn progress_bar() -> ProgressBar {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Moves the bar to `done` stored bytes of `total`: once the total is known
+/// the spinner becomes a bar with a percentage and the time left.
+pub(crate) fn show_bytes(bar: &ProgressBar, done: u64, total: Option<u64>) {
+    let Some(total) = total.filter(|total| *total > 0) else {
+        return;
+    };
+    if bar.length() != Some(total) {
+        bar.set_length(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:24} {percent:>3}% {binary_bytes}/{binary_total_bytes} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    }
+    bar.set_position(done.min(total));
 }
 
 /// The progress line: the file, lines and their rate, megabytes read, and
@@ -231,6 +251,8 @@ pub(crate) struct Summary {
     pub(crate) skipped: Vec<(String, u64)>,
     /// `(file, line, why)`.
     pub(crate) first_errors: Vec<(String, u64, String)>,
+    /// Whether it was stopped before the end of its files.
+    pub(crate) cancelled: bool,
 }
 
 impl Summary {
@@ -266,6 +288,7 @@ impl Summary {
                 .iter()
                 .map(|(line, file, err)| (file.clone(), *line, err.clone()))
                 .collect(),
+            cancelled: report.cancelled,
         }
     }
 
@@ -293,6 +316,9 @@ impl Summary {
         }
         for (file, line, err) in &self.first_errors {
             println!("  unreadable: {file} line {line}: {err}");
+        }
+        if self.cancelled {
+            println!("stopped early: import the same files again to go on from here");
         }
     }
 }

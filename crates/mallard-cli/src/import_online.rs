@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 use mallard_server::local_admin;
 use serde_json::{Value, json};
 
-use crate::import::{FileLine, LogsArgs, Summary, progress_bar, progress_message};
+use crate::import::{FileLine, LogsArgs, Summary, progress_bar, progress_message, show_bytes};
 
 /// A client of the running server.
 struct Server {
@@ -102,7 +102,7 @@ pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
         )?;
         match state["status"].as_str() {
             Some("running") => show(&bar, &state, began),
-            Some("finished") => break state,
+            Some("finished" | "cancelled") => break state,
             _ => {
                 bar.finish_and_clear();
                 bail!(
@@ -123,6 +123,11 @@ fn show(bar: &ProgressBar, state: &Value, began: Instant) {
     let skipped = counts["skipped"]
         .as_object()
         .map_or(0, |map| map.values().filter_map(Value::as_u64).sum());
+    show_bytes(
+        bar,
+        state["bytes_done"].as_u64().unwrap_or(0),
+        state["bytes_total"].as_u64(),
+    );
     bar.set_message(progress_message(
         state["file"].as_str().unwrap_or_default(),
         state["offset"].as_u64().unwrap_or(0),
@@ -144,6 +149,7 @@ fn summary(state: &Value) -> Summary {
         import_id: state["import_id"].as_i64().unwrap_or(0),
         format: state["format"].as_str().unwrap_or_default().to_owned(),
         detected: state["detected"].as_bool().unwrap_or(false),
+        cancelled: state["status"] == "cancelled",
         files: state["files"]
             .as_array()
             .into_iter()

@@ -1,6 +1,7 @@
 //! The server as an embedder sees it (the desktop app): pausing collection,
 //! desktop sign-in with a one-time token, and the host controls behind
-//! `/api/host`. Requests go through the whole router in-process.
+//! `/api/host` (moving the port, importing logs picked in the native file
+//! dialog). Requests go through the whole router in-process.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -160,6 +161,8 @@ async fn a_desktop_token_signs_in_once_and_redirects_within_the_dashboard() {
 #[derive(Debug, Default)]
 struct FakeHost {
     moved_to: Mutex<Vec<u16>>,
+    /// What the file dialog answers, one answer a call.
+    dialog_answers: Mutex<Vec<Option<Vec<std::path::PathBuf>>>>,
 }
 
 impl HostControl for FakeHost {
@@ -173,6 +176,12 @@ impl HostControl for FakeHost {
         }
         self.moved_to.lock().unwrap().push(port);
         Ok(format!("http://127.0.0.1:{port}/"))
+    }
+
+    fn pick_log_files(&self) -> Option<Vec<std::path::PathBuf>> {
+        // A person takes a moment to choose.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        self.dialog_answers.lock().unwrap().remove(0)
     }
 }
 
@@ -194,7 +203,7 @@ async fn the_port_is_changed_through_the_host_controls_only_in_the_desktop_app()
     let (_, _, body) = send(&h.app, get("/api/host")).await;
     assert_eq!(
         body,
-        json!({"kind": "desktop", "port": 8000, "port_changeable": true})
+        json!({"kind": "desktop", "port": 8000, "port_changeable": true, "file_dialog": true})
     );
     let (status, _, body) = send(
         &h.app,
@@ -228,4 +237,142 @@ async fn the_port_is_changed_through_the_host_controls_only_in_the_desktop_app()
     let (status, _, _) = send(&h.app, foreign).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(*host.moved_to.lock().unwrap(), vec![9001]);
+}
+
+/// Polls import job `job` until it leaves `running` and `choosing`.
+async fn job_outcome(app: &Router, job: u64) -> Value {
+    for _ in 0..300 {
+        let (status, _, body) = send(app, get(&format!("/api/imports/jobs/{job}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if !matches!(body["status"].as_str(), Some("running" | "choosing")) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import job {job} did not end");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_picked_in_the_hosts_file_dialog_are_imported_as_a_job() {
+    let h = harness(None);
+    let options = json!({"site_id": "dialog.test", "format": "combined"});
+    // `mallard serve` has no window to show a dialog in.
+    let (status, _, body) = send(
+        &h.app,
+        json_request("POST", "/api/host/import-logs", &options),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("mallard import logs")
+    );
+
+    let log = h._dir.path().join("access.log");
+    let line = |ip: &str, path: &str, status: u16| {
+        format!(
+            "{ip} - - [03/Nov/2026:10:00:00 +0000] \"GET {path} HTTP/1.1\" {status} 100 \"-\" \
+             \"Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0\"\n"
+        )
+    };
+    let text = [
+        line("81.2.69.160", "/", 200),
+        line("81.2.69.161", "/about", 200),
+        line("81.2.69.162", "/missing", 404),
+        "not a log line\n".to_owned(),
+    ]
+    .concat();
+    std::fs::write(&log, text).unwrap();
+    let host = Arc::new(FakeHost::default());
+    *host.dialog_answers.lock().unwrap() =
+        vec![None, Some(vec![log.clone()]), Some(vec![log.clone()])];
+    h.state.host.set(host.clone()).unwrap();
+
+    // Closing the dialog imports nothing.
+    let (status, _, body) = send(
+        &h.app,
+        json_request("POST", "/api/host/import-logs", &options),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let dismissed = job_outcome(&h.app, body["job"].as_u64().unwrap()).await;
+    assert_eq!(dismissed["status"], "dismissed");
+
+    // Choosing a file imports it.
+    let (status, _, body) = send(
+        &h.app,
+        json_request("POST", "/api/host/import-logs", &options),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = body["job"].as_u64().unwrap();
+    let done = job_outcome(&h.app, job).await;
+    assert_eq!(done["status"], "finished", "{done}");
+    assert_eq!(done["counts"]["lines"], 4);
+    assert_eq!(done["counts"]["imported"], 2);
+    assert_eq!(done["counts"]["unparsed"], 1);
+    assert_eq!(done["counts"]["skipped"]["error status"], 1, "{done}");
+    assert_eq!(done["counts"]["first_event_at"], "2026-11-03T10:00:00Z");
+    assert_eq!(done["files"][0]["outcome"], "read");
+    let (_, _, imports) = send(&h.app, get("/api/imports")).await;
+    assert_eq!(imports[0]["id"], done["import_id"]);
+    assert_eq!(imports[0]["site_id"], "dialog.test");
+
+    // An ended job cannot be stopped; an unknown one is not found.
+    let (status, _, body) = send(
+        &h.app,
+        json_request("DELETE", &format!("/api/imports/jobs/{job}"), &json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _, _) = send(
+        &h.app,
+        json_request("DELETE", "/api/imports/jobs/999", &json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Cancelled while the dialog is open: nothing is imported, even though
+    // files were chosen in the end.
+    let (_, _, body) = send(
+        &h.app,
+        json_request("POST", "/api/host/import-logs", &options),
+    )
+    .await;
+    let job = body["job"].as_u64().unwrap();
+    let (status, _, body) = send(
+        &h.app,
+        json_request("DELETE", &format!("/api/imports/jobs/{job}"), &json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, json!({"job": job, "status": "stopping"}));
+    assert_eq!(job_outcome(&h.app, job).await["status"], "dismissed");
+    let (_, _, imports) = send(&h.app, get("/api/imports")).await;
+    assert_eq!(imports.as_array().unwrap().len(), 1, "{imports}");
+
+    // Bad options are refused before any dialog shows; so is another origin.
+    for bad in [
+        json!({"site_id": ""}),
+        json!({"site_id": "dialog.test", "format": "nginx-ish"}),
+        json!({"site_id": "dialog.test", "exclude": ["re:("]}),
+        json!({"site_id": "dialog.test", "files": ["/etc/passwd"]}),
+    ] {
+        let (status, _, body) =
+            send(&h.app, json_request("POST", "/api/host/import-logs", &bad)).await;
+        assert!(status.is_client_error(), "{bad}: {status}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let mut foreign = json_request("POST", "/api/host/import-logs", &options);
+    foreign
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    let (status, _, _) = send(&h.app, foreign).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        host.dialog_answers.lock().unwrap().is_empty(),
+        "no dialog for refused requests"
+    );
 }

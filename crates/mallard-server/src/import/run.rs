@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mallard_core::SiteId;
 use mallard_core::access_log::{FormatChoice, LogFilter, LogFormat, detect};
@@ -34,6 +35,9 @@ pub struct LogImportRequest {
     /// Keep reading the (one) file as it grows, checking this often, across
     /// log rotation, until the process stops (`--follow`).
     pub follow: Option<std::time::Duration>,
+    /// Set from elsewhere to stop the import early: what was read so far
+    /// is committed and the ledger says where to go on from.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// How one input fared.
@@ -62,6 +66,8 @@ pub struct ImportReport {
     pub counts: LineCounts,
     /// Each input by name, in the order read.
     pub files: Vec<(String, FileOutcome)>,
+    /// Whether it was stopped early (see [`LogImportRequest::cancel`]).
+    pub cancelled: bool,
 }
 
 /// Why an import could not run at all.
@@ -91,8 +97,40 @@ pub struct Progress<'a> {
     pub file: &'a str,
     /// Decompressed bytes of it read so far.
     pub offset: u64,
+    /// Bytes of all the inputs as stored (compressed, for gzip) read so far.
+    pub bytes_done: u64,
+    /// The stored size of all the inputs, when known (not for stdin).
+    pub bytes_total: Option<u64>,
     /// The counts so far.
     pub counts: &'a LineCounts,
+}
+
+/// Where the import stands across its files, for [`Progress`], and whether
+/// it was asked to stop.
+struct Tracker<'p> {
+    /// Stored bytes of the files before the one being read.
+    done_before: u64,
+    /// Stored bytes of the file being read, added when the next one starts.
+    done_before_next: u64,
+    total: Option<u64>,
+    cancel: Arc<AtomicBool>,
+    report: &'p mut dyn FnMut(Progress<'_>),
+}
+
+impl Tracker<'_> {
+    fn report(&mut self, source: &LogSource, counts: &LineCounts) {
+        (self.report)(Progress {
+            file: &source.name,
+            offset: source.offset,
+            bytes_done: self.done_before + source.raw_read(),
+            bytes_total: self.total,
+            counts,
+        });
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
 }
 
 /// Runs an import through `writer` (the store's single writer, on a stopped
@@ -144,6 +182,13 @@ pub fn import_logs(
     // Rotated logs are read oldest first, whatever order they were named in,
     // so that each visitor's requests reach the writer in time order.
     files.sort_by_key(|source| first_time(source, &format).unwrap_or(i64::MAX));
+    let mut tracker = Tracker {
+        done_before: 0,
+        done_before_next: 0,
+        total: files.iter().map(|source| source.size).sum(),
+        cancel: Arc::clone(&request.cancel),
+        report: progress,
+    };
     let format_name = format.name().to_owned();
     let site = request.site.as_str().to_owned();
     let (import_id, site_id) = {
@@ -162,6 +207,11 @@ pub fn import_logs(
     );
     let mut followed = None;
     for mut source in files {
+        if tracker.cancelled() {
+            break;
+        }
+        tracker.done_before += std::mem::take(&mut tracker.done_before_next);
+        tracker.done_before_next = source.size.unwrap_or(0);
         let (mut mark, outcome) = match resume(&mut source, &known) {
             Ok(found) => found,
             Err(err) => {
@@ -188,7 +238,7 @@ pub fn import_logs(
             &mut source,
             &mut mark,
             (import_id, site_id),
-            progress,
+            &mut tracker,
         );
         if request.follow.is_some() && read.is_ok() {
             followed = Some((source, mark));
@@ -217,7 +267,7 @@ pub fn import_logs(
             (source, mark),
             (import_id, site_id),
             poll,
-            progress,
+            &mut tracker,
         )?;
     }
     writer.run_blocking(move |conn| imports::finish_import(conn, import_id, now_ms))?;
@@ -230,6 +280,7 @@ pub fn import_logs(
         detected,
         counts: events.counts().clone(),
         files: outcomes,
+        cancelled: tracker.cancelled(),
     })
 }
 
@@ -242,16 +293,19 @@ fn follow(
     (mut source, mut mark): (LogSource, KnownFile),
     ids: (i64, i64),
     poll: std::time::Duration,
-    progress: &mut dyn FnMut(Progress<'_>),
+    tracker: &mut Tracker<'_>,
 ) -> Result<(), ImportError> {
     let (import_id, site_id) = ids;
     loop {
         std::thread::sleep(poll);
+        if tracker.cancelled() {
+            return Ok(());
+        }
         if source.replaced()
             && let Some(path) = source.path().map(std::path::Path::to_path_buf)
             && let Ok(mut next) = LogSource::open(&path)
         {
-            read_file(writer, events, &mut source, &mut mark, ids, progress)?;
+            read_file(writer, events, &mut source, &mut mark, ids, tracker)?;
             let (next_mark, _) = resume(&mut next, &[])
                 .map_err(|err| ImportError::NothingReadable(format!("{}: {err}", next.name)))?;
             let start = next_mark.clone();
@@ -259,7 +313,7 @@ fn follow(
                 .run_blocking(move |conn| imports::start_file(conn, import_id, site_id, &start))?;
             (source, mark) = (next, next_mark);
         }
-        read_file(writer, events, &mut source, &mut mark, ids, progress)?;
+        read_file(writer, events, &mut source, &mut mark, ids, tracker)?;
     }
 }
 
@@ -320,14 +374,15 @@ fn resume(
     Ok((mark, outcome))
 }
 
-/// Reads the rest of `source`, writing its page views chunk by chunk.
+/// Reads the rest of `source` (or until the import is cancelled), writing
+/// its page views chunk by chunk.
 fn read_file(
     writer: &WriterHandle,
     events: &mut LogEvents,
     source: &mut LogSource,
     mark: &mut KnownFile,
     (import_id, site_id): (i64, i64),
-    progress: &mut dyn FnMut(Progress<'_>),
+    tracker: &mut Tracker<'_>,
 ) -> Result<(), ImportError> {
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = Vec::with_capacity(CHUNK);
@@ -355,22 +410,17 @@ fn read_file(
             )?;
         }
         if number.is_multiple_of(8192) {
-            progress(Progress {
-                file: &name,
-                offset: source.offset,
-                counts: events.counts(),
-            });
+            tracker.report(source, events.counts());
+            if tracker.cancelled() {
+                break;
+            }
         }
     }
     mark.bytes_read = source.offset;
     mark.lines_read = source.lines;
     commit(&mut committer, events, chunk, mark, import_id, site_id)?;
     committer.settle()?;
-    progress(Progress {
-        file: &name,
-        offset: source.offset,
-        counts: events.counts(),
-    });
+    tracker.report(source, events.counts());
     Ok(())
 }
 

@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::read::MultiGzDecoder;
 use mallard_store::imports::PREFIX_BYTES;
@@ -25,6 +27,10 @@ pub struct LogSource {
     partial: Vec<u8>,
     /// The file this reads and its identity on disk, to notice rotation.
     file: Option<(std::path::PathBuf, FileId)>,
+    /// Bytes of the input as stored (compressed, for gzip) read so far.
+    raw_read: Arc<AtomicU64>,
+    /// The size of the file as stored when it was opened (none for stdin).
+    pub size: Option<u64>,
     /// Decompressed bytes consumed so far.
     pub offset: u64,
     /// Lines consumed so far.
@@ -48,9 +54,11 @@ impl LogSource {
             return Self::from_reader("(stdin)".into(), Box::new(io::stdin()), false);
         }
         let file = File::open(path)?;
-        let id = FileId::of(&file.metadata()?);
+        let metadata = file.metadata()?;
+        let id = FileId::of(&metadata);
         let mut source = Self::from_reader(path.display().to_string(), Box::new(file), true)?;
         source.file = Some((path.to_owned(), id));
+        source.size = Some(metadata.len());
         Ok(source)
     }
 
@@ -79,7 +87,12 @@ impl LogSource {
         input: Box<dyn Read + Send>,
         plain_file: bool,
     ) -> io::Result<Self> {
-        let mut buffered = BufReader::with_capacity(256 * 1024, input);
+        let raw_read = Arc::new(AtomicU64::new(0));
+        let counted = CountingReader {
+            inner: input,
+            count: Arc::clone(&raw_read),
+        };
+        let mut buffered = BufReader::with_capacity(256 * 1024, counted);
         let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
         let mut reader: Box<dyn BufRead + Send> = if gzip {
             Box::new(BufReader::with_capacity(
@@ -104,9 +117,17 @@ impl LogSource {
             growing: plain_file && !gzip,
             partial: Vec::new(),
             file: None,
+            raw_read,
+            size: None,
             offset: 0,
             lines: 0,
         })
+    }
+
+    /// Bytes of the input as stored read so far (a little ahead of what was
+    /// parsed: the readers buffer), for a progress bar.
+    pub fn raw_read(&self) -> u64 {
+        self.raw_read.load(Ordering::Relaxed)
     }
 
     /// The first bytes (up to [`PREFIX_BYTES`]).
@@ -166,6 +187,20 @@ impl LogSource {
     }
 }
 
+/// Counts the bytes read through it.
+struct CountingReader {
+    inner: Box<dyn Read + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
 /// What tells one file from another at the same path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId(u64, u64);
@@ -214,12 +249,17 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&text).unwrap();
         let mut plain = source(text.clone(), true);
-        let mut zipped = source(gz.finish().unwrap(), true);
+        let compressed = gz.finish().unwrap();
+        let compressed_len = compressed.len() as u64;
+        let mut zipped = source(compressed, true);
         assert_eq!(plain.prefix(), zipped.prefix());
         assert_eq!(plain.prefix_hash(4096), zipped.prefix_hash(4096));
         assert_eq!(lines(&mut plain), ["one", "two", "three"]);
         assert_eq!(lines(&mut zipped), ["one", "two", "three"]);
         assert_eq!((plain.offset, plain.lines), (15, 3));
+        // Progress counts the bytes as stored: compressed ones for gzip.
+        assert_eq!(plain.raw_read(), 15);
+        assert_eq!(zipped.raw_read(), compressed_len);
     }
 
     #[test]

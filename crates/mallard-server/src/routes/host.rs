@@ -1,11 +1,12 @@
-//! `GET /api/host` and `PUT /api/host/port`: what runs this server (the
-//! desktop app or `mallard serve`) and, in the desktop app, moving the server
-//! to another port. Both need an Admin principal (and the CSRF check for the
-//! change).
+//! `GET /api/host`, `PUT /api/host/port` and `POST /api/host/import-logs`:
+//! what runs this server (the desktop app or `mallard serve`) and, in the
+//! desktop app, moving the server to another port and importing log files
+//! the person at the machine picks in a native dialog. All need an Admin
+//! principal (and the CSRF check for the changes).
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use crate::auth::extract::AdminAccess;
 use crate::error::ApiError;
 use crate::json::JsonBody;
+use crate::routes::imports::{JobInputs, LogImportOptions, spawn_job};
 use crate::state::AppState;
 
 /// The host routes.
@@ -20,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/host", get(describe))
         .route("/api/host/port", put(change_port))
+        .route("/api/host/import-logs", post(import_logs))
 }
 
 /// The body of `PUT /api/host/port`.
@@ -30,8 +33,18 @@ struct PortChange {
 
 async fn describe(_admin: AdminAccess, State(state): State<AppState>) -> Json<Value> {
     let value = match state.host.get() {
-        Some(host) => json!({"kind": "desktop", "port": host.port(), "port_changeable": true}),
-        None => json!({"kind": "server", "port": state.config.port, "port_changeable": false}),
+        Some(host) => json!({
+            "kind": "desktop",
+            "port": host.port(),
+            "port_changeable": true,
+            "file_dialog": true,
+        }),
+        None => json!({
+            "kind": "server",
+            "port": state.config.port,
+            "port_changeable": false,
+            "file_dialog": false,
+        }),
     };
     Json(value)
 }
@@ -64,4 +77,24 @@ async fn change_port(
         StatusCode::ACCEPTED,
         Json(json!({"status": "moving", "url": url})),
     ))
+}
+
+/// Opens the native file dialog on this machine and imports the log files
+/// chosen there, as a job (`GET /api/imports/jobs/{job}`): `choosing` while
+/// the dialog is open, `dismissed` if it was closed without a choice. The
+/// paths come from the person at the machine, never from the request.
+async fn import_logs(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    JsonBody(options): JsonBody<LogImportOptions>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(host) = state.host.get().cloned() else {
+        return Err(ApiError::NotFound(
+            "This server has no window to pick files in: run `mallard import logs` on its machine"
+                .into(),
+        ));
+    };
+    let request = options.request(&state, Vec::new())?;
+    let job = spawn_job(&state, request, JobInputs::Dialog(host));
+    Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))))
 }

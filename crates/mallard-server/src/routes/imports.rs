@@ -8,9 +8,13 @@
 //!   are on this machine, named by path, in the background; answered `202`
 //!   with the job to poll. A remote client may not name server paths.
 //! - `GET /api/imports/jobs/{job}` (Admin): a job's progress, then its report.
+//! - `DELETE /api/imports/jobs/{job}` (Admin): stop a running job; what it
+//!   read stays imported, and importing the same files again goes on from
+//!   there.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::auth::extract::AdminAccess;
 use crate::error::ApiError;
-use crate::import::jobs::JobState;
+use crate::host_control::HostControl;
+use crate::import::jobs::{Cancel, JobState};
 use crate::import::{FileOutcome, ImportReport, LineCounts, LogImportRequest, import_logs};
 use crate::json::JsonBody;
 use crate::state::AppState;
@@ -35,7 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/imports", get(list))
         .route("/api/imports/{id}", delete(undo))
         .route("/api/imports/logs", post(start_logs))
-        .route("/api/imports/jobs/{job}", get(job))
+        .route("/api/imports/jobs/{job}", get(job).delete(cancel_job))
 }
 
 /// One import as listed.
@@ -126,10 +131,19 @@ async fn undo(
     }
 }
 
-/// The body of `POST /api/imports/logs`.
+/// The body of `POST /api/imports/logs` (unknown fields are refused by
+/// the flattened options).
+#[derive(Debug, Deserialize)]
+struct LogImportBody {
+    #[serde(flatten)]
+    options: LogImportOptions,
+    files: Vec<String>,
+}
+
+/// How to read the logs: the site, the format, what to leave out.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LogImportBody {
+pub(crate) struct LogImportOptions {
     site_id: String,
     #[serde(default)]
     format: Option<String>,
@@ -137,7 +151,40 @@ struct LogImportBody {
     exclude: Vec<String>,
     #[serde(default)]
     include_static: bool,
-    files: Vec<String>,
+}
+
+impl LogImportOptions {
+    /// The import of `inputs` these options describe, or what is wrong
+    /// with them (a 400).
+    pub(crate) fn request(
+        &self,
+        state: &AppState,
+        inputs: Vec<PathBuf>,
+    ) -> Result<LogImportRequest, ApiError> {
+        let site = SiteId::parse(&self.site_id)
+            .map_err(|e| ApiError::BadRequest(format!("site_id: {e}")))?;
+        let format = self
+            .format
+            .as_deref()
+            .unwrap_or("auto")
+            .parse::<FormatChoice>()
+            .map_err(ApiError::BadRequest)?;
+        let patterns = self
+            .exclude
+            .iter()
+            .map(|pattern| ExcludePattern::parse(pattern))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::BadRequest)?;
+        Ok(LogImportRequest {
+            site,
+            format,
+            filter: LogFilter::new(self.include_static, patterns),
+            filter_bots: state.settings.get().filter_bots,
+            inputs,
+            follow: None,
+            cancel: Arc::default(),
+        })
+    }
 }
 
 /// What starting an import answers.
@@ -157,20 +204,6 @@ async fn start_logs(
             "Only this machine may import files by path: run `mallard import logs` here".into(),
         ));
     }
-    let site =
-        SiteId::parse(&body.site_id).map_err(|e| ApiError::BadRequest(format!("site_id: {e}")))?;
-    let format = body
-        .format
-        .as_deref()
-        .unwrap_or("auto")
-        .parse::<FormatChoice>()
-        .map_err(ApiError::BadRequest)?;
-    let patterns = body
-        .exclude
-        .iter()
-        .map(|pattern| ExcludePattern::parse(pattern))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::BadRequest)?;
     if body.files.is_empty() {
         return Err(ApiError::BadRequest(
             "files must name at least one log file".into(),
@@ -190,25 +223,60 @@ async fn start_logs(
             }
         })
         .collect::<Result<_, _>>()?;
-    let request = LogImportRequest {
-        site,
-        format,
-        filter: LogFilter::new(body.include_static, patterns),
-        filter_bots: state.settings.get().filter_bots,
-        inputs,
-        follow: None,
-    };
-    let job = state.imports.start();
+    let request = body.options.request(&state, inputs)?;
+    let job = spawn_job(&state, request, JobInputs::Given);
+    Ok((StatusCode::ACCEPTED, Json(JobStartedJson { job })))
+}
+
+/// Where a job's files come from.
+pub(crate) enum JobInputs {
+    /// The request names them.
+    Given,
+    /// The person at the machine picks them in the host's native dialog.
+    Dialog(Arc<dyn HostControl>),
+}
+
+/// Runs `request` on a blocking thread as a new job, reporting to
+/// [`AppState::imports`]; returns the job's id.
+pub(crate) fn spawn_job(state: &AppState, mut request: LogImportRequest, inputs: JobInputs) -> u64 {
+    let (job, cancel) = state.imports.start();
+    request.cancel = cancel;
     let jobs = state.clone();
     let writer = state.writer.clone();
     let geolocator = Arc::clone(&state.geolocator);
+    if matches!(inputs, JobInputs::Dialog(_)) {
+        jobs.imports.set(job, JobState::Choosing);
+    }
     tokio::task::spawn_blocking(move || {
+        if let JobInputs::Dialog(host) = inputs {
+            match host.pick_log_files() {
+                Some(files) if !files.is_empty() && !request.cancel.load(Ordering::Relaxed) => {
+                    request.inputs = files;
+                }
+                _ => {
+                    jobs.imports.set(job, JobState::Dismissed);
+                    return;
+                }
+            }
+            jobs.imports.set(
+                job,
+                JobState::Running {
+                    file: String::new(),
+                    offset: 0,
+                    bytes_done: 0,
+                    bytes_total: None,
+                    counts: LineCounts::default(),
+                },
+            );
+        }
         let mut report = |progress: crate::import::Progress<'_>| {
             jobs.imports.set(
                 job,
                 JobState::Running {
                     file: progress.file.to_owned(),
                     offset: progress.offset,
+                    bytes_done: progress.bytes_done,
+                    bytes_total: progress.bytes_total,
                     counts: progress.counts.clone(),
                 },
             );
@@ -228,7 +296,37 @@ async fn start_logs(
             },
         );
     });
-    Ok((StatusCode::ACCEPTED, Json(JobStartedJson { job })))
+    job
+}
+
+/// What asking a job to stop answers.
+#[derive(Debug, Serialize)]
+struct StoppingJson {
+    job: u64,
+    status: &'static str,
+}
+
+async fn cancel_job(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+) -> Result<(StatusCode, Json<StoppingJson>), ApiError> {
+    let id: u64 = job
+        .parse()
+        .map_err(|_| ApiError::NotFound("No such import job".into()))?;
+    match state.imports.cancel(id) {
+        Cancel::NotFound => Err(ApiError::NotFound("No such import job".into())),
+        Cancel::Ended => Err(ApiError::Conflict(format!(
+            "Import job {id} has ended already"
+        ))),
+        Cancel::Stopping => Ok((
+            StatusCode::ACCEPTED,
+            Json(StoppingJson {
+                job: id,
+                status: "stopping",
+            }),
+        )),
+    }
 }
 
 /// Counts as the job answer shows them.
@@ -239,6 +337,8 @@ struct CountsJson {
     unparsed: u64,
     skipped: std::collections::BTreeMap<&'static str, u64>,
     first_errors: Vec<LineErrorJson>,
+    first_event_at: Option<String>,
+    last_event_at: Option<String>,
 }
 
 /// An unreadable line.
@@ -269,6 +369,8 @@ impl From<&LineCounts> for CountsJson {
                     error: error.clone(),
                 })
                 .collect(),
+            first_event_at: counts.first_ts.map(crate::clock::rfc3339),
+            last_event_at: counts.last_ts.map(crate::clock::rfc3339),
         }
     }
 }
@@ -300,6 +402,10 @@ struct JobJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     offset: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_done: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_total: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     counts: Option<CountsJson>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     files: Vec<FileJson>,
@@ -310,12 +416,18 @@ struct JobJson {
 fn finished(job: u64, report: &ImportReport) -> JobJson {
     JobJson {
         job,
-        status: "finished",
+        status: if report.cancelled {
+            "cancelled"
+        } else {
+            "finished"
+        },
         import_id: Some(report.import_id),
         format: Some(report.format.clone()),
         detected: Some(report.detected),
         file: None,
         offset: None,
+        bytes_done: None,
+        bytes_total: None,
         counts: Some(CountsJson::from(&report.counts)),
         files: report
             .files
@@ -355,6 +467,8 @@ async fn job(
         detected: None,
         file: None,
         offset: None,
+        bytes_done: None,
+        bytes_total: None,
         counts: None,
         files: Vec::new(),
         error: None,
@@ -364,14 +478,20 @@ async fn job(
         Some(JobState::Running {
             file,
             offset,
+            bytes_done,
+            bytes_total,
             counts,
         }) => JobJson {
             file: Some(file),
             offset: Some(offset),
+            bytes_done: Some(bytes_done),
+            bytes_total,
             counts: Some(CountsJson::from(&counts)),
             ..empty("running")
         },
         Some(JobState::Finished(report)) => finished(id, &report),
+        Some(JobState::Choosing) => empty("choosing"),
+        Some(JobState::Dismissed) => empty("dismissed"),
         Some(JobState::Failed(error)) => JobJson {
             error: Some(error),
             ..empty("failed")
