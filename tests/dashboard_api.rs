@@ -648,3 +648,79 @@ fn realtime_events_list_the_latest_events_without_addresses() {
     let unknown = json_of(dashboard.get("/api/stats/realtime/events?site_id=none.test"));
     assert_eq!(unknown["events"], json!([]));
 }
+
+#[test]
+fn a_geolocation_database_chosen_in_settings_is_read_first_put_in_force_and_kept() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let dashboard = Dashboard::open(&server);
+    let health = || json_of(client().get(server.url("/health/detailed")).send().unwrap());
+    assert_eq!(health()["geoip_file"], Value::Null, "the bundled database");
+    let settings = json_of(dashboard.get("/api/settings"));
+    assert_eq!(
+        settings["geoip_database"],
+        json!({"value": "", "source": "default", "env": "MALLARD_GEOIP_DATABASE", "editable": true})
+    );
+
+    // Files that are not a usable database are refused, naming the file.
+    let garbage = home.path().join("GeoLite2-City.mmdb");
+    std::fs::write(&garbage, b"not a database").unwrap();
+    let missing = home.path().join("missing.mmdb");
+    for (path, says) in [(&garbage, "MaxMind DB"), (&missing, "missing.mmdb")] {
+        let refused = dashboard.patch(
+            "/api/settings",
+            &json!({"geoip_database": path.to_str().unwrap()}),
+        );
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let message = json_of(refused)["error"].as_str().unwrap().to_owned();
+        assert!(
+            message.starts_with("geoip_database: ") && message.contains(says),
+            "{message}"
+        );
+    }
+    expect(
+        dashboard.patch("/api/settings", &json!({"geoip_database": "city.mmdb"})),
+        StatusCode::BAD_REQUEST,
+        error(
+            "geoip_database must be the absolute path of a GeoLite2 or DB-IP .mmdb file, or empty \
+             for the bundled country database",
+        ),
+    );
+    assert_eq!(health()["geoip_file"], Value::Null, "nothing changed");
+
+    // A readable one is in force at once, and after a restart.
+    let good = home.path().join("country.mmdb");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../crates/mallard-geo/data/geo-whois-asn-country.mmdb"
+        ),
+        &good,
+    )
+    .unwrap();
+    let good = good.to_str().unwrap().to_owned();
+    let saved = json_of(dashboard.patch("/api/settings", &json!({"geoip_database": good})));
+    assert_eq!(saved["geoip_database"]["value"], good);
+    assert_eq!(saved["geoip_database"]["source"], "dashboard");
+    assert_eq!(health()["geoip_file"], good);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let server = Server::start(&home, &[]);
+    let health = || json_of(client().get(server.url("/health/detailed")).send().unwrap());
+    assert_eq!(health()["geoip_file"], good);
+
+    // A saved file that went away does not keep the server from starting:
+    // the bundled database stands in.
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    std::fs::remove_file(&good).unwrap();
+    let server = Server::start(&home, &[]);
+    let health = || json_of(client().get(server.url("/health/detailed")).send().unwrap());
+    assert_eq!(health()["geoip_file"], Value::Null);
+    assert_eq!(health()["status"], "ok");
+    // Empty chooses the bundled database explicitly.
+    let saved =
+        json_of(Dashboard::open(&server).patch("/api/settings", &json!({"geoip_database": ""})));
+    assert_eq!(saved["geoip_database"]["value"], "");
+    assert_eq!(saved["geoip_database"]["source"], "dashboard");
+}

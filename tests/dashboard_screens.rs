@@ -135,6 +135,14 @@ fn a_setting_changed_in_the_browser_is_saved_and_still_there_after_a_reload() {
         "#settings-error",
         "rate_limit_per_site must be a whole number from 0 (unlimited) to 1000000",
     );
+
+    // The geolocation database is read before it is saved.
+    browser.fill("#setting-rate_limit_per_site", "0");
+    let missing = home.path().join("GeoLite2-City.mmdb");
+    browser.fill("#setting-geoip_database", missing.to_str().unwrap());
+    browser.click("#save-settings");
+    browser.wait_for_text("#settings-error", "geoip_database: ");
+    browser.wait_for_text("#settings-error", "GeoLite2-City.mmdb");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 // Settings: ingestion (site allowlist, bot filter, per-site rate limit), data
-// retention, the collector's API key mode and rate limits, each site's time
+// retention, the geolocation database, the collector's API key mode and rate limits, each site's time
 // zone, the local server's port (changeable in the desktop app), the tracker
 // snippet and export links. Values saved here are stored in
 // the database and in force at once; a value set by an environment variable is
@@ -24,6 +24,9 @@ const GROUPS = [
   ['Data', [
     ['retention_days', 'Keep data for (days)', 'number', '0 keeps everything. Older events and visits are deleted hourly, in small chunks.'],
   ]],
+  ['Geolocation', [
+    ['geoip_database', 'Country database (.mmdb file)', 'path', 'Empty: the bundled country database (ip-location-db, CC BY 4.0). Or the full path of a GeoLite2 or DB-IP country or city database, which is read before it is saved. Addresses are looked up in memory and never stored.'],
+  ]],
   ['Collector (/events, /s2s/events)', [
     ['api_key_mode', 'API key mode', 'mode', 'disabled: the bearer is the site id. tag: an lk_live_ key if one matches, else the site id. require: only active lk_live_ keys.'],
     ['rate_limit_ip_rps', 'Per-IP rate (requests/s)', 'number', ''],
@@ -42,6 +45,8 @@ function field(name, label, kind, help, setting) {
     input = h('input', { ...common, type: 'checkbox', checked: setting.value === true });
   } else if (kind === 'list') {
     input = h('textarea', { ...common, rows: 3, spellcheck: 'false' }, setting.value.join('\n'));
+  } else if (kind === 'path') {
+    input = h('input', { ...common, type: 'text', value: setting.value, placeholder: '/path/to/GeoLite2-City.mmdb', spellcheck: 'false', autocomplete: 'off' });
   } else if (kind === 'mode') {
     input = h('select', common, ['disabled', 'tag', 'require'].map((m) => h('option', { value: m, selected: setting.value === m }, m)));
   } else {
@@ -60,6 +65,7 @@ function valueOf(form, name, kind) {
   if (kind === 'bool') return input.checked;
   if (kind === 'list') return input.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
   if (kind === 'mode') return input.value;
+  if (kind === 'path') return input.value.trim();
   return input.value.trim() === '' ? NaN : Number(input.value);
 }
 

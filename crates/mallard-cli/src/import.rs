@@ -25,7 +25,6 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mallard_core::SiteId;
 use mallard_core::access_log::{ExcludePattern, FormatChoice, LogFilter};
-use mallard_geo::Geolocator;
 use mallard_server::import::{FileOutcome, ImportReport, LogImportRequest, Progress, import_logs};
 use mallard_store::imports::Undo;
 use mallard_store::{Store, StoreError, StoreOptions};
@@ -131,14 +130,14 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
         .iter()
         .map(|pattern| ExcludePattern::parse(pattern).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let geolocator = Arc::new(match &config.geoip_database {
-        Some(path) => Geolocator::open(path)?,
-        None => Geolocator::bundled()?,
-    });
     let saved = store.reads().with(|db| db.dashboard_settings())?;
-    let filter_bots = mallard_server::settings::LiveSettings::new(config, &saved)
-        .get()
-        .filter_bots;
+    let settings = mallard_server::settings::LiveSettings::new(config, &saved).get();
+    let filter_bots = settings.filter_bots;
+    // The database the server would use, a dashboard choice included.
+    let geolocator = Arc::new(
+        mallard_server::geo_source::open(settings.geoip_database.as_deref())
+            .context("cannot read the geolocation database (geoip_database)")?,
+    );
     let request = LogImportRequest {
         site,
         format: args.format.parse().map_err(anyhow::Error::msg)?,

@@ -521,6 +521,7 @@ fn file_settings(raw: &FileConfig) -> Vec<&'static str> {
         ("retention_days", raw.retention_days.is_some()),
         ("rate_limit_per_site", raw.rate_limit_per_site.is_some()),
         ("max_new_sites_per_day", raw.max_new_sites_per_day.is_some()),
+        ("geoip_database", raw.geoip_database.is_some()),
     ] {
         if set {
             names.push(name);

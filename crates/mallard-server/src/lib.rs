@@ -19,6 +19,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod excerpt;
+pub mod geo_source;
 pub mod host_control;
 pub mod import;
 pub mod ingest;

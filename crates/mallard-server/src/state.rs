@@ -4,13 +4,13 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mallard_geo::Geolocator;
 use mallard_store::{ReadPool, Store, StoreError, VisitorSalts, WriterHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::AuthState;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::geo_source::GeoSource;
 use crate::ingest::enrich::Enricher;
 use crate::local_admin::LocalAdminToken;
 use crate::settings::LiveSettings;
@@ -30,9 +30,9 @@ pub struct Shared {
     pub reads: Arc<ReadPool>,
     /// Turns validated events into stored events.
     pub enricher: Enricher,
-    /// Looks up the country of a client's address (bundled database, or
-    /// the configured `geoip_database`).
-    pub geolocator: Arc<Geolocator>,
+    /// Looks up the country of a client's address: the bundled database,
+    /// or the `geoip_database` setting's (replaced when it changes).
+    pub geo: Arc<GeoSource>,
     /// The daily salts of visitor ids.
     pub visitor_salts: Arc<VisitorSalts>,
     /// The settings the dashboard may change, as in force.
@@ -68,25 +68,42 @@ impl Deref for AppState {
     }
 }
 
+/// The geolocation database the settings name. One named in the config file
+/// or the environment must open (the server refuses to start otherwise, as
+/// for any bad configuration); one saved from the dashboard that no longer
+/// opens (the file was moved) gives way to the bundled database with a
+/// warning, so that a missing file never keeps the app from starting.
+fn open_geolocation(settings: &LiveSettings) -> Result<GeoSource, crate::ServerError> {
+    let path = settings.get().geoip_database.clone();
+    let geo = match GeoSource::open(path.as_deref()) {
+        Ok(geo) => geo,
+        Err(err) if settings.origin("geoip_database") == crate::settings::Origin::Dashboard => {
+            tracing::warn!(
+                error = %err,
+                "the geoip_database saved in Settings cannot be read; using the bundled country database"
+            );
+            GeoSource::open(None)?
+        }
+        Err(err) => return Err(err.into()),
+    };
+    tracing::info!(
+        database = geo.current().database_type(),
+        "geolocation: {}",
+        geo.path().map_or_else(
+            || "bundled country database".to_owned(),
+            |p| p.display().to_string()
+        )
+    );
+    Ok(geo)
+}
+
 impl AppState {
     /// Builds the state for `store` under `config`: loads the password hash and
     /// the API keys, and stores `MALLARD_ADMIN_PASSWORD` when it is given. Call
     /// it outside an async runtime (it blocks on the database and on Argon2).
-    /// It opens the geolocation database: the configured `geoip_database`, or
+    /// It opens the geolocation database: the `geoip_database` setting's, or
     /// the bundled one.
     pub fn new(config: Config, store: &Store) -> Result<Self, crate::ServerError> {
-        let geolocator = Arc::new(match &config.geoip_database {
-            Some(path) => Geolocator::open(path)?,
-            None => Geolocator::bundled()?,
-        });
-        tracing::info!(
-            database = geolocator.database_type(),
-            "geolocation: {}",
-            config.geoip_database.as_ref().map_or_else(
-                || "bundled country database".to_owned(),
-                |p| p.display().to_string()
-            )
-        );
         if config.secret.is_some() {
             tracing::warn!(
                 "MALLARD_SECRET (`secret`) is no longer used: visitor ids are keyed by a random \
@@ -115,6 +132,7 @@ impl AppState {
         })?;
         let settings = LiveSettings::new(&config, &saved);
         let live = settings.get();
+        let geo = Arc::new(open_geolocation(&settings)?);
         let auth = AuthState::new(
             password_hash,
             keys,
@@ -130,8 +148,8 @@ impl AppState {
             })?,
         );
         Ok(Self(Arc::new(Shared {
-            enricher: Enricher::new(live.filter_bots, Arc::clone(&geolocator)),
-            geolocator,
+            enricher: Enricher::new(live.filter_bots, Arc::clone(&geo)),
+            geo,
             visitor_salts: store.visitor_salts(),
             writer,
             reads: store.reads(),

@@ -416,10 +416,7 @@ fn build_event(
             .internal_ip_ranges
             .iter()
             .any(|net| net.contains(&ip));
-        session.country = state
-            .geolocator
-            .country(ip)
-            .map(|code| code.as_str().to_owned());
+        session.country = state.geo.country(ip).map(|code| code.as_str().to_owned());
     }
     Ok(NewEvent {
         visitor: visitor_id_from_anon_id(&site, wire.anon_id.trim()),

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::geo_source::GeoSource;
 use mallard_core::device;
 use mallard_core::referrer::{classify_referrer, source_from_param};
 use mallard_core::visitor::visitor_id;
 use mallard_core::{DailySalt, NewEvent, SessionAttributes, UserAgentClassifier};
-use mallard_geo::Geolocator;
 
 use super::payload::ValidatedEvent;
 
@@ -27,17 +27,17 @@ pub enum Enriched {
 pub struct Enricher {
     classifier: UserAgentClassifier,
     filter_bots: AtomicBool,
-    geolocator: Arc<Geolocator>,
+    geo: Arc<GeoSource>,
 }
 
 impl Enricher {
     /// An enricher that drops bots when `filter_bots` is set and places
-    /// visitors with `geolocator`.
-    pub fn new(filter_bots: bool, geolocator: Arc<Geolocator>) -> Self {
+    /// visitors with the database in force in `geo`.
+    pub fn new(filter_bots: bool, geo: Arc<GeoSource>) -> Self {
         Self {
             classifier: UserAgentClassifier::new(10_000),
             filter_bots: AtomicBool::new(filter_bots),
-            geolocator,
+            geo,
         }
     }
 
@@ -76,10 +76,7 @@ impl Enricher {
             os_version: agent.os_version.clone(),
             device: device::classify(event.screen_width, &agent),
             screen_width: event.screen_width,
-            country: self
-                .geolocator
-                .country(ip)
-                .map(|code| code.as_str().to_owned()),
+            country: self.geo.country(ip).map(|code| code.as_str().to_owned()),
             is_bot: agent.is_bot,
             is_internal: false,
         };
@@ -108,7 +105,7 @@ mod tests {
         (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
     fn enricher(filter_bots: bool) -> Enricher {
-        Enricher::new(filter_bots, Arc::new(Geolocator::bundled().unwrap()))
+        Enricher::new(filter_bots, Arc::new(GeoSource::open(None).unwrap()))
     }
 
     fn event(body: &str) -> ValidatedEvent {

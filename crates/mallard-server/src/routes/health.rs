@@ -30,10 +30,11 @@ async fn health() -> &'static str {
 }
 
 /// The fields of `/health/detailed` that describe the configuration.
-const CONFIGURATION_FIELDS: [&str; 7] = [
+const CONFIGURATION_FIELDS: [&str; 8] = [
     "auth_configured",
     "geoip_loaded",
     "geoip_database",
+    "geoip_file",
     "filter_bots",
     "site_allowlist",
     "rate_limit_per_site",
@@ -85,7 +86,9 @@ async fn detailed(State(state): State<AppState>, parts: Parts) -> Response {
         // The server does not start without a readable database, so one is
         // always loaded; `geoip_database` says which.
         "geoip_loaded": true,
-        "geoip_database": state.geolocator.database_type(),
+        "geoip_database": state.geo.current().database_type(),
+        // The file in force; null for the bundled database.
+        "geoip_file": state.geo.path(),
         "site_allowlist": live.site_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rate_limit_per_site": live.rate_limit_per_site,
         "durability": format!("{:?}", state.config.durability).to_lowercase(),

@@ -243,7 +243,7 @@ pub(crate) fn spawn_job(state: &AppState, mut request: LogImportRequest, inputs:
     request.cancel = cancel;
     let jobs = state.clone();
     let writer = state.writer.clone();
-    let geolocator = Arc::clone(&state.geolocator);
+    let geolocator = state.geo.current();
     if matches!(inputs, JobInputs::Dialog(_)) {
         jobs.imports.set(job, JobState::Choosing);
     }

@@ -1,15 +1,20 @@
 //! `GET /api/settings` and `PATCH /api/settings`: the settings the dashboard
 //! may change (see [`crate::settings`]). A change is validated, saved in the
 //! database and put in force at once; a value pinned by an environment
-//! variable cannot be changed here.
+//! variable cannot be changed here. A new `geoip_database` is read before
+//! anything is saved, so a file that is not a usable database is refused.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use std::path::PathBuf;
+
+use mallard_geo::Geolocator;
 use serde_json::Value;
 
 use crate::auth::extract::AdminAccess;
 use crate::error::ApiError;
+use crate::geo_source;
 use crate::json::JsonBody;
 use crate::settings::editable::setting;
 use crate::state::AppState;
@@ -62,6 +67,20 @@ async fn change(
 ) -> Result<Json<Value>, ApiError> {
     let _one_at_a_time = state.settings.changing.lock().await;
     let changes = validate(&state, &body)?;
+    let opened = match changes
+        .iter()
+        .find(|(name, _)| name == "geoip_database")
+        .and_then(|(_, value)| value.as_ref())
+        .and_then(|text| serde_json::from_str::<String>(text).ok())
+        .filter(|path| !path.is_empty())
+    {
+        Some(path) => Some(
+            open_geoip(PathBuf::from(path))
+                .await
+                .map_err(|err| ApiError::BadRequest(format!("geoip_database: {err}")))?,
+        ),
+        None => None,
+    };
     let saved = state
         .writer
         .run(move |conn| {
@@ -74,5 +93,44 @@ async fn change(
             ApiError::Unavailable("Database unavailable".into())
         })?;
     state.apply_settings(&saved);
+    put_geoip_in_force(&state, opened).await;
     Ok(Json(state.settings.describe()))
+}
+
+/// Reads the geolocation database at `path` (off the async workers).
+async fn open_geoip(path: PathBuf) -> Result<(PathBuf, Geolocator), String> {
+    tokio::task::spawn_blocking(move || {
+        geo_source::open(Some(&path))
+            .map(|geo| (path, geo))
+            .map_err(|err| err.to_string())
+    })
+    .await
+    .map_err(|err| err.to_string())?
+}
+
+/// Makes the lookups use the database the settings now name: `opened` when
+/// that is the one, else the file is read (or the bundled one taken).
+async fn put_geoip_in_force(state: &AppState, opened: Option<(PathBuf, Geolocator)>) {
+    let wanted = state.settings.get().geoip_database.clone();
+    if wanted == state.geo.path() {
+        return;
+    }
+    let geo = match (opened, &wanted) {
+        (Some((path, geo)), Some(want)) if path == *want => Ok(geo),
+        (_, Some(want)) => open_geoip(want.clone()).await.map(|(_, geo)| geo),
+        (_, None) => geo_source::open(None).map_err(|err| err.to_string()),
+    };
+    match geo {
+        Ok(geo) => {
+            tracing::info!(
+                database = geo.database_type(),
+                path = ?wanted,
+                "geolocation database changed from the dashboard"
+            );
+            state.geo.replace(geo, wanted);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the geolocation database; keeping the one in force")
+        }
+    }
 }

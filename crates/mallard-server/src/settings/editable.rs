@@ -3,6 +3,7 @@
 //! for values read back from the database, stored as JSON text).
 
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 
 use mallard_core::SiteId;
 use serde_json::{Value, json};
@@ -21,7 +22,7 @@ pub struct Setting {
 }
 
 /// Every setting the dashboard may change, in display order.
-pub const SETTINGS: [Setting; 10] = [
+pub const SETTINGS: [Setting; 11] = [
     Setting {
         name: "site_ids",
         env: "MALLARD_SITE_IDS",
@@ -61,6 +62,10 @@ pub const SETTINGS: [Setting; 10] = [
     Setting {
         name: "max_new_sites_per_day",
         env: "MALLARD_MAX_NEW_SITES_PER_DAY",
+    },
+    Setting {
+        name: "geoip_database",
+        env: "MALLARD_GEOIP_DATABASE",
     },
 ];
 
@@ -120,6 +125,8 @@ pub struct Effective {
     /// Sites events may create per UTC day (both families); 0 lets only sites
     /// added by hand or on the allowlist receive events.
     pub max_new_sites_per_day: u32,
+    /// The geolocation database file; `None` is the bundled one.
+    pub geoip_database: Option<PathBuf>,
 }
 
 impl Effective {
@@ -136,6 +143,7 @@ impl Effective {
             rate_limit_key_rps: config.collector.key_rps,
             rate_limit_key_burst: config.collector.key_burst,
             max_new_sites_per_day: config.max_new_sites_per_day,
+            geoip_database: config.geoip_database.clone(),
         }
     }
 
@@ -181,6 +189,7 @@ impl Effective {
                 })?;
                 self.max_new_sites_per_day = u32::try_from(max).unwrap_or(u32::MAX);
             }
+            "geoip_database" => self.geoip_database = geoip_database(value)?,
             other => return Err(format!("Unknown setting: {other}")),
         }
         Ok(())
@@ -203,6 +212,11 @@ impl Effective {
             "rate_limit_key_rps" => json!(self.rate_limit_key_rps.get()),
             "rate_limit_key_burst" => json!(self.rate_limit_key_burst.get()),
             "max_new_sites_per_day" => json!(self.max_new_sites_per_day),
+            "geoip_database" => json!(
+                self.geoip_database
+                    .as_ref()
+                    .map_or_else(String::new, |path| path.display().to_string())
+            ),
             _ => Value::Null,
         }
     }
@@ -211,6 +225,27 @@ impl Effective {
 /// The setting called `name`, if it is editable.
 pub fn setting(name: &str) -> Option<Setting> {
     SETTINGS.iter().copied().find(|s| s.name == name)
+}
+
+/// A `geoip_database` value: the absolute path of a MaxMind DB file, or
+/// empty (or null) for the bundled database. Whether the file reads is
+/// checked where the change is made (it takes a read of the file).
+fn geoip_database(value: &Value) -> Result<Option<PathBuf>, String> {
+    const WHAT: &str = "geoip_database must be the absolute path of a GeoLite2 or DB-IP .mmdb file, \
+                        or empty for the bundled country database";
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) if text.trim().is_empty() => Ok(None),
+        Value::String(text) => {
+            let path = PathBuf::from(text.trim());
+            if path.is_absolute() {
+                Ok(Some(path))
+            } else {
+                Err(WHAT.to_owned())
+            }
+        }
+        _ => Err(WHAT.to_owned()),
+    }
 }
 
 fn whole(value: &Value, min: u64, max: u64) -> Option<u64> {
@@ -277,6 +312,13 @@ mod tests {
             "site_ids: invalid site id: site id contains the character ' '; allowed are letters, digits and . _ : -"
         );
         assert_eq!(err(&mut e, "port", json!(1)), "Unknown setting: port");
+        for relative in [json!("GeoLite2-City.mmdb"), json!(7)] {
+            assert_eq!(
+                err(&mut e, "geoip_database", relative),
+                "geoip_database must be the absolute path of a GeoLite2 or DB-IP .mmdb file, \
+                 or empty for the bundled country database"
+            );
+        }
         assert_eq!(e, defaults(), "nothing changed");
     }
 
@@ -294,6 +336,8 @@ mod tests {
             ("rate_limit_key_rps", json!(7)),
             ("rate_limit_key_burst", json!(8)),
             ("max_new_sites_per_day", json!(0)),
+            ("geoip_database", json!("/var/lib/GeoLite2-City.mmdb")),
+            ("geoip_database", json!("")),
         ] {
             e.set(name, &value).unwrap();
             assert_eq!(e.get(name), value, "{name}");
