@@ -843,3 +843,135 @@ fn follow_reads_new_lines_as_they_come_and_across_log_rotation() {
         "one visit: the salts live as long as the import: {main}"
     );
 }
+
+/// A log of `days` days from 2024-03-01, each with `visitors` visitors who
+/// view six pages a minute apart, in time order; addresses start with
+/// `network`.
+fn busy_log(network: u8, days: u32, visitors: u32) -> Vec<String> {
+    let mut lines = Vec::new();
+    for day in 0..days {
+        let mut day_lines: Vec<(u32, String)> = Vec::new();
+        for visitor in 0..visitors {
+            let start = visitor * 30;
+            for page in 0..6 {
+                let second = start + page * 60;
+                let time = format!(
+                    "{:02}/Mar/2024:{:02}:{:02}:{:02} +0000",
+                    day + 1,
+                    second / 3600,
+                    (second / 60) % 60,
+                    second % 60
+                );
+                day_lines.push((
+                    second,
+                    format!(
+                        "{network}.{day}.{}.{} - - [{time}] \"GET /page/{page} HTTP/1.1\" 200 100 \"-\" \"{FIREFOX}\"",
+                        visitor / 250,
+                        visitor % 250
+                    ),
+                ));
+            }
+        }
+        day_lines.sort_by_key(|(second, _)| *second);
+        lines.extend(day_lines.into_iter().map(|(_, line)| line));
+    }
+    lines
+}
+
+#[test]
+fn an_import_killed_midway_and_run_again_counts_every_line_exactly_once() {
+    let home = TestHome::new();
+    let log = home.path().join("busy.log");
+    let (days, visitors) = (8, 2_500);
+    write(&log, &busy_log(10, days, visitors));
+    let mut first = home
+        .command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["logs", "--site", "crash.test", "--format", "combined"])
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as soon as the ledger records some page views: the bulk load
+    // then holds the newest days in memory, and has written the oldest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while imported_so_far(&home) <= 0 {
+        assert!(std::time::Instant::now() < deadline, "no progress recorded");
+        assert!(first.try_wait().unwrap().is_none(), "ended before the kill");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let recorded = imported_so_far(&home);
+    assert!(
+        recorded > 0 && recorded < i64::from(days * visitors * 6),
+        "killed midway: {recorded}"
+    );
+
+    // The interrupted import is undone whole, and the file read again.
+    let again = stdout(&import(&home, &["--site", "crash.test"], &[&log]));
+    assert!(
+        again.contains("import 1 was interrupted before it finished: undone"),
+        "{again}"
+    );
+    assert!(again.contains("busy.log: read\n"), "{again}");
+    let server = Server::start(&home, &[]);
+    let main = json_of(
+        client()
+            .get(server.url(
+                "/api/stats/main?site_id=crash.test&start_date=2024-03-01&end_date=2024-03-09",
+            ))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(main["total_pageviews"], days * visitors * 6, "{main}");
+    assert_eq!(main["visits"], days * visitors, "{main}");
+    let listed = json_of(client().get(server.url("/api/imports")).send().unwrap());
+    assert!(listed[1]["undone_at"].is_string(), "{listed}");
+    assert_eq!(listed[0]["imported"], days * visitors * 6, "{listed}");
+    assert!(listed[0]["undone_at"].is_null(), "{listed}");
+}
+
+#[test]
+fn two_servers_logs_of_the_same_days_import_together_exactly() {
+    // The second log goes back to days the first one already filled: the
+    // site's bulk load ends there, and the rest takes the ordinary path.
+    let home = TestHome::new();
+    let (days, visitors) = (4, 300);
+    let first = home.path().join("web1.log");
+    let second = home.path().join("web2.log");
+    write(&first, &busy_log(10, days, visitors));
+    write(&second, &busy_log(11, days, visitors));
+    let output = stdout(&import(&home, &["--site", "pair.test"], &[&first, &second]));
+    assert!(
+        output.contains(&format!("{} page views imported", 2 * days * visitors * 6)),
+        "{output}"
+    );
+    let server = Server::start(&home, &[]);
+    let main =
+        json_of(
+            client()
+                .get(server.url(
+                    "/api/stats/main?site_id=pair.test&start_date=2024-03-01&end_date=2024-03-05",
+                ))
+                .send()
+                .unwrap(),
+        );
+    assert_eq!(main["total_pageviews"], 2 * days * visitors * 6, "{main}");
+    assert_eq!(main["visits"], 2 * days * visitors, "{main}");
+    let pages = json_of(
+        client()
+            .get(server.url(
+                "/api/stats/breakdown/pages?site_id=pair.test&start_date=2024-03-01&end_date=2024-03-05",
+            ))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        pages["results"][0]["pageviews"],
+        2 * days * visitors,
+        "{pages}"
+    );
+}

@@ -94,7 +94,12 @@ fn check_pattern(value: &str) -> Result<String, String> {
 /// Runs the command.
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let config = args.common.load(None, None)?;
-    let store = match Store::open(&config.data_dir, StoreOptions::default()) {
+    let mut options = StoreOptions::default();
+    // A site without data is loaded straight into day segments as its days
+    // settle, as `mallard seed` does; the import's ledger records only what
+    // is stored. A site with data gets rows, packed as its days close.
+    options.writer.bulk_load = matches!(args.action, ImportAction::Logs(_));
+    let store = match Store::open(&config.data_dir, options) {
         Ok(store) => store,
         Err(StoreError::Locked(_)) => {
             let dir = &config.data_dir;
@@ -252,6 +257,8 @@ pub(crate) struct Summary {
     pub(crate) first_errors: Vec<(String, u64, String)>,
     /// Whether it was stopped before the end of its files.
     pub(crate) cancelled: bool,
+    /// `(import, visits, events)` of interrupted imports undone first.
+    pub(crate) rolled_back: Vec<(i64, u64, u64)>,
 }
 
 impl Summary {
@@ -288,10 +295,21 @@ impl Summary {
                 .map(|(line, file, err)| (file.clone(), *line, err.clone()))
                 .collect(),
             cancelled: report.cancelled,
+            rolled_back: report
+                .rolled_back
+                .iter()
+                .map(|undone| (undone.id, undone.visits, undone.events))
+                .collect(),
         }
     }
 
     pub(crate) fn print(&self, took: Duration) {
+        for (id, visits, events) in &self.rolled_back {
+            println!(
+                "import {id} was interrupted before it finished: undone ({visits} visits, \
+                 {events} events removed), and its files are read again"
+            );
+        }
         println!(
             "import {}: {} format{}",
             self.import_id,

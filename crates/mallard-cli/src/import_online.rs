@@ -150,6 +150,19 @@ fn summary(state: &Value) -> Summary {
         format: state["format"].as_str().unwrap_or_default().to_owned(),
         detected: state["detected"].as_bool().unwrap_or(false),
         cancelled: state["status"] == "cancelled",
+        rolled_back: state["rolled_back"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|undone| {
+                let number = |field: &str| undone[field].as_u64().unwrap_or(0);
+                (
+                    undone["id"].as_i64().unwrap_or(0),
+                    number("visits_removed"),
+                    number("events_removed"),
+                )
+            })
+            .collect(),
         files: state["files"]
             .as_array()
             .into_iter()

@@ -15,9 +15,13 @@
 //! as if it had been ingested, so that ingestion goes on from there.
 //!
 //! A crash loses the visits held in memory and nothing else: rollups are
-//! only ever contributed for visits that are written. An event for a day
-//! already written ends the batch with an error (the load wants time order,
-//! day by day); so does a collector event (it carries a dedupe key and a
+//! only ever contributed for visits that are written. A caller that keeps
+//! its own record of what it sent (an import's ledger) asks
+//! [`BulkLoad::held_from`] which events are still only in memory. An event
+//! for a day already written (a log read out of order, or two servers' logs
+//! of the same days) ends the load before it is recorded, and it and every
+//! later event take the ordinary path, which unpacks the day. A collector
+//! event ends the batch with an error (it carries a dedupe key and a
 //! consent, which the ordinary path keeps). A batch that fails leaves the
 //! load as the last committed batch left it ([`BulkLoad::roll_back`]), and
 //! the writer then writes what it holds as rows and ends the load, so no
@@ -138,6 +142,24 @@ impl BulkLoad {
         [self.newest_start, self.written_through, self.earliest] =
             std::mem::take(&mut self.saved_marks);
         self.ended = false;
+    }
+
+    /// Whether an event of `site` at `ts` falls on a day already written:
+    /// the load cannot take it.
+    pub(crate) fn refuses(&self, site: i64, ts: i64) -> bool {
+        self.written_through
+            .get(&site)
+            .is_some_and(|&day| utc_day(ts) <= day)
+    }
+
+    /// The start (ms) of the earliest UTC day on which a visit of `site`
+    /// held in memory starts: every event of `site` before it is written.
+    /// `None` when nothing of `site` is held.
+    pub(crate) fn held_from(&self, site: i64) -> Option<i64> {
+        if self.ended {
+            return None;
+        }
+        self.earliest.get(&site).map(|day| day * DAY_MS)
     }
 
     /// Holds `event` of the visit as `recorded` left it.

@@ -161,9 +161,23 @@ pub fn record_progress(
     file: &KnownFile,
     new_visitors: &[u64],
 ) -> Result<(), StoreError> {
+    record_mark(conn, import_id, site_id, counts, file)?;
+    record_visitors(conn, import_id, new_visitors)
+}
+
+/// Records how far import `import_id` got: its counts, and the point
+/// reached in `file` (everything before it is stored).
+fn record_mark(
+    conn: &Connection,
+    import_id: i64,
+    site_id: i64,
+    counts: &ImportCounts,
+    file: &KnownFile,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE imports SET lines = ?2, imported = ?3, unparsed = ?4, skipped = ?5, \
-         first_ts = ?6, last_ts = ?7 WHERE id = ?1",
+         first_ts = coalesce(min(first_ts, ?6), first_ts, ?6), \
+         last_ts = coalesce(max(last_ts, ?7), last_ts, ?7) WHERE id = ?1",
     )?
     .execute(params![
         import_id,
@@ -191,6 +205,17 @@ pub fn record_progress(
         file.lines_read as i64,
         import_id,
     ])?;
+    Ok(())
+}
+
+/// Records visitor ids import `import_id` created (for its undo). Ids of
+/// events that a crash loses before they are stored may be recorded too:
+/// undoing them removes nothing.
+fn record_visitors(
+    conn: &Connection,
+    import_id: i64,
+    new_visitors: &[u64],
+) -> Result<(), StoreError> {
     if !new_visitors.is_empty() {
         let mut sorted = new_visitors.to_vec();
         sorted.sort_unstable();
@@ -205,6 +230,77 @@ pub fn record_progress(
         .execute(params![import_id, seq, blob])?;
     }
     Ok(())
+}
+
+/// Notes that a bulk load may hold (and later write) events of import
+/// `import_id` beyond the points its ledger records, between `first_ts` and
+/// `last_ts`: if the import never finishes, [`roll_back_interrupted`] undoes
+/// it whole.
+pub fn hold_span(
+    conn: &Connection,
+    import_id: i64,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE imports SET holding = 1, \
+         first_ts = coalesce(min(first_ts, ?2), first_ts, ?2), \
+         last_ts = coalesce(max(last_ts, ?3), last_ts, ?3) WHERE id = ?1",
+    )?
+    .execute(params![import_id, first_ts, last_ts])?;
+    Ok(())
+}
+
+/// Import `import_id` recorded everything it stored: its ledger is exact.
+pub fn release_hold(conn: &Connection, import_id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE imports SET holding = 0 WHERE id = ?1")?
+        .execute(params![import_id])?;
+    Ok(())
+}
+
+/// An import undone because it was interrupted while a bulk load held its
+/// events: its id and what it removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The import's id.
+    pub id: i64,
+    /// Visits removed.
+    pub visits: u64,
+    /// Events removed.
+    pub events: u64,
+}
+
+/// Undoes every import of site `domain` that was interrupted (never
+/// finished) while its ledger trailed what was stored (see [`hold_span`]),
+/// so that importing its files again counts nothing twice. Run it as a
+/// rewrite ([`crate::WriterHandle::rewrite_blocking`]) before a new import
+/// of the site begins.
+pub fn roll_back_interrupted(
+    conn: &Connection,
+    domain: &str,
+    now_ms: i64,
+) -> Result<Vec<RolledBack>, StoreError> {
+    let ids = interrupted(conn, domain)?;
+    let mut rolled_back = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Undo::Undone { visits, events } = undo_import(conn, id, now_ms)? {
+            rolled_back.push(RolledBack { id, visits, events });
+        }
+    }
+    Ok(rolled_back)
+}
+
+/// The imports of site `domain` that [`roll_back_interrupted`] would undo.
+pub fn interrupted(conn: &Connection, domain: &str) -> Result<Vec<i64>, StoreError> {
+    let ids = conn
+        .prepare_cached(
+            "SELECT i.id FROM imports i JOIN sites s ON s.id = i.site_id \
+             WHERE s.domain = ?1 AND i.finished_at IS NULL AND i.undone_at IS NULL \
+             AND i.holding = 1 ORDER BY i.id",
+        )?
+        .query_map(params![domain], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
 }
 
 /// Marks an import finished at `now_ms`.

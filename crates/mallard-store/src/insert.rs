@@ -121,10 +121,21 @@ impl WriterState {
                     continue;
                 }
                 let site_id = self.site_id(conn, event.site.as_str())?;
-                let bulk = match &mut self.bulk {
+                let mut bulk = match &mut self.bulk {
                     Some(load) if !load.ended() => load.takes(conn, site_id)?,
                     _ => false,
                 };
+                if bulk
+                    && self
+                        .bulk
+                        .as_ref()
+                        .is_some_and(|load| load.refuses(site_id, event.timestamp_ms))
+                {
+                    // A day already written: the load ends here, and this
+                    // event and the ones after it take the ordinary path.
+                    self.end_bulk_load(conn)?;
+                    bulk = false;
+                }
                 if bulk && event.collector.is_some() {
                     return Err(StoreError::InvalidData(
                         "bulk load: a collector event".to_owned(),
@@ -311,6 +322,12 @@ impl WriterState {
             currency,
             hostname,
         })
+    }
+
+    /// The start of the earliest day with events of `site` that a bulk load
+    /// holds in memory (see [`crate::bulk_load::BulkLoad::held_from`]).
+    pub(crate) fn held_from(&self, site: i64) -> Option<i64> {
+        self.bulk.as_ref().and_then(|load| load.held_from(site))
     }
 
     /// Starts a bulk load (see [`crate::bulk_load`]) when `enabled`.

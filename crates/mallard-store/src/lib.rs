@@ -60,7 +60,7 @@ pub use error::StoreError;
 pub use open::{Durability, Store, StoreOptions};
 pub use reader::{ReadConn, ReadPool};
 pub use visitor_salts::VisitorSalts;
-pub use writer::WriterHandle;
+pub use writer::{HeldBack, WriterHandle};
 
 /// The name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "mallard.db";

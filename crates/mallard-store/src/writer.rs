@@ -30,7 +30,25 @@ pub type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
 /// A write that must commit with the events it comes with, or not at all
 /// (an import's ledger).
-type Record = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+type Record = Box<dyn FnOnce(&Connection, &HeldBack<'_>) -> Result<(), StoreError> + Send>;
+
+/// What a bulk load ([`WriterOptions::bulk_load`]) still holds in memory
+/// when a recorded insert's record runs: events it has not written yet, and
+/// which a crash would lose, so a record of what was sent must not count
+/// them as stored.
+#[derive(Debug)]
+pub struct HeldBack<'a> {
+    state: &'a crate::insert::WriterState,
+}
+
+impl HeldBack<'_> {
+    /// The time (ms) from which events of site `site_id` may be held in
+    /// memory: every event of the site before it is written. `None`: every
+    /// event of the site is written.
+    pub fn held_from(&self, site_id: i64) -> Option<i64> {
+        self.state.held_from(site_id)
+    }
+}
 
 enum Command {
     Insert {
@@ -165,14 +183,15 @@ impl WriterHandle {
     /// Like [`WriterHandle::insert_blocking`], and runs `record` in the same
     /// transaction after the events: both commit, or neither (a failing
     /// `record` fails the whole batch). For an import's ledger
-    /// ([`crate::imports::record_progress`]).
+    /// ([`crate::imports::record_progress`]); [`HeldBack`] tells it which
+    /// events a bulk load still holds in memory.
     pub fn insert_recorded_blocking<F>(
         &self,
         events: Vec<NewEvent>,
         record: F,
     ) -> Result<(), WriteFailure>
     where
-        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &HeldBack<'_>) -> Result<(), StoreError> + Send + 'static,
     {
         self.insert_recorded_pending(events, record)?.wait()
     }
@@ -186,7 +205,7 @@ impl WriterHandle {
         record: F,
     ) -> Result<PendingWrite, WriteFailure>
     where
-        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &HeldBack<'_>) -> Result<(), StoreError> + Send + 'static,
     {
         let count = events.len();
         let (ack, done) = oneshot::channel();
@@ -267,6 +286,17 @@ impl WriterHandle {
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         outcome.await.unwrap_or(Err(StoreError::WriterStopped))
+    }
+
+    /// Like [`WriterHandle::run_maintenance`], for callers outside an async
+    /// runtime. A bulk load ends first, in the same transaction: the job
+    /// sees everything written.
+    pub fn run_maintenance_blocking<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.job_blocking(Command::Maintain, write)
     }
 
     /// Like [`WriterHandle::run`], for callers outside an async runtime.
@@ -719,7 +749,7 @@ impl Writer {
                         failed = self
                             .state
                             .insert(&tx, &events)
-                            .and_then(|()| record(&tx))
+                            .and_then(|()| record(&tx, &HeldBack { state: &self.state }))
                             .err();
                     }
                 }

@@ -117,13 +117,13 @@ fn recorded_events_commit_with_their_record_or_not_at_all() {
     let writer = store.writer();
     let now = now_ms();
     writer
-        .insert_recorded_blocking(vec![event(1, now, "pageview", "/kept")], |conn| {
+        .insert_recorded_blocking(vec![event(1, now, "pageview", "/kept")], |conn, _| {
             conn.execute_batch("INSERT INTO settings (key, value) VALUES ('mark', x'01')")?;
             Ok(())
         })
         .unwrap();
     let failed =
-        writer.insert_recorded_blocking(vec![event(2, now, "pageview", "/lost")], |conn| {
+        writer.insert_recorded_blocking(vec![event(2, now, "pageview", "/lost")], |conn, _| {
             conn.execute_batch("INSERT INTO settings (key, value) VALUES ('half', x'00')")?;
             Err(StoreError::Migration("deliberate".into()))
         });

@@ -68,6 +68,10 @@ pub struct ImportReport {
     pub files: Vec<(String, FileOutcome)>,
     /// Whether it was stopped early (see [`LogImportRequest::cancel`]).
     pub cancelled: bool,
+    /// Earlier imports of the site that were interrupted while their newest
+    /// days were only in memory, undone before this one began (their files
+    /// are read again).
+    pub rolled_back: Vec<imports::RolledBack>,
 }
 
 /// Why an import could not run at all.
@@ -191,6 +195,20 @@ pub fn import_logs(
     };
     let format_name = format.name().to_owned();
     let site = request.site.as_str().to_owned();
+    let rolled_back = {
+        let domain = site.clone();
+        let any = writer.run_blocking(move |conn| imports::interrupted(conn, &domain))?;
+        let domain = site.clone();
+        if any.is_empty() {
+            Vec::new()
+        } else {
+            // A rewrite (the writer reloads its state after it; a bulk load
+            // does not start again, so this import takes the ordinary path).
+            writer.rewrite_blocking(move |conn| {
+                imports::roll_back_interrupted(conn, &domain, now_ms)
+            })?
+        }
+    };
     let (import_id, site_id) = {
         let format_name = format_name.clone();
         writer.run_blocking(move |conn| {
@@ -205,6 +223,7 @@ pub fn import_logs(
         request.filter_bots,
         geolocator,
     );
+    let mut committer = Committer::new(writer, import_id, site_id);
     let mut followed = None;
     for mut source in files {
         if tracker.cancelled() {
@@ -233,11 +252,10 @@ pub fn import_logs(
         }
         let lines_before = source.lines;
         let read = read_file(
-            writer,
+            &mut committer,
             &mut events,
             &mut source,
             &mut mark,
-            (import_id, site_id),
             &mut tracker,
         );
         if request.follow.is_some() && read.is_ok() {
@@ -260,12 +278,14 @@ pub fn import_logs(
             )),
         }
     }
+    // Everything read is stored and recorded now; a followed file goes on
+    // from here through the ordinary path, visible as it comes.
+    committer.store_all()?;
     if let (Some(poll), Some((source, mark))) = (request.follow, followed) {
         follow(
-            writer,
+            &mut committer,
             &mut events,
             (source, mark),
-            (import_id, site_id),
             poll,
             &mut tracker,
         )?;
@@ -281,6 +301,7 @@ pub fn import_logs(
         counts: events.counts().clone(),
         files: outcomes,
         cancelled: tracker.cancelled(),
+        rolled_back,
     })
 }
 
@@ -288,14 +309,13 @@ pub fn import_logs(
 /// When the file at its path is replaced (rotated, or truncated in place),
 /// what the old file still holds is read, then the new file from its start.
 fn follow(
-    writer: &WriterHandle,
+    committer: &mut Committer<'_>,
     events: &mut LogEvents,
     (mut source, mut mark): (LogSource, KnownFile),
-    ids: (i64, i64),
     poll: std::time::Duration,
     tracker: &mut Tracker<'_>,
 ) -> Result<(), ImportError> {
-    let (import_id, site_id) = ids;
+    let (import_id, site_id) = (committer.import_id, committer.site_id);
     loop {
         std::thread::sleep(poll);
         if tracker.cancelled() {
@@ -305,15 +325,16 @@ fn follow(
             && let Some(path) = source.path().map(std::path::Path::to_path_buf)
             && let Ok(mut next) = LogSource::open(&path)
         {
-            read_file(writer, events, &mut source, &mut mark, ids, tracker)?;
+            read_file(committer, events, &mut source, &mut mark, tracker)?;
             let (next_mark, _) = resume(&mut next, &[])
                 .map_err(|err| ImportError::NothingReadable(format!("{}: {err}", next.name)))?;
             let start = next_mark.clone();
-            writer
+            committer
+                .writer
                 .run_blocking(move |conn| imports::start_file(conn, import_id, site_id, &start))?;
             (source, mark) = (next, next_mark);
         }
-        read_file(writer, events, &mut source, &mut mark, ids, tracker)?;
+        read_file(committer, events, &mut source, &mut mark, tracker)?;
     }
 }
 
@@ -377,17 +398,15 @@ fn resume(
 /// Reads the rest of `source` (or until the import is cancelled), writing
 /// its page views chunk by chunk.
 fn read_file(
-    writer: &WriterHandle,
+    committer: &mut Committer<'_>,
     events: &mut LogEvents,
     source: &mut LogSource,
     mark: &mut KnownFile,
-    (import_id, site_id): (i64, i64),
     tracker: &mut Tracker<'_>,
 ) -> Result<(), ImportError> {
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = Vec::with_capacity(CHUNK);
     let name = source.name.clone();
-    let mut committer = Committer::new(writer);
     loop {
         let line = source
             .next_line(&mut buffer)
@@ -400,14 +419,7 @@ fn read_file(
         if chunk.len() == CHUNK {
             mark.bytes_read = source.offset;
             mark.lines_read = source.lines;
-            commit(
-                &mut committer,
-                events,
-                std::mem::take(&mut chunk),
-                mark,
-                import_id,
-                site_id,
-            )?;
+            committer.commit(events, std::mem::take(&mut chunk), mark)?;
         }
         if number.is_multiple_of(8192) {
             tracker.report(source, events.counts());
@@ -418,7 +430,7 @@ fn read_file(
     }
     mark.bytes_read = source.offset;
     mark.lines_read = source.lines;
-    commit(&mut committer, events, chunk, mark, import_id, site_id)?;
+    committer.commit(events, chunk, mark)?;
     committer.settle()?;
     tracker.report(source, events.counts());
     Ok(())
@@ -426,16 +438,29 @@ fn read_file(
 
 /// Hands chunks to the writer one at a time, keeping one in flight: the
 /// next chunk is parsed while the writer commits the last (the two cores of
-/// a small machine both work).
+/// a small machine both work). Each chunk commits with the ledger's progress:
+/// the counts, how far the file was read, the visitors it created.
+///
+/// Under a bulk load (`mallard import` into a site without data) the writer
+/// holds the newest days in memory and writes them as they settle, so what
+/// is stored trails the ledger, and a crash would lose held events the
+/// ledger counts. Such an import is marked as holding until its end, when
+/// the bulk load ends and everything is stored in the transaction that
+/// clears the mark; an import killed before that is undone whole by the
+/// next import of its site ([`imports::roll_back_interrupted`]).
 struct Committer<'w> {
     writer: &'w WriterHandle,
+    import_id: i64,
+    site_id: i64,
     in_flight: Option<mallard_store::writer::PendingWrite>,
 }
 
 impl<'w> Committer<'w> {
-    fn new(writer: &'w WriterHandle) -> Self {
+    fn new(writer: &'w WriterHandle, import_id: i64, site_id: i64) -> Self {
         Self {
             writer,
+            import_id,
+            site_id,
             in_flight: None,
         }
     }
@@ -447,35 +472,48 @@ impl<'w> Committer<'w> {
         }
         Ok(())
     }
-}
 
-/// Writes `chunk` with the ledger's progress in one transaction, once the
-/// chunk before it committed.
-fn commit(
-    committer: &mut Committer<'_>,
-    events: &mut LogEvents,
-    chunk: Vec<mallard_core::NewEvent>,
-    mark: &KnownFile,
-    import_id: i64,
-    site_id: i64,
-) -> Result<(), ImportError> {
-    committer.settle()?;
-    let counts = events.counts();
-    let ledger = ImportCounts {
-        lines: counts.lines,
-        imported: counts.imported,
-        unparsed: counts.unparsed,
-        skipped_json: counts.skipped_json(),
-        first_ts: counts.first_ts,
-        last_ts: counts.last_ts,
-    };
-    let visitors = events.take_new_visitors();
-    let mark = mark.clone();
-    let pending = committer
-        .writer
-        .insert_recorded_pending(chunk, move |conn| {
-            imports::record_progress(conn, import_id, site_id, &ledger, &mark, &visitors)
-        })?;
-    committer.in_flight = Some(pending);
-    Ok(())
+    /// Writes `chunk` with the ledger's progress in one transaction, once
+    /// the chunk before it committed.
+    fn commit(
+        &mut self,
+        events: &mut LogEvents,
+        chunk: Vec<mallard_core::NewEvent>,
+        mark: &KnownFile,
+    ) -> Result<(), ImportError> {
+        self.settle()?;
+        let counts = events.counts();
+        let ledger = ImportCounts {
+            lines: counts.lines,
+            imported: counts.imported,
+            unparsed: counts.unparsed,
+            skipped_json: counts.skipped_json(),
+            first_ts: counts.first_ts,
+            last_ts: counts.last_ts,
+        };
+        let visitors = events.take_new_visitors();
+        let mark = mark.clone();
+        let (import_id, site_id) = (self.import_id, self.site_id);
+        let write = self
+            .writer
+            .insert_recorded_pending(chunk, move |conn, held| {
+                if held.held_from(site_id).is_some() {
+                    imports::hold_span(conn, import_id, ledger.first_ts, ledger.last_ts)?;
+                }
+                imports::record_progress(conn, import_id, site_id, &ledger, &mark, &visitors)
+            })?;
+        self.in_flight = Some(write);
+        Ok(())
+    }
+
+    /// Stores everything sent (the import ends, or is about to follow a
+    /// growing file): a bulk load ends in the job's transaction, writing
+    /// what it holds, and the import's ledger is exact again.
+    fn store_all(&mut self) -> Result<(), ImportError> {
+        self.settle()?;
+        let import_id = self.import_id;
+        self.writer
+            .run_maintenance_blocking(move |conn| imports::release_hold(conn, import_id))?;
+        Ok(())
+    }
 }

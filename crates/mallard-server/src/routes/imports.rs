@@ -409,6 +409,8 @@ struct JobJson {
     counts: Option<CountsJson>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     files: Vec<FileJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rolled_back: Vec<UndoneJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -447,6 +449,15 @@ fn finished(job: u64, report: &ImportReport) -> JobJson {
                 }
             })
             .collect(),
+        rolled_back: report
+            .rolled_back
+            .iter()
+            .map(|undone| UndoneJson {
+                id: undone.id,
+                visits_removed: undone.visits,
+                events_removed: undone.events,
+            })
+            .collect(),
         error: None,
     }
 }
@@ -471,6 +482,7 @@ async fn job(
         bytes_total: None,
         counts: None,
         files: Vec::new(),
+        rolled_back: Vec::new(),
         error: None,
     };
     Ok(Json(match state.imports.get(id) {

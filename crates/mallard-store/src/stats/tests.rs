@@ -1303,7 +1303,7 @@ fn a_bulk_load_gives_the_same_answers_as_rows_packed_as_they_close() {
 }
 
 #[test]
-fn a_bulk_load_keeps_every_event_at_shutdown_and_refuses_one_for_a_written_day() {
+fn a_bulk_load_keeps_every_event_and_one_for_a_written_day_ends_it() {
     let base_ms = BASES_MS[2];
     let events = arrival_order(base_ms, &five_days_in_order());
     let dir = tempfile::tempdir().unwrap();
@@ -1311,18 +1311,61 @@ fn a_bulk_load_keeps_every_event_at_shutdown_and_refuses_one_for_a_written_day()
     options.writer.bulk_load = true;
     let store = Store::open(dir.path(), options).unwrap();
     let writer = store.writer();
+    let site_id = || {
+        writer
+            .run_blocking(|conn| {
+                Ok(
+                    conn.query_row("SELECT id FROM sites WHERE domain = ?1", [SITE], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .unwrap()
+    };
+    // What a recorded insert learns of the events held in memory.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut site = None;
     for chunk in events.chunks(200) {
-        writer.insert_blocking(chunk.to_vec()).unwrap();
+        let seen = std::sync::Arc::clone(&seen);
+        let id = site.unwrap_or(0);
+        writer
+            .insert_recorded_blocking(chunk.to_vec(), move |_, held| {
+                seen.lock().unwrap().push(held.held_from(id));
+                Ok(())
+            })
+            .unwrap();
+        site = Some(site_id());
     }
-    // The first day is written: an event for it ends the batch with an
-    // error, and nothing of the batch is kept.
+    let held: Vec<Option<i64>> = seen.lock().unwrap().clone();
+    let days: Vec<i64> = held.iter().skip(1).flatten().copied().collect();
+    assert!(!days.is_empty(), "the newest days are held: {held:?}");
+    assert!(days.iter().all(|ms| ms % 86_400_000 == 0), "{days:?}");
+    assert!(days.windows(2).all(|w| w[0] <= w[1]), "{days:?}");
+    assert!(
+        days.last() > days.first(),
+        "days are written as they settle: {days:?}"
+    );
+    // The first day is written: an event for it ends the load, and it and
+    // what the load held are stored the ordinary way.
     let late = events.first().cloned().unwrap();
-    assert!(writer.insert_blocking(vec![late]).is_err());
+    let id = site.unwrap();
+    let after = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen_after = std::sync::Arc::clone(&after);
+    writer
+        .insert_recorded_blocking(vec![late], move |_, held| {
+            *seen_after.lock().unwrap() = Some(held.held_from(id));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        *after.lock().unwrap(),
+        Some(None),
+        "nothing is held any more"
+    );
     drop(writer);
-    // Shutdown writes what was held as rows.
     store.close();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let stored = store.reads().with(|db| db.event_count(SITE)).unwrap();
-    assert_eq!(stored, events.len() as u64);
+    assert_eq!(stored, events.len() as u64 + 1);
     store.close();
 }
