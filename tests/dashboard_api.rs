@@ -690,14 +690,7 @@ fn a_geolocation_database_chosen_in_settings_is_read_first_put_in_force_and_kept
 
     // A readable one is in force at once, and after a restart.
     let good = home.path().join("country.mmdb");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../crates/mallard-geo/data/geo-whois-asn-country.mmdb"
-        ),
-        &good,
-    )
-    .unwrap();
+    mallard_e2e::copy_of_bundled_country_database(&good);
     let good = good.to_str().unwrap().to_owned();
     let saved = json_of(dashboard.patch("/api/settings", &json!({"geoip_database": good})));
     assert_eq!(saved["geoip_database"]["value"], good);

@@ -199,14 +199,7 @@ fn a_configured_database_is_used_and_a_bad_one_refuses_to_start() {
 
     // A country database given by path (here a copy of the bundled one).
     let good = home.path().join("country.mmdb");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../crates/mallard-geo/data/geo-whois-asn-country.mmdb"
-        ),
-        &good,
-    )
-    .unwrap();
+    mallard_e2e::copy_of_bundled_country_database(&good);
     let server = Server::start(
         &home,
         &[

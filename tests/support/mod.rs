@@ -244,6 +244,19 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
+/// A copy of the bundled country database at `path`: a `geoip_database`
+/// file that reads.
+pub fn copy_of_bundled_country_database(path: &Path) {
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../crates/mallard-geo/data/geo-whois-asn-country.mmdb"
+        ),
+        path,
+    )
+    .expect("copy the bundled country database");
+}
+
 /// A blocking HTTP client with a browser user agent and no redirects.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

@@ -66,22 +66,26 @@ pub enum Cancel {
     Stopping,
 }
 
+impl JobState {
+    /// A job that is about to read its first file.
+    pub fn starting() -> Self {
+        Self::Running {
+            file: String::new(),
+            offset: 0,
+            bytes_done: 0,
+            bytes_total: None,
+            counts: LineCounts::default(),
+        }
+    }
+}
+
 impl ImportJobs {
     /// Registers a new job and returns its id and the flag that stops it.
     pub fn start(&self) -> (u64, Arc<AtomicBool>) {
         let mut jobs = self.lock();
         jobs.next += 1;
         let id = jobs.next;
-        jobs.states.insert(
-            id,
-            JobState::Running {
-                file: String::new(),
-                offset: 0,
-                bytes_done: 0,
-                bytes_total: None,
-                counts: LineCounts::default(),
-            },
-        );
+        jobs.states.insert(id, JobState::starting());
         let cancel = Arc::new(AtomicBool::new(false));
         jobs.cancels.insert(id, Arc::clone(&cancel));
         // Forget the oldest finished jobs beyond the limit.

@@ -258,16 +258,7 @@ pub(crate) fn spawn_job(state: &AppState, mut request: LogImportRequest, inputs:
                     return;
                 }
             }
-            jobs.imports.set(
-                job,
-                JobState::Running {
-                    file: String::new(),
-                    offset: 0,
-                    bytes_done: 0,
-                    bytes_total: None,
-                    counts: LineCounts::default(),
-                },
-            );
+            jobs.imports.set(job, JobState::starting());
         }
         let mut report = |progress: crate::import::Progress<'_>| {
             jobs.imports.set(
@@ -311,9 +302,7 @@ async fn cancel_job(
     State(state): State<AppState>,
     Path(job): Path<String>,
 ) -> Result<(StatusCode, Json<StoppingJson>), ApiError> {
-    let id: u64 = job
-        .parse()
-        .map_err(|_| ApiError::NotFound("No such import job".into()))?;
+    let id = job_id(&job)?;
     match state.imports.cancel(id) {
         Cancel::NotFound => Err(ApiError::NotFound("No such import job".into())),
         Cancel::Ended => Err(ApiError::Conflict(format!(
@@ -462,14 +451,18 @@ fn finished(job: u64, report: &ImportReport) -> JobJson {
     }
 }
 
+/// The job a path names (an unknown or malformed one is not found).
+fn job_id(text: &str) -> Result<u64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::NotFound("No such import job".into()))
+}
+
 async fn job(
     _admin: AdminAccess,
     State(state): State<AppState>,
     Path(job): Path<String>,
 ) -> Result<Json<JobJson>, ApiError> {
-    let id: u64 = job
-        .parse()
-        .map_err(|_| ApiError::NotFound("No such import job".into()))?;
+    let id = job_id(&job)?;
     let empty = |status| JobJson {
         job: id,
         status,
