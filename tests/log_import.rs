@@ -975,3 +975,100 @@ fn two_servers_logs_of_the_same_days_import_together_exactly() {
         "{pages}"
     );
 }
+
+#[test]
+fn a_running_server_follows_a_log_until_ctrl_c() {
+    let home = TestHome::new();
+    let log = home.path().join("access.log");
+    let line = |minute: u32, path: &str| {
+        format!(
+            "8.8.8.8 - - [10/Mar/2024:10:{minute:02}:00 +0000] \"GET {path} HTTP/1.1\" 200 1 \"-\" \"{FIREFOX}\"\n"
+        )
+    };
+    std::fs::write(&log, format!("{}{}", line(0, "/a"), line(1, "/b"))).unwrap();
+    let server = Server::start(&home, &[]);
+    let child = home
+        .command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["logs", "--follow", "--site", "follow.test"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_imported(&home, 2);
+    append(&log, &line(2, "/c"));
+    wait_for_imported(&home, 3);
+    let main = stats(&server, "follow.test", "main");
+    assert_eq!(
+        main["total_pageviews"], 3,
+        "visible while it follows: {main}"
+    );
+
+    // Ctrl-C stops the server's job; the command reports and exits 0.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    let report = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("3 page views imported"), "{report}");
+    assert!(!report.contains("stopped early"), "{report}");
+    let listed = json_of(client().get(server.url("/api/imports")).send().unwrap());
+    assert!(listed[0]["finished_at"].is_string(), "{listed}");
+    // Lines written after the stop wait for the next import.
+    append(&log, &line(3, "/d"));
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(imported_so_far(&home), 3);
+}
+
+#[test]
+fn a_server_that_stops_ends_a_followed_import_cleanly() {
+    let home = TestHome::new();
+    let log = home.path().join("access.log");
+    std::fs::write(
+        &log,
+        format!(
+            "8.8.8.8 - - [10/Mar/2024:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"{FIREFOX}\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&home, &[]);
+    let child = home
+        .command()
+        .args(["import", "--data-dir"])
+        .arg(home.data_dir())
+        .args(["logs", "--follow", "--site", "follow.test"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_imported(&home, 1);
+    let (status, _) = server.terminate();
+    assert!(status.success(), "the server stops while an import follows");
+    // The command learns that its job ended (or that the server is gone).
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.stdout.is_empty() || !output.stderr.is_empty());
+    // The import was stopped and recorded, not cut off.
+    let db = home.data_dir().join("mallard.db");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let finished: Option<i64> = conn
+        .query_row("SELECT finished_at FROM imports WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert!(
+        finished.is_some(),
+        "the import finished when the server stopped"
+    );
+}

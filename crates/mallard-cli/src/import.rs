@@ -122,9 +122,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     result
 }
 
-/// How often `--follow` looks for new lines.
-const FOLLOW_POLL: Duration = Duration::from_millis(500);
-
 fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> anyhow::Result<()> {
     if args.follow && (args.files.len() != 1 || args.files[0].as_os_str() == "-") {
         bail!("--follow reads one log file (not standard input)");
@@ -148,7 +145,7 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
         format: args.format.parse().map_err(anyhow::Error::msg)?,
         filter: LogFilter::new(args.include_static, patterns),
         filter_bots,
-        follow: args.follow.then_some(FOLLOW_POLL),
+        follow: args.follow.then_some(mallard_server::import::FOLLOW_POLL),
         cancel: std::sync::Arc::default(),
         inputs: args.files,
     };

@@ -2,8 +2,11 @@
 //! so the command asks the server (its address and local admin token are
 //! published in the data directory, as for `mallard keys`) to import the
 //! files by path, follows the job's progress, and lists or undoes imports
-//! through the same API (docs/api.md, "Imports").
+//! through the same API (docs/api.md, "Imports"). With `--follow` the server
+//! keeps reading the log until Ctrl-C, which stops the job.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -55,11 +58,8 @@ impl Server {
 
 /// Imports through the running server.
 pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
-    if args.follow {
-        bail!(
-            "--follow needs the data directory to itself: stop the server, or import the \
-             rotated logs now and again later (each import adds only new lines)"
-        );
+    if args.follow && args.files.len() != 1 {
+        bail!("--follow reads one log file (not standard input)");
     }
     let server = Server::discover(data_dir)?;
     let cwd = std::env::current_dir()?;
@@ -88,13 +88,33 @@ pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
                 "exclude": args.exclude,
                 "include_static": args.include_static,
                 "files": files,
+                "follow": args.follow,
             })),
     )?;
     let job = started["job"].as_u64().context("the server named no job")?;
+    let interrupted = if args.follow {
+        Some(interrupt_flag()?)
+    } else {
+        None
+    };
+    let mut stopping = false;
     let bar = progress_bar();
     let began = Instant::now();
     let done = loop {
         std::thread::sleep(Duration::from_millis(200));
+        if !stopping
+            && interrupted
+                .as_ref()
+                .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        {
+            // Ctrl-C: the server stops following, keeping what it read.
+            server.call(
+                server
+                    .http
+                    .delete(format!("{}/api/imports/jobs/{job}", server.url)),
+            )?;
+            stopping = true;
+        }
         let state = server.call(
             server
                 .http
@@ -113,8 +133,32 @@ pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
         }
     };
     bar.finish_and_clear();
-    summary(&done).print(began.elapsed());
+    let mut summary = summary(&done);
+    // Following ends by being stopped: that is its normal end.
+    summary.cancelled &= !args.follow;
+    summary.print(began.elapsed());
     Ok(())
+}
+
+/// A flag set on Ctrl-C (or SIGTERM), which then no longer ends the
+/// process at once.
+fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (listening, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let signal = mallard_server::launch::shutdown_signal();
+            let _ = listening.send(());
+            signal.await;
+            set.store(true, Ordering::Relaxed);
+        });
+    });
+    let _ = ready.recv();
+    Ok(flag)
 }
 
 fn show(bar: &ProgressBar, state: &Value, began: Instant) {

@@ -129,6 +129,15 @@ impl Server {
         let salt_rotation = tokio::spawn(salt_rotation::run(self.state.clone()));
         let limits = connections::ConnectionLimits::of(&self.state.config);
         let result = connections::serve(listener, app, limits, shutdown).await;
+        // Imports stop at their next check (a followed log within its poll),
+        // and get a moment to record how far they got before the store
+        // closes; one that takes longer ends with an error, its committed
+        // chunks kept.
+        self.state.imports.cancel_all();
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.state.imports.any_running() && std::time::Instant::now() < patience {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         local_admin::withdraw(&data_dir);
         retention.abort();
         dedupe_pruning.abort();

@@ -126,6 +126,21 @@ impl ImportJobs {
         }
     }
 
+    /// Asks every running job to stop (the server is shutting down).
+    pub fn cancel_all(&self) {
+        for flag in self.lock().cancels.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any job is still running (or waiting for its files).
+    pub fn any_running(&self) -> bool {
+        self.lock()
+            .states
+            .values()
+            .any(|state| matches!(state, JobState::Running { .. } | JobState::Choosing))
+    }
+
     /// Job `id`'s state, if it is known.
     pub fn get(&self, id: u64) -> Option<JobState> {
         self.lock().states.get(&id).cloned()

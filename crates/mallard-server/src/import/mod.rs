@@ -11,4 +11,6 @@ pub mod run;
 pub mod source;
 
 pub use log_events::{LineCounts, LogEvents};
-pub use run::{FileOutcome, ImportError, ImportReport, LogImportRequest, Progress, import_logs};
+pub use run::{
+    FOLLOW_POLL, FileOutcome, ImportError, ImportReport, LogImportRequest, Progress, import_logs,
+};

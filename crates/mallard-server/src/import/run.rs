@@ -19,6 +19,9 @@ use super::source::LogSource;
 /// Page views written per transaction.
 const CHUNK: usize = 20_000;
 
+/// How often a followed log is checked for new lines.
+pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What to import.
 #[derive(Debug)]
 pub struct LogImportRequest {

@@ -138,6 +138,10 @@ struct LogImportBody {
     #[serde(flatten)]
     options: LogImportOptions,
     files: Vec<String>,
+    /// Keep reading the (one) file as it grows, across log rotation, until
+    /// the job is stopped (`DELETE /api/imports/jobs/{job}`).
+    #[serde(default)]
+    follow: bool,
 }
 
 /// How to read the logs: the site, the format, what to leave out.
@@ -223,7 +227,13 @@ async fn start_logs(
             }
         })
         .collect::<Result<_, _>>()?;
-    let request = body.options.request(&state, inputs)?;
+    if body.follow && inputs.len() != 1 {
+        return Err(ApiError::BadRequest(
+            "follow reads one log file: name exactly one".into(),
+        ));
+    }
+    let mut request = body.options.request(&state, inputs)?;
+    request.follow = body.follow.then_some(crate::import::FOLLOW_POLL);
     let job = spawn_job(&state, request, JobInputs::Given);
     Ok((StatusCode::ACCEPTED, Json(JobStartedJson { job })))
 }
