@@ -154,16 +154,17 @@ fn import(store: &Store, config: &mallard_server::Config, args: LogsArgs) -> any
     let mut show = |progress: Progress<'_>| {
         let counts = progress.counts;
         show_bytes(&bar, progress.bytes_done, progress.bytes_total);
+        let reasons: Vec<(&str, u64)> = counts
+            .skipped
+            .iter()
+            .map(|(reason, count)| (reason.name(), *count))
+            .collect();
         bar.set_message(progress_message(
             progress.file,
             progress.offset,
             started,
-            [
-                counts.lines,
-                counts.imported,
-                counts.skipped_total(),
-                counts.unparsed,
-            ],
+            [counts.lines, counts.imported, counts.unparsed],
+            &reasons,
         ));
     };
     let outcome = import_logs(
@@ -208,19 +209,33 @@ pub(crate) fn show_bytes(bar: &ProgressBar, done: u64, total: Option<u64>) {
     bar.set_position(done.min(total));
 }
 
-/// The progress line: the file, lines and their rate, megabytes read, and
-/// `[lines, imported, skipped, unreadable]`.
+/// The progress line: the file, lines and their rate, megabytes read,
+/// `[lines, imported, unreadable]`, and the skipped lines by reason.
 pub(crate) fn progress_message(
     file: &str,
     offset: u64,
     started: Instant,
-    counts: [u64; 4],
+    counts: [u64; 3],
+    skipped: &[(&str, u64)],
 ) -> String {
-    let [lines, imported, skipped, unparsed] = counts;
+    let [lines, imported, unparsed] = counts;
     let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    let total: u64 = skipped.iter().map(|(_, count)| count).sum();
+    let mut reasons: Vec<&(&str, u64)> = skipped.iter().filter(|(_, n)| *n > 0).collect();
+    reasons.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    let reasons = reasons
+        .iter()
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let by_reason = if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reasons})")
+    };
     format!(
-        "{file}: {lines} lines ({rate:.0}/s, {:.1} MB), {imported} imported, {skipped} skipped, \
-         {unparsed} unreadable",
+        "{file}: {lines} lines ({rate:.0}/s, {:.1} MB), {imported} imported, \
+         {total} skipped{by_reason}, {unparsed} unreadable",
         offset as f64 / 1e6
     )
 }
@@ -393,4 +408,38 @@ fn list(store: &Store) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_counts_skipped_lines_by_reason_most_first() {
+        let line = progress_message(
+            "access.log",
+            2_500_000,
+            Instant::now(),
+            [1000, 460, 2],
+            &[
+                ("bot", 50),
+                ("static file", 400),
+                ("redirect", 0),
+                ("error status", 88),
+            ],
+        );
+        assert!(line.starts_with("access.log: 1000 lines ("), "{line}");
+        assert!(
+            line.ends_with(
+                "2.5 MB), 460 imported, 538 skipped (static file 400, error status 88, bot 50), \
+                 2 unreadable"
+            ),
+            "{line}"
+        );
+        let nothing_skipped = progress_message("-", 0, Instant::now(), [3, 3, 0], &[]);
+        assert!(
+            nothing_skipped.contains("3 imported, 0 skipped, 0 unreadable"),
+            "{nothing_skipped}"
+        );
+    }
 }

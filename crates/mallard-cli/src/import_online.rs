@@ -164,9 +164,12 @@ fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
 fn show(bar: &ProgressBar, state: &Value, began: Instant) {
     let counts = &state["counts"];
     let number = |field: &str| counts[field].as_u64().unwrap_or(0);
-    let skipped = counts["skipped"]
+    let reasons: Vec<(&str, u64)> = counts["skipped"]
         .as_object()
-        .map_or(0, |map| map.values().filter_map(Value::as_u64).sum());
+        .into_iter()
+        .flatten()
+        .map(|(reason, count)| (reason.as_str(), count.as_u64().unwrap_or(0)))
+        .collect();
     show_bytes(
         bar,
         state["bytes_done"].as_u64().unwrap_or(0),
@@ -176,12 +179,8 @@ fn show(bar: &ProgressBar, state: &Value, began: Instant) {
         state["file"].as_str().unwrap_or_default(),
         state["offset"].as_u64().unwrap_or(0),
         began,
-        [
-            number("lines"),
-            number("imported"),
-            skipped,
-            number("unparsed"),
-        ],
+        [number("lines"), number("imported"), number("unparsed")],
+        &reasons,
     ));
 }
 
