@@ -208,3 +208,38 @@ fn server_logs_are_imported_from_the_window_and_their_numbers_shown() {
     window.goto(&app.url("/#/sites"));
     window.wait_for_text("#imports-table", "logs.test");
 }
+
+#[test]
+fn a_long_import_shows_its_progress_in_the_window_and_cancel_keeps_what_it_read() {
+    let home = TestHome::new();
+    // Long enough on the in-process server's row path to be stopped midway.
+    let log = home.path().join("busy.log");
+    let lines = mallard_e2e::busy_access_log(10, 16, 2_500);
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let app = DesktopApp::launch(
+        &home,
+        &[
+            ("MALLARD_ADMIN_PASSWORD", PASSWORD),
+            ("MALLARD_FILE_DIALOG_ANSWER", log.to_str().unwrap()),
+        ],
+    );
+    let window = &app.window;
+    window.wait_for_text("h1", "Start collecting");
+    window.goto(&app.url("/#/import"));
+    window.wait_for_text("h1", "Import logs");
+    window.fill("#import-site", "busy.test");
+    window.click("#import-choose");
+    let progress = window.wait_for_text("#import-eta", "lines/s");
+    assert!(
+        progress.contains('%') && progress.contains("time left"),
+        "{progress}"
+    );
+    window.click("#import-cancel");
+    let summary = window.wait_for_text("#import-summary", "stopped");
+    assert!(summary.contains("Import the same files again"), "{summary}");
+    // What it read stays imported, and the ledger says where it stopped.
+    let listed = window.eval("return fetch('/api/imports').then(r => r.json())");
+    let imported = listed[0]["imported"].as_u64().unwrap();
+    assert!(imported > 0 && imported < 240_000, "{listed}");
+    assert!(listed[0]["finished_at"].is_string(), "{listed}");
+}

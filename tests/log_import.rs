@@ -844,46 +844,12 @@ fn follow_reads_new_lines_as_they_come_and_across_log_rotation() {
     );
 }
 
-/// A log of `days` days from 2024-03-01, each with `visitors` visitors who
-/// view six pages a minute apart, in time order; addresses start with
-/// `network`.
-fn busy_log(network: u8, days: u32, visitors: u32) -> Vec<String> {
-    let mut lines = Vec::new();
-    for day in 0..days {
-        let mut day_lines: Vec<(u32, String)> = Vec::new();
-        for visitor in 0..visitors {
-            let start = visitor * 30;
-            for page in 0..6 {
-                let second = start + page * 60;
-                let time = format!(
-                    "{:02}/Mar/2024:{:02}:{:02}:{:02} +0000",
-                    day + 1,
-                    second / 3600,
-                    (second / 60) % 60,
-                    second % 60
-                );
-                day_lines.push((
-                    second,
-                    format!(
-                        "{network}.{day}.{}.{} - - [{time}] \"GET /page/{page} HTTP/1.1\" 200 100 \"-\" \"{FIREFOX}\"",
-                        visitor / 250,
-                        visitor % 250
-                    ),
-                ));
-            }
-        }
-        day_lines.sort_by_key(|(second, _)| *second);
-        lines.extend(day_lines.into_iter().map(|(_, line)| line));
-    }
-    lines
-}
-
 #[test]
 fn an_import_killed_midway_and_run_again_counts_every_line_exactly_once() {
     let home = TestHome::new();
     let log = home.path().join("busy.log");
     let (days, visitors) = (8, 2_500);
-    write(&log, &busy_log(10, days, visitors));
+    write(&log, &mallard_e2e::busy_access_log(10, days, visitors));
     let mut first = home
         .command()
         .args(["import", "--data-dir"])
@@ -942,8 +908,8 @@ fn two_servers_logs_of_the_same_days_import_together_exactly() {
     let (days, visitors) = (4, 300);
     let first = home.path().join("web1.log");
     let second = home.path().join("web2.log");
-    write(&first, &busy_log(10, days, visitors));
-    write(&second, &busy_log(11, days, visitors));
+    write(&first, &mallard_e2e::busy_access_log(10, days, visitors));
+    write(&second, &mallard_e2e::busy_access_log(11, days, visitors));
     let output = stdout(&import(&home, &["--site", "pair.test"], &[&first, &second]));
     assert!(
         output.contains(&format!("{} page views imported", 2 * days * visitors * 6)),

@@ -244,6 +244,42 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
+/// A combined access log of `days` days from 2024-03-01, each with
+/// `visitors` visitors (addresses starting with `network`, Firefox) who view
+/// `/page/0` to `/page/5` a minute apart, in time order: `days * visitors`
+/// visits and six times as many page views.
+pub fn busy_access_log(network: u8, days: u32, visitors: u32) -> Vec<String> {
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let mut lines = Vec::new();
+    for day in 0..days {
+        let mut day_lines: Vec<(u32, String)> = Vec::new();
+        for visitor in 0..visitors {
+            let start = visitor * 30;
+            for page in 0..6 {
+                let second = start + page * 60;
+                let time = format!(
+                    "{:02}/Mar/2024:{:02}:{:02}:{:02} +0000",
+                    day + 1,
+                    second / 3600,
+                    (second / 60) % 60,
+                    second % 60
+                );
+                day_lines.push((
+                    second,
+                    format!(
+                        "{network}.{day}.{}.{} - - [{time}] \"GET /page/{page} HTTP/1.1\" 200 100 \"-\" \"{FIREFOX}\"",
+                        visitor / 250,
+                        visitor % 250
+                    ),
+                ));
+            }
+        }
+        day_lines.sort_by_key(|(second, _)| *second);
+        lines.extend(day_lines.into_iter().map(|(_, line)| line));
+    }
+    lines
+}
+
 /// A copy of the bundled country database at `path`: a `geoip_database`
 /// file that reads.
 pub fn copy_of_bundled_country_database(path: &Path) {
