@@ -150,6 +150,37 @@ fn the_port_changes_from_the_dashboard_without_restarting_the_app() {
     );
 }
 
+/// Launches the app with its file dialog answered by `log`, opens the
+/// import screen (from the Sites screen's button when `from_sites`, else by
+/// its address), and imports into `site`.
+fn import_from_the_window(
+    home: &TestHome,
+    log: &std::path::Path,
+    site: &str,
+    from_sites: bool,
+) -> DesktopApp {
+    let app = DesktopApp::launch(
+        home,
+        &[
+            ("MALLARD_ADMIN_PASSWORD", PASSWORD),
+            // Answers the native file dialog, which WebDriver cannot reach.
+            ("MALLARD_FILE_DIALOG_ANSWER", log.to_str().unwrap()),
+        ],
+    );
+    let window = &app.window;
+    window.wait_for_text("h1", "Start collecting");
+    if from_sites {
+        window.goto(&app.url("/#/sites"));
+        window.click("#import-logs-link");
+    } else {
+        window.goto(&app.url("/#/import"));
+    }
+    window.wait_for_text("h1", "Import logs");
+    window.fill("#import-site", site);
+    window.click("#import-choose");
+    app
+}
+
 #[test]
 fn server_logs_are_imported_from_the_window_and_their_numbers_shown() {
     let home = TestHome::new();
@@ -179,21 +210,8 @@ fn server_logs_are_imported_from_the_window_and_their_numbers_shown() {
     ]
     .concat();
     std::fs::write(&log, text).unwrap();
-    let app = DesktopApp::launch(
-        &home,
-        &[
-            ("MALLARD_ADMIN_PASSWORD", PASSWORD),
-            // Answers the native file dialog, which WebDriver cannot reach.
-            ("MALLARD_FILE_DIALOG_ANSWER", log.to_str().unwrap()),
-        ],
-    );
+    let app = import_from_the_window(&home, &log, "logs.test", true);
     let window = &app.window;
-    window.wait_for_text("h1", "Start collecting");
-    window.goto(&app.url("/#/sites"));
-    window.click("#import-logs-link");
-    window.wait_for_text("h1", "Import logs");
-    window.fill("#import-site", "logs.test");
-    window.click("#import-choose");
     let summary = window.wait_for_text("#import-summary", "finished");
     assert!(summary.contains("5 page views imported"), "{summary}");
     assert!(summary.contains("8 lines read"), "{summary}");
@@ -216,19 +234,8 @@ fn a_long_import_shows_its_progress_in_the_window_and_cancel_keeps_what_it_read(
     let log = home.path().join("busy.log");
     let lines = mallard_e2e::busy_access_log(10, 16, 2_500);
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
-    let app = DesktopApp::launch(
-        &home,
-        &[
-            ("MALLARD_ADMIN_PASSWORD", PASSWORD),
-            ("MALLARD_FILE_DIALOG_ANSWER", log.to_str().unwrap()),
-        ],
-    );
+    let app = import_from_the_window(&home, &log, "busy.test", false);
     let window = &app.window;
-    window.wait_for_text("h1", "Start collecting");
-    window.goto(&app.url("/#/import"));
-    window.wait_for_text("h1", "Import logs");
-    window.fill("#import-site", "busy.test");
-    window.click("#import-choose");
     let progress = window.wait_for_text("#import-eta", "lines/s");
     assert!(
         progress.contains('%') && progress.contains("time left"),
