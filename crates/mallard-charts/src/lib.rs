@@ -66,6 +66,7 @@ mod bar;
 mod error;
 mod font;
 mod format;
+mod kind;
 mod map;
 mod options;
 mod png;
@@ -85,37 +86,18 @@ pub use options::{
 pub use render::NO_DATA_MESSAGE;
 pub use timeseries::{Granularity, MAX_POINTS, Series, TimePoint, TimeseriesChart};
 
-use format::{clean_label, truncate_chars};
-use theme::Palette;
-
 /// The credit for the embedded data the charts draw with, for the product's
 /// About dialog and docs.
 pub const ATTRIBUTION: &str = "Map shapes: Natural Earth 1:110m (public domain, \
     https://www.naturalearthdata.com/), packaged by world-atlas (ISC). \
     Chart font: DejaVu Sans (Bitstream Vera licence).";
 
-/// The longest chart title kept in the accessible `<title>`, in characters.
-const MAX_TITLE_CHARS: usize = 200;
-
-/// The accessible title of a chart: cleaned and bounded.
-fn accessible_title(title: &str) -> String {
-    truncate_chars(&clean_label(title), MAX_TITLE_CHARS)
-}
-
 /// Renders a timeseries chart as an SVG document.
 pub fn timeseries_svg(
     chart: &TimeseriesChart,
     options: &ChartOptions,
 ) -> Result<String, ChartError> {
-    chart.validate()?;
-    font::ensure_registered()?;
-    let palette = Palette::of(options.theme);
-    svg::render(
-        options.size,
-        &accessible_title(&chart.title),
-        &chart.description(),
-        |root| timeseries::draw(root, chart, &palette),
-    )
+    kind::svg_of(chart, options)
 }
 
 /// Renders a timeseries chart as a PNG image.
@@ -123,31 +105,17 @@ pub fn timeseries_png(
     chart: &TimeseriesChart,
     options: &ChartOptions,
 ) -> Result<Vec<u8>, ChartError> {
-    chart.validate()?;
-    font::ensure_registered()?;
-    let palette = Palette::of(options.theme);
-    png::render(options.size, |root| timeseries::draw(root, chart, &palette))
+    kind::png_of(chart, options)
 }
 
 /// Renders a bar chart as an SVG document.
 pub fn bar_svg(chart: &BarChart, options: &ChartOptions) -> Result<String, ChartError> {
-    chart.validate()?;
-    font::ensure_registered()?;
-    let palette = Palette::of(options.theme);
-    svg::render(
-        options.size,
-        &accessible_title(&chart.title),
-        &chart.description(),
-        |root| bar::draw(root, chart, &palette),
-    )
+    kind::svg_of(chart, options)
 }
 
 /// Renders a bar chart as a PNG image.
 pub fn bar_png(chart: &BarChart, options: &ChartOptions) -> Result<Vec<u8>, ChartError> {
-    chart.validate()?;
-    font::ensure_registered()?;
-    let palette = Palette::of(options.theme);
-    png::render(options.size, |root| bar::draw(root, chart, &palette))
+    kind::png_of(chart, options)
 }
 
 /// Renders a timeseries chart in `format`; send the bytes with
@@ -157,10 +125,7 @@ pub fn render_timeseries(
     options: &ChartOptions,
     format: ChartFormat,
 ) -> Result<Vec<u8>, ChartError> {
-    match format {
-        ChartFormat::Svg => timeseries_svg(chart, options).map(String::into_bytes),
-        ChartFormat::Png => timeseries_png(chart, options),
-    }
+    kind::render(chart, options, format)
 }
 
 /// Renders a bar chart in `format`; send the bytes with
@@ -170,31 +135,17 @@ pub fn render_bar(
     options: &ChartOptions,
     format: ChartFormat,
 ) -> Result<Vec<u8>, ChartError> {
-    match format {
-        ChartFormat::Svg => bar_svg(chart, options).map(String::into_bytes),
-        ChartFormat::Png => bar_png(chart, options),
-    }
+    kind::render(chart, options, format)
 }
 
 /// Renders a world map as an SVG document.
 pub fn map_svg(chart: &MapChart, options: &ChartOptions) -> Result<String, ChartError> {
-    chart.validate()?;
-    font::ensure_registered()?;
-    let palette = Palette::of(options.theme);
-    svg::render(
-        options.size,
-        &accessible_title(&chart.title),
-        &chart.description()?,
-        |root| map::draw(root, chart, &palette),
-    )
+    kind::svg_of(chart, options)
 }
 
 /// Renders a world map as a PNG image.
 pub fn map_png(chart: &MapChart, options: &ChartOptions) -> Result<Vec<u8>, ChartError> {
-    chart.validate()?;
-    font::ensure_registered()?;
-    let palette = Palette::of(options.theme);
-    png::render(options.size, |root| map::draw(root, chart, &palette))
+    kind::png_of(chart, options)
 }
 
 /// Renders a world map in `format`; send the bytes with
@@ -204,8 +155,5 @@ pub fn render_map(
     options: &ChartOptions,
     format: ChartFormat,
 ) -> Result<Vec<u8>, ChartError> {
-    match format {
-        ChartFormat::Svg => map_svg(chart, options).map(String::into_bytes),
-        ChartFormat::Png => map_png(chart, options),
-    }
+    kind::render(chart, options, format)
 }
