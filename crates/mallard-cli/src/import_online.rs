@@ -11,57 +11,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
-use mallard_server::local_admin;
 use serde_json::{Value, json};
 
 use crate::import::{FileLine, LogsArgs, Summary, progress_bar, progress_message, show_bytes};
-
-/// A client of the running server.
-struct Server {
-    url: String,
-    token: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Server {
-    fn discover(data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        let (info, token) = local_admin::discover(data_dir).with_context(|| {
-            format!(
-                "the data directory {} is in use, but the running server's address was not \
-                 found; is it still starting?",
-                data_dir.display()
-            )
-        })?;
-        Ok(Self {
-            url: info.url,
-            token,
-            http: reqwest::blocking::Client::new(),
-        })
-    }
-
-    fn call(&self, request: reqwest::blocking::RequestBuilder) -> anyhow::Result<Value> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .with_context(|| format!("cannot reach {}", self.url))?;
-        let status = response.status();
-        let body: Value = response.json().unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!(
-                "the server answered {status}: {}",
-                body["error"].as_str().unwrap_or("no details")
-            );
-        }
-        Ok(body)
-    }
-}
+use crate::local_server::LocalServer;
 
 /// Imports through the running server.
 pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
     if args.follow && args.files.len() != 1 {
         bail!("--follow reads one log file (not standard input)");
     }
-    let server = Server::discover(data_dir)?;
+    let server = LocalServer::discover(data_dir)?;
     let cwd = std::env::current_dir()?;
     let mut files = Vec::new();
     for file in &args.files {
@@ -78,18 +38,16 @@ pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
                 .to_string(),
         );
     }
-    let started = server.call(
-        server
-            .http
-            .post(format!("{}/api/imports/logs", server.url))
-            .json(&json!({
-                "site_id": args.site,
-                "format": args.format,
-                "exclude": args.exclude,
-                "include_static": args.include_static,
-                "files": files,
-                "follow": args.follow,
-            })),
+    let started = server.post(
+        "/api/imports/logs",
+        &json!({
+            "site_id": args.site,
+            "format": args.format,
+            "exclude": args.exclude,
+            "include_static": args.include_static,
+            "files": files,
+            "follow": args.follow,
+        }),
     )?;
     let job = started["job"].as_u64().context("the server named no job")?;
     let interrupted = if args.follow {
@@ -108,18 +66,10 @@ pub fn logs(data_dir: &std::path::Path, args: &LogsArgs) -> anyhow::Result<()> {
                 .is_some_and(|flag| flag.load(Ordering::Relaxed))
         {
             // Ctrl-C: the server stops following, keeping what it read.
-            server.call(
-                server
-                    .http
-                    .delete(format!("{}/api/imports/jobs/{job}", server.url)),
-            )?;
+            server.delete(&format!("/api/imports/jobs/{job}"))?;
             stopping = true;
         }
-        let state = server.call(
-            server
-                .http
-                .get(format!("{}/api/imports/jobs/{job}", server.url)),
-        )?;
+        let state = server.get(&format!("/api/imports/jobs/{job}"))?;
         match state["status"].as_str() {
             Some("running") => show(&bar, &state, began),
             Some("finished" | "cancelled") => break state,
@@ -250,8 +200,8 @@ fn summary(state: &Value) -> Summary {
 
 /// Lists the imports the running server knows.
 pub fn list(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let server = Server::discover(data_dir)?;
-    let imports = server.call(server.http.get(format!("{}/api/imports", server.url)))?;
+    let server = LocalServer::discover(data_dir)?;
+    let imports = server.get("/api/imports")?;
     let imports = imports.as_array().cloned().unwrap_or_default();
     if imports.is_empty() {
         println!("no imports");
@@ -292,12 +242,8 @@ pub fn list(data_dir: &std::path::Path) -> anyhow::Result<()> {
 
 /// Undoes an import through the running server.
 pub fn undo(data_dir: &std::path::Path, id: i64) -> anyhow::Result<()> {
-    let server = Server::discover(data_dir)?;
-    let undone = server.call(
-        server
-            .http
-            .delete(format!("{}/api/imports/{id}", server.url)),
-    )?;
+    let server = LocalServer::discover(data_dir)?;
+    let undone = server.delete(&format!("/api/imports/{id}"))?;
     println!(
         "import {id} undone: {} visits and {} events removed",
         undone["visits_removed"], undone["events_removed"]

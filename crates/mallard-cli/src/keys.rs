@@ -9,12 +9,13 @@ use clap::{Args, Subcommand};
 use mallard_core::Scope;
 use mallard_core::scope::validate_key_name;
 use mallard_server::auth::secrets::{new_api_key, sha256_hex};
-use mallard_server::local_admin;
+
 use mallard_store::auth::ApiKeyRecord;
 use mallard_store::{Store, StoreError, StoreOptions};
 use serde_json::{Value, json};
 
 use crate::CommonArgs;
+use crate::local_server::LocalServer;
 
 /// Flags of `mallard keys`.
 #[derive(Debug, Args)]
@@ -113,35 +114,10 @@ fn offline(store: &Store, action: &KeysAction) -> anyhow::Result<()> {
 }
 
 fn online(data_dir: &std::path::Path, action: &KeysAction) -> anyhow::Result<()> {
-    let (info, token) = local_admin::discover(data_dir).with_context(|| {
-        format!(
-            "the data directory {} is in use, but the running server's address was not found; \
-             is it still starting?",
-            data_dir.display()
-        )
-    })?;
-    let http = reqwest::blocking::Client::new();
-    let call = |request: reqwest::blocking::RequestBuilder| -> anyhow::Result<Value> {
-        let response = request
-            .bearer_auth(&token)
-            .send()
-            .with_context(|| format!("cannot reach {}", info.url))?;
-        let status = response.status();
-        let body: Value = response.json().unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!(
-                "the server answered {status}: {}",
-                body["error"].as_str().unwrap_or("no details")
-            );
-        }
-        Ok(body)
-    };
+    let server = LocalServer::discover(data_dir)?;
     match action {
         KeysAction::Create { name, scope } => {
-            let created = call(
-                http.post(format!("{}/api/keys", info.url))
-                    .json(&json!({"name": name, "scope": scope})),
-            )?;
+            let created = server.post("/api/keys", &json!({"name": name, "scope": scope}))?;
             print_created(
                 created["key"].as_str().unwrap_or_default(),
                 created["key_hash"].as_str().unwrap_or_default(),
@@ -150,7 +126,7 @@ fn online(data_dir: &std::path::Path, action: &KeysAction) -> anyhow::Result<()>
             );
         }
         KeysAction::List => {
-            let keys = call(http.get(format!("{}/api/keys", info.url)))?;
+            let keys = server.get("/api/keys")?;
             let text = |k: &Value, f: &str| k[f].as_str().unwrap_or_default().to_owned();
             print_list(keys.as_array().into_iter().flatten().map(|k| Listed {
                 key_hash: text(k, "key_hash"),
@@ -161,7 +137,7 @@ fn online(data_dir: &std::path::Path, action: &KeysAction) -> anyhow::Result<()>
             }));
         }
         KeysAction::Revoke { key_hash } => {
-            call(http.delete(format!("{}/api/keys/{}", info.url, key_hash.trim())))?;
+            server.delete(&format!("/api/keys/{}", key_hash.trim()))?;
             println!("revoked {key_hash}");
         }
     }

@@ -12,6 +12,7 @@ mod check;
 mod import;
 mod import_online;
 mod keys;
+mod local_server;
 mod seed;
 mod serve;
 
