@@ -13,12 +13,11 @@ use std::sync::Arc;
 use mallard_core::access_log::filter::SkipReason;
 use mallard_core::access_log::{LineError, LogFilter, LogFormat, LogRecord, Verdict};
 use mallard_core::page::parse_page_url;
-use mallard_core::referrer::{classify_referrer, source_from_param};
 use mallard_core::visitor::visitor_id;
-use mallard_core::{
-    DailySalt, EventName, NewEvent, SessionAttributes, SiteId, UserAgentClassifier, device,
-};
+use mallard_core::{DailySalt, EventName, NewEvent, SiteId, UserAgentClassifier};
 use mallard_geo::Geolocator;
+
+use crate::ingest::enrich::session_attributes;
 
 /// A day in milliseconds.
 const DAY_MS: i64 = 86_400_000;
@@ -181,36 +180,21 @@ impl LogEvents {
         } else {
             format!("/{}", record.target)
         };
-        let page = parse_page_url(&format!("https://{host}{target}"))
+        let mut page = parse_page_url(&format!("https://{host}{target}"))
             .map_err(|err| LineError::field("request target", &err.to_string()))?;
-        let referrer = record
-            .referrer
-            .as_deref()
-            .and_then(|raw| classify_referrer(raw, &page.hostname))
-            .or_else(|| page.ref_param.as_deref().and_then(source_from_param))
-            .or_else(|| page.utm.source.as_deref().and_then(source_from_param));
+        let session = session_attributes(
+            &mut page,
+            record.referrer.as_deref(),
+            &agent,
+            None,
+            record.ip.and_then(|ip| self.geolocator.country(ip)),
+        );
         let ip = record.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let salt = self
             .salts
             .entry(record.timestamp_ms.div_euclid(DAY_MS))
             .or_insert_with(random_salt);
         let visitor = visitor_id(salt, &self.site, ip, user_agent);
-        let session = SessionAttributes {
-            referrer,
-            utm: page.utm,
-            browser: agent.browser.clone(),
-            browser_version: agent.browser_version.clone(),
-            os: agent.os.clone(),
-            os_version: agent.os_version.clone(),
-            device: device::classify(None, &agent),
-            screen_width: None,
-            country: record
-                .ip
-                .and_then(|ip| self.geolocator.country(ip))
-                .map(|code| code.as_str().to_owned()),
-            is_bot: agent.is_bot,
-            is_internal: false,
-        };
         Ok(Some(NewEvent {
             site: self.site.clone(),
             timestamp_ms: record.timestamp_ms,

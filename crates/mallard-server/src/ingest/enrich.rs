@@ -5,11 +5,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::geo_source::GeoSource;
 use mallard_core::device;
 use mallard_core::referrer::{classify_referrer, source_from_param};
+use mallard_core::user_agent::UserAgentInfo;
 use mallard_core::visitor::visitor_id;
-use mallard_core::{DailySalt, NewEvent, SessionAttributes, UserAgentClassifier};
+use mallard_core::{DailySalt, NewEvent, PageUrl, SessionAttributes, UserAgentClassifier};
+use mallard_geo::CountryCode;
+
+use crate::geo_source::GeoSource;
 
 use super::payload::ValidatedEvent;
 
@@ -60,26 +63,14 @@ impl Enricher {
         if self.filter_bots.load(Ordering::Relaxed) && agent.is_bot {
             return Enriched::Bot;
         }
-        let page = event.page;
-        let referrer = event
-            .referrer
-            .as_deref()
-            .and_then(|raw| classify_referrer(raw, &page.hostname))
-            .or_else(|| page.ref_param.as_deref().and_then(source_from_param))
-            .or_else(|| page.utm.source.as_deref().and_then(source_from_param));
-        let session = SessionAttributes {
-            referrer,
-            utm: page.utm,
-            browser: agent.browser.clone(),
-            browser_version: agent.browser_version.clone(),
-            os: agent.os.clone(),
-            os_version: agent.os_version.clone(),
-            device: device::classify(event.screen_width, &agent),
-            screen_width: event.screen_width,
-            country: self.geo.country(ip).map(|code| code.as_str().to_owned()),
-            is_bot: agent.is_bot,
-            is_internal: false,
-        };
+        let mut page = event.page;
+        let session = session_attributes(
+            &mut page,
+            event.referrer.as_deref(),
+            &agent,
+            event.screen_width,
+            self.geo.country(ip),
+        );
         let visitor = visitor_id(salt, &event.site, ip, user_agent);
         Enriched::Event(Box::new(NewEvent {
             site: event.site,
@@ -93,6 +84,37 @@ impl Enricher {
             session,
             collector: None,
         }))
+    }
+}
+
+/// The visit attributes of a page view of `page` (whose UTM fields it
+/// takes) coming from `referrer`, seen with `agent` on a screen
+/// `screen_width` pixels wide, from `country`: one rule for live events and
+/// imported log lines alike. The source is the referrer's, else the page's
+/// `ref` (or `source`) parameter, else its `utm_source`.
+pub fn session_attributes(
+    page: &mut PageUrl,
+    referrer: Option<&str>,
+    agent: &UserAgentInfo,
+    screen_width: Option<u16>,
+    country: Option<CountryCode>,
+) -> SessionAttributes {
+    let referrer = referrer
+        .and_then(|raw| classify_referrer(raw, &page.hostname))
+        .or_else(|| page.ref_param.as_deref().and_then(source_from_param))
+        .or_else(|| page.utm.source.as_deref().and_then(source_from_param));
+    SessionAttributes {
+        referrer,
+        utm: std::mem::take(&mut page.utm),
+        browser: agent.browser.clone(),
+        browser_version: agent.browser_version.clone(),
+        os: agent.os.clone(),
+        os_version: agent.os_version.clone(),
+        device: device::classify(screen_width, agent),
+        screen_width,
+        country: country.map(|code| code.as_str().to_owned()),
+        is_bot: agent.is_bot,
+        is_internal: false,
     }
 }
 
