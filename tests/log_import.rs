@@ -269,10 +269,7 @@ fn write_gz(path: &Path, lines: &[String]) {
 }
 
 fn import(home: &TestHome, args: &[&str], files: &[&PathBuf]) -> Output {
-    let output = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let output = import_command(home)
         .arg("logs")
         .args(args)
         .args(files)
@@ -459,13 +456,7 @@ fn a_rotated_combined_log_imports_exactly_once_and_a_grown_one_adds_its_new_line
     assert_eq!(main["unique_visitors"], 5, "{main}");
     server.terminate();
 
-    let list = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
-        .arg("list")
-        .output()
-        .unwrap();
+    let list = import_command(&home).arg("list").output().unwrap();
     let list = stdout(&list);
     assert_eq!(
         list.lines()
@@ -533,10 +524,7 @@ fn every_format_gives_the_same_numbers() {
 fn nothing_readable_fails_and_bad_flags_are_refused() {
     let home = TestHome::new();
     let missing = home.path().join("missing.log");
-    let output = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let output = import_command(&home)
         .args(["logs", "--site", "logs.test"])
         .arg(&missing)
         .output()
@@ -550,10 +538,7 @@ fn nothing_readable_fails_and_bad_flags_are_refused() {
 
     let unknown = home.path().join("unknown.log");
     write(&unknown, &["hello".into(), "world".into()]);
-    let output = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let output = import_command(&home)
         .args(["logs", "--site", "logs.test"])
         .arg(&unknown)
         .output()
@@ -562,10 +547,7 @@ fn nothing_readable_fails_and_bad_flags_are_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--format"));
 
     for bad in [["--format", "apache"], ["--exclude", "re:("]] {
-        let output = home
-            .command()
-            .args(["import", "--data-dir"])
-            .arg(home.data_dir())
+        let output = import_command(&home)
             .args(["logs", "--site", "logs.test"])
             .args(bad)
             .arg(&unknown)
@@ -577,19 +559,13 @@ fn nothing_readable_fails_and_bad_flags_are_refused() {
     // A running server reads files by path, not this command's input; and
     // its answer about an unknown format reaches the user.
     let server = Server::start(&home, &[]);
-    let piped = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let piped = import_command(&home)
         .args(["logs", "--site", "logs.test", "-"])
         .output()
         .unwrap();
     assert!(!piped.status.success());
     assert!(String::from_utf8_lossy(&piped.stderr).contains("standard input"));
-    let output = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let output = import_command(&home)
         .args(["logs", "--site", "logs.test"])
         .arg(&unknown)
         .output()
@@ -603,13 +579,16 @@ fn nothing_readable_fails_and_bad_flags_are_refused() {
     server.terminate();
 }
 
+/// `mallard import --data-dir <the home's data directory>`, to be given its
+/// action and arguments.
+fn import_command(home: &TestHome) -> std::process::Command {
+    let mut command = home.command();
+    command.args(["import", "--data-dir"]).arg(home.data_dir());
+    command
+}
+
 fn command(home: &TestHome, args: &[&str]) -> Output {
-    home.command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
-        .args(args)
-        .output()
-        .unwrap()
+    import_command(home).args(args).output().unwrap()
 }
 
 #[test]
@@ -805,10 +784,7 @@ fn follow_reads_new_lines_as_they_come_and_across_log_rotation() {
         )
     };
     std::fs::write(&log, format!("{}{}", line(0, "/a"), line(1, "/b"))).unwrap();
-    let mut child = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let mut child = import_command(&home)
         .args(["logs", "--follow", "--site", "follow.test"])
         .arg(&log)
         .stdout(std::process::Stdio::null())
@@ -850,10 +826,7 @@ fn an_import_killed_midway_and_run_again_counts_every_line_exactly_once() {
     let log = home.path().join("busy.log");
     let (days, visitors) = (8, 2_500);
     write(&log, &mallard_e2e::busy_access_log(10, days, visitors));
-    let mut first = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let mut first = import_command(&home)
         .args(["logs", "--site", "crash.test", "--format", "combined"])
         .arg(&log)
         .stdout(std::process::Stdio::null())
@@ -953,10 +926,7 @@ fn a_running_server_follows_a_log_until_ctrl_c() {
     };
     std::fs::write(&log, format!("{}{}", line(0, "/a"), line(1, "/b"))).unwrap();
     let server = Server::start(&home, &[]);
-    let child = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let child = import_command(&home)
         .args(["logs", "--follow", "--site", "follow.test"])
         .arg(&log)
         .stdout(std::process::Stdio::piped())
@@ -1007,10 +977,7 @@ fn a_server_that_stops_ends_a_followed_import_cleanly() {
     )
     .unwrap();
     let server = Server::start(&home, &[]);
-    let child = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
+    let child = import_command(&home)
         .args(["logs", "--follow", "--site", "follow.test"])
         .arg(&log)
         .stdout(std::process::Stdio::piped())
