@@ -625,22 +625,6 @@ impl<'a> Entries<'a> {
     }
 }
 
-/// Whether some visit of the day starting at `day_start_ms` that starts in
-/// `[from_ms, to_ms)` and passes `screen` has a start and end for which
-/// `holds` holds. Reads only the (unsealed) starts and visit parts (and
-/// the screen's columns), so a query can tell whether it needs a day's
-/// events before reading them.
-pub(crate) fn any_visit(
-    day_start_ms: i64,
-    starts: &[u8],
-    visit: &[u8],
-    range: (i64, i64),
-    screen: &DayScreen<'_>,
-    holds: impl Fn(i64, i64) -> bool,
-) -> Result<bool, Damaged> {
-    Ok(first_visit(day_start_ms, starts, visit, range, screen, holds)?.is_some())
-}
-
 /// The start of the first visit (in start order) of the day starting at
 /// `day_start_ms` that starts in `[from_ms, to_ms)`, passes `screen` and
 /// has a start and end for which `holds` holds, reading only the starts and

@@ -267,6 +267,7 @@ impl VisitPaths {
                 staged.next_ms,
                 to,
                 Columns::ALL,
+                &|_: &VisitRecord| Take::Events,
                 Vec::new,
                 |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
             )?;
@@ -719,6 +720,7 @@ fn day_rows(conn: &Connection, site: i64, day: i64) -> Result<Vec<VisitRecord>, 
         from,
         from + DAY_MS,
         Columns::ALL,
+        &|_: &VisitRecord| Take::Events,
         Vec::new,
         |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
     )?;

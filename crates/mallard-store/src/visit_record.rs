@@ -387,6 +387,29 @@ impl Attribute {
         }
     }
 
+    /// The SQL expression of the attribute over a `visits` row, giving the
+    /// value [`Attribute::get`] gives (SQLite's `|` and `<<` bind alike,
+    /// left to right: the shift needs its parentheses).
+    pub(crate) fn visits_column(self) -> &'static str {
+        match self {
+            Self::Source => "referrer_source",
+            Self::Referrer => "referrer_url",
+            Self::UtmSource => "utm_source",
+            Self::UtmMedium => "utm_medium",
+            Self::UtmCampaign => "utm_campaign",
+            Self::UtmTerm => "utm_term",
+            Self::UtmContent => "utm_content",
+            Self::Browser => "browser",
+            Self::BrowserVersion => "browser_version",
+            Self::Os => "os",
+            Self::OsVersion => "os_version",
+            Self::Device => "device",
+            Self::Screen => "screen_width",
+            Self::Country => "country",
+            Self::Flags => "(is_bot != 0) | ((is_internal != 0) << 1)",
+        }
+    }
+
     /// Sets the attribute in `attrs` from a value [`Attribute::get`] gave;
     /// `false` when the device class or the flags have none.
     #[inline]

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::StoreError;
 use crate::visit_days::{DayRange, day_ranges};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{Attribute, Columns, EventRecord, Take, VisitGate, VisitRecord};
 use crate::visits::{Visit, VisitAttributes};
 
 /// The attribute columns of `visits`, in the order [`attributes_at`] reads
@@ -97,14 +97,20 @@ struct DayVisits {
 
 /// Folds the visits of `site` that start in `[from_ms, to_ms)` from rows, a
 /// UTC day at a time in start order (ties by id), filling the `columns`
-/// asked for. Returns the accumulator in a list, like the folds of the day
-/// segments, so that callers merge both alike.
+/// asked for, and hands over those that `gate` takes, with their events
+/// when it takes them with their events ([`Take::Events`]). The gate sees
+/// each visit before any event is read, so only the events of the visits
+/// taken with them are decoded, and none when no visit is. Returns the
+/// accumulator in a list, like the folds of the day segments, so that
+/// callers merge both alike.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fold_records<A>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
     to_ms: i64,
     columns: Columns,
+    gate: &impl VisitGate,
     new: impl Fn() -> A,
     each: impl Fn(&mut A, &VisitRecord),
 ) -> Result<Vec<A>, StoreError> {
@@ -112,7 +118,7 @@ pub(crate) fn fold_records<A>(
     let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
     for range in day_ranges(conn, site, from_ms, to_ms)? {
         crate::cancel::check(conn)?;
-        let day = read_day(conn, site, range, columns, pageview)?;
+        let day = read_day(conn, site, range, columns, gate, pageview)?;
         for record in &day.records {
             each(&mut acc, record);
         }
@@ -120,12 +126,14 @@ pub(crate) fn fold_records<A>(
     Ok(vec![acc])
 }
 
-/// The visits that start in `range` with the asked columns.
+/// The visits that start in `range` and that `gate` takes, with the asked
+/// columns.
 fn read_day(
     conn: &Connection,
     site: i64,
     range: DayRange,
     columns: Columns,
+    gate: &impl VisitGate,
     pageview: Option<i64>,
 ) -> Result<DayVisits, StoreError> {
     let mut day = DayVisits {
@@ -133,11 +141,28 @@ fn read_day(
         position: FxHashMap::default(),
         max_end: range.from_ms,
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, visitor_id, start_ts, end_ts, pageviews, events, entry_page, exit_page, \
-         {ATTRIBUTE_COLUMNS} FROM visits WHERE id BETWEEN ?1 AND ?2 AND site_id = ?3 \
-         AND start_ts >= ?4 AND start_ts < ?5"
-    ))?;
+    // Only the columns asked for are selected: a row's columns cost their
+    // decoding whether they are read or not.
+    let attributes: Vec<Attribute> = Attribute::EVERY
+        .into_iter()
+        .filter(|&attribute| columns.attributes.contains(attribute))
+        .collect();
+    let mut select = String::from("SELECT id, start_ts, end_ts");
+    if columns.visitors {
+        select.push_str(", visitor_id");
+    }
+    if columns.visit {
+        select.push_str(", pageviews, events, entry_page, exit_page");
+    }
+    for attribute in &attributes {
+        select.push_str(", ");
+        select.push_str(attribute.visits_column());
+    }
+    select.push_str(
+        " FROM visits WHERE id BETWEEN ?1 AND ?2 AND site_id = ?3 AND start_ts >= ?4 \
+         AND start_ts < ?5",
+    );
+    let mut stmt = conn.prepare_cached(&select)?;
     let mut rows = stmt.query(params![
         range.low_id,
         range.high_id,
@@ -146,26 +171,43 @@ fn read_day(
         range.to_ms
     ])?;
     while let Some(row) = rows.next()? {
-        let end_ts: i64 = row.get(3)?;
-        day.max_end = day.max_end.max(end_ts);
+        let end_ts: i64 = row.get(2)?;
         let mut record = VisitRecord {
             id: row.get(0)?,
-            start_ts: row.get(2)?,
-            events_read: columns.events,
+            start_ts: row.get(1)?,
             ..VisitRecord::default()
         };
+        let mut at = 3;
         if columns.visitors {
-            record.visitor_id = row.get(1)?;
+            record.visitor_id = row.get(at)?;
+            at += 1;
         }
         if columns.visit {
             record.end_ts = end_ts;
-            record.pageviews = row.get(4)?;
-            record.events_count = row.get(5)?;
-            record.entry_page = row.get(6)?;
-            record.exit_page = row.get(7)?;
+            record.pageviews = row.get(at)?;
+            record.events_count = row.get(at + 1)?;
+            record.entry_page = row.get(at + 2)?;
+            record.exit_page = row.get(at + 3)?;
+            at += 4;
         }
-        if !columns.attributes.is_empty() {
-            record.attrs = attributes_at(row, 8)?;
+        for &attribute in &attributes {
+            // The device class and the flags are never NULL in `visits`.
+            if !attribute.set(&mut record.attrs, row.get(at)?) {
+                return Err(StoreError::InvalidData(format!(
+                    "visit {} has no {attribute:?}",
+                    record.id
+                )));
+            }
+            at += 1;
+        }
+        match gate.take(&record) {
+            Take::Skip => continue,
+            Take::Visit => {}
+            Take::Events => {
+                // Only the events of the visits taken with them are read.
+                record.events_read = columns.events;
+                day.max_end = day.max_end.max(end_ts);
+            }
         }
         day.records.push(record);
     }
@@ -174,9 +216,10 @@ fn read_day(
         .records
         .iter()
         .enumerate()
+        .filter(|(_, r)| r.events_read)
         .map(|(at, r)| (r.id, at))
         .collect();
-    if columns.events && !day.records.is_empty() {
+    if !day.position.is_empty() {
         read_events(conn, site, &mut day, columns, pageview)?;
     }
     Ok(day)
@@ -190,7 +233,11 @@ fn read_events(
     columns: Columns,
     pageview: Option<i64>,
 ) -> Result<(), StoreError> {
-    let from = day.records.first().map_or(0, |r| r.start_ts);
+    let from = day
+        .records
+        .iter()
+        .find(|r| r.events_read)
+        .map_or(0, |r| r.start_ts);
     // Properties by (time, event id), read only when asked for.
     let mut props: FxHashMap<(i64, i64), Vec<(i64, i64)>> = FxHashMap::default();
     if columns.props {
@@ -267,6 +314,7 @@ fn read_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::visit_record::AttributeSet;
 
     const SITE: i64 = 1;
     const DAY: i64 = 86_400_000;
@@ -342,6 +390,7 @@ mod tests {
             from,
             to,
             columns,
+            &|_: &VisitRecord| Take::Events,
             Vec::new,
             |all: &mut Vec<VisitRecord>, r| all.push(r.clone()),
         )
@@ -427,6 +476,60 @@ mod tests {
         assert_eq!(events, [(base + 10, 12, 12, None), (base + 10, 5, 0, None)]);
         let bare = read(&conn, base, base + DAY, Columns::default());
         assert!(bare[0].events.is_empty());
+    }
+
+    #[test]
+    fn the_gate_decides_which_visits_come_and_which_bring_their_events() {
+        let conn = database();
+        let base = 20_000 * DAY;
+        add_visit(&conn, 1, 7, &[(base + 10, 12, true), (base + 20, 5, false)]);
+        add_visit(&conn, 2, 8, &[(base + 30, 12, true)]);
+        add_visit(&conn, 3, 9, &[(base + 40, 13, true), (base + 50, 12, true)]);
+        let gate = |visit: &VisitRecord| match visit.id {
+            1 => Take::Skip,
+            2 => Take::Visit,
+            _ => Take::Events,
+        };
+        let taken: Vec<(i64, bool, usize)> = fold_records(
+            &conn,
+            SITE,
+            base,
+            base + DAY,
+            Columns::ALL,
+            &gate,
+            Vec::new,
+            |all: &mut Vec<VisitRecord>, r| all.push(r.clone()),
+        )
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|r| (r.id, r.events_read, r.events.len()))
+        .collect();
+        assert_eq!(taken, [(2, false, 0), (3, true, 2)]);
+    }
+
+    #[test]
+    fn only_the_attributes_asked_for_are_read() {
+        let conn = database();
+        let base = 20_000 * DAY;
+        add_visit(&conn, 1, 7, &[(base + 10, 12, true)]);
+        conn.execute("UPDATE visits SET is_bot = 1, is_internal = 1", [])
+            .unwrap();
+        let columns = Columns {
+            attributes: AttributeSet::of(Attribute::Device)
+                .with(AttributeSet::of(Attribute::Flags)),
+            ..Columns::default()
+        };
+        let [record] = read(&conn, base, base + DAY, columns).try_into().unwrap();
+        assert_eq!(
+            record.attrs,
+            VisitAttributes {
+                device: 2,
+                is_bot: true,
+                is_internal: true,
+                ..VisitAttributes::default()
+            }
+        );
     }
 
     #[test]

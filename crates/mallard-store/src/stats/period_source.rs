@@ -26,7 +26,7 @@ use rusqlite::{Connection, params};
 use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::visit_days::{DAY_MS, utc_day};
-use crate::visit_record::{Columns, Take, VisitGate, VisitRecord};
+use crate::visit_record::{Columns, VisitGate, VisitRecord};
 use crate::visits::VISIT_TIMEOUT_MS;
 
 /// Folds every visit of `site` that starts in `[from_ms, to_ms)` or has an
@@ -38,8 +38,9 @@ use crate::visits::VISIT_TIMEOUT_MS;
 /// not handed to `each`, and a day segment skips the events of the visits
 /// it does not take with their events without decoding them (a filter on
 /// visit dimensions costs the columns it compares, not every event; a count
-/// that needs no event of a visit reads none). Visits read from rows come
-/// with their events whatever the gate says.
+/// that needs no event of a visit reads none). Days kept as rows are read
+/// the same way: the events of the visits the gate skips, or takes without
+/// their events, are not read.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fold_period<A: Send>(
     conn: &Connection,
@@ -89,17 +90,7 @@ pub(crate) fn fold_starting<A: Send>(
         let rows_end = crate::segment_fold::next_packed_day(conn, site, rest)?
             .map_or(to_ms, |next| next.min(to_ms));
         folds.extend(crate::visit_rows::fold_records(
-            conn,
-            site,
-            rest,
-            rows_end,
-            columns,
-            &new,
-            |acc, visit| {
-                if gate.take(visit) != Take::Skip {
-                    each(acc, visit);
-                }
-            },
+            conn, site, rest, rows_end, columns, gate, &new, &each,
         )?);
         from = rows_end;
     }
