@@ -200,6 +200,46 @@ fn the_dashboard_shows_stats_and_filters_by_clicking_a_row() {
 }
 
 #[test]
+fn the_regions_and_cities_tabs_list_places_and_a_click_filters_by_one() {
+    let home = TestHome::new();
+    // The seed places its visitors as a city database would.
+    home.seed("places.test", 400, 7);
+    let server = Server::start(&home, &[]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/#/?site=places.test&period=30d"));
+    browser.click("#open-access");
+    browser.wait_for("table.breakdown[data-dimension=countries]");
+    browser.click(".tab[data-dimension=cities]");
+    browser.wait_for("table.breakdown[data-dimension=cities] .row-filter");
+    let cities = browser.text("table.breakdown[data-dimension=cities]");
+    assert!(
+        ["New York", "San Francisco", "London"]
+            .iter()
+            .any(|city| cities.contains(city)),
+        "{cities}"
+    );
+    browser.click(".tab[data-dimension=regions]");
+    browser.wait_for("table.breakdown[data-dimension=regions] .row-filter");
+    let region = browser.eval(
+        "return [...document.querySelectorAll('table.breakdown[data-dimension=regions] .row-filter')]\
+         .map((b) => b.textContent).find((name) => name !== '(unknown)')",
+    );
+    let region = region.as_str().expect("a named region").to_owned();
+    browser.eval(&format!(
+        "[...document.querySelectorAll('table.breakdown[data-dimension=regions] .row-filter')]\
+         .find((b) => b.textContent === {region:?}).click(); return null;"
+    ));
+    browser.wait_for_text("#filters", &format!("region is {region}"));
+    // The filtered view's regions hold that region alone.
+    browser.click(".tab[data-dimension=regions]");
+    browser.wait_for_text("table.breakdown[data-dimension=regions]", &region);
+    let rows = browser.eval(
+        "return document.querySelectorAll('table.breakdown[data-dimension=regions] tbody tr').length",
+    );
+    assert_eq!(rows, serde_json::json!(1), "{region}");
+}
+
+#[test]
 fn the_world_map_shades_countries_and_a_click_filters_by_one() {
     let home = TestHome::new();
     home.seed("map.test", 400, 7);

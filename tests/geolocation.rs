@@ -1,7 +1,8 @@
 //! End-to-end tests of offline geolocation: the country of a live event comes
 //! from the client's address as the trusted-proxy rules resolve it, through
 //! the bundled database, for Mallard and collector events alike; private
-//! addresses and spoofed forwarding headers place nobody.
+//! addresses and spoofed forwarding headers place nobody. With a city
+//! database, visits get their region and city too.
 
 mod collector_common;
 
@@ -212,4 +213,107 @@ fn a_configured_database_is_used_and_a_bad_one_refuses_to_start() {
     let visits = home.read(|db| db.collector_visit_enrichment(SITE));
     assert_eq!(visits.len(), 1);
     assert_eq!(visits[0].country.as_deref(), Some("US"));
+}
+
+#[test]
+fn a_city_database_adds_regions_and_cities_to_breakdowns_filters_and_visits() {
+    let home = TestHome::new();
+    let key = read_key(&home);
+    let city = mallard_e2e::city_test_database();
+    let server = Server::start(
+        &home,
+        &[
+            ("MALLARD_GEOIP_DATABASE", city.to_str().unwrap()),
+            ("MALLARD_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    pageview_from(&server, "81.2.69.142", FIREFOX, "/");
+    pageview_from(&server, "81.2.69.160", CHROME, "/pricing");
+    pageview_from(&server, "8.8.8.8", FIREFOX, "/");
+    pageview_from(&server, "193.99.144.80", FIREFOX, "/");
+    pageview_from(&server, "200.160.2.3", FIREFOX, "/");
+    pageview_from(&server, "192.168.1.20", FIREFOX, "/");
+    let query = format!("site_id={SITE}&period=day");
+    let regions = stats(&server, &key, &format!("breakdown/regions?{query}"));
+    assert_eq!(
+        rows(&regions),
+        // Ties in visits: `(unknown)` first.
+        [
+            (json!("(unknown)"), json!(2)),
+            (json!("England"), json!(2)),
+            (json!("California"), json!(1)),
+            (json!("Lower Saxony"), json!(1)),
+        ],
+        "{regions}"
+    );
+    let cities = stats(&server, &key, &format!("breakdown/cities?{query}"));
+    let found = rows(&cities);
+    assert!(found.contains(&(json!("London"), json!(2))), "{cities}");
+    assert!(
+        found.contains(&(json!("Mountain View"), json!(1))),
+        "{cities}"
+    );
+    assert!(found.contains(&(json!("Hanover"), json!(1))), "{cities}");
+    assert!(found.contains(&(json!("(unknown)"), json!(2))), "{cities}");
+    let countries = stats(&server, &key, &format!("breakdown/countries?{query}"));
+    assert!(
+        rows(&countries).contains(&(json!("BR"), json!(1))),
+        "{countries}"
+    );
+
+    // Filters on either, alone or with a breakdown of the other.
+    let london = stats(
+        &server,
+        &key,
+        &format!("main?{query}&filters=city%3D%3DLondon"),
+    );
+    assert_eq!(london["unique_visitors"], 2, "{london}");
+    assert_eq!(london["total_pageviews"], 2, "{london}");
+    let england = stats(
+        &server,
+        &key,
+        &format!("breakdown/pages?{query}&filters=region%3D%3DEngland"),
+    );
+    assert_eq!(england["results"].as_array().unwrap().len(), 2, "{england}");
+    let elsewhere = stats(
+        &server,
+        &key,
+        &format!("breakdown/cities?{query}&filters=region!%3DEngland"),
+    );
+    assert!(
+        !rows(&elsewhere).iter().any(|(value, _)| value == "London"),
+        "{elsewhere}"
+    );
+    let nowhere = stats(
+        &server,
+        &key,
+        &format!("main?{query}&filters=city%3D%3DAtlantis"),
+    );
+    assert_eq!(nowhere["visits"], 0, "{nowhere}");
+
+    // The visits list and the raw export name them too.
+    let visits = stats(
+        &server,
+        &key,
+        &format!("sessions?{query}&filters=city%3D%3DHanover"),
+    );
+    let first = &visits["results"][0];
+    assert_eq!(
+        (&first["country"], &first["region"], &first["city"]),
+        (&json!("DE"), &json!("Lower Saxony"), &json!("Hanover")),
+        "{visits}"
+    );
+    let export = client()
+        .get(server.url(&format!("/api/stats/export?{query}&format=csv")))
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    let export = export.text().unwrap();
+    let header = export.lines().next().unwrap_or_default();
+    assert!(header.contains(",country,region,city,"), "{header}");
+    assert!(export.contains(",GB,England,London,"), "{export}");
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("81.2.69"), "addresses are never logged");
 }

@@ -293,6 +293,14 @@ pub fn copy_of_bundled_country_database(path: &Path) {
     .expect("copy the bundled country database");
 }
 
+/// The path of the synthetic city database of `mallard-geo`'s tests
+/// (GeoLite2-City layout): 81.2.69.0/24 is London, England, GB; 8.8.8.0/24
+/// Mountain View, California, US; 193.99.144.0/24 Hanover, Lower Saxony,
+/// DE; 200.160.0.0/20 Brazil without region or city.
+pub fn city_test_database() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/mallard-geo/tests/data/city-test.mmdb")
+}
+
 /// A blocking HTTP client with a browser user agent and no redirects.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

@@ -25,11 +25,13 @@ export const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last
 
 // Breakdown cards: each tab names a dimension and the filter a row click adds.
 // The `map` tab draws the countries on a world map (a plotters SVG); a click
-// on a shaded country adds its filter.
+// on a shaded country adds its filter. Regions and cities are known only
+// with a city database (Settings → Geolocation); without one they list
+// every visit as "(unknown)".
 const CARDS = [
   { title: 'Pages', tabs: [['pages', 'Top pages', 'page', 'pageviews'], ['entry_pages', 'Entry pages', 'entry_page', 'visits'], ['exit_pages', 'Exit pages', 'exit_page', 'visits']] },
   { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits']] },
-  { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits'], ['map', 'Map', 'country', 'visitors']] },
+  { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits'], ['regions', 'Regions', 'region', 'visits'], ['cities', 'Cities', 'city', 'visits'], ['map', 'Map', 'country', 'visitors']] },
   { title: 'Devices', tabs: [['browsers', 'Browsers', 'browser', 'visits'], ['os', 'Operating systems', 'os', 'visits'], ['devices', 'Devices', 'device', 'visits'], ['screen_sizes', 'Screen sizes', 'screen_size', 'visits']] },
   { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events']] },
 ];

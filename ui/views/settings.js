@@ -25,7 +25,7 @@ const GROUPS = [
     ['retention_days', 'Keep data for (days)', 'number', '0 keeps everything. Older events and visits are deleted hourly, in small chunks.'],
   ]],
   ['Geolocation', [
-    ['geoip_database', 'Country database (.mmdb file)', 'path', 'Empty: the bundled country database (ip-location-db, CC BY 4.0). Or the full path of a GeoLite2 or DB-IP country or city database, which is read before it is saved. Addresses are looked up in memory and never stored.'],
+    ['geoip_database', 'Geolocation database (.mmdb file)', 'path', 'Empty: the bundled country database (ip-location-db, CC BY 4.0). Or the full path of a GeoLite2 or DB-IP country or city database, which is read before it is saved; a city database adds the Regions and Cities of the Locations card for visits from then on. Addresses are looked up in memory and never stored.'],
   ]],
   ['Collector (/events, /s2s/events)', [
     ['api_key_mode', 'API key mode', 'mode', 'disabled: the bearer is the site id. tag: an lk_live_ key if one matches, else the site id. require: only active lk_live_ keys.'],

@@ -3,7 +3,7 @@
 //! Pages follow a Zipf distribution over about 10,000 paths; visits have a
 //! geometric number of page views separated by less than the 30-minute visit
 //! timeout; sources, UTM tags, browsers, operating systems, devices and
-//! countries follow weighted mixes; traffic has a daily and weekly rhythm; a few
+//! places (country, region, city) follow weighted mixes; traffic has a daily and weekly rhythm; a few
 //! visits send custom events with properties and revenue. The same `--seed`
 //! gives the same data. Events go through the store's writer, the same path as
 //! live ingestion, in large batches; for a site without events the writer
@@ -232,31 +232,46 @@ const CAMPAIGNS: &[((&str, &str, &str), u32)] = &[
     (("producthunt", "referral", "launch"), 1),
 ];
 
-const COUNTRIES: &[(&str, u32)] = &[
-    ("US", 30),
-    ("DE", 9),
-    ("GB", 8),
-    ("IN", 7),
-    ("FR", 5),
-    ("CA", 4),
-    ("NL", 3),
-    ("BR", 3),
-    ("JP", 3),
-    ("ES", 2),
-    ("IT", 2),
-    ("SE", 2),
-    ("PL", 2),
-    ("AU", 2),
-    ("CH", 1),
-    ("AT", 1),
-    ("NO", 1),
-    ("DK", 1),
-    ("FI", 1),
-    ("MX", 1),
-    ("KR", 1),
-    ("SG", 1),
-    ("ZA", 1),
-    ("NG", 1),
+/// Where visitors are: (country, region, city) with their weights, as a
+/// city database (`geoip_database`) places them; the country's weight is
+/// the sum of its places', and a place without region or city is one a
+/// city database cannot narrow down.
+const PLACES: &[((&str, &str, &str), u32)] = &[
+    (("US", "California", "San Francisco"), 7),
+    (("US", "California", "Los Angeles"), 5),
+    (("US", "New York", "New York"), 8),
+    (("US", "Texas", "Austin"), 4),
+    (("US", "Washington", "Seattle"), 4),
+    (("US", "", ""), 2),
+    (("DE", "Berlin", "Berlin"), 4),
+    (("DE", "Bavaria", "Munich"), 3),
+    (("DE", "Hamburg", "Hamburg"), 2),
+    (("GB", "England", "London"), 6),
+    (("GB", "Scotland", "Edinburgh"), 2),
+    (("IN", "Karnataka", "Bengaluru"), 4),
+    (("IN", "Maharashtra", "Mumbai"), 3),
+    (("FR", "Île-de-France", "Paris"), 4),
+    (("FR", "Auvergne-Rhône-Alpes", "Lyon"), 1),
+    (("CA", "Ontario", "Toronto"), 3),
+    (("CA", "British Columbia", "Vancouver"), 1),
+    (("NL", "North Holland", "Amsterdam"), 3),
+    (("BR", "São Paulo", "São Paulo"), 3),
+    (("JP", "Tokyo", "Tokyo"), 3),
+    (("ES", "Madrid", "Madrid"), 2),
+    (("IT", "Lombardy", "Milan"), 2),
+    (("SE", "Stockholm", "Stockholm"), 2),
+    (("PL", "Mazovia", "Warsaw"), 2),
+    (("AU", "New South Wales", "Sydney"), 2),
+    (("CH", "Zurich", "Zurich"), 1),
+    (("AT", "Vienna", "Vienna"), 1),
+    (("NO", "Oslo", "Oslo"), 1),
+    (("DK", "Capital Region", "Copenhagen"), 1),
+    (("FI", "Uusimaa", "Helsinki"), 1),
+    (("MX", "Mexico City", "Mexico City"), 1),
+    (("KR", "Seoul", "Seoul"), 1),
+    (("SG", "", "Singapore"), 1),
+    (("ZA", "Western Cape", "Cape Town"), 1),
+    (("NG", "Lagos", "Lagos"), 1),
 ];
 
 /// Relative traffic per hour of the day (UTC).
@@ -270,7 +285,7 @@ struct Generator {
     agents: Mix<Agent>,
     sources: Mix<(&'static str, &'static str)>,
     campaigns: Mix<(&'static str, &'static str, &'static str)>,
-    countries: Mix<&'static str>,
+    places: Mix<(&'static str, &'static str, &'static str)>,
     hours: WeightedIndex<u32>,
     pages: Zipf<f64>,
     gap: Exp<f64>,
@@ -289,7 +304,7 @@ impl Generator {
             agents: Mix::new(AGENTS)?,
             sources: Mix::new(SOURCES)?,
             campaigns: Mix::new(CAMPAIGNS)?,
-            countries: Mix::new(COUNTRIES)?,
+            places: Mix::new(PLACES)?,
             hours: WeightedIndex::new(HOURLY)?,
             pages: Zipf::new(PAGES as f64, 1.1)?,
             gap: Exp::new(1.0 / 70.0)?,
@@ -432,6 +447,7 @@ impl Generator {
         } else {
             Utm::default()
         };
+        let (country, region, city) = *self.places.pick(rng);
         SessionAttributes {
             referrer: (!source.is_empty()).then(|| Referrer {
                 source: source.into(),
@@ -444,7 +460,9 @@ impl Generator {
             os_version: (!os_version.is_empty()).then(|| os_version.into()),
             device,
             screen_width: Some(width),
-            country: Some((*self.countries.pick(rng)).into()),
+            country: Some(country.into()),
+            region: (!region.is_empty()).then(|| region.into()),
+            city: (!city.is_empty()).then(|| city.into()),
             is_bot: false,
             is_internal: false,
         }

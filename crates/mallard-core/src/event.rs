@@ -86,6 +86,12 @@ pub struct SessionAttributes {
     pub screen_width: Option<u16>,
     /// ISO 3166-1 alpha-2 country code, when a geo lookup was possible.
     pub country: Option<String>,
+    /// The region (first subdivision: state, province) by its English name,
+    /// when a city database placed the address.
+    pub region: Option<String>,
+    /// The city by its English name, when a city database placed the
+    /// address.
+    pub city: Option<String>,
     /// Whether the user agent is a bot (kept only when bot filtering is off).
     pub is_bot: bool,
     /// Whether the request came from a configured internal IP range.

@@ -44,6 +44,12 @@ pub enum Dimension {
     Device,
     /// The country of a visit.
     Country,
+    /// The region of a visit (its first subdivision: state, province), by
+    /// its English name; known only with a city database.
+    Region,
+    /// The city of a visit, by its English name; known only with a city
+    /// database.
+    City,
     /// The screen width of a visit, in CSS pixels.
     ScreenSize,
     /// The name of a custom event.
@@ -69,6 +75,8 @@ impl Dimension {
             "os" | "operating_systems" => Self::Os,
             "devices" => Self::Device,
             "countries" => Self::Country,
+            "regions" => Self::Region,
+            "cities" => Self::City,
             "screen_sizes" | "screens" => Self::ScreenSize,
             "events" => Self::Event,
             _ => return None,
@@ -93,6 +101,8 @@ impl Dimension {
             "os" => Self::Os,
             "device" => Self::Device,
             "country" => Self::Country,
+            "region" => Self::Region,
+            "city" => Self::City,
             "screen_size" => Self::ScreenSize,
             "event" => Self::Event,
             _ => return None,

@@ -34,6 +34,11 @@ impl GeoSource {
         self.read().0.country(ip)
     }
 
+    /// The country, region and city of `ip` in the database in force.
+    pub fn locate(&self, ip: std::net::IpAddr) -> mallard_geo::Location {
+        self.read().0.locate(ip)
+    }
+
     /// The file in force (`None`: the bundled database).
     pub fn path(&self) -> Option<PathBuf> {
         self.read().1.clone()

@@ -22,10 +22,13 @@
 //!   `w` little-endian bytes;
 //! - [`part::VISIT`]: per visit `varint(end - start)`, then four dictionary
 //!   columns: page views, events, entry page, exit page;
-//! - [`part::ATTRIBUTES`]: fifteen dictionary columns, each prefixed by its
-//!   byte length: referrer source, referrer URL, the five UTM fields,
+//! - [`part::ATTRIBUTES`]: seventeen dictionary columns, each prefixed by
+//!   its byte length: referrer source, referrer URL, the five UTM fields,
 //!   browser, browser version, OS, OS version, device, screen width,
-//!   country, and the flags (bit 0 bot, bit 1 internal);
+//!   country, the flags (bit 0 bot, bit 1 internal), region and city. A
+//!   segment packed before region and city existed (migration 016) ends
+//!   after the flags: its visits read them as unknown
+//!   ([`Attribute::ADDED_LATER`]);
 //! - [`part::EVENT_TIMES`]: per event `varint(time - previous time)` in ms
 //!   (the visit's first event from the visit's start), exact;
 //! - [`part::EVENT_PATHS`]: per custom event `varint(page path id)` (a page
@@ -342,6 +345,16 @@ struct DictColumn<'a> {
 }
 
 impl<'a> DictColumn<'a> {
+    /// A column whose every value is missing, for a column a segment was
+    /// packed without.
+    fn unknown() -> Self {
+        Self {
+            values: vec![None],
+            width: 0,
+            packed: &[],
+        }
+    }
+
     /// Reads a column of `count` values at `*at`, moving `*at` past it.
     fn read(bytes: &'a [u8], at: &mut usize, count: usize) -> Result<Self, Damaged> {
         let len = get_varint(bytes, at).ok_or(Damaged)?;
@@ -807,6 +820,13 @@ fn read_attributes<'a>(
     let mut columns = Vec::new();
     let mut at = 0;
     for attribute in Attribute::EVERY {
+        if at == bytes.len() && Attribute::ADDED_LATER.contains(&attribute) {
+            // Packed before the column existed: unknown for every visit.
+            if asked.contains(attribute) {
+                columns.push((attribute, DictColumn::unknown()));
+            }
+            continue;
+        }
         let len = get_varint(bytes, &mut at).ok_or(Damaged)?;
         let end = at
             .checked_add(usize::try_from(len).map_err(|_| Damaged)?)

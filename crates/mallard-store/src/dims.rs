@@ -50,10 +50,14 @@ pub enum DimKind {
     PropValue = 17,
     /// An ISO 4217 currency code.
     Currency = 18,
+    /// A region (first subdivision) by its English name.
+    Region = 19,
+    /// A city by its English name.
+    City = 20,
 }
 
 /// How many kinds there are; kinds are numbered from 1.
-const KIND_COUNT: usize = 18;
+const KIND_COUNT: usize = 20;
 
 /// The most strings kept per kind before that kind's map is cleared.
 const MAX_CACHED_PER_KIND: usize = 200_000;

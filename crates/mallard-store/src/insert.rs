@@ -558,6 +558,8 @@ fn visit_attributes(
         country: dims.intern_opt(conn, DimKind::Country, session.country.as_deref())?,
         is_bot: session.is_bot,
         is_internal: session.is_internal,
+        region: dims.intern_opt(conn, DimKind::Region, session.region.as_deref())?,
+        city: dims.intern_opt(conn, DimKind::City, session.city.as_deref())?,
     })
 }
 

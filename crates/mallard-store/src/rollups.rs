@@ -86,6 +86,20 @@ pub mod kind {
     pub const EVENT: i64 = 14;
     /// Per custom property (value: key dim id << 32 | value dim id).
     pub const PROP: i64 = 15;
+    /// Per region dim id: not stored, answered from the visits
+    /// ([`is_stored`]).
+    pub const REGION: i64 = 17;
+    /// Per city dim id: not stored, answered from the visits.
+    pub const CITY: i64 = 18;
+
+    /// Whether `rollup_days` holds rows of the breakdown kind `row_kind`
+    /// (entry and exit pages count as stored: the page rows answer them).
+    /// Region and city are known only with a city database, most sites have
+    /// none, and their many values would take more room than the visits:
+    /// their breakdowns read the day segments, filtered or not.
+    pub const fn is_stored(row_kind: i64) -> bool {
+        !matches!(row_kind, REGION | CITY)
+    }
 }
 
 /// The visit-level kinds and the value a visit has for each.
@@ -122,6 +136,8 @@ pub(crate) fn visit_dim(a: &VisitAttributes, row_kind: i64) -> Option<i64> {
         kind::DEVICE => a.device + 1,
         kind::COUNTRY => a.country.unwrap_or(0),
         kind::SCREEN => a.screen_width.map_or(0, |w| w + 1),
+        kind::REGION => a.region.unwrap_or(0),
+        kind::CITY => a.city.unwrap_or(0),
         _ => return None,
     })
 }

@@ -273,7 +273,7 @@ impl Columns {
 /// A set of visit attributes ([`VisitAttributes`] fields), by their column
 /// in a day segment's attributes part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub(crate) struct AttributeSet(u16);
+pub(crate) struct AttributeSet(u32);
 
 impl AttributeSet {
     /// No attribute.
@@ -283,13 +283,13 @@ impl AttributeSet {
 
     /// The set of one attribute.
     pub(crate) const fn of(attribute: Attribute) -> Self {
-        Self(1 << attribute as u16)
+        Self(1 << attribute as u32)
     }
 
     /// Whether the set holds `attribute`.
     #[inline]
     pub(crate) const fn contains(self, attribute: Attribute) -> bool {
-        self.0 & (1 << attribute as u16) != 0
+        self.0 & (1 << attribute as u32) != 0
     }
 
     /// Whether the set is empty.
@@ -338,11 +338,20 @@ pub(crate) enum Attribute {
     Country,
     /// The bot and internal flags.
     Flags,
+    /// The region (first subdivision). This column and the next were added
+    /// after the others (migration 016): segments packed before lack them.
+    Region,
+    /// The city.
+    City,
 }
 
 impl Attribute {
     /// How many attributes there are.
-    pub(crate) const COUNT: usize = 15;
+    pub(crate) const COUNT: usize = 17;
+
+    /// The attributes a segment's attributes part may lack at its end
+    /// (packed before they existed): they read as unknown for every visit.
+    pub(crate) const ADDED_LATER: [Self; 2] = [Self::Region, Self::City];
 
     /// The attribute a filter on `dimension` compares, for the visit
     /// dimensions that are attributes (not entry and exit pages, pages,
@@ -358,6 +367,8 @@ impl Attribute {
             Dimension::Os => Self::Os,
             Dimension::Device => Self::Device,
             Dimension::Country => Self::Country,
+            Dimension::Region => Self::Region,
+            Dimension::City => Self::City,
             Dimension::ScreenSize => Self::Screen,
             _ => return None,
         })
@@ -384,6 +395,8 @@ impl Attribute {
             Self::Screen => attrs.screen_width,
             Self::Country => attrs.country,
             Self::Flags => Some(i64::from(attrs.is_bot) | i64::from(attrs.is_internal) << 1),
+            Self::Region => attrs.region,
+            Self::City => attrs.city,
         }
     }
 
@@ -407,6 +420,8 @@ impl Attribute {
             Self::Screen => "screen_width",
             Self::Country => "country",
             Self::Flags => "(is_bot != 0) | ((is_internal != 0) << 1)",
+            Self::Region => "region",
+            Self::City => "city",
         }
     }
 
@@ -439,6 +454,8 @@ impl Attribute {
                 }
                 None => return false,
             },
+            Self::Region => attrs.region = value,
+            Self::City => attrs.city = value,
         }
         true
     }
@@ -460,6 +477,8 @@ impl Attribute {
         Self::Screen,
         Self::Country,
         Self::Flags,
+        Self::Region,
+        Self::City,
     ];
 }
 

@@ -19,7 +19,7 @@ use crate::visits::{Visit, VisitAttributes};
 /// them.
 pub(crate) const ATTRIBUTE_COLUMNS: &str = "referrer_source, referrer_url, utm_source, \
     utm_medium, utm_campaign, utm_term, utm_content, browser, browser_version, os, os_version, \
-    device, screen_width, country, is_bot, is_internal";
+    device, screen_width, country, is_bot, is_internal, region, city";
 
 /// The attributes of a `visits` row, read from its [`ATTRIBUTE_COLUMNS`]
 /// starting at column `at`.
@@ -44,6 +44,8 @@ pub(crate) fn attributes_at(
         country: row.get(at + 13)?,
         is_bot: row.get(at + 14)?,
         is_internal: row.get(at + 15)?,
+        region: row.get(at + 16)?,
+        city: row.get(at + 17)?,
     })
 }
 
@@ -54,7 +56,7 @@ pub(crate) fn insert_visit(conn: &Connection, visit: &Visit) -> Result<(), Store
     conn.prepare_cached(&format!(
         "INSERT INTO visits (id, site_id, visitor_id, start_ts, end_ts, pageviews, events, \
          entry_page, exit_page, {ATTRIBUTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
     ))?
     .execute(params![
         visit.id,
@@ -81,7 +83,9 @@ pub(crate) fn insert_visit(conn: &Connection, visit: &Visit) -> Result<(), Store
         a.screen_width,
         a.country,
         a.is_bot,
-        a.is_internal
+        a.is_internal,
+        a.region,
+        a.city
     ])?;
     Ok(())
 }

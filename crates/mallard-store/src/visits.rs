@@ -48,6 +48,10 @@ pub struct VisitAttributes {
     pub is_bot: bool,
     /// Whether the visit came from an internal IP range.
     pub is_internal: bool,
+    /// Region (first subdivision) name.
+    pub region: Option<i64>,
+    /// City name.
+    pub city: Option<i64>,
 }
 
 /// One visit as stored in the `visits` table.

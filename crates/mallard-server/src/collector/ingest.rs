@@ -416,7 +416,10 @@ fn build_event(
             .internal_ip_ranges
             .iter()
             .any(|net| net.contains(&ip));
-        session.country = state.geo.country(ip).map(|code| code.as_str().to_owned());
+        let location = state.geo.locate(ip);
+        session.country = location.country.map(|code| code.as_str().to_owned());
+        session.region = location.region;
+        session.city = location.city;
     }
     Ok(NewEvent {
         visitor: visitor_id_from_anon_id(&site, wire.anon_id.trim()),

@@ -187,7 +187,10 @@ impl LogEvents {
             record.referrer.as_deref(),
             &agent,
             None,
-            record.ip.and_then(|ip| self.geolocator.country(ip)),
+            record
+                .ip
+                .map(|ip| self.geolocator.locate(ip))
+                .unwrap_or_default(),
         );
         let ip = record.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let salt = self
@@ -241,6 +244,37 @@ mod tests {
             true,
             Arc::new(Geolocator::bundled().unwrap()),
         )
+    }
+
+    #[test]
+    fn a_city_database_gives_imported_lines_their_region_and_city() {
+        let city = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../mallard-geo/tests/data/city-test.mmdb");
+        let mut logs = LogEvents::new(
+            SiteId::parse("logs.test").unwrap(),
+            LogFormat::Combined,
+            LogFilter::default(),
+            true,
+            Arc::new(Geolocator::open(&city).unwrap()),
+        );
+        let london = line(
+            "81.2.69.142",
+            "10/Mar/2024:10:00:00 +0000",
+            "GET / HTTP/1.1",
+            200,
+            "-",
+            FIREFOX,
+        );
+        let event = logs.line(&london, 1, "access.log").expect("a page view");
+        let session = &event.session;
+        assert_eq!(
+            (
+                session.country.as_deref(),
+                session.region.as_deref(),
+                session.city.as_deref()
+            ),
+            (Some("GB"), Some("England"), Some("London"))
+        );
     }
 
     fn line(

@@ -10,7 +10,7 @@ use mallard_core::referrer::{classify_referrer, source_from_param};
 use mallard_core::user_agent::UserAgentInfo;
 use mallard_core::visitor::visitor_id;
 use mallard_core::{DailySalt, NewEvent, PageUrl, SessionAttributes, UserAgentClassifier};
-use mallard_geo::CountryCode;
+use mallard_geo::Location;
 
 use crate::geo_source::GeoSource;
 
@@ -69,7 +69,7 @@ impl Enricher {
             event.referrer.as_deref(),
             &agent,
             event.screen_width,
-            self.geo.country(ip),
+            self.geo.locate(ip),
         );
         let visitor = visitor_id(salt, &event.site, ip, user_agent);
         Enriched::Event(Box::new(NewEvent {
@@ -89,15 +89,15 @@ impl Enricher {
 
 /// The visit attributes of a page view of `page` (whose UTM fields it
 /// takes) coming from `referrer`, seen with `agent` on a screen
-/// `screen_width` pixels wide, from `country`: one rule for live events and
-/// imported log lines alike. The source is the referrer's, else the page's
-/// `ref` (or `source`) parameter, else its `utm_source`.
+/// `screen_width` pixels wide, from `location`: one rule for live events
+/// and imported log lines alike. The source is the referrer's, else the
+/// page's `ref` (or `source`) parameter, else its `utm_source`.
 pub fn session_attributes(
     page: &mut PageUrl,
     referrer: Option<&str>,
     agent: &UserAgentInfo,
     screen_width: Option<u16>,
-    country: Option<CountryCode>,
+    location: Location,
 ) -> SessionAttributes {
     let referrer = referrer
         .and_then(|raw| classify_referrer(raw, &page.hostname))
@@ -112,7 +112,9 @@ pub fn session_attributes(
         os_version: agent.os_version.clone(),
         device: device::classify(screen_width, agent),
         screen_width,
-        country: country.map(|code| code.as_str().to_owned()),
+        country: location.country.map(|code| code.as_str().to_owned()),
+        region: location.region,
+        city: location.city,
         is_bot: agent.is_bot,
         is_internal: false,
     }

@@ -61,6 +61,8 @@ pub(crate) fn session(row: &SessionRow) -> Value {
         "utm_medium": row.visit.utm_medium,
         "utm_campaign": row.visit.utm_campaign,
         "country": row.visit.country,
+        "region": row.visit.region,
+        "city": row.visit.city,
         "browser": row.visit.browser,
         "os": row.visit.os,
         "device": row.visit.device.as_str(),

@@ -97,6 +97,8 @@ fn event_row(e: &ExportEvent) -> Row {
         ),
         ("screen_width", Cell::Int(e.visit.screen_width)),
         ("country", Cell::Text(e.visit.country.clone())),
+        ("region", Cell::Text(e.visit.region.clone())),
+        ("city", Cell::Text(e.visit.city.clone())),
         ("is_bot", Cell::Bool(e.visit.is_bot)),
     ]
 }
@@ -118,6 +120,8 @@ fn session_row(s: &SessionRow) -> Row {
         ("utm_medium", Cell::Text(s.visit.utm_medium.clone())),
         ("utm_campaign", Cell::Text(s.visit.utm_campaign.clone())),
         ("country", Cell::Text(s.visit.country.clone())),
+        ("region", Cell::Text(s.visit.region.clone())),
+        ("city", Cell::Text(s.visit.city.clone())),
         ("browser", Cell::Text(s.visit.browser.clone())),
         ("os", Cell::Text(s.visit.os.clone())),
         (
@@ -448,7 +452,7 @@ mod tests {
             json!({"page": "=cmd()", "n": null, "props": {"plan": "-1"}, "bot": false})
         );
         assert_eq!(columns(ExportData::Events)[0], "timestamp");
-        assert_eq!(columns(ExportData::Sessions).len(), 20);
+        assert_eq!(columns(ExportData::Sessions).len(), 22);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,6 +80,8 @@ fn project_attributes(attrs: &VisitAttributes, asked: AttributeSet) -> VisitAttr
         country: keep(Attribute::Country, attrs.country),
         is_bot: flags && attrs.is_bot,
         is_internal: flags && attrs.is_internal,
+        region: keep(Attribute::Region, attrs.region),
+        city: keep(Attribute::City, attrs.city),
     }
 }
 
@@ -153,7 +155,7 @@ fn id_value() -> impl Strategy<Value = Option<i64>> {
 
 fn attributes() -> impl Strategy<Value = VisitAttributes> {
     (
-        proptest::collection::vec(id_value(), 13),
+        proptest::collection::vec(id_value(), 15),
         any::<i64>(),
         any::<bool>(),
         any::<bool>(),
@@ -175,6 +177,8 @@ fn attributes() -> impl Strategy<Value = VisitAttributes> {
             device: device % 4,
             is_bot,
             is_internal,
+            region: v[13],
+            city: v[14],
         })
 }
 
@@ -636,6 +640,47 @@ proptest! {
 
     /// The property of the fuzz target `day_segment`: arbitrary bytes as any
     /// part never panic.
+
+    /// A segment packed before region and city existed (its attributes
+    /// part ends after the flags) reads them as unknown and everything
+    /// else as it was; a filter on a known region passes over the whole
+    /// day, one on an unknown region takes every visit.
+    #[test]
+    fn a_segment_packed_before_region_and_city_reads_them_as_unknown(visits in day()) {
+        prop_assume!(!visits.is_empty());
+        let mut parts = encode(10 * DAY_MS, &visits);
+        let attributes = unseal(&parts[part::ATTRIBUTES as usize].1).unwrap().to_vec();
+        // Keep the columns before region and city.
+        let mut at = 0;
+        for _ in 0..Attribute::COUNT - Attribute::ADDED_LATER.len() {
+            let len = get_varint(&attributes, &mut at).unwrap() as usize;
+            at += len;
+        }
+        parts[part::ATTRIBUTES as usize].1 = seal(attributes[..at].to_vec());
+        let old: Vec<VisitRecord> = visits
+            .iter()
+            .map(|v| {
+                let mut v = VisitRecord { events_read: true, ..v.clone() };
+                v.attrs.region = None;
+                v.attrs.city = None;
+                v
+            })
+            .collect();
+        prop_assert_eq!(
+            decode_all(10 * DAY_MS, &parts, Columns::ALL, (i64::MIN, i64::MAX)).unwrap(),
+            old
+        );
+        let payload = unseal(&parts[part::ATTRIBUTES as usize].1).unwrap().to_vec();
+        let condition = |value: Option<i64>| AttributeCondition {
+            attribute: Attribute::Region,
+            value,
+            is: true,
+        };
+        let known = DayScreen::new(Some(&payload), visits.len(), &[condition(Some(7))]).unwrap();
+        prop_assert!(known.rejects_every_visit());
+        let unknown = DayScreen::new(Some(&payload), visits.len(), &[condition(None)]).unwrap();
+        prop_assert_eq!(unknown.selection(visits.len()).unwrap(), Some(vec![true; visits.len()]));
+    }
 
     /// Valid parts cut short or extended decode as damaged, never panic.
     #[test]

@@ -27,6 +27,8 @@ pub(crate) fn kind_of(dimension: &Dimension) -> i64 {
         Dimension::Os => kind::OS,
         Dimension::Device => kind::DEVICE,
         Dimension::Country => kind::COUNTRY,
+        Dimension::Region => kind::REGION,
+        Dimension::City => kind::CITY,
         Dimension::ScreenSize => kind::SCREEN,
         Dimension::Event => kind::EVENT,
         Dimension::Prop(_) => kind::PROP,
@@ -95,7 +97,7 @@ pub(crate) fn run(
     let Some(spec) = spec(conn, dimension, limit)? else {
         return Ok(Vec::new());
     };
-    let rows = if query.filters.is_empty() {
+    let rows = if query.filters.is_empty() && kind::is_stored(spec.row_kind) {
         rollup::breakdown(
             conn,
             site,

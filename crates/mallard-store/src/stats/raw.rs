@@ -33,6 +33,8 @@ fn dim_kind(dimension: &Dimension) -> Option<DimKind> {
         Dimension::Browser => DimKind::Browser,
         Dimension::Os => DimKind::Os,
         Dimension::Country => DimKind::Country,
+        Dimension::Region => DimKind::Region,
+        Dimension::City => DimKind::City,
         Dimension::Event => DimKind::EventName,
         Dimension::Device | Dimension::ScreenSize | Dimension::Prop(_) => return None,
     })

@@ -547,6 +547,8 @@ fn attribute_of_kind(row_kind: i64) -> Option<Attribute> {
         kind::OS => Attribute::Os,
         kind::DEVICE => Attribute::Device,
         kind::COUNTRY => Attribute::Country,
+        kind::REGION => Attribute::Region,
+        kind::CITY => Attribute::City,
         kind::SCREEN => Attribute::Screen,
         _ => return None,
     })

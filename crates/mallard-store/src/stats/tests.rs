@@ -60,6 +60,8 @@ fn session(index: usize) -> SessionAttributes {
             device: DeviceClass::Mobile,
             screen_width: Some(390),
             country: s("US"),
+            region: s("California"),
+            city: s("San Francisco"),
             ..SessionAttributes::default()
         },
         2 => SessionAttributes {
@@ -97,6 +99,8 @@ fn session(index: usize) -> SessionAttributes {
             device: DeviceClass::Laptop,
             screen_width: Some(1440),
             country: s("DE"),
+            region: s("Berlin"),
+            city: s("Berlin"),
             ..SessionAttributes::default()
         },
         6 => SessionAttributes {
@@ -106,6 +110,8 @@ fn session(index: usize) -> SessionAttributes {
             device: DeviceClass::Desktop,
             screen_width: Some(1920),
             country: s("US"),
+            region: s("California"),
+            city: s("Los Angeles"),
             ..SessionAttributes::default()
         },
         _ => SessionAttributes {
@@ -185,6 +191,10 @@ pub(super) fn filter_pool() -> Vec<(&'static str, &'static str)> {
         ("device", "Mobile"),
         ("country", "DE"),
         ("country", UNKNOWN_VALUE),
+        ("region", "California"),
+        ("region", UNKNOWN_VALUE),
+        ("city", "Berlin"),
+        ("city", "Nowhere"),
         ("screen_size", "1920"),
         ("screen_size", UNKNOWN_VALUE),
         ("event", "Signup"),
@@ -270,6 +280,8 @@ impl Reference {
                 ("browser", a.browser),
                 ("os", a.os),
                 ("country", a.country),
+                ("region", a.region),
+                ("city", a.city),
             ] {
                 attrs.insert(name, text(id));
             }
@@ -493,6 +505,8 @@ fn filter_name(dimension: &Dimension) -> &'static str {
         Dimension::Os => "os",
         Dimension::Device => "device",
         Dimension::Country => "country",
+        Dimension::Region => "region",
+        Dimension::City => "city",
         Dimension::ScreenSize => "screen_size",
         _ => unreachable!("not a visit attribute: {dimension:?}"),
     }
@@ -512,6 +526,8 @@ fn all_dimensions() -> Vec<Dimension> {
         Dimension::Os,
         Dimension::Device,
         Dimension::Country,
+        Dimension::Region,
+        Dimension::City,
         Dimension::ScreenSize,
         Dimension::Event,
         Dimension::Prop("plan".into()),

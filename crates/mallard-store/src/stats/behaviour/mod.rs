@@ -127,6 +127,10 @@ pub struct VisitLabels {
     pub screen_width: Option<i64>,
     /// Country code.
     pub country: Option<String>,
+    /// Region name (with a city database).
+    pub region: Option<String>,
+    /// City name (with a city database).
+    pub city: Option<String>,
     /// Whether the visit's user agent is a known bot.
     pub is_bot: bool,
 }
@@ -152,6 +156,8 @@ impl VisitLabels {
                 .unwrap_or(DeviceClass::Unknown),
             screen_width: attrs.screen_width,
             country: texts.get(conn, attrs.country)?,
+            region: texts.get(conn, attrs.region)?,
+            city: texts.get(conn, attrs.city)?,
             is_bot: attrs.is_bot,
         })
     }
