@@ -585,7 +585,7 @@ pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
         (part::EVENT_PATHS, events && columns.event_paths),
         (part::PROPS, events && columns.props),
         (part::REVENUE, events && columns.revenue),
-        (part::IDS, true),
+        (part::IDS, columns.ids),
         (part::PROVENANCE, events && columns.provenance),
     ] {
         wanted[id as usize] = asked;
@@ -937,7 +937,7 @@ pub(crate) fn decode(
     let mut revenue = get(part::REVENUE)?.map(Entries::new).transpose()?;
     let mut provenance = get(part::PROVENANCE)?.map(Entries::new).transpose()?;
 
-    let (ids, mut at_id, mut id) = (get(part::IDS)?.ok_or(Damaged)?, 0, 0i64);
+    let (ids, mut at_id, mut id) = (get(part::IDS)?, 0, 0i64);
     let mut start = day_start_ms;
     let mut index = 0u64;
     // The fields not asked for keep these defaults; every visit overwrites
@@ -965,7 +965,9 @@ pub(crate) fn decode(
     let (mut pending_times, mut pending_paths) = (0u64, 0u64);
     for visit_index in 0..count {
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
-        id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
+        if let Some(ids) = ids {
+            id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
+        }
         let duration = match &visit {
             Some((bytes, _, _)) => get_varint(bytes, &mut at_visit).ok_or(Damaged)?,
             None => 0,
@@ -1124,7 +1126,7 @@ pub(crate) fn decode(
     }
     let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
     if at_start != starts.len()
-        || at_id != ids.len()
+        || !consumed(ids, at_id)
         || !consumed(steps, at_step)
         || visit.as_ref().is_some_and(|v| v.1 != at_visit)
         || !consumed(times, at_time)

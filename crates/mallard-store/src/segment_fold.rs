@@ -38,11 +38,18 @@ pub(crate) fn load_parts(
     day: i64,
     wanted: [bool; part::COUNT],
 ) -> Result<Option<[Option<Vec<u8>>; part::COUNT]>, StoreError> {
+    // The bytes of the parts not asked for are not even read: SQLite
+    // would load a selected blob's overflow pages at each step.
+    let mask = wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, wanted)| **wanted)
+        .fold(0i64, |mask, (id, _)| mask | 1 << id);
     let mut stmt = conn.prepare_cached(
-        "SELECT part, data FROM day_segments WHERE site_id = ?1 AND day = ?2 \
-         AND part BETWEEN 0 AND ?3",
+        "SELECT part, CASE WHEN (?4 >> part) & 1 THEN data END FROM day_segments \
+         WHERE site_id = ?1 AND day = ?2 AND part BETWEEN 0 AND ?3",
     )?;
-    let mut rows = stmt.query(params![site, day, part::LAST])?;
+    let mut rows = stmt.query(params![site, day, part::LAST, mask])?;
     let mut parts: [Option<Vec<u8>>; part::COUNT] = Default::default();
     let mut current = false;
     while let Some(row) = rows.next()? {

@@ -93,6 +93,7 @@ pub(crate) fn packed_visits(
 /// (ties by id).
 pub(crate) fn visits(conn: &Connection, site: i64) -> Result<Vec<VisitRecord>, StoreError> {
     let columns = Columns {
+        ids: true,
         visitors: true,
         visit: true,
         attributes: crate::visit_record::AttributeSet::ALL,

@@ -205,6 +205,9 @@ impl<F: Fn(&VisitRecord) -> Take + Sync> VisitGate for F {
 /// Which columns a query reads. What is not asked for keeps its default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Columns {
+    /// Visit ids, which only the sessions list, the exports and the
+    /// readers of whole visits need (without them each visit's id is 0).
+    pub(crate) ids: bool,
     /// Visitor ids.
     pub(crate) visitors: bool,
     /// End, page view and event counts, entry and exit pages.
@@ -230,6 +233,7 @@ pub(crate) struct Columns {
 impl Columns {
     /// Every column.
     pub(crate) const ALL: Self = Self {
+        ids: true,
         visitors: true,
         visit: true,
         attributes: AttributeSet::ALL,
@@ -257,6 +261,7 @@ impl Columns {
     /// The union of two sets of columns.
     pub(crate) fn with(self, other: Self) -> Self {
         Self {
+            ids: self.ids || other.ids,
             visitors: self.visitors || other.visitors,
             visit: self.visit || other.visit,
             attributes: self.attributes.with(other.attributes),

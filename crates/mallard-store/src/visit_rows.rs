@@ -226,6 +226,12 @@ fn read_day(
     if !day.position.is_empty() {
         read_events(conn, site, &mut day, columns, pageview)?;
     }
+    if !columns.ids {
+        // As a day segment hands them over without their ids.
+        for record in &mut day.records {
+            record.id = 0;
+        }
+    }
     Ok(day)
 }
 

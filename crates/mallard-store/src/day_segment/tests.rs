@@ -89,7 +89,7 @@ fn project_attributes(attrs: &VisitAttributes, asked: AttributeSet) -> VisitAttr
 /// `VisitRecord` and `EventRecord`).
 fn project(visit: &VisitRecord, columns: Columns) -> VisitRecord {
     let mut out = VisitRecord {
-        id: visit.id,
+        id: if columns.ids { visit.id } else { 0 },
         start_ts: visit.start_ts,
         events_read: columns.events,
         ..VisitRecord::default()
@@ -382,6 +382,7 @@ fn attribute_set() -> impl Strategy<Value = AttributeSet> {
 fn columns() -> impl Strategy<Value = Columns> {
     (proptest::collection::vec(any::<bool>(), 9), attribute_set()).prop_map(|(b, attributes)| {
         Columns {
+            ids: b[2],
             visitors: b[0],
             visit: b[1],
             attributes,

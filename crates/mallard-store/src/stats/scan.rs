@@ -43,8 +43,9 @@ const DAY_EXACT_LIMIT: usize = 2_048;
 const CLOCK_SET_BACK_MARGIN_MS: i64 = 3 * mallard_core::period::MS_PER_HOUR;
 
 /// The columns every filtered stats query reads: visitors, the visit's
-/// counters, and the events with their times.
+/// counters, and the events with their times (no visit ids).
 const BASE_COLUMNS: Columns = Columns {
+    ids: false,
     visitors: true,
     visit: true,
     attributes: AttributeSet::NONE,

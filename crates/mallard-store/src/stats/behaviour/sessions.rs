@@ -89,6 +89,7 @@ pub(crate) fn each(
         return Ok(0);
     }
     let columns = Columns {
+        ids: true,
         visit: true,
         attributes: AttributeSet::ALL,
         ..Columns::default()
