@@ -863,6 +863,71 @@ fn fill_attributes(
     Ok(())
 }
 
+/// Where the event parts of a day stand while its visits are decoded: the
+/// day's index of the next event, and the events passed over whose times
+/// and (custom events') page paths are still to be skipped (the parts move
+/// past them in one go when the next visit's events are read, and at the
+/// end).
+struct EventCursor<'a> {
+    index: u64,
+    pending_times: u64,
+    pending_paths: u64,
+    with_paths: bool,
+    props: Option<Entries<'a>>,
+    revenue: Option<Entries<'a>>,
+    provenance: Option<Entries<'a>>,
+}
+
+impl EventCursor<'_> {
+    /// Moves past the events of a visit passed over (whose event codes are
+    /// `codes`) without decoding them.
+    #[inline]
+    fn pass_over(&mut self, codes: &[u8]) -> Result<(), Damaged> {
+        let events = codes.iter().filter(|&&byte| byte < 0x80).count() as u64;
+        if codes.last().is_some_and(|&last| last >= 0x80) {
+            return Err(Damaged);
+        }
+        self.pending_times += events;
+        if self.with_paths {
+            self.pending_paths += custom_events(codes);
+        }
+        let next = self.index + events;
+        if let Some(entries) = &mut self.props {
+            while entries.next < next {
+                let at = entries.next;
+                entries.props(at, |_, _| {})?;
+            }
+        }
+        if let Some(entries) = &mut self.revenue {
+            while entries.next < next {
+                let at = entries.next;
+                entries.pair(at)?;
+            }
+        }
+        if let Some(entries) = &mut self.provenance {
+            while entries.next < next {
+                let at = entries.next;
+                entries.pair(at)?;
+            }
+        }
+        self.index = next;
+        Ok(())
+    }
+}
+
+/// The event codes of the next visit of a steps part, moving `*at` past
+/// them.
+#[inline]
+fn next_codes<'a>(steps: &'a [u8], at: &mut usize) -> Result<&'a [u8], Damaged> {
+    let length = get_varint(steps, at).ok_or(Damaged)?;
+    let end = at
+        .checked_add(usize::try_from(length).map_err(|_| Damaged)?)
+        .ok_or(Damaged)?;
+    let codes = steps.get(*at..end).ok_or(Damaged)?;
+    *at = end;
+    Ok(codes)
+}
+
 /// Decodes the visits of the day starting at `day_start_ms` from `parts`
 /// (unsealed; those of [`parts_for`]`(columns)` must be present) into
 /// `record`, filling only `columns`, and calls `each` with those that start
@@ -933,13 +998,18 @@ pub(crate) fn decode(
     };
     let (times, mut at_time) = (get(part::EVENT_TIMES)?, 0);
     let (paths, mut at_path) = (get(part::EVENT_PATHS)?, 0);
-    let mut props = get(part::PROPS)?.map(Entries::new).transpose()?;
-    let mut revenue = get(part::REVENUE)?.map(Entries::new).transpose()?;
-    let mut provenance = get(part::PROVENANCE)?.map(Entries::new).transpose()?;
+    let mut cursor = EventCursor {
+        index: 0,
+        pending_times: 0,
+        pending_paths: 0,
+        with_paths: paths.is_some(),
+        props: get(part::PROPS)?.map(Entries::new).transpose()?,
+        revenue: get(part::REVENUE)?.map(Entries::new).transpose()?,
+        provenance: get(part::PROVENANCE)?.map(Entries::new).transpose()?,
+    };
 
     let (ids, mut at_id, mut id) = (get(part::IDS)?, 0, 0i64);
     let mut start = day_start_ms;
-    let mut index = 0u64;
     // The fields not asked for keep these defaults; every visit overwrites
     // those asked for (the visitor and counters of a visit the gate skips
     // may be left from the one before: nothing reads them).
@@ -959,11 +1029,40 @@ pub(crate) fn decode(
     };
     let gate_reads_counters = gate.reads_counters();
     let step_needs = step_patterns(gate.step_needs());
-    // Events passed over whose times and (custom events') page paths are
-    // still to be skipped: the parts move past them in one go when the next
-    // visit's events are read, and at the end.
-    let (mut pending_times, mut pending_paths) = (0u64, 0u64);
-    for visit_index in 0..count {
+    let mut visit_index = 0;
+    while visit_index < count {
+        // A run of visits the screen passes over: their starts (and ids)
+        // summed in a tight loop, their durations skipped in one go, their
+        // events passed over; nothing else of them is read.
+        let run = selection.as_ref().map_or(0, |selected| {
+            selected
+                .get(visit_index..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|selected| !**selected)
+                .count()
+        });
+        if run > 0 {
+            for _ in 0..run {
+                start =
+                    start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+            }
+            if let Some(ids) = ids {
+                for _ in 0..run {
+                    id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
+                }
+            }
+            if let Some((bytes, _, _)) = &visit {
+                skip_varints(bytes, &mut at_visit, run as u64)?;
+            }
+            if let Some(steps) = steps {
+                for _ in 0..run {
+                    cursor.pass_over(next_codes(steps, &mut at_step)?)?;
+                }
+            }
+            visit_index += run;
+            continue;
+        }
         start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
         if let Some(ids) = ids {
             id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
@@ -974,15 +1073,7 @@ pub(crate) fn decode(
         };
         // The visit's event codes.
         let codes = match steps {
-            Some(steps) => {
-                let length = get_varint(steps, &mut at_step).ok_or(Damaged)?;
-                let end = at_step
-                    .checked_add(usize::try_from(length).map_err(|_| Damaged)?)
-                    .ok_or(Damaged)?;
-                let codes = steps.get(at_step..end).ok_or(Damaged)?;
-                at_step = end;
-                Some(codes)
-            }
+            Some(steps) => Some(next_codes(steps, &mut at_step)?),
             None => None,
         };
         // A gate that needs steps takes no visit without them.
@@ -1023,44 +1114,26 @@ pub(crate) fn decode(
             if take != Take::Events {
                 // Passed over: each part's position moves past the visit's
                 // events (times and paths later, in one go).
-                let events = codes.iter().filter(|&&byte| byte < 0x80).count() as u64;
-                if codes.last().is_some_and(|&last| last >= 0x80) {
-                    return Err(Damaged);
-                }
-                pending_times += events;
-                if paths.is_some() {
-                    pending_paths += custom_events(codes);
-                }
-                let next = index + events;
-                if let Some(entries) = &mut props {
-                    while entries.next < next {
-                        let at = entries.next;
-                        entries.props(at, |_, _| {})?;
-                    }
-                }
-                if let Some(entries) = &mut revenue {
-                    while entries.next < next {
-                        let at = entries.next;
-                        entries.pair(at)?;
-                    }
-                }
-                if let Some(entries) = &mut provenance {
-                    while entries.next < next {
-                        let at = entries.next;
-                        entries.pair(at)?;
-                    }
-                }
-                index = next;
+                cursor.pass_over(codes)?;
                 if take == Take::Visit {
                     each(record);
                 }
+                visit_index += 1;
                 continue;
             }
             if let Some(times) = times {
-                skip_varints(times, &mut at_time, std::mem::take(&mut pending_times))?;
+                skip_varints(
+                    times,
+                    &mut at_time,
+                    std::mem::take(&mut cursor.pending_times),
+                )?;
             }
             if let Some(paths) = paths {
-                skip_varints(paths, &mut at_path, std::mem::take(&mut pending_paths))?;
+                skip_varints(
+                    paths,
+                    &mut at_path,
+                    std::mem::take(&mut cursor.pending_paths),
+                )?;
             }
             record.events_read = true;
             let mut at_code = 0;
@@ -1087,19 +1160,20 @@ pub(crate) fn decode(
                     pathname,
                     ..EventRecord::default()
                 };
-                if let Some(entries) = &mut props
+                let index = cursor.index;
+                if let Some(entries) = &mut cursor.props
                     && entries.next == index
                 {
                     let first = record.props.len() as u32;
                     entries.props(index, |key, value| record.props.push((key, value)))?;
                     event.props = (first, record.props.len() as u32);
                 }
-                if let Some(entries) = &mut revenue
+                if let Some(entries) = &mut cursor.revenue
                     && entries.next == index
                 {
                     (event.revenue_micros, event.currency) = entries.pair(index)?;
                 }
-                if let Some(entries) = &mut provenance
+                if let Some(entries) = &mut cursor.provenance
                     && entries.next == index
                 {
                     let (hostname, consent) = entries.pair(index)?;
@@ -1111,18 +1185,19 @@ pub(crate) fn decode(
                     event.consent = consent;
                 }
                 record.events.push(event);
-                index += 1;
+                cursor.index += 1;
             }
         }
         if take != Take::Skip {
             each(record);
         }
+        visit_index += 1;
     }
     if let Some(times) = times {
-        skip_varints(times, &mut at_time, pending_times)?;
+        skip_varints(times, &mut at_time, cursor.pending_times)?;
     }
     if let Some(paths) = paths {
-        skip_varints(paths, &mut at_path, pending_paths)?;
+        skip_varints(paths, &mut at_path, cursor.pending_paths)?;
     }
     let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
     if at_start != starts.len()
@@ -1131,9 +1206,9 @@ pub(crate) fn decode(
         || visit.as_ref().is_some_and(|v| v.1 != at_visit)
         || !consumed(times, at_time)
         || !consumed(paths, at_path)
-        || !props.as_ref().is_none_or(Entries::finished)
-        || !revenue.as_ref().is_none_or(Entries::finished)
-        || !provenance.as_ref().is_none_or(Entries::finished)
+        || !cursor.props.as_ref().is_none_or(Entries::finished)
+        || !cursor.revenue.as_ref().is_none_or(Entries::finished)
+        || !cursor.provenance.as_ref().is_none_or(Entries::finished)
     {
         return Err(Damaged);
     }

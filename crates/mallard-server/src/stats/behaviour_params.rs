@@ -42,28 +42,52 @@ pub fn steps(raw: &RawParams) -> Result<Vec<Step>, ApiError> {
 /// The longest funnel window: one day.
 pub const MAX_WINDOW_SECS: i64 = 86_400;
 
-/// `window`: seconds (`600`) or a number with a unit (`90s`, `30m`, `2h`,
-/// `1d`), 1 second to 1 day; absent means the whole visit.
+/// `window`: seconds (`600`), a number with a unit letter (`90s`, `30m`,
+/// `2h`, `1d`), or a number and a unit word as Mallard documents it (`30
+/// minutes`, `2 hours`, `1 day`: `second`, `minute`, `hour`, `day`, singular
+/// or plural, any case), from 1 second to 1 day; absent, `None`.
 pub fn window_secs(raw: &RawParams) -> Result<Option<i64>, ApiError> {
     let Some(value) = raw.get("window") else {
         return Ok(None);
     };
-    let (number, unit) = match value.char_indices().last() {
-        Some((at, 's')) => (&value[..at], 1),
-        Some((at, 'm')) => (&value[..at], 60),
-        Some((at, 'h')) => (&value[..at], 3_600),
-        Some((at, 'd')) => (&value[..at], 86_400),
-        _ => (value, 1),
+    parse_window(value).map(Some).ok_or_else(|| {
+        bad(
+            "window must be 1 second to 1 day: seconds, a number with s, m, h or d (30m), \
+             or a number and a unit (30 minutes, 2 hours, 1 day)",
+        )
+    })
+}
+
+/// The seconds of a `window` value (see [`window_secs`]).
+fn parse_window(value: &str) -> Option<i64> {
+    let (number, unit) = match value.split_once(' ') {
+        Some((number, word)) => {
+            let word = word.trim_start_matches(' ').to_ascii_lowercase();
+            let unit = match word.strip_suffix('s').unwrap_or(&word) {
+                "second" => 1,
+                "minute" => 60,
+                "hour" => 3_600,
+                "day" => 86_400,
+                _ => return None,
+            };
+            (number, unit)
+        }
+        None => match value.char_indices().last() {
+            Some((at, 's')) => (&value[..at], 1),
+            Some((at, 'm')) => (&value[..at], 60),
+            Some((at, 'h')) => (&value[..at], 3_600),
+            Some((at, 'd')) => (&value[..at], 86_400),
+            _ => (value, 1),
+        },
     };
-    let secs = number
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number
         .parse::<i64>()
         .ok()
-        .filter(|_| number.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.checked_mul(unit))
-        .filter(|s| (1..=MAX_WINDOW_SECS).contains(s));
-    secs.map(Some).ok_or_else(|| {
-        bad("window must be 1 second to 1 day: seconds, or a number with s, m, h or d (30m)")
-    })
+        .filter(|s| (1..=MAX_WINDOW_SECS).contains(s))
 }
 
 /// `page` of a flow: a path starting with `/`.
@@ -171,9 +195,27 @@ mod tests {
         assert_eq!(window_secs(&raw("window=30m")).unwrap(), Some(1_800));
         assert_eq!(window_secs(&raw("window=2h")).unwrap(), Some(7_200));
         assert_eq!(window_secs(&raw("window=1d")).unwrap(), Some(86_400));
+        // As Mallard documents it: a number and a unit word.
+        assert_eq!(window_secs(&raw("window=1+day")).unwrap(), Some(86_400));
+        assert_eq!(window_secs(&raw("window=30+minutes")).unwrap(), Some(1_800));
+        assert_eq!(window_secs(&raw("window=2%20hours")).unwrap(), Some(7_200));
+        assert_eq!(window_secs(&raw("window=1+Hour")).unwrap(), Some(3_600));
+        assert_eq!(window_secs(&raw("window=45+seconds")).unwrap(), Some(45));
+        assert_eq!(
+            window_secs(&raw("window=1440+minutes")).unwrap(),
+            Some(86_400)
+        );
         for bad in [
             "window=0",
             "window=2d",
+            "window=2+days",
+            "window=0+hours",
+            "window=1+week",
+            "window=hours",
+            "window=+hours",
+            "window=1+hours+ago",
+            "window=1.5+hours",
+            "window=-1+hour",
             "window=-5",
             "window=m",
             "window=1.5h",
