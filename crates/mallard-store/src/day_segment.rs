@@ -384,6 +384,25 @@ impl<'a> DictColumn<'a> {
         })
     }
 
+    /// Moves `*at` past a column of `count` values without decoding its
+    /// dictionary, checking its shape as [`DictColumn::read`] does.
+    fn skip(bytes: &[u8], at: &mut usize, count: usize) -> Result<(), Damaged> {
+        let len = get_varint(bytes, at).ok_or(Damaged)?;
+        let none_at = get_varint(bytes, at).ok_or(Damaged)?;
+        if len > bytes.len() as u64 + 1 || none_at > len || (len == 0 && count > 0) {
+            return Err(Damaged);
+        }
+        skip_varints(bytes, at, len - u64::from(none_at != 0))?;
+        let width = bits_for(len as usize);
+        let packed_len = (count as u64 * u64::from(width)).div_ceil(8);
+        let end = at
+            .checked_add(usize::try_from(packed_len).map_err(|_| Damaged)?)
+            .filter(|&end| end <= bytes.len())
+            .ok_or(Damaged)?;
+        *at = end;
+        Ok(())
+    }
+
     /// The value of visit `index`.
     #[inline]
     fn get(&self, index: usize) -> Result<Option<i64>, Damaged> {
@@ -983,12 +1002,22 @@ pub(crate) fn decode(
             let durations_end = at;
             let pageviews = DictColumn::read(bytes, &mut at, count)?;
             let events = DictColumn::read(bytes, &mut at, count)?;
-            let entry = DictColumn::read(bytes, &mut at, count)?;
-            let exit = DictColumn::read(bytes, &mut at, count)?;
+            // Entry and exit pages, unless the query needs neither: their
+            // dictionaries (a day's distinct pages) are skipped undecoded.
+            let pages = if columns.pages {
+                Some([
+                    DictColumn::read(bytes, &mut at, count)?,
+                    DictColumn::read(bytes, &mut at, count)?,
+                ])
+            } else {
+                DictColumn::skip(bytes, &mut at, count)?;
+                DictColumn::skip(bytes, &mut at, count)?;
+                None
+            };
             if at != bytes.len() {
                 return Err(Damaged);
             }
-            Some((bytes, durations_end, [pageviews, events, entry, exit]))
+            Some((bytes, durations_end, [pageviews, events], pages))
         }
         None => None,
     };
@@ -1019,11 +1048,13 @@ pub(crate) fn decode(
         if let Some((bytes, width)) = visitors {
             record.visitor_id = visitor_at(bytes, 1 + at * width, width).ok_or(Damaged)?;
         }
-        if let Some((_, _, [pageviews, events, entry, exit])) = &visit {
+        if let Some((_, _, [pageviews, events], pages)) = &visit {
             record.pageviews = pageviews.get(at)?.ok_or(Damaged)?;
             record.events_count = events.get(at)?.ok_or(Damaged)?;
-            record.entry_page = entry.get(at)?;
-            record.exit_page = exit.get(at)?;
+            if let Some([entry, exit]) = pages {
+                record.entry_page = entry.get(at)?;
+                record.exit_page = exit.get(at)?;
+            }
         }
         Ok(())
     };
@@ -1052,7 +1083,7 @@ pub(crate) fn decode(
                     id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
                 }
             }
-            if let Some((bytes, _, _)) = &visit {
+            if let Some((bytes, ..)) = &visit {
                 skip_varints(bytes, &mut at_visit, run as u64)?;
             }
             if let Some(steps) = steps {
@@ -1068,7 +1099,7 @@ pub(crate) fn decode(
             id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
         }
         let duration = match &visit {
-            Some((bytes, _, _)) => get_varint(bytes, &mut at_visit).ok_or(Damaged)?,
+            Some((bytes, ..)) => get_varint(bytes, &mut at_visit).ok_or(Damaged)?,
             None => 0,
         };
         // The visit's event codes.

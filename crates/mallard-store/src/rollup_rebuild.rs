@@ -155,6 +155,7 @@ fn add_stored(
     let columns = Columns {
         visitors: true,
         visit: true,
+        pages: true,
         attributes: AttributeSet::ALL,
         events: true,
         event_times: true,

@@ -96,6 +96,7 @@ pub(crate) fn visits(conn: &Connection, site: i64) -> Result<Vec<VisitRecord>, S
         ids: true,
         visitors: true,
         visit: true,
+        pages: true,
         attributes: crate::visit_record::AttributeSet::ALL,
         ..Columns::default()
     };

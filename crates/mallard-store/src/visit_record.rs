@@ -210,8 +210,11 @@ pub(crate) struct Columns {
     pub(crate) ids: bool,
     /// Visitor ids.
     pub(crate) visitors: bool,
-    /// End, page view and event counts, entry and exit pages.
+    /// End, page view and event counts.
     pub(crate) visit: bool,
+    /// With the visit: its entry and exit pages (their dictionaries are the
+    /// largest of the visit part: a query that needs neither skips them).
+    pub(crate) pages: bool,
     /// The visit attributes read (each one a column of its own in a day
     /// segment, so a query decodes only those it compares or counts by).
     pub(crate) attributes: AttributeSet,
@@ -236,6 +239,7 @@ impl Columns {
         ids: true,
         visitors: true,
         visit: true,
+        pages: true,
         attributes: AttributeSet::ALL,
         events: true,
         event_times: true,
@@ -262,6 +266,7 @@ impl Columns {
     pub(crate) fn with(self, other: Self) -> Self {
         Self {
             ids: self.ids || other.ids,
+            pages: self.pages || other.pages,
             visitors: self.visitors || other.visitors,
             visit: self.visit || other.visit,
             attributes: self.attributes.with(other.attributes),

@@ -156,7 +156,10 @@ fn read_day(
         select.push_str(", visitor_id");
     }
     if columns.visit {
-        select.push_str(", pageviews, events, entry_page, exit_page");
+        select.push_str(", pageviews, events");
+        if columns.pages {
+            select.push_str(", entry_page, exit_page");
+        }
     }
     for attribute in &attributes {
         select.push_str(", ");
@@ -190,9 +193,12 @@ fn read_day(
             record.end_ts = end_ts;
             record.pageviews = row.get(at)?;
             record.events_count = row.get(at + 1)?;
-            record.entry_page = row.get(at + 2)?;
-            record.exit_page = row.get(at + 3)?;
-            at += 4;
+            at += 2;
+            if columns.pages {
+                record.entry_page = row.get(at)?;
+                record.exit_page = row.get(at + 1)?;
+                at += 2;
+            }
         }
         for &attribute in &attributes {
             // The device class and the flags are never NULL in `visits`.

@@ -101,8 +101,10 @@ fn project(visit: &VisitRecord, columns: Columns) -> VisitRecord {
         out.end_ts = visit.end_ts;
         out.pageviews = visit.pageviews;
         out.events_count = visit.events_count;
-        out.entry_page = visit.entry_page;
-        out.exit_page = visit.exit_page;
+        if columns.pages {
+            out.entry_page = visit.entry_page;
+            out.exit_page = visit.exit_page;
+        }
     }
     out.attrs = project_attributes(&visit.attrs, columns.attributes);
     if columns.events {
@@ -380,9 +382,13 @@ fn attribute_set() -> impl Strategy<Value = AttributeSet> {
 }
 
 fn columns() -> impl Strategy<Value = Columns> {
-    (proptest::collection::vec(any::<bool>(), 9), attribute_set()).prop_map(|(b, attributes)| {
-        Columns {
+    (
+        proptest::collection::vec(any::<bool>(), 10),
+        attribute_set(),
+    )
+        .prop_map(|(b, attributes)| Columns {
             ids: b[2],
+            pages: b[9],
             visitors: b[0],
             visit: b[1],
             attributes,
@@ -392,8 +398,7 @@ fn columns() -> impl Strategy<Value = Columns> {
             props: b[6],
             revenue: b[7],
             provenance: b[8],
-        }
-    })
+        })
 }
 
 proptest! {

@@ -66,6 +66,7 @@ impl VisitField {
         match self {
             Self::EntryPage | Self::ExitPage => Columns {
                 visit: true,
+                pages: true,
                 ..Columns::default()
             },
             Self::Attribute(attribute) => Columns {

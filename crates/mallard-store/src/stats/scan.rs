@@ -48,6 +48,7 @@ const BASE_COLUMNS: Columns = Columns {
     ids: false,
     visitors: true,
     visit: true,
+    pages: false,
     attributes: AttributeSet::NONE,
     events: true,
     event_times: true,
@@ -629,6 +630,7 @@ impl ByValue {
         Columns {
             attributes: attribute_of_kind(self.row_kind)
                 .map_or(AttributeSet::NONE, AttributeSet::of),
+            pages: matches!(self.row_kind, kind::ENTRY_PAGE | kind::EXIT_PAGE),
             props: self.row_kind == kind::PROP,
             ..Columns::default()
         }

@@ -91,6 +91,7 @@ pub(crate) fn each(
     let columns = Columns {
         ids: true,
         visit: true,
+        pages: true,
         attributes: AttributeSet::ALL,
         ..Columns::default()
     };
