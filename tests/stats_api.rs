@@ -567,6 +567,83 @@ fn hostile_parameters_never_reach_sql() {
 }
 
 #[test]
+fn utm_term_and_content_are_breakdowns_and_filters() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let http = client();
+    // Three visitors (three user agents): two from one campaign's two ads,
+    // one without UTM tags.
+    for (agent, path) in [
+        (
+            "Firefox/128.0",
+            "/?utm_source=ads&utm_term=running+shoes&utm_content=banner",
+        ),
+        (
+            "Chrome/131.0",
+            "/?utm_source=ads&utm_term=trail+shoes&utm_content=banner",
+        ),
+        ("Safari/17.0", "/"),
+    ] {
+        let response = http
+            .post(server.url("/api/event"))
+            .header("user-agent", agent)
+            .json(&pageview("utm.test", path))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let query = "site_id=utm.test&period=day";
+    let terms = ok(&server, &format!("/api/stats/breakdown/utm_term?{query}"));
+    assert_eq!(
+        values(&terms, &["value", "visits"]),
+        [
+            vec![json!("(unknown)"), json!(1)],
+            vec![json!("running shoes"), json!(1)],
+            vec![json!("trail shoes"), json!(1)],
+        ],
+        "{terms}"
+    );
+    let contents = ok(
+        &server,
+        &format!("/api/stats/breakdown/utm_content?{query}"),
+    );
+    assert_eq!(
+        values(&contents, &["value", "visits"]),
+        [
+            vec![json!("banner"), json!(2)],
+            vec![json!("(unknown)"), json!(1)]
+        ],
+        "{contents}"
+    );
+    let banner = ok(
+        &server,
+        &format!("/api/stats/main?{query}&filters=utm_content%3D%3Dbanner"),
+    );
+    assert_eq!(banner["unique_visitors"], 2, "{banner}");
+    let trail = ok(
+        &server,
+        &format!("/api/stats/breakdown/utm_content?{query}&filters=utm_term%3D%3Dtrail%20shoes"),
+    );
+    assert_eq!(
+        values(&trail, &["value", "visits"]),
+        [vec![json!("banner"), json!(1)]],
+        "{trail}"
+    );
+    let visits = ok(
+        &server,
+        &format!("/api/stats/sessions?{query}&filters=utm_term%3D%3Drunning%20shoes"),
+    );
+    assert_eq!(
+        (
+            &visits["results"][0]["utm_term"],
+            &visits["results"][0]["utm_content"]
+        ),
+        (&json!("running shoes"), &json!("banner")),
+        "{visits}"
+    );
+}
+
+#[test]
 fn live_events_show_in_realtime_and_invalidate_the_cache() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("MALLARD_CACHE_TTL", "3600")]);

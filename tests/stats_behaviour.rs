@@ -439,6 +439,7 @@ fn sessions_list_visits_newest_first_a_page_at_a_time() {
             "ended_at": "2024-03-05T00:20:00.000Z", "duration_secs": 1800.0, "pageviews": 2,
             "events": 3, "bounce": false, "entry_page": "/", "exit_page": "/pricing", "source": null,
             "referrer": null, "utm_source": null, "utm_medium": null, "utm_campaign": null,
+            "utm_term": null, "utm_content": null,
             "country": "US", "region": null, "city": null, "browser": "Safari", "os": "Linux",
             "device": "Mobile",
             "screen_width": 1280, "is_bot": false,
@@ -519,15 +520,15 @@ fn exports_are_attachments_with_defused_cells() {
     assert_eq!(
         lines[0],
         "timestamp,visit_id,name,hostname,pathname,props,revenue,currency,source,referrer,\
-         utm_source,utm_medium,utm_campaign,browser,os,device,screen_width,country,region,city,\
-         is_bot"
+         utm_source,utm_medium,utm_campaign,utm_term,utm_content,browser,os,device,screen_width,\
+         country,region,city,is_bot"
     );
     let visit = lines[1].split(',').nth(1).unwrap();
     assert_eq!(
         lines[1],
         format!(
             "2024-03-13T12:00:00.000Z,{visit},pageview,behaviour.test,/,,,,\
-             \"'=HYPERLINK(\"\"http://evil\"\")\",'-evil.example/,,,'+launch,Edge,Linux,Desktop,1280,FR,,,false"
+             \"'=HYPERLINK(\"\"http://evil\"\")\",'-evil.example/,,,'+launch,,,Edge,Linux,Desktop,1280,FR,,,false"
         )
     );
     assert!(lines[4].starts_with(&format!(

@@ -30,7 +30,7 @@ export const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last
 // every visit as "(unknown)".
 const CARDS = [
   { title: 'Pages', tabs: [['pages', 'Top pages', 'page', 'pageviews'], ['entry_pages', 'Entry pages', 'entry_page', 'visits'], ['exit_pages', 'Exit pages', 'exit_page', 'visits']] },
-  { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits']] },
+  { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits'], ['utm_term', 'UTM term', 'utm_term', 'visits'], ['utm_content', 'UTM content', 'utm_content', 'visits']] },
   { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits'], ['regions', 'Regions', 'region', 'visits'], ['cities', 'Cities', 'city', 'visits'], ['map', 'Map', 'country', 'visitors']] },
   { title: 'Devices', tabs: [['browsers', 'Browsers', 'browser', 'visits'], ['os', 'Operating systems', 'os', 'visits'], ['devices', 'Devices', 'device', 'visits'], ['screen_sizes', 'Screen sizes', 'screen_size', 'visits']] },
   { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events']] },

@@ -36,6 +36,10 @@ pub enum Dimension {
     UtmMedium,
     /// `utm_campaign` of a visit.
     UtmCampaign,
+    /// `utm_term` of a visit.
+    UtmTerm,
+    /// `utm_content` of a visit.
+    UtmContent,
     /// The browser family of a visit.
     Browser,
     /// The operating system family of a visit.
@@ -71,6 +75,8 @@ impl Dimension {
             "utm_source" | "utm_sources" => Self::UtmSource,
             "utm_medium" | "utm_mediums" => Self::UtmMedium,
             "utm_campaign" | "utm_campaigns" => Self::UtmCampaign,
+            "utm_term" | "utm_terms" => Self::UtmTerm,
+            "utm_content" | "utm_contents" => Self::UtmContent,
             "browsers" => Self::Browser,
             "os" | "operating_systems" => Self::Os,
             "devices" => Self::Device,
@@ -97,6 +103,8 @@ impl Dimension {
             "utm_source" => Self::UtmSource,
             "utm_medium" => Self::UtmMedium,
             "utm_campaign" => Self::UtmCampaign,
+            "utm_term" => Self::UtmTerm,
+            "utm_content" => Self::UtmContent,
             "browser" => Self::Browser,
             "os" => Self::Os,
             "device" => Self::Device,

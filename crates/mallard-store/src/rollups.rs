@@ -91,14 +91,20 @@ pub mod kind {
     pub const REGION: i64 = 17;
     /// Per city dim id: not stored, answered from the visits.
     pub const CITY: i64 = 18;
+    /// Per `utm_term` dim id: not stored, answered from the visits.
+    pub const UTM_TERM: i64 = 19;
+    /// Per `utm_content` dim id: not stored, answered from the visits.
+    pub const UTM_CONTENT: i64 = 20;
 
     /// Whether `rollup_days` holds rows of the breakdown kind `row_kind`
     /// (entry and exit pages count as stored: the page rows answer them).
-    /// Region and city are known only with a city database, most sites have
-    /// none, and their many values would take more room than the visits:
-    /// their breakdowns read the day segments, filtered or not.
+    /// Region and city are known only with a city database, and
+    /// `utm_term` and `utm_content` only for the few campaigns that set
+    /// them; most sites have none of them, and their many values would take
+    /// more room than the visits: their breakdowns read the day segments,
+    /// filtered or not.
     pub const fn is_stored(row_kind: i64) -> bool {
-        !matches!(row_kind, REGION | CITY)
+        !matches!(row_kind, REGION | CITY | UTM_TERM | UTM_CONTENT)
     }
 }
 
@@ -137,6 +143,8 @@ pub(crate) fn visit_dim(a: &VisitAttributes, row_kind: i64) -> Option<i64> {
         kind::COUNTRY => a.country.unwrap_or(0),
         kind::SCREEN => a.screen_width.map_or(0, |w| w + 1),
         kind::REGION => a.region.unwrap_or(0),
+        kind::UTM_TERM => a.utm_term.unwrap_or(0),
+        kind::UTM_CONTENT => a.utm_content.unwrap_or(0),
         kind::CITY => a.city.unwrap_or(0),
         _ => return None,
     })

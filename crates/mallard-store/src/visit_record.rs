@@ -373,6 +373,8 @@ impl Attribute {
             Dimension::UtmSource => Self::UtmSource,
             Dimension::UtmMedium => Self::UtmMedium,
             Dimension::UtmCampaign => Self::UtmCampaign,
+            Dimension::UtmTerm => Self::UtmTerm,
+            Dimension::UtmContent => Self::UtmContent,
             Dimension::Browser => Self::Browser,
             Dimension::Os => Self::Os,
             Dimension::Device => Self::Device,

@@ -60,6 +60,8 @@ pub(crate) fn session(row: &SessionRow) -> Value {
         "utm_source": row.visit.utm_source,
         "utm_medium": row.visit.utm_medium,
         "utm_campaign": row.visit.utm_campaign,
+        "utm_term": row.visit.utm_term,
+        "utm_content": row.visit.utm_content,
         "country": row.visit.country,
         "region": row.visit.region,
         "city": row.visit.city,

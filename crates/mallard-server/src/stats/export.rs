@@ -89,6 +89,8 @@ fn event_row(e: &ExportEvent) -> Row {
         ("utm_source", Cell::Text(e.visit.utm_source.clone())),
         ("utm_medium", Cell::Text(e.visit.utm_medium.clone())),
         ("utm_campaign", Cell::Text(e.visit.utm_campaign.clone())),
+        ("utm_term", Cell::Text(e.visit.utm_term.clone())),
+        ("utm_content", Cell::Text(e.visit.utm_content.clone())),
         ("browser", Cell::Text(e.visit.browser.clone())),
         ("os", Cell::Text(e.visit.os.clone())),
         (
@@ -119,6 +121,8 @@ fn session_row(s: &SessionRow) -> Row {
         ("utm_source", Cell::Text(s.visit.utm_source.clone())),
         ("utm_medium", Cell::Text(s.visit.utm_medium.clone())),
         ("utm_campaign", Cell::Text(s.visit.utm_campaign.clone())),
+        ("utm_term", Cell::Text(s.visit.utm_term.clone())),
+        ("utm_content", Cell::Text(s.visit.utm_content.clone())),
         ("country", Cell::Text(s.visit.country.clone())),
         ("region", Cell::Text(s.visit.region.clone())),
         ("city", Cell::Text(s.visit.city.clone())),
@@ -452,7 +456,7 @@ mod tests {
             json!({"page": "=cmd()", "n": null, "props": {"plan": "-1"}, "bot": false})
         );
         assert_eq!(columns(ExportData::Events)[0], "timestamp");
-        assert_eq!(columns(ExportData::Sessions).len(), 22);
+        assert_eq!(columns(ExportData::Sessions).len(), 24);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

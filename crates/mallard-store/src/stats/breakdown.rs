@@ -23,6 +23,8 @@ pub(crate) fn kind_of(dimension: &Dimension) -> i64 {
         Dimension::UtmSource => kind::UTM_SOURCE,
         Dimension::UtmMedium => kind::UTM_MEDIUM,
         Dimension::UtmCampaign => kind::UTM_CAMPAIGN,
+        Dimension::UtmTerm => kind::UTM_TERM,
+        Dimension::UtmContent => kind::UTM_CONTENT,
         Dimension::Browser => kind::BROWSER,
         Dimension::Os => kind::OS,
         Dimension::Device => kind::DEVICE,

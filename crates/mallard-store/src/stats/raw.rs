@@ -30,6 +30,8 @@ fn dim_kind(dimension: &Dimension) -> Option<DimKind> {
         Dimension::UtmSource => DimKind::UtmSource,
         Dimension::UtmMedium => DimKind::UtmMedium,
         Dimension::UtmCampaign => DimKind::UtmCampaign,
+        Dimension::UtmTerm => DimKind::UtmTerm,
+        Dimension::UtmContent => DimKind::UtmContent,
         Dimension::Browser => DimKind::Browser,
         Dimension::Os => DimKind::Os,
         Dimension::Country => DimKind::Country,

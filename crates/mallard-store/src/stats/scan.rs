@@ -550,6 +550,8 @@ fn attribute_of_kind(row_kind: i64) -> Option<Attribute> {
         kind::DEVICE => Attribute::Device,
         kind::COUNTRY => Attribute::Country,
         kind::REGION => Attribute::Region,
+        kind::UTM_TERM => Attribute::UtmTerm,
+        kind::UTM_CONTENT => Attribute::UtmContent,
         kind::CITY => Attribute::City,
         kind::SCREEN => Attribute::Screen,
         _ => return None,

@@ -117,6 +117,10 @@ pub struct VisitLabels {
     pub utm_medium: Option<String>,
     /// `utm_campaign`.
     pub utm_campaign: Option<String>,
+    /// `utm_term`.
+    pub utm_term: Option<String>,
+    /// `utm_content`.
+    pub utm_content: Option<String>,
     /// Browser family.
     pub browser: Option<String>,
     /// Operating system family.
@@ -148,6 +152,8 @@ impl VisitLabels {
             utm_source: texts.get(conn, attrs.utm_source)?,
             utm_medium: texts.get(conn, attrs.utm_medium)?,
             utm_campaign: texts.get(conn, attrs.utm_campaign)?,
+            utm_term: texts.get(conn, attrs.utm_term)?,
+            utm_content: texts.get(conn, attrs.utm_content)?,
             browser: texts.get(conn, attrs.browser)?,
             os: texts.get(conn, attrs.os)?,
             device: u8::try_from(attrs.device)
