@@ -240,6 +240,38 @@ fn the_regions_and_cities_tabs_list_places_and_a_click_filters_by_one() {
 }
 
 #[test]
+fn the_properties_tab_lists_keys_then_values_and_a_click_filters_by_one() {
+    let home = TestHome::new();
+    // The seed's sign-ups carry a `plan` property.
+    home.seed("props.test", 400, 7);
+    let server = Server::start(&home, &[]);
+    let browser = Browser::start();
+    browser.goto(&server.url("/#/?site=props.test&period=30d"));
+    browser.click("#open-access");
+    browser.wait_for("table.breakdown[data-dimension=events]");
+    browser.click(".tab[data-dimension=props]");
+    browser.wait_for_text("table.breakdown[data-dimension=props]", "plan");
+    browser.eval(
+        "[...document.querySelectorAll('table.breakdown[data-dimension=props] .row-filter')]\
+         .find((b) => b.textContent === 'plan').click(); return null;",
+    );
+    browser.wait_for("table.breakdown[data-dimension='props/plan'] .row-filter");
+    let value = browser.eval(
+        "return document.querySelector(\"table.breakdown[data-dimension='props/plan'] .row-filter\").textContent",
+    );
+    let value = value.as_str().expect("a plan").to_owned();
+    // Back to the keys and in again, then a value filters the view.
+    browser.click(".props-back");
+    browser.wait_for("table.breakdown[data-dimension=props]");
+    browser.eval(
+        "[...document.querySelectorAll('table.breakdown[data-dimension=props] .row-filter')]\
+         .find((b) => b.textContent === 'plan').click(); return null;",
+    );
+    browser.click("table.breakdown[data-dimension='props/plan'] .row-filter");
+    browser.wait_for_text("#filters", &format!("props.plan is {value}"));
+}
+
+#[test]
 fn the_world_map_shades_countries_and_a_click_filters_by_one() {
     let home = TestHome::new();
     home.seed("map.test", 400, 7);

@@ -644,6 +644,66 @@ fn utm_term_and_content_are_breakdowns_and_filters() {
 }
 
 #[test]
+fn property_keys_are_listed_with_their_events_and_visitors() {
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+        Chrome/131.0.0.0 Safari/537.36";
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let http = client();
+    // Two visitors: Firefox signs up twice (plan and seats, then plan
+    // alone), Chrome once (plan), and a page view with a property, which
+    // property counts leave out as property breakdowns do.
+    let sends = [
+        (FIREFOX, "Signup", json!({"plan": "pro", "seats": "3"})),
+        (FIREFOX, "Signup", json!({"plan": "free"})),
+        (CHROME, "Signup", json!({"plan": "pro"})),
+        (CHROME, "pageview", json!({"author": "ann"})),
+        (CHROME, "Download", json!({})),
+    ];
+    for (agent, name, props) in sends {
+        let response = http
+            .post(server.url("/api/event"))
+            .header("user-agent", agent)
+            .json(&json!({"d": "props.test", "n": name, "u": "https://props.test/", "p": props}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let query = "site_id=props.test&period=day";
+    let keys = ok(&server, &format!("/api/stats/props?{query}"));
+    assert_eq!(keys["dimension"], "props");
+    assert_eq!(
+        values(&keys, &["value", "events", "visitors"]),
+        [
+            vec![json!("plan"), json!(3), json!(2)],
+            vec![json!("seats"), json!(1), json!(1)],
+        ],
+        "{keys}"
+    );
+    // Filters apply; the limit keeps the keys with the most events.
+    let chrome = ok(
+        &server,
+        &format!("/api/stats/props?{query}&filters=browser%3D%3DChrome"),
+    );
+    assert_eq!(
+        values(&chrome, &["value", "events"]),
+        [vec![json!("plan"), json!(1)]],
+        "{chrome}"
+    );
+    let top = ok(&server, &format!("/api/stats/props?{query}&limit=1"));
+    assert_eq!(top["results"].as_array().unwrap().len(), 1, "{top}");
+    let nobody = ok(
+        &server,
+        &format!("/api/stats/props?{query}&filters=props.plan%3D%3Denterprise"),
+    );
+    assert_eq!(nobody["results"], json!([]), "{nobody}");
+    let (status, body) = get(&server, &format!("/api/stats/props?{query}&limit=0"));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+}
+
+#[test]
 fn live_events_show_in_realtime_and_invalidate_the_cache() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("MALLARD_CACHE_TTL", "3600")]);

@@ -27,13 +27,15 @@ export const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last
 // The `map` tab draws the countries on a world map (a plotters SVG); a click
 // on a shaded country adds its filter. Regions and cities are known only
 // with a city database (Settings → Geolocation); without one they list
-// every visit as "(unknown)".
+// every visit as "(unknown)". The `props` tab lists the custom property
+// keys; a click on one lists its values, and a click on a value adds its
+// `props.KEY` filter.
 const CARDS = [
   { title: 'Pages', tabs: [['pages', 'Top pages', 'page', 'pageviews'], ['entry_pages', 'Entry pages', 'entry_page', 'visits'], ['exit_pages', 'Exit pages', 'exit_page', 'visits']] },
   { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits'], ['utm_term', 'UTM term', 'utm_term', 'visits'], ['utm_content', 'UTM content', 'utm_content', 'visits']] },
   { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits'], ['regions', 'Regions', 'region', 'visits'], ['cities', 'Cities', 'city', 'visits'], ['map', 'Map', 'country', 'visitors']] },
   { title: 'Devices', tabs: [['browsers', 'Browsers', 'browser', 'visits'], ['os', 'Operating systems', 'os', 'visits'], ['devices', 'Devices', 'device', 'visits'], ['screen_sizes', 'Screen sizes', 'screen_size', 'visits']] },
-  { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events']] },
+  { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events'], ['props', 'Properties', null, 'events']] },
 ];
 
 /** The view state, read from and written to the URL hash. */
@@ -195,6 +197,46 @@ async function worldMap(state, signal, pick) {
   return h('div', { class: 'map-drawing' }, svg);
 }
 
+/**
+ * The rows of a breakdown answer as a table of buttons with bars; a click on
+ * a row's value calls `pick` with it.
+ */
+function breakdownTable(data, dimension, label, metric, pick) {
+  const top = Math.max(...data.results.map((row) => Number(row[metric] ?? 0)), 1);
+  return h('table', { class: 'breakdown', 'data-dimension': dimension },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, label), h('th', { scope: 'col', class: 'num' }, metric))),
+    h('tbody', {}, data.results.map((row) => {
+      const link = h('button', { type: 'button', class: 'row-filter', title: `Show only ${row.value}` }, row.value);
+      link.addEventListener('click', () => pick(row.value));
+      const bar = h('span', { class: 'bar' });
+      bar.style.width = `${(Number(row[metric] ?? 0) / top) * 100}%`;
+      return h('tr', {}, h('td', {}, bar, link), h('td', { class: 'num' }, number(row[metric])));
+    })));
+}
+
+/**
+ * The Properties tab: the custom property keys of the view; a click on a key
+ * shows its values (with a way back to the keys), a click on a value adds
+ * its `props.KEY==VALUE` filter.
+ */
+async function propertiesTab(state, signal, body, addFilter) {
+  const keys = await statsGet(`/api/stats/props?${statsQuery(state, { limit: 50 })}`, { signal });
+  if (!keys.results.length) return h('p', { class: 'muted' }, 'No custom properties in this period.');
+  const showKeys = () => body.replaceChildren(breakdownTable(keys, 'props', 'Property', 'events', showValues));
+  async function showValues(key) {
+    body.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+    try {
+      const values = await statsGet(`/api/stats/breakdown/props/${encodeURIComponent(key)}?${statsQuery(state, { limit: 10 })}`, { signal });
+      const back = h('button', { type: 'button', class: 'link props-back' }, '← All properties');
+      back.addEventListener('click', showKeys);
+      body.replaceChildren(back, breakdownTable(values, `props/${key}`, key, 'events', (value) => addFilter(`props.${key}`, value)));
+    } catch (err) {
+      if (!isAbort(err)) body.replaceChildren(errorBox(err));
+    }
+  }
+  return breakdownTable(keys, 'props', 'Property', 'events', showValues);
+}
+
 /** A breakdown card; `first` is the view's answer for its first tab, if any. */
 function breakdownCard(card, state, signal, first) {
   let active = 0;
@@ -214,13 +256,19 @@ function breakdownCard(card, state, signal, first) {
     body.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
     shown?.abort();
     shown = new AbortController();
-    const addFilter = (value) => {
-      const filter = `${filterName}==${value}`;
+    const addNamedFilter = (name, value) => {
+      const filter = `${name}==${value}`;
       if (!state.filters.includes(filter)) writeState({ ...state, filters: [...state.filters, filter] });
     };
+    const addFilter = (value) => addNamedFilter(filterName, value);
     try {
       if (dimension === 'map') {
         body.replaceChildren(await worldMap(state, AbortSignal.any([signal, shown.signal]), addFilter));
+        markDrawn(body);
+        return;
+      }
+      if (dimension === 'props') {
+        body.replaceChildren(await propertiesTab(state, AbortSignal.any([signal, shown.signal]), body, addNamedFilter));
         markDrawn(body);
         return;
       }
@@ -231,16 +279,7 @@ function breakdownCard(card, state, signal, first) {
         markDrawn(body);
         return;
       }
-      const top = Math.max(...data.results.map((row) => Number(row[metric] ?? 0)), 1);
-      body.replaceChildren(h('table', { class: 'breakdown', 'data-dimension': dimension },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, card.tabs[active][1]), h('th', { scope: 'col', class: 'num' }, metric))),
-        h('tbody', {}, data.results.map((row) => {
-          const link = h('button', { type: 'button', class: 'row-filter', title: `Show only ${row.value}` }, row.value);
-          link.addEventListener('click', () => addFilter(row.value));
-          const bar = h('span', { class: 'bar' });
-          bar.style.width = `${(Number(row[metric] ?? 0) / top) * 100}%`;
-          return h('tr', {}, h('td', {}, bar, link), h('td', { class: 'num' }, number(row[metric])));
-        }))));
+      body.replaceChildren(breakdownTable(data, dimension, card.tabs[active][1], metric, addFilter));
     } catch (err) {
       if (!isAbort(err)) body.replaceChildren(errorBox(err));
     }

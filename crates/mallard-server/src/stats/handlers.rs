@@ -101,6 +101,37 @@ pub(crate) async fn breakdown_prop(
     run_breakdown(state, format!("props/{key}"), dimension, query).await
 }
 
+/// `GET /api/stats/props`: the custom property keys of the period, each
+/// with the custom events that carry it and their visitors, most events
+/// first; the values of one key are `breakdown/props/{key}`.
+pub(crate) async fn prop_keys(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let limit = params::limit(&raw)?;
+    let key = format!("props|{limit}|{:?}", common.filters);
+    let filters = common.filters;
+    let value = state
+        .stats
+        .run(
+            &state,
+            &common.site,
+            common.period,
+            Some(key),
+            move |db, r| {
+                let rows = db.stats_prop_keys(&r.site, &r.query(filters), limit)?;
+                // Each row is counted as a custom event breakdown's: value,
+                // visitors, events.
+                Ok(Ok(breakdown_body(r, "props", &Dimension::Event, &rows)))
+            },
+        )
+        .await?;
+    Ok(Json(value))
+}
+
 async fn run_breakdown(
     state: AppState,
     name: String,

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
             "/api/stats/breakdown/props/{key}",
             get(handlers::breakdown_prop),
         )
+        .route("/api/stats/props", get(handlers::prop_keys))
         .route("/api/stats/realtime", get(handlers::realtime))
         .route("/api/stats/view", get(view::view))
         .route("/api/stats/sessions", get(behaviour::sessions))

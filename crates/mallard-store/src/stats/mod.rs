@@ -259,6 +259,22 @@ impl ReadConn<'_> {
         })
     }
 
+    /// The top `limit` custom property keys of the range (most events
+    /// first, ties by internal id), each with the custom events that carry
+    /// it (`events`) and their visitors; counted from the visits, filtered
+    /// or not.
+    pub fn stats_prop_keys(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        limit: usize,
+    ) -> Result<Vec<BreakdownRow>, StoreError> {
+        let conn = self.connection();
+        let predicate = Predicate::compile(conn, &query.filters)?;
+        let rows = scan::prop_keys(conn, site, query.range, &predicate, limit)?;
+        breakdown::label(conn, crate::rollups::kind::EVENT, rows)
+    }
+
     /// Distinct visitors with an event between `from_ms` and `to_ms`
     /// (inclusive) that meet `filters`.
     pub fn stats_visitors_between(

@@ -853,7 +853,10 @@ pub(super) fn visitors_between(
     Ok(all.estimate())
 }
 
+mod prop_keys;
 mod view;
+
+pub(super) use prop_keys::prop_keys;
 
 pub(super) use view::view;
 

@@ -1,0 +1,92 @@
+//! The custom property keys of a range, each with the events that carry it
+//! and their visitors (`GET /api/stats/props`), counted from the visits the
+//! filters select: a custom event adds one event to each of its keys, as the
+//! values of one key are counted by a property breakdown.
+
+use mallard_core::DayRange;
+use rusqlite::Connection;
+
+use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Tally, run};
+use crate::error::StoreError;
+use crate::hll::DIM_PRECISION;
+use crate::stats::predicate::Predicate;
+use crate::stats::rollup::IdMap;
+use crate::stats::{Breakdown, SiteInfo, Totals};
+use crate::visit_record::{Columns, EventRecord, VisitRecord};
+
+/// The totals per property key id.
+struct PropKeysTally {
+    keys: IdMap<Counted>,
+}
+
+impl Tally for PropKeysTally {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
+        // Properties are counted on custom events, as a property breakdown
+        // counts them.
+        if event.pageview {
+            return;
+        }
+        for &(key, _) in visit.props_of(event) {
+            let counted = self
+                .keys
+                .entry(key)
+                .or_insert_with(|| Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT));
+            counted.totals.events += 1;
+            counted.visitors.insert(hash);
+        }
+    }
+
+    // Every visit is read with its events ([`EventNeed::Always`]).
+    fn whole_visit(&mut self, _: &VisitRecord, _: u32) {}
+
+    fn visit(&mut self, _: &VisitRecord) {}
+
+    fn merge(&mut self, other: Self) {
+        for (key, counted) in other.keys {
+            match self.keys.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut mine) => {
+                    mine.get_mut().merge(counted)
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(counted);
+                }
+            }
+        }
+    }
+}
+
+/// The `limit` keys with the most events in `range` under `predicate`, by
+/// key id, with their events and visitors (ties by id).
+pub(in crate::stats) fn prop_keys(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    limit: usize,
+) -> Result<Vec<(i64, Totals)>, StoreError> {
+    let columns = Columns {
+        props: true,
+        ..Columns::default()
+    };
+    let tally = run(
+        conn,
+        site,
+        range,
+        predicate,
+        (columns, EventNeed::Always),
+        || PropKeysTally {
+            keys: IdMap::default(),
+        },
+    )?;
+    let mut rows: Vec<(i64, Totals)> = tally
+        .map(|tally| {
+            tally
+                .keys
+                .into_iter()
+                .map(|(key, counted)| (key, counted.finish()))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::stats::breakdown::sort_and_truncate(&mut rows, Breakdown::ByEvents, limit);
+    Ok(rows)
+}
