@@ -906,10 +906,40 @@ impl EventCursor<'_> {
         if codes.last().is_some_and(|&last| last >= 0x80) {
             return Err(Damaged);
         }
-        self.pending_times += events;
         if self.with_paths {
             self.pending_paths += custom_events(codes);
         }
+        self.advance(events)
+    }
+
+    /// Moves past the events of `run` visits passed over one after the
+    /// other, whose lengths and codes follow each other in `steps` from
+    /// `*at`, moving `*at` past them. Without page paths to count, their
+    /// events are counted over the run's bytes at once: every byte without
+    /// the high bit ends a varint, one length per visit and the rest codes.
+    fn pass_over_run(&mut self, steps: &[u8], at: &mut usize, run: usize) -> Result<(), Damaged> {
+        if self.with_paths {
+            for _ in 0..run {
+                self.pass_over(next_codes(steps, at)?)?;
+            }
+            return Ok(());
+        }
+        let start = *at;
+        for _ in 0..run {
+            let codes = next_codes(steps, at)?;
+            if codes.last().is_some_and(|&last| last >= 0x80) {
+                return Err(Damaged);
+            }
+        }
+        let ends = varint_ends(steps.get(start..*at).ok_or(Damaged)?);
+        let events = ends.checked_sub(run as u64).ok_or(Damaged)?;
+        self.advance(events)
+    }
+
+    /// Moves past `events` events: their times later, their entries now.
+    #[inline]
+    fn advance(&mut self, events: u64) -> Result<(), Damaged> {
+        self.pending_times += events;
         let next = self.index + events;
         if let Some(entries) = &mut self.props {
             while entries.next < next {
@@ -932,6 +962,21 @@ impl EventCursor<'_> {
         self.index = next;
         Ok(())
     }
+}
+
+/// How many varints end in `bytes` (the bytes without the high bit), eight
+/// bytes at a time.
+fn varint_ends(bytes: &[u8]) -> u64 {
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    let whole: u64 = chunks
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            u64::from((!u64::from_le_bytes(word) & 0x8080_8080_8080_8080).count_ones())
+        })
+        .sum();
+    whole + rest.iter().filter(|&&byte| byte < 0x80).count() as u64
 }
 
 /// The event codes of the next visit of a steps part, moving `*at` past
@@ -1087,9 +1132,7 @@ pub(crate) fn decode(
                 skip_varints(bytes, &mut at_visit, run as u64)?;
             }
             if let Some(steps) = steps {
-                for _ in 0..run {
-                    cursor.pass_over(next_codes(steps, &mut at_step)?)?;
-                }
+                cursor.pass_over_run(steps, &mut at_step, run)?;
             }
             visit_index += run;
             continue;

@@ -688,6 +688,16 @@ proptest! {
         prop_assert_eq!(unknown.selection(visits.len()).unwrap(), Some(vec![true; visits.len()]));
     }
 
+    /// Counting varint ends eight bytes at a time counts every byte without
+    /// the high bit.
+    #[test]
+    fn varint_ends_are_the_bytes_without_the_high_bit(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        prop_assert_eq!(
+            varint_ends(&bytes),
+            bytes.iter().filter(|&&byte| byte < 0x80).count() as u64
+        );
+    }
+
     /// Valid parts cut short or extended decode as damaged, never panic.
     #[test]
     fn truncated_or_extended_parts_are_damaged(
