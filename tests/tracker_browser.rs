@@ -1,8 +1,9 @@
 //! The tracker in a real browser: headless Chromium opens a page served from a
 //! second local origin (like a site on a local dev server), the page loads
 //! `mallard.js` from the server, and the events it sends land in the database:
-//! the page view on load, a queued custom event with props and revenue, and a
-//! single-page-app navigation. Needs Debian's `chromium` (`.ci/run` installs it).
+//! the page view on load, a queued custom event with props and revenue, a
+//! single-page-app navigation, and the opt-in events of a 404 page, an
+//! outbound link and a file download. Needs Debian's `chromium` (`.ci/run` installs it).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -46,6 +47,47 @@ fn chromium() -> &'static str {
     panic!("this test needs Chromium: apt-get install chromium (.ci/run does)");
 }
 
+/// Opens the page served on `page_port` in headless Chromium (a fresh
+/// profile, four seconds of virtual time) and returns its DOM once they are
+/// spent.
+fn open_in_chromium(page_port: u16) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let output = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=4000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--user-agent={BROWSER_UA}"))
+        .arg(format!("http://localhost:{page_port}/"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits (up to five seconds) until the server has taken `count` Mallard
+/// events: beacons are sent asynchronously.
+fn wait_for_events(server: &Server, count: usize) {
+    let wanted = format!("mallard_events_ingested_total{{family=\"mallard\"}} {count}");
+    for _ in 0..50 {
+        let metrics = reqwest::blocking::get(server.url("/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        if metrics.contains(&wanted) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_tracker_sends_pageviews_custom_events_and_spa_navigations_from_a_real_browser() {
     let home = TestHome::new();
@@ -68,44 +110,14 @@ window.addEventListener('load', function () {{
 </head><body><a href="https://example.org/out">out</a></body></html>"#,
         base = server.base
     );
-    let page_port = serve_page(page);
-    let profile = tempfile::tempdir().unwrap();
-    let output = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=4000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--user-agent={BROWSER_UA}"))
-        .arg(format!("http://localhost:{page_port}/"))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&output.stdout);
+    let dom = open_in_chromium(serve_page(page));
     assert!(
         dom.contains("signup") && dom.contains("navigated"),
         "page did not run: {dom}"
     );
-    // Beacons are sent asynchronously; give them a moment to be committed.
-    let mut paths = Vec::new();
-    for _ in 0..50 {
-        let metrics = reqwest::blocking::get(server.url("/metrics"))
-            .unwrap()
-            .text()
-            .unwrap();
-        if metrics.contains("mallard_events_ingested_total{family=\"mallard\"} 3") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_events(&server, 3);
     server.terminate();
-    paths.extend(home.read(|db| db.pageview_paths("tracker.test")));
+    let paths = home.read(|db| db.pageview_paths("tracker.test"));
     assert_eq!(
         paths,
         ["/", "/pricing"],
@@ -113,4 +125,58 @@ window.addEventListener('load', function () {{
     );
     let signups = home.read(|db| db.event_props("tracker.test", "Signup"));
     assert_eq!(signups, vec![vec![("plan".to_owned(), "pro".to_owned())]]);
+}
+
+#[test]
+fn a_404_page_an_outbound_click_and_a_download_arrive_as_their_events() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    // A 404 page (its template carries `data-404`) with two links, clicked
+    // once the tracker has loaded; the page keeps itself from navigating.
+    let page = format!(
+        r#"<!doctype html><html><head><title>missing</title>
+<script defer data-domain="tracker404.test" data-404 data-outbound-links data-file-downloads
+  src="{base}/mallard.js"></script>
+<script>
+window.addEventListener('load', function () {{
+  document.addEventListener('click', function (e) {{ e.preventDefault(); }});
+  document.getElementById('out').click();
+  document.getElementById('report').click();
+  document.title += ' clicked';
+}});
+</script>
+</head><body>
+<a id="out" href="https://example.org/elsewhere?x=1">out</a>
+<a id="report" href="/files/report.pdf?token=secret">report</a>
+</body></html>"#,
+        base = server.base
+    );
+    let dom = open_in_chromium(serve_page(page));
+    assert!(dom.contains("clicked"), "page did not run: {dom}");
+    wait_for_events(&server, 4);
+    server.terminate();
+    let props = |name: &str| home.read(|db| db.event_props("tracker404.test", name));
+    assert_eq!(
+        props("404"),
+        vec![vec![("path".to_owned(), "/".to_owned())]],
+        "the 404 event names the missing path"
+    );
+    assert_eq!(
+        props("Outbound Link: Click"),
+        vec![vec![(
+            "url".to_owned(),
+            "https://example.org/elsewhere?x=1".to_owned()
+        )]]
+    );
+    let downloads = props("File Download");
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert!(
+        downloads[0][0].1.ends_with("/files/report.pdf"),
+        "no query string: {downloads:?}"
+    );
+    assert_eq!(
+        home.read(|db| db.pageview_paths("tracker404.test")),
+        ["/"],
+        "the 404 page is a page view too"
+    );
 }

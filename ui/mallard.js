@@ -27,6 +27,7 @@ v=(e,t)=>{try{t=new URL(e.target.closest("a[href]").href)
 e.button<2&&(l&&d.test(t.pathname)?f("File Download",{props:{url:t.origin+t.pathname}}):c&&t.host&&t.host!=a.host&&f("Outbound Link: Click",{props:{url:t.href}}))}catch{}}
 y(t,"click",v)
 y(t,"auxclick",v)
+"404"in s&&e.mallard("404",{props:{path:a.pathname}})
 w()}catch{}}(window,document,location,history,navigator,window.mallard)
 
 
