@@ -704,6 +704,92 @@ fn property_keys_are_listed_with_their_events_and_visitors() {
 }
 
 #[test]
+fn revenue_is_reported_per_currency_never_added_across_them() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let http = client();
+    let sends = [
+        ("Purchase", Some("19.99"), Some("EUR"), "/shop"),
+        ("Purchase", Some("5.01"), Some("eur"), "/shop"),
+        ("Purchase", Some("100"), Some("USD"), "/us"),
+        ("Refund", Some("-100"), Some("USD"), "/us"),
+        ("Purchase", Some("30"), Some("USD"), "/shop"),
+        ("Signup", None, None, "/shop"),
+    ];
+    for (name, amount, currency, path) in sends {
+        let mut body =
+            json!({"d": "shop.test", "n": name, "u": format!("https://shop.test{path}")});
+        if let Some(amount) = amount {
+            body["ra"] = json!(amount);
+        }
+        if let Some(currency) = currency {
+            body["rc"] = json!(currency);
+        }
+        let response = http
+            .post(server.url("/api/event"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{body}");
+    }
+    let query = "site_id=shop.test&period=day";
+    let report = ok(&server, &format!("/api/stats/revenue?{query}"));
+    assert_eq!(report["interval"], "hour", "{report}");
+    let currencies = report["currencies"].as_array().unwrap();
+    let summary: Vec<_> = currencies
+        .iter()
+        .map(|c| {
+            (
+                c["currency"].clone(),
+                c["total"].clone(),
+                c["events"].clone(),
+                c["average"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("USD"), json!("30"), json!(3), json!("10")),
+            (json!("EUR"), json!("25"), json!(2), json!("12.5")),
+        ],
+        "{report}"
+    );
+    // One bucket (this hour) per currency, holding the same totals.
+    assert_eq!(
+        currencies[1]["data"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert_eq!(currencies[1]["data"][0]["total"], "25", "{report}");
+    // Filters apply to the events that carry the amounts.
+    let shop = ok(
+        &server,
+        &format!("/api/stats/revenue?{query}&filters=page%3D%3D/shop"),
+    );
+    let shop: Vec<_> = shop["currencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["currency"].clone(), c["total"].clone()))
+        .collect();
+    assert_eq!(
+        shop,
+        [(json!("EUR"), json!("25")), (json!("USD"), json!("30"))]
+    );
+    let none = ok(
+        &server,
+        &format!("/api/stats/revenue?{query}&filters=event%3D%3DSignup"),
+    );
+    assert_eq!(none["currencies"], json!([]), "{none}");
+    let (status, body) = get(
+        &server,
+        &format!("/api/stats/revenue?{query}&interval=year"),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[test]
 fn live_events_show_in_realtime_and_invalidate_the_cache() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("MALLARD_CACHE_TTL", "3600")]);

@@ -6,7 +6,7 @@
 
 use mallard_core::period::format_date;
 use mallard_core::{DayRange, Dimension, Interval};
-use mallard_store::stats::{Breakdown, BreakdownRow, SeriesPoint, Totals};
+use mallard_store::stats::{Breakdown, BreakdownRow, CurrencyRevenue, SeriesPoint, Totals};
 use serde_json::{Map, Value, json};
 
 fn rounded(value: f64, decimals: i32) -> f64 {
@@ -72,6 +72,38 @@ pub(crate) fn series_point(interval: Interval, point: &SeriesPoint) -> Value {
         "visits": t.visits,
         "bounce_rate": bounce_rate(t),
         "avg_visit_duration_secs": avg_duration_secs(t),
+    })
+}
+
+/// An amount in millionths of a unit as a decimal string without trailing
+/// zeros (`12.5`), exact at any size.
+pub(crate) fn amount(micros: i128) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let (whole, fraction) = (abs / 1_000_000, abs % 1_000_000);
+    if fraction == 0 {
+        format!("{sign}{whole}")
+    } else {
+        let digits = format!("{fraction:06}");
+        format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+/// The revenue of one currency: its total, events, average per event and
+/// buckets.
+pub(crate) fn currency_revenue(interval: Interval, c: &CurrencyRevenue) -> Value {
+    let total: i128 = c.points.iter().map(|p| p.micros).sum();
+    let events: i64 = c.points.iter().map(|p| p.events).sum();
+    json!({
+        "currency": c.currency,
+        "total": amount(total),
+        "events": events,
+        "average": amount(if events == 0 { 0 } else { total / i128::from(events) }),
+        "data": c.points.iter().map(|p| json!({
+            "date": interval.label(p.key),
+            "total": amount(p.micros),
+            "events": p.events,
+        })).collect::<Vec<_>>(),
     })
 }
 

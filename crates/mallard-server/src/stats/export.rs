@@ -61,17 +61,10 @@ enum Cell {
 
 type Row = Vec<(&'static str, Cell)>;
 
-/// Millionths as a decimal number without trailing zeros (`12.5`).
+/// Millionths as a decimal number without trailing zeros (`12.5`; see
+/// [`super::dto::amount`]).
 fn amount(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let abs = micros.unsigned_abs();
-    let (whole, fraction) = (abs / 1_000_000, abs % 1_000_000);
-    if fraction == 0 {
-        format!("{sign}{whole}")
-    } else {
-        let digits = format!("{fraction:06}");
-        format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
-    }
+    super::dto::amount(i128::from(micros))
 }
 
 fn event_row(e: &ExportEvent) -> Row {

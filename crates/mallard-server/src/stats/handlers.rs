@@ -75,6 +75,47 @@ pub(crate) async fn timeseries(
     Ok(Json(value))
 }
 
+/// `GET /api/stats/revenue`: per currency, the total, the events with an
+/// amount and their average, and the buckets of the time series that hold
+/// revenue (amounts are decimal strings; currencies are never added up).
+pub(crate) async fn revenue(
+    _access: StatsAccess,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let interval: Interval = params::interval(&raw, &common.period)?;
+    let key = format!("revenue|{interval:?}|{:?}", common.filters);
+    let filters = common.filters;
+    let value = state
+        .stats
+        .run(
+            &state,
+            &common.site,
+            common.period,
+            Some(key),
+            move |db, r| {
+                let query = match r.series_query(interval, filters) {
+                    Ok(query) => query,
+                    Err(err) => return Ok(Err(err)),
+                };
+                let report = db.stats_revenue(&r.site, &query, interval)?;
+                Ok(Ok(json!({
+                    "period": dto::period(r.range),
+                    "time_zone": r.site.time_zone.name(),
+                    "interval": interval.as_str(),
+                    "currencies": report
+                        .iter()
+                        .map(|c| dto::currency_revenue(interval, c))
+                        .collect::<Vec<_>>(),
+                })))
+            },
+        )
+        .await?;
+    Ok(Json(value))
+}
+
 /// `GET /api/stats/breakdown/{dimension}`.
 pub(crate) async fn breakdown(
     _access: StatsAccess,

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
             get(handlers::breakdown_prop),
         )
         .route("/api/stats/props", get(handlers::prop_keys))
+        .route("/api/stats/revenue", get(handlers::revenue))
         .route("/api/stats/realtime", get(handlers::realtime))
         .route("/api/stats/view", get(view::view))
         .route("/api/stats/sessions", get(behaviour::sessions))

@@ -87,6 +87,26 @@ pub struct SeriesPoint {
     pub totals: Totals,
 }
 
+/// The revenue of one currency in one bucket of a time series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevenuePoint {
+    /// The bucket key, as [`SeriesPoint::key`].
+    pub key: i64,
+    /// The sum of the amounts, in millionths of the currency's unit.
+    pub micros: i128,
+    /// The events that carry an amount.
+    pub events: i64,
+}
+
+/// The revenue of one currency over a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyRevenue {
+    /// The ISO 4217 code, or `(unknown)` for amounts sent without one.
+    pub currency: String,
+    /// The buckets with revenue, in time order.
+    pub points: Vec<RevenuePoint>,
+}
+
 /// One row of a breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownRow {
@@ -273,6 +293,42 @@ impl ReadConn<'_> {
         let predicate = Predicate::compile(conn, &query.filters)?;
         let rows = scan::prop_keys(conn, site, query.range, &predicate, limit)?;
         breakdown::label(conn, crate::rollups::kind::EVENT, rows)
+    }
+
+    /// The revenue of the range per currency (most events first, ties by
+    /// code), each with its buckets of `interval` that hold revenue;
+    /// amounts of different currencies are never added together. Counted
+    /// from the events, filtered or not.
+    pub fn stats_revenue(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        interval: Interval,
+    ) -> Result<Vec<CurrencyRevenue>, StoreError> {
+        let conn = self.connection();
+        let predicate = Predicate::compile(conn, &query.filters)?;
+        let mut by_currency: std::collections::BTreeMap<i64, Vec<RevenuePoint>> =
+            std::collections::BTreeMap::new();
+        for (currency, point) in scan::revenue(conn, site, query.range, &predicate, interval)? {
+            by_currency.entry(currency).or_default().push(point);
+        }
+        let mut texts = labels::DimTexts::default();
+        let mut report = by_currency
+            .into_iter()
+            .map(|(currency, points)| {
+                let currency = texts
+                    .get(conn, (currency != 0).then_some(currency))?
+                    .unwrap_or_else(|| mallard_core::filter::UNKNOWN_VALUE.to_owned());
+                Ok(CurrencyRevenue { currency, points })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = |c: &CurrencyRevenue| c.points.iter().map(|p| p.events).sum::<i64>();
+        report.sort_by(|a, b| {
+            events(b)
+                .cmp(&events(a))
+                .then_with(|| a.currency.cmp(&b.currency))
+        });
+        Ok(report)
     }
 
     /// Distinct visitors with an event between `from_ms` and `to_ms`

@@ -854,9 +854,11 @@ pub(super) fn visitors_between(
 }
 
 mod prop_keys;
+mod revenue;
 mod view;
 
 pub(super) use prop_keys::prop_keys;
+pub(super) use revenue::revenue;
 
 pub(super) use view::view;
 
