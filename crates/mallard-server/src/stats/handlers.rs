@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::dto;
 use super::params::{self, CommonParams, RawParams};
-use super::runtime::Resolved;
+use super::runtime::{Answer, Resolved};
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -26,22 +26,16 @@ pub(crate) async fn main(
     let raw = RawParams::parse(query.as_deref());
     let common = CommonParams::from_raw(&raw)?;
     let compare = params::compare_previous(&raw)?;
-    let key = format!("main|{compare}|{:?}", common.filters);
-    let filters = common.filters.clone();
-    let value = state
-        .stats
-        .run(
-            &state,
-            &common.site,
-            common.period,
-            Some(key),
-            move |db, r| {
-                let totals = db.stats_main(&r.site, &r.query(filters.clone()))?;
-                Ok(Ok(main_body(db, r, &totals, compare.then_some(filters))?))
-            },
-        )
-        .await?;
-    Ok(Json(value))
+    answer(
+        &state,
+        common,
+        format!("main|{compare}"),
+        move |db, r, filters| {
+            let totals = db.stats_main(&r.site, &r.query(filters.clone()))?;
+            Ok(Ok(main_body(db, r, &totals, compare.then_some(filters))?))
+        },
+    )
+    .await
 }
 
 /// `GET /api/stats/timeseries`: one point per bucket, zeros included.
@@ -50,29 +44,11 @@ pub(crate) async fn timeseries(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let raw = RawParams::parse(query.as_deref());
-    let common = CommonParams::from_raw(&raw)?;
-    let interval: Interval = params::interval(&raw, &common.period)?;
-    let key = format!("timeseries|{interval:?}|{:?}", common.filters);
-    let filters = common.filters;
-    let value = state
-        .stats
-        .run(
-            &state,
-            &common.site,
-            common.period,
-            Some(key),
-            move |db, r| {
-                let query = match r.series_query(interval, filters) {
-                    Ok(query) => query,
-                    Err(err) => return Ok(Err(err)),
-                };
-                let points = db.stats_timeseries(&r.site, &query, interval)?;
-                Ok(Ok(timeseries_body(r, interval, &points)))
-            },
-        )
-        .await?;
-    Ok(Json(value))
+    series_answer(&state, query, "timeseries", |db, r, query, interval| {
+        let points = db.stats_timeseries(&r.site, query, interval)?;
+        Ok(timeseries_body(r, interval, &points))
+    })
+    .await
 }
 
 /// `GET /api/stats/revenue`: per currency, the total, the events with an
@@ -83,37 +59,19 @@ pub(crate) async fn revenue(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let raw = RawParams::parse(query.as_deref());
-    let common = CommonParams::from_raw(&raw)?;
-    let interval: Interval = params::interval(&raw, &common.period)?;
-    let key = format!("revenue|{interval:?}|{:?}", common.filters);
-    let filters = common.filters;
-    let value = state
-        .stats
-        .run(
-            &state,
-            &common.site,
-            common.period,
-            Some(key),
-            move |db, r| {
-                let query = match r.series_query(interval, filters) {
-                    Ok(query) => query,
-                    Err(err) => return Ok(Err(err)),
-                };
-                let report = db.stats_revenue(&r.site, &query, interval)?;
-                Ok(Ok(json!({
-                    "period": dto::period(r.range),
-                    "time_zone": r.site.time_zone.name(),
-                    "interval": interval.as_str(),
-                    "currencies": report
-                        .iter()
-                        .map(|c| dto::currency_revenue(interval, c))
-                        .collect::<Vec<_>>(),
-                })))
-            },
-        )
-        .await?;
-    Ok(Json(value))
+    series_answer(&state, query, "revenue", |db, r, query, interval| {
+        let report = db.stats_revenue(&r.site, query, interval)?;
+        Ok(json!({
+            "period": dto::period(r.range),
+            "time_zone": r.site.time_zone.name(),
+            "interval": interval.as_str(),
+            "currencies": report
+                .iter()
+                .map(|c| dto::currency_revenue(interval, c))
+                .collect::<Vec<_>>(),
+        }))
+    })
+    .await
 }
 
 /// `GET /api/stats/breakdown/{dimension}`.
@@ -153,24 +111,18 @@ pub(crate) async fn prop_keys(
     let raw = RawParams::parse(query.as_deref());
     let common = CommonParams::from_raw(&raw)?;
     let limit = params::limit(&raw)?;
-    let key = format!("props|{limit}|{:?}", common.filters);
-    let filters = common.filters;
-    let value = state
-        .stats
-        .run(
-            &state,
-            &common.site,
-            common.period,
-            Some(key),
-            move |db, r| {
-                let rows = db.stats_prop_keys(&r.site, &r.query(filters), limit)?;
-                // Each row is counted as a custom event breakdown's: value,
-                // visitors, events.
-                Ok(Ok(breakdown_body(r, "props", &Dimension::Event, &rows)))
-            },
-        )
-        .await?;
-    Ok(Json(value))
+    answer(
+        &state,
+        common,
+        format!("props|{limit}"),
+        move |db, r, filters| {
+            let rows = db.stats_prop_keys(&r.site, &r.query(filters), limit)?;
+            // Each row is counted as a custom event breakdown's: value,
+            // visitors, events.
+            Ok(Ok(breakdown_body(r, "props", &Dimension::Event, &rows)))
+        },
+    )
+    .await
 }
 
 async fn run_breakdown(
@@ -182,19 +134,65 @@ async fn run_breakdown(
     let raw = RawParams::parse(query.as_deref());
     let common = CommonParams::from_raw(&raw)?;
     let limit = params::limit(&raw)?;
-    let key = format!("breakdown|{dimension:?}|{limit}|{:?}", common.filters);
+    let key = format!("breakdown|{dimension:?}|{limit}");
+    answer(&state, common, key, move |db, r, filters| {
+        let rows = db.stats_breakdown(&r.site, &r.query(filters), &dimension, limit)?;
+        Ok(Ok(breakdown_body(r, &name, &dimension, &rows)))
+    })
+    .await
+}
+
+/// Answers a query over the buckets of a time series of the request's
+/// period (`interval`, as `timeseries` splits it), cached under `name`:
+/// `compute` gets the read connection, the resolved site and range, the
+/// query and the interval.
+async fn series_answer<F>(
+    state: &AppState,
+    query: Option<String>,
+    name: &str,
+    compute: F,
+) -> Result<Json<Value>, ApiError>
+where
+    F: FnOnce(&ReadConn<'_>, &Resolved, &StatsQuery, Interval) -> Result<Value, StoreError>
+        + Send
+        + 'static,
+{
+    let raw = RawParams::parse(query.as_deref());
+    let common = CommonParams::from_raw(&raw)?;
+    let interval: Interval = params::interval(&raw, &common.period)?;
+    let key = format!("{name}|{interval:?}");
+    answer(state, common, key, move |db, r, filters| {
+        let query = match r.series_query(interval, filters) {
+            Ok(query) => query,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(Ok(compute(db, r, &query, interval)?))
+    })
+    .await
+}
+
+/// Answers a stats query for the site and period of `common`, cached under
+/// `key` and the filters: `compute` gets the read connection, the resolved
+/// site and range, and the filters.
+async fn answer<F>(
+    state: &AppState,
+    common: CommonParams,
+    key: String,
+    compute: F,
+) -> Result<Json<Value>, ApiError>
+where
+    F: FnOnce(&ReadConn<'_>, &Resolved, Vec<Filter>) -> Result<Answer, StoreError> + Send + 'static,
+{
+    let key = format!("{key}|{:?}", common.filters);
     let filters = common.filters;
     let value = state
         .stats
         .run(
-            &state,
+            state,
             &common.site,
             common.period,
             Some(key),
-            move |db, r| {
-                let rows = db.stats_breakdown(&r.site, &r.query(filters), &dimension, limit)?;
-                Ok(Ok(breakdown_body(r, &name, &dimension, &rows)))
-            },
+            move |db, r| compute(db, r, filters),
         )
         .await?;
     Ok(Json(value))
