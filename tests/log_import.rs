@@ -769,6 +769,14 @@ fn wait_for_imported(home: &TestHome, wanted: i64) {
     }
 }
 
+/// A combined-log line of a Firefox page view of `path` at 10:`minute` on
+/// 2024-03-10, from one address.
+fn line(minute: u32, path: &str) -> String {
+    format!(
+        "8.8.8.8 - - [10/Mar/2024:10:{minute:02}:00 +0000] \"GET {path} HTTP/1.1\" 200 1 \"-\" \"{FIREFOX}\"\n"
+    )
+}
+
 fn append(path: &Path, text: &str) {
     let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
@@ -778,11 +786,6 @@ fn append(path: &Path, text: &str) {
 fn follow_reads_new_lines_as_they_come_and_across_log_rotation() {
     let home = TestHome::new();
     let log = home.path().join("access.log");
-    let line = |minute: u32, path: &str| {
-        format!(
-            "8.8.8.8 - - [10/Mar/2024:10:{minute:02}:00 +0000] \"GET {path} HTTP/1.1\" 200 1 \"-\" \"{FIREFOX}\"\n"
-        )
-    };
     std::fs::write(&log, format!("{}{}", line(0, "/a"), line(1, "/b"))).unwrap();
     let mut child = import_command(&home)
         .args(["logs", "--follow", "--site", "follow.test"])
@@ -919,11 +922,6 @@ fn two_servers_logs_of_the_same_days_import_together_exactly() {
 fn a_running_server_follows_a_log_until_ctrl_c() {
     let home = TestHome::new();
     let log = home.path().join("access.log");
-    let line = |minute: u32, path: &str| {
-        format!(
-            "8.8.8.8 - - [10/Mar/2024:10:{minute:02}:00 +0000] \"GET {path} HTTP/1.1\" 200 1 \"-\" \"{FIREFOX}\"\n"
-        )
-    };
     std::fs::write(&log, format!("{}{}", line(0, "/a"), line(1, "/b"))).unwrap();
     let server = Server::start(&home, &[]);
     let child = import_command(&home)

@@ -357,13 +357,7 @@ impl<'a> DictColumn<'a> {
 
     /// Reads a column of `count` values at `*at`, moving `*at` past it.
     fn read(bytes: &'a [u8], at: &mut usize, count: usize) -> Result<Self, Damaged> {
-        let len = get_varint(bytes, at).ok_or(Damaged)?;
-        let none_at = get_varint(bytes, at).ok_or(Damaged)?;
-        // Every value but None takes a byte at least.
-        if len > bytes.len() as u64 + 1 || none_at > len || (len == 0 && count > 0) {
-            return Err(Damaged);
-        }
-        let len = len as usize;
+        let (len, none_at) = Self::header(bytes, at, count)?;
         let mut values = Vec::with_capacity(len);
         for position in 0..len {
             if none_at == position as u64 + 1 {
@@ -372,11 +366,7 @@ impl<'a> DictColumn<'a> {
                 values.push(Some(unzigzag(get_varint(bytes, at).ok_or(Damaged)?)));
             }
         }
-        let width = bits_for(len);
-        let packed_len = (count as u64 * u64::from(width)).div_ceil(8);
-        let end = at.checked_add(usize::try_from(packed_len).map_err(|_| Damaged)?);
-        let packed = end.and_then(|end| bytes.get(*at..end)).ok_or(Damaged)?;
-        *at += packed.len();
+        let (width, packed) = Self::positions(bytes, at, count, len)?;
         Ok(Self {
             values,
             width,
@@ -387,20 +377,37 @@ impl<'a> DictColumn<'a> {
     /// Moves `*at` past a column of `count` values without decoding its
     /// dictionary, checking its shape as [`DictColumn::read`] does.
     fn skip(bytes: &[u8], at: &mut usize, count: usize) -> Result<(), Damaged> {
+        let (len, none_at) = Self::header(bytes, at, count)?;
+        skip_varints(bytes, at, len as u64 - u64::from(none_at != 0))?;
+        Self::positions(bytes, at, count, len).map(|_| ())
+    }
+
+    /// Reads the dictionary's length and `0, or 1 + the position of None`
+    /// at `*at`, checked against the bytes there are.
+    fn header(bytes: &[u8], at: &mut usize, count: usize) -> Result<(usize, u64), Damaged> {
         let len = get_varint(bytes, at).ok_or(Damaged)?;
         let none_at = get_varint(bytes, at).ok_or(Damaged)?;
+        // Every value but None takes a byte at least.
         if len > bytes.len() as u64 + 1 || none_at > len || (len == 0 && count > 0) {
             return Err(Damaged);
         }
-        skip_varints(bytes, at, len - u64::from(none_at != 0))?;
-        let width = bits_for(len as usize);
+        Ok((len as usize, none_at))
+    }
+
+    /// The bit width and the bytes of the packed positions of `count`
+    /// values in a dictionary of `len`, at `*at`, moving `*at` past them.
+    fn positions<'b>(
+        bytes: &'b [u8],
+        at: &mut usize,
+        count: usize,
+        len: usize,
+    ) -> Result<(u32, &'b [u8]), Damaged> {
+        let width = bits_for(len);
         let packed_len = (count as u64 * u64::from(width)).div_ceil(8);
-        let end = at
-            .checked_add(usize::try_from(packed_len).map_err(|_| Damaged)?)
-            .filter(|&end| end <= bytes.len())
-            .ok_or(Damaged)?;
-        *at = end;
-        Ok(())
+        let end = at.checked_add(usize::try_from(packed_len).map_err(|_| Damaged)?);
+        let packed = end.and_then(|end| bytes.get(*at..end)).ok_or(Damaged)?;
+        *at += packed.len();
+        Ok((width, packed))
     }
 
     /// The value of visit `index`.

@@ -188,21 +188,20 @@ fn load_record_day(
     let Some(mut parts) = load_parts(conn, site, day, day_segment::parts_for(visit_level))? else {
         return Ok(None);
     };
-    // Whether some visit of the day may hold for `holds` (which is
-    // monotone, as [`VisitGate::may_need_events`] is): none does when the
-    // day's envelope does not, or when no value of the day meets the gate's
-    // attribute conditions.
-    let some_visit = |holds: &dyn Fn(i64, i64) -> bool| -> Result<bool, StoreError> {
-        if range
+    // Whether the day's envelope may hold for `holds` (which is monotone,
+    // as [`VisitGate::may_need_events`] is): when it does not, no visit of
+    // the day does.
+    let envelope = |holds: &dyn Fn(i64, i64) -> bool| {
+        range
             .max_end
-            .is_some_and(|max_end| !holds(range.from_ms, max_end))
-        {
-            return Ok(false);
-        }
+            .is_none_or(|max_end| holds(range.from_ms, max_end))
+    };
+    // Whether some value of the day meets the gate's attribute conditions.
+    let screened = || -> Result<bool, StoreError> {
         let Some(starts) = &parts[part::STARTS as usize] else {
             return Ok(true);
         };
-        let screened = || -> Result<bool, Damaged> {
+        let screen = |starts: &[u8]| -> Result<bool, Damaged> {
             let screen = DayScreen::new(
                 parts[part::ATTRIBUTES as usize].as_deref(),
                 day_segment::visit_count(starts)?,
@@ -210,9 +209,10 @@ fn load_record_day(
             )?;
             Ok(!screen.rejects_every_visit())
         };
-        screened().map_err(|Damaged| damaged(site, day))
+        screen(starts).map_err(|Damaged| damaged(site, day))
     };
-    let with_events = columns.events && some_visit(&|start, end| gate.may_need_events(start, end))?;
+    let with_events =
+        columns.events && envelope(&|start, end| gate.may_need_events(start, end)) && screened()?;
     if !with_events {
         return Ok(Some(RecordDay {
             site,
@@ -221,11 +221,12 @@ fn load_record_day(
             parts,
         }));
     }
-    // Event times only when some visit of the day may need them.
+    // Event times only when some visit of the day may need them (the
+    // screen passed above).
     let times_needed = columns.event_times
-        && some_visit(&|start, end| {
+        && envelope(&|start, end| {
             gate.may_need_events(start, end) && gate.may_need_event_times(start, end)
-        })?;
+        });
     let columns = Columns {
         event_times: times_needed,
         ..columns

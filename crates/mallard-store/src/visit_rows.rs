@@ -90,6 +90,42 @@ pub(crate) fn insert_visit(conn: &Connection, visit: &Visit) -> Result<(), Store
     Ok(())
 }
 
+/// The query of a day's visits with the columns asked for, and the
+/// attributes it selects in order. Only those columns are selected: a row's
+/// columns cost their decoding whether they are read or not.
+struct VisitSelect {
+    sql: String,
+    attributes: Vec<Attribute>,
+}
+
+impl VisitSelect {
+    fn of(columns: Columns) -> Self {
+        let attributes: Vec<Attribute> = Attribute::EVERY
+            .into_iter()
+            .filter(|&attribute| columns.attributes.contains(attribute))
+            .collect();
+        let mut sql = String::from("SELECT id, start_ts, end_ts");
+        if columns.visitors {
+            sql.push_str(", visitor_id");
+        }
+        if columns.visit {
+            sql.push_str(", pageviews, events");
+            if columns.pages {
+                sql.push_str(", entry_page, exit_page");
+            }
+        }
+        for attribute in &attributes {
+            sql.push_str(", ");
+            sql.push_str(attribute.visits_column());
+        }
+        sql.push_str(
+            " FROM visits WHERE id BETWEEN ?1 AND ?2 AND site_id = ?3 AND start_ts >= ?4 \
+             AND start_ts < ?5",
+        );
+        Self { sql, attributes }
+    }
+}
+
 /// The visits of one day with their events, before they are handed over.
 struct DayVisits {
     records: Vec<VisitRecord>,
@@ -120,9 +156,10 @@ pub(crate) fn fold_records<A>(
 ) -> Result<Vec<A>, StoreError> {
     let mut acc = new();
     let pageview = crate::rollup_rebuild::pageview_name_id(conn)?;
+    let select = VisitSelect::of(columns);
     for range in day_ranges(conn, site, from_ms, to_ms)? {
         crate::cancel::check(conn)?;
-        let day = read_day(conn, site, range, columns, gate, pageview)?;
+        let day = read_day(conn, site, range, (columns, &select), gate, pageview)?;
         for record in &day.records {
             each(&mut acc, record);
         }
@@ -136,7 +173,7 @@ fn read_day(
     conn: &Connection,
     site: i64,
     range: DayRange,
-    columns: Columns,
+    (columns, select): (Columns, &VisitSelect),
     gate: &impl VisitGate,
     pageview: Option<i64>,
 ) -> Result<DayVisits, StoreError> {
@@ -145,31 +182,7 @@ fn read_day(
         position: FxHashMap::default(),
         max_end: range.from_ms,
     };
-    // Only the columns asked for are selected: a row's columns cost their
-    // decoding whether they are read or not.
-    let attributes: Vec<Attribute> = Attribute::EVERY
-        .into_iter()
-        .filter(|&attribute| columns.attributes.contains(attribute))
-        .collect();
-    let mut select = String::from("SELECT id, start_ts, end_ts");
-    if columns.visitors {
-        select.push_str(", visitor_id");
-    }
-    if columns.visit {
-        select.push_str(", pageviews, events");
-        if columns.pages {
-            select.push_str(", entry_page, exit_page");
-        }
-    }
-    for attribute in &attributes {
-        select.push_str(", ");
-        select.push_str(attribute.visits_column());
-    }
-    select.push_str(
-        " FROM visits WHERE id BETWEEN ?1 AND ?2 AND site_id = ?3 AND start_ts >= ?4 \
-         AND start_ts < ?5",
-    );
-    let mut stmt = conn.prepare_cached(&select)?;
+    let mut stmt = conn.prepare_cached(&select.sql)?;
     let mut rows = stmt.query(params![
         range.low_id,
         range.high_id,
@@ -200,7 +213,7 @@ fn read_day(
                 at += 2;
             }
         }
-        for &attribute in &attributes {
+        for &attribute in &select.attributes {
             // The device class and the flags are never NULL in `visits`.
             if !attribute.set(&mut record.attrs, row.get(at)?) {
                 return Err(StoreError::InvalidData(format!(

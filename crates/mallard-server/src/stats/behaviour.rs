@@ -39,29 +39,17 @@ async fn run_json<F>(
 where
     F: FnOnce(&ReadConn<'_>, &Resolved, StatsQuery) -> Result<Value, StoreError> + Send + 'static,
 {
-    let key = format!("{key}|{:?}", common.filters);
-    let filters = common.filters;
     // Held by this future, so a query whose client went away frees it at once.
     let _permit = state.stats.heavy_permit()?;
-    let value = state
-        .stats
-        .run(
-            state,
-            &common.site,
-            common.period,
-            Some(key),
-            move |db, r| {
-                let query = r.query(filters);
-                let mut body = compute(db, r, query)?;
-                if let Value::Object(map) = &mut body {
-                    map.insert("period".into(), period(r.range));
-                    map.insert("time_zone".into(), json!(r.site.time_zone.name()));
-                }
-                Ok(Ok(body))
-            },
-        )
-        .await?;
-    Ok(Json(value))
+    super::handlers::answer(state, common, key, move |db, r, filters| {
+        let mut body = compute(db, r, r.query(filters))?;
+        if let Value::Object(map) = &mut body {
+            map.insert("period".into(), period(r.range));
+            map.insert("time_zone".into(), json!(r.site.time_zone.name()));
+        }
+        Ok(Ok(body))
+    })
+    .await
 }
 
 /// `GET /api/stats/sessions`: the visits of the period, newest first.

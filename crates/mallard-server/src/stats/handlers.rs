@@ -174,7 +174,7 @@ where
 /// Answers a stats query for the site and period of `common`, cached under
 /// `key` and the filters: `compute` gets the read connection, the resolved
 /// site and range, and the filters.
-async fn answer<F>(
+pub(super) async fn answer<F>(
     state: &AppState,
     common: CommonParams,
     key: String,

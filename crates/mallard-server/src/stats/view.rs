@@ -19,7 +19,7 @@ use mallard_charts::ChartFormat;
 use mallard_core::Dimension;
 use serde_json::{Map, Value};
 
-use super::handlers::{breakdown_body, main_body, timeseries_body};
+use super::handlers::{answer, breakdown_body, main_body, timeseries_body};
 use super::params::{self, CommonParams, RawParams};
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
@@ -87,56 +87,43 @@ pub(crate) async fn view(
         None
     };
     let chart_key = chart.as_ref().map(|(options, _)| format!("{options:?}"));
-    let key = format!(
-        "view|{interval:?}|{limit}|{compare}|{named:?}|{chart_key:?}|{:?}",
-        common.filters
-    );
-    let filters = common.filters;
-    let value = state
-        .stats
-        .run(
-            &state,
-            &common.site,
-            common.period,
-            Some(key),
-            move |db, r| {
-                let query = match r.series_query(interval, filters.clone()) {
-                    Ok(query) => query,
-                    Err(err) => return Ok(Err(err)),
-                };
-                let dimensions: Vec<Dimension> = named.iter().map(|(_, d)| d.clone()).collect();
-                let view = db.stats_view(&r.site, &query, interval, &dimensions, limit)?;
-                let mut body = Map::new();
-                body.insert(
-                    "main".into(),
-                    main_body(db, r, &view.main, compare.then_some(filters))?,
-                );
-                let timeseries = timeseries_body(r, interval, &view.series);
-                if let Some((options, _permit)) = &chart {
-                    let drawing = super::charts::timeseries_chart(&timeseries).and_then(|chart| {
-                        mallard_charts::render_timeseries(&chart, options, ChartFormat::Svg)
-                            .map_err(|_| ApiError::Internal)
-                    });
-                    let svg = match drawing.map(String::from_utf8) {
-                        Ok(Ok(svg)) => svg,
-                        Ok(Err(_)) | Err(_) => return Ok(Err(ApiError::Internal)),
-                    };
-                    body.insert("chart_svg".into(), Value::String(svg));
-                }
-                body.insert("timeseries".into(), timeseries);
-                let breakdowns: Map<String, Value> = named
-                    .iter()
-                    .zip(&view.breakdowns)
-                    .map(|((name, dimension), rows)| {
-                        (name.clone(), breakdown_body(r, name, dimension, rows))
-                    })
-                    .collect();
-                body.insert("breakdowns".into(), Value::Object(breakdowns));
-                Ok(Ok(Value::Object(body)))
-            },
-        )
-        .await?;
-    Ok(Json(value))
+    let key = format!("view|{interval:?}|{limit}|{compare}|{named:?}|{chart_key:?}");
+    answer(&state, common, key, move |db, r, filters| {
+        let query = match r.series_query(interval, filters.clone()) {
+            Ok(query) => query,
+            Err(err) => return Ok(Err(err)),
+        };
+        let dimensions: Vec<Dimension> = named.iter().map(|(_, d)| d.clone()).collect();
+        let view = db.stats_view(&r.site, &query, interval, &dimensions, limit)?;
+        let mut body = Map::new();
+        body.insert(
+            "main".into(),
+            main_body(db, r, &view.main, compare.then_some(filters))?,
+        );
+        let timeseries = timeseries_body(r, interval, &view.series);
+        if let Some((options, _permit)) = &chart {
+            let drawing = super::charts::timeseries_chart(&timeseries).and_then(|chart| {
+                mallard_charts::render_timeseries(&chart, options, ChartFormat::Svg)
+                    .map_err(|_| ApiError::Internal)
+            });
+            let svg = match drawing.map(String::from_utf8) {
+                Ok(Ok(svg)) => svg,
+                Ok(Err(_)) | Err(_) => return Ok(Err(ApiError::Internal)),
+            };
+            body.insert("chart_svg".into(), Value::String(svg));
+        }
+        body.insert("timeseries".into(), timeseries);
+        let breakdowns: Map<String, Value> = named
+            .iter()
+            .zip(&view.breakdowns)
+            .map(|((name, dimension), rows)| {
+                (name.clone(), breakdown_body(r, name, dimension, rows))
+            })
+            .collect();
+        body.insert("breakdowns".into(), Value::Object(breakdowns));
+        Ok(Ok(Value::Object(body)))
+    })
+    .await
 }
 
 #[cfg(test)]

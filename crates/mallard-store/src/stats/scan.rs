@@ -379,6 +379,18 @@ impl Counted {
     }
 }
 
+/// Adds the counts of `other` to those of `into`, value by value.
+fn merge_counts(into: &mut IdMap<Counted>, other: IdMap<Counted>) {
+    for (value, counted) in other {
+        match into.entry(value) {
+            std::collections::hash_map::Entry::Occupied(mut mine) => mine.get_mut().merge(counted),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(counted);
+            }
+        }
+    }
+}
+
 /// The totals of the whole range.
 struct MainTally(Counted);
 
@@ -486,16 +498,7 @@ impl Tally for SeriesTally<'_> {
     }
 
     fn merge(&mut self, other: Self) {
-        for (key, counted) in other.buckets {
-            match self.buckets.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut mine) => {
-                    mine.get_mut().merge(counted)
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(counted);
-                }
-            }
-        }
+        merge_counts(&mut self.buckets, other.buckets);
     }
 }
 
@@ -716,16 +719,7 @@ impl Tally for BreakdownTally {
     }
 
     fn merge(&mut self, other: Self) {
-        for (value, counted) in other.values {
-            match self.values.entry(value) {
-                std::collections::hash_map::Entry::Occupied(mut mine) => {
-                    mine.get_mut().merge(counted)
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(counted);
-                }
-            }
-        }
+        merge_counts(&mut self.values, other.values);
     }
 }
 

@@ -6,7 +6,7 @@
 use mallard_core::DayRange;
 use rusqlite::Connection;
 
-use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Tally, run};
+use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Tally, merge_counts, run};
 use crate::error::StoreError;
 use crate::hll::DIM_PRECISION;
 use crate::stats::predicate::Predicate;
@@ -42,16 +42,7 @@ impl Tally for PropKeysTally {
     fn visit(&mut self, _: &VisitRecord) {}
 
     fn merge(&mut self, other: Self) {
-        for (key, counted) in other.keys {
-            match self.keys.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut mine) => {
-                    mine.get_mut().merge(counted)
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(counted);
-                }
-            }
-        }
+        merge_counts(&mut self.keys, other.keys);
     }
 }
 
