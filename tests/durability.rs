@@ -160,7 +160,7 @@ fn rollups_held_in_memory_at_a_kill_are_rebuilt_at_start() {
             .unwrap(),
     );
     let pageviews = |page: &str| {
-        pages["results"]
+        pages
             .as_array()
             .unwrap()
             .iter()

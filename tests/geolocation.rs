@@ -59,8 +59,7 @@ fn stats(server: &Server, key: &str, query: &str) -> Value {
 
 /// `[value, visitors]` of each row of a breakdown.
 fn rows(body: &Value) -> Vec<(Value, Value)> {
-    body["results"]
-        .as_array()
+    body.as_array()
         .unwrap()
         .iter()
         .map(|row| (row["value"].clone(), row["visitors"].clone()))
@@ -274,7 +273,7 @@ fn a_city_database_adds_regions_and_cities_to_breakdowns_filters_and_visits() {
         &key,
         &format!("breakdown/pages?{query}&filters=region%3D%3DEngland"),
     );
-    assert_eq!(england["results"].as_array().unwrap().len(), 2, "{england}");
+    assert_eq!(england.as_array().unwrap().len(), 2, "{england}");
     let elsewhere = stats(
         &server,
         &key,
@@ -295,7 +294,7 @@ fn a_city_database_adds_regions_and_cities_to_breakdowns_filters_and_visits() {
     let visits = stats(
         &server,
         &key,
-        &format!("sessions?{query}&filters=city%3D%3DHanover"),
+        &format!("visits?{query}&filters=city%3D%3DHanover"),
     );
     let first = &visits["results"][0];
     assert_eq!(
@@ -304,7 +303,7 @@ fn a_city_database_adds_regions_and_cities_to_breakdowns_filters_and_visits() {
         "{visits}"
     );
     let export = client()
-        .get(server.url(&format!("/api/stats/export?{query}&format=csv")))
+        .get(server.url(&format!("/api/stats/export/events?{query}&format=csv")))
         .bearer_auth(&key)
         .send()
         .unwrap();

@@ -354,3 +354,84 @@ fn metrics_count_ingested_and_rejected_events_and_honour_the_token() {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
 }
+
+/// The value of the first sample of `name` (without labels) in a Prometheus
+/// text exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn mallards_health_fields_gauges_and_counters_are_served() {
+    let home = TestHome::new();
+    let server = Server::start(
+        &home,
+        &[
+            ("MALLARD_ADMIN_PASSWORD", "a long password"),
+            ("MALLARD_RATE_LIMIT_PER_SITE", "1"),
+        ],
+    );
+    let http = client();
+    // One event, then one over the per-site limit.
+    for expected in [StatusCode::ACCEPTED, StatusCode::TOO_MANY_REQUESTS] {
+        let response = http
+            .post(server.url("/api/event"))
+            .json(&pageview("limit.test", "/"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), expected);
+    }
+    // A failed login.
+    let failed = http
+        .post(server.url("/api/auth/login"))
+        .header("Origin", &server.base)
+        .json(&serde_json::json!({"password": "wrong password"}))
+        .send()
+        .unwrap();
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    // The same stats question twice: computed, then answered from the cache.
+    let login = http
+        .post(server.url("/api/auth/login"))
+        .header("Origin", &server.base)
+        .json(&serde_json::json!({"password": "a long password"}))
+        .send()
+        .unwrap();
+    let token = json_of(login)["token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let stats = http
+            .get(server.url("/api/stats/main?site_id=limit.test&period=day"))
+            .header("Cookie", format!("mm_session={token}"))
+            .send()
+            .unwrap();
+        assert_eq!(stats.status(), StatusCode::OK);
+    }
+    let text = http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for (name, expected) in [
+        ("mallard_auth_configured", Some(1.0)),
+        ("mallard_geoip_loaded", Some(1.0)),
+        ("mallard_filter_bots", Some(1.0)),
+        ("mallard_behavioral_extension", Some(1.0)),
+        ("mallard_cache_entries", Some(1.0)),
+        ("mallard_rate_limit_rejections_total", Some(1.0)),
+        ("mallard_login_failures_total", Some(1.0)),
+        ("mallard_cache_hits_total", Some(1.0)),
+        ("mallard_cache_misses_total", Some(1.0)),
+        ("mallard_flush_failures_total", Some(0.0)),
+    ] {
+        assert_eq!(sample(&text, name), expected, "{name} in\n{text}");
+    }
+    assert!(sample(&text, "mallard_buffered_events").is_some(), "{text}");
+    let detailed = json_of(http.get(server.url("/health/detailed")).send().unwrap());
+    assert_eq!(detailed["status"], "ok");
+    assert!(detailed["buffered_events"].is_u64(), "{detailed}");
+    assert_eq!(detailed["behavioral_extension_loaded"], true);
+    assert_eq!(detailed["cache_entries"], 1, "{detailed}");
+    assert_eq!(detailed["cache_empty"], false);
+}

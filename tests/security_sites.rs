@@ -203,7 +203,7 @@ fn exporting_a_site_without_events_answers_an_empty_file() {
     let http = client();
     let get = |query: &str| {
         http.get(server.url(&format!(
-            "/api/stats/export?site_id=never.example&period=30d{query}"
+            "/api/stats/export/events?site_id=never.example&period=30d{query}"
         )))
         .send()
         .unwrap()
@@ -228,7 +228,7 @@ fn exporting_a_site_without_events_answers_an_empty_file() {
         .unwrap();
     assert_eq!(added.status(), StatusCode::CREATED);
     let empty = http
-        .get(server.url("/api/stats/export?site_id=empty.example&period=30d&format=json"))
+        .get(server.url("/api/stats/export/events?site_id=empty.example&period=30d&format=json"))
         .send()
         .unwrap();
     assert_eq!(empty.status(), StatusCode::OK);
@@ -310,7 +310,7 @@ fn a_large_export_is_streamed_with_bounded_memory() {
     let pid = server_pid(&home.data_dir());
     let http = client();
     let small = http
-        .get(server.url("/api/stats/export?site_id=big.example&period=7d&limit=10"))
+        .get(server.url("/api/stats/export/events?site_id=big.example&period=7d&limit=10"))
         .send()
         .unwrap();
     assert_eq!(small.status(), StatusCode::OK);
@@ -322,7 +322,7 @@ fn a_large_export_is_streamed_with_bounded_memory() {
     for _ in 0..2 {
         let last = http
             .get(server.url(&format!(
-                "/api/stats/export?site_id=big.example&period=7d&limit=1&offset={}",
+                "/api/stats/export/events?site_id=big.example&period=7d&limit=1&offset={}",
                 EVENTS - 1
             )))
             .send()
@@ -332,7 +332,7 @@ fn a_large_export_is_streamed_with_bounded_memory() {
     }
     let before = status_kib(pid, "VmHWM");
     let mut response = http
-        .get(server.url("/api/stats/export?site_id=big.example&period=7d"))
+        .get(server.url("/api/stats/export/events?site_id=big.example&period=7d"))
         .send()
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -60,7 +60,7 @@ fn answers(server: &Server) -> (serde_json::Value, serde_json::Value) {
     (
         get(&format!("/api/stats/main?site_id={SITE}&period=all")),
         get(&format!(
-            "/api/stats/sequences?site_id={SITE}&period=all&length=2&limit=50"
+            "/api/stats/paths?site_id={SITE}&period=all&length=2&limit=50"
         )),
     )
 }

@@ -197,50 +197,54 @@ fn pick(rows: &Value, fields: &[&str]) -> Vec<Vec<Value>> {
 #[test]
 fn funnels_count_visits_through_the_steps_in_order() {
     let (_home, server) = seeded();
-    let steps = "steps=page:/;page:/pricing;event:Signup";
+    // Mallard's form: comma-separated steps, one item per step.
+    let steps = "steps=page:/,page:/pricing,event:Signup";
     let body = ok(&server, &format!("/api/stats/funnel?{WEEKS}&{steps}"));
     assert_eq!(
-        body["period"],
-        json!({"start_date": "2024-03-04", "end_date": "2024-03-25"})
-    );
-    assert_eq!(body["time_zone"], "UTC");
-    assert_eq!(body["window_secs"], Value::Null);
-    assert_eq!(
-        (
-            &body["entered"],
-            &body["completed"],
-            &body["conversion_rate"]
-        ),
-        (&json!(5), &json!(2), &json!(40.0))
+        pick(&body, &["step", "visitors"]),
+        vec![
+            vec![json!(1), json!(4)],
+            vec![json!(2), json!(3)],
+            vec![json!(3), json!(2)]
+        ]
     );
     assert_eq!(
-        body["steps"],
+        body,
         json!([
-            {"step": "page:/", "type": "page", "value": "/", "visits": 5, "visitors": 4,
-             "conversion_rate": 100.0, "conversion_rate_step": 100.0, "dropoff": 0, "dropoff_rate": 0.0},
-            {"step": "page:/pricing", "type": "page", "value": "/pricing", "visits": 3, "visitors": 3,
-             "conversion_rate": 60.0, "conversion_rate_step": 60.0, "dropoff": 2, "dropoff_rate": 40.0},
-            {"step": "event:Signup", "type": "event", "value": "Signup", "visits": 2, "visitors": 2,
-             "conversion_rate": 40.0, "conversion_rate_step": 66.7, "dropoff": 1, "dropoff_rate": 33.3},
+            {"step": 1, "name": "page:/", "type": "page", "value": "/", "visits": 5, "visitors": 4,
+             "conversion_rate": 1.0, "conversion_rate_step": 1.0, "dropoff": 0, "dropoff_rate": 0.0},
+            {"step": 2, "name": "page:/pricing", "type": "page", "value": "/pricing", "visits": 3, "visitors": 3,
+             "conversion_rate": 0.6, "conversion_rate_step": 0.6, "dropoff": 2, "dropoff_rate": 0.4},
+            {"step": 3, "name": "event:Signup", "type": "event", "value": "Signup", "visits": 2, "visitors": 2,
+             "conversion_rate": 0.4, "conversion_rate_step": 0.6667, "dropoff": 1, "dropoff_rate": 0.3333},
         ])
     );
-    // Within 10 minutes of the first step: V2 took 15 minutes to /pricing.
-    let windowed = ok(
+    // `;` still separates steps, as it did before Mallard's form.
+    let semicolons = ok(
         &server,
-        &format!("/api/stats/funnel?{WEEKS}&{steps}&window=10m"),
+        &format!("/api/stats/funnel?{WEEKS}&steps=page:/;page:/pricing;event:Signup"),
     );
-    assert_eq!(windowed["window_secs"], 600);
-    assert_eq!(
-        pick(&windowed["steps"], &["visits"]),
-        vec![vec![json!(5)], vec![json!(2)], vec![json!(1)]]
-    );
+    assert_eq!(semicolons, body);
+    // Within 10 minutes of the first step: V2 took 15 minutes to /pricing.
+    // The window as Mallard writes it, and in short form.
+    for window in ["10+minutes", "10m", "600"] {
+        let windowed = ok(
+            &server,
+            &format!("/api/stats/funnel?{WEEKS}&{steps}&window={window}"),
+        );
+        assert_eq!(
+            pick(&windowed, &["visits"]),
+            vec![vec![json!(5)], vec![json!(2)], vec![json!(1)]],
+            "{window}"
+        );
+    }
     // Filters select visits: Germany (V1, V3, V4), and visits with a Signup (V1, V2, V6).
     let de = ok(
         &server,
         &format!("/api/stats/funnel?{WEEKS}&{steps}&filters=country%3D%3DDE"),
     );
     assert_eq!(
-        pick(&de["steps"], &["visits", "visitors"]),
+        pick(&de, &["visits", "visitors"]),
         vec![
             vec![json!(2), json!(1)],
             vec![json!(1), json!(1)],
@@ -252,23 +256,23 @@ fn funnels_count_visits_through_the_steps_in_order() {
         &format!("/api/stats/funnel?{WEEKS}&{steps}&filters=event%3D%3DSignup"),
     );
     assert_eq!(
-        pick(&signed["steps"], &["visits"]),
+        pick(&signed, &["visits"]),
         vec![vec![json!(2)], vec![json!(2)], vec![json!(2)]]
     );
     // A repeated step needs two matching events; a step never stored is never reached.
     let twice = ok(
         &server,
-        &format!("/api/stats/funnel?{WEEKS}&steps=page:/;page:/"),
+        &format!("/api/stats/funnel?{WEEKS}&steps=page:/,page:/"),
     );
     assert_eq!(
-        pick(&twice["steps"], &["visits"]),
+        pick(&twice, &["visits"]),
         vec![vec![json!(5)], vec![json!(2)]]
     );
     let never = ok(
         &server,
-        &format!("/api/stats/funnel?{WEEKS}&steps=page:/;page:/nowhere"),
+        &format!("/api/stats/funnel?{WEEKS}&steps=page:/,page:/nowhere"),
     );
-    assert_eq!(never["completed"], 0);
+    assert_eq!(never[1]["visits"], 0);
     // The period selects visits by their start: only the first week.
     let week = ok(
         &server,
@@ -277,17 +281,83 @@ fn funnels_count_visits_through_the_steps_in_order() {
         ),
     );
     assert_eq!(
-        pick(&week["steps"], &["visits"]),
+        pick(&week, &["visits"]),
         vec![vec![json!(2)], vec![json!(2)], vec![json!(2)]]
     );
 }
 
 #[test]
-fn sequences_and_flows_follow_the_paths_of_visits() {
+fn sequences_count_the_visitors_who_took_the_steps_in_order() {
+    let (_home, server) = seeded();
+    let steps = "steps=page:/,page:/pricing,event:Signup";
+    let body = ok(&server, &format!("/api/stats/sequences?{WEEKS}&{steps}"));
+    // V1 (visitor 1) and V2 (visitor 2) took all three steps; five visitors
+    // (the bot's visit is kept, flagged) visited in the period.
+    assert_eq!(
+        (
+            &body["converting_visitors"],
+            &body["total_visitors"],
+            &body["conversion_rate"]
+        ),
+        (&json!(2), &json!(5), &json!(0.4)),
+        "{body}"
+    );
+    assert_eq!(body["converting_visits"], 2);
+    assert_eq!(
+        body["steps"],
+        json!(["page:/", "page:/pricing", "event:Signup"])
+    );
+    let main = ok(&server, &format!("/api/stats/main?{WEEKS}"));
+    assert_eq!(body["total_visitors"], main["unique_visitors"]);
+    // Other steps may come between; a filter narrows both counts: Germany
+    // is visitors 1 and 3, and only visitor 1 went from / to /docs.
+    let de = ok(
+        &server,
+        &format!("/api/stats/sequences?{WEEKS}&steps=page:/,page:/docs&filters=country%3D%3DDE"),
+    );
+    assert_eq!(
+        (
+            &de["converting_visitors"],
+            &de["total_visitors"],
+            &de["conversion_rate"]
+        ),
+        (&json!(1), &json!(2), &json!(0.5)),
+        "{de}"
+    );
+    let nobody = ok(
+        &server,
+        &format!("/api/stats/sequences?{WEEKS}&steps=page:/docs,page:/pricing"),
+    );
+    assert_eq!(nobody["converting_visitors"], 0, "{nobody}");
+}
+
+#[test]
+fn sessions_are_mallards_aggregates_of_the_visits() {
+    let (_home, server) = seeded();
+    let body = ok(&server, &format!("/api/stats/sessions?{WEEKS}"));
+    let main = ok(&server, &format!("/api/stats/main?{WEEKS}"));
+    assert_eq!(body["total_sessions"], 7, "{body}");
+    assert_eq!(body["total_sessions"], main["visits"]);
+    assert_eq!(
+        body["avg_session_duration_secs"],
+        main["avg_visit_duration_secs"]
+    );
+    assert_eq!(body["avg_pages_per_session"], main["pages_per_visit"]);
+    // 15 page views in 7 visits.
+    assert_eq!(body["avg_pages_per_session"], 2.14, "{body}");
+    let google = ok(
+        &server,
+        &format!("/api/stats/sessions?{WEEKS}&filters=source%3D%3DGoogle"),
+    );
+    assert_eq!(google["total_sessions"], 2, "{google}");
+}
+
+#[test]
+fn paths_and_flows_follow_the_paths_of_visits() {
     let (_home, server) = seeded();
     let pairs = ok(
         &server,
-        &format!("/api/stats/sequences?{WEEKS}&length=2&limit=100"),
+        &format!("/api/stats/paths?{WEEKS}&length=2&limit=100"),
     );
     assert_eq!(pairs["length"], 2);
     let rows = pick(&pairs["results"], &["steps", "visits", "occurrences"]);
@@ -319,42 +389,67 @@ fn sequences_and_flows_follow_the_paths_of_visits() {
             r#"["page:/pricing","page:/docs"]"#,
         ]
     );
-    let triples = ok(&server, &format!("/api/stats/sequences?{WEEKS}"));
+    let triples = ok(&server, &format!("/api/stats/paths?{WEEKS}"));
     assert_eq!(triples["length"], 3);
     assert_eq!(triples["results"].as_array().unwrap().len(), 6);
     let top = ok(
         &server,
-        &format!("/api/stats/sequences?{WEEKS}&length=2&limit=1"),
+        &format!("/api/stats/paths?{WEEKS}&length=2&limit=1"),
     );
     assert_eq!(top["results"].as_array().unwrap().len(), 1);
 
-    let flow = ok(&server, &format!("/api/stats/flow?{WEEKS}&page=/pricing"));
+    let flow = ok(
+        &server,
+        &format!("/api/stats/flow/around?{WEEKS}&page=/pricing"),
+    );
     assert_eq!(
         (&flow["page"], &flow["visits"], &flow["views"]),
         (&json!("/pricing"), &json!(5), &json!(5))
     );
-    let next = pick(&flow["next"], &["value", "visits", "transitions"]);
-    assert_eq!(next[0], vec![json!("(exit)"), json!(3), json!(3)]);
+    let next = pick(
+        &flow["next"],
+        &["value", "visits", "visitors", "transitions"],
+    );
+    // V2 and V6 (both visitor 2) and V3 left from /pricing.
+    assert_eq!(next[0], vec![json!("(exit)"), json!(3), json!(2), json!(3)]);
     let mut others: Vec<Vec<Value>> = next[1..].to_vec();
     others.sort_by_key(|r| r[0].to_string());
     assert_eq!(
         others,
         vec![
-            vec![json!("/"), json!(1), json!(1)],
-            vec![json!("/docs"), json!(1), json!(1)]
+            vec![json!("/"), json!(1), json!(1), json!(1)],
+            vec![json!("/docs"), json!(1), json!(1), json!(1)]
         ]
     );
     assert_eq!(
-        pick(&flow["previous"], &["value", "visits", "transitions"]),
+        pick(
+            &flow["previous"],
+            &["value", "visits", "visitors", "transitions"]
+        ),
         vec![
-            vec![json!("/"), json!(3), json!(3)],
-            vec![json!("(entrance)"), json!(2), json!(2)]
+            vec![json!("/"), json!(3), json!(3), json!(3)],
+            vec![json!("(entrance)"), json!(2), json!(2), json!(2)]
         ]
     );
+    // Mallard's flow: the next pages alone, without the visits that ended.
+    let mut mallard = pick(
+        &ok(&server, &format!("/api/stats/flow?{WEEKS}&page=/pricing")),
+        &["next_page", "visitors"],
+    );
+    mallard.sort_by_key(|r| r[0].to_string());
+    assert_eq!(
+        mallard,
+        vec![vec![json!("/"), json!(1)], vec![json!("/docs"), json!(1)]]
+    );
+    let one = ok(
+        &server,
+        &format!("/api/stats/flow?{WEEKS}&page=/pricing&limit=1"),
+    );
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
     // A page seen twice in one visit: `/` in V1 and V5.
     let home_page = ok(
         &server,
-        &format!("/api/stats/flow?{WEEKS}&page=/&filters=country%3D%3DFR"),
+        &format!("/api/stats/flow/around?{WEEKS}&page=/&filters=country%3D%3DFR"),
     );
     assert_eq!(
         (&home_page["visits"], &home_page["views"]),
@@ -368,10 +463,17 @@ fn sequences_and_flows_follow_the_paths_of_visits() {
             vec![json!("(exit)"), json!(1), json!(1)]
         ]
     );
-    let nowhere = ok(&server, &format!("/api/stats/flow?{WEEKS}&page=/nowhere"));
+    let nowhere = ok(
+        &server,
+        &format!("/api/stats/flow/around?{WEEKS}&page=/nowhere"),
+    );
     assert_eq!(
         (&nowhere["visits"], &nowhere["next"]),
         (&json!(0), &json!([]))
+    );
+    assert_eq!(
+        ok(&server, &format!("/api/stats/flow?{WEEKS}&page=/nowhere")),
+        json!([])
     );
 }
 
@@ -379,37 +481,33 @@ fn sequences_and_flows_follow_the_paths_of_visits() {
 fn retention_counts_weekly_cohorts_of_returning_visitors() {
     let (_home, server) = seeded();
     let body = ok(&server, &format!("/api/stats/retention?{WEEKS}&weeks=2"));
-    assert_eq!(body["weeks"], 2);
     assert_eq!(
-        body["cohorts"],
+        body,
         json!([
-            {"cohort": "2024-03-04", "visitors": 3, "retention": [
-                {"week": 1, "visitors": 1, "percentage": 33.3},
-                {"week": 2, "visitors": 1, "percentage": 33.3}]},
-            {"cohort": "2024-03-11", "visitors": 1, "retention": [
-                {"week": 1, "visitors": 0, "percentage": 0.0},
-                {"week": 2, "visitors": null, "percentage": null}]},
-            {"cohort": "2024-03-18", "visitors": 1, "retention": [
-                {"week": 1, "visitors": null, "percentage": null},
-                {"week": 2, "visitors": null, "percentage": null}]},
+            {"cohort_date": "2024-03-04", "retained": [true, true], "visitors": 3, "retention": [
+                {"week": 1, "visitors": 1, "rate": 0.3333},
+                {"week": 2, "visitors": 1, "rate": 0.3333}]},
+            {"cohort_date": "2024-03-11", "retained": [true, false], "visitors": 1, "retention": [
+                {"week": 1, "visitors": 0, "rate": 0.0},
+                {"week": 2, "visitors": null, "rate": null}]},
+            {"cohort_date": "2024-03-18", "retained": [true, false], "visitors": 1, "retention": [
+                {"week": 1, "visitors": null, "rate": null},
+                {"week": 2, "visitors": null, "rate": null}]},
         ])
     );
     let default = ok(&server, &format!("/api/stats/retention?{WEEKS}"));
-    assert_eq!(default["weeks"], 4);
-    assert_eq!(
-        default["cohorts"][0]["retention"].as_array().unwrap().len(),
-        4
-    );
+    assert_eq!(default[0]["retention"].as_array().unwrap().len(), 4);
+    assert_eq!(default[0]["retained"].as_array().unwrap().len(), 4);
     // Without the first week, visitor 1 is first seen in week two.
     let later = ok(
         &server,
         "/api/stats/retention?site_id=behaviour.test&start_date=2024-03-11&end_date=2024-03-25&weeks=1",
     );
     assert_eq!(
-        pick(&later["cohorts"], &["cohort", "visitors"]),
+        pick(&later, &["cohort_date", "visitors", "retained"]),
         vec![
-            vec![json!("2024-03-11"), json!(2)],
-            vec![json!("2024-03-18"), json!(2)]
+            vec![json!("2024-03-11"), json!(2), json!([true])],
+            vec![json!("2024-03-18"), json!(2), json!([true])]
         ]
     );
 }
@@ -417,7 +515,7 @@ fn retention_counts_weekly_cohorts_of_returning_visitors() {
 #[test]
 fn sessions_list_visits_newest_first_a_page_at_a_time() {
     let (_home, server) = seeded();
-    let body = ok(&server, &format!("/api/stats/sessions?{WEEKS}&limit=2"));
+    let body = ok(&server, &format!("/api/stats/visits?{WEEKS}&limit=2"));
     assert_eq!(
         (&body["limit"], &body["offset"], &body["next_offset"]),
         (&json!(2), &json!(0), &json!(2))
@@ -427,7 +525,7 @@ fn sessions_list_visits_newest_first_a_page_at_a_time() {
     assert_eq!(rows[0]["started_at"], "2024-03-19T16:00:00.000Z");
     assert_eq!(rows[0]["is_bot"], true);
     assert_eq!(rows[1]["entry_page"], "/pricing");
-    let all = ok(&server, &format!("/api/stats/sessions?{WEEKS}&limit=100"));
+    let all = ok(&server, &format!("/api/stats/visits?{WEEKS}&limit=100"));
     assert_eq!(all["next_offset"], Value::Null);
     let all = all["results"].as_array().unwrap();
     assert_eq!(all.len(), 7);
@@ -466,13 +564,13 @@ fn sessions_list_visits_newest_first_a_page_at_a_time() {
     );
     let last = ok(
         &server,
-        &format!("/api/stats/sessions?{WEEKS}&limit=2&offset=6"),
+        &format!("/api/stats/visits?{WEEKS}&limit=2&offset=6"),
     );
     assert_eq!(last["results"].as_array().unwrap().len(), 1);
     assert_eq!(last["next_offset"], Value::Null);
     let oldest = ok(
         &server,
-        &format!("/api/stats/sessions?{WEEKS}&limit=1&order=oldest"),
+        &format!("/api/stats/visits?{WEEKS}&limit=1&order=oldest"),
     );
     assert_eq!(
         oldest["results"][0]["started_at"],
@@ -480,7 +578,7 @@ fn sessions_list_visits_newest_first_a_page_at_a_time() {
     );
     let google = ok(
         &server,
-        &format!("/api/stats/sessions?{WEEKS}&filters=source%3D%3DGoogle"),
+        &format!("/api/stats/visits?{WEEKS}&filters=source%3D%3DGoogle"),
     );
     assert_eq!(
         pick(&google["results"], &["entry_page"]),
@@ -488,7 +586,7 @@ fn sessions_list_visits_newest_first_a_page_at_a_time() {
     );
     let signup = ok(
         &server,
-        &format!("/api/stats/sessions?{WEEKS}&filters=event%3D%3DSignup&limit=1&offset=1"),
+        &format!("/api/stats/visits?{WEEKS}&filters=event%3D%3DSignup&limit=1&offset=1"),
     );
     assert_eq!(
         signup["results"][0]["started_at"],
@@ -502,7 +600,7 @@ fn exports_are_attachments_with_defused_cells() {
     let (_home, server) = seeded();
     let day = "site_id=behaviour.test&start_date=2024-03-13&end_date=2024-03-14";
     let response = client()
-        .get(server.url(&format!("/api/stats/export?{day}")))
+        .get(server.url(&format!("/api/stats/export/events?{day}")))
         .send()
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -538,7 +636,9 @@ fn exports_are_attachments_with_defused_cells() {
 
     // JSON keeps the values as they are; a limit leaves an offset for the next file.
     let response = client()
-        .get(server.url(&format!("/api/stats/export?{day}&format=json&limit=3")))
+        .get(server.url(&format!(
+            "/api/stats/export/events?{day}&format=json&limit=3"
+        )))
         .send()
         .unwrap();
     assert_eq!(response.headers()["content-type"], "application/json");
@@ -553,7 +653,9 @@ fn exports_are_attachments_with_defused_cells() {
     assert_eq!(rows[0]["props"], json!({}));
     let rest = json_of(
         client()
-            .get(server.url(&format!("/api/stats/export?{day}&format=json&offset=3")))
+            .get(server.url(&format!(
+                "/api/stats/export/events?{day}&format=json&offset=3"
+            )))
             .send()
             .unwrap(),
     );
@@ -563,7 +665,7 @@ fn exports_are_attachments_with_defused_cells() {
     // Sessions, oldest first, filtered.
     let response = client()
         .get(server.url(&format!(
-            "/api/stats/export?{WEEKS}&data=sessions&filters=country%3D%3DDE"
+            "/api/stats/export/events?{WEEKS}&data=sessions&filters=country%3D%3DDE"
         )))
         .send()
         .unwrap();
@@ -588,6 +690,73 @@ fn exports_are_attachments_with_defused_cells() {
 }
 
 #[test]
+fn the_export_is_mallards_daily_aggregates() {
+    let (_home, server) = seeded();
+    let days = "site_id=behaviour.test&start_date=2024-03-04&end_date=2024-03-06";
+    let response = client()
+        .get(server.url(&format!("/api/stats/export?{days}")))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"export.csv\""
+    );
+    // V1 and V2 on the 4th (V2 crosses midnight with /pricing), V2 and V3 on
+    // the 5th; the top page and source are the period's, on every row.
+    assert_eq!(
+        response.text().unwrap(),
+        "date,visitors,pageviews,top_page,top_source\r\n\
+         2024-03-04,2,6,/pricing,Google\r\n\
+         2024-03-05,2,2,/pricing,Google\r\n"
+    );
+    let rows = json_of(
+        client()
+            .get(server.url(&format!("/api/stats/export?{days}&format=json")))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        rows,
+        json!([
+            {"date": "2024-03-04", "visitors": 2, "pageviews": 6, "top_page": "/pricing", "top_source": "Google"},
+            {"date": "2024-03-05", "visitors": 2, "pageviews": 2, "top_page": "/pricing", "top_source": "Google"},
+        ])
+    );
+    // A source that a spreadsheet would run as a formula is defused; a day
+    // without visits has no top page.
+    let text = client()
+        .get(server.url(
+            "/api/stats/export?site_id=behaviour.test&start_date=2024-03-13&end_date=2024-03-14",
+        ))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(
+        text.lines().nth(1),
+        Some("2024-03-13,1,3,/,\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{text}"
+    );
+    let empty = json_of(
+        client()
+            .get(server.url(
+                "/api/stats/export?site_id=behaviour.test&start_date=2024-04-01&end_date=2024-04-02&format=json",
+            ))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        empty,
+        json!([{"date": "2024-04-01", "visitors": 0, "pageviews": 0, "top_page": null, "top_source": null}])
+    );
+}
+
+#[test]
 fn bad_parameters_are_400_with_the_flat_error_body() {
     let (_home, server) = seeded();
     let cases = [
@@ -608,23 +777,29 @@ fn bad_parameters_are_400_with_the_flat_error_body() {
         "/api/stats/retention?site_id=behaviour.test&weeks=53",
         "/api/stats/retention?site_id=behaviour.test&weeks=two",
         "/api/stats/retention?site_id=bad%20site",
-        "/api/stats/sequences?site_id=behaviour.test&length=1",
-        "/api/stats/sequences?site_id=behaviour.test&length=6",
-        "/api/stats/sequences?site_id=behaviour.test&limit=0",
+        "/api/stats/paths?site_id=behaviour.test&length=1",
+        "/api/stats/paths?site_id=behaviour.test&length=6",
+        "/api/stats/paths?site_id=behaviour.test&limit=0",
         "/api/stats/sequences?site_id=behaviour.test&start_date=2024-03-01",
         "/api/stats/flow?site_id=behaviour.test",
         "/api/stats/flow?site_id=behaviour.test&page=pricing",
         "/api/stats/flow?site_id=behaviour.test&page=/a&limit=1001",
-        "/api/stats/sessions?site_id=behaviour.test&limit=1001",
-        "/api/stats/sessions?site_id=behaviour.test&offset=-1",
-        "/api/stats/sessions?site_id=behaviour.test&offset=1000001",
-        "/api/stats/sessions?site_id=behaviour.test&order=random",
+        "/api/stats/visits?site_id=behaviour.test&limit=1001",
+        "/api/stats/visits?site_id=behaviour.test&offset=-1",
+        "/api/stats/visits?site_id=behaviour.test&offset=1000001",
+        "/api/stats/visits?site_id=behaviour.test&order=random",
         "/api/stats/sessions?site_id=behaviour.test&start_date=2024-03-02&end_date=2024-03-01",
         "/api/stats/export?site_id=behaviour.test&format=xml",
-        "/api/stats/export?site_id=behaviour.test&data=pages",
-        "/api/stats/export?site_id=behaviour.test&limit=0",
-        "/api/stats/export?site_id=behaviour.test&limit=100001",
-        "/api/stats/export?site_id=behaviour.test&offset=x",
+        "/api/stats/export/events?site_id=behaviour.test&format=xml",
+        "/api/stats/export/events",
+        "/api/stats/sequences?site_id=behaviour.test",
+        "/api/stats/sequences?site_id=behaviour.test&steps=page:/",
+        "/api/stats/flow/around?site_id=behaviour.test&page=pricing",
+        "/api/stats/sessions?site_id=behaviour.test&period=5d",
+        "/api/stats/export/events?site_id=behaviour.test&data=pages",
+        "/api/stats/export/events?site_id=behaviour.test&limit=0",
+        "/api/stats/export/events?site_id=behaviour.test&limit=100001",
+        "/api/stats/export/events?site_id=behaviour.test&offset=x",
         "/api/stats/export",
     ];
     for path in cases {
@@ -644,8 +819,8 @@ fn hostile_parameters_never_reach_sql() {
     let (home, server) = seeded();
     for (path, field, expected) in [
         (
-            "/api/stats/flow?site_id=behaviour.test&period=all&page=/x'%20OR%20'1'%3D'1",
-            "visits",
+            "/api/stats/flow/around?site_id=behaviour.test&period=all&page=/x'%20OR%20'1'%3D'1",
+            "/visits",
             json!(0),
         ),
         (
@@ -655,17 +830,27 @@ fn hostile_parameters_never_reach_sql() {
         ),
         (
             "/api/stats/funnel?site_id=behaviour.test&period=all&steps=page:/%20OR%201%3D1;event:x'--",
-            "completed",
+            "/1/visits",
             json!(0),
         ),
         (
-            "/api/stats/sessions?site_id=behaviour.test&period=all&filters=page%3D%3D/'%20OR%201%3D1--",
-            "results",
+            "/api/stats/visits?site_id=behaviour.test&period=all&filters=page%3D%3D/'%20OR%201%3D1--",
+            "/results",
             json!([]),
         ),
         (
-            "/api/stats/sequences?site_id=behaviour.test&period=all&filters=props.x'%3D%3D1",
-            "results",
+            "/api/stats/paths?site_id=behaviour.test&period=all&filters=props.x'%3D%3D1",
+            "/results",
+            json!([]),
+        ),
+        (
+            "/api/stats/sequences?site_id=behaviour.test&period=all&steps=page:/x',page:/&filters=props.x'%3D%3D1",
+            "/converting_visitors",
+            json!(0),
+        ),
+        (
+            "/api/stats/export/events?site_id=x');DROP%20TABLE%20visits;--",
+            "",
             json!([]),
         ),
         (
@@ -689,7 +874,7 @@ fn hostile_parameters_never_reach_sql() {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         } else {
             assert_eq!(status, StatusCode::OK, "{path}: {body}");
-            assert_eq!(body[field], expected, "{path}: {body}");
+            assert_eq!(body.pointer(field), Some(&expected), "{path}: {body}");
         }
     }
     drop(server);
@@ -703,12 +888,16 @@ fn with_a_password_set_behavioural_stats_need_credentials() {
     seed(&home);
     let server = start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")]);
     for endpoint in [
-        format!("/api/stats/sessions?{WEEKS}"),
+        format!("/api/stats/visits?{WEEKS}"),
         format!("/api/stats/funnel?{WEEKS}&steps=page:/;page:/pricing"),
         format!("/api/stats/retention?{WEEKS}"),
-        format!("/api/stats/sequences?{WEEKS}"),
+        format!("/api/stats/sequences?{WEEKS}&steps=page:/,page:/pricing"),
+        format!("/api/stats/paths?{WEEKS}"),
+        format!("/api/stats/sessions?{WEEKS}"),
         format!("/api/stats/flow?{WEEKS}&page=/"),
+        format!("/api/stats/flow/around?{WEEKS}&page=/"),
         format!("/api/stats/export?{WEEKS}"),
+        format!("/api/stats/export/events?{WEEKS}"),
     ] {
         let (status, body) = get(&server, &endpoint);
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
@@ -730,5 +919,5 @@ fn with_a_password_set_behavioural_stats_need_credentials() {
         .send()
         .unwrap();
     assert_eq!(signed_in.status(), StatusCode::OK);
-    assert_eq!(json_of(signed_in)["completed"], 3);
+    assert_eq!(json_of(signed_in)[1]["visits"], 3);
 }

@@ -117,9 +117,9 @@ export { isAbort };
 
 // Stats of the current view; `query` is a URLSearchParams with site_id, period and filters.
 export const realtimeVisitors = (siteId) => statsGet(`/api/stats/realtime?site_id=${encodeURIComponent(siteId)}`);
-export const sessionsList = (query) => statsGet(`/api/stats/sessions?${query}`, { behaviour: true });
+export const sessionsList = (query) => statsGet(`/api/stats/visits?${query}`, { behaviour: true });
 export const funnel = (query) => statsGet(`/api/stats/funnel?${query}`, { behaviour: true });
 export const retention = (query) => statsGet(`/api/stats/retention?${query}`, { behaviour: true });
-export const sequences = (query) => statsGet(`/api/stats/sequences?${query}`, { behaviour: true });
-export const flow = (query) => statsGet(`/api/stats/flow?${query}`, { behaviour: true });
+export const sequences = (query) => statsGet(`/api/stats/paths?${query}`, { behaviour: true });
+export const flow = (query) => statsGet(`/api/stats/flow/around?${query}`, { behaviour: true });
 export const topPages = (query) => statsGet(`/api/stats/breakdown/pages?${query}`);

@@ -208,7 +208,7 @@ fn main() {
     let opened = browser
         .eval(&format!(
             r#"const at = performance.now();
-            location.hash = '#/funnel?site={site}&period=12mo&filters=source%3D%3DGoogle&steps=page%3A%2F%3Bpage%3A%2Fpricing%3Bevent%3ASignup';
+            location.hash = '#/funnel?site={site}&period=12mo&filters=source%3D%3DGoogle&steps=page%3A%2F%2Cpage%3A%2Fpricing%2Cevent%3ASignup';
             return at;"#
         ))
         .as_f64()

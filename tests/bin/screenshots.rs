@@ -145,7 +145,7 @@ fn main() {
     );
     shoot(
         "funnel",
-        &format!("/#/funnel?site={SITE}&period=30d&steps=page:/;page:/pricing;page:/docs"),
+        &format!("/#/funnel?site={SITE}&period=30d&steps=page:/,page:/pricing,page:/docs"),
         "#funnel-bars",
         1100,
     );

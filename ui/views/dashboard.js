@@ -90,6 +90,8 @@ export function nextDay(date) {
 
 export const number = (n) => Number(n ?? 0).toLocaleString('en-US');
 export const percent = (n) => `${Number(n ?? 0).toFixed(1)}%`;
+/** A fraction from 0 to 1 (every `*_rate` of the API) as a percentage. */
+export const rate = (f) => percent(Number(f ?? 0) * 100);
 export function duration(seconds) {
   const s = Math.round(Number(seconds ?? 0));
   if (s < 60) return `${s}s`;
@@ -113,7 +115,7 @@ function topStats(main, live) {
     ['Visits', number(main.visits), change(main.visits, previous.visits), 'stat-visits'],
     ['Pageviews', number(main.total_pageviews), change(main.total_pageviews, previous.total_pageviews), 'stat-pageviews'],
     ['Views per visit', Number(main.views_per_visit ?? 0).toFixed(2), change(main.views_per_visit, previous.views_per_visit), 'stat-views-per-visit'],
-    ['Bounce rate', percent(main.bounce_rate), change(main.bounce_rate, previous.bounce_rate, true), 'stat-bounce'],
+    ['Bounce rate', rate(main.bounce_rate), change(main.bounce_rate, previous.bounce_rate, true), 'stat-bounce'],
     ['Visit duration', duration(main.avg_visit_duration_secs), change(main.avg_visit_duration_secs, previous.avg_visit_duration_secs), 'stat-duration'],
     ['Live now', number(live.visitors), null, 'stat-live'],
   ];
@@ -135,14 +137,14 @@ function filterChips(state) {
     }));
 }
 
-/** The chart's numbers as a table: its text alternative (`series`: the answer of the view, if any). */
-async function chartTable(state, details, signal, series) {
+/** The chart's numbers as a table: its text alternative (`view`: the answer of the view, if any). */
+async function chartTable(state, details, signal, view) {
   try {
-    const data = series ?? await statsGet(`/api/stats/timeseries?${statsQuery(state)}`, { signal });
+    const points = view?.timeseries ?? await statsGet(`/api/stats/timeseries?${statsQuery(state)}`, { signal });
     details.append(h('div', { class: 'table-wrap' }, h('table', { id: 'chart-data' },
-      h('caption', { class: 'visually-hidden' }, `Visitors and pageviews per ${data.interval}`),
+      h('caption', { class: 'visually-hidden' }, `Visitors and pageviews per ${view?.interval ?? 'point of the chart'}`),
       h('thead', {}, h('tr', {}, ['Date', 'Visitors', 'Pageviews'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
-      h('tbody', {}, data.data.map((row) => h('tr', {}, h('td', {}, row.date), h('td', { class: 'num' }, number(row.visitors)), h('td', { class: 'num' }, number(row.pageviews))))))));
+      h('tbody', {}, points.map((row) => h('tr', {}, h('td', {}, row.date), h('td', { class: 'num' }, number(row.visitors)), h('td', { class: 'num' }, number(row.pageviews))))))));
   } catch (err) {
     if (!isAbort(err)) details.append(errorBox(err));
   }
@@ -156,7 +158,7 @@ function chart(state, signal, view) {
   const theme = chartTheme();
   const drawing = h('div', { class: 'chart-drawing' }, h('p', { class: 'loading' }, 'Drawing chart…'));
   const details = h('details', { class: 'chart-data' }, h('summary', {}, 'Show the chart’s numbers as a table'));
-  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details, signal, view?.timeseries); });
+  details.addEventListener('toggle', () => { if (details.open && !details.querySelector('table, .error-box')) chartTable(state, details, signal, view); });
   const holder = h('figure', { class: 'card chart', id: 'chart', 'aria-labelledby': 'chart-caption' },
     h('figcaption', { id: 'chart-caption', class: 'visually-hidden' }, 'Visitors and pageviews over the period; the numbers are in the table below the chart.'),
     drawing, details);
@@ -201,11 +203,11 @@ async function worldMap(state, signal, pick) {
  * The rows of a breakdown answer as a table of buttons with bars; a click on
  * a row's value calls `pick` with it.
  */
-function breakdownTable(data, dimension, label, metric, pick) {
-  const top = Math.max(...data.results.map((row) => Number(row[metric] ?? 0)), 1);
+function breakdownTable(rows, dimension, label, metric, pick) {
+  const top = Math.max(...rows.map((row) => Number(row[metric] ?? 0)), 1);
   return h('table', { class: 'breakdown', 'data-dimension': dimension },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, label), h('th', { scope: 'col', class: 'num' }, metric))),
-    h('tbody', {}, data.results.map((row) => {
+    h('tbody', {}, rows.map((row) => {
       const link = h('button', { type: 'button', class: 'row-filter', title: `Show only ${row.value}` }, row.value);
       link.addEventListener('click', () => pick(row.value));
       const bar = h('span', { class: 'bar' });
@@ -221,7 +223,7 @@ function breakdownTable(data, dimension, label, metric, pick) {
  */
 async function propertiesTab(state, signal, body, addFilter) {
   const keys = await statsGet(`/api/stats/props?${statsQuery(state, { limit: 50 })}`, { signal });
-  if (!keys.results.length) return h('p', { class: 'muted' }, 'No custom properties in this period.');
+  if (!keys.length) return h('p', { class: 'muted' }, 'No custom properties in this period.');
   const showKeys = () => body.replaceChildren(breakdownTable(keys, 'props', 'Property', 'events', showValues));
   async function showValues(key) {
     body.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
@@ -274,7 +276,7 @@ function breakdownCard(card, state, signal, first) {
       }
       const data = (active === 0 && prefetched) || await statsGet(`/api/stats/breakdown/${dimension}?${statsQuery(state, { limit: 10 })}`, { signal: AbortSignal.any([signal, shown.signal]) });
       prefetched = null;
-      if (!data.results.length) {
+      if (!data.length) {
         body.replaceChildren(h('p', { class: 'muted' }, 'Nothing in this period.'));
         markDrawn(body);
         return;
@@ -323,7 +325,7 @@ function controls(state, sites) {
     const query = state.period === 'custom'
       ? { site_id: state.site, start_date: state.from, end_date: nextDay(state.to), format }
       : { site_id: state.site, period: state.period, format };
-    return `/api/stats/export?${new URLSearchParams(query)}`;
+    return `/api/stats/export/events?${new URLSearchParams(query)}`;
   };
   return h('div', { class: 'controls' }, site, period, custom,
     h('label', { class: 'inline', for: 'compare' }, compare, ' Compare with previous period'),

@@ -57,7 +57,7 @@ export function renderFlow() {
       if (!wrong) go('flow', state, { page: value });
     });
     topPages(statsQuery(state, { limit: 20 }))
-      .then((data) => suggestions.replaceChildren(...data.results.map((row) => h('option', { value: row.value }))))
+      .then((rows) => suggestions.replaceChildren(...rows.map((row) => h('option', { value: row.value }))))
       .catch(() => {});
     const out = h('div', { id: 'flow-out', class: 'card' });
     body.append(form, out);

@@ -1,12 +1,12 @@
 // The funnel screen: a form to define 2–8 steps (`page:/path` or
 // `event:Name`; add, remove, move up and down) and an optional window, kept in
-// the URL (#/funnel?…&steps=page:/;event:Signup&window=30m); the result as
+// the URL (#/funnel?…&steps=page:/,event:Signup&window=30m); the result as
 // horizontal bars with visits, visitors, conversion and drop-off, and the same
 // numbers in a table.
 
 import { funnel } from '../queries.js';
 import { h } from '../dom.js';
-import { number, percent } from './dashboard.js';
+import { number, rate } from './dashboard.js';
 import { bar, go, loadInto, renderScreen, statsQuery } from './behaviour.js';
 
 const WINDOWS = [['', 'the whole visit'], ['5m', '5 minutes'], ['30m', '30 minutes'], ['1h', '1 hour'], ['6h', '6 hours'], ['1d', '1 day']];
@@ -23,7 +23,7 @@ function problem(steps) {
   for (const [index, step] of steps.entries()) {
     const name = `Step ${index + 1}`;
     if (!step.value.trim()) return `${name} is empty: type a page path or an event name.`;
-    if (step.value.includes(';')) return `${name} contains “;”, which cannot be part of a step.`;
+    if (/[,;]/.test(step.value)) return `${name} contains “,” or “;”, which separate steps.`;
     if (step.type === 'page' && !step.value.startsWith('/')) return `${name}: a page path starts with “/”, e.g. /pricing.`;
     if (step.type === 'event' && step.value === 'pageview') return `${name}: use a page step for page views.`;
   }
@@ -31,7 +31,7 @@ function problem(steps) {
 }
 
 function stepForm(state) {
-  const given = (state.query.get('steps') ?? '').split(';').filter(Boolean).map(parseStep);
+  const given = (state.query.get('steps') ?? '').split(/[,;]/).filter(Boolean).map(parseStep);
   const steps = given.length ? given : [{ type: 'page', value: '/' }, { type: 'page', value: '' }];
   const list = h('ol', { class: 'step-list', id: 'funnel-steps' });
   const message = h('p', { class: 'error', id: 'funnel-problem', role: 'alert', hidden: true });
@@ -80,38 +80,41 @@ function stepForm(state) {
     message.hidden = !wrong;
     message.textContent = wrong ?? '';
     if (wrong) return;
-    go('funnel', state, { steps: steps.map((s) => `${s.type}:${s.value.trim()}`).join(';'), window: within.value });
+    go('funnel', state, { steps: steps.map((s) => `${s.type}:${s.value.trim()}`).join(','), window: within.value });
   });
   return form;
 }
 
-function result(data) {
-  const first = Math.max(Number(data.steps[0]?.visits ?? 0), 1);
+/** The answer's steps as bars, a summary and a table; `within` names the window, if any. */
+function result(steps, within) {
+  const entered = Number(steps[0]?.visits ?? 0);
+  const last = steps[steps.length - 1] ?? {};
+  const first = Math.max(entered, 1);
   const summary = h('p', { id: 'funnel-summary' },
-    `${number(data.entered)} visits entered, ${number(data.completed)} completed: `,
-    h('strong', {}, percent(data.conversion_rate)), ' conversion',
-    data.window_secs ? ` (each step within ${data.window_secs} s of the first).` : '.');
-  if (!data.entered) {
+    `${number(entered)} visits entered, ${number(last.visits)} completed: `,
+    h('strong', {}, rate(last.conversion_rate)), ' conversion',
+    within ? ` (each step within ${within} of the first).` : '.');
+  if (!entered) {
     return h('section', { class: 'card', id: 'funnel-result' }, h('h2', {}, 'Result'),
       h('p', { id: 'funnel-empty' }, 'No visit in this period reached the first step. Check the path or event name (page paths match exactly, e.g. /pricing and /pricing/ differ), or pick a longer period.'));
   }
-  const bars = h('ol', { class: 'funnel', id: 'funnel-bars' }, data.steps.map((step, index) => h('li', { class: 'funnel-step', 'data-step': index + 1 },
+  const bars = h('ol', { class: 'funnel', id: 'funnel-bars' }, steps.map((step, index) => h('li', { class: 'funnel-step', 'data-step': index + 1 },
     h('div', { class: 'funnel-label' }, h('span', { class: 'badge' }, step.type === 'page' ? 'Page' : 'Event'), ' ', h('span', { class: 'step-name' }, step.value)),
     h('div', { class: 'funnel-track' }, bar(Number(step.visits) / first, 'funnel-bar')),
     h('div', { class: 'funnel-numbers small' },
       h('span', { class: 'f-visits' }, `${number(step.visits)} visits`), ' · ',
       h('span', { class: 'f-visitors' }, `${number(step.visitors)} visitors`), ' · ',
-      h('span', { class: 'f-conversion' }, `${percent(step.conversion_rate)} of step 1`),
-      index ? [' · ', h('span', { class: 'f-step' }, `${percent(step.conversion_rate_step)} of previous step`), ' · ',
-        h('span', { class: 'f-dropoff' }, `${number(step.dropoff)} dropped off (${percent(step.dropoff_rate)})`)] : null))));
+      h('span', { class: 'f-conversion' }, `${rate(step.conversion_rate)} of step 1`),
+      index ? [' · ', h('span', { class: 'f-step' }, `${rate(step.conversion_rate_step)} of previous step`), ' · ',
+        h('span', { class: 'f-dropoff' }, `${number(step.dropoff)} dropped off (${rate(step.dropoff_rate)})`)] : null))));
   const head = ['Step', 'Visits', 'Visitors', 'Of step 1', 'Of previous', 'Dropped off', 'Drop-off rate'];
   const table = h('details', { class: 'chart-data' }, h('summary', {}, 'Show the funnel as a table'),
     h('div', { class: 'table-wrap' }, h('table', { id: 'funnel-table' },
       h('caption', { class: 'visually-hidden' }, 'Funnel steps with visits, visitors, conversion and drop-off'),
       h('thead', {}, h('tr', {}, head.map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
-      h('tbody', {}, data.steps.map((step, index) => h('tr', {},
-        h('th', { scope: 'row' }, `${index + 1}. ${step.step}`),
-        [number(step.visits), number(step.visitors), percent(step.conversion_rate), percent(step.conversion_rate_step), number(step.dropoff), percent(step.dropoff_rate)]
+      h('tbody', {}, steps.map((step, index) => h('tr', {},
+        h('th', { scope: 'row' }, `${step.step}. ${step.name}`),
+        [number(step.visits), number(step.visitors), rate(step.conversion_rate), rate(step.conversion_rate_step), number(step.dropoff), rate(step.dropoff_rate)]
           .map((value) => h('td', { class: 'num' }, value))))))));
   return h('section', { class: 'card', id: 'funnel-result' }, h('h2', {}, 'Result'), summary, bars, table);
 }
@@ -125,6 +128,8 @@ export function renderFunnel() {
       out.append(h('p', { class: 'muted', id: 'funnel-hint' }, 'Define the steps visitors take, e.g. the home page, the pricing page, then the Signup event, and press “Show funnel”.'));
       return;
     }
-    await loadInto(out, async () => result(await funnel(statsQuery(state, { steps, window: state.query.get('window') }))));
+    const window = state.query.get('window');
+    const within = WINDOWS.find(([value]) => value && value === window)?.[1] ?? window;
+    await loadInto(out, async () => result(await funnel(statsQuery(state, { steps, window })), within));
   });
 }

@@ -5,7 +5,7 @@
 
 import { retention } from '../queries.js';
 import { h } from '../dom.js';
-import { number, percent } from './dashboard.js';
+import { number, rate } from './dashboard.js';
 import { go, loadInto, renderScreen, statsQuery } from './behaviour.js';
 
 const WEEKS = ['4', '8', '12', '26'];
@@ -15,24 +15,24 @@ function cell(entry, week, size) {
   if (entry.visitors === null) {
     return h('td', { class: 'ret-cell ret-future', 'data-week': week }, h('span', { 'aria-hidden': 'true' }, '–'), h('span', { class: 'visually-hidden' }, 'not yet'));
   }
-  const td = h('td', { class: 'ret-cell', 'data-week': week, title: `${number(entry.visitors)} visitors (${percent(entry.percentage)}) came back in week ${week}` },
-    h('span', { class: 'ret-pct' }, percent(entry.percentage)), ' ',
+  const td = h('td', { class: 'ret-cell', 'data-week': week, title: `${number(entry.visitors)} visitors (${rate(entry.rate)}) came back in week ${week}` },
+    h('span', { class: 'ret-pct' }, rate(entry.rate)), ' ',
     h('span', { class: 'ret-count' }, number(entry.visitors)));
-  td.style.setProperty('--share', String(Number(entry.percentage) / 100));
+  td.style.setProperty('--share', String(Number(entry.rate)));
   return td;
 }
 
-function grid(data) {
-  if (!data.cohorts.length) {
+function grid(cohorts, count) {
+  if (!cohorts.length) {
     return h('p', { id: 'retention-empty' }, 'No visits in this period. Pick a longer period, or remove a filter.');
   }
-  const weeks = Array.from({ length: data.weeks }, (_, i) => i + 1);
+  const weeks = Array.from({ length: count }, (_, i) => i + 1);
   return h('div', { class: 'table-wrap' }, h('table', { class: 'retention', id: 'retention-grid' },
     h('caption', { class: 'visually-hidden' }, 'Share and number of each weekly cohort’s visitors who visited again 1 or more weeks later'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Cohort (week of)'), h('th', { scope: 'col', class: 'num' }, 'Visitors'),
       weeks.map((week) => h('th', { scope: 'col', class: 'num' }, `Week ${week}`)))),
-    h('tbody', {}, data.cohorts.map((cohort) => h('tr', { 'data-cohort': cohort.cohort },
-      h('th', { scope: 'row' }, cohort.cohort),
+    h('tbody', {}, cohorts.map((cohort) => h('tr', { 'data-cohort': cohort.cohort_date },
+      h('th', { scope: 'row' }, cohort.cohort_date),
       h('td', { class: 'num ret-size' }, number(cohort.visitors)),
       cohort.retention.map((entry) => cell(entry, entry.week, Number(cohort.visitors))))))));
 }
@@ -47,6 +47,6 @@ export function renderRetention() {
       h('div', { class: 'controls' }, h('label', { class: 'inline', for: 'retention-weeks' }, 'Weeks after the first: ', choice)),
       h('p', { class: 'muted small' }, 'Each row is the visitors whose first visit in the period fell in that week (Monday to Sunday); each cell is how many of them visited again that many weeks later. The browser tracker gives a visitor a new id every day, so its visitors never come back here; visitors of SDKs that keep an anon_id do.'),
       out));
-    await loadInto(out, async () => grid(await retention(statsQuery(state, { weeks }))));
+    await loadInto(out, async () => grid(await retention(statsQuery(state, { weeks })), Number(weeks)));
   });
 }

@@ -27,7 +27,7 @@ function table(state, data) {
       h('td', { class: 'path-cell' }, bar(Number(row.visits) / top, 'bar'), steps(row.steps)),
       h('td', { class: 'num' }, number(row.visits)),
       h('td', { class: 'num' }, number(row.occurrences)),
-      h('td', {}, h('button', { type: 'button', class: 'secondary small-button', 'aria-label': `Open path ${index + 1} as a funnel`, onclick: () => go('funnel', state, { steps: row.steps.join(';') }) }, 'As funnel')))))));
+      h('td', {}, h('button', { type: 'button', class: 'secondary small-button', 'aria-label': `Open path ${index + 1} as a funnel`, onclick: () => go('funnel', state, { steps: row.steps.join(',') }) }, 'As funnel')))))));
 }
 
 export function renderSequences() {

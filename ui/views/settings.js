@@ -140,17 +140,19 @@ function exportLinks(sites) {
   const site = h('select', { id: 'export-site', 'aria-label': 'Site to export' }, sites.map((s) => h('option', { value: s.site_id }, s.site_id)));
   const period = h('select', { id: 'export-period', 'aria-label': 'Period to export' },
     [['30d', 'Last 30 days'], ['7d', 'Last 7 days'], ['90d', 'Last 90 days'], ['12mo', 'Last 12 months'], ['all', 'All time']].map(([v, l]) => h('option', { value: v }, l)));
-  const csv = h('a', { class: 'button secondary', id: 'export-csv', download: '' }, 'Download CSV');
-  const json = h('a', { class: 'button secondary', id: 'export-json', download: '' }, 'Download JSON');
+  const csv = h('a', { class: 'button secondary', id: 'export-csv', download: '' }, 'Events (CSV)');
+  const json = h('a', { class: 'button secondary', id: 'export-json', download: '' }, 'Events (JSON)');
+  const daily = h('a', { class: 'button secondary', id: 'export-daily-csv', download: '' }, 'Daily totals (CSV)');
   const update = () => {
-    const query = (format) => `/api/stats/export?${new URLSearchParams({ site_id: site.value, period: period.value, format })}`;
-    csv.href = query('csv');
-    json.href = query('json');
+    const query = (path, format) => `/api/stats/${path}?${new URLSearchParams({ site_id: site.value, period: period.value, format })}`;
+    csv.href = query('export/events', 'csv');
+    json.href = query('export/events', 'json');
+    daily.href = query('export', 'csv');
   };
   site.addEventListener('change', update);
   period.addEventListener('change', update);
   update();
-  return h('div', { class: 'row' }, site, period, csv, json);
+  return h('div', { class: 'row' }, site, period, csv, json, daily);
 }
 
 export async function renderSettings() {
@@ -177,5 +179,5 @@ export async function renderSettings() {
       timeZones(sites)),
     h('section', { class: 'card' }, h('h2', {}, 'Tracker snippet'), snippetSite, snippetHolder),
     h('section', { class: 'card' }, h('h2', {}, 'Export'),
-      h('p', { class: 'muted small' }, 'The stats of a site and period as CSV or JSON.'), exportLinks(sites)));
+      h('p', { class: 'muted small' }, 'Every event of a site and period as CSV or JSON, or its visitors and page views per day with the top page and source.'), exportLinks(sites)));
 }

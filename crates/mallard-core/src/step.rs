@@ -68,16 +68,18 @@ impl fmt::Display for Step {
     }
 }
 
-/// Parses the `steps` parameter of a funnel: 2 to 8 steps separated by `;`.
+/// Parses the `steps` parameter of a funnel: 2 to 8 steps separated by
+/// commas, as Mallard documents it (`page:/pricing,event:signup`); `;` also
+/// separates steps, as it did before.
 pub fn parse_funnel_steps(raw: &str) -> Result<Vec<Step>, CoreError> {
     let steps = raw
-        .split(';')
+        .split([',', ';'])
         .filter(|part| !part.is_empty())
         .map(Step::parse)
         .collect::<Result<Vec<_>, _>>()?;
     if !(MIN_FUNNEL_STEPS..=MAX_FUNNEL_STEPS).contains(&steps.len()) {
         return Err(CoreError::InvalidStep(format!(
-            "a funnel has {MIN_FUNNEL_STEPS} to {MAX_FUNNEL_STEPS} steps separated by ; \
+            "a funnel has {MIN_FUNNEL_STEPS} to {MAX_FUNNEL_STEPS} steps separated by commas \
              (got {})",
             steps.len()
         )));
@@ -103,6 +105,14 @@ mod tests {
         );
         let text: Vec<String> = steps.iter().map(Step::to_string).collect();
         assert_eq!(text.join(";"), "page:/;page:/pricing;event:Signup");
+        assert_eq!(
+            parse_funnel_steps("page:/,page:/pricing,event:Signup").unwrap(),
+            steps
+        );
+        assert_eq!(
+            parse_funnel_steps("page:/,page:/pricing;event:Signup").unwrap(),
+            steps
+        );
         for bad in [
             "",
             "page:/",

@@ -40,6 +40,7 @@ impl SiteRateLimiter {
         self.limiter
             .check_key(&site.to_owned())
             .map_err(|not_until| {
+                crate::observability::rate_limit_rejections().increment(1);
                 not_until
                     .wait_time_from(self.clock.now())
                     .as_secs_f64()

@@ -153,7 +153,11 @@ impl AppState {
             visitor_salts: store.visitor_salts(),
             writer,
             reads: store.reads(),
-            metrics: crate::observability::prometheus(),
+            metrics: {
+                let handle = crate::observability::prometheus();
+                crate::observability::register_mallard_counters();
+                handle
+            },
             started: Instant::now(),
             auth,
             collector: crate::collector::CollectorState::new(&config, store, &live),

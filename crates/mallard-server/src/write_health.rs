@@ -56,6 +56,7 @@ impl WriteHealth {
             Ok(()) => *latest = None,
             Err(WriteFailure::Stopped) => {}
             Err(failure) => {
+                crate::observability::flush_failures().increment(1);
                 *latest = Some(Failure {
                     when: Instant::now(),
                     at_ms: crate::clock::now_ms(),

@@ -288,6 +288,8 @@ fn refused(refusal: Refusal) -> ApiError {
 /// The 401 of a wrong password; `locked` is the lockout the failure started.
 fn failed_login(locked: Option<u64>) -> ApiError {
     metrics::counter!("mallard_auth_logins_total", "outcome" => "failure").increment(1);
+    // Mallard's name for the same count.
+    metrics::counter!("mallard_login_failures_total").increment(1);
     if locked.is_some() {
         metrics::counter!("mallard_auth_lockouts_total").increment(1);
         tracing::warn!("login locked out after repeated failures");

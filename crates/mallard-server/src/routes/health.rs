@@ -81,6 +81,12 @@ async fn detailed(State(state): State<AppState>, parts: Parts) -> Response {
         "uptime_secs": state.started.elapsed().as_secs(),
         "database": if database { "ok" } else { "unavailable" },
         "queued_events": state.writer.queued_events(),
+        // Mallard's names: its buffer is this server's write queue; its
+        // behavioural extension is built in here.
+        "buffered_events": state.writer.queued_events(),
+        "behavioral_extension_loaded": true,
+        "cache_entries": state.stats.cached_answers(),
+        "cache_empty": state.stats.cached_answers() == 0,
         "auth_configured": state.auth.password_configured(),
         "filter_bots": live.filter_bots,
         // The server does not start without a readable database, so one is

@@ -37,6 +37,12 @@ async fn metrics(
     {
         return error.into_response();
     }
+    crate::observability::set_mallard_gauges(&crate::observability::MallardGauges {
+        buffered_events: state.writer.queued_events(),
+        cache_entries: state.stats.cached_answers(),
+        auth_configured: state.auth.password_configured(),
+        filter_bots: state.settings.get().filter_bots,
+    });
     match &state.metrics {
         Some(handle) => (
             [(

@@ -17,11 +17,14 @@ use mallard_charts::{
     BarChart, BarRow, ChartError, ChartFormat, ChartOptions, Granularity, MAX_COUNTRIES, MapChart,
     MapRow, Theme, TimePoint, TimeseriesChart,
 };
+use mallard_core::Interval;
 use serde_json::Value;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
+use super::dto::SeriesPointBody;
 use super::handlers;
+use super::params::{self, CommonParams, RawParams};
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -49,9 +52,13 @@ async fn timeseries(
     format: ChartFormat,
 ) -> Result<Response, ApiError> {
     let options = chart_options(query.as_deref())?;
+    let raw = RawParams::parse(query.as_deref());
+    let interval = params::interval(&raw, &CommonParams::from_raw(&raw)?.period)?;
     let permit = state.stats.chart_permit()?;
     let axum::Json(data) = handlers::timeseries(access, State(state), RawQuery(query)).await?;
-    let chart = timeseries_chart(&data)?;
+    let points: Vec<SeriesPointBody> =
+        serde_json::from_value(data).map_err(|_| ApiError::Internal)?;
+    let chart = timeseries_chart(interval, &points)?;
     render(format, move || {
         let _permit = permit;
         mallard_charts::render_timeseries(&chart, &options, format)
@@ -97,7 +104,7 @@ fn every_country(query: Option<&str>) -> String {
 
 /// The map of a countries breakdown: visitors per country code.
 fn map_chart(data: &Value) -> MapChart {
-    let rows = data["results"]
+    let rows = data
         .as_array()
         .into_iter()
         .flatten()
@@ -179,25 +186,25 @@ fn sized_chart_options(
     ChartOptions::new(width, height, theme).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-/// The chart of the timeseries endpoint's answer.
-pub(super) fn timeseries_chart(data: &Value) -> Result<TimeseriesChart, ApiError> {
-    let granularity = match data["interval"].as_str() {
-        Some("hour") => Granularity::Hour,
-        Some("week") => Granularity::Week,
-        Some("month") => Granularity::Month,
-        _ => Granularity::Day,
+/// The chart of a time series with buckets of `interval`.
+pub(super) fn timeseries_chart(
+    interval: Interval,
+    points: &[SeriesPointBody],
+) -> Result<TimeseriesChart, ApiError> {
+    let granularity = match interval {
+        Interval::Hour => Granularity::Hour,
+        Interval::Day => Granularity::Day,
+        Interval::Week => Granularity::Week,
+        Interval::Month => Granularity::Month,
     };
-    let points = data["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let points = points
+        .iter()
         .map(|point| {
-            let start = bucket_start(point["date"].as_str().unwrap_or_default())
-                .ok_or(ApiError::Internal)?;
+            let start = bucket_start(&point.date).ok_or(ApiError::Internal)?;
             Ok(TimePoint {
                 start,
-                visitors: point["visitors"].as_u64().unwrap_or(0),
-                pageviews: point["pageviews"].as_u64().unwrap_or(0),
+                visitors: point.visitors,
+                pageviews: u64::try_from(point.pageviews).unwrap_or(0),
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -225,7 +232,7 @@ fn bar_chart(dimension: &str, data: &Value) -> BarChart {
         _ if dimension.starts_with("props/") => "events",
         _ => "visits",
     };
-    let rows = data["results"]
+    let rows = data
         .as_array()
         .into_iter()
         .flatten()
@@ -300,10 +307,10 @@ mod tests {
             "site_id=a.test&filters=page%3D%3D%2F&limit=300"
         );
         assert_eq!(every_country(None), "limit=300");
-        let chart = map_chart(&json!({"results": [
+        let chart = map_chart(&json!([
             {"value": "DE", "visitors": 4},
             {"value": "(unknown)", "visitors": 2},
-        ]}));
+        ]));
         assert_eq!(
             chart.rows,
             [MapRow::new("DE", 4), MapRow::new("(unknown)", 2)]
@@ -339,17 +346,33 @@ mod tests {
 
     #[test]
     fn answers_become_charts() {
-        let series = json!({"interval": "hour", "data": [
-            {"date": "2024-03-10 14:00", "visitors": 2, "pageviews": 5},
-            {"date": "2024-03-10 15:00", "visitors": 0, "pageviews": 0}]});
-        let chart = timeseries_chart(&series).unwrap();
+        let point = |date: &str, visitors, pageviews| SeriesPointBody {
+            date: date.to_owned(),
+            visitors,
+            pageviews,
+            events: pageviews,
+            visits: 0,
+            bounce_rate: 0.0,
+            avg_visit_duration_secs: 0.0,
+        };
+        let series = [
+            point("2024-03-10 14:00", 2, 5),
+            point("2024-03-10 15:00", 0, 0),
+        ];
+        let chart = timeseries_chart(Interval::Hour, &series).unwrap();
         assert_eq!(chart.points.len(), 2);
         assert_eq!(chart.points[0].pageviews, 5);
-        let days = json!({"interval": "day", "data": [{"date": "2024-03-10", "visitors": 1, "pageviews": 1}]});
-        assert_eq!(timeseries_chart(&days).unwrap().points[0].start.hour(), 0);
+        let days = [point("2024-03-10", 1, 1)];
+        assert_eq!(
+            timeseries_chart(Interval::Day, &days).unwrap().points[0]
+                .start
+                .hour(),
+            0
+        );
+        assert!(timeseries_chart(Interval::Day, &[point("junk", 1, 1)]).is_err());
         let bars = bar_chart(
             "pages",
-            &json!({"results": [{"value": "/a", "pageviews": 9, "visitors": 3}]}),
+            &json!([{"value": "/a", "pageviews": 9, "visitors": 3}]),
         );
         assert_eq!(bars.rows[0].value, 9);
     }

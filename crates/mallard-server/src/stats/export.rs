@@ -1,5 +1,6 @@
-//! `GET /api/stats/export`: the raw events (or the visits) of the period as a
-//! CSV or JSON file to download.
+//! `GET /api/stats/export/events`: the raw events (or the visits) of the
+//! period as a CSV or JSON file to download. (`GET /api/stats/export` is
+//! Mallard's daily aggregates, [`super::export_daily`].)
 //!
 //! Parameters besides the common ones: `format` (`csv` or `json`), `data`
 //! (`events` or `sessions`), `limit` (1 to 100,000 rows, default 100,000) and
@@ -301,7 +302,7 @@ struct Head {
     next_offset: Option<usize>,
 }
 
-/// `GET /api/stats/export`.
+/// `GET /api/stats/export/events`.
 pub(crate) async fn export(
     _access: StatsAccess,
     State(state): State<AppState>,

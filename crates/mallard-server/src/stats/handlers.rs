@@ -6,10 +6,11 @@ use axum::extract::{Path, RawQuery, State};
 use mallard_core::{Dimension, Filter, Interval};
 use mallard_store::ReadConn;
 use mallard_store::StoreError;
-use mallard_store::stats::{BreakdownRow, SeriesPoint, StatsQuery, Totals};
-use serde_json::{Value, json};
+use mallard_store::stats::{StatsQuery, Totals};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::dto;
+use super::dto::{self, MainBody, MainMetrics};
 use super::params::{self, CommonParams, RawParams};
 use super::runtime::{Answer, Resolved};
 use crate::auth::extract::StatsAccess;
@@ -32,7 +33,12 @@ pub(crate) async fn main(
         format!("main|{compare}"),
         move |db, r, filters| {
             let totals = db.stats_main(&r.site, &r.query(filters.clone()))?;
-            Ok(Ok(main_body(db, r, &totals, compare.then_some(filters))?))
+            Ok(body(&main_body(
+                db,
+                r,
+                &totals,
+                compare.then_some(filters),
+            )?))
         },
     )
     .await
@@ -46,7 +52,7 @@ pub(crate) async fn timeseries(
 ) -> Result<Json<Value>, ApiError> {
     series_answer(&state, query, "timeseries", |db, r, query, interval| {
         let points = db.stats_timeseries(&r.site, query, interval)?;
-        Ok(timeseries_body(r, interval, &points))
+        Ok(body(&dto::series(interval, &points)))
     })
     .await
 }
@@ -61,14 +67,14 @@ pub(crate) async fn revenue(
 ) -> Result<Json<Value>, ApiError> {
     series_answer(&state, query, "revenue", |db, r, query, interval| {
         let report = db.stats_revenue(&r.site, query, interval)?;
-        Ok(json!({
-            "period": dto::period(r.range),
-            "time_zone": r.site.time_zone.name(),
-            "interval": interval.as_str(),
-            "currencies": report
+        Ok(body(&dto::RevenueBody {
+            period: dto::PeriodBody::of(r.range),
+            time_zone: r.site.time_zone.name().to_owned(),
+            interval: interval.as_str(),
+            currencies: report
                 .iter()
-                .map(|c| dto::currency_revenue(interval, c))
-                .collect::<Vec<_>>(),
+                .map(|c| dto::CurrencyRevenueBody::of(interval, c))
+                .collect(),
         }))
     })
     .await
@@ -86,7 +92,7 @@ pub(crate) async fn breakdown(
             "Unknown breakdown dimension {dimension:?}; see docs/api.md for the list"
         )));
     };
-    run_breakdown(state, dimension, parsed, query).await
+    run_breakdown(state, parsed, query).await
 }
 
 /// `GET /api/stats/breakdown/props/{key}`: the values of one custom property.
@@ -97,7 +103,7 @@ pub(crate) async fn breakdown_prop(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let dimension = Dimension::prop(&key).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    run_breakdown(state, format!("props/{key}"), dimension, query).await
+    run_breakdown(state, dimension, query).await
 }
 
 /// `GET /api/stats/props`: the custom property keys of the period, each
@@ -119,7 +125,7 @@ pub(crate) async fn prop_keys(
             let rows = db.stats_prop_keys(&r.site, &r.query(filters), limit)?;
             // Each row is counted as a custom event breakdown's: value,
             // visitors, events.
-            Ok(Ok(breakdown_body(r, "props", &Dimension::Event, &rows)))
+            Ok(body(&dto::breakdown(&Dimension::Event, &rows)))
         },
     )
     .await
@@ -127,7 +133,6 @@ pub(crate) async fn prop_keys(
 
 async fn run_breakdown(
     state: AppState,
-    name: String,
     dimension: Dimension,
     query: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -137,7 +142,7 @@ async fn run_breakdown(
     let key = format!("breakdown|{dimension:?}|{limit}");
     answer(&state, common, key, move |db, r, filters| {
         let rows = db.stats_breakdown(&r.site, &r.query(filters), &dimension, limit)?;
-        Ok(Ok(breakdown_body(r, &name, &dimension, &rows)))
+        Ok(body(&dto::breakdown(&dimension, &rows)))
     })
     .await
 }
@@ -153,7 +158,7 @@ async fn series_answer<F>(
     compute: F,
 ) -> Result<Json<Value>, ApiError>
 where
-    F: FnOnce(&ReadConn<'_>, &Resolved, &StatsQuery, Interval) -> Result<Value, StoreError>
+    F: FnOnce(&ReadConn<'_>, &Resolved, &StatsQuery, Interval) -> Result<Answer, StoreError>
         + Send
         + 'static,
 {
@@ -166,7 +171,7 @@ where
             Ok(query) => query,
             Err(err) => return Ok(Err(err)),
         };
-        Ok(Ok(compute(db, r, &query, interval)?))
+        compute(db, r, &query, interval)
     })
     .await
 }
@@ -198,6 +203,14 @@ where
     Ok(Json(value))
 }
 
+/// A typed body as the JSON value the cache keeps.
+pub(super) fn body<T: Serialize>(value: &T) -> Answer {
+    serde_json::to_value(value).map_err(|err| {
+        tracing::error!(error = %err, "a stats body did not serialize");
+        ApiError::Internal
+    })
+}
+
 /// The body of `GET /api/stats/main` for `totals` of the resolved range,
 /// with the previous period under the same `filters` when they are given
 /// (`compare=previous`).
@@ -206,45 +219,22 @@ pub(super) fn main_body(
     r: &Resolved,
     totals: &Totals,
     previous_with: Option<Vec<Filter>>,
-) -> Result<Value, StoreError> {
-    let mut body = dto::main_block(totals, r.range);
-    body.insert("time_zone".into(), json!(r.site.time_zone.name()));
-    if let Some(filters) = previous_with {
-        let previous = StatsQuery {
-            range: r.range.previous(),
-            filters,
-        };
-        let totals = db.stats_main(&r.site, &previous)?;
-        body.insert(
-            "previous".into(),
-            Value::Object(dto::main_block(&totals, previous.range)),
-        );
-    }
-    Ok(Value::Object(body))
-}
-
-/// The body of `GET /api/stats/timeseries`.
-pub(super) fn timeseries_body(r: &Resolved, interval: Interval, points: &[SeriesPoint]) -> Value {
-    json!({
-        "period": dto::period(r.range),
-        "time_zone": r.site.time_zone.name(),
-        "interval": interval.as_str(),
-        "data": points.iter().map(|p| dto::series_point(interval, p)).collect::<Vec<_>>(),
-    })
-}
-
-/// The body of `GET /api/stats/breakdown/{name}`.
-pub(super) fn breakdown_body(
-    r: &Resolved,
-    name: &str,
-    dimension: &Dimension,
-    rows: &[BreakdownRow],
-) -> Value {
-    json!({
-        "dimension": name,
-        "period": dto::period(r.range),
-        "time_zone": r.site.time_zone.name(),
-        "results": rows.iter().map(|row| dto::breakdown_row(dimension, row)).collect::<Vec<_>>(),
+) -> Result<MainBody, StoreError> {
+    let previous = match previous_with {
+        Some(filters) => {
+            let previous = StatsQuery {
+                range: r.range.previous(),
+                filters,
+            };
+            let totals = db.stats_main(&r.site, &previous)?;
+            Some(MainMetrics::of(&totals, previous.range))
+        }
+        None => None,
+    };
+    Ok(MainBody {
+        metrics: MainMetrics::of(totals, r.range),
+        time_zone: r.site.time_zone.name().to_owned(),
+        previous,
     })
 }
 
@@ -267,9 +257,10 @@ pub(crate) async fn realtime(
                 r.now_ms,
                 &filters,
             )?;
-            Ok(Ok(
-                json!({ "visitors": visitors, "window_secs": crate::live::LIVE_WINDOW_MS / 1000 }),
-            ))
+            Ok(body(&dto::RealtimeBody {
+                visitors,
+                window_secs: crate::live::LIVE_WINDOW_MS / 1000,
+            }))
         })
         .await?;
     Ok(Json(value))

@@ -10,7 +10,10 @@
 //! site's next event or the cache TTL.
 //!
 //! The behavioural endpoints ([`behaviour`], [`export`]) follow the same rules
-//! with their own parameters ([`behaviour_params`]).
+//! with their own parameters ([`behaviour_params`]). The endpoints Mallard
+//! documents answer in its shapes ([`dto`], [`behaviour_dto`]); the richer
+//! answers the dashboard reads have their own paths (`visits`, `paths`,
+//! `flow/around`, `export/events`).
 
 mod abandon;
 mod behaviour;
@@ -20,6 +23,7 @@ mod charts;
 mod csv;
 mod dto;
 mod export;
+mod export_daily;
 mod handlers;
 pub mod params;
 mod runtime;
@@ -47,11 +51,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/stats/realtime", get(handlers::realtime))
         .route("/api/stats/view", get(view::view))
         .route("/api/stats/sessions", get(behaviour::sessions))
+        .route("/api/stats/visits", get(behaviour::visits))
         .route("/api/stats/funnel", get(behaviour::funnel))
         .route("/api/stats/retention", get(behaviour::retention))
         .route("/api/stats/sequences", get(behaviour::sequences))
+        .route("/api/stats/paths", get(behaviour::paths))
         .route("/api/stats/flow", get(behaviour::flow))
-        .route("/api/stats/export", get(export::export))
+        .route("/api/stats/flow/around", get(behaviour::flow_around))
+        .route("/api/stats/export", get(export_daily::daily))
+        .route("/api/stats/export/events", get(export::export))
         .route("/api/stats/chart/{file}", get(charts::by_file))
         .route("/api/stats/chart/breakdown/{file}", get(charts::breakdown))
 }

@@ -11,6 +11,10 @@ use mallard_core::{Filter, Interval, Period, SiteId};
 
 use crate::error::ApiError;
 
+/// The error of a missing or invalid `site_id`, word for word as Mallard
+/// documents it.
+pub const INVALID_SITE_ID: &str = "Invalid site_id";
+
 /// The default number of breakdown rows.
 pub const DEFAULT_LIMIT: usize = 10;
 /// The most breakdown rows one request may ask for.
@@ -58,10 +62,11 @@ fn bad(message: impl Into<String>) -> ApiError {
 impl CommonParams {
     /// Validates `site_id`, `period`, `start_date`, `end_date` and `filters`.
     pub fn from_raw(raw: &RawParams) -> Result<Self, ApiError> {
+        // Mallard's body for a missing, empty, too long or malformed site id.
         let site = raw
             .get("site_id")
-            .ok_or_else(|| bad("site_id is required"))?;
-        let site = SiteId::parse(site).map_err(|e| bad(e.to_string()))?;
+            .and_then(|site| SiteId::parse(site).ok())
+            .ok_or_else(|| bad(INVALID_SITE_ID))?;
         let period = Period::parse(
             raw.get("period"),
             raw.get("start_date"),

@@ -159,6 +159,11 @@ impl StatsRuntime {
             })
     }
 
+    /// How many answers the cache holds now.
+    pub fn cached_answers(&self) -> usize {
+        self.cache.len()
+    }
+
     /// The bytes of answers the cache holds now.
     pub fn cached_bytes(&self) -> u64 {
         self.cache.weight()
@@ -244,11 +249,15 @@ impl StatsRuntime {
                 let key = key.map(|key| format!("{domain}|{}..{}|{key}", range.start, range.end));
                 if !ttl.is_zero()
                     && let Some(key) = &key
-                    && let Some(hit) = cache.get(key.as_str())
-                    && hit.version == site.version
-                    && hit.stored.elapsed() < ttl
                 {
-                    return Ok(Ok(Value::clone(&hit.value)));
+                    if let Some(hit) = cache.get(key.as_str())
+                        && hit.version == site.version
+                        && hit.stored.elapsed() < ttl
+                    {
+                        crate::observability::cache_lookups(true).increment(1);
+                        return Ok(Ok(Value::clone(&hit.value)));
+                    }
+                    crate::observability::cache_lookups(false).increment(1);
                 }
                 let version = site.version;
                 let answer = compute(

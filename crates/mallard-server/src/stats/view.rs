@@ -2,7 +2,8 @@
 //!
 //! The answer holds what `main`, `timeseries` and one `breakdown/{name}`
 //! per name in `breakdowns` answer for the same parameters, each in its own
-//! endpoint's shape, and with `chart=svg` the time series drawn as
+//! endpoint's shape, with the series' `interval`, the `period` and the
+//! `time_zone`, and with `chart=svg` the time series drawn as
 //! `chart/timeseries.svg` draws it. With filters the store counts all of
 //! them in one pass over the period ([`mallard_store::ReadConn::stats_view`]),
 //! so a filtered dashboard reads its period once instead of once per panel.
@@ -13,13 +14,17 @@
 //! `props/KEY`; at most [`MAX_BREAKDOWNS`]), and `chart=svg` with the chart
 //! parameters `width`, `height` and `theme`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use mallard_charts::ChartFormat;
 use mallard_core::Dimension;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::handlers::{answer, breakdown_body, main_body, timeseries_body};
+use super::dto::{self, BreakdownRowBody, MainBody, PeriodBody, SeriesPointBody};
+use super::handlers::{answer, body, main_body};
 use super::params::{self, CommonParams, RawParams};
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
@@ -55,6 +60,27 @@ fn breakdowns(raw: &RawParams) -> Result<Vec<(String, Dimension)>, ApiError> {
             Ok((name.to_owned(), dimension))
         })
         .collect()
+}
+
+/// The body of `GET /api/stats/view`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ViewBody {
+    /// As `GET /api/stats/main` answers.
+    pub(crate) main: MainBody,
+    /// As `GET /api/stats/timeseries` answers.
+    pub(crate) timeseries: Vec<SeriesPointBody>,
+    /// The buckets of `timeseries`: `hour`, `day`, `week` or `month`.
+    pub(crate) interval: &'static str,
+    /// The period counted.
+    pub(crate) period: PeriodBody,
+    /// The site's time zone.
+    pub(crate) time_zone: String,
+    /// Each breakdown asked for by its name, as `GET
+    /// /api/stats/breakdown/{name}` answers.
+    pub(crate) breakdowns: BTreeMap<String, Vec<BreakdownRowBody>>,
+    /// The time series drawn as `chart/timeseries.svg`, with `chart=svg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) chart_svg: Option<String>,
 }
 
 /// `chart`: absent, or `svg`.
@@ -95,33 +121,35 @@ pub(crate) async fn view(
         };
         let dimensions: Vec<Dimension> = named.iter().map(|(_, d)| d.clone()).collect();
         let view = db.stats_view(&r.site, &query, interval, &dimensions, limit)?;
-        let mut body = Map::new();
-        body.insert(
-            "main".into(),
-            main_body(db, r, &view.main, compare.then_some(filters))?,
-        );
-        let timeseries = timeseries_body(r, interval, &view.series);
-        if let Some((options, _permit)) = &chart {
-            let drawing = super::charts::timeseries_chart(&timeseries).and_then(|chart| {
-                mallard_charts::render_timeseries(&chart, options, ChartFormat::Svg)
-                    .map_err(|_| ApiError::Internal)
-            });
-            let svg = match drawing.map(String::from_utf8) {
-                Ok(Ok(svg)) => svg,
-                Ok(Err(_)) | Err(_) => return Ok(Err(ApiError::Internal)),
-            };
-            body.insert("chart_svg".into(), Value::String(svg));
-        }
-        body.insert("timeseries".into(), timeseries);
-        let breakdowns: Map<String, Value> = named
+        let timeseries = dto::series(interval, &view.series);
+        let chart_svg = match &chart {
+            Some((options, _permit)) => {
+                let chart = super::charts::timeseries_chart(interval, &timeseries);
+                let drawing = chart.and_then(|chart| {
+                    mallard_charts::render_timeseries(&chart, options, ChartFormat::Svg)
+                        .map_err(|_| ApiError::Internal)
+                });
+                match drawing.map(String::from_utf8) {
+                    Ok(Ok(svg)) => Some(svg),
+                    Ok(Err(_)) | Err(_) => return Ok(Err(ApiError::Internal)),
+                }
+            }
+            None => None,
+        };
+        let breakdowns = named
             .iter()
             .zip(&view.breakdowns)
-            .map(|((name, dimension), rows)| {
-                (name.clone(), breakdown_body(r, name, dimension, rows))
-            })
+            .map(|((name, dimension), rows)| (name.clone(), dto::breakdown(dimension, rows)))
             .collect();
-        body.insert("breakdowns".into(), Value::Object(breakdowns));
-        Ok(Ok(Value::Object(body)))
+        Ok(body(&ViewBody {
+            main: main_body(db, r, &view.main, compare.then_some(filters))?,
+            timeseries,
+            interval: interval.as_str(),
+            period: PeriodBody::of(r.range),
+            time_zone: r.site.time_zone.name().to_owned(),
+            breakdowns,
+            chart_svg,
+        }))
     })
     .await
 }

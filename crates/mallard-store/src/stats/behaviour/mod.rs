@@ -86,6 +86,8 @@ pub struct FlowRow {
     pub page: Neighbour<Step>,
     /// Visits with at least one such transition.
     pub visits: u64,
+    /// Distinct visitor ids of those visits.
+    pub visitors: u64,
     /// How many such transitions there were.
     pub transitions: u64,
 }

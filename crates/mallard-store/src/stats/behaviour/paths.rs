@@ -13,7 +13,7 @@
 //! nothing: it cost a fifth of a year-long flow.
 
 use rusqlite::Connection;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::super::{SiteInfo, StatsQuery};
 use super::partition::{Scattered, group_parts, part_hash};
@@ -530,6 +530,10 @@ struct FlowFold {
     views: u64,
     next: NeighbourCounts,
     previous: NeighbourCounts,
+    /// Each page after the target with each visitor who went there.
+    next_visitors: FxHashSet<(Neighbour<StepId>, i64)>,
+    /// Each page before the target with each visitor who came from there.
+    previous_visitors: FxHashSet<(Neighbour<StepId>, i64)>,
 }
 
 impl FlowFold {
@@ -540,14 +544,27 @@ impl FlowFold {
             views: 0,
             next: NeighbourCounts::new(max_dim),
             previous: NeighbourCounts::new(max_dim),
+            next_visitors: FxHashSet::default(),
+            previous_visitors: FxHashSet::default(),
         }
     }
+}
+
+/// How many visitors each neighbour has in `pairs`.
+fn visitors_per_neighbour(
+    pairs: &FxHashSet<(Neighbour<StepId>, i64)>,
+) -> FxHashMap<Neighbour<StepId>, u64> {
+    let mut counts = FxHashMap::default();
+    for (neighbour, _) in pairs {
+        *counts.entry(*neighbour).or_insert(0) += 1;
+    }
+    counts
 }
 
 impl VisitFold for FlowFold {
     /// Counts the neighbours of each view of the page as the visit's path
     /// (its steps with consecutive repeats collapsed) goes by.
-    fn add_visit(&mut self, _: i64, steps: impl Iterator<Item = StepId>) {
+    fn add_visit(&mut self, visitor_id: i64, steps: impl Iterator<Item = StepId>) {
         let target = self.target;
         // The visit's number, should it view the page (0 marks slots no
         // visit counted).
@@ -560,11 +577,14 @@ impl VisitFold for FlowFold {
             }
             if previous == Some(target) {
                 self.next.count(visit, Neighbour::Step(step));
+                self.next_visitors
+                    .insert((Neighbour::Step(step), visitor_id));
             }
             if step == target {
                 views += 1;
                 let before = previous.map_or(Neighbour::Entrance, Neighbour::Step);
                 self.previous.count(visit, before);
+                self.previous_visitors.insert((before, visitor_id));
             }
             previous = Some(step);
         });
@@ -573,6 +593,7 @@ impl VisitFold for FlowFold {
         }
         if previous == Some(target) {
             self.next.count(visit, Neighbour::Exit);
+            self.next_visitors.insert((Neighbour::Exit, visitor_id));
         }
         self.visits += 1;
         self.views += views;
@@ -583,6 +604,8 @@ impl VisitFold for FlowFold {
         self.views += other.views;
         self.next.merge(other.next);
         self.previous.merge(other.previous);
+        self.next_visitors.extend(other.next_visitors);
+        self.previous_visitors.extend(other.previous_visitors);
     }
 }
 
@@ -605,8 +628,10 @@ pub(crate) fn flow(
         views,
         next,
         previous,
+        next_visitors,
+        previous_visitors,
         ..
-    } = fold_visits(conn, site, query, StepKinds::Pageviews, false, || {
+    } = fold_visits(conn, site, query, StepKinds::Pageviews, true, || {
         FlowFold::new(target, max_dim)
     })?;
     let mut result = Flow {
@@ -614,10 +639,13 @@ pub(crate) fn flow(
         views,
         ..Flow::default()
     };
-    let label = |rows: Vec<(Neighbour<StepId>, Count)>| -> Result<Vec<FlowRow>, StoreError> {
+    let label = |rows: Vec<(Neighbour<StepId>, Count)>,
+                 visitors: FxHashMap<Neighbour<StepId>, u64>|
+     -> Result<Vec<FlowRow>, StoreError> {
         rows.into_iter()
             .map(|(neighbour, count)| {
                 Ok(FlowRow {
+                    visitors: visitors.get(&neighbour).copied().unwrap_or(0),
                     page: match neighbour {
                         Neighbour::Step(step) => Neighbour::Step(label_step(conn, step)?),
                         Neighbour::Entrance => Neighbour::Entrance,
@@ -629,8 +657,14 @@ pub(crate) fn flow(
             })
             .collect()
     };
-    result.next = label(top(next.into_counts(), limit))?;
-    result.previous = label(top(previous.into_counts(), limit))?;
+    result.next = label(
+        top(next.into_counts(), limit),
+        visitors_per_neighbour(&next_visitors),
+    )?;
+    result.previous = label(
+        top(previous.into_counts(), limit),
+        visitors_per_neighbour(&previous_visitors),
+    )?;
     Ok(result)
 }
 

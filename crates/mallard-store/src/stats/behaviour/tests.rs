@@ -158,8 +158,10 @@ fn check_paths(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
         let target = Step::Page((*page).to_owned());
         let mut next: Counts<Neighbour<Step>> = HashMap::new();
         let mut previous: Counts<Neighbour<Step>> = HashMap::new();
+        let mut next_visitors: HashMap<Neighbour<Step>, HashSet<i64>> = HashMap::new();
+        let mut previous_visitors: HashMap<Neighbour<Step>, HashSet<i64>> = HashMap::new();
         let mut expected = Flow::default();
-        for (_, events) in &paths {
+        for (id, events) in &paths {
             let path = collapsed(events, true);
             let at: Vec<usize> = (0..path.len()).filter(|&i| path[i] == target).collect();
             if at.is_empty() {
@@ -187,6 +189,19 @@ fn check_paths(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
                 .collect();
             count_all(&mut next, &after);
             count_all(&mut previous, &before);
+            let visitor = reference.visits[id].visitor;
+            for page in &after {
+                next_visitors
+                    .entry(page.clone())
+                    .or_default()
+                    .insert(visitor);
+            }
+            for page in &before {
+                previous_visitors
+                    .entry(page.clone())
+                    .or_default()
+                    .insert(visitor);
+            }
         }
         let got = db.stats_flow(&site, query, page, 1_000).unwrap();
         assert_eq!(
@@ -204,6 +219,21 @@ fn check_paths(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
             as_map(&got.previous),
             previous,
             "previous of {page} {query:?}"
+        );
+        let visitors_of = |rows: &[super::FlowRow]| -> HashMap<Neighbour<Step>, u64> {
+            rows.iter().map(|r| (r.page.clone(), r.visitors)).collect()
+        };
+        let distinct =
+            |sets: HashMap<Neighbour<Step>, HashSet<i64>>| -> HashMap<Neighbour<Step>, u64> {
+                sets.into_iter()
+                    .map(|(page, visitors)| (page, visitors.len() as u64))
+                    .collect()
+            };
+        assert_eq!(visitors_of(&got.next), distinct(next_visitors), "{page}");
+        assert_eq!(
+            visitors_of(&got.previous),
+            distinct(previous_visitors),
+            "{page}"
         );
     }
 }
