@@ -288,3 +288,19 @@ fn switching_site_and_period_updates_the_view_and_the_export_downloads_it() {
     assert!(csv.contains("/only"), "{csv}");
     assert!(!csv.contains("/a\n") && !csv.contains("one.test"), "{csv}");
 }
+
+#[test]
+fn settings_link_to_the_openapi_description() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let browser = Browser::open_dashboard(&server, "/#/settings");
+    browser.wait_for_text("#api-card h2", "API");
+    let href = browser.eval("return document.querySelector('#openapi-link').href");
+    let href = href.as_str().unwrap().to_owned();
+    assert!(href.ends_with("/api/openapi.json"), "{href}");
+    let description = json_of(client().get(&href).send().unwrap());
+    assert!(
+        description["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{description}"
+    );
+}

@@ -178,6 +178,9 @@ export async function renderSettings() {
       h('p', { class: 'muted small' }, 'Days and hours of a site’s stats follow its time zone. Changing it recomputes the site’s stats.'),
       timeZones(sites)),
     h('section', { class: 'card' }, h('h2', {}, 'Tracker snippet'), snippetSite, snippetHolder),
+    h('section', { class: 'card', id: 'api-card' }, h('h2', {}, 'API'),
+      h('p', { class: 'muted small' }, 'Scripts read the stats and manage keys over HTTP, as Mallard Metrics’ clients do. The OpenAPI 3.1 description lists every route, parameter and answer of both API families.'),
+      h('p', {}, h('a', { href: '/api/openapi.json', id: 'openapi-link', target: '_blank', rel: 'noopener' }, 'OpenAPI description (openapi.json)'))),
     h('section', { class: 'card' }, h('h2', {}, 'Export'),
       h('p', { class: 'muted small' }, 'Every event of a site and period as CSV or JSON, or its visitors and page views per day with the top page and source.'), exportLinks(sites)));
 }

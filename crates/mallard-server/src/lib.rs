@@ -30,6 +30,7 @@ pub mod limits;
 pub mod live;
 pub mod local_admin;
 pub mod observability;
+pub mod openapi;
 pub mod request_body;
 pub mod retention;
 pub mod routes;

@@ -18,11 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use bytes::Bytes;
 use mallard_store::collector::{ApiKeyRecord, NewApiKey};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 use super::auth::{KEY_PREFIX, SCOPES};
 use super::error::{CollectorError, FieldError};
@@ -47,6 +48,98 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 struct WorkspaceQuery {
     workspace_id: Option<String>,
+}
+
+/// A key as the API shows it (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeyMetadata {
+    /// The key's id, a UUID.
+    pub id: String,
+    /// Its workspace, a UUID.
+    pub workspace_id: String,
+    /// A name for people.
+    pub name: String,
+    /// The key's first characters (`lk_live_` and four more).
+    pub prefix: String,
+    /// Its last four characters.
+    pub suffix: String,
+    /// `ingest:write`, `ingest:server`, `admin`.
+    pub scopes: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, or `null` while the key works.
+    pub revoked_at: Option<String>,
+}
+
+/// The body of `POST /admin/api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a description of the body: parse_create reads it field by field for the documented errors"
+)]
+pub struct CreateKeyBody {
+    /// The workspace, a UUID.
+    workspace_id: String,
+    /// 1 to 200 characters.
+    name: String,
+    /// At least one of `ingest:write`, `ingest:server`, `admin`.
+    scopes: Vec<String>,
+}
+
+/// A key just minted: the only answer that holds the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MintedKey {
+    /// The key's id, a UUID.
+    pub id: String,
+    /// Its workspace, a UUID.
+    pub workspace_id: String,
+    /// A name for people.
+    pub name: String,
+    /// The key's first characters.
+    pub prefix: String,
+    /// Its last four characters.
+    pub suffix: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The key: `lk_live_` and 32 letters and digits, shown once.
+    pub key: String,
+}
+
+impl MintedKey {
+    /// The answer for `record` and its `key`.
+    pub fn of(record: &ApiKeyRecord, key: String) -> Self {
+        let KeyMetadata {
+            id,
+            workspace_id,
+            name,
+            prefix,
+            suffix,
+            scopes,
+            created_at,
+            ..
+        } = metadata(record);
+        Self {
+            id,
+            workspace_id,
+            name,
+            prefix,
+            suffix,
+            scopes,
+            created_at,
+            key,
+        }
+    }
+}
+
+/// The keys of a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeyList {
+    /// The workspace, a UUID.
+    pub workspace_id: String,
+    /// Its keys, revoked ones included.
+    pub keys: Vec<KeyMetadata>,
 }
 
 /// Checks the admin bearer token of a request from `ip`. Wrong tokens (not
@@ -140,17 +233,17 @@ fn timestamp(ms: i64) -> String {
 }
 
 /// The metadata of a key as the API shows it (never the plaintext).
-pub fn metadata(key: &ApiKeyRecord) -> Value {
-    json!({
-        "id": key.id,
-        "workspace_id": key.workspace_id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "suffix": key.suffix,
-        "scopes": key.scopes,
-        "created_at": timestamp(key.created_at),
-        "revoked_at": key.revoked_at.map(timestamp),
-    })
+pub fn metadata(key: &ApiKeyRecord) -> KeyMetadata {
+    KeyMetadata {
+        id: key.id.clone(),
+        workspace_id: key.workspace_id.clone(),
+        name: key.name.clone(),
+        prefix: key.prefix.clone(),
+        suffix: key.suffix.clone(),
+        scopes: key.scopes.clone(),
+        created_at: timestamp(key.created_at),
+        revoked_at: key.revoked_at.map(timestamp),
+    }
 }
 
 fn workspace_of(
@@ -301,6 +394,15 @@ pub async fn mint(
     Ok((record, plaintext))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys",
+    operation_id = "create_workspace_key",
+    tag = "Collector admin",
+    request_body = CreateKeyBody,
+    responses((status = 201, description = "The key, shown once", body = MintedKey), (status = 400, description = "A bad body or query (the envelope's code names it)", body = crate::collector::error::CollectorErrorBody), (status = 401, description = "A missing or wrong ADMIN_TOKEN", body = crate::collector::error::CollectorErrorBody), (status = 429, description = "Too many wrong tokens", body = crate::collector::error::CollectorErrorBody), (status = 503, description = "ADMIN_TOKEN is not set, or the database is not ready", body = crate::collector::error::CollectorErrorBody)),
+    security(("admin_token" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -312,14 +414,18 @@ async fn create(
         body.map_err(|e| CollectorError::InvalidRequest(format!("Cannot read the body: {e}")))?;
     let request = parse_create(&body)?;
     let (record, plaintext) = mint(&state, request).await?;
-    let mut body = metadata(&record);
-    body["key"] = Value::String(plaintext);
-    if let Some(object) = body.as_object_mut() {
-        object.remove("revoked_at");
-    }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(MintedKey::of(&record, plaintext))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api-keys",
+    operation_id = "list_workspace_keys",
+    tag = "Collector admin",
+    params(("workspace_id" = String, Query, description = "The workspace, a UUID")),
+    responses((status = 200, description = "The workspace's keys", body = KeyList), (status = 400, description = "A bad body or query (the envelope's code names it)", body = crate::collector::error::CollectorErrorBody), (status = 401, description = "A missing or wrong ADMIN_TOKEN", body = crate::collector::error::CollectorErrorBody), (status = 429, description = "Too many wrong tokens", body = crate::collector::error::CollectorErrorBody), (status = 503, description = "ADMIN_TOKEN is not set, or the database is not ready", body = crate::collector::error::CollectorErrorBody)),
+    security(("admin_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -333,10 +439,22 @@ async fn list(
         .read(move |db| db.collector_api_keys(&id))
         .await
         .map_err(|_| CollectorError::Unavailable("The database is not ready".into()))?;
-    let keys: Vec<Value> = keys.iter().map(metadata).collect();
-    Ok(Json(json!({"workspace_id": workspace, "keys": keys})).into_response())
+    Ok(Json(KeyList {
+        workspace_id: workspace,
+        keys: keys.iter().map(metadata).collect(),
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/api-keys/{id}",
+    operation_id = "revoke_workspace_key",
+    tag = "Collector admin",
+    params(("id" = String, Path, description = "The key's id"), ("workspace_id" = String, Query, description = "The workspace, a UUID")),
+    responses((status = 200, description = "The key, now revoked", body = KeyMetadata), (status = 404, description = "No such key in the workspace", body = crate::collector::error::CollectorErrorBody), (status = 400, description = "A bad body or query (the envelope's code names it)", body = crate::collector::error::CollectorErrorBody), (status = 401, description = "A missing or wrong ADMIN_TOKEN", body = crate::collector::error::CollectorErrorBody), (status = 429, description = "Too many wrong tokens", body = crate::collector::error::CollectorErrorBody), (status = 503, description = "ADMIN_TOKEN is not set, or the database is not ready", body = crate::collector::error::CollectorErrorBody)),
+    security(("admin_token" = []))
+)]
 async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -11,12 +11,13 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mallard_store::error::WriteFailure;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::excerpt::shorten;
 
 /// One per-field problem, listed in the envelope's `details`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field, as a dotted path (`props.plan`, `context.screen.w`).
     pub field: String,
@@ -37,6 +38,40 @@ impl FieldError {
             message: cut(message.into()),
         }
     }
+}
+
+/// The error envelope of the collector family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// A stable code: `invalid_json`, `missing_field`, `invalid_field`,
+    /// `schema_validation_failed`, `unauthorized`, `forbidden`, ...
+    pub code: String,
+    /// What went wrong, in words.
+    pub message: String,
+    /// The fields at fault, if any.
+    pub details: Vec<FieldError>,
+}
+
+/// Every error body of the collector family: the envelope, or one of the two
+/// flat bodies the contract fixes (`api_key_required` with `upgrade_docs`,
+/// and `rate_limited`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CollectorErrorBody {
+    /// `{"error": {"code", "message", "details"}}`.
+    Envelope {
+        /// The envelope.
+        error: ErrorEnvelope,
+    },
+    /// `{"error": "api_key_required", "upgrade_docs": ...}` or
+    /// `{"error": "rate_limited"}`.
+    Flat {
+        /// `api_key_required` or `rate_limited`.
+        error: String,
+        /// Where to read about keys (with `api_key_required`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upgrade_docs: Option<String>,
+    },
 }
 
 /// Which rate-limit gate refused a request (the `x-ratelimit-reason` header).
@@ -216,16 +251,35 @@ impl CollectorError {
         }
     }
 
-    fn details(&self) -> Value {
-        let fields = |list: &[FieldError]| {
-            list.iter()
-                .map(|e| json!({"field": e.field, "message": e.message}))
-                .collect::<Vec<_>>()
-        };
+    fn details(&self) -> Vec<FieldError> {
         match self {
-            Self::MissingField(field) => json!([{"field": field, "message": "required"}]),
-            Self::InvalidField(list) | Self::SchemaValidationFailed(list) => json!(fields(list)),
-            _ => json!([]),
+            Self::MissingField(field) => vec![FieldError {
+                field: field.clone(),
+                message: "required".into(),
+            }],
+            Self::InvalidField(list) | Self::SchemaValidationFailed(list) => list.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The body of this error (see [`CollectorErrorBody`]).
+    fn body(&self) -> CollectorErrorBody {
+        match self {
+            Self::ApiKeyRequired { upgrade_docs } => CollectorErrorBody::Flat {
+                error: "api_key_required".into(),
+                upgrade_docs: Some(upgrade_docs.to_string()),
+            },
+            Self::RateLimited(_) => CollectorErrorBody::Flat {
+                error: "rate_limited".into(),
+                upgrade_docs: None,
+            },
+            _ => CollectorErrorBody::Envelope {
+                error: ErrorEnvelope {
+                    code: self.code().into(),
+                    message: shorten(&self.to_string()).into_owned(),
+                    details: self.details(),
+                },
+            },
         }
     }
 }
@@ -250,18 +304,7 @@ impl From<WriteFailure> for CollectorError {
 impl IntoResponse for CollectorError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match &self {
-            Self::ApiKeyRequired { upgrade_docs } => {
-                json!({"error": "api_key_required", "upgrade_docs": upgrade_docs})
-            }
-            Self::RateLimited(_) => json!({"error": "rate_limited"}),
-            _ => json!({"error": {
-                "code": self.code(),
-                "message": shorten(&self.to_string()),
-                "details": self.details(),
-            }}),
-        };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(self.body())).into_response();
         let gate = match &self {
             Self::RateLimited(gate) => Some(*gate),
             Self::WorkspaceRateLimited => Some(LimitGate::Workspace),
@@ -302,6 +345,7 @@ impl IntoResponse for CollectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     async fn body_of(error: CollectorError) -> (StatusCode, axum::http::HeaderMap, Value) {
         let response = error.into_response();

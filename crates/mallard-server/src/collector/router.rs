@@ -8,8 +8,9 @@ use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
 use tower_http::cors::{Any, CorsLayer};
+use utoipa::ToSchema;
 
 use super::auth::Endpoint;
 use super::body::MAX_BODY_BYTES;
@@ -19,9 +20,9 @@ use crate::layers::timeout::CommitPoint;
 use crate::request_body::reservation_of;
 use crate::state::AppState;
 
-/// The collector routes.
-pub fn router() -> Router<AppState> {
-    let cors = CorsLayer::new()
+/// The CORS layer of the browser endpoint.
+fn browser_cors() -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([http::Method::POST])
         .allow_headers([
@@ -32,42 +33,94 @@ pub fn router() -> Router<AppState> {
             HeaderName::from_static("x-consent"),
         ])
         .allow_private_network(true)
-        .max_age(std::time::Duration::from_secs(86_400));
+        .max_age(std::time::Duration::from_secs(86_400))
+}
+
+/// The collector routes. Each `/v1/...` path is its unprefixed twin under
+/// another name (each has its own handler, so the description lists both).
+pub fn router() -> Router<AppState> {
     // The browser endpoint answers CORS preflights; the OPTIONS handler gives
     // the CORS layer a route to wrap.
-    let browser: MethodRouter<AppState> = post(browser_events)
-        .options(|| async { StatusCode::NO_CONTENT })
-        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors);
-    let server: MethodRouter<AppState> = post(server_events)
-        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    fn browser<H, T>(handler: H) -> MethodRouter<AppState>
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        post(handler)
+            .options(preflight)
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(browser_cors())
+    }
+    fn server<H, T>(handler: H) -> MethodRouter<AppState>
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        post(handler).layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    }
     Router::new()
-        .route("/events", browser.clone())
-        .route("/v1/events", browser)
-        .route("/s2s/events", server.clone())
-        .route("/v1/s2s/events", server)
+        .route("/events", browser(browser_events))
+        .route("/v1/events", browser(browser_events_v1))
+        .route("/s2s/events", server(server_events))
+        .route("/v1/s2s/events", server(server_events_v1))
         .route("/healthz", get(healthz))
-        .route("/v1/healthz", get(healthz))
+        .route("/v1/healthz", get(healthz_v1))
         .route("/version", get(version))
-        .route("/v1/version", get(version))
+        .route("/v1/version", get(version_v1))
         .merge(super::admin::router())
 }
 
-async fn browser_events(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    request: Request,
-) -> Response {
-    handle(&state, Endpoint::Browser, ip, request).await
+/// The answer to a CORS preflight of the browser endpoint (the CORS layer
+/// around it adds the headers).
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
-async fn server_events(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    request: Request,
-) -> Response {
-    handle(&state, Endpoint::Server, ip, request).await
+/// Documents one collector ingestion path: its body is one event.
+macro_rules! ingest_path {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $endpoint:expr, $security:tt) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "Collector",
+            request_body(content = crate::openapi::CollectorEvent, description = "One event (gzip or br with Content-Encoding, at most 5 MB)"),
+            params(
+                ("X-Site-Id" = Option<String>, Header, description = "The site, when no key names it"),
+                ("X-Consent" = Option<String>, Header, description = "The visitor's consent state"),
+            ),
+            responses(
+                (status = 202, description = "Accepted (duplicates and bots too); the body is empty"),
+                crate::openapi::responses::CollectorErrors,
+            ),
+            security $security
+        )]
+        async fn $name(
+            State(state): State<AppState>,
+            ClientIp(ip): ClientIp,
+            request: Request,
+        ) -> Response {
+            handle(&state, $endpoint, ip, request).await
+        }
+    };
 }
+
+ingest_path!(
+    /// `POST /events`: an event from a browser.
+    browser_events, "/events", Endpoint::Browser, ((), ("bearer" = []))
+);
+ingest_path!(
+    /// `POST /v1/events`: `/events` under its versioned name.
+    browser_events_v1, "/v1/events", Endpoint::Browser, ((), ("bearer" = []))
+);
+ingest_path!(
+    /// `POST /s2s/events`: an event from a server, with an `ingest:server` key.
+    server_events, "/s2s/events", Endpoint::Server, (("bearer" = []))
+);
+ingest_path!(
+    /// `POST /v1/s2s/events`: `/s2s/events` under its versioned name.
+    server_events_v1, "/v1/s2s/events", Endpoint::Server, (("bearer" = []))
+);
 
 /// Ingests `request`, whose body is read only once the gates and
 /// authentication let it through.
@@ -92,12 +145,45 @@ fn respond(outcome: Result<StatusCode, super::CollectorError>) -> Response {
     }
 }
 
+/// The body of `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Healthz {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// The body of `/version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Version {
+    /// `mallard-metrics`.
+    name: &'static str,
+    /// This build's version.
+    version: &'static str,
+}
+
 /// Liveness: touches no state.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "Collector", responses((status = 200, description = "Alive", body = Healthz)))]
+async fn healthz() -> Json<Healthz> {
+    Json(Healthz { status: "ok" })
+}
+
+/// `/healthz` under its versioned name.
+#[utoipa::path(get, path = "/v1/healthz", tag = "Collector", responses((status = 200, description = "Alive", body = Healthz)))]
+async fn healthz_v1() -> Json<Healthz> {
+    healthz().await
 }
 
 /// The server's name and version.
-async fn version() -> Json<serde_json::Value> {
-    Json(json!({"name": "mallard-metrics", "version": env!("CARGO_PKG_VERSION")}))
+#[utoipa::path(get, path = "/version", tag = "Collector", responses((status = 200, description = "The name and version", body = Version)))]
+async fn version() -> Json<Version> {
+    Json(Version {
+        name: "mallard-metrics",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `/version` under its versioned name.
+#[utoipa::path(get, path = "/v1/version", tag = "Collector", responses((status = 200, description = "The name and version", body = Version)))]
+async fn version_v1() -> Json<Version> {
+    version().await
 }

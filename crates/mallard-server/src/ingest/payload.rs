@@ -30,7 +30,7 @@ fn bad_request(err: impl std::fmt::Display) -> ApiError {
 }
 
 /// An event as posted in a JSON body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct MallardPayload {
     /// Site id (domain).
     pub d: String,

@@ -29,10 +29,22 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/security.txt", get(security_txt))
 }
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "Static",
+    responses((status = 200, description = "The dashboard", body = String, content_type = "text/html")),
+)]
 async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers, "no-cache")
 }
 
+#[utoipa::path(
+    get,
+    path = "/mallard.js",
+    tag = "Static",
+    responses((status = 200, description = "The tracker script", body = String, content_type = "text/javascript")),
+)]
 async fn tracker(headers: HeaderMap) -> Response {
     let mut response = serve(
         "mallard.js",
@@ -47,14 +59,36 @@ async fn tracker(headers: HeaderMap) -> Response {
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/static/{path}",
+    tag = "Static",
+    params(("path" = String, Path, description = "A file of the dashboard")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "No such file", body = crate::error::ErrorBody),
+    ),
+)]
 async fn static_file(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers, "no-cache")
 }
 
+#[utoipa::path(
+    get,
+    path = "/robots.txt",
+    tag = "Static",
+    responses((status = 200, description = "Disallow everything", body = String, content_type = "text/plain")),
+)]
 async fn robots() -> &'static str {
     "User-agent: *\nDisallow: /\n"
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/security.txt",
+    tag = "Static",
+    responses((status = 200, description = "RFC 9116 contact", body = String, content_type = "text/plain")),
+)]
 async fn security_txt(State(state): State<AppState>) -> Response {
     let expires = time::OffsetDateTime::now_utc() + time::Duration::days(365);
     let expires = expires

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::csrf::{self, Headerless};
 use crate::auth::extract::principal_of;
@@ -65,6 +65,20 @@ fn same_origin_path(next: Option<&str>) -> &str {
 /// `GET /api/auth/desktop?token=...`: trades a one-time token minted by the
 /// desktop shell for a session and sends the window on to the dashboard, so
 /// the token never stays in the address bar (see [`crate::auth::desktop`]).
+#[utoipa::path(
+    get,
+    path = "/api/auth/desktop",
+    tag = "Auth",
+    params(
+        ("token" = String, Query, description = "The one-time token minted by the desktop shell"),
+        ("next" = Option<String>, Query, description = "A path of this server to go to (default /)"),
+    ),
+    responses(
+        (status = 303, description = "Signed in; Location is the dashboard"),
+        (status = 400, description = "No token", body = crate::error::ErrorBody),
+        (status = 401, description = "An invalid or expired token", body = crate::error::ErrorBody),
+    ),
+)]
 async fn desktop_sign_in(
     State(state): State<AppState>,
     query: Result<Query<DesktopSignInQuery>, QueryRejection>,
@@ -88,17 +102,39 @@ async fn desktop_sign_in(
 }
 
 /// The body of login.
-#[derive(Debug, Deserialize)]
-struct PasswordBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct PasswordBody {
     password: String,
 }
 
 /// The body of setup: the password and, from another machine, the setup
 /// token (or the `X-Setup-Token` header).
-#[derive(Debug, Deserialize)]
-struct SetupBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct SetupBody {
+    /// 8 characters to 1024 bytes.
     password: String,
+    /// The one-time setup token the server printed at start.
     setup_token: Option<String>,
+}
+
+/// A new session: the token is also set as the `mm_session` cookie.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionBody {
+    token: String,
+}
+
+/// The answer to logout.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LoggedOut {
+    /// `logged_out`.
+    status: &'static str,
+}
+
+/// Whether a password is set, and whether the request is signed in.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuthStatus {
+    setup_required: bool,
+    authenticated: bool,
 }
 
 /// The setup token presented in the `X-Setup-Token` header or the body.
@@ -111,6 +147,20 @@ fn presented_setup_token<'a>(headers: &'a HeaderMap, body: &'a SetupBody) -> Opt
         .filter(|token| !token.is_empty())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/setup",
+    tag = "Auth",
+    request_body = SetupBody,
+    responses(
+        (status = 200, description = "The password is set; a session starts", body = SessionBody),
+        (status = 400, description = "A password too short or too long", body = crate::error::ErrorBody),
+        (status = 401, description = "From another machine without the setup token", body = crate::error::ErrorBody),
+        (status = 403, description = "A cross-site request", body = crate::error::ErrorBody),
+        (status = 409, description = "A password is already set", body = crate::error::ErrorBody),
+        (status = 422, description = "Not the documented body", body = crate::error::ErrorBody),
+    ),
+)]
 async fn setup(
     State(state): State<AppState>,
     DirectLoopback(direct): DirectLoopback,
@@ -170,6 +220,20 @@ async fn setup(
 /// `POST /api/auth/login`. The attempt runs in a task of its own, so a client
 /// that hangs up cannot cancel it half-way: its reservation is settled and its
 /// hashing permit is held until Argon2 has finished.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "Auth",
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "A session starts", body = SessionBody),
+        (status = 400, description = "No password is set yet", body = crate::error::ErrorBody),
+        (status = 401, description = "A wrong password", body = crate::error::ErrorBody),
+        (status = 403, description = "A cross-site request", body = crate::error::ErrorBody),
+        (status = 422, description = "Not the documented body", body = crate::error::ErrorBody),
+        (status = 429, description = "Locked out after failed attempts", body = crate::error::ErrorBody),
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -223,9 +287,18 @@ async fn attempt_login(
 /// Logout needs no authentication and always answers 200 (spec 001). It ends
 /// the session unless the request names a foreign origin: a cross-site page
 /// may not sign the user out, but it learns nothing from the answer either.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "Auth",
+    responses((status = 200, description = "Signed out (always 200)", body = LoggedOut)),
+)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let foreign = csrf::is_foreign(&headers, state.config.dashboard_origin.as_deref());
-    let body = Json(json!({"status": "logged_out"})).into_response();
+    let body = Json(LoggedOut {
+        status: "logged_out",
+    })
+    .into_response();
     if foreign {
         return body;
     }
@@ -238,10 +311,17 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// The authentication state: open access counts as authenticated only for a
 /// client straight on this machine; anyone else sees `setup_required: true,
 /// authenticated: false` until the password is set.
-async fn status(State(state): State<AppState>, parts: Parts) -> Json<serde_json::Value> {
-    let setup_required = !state.auth.password_configured();
-    let authenticated = principal_of(&parts, &state).can_read_stats();
-    Json(json!({"setup_required": setup_required, "authenticated": authenticated}))
+#[utoipa::path(
+    get,
+    path = "/api/auth/status",
+    tag = "Auth",
+    responses((status = 200, description = "The authentication state", body = AuthStatus)),
+)]
+async fn status(State(state): State<AppState>, parts: Parts) -> Json<AuthStatus> {
+    Json(AuthStatus {
+        setup_required: !state.auth.password_configured(),
+        authenticated: principal_of(&parts, &state).can_read_stats(),
+    })
 }
 
 fn check_csrf(
@@ -301,7 +381,7 @@ fn start_session(state: &AppState) -> Result<Response, ApiError> {
     let token = state.auth.sessions.create().ok_or(ApiError::Internal)?;
     let cookie = state.auth.session_cookie(&token);
     Ok(with_cookie(
-        Json(json!({"token": token})).into_response(),
+        Json(SessionBody { token }).into_response(),
         &cookie,
     ))
 }

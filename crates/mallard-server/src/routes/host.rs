@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::extract::AdminAccess;
 use crate::error::ApiError;
@@ -26,34 +26,77 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The body of `PUT /api/host/port`.
-#[derive(Debug, Deserialize)]
-struct PortChange {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct PortChange {
+    /// 1024 to 65535.
     port: u16,
 }
 
-async fn describe(_admin: AdminAccess, State(state): State<AppState>) -> Json<Value> {
-    let value = match state.host.get() {
-        Some(host) => json!({
-            "kind": "desktop",
-            "port": host.port(),
-            "port_changeable": true,
-            "file_dialog": true,
-        }),
-        None => json!({
-            "kind": "server",
-            "port": state.config.port,
-            "port_changeable": false,
-            "file_dialog": false,
-        }),
-    };
-    Json(value)
+/// What runs this server.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HostBody {
+    /// `desktop` (the app) or `server` (`mallard serve`).
+    kind: &'static str,
+    /// The port it listens on.
+    port: u16,
+    /// Whether `PUT /api/host/port` can move it.
+    port_changeable: bool,
+    /// Whether it can open a native file dialog.
+    file_dialog: bool,
 }
 
+/// The answer to a port change.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Moving {
+    /// `moving`.
+    status: &'static str,
+    /// The dashboard's address on the new port.
+    url: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/host",
+    tag = "Host",
+    responses((status = 200, description = "What runs this server", body = HostBody), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
+async fn describe(_admin: AdminAccess, State(state): State<AppState>) -> Json<HostBody> {
+    Json(match state.host.get() {
+        Some(host) => HostBody {
+            kind: "desktop",
+            port: host.port(),
+            port_changeable: true,
+            file_dialog: true,
+        },
+        None => HostBody {
+            kind: "server",
+            port: state.config.port,
+            port_changeable: false,
+            file_dialog: false,
+        },
+    })
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/host/port",
+    tag = "Host",
+    request_body = PortChange,
+    responses(
+        (status = 202, description = "The server moves", body = Moving),
+        (status = 404, description = "Not the desktop app: the configuration sets the port", body = crate::error::ErrorBody),
+        (status = 409, description = "The port is taken", body = crate::error::ErrorBody),
+        (status = 422, description = "Not the documented body", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn change_port(
     _admin: AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PortChange>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Moving>), ApiError> {
     let Some(host) = state.host.get() else {
         return Err(ApiError::NotFound(
             "This server's port is set by its configuration (--port, MALLARD_PORT or `port`)"
@@ -75,7 +118,10 @@ async fn change_port(
     tracing::info!(port = body.port, "moving the server to another port");
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"status": "moving", "url": url})),
+        Json(Moving {
+            status: "moving",
+            url,
+        }),
     ))
 }
 
@@ -83,11 +129,23 @@ async fn change_port(
 /// chosen there, as a job (`GET /api/imports/jobs/{job}`): `choosing` while
 /// the dialog is open, `dismissed` if it was closed without a choice. The
 /// paths come from the person at the machine, never from the request.
+#[utoipa::path(
+    post,
+    path = "/api/host/import-logs",
+    tag = "Host",
+    request_body = crate::routes::imports::LogImportOptions,
+    responses(
+        (status = 202, description = "The dialog opens; the import runs as a job", body = crate::routes::imports::JobStartedJson),
+        (status = 404, description = "Not the desktop app: no window to pick files in", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn import_logs(
     _admin: AdminAccess,
     State(state): State<AppState>,
     JsonBody(options): JsonBody<LogImportOptions>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<crate::routes::imports::JobStartedJson>), ApiError> {
     let Some(host) = state.host.get().cloned() else {
         return Err(ApiError::NotFound(
             "This server has no window to pick files in: run `mallard import logs` on its machine"
@@ -96,5 +154,8 @@ async fn import_logs(
     };
     let request = options.request(&state, Vec::new())?;
     let job = spawn_job(&state, request, JobInputs::Dialog(host));
-    Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(crate::routes::imports::JobStartedJson { job }),
+    ))
 }

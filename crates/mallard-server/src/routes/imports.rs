@@ -44,8 +44,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One import as listed.
-#[derive(Debug, Serialize)]
-struct ImportJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ImportJson {
     id: i64,
     site_id: String,
     kind: String,
@@ -56,6 +56,8 @@ struct ImportJson {
     lines: u64,
     imported: u64,
     unparsed: u64,
+    /// Lines left out, by reason.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     skipped: serde_json::Map<String, serde_json::Value>,
     first_event_at: Option<String>,
     last_event_at: Option<String>,
@@ -84,6 +86,14 @@ impl From<ImportRecord> for ImportJson {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/imports",
+    operation_id = "list_imports",
+    tag = "Imports",
+    responses((status = 200, description = "Every import, newest first", body = Vec<ImportJson>), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn list(
     _admin: AdminAccess,
     State(state): State<AppState>,
@@ -93,13 +103,22 @@ async fn list(
 }
 
 /// What an undo answers.
-#[derive(Debug, Serialize)]
-struct UndoneJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct UndoneJson {
     id: i64,
     visits_removed: u64,
     events_removed: u64,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/imports/{id}",
+    operation_id = "undo_import",
+    tag = "Imports",
+    params(("id" = i64, Path, description = "The import's id")),
+    responses((status = 200, description = "What the undo removed", body = UndoneJson), (status = 404, description = "No such import", body = crate::error::ErrorBody), (status = 409, description = "Undone already", body = crate::error::ErrorBody), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn undo(
     _admin: AdminAccess,
     State(state): State<AppState>,
@@ -133,8 +152,8 @@ async fn undo(
 
 /// The body of `POST /api/imports/logs` (unknown fields are refused by
 /// the flattened options).
-#[derive(Debug, Deserialize)]
-struct LogImportBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct LogImportBody {
     #[serde(flatten)]
     options: LogImportOptions,
     files: Vec<String>,
@@ -145,7 +164,7 @@ struct LogImportBody {
 }
 
 /// How to read the logs: the site, the format, what to leave out.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogImportOptions {
     site_id: String,
@@ -192,11 +211,19 @@ impl LogImportOptions {
 }
 
 /// What starting an import answers.
-#[derive(Debug, Serialize)]
-struct JobStartedJson {
-    job: u64,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JobStartedJson {
+    pub(crate) job: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/imports/logs",
+    tag = "Imports",
+    request_body = LogImportBody,
+    responses((status = 202, description = "The import runs as a job", body = JobStartedJson), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn start_logs(
     AdminAccess(principal): AdminAccess,
     State(state): State<AppState>,
@@ -301,12 +328,20 @@ pub(crate) fn spawn_job(state: &AppState, mut request: LogImportRequest, inputs:
 }
 
 /// What asking a job to stop answers.
-#[derive(Debug, Serialize)]
-struct StoppingJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StoppingJson {
     job: u64,
     status: &'static str,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/imports/jobs/{job}",
+    tag = "Imports",
+    params(("job" = u64, Path, description = "The job's id")),
+    responses((status = 202, description = "The job stops", body = StoppingJson), (status = 404, description = "No such job", body = crate::error::ErrorBody), (status = 409, description = "The job has ended", body = crate::error::ErrorBody), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn cancel_job(
     _admin: AdminAccess,
     State(state): State<AppState>,
@@ -329,8 +364,8 @@ async fn cancel_job(
 }
 
 /// Counts as the job answer shows them.
-#[derive(Debug, Serialize)]
-struct CountsJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CountsJson {
     lines: u64,
     imported: u64,
     unparsed: u64,
@@ -341,8 +376,8 @@ struct CountsJson {
 }
 
 /// An unreadable line.
-#[derive(Debug, Serialize)]
-struct LineErrorJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LineErrorJson {
     file: String,
     line: u64,
     error: String,
@@ -375,8 +410,8 @@ impl From<&LineCounts> for CountsJson {
 }
 
 /// A file's outcome.
-#[derive(Debug, Serialize)]
-struct FileJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct FileJson {
     file: String,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -386,8 +421,8 @@ struct FileJson {
 }
 
 /// A job as `GET /api/imports/jobs/{job}` shows it.
-#[derive(Debug, Serialize)]
-struct JobJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JobJson {
     job: u64,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -467,6 +502,14 @@ fn job_id(text: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::NotFound("No such import job".into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/imports/jobs/{job}",
+    tag = "Imports",
+    params(("job" = u64, Path, description = "The job's id")),
+    responses((status = 200, description = "The job's progress, or its outcome", body = JobJson), (status = 404, description = "No such job", body = crate::error::ErrorBody), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn job(
     _admin: AdminAccess,
     State(state): State<AppState>,

@@ -49,12 +49,39 @@ pub fn router() -> Router<AppState> {
     // is set on the whole router later and is not wrapped).
     let methods: MethodRouter<AppState> = post(post_event)
         .get(get_event)
-        .options(|| async { StatusCode::NO_CONTENT })
+        .options(preflight)
         .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(INGEST_BODY_LIMIT))
         .layer(cors);
     Router::new().route("/api/event", methods)
 }
 
+/// The CORS preflight (answered by the CORS layer around it).
+#[utoipa::path(
+    options,
+    path = "/api/event",
+    tag = "Ingestion",
+    responses((status = 204, description = "CORS preflight: any origin may post events")),
+)]
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/event",
+    tag = "Ingestion",
+    request_body(content = crate::ingest::payload::MallardPayload, description = "One event; gzip or brotli with Content-Encoding, at most 64 KB"),
+    responses(
+        (status = 202, description = "Accepted (bots too, silently dropped); the body is empty"),
+        (status = 400, description = "An empty site or a bad field", body = crate::error::ErrorBody),
+        (status = 403, description = "A site outside site_ids, or an Origin that does not match", body = crate::error::ErrorBody),
+        (status = 413, description = "Over 64 KB", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON, or an unknown Content-Encoding", body = crate::error::ErrorBody),
+        (status = 422, description = "A required field (d, n, u) is missing", body = crate::error::ErrorBody),
+        (status = 429, description = "Over the per-site rate limit", body = crate::error::ErrorBody),
+        (status = 503, description = "Collection paused, or the database cannot take writes", body = crate::error::ErrorBody),
+    ),
+)]
 async fn post_event(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -102,6 +129,28 @@ fn from_decoding(err: CollectorError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/event",
+    tag = "Ingestion",
+    params(
+        ("d" = String, Query, description = "The site"),
+        ("n" = String, Query, description = "The event name"),
+        ("u" = String, Query, description = "The page URL"),
+        ("r" = Option<String>, Query, description = "The referrer"),
+        ("w" = Option<u32>, Query, description = "The screen width"),
+        ("p" = Option<String>, Query, description = "Custom properties, a JSON object as text"),
+        ("ra" = Option<String>, Query, description = "Revenue amount"),
+        ("rc" = Option<String>, Query, description = "ISO 4217 currency code"),
+    ),
+    responses(
+        (status = 200, description = "A transparent 1x1 GIF (the tracking pixel)", body = String, content_type = "image/gif"),
+        (status = 400, description = "A bad field", body = crate::error::ErrorBody),
+        (status = 403, description = "A site outside site_ids", body = crate::error::ErrorBody),
+        (status = 429, description = "Over the per-site rate limit", body = crate::error::ErrorBody),
+        (status = 503, description = "Collection paused, or the database cannot take writes", body = crate::error::ErrorBody),
+    ),
+)]
 async fn get_event(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -8,13 +8,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::auth::extract::AdminAccess;
 use crate::collector::CollectorError;
 use crate::collector::admin::{
-    KeyRequest, metadata, mint, new_uuid, parse_uuid, valid_name, valid_scopes,
+    KeyMetadata, KeyRequest, metadata, mint, new_uuid, parse_uuid, valid_name, valid_scopes,
 };
 use crate::error::ApiError;
 use crate::json::JsonBody;
@@ -27,9 +29,48 @@ pub fn router() -> Router<AppState> {
         .route("/api/ingest-keys/{id}", delete(revoke))
 }
 
-async fn list(_admin: AdminAccess, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// A key just minted from the dashboard: its metadata and, once, the key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedIngestKey {
+    /// The key's metadata.
+    #[serde(flatten)]
+    metadata: KeyMetadata,
+    /// The key (`lk_live_...`), shown once.
+    key: String,
+}
+
+/// The body of `POST /api/ingest-keys`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a description of the body: parse reads it field by field for the documented errors"
+)]
+pub(crate) struct CreateIngestKey {
+    /// 1 to 200 characters.
+    name: String,
+    /// At least one of `ingest:write`, `ingest:server`, `admin`.
+    scopes: Vec<String>,
+    /// A workspace UUID; absent, the newest key's workspace.
+    workspace_id: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/ingest-keys",
+    operation_id = "list_ingest_keys",
+    tag = "Keys",
+    responses(
+        (status = 200, description = "Every ingestion key of every workspace", body = Vec<KeyMetadata>),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
+async fn list(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<KeyMetadata>>, ApiError> {
     let keys = state.read(|db| db.collector_all_api_keys()).await?;
-    Ok(Json(Value::Array(keys.iter().map(metadata).collect())))
+    Ok(Json(keys.iter().map(metadata).collect()))
 }
 
 /// Validates a create body; the error is the message of a 400 answer.
@@ -67,11 +108,23 @@ fn parse(body: &Value) -> Result<(String, Vec<String>, Option<String>), String> 
     Ok((name, scopes, workspace))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/ingest-keys",
+    operation_id = "create_ingest_key",
+    tag = "Keys",
+    request_body = CreateIngestKey,
+    responses(
+        (status = 201, description = "The key, shown once", body = CreatedIngestKey),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn create(
     AdminAccess(principal): AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedIngestKey>), ApiError> {
     let (name, scopes, workspace) = parse(&body).map_err(ApiError::BadRequest)?;
     // Without a workspace the key joins the newest key's workspace, so the
     // keys of one laptop share one workspace; the very first starts one.
@@ -96,16 +149,33 @@ async fn create(
         created_in_open_access: principal == Principal::OpenAccess,
     };
     let (record, plaintext) = mint(&state, request).await.map_err(to_api)?;
-    let mut body = metadata(&record);
-    body["key"] = Value::String(plaintext);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedIngestKey {
+            metadata: metadata(&record),
+            key: plaintext,
+        }),
+    ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/ingest-keys/{id}",
+    operation_id = "revoke_ingest_key",
+    tag = "Keys",
+    params(("id" = String, Path, description = "The key's id, a UUID")),
+    responses(
+        (status = 200, description = "The key, now revoked", body = KeyMetadata),
+        (status = 404, description = "No such key", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn revoke(
     _admin: AdminAccess,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyMetadata>, ApiError> {
     let not_found = || ApiError::NotFound("Ingestion key not found".into());
     let id = parse_uuid(&id).ok_or_else(not_found)?;
     let now = crate::clock::now_ms();
@@ -120,7 +190,7 @@ async fn revoke(
         })?
         .ok_or_else(not_found)?;
     state.collector.keys.revoke(&id);
-    Ok(Json(json!(metadata(&revoked))))
+    Ok(Json(metadata(&revoked)))
 }
 
 fn to_api(err: CollectorError) -> ApiError {
@@ -133,6 +203,7 @@ fn to_api(err: CollectorError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn create_bodies_are_validated_with_documented_messages() {

@@ -8,7 +8,7 @@ use mallard_core::Scope;
 use mallard_core::scope::validate_key_name;
 use mallard_store::auth::ApiKeyRecord;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::auth::extract::AdminAccess;
@@ -24,26 +24,65 @@ pub fn router() -> Router<AppState> {
         .route("/api/keys/{key_hash}", delete(revoke))
 }
 
-#[derive(Debug, Deserialize)]
-struct CreateKey {
+/// The body of `POST /api/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CreateKey {
+    /// A name for people: 1 to 100 characters.
     name: String,
+    /// `Admin` or `ReadOnly`.
+    #[schema(example = "ReadOnly")]
     scope: String,
 }
 
-#[derive(Debug, Serialize)]
-struct KeyListing {
+/// A new key: the only time the key itself is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedKey {
+    /// The key (`mm_...`); only its hash is stored.
+    key: String,
+    /// The SHA-256 of the key, hex: its id.
     key_hash: String,
     name: String,
+    /// `Admin` or `ReadOnly`.
     scope: &'static str,
+}
+
+/// A key in the list (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KeyListing {
+    key_hash: String,
+    name: String,
+    /// `Admin` or `ReadOnly`.
+    scope: &'static str,
+    /// RFC 3339.
     created_at: String,
     revoked: bool,
 }
 
+/// The answer to a revocation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Revoked {
+    /// `revoked`.
+    status: &'static str,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    operation_id = "create_api_key",
+    tag = "Keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, shown once", body = CreatedKey),
+        (status = 422, description = "A bad name or scope", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn create(
     AdminAccess(principal): AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateKey>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let name = validate_key_name(&body.name).map_err(ApiError::Unprocessable)?;
     let scope: Scope = body.scope.parse().map_err(ApiError::Unprocessable)?;
     let key = new_api_key().map_err(|_| ApiError::Internal)?;
@@ -72,15 +111,26 @@ async fn create(
     state.auth.add_key(record.clone());
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "key": key,
-            "key_hash": record.key_hash,
-            "name": record.name,
-            "scope": record.scope.as_str(),
-        })),
+        Json(CreatedKey {
+            key,
+            key_hash: record.key_hash,
+            name: record.name,
+            scope: record.scope.as_str(),
+        }),
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    operation_id = "list_api_keys",
+    tag = "Keys",
+    responses(
+        (status = 200, description = "Every key, revoked ones included", body = Vec<KeyListing>),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn list(
     _admin: AdminAccess,
     State(state): State<AppState>,
@@ -101,11 +151,24 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{key_hash}",
+    operation_id = "revoke_api_key",
+    tag = "Keys",
+    params(("key_hash" = String, Path, description = "The key's SHA-256, hex")),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "No such key", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn revoke(
     _admin: AdminAccess,
     State(state): State<AppState>,
     Path(key_hash): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
     let well_formed = key_hash.len() == 64 && key_hash.bytes().all(|b| b.is_ascii_hexdigit());
     if !well_formed {
         return Err(not_found());
@@ -122,7 +185,7 @@ async fn revoke(
         return Err(not_found());
     }
     state.auth.revoke_key(&key_hash, now);
-    Ok(Json(json!({"status": "revoked"})))
+    Ok(Json(Revoked { status: "revoked" }))
 }
 
 fn not_found() -> ApiError {

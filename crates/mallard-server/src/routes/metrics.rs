@@ -24,9 +24,36 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/v1/metrics", get(metrics))
+        .route("/v1/metrics", get(metrics_v1))
 }
 
+/// `/metrics` under the collector family's versioned name.
+#[utoipa::path(
+    get,
+    path = "/v1/metrics",
+    tag = "Health",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "MALLARD_METRICS_TOKEN is set and the request lacks it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many wrong tokens", body = crate::error::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+async fn metrics_v1(state: State<AppState>, ip: ClientIp, headers: HeaderMap) -> Response {
+    metrics(state, ip, headers).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Health",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "MALLARD_METRICS_TOKEN is set and the request lacks it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many wrong tokens", body = crate::error::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
 async fn metrics(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(crate::collector::router())
         .merge(crate::stats::router())
+        .merge(crate::openapi::router())
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(axum::middleware::from_fn_with_state(

@@ -27,8 +27,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One listed key.
-#[derive(Debug, Serialize)]
-struct Listed {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Listed {
     /// `stats` (an `mm_` key) or `ingestion` (an `lk_live_` key).
     kind: &'static str,
     /// The key hash of a stats key, the id of an ingestion key: what
@@ -40,14 +40,14 @@ struct Listed {
 }
 
 /// The answer of the list.
-#[derive(Debug, Serialize)]
-struct Listing {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Listing {
     keys: Vec<Listed>,
 }
 
 /// The answer of revoke and keep.
-#[derive(Debug, Serialize)]
-struct Outcome {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Outcome {
     status: &'static str,
     count: usize,
 }
@@ -72,6 +72,14 @@ impl From<OpenAccessKey> for Listed {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/open-access-keys",
+    operation_id = "list_open_access_keys",
+    tag = "Keys",
+    responses((status = 200, description = "The keys created before a password was set, not yet reviewed", body = Listing), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn list(
     _admin: AdminAccess,
     State(state): State<AppState>,
@@ -84,6 +92,14 @@ async fn list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/open-access-keys/revoke",
+    operation_id = "revoke_open_access_keys",
+    tag = "Keys",
+    responses((status = 200, description = "How many were revoked", body = Outcome), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn revoke_all(
     _admin: AdminAccess,
     State(state): State<AppState>,
@@ -110,6 +126,14 @@ async fn revoke_all(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/open-access-keys/keep",
+    operation_id = "keep_open_access_keys",
+    tag = "Keys",
+    responses((status = 200, description = "How many were kept", body = Outcome), crate::openapi::responses::AdminErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn keep_all(
     _admin: AdminAccess,
     State(state): State<AppState>,

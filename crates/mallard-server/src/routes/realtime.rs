@@ -8,7 +8,8 @@ use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use mallard_core::SiteId;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
@@ -44,35 +45,71 @@ fn parse(query: Option<&str>) -> Result<(SiteId, u32), String> {
     Ok((site, limit))
 }
 
+/// One recent event.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecentEventBody {
+    /// RFC 3339.
+    time: String,
+    /// The event's name (`pageview` for page views).
+    name: String,
+    /// The page's path.
+    page: String,
+    source: Option<String>,
+    country: Option<String>,
+    browser: Option<String>,
+}
+
+/// The latest events of a site.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecentEventsBody {
+    site_id: String,
+    /// How far back the events go, in seconds.
+    window_secs: i64,
+    /// Newest first.
+    events: Vec<RecentEventBody>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/stats/realtime/events",
+    tag = "Stats",
+    params(
+        ("site_id" = String, Query, description = "The site"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many events (default 20)"),
+    ),
+    responses(
+        (status = 200, description = "The latest events of the last 30 minutes", body = RecentEventsBody),
+        crate::openapi::responses::StatsErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn events(
     _access: StatsAccess,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecentEventsBody>, ApiError> {
     let (site, limit) = parse(query.as_deref()).map_err(ApiError::BadRequest)?;
     let since = crate::clock::now_ms() - WINDOW_MS;
     let domain = site.as_str().to_owned();
     let events = state
         .read(move |db| db.recent_events(&domain, since, limit))
         .await?;
-    let events: Vec<Value> = events
+    let events = events
         .iter()
-        .map(|e| {
-            json!({
-                "time": crate::clock::rfc3339(e.ts),
-                "name": e.name,
-                "page": e.path,
-                "source": e.source,
-                "country": e.country,
-                "browser": e.browser,
-            })
+        .map(|e| RecentEventBody {
+            time: crate::clock::rfc3339(e.ts),
+            name: e.name.clone(),
+            page: e.path.clone(),
+            source: e.source.clone(),
+            country: e.country.clone(),
+            browser: e.browser.clone(),
         })
         .collect();
-    Ok(Json(json!({
-        "site_id": site.as_str(),
-        "window_secs": WINDOW_MS / 1000,
-        "events": events,
-    })))
+    Ok(Json(RecentEventsBody {
+        site_id: site.as_str().to_owned(),
+        window_secs: WINDOW_MS / 1000,
+        events,
+    }))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::geo_source;
 use crate::json::JsonBody;
 use crate::settings::editable::setting;
+use crate::settings::live::SettingState;
 use crate::state::AppState;
 
 /// The settings routes; both need an Admin principal.
@@ -24,7 +25,20 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/settings", get(show).patch(change))
 }
 
-async fn show(_admin: AdminAccess, State(state): State<AppState>) -> Json<Value> {
+/// Every setting by name.
+type Described = std::collections::BTreeMap<&'static str, SettingState>;
+
+#[utoipa::path(
+    get,
+    path = "/api/settings",
+    tag = "Settings",
+    responses(
+        (status = 200, description = "Every setting by name", body = std::collections::BTreeMap<String, SettingState>),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
+async fn show(_admin: AdminAccess, State(state): State<AppState>) -> Json<Described> {
     Json(state.settings.describe())
 }
 
@@ -60,11 +74,26 @@ fn validate(state: &AppState, body: &Value) -> Result<Vec<(String, Option<String
     Ok(changes)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/settings",
+    tag = "Settings",
+    request_body(
+        content = std::collections::BTreeMap<String, serde_json::Value>,
+        description = "The settings to change by name; null resets one to the file's value"
+    ),
+    responses(
+        (status = 200, description = "Every setting by name, after the change", body = std::collections::BTreeMap<String, SettingState>),
+        (status = 409, description = "A setting pinned by an environment variable", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn change(
     _admin: AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Described>, ApiError> {
     let _one_at_a_time = state.settings.changing.lock().await;
     let changes = validate(&state, &body)?;
     let opened = match changes

@@ -9,7 +9,9 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use mallard_core::{SiteId, SiteTimeZone};
 use mallard_store::sites::{SiteRecord, TimeZoneChange};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::extract::{AdminAccess, StatsAccess};
 use crate::error::ApiError;
@@ -23,21 +25,69 @@ pub fn router() -> Router<AppState> {
         .route("/api/sites/{site_id}", patch(update))
 }
 
-fn site_json(site: &SiteRecord) -> Value {
-    json!({
-        "site_id": site.domain,
-        "time_zone": site.time_zone,
-        "has_events": site.has_events,
-        "created_at": crate::clock::rfc3339(site.created_at_ms),
-    })
+/// A site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct SiteBody {
+    /// Its id, usually the domain.
+    site_id: String,
+    /// The IANA time zone its days and hours follow.
+    time_zone: String,
+    /// Whether any event was stored for it.
+    has_events: bool,
+    /// RFC 3339.
+    created_at: String,
 }
 
+/// The body of `POST /api/sites`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a description of the body: the handler reads it field by field for the documented errors"
+)]
+pub(crate) struct NewSite {
+    /// Letters, digits and . _ : -, at most 256.
+    site_id: String,
+    /// An IANA time zone such as Europe/Berlin (default UTC).
+    time_zone: Option<String>,
+}
+
+/// The body of `PATCH /api/sites/{site_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a description of the body: the handler reads it field by field for the documented errors"
+)]
+pub(crate) struct SiteChange {
+    /// An IANA time zone such as Europe/Berlin.
+    time_zone: String,
+}
+
+fn site_json(site: &SiteRecord) -> SiteBody {
+    SiteBody {
+        site_id: site.domain.clone(),
+        time_zone: site.time_zone.clone(),
+        has_events: site.has_events,
+        created_at: crate::clock::rfc3339(site.created_at_ms),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/sites",
+    operation_id = "list_sites",
+    tag = "Sites",
+    responses(
+        (status = 200, description = "Every site", body = Vec<SiteBody>),
+        crate::openapi::responses::StatsErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn list(
     _access: StatsAccess,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<SiteBody>>, ApiError> {
     let sites = state.read(|db| db.sites()).await?;
-    Ok(Json(Value::Array(sites.iter().map(site_json).collect())))
+    Ok(Json(sites.iter().map(site_json).collect()))
 }
 
 /// The time zone named by `field` of `body`, validated; UTC when absent.
@@ -63,11 +113,24 @@ fn object(body: &Value) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/sites",
+    operation_id = "add_site",
+    tag = "Sites",
+    request_body = NewSite,
+    responses(
+        (status = 201, description = "The site", body = SiteBody),
+        (status = 409, description = "The site exists", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn add(
     _admin: AdminAccess,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SiteBody>), ApiError> {
     object(&body)?;
     let raw = body.get("site_id").and_then(Value::as_str).ok_or_else(|| {
         ApiError::BadRequest("site_id is required (a domain such as example.com)".into())
@@ -96,12 +159,26 @@ async fn add(
     Ok((StatusCode::CREATED, Json(site_json(&record))))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/sites/{site_id}",
+    operation_id = "update_site",
+    tag = "Sites",
+    params(("site_id" = String, Path, description = "The site")),
+    request_body = SiteChange,
+    responses(
+        (status = 200, description = "The site, in its new time zone", body = SiteBody),
+        (status = 404, description = "No such site", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 async fn update(
     _admin: AdminAccess,
     State(state): State<AppState>,
     Path(site_id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SiteBody>, ApiError> {
     let not_found = || ApiError::NotFound("Site not found".into());
     let site = SiteId::parse(&site_id).map_err(|_| not_found())?;
     object(&body)?;

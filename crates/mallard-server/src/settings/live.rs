@@ -4,7 +4,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use super::editable::{Effective, Origin, SETTINGS, setting};
 use crate::config::Config;
@@ -124,23 +127,35 @@ impl LiveSettings {
 
     /// The body of `GET /api/settings`: each setting's value, origin, pinning
     /// variable and whether the dashboard may change it.
-    pub fn describe(&self) -> Value {
+    pub fn describe(&self) -> BTreeMap<&'static str, SettingState> {
         let values = self.get();
-        let mut body = Map::new();
-        for s in SETTINGS {
-            let origin = self.origin(s.name);
-            body.insert(
-                s.name.into(),
-                json!({
-                    "value": values.get(s.name),
-                    "source": origin.as_str(),
-                    "env": s.env,
-                    "editable": origin != Origin::Env,
-                }),
-            );
-        }
-        Value::Object(body)
+        SETTINGS
+            .iter()
+            .map(|s| {
+                let origin = self.origin(s.name);
+                let state = SettingState {
+                    value: values.get(s.name),
+                    source: origin.as_str(),
+                    env: s.env,
+                    editable: origin != Origin::Env,
+                };
+                (s.name, state)
+            })
+            .collect()
     }
+}
+
+/// One setting as the dashboard sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SettingState {
+    /// The value in force (a number, a string, a list, a boolean or null).
+    pub value: Value,
+    /// Where it comes from: `default`, `file`, `dashboard` or `env`.
+    pub source: &'static str,
+    /// The environment variable that would pin it.
+    pub env: &'static str,
+    /// Whether the dashboard may change it (not when the environment pins it).
+    pub editable: bool,
 }
 
 /// The values in force: `base` with the saved values applied, except those
@@ -215,10 +230,10 @@ mod tests {
         assert_eq!(after.retention_days, Some(10), "back to the file's value");
         assert_eq!(live.origin("retention_days"), Origin::File);
         assert!(live.site_limiter().is_some());
-        let described = live.describe();
+        let described = serde_json::to_value(live.describe()).unwrap();
         assert_eq!(
             described["filter_bots"],
-            json!({"value": true, "source": "env", "env": "MALLARD_FILTER_BOTS", "editable": false})
+            serde_json::json!({"value": true, "source": "env", "env": "MALLARD_FILTER_BOTS", "editable": false})
         );
         assert_eq!(described["rate_limit_per_site"]["source"], "dashboard");
     }

@@ -62,6 +62,14 @@ fn context(r: &Resolved) -> (PeriodBody, String) {
 
 /// `GET /api/stats/sessions`: the visits' count, mean duration and mean page
 /// views (Mallard's session aggregates), from the same counters as `main`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/sessions",
+    tag = "Stats",
+    params(crate::openapi::params::Common),
+    responses((status = 200, description = "Mallard's session aggregates", body = crate::stats::behaviour_dto::SessionsBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn sessions(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -86,6 +94,14 @@ pub(crate) async fn sessions(
 }
 
 /// `GET /api/stats/visits`: the visits of the period, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/stats/visits",
+    tag = "Stats",
+    params(crate::openapi::params::Visits),
+    responses((status = 200, description = "One page of the visits", body = crate::stats::behaviour_dto::VisitsBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn visits(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -116,6 +132,14 @@ pub(crate) async fn visits(
 
 /// `GET /api/stats/funnel`: visits through `steps`, in order; one item per
 /// step.
+#[utoipa::path(
+    get,
+    path = "/api/stats/funnel",
+    tag = "Stats",
+    params(crate::openapi::params::Funnel),
+    responses((status = 200, description = "One item per step", body = Vec<crate::stats::behaviour_dto::FunnelStepBody>), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn funnel(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -134,6 +158,14 @@ pub(crate) async fn funnel(
 }
 
 /// `GET /api/stats/retention`: weekly cohorts and their returns.
+#[utoipa::path(
+    get,
+    path = "/api/stats/retention",
+    tag = "Stats",
+    params(crate::openapi::params::Retention),
+    responses((status = 200, description = "Weekly cohorts", body = Vec<crate::stats::behaviour_dto::CohortBody>), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn retention(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -152,6 +184,14 @@ pub(crate) async fn retention(
 
 /// `GET /api/stats/sequences`: how many of the period's visitors took
 /// `steps` in order within one visit (other steps may come between).
+#[utoipa::path(
+    get,
+    path = "/api/stats/sequences",
+    tag = "Stats",
+    params(crate::openapi::params::Sequences),
+    responses((status = 200, description = "The conversion of one ordered sequence", body = crate::stats::behaviour_dto::SequenceBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn sequences(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -181,6 +221,14 @@ pub(crate) async fn sequences(
 }
 
 /// `GET /api/stats/paths`: the most common runs of steps within visits.
+#[utoipa::path(
+    get,
+    path = "/api/stats/paths",
+    tag = "Stats",
+    params(crate::openapi::params::Paths),
+    responses((status = 200, description = "The most common paths", body = crate::stats::behaviour_dto::PathsBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn paths(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -206,6 +254,14 @@ pub(crate) async fn paths(
 
 /// `GET /api/stats/flow`: the pages viewed right after `page`, most visits
 /// first.
+#[utoipa::path(
+    get,
+    path = "/api/stats/flow",
+    tag = "Stats",
+    params(crate::openapi::params::Flow),
+    responses((status = 200, description = "The pages viewed next", body = Vec<crate::stats::behaviour_dto::NextPageBody>), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn flow(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -228,6 +284,14 @@ pub(crate) async fn flow(
 }
 
 /// `GET /api/stats/flow/around`: the pages before and after one page.
+#[utoipa::path(
+    get,
+    path = "/api/stats/flow/around",
+    tag = "Stats",
+    params(crate::openapi::params::Flow),
+    responses((status = 200, description = "The pages before and after", body = crate::stats::behaviour_dto::FlowAroundBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn flow_around(
     _access: StatsAccess,
     State(state): State<AppState>,

@@ -45,7 +45,7 @@ pub(crate) fn step_parts(step: &Step) -> (&'static str, &str) {
 }
 
 /// One visit of `GET /api/stats/visits`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct VisitBody {
     pub(crate) visit_id: i64,
     pub(crate) started_at: String,
@@ -106,7 +106,7 @@ impl VisitBody {
 }
 
 /// The body of `GET /api/stats/visits`: one page of the period's visits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct VisitsBody {
     pub(crate) limit: usize,
     pub(crate) offset: usize,
@@ -118,7 +118,7 @@ pub(crate) struct VisitsBody {
 }
 
 /// The body of `GET /api/stats/sessions`, Mallard's session aggregates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct SessionsBody {
     /// Visits that started in the period.
     pub(crate) total_sessions: i64,
@@ -135,7 +135,7 @@ pub(crate) struct SessionsBody {
 }
 
 /// One step of `GET /api/stats/funnel`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct FunnelStepBody {
     /// The step's number, from 1.
     pub(crate) step: usize,
@@ -189,7 +189,7 @@ pub(crate) fn funnel_steps(steps: &[FunnelStep]) -> Vec<FunnelStepBody> {
 }
 
 /// One week after a cohort's own.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct RetentionWeekBody {
     /// How many weeks after the cohort's.
     pub(crate) week: usize,
@@ -201,7 +201,7 @@ pub(crate) struct RetentionWeekBody {
 }
 
 /// One cohort of `GET /api/stats/retention`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct CohortBody {
     /// The Monday of the cohort's week.
     pub(crate) cohort_date: String,
@@ -245,7 +245,7 @@ pub(crate) fn cohorts(cohorts: &[Cohort]) -> Vec<CohortBody> {
 
 /// The body of `GET /api/stats/sequences`: how many visitors took the steps
 /// in order within a visit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct SequenceBody {
     /// Distinct visitors with a visit that took every step in order.
     pub(crate) converting_visitors: u64,
@@ -262,7 +262,7 @@ pub(crate) struct SequenceBody {
 }
 
 /// One path of `GET /api/stats/paths`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct PathBody {
     pub(crate) steps: Vec<String>,
     pub(crate) visits: u64,
@@ -270,7 +270,7 @@ pub(crate) struct PathBody {
 }
 
 /// The body of `GET /api/stats/paths`: the most common runs of steps.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct PathsBody {
     pub(crate) length: usize,
     pub(crate) results: Vec<PathBody>,
@@ -290,7 +290,7 @@ pub(crate) fn paths(rows: &[Sequence]) -> Vec<PathBody> {
 }
 
 /// One row of `GET /api/stats/flow`: a page viewed next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct NextPageBody {
     pub(crate) next_page: String,
     /// Distinct visitors who went from the page to this one.
@@ -319,7 +319,7 @@ pub(crate) fn next_pages(flow: &Flow) -> Vec<NextPageBody> {
 }
 
 /// A page before or after the page of `GET /api/stats/flow/around`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlowRowBody {
     /// The path, `(entrance)` or `(exit)`.
     pub(crate) value: String,
@@ -344,7 +344,7 @@ fn flow_rows(rows: &[FlowRow]) -> Vec<FlowRowBody> {
 }
 
 /// The body of `GET /api/stats/flow/around`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlowAroundBody {
     pub(crate) page: String,
     /// Visits that viewed the page.

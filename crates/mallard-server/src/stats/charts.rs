@@ -31,6 +31,15 @@ use crate::state::AppState;
 
 /// `GET /api/stats/chart/{file}` where `file` is `timeseries` or `map`,
 /// with `.svg` or `.png`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/chart/{file}",
+    operation_id = "chart",
+    tag = "Stats",
+    params(crate::openapi::params::Chart, ("file" = String, Path, description = "timeseries.svg, timeseries.png, map.svg or map.png")),
+    responses((status = 200, description = "The chart", content((String = "image/svg+xml"), (String = "image/png"))), (status = 404, description = "An unknown chart or format", body = crate::error::ErrorBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn by_file(
     access: StatsAccess,
     state: State<AppState>,
@@ -120,6 +129,15 @@ fn map_chart(data: &Value) -> MapChart {
 }
 
 /// `GET /api/stats/chart/breakdown/{file}`, e.g. `pages.svg`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/chart/breakdown/{file}",
+    operation_id = "chart_breakdown",
+    tag = "Stats",
+    params(crate::openapi::params::Chart, ("file" = String, Path, description = "A breakdown name with .svg or .png, e.g. pages.svg")),
+    responses((status = 200, description = "The chart", content((String = "image/svg+xml"), (String = "image/png"))), (status = 404, description = "An unknown dimension or format", body = crate::error::ErrorBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn breakdown(
     access: StatsAccess,
     State(state): State<AppState>,

@@ -51,7 +51,7 @@ pub(crate) fn views_per_visit(totals: &Totals) -> f64 {
 }
 
 /// The days an answer covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct PeriodBody {
     /// The first day, `YYYY-MM-DD` in the site's time zone.
     pub(crate) start_date: String,
@@ -69,7 +69,7 @@ impl PeriodBody {
 }
 
 /// The metrics of `GET /api/stats/main` for one range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct MainMetrics {
     /// Distinct visitors.
     pub(crate) unique_visitors: u64,
@@ -108,7 +108,7 @@ impl MainMetrics {
 }
 
 /// The body of `GET /api/stats/main`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct MainBody {
     /// The metrics of the period.
     #[serde(flatten)]
@@ -122,7 +122,7 @@ pub(crate) struct MainBody {
 }
 
 /// One bucket of `GET /api/stats/timeseries`.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct SeriesPointBody {
     /// `YYYY-MM-DD`, or `YYYY-MM-DD HH:00` for hours, in the site's time zone.
     pub(crate) date: String,
@@ -166,7 +166,7 @@ pub(crate) fn series(interval: Interval, points: &[SeriesPoint]) -> Vec<SeriesPo
 /// One row of `GET /api/stats/breakdown/{dimension}`. Which counters it
 /// carries depends on the dimension (see docs/api.md): page and event
 /// breakdowns count views or events, the others count visits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct BreakdownRowBody {
     /// The dimension's value, `(unknown)` when missing.
     pub(crate) value: String,
@@ -262,7 +262,7 @@ pub(crate) fn amount(micros: i128) -> String {
 }
 
 /// One bucket of a currency's revenue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct RevenuePointBody {
     /// The bucket, as the time series labels it.
     pub(crate) date: String,
@@ -273,7 +273,7 @@ pub(crate) struct RevenuePointBody {
 }
 
 /// The revenue of one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct CurrencyRevenueBody {
     /// The ISO 4217 code, or `(unknown)`.
     pub(crate) currency: String,
@@ -314,7 +314,7 @@ impl CurrencyRevenueBody {
 }
 
 /// The body of `GET /api/stats/revenue`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct RevenueBody {
     /// The period counted.
     pub(crate) period: PeriodBody,
@@ -327,7 +327,7 @@ pub(crate) struct RevenueBody {
 }
 
 /// The body of `GET /api/stats/realtime`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct RealtimeBody {
     /// Visitors with an event in the window.
     pub(crate) visitors: u64,

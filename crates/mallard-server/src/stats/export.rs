@@ -303,6 +303,14 @@ struct Head {
 }
 
 /// `GET /api/stats/export/events`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/export/events",
+    tag = "Stats",
+    params(crate::openapi::params::ExportEvents),
+    responses((status = 200, description = "The raw events or visits, streamed", content((String = "text/csv"), (Vec<serde_json::Value> = "application/json"))), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn export(
     _access: StatsAccess,
     State(state): State<AppState>,

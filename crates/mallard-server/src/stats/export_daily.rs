@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// One day of the export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct DailyRow {
     /// `YYYY-MM-DD` in the site's time zone.
     pub(crate) date: String,
@@ -65,6 +65,14 @@ fn to_csv(rows: &[DailyRow]) -> String {
 }
 
 /// `GET /api/stats/export`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/export",
+    tag = "Stats",
+    params(crate::openapi::params::Export),
+    responses((status = 200, description = "The daily aggregates", content((String = "text/csv"), (Vec<crate::stats::export_daily::DailyRow> = "application/json"))), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn daily(
     _access: StatsAccess,
     State(state): State<AppState>,

@@ -19,6 +19,14 @@ use crate::state::AppState;
 
 /// `GET /api/stats/main`: the top stats of the period, optionally with the
 /// previous period of the same length (`compare=previous`).
+#[utoipa::path(
+    get,
+    path = "/api/stats/main",
+    tag = "Stats",
+    params(crate::openapi::params::Main),
+    responses((status = 200, description = "The totals of the period", body = crate::stats::dto::MainBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn main(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -45,6 +53,14 @@ pub(crate) async fn main(
 }
 
 /// `GET /api/stats/timeseries`: one point per bucket, zeros included.
+#[utoipa::path(
+    get,
+    path = "/api/stats/timeseries",
+    tag = "Stats",
+    params(crate::openapi::params::WithInterval),
+    responses((status = 200, description = "One point per bucket, zeros included", body = Vec<crate::stats::dto::SeriesPointBody>), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn timeseries(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -60,6 +76,14 @@ pub(crate) async fn timeseries(
 /// `GET /api/stats/revenue`: per currency, the total, the events with an
 /// amount and their average, and the buckets of the time series that hold
 /// revenue (amounts are decimal strings; currencies are never added up).
+#[utoipa::path(
+    get,
+    path = "/api/stats/revenue",
+    tag = "Stats",
+    params(crate::openapi::params::WithInterval),
+    responses((status = 200, description = "Revenue per currency", body = crate::stats::dto::RevenueBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn revenue(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -81,6 +105,14 @@ pub(crate) async fn revenue(
 }
 
 /// `GET /api/stats/breakdown/{dimension}`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/breakdown/{dimension}",
+    tag = "Stats",
+    params(crate::openapi::params::WithLimit, ("dimension" = String, Path, description = "pages, entry_pages, exit_pages, sources, referrers, utm_source, utm_medium, utm_campaign, utm_term, utm_content, browsers, os, devices, countries, regions, cities, screen_sizes or events")),
+    responses((status = 200, description = "The top values, most first", body = Vec<crate::stats::dto::BreakdownRowBody>), (status = 404, description = "An unknown dimension", body = crate::error::ErrorBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn breakdown(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -96,6 +128,14 @@ pub(crate) async fn breakdown(
 }
 
 /// `GET /api/stats/breakdown/props/{key}`: the values of one custom property.
+#[utoipa::path(
+    get,
+    path = "/api/stats/breakdown/props/{key}",
+    tag = "Stats",
+    params(crate::openapi::params::WithLimit, ("key" = String, Path, description = "The property key")),
+    responses((status = 200, description = "The values of one custom property", body = Vec<crate::stats::dto::BreakdownRowBody>), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn breakdown_prop(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -109,6 +149,14 @@ pub(crate) async fn breakdown_prop(
 /// `GET /api/stats/props`: the custom property keys of the period, each
 /// with the custom events that carry it and their visitors, most events
 /// first; the values of one key are `breakdown/props/{key}`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/props",
+    tag = "Stats",
+    params(crate::openapi::params::WithLimit),
+    responses((status = 200, description = "The custom property keys, most events first", body = Vec<crate::stats::dto::BreakdownRowBody>), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn prop_keys(
     _access: StatsAccess,
     State(state): State<AppState>,
@@ -240,6 +288,14 @@ pub(super) fn main_body(
 
 /// `GET /api/stats/realtime`: visitors with an event in the last five minutes
 /// (filters apply; the period is ignored). Never cached.
+#[utoipa::path(
+    get,
+    path = "/api/stats/realtime",
+    tag = "Stats",
+    params(crate::openapi::params::Common),
+    responses((status = 200, description = "Visitors of the last five minutes", body = crate::stats::dto::RealtimeBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn realtime(
     _access: StatsAccess,
     State(state): State<AppState>,

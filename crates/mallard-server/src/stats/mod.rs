@@ -16,18 +16,18 @@
 //! `flow/around`, `export/events`).
 
 mod abandon;
-mod behaviour;
-mod behaviour_dto;
+pub(crate) mod behaviour;
+pub(crate) mod behaviour_dto;
 pub mod behaviour_params;
-mod charts;
+pub(crate) mod charts;
 mod csv;
-mod dto;
-mod export;
-mod export_daily;
-mod handlers;
+pub(crate) mod dto;
+pub(crate) mod export;
+pub(crate) mod export_daily;
+pub(crate) mod handlers;
 pub mod params;
 mod runtime;
-mod view;
+pub(crate) mod view;
 
 use axum::Router;
 use axum::routing::get;

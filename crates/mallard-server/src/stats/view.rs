@@ -63,7 +63,7 @@ fn breakdowns(raw: &RawParams) -> Result<Vec<(String, Dimension)>, ApiError> {
 }
 
 /// The body of `GET /api/stats/view`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct ViewBody {
     /// As `GET /api/stats/main` answers.
     pub(crate) main: MainBody,
@@ -93,6 +93,14 @@ fn wants_chart(raw: &RawParams) -> Result<bool, ApiError> {
 }
 
 /// `GET /api/stats/view`.
+#[utoipa::path(
+    get,
+    path = "/api/stats/view",
+    tag = "Stats",
+    params(crate::openapi::params::View),
+    responses((status = 200, description = "A whole dashboard view", body = crate::stats::view::ViewBody), crate::openapi::responses::StatsErrors),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn view(
     _access: StatsAccess,
     State(state): State<AppState>,
