@@ -20,6 +20,7 @@ mod bench_queries;
 mod dist;
 mod prereqs;
 mod process;
+mod schemathesis;
 
 use clap::{Parser, Subcommand};
 
@@ -71,6 +72,8 @@ fn main() -> anyhow::Result<()> {
 
 fn test(nextest_args: &[String]) -> anyhow::Result<()> {
     prereqs::ensure_tests()?;
+    // The schema-driven fuzzer of `tests/schema_fuzz.rs`.
+    schemathesis::ensure()?;
     process::cargo(&["fmt", "--all", "--check"])?;
     process::cargo(&[
         "clippy",

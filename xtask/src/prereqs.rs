@@ -60,6 +60,12 @@ const TESTS: &[Package] = &[
         name: "dbus",
         present: || process::succeeds("which", &["dbus-daemon"]),
     },
+    // Python with venv: Schemathesis (the API fuzzer) runs in a virtual
+    // environment of its own.
+    Package {
+        name: "python3-venv",
+        present: || process::succeeds("python3", &["-c", "import ensurepip, venv"]),
+    },
 ];
 
 /// Installs what the desktop app needs, if anything is missing.

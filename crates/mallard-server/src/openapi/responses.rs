@@ -43,6 +43,15 @@ pub(crate) enum AdminErrors {
     /// A key without the Admin scope, or a cross-site request (CSRF).
     #[response(status = 403)]
     Forbidden(ErrorBody),
+    /// A body over the route's limit.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// A body that is not JSON (`Content-Type` or encoding).
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// JSON that is not the documented body.
+    #[response(status = 422)]
+    Unprocessable(ErrorBody),
     /// The database cannot answer right now.
     #[response(status = 503)]
     Unavailable(ErrorBody),

@@ -60,7 +60,10 @@ pub fn router() -> Router<AppState> {
     options,
     path = "/api/event",
     tag = "Ingestion",
-    responses((status = 204, description = "CORS preflight: any origin may post events")),
+    responses(
+        (status = 200, description = "A CORS preflight: any origin may post events (the CORS layer answers it)"),
+        (status = 204, description = "An OPTIONS request that is not a preflight"),
+    ),
 )]
 async fn preflight() -> StatusCode {
     StatusCode::NO_CONTENT
@@ -146,6 +149,7 @@ fn from_decoding(err: CollectorError) -> ApiError {
     responses(
         (status = 200, description = "A transparent 1x1 GIF (the tracking pixel)", body = String, content_type = "image/gif"),
         (status = 400, description = "A bad field", body = crate::error::ErrorBody),
+        (status = 422, description = "A required field (d, n, u) is missing, or a field of the wrong type", body = crate::error::ErrorBody),
         (status = 403, description = "A site outside site_ids", body = crate::error::ErrorBody),
         (status = 429, description = "Over the per-site rate limit", body = crate::error::ErrorBody),
         (status = 503, description = "Collection paused, or the database cannot take writes", body = crate::error::ErrorBody),
