@@ -60,6 +60,15 @@ const TESTS: &[Package] = &[
         name: "dbus",
         present: || process::succeeds("which", &["dbus-daemon"]),
     },
+    // curl and Node.js run the script examples of docs/api.md.
+    Package {
+        name: "curl",
+        present: || process::succeeds("curl", &["--version"]),
+    },
+    Package {
+        name: "nodejs",
+        present: || process::succeeds("node", &["--version"]),
+    },
     // Python with venv: Schemathesis (the API fuzzer) runs in a virtual
     // environment of its own.
     Package {

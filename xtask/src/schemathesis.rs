@@ -1,6 +1,8 @@
-//! Schemathesis, the schema-driven API fuzzer the end-to-end suite runs
-//! against a live server (`tests/schema_fuzz.rs`): installed from PyPI into
-//! a virtual environment under `target/tools/`, at the versions pinned in
+//! The test suite's Python tools: Schemathesis, the schema-driven API fuzzer
+//! the end-to-end suite runs against a live server (`tests/schema_fuzz.rs`),
+//! and requests, which the Python examples of docs/api.md use
+//! (`tests/script_examples.rs`). Installed from PyPI into a virtual
+//! environment under `target/tools/`, at the versions pinned in
 //! `tests/schemathesis/requirements.txt`, and reinstalled when that file
 //! changes.
 

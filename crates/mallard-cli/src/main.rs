@@ -7,6 +7,7 @@
 //! - `mallard keys` manages Mallard API keys, on a stopped or running install.
 //! - `mallard import logs` imports page views from server access logs;
 //!   `mallard import list` lists the imports.
+//! - `mallard stats` reads a site's stats from a running server.
 
 mod check;
 mod import;
@@ -15,6 +16,7 @@ mod keys;
 mod local_server;
 mod seed;
 mod serve;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +50,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Import traffic recorded elsewhere (server access logs), or list imports.
     Import(import::ImportArgs),
+    /// Read a site's stats from a running server (a table, or --json).
+    Stats(stats::StatsArgs),
 }
 
 /// Options shared by every command that opens the data directory.
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Keys(args) => keys::run(args),
         Command::Import(args) => import::run(args),
+        Command::Stats(args) => stats::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
