@@ -304,3 +304,21 @@ fn settings_link_to_the_openapi_description() {
         "{description}"
     );
 }
+
+#[test]
+fn a_backup_taken_from_settings_shows_with_its_size() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("MALLARD_BACKUP_EVERY", "off")]);
+    let browser = Browser::open_dashboard(&server, "/#/settings");
+    browser.wait_for_text("#backups-card h2", "Backups");
+    browser.wait_for_text("#backup-last", "No backup yet.");
+    browser.wait_for_text("#backup-schedule", "Automatic backups are off.");
+    browser.click("#backup-now");
+    browser.wait_for_text("#backup-status", "Backed up:");
+    let last = browser.wait_for_text("#backup-last", "Last backup:");
+    assert!(last.contains("KB") || last.contains("MB"), "{last}");
+    let files: Vec<_> = std::fs::read_dir(home.data_dir().join("backups"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1);
+}

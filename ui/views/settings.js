@@ -10,6 +10,7 @@ import { getSettings, listSites, saveSettings, setSiteTimeZone } from '../api.js
 import { snippetBlock } from '../snippet.js';
 import { timeZoneList } from './sites.js';
 import { hostCard } from './host.js';
+import { backupsCard } from './backups.js';
 
 const SOURCES = { default: 'Default', file: 'From the config file', dashboard: 'Saved here', env: 'Set by the environment' };
 
@@ -23,6 +24,9 @@ const GROUPS = [
   ]],
   ['Data', [
     ['retention_days', 'Keep data for (days)', 'number', '0 keeps everything. Older events and visits are deleted hourly, in small chunks.'],
+    ['backup_every', 'Automatic backups', 'every', 'How often a checked copy of the database is written to the backup directory, while the app runs.'],
+    ['backup_dir', 'Backup directory', 'path', 'Empty: backups/ in the data directory. Or the full path of a directory, e.g. on another disk.'],
+    ['backup_keep', 'Backups to keep', 'number', 'The oldest automatic backups beyond this many are deleted.'],
   ]],
   ['Geolocation', [
     ['geoip_database', 'Geolocation database (.mmdb file)', 'path', 'Empty: the bundled country database (ip-location-db, CC BY 4.0). Or the full path of a GeoLite2 or DB-IP country or city database, which is read before it is saved; a city database adds the Regions and Cities of the Locations card for visits from then on. Addresses are looked up in memory and never stored.'],
@@ -46,9 +50,11 @@ function field(name, label, kind, help, setting) {
   } else if (kind === 'list') {
     input = h('textarea', { ...common, rows: 3, spellcheck: 'false' }, setting.value.join('\n'));
   } else if (kind === 'path') {
-    input = h('input', { ...common, type: 'text', value: setting.value, placeholder: '/path/to/GeoLite2-City.mmdb', spellcheck: 'false', autocomplete: 'off' });
+    input = h('input', { ...common, type: 'text', value: setting.value, placeholder: name === 'backup_dir' ? '/path/to/backups' : '/path/to/GeoLite2-City.mmdb', spellcheck: 'false', autocomplete: 'off' });
   } else if (kind === 'mode') {
     input = h('select', common, ['disabled', 'tag', 'require'].map((m) => h('option', { value: m, selected: setting.value === m }, m)));
+  } else if (kind === 'every') {
+    input = h('select', common, ['off', 'hourly', 'daily', 'weekly'].map((m) => h('option', { value: m, selected: setting.value === m }, m)));
   } else {
     input = h('input', { ...common, type: 'number', min: 0, step: 1, inputmode: 'numeric', value: setting.value });
   }
@@ -64,7 +70,7 @@ function valueOf(form, name, kind) {
   const input = form.querySelector(`#setting-${name}`);
   if (kind === 'bool') return input.checked;
   if (kind === 'list') return input.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
-  if (kind === 'mode') return input.value;
+  if (kind === 'mode' || kind === 'every') return input.value;
   if (kind === 'path') return input.value.trim();
   return input.value.trim() === '' ? NaN : Number(input.value);
 }
@@ -159,9 +165,10 @@ export async function renderSettings() {
   let settings;
   let sites;
   let host;
+  let backups;
   show(h('h1', {}, 'Settings'), h('p', { class: 'loading', role: 'status' }, 'Loading settings…'));
   try {
-    [settings, sites, host] = await Promise.all([getSettings(), listSites(), hostCard()]);
+    [settings, sites, host, backups] = await Promise.all([getSettings(), listSites(), hostCard(), backupsCard()]);
   } catch (err) {
     show(h('h1', {}, 'Settings'), errorBox(err));
     return;
@@ -173,6 +180,7 @@ export async function renderSettings() {
   show(h('h1', {}, 'Settings'),
     h('p', { class: 'muted' }, 'Changes are saved in the database and apply at once. Environment variables win over values saved here (those settings are read-only below); values saved here win over the config file.'),
     settingsForm(settings),
+    backups,
     host,
     h('section', { class: 'card' }, h('h2', {}, 'Time zone per site'),
       h('p', { class: 'muted small' }, 'Days and hours of a site’s stats follow its time zone. Changing it recomputes the site’s stats.'),

@@ -8,7 +8,10 @@
 //! - `mallard import logs` imports page views from server access logs;
 //!   `mallard import list` lists the imports.
 //! - `mallard stats` reads a site's stats from a running server.
+//! - `mallard backup --to FILE` takes a checked backup (also of a running
+//!   install); `mallard restore FILE` puts one in place.
 
+mod backup;
 mod check;
 mod import;
 mod import_online;
@@ -52,6 +55,10 @@ enum Command {
     Import(import::ImportArgs),
     /// Read a site's stats from a running server (a table, or --json).
     Stats(stats::StatsArgs),
+    /// Copy the database to a file, checked (works while the server runs).
+    Backup(backup::BackupArgs),
+    /// Replace the database with a backup (the server must be stopped, or --stop).
+    Restore(backup::RestoreArgs),
 }
 
 /// Options shared by every command that opens the data directory.
@@ -86,6 +93,8 @@ fn main() -> ExitCode {
         Command::Keys(args) => keys::run(args),
         Command::Import(args) => import::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Backup(args) => backup::run_backup(args),
+        Command::Restore(args) => backup::run_restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -136,6 +136,9 @@ struct FileConfig {
     dashboard_origin: Option<String>,
     public_hostnames: Option<Vec<String>>,
     geoip_database: Option<PathBuf>,
+    backup_dir: Option<PathBuf>,
+    backup_every: Option<crate::backups::BackupEvery>,
+    backup_keep: Option<u32>,
     collector: Option<crate::collector::CollectorFileConfig>,
     cache_ttl_secs: Option<u64>,
     max_concurrent_queries: Option<u32>,
@@ -211,6 +214,12 @@ pub struct Config {
     /// A MaxMind DB file (GeoLite2-Country or -City, DB-IP) to look up
     /// countries in instead of the bundled database.
     pub geoip_database: Option<PathBuf>,
+    /// Where automatic backups go; `None` is `backups/` in the data directory.
+    pub backup_dir: Option<PathBuf>,
+    /// How often an automatic backup is taken.
+    pub backup_every: crate::backups::BackupEvery,
+    /// How many automatic backups are kept (the oldest go first).
+    pub backup_keep: u32,
     /// An admin password to set at start (`MALLARD_ADMIN_PASSWORD`, env only).
     pub admin_password: Option<String>,
     /// Settings of the event collector family (`[collector]`).
@@ -263,6 +272,9 @@ impl std::fmt::Debug for Config {
             .field("dashboard_origin", &self.dashboard_origin)
             .field("public_hostnames", &self.public_hostnames)
             .field("geoip_database", &self.geoip_database)
+            .field("backup_dir", &self.backup_dir)
+            .field("backup_every", &self.backup_every)
+            .field("backup_keep", &self.backup_keep)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "<set>"),
@@ -305,6 +317,9 @@ impl Config {
             dashboard_origin: None,
             public_hostnames: Vec::new(),
             geoip_database: None,
+            backup_dir: None,
+            backup_every: crate::backups::BackupEvery::Daily,
+            backup_keep: crate::backups::DEFAULT_BACKUP_KEEP,
             admin_password: None,
             collector: crate::collector::CollectorConfig::default(),
             cache_ttl_secs: 60,
@@ -430,6 +445,23 @@ impl Config {
         config.geoip_database = raw
             .geoip_database
             .filter(|path| !path.as_os_str().is_empty());
+        config.backup_dir = raw.backup_dir.filter(|path| !path.as_os_str().is_empty());
+        if let Some(dir) = &config.backup_dir
+            && !dir.is_absolute()
+        {
+            return Err(ConfigError::Invalid {
+                field: "backup_dir",
+                message: "must be an absolute path".into(),
+            });
+        }
+        config.backup_every = raw.backup_every.unwrap_or(config.backup_every);
+        config.backup_keep = raw.backup_keep.unwrap_or(config.backup_keep);
+        if !(1..=crate::backups::MAX_BACKUP_KEEP).contains(&config.backup_keep) {
+            return Err(ConfigError::Invalid {
+                field: "backup_keep",
+                message: format!("must be from 1 to {}", crate::backups::MAX_BACKUP_KEEP),
+            });
+        }
         config.admin_password = env("MALLARD_ADMIN_PASSWORD").filter(|p| !p.is_empty());
         config.collector = raw.collector.unwrap_or_default().resolve()?;
         if config.request_timeout_secs == 0 {
@@ -522,6 +554,9 @@ fn file_settings(raw: &FileConfig) -> Vec<&'static str> {
         ("rate_limit_per_site", raw.rate_limit_per_site.is_some()),
         ("max_new_sites_per_day", raw.max_new_sites_per_day.is_some()),
         ("geoip_database", raw.geoip_database.is_some()),
+        ("backup_dir", raw.backup_dir.is_some()),
+        ("backup_every", raw.backup_every.is_some()),
+        ("backup_keep", raw.backup_keep.is_some()),
     ] {
         if set {
             names.push(name);
@@ -647,6 +682,15 @@ fn apply_env(
     }
     if let Some(path) = env("MALLARD_GEOIP_DATABASE") {
         raw.geoip_database = Some(PathBuf::from(path.trim()));
+    }
+    if let Some(dir) = env("MALLARD_BACKUP_DIR") {
+        raw.backup_dir = Some(PathBuf::from(dir.trim()));
+    }
+    if let Some(every) = parsed::<crate::backups::BackupEvery>(env, "MALLARD_BACKUP_EVERY")? {
+        raw.backup_every = Some(every);
+    }
+    if let Some(keep) = parsed::<u32>(env, "MALLARD_BACKUP_KEEP")? {
+        raw.backup_keep = Some(keep);
     }
     raw.collector.get_or_insert_default().apply_env(env)?;
     Ok(())

@@ -10,6 +10,7 @@
 //! and then [`Server::serve`] with a bound listener and a shutdown signal.
 
 pub mod auth;
+pub mod backups;
 pub mod body_budget;
 pub mod client_ip;
 pub mod clock;
@@ -128,6 +129,7 @@ impl Server {
         let retention = tokio::spawn(retention::run(self.state.clone()));
         let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));
         let salt_rotation = tokio::spawn(salt_rotation::run(self.state.clone()));
+        let backup_schedule = tokio::spawn(backups::run_schedule(self.state.clone()));
         let limits = connections::ConnectionLimits::of(&self.state.config);
         let result = connections::serve(listener, app, limits, shutdown).await;
         // Imports stop at their next check (a followed log within its poll),
@@ -143,6 +145,8 @@ impl Server {
         retention.abort();
         dedupe_pruning.abort();
         salt_rotation.abort();
+        backup_schedule.abort();
+        let _ = backup_schedule.await;
         let _ = retention.await;
         let _ = dedupe_pruning.await;
         let _ = salt_rotation.await;

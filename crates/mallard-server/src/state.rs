@@ -57,6 +57,8 @@ pub struct Shared {
     pub new_sites: crate::site_gate::NewSites,
     /// The log imports running in (or finished by) this server.
     pub imports: crate::import::jobs::ImportJobs,
+    /// Backups: one at a time, and the latest outcome.
+    pub backups: crate::backups::Backups,
     /// The embedding program's controls (the desktop app sets them).
     pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
@@ -168,6 +170,7 @@ impl AppState {
             write_health: crate::write_health::WriteHealth::default(),
             host: std::sync::OnceLock::new(),
             imports: crate::import::jobs::ImportJobs::default(),
+            backups: crate::backups::Backups::default(),
             body_budget: crate::body_budget::BodyBudget::new(config.body_budget_bytes()),
             config,
         })))

@@ -55,6 +55,9 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A backup could not be written, or a file is not a usable backup.
+    #[error("{0}")]
+    Backup(String),
     /// A schema migration failed.
     #[error("database migration failed: {0}")]
     Migration(String),

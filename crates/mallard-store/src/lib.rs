@@ -12,6 +12,7 @@
 //!   browsers, ...) are interned ([`dims`]) so an event row is a handful of integers.
 
 pub mod auth;
+pub mod backup;
 pub mod cancel;
 pub mod collector;
 pub mod dashboard_settings;

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod backups;
 pub mod health;
 pub mod host;
 pub mod imports;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(settings::router())
         .merge(sites::router())
         .merge(imports::router())
+        .merge(backups::router())
         .merge(realtime::router())
         .merge(health::router())
         .merge(host::router())

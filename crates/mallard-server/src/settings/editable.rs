@@ -22,7 +22,7 @@ pub struct Setting {
 }
 
 /// Every setting the dashboard may change, in display order.
-pub const SETTINGS: [Setting; 11] = [
+pub const SETTINGS: [Setting; 14] = [
     Setting {
         name: "site_ids",
         env: "MALLARD_SITE_IDS",
@@ -66,6 +66,18 @@ pub const SETTINGS: [Setting; 11] = [
     Setting {
         name: "geoip_database",
         env: "MALLARD_GEOIP_DATABASE",
+    },
+    Setting {
+        name: "backup_dir",
+        env: "MALLARD_BACKUP_DIR",
+    },
+    Setting {
+        name: "backup_every",
+        env: "MALLARD_BACKUP_EVERY",
+    },
+    Setting {
+        name: "backup_keep",
+        env: "MALLARD_BACKUP_KEEP",
     },
 ];
 
@@ -127,6 +139,12 @@ pub struct Effective {
     pub max_new_sites_per_day: u32,
     /// The geolocation database file; `None` is the bundled one.
     pub geoip_database: Option<PathBuf>,
+    /// Where automatic backups go; `None` is `backups/` in the data directory.
+    pub backup_dir: Option<PathBuf>,
+    /// How often an automatic backup is taken.
+    pub backup_every: crate::backups::BackupEvery,
+    /// How many automatic backups are kept.
+    pub backup_keep: u32,
 }
 
 impl Effective {
@@ -144,6 +162,9 @@ impl Effective {
             rate_limit_key_burst: config.collector.key_burst,
             max_new_sites_per_day: config.max_new_sites_per_day,
             geoip_database: config.geoip_database.clone(),
+            backup_dir: config.backup_dir.clone(),
+            backup_every: config.backup_every,
+            backup_keep: config.backup_keep,
         }
     }
 
@@ -190,6 +211,27 @@ impl Effective {
                 self.max_new_sites_per_day = u32::try_from(max).unwrap_or(u32::MAX);
             }
             "geoip_database" => self.geoip_database = geoip_database(value)?,
+            "backup_dir" => self.backup_dir = backup_dir(value)?,
+            "backup_every" => {
+                self.backup_every = value
+                    .as_str()
+                    .and_then(|every| every.parse().ok())
+                    .ok_or_else(|| {
+                        "backup_every must be \"off\", \"hourly\", \"daily\" or \"weekly\""
+                            .to_owned()
+                    })?;
+            }
+            "backup_keep" => {
+                let keep = whole(value, 1, u64::from(crate::backups::MAX_BACKUP_KEEP)).ok_or_else(
+                    || {
+                        format!(
+                            "backup_keep must be a whole number from 1 to {}",
+                            crate::backups::MAX_BACKUP_KEEP
+                        )
+                    },
+                )?;
+                self.backup_keep = u32::try_from(keep).unwrap_or(1);
+            }
             other => return Err(format!("Unknown setting: {other}")),
         }
         Ok(())
@@ -217,8 +259,34 @@ impl Effective {
                     .as_ref()
                     .map_or_else(String::new, |path| path.display().to_string())
             ),
+            "backup_dir" => json!(
+                self.backup_dir
+                    .as_ref()
+                    .map_or_else(String::new, |path| path.display().to_string())
+            ),
+            "backup_every" => json!(self.backup_every.as_str()),
+            "backup_keep" => json!(self.backup_keep),
             _ => Value::Null,
         }
+    }
+}
+
+/// A `backup_dir` value: an absolute directory, or empty (or null) for
+/// `backups/` in the data directory.
+fn backup_dir(value: &Value) -> Result<Option<PathBuf>, String> {
+    const WHAT: &str = "backup_dir must be the absolute path of a directory, or empty for backups/ in the data directory";
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) if text.trim().is_empty() => Ok(None),
+        Value::String(text) => {
+            let path = PathBuf::from(text.trim());
+            if path.is_absolute() {
+                Ok(Some(path))
+            } else {
+                Err(WHAT.to_owned())
+            }
+        }
+        _ => Err(WHAT.to_owned()),
     }
 }
 

@@ -1,0 +1,48 @@
+//! The automatic backups: every minute (or `MALLARD_BACKUP_CHECK_SECS`), if
+//! `backup_every` is not `off` and the newest backup in the backup directory
+//! is older than its interval (or there is none), take one. The directory
+//! itself says when the last one was taken, so a restart keeps the rhythm.
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+use super::{Target, backup_dir, backup_files};
+
+/// How often the schedule looks, unless `MALLARD_BACKUP_CHECK_SECS` says.
+const CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs forever (until the runtime stops).
+pub async fn run(state: AppState) {
+    let every = std::env::var("MALLARD_BACKUP_CHECK_SECS")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .filter(|secs| *secs > 0)
+        .map_or(CHECK_EVERY, Duration::from_secs);
+    loop {
+        tokio::time::sleep(every).await;
+        if is_due(&state) {
+            // A failure is logged and shown in the dashboard; the next check
+            // tries again.
+            let _ = state.backups.take(&state, Target::Directory, true).await;
+        }
+    }
+}
+
+/// Whether an automatic backup is due now.
+fn is_due(state: &AppState) -> bool {
+    let Some(interval) = state.settings.get().backup_every.interval_ms() else {
+        return false;
+    };
+    let dir = backup_dir(state);
+    let newest = match backup_files(&dir) {
+        Ok(files) => files.first().map(|f| f.modified_ms),
+        Err(err) => {
+            tracing::warn!(error = %err, dir = %dir.display(), "cannot list the backups");
+            None
+        }
+    };
+    // After a failed attempt, wait a whole check before the next one (it is
+    // retried then), not a whole interval.
+    newest.is_none_or(|at| crate::clock::now_ms() - at >= interval)
+}
