@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use mallard_e2e::{BROWSER_UA, Server, TestHome, client, json_of, pageview};
+use mallard_e2e::{BROWSER_UA, Server, TestHome, client, create_api_key, pageview, sign_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -150,21 +150,8 @@ fn a_named_server_needs_a_key_and_a_readonly_one_is_enough() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("401"), "{message}");
 
-    let login = client()
-        .post(server.url("/api/auth/login"))
-        .header("Origin", &server.base)
-        .json(&json!({"password": "a long password"}))
-        .send()
-        .unwrap();
-    let session = json_of(login)["token"].as_str().unwrap().to_owned();
-    let created = client()
-        .post(server.url("/api/keys"))
-        .header("Origin", &server.base)
-        .header("Cookie", format!("mm_session={session}"))
-        .json(&json!({"name": "cli", "scope": "ReadOnly"}))
-        .send()
-        .unwrap();
-    let key = json_of(created)["key"].as_str().unwrap().to_owned();
+    let session = sign_in(&server, "a long password");
+    let key = create_api_key(&server, &session, "ReadOnly");
     let main = stdout(&stats(
         &home,
         &[

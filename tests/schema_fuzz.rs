@@ -19,9 +19,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use mallard_e2e::{Server, TestHome, client, json_of};
-use reqwest::StatusCode;
-use serde_json::json;
+use mallard_e2e::{Server, TestHome, create_api_key, mint_ingestion_key, sign_in};
 
 /// The checks every run applies.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
@@ -113,24 +111,8 @@ fn open_access_answers_are_what_the_description_says() {
 fn with_a_password_an_admin_keys_answers_are_what_the_description_says() {
     let home = TestHome::new();
     let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")]);
-    let http = client();
-    let login = http
-        .post(server.url("/api/auth/login"))
-        .header("Origin", &server.base)
-        .json(&json!({"password": "a long password"}))
-        .send()
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let session = json_of(login)["token"].as_str().unwrap().to_owned();
-    let created = http
-        .post(server.url("/api/keys"))
-        .header("Origin", &server.base)
-        .header("Cookie", format!("mm_session={session}"))
-        .json(&json!({"name": "fuzzer", "scope": "Admin"}))
-        .send()
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let key = json_of(created)["key"].as_str().unwrap().to_owned();
+    let session = sign_in(&server, "a long password");
+    let key = create_api_key(&server, &session, "Admin");
     let header = format!("X-API-Key: {key}");
     fuzz(
         &home,
@@ -155,18 +137,7 @@ fn the_collector_answers_in_its_envelope_with_an_ingestion_key_and_the_admin_tok
     let home = TestHome::new();
     let admin_token = "admin-token-0123456789abcdef";
     let server = Server::start(&home, &[("ADMIN_TOKEN", admin_token)]);
-    let minted = client()
-        .post(server.url("/admin/api-keys"))
-        .bearer_auth(admin_token)
-        .json(&json!({
-            "workspace_id": "6f1c1c1e-52b5-4a8e-9f57-4a4ac6c3b7d1",
-            "name": "fuzzer",
-            "scopes": ["ingest:write", "ingest:server"],
-        }))
-        .send()
-        .unwrap();
-    assert_eq!(minted.status(), StatusCode::CREATED);
-    let key = json_of(minted)["key"].as_str().unwrap().to_owned();
+    let key = mint_ingestion_key(&server, admin_token, &["ingest:write", "ingest:server"]);
     let ingest = format!("Authorization: Bearer {key}");
     fuzz(
         &home,

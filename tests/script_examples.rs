@@ -8,9 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mallard_e2e::{Server, TestHome, client, json_of};
-use reqwest::StatusCode;
-use serde_json::json;
+use mallard_e2e::{Server, TestHome, client, create_api_key, json_of, mint_ingestion_key, sign_in};
 
 /// The fenced code blocks of the section "Use from a script", with their
 /// language.
@@ -66,35 +64,9 @@ fn the_script_examples_of_the_api_docs_work_as_written() {
             ("ADMIN_TOKEN", admin_token),
         ],
     );
-    let http = client();
-    let login = http
-        .post(server.url("/api/auth/login"))
-        .header("Origin", &server.base)
-        .json(&json!({"password": "a long password"}))
-        .send()
-        .unwrap();
-    let session = json_of(login)["token"].as_str().unwrap().to_owned();
-    let created = http
-        .post(server.url("/api/keys"))
-        .header("Origin", &server.base)
-        .header("Cookie", format!("mm_session={session}"))
-        .json(&json!({"name": "scripts", "scope": "ReadOnly"}))
-        .send()
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let key = json_of(created)["key"].as_str().unwrap().to_owned();
-    let minted = http
-        .post(server.url("/admin/api-keys"))
-        .bearer_auth(admin_token)
-        .json(&json!({
-            "workspace_id": "0b6f3f8e-2a4e-4c3e-9d1b-5f0d7e9a1c2b",
-            "name": "scripts",
-            "scopes": ["ingest:server"],
-        }))
-        .send()
-        .unwrap();
-    assert_eq!(minted.status(), StatusCode::CREATED);
-    let ingest_key = json_of(minted)["key"].as_str().unwrap().to_owned();
+    let session = sign_in(&server, "a long password");
+    let key = create_api_key(&server, &session, "ReadOnly");
+    let ingest_key = mint_ingestion_key(&server, admin_token, &["ingest:server"]);
 
     let blocks = examples();
     let languages: Vec<&str> = blocks.iter().map(|(l, _)| l.as_str()).collect();
@@ -133,7 +105,15 @@ fn the_script_examples_of_the_api_docs_work_as_written() {
     }
 
     // Each example sent a page view and a collector event: three of each.
-    let stats = |path: &str| json_of(http.get(server.url(path)).bearer_auth(&key).send().unwrap());
+    let stats = |path: &str| {
+        json_of(
+            client()
+                .get(server.url(path))
+                .bearer_auth(&key)
+                .send()
+                .unwrap(),
+        )
+    };
     let main = stats("/api/stats/main?site_id=example.com&period=day");
     assert_eq!(main["total_pageviews"], 3, "{main}");
     let events = stats("/api/stats/breakdown/events?site_id=example.com&period=day");

@@ -321,3 +321,57 @@ pub fn json_of(response: reqwest::blocking::Response) -> serde_json::Value {
     let text = response.text().expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
 }
+
+/// Signs in to `server` (whose admin password is `password`) as the
+/// dashboard does, and returns the session token.
+pub fn sign_in(server: &Server, password: &str) -> String {
+    let login = client()
+        .post(server.url("/api/auth/login"))
+        .header("Origin", &server.base)
+        .json(&serde_json::json!({ "password": password }))
+        .send()
+        .expect("login");
+    assert_eq!(login.status(), reqwest::StatusCode::OK, "login");
+    json_of(login)["token"]
+        .as_str()
+        .expect("a session token")
+        .to_owned()
+}
+
+/// Creates a Mallard API key of `scope` (`ReadOnly` or `Admin`) with the
+/// session `session`, and returns the key.
+pub fn create_api_key(server: &Server, session: &str, scope: &str) -> String {
+    let created = client()
+        .post(server.url("/api/keys"))
+        .header("Origin", &server.base)
+        .header("Cookie", format!("mm_session={session}"))
+        .json(&serde_json::json!({ "name": "test", "scope": scope }))
+        .send()
+        .expect("create a key");
+    assert_eq!(
+        created.status(),
+        reqwest::StatusCode::CREATED,
+        "create a key"
+    );
+    json_of(created)["key"]
+        .as_str()
+        .expect("the key")
+        .to_owned()
+}
+
+/// Mints a collector ingestion key with `scopes` through `/admin/api-keys`
+/// (the server runs with `ADMIN_TOKEN` = `admin_token`), and returns it.
+pub fn mint_ingestion_key(server: &Server, admin_token: &str, scopes: &[&str]) -> String {
+    let minted = client()
+        .post(server.url("/admin/api-keys"))
+        .bearer_auth(admin_token)
+        .json(&serde_json::json!({
+            "workspace_id": "0b6f3f8e-2a4e-4c3e-9d1b-5f0d7e9a1c2b",
+            "name": "test",
+            "scopes": scopes,
+        }))
+        .send()
+        .expect("mint a key");
+    assert_eq!(minted.status(), reqwest::StatusCode::CREATED, "mint a key");
+    json_of(minted)["key"].as_str().expect("the key").to_owned()
+}

@@ -85,6 +85,8 @@ pub fn backup(data_dir: &Path, destination: &Path) -> Result<CopyReport, StoreEr
             partial.display()
         )));
     }
+    // A backup holds what the database holds: only its owner may read it.
+    crate::private_files::restrict_file(&partial)?;
     let schema_version = match check(&partial) {
         Ok(version) => version,
         Err(err) => {
@@ -164,6 +166,7 @@ pub fn restore(data_dir: &Path, source: &Path) -> Result<CopyReport, StoreError>
         source.display(),
         data_dir.display()
     )))?;
+    crate::private_files::restrict_file(&incoming)?;
     sync_file(&incoming)?;
     if database.exists() {
         let kept = data_dir.join(BEFORE_RESTORE_FILE);
@@ -264,6 +267,12 @@ mod tests {
         assert_eq!(report.schema_version, SCHEMA_VERSION);
         assert!(report.bytes > 0 && file.exists());
         assert!(!with_suffix(&file, ".partial").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "only the owner reads a backup");
+        }
 
         // The database changes after the backup; the restore brings it back.
         let conn = Connection::open(data.join(DATABASE_FILE)).unwrap();

@@ -271,25 +271,6 @@ impl Effective {
     }
 }
 
-/// A `backup_dir` value: an absolute directory, or empty (or null) for
-/// `backups/` in the data directory.
-fn backup_dir(value: &Value) -> Result<Option<PathBuf>, String> {
-    const WHAT: &str = "backup_dir must be the absolute path of a directory, or empty for backups/ in the data directory";
-    match value {
-        Value::Null => Ok(None),
-        Value::String(text) if text.trim().is_empty() => Ok(None),
-        Value::String(text) => {
-            let path = PathBuf::from(text.trim());
-            if path.is_absolute() {
-                Ok(Some(path))
-            } else {
-                Err(WHAT.to_owned())
-            }
-        }
-        _ => Err(WHAT.to_owned()),
-    }
-}
-
 /// The setting called `name`, if it is editable.
 pub fn setting(name: &str) -> Option<Setting> {
     SETTINGS.iter().copied().find(|s| s.name == name)
@@ -299,8 +280,25 @@ pub fn setting(name: &str) -> Option<Setting> {
 /// empty (or null) for the bundled database. Whether the file reads is
 /// checked where the change is made (it takes a read of the file).
 fn geoip_database(value: &Value) -> Result<Option<PathBuf>, String> {
-    const WHAT: &str = "geoip_database must be the absolute path of a GeoLite2 or DB-IP .mmdb file, \
-                        or empty for the bundled country database";
+    absolute_path_or_default(
+        value,
+        "geoip_database must be the absolute path of a GeoLite2 or DB-IP .mmdb file, \
+         or empty for the bundled country database",
+    )
+}
+
+/// A `backup_dir` value: an absolute directory, or empty (or null) for
+/// `backups/` in the data directory.
+fn backup_dir(value: &Value) -> Result<Option<PathBuf>, String> {
+    absolute_path_or_default(
+        value,
+        "backup_dir must be the absolute path of a directory, or empty for backups/ in the data directory",
+    )
+}
+
+/// An absolute path, or `None` for empty or null (the default); anything
+/// else is refused with `what`.
+fn absolute_path_or_default(value: &Value, what: &str) -> Result<Option<PathBuf>, String> {
     match value {
         Value::Null => Ok(None),
         Value::String(text) if text.trim().is_empty() => Ok(None),
@@ -309,10 +307,10 @@ fn geoip_database(value: &Value) -> Result<Option<PathBuf>, String> {
             if path.is_absolute() {
                 Ok(Some(path))
             } else {
-                Err(WHAT.to_owned())
+                Err(what.to_owned())
             }
         }
-        _ => Err(WHAT.to_owned()),
+        _ => Err(what.to_owned()),
     }
 }
 

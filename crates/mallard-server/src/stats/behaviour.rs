@@ -252,6 +252,16 @@ pub(crate) async fn paths(
     .await
 }
 
+/// The parameters of both flows: the common ones, `page` and `limit`.
+fn flow_params(query: Option<&str>) -> Result<(CommonParams, String, usize), ApiError> {
+    let raw = RawParams::parse(query);
+    Ok((
+        CommonParams::from_raw(&raw)?,
+        bp::page(&raw)?,
+        params::limit(&raw)?,
+    ))
+}
+
 /// `GET /api/stats/flow`: the pages viewed right after `page`, most visits
 /// first.
 #[utoipa::path(
@@ -267,10 +277,7 @@ pub(crate) async fn flow(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let raw = RawParams::parse(query.as_deref());
-    let common = CommonParams::from_raw(&raw)?;
-    let page = bp::page(&raw)?;
-    let limit = params::limit(&raw)?;
+    let (common, page, limit) = flow_params(query.as_deref())?;
     let key = format!("flow|{page:?}|{limit}");
     run_heavy(&state, common, key, move |db, r, query| {
         // One more row than asked, in case the visits that ended on the page
@@ -297,10 +304,7 @@ pub(crate) async fn flow_around(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let raw = RawParams::parse(query.as_deref());
-    let common = CommonParams::from_raw(&raw)?;
-    let page = bp::page(&raw)?;
-    let limit = params::limit(&raw)?;
+    let (common, page, limit) = flow_params(query.as_deref())?;
     let key = format!("flow-around|{page:?}|{limit}");
     run_heavy(&state, common, key, move |db, r, query| {
         let flow = db.stats_flow(&r.site, &query, &page, limit)?;
