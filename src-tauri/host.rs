@@ -126,6 +126,29 @@ impl ServerHost {
         }
     }
 
+    /// Stops the server, runs `work` with its configuration while nothing
+    /// holds the data directory (a restore), and starts it again on the same
+    /// port; returns what `work` returned. The server comes back even when
+    /// `work` failed.
+    pub fn restart_after<T>(&self, work: impl FnOnce(&Config) -> T) -> Result<T, StartError> {
+        let Some(mut config) = self.config() else {
+            return Err(StartError::Server(ServerError::Io(std::io::Error::other(
+                "the server is not running",
+            ))));
+        };
+        if let Some(port) = self
+            .url()
+            .and_then(|url| tauri::Url::parse(&url).ok())
+            .and_then(|url| url.port())
+        {
+            config.port = port;
+        }
+        self.stop();
+        let outcome = work(&config);
+        self.start(config)?;
+        Ok(outcome)
+    }
+
     /// The dashboard URL of the running server.
     pub fn url(&self) -> Option<String> {
         self.with_running(|running| running.url.clone())

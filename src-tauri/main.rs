@@ -10,6 +10,7 @@
 #![cfg_attr(all(not(debug_assertions), windows), windows_subsystem = "windows")]
 
 mod args;
+mod backup_menu;
 mod desktop;
 mod file_dialog;
 mod host;

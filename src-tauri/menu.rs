@@ -22,6 +22,10 @@ pub mod ids {
     pub const COPY_SNIPPET: &str = "copy-snippet";
     /// Open the dashboard's log import screen.
     pub const IMPORT_LOGS: &str = "import-logs";
+    /// Back up the database to a file picked in a dialog.
+    pub const BACK_UP: &str = "back-up";
+    /// Restore the database from a backup picked in a dialog.
+    pub const RESTORE: &str = "restore";
     /// Launch at login on or off.
     pub const AUTOSTART: &str = "autostart";
     /// Stop the server gracefully and quit.
@@ -42,6 +46,8 @@ pub fn app_menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
                 true,
                 Some("CmdOrCtrl+I"),
             )?,
+            &MenuItem::with_id(app, ids::BACK_UP, "Back Up Now…", true, None::<&str>)?,
+            &MenuItem::with_id(app, ids::RESTORE, "Restore…", true, None::<&str>)?,
             &MenuItem::with_id(
                 app,
                 ids::COPY_SNIPPET,
@@ -129,6 +135,14 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, id: &str) {
         ids::OPEN => window::show(app),
         ids::RELOAD => window::sign_in_again(app),
         ids::IMPORT_LOGS => window::show_screen(app, window::IMPORT_SCREEN),
+        ids::BACK_UP => {
+            crate::backup_menu::back_up_now(app);
+            Ok(())
+        }
+        ids::RESTORE => {
+            crate::backup_menu::restore(app);
+            Ok(())
+        }
         ids::PAUSE => {
             toggle_pause(app);
             Ok(())
