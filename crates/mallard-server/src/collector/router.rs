@@ -41,10 +41,12 @@ fn browser_cors() -> CorsLayer {
 pub fn router() -> Router<AppState> {
     // The browser endpoint answers CORS preflights; the OPTIONS handler gives
     // the CORS layer a route to wrap.
-    fn browser<H, T>(handler: H) -> MethodRouter<AppState>
+    fn browser<H, T, P, U>(handler: H, preflight: P) -> MethodRouter<AppState>
     where
         H: axum::handler::Handler<T, AppState>,
         T: 'static,
+        P: axum::handler::Handler<U, AppState>,
+        U: 'static,
     {
         post(handler)
             .options(preflight)
@@ -59,8 +61,8 @@ pub fn router() -> Router<AppState> {
         post(handler).layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY_BYTES))
     }
     Router::new()
-        .route("/events", browser(browser_events))
-        .route("/v1/events", browser(browser_events_v1))
+        .route("/events", browser(browser_events, preflight))
+        .route("/v1/events", browser(browser_events_v1, preflight_v1))
         .route("/s2s/events", server(server_events))
         .route("/v1/s2s/events", server(server_events_v1))
         .route("/healthz", get(healthz))
@@ -71,9 +73,34 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The answer to a CORS preflight of the browser endpoint (the CORS layer
-/// around it adds the headers).
+/// around it answers a real preflight, 200 with its headers).
+#[utoipa::path(
+    options,
+    path = "/events",
+    operation_id = "events_preflight",
+    tag = "Collector",
+    responses(
+        (status = 200, description = "A CORS preflight: any origin may post events"),
+        (status = 204, description = "An OPTIONS request that is not a preflight"),
+    ),
+)]
 async fn preflight() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+/// The preflight of `/v1/events`.
+#[utoipa::path(
+    options,
+    path = "/v1/events",
+    operation_id = "events_preflight_v1",
+    tag = "Collector",
+    responses(
+        (status = 200, description = "A CORS preflight: any origin may post events"),
+        (status = 204, description = "An OPTIONS request that is not a preflight"),
+    ),
+)]
+async fn preflight_v1() -> StatusCode {
+    preflight().await
 }
 
 /// Documents one collector ingestion path: its body is one event.

@@ -83,6 +83,8 @@ use crate::state::AppState;
         crate::routes::assets::security_txt,
         crate::collector::router::browser_events,
         crate::collector::router::browser_events_v1,
+        crate::collector::router::preflight,
+        crate::collector::router::preflight_v1,
         crate::collector::router::server_events,
         crate::collector::router::server_events_v1,
         crate::collector::router::healthz,

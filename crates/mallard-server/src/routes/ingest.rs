@@ -59,6 +59,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(
     options,
     path = "/api/event",
+    operation_id = "event_preflight",
     tag = "Ingestion",
     responses(
         (status = 200, description = "A CORS preflight: any origin may post events (the CORS layer answers it)"),
