@@ -224,6 +224,103 @@ fn with_event_schema(description: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
+/// A link between operations that stateful tools follow: from the answer
+/// `status` of `method` on `path`, the operation `operation`, with
+/// `parameters` taken from that answer.
+struct Link {
+    path: &'static str,
+    method: &'static str,
+    status: &'static str,
+    name: &'static str,
+    operation: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+/// The links of the description (Schemathesis follows them in
+/// `tests/schema_fuzz.rs`): a key created is listed and revoked with the id
+/// its creation answered, a site added is changed.
+const LINKS: &[Link] = &[
+    Link {
+        path: "/api/keys",
+        method: "post",
+        status: "201",
+        name: "RevokeKey",
+        operation: "revoke_api_key",
+        parameters: &[("key_hash", "$response.body#/key_hash")],
+    },
+    Link {
+        path: "/api/ingest-keys",
+        method: "post",
+        status: "201",
+        name: "RevokeIngestKey",
+        operation: "revoke_ingest_key",
+        parameters: &[("id", "$response.body#/id")],
+    },
+    Link {
+        path: "/admin/api-keys",
+        method: "post",
+        status: "201",
+        name: "ListWorkspaceKeys",
+        operation: "list_workspace_keys",
+        parameters: &[("workspace_id", "$response.body#/workspace_id")],
+    },
+    Link {
+        path: "/admin/api-keys",
+        method: "post",
+        status: "201",
+        name: "RevokeWorkspaceKey",
+        operation: "revoke_workspace_key",
+        parameters: &[
+            ("id", "$response.body#/id"),
+            ("workspace_id", "$response.body#/workspace_id"),
+        ],
+    },
+    Link {
+        path: "/api/sites",
+        method: "post",
+        status: "201",
+        name: "UpdateSite",
+        operation: "update_site",
+        parameters: &[("site_id", "$response.body#/site_id")],
+    },
+];
+
+/// Adds [`LINKS`] to the answers they start from.
+fn with_links(description: &mut Value) -> Result<(), String> {
+    for Link {
+        path,
+        method,
+        status,
+        name,
+        operation,
+        parameters,
+    } in LINKS
+    {
+        let pointer = format!(
+            "/paths/{}/{method}/responses/{status}",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        let response = description
+            .pointer_mut(&pointer)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| format!("no answer {status} of {method} {path} to link from"))?;
+        let links = response
+            .entry("links")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        let parameters: serde_json::Map<String, Value> = parameters
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Value::String((*value).to_owned())))
+            .collect();
+        if let Value::Object(links) = links {
+            links.insert(
+                (*name).to_owned(),
+                serde_json::json!({ "operationId": operation, "parameters": parameters }),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The description as JSON, built once.
 pub fn description_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
@@ -232,6 +329,7 @@ pub fn description_json() -> &'static str {
             .map_err(|e| e.to_string())
             .and_then(|mut description| {
                 with_event_schema(&mut description)?;
+                with_links(&mut description)?;
                 serde_json::to_string(&description).map_err(|e| e.to_string())
             });
         built.unwrap_or_else(|err| {
@@ -333,6 +431,43 @@ mod tests {
         let body = &value["paths"]["/s2s/events"]["post"]["requestBody"]["content"]["application/json"]
             ["schema"];
         assert_eq!(body["$ref"], "#/components/schemas/CollectorEvent");
+    }
+
+    #[test]
+    fn links_lead_to_operations_that_exist_with_parameters_they_take() {
+        let value = description();
+        let mut operations = std::collections::HashMap::new();
+        for item in value["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                let names: Vec<String> = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p["name"].as_str().unwrap().to_owned())
+                    .collect();
+                operations.insert(operation["operationId"].as_str().unwrap().to_owned(), names);
+            }
+        }
+        let mut found = 0;
+        for item in value["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                for response in operation["responses"].as_object().unwrap().values() {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
+                        found += 1;
+                        let target = link["operationId"].as_str().unwrap();
+                        let names = &operations[target];
+                        for parameter in link["parameters"].as_object().unwrap().keys() {
+                            assert!(names.contains(parameter), "{target} takes no {parameter}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(found, LINKS.len());
     }
 
     #[test]
