@@ -356,3 +356,52 @@ fn an_import_is_listed_on_the_sites_screen_and_undone_there() {
         "no dialog to open"
     );
 }
+
+#[test]
+fn revenue_shows_as_a_tile_and_a_card_per_currency_never_added_up() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    let http = client();
+    for (path, amount, currency) in [
+        ("/buy", "10", "EUR"),
+        ("/buy", "15", "EUR"),
+        ("/buy", "7.5", "USD"),
+    ] {
+        let sent = http
+            .post(server.url("/api/event"))
+            .header("user-agent", mallard_e2e::BROWSER_UA)
+            .json(&serde_json::json!({
+                "d": "shop.test", "n": "Purchase", "u": format!("https://shop.test{path}"),
+                "ra": amount, "rc": currency,
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    }
+    let browser = Browser::start();
+    browser.goto(&server.url("/#/?site=shop.test&period=day"));
+    browser.click("#open-access");
+    // The tile: the currency with the most events, and how many others.
+    let tile = browser.wait_for_text("#stat-revenue", "Revenue");
+    assert!(tile.contains("25") && tile.contains("+ 1 more currency"), "{tile}");
+    let eur = browser.wait_for_text("#revenue-table tr[data-currency=EUR]", "EUR");
+    assert!(eur.contains("25") && eur.contains("12.5"), "{eur}");
+    let usd = browser.text("#revenue-table tr[data-currency=USD]");
+    assert!(usd.contains("7.5"), "{usd}");
+    let charts = browser.eval("return document.querySelectorAll('#revenue-card .revenue-bars').length");
+    assert_eq!(charts, serde_json::json!(2));
+
+    // A site without revenue shows neither.
+    let plain = http
+        .post(server.url("/api/event"))
+        .header("user-agent", mallard_e2e::BROWSER_UA)
+        .json(&mallard_e2e::pageview("blog.test", "/"))
+        .send()
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::ACCEPTED);
+    browser.goto(&server.url("/#/?site=blog.test&period=day"));
+    browser.wait_for_text("#stat-pageviews", "1");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let shown = browser.eval("return document.querySelector('#stat-revenue, #revenue-card') !== null");
+    assert_eq!(shown, serde_json::json!(false));
+}

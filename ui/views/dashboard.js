@@ -12,6 +12,7 @@
 
 import { api } from '../api.js';
 import { isAbort, statsGet, viewSignal } from '../queries.js';
+import { revenueCard, revenueTile } from './revenue.js';
 import { h, show, errorBox } from '../dom.js';
 import { emptySite, renderHome } from './home.js';
 
@@ -383,6 +384,13 @@ export async function renderDashboard() {
     // For tests and the first-load benchmark: when the numbers showed.
     document.documentElement.dataset.statsShownAt = String(Math.round(performance.now()));
     markDrawn(main.querySelector('.stats'));
+    // Revenue, for a site that has any: asked after the first view, so it
+    // never holds it up.
+    statsGet(`/api/stats/revenue?${statsQuery(state)}`, { signal }).then((report) => {
+      if (!report?.currencies?.length) return;
+      main.querySelector('#stat-live')?.before(revenueTile(report));
+      main.querySelector('#chart')?.after(revenueCard(report));
+    }).catch(() => {});
   } catch (err) {
     if (!isAbort(err)) document.getElementById('stats-loading')?.replaceWith(errorBox(err));
   }
