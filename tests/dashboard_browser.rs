@@ -383,12 +383,16 @@ fn revenue_shows_as_a_tile_and_a_card_per_currency_never_added_up() {
     browser.click("#open-access");
     // The tile: the currency with the most events, and how many others.
     let tile = browser.wait_for_text("#stat-revenue", "Revenue");
-    assert!(tile.contains("25") && tile.contains("+ 1 more currency"), "{tile}");
+    assert!(
+        tile.contains("25") && tile.contains("+ 1 more currency"),
+        "{tile}"
+    );
     let eur = browser.wait_for_text("#revenue-table tr[data-currency=EUR]", "EUR");
     assert!(eur.contains("25") && eur.contains("12.5"), "{eur}");
     let usd = browser.text("#revenue-table tr[data-currency=USD]");
     assert!(usd.contains("7.5"), "{usd}");
-    let charts = browser.eval("return document.querySelectorAll('#revenue-card .revenue-bars').length");
+    let charts =
+        browser.eval("return document.querySelectorAll('#revenue-card .revenue-bars').length");
     assert_eq!(charts, serde_json::json!(2));
 
     // A site without revenue shows neither.
@@ -402,6 +406,7 @@ fn revenue_shows_as_a_tile_and_a_card_per_currency_never_added_up() {
     browser.goto(&server.url("/#/?site=blog.test&period=day"));
     browser.wait_for_text("#stat-pageviews", "1");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let shown = browser.eval("return document.querySelector('#stat-revenue, #revenue-card') !== null");
+    let shown =
+        browser.eval("return document.querySelector('#stat-revenue, #revenue-card') !== null");
     assert_eq!(shown, serde_json::json!(false));
 }

@@ -50,9 +50,9 @@ struct WorkspaceQuery {
     workspace_id: Option<String>,
 }
 
-/// A key as the API shows it (never the key itself).
+/// What every answer about a key says (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct KeyMetadata {
+pub struct KeyFields {
     /// The key's id, a UUID.
     pub id: String,
     /// Its workspace, a UUID.
@@ -67,6 +67,14 @@ pub struct KeyMetadata {
     pub scopes: Vec<String>,
     /// RFC 3339.
     pub created_at: String,
+}
+
+/// A key as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeyMetadata {
+    /// The key's fields.
+    #[serde(flatten)]
+    pub fields: KeyFields,
     /// RFC 3339, or `null` while the key works.
     pub revoked_at: Option<String>,
 }
@@ -89,20 +97,9 @@ pub struct CreateKeyBody {
 /// A key just minted: the only answer that holds the key itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MintedKey {
-    /// The key's id, a UUID.
-    pub id: String,
-    /// Its workspace, a UUID.
-    pub workspace_id: String,
-    /// A name for people.
-    pub name: String,
-    /// The key's first characters.
-    pub prefix: String,
-    /// Its last four characters.
-    pub suffix: String,
-    /// Its scopes.
-    pub scopes: Vec<String>,
-    /// RFC 3339.
-    pub created_at: String,
+    /// The key's fields.
+    #[serde(flatten)]
+    pub fields: KeyFields,
     /// The key: `lk_live_` and 32 letters and digits, shown once.
     pub key: String,
 }
@@ -110,24 +107,8 @@ pub struct MintedKey {
 impl MintedKey {
     /// The answer for `record` and its `key`.
     pub fn of(record: &ApiKeyRecord, key: String) -> Self {
-        let KeyMetadata {
-            id,
-            workspace_id,
-            name,
-            prefix,
-            suffix,
-            scopes,
-            created_at,
-            ..
-        } = metadata(record);
         Self {
-            id,
-            workspace_id,
-            name,
-            prefix,
-            suffix,
-            scopes,
-            created_at,
+            fields: metadata(record).fields,
             key,
         }
     }
@@ -235,13 +216,15 @@ fn timestamp(ms: i64) -> String {
 /// The metadata of a key as the API shows it (never the plaintext).
 pub fn metadata(key: &ApiKeyRecord) -> KeyMetadata {
     KeyMetadata {
-        id: key.id.clone(),
-        workspace_id: key.workspace_id.clone(),
-        name: key.name.clone(),
-        prefix: key.prefix.clone(),
-        suffix: key.suffix.clone(),
-        scopes: key.scopes.clone(),
-        created_at: timestamp(key.created_at),
+        fields: KeyFields {
+            id: key.id.clone(),
+            workspace_id: key.workspace_id.clone(),
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            suffix: key.suffix.clone(),
+            scopes: key.scopes.clone(),
+            created_at: timestamp(key.created_at),
+        },
         revoked_at: key.revoked_at.map(timestamp),
     }
 }
