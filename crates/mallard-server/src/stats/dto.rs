@@ -326,6 +326,26 @@ pub(crate) struct RevenueBody {
     pub(crate) currencies: Vec<CurrencyRevenueBody>,
 }
 
+impl RevenueBody {
+    /// The body for `report` of the range `range` in `time_zone`.
+    pub(crate) fn of(
+        report: &[CurrencyRevenue],
+        range: DayRange,
+        time_zone: &str,
+        interval: Interval,
+    ) -> Self {
+        Self {
+            period: PeriodBody::of(range),
+            time_zone: time_zone.to_owned(),
+            interval: interval.as_str(),
+            currencies: report
+                .iter()
+                .map(|c| CurrencyRevenueBody::of(interval, c))
+                .collect(),
+        }
+    }
+}
+
 /// The body of `GET /api/stats/realtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct RealtimeBody {

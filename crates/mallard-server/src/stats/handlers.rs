@@ -91,15 +91,12 @@ pub(crate) async fn revenue(
 ) -> Result<Json<Value>, ApiError> {
     series_answer(&state, query, "revenue", |db, r, query, interval| {
         let report = db.stats_revenue(&r.site, query, interval)?;
-        Ok(body(&dto::RevenueBody {
-            period: dto::PeriodBody::of(r.range),
-            time_zone: r.site.time_zone.name().to_owned(),
-            interval: interval.as_str(),
-            currencies: report
-                .iter()
-                .map(|c| dto::CurrencyRevenueBody::of(interval, c))
-                .collect(),
-        }))
+        Ok(body(&dto::RevenueBody::of(
+            &report,
+            r.range,
+            r.site.time_zone.name(),
+            interval,
+        )))
     })
     .await
 }
