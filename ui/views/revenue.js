@@ -41,7 +41,7 @@ function bars(currency) {
 export function revenueCard(report) {
   return h('section', { class: 'card', id: 'revenue-card', 'aria-label': 'Revenue' },
     h('h2', {}, 'Revenue'),
-    h('table', { class: 'breakdown', id: 'revenue-table' },
+    h('table', { class: 'revenue-table', id: 'revenue-table' },
       h('thead', {}, h('tr', {}, ['Currency', 'Total', 'Events', 'Average'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
       h('tbody', {}, report.currencies.map((c) => h('tr', { 'data-currency': c.currency },
         h('td', {}, c.currency),
