@@ -220,6 +220,9 @@ pub struct Config {
     pub backup_every: crate::backups::BackupEvery,
     /// How many automatic backups are kept (the oldest go first).
     pub backup_keep: u32,
+    /// How often, in seconds, the backup schedule looks whether a backup is
+    /// due (`MALLARD_BACKUP_CHECK_SECS`, env only; tests shorten it).
+    pub backup_check_secs: u64,
     /// An admin password to set at start (`MALLARD_ADMIN_PASSWORD`, env only).
     pub admin_password: Option<String>,
     /// Settings of the event collector family (`[collector]`).
@@ -275,6 +278,7 @@ impl std::fmt::Debug for Config {
             .field("backup_dir", &self.backup_dir)
             .field("backup_every", &self.backup_every)
             .field("backup_keep", &self.backup_keep)
+            .field("backup_check_secs", &self.backup_check_secs)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "<set>"),
@@ -320,6 +324,7 @@ impl Config {
             backup_dir: None,
             backup_every: crate::backups::BackupEvery::Daily,
             backup_keep: crate::backups::DEFAULT_BACKUP_KEEP,
+            backup_check_secs: crate::backups::DEFAULT_BACKUP_CHECK_SECS,
             admin_password: None,
             collector: crate::collector::CollectorConfig::default(),
             cache_ttl_secs: 60,
@@ -462,6 +467,9 @@ impl Config {
                 message: format!("must be from 1 to {}", crate::backups::MAX_BACKUP_KEEP),
             });
         }
+        config.backup_check_secs = env_parsed::<u64>(env, "MALLARD_BACKUP_CHECK_SECS")?
+            .filter(|secs| *secs > 0)
+            .unwrap_or(config.backup_check_secs);
         config.admin_password = env("MALLARD_ADMIN_PASSWORD").filter(|p| !p.is_empty());
         config.collector = raw.collector.unwrap_or_default().resolve()?;
         if config.request_timeout_secs == 0 {

@@ -26,6 +26,8 @@ use crate::state::AppState;
 
 /// How many automatic backups are kept by default.
 pub const DEFAULT_BACKUP_KEEP: u32 = 7;
+/// How often, in seconds, the schedule looks whether a backup is due.
+pub const DEFAULT_BACKUP_CHECK_SECS: u64 = 60;
 /// The most automatic backups that may be kept.
 pub const MAX_BACKUP_KEEP: u32 = 1000;
 

@@ -1,4 +1,4 @@
-//! The automatic backups: every minute (or `MALLARD_BACKUP_CHECK_SECS`), if
+//! The automatic backups: every minute (`backup_check_secs`), if
 //! `backup_every` is not `off` and the newest backup in the backup directory
 //! is older than its interval (or there is none), take one. The directory
 //! itself says when the last one was taken, so a restart keeps the rhythm.
@@ -9,16 +9,9 @@ use crate::state::AppState;
 
 use super::{Target, backup_dir, backup_files};
 
-/// How often the schedule looks, unless `MALLARD_BACKUP_CHECK_SECS` says.
-const CHECK_EVERY: Duration = Duration::from_secs(60);
-
 /// Runs forever (until the runtime stops).
 pub async fn run(state: AppState) {
-    let every = std::env::var("MALLARD_BACKUP_CHECK_SECS")
-        .ok()
-        .and_then(|secs| secs.parse().ok())
-        .filter(|secs| *secs > 0)
-        .map_or(CHECK_EVERY, Duration::from_secs);
+    let every = Duration::from_secs(state.config.backup_check_secs);
     loop {
         tokio::time::sleep(every).await;
         if is_due(&state) {
