@@ -322,3 +322,54 @@ fn a_backup_taken_from_settings_shows_with_its_size() {
         .collect();
     assert_eq!(files.len(), 1);
 }
+
+#[test]
+fn a_site_and_a_date_range_are_deleted_from_the_sites_screen_after_typing_the_name() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    send(&server, "keep.test", "/a");
+    send(&server, "keep.test", "/b");
+    send(&server, "drop.test", "/gone");
+    let browser = Browser::open_dashboard(&server, "/#/sites");
+    browser.wait_for_text("#sites-table", "drop.test");
+
+    // The delete button stays disabled until the site's name is typed.
+    browser.click("tr[data-site='drop.test'] .delete-site");
+    browser.wait_for("#confirm-delete-site-typed");
+    browser.fill("#confirm-delete-site-typed", "drop");
+    assert_eq!(
+        browser.eval("return document.querySelector('#confirm-delete-site').disabled"),
+        true
+    );
+    browser.fill("#confirm-delete-site-typed", "drop.test");
+    browser.click("#confirm-delete-site");
+    browser.wait_for_text("#site-deleted", "drop.test is deleted");
+    browser.wait_for("#sites-table tr[data-site='keep.test']");
+    assert!(!browser.text("#sites-table").contains("drop.test"));
+    let sites = json_of(client().get(server.url("/api/sites")).send().unwrap());
+    assert_eq!(sites.as_array().unwrap().len(), 1, "{sites}");
+
+    // Today's visits of the other site go from the date-range form.
+    let today = browser.eval("const d = new Date(); return d.toISOString().slice(0, 10);");
+    let today = today.as_str().unwrap().to_owned();
+    browser.eval(&format!(
+        "document.querySelector('#delete-range-site').value = 'keep.test'; \
+         document.querySelector('#delete-range-from').value = '{today}'; \
+         document.querySelector('#delete-range-to').value = '{today}'; return null;"
+    ));
+    browser.click("#delete-range button[type=submit]");
+    browser.fill("#confirm-delete-range-typed", "keep.test");
+    browser.click("#confirm-delete-range");
+    browser.wait_for_text("#sites-status", "Deleted");
+    assert_eq!(
+        browser.text("#range-deleted"),
+        "Deleted 1 visits (2 events) of keep.test."
+    );
+    let main = json_of(
+        client()
+            .get(server.url("/api/stats/main?site_id=keep.test&period=day"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(main["visits"], 0, "{main}");
+}

@@ -250,3 +250,41 @@ fn a_visitor_keeps_its_id_across_a_restart_within_the_day() {
         "the same visitor got another id after a restart"
     );
 }
+
+#[test]
+fn neither_the_ip_address_nor_the_user_agent_reach_the_files_or_the_log() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("MALLARD_TRUSTED_PROXIES", "127.0.0.1")]);
+    let user_agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/120.0.0.0 Safari/537.36 ProbeToken8c1f";
+    for path in ["/first", "/second"] {
+        let response = client()
+            .post(server.url("/api/event"))
+            .header("x-forwarded-for", "198.51.100.77")
+            .header("user-agent", user_agent)
+            .json(&pageview("privacy.test", path))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let (_, log) = server.terminate();
+    let stored = inspect(&home)
+        .query_row("SELECT count(*) FROM visits", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert_eq!(stored, 1, "the two page views were stored as one visit");
+    let mut files = vec![("log".to_owned(), log.into_bytes())];
+    for entry in std::fs::read_dir(home.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    for (name, bytes) in files {
+        for needle in ["198.51.100.77", "ProbeToken8c1f"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} found in {name}"
+            );
+        }
+    }
+}

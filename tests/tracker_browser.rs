@@ -104,6 +104,9 @@ window.addEventListener('load', function () {{
   setTimeout(function () {{
     history.pushState({{}}, '', '/pricing');
     document.title += ' navigated';
+    // The tracker keeps nothing in the browser.
+    var kept = document.cookie.length + localStorage.length + sessionStorage.length;
+    document.title += ' kept:' + kept;
   }}, 200);
 }});
 </script>
@@ -114,6 +117,10 @@ window.addEventListener('load', function () {{
     assert!(
         dom.contains("signup") && dom.contains("navigated"),
         "page did not run: {dom}"
+    );
+    assert!(
+        dom.contains("kept:0"),
+        "no cookie or browser storage: {dom}"
     );
     wait_for_events(&server, 3);
     server.terminate();

@@ -79,6 +79,8 @@ export const listImports = () => api('GET', '/api/imports');
 export const undoImport = (id) => api('DELETE', `/api/imports/${encodeURIComponent(id)}`);
 export const listSites = ({ signal } = {}) => api('GET', '/api/sites', undefined, { signal });
 export const addSite = (siteId, timeZone) => api('POST', '/api/sites', { site_id: siteId, time_zone: timeZone });
+export const deleteSite = (siteId) => api('DELETE', `/api/sites/${encodeURIComponent(siteId)}`);
+export const deleteSiteData = (siteId, from, to) => api('DELETE', `/api/sites/${encodeURIComponent(siteId)}/data?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
 export const setSiteTimeZone = (siteId, timeZone) => api('PATCH', `/api/sites/${encodeURIComponent(siteId)}`, { time_zone: timeZone });
 export const getSettings = () => api('GET', '/api/settings');
 export const saveSettings = (changes) => api('PATCH', '/api/settings', changes);

@@ -58,14 +58,26 @@ export function errorBox(err, id) {
     hint ? h('p', { class: 'muted' }, hint) : null);
 }
 
-/** Asks a yes/no question in a modal dialog; resolves true for yes. */
-export function confirmDialog({ title, text, confirm, id = 'confirm-dialog' }) {
+/**
+ * Asks a yes/no question in a modal dialog; resolves true for yes. With
+ * `typed`, the yes button stays disabled until that text is typed (for what
+ * cannot be undone).
+ */
+export function confirmDialog({ title, text, confirm, id = 'confirm-dialog', typed }) {
   return new Promise((resolve) => {
     const yes = h('button', { type: 'button', class: 'danger', id }, confirm);
     const no = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+    let check = null;
+    if (typed) {
+      check = h('input', { id: `${id}-typed`, autocomplete: 'off', spellcheck: 'false' });
+      yes.disabled = true;
+      check.addEventListener('input', () => { yes.disabled = check.value.trim() !== typed; });
+    }
     const dialog = h('dialog', { 'aria-labelledby': 'dialog-title', 'aria-describedby': 'dialog-text' },
       h('h2', { id: 'dialog-title' }, title),
       h('p', { id: 'dialog-text' }, text),
+      check ? h('label', { for: `${id}-typed` }, 'Type ', h('strong', {}, typed), ' to confirm') : null,
+      check,
       h('div', { class: 'row' }, yes, no));
     const close = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
     yes.addEventListener('click', () => close(true));
@@ -73,7 +85,7 @@ export function confirmDialog({ title, text, confirm, id = 'confirm-dialog' }) {
     dialog.addEventListener('cancel', () => close(false));
     document.body.append(dialog);
     dialog.showModal();
-    no.focus();
+    (check || no).focus();
   });
 }
 

@@ -19,6 +19,7 @@ mod keys;
 mod local_server;
 mod seed;
 mod serve;
+mod sites;
 mod stats;
 
 use std::path::PathBuf;
@@ -59,16 +60,19 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Replace the database with a backup (the server must be stopped, or --stop).
     Restore(backup::RestoreArgs),
+    /// List sites, or delete a site or a date range of its data (works while
+    /// the server runs).
+    Sites(sites::SitesArgs),
 }
 
 /// Options shared by every command that opens the data directory.
 #[derive(Debug, Clone, Args)]
 struct CommonArgs {
     /// The data directory (default: the OS user data directory).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// A TOML config file (default: config.toml in the OS user config directory).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
 }
 
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(args),
         Command::Backup(args) => backup::run_backup(args),
         Command::Restore(args) => backup::run_restore(args),
+        Command::Sites(args) => sites::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,7 @@ pub mod retention;
 pub mod routes;
 pub mod salt_rotation;
 pub mod settings;
+pub mod site_deletion;
 pub mod site_gate;
 pub mod state;
 pub mod stats;
@@ -130,6 +131,7 @@ impl Server {
         let dedupe_pruning = tokio::spawn(retention::prune_dedupe_keys(self.state.clone()));
         let salt_rotation = tokio::spawn(salt_rotation::run(self.state.clone()));
         let backup_schedule = tokio::spawn(backups::run_schedule(self.state.clone()));
+        let site_purge = tokio::spawn(site_deletion::run_purge(self.state.clone()));
         let limits = connections::ConnectionLimits::of(&self.state.config);
         let result = connections::serve(listener, app, limits, shutdown).await;
         // Imports stop at their next check (a followed log within its poll),
@@ -146,7 +148,9 @@ impl Server {
         dedupe_pruning.abort();
         salt_rotation.abort();
         backup_schedule.abort();
+        site_purge.abort();
         let _ = backup_schedule.await;
+        let _ = site_purge.await;
         let _ = retention.await;
         let _ = dedupe_pruning.await;
         let _ = salt_rotation.await;

@@ -37,6 +37,15 @@ pub async fn run(state: AppState) {
         if total > 0 {
             tracing::info!(rows = total, days, "deleted data past the retention period");
             metrics::counter!("mallard_retention_deleted_rows_total").increment(total);
+            // The freed pages go back to the file system, a chunk per job.
+            let writer = state.writer.clone();
+            let reclaimed = tokio::task::spawn_blocking(move || {
+                mallard_store::deletion::reclaim_blocking(&writer)
+            })
+            .await;
+            if let Ok(Err(err)) = reclaimed {
+                tracing::warn!(error = %err, "giving freed space back failed");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(EVERY) => {}

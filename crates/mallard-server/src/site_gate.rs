@@ -201,6 +201,13 @@ impl NewSites {
         ledger.known.insert(site.as_str().to_owned());
     }
 
+    /// Forgets a deleted site: its next event creates it again, as a new
+    /// site under the day's cap.
+    pub fn forget(&self, site: &SiteId) {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        ledger.known.remove(site.as_str());
+    }
+
     /// How many sites the ledger knows.
     pub fn known_sites(&self) -> usize {
         self.ledger

@@ -59,6 +59,8 @@ pub struct Shared {
     pub imports: crate::import::jobs::ImportJobs,
     /// Backups: one at a time, and the latest outcome.
     pub backups: crate::backups::Backups,
+    /// Wakes the task that purges the data of deleted sites.
+    pub site_purges: crate::site_deletion::SitePurges,
     /// The embedding program's controls (the desktop app sets them).
     pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
@@ -171,6 +173,7 @@ impl AppState {
             host: std::sync::OnceLock::new(),
             imports: crate::import::jobs::ImportJobs::default(),
             backups: crate::backups::Backups::default(),
+            site_purges: crate::site_deletion::SitePurges::default(),
             body_budget: crate::body_budget::BodyBudget::new(config.body_budget_bytes()),
             config,
         })))

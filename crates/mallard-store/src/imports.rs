@@ -89,9 +89,11 @@ pub fn begin_import(
     format: &str,
     now_ms: i64,
 ) -> Result<(i64, i64), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO sites (domain, created_at) VALUES (?1, ?2) ON CONFLICT (domain) DO NOTHING",
-    )?
+    conn.prepare_cached(&format!(
+        "INSERT INTO sites (id, domain, created_at) VALUES ({}, ?1, ?2) \
+         ON CONFLICT (domain) DO NOTHING",
+        crate::sites::NEXT_SITE_ID
+    ))?
     .execute(params![domain, now_ms])?;
     let site_id: i64 = conn
         .prepare_cached("SELECT id FROM sites WHERE domain = ?1")?

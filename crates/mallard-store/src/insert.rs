@@ -424,10 +424,11 @@ impl WriterState {
         if let Some(&id) = self.sites.get(domain) {
             return Ok(id);
         }
-        conn.prepare_cached(
-            "INSERT INTO sites (domain, created_at) VALUES (?1, unixepoch('now') * 1000) \
-             ON CONFLICT (domain) DO NOTHING",
-        )?
+        conn.prepare_cached(&format!(
+            "INSERT INTO sites (id, domain, created_at) \
+             VALUES ({}, ?1, unixepoch('now') * 1000) ON CONFLICT (domain) DO NOTHING",
+            crate::sites::NEXT_SITE_ID
+        ))?
         .execute(params![domain])?;
         let id: i64 = conn
             .prepare_cached("SELECT id FROM sites WHERE domain = ?1")?

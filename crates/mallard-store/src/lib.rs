@@ -16,6 +16,7 @@ pub mod backup;
 pub mod cancel;
 pub mod collector;
 pub mod dashboard_settings;
+pub mod deletion;
 pub mod dims;
 pub mod error;
 pub mod hll;

@@ -74,7 +74,12 @@ impl Store {
         // 8 KB pages for a new database (an existing one keeps its size): rollup
         // rows of one or two kilobytes pack with less waste (see
         // docs/benchmarks.md, disk).
-        conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))?;
+        // Incremental auto-vacuum for a new database too (an existing one keeps
+        // its mode): the pages a deleted site or date range frees are given
+        // back to the file system a chunk at a time ([`crate::deletion`]).
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = {PAGE_SIZE}; PRAGMA auto_vacuum = INCREMENTAL;"
+        ))?;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
              PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;"

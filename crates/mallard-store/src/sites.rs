@@ -89,6 +89,12 @@ impl ReadConn<'_> {
     }
 }
 
+/// The id a new site takes: above every live and every deleted site's
+/// (migration 017), so that rows of a deleted site still being purged never
+/// count for a new one.
+pub(crate) const NEXT_SITE_ID: &str = "(SELECT max(coalesce((SELECT max(id) FROM sites), 0), \
+     coalesce((SELECT max(site_id) FROM deleted_sites), 0)) + 1)";
+
 /// Adds a site with its time zone (an IANA name the caller validated).
 /// Returns false, changing nothing, when the site already exists. Runs on the
 /// write connection.
@@ -99,10 +105,10 @@ pub fn add_site(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let added = conn
-        .prepare_cached(
-            "INSERT INTO sites (domain, timezone, created_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (domain) DO NOTHING",
-        )?
+        .prepare_cached(&format!(
+            "INSERT INTO sites (id, domain, timezone, created_at) \
+             VALUES ({NEXT_SITE_ID}, ?1, ?2, ?3) ON CONFLICT (domain) DO NOTHING"
+        ))?
         .execute(params![domain, time_zone, now_ms])?;
     Ok(added == 1)
 }

@@ -60,6 +60,8 @@ use crate::state::AppState;
         crate::routes::sites::list,
         crate::routes::sites::add,
         crate::routes::sites::update,
+        crate::routes::sites::delete_site,
+        crate::routes::sites::delete_range,
         crate::routes::backups::list,
         crate::routes::backups::take,
         crate::routes::imports::list,
@@ -281,6 +283,14 @@ const LINKS: &[Link] = &[
         status: "201",
         name: "UpdateSite",
         operation: "update_site",
+        parameters: &[("site_id", "$response.body#/site_id")],
+    },
+    Link {
+        path: "/api/sites",
+        method: "post",
+        status: "201",
+        name: "DeleteSite",
+        operation: "delete_site",
         parameters: &[("site_id", "$response.body#/site_id")],
     },
 ];

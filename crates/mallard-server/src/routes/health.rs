@@ -123,6 +123,9 @@ pub(crate) struct DetailedBody {
     /// Stats answers in the cache.
     cache_entries: usize,
     cache_empty: bool,
+    /// Deleted sites whose data is still being purged (0 when none, or when
+    /// the database cannot be read).
+    pending_site_purges: usize,
     /// For a client that may read stats only.
     #[serde(flatten)]
     configuration: ConfigurationBody,
@@ -137,6 +140,10 @@ pub(crate) struct DetailedBody {
 )]
 async fn detailed(State(state): State<AppState>, parts: Parts) -> Json<DetailedBody> {
     let database = state.read(|db| db.ping()).await.is_ok();
+    let pending_site_purges = state
+        .read(|db| mallard_store::deletion::pending_purges(db.connection()))
+        .await
+        .map_or(0, |pending| pending.len());
     let live = state.settings.get();
     let writes = match state.write_health.status() {
         WriteStatus::Ok => WritesBody {
@@ -178,6 +185,7 @@ async fn detailed(State(state): State<AppState>, parts: Parts) -> Json<DetailedB
         behavioral_extension_loaded: true,
         cache_entries: cached,
         cache_empty: cached == 0,
+        pending_site_purges,
         configuration,
     })
 }

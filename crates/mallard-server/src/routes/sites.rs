@@ -1,11 +1,13 @@
 //! Sites: `GET /api/sites` (the dashboard's site picker: sites seen in events
-//! and sites added by hand), `POST /api/sites` (add one, with its time zone)
-//! and `PATCH /api/sites/{site_id}` (change its time zone; the rollups are
-//! rebuilt in the new zone).
+//! and sites added by hand), `POST /api/sites` (add one, with its time zone),
+//! `PATCH /api/sites/{site_id}` (change its time zone; the rollups are
+//! rebuilt in the new zone), `DELETE /api/sites/{site_id}` (delete it with
+//! all its data) and `DELETE /api/sites/{site_id}/data?from=&to=` (delete
+//! the visits of a date range).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
+use axum::routing::{delete, get, patch};
 use axum::{Json, Router};
 use mallard_core::{SiteId, SiteTimeZone};
 use mallard_store::sites::{SiteRecord, TimeZoneChange};
@@ -22,7 +24,8 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/sites", get(list).post(add))
-        .route("/api/sites/{site_id}", patch(update))
+        .route("/api/sites/{site_id}", patch(update).delete(delete_site))
+        .route("/api/sites/{site_id}/data", delete(delete_range))
 }
 
 /// A site.
@@ -208,4 +211,145 @@ async fn update(
 fn unavailable(err: mallard_store::StoreError) -> ApiError {
     tracing::error!(error = %err, "cannot change sites");
     ApiError::Unavailable("Database unavailable".into())
+}
+
+/// The answer to `DELETE /api/sites/{site_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SiteDeleted {
+    /// The deleted site.
+    site_id: String,
+    /// Always true.
+    deleted: bool,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/sites/{site_id}",
+    operation_id = "delete_site",
+    tag = "Sites",
+    params(("site_id" = String, Path, description = "The site")),
+    responses(
+        (status = 200, description = "The site is deleted: gone from every list and query at \
+            once; its data is purged in the background and the space it took given back. \
+            An event for the domain later creates a new, empty site.", body = SiteDeleted),
+        (status = 404, description = "No such site", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
+async fn delete_site(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+) -> Result<Json<SiteDeleted>, ApiError> {
+    let not_found = || ApiError::NotFound("Site not found".into());
+    let site = SiteId::parse(&site_id).map_err(|_| not_found())?;
+    let (writer, domain) = (state.writer.clone(), site.as_str().to_owned());
+    let now = crate::clock::now_ms();
+    let deleted = tokio::task::spawn_blocking(move || {
+        mallard_store::deletion::delete_site_blocking(&writer, &domain, now)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(unavailable)?;
+    if deleted.is_none() {
+        return Err(not_found());
+    }
+    state.new_sites.forget(&site);
+    state.site_purges.wake();
+    tracing::info!(site = %site, "site deleted");
+    Ok(Json(SiteDeleted {
+        site_id: site.as_str().to_owned(),
+        deleted: true,
+    }))
+}
+
+/// The query of `DELETE /api/sites/{site_id}/data`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DataRange {
+    /// The first day to delete, `YYYY-MM-DD` in the site's time zone.
+    from: Option<String>,
+    /// The last day to delete (included), `YYYY-MM-DD` in the site's time zone.
+    to: Option<String>,
+}
+
+/// The answer to `DELETE /api/sites/{site_id}/data`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DataDeleted {
+    /// The site.
+    site_id: String,
+    /// The first day deleted.
+    from: String,
+    /// The last day deleted.
+    to: String,
+    /// Visits deleted (those that started in the range), with all their events.
+    visits: u64,
+    /// Events deleted (page views and custom events).
+    events: u64,
+}
+
+/// The day named by query parameter `name`.
+fn range_day(name: &str, raw: Option<&str>) -> Result<i64, ApiError> {
+    let raw = raw
+        .ok_or_else(|| ApiError::BadRequest(format!("{name} is required (a date, YYYY-MM-DD)")))?;
+    mallard_core::period::parse_date(raw)
+        .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a date, YYYY-MM-DD")))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/sites/{site_id}/data",
+    operation_id = "delete_site_data",
+    tag = "Sites",
+    params(("site_id" = String, Path, description = "The site"), DataRange),
+    responses(
+        (status = 200, description = "The visits that started from `from` to `to` (days of the \
+            site's time zone) are deleted with all their events; the stats of those days are \
+            counted again from what is left.", body = DataDeleted),
+        (status = 400, description = "A missing or invalid date, or `from` after `to`", body = crate::error::ErrorBody),
+        (status = 404, description = "No such site", body = crate::error::ErrorBody),
+        crate::openapi::responses::AdminErrors,
+    ),
+    security((), ("session" = []), ("bearer" = []), ("api_key" = []))
+)]
+async fn delete_range(
+    _admin: AdminAccess,
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    Query(range): Query<DataRange>,
+) -> Result<Json<DataDeleted>, ApiError> {
+    let not_found = || ApiError::NotFound("Site not found".into());
+    let site = SiteId::parse(&site_id).map_err(|_| not_found())?;
+    let from = range_day("from", range.from.as_deref())?;
+    let to = range_day("to", range.to.as_deref())?;
+    if from > to {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    let domain = site.as_str().to_owned();
+    let info = state
+        .read(move |db| db.stats_site(&domain))
+        .await?
+        .ok_or_else(not_found)?;
+    let span = (
+        info.time_zone.day_start_ms(from),
+        info.time_zone.day_start_ms(to + 1),
+    );
+    let (writer, domain) = (state.writer.clone(), site.as_str().to_owned());
+    let now = crate::clock::now_ms();
+    let deleted = tokio::task::spawn_blocking(move || {
+        mallard_store::deletion::delete_range_blocking(&writer, &domain, span, now)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(unavailable)?
+    .ok_or_else(not_found)?;
+    tracing::info!(site = %site, visits = deleted.visits, "date range deleted");
+    Ok(Json(DataDeleted {
+        site_id: site.as_str().to_owned(),
+        from: mallard_core::period::format_date(from),
+        to: mallard_core::period::format_date(to),
+        visits: deleted.visits,
+        events: deleted.events,
+    }))
 }

@@ -246,7 +246,11 @@ impl StatsRuntime {
                 let now_ms = now_ms();
                 let today = site.time_zone.local_day(now_ms);
                 let range = period.resolve(today, site.first_day);
-                let key = key.map(|key| format!("{domain}|{}..{}|{key}", range.start, range.end));
+                // The site's id is in the key: a site deleted and created
+                // again under its domain starts its versions over.
+                let key = key.map(|key| {
+                    format!("{domain}#{}|{}..{}|{key}", site.id, range.start, range.end)
+                });
                 if !ttl.is_zero()
                     && let Some(key) = &key
                 {

@@ -346,4 +346,4 @@ impl ReadConn<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -23,7 +23,7 @@ use rusqlite::{Connection, params};
 use super::{Breakdown, StatsQuery, Totals};
 use crate::{ReadConn, Store, StoreOptions};
 
-pub(super) const SITE: &str = "prop.example";
+pub(crate) const SITE: &str = "prop.example";
 pub(super) const ZONES: &[&str] = &[
     "UTC",
     "Europe/Berlin",
@@ -33,7 +33,7 @@ pub(super) const ZONES: &[&str] = &[
 ];
 /// Starts of the generated traffic: just before the Berlin and New York
 /// daylight-saving changes, and an ordinary evening.
-pub(super) const BASES_MS: &[i64] = &[1_711_818_000_000, 1_730_570_400_000, 1_700_000_000_000];
+pub(crate) const BASES_MS: &[i64] = &[1_711_818_000_000, 1_730_570_400_000, 1_700_000_000_000];
 pub(super) const PATHS: &[&str] = &["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/about"];
 
 fn session(index: usize) -> SessionAttributes {
@@ -127,9 +127,9 @@ fn session(index: usize) -> SessionAttributes {
 }
 
 /// (minute offset, visitor, event kind, path, session, arrives late)
-pub(super) type GenEvent = (i64, u64, u8, usize, usize, bool);
+pub(crate) type GenEvent = (i64, u64, u8, usize, usize, bool);
 
-pub(super) fn make_event(
+pub(crate) fn make_event(
     base_ms: i64,
     (minute, visitor, kind, path, sess, _): GenEvent,
 ) -> NewEvent {
@@ -550,7 +550,7 @@ fn all_dimensions() -> Vec<Dimension> {
 // ---------------------------------------------------------------------------
 // Writing the generated events.
 
-pub(super) fn store_events(
+pub(crate) fn store_events(
     dir: &std::path::Path,
     zone: &str,
     events: &[NewEvent],
@@ -586,7 +586,7 @@ pub(super) fn store_events(
 }
 
 /// Orders events by time, except that late ones arrive after all others.
-pub(super) fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEvent> {
+pub(crate) fn arrival_order(base_ms: i64, generated: &[GenEvent]) -> Vec<NewEvent> {
     let mut on_time: Vec<NewEvent> = Vec::new();
     let mut late: Vec<NewEvent> = Vec::new();
     for g in generated {
@@ -928,7 +928,7 @@ fn a_filter_on_a_value_never_stored_answers_empty_without_reading_visits() {
 }
 
 /// Every unfiltered answer over the week around the site's first day.
-fn all_answers(db: &ReadConn<'_>) -> Vec<String> {
+pub(crate) fn all_answers(db: &ReadConn<'_>) -> Vec<String> {
     let site = db.stats_site(SITE).unwrap().unwrap();
     let first = site.first_day.unwrap();
     let query = StatsQuery {
@@ -963,7 +963,7 @@ fn all_answers(db: &ReadConn<'_>) -> Vec<String> {
 }
 
 /// Recomputes every rollup of the test site from its stored rows.
-fn rebuild_whole_site(store: &Store) {
+pub(crate) fn rebuild_whole_site(store: &Store) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -979,7 +979,7 @@ fn rebuild_whole_site(store: &Store) {
 }
 
 /// Events spread over three days, some late, with both kinds of events.
-fn three_days_of_events() -> Vec<GenEvent> {
+pub(crate) fn three_days_of_events() -> Vec<GenEvent> {
     (0..300)
         .map(|i| {
             (
