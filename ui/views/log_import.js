@@ -1,5 +1,5 @@
-// Import server logs (#/import): choose the site, the log format and what to
-// leave out, then pick the files. In the desktop app the files are picked in
+// Import server logs or a GoatCounter CSV export (#/import): choose the
+// site, the format and what to leave out, then pick the files. In the desktop app the files are picked in
 // the native dialog (POST /api/host/import-logs); a browser cannot hand the
 // server a path, so elsewhere the screen shows the `mallard import logs`
 // command to run instead. While the import runs the screen shows its
@@ -13,6 +13,7 @@ import { api, listSites } from '../api.js';
 const FORMATS = [
   ['auto', 'Detect from the first lines'], ['combined', 'Combined (nginx, Apache)'], ['common', 'Common (CLF)'],
   ['combined-vhost', 'Combined with virtual host'], ['caddy', 'Caddy (JSON)'], ['cloudfront', 'Amazon CloudFront'], ['bunny', 'Bunny CDN'],
+  ['goatcounter', 'GoatCounter CSV export (version 2)'],
 ];
 const number = (n) => Number(n ?? 0).toLocaleString('en-US');
 const POLL_MS = 400;
@@ -36,10 +37,10 @@ function skippedList(skipped) {
   return entries.map(([reason, count]) => h('li', { 'data-skipped': reason }, `Skipped, ${reason}: ${number(count)}`));
 }
 
-function countsBlock(counts) {
+function countsBlock(counts, format) {
   return h('ul', { class: 'import-counts' },
     h('li', { id: 'import-lines' }, `${number(counts?.lines)} lines read`),
-    h('li', { id: 'import-imported' }, `${number(counts?.imported)} page views imported`),
+    h('li', { id: 'import-imported' }, `${number(counts?.imported)} ${format === 'goatcounter-csv-2' ? 'events' : 'page views'} imported`),
     h('li', { id: 'import-unparsed' }, `${number(counts?.unparsed)} unreadable lines`),
     skippedList(counts?.skipped));
 }
@@ -56,7 +57,7 @@ function progressView(job, started) {
     h('p', {}, job.file ? `Reading ${job.file}` : 'Starting…'),
     h('progress', { id: 'import-bar', max: '1', value: String(fraction), 'aria-label': 'Import progress' }),
     h('p', { class: 'muted', id: 'import-eta' }, `${Math.round(fraction * 100)}% · ${number(Math.round(rate))} lines/s · time left: ${left}`),
-    countsBlock(job.counts));
+    countsBlock(job.counts, job.format));
 }
 
 function periodLink(site, counts) {
@@ -77,7 +78,7 @@ function summaryView(job, site) {
     job.status === 'cancelled' ? h('p', {}, 'What was read so far is imported. Import the same files again to go on from there, or undo it below the list of imports.') : null,
     h('p', { class: 'muted' }, `Format: ${job.format}${job.detected ? ' (detected)' : ''}`),
     h('ul', { id: 'import-files' }, (job.files ?? []).map((file) => h('li', {}, `${file.file}: ${OUTCOMES[file.outcome] ?? file.outcome}${file.error ? ` (${file.error})` : ''}`))),
-    countsBlock(job.counts),
+    countsBlock(job.counts, job.format),
     (job.counts?.first_errors ?? []).length
       ? h('details', {}, h('summary', {}, 'First unreadable lines'),
         h('ul', {}, job.counts.first_errors.map((e) => h('li', {}, `${e.file} line ${e.line}: ${e.error}`))))
@@ -123,6 +124,9 @@ async function watch(id, site, target) {
 }
 
 function commandHint(options) {
+  if (options.format === 'goatcounter') {
+    return `mallard import goatcounter --site ${options.site_id || 'example.com'} goatcounter-export.csv`;
+  }
   const parts = ['mallard import logs', `--site ${options.site_id || 'example.com'}`];
   if (options.format !== 'auto') parts.push(`--format ${options.format}`);
   if (options.include_static) parts.push('--include-static');
@@ -159,7 +163,7 @@ export async function renderImport() {
   const choose = h('button', { type: 'submit', id: 'import-choose' }, 'Choose log files…');
   const form = h('form', { class: 'card', id: 'import-form', novalidate: true },
     h('h2', {}, 'Import server logs'),
-    h('p', { class: 'muted small' }, 'Access logs from nginx, Apache, Caddy, CloudFront or Bunny, plain or .gz. Every successful page request becomes a page view at its own time; visits and visitors are counted as for live traffic. The same file never counts twice, and a grown or rotated log adds only its new lines.'),
+    h('p', { class: 'muted small' }, 'Access logs from nginx, Apache, Caddy, CloudFront or Bunny, plain or .gz. Every successful page request becomes a page view at its own time; visits and visitors are counted as for live traffic. The same file never counts twice, and a grown or rotated log adds only its new lines. A GoatCounter CSV export (Settings → Export in GoatCounter) brings every page view and event it holds.'),
     h('label', { for: 'import-site' }, 'Site'), site, siteList,
     h('label', { for: 'import-format' }, 'Log format'), format,
     h('label', { class: 'check' }, includeStatic, ' Count static files (images, scripts, styles) too'),

@@ -1,4 +1,5 @@
-//! `mallard import logs|list|undo`: traffic from server access logs.
+//! `mallard import logs|goatcounter|list|undo`: traffic from server access
+//! logs and from GoatCounter CSV exports.
 //!
 //! `import logs` reads one or more logs (gzip or plain, `-` for standard
 //! input) of a site, in a named format or one detected from the first lines,
@@ -9,8 +10,11 @@
 //! few are shown by line number), and the exit status is non-zero only when
 //! nothing could be read. The import ledger makes it idempotent: a file read
 //! before adds nothing, a grown or rotated one only its new lines.
-//! `import list` shows every import; `import undo ID` removes exactly the
-//! visits and events an import added.
+//! `import goatcounter` reads GoatCounter CSV exports (format version 2):
+//! each row, a page view or a custom event, becomes an event at its own
+//! time, the rows of one GoatCounter session one visitor's, through the
+//! same ledger. `import list` shows every import; `import undo ID` removes
+//! exactly the visits and events an import added.
 //!
 //! On a stopped install they open the data directory; while a server runs
 //! they go through its API ([`crate::import_online`]), which reads the files
@@ -24,8 +28,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mallard_core::SiteId;
-use mallard_core::access_log::{ExcludePattern, FormatChoice, LogFilter};
-use mallard_server::import::{FileOutcome, ImportReport, LogImportRequest, Progress, import_logs};
+use mallard_core::access_log::{ExcludePattern, LogFilter};
+use mallard_server::import::{
+    FileOutcome, ImportFormat, ImportReport, LogImportRequest, Progress, import_logs,
+};
 use mallard_store::imports::Undo;
 use mallard_store::{Store, StoreError, StoreOptions};
 
@@ -44,6 +50,9 @@ pub struct ImportArgs {
 enum ImportAction {
     /// Import page views from server access logs.
     Logs(Box<LogsArgs>),
+    /// Import a GoatCounter CSV export (format version 2): every page view
+    /// and event it holds.
+    Goatcounter(GoatCounterArgs),
     /// List every import, newest first.
     List,
     /// Undo an import: remove exactly the visits and events it added (the
@@ -81,9 +90,33 @@ pub(crate) struct LogsArgs {
     pub(crate) files: Vec<PathBuf>,
 }
 
+/// Flags of `mallard import goatcounter`.
+#[derive(Debug, Args)]
+pub(crate) struct GoatCounterArgs {
+    /// The site the export is of (its domain, as events name it).
+    #[arg(long)]
+    site: String,
+    /// The exported CSV files (plain or gzip, as GoatCounter sends them).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+impl From<GoatCounterArgs> for LogsArgs {
+    fn from(args: GoatCounterArgs) -> Self {
+        Self {
+            site: args.site,
+            format: "goatcounter".into(),
+            exclude: Vec::new(),
+            include_static: false,
+            follow: false,
+            files: args.files,
+        }
+    }
+}
+
 /// Refuses an unknown `--format` before anything is read.
 fn check_format(value: &str) -> Result<String, String> {
-    value.parse::<FormatChoice>().map(|_| value.to_owned())
+    value.parse::<ImportFormat>().map(|_| value.to_owned())
 }
 
 /// Refuses a bad `--exclude` pattern before anything is read.
@@ -98,13 +131,19 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     // A site without data is loaded straight into day segments as its days
     // settle, as `mallard seed` does; the import's ledger records only what
     // is stored. A site with data gets rows, packed as its days close.
-    options.writer.bulk_load = matches!(args.action, ImportAction::Logs(_));
+    options.writer.bulk_load = matches!(
+        args.action,
+        ImportAction::Logs(_) | ImportAction::Goatcounter(_)
+    );
     let store = match Store::open(&config.data_dir, options) {
         Ok(store) => store,
         Err(StoreError::Locked(_)) => {
             let dir = &config.data_dir;
             return match args.action {
                 ImportAction::Logs(logs) => crate::import_online::logs(dir, &logs),
+                ImportAction::Goatcounter(export) => {
+                    crate::import_online::logs(dir, &LogsArgs::from(export))
+                }
                 ImportAction::List => crate::import_online::list(dir),
                 ImportAction::Undo { id } => crate::import_online::undo(dir, id),
             };
@@ -115,6 +154,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     };
     let result = match args.action {
         ImportAction::Logs(logs) => import(&store, &config, *logs),
+        ImportAction::Goatcounter(export) => import(&store, &config, export.into()),
         ImportAction::List => list(&store),
         ImportAction::Undo { id } => undo(&store, id),
     };
@@ -333,11 +373,16 @@ impl Summary {
         }
         let skipped: u64 = self.skipped.iter().map(|(_, count)| count).sum();
         println!(
-            "{} lines in {:.1} s ({:.0} lines/s): {} page views imported, {skipped} skipped, {} unreadable",
+            "{} lines in {:.1} s ({:.0} lines/s): {} {} imported, {skipped} skipped, {} unreadable",
             self.lines,
             took.as_secs_f64(),
             self.lines as f64 / took.as_secs_f64().max(1e-3),
             self.imported,
+            if self.format.starts_with("goatcounter") {
+                "events"
+            } else {
+                "page views"
+            },
             self.unparsed
         );
         for (reason, count) in &self.skipped {

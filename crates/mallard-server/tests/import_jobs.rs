@@ -42,7 +42,7 @@ fn write_log(path: &std::path::Path) {
 fn request(path: &std::path::Path, cancel: Arc<AtomicBool>) -> LogImportRequest {
     LogImportRequest {
         site: SiteId::parse("import-jobs.test").unwrap(),
-        format: FormatChoice::Auto,
+        format: mallard_server::import::ImportFormat::Log(FormatChoice::Auto),
         filter: LogFilter::new(false, Vec::new()),
         filter_bots: true,
         inputs: vec![path.to_owned()],

@@ -19,7 +19,7 @@
 
 mod bunny;
 mod caddy;
-mod clf_time;
+pub(crate) mod clf_time;
 pub mod fields;
 pub mod filter;
 mod ncsa;

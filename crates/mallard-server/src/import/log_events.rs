@@ -61,6 +61,36 @@ impl LineCounts {
     }
 }
 
+/// What turns the lines of an import's files into events: access logs
+/// ([`LogEvents`]) or a GoatCounter export
+/// ([`super::goatcounter_events::GoatCounterEvents`]).
+pub trait LineEvents: Send {
+    /// Reads line `number` (from 1) of `file`: an event comes back as
+    /// itself; anything else is counted. `Err` refuses the whole file (it
+    /// is not in the format), saying why.
+    fn line(&mut self, line: &str, number: u64, file: &str) -> Result<Option<NewEvent>, String>;
+
+    /// The counts so far.
+    fn counts(&self) -> &LineCounts;
+
+    /// The visitor ids first seen since the last call (for the ledger).
+    fn take_new_visitors(&mut self) -> Vec<u64>;
+}
+
+impl LineEvents for LogEvents {
+    fn line(&mut self, line: &str, number: u64, file: &str) -> Result<Option<NewEvent>, String> {
+        Ok(LogEvents::line(self, line, number, file))
+    }
+
+    fn counts(&self) -> &LineCounts {
+        LogEvents::counts(self)
+    }
+
+    fn take_new_visitors(&mut self) -> Vec<u64> {
+        LogEvents::take_new_visitors(self)
+    }
+}
+
 /// Turns the lines of one import into events.
 #[derive(Debug)]
 pub struct LogEvents {
@@ -217,7 +247,7 @@ impl LogEvents {
 /// A fresh random salt; the OS generator failing is not worth stopping an
 /// import for, so the fallback mixes the time and the process id (still
 /// never stored).
-fn random_salt() -> DailySalt {
+pub(super) fn random_salt() -> DailySalt {
     let mut bytes = [0u8; 32];
     if getrandom::fill(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now()

@@ -1,7 +1,8 @@
-//! One log import from start to end, through the store's writer: open the
-//! inputs, settle the format, order the files by their first request, skip
-//! what earlier imports read, and write the page views in chunks, each with
-//! the ledger's progress in the same transaction.
+//! One import from start to end, through the store's writer: open the
+//! inputs, settle the format (an access log's, or a GoatCounter export),
+//! order log files by their first request, skip what earlier imports read,
+//! and write the events in chunks, each with the ledger's progress in the
+//! same transaction.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use mallard_geo::Geolocator;
 use mallard_store::WriterHandle;
 use mallard_store::imports::{self, ImportCounts, KnownFile};
 
-use super::log_events::{LineCounts, LogEvents};
+use super::goatcounter_events::GoatCounterEvents;
+use super::log_events::{LineCounts, LineEvents, LogEvents};
 use super::source::LogSource;
 
 /// Page views written per transaction.
@@ -22,14 +24,38 @@ const CHUNK: usize = 20_000;
 /// How often a followed log is checked for new lines.
 pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What kind of files an import reads.
+#[derive(Debug, Clone)]
+pub enum ImportFormat {
+    /// Server access logs in this format, or `auto`.
+    Log(FormatChoice),
+    /// GoatCounter CSV exports (format version 2).
+    GoatCounter,
+}
+
+impl std::str::FromStr for ImportFormat {
+    type Err = String;
+
+    /// `goatcounter`, or an access log format (`auto`, `combined`, ...).
+    fn from_str(value: &str) -> Result<Self, String> {
+        if value.eq_ignore_ascii_case("goatcounter") {
+            return Ok(Self::GoatCounter);
+        }
+        value
+            .parse::<FormatChoice>()
+            .map(Self::Log)
+            .map_err(|err| format!("{err} (or goatcounter, for a GoatCounter CSV export)"))
+    }
+}
+
 /// What to import.
 #[derive(Debug)]
 pub struct LogImportRequest {
     /// The site the traffic belongs to.
     pub site: SiteId,
-    /// The log format, or `auto`.
-    pub format: FormatChoice,
-    /// What counts as a page view.
+    /// What the files are.
+    pub format: ImportFormat,
+    /// What counts as a page view (access logs).
     pub filter: LogFilter,
     /// Whether bots are dropped (the `filter_bots` setting).
     pub filter_bots: bool,
@@ -89,6 +115,9 @@ pub enum ImportError {
          (combined, common, combined-vhost, caddy, cloudfront, bunny or log:<fields>)"
     )]
     UnknownFormat(String),
+    /// A file is not in the import's format.
+    #[error("{0}")]
+    WrongFormat(String),
     /// The store refused a write.
     #[error(transparent)]
     Store(#[from] mallard_store::StoreError),
@@ -176,19 +205,50 @@ pub fn import_logs(
             why
         }));
     }
-    let (format, detected) = match request.format {
-        FormatChoice::Fixed(format) => (format, false),
-        FormatChoice::Auto => {
+    if matches!(request.format, ImportFormat::GoatCounter) {
+        // A file that is not an export is refused before anything is
+        // recorded; when none is one, the import does not begin.
+        let mut refused = Vec::new();
+        files.retain(|source| {
+            let first = source.first_lines().into_iter().next().unwrap_or_default();
+            match mallard_core::goatcounter::check_header(&first) {
+                Ok(()) => true,
+                Err(err) => {
+                    refused.push((source.name.clone(), err.to_string()));
+                    false
+                }
+            }
+        });
+        if files.is_empty() {
+            let why = refused
+                .iter()
+                .map(|(name, err)| format!("{name}: {err}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(ImportError::WrongFormat(why));
+        }
+        outcomes.extend(
+            refused
+                .into_iter()
+                .map(|(name, err)| (name, FileOutcome::Unreadable(err))),
+        );
+    }
+    let (log_format, detected) = match &request.format {
+        ImportFormat::Log(FormatChoice::Fixed(format)) => (Some(format.clone()), false),
+        ImportFormat::Log(FormatChoice::Auto) => {
             let first = &files[0];
             let lines = first.first_lines();
             let format = detect(lines.iter().map(String::as_str))
                 .ok_or_else(|| ImportError::UnknownFormat(first.name.clone()))?;
-            (format, true)
+            (Some(format), true)
         }
+        ImportFormat::GoatCounter => (None, false),
     };
     // Rotated logs are read oldest first, whatever order they were named in,
     // so that each visitor's requests reach the writer in time order.
-    files.sort_by_key(|source| first_time(source, &format).unwrap_or(i64::MAX));
+    if let Some(format) = &log_format {
+        files.sort_by_key(|source| first_time(source, format).unwrap_or(i64::MAX));
+    }
     let mut tracker = Tracker {
         done_before: 0,
         done_before_next: 0,
@@ -196,7 +256,10 @@ pub fn import_logs(
         cancel: Arc::clone(&request.cancel),
         report: progress,
     };
-    let format_name = format.name().to_owned();
+    let (kind, format_name) = match &log_format {
+        Some(format) => ("logs", format.name().to_owned()),
+        None => ("goatcounter", "goatcounter-csv-2".to_owned()),
+    };
     let site = request.site.as_str().to_owned();
     let rolled_back = {
         let domain = site.clone();
@@ -215,17 +278,21 @@ pub fn import_logs(
     let (import_id, site_id) = {
         let format_name = format_name.clone();
         writer.run_blocking(move |conn| {
-            imports::begin_import(conn, &site, "logs", &format_name, now_ms)
+            imports::begin_import(conn, &site, kind, &format_name, now_ms)
         })?
     };
     let known = writer.run_blocking(move |conn| imports::known_files(conn, site_id))?;
-    let mut events = LogEvents::new(
-        request.site,
-        format,
-        request.filter,
-        request.filter_bots,
-        geolocator,
-    );
+    let mut events: Box<dyn LineEvents> = match log_format {
+        Some(format) => Box::new(LogEvents::new(
+            request.site,
+            format,
+            request.filter,
+            request.filter_bots,
+            geolocator,
+        )),
+        None => Box::new(GoatCounterEvents::new(request.site, request.filter_bots)),
+    };
+    let events = events.as_mut();
     let mut committer = Committer::new(writer, import_id, site_id);
     let mut followed = None;
     for mut source in files {
@@ -254,13 +321,7 @@ pub fn import_logs(
                 .run_blocking(move |conn| imports::start_file(conn, import_id, site_id, &start))?;
         }
         let lines_before = source.lines;
-        let read = read_file(
-            &mut committer,
-            &mut events,
-            &mut source,
-            &mut mark,
-            &mut tracker,
-        );
+        let read = read_file(&mut committer, events, &mut source, &mut mark, &mut tracker);
         if request.follow.is_some() && read.is_ok() {
             followed = Some((source, mark));
             continue;
@@ -285,13 +346,7 @@ pub fn import_logs(
     // from here through the ordinary path, visible as it comes.
     committer.store_all()?;
     if let (Some(poll), Some((source, mark))) = (request.follow, followed) {
-        follow(
-            &mut committer,
-            &mut events,
-            (source, mark),
-            poll,
-            &mut tracker,
-        )?;
+        follow(&mut committer, events, (source, mark), poll, &mut tracker)?;
     }
     writer.run_blocking(move |conn| imports::finish_import(conn, import_id, now_ms))?;
     // The closed days the import filled are packed now, as a running
@@ -313,7 +368,7 @@ pub fn import_logs(
 /// what the old file still holds is read, then the new file from its start.
 fn follow(
     committer: &mut Committer<'_>,
-    events: &mut LogEvents,
+    events: &mut dyn LineEvents,
     (mut source, mut mark): (LogSource, KnownFile),
     poll: std::time::Duration,
     tracker: &mut Tracker<'_>,
@@ -402,7 +457,7 @@ fn resume(
 /// its page views chunk by chunk.
 fn read_file(
     committer: &mut Committer<'_>,
-    events: &mut LogEvents,
+    events: &mut dyn LineEvents,
     source: &mut LogSource,
     mark: &mut KnownFile,
     tracker: &mut Tracker<'_>,
@@ -416,8 +471,10 @@ fn read_file(
             .map_err(|err| ImportError::NothingReadable(format!("{name}: {err}")))?;
         let Some(line) = line else { break };
         let number = source.lines;
-        if let Some(event) = events.line(&line, number, &name) {
-            chunk.push(event);
+        match events.line(&line, number, &name) {
+            Ok(Some(event)) => chunk.push(event),
+            Ok(None) => {}
+            Err(refused) => return Err(ImportError::WrongFormat(format!("{name}: {refused}"))),
         }
         if chunk.len() == CHUNK {
             mark.bytes_read = source.offset;
@@ -480,7 +537,7 @@ impl<'w> Committer<'w> {
     /// the chunk before it committed.
     fn commit(
         &mut self,
-        events: &mut LogEvents,
+        events: &mut dyn LineEvents,
         chunk: Vec<mallard_core::NewEvent>,
         mark: &KnownFile,
     ) -> Result<(), ImportError> {

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use mallard_core::SiteId;
-use mallard_core::access_log::{ExcludePattern, FormatChoice, LogFilter};
+use mallard_core::access_log::{ExcludePattern, LogFilter};
 use mallard_store::imports::{ImportRecord, Undo};
 use serde::{Deserialize, Serialize};
 
@@ -168,6 +168,10 @@ pub(crate) struct LogImportBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogImportOptions {
     site_id: String,
+    /// What the files are: `auto` (the default: an access log format told
+    /// from the first lines), an access log format (`combined`, `common`,
+    /// `combined-vhost`, `caddy`, `cloudfront`, `bunny`, `log:<fields>`), or
+    /// `goatcounter` (GoatCounter CSV exports, format version 2).
     #[serde(default)]
     format: Option<String>,
     #[serde(default)]
@@ -190,7 +194,7 @@ impl LogImportOptions {
             .format
             .as_deref()
             .unwrap_or("auto")
-            .parse::<FormatChoice>()
+            .parse::<crate::import::ImportFormat>()
             .map_err(ApiError::BadRequest)?;
         let patterns = self
             .exclude
