@@ -30,13 +30,14 @@ export const PERIODS = [['today', 'Today'], ['7d', 'Last 7 days'], ['30d', 'Last
 // with a city database (Settings → Geolocation); without one they list
 // every visit as "(unknown)". The `props` tab lists the custom property
 // keys; a click on one lists its values, and a click on a value adds its
-// `props.KEY` filter.
+// `props.KEY` filter. The `goals` tab lists the site's goals (Settings →
+// Goals) with their conversions.
 const CARDS = [
   { title: 'Pages', tabs: [['pages', 'Top pages', 'page', 'pageviews'], ['entry_pages', 'Entry pages', 'entry_page', 'visits'], ['exit_pages', 'Exit pages', 'exit_page', 'visits']] },
   { title: 'Sources', tabs: [['sources', 'Sources', 'source', 'visits'], ['referrers', 'Referrers', 'referrer', 'visits'], ['utm_source', 'UTM source', 'utm_source', 'visits'], ['utm_medium', 'UTM medium', 'utm_medium', 'visits'], ['utm_campaign', 'UTM campaign', 'utm_campaign', 'visits'], ['utm_term', 'UTM term', 'utm_term', 'visits'], ['utm_content', 'UTM content', 'utm_content', 'visits']] },
   { title: 'Locations', tabs: [['countries', 'Countries', 'country', 'visits'], ['regions', 'Regions', 'region', 'visits'], ['cities', 'Cities', 'city', 'visits'], ['map', 'Map', 'country', 'visitors']] },
   { title: 'Devices', tabs: [['browsers', 'Browsers', 'browser', 'visits'], ['os', 'Operating systems', 'os', 'visits'], ['devices', 'Devices', 'device', 'visits'], ['screen_sizes', 'Screen sizes', 'screen_size', 'visits']] },
-  { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events'], ['props', 'Properties', null, 'events']] },
+  { title: 'Goals', tabs: [['events', 'Custom events', 'event', 'events'], ['props', 'Properties', null, 'events'], ['goals', 'Goals', null, 'visitors']] },
 ];
 
 /** The view state, read from and written to the URL hash. */
@@ -240,6 +241,22 @@ async function propertiesTab(state, signal, body, addFilter) {
   return breakdownTable(keys, 'props', 'Property', 'events', showValues);
 }
 
+/** The Goals tab: each goal's unique and total conversions and conversion rate. */
+async function goalsTab(state, signal) {
+  const goals = await statsGet(`/api/stats/goals?${statsQuery(state)}`, { signal });
+  if (!goals.length) {
+    return h('p', { class: 'muted', id: 'no-goals' }, 'No goals yet. ',
+      h('a', { href: '#/settings' }, 'Add one in Settings → Goals'), ': a custom event, or visits to pages such as /blog/*.');
+  }
+  return h('table', { class: 'goals-table' },
+    h('thead', {}, h('tr', {}, ['Goal', 'Uniques', 'Total', 'Conversion rate'].map((title, index) => h('th', { scope: 'col', class: index ? 'num' : null }, title)))),
+    h('tbody', {}, goals.map((goal) => h('tr', { 'data-goal': goal.goal },
+      h('td', {}, goal.goal),
+      h('td', { class: 'num' }, number(goal.unique_conversions)),
+      h('td', { class: 'num' }, number(goal.total_conversions)),
+      h('td', { class: 'num' }, `${(goal.conversion_rate * 100).toFixed(1)}%`)))));
+}
+
 /** A breakdown card; `first` is the view's answer for its first tab, if any. */
 function breakdownCard(card, state, signal, first) {
   let active = 0;
@@ -267,6 +284,11 @@ function breakdownCard(card, state, signal, first) {
     try {
       if (dimension === 'map') {
         body.replaceChildren(await worldMap(state, AbortSignal.any([signal, shown.signal]), addFilter));
+        markDrawn(body);
+        return;
+      }
+      if (dimension === 'goals') {
+        body.replaceChildren(await goalsTab(state, AbortSignal.any([signal, shown.signal])));
         markDrawn(body);
         return;
       }

@@ -11,6 +11,7 @@ import { snippetBlock } from '../snippet.js';
 import { timeZoneList } from './sites.js';
 import { hostCard } from './host.js';
 import { backupsCard } from './backups.js';
+import { goalsCard } from './goals.js';
 
 const SOURCES = { default: 'Default', file: 'From the config file', dashboard: 'Saved here', env: 'Set by the environment' };
 
@@ -180,6 +181,7 @@ export async function renderSettings() {
   show(h('h1', {}, 'Settings'),
     h('p', { class: 'muted' }, 'Changes are saved in the database and apply at once. Environment variables win over values saved here (those settings are read-only below); values saved here win over the config file.'),
     settingsForm(settings),
+    goalsCard(sites),
     backups,
     host,
     h('section', { class: 'card' }, h('h2', {}, 'Time zone per site'),

@@ -20,6 +20,9 @@ pub enum CoreError {
     /// The custom properties are not a JSON object of scalar values within the limits.
     #[error("invalid props: {0}")]
     InvalidProps(String),
+    /// A goal's definition is not valid (the message names the field).
+    #[error("{0}")]
+    InvalidGoal(String),
     /// The revenue amount is not a finite decimal number within range.
     #[error("invalid revenue: {0}")]
     InvalidRevenue(String),

@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod goal;
 pub mod goatcounter;
 pub mod page;
 pub mod period;

@@ -19,6 +19,7 @@ pub mod dashboard_settings;
 pub mod deletion;
 pub mod dims;
 pub mod error;
+pub mod goals;
 pub mod hll;
 pub mod imports;
 pub mod lock;

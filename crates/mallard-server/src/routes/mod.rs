@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod backups;
+pub mod goals;
 pub mod health;
 pub mod host;
 pub mod imports;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest_keys::router())
         .merge(settings::router())
         .merge(sites::router())
+        .merge(goals::router())
         .merge(imports::router())
         .merge(backups::router())
         .merge(realtime::router())

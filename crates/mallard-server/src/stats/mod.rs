@@ -24,6 +24,7 @@ mod csv;
 pub(crate) mod dto;
 pub(crate) mod export;
 pub(crate) mod export_daily;
+pub(crate) mod goals;
 pub(crate) mod handlers;
 pub mod params;
 mod runtime;
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/stats/props", get(handlers::prop_keys))
         .route("/api/stats/revenue", get(handlers::revenue))
+        .route("/api/stats/goals", get(goals::goals))
         .route("/api/stats/realtime", get(handlers::realtime))
         .route("/api/stats/view", get(view::view))
         .route("/api/stats/sessions", get(behaviour::sessions))

@@ -295,6 +295,24 @@ impl ReadConn<'_> {
         breakdown::label(conn, crate::rollups::kind::EVENT, rows)
     }
 
+    /// The conversions of each of `goals` in the range under the query's
+    /// filters, in their order: `visitors` who converted and `events` that
+    /// did (the other counters stay 0).
+    pub fn stats_goal_conversions(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        goals: &[crate::goals::GoalDefinition],
+    ) -> Result<Vec<Totals>, StoreError> {
+        let conn = self.connection();
+        let predicate = Predicate::compile(conn, &query.filters)?;
+        let matchers = goals
+            .iter()
+            .map(|goal| goal_matcher(conn, goal))
+            .collect::<Result<Vec<_>, _>>()?;
+        scan::goal_conversions(conn, site, query.range, &predicate, &matchers)
+    }
+
     /// The revenue of the range per currency (most events first, ties by
     /// code), each with its buckets of `interval` that hold revenue;
     /// amounts of different currencies are never added together. Counted
@@ -347,3 +365,39 @@ impl ReadConn<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// `goal` with its names resolved to the ids events carry.
+fn goal_matcher(
+    conn: &rusqlite::Connection,
+    goal: &crate::goals::GoalDefinition,
+) -> Result<scan::GoalMatcher, StoreError> {
+    use crate::dims::DimKind;
+    use labels::dim_id;
+    let mut matcher = scan::GoalMatcher::default();
+    if let Some(name) = &goal.event_name {
+        matcher.event = dim_id(conn, DimKind::EventName, name)?;
+    }
+    if let Some(path) = &goal.page_path {
+        // A pattern stored before it was checked matches nothing.
+        let mut pages = std::collections::HashSet::new();
+        if let Ok(pattern) = mallard_core::goal::PathPattern::parse(path) {
+            let mut stmt = conn.prepare_cached("SELECT id, value FROM dims WHERE kind = ?1")?;
+            let mut rows = stmt.query([DimKind::Pathname as u8])?;
+            while let Some(row) = rows.next()? {
+                let value: String = row.get(1)?;
+                if pattern.matches(&value) {
+                    pages.insert(row.get::<_, i64>(0)?);
+                }
+            }
+        }
+        matcher.pages = Some(pages);
+    }
+    if let Some((key, value)) = &goal.prop {
+        matcher.prop = Some(dim_id(conn, DimKind::PropKey, key)?.zip(dim_id(
+            conn,
+            DimKind::PropValue,
+            value,
+        )?));
+    }
+    Ok(matcher)
+}

@@ -847,10 +847,12 @@ pub(super) fn visitors_between(
     Ok(all.estimate())
 }
 
+mod goals;
 mod prop_keys;
 mod revenue;
 mod view;
 
+pub(super) use goals::{GoalMatcher, goal_conversions};
 pub(super) use prop_keys::prop_keys;
 pub(super) use revenue::revenue;
 

@@ -34,7 +34,7 @@ pub(super) const ZONES: &[&str] = &[
 /// Starts of the generated traffic: just before the Berlin and New York
 /// daylight-saving changes, and an ordinary evening.
 pub(crate) const BASES_MS: &[i64] = &[1_711_818_000_000, 1_730_570_400_000, 1_700_000_000_000];
-pub(super) const PATHS: &[&str] = &["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/about"];
+pub(crate) const PATHS: &[&str] = &["/", "/pricing", "/docs", "/blog/a", "/blog/b", "/about"];
 
 fn session(index: usize) -> SessionAttributes {
     let referrer = |source: &str, url: &str| {

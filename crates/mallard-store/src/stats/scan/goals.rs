@@ -1,0 +1,110 @@
+//! The conversions of a site's goals in a range (`GET /api/stats/goals`):
+//! for each goal, the visitors who converted and the events that converted,
+//! counted in one pass over the visits the filters select, each event
+//! checked against every goal.
+
+use std::collections::HashSet;
+
+use mallard_core::DayRange;
+use rusqlite::Connection;
+
+use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Tally, run};
+use crate::error::StoreError;
+use crate::hll::DIM_PRECISION;
+use crate::stats::predicate::Predicate;
+use crate::stats::{SiteInfo, Totals};
+use crate::visit_record::{Columns, EventRecord, VisitRecord};
+
+/// One goal, its names resolved to the ids events carry.
+#[derive(Debug, Clone, Default)]
+pub(in crate::stats) struct GoalMatcher {
+    /// A custom event goal: the name's id (`None` with `pages` `None`: a
+    /// name never stored, which nothing matches).
+    pub(in crate::stats) event: Option<i64>,
+    /// A page goal: the ids of the paths its pattern matches.
+    pub(in crate::stats) pages: Option<HashSet<i64>>,
+    /// The property key and value ids the event must carry (`Some(None)`:
+    /// a pair never stored, which nothing matches).
+    pub(in crate::stats) prop: Option<Option<(i64, i64)>>,
+}
+
+impl GoalMatcher {
+    #[inline]
+    fn matches(&self, visit: &VisitRecord, event: &EventRecord) -> bool {
+        let kind = match (&self.pages, self.event) {
+            (Some(pages), _) => event.pageview && pages.contains(&event.code),
+            (None, Some(name)) => !event.pageview && event.code == name,
+            (None, None) => false,
+        };
+        kind && match self.prop {
+            None => true,
+            Some(None) => false,
+            Some(Some(pair)) => visit.props_of(event).contains(&pair),
+        }
+    }
+}
+
+struct GoalsTally<'a> {
+    goals: &'a [GoalMatcher],
+    counts: Vec<Counted>,
+}
+
+impl Tally for GoalsTally<'_> {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
+        for (goal, counted) in self.goals.iter().zip(&mut self.counts) {
+            if goal.matches(visit, event) {
+                counted.totals.events += 1;
+                counted.visitors.insert(hash);
+            }
+        }
+    }
+
+    // Every visit is read with its events ([`EventNeed::Always`]).
+    fn whole_visit(&mut self, _: &VisitRecord, _: u32) {}
+
+    fn visit(&mut self, _: &VisitRecord) {}
+
+    fn merge(&mut self, other: Self) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+/// The visitors and events of each of `goals` in `range` under
+/// `predicate`, in the goals' order.
+pub(in crate::stats) fn goal_conversions(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    goals: &[GoalMatcher],
+) -> Result<Vec<Totals>, StoreError> {
+    let columns = Columns {
+        props: goals.iter().any(|goal| goal.prop.is_some()),
+        ..Columns::default()
+    };
+    let new = || GoalsTally {
+        goals,
+        counts: goals
+            .iter()
+            .map(|_| Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
+            .collect(),
+    };
+    let tally = if goals.is_empty() {
+        None
+    } else {
+        run(
+            conn,
+            site,
+            range,
+            predicate,
+            (columns, EventNeed::Always),
+            new,
+        )?
+    };
+    Ok(match tally {
+        Some(tally) => tally.counts.into_iter().map(Counted::finish).collect(),
+        None => goals.iter().map(|_| Totals::default()).collect(),
+    })
+}

@@ -1,0 +1,231 @@
+//! End-to-end tests of goals: managed through `/api/goals` (Admin only,
+//! bad definitions refused with a message naming the problem), counted by
+//! `/api/stats/goals` with exact numbers on hand-made traffic (an event
+//! goal, one with a property, page goals with `*` and `**`), and, in
+//! headless Chromium, a goal created in Settings shown on the dashboard
+//! with its numbers.
+
+use mallard_e2e::browser::Browser;
+use mallard_e2e::{Server, TestHome, client, create_api_key, json_of, sign_in};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const SITE: &str = "goals.test";
+
+/// A distinct browser per visitor (the visitor id hashes the user agent).
+fn agent(visitor: u32) -> String {
+    format!(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/120.0.{visitor}.0 Safari/537.36"
+    )
+}
+
+fn send(server: &Server, visitor: u32, name: &str, path: &str, props: Option<Value>) {
+    let mut body = json!({ "d": SITE, "n": name, "u": format!("https://{SITE}{path}"), "w": 1280 });
+    if let Some(props) = props {
+        body["p"] = props;
+    }
+    let sent = client()
+        .post(server.url("/api/event"))
+        .header("user-agent", agent(visitor))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+}
+
+/// Three visitors: 1 reads two blog posts and signs up on the pro plan; 2
+/// reads one post and signs up on the free plan; 3 views the pricing page
+/// and a page two levels under /docs/.
+fn traffic(server: &Server) {
+    send(server, 1, "pageview", "/blog/a", None);
+    send(server, 1, "pageview", "/blog/b", None);
+    send(server, 1, "Signup", "/blog/b", Some(json!({"plan": "pro"})));
+    send(server, 2, "pageview", "/blog/a", None);
+    send(
+        server,
+        2,
+        "Signup",
+        "/blog/a",
+        Some(json!({"plan": "free"})),
+    );
+    send(server, 3, "pageview", "/pricing", None);
+    send(server, 3, "pageview", "/docs/guide/install", None);
+}
+
+fn call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client()
+        .request(method, server.url(path))
+        .header("x-api-key", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    (response.status(), json_of(response))
+}
+
+#[test]
+fn goals_are_managed_by_admins_and_count_exactly() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")]);
+    let session = sign_in(&server, "a long password");
+    let admin = create_api_key(&server, &session, "Admin");
+    let read_only = create_api_key(&server, &session, "ReadOnly");
+    traffic(&server);
+    let post = |key: &str, body: Value| {
+        call(
+            &server,
+            reqwest::Method::POST,
+            "/api/goals",
+            key,
+            Some(body),
+        )
+    };
+
+    let (status, _) = post(&read_only, json!({"site_id": SITE, "event_name": "Signup"}));
+    assert_eq!(status, StatusCode::FORBIDDEN, "least privilege");
+    for (body, message) in [
+        (
+            json!({"site_id": SITE, "page_path": "blog/*"}),
+            "must start with /",
+        ),
+        (
+            json!({"site_id": SITE, "event_name": "Signup", "prop_value": "pro"}),
+            "prop_key is required",
+        ),
+        (
+            json!({"site_id": SITE, "event_name": "Signup", "prop_key": "plan"}),
+            "prop_value is required",
+        ),
+        (json!({"site_id": SITE}), "exactly one of event_name"),
+        (
+            json!({"site_id": SITE, "event_name": "Signup", "page_path": "/a"}),
+            "exactly one of event_name",
+        ),
+        (
+            json!({"site_id": SITE, "event_name": " "}),
+            "event_name may not be empty",
+        ),
+    ] {
+        let (status, answer) = post(&admin, body.clone());
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(message),
+            "{body}: {answer}"
+        );
+    }
+    let (status, _) = post(
+        &admin,
+        json!({"site_id": "nowhere.test", "event_name": "Signup"}),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, signup) = post(&admin, json!({"site_id": SITE, "event_name": "Signup"}));
+    assert_eq!(status, StatusCode::CREATED, "{signup}");
+    assert_eq!(signup["name"], "Signup");
+    let (status, _) = post(&admin, json!({"site_id": SITE, "event_name": "Signup"}));
+    assert_eq!(status, StatusCode::CONFLICT, "one name per site");
+    let (_, pro) = post(
+        &admin,
+        json!({"site_id": SITE, "name": "Pro signups", "event_name": "Signup", "prop_key": "plan", "prop_value": "pro"}),
+    );
+    let (_, blog) = post(&admin, json!({"site_id": SITE, "page_path": "/blog/*"}));
+    assert_eq!(blog["name"], "Visit /blog/*");
+    let (_, docs) = post(&admin, json!({"site_id": SITE, "page_path": "/docs/*"}));
+
+    // A change takes effect at once: one level under /docs/ does not match,
+    // any depth does.
+    let conversions = |key: &str| -> Vec<(String, u64, i64, f64)> {
+        let (status, rows) = call(
+            &server,
+            reqwest::Method::GET,
+            &format!("/api/stats/goals?site_id={SITE}&period=day"),
+            key,
+            None,
+        );
+        assert_eq!(status, StatusCode::OK, "{rows}");
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["goal"].as_str().unwrap().to_owned(),
+                    row["unique_conversions"].as_u64().unwrap(),
+                    row["total_conversions"].as_i64().unwrap(),
+                    row["conversion_rate"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        conversions(&read_only)[3],
+        ("Visit /docs/*".into(), 0, 0, 0.0)
+    );
+    let (status, changed) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("/api/goals/{}", docs["id"]),
+        &admin,
+        Some(json!({"page_path": "/docs/**"})),
+    );
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        conversions(&read_only),
+        [
+            ("Signup".into(), 2, 2, 0.6667),
+            ("Pro signups".into(), 1, 1, 0.3333),
+            ("Visit /blog/*".into(), 2, 3, 0.6667),
+            ("Visit /docs/**".into(), 1, 1, 0.3333),
+        ]
+    );
+    let (_, listed) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/api/goals?site_id={SITE}"),
+        &read_only,
+        None,
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+    assert_eq!(listed[1]["prop_key"], "plan");
+    let path = format!("/api/goals/{}", pro["id"]);
+    let (status, _) = call(&server, reqwest::Method::DELETE, &path, &read_only, None);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&server, reqwest::Method::DELETE, &path, &admin, None);
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&server, reqwest::Method::DELETE, &path, &admin, None);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(conversions(&read_only).len(), 3);
+}
+
+#[test]
+fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
+    let home = TestHome::new();
+    let server = Server::start(&home, &[]);
+    traffic(&server);
+    let browser = Browser::open_dashboard(&server, "/#/settings");
+    browser.wait_for("#goals-site");
+    browser.wait_for("#goals-none");
+    browser.eval(
+        "const k = document.querySelector('#goal-kind'); k.value = 'page'; \
+         k.dispatchEvent(new Event('change')); return null;",
+    );
+    browser.fill("#goal-target", "/blog/*");
+    browser.click("#add-goal button[type=submit]");
+    browser.wait_for_text("#goals-table", "Visit /blog/*");
+    // A ready-made goal in one click.
+    browser.click("button.ready-goal[data-event='404']");
+    browser.wait_for_text("#goals-table", "404");
+
+    browser.goto(&server.url(&format!("/#/?site={SITE}&period=day")));
+    browser.click("button[data-dimension='goals']");
+    let row = browser.wait_for_text(".goals-table tr[data-goal='Visit /blog/*']", "66.7%");
+    assert!(row.contains('2') && row.contains('3'), "{row}");
+    let none = browser.text(".goals-table tr[data-goal='404']");
+    assert!(none.contains("0.0%"), "{none}");
+}
