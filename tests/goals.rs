@@ -228,4 +228,15 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
     assert!(row.contains('2') && row.contains('3'), "{row}");
     let none = browser.text(".goals-table tr[data-goal='404']");
     assert!(none.contains("0.0%"), "{none}");
+    // A click on a goal filters the whole view by it.
+    browser.click(".goals-table tr[data-goal='Visit /blog/*'] .goal-filter");
+    browser.wait_for_text("#stat-visitors", "2");
+    assert!(
+        browser
+            .eval("return location.hash")
+            .as_str()
+            .unwrap()
+            .contains("goal"),
+        "the filter is in the URL"
+    );
 }

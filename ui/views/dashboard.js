@@ -241,8 +241,11 @@ async function propertiesTab(state, signal, body, addFilter) {
   return breakdownTable(keys, 'props', 'Property', 'events', showValues);
 }
 
-/** The Goals tab: each goal's unique and total conversions and conversion rate. */
-async function goalsTab(state, signal) {
+/**
+ * The Goals tab: each goal's unique and total conversions and conversion
+ * rate; a click on a goal adds its `goal==NAME` filter.
+ */
+async function goalsTab(state, signal, addNamedFilter) {
   const goals = await statsGet(`/api/stats/goals?${statsQuery(state)}`, { signal });
   if (!goals.length) {
     return h('p', { class: 'muted', id: 'no-goals' }, 'No goals yet. ',
@@ -251,7 +254,7 @@ async function goalsTab(state, signal) {
   return h('table', { class: 'goals-table' },
     h('thead', {}, h('tr', {}, ['Goal', 'Uniques', 'Total', 'Conversion rate'].map((title, index) => h('th', { scope: 'col', class: index ? 'num' : null }, title)))),
     h('tbody', {}, goals.map((goal) => h('tr', { 'data-goal': goal.goal },
-      h('td', {}, goal.goal),
+      h('td', {}, h('button', { type: 'button', class: 'link goal-filter', title: `Filter by the goal ${goal.goal}`, onclick: () => addNamedFilter('goal', goal.goal) }, goal.goal)),
       h('td', { class: 'num' }, number(goal.unique_conversions)),
       h('td', { class: 'num' }, number(goal.total_conversions)),
       h('td', { class: 'num' }, `${(goal.conversion_rate * 100).toFixed(1)}%`)))));
@@ -288,7 +291,7 @@ function breakdownCard(card, state, signal, first) {
         return;
       }
       if (dimension === 'goals') {
-        body.replaceChildren(await goalsTab(state, AbortSignal.any([signal, shown.signal])));
+        body.replaceChildren(await goalsTab(state, AbortSignal.any([signal, shown.signal]), addNamedFilter));
         markDrawn(body);
         return;
       }

@@ -5,7 +5,8 @@
 //! conditions that all must hold. The value `(unknown)` stands for a missing
 //! value (direct traffic has no source, for example). Names are the singular
 //! dimension names of [`Dimension::from_filter_name`]; custom properties are
-//! filtered as `props.KEY==VALUE`.
+//! filtered as `props.KEY==VALUE`, goals as `goal==NAME`. A `page` value with
+//! `*` is a pattern (`*` one path segment, `**` any depth), as goals' are.
 
 use crate::device::DeviceClass;
 use crate::error::CoreError;
@@ -60,6 +61,10 @@ pub enum Dimension {
     Event,
     /// The value of one custom property of custom events.
     Prop(String),
+    /// A goal of the site, by its name (`goal==Signup`): only a filter, which
+    /// the server puts in terms of the goal's event, page pattern and
+    /// property before a query runs.
+    Goal,
 }
 
 impl Dimension {
@@ -113,6 +118,7 @@ impl Dimension {
             "city" => Self::City,
             "screen_size" => Self::ScreenSize,
             "event" => Self::Event,
+            "goal" => Self::Goal,
             _ => return None,
         })
     }
@@ -131,7 +137,7 @@ impl Dimension {
     /// Whether the dimension describes a whole visit (taken from its first
     /// event, or its first/last page) rather than a single event.
     pub fn is_visit_level(&self) -> bool {
-        !matches!(self, Self::Page | Self::Event | Self::Prop(_))
+        !matches!(self, Self::Page | Self::Event | Self::Prop(_) | Self::Goal)
     }
 }
 

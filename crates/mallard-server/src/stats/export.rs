@@ -325,7 +325,7 @@ pub(crate) async fn export(
     // Site ids are letters, digits and `.` `_` `:` `-`; `:` is not allowed in
     // Windows file names.
     let site_name = common.site.as_str().replace(':', "_");
-    let filters = common.filters;
+    let filters = super::goals::resolved_filters(&state, &common.site, common.filters).await?;
     let permit = state.stats.heavy_permit()?;
     let (head_tx, head_rx) = oneshot::channel::<Head>();
     let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);

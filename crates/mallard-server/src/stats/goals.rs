@@ -2,10 +2,14 @@
 //! the period under the filters: the visitors who converted
 //! (`unique_conversions`), the events that did (`total_conversions`), and
 //! the share of the period's visitors who converted (`conversion_rate`, a
-//! fraction like every `*_rate`).
+//! fraction like every `*_rate`). Also [`expand`]: a `goal==NAME` filter of
+//! any stats endpoint put in terms of the goal's event, page pattern and
+//! property.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use mallard_core::{Dimension, EventName, Filter, FilterOp};
+use mallard_store::goals::Goal;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -82,4 +86,115 @@ pub(crate) async fn goals(
         Ok(body(&rows))
     })
     .await
+}
+
+/// `filters` of `site` with their goal filters expanded ([`expand`]),
+/// reading the site's goals only when there is one.
+pub(crate) async fn resolved_filters(
+    state: &AppState,
+    site: &mallard_core::SiteId,
+    filters: Vec<Filter>,
+) -> Result<Vec<Filter>, ApiError> {
+    if !filters
+        .iter()
+        .any(|filter| filter.dimension == Dimension::Goal)
+    {
+        return Ok(filters);
+    }
+    let domain = site.as_str().to_owned();
+    let goals = state.read(move |db| db.goals(&domain)).await?;
+    expand(&goals, filters)
+}
+
+/// `filters` with each `goal==NAME` replaced by what the goal counts: its
+/// custom event (and property) or the page views of its path pattern, all
+/// conditions on one event. A goal the site does not have, or `goal!=`, is
+/// a 400 naming it.
+pub(crate) fn expand(goals: &[Goal], filters: Vec<Filter>) -> Result<Vec<Filter>, ApiError> {
+    let mut expanded = Vec::with_capacity(filters.len() + 2);
+    for filter in filters {
+        if filter.dimension != Dimension::Goal {
+            expanded.push(filter);
+            continue;
+        }
+        if filter.op != FilterOp::Is {
+            return Err(ApiError::BadRequest(
+                "goal filters take == only: goal==NAME".into(),
+            ));
+        }
+        let goal = goals
+            .iter()
+            .find(|goal| goal.definition.name == filter.value)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "the site has no goal named {} (its goals are listed by /api/goals)",
+                    filter.value
+                ))
+            })?;
+        let is = |dimension: Dimension, value: &str| Filter {
+            dimension,
+            op: FilterOp::Is,
+            value: value.to_owned(),
+        };
+        let definition = &goal.definition;
+        match (&definition.event_name, &definition.page_path) {
+            (Some(name), _) => expanded.push(is(Dimension::Event, name)),
+            (None, Some(path)) => {
+                expanded.push(is(Dimension::Page, path));
+                expanded.push(is(Dimension::Event, EventName::PAGEVIEW));
+            }
+            (None, None) => {}
+        }
+        if let Some((key, value)) = &definition.prop {
+            expanded.push(is(Dimension::Prop(key.clone()), value));
+        }
+    }
+    Ok(expanded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mallard_store::goals::GoalDefinition;
+
+    fn goal(
+        name: &str,
+        event: Option<&str>,
+        page: Option<&str>,
+        prop: Option<(&str, &str)>,
+    ) -> Goal {
+        Goal {
+            id: 1,
+            definition: GoalDefinition {
+                name: name.into(),
+                event_name: event.map(Into::into),
+                page_path: page.map(Into::into),
+                prop: prop.map(|(k, v)| (k.into(), v.into())),
+            },
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn goal_filters_become_their_goals_conditions_on_one_event() {
+        let goals = [
+            goal("Pro", Some("Signup"), None, Some(("plan", "pro"))),
+            goal("Blog", None, Some("/blog/*"), None),
+        ];
+        let parse = |text: &str| mallard_core::filter::parse_filters(text).unwrap();
+        assert_eq!(
+            expand(&goals, parse("goal==Pro;country==DE")).unwrap(),
+            parse("event==Signup;props.plan==pro;country==DE")
+        );
+        assert_eq!(
+            expand(&goals, parse("goal==Blog")).unwrap(),
+            parse("page==/blog/*;event==pageview")
+        );
+        let unknown = expand(&goals, parse("goal==Nope")).unwrap_err();
+        assert!(matches!(unknown, ApiError::BadRequest(m) if m.contains("no goal named Nope")));
+        assert!(matches!(
+            expand(&goals, parse("goal!=Pro")).unwrap_err(),
+            ApiError::BadRequest(_)
+        ));
+    }
 }

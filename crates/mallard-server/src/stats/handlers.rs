@@ -233,8 +233,10 @@ pub(super) async fn answer<F>(
 where
     F: FnOnce(&ReadConn<'_>, &Resolved, Vec<Filter>) -> Result<Answer, StoreError> + Send + 'static,
 {
-    let key = format!("{key}|{:?}", common.filters);
-    let filters = common.filters;
+    // Goal filters are put in terms of the goals' definitions first, which
+    // the cache key then holds: a goal changed is counted anew at once.
+    let filters = super::goals::resolved_filters(state, &common.site, common.filters).await?;
+    let key = format!("{key}|{filters:?}");
     let value = state
         .stats
         .run(
@@ -300,7 +302,7 @@ pub(crate) async fn realtime(
 ) -> Result<Json<Value>, ApiError> {
     let raw = RawParams::parse(query.as_deref());
     let common = CommonParams::from_raw(&raw)?;
-    let filters = common.filters;
+    let filters = super::goals::resolved_filters(&state, &common.site, common.filters).await?;
     let value = state
         .stats
         .run(&state, &common.site, common.period, None, move |db, r| {

@@ -34,6 +34,8 @@ pub(crate) fn kind_of(dimension: &Dimension) -> i64 {
         Dimension::ScreenSize => kind::SCREEN,
         Dimension::Event => kind::EVENT,
         Dimension::Prop(_) => kind::PROP,
+        // Never a breakdown: `from_breakdown_name` gives no goal dimension.
+        Dimension::Goal => kind::EVENT,
     }
 }
 

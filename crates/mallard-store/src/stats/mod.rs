@@ -379,17 +379,10 @@ fn goal_matcher(
     }
     if let Some(path) = &goal.page_path {
         // A pattern stored before it was checked matches nothing.
-        let mut pages = std::collections::HashSet::new();
-        if let Ok(pattern) = mallard_core::goal::PathPattern::parse(path) {
-            let mut stmt = conn.prepare_cached("SELECT id, value FROM dims WHERE kind = ?1")?;
-            let mut rows = stmt.query([DimKind::Pathname as u8])?;
-            while let Some(row) = rows.next()? {
-                let value: String = row.get(1)?;
-                if pattern.matches(&value) {
-                    pages.insert(row.get::<_, i64>(0)?);
-                }
-            }
-        }
+        let pages = match mallard_core::goal::PathPattern::parse(path) {
+            Ok(pattern) => predicate::matching_paths(conn, &pattern)?,
+            Err(_) => std::collections::HashSet::new(),
+        };
         matcher.pages = Some(pages);
     }
     if let Some((key, value)) = &goal.prop {

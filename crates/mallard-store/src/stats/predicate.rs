@@ -91,6 +91,9 @@ struct VisitCondition {
 enum EventTest {
     /// The event's path is this id.
     Path(i64),
+    /// The event's path is one of the set of this index in
+    /// [`Predicate::path_sets`] (a `page` pattern's matches).
+    PathIn(usize),
     /// The event is a page view (the `pageview` name).
     PageView,
     /// The event is a custom event of this name id.
@@ -117,6 +120,8 @@ pub(crate) struct Predicate {
     /// What the conditions of `event` that must hold need among a visit's
     /// event codes ([`crate::visit_record::VisitGate::step_needs`]).
     steps: Vec<StepNeed>,
+    /// The path ids each `page` pattern matches ([`EventTest::PathIn`]).
+    path_sets: Vec<std::collections::HashSet<i64>>,
     nothing: bool,
 }
 
@@ -126,6 +131,8 @@ enum Compiled {
     Never,
     Visit(VisitCondition),
     Event(EventCondition),
+    /// The event's path is (`true`) or is not one of these ids.
+    PathIn(std::collections::HashSet<i64>, bool),
 }
 
 impl Predicate {
@@ -138,6 +145,13 @@ impl Predicate {
                 Compiled::Never => predicate.nothing = true,
                 Compiled::Visit(condition) => predicate.visit.push(condition),
                 Compiled::Event(condition) => predicate.event.push(condition),
+                Compiled::PathIn(paths, is) => {
+                    predicate.event.push(EventCondition {
+                        test: EventTest::PathIn(predicate.path_sets.len()),
+                        is,
+                    });
+                    predicate.path_sets.push(paths);
+                }
             }
         }
         if predicate.nothing {
@@ -164,7 +178,7 @@ impl Predicate {
                 EventTest::Path(id) => Some(StepNeed::PathOrCustom(id)),
                 EventTest::Name(id) => Some(StepNeed::Name(id)),
                 EventTest::PageView => Some(StepNeed::PageView),
-                EventTest::Prop { .. } => None,
+                EventTest::Prop { .. } | EventTest::PathIn(_) => None,
             })
             .collect();
         Ok(predicate)
@@ -203,7 +217,7 @@ impl Predicate {
         for condition in &self.event {
             columns = columns.with(Columns {
                 events: true,
-                event_paths: matches!(condition.test, EventTest::Path(_)),
+                event_paths: matches!(condition.test, EventTest::Path(_) | EventTest::PathIn(_)),
                 props: matches!(condition.test, EventTest::Prop { .. }),
                 ..Columns::default()
             });
@@ -229,6 +243,10 @@ impl Predicate {
             && self.event.iter().all(|c| {
                 let holds = match c.test {
                     EventTest::Path(id) => event.pathname == id,
+                    EventTest::PathIn(set) => self
+                        .path_sets
+                        .get(set)
+                        .is_some_and(|paths| paths.contains(&event.pathname)),
                     EventTest::PageView => event.pageview,
                     EventTest::Name(id) => !event.pageview && event.code == id,
                     EventTest::Prop { key, value } => visit
@@ -271,6 +289,23 @@ impl VisitGate for MatchingVisits<'_> {
     }
 }
 
+/// The ids of the stored paths `pattern` matches.
+pub(crate) fn matching_paths(
+    conn: &Connection,
+    pattern: &mallard_core::goal::PathPattern,
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let mut paths = std::collections::HashSet::new();
+    let mut stmt = conn.prepare_cached("SELECT id, value FROM dims WHERE kind = ?1")?;
+    let mut rows = stmt.query([DimKind::Pathname as u8])?;
+    while let Some(row) = rows.next()? {
+        let value: String = row.get(1)?;
+        if pattern.matches(&value) {
+            paths.insert(row.get::<_, i64>(0)?);
+        }
+    }
+    Ok(paths)
+}
+
 fn compile_one(conn: &Connection, filter: &Filter) -> Result<Compiled, StoreError> {
     let is = filter.op == FilterOp::Is;
     // A condition that holds for nothing (`==`) or everything (`!=`).
@@ -304,6 +339,23 @@ fn compile_one(conn: &Connection, filter: &Filter) -> Result<Compiled, StoreErro
                 },
             }
         }
+        // A pattern (`*` one segment, `**` any depth) matches the paths it
+        // names; one that is not a path matches none.
+        Dimension::Page if filter.value.contains('*') => {
+            let paths = match mallard_core::goal::PathPattern::parse(&filter.value) {
+                Ok(pattern) => matching_paths(conn, &pattern)?,
+                Err(_) => std::collections::HashSet::new(),
+            };
+            if paths.is_empty() {
+                constant(false)
+            } else {
+                Compiled::PathIn(paths, is)
+            }
+        }
+        // Goals reach the store put in terms of their event, page pattern and
+        // property (the server's stats layer does it); one that did not is
+        // unknown: no event converts on it.
+        Dimension::Goal => constant(false),
         Dimension::Page => match resolve(conn, filter)? {
             // Every event has a path.
             Target::Missing | Target::Nothing => constant(false),

@@ -38,7 +38,9 @@ fn dim_kind(dimension: &Dimension) -> Option<DimKind> {
         Dimension::Region => DimKind::Region,
         Dimension::City => DimKind::City,
         Dimension::Event => DimKind::EventName,
-        Dimension::Device | Dimension::ScreenSize | Dimension::Prop(_) => return None,
+        Dimension::Device | Dimension::ScreenSize | Dimension::Prop(_) | Dimension::Goal => {
+            return None;
+        }
     })
 }
 

@@ -179,6 +179,9 @@ pub(super) fn filter_pool() -> Vec<(&'static str, &'static str)> {
         ("page", "/pricing"),
         ("page", "/"),
         ("page", "/nowhere"),
+        ("page", "/blog/*"),
+        ("page", "/d*"),
+        ("page", "/**"),
         ("entry_page", "/docs"),
         ("exit_page", "/"),
         ("source", "Google"),
@@ -349,6 +352,16 @@ impl Reference {
     fn event_matches(&self, event: &RefEvent, filters: &[Filter]) -> bool {
         let visit = &self.visits[&event.visit_id];
         filters.iter().all(|f| match &f.dimension {
+            // A pattern: `**` any characters, `*` any but `/`.
+            Dimension::Page if f.value.contains('*') => {
+                let regex = format!(
+                    "^{}$",
+                    regex::escape(&f.value)
+                        .replace(r"\*\*", ".*")
+                        .replace(r"\*", "[^/]*")
+                );
+                regex::Regex::new(&regex).unwrap().is_match(&event.path) == (f.op == FilterOp::Is)
+            }
             Dimension::Page => Self::matches_value(Some(&event.path), f),
             Dimension::Event => Self::matches_value(Some(&event.name), f),
             Dimension::Prop(key) => {
