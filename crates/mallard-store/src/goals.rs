@@ -281,23 +281,31 @@ mod tests {
         ];
         assert!(expected.iter().take(3).all(|(events, _)| *events > 0));
         let store = crate::Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
-        let got = store
-            .reads()
-            .with(|db| {
-                let site = db.stats_site(SITE)?.unwrap();
-                let first = site.first_day.unwrap();
-                let query = StatsQuery {
-                    range: mallard_core::DayRange {
-                        start: first - 1,
-                        end: first + 6,
-                    },
-                    filters: vec![],
-                };
-                db.stats_goal_conversions(&site, &query, &goals)
-            })
-            .unwrap();
-        let got: Vec<(i64, u64)> = got.iter().map(|t| (t.events, t.visitors)).collect();
-        assert_eq!(got, expected);
+        // Without filters from the rollups (but the property goal); with a
+        // filter every visit meets, from the events.
+        for filters in ["", "source!=Nowhere"] {
+            let got = store
+                .reads()
+                .with(|db| {
+                    let site = db.stats_site(SITE)?.unwrap();
+                    let first = site.first_day.unwrap();
+                    let query = StatsQuery {
+                        range: mallard_core::DayRange {
+                            start: first - 1,
+                            end: first + 6,
+                        },
+                        filters: if filters.is_empty() {
+                            vec![]
+                        } else {
+                            mallard_core::filter::parse_filters(filters).unwrap()
+                        },
+                    };
+                    db.stats_goal_conversions(&site, &query, &goals)
+                })
+                .unwrap();
+            let got: Vec<(i64, u64)> = got.iter().map(|t| (t.events, t.visitors)).collect();
+            assert_eq!(got, expected, "filters {filters:?}");
+        }
         store.close();
     }
 }

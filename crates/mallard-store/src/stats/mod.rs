@@ -310,7 +310,47 @@ impl ReadConn<'_> {
             .iter()
             .map(|goal| goal_matcher(conn, goal))
             .collect::<Result<Vec<_>, _>>()?;
-        scan::goal_conversions(conn, site, query.range, &predicate, &matchers)
+        // Without filters, a goal without a property is its event's or its
+        // pages' rollups; the others are counted from the events, together.
+        let from_rollups =
+            |matcher: &scan::GoalMatcher| query.filters.is_empty() && matcher.prop.is_none();
+        let scanned: Vec<scan::GoalMatcher> = matchers
+            .iter()
+            .filter(|matcher| !from_rollups(matcher))
+            .cloned()
+            .collect();
+        let mut counted =
+            scan::goal_conversions(conn, site, query.range, &predicate, &scanned)?.into_iter();
+        matchers
+            .iter()
+            .map(|matcher| {
+                if !from_rollups(matcher) {
+                    return Ok(counted.next().unwrap_or_default());
+                }
+                match (&matcher.pages, matcher.event) {
+                    (Some(pages), _) => {
+                        let mut totals = rollup::value_set(
+                            conn,
+                            site,
+                            query.range,
+                            crate::rollups::kind::PAGE,
+                            pages,
+                        )?;
+                        // Page views are the page goal's conversions.
+                        totals.events = totals.pageviews;
+                        Ok(totals)
+                    }
+                    (None, Some(name)) => rollup::value_set(
+                        conn,
+                        site,
+                        query.range,
+                        crate::rollups::kind::EVENT,
+                        &std::iter::once(name).collect(),
+                    ),
+                    (None, None) => Ok(Totals::default()),
+                }
+            })
+            .collect()
     }
 
     /// The revenue of the range per currency (most events first, ties by

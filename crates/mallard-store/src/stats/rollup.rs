@@ -192,6 +192,52 @@ pub(crate) fn breakdown(
     Ok(rows)
 }
 
+/// The totals of the rows of `row_kind` ([`kind::PAGE`] or [`kind::EVENT`])
+/// whose value is one of `values`, taken together: page views and events
+/// summed, visitors of all of them unioned (one visitor of two of them
+/// counts once). A goal's conversions without filters.
+pub(crate) fn value_set(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    row_kind: i64,
+    values: &HashSet<i64>,
+) -> Result<Totals, StoreError> {
+    let mut totals = Totals::default();
+    let mut union = SketchUnion::new();
+    if values.is_empty() {
+        return Ok(totals);
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+             visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+        )?;
+        let mut rows = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+        while let Some(row) = rows.next()? {
+            if values.contains(&row.get::<_, i64>(0)?) {
+                let c = counts(row, 1)?;
+                totals.pageviews += c[0];
+                totals.events += c[1];
+                add_sketch(&mut union, row.get_ref(7)?)?;
+            }
+        }
+    }
+    if row_kind == kind::PAGE {
+        packed_pages::read_counts(conn, site.id, range.start, range.end, |value, c| {
+            if values.contains(&value) {
+                totals.pageviews += c[0];
+                totals.events += c[1];
+            }
+        })?;
+        packed_pages::read_sketches(conn, site.id, range.start, range.end, values, |_, bytes| {
+            add_sketch(&mut union, ValueRef::Blob(bytes))
+        })?;
+    }
+    totals.visitors = union.estimate();
+    Ok(totals)
+}
+
 /// The visitor sketches of the chosen values, unioned over the range.
 fn visitors_of(
     conn: &Connection,
