@@ -184,6 +184,69 @@ fn goals_are_managed_by_admins_and_count_exactly() {
             ("Visit /docs/**".into(), 1, 1, 0.3333),
         ]
     );
+    // Compared with the day before, when nothing happened.
+    let (_, compared) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/api/stats/goals?site_id={SITE}&period=day&compare=previous"),
+        &read_only,
+        None,
+    );
+    assert_eq!(compared[0]["unique_conversions"], 2, "{compared}");
+    assert_eq!(
+        compared[0]["previous"],
+        json!({"unique_conversions": 0, "total_conversions": 0, "conversion_rate": 0.0})
+    );
+
+    // `goal==NAME` filters every endpoint by what the goal counts, and a
+    // page filter takes the same patterns.
+    let get = |query: &str| {
+        call(
+            &server,
+            reqwest::Method::GET,
+            &format!("/api/stats/{query}"),
+            &read_only,
+            None,
+        )
+    };
+    let visitors = |filters: &str| {
+        let (status, body) = get(&format!("main?site_id={SITE}&period=day&filters={filters}"));
+        assert_eq!(status, StatusCode::OK, "{filters}: {body}");
+        body["unique_visitors"].as_u64().unwrap()
+    };
+    assert_eq!(visitors("goal==Signup"), 2);
+    assert_eq!(visitors("goal==Pro%20signups"), 1);
+    assert_eq!(visitors("goal==Visit%20/docs/**"), 1);
+    assert_eq!(visitors("page==/blog/*"), 2);
+    assert_eq!(
+        visitors("page!=/blog/*"),
+        1,
+        "only visitor 3 had an event elsewhere"
+    );
+    let (_, pages) = get(&format!(
+        "breakdown/pages?site_id={SITE}&period=day&filters=goal==Visit%20/blog/*"
+    ));
+    let mut values: Vec<&str> = pages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["value"].as_str().unwrap())
+        .collect();
+    values.sort_unstable();
+    assert_eq!(values, ["/blog/a", "/blog/b"], "{pages}");
+    let (_, sessions) = get(&format!(
+        "sessions?site_id={SITE}&period=day&filters=goal==Pro%20signups"
+    ));
+    assert_eq!(sessions["total_sessions"], 1, "{sessions}");
+    for (filters, message) in [
+        ("goal==Nope", "no goal named Nope"),
+        ("goal!=Signup", "== only"),
+    ] {
+        let (status, body) = get(&format!("main?site_id={SITE}&period=day&filters={filters}"));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}");
+        assert!(body["error"].as_str().unwrap().contains(message), "{body}");
+    }
+
     let (_, listed) = call(
         &server,
         reqwest::Method::GET,

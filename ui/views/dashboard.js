@@ -246,7 +246,7 @@ async function propertiesTab(state, signal, body, addFilter) {
  * rate; a click on a goal adds its `goal==NAME` filter.
  */
 async function goalsTab(state, signal, addNamedFilter) {
-  const goals = await statsGet(`/api/stats/goals?${statsQuery(state)}`, { signal });
+  const goals = await statsGet(`/api/stats/goals?${statsQuery(state, state.compare ? { compare: 'previous' } : {})}`, { signal });
   if (!goals.length) {
     return h('p', { class: 'muted', id: 'no-goals' }, 'No goals yet. ',
       h('a', { href: '#/settings' }, 'Add one in Settings → Goals'), ': a custom event, or visits to pages such as /blog/*.');
@@ -255,9 +255,9 @@ async function goalsTab(state, signal, addNamedFilter) {
     h('thead', {}, h('tr', {}, ['Goal', 'Uniques', 'Total', 'Conversion rate'].map((title, index) => h('th', { scope: 'col', class: index ? 'num' : null }, title)))),
     h('tbody', {}, goals.map((goal) => h('tr', { 'data-goal': goal.goal },
       h('td', {}, h('button', { type: 'button', class: 'link goal-filter', title: `Filter by the goal ${goal.goal}`, onclick: () => addNamedFilter('goal', goal.goal) }, goal.goal)),
-      h('td', { class: 'num' }, number(goal.unique_conversions)),
-      h('td', { class: 'num' }, number(goal.total_conversions)),
-      h('td', { class: 'num' }, `${(goal.conversion_rate * 100).toFixed(1)}%`)))));
+      h('td', { class: 'num' }, number(goal.unique_conversions), goal.previous ? change(goal.unique_conversions, goal.previous.unique_conversions) : null),
+      h('td', { class: 'num' }, number(goal.total_conversions), goal.previous ? change(goal.total_conversions, goal.previous.total_conversions) : null),
+      h('td', { class: 'num' }, `${(goal.conversion_rate * 100).toFixed(1)}%`, goal.previous ? change(goal.conversion_rate, goal.previous.conversion_rate) : null)))));
 }
 
 /** A breakdown card; `first` is the view's answer for its first tab, if any. */

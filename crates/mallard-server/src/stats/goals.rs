@@ -20,6 +20,17 @@ use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A goal's conversions in the previous period (`compare=previous`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PreviousConversionsBody {
+    /// Visitors who converted.
+    unique_conversions: u64,
+    /// Events that converted.
+    total_conversions: i64,
+    /// `unique_conversions` over that period's visitors, 0 to 1.
+    conversion_rate: f64,
+}
+
 /// One goal's conversions.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct GoalConversionBody {
@@ -33,6 +44,27 @@ pub(crate) struct GoalConversionBody {
     total_conversions: i64,
     /// `unique_conversions` over the period's visitors, 0 to 1.
     conversion_rate: f64,
+    /// The same in the previous period of the same length, with
+    /// `compare=previous`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<PreviousConversionsBody>,
+}
+
+/// The conversions of `goals` and the period's visitors, under `query`.
+fn conversions(
+    db: &mallard_store::ReadConn<'_>,
+    site: &mallard_store::stats::SiteInfo,
+    query: &mallard_store::stats::StatsQuery,
+    goals: &[Goal],
+) -> Result<(Vec<mallard_store::stats::Totals>, u64), mallard_store::StoreError> {
+    let definitions: Vec<_> = goals.iter().map(|g| g.definition.clone()).collect();
+    let counted = db.stats_goal_conversions(site, query, &definitions)?;
+    let visitors = if goals.is_empty() {
+        0
+    } else {
+        db.stats_main(site, query)?.visitors
+    };
+    Ok((counted, visitors))
 }
 
 /// The goals of the site with their conversions, in the order they were added.
@@ -40,7 +72,7 @@ pub(crate) struct GoalConversionBody {
     get,
     path = "/api/stats/goals",
     tag = "Stats",
-    params(crate::openapi::params::Common),
+    params(crate::openapi::params::Main),
     responses((status = 200, description = "Every goal of the site with its conversions", body = Vec<GoalConversionBody>), crate::openapi::responses::StatsErrors),
     security((), ("session" = []), ("bearer" = []), ("api_key" = []))
 )]
@@ -51,12 +83,13 @@ pub(crate) async fn goals(
 ) -> Result<Json<Value>, ApiError> {
     let raw = RawParams::parse(query.as_deref());
     let common = CommonParams::from_raw(&raw)?;
+    let compare = super::params::compare_previous(&raw)?;
     let domain = common.site.as_str().to_owned();
     let goals = state.read(move |db| db.goals(&domain)).await?;
     // The goals' definitions are part of the answer's key: a goal added or
     // changed is counted at once.
     let key = format!(
-        "goals|{}",
+        "goals|{compare}|{}",
         goals
             .iter()
             .map(|g| format!("{}:{:?}", g.id, g.definition))
@@ -65,22 +98,37 @@ pub(crate) async fn goals(
     );
     answer(&state, common, key, move |db, r, filters| {
         let query = r.query(filters);
-        let definitions: Vec<_> = goals.iter().map(|g| g.definition.clone()).collect();
-        let conversions = db.stats_goal_conversions(&r.site, &query, &definitions)?;
-        let visitors = if goals.is_empty() {
-            0
+        let (counted, visitors) = conversions(db, &r.site, &query, &goals)?;
+        let before = if compare {
+            let previous = mallard_store::stats::StatsQuery {
+                range: r.range.previous(),
+                filters: query.filters.clone(),
+            };
+            Some(conversions(db, &r.site, &previous, &goals)?)
         } else {
-            db.stats_main(&r.site, &query)?.visitors
+            None
         };
+        let rate = |part: u64, whole: u64| super::dto::fraction(part as f64, whole as f64);
         let rows: Vec<GoalConversionBody> = goals
             .iter()
-            .zip(conversions)
-            .map(|(goal, totals)| GoalConversionBody {
-                id: goal.id,
-                goal: goal.definition.name.clone(),
-                unique_conversions: totals.visitors,
-                total_conversions: totals.events,
-                conversion_rate: super::dto::fraction(totals.visitors as f64, visitors as f64),
+            .enumerate()
+            .map(|(index, goal)| {
+                let totals = counted.get(index).copied().unwrap_or_default();
+                GoalConversionBody {
+                    id: goal.id,
+                    goal: goal.definition.name.clone(),
+                    unique_conversions: totals.visitors,
+                    total_conversions: totals.events,
+                    conversion_rate: rate(totals.visitors, visitors),
+                    previous: before.as_ref().map(|(counted, visitors)| {
+                        let totals = counted.get(index).copied().unwrap_or_default();
+                        PreviousConversionsBody {
+                            unique_conversions: totals.visitors,
+                            total_conversions: totals.events,
+                            conversion_rate: rate(totals.visitors, *visitors),
+                        }
+                    }),
+                }
             })
             .collect();
         Ok(body(&rows))
