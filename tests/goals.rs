@@ -291,6 +291,32 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
     assert!(row.contains('2') && row.contains('3'), "{row}");
     let none = browser.text(".goals-table tr[data-goal='404']");
     assert!(none.contains("0.0%"), "{none}");
+    // The funnel form offers the event goal as a step, not the pattern.
+    browser.goto(&server.url(&format!("/#/funnel?site={SITE}&period=day")));
+    browser.wait_for("#add-goal-step:not([hidden])");
+    let options = browser.eval(
+        "return [...document.querySelectorAll('#add-goal-step option')].map(o => [o.textContent, o.disabled])",
+    );
+    assert_eq!(
+        options,
+        json!([
+            ["+ Add a goal as a step", false],
+            ["Visit /blog/* (a pattern or property: not a step)", true],
+            ["404", false]
+        ])
+    );
+    browser.eval(
+        "const s = document.querySelector('#add-goal-step'); s.value = '1'; \
+         s.dispatchEvent(new Event('change')); return null;",
+    );
+    assert_eq!(
+        browser.eval("return document.querySelector('[data-step=\"2\"] .step-value').value"),
+        "404"
+    );
+
+    browser.goto(&server.url(&format!("/#/?site={SITE}&period=day")));
+    browser.click("button[data-dimension='goals']");
+    browser.wait_for_text(".goals-table tr[data-goal='Visit /blog/*']", "66.7%");
     // A click on a goal filters the whole view by it.
     browser.click(".goals-table tr[data-goal='Visit /blog/*'] .goal-filter");
     browser.wait_for_text("#stat-visitors", "2");

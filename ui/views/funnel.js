@@ -2,10 +2,12 @@
 // `event:Name`; add, remove, move up and down) and an optional window, kept in
 // the URL (#/funnel?…&steps=page:/,event:Signup&window=30m); the result as
 // horizontal bars with visits, visitors, conversion and drop-off, and the same
-// numbers in a table.
+// numbers in a table. The site's goals that are one event or one exact page
+// are offered as steps.
 
 import { funnel } from '../queries.js';
 import { h } from '../dom.js';
+import { api } from '../api.js';
 import { number, rate } from './dashboard.js';
 import { bar, go, loadInto, renderScreen, statsQuery } from './behaviour.js';
 
@@ -64,13 +66,40 @@ function stepForm(state) {
   add.addEventListener('click', () => { steps.push({ type: 'page', value: '' }); draw(`[data-step="${steps.length}"] .step-value`); });
   draw();
 
+  // The site's goals as steps: an event goal or an exact page goal (without
+  // a property) is one step; a pattern or a property goal is not.
+  const fromGoal = h('select', { id: 'add-goal-step', 'aria-label': 'Add a goal as a step', hidden: true });
+  const asStep = (goal) => {
+    if (goal.prop_key) return null;
+    if (goal.event_name) return { type: 'event', value: goal.event_name };
+    return goal.page_path && !goal.page_path.includes('*') ? { type: 'page', value: goal.page_path } : null;
+  };
+  if (state.site) {
+    api('GET', `/api/goals?site_id=${encodeURIComponent(state.site)}`).then((goals) => {
+      if (!goals.length) return;
+      fromGoal.replaceChildren(h('option', { value: '' }, '+ Add a goal as a step'),
+        ...goals.map((goal, index) => h('option', { value: String(index), disabled: !asStep(goal) },
+          asStep(goal) ? goal.name : `${goal.name} (a pattern or property: not a step)`)));
+      fromGoal.hidden = false;
+      fromGoal.addEventListener('change', () => {
+        const step = asStep(goals[Number(fromGoal.value)] ?? {});
+        fromGoal.value = '';
+        if (!step || steps.length >= MAX_STEPS) return;
+        // An empty last step takes the goal; otherwise it is added.
+        const last = steps[steps.length - 1];
+        if (last && !last.value.trim()) steps[steps.length - 1] = step; else steps.push(step);
+        draw(`[data-step="${steps.length}"] .step-value`);
+      });
+    }).catch(() => {});
+  }
+
   const current = state.query.get('window') ?? '';
   const windows = WINDOWS.some(([value]) => value === current) ? WINDOWS : [...WINDOWS, [current, current]];
   const within = h('select', { id: 'funnel-window' }, windows.map(([value, label]) => h('option', { value, selected: value === current }, label)));
   const form = h('form', { class: 'card funnel-form', id: 'funnel-form', 'aria-labelledby': 'funnel-form-title' },
     h('h2', { id: 'funnel-form-title' }, 'Steps'),
     h('p', { class: 'muted small' }, 'A visit counts for a step when it went through every step before it, in this order (other pages may come in between). A page step is an exact path; an event step is a custom event name.'),
-    list, h('div', { class: 'row' }, add),
+    list, h('div', { class: 'row' }, add, fromGoal),
     h('label', { for: 'funnel-window' }, 'Each step within, from the first'), within,
     message,
     h('div', { class: 'row' }, h('button', { type: 'submit', id: 'show-funnel' }, 'Show funnel')));
