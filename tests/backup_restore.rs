@@ -5,35 +5,14 @@
 //! unless asked to stop it; a failing backup is reported.
 
 use std::collections::BTreeSet;
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mallard_e2e::{BROWSER_UA, Server, TestHome, client, json_of, pageview};
+use mallard_e2e::{BROWSER_UA, Server, TestHome, client, json_of, pageview, succeeded};
 use reqwest::StatusCode;
 use serde_json::json;
 
 const SITE: &str = "backup.test";
-
-fn mallard(home: &TestHome, args: &[&str]) -> Output {
-    let data_dir = home.data_dir();
-    home.command()
-        .args(args)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .output()
-        .unwrap()
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// The page paths stored for the site, read through a server on `home`.
 fn stored_paths(home: &TestHome) -> BTreeSet<String> {
@@ -93,7 +72,7 @@ fn a_backup_under_load_restores_to_exactly_the_acknowledged_events() {
     }
     let file = home.path().join("copy.db");
     let before: BTreeSet<String> = acknowledged.lock().unwrap().clone();
-    let out = succeeded(&mallard(&home, &["backup", "--to", file.to_str().unwrap()]));
+    let out = succeeded(&home.run(&["backup", "--to", file.to_str().unwrap()]));
     assert!(out.contains("checked"), "{out}");
     let after: BTreeSet<String> = acknowledged.lock().unwrap().clone();
     // More events after the backup, then the server dies without a goodbye.
@@ -104,7 +83,7 @@ fn a_backup_under_load_restores_to_exactly_the_acknowledged_events() {
 
     // The backup restored into a fresh install.
     let fresh = TestHome::new();
-    succeeded(&mallard(&fresh, &["restore", file.to_str().unwrap()]));
+    succeeded(&fresh.run(&["restore", file.to_str().unwrap()]));
     let restored = stored_paths(&fresh);
     assert!(
         before.is_subset(&restored),
@@ -123,7 +102,7 @@ fn a_backup_under_load_restores_to_exactly_the_acknowledged_events() {
     );
 
     // Restored over the killed install, which is kept beside it.
-    succeeded(&mallard(&home, &["restore", file.to_str().unwrap()]));
+    succeeded(&home.run(&["restore", file.to_str().unwrap()]));
     assert!(home.data_dir().join("mallard.db.before-restore").exists());
     assert_eq!(stored_paths(&home), restored);
 }
@@ -243,18 +222,15 @@ fn a_restore_refuses_a_running_server_unless_asked_to_stop_it() {
         .unwrap();
     assert_eq!(sent.status(), StatusCode::ACCEPTED);
     let file = home.path().join("copy.db");
-    succeeded(&mallard(&home, &["backup", "--to", file.to_str().unwrap()]));
-    let refused = mallard(&home, &["restore", file.to_str().unwrap()]);
+    succeeded(&home.run(&["backup", "--to", file.to_str().unwrap()]));
+    let refused = home.run(&["restore", file.to_str().unwrap()]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(
         message.contains("--stop") && message.contains(&server.pid().to_string()),
         "{message}"
     );
-    let out = succeeded(&mallard(
-        &home,
-        &["restore", "--stop", file.to_str().unwrap()],
-    ));
+    let out = succeeded(&home.run(&["restore", "--stop", file.to_str().unwrap()]));
     assert!(out.contains("before-restore"), "{out}");
     let (status, _) = server.terminate();
     assert!(status.success(), "the server stopped cleanly: {status}");
@@ -263,7 +239,7 @@ fn a_restore_refuses_a_running_server_unless_asked_to_stop_it() {
     // Not a backup: refused, nothing replaced.
     let junk = home.path().join("junk.db");
     std::fs::write(&junk, b"junk").unwrap();
-    let refused = mallard(&home, &["restore", junk.to_str().unwrap()]);
+    let refused = home.run(&["restore", junk.to_str().unwrap()]);
     assert!(!refused.status.success());
     assert_eq!(stored_paths(&home), BTreeSet::from(["/kept".to_owned()]));
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use mallard_e2e::{Server, TestHome, client, json_of};
+use mallard_e2e::{Server, TestHome, breakdown_rows as rows, client, json_of, succeeded};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -53,16 +53,6 @@ fn import(home: &TestHome, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn stats(server: &Server, query: &str) -> Value {
     let separator = if query.contains('?') { '&' } else { '?' };
     let response = client()
@@ -73,23 +63,6 @@ fn stats(server: &Server, query: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{query}");
     json_of(response)
-}
-
-/// `value: counter` of each row of a breakdown, sorted.
-fn rows(body: &Value, counter: &str) -> Vec<(String, u64)> {
-    let mut rows: Vec<(String, u64)> = body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row["value"].as_str().unwrap().to_owned(),
-                row[counter].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 fn assert_known_numbers(server: &Server) {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use mallard_e2e::{Server, TestHome, client, json_of};
+use mallard_e2e::{Server, TestHome, breakdown_rows as rows, client, json_of};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -298,23 +298,6 @@ fn stats(server: &Server, site: &str, query: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{query}");
     json_of(response)
-}
-
-/// `value: counter` of each row of a breakdown.
-fn rows(body: &Value, counter: &str) -> Vec<(String, u64)> {
-    let mut rows: Vec<(String, u64)> = body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row["value"].as_str().unwrap().to_owned(),
-                row[counter].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 /// Checks the numbers the requests of [`DAY_ONE`] and [`DAY_TWO`] give.

@@ -4,11 +4,10 @@
 //! (exact counts, the other days untouched), who may do either, and `mallard
 //! sites delete` on a stopped and on a running install.
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use mallard_e2e::{
-    BROWSER_UA, Server, TestHome, client, create_api_key, json_of, pageview, sign_in,
+    BROWSER_UA, Server, TestHome, client, create_api_key, json_of, pageview, sign_in, succeeded,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -209,25 +208,6 @@ fn deleting_a_date_range_removes_exactly_its_visits() {
     server.terminate();
 }
 
-fn mallard(home: &TestHome, args: &[&str]) -> Output {
-    home.command()
-        .args(args)
-        .arg("--data-dir")
-        .arg(home.data_dir())
-        .output()
-        .unwrap()
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn mallard_sites_delete_works_on_a_stopped_and_on_a_running_install() {
     let home = TestHome::new();
@@ -235,28 +215,25 @@ fn mallard_sites_delete_works_on_a_stopped_and_on_a_running_install() {
     home.seed("cli-b.test", 3_000, 10);
     home.seed("cli-c.test", 3_000, 10);
     // Without a terminal to ask, --yes is required.
-    let unconfirmed = mallard(&home, &["sites", "delete", "cli-a.test"]);
+    let unconfirmed = home.run(&["sites", "delete", "cli-a.test"]);
     assert!(!unconfirmed.status.success());
     assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
 
     // Stopped: the command deletes and purges itself.
-    let out = stdout_of(&mallard(&home, &["sites", "delete", "cli-a.test", "--yes"]));
+    let out = succeeded(&home.run(&["sites", "delete", "cli-a.test", "--yes"]));
     assert!(out.contains("Deleted cli-a.test"), "{out}");
-    let range = stdout_of(&mallard(
-        &home,
-        &[
-            "sites",
-            "delete",
-            "cli-b.test",
-            "--from",
-            &day_before_today(3),
-            "--to",
-            &day_before_today(3),
-            "--yes",
-        ],
-    ));
+    let range = succeeded(&home.run(&[
+        "sites",
+        "delete",
+        "cli-b.test",
+        "--from",
+        &day_before_today(3),
+        "--to",
+        &day_before_today(3),
+        "--yes",
+    ]));
     assert!(range.contains("visits"), "{range}");
-    let listed = stdout_of(&mallard(&home, &["sites", "list"]));
+    let listed = succeeded(&home.run(&["sites", "list"]));
     assert!(
         !listed.contains("cli-a.test") && listed.contains("cli-b.test"),
         "{listed}"
@@ -266,11 +243,11 @@ fn mallard_sites_delete_works_on_a_stopped_and_on_a_running_install() {
 
     // Running: the command asks the server.
     let server = Server::start(&home, &[]);
-    let out = stdout_of(&mallard(&home, &["sites", "delete", "cli-c.test", "--yes"]));
+    let out = succeeded(&home.run(&["sites", "delete", "cli-c.test", "--yes"]));
     assert!(out.contains("Deleted cli-c.test"), "{out}");
-    let listed = stdout_of(&mallard(&home, &["sites", "list"]));
+    let listed = succeeded(&home.run(&["sites", "list"]));
     assert_eq!(listed.trim(), "cli-b.test\tUTC");
-    let missing = mallard(&home, &["sites", "delete", "cli-c.test", "--yes"]);
+    let missing = home.run(&["sites", "delete", "cli-c.test", "--yes"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("Site not found"));
     server.terminate();

@@ -107,6 +107,16 @@ impl TestHome {
         );
     }
 
+    /// Runs `mallard ARGS --data-dir <this home's data directory>` to its end.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command()
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .output()
+            .expect("run mallard")
+    }
+
     /// Opens the database of this home directly (the server must be stopped).
     pub fn read<T>(&self, read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>) -> T {
         let store = Store::open(&self.data_dir(), StoreOptions::default()).expect("open store");
@@ -374,4 +384,33 @@ pub fn mint_ingestion_key(server: &Server, admin_token: &str, scopes: &[&str]) -
         .expect("mint a key");
     assert_eq!(minted.status(), reqwest::StatusCode::CREATED, "mint a key");
     json_of(minted)["key"].as_str().expect("the key").to_owned()
+}
+
+/// The standard output of a command that succeeded; panics with both of its
+/// outputs when it failed.
+pub fn succeeded(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `value: counter` of each row of a breakdown answer, sorted.
+pub fn breakdown_rows(body: &serde_json::Value, counter: &str) -> Vec<(String, u64)> {
+    let mut rows: Vec<(String, u64)> = body
+        .as_array()
+        .expect("a list of rows")
+        .iter()
+        .map(|row| {
+            (
+                row["value"].as_str().expect("a value").to_owned(),
+                row[counter].as_u64().expect("a count"),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
 }

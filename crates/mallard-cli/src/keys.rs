@@ -10,8 +10,8 @@ use mallard_core::Scope;
 use mallard_core::scope::validate_key_name;
 use mallard_server::auth::secrets::{new_api_key, sha256_hex};
 
+use mallard_store::Store;
 use mallard_store::auth::ApiKeyRecord;
-use mallard_store::{Store, StoreError, StoreOptions};
 use serde_json::{Value, json};
 
 use crate::CommonArgs;
@@ -58,15 +58,11 @@ struct Listed {
 /// Runs the command against the store or the running server.
 pub fn run(args: KeysArgs) -> anyhow::Result<()> {
     let config = args.common.load(None, None)?;
-    match Store::open(&config.data_dir, StoreOptions::default()) {
-        Ok(store) => {
-            let result = offline(&store, &args.action);
-            store.close();
-            result
-        }
-        Err(StoreError::Locked(_)) => online(&config.data_dir, &args.action),
-        Err(err) => Err(err).with_context(|| format!("cannot open {}", config.data_dir.display())),
-    }
+    crate::local_server::on_store_or_server(
+        &config.data_dir,
+        |store| offline(store, &args.action),
+        |dir| online(dir, &args.action),
+    )
 }
 
 fn offline(store: &Store, action: &KeysAction) -> anyhow::Result<()> {

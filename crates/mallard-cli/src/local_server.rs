@@ -1,11 +1,32 @@
 //! A client of the server running on a data directory, for the commands that
-//! work on a running install (`mallard keys`, `mallard import`): its address
+//! work on a running install (`mallard keys`, `mallard import`, `mallard
+//! sites`): its address
 //! and local admin token are published in the data directory, and its
 //! errors come back as the server's own message.
 
 use anyhow::{Context, bail};
 use mallard_server::local_admin;
+use mallard_store::{Store, StoreError, StoreOptions};
 use serde_json::Value;
+
+/// Runs `offline` on the store of `data_dir` when no server holds it (and
+/// closes the store after), or `online` with the data directory while a
+/// server runs on it: every write still goes through one writer.
+pub fn on_store_or_server<T>(
+    data_dir: &std::path::Path,
+    offline: impl FnOnce(&Store) -> anyhow::Result<T>,
+    online: impl FnOnce(&std::path::Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match Store::open(data_dir, StoreOptions::default()) {
+        Ok(store) => {
+            let result = offline(&store);
+            store.close();
+            result
+        }
+        Err(StoreError::Locked(_)) => online(data_dir),
+        Err(err) => Err(err).with_context(|| format!("cannot open {}", data_dir.display())),
+    }
+}
 
 /// The server holding a data directory.
 pub struct LocalServer {

@@ -9,7 +9,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use mallard_core::SiteId;
-use mallard_store::{Store, StoreError, StoreOptions};
+use mallard_store::Store;
 
 use crate::CommonArgs;
 use crate::local_server::LocalServer;
@@ -66,15 +66,11 @@ pub fn run(args: SitesArgs) -> anyhow::Result<()> {
             confirm(site, from.as_deref().zip(to.as_deref()))?;
         }
     }
-    match Store::open(&config.data_dir, StoreOptions::default()) {
-        Ok(store) => {
-            let result = offline(&store, &args.action);
-            store.close();
-            result
-        }
-        Err(StoreError::Locked(_)) => online(&config.data_dir, &args.action),
-        Err(err) => Err(err).with_context(|| format!("cannot open {}", config.data_dir.display())),
-    }
+    crate::local_server::on_store_or_server(
+        &config.data_dir,
+        |store| offline(store, &args.action),
+        |dir| online(dir, &args.action),
+    )
 }
 
 /// Asks the person at the terminal to type the site's domain.

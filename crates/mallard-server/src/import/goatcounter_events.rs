@@ -7,7 +7,6 @@
 //! (so the ids are new to this install and cannot be tied to GoatCounter's).
 //! Rows GoatCounter flagged as bots are skipped while `filter_bots` is on.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use mallard_core::access_log::LineError;
@@ -21,7 +20,7 @@ use mallard_core::{
     Utm,
 };
 
-use super::log_events::{LineCounts, LineEvents, SHOWN_LINE_ERRORS, random_salt};
+use super::log_events::{LineCounts, LineEvents, NewVisitors, random_salt};
 
 /// Turns the rows of one GoatCounter export into events.
 #[derive(Debug)]
@@ -31,8 +30,7 @@ pub struct GoatCounterEvents {
     classifier: UserAgentClassifier,
     salt: DailySalt,
     counts: LineCounts,
-    new_visitors: Vec<u64>,
-    seen_visitors: HashSet<u64>,
+    visitors: NewVisitors,
 }
 
 impl GoatCounterEvents {
@@ -44,17 +42,7 @@ impl GoatCounterEvents {
             classifier: UserAgentClassifier::new(1_000),
             salt: random_salt(),
             counts: LineCounts::default(),
-            new_visitors: Vec::new(),
-            seen_visitors: HashSet::new(),
-        }
-    }
-
-    fn unreadable(&mut self, number: u64, file: &str, err: &LineError) {
-        self.counts.unparsed += 1;
-        if self.counts.first_errors.len() < SHOWN_LINE_ERRORS {
-            self.counts
-                .first_errors
-                .push((number, file.to_owned(), err.to_string()));
+            visitors: NewVisitors::default(),
         }
     }
 
@@ -152,7 +140,7 @@ impl LineEvents for GoatCounterEvents {
     }
 
     fn take_new_visitors(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.new_visitors)
+        self.visitors.take()
     }
 
     fn line(&mut self, line: &str, number: u64, file: &str) -> Result<Option<NewEvent>, String> {
@@ -169,27 +157,22 @@ impl LineEvents for GoatCounterEvents {
         let hit = match goatcounter::parse_row(line) {
             Ok(hit) => hit,
             Err(err) => {
-                self.unreadable(number, file, &err);
+                self.counts.unreadable(number, file, &err);
                 return Ok(None);
             }
         };
         if hit.bot && self.filter_bots {
-            *self.counts.skipped.entry(SkipReason::Bot).or_default() += 1;
+            self.counts.skip(SkipReason::Bot);
             return Ok(None);
         }
         match self.event(&hit) {
             Ok(event) => {
-                self.counts.imported += 1;
-                let ts = event.timestamp_ms;
-                self.counts.first_ts = Some(self.counts.first_ts.map_or(ts, |t| t.min(ts)));
-                self.counts.last_ts = Some(self.counts.last_ts.map_or(ts, |t| t.max(ts)));
-                if self.seen_visitors.insert(event.visitor.0) {
-                    self.new_visitors.push(event.visitor.0);
-                }
+                self.counts.imported_at(event.timestamp_ms);
+                self.visitors.note(&event);
                 Ok(Some(event))
             }
             Err(err) => {
-                self.unreadable(number, file, &err);
+                self.counts.unreadable(number, file, &err);
                 Ok(None)
             }
         }

@@ -45,6 +45,28 @@ pub struct LineCounts {
 }
 
 impl LineCounts {
+    /// Counts an unreadable line (`number` of `file`), keeping the first
+    /// few with why.
+    pub fn unreadable(&mut self, number: u64, file: &str, err: &LineError) {
+        self.unparsed += 1;
+        if self.first_errors.len() < SHOWN_LINE_ERRORS {
+            self.first_errors
+                .push((number, file.to_owned(), err.to_string()));
+        }
+    }
+
+    /// Counts an event written at `ts` (ms).
+    pub fn imported_at(&mut self, ts: i64) {
+        self.imported += 1;
+        self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+    }
+
+    /// Counts a line skipped for `reason`.
+    pub fn skip(&mut self, reason: SkipReason) {
+        *self.skipped.entry(reason).or_default() += 1;
+    }
+
     /// The lines skipped, all reasons together.
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
@@ -102,8 +124,28 @@ pub struct LogEvents {
     geolocator: Arc<Geolocator>,
     salts: HashMap<i64, DailySalt>,
     counts: LineCounts,
-    new_visitors: Vec<u64>,
-    seen_visitors: HashSet<u64>,
+    visitors: NewVisitors,
+}
+
+/// The visitor ids an import created, to hand to its ledger as they come.
+#[derive(Debug, Default)]
+pub struct NewVisitors {
+    new: Vec<u64>,
+    seen: HashSet<u64>,
+}
+
+impl NewVisitors {
+    /// Notes the visitor of `event`.
+    pub fn note(&mut self, event: &NewEvent) {
+        if self.seen.insert(event.visitor.0) {
+            self.new.push(event.visitor.0);
+        }
+    }
+
+    /// The ids first seen since the last call.
+    pub fn take(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.new)
+    }
 }
 
 impl LogEvents {
@@ -124,8 +166,7 @@ impl LogEvents {
             geolocator,
             salts: HashMap::new(),
             counts: LineCounts::default(),
-            new_visitors: Vec::new(),
-            seen_visitors: HashSet::new(),
+            visitors: NewVisitors::default(),
         }
     }
 
@@ -136,7 +177,7 @@ impl LogEvents {
 
     /// The visitor ids first seen since the last call (for the ledger).
     pub fn take_new_visitors(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.new_visitors)
+        self.visitors.take()
     }
 
     /// Reads line `number` of `file`: a page view comes back as its event;
@@ -147,49 +188,31 @@ impl LogEvents {
             Ok(Some(record)) => record,
             Ok(None) => return None,
             Err(err) => {
-                self.unreadable(number, file, &err);
+                self.counts.unreadable(number, file, &err);
                 return None;
             }
         };
         match self.filter.verdict(&record) {
             Verdict::PageView => {}
             Verdict::Skip(reason) => {
-                self.skip(reason);
+                self.counts.skip(reason);
                 return None;
             }
         }
         match self.event(&record) {
             Ok(Some(event)) => {
-                self.counts.imported += 1;
-                let ts = event.timestamp_ms;
-                self.counts.first_ts = Some(self.counts.first_ts.map_or(ts, |t| t.min(ts)));
-                self.counts.last_ts = Some(self.counts.last_ts.map_or(ts, |t| t.max(ts)));
-                if self.seen_visitors.insert(event.visitor.0) {
-                    self.new_visitors.push(event.visitor.0);
-                }
+                self.counts.imported_at(event.timestamp_ms);
+                self.visitors.note(&event);
                 Some(event)
             }
             Ok(None) => {
-                self.skip(SkipReason::Bot);
+                self.counts.skip(SkipReason::Bot);
                 None
             }
             Err(err) => {
-                self.unreadable(number, file, &err);
+                self.counts.unreadable(number, file, &err);
                 None
             }
-        }
-    }
-
-    fn skip(&mut self, reason: SkipReason) {
-        *self.counts.skipped.entry(reason).or_default() += 1;
-    }
-
-    fn unreadable(&mut self, number: u64, file: &str, err: &LineError) {
-        self.counts.unparsed += 1;
-        if self.counts.first_errors.len() < SHOWN_LINE_ERRORS {
-            self.counts
-                .first_errors
-                .push((number, file.to_owned(), err.to_string()));
         }
     }
 
