@@ -21,9 +21,24 @@ fn agent(visitor: u32) -> String {
 }
 
 fn send(server: &Server, visitor: u32, name: &str, path: &str, props: Option<Value>) {
+    send_with(server, visitor, name, path, props, None);
+}
+
+fn send_with(
+    server: &Server,
+    visitor: u32,
+    name: &str,
+    path: &str,
+    props: Option<Value>,
+    revenue: Option<(&str, &str)>,
+) {
     let mut body = json!({ "d": SITE, "n": name, "u": format!("https://{SITE}{path}"), "w": 1280 });
     if let Some(props) = props {
         body["p"] = props;
+    }
+    if let Some((amount, currency)) = revenue {
+        body["ra"] = json!(amount);
+        body["rc"] = json!(currency);
     }
     let sent = client()
         .post(server.url("/api/event"))
@@ -246,6 +261,46 @@ fn goals_are_managed_by_admins_and_count_exactly() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}");
         assert!(body["error"].as_str().unwrap().contains(message), "{body}");
     }
+
+    // A revenue goal: per currency, never added up.
+    send_with(&server, 1, "Purchase", "/shop", None, Some(("20", "EUR")));
+    send_with(&server, 2, "Purchase", "/shop", None, Some(("5.5", "EUR")));
+    send_with(&server, 3, "Purchase", "/shop", None, Some(("30", "USD")));
+    let (status, _) = post(&admin, json!({"site_id": SITE, "event_name": "Purchase"}));
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, rows) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/api/stats/goals?site_id={SITE}&period=day"),
+        &read_only,
+        None,
+    );
+    let purchase = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["goal"] == "Purchase")
+        .unwrap();
+    assert_eq!(
+        purchase["revenue"],
+        json!([
+            {"currency": "EUR", "total": "25.5", "events": 2, "average": "12.75"},
+            {"currency": "USD", "total": "30", "events": 1, "average": "30"}
+        ]),
+        "{purchase}"
+    );
+    assert!(
+        rows[0].get("revenue").is_none(),
+        "a goal without amounts has no revenue"
+    );
+    let (status, _) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/api/goals/{}", purchase["id"]),
+        &admin,
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
 
     let (_, listed) = call(
         &server,

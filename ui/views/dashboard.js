@@ -251,13 +251,18 @@ async function goalsTab(state, signal, addNamedFilter) {
     return h('p', { class: 'muted', id: 'no-goals' }, 'No goals yet. ',
       h('a', { href: '#/settings' }, 'Add one in Settings → Goals'), ': a custom event, or visits to pages such as /blog/*.');
   }
+  // Revenue per currency, never added up: "EUR 25.5 (12.75 each)".
+  const withRevenue = goals.some((goal) => goal.revenue?.length);
+  const revenueText = (goal) => (goal.revenue ?? []).map((r) => `${r.currency} ${r.total} (${r.average} each)`).join(' · ');
+  const titles = ['Goal', 'Uniques', 'Total', 'Conversion rate', ...(withRevenue ? ['Revenue'] : [])];
   return h('table', { class: 'goals-table' },
-    h('thead', {}, h('tr', {}, ['Goal', 'Uniques', 'Total', 'Conversion rate'].map((title, index) => h('th', { scope: 'col', class: index ? 'num' : null }, title)))),
+    h('thead', {}, h('tr', {}, titles.map((title, index) => h('th', { scope: 'col', class: index ? 'num' : null }, title)))),
     h('tbody', {}, goals.map((goal) => h('tr', { 'data-goal': goal.goal },
       h('td', {}, h('button', { type: 'button', class: 'link goal-filter', title: `Filter by the goal ${goal.goal}`, onclick: () => addNamedFilter('goal', goal.goal) }, goal.goal)),
       h('td', { class: 'num' }, number(goal.unique_conversions), goal.previous ? change(goal.unique_conversions, goal.previous.unique_conversions) : null),
       h('td', { class: 'num' }, number(goal.total_conversions), goal.previous ? change(goal.total_conversions, goal.previous.total_conversions) : null),
-      h('td', { class: 'num' }, `${(goal.conversion_rate * 100).toFixed(1)}%`, goal.previous ? change(goal.conversion_rate, goal.previous.conversion_rate) : null)))));
+      h('td', { class: 'num' }, `${(goal.conversion_rate * 100).toFixed(1)}%`, goal.previous ? change(goal.conversion_rate, goal.previous.conversion_rate) : null),
+      withRevenue ? h('td', { class: 'num goal-revenue' }, revenueText(goal)) : null))));
 }
 
 /** A breakdown card; `first` is the view's answer for its first tab, if any. */

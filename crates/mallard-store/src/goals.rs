@@ -303,7 +303,10 @@ mod tests {
                     db.stats_goal_conversions(&site, &query, &goals)
                 })
                 .unwrap();
-            let got: Vec<(i64, u64)> = got.iter().map(|t| (t.events, t.visitors)).collect();
+            let got: Vec<(i64, u64)> = got
+                .iter()
+                .map(|g| (g.totals.events, g.totals.visitors))
+                .collect();
             assert_eq!(got, expected, "filters {filters:?}");
         }
         store.close();

@@ -31,6 +31,20 @@ pub(crate) struct PreviousConversionsBody {
     conversion_rate: f64,
 }
 
+/// The revenue of a goal's conversions in one currency (never converted
+/// into another).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct GoalRevenueBody {
+    /// The ISO 4217 code, or `(unknown)` for amounts sent without one.
+    currency: String,
+    /// The amounts' sum, a decimal string.
+    total: String,
+    /// The converting events that carried an amount.
+    events: i64,
+    /// The average amount per such conversion, a decimal string.
+    average: String,
+}
+
 /// One goal's conversions.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct GoalConversionBody {
@@ -44,6 +58,10 @@ pub(crate) struct GoalConversionBody {
     total_conversions: i64,
     /// `unique_conversions` over the period's visitors, 0 to 1.
     conversion_rate: f64,
+    /// The revenue of the converting events per currency, most events
+    /// first (a goal whose events carry no amount has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    revenue: Vec<GoalRevenueBody>,
     /// The same in the previous period of the same length, with
     /// `compare=previous`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,7 +74,7 @@ fn conversions(
     site: &mallard_store::stats::SiteInfo,
     query: &mallard_store::stats::StatsQuery,
     goals: &[Goal],
-) -> Result<(Vec<mallard_store::stats::Totals>, u64), mallard_store::StoreError> {
+) -> Result<(Vec<mallard_store::stats::GoalConversions>, u64), mallard_store::StoreError> {
     let definitions: Vec<_> = goals.iter().map(|g| g.definition.clone()).collect();
     let counted = db.stats_goal_conversions(site, query, &definitions)?;
     let visitors = if goals.is_empty() {
@@ -113,15 +131,26 @@ pub(crate) async fn goals(
             .iter()
             .enumerate()
             .map(|(index, goal)| {
-                let totals = counted.get(index).copied().unwrap_or_default();
+                let conversions = counted.get(index).cloned().unwrap_or_default();
+                let totals = conversions.totals;
                 GoalConversionBody {
                     id: goal.id,
                     goal: goal.definition.name.clone(),
                     unique_conversions: totals.visitors,
                     total_conversions: totals.events,
                     conversion_rate: rate(totals.visitors, visitors),
+                    revenue: conversions
+                        .revenue
+                        .iter()
+                        .map(|r| GoalRevenueBody {
+                            currency: r.currency.clone(),
+                            total: super::dto::amount(r.micros),
+                            events: r.events,
+                            average: super::dto::amount(r.micros / i128::from(r.events.max(1))),
+                        })
+                        .collect(),
                     previous: before.as_ref().map(|(counted, visitors)| {
-                        let totals = counted.get(index).copied().unwrap_or_default();
+                        let totals = counted.get(index).map(|c| c.totals).unwrap_or_default();
                         PreviousConversionsBody {
                             unique_conversions: totals.visitors,
                             total_conversions: totals.events,

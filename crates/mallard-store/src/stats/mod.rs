@@ -107,6 +107,27 @@ pub struct CurrencyRevenue {
     pub points: Vec<RevenuePoint>,
 }
 
+/// What one goal converted ([`ReadConn::stats_goal_conversions`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoalConversions {
+    /// `visitors` who converted and `events` that did.
+    pub totals: Totals,
+    /// The revenue of the converting events, per currency, most events
+    /// first (amounts of different currencies are never added up).
+    pub revenue: Vec<GoalRevenue>,
+}
+
+/// The revenue of a goal's conversions in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalRevenue {
+    /// The ISO 4217 code, or `(unknown)` for amounts sent without one.
+    pub currency: String,
+    /// The amounts' sum, in millionths of the currency's unit.
+    pub micros: i128,
+    /// The converting events that carried an amount.
+    pub events: i64,
+}
+
 /// One row of a breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownRow {
@@ -297,23 +318,31 @@ impl ReadConn<'_> {
 
     /// The conversions of each of `goals` in the range under the query's
     /// filters, in their order: `visitors` who converted and `events` that
-    /// did (the other counters stay 0).
+    /// did (the other counters stay 0), and the revenue of the converting
+    /// events per currency.
     pub fn stats_goal_conversions(
         &self,
         site: &SiteInfo,
         query: &StatsQuery,
         goals: &[crate::goals::GoalDefinition],
-    ) -> Result<Vec<Totals>, StoreError> {
+    ) -> Result<Vec<GoalConversions>, StoreError> {
         let conn = self.connection();
         let predicate = Predicate::compile(conn, &query.filters)?;
         let matchers = goals
             .iter()
             .map(|goal| goal_matcher(conn, goal))
             .collect::<Result<Vec<_>, _>>()?;
-        // Without filters, a goal without a property is its event's or its
-        // pages' rollups; the others are counted from the events, together.
-        let from_rollups =
-            |matcher: &scan::GoalMatcher| query.filters.is_empty() && matcher.prop.is_none();
+        // Without filters, a page goal, and an event goal while no revenue
+        // was ever stored, is its pages' or event's rollups; the others
+        // (properties, revenue) are counted from the events, together.
+        let revenue_stored: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM dims WHERE kind = ?1)")?
+            .query_row([crate::dims::DimKind::Currency as u8], |r| r.get(0))?;
+        let from_rollups = |matcher: &scan::GoalMatcher| {
+            query.filters.is_empty()
+                && matcher.prop.is_none()
+                && (matcher.pages.is_some() || !revenue_stored)
+        };
         let scanned: Vec<scan::GoalMatcher> = matchers
             .iter()
             .filter(|matcher| !from_rollups(matcher))
@@ -321,34 +350,38 @@ impl ReadConn<'_> {
             .collect();
         let mut counted =
             scan::goal_conversions(conn, site, query.range, &predicate, &scanned)?.into_iter();
+        let mut texts = labels::DimTexts::default();
         matchers
             .iter()
             .map(|matcher| {
-                if !from_rollups(matcher) {
-                    return Ok(counted.next().unwrap_or_default());
-                }
-                match (&matcher.pages, matcher.event) {
-                    (Some(pages), _) => {
-                        let mut totals = rollup::value_set(
-                            conn,
-                            site,
-                            query.range,
-                            crate::rollups::kind::PAGE,
-                            pages,
-                        )?;
-                        // Page views are the page goal's conversions.
-                        totals.events = totals.pageviews;
-                        Ok(totals)
-                    }
-                    (None, Some(name)) => rollup::value_set(
-                        conn,
-                        site,
-                        query.range,
-                        crate::rollups::kind::EVENT,
-                        &std::iter::once(name).collect(),
-                    ),
-                    (None, None) => Ok(Totals::default()),
-                }
+                let (totals, revenue) = if from_rollups(matcher) {
+                    (
+                        goal_rollup(conn, site, query.range, matcher)?,
+                        Default::default(),
+                    )
+                } else {
+                    counted.next().unwrap_or_default()
+                };
+                let revenue = revenue
+                    .into_iter()
+                    .map(|(currency, (micros, events))| {
+                        let code = texts
+                            .get(conn, (currency != 0).then_some(currency))?
+                            .unwrap_or_else(|| mallard_core::filter::UNKNOWN_VALUE.to_owned());
+                        Ok(GoalRevenue {
+                            currency: code,
+                            micros,
+                            events,
+                        })
+                    })
+                    .collect::<Result<Vec<GoalRevenue>, StoreError>>()?;
+                let mut revenue = revenue;
+                revenue.sort_by(|a, b| {
+                    b.events
+                        .cmp(&a.events)
+                        .then_with(|| a.currency.cmp(&b.currency))
+                });
+                Ok(GoalConversions { totals, revenue })
             })
             .collect()
     }
@@ -405,6 +438,33 @@ impl ReadConn<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// A goal's conversions without filters, from the rollups of its pages or
+/// its event.
+fn goal_rollup(
+    conn: &rusqlite::Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    matcher: &scan::GoalMatcher,
+) -> Result<Totals, StoreError> {
+    match (&matcher.pages, matcher.event) {
+        (Some(pages), _) => {
+            let mut totals =
+                rollup::value_set(conn, site, range, crate::rollups::kind::PAGE, pages)?;
+            // Page views are the page goal's conversions.
+            totals.events = totals.pageviews;
+            Ok(totals)
+        }
+        (None, Some(name)) => rollup::value_set(
+            conn,
+            site,
+            range,
+            crate::rollups::kind::EVENT,
+            &std::iter::once(name).collect(),
+        ),
+        (None, None) => Ok(Totals::default()),
+    }
+}
 
 /// `goal` with its names resolved to the ids events carry.
 fn goal_matcher(

@@ -3,7 +3,7 @@
 //! counted in one pass over the visits the filters select, each event
 //! checked against every goal.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use mallard_core::DayRange;
 use rusqlite::Connection;
@@ -47,14 +47,27 @@ impl GoalMatcher {
 struct GoalsTally<'a> {
     goals: &'a [GoalMatcher],
     counts: Vec<Counted>,
+    /// Per goal, per currency id (0: none given): the amounts' sum in
+    /// millionths and the events that carried one.
+    revenue: Vec<BTreeMap<i64, (i128, i64)>>,
 }
 
 impl Tally for GoalsTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        for (goal, counted) in self.goals.iter().zip(&mut self.counts) {
+        for ((goal, counted), revenue) in self
+            .goals
+            .iter()
+            .zip(&mut self.counts)
+            .zip(&mut self.revenue)
+        {
             if goal.matches(visit, event) {
                 counted.totals.events += 1;
                 counted.visitors.insert(hash);
+                if let Some(micros) = event.revenue_micros {
+                    let (sum, events) = revenue.entry(event.currency.unwrap_or(0)).or_default();
+                    *sum += i128::from(micros);
+                    *events += 1;
+                }
             }
         }
     }
@@ -68,10 +81,22 @@ impl Tally for GoalsTally<'_> {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
             mine.merge(theirs);
         }
+        for (mine, theirs) in self.revenue.iter_mut().zip(other.revenue) {
+            for (currency, (sum, events)) in theirs {
+                let entry = mine.entry(currency).or_default();
+                entry.0 += sum;
+                entry.1 += events;
+            }
+        }
     }
 }
 
-/// The visitors and events of each of `goals` in `range` under
+/// What one goal converted: the visitors and events, and the revenue of
+/// the events that carried an amount, per currency id (0: none given), as
+/// the amounts' sum in millionths and how many they were.
+pub(in crate::stats) type GoalCount = (Totals, BTreeMap<i64, (i128, i64)>);
+
+/// The visitors, events and revenue of each of `goals` in `range` under
 /// `predicate`, in the goals' order.
 pub(in crate::stats) fn goal_conversions(
     conn: &Connection,
@@ -79,9 +104,10 @@ pub(in crate::stats) fn goal_conversions(
     range: DayRange,
     predicate: &Predicate,
     goals: &[GoalMatcher],
-) -> Result<Vec<Totals>, StoreError> {
+) -> Result<Vec<GoalCount>, StoreError> {
     let columns = Columns {
         props: goals.iter().any(|goal| goal.prop.is_some()),
+        revenue: true,
         ..Columns::default()
     };
     let new = || GoalsTally {
@@ -90,6 +116,7 @@ pub(in crate::stats) fn goal_conversions(
             .iter()
             .map(|_| Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
             .collect(),
+        revenue: goals.iter().map(|_| BTreeMap::new()).collect(),
     };
     let tally = if goals.is_empty() {
         None
@@ -104,7 +131,15 @@ pub(in crate::stats) fn goal_conversions(
         )?
     };
     Ok(match tally {
-        Some(tally) => tally.counts.into_iter().map(Counted::finish).collect(),
-        None => goals.iter().map(|_| Totals::default()).collect(),
+        Some(tally) => tally
+            .counts
+            .into_iter()
+            .map(Counted::finish)
+            .zip(tally.revenue)
+            .collect(),
+        None => goals
+            .iter()
+            .map(|_| (Totals::default(), BTreeMap::new()))
+            .collect(),
     })
 }
