@@ -343,22 +343,41 @@ impl ReadConn<'_> {
                 && matcher.prop.is_none()
                 && (matcher.pages.is_some() || !revenue_stored)
         };
+        // Without filters, an event goal counted from the events reads only
+        // the visits with its event (its own filters screen the others);
+        // under filters, the goals share one pass.
+        let alone = |goal: &crate::goals::GoalDefinition, matcher: &scan::GoalMatcher| {
+            query.filters.is_empty() && goal.event_name.is_some() && !from_rollups(matcher)
+        };
         let scanned: Vec<scan::GoalMatcher> = matchers
             .iter()
-            .filter(|matcher| !from_rollups(matcher))
-            .cloned()
+            .zip(goals)
+            .filter(|(matcher, goal)| !from_rollups(matcher) && !alone(goal, matcher))
+            .map(|(matcher, _)| matcher.clone())
             .collect();
         let mut counted =
             scan::goal_conversions(conn, site, query.range, &predicate, &scanned)?.into_iter();
         let mut texts = labels::DimTexts::default();
         matchers
             .iter()
-            .map(|matcher| {
+            .zip(goals)
+            .map(|(matcher, goal)| {
                 let (totals, revenue) = if from_rollups(matcher) {
                     (
                         goal_rollup(conn, site, query.range, matcher)?,
                         Default::default(),
                     )
+                } else if alone(goal, matcher) {
+                    let own = Predicate::compile(conn, &goal_filters(goal))?;
+                    scan::goal_conversions(
+                        conn,
+                        site,
+                        query.range,
+                        &own,
+                        std::slice::from_ref(matcher),
+                    )?
+                    .pop()
+                    .unwrap_or_default()
                 } else {
                     counted.next().unwrap_or_default()
                 };
@@ -464,6 +483,23 @@ fn goal_rollup(
         ),
         (None, None) => Ok(Totals::default()),
     }
+}
+
+/// The filters that select an event goal's events: its name and property.
+fn goal_filters(goal: &crate::goals::GoalDefinition) -> Vec<Filter> {
+    let is = |dimension: Dimension, value: &str| Filter {
+        dimension,
+        op: mallard_core::FilterOp::Is,
+        value: value.to_owned(),
+    };
+    let mut filters = Vec::new();
+    if let Some(name) = &goal.event_name {
+        filters.push(is(Dimension::Event, name));
+    }
+    if let Some((key, value)) = &goal.prop {
+        filters.push(is(Dimension::Prop(key.clone()), value));
+    }
+    filters
 }
 
 /// `goal` with its names resolved to the ids events carry.
