@@ -286,43 +286,22 @@ pub fn delete_range_day(
     else {
         return Ok(RangeDayDeleted::default());
     };
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS deleted_visits (id INTEGER PRIMARY KEY); \
-         DELETE FROM deleted_visits;",
-    )?;
+    start_doomed_visits(conn)?;
     conn.prepare_cached(
-        "INSERT INTO deleted_visits (id) SELECT id FROM visits WHERE id BETWEEN ?2 AND ?3 \
+        "INSERT INTO doomed_visits (id) SELECT id FROM visits WHERE id BETWEEN ?2 AND ?3 \
          AND site_id = ?1 AND start_ts >= ?4 AND start_ts < ?5",
     )?
     .execute(params![site_id, low, high, from, to])?;
     let last_end: Option<i64> = conn
         .prepare_cached(
-            "SELECT max(end_ts) FROM visits WHERE id IN (SELECT id FROM deleted_visits)",
+            "SELECT max(end_ts) FROM visits WHERE id IN (SELECT id FROM doomed_visits)",
         )?
         .query_row([], |r| r.get(0))?;
     let Some(last_end) = last_end else {
         return Ok(RangeDayDeleted::default());
     };
     // A visit's events lie between its start and its end.
-    let events_of_deleted = "SELECT id FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
-        AND visit_id IN (SELECT id FROM deleted_visits)";
-    for table in ["event_props", "collector_event_consent"] {
-        conn.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
-             AND event_id IN ({events_of_deleted})"
-        ))?
-        .execute(params![site_id, from, last_end])?;
-    }
-    let events = conn
-        .prepare_cached(
-            "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
-             AND visit_id IN (SELECT id FROM deleted_visits)",
-        )?
-        .execute(params![site_id, from, last_end])? as u64;
-    let visits = conn
-        .prepare_cached("DELETE FROM visits WHERE id IN (SELECT id FROM deleted_visits)")?
-        .execute([])? as u64;
-    conn.execute_batch("DELETE FROM deleted_visits;")?;
+    let (visits, events) = delete_doomed_visits(conn, site_id, from, last_end)?;
     // A day left without visits keeps no range.
     conn.prepare_cached(
         "DELETE FROM visit_days WHERE site_id = ?1 AND day = ?2 AND NOT EXISTS \
@@ -333,6 +312,48 @@ pub fn delete_range_day(
     let local_days: Vec<i64> = (tz.local_day(from)..=tz.local_day(last_end)).collect();
     rebuild_rollups(conn, site_id, &local_days)?;
     Ok(RangeDayDeleted { visits, events })
+}
+
+/// Starts an empty list of visits to delete: the temporary table
+/// `doomed_visits`, filled by the caller, then [`delete_doomed_visits`].
+pub(crate) fn start_doomed_visits(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed_visits (id INTEGER PRIMARY KEY); \
+         DELETE FROM doomed_visits;",
+    )?;
+    Ok(())
+}
+
+/// Deletes the visits listed in `doomed_visits` (rows of `site_id`) with
+/// their events, properties and collector consents, whose times lie in
+/// `[first_ts, last_ts]`, and empties the list. Returns the visits and the
+/// events deleted.
+pub(crate) fn delete_doomed_visits(
+    conn: &Connection,
+    site_id: i64,
+    first_ts: i64,
+    last_ts: i64,
+) -> Result<(u64, u64), StoreError> {
+    let events_of_doomed = "SELECT id FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+        AND visit_id IN (SELECT id FROM doomed_visits)";
+    for table in ["event_props", "collector_event_consent"] {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND event_id IN ({events_of_doomed})"
+        ))?
+        .execute(params![site_id, first_ts, last_ts])?;
+    }
+    let events = conn
+        .prepare_cached(
+            "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
+             AND visit_id IN (SELECT id FROM doomed_visits)",
+        )?
+        .execute(params![site_id, first_ts, last_ts])? as u64;
+    let visits = conn
+        .prepare_cached("DELETE FROM visits WHERE id IN (SELECT id FROM doomed_visits)")?
+        .execute([])? as u64;
+    conn.execute_batch("DELETE FROM doomed_visits;")?;
+    Ok((visits, events))
 }
 
 /// Deletes the whole packed `day` of `site_id` with its segment (nothing is

@@ -451,32 +451,15 @@ fn delete_visitors(
             insert.execute(params![(id as i64) & mask])?;
         }
     }
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS undo_visits (id INTEGER PRIMARY KEY); \
-         DELETE FROM undo_visits;",
-    )?;
+    crate::deletion::start_doomed_visits(conn)?;
     conn.prepare_cached(
-        "INSERT INTO undo_visits (id) SELECT v.id FROM visits v \
+        "INSERT INTO doomed_visits (id) SELECT v.id FROM visits v \
          WHERE v.site_id = ?1 AND v.start_ts >= ?2 AND v.start_ts <= ?3 \
          AND v.visitor_id IN (SELECT id FROM undo_visitors)",
     )?
     .execute(params![site_id, first, last])?;
-    conn.prepare_cached(
-        "DELETE FROM event_props WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 AND event_id IN \
-         (SELECT e.id FROM events e WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3 \
-          AND e.visit_id IN (SELECT id FROM undo_visits))",
-    )?
-    .execute(params![site_id, first, last])?;
-    let events = conn
-        .prepare_cached(
-            "DELETE FROM events WHERE site_id = ?1 AND ts >= ?2 AND ts <= ?3 \
-             AND visit_id IN (SELECT id FROM undo_visits)",
-        )?
-        .execute(params![site_id, first, last])? as u64;
-    let visits = conn
-        .prepare_cached("DELETE FROM visits WHERE id IN (SELECT id FROM undo_visits)")?
-        .execute([])? as u64;
-    conn.execute_batch("DELETE FROM undo_visitors; DELETE FROM undo_visits;")?;
+    let (visits, events) = crate::deletion::delete_doomed_visits(conn, site_id, first, last)?;
+    conn.execute_batch("DELETE FROM undo_visitors;")?;
     crate::visit_days::forget_emptied(conn)?;
     Ok((visits, events))
 }
