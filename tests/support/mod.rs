@@ -151,8 +151,16 @@ impl Server {
     /// Starts the server and waits until it prints its URL.
     pub fn try_start(home: &TestHome, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Self> {
         let mut command = home.command();
+        // Port 0 unless `args` names one (a restart on the same address).
+        let port: &[&str] = if args.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         command
-            .args(["serve", "--port", "0", "--data-dir"])
+            .arg("serve")
+            .args(port)
+            .arg("--data-dir")
             .arg(home.data_dir())
             .args(args)
             .envs(env.iter().copied())

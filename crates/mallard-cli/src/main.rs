@@ -17,6 +17,7 @@ mod import;
 mod import_online;
 mod keys;
 mod local_server;
+mod pull;
 mod seed;
 mod serve;
 mod sites;
@@ -63,6 +64,9 @@ enum Command {
     /// List sites, or delete a site or a date range of its data (works while
     /// the server runs).
     Sites(sites::SitesArgs),
+    /// Pull a remote Mallard's events into this install, now and with
+    /// --every on an interval (works while the server runs).
+    Pull(pull::PullArgs),
 }
 
 /// Options shared by every command that opens the data directory.
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup::run_backup(args),
         Command::Restore(args) => backup::run_restore(args),
         Command::Sites(args) => sites::run(args),
+        Command::Pull(args) => pull::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

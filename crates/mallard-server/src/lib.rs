@@ -32,6 +32,7 @@ pub mod live;
 pub mod local_admin;
 pub mod observability;
 pub mod openapi;
+pub mod pull;
 pub mod request_body;
 pub mod retention;
 pub mod routes;
@@ -132,6 +133,7 @@ impl Server {
         let salt_rotation = tokio::spawn(salt_rotation::run(self.state.clone()));
         let backup_schedule = tokio::spawn(backups::run_schedule(self.state.clone()));
         let site_purge = tokio::spawn(site_deletion::run_purge(self.state.clone()));
+        let remote_pulls = tokio::spawn(pull::schedule::run(self.state.clone()));
         let limits = connections::ConnectionLimits::of(&self.state.config);
         let result = connections::serve(listener, app, limits, shutdown).await;
         // Imports stop at their next check (a followed log within its poll),
@@ -139,8 +141,11 @@ impl Server {
         // closes; one that takes longer ends with an error, its committed
         // chunks kept.
         self.state.imports.cancel_all();
+        self.state.remote_pulls.stop();
         let patience = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while self.state.imports.any_running() && std::time::Instant::now() < patience {
+        while (self.state.imports.any_running() || self.state.remote_pulls.any_running())
+            && std::time::Instant::now() < patience
+        {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         local_admin::withdraw(&data_dir);
@@ -149,8 +154,10 @@ impl Server {
         salt_rotation.abort();
         backup_schedule.abort();
         site_purge.abort();
+        remote_pulls.abort();
         let _ = backup_schedule.await;
         let _ = site_purge.await;
+        let _ = remote_pulls.await;
         let _ = retention.await;
         let _ = dedupe_pruning.await;
         let _ = salt_rotation.await;

@@ -61,6 +61,8 @@ pub struct Shared {
     pub backups: crate::backups::Backups,
     /// Wakes the task that purges the data of deleted sites.
     pub site_purges: crate::site_deletion::SitePurges,
+    /// The pulls from remote servers: what runs, and the task's wake-up.
+    pub remote_pulls: Arc<crate::pull::schedule::RemotePulls>,
     /// The embedding program's controls (the desktop app sets them).
     pub host: std::sync::OnceLock<Arc<dyn crate::host_control::HostControl>>,
 }
@@ -174,6 +176,7 @@ impl AppState {
             imports: crate::import::jobs::ImportJobs::default(),
             backups: crate::backups::Backups::default(),
             site_purges: crate::site_deletion::SitePurges::default(),
+            remote_pulls: Arc::default(),
             body_budget: crate::body_budget::BodyBudget::new(config.body_budget_bytes()),
             config,
         })))

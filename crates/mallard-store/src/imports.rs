@@ -167,6 +167,27 @@ pub fn record_progress(
     record_visitors(conn, import_id, new_visitors)
 }
 
+/// Adds a chunk of `events` events between `first_ts` and `last_ts` to the
+/// counts of import `import_id` (a pull, whose chunks are not lines of a
+/// file), with the visitor ids the chunk brought (`new_visitors`, any
+/// order). Runs in the transaction of the chunk's events.
+pub fn add_chunk(
+    conn: &Connection,
+    import_id: i64,
+    events: u64,
+    span: Option<(i64, i64)>,
+    new_visitors: &[u64],
+) -> Result<(), StoreError> {
+    let (first_ts, last_ts) = span.unzip();
+    conn.prepare_cached(
+        "UPDATE imports SET lines = lines + ?2, imported = imported + ?2, \
+         first_ts = coalesce(min(first_ts, ?3), first_ts, ?3), \
+         last_ts = coalesce(max(last_ts, ?4), last_ts, ?4) WHERE id = ?1",
+    )?
+    .execute(params![import_id, events as i64, first_ts, last_ts])?;
+    record_visitors(conn, import_id, new_visitors)
+}
+
 /// Records how far import `import_id` got: its counts, and the point
 /// reached in `file` (everything before it is stored).
 fn record_mark(

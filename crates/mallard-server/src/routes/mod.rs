@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod backups;
+pub mod feed;
 pub mod goals;
 pub mod health;
 pub mod host;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod open_access_keys;
 pub mod realtime;
+pub mod remotes;
 pub mod settings;
 pub mod sites;
 
@@ -38,6 +40,8 @@ pub fn router(state: AppState) -> Router {
         .merge(imports::router())
         .merge(backups::router())
         .merge(realtime::router())
+        .merge(feed::router())
+        .merge(remotes::router())
         .merge(health::router())
         .merge(host::router())
         .merge(metrics::router())

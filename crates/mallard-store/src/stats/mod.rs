@@ -22,7 +22,7 @@ mod breakdown;
 pub(crate) mod labels;
 pub(crate) mod period_source;
 mod predicate;
-mod raw;
+pub(crate) mod raw;
 mod rollup;
 mod scan;
 mod site;

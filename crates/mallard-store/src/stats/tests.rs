@@ -164,7 +164,7 @@ pub(crate) fn make_event(
 
 /// The host name of the generated events of `path`: the site's own, except
 /// for `/about` on a `www.` host.
-pub(super) fn hostname_of(path: &str) -> String {
+pub(crate) fn hostname_of(path: &str) -> String {
     if path == "/about" {
         format!("www.{SITE}")
     } else {

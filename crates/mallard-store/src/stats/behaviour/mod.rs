@@ -143,7 +143,7 @@ pub struct VisitLabels {
 
 impl VisitLabels {
     /// The labels of a visit's attributes.
-    fn of(
+    pub(crate) fn of(
         conn: &Connection,
         attrs: &crate::visits::VisitAttributes,
         texts: &mut DimTexts,
