@@ -2,7 +2,8 @@
 //! posted to A appear in B after a pull, exactly once and in the same
 //! visits; a repeated pull adds nothing; a wrong key and an unreachable
 //! server fail with their own message; A killed in the middle of a pull
-//! leaves B with whole pages only, and the pull resumes from its cursor.
+//! leaves B with whole pages only, and the pull resumes from its cursor;
+//! Settings → Remote servers adds a remote, shows its pull and its errors.
 
 #[path = "collector_common.rs"]
 mod collector_common;
@@ -10,6 +11,7 @@ mod collector_common;
 use std::time::{Duration, Instant};
 
 use collector_common::{event, now_ms, send};
+use mallard_e2e::browser::Browser;
 use mallard_e2e::{Server, TestHome, client, create_api_key, json_of, sign_in, succeeded};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -305,4 +307,47 @@ fn a_pull_cut_short_by_killing_the_remote_resumes_from_its_cursor() {
         )?)
     });
     assert_eq!(feed_events_up_to(&a, &key, "big.test", cursor), pulled);
+}
+
+#[test]
+fn a_remote_added_in_settings_is_pulled_and_its_failures_shown() {
+    let home_a = TestHome::new();
+    let (a, key) = remote(&home_a, &[]);
+    let posted = post_visits(&a, "window.test", 5);
+    let home_b = TestHome::new();
+    let b = Server::start(&home_b, &[]);
+    let browser = Browser::open_dashboard(&b, "/#/settings");
+    browser.wait_for("#remotes-none");
+    // A wrong key first: the error is shown with the remote.
+    browser.fill("#remote-url", &a.base);
+    browser.fill("#remote-key", "mm_wrong");
+    browser.click("#add-remote button[type=submit]");
+    browser.wait_for_text("#remotes-table .remote-error", "refused the key");
+    // The right key: the same remote, pulled, its key never shown whole.
+    browser.fill("#remote-key", &key);
+    browser.click("#add-remote button[type=submit]");
+    let line = browser.wait_for_text(
+        "#remotes-table .remote-events",
+        &format!("{posted} events pulled"),
+    );
+    assert!(line.contains(&posted.to_string()), "{line}");
+    browser.wait_for_text("#remotes-table .remote-last", "Last pull");
+    let card = browser.text("#remotes");
+    assert!(!card.contains(&key), "the key is not shown");
+    assert_eq!(
+        browser.eval("return document.querySelectorAll('#remotes-table li').length"),
+        json!(1)
+    );
+    assert_eq!(totals(&b, "", "window.test"), json!([5, 5, 15, posted]));
+    // Pull now adds nothing new; Remove forgets the remote, the events stay.
+    browser.click("#remotes-table .pull-now");
+    browser.wait_for("#remotes-table .pull-now:not([disabled])");
+    browser.wait_for_text(
+        "#remotes-table .remote-events",
+        &format!("{posted} events pulled"),
+    );
+    browser.click("#remotes-table .remove-remote");
+    browser.click("#confirm-remove-remote");
+    browser.wait_for("#remotes-none");
+    assert_eq!(totals(&b, "", "window.test"), json!([5, 5, 15, posted]));
 }

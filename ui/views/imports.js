@@ -38,7 +38,7 @@ function importsTable(imports, refresh, error) {
     h('caption', { class: 'visually-hidden' }, 'Imports'),
     h('thead', {}, h('tr', {}, ['Import', 'Site', 'Period', 'Page views', 'Lines', 'Files', ''].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, imports.map((item) => h('tr', { 'data-import': String(item.id) },
-      h('th', { scope: 'row' }, `#${item.id} (${item.format})`, h('div', { class: 'muted small' }, when(item.started_at))),
+      h('th', { scope: 'row' }, `#${item.id} (${item.kind === 'pull' ? 'pulled from a Mallard server' : item.format})`, h('div', { class: 'muted small' }, when(item.started_at))),
       h('td', {}, h('a', { href: `#/?site=${encodeURIComponent(item.site_id)}&period=custom&from=${day(item.first_event_at)}&to=${day(item.last_event_at)}` }, item.site_id)),
       h('td', {}, item.first_event_at ? `${day(item.first_event_at)} – ${day(item.last_event_at)}` : '—'),
       h('td', { class: 'num' }, number(item.imported)),

@@ -1,6 +1,7 @@
 // Settings: ingestion (site allowlist, bot filter, per-site rate limit), data
 // retention, the geolocation database, the collector's API key mode and rate limits, each site's time
-// zone, the local server's port (changeable in the desktop app), the tracker
+// zone, remote servers to pull events from, the local server's port
+// (changeable in the desktop app), the tracker
 // snippet and export links. Values saved here are stored in
 // the database and in force at once; a value set by an environment variable is
 // shown read-only with the variable's name.
@@ -12,6 +13,7 @@ import { timeZoneList } from './sites.js';
 import { hostCard } from './host.js';
 import { backupsCard } from './backups.js';
 import { goalsCard } from './goals.js';
+import { remotesCard } from './remotes.js';
 
 const SOURCES = { default: 'Default', file: 'From the config file', dashboard: 'Saved here', env: 'Set by the environment' };
 
@@ -183,6 +185,7 @@ export async function renderSettings() {
     settingsForm(settings),
     goalsCard(sites),
     backups,
+    remotesCard(),
     host,
     h('section', { class: 'card' }, h('h2', {}, 'Time zone per site'),
       h('p', { class: 'muted small' }, 'Days and hours of a site’s stats follow its time zone. Changing it recomputes the site’s stats.'),

@@ -224,10 +224,11 @@ async fn pull_one(state: &AppState, remote: Remote) {
         }
         Err(err) => Some(format!("the pull stopped unexpectedly: {err}")),
     };
-    pulls.lock().running.remove(&id);
     let ended = crate::clock::now_ms();
     let _ = state
         .writer
         .run(move |conn| remotes::note_outcome(conn, id, ended, error.as_deref()))
         .await;
+    // Running until the outcome is stored: whoever sees the pull end sees how.
+    pulls.lock().running.remove(&id);
 }
