@@ -11,7 +11,7 @@ use mallard_core::referrer::Referrer;
 use mallard_core::revenue::{Currency, Revenue};
 use mallard_core::{DeviceClass, EventName, NewEvent, SessionAttributes, SiteId, Utm, VisitorId};
 
-use crate::routes::feed::{FeedBody, FeedEventBody, FeedVisitBody};
+use crate::routes::feed::{FeedEventBody, FeedVisitBody};
 
 /// The earliest event time taken: 2000-01-01.
 const EARLIEST_MS: i64 = 946_684_800_000;
@@ -58,10 +58,10 @@ pub struct FeedEvents {
 }
 
 impl FeedEvents {
-    /// The events of `page` for local site `site`, as of `now_ms`.
-    pub fn of(site: &SiteId, page: &FeedBody, now_ms: i64) -> Self {
+    /// The events of a page's `visits` for local site `site`, as of `now_ms`.
+    pub fn of(site: &SiteId, visits: &[FeedVisitBody], now_ms: i64) -> Self {
         let mut out = Self::default();
-        for visit in &page.visits {
+        for visit in visits {
             let Some(visitor) = u64::from_str_radix(&visit.visitor, 16).ok() else {
                 out.skipped
                     .note("unreadable visitor id", visit.events.len());
@@ -179,6 +179,7 @@ fn event_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::feed::FeedBody;
 
     fn visit(events: Vec<FeedEventBody>) -> FeedVisitBody {
         FeedVisitBody {
@@ -241,7 +242,7 @@ mod tests {
             paid,
         ])]);
         let site = SiteId::parse("a.test").unwrap();
-        let out = FeedEvents::of(&site, &body, NOW);
+        let out = FeedEvents::of(&site, &body.visits, NOW);
         assert_eq!(out.events.len(), 2);
         assert_eq!(
             (out.visits, out.visitors.as_slice()),
@@ -282,7 +283,7 @@ mod tests {
             ]),
             unreadable,
         ]);
-        let out = FeedEvents::of(&SiteId::parse("a.test").unwrap(), &body, NOW);
+        let out = FeedEvents::of(&SiteId::parse("a.test").unwrap(), &body.visits, NOW);
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.skipped.total(), 6);
         assert_eq!(out.skipped.0.get("time out of range"), Some(&2));

@@ -12,11 +12,16 @@ use mallard_store::remotes::{self, PulledPage};
 
 use super::client::{FeedClient, PullError};
 use super::events::{FeedEvents, Skipped};
+use crate::routes::feed::FeedVisitBody;
 
 /// How often a page that failed for a passing reason is asked again within
 /// one pull, and how long it waits first (doubling).
 const PAGE_RETRIES: u32 = 3;
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// The events written per transaction: a live event waits behind at most
+/// one such transaction.
+const WRITE_CHUNK_EVENTS: usize = 500;
 
 /// What to pull.
 #[derive(Debug, Clone)]
@@ -140,25 +145,50 @@ pub fn pull(
                     reason: format!("the feed went from cursor {cursor} to {next}"),
                 });
             }
-            let page = FeedEvents::of(&local, &body, crate::clock::now_ms());
-            site_report.skipped.add(&page.skipped);
-            if next > cursor {
+            if body
+                .visits
+                .iter()
+                .any(|visit| visit.id <= cursor || visit.id > next)
+                || body.visits.windows(2).any(|w| w[0].id >= w[1].id)
+            {
+                return Err(PullError::NotMallard {
+                    url: client.base().to_owned(),
+                    reason: format!("the visits of the page after {cursor} are not in order"),
+                });
+            }
+            // A page is written in transactions of whole visits, each with
+            // the cursor after its last visit, so that live events never wait
+            // long behind a pull.
+            let chunks = if body.visits.is_empty() && next == cursor {
+                Vec::new()
+            } else {
+                write_chunks(&body.visits)
+            };
+            let last = chunks.len().saturating_sub(1);
+            for (at, visits) in chunks.into_iter().enumerate() {
+                let chunk_cursor = if at == last {
+                    next
+                } else {
+                    visits.last().map_or(next, |visit| visit.id)
+                };
+                let chunk = FeedEvents::of(&local, visits, crate::clock::now_ms());
+                site_report.skipped.add(&chunk.skipped);
                 let pulled = PulledPage {
-                    cursor: next,
-                    events: page.events.len() as u64,
-                    span: page.span,
-                    visitors: page.visitors,
+                    cursor: chunk_cursor,
+                    events: chunk.events.len() as u64,
+                    span: chunk.span,
+                    visitors: chunk.visitors,
                 };
                 let (written, span) = (pulled.events, pulled.span);
                 let (name, import_id) = (site.clone(), start.import_id);
-                writer.insert_recorded_blocking(page.events, move |conn, _held| {
+                writer.insert_recorded_blocking(chunk.events, move |conn, _held| {
                     remotes::record_page(conn, remote_id, &name, import_id, &pulled)
                 })?;
                 site_report.events += written;
-                site_report.visits += page.visits;
+                site_report.visits += chunk.visits;
                 events_so_far += written;
                 reached_ms = span.map(|(_, last)| last).max(reached_ms);
-                cursor = next;
+                cursor = chunk_cursor;
             }
             progress(PullProgress {
                 site: &site,
@@ -177,6 +207,23 @@ pub fn pull(
     writer
         .run_blocking(move |conn| remotes::finish_pull(conn, remote_id, crate::clock::now_ms()))?;
     Ok(report)
+}
+
+/// The visits of a page in runs of whole visits of about
+/// [`WRITE_CHUNK_EVENTS`] events (a visit larger than that alone); one
+/// empty run for a page without visits, so that its cursor is still stored.
+fn write_chunks(visits: &[FeedVisitBody]) -> Vec<&[FeedVisitBody]> {
+    let mut chunks = Vec::new();
+    let (mut from, mut events) = (0, 0);
+    for (at, visit) in visits.iter().enumerate() {
+        if events > 0 && events + visit.events.len() > WRITE_CHUNK_EVENTS {
+            chunks.push(&visits[from..at]);
+            (from, events) = (at, 0);
+        }
+        events += visit.events.len();
+    }
+    chunks.push(&visits[from..]);
+    chunks
 }
 
 /// `request`, asked again a few times while it fails for a passing reason.
@@ -199,5 +246,67 @@ fn with_retries<T>(
             }
             outcome => return outcome,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(id: i64, events: usize) -> FeedVisitBody {
+        let event = crate::routes::feed::FeedEventBody {
+            origin_id: format!("{id}-0"),
+            ts: 0,
+            name: "pageview".into(),
+            hostname: "a.test".into(),
+            pathname: "/".into(),
+            props: Default::default(),
+            revenue_micros: None,
+            currency: None,
+        };
+        FeedVisitBody {
+            id,
+            visitor: "1".into(),
+            source: None,
+            referrer: None,
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_term: None,
+            utm_content: None,
+            browser: None,
+            browser_version: None,
+            os: None,
+            os_version: None,
+            device: "Desktop".into(),
+            screen_width: None,
+            country: None,
+            region: None,
+            city: None,
+            is_bot: false,
+            is_internal: false,
+            events: vec![event; events],
+        }
+    }
+
+    #[test]
+    fn a_page_is_written_in_runs_of_whole_visits() {
+        let visits = vec![
+            visit(1, 300),
+            visit(2, 300),
+            visit(3, 900),
+            visit(4, 1),
+            visit(5, 499),
+        ];
+        let sizes: Vec<Vec<i64>> = write_chunks(&visits)
+            .iter()
+            .map(|run| run.iter().map(|v| v.id).collect())
+            .collect();
+        assert_eq!(sizes, vec![vec![1], vec![2], vec![3], vec![4, 5]]);
+        assert_eq!(
+            write_chunks(&[]).len(),
+            1,
+            "an empty page still moves its cursor"
+        );
     }
 }
