@@ -23,6 +23,9 @@ const FIRST_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// one such transaction.
 const WRITE_CHUNK_EVENTS: usize = 500;
 
+/// The longest the pull steps aside for live events after a chunk.
+const MAX_YIELD: Duration = Duration::from_millis(100);
+
 /// What to pull.
 #[derive(Debug, Clone)]
 pub struct PullTarget {
@@ -181,9 +184,15 @@ pub fn pull(
                 };
                 let (written, span) = (pulled.events, pulled.span);
                 let (name, import_id) = (site.clone(), start.import_id);
+                let began = std::time::Instant::now();
                 writer.insert_recorded_blocking(chunk.events, move |conn, _held| {
                     remotes::record_page(conn, remote_id, &name, import_id, &pulled)
                 })?;
+                // Live events come first: while some wait, the pull takes at
+                // most half of the writer's time.
+                if writer.queued_events() > 0 {
+                    std::thread::sleep(began.elapsed().min(MAX_YIELD));
+                }
                 site_report.events += written;
                 site_report.visits += chunk.visits;
                 events_so_far += written;
