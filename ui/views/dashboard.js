@@ -13,6 +13,7 @@
 import { api } from '../api.js';
 import { isAbort, statsGet, viewSignal } from '../queries.js';
 import { revenueCard, revenueTile } from './revenue.js';
+import { chartNotes } from './annotations.js';
 import { h, show, errorBox } from '../dom.js';
 import { emptySite, renderHome } from './home.js';
 
@@ -168,6 +169,9 @@ function chart(state, signal, view) {
     try {
       const text = view?.chart_svg ?? await statsGet(`/api/stats/chart/timeseries.svg?${statsQuery(state, { theme, ...CHART_SIZE })}`, { signal, text: true });
       drawing.replaceChildren(importSvg(text));
+      // Notes: listed under the chart, added by a click on a day.
+      const redraw = () => holder.replaceWith(chart(state, signal, null));
+      drawing.after(await chartNotes(state.site, drawing, redraw));
     } catch (err) {
       if (!isAbort(err)) drawing.replaceChildren(errorBox(err));
     }

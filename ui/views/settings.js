@@ -152,16 +152,18 @@ function exportLinks(sites) {
   const csv = h('a', { class: 'button secondary', id: 'export-csv', download: '' }, 'Events (CSV)');
   const json = h('a', { class: 'button secondary', id: 'export-json', download: '' }, 'Events (JSON)');
   const daily = h('a', { class: 'button secondary', id: 'export-daily-csv', download: '' }, 'Daily totals (CSV)');
+  const notes = h('a', { class: 'button secondary', id: 'export-notes-csv', download: '' }, 'Notes (CSV)');
   const update = () => {
     const query = (path, format) => `/api/stats/${path}?${new URLSearchParams({ site_id: site.value, period: period.value, format })}`;
     csv.href = query('export/events', 'csv');
     json.href = query('export/events', 'json');
     daily.href = query('export', 'csv');
+    notes.href = `/api/annotations?${new URLSearchParams({ site_id: site.value, format: 'csv' })}`;
   };
   site.addEventListener('change', update);
   period.addEventListener('change', update);
   update();
-  return h('div', { class: 'row' }, site, period, csv, json, daily);
+  return h('div', { class: 'row' }, site, period, csv, json, daily, notes);
 }
 
 export async function renderSettings() {
@@ -195,5 +197,5 @@ export async function renderSettings() {
       h('p', { class: 'muted small' }, 'Scripts read the stats and manage keys over HTTP, as Mallard Metrics’ clients do. The OpenAPI 3.1 description lists every route, parameter and answer of both API families.'),
       h('p', {}, h('a', { href: '/api/openapi.json', id: 'openapi-link', target: '_blank', rel: 'noopener' }, 'OpenAPI description (openapi.json)'))),
     h('section', { class: 'card' }, h('h2', {}, 'Export'),
-      h('p', { class: 'muted small' }, 'Every event of a site and period as CSV or JSON, or its visitors and page views per day with the top page and source.'), exportLinks(sites)));
+      h('p', { class: 'muted small' }, 'Every event of a site and period as CSV or JSON, its visitors and page views per day with the top page and source, or the notes on its charts.'), exportLinks(sites)));
 }

@@ -205,6 +205,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
             },
             title: format!("{label}\n{value_name}: {value_text}"),
             kind: "bar",
+            key: None,
         });
     }
     Ok(targets)

@@ -84,7 +84,7 @@ pub use options::{
     ChartFormat, ChartOptions, ChartSize, MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, Theme,
 };
 pub use render::NO_DATA_MESSAGE;
-pub use timeseries::{Granularity, MAX_POINTS, Series, TimePoint, TimeseriesChart};
+pub use timeseries::{ChartNote, Granularity, MAX_POINTS, Series, TimePoint, TimeseriesChart};
 
 /// The credit for the embedded data the charts draw with, for the product's
 /// About dialog and docs.

@@ -238,6 +238,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
                         thousands(u128::from(value))
                     ),
                     kind: "country",
+                    key: None,
                 });
             }
         }

@@ -67,6 +67,9 @@ pub(crate) struct HoverTarget {
     /// The CSS class suffix: the element gets `class="mm-point mm-{kind}"` or
     /// `class="mm-bar"`.
     pub kind: &'static str,
+    /// What the target stands for (a date), written as `data-key` so that a
+    /// page can act on a click.
+    pub key: Option<String>,
 }
 
 /// Draws a chart with plotters' SVG backend and wraps it into the final
@@ -147,8 +150,9 @@ fn write_target(out: &mut String, target: &HoverTarget) {
     let _ = match &target.shape {
         HoverShape::Circle { cx, cy, r } => writeln!(
             out,
-            "<circle class=\"mm-point mm-{}\" cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\"><title>{title}</title></circle>",
-            target.kind
+            "<circle class=\"mm-point mm-{}\"{} cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\"><title>{title}</title></circle>",
+            target.kind,
+            data_key(target.key.as_deref())
         ),
         HoverShape::Rect {
             x,
@@ -157,8 +161,9 @@ fn write_target(out: &mut String, target: &HoverTarget) {
             height,
         } => writeln!(
             out,
-            "<rect class=\"mm-{}\" x=\"{x}\" y=\"{y}\" width=\"{width}\" height=\"{height}\"><title>{title}</title></rect>",
-            target.kind
+            "<rect class=\"mm-{}\"{} x=\"{x}\" y=\"{y}\" width=\"{width}\" height=\"{height}\"><title>{title}</title></rect>",
+            target.kind,
+            data_key(target.key.as_deref())
         ),
         HoverShape::Polygon { points, key } => {
             let mut corners = String::with_capacity(points.len() * 8);
@@ -174,6 +179,12 @@ fn write_target(out: &mut String, target: &HoverTarget) {
             )
         }
     };
+}
+
+/// ` data-key="..."` for a target with a key, nothing otherwise.
+fn data_key(key: Option<&str>) -> String {
+    key.map(|key| format!(" data-key=\"{}\"", escape(key)))
+        .unwrap_or_default()
 }
 
 /// Escapes text for XML character data and attribute values.

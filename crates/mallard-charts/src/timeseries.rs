@@ -164,6 +164,17 @@ impl Series {
     }
 }
 
+/// A dated note drawn on a timeseries chart: a dashed line through the
+/// bucket that holds its date, a flag at the top with the note as its
+/// hover title, and a line in the chart's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartNote {
+    /// The first instant of the note's day, in the chart's wall-clock time.
+    pub on: PrimitiveDateTime,
+    /// The note.
+    pub text: String,
+}
+
 /// A timeseries chart: a title, the bucket size, the lines to draw, and the
 /// points in time order (the caller fills gaps with zero points; an empty
 /// list draws "No data for this period").
@@ -177,6 +188,8 @@ pub struct TimeseriesChart {
     pub series: Series,
     /// The buckets, oldest first.
     pub points: Vec<TimePoint>,
+    /// Notes to mark; those outside the buckets are left out.
+    pub notes: Vec<ChartNote>,
 }
 
 impl TimeseriesChart {
@@ -187,7 +200,40 @@ impl TimeseriesChart {
             granularity,
             series: Series::Both,
             points,
+            notes: Vec::new(),
         }
+    }
+
+    /// The index of the bucket holding `at`: the last that starts at or
+    /// before it, when `at` is before the end of the last bucket.
+    fn bucket_of(&self, at: PrimitiveDateTime) -> Option<usize> {
+        let index = self
+            .points
+            .partition_point(|p| p.start <= at)
+            .checked_sub(1)?;
+        let last = self.points.len() - 1;
+        if index == last {
+            let end = match self.granularity {
+                Granularity::Hour => self.points[last].start + time::Duration::HOUR,
+                Granularity::Day => self.points[last].start + time::Duration::DAY,
+                Granularity::Week => self.points[last].start + time::Duration::WEEK,
+                Granularity::Month => self.points[last].start + time::Duration::days(31),
+            };
+            // A note dated within the day of an hourly chart's last hour
+            // still belongs to that day's buckets only up to its end.
+            if at >= end {
+                return None;
+            }
+        }
+        Some(index)
+    }
+
+    /// The notes that fall in the chart, with their bucket index.
+    fn placed_notes(&self) -> Vec<(usize, &ChartNote)> {
+        self.notes
+            .iter()
+            .filter_map(|note| self.bucket_of(note.on).map(|index| (index, note)))
+            .collect()
     }
 
     /// Refuses charts with more than [`MAX_POINTS`] points.
@@ -229,6 +275,16 @@ impl TimeseriesChart {
                 thousands(u128::from(metric.of(lowest))),
                 self.granularity.full_label(lowest.start),
             ));
+        }
+        let notes = self.placed_notes();
+        if !notes.is_empty() {
+            let listed: Vec<String> = notes
+                .iter()
+                .map(|(_, note)| {
+                    format!("{}: {}", month_day_year(note.on), clean_label(&note.text))
+                })
+                .collect();
+            out.push_str(&format!(" Notes: {}.", listed.join("; ")));
         }
         out
     }
@@ -310,10 +366,66 @@ pub(crate) fn draw<DB: DrawingBackend>(
     draw_value_axis(root, &plot, &ticks, palette)?;
     draw_time_axis(root, &plot, chart, palette)?;
     // The first metric is the main one: draw the others first so it ends on top.
+    let notes = chart.placed_notes();
+    draw_notes(root, &plot, &notes, palette)?;
     for metric in metrics.iter().rev() {
         draw_line(root, &plot, chart, *metric, metrics[0] == *metric, palette)?;
     }
-    Ok(hover_targets(&plot, chart, metrics))
+    let mut targets = hover_targets(&plot, chart, metrics);
+    targets.extend(note_targets(&plot, &notes));
+    Ok(targets)
+}
+
+/// The side of a note's flag, in pixels.
+const FLAG: i32 = 7;
+
+/// Draws each note as a dashed vertical line through its bucket with a flag
+/// at the top of the plot.
+fn draw_notes<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    plot: &Plot,
+    notes: &[(usize, &ChartNote)],
+    palette: &Palette,
+) -> Result<(), ChartError> {
+    for &(index, _) in notes {
+        let x = plot.x(index);
+        let mut y = plot.top;
+        while y < plot.bottom {
+            let end = (y + 4).min(plot.bottom);
+            let dash = PathElement::new(vec![(x, y), (x, end)], palette.muted_text.stroke_width(1));
+            root.draw(&dash).map_err(render_error)?;
+            y += 8;
+        }
+        let flag = Polygon::new(
+            vec![
+                (x, plot.top - FLAG),
+                (x + FLAG, plot.top - FLAG / 2),
+                (x, plot.top),
+            ],
+            palette.muted_text.filled(),
+        );
+        root.draw(&flag).map_err(render_error)?;
+    }
+    Ok(())
+}
+
+/// One hover target per note, over its flag, titled with its date and text
+/// and keyed by its date (`data-key`) for the page to act on.
+fn note_targets(plot: &Plot, notes: &[(usize, &ChartNote)]) -> Vec<HoverTarget> {
+    notes
+        .iter()
+        .map(|&(index, note)| HoverTarget {
+            shape: HoverShape::Rect {
+                x: plot.x(index) - 2,
+                y: plot.top - FLAG - 2,
+                width: FLAG + 4,
+                height: FLAG + 4,
+            },
+            title: format!("{}\n{}", month_day_year(note.on), clean_label(&note.text)),
+            kind: "note",
+            key: Some(note.on.date().to_string()),
+        })
+        .collect()
 }
 
 /// The width of the legend: a swatch and a name per metric.
@@ -490,6 +602,8 @@ fn hover_targets(plot: &Plot, chart: &TimeseriesChart, metrics: &[Metric]) -> Ve
                     thousands(u128::from(value)),
                 ),
                 kind: metric.kind(),
+                // The bucket's first day: a page adds a note there on a click.
+                key: Some(point.start.date().to_string()),
             });
         }
     }

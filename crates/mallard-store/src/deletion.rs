@@ -108,6 +108,7 @@ pub fn forget_site(
         "DELETE FROM rollup_sites WHERE site_id = ?1",
         "DELETE FROM rollup_dirty_days WHERE site_id = ?1",
         "DELETE FROM goals WHERE site_id = ?1",
+        "DELETE FROM annotations WHERE site_id = ?1",
         "DELETE FROM sites WHERE id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute(params![site_id])?;

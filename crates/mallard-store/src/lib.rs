@@ -11,6 +11,7 @@
 //! - Every SQL statement is parameterized; dimension strings (paths, hosts,
 //!   browsers, ...) are interned ([`dims`]) so an event row is a handful of integers.
 
+pub mod annotations;
 pub mod auth;
 pub mod backup;
 pub mod cancel;

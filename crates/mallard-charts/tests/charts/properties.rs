@@ -91,6 +91,7 @@ fn timeseries_chart(max_points: usize) -> impl Strategy<Value = TimeseriesChart>
                 granularity,
                 series,
                 points,
+                notes: Vec::new(),
             }
         })
 }

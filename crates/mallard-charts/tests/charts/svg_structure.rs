@@ -319,3 +319,42 @@ fn with_commas(value: u64) -> String {
     groups.reverse();
     groups.join(",")
 }
+
+#[test]
+fn notes_are_flagged_on_their_bucket_titled_keyed_and_described() {
+    let mut chart = fixtures::daily();
+    chart.notes = vec![
+        mallard_charts::ChartNote {
+            on: datetime!(2026-11-10 00:00),
+            text: "Launch <day>".into(),
+        },
+        // Outside the chart: left out.
+        mallard_charts::ChartNote {
+            on: datetime!(2026-12-10 00:00),
+            text: "Later".into(),
+        },
+    ];
+    let svg = timeseries_svg(&chart, &options(Theme::Light)).expect("renders");
+    let doc = parse(&svg);
+    let notes = with_class(&doc, "mm-note");
+    assert_eq!(notes.len(), 1, "one flag per note in range");
+    assert_eq!(notes[0].attribute("data-key"), Some("2026-11-10"));
+    assert_eq!(title_of(notes[0]), "Nov 10, 2026\nLaunch <day>");
+    let desc = doc
+        .descendants()
+        .find(|node| node.has_tag_name("desc"))
+        .and_then(|node| node.text())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        desc.ends_with(" Notes: Nov 10, 2026: Launch <day>."),
+        "{desc}"
+    );
+    // Every point names its day, for a page to add a note there.
+    let points = with_class(&doc, "mm-visitors");
+    assert_eq!(points[9].attribute("data-key"), Some("2026-11-10"));
+    // The flag and its dashed line are drawn in the PNG too: it differs.
+    let plain = mallard_charts::timeseries_png(&fixtures::daily(), &options(Theme::Light)).unwrap();
+    let marked = mallard_charts::timeseries_png(&chart, &options(Theme::Light)).unwrap();
+    assert_ne!(plain, marked);
+}

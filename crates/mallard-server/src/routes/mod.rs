@@ -1,6 +1,7 @@
 //! The router: one small router per concern, merged, with the cross-cutting
 //! concerns (`crate::layers`) as one layer on top.
 
+pub mod annotations;
 pub mod assets;
 pub mod auth;
 pub mod backups;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(settings::router())
         .merge(sites::router())
         .merge(goals::router())
+        .merge(annotations::router())
         .merge(imports::router())
         .merge(backups::router())
         .merge(realtime::router())

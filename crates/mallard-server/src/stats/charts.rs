@@ -62,12 +62,22 @@ async fn timeseries(
 ) -> Result<Response, ApiError> {
     let options = chart_options(query.as_deref())?;
     let raw = RawParams::parse(query.as_deref());
-    let interval = params::interval(&raw, &CommonParams::from_raw(&raw)?.period)?;
+    let common = CommonParams::from_raw(&raw)?;
+    let interval = params::interval(&raw, &common.period)?;
+    let site = common.site.as_str().to_owned();
     let permit = state.stats.chart_permit()?;
-    let axum::Json(data) = handlers::timeseries(access, State(state), RawQuery(query)).await?;
+    let axum::Json(data) =
+        handlers::timeseries(access, State(state.clone()), RawQuery(query)).await?;
     let points: Vec<SeriesPointBody> =
         serde_json::from_value(data).map_err(|_| ApiError::Internal)?;
-    let chart = timeseries_chart(interval, &points)?;
+    let mut chart = timeseries_chart(interval, &points)?;
+    let span = note_span(&chart);
+    if let Some((from, to)) = span {
+        let notes = state
+            .read(move |db| db.annotations(&site, Some(&from), Some(&to)))
+            .await?;
+        chart.notes = chart_notes(&notes);
+    }
     render(format, move || {
         let _permit = permit;
         mallard_charts::render_timeseries(&chart, &options, format)
@@ -231,6 +241,33 @@ pub(super) fn timeseries_chart(
         granularity,
         points,
     ))
+}
+
+/// The dates whose notes may fall in `chart`: from its first bucket's day
+/// to a month past its last bucket's (the chart leaves out what falls after
+/// its end).
+pub(super) fn note_span(chart: &TimeseriesChart) -> Option<(String, String)> {
+    let first = chart.points.first()?.start.date();
+    let last = chart.points.last()?.start.date() + time::Duration::days(31);
+    Some((first.to_string(), last.to_string()))
+}
+
+/// The chart's notes from stored annotations (dates as stored, checked when
+/// written; one that does not parse is left out).
+pub(super) fn chart_notes(
+    annotations: &[mallard_store::annotations::Annotation],
+) -> Vec<mallard_charts::ChartNote> {
+    let day = format_description!("[year]-[month]-[day]");
+    annotations
+        .iter()
+        .filter_map(|note| {
+            let date = time::Date::parse(&note.date, day).ok()?;
+            Some(mallard_charts::ChartNote {
+                on: date.midnight(),
+                text: note.text.clone(),
+            })
+        })
+        .collect()
 }
 
 /// `YYYY-MM-DD` or `YYYY-MM-DD HH:00`, as the timeseries endpoint labels buckets.

@@ -20,7 +20,7 @@ pub(crate) mod behaviour;
 pub(crate) mod behaviour_dto;
 pub mod behaviour_params;
 pub(crate) mod charts;
-mod csv;
+pub(crate) mod csv;
 pub(crate) mod dto;
 pub(crate) mod export;
 pub(crate) mod export_daily;

@@ -121,6 +121,7 @@ pub(crate) async fn view(
         None
     };
     let chart_key = chart.as_ref().map(|(options, _)| format!("{options:?}"));
+    let domain = common.site.as_str().to_owned();
     let key = format!("view|{interval:?}|{limit}|{compare}|{named:?}|{chart_key:?}");
     answer(&state, common, key, move |db, r, filters| {
         let query = match r.series_query(interval, filters.clone()) {
@@ -132,7 +133,13 @@ pub(crate) async fn view(
         let timeseries = dto::series(interval, &view.series);
         let chart_svg = match &chart {
             Some((options, _permit)) => {
-                let chart = super::charts::timeseries_chart(interval, &timeseries);
+                let mut chart = super::charts::timeseries_chart(interval, &timeseries);
+                if let Ok(chart) = &mut chart
+                    && let Some((from, to)) = super::charts::note_span(chart)
+                {
+                    let notes = db.annotations(&domain, Some(&from), Some(&to))?;
+                    chart.notes = super::charts::chart_notes(&notes);
+                }
                 let drawing = chart.and_then(|chart| {
                     mallard_charts::render_timeseries(&chart, options, ChartFormat::Svg)
                         .map_err(|_| ApiError::Internal)
