@@ -261,25 +261,48 @@ impl FeedClient {
         })
     }
 
-    /// A failure below HTTP: TLS when the chain of causes says so.
+    /// A failure below HTTP: TLS when a cause in its chain is a rustls
+    /// error (a certificate not trusted, expired or for another host, or a
+    /// server that does not speak TLS), the server unreachable otherwise.
     fn transport(&self, err: &reqwest::Error) -> PullError {
         let mut reason = err.to_string();
+        let mut tls = false;
         let mut source = std::error::Error::source(err);
         while let Some(cause) = source {
             reason = format!("{reason}: {cause}");
+            tls |= is_tls(cause);
             source = cause.source();
         }
         let url = self.base().to_owned();
-        let lower = reason.to_ascii_lowercase();
-        if ["certificate", "tls", "handshake", "ssl"]
-            .iter()
-            .any(|word| lower.contains(word))
-        {
+        if tls {
             PullError::Tls { url, reason }
         } else {
             PullError::Unreachable { url, reason }
         }
     }
+}
+
+/// Whether `cause` is a rustls error, or an I/O error carrying one (as the
+/// TLS stream reports them; `io::Error::source` skips the error it wraps),
+/// however deeply wrapped.
+fn is_tls(cause: &(dyn std::error::Error + 'static)) -> bool {
+    if cause.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    let Some(inner) = cause
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    else {
+        return false;
+    };
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(inner);
+    while let Some(error) = next {
+        if is_tls(error) {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -330,5 +353,39 @@ mod tests {
             message: "m".into(),
         };
         assert!(!refused.is_transient());
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_server_that_does_not_speak_tls_is_a_tls_error_not_an_unreachable_one() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut buf = [0u8; 512];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        let err = FeedClient::new(&format!("https://127.0.0.1:{port}"), "k")
+            .unwrap()
+            .sites()
+            .unwrap_err();
+        server.join().unwrap();
+        assert!(matches!(err, PullError::Tls { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("TLS error talking to https://127.0.0.1:{port}")),
+            "{err}"
+        );
+        assert!(
+            !err.is_transient(),
+            "a TLS failure needs a change of settings"
+        );
     }
 }
