@@ -22,6 +22,8 @@ pub mod ids {
     pub const COPY_SNIPPET: &str = "copy-snippet";
     /// Open the dashboard's log import screen.
     pub const IMPORT_LOGS: &str = "import-logs";
+    /// Open Settings → Remote servers (pulling a remote Mallard's events).
+    pub const REMOTES: &str = "remotes";
     /// Back up the database to a file picked in a dialog.
     pub const BACK_UP: &str = "back-up";
     /// Restore the database from a backup picked in a dialog.
@@ -45,6 +47,13 @@ pub fn app_menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
                 "Import Server Logs…",
                 true,
                 Some("CmdOrCtrl+I"),
+            )?,
+            &MenuItem::with_id(
+                app,
+                ids::REMOTES,
+                "Pull from Remote Servers…",
+                true,
+                None::<&str>,
             )?,
             &MenuItem::with_id(app, ids::BACK_UP, "Back Up Now…", true, None::<&str>)?,
             &MenuItem::with_id(app, ids::RESTORE, "Restore…", true, None::<&str>)?,
@@ -135,6 +144,7 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, id: &str) {
         ids::OPEN => window::show(app),
         ids::RELOAD => window::sign_in_again(app),
         ids::IMPORT_LOGS => window::show_screen(app, window::IMPORT_SCREEN),
+        ids::REMOTES => window::show_screen(app, window::REMOTES_SCREEN),
         ids::BACK_UP => {
             crate::backup_menu::back_up_now(app);
             Ok(())

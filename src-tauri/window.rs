@@ -16,6 +16,9 @@ pub const TITLE: &str = "Mallard Metrics";
 /// The dashboard's log import screen (File → Import Server Logs…).
 pub const IMPORT_SCREEN: &str = "#/import";
 
+/// The fragment of Settings → Remote servers (File → Pull from Remote Servers…).
+pub const REMOTES_SCREEN: &str = "#/settings?card=remotes";
+
 /// Shows and focuses the dashboard window, creating it signed in if needed.
 pub fn show<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     if let Some(window) = app.get_webview_window(MAIN) {

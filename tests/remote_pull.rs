@@ -316,8 +316,11 @@ fn a_remote_added_in_settings_is_pulled_and_its_failures_shown() {
     let posted = post_visits(&a, "window.test", 5);
     let home_b = TestHome::new();
     let b = Server::start(&home_b, &[]);
-    let browser = Browser::open_dashboard(&b, "/#/settings");
+    // File → Pull from Remote Servers… opens Settings at this card.
+    let browser = Browser::open_dashboard(&b, "/#/settings?card=remotes");
     browser.wait_for("#remotes-none");
+    let top = browser.eval("return document.getElementById('remotes').getBoundingClientRect().top");
+    assert!(top.as_f64().unwrap() < 200.0, "scrolled to the card: {top}");
     // A wrong key first: the error is shown with the remote.
     browser.fill("#remote-url", &a.base);
     browser.fill("#remote-key", "mm_wrong");

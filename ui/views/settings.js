@@ -198,4 +198,8 @@ export async function renderSettings() {
       h('p', {}, h('a', { href: '/api/openapi.json', id: 'openapi-link', target: '_blank', rel: 'noopener' }, 'OpenAPI description (openapi.json)'))),
     h('section', { class: 'card' }, h('h2', {}, 'Export'),
       h('p', { class: 'muted small' }, 'Every event of a site and period as CSV or JSON, its visitors and page views per day with the top page and source, or the notes on its charts.'), exportLinks(sites)));
+  // #/settings?card=remotes (the desktop app's File → Pull from Remote
+  // Servers…) scrolls to that card.
+  const card = new URLSearchParams(window.location.hash.split('?')[1] ?? '').get('card');
+  if (card) document.getElementById(card)?.scrollIntoView({ block: 'start' });
 }
