@@ -148,6 +148,11 @@ fn events_posted_to_a_appear_in_b_after_a_pull_exactly_once() {
     );
     assert!(props.to_string().contains("\"pro\""), "{props}");
 
+    // A site the remote does not have is named.
+    let unknown = home_b.run(&["pull", &a.base, "--key", &key, "--site", "nope.test"]);
+    assert!(!unknown.status.success());
+    let message = String::from_utf8_lossy(&unknown.stderr);
+    assert!(message.contains("has no site nope.test"), "{message}");
     // A wrong key and an unreachable server fail with their own message.
     let refused = home_b.run(&["pull", &a.base, "--key", "mm_not_a_key"]);
     assert!(!refused.status.success());
