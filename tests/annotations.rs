@@ -5,7 +5,7 @@
 //! under the chart and flagged on it, and deleted from there.
 
 use mallard_e2e::browser::Browser;
-use mallard_e2e::{Server, TestHome, client, create_api_key, sign_in};
+use mallard_e2e::{Server, TestHome, call_with_key, client, create_api_key, sign_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -29,13 +29,7 @@ fn call(
     key: &str,
     body: Option<Value>,
 ) -> (StatusCode, String) {
-    let mut request = client()
-        .request(method, server.url(path))
-        .header("x-api-key", key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
+    let response = call_with_key(server, method, path, key, body);
     (response.status(), response.text().unwrap())
 }
 
@@ -132,14 +126,18 @@ fn annotations_are_managed_by_admins_listed_and_drawn_on_the_charts() {
     assert_eq!(csv, format!("date,text\r\n{today},\"Launch, v2\"\r\n"));
 
     // The charts flag today's note, not the one outside the period.
-    let (status, svg) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/stats/chart/timeseries.svg?site_id={SITE}&period=30d"),
-        &read_only,
-        None,
-    );
-    assert_eq!(status, StatusCode::OK);
+    let chart_svg = || {
+        let (status, svg) = call(
+            &server,
+            reqwest::Method::GET,
+            &format!("/api/stats/chart/timeseries.svg?site_id={SITE}&period=30d"),
+            &read_only,
+            None,
+        );
+        assert_eq!(status, StatusCode::OK);
+        svg
+    };
+    let svg = chart_svg();
     assert!(
         svg.contains(&format!("class=\"mm-note\" data-key=\"{today}\"")),
         "{svg}"
@@ -193,14 +191,7 @@ fn annotations_are_managed_by_admins_listed_and_drawn_on_the_charts() {
         None,
     );
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, svg) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/stats/chart/timeseries.svg?site_id={SITE}&period=30d"),
-        &read_only,
-        None,
-    );
-    assert!(!svg.contains("mm-note"));
+    assert!(!chart_svg().contains("mm-note"));
     assert_ne!(png(&read_only), flagged, "the PNG chart drew the flag");
 }
 

@@ -6,7 +6,7 @@
 //! with its numbers.
 
 use mallard_e2e::browser::Browser;
-use mallard_e2e::{Server, TestHome, client, create_api_key, json_of, sign_in};
+use mallard_e2e::{Server, TestHome, call_with_key, client, create_api_key, json_of, sign_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -75,13 +75,7 @@ fn call(
     key: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = client()
-        .request(method, server.url(path))
-        .header("x-api-key", key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
+    let response = call_with_key(server, method, path, key, body);
     (response.status(), json_of(response))
 }
 

@@ -329,6 +329,24 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
+/// Sends `method path` to `server` with the API key `key` (as `X-API-Key`)
+/// and `body` as JSON, and returns the response.
+pub fn call_with_key(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::blocking::Response {
+    let mut request = client()
+        .request(method, server.url(path))
+        .header("x-api-key", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().expect("request")
+}
+
 /// A Mallard pageview body for `site` and `path`.
 pub fn pageview(site: &str, path: &str) -> serde_json::Value {
     serde_json::json!({ "d": site, "n": "pageview", "u": format!("https://{site}{path}"), "w": 1280 })

@@ -16,10 +16,14 @@ use mallard_store::annotations::{self, Annotation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::common::{deleted, path_id, required_site, write_failed};
 use crate::auth::extract::{AdminAccess, StatsAccess};
 use crate::error::ApiError;
 use crate::json::JsonBody;
 use crate::state::AppState;
+
+/// The answer for an id that names no annotation.
+const NOT_FOUND: &str = "Annotation not found";
 
 /// The longest note, in characters.
 pub const MAX_TEXT_CHARS: usize = 280;
@@ -91,21 +95,6 @@ impl AnnotationInput {
     }
 }
 
-fn site(raw: Option<&str>) -> Result<SiteId, ApiError> {
-    let raw = raw.ok_or_else(|| ApiError::BadRequest("site_id is required".into()))?;
-    SiteId::parse(raw).map_err(|e| ApiError::BadRequest(format!("site_id: {e}")))
-}
-
-fn unavailable(err: mallard_store::StoreError) -> ApiError {
-    tracing::error!(error = %err, "cannot change annotations");
-    ApiError::Unavailable("Database unavailable".into())
-}
-
-fn annotation_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::NotFound("Annotation not found".into()))
-}
-
 /// What a list asks for: the site, the dates, JSON or CSV.
 #[derive(Debug, PartialEq, Eq)]
 struct ListQuery {
@@ -139,7 +128,7 @@ fn parse_list(query: Option<&str>) -> Result<ListQuery, ApiError> {
         }
     }
     Ok(ListQuery {
-        site: site(site_id.as_deref())?,
+        site: required_site(site_id.as_deref())?,
         from,
         to,
         csv,
@@ -226,14 +215,14 @@ async fn add(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<AnnotationInput>,
 ) -> Result<(StatusCode, Json<AnnotationBody>), ApiError> {
-    let domain = site(input.site_id.as_deref())?.as_str().to_owned();
+    let domain = required_site(input.site_id.as_deref())?.as_str().to_owned();
     let (date, text) = input.checked()?;
     let now = crate::clock::now_ms();
     let stored = state
         .writer
         .run(move |conn| annotations::add(conn, &domain, &date, &text, now))
         .await
-        .map_err(unavailable)?
+        .map_err(write_failed("cannot change annotations"))?
         .ok_or_else(|| ApiError::NotFound("Site not found".into()))?;
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
@@ -258,14 +247,14 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<AnnotationInput>,
 ) -> Result<Json<AnnotationBody>, ApiError> {
-    let id = annotation_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let (date, text) = input.checked()?;
     let stored = state
         .writer
         .run(move |conn| annotations::update(conn, id, &date, &text))
         .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::NotFound("Annotation not found".into()))?;
+        .map_err(write_failed("cannot change annotations"))?
+        .ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))?;
     Ok(Json(stored.into()))
 }
 
@@ -287,17 +276,13 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = annotation_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let removed = state
         .writer
         .run(move |conn| annotations::remove(conn, id))
         .await
-        .map_err(unavailable)?;
-    if removed {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("Annotation not found".into()))
-    }
+        .map_err(write_failed("cannot change annotations"))?;
+    deleted(removed, NOT_FOUND)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! `mallard_store::feed` for what is handed over when. Any key that may read
 //! stats may read the feed (ReadOnly is enough).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -14,6 +14,7 @@ use mallard_store::feed::{FeedPage, FeedVisit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::common::{query_limit, query_params, query_site};
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -39,12 +40,8 @@ struct FeedRequest {
 
 /// Validates the query; the error is the message of a 400 answer.
 fn parse(query: Option<&str>) -> Result<FeedRequest, String> {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let site = params.get("site_id").ok_or("site_id is required")?;
-    let site = SiteId::parse(site).map_err(|e| format!("Invalid site_id: {e}"))?;
+    let params = query_params(query);
+    let site = query_site(&params)?;
     let after = match params.get("after").map(String::as_str) {
         None | Some("") => 0,
         Some(raw) => raw
@@ -53,14 +50,7 @@ fn parse(query: Option<&str>) -> Result<FeedRequest, String> {
             .filter(|n| *n >= 0)
             .ok_or("after must be a cursor from an earlier page's `next`")?,
     };
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}"))?,
-    };
+    let limit = query_limit(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(FeedRequest { site, after, limit })
 }
 

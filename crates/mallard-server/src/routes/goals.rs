@@ -10,12 +10,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch};
 use axum::{Json, Router};
-use mallard_core::SiteId;
 use mallard_core::goal::{PathPattern, check_text};
 use mallard_store::goals::{Goal, GoalDefinition, GoalWrite};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::common::{required_site, write_failed};
 use crate::auth::extract::{AdminAccess, StatsAccess};
 use crate::error::ApiError;
 use crate::json::JsonBody;
@@ -155,16 +155,6 @@ pub(crate) struct GoalsOf {
     site_id: Option<String>,
 }
 
-fn site(raw: Option<&str>) -> Result<SiteId, ApiError> {
-    let raw = raw.ok_or_else(|| ApiError::BadRequest("site_id is required".into()))?;
-    SiteId::parse(raw).map_err(|e| ApiError::BadRequest(format!("site_id: {e}")))
-}
-
-fn unavailable(err: mallard_store::StoreError) -> ApiError {
-    tracing::error!(error = %err, "cannot change goals");
-    ApiError::Unavailable("Database unavailable".into())
-}
-
 fn stored(write: GoalWrite, not_found: &str, name: &str) -> Result<GoalBody, ApiError> {
     match write {
         GoalWrite::Stored(goal) => Ok(goal.into()),
@@ -192,7 +182,7 @@ async fn list(
     State(state): State<AppState>,
     Query(query): Query<GoalsOf>,
 ) -> Result<Json<Vec<GoalBody>>, ApiError> {
-    let domain = site(query.site_id.as_deref())?.as_str().to_owned();
+    let domain = required_site(query.site_id.as_deref())?.as_str().to_owned();
     let goals = state.read(move |db| db.goals(&domain)).await?;
     Ok(Json(goals.into_iter().map(GoalBody::from).collect()))
 }
@@ -216,7 +206,7 @@ async fn add(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<GoalInput>,
 ) -> Result<(StatusCode, Json<GoalBody>), ApiError> {
-    let domain = site(input.site_id.as_deref())?.as_str().to_owned();
+    let domain = required_site(input.site_id.as_deref())?.as_str().to_owned();
     let definition = input.definition()?;
     let name = definition.name.clone();
     let now = crate::clock::now_ms();
@@ -224,7 +214,7 @@ async fn add(
         .writer
         .run(move |conn| mallard_store::goals::add_goal(conn, &domain, &definition, now))
         .await
-        .map_err(unavailable)?;
+        .map_err(write_failed("cannot change goals"))?;
     Ok((
         StatusCode::CREATED,
         Json(stored(write, "Site not found", &name)?),
@@ -261,7 +251,7 @@ async fn update(
         .writer
         .run(move |conn| mallard_store::goals::update_goal(conn, id, &definition))
         .await
-        .map_err(unavailable)?;
+        .map_err(write_failed("cannot change goals"))?;
     Ok(Json(stored(write, "Goal not found", &name)?))
 }
 
@@ -296,7 +286,7 @@ async fn remove(
         .writer
         .run(move |conn| mallard_store::goals::delete_goal(conn, id))
         .await
-        .map_err(unavailable)?;
+        .map_err(write_failed("cannot change goals"))?;
     if !deleted {
         return Err(not_found());
     }

@@ -5,6 +5,7 @@ pub mod annotations;
 pub mod assets;
 pub mod auth;
 pub mod backups;
+mod common;
 pub mod feed;
 pub mod goals;
 pub mod health;

@@ -2,8 +2,6 @@
 //! dashboard's realtime view (time, name, page, source, country, browser;
 //! never an IP address, which is not stored). Never cached.
 
-use std::collections::HashMap;
-
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,6 +9,7 @@ use mallard_core::SiteId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::common::{query_limit, query_params, query_site};
 use crate::auth::extract::StatsAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,21 +27,10 @@ pub fn router() -> Router<AppState> {
 
 /// Validates the query; the error is the message of a 400 answer.
 fn parse(query: Option<&str>) -> Result<(SiteId, u32), String> {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let site = params.get("site_id").ok_or("site_id is required")?;
-    let site = SiteId::parse(site).map_err(|e| format!("Invalid site_id: {e}"))?;
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}"))?,
-    };
-    Ok((site, limit))
+    let params = query_params(query);
+    let site = query_site(&params)?;
+    let limit = query_limit(&params, DEFAULT_LIMIT as usize, MAX_LIMIT as usize)?;
+    Ok((site, u32::try_from(limit).unwrap_or(DEFAULT_LIMIT)))
 }
 
 /// One recent event.

@@ -14,10 +14,14 @@ use mallard_store::remotes::{self, Remote};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::common::{deleted, path_id, write_failed};
 use crate::auth::extract::AdminAccess;
 use crate::error::ApiError;
 use crate::json::JsonBody;
 use crate::state::AppState;
+
+/// The answer for an id that names no remote.
+const NOT_FOUND: &str = "Remote server not found";
 
 /// The shortest and longest interval between automatic pulls.
 const MIN_EVERY_SECS: u64 = 60;
@@ -145,16 +149,6 @@ impl RemoteInput {
     }
 }
 
-fn unavailable(err: mallard_store::StoreError) -> ApiError {
-    tracing::error!(error = %err, "cannot change the remote servers");
-    ApiError::Unavailable("Database unavailable".into())
-}
-
-fn remote_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::NotFound("Remote server not found".into()))
-}
-
 #[utoipa::path(
     get,
     path = "/api/remotes",
@@ -202,7 +196,7 @@ async fn save(
             remotes::get(conn, id)
         })
         .await
-        .map_err(unavailable)?
+        .map_err(write_failed("cannot change the remote servers"))?
         .ok_or(ApiError::Internal)?;
     state.remote_pulls.request(remote.id);
     Ok((StatusCode::CREATED, Json(RemoteBody::of(&remote, &state))))
@@ -226,17 +220,13 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = remote_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let removed = state
         .writer
         .run(move |conn| remotes::remove(conn, id))
         .await
-        .map_err(unavailable)?;
-    if removed {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("Remote server not found".into()))
-    }
+        .map_err(write_failed("cannot change the remote servers"))?;
+    deleted(removed, NOT_FOUND)
 }
 
 #[utoipa::path(
@@ -257,11 +247,11 @@ async fn pull_now(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RemoteBody>), ApiError> {
-    let id = remote_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let remote = state
         .read(move |db| remotes::get(db.connection(), id))
         .await?
-        .ok_or_else(|| ApiError::NotFound("Remote server not found".into()))?;
+        .ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))?;
     state.remote_pulls.request(id);
     Ok((StatusCode::ACCEPTED, Json(RemoteBody::of(&remote, &state))))
 }
