@@ -108,6 +108,9 @@ fn offline(store: &Store, args: &PullArgs, url: &str, every: Option<u64>) -> any
         writer.run_blocking(move |conn| {
             remotes::note_outcome(conn, remote_id, ended, error.as_deref())
         })?;
+        if outcome.as_ref().is_ok_and(|report| report.events() > 0) {
+            settle(&writer)?;
+        }
         let Some(every) = every else {
             let report = outcome.with_context(|| format!("pulling from {url} failed"))?;
             print_report(&report);
@@ -134,6 +137,18 @@ fn offline(store: &Store, args: &PullArgs, url: &str, every: Option<u64>) -> any
         };
         std::thread::sleep(wait);
     }
+}
+
+/// Packs the closed days the pull wrote as rows into day segments and gives
+/// the pages that freed back to the file system, as a server would over
+/// its next minutes (a stopped install has no server to do it).
+fn settle(writer: &mallard_store::WriterHandle) -> anyhow::Result<()> {
+    let bar = crate::import::progress_bar();
+    bar.set_message("packing the pulled days…");
+    writer.pack_closed_days_blocking()?;
+    mallard_store::deletion::reclaim_blocking(writer)?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// Hands the remote to the running server and follows its pull.
