@@ -13,6 +13,9 @@ use crate::routes::feed::FeedBody;
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long connecting may take (a server that is down answers at once; one
+/// behind a dead route would hold a pull, and a server's shutdown, longer).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +157,7 @@ impl FeedClient {
         let parsed = normalize_base(base)?;
         let http = Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("mallard-pull/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| PullError::Tls {
