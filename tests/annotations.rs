@@ -167,30 +167,13 @@ fn annotations_are_managed_by_admins_listed_and_drawn_on_the_charts() {
         Some(json!({"date": today, "text": "Launch day"})),
     );
     assert_eq!(status, StatusCode::OK, "{text}");
-    let (status, _) = call(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/annotations/{id}"),
-        &read_only,
-        None,
-    );
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/annotations/{id}"),
-        &admin,
-        None,
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/annotations/{id}"),
-        &admin,
-        None,
-    );
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let delete = |key: &str| {
+        let path = format!("/api/annotations/{id}");
+        call(&server, reqwest::Method::DELETE, &path, key, None).0
+    };
+    assert_eq!(delete(&read_only), StatusCode::FORBIDDEN);
+    assert_eq!(delete(&admin), StatusCode::NO_CONTENT);
+    assert_eq!(delete(&admin), StatusCode::NOT_FOUND);
     assert!(!chart_svg().contains("mm-note"));
     assert_ne!(png(&read_only), flagged, "the PNG chart drew the flag");
 }
