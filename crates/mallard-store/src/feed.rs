@@ -22,7 +22,7 @@ use rusqlite::{Connection, params};
 
 use crate::error::StoreError;
 use crate::stats::VisitLabels;
-use crate::stats::labels::DimTexts;
+use crate::stats::behaviour::EventLabeller;
 use crate::visit_days::DAY_MS;
 use crate::visit_record::{Columns, Take, VisitRecord};
 use crate::visits::VISIT_TIMEOUT_MS;
@@ -98,12 +98,7 @@ pub(crate) fn page(
     let domain: String = conn
         .prepare_cached("SELECT domain FROM sites WHERE id = ?1")?
         .query_row(params![site_id], |row| row.get(0))?;
-    let mut labels = Labeller {
-        conn,
-        domain,
-        pageview: crate::stats::raw::pageview_id(conn)?,
-        texts: DimTexts::default(),
-    };
+    let mut labels = EventLabeller::new(conn, domain)?;
     // The visits read but not handed over yet, by id.
     let mut read: BTreeMap<i64, VisitRecord> = BTreeMap::new();
     let mut page = FeedPage {
@@ -150,7 +145,7 @@ pub(crate) fn page(
             }
             events += visit.events.len();
             page.next = visit.id;
-            page.visits.push(labels.visit(&visit)?);
+            page.visits.push(feed_visit(&mut labels, &visit)?);
         }
     }
     Ok(page)
@@ -187,62 +182,33 @@ fn days_after(conn: &Connection, site_id: i64, after: i64) -> Result<Vec<(i64, i
     Ok(days)
 }
 
-/// Turns stored ids into the feed's text.
-struct Labeller<'c> {
-    conn: &'c Connection,
-    domain: String,
-    pageview: Option<i64>,
-    texts: DimTexts,
-}
-
-impl Labeller<'_> {
-    fn visit(&mut self, visit: &VisitRecord) -> Result<FeedVisit, StoreError> {
-        let conn = self.conn;
-        let mut events = Vec::with_capacity(visit.events.len());
-        for event in &visit.events {
-            let mut props = Vec::new();
-            for &(key, value) in visit.props_of(event) {
-                props.push((
-                    self.texts.get(conn, Some(key))?.unwrap_or_default(),
-                    self.texts.get(conn, Some(value))?.unwrap_or_default(),
-                ));
-            }
-            props.sort_unstable();
-            let name = if event.pageview {
-                self.pageview
-            } else {
-                Some(event.code)
-            };
-            events.push(FeedEvent {
-                ts: event.ts,
-                name: self.texts.get(conn, name)?.unwrap_or_default(),
-                // `SITE_HOSTNAME` stands for the site's own host name.
-                hostname: if event.hostname == crate::insert::SITE_HOSTNAME {
-                    self.domain.clone()
-                } else {
-                    self.texts
-                        .get(conn, Some(event.hostname))?
-                        .unwrap_or_default()
-                },
-                pathname: self
-                    .texts
-                    .get(conn, Some(event.pathname))?
-                    .unwrap_or_default(),
-                props,
-                revenue_micros: event.revenue_micros,
-                currency: self.texts.get(conn, event.currency)?,
-            });
-        }
-        Ok(FeedVisit {
-            id: visit.id,
-            visitor_id: visit.visitor_id,
-            labels: VisitLabels::of(conn, &visit.attrs, &mut self.texts)?,
-            browser_version: self.texts.get(conn, visit.attrs.browser_version)?,
-            os_version: self.texts.get(conn, visit.attrs.os_version)?,
-            is_internal: visit.attrs.is_internal,
-            events,
-        })
+/// A visit with its events as the feed hands it over.
+fn feed_visit(
+    labels: &mut EventLabeller<'_>,
+    visit: &VisitRecord,
+) -> Result<FeedVisit, StoreError> {
+    let mut events = Vec::with_capacity(visit.events.len());
+    for event in &visit.events {
+        let text = labels.event(visit, event)?;
+        events.push(FeedEvent {
+            ts: event.ts,
+            name: text.name,
+            hostname: text.hostname,
+            pathname: text.pathname,
+            props: text.props,
+            revenue_micros: event.revenue_micros,
+            currency: text.currency,
+        });
     }
+    Ok(FeedVisit {
+        id: visit.id,
+        visitor_id: visit.visitor_id,
+        labels: labels.visit(&visit.attrs)?,
+        browser_version: labels.text(visit.attrs.browser_version)?,
+        os_version: labels.text(visit.attrs.os_version)?,
+        is_internal: visit.attrs.is_internal,
+        events,
+    })
 }
 
 impl crate::reader::ReadConn<'_> {
@@ -260,13 +226,8 @@ impl crate::reader::ReadConn<'_> {
             return Ok(None);
         };
         // One read transaction: the page sees one state of the file.
-        let snapshot = conn
-            .is_autocommit()
-            .then(|| conn.unchecked_transaction())
-            .transpose()?;
-        let page = page(conn, site_id, after, limit_events, now_ms)?;
-        drop(snapshot);
-        Ok(Some(page))
+        let _snapshot = crate::stats::behaviour::snapshot(conn)?;
+        page(conn, site_id, after, limit_events, now_ms).map(Some)
     }
 }
 

@@ -17,12 +17,12 @@
 //!   *start* in the range; a bounce is a visit with exactly one page view, and
 //!   a visit's duration is its last event's time minus its first.
 
-mod behaviour;
+pub(crate) mod behaviour;
 mod breakdown;
 pub(crate) mod labels;
 pub(crate) mod period_source;
 mod predicate;
-pub(crate) mod raw;
+mod raw;
 mod rollup;
 mod scan;
 mod site;

@@ -14,12 +14,11 @@ use std::rc::Rc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::super::labels::DimTexts;
 use super::super::period_source::{fold_starting, reach_back};
 use super::super::predicate::{MatchingVisits, Predicate};
 use super::super::{SiteInfo, StatsQuery};
 use super::source::Bounds;
-use super::{ExportEvent, VisitLabels};
+use super::{EventLabeller, ExportEvent};
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
 use crate::visit_record::{Columns, VisitRecord};
@@ -49,10 +48,7 @@ type Waiting = (i64, i64, usize, Rc<VisitRecord>);
 /// Hands the events of [`events`] over one by one, skipping `offset` and
 /// stopping after `limit` or when the receiver says so.
 struct Handover<'a> {
-    conn: &'a Connection,
-    domain: String,
-    pageview: Option<i64>,
-    texts: DimTexts,
+    labels: EventLabeller<'a>,
     offset: usize,
     limit: usize,
     handed: usize,
@@ -67,37 +63,17 @@ impl Handover<'_> {
             return Ok(ControlFlow::Continue(()));
         }
         let event = visit.events[*at];
-        let conn = self.conn;
-        let texts = &mut self.texts;
-        let mut props = Vec::new();
-        for &(key, value) in visit.props_of(&event) {
-            props.push((
-                texts.get(conn, Some(key))?.unwrap_or_default(),
-                texts.get(conn, Some(value))?.unwrap_or_default(),
-            ));
-        }
-        props.sort_unstable();
-        let name = if event.pageview {
-            self.pageview
-        } else {
-            Some(event.code)
-        };
+        let labels = self.labels.event(visit, &event)?;
         let exported = ExportEvent {
             ts: *ts,
             visit_id: visit.id,
-            name: texts.get(conn, name)?.unwrap_or_default(),
-            // `SITE_HOSTNAME` stands for the site's own host name (see
-            // `insert.rs`).
-            hostname: if event.hostname == crate::insert::SITE_HOSTNAME {
-                self.domain.clone()
-            } else {
-                texts.get(conn, Some(event.hostname))?.unwrap_or_default()
-            },
-            pathname: texts.get(conn, Some(event.pathname))?.unwrap_or_default(),
+            name: labels.name,
+            hostname: labels.hostname,
+            pathname: labels.pathname,
             revenue_micros: event.revenue_micros,
-            currency: texts.get(conn, event.currency)?,
-            props,
-            visit: VisitLabels::of(conn, &visit.attrs, texts)?,
+            currency: labels.currency,
+            props: labels.props,
+            visit: self.labels.visit(&visit.attrs)?,
         };
         self.handed += 1;
         if (self.receiver)(exported).is_break() || self.handed == self.limit {
@@ -131,10 +107,7 @@ pub(crate) fn each(
         return Ok(0);
     }
     let mut handover = Handover {
-        conn,
-        domain,
-        pageview: super::super::raw::pageview_id(conn)?,
-        texts: DimTexts::default(),
+        labels: EventLabeller::new(conn, domain)?,
         offset,
         limit,
         handed: 0,

@@ -32,6 +32,7 @@ use super::{SiteInfo, StatsQuery};
 use crate::dims::DimKind;
 use crate::error::StoreError;
 use crate::reader::ReadConn;
+use crate::visit_record::{EventRecord, VisitRecord};
 use step::StepId;
 
 /// One step of a funnel with the visits that reached it.
@@ -143,7 +144,7 @@ pub struct VisitLabels {
 
 impl VisitLabels {
     /// The labels of a visit's attributes.
-    pub(crate) fn of(
+    fn of(
         conn: &Connection,
         attrs: &crate::visits::VisitAttributes,
         texts: &mut DimTexts,
@@ -215,9 +216,94 @@ pub struct ExportEvent {
     pub visit: VisitLabels,
 }
 
+/// The texts of one stored event, as the export and the event feed hand
+/// it over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EventLabels {
+    /// Event name (`pageview` or a custom name).
+    pub(crate) name: String,
+    /// Page host (the site's domain for its own host).
+    pub(crate) hostname: String,
+    /// Page path.
+    pub(crate) pathname: String,
+    /// Custom properties, sorted by key.
+    pub(crate) props: Vec<(String, String)>,
+    /// Revenue currency.
+    pub(crate) currency: Option<String>,
+}
+
+/// Turns the stored ids of one site's events and visits into their texts,
+/// each id looked up once.
+pub(crate) struct EventLabeller<'c> {
+    conn: &'c Connection,
+    domain: String,
+    pageview: Option<i64>,
+    texts: DimTexts,
+}
+
+impl<'c> EventLabeller<'c> {
+    /// A labeller for the site `domain`.
+    pub(crate) fn new(conn: &'c Connection, domain: String) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn,
+            domain,
+            pageview: super::raw::pageview_id(conn)?,
+            texts: DimTexts::default(),
+        })
+    }
+
+    /// The texts of `event` of `visit`.
+    pub(crate) fn event(
+        &mut self,
+        visit: &VisitRecord,
+        event: &EventRecord,
+    ) -> Result<EventLabels, StoreError> {
+        let (conn, texts) = (self.conn, &mut self.texts);
+        let mut props = Vec::new();
+        for &(key, value) in visit.props_of(event) {
+            props.push((
+                texts.get(conn, Some(key))?.unwrap_or_default(),
+                texts.get(conn, Some(value))?.unwrap_or_default(),
+            ));
+        }
+        props.sort_unstable();
+        let name = if event.pageview {
+            self.pageview
+        } else {
+            Some(event.code)
+        };
+        Ok(EventLabels {
+            name: texts.get(conn, name)?.unwrap_or_default(),
+            // `SITE_HOSTNAME` stands for the site's own host name (see
+            // `insert.rs`).
+            hostname: if event.hostname == crate::insert::SITE_HOSTNAME {
+                self.domain.clone()
+            } else {
+                texts.get(conn, Some(event.hostname))?.unwrap_or_default()
+            },
+            pathname: texts.get(conn, Some(event.pathname))?.unwrap_or_default(),
+            props,
+            currency: texts.get(conn, event.currency)?,
+        })
+    }
+
+    /// The labels of a visit's attributes.
+    pub(crate) fn visit(
+        &mut self,
+        attrs: &crate::visits::VisitAttributes,
+    ) -> Result<VisitLabels, StoreError> {
+        VisitLabels::of(self.conn, attrs, &mut self.texts)
+    }
+
+    /// The text of the dimension id `id` (`None` stays `None`).
+    pub(crate) fn text(&mut self, id: Option<i64>) -> Result<Option<String>, StoreError> {
+        self.texts.get(self.conn, id)
+    }
+}
+
 /// A read transaction for the rest of a query, unless one is open: every
 /// read of the query then sees the same database.
-fn snapshot(conn: &Connection) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
+pub(crate) fn snapshot(conn: &Connection) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
     Ok(conn
         .is_autocommit()
         .then(|| conn.unchecked_transaction())
