@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mallard_server::pull::{PullError, PullProgress, PullReport, PullTarget, pull};
+use mallard_server::pull::{PullError, PullProgress, PullReport, PullTarget, pull_and_note};
 use mallard_store::Store;
 use mallard_store::remotes;
 use serde_json::json;
@@ -96,18 +96,11 @@ fn offline(store: &Store, args: &PullArgs, url: &str, every: Option<u64>) -> any
     };
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let started = mallard_server::clock::now_ms();
-        writer.run_blocking(move |conn| remotes::note_attempt(conn, remote_id, started))?;
         let bar = crate::import::progress_bar();
-        let outcome = pull(&writer, &target, &mut |progress| {
+        let outcome = pull_and_note(&writer, &target, &mut |progress| {
             bar.set_message(progress_line(&progress));
         });
         bar.finish_and_clear();
-        let error = outcome.as_ref().err().map(ToString::to_string);
-        let ended = mallard_server::clock::now_ms();
-        writer.run_blocking(move |conn| {
-            remotes::note_outcome(conn, remote_id, ended, error.as_deref())
-        })?;
         if outcome.as_ref().is_ok_and(|report| report.events() > 0) {
             settle(&writer)?;
         }

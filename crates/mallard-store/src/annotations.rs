@@ -67,7 +67,7 @@ pub fn add(
         "INSERT INTO annotations (site_id, day, text, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![site_id, date, text, now_ms])?;
-    bump_version(conn, site_id)?;
+    crate::rollups::bump_site_version(conn, site_id)?;
     get(conn, conn.last_insert_rowid())
 }
 
@@ -104,20 +104,14 @@ fn get(conn: &Connection, id: i64) -> Result<Option<Annotation>, StoreError> {
         .optional()?)
 }
 
-/// Cached charts of the site are stale once its notes change.
-fn bump_version(conn: &Connection, site_id: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE rollup_sites SET version = version + 1 WHERE site_id = ?1")?
-        .execute(params![site_id])?;
-    Ok(())
-}
-
+/// Cached charts of the site of annotation `id` are stale once it changes.
 fn bump_site_of(conn: &Connection, id: i64) -> Result<(), StoreError> {
     let site: Option<i64> = conn
         .prepare_cached("SELECT site_id FROM annotations WHERE id = ?1")?
         .query_row(params![id], |row| row.get(0))
         .optional()?;
     match site {
-        Some(site_id) => bump_version(conn, site_id),
+        Some(site_id) => crate::rollups::bump_site_version(conn, site_id),
         None => Ok(()),
     }
 }

@@ -406,8 +406,7 @@ pub fn undo_import(conn: &Connection, import_id: i64, now_ms: i64) -> Result<Und
         let days: Vec<i64> = (tz.local_day(first)..=tz.local_day(last)).collect();
         crate::rollup_rebuild::rebuild_days(conn, site_id, &days)?;
         // Cached answers of the site are stale now.
-        conn.prepare_cached("UPDATE rollup_sites SET version = version + 1 WHERE site_id = ?1")?
-            .execute(params![site_id])?;
+        crate::rollups::bump_site_version(conn, site_id)?;
     }
     restore_file_marks(conn, import_id)?;
     conn.prepare_cached("DELETE FROM import_visitors WHERE import_id = ?1")?

@@ -613,6 +613,15 @@ impl DirtyDays {
     }
 }
 
+/// Marks the cached answers of site `site_id` stale (its version is part of
+/// every stats cache key): after a change the rollups do not show, such as
+/// an undone import or a new annotation.
+pub(crate) fn bump_site_version(conn: &Connection, site_id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE rollup_sites SET version = version + 1 WHERE site_id = ?1")?
+        .execute(rusqlite::params![site_id])?;
+    Ok(())
+}
+
 /// The time zone of a site; an unknown name falls back to UTC with a warning.
 pub(crate) fn site_zone(conn: &Connection, site_id: i64) -> Result<SiteTimeZone, StoreError> {
     let name: Option<String> = conn

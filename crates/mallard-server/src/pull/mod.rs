@@ -14,4 +14,4 @@ pub mod schedule;
 
 pub use client::{FeedClient, PullError, base_url};
 pub use events::{FeedEvents, Skipped};
-pub use run::{PullProgress, PullReport, PullTarget, SiteReport, pull};
+pub use run::{PullProgress, PullReport, PullTarget, SiteReport, pull, pull_and_note};

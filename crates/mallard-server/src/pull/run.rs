@@ -162,10 +162,12 @@ pub fn pull(
             // A page is written in transactions of whole visits, each with
             // the cursor after its last visit, so that live events never wait
             // long behind a pull.
-            let chunks = if body.visits.is_empty() && next == cursor {
-                Vec::new()
-            } else {
+            // Every visit is in (cursor, next]: a page that does not move
+            // the cursor has none, and there is nothing to write.
+            let chunks = if next > cursor {
                 write_chunks(&body.visits)
+            } else {
+                Vec::new()
             };
             let last = chunks.len().saturating_sub(1);
             for (at, visits) in chunks.into_iter().enumerate() {
@@ -216,6 +218,26 @@ pub fn pull(
     writer
         .run_blocking(move |conn| remotes::finish_pull(conn, remote_id, crate::clock::now_ms()))?;
     Ok(report)
+}
+
+/// [`pull`], with the attempt and how it ended noted on the remote
+/// (`last_attempt_at`, then `last_success_at` or `last_error`), as the
+/// server's schedule and `mallard pull` both keep them.
+pub fn pull_and_note(
+    writer: &WriterHandle,
+    target: &PullTarget,
+    progress: &mut dyn FnMut(PullProgress<'_>),
+) -> Result<PullReport, PullError> {
+    let remote_id = target.remote_id;
+    let started = crate::clock::now_ms();
+    writer.run_blocking(move |conn| remotes::note_attempt(conn, remote_id, started))?;
+    let outcome = pull(writer, target, progress);
+    let error = outcome.as_ref().err().map(ToString::to_string);
+    let ended = crate::clock::now_ms();
+    writer.run_blocking(move |conn| {
+        remotes::note_outcome(conn, remote_id, ended, error.as_deref())
+    })?;
+    outcome
 }
 
 /// The visits of a page in runs of whole visits of about

@@ -14,7 +14,7 @@ use std::time::Duration;
 use mallard_store::remotes::{self, Remote};
 use tokio::sync::Notify;
 
-use super::run::{PullTarget, pull};
+use super::run::{PullTarget, pull_and_note};
 use crate::state::AppState;
 
 /// Events per feed page.
@@ -97,37 +97,25 @@ impl RemotePulls {
     /// The remote to pull next as of `now_ms`, if any is due.
     fn next_due(&self, remotes: &[Remote], now_ms: i64) -> Option<Remote> {
         let mut status = self.lock();
-        let asked = remotes
-            .iter()
-            .find(|r| status.requested.contains(&r.id))
-            .cloned();
-        if let Some(remote) = asked {
-            status.requested.remove(&remote.id);
-            status.running.insert(remote.id, Running::default());
-            return Some(remote);
-        }
         let due = remotes
             .iter()
-            .find(|r| {
-                let Some(every) = r.every_secs else {
-                    return false;
-                };
-                let interval_due = r
-                    .last_attempt_at
-                    .is_none_or(|at| at + every * 1000 <= now_ms);
-                let backoff_due = status
-                    .backoff
-                    .get(&r.id)
-                    .is_none_or(|&(_, at)| at <= now_ms);
-                match status.backoff.get(&r.id) {
-                    Some(_) => backoff_due,
-                    None => interval_due,
-                }
+            .find(|r| status.requested.contains(&r.id))
+            .or_else(|| {
+                remotes.iter().find(|r| match status.backoff.get(&r.id) {
+                    // After a passing failure: when its backoff is over.
+                    Some(&(_, retry_at)) => retry_at <= now_ms && r.every_secs.is_some(),
+                    // Otherwise an interval's length after the last attempt.
+                    None => r.every_secs.is_some_and(|every| {
+                        r.last_attempt_at
+                            .is_none_or(|at| at + every * 1000 <= now_ms)
+                    }),
+                })
             })
             .cloned();
         // Running from the moment it is taken: never neither queued nor
         // running before it ended.
         if let Some(remote) = &due {
+            status.requested.remove(&remote.id);
             status.running.insert(remote.id, Running::default());
         }
         due
@@ -172,11 +160,6 @@ pub async fn run(state: AppState) {
 async fn pull_one(state: &AppState, remote: Remote) {
     let id = remote.id;
     let pulls = Arc::clone(&state.remote_pulls);
-    let started = crate::clock::now_ms();
-    let _ = state
-        .writer
-        .run(move |conn| remotes::note_attempt(conn, id, started))
-        .await;
     let target = PullTarget {
         remote_id: id,
         url: remote.url.clone(),
@@ -188,7 +171,7 @@ async fn pull_one(state: &AppState, remote: Remote) {
     let writer = state.writer.clone();
     let progress_pulls = Arc::clone(&pulls);
     let outcome = tokio::task::spawn_blocking(move || {
-        pull(&writer, &target, &mut |progress| {
+        pull_and_note(&writer, &target, &mut |progress| {
             progress_pulls.lock().running.insert(
                 id,
                 Running {
@@ -200,11 +183,10 @@ async fn pull_one(state: &AppState, remote: Remote) {
         })
     })
     .await;
-    let error = match outcome {
+    match outcome {
         Ok(Ok(report)) => {
             tracing::info!(remote = %remote.url, events = report.events(), "pulled from a remote server");
             pulls.lock().backoff.remove(&id);
-            None
         }
         Ok(Err(err)) => {
             tracing::warn!(remote = %remote.url, error = %err, "pulling from a remote server failed");
@@ -220,15 +202,66 @@ async fn pull_one(state: &AppState, remote: Remote) {
             } else {
                 status.backoff.remove(&id);
             }
-            Some(err.to_string())
         }
-        Err(err) => Some(format!("the pull stopped unexpectedly: {err}")),
-    };
-    let ended = crate::clock::now_ms();
-    let _ = state
-        .writer
-        .run(move |conn| remotes::note_outcome(conn, id, ended, error.as_deref()))
-        .await;
+        Err(err) => {
+            // The pull's thread ended without noting how it went.
+            let error = format!("the pull stopped unexpectedly: {err}");
+            let ended = crate::clock::now_ms();
+            let _ = state
+                .writer
+                .run(move |conn| remotes::note_outcome(conn, id, ended, Some(&error)))
+                .await;
+        }
+    }
     // Running until the outcome is stored: whoever sees the pull end sees how.
     pulls.lock().running.remove(&id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(id: i64, every_secs: Option<i64>, last_attempt_at: Option<i64>) -> Remote {
+        Remote {
+            id,
+            url: format!("http://r{id}.test"),
+            api_key: "k".into(),
+            sites: Vec::new(),
+            every_secs,
+            created_at: 0,
+            last_attempt_at,
+            last_success_at: None,
+            last_error: None,
+            events_pulled: 0,
+        }
+    }
+
+    #[test]
+    fn asked_remotes_go_first_then_those_whose_interval_or_backoff_is_over() {
+        let remotes = vec![
+            remote(1, None, Some(0)),
+            remote(2, Some(60), Some(100_000)),
+            remote(3, Some(60), None),
+        ];
+        let pulls = RemotePulls::default();
+        let due = |pulls: &RemotePulls, now| pulls.next_due(&remotes, now).map(|r| r.id);
+        // Never pulled, with an interval: at once; taken, it runs.
+        assert_eq!(due(&pulls, 100_000), Some(3));
+        assert!(pulls.running(3).is_some());
+        pulls.lock().running.clear();
+        // Asked for: first, even without an interval.
+        pulls.request(1);
+        assert!(pulls.queued(1));
+        assert_eq!(due(&pulls, 100_000), Some(1));
+        assert!(!pulls.queued(1));
+        // Remote 3 failed and backs off; remote 2's interval is not over.
+        pulls.lock().backoff.insert(3, (1, 130_000));
+        assert_eq!(due(&pulls, 120_000), None);
+        assert_eq!(due(&pulls, 130_000), Some(3));
+        pulls.lock().backoff.clear();
+        assert_eq!(due(&pulls, 160_000), Some(2));
+        // Only asked for: never due on its own.
+        pulls.lock().backoff.insert(1, (1, 0));
+        assert_ne!(due(&pulls, 1_000_000), Some(1));
+    }
 }
