@@ -1,5 +1,5 @@
 //! The native "open files" dialog in which the person at the machine picks
-//! server logs to import (`POST /api/host/import-logs`).
+//! server logs or another tool's export to import (`POST /api/host/import-logs`).
 //!
 //! Automated tests cannot click through a native dialog, so
 //! `MALLARD_FILE_DIALOG_ANSWER` (paths joined as in `PATH`) answers it
@@ -25,9 +25,10 @@ pub fn pick_log_files<R: Runtime>(app: &AppHandle<R>) -> Option<Vec<PathBuf>> {
     let mut dialog = app
         .dialog()
         .file()
-        .set_title("Import Server Logs")
+        .set_title("Import Logs or an Export")
         .add_filter("All files", &["*"])
-        .add_filter("Logs", &["log", "gz", "txt"]);
+        .add_filter("Logs", &["log", "gz", "txt"])
+        .add_filter("Exports (CSV, zip)", &["csv", "zip"]);
     if let Some(window) = app.get_webview_window(window::MAIN) {
         dialog = dialog.set_parent(&window);
     }

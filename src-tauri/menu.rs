@@ -41,13 +41,7 @@ pub fn app_menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
         "File",
         true,
         &[
-            &MenuItem::with_id(
-                app,
-                ids::IMPORT_LOGS,
-                "Import Server Logs…",
-                true,
-                Some("CmdOrCtrl+I"),
-            )?,
+            &MenuItem::with_id(app, ids::IMPORT_LOGS, "Import…", true, Some("CmdOrCtrl+I"))?,
             &MenuItem::with_id(
                 app,
                 ids::REMOTES,

@@ -13,7 +13,8 @@ use crate::sign_in::sign_in_url;
 pub const MAIN: &str = "main";
 /// The window's title.
 pub const TITLE: &str = "Mallard Metrics";
-/// The dashboard's log import screen (File → Import Server Logs…).
+/// The dashboard's import screen (File → Import…): logs, GoatCounter and
+/// Plausible exports.
 pub const IMPORT_SCREEN: &str = "#/import";
 
 /// The fragment of Settings → Remote servers (File → Pull from Remote Servers…).

@@ -51,6 +51,8 @@ export function readState() {
     to: query.get('to') ?? '',
     compare: query.get('compare') === '1',
     filters: (query.get('filters') ?? '').split(';').filter(Boolean),
+    // Imported daily aggregates count unless switched off (`imported=0`).
+    imported: query.get('imported') !== '0',
   };
 }
 
@@ -61,6 +63,7 @@ function writeState(state) {
   if (state.period === 'custom') { query.set('from', state.from); query.set('to', state.to); }
   if (state.compare) query.set('compare', '1');
   if (state.filters.length) query.set('filters', state.filters.join(';'));
+  if (state.imported === false) query.set('imported', '0');
   window.location.hash = `#/?${query}`;
 }
 
@@ -82,6 +85,7 @@ export function statsQuery(state, extra = {}) {
     query.set('period', state.period);
   }
   if (state.filters.length) query.set('filters', state.filters.join(';'));
+  if (state.imported !== false) query.set('with_imported', 'true');
   return setPresent(query, extra);
 }
 
@@ -371,6 +375,22 @@ function controls(state, sites) {
       h('a', { href: exportQuery('json'), id: 'export-json', download: '' }, 'JSON')));
 }
 
+/**
+ * What the dashboard says about a site's imported daily aggregates (a
+ * Plausible export): their days, what never counts them, and a switch.
+ */
+function importedNote(state, imported) {
+  const toggle = h('input', { type: 'checkbox', id: 'with-imported', checked: state.imported });
+  toggle.addEventListener('change', () => writeState({ ...state, imported: toggle.checked }));
+  const days = `${imported.first_date} – ${imported.last_date}`;
+  const limits = state.filters.length
+    ? 'With a filter on, only native data counts: imported days are daily totals that cannot be filtered.'
+    : 'Regions, cities, screen sizes, properties, hourly charts and the behaviour screens count native data only.';
+  return h('p', { class: 'notice small', id: 'imported-note', role: 'note' },
+    h('label', { class: 'inline', for: 'with-imported' }, toggle, ' Include imported data'),
+    ` (daily totals imported from Plausible, ${days}; a day with native data counts natively). `, limits);
+}
+
 export async function renderDashboard() {
   const state = readState();
   const signal = viewSignal();
@@ -395,7 +415,8 @@ export async function renderDashboard() {
   show(h('h1', { class: 'visually-hidden' }, `Dashboard for ${state.site}`),
     controls(state, sites), h('p', { class: 'loading', id: 'stats-loading', role: 'status' }, 'Loading stats…'));
   const main = document.getElementById('main');
-  if (!selected.has_events) {
+  if (selected.imported) main.querySelector('.controls')?.after(importedNote(state, selected.imported));
+  if (!selected.has_events && !selected.imported) {
     document.getElementById('stats-loading')?.remove();
     main.append(emptySite(state.site));
     return;

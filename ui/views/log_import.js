@@ -1,4 +1,5 @@
-// Import server logs or a GoatCounter CSV export (#/import): choose the
+// Import server logs, a GoatCounter CSV export or a Plausible CSV export
+// (#/import): choose the
 // site, the format and what to leave out, then pick the files. In the desktop app the files are picked in
 // the native dialog (POST /api/host/import-logs); a browser cannot hand the
 // server a path, so elsewhere the screen shows the `mallard import logs`
@@ -14,7 +15,10 @@ const FORMATS = [
   ['auto', 'Detect from the first lines'], ['combined', 'Combined (nginx, Apache)'], ['common', 'Common (CLF)'],
   ['combined-vhost', 'Combined with virtual host'], ['caddy', 'Caddy (JSON)'], ['cloudfront', 'Amazon CloudFront'], ['bunny', 'Bunny CDN'],
   ['goatcounter', 'GoatCounter CSV export (version 2)'],
+  ['plausible', 'Plausible CSV export (zip)'],
 ];
+/** What an import's `imported` count counts, by the format it read. */
+const IMPORTED_UNIT = { 'goatcounter-csv-2': 'events', 'plausible-csv': 'daily rows' };
 const number = (n) => Number(n ?? 0).toLocaleString('en-US');
 const POLL_MS = 400;
 
@@ -40,7 +44,7 @@ function skippedList(skipped) {
 function countsBlock(counts, format) {
   return h('ul', { class: 'import-counts' },
     h('li', { id: 'import-lines' }, `${number(counts?.lines)} lines read`),
-    h('li', { id: 'import-imported' }, `${number(counts?.imported)} ${format === 'goatcounter-csv-2' ? 'events' : 'page views'} imported`),
+    h('li', { id: 'import-imported' }, `${number(counts?.imported)} ${IMPORTED_UNIT[format] ?? 'page views'} imported`),
     h('li', { id: 'import-unparsed' }, `${number(counts?.unparsed)} unreadable lines`),
     skippedList(counts?.skipped));
 }
@@ -75,7 +79,9 @@ function summaryView(job, site) {
   const title = job.status === 'cancelled' ? `Import ${job.import_id} stopped` : `Import ${job.import_id} finished`;
   return h('section', { class: 'card', id: 'import-summary', 'aria-live': 'polite' },
     h('h2', {}, title),
-    job.status === 'cancelled' ? h('p', {}, 'What was read so far is imported. Import the same files again to go on from there, or undo it below the list of imports.') : null,
+    job.status === 'cancelled' ? h('p', {}, job.format === 'plausible-csv'
+      ? 'Nothing of the export was kept: import it again to bring it in whole.'
+      : 'What was read so far is imported. Import the same files again to go on from there, or undo it below the list of imports.') : null,
     h('p', { class: 'muted' }, `Format: ${job.format}${job.detected ? ' (detected)' : ''}`),
     h('ul', { id: 'import-files' }, (job.files ?? []).map((file) => h('li', {}, `${file.file}: ${OUTCOMES[file.outcome] ?? file.outcome}${file.error ? ` (${file.error})` : ''}`))),
     countsBlock(job.counts, job.format),
@@ -127,6 +133,9 @@ function commandHint(options) {
   if (options.format === 'goatcounter') {
     return `mallard import goatcounter --site ${options.site_id || 'example.com'} goatcounter-export.csv`;
   }
+  if (options.format === 'plausible') {
+    return `mallard import plausible --site ${options.site_id || 'example.com'} plausible-export.zip`;
+  }
   const parts = ['mallard import logs', `--site ${options.site_id || 'example.com'}`];
   if (options.format !== 'auto') parts.push(`--format ${options.format}`);
   if (options.include_static) parts.push('--include-static');
@@ -160,10 +169,10 @@ export async function renderImport() {
   const error = h('div', { id: 'import-error' });
   const job = h('div', { id: 'import-job-area' });
   const hint = h('pre', { id: 'import-command' }, commandHint(options()));
-  const choose = h('button', { type: 'submit', id: 'import-choose' }, 'Choose log files…');
+  const choose = h('button', { type: 'submit', id: 'import-choose' }, 'Choose files…');
   const form = h('form', { class: 'card', id: 'import-form', novalidate: true },
     h('h2', {}, 'Import server logs'),
-    h('p', { class: 'muted small' }, 'Access logs from nginx, Apache, Caddy, CloudFront or Bunny, plain or .gz. Every successful page request becomes a page view at its own time; visits and visitors are counted as for live traffic. The same file never counts twice, and a grown or rotated log adds only its new lines. A GoatCounter CSV export (Settings → Export in GoatCounter) brings every page view and event it holds.'),
+    h('p', { class: 'muted small' }, 'Access logs from nginx, Apache, Caddy, CloudFront or Bunny, plain or .gz. Every successful page request becomes a page view at its own time; visits and visitors are counted as for live traffic. The same file never counts twice, and a grown or rotated log adds only its new lines. A GoatCounter CSV export (Settings → Export in GoatCounter) brings every page view and event it holds. A Plausible CSV export (Site settings → Imports & Exports in Plausible, a zip of daily tables) brings its daily totals and breakdowns for the days before this site’s own data begins.'),
     h('label', { for: 'import-site' }, 'Site'), site, siteList,
     h('label', { for: 'import-format' }, 'Log format'), format,
     h('label', { class: 'check' }, includeStatic, ' Count static files (images, scripts, styles) too'),

@@ -180,9 +180,20 @@ fn write_log(path: &Path, lines: u64, days: u32, gzip: bool) -> anyhow::Result<(
 
 /// `dd/Mon/yyyy:HH:MM:SS` of Unix seconds.
 fn civil(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
+    let (year, month, day) = ymd(seconds.div_euclid(86_400));
     let secs = seconds.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02}",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The year, month and day of a day number (days since 1970-01-01), by
+/// Howard Hinnant's algorithm.
+pub(crate) fn ymd(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -191,14 +202,7 @@ fn civil(seconds: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02}",
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 mod bench_disk;
 mod bench_http;
 mod bench_import;
+mod bench_plausible;
 mod bench_queries;
 mod dist;
 mod prereqs;
@@ -54,6 +55,8 @@ enum Command {
     BenchQueries(bench_queries::BenchQueriesArgs),
     /// Measure `mallard import logs` on a generated access log.
     BenchImport(bench_import::BenchImportArgs),
+    /// Measure `mallard import plausible` and the stats with imported data.
+    BenchPlausible(bench_plausible::BenchPlausibleArgs),
     /// Build the desktop app's installable package (a .deb) with the Tauri bundler.
     Dist,
 }
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchDisk(args) => bench_disk::run(&args),
         Command::BenchQueries(args) => bench_queries::run(&args),
         Command::BenchImport(args) => bench_import::run(&args),
+        Command::BenchPlausible(args) => bench_plausible::run(&args),
         Command::Dist => dist::run(),
     }
 }

@@ -1,5 +1,5 @@
-//! `mallard import logs|goatcounter|list|undo`: traffic from server access
-//! logs and from GoatCounter CSV exports.
+//! `mallard import logs|goatcounter|plausible|list|undo`: traffic from
+//! server access logs, GoatCounter CSV exports and Plausible CSV exports.
 //!
 //! `import logs` reads one or more logs (gzip or plain, `-` for standard
 //! input) of a site, in a named format or one detected from the first lines,
@@ -13,8 +13,11 @@
 //! `import goatcounter` reads GoatCounter CSV exports (format version 2):
 //! each row, a page view or a custom event, becomes an event at its own
 //! time, the rows of one GoatCounter session one visitor's, through the
-//! same ledger. `import list` shows every import; `import undo ID` removes
-//! exactly the visits and events an import added.
+//! same ledger. `import plausible` reads Plausible's CSV export (its zip, a
+//! directory, or its CSV files) into the site's imported daily aggregates,
+//! which the dashboard adds to native numbers before the site's first day
+//! of native data. `import list` shows every import; `import undo ID`
+//! removes exactly what an import added.
 //!
 //! On a stopped install they open the data directory; while a server runs
 //! they go through its API ([`crate::import_online`]), which reads the files
@@ -52,7 +55,11 @@ enum ImportAction {
     Logs(Box<LogsArgs>),
     /// Import a GoatCounter CSV export (format version 2): every page view
     /// and event it holds.
-    Goatcounter(GoatCounterArgs),
+    Goatcounter(ExportArgs),
+    /// Import a Plausible CSV export (the zip of imported_*.csv daily
+    /// tables, a directory it was unpacked into, or its CSV files): daily
+    /// aggregates, counted before the site's first day of native data.
+    Plausible(ExportArgs),
     /// List every import, newest first.
     List,
     /// Undo an import: remove exactly the visits and events it added (the
@@ -90,26 +97,28 @@ pub(crate) struct LogsArgs {
     pub(crate) files: Vec<PathBuf>,
 }
 
-/// Flags of `mallard import goatcounter`.
+/// Flags of `mallard import goatcounter` and `mallard import plausible`.
 #[derive(Debug, Args)]
-pub(crate) struct GoatCounterArgs {
+pub(crate) struct ExportArgs {
     /// The site the export is of (its domain, as events name it).
     #[arg(long)]
     site: String,
-    /// The exported CSV files (plain or gzip, as GoatCounter sends them).
+    /// The exported files: GoatCounter's CSV files (plain or gzip), or
+    /// Plausible's zip, directory or CSV files.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
-impl From<GoatCounterArgs> for LogsArgs {
-    fn from(args: GoatCounterArgs) -> Self {
-        Self {
-            site: args.site,
-            format: "goatcounter".into(),
+impl ExportArgs {
+    /// The same import as `mallard import logs --format FORMAT` takes it.
+    fn into_logs(self, format: &str) -> LogsArgs {
+        LogsArgs {
+            site: self.site,
+            format: format.into(),
             exclude: Vec::new(),
             include_static: false,
             follow: false,
-            files: args.files,
+            files: self.files,
         }
     }
 }
@@ -142,7 +151,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             return match args.action {
                 ImportAction::Logs(logs) => crate::import_online::logs(dir, &logs),
                 ImportAction::Goatcounter(export) => {
-                    crate::import_online::logs(dir, &LogsArgs::from(export))
+                    crate::import_online::logs(dir, &export.into_logs("goatcounter"))
+                }
+                ImportAction::Plausible(export) => {
+                    crate::import_online::logs(dir, &export.into_logs("plausible"))
                 }
                 ImportAction::List => crate::import_online::list(dir),
                 ImportAction::Undo { id } => crate::import_online::undo(dir, id),
@@ -154,7 +166,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     };
     let result = match args.action {
         ImportAction::Logs(logs) => import(&store, &config, *logs),
-        ImportAction::Goatcounter(export) => import(&store, &config, export.into()),
+        ImportAction::Goatcounter(export) => {
+            import(&store, &config, export.into_logs("goatcounter"))
+        }
+        ImportAction::Plausible(export) => import(&store, &config, export.into_logs("plausible")),
         ImportAction::List => list(&store),
         ImportAction::Undo { id } => undo(&store, id),
     };
@@ -380,6 +395,8 @@ impl Summary {
             self.imported,
             if self.format.starts_with("goatcounter") {
                 "events"
+            } else if self.format.starts_with("plausible") {
+                "daily rows"
             } else {
                 "page views"
             },

@@ -53,7 +53,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Create, list or revoke Mallard API keys (works while the server runs).
     Keys(keys::KeysArgs),
-    /// Import traffic recorded elsewhere (server access logs), or list imports.
+    /// Import traffic recorded elsewhere (server access logs, GoatCounter and
+    /// Plausible exports), list imports, or undo one.
     Import(import::ImportArgs),
     /// Read a site's stats from a running server (a table, or --json).
     Stats(stats::StatsArgs),

@@ -208,49 +208,7 @@ fn name_and_version(value: &str) -> (String, Option<String>) {
     }
 }
 
-/// Splits one CSV line into its fields (RFC 4180 quoting).
-pub fn split_line(line: &str) -> Result<Vec<String>, LineError> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    let mut fields = Vec::with_capacity(COLUMNS.len());
-    let mut chars = line.chars().peekable();
-    loop {
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => return Err(LineError::Layout("CSV (a quote is not closed)")),
-                }
-            }
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    return Ok(fields);
-                }
-                Some(',') => fields.push(field),
-                Some(_) => return Err(LineError::Layout("CSV (text after a closing quote)")),
-            }
-        } else {
-            loop {
-                match chars.next() {
-                    None => {
-                        fields.push(field);
-                        return Ok(fields);
-                    }
-                    Some(',') => break,
-                    Some(c) => field.push(c),
-                }
-            }
-            fields.push(field);
-        }
-    }
-}
+pub use crate::csv_line::split_line;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 //! contains no SQL: every function here is deterministic and cheap to test.
 
 pub mod access_log;
+pub mod csv_line;
 pub mod device;
 pub mod error;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod goal;
 pub mod goatcounter;
 pub mod page;
 pub mod period;
+pub mod plausible_export;
 pub mod props;
 pub mod referrer;
 pub mod revenue;

@@ -183,6 +183,7 @@ fn stats_queries(c: &mut Criterion) {
             end: last_day + 1,
         },
         filters: Vec::new(),
+        with_imported: false,
     };
     group.bench_function("timeseries_hour", |b| {
         b.iter(|| {
@@ -326,6 +327,7 @@ fn behaviour_queries(c: &mut Criterion) {
             let query = StatsQuery {
                 range: period.range,
                 filters: mallard_core::filter::parse_filters(text).unwrap(),
+                with_imported: false,
             };
             group.bench_function(format!("sessions{suffix}"), |b| {
                 b.iter(|| {
@@ -388,6 +390,7 @@ fn periods(last_day: i64) -> [(&'static str, StatsQuery); 2] {
             StatsQuery {
                 range,
                 filters: Vec::new(),
+                with_imported: false,
             },
         )
     })

@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 end: last_day + 1,
             },
             filters,
+            with_imported: false,
         };
         Ok(match what.as_str() {
             "main" => format!("{:?}", db.stats_main(&site, &query)?),

@@ -195,6 +195,9 @@ fn delete_leftovers(conn: &Connection, site_id: i64) -> Result<bool, StoreError>
     deleted += conn
         .prepare_cached("DELETE FROM packed_rows WHERE site_id = ?1")?
         .execute(params![site_id])?;
+    if crate::imported_daily::purge_chunk(conn, site_id)? {
+        deleted += 1;
+    }
     // Rows of the site's tables keyed by time: a day of the oldest at a time.
     for table in ["event_props", "collector_event_consent", "events"] {
         let oldest: Option<i64> = conn
@@ -567,6 +570,15 @@ pub fn delete_range_blocking(
         total.visits += deleted.visits;
         total.events += deleted.events;
     }
+    // Imported daily aggregates of the range's local days go too.
+    writer.run_blocking(move |conn| {
+        let tz = crate::rollups::site_zone(conn, site_id)?;
+        let (first, last) = (tz.local_day(from_ms), tz.local_day(to_ms - 1));
+        if crate::imported_daily::delete_days(conn, site_id, first, last)? > 0 {
+            crate::rollups::bump_site_version(conn, site_id)?;
+        }
+        Ok(())
+    })?;
     reclaim_blocking(writer)?;
     Ok(Some(total))
 }

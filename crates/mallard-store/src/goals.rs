@@ -299,6 +299,7 @@ mod tests {
                         } else {
                             mallard_core::filter::parse_filters(filters).unwrap()
                         },
+                        with_imported: false,
                     };
                     db.stats_goal_conversions(&site, &query, &goals)
                 })

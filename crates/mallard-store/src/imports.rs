@@ -377,13 +377,16 @@ pub enum Undo {
 /// ([`crate::WriterHandle::rewrite_blocking`]).
 pub fn undo_import(conn: &Connection, import_id: i64, now_ms: i64) -> Result<Undo, StoreError> {
     let found = conn
-        .prepare_cached("SELECT site_id, first_ts, last_ts, undone_at FROM imports WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT site_id, first_ts, last_ts, undone_at, kind FROM imports WHERE id = ?1",
+        )?
         .query_row(params![import_id], |row| {
             Ok(ImportSpan {
                 site_id: row.get(0)?,
                 first_ts: row.get(1)?,
                 last_ts: row.get(2)?,
                 undone_at: row.get(3)?,
+                kind: row.get(4)?,
             })
         })
         .optional()?;
@@ -392,12 +395,24 @@ pub fn undo_import(conn: &Connection, import_id: i64, now_ms: i64) -> Result<Und
         first_ts,
         last_ts,
         undone_at,
+        kind,
     }) = found
     else {
         return Ok(Undo::NotFound);
     };
     if let Some(at) = undone_at {
         return Ok(Undo::AlreadyUndone(at));
+    }
+    if kind == crate::imported_daily::IMPORT_KIND {
+        // Daily aggregates, not events: they go whole.
+        crate::imported_daily::delete_import(conn, import_id)?;
+        crate::rollups::bump_site_version(conn, site_id)?;
+        conn.prepare_cached("UPDATE imports SET undone_at = ?2 WHERE id = ?1")?
+            .execute(params![import_id, now_ms])?;
+        return Ok(Undo::Undone {
+            visits: 0,
+            events: 0,
+        });
     }
     let (mut visits, mut events) = (0, 0);
     if let (Some(first), Some(last)) = (first_ts, last_ts) {
@@ -422,6 +437,7 @@ struct ImportSpan {
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     undone_at: Option<i64>,
+    kind: String,
 }
 
 /// Where an import started reading a file.

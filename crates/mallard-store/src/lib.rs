@@ -23,6 +23,7 @@ pub mod error;
 pub mod feed;
 pub mod goals;
 pub mod hll;
+pub mod imported_daily;
 pub mod imports;
 pub mod lock;
 pub mod offline_check;

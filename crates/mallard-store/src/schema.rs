@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 20;
+pub const SCHEMA_VERSION: i64 = 21;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -41,6 +41,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/018_goals.sql")),
         M::up(include_str!("migrations/019_remotes.sql")),
         M::up(include_str!("migrations/020_annotations.sql")),
+        M::up(include_str!("migrations/021_imported_daily.sql")),
     ])
 }
 

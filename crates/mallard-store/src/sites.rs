@@ -18,6 +18,9 @@ pub struct SiteRecord {
     pub created_at_ms: i64,
     /// Whether the site has at least one stored event.
     pub has_events: bool,
+    /// The first and last local day of its imported daily aggregates
+    /// ([`crate::imported_daily`]), if it has any.
+    pub imported_days: Option<(i64, i64)>,
 }
 
 impl ReadConn<'_> {
@@ -27,7 +30,9 @@ impl ReadConn<'_> {
         let mut stmt = self.connection().prepare_cached(
             "SELECT s.domain, s.timezone, s.created_at, \
              (EXISTS (SELECT 1 FROM events e WHERE e.site_id = s.id) \
-             OR EXISTS (SELECT 1 FROM day_segments d WHERE d.site_id = s.id)) \
+             OR EXISTS (SELECT 1 FROM day_segments d WHERE d.site_id = s.id)), \
+             (SELECT min(day) FROM imported_daily i WHERE i.site_id = s.id AND dimension = 0), \
+             (SELECT max(day) FROM imported_daily i WHERE i.site_id = s.id AND dimension = 0) \
              FROM sites s ORDER BY s.domain",
         )?;
         let sites = stmt
@@ -37,6 +42,10 @@ impl ReadConn<'_> {
                     time_zone: row.get(1)?,
                     created_at_ms: row.get(2)?,
                     has_events: row.get(3)?,
+                    imported_days: match (row.get(4)?, row.get(5)?) {
+                        (Some(first), Some(last)) => Some((first, last)),
+                        _ => None,
+                    },
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -181,13 +190,15 @@ mod tests {
                     domain: "a.test".into(),
                     time_zone: "UTC".into(),
                     created_at_ms: 7,
-                    has_events: false
+                    has_events: false,
+                    imported_days: None,
                 },
                 SiteRecord {
                     domain: "b.test".into(),
                     time_zone: "Europe/Berlin".into(),
                     created_at_ms: 5,
-                    has_events: false
+                    has_events: false,
+                    imported_days: None,
                 },
             ]
         );

@@ -185,6 +185,7 @@ fn a_time_zone_change_rebuilds_the_rollups_and_keeps_counting() {
                 end: start + 1,
             },
             filters: Vec::new(),
+            with_imported: false,
         }
     };
     let counts = |date: &str| {

@@ -6,7 +6,7 @@
 //! per query with the filtered/unfiltered ratio, and the server's peak RSS
 //! per group of queries.
 
-mod client;
+pub(crate) mod client;
 mod concurrent;
 mod plan;
 mod report;

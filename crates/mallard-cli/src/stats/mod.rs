@@ -78,6 +78,11 @@ struct QueryArgs {
     /// A filter such as source==Google or page!=/pricing (repeatable: all hold).
     #[arg(long = "filter", value_name = "NAME==VALUE")]
     filters: Vec<String>,
+    /// Add daily aggregates imported from another tool (a Plausible
+    /// export) on the days before the site's own data, as the dashboard
+    /// does; they never count under filters.
+    #[arg(long)]
+    with_imported: bool,
 }
 
 impl QueryArgs {
@@ -96,6 +101,9 @@ impl QueryArgs {
         }
         if !self.filters.is_empty() {
             query.append_pair("filters", &self.filters.join(";"));
+        }
+        if self.with_imported {
+            query.append_pair("with_imported", "true");
         }
         for (name, value) in extra {
             query.append_pair(name, value);

@@ -86,6 +86,9 @@ pub enum SkipReason {
     Excluded,
     /// A bot, by its user agent.
     Bot,
+    /// A day of imported aggregates on or after the site's first day of
+    /// native data (the overlap rule: such a day is counted natively).
+    NativeData,
 }
 
 impl SkipReason {
@@ -98,6 +101,7 @@ impl SkipReason {
             Self::Static => "static file",
             Self::Excluded => "excluded",
             Self::Bot => "bot",
+            Self::NativeData => "day with native data",
         }
     }
 }

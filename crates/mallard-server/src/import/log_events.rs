@@ -72,6 +72,18 @@ impl LineCounts {
         self.skipped.values().sum()
     }
 
+    /// The counts as the import ledger keeps them.
+    pub fn ledger(&self) -> mallard_store::imports::ImportCounts {
+        mallard_store::imports::ImportCounts {
+            lines: self.lines,
+            imported: self.imported,
+            unparsed: self.unparsed,
+            skipped_json: self.skipped_json(),
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+        }
+    }
+
     /// The skipped counts as a JSON object keyed by reason name.
     pub fn skipped_json(&self) -> String {
         let map: serde_json::Map<String, serde_json::Value> = self

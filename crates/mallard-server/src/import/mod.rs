@@ -1,5 +1,7 @@
 //! Imports of traffic recorded elsewhere: server access logs (`mallard
-//! import logs`) and GoatCounter CSV exports (`mallard import goatcounter`).
+//! import logs`), GoatCounter CSV exports (`mallard import goatcounter`)
+//! and Plausible CSV exports (`mallard import plausible`, daily aggregates:
+//! [`plausible`]).
 //! [`source`] reads the files (gzip, standard input, the identity of a
 //! file), [`log_events`] turns log lines into events with the same
 //! enrichment as live traffic, [`goatcounter_events`] an export's rows, and
@@ -9,6 +11,7 @@
 pub mod goatcounter_events;
 pub mod jobs;
 pub mod log_events;
+pub mod plausible;
 pub mod run;
 pub mod source;
 

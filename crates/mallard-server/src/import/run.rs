@@ -12,7 +12,7 @@ use mallard_core::SiteId;
 use mallard_core::access_log::{FormatChoice, LogFilter, LogFormat, detect};
 use mallard_geo::Geolocator;
 use mallard_store::WriterHandle;
-use mallard_store::imports::{self, ImportCounts, KnownFile};
+use mallard_store::imports::{self, KnownFile};
 
 use super::goatcounter_events::GoatCounterEvents;
 use super::log_events::{LineCounts, LineEvents, LogEvents};
@@ -31,6 +31,9 @@ pub enum ImportFormat {
     Log(FormatChoice),
     /// GoatCounter CSV exports (format version 2).
     GoatCounter,
+    /// Plausible's CSV export (its zip, a directory, or its CSV files):
+    /// daily aggregates, not events.
+    Plausible,
 }
 
 impl std::str::FromStr for ImportFormat {
@@ -41,10 +44,15 @@ impl std::str::FromStr for ImportFormat {
         if value.eq_ignore_ascii_case("goatcounter") {
             return Ok(Self::GoatCounter);
         }
-        value
-            .parse::<FormatChoice>()
-            .map(Self::Log)
-            .map_err(|err| format!("{err} (or goatcounter, for a GoatCounter CSV export)"))
+        if value.eq_ignore_ascii_case("plausible") {
+            return Ok(Self::Plausible);
+        }
+        value.parse::<FormatChoice>().map(Self::Log).map_err(|err| {
+            format!(
+                "{err} (or goatcounter, for a GoatCounter CSV export, or plausible, for a \
+                 Plausible CSV export)"
+            )
+        })
     }
 }
 
@@ -179,6 +187,9 @@ pub fn import_logs(
     now_ms: i64,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ImportReport, ImportError> {
+    if matches!(request.format, ImportFormat::Plausible) {
+        return super::plausible::import_plausible(writer, &request, now_ms, progress);
+    }
     let mut files = Vec::new();
     let mut outcomes = Vec::new();
     for path in &request.inputs {
@@ -242,7 +253,7 @@ pub fn import_logs(
                 .ok_or_else(|| ImportError::UnknownFormat(first.name.clone()))?;
             (Some(format), true)
         }
-        ImportFormat::GoatCounter => (None, false),
+        ImportFormat::GoatCounter | ImportFormat::Plausible => (None, false),
     };
     // Rotated logs are read oldest first, whatever order they were named in,
     // so that each visitor's requests reach the writer in time order.
@@ -261,20 +272,7 @@ pub fn import_logs(
         None => ("goatcounter", "goatcounter-csv-2".to_owned()),
     };
     let site = request.site.as_str().to_owned();
-    let rolled_back = {
-        let domain = site.clone();
-        let any = writer.run_blocking(move |conn| imports::interrupted(conn, &domain))?;
-        let domain = site.clone();
-        if any.is_empty() {
-            Vec::new()
-        } else {
-            // A rewrite (the writer reloads its state after it; a bulk load
-            // does not start again, so this import takes the ordinary path).
-            writer.rewrite_blocking(move |conn| {
-                imports::roll_back_interrupted(conn, &domain, now_ms)
-            })?
-        }
-    };
+    let rolled_back = roll_back_interrupted(writer, &site, now_ms)?;
     let (import_id, site_id) = {
         let format_name = format_name.clone();
         writer.run_blocking(move |conn| {
@@ -361,6 +359,26 @@ pub fn import_logs(
         cancelled: tracker.cancelled(),
         rolled_back,
     })
+}
+
+/// Undoes the earlier imports of `site` that were interrupted while they
+/// held data their ledger does not record (see
+/// [`imports::roll_back_interrupted`]), before another import of it begins.
+pub(super) fn roll_back_interrupted(
+    writer: &WriterHandle,
+    site: &str,
+    now_ms: i64,
+) -> Result<Vec<imports::RolledBack>, ImportError> {
+    let domain = site.to_owned();
+    let any = writer.run_blocking(move |conn| imports::interrupted(conn, &domain))?;
+    if any.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A rewrite (the writer reloads its state after it; a bulk load does
+    // not start again, so the import takes the ordinary path).
+    let domain = site.to_owned();
+    Ok(writer
+        .rewrite_blocking(move |conn| imports::roll_back_interrupted(conn, &domain, now_ms))?)
 }
 
 /// Reads `source` on as it grows, every `poll`, until the process stops.
@@ -542,15 +560,7 @@ impl<'w> Committer<'w> {
         mark: &KnownFile,
     ) -> Result<(), ImportError> {
         self.settle()?;
-        let counts = events.counts();
-        let ledger = ImportCounts {
-            lines: counts.lines,
-            imported: counts.imported,
-            unparsed: counts.unparsed,
-            skipped_json: counts.skipped_json(),
-            first_ts: counts.first_ts,
-            last_ts: counts.last_ts,
-        };
+        let ledger = events.counts().ledger();
         let visitors = events.take_new_visitors();
         let mark = mark.clone();
         let (import_id, site_id) = (self.import_id, self.site_id);

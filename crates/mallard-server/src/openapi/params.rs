@@ -103,6 +103,15 @@ fn common() -> Vec<Parameter> {
              (page, entry_page, exit_page, source, referrer, utm_*, browser, os, device, \
              country, region, city, screen_size, event, props.KEY).",
         ),
+        query(
+            "with_imported",
+            false,
+            choice(&["true", "false"]).default(Some("false".into())),
+            "Whether daily aggregates imported from another tool (a Plausible CSV export) \
+             count too, on the days before the site's first day of native data: in \
+             unfiltered totals, daily, weekly and monthly series and breakdowns other than \
+             regions, cities, screen sizes and properties. Default false.",
+        ),
     ]
 }
 

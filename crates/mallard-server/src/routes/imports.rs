@@ -171,7 +171,10 @@ pub(crate) struct LogImportOptions {
     /// What the files are: `auto` (the default: an access log format told
     /// from the first lines), an access log format (`combined`, `common`,
     /// `combined-vhost`, `caddy`, `cloudfront`, `bunny`, `log:<fields>`), or
-    /// `goatcounter` (GoatCounter CSV exports, format version 2).
+    /// `goatcounter` (GoatCounter CSV exports, format version 2), or
+    /// `plausible` (Plausible's CSV export: its zip, a directory of its CSV
+    /// files, or the files; daily aggregates, counted with
+    /// `with_imported=true`).
     #[serde(default)]
     format: Option<String>,
     #[serde(default)]

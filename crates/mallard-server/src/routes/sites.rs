@@ -37,8 +37,23 @@ pub(crate) struct SiteBody {
     time_zone: String,
     /// Whether any event was stored for it.
     has_events: bool,
+    /// The days of its data imported from another tool as daily aggregates
+    /// (a Plausible CSV export), if any; stats count them with
+    /// `with_imported=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    imported: Option<ImportedDays>,
     /// RFC 3339.
     created_at: String,
+}
+
+/// The first and last day of a site's imported daily aggregates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct ImportedDays {
+    /// `YYYY-MM-DD`, in the site's time zone.
+    first_date: String,
+    /// `YYYY-MM-DD`; imported days on or after the site's first day of
+    /// native data are not counted.
+    last_date: String,
 }
 
 /// The body of `POST /api/sites`.
@@ -70,6 +85,10 @@ fn site_json(site: &SiteRecord) -> SiteBody {
         site_id: site.domain.clone(),
         time_zone: site.time_zone.clone(),
         has_events: site.has_events,
+        imported: site.imported_days.map(|(first, last)| ImportedDays {
+            first_date: mallard_core::period::format_date(first),
+            last_date: mallard_core::period::format_date(last),
+        }),
         created_at: crate::clock::rfc3339(site.created_at_ms),
     }
 }
@@ -158,6 +177,7 @@ async fn add(
         time_zone: zone.name().to_owned(),
         created_at_ms: now,
         has_events: false,
+        imported_days: None,
     };
     Ok((StatusCode::CREATED, Json(site_json(&record))))
 }

@@ -121,6 +121,7 @@ pub(crate) async fn goals(
             let previous = mallard_store::stats::StatsQuery {
                 range: r.range.previous(),
                 filters: query.filters.clone(),
+                with_imported: query.with_imported,
             };
             Some(conversions(db, &r.site, &previous, &goals)?)
         } else {

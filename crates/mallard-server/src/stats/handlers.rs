@@ -236,7 +236,8 @@ where
     // Goal filters are put in terms of the goals' definitions first, which
     // the cache key then holds: a goal changed is counted anew at once.
     let filters = super::goals::resolved_filters(state, &common.site, common.filters).await?;
-    let key = format!("{key}|{filters:?}");
+    let with_imported = common.with_imported;
+    let key = format!("{key}|{filters:?}|imported={with_imported}");
     let value = state
         .stats
         .run(
@@ -244,7 +245,13 @@ where
             &common.site,
             common.period,
             Some(key),
-            move |db, r| compute(db, r, filters),
+            move |db, r| {
+                let r = Resolved {
+                    with_imported,
+                    ..r.clone()
+                };
+                compute(db, &r, filters)
+            },
         )
         .await?;
     Ok(Json(value))
@@ -272,6 +279,7 @@ pub(super) fn main_body(
             let previous = StatsQuery {
                 range: r.range.previous(),
                 filters,
+                with_imported: r.with_imported,
             };
             let totals = db.stats_main(&r.site, &previous)?;
             Some(MainMetrics::of(&totals, previous.range))

@@ -53,6 +53,9 @@ pub struct CommonParams {
     pub period: Period,
     /// Filters; empty for none.
     pub filters: Vec<Filter>,
+    /// Whether daily aggregates imported from another tool count too
+    /// (`with_imported=true`; they never count under filters).
+    pub with_imported: bool,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -75,10 +78,16 @@ impl CommonParams {
         .map_err(|e| bad(e.to_string()))?;
         let filters =
             parse_filters(raw.get("filters").unwrap_or("")).map_err(|e| bad(e.to_string()))?;
+        let with_imported = match raw.get("with_imported") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(bad("with_imported must be true or false")),
+        };
         Ok(Self {
             site,
             period,
             filters,
+            with_imported,
         })
     }
 }
@@ -129,6 +138,10 @@ mod tests {
         .unwrap();
         assert_eq!(ok.site.as_str(), "example.com");
         assert_eq!(ok.filters.len(), 2);
+        assert!(!ok.with_imported);
+        let imported =
+            CommonParams::from_raw(&raw("site_id=example.com&with_imported=true")).unwrap();
+        assert!(imported.with_imported);
         for bad in [
             "",
             "site_id=",
@@ -139,6 +152,7 @@ mod tests {
             "site_id=x&start_date=2024-01-01&end_date=2025-06-01",
             "site_id=x&filters=nope%3D%3D1",
             "site_id=x&filters=page%3D1",
+            "site_id=x&with_imported=yes",
         ] {
             assert!(CommonParams::from_raw(&raw(bad)).is_err(), "{bad}");
         }

@@ -101,6 +101,8 @@ pub(crate) struct Resolved {
     pub(crate) range: DayRange,
     /// Now, in ms since the epoch.
     pub(crate) now_ms: i64,
+    /// Whether imported daily aggregates count (`with_imported=true`).
+    pub(crate) with_imported: bool,
 }
 
 impl Resolved {
@@ -109,6 +111,7 @@ impl Resolved {
         StatsQuery {
             range: self.range,
             filters,
+            with_imported: self.with_imported,
         }
     }
 
@@ -242,10 +245,11 @@ impl StatsRuntime {
                     time_zone: SiteTimeZone::utc(),
                     version: 0,
                     first_day: None,
+                    imported_days: None,
                 });
                 let now_ms = now_ms();
                 let today = site.time_zone.local_day(now_ms);
-                let range = period.resolve(today, site.first_day);
+                let range = period.resolve(today, site.first_day_with_imported());
                 // The site's id is in the key: a site deleted and created
                 // again under its domain starts its versions over.
                 let key = key.map(|key| {
@@ -270,6 +274,7 @@ impl StatsRuntime {
                         site,
                         range,
                         now_ms,
+                        with_imported: false,
                     },
                 )?;
                 // A cancelled query's answer is never cached: nobody asked
@@ -345,6 +350,7 @@ mod tests {
                         &mallard_store::stats::StatsQuery {
                             range: r.range,
                             filters: vec![],
+                            with_imported: false,
                         },
                     )?;
                     Ok(Ok(Value::from(totals.pageviews)))

@@ -30,6 +30,7 @@ fn visits(store: &Store) -> Vec<VisitShape> {
                     end: first + 8,
                 },
                 filters: vec![],
+                with_imported: false,
             };
             let mut rows: Vec<_> = db
                 .stats_sessions(&site, &query, 100_000, 0, true)?

@@ -19,6 +19,7 @@
 
 pub(crate) mod behaviour;
 mod breakdown;
+mod imported;
 pub(crate) mod labels;
 pub(crate) mod period_source;
 mod predicate;
@@ -45,6 +46,10 @@ pub struct StatsQuery {
     pub range: DayRange,
     /// Conditions every counted event and visit must meet.
     pub filters: Vec<Filter>,
+    /// Whether imported daily aggregates ([`crate::imported_daily`]) count
+    /// too: only without filters, for the totals, day-sized (or larger)
+    /// time series and the breakdowns they have (see [`imported`]).
+    pub with_imported: bool,
 }
 
 /// Counters over a range (or a bucket, or a breakdown value).
@@ -151,6 +156,9 @@ pub struct StatsView {
     pub breakdowns: Vec<Vec<BreakdownRow>>,
 }
 
+/// A breakdown limit that keeps every value.
+pub(crate) const ALL_VALUES: usize = 1 << 40;
+
 /// Which counter orders a breakdown, and whether it counts visitors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Breakdown {
@@ -196,7 +204,12 @@ impl ReadConn<'_> {
     /// The totals of the range.
     pub fn stats_main(&self, site: &SiteInfo, query: &StatsQuery) -> Result<Totals, StoreError> {
         if query.filters.is_empty() {
-            rollup::main(self.connection(), site, query.range)
+            let mut totals = rollup::main(self.connection(), site, query.range)?;
+            if let Some(window) = imported::window(site, query) {
+                let more = imported::main(self.connection(), site.id, window)?;
+                imported::add(&mut totals, &more);
+            }
+            Ok(totals)
         } else {
             let predicate = Predicate::compile(self.connection(), &query.filters)?;
             scan::main(self.connection(), site, query.range, &predicate)
@@ -214,7 +227,12 @@ impl ReadConn<'_> {
             .buckets(query.range)
             .map_err(|e| StoreError::InvalidData(e.to_string()))?;
         if query.filters.is_empty() {
-            rollup::timeseries(self.connection(), site, query.range, interval, &keys)
+            let mut points =
+                rollup::timeseries(self.connection(), site, query.range, interval, &keys)?;
+            if let Some(window) = imported::window(site, query) {
+                imported::add_to_series(self.connection(), site.id, window, interval, &mut points)?;
+            }
+            Ok(points)
         } else {
             let predicate = Predicate::compile(self.connection(), &query.filters)?;
             scan::timeseries(
@@ -237,7 +255,20 @@ impl ReadConn<'_> {
         dimension: &Dimension,
         limit: usize,
     ) -> Result<Vec<BreakdownRow>, StoreError> {
-        breakdown::run(self.connection(), site, query, dimension, limit)
+        let conn = self.connection();
+        let imported_rows = match (
+            imported::window(site, query),
+            mallard_core::plausible_export::ImportedDimension::of(dimension),
+        ) {
+            (Some(window), Some(imported)) => {
+                imported::breakdown(conn, site.id, window, imported, Breakdown::of(dimension))?
+            }
+            _ => Vec::new(),
+        };
+        if imported_rows.is_empty() {
+            return breakdown::run(conn, site, query, dimension, limit);
+        }
+        imported::merged_breakdown(conn, site, query, dimension, imported_rows, limit)
     }
 
     /// The totals, the time series over `interval` and the top `limit`

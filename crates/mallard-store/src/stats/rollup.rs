@@ -239,7 +239,7 @@ pub(crate) fn value_set(
 }
 
 /// The visitor sketches of the chosen values, unioned over the range.
-fn visitors_of(
+pub(crate) fn visitors_of(
     conn: &Connection,
     site: &SiteInfo,
     range: DayRange,

@@ -17,23 +17,55 @@ pub struct SiteInfo {
     pub version: i64,
     /// The first local day with an event, if any.
     pub first_day: Option<i64>,
+    /// The first and last local day of imported daily aggregates
+    /// ([`crate::imported_daily`]), if any.
+    pub imported_days: Option<(i64, i64)>,
+}
+
+impl SiteInfo {
+    /// The site's first day of data, native or imported: where the period
+    /// `all` starts.
+    pub fn first_day_with_imported(&self) -> Option<i64> {
+        match (self.first_day, self.imported_days) {
+            (Some(native), Some((imported, _))) => Some(native.min(imported)),
+            (native, imported) => native.or(imported.map(|(first, _)| first)),
+        }
+    }
 }
 
 /// Looks a site up by its domain.
 pub(crate) fn lookup(conn: &Connection, domain: &str) -> Result<Option<SiteInfo>, StoreError> {
-    let row: Option<(i64, String, Option<i64>, Option<i64>)> = conn
+    // The version grows with the rollups', and with every import that
+    // finished or was undone: imported aggregates change no rollup, and a
+    // site may have nothing else.
+    let site = conn
         .prepare_cached(
-            "SELECT s.id, s.timezone, r.version, r.first_day FROM sites s \
-             LEFT JOIN rollup_sites r ON r.site_id = s.id WHERE s.domain = ?1",
+            "SELECT s.id, s.timezone, r.version, r.first_day, \
+             (SELECT coalesce(sum((i.finished_at IS NOT NULL) + (i.undone_at IS NOT NULL)), 0) \
+              FROM imports i WHERE i.site_id = s.id) \
+             FROM sites s LEFT JOIN rollup_sites r ON r.site_id = s.id WHERE s.domain = ?1",
         )?
         .query_row(params![domain], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            let time_zone: String = r.get(1)?;
+            let version: Option<i64> = r.get(2)?;
+            let imports: i64 = r.get(4)?;
+            Ok(SiteInfo {
+                id: r.get(0)?,
+                time_zone: SiteTimeZone::parse(&time_zone).unwrap_or_default(),
+                version: version.unwrap_or(0) + imports,
+                first_day: r.get(3)?,
+                imported_days: None,
+            })
         })
         .optional()?;
-    Ok(row.map(|(id, tz, version, first_day)| SiteInfo {
-        id,
-        time_zone: SiteTimeZone::parse(&tz).unwrap_or_default(),
-        version: version.unwrap_or(0),
-        first_day,
-    }))
+    let Some(mut site) = site else {
+        return Ok(None);
+    };
+    let (first, last): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT min(day), max(day) FROM imported_daily WHERE site_id = ?1 AND dimension = 0",
+        )?
+        .query_row(params![site.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    site.imported_days = first.zip(last);
+    Ok(Some(site))
 }

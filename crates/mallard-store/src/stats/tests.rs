@@ -629,7 +629,11 @@ pub(super) fn queries_over(
         (range, filters.clone()),
         (whole, filters),
     ]
-    .map(|(range, filters)| StatsQuery { range, filters })
+    .map(|(range, filters)| StatsQuery {
+        range,
+        filters,
+        with_imported: false,
+    })
 }
 
 pub(super) fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
@@ -854,6 +858,7 @@ fn events_of_visits_that_started_days_before_the_range_are_counted() {
                                 end: day + 1,
                             },
                             filters: mallard_core::filter::parse_filters(filters).unwrap(),
+                            with_imported: false,
                         };
                         check_all(db, &reference, &query);
                     }
@@ -886,6 +891,7 @@ fn a_filter_on_a_value_never_stored_answers_empty_without_reading_visits() {
             end: first + 2,
         },
         filters: mallard_core::filter::parse_filters(filters).unwrap(),
+        with_imported: false,
     };
     let predicate =
         |query: &StatsQuery| super::predicate::Predicate::compile(&conn, &query.filters).unwrap();
@@ -950,6 +956,7 @@ pub(crate) fn all_answers(db: &ReadConn<'_>) -> Vec<String> {
             end: first + 6,
         },
         filters: vec![],
+        with_imported: false,
     };
     let mut out = vec![format!("{:?}", db.stats_main(&site, &query).unwrap())];
     for interval in [Interval::Hour, Interval::Day] {
@@ -1215,6 +1222,7 @@ fn a_database_without_rollups_gets_them_when_opened() {
                         end: site.first_day.unwrap() + 2,
                     },
                     filters: vec![],
+                    with_imported: false,
                 },
             )
         })
@@ -1322,6 +1330,7 @@ fn a_bulk_load_gives_the_same_answers_as_rows_packed_as_they_close() {
                             end: first + 6,
                         },
                         filters: mallard_core::filter::parse_filters(filters).unwrap(),
+                        with_imported: false,
                     };
                     out.push(format!("{:?}", db.stats_main(&site, &query)?));
                     out.push(format!(

@@ -320,6 +320,7 @@ mod tests {
         let query = StatsQuery {
             range: mallard_core::DayRange { start: 0, end: 1 },
             filters: parse_filters(text).unwrap(),
+            with_imported: false,
         };
         VisitFilter::compile(
             conn,
