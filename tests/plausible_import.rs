@@ -191,6 +191,20 @@ fn assert_imported_numbers(server: &Server) {
         stats(server, "main?filters=page%3D%3D%2F", true),
         stats(server, "main?filters=page%3D%3D%2F", false)
     );
+    // The chart marks the imported days it counts.
+    let chart = client()
+        .get(server.url(&format!(
+            "/api/stats/chart/timeseries.svg?site_id={SITE}&start_date=2024-03-08\
+             &end_date=2024-03-13&with_imported=true"
+        )))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        chart.contains("Imported from Plausible: 2024-03-08 – 2024-03-10"),
+        "{chart}"
+    );
     assert_eq!(
         site_listing(server)["imported"],
         serde_json::json!({"first_date": "2024-03-08", "last_date": "2024-03-10"})

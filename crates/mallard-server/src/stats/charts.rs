@@ -18,6 +18,7 @@ use mallard_charts::{
     MapRow, Theme, TimePoint, TimeseriesChart,
 };
 use mallard_core::Interval;
+use mallard_core::period::format_date;
 use serde_json::Value;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
@@ -65,6 +66,8 @@ async fn timeseries(
     let common = CommonParams::from_raw(&raw)?;
     let interval = params::interval(&raw, &common.period)?;
     let site = common.site.as_str().to_owned();
+    // Imported days count only without filters: then the chart marks them.
+    let with_imported = common.with_imported && common.filters.is_empty();
     let permit = state.stats.chart_permit()?;
     let axum::Json(data) =
         handlers::timeseries(access, State(state.clone()), RawQuery(query)).await?;
@@ -73,10 +76,15 @@ async fn timeseries(
     let mut chart = timeseries_chart(interval, &points)?;
     let span = note_span(&chart);
     if let Some((from, to)) = span {
-        let notes = state
-            .read(move |db| db.annotations(&site, Some(&from), Some(&to)))
+        chart.notes = state
+            .read(move |db| {
+                let mut notes = chart_notes(&db.annotations(&site, Some(&from), Some(&to))?);
+                if with_imported && let Some(info) = db.stats_site(&site)? {
+                    notes.extend(imported_note(&info));
+                }
+                Ok(notes)
+            })
             .await?;
-        chart.notes = chart_notes(&notes);
     }
     render(format, move || {
         let _permit = permit;
@@ -268,6 +276,22 @@ pub(super) fn chart_notes(
             })
         })
         .collect()
+}
+
+/// The mark of a site's imported days on its chart: a note on the first,
+/// naming the days counted (those before the first native day).
+fn imported_note(site: &mallard_store::stats::SiteInfo) -> Option<mallard_charts::ChartNote> {
+    let (first, last) = site.imported_days?;
+    let last = site.first_day.map_or(last, |native| last.min(native - 1));
+    if last < first {
+        return None;
+    }
+    let (from, to) = (format_date(first), format_date(last));
+    let on = time::Date::parse(&from, format_description!("[year]-[month]-[day]")).ok()?;
+    Some(mallard_charts::ChartNote {
+        on: on.midnight(),
+        text: format!("Imported from Plausible: {from} – {to}"),
+    })
 }
 
 /// `YYYY-MM-DD` or `YYYY-MM-DD HH:00`, as the timeseries endpoint labels buckets.
