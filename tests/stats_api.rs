@@ -656,7 +656,7 @@ fn property_keys_are_listed_with_their_events_and_visitors() {
     let http = client();
     // Two visitors: Firefox signs up twice (plan and seats, then plan
     // alone), Chrome once (plan), and a page view with a property, which
-    // property counts leave out as property breakdowns do.
+    // counts as Plausible counts properties on page views.
     let sends = [
         (FIREFOX, "Signup", json!({"plan": "pro", "seats": "3"})),
         (FIREFOX, "Signup", json!({"plan": "free"})),
@@ -680,9 +680,23 @@ fn property_keys_are_listed_with_their_events_and_visitors() {
         [
             vec![json!("plan"), json!(3), json!(2)],
             vec![json!("seats"), json!(1), json!(1)],
+            vec![json!("author"), json!(1), json!(1)],
         ],
         "{keys}"
     );
+    // The page view's property has its values, unfiltered (the rollups)
+    // and filtered (the visits).
+    for filters in ["", "&filters=browser%3D%3DChrome"] {
+        let authors = ok(
+            &server,
+            &format!("/api/stats/breakdown/props/author?{query}{filters}"),
+        );
+        assert_eq!(
+            values(&authors, &["value", "events", "visitors"]),
+            [vec![json!("ann"), json!(1), json!(1)]],
+            "{authors}"
+        );
+    }
     // Filters apply; the limit keeps the keys with the most events.
     let chrome = ok(
         &server,
@@ -690,7 +704,10 @@ fn property_keys_are_listed_with_their_events_and_visitors() {
     );
     assert_eq!(
         values(&chrome, &["value", "events"]),
-        [vec![json!("plan"), json!(1)]],
+        [
+            vec![json!("plan"), json!(1)],
+            vec![json!("author"), json!(1)]
+        ],
         "{chrome}"
     );
     let top = ok(&server, &format!("/api/stats/props?{query}&limit=1"));

@@ -32,6 +32,7 @@ pub mod live;
 pub mod local_admin;
 pub mod observability;
 pub mod openapi;
+pub mod prop_recount;
 pub mod pull;
 pub mod request_body;
 pub mod retention;
@@ -134,6 +135,7 @@ impl Server {
         let backup_schedule = tokio::spawn(backups::run_schedule(self.state.clone()));
         let site_purge = tokio::spawn(site_deletion::run_purge(self.state.clone()));
         let remote_pulls = tokio::spawn(pull::schedule::run(self.state.clone()));
+        let prop_recount = tokio::spawn(prop_recount::run(self.state.clone()));
         let limits = connections::ConnectionLimits::of(&self.state.config);
         let result = connections::serve(listener, app, limits, shutdown).await;
         // Imports stop at their next check (a followed log within its poll),
@@ -155,6 +157,8 @@ impl Server {
         backup_schedule.abort();
         site_purge.abort();
         remote_pulls.abort();
+        prop_recount.abort();
+        let _ = prop_recount.await;
         let _ = backup_schedule.await;
         let _ = site_purge.await;
         let _ = remote_pulls.await;

@@ -28,6 +28,7 @@ pub mod imports;
 pub mod lock;
 pub mod offline_check;
 pub mod open;
+pub mod prop_recount;
 pub mod reader;
 pub mod recent;
 pub mod remotes;

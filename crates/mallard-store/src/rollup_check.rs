@@ -88,12 +88,21 @@ fn recompute_and_compare(conn: &Connection) -> Result<Vec<String>, StoreError> {
     }
     let stored = read_rows(conn, "main")?;
     let recomputed = read_rows(conn, "temp")?;
+    // The property rows of days still to be counted again with page views
+    // (`crate::prop_recount`) differ by design until they are.
+    let recounting: std::collections::HashSet<(i64, i64)> = conn
+        .prepare("SELECT site_id, day FROM main.prop_recount")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let domains: BTreeMap<i64, &str> = sites.iter().map(|(id, d)| (*id, d.as_str())).collect();
     let mut differences = Vec::new();
     let mut keys: Vec<_> = stored.keys().chain(recomputed.keys()).copied().collect();
     keys.sort_unstable();
     keys.dedup();
     for key in keys {
+        if key.1 == kind::PROP && recounting.contains(&(key.0, key.2)) {
+            continue;
+        }
         let have = stored.get(&key).copied().unwrap_or_default();
         let want = recomputed.get(&key).copied().unwrap_or_default();
         if have == want {

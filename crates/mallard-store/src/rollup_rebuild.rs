@@ -120,6 +120,19 @@ pub(crate) fn rebuild_days(
     Ok(())
 }
 
+/// Counts the property rows of the local `day` of one site again from its
+/// stored events (a database written while properties counted on custom
+/// events alone: see [`crate::prop_recount`]). Runs inside the caller's
+/// transaction, in the writer after the rollups it holds were written.
+pub(crate) fn rebuild_props(conn: &Connection, site_id: i64, day: i64) -> Result<(), StoreError> {
+    let tz = site_zone(conn, site_id)?;
+    conn.prepare_cached("DELETE FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3")?
+        .execute(params![site_id, kind::PROP, day])?;
+    let mut pending = Pending::props_only();
+    add_stored(conn, &tz, &mut pending, site_id, Span::Day(day))?;
+    pending.flush(conn, None)
+}
+
 /// Adds every visit of `site_id` that starts in `span` and every event that
 /// happens in it to `pending`, writing it out every [`REBUILD_CHUNK`]
 /// visits and events. Reads through the period's one source

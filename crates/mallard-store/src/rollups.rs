@@ -212,9 +212,20 @@ pub(crate) struct Pending {
     newest_days: FxHashMap<i64, i64>,
     /// How many visitor hashes are collected.
     hashes: usize,
+    /// Whether only the property rows are collected (a recount of them:
+    /// [`crate::rollup_rebuild::rebuild_props`]).
+    props_only: bool,
 }
 
 impl Pending {
+    /// Contributions to the property rows alone.
+    pub(crate) fn props_only() -> Self {
+        Self {
+            props_only: true,
+            ..Self::default()
+        }
+    }
+
     /// Whether nothing is collected.
     pub(crate) fn is_empty(&self) -> bool {
         self.hours.is_empty() && self.days.is_empty() && self.first_days.is_empty()
@@ -244,30 +255,27 @@ impl Pending {
             acc.hashes.push(hash);
             hashes += 1;
         };
-        bump(self.hours.entry((site, hour)).or_default());
-        bump(self.days.entry((site, kind::SITE, day, 0)).or_default());
-        for (k, value) in visit_dims(attrs) {
-            bump(self.days.entry((site, k, day, value)).or_default());
-        }
-        if event.pageview {
-            bump(
-                self.days
-                    .entry((site, kind::PAGE, day, event.pathname))
-                    .or_default(),
-            );
-        } else {
-            bump(
-                self.days
-                    .entry((site, kind::EVENT, day, event.name))
-                    .or_default(),
-            );
-            for &(key, value) in &event.props {
-                bump(
-                    self.days
-                        .entry((site, kind::PROP, day, prop_value(key, value)))
-                        .or_default(),
-                );
+        if !self.props_only {
+            bump(self.hours.entry((site, hour)).or_default());
+            bump(self.days.entry((site, kind::SITE, day, 0)).or_default());
+            for (k, value) in visit_dims(attrs) {
+                bump(self.days.entry((site, k, day, value)).or_default());
             }
+            let (row_kind, value) = if event.pageview {
+                (kind::PAGE, event.pathname)
+            } else {
+                (kind::EVENT, event.name)
+            };
+            bump(self.days.entry((site, row_kind, day, value)).or_default());
+        }
+        // Properties count on every event that carries them, page views
+        // included, as Plausible counts them.
+        for &(key, value) in &event.props {
+            bump(
+                self.days
+                    .entry((site, kind::PROP, day, prop_value(key, value)))
+                    .or_default(),
+            );
         }
         self.hashes += hashes;
     }
@@ -281,6 +289,9 @@ impl Pending {
         attrs: &VisitAttributes,
         sign: i64,
     ) {
+        if self.props_only {
+            return;
+        }
         let day = tz.local_day(shape.start_ts);
         let hour = tz.local_hour(shape.start_ts);
         let apply = |acc: &mut Acc| {

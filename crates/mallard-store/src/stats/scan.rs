@@ -582,15 +582,12 @@ impl ByValue {
         match self.row_kind {
             kind::PAGE => event.pageview.then_some(event.code),
             kind::EVENT => (!event.pageview).then_some(event.code),
-            kind::PROP => (!event.pageview)
-                .then(|| {
-                    visit
-                        .props_of(event)
-                        .iter()
-                        .find(|(k, _)| *k == self.prop_key)
-                        .map(|&(k, v)| prop_value(k, v))
-                })
-                .flatten(),
+            // Properties count on every event, page views included.
+            kind::PROP => visit
+                .props_of(event)
+                .iter()
+                .find(|(k, _)| *k == self.prop_key)
+                .map(|&(k, v)| prop_value(k, v)),
             kind::ENTRY_PAGE | kind::EXIT_PAGE => None,
             _ => self.visit_value(visit),
         }

@@ -134,7 +134,12 @@ pub(crate) fn make_event(
     (minute, visitor, kind, path, sess, _): GenEvent,
 ) -> NewEvent {
     let (name, props) = match kind {
-        0..=6 => (EventName::PAGEVIEW, vec![]),
+        // Some page views carry a property too.
+        0 => (
+            EventName::PAGEVIEW,
+            vec![("plan".to_owned(), ["free", "team"][path % 2].to_owned())],
+        ),
+        1..=6 => (EventName::PAGEVIEW, vec![]),
         7 => (
             "Signup",
             vec![("plan".to_owned(), ["free", "pro"][path % 2].to_owned())],
@@ -463,14 +468,11 @@ impl Reference {
             let key = match dimension {
                 Dimension::Page => (e.name == EventName::PAGEVIEW).then(|| e.path.clone()),
                 Dimension::Event => (e.name != EventName::PAGEVIEW).then(|| e.name.clone()),
-                Dimension::Prop(key) => (e.name != EventName::PAGEVIEW)
-                    .then(|| {
-                        e.props
-                            .iter()
-                            .find(|(k, _)| k == key)
-                            .map(|(_, v)| v.clone())
-                    })
-                    .flatten(),
+                Dimension::Prop(key) => e
+                    .props
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone()),
                 Dimension::EntryPage | Dimension::ExitPage => None,
                 d => Some(label(Self::visit_value(&self.visits[&e.visit_id], d))),
             };

@@ -1,7 +1,8 @@
 //! The custom property keys of a range, each with the events that carry it
 //! and their visitors (`GET /api/stats/props`), counted from the visits the
-//! filters select: a custom event adds one event to each of its keys, as the
-//! values of one key are counted by a property breakdown.
+//! filters select: an event (a page view or a custom event) adds one event
+//! to each of its keys, as the values of one key are counted by a property
+//! breakdown.
 
 use mallard_core::DayRange;
 use rusqlite::Connection;
@@ -21,11 +22,8 @@ struct PropKeysTally {
 
 impl Tally for PropKeysTally {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        // Properties are counted on custom events, as a property breakdown
-        // counts them.
-        if event.pageview {
-            return;
-        }
+        // Properties count on every event that carries them, page views
+        // included, as a property breakdown counts them.
         for &(key, _) in visit.props_of(event) {
             let counted = self
                 .keys
