@@ -347,5 +347,15 @@ fn a_running_server_imports_the_export_and_the_dashboard_shows_it() {
             .contains("imported=0"),
         "the switch is kept in the address"
     );
+    // The import screen offers the format; a browser on `mallard serve`
+    // shows the command to run.
+    browser.goto(&server.url("/#/import"));
+    browser.wait_for_text("h1", "Import logs");
+    browser.eval(
+        "const format = document.querySelector('#import-format'); format.value = 'plausible'; \
+         format.dispatchEvent(new Event('input', {bubbles: true})); return null;",
+    );
+    let command = browser.wait_for_text("#import-command", "mallard import plausible");
+    assert!(command.ends_with("plausible-export.zip"), "{command}");
     server.terminate();
 }
