@@ -433,15 +433,7 @@ impl TableReader {
                 )]
             }
             Table::Sources => {
-                let pageviews = row.count_optional(6, "pageviews")?;
-                let metrics = ImportedMetrics {
-                    visitors: row.count_required(2, "visitors")?,
-                    visits: row.count_required(3, "visits")?,
-                    visit_duration_secs: row.count_required(4, "visit_duration")?,
-                    bounces: row.count_required(5, "bounces")?,
-                    pageviews,
-                    events: pageviews,
-                };
+                let metrics = row.visit_metrics("visits", row.count_optional(6, "pageviews")?)?;
                 let source = match row.required(1)?.trim() {
                     "Direct / None" => "",
                     source => source,
@@ -477,18 +469,10 @@ impl TableReader {
                 )]
             }
             Table::EntryPages => {
-                let pageviews = row.count_optional(0, "pageviews")?;
                 vec![(
                     ImportedDimension::EntryPage,
                     page(row.required(1)?),
-                    ImportedMetrics {
-                        visitors: row.count_required(2, "visitors")?,
-                        visits: row.count_required(3, "entrances")?,
-                        visit_duration_secs: row.count_required(4, "visit_duration")?,
-                        bounces: row.count_required(5, "bounces")?,
-                        pageviews,
-                        events: pageviews,
-                    },
+                    row.visit_metrics("entrances", row.count_optional(0, "pageviews")?)?,
                 )]
             }
             Table::ExitPages => {
@@ -507,15 +491,7 @@ impl TableReader {
                 )]
             }
             Table::Locations | Table::Devices | Table::Browsers | Table::OperatingSystems => {
-                let pageviews = row.count_optional(0, "pageviews")?;
-                let metrics = ImportedMetrics {
-                    visitors: row.count_required(2, "visitors")?,
-                    visits: row.count_required(3, "visits")?,
-                    visit_duration_secs: row.count_required(4, "visit_duration")?,
-                    bounces: row.count_required(5, "bounces")?,
-                    pageviews,
-                    events: pageviews,
-                };
+                let metrics = row.visit_metrics("visits", row.count_optional(0, "pageviews")?)?;
                 let raw = row.required(1)?.trim();
                 let (dimension, value) = match self.table {
                     Table::Locations => (ImportedDimension::Country, country(raw)),
@@ -574,6 +550,24 @@ impl Row<'_> {
     fn optional(&self, at: usize) -> Option<&str> {
         let column = self.reader.optional[at]?;
         self.fields.get(column).map(String::as_str)
+    }
+
+    /// The counts of a table of visits: visitors, visits (named
+    /// `visits_column`), durations and bounces in required columns 2 to 5,
+    /// with `pageviews`.
+    fn visit_metrics(
+        &self,
+        visits_column: &'static str,
+        pageviews: u64,
+    ) -> Result<ImportedMetrics, LineError> {
+        Ok(ImportedMetrics {
+            visitors: self.count_required(2, "visitors")?,
+            visits: self.count_required(3, visits_column)?,
+            visit_duration_secs: self.count_required(4, "visit_duration")?,
+            bounces: self.count_required(5, "bounces")?,
+            pageviews,
+            events: pageviews,
+        })
     }
 
     fn count_required(&self, at: usize, name: &'static str) -> Result<u64, LineError> {

@@ -244,19 +244,7 @@ pub fn import_plausible(
     let mut outcomes = Vec::new();
     let parts = collect_parts(&request.inputs, &mut outcomes);
     if parts.is_empty() {
-        let why = outcomes
-            .iter()
-            .map(|(name, outcome)| match outcome {
-                FileOutcome::Unreadable(err) => format!("{name}: {err}"),
-                _ => name.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(ImportError::WrongFormat(if why.is_empty() {
-            "no input given".into()
-        } else {
-            why
-        }));
+        return Err(ImportError::WrongFormat(super::run::why_nothing(&outcomes)));
     }
     // Every file is read as its table before anything is recorded.
     let tables = parts

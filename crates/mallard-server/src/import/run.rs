@@ -202,19 +202,7 @@ pub fn import_logs(
         }
     }
     if files.is_empty() {
-        let why = outcomes
-            .iter()
-            .map(|(name, outcome)| match outcome {
-                FileOutcome::Unreadable(err) => format!("{name}: {err}"),
-                _ => name.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(ImportError::NothingReadable(if why.is_empty() {
-            "no input given".into()
-        } else {
-            why
-        }));
+        return Err(ImportError::NothingReadable(why_nothing(&outcomes)));
     }
     if matches!(request.format, ImportFormat::GoatCounter) {
         // A file that is not an export is refused before anything is
@@ -359,6 +347,24 @@ pub fn import_logs(
         cancelled: tracker.cancelled(),
         rolled_back,
     })
+}
+
+/// Why no input could be read, from their outcomes ("no input given"
+/// without any).
+pub(super) fn why_nothing(outcomes: &[(String, FileOutcome)]) -> String {
+    let why = outcomes
+        .iter()
+        .map(|(name, outcome)| match outcome {
+            FileOutcome::Unreadable(err) => format!("{name}: {err}"),
+            _ => name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if why.is_empty() {
+        "no input given".into()
+    } else {
+        why
+    }
 }
 
 /// Undoes the earlier imports of `site` that were interrupted while they

@@ -63,15 +63,10 @@ fn totals_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Totals> {
     })
 }
 
-/// Adds `more` to `totals`.
+/// Adds `more` to `totals`, visitors too: imported visitors are sums.
 pub(super) fn add(totals: &mut Totals, more: &Totals) {
     totals.visitors += more.visitors;
-    totals.pageviews += more.pageviews;
-    totals.events += more.events;
-    totals.visits += more.visits;
-    totals.bounces += more.bounces;
-    totals.visit_pageviews += more.visit_pageviews;
-    totals.duration_ms += more.duration_ms;
+    totals.add_counters(more);
 }
 
 /// The imported totals of `window`: the daily totals, with the custom

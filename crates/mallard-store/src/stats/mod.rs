@@ -72,6 +72,17 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds `other`'s counters, visitors aside (distinct visitors of two
+    /// sets do not add up).
+    pub(crate) fn add_counters(&mut self, other: &Totals) {
+        self.pageviews += other.pageviews;
+        self.events += other.events;
+        self.visits += other.visits;
+        self.bounces += other.bounces;
+        self.visit_pageviews += other.visit_pageviews;
+        self.duration_ms += other.duration_ms;
+    }
+
     fn add_counts(&mut self, counts: &[i64; 6]) {
         self.pageviews += counts[0];
         self.events += counts[1];

@@ -341,16 +341,6 @@ fn add_visit(totals: &mut Totals, visit: &VisitRecord) {
     totals.duration_ms += visit.end_ts - visit.start_ts;
 }
 
-/// Adds `b`'s counters (not visitors) to `a`.
-fn add_totals(a: &mut Totals, b: &Totals) {
-    a.pageviews += b.pageviews;
-    a.events += b.events;
-    a.visits += b.visits;
-    a.bounces += b.bounces;
-    a.visit_pageviews += b.visit_pageviews;
-    a.duration_ms += b.duration_ms;
-}
-
 /// Counters with their visitors.
 #[derive(Debug, Clone)]
 struct Counted {
@@ -367,7 +357,7 @@ impl Counted {
     }
 
     fn merge(&mut self, other: Self) {
-        add_totals(&mut self.totals, &other.totals);
+        self.totals.add_counters(&other.totals);
         self.visitors.merge(other.visitors);
     }
 

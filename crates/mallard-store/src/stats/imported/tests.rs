@@ -38,28 +38,54 @@ fn sum(a: &Totals, b: &Totals) -> Totals {
     total
 }
 
-fn imported_totals(n: u64) -> Totals {
+/// The totals that imported `metrics` stand for.
+fn totals_of(metrics: &ImportedMetrics) -> Totals {
     Totals {
-        visitors: n,
-        visits: (n + 1) as i64,
-        pageviews: (3 * n) as i64,
-        events: (3 * n) as i64,
-        bounces: 1,
-        visit_pageviews: (3 * n) as i64,
-        duration_ms: (60_000 * n) as i64,
+        visitors: metrics.visitors,
+        visits: metrics.visits as i64,
+        pageviews: metrics.pageviews as i64,
+        events: metrics.events as i64,
+        bounces: metrics.bounces as i64,
+        visit_pageviews: metrics.pageviews as i64,
+        duration_ms: metrics.visit_duration_secs as i64 * 1000,
     }
+}
+
+/// The totals of one imported day of [`record`] with `n`.
+fn imported_totals(n: u64) -> Totals {
+    totals_of(&record(0, ImportedDimension::Totals, "", n).metrics)
+}
+
+/// A store with three days of native events (UTC), and its first day.
+fn native_store(dir: &std::path::Path) -> (Store, i64) {
+    let events = arrival_order(BASES_MS[2], &three_days_of_events());
+    store_events(dir, "UTC", &events, &[50]);
+    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let first = store
+        .reads()
+        .with(|db| Ok(db.stats_site(SITE)?.unwrap().first_day.unwrap()))
+        .unwrap();
+    (store, first)
+}
+
+/// Imports `records` as a finished Plausible import; returns its id.
+fn import(store: &Store, records: Vec<ImportedRecord>) -> i64 {
+    store
+        .writer()
+        .run_blocking(move |conn| {
+            let (import_id, site_id) =
+                crate::imports::begin_import(conn, SITE, "plausible", "plausible-csv", 1)?;
+            crate::imported_daily::store_records(conn, import_id, site_id, &records)?;
+            crate::imports::finish_import(conn, import_id, 2)?;
+            Ok(import_id)
+        })
+        .unwrap()
 }
 
 #[test]
 fn imported_days_add_to_native_answers_before_the_first_native_day() {
     let dir = tempfile::tempdir().unwrap();
-    let events = arrival_order(BASES_MS[2], &three_days_of_events());
-    store_events(dir.path(), "UTC", &events, &[50]);
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let first = store
-        .reads()
-        .with(|db| Ok(db.stats_site(SITE)?.unwrap().first_day.unwrap()))
-        .unwrap();
+    let (store, first) = native_store(dir.path());
     // Five imported days before the native ones, and two that overlap them
     // (the overlap rule leaves those out).
     let mut records = Vec::new();
@@ -69,16 +95,7 @@ fn imported_days_add_to_native_answers_before_the_first_native_day() {
         records.push(record(day, ImportedDimension::Page, "/imported-only", 100));
         records.push(record(day, ImportedDimension::Event, "Signup", 2));
     }
-    let import_id = store
-        .writer()
-        .run_blocking(move |conn| {
-            let (import_id, site_id) =
-                crate::imports::begin_import(conn, SITE, "plausible", "plausible-csv", 1)?;
-            crate::imported_daily::store_records(conn, import_id, site_id, &records)?;
-            crate::imports::finish_import(conn, import_id, 2)?;
-            Ok(import_id)
-        })
-        .unwrap();
+    let import_id = import(&store, records);
     let range = DayRange {
         start: first - 7,
         end: first + 3,
@@ -209,13 +226,7 @@ fn imported_days_add_to_native_answers_before_the_first_native_day() {
 #[test]
 fn merged_breakdowns_equal_a_plain_merge_of_every_value() {
     let dir = tempfile::tempdir().unwrap();
-    let events = arrival_order(BASES_MS[2], &three_days_of_events());
-    store_events(dir.path(), "UTC", &events, &[50]);
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let first = store
-        .reads()
-        .with(|db| Ok(db.stats_site(SITE)?.unwrap().first_day.unwrap()))
-        .unwrap();
+    let (store, first) = native_store(dir.path());
     // Seventy days before the native ones, over three calendar months:
     // values the native data has too, and values of their own, with counts
     // that put some of each at the top.
@@ -248,16 +259,7 @@ fn merged_breakdowns_equal_a_plain_merge_of_every_value() {
         records.push(record(day, ImportedDimension::Source, "(unknown)", 2));
     }
     records.retain(|r| r.metrics.visitors > 0);
-    let stored = records.clone();
-    store
-        .writer()
-        .run_blocking(move |conn| {
-            let (import_id, site_id) =
-                crate::imports::begin_import(conn, SITE, "plausible", "plausible-csv", 1)?;
-            crate::imported_daily::store_records(conn, import_id, site_id, &stored)?;
-            crate::imports::finish_import(conn, import_id, 2)
-        })
-        .unwrap();
+    import(&store, records.clone());
     let dimensions = [
         (Dimension::Page, ImportedDimension::Page),
         (Dimension::Browser, ImportedDimension::Browser),
@@ -288,15 +290,7 @@ fn merged_breakdowns_equal_a_plain_merge_of_every_value() {
                     for r in records.iter().filter(|r| {
                         r.dimension == *imported && (window.start..window.end).contains(&r.day)
                     }) {
-                        let one = Totals {
-                            visitors: r.metrics.visitors,
-                            visits: r.metrics.visits as i64,
-                            pageviews: r.metrics.pageviews as i64,
-                            events: r.metrics.events as i64,
-                            bounces: r.metrics.bounces as i64,
-                            visit_pageviews: r.metrics.pageviews as i64,
-                            duration_ms: r.metrics.visit_duration_secs as i64 * 1000,
-                        };
+                        let one = totals_of(&r.metrics);
                         super::add(sums.entry(r.value.clone()).or_default(), &one);
                     }
                     for limit in [1, 2, 3, 5, 10, 100] {
