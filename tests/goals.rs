@@ -340,7 +340,7 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
     assert!(row.contains('2') && row.contains('3'), "{row}");
     let none = browser.text(".goals-table tr[data-goal='404']");
     assert!(none.contains("0.0%"), "{none}");
-    // The funnel form offers the event goal as a step, not the pattern.
+    // The funnel form offers the pattern and the event goal as steps.
     browser.goto(&server.url(&format!("/#/funnel?site={SITE}&period=day")));
     browser.wait_for("#add-goal-step:not([hidden])");
     let options = browser.eval(
@@ -350,18 +350,36 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
         options,
         json!([
             ["+ Add a goal as a step", false],
-            ["Visit /blog/* (a pattern or property: not a step)", true],
+            ["Visit /blog/*", false],
             ["404", false]
         ])
     );
-    browser.eval(
-        "const s = document.querySelector('#add-goal-step'); s.value = '1'; \
-         s.dispatchEvent(new Event('change')); return null;",
+    for index in ["0", "1"] {
+        browser.eval(&format!(
+            "const s = document.querySelector('#add-goal-step'); s.value = '{index}'; \
+             s.dispatchEvent(new Event('change')); return null;"
+        ));
+    }
+    let step_value = |n: u32| {
+        browser.eval(&format!(
+            "return document.querySelector('[data-step=\"{n}\"] .step-value').value"
+        ))
+    };
+    // The empty second step takes the first goal; the next one is added.
+    assert_eq!(step_value(2), "/blog/*");
+    assert_eq!(step_value(3), "404");
+    // A pattern step counts the page views of every path it matches: both
+    // visitors who read the blog, one of them then on /blog/b.
+    let funnel = json_of(
+        client()
+            .get(server.url(&format!(
+                "/api/stats/funnel?site_id={SITE}&period=day&steps=page:/blog/*,page:/blog/b"
+            )))
+            .send()
+            .unwrap(),
     );
-    assert_eq!(
-        browser.eval("return document.querySelector('[data-step=\"2\"] .step-value').value"),
-        "404"
-    );
+    assert_eq!(funnel[0]["visitors"], 2, "{funnel}");
+    assert_eq!(funnel[1]["visitors"], 1, "{funnel}");
 
     browser.goto(&server.url(&format!("/#/?site={SITE}&period=day")));
     browser.click("button[data-dimension='goals']");

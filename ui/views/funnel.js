@@ -2,8 +2,8 @@
 // `event:Name`; add, remove, move up and down) and an optional window, kept in
 // the URL (#/funnel?…&steps=page:/,event:Signup&window=30m); the result as
 // horizontal bars with visits, visitors, conversion and drop-off, and the same
-// numbers in a table. The site's goals that are one event or one exact page
-// are offered as steps.
+// numbers in a table. The site's goals without a property (an event, a page,
+// or a page pattern such as /blog/*) are offered as steps.
 
 import { funnel } from '../queries.js';
 import { h } from '../dom.js';
@@ -66,20 +66,20 @@ function stepForm(state) {
   add.addEventListener('click', () => { steps.push({ type: 'page', value: '' }); draw(`[data-step="${steps.length}"] .step-value`); });
   draw();
 
-  // The site's goals as steps: an event goal or an exact page goal (without
-  // a property) is one step; a pattern or a property goal is not.
+  // The site's goals as steps: an event goal, a page goal or a page pattern
+  // goal (without a property) is one step; a property goal is not.
   const fromGoal = h('select', { id: 'add-goal-step', 'aria-label': 'Add a goal as a step', hidden: true });
   const asStep = (goal) => {
     if (goal.prop_key) return null;
     if (goal.event_name) return { type: 'event', value: goal.event_name };
-    return goal.page_path && !goal.page_path.includes('*') ? { type: 'page', value: goal.page_path } : null;
+    return goal.page_path ? { type: 'page', value: goal.page_path } : null;
   };
   if (state.site) {
     api('GET', `/api/goals?site_id=${encodeURIComponent(state.site)}`).then((goals) => {
       if (!goals.length) return;
       fromGoal.replaceChildren(h('option', { value: '' }, '+ Add a goal as a step'),
         ...goals.map((goal, index) => h('option', { value: String(index), disabled: !asStep(goal) },
-          asStep(goal) ? goal.name : `${goal.name} (a pattern or property: not a step)`)));
+          asStep(goal) ? goal.name : `${goal.name} (a property goal: not a step)`)));
       fromGoal.hidden = false;
       fromGoal.addEventListener('change', () => {
         const step = asStep(goals[Number(fromGoal.value)] ?? {});

@@ -42,6 +42,11 @@ impl Step {
                     "{raw:?}: the path contains control characters"
                 )));
             }
+            // A pattern (`*` one segment, `**` any depth) matches the page
+            // views of every path it matches, as a page goal does.
+            if path.contains('*') {
+                crate::goal::PathPattern::parse(path).map_err(|e| bad(format!("{raw:?}: {e}")))?;
+            }
             Ok(Self::Page(path.to_owned()))
         } else if let Some(name) = raw.strip_prefix("event:") {
             let name = EventName::parse(name).map_err(|e| bad(format!("{raw:?}: {e}")))?;
@@ -113,6 +118,11 @@ mod tests {
             parse_funnel_steps("page:/,page:/pricing;event:Signup").unwrap(),
             steps
         );
+        // A page pattern is a step too.
+        assert_eq!(
+            parse_funnel_steps("page:/blog/**;event:Signup").unwrap()[0],
+            Step::Page("/blog/**".into())
+        );
         for bad in [
             "",
             "page:/",
@@ -122,6 +132,7 @@ mod tests {
             "event:;page:/",
             "event:pageview;page:/",
             "page:/a\u{7};page:/",
+            "page:/blog/*?x;page:/",
         ] {
             assert!(parse_funnel_steps(bad).is_err(), "{bad:?}");
         }

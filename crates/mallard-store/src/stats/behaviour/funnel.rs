@@ -21,12 +21,43 @@ use super::source::{Bounds, VisitFilter, VisitFold, fold_matching, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
+use crate::stats::predicate::matching_paths;
 use crate::visit_record::Columns;
+
+/// The events one funnel step matches: the page view of its path or the
+/// custom event of its name, or the page views of every path its pattern
+/// matches (`page:/blog/*`); none when nothing stored matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StepMatch(Vec<StepId>);
+
+impl StepMatch {
+    /// A step of these ids.
+    pub(crate) fn of(ids: impl IntoIterator<Item = StepId>) -> Self {
+        let mut ids: Vec<StepId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Self(ids)
+    }
+
+    /// Whether `event` is this step.
+    #[inline]
+    pub(crate) fn matches(&self, event: StepId) -> bool {
+        match self.0.as_slice() {
+            [one] => *one == event,
+            ids => ids.binary_search(&event).is_ok(),
+        }
+    }
+
+    /// Whether no stored event can be this step.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The deepest step (0 = none) that `events` reach in order, with step `j`
 /// at most `window_ms` after the chain's first step.
 pub(crate) fn level(
-    steps: &[Option<StepId>],
+    steps: &[StepMatch],
     events: &[(i64, StepId)],
     window_ms: Option<i64>,
 ) -> usize {
@@ -34,7 +65,7 @@ pub(crate) fn level(
     for &(ts, event) in events {
         // Latest steps first, so one event never serves two consecutive steps.
         for j in (0..steps.len()).rev() {
-            if steps[j] != Some(event) {
+            if !steps[j].matches(event) {
                 continue;
             }
             if j == 0 {
@@ -55,21 +86,31 @@ pub(crate) fn level(
 /// The deepest step that `events` reach in order, without a window: taking
 /// each step at its first match after the previous one reaches as deep as
 /// any other choice, so one pass suffices (the same level as [`level`]).
-pub(crate) fn greedy_level(
-    steps: &[Option<StepId>],
-    events: impl IntoIterator<Item = StepId>,
-) -> usize {
+pub(crate) fn greedy_level(steps: &[StepMatch], events: impl IntoIterator<Item = StepId>) -> usize {
     // Steps that were never stored are never reached. The events are
     // folded to the end, which packed visits decode fastest.
-    let mut next = steps.first().copied().flatten();
     events.into_iter().fold(0, |reached, event| {
-        if next == Some(event) {
-            next = steps.get(reached + 1).copied().flatten();
+        if steps.get(reached).is_some_and(|step| step.matches(event)) {
             reached + 1
         } else {
             reached
         }
     })
+}
+
+/// What `step` matches among the stored paths and names: a page pattern
+/// (`*` one segment, `**` any depth, as goals have) every path it matches.
+fn step_match(conn: &Connection, step: &Step) -> Result<StepMatch, StoreError> {
+    if let Step::Page(path) = step
+        && path.contains('*')
+    {
+        let paths = match mallard_core::goal::PathPattern::parse(path) {
+            Ok(pattern) => matching_paths(conn, &pattern)?,
+            Err(_) => Default::default(),
+        };
+        return Ok(StepMatch::of(paths.into_iter().map(StepId::page)));
+    }
+    Ok(StepMatch::of(resolve_step(conn, step)?))
 }
 
 /// Per step `k` (from 1), how many reached at least level `k`, given how
@@ -89,8 +130,8 @@ fn reaching(per_level: &[u64]) -> Vec<u64> {
 
 /// What a funnel counts while folding visits.
 struct Reached<'a> {
-    /// The steps' ids.
-    steps: &'a [Option<StepId>],
+    /// The steps.
+    steps: &'a [StepMatch],
     /// Visits per deepest level reached (index 0: none); a visit counts
     /// for every step up to its level, which [`reaching`] adds up once at
     /// the end rather than per visit.
@@ -100,7 +141,7 @@ struct Reached<'a> {
 }
 
 impl<'a> Reached<'a> {
-    fn new(steps: &'a [Option<StepId>]) -> Self {
+    fn new(steps: &'a [StepMatch]) -> Self {
         Self {
             steps,
             visits: vec![0; steps.len() + 1],
@@ -139,10 +180,10 @@ pub(crate) fn run(
 ) -> Result<Vec<FunnelStep>, StoreError> {
     let ids = steps
         .iter()
-        .map(|step| resolve_step(conn, step))
+        .map(|step| step_match(conn, step))
         .collect::<Result<Vec<_>, _>>()?;
     let mut reached = Reached::new(&ids);
-    if ids.first().is_some_and(Option::is_some) {
+    if ids.first().is_some_and(|first| !first.is_empty()) {
         match window_ms {
             // Without a window event times do not matter, so packed days serve.
             None => {
@@ -211,8 +252,11 @@ mod tests {
             events in prop::collection::vec((0i64..4, any::<bool>()), 0..12),
         ) {
             let step = |k: usize, id: i64| if k.is_multiple_of(2) { StepId::page(id) } else { StepId::event(id) };
-            let steps: Vec<Option<StepId>> =
-                steps.iter().enumerate().map(|(k, s)| s.map(|id| step(k, id))).collect();
+            let steps: Vec<StepMatch> = steps
+                .iter()
+                .enumerate()
+                .map(|(k, s)| StepMatch::of(s.map(|id| step(k, id))))
+                .collect();
             let events: Vec<(i64, StepId)> = events
                 .iter()
                 .enumerate()
@@ -237,7 +281,8 @@ mod tests {
 
     #[test]
     fn levels_follow_the_order_and_the_window() {
-        let steps = [Some(A), Some(B), Some(E)];
+        let one = |id: StepId| StepMatch::of([id]);
+        let steps = [one(A), one(B), one(E)];
         assert_eq!(level(&steps, &[(0, A), (1, B), (2, E)], None), 3);
         assert_eq!(level(&steps, &[(0, B), (1, A), (2, E)], None), 1);
         assert_eq!(level(&steps, &[(0, A), (1, E), (2, B)], None), 2);
@@ -254,10 +299,18 @@ mod tests {
             3
         );
         // A step that repeats needs two events.
-        let twice = [Some(A), Some(A)];
+        let twice = [one(A), one(A)];
         assert_eq!(level(&twice, &[(0, A)], None), 1);
         assert_eq!(level(&twice, &[(0, A), (1, A)], None), 2);
         // A step that was never stored is never reached.
-        assert_eq!(level(&[Some(A), None], &[(0, A), (1, B)], None), 1);
+        assert_eq!(
+            level(&[one(A), StepMatch::default()], &[(0, A), (1, B)], None),
+            1
+        );
+        // A step of several ids (a page pattern) is reached by any of them.
+        let either = [one(E), StepMatch::of([B, A])];
+        assert_eq!(level(&either, &[(0, E), (1, B)], None), 2);
+        assert_eq!(greedy_level(&either, [E, A]), 2);
+        assert_eq!(greedy_level(&either, [A, E]), 1);
     }
 }

@@ -31,6 +31,19 @@ fn step_of(e: &RefEvent) -> Step {
 }
 
 /// The selected visits with all their events in order.
+/// Whether `e` is `step`: its event, its page, or a page its pattern
+/// matches.
+fn step_matches(step: &Step, e: &RefEvent) -> bool {
+    match step {
+        Step::Page(pattern) if pattern.contains('*') => {
+            e.name == EventName::PAGEVIEW
+                && mallard_core::goal::PathPattern::parse(pattern)
+                    .is_ok_and(|pattern| pattern.matches(&e.path))
+        }
+        _ => step_of(e) == *step,
+    }
+}
+
 fn visit_paths<'a>(reference: &'a Reference, query: &StatsQuery) -> Vec<(i64, Vec<&'a RefEvent>)> {
     let (_, visits) = reference.select(query);
     let ids: HashSet<i64> = visits.iter().map(|(id, _)| *id).collect();
@@ -66,7 +79,7 @@ fn naive_level(steps: &[Step], events: &[&RefEvent], window: Option<i64>) -> usi
         for i in from..events.len() {
             let e = events[i];
             let start = first_ts.unwrap_or(e.ts);
-            if step_of(e) == *step && window.is_none_or(|w| e.ts - start <= w) {
+            if step_matches(step, e) && window.is_none_or(|w| e.ts - start <= w) {
                 best = best.max(1 + deeper(&steps[1..], events, i + 1, Some(start), window));
             }
         }
@@ -94,6 +107,8 @@ fn check_funnel(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery, se
         Step::Event("Signup".into()),
         Step::Event("Purchase".into()),
         Step::Page("/never".into()),
+        Step::Page("/blog/*".into()),
+        Step::Page("/**".into()),
     ];
     let steps: Vec<Step> = (0..2 + seed % 3)
         .map(|i| pool[(seed / 3 + i * 5) % pool.len()].clone())
