@@ -357,5 +357,24 @@ fn a_running_server_imports_the_export_and_the_dashboard_shows_it() {
     );
     let command = browser.wait_for_text("#import-command", "mallard import plausible");
     assert!(command.ends_with("plausible-export.zip"), "{command}");
+
+    // A site with imported days alone: listed as such, its dashboard shows
+    // them all (no native day cuts them).
+    succeeded(&import(
+        &home,
+        &[
+            "plausible",
+            "--site",
+            "only.test",
+            unpacked.to_str().unwrap(),
+        ],
+    ));
+    browser.goto(&server.url("/#/sites"));
+    browser.wait_for_text(
+        "tr[data-site='only.test']",
+        "Imported days only (2024-03-08 – 2024-03-12)",
+    );
+    browser.goto(&server.url("/#/?site=only.test&period=custom&from=2024-03-08&to=2024-03-12"));
+    browser.wait_for_text("#stat-pageviews .stat-value", "98");
     server.terminate();
 }

@@ -87,7 +87,9 @@ function sitesTable(sites, onDeleted) {
     h('tbody', {}, sites.map((s) => h('tr', { 'data-site': s.site_id },
       h('td', {}, s.site_id),
       h('td', {}, s.time_zone),
-      h('td', {}, s.has_events ? 'Receiving events' : h('span', { class: 'badge' }, 'No events yet')),
+      h('td', {}, s.has_events ? 'Receiving events'
+        : s.imported ? `Imported days only (${s.imported.first_date} – ${s.imported.last_date})`
+          : h('span', { class: 'badge' }, 'No events yet')),
       h('td', {}, h('a', { href: `#/?site=${encodeURIComponent(s.site_id)}` }, 'Dashboard')),
       h('td', {}, h('button', {
         type: 'button',
