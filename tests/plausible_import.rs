@@ -305,6 +305,21 @@ fn files_of_another_format_are_refused_with_the_names_or_columns_expected() {
             && stderr.contains("date,visitors,pageviews,bounces,visits,visit_duration"),
         "{stderr}"
     );
+    // The same export twice in one import would count twice.
+    let zip = export(&home);
+    let output = import(
+        &home,
+        &[
+            "plausible",
+            "--site",
+            SITE,
+            zip.to_str().unwrap(),
+            zip.to_str().unwrap(),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the same table"), "{stderr}");
     let listed = succeeded(&import(&home, &["list"]));
     assert!(!listed.contains("plausible"), "nothing began: {listed}");
 }

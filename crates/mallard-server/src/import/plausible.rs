@@ -195,6 +195,21 @@ fn zip_parts(path: &Path) -> Result<(Vec<Part>, Vec<String>), String> {
     Ok((parts, others))
 }
 
+/// Two files of the same table whose days overlap (two copies of an
+/// export, or two exports), by name: their counts would add up twice.
+fn same_days_twice(parts: &[Part]) -> Option<(&str, &str)> {
+    parts.iter().enumerate().find_map(|(i, a)| {
+        parts[i + 1..]
+            .iter()
+            .find(|b| {
+                a.file.table == b.file.table
+                    && a.file.first_day <= b.file.last_day
+                    && b.file.first_day <= a.file.last_day
+            })
+            .map(|b| (a.name.as_str(), b.name.as_str()))
+    })
+}
+
 /// Reads a line of `reader` into `buffer` (without its line ending);
 /// `false` at the end.
 fn next_line(reader: &mut dyn BufRead, buffer: &mut Vec<u8>) -> Result<bool, std::io::Error> {
@@ -245,6 +260,12 @@ pub fn import_plausible(
     let parts = collect_parts(&request.inputs, &mut outcomes);
     if parts.is_empty() {
         return Err(ImportError::WrongFormat(super::run::why_nothing(&outcomes)));
+    }
+    if let Some((a, b)) = same_days_twice(&parts) {
+        return Err(ImportError::WrongFormat(format!(
+            "{a} and {b} hold the same table for some of the same days: import one export at \
+             a time"
+        )));
     }
     // Every file is read as its table before anything is recorded.
     let tables = parts
@@ -451,5 +472,45 @@ impl TableRead<'_> {
             Ok(())
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(name: &str) -> Part {
+        Part {
+            name: name.to_owned(),
+            file: parse_file_name(name).unwrap(),
+            place: Place::File(PathBuf::from(name)),
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn the_same_table_for_the_same_days_twice_is_found() {
+        let one_export = [
+            part("imported_pages_20240101_20241231.csv"),
+            part("imported_visitors_20240101_20241231.csv"),
+        ];
+        assert_eq!(same_days_twice(&one_export), None);
+        // The next year's export beside it is fine; a copy is not.
+        let two_years = [
+            part("imported_pages_20240101_20241231.csv"),
+            part("pages_20250101_20251231.csv"),
+        ];
+        assert_eq!(same_days_twice(&two_years), None);
+        let copies = [
+            part("imported_pages_20240101_20241231.csv"),
+            part("pages_20241201_20250131.csv"),
+        ];
+        assert_eq!(
+            same_days_twice(&copies),
+            Some((
+                "imported_pages_20240101_20241231.csv",
+                "pages_20241201_20250131.csv"
+            ))
+        );
     }
 }
