@@ -5,13 +5,22 @@
 //! keeps the visits that may still grow in memory; everything older is final and
 //! lives only in the `visits` table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// A visit ends after this long without events from its visitor.
 pub const VISIT_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 
-/// How often, in event time, idle visits are dropped from memory.
-const PRUNE_EVERY_MS: i64 = 60 * 1000;
+/// The length of a generation of the visits held in memory, in event time
+/// (the newest event's): a visit not touched for two generations whose
+/// last event is more than [`VISIT_TIMEOUT_MS`] old is dropped.
+const GENERATION_MS: i64 = 60 * 1000;
+
+/// Visits looked at for dropping per event recorded: dropping idle visits
+/// costs a little per event instead of a pass over all of them at once
+/// (which held a write up for hundreds of milliseconds with a million
+/// visitors in the last half hour), and keeps up, since a visit is queued
+/// at most once per generation in which it is touched.
+const PRUNE_STEPS_PER_EVENT: usize = 4;
 
 /// Visit-level attributes, as interned dimension ids, taken from a visit's first event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,12 +103,20 @@ pub struct Recorded {
 }
 
 /// The visits that can still receive events, keyed by site and visitor.
+///
+/// Each held visit has the generation in which it was last touched, and is
+/// queued once per generation it is touched in; idle ones are dropped a few
+/// at a time from the front of the queue ([`ActiveVisits::prune_step`]). A
+/// visit touched in the last two generations is never dropped, whatever its
+/// events' times: the visit of an import or a pull, with times long past,
+/// stays whole while its events arrive.
 #[derive(Debug, Default)]
 pub struct ActiveVisits {
-    open: HashMap<(i64, i64), Visit>,
+    open: HashMap<(i64, i64), (Visit, i64)>,
+    /// Visits to look at, by the generation they were queued in.
+    queue: VecDeque<(i64, (i64, i64))>,
     next_id: i64,
     newest_ts: i64,
-    last_prune_ts: i64,
 }
 
 /// One event as the visit tracker sees it.
@@ -123,12 +140,17 @@ impl ActiveVisits {
             next_id,
             ..Self::default()
         };
-        for visit in open {
+        let open: Vec<Visit> = open.into_iter().collect();
+        for visit in &open {
             visits.newest_ts = visits.newest_ts.max(visit.end_ts);
             visits.next_id = visits.next_id.max(visit.id + 1);
-            visits.open.insert((visit.site_id, visit.visitor_id), visit);
         }
-        visits.last_prune_ts = visits.newest_ts;
+        let generation = visits.generation();
+        for visit in open {
+            let key = (visit.site_id, visit.visitor_id);
+            visits.queue.push_back((generation, key));
+            visits.open.insert(key, (visit, generation));
+        }
         visits
     }
 
@@ -141,17 +163,20 @@ impl ActiveVisits {
         attributes: impl FnOnce() -> Result<VisitAttributes, E>,
     ) -> Result<Recorded, E> {
         self.newest_ts = self.newest_ts.max(event.ts);
-        if self.newest_ts - self.last_prune_ts >= PRUNE_EVERY_MS {
-            self.prune();
-        }
+        self.prune_step(PRUNE_STEPS_PER_EVENT);
+        let generation = self.generation();
         let key = (event.site_id, event.visitor_id);
-        if let Some(visit) = self.open.get_mut(&key) {
+        if let Some((visit, touched)) = self.open.get_mut(&key) {
             let continues = event.ts <= visit.end_ts + VISIT_TIMEOUT_MS
                 && event.ts >= visit.start_ts - VISIT_TIMEOUT_MS;
             if continues {
                 let start_moved = event.ts < visit.start_ts;
                 let before = visit.clone();
                 add_event(visit, event);
+                if *touched != generation {
+                    *touched = generation;
+                    self.queue.push_back((generation, key));
+                }
                 return Ok(Recorded {
                     visit: visit.clone(),
                     is_new: false,
@@ -179,9 +204,10 @@ impl ActiveVisits {
         let replaces = self
             .open
             .get(&key)
-            .is_none_or(|open| event.ts > open.end_ts);
+            .is_none_or(|(open, _)| event.ts > open.end_ts);
         if replaces {
-            self.open.insert(key, visit.clone());
+            self.open.insert(key, (visit.clone(), generation));
+            self.queue.push_back((generation, key));
         }
         Ok(Recorded {
             visit,
@@ -193,9 +219,43 @@ impl ActiveVisits {
 
     /// Drops visits that can no longer receive events from memory.
     pub fn prune(&mut self) {
+        self.prune_step(usize::MAX);
+    }
+
+    /// Looks at up to `steps` queued visits of generations at least two
+    /// back: one touched since stays (it was queued again), one whose last
+    /// event is older than the visit timeout goes, and another is queued
+    /// again to be looked at later.
+    fn prune_step(&mut self, steps: usize) {
+        let generation = self.generation();
         let cutoff = self.newest_ts - VISIT_TIMEOUT_MS;
-        self.open.retain(|_, visit| visit.end_ts >= cutoff);
-        self.last_prune_ts = self.newest_ts;
+        for _ in 0..steps {
+            let Some(&(queued, key)) = self.queue.front() else {
+                return;
+            };
+            if queued > generation - 2 {
+                return;
+            }
+            self.queue.pop_front();
+            let Some((visit, touched)) = self.open.get_mut(&key) else {
+                continue;
+            };
+            if *touched != queued {
+                // Touched later: queued again then.
+                continue;
+            }
+            if visit.end_ts < cutoff {
+                self.open.remove(&key);
+            } else {
+                *touched = generation;
+                self.queue.push_back((generation, key));
+            }
+        }
+    }
+
+    /// The current generation, by the newest event's time.
+    fn generation(&self) -> i64 {
+        self.newest_ts.div_euclid(GENERATION_MS)
     }
 
     /// How many visits are held in memory.
@@ -327,6 +387,30 @@ mod tests {
         assert_ne!(open.id, straggler.id);
         let next = record(&mut visits, pageview(1, 10 * 60 * MIN + MIN, 11));
         assert_eq!(next.id, open.id);
+    }
+
+    #[test]
+    fn a_visit_of_past_events_stays_whole_while_live_events_move_time_on() {
+        let mut visits = ActiveVisits::new(1, []);
+        let now = 100 * VISIT_TIMEOUT_MS;
+        record(&mut visits, pageview(1, now, 10));
+        // An import's visit from long ago, between live events.
+        let imported = record(&mut visits, pageview(7, 1_000, 10));
+        for minute in 1..=2 {
+            record(
+                &mut visits,
+                pageview(2, now + minute * GENERATION_MS / 2, 10),
+            );
+        }
+        let next = record(&mut visits, pageview(7, 61_000, 11));
+        assert_eq!(next.id, imported.id, "the same visit");
+        assert_eq!(next.pageviews, 2);
+        // Idle for two generations of live time, it goes.
+        for minute in 2..=8 {
+            record(&mut visits, pageview(3, now + minute * GENERATION_MS, 10));
+        }
+        let again = record(&mut visits, pageview(7, 62_000, 11));
+        assert_ne!(again.id, imported.id);
     }
 
     #[test]
