@@ -396,3 +396,102 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
         "the filter is in the URL"
     );
 }
+
+/// The Goals card of a seeded site, as `(goal, visitors, events, revenue)`.
+fn goal_rows(server: &Server, key: &str, query: &str) -> Vec<(String, u64, i64, Value)> {
+    let (status, rows) = call(
+        server,
+        reqwest::Method::GET,
+        &format!("/api/stats/goals?site_id=seed.test&period=30d{query}"),
+        key,
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["goal"].as_str().unwrap().to_owned(),
+                row["unique_conversions"].as_u64().unwrap(),
+                row["total_conversions"].as_i64().unwrap(),
+                row["revenue"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The goal days the server has counted so far.
+fn goal_days_stored(home: &TestHome) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        home.data_dir().join("mallard.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row("SELECT count(*) FROM goal_days", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_do() {
+    let home = TestHome::new();
+    let seeded = home
+        .command()
+        .args([
+            "seed",
+            "--site",
+            "seed.test",
+            "--events",
+            "20000",
+            "--days",
+            "20",
+        ])
+        .arg("--data-dir")
+        .arg(home.data_dir())
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "{seeded:?}");
+    let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")]);
+    let session = sign_in(&server, "a long password");
+    let admin = create_api_key(&server, &session, "Admin");
+    for goal in [
+        json!({"site_id": "seed.test", "event_name": "Signup"}),
+        json!({"site_id": "seed.test", "name": "Purchases", "event_name": "Purchase"}),
+        json!({"site_id": "seed.test", "name": "Blog", "page_path": "/blog/*"}),
+        json!({"site_id": "seed.test", "name": "Docs", "page_path": "/docs/**"}),
+    ] {
+        let (status, body) = call(
+            &server,
+            reqwest::Method::POST,
+            "/api/goals",
+            &admin,
+            Some(goal),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // A filter every visit meets: counted from the events, always.
+    let counted = goal_rows(&server, &admin, "&filters=source!=Nowhere");
+    assert_eq!(counted.len(), 4);
+    assert!(counted.iter().all(|row| row.2 > 0), "{counted:?}");
+    // The server counts the closed days' goal days on its own: 17 or more
+    // days of the 20 are closed, for each of 4 goals.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while goal_days_stored(&home) < 4 * 17 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} goal days stored",
+            goal_days_stored(&home)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let stored = goal_rows(&server, &admin, "");
+    for (from_days, from_events) in stored.iter().zip(&counted) {
+        // The same events and revenue; visitors the same within the
+        // sketches' error.
+        assert_eq!(from_days.0, from_events.0);
+        assert_eq!(from_days.2, from_events.2, "{stored:?} {counted:?}");
+        assert_eq!(from_days.3, from_events.3, "{stored:?} {counted:?}");
+        let error = (from_days.1 as f64 - from_events.1 as f64).abs() / from_events.1 as f64;
+        assert!(error < 0.03, "{stored:?} {counted:?}");
+    }
+}

@@ -280,6 +280,17 @@ mod tests {
             (0, 0),
         ];
         assert!(expected.iter().take(3).all(|(events, _)| *events > 0));
+        // Goals never stored have no goal days (see `crate::goal_days` for
+        // those).
+        let goals: Vec<Goal> = goals
+            .into_iter()
+            .zip(-4..)
+            .map(|(definition, id)| Goal {
+                id,
+                definition,
+                created_at_ms: 0,
+            })
+            .collect();
         let store = crate::Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
         // Without filters from the rollups (but the property goal); with a
         // filter every visit meets, from the events.

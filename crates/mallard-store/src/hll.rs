@@ -427,6 +427,19 @@ impl Counter {
         }
     }
 
+    /// The visitors as a sketch, to store or to union with stored ones.
+    pub fn into_sketch(mut self) -> Sketch {
+        self.compact();
+        if self.registers.is_empty() {
+            Sketch::Exact(self.hashes)
+        } else {
+            Sketch::Dense {
+                p: self.p,
+                registers: self.registers,
+            }
+        }
+    }
+
     /// The number of distinct visitors: exact while exact, else estimated.
     pub fn estimate(&mut self) -> u64 {
         if self.registers.is_empty() {
@@ -467,6 +480,36 @@ mod tests {
 
     fn hashes(range: std::ops::Range<i64>) -> Vec<u32> {
         range.map(visitor_hash).collect()
+    }
+
+    #[test]
+    fn a_counter_becomes_the_sketch_of_its_visitors() {
+        let mut small = Counter::new(DIM_PRECISION, 512);
+        for h in hashes(0..300).into_iter().chain(hashes(100..200)) {
+            small.insert(h);
+        }
+        let mut expected = hashes(0..300);
+        expected.sort_unstable();
+        assert_eq!(small.into_sketch(), Sketch::Exact(expected));
+        let mut large = Counter::new(DIM_PRECISION, 512);
+        for h in hashes(0..10_000) {
+            large.insert(h);
+        }
+        let estimate = large.clone().estimate();
+        let sketch = large.into_sketch();
+        assert!(matches!(
+            sketch,
+            Sketch::Dense {
+                p: DIM_PRECISION,
+                ..
+            }
+        ));
+        assert_eq!(sketch.estimate(), estimate);
+        // Unioned with itself it counts the same.
+        let mut union = SketchUnion::new();
+        union.add(&sketch);
+        union.add(&sketch);
+        assert_eq!(union.estimate(), estimate);
     }
 
     #[test]

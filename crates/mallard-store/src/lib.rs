@@ -21,6 +21,7 @@ pub mod deletion;
 pub mod dims;
 pub mod error;
 pub mod feed;
+pub mod goal_days;
 pub mod goals;
 pub mod hll;
 pub mod imported_daily;

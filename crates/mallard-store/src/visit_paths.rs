@@ -124,12 +124,15 @@ impl Default for VisitPaths {
 impl VisitPaths {
     /// The state of a writer that loads: closed days may be waiting when
     /// some closed day is not packed or some packed day's replaced rows are
-    /// still to be deleted (after an upgrade, or a stop in between).
+    /// still to be deleted (after an upgrade, or a stop in between), and
+    /// goal days when there are goals.
     pub(crate) fn loaded(conn: &Connection) -> Result<Self, StoreError> {
-        let replacing: bool = conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM packed_rows)")?
-            .query_row([], |r| r.get(0))?;
-        let waiting = replacing || !closed_days(conn, 1)?.is_empty();
+        let (replacing, goals): (bool, bool) = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM packed_rows), EXISTS (SELECT 1 FROM goals)",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let waiting = replacing || goals || !closed_days(conn, 1)?.is_empty();
         let paths = Self::default();
         paths.backlog.store(waiting, Ordering::Relaxed);
         Ok(paths)
@@ -195,9 +198,12 @@ impl VisitPaths {
     }
 
     /// Drops what was read of the day being packed, which is read again
-    /// from its start later (before a job that may change its rows).
+    /// from its start later (before a job that may change its rows), and
+    /// has the write-behind look for work again (the job may add a goal
+    /// whose days are to be counted).
     pub(crate) fn restart(&mut self) {
         self.staged = None;
+        self.backlog.store(true, Ordering::Relaxed);
     }
 
     /// Whether [`VisitPaths::pack_closed`] packs.
@@ -208,6 +214,8 @@ impl VisitPaths {
     /// Packs closed days in steps ([`VisitPaths::step`]) until [`PACK_BUDGET`]
     /// is spent or `limit` days are packed, unless packing is off: each step
     /// is small, so that a write-behind never holds up ingestion for long.
+    /// Once no closed day is left, the steps count goal days
+    /// ([`crate::goal_days::fill_step`]).
     pub(crate) fn pack_closed(
         &mut self,
         conn: &Connection,
@@ -222,9 +230,13 @@ impl VisitPaths {
         let mut idle = false;
         while packed < limit && began.elapsed() < PACK_BUDGET {
             match self.step(conn)? {
+                // With no closed day left to pack, the goal days of the
+                // packed ones are counted.
                 Step::Idle => {
-                    idle = true;
-                    break;
+                    if !crate::goal_days::fill_step(conn)? {
+                        idle = true;
+                        break;
+                    }
                 }
                 Step::Packed(..) => packed += 1,
                 Step::DeletedRows | Step::ReadRows => {}

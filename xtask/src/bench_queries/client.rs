@@ -19,12 +19,14 @@ pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36
 
 /// One answer: its status and the time from sending the request until the
 /// last byte of the body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     /// The HTTP status.
     pub status: u16,
     /// Request sent to body read.
     pub elapsed: Duration,
+    /// The body.
+    pub body: Bytes,
 }
 
 /// A keep-alive connection to the server under test.
@@ -78,14 +80,15 @@ impl KeepAlive {
             let response = sender.send_request(request).await?;
             let status = response.status().as_u16();
             // The whole body is read: the time covers producing all of it.
-            response.into_body().collect().await?;
-            anyhow::Ok(status)
+            let body = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, body))
         }
         .await;
         match outcome {
-            Ok(status) => Ok(Answer {
+            Ok((status, body)) => Ok(Answer {
                 status,
                 elapsed: started.elapsed(),
+                body,
             }),
             Err(err) => {
                 // The next request opens a new connection.

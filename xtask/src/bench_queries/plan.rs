@@ -33,6 +33,11 @@ pub const QUERIES: &[Query] = &[
         extra: "",
     },
     Query {
+        name: "goals",
+        path: "/api/stats/goals",
+        extra: "",
+    },
+    Query {
         name: "pages",
         path: "/api/stats/breakdown/pages",
         extra: "limit=10",
@@ -139,6 +144,7 @@ pub const QUERIES: &[Query] = &[
 const QUICK_QUERIES: &[&str] = &[
     "main",
     "timeseries",
+    "goals",
     "pages",
     "sources",
     "countries",

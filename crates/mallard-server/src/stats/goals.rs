@@ -75,8 +75,7 @@ fn conversions(
     query: &mallard_store::stats::StatsQuery,
     goals: &[Goal],
 ) -> Result<(Vec<mallard_store::stats::GoalConversions>, u64), mallard_store::StoreError> {
-    let definitions: Vec<_> = goals.iter().map(|g| g.definition.clone()).collect();
-    let counted = db.stats_goal_conversions(site, query, &definitions)?;
+    let counted = db.stats_goal_conversions(site, query, goals)?;
     let visitors = if goals.is_empty() {
         0
     } else {

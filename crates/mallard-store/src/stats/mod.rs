@@ -33,7 +33,9 @@ use mallard_core::{DayRange, Dimension, Filter, Interval};
 pub use behaviour::{
     Cohort, ExportEvent, Flow, FlowRow, FunnelStep, Neighbour, Sequence, SessionRow, VisitLabels,
 };
+pub(crate) use scan::{CLOCK_SET_BACK_MARGIN_MS, GoalCounter, goal_counters_by_day};
 pub use site::SiteInfo;
+pub(crate) use site::by_id as site_by_id;
 
 use crate::error::StoreError;
 use crate::reader::ReadConn;
@@ -366,63 +368,28 @@ impl ReadConn<'_> {
         &self,
         site: &SiteInfo,
         query: &StatsQuery,
-        goals: &[crate::goals::GoalDefinition],
+        goals: &[crate::goals::Goal],
     ) -> Result<Vec<GoalConversions>, StoreError> {
         let conn = self.connection();
-        let predicate = Predicate::compile(conn, &query.filters)?;
         let matchers = goals
             .iter()
-            .map(|goal| goal_matcher(conn, goal))
+            .map(|goal| goal_matcher(conn, &goal.definition))
             .collect::<Result<Vec<_>, _>>()?;
-        // Without filters, a page goal, and an event goal while no revenue
-        // was ever stored, is its pages' or event's rollups; the others
-        // (properties, revenue) are counted from the events, together.
-        let revenue_stored: bool = conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM dims WHERE kind = ?1)")?
-            .query_row([crate::dims::DimKind::Currency as u8], |r| r.get(0))?;
-        let from_rollups = |matcher: &scan::GoalMatcher| {
-            query.filters.is_empty()
-                && matcher.prop.is_none()
-                && (matcher.pages.is_some() || !revenue_stored)
+        // Without filters, the goal days counted so far answer for their
+        // days ([`crate::goal_days`]).
+        let stored = if query.filters.is_empty() {
+            from_goal_days(conn, site, query.range, goals, &matchers)?
+        } else {
+            None
         };
-        // Without filters, an event goal counted from the events reads only
-        // the visits with its event (its own filters screen the others);
-        // under filters, the goals share one pass.
-        let alone = |goal: &crate::goals::GoalDefinition, matcher: &scan::GoalMatcher| {
-            query.filters.is_empty() && goal.event_name.is_some() && !from_rollups(matcher)
+        let counted = match stored {
+            Some(counted) => counted,
+            None => counted_conversions(conn, site, query, goals, &matchers)?,
         };
-        let scanned: Vec<scan::GoalMatcher> = matchers
-            .iter()
-            .zip(goals)
-            .filter(|(matcher, goal)| !from_rollups(matcher) && !alone(goal, matcher))
-            .map(|(matcher, _)| matcher.clone())
-            .collect();
-        let mut counted =
-            scan::goal_conversions(conn, site, query.range, &predicate, &scanned)?.into_iter();
         let mut texts = labels::DimTexts::default();
-        matchers
-            .iter()
-            .zip(goals)
-            .map(|(matcher, goal)| {
-                let (totals, revenue) = if from_rollups(matcher) {
-                    (
-                        goal_rollup(conn, site, query.range, matcher)?,
-                        Default::default(),
-                    )
-                } else if alone(goal, matcher) {
-                    let own = Predicate::compile(conn, &goal_filters(goal))?;
-                    scan::goal_conversions(
-                        conn,
-                        site,
-                        query.range,
-                        &own,
-                        std::slice::from_ref(matcher),
-                    )?
-                    .pop()
-                    .unwrap_or_default()
-                } else {
-                    counted.next().unwrap_or_default()
-                };
+        counted
+            .into_iter()
+            .map(|(totals, revenue)| {
                 let revenue = revenue
                     .into_iter()
                     .map(|(currency, (micros, events))| {
@@ -500,6 +467,144 @@ impl ReadConn<'_> {
 #[cfg(test)]
 pub(crate) mod tests;
 
+/// The conversions of `goals` counted from the events (or, for some goals
+/// without filters, from the rollups), in their order.
+fn counted_conversions(
+    conn: &rusqlite::Connection,
+    site: &SiteInfo,
+    query: &StatsQuery,
+    goals: &[crate::goals::Goal],
+    matchers: &[scan::GoalMatcher],
+) -> Result<Vec<scan::GoalCount>, StoreError> {
+    let predicate = Predicate::compile(conn, &query.filters)?;
+    // Without filters, a page goal, and an event goal while no revenue
+    // was ever stored, is its pages' or event's rollups; the others
+    // (properties, revenue) are counted from the events, together.
+    let revenue_stored: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM dims WHERE kind = ?1)")?
+        .query_row([crate::dims::DimKind::Currency as u8], |r| r.get(0))?;
+    let from_rollups = |matcher: &scan::GoalMatcher| {
+        query.filters.is_empty()
+            && matcher.prop.is_none()
+            && (matcher.pages.is_some() || !revenue_stored)
+    };
+    // Without filters, an event goal counted from the events reads only
+    // the visits with its event (its own filters screen the others);
+    // under filters, the goals share one pass.
+    let alone = |goal: &crate::goals::GoalDefinition, matcher: &scan::GoalMatcher| {
+        query.filters.is_empty() && goal.event_name.is_some() && !from_rollups(matcher)
+    };
+    let scanned: Vec<scan::GoalMatcher> = matchers
+        .iter()
+        .zip(goals)
+        .filter(|(matcher, goal)| !from_rollups(matcher) && !alone(&goal.definition, matcher))
+        .map(|(matcher, _)| matcher.clone())
+        .collect();
+    let mut counted =
+        scan::goal_conversions(conn, site, query.range, &predicate, &scanned)?.into_iter();
+    matchers
+        .iter()
+        .zip(goals)
+        .map(|(matcher, goal)| {
+            Ok(if from_rollups(matcher) {
+                (
+                    goal_rollup(conn, site, query.range, matcher)?,
+                    Default::default(),
+                )
+            } else if alone(&goal.definition, matcher) {
+                let own = Predicate::compile(conn, &goal_filters(&goal.definition))?;
+                scan::goal_conversions(
+                    conn,
+                    site,
+                    query.range,
+                    &own,
+                    std::slice::from_ref(matcher),
+                )?
+                .pop()
+                .unwrap_or_default()
+            } else {
+                counted.next().unwrap_or_default()
+            })
+        })
+        .collect()
+}
+
+/// The conversions of `goals` without filters from their goal days where
+/// stored, the other days of the range (from the first to the last day that
+/// some goal has no row for) counted from the events in one pass; `None`
+/// when no day of the range is stored.
+fn from_goal_days(
+    conn: &rusqlite::Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    goals: &[crate::goals::Goal],
+    matchers: &[scan::GoalMatcher],
+) -> Result<Option<Vec<scan::GoalCount>>, StoreError> {
+    // Before the site's first day there is nothing to count.
+    let Some(first) = site.first_day else {
+        return Ok(None);
+    };
+    let days = DayRange {
+        start: range.start.max(first),
+        end: range.end,
+    };
+    if goals.is_empty() || days.days() <= 0 {
+        return Ok(None);
+    }
+    let stored = goals
+        .iter()
+        .map(|goal| crate::goal_days::read(conn, goal.id, days))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut missing =
+        (days.start..days.end).filter(|day| stored.iter().any(|goal| !goal.contains_key(day)));
+    let live = match missing.next() {
+        Some(from) => DayRange {
+            start: from,
+            end: missing.next_back().unwrap_or(from) + 1,
+        },
+        None => DayRange {
+            start: days.end,
+            end: days.end,
+        },
+    };
+    if live.days() == days.days() {
+        return Ok(None);
+    }
+    let counters = if live.days() > 0 {
+        let everything = Predicate::compile(conn, &[])?;
+        scan::goal_counters(conn, site, live, &everything, matchers)?
+    } else {
+        goals.iter().map(|_| scan::GoalCounter::default()).collect()
+    };
+    Ok(Some(
+        counters
+            .into_iter()
+            .zip(stored)
+            .map(|(mut counter, stored)| {
+                let mut visitors = crate::hll::SketchUnion::new();
+                for (day, stored_day) in &stored {
+                    if !live.contains(*day) {
+                        crate::goal_days::add_stored(&mut counter, stored_day);
+                        visitors.add(&stored_day.visitors);
+                    }
+                }
+                let scan::GoalCounter {
+                    events,
+                    visitors: live_visitors,
+                    revenue,
+                } = counter;
+                visitors.add(&live_visitors.into_sketch());
+                let totals = Totals {
+                    events,
+                    visitors: visitors.estimate(),
+                    ..Totals::default()
+                };
+                (totals, revenue)
+            })
+            .collect(),
+    ))
+}
+
 /// A goal's conversions without filters, from the rollups of its pages or
 /// its event.
 fn goal_rollup(
@@ -545,7 +650,7 @@ fn goal_filters(goal: &crate::goals::GoalDefinition) -> Vec<Filter> {
 }
 
 /// `goal` with its names resolved to the ids events carry.
-fn goal_matcher(
+pub(crate) fn goal_matcher(
     conn: &rusqlite::Connection,
     goal: &crate::goals::GoalDefinition,
 ) -> Result<scan::GoalMatcher, StoreError> {

@@ -40,7 +40,7 @@ const DAY_EXACT_LIMIT: usize = 2_048;
 
 /// How long after the first instant of a local day the day before may still
 /// be shown by the site's clock, at most (see [`Window`]).
-const CLOCK_SET_BACK_MARGIN_MS: i64 = 3 * mallard_core::period::MS_PER_HOUR;
+pub(crate) const CLOCK_SET_BACK_MARGIN_MS: i64 = 3 * mallard_core::period::MS_PER_HOUR;
 
 /// The columns every filtered stats query reads: visitors, the visit's
 /// counters, and the events with their times (no visit ids).
@@ -839,7 +839,9 @@ mod prop_keys;
 mod revenue;
 mod view;
 
-pub(super) use goals::{GoalMatcher, goal_conversions};
+pub(crate) use goals::{
+    GoalCount, GoalCounter, GoalMatcher, goal_conversions, goal_counters, goal_counters_by_day,
+};
 pub(super) use prop_keys::prop_keys;
 pub(super) use revenue::revenue;
 

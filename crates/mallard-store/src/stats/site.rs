@@ -35,17 +35,32 @@ impl SiteInfo {
 
 /// Looks a site up by its domain.
 pub(crate) fn lookup(conn: &Connection, domain: &str) -> Result<Option<SiteInfo>, StoreError> {
+    lookup_where(conn, "s.domain = ?1", &domain)
+}
+
+/// Looks a site up by its id.
+pub(crate) fn by_id(conn: &Connection, site_id: i64) -> Result<Option<SiteInfo>, StoreError> {
+    lookup_where(conn, "s.id = ?1", &site_id)
+}
+
+/// Looks up the site that `condition` (on `sites s`, with `key` as `?1`)
+/// selects.
+fn lookup_where(
+    conn: &Connection,
+    condition: &str,
+    key: &dyn rusqlite::ToSql,
+) -> Result<Option<SiteInfo>, StoreError> {
     // The version grows with the rollups', and with every import that
     // finished or was undone: imported aggregates change no rollup, and a
     // site may have nothing else.
     let site = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT s.id, s.timezone, r.version, r.first_day, \
              (SELECT coalesce(sum((i.finished_at IS NOT NULL) + (i.undone_at IS NOT NULL)), 0) \
               FROM imports i WHERE i.site_id = s.id) \
-             FROM sites s LEFT JOIN rollup_sites r ON r.site_id = s.id WHERE s.domain = ?1",
-        )?
-        .query_row(params![domain], |r| {
+             FROM sites s LEFT JOIN rollup_sites r ON r.site_id = s.id WHERE {condition}",
+        ))?
+        .query_row([key], |r| {
             let time_zone: String = r.get(1)?;
             let version: Option<i64> = r.get(2)?;
             let imports: i64 = r.get(4)?;

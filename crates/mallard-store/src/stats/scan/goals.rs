@@ -1,31 +1,32 @@
 //! The conversions of a site's goals in a range (`GET /api/stats/goals`):
 //! for each goal, the visitors who converted and the events that converted,
 //! counted in one pass over the visits the filters select, each event
-//! checked against every goal.
+//! checked against every goal; also per local day, for the goal days
+//! ([`crate::goal_days`]).
 
 use std::collections::{BTreeMap, HashSet};
 
-use mallard_core::DayRange;
+use mallard_core::{DayRange, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Tally, run};
+use super::{DIM_EXACT_LIMIT, EventNeed, Tally, run};
 use crate::error::StoreError;
-use crate::hll::DIM_PRECISION;
+use crate::hll::{Counter, DIM_PRECISION};
 use crate::stats::predicate::Predicate;
 use crate::stats::{SiteInfo, Totals};
 use crate::visit_record::{Columns, EventRecord, VisitRecord};
 
 /// One goal, its names resolved to the ids events carry.
 #[derive(Debug, Clone, Default)]
-pub(in crate::stats) struct GoalMatcher {
+pub(crate) struct GoalMatcher {
     /// A custom event goal: the name's id (`None` with `pages` `None`: a
     /// name never stored, which nothing matches).
-    pub(in crate::stats) event: Option<i64>,
+    pub(crate) event: Option<i64>,
     /// A page goal: the ids of the paths its pattern matches.
-    pub(in crate::stats) pages: Option<HashSet<i64>>,
+    pub(crate) pages: Option<HashSet<i64>>,
     /// The property key and value ids the event must carry (`Some(None)`:
     /// a pair never stored, which nothing matches).
-    pub(in crate::stats) prop: Option<Option<(i64, i64)>>,
+    pub(crate) prop: Option<Option<(i64, i64)>>,
 }
 
 impl GoalMatcher {
@@ -44,30 +45,78 @@ impl GoalMatcher {
     }
 }
 
+/// What a goal converted in some time: the converting events, their
+/// visitors, and per currency id (0: none given) the amounts' sum in
+/// millionths and the events that carried one.
+#[derive(Debug, Clone)]
+pub(crate) struct GoalCounter {
+    pub(crate) events: i64,
+    pub(crate) visitors: Counter,
+    pub(crate) revenue: BTreeMap<i64, (i128, i64)>,
+}
+
+impl Default for GoalCounter {
+    fn default() -> Self {
+        Self {
+            events: 0,
+            visitors: Counter::new(DIM_PRECISION, DIM_EXACT_LIMIT),
+            revenue: BTreeMap::new(),
+        }
+    }
+}
+
+impl GoalCounter {
+    #[inline]
+    fn add(&mut self, event: &EventRecord, hash: u32) {
+        self.events += 1;
+        self.visitors.insert(hash);
+        if let Some(micros) = event.revenue_micros {
+            self.add_revenue(event.currency.unwrap_or(0), i128::from(micros), 1);
+        }
+    }
+
+    /// Adds `events` amounts summing to `micros` in `currency`.
+    pub(crate) fn add_revenue(&mut self, currency: i64, micros: i128, events: i64) {
+        let (sum, count) = self.revenue.entry(currency).or_default();
+        *sum += micros;
+        *count += events;
+    }
+
+    /// Adds what `other` converted.
+    pub(crate) fn merge(&mut self, other: Self) {
+        self.events += other.events;
+        self.visitors.merge(other.visitors);
+        for (currency, (micros, events)) in other.revenue {
+            self.add_revenue(currency, micros, events);
+        }
+    }
+
+    /// The counts, with the visitors estimated.
+    pub(crate) fn finish(mut self) -> GoalCount {
+        let totals = Totals {
+            events: self.events,
+            visitors: self.visitors.estimate(),
+            ..Totals::default()
+        };
+        (totals, self.revenue)
+    }
+}
+
+/// Counts each goal's conversions, per local day of the site or all in one.
 struct GoalsTally<'a> {
     goals: &'a [GoalMatcher],
-    counts: Vec<Counted>,
-    /// Per goal, per currency id (0: none given): the amounts' sum in
-    /// millionths and the events that carried one.
-    revenue: Vec<BTreeMap<i64, (i128, i64)>>,
+    /// Per local day with this zone; else everything under day 0.
+    days_of: Option<&'a SiteTimeZone>,
+    /// Per goal, per day.
+    counts: Vec<BTreeMap<i64, GoalCounter>>,
 }
 
 impl Tally for GoalsTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        for ((goal, counted), revenue) in self
-            .goals
-            .iter()
-            .zip(&mut self.counts)
-            .zip(&mut self.revenue)
-        {
+        for (goal, counts) in self.goals.iter().zip(&mut self.counts) {
             if goal.matches(visit, event) {
-                counted.totals.events += 1;
-                counted.visitors.insert(hash);
-                if let Some(micros) = event.revenue_micros {
-                    let (sum, events) = revenue.entry(event.currency.unwrap_or(0)).or_default();
-                    *sum += i128::from(micros);
-                    *events += 1;
-                }
+                let day = self.days_of.map_or(0, |zone| zone.local_day(event.ts));
+                counts.entry(day).or_default().add(event, hash);
             }
         }
     }
@@ -79,13 +128,8 @@ impl Tally for GoalsTally<'_> {
 
     fn merge(&mut self, other: Self) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
-            mine.merge(theirs);
-        }
-        for (mine, theirs) in self.revenue.iter_mut().zip(other.revenue) {
-            for (currency, (sum, events)) in theirs {
-                let entry = mine.entry(currency).or_default();
-                entry.0 += sum;
-                entry.1 += events;
+            for (day, counter) in theirs {
+                mine.entry(day).or_default().merge(counter);
             }
         }
     }
@@ -94,17 +138,17 @@ impl Tally for GoalsTally<'_> {
 /// What one goal converted: the visitors and events, and the revenue of
 /// the events that carried an amount, per currency id (0: none given), as
 /// the amounts' sum in millionths and how many they were.
-pub(in crate::stats) type GoalCount = (Totals, BTreeMap<i64, (i128, i64)>);
+pub(crate) type GoalCount = (Totals, BTreeMap<i64, (i128, i64)>);
 
-/// The visitors, events and revenue of each of `goals` in `range` under
-/// `predicate`, in the goals' order.
-pub(in crate::stats) fn goal_conversions(
+/// Counts `goals` in `range` under `predicate`, per local day or not.
+fn count(
     conn: &Connection,
     site: &SiteInfo,
     range: DayRange,
     predicate: &Predicate,
     goals: &[GoalMatcher],
-) -> Result<Vec<GoalCount>, StoreError> {
+    per_day: bool,
+) -> Result<Vec<BTreeMap<i64, GoalCounter>>, StoreError> {
     let columns = Columns {
         props: goals.iter().any(|goal| goal.prop.is_some()),
         revenue: true,
@@ -112,11 +156,8 @@ pub(in crate::stats) fn goal_conversions(
     };
     let new = || GoalsTally {
         goals,
-        counts: goals
-            .iter()
-            .map(|_| Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
-            .collect(),
-        revenue: goals.iter().map(|_| BTreeMap::new()).collect(),
+        days_of: per_day.then_some(&site.time_zone),
+        counts: goals.iter().map(|_| BTreeMap::new()).collect(),
     };
     let tally = if goals.is_empty() {
         None
@@ -131,15 +172,49 @@ pub(in crate::stats) fn goal_conversions(
         )?
     };
     Ok(match tally {
-        Some(tally) => tally
-            .counts
-            .into_iter()
-            .map(Counted::finish)
-            .zip(tally.revenue)
-            .collect(),
-        None => goals
-            .iter()
-            .map(|_| (Totals::default(), BTreeMap::new()))
-            .collect(),
+        Some(tally) => tally.counts,
+        None => goals.iter().map(|_| BTreeMap::new()).collect(),
     })
+}
+
+/// What each of `goals` converted in `range` under `predicate`, in the
+/// goals' order, with the visitors as counters (to union with others).
+pub(crate) fn goal_counters(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    goals: &[GoalMatcher],
+) -> Result<Vec<GoalCounter>, StoreError> {
+    Ok(count(conn, site, range, predicate, goals, false)?
+        .into_iter()
+        .map(|mut days| days.remove(&0).unwrap_or_default())
+        .collect())
+}
+
+/// What each of `goals` converted on each local day of `range` that it
+/// converted on, in the goals' order.
+pub(crate) fn goal_counters_by_day(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    goals: &[GoalMatcher],
+) -> Result<Vec<BTreeMap<i64, GoalCounter>>, StoreError> {
+    let everything = Predicate::compile(conn, &[])?;
+    count(conn, site, range, &everything, goals, true)
+}
+
+/// The visitors, events and revenue of each of `goals` in `range` under
+/// `predicate`, in the goals' order.
+pub(crate) fn goal_conversions(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
+    goals: &[GoalMatcher],
+) -> Result<Vec<GoalCount>, StoreError> {
+    Ok(goal_counters(conn, site, range, predicate, goals)?
+        .into_iter()
+        .map(GoalCounter::finish)
+        .collect())
 }
