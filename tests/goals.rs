@@ -3,7 +3,9 @@
 //! `/api/stats/goals` with exact numbers on hand-made traffic (an event
 //! goal, one with a property, page goals with `*` and `**`), and, in
 //! headless Chromium, a goal created in Settings shown on the dashboard
-//! with its numbers.
+//! with its numbers; the goal days of closed days, counted by the server in
+//! the background, answer as the events do, and `mallard check` counts them
+//! again.
 
 use mallard_e2e::browser::Browser;
 use mallard_e2e::{Server, TestHome, call_with_key, client, create_api_key, json_of, sign_in};
@@ -494,4 +496,47 @@ fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_
         let error = (from_days.1 as f64 - from_events.1 as f64).abs() / from_events.1 as f64;
         assert!(error < 0.03, "{stored:?} {counted:?}");
     }
+
+    // `mallard check` counts the goal days again: a wrong one is reported,
+    // and `--repair` deletes them for the server to count again.
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    let check = |extra: &[&str]| {
+        let output = home
+            .command()
+            .arg("check")
+            .args(extra)
+            .arg("--data-dir")
+            .arg(home.data_dir())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (ok, said) = check(&[]);
+    assert!(ok, "{said}");
+    rusqlite::Connection::open(home.data_dir().join("mallard.db"))
+        .unwrap()
+        .execute(
+            "UPDATE goal_days SET events = events + 5 \
+             WHERE day = (SELECT max(day) FROM goal_days) AND goal_id = 1",
+            [],
+        )
+        .unwrap();
+    let (ok, said) = check(&[]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("1 stored goal day(s) differ") && said.contains("\"Signup\""),
+        "{said}"
+    );
+    let (ok, said) = check(&["--repair"]);
+    assert!(ok && said.contains("deleted"), "{said}");
+    let (ok, said) = check(&[]);
+    assert!(ok, "{said}");
 }

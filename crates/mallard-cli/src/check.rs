@@ -1,6 +1,7 @@
-//! `mallard check`: SQLite's integrity check of the data directory's database
-//! and a comparison of its stats rollups with a recomputation from the stored
-//! rows, without writing to the file; `--repair` rebuilds the rollups.
+//! `mallard check`: SQLite's integrity check of the data directory's database,
+//! a comparison of its stats rollups and goal days with a recomputation from
+//! the stored rows, without writing to the file; `--repair` rebuilds the
+//! rollups and deletes the goal days (the server counts them again).
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -52,6 +53,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             segment_lines(&report.damaged_segments)
         );
     }
+    if !report.goal_days.is_empty() {
+        bail!(
+            "{} stored goal day(s) differ from the stored events; run `mallard check --repair` \
+             with the server stopped to delete them (the server counts them again):\n{}",
+            report.goal_days.len(),
+            report.goal_days.join("\n")
+        );
+    }
     if report.rollups.pending_days > 0 {
         println!(
             "note: the last run stopped before writing its stats rollups; they are \
@@ -82,9 +91,19 @@ fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open {}", dir.display()))?;
     let deleted = store.writer().delete_damaged_segments_blocking();
     let rebuilt = store.writer().rebuild_rollups_blocking();
+    let goal_days = store
+        .writer()
+        .run_blocking(mallard_store::goal_days::forget_all);
     store.close();
     let deleted = deleted.context("deleting the damaged day segments failed")?;
     let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
+    let goal_days = goal_days.context("deleting the goal days failed")?;
+    if goal_days > 0 {
+        println!(
+            "repaired: deleted {goal_days} goal day(s), which the server counts again from \
+             the stored events when it next runs"
+        );
+    }
     if !deleted.is_empty() {
         println!(
             "repaired: deleted {} damaged day segment(s) and their visits, which could \

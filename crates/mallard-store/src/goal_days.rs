@@ -142,6 +142,79 @@ pub fn fill_blocking(writer: &crate::WriterHandle) -> Result<u64, StoreError> {
     Ok(steps)
 }
 
+/// Counts every stored goal day again from the stored events and describes
+/// each that differs, one line per day (for `mallard check`; reads only).
+/// Rows that do not decode, or whose goal is gone, are a line per site.
+pub fn differences(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let spans: Vec<(i64, i64, i64, i64)> = conn
+        .prepare(
+            "SELECT site_id, min(day), max(day), count(*) FROM goal_days GROUP BY site_id \
+             ORDER BY site_id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut lines = Vec::new();
+    for (site_id, first, last, rows) in spans {
+        let Some(site) = crate::stats::site_by_id(conn, site_id)? else {
+            lines.push(format!(
+                "site {site_id}: {rows} goal day(s) of a site that is gone"
+            ));
+            continue;
+        };
+        let range = DayRange {
+            start: first,
+            end: last + 1,
+        };
+        let goals = crate::goals::goals_of(conn, site_id)?;
+        let matchers = goals
+            .iter()
+            .map(|goal| crate::stats::goal_matcher(conn, &goal.definition))
+            .collect::<Result<Vec<_>, _>>()?;
+        let counted = crate::stats::goal_counters_by_day(conn, &site, range, &matchers)?;
+        let mut read_back = 0;
+        for (goal, mut by_day) in goals.iter().zip(counted) {
+            for (day, stored) in read(conn, goal.id, range)? {
+                read_back += 1;
+                let recount = by_day.remove(&day).unwrap_or_default();
+                let visitors = recount.visitors.into_sketch().estimate();
+                if stored.events != recount.events
+                    || stored.revenue != recount.revenue
+                    || stored.visitors.estimate() != visitors
+                {
+                    lines.push(format!(
+                        "site {site_id}, goal {:?}, day {}: stored {} event(s) of {} \
+                         visitor(s), counted {} of {}{}",
+                        goal.definition.name,
+                        crate::error::utc_date(day),
+                        stored.events,
+                        stored.visitors.estimate(),
+                        recount.events,
+                        visitors,
+                        if stored.revenue == recount.revenue {
+                            ""
+                        } else {
+                            ", other revenue"
+                        }
+                    ));
+                }
+            }
+        }
+        if read_back != rows {
+            lines.push(format!(
+                "site {site_id}: {} goal day(s) that do not decode or whose goal is gone",
+                rows - read_back
+            ));
+        }
+    }
+    Ok(lines)
+}
+
+/// Deletes every goal day (`mallard check --repair`): the writer counts
+/// them again. Returns how many there were.
+pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute("DELETE FROM goal_days", [])?)
+}
+
 /// The first local day of `site` that is not closed: every instant of the
 /// days before it (with the margin of a clock set back at midnight) is
 /// before the first UTC day whose visits are not all in day segments, or

@@ -4,8 +4,9 @@
 //! rollups are not half-way in a writer's memory), opens the database with
 //! `SQLITE_OPEN_READ_ONLY` so that nothing it does can change the file, runs
 //! SQLite's integrity check and, on an intact file, compares the rollups with
-//! a recomputation from the stored rows ([`crate::rollup_check`]) and decodes
-//! every day segment, verifying its checksums.
+//! a recomputation from the stored rows ([`crate::rollup_check`]), decodes
+//! every day segment, verifying its checksums, and counts the stored goal
+//! days again ([`crate::goal_days::differences`]).
 
 use std::path::Path;
 
@@ -29,6 +30,9 @@ pub struct DatabaseCheck {
     /// The day segments that fail a checksum or do not decode, as
     /// `(site id, UTC day)`; not run on a damaged file.
     pub damaged_segments: Vec<(i64, i64)>,
+    /// The goal days that differ from a recount of the stored events
+    /// ([`crate::goal_days::differences`]); not run on a damaged file.
+    pub goal_days: Vec<String>,
 }
 
 /// Checks the database in `data_dir` without writing to it. Refused with
@@ -70,11 +74,13 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
         .collect::<Result<_, _>>()?;
     let rollups = rollup_differences(&conn).map_err(corrupt)?;
     let damaged_segments = crate::segment_fold::damaged_segments(&conn).map_err(corrupt)?;
+    let goal_days = crate::goal_days::differences(&conn).map_err(corrupt)?;
     Ok(DatabaseCheck {
         integrity_problems,
         rollups,
         sites,
         damaged_segments,
+        goal_days,
     })
 }
 

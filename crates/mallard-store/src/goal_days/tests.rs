@@ -136,6 +136,13 @@ fn stored_goal_days_answer_as_the_events_do() {
     }
     assert!(stored.iter().any(|row| row.2 > 0), "{stored:?}");
     let stored_count = stored.len();
+    let differences = |store: &Store| {
+        store
+            .reads()
+            .with(|db| super::differences(db.connection()))
+            .unwrap()
+    };
+    assert_eq!(differences(&store), Vec::<String>::new());
     // Stored days and the days counted live add up to the same numbers.
     assert_eq!(conversions(&store, &goals, false), counted);
     assert_eq!(conversions(&store, &goals, true), counted);
@@ -158,6 +165,16 @@ fn stored_goal_days_answer_as_the_events_do() {
     let made_up = conversions(&store, &goals, false);
     assert_eq!(made_up[0].totals.events, counted[0].totals.events + 1000);
     assert_eq!(made_up[1..], counted[1..]);
+    // `mallard check` finds it; its repair deletes the goal days, which are
+    // counted again.
+    let found = differences(&store);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("\"Signup\""), "{found:?}");
+    let forgotten = store.writer().run_blocking(super::forget_all).unwrap();
+    assert_eq!(forgotten, stored_count);
+    assert!(super::fill_blocking(&store.writer()).unwrap() > 0);
+    assert_eq!(differences(&store), Vec::<String>::new());
+    assert_eq!(conversions(&store, &goals, false), counted);
     store.close();
 }
 
@@ -262,6 +279,78 @@ fn days_are_counted_only_once_closed() {
         site.time_zone.day_start_ms(last_stored + 1) <= unpacked_from * crate::visit_days::DAY_MS
     );
     assert!(goals.len() == 4);
+    store.close();
+}
+
+#[test]
+fn a_visit_that_goes_on_past_midnight_counts_each_event_on_its_own_day() {
+    const DAY: i64 = 86_400_000;
+    let midnight = BASES_MS[2] - BASES_MS[2].rem_euclid(DAY) + 10 * DAY;
+    let event = |visitor: u64, ts: i64, kind: u8| {
+        let mut event = crate::stats::tests::make_event(0, (0, visitor, kind, 1, 0, false));
+        event.timestamp_ms = ts;
+        event
+    };
+    // Visitor 1 views a page at 23:50 and signs up at 00:05, one visit;
+    // others visit on the days after, so that both days close.
+    let mut events = vec![
+        event(1, midnight - 10 * 60_000, 1),
+        event(1, midnight + 5 * 60_000, 7),
+    ];
+    events.extend((1..5).map(|day| event(10 + day as u64, midnight + day * DAY + 3_600_000, 1)));
+    // And on the days before, so that a count over all the days finds the
+    // visit well inside its range (where visits may be read without their
+    // events' times).
+    events.splice(
+        0..0,
+        (2..4)
+            .rev()
+            .map(|day| event(20 + day as u64, midnight - day * DAY + 3_600_000, 1)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    store_events(dir.path(), "UTC", &events, &[1]);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let goal = definition("Signup", Some("Signup"), None, None);
+    store
+        .writer()
+        .run_blocking(move |conn| add_goal(conn, SITE, &goal, 0))
+        .unwrap();
+    super::fill_blocking(&store.writer()).unwrap();
+    let today = midnight / DAY;
+    assert!(
+        stored_days(&store).contains(&(1, today, 1)),
+        "{:?}",
+        stored_days(&store)
+    );
+    assert!(stored_days(&store).contains(&(1, today - 1, 0)));
+    let on = |day: i64| {
+        store
+            .reads()
+            .with(|db| {
+                let site = db.stats_site(SITE)?.unwrap();
+                let goals = goals_of(db.connection(), site.id)?;
+                let query = StatsQuery {
+                    range: DayRange {
+                        start: day,
+                        end: day + 1,
+                    },
+                    filters: Vec::new(),
+                    with_imported: false,
+                };
+                db.stats_goal_conversions(&site, &query, &goals)
+            })
+            .unwrap()[0]
+            .totals
+            .events
+    };
+    assert_eq!((on(today - 1), on(today)), (0, 1));
+    assert_eq!(
+        store
+            .reads()
+            .with(|db| super::differences(db.connection()))
+            .unwrap(),
+        Vec::<String>::new()
+    );
     store.close();
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mallard_core::{DayRange, SiteTimeZone};
+use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
 use super::{DIM_EXACT_LIMIT, EventNeed, Tally, run};
@@ -121,7 +121,8 @@ impl Tally for GoalsTally<'_> {
         }
     }
 
-    // Every visit is read with its events ([`EventNeed::Always`]).
+    // Every visit is read with its events ([`EventNeed::Always`], or
+    // [`EventNeed::AlwaysTimedAcrossBuckets`] per day).
     fn whole_visit(&mut self, _: &VisitRecord, _: u32) {}
 
     fn visit(&mut self, _: &VisitRecord) {}
@@ -159,17 +160,17 @@ fn count(
         days_of: per_day.then_some(&site.time_zone),
         counts: goals.iter().map(|_| BTreeMap::new()).collect(),
     };
+    // Per day, an event's own time says its day (a visit may go on past
+    // midnight); a visit read without event times gives each its start.
+    let need = if per_day {
+        EventNeed::AlwaysTimedAcrossBuckets(Interval::Day, &site.time_zone)
+    } else {
+        EventNeed::Always
+    };
     let tally = if goals.is_empty() {
         None
     } else {
-        run(
-            conn,
-            site,
-            range,
-            predicate,
-            (columns, EventNeed::Always),
-            new,
-        )?
+        run(conn, site, range, predicate, (columns, need), new)?
     };
     Ok(match tally {
         Some(tally) => tally.counts,
