@@ -342,7 +342,17 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
     assert!(row.contains('2') && row.contains('3'), "{row}");
     let none = browser.text(".goals-table tr[data-goal='404']");
     assert!(none.contains("0.0%"), "{none}");
-    // The funnel form offers the pattern and the event goal as steps.
+    // The funnel form offers the pattern, the event and the property goal
+    // as steps.
+    let added = client()
+        .post(server.url("/api/goals"))
+        .json(
+            &json!({"site_id": SITE, "name": "Pro signups", "event_name": "Signup",
+            "prop_key": "plan", "prop_value": "pro"}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
     browser.goto(&server.url(&format!("/#/funnel?site={SITE}&period=day")));
     browser.wait_for("#add-goal-step:not([hidden])");
     let options = browser.eval(
@@ -353,10 +363,11 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
         json!([
             ["+ Add a goal as a step", false],
             ["Visit /blog/*", false],
-            ["404", false]
+            ["404", false],
+            ["Pro signups", false]
         ])
     );
-    for index in ["0", "1"] {
+    for index in ["0", "1", "2"] {
         browser.eval(&format!(
             "const s = document.querySelector('#add-goal-step'); s.value = '{index}'; \
              s.dispatchEvent(new Event('change')); return null;"
@@ -370,6 +381,34 @@ fn a_goal_created_in_settings_shows_on_the_dashboard_with_its_numbers() {
     // The empty second step takes the first goal; the next one is added.
     assert_eq!(step_value(2), "/blog/*");
     assert_eq!(step_value(3), "404");
+    assert_eq!(step_value(4), "Pro signups");
+    assert_eq!(
+        browser.eval("return document.querySelector('[data-step=\"4\"] .step-type').value"),
+        "goal"
+    );
+    // A goal step counts what the goal does, its property included: both
+    // blog readers signed up, one on the pro plan.
+    browser.goto(&server.url(&format!(
+        "/#/funnel?site={SITE}&period=day&steps=page:/blog/*,goal:Pro signups"
+    )));
+    let second = browser.wait_for_text("#funnel-bars [data-step='2']", "1 visitors");
+    assert!(
+        second.to_lowercase().contains("goal") && second.contains("Pro signups"),
+        "{second}"
+    );
+    let unknown = client()
+        .get(server.url(&format!(
+            "/api/stats/funnel?site_id={SITE}&period=day&steps=page:/blog/*,goal:Nope"
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        json_of(unknown)["error"]
+            .as_str()
+            .unwrap()
+            .contains("no goal named Nope")
+    );
     // A pattern step counts the page views of every path it matches: both
     // visitors who read the blog, one of them then on /blog/b.
     let funnel = json_of(

@@ -1,9 +1,9 @@
-// The funnel screen: a form to define 2–8 steps (`page:/path` or
-// `event:Name`; add, remove, move up and down) and an optional window, kept in
-// the URL (#/funnel?…&steps=page:/,event:Signup&window=30m); the result as
+// The funnel screen: a form to define 2–8 steps (`page:/path`, `event:Name`
+// or `goal:NAME`; add, remove, move up and down) and an optional window, kept
+// in the URL (#/funnel?…&steps=page:/,event:Signup&window=30m); the result as
 // horizontal bars with visits, visitors, conversion and drop-off, and the same
-// numbers in a table. The site's goals without a property (an event, a page,
-// or a page pattern such as /blog/*) are offered as steps.
+// numbers in a table. The site's goals are offered as steps: one without a
+// property as its event or page (pattern), one with a property as itself.
 
 import { funnel } from '../queries.js';
 import { h } from '../dom.js';
@@ -15,7 +15,7 @@ const WINDOWS = [['', 'the whole visit'], ['5m', '5 minutes'], ['30m', '30 minut
 const MAX_STEPS = 8;
 
 function parseStep(text) {
-  const match = /^(page|event):(.*)$/s.exec(text);
+  const match = /^(page|event|goal):(.*)$/s.exec(text);
   return match ? { type: match[1], value: match[2] } : { type: 'page', value: text };
 }
 
@@ -24,7 +24,7 @@ function problem(steps) {
   if (steps.length < 2) return 'A funnel needs at least two steps.';
   for (const [index, step] of steps.entries()) {
     const name = `Step ${index + 1}`;
-    if (!step.value.trim()) return `${name} is empty: type a page path or an event name.`;
+    if (!step.value.trim()) return `${name} is empty: type a page path, an event name or a goal's name.`;
     if (/[,;]/.test(step.value)) return `${name} contains “,” or “;”, which separate steps.`;
     if (step.type === 'page' && !step.value.startsWith('/')) return `${name}: a page path starts with “/”, e.g. /pricing.`;
     if (step.type === 'event' && step.value === 'pageview') return `${name}: use a page step for page views.`;
@@ -49,8 +49,10 @@ function stepForm(state) {
       const label = `Step ${index + 1}`;
       const type = h('select', { class: 'step-type', 'aria-label': `${label}: kind` },
         h('option', { value: 'page', selected: step.type === 'page' }, 'Page'),
-        h('option', { value: 'event', selected: step.type === 'event' }, 'Event'));
-      const value = h('input', { type: 'text', class: 'step-value', 'aria-label': `${label}: ${step.type === 'page' ? 'page path' : 'event name'}`, value: step.value, placeholder: step.type === 'page' ? '/pricing' : 'Signup', spellcheck: 'false', autocomplete: 'off' });
+        h('option', { value: 'event', selected: step.type === 'event' }, 'Event'),
+        h('option', { value: 'goal', selected: step.type === 'goal' }, 'Goal'));
+      const what = { page: ['page path', '/pricing'], event: ['event name', 'Signup'], goal: ['goal name', 'Pro signups'] }[step.type];
+      const value = h('input', { type: 'text', class: 'step-value', 'aria-label': `${label}: ${what[0]}`, value: step.value, placeholder: what[1], spellcheck: 'false', autocomplete: 'off' });
       type.addEventListener('change', () => { step.type = type.value; draw(`[data-step="${index + 1}"] .step-type`); });
       value.addEventListener('input', () => { step.value = value.value; });
       const button = (action, text, title, disabled, onclick) => h('button', { type: 'button', class: 'secondary icon', 'data-action': action, 'aria-label': `${title} ${index + 1}`, title: `${title} ${index + 1}`, disabled, onclick }, text);
@@ -67,10 +69,11 @@ function stepForm(state) {
   draw();
 
   // The site's goals as steps: an event goal, a page goal or a page pattern
-  // goal (without a property) is one step; a property goal is not.
+  // goal is its event or page step; a goal with a property is a goal step
+  // (`goal:NAME`), unless its name holds a step separator.
   const fromGoal = h('select', { id: 'add-goal-step', 'aria-label': 'Add a goal as a step', hidden: true });
   const asStep = (goal) => {
-    if (goal.prop_key) return null;
+    if (goal.prop_key) return goal.name && !/[,;]/.test(goal.name) ? { type: 'goal', value: goal.name } : null;
     if (goal.event_name) return { type: 'event', value: goal.event_name };
     return goal.page_path ? { type: 'page', value: goal.page_path } : null;
   };
@@ -79,7 +82,7 @@ function stepForm(state) {
       if (!goals.length) return;
       fromGoal.replaceChildren(h('option', { value: '' }, '+ Add a goal as a step'),
         ...goals.map((goal, index) => h('option', { value: String(index), disabled: !asStep(goal) },
-          asStep(goal) ? goal.name : `${goal.name} (a property goal: not a step)`)));
+          asStep(goal) ? goal.name : `${goal.name} (its name holds “,” or “;”: not a step)`)));
       fromGoal.hidden = false;
       fromGoal.addEventListener('change', () => {
         const step = asStep(goals[Number(fromGoal.value)] ?? {});
@@ -98,7 +101,7 @@ function stepForm(state) {
   const within = h('select', { id: 'funnel-window' }, windows.map(([value, label]) => h('option', { value, selected: value === current }, label)));
   const form = h('form', { class: 'card funnel-form', id: 'funnel-form', 'aria-labelledby': 'funnel-form-title' },
     h('h2', { id: 'funnel-form-title' }, 'Steps'),
-    h('p', { class: 'muted small' }, 'A visit counts for a step when it went through every step before it, in this order (other pages may come in between). A page step is an exact path; an event step is a custom event name.'),
+    h('p', { class: 'muted small' }, 'A visit counts for a step when it went through every step before it, in this order (other pages may come in between). A page step is an exact path or a pattern (/blog/*); an event step is a custom event name; a goal step is what one of the site\'s goals counts, its property included.'),
     list, h('div', { class: 'row' }, add, fromGoal),
     h('label', { for: 'funnel-window' }, 'Each step within, from the first'), within,
     message,
@@ -128,7 +131,7 @@ function result(steps, within) {
       h('p', { id: 'funnel-empty' }, 'No visit in this period reached the first step. Check the path or event name (page paths match exactly, e.g. /pricing and /pricing/ differ), or pick a longer period.'));
   }
   const bars = h('ol', { class: 'funnel', id: 'funnel-bars' }, steps.map((step, index) => h('li', { class: 'funnel-step', 'data-step': index + 1 },
-    h('div', { class: 'funnel-label' }, h('span', { class: 'badge' }, step.type === 'page' ? 'Page' : 'Event'), ' ', h('span', { class: 'step-name' }, step.value)),
+    h('div', { class: 'funnel-label' }, h('span', { class: 'badge' }, { page: 'Page', event: 'Event', goal: 'Goal' }[step.type] ?? step.type), ' ', h('span', { class: 'step-name' }, step.value)),
     h('div', { class: 'funnel-track' }, bar(Number(step.visits) / first, 'funnel-bar')),
     h('div', { class: 'funnel-numbers small' },
       h('span', { class: 'f-visits' }, `${number(step.visits)} visits`), ' · ',

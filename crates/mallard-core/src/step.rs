@@ -1,5 +1,7 @@
 //! Steps of behavioural queries: a page view of one path or a custom event of
-//! one name, written `page:/pricing` or `event:Signup`.
+//! one name, written `page:/pricing` or `event:Signup`, or in a funnel a
+//! goal of the site by its name, `goal:Pro signups` (what the goal counts:
+//! its event or page pattern, with its property).
 //!
 //! Funnels take a list of steps (`steps=page:/;page:/pricing;event:Signup`);
 //! sequences and flows report their paths with the same notation, so a
@@ -24,10 +26,15 @@ pub enum Step {
     Page(String),
     /// A custom event of this name (`event:Signup`).
     Event(String),
+    /// What the site's goal of this name counts (`goal:Pro signups`).
+    Goal(String),
 }
 
+/// The longest goal name a step may name, in bytes.
+pub const MAX_STEP_GOAL_LEN: usize = 200;
+
 impl Step {
-    /// Parses `page:/path` or `event:name`.
+    /// Parses `page:/path`, `event:name` or `goal:NAME`.
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let bad = |msg: String| CoreError::InvalidStep(msg);
         if let Some(path) = raw.strip_prefix("page:") {
@@ -56,9 +63,20 @@ impl Step {
                 )));
             }
             Ok(Self::Event(name.as_str().to_owned()))
+        } else if let Some(name) = raw.strip_prefix("goal:") {
+            if name.trim().is_empty()
+                || name.len() > MAX_STEP_GOAL_LEN
+                || name.chars().any(char::is_control)
+            {
+                return Err(bad(format!(
+                    "{raw:?}: a goal step is goal:NAME, the name of one of the site's goals \
+                     (at most {MAX_STEP_GOAL_LEN} bytes, no control characters)"
+                )));
+            }
+            Ok(Self::Goal(name.to_owned()))
         } else {
             Err(bad(format!(
-                "{raw:?} is not a step: use page:/path or event:name"
+                "{raw:?} is not a step: use page:/path, event:name or goal:NAME"
             )))
         }
     }
@@ -69,6 +87,7 @@ impl fmt::Display for Step {
         match self {
             Self::Page(path) => write!(f, "page:{path}"),
             Self::Event(name) => write!(f, "event:{name}"),
+            Self::Goal(name) => write!(f, "goal:{name}"),
         }
     }
 }
@@ -118,6 +137,18 @@ mod tests {
             parse_funnel_steps("page:/,page:/pricing;event:Signup").unwrap(),
             steps
         );
+        // So is a goal, by its name.
+        assert_eq!(
+            parse_funnel_steps("goal:Pro signups,page:/thanks").unwrap(),
+            vec![
+                Step::Goal("Pro signups".into()),
+                Step::Page("/thanks".into())
+            ]
+        );
+        assert_eq!(
+            Step::Goal("Pro signups".into()).to_string(),
+            "goal:Pro signups"
+        );
         // A page pattern is a step too.
         assert_eq!(
             parse_funnel_steps("page:/blog/**;event:Signup").unwrap()[0],
@@ -133,6 +164,9 @@ mod tests {
             "event:pageview;page:/",
             "page:/a\u{7};page:/",
             "page:/blog/*?x;page:/",
+            "goal:;page:/",
+            "goal: ;page:/",
+            "goal:a\u{7};page:/",
         ] {
             assert!(parse_funnel_steps(bad).is_err(), "{bad:?}");
         }

@@ -138,7 +138,9 @@ fn steps() -> Parameter {
         "steps",
         true,
         text(),
-        "2 to 8 steps separated by commas: page:/path or event:Name.",
+        "2 to 8 steps separated by commas: page:/path (a path or a pattern with * and **), \
+         event:Name, or goal:NAME (what the site's goal of that name counts, its property \
+         included).",
     )
 }
 

@@ -149,7 +149,8 @@ pub(crate) async fn funnel(
     let common = CommonParams::from_raw(&raw)?;
     let steps = bp::steps(&raw)?;
     let window = bp::window_secs(&raw)?;
-    let key = format!("funnel|{steps:?}|{window:?}");
+    let goals = super::goals::check_goal_steps(&state, &common.site, &steps).await?;
+    let key = format!("funnel|{steps:?}|{window:?}|{goals}");
     run_heavy(&state, common, key, move |db, r, query| {
         let result = db.stats_funnel(&r.site, &query, &steps, window.map(|s| s * 1000))?;
         Ok(body(&dto::funnel_steps(&result)))
@@ -200,7 +201,8 @@ pub(crate) async fn sequences(
     let raw = RawParams::parse(query.as_deref());
     let common = CommonParams::from_raw(&raw)?;
     let steps = bp::steps(&raw)?;
-    let key = format!("sequences|{steps:?}");
+    let goals = super::goals::check_goal_steps(&state, &common.site, &steps).await?;
+    let key = format!("sequences|{steps:?}|{goals}");
     run_heavy(&state, common, key, move |db, r, query| {
         let funnel = db.stats_funnel(&r.site, &query, &steps, None)?;
         let total = db.stats_main(&r.site, &query)?.visitors;

@@ -36,11 +36,12 @@ pub(crate) fn duration_secs(row: &SessionRow) -> f64 {
     ((row.end_ts - row.start_ts) as f64 / 100.0).round() / 10.0
 }
 
-/// `page` or `event`, and the path or name.
+/// `page`, `event` or `goal`, and the path or name.
 pub(crate) fn step_parts(step: &Step) -> (&'static str, &str) {
     match step {
         Step::Page(path) => ("page", path),
         Step::Event(name) => ("event", name),
+        Step::Goal(name) => ("goal", name),
     }
 }
 
@@ -141,12 +142,12 @@ pub(crate) struct FunnelStepBody {
     pub(crate) step: usize,
     /// Distinct visitors of the visits that reached it.
     pub(crate) visitors: u64,
-    /// The step as given: `page:/path` or `event:name`.
+    /// The step as given: `page:/path`, `event:name` or `goal:NAME`.
     pub(crate) name: String,
-    /// `page` or `event`.
+    /// `page`, `event` or `goal`.
     #[serde(rename = "type")]
     pub(crate) kind: &'static str,
-    /// The path or the event name.
+    /// The path, the event name or the goal's name.
     pub(crate) value: String,
     /// Visits that went through this step and every one before, in order.
     pub(crate) visits: u64,

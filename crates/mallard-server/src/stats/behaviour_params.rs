@@ -31,7 +31,8 @@ pub fn bounded(
     }
 }
 
-/// `steps`: 2 to 8 steps `page:/path` or `event:name`, separated by `;`.
+/// `steps`: 2 to 8 steps `page:/path`, `event:name` or `goal:NAME`,
+/// separated by `,` or `;`.
 pub fn steps(raw: &RawParams) -> Result<Vec<Step>, ApiError> {
     let value = raw
         .get("steps")

@@ -183,6 +183,42 @@ pub(crate) async fn resolved_filters(
     expand(&goals, filters)
 }
 
+/// Refuses funnel `steps` that name a goal `site` does not have (`goal:NAME`),
+/// with a 400 naming it; reads the site's goals only when a step names one.
+/// Returns what those goals count, for the answer's cache key (a goal that
+/// changes counts something else).
+pub(crate) async fn check_goal_steps(
+    state: &AppState,
+    site: &mallard_core::SiteId,
+    steps: &[mallard_core::Step],
+) -> Result<String, ApiError> {
+    let named: Vec<&str> = steps
+        .iter()
+        .filter_map(|step| match step {
+            mallard_core::Step::Goal(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(String::new());
+    }
+    let domain = site.as_str().to_owned();
+    let goals = state.read(move |db| db.goals(&domain)).await?;
+    let mut counted = String::new();
+    for name in named {
+        let goal = goals
+            .iter()
+            .find(|goal| goal.definition.name == name)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "the site has no goal named {name} (its goals are listed by /api/goals)"
+                ))
+            })?;
+        counted.push_str(&format!("{:?}", goal.definition));
+    }
+    Ok(counted)
+}
+
 /// `filters` with each `goal==NAME` replaced by what the goal counts: its
 /// custom event (and property) or the page views of its path pattern, all
 /// conditions on one event. A goal the site does not have, or `goal!=`, is

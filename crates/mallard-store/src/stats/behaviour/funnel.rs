@@ -9,7 +9,8 @@
 //!
 //! Visits are read through [`super::source`]: without a window (and without
 //! filters) the packed paths of closed days serve; with a window the events'
-//! times are read too.
+//! times are read too, and with a goal step that has a property (`goal:Pro
+//! signups`) the events' properties.
 
 use mallard_core::Step;
 use rusqlite::Connection;
@@ -55,17 +56,51 @@ impl StepMatch {
 }
 
 /// The deepest step (0 = none) that `events` reach in order, with step `j`
-/// at most `window_ms` after the chain's first step.
+/// at most `window_ms` after the chain's first step (the queries give each
+/// event as the steps it is, [`level_of_masks`]).
+#[cfg(test)]
 pub(crate) fn level(
     steps: &[StepMatch],
     events: &[(i64, StepId)],
     window_ms: Option<i64>,
 ) -> usize {
-    let mut starts: Vec<Option<i64>> = vec![None; steps.len()];
-    for &(ts, event) in events {
+    let masks: Vec<(i64, StepMask)> = events
+        .iter()
+        .map(|&(ts, event)| (ts, StepMask::of(steps, event, |_| true)))
+        .collect();
+    level_of_masks(steps.len(), &masks, window_ms)
+}
+
+/// The steps (at most 8) one event is, bit `j` for step `j`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StepMask(u16);
+
+impl StepMask {
+    /// The steps whose ids hold `event` and for which `also(j)` holds.
+    #[inline]
+    fn of(steps: &[StepMatch], event: StepId, also: impl Fn(usize) -> bool) -> Self {
+        let mut mask = 0u16;
+        for (j, step) in steps.iter().enumerate() {
+            if step.matches(event) && also(j) {
+                mask |= 1 << j;
+            }
+        }
+        Self(mask)
+    }
+
+    #[inline]
+    fn has(self, j: usize) -> bool {
+        self.0 & (1 << j) != 0
+    }
+}
+
+/// [`level`] of events given as the steps each one is.
+fn level_of_masks(steps: usize, events: &[(i64, StepMask)], window_ms: Option<i64>) -> usize {
+    let mut starts: Vec<Option<i64>> = vec![None; steps];
+    for &(ts, mask) in events {
         // Latest steps first, so one event never serves two consecutive steps.
-        for j in (0..steps.len()).rev() {
-            if !steps[j].matches(event) {
+        for j in (0..steps).rev() {
+            if !mask.has(j) {
                 continue;
             }
             if j == 0 {
@@ -98,9 +133,37 @@ pub(crate) fn greedy_level(steps: &[StepMatch], events: impl IntoIterator<Item =
     })
 }
 
+/// The property a step's events must carry: `None` for any, else the key
+/// and value ids (`Some(None)`: a pair never stored, which nothing carries).
+type StepProp = Option<Option<(i64, i64)>>;
+
 /// What `step` matches among the stored paths and names: a page pattern
-/// (`*` one segment, `**` any depth, as goals have) every path it matches.
-fn step_match(conn: &Connection, step: &Step) -> Result<StepMatch, StoreError> {
+/// (`*` one segment, `**` any depth, as goals have) every path it matches;
+/// a goal what it counts (nothing for a name the site has no goal of), and
+/// its property.
+fn step_match(
+    conn: &Connection,
+    site: &SiteInfo,
+    step: &Step,
+) -> Result<(StepMatch, StepProp), StoreError> {
+    if let Step::Goal(name) = step {
+        let goals = crate::goals::goals_of(conn, site.id)?;
+        let Some(goal) = goals.iter().find(|goal| goal.definition.name == *name) else {
+            return Ok((StepMatch::default(), None));
+        };
+        let matcher = crate::stats::goal_matcher(conn, &goal.definition)?;
+        let ids: Vec<StepId> = match (&matcher.pages, matcher.event) {
+            (Some(pages), _) => pages.iter().copied().map(StepId::page).collect(),
+            (None, Some(name)) => vec![StepId::event(name)],
+            (None, None) => Vec::new(),
+        };
+        return Ok((StepMatch::of(ids), matcher.prop));
+    }
+    Ok((plain_step_match(conn, step)?, None))
+}
+
+/// [`step_match`] of a page or event step.
+fn plain_step_match(conn: &Connection, step: &Step) -> Result<StepMatch, StoreError> {
     if let Step::Page(path) = step
         && path.contains('*')
     {
@@ -178,26 +241,31 @@ pub(crate) fn run(
     steps: &[Step],
     window_ms: Option<i64>,
 ) -> Result<Vec<FunnelStep>, StoreError> {
-    let ids = steps
+    let (ids, props): (Vec<StepMatch>, Vec<StepProp>) = steps
         .iter()
-        .map(|step| step_match(conn, step))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|step| step_match(conn, site, step))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let with_props = props.iter().any(Option::is_some);
     let mut reached = Reached::new(&ids);
     if ids.first().is_some_and(|first| !first.is_empty()) {
         match window_ms {
-            // Without a window event times do not matter, so packed days serve.
-            None => {
+            // Without a window (or a goal's property) event times do not
+            // matter, so packed days serve.
+            None if !with_props => {
                 reached = fold_visits(conn, site, query, StepKinds::All, true, || {
                     Reached::new(&ids)
                 })?;
             }
-            Some(_) => {
+            _ => {
                 let bounds = Bounds::of(site, query);
                 let filter = VisitFilter::compile(conn, query, bounds)?;
                 let columns = Columns {
                     visitors: true,
                     events: true,
                     event_times: true,
+                    props: with_props,
                     ..Columns::default()
                 };
                 // Each accumulator keeps a buffer for the visit at hand.
@@ -208,10 +276,20 @@ pub(crate) fn run(
                     &filter,
                     columns,
                     || (Reached::new(&ids), Vec::new()),
-                    |(reached, events): &mut (Reached<'_>, Vec<(i64, StepId)>), visit| {
+                    |(reached, events): &mut (Reached<'_>, Vec<(i64, StepMask)>), visit| {
                         events.clear();
-                        events.extend(visit.events.iter().map(|e| (e.ts, StepId::of(e))));
-                        reached.add(visit.visitor_id, level(&ids, events, window_ms));
+                        events.extend(visit.events.iter().map(|event| {
+                            let carries = |j: usize| match props[j] {
+                                None => true,
+                                Some(None) => false,
+                                Some(Some(pair)) => visit.props_of(event).contains(&pair),
+                            };
+                            (event.ts, StepMask::of(&ids, StepId::of(event), carries))
+                        }));
+                        reached.add(
+                            visit.visitor_id,
+                            level_of_masks(ids.len(), events, window_ms),
+                        );
                     },
                 )?;
                 for (fold, _) in folds {

@@ -326,6 +326,8 @@ fn resolve_step(conn: &Connection, step: &Step) -> Result<Option<StepId>, StoreE
     Ok(match step {
         Step::Page(path) => dim_id(conn, DimKind::Pathname, path)?.map(StepId::page),
         Step::Event(name) => dim_id(conn, DimKind::EventName, name)?.map(StepId::event),
+        // A goal is resolved with its site ([`funnel`]).
+        Step::Goal(_) => None,
     })
 }
 

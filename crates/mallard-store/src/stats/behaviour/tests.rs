@@ -35,6 +35,16 @@ fn step_of(e: &RefEvent) -> Step {
 /// matches.
 fn step_matches(step: &Step, e: &RefEvent) -> bool {
     match step {
+        Step::Goal(name) => GOALS.iter().any(|(goal, event, page, prop)| {
+            *goal == name
+                && match (event, page) {
+                    (Some(event), _) => e.name == *event,
+                    (None, Some(page)) => step_matches(&Step::Page((*page).to_owned()), e),
+                    (None, None) => false,
+                }
+                && prop
+                    .is_none_or(|(key, value)| e.props.iter().any(|(k, v)| k == key && v == value))
+        }),
         Step::Page(pattern) if pattern.contains('*') => {
             e.name == EventName::PAGEVIEW
                 && mallard_core::goal::PathPattern::parse(pattern)
@@ -98,9 +108,45 @@ fn collapsed(events: &[&RefEvent], pages_only: bool) -> Vec<Step> {
     path
 }
 
+/// A goal as (name, event, page pattern, property).
+type GoalRow = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<(&'static str, &'static str)>,
+);
+
+/// The goals of the site: funnels take them as steps (`goal:NAME`).
+const GOALS: &[GoalRow] = &[
+    ("Pro signups", Some("Signup"), None, Some(("plan", "pro"))),
+    ("Team pages", None, Some("/**"), Some(("plan", "team"))),
+    ("Blog", None, Some("/blog/*"), None),
+    ("Never", Some("Never sent"), None, None),
+];
+
+/// Adds [`GOALS`] to the site.
+fn add_goals(store: &Store) {
+    for &(name, event, page, prop) in GOALS {
+        let definition = crate::goals::GoalDefinition {
+            name: name.into(),
+            event_name: event.map(Into::into),
+            page_path: page.map(Into::into),
+            prop: prop.map(|(k, v)| (k.into(), v.into())),
+        };
+        store
+            .writer()
+            .run_blocking(move |conn| crate::goals::add_goal(conn, SITE, &definition, 0))
+            .unwrap();
+    }
+}
+
 fn check_funnel(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery, seed: usize) {
     let site = db.stats_site(SITE).unwrap().unwrap();
     let pool = [
+        Step::Goal("Pro signups".into()),
+        Step::Goal("Team pages".into()),
+        Step::Goal("Blog".into()),
+        Step::Goal("Not a goal".into()),
         Step::Page("/".into()),
         Step::Page("/pricing".into()),
         Step::Page("/docs".into()),
@@ -393,6 +439,7 @@ fn run_case(
         end: first_day + 20,
     };
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    add_goals(&store);
     store
         .reads()
         .with(|db| {
