@@ -19,6 +19,7 @@
 
 pub(crate) mod behaviour;
 mod breakdown;
+pub(crate) mod id_set;
 mod imported;
 pub(crate) mod labels;
 pub(crate) mod period_source;
@@ -615,8 +616,9 @@ fn goal_rollup(
 ) -> Result<Totals, StoreError> {
     match (&matcher.pages, matcher.event) {
         (Some(pages), _) => {
+            let pages = pages.iter().collect();
             let mut totals =
-                rollup::value_set(conn, site, range, crate::rollups::kind::PAGE, pages)?;
+                rollup::value_set(conn, site, range, crate::rollups::kind::PAGE, &pages)?;
             // Page views are the page goal's conversions.
             totals.events = totals.pageviews;
             Ok(totals)
@@ -666,7 +668,7 @@ pub(crate) fn goal_matcher(
             Ok(pattern) => predicate::matching_paths(conn, &pattern)?,
             Err(_) => std::collections::HashSet::new(),
         };
-        matcher.pages = Some(pages);
+        matcher.pages = Some(pages.into());
     }
     if let Some((key, value)) = &goal.prop {
         matcher.prop = Some(dim_id(conn, DimKind::PropKey, key)?.zip(dim_id(

@@ -121,7 +121,7 @@ pub(crate) struct Predicate {
     /// event codes ([`crate::visit_record::VisitGate::step_needs`]).
     steps: Vec<StepNeed>,
     /// The path ids each `page` pattern matches ([`EventTest::PathIn`]).
-    path_sets: Vec<std::collections::HashSet<i64>>,
+    path_sets: Vec<super::id_set::IdSet>,
     nothing: bool,
 }
 
@@ -150,7 +150,7 @@ impl Predicate {
                         test: EventTest::PathIn(predicate.path_sets.len()),
                         is,
                     });
-                    predicate.path_sets.push(paths);
+                    predicate.path_sets.push(paths.into());
                 }
             }
         }
@@ -246,7 +246,7 @@ impl Predicate {
                     EventTest::PathIn(set) => self
                         .path_sets
                         .get(set)
-                        .is_some_and(|paths| paths.contains(&event.pathname)),
+                        .is_some_and(|paths| paths.contains(event.pathname)),
                     EventTest::PageView => event.pageview,
                     EventTest::Name(id) => !event.pageview && event.code == id,
                     EventTest::Prop { key, value } => visit

@@ -153,7 +153,7 @@ fn step_match(
         };
         let matcher = crate::stats::goal_matcher(conn, &goal.definition)?;
         let ids: Vec<StepId> = match (&matcher.pages, matcher.event) {
-            (Some(pages), _) => pages.iter().copied().map(StepId::page).collect(),
+            (Some(pages), _) => pages.iter().map(StepId::page).collect(),
             (None, Some(name)) => vec![StepId::event(name)],
             (None, None) => Vec::new(),
         };

@@ -4,7 +4,7 @@
 //! checked against every goal; also per local day, for the goal days
 //! ([`crate::goal_days`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
@@ -12,6 +12,7 @@ use rusqlite::Connection;
 use super::{DIM_EXACT_LIMIT, EventNeed, Tally, run};
 use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION};
+use crate::stats::id_set::IdSet;
 use crate::stats::predicate::Predicate;
 use crate::stats::{SiteInfo, Totals};
 use crate::visit_record::{Columns, EventRecord, VisitRecord};
@@ -23,7 +24,7 @@ pub(crate) struct GoalMatcher {
     /// name never stored, which nothing matches).
     pub(crate) event: Option<i64>,
     /// A page goal: the ids of the paths its pattern matches.
-    pub(crate) pages: Option<HashSet<i64>>,
+    pub(crate) pages: Option<IdSet>,
     /// The property key and value ids the event must carry (`Some(None)`:
     /// a pair never stored, which nothing matches).
     pub(crate) prop: Option<Option<(i64, i64)>>,
@@ -33,7 +34,7 @@ impl GoalMatcher {
     #[inline]
     fn matches(&self, visit: &VisitRecord, event: &EventRecord) -> bool {
         let kind = match (&self.pages, self.event) {
-            (Some(pages), _) => event.pageview && pages.contains(&event.code),
+            (Some(pages), _) => event.pageview && pages.contains(event.code),
             (None, Some(name)) => !event.pageview && event.code == name,
             (None, None) => false,
         };
@@ -105,18 +106,25 @@ impl GoalCounter {
 /// Counts each goal's conversions, per local day of the site or all in one.
 struct GoalsTally<'a> {
     goals: &'a [GoalMatcher],
-    /// Per local day with this zone; else everything under day 0.
+    /// Per local day with this zone (into `by_day`); else into `all`.
     days_of: Option<&'a SiteTimeZone>,
+    /// Per goal, everything.
+    all: Vec<GoalCounter>,
     /// Per goal, per day.
-    counts: Vec<BTreeMap<i64, GoalCounter>>,
+    by_day: Vec<BTreeMap<i64, GoalCounter>>,
 }
 
 impl Tally for GoalsTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        for (goal, counts) in self.goals.iter().zip(&mut self.counts) {
+        for (index, goal) in self.goals.iter().enumerate() {
             if goal.matches(visit, event) {
-                let day = self.days_of.map_or(0, |zone| zone.local_day(event.ts));
-                counts.entry(day).or_default().add(event, hash);
+                match self.days_of {
+                    None => self.all[index].add(event, hash),
+                    Some(zone) => self.by_day[index]
+                        .entry(zone.local_day(event.ts))
+                        .or_default()
+                        .add(event, hash),
+                }
             }
         }
     }
@@ -128,7 +136,10 @@ impl Tally for GoalsTally<'_> {
     fn visit(&mut self, _: &VisitRecord) {}
 
     fn merge(&mut self, other: Self) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+        for (mine, theirs) in self.all.iter_mut().zip(other.all) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.by_day.iter_mut().zip(other.by_day) {
             for (day, counter) in theirs {
                 mine.entry(day).or_default().merge(counter);
             }
@@ -141,7 +152,8 @@ impl Tally for GoalsTally<'_> {
 /// the amounts' sum in millionths and how many they were.
 pub(crate) type GoalCount = (Totals, BTreeMap<i64, (i128, i64)>);
 
-/// Counts `goals` in `range` under `predicate`, per local day or not.
+/// Counts `goals` in `range` under `predicate`, per local day or not (then
+/// all under day 0).
 fn count(
     conn: &Connection,
     site: &SiteInfo,
@@ -158,7 +170,8 @@ fn count(
     let new = || GoalsTally {
         goals,
         days_of: per_day.then_some(&site.time_zone),
-        counts: goals.iter().map(|_| BTreeMap::new()).collect(),
+        all: goals.iter().map(|_| GoalCounter::default()).collect(),
+        by_day: goals.iter().map(|_| BTreeMap::new()).collect(),
     };
     // Per day, an event's own time says its day (a visit may go on past
     // midnight); a visit read without event times gives each its start.
@@ -173,7 +186,13 @@ fn count(
         run(conn, site, range, predicate, (columns, need), new)?
     };
     Ok(match tally {
-        Some(tally) => tally.counts,
+        Some(tally) if per_day => tally.by_day,
+        // Everything under day 0.
+        Some(tally) => tally
+            .all
+            .into_iter()
+            .map(|counter| BTreeMap::from([(0, counter)]))
+            .collect(),
         None => goals.iter().map(|_| BTreeMap::new()).collect(),
     })
 }
