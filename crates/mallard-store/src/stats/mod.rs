@@ -226,7 +226,12 @@ impl ReadConn<'_> {
             Ok(totals)
         } else {
             let predicate = Predicate::compile(self.connection(), &query.filters)?;
-            scan::main(self.connection(), site, query.range, &predicate)
+            // One `==` on a visit dimension with rollup rows is that row
+            // (the writer files every visit under its value).
+            match single_visit_row(&predicate) {
+                Some(row) => rollup::main_of_value(self.connection(), site, query.range, row),
+                None => scan::main(self.connection(), site, query.range, &predicate),
+            }
         }
     }
 
@@ -249,6 +254,18 @@ impl ReadConn<'_> {
             Ok(points)
         } else {
             let predicate = Predicate::compile(self.connection(), &query.filters)?;
+            if interval != Interval::Hour
+                && let Some(row) = single_visit_row(&predicate)
+            {
+                return rollup::timeseries_of_value(
+                    self.connection(),
+                    site,
+                    query.range,
+                    interval,
+                    &keys,
+                    row,
+                );
+            }
             scan::timeseries(
                 self.connection(),
                 site,
@@ -467,6 +484,13 @@ impl ReadConn<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// The rollup row that answers `predicate` alone: one `==` on a visit
+/// dimension that has rollup rows ([`rollup::attribute_row`]).
+fn single_visit_row(predicate: &Predicate) -> Option<(i64, i64)> {
+    let (attribute, value) = predicate.single_attribute_is()?;
+    rollup::attribute_row(attribute, value)
+}
 
 /// The conversions of `goals` counted from the events (or, for some goals
 /// without filters, from the rollups), in their order.

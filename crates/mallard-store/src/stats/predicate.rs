@@ -184,6 +184,26 @@ impl Predicate {
         Ok(predicate)
     }
 
+    /// The visit attribute and value of the one condition this predicate
+    /// is, when it is exactly one `==` on a visit attribute (a visit meets
+    /// it when its attribute has that value, `None`: is missing).
+    pub(crate) fn single_attribute_is(&self) -> Option<(Attribute, Option<i64>)> {
+        match (self.nothing, self.visit.as_slice(), self.event.is_empty()) {
+            (
+                false,
+                [
+                    VisitCondition {
+                        field: VisitField::Attribute(attribute),
+                        value,
+                        is: true,
+                    },
+                ],
+                true,
+            ) => Some((*attribute, *value)),
+            _ => None,
+        }
+    }
+
     /// Whether no event or visit can match (a filter names, with `==`, a
     /// value that was never stored): the answer is empty without reading.
     pub(crate) fn matches_nothing(&self) -> bool {

@@ -80,6 +80,113 @@ pub(crate) fn main(
     Ok(totals)
 }
 
+/// The rollup row that holds exactly the visits whose visit-level
+/// `attribute` is `value` (`None`: missing), as `(kind, value)`; `None` for
+/// an attribute without rollup rows (`utm_term`, `utm_content`, region,
+/// city, screen width, versions, flags).
+pub(crate) fn attribute_row(
+    attribute: crate::visit_record::Attribute,
+    value: Option<i64>,
+) -> Option<(i64, i64)> {
+    use crate::visit_record::Attribute;
+    let row_kind = match attribute {
+        Attribute::Source => kind::SOURCE,
+        Attribute::Referrer => kind::REFERRER,
+        Attribute::UtmSource => kind::UTM_SOURCE,
+        Attribute::UtmMedium => kind::UTM_MEDIUM,
+        Attribute::UtmCampaign => kind::UTM_CAMPAIGN,
+        Attribute::Browser => kind::BROWSER,
+        Attribute::Os => kind::OS,
+        Attribute::Device => kind::DEVICE,
+        Attribute::Country => kind::COUNTRY,
+        _ => return None,
+    };
+    // The row value is what the writer files such a visit under.
+    let mut attrs = crate::visits::VisitAttributes::default();
+    if !attribute.set(&mut attrs, value) {
+        return None;
+    }
+    Some((row_kind, crate::rollups::visit_dim(&attrs, row_kind)?))
+}
+
+/// Calls `each` with the local day and the row of `value` of the visit-level
+/// `row_kind` on every day of `range` that has one (a lookup per day: a
+/// kind may have thousands of values a day).
+fn each_day_of_value(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    (row_kind, value): (i64, i64),
+    mut each: impl FnMut(i64, &rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pageviews, events, visits, bounces, visit_pageviews, duration_ms, visitors \
+         FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 AND value = ?4",
+    )?;
+    // Before the site's first day there is no row.
+    let start = site
+        .first_day
+        .map_or(range.end, |first| range.start.max(first));
+    for day in start..range.end {
+        let mut rows = stmt.query(params![site.id, row_kind, day, value])?;
+        if let Some(row) = rows.next()? {
+            each(day, row)?;
+        }
+    }
+    Ok(())
+}
+
+/// The site totals of the visits with one value of a visit-level kind
+/// ([`attribute_row`]): what a single `==` filter on it selects.
+pub(crate) fn main_of_value(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    row: (i64, i64),
+) -> Result<Totals, StoreError> {
+    let mut totals = Totals::default();
+    let mut union = SketchUnion::new();
+    each_day_of_value(conn, site, range, row, |_, stored| {
+        totals.add_counts(&counts(stored, 0)?);
+        add_sketch(&mut union, stored.get_ref(6)?)
+    })?;
+    totals.visitors = union.estimate();
+    Ok(totals)
+}
+
+/// [`main_of_value`] per bucket of `interval` (days, weeks or months).
+pub(crate) fn timeseries_of_value(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    interval: Interval,
+    keys: &[i64],
+    row: (i64, i64),
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    let mut buckets: HashMap<i64, (Totals, SketchUnion)> = HashMap::new();
+    each_day_of_value(conn, site, range, row, |day, stored| {
+        let (totals, union) = buckets.entry(interval.bucket_start_day(day)).or_default();
+        totals.add_counts(&counts(stored, 0)?);
+        add_sketch(union, stored.get_ref(6)?)
+    })?;
+    Ok(points(keys, &buckets))
+}
+
+/// One point per key, zeros where a bucket has nothing.
+fn points(keys: &[i64], buckets: &HashMap<i64, (Totals, SketchUnion)>) -> Vec<SeriesPoint> {
+    keys.iter()
+        .map(|&key| {
+            let totals = buckets
+                .get(&key)
+                .map_or_else(Totals::default, |(t, u)| Totals {
+                    visitors: u.estimate(),
+                    ..*t
+                });
+            SeriesPoint { key, totals }
+        })
+        .collect()
+}
+
 /// The site totals per bucket.
 pub(crate) fn timeseries(
     conn: &Connection,
@@ -114,18 +221,7 @@ pub(crate) fn timeseries(
             add_sketch(union, row.get_ref(7)?)?;
         }
     }
-    Ok(keys
-        .iter()
-        .map(|&key| {
-            let totals = buckets
-                .get(&key)
-                .map_or_else(Totals::default, |(t, u)| Totals {
-                    visitors: u.estimate(),
-                    ..*t
-                });
-            SeriesPoint { key, totals }
-        })
-        .collect())
+    Ok(points(keys, &buckets))
 }
 
 /// The top `limit` values of one rollup kind, with their totals. `prop_key`
@@ -288,4 +384,44 @@ pub(crate) fn visitors_of(
         )?;
     }
     Ok(unions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::visit_record::Attribute;
+
+    #[test]
+    fn a_visit_attribute_value_names_the_row_its_visits_are_filed_under() {
+        assert_eq!(
+            attribute_row(Attribute::Source, Some(42)),
+            Some((kind::SOURCE, 42))
+        );
+        // Direct visits (no source) are filed under 0.
+        assert_eq!(
+            attribute_row(Attribute::Source, None),
+            Some((kind::SOURCE, 0))
+        );
+        // Device classes under their code + 1.
+        assert_eq!(
+            attribute_row(Attribute::Device, Some(2)),
+            Some((kind::DEVICE, 3))
+        );
+        assert_eq!(attribute_row(Attribute::Device, None), None);
+        assert_eq!(
+            attribute_row(Attribute::Country, Some(7)),
+            Some((kind::COUNTRY, 7))
+        );
+        // Attributes without rows.
+        for attribute in [
+            Attribute::UtmTerm,
+            Attribute::UtmContent,
+            Attribute::Region,
+            Attribute::City,
+            Attribute::Screen,
+            Attribute::Flags,
+        ] {
+            assert_eq!(attribute_row(attribute, Some(1)), None, "{attribute:?}");
+        }
+    }
 }
