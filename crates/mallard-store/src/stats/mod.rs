@@ -355,9 +355,22 @@ impl ReadConn<'_> {
                 None => Ok(Vec::new()),
             })
             .collect::<Result<_, _>>()?;
+        // Under one visit filter with rollup rows, the totals and the series
+        // are that value's rows, as on their own ([`ReadConn::stats_main`]).
+        let (main, series) = match single_visit_row(&predicate) {
+            Some(row) if interval != Interval::Hour => (
+                rollup::main_of_value(conn, site, query.range, row)?,
+                rollup::timeseries_of_value(conn, site, query.range, interval, &keys, row)?,
+            ),
+            Some(row) => (
+                rollup::main_of_value(conn, site, query.range, row)?,
+                counts.series,
+            ),
+            None => (counts.main, counts.series),
+        };
         Ok(StatsView {
-            main: counts.main,
-            series: counts.series,
+            main,
+            series,
             breakdowns,
         })
     }
