@@ -80,6 +80,11 @@ pub(crate) struct VisitPaths {
     packing: bool,
     /// The day being packed, read so far.
     staged: Option<Staged>,
+    /// Whether the last look found no goal day to count: set until a day
+    /// is packed or a job runs (only those make days ready to count or
+    /// goals to count them for), so that a write-behind does not look
+    /// again for nothing.
+    goal_days_done: bool,
 }
 
 /// A closed day whose rows the writer is reading a slice at a time
@@ -117,6 +122,7 @@ impl Default for VisitPaths {
             backlog: Arc::new(AtomicBool::new(true)),
             packing: true,
             staged: None,
+            goal_days_done: false,
         }
     }
 }
@@ -203,6 +209,7 @@ impl VisitPaths {
     /// whose days are to be counted).
     pub(crate) fn restart(&mut self) {
         self.staged = None;
+        self.goal_days_done = false;
         self.backlog.store(true, Ordering::Relaxed);
     }
 
@@ -233,12 +240,16 @@ impl VisitPaths {
                 // With no closed day left to pack, the goal days of the
                 // packed ones are counted.
                 Step::Idle => {
-                    if !crate::goal_days::fill_step(conn)? {
+                    if self.goal_days_done || !crate::goal_days::fill_step(conn)? {
+                        self.goal_days_done = true;
                         idle = true;
                         break;
                     }
                 }
-                Step::Packed(..) => packed += 1,
+                Step::Packed(..) => {
+                    packed += 1;
+                    self.goal_days_done = false;
+                }
                 Step::DeletedRows | Step::ReadRows => {}
             }
         }
@@ -327,6 +338,7 @@ impl VisitPaths {
     pub(crate) fn forget(&mut self) {
         self.latest_packed = None;
         self.staged = None;
+        self.goal_days_done = false;
         self.backlog.store(true, Ordering::Relaxed);
     }
 }
