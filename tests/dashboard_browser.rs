@@ -311,14 +311,7 @@ fn an_import_is_listed_on_the_sites_screen_and_undone_there() {
          8.8.4.4 - - [10/Mar/2024:10:05:00 +0000] \"GET /world HTTP/1.1\" 200 5 \"-\" \"Firefox/128.0\"\n",
     )
     .unwrap();
-    let imported = home
-        .command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
-        .args(["logs", "--site", "import.test"])
-        .arg(&log)
-        .output()
-        .unwrap();
+    let imported = home.import(&["logs", "--site", "import.test", log.to_str().unwrap()]);
     assert!(imported.status.success(), "{imported:?}");
     let server = Server::start(&home, &[]);
     let browser = Browser::start();

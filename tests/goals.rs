@@ -468,22 +468,7 @@ fn goal_days_stored(home: &TestHome) -> i64 {
 #[test]
 fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_do() {
     let home = TestHome::new();
-    let seeded = home
-        .command()
-        .args([
-            "seed",
-            "--site",
-            "seed.test",
-            "--events",
-            "20000",
-            "--days",
-            "20",
-        ])
-        .arg("--data-dir")
-        .arg(home.data_dir())
-        .output()
-        .unwrap();
-    assert!(seeded.status.success(), "{seeded:?}");
+    home.seed("seed.test", 20_000, 20);
     let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")]);
     let session = sign_in(&server, "a long password");
     let admin = create_api_key(&server, &session, "Admin");
@@ -541,14 +526,7 @@ fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_
     let (status, stderr) = server.terminate();
     assert!(status.success(), "{stderr}");
     let check = |extra: &[&str]| {
-        let output = home
-            .command()
-            .arg("check")
-            .args(extra)
-            .arg("--data-dir")
-            .arg(home.data_dir())
-            .output()
-            .unwrap();
+        let output = home.run(&[&["check"], extra].concat());
         (
             output.status.success(),
             format!(

@@ -6,7 +6,6 @@
 //! through a running server.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use mallard_e2e::{Server, TestHome, breakdown_rows as rows, client, json_of, succeeded};
 use reqwest::StatusCode;
@@ -42,15 +41,6 @@ fn write_export(dir: &Path) -> PathBuf {
     }
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn import(home: &TestHome, args: &[&str]) -> Output {
-    home.command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn stats(server: &Server, query: &str) -> Value {
@@ -116,10 +106,7 @@ fn an_export_becomes_exactly_its_hits_once_and_undo_removes_it() {
     let home = TestHome::new();
     let export = write_export(home.path());
     let file = export.to_str().unwrap();
-    let report = succeeded(&import(
-        &home,
-        &["goatcounter", "--site", "goat.test", file],
-    ));
+    let report = succeeded(&home.import(&["goatcounter", "--site", "goat.test", file]));
     assert!(
         report.contains("11 lines") && report.contains("7 events imported"),
         "{report}"
@@ -131,17 +118,14 @@ fn an_export_becomes_exactly_its_hits_once_and_undo_removes_it() {
     );
 
     // Importing the same export again adds nothing.
-    let again = succeeded(&import(
-        &home,
-        &["goatcounter", "--site", "goat.test", file],
-    ));
+    let again = succeeded(&home.import(&["goatcounter", "--site", "goat.test", file]));
     assert!(again.contains("nothing new"), "{again}");
 
     let server = Server::start(&home, &[]);
     assert_known_numbers(&server);
     server.terminate();
 
-    let listed = succeeded(&import(&home, &["list"]));
+    let listed = succeeded(&home.import(&["list"]));
     assert!(listed.contains("goatcounter"), "{listed}");
     // Newest first: the first import, which stored the events, is last.
     let id = listed
@@ -150,7 +134,7 @@ fn an_export_becomes_exactly_its_hits_once_and_undo_removes_it() {
         .and_then(|line| line.split_whitespace().next())
         .unwrap()
         .to_owned();
-    let undone = succeeded(&import(&home, &["undo", &id]));
+    let undone = succeeded(&home.import(&["undo", &id]));
     assert!(undone.contains("4 visits and 7 events removed"), "{undone}");
 }
 
@@ -159,22 +143,19 @@ fn a_file_in_another_format_is_refused_with_the_columns_expected() {
     let home = TestHome::new();
     let wrong = home.path().join("imported_visitors_20240101_20240131.csv");
     std::fs::write(&wrong, "date,visitors,pageviews\n2024-01-01,3,4\n").unwrap();
-    let output = import(
-        &home,
-        &[
-            "goatcounter",
-            "--site",
-            "goat.test",
-            wrong.to_str().unwrap(),
-        ],
-    );
+    let output = home.import(&[
+        "goatcounter",
+        "--site",
+        "goat.test",
+        wrong.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("not a GoatCounter CSV export") && stderr.contains("2Path,Title,Event"),
         "{stderr}"
     );
-    let listed = succeeded(&import(&home, &["list"]));
+    let listed = succeeded(&home.import(&["list"]));
     assert!(!listed.contains("goatcounter"), "nothing began: {listed}");
 }
 
@@ -183,15 +164,12 @@ fn a_running_server_imports_the_export_by_path() {
     let home = TestHome::new();
     let export = write_export(home.path());
     let server = Server::start(&home, &[]);
-    let report = succeeded(&import(
-        &home,
-        &[
-            "goatcounter",
-            "--site",
-            "goat.test",
-            export.to_str().unwrap(),
-        ],
-    ));
+    let report = succeeded(&home.import(&[
+        "goatcounter",
+        "--site",
+        "goat.test",
+        export.to_str().unwrap(),
+    ]));
     assert!(report.contains("7 events imported"), "{report}");
     assert_known_numbers(&server);
     server.terminate();

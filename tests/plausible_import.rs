@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use mallard_e2e::browser::Browser;
 use mallard_e2e::{Server, TestHome, breakdown_rows as rows, client, json_of, succeeded};
@@ -91,22 +90,10 @@ fn export(home: &TestHome) -> PathBuf {
     path
 }
 
-fn import(home: &TestHome, args: &[&str]) -> Output {
-    home.command()
-        .args(["import", "--data-dir"])
-        .arg(home.data_dir())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn import_native(home: &TestHome) {
     let path = home.path().join("native.csv");
     std::fs::write(&path, NATIVE).unwrap();
-    succeeded(&import(
-        home,
-        &["goatcounter", "--site", SITE, path.to_str().unwrap()],
-    ));
+    succeeded(&home.import(&["goatcounter", "--site", SITE, path.to_str().unwrap()]));
 }
 
 fn stats(server: &Server, query: &str, with_imported: bool) -> Value {
@@ -217,7 +204,7 @@ fn an_export_counts_before_native_data_once_and_undo_removes_it() {
     import_native(&home);
     let export = export(&home);
     let file = export.to_str().unwrap();
-    let report = succeeded(&import(&home, &["plausible", "--site", SITE, file]));
+    let report = succeeded(&home.import(&["plausible", "--site", SITE, file]));
     // 5 + 6 + 3 + 2 + 1 + 1 rows; the 11th and 12th have native data.
     assert!(report.contains("18 lines"), "{report}");
     assert!(
@@ -231,7 +218,7 @@ fn an_export_counts_before_native_data_once_and_undo_removes_it() {
     assert!(report.contains("README.txt"), "{report}");
 
     // The same export again is refused: its days are imported already.
-    let again = import(&home, &["plausible", "--site", SITE, file]);
+    let again = home.import(&["plausible", "--site", SITE, file]);
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("already holds Plausible data"), "{stderr}");
@@ -261,20 +248,20 @@ fn an_export_counts_before_native_data_once_and_undo_removes_it() {
     assert_eq!(page_views(&["--with-imported"]), "89");
     server.terminate();
 
-    let listed = succeeded(&import(&home, &["list"]));
+    let listed = succeeded(&home.import(&["list"]));
     let id = listed
         .lines()
         .find(|line| line.contains("plausible-csv"))
         .and_then(|line| line.split_whitespace().next())
         .unwrap()
         .to_owned();
-    succeeded(&import(&home, &["undo", &id]));
+    succeeded(&home.import(&["undo", &id]));
     let server = Server::start(&home, &[]);
     assert_eq!(stats(&server, "main", true), stats(&server, "main", false));
     assert_eq!(site_listing(&server).get("imported"), None);
     server.terminate();
     // Undone, it may be imported again.
-    succeeded(&import(&home, &["plausible", "--site", SITE, file]));
+    succeeded(&home.import(&["plausible", "--site", SITE, file]));
 }
 
 #[test]
@@ -282,10 +269,7 @@ fn files_of_another_format_are_refused_with_the_names_or_columns_expected() {
     let home = TestHome::new();
     let goat = home.path().join("goatcounter.zip");
     write_zip(&goat, &[("export.csv", NATIVE)]);
-    let output = import(
-        &home,
-        &["plausible", "--site", SITE, goat.to_str().unwrap()],
-    );
+    let output = home.import(&["plausible", "--site", SITE, goat.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -294,10 +278,7 @@ fn files_of_another_format_are_refused_with_the_names_or_columns_expected() {
     );
     let columns = home.path().join("imported_visitors_20240101_20240131.csv");
     std::fs::write(&columns, "date,visitors,pageviews\n2024-01-01,3,4\n").unwrap();
-    let output = import(
-        &home,
-        &["plausible", "--site", SITE, columns.to_str().unwrap()],
-    );
+    let output = home.import(&["plausible", "--site", SITE, columns.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -307,20 +288,17 @@ fn files_of_another_format_are_refused_with_the_names_or_columns_expected() {
     );
     // The same export twice in one import would count twice.
     let zip = export(&home);
-    let output = import(
-        &home,
-        &[
-            "plausible",
-            "--site",
-            SITE,
-            zip.to_str().unwrap(),
-            zip.to_str().unwrap(),
-        ],
-    );
+    let output = home.import(&[
+        "plausible",
+        "--site",
+        SITE,
+        zip.to_str().unwrap(),
+        zip.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the same table"), "{stderr}");
-    let listed = succeeded(&import(&home, &["list"]));
+    let listed = succeeded(&home.import(&["list"]));
     assert!(!listed.contains("plausible"), "nothing began: {listed}");
 }
 
@@ -335,10 +313,8 @@ fn a_running_server_imports_the_export_and_the_dashboard_shows_it() {
     for (name, text) in TABLES {
         std::fs::write(unpacked.join(name), text).unwrap();
     }
-    let report = succeeded(&import(
-        &home,
-        &["plausible", "--site", SITE, unpacked.to_str().unwrap()],
-    ));
+    let report =
+        succeeded(&home.import(&["plausible", "--site", SITE, unpacked.to_str().unwrap()]));
     assert!(
         report.contains("skipped, day with native data: 3"),
         "{report}"
@@ -375,15 +351,12 @@ fn a_running_server_imports_the_export_and_the_dashboard_shows_it() {
 
     // A site with imported days alone: listed as such, its dashboard shows
     // them all (no native day cuts them).
-    succeeded(&import(
-        &home,
-        &[
-            "plausible",
-            "--site",
-            "only.test",
-            unpacked.to_str().unwrap(),
-        ],
-    ));
+    succeeded(&home.import(&[
+        "plausible",
+        "--site",
+        "only.test",
+        unpacked.to_str().unwrap(),
+    ]));
     browser.goto(&server.url("/#/sites"));
     browser.wait_for_text(
         "tr[data-site='only.test']",

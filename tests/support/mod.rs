@@ -117,6 +117,17 @@ impl TestHome {
             .expect("run mallard")
     }
 
+    /// Runs `mallard import --data-dir <this home's data directory> ARGS` to
+    /// its end (`import` takes the directory before its format).
+    pub fn import(&self, args: &[&str]) -> std::process::Output {
+        self.command()
+            .args(["import", "--data-dir"])
+            .arg(self.data_dir())
+            .args(args)
+            .output()
+            .expect("run mallard import")
+    }
+
     /// Opens the database of this home directly (the server must be stopped).
     pub fn read<T>(&self, read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>) -> T {
         let store = Store::open(&self.data_dir(), StoreOptions::default()).expect("open store");

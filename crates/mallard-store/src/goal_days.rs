@@ -166,11 +166,7 @@ pub fn differences(conn: &Connection) -> Result<Vec<String>, StoreError> {
             end: last + 1,
         };
         let goals = crate::goals::goals_of(conn, site_id)?;
-        let matchers = goals
-            .iter()
-            .map(|goal| crate::stats::goal_matcher(conn, &goal.definition))
-            .collect::<Result<Vec<_>, _>>()?;
-        let counted = crate::stats::goal_counters_by_day(conn, &site, range, &matchers)?;
+        let counted = count_by_day(conn, &site, &goals, range)?;
         let mut read_back = 0;
         for (goal, mut by_day) in goals.iter().zip(counted) {
             for (day, stored) in read(conn, goal.id, range)? {
@@ -244,17 +240,6 @@ fn first_missing(
     first: i64,
     end: i64,
 ) -> Result<Option<i64>, StoreError> {
-    if end <= first {
-        return Ok(None);
-    }
-    let stored: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM goal_days WHERE goal_id = ?1 AND day >= ?2 AND day < ?3",
-        )?
-        .query_row(params![goal_id, first, end], |r| r.get(0))?;
-    if stored == end - first {
-        return Ok(None);
-    }
     let mut stmt = conn.prepare_cached(
         "SELECT day FROM goal_days WHERE goal_id = ?1 AND day >= ?2 AND day < ?3 ORDER BY day",
     )?;
@@ -278,11 +263,7 @@ fn count_days(
     goals: &[crate::goals::Goal],
     days: DayRange,
 ) -> Result<(), StoreError> {
-    let matchers = goals
-        .iter()
-        .map(|goal| crate::stats::goal_matcher(conn, &goal.definition))
-        .collect::<Result<Vec<_>, _>>()?;
-    let counted = crate::stats::goal_counters_by_day(conn, site, days, &matchers)?;
+    let counted = count_by_day(conn, site, goals, days)?;
     let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO goal_days (goal_id, day, site_id, events, visitors, revenue) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -309,6 +290,20 @@ fn count_days(
         "counted goal days"
     );
     Ok(())
+}
+
+/// What each of `goals` converted on each day of `days` (from the events).
+fn count_by_day(
+    conn: &Connection,
+    site: &SiteInfo,
+    goals: &[crate::goals::Goal],
+    days: DayRange,
+) -> Result<Vec<BTreeMap<i64, GoalCounter>>, StoreError> {
+    let matchers = goals
+        .iter()
+        .map(|goal| crate::stats::goal_matcher(conn, &goal.definition))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::stats::goal_counters_by_day(conn, site, days, &matchers)
 }
 
 /// Adds a stored day to what a goal converted elsewhere.

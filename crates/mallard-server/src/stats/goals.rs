@@ -206,17 +206,21 @@ pub(crate) async fn check_goal_steps(
     let goals = state.read(move |db| db.goals(&domain)).await?;
     let mut counted = String::new();
     for name in named {
-        let goal = goals
-            .iter()
-            .find(|goal| goal.definition.name == name)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "the site has no goal named {name} (its goals are listed by /api/goals)"
-                ))
-            })?;
-        counted.push_str(&format!("{:?}", goal.definition));
+        counted.push_str(&format!("{:?}", goal_named(&goals, name)?.definition));
     }
     Ok(counted)
+}
+
+/// The goal of `goals` named `name`; a 400 naming it when there is none.
+fn goal_named<'a>(goals: &'a [Goal], name: &str) -> Result<&'a Goal, ApiError> {
+    goals
+        .iter()
+        .find(|goal| goal.definition.name == name)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "the site has no goal named {name} (its goals are listed by /api/goals)"
+            ))
+        })
 }
 
 /// `filters` with each `goal==NAME` replaced by what the goal counts: its
@@ -235,15 +239,7 @@ pub(crate) fn expand(goals: &[Goal], filters: Vec<Filter>) -> Result<Vec<Filter>
                 "goal filters take == only: goal==NAME".into(),
             ));
         }
-        let goal = goals
-            .iter()
-            .find(|goal| goal.definition.name == filter.value)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "the site has no goal named {} (its goals are listed by /api/goals)",
-                    filter.value
-                ))
-            })?;
+        let goal = goal_named(goals, &filter.value)?;
         let is = |dimension: Dimension, value: &str| Filter {
             dimension,
             op: FilterOp::Is,

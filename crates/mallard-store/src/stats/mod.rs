@@ -358,13 +358,13 @@ impl ReadConn<'_> {
         // Under one visit filter with rollup rows, the totals and the series
         // are that value's rows, as on their own ([`ReadConn::stats_main`]).
         let (main, series) = match single_visit_row(&predicate) {
-            Some(row) if interval != Interval::Hour => (
-                rollup::main_of_value(conn, site, query.range, row)?,
-                rollup::timeseries_of_value(conn, site, query.range, interval, &keys, row)?,
-            ),
             Some(row) => (
                 rollup::main_of_value(conn, site, query.range, row)?,
-                counts.series,
+                if interval == Interval::Hour {
+                    counts.series
+                } else {
+                    rollup::timeseries_of_value(conn, site, query.range, interval, &keys, row)?
+                },
             ),
             None => (counts.main, counts.series),
         };
@@ -609,8 +609,7 @@ fn from_goal_days(
         return Ok(None);
     }
     let counters = if live.days() > 0 {
-        let everything = Predicate::compile(conn, &[])?;
-        scan::goal_counters(conn, site, live, &everything, matchers)?
+        scan::goal_counters(conn, site, live, &Predicate::default(), matchers)?
     } else {
         goals.iter().map(|_| scan::GoalCounter::default()).collect()
     };

@@ -65,19 +65,7 @@ pub(crate) fn main(
     site: &SiteInfo,
     range: DayRange,
 ) -> Result<Totals, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT pageviews, events, visits, bounces, visit_pageviews, duration_ms, visitors \
-         FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
-    )?;
-    let mut rows = stmt.query(params![site.id, kind::SITE, range.start, range.end])?;
-    let mut totals = Totals::default();
-    let mut union = SketchUnion::new();
-    while let Some(row) = rows.next()? {
-        totals.add_counts(&counts(row, 0)?);
-        add_sketch(&mut union, row.get_ref(6)?)?;
-    }
-    totals.visitors = union.estimate();
-    Ok(totals)
+    main_of_value(conn, site, range, (kind::SITE, 0))
 }
 
 /// The rollup row that holds exactly the visits whose visit-level
@@ -109,20 +97,35 @@ pub(crate) fn attribute_row(
     Some((row_kind, crate::rollups::visit_dim(&attrs, row_kind)?))
 }
 
-/// Calls `each` with the local day and the row of `value` of the visit-level
-/// `row_kind` on every day of `range` that has one (a lookup per day: a
-/// kind may have thousands of values a day).
+/// Calls `each` with the row (day, the six counters, the visitor sketch)
+/// of `value` of `row_kind` on every day of `range` that has one: the site
+/// totals ([`kind::SITE`], value 0) in one read of the range, another
+/// kind's value with a lookup per day (a kind may have thousands of values
+/// a day, which a read of the range would pass over).
 fn each_day_of_value(
     conn: &Connection,
     site: &SiteInfo,
     range: DayRange,
     (row_kind, value): (i64, i64),
-    mut each: impl FnMut(i64, &rusqlite::Row<'_>) -> Result<(), StoreError>,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT pageviews, events, visits, bounces, visit_pageviews, duration_ms, visitors \
-         FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 AND value = ?4",
-    )?;
+    const COLUMNS: &str = "day, pageviews, events, visits, bounces, visit_pageviews, \
+                           duration_ms, visitors";
+    if row_kind == kind::SITE {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM rollup_days WHERE site_id = ?1 AND kind = ?2 \
+             AND day >= ?3 AND day < ?4"
+        ))?;
+        let mut rows = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+        while let Some(row) = rows.next()? {
+            each(row)?;
+        }
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
+         AND value = ?4"
+    ))?;
     // Before the site's first day there is no row.
     let start = site
         .first_day
@@ -130,7 +133,7 @@ fn each_day_of_value(
     for day in start..range.end {
         let mut rows = stmt.query(params![site.id, row_kind, day, value])?;
         if let Some(row) = rows.next()? {
-            each(day, row)?;
+            each(row)?;
         }
     }
     Ok(())
@@ -146,9 +149,9 @@ pub(crate) fn main_of_value(
 ) -> Result<Totals, StoreError> {
     let mut totals = Totals::default();
     let mut union = SketchUnion::new();
-    each_day_of_value(conn, site, range, row, |_, stored| {
-        totals.add_counts(&counts(stored, 0)?);
-        add_sketch(&mut union, stored.get_ref(6)?)
+    each_day_of_value(conn, site, range, row, |stored| {
+        totals.add_counts(&counts(stored, 1)?);
+        add_sketch(&mut union, stored.get_ref(7)?)
     })?;
     totals.visitors = union.estimate();
     Ok(totals)
@@ -164,10 +167,11 @@ pub(crate) fn timeseries_of_value(
     row: (i64, i64),
 ) -> Result<Vec<SeriesPoint>, StoreError> {
     let mut buckets: HashMap<i64, (Totals, SketchUnion)> = HashMap::new();
-    each_day_of_value(conn, site, range, row, |day, stored| {
+    each_day_of_value(conn, site, range, row, |stored| {
+        let day: i64 = stored.get(0)?;
         let (totals, union) = buckets.entry(interval.bucket_start_day(day)).or_default();
-        totals.add_counts(&counts(stored, 0)?);
-        add_sketch(union, stored.get_ref(6)?)
+        totals.add_counts(&counts(stored, 1)?);
+        add_sketch(union, stored.get_ref(7)?)
     })?;
     Ok(points(keys, &buckets))
 }
@@ -195,31 +199,19 @@ pub(crate) fn timeseries(
     interval: Interval,
     keys: &[i64],
 ) -> Result<Vec<SeriesPoint>, StoreError> {
+    if interval != Interval::Hour {
+        return timeseries_of_value(conn, site, range, interval, keys, (kind::SITE, 0));
+    }
     let mut buckets: HashMap<i64, (Totals, SketchUnion)> = HashMap::new();
-    if interval == Interval::Hour {
-        let mut stmt = conn.prepare_cached(
-            "SELECT hour, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
-             visitors FROM rollup_hours WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3",
-        )?;
-        let mut rows = stmt.query(params![site.id, range.start * 24, range.end * 24])?;
-        while let Some(row) = rows.next()? {
-            let (totals, union) = buckets.entry(row.get(0)?).or_default();
-            totals.add_counts(&counts(row, 1)?);
-            add_sketch(union, row.get_ref(7)?)?;
-        }
-    } else {
-        let mut stmt = conn.prepare_cached(
-            "SELECT day, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
-             visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
-             AND day < ?4",
-        )?;
-        let mut rows = stmt.query(params![site.id, kind::SITE, range.start, range.end])?;
-        while let Some(row) = rows.next()? {
-            let day: i64 = row.get(0)?;
-            let (totals, union) = buckets.entry(interval.bucket_start_day(day)).or_default();
-            totals.add_counts(&counts(row, 1)?);
-            add_sketch(union, row.get_ref(7)?)?;
-        }
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+         visitors FROM rollup_hours WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3",
+    )?;
+    let mut rows = stmt.query(params![site.id, range.start * 24, range.end * 24])?;
+    while let Some(row) = rows.next()? {
+        let (totals, union) = buckets.entry(row.get(0)?).or_default();
+        totals.add_counts(&counts(row, 1)?);
+        add_sketch(union, row.get_ref(7)?)?;
     }
     Ok(points(keys, &buckets))
 }

@@ -152,16 +152,16 @@ impl Tally for GoalsTally<'_> {
 /// the amounts' sum in millionths and how many they were.
 pub(crate) type GoalCount = (Totals, BTreeMap<i64, (i128, i64)>);
 
-/// Counts `goals` in `range` under `predicate`, per local day or not (then
-/// all under day 0).
-fn count(
+/// Counts `goals` in `range` under `predicate`, per local day or not; a
+/// tally with nothing counted when there is nothing to read.
+fn count<'a>(
     conn: &Connection,
-    site: &SiteInfo,
+    site: &'a SiteInfo,
     range: DayRange,
     predicate: &Predicate,
-    goals: &[GoalMatcher],
+    goals: &'a [GoalMatcher],
     per_day: bool,
-) -> Result<Vec<BTreeMap<i64, GoalCounter>>, StoreError> {
+) -> Result<GoalsTally<'a>, StoreError> {
     let columns = Columns {
         props: goals.iter().any(|goal| goal.prop.is_some()),
         revenue: true,
@@ -185,16 +185,7 @@ fn count(
     } else {
         run(conn, site, range, predicate, (columns, need), new)?
     };
-    Ok(match tally {
-        Some(tally) if per_day => tally.by_day,
-        // Everything under day 0.
-        Some(tally) => tally
-            .all
-            .into_iter()
-            .map(|counter| BTreeMap::from([(0, counter)]))
-            .collect(),
-        None => goals.iter().map(|_| BTreeMap::new()).collect(),
-    })
+    Ok(tally.unwrap_or_else(new))
 }
 
 /// What each of `goals` converted in `range` under `predicate`, in the
@@ -206,10 +197,7 @@ pub(crate) fn goal_counters(
     predicate: &Predicate,
     goals: &[GoalMatcher],
 ) -> Result<Vec<GoalCounter>, StoreError> {
-    Ok(count(conn, site, range, predicate, goals, false)?
-        .into_iter()
-        .map(|mut days| days.remove(&0).unwrap_or_default())
-        .collect())
+    Ok(count(conn, site, range, predicate, goals, false)?.all)
 }
 
 /// What each of `goals` converted on each local day of `range` that it
@@ -220,8 +208,7 @@ pub(crate) fn goal_counters_by_day(
     range: DayRange,
     goals: &[GoalMatcher],
 ) -> Result<Vec<BTreeMap<i64, GoalCounter>>, StoreError> {
-    let everything = Predicate::compile(conn, &[])?;
-    count(conn, site, range, &everything, goals, true)
+    Ok(count(conn, site, range, &Predicate::default(), goals, true)?.by_day)
 }
 
 /// The visitors, events and revenue of each of `goals` in `range` under
