@@ -921,25 +921,26 @@ impl EventCursor<'_> {
 
     /// Moves past the events of `run` visits passed over one after the
     /// other, whose lengths and codes follow each other in `steps` from
-    /// `*at`, moving `*at` past them. Without page paths to count, their
-    /// events are counted over the run's bytes at once: every byte without
-    /// the high bit ends a varint, one length per visit and the rest codes.
+    /// `*at`, moving `*at` past them. Their events are counted over the
+    /// run's bytes at once: every byte without the high bit ends a varint,
+    /// one length per visit and the rest codes; so are their custom events
+    /// (whose page paths are passed over too): the varints whose first byte
+    /// is odd, but for the lengths'.
     fn pass_over_run(&mut self, steps: &[u8], at: &mut usize, run: usize) -> Result<(), Damaged> {
-        if self.with_paths {
-            for _ in 0..run {
-                self.pass_over(next_codes(steps, at)?)?;
-            }
-            return Ok(());
-        }
         let start = *at;
+        let mut odd_lengths = 0u64;
         for _ in 0..run {
+            odd_lengths += u64::from(steps.get(*at).is_some_and(|&byte| byte & 1 == 1));
             let codes = next_codes(steps, at)?;
             if codes.last().is_some_and(|&last| last >= 0x80) {
                 return Err(Damaged);
             }
         }
-        let ends = varint_ends(steps.get(start..*at).ok_or(Damaged)?);
-        let events = ends.checked_sub(run as u64).ok_or(Damaged)?;
+        let bytes = steps.get(start..*at).ok_or(Damaged)?;
+        let events = varint_ends(bytes).checked_sub(run as u64).ok_or(Damaged)?;
+        if self.with_paths {
+            self.pending_paths += odd_varints(bytes).checked_sub(odd_lengths).ok_or(Damaged)?;
+        }
         self.advance(events)
     }
 
@@ -984,6 +985,34 @@ fn varint_ends(bytes: &[u8]) -> u64 {
         })
         .sum();
     whole + rest.iter().filter(|&&byte| byte < 0x80).count() as u64
+}
+
+/// How many varints of `bytes` (which starts where a varint starts) begin
+/// with an odd byte, eight bytes at a time: a byte begins a varint when the
+/// one before it has no high bit.
+fn odd_varints(bytes: &[u8]) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    // The high bit of the byte before the word's first, in its own place.
+    let mut carry = 0u64;
+    let mut odd = 0u64;
+    for chunk in chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let continued = ((word & HIGH) << 8) | carry;
+        let starts_odd = !continued & ((word & LOW) << 7) & HIGH;
+        odd += u64::from(starts_odd.count_ones());
+        carry = (word >> 56) & 0x80;
+    }
+    let mut first = carry == 0;
+    for &byte in rest {
+        odd += u64::from(first && byte & 1 == 1);
+        first = byte < 0x80;
+    }
+    odd
 }
 
 /// The event codes of the next visit of a steps part, moving `*at` past

@@ -691,6 +691,18 @@ proptest! {
     /// Counting varint ends eight bytes at a time counts every byte without
     /// the high bit.
     #[test]
+    fn odd_varints_are_the_varints_whose_first_byte_is_odd(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let mut expected = 0;
+        let mut first = true;
+        for &byte in &bytes {
+            expected += u64::from(first && byte & 1 == 1);
+            first = byte < 0x80;
+        }
+        prop_assert_eq!(odd_varints(&bytes), expected);
+        prop_assert_eq!(odd_varints(&bytes), custom_events(&bytes));
+    }
+
+    #[test]
     fn varint_ends_are_the_bytes_without_the_high_bit(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         prop_assert_eq!(
             varint_ends(&bytes),

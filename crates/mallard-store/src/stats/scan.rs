@@ -632,7 +632,7 @@ impl ByValue {
 /// The totals per value of one dimension.
 struct BreakdownTally {
     by: ByValue,
-    values: IdMap<Counted>,
+    values: ValueTable,
     /// The page views and events of the visit at hand counted so far, for a
     /// visit-level value: added once per visit ([`Tally::end_visit`]).
     pending: (i64, i64),
@@ -642,8 +642,7 @@ impl BreakdownTally {
     fn value(&mut self, value: i64) -> &mut Counted {
         // Without visitors the counter stays empty and costs nothing.
         self.values
-            .entry(value)
-            .or_insert_with(|| Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
+            .value(value, || Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
     }
 }
 
@@ -706,7 +705,7 @@ impl Tally for BreakdownTally {
     }
 
     fn merge(&mut self, other: Self) {
-        merge_counts(&mut self.values, other.values);
+        self.values.merge(other.values);
     }
 }
 
@@ -744,8 +743,9 @@ impl BreakdownSpec {
     }
 
     /// The top rows of a finished tally.
-    fn finish(self, values: IdMap<Counted>) -> Vec<(i64, Totals)> {
+    fn finish(self, values: ValueTable) -> Vec<(i64, Totals)> {
         let mut rows: Vec<(i64, Totals)> = values
+            .into_entries()
             .into_iter()
             .filter(|(_, counted)| self.order.metric(&counted.totals) > 0)
             .map(|(value, counted)| {
@@ -779,7 +779,7 @@ pub(super) fn breakdown(
         (spec.columns(), by.event_need()),
         || BreakdownTally {
             by,
-            values: IdMap::default(),
+            values: ValueTable::default(),
             pending: (0, 0),
         },
     )?;
@@ -837,7 +837,10 @@ pub(super) fn visitors_between(
 mod goals;
 mod prop_keys;
 mod revenue;
+mod value_table;
 mod view;
+
+use value_table::ValueTable;
 
 pub(crate) use goals::{
     GoalCount, GoalCounter, GoalMatcher, goal_conversions, goal_counters, goal_counters_by_day,

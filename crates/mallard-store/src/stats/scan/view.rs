@@ -12,7 +12,7 @@ use mallard_core::{DayRange, Interval};
 use rusqlite::Connection;
 
 use super::{
-    BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, SeriesTally, Tally,
+    BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, SeriesTally, Tally, ValueTable,
     finish_series, run,
 };
 use crate::error::StoreError;
@@ -122,7 +122,7 @@ pub(crate) fn view(
                 .iter()
                 .map(|spec| BreakdownTally {
                     by: spec.by(),
-                    values: IdMap::default(),
+                    values: ValueTable::default(),
                     pending: (0, 0),
                 })
                 .collect(),
