@@ -440,7 +440,10 @@ impl ReadConn<'_> {
                         .cmp(&a.events)
                         .then_with(|| a.currency.cmp(&b.currency))
                 });
-                Ok(GoalConversions { totals, revenue })
+                Ok(GoalConversions {
+                    totals: scan::visitors_at_most_conversions(totals),
+                    revenue,
+                })
             })
             .collect()
     }
