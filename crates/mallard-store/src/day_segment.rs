@@ -1192,8 +1192,11 @@ pub(crate) fn decode(
                 .as_ref()
                 .is_none_or(|selected| selected.get(visit_index) == Some(&true))
             && match codes {
-                Some(codes) if !step_needs.is_empty() => has_steps(codes, &step_needs),
-                _ => true,
+                Some(codes) => {
+                    (step_needs.is_empty() || has_steps(codes, &step_needs))
+                        && gate.may_count_codes(codes)
+                }
+                None => true,
             };
         let take = if shown {
             record.events.clear();

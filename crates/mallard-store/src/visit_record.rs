@@ -162,6 +162,16 @@ pub(crate) trait VisitGate: Sync {
     fn step_needs(&self) -> &[StepNeed] {
         &[]
     }
+
+    /// Whether a visit whose event codes are `codes` (the varints of a
+    /// day segment's steps part) may hold an event the query counts. A day
+    /// segment asks before decoding anything else of a visit, and passes
+    /// over one it rules out as if the gate had skipped it; so the query
+    /// must count nothing of such a visit. By default every visit may.
+    fn may_count_codes(&self, codes: &[u8]) -> bool {
+        let _ = codes;
+        true
+    }
 }
 
 /// Something a visit must have among its events ([`VisitGate::step_needs`]).

@@ -339,6 +339,34 @@ impl VisitGate for StepGate {
     }
 }
 
+/// A gate that takes every visit with its events, but for those whose
+/// event codes hold none of `counted` (pairs of page view or not, and id).
+struct CodeGate {
+    counted: Vec<(bool, i64)>,
+}
+
+impl CodeGate {
+    fn counts(&self, event: &EventRecord) -> bool {
+        self.counted.contains(&(event.pageview, event.code))
+    }
+}
+
+impl VisitGate for CodeGate {
+    fn take(&self, _: &VisitRecord) -> Take {
+        Take::Events
+    }
+
+    fn may_count_codes(&self, codes: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(code) = get_varint(codes, &mut at) {
+            if self.counted.contains(&(code & 1 == 0, (code >> 1) as i64)) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// Up to three attribute conditions, each on a random attribute, comparing
 /// with the value of a random visit of `visits` or with any value.
 fn attribute_conditions(
@@ -569,6 +597,40 @@ proptest! {
         let expected: Vec<VisitRecord> = visits
             .iter()
             .filter(|v| needs.iter().all(|need| v.events.iter().any(|e| meets(need, e))))
+            .map(|v| project(v, columns))
+            .collect();
+        prop_assert_eq!(read, expected);
+    }
+
+    /// A visit whose event codes the gate rules out is passed over
+    /// undecoded; the others read as without the gate's screen.
+    #[test]
+    fn visits_whose_codes_the_gate_rules_out_are_passed_over(
+        visits in day(),
+        columns in columns(),
+        picks in proptest::collection::vec(
+            (any::<bool>(), proptest::option::of(any::<prop::sample::Index>()), 0i64..5),
+            0..3,
+        ),
+    ) {
+        let codes: Vec<(bool, i64)> = visits
+            .iter()
+            .flat_map(|v| v.events.iter().map(|e| (e.pageview, e.code)))
+            .collect();
+        let counted = picks
+            .iter()
+            .map(|(pageview, event, other)| match event {
+                Some(event) if !codes.is_empty() => codes[event.index(codes.len())],
+                _ => (*pageview, *other),
+            })
+            .collect();
+        let gate = CodeGate { counted };
+        let columns = Columns { events: true, ..columns };
+        let parts = encode(10 * DAY_MS, &visits);
+        let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .filter(|v| v.events.iter().any(|e| gate.counts(e)))
             .map(|v| project(v, columns))
             .collect();
         prop_assert_eq!(read, expected);

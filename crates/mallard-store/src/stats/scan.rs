@@ -162,6 +162,8 @@ struct ScanGate<'a> {
     window: Window<'a>,
     predicate: &'a Predicate,
     need: EventNeed<'a>,
+    /// The events the tally counts, when it counts only some (goals).
+    codes: Option<&'a CodeScreen>,
 }
 
 impl VisitGate for ScanGate<'_> {
@@ -204,6 +206,11 @@ impl VisitGate for ScanGate<'_> {
         // A visit none of whose events meets the event-level conditions
         // adds nothing to any tally ([`select`]).
         self.predicate.step_needs()
+    }
+
+    #[inline]
+    fn may_count_codes(&self, codes: &[u8]) -> bool {
+        self.codes.is_none_or(|screen| screen.holds_any(codes))
     }
 
     #[inline]
@@ -257,7 +264,22 @@ fn run<T: Tally>(
     site: &SiteInfo,
     range: DayRange,
     predicate: &Predicate,
+    read: (Columns, EventNeed<'_>),
+    new: impl Fn() -> T + Sync,
+) -> Result<Option<T>, StoreError> {
+    run_screened(conn, site, range, predicate, read, None, new)
+}
+
+/// [`run`] for a tally that counts only the events `codes` screens for
+/// (and nothing of a visit without one): day segments pass over the other
+/// visits undecoded.
+fn run_screened<T: Tally>(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    predicate: &Predicate,
     (columns, need): (Columns, EventNeed<'_>),
+    codes: Option<&CodeScreen>,
     new: impl Fn() -> T + Sync,
 ) -> Result<Option<T>, StoreError> {
     if predicate.matches_nothing() || range.days() <= 0 {
@@ -269,6 +291,7 @@ fn run<T: Tally>(
         window,
         predicate,
         need,
+        codes,
     };
     let tallies = fold_period(
         conn,
@@ -834,12 +857,14 @@ pub(super) fn visitors_between(
     Ok(all.estimate())
 }
 
+mod code_screen;
 mod goals;
 mod prop_keys;
 mod revenue;
 mod value_table;
 mod view;
 
+use code_screen::CodeScreen;
 use value_table::ValueTable;
 
 pub(crate) use goals::{

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::{DIM_EXACT_LIMIT, EventNeed, Tally, run};
+use super::{CodeScreen, DIM_EXACT_LIMIT, EventNeed, Tally, run_screened};
 use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION};
 use crate::stats::id_set::IdSet;
@@ -193,10 +193,31 @@ fn count<'a>(
     } else {
         EventNeed::Always
     };
+    // A visit with neither a goal's event nor one of its pages counts
+    // nothing.
+    let screen = CodeScreen::new(
+        goals
+            .iter()
+            .filter(|goal| goal.pages.is_none())
+            .filter_map(|goal| goal.event),
+        goals
+            .iter()
+            .filter_map(|goal| goal.pages.as_ref())
+            .flat_map(IdSet::iter)
+            .collect(),
+    );
     let tally = if goals.is_empty() {
         None
     } else {
-        run(conn, site, range, predicate, (columns, need), new)?
+        run_screened(
+            conn,
+            site,
+            range,
+            predicate,
+            (columns, need),
+            Some(&screen),
+            new,
+        )?
     };
     Ok(tally.unwrap_or_else(new))
 }

@@ -1,0 +1,80 @@
+//! The event codes a query counts, tested on a visit's packed codes before
+//! the visit is decoded ([`VisitGate::may_count_codes`]).
+//!
+//! A goal counts only events of its custom event or of the pages its
+//! pattern matches: a visit without any of them adds nothing to the Goals
+//! card, so a day segment passes over it undecoded instead of reading its
+//! times, properties and revenue.
+//!
+//! [`VisitGate::may_count_codes`]: crate::visit_record::VisitGate::may_count_codes
+
+use crate::stats::id_set::IdSet;
+use crate::varint::get_varint;
+
+/// Custom event names and page paths (ids) of which a visit must hold one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CodeScreen {
+    /// Custom event name ids.
+    names: IdSet,
+    /// Page path ids.
+    pages: IdSet,
+}
+
+impl CodeScreen {
+    /// A screen for the custom events named `names` and the page views of
+    /// `pages`.
+    pub(crate) fn new(names: impl IntoIterator<Item = i64>, pages: IdSet) -> Self {
+        Self {
+            names: names.into_iter().collect(),
+            pages,
+        }
+    }
+
+    /// Whether the step codes `codes` (`path id << 1` for a page view,
+    /// `name id << 1 | 1` for a custom event) hold one the screen counts.
+    /// Bytes that do not decode hold none: the day segment finds them
+    /// damaged as it passes over them.
+    #[inline]
+    pub(crate) fn holds_any(&self, codes: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(code) = get_varint(codes, &mut at) {
+            let id = (code >> 1) as i64;
+            let counted = if code & 1 == 1 {
+                self.names.contains(id)
+            } else {
+                self.pages.contains(id)
+            };
+            if counted {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::day_segment::step_code;
+    use crate::varint::put_varint;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_visit_passes_exactly_when_one_of_its_events_is_screened_for(
+            events in prop::collection::vec((any::<bool>(), 0i64..300), 0..12),
+            names in prop::collection::vec(0i64..300, 0..4),
+            pages in prop::collection::vec(0i64..300, 0..4),
+        ) {
+            let mut codes = Vec::new();
+            for &(pageview, id) in &events {
+                put_varint(&mut codes, step_code(id, pageview));
+            }
+            let screen = CodeScreen::new(names.clone(), pages.iter().copied().collect());
+            let expected = events.iter().any(|&(pageview, id)| {
+                if pageview { pages.contains(&id) } else { names.contains(&id) }
+            });
+            prop_assert_eq!(screen.holds_any(&codes), expected);
+        }
+    }
+}
