@@ -44,6 +44,22 @@ impl GoalMatcher {
             Some(Some(pair)) => visit.props_of(event).contains(&pair),
         }
     }
+
+    /// The event codes `goals` may count, read as [`Self::matches`] reads
+    /// them: a page goal's pages, else an event goal's name.
+    fn code_screen(goals: &[Self]) -> CodeScreen {
+        CodeScreen::new(
+            goals
+                .iter()
+                .filter(|goal| goal.pages.is_none())
+                .filter_map(|goal| goal.event),
+            goals
+                .iter()
+                .filter_map(|goal| goal.pages.as_ref())
+                .flat_map(IdSet::iter)
+                .collect(),
+        )
+    }
 }
 
 /// What a goal converted in some time: the converting events, their
@@ -195,17 +211,7 @@ fn count<'a>(
     };
     // A visit with neither a goal's event nor one of its pages counts
     // nothing.
-    let screen = CodeScreen::new(
-        goals
-            .iter()
-            .filter(|goal| goal.pages.is_none())
-            .filter_map(|goal| goal.event),
-        goals
-            .iter()
-            .filter_map(|goal| goal.pages.as_ref())
-            .flat_map(IdSet::iter)
-            .collect(),
-    );
+    let screen = GoalMatcher::code_screen(goals);
     let tally = if goals.is_empty() {
         None
     } else {
