@@ -19,7 +19,10 @@
 //! and keeps 32 bits. Two visitors share a hash with probability 2^-32 per pair,
 //! which for the 2 million visitors of a large site miscounts fewer than 0.05 %.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+
+use flate2::{Decompress, FlushDecompress, Status};
+use rustc_hash::FxHashSet;
 
 /// The precision of the sketches of dimension values and of hours.
 pub const DIM_PRECISION: u8 = 12;
@@ -80,17 +83,7 @@ impl Sketch {
             }
             (&TAG_DENSE_DEFLATE, rest) => {
                 let (&p, compressed) = rest.split_first()?;
-                if !(4..=18).contains(&p) {
-                    return None;
-                }
-                let expected = (1usize << p) / 2;
-                let mut packed = Vec::with_capacity(expected);
-                let mut decoder = std::io::Read::take(
-                    flate2::read::DeflateDecoder::new(compressed),
-                    expected as u64 + 1,
-                );
-                std::io::Read::read_to_end(&mut decoder, &mut packed).ok()?;
-                unpack(p, &packed)
+                with_inflated(p, compressed, |packed| unpack(p, packed))?
             }
             _ => None,
         }
@@ -210,6 +203,33 @@ fn unpack(p: u8, packed: &[u8]) -> Option<Sketch> {
     Some(Sketch::Dense { p, registers })
 }
 
+thread_local! {
+    /// This thread's raw-deflate inflater and the buffer it inflates into,
+    /// reused from one sketch to the next: a new inflater allocates and
+    /// clears tens of kilobytes of state, more than inflating a sketch costs.
+    static INFLATER: RefCell<(Decompress, Vec<u8>)> =
+        RefCell::new((Decompress::new(false), Vec::new()));
+}
+
+/// Calls `use_packed` with the packed registers of a deflated sketch of
+/// precision `p`; `None` when they do not inflate to exactly `2^p / 2` bytes.
+fn with_inflated<T>(p: u8, compressed: &[u8], use_packed: impl FnOnce(&[u8]) -> T) -> Option<T> {
+    if !(4..=18).contains(&p) {
+        return None;
+    }
+    let expected = (1usize << p) / 2;
+    INFLATER.with_borrow_mut(|(inflater, packed)| {
+        inflater.reset(false);
+        packed.clear();
+        // One byte more than expected, so that a longer stream is caught.
+        packed.reserve(expected + 1);
+        let status = inflater
+            .decompress_vec(compressed, packed, FlushDecompress::Finish)
+            .ok()?;
+        (status == Status::StreamEnd && packed.len() == expected).then(|| use_packed(packed))
+    })
+}
+
 /// How many hashes an exact set of precision `p` may hold before it turns dense.
 fn exact_capacity(p: u8) -> usize {
     (1usize << p) / 8
@@ -254,7 +274,8 @@ fn estimate_registers(registers: &[u8]) -> u64 {
 /// Unions many sketches; see the module documentation for when it stays exact.
 #[derive(Debug, Default)]
 pub struct SketchUnion {
-    exact: HashSet<u32>,
+    // Visitor hashes are already uniform: a multiplicative hash suffices.
+    exact: FxHashSet<u32>,
     dense: Option<(u8, Vec<u8>)>,
 }
 
@@ -267,19 +288,7 @@ impl SketchUnion {
     /// Adds a decoded sketch.
     pub fn add(&mut self, sketch: &Sketch) {
         match sketch {
-            Sketch::Exact(set) => match &mut self.dense {
-                Some((p, registers)) => {
-                    for &h in set {
-                        add_to_registers(registers, *p, h);
-                    }
-                }
-                None => {
-                    self.exact.extend(set.iter().copied());
-                    if self.exact.len() > MERGE_EXACT_LIMIT {
-                        self.densify(SITE_PRECISION);
-                    }
-                }
-            },
+            Sketch::Exact(set) => self.add_hashes(set.iter().copied()),
             Sketch::Dense { p, registers } => {
                 if self.dense.is_none() {
                     self.densify(*p);
@@ -306,14 +315,75 @@ impl SketchUnion {
         }
     }
 
-    /// Decodes and adds a stored sketch; returns false when it is not a sketch.
-    pub fn add_encoded(&mut self, bytes: &[u8]) -> bool {
-        match Sketch::decode(bytes) {
-            Some(sketch) => {
-                self.add(&sketch);
+    /// Adds visitor hashes.
+    fn add_hashes(&mut self, hashes: impl Iterator<Item = u32>) {
+        match &mut self.dense {
+            Some((p, registers)) => {
+                for h in hashes {
+                    add_to_registers(registers, *p, h);
+                }
+            }
+            None => {
+                self.exact.extend(hashes);
+                if self.exact.len() > MERGE_EXACT_LIMIT {
+                    self.densify(SITE_PRECISION);
+                }
+            }
+        }
+    }
+
+    /// Adds registers of precision `p` in their packed layout (two 4-bit
+    /// ranks per byte) without unpacking them first; false when they are not
+    /// `2^p / 2` bytes.
+    fn add_packed(&mut self, p: u8, packed: &[u8]) -> bool {
+        if !(4..=18).contains(&p) || packed.len() != (1usize << p) / 2 {
+            return false;
+        }
+        match &mut self.dense {
+            None => self.densify(p),
+            Some((own_p, own)) if *own_p > p => {
+                *own = fold_down(own, *own_p, p);
+                *own_p = p;
+            }
+            Some(_) => {}
+        }
+        match &mut self.dense {
+            Some((own_p, own)) if *own_p == p => {
+                for (pair, byte) in own.chunks_exact_mut(2).zip(packed) {
+                    pair[0] = pair[0].max(byte & 0x0F);
+                    pair[1] = pair[1].max(byte >> 4);
+                }
                 true
             }
-            None => false,
+            // A finer sketch than the union: unpacked, then folded down.
+            _ => unpack(p, packed).is_some_and(|sketch| {
+                self.add(&sketch);
+                true
+            }),
+        }
+    }
+
+    /// Decodes and adds a stored sketch; returns false when it is not a
+    /// sketch. The hashes or registers are added straight from the stored
+    /// bytes, never collected first.
+    pub fn add_encoded(&mut self, bytes: &[u8]) -> bool {
+        match bytes.split_first() {
+            Some((&TAG_EXACT, rest)) if rest.len() % 4 == 0 => {
+                self.add_hashes(
+                    rest.chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
+                true
+            }
+            Some((&TAG_DENSE, rest)) => rest
+                .split_first()
+                .is_some_and(|(&p, packed)| self.add_packed(p, packed)),
+            Some((&TAG_DENSE_DEFLATE, rest)) => {
+                rest.split_first().is_some_and(|(&p, compressed)| {
+                    with_inflated(p, compressed, |packed| self.add_packed(p, packed)) == Some(true)
+                })
+            }
+            _ => false,
         }
     }
 
@@ -322,7 +392,7 @@ impl SketchUnion {
         for &h in &self.exact {
             add_to_registers(&mut registers, p, h);
         }
-        self.exact = HashSet::new();
+        self.exact = FxHashSet::default();
         self.dense = Some((p, registers));
     }
 
@@ -637,5 +707,58 @@ mod tests {
         union.add(&fine);
         let error = (union.estimate() as f64 - 91_000.0).abs() / 91_000.0;
         assert!(error < 0.03, "error={error}");
+    }
+
+    #[test]
+    fn stored_bytes_add_to_a_union_as_their_decoded_sketch_does() {
+        let sketch = |range: std::ops::Range<i64>, p: u8| {
+            let mut sketch = Sketch::default();
+            sketch.insert_all(&hashes(range), p);
+            sketch
+        };
+        let dense = sketch(0..20_000, DIM_PRECISION);
+        let Sketch::Dense { registers, .. } = &dense else {
+            panic!("20,000 visitors make a dense sketch");
+        };
+        // The plain packed layout, as well as the deflated one `encode` writes.
+        let mut plain = vec![TAG_DENSE, DIM_PRECISION];
+        plain.extend(
+            registers
+                .chunks_exact(2)
+                .map(|pair| pair[0] | (pair[1] << 4)),
+        );
+        let inputs = [
+            sketch(0..300, DIM_PRECISION).encode(),
+            dense.encode(),
+            plain,
+            sketch(10_000..60_000, SITE_PRECISION).encode(),
+            sketch(70_000..70_040, DIM_PRECISION).encode(),
+        ];
+        // Every order: a finer sketch folded into a coarser union and back.
+        for order in [[0, 1, 2, 3, 4], [3, 0, 4, 2, 1], [4, 3, 2, 1, 0]] {
+            let (mut from_bytes, mut from_sketches) = (SketchUnion::new(), SketchUnion::new());
+            for &i in &order {
+                assert!(from_bytes.add_encoded(&inputs[i]));
+                from_sketches.add(&Sketch::decode(&inputs[i]).unwrap());
+            }
+            assert_eq!(from_bytes.estimate(), from_sketches.estimate(), "{order:?}");
+            assert_eq!(from_bytes.dense, from_sketches.dense, "{order:?}");
+        }
+        // Exact inputs stay exact.
+        let mut union = SketchUnion::new();
+        assert!(union.add_encoded(&inputs[0]) && union.add_encoded(&inputs[4]));
+        assert_eq!(union.estimate(), 340);
+        // Damaged bytes are refused and leave the union as it was.
+        let deflated = &inputs[1];
+        for damaged in [
+            &deflated[..deflated.len() / 2],
+            &inputs[2][..inputs[2].len() - 1],
+            &[TAG_EXACT, 1, 2][..],
+            &[TAG_DENSE_DEFLATE, 30, 1][..],
+        ] {
+            assert!(!union.add_encoded(damaged));
+        }
+        assert_eq!(union.estimate(), 340);
+        assert!(union.dense.is_none());
     }
 }
