@@ -61,6 +61,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             report.goal_days.join("\n")
         );
     }
+    if !report.rollup_spans.is_empty() {
+        bail!(
+            "{} rollup span(s) differ from their days; run `mallard check --repair` with the \
+             server stopped to delete them (the server builds them again):\n{}",
+            report.rollup_spans.len(),
+            report.rollup_spans.join("\n")
+        );
+    }
     if report.rollups.pending_days > 0 {
         println!(
             "note: the last run stopped before writing its stats rollups; they are \
@@ -94,10 +102,14 @@ fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
     let goal_days = store
         .writer()
         .run_blocking(mallard_store::goal_days::forget_all);
+    let spans = store
+        .writer()
+        .run_blocking(mallard_store::rollup_spans::forget_all);
     store.close();
     let deleted = deleted.context("deleting the damaged day segments failed")?;
     let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
     let goal_days = goal_days.context("deleting the goal days failed")?;
+    spans.context("deleting the rollup spans failed")?;
     if goal_days > 0 {
         println!(
             "repaired: deleted {goal_days} goal day(s), which the server counts again from \

@@ -186,6 +186,15 @@ fn delete_leftovers(conn: &Connection, site_id: i64) -> Result<bool, StoreError>
             ))?
             .execute(params![site_id, PURGE_ROLLUP_ROWS])?;
     }
+    // Spans have no rowid; a span with no day rows keeps its mark.
+    conn.prepare_cached("DELETE FROM rollup_span_marks WHERE site_id = ?1")?
+        .execute(params![site_id])?;
+    deleted += conn
+        .prepare_cached(
+            "DELETE FROM rollup_spans WHERE (site_id, kind, day, value) IN \
+             (SELECT site_id, kind, day, value FROM rollup_spans WHERE site_id = ?1 LIMIT ?2)",
+        )?
+        .execute(params![site_id, PURGE_ROLLUP_ROWS])?;
     deleted += conn
         .prepare_cached(
             "DELETE FROM day_segments WHERE site_id = ?1 AND day IN \

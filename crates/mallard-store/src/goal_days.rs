@@ -215,7 +215,7 @@ pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
 /// days before it (with the margin of a clock set back at midnight) is
 /// before the first UTC day whose visits are not all in day segments, or
 /// after the last day of visits if all are; `None` without visits.
-fn ready_end(conn: &Connection, site: &SiteInfo) -> Result<Option<i64>, StoreError> {
+pub(crate) fn ready_end(conn: &Connection, site: &SiteInfo) -> Result<Option<i64>, StoreError> {
     let (unsettled, newest): (Option<i64>, Option<i64>) = conn
         .prepare_cached(
             "SELECT (SELECT min(d.day) FROM visit_days d WHERE d.site_id = ?1 AND NOT EXISTS \

@@ -35,6 +35,7 @@ pub mod recent;
 pub mod remotes;
 pub mod retention;
 pub mod rollup_check;
+pub mod rollup_spans;
 pub mod rollups;
 pub mod schema;
 pub mod sites;

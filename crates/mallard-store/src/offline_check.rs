@@ -5,8 +5,9 @@
 //! `SQLITE_OPEN_READ_ONLY` so that nothing it does can change the file, runs
 //! SQLite's integrity check and, on an intact file, compares the rollups with
 //! a recomputation from the stored rows ([`crate::rollup_check`]), decodes
-//! every day segment, verifying its checksums, and counts the stored goal
-//! days again ([`crate::goal_days::differences`]).
+//! every day segment, verifying its checksums, counts the stored goal
+//! days again ([`crate::goal_days::differences`]) and adds each rollup span
+//! up again from its days ([`crate::rollup_spans::differences`]).
 
 use std::path::Path;
 
@@ -33,6 +34,9 @@ pub struct DatabaseCheck {
     /// The goal days that differ from a recount of the stored events
     /// ([`crate::goal_days::differences`]); not run on a damaged file.
     pub goal_days: Vec<String>,
+    /// The rollup spans that differ from their days added up again
+    /// ([`crate::rollup_spans::differences`]); not run on a damaged file.
+    pub rollup_spans: Vec<String>,
 }
 
 /// Checks the database in `data_dir` without writing to it. Refused with
@@ -75,12 +79,14 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
     let rollups = rollup_differences(&conn).map_err(corrupt)?;
     let damaged_segments = crate::segment_fold::damaged_segments(&conn).map_err(corrupt)?;
     let goal_days = crate::goal_days::differences(&conn).map_err(corrupt)?;
+    let rollup_spans = crate::rollup_spans::differences(&conn).map_err(corrupt)?;
     Ok(DatabaseCheck {
         integrity_problems,
         rollups,
         sites,
         damaged_segments,
         goal_days,
+        rollup_spans,
     })
 }
 

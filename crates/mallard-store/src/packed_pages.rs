@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
+use crate::rollup_spans::RollupTable;
 use crate::rollups::{DayRowids, kind};
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 
@@ -77,61 +78,84 @@ pub(crate) fn decode_sketches<'a>(
     Ok(())
 }
 
-type Entries = BTreeMap<i64, ([i64; COUNTERS], Option<Sketch>)>;
+/// The counters and the visitor sketch of each path, by path id.
+pub(crate) type Entries = BTreeMap<i64, ([i64; COUNTERS], Option<Sketch>)>;
+
+/// Adds counters and a sketch to the entry of path `value`.
+fn add_entry(entries: &mut Entries, value: i64, counts: [i64; COUNTERS], sketch: Option<Sketch>) {
+    let entry = entries.entry(value).or_insert(([0; COUNTERS], None));
+    for (slot, count) in entry.0.iter_mut().zip(counts) {
+        *slot += count;
+    }
+    if let Some(sketch) = sketch {
+        match &mut entry.1 {
+            Some(own) => own.merge(&sketch, hll::DIM_PRECISION),
+            None => entry.1 = Some(sketch),
+        }
+    }
+}
 
 fn packed_blob(
     conn: &Connection,
+    table: RollupTable,
     site: i64,
     day: i64,
     value: i64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
+        .prepare_cached(&format!(
+            "SELECT visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
              AND value = ?4",
-        )?
+            table.name()
+        ))?
         .query_row(params![site, PAGE_PACK, day, value], |r| r.get(0))
         .optional()?
         .flatten())
 }
 
-/// Packs the page rows of one day into (or onto) its packed rows.
-pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
-    let mut entries: Entries = BTreeMap::new();
-    if let Some(blob) = packed_blob(conn, site, day, 0)? {
+/// Adds the page rows of `day`, packed and not, to `entries`.
+pub(crate) fn collect_day(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    entries: &mut Entries,
+) -> Result<(), StoreError> {
+    if let Some(blob) = packed_blob(conn, RollupTable::Days, site, day, 0)? {
         decode_counts(&blob, |value, counts| {
-            entries.entry(value).or_insert((counts, None));
+            add_entry(entries, value, counts, None)
         })?;
     }
     for part in [1, 2] {
-        if let Some(blob) = packed_blob(conn, site, day, part)? {
+        if let Some(blob) = packed_blob(conn, RollupTable::Days, site, day, part)? {
             decode_sketches(&blob, |value, bytes| {
                 let sketch = Sketch::decode(bytes).ok_or_else(corrupt)?;
-                entries.entry(value).or_insert(([0; COUNTERS], None)).1 = Some(sketch);
+                add_entry(entries, value, [0; COUNTERS], Some(sketch));
                 Ok(())
             })?;
         }
     }
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
-             exits, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3",
-        )?;
-        let mut rows = stmt.query(params![site, kind::PAGE, day])?;
-        while let Some(row) = rows.next()? {
-            let entry = entries.entry(row.get(0)?).or_insert(([0; COUNTERS], None));
-            for (i, slot) in entry.0.iter_mut().enumerate() {
-                *slot += row.get::<_, i64>(i + 1)?;
-            }
-            if let Some(bytes) = row.get_ref(8)?.as_blob_or_null().map_err(|_| corrupt())? {
-                let sketch = Sketch::decode(bytes).ok_or_else(corrupt)?;
-                match &mut entry.1 {
-                    Some(own) => own.merge(&sketch, hll::DIM_PRECISION),
-                    None => entry.1 = Some(sketch),
-                }
-            }
+    let mut stmt = conn.prepare_cached(
+        "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+         exits, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3",
+    )?;
+    let mut rows = stmt.query(params![site, kind::PAGE, day])?;
+    while let Some(row) = rows.next()? {
+        let mut counts = [0; COUNTERS];
+        for (i, slot) in counts.iter_mut().enumerate() {
+            *slot = row.get(i + 1)?;
         }
+        let sketch = match row.get_ref(8)?.as_blob_or_null().map_err(|_| corrupt())? {
+            Some(bytes) => Some(Sketch::decode(bytes).ok_or_else(corrupt)?),
+            None => None,
+        };
+        add_entry(entries, row.get(0)?, counts, sketch);
     }
+    Ok(())
+}
+
+/// The three packed blobs of `entries`: the counters, the sketches of the
+/// most viewed paths and those of the others.
+pub(crate) fn pack(entries: &Entries) -> [Vec<u8>; 3] {
     let mut by_views: Vec<(i64, i64)> = entries
         .iter()
         .filter(|(_, (_, sketch))| sketch.is_some())
@@ -147,7 +171,7 @@ pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), S
     let mut sketches = [Vec::new(), Vec::new()];
     let mut last_count = 0i64;
     let mut last_sketch = [0i64, 0i64];
-    for (value, (c, sketch)) in &entries {
+    for (value, (c, sketch)) in entries {
         if c.iter().any(|v| *v != 0) {
             put_varint(&mut counts, (value - last_count) as u64);
             last_count = *value;
@@ -164,6 +188,14 @@ pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), S
             sketches[part].extend_from_slice(&encoded);
         }
     }
+    let [heavy_blob, rest_blob] = sketches;
+    [counts, heavy_blob, rest_blob]
+}
+
+/// Packs the page rows of one day into (or onto) its packed rows.
+pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
+    let mut entries = Entries::new();
+    collect_day(conn, site, day, &mut entries)?;
     conn.prepare_cached("DELETE FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3")?
         .execute(params![site, kind::PAGE, day])?;
     let mut write = conn.prepare_cached(
@@ -173,8 +205,7 @@ pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), S
     )?;
     // Packed rows stay out of the page rows' rowid range (see `DayRowids`).
     let mut rowids = DayRowids::load(conn)?;
-    let [heavy_blob, rest_blob] = sketches;
-    for (part, blob) in [(0, counts), (1, heavy_blob), (2, rest_blob)] {
+    for (part, blob) in (0i64..).zip(pack(&entries)) {
         write.execute(params![
             site,
             PAGE_PACK,
@@ -221,19 +252,21 @@ pub(crate) fn pack_closed_days(
     Ok(())
 }
 
-/// Calls `each` with the counters of every packed path of `site` in the days
-/// `start..end`.
+/// Calls `each` with the counters of every packed path of `site` in the
+/// rows of `table` for the days `start..end`.
 pub(crate) fn read_counts(
     conn: &Connection,
+    table: RollupTable,
     site: i64,
     start: i64,
     end: i64,
     mut each: impl FnMut(i64, [i64; COUNTERS]),
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
          AND day < ?4 AND value = 0",
-    )?;
+        table.name()
+    ))?;
     let mut rows = stmt.query(params![site, PAGE_PACK, start, end])?;
     while let Some(row) = rows.next()? {
         if let Some(bytes) = row.get_ref(0)?.as_blob_or_null().map_err(|_| corrupt())? {
@@ -244,19 +277,21 @@ pub(crate) fn read_counts(
 }
 
 /// Calls `each` with the encoded sketches of the `wanted` packed paths of
-/// `site` in the days `start..end`.
+/// `site` in the rows of `table` for the days `start..end`.
 pub(crate) fn read_sketches(
     conn: &Connection,
+    table: RollupTable,
     site: i64,
     start: i64,
     end: i64,
     wanted: &HashSet<i64>,
     mut each: impl FnMut(i64, &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT day, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT day, visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
          AND day < ?4 AND value = 1",
-    )?;
+        table.name()
+    ))?;
     let mut incomplete = Vec::new();
     let mut rows = stmt.query(params![site, PAGE_PACK, start, end])?;
     while let Some(row) = rows.next()? {
@@ -277,7 +312,7 @@ pub(crate) fn read_sketches(
         }
     }
     for day in incomplete {
-        if let Some(bytes) = packed_blob(conn, site, day, 2)? {
+        if let Some(bytes) = packed_blob(conn, table, site, day, 2)? {
             decode_sketches(&bytes, |value, sketch| {
                 if wanted.contains(&value) {
                     each(value, sketch)

@@ -129,13 +129,15 @@ fn recompute_and_compare(conn: &Connection) -> Result<Vec<String>, StoreError> {
     Ok(differences)
 }
 
-/// Creates empty TEMP copies of the rollup tables and their indexes.
+/// Creates empty TEMP copies of the rollup tables and their indexes (not
+/// their triggers, which keep the rollup spans of `main`).
 fn create_scratch_tables(conn: &Connection) -> Result<(), StoreError> {
     drop_scratch_tables(conn)?;
     let mut statements: Vec<(String, String)> = conn
         .prepare(
             "SELECT type, sql FROM main.sqlite_schema WHERE tbl_name IN \
-             ('rollup_sites', 'rollup_hours', 'rollup_days') AND sql IS NOT NULL",
+             ('rollup_sites', 'rollup_hours', 'rollup_days') AND sql IS NOT NULL \
+             AND type IN ('table', 'index')",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;

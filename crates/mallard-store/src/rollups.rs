@@ -655,7 +655,8 @@ pub fn delete_before(conn: &Connection, cutoff_ms: i64) -> Result<u64, StoreErro
     let safe = cutoff_ms - MAX_OFFSET_MS;
     let days = conn
         .prepare_cached("DELETE FROM rollup_days WHERE day < ?1")?
-        .execute(params![safe.div_euclid(MS_PER_DAY)])?;
+        .execute(params![safe.div_euclid(MS_PER_DAY)])?
+        + crate::rollup_spans::delete_before(conn, safe.div_euclid(MS_PER_DAY))?;
     let hours = conn
         .prepare_cached("DELETE FROM rollup_hours WHERE hour < ?1")?
         .execute(params![safe.div_euclid(MS_PER_HOUR)])?;

@@ -15,7 +15,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 23;
+pub const SCHEMA_VERSION: i64 = 24;
 
 /// All migrations, oldest first, one SQL file each under `migrations/`. Only
 /// ever append to this list; a shipped migration never changes.
@@ -44,6 +44,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/021_imported_daily.sql")),
         M::up(include_str!("migrations/022_pageview_props.sql")),
         M::up(include_str!("migrations/023_goal_days.sql")),
+        M::up(include_str!("migrations/024_rollup_spans.sql")),
     ])
 }
 

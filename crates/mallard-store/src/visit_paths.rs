@@ -80,11 +80,11 @@ pub(crate) struct VisitPaths {
     packing: bool,
     /// The day being packed, read so far.
     staged: Option<Staged>,
-    /// Whether the last look found no goal day to count: set until a day
-    /// is packed or a job runs (only those make days ready to count or
-    /// goals to count them for), so that a write-behind does not look
-    /// again for nothing.
-    goal_days_done: bool,
+    /// Whether the last look found no goal day to count and no rollup span
+    /// to build: set until a day is packed or a job runs (only those make
+    /// days ready to count, goals to count them for or spans to build), so
+    /// that a write-behind does not look again for nothing.
+    derived_done: bool,
 }
 
 /// A closed day whose rows the writer is reading a slice at a time
@@ -122,7 +122,7 @@ impl Default for VisitPaths {
             backlog: Arc::new(AtomicBool::new(true)),
             packing: true,
             staged: None,
-            goal_days_done: false,
+            derived_done: false,
         }
     }
 }
@@ -130,15 +130,16 @@ impl Default for VisitPaths {
 impl VisitPaths {
     /// The state of a writer that loads: closed days may be waiting when
     /// some closed day is not packed or some packed day's replaced rows are
-    /// still to be deleted (after an upgrade, or a stop in between), and
-    /// goal days when there are goals.
+    /// still to be deleted (after an upgrade, or a stop in between), goal
+    /// days when there are goals and rollup spans when there are rollups.
     pub(crate) fn loaded(conn: &Connection) -> Result<Self, StoreError> {
-        let (replacing, goals): (bool, bool) = conn
+        let (replacing, derived): (bool, bool) = conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM packed_rows), EXISTS (SELECT 1 FROM goals)",
+                "SELECT EXISTS (SELECT 1 FROM packed_rows), EXISTS (SELECT 1 FROM goals) \
+                 OR EXISTS (SELECT 1 FROM rollup_sites WHERE first_day IS NOT NULL)",
             )?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let waiting = replacing || goals || !closed_days(conn, 1)?.is_empty();
+        let waiting = replacing || derived || !closed_days(conn, 1)?.is_empty();
         let paths = Self::default();
         paths.backlog.store(waiting, Ordering::Relaxed);
         Ok(paths)
@@ -209,7 +210,7 @@ impl VisitPaths {
     /// whose days are to be counted).
     pub(crate) fn restart(&mut self) {
         self.staged = None;
-        self.goal_days_done = false;
+        self.derived_done = false;
         self.backlog.store(true, Ordering::Relaxed);
     }
 
@@ -222,7 +223,8 @@ impl VisitPaths {
     /// is spent or `limit` days are packed, unless packing is off: each step
     /// is small, so that a write-behind never holds up ingestion for long.
     /// Once no closed day is left, the steps count goal days
-    /// ([`crate::goal_days::fill_step`]).
+    /// ([`crate::goal_days::fill_step`]), then build rollup spans
+    /// ([`crate::rollup_spans::fill_step`]).
     pub(crate) fn pack_closed(
         &mut self,
         conn: &Connection,
@@ -238,17 +240,20 @@ impl VisitPaths {
         while packed < limit && began.elapsed() < PACK_BUDGET {
             match self.step(conn)? {
                 // With no closed day left to pack, the goal days of the
-                // packed ones are counted.
+                // packed ones are counted, then their rollup spans built.
                 Step::Idle => {
-                    if self.goal_days_done || !crate::goal_days::fill_step(conn)? {
-                        self.goal_days_done = true;
+                    if self.derived_done
+                        || !(crate::goal_days::fill_step(conn)?
+                            || crate::rollup_spans::fill_step(conn)?)
+                    {
+                        self.derived_done = true;
                         idle = true;
                         break;
                     }
                 }
                 Step::Packed(..) => {
                     packed += 1;
-                    self.goal_days_done = false;
+                    self.derived_done = false;
                 }
                 Step::DeletedRows | Step::ReadRows => {}
             }
@@ -338,7 +343,7 @@ impl VisitPaths {
     pub(crate) fn forget(&mut self) {
         self.latest_packed = None;
         self.staged = None;
-        self.goal_days_done = false;
+        self.derived_done = false;
         self.backlog.store(true, Ordering::Relaxed);
     }
 }

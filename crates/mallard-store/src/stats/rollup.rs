@@ -10,6 +10,7 @@ use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
 use crate::error::StoreError;
 use crate::hll::SketchUnion;
 use crate::packed_pages;
+use crate::rollup_spans::{self, Piece, RollupTable};
 use crate::rollups::kind;
 
 /// A fast hasher for integer ids (a breakdown adds up to a million counters
@@ -98,42 +99,48 @@ pub(crate) fn attribute_row(
 }
 
 /// Calls `each` with the row (day, the six counters, the visitor sketch)
-/// of `value` of `row_kind` on every day of `range` that has one: the site
-/// totals ([`kind::SITE`], value 0) in one read of the range, another
-/// kind's value with a lookup per day (a kind may have thousands of values
-/// a day, which a read of the range would pass over).
-fn each_day_of_value(
+/// of `value` of `row_kind` in each piece of a range that has one: the site
+/// totals ([`kind::SITE`], value 0) in one read of the piece, another
+/// kind's value with a lookup per day or span (a kind may have thousands
+/// of values a day, which a read of the range would pass over).
+fn each_row_of_value(
     conn: &Connection,
     site: &SiteInfo,
-    range: DayRange,
+    pieces: &[Piece],
     (row_kind, value): (i64, i64),
     mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     const COLUMNS: &str = "day, pageviews, events, visits, bounces, visit_pageviews, \
                            duration_ms, visitors";
-    if row_kind == kind::SITE {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM rollup_days WHERE site_id = ?1 AND kind = ?2 \
-             AND day >= ?3 AND day < ?4"
-        ))?;
-        let mut rows = stmt.query(params![site.id, row_kind, range.start, range.end])?;
-        while let Some(row) = rows.next()? {
-            each(row)?;
+    for &Piece { table, range } in pieces {
+        if row_kind == kind::SITE {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM {} WHERE site_id = ?1 AND kind = ?2 \
+                 AND day >= ?3 AND day < ?4",
+                table.name()
+            ))?;
+            let mut rows = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+            while let Some(row) = rows.next()? {
+                each(row)?;
+            }
+            continue;
         }
-        return Ok(());
-    }
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
-         AND value = ?4"
-    ))?;
-    // Before the site's first day there is no row.
-    let start = site
-        .first_day
-        .map_or(range.end, |first| range.start.max(first));
-    for day in start..range.end {
-        let mut rows = stmt.query(params![site.id, row_kind, day, value])?;
-        if let Some(row) = rows.next()? {
-            each(row)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM {} WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
+             AND value = ?4",
+            table.name()
+        ))?;
+        // Before the site's first day there is no day row.
+        let start = match (table, site.first_day) {
+            (RollupTable::Spans, _) => range.start,
+            (RollupTable::Days, Some(first)) => range.start.max(first),
+            (RollupTable::Days, None) => range.end,
+        };
+        for day in (start..range.end).step_by(table.step() as usize) {
+            let mut rows = stmt.query(params![site.id, row_kind, day, value])?;
+            if let Some(row) = rows.next()? {
+                each(row)?;
+            }
         }
     }
     Ok(())
@@ -149,7 +156,8 @@ pub(crate) fn main_of_value(
 ) -> Result<Totals, StoreError> {
     let mut totals = Totals::default();
     let mut union = SketchUnion::new();
-    each_day_of_value(conn, site, range, row, |stored| {
+    let pieces = rollup_spans::cover(conn, site.id, range)?;
+    each_row_of_value(conn, site, &pieces, row, |stored| {
         totals.add_counts(&counts(stored, 1)?);
         add_sketch(&mut union, stored.get_ref(7)?)
     })?;
@@ -157,7 +165,8 @@ pub(crate) fn main_of_value(
     Ok(totals)
 }
 
-/// [`main_of_value`] per bucket of `interval` (days, weeks or months).
+/// [`main_of_value`] per bucket of `interval` (days, weeks or months), from
+/// the days (a span may straddle two buckets).
 pub(crate) fn timeseries_of_value(
     conn: &Connection,
     site: &SiteInfo,
@@ -167,7 +176,11 @@ pub(crate) fn timeseries_of_value(
     row: (i64, i64),
 ) -> Result<Vec<SeriesPoint>, StoreError> {
     let mut buckets: HashMap<i64, (Totals, SketchUnion)> = HashMap::new();
-    each_day_of_value(conn, site, range, row, |stored| {
+    let days = [Piece {
+        table: RollupTable::Days,
+        range,
+    }];
+    each_row_of_value(conn, site, &days, row, |stored| {
         let day: i64 = stored.get(0)?;
         let (totals, union) = buckets.entry(interval.bucket_start_day(day)).or_default();
         totals.add_counts(&counts(stored, 1)?);
@@ -235,11 +248,13 @@ pub(crate) fn breakdown(
         other => other,
     };
     let mut by_value: IdMap<Totals> = IdMap::default();
-    {
-        let mut stmt = conn.prepare_cached(
+    let pieces = rollup_spans::cover(conn, site.id, range)?;
+    for Piece { table, range } in pieces.iter().copied() {
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
-             exits FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
-        )?;
+             exits FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+            table.name()
+        ))?;
         let mut add = |value: i64, c: [i64; 6], exits: i64| {
             let totals = by_value.entry(value).or_default();
             match row_kind {
@@ -261,7 +276,7 @@ pub(crate) fn breakdown(
             add(value, counts(row, 1)?, row.get(7)?);
         }
         if stored_kind == kind::PAGE {
-            packed_pages::read_counts(conn, site.id, range.start, range.end, |value, c| {
+            packed_pages::read_counts(conn, table, site.id, range.start, range.end, |value, c| {
                 add(value, [c[0], c[1], c[2], c[3], c[4], c[5]], c[6]);
             })?;
         }
@@ -272,7 +287,7 @@ pub(crate) fn breakdown(
         .collect();
     super::breakdown::sort_and_truncate(&mut rows, order, limit);
     if with_visitors && !rows.is_empty() {
-        let visitors = visitors_of(conn, site, range, stored_kind, &rows)?;
+        let visitors = visitors_of(conn, site, &pieces, stored_kind, &rows)?;
         for (value, totals) in &mut rows {
             totals.visitors = visitors.get(value).map_or(0, SketchUnion::estimate);
         }
@@ -296,11 +311,12 @@ pub(crate) fn value_set(
     if values.is_empty() {
         return Ok(totals);
     }
-    {
-        let mut stmt = conn.prepare_cached(
+    for Piece { table, range } in rollup_spans::cover(conn, site.id, range)? {
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
-             visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
-        )?;
+             visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+            table.name()
+        ))?;
         let mut rows = stmt.query(params![site.id, row_kind, range.start, range.end])?;
         while let Some(row) = rows.next()? {
             if values.contains(&row.get::<_, i64>(0)?) {
@@ -310,70 +326,81 @@ pub(crate) fn value_set(
                 add_sketch(&mut union, row.get_ref(7)?)?;
             }
         }
-    }
-    if row_kind == kind::PAGE {
-        packed_pages::read_counts(conn, site.id, range.start, range.end, |value, c| {
-            if values.contains(&value) {
-                totals.pageviews += c[0];
-                totals.events += c[1];
-            }
-        })?;
-        packed_pages::read_sketches(conn, site.id, range.start, range.end, values, |_, bytes| {
-            add_sketch(&mut union, ValueRef::Blob(bytes))
-        })?;
+        if row_kind == kind::PAGE {
+            packed_pages::read_counts(conn, table, site.id, range.start, range.end, |value, c| {
+                if values.contains(&value) {
+                    totals.pageviews += c[0];
+                    totals.events += c[1];
+                }
+            })?;
+            packed_pages::read_sketches(
+                conn,
+                table,
+                site.id,
+                range.start,
+                range.end,
+                values,
+                |_, bytes| add_sketch(&mut union, ValueRef::Blob(bytes)),
+            )?;
+        }
     }
     totals.visitors = union.estimate();
     Ok(totals)
 }
 
-/// The visitor sketches of the chosen values, unioned over the range.
+/// The visitor sketches of the chosen values, unioned over the `pieces`
+/// of the range ([`rollup_spans::cover`]).
 pub(crate) fn visitors_of(
     conn: &Connection,
     site: &SiteInfo,
-    range: DayRange,
+    pieces: &[Piece],
     row_kind: i64,
     rows: &[(i64, Totals)],
 ) -> Result<HashMap<i64, SketchUnion>, StoreError> {
     let mut unions: HashMap<i64, SketchUnion> = HashMap::new();
-    let lookups = range.days() * rows.len() as i64;
-    if lookups <= MAX_POINT_LOOKUPS {
-        let mut stmt = conn.prepare_cached(
-            "SELECT visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
-             AND value = ?4",
-        )?;
-        for (value, _) in rows {
-            let union = unions.entry(*value).or_default();
-            for day in range.start..range.end {
-                let mut found = stmt.query(params![site.id, row_kind, day, value])?;
-                if let Some(row) = found.next()? {
-                    add_sketch(union, row.get_ref(0)?)?;
+    let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
+    for &Piece { table, range } in pieces {
+        let lookups = range.days() / table.step() * rows.len() as i64;
+        if lookups <= MAX_POINT_LOOKUPS {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
+                 AND value = ?4",
+                table.name()
+            ))?;
+            for (value, _) in rows {
+                let union = unions.entry(*value).or_default();
+                for day in (range.start..range.end).step_by(table.step() as usize) {
+                    let mut found = stmt.query(params![site.id, row_kind, day, value])?;
+                    if let Some(row) = found.next()? {
+                        add_sketch(union, row.get_ref(0)?)?;
+                    }
+                }
+            }
+        } else {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT value, visitors FROM {} WHERE site_id = ?1 AND kind = ?2 \
+                 AND day >= ?3 AND day < ?4",
+                table.name()
+            ))?;
+            let mut found = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+            while let Some(row) = found.next()? {
+                let value: i64 = row.get(0)?;
+                if wanted.contains(&value) {
+                    add_sketch(unions.entry(value).or_default(), row.get_ref(1)?)?;
                 }
             }
         }
-    } else {
-        let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
-        let mut stmt = conn.prepare_cached(
-            "SELECT value, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 \
-             AND day >= ?3 AND day < ?4",
-        )?;
-        let mut found = stmt.query(params![site.id, row_kind, range.start, range.end])?;
-        while let Some(row) = found.next()? {
-            let value: i64 = row.get(0)?;
-            if wanted.contains(&value) {
-                add_sketch(unions.entry(value).or_default(), row.get_ref(1)?)?;
-            }
+        if row_kind == kind::PAGE {
+            packed_pages::read_sketches(
+                conn,
+                table,
+                site.id,
+                range.start,
+                range.end,
+                &wanted,
+                |value, bytes| add_sketch(unions.entry(value).or_default(), ValueRef::Blob(bytes)),
+            )?;
         }
-    }
-    if row_kind == kind::PAGE {
-        let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
-        packed_pages::read_sketches(
-            conn,
-            site.id,
-            range.start,
-            range.end,
-            &wanted,
-            |value, bytes| add_sketch(unions.entry(value).or_default(), ValueRef::Blob(bytes)),
-        )?;
     }
     Ok(unions)
 }

@@ -242,7 +242,7 @@ pub(super) struct RefVisit {
     pub(super) attrs: HashMap<&'static str, Option<String>>,
 }
 
-pub(super) struct Reference {
+pub(crate) struct Reference {
     pub(super) tz: SiteTimeZone,
     pub(super) events: Vec<RefEvent>,
     pub(super) visits: HashMap<i64, RefVisit>,
@@ -253,7 +253,7 @@ impl Reference {
     /// day segments of packed ones alike ([`crate::site_records`]; packed
     /// days have no rows, and the segments' round trip is tested on its
     /// own), with their strings looked up.
-    pub(super) fn load(conn: &Connection, tz: SiteTimeZone) -> Self {
+    pub(crate) fn load(conn: &Connection, tz: SiteTimeZone) -> Self {
         let site = crate::site_records::site_id(conn, SITE).unwrap().unwrap();
         let text = |id: Option<i64>| -> Option<String> {
             id.map(|id| {
@@ -650,7 +650,8 @@ pub(super) fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
     mallard_core::filter::parse_filters(&text.join(";")).unwrap()
 }
 
-fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
+/// Checks every query on `query`'s range and filters against `reference`.
+pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
     let site = db.stats_site(SITE).unwrap().unwrap();
     // Realtime windows: around the range's first midnight, within its first
     // day, and the whole range.

@@ -1,0 +1,354 @@
+//! Rollup spans (migration 024): the rollups of sixteen closed local days
+//! taken together, so that a long period reads a row per value and span
+//! instead of one per value and day.
+//!
+//! An unfiltered year-long breakdown unions, for each value it shows, 365
+//! visitor sketches, each inflated and merged: about four fifths of its time.
+//! A span holds, for each kind and value, the counters of its days summed and
+//! their sketches merged (exact while small, a HyperLogLog beyond, as a day's
+//! are), so a year takes 23 spans and the days at its edges.
+//!
+//! - **Where**: a span starts on a day that is a multiple of [`SPAN_DAYS`]
+//!   and has the key and columns of a `rollup_days` row (its first day in
+//!   `day`), so the readers run the same queries on either table
+//!   ([`RollupTable`]). Pages are kept packed ([`crate::packed_pages`]).
+//! - **When**: the writer builds a span once all its days are closed (the
+//!   bound of [`crate::goal_days`]) and it has no day left to pack, one
+//!   span per step ([`fill_step`]).
+//! - **Never stale**: a span is read only while it has its mark
+//!   (`rollup_span_marks`). Triggers on `rollup_days` delete the mark in the
+//!   transaction of any change to a day of the span (late events, packing,
+//!   imports, deletions, rebuilds, a new time zone); the writer builds the
+//!   span again later, and until then its days are read one by one.
+//! - **Read**: [`cover`] splits a period into the marked spans it holds
+//!   whole and the days around and between them.
+
+use std::collections::BTreeMap;
+
+use mallard_core::DayRange;
+use rusqlite::{Connection, params};
+
+use crate::error::StoreError;
+use crate::hll::{self, Sketch};
+use crate::packed_pages::{self, Entries};
+use crate::rollups::kind;
+
+/// How many days a span holds.
+pub(crate) const SPAN_DAYS: i64 = 16;
+
+/// The gauge that says whether the writer is building spans (1) or found
+/// none missing when it last looked (0).
+const BUILDING_GAUGE: &str = "mallard_rollup_spans_building";
+
+/// The kinds of rollup rows, every one a span may hold (pages as
+/// [`kind::PAGE_PACK`]).
+const KINDS: std::ops::RangeInclusive<i64> = 0..=20;
+
+/// The counters of a rollup row, in the order of its columns.
+const COUNTERS: usize = 7;
+
+/// The first day of the span that holds `day`.
+pub(crate) const fn span_start(day: i64) -> i64 {
+    day & !(SPAN_DAYS - 1)
+}
+
+/// A table of rollup rows: days or spans, with the same key and columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RollupTable {
+    /// `rollup_days`: a row per kind, value and day.
+    Days,
+    /// `rollup_spans`: a row per kind, value and span, keyed by its first day.
+    Spans,
+}
+
+impl RollupTable {
+    /// The table's name.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            RollupTable::Days => "rollup_days",
+            RollupTable::Spans => "rollup_spans",
+        }
+    }
+
+    /// How many days apart the rows of one value are.
+    pub(crate) const fn step(self) -> i64 {
+        match self {
+            RollupTable::Days => 1,
+            RollupTable::Spans => SPAN_DAYS,
+        }
+    }
+}
+
+/// A part of a period and the table that answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// Where the rows are.
+    pub(crate) table: RollupTable,
+    /// The days (for spans, whole spans).
+    pub(crate) range: DayRange,
+}
+
+/// Splits `range` into the runs of marked spans of `site_id` that it holds
+/// whole and the days that are not in one, in order.
+pub(crate) fn cover(
+    conn: &Connection,
+    site_id: i64,
+    range: DayRange,
+) -> Result<Vec<Piece>, StoreError> {
+    let first = span_start(range.start + SPAN_DAYS - 1);
+    let end = span_start(range.end);
+    let mut pieces = Vec::new();
+    let mut next = range.start;
+    if first < end {
+        let mut stmt = conn.prepare_cached(
+            "SELECT day FROM rollup_span_marks WHERE site_id = ?1 AND day >= ?2 AND day < ?3 \
+             ORDER BY day",
+        )?;
+        let mut rows = stmt.query(params![site_id, first, end])?;
+        while let Some(row) = rows.next()? {
+            let span: i64 = row.get(0)?;
+            match pieces.last_mut() {
+                Some(Piece {
+                    table: RollupTable::Spans,
+                    range,
+                }) if range.end == span => range.end = span + SPAN_DAYS,
+                _ => {
+                    if next < span {
+                        pieces.push(Piece {
+                            table: RollupTable::Days,
+                            range: DayRange {
+                                start: next,
+                                end: span,
+                            },
+                        });
+                    }
+                    pieces.push(Piece {
+                        table: RollupTable::Spans,
+                        range: DayRange {
+                            start: span,
+                            end: span + SPAN_DAYS,
+                        },
+                    });
+                }
+            }
+            next = span + SPAN_DAYS;
+        }
+    }
+    if next < range.end {
+        pieces.push(Piece {
+            table: RollupTable::Days,
+            range: DayRange {
+                start: next,
+                end: range.end,
+            },
+        });
+    }
+    Ok(pieces)
+}
+
+/// The rows of one span: per kind and value (pages under
+/// [`kind::PAGE_PACK`], values 0 to 2) the counters and the encoded sketch.
+type SpanRows = BTreeMap<(i64, i64), ([i64; COUNTERS], Option<Vec<u8>>)>;
+
+/// What the days of the span starting on `span` add up to.
+fn aggregate(conn: &Connection, site_id: i64, span: i64) -> Result<SpanRows, StoreError> {
+    let mut merged: BTreeMap<(i64, i64), ([i64; COUNTERS], Option<Sketch>)> = BTreeMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, exits, \
+         visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
+    )?;
+    for row_kind in KINDS.filter(|&k| k != kind::PAGE && k != kind::PAGE_PACK) {
+        let precision = if row_kind == kind::SITE {
+            hll::SITE_PRECISION
+        } else {
+            hll::DIM_PRECISION
+        };
+        let mut rows = stmt.query(params![site_id, row_kind, span, span + SPAN_DAYS])?;
+        while let Some(row) = rows.next()? {
+            let entry = merged
+                .entry((row_kind, row.get(0)?))
+                .or_insert(([0; COUNTERS], None));
+            for (i, slot) in entry.0.iter_mut().enumerate() {
+                *slot += row.get::<_, i64>(i + 1)?;
+            }
+            if let Some(bytes) = row
+                .get_ref(8)?
+                .as_blob_or_null()
+                .map_err(|_| undecodable())?
+            {
+                let sketch = Sketch::decode(bytes).ok_or_else(undecodable)?;
+                match &mut entry.1 {
+                    Some(own) => own.merge(&sketch, precision),
+                    None => entry.1 = Some(sketch),
+                }
+            }
+        }
+    }
+    let mut rows: SpanRows = merged
+        .into_iter()
+        .map(|(key, (counts, sketch))| (key, (counts, sketch.map(|s| s.encode()))))
+        .collect();
+    let mut pages = Entries::new();
+    for day in span..span + SPAN_DAYS {
+        packed_pages::collect_day(conn, site_id, day, &mut pages)?;
+    }
+    if !pages.is_empty() {
+        for (part, blob) in (0i64..).zip(packed_pages::pack(&pages)) {
+            rows.insert((kind::PAGE_PACK, part), ([0; COUNTERS], Some(blob)));
+        }
+    }
+    Ok(rows)
+}
+
+fn undecodable() -> StoreError {
+    StoreError::InvalidData("a stored visitor sketch cannot be decoded".into())
+}
+
+/// Writes the span of `site_id` starting on `span` from its days, with its
+/// mark. Runs in the caller's transaction.
+fn build(conn: &Connection, site_id: i64, span: i64) -> Result<(), StoreError> {
+    let rows = aggregate(conn, site_id, span)?;
+    let mut delete = conn
+        .prepare_cached("DELETE FROM rollup_spans WHERE site_id = ?1 AND kind = ?2 AND day = ?3")?;
+    for row_kind in KINDS {
+        delete.execute(params![site_id, row_kind, span])?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO rollup_spans (site_id, kind, day, value, pageviews, events, visits, \
+         bounces, visit_pageviews, duration_ms, exits, visitors) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for ((row_kind, value), (c, sketch)) in rows {
+        insert.execute(params![
+            site_id, row_kind, span, value, c[0], c[1], c[2], c[3], c[4], c[5], c[6], sketch
+        ])?;
+    }
+    conn.prepare_cached("INSERT OR REPLACE INTO rollup_span_marks (site_id, day) VALUES (?1, ?2)")?
+        .execute(params![site_id, span])?;
+    Ok(())
+}
+
+/// Builds the first missing span of the first site that has one, whose
+/// every day is closed; returns whether there was one. Runs in the writer's
+/// transaction, after packing and goal days.
+pub(crate) fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
+    let sites: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT site_id, first_day FROM rollup_sites WHERE first_day IS NOT NULL \
+             ORDER BY site_id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (site_id, first_day) in sites {
+        let Some(site) = crate::stats::site_by_id(conn, site_id)? else {
+            continue;
+        };
+        let Some(ready_end) = crate::goal_days::ready_end(conn, &site)? else {
+            continue;
+        };
+        if let Some(span) = first_unmarked(conn, site_id, span_start(first_day), ready_end)? {
+            build(conn, site_id, span)?;
+            metrics::gauge!(BUILDING_GAUGE).set(1.0);
+            return Ok(true);
+        }
+    }
+    metrics::gauge!(BUILDING_GAUGE).set(0.0);
+    Ok(false)
+}
+
+/// The first span from `from` (a span's first day) that ends by `end` and
+/// has no mark.
+fn first_unmarked(
+    conn: &Connection,
+    site_id: i64,
+    from: i64,
+    end: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day FROM rollup_span_marks WHERE site_id = ?1 AND day >= ?2 AND day + ?3 <= ?4 \
+         ORDER BY day",
+    )?;
+    let mut rows = stmt.query(params![site_id, from, SPAN_DAYS, end])?;
+    let mut expected = from;
+    while let Some(row) = rows.next()? {
+        let span: i64 = row.get(0)?;
+        if span != expected {
+            break;
+        }
+        expected += SPAN_DAYS;
+    }
+    Ok((expected + SPAN_DAYS <= end).then_some(expected))
+}
+
+/// Builds every missing span of every site, a writer job at a time; returns
+/// how many it built (for `mallard seed` and tests, which do not wait for
+/// the writer to get to them).
+pub fn fill_blocking(writer: &crate::WriterHandle) -> Result<u64, StoreError> {
+    let mut built = 0;
+    while writer.run_blocking(fill_step)? {
+        built += 1;
+    }
+    Ok(built)
+}
+
+/// Deletes the spans that start before local day `day` (data retention):
+/// the triggers took their marks with their days' rows.
+pub(crate) fn delete_before(conn: &Connection, day: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM rollup_spans WHERE day < ?1")?
+        .execute(params![span_start(day)])?)
+}
+
+/// Deletes every span and mark (for `mallard check --repair`: the writer
+/// builds them again); returns how many spans had a mark.
+pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
+    conn.execute("DELETE FROM rollup_spans", [])?;
+    Ok(conn.execute("DELETE FROM rollup_span_marks", [])?)
+}
+
+/// Adds every marked span up again from its days and describes each that
+/// differs, one line per span (for `mallard check`; reads only).
+pub fn differences(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let marks: Vec<(i64, i64)> = conn
+        .prepare("SELECT site_id, day FROM rollup_span_marks ORDER BY site_id, day")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT kind, value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+         exits, visitors FROM rollup_spans WHERE site_id = ?1 AND kind = ?2 AND day = ?3",
+    )?;
+    let mut lines = Vec::new();
+    for (site_id, span) in marks {
+        let mut stored = SpanRows::new();
+        for row_kind in KINDS {
+            let mut rows = stmt.query(params![site_id, row_kind, span])?;
+            while let Some(row) = rows.next()? {
+                let mut counts = [0; COUNTERS];
+                for (i, slot) in counts.iter_mut().enumerate() {
+                    *slot = row.get(i + 2)?;
+                }
+                stored.insert((row.get(0)?, row.get(1)?), (counts, row.get(9)?));
+            }
+        }
+        let added_up = aggregate(conn, site_id, span)?;
+        if stored != added_up {
+            let differing = stored
+                .iter()
+                .filter(|(key, row)| added_up.get(key) != Some(row))
+                .count()
+                + added_up
+                    .keys()
+                    .filter(|key| !stored.contains_key(key))
+                    .count();
+            lines.push(format!(
+                "site {site_id}, the 16 days from local day {}: {differing} rollup row(s) differ \
+                 from their days",
+                crate::error::utc_date(span)
+            ));
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests;
