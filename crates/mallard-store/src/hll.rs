@@ -403,6 +403,19 @@ impl SketchUnion {
             None => self.exact.len() as u64,
         }
     }
+
+    /// The union as a sketch to store: exact while the union is (so that a
+    /// union of stored unions is what the union of their parts would be).
+    pub fn into_sketch(self) -> Sketch {
+        match self.dense {
+            Some((p, registers)) => Sketch::Dense { p, registers },
+            None => {
+                let mut hashes: Vec<u32> = self.exact.into_iter().collect();
+                hashes.sort_unstable();
+                Sketch::Exact(hashes)
+            }
+        }
+    }
 }
 
 /// A set of visitors filled one visitor at a time, for queries that count

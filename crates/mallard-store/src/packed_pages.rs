@@ -113,24 +113,30 @@ fn packed_blob(
         .flatten())
 }
 
-/// Adds the page rows of `day`, packed and not, to `entries`.
-pub(crate) fn collect_day(
+/// Calls `each` with every page row of `day`, packed and not: a path id,
+/// counters (zeros for a packed sketch) and the encoded visitor sketch, if
+/// any. A path may come more than once.
+pub(crate) fn each_row_of_day(
     conn: &Connection,
     site: i64,
     day: i64,
-    entries: &mut Entries,
+    mut each: impl FnMut(i64, [i64; COUNTERS], Option<&[u8]>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     if let Some(blob) = packed_blob(conn, RollupTable::Days, site, day, 0)? {
+        let mut failed = None;
         decode_counts(&blob, |value, counts| {
-            add_entry(entries, value, counts, None)
+            if failed.is_none() {
+                failed = each(value, counts, None).err();
+            }
         })?;
+        if let Some(err) = failed {
+            return Err(err);
+        }
     }
     for part in [1, 2] {
         if let Some(blob) = packed_blob(conn, RollupTable::Days, site, day, part)? {
             decode_sketches(&blob, |value, bytes| {
-                let sketch = Sketch::decode(bytes).ok_or_else(corrupt)?;
-                add_entry(entries, value, [0; COUNTERS], Some(sketch));
-                Ok(())
+                each(value, [0; COUNTERS], Some(bytes))
             })?;
         }
     }
@@ -144,13 +150,27 @@ pub(crate) fn collect_day(
         for (i, slot) in counts.iter_mut().enumerate() {
             *slot = row.get(i + 1)?;
         }
-        let sketch = match row.get_ref(8)?.as_blob_or_null().map_err(|_| corrupt())? {
+        let sketch = row.get_ref(8)?.as_blob_or_null().map_err(|_| corrupt())?;
+        each(row.get(0)?, counts, sketch)?;
+    }
+    Ok(())
+}
+
+/// Adds the page rows of `day`, packed and not, to `entries`.
+fn collect_day(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    entries: &mut Entries,
+) -> Result<(), StoreError> {
+    each_row_of_day(conn, site, day, |value, counts, sketch| {
+        let sketch = match sketch {
             Some(bytes) => Some(Sketch::decode(bytes).ok_or_else(corrupt)?),
             None => None,
         };
-        add_entry(entries, row.get(0)?, counts, sketch);
-    }
-    Ok(())
+        add_entry(entries, value, counts, sketch);
+        Ok(())
+    })
 }
 
 /// The three packed blobs of `entries`: the counters, the sketches of the

@@ -29,9 +29,10 @@ use mallard_core::DayRange;
 use rusqlite::{Connection, params};
 
 use crate::error::StoreError;
-use crate::hll::{self, Sketch};
+use crate::hll::SketchUnion;
 use crate::packed_pages::{self, Entries};
 use crate::rollups::kind;
+use crate::stats::SiteInfo;
 
 /// How many days a span holds.
 pub(crate) const SPAN_DAYS: i64 = 16;
@@ -88,13 +89,23 @@ pub(crate) struct Piece {
     pub(crate) range: DayRange,
 }
 
-/// Splits `range` into the runs of marked spans of `site_id` that it holds
-/// whole and the days that are not in one, in order.
+/// Splits `range` into the runs of marked spans of `site` that it holds
+/// whole and the days that are not in one, in order. A range that starts
+/// by the site's first day is taken to start with that day's span (there
+/// is nothing before it), so that the first span serves the period `all`.
 pub(crate) fn cover(
     conn: &Connection,
-    site_id: i64,
+    site: &SiteInfo,
     range: DayRange,
 ) -> Result<Vec<Piece>, StoreError> {
+    let site_id = site.id;
+    let range = match site.first_day {
+        Some(first) if range.start <= first && first < range.end => DayRange {
+            start: range.start.min(span_start(first)),
+            end: range.end,
+        },
+        _ => range,
+    };
     let first = span_start(range.start + SPAN_DAYS - 1);
     let end = span_start(range.end);
     let mut pieces = Vec::new();
@@ -150,49 +161,65 @@ pub(crate) fn cover(
 /// [`kind::PAGE_PACK`], values 0 to 2) the counters and the encoded sketch.
 type SpanRows = BTreeMap<(i64, i64), ([i64; COUNTERS], Option<Vec<u8>>)>;
 
-/// What the days of the span starting on `span` add up to.
+/// What the days of the span starting on `span` add up to. Visitors are
+/// unioned as a query over the days unions them ([`SketchUnion`]): exact
+/// while every day is and the union is small, so that a period read from
+/// spans counts what it counts read from days.
 fn aggregate(conn: &Connection, site_id: i64, span: i64) -> Result<SpanRows, StoreError> {
-    let mut merged: BTreeMap<(i64, i64), ([i64; COUNTERS], Option<Sketch>)> = BTreeMap::new();
+    type Sums = ([i64; COUNTERS], Option<SketchUnion>);
+    fn add(
+        sums: &mut Sums,
+        counts: [i64; COUNTERS],
+        sketch: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        for (slot, count) in sums.0.iter_mut().zip(counts) {
+            *slot += count;
+        }
+        if let Some(bytes) = sketch
+            && !sums.1.get_or_insert_default().add_encoded(bytes)
+        {
+            return Err(undecodable());
+        }
+        Ok(())
+    }
+    let mut merged: BTreeMap<(i64, i64), Sums> = BTreeMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, exits, \
          visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
     )?;
     for row_kind in KINDS.filter(|&k| k != kind::PAGE && k != kind::PAGE_PACK) {
-        let precision = if row_kind == kind::SITE {
-            hll::SITE_PRECISION
-        } else {
-            hll::DIM_PRECISION
-        };
         let mut rows = stmt.query(params![site_id, row_kind, span, span + SPAN_DAYS])?;
         while let Some(row) = rows.next()? {
-            let entry = merged
-                .entry((row_kind, row.get(0)?))
-                .or_insert(([0; COUNTERS], None));
-            for (i, slot) in entry.0.iter_mut().enumerate() {
-                *slot += row.get::<_, i64>(i + 1)?;
+            let mut counts = [0; COUNTERS];
+            for (i, slot) in counts.iter_mut().enumerate() {
+                *slot = row.get(i + 1)?;
             }
-            if let Some(bytes) = row
+            let sketch = row
                 .get_ref(8)?
                 .as_blob_or_null()
-                .map_err(|_| undecodable())?
-            {
-                let sketch = Sketch::decode(bytes).ok_or_else(undecodable)?;
-                match &mut entry.1 {
-                    Some(own) => own.merge(&sketch, precision),
-                    None => entry.1 = Some(sketch),
-                }
-            }
+                .map_err(|_| undecodable())?;
+            add(
+                merged.entry((row_kind, row.get(0)?)).or_default(),
+                counts,
+                sketch,
+            )?;
         }
+    }
+    let mut pages: BTreeMap<i64, Sums> = BTreeMap::new();
+    for day in span..span + SPAN_DAYS {
+        packed_pages::each_row_of_day(conn, site_id, day, |value, counts, sketch| {
+            add(pages.entry(value).or_default(), counts, sketch)
+        })?;
     }
     let mut rows: SpanRows = merged
         .into_iter()
-        .map(|(key, (counts, sketch))| (key, (counts, sketch.map(|s| s.encode()))))
+        .map(|(key, (counts, union))| (key, (counts, union.map(|u| u.into_sketch().encode()))))
         .collect();
-    let mut pages = Entries::new();
-    for day in span..span + SPAN_DAYS {
-        packed_pages::collect_day(conn, site_id, day, &mut pages)?;
-    }
     if !pages.is_empty() {
+        let pages: Entries = pages
+            .into_iter()
+            .map(|(value, (counts, union))| (value, (counts, union.map(SketchUnion::into_sketch))))
+            .collect();
         for (part, blob) in (0i64..).zip(packed_pages::pack(&pages)) {
             rows.insert((kind::PAGE_PACK, part), ([0; COUNTERS], Some(blob)));
         }

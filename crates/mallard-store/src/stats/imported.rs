@@ -352,7 +352,7 @@ pub(super) fn merged_breakdown(
     rows.truncate(limit);
     let visitors = if spec.with_visitors {
         let native: Vec<(i64, Totals)> = rows.iter().filter_map(|(_, r)| r.native).collect();
-        let pieces = crate::rollup_spans::cover(conn, site.id, query.range)?;
+        let pieces = crate::rollup_spans::cover(conn, site, query.range)?;
         rollup::visitors_of(conn, site, &pieces, stored_kind, &native)?
     } else {
         HashMap::new()

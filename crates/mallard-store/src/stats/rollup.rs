@@ -156,7 +156,7 @@ pub(crate) fn main_of_value(
 ) -> Result<Totals, StoreError> {
     let mut totals = Totals::default();
     let mut union = SketchUnion::new();
-    let pieces = rollup_spans::cover(conn, site.id, range)?;
+    let pieces = rollup_spans::cover(conn, site, range)?;
     each_row_of_value(conn, site, &pieces, row, |stored| {
         totals.add_counts(&counts(stored, 1)?);
         add_sketch(&mut union, stored.get_ref(7)?)
@@ -248,7 +248,7 @@ pub(crate) fn breakdown(
         other => other,
     };
     let mut by_value: IdMap<Totals> = IdMap::default();
-    let pieces = rollup_spans::cover(conn, site.id, range)?;
+    let pieces = rollup_spans::cover(conn, site, range)?;
     for Piece { table, range } in pieces.iter().copied() {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
@@ -311,7 +311,7 @@ pub(crate) fn value_set(
     if values.is_empty() {
         return Ok(totals);
     }
-    for Piece { table, range } in rollup_spans::cover(conn, site.id, range)? {
+    for Piece { table, range } in rollup_spans::cover(conn, site, range)? {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
              visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
