@@ -216,6 +216,7 @@ pub(crate) fn pack(entries: &Entries) -> [Vec<u8>; 3] {
 pub(crate) fn repack_day(conn: &Connection, site: i64, day: i64) -> Result<(), StoreError> {
     let mut entries = Entries::new();
     collect_day(conn, site, day, &mut entries)?;
+    crate::rollup_spans::drop_mark(conn, site, crate::rollup_spans::span_start(day))?;
     conn.prepare_cached("DELETE FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day = ?3")?
         .execute(params![site, kind::PAGE, day])?;
     let mut write = conn.prepare_cached(

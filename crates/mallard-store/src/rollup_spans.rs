@@ -16,10 +16,13 @@
 //!   bound of [`crate::goal_days`]) and it has no day left to pack, one
 //!   span per step ([`fill_step`]).
 //! - **Never stale**: a span is read only while it has its mark
-//!   (`rollup_span_marks`). Triggers on `rollup_days` delete the mark in the
-//!   transaction of any change to a day of the span (late events, packing,
-//!   imports, deletions, rebuilds, a new time zone); the writer builds the
-//!   span again later, and until then its days are read one by one.
+//!   (`rollup_span_marks`), which goes in the transaction of any change to
+//!   a day of the span (late events, packing, imports, deletions, rebuilds,
+//!   a new time zone): the two writers of day rows drop it ([`drop_mark`]),
+//!   and a trigger on `rollup_days` for every deleted row. The writer builds
+//!   the span again later; until then its days are read one by one. (A
+//!   trigger on inserts and updates too would make every rollup write keep
+//!   a statement journal: a quarter slower.)
 //! - **Read**: [`cover`] splits a period into the marked spans it holds
 //!   whole and the days around and between them.
 
@@ -51,6 +54,16 @@ const COUNTERS: usize = 7;
 /// The first day of the span that holds `day`.
 pub(crate) const fn span_start(day: i64) -> i64 {
     day & !(SPAN_DAYS - 1)
+}
+
+/// Drops the mark of the span of `site` from `span` (its first day), in
+/// the transaction that writes a day row of it: the writers of day rows
+/// (`rollups::Pending::flush`, `packed_pages::repack_day`) call it, and a
+/// trigger (migration 024) does for every deleted day row.
+pub(crate) fn drop_mark(conn: &Connection, site: i64, span: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM rollup_span_marks WHERE site_id = ?1 AND day = ?2")?
+        .execute(params![site, span])?;
+    Ok(())
 }
 
 /// A table of rollup rows: days or spans, with the same key and columns.

@@ -38,7 +38,7 @@ use mallard_core::SiteTimeZone;
 use rusqlite::{Connection, OptionalExtension, params};
 // Pending contributions are looked up about 15 times per event; their keys are
 // integers chosen by the writer, so a fast non-keyed hash is safe here.
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
@@ -373,7 +373,10 @@ impl Pending {
              visitors = coalesce(excluded.visitors, visitors)",
         )?;
         let mut rowids = DayRowids::load(conn)?;
+        // The spans of the days written are dropped once each, below.
+        let mut spans = FxHashSet::default();
         for ((site, k, day, value), acc) in self.days.drain() {
+            spans.insert((site, crate::rollup_spans::span_start(day)));
             let precision = if k == kind::SITE {
                 hll::SITE_PRECISION
             } else {
@@ -406,6 +409,9 @@ impl Pending {
             upsert_day.execute(params![
                 site, k, day, value, c[0], c[1], c[2], c[3], c[4], c[5], c[6], sketch, rowid
             ])?;
+        }
+        for (site, span) in spans {
+            crate::rollup_spans::drop_mark(conn, site, span)?;
         }
         let mut bump_site = conn.prepare_cached(
             "INSERT INTO rollup_sites (site_id, version, first_day) VALUES (?1, 1, ?2) \

@@ -22,21 +22,18 @@ CREATE TABLE rollup_spans (
 
 -- A span is read only while it has its mark: the writer adds it in the
 -- transaction that writes the span's rows, and any change to a day row of
--- the span deletes it in the transaction that makes the change. The rows
--- of a span without a mark are never read; the writer replaces them.
+-- the span deletes it in the transaction that makes the change: the code
+-- that inserts or updates day rows (src/rollups.rs, src/packed_pages.rs)
+-- deletes it itself, since a trigger on every rollup write would have each
+-- keep a statement journal; this trigger does for every deleted day row
+-- (retention, deletions, rebuilds, recounts). The rows of a span without a
+-- mark are never read; the writer replaces them.
 CREATE TABLE rollup_span_marks (
     site_id INTEGER NOT NULL,
     day     INTEGER NOT NULL,
     PRIMARY KEY (site_id, day)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER rollup_spans_day_inserted AFTER INSERT ON rollup_days BEGIN
-    DELETE FROM rollup_span_marks WHERE site_id = NEW.site_id AND day = NEW.day & ~15;
-END;
-CREATE TRIGGER rollup_spans_day_updated AFTER UPDATE ON rollup_days BEGIN
-    DELETE FROM rollup_span_marks WHERE site_id = OLD.site_id AND day = OLD.day & ~15;
-    DELETE FROM rollup_span_marks WHERE site_id = NEW.site_id AND day = NEW.day & ~15;
-END;
 CREATE TRIGGER rollup_spans_day_deleted AFTER DELETE ON rollup_days BEGIN
     DELETE FROM rollup_span_marks WHERE site_id = OLD.site_id AND day = OLD.day & ~15;
 END;
