@@ -525,18 +525,7 @@ fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_
     // and `--repair` deletes them for the server to count again.
     let (status, stderr) = server.terminate();
     assert!(status.success(), "{stderr}");
-    let check = |extra: &[&str]| {
-        let output = home.run(&[&["check"], extra].concat());
-        (
-            output.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        )
-    };
-    let (ok, said) = check(&[]);
+    let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
     rusqlite::Connection::open(home.data_dir().join("mallard.db"))
         .unwrap()
@@ -546,14 +535,14 @@ fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_
             [],
         )
         .unwrap();
-    let (ok, said) = check(&[]);
+    let (ok, said) = home.check(&[]);
     assert!(!ok, "{said}");
     assert!(
         said.contains("1 stored goal day(s) differ") && said.contains("\"Signup\""),
         "{said}"
     );
-    let (ok, said) = check(&["--repair"]);
+    let (ok, said) = home.check(&["--repair"]);
     assert!(ok && said.contains("deleted"), "{said}");
-    let (ok, said) = check(&[]);
+    let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
 }

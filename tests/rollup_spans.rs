@@ -95,18 +95,7 @@ fn the_server_builds_spans_of_closed_days_and_its_answers_read_them() {
     }
     let (status, stderr) = server.terminate();
     assert!(status.success(), "{stderr}");
-    let check = |extra: &[&str]| {
-        let output = home.run(&[&["check"], extra].concat());
-        (
-            output.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        )
-    };
-    let (ok, said) = check(&[]);
+    let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
     database(&home)
         .execute(
@@ -115,12 +104,12 @@ fn the_server_builds_spans_of_closed_days_and_its_answers_read_them() {
             [],
         )
         .unwrap();
-    let (ok, said) = check(&[]);
+    let (ok, said) = home.check(&[]);
     assert!(!ok, "{said}");
     assert!(said.contains("1 rollup span(s) differ"), "{said}");
     // (The repair's own writer may build them again before it stops.)
-    let (ok, said) = check(&["--repair"]);
+    let (ok, said) = home.check(&["--repair"]);
     assert!(ok, "{said}");
-    let (ok, said) = check(&[]);
+    let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
 }

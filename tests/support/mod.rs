@@ -117,6 +117,20 @@ impl TestHome {
             .expect("run mallard")
     }
 
+    /// Runs `mallard check EXTRA` on this home's data: whether it passed,
+    /// and everything it printed.
+    pub fn check(&self, extra: &[&str]) -> (bool, String) {
+        let output = self.run(&[&["check"], extra].concat());
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
     /// Runs `mallard import --data-dir <this home's data directory> ARGS` to
     /// its end (`import` takes the directory before its format).
     pub fn import(&self, args: &[&str]) -> std::process::Output {

@@ -18,11 +18,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use mallard_core::DayRange;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::hll::{self, Sketch};
-use crate::rollup_spans::RollupTable;
+use crate::rollup_spans::{Piece, RollupTable};
 use crate::rollups::{DayRowids, kind};
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 
@@ -273,16 +274,15 @@ pub(crate) fn pack_closed_days(
     Ok(())
 }
 
-/// Calls `each` with the counters of every packed path of `site` in the
-/// rows of `table` for the days `start..end`.
+/// Calls `each` with the counters of every packed path of `site` in
+/// `piece` of a range.
 pub(crate) fn read_counts(
     conn: &Connection,
-    table: RollupTable,
+    Piece { table, range }: Piece,
     site: i64,
-    start: i64,
-    end: i64,
     mut each: impl FnMut(i64, [i64; COUNTERS]),
 ) -> Result<(), StoreError> {
+    let DayRange { start, end } = range;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
          AND day < ?4 AND value = 0",
@@ -298,16 +298,15 @@ pub(crate) fn read_counts(
 }
 
 /// Calls `each` with the encoded sketches of the `wanted` packed paths of
-/// `site` in the rows of `table` for the days `start..end`.
+/// `site` in `piece` of a range.
 pub(crate) fn read_sketches(
     conn: &Connection,
-    table: RollupTable,
+    Piece { table, range }: Piece,
     site: i64,
-    start: i64,
-    end: i64,
     wanted: &HashSet<i64>,
     mut each: impl FnMut(i64, &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    let DayRange { start, end } = range;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT day, visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
          AND day < ?4 AND value = 1",

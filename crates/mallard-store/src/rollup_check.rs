@@ -18,8 +18,14 @@ use rusqlite::Connection;
 use crate::error::StoreError;
 use crate::rollups::kind;
 
-/// The tables a rebuild writes.
-const ROLLUP_TABLES: [&str; 3] = ["rollup_sites", "rollup_hours", "rollup_days"];
+/// The tables a rebuild writes (it drops the marks of the rollup spans of
+/// the days it writes: their scratch copy takes that, not the file's).
+const ROLLUP_TABLES: [&str; 4] = [
+    "rollup_sites",
+    "rollup_hours",
+    "rollup_days",
+    "rollup_span_marks",
+];
 /// The kind under which `rollup_hours` rows are compared.
 const HOUR_ROWS: i64 = -1;
 /// Counters per row: pageviews, events, visits, bounces, visit_pageviews,
@@ -136,8 +142,8 @@ fn create_scratch_tables(conn: &Connection) -> Result<(), StoreError> {
     let mut statements: Vec<(String, String)> = conn
         .prepare(
             "SELECT type, sql FROM main.sqlite_schema WHERE tbl_name IN \
-             ('rollup_sites', 'rollup_hours', 'rollup_days') AND sql IS NOT NULL \
-             AND type IN ('table', 'index')",
+             ('rollup_sites', 'rollup_hours', 'rollup_days', 'rollup_span_marks') \
+             AND sql IS NOT NULL AND type IN ('table', 'index')",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;

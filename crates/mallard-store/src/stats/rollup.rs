@@ -249,7 +249,8 @@ pub(crate) fn breakdown(
     };
     let mut by_value: IdMap<Totals> = IdMap::default();
     let pieces = rollup_spans::cover(conn, site, range)?;
-    for Piece { table, range } in pieces.iter().copied() {
+    for piece in pieces.iter().copied() {
+        let Piece { table, range } = piece;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
              exits FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
@@ -276,7 +277,7 @@ pub(crate) fn breakdown(
             add(value, counts(row, 1)?, row.get(7)?);
         }
         if stored_kind == kind::PAGE {
-            packed_pages::read_counts(conn, table, site.id, range.start, range.end, |value, c| {
+            packed_pages::read_counts(conn, piece, site.id, |value, c| {
                 add(value, [c[0], c[1], c[2], c[3], c[4], c[5]], c[6]);
             })?;
         }
@@ -311,7 +312,8 @@ pub(crate) fn value_set(
     if values.is_empty() {
         return Ok(totals);
     }
-    for Piece { table, range } in rollup_spans::cover(conn, site, range)? {
+    for piece in rollup_spans::cover(conn, site, range)? {
+        let Piece { table, range } = piece;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
              visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
@@ -327,21 +329,15 @@ pub(crate) fn value_set(
             }
         }
         if row_kind == kind::PAGE {
-            packed_pages::read_counts(conn, table, site.id, range.start, range.end, |value, c| {
+            packed_pages::read_counts(conn, piece, site.id, |value, c| {
                 if values.contains(&value) {
                     totals.pageviews += c[0];
                     totals.events += c[1];
                 }
             })?;
-            packed_pages::read_sketches(
-                conn,
-                table,
-                site.id,
-                range.start,
-                range.end,
-                values,
-                |_, bytes| add_sketch(&mut union, ValueRef::Blob(bytes)),
-            )?;
+            packed_pages::read_sketches(conn, piece, site.id, values, |_, bytes| {
+                add_sketch(&mut union, ValueRef::Blob(bytes))
+            })?;
         }
     }
     totals.visitors = union.estimate();
@@ -359,7 +355,8 @@ pub(crate) fn visitors_of(
 ) -> Result<HashMap<i64, SketchUnion>, StoreError> {
     let mut unions: HashMap<i64, SketchUnion> = HashMap::new();
     let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
-    for &Piece { table, range } in pieces {
+    for &piece in pieces {
+        let Piece { table, range } = piece;
         let lookups = range.days() / table.step() * rows.len() as i64;
         if lookups <= MAX_POINT_LOOKUPS {
             let mut stmt = conn.prepare_cached(&format!(
@@ -391,15 +388,9 @@ pub(crate) fn visitors_of(
             }
         }
         if row_kind == kind::PAGE {
-            packed_pages::read_sketches(
-                conn,
-                table,
-                site.id,
-                range.start,
-                range.end,
-                &wanted,
-                |value, bytes| add_sketch(unions.entry(value).or_default(), ValueRef::Blob(bytes)),
-            )?;
+            packed_pages::read_sketches(conn, piece, site.id, &wanted, |value, bytes| {
+                add_sketch(unions.entry(value).or_default(), ValueRef::Blob(bytes))
+            })?;
         }
     }
     Ok(unions)
