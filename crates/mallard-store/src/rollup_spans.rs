@@ -269,8 +269,9 @@ fn build(conn: &Connection, site_id: i64, span: i64) -> Result<(), StoreError> {
 }
 
 /// Builds the first missing span of the first site that has one, whose
-/// every day is closed; returns whether there was one. Runs in the writer's
-/// transaction, after packing and goal days.
+/// every day is closed; returns whether it built one (not when a day of it
+/// does not decode). Runs in the writer's transaction, after packing and
+/// goal days.
 pub(crate) fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
     let sites: Vec<(i64, i64)> = conn
         .prepare_cached(
@@ -287,9 +288,26 @@ pub(crate) fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
             continue;
         };
         if let Some(span) = first_unmarked(conn, site_id, span_start(first_day), ready_end)? {
-            build(conn, site_id, span)?;
-            metrics::gauge!(BUILDING_GAUGE).set(1.0);
-            return Ok(true);
+            match build(conn, site_id, span) {
+                Ok(()) => {
+                    metrics::gauge!(BUILDING_GAUGE).set(1.0);
+                    return Ok(true);
+                }
+                // A day row that does not decode (which its queries report)
+                // fails no write: the span stays unbuilt, its days read one
+                // by one, until the writer looks again (after a day is
+                // packed or a job runs).
+                Err(StoreError::InvalidData(detail)) => {
+                    tracing::warn!(
+                        site_id,
+                        date = %crate::error::utc_date(span),
+                        %detail,
+                        "a rollup span cannot be built from its days"
+                    );
+                    break;
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
     metrics::gauge!(BUILDING_GAUGE).set(0.0);

@@ -204,6 +204,45 @@ fn a_late_event_drops_its_span_which_is_built_again() {
     store.close();
 }
 
+#[test]
+fn a_day_row_that_does_not_decode_leaves_its_span_unbuilt_and_fails_no_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_fifty_days(dir.path());
+    // (Storing the events built the spans already.)
+    store.writer().run_blocking(forget_all).unwrap();
+    let first = store
+        .reads()
+        .with(|db| Ok(db.stats_site(SITE)?.unwrap().first_day.unwrap()))
+        .unwrap();
+    // A visitor sketch of a day of the second span is damaged.
+    let damaged = super::span_start(first) + 2 * SPAN_DAYS + 3;
+    store
+        .writer()
+        .run_blocking(move |conn| {
+            let changed = conn.execute(
+                "UPDATE rollup_days SET visitors = x'09' WHERE kind = 0 AND day = ?1",
+                [damaged],
+            )?;
+            assert_eq!(changed, 1);
+            Ok(())
+        })
+        .unwrap();
+    // The spans before it are built; it is not, and nothing failed.
+    assert_eq!(fill_blocking(&store.writer()).unwrap(), 2);
+    let (_, pieces) = first_day_and_cover(&store, None);
+    assert!(
+        pieces
+            .iter()
+            .all(|piece| piece.table == RollupTable::Days || piece.range.end <= damaged),
+        "{pieces:?}"
+    );
+    store
+        .writer()
+        .insert_blocking(vec![make_event(BASES_MS[2], (0, 1, 1, 1, 1, false))])
+        .unwrap();
+    store.close();
+}
+
 fn marks(conn: &Connection) -> Vec<(i64, i64)> {
     conn.prepare("SELECT site_id, day FROM rollup_span_marks ORDER BY site_id, day")
         .unwrap()
