@@ -13,8 +13,9 @@
 //!   `day`), so the readers run the same queries on either table
 //!   ([`RollupTable`]). Pages are kept packed ([`crate::packed_pages`]).
 //! - **When**: the writer builds a span once all its days are closed (the
-//!   bound of [`crate::goal_days`]) and it has no day left to pack, one
-//!   span per step ([`fill_step`]).
+//!   bound of [`crate::goal_days`]) and it has no day left to pack, a few
+//!   days per step ([`step`]), under a claim that any change to one of its
+//!   days withdraws.
 //! - **Never stale**: a span is read only while it has its mark
 //!   (`rollup_span_marks`), which goes in the transaction of any change to
 //!   a day of the span (late events, packing, imports, deletions, rebuilds,
@@ -126,7 +127,7 @@ pub(crate) fn cover(
     if first < end {
         let mut stmt = conn.prepare_cached(
             "SELECT day FROM rollup_span_marks WHERE site_id = ?1 AND day >= ?2 AND day < ?3 \
-             ORDER BY day",
+             AND ready = 1 ORDER BY day",
         )?;
         let mut rows = stmt.query(params![site_id, first, end])?;
         while let Some(row) = rows.next()? {
@@ -174,80 +175,150 @@ pub(crate) fn cover(
 /// [`kind::PAGE_PACK`], values 0 to 2) the counters and the encoded sketch.
 type SpanRows = BTreeMap<(i64, i64), ([i64; COUNTERS], Option<Vec<u8>>)>;
 
-/// What the days of the span starting on `span` add up to. Visitors are
+/// Counters summed and visitors unioned, per value.
+type Sums = ([i64; COUNTERS], Option<SketchUnion>);
+
+/// Adds a day row's counters and stored sketch to `sums`.
+fn add(sums: &mut Sums, counts: [i64; COUNTERS], sketch: Option<&[u8]>) -> Result<(), StoreError> {
+    for (slot, count) in sums.0.iter_mut().zip(counts) {
+        *slot += count;
+    }
+    if let Some(bytes) = sketch
+        && !sums.1.get_or_insert_default().add_encoded(bytes)
+    {
+        return Err(undecodable());
+    }
+    Ok(())
+}
+
+/// A span being added up from its days, a few days per writer step (a
+/// span of a 100M-event site takes about 200 ms in all). Visitors are
 /// unioned as a query over the days unions them ([`SketchUnion`]): exact
 /// while every day is and the union is small, so that a period read from
 /// spans counts what it counts read from days.
-fn aggregate(conn: &Connection, site_id: i64, span: i64) -> Result<SpanRows, StoreError> {
-    type Sums = ([i64; COUNTERS], Option<SketchUnion>);
-    fn add(
-        sums: &mut Sums,
-        counts: [i64; COUNTERS],
-        sketch: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        for (slot, count) in sums.0.iter_mut().zip(counts) {
-            *slot += count;
+#[derive(Debug)]
+pub(crate) struct SpanBuild {
+    site_id: i64,
+    span: i64,
+    /// The first day not added yet.
+    next_day: i64,
+    /// Per kind and value, but pages.
+    values: BTreeMap<(i64, i64), Sums>,
+    /// Per path.
+    pages: BTreeMap<i64, Sums>,
+}
+
+impl SpanBuild {
+    /// A build of the span of `site_id` from `span`, nothing added yet.
+    fn new(site_id: i64, span: i64) -> Self {
+        Self {
+            site_id,
+            span,
+            next_day: span,
+            values: BTreeMap::new(),
+            pages: BTreeMap::new(),
         }
-        if let Some(bytes) = sketch
-            && !sums.1.get_or_insert_default().add_encoded(bytes)
-        {
-            return Err(undecodable());
+    }
+
+    /// Whether every day is added.
+    fn complete(&self) -> bool {
+        self.next_day >= self.span + SPAN_DAYS
+    }
+
+    /// Adds the rows of up to `days` more days.
+    fn add_days(&mut self, conn: &Connection, days: i64) -> Result<(), StoreError> {
+        let end = (self.next_day + days).min(self.span + SPAN_DAYS);
+        let mut stmt = conn.prepare_cached(
+            "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, \
+             exits, visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 \
+             AND day < ?4",
+        )?;
+        for row_kind in KINDS.filter(|&k| k != kind::PAGE && k != kind::PAGE_PACK) {
+            let mut rows = stmt.query(params![self.site_id, row_kind, self.next_day, end])?;
+            while let Some(row) = rows.next()? {
+                let mut counts = [0; COUNTERS];
+                for (i, slot) in counts.iter_mut().enumerate() {
+                    *slot = row.get(i + 1)?;
+                }
+                let sketch = row
+                    .get_ref(8)?
+                    .as_blob_or_null()
+                    .map_err(|_| undecodable())?;
+                let sums = self.values.entry((row_kind, row.get(0)?)).or_default();
+                add(sums, counts, sketch)?;
+            }
         }
+        for day in self.next_day..end {
+            packed_pages::each_row_of_day(conn, self.site_id, day, |value, counts, sketch| {
+                add(self.pages.entry(value).or_default(), counts, sketch)
+            })?;
+        }
+        self.next_day = end;
         Ok(())
     }
-    let mut merged: BTreeMap<(i64, i64), Sums> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT value, pageviews, events, visits, bounces, visit_pageviews, duration_ms, exits, \
-         visitors FROM rollup_days WHERE site_id = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4",
-    )?;
-    for row_kind in KINDS.filter(|&k| k != kind::PAGE && k != kind::PAGE_PACK) {
-        let mut rows = stmt.query(params![site_id, row_kind, span, span + SPAN_DAYS])?;
-        while let Some(row) = rows.next()? {
-            let mut counts = [0; COUNTERS];
-            for (i, slot) in counts.iter_mut().enumerate() {
-                *slot = row.get(i + 1)?;
-            }
-            let sketch = row
-                .get_ref(8)?
-                .as_blob_or_null()
-                .map_err(|_| undecodable())?;
-            add(
-                merged.entry((row_kind, row.get(0)?)).or_default(),
-                counts,
-                sketch,
-            )?;
-        }
-    }
-    let mut pages: BTreeMap<i64, Sums> = BTreeMap::new();
-    for day in span..span + SPAN_DAYS {
-        packed_pages::each_row_of_day(conn, site_id, day, |value, counts, sketch| {
-            add(pages.entry(value).or_default(), counts, sketch)
-        })?;
-    }
-    let mut rows: SpanRows = merged
-        .into_iter()
-        .map(|(key, (counts, union))| (key, (counts, union.map(|u| u.into_sketch().encode()))))
-        .collect();
-    if !pages.is_empty() {
-        let pages: Entries = pages
+
+    /// The span's rows: per kind and value the counters and the encoded
+    /// sketch, pages packed.
+    fn rows(self) -> SpanRows {
+        let mut rows: SpanRows = self
+            .values
             .into_iter()
-            .map(|(value, (counts, union))| (value, (counts, union.map(SketchUnion::into_sketch))))
+            .map(|(key, (counts, union))| (key, (counts, union.map(|u| u.into_sketch().encode()))))
             .collect();
-        for (part, blob) in (0i64..).zip(packed_pages::pack(&pages)) {
-            rows.insert((kind::PAGE_PACK, part), ([0; COUNTERS], Some(blob)));
+        if !self.pages.is_empty() {
+            let pages: Entries = self
+                .pages
+                .into_iter()
+                .map(|(value, (counts, union))| {
+                    (value, (counts, union.map(SketchUnion::into_sketch)))
+                })
+                .collect();
+            for (part, blob) in (0i64..).zip(packed_pages::pack(&pages)) {
+                rows.insert((kind::PAGE_PACK, part), ([0; COUNTERS], Some(blob)));
+            }
         }
+        rows
     }
-    Ok(rows)
+}
+
+/// What the days of the span starting on `span` add up to.
+fn aggregate(conn: &Connection, site_id: i64, span: i64) -> Result<SpanRows, StoreError> {
+    let mut build = SpanBuild::new(site_id, span);
+    build.add_days(conn, SPAN_DAYS)?;
+    Ok(build.rows())
 }
 
 fn undecodable() -> StoreError {
     StoreError::InvalidData("a stored visitor sketch cannot be decoded".into())
 }
 
-/// Writes the span of `site_id` starting on `span` from its days, with its
-/// mark. Runs in the caller's transaction.
-fn build(conn: &Connection, site_id: i64, span: i64) -> Result<(), StoreError> {
-    let rows = aggregate(conn, site_id, span)?;
+/// Claims the span of `site_id` from `span` for a build: a mark that is
+/// not ready yet, which any change to a day of the span deletes as it
+/// deletes a ready one ([`drop_mark`]).
+fn claim(conn: &Connection, site_id: i64, span: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO rollup_span_marks (site_id, day, ready) VALUES (?1, ?2, 0)",
+    )?
+    .execute(params![site_id, span])?;
+    Ok(())
+}
+
+/// Writes a complete build's rows and makes its mark ready, if the mark
+/// its claim wrote is still there (no day of the span changed since);
+/// returns whether it wrote. Runs in the caller's transaction.
+fn finish(conn: &Connection, build: SpanBuild) -> Result<bool, StoreError> {
+    let (site_id, span) = (build.site_id, build.span);
+    let ready = conn
+        .prepare_cached(
+            "UPDATE rollup_span_marks SET ready = 1 WHERE site_id = ?1 AND day = ?2 AND ready = 0",
+        )?
+        .execute(params![site_id, span])?;
+    if ready == 0 {
+        return Ok(false);
+    }
+    let began = std::time::Instant::now();
+    let rows = build.rows();
+    let count = rows.len();
     let mut delete = conn
         .prepare_cached("DELETE FROM rollup_spans WHERE site_id = ?1 AND kind = ?2 AND day = ?3")?;
     for row_kind in KINDS {
@@ -263,16 +334,19 @@ fn build(conn: &Connection, site_id: i64, span: i64) -> Result<(), StoreError> {
             site_id, row_kind, span, value, c[0], c[1], c[2], c[3], c[4], c[5], c[6], sketch
         ])?;
     }
-    conn.prepare_cached("INSERT OR REPLACE INTO rollup_span_marks (site_id, day) VALUES (?1, ?2)")?
-        .execute(params![site_id, span])?;
-    Ok(())
+    tracing::debug!(
+        site_id,
+        date = %crate::error::utc_date(span),
+        rows = count,
+        encode_ms = began.elapsed().as_millis() as u64,
+        "built a rollup span"
+    );
+    Ok(true)
 }
 
-/// Builds the first missing span of the first site that has one, whose
-/// every day is closed; returns whether it built one (not when a day of it
-/// does not decode). Runs in the writer's transaction, after packing and
-/// goal days.
-pub(crate) fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
+/// The first span of the first site that has one missing, whose every day
+/// is closed.
+fn next_missing(conn: &Connection) -> Result<Option<(i64, i64)>, StoreError> {
     let sites: Vec<(i64, i64)> = conn
         .prepare_cached(
             "SELECT site_id, first_day FROM rollup_sites WHERE first_day IS NOT NULL \
@@ -288,29 +362,70 @@ pub(crate) fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
             continue;
         };
         if let Some(span) = first_unmarked(conn, site_id, span_start(first_day), ready_end)? {
-            match build(conn, site_id, span) {
-                Ok(()) => {
-                    metrics::gauge!(BUILDING_GAUGE).set(1.0);
-                    return Ok(true);
-                }
-                // A day row that does not decode (which its queries report)
-                // fails no write: the span stays unbuilt, its days read one
-                // by one, until the writer looks again (after a day is
-                // packed or a job runs).
-                Err(StoreError::InvalidData(detail)) => {
-                    tracing::warn!(
-                        site_id,
-                        date = %crate::error::utc_date(span),
-                        %detail,
-                        "a rollup span cannot be built from its days"
-                    );
-                    break;
-                }
-                Err(err) => return Err(err),
-            }
+            return Ok(Some((site_id, span)));
         }
     }
-    metrics::gauge!(BUILDING_GAUGE).set(0.0);
+    Ok(None)
+}
+
+/// One step of building spans, in the writer's transaction after packing
+/// and goal days: adds [`DAYS_PER_STEP`] days to the span being built
+/// (claiming the next missing one first), or writes it once complete.
+/// Returns whether there was anything to do. A day row that does not
+/// decode (which its queries report) fails no write: the span is dropped
+/// with a warning, its days read one by one, and this returns false, so
+/// that the writer looks again only after a day is packed or a job runs.
+pub(crate) fn step(
+    conn: &Connection,
+    building: &mut Option<SpanBuild>,
+) -> Result<bool, StoreError> {
+    if building.is_none() {
+        let Some((site_id, span)) = next_missing(conn)? else {
+            metrics::gauge!(BUILDING_GAUGE).set(0.0);
+            return Ok(false);
+        };
+        claim(conn, site_id, span)?;
+        *building = Some(SpanBuild::new(site_id, span));
+    }
+    metrics::gauge!(BUILDING_GAUGE).set(1.0);
+    // Written in a step of its own: encoding a span's sketches takes about
+    // as long as adding up four of its days.
+    if let Some(build) = building.take_if(|build| build.complete()) {
+        finish(conn, build)?;
+        return Ok(true);
+    }
+    let Some(build) = building.as_mut() else {
+        return Ok(false);
+    };
+    match build.add_days(conn, DAYS_PER_STEP) {
+        Ok(()) => {}
+        Err(StoreError::InvalidData(detail)) => {
+            tracing::warn!(
+                site_id = build.site_id,
+                date = %crate::error::utc_date(build.span),
+                %detail,
+                "a rollup span cannot be built from its days"
+            );
+            drop_mark(conn, build.site_id, build.span)?;
+            *building = None;
+            return Ok(false);
+        }
+        Err(err) => return Err(err),
+    }
+    Ok(true)
+}
+
+/// Days added to a span per writer step: about 50 ms of a 100M-event site.
+const DAYS_PER_STEP: i64 = 4;
+
+/// Builds one whole span, if one is missing (for [`fill_blocking`]).
+fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
+    let mut building = None;
+    while step(conn, &mut building)? {
+        if building.is_none() {
+            return Ok(true);
+        }
+    }
     Ok(false)
 }
 
@@ -324,7 +439,7 @@ fn first_unmarked(
 ) -> Result<Option<i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT day FROM rollup_span_marks WHERE site_id = ?1 AND day >= ?2 AND day + ?3 <= ?4 \
-         ORDER BY day",
+         AND ready = 1 ORDER BY day",
     )?;
     let mut rows = stmt.query(params![site_id, from, SPAN_DAYS, end])?;
     let mut expected = from;
@@ -358,7 +473,7 @@ pub(crate) fn delete_before(conn: &Connection, day: i64) -> Result<usize, StoreE
 }
 
 /// Deletes every span and mark (for `mallard check --repair`: the writer
-/// builds them again); returns how many spans had a mark.
+/// builds them again); returns how many marks there were.
 pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
     conn.execute("DELETE FROM rollup_spans", [])?;
     Ok(conn.execute("DELETE FROM rollup_span_marks", [])?)
@@ -368,7 +483,9 @@ pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
 /// differs, one line per span (for `mallard check`; reads only).
 pub fn differences(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let marks: Vec<(i64, i64)> = conn
-        .prepare("SELECT site_id, day FROM rollup_span_marks ORDER BY site_id, day")?
+        .prepare(
+            "SELECT site_id, day FROM rollup_span_marks WHERE ready = 1 ORDER BY site_id, day",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut stmt = conn.prepare(

@@ -85,6 +85,8 @@ pub(crate) struct VisitPaths {
     /// days ready to count, goals to count them for or spans to build), so
     /// that a write-behind does not look again for nothing.
     derived_done: bool,
+    /// The rollup span being added up, a few days per step.
+    span_build: Option<crate::rollup_spans::SpanBuild>,
 }
 
 /// A closed day whose rows the writer is reading a slice at a time
@@ -123,6 +125,7 @@ impl Default for VisitPaths {
             packing: true,
             staged: None,
             derived_done: false,
+            span_build: None,
         }
     }
 }
@@ -224,7 +227,7 @@ impl VisitPaths {
     /// is small, so that a write-behind never holds up ingestion for long.
     /// Once no closed day is left, the steps count goal days
     /// ([`crate::goal_days::fill_step`]), then build rollup spans
-    /// ([`crate::rollup_spans::fill_step`]).
+    /// ([`crate::rollup_spans::step`]).
     pub(crate) fn pack_closed(
         &mut self,
         conn: &Connection,
@@ -244,7 +247,7 @@ impl VisitPaths {
                 Step::Idle => {
                     if self.derived_done
                         || !(crate::goal_days::fill_step(conn)?
-                            || crate::rollup_spans::fill_step(conn)?)
+                            || crate::rollup_spans::step(conn, &mut self.span_build)?)
                     {
                         self.derived_done = true;
                         idle = true;

@@ -27,10 +27,14 @@ CREATE TABLE rollup_spans (
 -- deletes it itself, since a trigger on every rollup write would have each
 -- keep a statement journal; this trigger does for every deleted day row
 -- (retention, deletions, rebuilds, recounts). The rows of a span without a
--- mark are never read; the writer replaces them.
+-- ready mark are never read; the writer replaces them. A mark that is not
+-- ready (0) claims a span the writer is adding up, a few days per step:
+-- it becomes ready (1) with the span's rows only if no change deleted it
+-- meanwhile.
 CREATE TABLE rollup_span_marks (
     site_id INTEGER NOT NULL,
     day     INTEGER NOT NULL,
+    ready   INTEGER NOT NULL,
     PRIMARY KEY (site_id, day)
 ) WITHOUT ROWID;
 

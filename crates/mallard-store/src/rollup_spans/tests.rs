@@ -243,6 +243,55 @@ fn a_day_row_that_does_not_decode_leaves_its_span_unbuilt_and_fails_no_write() {
     store.close();
 }
 
+#[test]
+fn a_change_to_a_day_while_its_span_is_added_up_withdraws_the_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    store_fifty_days(dir.path()).close();
+    // The functions the writer runs, on a connection of its own.
+    let conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+    forget_all(&conn).unwrap();
+    let site = crate::site_records::site_id(&conn, SITE).unwrap().unwrap();
+    let mut building = None;
+    assert!(super::step(&conn, &mut building).unwrap());
+    let span = building
+        .as_ref()
+        .map(|build: &super::SpanBuild| build.span)
+        .unwrap();
+    // Claimed, not ready: not read.
+    assert_eq!(marks(&conn), vec![(site, span)]);
+    let ready = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM rollup_span_marks WHERE ready = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(ready(&conn), 0);
+    // Day rows of the span go while it is added up: the claim goes with
+    // them, and the build is dropped.
+    let gone = conn
+        .execute(
+            "DELETE FROM rollup_days WHERE site_id = ?1 AND kind = 4 AND day = (SELECT min(day) \
+             FROM rollup_days WHERE site_id = ?1 AND kind = 4 AND day >= ?2 AND day < ?2 + 16)",
+            params![site, span],
+        )
+        .unwrap();
+    assert!(gone > 0);
+    while building.is_some() {
+        assert!(super::step(&conn, &mut building).unwrap());
+    }
+    assert_eq!(ready(&conn), 0);
+    // Claimed again and added up whole, without the deleted rows.
+    while super::step(&conn, &mut building).unwrap() {
+        if building.is_none() {
+            break;
+        }
+    }
+    assert_eq!(ready(&conn), 1);
+    assert_eq!(differences(&conn).unwrap(), Vec::<String>::new());
+}
+
 fn marks(conn: &Connection) -> Vec<(i64, i64)> {
     conn.prepare("SELECT site_id, day FROM rollup_span_marks ORDER BY site_id, day")
         .unwrap()
@@ -258,7 +307,7 @@ fn a_day_row_deleted_or_packed_drops_the_mark_of_its_span() {
     let mark_all = |conn: &Connection| {
         for (site, day) in [(1, 0), (1, 16), (1, 32), (1, 48), (2, 16)] {
             conn.execute(
-                "INSERT OR REPLACE INTO rollup_span_marks (site_id, day) VALUES (?1, ?2)",
+                "INSERT OR REPLACE INTO rollup_span_marks (site_id, day, ready) VALUES (?1, ?2, 1)",
                 params![site, day],
             )
             .unwrap();
@@ -292,7 +341,7 @@ fn a_period_is_covered_by_its_whole_marked_spans_and_the_days_around_them() {
     let conn = crate::schema::migrated_in_memory();
     for day in [16, 32, 64, 80] {
         conn.execute(
-            "INSERT INTO rollup_span_marks (site_id, day) VALUES (1, ?1)",
+            "INSERT INTO rollup_span_marks (site_id, day, ready) VALUES (1, ?1, 1)",
             [day],
         )
         .unwrap();
