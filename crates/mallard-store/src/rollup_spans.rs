@@ -86,11 +86,17 @@ impl RollupTable {
     }
 
     /// How many days apart the rows of one value are.
-    pub(crate) const fn step(self) -> i64 {
+    pub(crate) const fn days_per_row(self) -> i64 {
         match self {
             RollupTable::Days => 1,
             RollupTable::Spans => SPAN_DAYS,
         }
+    }
+
+    /// Whether the table may hold rows of `row_kind` (spans keep pages
+    /// packed only; days, as rows too until they are packed).
+    pub(crate) const fn holds_rows_of(self, row_kind: i64) -> bool {
+        !matches!(self, RollupTable::Spans) || row_kind != kind::PAGE
     }
 }
 

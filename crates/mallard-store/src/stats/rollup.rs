@@ -136,7 +136,7 @@ fn each_row_of_value(
             (RollupTable::Days, Some(first)) => range.start.max(first),
             (RollupTable::Days, None) => range.end,
         };
-        for day in (start..range.end).step_by(table.step() as usize) {
+        for day in (start..range.end).step_by(table.days_per_row() as usize) {
             let mut rows = stmt.query(params![site.id, row_kind, day, value])?;
             if let Some(row) = rows.next()? {
                 each(row)?;
@@ -344,6 +344,32 @@ pub(crate) fn value_set(
     Ok(totals)
 }
 
+/// Adds to `unions` the sketches of `rows`' values in `piece`, a lookup
+/// per value and day (or span).
+fn add_looked_up(
+    conn: &Connection,
+    site: &SiteInfo,
+    Piece { table, range }: Piece,
+    row_kind: i64,
+    rows: &[(i64, Totals)],
+    unions: &mut HashMap<i64, SketchUnion>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day = ?3 AND value = ?4",
+        table.name()
+    ))?;
+    for (value, _) in rows {
+        let union = unions.entry(*value).or_default();
+        for day in (range.start..range.end).step_by(table.days_per_row() as usize) {
+            let mut found = stmt.query(params![site.id, row_kind, day, value])?;
+            if let Some(row) = found.next()? {
+                add_sketch(union, row.get_ref(0)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The visitor sketches of the chosen values, unioned over the `pieces`
 /// of the range ([`rollup_spans::cover`]).
 pub(crate) fn visitors_of(
@@ -357,33 +383,23 @@ pub(crate) fn visitors_of(
     let wanted: HashSet<i64> = rows.iter().map(|(v, _)| *v).collect();
     for &piece in pieces {
         let Piece { table, range } = piece;
-        let lookups = range.days() / table.step() * rows.len() as i64;
-        if lookups <= MAX_POINT_LOOKUPS {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT visitors FROM {} WHERE site_id = ?1 AND kind = ?2 AND day = ?3 \
-                 AND value = ?4",
-                table.name()
-            ))?;
-            for (value, _) in rows {
-                let union = unions.entry(*value).or_default();
-                for day in (range.start..range.end).step_by(table.step() as usize) {
-                    let mut found = stmt.query(params![site.id, row_kind, day, value])?;
-                    if let Some(row) = found.next()? {
-                        add_sketch(union, row.get_ref(0)?)?;
+        let lookups = range.days() / table.days_per_row() * rows.len() as i64;
+        // Spans of pages hold only packed rows, read below.
+        if table.holds_rows_of(row_kind) {
+            if lookups <= MAX_POINT_LOOKUPS {
+                add_looked_up(conn, site, piece, row_kind, rows, &mut unions)?;
+            } else {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT value, visitors FROM {} WHERE site_id = ?1 AND kind = ?2 \
+                     AND day >= ?3 AND day < ?4",
+                    table.name()
+                ))?;
+                let mut found = stmt.query(params![site.id, row_kind, range.start, range.end])?;
+                while let Some(row) = found.next()? {
+                    let value: i64 = row.get(0)?;
+                    if wanted.contains(&value) {
+                        add_sketch(unions.entry(value).or_default(), row.get_ref(1)?)?;
                     }
-                }
-            }
-        } else {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT value, visitors FROM {} WHERE site_id = ?1 AND kind = ?2 \
-                 AND day >= ?3 AND day < ?4",
-                table.name()
-            ))?;
-            let mut found = stmt.query(params![site.id, row_kind, range.start, range.end])?;
-            while let Some(row) = found.next()? {
-                let value: i64 = row.get(0)?;
-                if wanted.contains(&value) {
-                    add_sketch(unions.entry(value).or_default(), row.get_ref(1)?)?;
                 }
             }
         }
