@@ -8,12 +8,14 @@
 //!
 //! Sequences count their runs part by part ([`super::partition`]) in Fx hash
 //! maps; flows count neighbours in arrays indexed by path id, or an Fx hash
-//! map for databases with very many dimension values. The keys are the
-//! store's own ids, so a keyed hash (the standard library's default) buys
-//! nothing: it cost a fifth of a year-long flow.
+//! map for databases with very many dimension values, and the visitors of
+//! each neighbour in a visitor counter of its own (exact while small, as a
+//! breakdown's are). The keys are the store's own ids, so a keyed hash (the
+//! standard library's default) buys nothing: it cost a fifth of a year-long
+//! flow.
 
 use rusqlite::Connection;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::super::{SiteInfo, StatsQuery};
 use super::partition::{Scattered, group_parts, part_hash};
@@ -21,6 +23,11 @@ use super::source::{VisitFold, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
+use crate::hll::{Counter, DIM_PRECISION, visitor_hash};
+
+/// The visitors of a neighbour stay exact up to this many, as those of a
+/// breakdown's value do.
+const NEIGHBOUR_EXACT_LIMIT: usize = 512;
 
 /// Counts of one path or neighbour: visits holding it, and occurrences.
 #[derive(Debug, Default, Clone, Copy)]
@@ -390,17 +397,42 @@ fn count_runs<K: RunKey>(
 /// neighbours in arrays (12 bytes a path, per direction and thread).
 const DENSE_FLOW_DIMS: i64 = 1 << 18;
 
-/// Counts per neighbour of a flow's page. Neighbours are page views (the
-/// flow reads no other step), the entrance or the exit; in the usual case
-/// they are counted in an array indexed by path id, each slot with the
-/// number of the last visit it counted (an array slot costs a fraction of a
-/// hash map entry), else in a hash map.
+/// Counts per neighbour of a flow's page, with the visitors of each.
+/// Neighbours are page views (the flow reads no other step), the entrance or
+/// the exit; in the usual case they are counted in an array indexed by path
+/// id, each slot with the number of the last visit it counted (an array slot
+/// costs a fraction of a hash map entry), else in a hash map.
+///
+/// A neighbour's visitors are counted once per visit, as breakdowns count the
+/// visitors of a value: exact up to [`NEIGHBOUR_EXACT_LIMIT`], a HyperLogLog
+/// beyond ([`Counter`]), kept apart from the slots and made on a neighbour's
+/// first visit. A year's flow around the home page of a busy site has
+/// millions of (neighbour, visitor) pairs: a set of them took hundreds of
+/// megabytes and two thirds of the query's time.
 #[derive(Debug)]
-enum NeighbourCounts {
+struct NeighbourCounts {
+    slots: Slots,
+    /// The visitors of the neighbours, by [`Slot::visitors`].
+    visitors: Vec<Counter>,
+}
+
+/// What is counted of one neighbour.
+#[derive(Debug, Default, Clone, Copy)]
+struct Slot {
+    count: Count,
+    /// The number of the last visit counted (dense slots only).
+    last: u32,
+    /// 1 + the position of the neighbour's visitors in
+    /// [`NeighbourCounts::visitors`], 0 before its first visit.
+    visitors: u32,
+}
+
+#[derive(Debug)]
+enum Slots {
     /// Slot 0 the entrance, 1 the exit, `2 + path id` a page.
-    Dense(Vec<(Count, u32)>),
+    Dense(Vec<Slot>),
     /// Counts per neighbour, and the neighbours the visit at hand counted.
-    Sparse(FxHashMap<Neighbour<StepId>, Count>, Seen),
+    Sparse(FxHashMap<Neighbour<StepId>, Slot>, Seen),
 }
 
 /// The neighbours one visit counted so far.
@@ -410,12 +442,19 @@ struct Seen {
     neighbours: Vec<Neighbour<StepId>>,
 }
 
+/// One neighbour's counts and visitors, as a fold hands them over.
+type NeighbourRow = (Neighbour<StepId>, Count, Option<Counter>);
+
 impl NeighbourCounts {
     /// Counters for paths up to `max_dim`.
     fn new(max_dim: i64) -> Self {
-        match usize::try_from(max_dim) {
-            Ok(max) if max_dim < DENSE_FLOW_DIMS => Self::Dense(vec![Default::default(); max + 3]),
-            _ => Self::Sparse(FxHashMap::default(), Seen::default()),
+        let slots = match usize::try_from(max_dim) {
+            Ok(max) if max_dim < DENSE_FLOW_DIMS => Slots::Dense(vec![Slot::default(); max + 3]),
+            _ => Slots::Sparse(FxHashMap::default(), Seen::default()),
+        };
+        Self {
+            slots,
+            visitors: Vec::new(),
         }
     }
 
@@ -436,26 +475,40 @@ impl NeighbourCounts {
         }
     }
 
-    /// Counts one neighbour of visit number `visit` (numbers start at 1 and
-    /// only grow): each occurrence, and once per visit. A path newer than
-    /// the array (stored while the query ran) grows it, or switches to a
-    /// hash map.
+    /// Adds the visitor of hash `hash` to the visitors of `slot`.
     #[inline]
-    fn count(&mut self, visit: u32, neighbour: Neighbour<StepId>) {
-        if let Self::Dense(slots) = self {
-            let slot = Self::slot(neighbour);
-            if (slot as i64) < DENSE_FLOW_DIMS + 3 {
-                if slot >= slots.len() {
-                    slots.resize(slot + 1, Default::default());
+    fn add_visitor(visitors: &mut Vec<Counter>, slot: &mut Slot, hash: u32) {
+        if slot.visitors == 0 {
+            visitors.push(Counter::new(DIM_PRECISION, NEIGHBOUR_EXACT_LIMIT));
+            slot.visitors = visitors.len() as u32;
+        }
+        visitors[slot.visitors as usize - 1].insert(hash);
+    }
+
+    /// Counts one neighbour of visit number `visit` (numbers start at 1 and
+    /// only grow) of the visitor of hash `hash`: each occurrence, and the
+    /// visit and its visitor once. A path newer than the array (stored while
+    /// the query ran) grows it, or switches to a hash map.
+    #[inline]
+    fn count(&mut self, visit: u32, neighbour: Neighbour<StepId>, hash: u32) {
+        if let Slots::Dense(slots) = &mut self.slots {
+            let at = Self::slot(neighbour);
+            if (at as i64) < DENSE_FLOW_DIMS + 3 {
+                if at >= slots.len() {
+                    slots.resize(at + 1, Slot::default());
                 }
-                let (count, last) = &mut slots[slot];
-                count.add(*last != visit);
-                *last = visit;
+                let slot = &mut slots[at];
+                let first = slot.last != visit;
+                slot.count.add(first);
+                slot.last = visit;
+                if first {
+                    Self::add_visitor(&mut self.visitors, slot, hash);
+                }
                 return;
             }
             self.make_sparse(visit);
         }
-        if let Self::Sparse(counts, seen) = self {
+        if let Slots::Sparse(counts, seen) = &mut self.slots {
             if seen.visit != visit {
                 seen.visit = visit;
                 seen.neighbours.clear();
@@ -464,61 +517,147 @@ impl NeighbourCounts {
             if first {
                 seen.neighbours.push(neighbour);
             }
-            counts.entry(neighbour).or_default().add(first);
+            let slot = counts.entry(neighbour).or_default();
+            slot.count.add(first);
+            if first {
+                Self::add_visitor(&mut self.visitors, slot, hash);
+            }
         }
     }
 
     /// Switches to a hash map, amid visit number `visit` (0: none).
     fn make_sparse(&mut self, visit: u32) {
-        let neighbours = match &*self {
-            Self::Dense(slots) if visit != 0 => slots
+        let neighbours = match &self.slots {
+            Slots::Dense(slots) if visit != 0 => slots
                 .iter()
                 .enumerate()
-                .filter(|(_, (_, last))| *last == visit)
-                .map(|(slot, _)| Self::neighbour(slot))
+                .filter(|(_, slot)| slot.last == visit)
+                .map(|(at, _)| Self::neighbour(at))
                 .collect(),
-            _ => Vec::new(),
+            Slots::Dense(_) => Vec::new(),
+            Slots::Sparse(..) => return,
         };
-        let counts = std::mem::replace(self, Self::Sparse(FxHashMap::default(), Seen::default()))
-            .into_counts()
+        let Slots::Dense(slots) = std::mem::replace(
+            &mut self.slots,
+            Slots::Sparse(FxHashMap::default(), Seen::default()),
+        ) else {
+            return;
+        };
+        let counts = slots
             .into_iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.count.occurrences > 0)
+            .map(|(at, slot)| (Self::neighbour(at), Slot { last: 0, ..slot }))
             .collect();
-        *self = Self::Sparse(counts, Seen { visit, neighbours });
+        self.slots = Slots::Sparse(counts, Seen { visit, neighbours });
     }
 
-    /// Every neighbour counted, with its count.
-    fn into_counts(self) -> Vec<(Neighbour<StepId>, Count)> {
-        match self {
-            Self::Dense(slots) => slots
+    /// Every neighbour counted, with its count and visitors.
+    fn into_rows(self) -> Vec<NeighbourRow> {
+        let mut visitors: Vec<Option<Counter>> = self.visitors.into_iter().map(Some).collect();
+        let mut row = |neighbour, slot: Slot| {
+            let counter = (slot.visitors as usize)
+                .checked_sub(1)
+                .and_then(|at| visitors.get_mut(at))
+                .and_then(Option::take);
+            (neighbour, slot.count, counter)
+        };
+        match self.slots {
+            Slots::Dense(slots) => slots
                 .into_iter()
                 .enumerate()
-                .filter(|(_, (count, _))| count.occurrences > 0)
-                .map(|(slot, (count, _))| (Self::neighbour(slot), count))
+                .filter(|(_, slot)| slot.count.occurrences > 0)
+                .map(|(at, slot)| row(Self::neighbour(at), slot))
                 .collect(),
-            Self::Sparse(counts, _) => counts.into_iter().collect(),
+            Slots::Sparse(counts, _) => counts
+                .into_iter()
+                .map(|(neighbour, slot)| row(neighbour, slot))
+                .collect(),
+        }
+    }
+
+    /// Adds a neighbour's counts and visitors from another fold to `slot`.
+    fn merge_into(
+        visitors: &mut Vec<Counter>,
+        slot: &mut Slot,
+        count: Count,
+        theirs: Option<Counter>,
+    ) {
+        slot.count.merge(count);
+        let Some(theirs) = theirs else {
+            return;
+        };
+        if slot.visitors == 0 {
+            visitors.push(theirs);
+            slot.visitors = visitors.len() as u32;
+        } else {
+            visitors[slot.visitors as usize - 1].merge(theirs);
         }
     }
 
     fn merge(&mut self, other: Self) {
-        match (&mut *self, other) {
-            (Self::Dense(mine), Self::Dense(theirs)) => {
-                if mine.len() < theirs.len() {
-                    mine.resize(theirs.len(), Default::default());
-                }
-                for ((sum, _), (count, _)) in mine.iter_mut().zip(theirs) {
-                    sum.merge(count);
+        let dense_both = matches!(
+            (&self.slots, &other.slots),
+            (Slots::Dense(_), Slots::Dense(_))
+        );
+        if !dense_both {
+            self.make_sparse(0);
+        }
+        let Self { slots, visitors } = self;
+        match slots {
+            Slots::Dense(mine) => {
+                for (neighbour, count, theirs) in other.into_rows() {
+                    let at = Self::slot(neighbour);
+                    if at >= mine.len() {
+                        mine.resize(at + 1, Slot::default());
+                    }
+                    Self::merge_into(visitors, &mut mine[at], count, theirs);
                 }
             }
-            (_, other) => {
-                self.make_sparse(0);
-                if let Self::Sparse(counts, _) = self {
-                    for (neighbour, count) in other.into_counts() {
-                        counts.entry(neighbour).or_default().merge(count);
-                    }
+            Slots::Sparse(mine, _) => {
+                for (neighbour, count, theirs) in other.into_rows() {
+                    Self::merge_into(visitors, mine.entry(neighbour).or_default(), count, theirs);
                 }
             }
         }
     }
+}
+
+/// The top `limit` rows of `counts`, labelled, with their visitors (never
+/// above their visits: every visitor made at least one).
+fn flow_rows(
+    conn: &Connection,
+    counts: NeighbourCounts,
+    limit: usize,
+) -> Result<Vec<FlowRow>, StoreError> {
+    let rows = counts
+        .into_rows()
+        .into_iter()
+        .enumerate()
+        .map(|(at, (neighbour, count, visitors))| ((neighbour, at), (count, visitors)));
+    let mut visitors_of = Vec::new();
+    let counted = rows
+        .map(|(key, (count, visitors))| {
+            visitors_of.push(visitors);
+            (key, count)
+        })
+        .collect::<Vec<_>>();
+    top(counted, limit)
+        .into_iter()
+        .map(|((neighbour, at), count)| {
+            let visitors = visitors_of[at].as_mut().map_or(0, Counter::estimate);
+            Ok(FlowRow {
+                visitors: visitors.min(u64::from(count.visits)),
+                page: match neighbour {
+                    Neighbour::Step(step) => Neighbour::Step(label_step(conn, step)?),
+                    Neighbour::Entrance => Neighbour::Entrance,
+                    Neighbour::Exit => Neighbour::Exit,
+                },
+                visits: u64::from(count.visits),
+                transitions: u64::from(count.occurrences),
+            })
+        })
+        .collect()
 }
 
 /// What a flow counts while folding visits.
@@ -530,10 +669,6 @@ struct FlowFold {
     views: u64,
     next: NeighbourCounts,
     previous: NeighbourCounts,
-    /// Each page after the target with each visitor who went there.
-    next_visitors: FxHashSet<(Neighbour<StepId>, i64)>,
-    /// Each page before the target with each visitor who came from there.
-    previous_visitors: FxHashSet<(Neighbour<StepId>, i64)>,
 }
 
 impl FlowFold {
@@ -544,21 +679,8 @@ impl FlowFold {
             views: 0,
             next: NeighbourCounts::new(max_dim),
             previous: NeighbourCounts::new(max_dim),
-            next_visitors: FxHashSet::default(),
-            previous_visitors: FxHashSet::default(),
         }
     }
-}
-
-/// How many visitors each neighbour has in `pairs`.
-fn visitors_per_neighbour(
-    pairs: &FxHashSet<(Neighbour<StepId>, i64)>,
-) -> FxHashMap<Neighbour<StepId>, u64> {
-    let mut counts = FxHashMap::default();
-    for (neighbour, _) in pairs {
-        *counts.entry(*neighbour).or_insert(0) += 1;
-    }
-    counts
 }
 
 impl VisitFold for FlowFold {
@@ -566,6 +688,7 @@ impl VisitFold for FlowFold {
     /// (its steps with consecutive repeats collapsed) goes by.
     fn add_visit(&mut self, visitor_id: i64, steps: impl Iterator<Item = StepId>) {
         let target = self.target;
+        let visitor = visitor_hash(visitor_id);
         // The visit's number, should it view the page (0 marks slots no
         // visit counted).
         let visit = self.visits as u32 + 1;
@@ -576,15 +699,12 @@ impl VisitFold for FlowFold {
                 return;
             }
             if previous == Some(target) {
-                self.next.count(visit, Neighbour::Step(step));
-                self.next_visitors
-                    .insert((Neighbour::Step(step), visitor_id));
+                self.next.count(visit, Neighbour::Step(step), visitor);
             }
             if step == target {
                 views += 1;
                 let before = previous.map_or(Neighbour::Entrance, Neighbour::Step);
-                self.previous.count(visit, before);
-                self.previous_visitors.insert((before, visitor_id));
+                self.previous.count(visit, before, visitor);
             }
             previous = Some(step);
         });
@@ -592,8 +712,7 @@ impl VisitFold for FlowFold {
             return;
         }
         if previous == Some(target) {
-            self.next.count(visit, Neighbour::Exit);
-            self.next_visitors.insert((Neighbour::Exit, visitor_id));
+            self.next.count(visit, Neighbour::Exit, visitor);
         }
         self.visits += 1;
         self.views += views;
@@ -604,8 +723,6 @@ impl VisitFold for FlowFold {
         self.views += other.views;
         self.next.merge(other.next);
         self.previous.merge(other.previous);
-        self.next_visitors.extend(other.next_visitors);
-        self.previous_visitors.extend(other.previous_visitors);
     }
 }
 
@@ -628,44 +745,16 @@ pub(crate) fn flow(
         views,
         next,
         previous,
-        next_visitors,
-        previous_visitors,
         ..
     } = fold_visits(conn, site, query, StepKinds::Pageviews, true, || {
         FlowFold::new(target, max_dim)
     })?;
-    let mut result = Flow {
+    Ok(Flow {
         visits,
         views,
-        ..Flow::default()
-    };
-    let label = |rows: Vec<(Neighbour<StepId>, Count)>,
-                 visitors: FxHashMap<Neighbour<StepId>, u64>|
-     -> Result<Vec<FlowRow>, StoreError> {
-        rows.into_iter()
-            .map(|(neighbour, count)| {
-                Ok(FlowRow {
-                    visitors: visitors.get(&neighbour).copied().unwrap_or(0),
-                    page: match neighbour {
-                        Neighbour::Step(step) => Neighbour::Step(label_step(conn, step)?),
-                        Neighbour::Entrance => Neighbour::Entrance,
-                        Neighbour::Exit => Neighbour::Exit,
-                    },
-                    visits: u64::from(count.visits),
-                    transitions: u64::from(count.occurrences),
-                })
-            })
-            .collect()
-    };
-    result.next = label(
-        top(next.into_counts(), limit),
-        visitors_per_neighbour(&next_visitors),
-    )?;
-    result.previous = label(
-        top(previous.into_counts(), limit),
-        visitors_per_neighbour(&previous_visitors),
-    )?;
-    Ok(result)
+        next: flow_rows(conn, next, limit)?,
+        previous: flow_rows(conn, previous, limit)?,
+    })
 }
 
 #[cfg(test)]
@@ -805,11 +894,17 @@ mod tests {
         }
     }
 
-    fn sorted(counts: NeighbourCounts) -> Vec<(Neighbour<StepId>, u32, u32)> {
+    /// Each neighbour's visits, occurrences and visitors (the tests count
+    /// visit number `n` as the visitor of hash `n`, so a neighbour has as
+    /// many visitors as visits).
+    fn sorted(counts: NeighbourCounts) -> Vec<(Neighbour<StepId>, u32, u32, u64)> {
         let mut rows: Vec<_> = counts
-            .into_counts()
+            .into_rows()
             .into_iter()
-            .map(|(n, c)| (n, c.visits, c.occurrences))
+            .map(|(n, c, mut visitors)| {
+                let visitors = visitors.as_mut().map_or(0, Counter::estimate);
+                (n, c.visits, c.occurrences, visitors)
+            })
             .collect();
         rows.sort_unstable();
         rows
@@ -820,11 +915,14 @@ mod tests {
         let far = Neighbour::Step(StepId::page(DENSE_FLOW_DIMS + 5));
         let mut counts = NeighbourCounts::new(10);
         for n in [neighbour(3), far, neighbour(3), far] {
-            counts.count(1, n);
+            counts.count(1, n, 1);
         }
-        counts.count(2, neighbour(3));
-        assert!(matches!(counts, NeighbourCounts::Sparse(..)));
-        assert_eq!(sorted(counts), vec![(neighbour(3), 2, 3), (far, 1, 2)]);
+        counts.count(2, neighbour(3), 2);
+        assert!(matches!(counts.slots, Slots::Sparse(..)));
+        assert_eq!(
+            sorted(counts),
+            vec![(neighbour(3), 2, 3, 2), (far, 1, 2, 1)]
+        );
     }
 
     proptest! {
@@ -839,21 +937,25 @@ mod tests {
             let mut dense = NeighbourCounts::new(max_dim);
             let mut half = NeighbourCounts::new(max_dim);
             let mut sparse = NeighbourCounts::new(DENSE_FLOW_DIMS);
-            prop_assert!(matches!(sparse, NeighbourCounts::Sparse(..)));
+            prop_assert!(matches!(sparse.slots, Slots::Sparse(..)));
             for (at, visit) in visits.iter().enumerate() {
                 let number = at as u32 + 1;
                 let items = || visit.iter().map(|&n| neighbour(n));
-                items().for_each(|n| dense.count(number, n));
-                items().for_each(|n| sparse.count(number, n));
-                if at % 2 == 0 { items().for_each(|n| half.count(number, n)) }
+                items().for_each(|n| dense.count(number, n, number));
+                items().for_each(|n| sparse.count(number, n, number));
+                if at % 2 == 0 { items().for_each(|n| half.count(number, n, number)) }
                 add_all(&mut expected, &mut items().collect());
             }
             let mut rest = NeighbourCounts::new(DENSE_FLOW_DIMS);
             for (at, visit) in visits.iter().enumerate().filter(|(at, _)| at % 2 == 1) {
-                visit.iter().for_each(|&n| rest.count(at as u32 + 1, neighbour(n)));
+                let number = at as u32 + 1;
+                visit.iter().for_each(|&n| rest.count(number, neighbour(n), number));
             }
             half.merge(rest);
-            let mut expected: Vec<_> = expected.into_iter().map(|(n, c)| (n, c.visits, c.occurrences)).collect();
+            let mut expected: Vec<_> = expected
+                .into_iter()
+                .map(|(n, c)| (n, c.visits, c.occurrences, u64::from(c.visits)))
+                .collect();
             expected.sort_unstable();
             prop_assert_eq!(sorted(dense), expected.clone());
             prop_assert_eq!(sorted(sparse), expected.clone());
