@@ -75,13 +75,7 @@ fn conversions(
     query: &mallard_store::stats::StatsQuery,
     goals: &[Goal],
 ) -> Result<(Vec<mallard_store::stats::GoalConversions>, u64), mallard_store::StoreError> {
-    let counted = db.stats_goal_conversions(site, query, goals)?;
-    let visitors = if goals.is_empty() {
-        0
-    } else {
-        db.stats_main(site, query)?.visitors
-    };
-    Ok((counted, visitors))
+    db.stats_goal_conversions_and_visitors(site, query, goals)
 }
 
 /// The goals of the site with their conversions, in the order they were added.

@@ -417,35 +417,44 @@ impl ReadConn<'_> {
             Some(counted) => counted,
             None => counted_conversions(conn, site, query, goals, &matchers)?,
         };
-        let mut texts = labels::DimTexts::default();
-        counted
-            .into_iter()
-            .map(|(totals, revenue)| {
-                let revenue = revenue
-                    .into_iter()
-                    .map(|(currency, (micros, events))| {
-                        let code = texts
-                            .get(conn, (currency != 0).then_some(currency))?
-                            .unwrap_or_else(|| mallard_core::filter::UNKNOWN_VALUE.to_owned());
-                        Ok(GoalRevenue {
-                            currency: code,
-                            micros,
-                            events,
-                        })
-                    })
-                    .collect::<Result<Vec<GoalRevenue>, StoreError>>()?;
-                let mut revenue = revenue;
-                revenue.sort_by(|a, b| {
-                    b.events
-                        .cmp(&a.events)
-                        .then_with(|| a.currency.cmp(&b.currency))
-                });
-                Ok(GoalConversions {
-                    totals: scan::visitors_at_most_conversions(totals),
-                    revenue,
-                })
-            })
-            .collect()
+        label_conversions(conn, counted)
+    }
+
+    /// [`ReadConn::stats_goal_conversions`] with the visitors of the range
+    /// under the filters ([`ReadConn::stats_main`]'s), 0 without goals. When
+    /// the filters are more than one `==` on a visit dimension (which the
+    /// rollups answer), both are counted in one pass over the visits.
+    pub fn stats_goal_conversions_and_visitors(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        goals: &[crate::goals::Goal],
+    ) -> Result<(Vec<GoalConversions>, u64), StoreError> {
+        if goals.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let conn = self.connection();
+        if !query.filters.is_empty() {
+            let predicate = Predicate::compile(conn, &query.filters)?;
+            if single_visit_row(&predicate).is_none() {
+                let matchers = goals
+                    .iter()
+                    .map(|goal| goal_matcher(conn, &goal.definition))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let (counted, visitors) = scan::goal_conversions_and_visitors(
+                    conn,
+                    site,
+                    query.range,
+                    &predicate,
+                    &matchers,
+                )?;
+                return Ok((label_conversions(conn, counted)?, visitors));
+            }
+        }
+        Ok((
+            self.stats_goal_conversions(site, query, goals)?,
+            self.stats_main(site, query)?.visitors,
+        ))
     }
 
     /// The revenue of the range per currency (most events first, ties by
@@ -506,6 +515,43 @@ pub(crate) mod tests;
 fn single_visit_row(predicate: &Predicate) -> Option<(i64, i64)> {
     let (attribute, value) = predicate.single_attribute_is()?;
     rollup::attribute_row(attribute, value)
+}
+
+/// The conversions of `counted` with their currencies' codes, each goal's
+/// revenue most events first, its visitors never above its conversions.
+fn label_conversions(
+    conn: &rusqlite::Connection,
+    counted: Vec<scan::GoalCount>,
+) -> Result<Vec<GoalConversions>, StoreError> {
+    let mut texts = labels::DimTexts::default();
+    counted
+        .into_iter()
+        .map(|(totals, revenue)| {
+            let revenue = revenue
+                .into_iter()
+                .map(|(currency, (micros, events))| {
+                    let code = texts
+                        .get(conn, (currency != 0).then_some(currency))?
+                        .unwrap_or_else(|| mallard_core::filter::UNKNOWN_VALUE.to_owned());
+                    Ok(GoalRevenue {
+                        currency: code,
+                        micros,
+                        events,
+                    })
+                })
+                .collect::<Result<Vec<GoalRevenue>, StoreError>>()?;
+            let mut revenue = revenue;
+            revenue.sort_by(|a, b| {
+                b.events
+                    .cmp(&a.events)
+                    .then_with(|| a.currency.cmp(&b.currency))
+            });
+            Ok(GoalConversions {
+                totals: scan::visitors_at_most_conversions(totals),
+                revenue,
+            })
+        })
+        .collect()
 }
 
 /// The conversions of `goals` counted from the events (or, for some goals

@@ -868,8 +868,8 @@ use code_screen::CodeScreen;
 use value_table::ValueTable;
 
 pub(crate) use goals::{
-    GoalCount, GoalCounter, GoalMatcher, goal_conversions, goal_counters, goal_counters_by_day,
-    visitors_at_most_conversions,
+    GoalCount, GoalCounter, GoalMatcher, goal_conversions, goal_conversions_and_visitors,
+    goal_counters, goal_counters_by_day, visitors_at_most_conversions,
 };
 pub(super) use prop_keys::prop_keys;
 pub(super) use revenue::revenue;
