@@ -336,6 +336,16 @@ impl ReadConn<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         // A property key never stored has no values: it is not counted.
         let counted: Vec<_> = specs.iter().flatten().copied().collect();
+        // Under one visit filter with rollup rows, the totals and the series
+        // (but an hourly one) are that value's rows, as on their own
+        // ([`ReadConn::stats_main`]); the pass counts only what they do not
+        // answer.
+        let row = single_visit_row(&predicate);
+        let rollup_series = row.is_some() && interval != Interval::Hour;
+        let parts = scan::ViewParts {
+            main: row.is_none(),
+            series: !rollup_series,
+        };
         let counts = scan::view(
             conn,
             site,
@@ -344,6 +354,7 @@ impl ReadConn<'_> {
             interval,
             &keys,
             &counted,
+            parts,
         )?;
         let mut rows = counts.breakdowns.into_iter();
         let breakdowns = specs
@@ -355,18 +366,17 @@ impl ReadConn<'_> {
                 None => Ok(Vec::new()),
             })
             .collect::<Result<_, _>>()?;
-        // Under one visit filter with rollup rows, the totals and the series
-        // are that value's rows, as on their own ([`ReadConn::stats_main`]).
-        let (main, series) = match single_visit_row(&predicate) {
-            Some(row) => (
-                rollup::main_of_value(conn, site, query.range, row)?,
-                if interval == Interval::Hour {
-                    counts.series
-                } else {
-                    rollup::timeseries_of_value(conn, site, query.range, interval, &keys, row)?
-                },
-            ),
-            None => (counts.main, counts.series),
+        let main = match (row, counts.main) {
+            (_, Some(main)) => main,
+            (Some(row), None) => rollup::main_of_value(conn, site, query.range, row)?,
+            (None, None) => Totals::default(),
+        };
+        let series = match (row, counts.series) {
+            (_, Some(series)) => series,
+            (Some(row), None) => {
+                rollup::timeseries_of_value(conn, site, query.range, interval, &keys, row)?
+            }
+            (None, None) => Vec::new(),
         };
         Ok(StatsView {
             main,

@@ -874,7 +874,7 @@ pub(crate) use goals::{
 pub(super) use prop_keys::prop_keys;
 pub(super) use revenue::revenue;
 
-pub(super) use view::view;
+pub(super) use view::{ViewParts, view};
 
 #[cfg(test)]
 mod tests {

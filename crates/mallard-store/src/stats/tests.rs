@@ -975,10 +975,23 @@ fn a_filter_on_a_value_never_stored_answers_empty_without_reading_visits() {
         };
         let rows = super::scan::breakdown(&conn, &site, q.range, &p, spec).unwrap();
         assert!(rows.is_empty());
-        let view =
-            super::scan::view(&conn, &site, q.range, &p, Interval::Day, &keys, &[spec]).unwrap();
-        assert_eq!(view.main, Totals::default());
-        assert_eq!(view.series, series);
+        let parts = super::scan::ViewParts {
+            main: true,
+            series: true,
+        };
+        let view = super::scan::view(
+            &conn,
+            &site,
+            q.range,
+            &p,
+            Interval::Day,
+            &keys,
+            &[spec],
+            parts,
+        )
+        .unwrap();
+        assert_eq!(view.main, Some(Totals::default()));
+        assert_eq!(view.series, Some(series));
         assert_eq!(view.breakdowns, vec![Vec::new()]);
         assert_eq!(
             super::scan::visitors_between(&conn, &site, 0, i64::MAX - 1, &p).unwrap(),

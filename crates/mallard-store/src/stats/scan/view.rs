@@ -25,66 +25,97 @@ use crate::visit_record::{Columns, EventRecord, VisitRecord};
 /// The counts of a view, in the order asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ViewCounts {
-    /// The totals of the range.
-    pub(crate) main: Totals,
-    /// Every bucket of the time series, zeros included.
-    pub(crate) series: Vec<SeriesPoint>,
+    /// The totals of the range, when asked for.
+    pub(crate) main: Option<Totals>,
+    /// Every bucket of the time series, zeros included, when asked for.
+    pub(crate) series: Option<Vec<SeriesPoint>>,
     /// Each breakdown's top values with their totals.
     pub(crate) breakdowns: Vec<Vec<(i64, Totals)>>,
 }
 
+/// Which parts of a view a pass counts besides its breakdowns: those the
+/// rollups do not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ViewParts {
+    /// The totals.
+    pub(crate) main: bool,
+    /// The time series.
+    pub(crate) series: bool,
+}
+
 /// The accumulators of a view.
 struct ViewTally<'a> {
-    main: MainTally,
-    series: SeriesTally<'a>,
+    main: Option<MainTally>,
+    series: Option<SeriesTally<'a>>,
     breakdowns: Vec<BreakdownTally>,
 }
 
 impl Tally for ViewTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        self.main.event(visit, event, hash);
-        self.series.event(visit, event, hash);
+        if let Some(main) = &mut self.main {
+            main.event(visit, event, hash);
+        }
+        if let Some(series) = &mut self.series {
+            series.event(visit, event, hash);
+        }
         for breakdown in &mut self.breakdowns {
             breakdown.event(visit, event, hash);
         }
     }
 
     fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
-        self.main.end_visit(visit, hash, counted);
-        self.series.end_visit(visit, hash, counted);
+        if let Some(main) = &mut self.main {
+            main.end_visit(visit, hash, counted);
+        }
+        if let Some(series) = &mut self.series {
+            series.end_visit(visit, hash, counted);
+        }
         for breakdown in &mut self.breakdowns {
             breakdown.end_visit(visit, hash, counted);
         }
     }
 
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
-        self.main.whole_visit(visit, hash);
-        self.series.whole_visit(visit, hash);
+        if let Some(main) = &mut self.main {
+            main.whole_visit(visit, hash);
+        }
+        if let Some(series) = &mut self.series {
+            series.whole_visit(visit, hash);
+        }
         for breakdown in &mut self.breakdowns {
             breakdown.whole_visit(visit, hash);
         }
     }
 
     fn visit(&mut self, visit: &VisitRecord) {
-        self.main.visit(visit);
-        self.series.visit(visit);
+        if let Some(main) = &mut self.main {
+            main.visit(visit);
+        }
+        if let Some(series) = &mut self.series {
+            series.visit(visit);
+        }
         for breakdown in &mut self.breakdowns {
             breakdown.visit(visit);
         }
     }
 
     fn merge(&mut self, other: Self) {
-        self.main.merge(other.main);
-        self.series.merge(other.series);
+        if let (Some(main), Some(theirs)) = (&mut self.main, other.main) {
+            main.merge(theirs);
+        }
+        if let (Some(series), Some(theirs)) = (&mut self.series, other.series) {
+            series.merge(theirs);
+        }
         for (mine, theirs) in self.breakdowns.iter_mut().zip(other.breakdowns) {
             mine.merge(theirs);
         }
     }
 }
 
-/// The totals, the time series over the buckets `keys` of `interval`, and
-/// the breakdowns of `specs`, of the visits and events of `range` that meet
-/// `predicate`, in one pass.
+/// The totals and the time series over the buckets `keys` of `interval`
+/// (those of `parts`), and the breakdowns of `specs`, of the visits and
+/// events of `range` that meet `predicate`, in one pass.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn view(
     conn: &Connection,
     site: &SiteInfo,
@@ -93,31 +124,35 @@ pub(crate) fn view(
     interval: Interval,
     keys: &[i64],
     specs: &[BreakdownSpec],
+    parts: ViewParts,
 ) -> Result<ViewCounts, StoreError> {
     let tz = &site.time_zone;
     // The strictest need of any part: a breakdown by page, event or
     // property reads every event; the time series reads the times of the
     // events of the visits that cross a bucket.
-    let need = if specs
+    let every_event = specs
         .iter()
-        .any(|spec| matches!(spec.by().event_need(), EventNeed::Always))
-    {
-        EventNeed::AlwaysTimedAcrossBuckets(interval, tz)
-    } else {
-        EventNeed::AtEdgesOrAcrossBuckets(interval, tz)
+        .any(|spec| matches!(spec.by().event_need(), EventNeed::Always));
+    let need = match (every_event, parts.series) {
+        (true, true) => EventNeed::AlwaysTimedAcrossBuckets(interval, tz),
+        (true, false) => EventNeed::Always,
+        (false, true) => EventNeed::AtEdgesOrAcrossBuckets(interval, tz),
+        (false, false) => EventNeed::AtEdges,
     };
     let columns = specs.iter().fold(Columns::default(), |columns, spec| {
         columns.with(spec.columns())
     });
     let tally = run(conn, site, range, predicate, (columns, need), || {
         ViewTally {
-            main: MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
-            series: SeriesTally {
+            main: parts
+                .main
+                .then(|| MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT))),
+            series: parts.series.then(|| SeriesTally {
                 interval,
                 tz,
                 buckets: IdMap::default(),
                 pending: None,
-            },
+            }),
             breakdowns: specs
                 .iter()
                 .map(|spec| BreakdownTally {
@@ -130,8 +165,10 @@ pub(crate) fn view(
     })?;
     Ok(match tally {
         Some(tally) => ViewCounts {
-            main: tally.main.0.finish(),
-            series: finish_series(tally.series.buckets, keys),
+            main: tally.main.map(|main| main.0.finish()),
+            series: tally
+                .series
+                .map(|series| finish_series(series.buckets, keys)),
             breakdowns: specs
                 .iter()
                 .zip(tally.breakdowns)
@@ -139,8 +176,8 @@ pub(crate) fn view(
                 .collect(),
         },
         None => ViewCounts {
-            main: Totals::default(),
-            series: finish_series(IdMap::default(), keys),
+            main: parts.main.then(Totals::default),
+            series: parts.series.then(|| finish_series(IdMap::default(), keys)),
             breakdowns: specs.iter().map(|_| Vec::new()).collect(),
         },
     })
