@@ -294,7 +294,8 @@ pub(crate) fn paths(rows: &[Sequence]) -> Vec<PathBody> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct NextPageBody {
     pub(crate) next_page: String,
-    /// Distinct visitors who went from the page to this one.
+    /// Distinct visitors who went from the page to this one: exact up to
+    /// 512, estimated beyond (never above `visits`).
     pub(crate) visitors: u64,
     /// Visits that did.
     pub(crate) visits: u64,
@@ -324,8 +325,12 @@ pub(crate) fn next_pages(flow: &Flow) -> Vec<NextPageBody> {
 pub(crate) struct FlowRowBody {
     /// The path, `(entrance)` or `(exit)`.
     pub(crate) value: String,
+    /// Visits with at least one such transition.
     pub(crate) visits: u64,
+    /// Their distinct visitors: exact up to 512, estimated beyond (never
+    /// above `visits`).
     pub(crate) visitors: u64,
+    /// All such transitions.
     pub(crate) transitions: u64,
 }
 

@@ -42,7 +42,8 @@ pub struct FunnelStep {
     pub step: Step,
     /// Visits that went through this step and every one before it, in order.
     pub visits: u64,
-    /// Distinct visitor ids of those visits.
+    /// Distinct visitors of those visits: exact up to 512, estimated beyond
+    /// (never above `visits`).
     pub visitors: u64,
 }
 
@@ -87,7 +88,8 @@ pub struct FlowRow {
     pub page: Neighbour<Step>,
     /// Visits with at least one such transition.
     pub visits: u64,
-    /// Distinct visitor ids of those visits.
+    /// Distinct visitors of those visits: exact up to 512, estimated beyond
+    /// (never above `visits`).
     pub visitors: u64,
     /// How many such transitions there were.
     pub transitions: u64,
