@@ -369,6 +369,7 @@ impl ReadConn<'_> {
         let main = match (row, counts.main) {
             (_, Some(main)) => main,
             (Some(row), None) => rollup::main_of_value(conn, site, query.range, row)?,
+            // Not reached: without a row the pass counts the totals.
             (None, None) => Totals::default(),
         };
         let series = match (row, counts.series) {
@@ -376,6 +377,7 @@ impl ReadConn<'_> {
             (Some(row), None) => {
                 rollup::timeseries_of_value(conn, site, query.range, interval, &keys, row)?
             }
+            // Not reached: without a row the pass counts the series.
             (None, None) => Vec::new(),
         };
         Ok(StatsView {
@@ -431,9 +433,10 @@ impl ReadConn<'_> {
     }
 
     /// [`ReadConn::stats_goal_conversions`] with the visitors of the range
-    /// under the filters ([`ReadConn::stats_main`]'s), 0 without goals. When
-    /// the filters are more than one `==` on a visit dimension (which the
-    /// rollups answer), both are counted in one pass over the visits.
+    /// under the filters ([`ReadConn::stats_main`]'s), 0 without goals. Under
+    /// filters whose visitors the rollups do not answer (anything but one
+    /// `==` on a visit dimension with rollup rows), both are counted in one
+    /// pass over the visits.
     pub fn stats_goal_conversions_and_visitors(
         &self,
         site: &SiteInfo,

@@ -630,18 +630,13 @@ fn flow_rows(
     counts: NeighbourCounts,
     limit: usize,
 ) -> Result<Vec<FlowRow>, StoreError> {
-    let rows = counts
+    // Keyed by the neighbour and its row's position, to find its visitors.
+    let (counted, mut visitors_of): (Vec<_>, Vec<_>) = counts
         .into_rows()
         .into_iter()
         .enumerate()
-        .map(|(at, (neighbour, count, visitors))| ((neighbour, at), (count, visitors)));
-    let mut visitors_of = Vec::new();
-    let counted = rows
-        .map(|(key, (count, visitors))| {
-            visitors_of.push(visitors);
-            (key, count)
-        })
-        .collect::<Vec<_>>();
+        .map(|(at, (neighbour, count, visitors))| (((neighbour, at), count), visitors))
+        .unzip();
     top(counted, limit)
         .into_iter()
         .map(|((neighbour, at), count)| {
