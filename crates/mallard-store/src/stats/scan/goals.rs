@@ -130,6 +130,28 @@ struct GoalsTally<'a> {
     by_day: Vec<BTreeMap<i64, GoalCounter>>,
 }
 
+impl<'a> GoalsTally<'a> {
+    /// Nothing counted yet of `goals`, per local day of `days_of` or not.
+    fn new(goals: &'a [GoalMatcher], days_of: Option<&'a SiteTimeZone>) -> Self {
+        Self {
+            goals,
+            days_of,
+            all: goals.iter().map(|_| GoalCounter::default()).collect(),
+            by_day: goals.iter().map(|_| BTreeMap::new()).collect(),
+        }
+    }
+
+    /// The columns counting `goals` reads: revenue, and properties when a
+    /// goal asks for one.
+    fn columns(goals: &[GoalMatcher]) -> Columns {
+        Columns {
+            props: goals.iter().any(|goal| goal.prop.is_some()),
+            revenue: true,
+            ..Columns::default()
+        }
+    }
+}
+
 impl Tally for GoalsTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
         for (index, goal) in self.goals.iter().enumerate() {
@@ -191,17 +213,8 @@ fn count<'a>(
     goals: &'a [GoalMatcher],
     per_day: bool,
 ) -> Result<GoalsTally<'a>, StoreError> {
-    let columns = Columns {
-        props: goals.iter().any(|goal| goal.prop.is_some()),
-        revenue: true,
-        ..Columns::default()
-    };
-    let new = || GoalsTally {
-        goals,
-        days_of: per_day.then_some(&site.time_zone),
-        all: goals.iter().map(|_| GoalCounter::default()).collect(),
-        by_day: goals.iter().map(|_| BTreeMap::new()).collect(),
-    };
+    let columns = GoalsTally::columns(goals);
+    let new = || GoalsTally::new(goals, per_day.then_some(&site.time_zone));
     // Per day, an event's own time says its day (a visit may go on past
     // midnight); a visit read without event times gives each its start.
     let need = if per_day {
@@ -300,18 +313,9 @@ pub(crate) fn goal_conversions_and_visitors(
     predicate: &Predicate,
     goals: &[GoalMatcher],
 ) -> Result<(Vec<GoalCount>, u64), StoreError> {
-    let columns = Columns {
-        props: goals.iter().any(|goal| goal.prop.is_some()),
-        revenue: true,
-        ..Columns::default()
-    };
+    let columns = GoalsTally::columns(goals);
     let new = || GoalsAndTotals {
-        goals: GoalsTally {
-            goals,
-            days_of: None,
-            all: goals.iter().map(|_| GoalCounter::default()).collect(),
-            by_day: Vec::new(),
-        },
+        goals: GoalsTally::new(goals, None),
         totals: MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
     };
     let tally = run(
