@@ -69,6 +69,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             report.rollup_spans.join("\n")
         );
     }
+    if !report.code_indexes.is_empty() {
+        bail!(
+            "{} day segment code index(es) differ from their days' steps; run `mallard check \
+             --repair` with the server stopped to delete them (the server builds them again):\n{}",
+            report.code_indexes.len(),
+            report.code_indexes.join("\n")
+        );
+    }
     if report.rollups.pending_days > 0 {
         println!(
             "note: the last run stopped before writing its stats rollups; they are \
@@ -105,11 +113,15 @@ fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
     let spans = store
         .writer()
         .run_blocking(mallard_store::rollup_spans::forget_all);
+    let code_indexes = store
+        .writer()
+        .run_blocking(mallard_store::code_visits::forget_all);
     store.close();
     let deleted = deleted.context("deleting the damaged day segments failed")?;
     let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
     let goal_days = goal_days.context("deleting the goal days failed")?;
     spans.context("deleting the rollup spans failed")?;
+    code_indexes.context("deleting the code indexes failed")?;
     if goal_days > 0 {
         println!(
             "repaired: deleted {goal_days} goal day(s), which the server counts again from \

@@ -46,7 +46,12 @@
 //! - [`part::PROVENANCE`]: `varint(entries)`, then per event sent from
 //!   another host than the site's own or with a collector consent
 //!   `varint(gap)`, a tag byte (bit 0 host, bit 1 consent), `zigzag(host
-//!   name id)` and `zigzag(consent id)` when present.
+//!   name id)` and `zigzag(consent id)` when present;
+//! - [`part::CODE_VISITS`]: for each event code of the day, the visits
+//!   whose events hold it ([`code_visits`]), which filters on a page or an
+//!   event name read instead of searching every visit's codes. It is
+//!   derived from the steps alone and optional: a day packed before it
+//!   existed is read without it.
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -54,6 +59,8 @@
 //! the fewest bits that hold the largest (none when the day has one value),
 //! low bits first. Low-cardinality columns (device, browser, a day without
 //! UTM tags) then take a few bits a visit or nothing.
+
+pub(crate) mod code_visits;
 
 use rustc_hash::FxHashMap;
 
@@ -89,15 +96,18 @@ pub(crate) mod part {
     /// Each event's host name and collector consent, where they are not the
     /// defaults.
     pub(crate) const PROVENANCE: i64 = 10;
+    /// For each event code, the visits that hold it
+    /// ([`super::code_visits`]); optional, derived from the steps.
+    pub(crate) const CODE_VISITS: i64 = 11;
     /// How many parts a segment has.
-    pub(crate) const COUNT: usize = 11;
+    pub(crate) const COUNT: usize = 12;
     /// The part whose presence says a day is in this format: days packed
     /// before it (parts 0 to 2 only before migration 012, parts 0 to 9
     /// before the rows of packed days were deleted) still have their rows,
     /// and are read from them until the writer packs them again.
     pub(crate) const MARKER: i64 = PROVENANCE;
     /// The largest part id.
-    pub(crate) const LAST: i64 = PROVENANCE;
+    pub(crate) const LAST: i64 = CODE_VISITS;
 }
 
 /// The first byte of a steps part. Format 2 (before migration 012) had start
@@ -173,11 +183,14 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
     // The day's index of the event after the previous entry of each list.
     let (mut props_next, mut revenue_next, mut provenance_next) = (0u64, 0u64, 0u64);
     let mut index = 0u64;
-    for visit in visits {
+    // Each event's code with its visit's index, for the code index.
+    let mut code_pairs: Vec<(u64, u32)> = Vec::with_capacity(events);
+    for (visit_index, visit) in visits.iter().enumerate() {
         codes.clear();
         let mut time = visit.start_ts;
         for event in &visit.events {
             put_varint(&mut codes, event_step_code(event));
+            code_pairs.push((event_step_code(event), visit_index as u32));
             put_varint(&mut times, event.ts.wrapping_sub(time) as u64);
             time = event.ts;
             if !event.pageview {
@@ -285,6 +298,7 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
         (part::REVENUE, revenue_part),
         (part::IDS, ids),
         (part::PROVENANCE, provenance_part),
+        (part::CODE_VISITS, code_visits::from_pairs(code_pairs)),
     ]
     .into_iter()
     .map(|(id, payload)| (id, seal(payload)))
@@ -613,6 +627,7 @@ pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
         (part::REVENUE, events && columns.revenue),
         (part::IDS, columns.ids),
         (part::PROVENANCE, events && columns.provenance),
+        (part::CODE_VISITS, events && columns.code_visits),
     ] {
         wanted[id as usize] = asked;
     }
@@ -1062,7 +1077,33 @@ pub(crate) fn decode(
     if screen.rejects_every_visit() {
         return Ok(());
     }
-    let selection = screen.selection(count)?;
+    let mut selection = screen.selection(count)?;
+    // The visits whose codes may meet the gate's step needs, from the day's
+    // code index when it has one and it was asked for: the others are
+    // passed over like those the screen rules out, and their codes never
+    // searched.
+    let code_index = if wanted[part::CODE_VISITS as usize] {
+        parts[part::CODE_VISITS as usize]
+    } else {
+        None
+    };
+    if let Some(index) = code_index
+        && let Some(by_codes) = code_visits::selection(index, count, gate.step_needs())?
+    {
+        let selected = match selection {
+            Some(mut selected) => {
+                for (selected, holds) in selected.iter_mut().zip(by_codes) {
+                    *selected &= holds;
+                }
+                selected
+            }
+            None => by_codes,
+        };
+        if !selected.contains(&true) {
+            return Ok(());
+        }
+        selection = Some(selected);
+    }
     let steps = get(part::STEPS)?;
     let mut at_step = 1;
     if let Some(steps) = steps

@@ -15,6 +15,7 @@ pub mod annotations;
 pub mod auth;
 pub mod backup;
 pub mod cancel;
+pub mod code_visits;
 pub mod collector;
 pub mod dashboard_settings;
 pub mod deletion;

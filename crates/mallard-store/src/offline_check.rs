@@ -7,7 +7,8 @@
 //! a recomputation from the stored rows ([`crate::rollup_check`]), decodes
 //! every day segment, verifying its checksums, counts the stored goal
 //! days again ([`crate::goal_days::differences`]) and adds each rollup span
-//! up again from its days ([`crate::rollup_spans::differences`]).
+//! up again from its days ([`crate::rollup_spans::differences`]), and every
+//! day's code index against its steps ([`crate::code_visits::differences`]).
 
 use std::path::Path;
 
@@ -37,6 +38,10 @@ pub struct DatabaseCheck {
     /// The rollup spans that differ from their days added up again
     /// ([`crate::rollup_spans::differences`]); not run on a damaged file.
     pub rollup_spans: Vec<String>,
+    /// The day segments' code indexes that differ from their steps or fail
+    /// their checksums ([`crate::code_visits::differences`]); not run on a
+    /// damaged file.
+    pub code_indexes: Vec<String>,
 }
 
 /// Checks the database in `data_dir` without writing to it. Refused with
@@ -80,6 +85,7 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
     let damaged_segments = crate::segment_fold::damaged_segments(&conn).map_err(corrupt)?;
     let goal_days = crate::goal_days::differences(&conn).map_err(corrupt)?;
     let rollup_spans = crate::rollup_spans::differences(&conn).map_err(corrupt)?;
+    let code_indexes = crate::code_visits::differences(&conn).map_err(corrupt)?;
     Ok(DatabaseCheck {
         integrity_problems,
         rollups,
@@ -87,6 +93,7 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
         damaged_segments,
         goal_days,
         rollup_spans,
+        code_indexes,
     })
 }
 

@@ -68,7 +68,14 @@ pub(crate) fn load_parts(
     if !current {
         return Ok(None);
     }
-    if wanted.iter().zip(&parts).any(|(w, p)| *w && p.is_none()) {
+    // Every part asked for is there, but the code index, which days packed
+    // before it existed do not have.
+    let missing = wanted
+        .iter()
+        .zip(&parts)
+        .enumerate()
+        .any(|(id, (w, p))| *w && p.is_none() && id != part::CODE_VISITS as usize);
+    if missing {
         return Err(damaged(site, day));
     }
     Ok(Some(parts))
@@ -547,7 +554,13 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
         .prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")?
         .query_map(params![part::MARKER], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let wanted = day_segment::parts_for(Columns::ALL);
+    // The code index is derived from the steps: [`crate::code_visits`]
+    // checks it, and a bad one is rebuilt, not a reason to drop the day.
+    let columns = Columns {
+        code_visits: false,
+        ..Columns::ALL
+    };
+    let wanted = day_segment::parts_for(columns);
     let mut damaged = Vec::new();
     let mut record = VisitRecord::default();
     for (site, day) in days {
@@ -555,7 +568,7 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
             Ok(Some(parts)) => day_segment::decode(
                 day * DAY_MS,
                 &day_segment::borrow_parts(&parts),
-                Columns::ALL,
+                columns,
                 (i64::MIN, i64::MAX),
                 &mut record,
                 &|_: &VisitRecord| Take::Events,

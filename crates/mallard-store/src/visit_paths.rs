@@ -87,6 +87,8 @@ pub(crate) struct VisitPaths {
     derived_done: bool,
     /// The rollup span being added up, a few days per step.
     span_build: Option<crate::rollup_spans::SpanBuild>,
+    /// Where adding code indexes to older days goes on from.
+    code_index_cursor: crate::code_visits::FillCursor,
 }
 
 /// A closed day whose rows the writer is reading a slice at a time
@@ -126,6 +128,7 @@ impl Default for VisitPaths {
             staged: None,
             derived_done: false,
             span_build: None,
+            code_index_cursor: None,
         }
     }
 }
@@ -214,6 +217,7 @@ impl VisitPaths {
     pub(crate) fn restart(&mut self) {
         self.staged = None;
         self.derived_done = false;
+        self.code_index_cursor = None;
         self.backlog.store(true, Ordering::Relaxed);
     }
 
@@ -225,8 +229,9 @@ impl VisitPaths {
     /// Packs closed days in steps ([`VisitPaths::step`]) until [`PACK_BUDGET`]
     /// is spent or `limit` days are packed, unless packing is off: each step
     /// is small, so that a write-behind never holds up ingestion for long.
-    /// Once no closed day is left, the steps count goal days
-    /// ([`crate::goal_days::fill_step`]), then build rollup spans
+    /// Once no closed day is left, the steps add code indexes to days packed
+    /// before they existed ([`crate::code_visits::fill_step`]), count goal
+    /// days ([`crate::goal_days::fill_step`]), then build rollup spans
     /// ([`crate::rollup_spans::step`]).
     pub(crate) fn pack_closed(
         &mut self,
@@ -242,11 +247,13 @@ impl VisitPaths {
         let mut idle = false;
         while packed < limit && began.elapsed() < PACK_BUDGET {
             match self.step(conn)? {
-                // With no closed day left to pack, the goal days of the
-                // packed ones are counted, then their rollup spans built.
+                // With no closed day left to pack, older packed days get
+                // their code indexes, the goal days of the packed ones are
+                // counted, then their rollup spans built.
                 Step::Idle => {
                     if self.derived_done
-                        || !(crate::goal_days::fill_step(conn)?
+                        || !(crate::code_visits::fill_step(conn, &mut self.code_index_cursor)?
+                            || crate::goal_days::fill_step(conn)?
                             || crate::rollup_spans::step(conn, &mut self.span_build)?)
                     {
                         self.derived_done = true;

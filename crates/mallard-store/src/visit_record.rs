@@ -241,6 +241,10 @@ pub(crate) struct Columns {
     /// With events: where each came from (its host name and collector
     /// consent), which only the export and a restore of rows read.
     pub(crate) provenance: bool,
+    /// With events: the day's code index, for a gate with step needs to
+    /// select the visits that hold a code without searching every visit's
+    /// codes (read where the day has one).
+    pub(crate) code_visits: bool,
 }
 
 impl Columns {
@@ -257,6 +261,7 @@ impl Columns {
         props: true,
         revenue: true,
         provenance: true,
+        code_visits: true,
     };
 
     /// These columns without the events and what comes with them.
@@ -268,6 +273,7 @@ impl Columns {
             props: false,
             revenue: false,
             provenance: false,
+            code_visits: false,
             ..self
         }
     }
@@ -286,6 +292,7 @@ impl Columns {
             props: self.props || other.props,
             revenue: self.revenue || other.revenue,
             provenance: self.provenance || other.provenance,
+            code_visits: self.code_visits || other.code_visits,
         }
     }
 }

@@ -411,7 +411,7 @@ fn attribute_set() -> impl Strategy<Value = AttributeSet> {
 
 fn columns() -> impl Strategy<Value = Columns> {
     (
-        proptest::collection::vec(any::<bool>(), 10),
+        proptest::collection::vec(any::<bool>(), 11),
         attribute_set(),
     )
         .prop_map(|(b, attributes)| Columns {
@@ -426,6 +426,7 @@ fn columns() -> impl Strategy<Value = Columns> {
             props: b[6],
             revenue: b[7],
             provenance: b[8],
+            code_visits: b[10],
         })
 }
 
@@ -589,6 +590,15 @@ proptest! {
         let gate = StepGate { needs: needs.clone() };
         let parts = encode(10 * DAY_MS, &visits);
         let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+        // A day packed before the code index existed reads the same.
+        let without_index: Vec<_> = parts
+            .iter()
+            .filter(|(id, _)| *id != part::CODE_VISITS)
+            .cloned()
+            .collect();
+        let searched =
+            decode_gated(10 * DAY_MS, &without_index, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+        prop_assert_eq!(&searched, &read);
         let meets = |need: &StepNeed, event: &EventRecord| match *need {
             StepNeed::PathOrCustom(path) => !event.pageview || event.code == path,
             StepNeed::Name(name) => !event.pageview && event.code == name,
@@ -600,6 +610,45 @@ proptest! {
             .map(|v| project(v, columns))
             .collect();
         prop_assert_eq!(read, expected);
+    }
+
+    /// The code index lists, for each code, exactly the visits that hold
+    /// it; it is what the steps part alone gives; and its selection for any
+    /// needs is the search of every visit's codes.
+    #[test]
+    fn the_code_index_lists_each_codes_visits_as_the_steps_do(
+        visits in day(),
+        picks in proptest::collection::vec((0u8..3, 0i64..50), 0..3),
+    ) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap().to_vec();
+        let (index, steps) = (payload(part::CODE_VISITS), payload(part::STEPS));
+        prop_assert_eq!(&code_visits::build(&steps, visits.len()).unwrap(), &index);
+        let needs: Vec<StepNeed> = picks
+            .iter()
+            .map(|&(kind, id)| match kind {
+                0 => StepNeed::PathOrCustom(id),
+                1 => StepNeed::Name(id),
+                _ => StepNeed::PageView,
+            })
+            .collect();
+        let patterns = step_patterns(&needs);
+        let mut at = 1;
+        let searched: Vec<bool> = (0..visits.len())
+            .map(|_| has_steps(next_codes(&steps, &mut at).unwrap(), &patterns))
+            .collect();
+        match code_visits::selection(&index, visits.len(), &needs).unwrap() {
+            Some(selected) => prop_assert_eq!(selected, searched),
+            None => prop_assert!(needs.iter().all(|n| *n == StepNeed::PageView)),
+        }
+        // Another day's index does not match these steps, unless it is the
+        // same.
+        let mut other = visits.clone();
+        if let Some(visit) = other.first_mut() {
+            visit.events.push(EventRecord { pageview: true, code: 1_000, pathname: 1_000, ..EventRecord::default() });
+            let other_index = unseal(&encode(10 * DAY_MS, &other)[part::CODE_VISITS as usize].1).unwrap().to_vec();
+            prop_assert_ne!(code_visits::build(&steps, visits.len()).unwrap(), other_index);
+        }
     }
 
     /// A visit whose event codes the gate rules out is passed over

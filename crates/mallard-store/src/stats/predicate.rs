@@ -242,6 +242,12 @@ impl Predicate {
                 ..Columns::default()
             });
         }
+        // A page or event name needed among a visit's codes is looked up in
+        // the day's code index.
+        columns.code_visits = self
+            .steps
+            .iter()
+            .any(|need| *need != crate::visit_record::StepNeed::PageView);
         columns
     }
 

@@ -56,6 +56,7 @@ const BASE_COLUMNS: Columns = Columns {
     props: false,
     revenue: false,
     provenance: false,
+    code_visits: false,
 };
 
 /// An accumulator of a filtered query.

@@ -1,0 +1,182 @@
+//! The code indexes of the day segments packed before they existed
+//! (migration-free: the part is optional), added by the writer a few days
+//! per step, and checked by `mallard check`.
+//!
+//! A segment written from now on has its code index
+//! ([`crate::day_segment::code_visits`]); a day without one is read by
+//! searching its visits' codes, which gives the same answers more slowly.
+//! Once no closed day is left to pack, the writer's write-behind adds the
+//! index to [`DAYS_PER_STEP`] such days per step ([`fill_step`]), in
+//! `(site, day)` order from where the last step stopped, so that a day whose
+//! steps do not decode (left for `mallard check`) is passed once, not
+//! retried forever.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::day_segment::{self, Damaged, code_visits, part};
+use crate::error::StoreError;
+
+/// Days indexed per writer step: at 100M events a day's index takes about
+/// 10 ms to build.
+const DAYS_PER_STEP: usize = 4;
+
+/// The gauge of whether the writer is adding code indexes to older days.
+pub const BUILDING_GAUGE: &str = "mallard_code_indexes_building";
+
+/// Where [`fill_step`] goes on from: the last `(site, day)` it visited.
+pub(crate) type FillCursor = Option<(i64, i64)>;
+
+/// The unsealed payload of `site`'s `day` part `id`, if stored.
+fn payload(conn: &Connection, site: i64, day: i64, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let stored: Option<Value> = conn
+        .prepare_cached(
+            "SELECT data FROM day_segments WHERE site_id = ?1 AND day = ?2 AND part = ?3",
+        )?
+        .query_row(params![site, day, id], |r| r.get(0))
+        .optional()?;
+    // A value that is not a blob is damaged, as one that fails its checksum.
+    Ok(match stored {
+        Some(Value::Blob(bytes)) => day_segment::unseal(&bytes).ok().map(<[u8]>::to_vec),
+        _ => None,
+    })
+}
+
+/// The code index of `site`'s `day` built from its steps; `Damaged` when
+/// its starts or steps fail their checksums or do not decode.
+fn build_for(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+) -> Result<Result<Vec<u8>, Damaged>, StoreError> {
+    let (Some(starts), Some(steps)) = (
+        payload(conn, site, day, part::STARTS)?,
+        payload(conn, site, day, part::STEPS)?,
+    ) else {
+        return Ok(Err(Damaged));
+    };
+    Ok(day_segment::visit_count(&starts).and_then(|count| code_visits::build(&steps, count)))
+}
+
+/// Adds the code index to up to [`DAYS_PER_STEP`] packed days after
+/// `cursor` that have none, moving `cursor` past them; `false` (and the
+/// cursor back to the start) when there was none left. Runs in the writer's
+/// transaction.
+pub(crate) fn fill_step(conn: &Connection, cursor: &mut FillCursor) -> Result<bool, StoreError> {
+    let (after_site, after_day) = cursor.unwrap_or((i64::MIN, i64::MIN));
+    let days: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT m.site_id, m.day FROM day_segments m WHERE m.part = ?1 \
+             AND (m.site_id, m.day) > (?2, ?3) AND NOT EXISTS (SELECT 1 FROM day_segments c \
+             WHERE c.site_id = m.site_id AND c.day = m.day AND c.part = ?4) \
+             ORDER BY m.site_id, m.day LIMIT ?5",
+        )?
+        .query_map(
+            params![
+                part::MARKER,
+                after_site,
+                after_day,
+                part::CODE_VISITS,
+                DAYS_PER_STEP as i64
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let Some(&last) = days.last() else {
+        *cursor = None;
+        metrics::gauge!(BUILDING_GAUGE).set(0.0);
+        return Ok(false);
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO day_segments (site_id, day, part, data) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (site, day) in days {
+        match build_for(conn, site, day)? {
+            Ok(index) => {
+                insert.execute(params![
+                    site,
+                    day,
+                    part::CODE_VISITS,
+                    day_segment::seal(index)
+                ])?;
+            }
+            Err(Damaged) => tracing::warn!(
+                site_id = site,
+                day,
+                "a day segment's steps do not decode: its code index is not built \
+                 (`mallard check` reports the day)"
+            ),
+        }
+    }
+    *cursor = Some(last);
+    metrics::gauge!(BUILDING_GAUGE).set(1.0);
+    Ok(true)
+}
+
+/// Adds every missing code index, a writer job at a time; returns how many
+/// steps it took (for tests and benchmarks, which do not wait for the
+/// writer's write-behind to get to them).
+pub fn fill_blocking(writer: &crate::WriterHandle) -> Result<u64, StoreError> {
+    let mut cursor: FillCursor = None;
+    let mut steps = 0;
+    loop {
+        let (more, next) = writer.run_blocking(move |conn| {
+            let mut cursor = cursor;
+            let more = fill_step(conn, &mut cursor)?;
+            Ok((more, cursor))
+        })?;
+        if !more {
+            return Ok(steps);
+        }
+        cursor = next;
+        steps += 1;
+    }
+}
+
+/// Deletes every code index (for `mallard check --repair`: the writer
+/// builds them again); returns how many there were.
+pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM day_segments WHERE part = ?1",
+        params![part::CODE_VISITS],
+    )?)
+}
+
+/// The days whose code index fails its checksum or differs from the one
+/// their steps give, one line per day (for `mallard check`; reads only). A
+/// day whose steps are damaged is [`crate::segment_fold::damaged_segments`]'s.
+pub fn differences(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let days: Vec<(i64, i64, Value)> = conn
+        .prepare(
+            "SELECT site_id, day, data FROM day_segments WHERE part = ?1 ORDER BY site_id, day",
+        )?
+        .query_map(params![part::CODE_VISITS], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut lines = Vec::new();
+    for (site, day, stored) in days {
+        let Ok(built) = build_for(conn, site, day)? else {
+            continue;
+        };
+        let stored = match &stored {
+            Value::Blob(bytes) => day_segment::unseal(bytes),
+            _ => Err(Damaged),
+        };
+        match stored {
+            Ok(index) if index == built.as_slice() => {}
+            Ok(_) => lines.push(format!(
+                "site {site}, day {} (UTC): the code index differs from the day's steps",
+                crate::error::utc_date(day)
+            )),
+            Err(Damaged) => lines.push(format!(
+                "site {site}, day {} (UTC): the code index fails its checksum",
+                crate::error::utc_date(day)
+            )),
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests;

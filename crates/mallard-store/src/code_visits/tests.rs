@@ -1,0 +1,276 @@
+//! Code indexes: a database whose days have none answers the same, the
+//! writer adds them, `mallard check` finds a wrong one, and a day whose
+//! steps are damaged is passed, not retried forever.
+
+use mallard_core::{DayRange, SiteTimeZone};
+use rusqlite::{Connection, params};
+
+use super::{differences, fill_blocking, forget_all};
+use crate::day_segment::{self, code_visits, part};
+use crate::stats::StatsQuery;
+use crate::stats::tests::{
+    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, store_events,
+};
+use crate::{Store, StoreOptions};
+
+const ZONE: &str = "America/New_York";
+
+/// Twenty days of events from forty visitors, some arriving late.
+fn twenty_days() -> Vec<GenEvent> {
+    (0..500)
+        .map(|i| {
+            (
+                (i * 131) % (20 * 24 * 60),
+                (i % 40) as u64,
+                (i % 10) as u8,
+                (i % 6) as usize,
+                (i % 8) as usize,
+                i % 11 == 0,
+            )
+        })
+        .collect()
+}
+
+fn store_twenty_days(dir: &std::path::Path) -> Store {
+    let events = arrival_order(BASES_MS[1], &twenty_days());
+    store_events(dir, ZONE, &events, &[30, 9, 70]);
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+/// Every query with filters on a page, an event name and a page with a
+/// visit attribute, against the events, over the whole data.
+fn check_filtered(store: &Store) {
+    store
+        .reads()
+        .with(|db| {
+            let reference = Reference::load(db.connection(), SiteTimeZone::parse(ZONE).unwrap());
+            let first = db.stats_site(SITE)?.unwrap().first_day.unwrap();
+            for filters in [
+                "page==/pricing",
+                "event==Signup",
+                "page==/docs;source==Google",
+                "page!=/pricing",
+            ] {
+                let query = StatsQuery {
+                    range: DayRange {
+                        start: first - 1,
+                        end: first + 21,
+                    },
+                    filters: mallard_core::filter::parse_filters(filters).unwrap(),
+                    with_imported: false,
+                };
+                check_all(db, &reference, &query);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Days as `(site, day)`.
+type Days = Vec<(i64, i64)>;
+
+/// `(site, day)` of every packed day, and of those with a code index.
+fn packed_and_indexed(conn: &Connection) -> (Days, Days) {
+    let days = |id: i64| -> Days {
+        conn.prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")
+            .unwrap()
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    (days(part::MARKER), days(part::CODE_VISITS))
+}
+
+/// Options of a store whose writer packs nothing and adds no index behind.
+fn without_write_behind() -> StoreOptions {
+    StoreOptions {
+        writer: crate::writer::WriterOptions {
+            pack_closed_days: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn lines(store: &Store) -> Vec<String> {
+    store
+        .reads()
+        .with(|db| differences(db.connection()))
+        .unwrap()
+}
+
+#[test]
+fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_twenty_days(dir.path());
+    let (packed, indexed) = store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap();
+    // Days packed from now on have their index.
+    assert!(packed.len() >= 15, "{packed:?}");
+    assert_eq!(indexed, packed);
+    assert_eq!(lines(&store), Vec::<String>::new());
+    check_filtered(&store);
+
+    // A database from before: no day has an index (and a writer that does
+    // not write behind, which would add them). It answers the same.
+    store.close();
+    let store = Store::open(dir.path(), without_write_behind()).unwrap();
+    let removed = store.writer().run_blocking(forget_all).unwrap();
+    assert_eq!(removed, packed.len());
+    let (_, indexed) = store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap();
+    assert_eq!(indexed, Vec::new());
+    check_filtered(&store);
+
+    // The writer adds every index again, as the steps give them, a few
+    // days per step.
+    let steps = fill_blocking(&store.writer()).unwrap();
+    assert!(steps >= packed.len().div_ceil(super::DAYS_PER_STEP) as u64);
+    assert_eq!(fill_blocking(&store.writer()).unwrap(), 0);
+    let (_, indexed) = store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap();
+    assert_eq!(indexed, packed);
+    assert_eq!(lines(&store), Vec::<String>::new());
+    check_filtered(&store);
+    store.close();
+}
+
+#[test]
+fn check_finds_a_wrong_or_damaged_index_and_the_writer_rebuilds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_twenty_days(dir.path());
+    let (packed, _) = store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap();
+    let (site, first, second) = (packed[0].0, packed[0].1, packed[1].1);
+    store
+        .writer()
+        .run_blocking(move |conn| {
+            // The first day gets the second day's index (a valid index of
+            // other visits); the second a flipped byte.
+            conn.execute(
+                "UPDATE day_segments SET data = (SELECT data FROM day_segments \
+                 WHERE site_id = ?1 AND day = ?3 AND part = ?4) \
+                 WHERE site_id = ?1 AND day = ?2 AND part = ?4",
+                params![site, first, second, part::CODE_VISITS],
+            )?;
+            conn.execute(
+                "UPDATE day_segments SET data = CAST(x'00' || substr(data, 2) AS BLOB) \
+                 WHERE site_id = ?1 AND day = ?2 AND part = ?3",
+                params![site, second, part::CODE_VISITS],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let found = lines(&store);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("differs"), "{found:?}");
+    assert!(found[1].contains("checksum"), "{found:?}");
+    // A damaged index fails the queries that read it, as any damaged part
+    // does, naming its day.
+    let failed = store
+        .reads()
+        .with(|db| {
+            let site_info = db.stats_site(SITE)?.unwrap();
+            let query = StatsQuery {
+                range: DayRange {
+                    start: site_info.first_day.unwrap() - 1,
+                    end: site_info.first_day.unwrap() + 21,
+                },
+                filters: mallard_core::filter::parse_filters("page==/pricing").unwrap(),
+                with_imported: false,
+            };
+            Ok(db.stats_main(&site_info, &query))
+        })
+        .unwrap();
+    assert!(
+        matches!(
+            failed,
+            Err(crate::error::StoreError::DamagedSegment { day, .. }) if day == second
+        ),
+        "{failed:?}"
+    );
+    // The repair deletes every index and the writer builds them again.
+    store.writer().run_blocking(forget_all).unwrap();
+    fill_blocking(&store.writer()).unwrap();
+    assert_eq!(lines(&store), Vec::<String>::new());
+    check_filtered(&store);
+    store.close();
+}
+
+#[test]
+fn a_day_whose_steps_are_damaged_is_passed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_twenty_days(dir.path());
+    let (packed, _) = store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap();
+    let (site, day) = packed[2];
+    store.writer().run_blocking(forget_all).unwrap();
+    store
+        .writer()
+        .run_blocking(move |conn| {
+            conn.execute(
+                "UPDATE day_segments SET data = CAST(x'00' || substr(data, 2) AS BLOB) \
+                 WHERE site_id = ?1 AND day = ?2 AND part = ?3",
+                params![site, day, part::STEPS],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    // Every other day gets its index; that one is left for `mallard check`,
+    // which reports its segment as damaged.
+    fill_blocking(&store.writer()).unwrap();
+    let (_, indexed) = store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap();
+    let expected: Vec<_> = packed
+        .iter()
+        .copied()
+        .filter(|d| *d != (site, day))
+        .collect();
+    assert_eq!(indexed, expected);
+    let damaged = store
+        .reads()
+        .with(|db| crate::segment_fold::damaged_segments(db.connection()))
+        .unwrap();
+    assert_eq!(damaged, vec![(site, day)]);
+    assert_eq!(lines(&store), Vec::<String>::new());
+    // The stored indexes are those of their days' steps.
+    store
+        .reads()
+        .with(|db| {
+            let conn = db.connection();
+            for &(site, day) in &expected {
+                let payload = |id: i64| -> Vec<u8> {
+                    let stored: Vec<u8> = conn
+                        .query_row(
+                            "SELECT data FROM day_segments WHERE site_id = ?1 AND day = ?2 \
+                             AND part = ?3",
+                            params![site, day, id],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    day_segment::unseal(&stored).unwrap().to_vec()
+                };
+                let count = day_segment::visit_count(&payload(part::STARTS)).unwrap();
+                assert_eq!(
+                    code_visits::build(&payload(part::STEPS), count).unwrap(),
+                    payload(part::CODE_VISITS)
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.close();
+}

@@ -1,0 +1,176 @@
+//! The code index of a day segment ([`super::part::CODE_VISITS`]): for each event
+//! code of the day, the visits whose events hold it.
+//!
+//! A filter on a page or an event name (`page==/pricing`, `event==Signup`,
+//! a goal) needs the visits with that code among their events. Without the
+//! index every visit's codes are searched; with it the visits that hold the
+//! code are read from its list, and the others are passed over in runs like
+//! the visits an attribute condition rules out.
+//!
+//! The payload, derived from the steps part alone ([`build`]):
+//! `varint(codes)`, then per code in ascending order `varint(code - previous
+//! code)` (the first from 0), `varint(byte length of its list)` and the list:
+//! the first visit's index as a varint, then each next one as
+//! `varint(index - previous index - 1)`. A code's list names each visit
+//! once, however often it holds the code.
+//!
+//! The part is optional: a day packed before it existed is read without it
+//! (the writer adds it, [`crate::code_visits`]), and it must always equal
+//! what [`build`] makes of the day's steps (`mallard check` compares them).
+
+use super::{Damaged, STEPS_FORMAT, next_codes, step_code};
+use crate::varint::{get_varint, put_varint};
+use crate::visit_record::StepNeed;
+
+/// The code index of the (unsealed) steps part `steps` of a day of `count`
+/// visits.
+pub(crate) fn build(steps: &[u8], count: usize) -> Result<Vec<u8>, Damaged> {
+    if steps.first() != Some(&STEPS_FORMAT) {
+        return Err(Damaged);
+    }
+    let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(count * 2);
+    let mut at = 1;
+    for visit in 0..count {
+        let visit = u32::try_from(visit).map_err(|_| Damaged)?;
+        let codes = next_codes(steps, &mut at)?;
+        let mut within = 0;
+        while within < codes.len() {
+            pairs.push((get_varint(codes, &mut within).ok_or(Damaged)?, visit));
+        }
+    }
+    if at != steps.len() {
+        return Err(Damaged);
+    }
+    Ok(from_pairs(pairs))
+}
+
+/// The code index of the `(code, visit index)` pairs of a day's events, in
+/// any order and repeated as often as the events are.
+pub(crate) fn from_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut out = Vec::with_capacity(pairs.len() + 16);
+    put_varint(&mut out, pairs.chunk_by(|a, b| a.0 == b.0).count() as u64);
+    let mut previous_code = 0;
+    let mut list = Vec::new();
+    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let code = group[0].0;
+        list.clear();
+        let mut previous: Option<u32> = None;
+        for &(_, visit) in group {
+            // Distinct and ascending within a code, so the gap never wraps.
+            let gap = previous.map_or(visit, |previous| visit - previous - 1);
+            put_varint(&mut list, u64::from(gap));
+            previous = Some(visit);
+        }
+        put_varint(&mut out, code - previous_code);
+        put_varint(&mut out, list.len() as u64);
+        out.extend_from_slice(&list);
+        previous_code = code;
+    }
+    out
+}
+
+/// Which of `needs` (of [`crate::visit_record::VisitGate::step_needs`]) an
+/// event of code `code` meets, as a bit per need.
+fn needs_met(code: u64, needs: &[(StepNeed, u64)]) -> u64 {
+    let custom = code & 1 == 1;
+    needs
+        .iter()
+        .enumerate()
+        .fold(0, |met, (bit, &(need, wanted))| {
+            let meets = match need {
+                StepNeed::PathOrCustom(_) => custom || code == wanted,
+                StepNeed::Name(_) => code == wanted,
+                StepNeed::PageView => !custom,
+            };
+            met | u64::from(meets) << bit
+        })
+}
+
+/// The visits of a day of `count` visits whose events may meet every one of
+/// `needs`, from its (unsealed) code index `index`: a visit is selected when,
+/// for each need, one of its codes meets it (as the search of its codes
+/// would tell). `None` when the index tells nothing more than that search
+/// (no need, or only [`StepNeed::PageView`], which nearly every visit meets).
+pub(crate) fn selection(
+    index: &[u8],
+    count: usize,
+    needs: &[StepNeed],
+) -> Result<Option<Vec<bool>>, Damaged> {
+    if needs.is_empty() || needs.len() > 64 || needs.iter().all(|n| *n == StepNeed::PageView) {
+        return Ok(None);
+    }
+    let needs: Vec<(StepNeed, u64)> = needs
+        .iter()
+        .map(|&need| {
+            let code = match need {
+                StepNeed::PathOrCustom(path) => step_code(path, true),
+                StepNeed::Name(name) => step_code(name, false),
+                StepNeed::PageView => 0,
+            };
+            (need, code)
+        })
+        .collect();
+    let all = u64::MAX >> (64 - needs.len());
+    // Per visit, the needs it meets so far.
+    let mut met = vec![0u64; count];
+    walk(index, |code, list| {
+        let bits = needs_met(code, &needs);
+        if bits == 0 {
+            return Ok(());
+        }
+        visits_of(list, count, |visit| met[visit] |= bits)
+    })?;
+    Ok(Some(met.into_iter().map(|bits| bits == all).collect()))
+}
+
+/// Hands `each` every code of `index` in order with the bytes of its list
+/// of visits, checking that the codes ascend and that each list ends where
+/// its length says (the lists themselves are read by [`visits_of`]).
+fn walk(
+    index: &[u8],
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), Damaged>,
+) -> Result<(), Damaged> {
+    let mut at = 0;
+    let codes = get_varint(index, &mut at).ok_or(Damaged)?;
+    let mut code = 0u64;
+    for ordinal in 0..codes {
+        let delta = get_varint(index, &mut at).ok_or(Damaged)?;
+        if ordinal > 0 && delta == 0 {
+            return Err(Damaged);
+        }
+        code = code.checked_add(delta).ok_or(Damaged)?;
+        let length =
+            usize::try_from(get_varint(index, &mut at).ok_or(Damaged)?).map_err(|_| Damaged)?;
+        let end = at.checked_add(length).ok_or(Damaged)?;
+        let list = index
+            .get(at..end)
+            .filter(|list| !list.is_empty())
+            .ok_or(Damaged)?;
+        at = end;
+        each(code, list)?;
+    }
+    if at != index.len() {
+        return Err(Damaged);
+    }
+    Ok(())
+}
+
+/// Hands `each` every visit of the list `list` of a day of `count` visits,
+/// in ascending order.
+fn visits_of(list: &[u8], count: usize, mut each: impl FnMut(usize)) -> Result<(), Damaged> {
+    let mut at = 0;
+    let mut next = 0usize;
+    while at < list.len() {
+        let gap =
+            usize::try_from(get_varint(list, &mut at).ok_or(Damaged)?).map_err(|_| Damaged)?;
+        let visit = next.checked_add(gap).ok_or(Damaged)?;
+        if visit >= count {
+            return Err(Damaged);
+        }
+        each(visit);
+        next = visit + 1;
+    }
+    Ok(())
+}
