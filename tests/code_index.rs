@@ -1,0 +1,109 @@
+//! Day segments' code indexes end to end: `mallard seed` writes them, the
+//! server adds them to days that have none and answers page filters the
+//! same with them, and `mallard check` finds a wrong one that `--repair`
+//! mends.
+
+use mallard_e2e::{Server, TestHome, call_with_key, create_api_key, json_of, sign_in};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const SITE: &str = "index.test";
+
+/// The part id of the code index, and of the part every packed day has.
+const CODE_VISITS: i64 = 11;
+const MARKER: i64 = 10;
+
+fn database(home: &TestHome) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(home.data_dir().join("mallard.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db
+}
+
+/// How many days have part `part`.
+fn days_with(home: &TestHome, part: i64) -> i64 {
+    database(home)
+        .query_row(
+            "SELECT count(*) FROM day_segments WHERE part = ?1",
+            [part],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn get(server: &Server, key: &str, path: &str) -> Value {
+    let response = call_with_key(server, reqwest::Method::GET, path, key, None);
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    json_of(response)
+}
+
+/// A page filter's answers: the totals and two breakdowns.
+fn page_filtered(server: &Server, key: &str) -> Vec<Value> {
+    let filters = "filters=page%3D%3D%2Fpricing%3Bcountry%21%3DNowhere";
+    [
+        format!("/api/stats/main?site_id={SITE}&period=all&{filters}"),
+        format!("/api/stats/breakdown/sources?site_id={SITE}&period=all&limit=50&{filters}"),
+        format!("/api/stats/breakdown/pages?site_id={SITE}&period=all&limit=50&{filters}"),
+    ]
+    .iter()
+    .map(|path| get(server, key, path))
+    .collect()
+}
+
+#[test]
+fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong_one() {
+    let home = TestHome::new();
+    home.seed(SITE, 20_000, 40);
+    let packed = days_with(&home, MARKER);
+    assert!(packed >= 30, "{packed} packed days");
+    assert_eq!(days_with(&home, CODE_VISITS), packed);
+
+    // Answers with every index, uncached.
+    let env = [
+        ("MALLARD_ADMIN_PASSWORD", "a long password"),
+        ("MALLARD_CACHE_TTL", "0"),
+    ];
+    let server = Server::start(&home, &env);
+    let session = sign_in(&server, "a long password");
+    let key = create_api_key(&server, &session, "ReadOnly");
+    let with_index = page_filtered(&server, &key);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+
+    // A database from before the index: the server adds every one back,
+    // and answers the same.
+    database(&home)
+        .execute("DELETE FROM day_segments WHERE part = ?1", [CODE_VISITS])
+        .unwrap();
+    let server = Server::start(&home, &env);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while days_with(&home, CODE_VISITS) < packed {
+        assert!(std::time::Instant::now() < deadline, "no indexes added");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(page_filtered(&server, &key), with_index);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+
+    // `mallard check` finds an index that is another day's, and `--repair`
+    // deletes them all for the server to build again.
+    let (ok, said) = home.check(&[]);
+    assert!(ok, "{said}");
+    database(&home)
+        .execute(
+            "UPDATE day_segments SET data = (SELECT data FROM day_segments WHERE part = ?1 \
+             ORDER BY day LIMIT 1) WHERE part = ?1 \
+             AND day = (SELECT max(day) FROM day_segments WHERE part = ?1)",
+            [CODE_VISITS],
+        )
+        .unwrap();
+    let (ok, said) = home.check(&[]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("1 day segment code index(es) differ"),
+        "{said}"
+    );
+    let (ok, said) = home.check(&["--repair"]);
+    assert!(ok, "{said}");
+    let (ok, said) = home.check(&[]);
+    assert!(ok, "{said}");
+}
