@@ -1087,9 +1087,13 @@ pub(crate) fn decode(
     } else {
         None
     };
+    // Whether the code index selected the visits with the steps the gate
+    // needs: then their codes are not searched again.
+    let mut needs_met = false;
     if let Some(index) = code_index
         && let Some(by_codes) = code_visits::selection(index, count, gate.step_needs())?
     {
+        needs_met = true;
         let selected = match selection {
             Some(mut selected) => {
                 for (selected, holds) in selected.iter_mut().zip(by_codes) {
@@ -1181,7 +1185,11 @@ pub(crate) fn decode(
         Ok(())
     };
     let gate_reads_counters = gate.reads_counters();
-    let step_needs = step_patterns(gate.step_needs());
+    let step_needs = if needs_met {
+        Vec::new()
+    } else {
+        step_patterns(gate.step_needs())
+    };
     let mut visit_index = 0;
     while visit_index < count {
         // A run of visits the screen passes over: their starts (and ids)
