@@ -73,7 +73,7 @@ pub(crate) fn from_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
 
 /// Which of `needs` (of [`crate::visit_record::VisitGate::step_needs`]) an
 /// event of code `code` meets, as a bit per need.
-fn needs_met(code: u64, needs: &[(StepNeed, u64)]) -> u64 {
+fn needs_met(code: u64, needs: &[(StepNeed, u64)]) -> u8 {
     let custom = code & 1 == 1;
     needs
         .iter()
@@ -84,7 +84,7 @@ fn needs_met(code: u64, needs: &[(StepNeed, u64)]) -> u64 {
                 StepNeed::Name(_) => code == wanted,
                 StepNeed::PageView => !custom,
             };
-            met | u64::from(meets) << bit
+            met | u8::from(meets) << bit
         })
 }
 
@@ -98,7 +98,9 @@ pub(crate) fn selection(
     count: usize,
     needs: &[StepNeed],
 ) -> Result<Option<Vec<bool>>, Damaged> {
-    if needs.is_empty() || needs.len() > 64 || needs.iter().all(|n| *n == StepNeed::PageView) {
+    // (A query has a need per page or event filter: more than eight are
+    // searched for as without the index.)
+    if needs.is_empty() || needs.len() > 8 || needs.iter().all(|n| *n == StepNeed::PageView) {
         return Ok(None);
     }
     let needs: Vec<(StepNeed, u64)> = needs
@@ -112,9 +114,9 @@ pub(crate) fn selection(
             (need, code)
         })
         .collect();
-    let all = u64::MAX >> (64 - needs.len());
+    let all = u8::MAX >> (8 - needs.len());
     // Per visit, the needs it meets so far.
-    let mut met = vec![0u64; count];
+    let mut met = vec![0u8; count];
     walk(index, |code, list| {
         let bits = needs_met(code, &needs);
         if bits == 0 {
