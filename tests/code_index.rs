@@ -3,8 +3,7 @@
 //! same with them, and `mallard check` finds a wrong one that `--repair`
 //! mends.
 
-use mallard_e2e::{Server, TestHome, call_with_key, create_api_key, json_of, sign_in};
-use reqwest::StatusCode;
+use mallard_e2e::{Server, TestHome, create_api_key, get_with_key, sign_in};
 use serde_json::Value;
 
 const SITE: &str = "index.test";
@@ -13,27 +12,15 @@ const SITE: &str = "index.test";
 const CODE_VISITS: i64 = 11;
 const MARKER: i64 = 10;
 
-fn database(home: &TestHome) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(home.data_dir().join("mallard.db")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    db
-}
-
 /// How many days have part `part`.
 fn days_with(home: &TestHome, part: i64) -> i64 {
-    database(home)
+    home.database()
         .query_row(
             "SELECT count(*) FROM day_segments WHERE part = ?1",
             [part],
             |r| r.get(0),
         )
         .unwrap()
-}
-
-fn get(server: &Server, key: &str, path: &str) -> Value {
-    let response = call_with_key(server, reqwest::Method::GET, path, key, None);
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    json_of(response)
 }
 
 /// A page filter's answers: the totals and two breakdowns.
@@ -45,7 +32,7 @@ fn page_filtered(server: &Server, key: &str) -> Vec<Value> {
         format!("/api/stats/breakdown/pages?site_id={SITE}&period=all&limit=50&{filters}"),
     ]
     .iter()
-    .map(|path| get(server, key, path))
+    .map(|path| get_with_key(server, key, path))
     .collect()
 }
 
@@ -71,7 +58,7 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
 
     // A database from before the index: the server adds every one back,
     // and answers the same.
-    database(&home)
+    home.database()
         .execute("DELETE FROM day_segments WHERE part = ?1", [CODE_VISITS])
         .unwrap();
     let server = Server::start(&home, &env);
@@ -88,7 +75,7 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
     // deletes them all for the server to build again.
     let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
-    database(&home)
+    home.database()
         .execute(
             "UPDATE day_segments SET data = (SELECT data FROM day_segments WHERE part = ?1 \
              ORDER BY day LIMIT 1) WHERE part = ?1 \

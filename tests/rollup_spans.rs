@@ -2,32 +2,18 @@
 //! own, its unfiltered answers read them, and `mallard check` adds each span
 //! up again from its days.
 
-use mallard_e2e::{Server, TestHome, call_with_key, create_api_key, json_of, sign_in};
-use reqwest::StatusCode;
-use serde_json::Value;
+use mallard_e2e::{Server, TestHome, create_api_key, get_with_key, sign_in};
 
 const SITE: &str = "spans.test";
 
-fn database(home: &TestHome) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(home.data_dir().join("mallard.db")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    db
-}
-
 fn marks(home: &TestHome) -> i64 {
-    database(home)
+    home.database()
         .query_row(
             "SELECT count(*) FROM rollup_span_marks WHERE ready = 1",
             [],
             |r| r.get(0),
         )
         .unwrap()
-}
-
-fn get(server: &Server, key: &str, path: &str) -> Value {
-    let response = call_with_key(server, reqwest::Method::GET, path, key, None);
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    json_of(response)
 }
 
 #[test]
@@ -51,15 +37,16 @@ fn the_server_builds_spans_of_closed_days_and_its_answers_read_them() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let main_path = format!("/api/stats/main?site_id={SITE}&period=all");
-    let main = get(&server, &key, &main_path);
-    let sources = get(
+    let main = get_with_key(&server, &key, &main_path);
+    let sources = get_with_key(
         &server,
         &key,
         &format!("/api/stats/breakdown/sources?site_id={SITE}&period=all&limit=100"),
     );
     assert!(main["total_pageviews"].as_i64().unwrap() > 10_000, "{main}");
     // Page views made up in a span show: the answers read the spans.
-    let made_up = database(&home)
+    let made_up = home
+        .database()
         .execute(
             "UPDATE rollup_spans SET pageviews = pageviews + 1000 WHERE kind = 0 \
              AND day = (SELECT min(day) FROM rollup_span_marks WHERE ready = 1)",
@@ -67,19 +54,19 @@ fn the_server_builds_spans_of_closed_days_and_its_answers_read_them() {
         )
         .unwrap();
     assert_eq!(made_up, 1);
-    let shown = get(&server, &key, &main_path);
+    let shown = get_with_key(&server, &key, &main_path);
     assert_eq!(
         shown["total_pageviews"].as_i64().unwrap(),
         main["total_pageviews"].as_i64().unwrap() + 1000
     );
     // Without their marks, the spans are passed over: the days answer the
     // same as the spans did (before the count was made up).
-    database(&home)
+    home.database()
         .execute("DELETE FROM rollup_span_marks", [])
         .unwrap();
-    assert_eq!(get(&server, &key, &main_path), main);
+    assert_eq!(get_with_key(&server, &key, &main_path), main);
     assert_eq!(
-        get(
+        get_with_key(
             &server,
             &key,
             &format!("/api/stats/breakdown/sources?site_id={SITE}&period=all&limit=100")
@@ -101,7 +88,7 @@ fn the_server_builds_spans_of_closed_days_and_its_answers_read_them() {
     assert!(status.success(), "{stderr}");
     let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
-    database(&home)
+    home.database()
         .execute(
             "UPDATE rollup_spans SET visits = visits + 3 WHERE kind = 4 \
              AND day = (SELECT max(day) FROM rollup_span_marks WHERE ready = 1)",

@@ -142,6 +142,16 @@ impl TestHome {
             .expect("run mallard import")
     }
 
+    /// A plain SQLite connection to this home's database, waiting up to ten
+    /// seconds for a running server's writes.
+    pub fn database(&self) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(self.data_dir().join("mallard.db"))
+            .expect("open the database");
+        db.busy_timeout(std::time::Duration::from_secs(10))
+            .expect("set a busy timeout");
+        db
+    }
+
     /// Opens the database of this home directly (the server must be stopped).
     pub fn read<T>(&self, read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>) -> T {
         let store = Store::open(&self.data_dir(), StoreOptions::default()).expect("open store");
@@ -370,6 +380,14 @@ pub fn call_with_key(
         request = request.json(&body);
     }
     request.send().expect("request")
+}
+
+/// `GET path` from `server` with the API key `key`, which must answer 200,
+/// as JSON.
+pub fn get_with_key(server: &Server, key: &str, path: &str) -> serde_json::Value {
+    let response = call_with_key(server, reqwest::Method::GET, path, key, None);
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{path}");
+    json_of(response)
 }
 
 /// A Mallard pageview body for `site` and `path`.

@@ -93,6 +93,14 @@ fn without_write_behind() -> StoreOptions {
     }
 }
 
+/// [`packed_and_indexed`] of the store's database.
+fn days_of(store: &Store) -> (Days, Days) {
+    store
+        .reads()
+        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .unwrap()
+}
+
 fn lines(store: &Store) -> Vec<String> {
     store
         .reads()
@@ -104,10 +112,7 @@ fn lines(store: &Store) -> Vec<String> {
 fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, indexed) = store
-        .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
-        .unwrap();
+    let (packed, indexed) = days_of(&store);
     // Days packed from now on have their index.
     assert!(packed.len() >= 15, "{packed:?}");
     assert_eq!(indexed, packed);
@@ -120,10 +125,7 @@ fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
     let store = Store::open(dir.path(), without_write_behind()).unwrap();
     let removed = store.writer().run_blocking(forget_all).unwrap();
     assert_eq!(removed, packed.len());
-    let (_, indexed) = store
-        .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
-        .unwrap();
+    let (_, indexed) = days_of(&store);
     assert_eq!(indexed, Vec::new());
     check_filtered(&store);
 
@@ -132,10 +134,7 @@ fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
     let steps = fill_blocking(&store.writer()).unwrap();
     assert!(steps >= packed.len().div_ceil(super::DAYS_PER_STEP) as u64);
     assert_eq!(fill_blocking(&store.writer()).unwrap(), 0);
-    let (_, indexed) = store
-        .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
-        .unwrap();
+    let (_, indexed) = days_of(&store);
     assert_eq!(indexed, packed);
     assert_eq!(lines(&store), Vec::<String>::new());
     check_filtered(&store);
@@ -146,10 +145,7 @@ fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
 fn check_finds_a_wrong_or_damaged_index_and_the_writer_rebuilds_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, _) = store
-        .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
-        .unwrap();
+    let (packed, _) = days_of(&store);
     let (site, first, second) = (packed[0].0, packed[0].1, packed[1].1);
     store
         .writer()
@@ -210,10 +206,7 @@ fn check_finds_a_wrong_or_damaged_index_and_the_writer_rebuilds_it() {
 fn a_day_whose_steps_are_damaged_is_passed_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, _) = store
-        .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
-        .unwrap();
+    let (packed, _) = days_of(&store);
     let (site, day) = packed[2];
     store.writer().run_blocking(forget_all).unwrap();
     store
@@ -230,10 +223,7 @@ fn a_day_whose_steps_are_damaged_is_passed_once() {
     // Every other day gets its index; that one is left for `mallard check`,
     // which reports its segment as damaged.
     fill_blocking(&store.writer()).unwrap();
-    let (_, indexed) = store
-        .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
-        .unwrap();
+    let (_, indexed) = days_of(&store);
     let expected: Vec<_> = packed
         .iter()
         .copied()
