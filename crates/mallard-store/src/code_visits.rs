@@ -6,7 +6,8 @@
 //! ([`crate::day_segment::code_visits`]); a day without one is read by
 //! searching its visits' codes, which gives the same answers more slowly.
 //! Once no closed day is left to pack, the writer's write-behind adds the
-//! index to [`DAYS_PER_STEP`] such days per step ([`fill_step`]), in
+//! index to such days a few at a time ([`fill_step`], at most
+//! [`DAYS_PER_STEP`] and about [`STEP_BUDGET`] of work per step), in
 //! `(site, day)` order from where the last step stopped, so that a day whose
 //! steps do not decode (left for `mallard check`) is passed once, not
 //! retried forever.
@@ -17,9 +18,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::day_segment::{self, Damaged, code_visits, part};
 use crate::error::StoreError;
 
-/// Days indexed per writer step: at 100M events a day's index takes about
-/// 10 ms to build.
-const DAYS_PER_STEP: usize = 4;
+/// Days indexed per writer step, at most.
+const DAYS_PER_STEP: usize = 8;
+
+/// A step indexes no more days once this long has passed (a day of a site
+/// with 100M events a year takes about 20 ms), so that the writer never
+/// holds up ingestion for long.
+const STEP_BUDGET: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// The gauge of whether the writer is adding code indexes to older days.
 pub const BUILDING_GAUGE: &str = "mallard_code_indexes_building";
@@ -58,10 +63,10 @@ fn build_for(
     Ok(day_segment::visit_count(&starts).and_then(|count| code_visits::build(&steps, count)))
 }
 
-/// Adds the code index to up to [`DAYS_PER_STEP`] packed days after
-/// `cursor` that have none, moving `cursor` past them; `false` (and the
-/// cursor back to the start) when there was none left. Runs in the writer's
-/// transaction.
+/// Adds the code index to the packed days after `cursor` that have none,
+/// up to [`DAYS_PER_STEP`] of them and until [`STEP_BUDGET`] is spent,
+/// moving `cursor` past them; `false` (and the cursor back to the start)
+/// when there was none left. Runs in the writer's transaction.
 pub(crate) fn fill_step(conn: &Connection, cursor: &mut FillCursor) -> Result<bool, StoreError> {
     let (after_site, after_day) = cursor.unwrap_or((i64::MIN, i64::MIN));
     let days: Vec<(i64, i64)> = conn
@@ -82,15 +87,18 @@ pub(crate) fn fill_step(conn: &Connection, cursor: &mut FillCursor) -> Result<bo
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;
-    let Some(&last) = days.last() else {
+    if days.is_empty() {
         *cursor = None;
         metrics::gauge!(BUILDING_GAUGE).set(0.0);
         return Ok(false);
-    };
+    }
+    let began = std::time::Instant::now();
+    let mut built = 0;
     let mut insert = conn.prepare_cached(
         "INSERT INTO day_segments (site_id, day, part, data) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for (site, day) in days {
+        *cursor = Some((site, day));
         match build_for(conn, site, day)? {
             Ok(index) => {
                 insert.execute(params![
@@ -107,8 +115,16 @@ pub(crate) fn fill_step(conn: &Connection, cursor: &mut FillCursor) -> Result<bo
                  (`mallard check` reports the day)"
             ),
         }
+        built += 1;
+        if began.elapsed() >= STEP_BUDGET {
+            break;
+        }
     }
-    *cursor = Some(last);
+    tracing::debug!(
+        days = built,
+        elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
+        "built code indexes"
+    );
     metrics::gauge!(BUILDING_GAUGE).set(1.0);
     Ok(true)
 }

@@ -133,6 +133,7 @@ fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
     // days per step.
     let steps = fill_blocking(&store.writer()).unwrap();
     assert!(steps >= packed.len().div_ceil(super::DAYS_PER_STEP) as u64);
+    assert!(steps <= packed.len() as u64);
     assert_eq!(fill_blocking(&store.writer()).unwrap(), 0);
     let (_, indexed) = days_of(&store);
     assert_eq!(indexed, packed);
