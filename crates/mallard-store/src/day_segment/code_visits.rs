@@ -1,5 +1,5 @@
-//! The code index of a day segment ([`super::part::CODE_VISITS`]): for each event
-//! code of the day, the visits whose events hold it.
+//! The code index of a day segment ([`super::part::CODE_VISITS`]): for each
+//! event code of the day, the visits whose events hold it.
 //!
 //! A filter on a page or an event name (`page==/pricing`, `event==Signup`,
 //! a goal) needs the visits with that code among their events. Without the
