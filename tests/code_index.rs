@@ -3,7 +3,7 @@
 //! same with them, and `mallard check` finds a wrong one that `--repair`
 //! mends.
 
-use mallard_e2e::{Server, TestHome, create_api_key, get_with_key, sign_in};
+use mallard_e2e::{Server, TestHome, create_api_key, get_with_key, sign_in, wait_until};
 use serde_json::Value;
 
 const SITE: &str = "index.test";
@@ -62,11 +62,9 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
         .execute("DELETE FROM day_segments WHERE part = ?1", [CODE_VISITS])
         .unwrap();
     let server = Server::start(&home, &env);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while days_with(&home, CODE_VISITS) < packed {
-        assert!(std::time::Instant::now() < deadline, "no indexes added");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until("no indexes added", || {
+        days_with(&home, CODE_VISITS) >= packed
+    });
     assert_eq!(page_filtered(&server, &key), with_index);
     let (status, stderr) = server.terminate();
     assert!(status.success(), "{stderr}");
@@ -83,14 +81,5 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
             [CODE_VISITS],
         )
         .unwrap();
-    let (ok, said) = home.check(&[]);
-    assert!(!ok, "{said}");
-    assert!(
-        said.contains("1 day segment code index(es) differ"),
-        "{said}"
-    );
-    let (ok, said) = home.check(&["--repair"]);
-    assert!(ok, "{said}");
-    let (ok, said) = home.check(&[]);
-    assert!(ok, "{said}");
+    home.check_finds_and_repair_mends("1 day segment code index(es) differ");
 }

@@ -535,14 +535,7 @@ fn the_server_counts_the_goal_days_of_closed_days_and_they_answer_as_the_events_
             [],
         )
         .unwrap();
-    let (ok, said) = home.check(&[]);
-    assert!(!ok, "{said}");
-    assert!(
-        said.contains("1 stored goal day(s) differ") && said.contains("\"Signup\""),
-        "{said}"
-    );
-    let (ok, said) = home.check(&["--repair"]);
-    assert!(ok && said.contains("deleted"), "{said}");
-    let (ok, said) = home.check(&[]);
-    assert!(ok, "{said}");
+    let (found, repaired) = home.check_finds_and_repair_mends("1 stored goal day(s) differ");
+    assert!(found.contains("\"Signup\""), "{found}");
+    assert!(repaired.contains("deleted"), "{repaired}");
 }

@@ -142,6 +142,20 @@ impl TestHome {
             .expect("run mallard import")
     }
 
+    /// Runs `mallard check`, which must fail and say `finding`, then
+    /// `mallard check --repair`, after which `mallard check` passes; returns
+    /// what the failing check and the repair said.
+    pub fn check_finds_and_repair_mends(&self, finding: &str) -> (String, String) {
+        let (ok, found) = self.check(&[]);
+        assert!(!ok, "{found}");
+        assert!(found.contains(finding), "{found}");
+        let (ok, repaired) = self.check(&["--repair"]);
+        assert!(ok, "{repaired}");
+        let (ok, said) = self.check(&[]);
+        assert!(ok, "{said}");
+        (found, repaired)
+    }
+
     /// A plain SQLite connection to this home's database, waiting up to ten
     /// seconds for a running server's writes.
     pub fn database(&self) -> rusqlite::Connection {
@@ -380,6 +394,16 @@ pub fn call_with_key(
         request = request.json(&body);
     }
     request.send().expect("request")
+}
+
+/// Waits up to a minute, looking every 200 ms, until `done` holds; fails
+/// the test saying `what` did not happen.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `GET path` from `server` with the API key `key`, which must answer 200,

@@ -9,8 +9,9 @@
 //! index to such days a few at a time ([`fill_step`], at most
 //! [`DAYS_PER_STEP`] and about [`STEP_BUDGET`] of work per step), in
 //! `(site, day)` order from where the last step stopped, so that a day whose
-//! steps do not decode (left for `mallard check`) is passed once, not
-//! retried forever.
+//! steps do not decode (left for `mallard check`) is passed once per sweep
+//! instead of holding the sweep up; a sweep starts again after the writer
+//! packs more days.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};

@@ -108,6 +108,12 @@ pub(crate) mod part {
     pub(crate) const MARKER: i64 = PROVENANCE;
     /// The largest part id.
     pub(crate) const LAST: i64 = CODE_VISITS;
+
+    /// Whether a segment in the current format may lack part `id`: the code
+    /// index, which days packed before it existed do not have.
+    pub(crate) const fn is_optional(id: i64) -> bool {
+        id == CODE_VISITS
+    }
 }
 
 /// The first byte of a steps part. Format 2 (before migration 012) had start

@@ -68,13 +68,12 @@ pub(crate) fn load_parts(
     if !current {
         return Ok(None);
     }
-    // Every part asked for is there, but the code index, which days packed
-    // before it existed do not have.
+    // Every part asked for is there, but those a day may lack.
     let missing = wanted
         .iter()
         .zip(&parts)
         .enumerate()
-        .any(|(id, (w, p))| *w && p.is_none() && id != part::CODE_VISITS as usize);
+        .any(|(id, (w, p))| *w && p.is_none() && !part::is_optional(id as i64));
     if missing {
         return Err(damaged(site, day));
     }

@@ -9,7 +9,7 @@ use super::{differences, fill_blocking, forget_all};
 use crate::day_segment::{self, code_visits, part};
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
-    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, store_events,
+    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, spread_events, store_events,
 };
 use crate::{Store, StoreOptions};
 
@@ -17,18 +17,7 @@ const ZONE: &str = "America/New_York";
 
 /// Twenty days of events from forty visitors, some arriving late.
 fn twenty_days() -> Vec<GenEvent> {
-    (0..500)
-        .map(|i| {
-            (
-                (i * 131) % (20 * 24 * 60),
-                (i % 40) as u64,
-                (i % 10) as u8,
-                (i % 6) as usize,
-                (i % 8) as usize,
-                i % 11 == 0,
-            )
-        })
-        .collect()
+    spread_events(500, 131, 20, 40, 11)
 }
 
 fn store_twenty_days(dir: &std::path::Path) -> Store {

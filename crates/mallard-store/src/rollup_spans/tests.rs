@@ -7,7 +7,8 @@ use rusqlite::{Connection, params};
 use super::{Piece, RollupTable, SPAN_DAYS, cover, differences, fill_blocking, forget_all};
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
-    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, make_event, store_events,
+    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, make_event, spread_events,
+    store_events,
 };
 use crate::{Store, StoreOptions};
 
@@ -15,18 +16,7 @@ const ZONE: &str = "Europe/Berlin";
 
 /// Fifty days of events from sixty visitors, some arriving late.
 fn fifty_days() -> Vec<GenEvent> {
-    (0..900)
-        .map(|i| {
-            (
-                (i * 173) % (50 * 24 * 60),
-                (i % 60) as u64,
-                (i % 10) as u8,
-                (i % 6) as usize,
-                (i % 8) as usize,
-                i % 13 == 0,
-            )
-        })
-        .collect()
+    spread_events(900, 173, 50, 60, 13)
 }
 
 fn store_fifty_days(dir: &std::path::Path) -> Store {

@@ -79,6 +79,71 @@ pub(super) trait Tally: Send {
     fn merge(&mut self, other: Self);
 }
 
+/// Two accumulators fed the same visits, for answers counted together in
+/// one pass (the Goals card's conversions and visitors).
+impl<A: Tally, B: Tally> Tally for (A, B) {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
+        self.0.event(visit, event, hash);
+        self.1.event(visit, event, hash);
+    }
+
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
+        self.0.end_visit(visit, hash, counted);
+        self.1.end_visit(visit, hash, counted);
+    }
+
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        self.0.whole_visit(visit, hash);
+        self.1.whole_visit(visit, hash);
+    }
+
+    fn visit(&mut self, visit: &VisitRecord) {
+        self.0.visit(visit);
+        self.1.visit(visit);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.0.merge(other.0);
+        self.1.merge(other.1);
+    }
+}
+
+/// An accumulator that a pass may leave out (a part of a view the rollups
+/// answer): `None` counts nothing.
+impl<T: Tally> Tally for Option<T> {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
+        if let Some(tally) = self {
+            tally.event(visit, event, hash);
+        }
+    }
+
+    fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
+        if let Some(tally) = self {
+            tally.end_visit(visit, hash, counted);
+        }
+    }
+
+    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
+        if let Some(tally) = self {
+            tally.whole_visit(visit, hash);
+        }
+    }
+
+    fn visit(&mut self, visit: &VisitRecord) {
+        if let Some(tally) = self {
+            tally.visit(visit);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        match (self.as_mut(), other) {
+            (Some(tally), Some(theirs)) => tally.merge(theirs),
+            (None, theirs) => *self = theirs,
+            (Some(_), None) => {}
+        }
+    }
+}
+
 /// The instants of a range of local days, told apart without asking the
 /// time zone for most of them.
 ///

@@ -1052,20 +1052,33 @@ pub(crate) fn rebuild_whole_site(store: &Store) {
         .unwrap();
 }
 
-/// Events spread over three days, some late, with both kinds of events.
-pub(crate) fn three_days_of_events() -> Vec<GenEvent> {
-    (0..300)
+/// `count` events `step` minutes apart, wrapped around `days` days, from
+/// `visitors` visitors, with every kind of event, path and session in turn;
+/// every `late_every`th arrives late.
+pub(crate) fn spread_events(
+    count: i64,
+    step: i64,
+    days: i64,
+    visitors: i64,
+    late_every: i64,
+) -> Vec<GenEvent> {
+    (0..count)
         .map(|i| {
             (
-                (i * 37) % (3 * 24 * 60),
-                (i % 17) as u64,
+                (i * step) % (days * 24 * 60),
+                (i % visitors) as u64,
                 (i % 10) as u8,
                 (i % 6) as usize,
                 (i % 8) as usize,
-                i % 11 == 0,
+                i % late_every == 0,
             )
         })
         .collect()
+}
+
+/// Events spread over three days, some late, with both kinds of events.
+pub(crate) fn three_days_of_events() -> Vec<GenEvent> {
+    spread_events(300, 37, 3, 17, 11)
 }
 
 /// Visits of three events each, seven minutes apart (so every visit grows

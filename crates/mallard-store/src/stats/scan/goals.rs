@@ -264,41 +264,6 @@ pub(crate) fn goal_counters_by_day(
     Ok(count(conn, site, range, &Predicate::default(), goals, true)?.by_day)
 }
 
-/// The goals' conversions and the totals of the visits the filters select,
-/// counted together ([`goal_conversions_and_visitors`]).
-struct GoalsAndTotals<'a> {
-    goals: GoalsTally<'a>,
-    totals: MainTally,
-}
-
-impl Tally for GoalsAndTotals<'_> {
-    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        self.goals.event(visit, event, hash);
-        self.totals.event(visit, event, hash);
-    }
-
-    fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
-        self.goals.end_visit(visit, hash, counted);
-        self.totals.end_visit(visit, hash, counted);
-    }
-
-    // Every visit is read with its events ([`EventNeed::Always`]).
-    fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
-        self.goals.whole_visit(visit, hash);
-        self.totals.whole_visit(visit, hash);
-    }
-
-    fn visit(&mut self, visit: &VisitRecord) {
-        self.goals.visit(visit);
-        self.totals.visit(visit);
-    }
-
-    fn merge(&mut self, other: Self) {
-        self.goals.merge(other.goals);
-        self.totals.merge(other.totals);
-    }
-}
-
 /// What each of `goals` converted in `range` under `predicate`, in the
 /// goals' order, and the visitors of the visits `predicate` selects (what
 /// [`super::main`] counts), in one pass over the visits: for a filtered
@@ -314,11 +279,15 @@ pub(crate) fn goal_conversions_and_visitors(
     goals: &[GoalMatcher],
 ) -> Result<(Vec<GoalCount>, u64), StoreError> {
     let columns = GoalsTally::columns(goals);
-    let new = || GoalsAndTotals {
-        goals: GoalsTally::new(goals, None),
-        totals: MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
+    // The goals' conversions and the totals of the visits the filters
+    // select, counted together.
+    let new = || {
+        (
+            GoalsTally::new(goals, None),
+            MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
+        )
     };
-    let tally = run(
+    let (goals, totals) = run(
         conn,
         site,
         range,
@@ -327,13 +296,8 @@ pub(crate) fn goal_conversions_and_visitors(
         new,
     )?
     .unwrap_or_else(new);
-    let conversions = tally
-        .goals
-        .all
-        .into_iter()
-        .map(GoalCounter::finish)
-        .collect();
-    Ok((conversions, tally.totals.0.finish().visitors))
+    let conversions = goals.all.into_iter().map(GoalCounter::finish).collect();
+    Ok((conversions, totals.0.finish().visitors))
 }
 
 /// The visitors, events and revenue of each of `goals` in `range` under

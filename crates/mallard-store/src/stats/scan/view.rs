@@ -43,7 +43,8 @@ pub(crate) struct ViewParts {
     pub(crate) series: bool,
 }
 
-/// The accumulators of a view.
+/// The accumulators of a view (the totals and the series only when
+/// [`ViewParts`] asks for them).
 struct ViewTally<'a> {
     main: Option<MainTally>,
     series: Option<SeriesTally<'a>>,
@@ -52,60 +53,40 @@ struct ViewTally<'a> {
 
 impl Tally for ViewTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        if let Some(main) = &mut self.main {
-            main.event(visit, event, hash);
-        }
-        if let Some(series) = &mut self.series {
-            series.event(visit, event, hash);
-        }
+        self.main.event(visit, event, hash);
+        self.series.event(visit, event, hash);
         for breakdown in &mut self.breakdowns {
             breakdown.event(visit, event, hash);
         }
     }
 
     fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
-        if let Some(main) = &mut self.main {
-            main.end_visit(visit, hash, counted);
-        }
-        if let Some(series) = &mut self.series {
-            series.end_visit(visit, hash, counted);
-        }
+        self.main.end_visit(visit, hash, counted);
+        self.series.end_visit(visit, hash, counted);
         for breakdown in &mut self.breakdowns {
             breakdown.end_visit(visit, hash, counted);
         }
     }
 
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
-        if let Some(main) = &mut self.main {
-            main.whole_visit(visit, hash);
-        }
-        if let Some(series) = &mut self.series {
-            series.whole_visit(visit, hash);
-        }
+        self.main.whole_visit(visit, hash);
+        self.series.whole_visit(visit, hash);
         for breakdown in &mut self.breakdowns {
             breakdown.whole_visit(visit, hash);
         }
     }
 
     fn visit(&mut self, visit: &VisitRecord) {
-        if let Some(main) = &mut self.main {
-            main.visit(visit);
-        }
-        if let Some(series) = &mut self.series {
-            series.visit(visit);
-        }
+        self.main.visit(visit);
+        self.series.visit(visit);
         for breakdown in &mut self.breakdowns {
             breakdown.visit(visit);
         }
     }
 
     fn merge(&mut self, other: Self) {
-        if let (Some(main), Some(theirs)) = (&mut self.main, other.main) {
-            main.merge(theirs);
-        }
-        if let (Some(series), Some(theirs)) = (&mut self.series, other.series) {
-            series.merge(theirs);
-        }
+        self.main.merge(other.main);
+        self.series.merge(other.series);
         for (mine, theirs) in self.breakdowns.iter_mut().zip(other.breakdowns) {
             mine.merge(theirs);
         }
