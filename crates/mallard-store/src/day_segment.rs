@@ -726,6 +726,31 @@ fn custom_events(codes: &[u8]) -> u64 {
     custom
 }
 
+/// The step needs `needs` on a day whose custom events' page paths are
+/// `paths` (the unsealed event paths part, when it was read): a need for a
+/// page view of a path or a custom event on it is a need for a page view of
+/// the path on a day none of whose custom events is on it, which is most
+/// days for most pages, so that its visits with custom events elsewhere are
+/// neither selected nor searched.
+fn day_step_needs(needs: &[StepNeed], paths: Option<&[u8]>) -> Vec<StepNeed> {
+    let mut pattern = Vec::new();
+    needs
+        .iter()
+        .map(|&need| match (need, paths) {
+            (StepNeed::PathOrCustom(path), Some(paths)) => {
+                pattern.clear();
+                put_varint(&mut pattern, path as u64);
+                if has_code(paths, &pattern) {
+                    need
+                } else {
+                    StepNeed::PageViewOf(path)
+                }
+            }
+            _ => need,
+        })
+        .collect()
+}
+
 /// A step need with the bytes of the code it looks for (the varint of a
 /// page view's or a custom event's code; none for any page view).
 type StepPattern = (StepNeed, Vec<u8>);
@@ -737,7 +762,9 @@ fn step_patterns(needs: &[StepNeed]) -> Vec<StepPattern> {
         .map(|&need| {
             let mut pattern = Vec::new();
             match need {
-                StepNeed::PathOrCustom(path) => put_varint(&mut pattern, step_code(path, true)),
+                StepNeed::PathOrCustom(path) | StepNeed::PageViewOf(path) => {
+                    put_varint(&mut pattern, step_code(path, true));
+                }
                 StepNeed::Name(name) => put_varint(&mut pattern, step_code(name, false)),
                 StepNeed::PageView => {}
             }
@@ -752,7 +779,7 @@ fn step_patterns(needs: &[StepNeed]) -> Vec<StepPattern> {
 fn has_steps(codes: &[u8], patterns: &[StepPattern]) -> bool {
     patterns.iter().all(|(need, pattern)| match need {
         StepNeed::PathOrCustom(_) => custom_events(codes) > 0 || has_code(codes, pattern),
-        StepNeed::Name(_) => has_code(codes, pattern),
+        StepNeed::PageViewOf(_) | StepNeed::Name(_) => has_code(codes, pattern),
         // A page view's code is even: the first byte of its varint too.
         StepNeed::PageView => {
             let mut first = true;
@@ -1084,6 +1111,9 @@ pub(crate) fn decode(
         return Ok(());
     }
     let mut selection = screen.selection(count)?;
+    let (times, mut at_time) = (get(part::EVENT_TIMES)?, 0);
+    let (paths, mut at_path) = (get(part::EVENT_PATHS)?, 0);
+    let day_needs = day_step_needs(gate.step_needs(), paths);
     // The visits whose codes may meet the gate's step needs, from the day's
     // code index when it has one and it was asked for: the others are
     // passed over like those the screen rules out, and their codes never
@@ -1097,7 +1127,7 @@ pub(crate) fn decode(
     // needs: then their codes are not searched again.
     let mut needs_met = false;
     if let Some(index) = code_index
-        && let Some(by_codes) = code_visits::selection(index, count, gate.step_needs())?
+        && let Some(by_codes) = code_visits::selection(index, count, &day_needs)?
     {
         needs_met = true;
         let selected = match selection {
@@ -1157,8 +1187,6 @@ pub(crate) fn decode(
         Some(bytes) => Some(read_attributes(bytes, columns.attributes, count)?),
         None => None,
     };
-    let (times, mut at_time) = (get(part::EVENT_TIMES)?, 0);
-    let (paths, mut at_path) = (get(part::EVENT_PATHS)?, 0);
     let mut cursor = EventCursor {
         index: 0,
         pending_times: 0,
@@ -1194,7 +1222,7 @@ pub(crate) fn decode(
     let step_needs = if needs_met {
         Vec::new()
     } else {
-        step_patterns(gate.step_needs())
+        step_patterns(&day_needs)
     };
     let mut visit_index = 0;
     while visit_index < count {

@@ -180,6 +180,10 @@ pub(crate) enum StepNeed {
     /// A page view of this path id, or a custom event (whose page path may
     /// be it).
     PathOrCustom(i64),
+    /// A page view of this path id: what [`StepNeed::PathOrCustom`] comes
+    /// to on a day none of whose custom events is on the path
+    /// ([`crate::day_segment`] narrows the needs day by day).
+    PageViewOf(i64),
     /// A custom event of this name id.
     Name(i64),
     /// A page view.

@@ -81,7 +81,7 @@ fn needs_met(code: u64, needs: &[(StepNeed, u64)]) -> u8 {
         .fold(0, |met, (bit, &(need, wanted))| {
             let meets = match need {
                 StepNeed::PathOrCustom(_) => custom || code == wanted,
-                StepNeed::Name(_) => code == wanted,
+                StepNeed::PageViewOf(_) | StepNeed::Name(_) => code == wanted,
                 StepNeed::PageView => !custom,
             };
             met | u8::from(meets) << bit
@@ -107,7 +107,7 @@ pub(crate) fn selection(
         .iter()
         .map(|&need| {
             let code = match need {
-                StepNeed::PathOrCustom(path) => step_code(path, true),
+                StepNeed::PathOrCustom(path) | StepNeed::PageViewOf(path) => step_code(path, true),
                 StepNeed::Name(name) => step_code(name, false),
                 StepNeed::PageView => 0,
             };

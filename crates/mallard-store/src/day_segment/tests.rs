@@ -203,7 +203,7 @@ fn event() -> impl Strategy<Value = RandomEvent> {
         prop_oneof![Just(0i64), 0i64..120_000, 0i64..10_000_000],
         any::<bool>(),
         prop_oneof![0i64..200, 0i64..(1 << 40)],
-        0i64..100_000,
+        prop_oneof![0i64..200, 0i64..100_000],
         proptest::collection::vec((0i64..50, any::<i64>()), 0..4),
         proptest::option::of(any::<i64>()),
         proptest::option::of(0i64..300),
@@ -564,24 +564,26 @@ proptest! {
         visits in day(),
         columns in columns(),
         picks in proptest::collection::vec(
-            (0u8..3, proptest::option::of(any::<prop::sample::Index>()), 0i64..5),
+            (0u8..4, proptest::option::of(any::<prop::sample::Index>()), 0i64..5),
             0..3,
         ),
     ) {
-        let codes: Vec<(bool, i64)> = visits
+        // The ids of the day: codes, and the page paths of custom events.
+        let ids: Vec<i64> = visits
             .iter()
-            .flat_map(|v| v.events.iter().map(|e| (e.pageview, e.code)))
+            .flat_map(|v| v.events.iter().flat_map(|e| [e.code, e.pathname]))
             .collect();
         let needs: Vec<StepNeed> = picks
             .iter()
             .map(|(kind, event, other)| {
                 let id = match event {
-                    Some(event) if !codes.is_empty() => codes[event.index(codes.len())].1,
+                    Some(event) if !ids.is_empty() => ids[event.index(ids.len())],
                     _ => *other,
                 };
                 match kind {
                     0 => StepNeed::PathOrCustom(id),
                     1 => StepNeed::Name(id),
+                    2 => StepNeed::PageViewOf(id),
                     _ => StepNeed::PageView,
                 }
             })
@@ -599,8 +601,21 @@ proptest! {
         let searched =
             decode_gated(10 * DAY_MS, &without_index, columns, (i64::MIN, i64::MAX), &gate).unwrap();
         prop_assert_eq!(&searched, &read);
+        // A need for a page view of a path or a custom event is a need for
+        // a page view of the path on a day none of whose custom events is
+        // on it, when the decode reads the custom events' paths.
+        let custom_on = |path: i64| {
+            visits
+                .iter()
+                .flat_map(|v| &v.events)
+                .any(|e| !e.pageview && e.pathname == path)
+        };
         let meets = |need: &StepNeed, event: &EventRecord| match *need {
+            StepNeed::PathOrCustom(path) if columns.event_paths && !custom_on(path) => {
+                event.pageview && event.code == path
+            }
             StepNeed::PathOrCustom(path) => !event.pageview || event.code == path,
+            StepNeed::PageViewOf(path) => event.pageview && event.code == path,
             StepNeed::Name(name) => !event.pageview && event.code == name,
             StepNeed::PageView => event.pageview,
         };
@@ -618,7 +633,7 @@ proptest! {
     #[test]
     fn the_code_index_lists_each_codes_visits_as_the_steps_do(
         visits in day(),
-        picks in proptest::collection::vec((0u8..3, 0i64..50), 0..3),
+        picks in proptest::collection::vec((0u8..4, 0i64..50), 0..3),
     ) {
         let parts = encode(10 * DAY_MS, &visits);
         let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap().to_vec();
@@ -629,6 +644,7 @@ proptest! {
             .map(|&(kind, id)| match kind {
                 0 => StepNeed::PathOrCustom(id),
                 1 => StepNeed::Name(id),
+                2 => StepNeed::PageViewOf(id),
                 _ => StepNeed::PageView,
             })
             .collect();
@@ -907,4 +923,32 @@ fn dictionary_columns_of_one_value_take_no_bits_per_visit() {
     assert_eq!(at, two.len());
     let values: Vec<_> = (0..4).map(|i| column.get(i).unwrap()).collect();
     assert_eq!(values, vec![None, Some(3), None, None]);
+}
+
+#[test]
+fn a_page_need_is_a_page_view_need_on_a_day_without_custom_events_on_the_page() {
+    // Custom events on paths 300 (two bytes: 0xAC 0x02) and 7.
+    let mut paths = Vec::new();
+    put_varint(&mut paths, 300);
+    put_varint(&mut paths, 7);
+    let needs = [
+        StepNeed::PathOrCustom(7),
+        StepNeed::PathOrCustom(300),
+        // The second byte of 300's varint is not a custom event on path 2.
+        StepNeed::PathOrCustom(2),
+        StepNeed::Name(3),
+        StepNeed::PageView,
+    ];
+    assert_eq!(
+        day_step_needs(&needs, Some(&paths)),
+        [
+            StepNeed::PathOrCustom(7),
+            StepNeed::PathOrCustom(300),
+            StepNeed::PageViewOf(2),
+            StepNeed::Name(3),
+            StepNeed::PageView,
+        ]
+    );
+    // Without the paths nothing is narrowed.
+    assert_eq!(day_step_needs(&needs, None), needs);
 }
