@@ -41,7 +41,7 @@ impl ReadPool {
         read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.take()?;
-        let result = in_snapshot(&conn, read);
+        let result = in_snapshot(&conn, Some((self, None)), read);
         self.give_back(conn);
         result
     }
@@ -65,7 +65,7 @@ impl ReadPool {
         let conn = self.take()?;
         let result = match Armed::new(&conn, cancel) {
             Ok(armed) => {
-                let result = in_snapshot(&conn, read);
+                let result = in_snapshot(&conn, Some((self, Some(cancel))), read);
                 drop(armed);
                 result
             }
@@ -100,7 +100,11 @@ impl ReadPool {
     /// database file is reachable and readable right now.
     pub fn probe(&self) -> Result<(), StoreError> {
         let conn = self.open()?;
-        ReadConn { conn: &conn }.ping()
+        ReadConn {
+            conn: &conn,
+            pool: None,
+        }
+        .ping()
     }
 
     fn open(&self) -> Result<Connection, StoreError> {
@@ -125,10 +129,11 @@ impl ReadPool {
 /// and after could otherwise miss it or see it twice.
 fn in_snapshot<T>(
     conn: &Connection,
+    pool: Option<(&ReadPool, Option<&QueryCancel>)>,
     read: impl FnOnce(&ReadConn<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let snapshot = conn.unchecked_transaction()?;
-    let result = read(&ReadConn { conn });
+    let result = read(&ReadConn { conn, pool });
     // Nothing was written: ending the transaction either way is the same.
     drop(snapshot);
     result
@@ -138,13 +143,55 @@ fn in_snapshot<T>(
 #[derive(Debug)]
 pub struct ReadConn<'a> {
     conn: &'a Connection,
+    /// The pool the connection came from and the flag that stops the read,
+    /// for work split across two connections ([`ReadConn::on_two`]); none
+    /// for a connection of this crate's tests.
+    pool: Option<(&'a ReadPool, Option<&'a QueryCancel>)>,
 }
 
 impl<'a> ReadConn<'a> {
     /// Wraps a connection (for this crate's tests).
     #[cfg(test)]
     pub(crate) fn new(conn: &'a Connection) -> Self {
-        Self { conn }
+        Self { conn, pool: None }
+    }
+
+    /// Runs `work` on this connection and, at the same time, on a second
+    /// connection of the pool in a thread of its own, in a read transaction
+    /// of its own (stopped by the same flag), and returns both answers: for
+    /// independent parts of one answer that the two take from a shared list
+    /// (the panels of an unfiltered view), so that they use two cores.
+    ///
+    /// The second transaction starts a moment after this one, so the two
+    /// may see states of the database a few milliseconds apart; each is
+    /// consistent on its own. Without a pool (this crate's tests) `work`
+    /// runs here alone and the second answer is `None`. An error of either
+    /// is the answer.
+    pub(crate) fn on_two<T: Send>(
+        &self,
+        work: impl Fn(&ReadConn<'_>) -> Result<T, StoreError> + Sync,
+    ) -> Result<(T, Option<T>), StoreError> {
+        let Some((pool, cancel)) = self.pool else {
+            return Ok((work(self)?, None));
+        };
+        let second = |db: &ReadConn<'_>| {
+            // The second connection splits nothing further.
+            work(&ReadConn {
+                conn: db.conn,
+                pool: None,
+            })
+        };
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(|| match cancel {
+                Some(cancel) => pool.with_cancel(cancel, second),
+                None => pool.with(second),
+            });
+            let own = work(self);
+            let theirs = helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok((own?, Some(theirs?)))
+        })
     }
 }
 
@@ -314,6 +361,53 @@ mod tests {
             .execute_batch("CREATE TABLE sites (id INTEGER PRIMARY KEY, domain TEXT)")
             .unwrap();
         ReadPool::new(&path)
+    }
+
+    #[test]
+    fn work_on_two_runs_on_two_connections_in_two_threads_of_one_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let (own, theirs) = pool
+            .with(|db| {
+                db.on_two(|db| {
+                    Ok((
+                        std::thread::current().id(),
+                        std::ptr::from_ref(db.conn) as usize,
+                        db.pool.is_some(),
+                        // Each runs in a read transaction.
+                        db.conn.is_autocommit(),
+                    ))
+                })
+            })
+            .unwrap();
+        let theirs = theirs.unwrap();
+        assert_ne!(own.0, theirs.0, "one thread");
+        assert_ne!(own.1, theirs.1, "one connection");
+        // The second connection splits nothing further.
+        assert_eq!((own.2, theirs.2), (true, false));
+        assert_eq!((own.3, theirs.3), (false, false));
+        // Both connections went back to the pool.
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
+        // Without a pool the work runs once, here.
+        let conn = Connection::open(dir.path().join("read.db")).unwrap();
+        let (_, none) = ReadConn::new(&conn).on_two(|_| Ok(())).unwrap();
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn work_on_two_stops_on_both_connections_when_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let cancel = QueryCancel::new();
+        let started = std::time::Instant::now();
+        let answer = pool.with_cancel(&cancel, |db| {
+            db.on_two(|db| {
+                cancel.cancel();
+                count_to(db, 1_000_000_000)
+            })
+        });
+        assert!(matches!(answer, Err(StoreError::Cancelled)), "{answer:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]

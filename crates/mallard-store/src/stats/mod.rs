@@ -29,6 +29,8 @@ mod rollup;
 mod scan;
 mod site;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use mallard_core::{DayRange, Dimension, Filter, Interval};
 
 pub use behaviour::{
@@ -316,14 +318,7 @@ impl ReadConn<'_> {
         limit: usize,
     ) -> Result<StatsView, StoreError> {
         if query.filters.is_empty() {
-            return Ok(StatsView {
-                main: self.stats_main(site, query)?,
-                series: self.stats_timeseries(site, query, interval)?,
-                breakdowns: dimensions
-                    .iter()
-                    .map(|dimension| self.stats_breakdown(site, query, dimension, limit))
-                    .collect::<Result<_, _>>()?,
-            });
+            return self.unfiltered_view(site, query, interval, dimensions, limit);
         }
         let conn = self.connection();
         let keys = interval
@@ -517,6 +512,66 @@ impl ReadConn<'_> {
     ) -> Result<u64, StoreError> {
         let predicate = Predicate::compile(self.connection(), filters)?;
         scan::visitors_between(self.connection(), site, from_ms, to_ms, &predicate)
+    }
+}
+
+/// One panel of an unfiltered view, answered on its own.
+enum ViewPanel {
+    Main(Totals),
+    Series(Vec<SeriesPoint>),
+    Breakdown(Vec<BreakdownRow>),
+}
+
+impl ReadConn<'_> {
+    /// [`ReadConn::stats_view`] without filters: each panel is its own
+    /// query of the rollups, so two connections take the panels from one
+    /// list, the time series first (the costliest with the page breakdown),
+    /// and answer them on two cores ([`ReadConn::on_two`]).
+    fn unfiltered_view(
+        &self,
+        site: &SiteInfo,
+        query: &StatsQuery,
+        interval: Interval,
+        dimensions: &[Dimension],
+        limit: usize,
+    ) -> Result<StatsView, StoreError> {
+        let next = AtomicUsize::new(0);
+        let answer = |db: &ReadConn<'_>| -> Result<Vec<(usize, ViewPanel)>, StoreError> {
+            let mut answered = Vec::new();
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let panel = match at {
+                    0 => ViewPanel::Series(db.stats_timeseries(site, query, interval)?),
+                    1 => ViewPanel::Main(db.stats_main(site, query)?),
+                    _ => match dimensions.get(at - 2) {
+                        Some(dimension) => {
+                            ViewPanel::Breakdown(db.stats_breakdown(site, query, dimension, limit)?)
+                        }
+                        None => return Ok(answered),
+                    },
+                };
+                answered.push((at, panel));
+            }
+        };
+        let (own, theirs) = self.on_two(answer)?;
+        let mut panels: Vec<(usize, ViewPanel)> = own
+            .into_iter()
+            .chain(theirs.into_iter().flatten())
+            .collect();
+        panels.sort_unstable_by_key(|(at, _)| *at);
+        let mut view = StatsView {
+            main: Totals::default(),
+            series: Vec::new(),
+            breakdowns: Vec::with_capacity(dimensions.len()),
+        };
+        for (_, panel) in panels {
+            match panel {
+                ViewPanel::Main(main) => view.main = main,
+                ViewPanel::Series(series) => view.series = series,
+                ViewPanel::Breakdown(rows) => view.breakdowns.push(rows),
+            }
+        }
+        Ok(view)
     }
 }
 
