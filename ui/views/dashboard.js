@@ -4,11 +4,11 @@
 // (#/?site=…&period=…&filters=…), so it can be bookmarked and reloaded.
 // Stats requests go through queries.js: a change of view (period, filters,
 // site, screen) aborts those in flight, and so does a change of a card's tab
-// for that card's request; an aborted request shows nothing. A filtered view
-// asks for everything it first shows in one request (/api/stats/view: top
-// stats, chart and the first tab of every card, counted in one pass over the
-// period); an unfiltered one asks panel by panel, each answered from the
-// rollups and drawn as soon as it arrives.
+// for that card's request; an aborted request shows nothing. A view asks
+// for everything it first shows in one request (/api/stats/view: top stats,
+// chart and the first tab of every card): filtered, counted in one pass
+// over the period; unfiltered, each panel read from the rollups, the
+// server answering them on two cores at once.
 
 import { api } from '../api.js';
 import { isAbort, statsGet, viewSignal } from '../queries.js';
@@ -422,19 +422,18 @@ export async function renderDashboard() {
     return;
   }
   const compare = state.compare ? { compare: 'previous' } : {};
-  // Filtered: the whole first screen in one request, one pass over the period.
+  // The whole first screen in one request.
   const viewQuery = () => statsQuery(state, {
     ...compare, limit: 10, chart: 'svg', theme: chartTheme(), ...CHART_SIZE,
     breakdowns: CARDS.map((card) => card.tabs[0][0]).join(','),
   });
   try {
-    const [stats, live, view] = await Promise.all([
-      state.filters.length ? null : statsGet(`/api/stats/main?${statsQuery(state, compare)}`, { signal }),
+    const [live, view] = await Promise.all([
       statsGet(`/api/stats/realtime?${statsQuery(state)}`, { signal }),
-      state.filters.length ? statsGet(`/api/stats/view?${viewQuery()}`, { signal }) : null,
+      statsGet(`/api/stats/view?${viewQuery()}`, { signal }),
     ]);
     document.getElementById('stats-loading')?.remove();
-    main.append(filterChips(state) ?? '', topStats(view?.main ?? stats, live), chart(state, signal, view),
+    main.append(filterChips(state) ?? '', topStats(view.main, live), chart(state, signal, view),
       h('div', { class: 'cards' }, CARDS.map((card) => breakdownCard(card, state, signal, view?.breakdowns[card.tabs[0][0]]))));
     // For tests and the first-load benchmark: when the numbers showed.
     document.documentElement.dataset.statsShownAt = String(Math.round(performance.now()));
