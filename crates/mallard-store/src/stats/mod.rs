@@ -28,8 +28,7 @@ mod raw;
 mod rollup;
 mod scan;
 mod site;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod unfiltered_view;
 
 use mallard_core::{DayRange, Dimension, Filter, Interval};
 
@@ -306,9 +305,10 @@ impl ReadConn<'_> {
 
     /// The totals, the time series over `interval` and the top `limit`
     /// values of each of `dimensions`, each equal to what its own query
-    /// answers. Unfiltered, each part reads the rollups; filtered, all of
-    /// them are counted in one pass over the period's visits, so a whole
-    /// dashboard costs one read of the period instead of one per panel.
+    /// answers. Unfiltered, each part reads the rollups, on two cores
+    /// ([`unfiltered_view::view`]); filtered, all of them are counted in one pass
+    /// over the period's visits, so a whole dashboard costs one read of the
+    /// period instead of one per panel.
     pub fn stats_view(
         &self,
         site: &SiteInfo,
@@ -318,7 +318,7 @@ impl ReadConn<'_> {
         limit: usize,
     ) -> Result<StatsView, StoreError> {
         if query.filters.is_empty() {
-            return self.unfiltered_view(site, query, interval, dimensions, limit);
+            return unfiltered_view::view(self, site, query, interval, dimensions, limit);
         }
         let conn = self.connection();
         let keys = interval
@@ -512,66 +512,6 @@ impl ReadConn<'_> {
     ) -> Result<u64, StoreError> {
         let predicate = Predicate::compile(self.connection(), filters)?;
         scan::visitors_between(self.connection(), site, from_ms, to_ms, &predicate)
-    }
-}
-
-/// One panel of an unfiltered view, answered on its own.
-enum ViewPanel {
-    Main(Totals),
-    Series(Vec<SeriesPoint>),
-    Breakdown(Vec<BreakdownRow>),
-}
-
-impl ReadConn<'_> {
-    /// [`ReadConn::stats_view`] without filters: each panel is its own
-    /// query of the rollups, so two connections take the panels from one
-    /// list, the time series first (the costliest with the page breakdown),
-    /// and answer them on two cores ([`ReadConn::on_two`]).
-    fn unfiltered_view(
-        &self,
-        site: &SiteInfo,
-        query: &StatsQuery,
-        interval: Interval,
-        dimensions: &[Dimension],
-        limit: usize,
-    ) -> Result<StatsView, StoreError> {
-        let next = AtomicUsize::new(0);
-        let answer = |db: &ReadConn<'_>| -> Result<Vec<(usize, ViewPanel)>, StoreError> {
-            let mut answered = Vec::new();
-            loop {
-                let at = next.fetch_add(1, Ordering::Relaxed);
-                let panel = match at {
-                    0 => ViewPanel::Series(db.stats_timeseries(site, query, interval)?),
-                    1 => ViewPanel::Main(db.stats_main(site, query)?),
-                    _ => match dimensions.get(at - 2) {
-                        Some(dimension) => {
-                            ViewPanel::Breakdown(db.stats_breakdown(site, query, dimension, limit)?)
-                        }
-                        None => return Ok(answered),
-                    },
-                };
-                answered.push((at, panel));
-            }
-        };
-        let (own, theirs) = self.on_two(answer)?;
-        let mut panels: Vec<(usize, ViewPanel)> = own
-            .into_iter()
-            .chain(theirs.into_iter().flatten())
-            .collect();
-        panels.sort_unstable_by_key(|(at, _)| *at);
-        let mut view = StatsView {
-            main: Totals::default(),
-            series: Vec::new(),
-            breakdowns: Vec::with_capacity(dimensions.len()),
-        };
-        for (_, panel) in panels {
-            match panel {
-                ViewPanel::Main(main) => view.main = main,
-                ViewPanel::Series(series) => view.series = series,
-                ViewPanel::Breakdown(rows) => view.breakdowns.push(rows),
-            }
-        }
-        Ok(view)
     }
 }
 
