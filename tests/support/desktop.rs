@@ -44,6 +44,9 @@ impl DesktopApp {
     /// Launches the app in `home` with extra environment `env`, and waits for
     /// its window.
     pub fn launch(home: &TestHome, env: &[(&str, &str)]) -> Self {
+        // Found first: a missing binary fails the test before any display,
+        // bus or driver is started (and left running).
+        let application = desktop_bin();
         let (xvfb, display) = spawn_reading_line(
             Command::new("Xvfb").args([
                 "-displayfd",
@@ -102,7 +105,7 @@ impl DesktopApp {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": desktop_bin(), "args": [] }),
+            serde_json::json!({ "application": application, "args": [] }),
         );
         let window = Browser::attach(driver, driver_port, capabilities, Duration::from_secs(60));
         // The first page of a freshly started WebKit can take a while on a busy
