@@ -38,6 +38,9 @@ pub(crate) struct SiteEvent {
     pub(crate) consent: Option<i64>,
     /// Its custom properties as `(key id, value id)`, sorted by key.
     pub(crate) props: Vec<(i64, i64)>,
+    /// Its revenue amount in millionths, and the interned id of its
+    /// currency.
+    pub(crate) revenue: (Option<i64>, Option<i64>),
 }
 
 /// The site's id, `None` for a site that is not stored.
@@ -147,6 +150,7 @@ pub(crate) fn events(conn: &Connection, site: i64) -> Result<Vec<SiteEvent>, Sto
                 pathname: event.pathname,
                 consent: event.consent,
                 props: visit.props_of(event).to_vec(),
+                revenue: (event.revenue_micros, event.currency),
             });
         }
     }
@@ -165,7 +169,8 @@ pub(crate) fn events(conn: &Connection, site: i64) -> Result<Vec<SiteEvent>, Sto
         }
     }
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT e.ts, e.id, e.visit_id, e.name, e.pathname, c.consent_id FROM events e \
+        "SELECT e.ts, e.id, e.visit_id, e.name, e.pathname, c.consent_id, e.revenue_micros, \
+         e.currency FROM events e \
          JOIN visits v ON v.id = e.visit_id \
          LEFT JOIN collector_event_consent c ON c.site_id = e.site_id AND c.ts = e.ts \
          AND c.event_id = e.id WHERE e.site_id = ?1 AND {NOT_REPLACED} ORDER BY e.ts, e.id",
@@ -187,6 +192,7 @@ pub(crate) fn events(conn: &Connection, site: i64) -> Result<Vec<SiteEvent>, Sto
             pathname: row.get(4)?,
             consent: row.get(5)?,
             props: pairs,
+            revenue: (row.get(6)?, row.get(7)?),
         });
     }
     let mut ordered: Vec<(usize, SiteEvent)> = events.into_iter().enumerate().collect();

@@ -161,7 +161,12 @@ pub(crate) fn make_event(
         hostname: hostname_of(PATHS[path]),
         pathname: PATHS[path].into(),
         props,
-        revenue: None,
+        // Purchases carry an amount, in one of two currencies.
+        revenue: (kind == 8).then(|| mallard_core::revenue::Revenue {
+            amount_micros: (path as i64 + 1) * 1_250_000,
+            currency: mallard_core::revenue::Currency::parse(["EUR", "USD"][visitor as usize % 2])
+                .unwrap(),
+        }),
         session: session(sess),
         collector: None,
     }
@@ -229,6 +234,8 @@ pub(super) struct RefEvent {
     pub(super) name: String,
     pub(super) path: String,
     pub(super) props: Vec<(String, String)>,
+    /// The amount in millionths and the currency, if it has an amount.
+    pub(super) revenue: Option<(i64, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +285,10 @@ impl Reference {
                     .iter()
                     .map(|&(k, v)| (text(Some(k)).unwrap(), text(Some(v)).unwrap()))
                     .collect(),
+                revenue: e.revenue.0.map(|micros| {
+                    let currency = text(e.revenue.1);
+                    (micros, currency.unwrap_or_else(|| UNKNOWN_VALUE.to_owned()))
+                }),
             })
             .collect();
         let mut visits = HashMap::new();
@@ -457,6 +468,29 @@ impl Reference {
                 (key, t)
             })
             .collect()
+    }
+
+    /// The revenue of a query per currency and bucket of `interval`: the
+    /// sum of the amounts of the counted events, and how many there are.
+    fn revenue(
+        &self,
+        query: &StatsQuery,
+        interval: Interval,
+    ) -> BTreeMap<(String, i64), (i128, i64)> {
+        let (events, _) = self.select(query);
+        let mut sums = BTreeMap::new();
+        for event in events {
+            if let Some((micros, currency)) = &event.revenue {
+                let key = match interval {
+                    Interval::Hour => self.tz.local_hour(event.ts),
+                    _ => interval.bucket_start_day(self.tz.local_day(event.ts)),
+                };
+                let (total, count) = sums.entry((currency.clone(), key)).or_insert((0i128, 0i64));
+                *total += i128::from(*micros);
+                *count += 1;
+            }
+        }
+        sums
     }
 
     fn breakdown(&self, query: &StatsQuery, dimension: &Dimension) -> BTreeMap<String, Totals> {
@@ -690,6 +724,25 @@ pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQ
             got,
             reference.series(query, interval),
             "{interval:?} {query:?}"
+        );
+    }
+    // Revenue per currency and bucket, counted at each event's own time.
+    for interval in [Interval::Hour, Interval::Day] {
+        let got: BTreeMap<(String, i64), (i128, i64)> = db
+            .stats_revenue(&site, query, interval)
+            .unwrap()
+            .into_iter()
+            .flat_map(|currency| {
+                currency
+                    .points
+                    .into_iter()
+                    .map(move |p| ((currency.currency.clone(), p.key), (p.micros, p.events)))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            reference.revenue(query, interval),
+            "revenue {interval:?} {query:?}"
         );
     }
     for dimension in all_dimensions() {

@@ -36,7 +36,8 @@ impl Tally for RevenueTally<'_> {
         *events += 1;
     }
 
-    // Every visit is read with its events ([`EventNeed::Always`]).
+    // Every visit is read with its events
+    // ([`EventNeed::AlwaysTimedAcrossBuckets`]).
     fn whole_visit(&mut self, _: &VisitRecord, _: u32) {}
 
     fn visit(&mut self, _: &VisitRecord) {}
@@ -70,7 +71,9 @@ pub(in crate::stats) fn revenue(
         site,
         range,
         predicate,
-        (columns, EventNeed::Always),
+        // Each amount counts in its event's own bucket: the events' times
+        // are read unless the whole visit falls in one bucket.
+        (columns, EventNeed::AlwaysTimedAcrossBuckets(interval, tz)),
         || RevenueTally {
             interval,
             tz,
