@@ -1238,9 +1238,11 @@ pub(crate) fn decode(
                 .count()
         });
         if run > 0 {
-            for _ in 0..run {
-                start =
-                    start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+            if !columns.approximate_starts {
+                for _ in 0..run {
+                    start = start
+                        .wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+                }
             }
             if let Some(ids) = ids {
                 for _ in 0..run {
@@ -1256,7 +1258,9 @@ pub(crate) fn decode(
             visit_index += run;
             continue;
         }
-        start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+        if !columns.approximate_starts {
+            start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+        }
         if let Some(ids) = ids {
             id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
         }
@@ -1396,7 +1400,8 @@ pub(crate) fn decode(
         skip_varints(paths, &mut at_path, cursor.pending_paths)?;
     }
     let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
-    if at_start != starts.len()
+    // Approximate starts read none of the deltas.
+    if (!columns.approximate_starts && at_start != starts.len())
         || !consumed(ids, at_id)
         || !consumed(steps, at_step)
         || visit.as_ref().is_some_and(|v| v.1 != at_visit)

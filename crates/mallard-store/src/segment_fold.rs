@@ -217,13 +217,20 @@ fn load_record_day(
         };
         screen(starts).map_err(|Damaged| damaged(site, day))
     };
+    // A whole UTC day none of whose visits the gate needs the instants of
+    // reads its starts as the day's first instant.
+    let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
+    let approximate_starts = whole_day && !envelope(&|start, end| gate.may_need_starts(start, end));
     let with_events =
         columns.events && envelope(&|start, end| gate.may_need_events(start, end)) && screened()?;
     if !with_events {
         return Ok(Some(RecordDay {
             site,
             range,
-            columns: visit_level,
+            columns: Columns {
+                approximate_starts,
+                ..visit_level
+            },
             parts,
         }));
     }
@@ -235,6 +242,7 @@ fn load_record_day(
         });
     let columns = Columns {
         event_times: times_needed,
+        approximate_starts,
         ..columns
     };
     let mut event_parts = day_segment::parts_for(columns);

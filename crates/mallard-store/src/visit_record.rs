@@ -163,6 +163,20 @@ pub(crate) trait VisitGate: Sync {
         &[]
     }
 
+    /// Whether a visit that starts at `start_ms` and ends at `end_ms` may
+    /// need its exact start and end, beyond telling that it is in the
+    /// period. By default it may. A gate that counts nothing by the instants
+    /// of a visit surely inside its period (no bucket, no order) says no for
+    /// such visits; a day segment all of whose visits are so then reads
+    /// their starts as the day's first instant, their durations exact
+    /// ([`Columns::approximate_starts`]). Like
+    /// [`VisitGate::may_need_events`], a visit within the instants of one
+    /// that needs none needs none.
+    fn may_need_starts(&self, start_ms: i64, end_ms: i64) -> bool {
+        let _ = (start_ms, end_ms);
+        true
+    }
+
     /// Whether a visit whose event codes are `codes` (the varints of a
     /// day segment's steps part) may hold an event the query counts. A day
     /// segment asks before decoding anything else of a visit, and passes
@@ -249,6 +263,14 @@ pub(crate) struct Columns {
     /// select the visits that hold a code without searching every visit's
     /// codes (read where the day has one).
     pub(crate) code_visits: bool,
+    /// Whether the visits' starts may read as their day's first instant
+    /// (and their ends as that plus their exact durations): set by a day
+    /// segment's reader for a whole UTC day none of whose visits the gate
+    /// needs the instants of ([`VisitGate::may_need_starts`]), so that the
+    /// start deltas of the visits it passes over are not summed. Never
+    /// asked for by a query: the union of two sets keeps it only when both
+    /// have it.
+    pub(crate) approximate_starts: bool,
 }
 
 impl Columns {
@@ -266,6 +288,7 @@ impl Columns {
         revenue: true,
         provenance: true,
         code_visits: true,
+        approximate_starts: false,
     };
 
     /// These columns without the events and what comes with them.
@@ -297,6 +320,7 @@ impl Columns {
             revenue: self.revenue || other.revenue,
             provenance: self.provenance || other.provenance,
             code_visits: self.code_visits || other.code_visits,
+            approximate_starts: self.approximate_starts && other.approximate_starts,
         }
     }
 }

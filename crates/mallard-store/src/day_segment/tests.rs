@@ -427,6 +427,7 @@ fn columns() -> impl Strategy<Value = Columns> {
             revenue: b[7],
             provenance: b[8],
             code_visits: b[10],
+            approximate_starts: false,
         })
 }
 
@@ -555,6 +556,54 @@ proptest! {
         .unwrap()
         .is_some();
         prop_assert_eq!(found, visits.iter().any(|v| gate.meets(v)));
+    }
+
+    /// With approximate starts every visit of the whole day reads as
+    /// starting at the day's first instant, its duration (and its events'
+    /// offsets, when their times are read) exact, and the rest as without
+    /// them, whether the attribute screen passes over visits or not.
+    #[test]
+    fn approximate_starts_read_from_the_days_first_instant_with_exact_durations(
+        visits in day(),
+        columns in columns(),
+        picks in proptest::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                proptest::option::of(any::<prop::sample::Index>()),
+                proptest::option::of(0i64..4),
+                any::<bool>(),
+            ),
+            0..3,
+        ),
+    ) {
+        let day_start = 10 * DAY_MS;
+        let gate = ConditionGate { conditions: attribute_conditions(&visits, &picks) };
+        let columns = gate.conditions.iter().fold(columns, |columns, c| Columns {
+            attributes: columns.attributes.with(AttributeSet::of(c.attribute)),
+            ..columns
+        });
+        let approximate = Columns { approximate_starts: true, ..columns };
+        let parts = encode(day_start, &visits);
+        let read =
+            decode_gated(day_start, &parts, approximate, (day_start, day_start + DAY_MS), &gate)
+                .unwrap();
+        let moved = |ts: i64, start: i64| day_start.wrapping_add(ts.wrapping_sub(start));
+        let expected: Vec<VisitRecord> = visits
+            .iter()
+            .filter(|v| gate.meets(v))
+            .map(|v| {
+                let mut out = project(v, columns);
+                out.start_ts = day_start;
+                if columns.visit {
+                    out.end_ts = moved(v.end_ts, v.start_ts);
+                }
+                for event in &mut out.events {
+                    event.ts = moved(event.ts, v.start_ts);
+                }
+                out
+            })
+            .collect();
+        prop_assert_eq!(read, expected);
     }
 
     /// A visit that lacks some step need among its events is passed over

@@ -57,6 +57,7 @@ const BASE_COLUMNS: Columns = Columns {
     revenue: false,
     provenance: false,
     code_visits: false,
+    approximate_starts: false,
 };
 
 /// An accumulator of a filtered query.
@@ -256,6 +257,19 @@ impl VisitGate for ScanGate<'_> {
                     !same_bucket(interval, tz, start_ms, end_ms)
                 }
                 EventNeed::Always | EventNeed::AtEdges => false,
+            }
+    }
+
+    #[inline]
+    fn may_need_starts(&self, start_ms: i64, end_ms: i64) -> bool {
+        // A visit surely in the range is counted wherever in it its start
+        // and events fall, unless the tallies count by bucket.
+        !self.window.surely_holds(start_ms, end_ms)
+            || match self.need {
+                EventNeed::Always | EventNeed::AtEdges => false,
+                EventNeed::AtEdgesOrAcrossBuckets(..) | EventNeed::AlwaysTimedAcrossBuckets(..) => {
+                    true
+                }
             }
     }
 
