@@ -1081,8 +1081,11 @@ fn next_codes<'a>(steps: &'a [u8], at: &mut usize) -> Result<&'a [u8], Damaged> 
 /// `record`, filling only `columns`, and calls `each` with those that start
 /// in `[from_ms, to_ms)` and that `gate` takes. The gate sees a visit with
 /// every column asked for but its events; the events of a visit it skips or
-/// takes without them ([`Take::Visit`]) are skipped undecoded. Every part
-/// read must be consumed exactly.
+/// takes without them ([`Take::Visit`]) are skipped undecoded. With
+/// [`Columns::approximate_starts`] (for a whole day in `[from_ms, to_ms)`)
+/// every visit starts at `day_start_ms`, its end and its events' times
+/// moved with it, and the start deltas are not read. Every other part read
+/// must be consumed exactly.
 pub(crate) fn decode(
     day_start_ms: i64,
     parts: &DayParts<'_>,
