@@ -166,8 +166,9 @@ pub(crate) trait VisitGate: Sync {
     /// Whether a visit that starts at `start_ms` and ends at `end_ms` may
     /// need its exact start and end, beyond telling that it is in the
     /// period. By default it may. A gate that counts nothing by the instants
-    /// of a visit surely inside its period (no bucket, no order) says no for
-    /// such visits; a day segment all of whose visits are so then reads
+    /// of a visit surely inside its period and one of its buckets (no
+    /// order) says no for such visits; a day segment all of whose visits
+    /// are so then reads
     /// their starts as the day's first instant, their durations exact
     /// ([`Columns::approximate_starts`]). Like
     /// [`VisitGate::may_need_events`], a visit within the instants of one

@@ -262,15 +262,10 @@ impl VisitGate for ScanGate<'_> {
 
     #[inline]
     fn may_need_starts(&self, start_ms: i64, end_ms: i64) -> bool {
-        // A visit surely in the range is counted wherever in it its start
-        // and events fall, unless the tallies count by bucket.
-        !self.window.surely_holds(start_ms, end_ms)
-            || match self.need {
-                EventNeed::Always | EventNeed::AtEdges => false,
-                EventNeed::AtEdgesOrAcrossBuckets(..) | EventNeed::AlwaysTimedAcrossBuckets(..) => {
-                    true
-                }
-            }
+        // A visit surely in the range (and in one bucket) is counted
+        // wherever in it its start and events fall: what its event times
+        // tell, its start tells.
+        self.may_need_event_times(start_ms, end_ms)
     }
 
     fn reads_counters(&self) -> bool {
