@@ -168,9 +168,8 @@ pub(crate) trait VisitGate: Sync {
     /// period. By default it may. A gate that counts nothing by the instants
     /// of a visit surely inside its period and one of its buckets (no
     /// order) says no for such visits; a day segment all of whose visits
-    /// are so then reads
-    /// their starts as the day's first instant, their durations exact
-    /// ([`Columns::approximate_starts`]). Like
+    /// are so then reads their starts as the day's first instant, their
+    /// durations exact ([`Columns::approximate_starts`]). Like
     /// [`VisitGate::may_need_events`], a visit within the instants of one
     /// that needs none needs none.
     fn may_need_starts(&self, start_ms: i64, end_ms: i64) -> bool {
