@@ -367,16 +367,50 @@ impl VisitGate for CodeGate {
     }
 }
 
-/// Up to three attribute conditions, each on a random attribute, comparing
-/// with the value of a random visit of `visits` or with any value.
+/// The random picks of [`attribute_conditions`]: an attribute, a visit
+/// whose value it compares with (else `other`), and whether it must equal.
+type ConditionPick = (
+    prop::sample::Index,
+    Option<prop::sample::Index>,
+    Option<i64>,
+    bool,
+);
+
+/// Up to `max` picks of attribute conditions.
+fn condition_picks(max: usize) -> impl Strategy<Value = Vec<ConditionPick>> {
+    proptest::collection::vec(
+        (
+            any::<prop::sample::Index>(),
+            proptest::option::of(any::<prop::sample::Index>()),
+            proptest::option::of(0i64..4),
+            any::<bool>(),
+        ),
+        0..max,
+    )
+}
+
+/// A gate with the attribute conditions of `picks` over `visits`, and
+/// `columns` with the attributes they compare (as a query reads them).
+fn condition_gate(
+    visits: &[VisitRecord],
+    picks: &[ConditionPick],
+    columns: Columns,
+) -> (ConditionGate, Columns) {
+    let gate = ConditionGate {
+        conditions: attribute_conditions(visits, picks),
+    };
+    let columns = gate.conditions.iter().fold(columns, |columns, c| Columns {
+        attributes: columns.attributes.with(AttributeSet::of(c.attribute)),
+        ..columns
+    });
+    (gate, columns)
+}
+
+/// Attribute conditions, each on a random attribute, comparing with the
+/// value of a random visit of `visits` or with any value.
 fn attribute_conditions(
     visits: &[VisitRecord],
-    picks: &[(
-        prop::sample::Index,
-        Option<prop::sample::Index>,
-        Option<i64>,
-        bool,
-    )],
+    picks: &[ConditionPick],
 ) -> Vec<AttributeCondition> {
     picks
         .iter()
@@ -507,22 +541,10 @@ proptest! {
     fn attribute_conditions_pass_over_the_visits_that_fail_them(
         visits in day(),
         columns in columns(),
-        picks in proptest::collection::vec(
-            (
-                any::<prop::sample::Index>(),
-                proptest::option::of(any::<prop::sample::Index>()),
-                proptest::option::of(0i64..4),
-                any::<bool>(),
-            ),
-            0..4,
-        ),
+        picks in condition_picks(4),
     ) {
-        let gate = ConditionGate { conditions: attribute_conditions(&visits, &picks) };
         // A query reads the attributes its conditions compare.
-        let columns = gate.conditions.iter().fold(columns, |columns, c| Columns {
-            attributes: columns.attributes.with(AttributeSet::of(c.attribute)),
-            ..columns
-        });
+        let (gate, columns) = condition_gate(&visits, &picks, columns);
         let parts = encode(10 * DAY_MS, &visits);
         let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
         let expected: Vec<VisitRecord> = visits
@@ -566,22 +588,10 @@ proptest! {
     fn approximate_starts_read_from_the_days_first_instant_with_exact_durations(
         visits in day(),
         columns in columns(),
-        picks in proptest::collection::vec(
-            (
-                any::<prop::sample::Index>(),
-                proptest::option::of(any::<prop::sample::Index>()),
-                proptest::option::of(0i64..4),
-                any::<bool>(),
-            ),
-            0..3,
-        ),
+        picks in condition_picks(3),
     ) {
         let day_start = 10 * DAY_MS;
-        let gate = ConditionGate { conditions: attribute_conditions(&visits, &picks) };
-        let columns = gate.conditions.iter().fold(columns, |columns, c| Columns {
-            attributes: columns.attributes.with(AttributeSet::of(c.attribute)),
-            ..columns
-        });
+        let (gate, columns) = condition_gate(&visits, &picks, columns);
         let approximate = Columns { approximate_starts: true, ..columns };
         let parts = encode(day_start, &visits);
         let read =
