@@ -53,8 +53,7 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
     let session = sign_in(&server, "a long password");
     let key = create_api_key(&server, &session, "ReadOnly");
     let with_index = page_filtered(&server, &key);
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
 
     // A database from before the index: the server adds every one back,
     // and answers the same.
@@ -66,8 +65,7 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
         days_with(&home, CODE_VISITS) >= packed
     });
     assert_eq!(page_filtered(&server, &key), with_index);
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
 
     // `mallard check` finds an index that is another day's, and `--repair`
     // deletes them all for the server to build again.

@@ -80,8 +80,7 @@ fn check_writes_nothing_after_a_clean_stop_or_a_kill_9() {
     let home = TestHome::new();
     let server = Server::start(&home, &[]);
     ingest(&server, 20);
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     let before = data_files(snapshot(&home.data_dir()));
     let output = check(&home, &[]);
     assert!(output.status.success(), "{}", text(&output));
@@ -121,8 +120,7 @@ fn check_reports_rollups_that_differ_from_the_rows_and_repair_rebuilds_them() {
     let home = TestHome::new();
     let server = Server::start(&home, &[]);
     ingest(&server, 30);
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     let output = check(&home, &[]);
     assert!(output.status.success(), "{}", text(&output));
 
@@ -184,6 +182,5 @@ fn check_and_repair_are_refused_while_a_server_runs() {
             text(&output)
         );
     }
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
 }

@@ -97,8 +97,7 @@ mod permissions {
         let server = Server::start(&home, &[]);
         post_pageview(&server, "private.test");
         assert_private(&home);
-        let (status, stderr) = server.terminate();
-        assert!(status.success(), "{stderr}");
+        server.stop();
     }
 
     #[test]
@@ -118,8 +117,7 @@ mod permissions {
         let server = Server::start(&home, &[]);
         post_pageview(&server, "private.test");
         assert_private(&home);
-        let (status, stderr) = server.terminate();
-        assert!(status.success(), "{stderr}");
+        server.stop();
     }
 }
 
@@ -130,8 +128,7 @@ fn a_database_with_damaged_data_pages_is_refused_and_left_untouched() {
     // The file starts and is served while intact.
     let server = Server::start(&home, &[]);
     post_pageview(&server, "damaged.test");
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     let db = database(&home);
     let wal_before = std::fs::read(companion(&db, "-wal")).ok();
     // Overwrite pages in the middle of the file; the header stays intact.
@@ -160,8 +157,7 @@ fn an_empty_database_in_a_used_data_directory_is_refused_and_left_untouched() {
     let home = TestHome::new();
     let server = Server::start(&home, &[]);
     post_pageview(&server, "emptied.test");
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     let db = database(&home);
     std::fs::write(&db, b"").unwrap();
     let error = start_refused(&home);
@@ -179,8 +175,7 @@ fn an_empty_database_in_a_new_data_directory_becomes_a_new_database() {
     std::fs::write(database(&home), b"").unwrap();
     let server = Server::start(&home, &[]);
     post_pageview(&server, "fresh.test");
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     assert!(std::fs::metadata(database(&home)).unwrap().len() > 0);
 }
 
@@ -189,8 +184,7 @@ fn only_todays_and_yesterdays_random_salts_are_stored_and_no_permanent_secret() 
     let home = TestHome::new();
     let server = Server::start(&home, &[]);
     post_pageview(&server, "salts.test");
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     let today = today();
     {
         let conn = inspect(&home);
@@ -221,8 +215,7 @@ fn only_todays_and_yesterdays_random_salts_are_stored_and_no_permanent_secret() 
     }
     let server = Server::start(&home, &[]);
     post_pageview(&server, "salts.test");
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
     assert_eq!(stored_salt_days(&inspect(&home)), vec![today - 1, today]);
 }
 
@@ -232,8 +225,7 @@ fn a_visitor_keeps_its_id_across_a_restart_within_the_day() {
     for _ in 0..2 {
         let server = Server::start(&home, &[]);
         post_pageview(&server, "restart.test");
-        let (status, stderr) = server.terminate();
-        assert!(status.success(), "{stderr}");
+        server.stop();
     }
     let conn = inspect(&home);
     let (events, visitors): (i64, i64) = conn

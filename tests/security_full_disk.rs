@@ -162,8 +162,7 @@ fn events_retried_through_a_full_disk_are_stored_once_and_stats_match_the_rows()
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let stats = json_of(response);
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    server.stop();
 
     let check = home
         .command()

@@ -276,6 +276,13 @@ impl Server {
         self.wait(child)
     }
 
+    /// Stops the server like [`Server::terminate`] and checks that it exited
+    /// cleanly (showing its stderr when not).
+    pub fn stop(self) {
+        let (status, stderr) = self.terminate();
+        assert!(status.success(), "{stderr}");
+    }
+
     /// Sends SIGKILL: the process dies at once, with no chance to clean up.
     pub fn kill9(mut self) {
         let mut child = self.child.take().expect("running");

@@ -9,7 +9,7 @@ use super::{differences, fill_blocking, forget_all};
 use crate::day_segment::{self, code_visits, part};
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
-    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, spread_events, store_events,
+    BASES_MS, GenEvent, Reference, SITE, check_all_filtered, spread_events, store_generated,
 };
 use crate::{Store, StoreOptions};
 
@@ -21,9 +21,7 @@ fn twenty_days() -> Vec<GenEvent> {
 }
 
 fn store_twenty_days(dir: &std::path::Path) -> Store {
-    let events = arrival_order(BASES_MS[1], &twenty_days());
-    store_events(dir, ZONE, &events, &[30, 9, 70]);
-    Store::open(dir, StoreOptions::default()).unwrap()
+    store_generated(dir, ZONE, BASES_MS[1], &twenty_days(), &[30, 9, 70])
 }
 
 /// Every query with filters on a page, an event name and a page with a
@@ -34,22 +32,20 @@ fn check_filtered(store: &Store) {
         .with(|db| {
             let reference = Reference::load(db.connection(), SiteTimeZone::parse(ZONE).unwrap());
             let first = db.stats_site(SITE)?.unwrap().first_day.unwrap();
-            for filters in [
-                "page==/pricing",
-                "event==Signup",
-                "page==/docs;source==Google",
-                "page!=/pricing",
-            ] {
-                let query = StatsQuery {
-                    range: DayRange {
-                        start: first - 1,
-                        end: first + 21,
-                    },
-                    filters: mallard_core::filter::parse_filters(filters).unwrap(),
-                    with_imported: false,
-                };
-                check_all(db, &reference, &query);
-            }
+            check_all_filtered(
+                db,
+                &reference,
+                DayRange {
+                    start: first - 1,
+                    end: first + 21,
+                },
+                &[
+                    "page==/pricing",
+                    "event==Signup",
+                    "page==/docs;source==Google",
+                    "page!=/pricing",
+                ],
+            );
             Ok(())
         })
         .unwrap();

@@ -5,12 +5,12 @@ use mallard_core::{DayRange, SiteTimeZone};
 use rusqlite::{Connection, params};
 
 use super::{Piece, RollupTable, SPAN_DAYS, cover, differences, fill_blocking, forget_all};
+use crate::Store;
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
-    BASES_MS, GenEvent, Reference, SITE, arrival_order, check_all, make_event, spread_events,
-    store_events,
+    BASES_MS, GenEvent, Reference, SITE, check_all_filtered, make_event, spread_events,
+    store_generated,
 };
-use crate::{Store, StoreOptions};
 
 const ZONE: &str = "Europe/Berlin";
 
@@ -20,9 +20,7 @@ fn fifty_days() -> Vec<GenEvent> {
 }
 
 fn store_fifty_days(dir: &std::path::Path) -> Store {
-    let events = arrival_order(BASES_MS[2], &fifty_days());
-    store_events(dir, ZONE, &events, &[40, 7, 90]);
-    Store::open(dir, StoreOptions::default()).unwrap()
+    store_generated(dir, ZONE, BASES_MS[2], &fifty_days(), &[40, 7, 90])
 }
 
 fn days(start: i64, end: i64) -> DayRange {
@@ -37,14 +35,12 @@ fn check_ranges(store: &Store, ranges: &[DayRange]) {
         .with(|db| {
             let reference = Reference::load(db.connection(), SiteTimeZone::parse(ZONE).unwrap());
             for &range in ranges {
-                for filters in ["", "source==Google", "page==/pricing"] {
-                    let query = StatsQuery {
-                        range,
-                        filters: mallard_core::filter::parse_filters(filters).unwrap(),
-                        with_imported: false,
-                    };
-                    check_all(db, &reference, &query);
-                }
+                check_all_filtered(
+                    db,
+                    &reference,
+                    range,
+                    &["", "source==Google", "page==/pricing"],
+                );
             }
             Ok(())
         })

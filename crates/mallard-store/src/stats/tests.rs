@@ -684,6 +684,37 @@ pub(super) fn parse_filters(picked: &[(usize, bool)]) -> Vec<Filter> {
     mallard_core::filter::parse_filters(&text.join(";")).unwrap()
 }
 
+/// A store in `dir` (a site in `zone`) holding `events` from `base_ms`,
+/// sent in their arrival order in batches of the sizes of `batches`.
+pub(crate) fn store_generated(
+    dir: &std::path::Path,
+    zone: &str,
+    base_ms: i64,
+    events: &[GenEvent],
+    batches: &[usize],
+) -> Store {
+    store_events(dir, zone, &arrival_order(base_ms, events), batches);
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+/// Checks every query on `range` under each of `filters` (written as the
+/// `filters` parameter is) against `reference`.
+pub(crate) fn check_all_filtered(
+    db: &ReadConn<'_>,
+    reference: &Reference,
+    range: DayRange,
+    filters: &[&str],
+) {
+    for filters in filters {
+        let query = StatsQuery {
+            range,
+            filters: mallard_core::filter::parse_filters(filters).unwrap(),
+            with_imported: false,
+        };
+        check_all(db, reference, &query);
+    }
+}
+
 /// Checks every query on `query`'s range and filters against `reference`.
 pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQuery) {
     let site = db.stats_site(SITE).unwrap().unwrap();
@@ -940,22 +971,20 @@ fn events_of_visits_that_started_days_before_the_range_are_counted() {
                     "{longest:?}"
                 );
                 for day in first_day..first_day + 3 {
-                    for filters in [
-                        MATCH_ALL,
-                        "page==/pricing",
-                        "source==Google",
-                        "event==Signup",
-                    ] {
-                        let query = StatsQuery {
-                            range: DayRange {
-                                start: day,
-                                end: day + 1,
-                            },
-                            filters: mallard_core::filter::parse_filters(filters).unwrap(),
-                            with_imported: false,
-                        };
-                        check_all(db, &reference, &query);
-                    }
+                    check_all_filtered(
+                        db,
+                        &reference,
+                        DayRange {
+                            start: day,
+                            end: day + 1,
+                        },
+                        &[
+                            MATCH_ALL,
+                            "page==/pricing",
+                            "source==Google",
+                            "event==Signup",
+                        ],
+                    );
                 }
                 Ok(())
             })
