@@ -323,8 +323,9 @@ pub(crate) struct PackedVisit<'a> {
     /// The visitor id (0 unless visitors were asked for).
     pub(crate) visitor_id: i64,
     /// The event codes in time order ([`day_segment::step_code`]), when
-    /// steps were asked for.
-    pub(crate) codes: PackedCodes<'a>,
+    /// steps were asked for; `None` for a visit the gate hands over without
+    /// them ([`CodeGate::steps_for`]).
+    pub(crate) codes: Option<PackedCodes<'a>>,
 }
 
 /// The event codes of one packed visit, decoded as they are iterated.
@@ -378,7 +379,7 @@ impl Iterator for PackedCodes<'_> {
 
 /// Which parts of packed days a behavioural query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Parts {
+pub(crate) struct Parts<'a> {
     /// The start times (else a visit's `start_ts` is its day's first
     /// instant, except on days the period's bounds cut).
     pub(crate) starts: bool,
@@ -389,6 +390,25 @@ pub(crate) struct Parts {
     /// With steps: visits with fewer steps are skipped (each step takes at
     /// least one byte, so fewer bytes mean fewer steps).
     pub(crate) min_steps: usize,
+    /// With steps: which visits matter by the codes they hold, read from
+    /// the days' code index.
+    pub(crate) gate: Option<CodeGate<'a>>,
+}
+
+/// Which visits of packed days a behavioural query wants, by the codes
+/// they hold ([`day_segment::code_visits::holders`]): on a day with a code
+/// index the visits that hold none of `holding` are passed over, and those
+/// that hold none of `steps_for` are handed over without their codes, so
+/// neither has its codes decoded. A day without the index (packed before
+/// it existed) hands every visit over with its codes, so a query must give
+/// the same answer either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodeGate<'a> {
+    /// A visit that holds none of these codes adds nothing.
+    pub(crate) holding: &'a [u64],
+    /// A visit that holds one of `holding` but none of these adds the same
+    /// whatever its other codes are.
+    pub(crate) steps_for: &'a [u64],
 }
 
 /// The parts of one packed day that a behavioural query reads.
@@ -404,6 +424,8 @@ struct PackedDay {
     /// Visits with fewer bytes of codes are skipped.
     min_steps: usize,
     visitors: Option<Vec<u8>>,
+    /// The code index, when the query has a gate and the day an index.
+    code_visits: Option<Vec<u8>>,
 }
 
 /// Reads the parts of the day of `range`; `None` when the day is not packed
@@ -412,7 +434,7 @@ fn load_day(
     conn: &Connection,
     site: i64,
     range: DayRange,
-    parts: Parts,
+    parts: Parts<'_>,
 ) -> Result<Option<PackedDay>, StoreError> {
     let day = utc_day(range.from_ms);
     let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
@@ -423,21 +445,29 @@ fn load_day(
     wanted[part::STARTS as usize] = starts;
     wanted[part::STEPS as usize] = parts.steps;
     wanted[part::VISITORS as usize] = parts.visitors;
-    let Some([starts, steps, visitors, ..]) = load_parts(conn, site, day, wanted)? else {
+    wanted[part::CODE_VISITS as usize] = parts.steps && parts.gate.is_some();
+    let Some(mut loaded) = load_parts(conn, site, day, wanted)? else {
         return Ok(None);
     };
+    let mut take = |id: i64| loaded[id as usize].take();
     Ok(Some(PackedDay {
         site,
         range,
-        starts,
-        steps,
+        starts: take(part::STARTS),
+        steps: take(part::STEPS),
         min_steps: if parts.steps { parts.min_steps } else { 0 },
-        visitors,
+        visitors: take(part::VISITORS),
+        code_visits: take(part::CODE_VISITS),
     }))
 }
 
-/// Calls `each` with every visit of `day` that starts within its range.
-fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result<(), Damaged> {
+/// Calls `each` with every visit of `day` that starts within its range and
+/// that `gate` (on a day with a code index) lets through.
+fn decode_day(
+    day: &PackedDay,
+    gate: Option<CodeGate<'_>>,
+    each: &mut impl FnMut(PackedVisit<'_>),
+) -> Result<(), Damaged> {
     let day_start = utc_day(day.range.from_ms) * DAY_MS;
     // Where the visits' codes start.
     let (steps, mut at_step) = match &day.steps {
@@ -461,6 +491,26 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
             _ => return Err(Damaged),
         },
         None => 0,
+    };
+    // Per visit, bit 0 when it holds a code of the gate's `holding`, bit 1
+    // one of its `steps_for`.
+    let held = match (gate, &day.code_visits) {
+        (Some(gate), Some(index)) => {
+            // The visitor ids tell the count when the start times do not;
+            // a damaged count allocates no more than the index has bytes
+            // (each visit is in the list of one code at least).
+            let count_hint = match (&day.visitors, count) {
+                (_, known) if known != u64::MAX => usize::try_from(known).unwrap_or(0),
+                (Some(bytes), _) if width > 0 => bytes.len().saturating_sub(1) / width,
+                _ => 0,
+            };
+            Some(day_segment::code_visits::holders(
+                index,
+                count_hint.min(index.len()),
+                &[gate.holding, gate.steps_for],
+            )?)
+        }
+        _ => None,
     };
     let mut start_ts = day_start;
     let mut visit = 0usize;
@@ -486,9 +536,13 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
         };
         let at = visit;
         visit += 1;
+        let held = held
+            .as_deref()
+            .map(|held| held.get(at).copied().unwrap_or(0));
         if start_ts < day.range.from_ms
             || start_ts >= day.range.to_ms
             || codes.len() < day.min_steps
+            || held.is_some_and(|held| held & 1 == 0)
         {
             continue;
         }
@@ -499,7 +553,10 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
         each(PackedVisit {
             start_ts,
             visitor_id,
-            codes: PackedCodes(codes),
+            codes: match held {
+                Some(held) if held & 2 == 0 => None,
+                _ => Some(PackedCodes(codes)),
+            },
         });
     }
     Ok(())
@@ -509,7 +566,8 @@ fn decode_day(day: &PackedDay, each: &mut impl FnMut(PackedVisit<'_>)) -> Result
 /// days, up to the first day with visits that is not packed, in parallel (see
 /// [`fold_days`]), handing over start times, visitor ids and undecoded event
 /// codes. Steps are read only with `parts.steps`, visitor ids only with
-/// `parts.visitors`. Returns the accumulators, to be merged by the caller,
+/// `parts.visitors`; with `parts.gate`, the days' code index picks the
+/// visits handed over, and which of them come with their codes. Returns the accumulators, to be merged by the caller,
 /// and the instant from which the visits are not packed (`to_ms` when all
 /// are).
 pub(crate) fn fold<A: Send>(
@@ -517,7 +575,7 @@ pub(crate) fn fold<A: Send>(
     site: i64,
     from_ms: i64,
     to_ms: i64,
-    parts: Parts,
+    parts: Parts<'_>,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, PackedVisit<'_>) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
@@ -531,7 +589,7 @@ pub(crate) fn fold<A: Send>(
         new,
         || (),
         |fold, (), day| {
-            decode_day(day, &mut |visit| each(fold, visit))
+            decode_day(day, parts.gate, &mut |visit| each(fold, visit))
                 .map_err(|Damaged| damaged(day.site, utc_day(day.range.from_ms)))
         },
     )

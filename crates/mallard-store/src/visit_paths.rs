@@ -831,7 +831,10 @@ pub(crate) mod tests {
         parts: Parts,
     ) -> Result<(Vec<SeenVisit>, i64), StoreError> {
         let (folds, rest) = fold(conn, site, from_ms, to_ms, parts, Vec::new, |seen, v| {
-            seen.push((v.start_ts, v.visitor_id, v.codes.collect::<Vec<u64>>()));
+            let codes = v
+                .codes
+                .expect("a fold without a gate reads every visit's codes");
+            seen.push((v.start_ts, v.visitor_id, codes.collect::<Vec<u64>>()));
         })?;
         let mut seen: Vec<_> = folds.into_iter().flatten().collect();
         seen.sort();
@@ -846,6 +849,7 @@ pub(crate) mod tests {
             steps: true,
             visitors: true,
             min_steps: 0,
+            gate: None,
         };
         read(conn, SITE, from, to, parts).unwrap()
     }
@@ -890,6 +894,7 @@ pub(crate) mod tests {
             steps: true,
             visitors: true,
             min_steps: 2,
+            gate: None,
         };
         let (long, _) = read(&conn, SITE, d, d + 3 * DAY_MS, parts).unwrap();
         let long: Vec<i64> = long.iter().map(|v| v.1).collect();
@@ -914,6 +919,43 @@ pub(crate) mod tests {
         let (cut, _) = read(&conn, SITE, d + 2_000, d + DAY_MS, parts).unwrap();
         let cut: Vec<i64> = cut.iter().map(|v| v.0).collect();
         assert_eq!(cut, vec![d + 5_500]);
+        // A gate passes over the visits without its `holding` codes, and
+        // hands over without codes those without its `steps_for`...
+        let (holding, steps_for) = ([3 << 1], [(2 << 1) | 1]);
+        let gate = crate::segment_fold::CodeGate {
+            holding: &holding,
+            steps_for: &steps_for,
+        };
+        let gated = |conn: &Connection| {
+            let parts = Parts {
+                gate: Some(gate),
+                ..parts
+            };
+            let (folds, _) = fold(conn, SITE, d, d + 3 * DAY_MS, parts, Vec::new, |seen, v| {
+                seen.push((v.visitor_id, v.codes.map(|c| c.collect::<Vec<u64>>())));
+            })
+            .unwrap();
+            let mut seen: Vec<_> = folds.into_iter().flatten().collect();
+            seen.sort();
+            seen
+        };
+        assert_eq!(
+            gated(&conn),
+            vec![(-7, Some(vec![3 << 1, (2 << 1) | 1])), (9, None)]
+        );
+        // ...on the days with a code index: the others read every visit.
+        conn.execute(
+            "DELETE FROM day_segments WHERE day = 11 AND part = ?1",
+            [part::CODE_VISITS],
+        )
+        .unwrap();
+        assert_eq!(
+            gated(&conn),
+            vec![
+                (-7, Some(vec![3 << 1, (2 << 1) | 1])),
+                (9, Some(vec![3 << 1]))
+            ]
+        );
         // Bounds inside a day keep the visits that start within them.
         let (seen, _) = read_all(&conn, d + 2_000, d + DAY_MS);
         assert_eq!(seen.len(), 1);
@@ -970,6 +1012,7 @@ pub(crate) mod tests {
             steps: true,
             visitors: false,
             min_steps: 0,
+            gate: None,
         };
         // A part of another format, or one whose bytes changed, is damaged:
         // the error names the site and the day.
@@ -1003,6 +1046,7 @@ pub(crate) mod tests {
             steps: false,
             visitors: true,
             min_steps: 0,
+            gate: None,
         };
         assert_eq!(
             read(&conn, SITE, d, d + DAY_MS, visitors).unwrap().0.len(),

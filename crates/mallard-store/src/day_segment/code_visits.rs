@@ -127,6 +127,35 @@ pub(crate) fn selection(
     Ok(Some(met.into_iter().map(|bits| bits == all).collect()))
 }
 
+/// Per visit of a day, from its (unsealed) code index `index`, bit `g` set
+/// when the visit holds one of the codes of `groups[g]` (at most eight
+/// groups). The day's visit count need not be known: the answer has room
+/// for `count_hint` visits, or up to the last visit that holds any of the
+/// codes when that is later, and the visits after its end hold none.
+pub(crate) fn holders(
+    index: &[u8],
+    count_hint: usize,
+    groups: &[&[u64]],
+) -> Result<Vec<u8>, Damaged> {
+    debug_assert!(groups.len() <= 8);
+    let mut marks: Vec<u8> = vec![0; count_hint];
+    walk(index, |code, list| {
+        let bits = groups.iter().enumerate().fold(0u8, |bits, (g, codes)| {
+            bits | u8::from(codes.contains(&code)) << g
+        });
+        if bits == 0 {
+            return Ok(());
+        }
+        visits_of(list, usize::MAX, |visit| {
+            if visit >= marks.len() {
+                marks.resize(visit + 1, 0);
+            }
+            marks[visit] |= bits;
+        })
+    })?;
+    Ok(marks)
+}
+
 /// Hands `each` every code of `index` in order with the bytes of its list
 /// of visits, checking that the codes ascend and that each list ends where
 /// its length says (the lists themselves are read by [`visits_of`]).

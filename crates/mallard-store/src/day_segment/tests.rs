@@ -716,6 +716,33 @@ proptest! {
             Some(selected) => prop_assert_eq!(selected, searched),
             None => prop_assert!(needs.iter().all(|n| *n == StepNeed::PageView)),
         }
+        // Its holders of groups of codes are those the steps hold, up to
+        // the last visit that holds any.
+        let groups: Vec<Vec<u64>> = picks
+            .iter()
+            .map(|&(kind, id)| vec![step_code(id, kind != 1), step_code(id + 1, true)])
+            .collect();
+        let group_slices: Vec<&[u64]> = groups.iter().map(Vec::as_slice).collect();
+        let mut at = 1;
+        let mut held: Vec<u8> = (0..visits.len())
+            .map(|_| {
+                let codes = next_codes(&steps, &mut at).unwrap();
+                let mut within = 0;
+                let mut bits = 0u8;
+                while within < codes.len() {
+                    let code = crate::varint::get_varint(codes, &mut within).unwrap();
+                    for (g, group) in groups.iter().enumerate() {
+                        bits |= u8::from(group.contains(&code)) << g;
+                    }
+                }
+                bits
+            })
+            .collect();
+        prop_assert_eq!(&code_visits::holders(&index, visits.len(), &group_slices).unwrap(), &held);
+        while held.last() == Some(&0) {
+            held.pop();
+        }
+        prop_assert_eq!(code_visits::holders(&index, 0, &group_slices).unwrap(), held);
         // Another day's index does not match these steps, unless it is the
         // same.
         let mut other = visits.clone();

@@ -8,9 +8,12 @@
 //! finds the deepest chain in one pass.
 //!
 //! Visits are read through [`super::source`]: without a window (and without
-//! filters) the packed paths of closed days serve; with a window the events'
-//! times are read too, and with a goal step that has a property (`goal:Pro
-//! signups`) the events' properties.
+//! filters) the packed paths of closed days serve, and their code index
+//! tells which visits hold the first step (the others reach nothing) and
+//! the second (the others reach step 1), so only visits with both have
+//! their paths decoded; with a window the events' times are read too, and
+//! with a goal step that has a property (`goal:Pro signups`) the events'
+//! properties.
 
 use mallard_core::Step;
 use rusqlite::Connection;
@@ -22,6 +25,7 @@ use super::source::{Bounds, VisitFilter, VisitFold, fold_matching, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
+use crate::segment_fold::CodeGate;
 use crate::stats::predicate::matching_paths;
 use crate::visit_record::Columns;
 
@@ -52,6 +56,11 @@ impl StepMatch {
     /// Whether no stored event can be this step.
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The event codes of this step ([`crate::day_segment::step_code`]).
+    fn codes(&self) -> Vec<u64> {
+        self.0.iter().map(|id| id.0).collect()
     }
 }
 
@@ -195,6 +204,10 @@ fn reaching(per_level: &[u64]) -> Vec<u64> {
 struct Reached<'a> {
     /// The steps.
     steps: &'a [StepMatch],
+    /// The codes of the first step, and of the second: a visit without the
+    /// first reaches nothing, and one with the first but not the second
+    /// reaches step 1 whatever its other events are.
+    gate: (&'a [u64], &'a [u64]),
     /// Visits per deepest level reached (index 0: none); a visit counts
     /// for every step up to its level, which [`reaching`] adds up once at
     /// the end rather than per visit.
@@ -204,9 +217,11 @@ struct Reached<'a> {
 }
 
 impl<'a> Reached<'a> {
-    fn new(steps: &'a [StepMatch]) -> Self {
+    /// A funnel of `steps`, whose first two steps' codes are `gate`.
+    fn new(steps: &'a [StepMatch], gate: (&'a [u64], &'a [u64])) -> Self {
         Self {
             steps,
+            gate,
             visits: vec![0; steps.len() + 1],
             deepest: ByVisitor::default(),
         }
@@ -225,6 +240,18 @@ impl VisitFold for Reached<'_> {
     fn add_visit(&mut self, visitor_id: i64, steps: impl Iterator<Item = StepId>) {
         let level = greedy_level(self.steps, steps);
         self.add(visitor_id, level);
+    }
+
+    fn code_gate(&self) -> Option<CodeGate<'_>> {
+        Some(CodeGate {
+            holding: self.gate.0,
+            steps_for: self.gate.1,
+        })
+    }
+
+    /// A visit with the first step but not the second reaches step 1.
+    fn add_unread(&mut self, visitor_id: i64) {
+        self.add(visitor_id, 1);
     }
 
     fn merge(&mut self, other: Self) {
@@ -248,14 +275,17 @@ pub(crate) fn run(
         .into_iter()
         .unzip();
     let with_props = props.iter().any(Option::is_some);
-    let mut reached = Reached::new(&ids);
+    let [first_codes, second_codes] =
+        [0, 1].map(|step| ids.get(step).map(StepMatch::codes).unwrap_or_default());
+    let gate = (first_codes.as_slice(), second_codes.as_slice());
+    let mut reached = Reached::new(&ids, gate);
     if ids.first().is_some_and(|first| !first.is_empty()) {
         match window_ms {
             // Without a window (or a goal's property) event times do not
             // matter, so packed days serve.
             None if !with_props => {
                 reached = fold_visits(conn, site, query, StepKinds::All, true, || {
-                    Reached::new(&ids)
+                    Reached::new(&ids, gate)
                 })?;
             }
             _ => {
@@ -275,7 +305,7 @@ pub(crate) fn run(
                     bounds,
                     &filter,
                     columns,
-                    || (Reached::new(&ids), Vec::new()),
+                    || (Reached::new(&ids, gate), Vec::new()),
                     |(reached, events): &mut (Reached<'_>, Vec<(i64, StepMask)>), visit| {
                         events.clear();
                         events.extend(visit.events.iter().map(|event| {

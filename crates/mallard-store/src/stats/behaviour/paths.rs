@@ -24,6 +24,7 @@ use super::step::{StepId, StepKinds};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, visitor_hash};
+use crate::segment_fold::CodeGate;
 
 /// The visitors of a neighbour stay exact up to this many, as those of a
 /// breakdown's value do.
@@ -660,6 +661,8 @@ fn flow_rows(
 struct FlowFold {
     /// The page whose flow is counted.
     target: StepId,
+    /// Its code, the one a visit must hold to count.
+    target_code: [u64; 1],
     visits: u64,
     views: u64,
     next: NeighbourCounts,
@@ -670,6 +673,7 @@ impl FlowFold {
     fn new(target: StepId, max_dim: i64) -> Self {
         Self {
             target,
+            target_code: [target.0],
             visits: 0,
             views: 0,
             next: NeighbourCounts::new(max_dim),
@@ -711,6 +715,14 @@ impl VisitFold for FlowFold {
         }
         self.visits += 1;
         self.views += views;
+    }
+
+    /// Only the visits that view the page count.
+    fn code_gate(&self) -> Option<CodeGate<'_>> {
+        Some(CodeGate {
+            holding: &self.target_code,
+            steps_for: &self.target_code,
+        })
     }
 
     fn merge(&mut self, other: Self) {

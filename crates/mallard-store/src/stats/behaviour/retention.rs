@@ -150,6 +150,7 @@ pub(crate) fn run(
                 steps: false,
                 visitors: true,
                 min_steps: 0,
+                gate: None,
             },
             |(fold, span): &mut (ByVisitor<Seen>, WeekSpan),
              v: crate::segment_fold::PackedVisit<'_>| {

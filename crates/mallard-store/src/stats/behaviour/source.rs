@@ -19,7 +19,7 @@ use super::super::predicate::{MatchingVisits, Predicate};
 use super::super::{SiteInfo, StatsQuery};
 use super::step::{StepId, StepKinds};
 use crate::error::StoreError;
-use crate::segment_fold::PackedCodes;
+use crate::segment_fold::{CodeGate, PackedCodes};
 use crate::visit_record::{Columns, VisitRecord};
 
 /// The instants `[from, to)` of a query's local days.
@@ -221,7 +221,16 @@ impl StepKinds {
     /// Hands the packed codes this query wants to `fold` as steps; the match
     /// is made once per visit, so each kind gets a tight loop of its own.
     #[inline]
-    fn add_packed<A: VisitFold>(self, fold: &mut A, visitor_id: i64, codes: PackedCodes<'_>) {
+    fn add_packed<A: VisitFold>(
+        self,
+        fold: &mut A,
+        visitor_id: i64,
+        codes: Option<PackedCodes<'_>>,
+    ) {
+        let Some(codes) = codes else {
+            fold.add_unread(visitor_id);
+            return;
+        };
         match self {
             Self::All => fold.add_visit(visitor_id, codes.map(StepId)),
             Self::Pageviews => {
@@ -259,6 +268,22 @@ pub(crate) trait VisitFold: Send + Sized {
         1
     }
 
+    /// The codes a visit must hold to add anything, and those without which
+    /// its other steps do not matter ([`CodeGate`]): packed days with a code
+    /// index pass over the first kind of visit and hand the second to
+    /// [`Self::add_unread`], both undecoded. `None`: every visit's steps.
+    fn code_gate(&self) -> Option<CodeGate<'_>> {
+        None
+    }
+
+    /// Adds a visit that holds one of the gate's `holding` codes and none of
+    /// its `steps_for`, without its steps: what [`Self::add_visit`] adds for
+    /// any such visit. A fold without a gate, or whose `steps_for` include
+    /// its `holding`, is never handed such a visit.
+    fn add_unread(&mut self, visitor_id: i64) {
+        let _ = visitor_id;
+    }
+
     /// Adds the visits another accumulator folded.
     fn merge(&mut self, other: Self);
 }
@@ -281,6 +306,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
         steps: true,
         visitors: with_visitors,
         min_steps: total.min_steps(),
+        gate: total.code_gate(),
     };
     let columns = Columns {
         visitors: with_visitors,
