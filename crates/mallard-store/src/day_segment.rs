@@ -1147,6 +1147,28 @@ pub(crate) fn decode(
         }
         selection = Some(selected);
     }
+    // The visits holding a code the gate may count, likewise: the others
+    // are passed over, and the codes of those selected not screened again.
+    let mut codes_screened = false;
+    if let Some(index) = code_index
+        && gate.screens_codes()
+    {
+        codes_screened = true;
+        let counted =
+            code_visits::holders(index, count, |code| u8::from(gate.may_count_code(code)))?;
+        let selected: Vec<bool> = match selection {
+            Some(selected) => selected
+                .iter()
+                .zip(&counted)
+                .map(|(selected, counted)| *selected && *counted != 0)
+                .collect(),
+            None => counted.iter().map(|counted| *counted != 0).collect(),
+        };
+        if !selected.contains(&true) {
+            return Ok(());
+        }
+        selection = Some(selected);
+    }
     let steps = get(part::STEPS)?;
     let mut at_step = 1;
     if let Some(steps) = steps
@@ -1284,7 +1306,7 @@ pub(crate) fn decode(
             && match codes {
                 Some(codes) => {
                     (step_needs.is_empty() || has_steps(codes, &step_needs))
-                        && gate.may_count_codes(codes)
+                        && (codes_screened || gate.may_count_codes(codes))
                 }
                 None => true,
             };

@@ -507,7 +507,10 @@ fn decode_day(
             Some(day_segment::code_visits::holders(
                 index,
                 count_hint.min(index.len()),
-                &[gate.holding, gate.steps_for],
+                |code| {
+                    u8::from(gate.holding.contains(&code))
+                        | u8::from(gate.steps_for.contains(&code)) << 1
+                },
             )?)
         }
         _ => None,

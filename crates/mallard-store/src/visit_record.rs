@@ -186,6 +186,21 @@ pub(crate) trait VisitGate: Sync {
         let _ = codes;
         true
     }
+
+    /// Whether [`Self::may_count_codes`] rules visits out code by code: it
+    /// holds exactly when one of the codes meets [`Self::may_count_code`].
+    /// A day segment with a code index then finds the visits that may
+    /// count from the index, and passes over the others in runs.
+    fn screens_codes(&self) -> bool {
+        false
+    }
+
+    /// Whether an event of code `code` may be one the query counts (see
+    /// [`Self::screens_codes`]).
+    fn may_count_code(&self, code: u64) -> bool {
+        let _ = code;
+        true
+    }
 }
 
 /// Something a visit must have among its events ([`VisitGate::step_needs`]).

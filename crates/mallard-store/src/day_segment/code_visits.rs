@@ -127,22 +127,20 @@ pub(crate) fn selection(
     Ok(Some(met.into_iter().map(|bits| bits == all).collect()))
 }
 
-/// Per visit of a day, from its (unsealed) code index `index`, bit `g` set
-/// when the visit holds one of the codes of `groups[g]` (at most eight
-/// groups). The day's visit count need not be known: the answer has room
-/// for `count_hint` visits, or up to the last visit that holds any of the
-/// codes when that is later, and the visits after its end hold none.
+/// Per visit of a day, from its (unsealed) code index `index`, the bits
+/// that `bits_of` gives the codes it holds, or-ed together (0 for a visit
+/// that holds none `bits_of` marks). The day's visit count need not be
+/// known: the answer has room for `count_hint` visits, or up to the last
+/// marked visit when that is later, and the visits after its end hold no
+/// marked code.
 pub(crate) fn holders(
     index: &[u8],
     count_hint: usize,
-    groups: &[&[u64]],
+    bits_of: impl Fn(u64) -> u8,
 ) -> Result<Vec<u8>, Damaged> {
-    debug_assert!(groups.len() <= 8);
     let mut marks: Vec<u8> = vec![0; count_hint];
     walk(index, |code, list| {
-        let bits = groups.iter().enumerate().fold(0u8, |bits, (g, codes)| {
-            bits | u8::from(codes.contains(&code)) << g
-        });
+        let bits = bits_of(code);
         if bits == 0 {
             return Ok(());
         }

@@ -288,6 +288,14 @@ impl VisitGate for ScanGate<'_> {
         self.codes.is_none_or(|screen| screen.holds_any(codes))
     }
 
+    fn screens_codes(&self) -> bool {
+        self.codes.is_some()
+    }
+
+    fn may_count_code(&self, code: u64) -> bool {
+        self.codes.is_none_or(|screen| screen.counts(code))
+    }
+
     #[inline]
     fn may_need_events(&self, start_ms: i64, end_ms: i64) -> bool {
         if self.predicate.has_event_conditions() {
@@ -361,7 +369,9 @@ fn run_screened<T: Tally>(
         return Ok(None);
     }
     let window = Window::new(&site.time_zone, range);
-    let columns = BASE_COLUMNS.with(columns).with(predicate.columns());
+    let mut columns = BASE_COLUMNS.with(columns).with(predicate.columns());
+    // The visits holding a screened code are found in the days' code index.
+    columns.code_visits |= codes.is_some();
     let gate = ScanGate {
         window,
         predicate,

@@ -4,7 +4,9 @@
 //! A goal counts only events of its custom event or of the pages its
 //! pattern matches: a visit without any of them adds nothing to the Goals
 //! card, so a day segment passes over it undecoded instead of reading its
-//! times, properties and revenue.
+//! times, properties and revenue. A day with a code index finds the visits
+//! that hold one of the codes there, code by code ([`CodeScreen::counts`]),
+//! and passes over the others in runs without searching their codes.
 //!
 //! [`VisitGate::may_count_codes`]: crate::visit_record::VisitGate::may_count_codes
 
@@ -38,17 +40,22 @@ impl CodeScreen {
     pub(crate) fn holds_any(&self, codes: &[u8]) -> bool {
         let mut at = 0;
         while let Some(code) = get_varint(codes, &mut at) {
-            let id = (code >> 1) as i64;
-            let counted = if code & 1 == 1 {
-                self.names.contains(id)
-            } else {
-                self.pages.contains(id)
-            };
-            if counted {
+            if self.counts(code) {
                 return true;
             }
         }
         false
+    }
+
+    /// Whether the event of step code `code` is one the screen counts.
+    #[inline]
+    pub(crate) fn counts(&self, code: u64) -> bool {
+        let id = (code >> 1) as i64;
+        if code & 1 == 1 {
+            self.names.contains(id)
+        } else {
+            self.pages.contains(id)
+        }
     }
 }
 
