@@ -879,12 +879,16 @@ pub(super) fn breakdown(
     spec: BreakdownSpec,
 ) -> Result<Vec<(i64, Totals)>, StoreError> {
     let by = spec.by();
-    let tally = run(
+    // Custom events are what an event breakdown counts: the visits without
+    // one are passed over undecoded.
+    let screen = (spec.row_kind == kind::EVENT).then(CodeScreen::custom_events);
+    let tally = run_screened(
         conn,
         site,
         range,
         predicate,
         (spec.columns(), by.event_need()),
+        screen.as_ref(),
         || BreakdownTally {
             by,
             values: ValueTable::default(),

@@ -20,6 +20,8 @@ pub(crate) struct CodeScreen {
     names: IdSet,
     /// Page path ids.
     pages: IdSet,
+    /// Whether every custom event counts, whatever its name.
+    every_custom_event: bool,
 }
 
 impl CodeScreen {
@@ -29,6 +31,16 @@ impl CodeScreen {
         Self {
             names: names.into_iter().collect(),
             pages,
+            every_custom_event: false,
+        }
+    }
+
+    /// A screen for every custom event (an event breakdown counts nothing
+    /// of a visit with page views only).
+    pub(crate) fn custom_events() -> Self {
+        Self {
+            every_custom_event: true,
+            ..Self::default()
         }
     }
 
@@ -52,7 +64,7 @@ impl CodeScreen {
     pub(crate) fn counts(&self, code: u64) -> bool {
         let id = (code >> 1) as i64;
         if code & 1 == 1 {
-            self.names.contains(id)
+            self.every_custom_event || self.names.contains(id)
         } else {
             self.pages.contains(id)
         }
@@ -82,6 +94,8 @@ mod tests {
                 if pageview { pages.contains(&id) } else { names.contains(&id) }
             });
             prop_assert_eq!(screen.holds_any(&codes), expected);
+            let any_custom = events.iter().any(|&(pageview, _)| !pageview);
+            prop_assert_eq!(CodeScreen::custom_events().holds_any(&codes), any_custom);
         }
     }
 }
