@@ -66,8 +66,8 @@ use rustc_hash::FxHashMap;
 
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, Take, VisitGate,
-    VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, Columns, EntryNeed, EventRecord, StepNeed, Take,
+    VisitGate, VisitRecord,
 };
 use crate::visits::VisitAttributes;
 
@@ -1020,6 +1020,35 @@ impl EventCursor<'_> {
     }
 }
 
+/// How many events the visit whose length and codes start at `*at` of the
+/// steps part `steps` has (how many varints its codes hold), moving `*at`
+/// past them. Codes of up to eight bytes, nearly every visit's, are counted
+/// in one load of eight bytes.
+#[inline]
+fn events_at(steps: &[u8], at: &mut usize) -> Result<u64, Damaged> {
+    let length = usize::try_from(get_varint(steps, at).ok_or(Damaged)?).map_err(|_| Damaged)?;
+    let start = *at;
+    let end = start.checked_add(length).ok_or(Damaged)?;
+    let events = match steps.get(start..start.saturating_add(8)) {
+        Some(eight) if length <= 8 => {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(eight).map_err(|_| Damaged)?);
+            // Only the visit's own bytes count.
+            let own = match length {
+                0 => 0,
+                8 => u64::MAX,
+                n => (1u64 << (8 * n)) - 1,
+            };
+            u64::from((!word & 0x8080_8080_8080_8080 & own).count_ones())
+        }
+        _ => varint_ends(steps.get(start..end).ok_or(Damaged)?),
+    };
+    if end > steps.len() {
+        return Err(Damaged);
+    }
+    *at = end;
+    Ok(events)
+}
+
 /// How many varints end in `bytes` (the bytes without the high bit), eight
 /// bytes at a time.
 fn varint_ends(bytes: &[u8]) -> u64 {
@@ -1074,6 +1103,67 @@ fn next_codes<'a>(steps: &'a [u8], at: &mut usize) -> Result<&'a [u8], Damaged> 
     let codes = steps.get(*at..end).ok_or(Damaged)?;
     *at = end;
     Ok(codes)
+}
+
+/// Narrows `selection` (of a day of `count` visits; `None` selects every
+/// one) to the visits `held` marks. Whether any visit is left.
+fn narrow(
+    selection: &mut Option<Vec<bool>>,
+    count: usize,
+    held: impl IntoIterator<Item = bool>,
+) -> bool {
+    let selected: Vec<bool> = match selection.take() {
+        Some(selected) => selected
+            .into_iter()
+            .zip(held)
+            .map(|(selected, held)| selected && held)
+            .collect(),
+        None => held.into_iter().take(count).collect(),
+    };
+    let any = selected.contains(&true);
+    *selection = Some(selected);
+    any
+}
+
+/// Per visit of a day of `count` visits, whether one of its events carries
+/// what `need` asks for, from the (unsealed) steps part, whose codes tell
+/// each visit's events, and the part that holds it (`entries`: revenue or
+/// properties, whose entries name their events by the day's index).
+pub(crate) fn entry_holders(
+    steps: &[u8],
+    count: usize,
+    entries: &[u8],
+    need: EntryNeed,
+) -> Result<Vec<bool>, Damaged> {
+    if steps.first() != Some(&STEPS_FORMAT) {
+        return Err(Damaged);
+    }
+    let mut held = vec![false; count];
+    let mut entries = Entries::new(entries)?;
+    let (mut at, mut first_event) = (1, 0u64);
+    for visit in &mut held {
+        if entries.next == u64::MAX {
+            break;
+        }
+        let end = first_event + events_at(steps, &mut at)?;
+        while entries.next < end {
+            let index = entries.next;
+            *visit |= match need {
+                EntryNeed::Revenue => entries.pair(index)?.0.is_some(),
+                EntryNeed::Props { key: None } => {
+                    entries.props(index, |_, _| {})?;
+                    true
+                }
+                EntryNeed::Props { key: Some(wanted) } => {
+                    let mut has = false;
+                    entries.props(index, |key, _| has |= key == wanted)?;
+                    has
+                }
+            };
+        }
+        first_event = end;
+    }
+    Ok(held)
 }
 
 /// Decodes the visits of the day starting at `day_start_ms` from `parts`
@@ -1133,19 +1223,9 @@ pub(crate) fn decode(
         && let Some(by_codes) = code_visits::selection(index, count, &day_needs)?
     {
         needs_met = true;
-        let selected = match selection {
-            Some(mut selected) => {
-                for (selected, holds) in selected.iter_mut().zip(by_codes) {
-                    *selected &= holds;
-                }
-                selected
-            }
-            None => by_codes,
-        };
-        if !selected.contains(&true) {
+        if !narrow(&mut selection, count, by_codes) {
             return Ok(());
         }
-        selection = Some(selected);
     }
     // The visits holding a code the gate may count, likewise: the others
     // are passed over, and the codes of those selected not screened again.
@@ -1156,20 +1236,24 @@ pub(crate) fn decode(
         codes_screened = true;
         let counted =
             code_visits::holders(index, count, |code| u8::from(gate.may_count_code(code)))?;
-        let selected: Vec<bool> = match selection {
-            Some(selected) => selected
-                .iter()
-                .zip(&counted)
-                .map(|(selected, counted)| *selected && *counted != 0)
-                .collect(),
-            None => counted.iter().map(|counted| *counted != 0).collect(),
-        };
-        if !selected.contains(&true) {
+        if !narrow(&mut selection, count, counted.iter().map(|c| *c != 0)) {
             return Ok(());
         }
-        selection = Some(selected);
     }
     let steps = get(part::STEPS)?;
+    // The visits whose events carry what the gate needs, likewise.
+    if let Some(need) = gate.entry_need() {
+        let entries = match need {
+            EntryNeed::Revenue => get(part::REVENUE)?,
+            EntryNeed::Props { .. } => get(part::PROPS)?,
+        };
+        if let (Some(steps), Some(entries)) = (steps, entries) {
+            let held = entry_holders(steps, count, entries, need)?;
+            if !narrow(&mut selection, count, held) {
+                return Ok(());
+            }
+        }
+    }
     let mut at_step = 1;
     if let Some(steps) = steps
         && steps.first() != Some(&STEPS_FORMAT)

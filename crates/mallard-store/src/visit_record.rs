@@ -201,6 +201,14 @@ pub(crate) trait VisitGate: Sync {
         let _ = code;
         true
     }
+
+    /// What one of a visit's events must carry for the query to count
+    /// anything of the visit: a day segment finds the visits whose events
+    /// carry it from the part that holds it (revenue or properties, when
+    /// read) and passes over the others as if the gate had skipped them.
+    fn entry_need(&self) -> Option<EntryNeed> {
+        None
+    }
 }
 
 /// Something a visit must have among its events ([`VisitGate::step_needs`]).
@@ -217,6 +225,19 @@ pub(crate) enum StepNeed {
     Name(i64),
     /// A page view.
     PageView,
+}
+
+/// What one of a visit's events must carry for a query to count anything
+/// of the visit ([`VisitGate::entry_need`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryNeed {
+    /// An amount of revenue.
+    Revenue,
+    /// Custom properties: one of key id `key`, or any without a key.
+    Props {
+        /// The key id a property must have, if any.
+        key: Option<i64>,
+    },
 }
 
 /// A condition on one attribute of a visit: it equals `value` (`None`: it

@@ -324,6 +324,31 @@ impl VisitGate for ConditionGate {
     }
 }
 
+/// A gate that takes every visit with its events, but for those none of
+/// whose events carries what `need` asks for: the day passes those over.
+struct EntryGate {
+    need: EntryNeed,
+}
+
+impl VisitGate for EntryGate {
+    fn take(&self, _: &VisitRecord) -> Take {
+        Take::Events
+    }
+
+    fn entry_need(&self) -> Option<EntryNeed> {
+        Some(self.need)
+    }
+}
+
+/// Whether one of the events of `visit` carries what `need` asks for.
+fn carries(visit: &VisitRecord, need: EntryNeed) -> bool {
+    visit.events.iter().any(|event| match need {
+        EntryNeed::Revenue => event.revenue_micros.is_some(),
+        EntryNeed::Props { key: None } => !visit.props_of(event).is_empty(),
+        EntryNeed::Props { key: Some(key) } => visit.props_of(event).iter().any(|p| p.0 == key),
+    })
+}
+
 /// A gate that takes every visit with its events and declares step needs.
 struct StepGate {
     needs: Vec<StepNeed>,
@@ -808,6 +833,41 @@ proptest! {
         // when it is read: no visit's codes are searched.
         if by_index && columns.code_visits {
             prop_assert_eq!(gate.searched.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    /// The visits whose events carry revenue, properties or a property key
+    /// are found from the steps and the part that holds them; a gate that
+    /// needs one reads only those visits when the part is read, and every
+    /// visit otherwise.
+    #[test]
+    fn visits_without_the_entries_the_gate_needs_are_passed_over(
+        visits in day(),
+        columns in columns(),
+        key in 0i64..8,
+    ) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap().to_vec();
+        let steps = payload(part::STEPS);
+        for need in [EntryNeed::Revenue, EntryNeed::Props { key: None }, EntryNeed::Props { key: Some(key) }] {
+            let holder = match need {
+                EntryNeed::Revenue => part::REVENUE,
+                EntryNeed::Props { .. } => part::PROPS,
+            };
+            let expected: Vec<bool> = visits.iter().map(|v| carries(v, need)).collect();
+            prop_assert_eq!(entry_holders(&steps, visits.len(), &payload(holder), need).unwrap(), expected);
+            let columns = Columns { events: true, ..columns };
+            let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &EntryGate { need }).unwrap();
+            let screened = match need {
+                EntryNeed::Revenue => columns.revenue,
+                EntryNeed::Props { .. } => columns.props,
+            };
+            let expected: Vec<VisitRecord> = visits
+                .iter()
+                .filter(|v| !screened || carries(v, need))
+                .map(|v| project(v, columns))
+                .collect();
+            prop_assert_eq!(read, expected);
         }
     }
 

@@ -26,8 +26,8 @@ use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, Take, VisitGate,
-    VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, Columns, EntryNeed, EventRecord, StepNeed, Take,
+    VisitGate, VisitRecord,
 };
 
 /// Milliseconds in a day of a zone with one offset.
@@ -229,8 +229,18 @@ struct ScanGate<'a> {
     window: Window<'a>,
     predicate: &'a Predicate,
     need: EventNeed<'a>,
-    /// The events the tally counts, when it counts only some (goals).
+    /// The events the tally counts, when it counts only some.
+    screen: Screen<'a>,
+}
+
+/// The events a tally counts, when it counts only some: day segments pass
+/// over the visits without any undecoded.
+#[derive(Debug, Clone, Copy, Default)]
+struct Screen<'a> {
+    /// Events of some codes (goals, custom events).
     codes: Option<&'a CodeScreen>,
+    /// Events that carry revenue or properties.
+    entries: Option<EntryNeed>,
 }
 
 impl VisitGate for ScanGate<'_> {
@@ -285,15 +295,21 @@ impl VisitGate for ScanGate<'_> {
 
     #[inline]
     fn may_count_codes(&self, codes: &[u8]) -> bool {
-        self.codes.is_none_or(|screen| screen.holds_any(codes))
+        self.screen
+            .codes
+            .is_none_or(|screen| screen.holds_any(codes))
     }
 
     fn screens_codes(&self) -> bool {
-        self.codes.is_some()
+        self.screen.codes.is_some()
     }
 
     fn may_count_code(&self, code: u64) -> bool {
-        self.codes.is_none_or(|screen| screen.counts(code))
+        self.screen.codes.is_none_or(|screen| screen.counts(code))
+    }
+
+    fn entry_need(&self) -> Option<EntryNeed> {
+        self.screen.entries
     }
 
     #[inline]
@@ -350,10 +366,10 @@ fn run<T: Tally>(
     read: (Columns, EventNeed<'_>),
     new: impl Fn() -> T + Sync,
 ) -> Result<Option<T>, StoreError> {
-    run_screened(conn, site, range, predicate, read, None, new)
+    run_screened(conn, site, range, predicate, read, Screen::default(), new)
 }
 
-/// [`run`] for a tally that counts only the events `codes` screens for
+/// [`run`] for a tally that counts only the events `screen` screens for
 /// (and nothing of a visit without one): day segments pass over the other
 /// visits undecoded.
 fn run_screened<T: Tally>(
@@ -362,7 +378,7 @@ fn run_screened<T: Tally>(
     range: DayRange,
     predicate: &Predicate,
     (columns, need): (Columns, EventNeed<'_>),
-    codes: Option<&CodeScreen>,
+    screen: Screen<'_>,
     new: impl Fn() -> T + Sync,
 ) -> Result<Option<T>, StoreError> {
     if predicate.matches_nothing() || range.days() <= 0 {
@@ -371,12 +387,12 @@ fn run_screened<T: Tally>(
     let window = Window::new(&site.time_zone, range);
     let mut columns = BASE_COLUMNS.with(columns).with(predicate.columns());
     // The visits holding a screened code are found in the days' code index.
-    columns.code_visits |= codes.is_some();
+    columns.code_visits |= screen.codes.is_some();
     let gate = ScanGate {
         window,
         predicate,
         need,
-        codes,
+        screen,
     };
     let tallies = fold_period(
         conn,
@@ -879,16 +895,28 @@ pub(super) fn breakdown(
     spec: BreakdownSpec,
 ) -> Result<Vec<(i64, Totals)>, StoreError> {
     let by = spec.by();
-    // Custom events are what an event breakdown counts: the visits without
-    // one are passed over undecoded.
-    let screen = (spec.row_kind == kind::EVENT).then(CodeScreen::custom_events);
+    // Custom events are what an event breakdown counts, and the events with
+    // the key what a property breakdown does: the visits without any are
+    // passed over undecoded.
+    let custom_events = CodeScreen::custom_events();
+    let screen = match spec.row_kind {
+        kind::EVENT => Screen {
+            codes: Some(&custom_events),
+            entries: None,
+        },
+        kind::PROP => Screen {
+            codes: None,
+            entries: Some(EntryNeed::Props { key: spec.prop_key }),
+        },
+        _ => Screen::default(),
+    };
     let tally = run_screened(
         conn,
         site,
         range,
         predicate,
         (spec.columns(), by.event_need()),
-        screen.as_ref(),
+        screen,
         || BreakdownTally {
             by,
             values: ValueTable::default(),

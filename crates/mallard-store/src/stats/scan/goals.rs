@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::{CodeScreen, Counted, DIM_EXACT_LIMIT, EventNeed, MainTally, Tally, run, run_screened};
+use super::{
+    CodeScreen, Counted, DIM_EXACT_LIMIT, EventNeed, MainTally, Screen, Tally, run, run_screened,
+};
 use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION};
 use crate::stats::id_set::IdSet;
@@ -234,7 +236,10 @@ fn count<'a>(
             range,
             predicate,
             (columns, need),
-            Some(&screen),
+            Screen {
+                codes: Some(&screen),
+                entries: None,
+            },
             new,
         )?
     };

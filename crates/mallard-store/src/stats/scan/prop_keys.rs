@@ -7,13 +7,13 @@
 use mallard_core::DayRange;
 use rusqlite::Connection;
 
-use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Tally, merge_counts, run};
+use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, merge_counts, run_screened};
 use crate::error::StoreError;
 use crate::hll::DIM_PRECISION;
 use crate::stats::predicate::Predicate;
 use crate::stats::rollup::IdMap;
 use crate::stats::{Breakdown, SiteInfo, Totals};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{Columns, EntryNeed, EventRecord, VisitRecord};
 
 /// The totals per property key id.
 struct PropKeysTally {
@@ -57,12 +57,17 @@ pub(in crate::stats) fn prop_keys(
         props: true,
         ..Columns::default()
     };
-    let tally = run(
+    let tally = run_screened(
         conn,
         site,
         range,
         predicate,
         (columns, EventNeed::Always),
+        // Only the events with properties count.
+        Screen {
+            codes: None,
+            entries: Some(EntryNeed::Props { key: None }),
+        },
         || PropKeysTally {
             keys: IdMap::default(),
         },

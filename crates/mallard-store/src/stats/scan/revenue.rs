@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use mallard_core::{DayRange, Interval};
 use rusqlite::Connection;
 
-use super::{EventNeed, Tally, bucket_key, run};
+use super::{EventNeed, Screen, Tally, bucket_key, run_screened};
 use crate::error::StoreError;
 use crate::stats::predicate::Predicate;
 use crate::stats::{RevenuePoint, SiteInfo};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{Columns, EntryNeed, EventRecord, VisitRecord};
 
 /// The revenue per `(currency id, bucket key)`: the total in micros and the
 /// events with an amount (currency id 0: an amount sent without one).
@@ -66,7 +66,7 @@ pub(in crate::stats) fn revenue(
         ..Columns::default()
     };
     let tz = &site.time_zone;
-    let tally = run(
+    let tally = run_screened(
         conn,
         site,
         range,
@@ -74,6 +74,11 @@ pub(in crate::stats) fn revenue(
         // Each amount counts in its event's own bucket: the events' times
         // are read unless the whole visit falls in one bucket.
         (columns, EventNeed::AlwaysTimedAcrossBuckets(interval, tz)),
+        // Only the events with an amount count.
+        Screen {
+            codes: None,
+            entries: Some(EntryNeed::Revenue),
+        },
         || RevenueTally {
             interval,
             tz,
