@@ -15,8 +15,8 @@ pub struct Query {
     pub extra: &'static str,
 }
 
-/// Every stats endpoint (main, timeseries, each breakdown, one property key)
-/// and every behaviour endpoint, with the parameters of docs/benchmarks.md.
+/// Every stats endpoint (main, timeseries, each breakdown, one property
+/// key, the property keys, revenue) and every behaviour endpoint, with the parameters of docs/benchmarks.md.
 /// The behaviour queries keep their names from before Mallard's shapes
 /// (`sessions` is the visits list, `sequences` the top paths, `flow` the
 /// flow around a page, `export` the raw events), so figures compare across
@@ -101,6 +101,16 @@ pub const QUERIES: &[Query] = &[
         name: "props/plan",
         path: "/api/stats/breakdown/props/plan",
         extra: "limit=10",
+    },
+    Query {
+        name: "prop_keys",
+        path: "/api/stats/props",
+        extra: "limit=10",
+    },
+    Query {
+        name: "revenue",
+        path: "/api/stats/revenue",
+        extra: "",
     },
     Query {
         name: "view",
