@@ -1241,8 +1241,14 @@ pub(crate) fn decode(
         }
     }
     let steps = get(part::STEPS)?;
-    // The visits whose events carry what the gate needs, likewise.
-    if let Some(need) = gate.entry_need() {
+    // The visits whose events carry what the gate needs, likewise, unless
+    // few visits are left: finding them walks every visit's steps, which
+    // costs more than decoding the few.
+    if let Some(need) = gate.entry_need()
+        && selection
+            .as_ref()
+            .is_none_or(|selected| selected.iter().filter(|s| **s).count() * 8 >= count)
+    {
         let entries = match need {
             EntryNeed::Revenue => get(part::REVENUE)?,
             EntryNeed::Props { .. } => get(part::PROPS)?,
