@@ -404,11 +404,21 @@ pub(crate) struct Parts<'a> {
 /// the same answer either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CodeGate<'a> {
-    /// A visit that holds none of these codes adds nothing.
+    /// A visit that holds none of these codes (in ascending order) adds
+    /// nothing.
     pub(crate) holding: &'a [u64],
-    /// A visit that holds one of `holding` but none of these adds the same
-    /// whatever its other codes are.
+    /// A visit that holds one of `holding` but none of these (in ascending
+    /// order) adds the same whatever its other codes are.
     pub(crate) steps_for: &'a [u64],
+}
+
+impl CodeGate<'_> {
+    /// Bit 0 when `code` is one of `holding`, bit 1 one of `steps_for`
+    /// (a step of a page pattern may have thousands of codes).
+    fn marks(&self, code: u64) -> u8 {
+        u8::from(self.holding.binary_search(&code).is_ok())
+            | u8::from(self.steps_for.binary_search(&code).is_ok()) << 1
+    }
 }
 
 /// The parts of one packed day that a behavioural query reads.
@@ -507,10 +517,7 @@ fn decode_day(
             Some(day_segment::code_visits::holders(
                 index,
                 count_hint.min(index.len()),
-                |code| {
-                    u8::from(gate.holding.contains(&code))
-                        | u8::from(gate.steps_for.contains(&code)) << 1
-                },
+                |code| gate.marks(code),
             )?)
         }
         _ => None,
@@ -570,9 +577,9 @@ fn decode_day(
 /// [`fold_days`]), handing over start times, visitor ids and undecoded event
 /// codes. Steps are read only with `parts.steps`, visitor ids only with
 /// `parts.visitors`; with `parts.gate`, the days' code index picks the
-/// visits handed over, and which of them come with their codes. Returns the accumulators, to be merged by the caller,
-/// and the instant from which the visits are not packed (`to_ms` when all
-/// are).
+/// visits handed over, and which of them come with their codes. Returns
+/// the accumulators, to be merged by the caller, and the instant from which
+/// the visits are not packed (`to_ms` when all are).
 pub(crate) fn fold<A: Send>(
     conn: &Connection,
     site: i64,

@@ -58,7 +58,8 @@ impl StepMatch {
         self.0.is_empty()
     }
 
-    /// The event codes of this step ([`crate::day_segment::step_code`]).
+    /// The event codes of this step ([`crate::day_segment::step_code`]), in
+    /// ascending order.
     fn codes(&self) -> Vec<u64> {
         self.0.iter().map(|id| id.0).collect()
     }
