@@ -387,6 +387,10 @@ fn revenue_shows_as_a_tile_and_a_card_per_currency_never_added_up() {
         tile.contains("25") && tile.contains("+ 1 more currency"),
         "{tile}"
     );
+    // Stamped when drawn, for `filter_click` to time it.
+    let drawn_at =
+        browser.eval("return Number(document.getElementById('stat-revenue').dataset.drawnAt)");
+    assert!(drawn_at.as_f64().is_some_and(|at| at > 0.0), "{drawn_at}");
     let eur = browser.wait_for_text("#revenue-table tr[data-currency=EUR]", "EUR");
     assert!(eur.contains("25") && eur.contains("12.5"), "{eur}");
     let usd = browser.text("#revenue-table tr[data-currency=USD]");

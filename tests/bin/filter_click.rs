@@ -5,8 +5,10 @@
 //! between 30 days and 12 months; then opening Behaviour → Funnel right after
 //! another filter click, with any error text the screen shows. The dashboard
 //! stamps each panel with `data-drawn-at` (`performance.now()`) when it shows
-//! its data or its error. A benchmark program run on demand, not a test; the
-//! server runs uncached (`MALLARD_CACHE_TTL=0`). See docs/benchmarks.md:
+//! its data or its error; the revenue tile, which the dashboard asks for
+//! after them, is timed on its own. A benchmark program run on demand, not
+//! a test; the server runs uncached (`MALLARD_CACHE_TTL=0`). See
+//! docs/benchmarks.md:
 //!
 //! ```sh
 //! cargo build --release -p mallard-cli
@@ -26,6 +28,9 @@ use mallard_e2e::{Server, TestHome};
 
 /// Panels of the dashboard: top stats, chart, five breakdown cards.
 const PANELS: usize = 7;
+
+/// How long to wait for the revenue tile once the panels are drawn, at most.
+const REVENUE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Where the panels stand after an action taken at `since` (page time, ms).
 #[derive(Debug)]
@@ -93,6 +98,33 @@ fn wait_drawn(browser: &Browser, since: f64, patience: Duration) -> Drawn {
             return drawn;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long after `since` the revenue tile was drawn, waiting up to
+/// `patience` for it (the dashboard asks for revenue after the panels; a
+/// site without revenue shows no tile).
+fn revenue_after(browser: &Browser, since: f64, patience: Duration) -> Option<f64> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let at = browser
+            .eval(&format!(
+                r#"const at = Number(document.getElementById('stat-revenue')?.dataset.drawnAt ?? NaN);
+                return at >= {since} ? at - {since} : null;"#
+            ))
+            .as_f64();
+        if at.is_some() || Instant::now() > deadline {
+            return at;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Prints when the revenue tile was drawn after `since`.
+fn report_revenue(browser: &Browser, since: f64, patience: Duration) {
+    match revenue_after(browser, since, patience) {
+        Some(ms) => println!("    revenue tile {ms:.0} ms"),
+        None => println!("    revenue tile not shown within {patience:?}"),
     }
 }
 
@@ -185,9 +217,11 @@ fn main() {
             &format!("run {run}: unfiltered 12 months, first load"),
             &loaded,
         );
+        report_revenue(&browser, 0.0, patience.min(REVENUE_PATIENCE));
         let clicked = click_row(&browser, "sources", "Google");
         let filtered = wait_drawn(&browser, clicked, patience);
         report(&format!("run {run}: click Google (12 months)"), &filtered);
+        report_revenue(&browser, clicked, patience.min(REVENUE_PATIENCE));
     }
 
     // The filtered view: 30 days, then back to 12 months.

@@ -442,8 +442,10 @@ export async function renderDashboard() {
     // never holds it up.
     statsGet(`/api/stats/revenue?${statsQuery(state)}`, { signal }).then((report) => {
       if (!report?.currencies?.length) return;
-      main.querySelector('#stat-live')?.before(revenueTile(report));
+      const tile = revenueTile(report);
+      main.querySelector('#stat-live')?.before(tile);
       main.querySelector('#chart')?.after(revenueCard(report));
+      markDrawn(tile);
     }).catch(() => {});
   } catch (err) {
     if (!isAbort(err)) document.getElementById('stats-loading')?.replaceWith(errorBox(err));
