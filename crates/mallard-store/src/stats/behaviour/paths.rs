@@ -661,8 +661,6 @@ fn flow_rows(
 struct FlowFold {
     /// The page whose flow is counted.
     target: StepId,
-    /// Its code, the one a visit must hold to count.
-    target_code: [u64; 1],
     visits: u64,
     views: u64,
     next: NeighbourCounts,
@@ -673,7 +671,6 @@ impl FlowFold {
     fn new(target: StepId, max_dim: i64) -> Self {
         Self {
             target,
-            target_code: [target.0],
             visits: 0,
             views: 0,
             next: NeighbourCounts::new(max_dim),
@@ -719,9 +716,10 @@ impl VisitFold for FlowFold {
 
     /// Only the visits that view the page count.
     fn code_gate(&self) -> Option<CodeGate<'_>> {
+        let target = std::slice::from_ref(&self.target.0);
         Some(CodeGate {
-            holding: &self.target_code,
-            steps_for: &self.target_code,
+            holding: target,
+            steps_for: target,
         })
     }
 
