@@ -5,6 +5,9 @@
 //! A segment written from now on has its code index
 //! ([`crate::day_segment::code_visits`]); a day without one is read by
 //! searching its visits' codes, which gives the same answers more slowly.
+//! A day indexed before the index said how often a visit holds a code has
+//! it as [`part::CODE_VISITS_BEFORE_REPEATS`], which is not read: the
+//! writer builds such a day's index again and deletes the earlier one.
 //! Once no closed day is left to pack, the writer's write-behind adds the
 //! index to such days a few at a time ([`fill_step`], at most
 //! [`DAYS_PER_STEP`] and about [`STEP_BUDGET`] of work per step), in
@@ -98,6 +101,8 @@ pub(crate) fn fill_step(conn: &Connection, cursor: &mut FillCursor) -> Result<bo
     let mut insert = conn.prepare_cached(
         "INSERT INTO day_segments (site_id, day, part, data) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut forget_earlier = conn
+        .prepare_cached("DELETE FROM day_segments WHERE site_id = ?1 AND day = ?2 AND part = ?3")?;
     for (site, day) in days {
         *cursor = Some((site, day));
         match build_for(conn, site, day)? {
@@ -108,6 +113,9 @@ pub(crate) fn fill_step(conn: &Connection, cursor: &mut FillCursor) -> Result<bo
                     part::CODE_VISITS,
                     day_segment::seal(index)
                 ])?;
+                // The index in its earlier form, if the day has it, is
+                // replaced.
+                forget_earlier.execute(params![site, day, part::CODE_VISITS_BEFORE_REPEATS])?;
             }
             Err(Damaged) => tracing::warn!(
                 site_id = site,
@@ -154,8 +162,8 @@ pub fn fill_blocking(writer: &crate::WriterHandle) -> Result<u64, StoreError> {
 /// builds them again); returns how many there were.
 pub fn forget_all(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn.execute(
-        "DELETE FROM day_segments WHERE part = ?1",
-        params![part::CODE_VISITS],
+        "DELETE FROM day_segments WHERE part IN (?1, ?2)",
+        params![part::CODE_VISITS, part::CODE_VISITS_BEFORE_REPEATS],
     )?)
 }
 

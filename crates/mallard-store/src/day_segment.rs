@@ -48,10 +48,13 @@
 //!   `varint(gap)`, a tag byte (bit 0 host, bit 1 consent), `zigzag(host
 //!   name id)` and `zigzag(consent id)` when present;
 //! - [`part::CODE_VISITS`]: for each event code of the day, the visits
-//!   whose events hold it ([`code_visits`]), which filters on a page or an
-//!   event name read instead of searching every visit's codes. It is
-//!   derived from the steps alone and optional: a day packed before it
-//!   existed is read without it.
+//!   whose events hold it and how often ([`code_visits`]), which filters on
+//!   a page or an event name read instead of searching every visit's codes,
+//!   and which counts by page or event name over visits chosen by their
+//!   attributes read alone. It is derived from the steps alone and
+//!   optional: a day packed before it existed is read without it (part 11,
+//!   [`part::CODE_VISITS_BEFORE_REPEATS`], is an earlier form of it that is
+//!   no longer read).
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -66,8 +69,8 @@ use rustc_hash::FxHashMap;
 
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, Columns, EntryNeed, EventRecord, StepNeed, Take,
-    VisitGate, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, CodeEvents, Columns, EntryNeed, EventRecord,
+    StepNeed, Take, VisitGate, VisitRecord,
 };
 use crate::visits::VisitAttributes;
 
@@ -96,11 +99,15 @@ pub(crate) mod part {
     /// Each event's host name and collector consent, where they are not the
     /// defaults.
     pub(crate) const PROVENANCE: i64 = 10;
-    /// For each event code, the visits that hold it
+    /// The code index as it was before it said how often a visit holds a
+    /// code: no longer read, and replaced by [`CODE_VISITS`] as the writer
+    /// rebuilds it ([`crate::code_visits`]).
+    pub(crate) const CODE_VISITS_BEFORE_REPEATS: i64 = 11;
+    /// For each event code, the visits that hold it and how often
     /// ([`super::code_visits`]); optional, derived from the steps.
-    pub(crate) const CODE_VISITS: i64 = 11;
-    /// How many parts a segment has.
-    pub(crate) const COUNT: usize = 12;
+    pub(crate) const CODE_VISITS: i64 = 12;
+    /// How many parts a segment has (with the one no longer read).
+    pub(crate) const COUNT: usize = 13;
     /// The part whose presence says a day is in this format: days packed
     /// before it (parts 0 to 2 only before migration 012, parts 0 to 9
     /// before the rows of packed days were deleted) still have their rows,
@@ -112,7 +119,7 @@ pub(crate) mod part {
     /// Whether a segment in the current format may lack part `id`: the code
     /// index, which days packed before it existed do not have.
     pub(crate) const fn is_optional(id: i64) -> bool {
-        id == CODE_VISITS
+        id == CODE_VISITS || id == CODE_VISITS_BEFORE_REPEATS
     }
 }
 
@@ -533,6 +540,21 @@ impl<'a> DayScreen<'a> {
             }
         }
         Ok(true)
+    }
+
+    /// Whether, judged from every sixteenth of the day's `count` visits, at
+    /// least an eighth of them meet every condition (always without a
+    /// condition).
+    pub(crate) fn passes_often(&self, count: usize) -> Result<bool, Damaged> {
+        if self.tests.is_empty() {
+            return Ok(true);
+        }
+        let (mut sampled, mut passing) = (0usize, 0usize);
+        for index in (0..count).step_by(16) {
+            sampled += 1;
+            passing += usize::from(self.passes(index)?);
+        }
+        Ok(passing * 8 >= sampled)
     }
 
     /// Whether each of the day's `count` visits meets every condition,
@@ -1531,6 +1553,87 @@ pub(crate) fn decode(
     Ok(())
 }
 
+/// The parts [`fold_codes`] reads: the starts (for the visit count), the
+/// attributes when the gate has conditions on them, the visitors and the
+/// code index.
+pub(crate) fn parts_for_codes(gate: &impl VisitGate) -> [bool; part::COUNT] {
+    let mut wanted = [false; part::COUNT];
+    wanted[part::STARTS as usize] = true;
+    wanted[part::ATTRIBUTES as usize] = !gate.attribute_conditions().is_empty();
+    wanted[part::VISITORS as usize] = true;
+    wanted[part::CODE_VISITS as usize] = true;
+    wanted
+}
+
+/// Whether a day would be counted faster from its code index
+/// ([`fold_codes`]) than by decoding its visits, from its starts and (with
+/// conditions) its attributes: when at least an eighth of its visits meet
+/// the gate's attribute conditions. The index lists the codes of every
+/// visit, so reading it costs the same however few visits are counted,
+/// while decoding passes over the others in runs.
+pub(crate) fn codes_worth_reading(
+    parts: &DayParts<'_>,
+    gate: &impl VisitGate,
+) -> Result<bool, Damaged> {
+    let count = visit_count(parts[part::STARTS as usize].ok_or(Damaged)?)?;
+    DayScreen::new(
+        parts[part::ATTRIBUTES as usize],
+        count,
+        gate.attribute_conditions(),
+    )?
+    .passes_often(count)
+}
+
+/// Counts a day whose visits all fall wholly in a query's range for a gate
+/// that [`VisitGate::counts_codes_alone`], from its code index alone: hands
+/// `each`, code by code, every visit that meets the gate's attribute
+/// conditions and holds a code the gate may count, with how often it holds
+/// it ([`CodeEvents`]). `Ok(false)`, with nothing handed over, when the
+/// day has no code index (the caller decodes it instead). `parts` holds
+/// those of [`parts_for_codes`].
+pub(crate) fn fold_codes(
+    parts: &DayParts<'_>,
+    gate: &impl VisitGate,
+    mut each: impl FnMut(CodeEvents),
+) -> Result<bool, Damaged> {
+    let Some(index) = parts[part::CODE_VISITS as usize] else {
+        return Ok(false);
+    };
+    let count = visit_count(parts[part::STARTS as usize].ok_or(Damaged)?)?;
+    let visitors = parts[part::VISITORS as usize].ok_or(Damaged)?;
+    let width = visitor_width(visitors, count)?;
+    let conditions = gate.attribute_conditions();
+    let attributes = if conditions.is_empty() {
+        None
+    } else {
+        Some(parts[part::ATTRIBUTES as usize].ok_or(Damaged)?)
+    };
+    let screen = DayScreen::new(attributes, count, conditions)?;
+    if screen.rejects_every_visit() {
+        return Ok(true);
+    }
+    let selection = screen.selection(count)?;
+    let mut damaged = false;
+    code_visits::tally(
+        index,
+        count,
+        selection.as_deref(),
+        |code| gate.may_count_code(code),
+        |code, visit, events| match visitor_at(visitors, 1 + visit * width, width) {
+            Some(visitor_id) => each(CodeEvents {
+                code,
+                visitor_id,
+                events,
+            }),
+            None => damaged = true,
+        },
+    )?;
+    if damaged {
+        return Err(Damaged);
+    }
+    Ok(true)
+}
+
 /// A small day of three visits with every column used, for the fuzz target
 /// and the tests.
 pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
@@ -1630,7 +1733,7 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
 pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     let (&selector, rest) = data.split_first()?;
     let mut parts = encode(0, &sample_day(0));
-    let replaced = usize::from(selector & 0x0F) % part::COUNT;
+    let replaced = usize::from(selector & 0x0F) % parts.len();
     parts[replaced].1 = if selector & 0x80 == 0 {
         seal(rest.to_vec())
     } else {
@@ -1689,6 +1792,11 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
         })
     };
     outcome.ok()?;
+    // The code index is read alone too, as a count by code reads it.
+    if let Some(index) = unsealed[part::CODE_VISITS as usize] {
+        let count = visit_count(unsealed[part::STARTS as usize]?).ok()?;
+        code_visits::tally(index, count, None, |_| true, |_, _, _| {}).ok()?;
+    }
     Some(seen)
 }
 

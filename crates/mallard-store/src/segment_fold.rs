@@ -19,7 +19,7 @@ use crate::day_segment::{self, Damaged, DayScreen, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
-use crate::visit_record::{Columns, Take, VisitGate, VisitRecord};
+use crate::visit_record::{CodeEvents, Columns, Take, VisitGate, VisitRecord};
 
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
@@ -165,6 +165,9 @@ struct RecordDay {
     /// of the day may need them.
     columns: Columns,
     parts: [Option<Vec<u8>>; part::COUNT],
+    /// Whether the day is counted from its code index alone
+    /// ([`day_segment::fold_codes`]): `parts` are those it reads.
+    by_codes: bool,
 }
 
 /// Reads the parts of `site`'s segment of the day of `range` that a records
@@ -190,10 +193,6 @@ fn load_record_day(
     gate: &impl VisitGate,
 ) -> Result<Option<RecordDay>, StoreError> {
     let day = utc_day(range.from_ms);
-    let visit_level = columns.without_events();
-    let Some(mut parts) = load_parts(conn, site, day, day_segment::parts_for(visit_level))? else {
-        return Ok(None);
-    };
     // Whether the day's envelope may hold for `holds` (which is monotone,
     // as [`VisitGate::may_need_events`] is): when it does not, no visit of
     // the day does.
@@ -202,6 +201,57 @@ fn load_record_day(
             .max_end
             .is_none_or(|max_end| holds(range.from_ms, max_end))
     };
+    let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
+    let mut parts: [Option<Vec<u8>>; part::COUNT] = Default::default();
+    // A whole day none of whose visits needs its event times, for a gate
+    // that counts codes alone, is counted from its code index when that is
+    // faster ([`day_segment::codes_worth_reading`]).
+    if gate.counts_codes_alone()
+        && whole_day
+        && !envelope(&|start, end| gate.may_need_event_times(start, end))
+    {
+        // The index and the visitors are read only for a day counted from
+        // them.
+        let mut judged = day_segment::parts_for_codes(gate);
+        judged[part::CODE_VISITS as usize] = false;
+        judged[part::VISITORS as usize] = false;
+        if !load_more(conn, site, day, &mut parts, judged)? {
+            return Ok(None);
+        }
+        let borrowed = day_segment::borrow_parts(&parts);
+        if day_segment::codes_worth_reading(&borrowed, gate)
+            .map_err(|Damaged| damaged(site, day))?
+        {
+            if !load_more(
+                conn,
+                site,
+                day,
+                &mut parts,
+                day_segment::parts_for_codes(gate),
+            )? {
+                return Ok(None);
+            }
+            if parts[part::CODE_VISITS as usize].is_some() {
+                return Ok(Some(RecordDay {
+                    site,
+                    range,
+                    columns,
+                    parts,
+                    by_codes: true,
+                }));
+            }
+        }
+    }
+    let visit_level = columns.without_events();
+    if !load_more(
+        conn,
+        site,
+        day,
+        &mut parts,
+        day_segment::parts_for(visit_level),
+    )? {
+        return Ok(None);
+    }
     // Whether some value of the day meets the gate's attribute conditions.
     let screened = || -> Result<bool, StoreError> {
         let Some(starts) = &parts[part::STARTS as usize] else {
@@ -219,7 +269,6 @@ fn load_record_day(
     };
     // A whole UTC day none of whose visits the gate needs the instants of
     // reads its starts as the day's first instant.
-    let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
     let approximate_starts = whole_day && !envelope(&|start, end| gate.may_need_starts(start, end));
     let with_events =
         columns.events && envelope(&|start, end| gate.may_need_events(start, end)) && screened()?;
@@ -232,6 +281,7 @@ fn load_record_day(
                 ..visit_level
             },
             parts,
+            by_codes: false,
         }));
     }
     // Event times only when some visit of the day may need them (the
@@ -245,26 +295,42 @@ fn load_record_day(
         approximate_starts,
         ..columns
     };
-    let mut event_parts = day_segment::parts_for(columns);
-    for (wanted, read) in event_parts.iter_mut().zip(&parts) {
-        *wanted &= read.is_none();
-    }
     // Every read is one read transaction ([`crate::reader::ReadPool`]), so
     // the day is still packed; were it not, its rows would answer for it.
-    let Some(events) = load_parts(conn, site, day, event_parts)? else {
+    if !load_more(conn, site, day, &mut parts, day_segment::parts_for(columns))? {
         return Ok(None);
-    };
-    for (slot, read) in parts.iter_mut().zip(events) {
-        if read.is_some() {
-            *slot = read;
-        }
     }
     Ok(Some(RecordDay {
         site,
         range,
         columns,
         parts,
+        by_codes: false,
     }))
+}
+
+/// Adds to `parts` those of `wanted` that it lacks, read as
+/// [`load_parts`] reads them; `false` when the day has no segment in the
+/// current format.
+fn load_more(
+    conn: &Connection,
+    site: i64,
+    day: i64,
+    parts: &mut [Option<Vec<u8>>; part::COUNT],
+    mut wanted: [bool; part::COUNT],
+) -> Result<bool, StoreError> {
+    for (wanted, read) in wanted.iter_mut().zip(parts.iter()) {
+        *wanted &= read.is_none();
+    }
+    let Some(more) = load_parts(conn, site, day, wanted)? else {
+        return Ok(false);
+    };
+    for (slot, read) in parts.iter_mut().zip(more) {
+        if read.is_some() {
+            *slot = read;
+        }
+    }
+    Ok(true)
 }
 
 /// Folds the visits of `site` that start in `[from_ms, to_ms)` on packed
@@ -276,9 +342,11 @@ fn load_record_day(
 /// skipped undecoded, and a day none of whose visits may need its events is
 /// read without them. Returns the per-thread accumulators, to be merged by
 /// the caller, and the instant from which the visits are not packed (`to_ms`
-/// when all are).
+/// when all are). A day that a gate which [`VisitGate::counts_codes_alone`]
+/// counts from its code index alone hands `codes` what the index tells
+/// instead of handing its visits to `each`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_records<A: Send>(
+pub(crate) fn fold_records_with_codes<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -287,6 +355,7 @@ pub(crate) fn fold_records<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
+    codes: impl Fn(&mut A, CodeEvents) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,
@@ -300,6 +369,13 @@ pub(crate) fn fold_records<A: Send>(
         |fold, record, day| {
             let parts = day_segment::borrow_parts(&day.parts);
             let day_number = utc_day(day.range.from_ms);
+            if day.by_codes {
+                // Only a day with a code index is read this way.
+                return match day_segment::fold_codes(&parts, gate, |events| codes(fold, events)) {
+                    Ok(true) => Ok(()),
+                    Ok(false) | Err(Damaged) => Err(damaged(day.site, day_number)),
+                };
+            }
             day_segment::decode(
                 day_number * DAY_MS,
                 &parts,
@@ -311,6 +387,33 @@ pub(crate) fn fold_records<A: Send>(
             )
             .map_err(|Damaged| damaged(day.site, day_number))
         },
+    )
+}
+
+/// [`fold_records_with_codes`] for a gate that never
+/// [`VisitGate::counts_codes_alone`]: every visit is handed to `each`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold_records<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    gate: &impl VisitGate,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<(Vec<A>, i64), StoreError> {
+    debug_assert!(!gate.counts_codes_alone());
+    fold_records_with_codes(
+        conn,
+        site,
+        from_ms,
+        to_ms,
+        columns,
+        gate,
+        new,
+        each,
+        |_, _| {},
     )
 }
 

@@ -209,6 +209,30 @@ pub(crate) trait VisitGate: Sync {
     fn entry_need(&self) -> Option<EntryNeed> {
         None
     }
+
+    /// Whether the query counts nothing but, for each event code that
+    /// [`Self::may_count_code`] counts, how many events of that code the
+    /// visits it takes hold and their visitors; and takes every visit that
+    /// meets [`Self::attribute_conditions`] with its events, and no other.
+    /// Then a day segment with a code index whose visits all fall wholly in
+    /// the query's range (no visit needs its event times, see
+    /// [`Self::may_need_event_times`]) is counted from the index alone
+    /// ([`CodeEvents`]): none of its visits' codes are decoded.
+    fn counts_codes_alone(&self) -> bool {
+        false
+    }
+}
+
+/// The events of one code that one visit holds, as a day's code index
+/// tells them (see [`VisitGate::counts_codes_alone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodeEvents {
+    /// The event code ([`crate::day_segment::step_code`]).
+    pub(crate) code: u64,
+    /// The visitor id of the visit.
+    pub(crate) visitor_id: i64,
+    /// How many of the visit's events have the code (at least one).
+    pub(crate) events: u64,
 }
 
 /// Something a visit must have among its events ([`VisitGate::step_needs`]).

@@ -1,6 +1,7 @@
-//! Code indexes: a database whose days have none answers the same, the
-//! writer adds them, `mallard check` finds a wrong one, and a day whose
-//! steps are damaged is passed, not retried forever.
+//! Code indexes: a database whose days have none, or have them in their
+//! earlier form, answers the same, the writer adds them, `mallard check`
+//! finds a wrong one, and a day whose steps are damaged is passed, not
+//! retried forever.
 
 use mallard_core::{DayRange, SiteTimeZone};
 use rusqlite::{Connection, params};
@@ -15,9 +16,23 @@ use crate::{Store, StoreOptions};
 
 const ZONE: &str = "America/New_York";
 
-/// Twenty days of events from forty visitors, some arriving late.
+/// Twenty days of events from forty visitors, some arriving late: visits
+/// of one event, and visits of six events a minute apart that view their
+/// pages (and send their custom events) more than once.
 fn twenty_days() -> Vec<GenEvent> {
-    spread_events(500, 131, 20, 40, 11)
+    let mut events = spread_events(500, 131, 20, 40, 11);
+    events.extend((0..600i64).map(|i| {
+        let visit = i / 6;
+        (
+            (visit * 211) % (20 * 24 * 60) + i % 6,
+            (visit % 40) as u64 + 100,
+            (i % 10) as u8,
+            ((i % 6) % 3 + visit % 2) as usize,
+            (visit % 8) as usize,
+            i % 13 == 0,
+        )
+    }));
+    events
 }
 
 fn store_twenty_days(dir: &std::path::Path) -> Store {
@@ -44,6 +59,10 @@ fn check_filtered(store: &Store) {
                     "event==Signup",
                     "page==/docs;source==Google",
                     "page!=/pricing",
+                    // Counts by page or event name over visits chosen by
+                    // their attributes alone read the index alone.
+                    "source==Google",
+                    "source!=Google;browser!=Safari",
                 ],
             );
             Ok(())
@@ -122,6 +141,52 @@ fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
     assert_eq!(fill_blocking(&store.writer()).unwrap(), 0);
     let (_, indexed) = days_of(&store);
     assert_eq!(indexed, packed);
+    assert_eq!(lines(&store), Vec::<String>::new());
+    check_filtered(&store);
+    store.close();
+}
+
+#[test]
+fn an_index_in_its_earlier_form_is_not_read_and_the_writer_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_twenty_days(dir.path());
+    let (packed, _) = days_of(&store);
+    store.close();
+    // A database indexed before the index said how often a visit holds a
+    // code: its indexes are under the earlier part, here bytes that would
+    // fail any read of them.
+    let store = Store::open(dir.path(), without_write_behind()).unwrap();
+    store
+        .writer()
+        .run_blocking(|conn| {
+            conn.execute(
+                "UPDATE day_segments SET part = ?1, data = x'00010203' WHERE part = ?2",
+                params![part::CODE_VISITS_BEFORE_REPEATS, part::CODE_VISITS],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let earlier = |store: &Store| -> Days {
+        store
+            .reads()
+            .with(|db| {
+                Ok(db
+                    .connection()
+                    .prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY 1, 2")?
+                    .query_map([part::CODE_VISITS_BEFORE_REPEATS], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?)
+            })
+            .unwrap()
+    };
+    assert_eq!(earlier(&store), packed);
+    assert_eq!(days_of(&store).1, Vec::new());
+    check_filtered(&store);
+    // The writer builds each day's index again and deletes the earlier one.
+    fill_blocking(&store.writer()).unwrap();
+    assert_eq!(days_of(&store).1, packed);
+    assert_eq!(earlier(&store), Vec::new());
     assert_eq!(lines(&store), Vec::<String>::new());
     check_filtered(&store);
     store.close();

@@ -9,10 +9,20 @@
 //!
 //! The payload, derived from the steps part alone ([`build`]):
 //! `varint(codes)`, then per code in ascending order `varint(code - previous
-//! code)` (the first from 0), `varint(byte length of its list)` and the list:
-//! the first visit's index as a varint, then each next one as
-//! `varint(index - previous index - 1)`. A code's list names each visit
-//! once, however often it holds the code.
+//! code)` (the first from 0), `varint(byte length of its list)`, the list,
+//! `varint(byte length of its repeats)` and the repeats. The list names each
+//! visit that holds the code once, however often it holds it: the first
+//! visit's index as a varint, then each next one as `varint(index - previous
+//! index - 1)`. The repeats say how often the visits that hold the code more
+//! than once hold it: per such visit, in the list's order,
+//! `varint(position in the list - previous such position - 1)` (the first
+//! from 0) and `varint(times - 2)`. With them a count by page or event name
+//! over visits chosen by their attributes reads the index alone
+//! ([`tally`]), not every visit's codes.
+//!
+//! Days packed before the repeats existed have the index without them under
+//! [`super::part::CODE_VISITS_BEFORE_REPEATS`]: they are read as days without
+//! an index until the writer rebuilds it ([`crate::code_visits`]).
 //!
 //! The part is optional: a day packed before it existed is read without it
 //! (the writer adds it, [`crate::code_visits`]), and it must always equal
@@ -48,24 +58,38 @@ pub(crate) fn build(steps: &[u8], count: usize) -> Result<Vec<u8>, Damaged> {
 /// any order and repeated as often as the events are.
 pub(crate) fn from_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
     pairs.sort_unstable();
-    pairs.dedup();
-    let mut out = Vec::with_capacity(pairs.len() + 16);
-    put_varint(&mut out, pairs.chunk_by(|a, b| a.0 == b.0).count() as u64);
+    // Each distinct pair with how often it came.
+    let mut held: Vec<(u64, u32, u64)> = Vec::with_capacity(pairs.len());
+    for same in pairs.chunk_by(|a, b| a == b) {
+        held.push((same[0].0, same[0].1, same.len() as u64));
+    }
+    let mut out = Vec::with_capacity(held.len() + 16);
+    put_varint(&mut out, held.chunk_by(|a, b| a.0 == b.0).count() as u64);
     let mut previous_code = 0;
-    let mut list = Vec::new();
-    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+    let (mut list, mut repeats) = (Vec::new(), Vec::new());
+    for group in held.chunk_by(|a, b| a.0 == b.0) {
         let code = group[0].0;
         list.clear();
+        repeats.clear();
         let mut previous: Option<u32> = None;
-        for &(_, visit) in group {
+        let mut previous_repeat: Option<usize> = None;
+        for (position, &(_, visit, times)) in group.iter().enumerate() {
             // Distinct and ascending within a code, so the gap never wraps.
             let gap = previous.map_or(visit, |previous| visit - previous - 1);
             put_varint(&mut list, u64::from(gap));
             previous = Some(visit);
+            if times > 1 {
+                let skipped = previous_repeat.map_or(position, |p| position - p - 1);
+                put_varint(&mut repeats, skipped as u64);
+                put_varint(&mut repeats, times - 2);
+                previous_repeat = Some(position);
+            }
         }
         put_varint(&mut out, code - previous_code);
         put_varint(&mut out, list.len() as u64);
         out.extend_from_slice(&list);
+        put_varint(&mut out, repeats.len() as u64);
+        out.extend_from_slice(&repeats);
         previous_code = code;
     }
     out
@@ -161,6 +185,15 @@ fn walk(
     index: &[u8],
     mut each: impl FnMut(u64, &[u8]) -> Result<(), Damaged>,
 ) -> Result<(), Damaged> {
+    walk_with_repeats(index, |code, list, _| each(code, list))
+}
+
+/// [`walk`], handing over each code's repeats too (read by
+/// [`times_of`]).
+fn walk_with_repeats(
+    index: &[u8],
+    mut each: impl FnMut(u64, &[u8], &[u8]) -> Result<(), Damaged>,
+) -> Result<(), Damaged> {
     let mut at = 0;
     let codes = get_varint(index, &mut at).ok_or(Damaged)?;
     let mut code = 0u64;
@@ -178,7 +211,12 @@ fn walk(
             .filter(|list| !list.is_empty())
             .ok_or(Damaged)?;
         at = end;
-        each(code, list)?;
+        let length =
+            usize::try_from(get_varint(index, &mut at).ok_or(Damaged)?).map_err(|_| Damaged)?;
+        let end = at.checked_add(length).ok_or(Damaged)?;
+        let repeats = index.get(at..end).ok_or(Damaged)?;
+        at = end;
+        each(code, list, repeats)?;
     }
     if at != index.len() {
         return Err(Damaged);
@@ -202,4 +240,99 @@ fn visits_of(list: &[u8], count: usize, mut each: impl FnMut(usize)) -> Result<(
         next = visit + 1;
     }
     Ok(())
+}
+
+/// Hands `each` every visit of the list `list` of a day of `count` visits
+/// in ascending order, with how often it holds the code, from the code's
+/// repeats `repeats`.
+fn times_of(
+    list: &[u8],
+    repeats: &[u8],
+    count: usize,
+    mut each: impl FnMut(usize, u64),
+) -> Result<(), Damaged> {
+    let mut at_repeat = 0;
+    // The position in the list of the next visit that repeats the code.
+    let mut repeat_at = if repeats.is_empty() {
+        usize::MAX
+    } else {
+        usize::try_from(get_varint(repeats, &mut at_repeat).ok_or(Damaged)?).map_err(|_| Damaged)?
+    };
+    let mut position = 0usize;
+    let mut damaged = false;
+    visits_of(list, count, |visit| {
+        let mut times = 1;
+        if position == repeat_at {
+            match next_repeat(repeats, &mut at_repeat, position) {
+                Some((held, next)) => (times, repeat_at) = (held, next),
+                None => (damaged, repeat_at) = (true, usize::MAX),
+            }
+        }
+        each(visit, times);
+        position += 1;
+    })?;
+    // Every repeat names a visit of the list.
+    if damaged || repeat_at != usize::MAX {
+        return Err(Damaged);
+    }
+    Ok(())
+}
+
+/// Reads, at `*at` of `repeats`, how often the visit at `position` of its
+/// list holds the code, and the position of the next visit that repeats it
+/// (`usize::MAX` after the last).
+#[inline]
+fn next_repeat(repeats: &[u8], at: &mut usize, position: usize) -> Option<(u64, usize)> {
+    let times = get_varint(repeats, at)?.checked_add(2)?;
+    let next = if *at == repeats.len() {
+        usize::MAX
+    } else {
+        let skipped = usize::try_from(get_varint(repeats, at)?).ok()?;
+        position.checked_add(1)?.checked_add(skipped)?
+    };
+    Some((times, next))
+}
+
+/// Hands `each` every visit of a day of `count` visits selected by
+/// `selected` (every visit when `None`) that holds a code `counted` counts,
+/// code by code in ascending order, with the code and how often the visit
+/// holds it, from the day's (unsealed) code index `index`.
+pub(crate) fn tally(
+    index: &[u8],
+    count: usize,
+    selected: Option<&[bool]>,
+    counted: impl Fn(u64) -> bool,
+    mut each: impl FnMut(u64, usize, u64),
+) -> Result<(), Damaged> {
+    if selected.is_some_and(|selected| selected.len() != count) {
+        return Err(Damaged);
+    }
+    // The selected visits of a code's list, gathered without a branch per
+    // visit (which of them is selected is as good as random) before they
+    // are handed over.
+    let mut gathered: Vec<(usize, u64)> = Vec::new();
+    walk_with_repeats(index, |code, list, repeats| {
+        if !counted(code) {
+            return Ok(());
+        }
+        match selected {
+            None => times_of(list, repeats, count, |visit, times| {
+                each(code, visit, times)
+            }),
+            Some(selected) => {
+                // A list holds at most one visit per byte.
+                gathered.clear();
+                gathered.resize(list.len(), (0, 0));
+                let mut kept = 0;
+                times_of(list, repeats, count, |visit, times| {
+                    gathered[kept] = (visit, times);
+                    kept += usize::from(selected[visit]);
+                })?;
+                for &(visit, times) in &gathered[..kept] {
+                    each(code, visit, times);
+                }
+                Ok(())
+            }
+        }
+    })
 }

@@ -786,12 +786,46 @@ proptest! {
             held.pop();
         }
         prop_assert_eq!(code_visits::holders(&index, 0, bits_of).unwrap(), held);
+        // Its count of each code's events per selected visit is what the
+        // steps hold, code by code.
+        let selected: Vec<bool> = (0..visits.len()).map(|v| (v + picks.len()) % 3 != 0).collect();
+        let mut expected: Vec<(u64, usize, u64)> = Vec::new();
+        let mut at = 1;
+        for (visit, selected) in selected.iter().enumerate() {
+            let codes = next_codes(&steps, &mut at).unwrap();
+            let mut within = 0;
+            while within < codes.len() {
+                let code = crate::varint::get_varint(codes, &mut within).unwrap();
+                if *selected && code % 5 != 1 {
+                    expected.push((code, visit, 1));
+                }
+            }
+        }
+        expected.sort_unstable();
+        expected.dedup_by(|later, earlier| {
+            let same = (later.0, later.1) == (earlier.0, earlier.1);
+            if same {
+                earlier.2 += 1;
+            }
+            same
+        });
+        let mut told = Vec::new();
+        code_visits::tally(&index, visits.len(), Some(&selected), |code| code % 5 != 1, |code, visit, times| {
+            told.push((code, visit, times));
+        })
+        .unwrap();
+        prop_assert_eq!(&told, &expected);
+        // Without a selection, every visit is counted.
+        let mut all = 0;
+        code_visits::tally(&index, visits.len(), None, |_| true, |_, _, times| all += times).unwrap();
+        prop_assert_eq!(all, visits.iter().map(|v| v.events.len() as u64).sum::<u64>());
         // Another day's index does not match these steps, unless it is the
         // same.
         let mut other = visits.clone();
         if let Some(visit) = other.first_mut() {
             visit.events.push(EventRecord { pageview: true, code: 1_000, pathname: 1_000, ..EventRecord::default() });
-            let other_index = unseal(&encode(10 * DAY_MS, &other)[part::CODE_VISITS as usize].1).unwrap().to_vec();
+            let other_parts = encode(10 * DAY_MS, &other);
+            let other_index = other_parts.iter().find(|(id, _)| *id == part::CODE_VISITS).map(|(_, bytes)| unseal(bytes).unwrap().to_vec()).unwrap();
             prop_assert_ne!(code_visits::build(&steps, visits.len()).unwrap(), other_index);
         }
     }
@@ -930,11 +964,12 @@ proptest! {
     #[test]
     fn any_changed_byte_fails_the_checksum(
         visits in day(),
-        which in 0usize..part::COUNT,
+        which in any::<prop::sample::Index>(),
         at in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
         let mut parts = encode(10 * DAY_MS, &visits);
+        let which = which.index(parts.len());
         let bytes = &mut parts[which].1;
         let at = at.index(bytes.len());
         bytes[at] ^= flip;
@@ -1011,12 +1046,13 @@ proptest! {
     #[test]
     fn truncated_or_extended_parts_are_damaged(
         visits in day(),
-        which in 0usize..part::COUNT,
+        which in any::<prop::sample::Index>(),
         cut in any::<prop::sample::Index>(),
         extra in proptest::collection::vec(any::<u8>(), 1..4),
     ) {
         prop_assume!(!visits.is_empty());
         let parts = encode(10 * DAY_MS, &visits);
+        let which = which.index(parts.len());
         let payload = unseal(&parts[which].1).unwrap().to_vec();
         for changed in [
             // (A part may be empty, e.g. the paths of a day without custom
@@ -1121,4 +1157,60 @@ fn a_page_need_is_a_page_view_need_on_a_day_without_custom_events_on_the_page() 
     );
     // Without the paths nothing is narrowed.
     assert_eq!(day_step_needs(&needs, None), needs);
+}
+
+/// A gate with attribute conditions only, for the choice between the code
+/// index and the decoding.
+struct AttributeGate(Vec<AttributeCondition>);
+
+impl VisitGate for AttributeGate {
+    fn take(&self, _: &VisitRecord) -> Take {
+        Take::Events
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &self.0
+    }
+}
+
+/// A day is counted from its code index when at least an eighth of its
+/// visits (judged from every sixteenth) meet the conditions.
+#[test]
+fn the_code_index_is_read_when_enough_visits_are_counted() {
+    // 128 visits, of which every sixteenth is judged: the first has source
+    // 1, the other seven judged source 2, and the rest source 2 or 3.
+    let visits: Vec<VisitRecord> = (0..128i64)
+        .map(|at| {
+            let mut visit = sample_day(0)[0].clone();
+            visit.id = at;
+            visit.start_ts = at * 1_000;
+            visit.end_ts = at * 1_000 + 10;
+            visit.attrs.referrer_source = Some(match at {
+                0 => 1,
+                _ if at % 16 == 0 || at % 2 == 0 => 2,
+                _ => 3,
+            });
+            visit
+        })
+        .collect();
+    let parts = encode(0, &visits);
+    let mut unsealed: DayParts<'_> = [None; part::COUNT];
+    for (id, bytes) in &parts {
+        unsealed[*id as usize] = Some(unseal(bytes).unwrap());
+    }
+    let source = |value: i64| {
+        AttributeGate(vec![AttributeCondition {
+            attribute: Attribute::Source,
+            value: Some(value),
+            is: true,
+        }])
+    };
+    // An eighth of the judged visits: enough.
+    assert!(codes_worth_reading(&unsealed, &source(1)).unwrap());
+    assert!(codes_worth_reading(&unsealed, &source(2)).unwrap());
+    // No judged visit: the day is decoded, which passes over the others.
+    assert!(!codes_worth_reading(&unsealed, &source(3)).unwrap());
+    assert!(!codes_worth_reading(&unsealed, &source(4)).unwrap());
+    // Without conditions every visit counts.
+    assert!(codes_worth_reading(&unsealed, &AttributeGate(Vec::new())).unwrap());
 }

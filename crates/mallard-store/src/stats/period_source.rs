@@ -26,7 +26,7 @@ use rusqlite::{Connection, params};
 use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::visit_days::{DAY_MS, utc_day};
-use crate::visit_record::{Columns, VisitGate, VisitRecord};
+use crate::visit_record::{CodeEvents, Columns, VisitGate, VisitRecord};
 use crate::visits::VISIT_TIMEOUT_MS;
 
 /// Folds every visit of `site` that starts in `[from_ms, to_ms)` or has an
@@ -40,9 +40,12 @@ use crate::visits::VISIT_TIMEOUT_MS;
 /// visit dimensions costs the columns it compares, not every event; a count
 /// that needs no event of a visit reads none). Days kept as rows are read
 /// the same way: the events of the visits the gate skips, or takes without
-/// their events, are not read.
+/// their events, are not read. A packed day that a gate which
+/// [`VisitGate::counts_codes_alone`] counts from its code index hands
+/// `codes` what the index tells instead
+/// ([`crate::segment_fold::fold_records`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_period<A: Send>(
+pub(crate) fn fold_period_with_codes<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -51,18 +54,19 @@ pub(crate) fn fold_period<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
+    codes: impl Fn(&mut A, CodeEvents) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     if to_ms <= from_ms {
         return Ok(Vec::new());
     }
     let start = reach_back(conn, site, from_ms)?;
-    fold_starting(conn, site, start, to_ms, columns, gate, new, each)
+    fold_starting_with_codes(conn, site, start, to_ms, columns, gate, new, each, codes)
 }
 
 /// Folds the visits of `site` that start in `[from_ms, to_ms)` (and only
-/// those), like [`fold_period`].
+/// those), like [`fold_period_with_codes`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_starting<A: Send>(
+pub(crate) fn fold_starting_with_codes<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -71,6 +75,7 @@ pub(crate) fn fold_starting<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
+    codes: impl Fn(&mut A, CodeEvents) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     if to_ms <= from_ms {
         return Ok(Vec::new());
@@ -81,8 +86,9 @@ pub(crate) fn fold_starting<A: Send>(
     let mut folds = Vec::new();
     let mut from = from_ms;
     while from < to_ms {
-        let (packed, rest) =
-            crate::segment_fold::fold_records(conn, site, from, to_ms, columns, gate, &new, &each)?;
+        let (packed, rest) = crate::segment_fold::fold_records_with_codes(
+            conn, site, from, to_ms, columns, gate, &new, &each, &codes,
+        )?;
         folds.extend(packed);
         if rest >= to_ms {
             break;
@@ -95,6 +101,60 @@ pub(crate) fn fold_starting<A: Send>(
         from = rows_end;
     }
     Ok(folds)
+}
+
+/// [`fold_period_with_codes`] for a gate that never
+/// [`VisitGate::counts_codes_alone`]: every visit is handed to `each`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold_period<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    gate: &impl VisitGate,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    debug_assert!(!gate.counts_codes_alone());
+    fold_period_with_codes(
+        conn,
+        site,
+        from_ms,
+        to_ms,
+        columns,
+        gate,
+        new,
+        each,
+        |_, _| {},
+    )
+}
+
+/// [`fold_starting_with_codes`] for a gate that never
+/// [`VisitGate::counts_codes_alone`]: every visit is handed to `each`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold_starting<A: Send>(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Columns,
+    gate: &impl VisitGate,
+    new: impl Fn() -> A + Sync,
+    each: impl Fn(&mut A, &VisitRecord) + Sync,
+) -> Result<Vec<A>, StoreError> {
+    debug_assert!(!gate.counts_codes_alone());
+    fold_starting_with_codes(
+        conn,
+        site,
+        from_ms,
+        to_ms,
+        columns,
+        gate,
+        new,
+        each,
+        |_, _| {},
+    )
 }
 
 /// The earliest start of a visit of `site` with an event at or after

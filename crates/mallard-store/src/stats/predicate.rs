@@ -222,6 +222,18 @@ impl Predicate {
         &self.steps
     }
 
+    /// Whether every condition is on a visit attribute (none on events or
+    /// on the entry or exit page): then a visit meets the predicate exactly
+    /// when it meets [`Self::attribute_conditions`].
+    pub(crate) fn attributes_only(&self) -> bool {
+        !self.nothing
+            && self.event.is_empty()
+            && self
+                .visit
+                .iter()
+                .all(|condition| matches!(condition.field, VisitField::Attribute(_)))
+    }
+
     /// Whether some condition is about events (page, event name, property),
     /// so that a visit counts only with a matching event.
     pub(crate) fn has_event_conditions(&self) -> bool {

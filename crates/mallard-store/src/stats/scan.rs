@@ -18,7 +18,7 @@
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::period_source::fold_period;
+use super::period_source::{fold_period, fold_period_with_codes};
 use super::predicate::Predicate;
 use super::rollup::IdMap;
 use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
@@ -26,8 +26,8 @@ use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, Columns, EntryNeed, EventRecord, StepNeed, Take,
-    VisitGate, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, CodeEvents, Columns, EntryNeed, EventRecord,
+    StepNeed, Take, VisitGate, VisitRecord,
 };
 
 /// Milliseconds in a day of a zone with one offset.
@@ -76,6 +76,13 @@ pub(super) trait Tally: Send {
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32);
     /// Counts a selected visit.
     fn visit(&mut self, visit: &VisitRecord);
+    /// Counts the selected events of one code of one visit, as a day's
+    /// code index tells them, for a tally that counts codes alone
+    /// ([`Screen::codes_alone`]): the same as a [`Tally::event`] for each
+    /// of them.
+    fn code_events(&mut self, events: CodeEvents, hash: u32) {
+        let _ = (events, hash);
+    }
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
 }
@@ -101,6 +108,11 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
     fn visit(&mut self, visit: &VisitRecord) {
         self.0.visit(visit);
         self.1.visit(visit);
+    }
+
+    fn code_events(&mut self, events: CodeEvents, hash: u32) {
+        self.0.code_events(events, hash);
+        self.1.code_events(events, hash);
     }
 
     fn merge(&mut self, other: Self) {
@@ -133,6 +145,12 @@ impl<T: Tally> Tally for Option<T> {
     fn visit(&mut self, visit: &VisitRecord) {
         if let Some(tally) = self {
             tally.visit(visit);
+        }
+    }
+
+    fn code_events(&mut self, events: CodeEvents, hash: u32) {
+        if let Some(tally) = self {
+            tally.code_events(events, hash);
         }
     }
 
@@ -241,6 +259,12 @@ struct Screen<'a> {
     codes: Option<&'a CodeScreen>,
     /// Events that carry revenue or properties.
     entries: Option<EntryNeed>,
+    /// Whether the tally counts nothing but events by their code with
+    /// their visitors ([`Tally::code_events`]): a day whose visits all fall
+    /// wholly in the range is then counted from its code index alone when
+    /// the filters are all on visit attributes
+    /// ([`VisitGate::counts_codes_alone`]).
+    codes_alone: bool,
 }
 
 impl VisitGate for ScanGate<'_> {
@@ -310,6 +334,14 @@ impl VisitGate for ScanGate<'_> {
 
     fn entry_need(&self) -> Option<EntryNeed> {
         self.screen.entries
+    }
+
+    fn counts_codes_alone(&self) -> bool {
+        // Every visit meeting the attribute conditions is taken with its
+        // events when the tally counts by code ([`EventNeed::Always`]).
+        self.screen.codes_alone
+            && self.predicate.attributes_only()
+            && matches!(self.need, EventNeed::Always)
     }
 
     #[inline]
@@ -394,7 +426,7 @@ fn run_screened<T: Tally>(
         need,
         screen,
     };
-    let tallies = fold_period(
+    let tallies = fold_period_with_codes(
         conn,
         site.id,
         window.from_ms,
@@ -403,6 +435,7 @@ fn run_screened<T: Tally>(
         &gate,
         new,
         |tally, visit| select(tally, visit, &window, predicate),
+        |tally, events| tally.code_events(events, visitor_hash(events.visitor_id)),
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
         a.merge(b);
@@ -828,6 +861,25 @@ impl Tally for BreakdownTally {
         }
     }
 
+    fn code_events(&mut self, events: CodeEvents, hash: u32) {
+        let pageview = events.code & 1 == 0;
+        let counts = match self.by.row_kind {
+            kind::PAGE => pageview,
+            kind::EVENT => !pageview,
+            _ => false,
+        };
+        if counts {
+            let with_visitors = self.by.with_visitors;
+            let counted = self.value((events.code >> 1) as i64);
+            let times = events.events as i64;
+            counted.totals.pageviews += if pageview { times } else { 0 };
+            counted.totals.events += times;
+            if with_visitors {
+                counted.visitors.insert(hash);
+            }
+        }
+    }
+
     fn merge(&mut self, other: Self) {
         self.values.merge(other.values);
     }
@@ -902,11 +954,16 @@ pub(super) fn breakdown(
     let screen = match spec.row_kind {
         kind::EVENT => Screen {
             codes: Some(&custom_events),
-            entries: None,
+            codes_alone: true,
+            ..Screen::default()
+        },
+        kind::PAGE => Screen {
+            codes_alone: true,
+            ..Screen::default()
         },
         kind::PROP => Screen {
-            codes: None,
             entries: Some(EntryNeed::Props { key: spec.prop_key }),
+            ..Screen::default()
         },
         _ => Screen::default(),
     };

@@ -238,7 +238,7 @@ fn count<'a>(
             (columns, need),
             Screen {
                 codes: Some(&screen),
-                entries: None,
+                ..Screen::default()
             },
             new,
         )?

@@ -65,8 +65,8 @@ pub(in crate::stats) fn prop_keys(
         (columns, EventNeed::Always),
         // Only the events with properties count.
         Screen {
-            codes: None,
             entries: Some(EntryNeed::Props { key: None }),
+            ..Screen::default()
         },
         || PropKeysTally {
             keys: IdMap::default(),

@@ -76,8 +76,8 @@ pub(in crate::stats) fn revenue(
         (columns, EventNeed::AlwaysTimedAcrossBuckets(interval, tz)),
         // Only the events with an amount count.
         Screen {
-            codes: None,
             entries: Some(EntryNeed::Revenue),
+            ..Screen::default()
         },
         || RevenueTally {
             interval,
