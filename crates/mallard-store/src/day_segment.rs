@@ -446,6 +446,46 @@ impl<'a> DictColumn<'a> {
             .ok_or(Damaged)
     }
 
+    /// Ands into each of `selected` (one per visit, from the first)
+    /// whether its visit's dictionary position is marked in `passing`, a
+    /// visit at a time without a branch on the answer (which visits pass is
+    /// as good as random).
+    fn and_passing(&self, passing: &[bool], selected: &mut [bool]) -> Result<(), Damaged> {
+        if self.width == 0 {
+            let first = passing.first().copied().ok_or(Damaged)?;
+            selected.iter_mut().for_each(|s| *s &= first);
+            return Ok(());
+        }
+        let width = u64::from(self.width);
+        let mask = (1u64 << self.width) - 1;
+        // The visits whose eight bytes from their first lie in the column
+        // are read with one load each; the last few as `position` reads
+        // them.
+        let whole = ((self.packed.len() as u64).saturating_sub(8) * 8 / width) as usize;
+        let whole = whole.min(selected.len());
+        let mut outside = false;
+        for (index, selected) in selected[..whole].iter_mut().enumerate() {
+            let bit = index as u64 * width;
+            let byte = (bit / 8) as usize;
+            let eight = self.packed.get(byte..byte + 8).ok_or(Damaged)?;
+            let raw = u64::from_le_bytes(<[u8; 8]>::try_from(eight).map_err(|_| Damaged)?);
+            let position = ((raw >> (bit % 8)) & mask) as usize;
+            let passes = passing.get(position);
+            outside |= passes.is_none();
+            *selected &= passes.copied().unwrap_or(false);
+        }
+        for (index, selected) in selected.iter_mut().enumerate().skip(whole) {
+            *selected &= passing
+                .get(self.position(index)?)
+                .copied()
+                .ok_or(Damaged)?;
+        }
+        if outside {
+            return Err(Damaged);
+        }
+        Ok(())
+    }
+
     /// The dictionary position of visit `index`'s value: one 8-byte load,
     /// except for the last bytes of the column.
     #[inline]
@@ -561,26 +601,13 @@ impl<'a> DayScreen<'a> {
     /// judged a column at a time; `None` when there is no condition (every
     /// visit does).
     pub(crate) fn selection(&self, count: usize) -> Result<Option<Vec<bool>>, Damaged> {
-        let Some(((first_at, first_passing), rest)) = self.tests.split_first() else {
+        if self.tests.is_empty() {
             return Ok(None);
-        };
-        let column = &self.columns.get(*first_at).ok_or(Damaged)?.1;
-        let mut selected = (0..count)
-            .map(|index| {
-                first_passing
-                    .get(column.position(index)?)
-                    .copied()
-                    .ok_or(Damaged)
-            })
-            .collect::<Result<Vec<bool>, Damaged>>()?;
-        for (at, passing) in rest {
+        }
+        let mut selected = vec![true; count];
+        for (at, passing) in &self.tests {
             let column = &self.columns.get(*at).ok_or(Damaged)?.1;
-            for (index, selected) in selected.iter_mut().enumerate() {
-                *selected &= passing
-                    .get(column.position(index)?)
-                    .copied()
-                    .ok_or(Damaged)?;
-            }
+            column.and_passing(passing, &mut selected)?;
         }
         Ok(Some(selected))
     }

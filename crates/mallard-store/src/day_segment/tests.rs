@@ -571,6 +571,27 @@ proptest! {
         prop_assert_eq!(read, expected);
     }
 
+    /// The screen's selection of a day of up to 200 visits (columns long
+    /// enough to be read eight bytes a visit) is each visit's own judgment.
+    #[test]
+    fn a_screens_selection_judges_each_visit_as_passes_does(
+        visits in proptest::collection::vec(visit(), 0..200),
+        picks in condition_picks(3),
+    ) {
+        let conditions = attribute_conditions(&visits, &picks);
+        let parts = encode(10 * DAY_MS, &visits);
+        let attributes = unseal(&parts[part::ATTRIBUTES as usize].1).unwrap().to_vec();
+        let screen = DayScreen::new(Some(&attributes), visits.len(), &conditions).unwrap();
+        let each: Vec<bool> = visits
+            .iter()
+            .map(|v| conditions.iter().all(|c| c.holds(c.attribute.get(&v.attrs))))
+            .collect();
+        match screen.selection(visits.len()).unwrap() {
+            Some(selected) => prop_assert_eq!(selected, each),
+            None => prop_assert!(conditions.is_empty()),
+        }
+    }
+
     /// A gate's attribute conditions, judged on the day's dictionaries,
     /// pass over exactly the visits that fail them (the gate is never shown
     /// one), and the rest read as without them; the pre-pass finds a visit
