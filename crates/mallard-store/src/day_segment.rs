@@ -475,10 +475,7 @@ impl<'a> DictColumn<'a> {
             *selected &= passes.copied().unwrap_or(false);
         }
         for (index, selected) in selected.iter_mut().enumerate().skip(whole) {
-            *selected &= passing
-                .get(self.position(index)?)
-                .copied()
-                .ok_or(Damaged)?;
+            *selected &= passing.get(self.position(index)?).copied().ok_or(Damaged)?;
         }
         if outside {
             return Err(Damaged);
@@ -1640,19 +1637,25 @@ pub(crate) fn fold_codes(
         return Ok(true);
     }
     let selection = screen.selection(count)?;
+    let mut visits: Vec<(i64, u64)> = Vec::new();
     let mut damaged = false;
     code_visits::tally(
         index,
         count,
         selection.as_deref(),
         |code| gate.may_count_code(code),
-        |code, visit, events| match visitor_at(visitors, 1 + visit * width, width) {
-            Some(visitor_id) => each(CodeEvents {
+        |code, holders| {
+            visits.clear();
+            for &(visit, times) in holders {
+                match visitor_at(visitors, 1 + visit * width, width) {
+                    Some(visitor_id) => visits.push((visitor_id, times)),
+                    None => damaged = true,
+                }
+            }
+            each(CodeEvents {
                 code,
-                visitor_id,
-                events,
-            }),
-            None => damaged = true,
+                visits: &visits,
+            });
         },
     )?;
     if damaged {
@@ -1822,7 +1825,7 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     // The code index is read alone too, as a count by code reads it.
     if let Some(index) = unsealed[part::CODE_VISITS as usize] {
         let count = visit_count(unsealed[part::STARTS as usize]?).ok()?;
-        code_visits::tally(index, count, None, |_| true, |_, _, _| {}).ok()?;
+        code_visits::tally(index, count, None, |_| true, |_, _| {}).ok()?;
     }
     Some(seen)
 }

@@ -355,7 +355,7 @@ pub(crate) fn fold_records_with_codes<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
-    codes: impl Fn(&mut A, CodeEvents) + Sync,
+    codes: impl Fn(&mut A, CodeEvents<'_>) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,

@@ -223,16 +223,15 @@ pub(crate) trait VisitGate: Sync {
     }
 }
 
-/// The events of one code that one visit holds, as a day's code index
-/// tells them (see [`VisitGate::counts_codes_alone`]).
+/// The visits that hold one event code, as a day's code index tells them
+/// (see [`VisitGate::counts_codes_alone`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CodeEvents {
+pub(crate) struct CodeEvents<'a> {
     /// The event code ([`crate::day_segment::step_code`]).
     pub(crate) code: u64,
-    /// The visitor id of the visit.
-    pub(crate) visitor_id: i64,
-    /// How many of the visit's events have the code (at least one).
-    pub(crate) events: u64,
+    /// Each visit's visitor id and how many of its events have the code
+    /// (at least one).
+    pub(crate) visits: &'a [(i64, u64)],
 }
 
 /// Something a visit must have among its events ([`VisitGate::step_needs`]).

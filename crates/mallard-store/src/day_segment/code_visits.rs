@@ -293,46 +293,46 @@ fn next_repeat(repeats: &[u8], at: &mut usize, position: usize) -> Option<(u64, 
     Some((times, next))
 }
 
-/// Hands `each` every visit of a day of `count` visits selected by
-/// `selected` (every visit when `None`) that holds a code `counted` counts,
-/// code by code in ascending order, with the code and how often the visit
-/// holds it, from the day's (unsealed) code index `index`.
+/// Hands `each`, code by code in ascending order, every code `counted`
+/// counts with the visits of a day of `count` visits selected by
+/// `selected` (every visit when `None`) that hold it, in ascending order,
+/// each with how often it holds it, from the day's (unsealed) code index
+/// `index`. A code no selected visit holds is not handed over.
 pub(crate) fn tally(
     index: &[u8],
     count: usize,
     selected: Option<&[bool]>,
     counted: impl Fn(u64) -> bool,
-    mut each: impl FnMut(u64, usize, u64),
+    mut each: impl FnMut(u64, &[(usize, u64)]),
 ) -> Result<(), Damaged> {
     if selected.is_some_and(|selected| selected.len() != count) {
         return Err(Damaged);
     }
     // The selected visits of a code's list, gathered without a branch per
-    // visit (which of them is selected is as good as random) before they
-    // are handed over.
+    // visit (which of them is selected is as good as random); a list holds
+    // at most one visit per byte.
     let mut gathered: Vec<(usize, u64)> = Vec::new();
     walk_with_repeats(index, |code, list, repeats| {
         if !counted(code) {
             return Ok(());
         }
+        if gathered.len() < list.len() {
+            gathered.resize(list.len(), (0, 0));
+        }
+        let mut kept = 0;
         match selected {
             None => times_of(list, repeats, count, |visit, times| {
-                each(code, visit, times)
-            }),
-            Some(selected) => {
-                // A list holds at most one visit per byte.
-                gathered.clear();
-                gathered.resize(list.len(), (0, 0));
-                let mut kept = 0;
-                times_of(list, repeats, count, |visit, times| {
-                    gathered[kept] = (visit, times);
-                    kept += usize::from(selected[visit]);
-                })?;
-                for &(visit, times) in &gathered[..kept] {
-                    each(code, visit, times);
-                }
-                Ok(())
-            }
+                gathered[kept] = (visit, times);
+                kept += 1;
+            })?,
+            Some(selected) => times_of(list, repeats, count, |visit, times| {
+                gathered[kept] = (visit, times);
+                kept += usize::from(selected[visit]);
+            })?,
         }
+        if kept > 0 {
+            each(code, &gathered[..kept]);
+        }
+        Ok(())
     })
 }

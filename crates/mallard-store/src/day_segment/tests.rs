@@ -831,14 +831,19 @@ proptest! {
             same
         });
         let mut told = Vec::new();
-        code_visits::tally(&index, visits.len(), Some(&selected), |code| code % 5 != 1, |code, visit, times| {
-            told.push((code, visit, times));
+        code_visits::tally(&index, visits.len(), Some(&selected), |code| code % 5 != 1, |code, holders| {
+            // A code is handed over once, with at least one visit.
+            assert!(!holders.is_empty() && told.last().is_none_or(|&(last, _, _)| last < code));
+            told.extend(holders.iter().map(|&(visit, times)| (code, visit, times)));
         })
         .unwrap();
         prop_assert_eq!(&told, &expected);
         // Without a selection, every visit is counted.
         let mut all = 0;
-        code_visits::tally(&index, visits.len(), None, |_| true, |_, _, times| all += times).unwrap();
+        code_visits::tally(&index, visits.len(), None, |_| true, |_, holders| {
+            all += holders.iter().map(|&(_, times)| times).sum::<u64>();
+        })
+        .unwrap();
         prop_assert_eq!(all, visits.iter().map(|v| v.events.len() as u64).sum::<u64>());
         // Another day's index does not match these steps, unless it is the
         // same.

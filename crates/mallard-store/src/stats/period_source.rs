@@ -54,7 +54,7 @@ pub(crate) fn fold_period_with_codes<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
-    codes: impl Fn(&mut A, CodeEvents) + Sync,
+    codes: impl Fn(&mut A, CodeEvents<'_>) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     if to_ms <= from_ms {
         return Ok(Vec::new());
@@ -75,7 +75,7 @@ pub(crate) fn fold_starting_with_codes<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
-    codes: impl Fn(&mut A, CodeEvents) + Sync,
+    codes: impl Fn(&mut A, CodeEvents<'_>) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     if to_ms <= from_ms {
         return Ok(Vec::new());

@@ -76,12 +76,12 @@ pub(super) trait Tally: Send {
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32);
     /// Counts a selected visit.
     fn visit(&mut self, visit: &VisitRecord);
-    /// Counts the selected events of one code of one visit, as a day's
-    /// code index tells them, for a tally that counts codes alone
-    /// ([`Screen::codes_alone`]): the same as a [`Tally::event`] for each
-    /// of them.
-    fn code_events(&mut self, events: CodeEvents, hash: u32) {
-        let _ = (events, hash);
+    /// Counts the events of one code of the selected visits that hold it,
+    /// as a day's code index tells them, for a tally that counts codes
+    /// alone ([`Screen::codes_alone`]): the same as a [`Tally::event`] for
+    /// each of them.
+    fn code_events(&mut self, events: CodeEvents<'_>) {
+        let _ = events;
     }
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
@@ -110,9 +110,9 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
         self.1.visit(visit);
     }
 
-    fn code_events(&mut self, events: CodeEvents, hash: u32) {
-        self.0.code_events(events, hash);
-        self.1.code_events(events, hash);
+    fn code_events(&mut self, events: CodeEvents<'_>) {
+        self.0.code_events(events);
+        self.1.code_events(events);
     }
 
     fn merge(&mut self, other: Self) {
@@ -148,9 +148,9 @@ impl<T: Tally> Tally for Option<T> {
         }
     }
 
-    fn code_events(&mut self, events: CodeEvents, hash: u32) {
+    fn code_events(&mut self, events: CodeEvents<'_>) {
         if let Some(tally) = self {
-            tally.code_events(events, hash);
+            tally.code_events(events);
         }
     }
 
@@ -435,7 +435,7 @@ fn run_screened<T: Tally>(
         &gate,
         new,
         |tally, visit| select(tally, visit, &window, predicate),
-        |tally, events| tally.code_events(events, visitor_hash(events.visitor_id)),
+        |tally, events| tally.code_events(events),
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
         a.merge(b);
@@ -861,21 +861,25 @@ impl Tally for BreakdownTally {
         }
     }
 
-    fn code_events(&mut self, events: CodeEvents, hash: u32) {
+    fn code_events(&mut self, events: CodeEvents<'_>) {
         let pageview = events.code & 1 == 0;
         let counts = match self.by.row_kind {
             kind::PAGE => pageview,
             kind::EVENT => !pageview,
             _ => false,
         };
-        if counts {
-            let with_visitors = self.by.with_visitors;
-            let counted = self.value((events.code >> 1) as i64);
-            let times = events.events as i64;
-            counted.totals.pageviews += if pageview { times } else { 0 };
-            counted.totals.events += times;
-            if with_visitors {
-                counted.visitors.insert(hash);
+        if !counts {
+            return;
+        }
+        let with_visitors = self.by.with_visitors;
+        let counted = self.value((events.code >> 1) as i64);
+        let times: u64 = events.visits.iter().map(|&(_, times)| times).sum();
+        let times = times as i64;
+        counted.totals.pageviews += if pageview { times } else { 0 };
+        counted.totals.events += times;
+        if with_visitors {
+            for &(visitor_id, _) in events.visits {
+                counted.visitors.insert(visitor_hash(visitor_id));
             }
         }
     }
