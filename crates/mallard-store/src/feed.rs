@@ -123,6 +123,7 @@ pub(crate) fn page(
             },
             Vec::new,
             |list: &mut Vec<VisitRecord>, visit| list.push(visit.clone()),
+            crate::segment_fold::no_code_events,
         )?;
         for visit in folds.into_iter().flatten() {
             read.insert(visit.id, visit);

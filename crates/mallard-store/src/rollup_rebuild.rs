@@ -192,6 +192,7 @@ fn add_stored(
             &|_: &VisitRecord| Take::Events,
             Vec::new,
             |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
+            crate::segment_fold::no_code_events,
         )?;
         for visit in folds.into_iter().flatten() {
             if on_day(visit.start_ts) {

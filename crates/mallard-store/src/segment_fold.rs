@@ -346,7 +346,7 @@ fn load_more(
 /// counts from its code index alone hands `codes` what the index tells
 /// instead of handing its visits to `each`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_records_with_codes<A: Send>(
+pub(crate) fn fold_records<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -390,32 +390,10 @@ pub(crate) fn fold_records_with_codes<A: Send>(
     )
 }
 
-/// [`fold_records_with_codes`] for a gate that never
-/// [`VisitGate::counts_codes_alone`]: every visit is handed to `each`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_records<A: Send>(
-    conn: &Connection,
-    site: i64,
-    from_ms: i64,
-    to_ms: i64,
-    columns: Columns,
-    gate: &impl VisitGate,
-    new: impl Fn() -> A + Sync,
-    each: impl Fn(&mut A, &VisitRecord) + Sync,
-) -> Result<(Vec<A>, i64), StoreError> {
-    debug_assert!(!gate.counts_codes_alone());
-    fold_records_with_codes(
-        conn,
-        site,
-        from_ms,
-        to_ms,
-        columns,
-        gate,
-        new,
-        each,
-        |_, _| {},
-    )
-}
+/// The `codes` of a fold whose gate never
+/// [`VisitGate::counts_codes_alone`] (see [`fold_records`]): nothing is
+/// handed to it.
+pub(crate) fn no_code_events<A>(_: &mut A, _: CodeEvents<'_>) {}
 
 /// One packed visit as a behavioural query sees it.
 #[derive(Debug, Clone, Copy)]

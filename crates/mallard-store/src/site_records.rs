@@ -80,6 +80,7 @@ pub(crate) fn packed_visits(
             &|_: &VisitRecord| Take::Events,
             Vec::new,
             |list: &mut Vec<VisitRecord>, visit| list.push(visit.clone()),
+            crate::segment_fold::no_code_events,
         )?;
         visits.extend(folds.into_iter().flatten());
         // Days kept as rows are skipped: the caller reads them with SQL.

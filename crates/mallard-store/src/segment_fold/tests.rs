@@ -63,6 +63,7 @@ fn records(conn: &Connection, from: i64, to: i64, columns: Columns) -> (Vec<Visi
         &|_: &VisitRecord| Take::Events,
         Vec::new,
         |seen, visit| seen.push(visit.clone()),
+        crate::segment_fold::no_code_events,
     )
     .unwrap();
     let mut seen: Vec<VisitRecord> = folds.into_iter().flatten().collect();
@@ -198,6 +199,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
             &|_: &VisitRecord| Take::Events,
             || (),
             |(), _| {},
+            crate::segment_fold::no_code_events,
         );
         matches!(
             outcome,
@@ -223,6 +225,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
         &|_: &VisitRecord| Take::Events,
         || (),
         |(), _| {},
+        crate::segment_fold::no_code_events,
     );
     assert!(
         matches!(
@@ -354,6 +357,7 @@ fn runs_of_packed_days_and_days_kept_as_rows_alternate() {
         &|_: &VisitRecord| Take::Events,
         Vec::new,
         |seen: &mut Vec<i64>, visit| seen.push(visit.id),
+        crate::segment_fold::no_code_events,
     )
     .unwrap();
     let mut ids: Vec<i64> = folds.into_iter().flatten().collect();
@@ -376,6 +380,7 @@ fn packing_step_by_step_changes_no_answer_at_any_step() {
             &|_: &VisitRecord| Take::Events,
             Vec::new,
             |seen: &mut Vec<VisitRecord>, visit| seen.push(visit.clone()),
+            crate::segment_fold::no_code_events,
         )
         .unwrap();
         let mut seen: Vec<VisitRecord> = folds.into_iter().flatten().collect();

@@ -45,7 +45,7 @@ use crate::visits::VISIT_TIMEOUT_MS;
 /// `codes` what the index tells instead
 /// ([`crate::segment_fold::fold_records`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_period_with_codes<A: Send>(
+pub(crate) fn fold_period<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -60,13 +60,13 @@ pub(crate) fn fold_period_with_codes<A: Send>(
         return Ok(Vec::new());
     }
     let start = reach_back(conn, site, from_ms)?;
-    fold_starting_with_codes(conn, site, start, to_ms, columns, gate, new, each, codes)
+    fold_starting(conn, site, start, to_ms, columns, gate, new, each, codes)
 }
 
 /// Folds the visits of `site` that start in `[from_ms, to_ms)` (and only
-/// those), like [`fold_period_with_codes`].
+/// those), like [`fold_period`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_starting_with_codes<A: Send>(
+pub(crate) fn fold_starting<A: Send>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -86,7 +86,7 @@ pub(crate) fn fold_starting_with_codes<A: Send>(
     let mut folds = Vec::new();
     let mut from = from_ms;
     while from < to_ms {
-        let (packed, rest) = crate::segment_fold::fold_records_with_codes(
+        let (packed, rest) = crate::segment_fold::fold_records(
             conn, site, from, to_ms, columns, gate, &new, &each, &codes,
         )?;
         folds.extend(packed);
@@ -101,60 +101,6 @@ pub(crate) fn fold_starting_with_codes<A: Send>(
         from = rows_end;
     }
     Ok(folds)
-}
-
-/// [`fold_period_with_codes`] for a gate that never
-/// [`VisitGate::counts_codes_alone`]: every visit is handed to `each`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_period<A: Send>(
-    conn: &Connection,
-    site: i64,
-    from_ms: i64,
-    to_ms: i64,
-    columns: Columns,
-    gate: &impl VisitGate,
-    new: impl Fn() -> A + Sync,
-    each: impl Fn(&mut A, &VisitRecord) + Sync,
-) -> Result<Vec<A>, StoreError> {
-    debug_assert!(!gate.counts_codes_alone());
-    fold_period_with_codes(
-        conn,
-        site,
-        from_ms,
-        to_ms,
-        columns,
-        gate,
-        new,
-        each,
-        |_, _| {},
-    )
-}
-
-/// [`fold_starting_with_codes`] for a gate that never
-/// [`VisitGate::counts_codes_alone`]: every visit is handed to `each`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_starting<A: Send>(
-    conn: &Connection,
-    site: i64,
-    from_ms: i64,
-    to_ms: i64,
-    columns: Columns,
-    gate: &impl VisitGate,
-    new: impl Fn() -> A + Sync,
-    each: impl Fn(&mut A, &VisitRecord) + Sync,
-) -> Result<Vec<A>, StoreError> {
-    debug_assert!(!gate.counts_codes_alone());
-    fold_starting_with_codes(
-        conn,
-        site,
-        from_ms,
-        to_ms,
-        columns,
-        gate,
-        new,
-        each,
-        |_, _| {},
-    )
 }
 
 /// The earliest start of a visit of `site` with an event at or after

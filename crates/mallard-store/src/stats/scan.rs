@@ -18,7 +18,7 @@
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::period_source::{fold_period, fold_period_with_codes};
+use super::period_source::fold_period;
 use super::predicate::Predicate;
 use super::rollup::IdMap;
 use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
@@ -426,7 +426,7 @@ fn run_screened<T: Tally>(
         need,
         screen,
     };
-    let tallies = fold_period_with_codes(
+    let tallies = fold_period(
         conn,
         site.id,
         window.from_ms,
@@ -1027,6 +1027,7 @@ pub(super) fn visitors_between(
                 tally.0.insert(visitor_hash(visit.visitor_id));
             }
         },
+        crate::segment_fold::no_code_events,
     )?;
     let mut all = Counter::new(SITE_PRECISION, MERGE_EXACT_LIMIT);
     for tally in tallies {

@@ -134,6 +134,7 @@ pub(crate) fn each(
             &gate,
             Vec::new,
             |visits: &mut Vec<VisitRecord>, record| visits.push(record.clone()),
+            crate::segment_fold::no_code_events,
         )?;
         for record in folds.into_iter().flatten() {
             let record = Rc::new(record);

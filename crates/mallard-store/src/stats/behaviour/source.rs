@@ -131,6 +131,7 @@ fn read_records<A: Send>(
         },
         new,
         each,
+        crate::segment_fold::no_code_events,
     )
 }
 
