@@ -1,15 +1,18 @@
 //! Day segments' code indexes end to end: `mallard seed` writes them, the
-//! server adds them to days that have none and answers page filters the
-//! same with them, and `mallard check` finds a wrong one that `--repair`
-//! mends.
+//! server adds them to days that have none or have them in their earlier
+//! form, and answers page filters, and breakdowns by page or event name
+//! under visit filters, the same with them; `mallard check` finds a wrong
+//! one that `--repair` mends.
 
 use mallard_e2e::{Server, TestHome, create_api_key, get_with_key, sign_in, wait_until};
 use serde_json::Value;
 
 const SITE: &str = "index.test";
 
-/// The part id of the code index, and of the part every packed day has.
-const CODE_VISITS: i64 = 11;
+/// The part id of the code index, of its earlier form (without how often
+/// a visit holds a code), and of the part every packed day has.
+const CODE_VISITS: i64 = 12;
+const CODE_VISITS_BEFORE_REPEATS: i64 = 11;
 const MARKER: i64 = 10;
 
 /// How many days have part `part`.
@@ -23,13 +26,18 @@ fn days_with(home: &TestHome, part: i64) -> i64 {
         .unwrap()
 }
 
-/// A page filter's answers: the totals and two breakdowns.
+/// A page filter's answers (the totals and two breakdowns), and the page
+/// and event breakdowns under a visit filter, which a day with the index
+/// counts from it alone.
 fn page_filtered(server: &Server, key: &str) -> Vec<Value> {
     let filters = "filters=page%3D%3D%2Fpricing%3Bcountry%21%3DNowhere";
+    let visits = "filters=source%21%3DNowhere";
     [
         format!("/api/stats/main?site_id={SITE}&period=all&{filters}"),
         format!("/api/stats/breakdown/sources?site_id={SITE}&period=all&limit=50&{filters}"),
         format!("/api/stats/breakdown/pages?site_id={SITE}&period=all&limit=50&{filters}"),
+        format!("/api/stats/breakdown/pages?site_id={SITE}&period=all&limit=500&{visits}"),
+        format!("/api/stats/breakdown/events?site_id={SITE}&period=all&limit=50&{visits}"),
     ]
     .iter()
     .map(|path| get_with_key(server, key, path))
@@ -63,6 +71,24 @@ fn the_server_adds_missing_code_indexes_answers_the_same_and_check_mends_a_wrong
     let server = Server::start(&home, &env);
     wait_until("no indexes added", || {
         days_with(&home, CODE_VISITS) >= packed
+    });
+    assert_eq!(page_filtered(&server, &key), with_index);
+    server.stop();
+
+    // A database indexed before the index said how often a visit holds a
+    // code: that index is not read, and the server builds each day's again
+    // in its place.
+    home.database()
+        .execute(
+            "UPDATE day_segments SET part = ?1 WHERE part = ?2",
+            [CODE_VISITS_BEFORE_REPEATS, CODE_VISITS],
+        )
+        .unwrap();
+    assert_eq!(days_with(&home, CODE_VISITS_BEFORE_REPEATS), packed);
+    let server = Server::start(&home, &env);
+    assert_eq!(page_filtered(&server, &key), with_index);
+    wait_until("no indexes rebuilt", || {
+        days_with(&home, CODE_VISITS) >= packed && days_with(&home, CODE_VISITS_BEFORE_REPEATS) == 0
     });
     assert_eq!(page_filtered(&server, &key), with_index);
     server.stop();
