@@ -451,6 +451,10 @@ impl<'a> DictColumn<'a> {
     /// visit at a time without a branch on the answer (which visits pass is
     /// as good as random).
     fn and_passing(&self, passing: &[bool], selected: &mut [bool]) -> Result<(), Damaged> {
+        // (A day without visits may have an empty dictionary.)
+        if selected.is_empty() {
+            return Ok(());
+        }
         if self.width == 0 {
             let first = passing.first().copied().ok_or(Damaged)?;
             selected.iter_mut().for_each(|s| *s &= first);

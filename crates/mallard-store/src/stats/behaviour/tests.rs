@@ -507,3 +507,60 @@ proptest! {
         run_case(zone_index, base_index, &generated, &picked_filters, range_offset, range_days, seed);
     }
 }
+
+/// Behavioural queries under a visit attribute filter, in a zone whose
+/// local days start five hours into their UTC days, over packed days some
+/// of whose visits cross the local midnight, and one visitor's visits
+/// that cross both midnights every night: every evening of 17 days from
+/// 17:13 in New York, visits of four events ten minutes apart around its
+/// midnight, and a page view every ten minutes from 18:13 to 04:03.
+#[test]
+fn behavioural_queries_under_a_visit_filter_match_across_a_local_midnight() {
+    let mut generated: Vec<GenEvent> = (0..119i64)
+        .map(|i| {
+            (
+                (i % 17) * 24 * 60 + (i / 17) * 10,
+                (i % 10) as u64,
+                (i % 10) as u8,
+                (i % 6) as usize,
+                (i % 8) as usize,
+                false,
+            )
+        })
+        .collect();
+    // One visitor keeps a visit going through every night, a page view
+    // every ten minutes from 18:13 to 04:03 in New York.
+    generated.extend((0..17 * 60i64).map(|i| {
+        (
+            (i / 60) * 24 * 60 + 60 + (i % 60) * 10,
+            30,
+            0,
+            (i % 6) as usize,
+            2,
+            false,
+        )
+    }));
+    generated.extend((0..68i64).map(|i| {
+        (
+            (i / 4) * 24 * 60 + 380 + (i % 4) * 10,
+            20 + (i / 4 % 5) as u64,
+            (i % 10) as u8,
+            (i % 6) as usize,
+            (i / 4 % 8) as usize,
+            false,
+        )
+    }));
+    let pool = crate::stats::tests::filter_pool();
+    let source = pool
+        .iter()
+        .position(|filter| *filter == ("source", "Google"))
+        .unwrap();
+    let new_york = ZONES
+        .iter()
+        .position(|zone| *zone == "America/New_York")
+        .unwrap();
+    for (offset, days) in [(3, 6), (1, 12), (5, 2)] {
+        run_case(new_york, 2, &generated, &[(source, false)], offset, days, 0);
+        run_case(new_york, 2, &generated, &[(source, true)], offset, days, 0);
+    }
+}
