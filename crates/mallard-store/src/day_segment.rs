@@ -1581,21 +1581,27 @@ pub(crate) fn decode(
     Ok(())
 }
 
-/// The parts [`fold_codes`] reads: the starts (for the visit count), the
-/// attributes when the gate has conditions on them, the visitors and the
-/// code index.
-pub(crate) fn parts_for_codes(gate: &impl VisitGate) -> [bool; part::COUNT] {
+/// The parts [`codes_worth_reading`] reads: the starts (for the visit
+/// count) and the attributes when the gate has conditions on them.
+pub(crate) fn parts_to_judge_codes(gate: &impl VisitGate) -> [bool; part::COUNT] {
     let mut wanted = [false; part::COUNT];
     wanted[part::STARTS as usize] = true;
     wanted[part::ATTRIBUTES as usize] = !gate.attribute_conditions().is_empty();
+    wanted
+}
+
+/// The parts [`fold_codes`] reads: those of [`parts_to_judge_codes`], the
+/// visitors and the code index.
+pub(crate) fn parts_for_codes(gate: &impl VisitGate) -> [bool; part::COUNT] {
+    let mut wanted = parts_to_judge_codes(gate);
     wanted[part::VISITORS as usize] = true;
     wanted[part::CODE_VISITS as usize] = true;
     wanted
 }
 
 /// Whether a day would be counted faster from its code index
-/// ([`fold_codes`]) than by decoding its visits, from its starts and (with
-/// conditions) its attributes: when at least an eighth of its visits meet
+/// ([`fold_codes`]) than by decoding its visits, from the parts of
+/// [`parts_to_judge_codes`]: when at least an eighth of its visits meet
 /// the gate's attribute conditions. The index lists the codes of every
 /// visit, so reading it costs the same however few visits are counted,
 /// while decoding passes over the others in runs.
@@ -1616,17 +1622,14 @@ pub(crate) fn codes_worth_reading(
 /// that [`VisitGate::counts_codes_alone`], from its code index alone: hands
 /// `each`, code by code, every visit that meets the gate's attribute
 /// conditions and holds a code the gate may count, with how often it holds
-/// it ([`CodeEvents`]). `Ok(false)`, with nothing handed over, when the
-/// day has no code index (the caller decodes it instead). `parts` holds
-/// those of [`parts_for_codes`].
+/// it ([`CodeEvents`]). `parts` holds those of [`parts_for_codes`], the
+/// code index included.
 pub(crate) fn fold_codes(
     parts: &DayParts<'_>,
     gate: &impl VisitGate,
     mut each: impl FnMut(CodeEvents),
-) -> Result<bool, Damaged> {
-    let Some(index) = parts[part::CODE_VISITS as usize] else {
-        return Ok(false);
-    };
+) -> Result<(), Damaged> {
+    let index = parts[part::CODE_VISITS as usize].ok_or(Damaged)?;
     let count = visit_count(parts[part::STARTS as usize].ok_or(Damaged)?)?;
     let visitors = parts[part::VISITORS as usize].ok_or(Damaged)?;
     let width = visitor_width(visitors, count)?;
@@ -1638,7 +1641,7 @@ pub(crate) fn fold_codes(
     };
     let screen = DayScreen::new(attributes, count, conditions)?;
     if screen.rejects_every_visit() {
-        return Ok(true);
+        return Ok(());
     }
     let selection = screen.selection(count)?;
     let mut visits: Vec<(i64, u64)> = Vec::new();
@@ -1665,7 +1668,7 @@ pub(crate) fn fold_codes(
     if damaged {
         return Err(Damaged);
     }
-    Ok(true)
+    Ok(())
 }
 
 /// A small day of three visits with every column used, for the fuzz target

@@ -212,9 +212,7 @@ fn load_record_day(
     {
         // The index and the visitors are read only for a day counted from
         // them.
-        let mut judged = day_segment::parts_for_codes(gate);
-        judged[part::CODE_VISITS as usize] = false;
-        judged[part::VISITORS as usize] = false;
+        let judged = day_segment::parts_to_judge_codes(gate);
         if !load_more(conn, site, day, &mut parts, judged)? {
             return Ok(None);
         }
@@ -371,10 +369,8 @@ pub(crate) fn fold_records<A: Send>(
             let day_number = utc_day(day.range.from_ms);
             if day.by_codes {
                 // Only a day with a code index is read this way.
-                return match day_segment::fold_codes(&parts, gate, |events| codes(fold, events)) {
-                    Ok(true) => Ok(()),
-                    Ok(false) | Err(Damaged) => Err(damaged(day.site, day_number)),
-                };
+                return day_segment::fold_codes(&parts, gate, |events| codes(fold, events))
+                    .map_err(|Damaged| damaged(day.site, day_number));
             }
             day_segment::decode(
                 day_number * DAY_MS,
