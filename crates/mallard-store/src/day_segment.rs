@@ -63,14 +63,15 @@
 //! low bits first. Low-cardinality columns (device, browser, a day without
 //! UTM tags) then take a few bits a visit or nothing.
 
+mod code_entries;
 pub(crate) mod code_visits;
 
 use rustc_hash::FxHashMap;
 
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, CodeEvents, Columns, EntryNeed, EventRecord,
-    StepNeed, Take, VisitGate, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, CodeCount, CodeEntry, CodeEvents, Columns,
+    EntryNeed, EventRecord, StepNeed, Take, VisitGate, VisitRecord,
 };
 use crate::visits::VisitAttributes;
 
@@ -1591,11 +1592,16 @@ pub(crate) fn parts_to_judge_codes(gate: &impl VisitGate) -> [bool; part::COUNT]
 }
 
 /// The parts [`fold_codes`] reads: those of [`parts_to_judge_codes`], the
-/// visitors and the code index.
+/// visitors and the code index; and the steps with the entries the gate
+/// counts beside the codes ([`VisitGate::entries_beside_codes`]).
 pub(crate) fn parts_for_codes(gate: &impl VisitGate) -> [bool; part::COUNT] {
     let mut wanted = parts_to_judge_codes(gate);
     wanted[part::VISITORS as usize] = true;
     wanted[part::CODE_VISITS as usize] = true;
+    let entries = gate.entries_beside_codes();
+    wanted[part::STEPS as usize] = entries.any();
+    wanted[part::REVENUE as usize] = entries.revenue;
+    wanted[part::PROPS as usize] = entries.props;
     wanted
 }
 
@@ -1622,12 +1628,15 @@ pub(crate) fn codes_worth_reading(
 /// that [`VisitGate::counts_codes_alone`], from its code index alone: hands
 /// `each`, code by code, every visit that meets the gate's attribute
 /// conditions and holds a code the gate may count, with how often it holds
-/// it ([`CodeEvents`]). `parts` holds those of [`parts_for_codes`], the
-/// code index included.
+/// it ([`CodeCount::Events`]); then each event of those visits with such a
+/// code that carries the entries the gate counts beside
+/// ([`CodeCount::Entry`]); and the visitors of every visit that meets the
+/// conditions when the gate counts them ([`CodeCount::Visitors`]). `parts`
+/// holds those of [`parts_for_codes`], the code index included.
 pub(crate) fn fold_codes(
     parts: &DayParts<'_>,
     gate: &impl VisitGate,
-    mut each: impl FnMut(CodeEvents),
+    mut each: impl FnMut(CodeCount),
 ) -> Result<(), Damaged> {
     let index = parts[part::CODE_VISITS as usize].ok_or(Damaged)?;
     let count = visit_count(parts[part::STARTS as usize].ok_or(Damaged)?)?;
@@ -1659,12 +1668,57 @@ pub(crate) fn fold_codes(
                     None => damaged = true,
                 }
             }
-            each(CodeEvents {
+            each(CodeCount::Events(CodeEvents {
                 code,
                 visits: &visits,
-            });
+            }));
         },
     )?;
+    if gate.visitors_beside_codes() {
+        let mut ids = Vec::with_capacity(count);
+        for visit in 0..count {
+            if selection
+                .as_ref()
+                .is_none_or(|selected| selected.get(visit) == Some(&true))
+            {
+                ids.push(visitor_at(visitors, 1 + visit * width, width).ok_or(Damaged)?);
+            }
+        }
+        each(CodeCount::Visitors(&ids));
+    }
+    let entries = gate.entries_beside_codes();
+    if entries.any() {
+        let get = |wanted: bool, id: i64| -> Result<Option<&[u8]>, Damaged> {
+            if wanted {
+                parts[id as usize].map(Some).ok_or(Damaged)
+            } else {
+                Ok(None)
+            }
+        };
+        code_entries::walk(
+            parts[part::STEPS as usize].ok_or(Damaged)?,
+            count,
+            (
+                get(entries.revenue, part::REVENUE)?,
+                get(entries.props, part::PROPS)?,
+            ),
+            selection.as_deref(),
+            |event| {
+                if !gate.may_count_code(event.code) {
+                    return;
+                }
+                match visitor_at(visitors, 1 + event.visit * width, width) {
+                    Some(visitor_id) => each(CodeCount::Entry(CodeEntry {
+                        code: event.code,
+                        visitor_id,
+                        revenue: event.revenue,
+                        props: event.props,
+                    })),
+                    None => damaged = true,
+                }
+            },
+        )?;
+    }
     if damaged {
         return Err(Damaged);
     }
@@ -1833,6 +1887,19 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     if let Some(index) = unsealed[part::CODE_VISITS as usize] {
         let count = visit_count(unsealed[part::STARTS as usize]?).ok()?;
         code_visits::tally(index, count, None, |_| true, |_, _| {}).ok()?;
+    }
+    // So are the entries of a count by code that also counts revenue and
+    // properties.
+    if let (Some(steps), Some(starts)) = (
+        unsealed[part::STEPS as usize],
+        unsealed[part::STARTS as usize],
+    ) {
+        let count = visit_count(starts).ok()?;
+        let entries = (
+            unsealed[part::REVENUE as usize],
+            unsealed[part::PROPS as usize],
+        );
+        code_entries::walk(steps, count, entries, None, |_| {}).ok()?;
     }
     Some(seen)
 }

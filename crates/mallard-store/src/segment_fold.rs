@@ -19,7 +19,7 @@ use crate::day_segment::{self, Damaged, DayScreen, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
-use crate::visit_record::{CodeEvents, Columns, Take, VisitGate, VisitRecord};
+use crate::visit_record::{CodeCount, Columns, Take, VisitGate, VisitRecord};
 
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
@@ -353,7 +353,7 @@ pub(crate) fn fold_records<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
-    codes: impl Fn(&mut A, CodeEvents<'_>) + Sync,
+    codes: impl Fn(&mut A, CodeCount<'_>) + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,
@@ -389,7 +389,7 @@ pub(crate) fn fold_records<A: Send>(
 /// The `codes` of a fold whose gate never
 /// [`VisitGate::counts_codes_alone`] (see [`fold_records`]): nothing is
 /// handed to it.
-pub(crate) fn no_code_events<A>(_: &mut A, _: CodeEvents<'_>) {}
+pub(crate) fn no_code_events<A>(_: &mut A, _: CodeCount<'_>) {}
 
 /// One packed visit as a behavioural query sees it.
 #[derive(Debug, Clone, Copy)]

@@ -221,6 +221,74 @@ pub(crate) trait VisitGate: Sync {
     fn counts_codes_alone(&self) -> bool {
         false
     }
+
+    /// For a gate that [`Self::counts_codes_alone`], what it also counts of
+    /// the events that carry revenue or properties, which the code index
+    /// does not hold: a day counted from the index then hands over each
+    /// such event of a code the gate may count, with its code, visitor and
+    /// entries ([`CodeEntry`]), found through the steps part without
+    /// decoding any visit.
+    fn entries_beside_codes(&self) -> EntryParts {
+        EntryParts::default()
+    }
+
+    /// For a gate that [`Self::counts_codes_alone`], whether it also
+    /// counts the visitor of every visit that meets its attribute
+    /// conditions, whatever its codes: a day counted from the index then
+    /// hands them over too ([`CodeCount::Visitors`]), and
+    /// [`Self::may_count_codes`] rules out no visit of a day decoded.
+    fn visitors_beside_codes(&self) -> bool {
+        false
+    }
+}
+
+/// The parts of a day's event entries that a query reads beside its code
+/// index ([`VisitGate::entries_beside_codes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EntryParts {
+    /// The revenue of the events that carry an amount or a currency.
+    pub(crate) revenue: bool,
+    /// The custom properties of the events that carry some.
+    pub(crate) props: bool,
+}
+
+impl EntryParts {
+    /// Whether any part is read.
+    pub(crate) fn any(self) -> bool {
+        self.revenue || self.props
+    }
+}
+
+/// What a day counted from its code index alone hands its fold (see
+/// [`VisitGate::counts_codes_alone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeCount<'a> {
+    /// The visits that hold one code, with how often.
+    Events(CodeEvents<'a>),
+    /// One event that carries what [`VisitGate::entries_beside_codes`]
+    /// asks for.
+    Entry(CodeEntry<'a>),
+    /// The visitor ids of the day's visits that meet the attribute
+    /// conditions, for a gate that [`VisitGate::visitors_beside_codes`].
+    Visitors(&'a [i64]),
+}
+
+/// One event with revenue or properties of a day counted from its code
+/// index, as the day's entries tell it ([`VisitGate::entries_beside_codes`]).
+/// The same event is also among the [`CodeEvents`] of its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodeEntry<'a> {
+    /// The event code ([`crate::day_segment::step_code`]).
+    pub(crate) code: u64,
+    /// The visitor id of its visit.
+    pub(crate) visitor_id: i64,
+    /// Its amount in millionths and currency id, as
+    /// [`EventRecord::revenue_micros`] and [`EventRecord::currency`] hold
+    /// them (both `None` unless revenue is read and it carries some).
+    pub(crate) revenue: (Option<i64>, Option<i64>),
+    /// Its property pairs `(key id, value id)` sorted by key (empty unless
+    /// properties are read and it carries some).
+    pub(crate) props: &'a [(i64, i64)],
 }
 
 /// The visits that hold one event code, as a day's code index tells them

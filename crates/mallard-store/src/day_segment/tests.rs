@@ -856,6 +856,56 @@ proptest! {
         }
     }
 
+    /// The walk over a day's entries finds each event with revenue or
+    /// properties of the selected visits, with its code, its amount and
+    /// its pairs, as the visits hold them; with only the revenue read, the
+    /// events with revenue alone.
+    #[test]
+    fn the_entries_walk_tells_each_entrys_code_and_visit(
+        visits in day(),
+        every in 1usize..4,
+    ) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap().to_vec();
+        let (steps, revenue, props) = (payload(part::STEPS), payload(part::REVENUE), payload(part::PROPS));
+        let selected: Vec<bool> = (0..visits.len()).map(|v| v % every == 0).collect();
+        type Told = (usize, u64, (Option<i64>, Option<i64>), Vec<(i64, i64)>);
+        for with_props in [true, false] {
+            let expected: Vec<Told> = visits
+                .iter()
+                .enumerate()
+                .filter(|(at, _)| selected[*at])
+                .flat_map(|(at, visit)| {
+                    visit.events.iter().filter_map(move |event| {
+                        let amount = (event.revenue_micros, event.currency);
+                        let pairs = if with_props { visit.props_of(event).to_vec() } else { Vec::new() };
+                        (amount != (None, None) || !pairs.is_empty())
+                            .then(|| (at, step_code(event.code, event.pageview), amount, pairs))
+                    })
+                })
+                .collect();
+            let mut told: Vec<Told> = Vec::new();
+            code_entries::walk(
+                &steps,
+                visits.len(),
+                (Some(&revenue), with_props.then_some(&props[..])),
+                Some(&selected),
+                |event| told.push((event.visit, event.code, event.revenue, event.props.to_vec())),
+            )
+            .unwrap();
+            prop_assert_eq!(told, expected);
+        }
+        // An entry past the day's last event is damage.
+        let mut beyond = Vec::new();
+        put_varint(&mut beyond, 1);
+        put_varint(&mut beyond, visits.iter().map(|v| v.events.len() as u64).sum::<u64>());
+        beyond.extend([1, 2]);
+        prop_assert_eq!(
+            code_entries::walk(&steps, visits.len(), (Some(&beyond), None), None, |_| {}).err(),
+            Some(Damaged)
+        );
+    }
+
     /// A visit whose event codes the gate rules out is passed over
     /// undecoded; the others read as without the gate's screen.
     #[test]

@@ -26,7 +26,7 @@ use rusqlite::{Connection, params};
 use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::visit_days::{DAY_MS, utc_day};
-use crate::visit_record::{CodeEvents, Columns, VisitGate, VisitRecord};
+use crate::visit_record::{CodeCount, Columns, VisitGate, VisitRecord};
 use crate::visits::VISIT_TIMEOUT_MS;
 
 /// Folds every visit of `site` that starts in `[from_ms, to_ms)` or has an
@@ -54,7 +54,7 @@ pub(crate) fn fold_period<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
-    codes: impl Fn(&mut A, CodeEvents<'_>) + Sync,
+    codes: impl Fn(&mut A, CodeCount<'_>) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     if to_ms <= from_ms {
         return Ok(Vec::new());
@@ -75,7 +75,7 @@ pub(crate) fn fold_starting<A: Send>(
     gate: &impl VisitGate,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
-    codes: impl Fn(&mut A, CodeEvents<'_>) + Sync,
+    codes: impl Fn(&mut A, CodeCount<'_>) + Sync,
 ) -> Result<Vec<A>, StoreError> {
     if to_ms <= from_ms {
         return Ok(Vec::new());

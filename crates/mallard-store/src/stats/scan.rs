@@ -26,8 +26,8 @@ use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, CodeEvents, Columns, EntryNeed, EventRecord,
-    StepNeed, Take, VisitGate, VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, CodeCount, CodeEntry, CodeEvents, Columns,
+    EntryNeed, EntryParts, EventRecord, StepNeed, Take, VisitGate, VisitRecord,
 };
 
 /// Milliseconds in a day of a zone with one offset.
@@ -83,6 +83,19 @@ pub(super) trait Tally: Send {
     fn code_events(&mut self, events: CodeEvents<'_>) {
         let _ = events;
     }
+    /// Counts the entries of one event of a selected visit that carries
+    /// what the tally counts beside codes ([`Screen::entries_beside_codes`]),
+    /// as a day counted from its code index tells it. The event is among
+    /// the [`Tally::code_events`] of its code too.
+    fn code_entry(&mut self, entry: CodeEntry<'_>) {
+        let _ = entry;
+    }
+    /// Counts the visitors of the selected visits of a day counted from
+    /// its code index, for a tally that counts them beside codes
+    /// ([`Screen::visitors_beside_codes`]).
+    fn code_visitors(&mut self, visitor_ids: &[i64]) {
+        let _ = visitor_ids;
+    }
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
 }
@@ -113,6 +126,16 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
     fn code_events(&mut self, events: CodeEvents<'_>) {
         self.0.code_events(events);
         self.1.code_events(events);
+    }
+
+    fn code_entry(&mut self, entry: CodeEntry<'_>) {
+        self.0.code_entry(entry);
+        self.1.code_entry(entry);
+    }
+
+    fn code_visitors(&mut self, visitor_ids: &[i64]) {
+        self.0.code_visitors(visitor_ids);
+        self.1.code_visitors(visitor_ids);
     }
 
     fn merge(&mut self, other: Self) {
@@ -151,6 +174,18 @@ impl<T: Tally> Tally for Option<T> {
     fn code_events(&mut self, events: CodeEvents<'_>) {
         if let Some(tally) = self {
             tally.code_events(events);
+        }
+    }
+
+    fn code_entry(&mut self, entry: CodeEntry<'_>) {
+        if let Some(tally) = self {
+            tally.code_entry(entry);
+        }
+    }
+
+    fn code_visitors(&mut self, visitor_ids: &[i64]) {
+        if let Some(tally) = self {
+            tally.code_visitors(visitor_ids);
         }
     }
 
@@ -265,6 +300,14 @@ struct Screen<'a> {
     /// the filters are all on visit attributes
     /// ([`VisitGate::counts_codes_alone`]).
     codes_alone: bool,
+    /// What a tally that counts codes alone also counts of the events
+    /// that carry revenue or properties ([`Tally::code_entry`]).
+    entries_beside_codes: EntryParts,
+    /// Whether a tally that counts codes alone also counts the visitors of
+    /// every visit the filters select ([`Tally::code_visitors`]): then
+    /// `codes` says which codes a code index hands over, but rules no
+    /// visit out.
+    visitors_beside_codes: bool,
 }
 
 impl VisitGate for ScanGate<'_> {
@@ -319,13 +362,17 @@ impl VisitGate for ScanGate<'_> {
 
     #[inline]
     fn may_count_codes(&self, codes: &[u8]) -> bool {
-        self.screen
-            .codes
-            .is_none_or(|screen| screen.holds_any(codes))
+        !self.screens_codes()
+            || self
+                .screen
+                .codes
+                .is_none_or(|screen| screen.holds_any(codes))
     }
 
     fn screens_codes(&self) -> bool {
-        self.screen.codes.is_some()
+        // A tally that counts every selected visit's visitor counts
+        // something of a visit whatever its codes.
+        self.screen.codes.is_some() && !self.screen.visitors_beside_codes
     }
 
     fn may_count_code(&self, code: u64) -> bool {
@@ -342,6 +389,14 @@ impl VisitGate for ScanGate<'_> {
         self.screen.codes_alone
             && self.predicate.attributes_only()
             && matches!(self.need, EventNeed::Always)
+    }
+
+    fn entries_beside_codes(&self) -> EntryParts {
+        self.screen.entries_beside_codes
+    }
+
+    fn visitors_beside_codes(&self) -> bool {
+        self.screen.visitors_beside_codes
     }
 
     #[inline]
@@ -419,7 +474,7 @@ fn run_screened<T: Tally>(
     let window = Window::new(&site.time_zone, range);
     let mut columns = BASE_COLUMNS.with(columns).with(predicate.columns());
     // The visits holding a screened code are found in the days' code index.
-    columns.code_visits |= screen.codes.is_some();
+    columns.code_visits |= screen.codes.is_some() && !screen.visitors_beside_codes;
     let gate = ScanGate {
         window,
         predicate,
@@ -435,7 +490,11 @@ fn run_screened<T: Tally>(
         &gate,
         new,
         |tally, visit| select(tally, visit, &window, predicate),
-        |tally, events| tally.code_events(events),
+        |tally, counted| match counted {
+            CodeCount::Events(events) => tally.code_events(events),
+            CodeCount::Entry(entry) => tally.code_entry(entry),
+            CodeCount::Visitors(visitor_ids) => tally.code_visitors(visitor_ids),
+        },
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
         a.merge(b);

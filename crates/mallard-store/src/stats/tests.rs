@@ -493,6 +493,61 @@ impl Reference {
         sums
     }
 
+    /// What each of `goals` converted under `query`: the matching events,
+    /// their distinct visitors, and per currency the sum and number of the
+    /// amounts they carry.
+    fn goal_conversions(
+        &self,
+        query: &StatsQuery,
+        goals: &[crate::goals::Goal],
+    ) -> Vec<ConversionCounts> {
+        let (events, _) = self.select(query);
+        goals
+            .iter()
+            .map(|goal| {
+                let definition = &goal.definition;
+                // As page filters read a pattern: `**` any characters, `*`
+                // any but `/`.
+                let pattern = definition.page_path.as_deref().map(|path| {
+                    let regex = format!(
+                        "^{}$",
+                        regex::escape(path)
+                            .replace(r"\*\*", ".*")
+                            .replace(r"\*", "[^/]*")
+                    );
+                    regex::Regex::new(&regex).unwrap()
+                });
+                let converting: Vec<&&RefEvent> = events
+                    .iter()
+                    .filter(|e| {
+                        let pageview = e.name == EventName::PAGEVIEW;
+                        let kind = match (&pattern, &definition.event_name) {
+                            (Some(pattern), _) => pageview && pattern.is_match(&e.path),
+                            (None, Some(name)) => !pageview && &e.name == name,
+                            (None, None) => false,
+                        };
+                        kind && definition.prop.as_ref().is_none_or(|(key, value)| {
+                            e.props.iter().any(|(k, v)| k == key && v == value)
+                        })
+                    })
+                    .collect();
+                let mut revenue = BTreeMap::new();
+                for e in &converting {
+                    if let Some((micros, currency)) = &e.revenue {
+                        let (sum, count) = revenue.entry(currency.clone()).or_insert((0i128, 0i64));
+                        *sum += i128::from(*micros);
+                        *count += 1;
+                    }
+                }
+                let visitors: HashSet<i64> = converting
+                    .iter()
+                    .map(|e| self.visits[&e.visit_id].visitor)
+                    .collect();
+                (converting.len() as i64, visitors.len() as u64, revenue)
+            })
+            .collect()
+    }
+
     fn breakdown(&self, query: &StatsQuery, dimension: &Dimension) -> BTreeMap<String, Totals> {
         let (events, visits) = self.select(query);
         let label = |v: Option<String>| v.unwrap_or_else(|| UNKNOWN_VALUE.to_owned());
@@ -798,6 +853,15 @@ pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQ
     // totals on their own (in one pass under filters the rollups cannot
     // answer).
     let goals = test_goals();
+    let conversions = db.stats_goal_conversions(&site, query, &goals).unwrap();
+    assert_eq!(
+        conversions
+            .iter()
+            .map(conversion_counts)
+            .collect::<Vec<_>>(),
+        reference.goal_conversions(query, &goals),
+        "goals {query:?}"
+    );
     assert_eq!(
         db.stats_goal_conversions_and_visitors(&site, query, &goals)
             .unwrap(),
@@ -841,7 +905,26 @@ pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQ
     }
 }
 
-/// A page goal, an event goal and a property goal of the generated events.
+/// A goal's converting events, their visitors, and per currency the sum
+/// and number of their amounts.
+type ConversionCounts = (i64, u64, BTreeMap<String, (i128, i64)>);
+
+/// [`ConversionCounts`] of what a goal converted.
+fn conversion_counts(conversions: &crate::stats::GoalConversions) -> ConversionCounts {
+    (
+        conversions.totals.events,
+        conversions.totals.visitors,
+        conversions
+            .revenue
+            .iter()
+            .map(|r| (r.currency.clone(), (r.micros, r.events)))
+            .collect(),
+    )
+}
+
+/// Page goals, event goals and property goals of the generated events, with
+/// revenue (purchases) and without, the properties on custom events and on
+/// page views.
 fn test_goals() -> Vec<crate::goals::Goal> {
     let goal = |name: &str, event: Option<&str>, page: Option<&str>, prop: Option<(&str, &str)>| {
         crate::goals::GoalDefinition {
@@ -855,6 +938,14 @@ fn test_goals() -> Vec<crate::goals::Goal> {
         goal("Blog", None, Some("/blog/*"), None),
         goal("Signup", Some("Signup"), None, None),
         goal("Pro signup", Some("Signup"), None, Some(("plan", "pro"))),
+        goal("Purchase", Some("Purchase"), None, None),
+        goal(
+            "Pro purchase",
+            Some("Purchase"),
+            None,
+            Some(("plan", "pro")),
+        ),
+        goal("Team pages", None, Some("/**"), Some(("plan", "team"))),
     ]
     .into_iter()
     .zip(1..)

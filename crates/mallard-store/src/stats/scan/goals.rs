@@ -9,15 +9,13 @@ use std::collections::BTreeMap;
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::{
-    CodeScreen, Counted, DIM_EXACT_LIMIT, EventNeed, MainTally, Screen, Tally, run, run_screened,
-};
+use super::{CodeScreen, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, run_screened};
 use crate::error::StoreError;
-use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION};
+use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::stats::id_set::IdSet;
 use crate::stats::predicate::Predicate;
 use crate::stats::{SiteInfo, Totals};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{CodeEntry, CodeEvents, Columns, EntryParts, EventRecord, VisitRecord};
 
 /// One goal, its names resolved to the ids events carry.
 #[derive(Debug, Clone, Default)]
@@ -35,16 +33,30 @@ pub(crate) struct GoalMatcher {
 impl GoalMatcher {
     #[inline]
     fn matches(&self, visit: &VisitRecord, event: &EventRecord) -> bool {
-        let kind = match (&self.pages, self.event) {
-            (Some(pages), _) => event.pageview && pages.contains(event.code),
-            (None, Some(name)) => !event.pageview && event.code == name,
+        self.matches_kind(event.pageview, event.code)
+            && match self.prop {
+                None => true,
+                Some(None) => false,
+                Some(Some(pair)) => visit.props_of(event).contains(&pair),
+            }
+    }
+
+    /// Whether a page view of path id `code` (`pageview`), or a custom
+    /// event of name id `code`, is of the goal's kind, whatever it carries.
+    #[inline]
+    fn matches_kind(&self, pageview: bool, code: i64) -> bool {
+        match (&self.pages, self.event) {
+            (Some(pages), _) => pageview && pages.contains(code),
+            (None, Some(name)) => !pageview && code == name,
             (None, None) => false,
-        };
-        kind && match self.prop {
-            None => true,
-            Some(None) => false,
-            Some(Some(pair)) => visit.props_of(event).contains(&pair),
         }
+    }
+
+    /// [`Self::matches_kind`] for a step code
+    /// ([`crate::day_segment::step_code`]).
+    #[inline]
+    fn matches_step_code(&self, code: u64) -> bool {
+        self.matches_kind(code & 1 == 0, (code >> 1) as i64)
     }
 
     /// The event codes `goals` may count, read as [`Self::matches`] reads
@@ -89,8 +101,15 @@ impl GoalCounter {
     fn add(&mut self, event: &EventRecord, hash: u32) {
         self.events += 1;
         self.visitors.insert(hash);
-        if let Some(micros) = event.revenue_micros {
-            self.add_revenue(event.currency.unwrap_or(0), i128::from(micros), 1);
+        self.add_amount((event.revenue_micros, event.currency));
+    }
+
+    /// Adds the revenue `(micros, currency id)` of a converting event, if
+    /// it carries an amount.
+    #[inline]
+    fn add_amount(&mut self, (micros, currency): (Option<i64>, Option<i64>)) {
+        if let Some(micros) = micros {
+            self.add_revenue(currency.unwrap_or(0), i128::from(micros), 1);
         }
     }
 
@@ -143,6 +162,15 @@ impl<'a> GoalsTally<'a> {
         }
     }
 
+    /// The entries of a day counted from its code index that counting
+    /// goals with `columns` ([`Self::columns`]) reads beside the index.
+    fn entries(columns: Columns) -> EntryParts {
+        EntryParts {
+            revenue: columns.revenue,
+            props: columns.props,
+        }
+    }
+
     /// The columns counting `goals` reads: revenue, and properties when a
     /// goal asks for one.
     fn columns(goals: &[GoalMatcher]) -> Columns {
@@ -164,6 +192,44 @@ impl Tally for GoalsTally<'_> {
                         .entry(zone.local_day(event.ts))
                         .or_default()
                         .add(event, hash),
+                }
+            }
+        }
+    }
+
+    /// The events of the goals without a property, from a day's code index
+    /// (only when counting all in one: per day the events are read with
+    /// their times). Their revenue comes with [`Self::code_entry`].
+    fn code_events(&mut self, events: CodeEvents<'_>) {
+        debug_assert!(self.days_of.is_none(), "goal days are counted by event");
+        for (goal, counter) in self.goals.iter().zip(&mut self.all) {
+            if goal.prop.is_none() && goal.matches_step_code(events.code) {
+                for &(visitor_id, times) in events.visits {
+                    counter.events += times as i64;
+                    counter.visitors.insert(visitor_hash(visitor_id));
+                }
+            }
+        }
+    }
+
+    /// The revenue of every goal's converting events, and the events of
+    /// the goals with a property (which only events with properties meet),
+    /// on a day counted from its code index.
+    fn code_entry(&mut self, entry: CodeEntry<'_>) {
+        debug_assert!(self.days_of.is_none(), "goal days are counted by event");
+        for (goal, counter) in self.goals.iter().zip(&mut self.all) {
+            if !goal.matches_step_code(entry.code) {
+                continue;
+            }
+            match goal.prop {
+                None => counter.add_amount(entry.revenue),
+                Some(None) => {}
+                Some(Some(pair)) => {
+                    if entry.props.contains(&pair) {
+                        counter.events += 1;
+                        counter.visitors.insert(visitor_hash(entry.visitor_id));
+                        counter.add_amount(entry.revenue);
+                    }
                 }
             }
         }
@@ -238,6 +304,12 @@ fn count<'a>(
             (columns, need),
             Screen {
                 codes: Some(&screen),
+                // All in one, a day whose visits all fall in the range is
+                // counted from its code index, with the revenue and the
+                // properties of the events that carry some beside
+                // ([`VisitGate::counts_codes_alone`]).
+                codes_alone: true,
+                entries_beside_codes: GoalsTally::entries(columns),
                 ..Screen::default()
             },
             new,
@@ -269,13 +341,50 @@ pub(crate) fn goal_counters_by_day(
     Ok(count(conn, site, range, &Predicate::default(), goals, true)?.by_day)
 }
 
+/// The visitors of the visits the filters select, as [`super::main`]
+/// counts them (once per visit with an event in the range); on a day
+/// counted from its code index, those of every visit the filters select
+/// (all its events are in the range).
+struct SelectedVisitors(Counter);
+
+impl Tally for SelectedVisitors {
+    fn event(&mut self, _: &VisitRecord, _: &EventRecord, _: u32) {}
+
+    fn end_visit(&mut self, _: &VisitRecord, hash: u32, counted: bool) {
+        if counted {
+            self.0.insert(hash);
+        }
+    }
+
+    fn whole_visit(&mut self, _: &VisitRecord, hash: u32) {
+        self.0.insert(hash);
+    }
+
+    fn visit(&mut self, _: &VisitRecord) {}
+
+    fn code_visitors(&mut self, visitor_ids: &[i64]) {
+        for &visitor_id in visitor_ids {
+            self.0.insert(visitor_hash(visitor_id));
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.0.merge(other.0);
+    }
+}
+
 /// What each of `goals` converted in `range` under `predicate`, in the
 /// goals' order, and the visitors of the visits `predicate` selects (what
 /// [`super::main`] counts), in one pass over the visits: for a filtered
 /// Goals card whose visitors the rollups cannot answer, which took two
 /// passes, one of them as long as the goals' own. The visits without a
 /// goal's event are read too (they count as visitors), so a pass for the
-/// goals alone is faster when the visitors come from elsewhere.
+/// goals alone is faster when the visitors come from elsewhere. A day whose
+/// visits all fall in the range is counted from its code index, its
+/// entries and its visitors' column when the filters are all on visit
+/// attributes ([`VisitGate::visitors_beside_codes`]).
+///
+/// [`VisitGate::visitors_beside_codes`]: crate::visit_record::VisitGate::visitors_beside_codes
 pub(crate) fn goal_conversions_and_visitors(
     conn: &Connection,
     site: &SiteInfo,
@@ -284,25 +393,33 @@ pub(crate) fn goal_conversions_and_visitors(
     goals: &[GoalMatcher],
 ) -> Result<(Vec<GoalCount>, u64), StoreError> {
     let columns = GoalsTally::columns(goals);
-    // The goals' conversions and the totals of the visits the filters
+    // The goals' conversions and the visitors of the visits the filters
     // select, counted together.
     let new = || {
         (
             GoalsTally::new(goals, None),
-            MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
+            SelectedVisitors(Counter::new(SITE_PRECISION, MERGE_EXACT_LIMIT)),
         )
     };
-    let (goals, totals) = run(
+    let screen = GoalMatcher::code_screen(goals);
+    let (goals, mut visitors) = run_screened(
         conn,
         site,
         range,
         predicate,
         (columns, EventNeed::Always),
+        Screen {
+            codes: Some(&screen),
+            codes_alone: true,
+            entries_beside_codes: GoalsTally::entries(columns),
+            visitors_beside_codes: true,
+            ..Screen::default()
+        },
         new,
     )?
     .unwrap_or_else(new);
     let conversions = goals.all.into_iter().map(GoalCounter::finish).collect();
-    Ok((conversions, totals.0.finish().visitors))
+    Ok((conversions, visitors.0.estimate()))
 }
 
 /// The visitors, events and revenue of each of `goals` in `range` under

@@ -1,0 +1,105 @@
+//! The events of a day that carry revenue or properties, each with its code
+//! and visit, found without decoding any visit: what a day counted from its
+//! code index alone ([`super::fold_codes`]) reads beside the index for a
+//! query that counts those entries too (the Goals card's revenue and its
+//! property goals, see [`crate::visit_record::VisitGate::entries_beside_codes`]).
+//!
+//! The revenue and properties parts name their events by the day's event
+//! index. The steps part tells each visit's events: the number of its codes,
+//! counted eight bytes at a time ([`super::events_at`]), says where its
+//! events end. Only a visit that holds an entry has its codes read, up to
+//! that entry's event.
+
+use super::{Damaged, Entries, STEPS_FORMAT, events_at, next_codes};
+use crate::varint::get_varint;
+
+/// One event that carries an entry: its visit's position in the day, its
+/// code, its revenue `(micros, currency)` and its property pairs.
+pub(super) struct EntryEvent<'a> {
+    pub(super) visit: usize,
+    pub(super) code: u64,
+    pub(super) revenue: (Option<i64>, Option<i64>),
+    pub(super) props: &'a [(i64, i64)],
+}
+
+/// The day's index of the next entry's event in `entries`, if read
+/// (`u64::MAX` when none is left).
+fn next_of(entries: Option<&Entries<'_>>) -> u64 {
+    entries.map_or(u64::MAX, |entries| entries.next)
+}
+
+/// Hands `each` every event of a day of `count` visits that carries an
+/// entry of `revenue` or `props` (unsealed parts; `None`: not read), in
+/// event order, if its visit is in `selected` (`None`: every visit), from
+/// the (unsealed) steps part `steps`. Entries that name no event of the day
+/// make it [`Damaged`].
+pub(super) fn walk(
+    steps: &[u8],
+    count: usize,
+    (revenue, props): (Option<&[u8]>, Option<&[u8]>),
+    selected: Option<&[bool]>,
+    mut each: impl FnMut(EntryEvent<'_>),
+) -> Result<(), Damaged> {
+    if steps.first() != Some(&STEPS_FORMAT) {
+        return Err(Damaged);
+    }
+    let mut revenue = revenue.map(Entries::new).transpose()?;
+    let mut props = props.map(Entries::new).transpose()?;
+    let mut pairs = Vec::new();
+    let (mut at, mut first_event) = (1, 0u64);
+    // The day's index of the next event with an entry.
+    let mut upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
+    for visit in 0..count {
+        if upcoming == u64::MAX {
+            break;
+        }
+        let codes_at = at;
+        let end = first_event
+            .checked_add(events_at(steps, &mut at)?)
+            .ok_or(Damaged)?;
+        if upcoming >= end {
+            first_event = end;
+            continue;
+        }
+        let taken = selected.is_none_or(|selected| selected.get(visit) == Some(&true));
+        let mut codes_start = codes_at;
+        let codes = next_codes(steps, &mut codes_start)?;
+        // The position in `codes` of the event after `code`'s.
+        let (mut code_at, mut after, mut code) = (0, first_event, 0);
+        while upcoming < end {
+            let index = upcoming;
+            while after <= index {
+                code = get_varint(codes, &mut code_at).ok_or(Damaged)?;
+                after += 1;
+            }
+            let mut amount = (None, None);
+            if let Some(entries) = revenue.as_mut()
+                && entries.next == index
+            {
+                amount = entries.pair(index)?;
+            }
+            pairs.clear();
+            if let Some(entries) = props.as_mut()
+                && entries.next == index
+            {
+                entries.props(index, |key, value| pairs.push((key, value)))?;
+            }
+            if taken {
+                each(EntryEvent {
+                    visit,
+                    code,
+                    revenue: amount,
+                    props: &pairs,
+                });
+            }
+            upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
+        }
+        first_event = end;
+    }
+    if !revenue.as_ref().is_none_or(Entries::finished)
+        || !props.as_ref().is_none_or(Entries::finished)
+    {
+        return Err(Damaged);
+    }
+    Ok(())
+}
