@@ -193,22 +193,13 @@ fn load_record_day(
     gate: &impl VisitGate,
 ) -> Result<Option<RecordDay>, StoreError> {
     let day = utc_day(range.from_ms);
-    // Whether the day's envelope may hold for `holds` (which is monotone,
-    // as [`VisitGate::may_need_events`] is): when it does not, no visit of
-    // the day does.
-    let envelope = |holds: &dyn Fn(i64, i64) -> bool| {
-        range
-            .max_end
-            .is_none_or(|max_end| holds(range.from_ms, max_end))
-    };
-    let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
     let mut parts: [Option<Vec<u8>>; part::COUNT] = Default::default();
     // A whole day none of whose visits needs its event times, for a gate
     // that counts codes alone, is counted from its code index when that is
     // faster ([`day_segment::codes_worth_reading`]).
     if gate.counts_codes_alone()
-        && whole_day
-        && !envelope(&|start, end| gate.may_need_event_times(start, end))
+        && whole_utc_day(range)
+        && !envelope_may(range, &|start, end| gate.may_need_event_times(start, end))
     {
         // The index and the visitors are read only for a day counted from
         // them.
@@ -230,16 +221,43 @@ fn load_record_day(
                 return Ok(None);
             }
             if parts[part::CODE_VISITS as usize].is_some() {
-                return Ok(Some(RecordDay {
-                    site,
-                    range,
-                    columns,
-                    parts,
-                    by_codes: true,
-                }));
+                // What the index does not tell is decoded through the
+                // gate beside it, with the parts that gate needs.
+                let Some(beside) = gate.beside_codes() else {
+                    return Ok(Some(RecordDay {
+                        site,
+                        range,
+                        columns,
+                        parts,
+                        by_codes: true,
+                    }));
+                };
+                return Ok(
+                    load_decoded(conn, (site, range), columns, &beside, parts)?.map(|day| {
+                        RecordDay {
+                            by_codes: true,
+                            ..day
+                        }
+                    }),
+                );
             }
         }
     }
+    load_decoded(conn, (site, range), columns, gate, parts)
+}
+
+/// Reads the parts of the day of `range` that decoding its visits for
+/// `gate` with `columns` needs, beyond those in `parts` already (see
+/// [`load_record_day`]).
+fn load_decoded(
+    conn: &Connection,
+    (site, range): (i64, DayRange),
+    columns: Columns,
+    gate: &impl VisitGate,
+    mut parts: [Option<Vec<u8>>; part::COUNT],
+) -> Result<Option<RecordDay>, StoreError> {
+    let day = utc_day(range.from_ms);
+    let envelope = |holds: &dyn Fn(i64, i64) -> bool| envelope_may(range, holds);
     let visit_level = columns.without_events();
     if !load_more(
         conn,
@@ -267,7 +285,8 @@ fn load_record_day(
     };
     // A whole UTC day none of whose visits the gate needs the instants of
     // reads its starts as the day's first instant.
-    let approximate_starts = whole_day && !envelope(&|start, end| gate.may_need_starts(start, end));
+    let approximate_starts =
+        whole_utc_day(range) && !envelope(&|start, end| gate.may_need_starts(start, end));
     let with_events =
         columns.events && envelope(&|start, end| gate.may_need_events(start, end)) && screened()?;
     if !with_events {
@@ -305,6 +324,22 @@ fn load_record_day(
         parts,
         by_codes: false,
     }))
+}
+
+/// Whether the envelope of the day of `range` (its first instant in the
+/// range to the latest end of its visits) may hold for `holds`, which is
+/// monotone as [`VisitGate::may_need_events`] is: when it does not, no
+/// visit of the day does.
+fn envelope_may(range: DayRange, holds: &dyn Fn(i64, i64) -> bool) -> bool {
+    range
+        .max_end
+        .is_none_or(|max_end| holds(range.from_ms, max_end))
+}
+
+/// Whether `range` is the whole of its UTC day.
+fn whole_utc_day(range: DayRange) -> bool {
+    let day = utc_day(range.from_ms);
+    range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS
 }
 
 /// Adds to `parts` those of `wanted` that it lacks, read as
@@ -369,8 +404,23 @@ pub(crate) fn fold_records<A: Send>(
             let day_number = utc_day(day.range.from_ms);
             if day.by_codes {
                 // Only a day with a code index is read this way.
-                return day_segment::fold_codes(&parts, gate, |events| codes(fold, events))
-                    .map_err(|Damaged| damaged(day.site, day_number));
+                day_segment::fold_codes(&parts, gate, |events| codes(fold, events))
+                    .map_err(|Damaged| damaged(day.site, day_number))?;
+                let Some(beside) = gate.beside_codes() else {
+                    return Ok(());
+                };
+                codes(fold, CodeCount::VisitsBesideCodes(true));
+                let decoded = day_segment::decode(
+                    day_number * DAY_MS,
+                    &parts,
+                    day.columns,
+                    (day.range.from_ms, day.range.to_ms),
+                    record,
+                    &beside,
+                    |visit| each(fold, visit),
+                );
+                codes(fold, CodeCount::VisitsBesideCodes(false));
+                return decoded.map_err(|Damaged| damaged(day.site, day_number));
             }
             day_segment::decode(
                 day_number * DAY_MS,

@@ -240,6 +240,20 @@ pub(crate) trait VisitGate: Sync {
     fn visitors_beside_codes(&self) -> bool {
         false
     }
+
+    /// For a gate that [`Self::counts_codes_alone`] only for part of what
+    /// it counts (a view's page and event breakdowns), the gate through
+    /// which the visits of a day counted from its code index are decoded
+    /// for the rest: the fold hands them over between
+    /// [`CodeCount::VisitsBesideCodes`] `(true)` and `(false)`, and the
+    /// tally counts nothing of them that the index told. `None` (the
+    /// default): the index tells all the gate counts.
+    fn beside_codes(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// The parts of a day's event entries that a query reads beside its code
@@ -271,6 +285,10 @@ pub(crate) enum CodeCount<'a> {
     /// The visitor ids of the day's visits that meet the attribute
     /// conditions, for a gate that [`VisitGate::visitors_beside_codes`].
     Visitors(&'a [i64]),
+    /// The day's visits follow (`true`), decoded through the gate of
+    /// [`VisitGate::beside_codes`] for what the index does not tell, or
+    /// have all been handed over (`false`).
+    VisitsBesideCodes(bool),
 }
 
 /// One event with revenue or properties of a day counted from its code

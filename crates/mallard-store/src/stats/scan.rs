@@ -96,6 +96,13 @@ pub(super) trait Tally: Send {
     fn code_visitors(&mut self, visitor_ids: &[i64]) {
         let _ = visitor_ids;
     }
+    /// Says that the visits of a day counted from its code index follow
+    /// (`true`), for what the index does not tell, or have been handed
+    /// over (`false`): between the two, the tally counts nothing of them
+    /// that it counted from the index ([`Screen::beside_codes`]).
+    fn visits_beside_codes(&mut self, following: bool) {
+        let _ = following;
+    }
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
 }
@@ -136,6 +143,11 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
     fn code_visitors(&mut self, visitor_ids: &[i64]) {
         self.0.code_visitors(visitor_ids);
         self.1.code_visitors(visitor_ids);
+    }
+
+    fn visits_beside_codes(&mut self, following: bool) {
+        self.0.visits_beside_codes(following);
+        self.1.visits_beside_codes(following);
     }
 
     fn merge(&mut self, other: Self) {
@@ -186,6 +198,12 @@ impl<T: Tally> Tally for Option<T> {
     fn code_visitors(&mut self, visitor_ids: &[i64]) {
         if let Some(tally) = self {
             tally.code_visitors(visitor_ids);
+        }
+    }
+
+    fn visits_beside_codes(&mut self, following: bool) {
+        if let Some(tally) = self {
+            tally.visits_beside_codes(following);
         }
     }
 
@@ -308,6 +326,11 @@ struct Screen<'a> {
     /// `codes` says which codes a code index hands over, but rules no
     /// visit out.
     visitors_beside_codes: bool,
+    /// For a tally that counts codes alone only in part (a view's page and
+    /// event breakdowns), the need for events of the rest: the visits of a
+    /// day counted from its code index are decoded with it for the rest
+    /// ([`VisitGate::beside_codes`]).
+    beside_codes: Option<EventNeed<'a>>,
 }
 
 impl VisitGate for ScanGate<'_> {
@@ -397,6 +420,16 @@ impl VisitGate for ScanGate<'_> {
 
     fn visitors_beside_codes(&self) -> bool {
         self.screen.visitors_beside_codes
+    }
+
+    fn beside_codes(&self) -> Option<Self> {
+        // The rest counts every visit the filters select, whatever its
+        // codes.
+        self.screen.beside_codes.map(|need| ScanGate {
+            need,
+            screen: Screen::default(),
+            ..*self
+        })
     }
 
     #[inline]
@@ -494,6 +527,7 @@ fn run_screened<T: Tally>(
             CodeCount::Events(events) => tally.code_events(events),
             CodeCount::Entry(entry) => tally.code_entry(entry),
             CodeCount::Visitors(visitor_ids) => tally.code_visitors(visitor_ids),
+            CodeCount::VisitsBesideCodes(following) => tally.visits_beside_codes(following),
         },
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
@@ -777,6 +811,12 @@ struct ByValue {
 }
 
 impl ByValue {
+    /// Whether a day's code index tells all a breakdown by this counts:
+    /// one by page or by event name ([`Tally::code_events`]).
+    fn counts_by_code(self) -> bool {
+        matches!(self.row_kind, kind::PAGE | kind::EVENT)
+    }
+
     /// The value a visit-level kind has for `visit`.
     #[inline]
     fn visit_value(self, visit: &VisitRecord) -> Option<i64> {
@@ -855,6 +895,12 @@ struct BreakdownTally {
 }
 
 impl BreakdownTally {
+    /// Whether a day's code index tells all this breakdown counts
+    /// ([`ByValue::counts_by_code`]).
+    fn counts_by_code(&self) -> bool {
+        self.by.counts_by_code()
+    }
+
     fn value(&mut self, value: i64) -> &mut Counted {
         // Without visitors the counter stays empty and costs nothing.
         self.values

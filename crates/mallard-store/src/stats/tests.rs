@@ -875,11 +875,22 @@ pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQ
     // dimension (page breakdowns read every event), and with visit-level
     // ones only (events read at the range's edges and across buckets).
     let visit_level = vec![Dimension::Source, Dimension::Country, Dimension::EntryPage];
+    // The dashboard's: by page and event name (from the days' code index
+    // under visit attribute filters the rollups answer the rest of), and
+    // by visit values.
+    let dashboard = vec![
+        Dimension::Page,
+        Dimension::Source,
+        Dimension::Country,
+        Dimension::Browser,
+        Dimension::Event,
+    ];
     for (dimensions, interval) in [
         (all_dimensions(), Interval::Hour),
         (all_dimensions(), Interval::Month),
         (visit_level.clone(), Interval::Day),
         (visit_level, Interval::Hour),
+        (dashboard, Interval::Day),
     ] {
         let view = db
             .stats_view(&site, query, interval, &dimensions, 3)

@@ -12,15 +12,15 @@ use mallard_core::{DayRange, Interval};
 use rusqlite::Connection;
 
 use super::{
-    BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, SeriesTally, Tally, ValueTable,
-    finish_series, run,
+    BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, Screen, SeriesTally, Tally,
+    ValueTable, finish_series, run_screened,
 };
 use crate::error::StoreError;
 use crate::hll::{MERGE_EXACT_LIMIT, SITE_PRECISION};
 use crate::stats::predicate::Predicate;
 use crate::stats::rollup::IdMap;
 use crate::stats::{SeriesPoint, SiteInfo, Totals};
-use crate::visit_record::{Columns, EventRecord, VisitRecord};
+use crate::visit_record::{CodeEvents, Columns, EventRecord, VisitRecord};
 
 /// The counts of a view, in the order asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +49,27 @@ struct ViewTally<'a> {
     main: Option<MainTally>,
     series: Option<SeriesTally<'a>>,
     breakdowns: Vec<BreakdownTally>,
+    /// Whether the visits at hand are those of a day whose page and event
+    /// breakdowns were counted from its code index: they count them no
+    /// more ([`Tally::visits_beside_codes`]).
+    beside_codes: bool,
+}
+
+impl ViewTally<'_> {
+    /// The breakdowns that count the visits at hand.
+    fn counting(&mut self) -> impl Iterator<Item = &mut BreakdownTally> {
+        let beside_codes = self.beside_codes;
+        self.breakdowns
+            .iter_mut()
+            .filter(move |breakdown| !(beside_codes && breakdown.counts_by_code()))
+    }
 }
 
 impl Tally for ViewTally<'_> {
     fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
         self.main.event(visit, event, hash);
         self.series.event(visit, event, hash);
-        for breakdown in &mut self.breakdowns {
+        for breakdown in self.counting() {
             breakdown.event(visit, event, hash);
         }
     }
@@ -63,7 +77,7 @@ impl Tally for ViewTally<'_> {
     fn end_visit(&mut self, visit: &VisitRecord, hash: u32, counted: bool) {
         self.main.end_visit(visit, hash, counted);
         self.series.end_visit(visit, hash, counted);
-        for breakdown in &mut self.breakdowns {
+        for breakdown in self.counting() {
             breakdown.end_visit(visit, hash, counted);
         }
     }
@@ -71,7 +85,7 @@ impl Tally for ViewTally<'_> {
     fn whole_visit(&mut self, visit: &VisitRecord, hash: u32) {
         self.main.whole_visit(visit, hash);
         self.series.whole_visit(visit, hash);
-        for breakdown in &mut self.breakdowns {
+        for breakdown in self.counting() {
             breakdown.whole_visit(visit, hash);
         }
     }
@@ -79,9 +93,19 @@ impl Tally for ViewTally<'_> {
     fn visit(&mut self, visit: &VisitRecord) {
         self.main.visit(visit);
         self.series.visit(visit);
-        for breakdown in &mut self.breakdowns {
+        for breakdown in self.counting() {
             breakdown.visit(visit);
         }
+    }
+
+    fn code_events(&mut self, events: CodeEvents<'_>) {
+        for breakdown in &mut self.breakdowns {
+            breakdown.code_events(events);
+        }
+    }
+
+    fn visits_beside_codes(&mut self, following: bool) {
+        self.beside_codes = following;
     }
 
     fn merge(&mut self, other: Self) {
@@ -123,8 +147,31 @@ pub(crate) fn view(
     let columns = specs.iter().fold(Columns::default(), |columns, spec| {
         columns.with(spec.columns())
     });
-    let tally = run(conn, site, range, predicate, (columns, need), || {
-        ViewTally {
+    // When every breakdown that reads every event is by page or event name
+    // and the series is not counted, a day whose visits the filters choose
+    // by their attributes alone has those breakdowns counted from its code
+    // index, and its visits decoded for the rest with the rest's need
+    // ([`VisitGate::beside_codes`]).
+    let by_codes = every_event
+        && !parts.series
+        && specs.iter().all(|spec| {
+            !matches!(spec.by().event_need(), EventNeed::Always) || spec.by().counts_by_code()
+        });
+    let screen = Screen {
+        codes_alone: by_codes,
+        // The totals and the visit-level breakdowns read the events of the
+        // visits at the range's edges only.
+        beside_codes: by_codes.then_some(EventNeed::AtEdges),
+        ..Screen::default()
+    };
+    let tally = run_screened(
+        conn,
+        site,
+        range,
+        predicate,
+        (columns, need),
+        screen,
+        || ViewTally {
             main: parts
                 .main
                 .then(|| MainTally(Counted::new(SITE_PRECISION, MERGE_EXACT_LIMIT))),
@@ -142,8 +189,9 @@ pub(crate) fn view(
                     pending: (0, 0),
                 })
                 .collect(),
-        }
-    })?;
+            beside_codes: false,
+        },
+    )?;
     Ok(match tally {
         Some(tally) => ViewCounts {
             main: tally.main.map(|main| main.0.finish()),
