@@ -199,7 +199,7 @@ fn load_record_day(
     // faster ([`day_segment::codes_worth_reading`]).
     if gate.counts_codes_alone()
         && whole_utc_day(range)
-        && !envelope_may(range, &|start, end| gate.may_need_event_times(start, end))
+        && !envelope_may(range, &|start, end| gate.codes_need_event_times(start, end))
     {
         // The index and the visitors are read only for a day counted from
         // them.

@@ -222,6 +222,17 @@ pub(crate) trait VisitGate: Sync {
         false
     }
 
+    /// For a gate that [`Self::counts_codes_alone`], whether what it
+    /// counts from a day's code index of a visit from `start_ms` to
+    /// `end_ms` may depend on its events' times: a day whose visits none
+    /// may is counted from the index. By default, as
+    /// [`Self::may_need_event_times`]; a gate whose index counts ignore
+    /// the buckets the rest of its count needs says only whether the
+    /// visit may cross the range's edges. Monotone likewise.
+    fn codes_need_event_times(&self, start_ms: i64, end_ms: i64) -> bool {
+        self.may_need_event_times(start_ms, end_ms)
+    }
+
     /// For a gate that [`Self::counts_codes_alone`], what it also counts of
     /// the events that carry revenue or properties, which the code index
     /// does not hold: a day counted from the index then hands over each

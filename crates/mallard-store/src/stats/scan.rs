@@ -408,10 +408,16 @@ impl VisitGate for ScanGate<'_> {
 
     fn counts_codes_alone(&self) -> bool {
         // Every visit meeting the attribute conditions is taken with its
-        // events when the tally counts by code ([`EventNeed::Always`]).
+        // events when the tally counts by code ([`EventNeed::Always`]), or
+        // by code in part, the rest decoded beside.
         self.screen.codes_alone
             && self.predicate.attributes_only()
-            && matches!(self.need, EventNeed::Always)
+            && (matches!(self.need, EventNeed::Always) || self.screen.beside_codes.is_some())
+    }
+
+    fn codes_need_event_times(&self, start_ms: i64, end_ms: i64) -> bool {
+        // What the index tells is counted over the range, in no bucket.
+        !self.window.surely_holds(start_ms, end_ms)
     }
 
     fn entries_beside_codes(&self) -> EntryParts {

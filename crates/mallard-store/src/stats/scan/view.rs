@@ -147,21 +147,23 @@ pub(crate) fn view(
     let columns = specs.iter().fold(Columns::default(), |columns, spec| {
         columns.with(spec.columns())
     });
-    // When every breakdown that reads every event is by page or event name
-    // and the series is not counted, a day whose visits the filters choose
-    // by their attributes alone has those breakdowns counted from its code
-    // index, and its visits decoded for the rest with the rest's need
-    // ([`VisitGate::beside_codes`]).
+    // When every breakdown that reads every event is by page or event name,
+    // a day whose visits the filters choose by their attributes alone has
+    // those breakdowns counted from its code index, and its visits decoded
+    // for the rest with the need of the rest: the totals, the series and
+    // the visit-level breakdowns ([`VisitGate::beside_codes`]).
     let by_codes = every_event
-        && !parts.series
         && specs.iter().all(|spec| {
             !matches!(spec.by().event_need(), EventNeed::Always) || spec.by().counts_by_code()
         });
+    let rest_need = if parts.series {
+        EventNeed::AtEdgesOrAcrossBuckets(interval, tz)
+    } else {
+        EventNeed::AtEdges
+    };
     let screen = Screen {
         codes_alone: by_codes,
-        // The totals and the visit-level breakdowns read the events of the
-        // visits at the range's edges only.
-        beside_codes: by_codes.then_some(EventNeed::AtEdges),
+        beside_codes: by_codes.then_some(rest_need),
         ..Screen::default()
     };
     let tally = run_screened(
