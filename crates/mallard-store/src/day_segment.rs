@@ -1642,6 +1642,7 @@ pub(crate) fn fold_codes(
     let count = visit_count(parts[part::STARTS as usize].ok_or(Damaged)?)?;
     let visitors = parts[part::VISITORS as usize].ok_or(Damaged)?;
     let width = visitor_width(visitors, count)?;
+    let visitor_of = |visit: usize| visitor_at(visitors, 1 + visit * width, width);
     let conditions = gate.attribute_conditions();
     let attributes = if conditions.is_empty() {
         None
@@ -1663,7 +1664,7 @@ pub(crate) fn fold_codes(
         |code, holders| {
             visits.clear();
             for &(visit, times) in holders {
-                match visitor_at(visitors, 1 + visit * width, width) {
+                match visitor_of(visit) {
                     Some(visitor_id) => visits.push((visitor_id, times)),
                     None => damaged = true,
                 }
@@ -1681,19 +1682,19 @@ pub(crate) fn fold_codes(
                 .as_ref()
                 .is_none_or(|selected| selected.get(visit) == Some(&true))
             {
-                ids.push(visitor_at(visitors, 1 + visit * width, width).ok_or(Damaged)?);
+                ids.push(visitor_of(visit).ok_or(Damaged)?);
             }
         }
         each(CodeCount::Visitors(&ids));
     }
     let entries = gate.entries_beside_codes();
     if entries.any() {
-        let get = |wanted: bool, id: i64| -> Result<Option<&[u8]>, Damaged> {
-            if wanted {
-                parts[id as usize].map(Some).ok_or(Damaged)
-            } else {
-                Ok(None)
-            }
+        // A part asked for must be there.
+        let get = |wanted: bool, id: i64| {
+            wanted
+                .then_some(parts[id as usize])
+                .map(|part| part.ok_or(Damaged))
+                .transpose()
         };
         code_entries::walk(
             parts[part::STEPS as usize].ok_or(Damaged)?,
@@ -1707,7 +1708,7 @@ pub(crate) fn fold_codes(
                 if !gate.may_count_code(event.code) {
                     return;
                 }
-                match visitor_at(visitors, 1 + event.visit * width, width) {
+                match visitor_of(event.visit) {
                     Some(visitor_id) => each(CodeCount::Entry(CodeEntry {
                         code: event.code,
                         visitor_id,
