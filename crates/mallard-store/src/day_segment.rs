@@ -65,15 +65,17 @@
 
 mod code_entries;
 pub(crate) mod code_visits;
+mod whole_visits;
 
 use rustc_hash::FxHashMap;
 
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 use crate::visit_record::{
     Attribute, AttributeCondition, AttributeSet, CodeCount, CodeEntry, CodeEvents, Columns,
-    EntryNeed, EventRecord, StepNeed, Take, VisitGate, VisitRecord,
+    EntryNeed, EventRecord, StepNeed, Take, VisitGate, VisitRecord, WholeVisits,
 };
 use crate::visits::VisitAttributes;
+use whole_visits::{Spans, gather_whole};
 
 /// The parts of a day segment (`day_segments.part`).
 pub(crate) mod part {
@@ -1227,6 +1229,7 @@ pub(crate) fn entry_holders(
 /// every visit starts at `day_start_ms`, its end and its events' times
 /// moved with it, and the start deltas are not read. Every other part read
 /// must be consumed exactly.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decode(
     day_start_ms: i64,
     parts: &DayParts<'_>,
@@ -1234,8 +1237,15 @@ pub(crate) fn decode(
     (from_ms, to_ms): (i64, i64),
     record: &mut VisitRecord,
     gate: &impl VisitGate,
+    whole: Option<&mut WholeVisits>,
     mut each: impl FnMut(&VisitRecord),
 ) -> Result<(), Damaged> {
+    if let Some(whole) = whole.as_deref() {
+        debug_assert!(
+            whole.is_empty(),
+            "the whole visits of a day are handed over"
+        );
+    }
     let wanted = parts_for(columns);
     let get = |id: i64| -> Result<Option<&[u8]>, Damaged> {
         if wanted[id as usize] {
@@ -1390,6 +1400,37 @@ pub(crate) fn decode(
     } else {
         step_patterns(&day_needs)
     };
+    // The visits the gate takes whole by their span are gathered a column
+    // at a time, and passed over below; the walk then takes the spans of
+    // the visits left from this first pass ([`Spans::take_whole`]) instead
+    // of reading the starts and durations again.
+    let mut spans_read = None;
+    if let Some(whole) = whole
+        && gate.takes_by_span()
+        && day_needs.is_empty()
+        && !codes_screened
+        && gate.entry_need().is_none()
+        && !gate_reads_counters
+        && ids.is_none()
+        && let (Some((bytes, _, counters, pages)), Some(visitors)) = (&visit, visitors)
+    {
+        let selected = selection.get_or_insert_with(|| vec![true; count]);
+        let spans = Spans {
+            day_start_ms,
+            starts: (!columns.approximate_starts).then_some(starts),
+            durations: bytes,
+        };
+        let mut left = Vec::new();
+        spans.take_whole(count, (from_ms, to_ms), gate, selected, whole, &mut left)?;
+        gather_whole(
+            whole,
+            visitors,
+            counters,
+            attributes.as_ref(),
+            pages.as_ref(),
+        )?;
+        spans_read = Some(left.into_iter());
+    }
     let mut visit_index = 0;
     while visit_index < count {
         // A run of visits the screen passes over: their starts (and ids)
@@ -1404,7 +1445,7 @@ pub(crate) fn decode(
                 .count()
         });
         if run > 0 {
-            if !columns.approximate_starts {
+            if !columns.approximate_starts && spans_read.is_none() {
                 for _ in 0..run {
                     start = start
                         .wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
@@ -1415,7 +1456,9 @@ pub(crate) fn decode(
                     id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
                 }
             }
-            if let Some((bytes, ..)) = &visit {
+            if let Some((bytes, ..)) = &visit
+                && spans_read.is_none()
+            {
                 skip_varints(bytes, &mut at_visit, run as u64)?;
             }
             if let Some(steps) = steps {
@@ -1424,16 +1467,23 @@ pub(crate) fn decode(
             visit_index += run;
             continue;
         }
-        if !columns.approximate_starts {
-            start = start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
-        }
+        let duration = if let Some(left) = &mut spans_read {
+            let (read_start, duration) = left.next().ok_or(Damaged)?;
+            start = read_start;
+            duration
+        } else {
+            if !columns.approximate_starts {
+                start =
+                    start.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
+            }
+            match &visit {
+                Some((bytes, ..)) => get_varint(bytes, &mut at_visit).ok_or(Damaged)?,
+                None => 0,
+            }
+        };
         if let Some(ids) = ids {
             id = id.wrapping_add(unzigzag(get_varint(ids, &mut at_id).ok_or(Damaged)?));
         }
-        let duration = match &visit {
-            Some((bytes, ..)) => get_varint(bytes, &mut at_visit).ok_or(Damaged)?,
-            None => 0,
-        };
         // The visit's event codes.
         let codes = match steps {
             Some(steps) => Some(next_codes(steps, &mut at_step)?),
@@ -1567,10 +1617,12 @@ pub(crate) fn decode(
     }
     let consumed = |bytes: Option<&[u8]>, at: usize| bytes.is_none_or(|b| b.len() == at);
     // Approximate starts read none of the deltas.
-    if (!columns.approximate_starts && at_start != starts.len())
+    // The first pass over the spans read the starts and durations whole.
+    let spans_walked = spans_read.is_none();
+    if (spans_walked && !columns.approximate_starts && at_start != starts.len())
         || !consumed(ids, at_id)
         || !consumed(steps, at_step)
-        || visit.as_ref().is_some_and(|v| v.1 != at_visit)
+        || (spans_walked && visit.as_ref().is_some_and(|v| v.1 != at_visit))
         || !consumed(times, at_time)
         || !consumed(paths, at_path)
         || !cursor.props.as_ref().is_none_or(Entries::finished)
@@ -1874,14 +1926,44 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
             range,
             &mut record,
             &FuzzGate::new(),
+            None,
             |_| {
                 seen += 1;
             },
         )
-    } else {
-        decode(0, &unsealed, columns, range, &mut record, &scripted, |_| {
-            seen += 1;
+        .and_then(|()| {
+            // And the visits a gate takes by their span, gathered whole.
+            let mut whole = WholeVisits::default();
+            // (Without visit ids, which visits gathered whole lack.)
+            decode(
+                0,
+                &unsealed,
+                Columns {
+                    ids: false,
+                    ..columns
+                },
+                range,
+                &mut record,
+                &FuzzSpanGate(FuzzGate::new()),
+                Some(&mut whole),
+                |_| seen += 1,
+            )?;
+            seen += whole.len();
+            Ok(())
         })
+    } else {
+        decode(
+            0,
+            &unsealed,
+            columns,
+            range,
+            &mut record,
+            &scripted,
+            None,
+            |_| {
+                seen += 1;
+            },
+        )
     };
     outcome.ok()?;
     // The code index is read alone too, as a count by code reads it.
@@ -1944,6 +2026,64 @@ impl VisitGate for FuzzGate {
 
     fn step_needs(&self) -> &[StepNeed] {
         &self.needs
+    }
+}
+
+/// A gate of [`fuzz_decode`]'s last mode that takes visits by their span
+/// ([`SpanRule`]) among those [`FuzzGate`]'s attribute condition selects:
+/// those that end in the sample day's first ten seconds are skipped, those
+/// that start after them and end before the day after next whole, the rest
+/// with their events (the sample day has one of each).
+struct FuzzSpanGate(FuzzGate);
+
+/// A monotone rule of what a gate takes of a visit by its span (see
+/// [`VisitGate::take_span`]): skipped when it ends before `skip_before`,
+/// whole when it lies within `[skip_before, whole_until]`, else with its
+/// events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpanRule {
+    /// Visits that end before this are skipped.
+    pub(crate) skip_before: i64,
+    /// Visits from `skip_before` that end by this are taken whole.
+    pub(crate) whole_until: i64,
+}
+
+impl SpanRule {
+    /// What the rule takes of a visit from `start_ms` to `end_ms`.
+    pub(crate) fn take(self, start_ms: i64, end_ms: i64) -> Take {
+        if end_ms < self.skip_before {
+            Take::Skip
+        } else if start_ms >= self.skip_before && end_ms <= self.whole_until {
+            Take::Visit
+        } else {
+            Take::Events
+        }
+    }
+}
+
+impl VisitGate for FuzzSpanGate {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        self.take_span(visit.start_ts, visit.end_ts)
+    }
+
+    fn reads_counters(&self) -> bool {
+        false
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &self.0.conditions
+    }
+
+    fn takes_by_span(&self) -> bool {
+        true
+    }
+
+    fn take_span(&self, start_ms: i64, end_ms: i64) -> Take {
+        SpanRule {
+            skip_before: 10_000,
+            whole_until: 2 * 86_400_000,
+        }
+        .take(start_ms, end_ms)
     }
 }
 

@@ -403,6 +403,7 @@ fn delete_packed_day(
             (i64::MIN, i64::MAX),
             &mut record,
             &|_: &VisitRecord| Take::Visit,
+            None,
             |visit| {
                 deleted.visits += 1;
                 deleted.events += visit.events_count.max(0) as u64;

@@ -19,7 +19,7 @@ use crate::day_segment::{self, Damaged, DayScreen, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
-use crate::visit_record::{CodeCount, Columns, Take, VisitGate, VisitRecord};
+use crate::visit_record::{CodeCount, Columns, Take, VisitGate, VisitRecord, WholeVisits};
 
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
@@ -398,8 +398,8 @@ pub(crate) fn fold_records<A: Send>(
             load_record_day(conn, site, range, columns, gate)
         },
         new,
-        VisitRecord::default,
-        |fold, record, day| {
+        <(VisitRecord, WholeVisits)>::default,
+        |fold, (record, whole), day| {
             let parts = day_segment::borrow_parts(&day.parts);
             let day_number = utc_day(day.range.from_ms);
             if day.by_codes {
@@ -417,23 +417,41 @@ pub(crate) fn fold_records<A: Send>(
                     (day.range.from_ms, day.range.to_ms),
                     record,
                     &beside,
+                    Some(whole),
                     |visit| each(fold, visit),
                 );
+                hand_whole_visits(fold, whole, &codes);
                 codes(fold, CodeCount::VisitsBesideCodes(false));
                 return decoded.map_err(|Damaged| damaged(day.site, day_number));
             }
-            day_segment::decode(
+            let decoded = day_segment::decode(
                 day_number * DAY_MS,
                 &parts,
                 day.columns,
                 (day.range.from_ms, day.range.to_ms),
                 record,
                 gate,
+                Some(whole),
                 |visit| each(fold, visit),
-            )
-            .map_err(|Damaged| damaged(day.site, day_number))
+            );
+            hand_whole_visits(fold, whole, &codes);
+            decoded.map_err(|Damaged| damaged(day.site, day_number))
         },
     )
+}
+
+/// Hands the visits a day gathered whole to `codes`, if any
+/// ([`CodeCount::WholeVisits`]), and empties them for the next day. Those
+/// of a day found damaged are not handed over: the query fails.
+fn hand_whole_visits<A>(
+    fold: &mut A,
+    whole: &mut WholeVisits,
+    codes: &impl Fn(&mut A, CodeCount<'_>),
+) {
+    if !whole.is_empty() {
+        codes(fold, CodeCount::WholeVisits(whole));
+    }
+    whole.clear();
 }
 
 /// The `codes` of a fold whose gate never
@@ -774,6 +792,7 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
                 (i64::MIN, i64::MAX),
                 &mut record,
                 &|_: &VisitRecord| Take::Events,
+                None,
                 |_| {},
             )
             .is_ok(),

@@ -24,6 +24,15 @@ pub(crate) fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     get_long_varint(bytes, at)
 }
 
+/// [`get_varint`] for a column whose varints are as likely short as long
+/// (durations, start deltas): read a word at a time without first asking
+/// whether the varint takes one byte, a question whose answer, changing
+/// from value to value, the processor would often guess wrong.
+#[inline(always)]
+pub(crate) fn get_mixed_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    get_long_varint(bytes, at)
+}
+
 #[inline]
 fn get_long_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     // With eight bytes at hand, a varint of up to eight bytes (56 bits, so

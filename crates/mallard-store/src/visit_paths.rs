@@ -658,6 +658,7 @@ pub(crate) fn unpack_day(conn: &Connection, site: i64, day: i64) -> Result<(), S
                 (i64::MIN, i64::MAX),
                 &mut record,
                 &|_: &VisitRecord| Take::Events,
+                None,
                 |visit| visits.push(visit.clone()),
             );
             match decoded {

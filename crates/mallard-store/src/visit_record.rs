@@ -12,6 +12,10 @@ use mallard_core::Dimension;
 
 use crate::visits::VisitAttributes;
 
+mod whole_visits;
+
+pub(crate) use whole_visits::{ValueColumn, WholeVisits};
+
 /// One event of a [`VisitRecord`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct EventRecord {
@@ -252,6 +256,27 @@ pub(crate) trait VisitGate: Sync {
         false
     }
 
+    /// Whether the gate takes every visit that meets its
+    /// [`Self::attribute_conditions`] by its span alone
+    /// ([`Self::take_span`]), and has no [`Self::step_needs`], screens no
+    /// codes and needs no entries: a day segment then hands the visits it
+    /// takes without their events over a column at a time
+    /// ([`CodeCount::WholeVisits`]) instead of one by one, when its fold
+    /// asks for that. By default it does not.
+    fn takes_by_span(&self) -> bool {
+        false
+    }
+
+    /// For a gate that [`Self::takes_by_span`], what it takes of a visit
+    /// from `start_ms` to `end_ms` that meets its attribute conditions:
+    /// the same as [`Self::take`] answers for it. It must be monotone: a
+    /// visit within the span of one it takes whole it takes whole too, so
+    /// that a day segment asks once for the visits that end on their day.
+    fn take_span(&self, start_ms: i64, end_ms: i64) -> Take {
+        let _ = (start_ms, end_ms);
+        Take::Events
+    }
+
     /// For a gate that [`Self::counts_codes_alone`] only for part of what
     /// it counts (a view's page and event breakdowns), the gate through
     /// which the visits of a day counted from its code index are decoded
@@ -284,8 +309,9 @@ impl EntryParts {
     }
 }
 
-/// What a day counted from its code index alone hands its fold (see
-/// [`VisitGate::counts_codes_alone`]).
+/// What a day hands its fold besides visits one by one: what its code
+/// index alone tells (see [`VisitGate::counts_codes_alone`]), and the
+/// visits it takes whole a column at a time ([`VisitGate::takes_by_span`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CodeCount<'a> {
     /// The visits that hold one code, with how often.
@@ -300,6 +326,10 @@ pub(crate) enum CodeCount<'a> {
     /// [`VisitGate::beside_codes`] for what the index does not tell, or
     /// have all been handed over (`false`).
     VisitsBesideCodes(bool),
+    /// The visits of a day that a gate which [`VisitGate::takes_by_span`]
+    /// takes without their events, a column at a time: counted as each
+    /// would be, handed over one by one.
+    WholeVisits(&'a WholeVisits),
 }
 
 /// One event with revenue or properties of a day counted from its code

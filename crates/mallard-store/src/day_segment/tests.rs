@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 
 use super::*;
+use crate::visit_record::ValueColumn;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -43,9 +44,64 @@ fn decode_gated(
         range,
         &mut record,
         gate,
+        None,
         |r| seen.push(r.clone()),
     )?;
     Ok(seen)
+}
+
+/// [`decode_gated`], the visits the gate takes whole by their span
+/// gathered apart.
+fn decode_whole(
+    day_start: i64,
+    parts: &[(i64, Vec<u8>)],
+    columns: Columns,
+    range: (i64, i64),
+    gate: &impl VisitGate,
+) -> Result<(Vec<VisitRecord>, WholeVisits), Damaged> {
+    let mut unsealed: DayParts<'_> = [None; part::COUNT];
+    for (id, bytes) in parts {
+        unsealed[*id as usize] = Some(unseal(bytes)?);
+    }
+    let mut record = VisitRecord::default();
+    let (mut seen, mut whole) = (Vec::new(), WholeVisits::default());
+    decode(
+        day_start,
+        &unsealed,
+        columns,
+        range,
+        &mut record,
+        gate,
+        Some(&mut whole),
+        |r| seen.push(r.clone()),
+    )?;
+    Ok((seen, whole))
+}
+
+/// Each visit of `whole` as a record taken without its events.
+fn records_of(whole: &WholeVisits) -> Vec<VisitRecord> {
+    let value =
+        |column: &ValueColumn, index: usize| column.dictionary[column.positions[index] as usize];
+    (0..whole.len())
+        .map(|index| {
+            let mut record = VisitRecord {
+                visitor_id: whole.visitor_ids[index],
+                start_ts: whole.starts[index],
+                end_ts: whole.starts[index].wrapping_add(whole.durations[index]),
+                pageviews: whole.pageviews[index],
+                events_count: whole.events[index],
+                entry_page: whole.pages(false).and_then(|c| value(c, index)),
+                exit_page: whole.pages(true).and_then(|c| value(c, index)),
+                ..VisitRecord::default()
+            };
+            for attribute in Attribute::EVERY {
+                if let Some(column) = whole.attribute(attribute) {
+                    assert!(attribute.set(&mut record.attrs, value(column, index)));
+                }
+            }
+            record
+        })
+        .collect()
 }
 
 /// The attributes of `attrs` that `asked` holds; the others at their
@@ -321,6 +377,36 @@ impl VisitGate for ConditionGate {
 
     fn attribute_conditions(&self) -> &[AttributeCondition] {
         &self.conditions
+    }
+}
+
+/// A gate that takes the visits that meet its attribute conditions by
+/// their span alone, by a rule.
+struct SpanGate(ConditionGate, SpanRule);
+
+impl VisitGate for SpanGate {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        assert!(
+            self.0.meets(visit),
+            "shown a visit that fails the conditions"
+        );
+        self.take_span(visit.start_ts, visit.end_ts)
+    }
+
+    fn reads_counters(&self) -> bool {
+        false
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        &self.0.conditions
+    }
+
+    fn takes_by_span(&self) -> bool {
+        true
+    }
+
+    fn take_span(&self, start_ms: i64, end_ms: i64) -> Take {
+        self.1.take(start_ms, end_ms)
     }
 }
 
@@ -673,6 +759,43 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(read, expected);
+    }
+
+    /// The visits a gate takes whole by their span are gathered a column at
+    /// a time, each as the record the walk of the visits would have handed
+    /// over, in the same order; the walk hands over the others as before.
+    #[test]
+    fn visits_taken_whole_by_their_span_are_gathered_as_their_records(
+        visits in day(),
+        columns in columns(),
+        picks in condition_picks(3),
+        approximate_starts in any::<bool>(),
+        bounds in (0i64..DAY_MS, 0i64..DAY_MS),
+        rule in (-DAY_MS..DAY_MS, 0i64..2 * DAY_MS),
+        whole_day in any::<bool>(),
+    ) {
+        let day_start = 10 * DAY_MS;
+        let (conditions, columns) = condition_gate(&visits, &picks, columns);
+        // Visits gathered whole have no ids, and need the visitors and the
+        // visit part.
+        let columns = Columns { ids: false, visitors: true, visit: true, approximate_starts, ..columns };
+        let rule = SpanRule { skip_before: day_start + rule.0, whole_until: day_start + rule.1 };
+        let gate = SpanGate(conditions, rule);
+        let parts = encode(day_start, &visits);
+        // The whole day, or a part (the visits that start outside it are
+        // skipped).
+        let range = if whole_day {
+            (day_start, day_start + DAY_MS)
+        } else {
+            (day_start + bounds.0.min(bounds.1), day_start + bounds.0.max(bounds.1) + 1)
+        };
+        let one_by_one = decode_gated(day_start, &parts, columns, range, &gate).unwrap();
+        let (handed, whole) = decode_whole(day_start, &parts, columns, range, &gate).unwrap();
+        let (taken_whole, with_events): (Vec<VisitRecord>, Vec<VisitRecord>) = one_by_one
+            .into_iter()
+            .partition(|visit| gate.take_span(visit.start_ts, visit.end_ts) == Take::Visit);
+        prop_assert_eq!(handed, with_events);
+        prop_assert_eq!(records_of(&whole), taken_whole);
     }
 
     /// A visit that lacks some step need among its events is passed over
@@ -1184,10 +1307,69 @@ fn the_sample_day_round_trips_and_decodes_for_the_fuzz_target() {
         })
         .count();
     assert!(meeting >= 1);
+    // And then through the gate that takes the visits with the source by
+    // their span: all but those it skips, with their events or whole.
+    let by_span = FuzzSpanGate(FuzzGate::new());
+    assert!(
+        sample
+            .iter()
+            .any(|v| by_span.take_span(v.start_ts, v.end_ts) == Take::Visit)
+    );
+    let taken = sample
+        .iter()
+        .filter(|v| {
+            v.attrs.referrer_source == source
+                && by_span.take_span(v.start_ts, v.end_ts) != Take::Skip
+        })
+        .count();
+    assert!(taken >= 1);
     assert_eq!(
         fuzz_decode(&[[0x71u8].as_slice(), &steps].concat()),
-        Some(meeting)
+        Some(meeting + taken)
     );
+}
+
+/// A gate that takes whole a visit lasting the whole day is asked about
+/// the visits that run past the day one by one: those that end after what
+/// it takes whole are taken with their events.
+#[test]
+fn visits_running_past_the_day_are_asked_about_one_by_one() {
+    let day_start = 10 * DAY_MS;
+    let minute = 60_000;
+    let sample = sample_day(day_start);
+    let visit = |start: i64, end: i64| VisitRecord {
+        start_ts: day_start + start,
+        end_ts: day_start + end,
+        ..sample[0].clone()
+    };
+    let visits = vec![
+        visit(0, 10 * minute),
+        visit(DAY_MS - 20 * minute, DAY_MS - minute),
+        visit(DAY_MS - 10 * minute, DAY_MS + 20 * minute),
+        visit(DAY_MS - 5 * minute, DAY_MS + 45 * minute),
+    ];
+    let rule = SpanRule {
+        skip_before: day_start,
+        whole_until: day_start + DAY_MS + 30 * minute,
+    };
+    let gate = SpanGate(
+        ConditionGate {
+            conditions: Vec::new(),
+        },
+        rule,
+    );
+    let parts = encode(day_start, &visits);
+    let columns = Columns {
+        ids: false,
+        ..Columns::ALL
+    };
+    let range = (day_start, day_start + DAY_MS);
+    let (handed, whole) = decode_whole(day_start, &parts, columns, range, &gate).unwrap();
+    assert_eq!(
+        whole.starts,
+        visits[..3].iter().map(|v| v.start_ts).collect::<Vec<_>>()
+    );
+    assert_eq!(handed, vec![project(&visits[3], columns)]);
 }
 
 #[test]

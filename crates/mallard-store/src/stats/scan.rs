@@ -27,8 +27,11 @@ use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visi
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
     Attribute, AttributeCondition, AttributeSet, CodeCount, CodeEntry, CodeEvents, Columns,
-    EntryNeed, EntryParts, EventRecord, StepNeed, Take, VisitGate, VisitRecord,
+    EntryNeed, EntryParts, EventRecord, StepNeed, Take, ValueColumn, VisitGate, VisitRecord,
+    WholeVisits,
 };
+use crate::visits::VisitAttributes;
+use std::ops::Not;
 
 /// Milliseconds in a day of a zone with one offset.
 const DAY_MS: i64 = mallard_core::period::MS_PER_DAY;
@@ -103,6 +106,18 @@ pub(super) trait Tally: Send {
     fn visits_beside_codes(&mut self, following: bool) {
         let _ = following;
     }
+    /// Whether the tally counts [`Tally::whole_visits`]: then the visits
+    /// a day takes without their events are handed over a column at a time
+    /// when the filters are all on visit attributes
+    /// ([`VisitGate::takes_by_span`]), instead of one by one.
+    const COUNTS_WHOLE_VISITS: bool = false;
+    /// Counts visits taken without their events, a day's columns at a
+    /// time, with their visitors' hashes (one per visit): the same as
+    /// [`Tally::whole_visit`] then [`Tally::visit`] for each. Only a tally
+    /// that [`Tally::COUNTS_WHOLE_VISITS`] is handed any.
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        let _ = (visits, hashes);
+    }
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
 }
@@ -148,6 +163,13 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
     fn visits_beside_codes(&mut self, following: bool) {
         self.0.visits_beside_codes(following);
         self.1.visits_beside_codes(following);
+    }
+
+    const COUNTS_WHOLE_VISITS: bool = A::COUNTS_WHOLE_VISITS && B::COUNTS_WHOLE_VISITS;
+
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        self.0.whole_visits(visits, hashes);
+        self.1.whole_visits(visits, hashes);
     }
 
     fn merge(&mut self, other: Self) {
@@ -204,6 +226,14 @@ impl<T: Tally> Tally for Option<T> {
     fn visits_beside_codes(&mut self, following: bool) {
         if let Some(tally) = self {
             tally.visits_beside_codes(following);
+        }
+    }
+
+    const COUNTS_WHOLE_VISITS: bool = T::COUNTS_WHOLE_VISITS;
+
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        if let Some(tally) = self {
+            tally.whole_visits(visits, hashes);
         }
     }
 
@@ -302,6 +332,9 @@ struct ScanGate<'a> {
     need: EventNeed<'a>,
     /// The events the tally counts, when it counts only some.
     screen: Screen<'a>,
+    /// Whether the tally counts visits taken whole a column at a time
+    /// ([`Tally::COUNTS_WHOLE_VISITS`]).
+    whole_visits: bool,
 }
 
 /// The events a tally counts, when it counts only some: day segments pass
@@ -336,10 +369,33 @@ struct Screen<'a> {
 impl VisitGate for ScanGate<'_> {
     #[inline]
     fn take(&self, visit: &VisitRecord) -> Take {
-        // A visit that ended before the range has nothing in it.
-        if visit.end_ts < self.window.from_ms || !self.predicate.visit_matches(visit) {
+        if self.predicate.visit_matches(visit) {
+            self.take_span(visit.start_ts, visit.end_ts)
+        } else {
             Take::Skip
-        } else if self.may_need_events(visit.start_ts, visit.end_ts) {
+        }
+    }
+
+    fn takes_by_span(&self) -> bool {
+        // The visits the attribute conditions select are those the filters
+        // do; a query that reads every event takes none whole.
+        self.whole_visits
+            && self.predicate.attributes_only()
+            && matches!(
+                self.need,
+                EventNeed::AtEdges | EventNeed::AtEdgesOrAcrossBuckets(..)
+            )
+            && self.screen.codes.is_none()
+            && self.screen.entries.is_none()
+            && !self.screen.codes_alone
+    }
+
+    #[inline]
+    fn take_span(&self, start_ms: i64, end_ms: i64) -> Take {
+        // A visit that ended before the range has nothing in it.
+        if end_ms < self.window.from_ms {
+            Take::Skip
+        } else if self.may_need_events(start_ms, end_ms) {
             Take::Events
         } else {
             Take::Visit
@@ -519,6 +575,7 @@ fn run_screened<T: Tally>(
         predicate,
         need,
         screen,
+        whole_visits: T::COUNTS_WHOLE_VISITS,
     };
     let tallies = fold_period(
         conn,
@@ -534,6 +591,14 @@ fn run_screened<T: Tally>(
             CodeCount::Entry(entry) => tally.code_entry(entry),
             CodeCount::Visitors(visitor_ids) => tally.code_visitors(visitor_ids),
             CodeCount::VisitsBesideCodes(following) => tally.visits_beside_codes(following),
+            CodeCount::WholeVisits(visits) => {
+                let hashes: Vec<u32> = visits
+                    .visitor_ids
+                    .iter()
+                    .map(|&id| visitor_hash(id))
+                    .collect();
+                tally.whole_visits(visits, &hashes);
+            }
         },
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
@@ -595,6 +660,24 @@ fn add_visit(totals: &mut Totals, visit: &VisitRecord) {
     totals.bounces += i64::from(visit.pageviews == 1);
     totals.visit_pageviews += visit.pageviews;
     totals.duration_ms += visit.end_ts - visit.start_ts;
+}
+
+/// Adds the visits of `visits` at `indices`, taken whole, to counters: as
+/// [`add_whole_visit`] then [`add_visit`] add each.
+#[inline]
+fn add_whole_visits(totals: &mut Totals, visits: &WholeVisits, indices: std::ops::Range<usize>) {
+    for (&pageviews, (&events, &duration)) in visits.pageviews[indices.clone()].iter().zip(
+        visits.events[indices.clone()]
+            .iter()
+            .zip(&visits.durations[indices]),
+    ) {
+        totals.pageviews += pageviews;
+        totals.events += events;
+        totals.visits += 1;
+        totals.bounces += i64::from(pageviews == 1);
+        totals.visit_pageviews += pageviews;
+        totals.duration_ms += duration;
+    }
 }
 
 /// Counters with their visitors.
@@ -659,6 +742,15 @@ impl Tally for MainTally {
 
     fn visit(&mut self, visit: &VisitRecord) {
         add_visit(&mut self.0.totals, visit);
+    }
+
+    const COUNTS_WHOLE_VISITS: bool = true;
+
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        add_whole_visits(&mut self.0.totals, visits, 0..visits.len());
+        for &hash in hashes {
+            self.0.visitors.insert(hash);
+        }
     }
 
     fn merge(&mut self, other: Self) {
@@ -741,6 +833,29 @@ impl Tally for SeriesTally<'_> {
 
     fn visit(&mut self, visit: &VisitRecord) {
         add_visit(&mut self.bucket(visit.start_ts).totals, visit);
+    }
+
+    const COUNTS_WHOLE_VISITS: bool = true;
+
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        // The visits are in start order: those of one bucket follow each
+        // other, and each run costs one lookup.
+        let starts = &visits.starts;
+        let mut from = 0;
+        while let Some(&first) = starts.get(from) {
+            let run = starts[from..]
+                .iter()
+                .take_while(|&&start| {
+                    start == first || same_bucket(self.interval, self.tz, first, start)
+                })
+                .count();
+            let bucket = self.bucket(first);
+            add_whole_visits(&mut bucket.totals, visits, from..from + run);
+            for &hash in &hashes[from..from + run] {
+                bucket.visitors.insert(hash);
+            }
+            from += run;
+        }
     }
 
     fn merge(&mut self, other: Self) {
@@ -968,6 +1083,75 @@ impl Tally for BreakdownTally {
                 totals.visits += 1;
             } else {
                 add_visit(totals, visit);
+            }
+        }
+    }
+
+    const COUNTS_WHOLE_VISITS: bool = true;
+
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        // What a visit counts for by its stored value, as a record would
+        // hold it; page, event and property breakdowns count nothing of a
+        // visit taken whole.
+        let row_kind = self.by.row_kind;
+        let (column, value_of): (Option<&ValueColumn>, &dyn Fn(Option<i64>) -> Option<i64>) =
+            match row_kind {
+                kind::ENTRY_PAGE | kind::EXIT_PAGE => {
+                    (visits.pages(row_kind == kind::EXIT_PAGE), &|page| {
+                        Some(page.unwrap_or(0))
+                    })
+                }
+                _ => match attribute_of_kind(row_kind) {
+                    Some(attribute) => (visits.attribute(attribute), &move |stored| {
+                        let mut attrs = VisitAttributes::default();
+                        attribute.set(&mut attrs, stored);
+                        visit_dim(&attrs, row_kind)
+                    }),
+                    None => return,
+                },
+            };
+        // A column not read leaves every visit the default value.
+        let (positions, dictionary) = match column {
+            Some(column) => (column.positions.as_slice(), column.dictionary.as_slice()),
+            None => (&[0u32; 0][..], &[None][..]),
+        };
+        let whole = matches!(row_kind, kind::ENTRY_PAGE | kind::EXIT_PAGE).not();
+        let exits = row_kind == kind::EXIT_PAGE;
+        let with_visitors = self.by.with_visitors && whole;
+        // Each dictionary position's entry in the table, found once.
+        let mut entries: Vec<Option<Option<usize>>> = vec![None; dictionary.len()];
+        for (index, &hash) in hashes.iter().enumerate() {
+            let position = positions.get(index).map_or(0, |&p| p as usize);
+            let Some(resolved) = entries.get_mut(position) else {
+                continue;
+            };
+            let entry = *resolved.get_or_insert_with(|| {
+                value_of(dictionary[position]).map(|value| {
+                    self.values
+                        .position(value, || Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT))
+                })
+            });
+            let Some(entry) = entry else {
+                continue;
+            };
+            let counted = self.values.at(entry);
+            if exits {
+                // Exit pages count the visits that left from them.
+                counted.totals.visits += 1;
+                continue;
+            }
+            let (pageviews, duration) = (visits.pageviews[index], visits.durations[index]);
+            let totals = &mut counted.totals;
+            if whole {
+                totals.pageviews += pageviews;
+                totals.events += visits.events[index];
+            }
+            totals.visits += 1;
+            totals.bounces += i64::from(pageviews == 1);
+            totals.visit_pageviews += pageviews;
+            totals.duration_ms += duration;
+            if with_visitors {
+                counted.visitors.insert(hash);
             }
         }
     }

@@ -30,10 +30,24 @@ impl ValueTable {
     /// The counters of `value`, made by `new` when it has none yet.
     #[inline]
     pub(super) fn value(&mut self, value: i64, new: impl FnOnce() -> Counted) -> &mut Counted {
-        let position = match self.find(value) {
+        let position = self.position(value, new);
+        &mut self.entries[position].1
+    }
+
+    /// The position of the entry of `value` (made by `new` when it has
+    /// none yet), stable while the table lives: for a caller that counts
+    /// many visits of one value in turn ([`Self::at`]).
+    #[inline]
+    pub(super) fn position(&mut self, value: i64, new: impl FnOnce() -> Counted) -> usize {
+        match self.find(value) {
             Some(position) => position,
             None => self.insert(value, new()),
-        };
+        }
+    }
+
+    /// The counters of the entry at `position` ([`Self::position`]).
+    #[inline]
+    pub(super) fn at(&mut self, position: usize) -> &mut Counted {
         &mut self.entries[position].1
     }
 

@@ -20,7 +20,7 @@ use crate::hll::{MERGE_EXACT_LIMIT, SITE_PRECISION};
 use crate::stats::predicate::Predicate;
 use crate::stats::rollup::IdMap;
 use crate::stats::{SeriesPoint, SiteInfo, Totals};
-use crate::visit_record::{CodeEvents, Columns, EventRecord, VisitRecord};
+use crate::visit_record::{CodeEvents, Columns, EventRecord, VisitRecord, WholeVisits};
 
 /// The counts of a view, in the order asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,16 @@ impl Tally for ViewTally<'_> {
         self.series.visit(visit);
         for breakdown in self.counting() {
             breakdown.visit(visit);
+        }
+    }
+
+    const COUNTS_WHOLE_VISITS: bool = true;
+
+    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+        self.main.whole_visits(visits, hashes);
+        self.series.whole_visits(visits, hashes);
+        for breakdown in self.counting() {
+            breakdown.whole_visits(visits, hashes);
         }
     }
 
