@@ -85,12 +85,13 @@ pub(crate) fn load_parts(
 /// `None` for a day that is not packed, ending the fold) while the pool folds
 /// the previous chunk, then helps; each thread takes the chunk's days one at
 /// a time and folds them with `fold_day` into an accumulator of its own
-/// (made by `new`) kept from chunk to chunk. Returns the accumulators and
+/// (made by `new`) with a scratch of its own (made by `scratch`), both kept
+/// from chunk to chunk. Returns the accumulators and
 /// the first instant not folded (`to_ms` when every day was). The pool's
 /// threads live on, so the allocator reuses their memory from query to
 /// query, and its tasks never wait for each other, so queries running at
 /// once cannot block the pool.
-fn fold_days<D: Sync, A: Send, S>(
+fn fold_days<D: Sync, A: Send, S: Send>(
     ranges: Vec<DayRange>,
     to_ms: i64,
     mut load: impl FnMut(DayRange) -> Result<Option<D>, StoreError>,
@@ -98,9 +99,12 @@ fn fold_days<D: Sync, A: Send, S>(
     scratch: impl Fn() -> S + Sync,
     fold_day: impl Fn(&mut A, &mut S, &D) -> Result<(), StoreError> + Sync,
 ) -> Result<(Vec<A>, i64), StoreError> {
-    // One accumulator per pool thread, and one for the calling thread.
+    // One accumulator per pool thread, and one for the calling thread, each
+    // with its scratch, kept from chunk to chunk (buffers the allocator
+    // would otherwise hand out and take back a chunk at a time, in as many
+    // threads).
     let workers = rayon::current_num_threads().clamp(1, 4);
-    let mut folds: Vec<A> = (0..=workers).map(|_| new()).collect();
+    let mut folds: Vec<(A, S)> = (0..=workers).map(|_| (new(), scratch())).collect();
     let mut rest = to_ms;
     let mut ranges = ranges.into_iter();
     let mut done = false;
@@ -126,13 +130,12 @@ fn fold_days<D: Sync, A: Send, S>(
     while !chunk.is_empty() {
         // Days are taken one at a time by whoever is free.
         let taken = AtomicUsize::new(0);
-        let fold_chunk = |fold: &mut A| -> Result<(), StoreError> {
-            let mut scratch = scratch();
+        let fold_chunk = |(fold, scratch): &mut (A, S)| -> Result<(), StoreError> {
             loop {
                 let Some(day) = chunk.get(taken.fetch_add(1, Ordering::Relaxed)) else {
                     return Ok(());
                 };
-                fold_day(fold, &mut scratch, day)?;
+                fold_day(fold, scratch, day)?;
             }
         };
         let (pool_folds, own_fold) = folds.split_at_mut(workers);
@@ -154,7 +157,7 @@ fn fold_days<D: Sync, A: Send, S>(
             .collect::<Result<(), StoreError>>()?;
         chunk = next?;
     }
-    Ok((folds, rest))
+    Ok((folds.into_iter().map(|(fold, _)| fold).collect(), rest))
 }
 
 /// The parts of one segment day a records query reads.

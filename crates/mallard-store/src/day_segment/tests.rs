@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 
 use super::*;
+use crate::hll::visitor_hash;
 use crate::visit_record::ValueColumn;
 
 const DAY_MS: i64 = 86_400_000;
@@ -78,14 +79,14 @@ fn decode_whole(
     Ok((seen, whole))
 }
 
-/// Each visit of `whole` as a record taken without its events.
+/// Each visit of `whole` as a record taken without its events (its
+/// visitor id unknown: 0).
 fn records_of(whole: &WholeVisits) -> Vec<VisitRecord> {
     let value =
         |column: &ValueColumn, index: usize| column.dictionary[column.positions[index] as usize];
     (0..whole.len())
         .map(|index| {
             let mut record = VisitRecord {
-                visitor_id: whole.visitor_ids[index],
                 start_ts: whole.starts[index],
                 end_ts: whole.starts[index].wrapping_add(whole.durations[index]),
                 pageviews: whole.pageviews[index],
@@ -794,8 +795,12 @@ proptest! {
         let (taken_whole, with_events): (Vec<VisitRecord>, Vec<VisitRecord>) = one_by_one
             .into_iter()
             .partition(|visit| gate.take_span(visit.start_ts, visit.end_ts) == Take::Visit);
-        prop_assert_eq!(handed, with_events);
-        prop_assert_eq!(records_of(&whole), taken_whole);
+            prop_assert_eq!(handed, with_events);
+        // The visitors are gathered as their hashes.
+        let hashes: Vec<u32> = taken_whole.iter().map(|v| visitor_hash(v.visitor_id)).collect();
+        prop_assert_eq!(&whole.visitor_hashes, &hashes);
+        let unnamed = |v: &VisitRecord| VisitRecord { visitor_id: 0, ..v.clone() };
+        prop_assert_eq!(records_of(&whole), taken_whole.iter().map(unnamed).collect::<Vec<_>>());
     }
 
     /// A visit that lacks some step need among its events is passed over

@@ -8,6 +8,7 @@
 //! ([`gather_whole`]): their visitors, counters, attributes and pages.
 
 use super::{AttributeColumns, Damaged, DictColumn, visitor_at};
+use crate::hll::visitor_hash;
 use crate::varint::{get_mixed_varint, get_varint};
 use crate::visit_record::{Take, ValueColumn, VisitGate, WholeVisits};
 use crate::visits::VisitAttributes;
@@ -55,11 +56,13 @@ impl Spans<'_> {
             return Err(Damaged);
         }
         // Each visit is written at the end, which moves past it only when
-        // it is taken whole.
+        // it is taken whole: the columns hold one more than the selected
+        // visits.
         let first = whole.len();
-        whole.indices.resize(first + count, 0);
-        whole.starts.resize(first + count, 0);
-        whole.durations.resize(first + count, 0);
+        let room = first + selected.iter().filter(|s| **s).count() + 1;
+        whole.indices.resize(room, 0);
+        whole.starts.resize(room, 0);
+        whole.durations.resize(room, 0);
         let mut end = first;
         let whole_within = (to_ms > from_ms && gate.take_span(from_ms, to_ms - 1) == Take::Visit)
             .then_some(to_ms - 1);
@@ -75,6 +78,7 @@ impl Spans<'_> {
                 Some(within) if last <= within && last >= start => Take::Visit,
                 _ => gate.take_span(start, last),
             };
+            // (`end` counts only selected visits, so it stays in the room.)
             whole.indices[end] = index as u32;
             whole.starts[end] = start;
             whole.durations[end] = duration as i64;
@@ -131,9 +135,9 @@ fn gather_columns(
 ) -> Result<(), Damaged> {
     for &index in indices {
         let index = index as usize;
-        whole
-            .visitor_ids
-            .push(visitor_at(visitors, 1 + index * width, width).ok_or(Damaged)?);
+        whole.visitor_hashes.push(visitor_hash(
+            visitor_at(visitors, 1 + index * width, width).ok_or(Damaged)?,
+        ));
         whole.pageviews.push(pageviews.get(index)?.ok_or(Damaged)?);
         whole.events.push(events.get(index)?.ok_or(Damaged)?);
     }

@@ -112,11 +112,11 @@ pub(super) trait Tally: Send {
     /// ([`VisitGate::takes_by_span`]), instead of one by one.
     const COUNTS_WHOLE_VISITS: bool = false;
     /// Counts visits taken without their events, a day's columns at a
-    /// time, with their visitors' hashes (one per visit): the same as
+    /// time: the same as
     /// [`Tally::whole_visit`] then [`Tally::visit`] for each. Only a tally
     /// that [`Tally::COUNTS_WHOLE_VISITS`] is handed any.
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
-        let _ = (visits, hashes);
+    fn whole_visits(&mut self, visits: &WholeVisits) {
+        let _ = visits;
     }
     /// Adds another thread's accumulator.
     fn merge(&mut self, other: Self);
@@ -167,9 +167,9 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
 
     const COUNTS_WHOLE_VISITS: bool = A::COUNTS_WHOLE_VISITS && B::COUNTS_WHOLE_VISITS;
 
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
-        self.0.whole_visits(visits, hashes);
-        self.1.whole_visits(visits, hashes);
+    fn whole_visits(&mut self, visits: &WholeVisits) {
+        self.0.whole_visits(visits);
+        self.1.whole_visits(visits);
     }
 
     fn merge(&mut self, other: Self) {
@@ -231,9 +231,9 @@ impl<T: Tally> Tally for Option<T> {
 
     const COUNTS_WHOLE_VISITS: bool = T::COUNTS_WHOLE_VISITS;
 
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+    fn whole_visits(&mut self, visits: &WholeVisits) {
         if let Some(tally) = self {
-            tally.whole_visits(visits, hashes);
+            tally.whole_visits(visits);
         }
     }
 
@@ -591,14 +591,7 @@ fn run_screened<T: Tally>(
             CodeCount::Entry(entry) => tally.code_entry(entry),
             CodeCount::Visitors(visitor_ids) => tally.code_visitors(visitor_ids),
             CodeCount::VisitsBesideCodes(following) => tally.visits_beside_codes(following),
-            CodeCount::WholeVisits(visits) => {
-                let hashes: Vec<u32> = visits
-                    .visitor_ids
-                    .iter()
-                    .map(|&id| visitor_hash(id))
-                    .collect();
-                tally.whole_visits(visits, &hashes);
-            }
+            CodeCount::WholeVisits(visits) => tally.whole_visits(visits),
         },
     )?;
     Ok(tallies.into_iter().reduce(|mut a, b| {
@@ -746,9 +739,9 @@ impl Tally for MainTally {
 
     const COUNTS_WHOLE_VISITS: bool = true;
 
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+    fn whole_visits(&mut self, visits: &WholeVisits) {
         add_whole_visits(&mut self.0.totals, visits, 0..visits.len());
-        for &hash in hashes {
+        for &hash in &visits.visitor_hashes {
             self.0.visitors.insert(hash);
         }
     }
@@ -837,7 +830,7 @@ impl Tally for SeriesTally<'_> {
 
     const COUNTS_WHOLE_VISITS: bool = true;
 
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+    fn whole_visits(&mut self, visits: &WholeVisits) {
         // The visits are in start order: those of one bucket follow each
         // other, and each run costs one lookup.
         let starts = &visits.starts;
@@ -851,7 +844,7 @@ impl Tally for SeriesTally<'_> {
                 .count();
             let bucket = self.bucket(first);
             add_whole_visits(&mut bucket.totals, visits, from..from + run);
-            for &hash in &hashes[from..from + run] {
+            for &hash in &visits.visitor_hashes[from..from + run] {
                 bucket.visitors.insert(hash);
             }
             from += run;
@@ -1089,7 +1082,7 @@ impl Tally for BreakdownTally {
 
     const COUNTS_WHOLE_VISITS: bool = true;
 
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
+    fn whole_visits(&mut self, visits: &WholeVisits) {
         // What a visit counts for by its stored value, as a record would
         // hold it; page, event and property breakdowns count nothing of a
         // visit taken whole.
@@ -1120,7 +1113,7 @@ impl Tally for BreakdownTally {
         let with_visitors = self.by.with_visitors && whole;
         // Each dictionary position's entry in the table, found once.
         let mut entries: Vec<Option<Option<usize>>> = vec![None; dictionary.len()];
-        for (index, &hash) in hashes.iter().enumerate() {
+        for (index, &hash) in visits.visitor_hashes.iter().enumerate() {
             let position = positions.get(index).map_or(0, |&p| p as usize);
             let Some(resolved) = entries.get_mut(position) else {
                 continue;

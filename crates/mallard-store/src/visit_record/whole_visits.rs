@@ -38,8 +38,9 @@ impl ValueColumn {
 pub(crate) struct WholeVisits {
     /// Each visit's index among its day's visits (in start order).
     pub(crate) indices: Vec<u32>,
-    /// Each visit's visitor id.
-    pub(crate) visitor_ids: Vec<i64>,
+    /// Each visit's visitor, as its hash ([`crate::hll::visitor_hash`]):
+    /// what the accumulators count visitors by.
+    pub(crate) visitor_hashes: Vec<u32>,
     /// Each visit's start, ms since the epoch (the day's first instant
     /// when the day was read with [`super::Columns::approximate_starts`]).
     pub(crate) starts: Vec<i64>,
@@ -62,18 +63,18 @@ pub(crate) struct WholeVisits {
 impl WholeVisits {
     /// How many visits there are.
     pub(crate) fn len(&self) -> usize {
-        self.visitor_ids.len()
+        self.visitor_hashes.len()
     }
 
     /// Whether there is no visit.
     pub(crate) fn is_empty(&self) -> bool {
-        self.visitor_ids.is_empty()
+        self.visitor_hashes.is_empty()
     }
 
     /// Empties every column, keeping the buffers for the next day.
     pub(crate) fn clear(&mut self) {
         self.indices.clear();
-        self.visitor_ids.clear();
+        self.visitor_hashes.clear();
         self.starts.clear();
         self.durations.clear();
         self.pageviews.clear();

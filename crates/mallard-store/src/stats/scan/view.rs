@@ -100,11 +100,11 @@ impl Tally for ViewTally<'_> {
 
     const COUNTS_WHOLE_VISITS: bool = true;
 
-    fn whole_visits(&mut self, visits: &WholeVisits, hashes: &[u32]) {
-        self.main.whole_visits(visits, hashes);
-        self.series.whole_visits(visits, hashes);
+    fn whole_visits(&mut self, visits: &WholeVisits) {
+        self.main.whole_visits(visits);
+        self.series.whole_visits(visits);
         for breakdown in self.counting() {
-            breakdown.whole_visits(visits, hashes);
+            breakdown.whole_visits(visits);
         }
     }
 
