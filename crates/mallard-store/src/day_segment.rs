@@ -1944,7 +1944,10 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
                 },
                 range,
                 &mut record,
-                &FuzzSpanGate(FuzzGate::new()),
+                &SpanGate {
+                    conditions: &FuzzGate::new().conditions,
+                    rule: SpanGate::FUZZ_RULE,
+                },
                 Some(&mut whole),
                 |_| seen += 1,
             )?;
@@ -2029,12 +2032,26 @@ impl VisitGate for FuzzGate {
     }
 }
 
-/// A gate of [`fuzz_decode`]'s last mode that takes visits by their span
-/// ([`SpanRule`]) among those [`FuzzGate`]'s attribute condition selects:
-/// those that end in the sample day's first ten seconds are skipped, those
-/// that start after them and end before the day after next whole, the rest
-/// with their events (the sample day has one of each).
-struct FuzzSpanGate(FuzzGate);
+/// A gate that takes the visits that meet its attribute conditions by
+/// their span alone, by a [`SpanRule`] (the fuzz target's last mode and
+/// the tests of [`WholeVisits`]).
+pub(crate) struct SpanGate<'a> {
+    /// The conditions.
+    pub(crate) conditions: &'a [AttributeCondition],
+    /// What it takes of a visit by its span.
+    pub(crate) rule: SpanRule,
+}
+
+impl SpanGate<'_> {
+    /// The rule of the fuzz target's last mode: visits that end in the
+    /// sample day's first ten seconds are skipped, those that start after
+    /// them and end before the day after next taken whole, the rest with
+    /// their events (the sample day has one of each).
+    const FUZZ_RULE: SpanRule = SpanRule {
+        skip_before: 10_000,
+        whole_until: 2 * 86_400_000,
+    };
+}
 
 /// A monotone rule of what a gate takes of a visit by its span (see
 /// [`VisitGate::take_span`]): skipped when it ends before `skip_before`,
@@ -2061,7 +2078,7 @@ impl SpanRule {
     }
 }
 
-impl VisitGate for FuzzSpanGate {
+impl VisitGate for SpanGate<'_> {
     fn take(&self, visit: &VisitRecord) -> Take {
         self.take_span(visit.start_ts, visit.end_ts)
     }
@@ -2071,7 +2088,7 @@ impl VisitGate for FuzzSpanGate {
     }
 
     fn attribute_conditions(&self) -> &[AttributeCondition] {
-        &self.0.conditions
+        self.conditions
     }
 
     fn takes_by_span(&self) -> bool {
@@ -2079,11 +2096,7 @@ impl VisitGate for FuzzSpanGate {
     }
 
     fn take_span(&self, start_ms: i64, end_ms: i64) -> Take {
-        SpanRule {
-            skip_before: 10_000,
-            whole_until: 2 * 86_400_000,
-        }
-        .take(start_ms, end_ms)
+        self.rule.take(start_ms, end_ms)
     }
 }
 

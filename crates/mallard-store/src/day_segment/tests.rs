@@ -32,6 +32,32 @@ fn decode_gated(
     range: (i64, i64),
     gate: &impl VisitGate,
 ) -> Result<Vec<VisitRecord>, Damaged> {
+    decode_into(day_start, parts, (columns, range), gate, None)
+}
+
+/// [`decode_gated`], the visits the gate takes whole by their span
+/// gathered apart.
+fn decode_whole(
+    day_start: i64,
+    parts: &[(i64, Vec<u8>)],
+    columns: Columns,
+    range: (i64, i64),
+    gate: &impl VisitGate,
+) -> Result<(Vec<VisitRecord>, WholeVisits), Damaged> {
+    let mut whole = WholeVisits::default();
+    let seen = decode_into(day_start, parts, (columns, range), gate, Some(&mut whole))?;
+    Ok((seen, whole))
+}
+
+/// Decodes the visits of sealed `parts` that `gate` takes, gathering into
+/// `whole` those it takes whole when given.
+fn decode_into(
+    day_start: i64,
+    parts: &[(i64, Vec<u8>)],
+    (columns, range): (Columns, (i64, i64)),
+    gate: &impl VisitGate,
+    whole: Option<&mut WholeVisits>,
+) -> Result<Vec<VisitRecord>, Damaged> {
     let mut unsealed: DayParts<'_> = [None; part::COUNT];
     for (id, bytes) in parts {
         unsealed[*id as usize] = Some(unseal(bytes)?);
@@ -45,38 +71,10 @@ fn decode_gated(
         range,
         &mut record,
         gate,
-        None,
+        whole,
         |r| seen.push(r.clone()),
     )?;
     Ok(seen)
-}
-
-/// [`decode_gated`], the visits the gate takes whole by their span
-/// gathered apart.
-fn decode_whole(
-    day_start: i64,
-    parts: &[(i64, Vec<u8>)],
-    columns: Columns,
-    range: (i64, i64),
-    gate: &impl VisitGate,
-) -> Result<(Vec<VisitRecord>, WholeVisits), Damaged> {
-    let mut unsealed: DayParts<'_> = [None; part::COUNT];
-    for (id, bytes) in parts {
-        unsealed[*id as usize] = Some(unseal(bytes)?);
-    }
-    let mut record = VisitRecord::default();
-    let (mut seen, mut whole) = (Vec::new(), WholeVisits::default());
-    decode(
-        day_start,
-        &unsealed,
-        columns,
-        range,
-        &mut record,
-        gate,
-        Some(&mut whole),
-        |r| seen.push(r.clone()),
-    )?;
-    Ok((seen, whole))
 }
 
 /// Each visit of `whole` as a record taken without its events (its
@@ -378,36 +376,6 @@ impl VisitGate for ConditionGate {
 
     fn attribute_conditions(&self) -> &[AttributeCondition] {
         &self.conditions
-    }
-}
-
-/// A gate that takes the visits that meet its attribute conditions by
-/// their span alone, by a rule.
-struct SpanGate(ConditionGate, SpanRule);
-
-impl VisitGate for SpanGate {
-    fn take(&self, visit: &VisitRecord) -> Take {
-        assert!(
-            self.0.meets(visit),
-            "shown a visit that fails the conditions"
-        );
-        self.take_span(visit.start_ts, visit.end_ts)
-    }
-
-    fn reads_counters(&self) -> bool {
-        false
-    }
-
-    fn attribute_conditions(&self) -> &[AttributeCondition] {
-        &self.0.conditions
-    }
-
-    fn takes_by_span(&self) -> bool {
-        true
-    }
-
-    fn take_span(&self, start_ms: i64, end_ms: i64) -> Take {
-        self.1.take(start_ms, end_ms)
     }
 }
 
@@ -781,7 +749,7 @@ proptest! {
         // visit part.
         let columns = Columns { ids: false, visitors: true, visit: true, approximate_starts, ..columns };
         let rule = SpanRule { skip_before: day_start + rule.0, whole_until: day_start + rule.1 };
-        let gate = SpanGate(conditions, rule);
+        let gate = SpanGate { conditions: &conditions.conditions, rule };
         let parts = encode(day_start, &visits);
         // The whole day, or a part (the visits that start outside it are
         // skipped).
@@ -1314,7 +1282,11 @@ fn the_sample_day_round_trips_and_decodes_for_the_fuzz_target() {
     assert!(meeting >= 1);
     // And then through the gate that takes the visits with the source by
     // their span: all but those it skips, with their events or whole.
-    let by_span = FuzzSpanGate(FuzzGate::new());
+    let fuzz_gate = FuzzGate::new();
+    let by_span = SpanGate {
+        conditions: &fuzz_gate.conditions,
+        rule: SpanGate::FUZZ_RULE,
+    };
     assert!(
         sample
             .iter()
@@ -1357,12 +1329,10 @@ fn visits_running_past_the_day_are_asked_about_one_by_one() {
         skip_before: day_start,
         whole_until: day_start + DAY_MS + 30 * minute,
     };
-    let gate = SpanGate(
-        ConditionGate {
-            conditions: Vec::new(),
-        },
+    let gate = SpanGate {
+        conditions: &[],
         rule,
-    );
+    };
     let parts = encode(day_start, &visits);
     let columns = Columns {
         ids: false,
