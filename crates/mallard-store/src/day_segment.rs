@@ -1228,7 +1228,10 @@ pub(crate) fn entry_holders(
 /// [`Columns::approximate_starts`] (for a whole day in `[from_ms, to_ms)`)
 /// every visit starts at `day_start_ms`, its end and its events' times
 /// moved with it, and the start deltas are not read. Every other part read
-/// must be consumed exactly.
+/// must be consumed exactly. Given `whole` (empty), a gate that
+/// [`VisitGate::takes_by_span`] has the visits it takes without their
+/// events gathered there a column at a time instead of handed to `each`
+/// (without visit ids: only when they are not read).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn decode(
     day_start_ms: i64,

@@ -100,10 +100,9 @@ impl Spans<'_> {
 }
 
 /// Reads for each visit of `whole` (those [`Spans::take_whole`] added)
-/// its visitor id from `visitors`
-/// (the part and its width), its page views and events from `counters`,
-/// its position in each of `attributes` and, when read, in the entry and
-/// exit `pages`.
+/// its visitor's hash from `visitors` (the part and its width), its page
+/// views and events from the two counter columns, its position in each of
+/// `attributes` and, when read, in the entry and exit `pages`.
 pub(super) fn gather_whole(
     whole: &mut WholeVisits,
     (visitors, width): (&[u8], usize),

@@ -31,7 +31,6 @@ use crate::visit_record::{
     WholeVisits,
 };
 use crate::visits::VisitAttributes;
-use std::ops::Not;
 
 /// Milliseconds in a day of a zone with one offset.
 const DAY_MS: i64 = mallard_core::period::MS_PER_DAY;
@@ -1108,9 +1107,11 @@ impl Tally for BreakdownTally {
             Some(column) => (column.positions.as_slice(), column.dictionary.as_slice()),
             None => (&[0u32; 0][..], &[None][..]),
         };
-        let whole = matches!(row_kind, kind::ENTRY_PAGE | kind::EXIT_PAGE).not();
+        // Entry and exit pages count the visit alone (as `visit` does),
+        // the others its events and visitor too (as `whole_visit` does).
+        let counts_events = !matches!(row_kind, kind::ENTRY_PAGE | kind::EXIT_PAGE);
         let exits = row_kind == kind::EXIT_PAGE;
-        let with_visitors = self.by.with_visitors && whole;
+        let with_visitors = self.by.with_visitors && counts_events;
         // Each dictionary position's entry in the table, found once.
         let mut entries: Vec<Option<Option<usize>>> = vec![None; dictionary.len()];
         for (index, &hash) in visits.visitor_hashes.iter().enumerate() {
@@ -1135,7 +1136,7 @@ impl Tally for BreakdownTally {
             }
             let (pageviews, duration) = (visits.pageviews[index], visits.durations[index]);
             let totals = &mut counted.totals;
-            if whole {
+            if counts_events {
                 totals.pageviews += pageviews;
                 totals.events += visits.events[index];
             }
