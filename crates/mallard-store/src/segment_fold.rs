@@ -405,56 +405,40 @@ pub(crate) fn fold_records<A: Send>(
         |fold, (record, whole), day| {
             let parts = day_segment::borrow_parts(&day.parts);
             let day_number = utc_day(day.range.from_ms);
-            if day.by_codes {
-                // Only a day with a code index is read this way.
-                day_segment::fold_codes(&parts, gate, |events| codes(fold, events))
-                    .map_err(|Damaged| damaged(day.site, day_number))?;
-                let Some(beside) = gate.beside_codes() else {
-                    return Ok(());
-                };
-                codes(fold, CodeCount::VisitsBesideCodes(true));
+            // Decodes the day's visits through `through`: those taken one by
+            // one go to `each`, those gathered whole to `codes`.
+            let mut decode_through = |fold: &mut A, through| {
                 let decoded = day_segment::decode(
                     day_number * DAY_MS,
                     &parts,
                     day.columns,
                     (day.range.from_ms, day.range.to_ms),
                     record,
-                    &beside,
-                    Some(whole),
+                    through,
+                    Some(&mut *whole),
                     |visit| each(fold, visit),
                 );
-                hand_whole_visits(fold, whole, &codes);
-                codes(fold, CodeCount::VisitsBesideCodes(false));
-                return decoded.map_err(|Damaged| damaged(day.site, day_number));
+                if decoded.is_ok() && !whole.is_empty() {
+                    codes(fold, CodeCount::WholeVisits(whole));
+                }
+                whole.clear();
+                decoded.map_err(|Damaged| damaged(day.site, day_number))
+            };
+            if !day.by_codes {
+                return decode_through(fold, gate);
             }
-            let decoded = day_segment::decode(
-                day_number * DAY_MS,
-                &parts,
-                day.columns,
-                (day.range.from_ms, day.range.to_ms),
-                record,
-                gate,
-                Some(whole),
-                |visit| each(fold, visit),
-            );
-            hand_whole_visits(fold, whole, &codes);
-            decoded.map_err(|Damaged| damaged(day.site, day_number))
+            // Only a day with a code index is read this way.
+            day_segment::fold_codes(&parts, gate, |events| codes(fold, events))
+                .map_err(|Damaged| damaged(day.site, day_number))?;
+            let Some(beside) = gate.beside_codes() else {
+                return Ok(());
+            };
+            codes(fold, CodeCount::VisitsBesideCodes(true));
+            let decoded = decode_through(fold, &beside);
+            codes(fold, CodeCount::VisitsBesideCodes(false));
+            decoded
         },
     )
-}
-
-/// Hands the visits a day gathered whole to `codes`, if any
-/// ([`CodeCount::WholeVisits`]), and empties them for the next day. Those
-/// of a day found damaged are not handed over: the query fails.
-fn hand_whole_visits<A>(
-    fold: &mut A,
-    whole: &mut WholeVisits,
-    codes: &impl Fn(&mut A, CodeCount<'_>),
-) {
-    if !whole.is_empty() {
-        codes(fold, CodeCount::WholeVisits(whole));
-    }
-    whole.clear();
 }
 
 /// The `codes` of a fold whose gate never
