@@ -1,5 +1,5 @@
-//! A small value per visit, folded per visitor: the deepest funnel level a
-//! visitor reached, the weeks a visitor came in.
+//! A small value per visit, folded per visitor: the weeks a visitor came in,
+//! for retention.
 //!
 //! A year of a busy site has millions of visits and visitors. A hash map from
 //! visitor to value costs a cache miss per visit; instead each visit becomes
@@ -219,21 +219,6 @@ fn fold_into<F: Fold>(map: &mut IdMap<F>, visitor_id: i64, value: u16) {
         .or_insert_with(|| F::first(value));
 }
 
-/// The deepest level: the largest value.
-impl Fold for u16 {
-    fn first(value: u16) -> Self {
-        value
-    }
-
-    fn add(&mut self, value: u16) {
-        *self = (*self).max(value);
-    }
-
-    fn merge(&mut self, other: Self) {
-        self.add(other);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,23 +277,5 @@ mod tests {
             expected.sort_unstable();
             prop_assert_eq!(folds_of(grouped), expected);
         }
-    }
-
-    #[test]
-    fn the_deepest_level_is_the_largest() {
-        let mut grouped: ByVisitor<u16> = ByVisitor::default();
-        for (visitor, level) in [(7, 1), (7, 3), (7, 2), (9, 1)] {
-            grouped.add(visitor, level);
-        }
-        let mut deepest = grouped.fold_visitors(
-            Vec::new,
-            |all: &mut Vec<u16>, level| all.push(level),
-            |mut a, b| {
-                a.extend(b);
-                a
-            },
-        );
-        deepest.sort_unstable();
-        assert_eq!(deepest, vec![1, 3]);
     }
 }

@@ -20,11 +20,12 @@ use rusqlite::Connection;
 
 use super::super::SiteInfo;
 use super::super::StatsQuery;
-use super::by_visitor::{ByVisitor, add_counts};
+use super::by_visitor::add_counts;
 use super::source::{Bounds, VisitFilter, VisitFold, fold_matching, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{FunnelStep, resolve_step};
 use crate::error::StoreError;
+use crate::hll::{Counter, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::segment_fold::CodeGate;
 use crate::stats::predicate::matching_paths;
 use crate::visit_record::Columns;
@@ -213,8 +214,19 @@ struct Reached<'a> {
     /// for every step up to its level, which [`reaching`] adds up once at
     /// the end rather than per visit.
     visits: Vec<u64>,
-    /// The deepest step each visitor reached in any of their visits.
-    deepest: ByVisitor<u16>,
+    /// Per level `k` from 1 (at index `k - 1`), the visitors of the visits
+    /// whose deepest level is `k`: the visitors who reached step `k` are the
+    /// union of the levels from `k` on ([`visitors_reaching`]). A counter
+    /// per level takes a visit in a few nanoseconds, in registers that stay
+    /// in the cache; grouping every visit by its visitor first cost a third
+    /// of a year-long funnel.
+    visitors: Vec<Counter>,
+}
+
+/// The visitors of one funnel level, counted as the filtered totals count
+/// theirs: exact up to [`MERGE_EXACT_LIMIT`], estimated beyond.
+fn level_visitors() -> Counter {
+    Counter::new(SITE_PRECISION, MERGE_EXACT_LIMIT)
 }
 
 impl<'a> Reached<'a> {
@@ -224,17 +236,42 @@ impl<'a> Reached<'a> {
             steps,
             gate,
             visits: vec![0; steps.len() + 1],
-            deepest: ByVisitor::default(),
+            visitors: (0..steps.len()).map(|_| level_visitors()).collect(),
         }
     }
 
+    #[inline]
     fn add(&mut self, visitor_id: i64, level: usize) {
         self.visits[level] += 1;
-        if level > 0 {
-            // At most 8 steps.
-            self.deepest.add(visitor_id, level as u16);
+        if let Some(visitors) = level
+            .checked_sub(1)
+            .and_then(|at| self.visitors.get_mut(at))
+        {
+            visitors.insert(visitor_hash(visitor_id));
         }
     }
+}
+
+/// Per step `k` (from 1), the distinct visitors who reached at least level
+/// `k`, given the visitors of each level from 1 (`per_level`), never more
+/// than the visits that reached it (`visits`, as [`reaching`] gives them):
+/// an estimate may overshoot, a count of visitors may not.
+fn visitors_reaching(per_level: Vec<Counter>, visits: &[u64]) -> Vec<u64> {
+    let mut union = level_visitors();
+    let mut reached: Vec<u64> = per_level
+        .into_iter()
+        .rev()
+        .map(|level| {
+            union.merge(level);
+            union.estimate()
+        })
+        .collect();
+    reached.reverse();
+    reached
+        .into_iter()
+        .zip(visits)
+        .map(|(visitors, &visits)| visitors.min(visits))
+        .collect()
 }
 
 impl VisitFold for Reached<'_> {
@@ -257,7 +294,9 @@ impl VisitFold for Reached<'_> {
 
     fn merge(&mut self, other: Self) {
         self.visits = add_counts(std::mem::take(&mut self.visits), other.visits);
-        self.deepest.merge(other.deepest);
+        for (mine, theirs) in self.visitors.iter_mut().zip(other.visitors) {
+            mine.merge(theirs);
+        }
     }
 }
 
@@ -330,17 +369,14 @@ pub(crate) fn run(
         }
     }
     let Reached {
-        visits, deepest, ..
+        visits, visitors, ..
     } = reached;
-    let visitors = deepest.fold_visitors(
-        || vec![0u64; steps.len() + 1],
-        |visitors, level| visitors[usize::from(level)] += 1,
-        add_counts,
-    );
+    let visits = reaching(&visits);
+    let visitors = visitors_reaching(visitors, &visits);
     Ok(steps
         .iter()
-        .zip(reaching(&visits))
-        .zip(reaching(&visitors))
+        .zip(visits)
+        .zip(visitors)
         .map(|((step, visits), visitors)| FunnelStep {
             step: step.clone(),
             visits,
@@ -376,6 +412,23 @@ mod tests {
                 level(&steps, &events, None)
             );
         }
+    }
+
+    #[test]
+    fn a_steps_visitors_are_those_of_every_level_from_it_on() {
+        let counter = |ids: &[i64]| {
+            let mut counter = level_visitors();
+            for &id in ids {
+                counter.insert(visitor_hash(id));
+            }
+            counter
+        };
+        // Visitor 1 reached step 1 in one visit and step 3 in another,
+        // visitor 2 step 2, visitor 3 step 1 (twice).
+        let per_level = vec![counter(&[1, 3, 3]), counter(&[2]), counter(&[1])];
+        assert_eq!(visitors_reaching(per_level, &[5, 2, 1]), vec![3, 2, 1]);
+        // An estimate is never shown above the visits.
+        assert_eq!(visitors_reaching(vec![counter(&[1, 2, 3])], &[2]), vec![2]);
     }
 
     const A: StepId = StepId(1 << 1);

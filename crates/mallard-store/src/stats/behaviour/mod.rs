@@ -42,8 +42,8 @@ pub struct FunnelStep {
     pub step: Step,
     /// Visits that went through this step and every one before it, in order.
     pub visits: u64,
-    /// Distinct visitors of those visits: exact up to 512, estimated beyond
-    /// (never above `visits`).
+    /// Distinct visitors of those visits: exact up to 50,000, estimated
+    /// beyond (never above `visits`).
     pub visitors: u64,
 }
 
