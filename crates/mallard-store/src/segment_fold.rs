@@ -19,7 +19,9 @@ use crate::day_segment::{self, Damaged, DayScreen, STEPS_FORMAT, part};
 use crate::error::StoreError;
 use crate::varint::get_varint;
 use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
-use crate::visit_record::{CodeCount, Columns, Take, VisitGate, VisitRecord, WholeVisits};
+use crate::visit_record::{
+    AttributeCondition, CodeCount, Columns, Take, VisitGate, VisitRecord, WholeVisits,
+};
 
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
@@ -525,6 +527,10 @@ pub(crate) struct Parts<'a> {
     /// With steps: which visits matter by the codes they hold, read from
     /// the days' code index.
     pub(crate) gate: Option<CodeGate<'a>>,
+    /// Conditions on visit attributes that a visit must meet to be handed
+    /// over (none: every visit), judged on the days' attribute columns
+    /// ([`DayScreen`]) without decoding a visit.
+    pub(crate) screen: &'a [AttributeCondition],
 }
 
 /// Which visits of packed days a behavioural query wants, by the codes
@@ -568,6 +574,8 @@ struct PackedDay {
     visitors: Option<Vec<u8>>,
     /// The code index, when the query has a gate and the day an index.
     code_visits: Option<Vec<u8>>,
+    /// The attributes, when the query has a screen.
+    attributes: Option<Vec<u8>>,
 }
 
 /// Reads the parts of the day of `range`; `None` when the day is not packed
@@ -580,14 +588,17 @@ fn load_day(
 ) -> Result<Option<PackedDay>, StoreError> {
     let day = utc_day(range.from_ms);
     let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
-    // Start times are read when asked for, and to cut a day at the period's
-    // bounds; otherwise the steps tell the visits apart.
-    let starts = parts.starts || !whole_day || !parts.steps;
+    // Start times are read when asked for, to cut a day at the period's
+    // bounds, and to count the visits a screen judges; otherwise the steps
+    // tell the visits apart.
+    let screened = !parts.screen.is_empty();
+    let starts = parts.starts || !whole_day || !parts.steps || screened;
     let mut wanted = [false; part::COUNT];
     wanted[part::STARTS as usize] = starts;
     wanted[part::STEPS as usize] = parts.steps;
     wanted[part::VISITORS as usize] = parts.visitors;
     wanted[part::CODE_VISITS as usize] = parts.steps && parts.gate.is_some();
+    wanted[part::ATTRIBUTES as usize] = screened;
     let Some(mut loaded) = load_parts(conn, site, day, wanted)? else {
         return Ok(None);
     };
@@ -600,14 +611,17 @@ fn load_day(
         min_steps: if parts.steps { parts.min_steps } else { 0 },
         visitors: take(part::VISITORS),
         code_visits: take(part::CODE_VISITS),
+        attributes: take(part::ATTRIBUTES),
     }))
 }
 
-/// Calls `each` with every visit of `day` that starts within its range and
-/// that `gate` (on a day with a code index) lets through.
+/// Calls `each` with every visit of `day` that starts within its range,
+/// that `gate` (on a day with a code index) lets through and that meets the
+/// conditions of `screen`.
 fn decode_day(
     day: &PackedDay,
     gate: Option<CodeGate<'_>>,
+    screen: &[AttributeCondition],
     each: &mut impl FnMut(PackedVisit<'_>),
 ) -> Result<(), Damaged> {
     let day_start = utc_day(day.range.from_ms) * DAY_MS;
@@ -654,6 +668,20 @@ fn decode_day(
         }
         _ => None,
     };
+    // Per visit, whether it meets the screen's conditions (`None`: every
+    // visit does); the day's start times count its visits.
+    let selected = match &day.attributes {
+        Some(attributes) if !screen.is_empty() && day.starts.is_some() => {
+            let count = usize::try_from(count).map_err(|_| Damaged)?;
+            let day_screen = DayScreen::new(Some(attributes), count, screen)?;
+            if day_screen.rejects_every_visit() {
+                return Ok(());
+            }
+            day_screen.selection(count)?
+        }
+        None if !screen.is_empty() => return Err(Damaged),
+        _ => None,
+    };
     let mut start_ts = day_start;
     let mut visit = 0usize;
     while (visit as u64) < count {
@@ -685,6 +713,9 @@ fn decode_day(
             || start_ts >= day.range.to_ms
             || codes.len() < day.min_steps
             || held.is_some_and(|held| held & 1 == 0)
+            || selected
+                .as_deref()
+                .is_some_and(|selected| selected.get(at) != Some(&true))
         {
             continue;
         }
@@ -731,8 +762,10 @@ pub(crate) fn fold<A: Send>(
         new,
         || (),
         |fold, (), day| {
-            decode_day(day, parts.gate, &mut |visit| each(fold, visit))
-                .map_err(|Damaged| damaged(day.site, utc_day(day.range.from_ms)))
+            decode_day(day, parts.gate, parts.screen, &mut |visit| {
+                each(fold, visit);
+            })
+            .map_err(|Damaged| damaged(day.site, utc_day(day.range.from_ms)))
         },
     )
 }

@@ -851,6 +851,7 @@ pub(crate) mod tests {
             visitors: true,
             min_steps: 0,
             gate: None,
+            screen: &[],
         };
         read(conn, SITE, from, to, parts).unwrap()
     }
@@ -896,6 +897,7 @@ pub(crate) mod tests {
             visitors: true,
             min_steps: 2,
             gate: None,
+            screen: &[],
         };
         let (long, _) = read(&conn, SITE, d, d + 3 * DAY_MS, parts).unwrap();
         let long: Vec<i64> = long.iter().map(|v| v.1).collect();
@@ -1014,6 +1016,7 @@ pub(crate) mod tests {
             visitors: false,
             min_steps: 0,
             gate: None,
+            screen: &[],
         };
         // A part of another format, or one whose bytes changed, is damaged:
         // the error names the site and the day.
@@ -1048,6 +1051,7 @@ pub(crate) mod tests {
             visitors: true,
             min_steps: 0,
             gate: None,
+            screen: &[],
         };
         assert_eq!(
             read(&conn, SITE, d, d + DAY_MS, visitors).unwrap().0.len(),

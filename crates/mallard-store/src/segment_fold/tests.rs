@@ -165,6 +165,7 @@ fn days_packed_with_parts_up_to(last_part: i64) {
         visitors: true,
         min_steps: 0,
         gate: None,
+        screen: &[],
     };
     let (_, rest) = fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}).unwrap();
     assert_eq!(rest, D);

@@ -151,6 +151,7 @@ pub(crate) fn run(
                 visitors: true,
                 min_steps: 0,
                 gate: None,
+                screen: &[],
             },
             |(fold, span): &mut (ByVisitor<Seen>, WeekSpan),
              v: crate::segment_fold::PackedVisit<'_>| {

@@ -7,11 +7,12 @@
 //! compiled into a [`Predicate`], pick the visits it folds. Nothing holds
 //! more than one day of one site.
 //!
-//! Without filters, the packed paths of closed days
-//! ([`crate::visit_paths`]) serve the queries that need no event times and
-//! no visit attributes (funnels without a window, sequences, flows,
+//! Without filters, or with filters all on visit attributes, the packed
+//! paths of closed days ([`crate::segment_fold::fold`]) serve the queries
+//! that need no event times (funnels without a window, sequences, flows,
 //! retention): the runs of packed days of the period are decoded on
-//! rayon's pool, and records are read for the runs of days kept as rows.
+//! rayon's pool, the days' attribute columns picking the visits that meet
+//! the filters, and records are read for the runs of days kept as rows.
 
 use rusqlite::Connection;
 
@@ -172,9 +173,11 @@ pub(crate) fn fold_matching<A: Send>(
 
 /// Folds the visits of the query that meet its filters: from the packed
 /// days of the period (`packed`: the parts read, and what each visit adds)
-/// when the filters match every visit, and as records (read with `columns`,
-/// each handed to `each`) for the days kept as rows and with filters. Returns the accumulators (made by
-/// `new`) to merge.
+/// when the filters are all on visit attributes (or there are none), the
+/// days' attribute columns picking the visits; and as records (read with
+/// `columns`, each handed to `each`) for the days kept as rows and with
+/// filters on events or on the entry or exit page. Returns the
+/// accumulators (made by `new`) to merge.
 pub(crate) fn fold_query<A: Send>(
     conn: &Connection,
     site: &SiteInfo,
@@ -189,12 +192,21 @@ pub(crate) fn fold_query<A: Send>(
 ) -> Result<Vec<A>, StoreError> {
     let bounds = Bounds::of(site, query);
     let filter = VisitFilter::compile(conn, query, bounds)?;
-    if !filter.matches_everything() {
+    if filter.matches_nothing() {
+        return Ok(Vec::new());
+    }
+    // Filters all on visit attributes are judged on the packed days'
+    // attribute columns; others need each visit's events.
+    if !filter.matches_everything() && !filter.predicate.attributes_only() {
         return fold_matching(conn, site.id, bounds, &filter, columns, new, each);
     }
     // Runs of packed days and of days kept as rows alternate (a late event
     // restores its day to rows).
     let (parts, each_packed) = packed;
+    let parts = crate::segment_fold::Parts {
+        screen: filter.predicate.attribute_conditions(),
+        ..parts
+    };
     let mut folds = Vec::new();
     let mut from = bounds.from;
     while from < bounds.to {
@@ -308,6 +320,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
         visitors: with_visitors,
         min_steps: total.min_steps(),
         gate: total.code_gate(),
+        screen: &[],
     };
     let columns = Columns {
         visitors: with_visitors,
