@@ -19,6 +19,7 @@
 //! and keeps 32 bits. Two visitors share a hash with probability 2^-32 per pair,
 //! which for the 2 million visitors of a large site miscounts fewer than 0.05 %.
 
+pub(crate) mod buffered;
 mod sort;
 
 use std::cell::RefCell;

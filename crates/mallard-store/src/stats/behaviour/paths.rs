@@ -23,6 +23,7 @@ use super::source::{VisitFold, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
+use crate::hll::buffered::BufferedVisitors;
 use crate::hll::{Counter, DIM_PRECISION, visitor_hash};
 use crate::segment_fold::CodeGate;
 
@@ -411,28 +412,20 @@ const DENSE_FLOW_DIMS: i64 = 1 << 18;
 /// millions of (neighbour, visitor) pairs: a set of them took hundreds of
 /// megabytes and two thirds of the query's time.
 ///
-/// With an array, the visitors of page neighbours wait in small buffers
-/// ([`PENDING_PARTS`] of them, by the slot's low bits) and are added to
-/// their counters a buffer at a time: the counters of one buffer's pages
-/// then stay in the cache. Added one by one as they came, each took a
-/// cache miss or two (the counter, then its last hash), a third of a
-/// year-long flow around the home page. The entrance and the exit, whose
-/// counters are always in the cache, take theirs at once.
+/// With an array, the visitors of page neighbours are added to their
+/// counters a buffer at a time ([`BufferedVisitors`]): added one by one,
+/// each took a cache miss or two, a third of a year-long flow around the
+/// home page. The entrance and the exit, whose counters are always in the
+/// cache, take theirs at once.
 #[derive(Debug)]
 struct NeighbourCounts {
     slots: Slots,
     /// The visitors of the neighbours, by [`Slot::visitors`].
     visitors: Vec<Counter>,
-    /// With an array: per part, the page neighbours' visitors not yet in
-    /// their counters, each `slot << 32 | visitor hash`.
-    pending: Vec<Vec<u64>>,
+    /// With an array: the page neighbours' visitors not yet in their
+    /// counters, by array slot.
+    buffered: BufferedVisitors,
 }
-
-/// Buffers of page neighbours' visitors of a flow counted with an array
-/// (fewer in tests, so that each holds several pages and fills up).
-const PENDING_PARTS: usize = if cfg!(test) { 2 } else { 64 };
-/// Visitors a buffer holds before they are added to their counters.
-const PENDING_PER_PART: usize = if cfg!(test) { 4 } else { 1024 };
 
 /// What is counted of one neighbour.
 #[derive(Debug, Default, Clone, Copy)]
@@ -473,7 +466,7 @@ impl NeighbourCounts {
         Self {
             slots,
             visitors: Vec::new(),
-            pending: vec![Vec::new(); PENDING_PARTS],
+            buffered: BufferedVisitors::default(),
         }
     }
 
@@ -524,7 +517,11 @@ impl NeighbourCounts {
                     if at < 2 {
                         Self::add_visitor(&mut self.visitors, slot, hash);
                     } else {
-                        self.add_page_visitor(at, hash);
+                        let visitors = &mut self.visitors;
+                        // Slots are fewer than 2^32 (`DENSE_FLOW_DIMS`).
+                        self.buffered.push(at as u32, hash, |at, hash| {
+                            Self::add_visitor(visitors, &mut slots[at], hash);
+                        });
                     }
                 }
                 return;
@@ -548,45 +545,21 @@ impl NeighbourCounts {
         }
     }
 
-    /// Adds the visitor of hash `hash` to the visitors of the page of array
-    /// slot `at`, through its part's buffer.
-    #[inline]
-    fn add_page_visitor(&mut self, at: usize, hash: u32) {
-        let part = at % PENDING_PARTS;
-        let buffer = &mut self.pending[part];
-        buffer.push((at as u64) << 32 | u64::from(hash));
-        if buffer.len() >= PENDING_PER_PART {
-            self.add_pending(part);
-        }
-    }
-
-    /// Adds the visitors waiting in the buffer of `part` to their counters.
-    fn add_pending(&mut self, part: usize) {
+    /// Adds every visitor still buffered to its counter.
+    fn add_buffered(&mut self) {
         let Self {
             slots,
             visitors,
-            pending,
+            buffered,
         } = self;
-        let buffer = &mut pending[part];
         if let Slots::Dense(slots) = slots {
-            for &entry in buffer.iter() {
-                let slot = &mut slots[(entry >> 32) as usize];
-                Self::add_visitor(visitors, slot, entry as u32);
-            }
-        }
-        buffer.clear();
-    }
-
-    /// Adds every visitor still waiting in a buffer to its counter.
-    fn add_all_pending(&mut self) {
-        for part in 0..PENDING_PARTS {
-            self.add_pending(part);
+            buffered.flush(|at, hash| Self::add_visitor(visitors, &mut slots[at], hash));
         }
     }
 
     /// Switches to a hash map, amid visit number `visit` (0: none).
     fn make_sparse(&mut self, visit: u32) {
-        self.add_all_pending();
+        self.add_buffered();
         let neighbours = match &self.slots {
             Slots::Dense(slots) if visit != 0 => slots
                 .iter()
@@ -614,7 +587,7 @@ impl NeighbourCounts {
 
     /// Every neighbour counted, with its count and visitors.
     fn into_rows(mut self) -> Vec<NeighbourRow> {
-        self.add_all_pending();
+        self.add_buffered();
         let mut visitors: Vec<Option<Counter>> = self.visitors.into_iter().map(Some).collect();
         let mut row = |neighbour, slot: Slot| {
             let counter = (slot.visitors as usize)
@@ -664,7 +637,6 @@ impl NeighbourCounts {
         if !dense_both {
             self.make_sparse(0);
         }
-        self.add_all_pending();
         let Self {
             slots, visitors, ..
         } = self;
