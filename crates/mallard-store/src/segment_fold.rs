@@ -669,18 +669,20 @@ fn decode_day(
         _ => None,
     };
     // Per visit, whether it meets the screen's conditions (`None`: every
-    // visit does); the day's start times count its visits.
-    let selected = match &day.attributes {
-        Some(attributes) if !screen.is_empty() && day.starts.is_some() => {
-            let count = usize::try_from(count).map_err(|_| Damaged)?;
-            let day_screen = DayScreen::new(Some(attributes), count, screen)?;
-            if day_screen.rejects_every_visit() {
-                return Ok(());
-            }
-            day_screen.selection(count)?
+    // visit does); the day's start times count its visits (a screened day
+    // is loaded with both, [`load_day`]).
+    let selected = if screen.is_empty() {
+        None
+    } else {
+        let (Some(attributes), Some(_)) = (&day.attributes, &day.starts) else {
+            return Err(Damaged);
+        };
+        let count = usize::try_from(count).map_err(|_| Damaged)?;
+        let day_screen = DayScreen::new(Some(attributes), count, screen)?;
+        if day_screen.rejects_every_visit() {
+            return Ok(());
         }
-        None if !screen.is_empty() => return Err(Damaged),
-        _ => None,
+        day_screen.selection(count)?
     };
     let mut start_ts = day_start;
     let mut visit = 0usize;

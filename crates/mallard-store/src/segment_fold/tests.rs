@@ -250,6 +250,31 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
         },
     );
     assert_eq!(seen.len(), 3);
+    // A behavioural fold reads the attributes only to judge its filters.
+    let behavioural = |screen: &[crate::visit_record::AttributeCondition]| {
+        let parts = Parts {
+            starts: false,
+            steps: true,
+            visitors: true,
+            min_steps: 0,
+            gate: None,
+            screen,
+        };
+        fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}).map(|_| ())
+    };
+    assert!(behavioural(&[]).is_ok());
+    let from_nowhere = crate::visit_record::AttributeCondition {
+        attribute: crate::visit_record::Attribute::Source,
+        value: None,
+        is: true,
+    };
+    assert!(matches!(
+        behavioural(&[from_nowhere]),
+        Err(StoreError::DamagedSegment {
+            site_id: SITE,
+            day: 11
+        })
+    ));
     assert_eq!(damaged_segments(&conn).unwrap(), vec![(SITE, 11)]);
     // A missing part of a current day is damaged too.
     conn.execute(
