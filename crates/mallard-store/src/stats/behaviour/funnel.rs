@@ -253,9 +253,8 @@ impl<'a> Reached<'a> {
 }
 
 /// Per step `k` (from 1), the distinct visitors who reached at least level
-/// `k`, given the visitors of each level from 1 (`per_level`), never more
-/// than the visits that reached it (`visits`, as [`reaching`] gives them):
-/// an estimate may overshoot, a count of visitors may not.
+/// `k`, given the visitors of each level from 1 (`per_level`) and the
+/// visits that reached each step (`visits`, as [`reaching`] gives them).
 fn visitors_reaching(per_level: Vec<Counter>, visits: &[u64]) -> Vec<u64> {
     let mut union = level_visitors();
     let mut reached: Vec<u64> = per_level
@@ -267,10 +266,22 @@ fn visitors_reaching(per_level: Vec<Counter>, visits: &[u64]) -> Vec<u64> {
         })
         .collect();
     reached.reverse();
-    reached
+    capped(reached, visits)
+}
+
+/// Estimated visitors per step as a count of them can be: never more than
+/// the step's visits, nor than the visitors of the step before (every
+/// visitor of a step reached the one before). An estimate may overshoot
+/// either.
+fn capped(visitors: Vec<u64>, visits: &[u64]) -> Vec<u64> {
+    let mut before = u64::MAX;
+    visitors
         .into_iter()
         .zip(visits)
-        .map(|(visitors, &visits)| visitors.min(visits))
+        .map(|(visitors, &visits)| {
+            before = visitors.min(visits).min(before);
+            before
+        })
         .collect()
 }
 
@@ -429,6 +440,13 @@ mod tests {
         assert_eq!(visitors_reaching(per_level, &[5, 2, 1]), vec![3, 2, 1]);
         // An estimate is never shown above the visits.
         assert_eq!(visitors_reaching(vec![counter(&[1, 2, 3])], &[2]), vec![2]);
+    }
+
+    #[test]
+    fn estimated_visitors_never_exceed_the_visits_nor_the_step_before() {
+        assert_eq!(capped(vec![90, 95, 40], &[100, 96, 30]), vec![90, 90, 30]);
+        assert_eq!(capped(vec![5, 3, 3], &[9, 9, 9]), vec![5, 3, 3]);
+        assert_eq!(capped(Vec::new(), &[]), Vec::<u64>::new());
     }
 
     const A: StepId = StepId(1 << 1);
