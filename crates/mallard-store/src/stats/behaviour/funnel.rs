@@ -8,7 +8,8 @@
 //! finds the deepest chain in one pass.
 //!
 //! Visits are read through [`super::source`]: without a window (and without
-//! filters) the packed paths of closed days serve, and their code index
+//! filters, or with filters all on visit attributes) the packed paths of
+//! closed days serve, and their code index
 //! tells which visits hold the first step (the others reach nothing) and
 //! the second (the others reach step 1), so only visits with both have
 //! their paths decoded; with a window the events' times are read too, and

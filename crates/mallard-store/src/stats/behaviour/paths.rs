@@ -438,9 +438,12 @@ struct Slot {
     visitors: u32,
 }
 
+/// Array slots before the pages': the entrance's and the exit's.
+const EDGE_SLOTS: usize = 2;
+
 #[derive(Debug)]
 enum Slots {
-    /// Slot 0 the entrance, 1 the exit, `2 + path id` a page.
+    /// Slot 0 the entrance, 1 the exit, `EDGE_SLOTS + path id` a page.
     Dense(Vec<Slot>),
     /// Counts per neighbour, and the neighbours the visit at hand counted.
     Sparse(FxHashMap<Neighbour<StepId>, Slot>, Seen),
@@ -460,7 +463,9 @@ impl NeighbourCounts {
     /// Counters for paths up to `max_dim`.
     fn new(max_dim: i64) -> Self {
         let slots = match usize::try_from(max_dim) {
-            Ok(max) if max_dim < DENSE_FLOW_DIMS => Slots::Dense(vec![Slot::default(); max + 3]),
+            Ok(max) if max_dim < DENSE_FLOW_DIMS => {
+                Slots::Dense(vec![Slot::default(); max + 1 + EDGE_SLOTS])
+            }
             _ => Slots::Sparse(FxHashMap::default(), Seen::default()),
         };
         Self {
@@ -474,7 +479,7 @@ impl NeighbourCounts {
         match neighbour {
             Neighbour::Entrance => 0,
             Neighbour::Exit => 1,
-            Neighbour::Step(step) => 2 + step.dim_id() as usize,
+            Neighbour::Step(step) => EDGE_SLOTS + step.dim_id() as usize,
         }
     }
 
@@ -483,7 +488,7 @@ impl NeighbourCounts {
         match slot {
             0 => Neighbour::Entrance,
             1 => Neighbour::Exit,
-            page => Neighbour::Step(StepId::page(page as i64 - 2)),
+            page => Neighbour::Step(StepId::page((page - EDGE_SLOTS) as i64)),
         }
     }
 
@@ -505,7 +510,7 @@ impl NeighbourCounts {
     fn count(&mut self, visit: u32, neighbour: Neighbour<StepId>, hash: u32) {
         if let Slots::Dense(slots) = &mut self.slots {
             let at = Self::slot(neighbour);
-            if (at as i64) < DENSE_FLOW_DIMS + 3 {
+            if (at as i64) < DENSE_FLOW_DIMS + 1 + EDGE_SLOTS as i64 {
                 if at >= slots.len() {
                     slots.resize(at + 1, Slot::default());
                 }
@@ -514,7 +519,7 @@ impl NeighbourCounts {
                 slot.count.add(first);
                 slot.last = visit;
                 if first {
-                    if at < 2 {
+                    if at < EDGE_SLOTS {
                         Self::add_visitor(&mut self.visitors, slot, hash);
                     } else {
                         let visitors = &mut self.visitors;

@@ -131,9 +131,9 @@ pub(crate) fn run(
         .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
         .collect();
     // The weeks of each visitor's visits (see `by_visitor`), one fold per
-    // thread: of the packed days (without filters; they need no visit rows,
-    // see `visit_paths`), and of the visits read as records. Visits come day
-    // by day, so most are in the last week found.
+    // thread: of the packed days (without filters, or with filters all on
+    // visit attributes, see `source::fold_query`), and of the visits read as
+    // records. Visits come day by day, so most are in the last week found.
     let week = |span: &mut WeekSpan, start: i64| {
         if !span.holds(start) {
             *span = WeekSpan::of(&week_starts, start);
