@@ -23,6 +23,7 @@ use super::predicate::Predicate;
 use super::rollup::IdMap;
 use super::{Breakdown, SeriesPoint, SiteInfo, Totals};
 use crate::error::StoreError;
+use crate::hll::buffered::Buffered;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
@@ -976,6 +977,27 @@ impl ByValue {
         }
     }
 
+    /// Adds to `counted` one visit holding a page or event code of this
+    /// breakdown: the visitor of hash `visit.0`, and the code `visit.1`
+    /// times ([`Tally::code_events`]).
+    #[inline]
+    fn add_code_visit(self, counted: &mut Counted, (hash, times): (u32, u32)) {
+        self.add_code_times(counted, i64::from(times));
+        if self.with_visitors {
+            counted.visitors.insert(hash);
+        }
+    }
+
+    /// Adds to `counted` `times` events of a page or event code of this
+    /// breakdown.
+    #[inline]
+    fn add_code_times(self, counted: &mut Counted, times: i64) {
+        if self.row_kind == kind::PAGE {
+            counted.totals.pageviews += times;
+        }
+        counted.totals.events += times;
+    }
+
     /// The value a visit counts for, if any.
     fn visit_row_value(self, visit: &VisitRecord) -> Option<i64> {
         match self.row_kind {
@@ -1005,9 +1027,36 @@ struct BreakdownTally {
     /// The page views and events of the visit at hand counted so far, for a
     /// visit-level value: added once per visit ([`Tally::end_visit`]).
     pending: (i64, i64),
+    /// The visits of a code from a day's code index not yet added to the
+    /// counters of their value, by its position in `values`: each visit's
+    /// visitor hash and how often it holds the code ([`Tally::code_events`]).
+    waiting: Buffered<(u32, u32)>,
 }
 
 impl BreakdownTally {
+    /// A tally of the values of `by`, with nothing counted yet.
+    fn new(by: ByValue) -> Self {
+        Self {
+            by,
+            values: ValueTable::default(),
+            pending: (0, 0),
+            waiting: Buffered::default(),
+        }
+    }
+
+    /// The counters per value, every waiting visit added.
+    fn into_values(mut self) -> ValueTable {
+        self.add_waiting();
+        self.values
+    }
+
+    /// Adds the visits waiting in [`Self::waiting`] to their counters.
+    fn add_waiting(&mut self) {
+        let (values, by) = (&mut self.values, self.by);
+        self.waiting
+            .flush(|position, visit| by.add_code_visit(values.at(position), visit));
+    }
+
     /// Whether a day's code index tells all this breakdown counts
     /// ([`ByValue::counts_by_code`]).
     fn counts_by_code(&self) -> bool {
@@ -1160,21 +1209,32 @@ impl Tally for BreakdownTally {
         if !counts {
             return;
         }
-        let with_visitors = self.by.with_visitors;
-        let counted = self.value((events.code >> 1) as i64);
-        let times: u64 = events.visits.iter().map(|&(_, times)| times).sum();
-        let times = times as i64;
-        counted.totals.pageviews += if pageview { times } else { 0 };
-        counted.totals.events += times;
-        if with_visitors {
-            for &(visitor_id, _) in events.visits {
-                counted.visitors.insert(visitor_hash(visitor_id));
+        let by = self.by;
+        let position = self.values.position((events.code >> 1) as i64, || {
+            Counted::new(DIM_PRECISION, DIM_EXACT_LIMIT)
+        });
+        let values = &mut self.values;
+        // Table positions are below 2^32 (the slots hold them as `u32`).
+        let position = position as u32;
+        for &(visitor_id, times) in events.visits {
+            let held = u32::try_from(times).unwrap_or(u32::MAX);
+            if u64::from(held) < times {
+                // Beyond what a buffered visit holds (never in practice):
+                // the rest is added at once.
+                let rest = i64::try_from(times - u64::from(held)).unwrap_or(i64::MAX);
+                by.add_code_times(values.at(position as usize), rest);
             }
+            let visit = (visitor_hash(visitor_id), held);
+            self.waiting.push(position, visit, |at, visit| {
+                by.add_code_visit(values.at(at), visit);
+            });
         }
     }
 
     fn merge(&mut self, other: Self) {
-        self.values.merge(other.values);
+        // The visits still waiting here keep their positions: merging
+        // appends the values this table lacks.
+        self.values.merge(other.into_values());
     }
 }
 
@@ -1267,13 +1327,9 @@ pub(super) fn breakdown(
         predicate,
         (spec.columns(), by.event_need()),
         screen,
-        || BreakdownTally {
-            by,
-            values: ValueTable::default(),
-            pending: (0, 0),
-        },
+        || BreakdownTally::new(by),
     )?;
-    Ok(spec.finish(tally.map(|t| t.values).unwrap_or_default()))
+    Ok(spec.finish(tally.map(BreakdownTally::into_values).unwrap_or_default()))
 }
 
 /// Counts the visitors of visits with a selected event between two instants.
@@ -1347,6 +1403,70 @@ pub(super) use view::{ViewParts, view};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A page breakdown's counts from code indexes, which wait in buffers
+    /// (of 2 × 4 visits in tests) before they reach their pages: every
+    /// visit counts once, whether its buffer filled, it waited until the
+    /// end, or its tally was merged into another; and a visit that holds
+    /// a page more often than a buffered visit can say counts in full.
+    #[test]
+    fn code_counts_reach_their_pages_through_the_buffers() {
+        let by = ByValue {
+            row_kind: kind::PAGE,
+            prop_key: -1,
+            with_visitors: true,
+        };
+        let many = u64::from(u32::MAX) + 7;
+        let mut tally = BreakdownTally::new(by);
+        let mut other = BreakdownTally::new(by);
+        // Page codes are even (`path id << 1`); odd codes are events.
+        for page in 0..5u64 {
+            let visits: Vec<(i64, u64)> = (0..=page as i64).map(|v| (v, 1)).collect();
+            tally.code_events(CodeEvents {
+                code: page << 1,
+                visits: &visits,
+            });
+        }
+        tally.code_events(CodeEvents {
+            code: 1 << 1,
+            visits: &[(9, many)],
+        });
+        tally.code_events(CodeEvents {
+            code: (3 << 1) | 1,
+            visits: &[(1, 1)],
+        });
+        other.code_events(CodeEvents {
+            code: 4 << 1,
+            visits: &[(100, 2), (101, 1)],
+        });
+        other.code_events(CodeEvents {
+            code: 7 << 1,
+            visits: &[(0, 3)],
+        });
+        tally.merge(other);
+        let mut pages: Vec<(i64, i64, i64, u64)> = tally
+            .into_values()
+            .into_entries()
+            .into_iter()
+            .map(|(page, counted)| {
+                let totals = counted.finish();
+                (page, totals.pageviews, totals.events, totals.visitors)
+            })
+            .collect();
+        pages.sort_unstable();
+        let many = many as i64;
+        assert_eq!(
+            pages,
+            vec![
+                (0, 1, 1, 1),
+                (1, 2 + many, 2 + many, 3),
+                (2, 3, 3, 3),
+                (3, 4, 4, 4),
+                (4, 8, 8, 7),
+                (7, 3, 3, 1),
+            ]
+        );
+    }
 
     /// The window agrees with the time zone minute by minute around clock
     /// changes: Santiago sets its clocks back from midnight to 23:00 (the

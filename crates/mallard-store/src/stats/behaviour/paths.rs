@@ -23,7 +23,7 @@ use super::source::{VisitFold, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
 use crate::error::StoreError;
-use crate::hll::buffered::BufferedVisitors;
+use crate::hll::buffered::Buffered;
 use crate::hll::{Counter, DIM_PRECISION, visitor_hash};
 use crate::segment_fold::CodeGate;
 
@@ -413,7 +413,7 @@ const DENSE_FLOW_DIMS: i64 = 1 << 18;
 /// megabytes and two thirds of the query's time.
 ///
 /// With an array, the visitors of page neighbours are added to their
-/// counters a buffer at a time ([`BufferedVisitors`]): added one by one,
+/// counters a buffer at a time ([`Buffered`]): added one by one,
 /// each took a cache miss or two, a third of a year-long flow around the
 /// home page. The entrance and the exit, whose counters are always in the
 /// cache, take theirs at once.
@@ -424,7 +424,7 @@ struct NeighbourCounts {
     visitors: Vec<Counter>,
     /// With an array: the page neighbours' visitors not yet in their
     /// counters, by array slot.
-    buffered: BufferedVisitors,
+    buffered: Buffered<u32>,
 }
 
 /// What is counted of one neighbour.
@@ -471,7 +471,7 @@ impl NeighbourCounts {
         Self {
             slots,
             visitors: Vec::new(),
-            buffered: BufferedVisitors::default(),
+            buffered: Buffered::default(),
         }
     }
 

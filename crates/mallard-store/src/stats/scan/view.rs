@@ -13,7 +13,7 @@ use rusqlite::Connection;
 
 use super::{
     BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, Screen, SeriesTally, Tally,
-    ValueTable, finish_series, run_screened,
+    finish_series, run_screened,
 };
 use crate::error::StoreError;
 use crate::hll::{MERGE_EXACT_LIMIT, SITE_PRECISION};
@@ -195,11 +195,7 @@ pub(crate) fn view(
             }),
             breakdowns: specs
                 .iter()
-                .map(|spec| BreakdownTally {
-                    by: spec.by(),
-                    values: ValueTable::default(),
-                    pending: (0, 0),
-                })
+                .map(|spec| BreakdownTally::new(spec.by()))
                 .collect(),
             beside_codes: false,
         },
@@ -213,7 +209,7 @@ pub(crate) fn view(
             breakdowns: specs
                 .iter()
                 .zip(tally.breakdowns)
-                .map(|(spec, breakdown)| spec.finish(breakdown.values))
+                .map(|(spec, breakdown)| spec.finish(breakdown.into_values()))
                 .collect(),
         },
         None => ViewCounts {
