@@ -212,8 +212,9 @@ mod tests {
         assert_eq!(next_span(4, days(4), 4 * SPAN_VISITS), 4);
         assert_eq!(next_span(4, days(4), 4 * SPAN_VISITS + 1), 2);
         assert_eq!(next_span(1, days(1), usize::MAX), 1);
-        // A first span of a quarter of a day that kept a quarter of the
-        // visits a span aims at keeps its one day.
+        // A first span that covered a quarter of a day is judged at the
+        // rate of a whole day: a little over a quarter of the visits a span
+        // aims at keeps its one day, a little under doubles it.
         assert_eq!(next_span(1, days(1) / 4, SPAN_VISITS / 4 + 1), 1);
         assert_eq!(next_span(1, days(1) / 4, SPAN_VISITS / 4 - 1), 2);
     }
