@@ -27,7 +27,7 @@ use crate::visit_record::{
 use crate::visits::VisitAttributes;
 
 /// The visit attribute a visit-level breakdown kind counts by.
-pub(super) fn attribute_of_kind(row_kind: i64) -> Option<Attribute> {
+fn attribute_of_kind(row_kind: i64) -> Option<Attribute> {
     Some(match row_kind {
         kind::SOURCE => Attribute::Source,
         kind::REFERRER => Attribute::Referrer,
