@@ -178,15 +178,10 @@ impl BreakdownTally {
 
     /// The counters per value, every waiting visit added.
     pub(super) fn into_values(mut self) -> ValueTable {
-        self.add_waiting();
-        self.values
-    }
-
-    /// Adds the visits waiting in [`Self::waiting`] to their counters.
-    fn add_waiting(&mut self) {
         let (values, by) = (&mut self.values, self.by);
         self.waiting
             .flush(|position, visit| by.add_code_visit(values.at(position), visit));
+        self.values
     }
 
     /// Whether a day's code index tells all this breakdown counts
