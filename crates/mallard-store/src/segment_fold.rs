@@ -26,6 +26,28 @@ use crate::visit_record::{
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
 
+/// The bytes of packed days read before they are folded, about: a chunk
+/// ends with the day that reaches them. Two chunks are held at a time (one
+/// folded while the next is read); a day of a site with 100 million events
+/// a year is 5.5 MB, so sixteen of them held 176 MB.
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// Whether a chunk of `days` days of `bytes` bytes is full.
+fn chunk_full(days: usize, bytes: usize) -> bool {
+    days >= CHUNK_DAYS || bytes >= CHUNK_BYTES
+}
+
+/// A day as loaded, before it is folded.
+trait LoadedDay: Sync {
+    /// The bytes of its parts.
+    fn bytes(&self) -> usize;
+}
+
+/// The bytes of the parts loaded.
+fn parts_bytes<'a>(parts: impl IntoIterator<Item = &'a Option<Vec<u8>>>) -> usize {
+    parts.into_iter().flatten().map(Vec::len).sum()
+}
+
 /// The error of a damaged part of `site`'s segment of UTC `day`.
 fn damaged(site_id: i64, day: i64) -> StoreError {
     StoreError::DamagedSegment { site_id, day }
@@ -83,7 +105,7 @@ pub(crate) fn load_parts(
 }
 
 /// Folds days on rayon's pool: the calling thread reads the days of
-/// `ranges` a chunk at a time ([`CHUNK_DAYS`]) with `load` (which answers
+/// `ranges` a chunk at a time ([`CHUNK_DAYS`], [`CHUNK_BYTES`]) with `load` (which answers
 /// `None` for a day that is not packed, ending the fold) while the pool folds
 /// the previous chunk, then helps; each thread takes the chunk's days one at
 /// a time and folds them with `fold_day` into an accumulator of its own
@@ -93,7 +115,7 @@ pub(crate) fn load_parts(
 /// threads live on, so the allocator reuses their memory from query to
 /// query, and its tasks never wait for each other, so queries running at
 /// once cannot block the pool.
-fn fold_days<D: Sync, A: Send, S: Send>(
+fn fold_days<D: LoadedDay, A: Send, S: Send>(
     ranges: Vec<DayRange>,
     to_ms: i64,
     mut load: impl FnMut(DayRange) -> Result<Option<D>, StoreError>,
@@ -113,13 +135,17 @@ fn fold_days<D: Sync, A: Send, S: Send>(
     // The next chunk of packed days, empty once they are all read.
     let mut read_chunk = || -> Result<Vec<D>, StoreError> {
         let mut chunk = Vec::with_capacity(CHUNK_DAYS);
-        while !done && chunk.len() < CHUNK_DAYS {
+        let mut bytes = 0;
+        while !done && !chunk_full(chunk.len(), bytes) {
             let Some(range) = ranges.next() else {
                 done = true;
                 break;
             };
             match load(range)? {
-                Some(day) => chunk.push(day),
+                Some(day) => {
+                    bytes += day.bytes();
+                    chunk.push(day);
+                }
                 None => {
                     rest = range.from_ms;
                     done = true;
@@ -173,6 +199,12 @@ struct RecordDay {
     /// Whether the day is counted from its code index alone
     /// ([`day_segment::fold_codes`]): `parts` are those it reads.
     by_codes: bool,
+}
+
+impl LoadedDay for RecordDay {
+    fn bytes(&self) -> usize {
+        parts_bytes(&self.parts)
+    }
 }
 
 /// Reads the parts of `site`'s segment of the day of `range` that a records
@@ -576,6 +608,18 @@ struct PackedDay {
     code_visits: Option<Vec<u8>>,
     /// The attributes, when the query has a screen.
     attributes: Option<Vec<u8>>,
+}
+
+impl LoadedDay for PackedDay {
+    fn bytes(&self) -> usize {
+        parts_bytes([
+            &self.starts,
+            &self.steps,
+            &self.visitors,
+            &self.code_visits,
+            &self.attributes,
+        ])
+    }
 }
 
 /// Reads the parts of the day of `range`; `None` when the day is not packed

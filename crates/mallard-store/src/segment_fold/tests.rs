@@ -462,3 +462,30 @@ fn a_day_restored_while_its_rows_are_deleted_behind_comes_back_whole() {
     assert_eq!(listed, 0);
     assert_eq!(row_counts(&conn), [4, 6, 3, 1]);
 }
+
+#[test]
+fn a_chunk_ends_at_its_days_or_its_bytes() {
+    assert!(!chunk_full(0, 0));
+    assert!(!chunk_full(CHUNK_DAYS - 1, CHUNK_BYTES - 1));
+    assert!(chunk_full(CHUNK_DAYS, 0));
+    // Three days of a very busy site fill a chunk.
+    assert!(chunk_full(3, 3 * (11 << 19)));
+    assert!(chunk_full(1, CHUNK_BYTES));
+    let day = PackedDay {
+        site: 1,
+        range: DayRange {
+            from_ms: 0,
+            to_ms: DAY_MS,
+            low_id: 1,
+            high_id: 1,
+            max_end: None,
+        },
+        starts: Some(vec![0; 3]),
+        steps: None,
+        min_steps: 0,
+        visitors: Some(vec![0; 5]),
+        code_visits: None,
+        attributes: Some(vec![0; 7]),
+    };
+    assert_eq!(day.bytes(), 15);
+}
