@@ -9,8 +9,10 @@
 //! 47 bits, so they fit; wider ids (older databases) switch the whole set to
 //! a hash map.
 
+use std::sync::Arc;
+
 use super::super::rollup::IdMap;
-use super::partition::{Scattered, group_parts, part_hash};
+use super::partition::{PassWindow, Scattered, group_parts, part_hash};
 
 /// Bits of the value in a key.
 const VALUE_BITS: u32 = 12;
@@ -27,9 +29,18 @@ pub(crate) trait Fold: Copy {
     fn merge(&mut self, other: Self);
 }
 
-/// Values of visits, to be folded per visitor.
+/// Values of visits, to be folded per visitor: of every visitor, or of
+/// those in a pass's window of parts ([`ByVisitor::within`]).
 #[derive(Debug)]
-pub(crate) enum ByVisitor<F> {
+pub(crate) struct ByVisitor<F> {
+    /// The pass's window, if any.
+    window: Option<Arc<PassWindow>>,
+    folds: Folds<F>,
+}
+
+/// How [`ByVisitor`] keeps its values.
+#[derive(Debug)]
+enum Folds<F> {
     /// Keys `visitor << VALUE_BITS | value`, scattered by visitor: the
     /// keys added here, and the sets of other threads merged in (merging
     /// moves sets, copies no key).
@@ -40,15 +51,34 @@ pub(crate) enum ByVisitor<F> {
 
 impl<F: Fold> Default for ByVisitor<F> {
     fn default() -> Self {
-        Self::Packed(Scattered::default(), Vec::new())
+        Self {
+            window: None,
+            folds: Folds::Packed(Scattered::default(), Vec::new()),
+        }
     }
 }
 
 impl<F: Fold> ByVisitor<F> {
+    /// Values of the visitors in `window`'s parts, for one pass of
+    /// several over the days ([`super::partition::in_passes`]).
+    pub(crate) fn within(window: &Arc<PassWindow>) -> Self {
+        Self {
+            window: Some(Arc::clone(window)),
+            folds: Folds::Packed(Scattered::within(window), Vec::new()),
+        }
+    }
+
+    /// Whether the visitor of `visitor_id` is in the window (so far).
+    fn holds(&self, visitor_id: i64) -> bool {
+        self.window
+            .as_ref()
+            .is_none_or(|window| window.holds(part_hash(visitor_id as u64)))
+    }
+
     /// Adds a visit of `visitor_id` with `value` (below 2^12).
     pub(crate) fn add(&mut self, visitor_id: i64, value: u16) {
         debug_assert!(u32::from(value) < 1 << VALUE_BITS);
-        if let Self::Packed(keys, _) = self {
+        if let Folds::Packed(keys, _) = &mut self.folds {
             if (0..PACKED_IDS).contains(&visitor_id) {
                 let visitor = visitor_id as u64;
                 keys.push(
@@ -57,43 +87,35 @@ impl<F: Fold> ByVisitor<F> {
                 );
                 return;
             }
-            *self = Self::Map(std::mem::take(self).into_map());
+            self.folds = Folds::Map(
+                std::mem::replace(&mut self.folds, Folds::Map(IdMap::default())).into_map(),
+            );
         }
-        if let Self::Map(map) = self {
+        if !self.holds(visitor_id) {
+            return;
+        }
+        if let Folds::Map(map) = &mut self.folds {
             fold_into(map, visitor_id, value);
         }
     }
 
-    /// The fold per visitor, in a hash map.
-    fn into_map(self) -> IdMap<F> {
-        match self {
-            Self::Packed(keys, merged) => {
-                let mut map = IdMap::default();
-                let sets = std::iter::once(keys).chain(merged);
-                for key in sets.flat_map(Scattered::into_records) {
-                    fold_into(&mut map, (key >> VALUE_BITS) as i64, key_value(key));
-                }
-                map
-            }
-            Self::Map(map) => map,
-        }
-    }
-
-    /// Adds the visits of `other` (folded by another thread).
+    /// Adds the visits of `other` (folded by another thread, in the same
+    /// window).
     pub(crate) fn merge(&mut self, other: Self) {
-        match (&mut *self, other) {
-            (Self::Packed(_, merged), Self::Packed(keys, more)) => {
+        let empty = || Folds::Map(IdMap::default());
+        match (&mut self.folds, other.folds) {
+            (Folds::Packed(_, merged), Folds::Packed(keys, more)) => {
                 merged.push(keys);
                 merged.extend(more);
             }
             (_, other) => {
-                let mut map = std::mem::take(self).into_map();
+                let mut map = std::mem::replace(&mut self.folds, empty()).into_map();
                 for (visitor_id, fold) in other.into_map() {
                     map.entry(visitor_id)
                         .and_modify(|mine| mine.merge(fold))
                         .or_insert(fold);
                 }
-                *self = Self::Map(map);
+                self.folds = Folds::Map(map);
             }
         }
     }
@@ -110,8 +132,8 @@ impl<F: Fold> ByVisitor<F> {
     where
         F: Send,
     {
-        match self {
-            Self::Packed(keys, mut sets) => group_parts(
+        match self.folds {
+            Folds::Packed(keys, mut sets) => group_parts(
                 &{
                     sets.push(keys);
                     sets
@@ -126,13 +148,39 @@ impl<F: Fold> ByVisitor<F> {
                 },
                 merge,
             ),
-            Self::Map(map) => {
+            Folds::Map(map) => {
                 let mut acc = new();
-                for fold in map.into_values() {
+                // The window's parts as the pass ended: a visitor of a part
+                // it let go meanwhile counts in a later pass.
+                let window = self.window;
+                let in_window = |visitor_id: i64| {
+                    window
+                        .as_ref()
+                        .is_none_or(|window| window.holds(part_hash(visitor_id as u64)))
+                };
+                for (_, fold) in map.into_iter().filter(|&(id, _)| in_window(id)) {
                     each(&mut acc, fold);
                 }
                 acc
             }
+        }
+    }
+}
+
+impl<F: Fold> Folds<F> {
+    /// The fold per visitor, in a hash map (of the parts that count, for
+    /// scattered keys).
+    fn into_map(self) -> IdMap<F> {
+        match self {
+            Self::Packed(keys, merged) => {
+                let mut map = IdMap::default();
+                let sets = std::iter::once(keys).chain(merged);
+                for key in sets.flat_map(Scattered::into_records) {
+                    fold_into(&mut map, (key >> VALUE_BITS) as i64, key_value(key));
+                }
+                map
+            }
+            Self::Map(map) => map,
         }
     }
 }
@@ -303,10 +351,53 @@ mod tests {
             }
             grouped.merge(other);
             let wide = visits.iter().any(|&(v, _)| !(0..PACKED_IDS).contains(&v));
-            prop_assert_eq!(matches!(grouped, ByVisitor::Map(_)), wide);
+            prop_assert_eq!(matches!(grouped.folds, Folds::Map(_)), wide);
             let mut expected: Vec<u64> = expected.into_values().collect();
             expected.sort_unstable();
             prop_assert_eq!(folds_of(grouped), expected);
+        }
+
+        #[test]
+        fn folds_in_passes_match_a_map_whatever_the_ids(
+            drawn in prop::collection::vec((0i64..40, any::<i64>(), 0u16..4096), 0..600),
+            wide_every in prop_oneof![Just(usize::MAX), 2usize..200],
+        ) {
+            // Dense ids, and every so often one that does not fit a key (a
+            // switch to a map, after some passes narrowed).
+            let visits: Vec<(i64, u16)> = drawn
+                .iter()
+                .enumerate()
+                .map(|(at, &(dense, any, value))| {
+                    (if (at + 1) % wide_every == 0 { any } else { dense }, value)
+                })
+                .collect();
+            let mut expected: std::collections::HashMap<i64, u64> = Default::default();
+            for &(visitor, value) in &visits {
+                *expected.entry(visitor).or_default() |= 1 << (value % 64);
+            }
+            let mut expected: Vec<u64> = expected.into_values().collect();
+            expected.sort_unstable();
+            // As many passes as the test budget takes, each of two folds
+            // merged, as two threads do.
+            let folds = super::super::partition::in_passes(
+                8,
+                |window| {
+                    let mut grouped: ByVisitor<Bits> = ByVisitor::within(window);
+                    let mut other: ByVisitor<Bits> = ByVisitor::within(window);
+                    for (at, &(visitor, value)) in visits.iter().enumerate() {
+                        if at % 3 == 0 { other.add(visitor, value) } else { grouped.add(visitor, value) }
+                    }
+                    grouped.merge(other);
+                    Ok::<_, ()>(folds_of(grouped))
+                },
+                |mut a, b| {
+                    a.extend(b);
+                    a
+                },
+            );
+            let mut folds = folds.unwrap_or_default();
+            folds.sort_unstable();
+            prop_assert_eq!(folds, expected);
         }
     }
 }

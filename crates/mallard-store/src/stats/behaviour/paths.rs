@@ -14,11 +14,13 @@
 //! standard library's default) buys nothing: it cost a fifth of a year-long
 //! flow.
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::super::{SiteInfo, StatsQuery};
-use super::partition::{Scattered, group_parts, part_hash};
+use super::partition::{PassWindow, Scattered, group_parts, in_passes, part_hash};
 use super::source::{VisitFold, fold_visits};
 use super::step::{StepId, StepKinds};
 use super::{Flow, FlowRow, Neighbour, Sequence, label_step};
@@ -184,10 +186,11 @@ struct Runs<K> {
 }
 
 impl<K: RunKey> Runs<K> {
-    fn new(shape: RunShape) -> Self {
+    /// The runs of the parts of `window` ([`super::partition::in_passes`]).
+    fn within(shape: RunShape, window: &Arc<PassWindow>) -> Self {
         Self {
             shape,
-            sets: vec![Scattered::default()],
+            sets: vec![Scattered::within(window)],
             overflow: false,
             keys: Vec::new(),
         }
@@ -313,7 +316,7 @@ impl<K: RunKey> Best<K> {
 
 /// The `limit` most common runs of the scattered flagged run keys (see
 /// [`Runs`]), counted part by part in parallel.
-fn top_runs<K: RunKey>(sets: &[Scattered<K>], limit: usize) -> Vec<(K, Count)> {
+fn top_runs<K: RunKey>(sets: &[Scattered<K>], limit: usize) -> Best<K> {
     group_parts(
         sets,
         || Best::new(limit),
@@ -329,7 +332,6 @@ fn top_runs<K: RunKey>(sets: &[Scattered<K>], limit: usize) -> Vec<(K, Count)> {
         },
         Best::merge,
     )
-    .into_top()
 }
 
 /// The most common runs of `length` consecutive steps within visits.
@@ -381,15 +383,26 @@ fn count_runs<K: RunKey>(
     shape: RunShape,
     limit: usize,
 ) -> Result<Vec<(Vec<StepId>, Count)>, StoreError> {
-    let runs = fold_visits(conn, site, query, StepKinds::All, false, || {
-        Runs::<K>::new(shape)
-    })?;
-    if runs.overflow {
-        return Err(StoreError::InvalidData(
-            "a step of the period was stored after the sequences query began".into(),
-        ));
-    }
-    Ok(top_runs(&runs.sets, limit)
+    // A year of a very busy site is read in several passes, each counting
+    // the runs of a window of the parts ([`in_passes`]): a run is counted
+    // whole in its pass, so the passes' best runs hold the best of all.
+    let best = in_passes(
+        std::mem::size_of::<K>(),
+        |window| {
+            let runs = fold_visits(conn, site, query, StepKinds::All, false, || {
+                Runs::<K>::within(shape, window)
+            })?;
+            if runs.overflow {
+                return Err(StoreError::InvalidData(
+                    "a step of the period was stored after the sequences query began".into(),
+                ));
+            }
+            Ok(top_runs(&runs.sets, limit))
+        },
+        Best::merge,
+    )?;
+    Ok(best
+        .into_top()
         .into_iter()
         .map(|(key, count)| (shape.steps(key), count))
         .collect())
@@ -845,7 +858,12 @@ mod tests {
 
     /// The flagged keys a fold took from one visit of `steps`.
     fn keys_of<K: RunKey>(shape: RunShape, steps: &[StepId]) -> (Vec<K>, bool) {
-        let mut runs = Runs::<K>::new(shape);
+        let mut runs = Runs::<K> {
+            shape,
+            sets: vec![Scattered::default()],
+            overflow: false,
+            keys: Vec::new(),
+        };
         runs.add_visit(0, steps.iter().copied());
         let keys = runs
             .sets
@@ -885,22 +903,36 @@ mod tests {
             limit in 1usize..6,
         ) {
             let shape = RunShape { length, bits: 3 };
-            // Two folds merged, as two threads do.
-            let mut runs = Runs::<u64>::new(shape);
-            let mut other = Runs::<u64>::new(shape);
             let mut expected: FxHashMap<Vec<StepId>, Count> = FxHashMap::default();
-            for (at, codes) in visits.iter().enumerate() {
-                let steps: Vec<StepId> = codes.iter().map(|&c| StepId(c)).collect();
-                let fold = if at % 2 == 0 { &mut runs } else { &mut other };
-                fold.add_visit(0, steps.iter().copied());
+            for codes in &visits {
                 let mut path = Vec::new();
-                collapse_into(&mut path, steps.iter().copied());
+                collapse_into(&mut path, codes.iter().map(|&c| StepId(c)));
                 let mut items: Vec<Vec<StepId>> = path.windows(length).map(<[_]>::to_vec).collect();
                 add_all(&mut expected, &mut items);
             }
-            runs.merge(other);
-            prop_assert!(!runs.overflow);
-            let got: Vec<(Vec<StepId>, u32, u32)> = top_runs(&runs.sets, limit)
+            // Two folds merged, as two threads do, in as many passes as the
+            // test budget takes.
+            let best = in_passes(
+                8,
+                |window| {
+                    let mut runs = Runs::<u64>::within(shape, window);
+                    let mut other = Runs::<u64>::within(shape, window);
+                    for (at, codes) in visits.iter().enumerate() {
+                        let fold = if at % 2 == 0 { &mut runs } else { &mut other };
+                        fold.add_visit(0, codes.iter().map(|&c| StepId(c)));
+                    }
+                    runs.merge(other);
+                    if runs.overflow {
+                        return Err(());
+                    }
+                    Ok(top_runs(&runs.sets, limit))
+                },
+                Best::merge,
+            );
+            prop_assert!(best.is_ok());
+            let got: Vec<(Vec<StepId>, u32, u32)> = best
+                .map(Best::into_top)
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(key, c)| (shape.steps(key), c.visits, c.occurrences))
                 .collect();

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use super::super::{SiteInfo, StatsQuery};
 use super::Cohort;
 use super::by_visitor::{ByVisitor, Fold, add_counts};
+use super::partition::in_passes;
 use super::source::fold_query;
 use crate::error::StoreError;
 use crate::visit_record::Columns;
@@ -131,62 +132,71 @@ pub(crate) fn run(
         .map(|&day| site.time_zone.day_start_ms(day.max(query.range.start)))
         .collect();
     // The weeks of each visitor's visits (see `by_visitor`), one fold per
-    // thread: of the packed days (without filters, or with filters all on
-    // visit attributes, see `source::fold_query`), and of the visits read as
-    // records. Visits come day by day, so most are in the last week found.
+    // thread and pass: of the packed days (without filters, or with filters
+    // all on visit attributes, see `source::fold_query`), and of the visits
+    // read as records. Visits come day by day, so most are in the last week
+    // found.
     let week = |span: &mut WeekSpan, start: i64| {
         if !span.holds(start) {
             *span = WeekSpan::of(&week_starts, start);
         }
         span.week
     };
-    let folds = fold_query(
-        conn,
-        site,
-        query,
-        (
-            crate::segment_fold::Parts {
-                starts: true,
-                steps: false,
-                visitors: true,
-                min_steps: 0,
-                gate: None,
-                screen: &[],
-            },
-            |(fold, span): &mut (ByVisitor<Seen>, WeekSpan),
-             v: crate::segment_fold::PackedVisit<'_>| {
-                fold.add(v.visitor_id, week(span, v.start_ts));
-            },
-        ),
-        Columns {
-            visitors: true,
-            ..Columns::default()
-        },
-        || (ByVisitor::default(), WeekSpan::EMPTY),
-        |(fold, span), v| fold.add(v.visitor_id, week(span, v.start_ts)),
-    )?;
-    let mut visits: ByVisitor<Seen> = ByVisitor::default();
-    for (fold, _) in folds {
-        visits.merge(fold);
-    }
-    // Per cohort: its visitors, then those back 1..=weeks later.
+    // Per cohort: its visitors, then those back 1..=weeks later. A year of
+    // a very busy site is read in several passes, each over a window of the
+    // visitors ([`in_passes`]), whose counts add up.
     let stride = weeks + 1;
-    let counts = visits.fold_visitors(
-        || vec![0u64; buckets.len() * stride],
-        |counts, entry: Seen| {
-            let first = entry.first() as usize;
-            if first >= buckets.len() {
-                return;
+    let counts = in_passes(
+        std::mem::size_of::<u64>(),
+        |window| {
+            let folds = fold_query(
+                conn,
+                site,
+                query,
+                (
+                    crate::segment_fold::Parts {
+                        starts: true,
+                        steps: false,
+                        visitors: true,
+                        min_steps: 0,
+                        gate: None,
+                        screen: &[],
+                    },
+                    |(fold, span): &mut (ByVisitor<Seen>, WeekSpan),
+                     v: crate::segment_fold::PackedVisit<'_>| {
+                        fold.add(v.visitor_id, week(span, v.start_ts));
+                    },
+                ),
+                Columns {
+                    visitors: true,
+                    ..Columns::default()
+                },
+                || (ByVisitor::within(window), WeekSpan::EMPTY),
+                |(fold, span), v| fold.add(v.visitor_id, week(span, v.start_ts)),
+            )?;
+            let mut visits: ByVisitor<Seen> = ByVisitor::within(window);
+            for (fold, _) in folds {
+                visits.merge(fold);
             }
-            let row = &mut counts[first * stride..(first + 1) * stride];
-            // Slot 0 counts the cohort, slot k those back k weeks later.
-            row[0] += 1;
-            for (k, count) in row.iter_mut().enumerate().skip(1) {
-                *count += u64::from(entry.returned(k as u32));
-            }
+            Ok::<_, StoreError>(visits.fold_visitors(
+                || vec![0u64; buckets.len() * stride],
+                |counts, entry: Seen| {
+                    let first = entry.first() as usize;
+                    if first >= buckets.len() {
+                        return;
+                    }
+                    let row = &mut counts[first * stride..(first + 1) * stride];
+                    // Slot 0 counts the cohort, slot k those back k weeks later.
+                    row[0] += 1;
+                    for (k, count) in row.iter_mut().enumerate().skip(1) {
+                        *count += u64::from(entry.returned(k as u32));
+                    }
+                },
+                add_counts,
+            ))
         },
         add_counts,
-    );
+    )?;
     let cohorts = buckets
         .iter()
         .zip(counts.chunks_exact(stride))
