@@ -546,9 +546,10 @@ impl Iterator for PackedCodes<'_> {
 /// Which parts of packed days a behavioural query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parts<'a> {
-    /// The start times (else a visit's `start_ts` is its day's first
-    /// instant, except on days the period's bounds cut).
-    pub(crate) starts: bool,
+    /// Which days are read with their start times; on the others a visit's
+    /// `start_ts` is its day's first instant (days the period's bounds cut
+    /// are always read with them).
+    pub(crate) starts: Starts<'a>,
     /// The event codes.
     pub(crate) steps: bool,
     /// The visitor ids.
@@ -563,6 +564,37 @@ pub(crate) struct Parts<'a> {
     /// over (none: every visit), judged on the days' attribute columns
     /// ([`DayScreen`]) without decoding a visit.
     pub(crate) screen: &'a [AttributeCondition],
+}
+
+/// Which packed days a fold reads the start times of ([`Parts::starts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Starts<'a> {
+    /// None.
+    None,
+    /// Every day's (for tests that read visits back whole).
+    #[cfg(test)]
+    All,
+    /// Those of the days within which one of these instants (ascending)
+    /// falls, for a query that needs only to know on which side of them a
+    /// visit starts (retention's week starts): on another day every visit
+    /// is on the same side as the day's first instant.
+    Across(&'a [i64]),
+}
+
+impl Starts<'_> {
+    /// Whether the visits of `range` (within one UTC day) are read with
+    /// their start times.
+    fn read_on(self, range: DayRange) -> bool {
+        match self {
+            Self::None => false,
+            #[cfg(test)]
+            Self::All => true,
+            Self::Across(bounds) => {
+                let next = bounds.partition_point(|&bound| bound <= range.from_ms);
+                bounds.get(next).is_some_and(|&bound| bound < range.to_ms)
+            }
+        }
+    }
 }
 
 /// Which visits of packed days a behavioural query wants, by the codes
@@ -632,11 +664,12 @@ fn load_day(
 ) -> Result<Option<PackedDay>, StoreError> {
     let day = utc_day(range.from_ms);
     let whole_day = range.from_ms == day * DAY_MS && range.to_ms == (day + 1) * DAY_MS;
-    // Start times are read when asked for, to cut a day at the period's
-    // bounds, and to count the visits a screen judges; otherwise the steps
-    // tell the visits apart.
+    // Start times are read when asked for, and to cut a day at the period's
+    // bounds; otherwise the visitor ids count the visits (for a screen to
+    // judge), or the steps tell them apart.
     let screened = !parts.screen.is_empty();
-    let starts = parts.starts || !whole_day || !parts.steps || screened;
+    let starts =
+        parts.starts.read_on(range) || !whole_day || !parts.visitors && (screened || !parts.steps);
     let mut wanted = [false; part::COUNT];
     wanted[part::STARTS as usize] = starts;
     wanted[part::STEPS as usize] = parts.steps;
@@ -676,9 +709,10 @@ fn decode_day(
         None => (&[][..], 0),
     };
     // Without start times every visit of the day is in the range, and the
-    // steps end where the visits do.
+    // steps end where the visits do (or, without steps, the visitor ids tell
+    // how many there are).
     let (starts, mut at_start) = (day.starts.as_deref().unwrap_or_default(), 0);
-    let count = match &day.starts {
+    let mut count = match &day.starts {
         Some(_) => get_varint(starts, &mut at_start).ok_or(Damaged)?,
         None => u64::MAX,
     };
@@ -692,6 +726,17 @@ fn decode_day(
         },
         None => 0,
     };
+    // Without start times, the visitor ids count the visits.
+    if let (None, Some(visitors)) = (&day.starts, &day.visitors) {
+        let ids = visitors.len() - 1;
+        if ids % width != 0 {
+            return Err(Damaged);
+        }
+        count = (ids / width) as u64;
+    }
+    if count == u64::MAX && day.steps.is_none() {
+        return Err(Damaged);
+    }
     // Per visit, bit 0 when it holds a code of the gate's `holding`, bit 1
     // one of its `steps_for`.
     let held = match (gate, &day.code_visits) {
@@ -713,12 +758,12 @@ fn decode_day(
         _ => None,
     };
     // Per visit, whether it meets the screen's conditions (`None`: every
-    // visit does); the day's start times count its visits (a screened day
-    // is loaded with both, [`load_day`]).
+    // visit does); the day's start times or visitor ids count its visits (a
+    // screened day is loaded with one of them, [`load_day`]).
     let selected = if screen.is_empty() {
         None
     } else {
-        let (Some(attributes), Some(_)) = (&day.attributes, &day.starts) else {
+        let (Some(attributes), true) = (&day.attributes, count != u64::MAX) else {
             return Err(Damaged);
         };
         let count = usize::try_from(count).map_err(|_| Damaged)?;
@@ -734,7 +779,7 @@ fn decode_day(
         if day.starts.is_some() {
             start_ts =
                 start_ts.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
-        } else if at_step == steps.len() {
+        } else if day.steps.is_some() && at_step == steps.len() {
             break;
         }
         let codes = if day.steps.is_some() {

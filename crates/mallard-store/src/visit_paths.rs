@@ -770,7 +770,7 @@ fn day_rows(conn: &Connection, site: i64, day: i64) -> Result<Vec<VisitRecord>, 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::segment_fold::{PackedCodes, Parts, fold};
+    use crate::segment_fold::{PackedCodes, Parts, Starts, fold};
     use crate::varint::put_varint;
 
     pub(crate) const SITE: i64 = 1;
@@ -846,7 +846,7 @@ pub(crate) mod tests {
     /// where the rows take over.
     fn read_all(conn: &Connection, from: i64, to: i64) -> (Vec<SeenVisit>, i64) {
         let parts = Parts {
-            starts: true,
+            starts: Starts::All,
             steps: true,
             visitors: true,
             min_steps: 0,
@@ -892,7 +892,7 @@ pub(crate) mod tests {
         assert_eq!(rest, d + 3 * DAY_MS, "every day with visits is packed");
         // Visits with fewer steps than asked for are skipped.
         let parts = Parts {
-            starts: true,
+            starts: Starts::All,
             steps: true,
             visitors: true,
             min_steps: 2,
@@ -905,7 +905,7 @@ pub(crate) mod tests {
         // Without start times whole days read the same visits, each at its
         // day's start; a day cut by the bounds still reads its start times.
         let parts = Parts {
-            starts: false,
+            starts: Starts::None,
             min_steps: 0,
             ..parts
         };
@@ -1011,7 +1011,7 @@ pub(crate) mod tests {
         assert_eq!(seen[0].2, vec![code_4, code_300, code_2]);
         assert_eq!(seen[1].2, vec![code_300]);
         let parts = Parts {
-            starts: false,
+            starts: Starts::None,
             steps: true,
             visitors: false,
             min_steps: 0,
@@ -1046,7 +1046,7 @@ pub(crate) mod tests {
         }
         // A query that does not read the damaged part is not concerned.
         let visitors = Parts {
-            starts: true,
+            starts: Starts::All,
             steps: false,
             visitors: true,
             min_steps: 0,

@@ -160,7 +160,7 @@ fn days_packed_with_parts_up_to(last_part: i64) {
     assert!(seen.is_empty());
     assert_eq!(rest, D, "the rows take over from the old day");
     let parts = Parts {
-        starts: true,
+        starts: Starts::All,
         steps: true,
         visitors: true,
         min_steps: 0,
@@ -253,7 +253,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
     // A behavioural fold reads the attributes only to judge its filters.
     let behavioural = |screen: &[crate::visit_record::AttributeCondition]| {
         let parts = Parts {
-            starts: false,
+            starts: Starts::None,
             steps: true,
             visitors: true,
             min_steps: 0,
@@ -488,4 +488,23 @@ fn a_chunk_ends_at_its_days_or_its_bytes() {
         attributes: Some(vec![0; 7]),
     };
     assert_eq!(day.bytes(), 15);
+}
+
+#[test]
+fn start_times_are_read_on_the_days_a_bound_falls_within() {
+    let day = |n: i64| DayRange {
+        from_ms: n * DAY_MS,
+        to_ms: (n + 1) * DAY_MS,
+        low_id: 1,
+        high_id: 1,
+        max_end: None,
+    };
+    // Week starts at a local midnight two hours after UTC's, and at UTC's.
+    let bounds = [3 * DAY_MS + 7_200_000, 10 * DAY_MS];
+    let across = Starts::Across(&bounds);
+    assert!(across.read_on(day(3)));
+    // A bound at a day's first instant puts every visit of it on one side.
+    assert!(!across.read_on(day(10)) && !across.read_on(day(9)));
+    assert!(!across.read_on(day(2)) && !across.read_on(day(4)) && !across.read_on(day(11)));
+    assert!(Starts::All.read_on(day(4)) && !Starts::None.read_on(day(3)));
 }

@@ -155,7 +155,7 @@ pub(crate) fn run(
                 query,
                 (
                     crate::segment_fold::Parts {
-                        starts: true,
+                        starts: crate::segment_fold::Starts::Across(&week_starts),
                         steps: false,
                         visitors: true,
                         min_steps: 0,

@@ -315,7 +315,7 @@ pub(crate) fn fold_visits<A: VisitFold>(
 ) -> Result<A, StoreError> {
     let mut total = new();
     let parts = crate::segment_fold::Parts {
-        starts: false,
+        starts: crate::segment_fold::Starts::None,
         steps: true,
         visitors: with_visitors,
         min_steps: total.min_steps(),
