@@ -312,7 +312,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
-    /// The count of each key of `keys`, grouped from `sets` sets.
+    /// The count of each key of `sets`, grouped part by part.
     fn counts_of(sets: &[Scattered<u64>]) -> Vec<(u64, u64)> {
         group_parts(
             sets,
@@ -409,21 +409,7 @@ mod tests {
                 scattered[at % sets].push(part_hash(key), key);
                 *expected.entry(key).or_default() += 1;
             }
-            let counted = group_parts(
-                &scattered,
-                Vec::new,
-                |map: &mut HashMap<u64, u64>, out: &mut Vec<(u64, u64)>, records| {
-                    map.clear();
-                    for &key in records.iter().copied().flatten() {
-                        *map.entry(key).or_default() += 1;
-                    }
-                    out.extend(map.drain());
-                },
-                |mut a, b| {
-                    a.extend(b);
-                    a
-                },
-            );
+            let counted = counts_of(&scattered);
             let mut counted_keys: Vec<u64> = counted.iter().map(|&(k, _)| k).collect();
             counted_keys.sort_unstable();
             counted_keys.dedup();
