@@ -105,13 +105,13 @@ pub(crate) fn load_parts(
 }
 
 /// Folds days on rayon's pool: the calling thread reads the days of
-/// `ranges` a chunk at a time ([`CHUNK_DAYS`], [`CHUNK_BYTES`]) with `load` (which answers
-/// `None` for a day that is not packed, ending the fold) while the pool folds
-/// the previous chunk, then helps; each thread takes the chunk's days one at
-/// a time and folds them with `fold_day` into an accumulator of its own
-/// (made by `new`) with a scratch of its own (made by `scratch`), both kept
-/// from chunk to chunk. Returns the accumulators and
-/// the first instant not folded (`to_ms` when every day was). The pool's
+/// `ranges` a chunk at a time ([`CHUNK_DAYS`], [`CHUNK_BYTES`]) with `load`
+/// (which answers `None` for a day that is not packed, ending the fold)
+/// while the pool folds the previous chunk, then helps; each thread takes
+/// the chunk's days one at a time and folds them with `fold_day` into an
+/// accumulator of its own (made by `new`) with a scratch of its own (made
+/// by `scratch`), both kept from chunk to chunk. Returns the accumulators
+/// and the first instant not folded (`to_ms` when every day was). The pool's
 /// threads live on, so the allocator reuses their memory from query to
 /// query, and its tasks never wait for each other, so queries running at
 /// once cannot block the pool.

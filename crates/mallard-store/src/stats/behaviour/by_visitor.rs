@@ -68,13 +68,6 @@ impl<F: Fold> ByVisitor<F> {
         }
     }
 
-    /// Whether the visitor of `visitor_id` is in the window (so far).
-    fn holds(&self, visitor_id: i64) -> bool {
-        self.window
-            .as_ref()
-            .is_none_or(|window| window.holds(part_hash(visitor_id as u64)))
-    }
-
     /// Adds a visit of `visitor_id` with `value` (below 2^12).
     pub(crate) fn add(&mut self, visitor_id: i64, value: u16) {
         debug_assert!(u32::from(value) < 1 << VALUE_BITS);
@@ -87,11 +80,9 @@ impl<F: Fold> ByVisitor<F> {
                 );
                 return;
             }
-            self.folds = Folds::Map(
-                std::mem::replace(&mut self.folds, Folds::Map(IdMap::default())).into_map(),
-            );
+            self.folds = Folds::Map(self.folds.take().into_map());
         }
-        if !self.holds(visitor_id) {
+        if !in_window(self.window.as_deref(), visitor_id) {
             return;
         }
         if let Folds::Map(map) = &mut self.folds {
@@ -102,14 +93,13 @@ impl<F: Fold> ByVisitor<F> {
     /// Adds the visits of `other` (folded by another thread, in the same
     /// window).
     pub(crate) fn merge(&mut self, other: Self) {
-        let empty = || Folds::Map(IdMap::default());
         match (&mut self.folds, other.folds) {
             (Folds::Packed(_, merged), Folds::Packed(keys, more)) => {
                 merged.push(keys);
                 merged.extend(more);
             }
             (_, other) => {
-                let mut map = std::mem::replace(&mut self.folds, empty()).into_map();
+                let mut map = self.folds.take().into_map();
                 for (visitor_id, fold) in other.into_map() {
                     map.entry(visitor_id)
                         .and_modify(|mine| mine.merge(fold))
@@ -152,13 +142,8 @@ impl<F: Fold> ByVisitor<F> {
                 let mut acc = new();
                 // The window's parts as the pass ended: a visitor of a part
                 // it let go meanwhile counts in a later pass.
-                let window = self.window;
-                let in_window = |visitor_id: i64| {
-                    window
-                        .as_ref()
-                        .is_none_or(|window| window.holds(part_hash(visitor_id as u64)))
-                };
-                for (_, fold) in map.into_iter().filter(|&(id, _)| in_window(id)) {
+                let window = self.window.as_deref();
+                for (_, fold) in map.into_iter().filter(|&(id, _)| in_window(window, id)) {
                     each(&mut acc, fold);
                 }
                 acc
@@ -167,7 +152,18 @@ impl<F: Fold> ByVisitor<F> {
     }
 }
 
+/// Whether the visitor of `visitor_id` is in `window` (so far; every
+/// visitor is without one).
+fn in_window(window: Option<&PassWindow>, visitor_id: i64) -> bool {
+    window.is_none_or(|window| window.holds(part_hash(visitor_id as u64)))
+}
+
 impl<F: Fold> Folds<F> {
+    /// The folds, leaving an empty map in their place.
+    fn take(&mut self) -> Self {
+        std::mem::replace(self, Self::Map(IdMap::default()))
+    }
+
     /// The fold per visitor, in a hash map (of the parts that count, for
     /// scattered keys).
     fn into_map(self) -> IdMap<F> {
