@@ -383,9 +383,9 @@ impl ReadConn<'_> {
     }
 
     /// The top `limit` custom property keys of the range (most events
-    /// first, ties by internal id), each with the custom events that carry
-    /// it (`events`) and their visitors; counted from the visits, filtered
-    /// or not.
+    /// first, ties by internal id), each with the events that carry it
+    /// (`events`: page views and custom events) and their visitors; from
+    /// the property rollups without filters, from the visits with them.
     pub fn stats_prop_keys(
         &self,
         site: &SiteInfo,
@@ -393,8 +393,12 @@ impl ReadConn<'_> {
         limit: usize,
     ) -> Result<Vec<BreakdownRow>, StoreError> {
         let conn = self.connection();
-        let predicate = Predicate::compile(conn, &query.filters)?;
-        let rows = scan::prop_keys(conn, site, query.range, &predicate, limit)?;
+        let rows = if query.filters.is_empty() {
+            rollup::prop_keys(conn, site, query.range, limit)?
+        } else {
+            let predicate = Predicate::compile(conn, &query.filters)?;
+            scan::prop_keys(conn, site, query.range, &predicate, limit)?
+        };
         breakdown::label(conn, crate::rollups::kind::EVENT, rows)
     }
 

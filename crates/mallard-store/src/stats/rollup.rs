@@ -344,6 +344,44 @@ pub(crate) fn value_set(
     Ok(totals)
 }
 
+/// The `limit` custom property keys with the most events in `range`, by
+/// key id, with their events and visitors (ties by id): the property rows
+/// ([`kind::PROP`], one per key, value and day or span) of each key taken
+/// together. An event carries one value of a key, so its values' events add
+/// up to the key's; its visitors are the union of its values' visitors.
+pub(crate) fn prop_keys(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: DayRange,
+    limit: usize,
+) -> Result<Vec<(i64, Totals)>, StoreError> {
+    let mut by_key: IdMap<(Totals, SketchUnion)> = IdMap::default();
+    for Piece { table, range } in rollup_spans::cover(conn, site, range)? {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT value, events, visitors FROM {} WHERE site_id = ?1 AND kind = ?2 \
+             AND day >= ?3 AND day < ?4",
+            table.name()
+        ))?;
+        let mut rows = stmt.query(params![site.id, kind::PROP, range.start, range.end])?;
+        while let Some(row) = rows.next()? {
+            let value: i64 = row.get(0)?;
+            let (totals, union) = by_key.entry(value >> 32).or_default();
+            totals.events += row.get::<_, i64>(1)?;
+            add_sketch(union, row.get_ref(2)?)?;
+        }
+    }
+    let mut rows: Vec<(i64, Totals)> = by_key
+        .into_iter()
+        .filter(|(_, (totals, _))| totals.events > 0)
+        .map(|(key, (totals, union))| {
+            let visitors = union.estimate();
+            (key, Totals { visitors, ..totals })
+        })
+        .collect();
+    super::breakdown::sort_and_truncate(&mut rows, Breakdown::ByEvents, limit);
+    Ok(rows)
+}
+
 /// Adds to `unions` the sketches of `rows`' values in `piece`, a lookup
 /// per value and day (or span).
 fn add_looked_up(

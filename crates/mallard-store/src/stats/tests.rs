@@ -493,6 +493,23 @@ impl Reference {
         sums
     }
 
+    /// The property keys of a query's events, each with the events that
+    /// carry it (page views and custom events) and their visitors.
+    fn prop_keys(&self, query: &StatsQuery) -> BTreeMap<String, (i64, u64)> {
+        let (events, _) = self.select(query);
+        let mut keys: BTreeMap<String, (i64, HashSet<i64>)> = BTreeMap::new();
+        for event in events {
+            for (key, _) in &event.props {
+                let (count, visitors) = keys.entry(key.clone()).or_default();
+                *count += 1;
+                visitors.insert(self.visits[&event.visit_id].visitor);
+            }
+        }
+        keys.into_iter()
+            .map(|(key, (count, visitors))| (key, (count, visitors.len() as u64)))
+            .collect()
+    }
+
     /// What each of `goals` converted under `query`: the matching events,
     /// their distinct visitors, and per currency the sum and number of the
     /// amounts they carry.
@@ -831,6 +848,26 @@ pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQ
             "revenue {interval:?} {query:?}"
         );
     }
+    // The property keys: from the rollups without filters, from the
+    // visits with them.
+    let keys = db.stats_prop_keys(&site, query, 1000).unwrap();
+    assert!(
+        keys.windows(2)
+            .all(|w| w[0].totals.events >= w[1].totals.events),
+        "property keys out of order {query:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .map(|r| (r.value.clone(), (r.totals.events, r.totals.visitors)))
+            .collect::<BTreeMap<_, _>>(),
+        reference.prop_keys(query),
+        "property keys {query:?}"
+    );
+    assert_eq!(
+        db.stats_prop_keys(&site, query, 1).unwrap(),
+        keys.into_iter().take(1).collect::<Vec<_>>(),
+        "the first property key {query:?}"
+    );
     for dimension in all_dimensions() {
         let rows = db.stats_breakdown(&site, query, &dimension, 1000).unwrap();
         let got: BTreeMap<String, Totals> =
