@@ -69,12 +69,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             report.rollup_spans.join("\n")
         );
     }
-    if !report.code_indexes.is_empty() {
+    if !report.derived_parts.is_empty() {
         bail!(
-            "{} day segment code index(es) differ from their days' steps; run `mallard check \
-             --repair` with the server stopped to delete them (the server builds them again):\n{}",
-            report.code_indexes.len(),
-            report.code_indexes.join("\n")
+            "{} derived part(s) of day segments (code indexes, revenue times) differ from \
+             their days' other parts; run `mallard check --repair` with the server stopped to \
+             delete them (the server builds them again):\n{}",
+            report.derived_parts.len(),
+            report.derived_parts.join("\n")
         );
     }
     if report.rollups.pending_days > 0 {
@@ -113,15 +114,15 @@ fn repair(dir: &std::path::Path) -> anyhow::Result<()> {
     let spans = store
         .writer()
         .run_blocking(mallard_store::rollup_spans::forget_all);
-    let code_indexes = store
+    let derived_parts = store
         .writer()
-        .run_blocking(mallard_store::code_visits::forget_all);
+        .run_blocking(mallard_store::derived_parts::forget_all);
     store.close();
     let deleted = deleted.context("deleting the damaged day segments failed")?;
     let rebuilt = rebuilt.context("rebuilding the stats rollups failed")?;
     let goal_days = goal_days.context("deleting the goal days failed")?;
     spans.context("deleting the rollup spans failed")?;
-    code_indexes.context("deleting the code indexes failed")?;
+    derived_parts.context("deleting the derived parts of the day segments failed")?;
     if goal_days > 0 {
         println!(
             "repaired: deleted {goal_days} goal day(s), which the server counts again from \

@@ -54,7 +54,10 @@
 //!   attributes read alone. It is derived from the steps alone and
 //!   optional: a day packed before it existed is read without it (part 11,
 //!   [`part::CODE_VISITS_BEFORE_REPEATS`], is an earlier form of it that is
-//!   no longer read).
+//!   no longer read);
+//! - [`part::REVENUE_TIMES`]: every amount of the day's events with its
+//!   event's time and currency ([`revenue_times`]), which the revenue of a
+//!   period without filters reads alone. Derived and optional too.
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -65,6 +68,7 @@
 
 mod code_entries;
 pub(crate) mod code_visits;
+pub(crate) mod revenue_times;
 mod whole_visits;
 
 use rustc_hash::FxHashMap;
@@ -104,25 +108,31 @@ pub(crate) mod part {
     pub(crate) const PROVENANCE: i64 = 10;
     /// The code index as it was before it said how often a visit holds a
     /// code: no longer read, and replaced by [`CODE_VISITS`] as the writer
-    /// rebuilds it ([`crate::code_visits`]).
+    /// rebuilds it ([`crate::derived_parts`]).
     pub(crate) const CODE_VISITS_BEFORE_REPEATS: i64 = 11;
     /// For each event code, the visits that hold it and how often
     /// ([`super::code_visits`]); optional, derived from the steps.
     pub(crate) const CODE_VISITS: i64 = 12;
+    /// Every amount with its event's time ([`super::revenue_times`]);
+    /// optional, derived from the visits.
+    pub(crate) const REVENUE_TIMES: i64 = 13;
     /// How many parts a segment has (with the one no longer read).
-    pub(crate) const COUNT: usize = 13;
+    pub(crate) const COUNT: usize = 14;
     /// The part whose presence says a day is in this format: days packed
     /// before it (parts 0 to 2 only before migration 012, parts 0 to 9
     /// before the rows of packed days were deleted) still have their rows,
     /// and are read from them until the writer packs them again.
     pub(crate) const MARKER: i64 = PROVENANCE;
     /// The largest part id.
-    pub(crate) const LAST: i64 = CODE_VISITS;
+    pub(crate) const LAST: i64 = REVENUE_TIMES;
+    /// The parts derived from the others, which days packed before they
+    /// existed lack until the writer adds them ([`crate::derived_parts`]).
+    pub(crate) const DERIVED: [i64; 2] = [CODE_VISITS, REVENUE_TIMES];
 
-    /// Whether a segment in the current format may lack part `id`: the code
-    /// index, which days packed before it existed do not have.
+    /// Whether a segment in the current format may lack part `id`: a
+    /// derived part, which days packed before it existed do not have.
     pub(crate) const fn is_optional(id: i64) -> bool {
-        id == CODE_VISITS || id == CODE_VISITS_BEFORE_REPEATS
+        id == CODE_VISITS || id == CODE_VISITS_BEFORE_REPEATS || id == REVENUE_TIMES
     }
 }
 
@@ -315,6 +325,10 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
         (part::IDS, ids),
         (part::PROVENANCE, provenance_part),
         (part::CODE_VISITS, code_visits::from_pairs(code_pairs)),
+        (
+            part::REVENUE_TIMES,
+            revenue_times::encode(day_start_ms, revenue_times::amounts(visits)),
+        ),
     ]
     .into_iter()
     .map(|(id, payload)| (id, seal(payload)))
@@ -1989,6 +2003,10 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
             unsealed[part::PROPS as usize],
         );
         code_entries::walk(steps, count, entries, None, |_| {}).ok()?;
+    }
+    // And the revenue times, as the revenue without filters reads them.
+    if let Some(amounts) = unsealed[part::REVENUE_TIMES as usize] {
+        revenue_times::read(0, amounts, |_| {}).ok()?;
     }
     Some(seen)
 }

@@ -8,7 +8,8 @@
 //! every day segment, verifying its checksums, counts the stored goal
 //! days again ([`crate::goal_days::differences`]) and adds each rollup span
 //! up again from its days ([`crate::rollup_spans::differences`]), and every
-//! day's code index against its steps ([`crate::code_visits::differences`]).
+//! day's derived parts (its code index, its revenue times) against the parts
+//! they come from ([`crate::derived_parts::differences`]).
 
 use std::path::Path;
 
@@ -38,10 +39,10 @@ pub struct DatabaseCheck {
     /// The rollup spans that differ from their days added up again
     /// ([`crate::rollup_spans::differences`]); not run on a damaged file.
     pub rollup_spans: Vec<String>,
-    /// The day segments' code indexes that differ from their steps or fail
-    /// their checksums ([`crate::code_visits::differences`]); not run on a
-    /// damaged file.
-    pub code_indexes: Vec<String>,
+    /// The day segments' derived parts (code indexes, revenue times) that
+    /// differ from the parts they come from or fail their checksums
+    /// ([`crate::derived_parts::differences`]); not run on a damaged file.
+    pub derived_parts: Vec<String>,
 }
 
 /// Checks the database in `data_dir` without writing to it. Refused with
@@ -85,7 +86,7 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
     let damaged_segments = crate::segment_fold::damaged_segments(&conn).map_err(corrupt)?;
     let goal_days = crate::goal_days::differences(&conn).map_err(corrupt)?;
     let rollup_spans = crate::rollup_spans::differences(&conn).map_err(corrupt)?;
-    let code_indexes = crate::code_visits::differences(&conn).map_err(corrupt)?;
+    let derived_parts = crate::derived_parts::differences(&conn).map_err(corrupt)?;
     Ok(DatabaseCheck {
         integrity_problems,
         rollups,
@@ -93,7 +94,7 @@ pub fn check_database(data_dir: &Path) -> Result<DatabaseCheck, StoreError> {
         damaged_segments,
         goal_days,
         rollup_spans,
-        code_indexes,
+        derived_parts,
     })
 }
 

@@ -885,8 +885,9 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
         .prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")?
         .query_map(params![part::MARKER], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    // The code index is derived from the steps: [`crate::code_visits`]
-    // checks it, and a bad one is rebuilt, not a reason to drop the day.
+    // The derived parts (the code index, the revenue times) are checked by
+    // [`crate::derived_parts`], and a bad one is rebuilt, not a reason to
+    // drop the day.
     let columns = Columns {
         code_visits: false,
         ..Columns::ALL

@@ -88,7 +88,7 @@ pub(crate) struct VisitPaths {
     /// The rollup span being added up, a few days per step.
     span_build: Option<crate::rollup_spans::SpanBuild>,
     /// Where adding code indexes to older days goes on from.
-    code_index_cursor: crate::code_visits::FillCursor,
+    code_index_cursor: crate::derived_parts::FillCursor,
 }
 
 /// A closed day whose rows the writer is reading a slice at a time
@@ -230,7 +230,7 @@ impl VisitPaths {
     /// is spent or `limit` days are packed, unless packing is off: each step
     /// is small, so that a write-behind never holds up ingestion for long.
     /// Once no closed day is left, the steps add code indexes to days packed
-    /// before they existed ([`crate::code_visits::fill_step`]), count goal
+    /// before they existed ([`crate::derived_parts::fill_step`]), count goal
     /// days ([`crate::goal_days::fill_step`]), then build rollup spans
     /// ([`crate::rollup_spans::step`]).
     pub(crate) fn pack_closed(
@@ -252,7 +252,7 @@ impl VisitPaths {
                 // counted, then their rollup spans built.
                 Step::Idle => {
                     if self.derived_done
-                        || !(crate::code_visits::fill_step(conn, &mut self.code_index_cursor)?
+                        || !(crate::derived_parts::fill_step(conn, &mut self.code_index_cursor)?
                             || crate::goal_days::fill_step(conn)?
                             || crate::rollup_spans::step(conn, &mut self.span_build)?)
                     {

@@ -22,10 +22,10 @@
 //!
 //! Days packed before the repeats existed have the index without them under
 //! [`super::part::CODE_VISITS_BEFORE_REPEATS`]: they are read as days without
-//! an index until the writer rebuilds it ([`crate::code_visits`]).
+//! an index until the writer rebuilds it ([`crate::derived_parts`]).
 //!
 //! The part is optional: a day packed before it existed is read without it
-//! (the writer adds it, [`crate::code_visits`]), and it must always equal
+//! (the writer adds it, [`crate::derived_parts`]), and it must always equal
 //! what [`build`] makes of the day's steps (`mallard check` compares them).
 
 use super::{Damaged, STEPS_FORMAT, next_codes, step_code};

@@ -575,6 +575,38 @@ proptest! {
     }
 
     #[test]
+    fn the_revenue_times_hold_every_amount_with_its_events_time(visits in day()) {
+        let parts = encode(10 * DAY_MS, &visits);
+        let stored = parts
+            .iter()
+            .find(|(id, _)| *id == part::REVENUE_TIMES)
+            .map(|(_, bytes)| unseal(bytes).unwrap())
+            .unwrap();
+        let mut read = Vec::new();
+        revenue_times::read(10 * DAY_MS, stored, |amount| read.push(amount)).unwrap();
+        let expected: Vec<_> = visits
+            .iter()
+            .flat_map(|visit| &visit.events)
+            .filter_map(|event| {
+                Some(revenue_times::TimedAmount {
+                    ts: event.ts,
+                    micros: event.revenue_micros?,
+                    currency: event.currency.unwrap_or(0),
+                })
+            })
+            .collect();
+        prop_assert_eq!(read, expected);
+        // Built again from the other parts, as for a day packed before the
+        // part existed, it is the same.
+        let mut unsealed: DayParts<'_> = [None; part::COUNT];
+        for (id, bytes) in &parts {
+            unsealed[*id as usize] = Some(unseal(bytes).unwrap());
+        }
+        unsealed[part::REVENUE_TIMES as usize] = None;
+        prop_assert_eq!(revenue_times::build(10 * DAY_MS, &unsealed).unwrap(), stored);
+    }
+
+    #[test]
     fn a_subset_of_columns_reads_as_the_projection(
         visits in day(),
         columns in columns(),
@@ -1233,11 +1265,16 @@ proptest! {
             [payload.clone(), extra.clone()].concat(),
         ] {
             let mut damaged = parts.clone();
-            damaged[which].1 = seal(changed);
+            damaged[which].1 = seal(changed.clone());
             // A visits part of 8-byte ids cut by a multiple of 8 bytes, or
             // an entries list followed by nothing, may still be consistent;
             // whatever decodes must not panic.
             let _ = decode_all(10 * DAY_MS, &damaged, Columns::ALL, (i64::MIN, i64::MAX));
+            // The revenue times say how many amounts they hold: any cut or
+            // extension is damaged.
+            if parts[which].0 == part::REVENUE_TIMES {
+                prop_assert_eq!(revenue_times::read(10 * DAY_MS, &changed, |_| {}), Err(Damaged));
+            }
         }
     }
 }

@@ -18,7 +18,7 @@
 use mallard_core::{DayRange, Interval, SiteTimeZone};
 use rusqlite::Connection;
 
-use super::period_source::fold_period;
+use super::period_source::{fold_period, fold_starting};
 use super::predicate::Predicate;
 use super::rollup::IdMap;
 use super::{SeriesPoint, SiteInfo, Totals};
@@ -547,6 +547,16 @@ fn run<T: Tally>(
     run_screened(conn, site, range, predicate, read, Screen::default(), new)
 }
 
+/// Which visits a run folds.
+#[derive(Debug, Clone, Copy)]
+enum Visits {
+    /// Every visit with an event in the range.
+    OfRange,
+    /// Only those that start in `[from_ms, to_ms)` (their events still
+    /// counted only in the range).
+    Starting(i64, i64),
+}
+
 /// [`run`] for a tally that counts only the events `screen` screens for
 /// (and nothing of a visit without one): day segments pass over the other
 /// visits undecoded.
@@ -554,6 +564,27 @@ fn run_screened<T: Tally>(
     conn: &Connection,
     site: &SiteInfo,
     range: DayRange,
+    predicate: &Predicate,
+    columns_and_need: (Columns, EventNeed<'_>),
+    screen: Screen<'_>,
+    new: impl Fn() -> T + Sync,
+) -> Result<Option<T>, StoreError> {
+    run_screened_over(
+        conn,
+        site,
+        (range, Visits::OfRange),
+        predicate,
+        columns_and_need,
+        screen,
+        new,
+    )
+}
+
+/// [`run_screened`] over `visits` only.
+fn run_screened_over<T: Tally>(
+    conn: &Connection,
+    site: &SiteInfo,
+    (range, visits): (DayRange, Visits),
     predicate: &Predicate,
     (columns, need): (Columns, EventNeed<'_>),
     screen: Screen<'_>,
@@ -573,23 +604,30 @@ fn run_screened<T: Tally>(
         screen,
         whole_visits: T::COUNTS_WHOLE_VISITS,
     };
-    let tallies = fold_period(
-        conn,
-        site.id,
-        window.from_ms,
-        window.end_ms(),
-        columns,
-        &gate,
-        new,
-        |tally, visit| select(tally, visit, &window, predicate),
-        |tally, counted| match counted {
-            CodeCount::Events(events) => tally.code_events(events),
-            CodeCount::Entry(entry) => tally.code_entry(entry),
-            CodeCount::Visitors(visitor_ids) => tally.code_visitors(visitor_ids),
-            CodeCount::VisitsBesideCodes(following) => tally.visits_beside_codes(following),
-            CodeCount::WholeVisits(visits) => tally.whole_visits(visits),
-        },
-    )?;
+    let each = |tally: &mut T, visit: &VisitRecord| select(tally, visit, &window, predicate);
+    let codes = |tally: &mut T, counted: CodeCount<'_>| match counted {
+        CodeCount::Events(events) => tally.code_events(events),
+        CodeCount::Entry(entry) => tally.code_entry(entry),
+        CodeCount::Visitors(visitor_ids) => tally.code_visitors(visitor_ids),
+        CodeCount::VisitsBesideCodes(following) => tally.visits_beside_codes(following),
+        CodeCount::WholeVisits(visits) => tally.whole_visits(visits),
+    };
+    let tallies = match visits {
+        Visits::OfRange => fold_period(
+            conn,
+            site.id,
+            window.from_ms,
+            window.end_ms(),
+            columns,
+            &gate,
+            new,
+            each,
+            codes,
+        )?,
+        Visits::Starting(from_ms, to_ms) => fold_starting(
+            conn, site.id, from_ms, to_ms, columns, &gate, new, each, codes,
+        )?,
+    };
     Ok(tallies.into_iter().reduce(|mut a, b| {
         a.merge(b);
         a

@@ -1065,7 +1065,7 @@ proptest! {
 
 /// Filters that hold for every event and visit, for tests that check the
 /// filtered path over everything.
-const MATCH_ALL: &str = "page!=/nowhere";
+pub(crate) const MATCH_ALL: &str = "page!=/nowhere";
 
 #[test]
 fn events_of_visits_that_started_days_before_the_range_are_counted() {

@@ -2,16 +2,26 @@
 //! and the number of events that carry an amount, over the whole range and
 //! per bucket of a time series, counted from the events the filters select.
 //! Amounts of different currencies are never added together.
+//!
+//! Without filters, a packed day with revenue times
+//! ([`crate::day_segment::revenue_times`]) is read from them alone: a few
+//! hundred amounts instead of the day's visits. Its amounts are those of
+//! the visits that start on it, so the other days (kept as rows, or packed
+//! before the part existed) are counted from the visits that start on them.
 
 use std::collections::BTreeMap;
 
 use mallard_core::{DayRange, Interval};
-use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, params};
 
-use super::{EventNeed, Screen, Tally, bucket_key, run_screened};
+use super::{EventNeed, Screen, Tally, Visits, Window, bucket_key, run_screened_over};
+use crate::day_segment::{self, Damaged, part, revenue_times};
 use crate::error::StoreError;
+use crate::stats::period_source::reach_back;
 use crate::stats::predicate::Predicate;
 use crate::stats::{RevenuePoint, SiteInfo};
+use crate::visit_days::DAY_MS;
 use crate::visit_record::{Columns, EntryNeed, EventRecord, VisitRecord};
 
 /// The revenue per `(currency id, bucket key)`: the total in micros and the
@@ -22,18 +32,29 @@ struct RevenueTally<'a> {
     sums: BTreeMap<(i64, i64), (i128, i64)>,
 }
 
-impl Tally for RevenueTally<'_> {
-    fn event(&mut self, _: &VisitRecord, event: &EventRecord, _: u32) {
-        let Some(micros) = event.revenue_micros else {
-            return;
-        };
-        let key = (
-            event.currency.unwrap_or(0),
-            bucket_key(self.interval, self.tz, event.ts),
-        );
+impl<'a> RevenueTally<'a> {
+    fn new(interval: Interval, tz: &'a mallard_core::SiteTimeZone) -> Self {
+        Self {
+            interval,
+            tz,
+            sums: BTreeMap::new(),
+        }
+    }
+
+    /// Adds an amount of `micros` in `currency` at `ts`.
+    fn add(&mut self, currency: i64, ts: i64, micros: i64) {
+        let key = (currency, bucket_key(self.interval, self.tz, ts));
         let (total, events) = self.sums.entry(key).or_default();
         *total += i128::from(micros);
         *events += 1;
+    }
+}
+
+impl Tally for RevenueTally<'_> {
+    fn event(&mut self, _: &VisitRecord, event: &EventRecord, _: u32) {
+        if let Some(micros) = event.revenue_micros {
+            self.add(event.currency.unwrap_or(0), event.ts, micros);
+        }
     }
 
     // Every visit is read with its events
@@ -61,30 +82,11 @@ pub(in crate::stats) fn revenue(
     predicate: &Predicate,
     interval: Interval,
 ) -> Result<Vec<(i64, RevenuePoint)>, StoreError> {
-    let columns = Columns {
-        revenue: true,
-        ..Columns::default()
+    let tally = if predicate.selects_everything() {
+        Some(unfiltered(conn, site, range, predicate, interval)?)
+    } else {
+        from_visits(conn, site, (range, Visits::OfRange), predicate, interval)?
     };
-    let tz = &site.time_zone;
-    let tally = run_screened(
-        conn,
-        site,
-        range,
-        predicate,
-        // Each amount counts in its event's own bucket: the events' times
-        // are read unless the whole visit falls in one bucket.
-        (columns, EventNeed::AlwaysTimedAcrossBuckets(interval, tz)),
-        // Only the events with an amount count.
-        Screen {
-            entries: Some(EntryNeed::Revenue),
-            ..Screen::default()
-        },
-        || RevenueTally {
-            interval,
-            tz,
-            sums: BTreeMap::new(),
-        },
-    )?;
     Ok(tally
         .map(|tally| {
             tally
@@ -103,4 +105,98 @@ pub(in crate::stats) fn revenue(
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// The revenue of `visits` under `predicate`, counted from their events.
+fn from_visits<'a>(
+    conn: &Connection,
+    site: &'a SiteInfo,
+    visits: (DayRange, Visits),
+    predicate: &Predicate,
+    interval: Interval,
+) -> Result<Option<RevenueTally<'a>>, StoreError> {
+    let columns = Columns {
+        revenue: true,
+        ..Columns::default()
+    };
+    let tz = &site.time_zone;
+    run_screened_over(
+        conn,
+        site,
+        visits,
+        predicate,
+        // Each amount counts in its event's own bucket: the events' times
+        // are read unless the whole visit falls in one bucket.
+        (columns, EventNeed::AlwaysTimedAcrossBuckets(interval, tz)),
+        // Only the events with an amount count.
+        Screen {
+            entries: Some(EntryNeed::Revenue),
+            ..Screen::default()
+        },
+        || RevenueTally::new(interval, tz),
+    )
+}
+
+/// The revenue of `range` under `everything`, a predicate without
+/// conditions: the days with revenue times from them, the visits that
+/// start on the other days from their events.
+fn unfiltered<'a>(
+    conn: &Connection,
+    site: &'a SiteInfo,
+    range: DayRange,
+    everything: &Predicate,
+    interval: Interval,
+) -> Result<RevenueTally<'a>, StoreError> {
+    let tz = &site.time_zone;
+    let mut tally = RevenueTally::new(interval, tz);
+    if range.days() <= 0 {
+        return Ok(tally);
+    }
+    let window = Window::new(tz, range);
+    let to_ms = window.end_ms();
+    // The visits that start before this are counted.
+    let mut counted_to = reach_back(conn, site.id, window.from_ms)?;
+    let count_starting = |tally: &mut RevenueTally<'a>, from_ms: i64, to_ms: i64| {
+        let visits = (range, Visits::Starting(from_ms, to_ms));
+        if let Some(counted) = from_visits(conn, site, visits, everything, interval)? {
+            tally.merge(counted);
+        }
+        Ok::<_, StoreError>(())
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, data FROM day_segments WHERE site_id = ?1 AND part = ?2 \
+         AND day >= ?3 AND day < ?4 ORDER BY day",
+    )?;
+    let mut days = stmt.query(params![
+        site.id,
+        part::REVENUE_TIMES,
+        counted_to.div_euclid(DAY_MS),
+        to_ms.div_euclid(DAY_MS) + 1
+    ])?;
+    while let Some(row) = days.next()? {
+        let day: i64 = row.get(0)?;
+        let day_start = day * DAY_MS;
+        if counted_to < day_start {
+            count_starting(&mut tally, counted_to, day_start)?;
+        }
+        let damaged = || StoreError::DamagedSegment {
+            site_id: site.id,
+            day,
+        };
+        let ValueRef::Blob(sealed) = row.get_ref(1)? else {
+            return Err(damaged());
+        };
+        let amounts = day_segment::unseal(sealed).map_err(|Damaged| damaged())?;
+        revenue_times::read(day_start, amounts, |amount| {
+            if window.contains(amount.ts) {
+                tally.add(amount.currency, amount.ts, amount.micros);
+            }
+        })
+        .map_err(|Damaged| damaged())?;
+        counted_to = counted_to.max(day_start + DAY_MS);
+    }
+    if counted_to < to_ms {
+        count_starting(&mut tally, counted_to, to_ms)?;
+    }
+    Ok(tally)
 }

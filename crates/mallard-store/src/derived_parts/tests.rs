@@ -1,7 +1,7 @@
-//! Code indexes: a database whose days have none, or have them in their
-//! earlier form, answers the same, the writer adds them, `mallard check`
-//! finds a wrong one, and a day whose steps are damaged is passed, not
-//! retried forever.
+//! Derived parts (code indexes, revenue times): a database whose days have
+//! none, or have code indexes in their earlier form, answers the same, the
+//! writer adds them, `mallard check` finds a wrong one, and a day whose
+//! steps are damaged is passed, not retried forever.
 
 use mallard_core::{DayRange, SiteTimeZone};
 use rusqlite::{Connection, params};
@@ -10,7 +10,8 @@ use super::{differences, fill_blocking, forget_all};
 use crate::day_segment::{self, code_visits, part};
 use crate::stats::StatsQuery;
 use crate::stats::tests::{
-    BASES_MS, GenEvent, Reference, SITE, check_all_filtered, spread_events, store_generated,
+    BASES_MS, GenEvent, MATCH_ALL, Reference, SITE, check_all_filtered, spread_events,
+    store_generated,
 };
 use crate::{Store, StoreOptions};
 
@@ -40,7 +41,9 @@ fn store_twenty_days(dir: &std::path::Path) -> Store {
 }
 
 /// Every query with filters on a page, an event name and a page with a
-/// visit attribute, against the events, over the whole data.
+/// visit attribute, and with a filter that always holds (as without
+/// filters: the revenue from the revenue times), against the events, over
+/// the whole data.
 fn check_filtered(store: &Store) {
     store
         .reads()
@@ -55,6 +58,7 @@ fn check_filtered(store: &Store) {
                     end: first + 21,
                 },
                 &[
+                    MATCH_ALL,
                     "page==/pricing",
                     "event==Signup",
                     "page==/docs;source==Google",
@@ -73,8 +77,9 @@ fn check_filtered(store: &Store) {
 /// Days as `(site, day)`.
 type Days = Vec<(i64, i64)>;
 
-/// `(site, day)` of every packed day, and of those with a code index.
-fn packed_and_indexed(conn: &Connection) -> (Days, Days) {
+/// `(site, day)` of every packed day, of those with a code index, and of
+/// those with revenue times.
+fn packed_and_derived(conn: &Connection) -> (Days, Days, Days) {
     let days = |id: i64| -> Days {
         conn.prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")
             .unwrap()
@@ -83,7 +88,11 @@ fn packed_and_indexed(conn: &Connection) -> (Days, Days) {
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    (days(part::MARKER), days(part::CODE_VISITS))
+    (
+        days(part::MARKER),
+        days(part::CODE_VISITS),
+        days(part::REVENUE_TIMES),
+    )
 }
 
 /// Options of a store whose writer packs nothing and adds no index behind.
@@ -97,11 +106,11 @@ fn without_write_behind() -> StoreOptions {
     }
 }
 
-/// [`packed_and_indexed`] of the store's database.
-fn days_of(store: &Store) -> (Days, Days) {
+/// [`packed_and_derived`] of the store's database.
+fn days_of(store: &Store) -> (Days, Days, Days) {
     store
         .reads()
-        .with(|db| Ok(packed_and_indexed(db.connection())))
+        .with(|db| Ok(packed_and_derived(db.connection())))
         .unwrap()
 }
 
@@ -113,34 +122,56 @@ fn lines(store: &Store) -> Vec<String> {
 }
 
 #[test]
-fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
+fn days_without_derived_parts_answer_the_same_and_the_writer_adds_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, indexed) = days_of(&store);
-    // Days packed from now on have their index.
+    let (packed, indexed, timed) = days_of(&store);
+    // Days packed from now on have their index and revenue times.
     assert!(packed.len() >= 15, "{packed:?}");
     assert_eq!(indexed, packed);
+    assert_eq!(timed, packed);
     assert_eq!(lines(&store), Vec::<String>::new());
     check_filtered(&store);
 
-    // A database from before: no day has an index (and a writer that does
-    // not write behind, which would add them). It answers the same.
+    // A database from before: no day has an index or revenue times (and a
+    // writer that does not write behind, which would add them). It answers
+    // the same.
     store.close();
     let store = Store::open(dir.path(), without_write_behind()).unwrap();
     let removed = store.writer().run_blocking(forget_all).unwrap();
-    assert_eq!(removed, packed.len());
-    let (_, indexed) = days_of(&store);
-    assert_eq!(indexed, Vec::new());
+    assert_eq!(removed, 2 * packed.len());
+    assert_eq!(days_of(&store), (packed.clone(), Vec::new(), Vec::new()));
     check_filtered(&store);
 
-    // The writer adds every index again, as the steps give them, a few
-    // days per step.
+    // Days with revenue times and days without, alternating, answer the
+    // same too.
+    store
+        .writer()
+        .run_blocking(|conn| {
+            let mut cursor = None;
+            super::fill_step(conn, &mut cursor)?;
+            conn.execute(
+                "DELETE FROM day_segments WHERE part = ?1 AND day % 2 = 0",
+                params![part::REVENUE_TIMES],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let (_, indexed, timed) = days_of(&store);
+    assert!(!timed.is_empty() && timed.len() < packed.len(), "{timed:?}");
+    check_filtered(&store);
+
+    // The writer adds every part again, as the other parts give them, a
+    // few days per step.
+    let lacking = packed
+        .iter()
+        .filter(|day| !indexed.contains(day) || !timed.contains(day))
+        .count();
     let steps = fill_blocking(&store.writer()).unwrap();
-    assert!(steps >= packed.len().div_ceil(super::DAYS_PER_STEP) as u64);
-    assert!(steps <= packed.len() as u64);
+    assert!(steps >= lacking.div_ceil(super::DAYS_PER_STEP) as u64);
+    assert!(steps <= lacking as u64);
     assert_eq!(fill_blocking(&store.writer()).unwrap(), 0);
-    let (_, indexed) = days_of(&store);
-    assert_eq!(indexed, packed);
+    assert_eq!(days_of(&store), (packed.clone(), packed.clone(), packed));
     assert_eq!(lines(&store), Vec::<String>::new());
     check_filtered(&store);
     store.close();
@@ -150,7 +181,7 @@ fn days_without_an_index_answer_the_same_and_the_writer_adds_them() {
 fn an_index_in_its_earlier_form_is_not_read_and_the_writer_replaces_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, _) = days_of(&store);
+    let (packed, _, _) = days_of(&store);
     store.close();
     // A database indexed before the index said how often a visit holds a
     // code: its indexes are under the earlier part, here bytes that would
@@ -193,54 +224,75 @@ fn an_index_in_its_earlier_form_is_not_read_and_the_writer_replaces_it() {
 }
 
 #[test]
-fn check_finds_a_wrong_or_damaged_index_and_the_writer_rebuilds_it() {
+fn check_finds_a_wrong_or_damaged_derived_part_and_the_writer_rebuilds_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, _) = days_of(&store);
+    let (packed, _, _) = days_of(&store);
     let (site, first, second) = (packed[0].0, packed[0].1, packed[1].1);
     store
         .writer()
         .run_blocking(move |conn| {
-            // The first day gets the second day's index (a valid index of
-            // other visits); the second a flipped byte.
-            conn.execute(
-                "UPDATE day_segments SET data = (SELECT data FROM day_segments \
-                 WHERE site_id = ?1 AND day = ?3 AND part = ?4) \
-                 WHERE site_id = ?1 AND day = ?2 AND part = ?4",
-                params![site, first, second, part::CODE_VISITS],
-            )?;
-            conn.execute(
-                "UPDATE day_segments SET data = CAST(x'00' || substr(data, 2) AS BLOB) \
-                 WHERE site_id = ?1 AND day = ?2 AND part = ?3",
-                params![site, second, part::CODE_VISITS],
-            )?;
+            // The first day gets the second day's part (valid, of other
+            // visits); the second a flipped byte.
+            for id in part::DERIVED {
+                conn.execute(
+                    "UPDATE day_segments SET data = (SELECT data FROM day_segments \
+                     WHERE site_id = ?1 AND day = ?3 AND part = ?4) \
+                     WHERE site_id = ?1 AND day = ?2 AND part = ?4",
+                    params![site, first, second, id],
+                )?;
+                conn.execute(
+                    "UPDATE day_segments SET data = CAST(x'00' || substr(data, 2) AS BLOB) \
+                     WHERE site_id = ?1 AND day = ?2 AND part = ?3",
+                    params![site, second, id],
+                )?;
+            }
             Ok(())
         })
         .unwrap();
     let found = lines(&store);
-    assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].contains("differs"), "{found:?}");
-    assert!(found[1].contains("checksum"), "{found:?}");
-    // A damaged index fails the queries that read it, as any damaged part
-    // does, naming its day.
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(found[0].contains("code index differs"), "{found:?}");
+    assert!(
+        found[1].contains("code index fails its checksum"),
+        "{found:?}"
+    );
+    assert!(found[2].contains("revenue times differ"), "{found:?}");
+    assert!(
+        found[3].contains("revenue times fail their checksum"),
+        "{found:?}"
+    );
+    // A damaged part fails the queries that read it, as any damaged part
+    // does, naming its day: the code index under a page filter, the revenue
+    // times without filters.
     let failed = store
         .reads()
         .with(|db| {
             let site_info = db.stats_site(SITE)?.unwrap();
-            let query = StatsQuery {
+            let query = |filters: &str| StatsQuery {
                 range: DayRange {
                     start: site_info.first_day.unwrap() - 1,
                     end: site_info.first_day.unwrap() + 21,
                 },
-                filters: mallard_core::filter::parse_filters("page==/pricing").unwrap(),
+                filters: mallard_core::filter::parse_filters(filters).unwrap(),
                 with_imported: false,
             };
-            Ok(db.stats_main(&site_info, &query))
+            Ok((
+                db.stats_main(&site_info, &query("page==/pricing")),
+                db.stats_revenue(&site_info, &query(MATCH_ALL), mallard_core::Interval::Day),
+            ))
         })
         .unwrap();
     assert!(
         matches!(
-            failed,
+            failed.0,
+            Err(crate::error::StoreError::DamagedSegment { day, .. }) if day == second
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        matches!(
+            failed.1,
             Err(crate::error::StoreError::DamagedSegment { day, .. }) if day == second
         ),
         "{failed:?}"
@@ -257,7 +309,7 @@ fn check_finds_a_wrong_or_damaged_index_and_the_writer_rebuilds_it() {
 fn a_day_whose_steps_are_damaged_is_passed_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
-    let (packed, _) = days_of(&store);
+    let (packed, _, _) = days_of(&store);
     let (site, day) = packed[2];
     store.writer().run_blocking(forget_all).unwrap();
     store
@@ -274,13 +326,14 @@ fn a_day_whose_steps_are_damaged_is_passed_once() {
     // Every other day gets its index; that one is left for `mallard check`,
     // which reports its segment as damaged.
     fill_blocking(&store.writer()).unwrap();
-    let (_, indexed) = days_of(&store);
+    let (_, indexed, timed) = days_of(&store);
     let expected: Vec<_> = packed
         .iter()
         .copied()
         .filter(|d| *d != (site, day))
         .collect();
     assert_eq!(indexed, expected);
+    assert_eq!(timed, expected);
     let damaged = store
         .reads()
         .with(|db| crate::segment_fold::damaged_segments(db.connection()))
