@@ -1,4 +1,4 @@
-//! Day segments' derived parts end to end (code indexes, revenue times):
+//! Day segments' derived parts end to end (code indexes, entry events):
 //! `mallard seed` writes them, the server adds them to days that have none
 //! (or have a code index in its earlier form), and answers page filters,
 //! breakdowns by page or event name under visit filters and the revenue
@@ -11,10 +11,10 @@ use serde_json::Value;
 const SITE: &str = "index.test";
 
 /// The part id of the code index, of its earlier form (without how often
-/// a visit holds a code), of the revenue times, and of the part every
+/// a visit holds a code), of the entry events, and of the part every
 /// packed day has.
 const CODE_VISITS: i64 = 12;
-const REVENUE_TIMES: i64 = 13;
+const ENTRY_EVENTS: i64 = 13;
 const CODE_VISITS_BEFORE_REPEATS: i64 = 11;
 const MARKER: i64 = 10;
 
@@ -32,7 +32,7 @@ fn days_with(home: &TestHome, part: i64) -> i64 {
 /// A page filter's answers (the totals and two breakdowns), the page and
 /// event breakdowns under a visit filter, which a day with the index counts
 /// from it alone, and the revenue without filters per day and per month,
-/// which a day with revenue times reads from them alone.
+/// which a day with entry events reads from them and its revenue alone.
 fn answers(server: &Server, key: &str) -> Vec<Value> {
     let filters = "filters=page%3D%3D%2Fpricing%3Bcountry%21%3DNowhere";
     let visits = "filters=source%21%3DNowhere";
@@ -57,7 +57,7 @@ fn the_server_adds_missing_derived_parts_answers_the_same_and_check_mends_a_wron
     let packed = days_with(&home, MARKER);
     assert!(packed >= 30, "{packed} packed days");
     assert_eq!(days_with(&home, CODE_VISITS), packed);
-    assert_eq!(days_with(&home, REVENUE_TIMES), packed);
+    assert_eq!(days_with(&home, ENTRY_EVENTS), packed);
 
     // Answers with every index, uncached.
     let env = [
@@ -80,13 +80,13 @@ fn the_server_adds_missing_derived_parts_answers_the_same_and_check_mends_a_wron
     home.database()
         .execute(
             "DELETE FROM day_segments WHERE part IN (?1, ?2)",
-            [CODE_VISITS, REVENUE_TIMES],
+            [CODE_VISITS, ENTRY_EVENTS],
         )
         .unwrap();
     let server = Server::start(&home, &env);
     assert_eq!(answers(&server, &key), with_index);
     wait_until("no derived parts added", || {
-        days_with(&home, CODE_VISITS) >= packed && days_with(&home, REVENUE_TIMES) >= packed
+        days_with(&home, CODE_VISITS) >= packed && days_with(&home, ENTRY_EVENTS) >= packed
     });
     assert_eq!(answers(&server, &key), with_index);
     server.stop();
@@ -109,11 +109,11 @@ fn the_server_adds_missing_derived_parts_answers_the_same_and_check_mends_a_wron
     assert_eq!(answers(&server, &key), with_index);
     server.stop();
 
-    // `mallard check` finds an index and revenue times that are another
+    // `mallard check` finds an index and entry events that are another
     // day's, and `--repair` deletes them all for the server to build again.
     let (ok, said) = home.check(&[]);
     assert!(ok, "{said}");
-    for part in [CODE_VISITS, REVENUE_TIMES] {
+    for part in [CODE_VISITS, ENTRY_EVENTS] {
         home.database()
             .execute(
                 "UPDATE day_segments SET data = (SELECT data FROM day_segments WHERE part = ?1 \
@@ -125,5 +125,5 @@ fn the_server_adds_missing_derived_parts_answers_the_same_and_check_mends_a_wron
     }
     let (found, _) = home.check_finds_and_repair_mends("2 derived part(s) of day segments");
     assert!(found.contains("code index differs"), "{found}");
-    assert!(found.contains("revenue times differ"), "{found}");
+    assert!(found.contains("entry events differ"), "{found}");
 }

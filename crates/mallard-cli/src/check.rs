@@ -71,7 +71,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     }
     if !report.derived_parts.is_empty() {
         bail!(
-            "{} derived part(s) of day segments (code indexes, revenue times) differ from \
+            "{} derived part(s) of day segments (code indexes, entry events) differ from \
              their days' other parts; run `mallard check --repair` with the server stopped to \
              delete them (the server builds them again):\n{}",
             report.derived_parts.len(),

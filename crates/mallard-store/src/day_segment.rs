@@ -55,9 +55,11 @@
 //!   optional: a day packed before it existed is read without it (part 11,
 //!   [`part::CODE_VISITS_BEFORE_REPEATS`], is an earlier form of it that is
 //!   no longer read);
-//! - [`part::REVENUE_TIMES`]: every amount of the day's events with its
-//!   event's time and currency ([`revenue_times`]), which the revenue of a
-//!   period without filters reads alone. Derived and optional too.
+//! - [`part::ENTRY_EVENTS`]: each event that carries revenue or properties
+//!   with its visit, code and time ([`entry_events`]), which the revenue of
+//!   a period without filters reads beside the revenue part instead of the
+//!   steps and times, and a count by code beside the code index instead of
+//!   the steps. Derived and optional too.
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -68,7 +70,7 @@
 
 mod code_entries;
 pub(crate) mod code_visits;
-pub(crate) mod revenue_times;
+pub(crate) mod entry_events;
 mod whole_visits;
 
 use rustc_hash::FxHashMap;
@@ -113,9 +115,10 @@ pub(crate) mod part {
     /// For each event code, the visits that hold it and how often
     /// ([`super::code_visits`]); optional, derived from the steps.
     pub(crate) const CODE_VISITS: i64 = 12;
-    /// Every amount with its event's time ([`super::revenue_times`]);
-    /// optional, derived from the visits.
-    pub(crate) const REVENUE_TIMES: i64 = 13;
+    /// The events that carry revenue or properties, with their visits,
+    /// codes and times ([`super::entry_events`]); optional, derived from
+    /// the visits.
+    pub(crate) const ENTRY_EVENTS: i64 = 13;
     /// How many parts a segment has (with the one no longer read).
     pub(crate) const COUNT: usize = 14;
     /// The part whose presence says a day is in this format: days packed
@@ -124,15 +127,15 @@ pub(crate) mod part {
     /// and are read from them until the writer packs them again.
     pub(crate) const MARKER: i64 = PROVENANCE;
     /// The largest part id.
-    pub(crate) const LAST: i64 = REVENUE_TIMES;
+    pub(crate) const LAST: i64 = ENTRY_EVENTS;
     /// The parts derived from the others, which days packed before they
     /// existed lack until the writer adds them ([`crate::derived_parts`]).
-    pub(crate) const DERIVED: [i64; 2] = [CODE_VISITS, REVENUE_TIMES];
+    pub(crate) const DERIVED: [i64; 2] = [CODE_VISITS, ENTRY_EVENTS];
 
     /// Whether a segment in the current format may lack part `id`: a
     /// derived part, which days packed before it existed do not have.
     pub(crate) const fn is_optional(id: i64) -> bool {
-        id == CODE_VISITS || id == CODE_VISITS_BEFORE_REPEATS || id == REVENUE_TIMES
+        id == CODE_VISITS || id == CODE_VISITS_BEFORE_REPEATS || id == ENTRY_EVENTS
     }
 }
 
@@ -326,8 +329,8 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
         (part::PROVENANCE, provenance_part),
         (part::CODE_VISITS, code_visits::from_pairs(code_pairs)),
         (
-            part::REVENUE_TIMES,
-            revenue_times::encode(day_start_ms, revenue_times::amounts(visits)),
+            part::ENTRY_EVENTS,
+            entry_events::encode(day_start_ms, &entry_events::of_visits(visits)),
         ),
     ]
     .into_iter()
@@ -1661,16 +1664,26 @@ pub(crate) fn parts_to_judge_codes(gate: &impl VisitGate) -> [bool; part::COUNT]
 }
 
 /// The parts [`fold_codes`] reads: those of [`parts_to_judge_codes`], the
-/// visitors and the code index; and the steps with the entries the gate
-/// counts beside the codes ([`VisitGate::entries_beside_codes`]).
+/// visitors and the code index; and the entry events with the entries the
+/// gate counts beside the codes ([`VisitGate::entries_beside_codes`]). A
+/// day without its entry events needs [`steps_for_entries`] too.
 pub(crate) fn parts_for_codes(gate: &impl VisitGate) -> [bool; part::COUNT] {
     let mut wanted = parts_to_judge_codes(gate);
     wanted[part::VISITORS as usize] = true;
     wanted[part::CODE_VISITS as usize] = true;
     let entries = gate.entries_beside_codes();
-    wanted[part::STEPS as usize] = entries.any();
+    wanted[part::ENTRY_EVENTS as usize] = entries.any();
     wanted[part::REVENUE as usize] = entries.revenue;
     wanted[part::PROPS as usize] = entries.props;
+    wanted
+}
+
+/// The part [`fold_codes`] reads beside [`parts_for_codes`] on a day
+/// without its entry events (packed before they existed): the steps,
+/// through which the entries the gate counts find their visits and codes.
+pub(crate) fn steps_for_entries(gate: &impl VisitGate) -> [bool; part::COUNT] {
+    let mut wanted = [false; part::COUNT];
+    wanted[part::STEPS as usize] = gate.entries_beside_codes().any();
     wanted
 }
 
@@ -1765,29 +1778,36 @@ pub(crate) fn fold_codes(
                 .map(|part| part.ok_or(Damaged))
                 .transpose()
         };
-        code_entries::walk(
-            parts[part::STEPS as usize].ok_or(Damaged)?,
-            count,
-            (
-                get(entries.revenue, part::REVENUE)?,
-                get(entries.props, part::PROPS)?,
-            ),
-            selection.as_deref(),
-            |event| {
-                if !gate.may_count_code(event.code) {
-                    return;
-                }
-                match visitor_of(event.visit) {
-                    Some(visitor_id) => each(CodeCount::Entry(CodeEntry {
-                        code: event.code,
-                        visitor_id,
-                        revenue: event.revenue,
-                        props: event.props,
-                    })),
-                    None => damaged = true,
-                }
-            },
-        )?;
+        let read = (
+            get(entries.revenue, part::REVENUE)?,
+            get(entries.props, part::PROPS)?,
+        );
+        let counted = |event: code_entries::EntryEvent<'_>| {
+            if !gate.may_count_code(event.code) {
+                return;
+            }
+            match visitor_of(event.visit) {
+                Some(visitor_id) => each(CodeCount::Entry(CodeEntry {
+                    code: event.code,
+                    visitor_id,
+                    revenue: event.revenue,
+                    props: event.props,
+                })),
+                None => damaged = true,
+            }
+        };
+        match parts[part::ENTRY_EVENTS as usize] {
+            Some(events) => {
+                code_entries::walk_indexed(events, count, read, selection.as_deref(), counted)?;
+            }
+            None => code_entries::walk(
+                parts[part::STEPS as usize].ok_or(Damaged)?,
+                count,
+                read,
+                selection.as_deref(),
+                counted,
+            )?,
+        }
     }
     if damaged {
         return Err(Damaged);
@@ -2004,9 +2024,12 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
         );
         code_entries::walk(steps, count, entries, None, |_| {}).ok()?;
     }
-    // And the revenue times, as the revenue without filters reads them.
-    if let Some(amounts) = unsealed[part::REVENUE_TIMES as usize] {
-        revenue_times::read(0, amounts, |_| {}).ok()?;
+    // And the entry events, as the revenue without filters reads them.
+    if let (Some(events), Some(revenue)) = (
+        unsealed[part::ENTRY_EVENTS as usize],
+        unsealed[part::REVENUE as usize],
+    ) {
+        entry_events::amounts(0, events, revenue, |_| {}).ok()?;
     }
     Some(seen)
 }

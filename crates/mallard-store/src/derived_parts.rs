@@ -1,13 +1,13 @@
 //! The derived parts of the day segments packed before those parts existed
 //! (migration-free: the parts are optional), added by the writer a few days
 //! per step, and checked by `mallard check`: the code index
-//! ([`crate::day_segment::code_visits`]) and the revenue times
-//! ([`crate::day_segment::revenue_times`]).
+//! ([`crate::day_segment::code_visits`]) and the entry events
+//! ([`crate::day_segment::entry_events`]).
 //!
 //! A segment written from now on has both; a day without the code index is
-//! read by searching its visits' codes, and a day without its revenue
-//! times by finding the amounts among its visits, which give the same
-//! answers more slowly. A day indexed before the index said how often a
+//! read by searching its visits' codes, and a day without its entry events
+//! by finding the events that carry revenue or properties through its
+//! steps, which give the same answers more slowly. A day indexed before the index said how often a
 //! visit holds a code has it as [`part::CODE_VISITS_BEFORE_REPEATS`], which
 //! is not read: the writer builds such a day's index again and deletes the
 //! earlier one. Once no closed day is left to pack, the writer's
@@ -21,7 +21,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::day_segment::{self, Damaged, code_visits, part, revenue_times};
+use crate::day_segment::{self, Damaged, code_visits, entry_events, part};
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
 
@@ -34,7 +34,7 @@ const DAYS_PER_STEP: usize = 8;
 const STEP_BUDGET: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// The gauge of whether the writer is adding derived parts (code indexes,
-/// revenue times) to older days.
+/// entry events) to older days.
 pub const BUILDING_GAUGE: &str = "mallard_code_indexes_building";
 
 /// Where [`fill_step`] goes on from: the last `(site, day)` it visited.
@@ -64,12 +64,12 @@ fn build_for(
     day: i64,
     id: i64,
 ) -> Result<Result<Vec<u8>, Damaged>, StoreError> {
-    if id == part::REVENUE_TIMES {
-        let wanted = day_segment::parts_for(revenue_times::build_columns());
+    if id == part::ENTRY_EVENTS {
+        let wanted = day_segment::parts_for(entry_events::build_columns());
         return Ok(
             match crate::segment_fold::load_parts(conn, site, day, wanted) {
                 Ok(Some(parts)) => {
-                    revenue_times::build(day * DAY_MS, &day_segment::borrow_parts(&parts))
+                    entry_events::build(day * DAY_MS, &day_segment::borrow_parts(&parts))
                 }
                 Ok(None) | Err(StoreError::DamagedSegment { .. }) => Err(Damaged),
                 Err(other) => return Err(other),
@@ -87,8 +87,8 @@ fn build_for(
 
 /// What a derived part is, for the log.
 fn described(id: i64) -> &'static str {
-    if id == part::REVENUE_TIMES {
-        "revenue times"
+    if id == part::ENTRY_EVENTS {
+        "entry events"
     } else {
         "code index"
     }
@@ -97,9 +97,9 @@ fn described(id: i64) -> &'static str {
 /// What `mallard check` says of a derived part `id` that fails its
 /// checksum (`damaged`) or differs from the one the day's other parts give.
 fn wrong(id: i64, damaged: bool) -> &'static str {
-    match (id == part::REVENUE_TIMES, damaged) {
-        (true, true) => "the revenue times fail their checksum",
-        (true, false) => "the revenue times differ from the day's events",
+    match (id == part::ENTRY_EVENTS, damaged) {
+        (true, true) => "the entry events fail their checksum",
+        (true, false) => "the entry events differ from the day's events",
         (false, true) => "the code index fails its checksum",
         (false, false) => "the code index differs from the day's steps",
     }

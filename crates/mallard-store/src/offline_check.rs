@@ -8,7 +8,7 @@
 //! every day segment, verifying its checksums, counts the stored goal
 //! days again ([`crate::goal_days::differences`]) and adds each rollup span
 //! up again from its days ([`crate::rollup_spans::differences`]), and every
-//! day's derived parts (its code index, its revenue times) against the parts
+//! day's derived parts (its code index, its entry events) against the parts
 //! they come from ([`crate::derived_parts::differences`]).
 
 use std::path::Path;
@@ -39,7 +39,7 @@ pub struct DatabaseCheck {
     /// The rollup spans that differ from their days added up again
     /// ([`crate::rollup_spans::differences`]); not run on a damaged file.
     pub rollup_spans: Vec<String>,
-    /// The day segments' derived parts (code indexes, revenue times) that
+    /// The day segments' derived parts (code indexes, entry events) that
     /// differ from the parts they come from or fail their checksums
     /// ([`crate::derived_parts::differences`]); not run on a damaged file.
     pub derived_parts: Vec<String>,

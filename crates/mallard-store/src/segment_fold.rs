@@ -257,6 +257,17 @@ fn load_record_day(
             )? {
                 return Ok(None);
             }
+            if parts[part::ENTRY_EVENTS as usize].is_none()
+                && !load_more(
+                    conn,
+                    site,
+                    day,
+                    &mut parts,
+                    day_segment::steps_for_entries(gate),
+                )?
+            {
+                return Ok(None);
+            }
             if parts[part::CODE_VISITS as usize].is_some() {
                 // What the index does not tell is decoded through the
                 // gate beside it, with the parts that gate needs.
@@ -885,7 +896,7 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
         .prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")?
         .query_map(params![part::MARKER], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    // The derived parts (the code index, the revenue times) are checked by
+    // The derived parts (the code index, the entry events) are checked by
     // [`crate::derived_parts`], and a bad one is rebuilt, not a reason to
     // drop the day.
     let columns = Columns {

@@ -8,9 +8,11 @@
 //! index. The steps part tells each visit's events: the number of its codes,
 //! counted eight bytes at a time ([`super::events_at`]), says where its
 //! events end. Only a visit that holds an entry has its codes read, up to
-//! that entry's event.
+//! that entry's event. A day with its entry events part
+//! ([`super::entry_events`]) reads each entry's visit and code there
+//! instead, without the steps ([`walk_indexed`]).
 
-use super::{Damaged, Entries, STEPS_FORMAT, events_at, next_codes};
+use super::{Damaged, Entries, STEPS_FORMAT, entry_events, events_at, next_codes};
 use crate::varint::get_varint;
 
 /// One event that carries an entry: its visit's position in the day, its
@@ -96,6 +98,63 @@ pub(super) fn walk(
         }
         first_event = end;
     }
+    if !revenue.as_ref().is_none_or(Entries::finished)
+        || !props.as_ref().is_none_or(Entries::finished)
+    {
+        return Err(Damaged);
+    }
+    Ok(())
+}
+
+/// [`walk`] from the day's (unsealed) entry events part `events`
+/// ([`entry_events`]) instead of its steps: each entry's visit and code are
+/// read there. An entry event that no entry names, or an entry that no
+/// entry event names, makes the day [`Damaged`].
+pub(super) fn walk_indexed(
+    events: &[u8],
+    count: usize,
+    (revenue, props): (Option<&[u8]>, Option<&[u8]>),
+    selected: Option<&[bool]>,
+    mut each: impl FnMut(EntryEvent<'_>),
+) -> Result<(), Damaged> {
+    let mut revenue = revenue.map(Entries::new).transpose()?;
+    let mut props = props.map(Entries::new).transpose()?;
+    let mut pairs = Vec::new();
+    // The entry events name the events of both parts; a query that reads
+    // one of them passes over the others.
+    entry_events::read(0, events, |event| {
+        if event.visit >= count {
+            return Err(Damaged);
+        }
+        let upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
+        if upcoming < event.index {
+            return Err(Damaged);
+        }
+        if upcoming > event.index {
+            return Ok(());
+        }
+        let mut amount = (None, None);
+        if let Some(entries) = revenue.as_mut()
+            && entries.next == event.index
+        {
+            amount = entries.pair(event.index)?;
+        }
+        pairs.clear();
+        if let Some(entries) = props.as_mut()
+            && entries.next == event.index
+        {
+            entries.props(event.index, |key, value| pairs.push((key, value)))?;
+        }
+        if selected.is_none_or(|selected| selected.get(event.visit) == Some(&true)) {
+            each(EntryEvent {
+                visit: event.visit,
+                code: event.code,
+                revenue: amount,
+                props: &pairs,
+            });
+        }
+        Ok(())
+    })?;
     if !revenue.as_ref().is_none_or(Entries::finished)
         || !props.as_ref().is_none_or(Entries::finished)
     {

@@ -575,35 +575,58 @@ proptest! {
     }
 
     #[test]
-    fn the_revenue_times_hold_every_amount_with_its_events_time(visits in day()) {
+    fn the_entry_events_name_each_event_with_an_entry_and_its_amounts(visits in day()) {
         let parts = encode(10 * DAY_MS, &visits);
-        let stored = parts
-            .iter()
-            .find(|(id, _)| *id == part::REVENUE_TIMES)
-            .map(|(_, bytes)| unseal(bytes).unwrap())
-            .unwrap();
+        let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap();
+        let (stored, revenue) = (payload(part::ENTRY_EVENTS), payload(part::REVENUE));
         let mut read = Vec::new();
-        revenue_times::read(10 * DAY_MS, stored, |amount| read.push(amount)).unwrap();
+        entry_events::read(10 * DAY_MS, stored, |event| {
+            read.push(event);
+            Ok(())
+        })
+        .unwrap();
+        let mut expected = Vec::new();
+        let mut index = 0u64;
+        for (at, visit) in visits.iter().enumerate() {
+            for event in &visit.events {
+                if event.revenue_micros.is_some()
+                    || event.currency.is_some()
+                    || !visit.props_of(event).is_empty()
+                {
+                    expected.push(entry_events::EntryEvent {
+                        index,
+                        visit: at,
+                        code: step_code(event.code, event.pageview),
+                        ts: event.ts,
+                    });
+                }
+                index += 1;
+            }
+        }
+        prop_assert_eq!(read, expected);
+        // Beside the revenue part, every amount at its event's time.
+        let mut amounts = Vec::new();
+        entry_events::amounts(10 * DAY_MS, stored, revenue, |amount| amounts.push(amount)).unwrap();
         let expected: Vec<_> = visits
             .iter()
             .flat_map(|visit| &visit.events)
             .filter_map(|event| {
-                Some(revenue_times::TimedAmount {
+                Some(entry_events::TimedAmount {
                     ts: event.ts,
                     micros: event.revenue_micros?,
                     currency: event.currency.unwrap_or(0),
                 })
             })
             .collect();
-        prop_assert_eq!(read, expected);
+        prop_assert_eq!(amounts, expected);
         // Built again from the other parts, as for a day packed before the
         // part existed, it is the same.
         let mut unsealed: DayParts<'_> = [None; part::COUNT];
         for (id, bytes) in &parts {
             unsealed[*id as usize] = Some(unseal(bytes).unwrap());
         }
-        unsealed[part::REVENUE_TIMES as usize] = None;
-        prop_assert_eq!(revenue_times::build(10 * DAY_MS, &unsealed).unwrap(), stored);
+        unsealed[part::ENTRY_EVENTS as usize] = None;
+        prop_assert_eq!(entry_events::build(10 * DAY_MS, &unsealed).unwrap(), stored);
     }
 
     #[test]
@@ -996,6 +1019,7 @@ proptest! {
         let parts = encode(10 * DAY_MS, &visits);
         let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap().to_vec();
         let (steps, revenue, props) = (payload(part::STEPS), payload(part::REVENUE), payload(part::PROPS));
+        let entry_events = payload(part::ENTRY_EVENTS);
         let selected: Vec<bool> = (0..visits.len()).map(|v| v % every == 0).collect();
         type Told = (usize, u64, (Option<i64>, Option<i64>), Vec<(i64, i64)>);
         for with_props in [true, false] {
@@ -1021,6 +1045,17 @@ proptest! {
                 |event| told.push((event.visit, event.code, event.revenue, event.props.to_vec())),
             )
             .unwrap();
+            prop_assert_eq!(&told, &expected);
+            // The same from the entry events instead of the steps.
+            let mut told: Vec<Told> = Vec::new();
+            code_entries::walk_indexed(
+                &entry_events,
+                visits.len(),
+                (Some(&revenue), with_props.then_some(&props[..])),
+                Some(&selected),
+                |event| told.push((event.visit, event.code, event.revenue, event.props.to_vec())),
+            )
+            .unwrap();
             prop_assert_eq!(told, expected);
         }
         // An entry past the day's last event is damage.
@@ -1030,6 +1065,20 @@ proptest! {
         beyond.extend([1, 2]);
         prop_assert_eq!(
             code_entries::walk(&steps, visits.len(), (Some(&beyond), None), None, |_| {}).err(),
+            Some(Damaged)
+        );
+        // So is, from the entry events, an entry whose event they do not
+        // name, or an entry event of a visit beyond the day's.
+        prop_assert_eq!(
+            code_entries::walk_indexed(&entry_events, visits.len(), (Some(&beyond), None), None, |_| {}).err(),
+            Some(Damaged)
+        );
+        let mut stray = Vec::new();
+        for varint in [1, 0, visits.len() as u64, 0, 0] {
+            put_varint(&mut stray, varint);
+        }
+        prop_assert_eq!(
+            code_entries::walk_indexed(&stray, visits.len(), (None, None), None, |_| {}).err(),
             Some(Damaged)
         );
     }
@@ -1270,10 +1319,10 @@ proptest! {
             // an entries list followed by nothing, may still be consistent;
             // whatever decodes must not panic.
             let _ = decode_all(10 * DAY_MS, &damaged, Columns::ALL, (i64::MIN, i64::MAX));
-            // The revenue times say how many amounts they hold: any cut or
-            // extension is damaged.
-            if parts[which].0 == part::REVENUE_TIMES {
-                prop_assert_eq!(revenue_times::read(10 * DAY_MS, &changed, |_| {}), Err(Damaged));
+            // The entry events say how many they hold: any cut or extension
+            // is damaged.
+            if parts[which].0 == part::ENTRY_EVENTS {
+                prop_assert_eq!(entry_events::read(10 * DAY_MS, &changed, |_| Ok(())), Err(Damaged));
             }
         }
     }

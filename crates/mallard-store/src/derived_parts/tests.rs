@@ -1,4 +1,4 @@
-//! Derived parts (code indexes, revenue times): a database whose days have
+//! Derived parts (code indexes, entry events): a database whose days have
 //! none, or have code indexes in their earlier form, answers the same, the
 //! writer adds them, `mallard check` finds a wrong one, and a day whose
 //! steps are damaged is passed, not retried forever.
@@ -42,7 +42,7 @@ fn store_twenty_days(dir: &std::path::Path) -> Store {
 
 /// Every query with filters on a page, an event name and a page with a
 /// visit attribute, and with a filter that always holds (as without
-/// filters: the revenue from the revenue times), against the events, over
+/// filters: the revenue from the entry events), against the events, over
 /// the whole data.
 fn check_filtered(store: &Store) {
     store
@@ -78,7 +78,7 @@ fn check_filtered(store: &Store) {
 type Days = Vec<(i64, i64)>;
 
 /// `(site, day)` of every packed day, of those with a code index, and of
-/// those with revenue times.
+/// those with entry events.
 fn packed_and_derived(conn: &Connection) -> (Days, Days, Days) {
     let days = |id: i64| -> Days {
         conn.prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")
@@ -91,7 +91,7 @@ fn packed_and_derived(conn: &Connection) -> (Days, Days, Days) {
     (
         days(part::MARKER),
         days(part::CODE_VISITS),
-        days(part::REVENUE_TIMES),
+        days(part::ENTRY_EVENTS),
     )
 }
 
@@ -126,14 +126,14 @@ fn days_without_derived_parts_answer_the_same_and_the_writer_adds_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_twenty_days(dir.path());
     let (packed, indexed, timed) = days_of(&store);
-    // Days packed from now on have their index and revenue times.
+    // Days packed from now on have their index and entry events.
     assert!(packed.len() >= 15, "{packed:?}");
     assert_eq!(indexed, packed);
     assert_eq!(timed, packed);
     assert_eq!(lines(&store), Vec::<String>::new());
     check_filtered(&store);
 
-    // A database from before: no day has an index or revenue times (and a
+    // A database from before: no day has an index or entry events (and a
     // writer that does not write behind, which would add them). It answers
     // the same.
     store.close();
@@ -143,7 +143,7 @@ fn days_without_derived_parts_answer_the_same_and_the_writer_adds_them() {
     assert_eq!(days_of(&store), (packed.clone(), Vec::new(), Vec::new()));
     check_filtered(&store);
 
-    // Days with revenue times and days without, alternating, answer the
+    // Days with entry events and days without, alternating, answer the
     // same too.
     store
         .writer()
@@ -152,7 +152,7 @@ fn days_without_derived_parts_answer_the_same_and_the_writer_adds_them() {
             super::fill_step(conn, &mut cursor)?;
             conn.execute(
                 "DELETE FROM day_segments WHERE part = ?1 AND day % 2 = 0",
-                params![part::REVENUE_TIMES],
+                params![part::ENTRY_EVENTS],
             )?;
             Ok(())
         })
@@ -257,14 +257,14 @@ fn check_finds_a_wrong_or_damaged_derived_part_and_the_writer_rebuilds_it() {
         found[1].contains("code index fails its checksum"),
         "{found:?}"
     );
-    assert!(found[2].contains("revenue times differ"), "{found:?}");
+    assert!(found[2].contains("entry events differ"), "{found:?}");
     assert!(
-        found[3].contains("revenue times fail their checksum"),
+        found[3].contains("entry events fail their checksum"),
         "{found:?}"
     );
     // A damaged part fails the queries that read it, as any damaged part
-    // does, naming its day: the code index under a page filter, the revenue
-    // times without filters.
+    // does, naming its day: the code index under a page filter, the entry
+    // events without filters.
     let failed = store
         .reads()
         .with(|db| {

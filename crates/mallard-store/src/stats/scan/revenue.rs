@@ -3,11 +3,12 @@
 //! per bucket of a time series, counted from the events the filters select.
 //! Amounts of different currencies are never added together.
 //!
-//! Without filters, a packed day with revenue times
-//! ([`crate::day_segment::revenue_times`]) is read from them alone: a few
-//! hundred amounts instead of the day's visits. Its amounts are those of
-//! the visits that start on it, so the other days (kept as rows, or packed
-//! before the part existed) are counted from the visits that start on them.
+//! Without filters, a packed day with entry events
+//! ([`crate::day_segment::entry_events`]) is read from them and its revenue
+//! part alone: a few hundred events instead of the day's visits. Its
+//! amounts are those of the visits that start on it, so the other days
+//! (kept as rows, or packed before the part existed) are counted from the
+//! visits that start on them.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 
 use super::{EventNeed, Screen, Tally, Visits, Window, bucket_key, run_screened_over};
-use crate::day_segment::{self, Damaged, part, revenue_times};
+use crate::day_segment::{self, Damaged, entry_events, part};
 use crate::error::StoreError;
 use crate::stats::period_source::reach_back;
 use crate::stats::predicate::Predicate;
@@ -138,8 +139,8 @@ fn from_visits<'a>(
 }
 
 /// The revenue of `range` under `everything`, a predicate without
-/// conditions: the days with revenue times from them, the visits that
-/// start on the other days from their events.
+/// conditions: the days with entry events from them and their revenue
+/// parts, the visits that start on the other days from their events.
 fn unfiltered<'a>(
     conn: &Connection,
     site: &'a SiteInfo,
@@ -163,13 +164,17 @@ fn unfiltered<'a>(
         }
         Ok::<_, StoreError>(())
     };
+    // Each day with entry events, with its revenue part (every packed day
+    // has one): the two rows of a day come one after the other.
     let mut stmt = conn.prepare_cached(
-        "SELECT day, data FROM day_segments WHERE site_id = ?1 AND part = ?2 \
-         AND day >= ?3 AND day < ?4 ORDER BY day",
+        "SELECT r.day, e.data, r.data FROM day_segments e JOIN day_segments r \
+         ON r.site_id = e.site_id AND r.day = e.day AND r.part = ?3 \
+         WHERE e.site_id = ?1 AND e.part = ?2 AND e.day >= ?4 AND e.day < ?5 ORDER BY e.day",
     )?;
     let mut days = stmt.query(params![
         site.id,
-        part::REVENUE_TIMES,
+        part::ENTRY_EVENTS,
+        part::REVENUE,
         counted_to.div_euclid(DAY_MS),
         to_ms.div_euclid(DAY_MS) + 1
     ])?;
@@ -183,11 +188,11 @@ fn unfiltered<'a>(
             site_id: site.id,
             day,
         };
-        let ValueRef::Blob(sealed) = row.get_ref(1)? else {
-            return Err(damaged());
+        let unsealed = |at: usize| match row.get_ref(at)? {
+            ValueRef::Blob(sealed) => day_segment::unseal(sealed).map_err(|Damaged| damaged()),
+            _ => Err(damaged()),
         };
-        let amounts = day_segment::unseal(sealed).map_err(|Damaged| damaged())?;
-        revenue_times::read(day_start, amounts, |amount| {
+        entry_events::amounts(day_start, unsealed(1)?, unsealed(2)?, |amount| {
             if window.contains(amount.ts) {
                 tally.add(amount.currency, amount.ts, amount.micros);
             }
