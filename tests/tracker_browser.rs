@@ -3,14 +3,18 @@
 //! `mallard.js` from the server, and the events it sends land in the database:
 //! the page view on load, a queued custom event with props and revenue, a
 //! single-page-app navigation, and the opt-in events of a 404 page, an
-//! outbound link and a file download. Needs Debian's `chromium` (`.ci/run` installs it).
+//! outbound link and a file download, each counted under its ready-made
+//! goal. Needs Debian's `chromium` (`.ci/run` installs it).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use mallard_e2e::{BROWSER_UA, Server, TestHome};
+use mallard_e2e::{
+    BROWSER_UA, Server, TestHome, call_with_key, create_api_key, get_with_key, sign_in,
+};
+use serde_json::json;
 
 /// Serves `page` for every request on a free port, until the test ends.
 fn serve_page(page: String) -> u16 {
@@ -135,9 +139,11 @@ window.addEventListener('load', function () {{
 }
 
 #[test]
-fn a_404_page_an_outbound_click_and_a_download_arrive_as_their_events() {
+fn a_404_page_an_outbound_click_and_a_download_arrive_as_their_events_and_count_as_goals() {
     let home = TestHome::new();
-    let server = Server::start(&home, &[]);
+    let server = Server::start(&home, &[("MALLARD_ADMIN_PASSWORD", "a long password")]);
+    let session = sign_in(&server, "a long password");
+    let admin = create_api_key(&server, &session, "Admin");
     // A 404 page (its template carries `data-404`) with two links, clicked
     // once the tracker has loaded; the page keeps itself from navigating.
     let page = format!(
@@ -161,6 +167,63 @@ window.addEventListener('load', function () {{
     let dom = open_in_chromium(serve_page(page));
     assert!(dom.contains("clicked"), "page did not run: {dom}");
     wait_for_events(&server, 4);
+    // The three events as the ready-made goals of Settings → Goals: each
+    // converts once, and its property breaks it down under its filter.
+    for event in ["Outbound Link: Click", "File Download", "404"] {
+        let response = call_with_key(
+            &server,
+            reqwest::Method::POST,
+            "/api/goals",
+            &admin,
+            Some(json!({"site_id": "tracker404.test", "event_name": event})),
+        );
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED, "{event}");
+    }
+    let query = "site_id=tracker404.test&period=day";
+    let goals = get_with_key(&server, &admin, &format!("/api/stats/goals?{query}"));
+    let converted: Vec<(String, i64, i64)> = goals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|goal| {
+            (
+                goal["goal"].as_str().unwrap().to_owned(),
+                goal["unique_conversions"].as_i64().unwrap(),
+                goal["total_conversions"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    for event in ["Outbound Link: Click", "File Download", "404"] {
+        assert!(
+            converted.contains(&(event.to_owned(), 1, 1)),
+            "{event}: {goals}"
+        );
+    }
+    let broken_down = |goal: &str, key: &str| {
+        let filters = format!("goal=={goal}")
+            .replace(' ', "%20")
+            .replace(':', "%3A");
+        let rows = get_with_key(
+            &server,
+            &admin,
+            &format!("/api/stats/breakdown/props/{key}?{query}&filters={filters}"),
+        );
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["value"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        broken_down("Outbound Link: Click", "url"),
+        ["https://example.org/elsewhere?x=1"]
+    );
+    let downloaded = broken_down("File Download", "url");
+    assert!(
+        downloaded.len() == 1 && downloaded[0].ends_with("/files/report.pdf"),
+        "{downloaded:?}"
+    );
+    assert_eq!(broken_down("404", "path"), ["/"]);
     server.terminate();
     let props = |name: &str| home.read(|db| db.event_props("tracker404.test", name));
     assert_eq!(
