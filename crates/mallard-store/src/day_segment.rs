@@ -330,7 +330,7 @@ pub(crate) fn encode(day_start_ms: i64, visits: &[VisitRecord]) -> Vec<(i64, Vec
         (part::CODE_VISITS, code_visits::from_pairs(code_pairs)),
         (
             part::ENTRY_EVENTS,
-            entry_events::encode(day_start_ms, &entry_events::of_visits(visits)),
+            entry_events::encode(day_start_ms, visits.len(), &entry_events::of_visits(visits)),
         ),
     ]
     .into_iter()
@@ -2029,7 +2029,7 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
         unsealed[part::ENTRY_EVENTS as usize],
         unsealed[part::REVENUE as usize],
     ) {
-        entry_events::amounts(0, events, revenue, |_| {}).ok()?;
+        entry_events::amounts(0, (events, revenue), None, |_| {}).ok()?;
     }
     Some(seen)
 }

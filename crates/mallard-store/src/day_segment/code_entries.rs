@@ -117,15 +117,15 @@ pub(super) fn walk_indexed(
     selected: Option<&[bool]>,
     mut each: impl FnMut(EntryEvent<'_>),
 ) -> Result<(), Damaged> {
+    if entry_events::visits(events)? != count {
+        return Err(Damaged);
+    }
     let mut revenue = revenue.map(Entries::new).transpose()?;
     let mut props = props.map(Entries::new).transpose()?;
     let mut pairs = Vec::new();
     // The entry events name the events of both parts; a query that reads
     // one of them passes over the others.
     entry_events::read(0, events, |event| {
-        if event.visit >= count {
-            return Err(Damaged);
-        }
         let upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
         if upcoming < event.index {
             return Err(Damaged);

@@ -7,7 +7,8 @@
 //! only the steps, the start times and the event times tell, read from the
 //! day's first visit on. This part says it for the few events that carry
 //! entries (a few hundred of a day's tens of thousands of events), so that
-//! the revenue without filters reads it beside the revenue part alone
+//! the revenue without filters, or with filters on visit attributes only,
+//! reads it beside the revenue part (and the attributes) alone
 //! ([`amounts`]), and a count by code that also counts revenue and
 //! properties (the Goals card) walks it instead of the steps
 //! ([`super::code_entries::walk_indexed`]).
@@ -17,8 +18,9 @@
 //! existed ([`build`], from [`crate::derived_parts`]); a day without it is
 //! read from its steps.
 //!
-//! The format: `varint(events)`, then per event that carries an entry, in
-//! event order, `varint(gap)` (its index among the day's events, counted
+//! The format: `varint(visits)` (the day's, so that a reader needs no other
+//! part to know them), `varint(events)`, then per event that carries an
+//! entry, in event order, `varint(gap)` (its index among the day's events, counted
 //! from the one after the previous entry event's), `varint(visit - the
 //! previous entry event's visit)` (in start order; the first from 0), its
 //! step code as a varint and `zigzag(time - the day's start)` in ms.
@@ -84,10 +86,11 @@ fn add_visit(found: &mut Vec<EntryEvent>, index: &mut u64, position: usize, visi
     }
 }
 
-/// The (unsealed) part of the day starting at `day_start_ms` that holds
-/// `events`, in event order.
-pub(crate) fn encode(day_start_ms: i64, events: &[EntryEvent]) -> Vec<u8> {
-    let mut part = Vec::with_capacity(4 + events.len() * 8);
+/// The (unsealed) part of the day starting at `day_start_ms`, of `visits`
+/// visits, that holds `events`, in event order.
+pub(crate) fn encode(day_start_ms: i64, visits: usize, events: &[EntryEvent]) -> Vec<u8> {
+    let mut part = Vec::with_capacity(8 + events.len() * 8);
+    put_varint(&mut part, visits as u64);
     put_varint(&mut part, events.len() as u64);
     let (mut next, mut visit) = (0u64, 0usize);
     for event in events {
@@ -101,6 +104,11 @@ pub(crate) fn encode(day_start_ms: i64, events: &[EntryEvent]) -> Vec<u8> {
     part
 }
 
+/// How many visits the day of the (unsealed) part holds.
+pub(crate) fn visits(part: &[u8]) -> Result<usize, Damaged> {
+    usize::try_from(get_varint(part, &mut 0).ok_or(Damaged)?).map_err(|_| Damaged)
+}
+
 /// Hands `each` every event of the (unsealed) part of the day starting at
 /// `day_start_ms`, in order. A part that ends early, holds more than its
 /// events, or names an index, a visit or a time out of range is
@@ -112,12 +120,16 @@ pub(crate) fn read(
 ) -> Result<(), Damaged> {
     let mut at = 0;
     let mut next = || get_varint(part, &mut at).ok_or(Damaged);
+    let visits = next()?;
     let count = next()?;
     let (mut index, mut visit) = (0u64, 0usize);
     for _ in 0..count {
         index = index.checked_add(next()?).ok_or(Damaged)?;
         let gap = usize::try_from(next()?).map_err(|_| Damaged)?;
         visit = visit.checked_add(gap).ok_or(Damaged)?;
+        if visit as u64 >= visits {
+            return Err(Damaged);
+        }
         let code = next()?;
         let ts = day_start_ms.checked_add(unzigzag(next()?)).ok_or(Damaged)?;
         each(EntryEvent {
@@ -135,21 +147,26 @@ pub(crate) fn read(
     }
 }
 
-/// Hands `each` every amount of the day starting at `day_start_ms`, at its
-/// event's time, from the (unsealed) entry events part `events` and revenue
-/// part `revenue`. A revenue entry whose event the entry events do not name
-/// makes the day [`Damaged`].
+/// Hands `each` every amount of the visits of the day starting at
+/// `day_start_ms` that `selected` selects (`None`: every visit, else one
+/// flag per visit), at its event's time, from the (unsealed) entry events
+/// part `events` and revenue part `revenue`. A revenue entry whose event the
+/// entry events do not name makes the day [`Damaged`].
 pub(crate) fn amounts(
     day_start_ms: i64,
-    events: &[u8],
-    revenue: &[u8],
+    (events, revenue): (&[u8], &[u8]),
+    selected: Option<&[bool]>,
     mut each: impl FnMut(TimedAmount),
 ) -> Result<(), Damaged> {
+    if selected.is_some_and(|selected| Ok(selected.len()) != visits(events)) {
+        return Err(Damaged);
+    }
     let mut entries = Entries::new(revenue)?;
     read(day_start_ms, events, |event| {
         if entries.next == event.index {
             let (micros, currency) = entries.pair(event.index)?;
-            if let Some(micros) = micros {
+            let taken = selected.is_none_or(|selected| selected[event.visit]);
+            if let Some(micros) = micros.filter(|_| taken) {
                 each(TimedAmount {
                     ts: event.ts,
                     micros,
@@ -183,7 +200,7 @@ pub(crate) fn build_columns() -> Columns {
 /// (unsealed) parts, those of [`build_columns`]: for a day packed before
 /// the part existed, and for `mallard check` to compare a stored one with.
 pub(crate) fn build(day_start_ms: i64, parts: &DayParts<'_>) -> Result<Vec<u8>, Damaged> {
-    let (mut found, mut index, mut position) = (Vec::new(), 0u64, 0usize);
+    let (mut found, mut index, mut visits) = (Vec::new(), 0u64, 0usize);
     let mut record = VisitRecord::default();
     decode(
         day_start_ms,
@@ -194,9 +211,9 @@ pub(crate) fn build(day_start_ms: i64, parts: &DayParts<'_>) -> Result<Vec<u8>, 
         &|_: &VisitRecord| Take::Events,
         None,
         |visit| {
-            add_visit(&mut found, &mut index, position, visit);
-            position += 1;
+            add_visit(&mut found, &mut index, visits, visit);
+            visits += 1;
         },
     )?;
-    Ok(encode(day_start_ms, &found))
+    Ok(encode(day_start_ms, visits, &found))
 }

@@ -575,7 +575,10 @@ proptest! {
     }
 
     #[test]
-    fn the_entry_events_name_each_event_with_an_entry_and_its_amounts(visits in day()) {
+    fn the_entry_events_name_each_event_with_an_entry_and_its_amounts(
+        visits in day(),
+        every in 1usize..4,
+    ) {
         let parts = encode(10 * DAY_MS, &visits);
         let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap();
         let (stored, revenue) = (payload(part::ENTRY_EVENTS), payload(part::REVENUE));
@@ -604,21 +607,33 @@ proptest! {
             }
         }
         prop_assert_eq!(read, expected);
-        // Beside the revenue part, every amount at its event's time.
-        let mut amounts = Vec::new();
-        entry_events::amounts(10 * DAY_MS, stored, revenue, |amount| amounts.push(amount)).unwrap();
-        let expected: Vec<_> = visits
-            .iter()
-            .flat_map(|visit| &visit.events)
-            .filter_map(|event| {
-                Some(entry_events::TimedAmount {
-                    ts: event.ts,
-                    micros: event.revenue_micros?,
-                    currency: event.currency.unwrap_or(0),
+        // Beside the revenue part, every amount at its event's time, of
+        // every visit or of those selected.
+        prop_assert_eq!(entry_events::visits(stored), Ok(visits.len()));
+        let selected: Vec<bool> = (0..visits.len()).map(|at| at % every == 0).collect();
+        for selection in [None, Some(&selected[..])] {
+            let mut amounts = Vec::new();
+            entry_events::amounts(10 * DAY_MS, (stored, revenue), selection, |amount| amounts.push(amount)).unwrap();
+            let expected: Vec<_> = visits
+                .iter()
+                .enumerate()
+                .filter(|(at, _)| selection.is_none_or(|selected| selected[*at]))
+                .flat_map(|(_, visit)| &visit.events)
+                .filter_map(|event| {
+                    Some(entry_events::TimedAmount {
+                        ts: event.ts,
+                        micros: event.revenue_micros?,
+                        currency: event.currency.unwrap_or(0),
+                    })
                 })
-            })
-            .collect();
-        prop_assert_eq!(amounts, expected);
+                .collect();
+            prop_assert_eq!(amounts, expected);
+        }
+        // A selection of another number of visits is damage.
+        prop_assert_eq!(
+            entry_events::amounts(10 * DAY_MS, (stored, revenue), Some(&[true; 1][..0]), |_| {}),
+            if visits.is_empty() { Ok(()) } else { Err(Damaged) }
+        );
         // Built again from the other parts, as for a day packed before the
         // part existed, it is the same.
         let mut unsealed: DayParts<'_> = [None; part::COUNT];
@@ -1074,11 +1089,17 @@ proptest! {
             Some(Damaged)
         );
         let mut stray = Vec::new();
-        for varint in [1, 0, visits.len() as u64, 0, 0] {
+        let count = visits.len() as u64;
+        for varint in [count, 1, 0, count, 0, 0] {
             put_varint(&mut stray, varint);
         }
         prop_assert_eq!(
             code_entries::walk_indexed(&stray, visits.len(), (None, None), None, |_| {}).err(),
+            Some(Damaged)
+        );
+        // And entry events of a day of another number of visits.
+        prop_assert_eq!(
+            code_entries::walk_indexed(&entry_events, visits.len() + 1, (None, None), None, |_| {}).err(),
             Some(Damaged)
         );
     }

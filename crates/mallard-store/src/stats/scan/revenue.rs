@@ -3,9 +3,10 @@
 //! per bucket of a time series, counted from the events the filters select.
 //! Amounts of different currencies are never added together.
 //!
-//! Without filters, a packed day with entry events
-//! ([`crate::day_segment::entry_events`]) is read from them and its revenue
-//! part alone: a few hundred events instead of the day's visits. Its
+//! Without filters, or with filters on visit attributes only, a packed day
+//! with entry events ([`crate::day_segment::entry_events`]) is read from
+//! them and its revenue part alone (and the attributes its visits are
+//! screened by): a few hundred events instead of the day's visits. Its
 //! amounts are those of the visits that start on it, so the other days
 //! (kept as rows, or packed before the part existed) are counted from the
 //! visits that start on them.
@@ -17,7 +18,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 
 use super::{EventNeed, Screen, Tally, Visits, Window, bucket_key, run_screened_over};
-use crate::day_segment::{self, Damaged, entry_events, part};
+use crate::day_segment::{self, Damaged, DayScreen, entry_events, part};
 use crate::error::StoreError;
 use crate::stats::period_source::reach_back;
 use crate::stats::predicate::Predicate;
@@ -83,8 +84,8 @@ pub(in crate::stats) fn revenue(
     predicate: &Predicate,
     interval: Interval,
 ) -> Result<Vec<(i64, RevenuePoint)>, StoreError> {
-    let tally = if predicate.selects_everything() {
-        Some(unfiltered(conn, site, range, predicate, interval)?)
+    let tally = if predicate.selects_everything() || predicate.attributes_only() {
+        Some(from_entry_events(conn, site, range, predicate, interval)?)
     } else {
         from_visits(conn, site, (range, Visits::OfRange), predicate, interval)?
     };
@@ -138,14 +139,15 @@ fn from_visits<'a>(
     )
 }
 
-/// The revenue of `range` under `everything`, a predicate without
-/// conditions: the days with entry events from them and their revenue
-/// parts, the visits that start on the other days from their events.
-fn unfiltered<'a>(
+/// The revenue of `range` under `predicate`, without conditions or with
+/// conditions on visit attributes only: the days with entry events from
+/// them and their revenue parts (and their visits' attributes), the visits
+/// that start on the other days from their events.
+fn from_entry_events<'a>(
     conn: &Connection,
     site: &'a SiteInfo,
     range: DayRange,
-    everything: &Predicate,
+    predicate: &Predicate,
     interval: Interval,
 ) -> Result<RevenueTally<'a>, StoreError> {
     let tz = &site.time_zone;
@@ -159,16 +161,18 @@ fn unfiltered<'a>(
     let mut counted_to = reach_back(conn, site.id, window.from_ms)?;
     let count_starting = |tally: &mut RevenueTally<'a>, from_ms: i64, to_ms: i64| {
         let visits = (range, Visits::Starting(from_ms, to_ms));
-        if let Some(counted) = from_visits(conn, site, visits, everything, interval)? {
+        if let Some(counted) = from_visits(conn, site, visits, predicate, interval)? {
             tally.merge(counted);
         }
         Ok::<_, StoreError>(())
     };
     // Each day with entry events, with its revenue part (every packed day
-    // has one): the two rows of a day come one after the other.
+    // has one) and, under conditions, its attributes part.
+    let conditions = predicate.attribute_conditions();
     let mut stmt = conn.prepare_cached(
-        "SELECT r.day, e.data, r.data FROM day_segments e JOIN day_segments r \
-         ON r.site_id = e.site_id AND r.day = e.day AND r.part = ?3 \
+        "SELECT e.day, e.data, r.data, CASE WHEN ?6 THEN a.data END FROM day_segments e \
+         JOIN day_segments r ON r.site_id = e.site_id AND r.day = e.day AND r.part = ?3 \
+         JOIN day_segments a ON a.site_id = e.site_id AND a.day = e.day AND a.part = ?7 \
          WHERE e.site_id = ?1 AND e.part = ?2 AND e.day >= ?4 AND e.day < ?5 ORDER BY e.day",
     )?;
     let mut days = stmt.query(params![
@@ -176,7 +180,9 @@ fn unfiltered<'a>(
         part::ENTRY_EVENTS,
         part::REVENUE,
         counted_to.div_euclid(DAY_MS),
-        to_ms.div_euclid(DAY_MS) + 1
+        to_ms.div_euclid(DAY_MS) + 1,
+        !conditions.is_empty(),
+        part::ATTRIBUTES,
     ])?;
     while let Some(row) = days.next()? {
         let day: i64 = row.get(0)?;
@@ -192,11 +198,28 @@ fn unfiltered<'a>(
             ValueRef::Blob(sealed) => day_segment::unseal(sealed).map_err(|Damaged| damaged()),
             _ => Err(damaged()),
         };
-        entry_events::amounts(day_start, unsealed(1)?, unsealed(2)?, |amount| {
-            if window.contains(amount.ts) {
-                tally.add(amount.currency, amount.ts, amount.micros);
-            }
-        })
+        let events = unsealed(1)?;
+        let attributes = if conditions.is_empty() {
+            None
+        } else {
+            Some(unsealed(3)?)
+        };
+        let selected = entry_events::visits(events)
+            .and_then(|count| {
+                DayScreen::new(attributes, count, conditions)
+                    .and_then(|screen| screen.selection(count))
+            })
+            .map_err(|Damaged| damaged())?;
+        entry_events::amounts(
+            day_start,
+            (events, unsealed(2)?),
+            selected.as_deref(),
+            |amount| {
+                if window.contains(amount.ts) {
+                    tally.add(amount.currency, amount.ts, amount.micros);
+                }
+            },
+        )
         .map_err(|Damaged| damaged())?;
         counted_to = counted_to.max(day_start + DAY_MS);
     }
