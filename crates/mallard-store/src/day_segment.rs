@@ -55,11 +55,12 @@
 //!   optional: a day packed before it existed is read without it (part 11,
 //!   [`part::CODE_VISITS_BEFORE_REPEATS`], is an earlier form of it that is
 //!   no longer read);
-//! - [`part::ENTRY_EVENTS`]: each event that carries revenue or properties
-//!   with its visit, code and time ([`entry_events`]), which the revenue of
-//!   a period without filters reads beside the revenue part instead of the
-//!   steps and times, and a count by code beside the code index instead of
-//!   the steps. Derived and optional too.
+//! - [`part::ENTRY_EVENTS`]: the day's number of visits, then each event
+//!   that carries revenue or properties with its index, visit, code and
+//!   time ([`entry_events`]), which the revenue of a period without filters
+//!   (or with filters on visit attributes only) reads beside the revenue
+//!   part instead of the steps and times, and a count by code beside the
+//!   code index instead of the steps. Derived and optional too.
 //!
 //! A dictionary column is the day's distinct values, most frequent first:
 //! `varint(count)`, `varint(0, or 1 + the position of None)`, each other
@@ -2023,6 +2024,10 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
             unsealed[part::PROPS as usize],
         );
         code_entries::walk(steps, count, entries, None, |_| {}).ok()?;
+        // From the entry events too, as a day that has them is walked.
+        if let Some(events) = unsealed[part::ENTRY_EVENTS as usize] {
+            code_entries::walk_indexed(events, count, entries, None, |_| {}).ok()?;
+        }
     }
     // And the entry events, as the revenue without filters reads them.
     if let (Some(events), Some(revenue)) = (

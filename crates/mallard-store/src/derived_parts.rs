@@ -7,10 +7,10 @@
 //! A segment written from now on has both; a day without the code index is
 //! read by searching its visits' codes, and a day without its entry events
 //! by finding the events that carry revenue or properties through its
-//! steps, which give the same answers more slowly. A day indexed before the index said how often a
-//! visit holds a code has it as [`part::CODE_VISITS_BEFORE_REPEATS`], which
-//! is not read: the writer builds such a day's index again and deletes the
-//! earlier one. Once no closed day is left to pack, the writer's
+//! steps, which give the same answers more slowly. A day indexed before the
+//! index said how often a visit holds a code has it as
+//! [`part::CODE_VISITS_BEFORE_REPEATS`], which is not read: the writer
+//! builds such a day's index again and deletes the earlier one. Once no closed day is left to pack, the writer's
 //! write-behind adds the missing parts to such days a few at a time
 //! ([`fill_step`], at most [`DAYS_PER_STEP`] and about [`STEP_BUDGET`] of
 //! work per step), in `(site, day)` order from where the last step stopped,

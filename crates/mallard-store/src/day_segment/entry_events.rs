@@ -31,7 +31,7 @@ use crate::visit_record::{Columns, EventRecord, Take, VisitRecord};
 
 /// One event that carries an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EntryEvent {
+pub(crate) struct Event {
     /// Its index among the day's events.
     pub(crate) index: u64,
     /// Its visit's position in the day (in start order).
@@ -55,13 +55,13 @@ pub(crate) struct TimedAmount {
 
 /// Whether `event` of `visit` carries an entry of the revenue or the
 /// properties part (as [`super::encode`] writes them).
-pub(crate) fn carries_entry(visit: &VisitRecord, event: &EventRecord) -> bool {
+fn carries_entry(visit: &VisitRecord, event: &EventRecord) -> bool {
     event.revenue_micros.is_some() || event.currency.is_some() || !visit.props_of(event).is_empty()
 }
 
 /// The entry events of `visits` (the day's, in start order, with their
 /// events, properties and revenue).
-pub(crate) fn of_visits(visits: &[VisitRecord]) -> Vec<EntryEvent> {
+pub(crate) fn of_visits(visits: &[VisitRecord]) -> Vec<Event> {
     let mut found = Vec::new();
     let mut index = 0u64;
     for (position, visit) in visits.iter().enumerate() {
@@ -72,10 +72,10 @@ pub(crate) fn of_visits(visits: &[VisitRecord]) -> Vec<EntryEvent> {
 
 /// Adds the entry events of `visit`, at `position` in its day, whose first
 /// event is the day's `*index`-th, and moves `*index` past its events.
-fn add_visit(found: &mut Vec<EntryEvent>, index: &mut u64, position: usize, visit: &VisitRecord) {
+fn add_visit(found: &mut Vec<Event>, index: &mut u64, position: usize, visit: &VisitRecord) {
     for event in &visit.events {
         if carries_entry(visit, event) {
-            found.push(EntryEvent {
+            found.push(Event {
                 index: *index,
                 visit: position,
                 code: event_step_code(event),
@@ -88,7 +88,7 @@ fn add_visit(found: &mut Vec<EntryEvent>, index: &mut u64, position: usize, visi
 
 /// The (unsealed) part of the day starting at `day_start_ms`, of `visits`
 /// visits, that holds `events`, in event order.
-pub(crate) fn encode(day_start_ms: i64, visits: usize, events: &[EntryEvent]) -> Vec<u8> {
+pub(crate) fn encode(day_start_ms: i64, visits: usize, events: &[Event]) -> Vec<u8> {
     let mut part = Vec::with_capacity(8 + events.len() * 8);
     put_varint(&mut part, visits as u64);
     put_varint(&mut part, events.len() as u64);
@@ -116,7 +116,7 @@ pub(crate) fn visits(part: &[u8]) -> Result<usize, Damaged> {
 pub(crate) fn read(
     day_start_ms: i64,
     part: &[u8],
-    mut each: impl FnMut(EntryEvent) -> Result<(), Damaged>,
+    mut each: impl FnMut(Event) -> Result<(), Damaged>,
 ) -> Result<(), Damaged> {
     let mut at = 0;
     let mut next = || get_varint(part, &mut at).ok_or(Damaged);
@@ -132,7 +132,7 @@ pub(crate) fn read(
         }
         let code = next()?;
         let ts = day_start_ms.checked_add(unzigzag(next()?)).ok_or(Damaged)?;
-        each(EntryEvent {
+        each(Event {
             index,
             visit,
             code,

@@ -596,7 +596,7 @@ proptest! {
                     || event.currency.is_some()
                     || !visit.props_of(event).is_empty()
                 {
-                    expected.push(entry_events::EntryEvent {
+                    expected.push(entry_events::Event {
                         index,
                         visit: at,
                         code: step_code(event.code, event.pageview),

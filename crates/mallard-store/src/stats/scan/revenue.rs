@@ -185,6 +185,7 @@ fn from_entry_events<'a>(
         part::ATTRIBUTES,
     ])?;
     while let Some(row) = days.next()? {
+        crate::cancel::check(conn)?;
         let day: i64 = row.get(0)?;
         let day_start = day * DAY_MS;
         if counted_to < day_start {
