@@ -24,10 +24,56 @@ pub(super) struct EntryEvent<'a> {
     pub(super) props: &'a [(i64, i64)],
 }
 
-/// The day's index of the next entry's event in `entries`, if read
-/// (`u64::MAX` when none is left).
-fn next_of(entries: Option<&Entries<'_>>) -> u64 {
-    entries.map_or(u64::MAX, |entries| entries.next)
+/// The revenue and properties entries of a day being read in event order
+/// (either list `None` when not read).
+struct DayEntries<'a> {
+    revenue: Option<Entries<'a>>,
+    props: Option<Entries<'a>>,
+    /// The property pairs of the entry taken last.
+    pairs: Vec<(i64, i64)>,
+}
+
+impl<'a> DayEntries<'a> {
+    fn new((revenue, props): (Option<&'a [u8]>, Option<&'a [u8]>)) -> Result<Self, Damaged> {
+        Ok(Self {
+            revenue: revenue.map(Entries::new).transpose()?,
+            props: props.map(Entries::new).transpose()?,
+            pairs: Vec::new(),
+        })
+    }
+
+    /// The day's index of the next event with an entry (`u64::MAX` when
+    /// none is left).
+    fn upcoming(&self) -> u64 {
+        let next = |entries: &Option<Entries<'_>>| entries.as_ref().map_or(u64::MAX, |e| e.next);
+        next(&self.revenue).min(next(&self.props))
+    }
+
+    /// Takes the entries of the event of `index` (the upcoming one): its
+    /// revenue `(micros, currency)`, and its property pairs into
+    /// [`Self::pairs`].
+    fn take(&mut self, index: u64) -> Result<(Option<i64>, Option<i64>), Damaged> {
+        let mut amount = (None, None);
+        if let Some(entries) = self.revenue.as_mut()
+            && entries.next == index
+        {
+            amount = entries.pair(index)?;
+        }
+        self.pairs.clear();
+        if let Some(entries) = self.props.as_mut()
+            && entries.next == index
+        {
+            let pairs = &mut self.pairs;
+            entries.props(index, |key, value| pairs.push((key, value)))?;
+        }
+        Ok(amount)
+    }
+
+    /// Whether every entry was taken and the lists hold nothing more.
+    fn finished(&self) -> bool {
+        self.revenue.as_ref().is_none_or(Entries::finished)
+            && self.props.as_ref().is_none_or(Entries::finished)
+    }
 }
 
 /// Hands `each` every event of a day of `count` visits that carries an
@@ -38,20 +84,17 @@ fn next_of(entries: Option<&Entries<'_>>) -> u64 {
 pub(super) fn walk(
     steps: &[u8],
     count: usize,
-    (revenue, props): (Option<&[u8]>, Option<&[u8]>),
+    parts: (Option<&[u8]>, Option<&[u8]>),
     selected: Option<&[bool]>,
     mut each: impl FnMut(EntryEvent<'_>),
 ) -> Result<(), Damaged> {
     if steps.first() != Some(&STEPS_FORMAT) {
         return Err(Damaged);
     }
-    let mut revenue = revenue.map(Entries::new).transpose()?;
-    let mut props = props.map(Entries::new).transpose()?;
-    let mut pairs = Vec::new();
+    let mut entries = DayEntries::new(parts)?;
     let (mut at, mut first_event) = (1, 0u64);
-    // The day's index of the next event with an entry.
-    let mut upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
     for visit in 0..count {
+        let mut upcoming = entries.upcoming();
         if upcoming == u64::MAX {
             break;
         }
@@ -74,36 +117,24 @@ pub(super) fn walk(
                 code = get_varint(codes, &mut code_at).ok_or(Damaged)?;
                 after += 1;
             }
-            let mut amount = (None, None);
-            if let Some(entries) = revenue.as_mut()
-                && entries.next == index
-            {
-                amount = entries.pair(index)?;
-            }
-            pairs.clear();
-            if let Some(entries) = props.as_mut()
-                && entries.next == index
-            {
-                entries.props(index, |key, value| pairs.push((key, value)))?;
-            }
+            let amount = entries.take(index)?;
             if taken {
                 each(EntryEvent {
                     visit,
                     code,
                     revenue: amount,
-                    props: &pairs,
+                    props: &entries.pairs,
                 });
             }
-            upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
+            upcoming = entries.upcoming();
         }
         first_event = end;
     }
-    if !revenue.as_ref().is_none_or(Entries::finished)
-        || !props.as_ref().is_none_or(Entries::finished)
-    {
-        return Err(Damaged);
+    if entries.finished() {
+        Ok(())
+    } else {
+        Err(Damaged)
     }
-    Ok(())
 }
 
 /// [`walk`] from the day's (unsealed) entry events part `events`
@@ -113,52 +144,38 @@ pub(super) fn walk(
 pub(super) fn walk_indexed(
     events: &[u8],
     count: usize,
-    (revenue, props): (Option<&[u8]>, Option<&[u8]>),
+    parts: (Option<&[u8]>, Option<&[u8]>),
     selected: Option<&[bool]>,
     mut each: impl FnMut(EntryEvent<'_>),
 ) -> Result<(), Damaged> {
     if entry_events::visits(events)? != count {
         return Err(Damaged);
     }
-    let mut revenue = revenue.map(Entries::new).transpose()?;
-    let mut props = props.map(Entries::new).transpose()?;
-    let mut pairs = Vec::new();
+    let mut entries = DayEntries::new(parts)?;
     // The entry events name the events of both parts; a query that reads
     // one of them passes over the others.
     entry_events::read(0, events, |event| {
-        let upcoming = next_of(revenue.as_ref()).min(next_of(props.as_ref()));
+        let upcoming = entries.upcoming();
         if upcoming < event.index {
             return Err(Damaged);
         }
         if upcoming > event.index {
             return Ok(());
         }
-        let mut amount = (None, None);
-        if let Some(entries) = revenue.as_mut()
-            && entries.next == event.index
-        {
-            amount = entries.pair(event.index)?;
-        }
-        pairs.clear();
-        if let Some(entries) = props.as_mut()
-            && entries.next == event.index
-        {
-            entries.props(event.index, |key, value| pairs.push((key, value)))?;
-        }
+        let amount = entries.take(event.index)?;
         if selected.is_none_or(|selected| selected.get(event.visit) == Some(&true)) {
             each(EntryEvent {
                 visit: event.visit,
                 code: event.code,
                 revenue: amount,
-                props: &pairs,
+                props: &entries.pairs,
             });
         }
         Ok(())
     })?;
-    if !revenue.as_ref().is_none_or(Entries::finished)
-        || !props.as_ref().is_none_or(Entries::finished)
-    {
-        return Err(Damaged);
+    if entries.finished() {
+        Ok(())
+    } else {
+        Err(Damaged)
     }
-    Ok(())
 }
