@@ -147,25 +147,56 @@ pub(crate) fn read(
     }
 }
 
+/// Hands `each` every entry of `list` (the day's revenue or properties
+/// part, unsealed) with its event from the (unsealed) entry events part
+/// `events` of the day starting at `day_start_ms`, and whether `selected`
+/// selects its visit (`None`: every visit, else one flag per visit); `each`
+/// reads the entry from the list. An entry whose event the entry events do
+/// not name makes the day [`Damaged`].
+fn with_entries(
+    day_start_ms: i64,
+    (events, list): (&[u8], &[u8]),
+    selected: Option<&[bool]>,
+    mut each: impl FnMut(&mut Entries<'_>, Event, bool) -> Result<(), Damaged>,
+) -> Result<(), Damaged> {
+    if selected.is_some_and(|selected| Ok(selected.len()) != visits(events)) {
+        return Err(Damaged);
+    }
+    let mut entries = Entries::new(list)?;
+    read(day_start_ms, events, |event| {
+        if entries.next == event.index {
+            // The visit is below the day's count, which `selected` has.
+            let taken = selected.is_none_or(|selected| selected[event.visit]);
+            each(&mut entries, event, taken)
+        } else if entries.next < event.index {
+            Err(Damaged)
+        } else {
+            Ok(())
+        }
+    })?;
+    if entries.finished() {
+        Ok(())
+    } else {
+        Err(Damaged)
+    }
+}
+
 /// Hands `each` every amount of the visits of the day starting at
-/// `day_start_ms` that `selected` selects (`None`: every visit, else one
-/// flag per visit), at its event's time, from the (unsealed) entry events
-/// part `events` and revenue part `revenue`. A revenue entry whose event the
-/// entry events do not name makes the day [`Damaged`].
+/// `day_start_ms` that `selected` selects (see [`with_entries`]), at its
+/// event's time, from the (unsealed) entry events part `events` and revenue
+/// part `revenue`.
 pub(crate) fn amounts(
     day_start_ms: i64,
     (events, revenue): (&[u8], &[u8]),
     selected: Option<&[bool]>,
     mut each: impl FnMut(TimedAmount),
 ) -> Result<(), Damaged> {
-    if selected.is_some_and(|selected| Ok(selected.len()) != visits(events)) {
-        return Err(Damaged);
-    }
-    let mut entries = Entries::new(revenue)?;
-    read(day_start_ms, events, |event| {
-        if entries.next == event.index {
+    with_entries(
+        day_start_ms,
+        (events, revenue),
+        selected,
+        |entries, event, taken| {
             let (micros, currency) = entries.pair(event.index)?;
-            let taken = selected.is_none_or(|selected| selected[event.visit]);
             if let Some(micros) = micros.filter(|_| taken) {
                 each(TimedAmount {
                     ts: event.ts,
@@ -173,16 +204,33 @@ pub(crate) fn amounts(
                     currency: currency.unwrap_or(0),
                 });
             }
-        } else if entries.next < event.index {
-            return Err(Damaged);
-        }
-        Ok(())
-    })?;
-    if entries.finished() {
-        Ok(())
-    } else {
-        Err(Damaged)
-    }
+            Ok(())
+        },
+    )
+}
+
+/// Hands `each` every event with properties of the visits of the day
+/// starting at `day_start_ms` that `selected` selects (see
+/// [`with_entries`]), with its property pairs `(key id, value id)` sorted
+/// by key, from the (unsealed) entry events part `events` and properties
+/// part `props`; so is whatever `each` finds [`Damaged`].
+pub(crate) fn props(
+    day_start_ms: i64,
+    (events, props): (&[u8], &[u8]),
+    selected: Option<&[bool]>,
+    mut each: impl FnMut(Event, &[(i64, i64)]) -> Result<(), Damaged>,
+) -> Result<(), Damaged> {
+    let mut pairs = Vec::new();
+    with_entries(
+        day_start_ms,
+        (events, props),
+        selected,
+        |entries, event, taken| {
+            pairs.clear();
+            entries.props(event.index, |key, value| pairs.push((key, value)))?;
+            if taken { each(event, &pairs) } else { Ok(()) }
+        },
+    )
 }
 
 /// The columns [`build`] decodes.

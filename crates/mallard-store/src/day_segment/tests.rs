@@ -629,6 +629,29 @@ proptest! {
                 .collect();
             prop_assert_eq!(amounts, expected);
         }
+        // Beside the properties part, every event with properties, with its
+        // pairs, of every visit or of those selected.
+        let props = payload(part::PROPS);
+        for selection in [None, Some(&selected[..])] {
+            let mut told = Vec::new();
+            entry_events::props(10 * DAY_MS, (stored, props), selection, |event, pairs| {
+                told.push((event.visit, event.ts, pairs.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+            let expected: Vec<_> = visits
+                .iter()
+                .enumerate()
+                .filter(|(at, _)| selection.is_none_or(|selected| selected[*at]))
+                .flat_map(|(at, visit)| {
+                    visit.events.iter().filter_map(move |event| {
+                        let pairs = visit.props_of(event);
+                        (!pairs.is_empty()).then(|| (at, event.ts, pairs.to_vec()))
+                    })
+                })
+                .collect();
+            prop_assert_eq!(told, expected);
+        }
         // A selection of another number of visits is damage.
         prop_assert_eq!(
             entry_events::amounts(10 * DAY_MS, (stored, revenue), Some(&[true; 1][..0]), |_| {}),

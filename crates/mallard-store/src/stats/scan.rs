@@ -979,6 +979,7 @@ pub(super) fn visitors_between(
 
 mod breakdown;
 mod code_screen;
+mod entry_days;
 mod goals;
 mod prop_keys;
 mod revenue;

@@ -5,24 +5,28 @@
 //! Visit-level values count whole visits ([`Tally::whole_visits`]); pages
 //! and event names are counted from each day's code index where it tells
 //! all, their visits waiting in buffers until they reach their value's
-//! counters ([`crate::hll::buffered`]).
+//! counters ([`crate::hll::buffered`]). A property's values under filters
+//! on visit attributes only are counted from the packed days' entry events
+//! ([`super::entry_days`]).
 
 use mallard_core::DayRange;
 use rusqlite::Connection;
 
 use super::super::predicate::Predicate;
 use super::super::{Breakdown, SiteInfo, Totals};
+use super::entry_days::{EntriesAsked, fold_entry_days, props_as_entries};
 use super::{
-    CodeScreen, Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, ValueTable, add_event,
-    add_visit, add_whole_visit, run_screened,
+    CodeScreen, Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, ValueTable, Visits, add_event,
+    add_visit, add_whole_visit, run_screened_over,
 };
+use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::hll::buffered::Buffered;
 use crate::hll::{DIM_PRECISION, visitor_hash};
 use crate::rollups::{kind, prop_value, visit_dim};
 use crate::visit_record::{
-    Attribute, AttributeSet, CodeEvents, Columns, EntryNeed, EventRecord, ValueColumn, VisitRecord,
-    WholeVisits,
+    Attribute, AttributeSet, CodeEntry, CodeEvents, Columns, EntryNeed, EventRecord, ValueColumn,
+    VisitRecord, WholeVisits,
 };
 use crate::visits::VisitAttributes;
 
@@ -358,6 +362,26 @@ impl Tally for BreakdownTally {
         }
     }
 
+    // An event with properties, from a day's entry events: a property
+    // breakdown counts it by its value of the key (as `event` does).
+    fn code_entry(&mut self, entry: CodeEntry<'_>) {
+        if self.by.row_kind != kind::PROP {
+            return;
+        }
+        let key = self.by.prop_key;
+        let Some(&(_, value)) = entry.props.iter().find(|(k, _)| *k == key) else {
+            return;
+        };
+        let with_visitors = self.by.with_visitors;
+        let counted = self.value(prop_value(key, value));
+        // A page view's code is even.
+        counted.totals.pageviews += i64::from(entry.code & 1 == 0);
+        counted.totals.events += 1;
+        if with_visitors {
+            counted.visitors.insert(visitor_hash(entry.visitor_id));
+        }
+    }
+
     fn merge(&mut self, other: Self) {
         // The visits still waiting here keep their positions: merging
         // appends the values this table lacks.
@@ -447,15 +471,36 @@ pub(in crate::stats) fn breakdown(
         },
         _ => Screen::default(),
     };
-    let tally = run_screened(
-        conn,
-        site,
-        range,
-        predicate,
-        (spec.columns(), by.event_need()),
-        screen,
-        || BreakdownTally::new(by),
-    )?;
+    let from_visits = |visits: Visits| {
+        run_screened_over(
+            conn,
+            site,
+            (range, visits),
+            predicate,
+            (spec.columns(), by.event_need()),
+            screen,
+            || BreakdownTally::new(by),
+        )
+    };
+    let tally = if spec.row_kind == kind::PROP && predicate.attributes_only() {
+        // A property breakdown counts visitors.
+        let asked = EntriesAsked {
+            part: part::PROPS,
+            visitors: true,
+        };
+        let counted = fold_entry_days(
+            conn,
+            site,
+            (range, predicate),
+            asked,
+            BreakdownTally::new(by),
+            from_visits,
+            props_as_entries,
+        )?;
+        Some(counted)
+    } else {
+        from_visits(Visits::OfRange)?
+    };
     Ok(spec.finish(tally.map(BreakdownTally::into_values).unwrap_or_default()))
 }
 

@@ -2,29 +2,35 @@
 //! and their visitors (`GET /api/stats/props`), counted from the visits the
 //! filters select: an event (a page view or a custom event) adds one event
 //! to each of its keys, as the values of one key are counted by a property
-//! breakdown.
+//! breakdown. Under filters on visit attributes only, a packed day with
+//! entry events is read from them and its properties part
+//! ([`super::entry_days`]).
 
 use mallard_core::DayRange;
 use rusqlite::Connection;
 
-use super::{Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, merge_counts, run_screened};
+use super::entry_days::{EntriesAsked, fold_entry_days, props_as_entries};
+use super::{
+    Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, Visits, merge_counts, run_screened_over,
+};
+use crate::day_segment::part;
 use crate::error::StoreError;
-use crate::hll::DIM_PRECISION;
+use crate::hll::{DIM_PRECISION, visitor_hash};
 use crate::stats::predicate::Predicate;
 use crate::stats::rollup::IdMap;
 use crate::stats::{Breakdown, SiteInfo, Totals};
-use crate::visit_record::{Columns, EntryNeed, EventRecord, VisitRecord};
+use crate::visit_record::{CodeEntry, Columns, EntryNeed, EventRecord, VisitRecord};
 
 /// The totals per property key id.
 struct PropKeysTally {
     keys: IdMap<Counted>,
 }
 
-impl Tally for PropKeysTally {
-    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
-        // Properties count on every event that carries them, page views
-        // included, as a property breakdown counts them.
-        for &(key, _) in visit.props_of(event) {
+impl PropKeysTally {
+    /// Counts an event with the property pairs `pairs` of the visitor of
+    /// hash `hash`.
+    fn add(&mut self, pairs: &[(i64, i64)], hash: u32) {
+        for &(key, _) in pairs {
             let counted = self
                 .keys
                 .entry(key)
@@ -32,6 +38,19 @@ impl Tally for PropKeysTally {
             counted.totals.events += 1;
             counted.visitors.insert(hash);
         }
+    }
+}
+
+impl Tally for PropKeysTally {
+    fn event(&mut self, visit: &VisitRecord, event: &EventRecord, hash: u32) {
+        // Properties count on every event that carries them, page views
+        // included, as a property breakdown counts them.
+        self.add(visit.props_of(event), hash);
+    }
+
+    // An event with properties, from a day's entry events.
+    fn code_entry(&mut self, entry: CodeEntry<'_>) {
+        self.add(entry.props, visitor_hash(entry.visitor_id));
     }
 
     // Every visit is read with its events ([`EventNeed::Always`]).
@@ -53,25 +72,46 @@ pub(in crate::stats) fn prop_keys(
     predicate: &Predicate,
     limit: usize,
 ) -> Result<Vec<(i64, Totals)>, StoreError> {
-    let columns = Columns {
-        props: true,
-        ..Columns::default()
+    let new = || PropKeysTally {
+        keys: IdMap::default(),
     };
-    let tally = run_screened(
-        conn,
-        site,
-        range,
-        predicate,
-        (columns, EventNeed::Always),
-        // Only the events with properties count.
-        Screen {
-            entries: Some(EntryNeed::Props { key: None }),
-            ..Screen::default()
-        },
-        || PropKeysTally {
-            keys: IdMap::default(),
-        },
-    )?;
+    let from_visits = |visits: Visits| {
+        let columns = Columns {
+            props: true,
+            ..Columns::default()
+        };
+        run_screened_over(
+            conn,
+            site,
+            (range, visits),
+            predicate,
+            (columns, EventNeed::Always),
+            // Only the events with properties count.
+            Screen {
+                entries: Some(EntryNeed::Props { key: None }),
+                ..Screen::default()
+            },
+            new,
+        )
+    };
+    let tally = if predicate.attributes_only() {
+        let asked = EntriesAsked {
+            part: part::PROPS,
+            visitors: true,
+        };
+        let counted = fold_entry_days(
+            conn,
+            site,
+            (range, predicate),
+            asked,
+            new(),
+            from_visits,
+            props_as_entries,
+        )?;
+        Some(counted)
+    } else {
+        from_visits(Visits::OfRange)?
+    };
     let mut rows: Vec<(i64, Totals)> = tally
         .map(|tally| {
             tally

@@ -4,26 +4,20 @@
 //! Amounts of different currencies are never added together.
 //!
 //! Without filters, or with filters on visit attributes only, a packed day
-//! with entry events ([`crate::day_segment::entry_events`]) is read from
-//! them and its revenue part alone (and the attributes its visits are
-//! screened by): a few hundred events instead of the day's visits. Its
-//! amounts are those of the visits that start on it, so the other days
-//! (kept as rows, or packed before the part existed) are counted from the
-//! visits that start on them.
+//! with entry events is read from them and its revenue part
+//! ([`super::entry_days`]).
 
 use std::collections::BTreeMap;
 
 use mallard_core::{DayRange, Interval};
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
-use super::{EventNeed, Screen, Tally, Visits, Window, bucket_key, run_screened_over};
-use crate::day_segment::{self, Damaged, DayScreen, entry_events, part};
+use super::entry_days::{EntriesAsked, fold_entry_days};
+use super::{EventNeed, Screen, Tally, Visits, bucket_key, run_screened_over};
+use crate::day_segment::{entry_events, part};
 use crate::error::StoreError;
-use crate::stats::period_source::reach_back;
 use crate::stats::predicate::Predicate;
 use crate::stats::{RevenuePoint, SiteInfo};
-use crate::visit_days::DAY_MS;
 use crate::visit_record::{Columns, EntryNeed, EventRecord, VisitRecord};
 
 /// The revenue per `(currency id, bucket key)`: the total in micros and the
@@ -140,9 +134,7 @@ fn from_visits<'a>(
 }
 
 /// The revenue of `range` under `predicate`, without conditions or with
-/// conditions on visit attributes only: the days with entry events from
-/// them and their revenue parts (and their visits' attributes), the visits
-/// that start on the other days from their events.
+/// conditions on visit attributes only ([`fold_entry_days`]).
 fn from_entry_events<'a>(
     conn: &Connection,
     site: &'a SiteInfo,
@@ -150,82 +142,23 @@ fn from_entry_events<'a>(
     predicate: &Predicate,
     interval: Interval,
 ) -> Result<RevenueTally<'a>, StoreError> {
-    let tz = &site.time_zone;
-    let mut tally = RevenueTally::new(interval, tz);
-    if range.days() <= 0 {
-        return Ok(tally);
-    }
-    let window = Window::new(tz, range);
-    let to_ms = window.end_ms();
-    // The visits that start before this are counted.
-    let mut counted_to = reach_back(conn, site.id, window.from_ms)?;
-    let count_starting = |tally: &mut RevenueTally<'a>, from_ms: i64, to_ms: i64| {
-        let visits = (range, Visits::Starting(from_ms, to_ms));
-        if let Some(counted) = from_visits(conn, site, visits, predicate, interval)? {
-            tally.merge(counted);
-        }
-        Ok::<_, StoreError>(())
+    let asked = EntriesAsked {
+        part: part::REVENUE,
+        visitors: false,
     };
-    // Each day with entry events, with its revenue part (every packed day
-    // has one) and, under conditions, its attributes part.
-    let conditions = predicate.attribute_conditions();
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.day, e.data, r.data, CASE WHEN ?6 THEN a.data END FROM day_segments e \
-         JOIN day_segments r ON r.site_id = e.site_id AND r.day = e.day AND r.part = ?3 \
-         JOIN day_segments a ON a.site_id = e.site_id AND a.day = e.day AND a.part = ?7 \
-         WHERE e.site_id = ?1 AND e.part = ?2 AND e.day >= ?4 AND e.day < ?5 ORDER BY e.day",
-    )?;
-    let mut days = stmt.query(params![
-        site.id,
-        part::ENTRY_EVENTS,
-        part::REVENUE,
-        counted_to.div_euclid(DAY_MS),
-        to_ms.div_euclid(DAY_MS) + 1,
-        !conditions.is_empty(),
-        part::ATTRIBUTES,
-    ])?;
-    while let Some(row) = days.next()? {
-        crate::cancel::check(conn)?;
-        let day: i64 = row.get(0)?;
-        let day_start = day * DAY_MS;
-        if counted_to < day_start {
-            count_starting(&mut tally, counted_to, day_start)?;
-        }
-        let damaged = || StoreError::DamagedSegment {
-            site_id: site.id,
-            day,
-        };
-        let unsealed = |at: usize| match row.get_ref(at)? {
-            ValueRef::Blob(sealed) => day_segment::unseal(sealed).map_err(|Damaged| damaged()),
-            _ => Err(damaged()),
-        };
-        let events = unsealed(1)?;
-        let attributes = if conditions.is_empty() {
-            None
-        } else {
-            Some(unsealed(3)?)
-        };
-        let selected = entry_events::visits(events)
-            .and_then(|count| {
-                DayScreen::new(attributes, count, conditions)
-                    .and_then(|screen| screen.selection(count))
-            })
-            .map_err(|Damaged| damaged())?;
-        entry_events::amounts(
-            day_start,
-            (events, unsealed(2)?),
-            selected.as_deref(),
-            |amount| {
+    fold_entry_days(
+        conn,
+        site,
+        (range, predicate),
+        asked,
+        RevenueTally::new(interval, &site.time_zone),
+        |visits| from_visits(conn, site, (range, visits), predicate, interval),
+        |tally, window, day| {
+            entry_events::amounts(day.start_ms, day.parts, day.selected, |amount| {
                 if window.contains(amount.ts) {
                     tally.add(amount.currency, amount.ts, amount.micros);
                 }
-            },
-        )
-        .map_err(|Damaged| damaged())?;
-        counted_to = counted_to.max(day_start + DAY_MS);
-    }
-    if counted_to < to_ms {
-        count_starting(&mut tally, counted_to, to_ms)?;
-    }
-    Ok(tally)
+            })
+        },
+    )
 }
