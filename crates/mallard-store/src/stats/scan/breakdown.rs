@@ -14,12 +14,11 @@ use rusqlite::Connection;
 
 use super::super::predicate::Predicate;
 use super::super::{Breakdown, SiteInfo, Totals};
-use super::entry_days::{EntriesAsked, fold_entry_days, props_as_entries};
+use super::entry_days::count_props;
 use super::{
     CodeScreen, Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, ValueTable, Visits, add_event,
     add_visit, add_whole_visit, run_screened_over,
 };
-use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::hll::buffered::Buffered;
 use crate::hll::{DIM_PRECISION, visitor_hash};
@@ -482,22 +481,14 @@ pub(in crate::stats) fn breakdown(
             || BreakdownTally::new(by),
         )
     };
-    let tally = if spec.row_kind == kind::PROP && predicate.attributes_only() {
-        // A property breakdown counts visitors.
-        let asked = EntriesAsked {
-            part: part::PROPS,
-            visitors: true,
-        };
-        let counted = fold_entry_days(
+    let tally = if spec.row_kind == kind::PROP {
+        count_props(
             conn,
             site,
             (range, predicate),
-            asked,
             BreakdownTally::new(by),
             from_visits,
-            props_as_entries,
-        )?;
-        Some(counted)
+        )?
     } else {
         from_visits(Visits::OfRange)?
     };

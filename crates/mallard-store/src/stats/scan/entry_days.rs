@@ -149,7 +149,7 @@ pub(super) fn fold_entry_days<T: Tally>(
 /// Hands `tally` each event of `day` in `window` with properties, as a
 /// [`CodeEntry`] with its code, visitor and property pairs (the property
 /// keys and a property breakdown count them so).
-pub(super) fn props_as_entries<T: Tally>(
+fn props_as_entries<T: Tally>(
     tally: &mut T,
     window: &Window<'_>,
     day: &EntryDay<'_>,
@@ -165,4 +165,34 @@ pub(super) fn props_as_entries<T: Tally>(
         }
         Ok(())
     })
+}
+
+/// Counts the events with properties of `range` under `predicate` into
+/// `tally` (the property keys, a property breakdown): from the packed days'
+/// entry events ([`props_as_entries`]) under filters on visit attributes
+/// only, from the visits (`from_visits`) otherwise.
+pub(super) fn count_props<T: Tally>(
+    conn: &Connection,
+    site: &SiteInfo,
+    (range, predicate): (DayRange, &Predicate),
+    tally: T,
+    from_visits: impl Fn(Visits) -> Result<Option<T>, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    if !predicate.attributes_only() {
+        return from_visits(Visits::OfRange);
+    }
+    let asked = EntriesAsked {
+        part: part::PROPS,
+        visitors: true,
+    };
+    fold_entry_days(
+        conn,
+        site,
+        (range, predicate),
+        asked,
+        tally,
+        from_visits,
+        props_as_entries,
+    )
+    .map(Some)
 }

@@ -9,11 +9,10 @@
 use mallard_core::DayRange;
 use rusqlite::Connection;
 
-use super::entry_days::{EntriesAsked, fold_entry_days, props_as_entries};
+use super::entry_days::count_props;
 use super::{
     Counted, DIM_EXACT_LIMIT, EventNeed, Screen, Tally, Visits, merge_counts, run_screened_over,
 };
-use crate::day_segment::part;
 use crate::error::StoreError;
 use crate::hll::{DIM_PRECISION, visitor_hash};
 use crate::stats::predicate::Predicate;
@@ -94,24 +93,7 @@ pub(in crate::stats) fn prop_keys(
             new,
         )
     };
-    let tally = if predicate.attributes_only() {
-        let asked = EntriesAsked {
-            part: part::PROPS,
-            visitors: true,
-        };
-        let counted = fold_entry_days(
-            conn,
-            site,
-            (range, predicate),
-            asked,
-            new(),
-            from_visits,
-            props_as_entries,
-        )?;
-        Some(counted)
-    } else {
-        from_visits(Visits::OfRange)?
-    };
+    let tally = count_props(conn, site, (range, predicate), new(), from_visits)?;
     let mut rows: Vec<(i64, Totals)> = tally
         .map(|tally| {
             tally
