@@ -19,11 +19,12 @@
 //! again after the writer packs more days.
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::day_segment::{self, Damaged, code_visits, entry_events, part};
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
+use crate::visit_record::Columns;
 
 /// Days filled per writer step, at most.
 const DAYS_PER_STEP: usize = 8;
@@ -40,21 +41,6 @@ pub const BUILDING_GAUGE: &str = "mallard_code_indexes_building";
 /// Where [`fill_step`] goes on from: the last `(site, day)` it visited.
 pub(crate) type FillCursor = Option<(i64, i64)>;
 
-/// The unsealed payload of `site`'s `day` part `id`, if stored.
-fn payload(conn: &Connection, site: i64, day: i64, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
-    let stored: Option<Value> = conn
-        .prepare_cached(
-            "SELECT data FROM day_segments WHERE site_id = ?1 AND day = ?2 AND part = ?3",
-        )?
-        .query_row(params![site, day, id], |r| r.get(0))
-        .optional()?;
-    // A value that is not a blob is damaged, as one that fails its checksum.
-    Ok(match stored {
-        Some(Value::Blob(bytes)) => day_segment::unseal(&bytes).ok().map(<[u8]>::to_vec),
-        _ => None,
-    })
-}
-
 /// The derived part `id` ([`part::DERIVED`]) of `site`'s `day` built from
 /// the day's other parts (unsealed); `Damaged` when those fail their
 /// checksums or do not decode.
@@ -64,25 +50,34 @@ fn build_for(
     day: i64,
     id: i64,
 ) -> Result<Result<Vec<u8>, Damaged>, StoreError> {
-    if id == part::ENTRY_EVENTS {
-        let wanted = day_segment::parts_for(entry_events::build_columns());
-        return Ok(
-            match crate::segment_fold::load_parts(conn, site, day, wanted) {
-                Ok(Some(parts)) => {
-                    entry_events::build(day * DAY_MS, &day_segment::borrow_parts(&parts))
-                }
-                Ok(None) | Err(StoreError::DamagedSegment { .. }) => Err(Damaged),
-                Err(other) => return Err(other),
-            },
-        );
-    }
-    let (Some(starts), Some(steps)) = (
-        payload(conn, site, day, part::STARTS)?,
-        payload(conn, site, day, part::STEPS)?,
-    ) else {
-        return Ok(Err(Damaged));
+    // The code index comes from the steps (and the visit count), the entry
+    // events from the visits with their events.
+    let columns = if id == part::ENTRY_EVENTS {
+        entry_events::build_columns()
+    } else {
+        Columns {
+            events: true,
+            ..Columns::default()
+        }
     };
-    Ok(day_segment::visit_count(&starts).and_then(|count| code_visits::build(&steps, count)))
+    let wanted = day_segment::parts_for(columns);
+    let loaded = match crate::segment_fold::load_parts(conn, site, day, wanted) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) | Err(StoreError::DamagedSegment { .. }) => return Ok(Err(Damaged)),
+        Err(other) => return Err(other),
+    };
+    let parts = day_segment::borrow_parts(&loaded);
+    Ok(if id == part::ENTRY_EVENTS {
+        entry_events::build(day * DAY_MS, &parts)
+    } else {
+        let (starts, steps) = (parts[part::STARTS as usize], parts[part::STEPS as usize]);
+        starts
+            .zip(steps)
+            .ok_or(Damaged)
+            .and_then(|(starts, steps)| {
+                day_segment::visit_count(starts).and_then(|count| code_visits::build(steps, count))
+            })
+    })
 }
 
 /// What a derived part is, for the log.

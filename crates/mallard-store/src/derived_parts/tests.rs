@@ -77,21 +77,23 @@ fn check_filtered(store: &Store) {
 /// Days as `(site, day)`.
 type Days = Vec<(i64, i64)>;
 
+/// `(site, day)` of every day with part `id`.
+fn days_with(conn: &Connection, id: i64) -> Days {
+    conn.prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")
+        .unwrap()
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// `(site, day)` of every packed day, of those with a code index, and of
 /// those with entry events.
 fn packed_and_derived(conn: &Connection) -> (Days, Days, Days) {
-    let days = |id: i64| -> Days {
-        conn.prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY site_id, day")
-            .unwrap()
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
     (
-        days(part::MARKER),
-        days(part::CODE_VISITS),
-        days(part::ENTRY_EVENTS),
+        days_with(conn, part::MARKER),
+        days_with(conn, part::CODE_VISITS),
+        days_with(conn, part::ENTRY_EVENTS),
     )
 }
 
@@ -200,15 +202,7 @@ fn an_index_in_its_earlier_form_is_not_read_and_the_writer_replaces_it() {
     let earlier = |store: &Store| -> Days {
         store
             .reads()
-            .with(|db| {
-                Ok(db
-                    .connection()
-                    .prepare("SELECT site_id, day FROM day_segments WHERE part = ?1 ORDER BY 1, 2")?
-                    .query_map([part::CODE_VISITS_BEFORE_REPEATS], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<Result<_, _>>()?)
-            })
+            .with(|db| Ok(days_with(db.connection(), part::CODE_VISITS_BEFORE_REPEATS)))
             .unwrap()
     };
     assert_eq!(earlier(&store), packed);

@@ -204,12 +204,6 @@ impl Predicate {
         }
     }
 
-    /// Whether every event and visit matches (no filters, or only filters
-    /// that always hold).
-    pub(crate) fn selects_everything(&self) -> bool {
-        !self.nothing && self.visit.is_empty() && self.event.is_empty()
-    }
-
     /// Whether no event or visit can match (a filter names, with `==`, a
     /// value that was never stored): the answer is empty without reading.
     pub(crate) fn matches_nothing(&self) -> bool {

@@ -78,7 +78,7 @@ pub(in crate::stats) fn revenue(
     predicate: &Predicate,
     interval: Interval,
 ) -> Result<Vec<(i64, RevenuePoint)>, StoreError> {
-    let tally = if predicate.selects_everything() || predicate.attributes_only() {
+    let tally = if predicate.attributes_only() {
         Some(from_entry_events(conn, site, range, predicate, interval)?)
     } else {
         from_visits(conn, site, (range, Visits::OfRange), predicate, interval)?
