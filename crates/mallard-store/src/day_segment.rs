@@ -79,7 +79,7 @@ use rustc_hash::FxHashMap;
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
 use crate::visit_record::{
     Attribute, AttributeCondition, AttributeSet, CodeCount, CodeEntry, CodeEvents, Columns,
-    EntryNeed, EventRecord, StepNeed, Take, VisitGate, VisitRecord, WholeVisits,
+    EntryNeed, EventRecord, PropNeed, StepNeed, Take, VisitGate, VisitRecord, WholeVisits,
 };
 use crate::visits::VisitAttributes;
 use whole_visits::{Spans, gather_whole};
@@ -705,6 +705,10 @@ pub(crate) fn parts_for(columns: Columns) -> [bool; part::COUNT] {
         (part::IDS, columns.ids),
         (part::PROVENANCE, events && columns.provenance),
         (part::CODE_VISITS, events && columns.code_visits),
+        (
+            part::ENTRY_EVENTS,
+            events && columns.props && columns.entry_events,
+        ),
     ] {
         wanted[id as usize] = asked;
     }
@@ -1285,7 +1289,39 @@ pub(crate) fn decode(
     if screen.rejects_every_visit() {
         return Ok(());
     }
-    let mut selection = screen.selection(count)?;
+    // The visits with an event that carries each property the gate needs,
+    // from the day's entry events when it has them and they were asked for:
+    // a filter on a property rules out most visits of a day, and the few
+    // hundred events with properties say which without a walk of every
+    // visit's steps. The screen then judges those few alone, not every
+    // visit of the day.
+    let prop_holders = match (parts[part::ENTRY_EVENTS as usize], get(part::PROPS)?) {
+        (Some(events), Some(props))
+            if !gate.prop_needs().is_empty() && wanted[part::ENTRY_EVENTS as usize] =>
+        {
+            Some(entry_events::prop_holders(
+                day_start_ms,
+                (events, props),
+                count,
+                gate.prop_needs(),
+            )?)
+        }
+        _ => None,
+    };
+    let mut selection = match prop_holders {
+        Some(mut held) => {
+            for (index, held) in held.iter_mut().enumerate() {
+                if *held {
+                    *held = screen.passes(index)?;
+                }
+            }
+            if !held.contains(&true) {
+                return Ok(());
+            }
+            Some(held)
+        }
+        None => screen.selection(count)?,
+    };
     let (times, mut at_time) = (get(part::EVENT_TIMES)?, 0);
     let (paths, mut at_path) = (get(part::EVENT_PATHS)?, 0);
     let day_needs = day_step_needs(gate.step_needs(), paths);
@@ -1910,7 +1946,8 @@ pub(crate) fn sample_day(day_start_ms: i64) -> Vec<VisitRecord> {
 /// reached (bit 7 clear) or taken as stored bytes, and the columns read
 /// (bits 4 to 6: all, events only, visits only, all with a third of the
 /// visits skipped and a third taken without their events, or all through a
-/// gate with an attribute condition and a step need, [`FuzzGate`]).
+/// gate with an attribute condition, a step need and a property need,
+/// [`FuzzGate`]).
 #[doc(hidden)]
 pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
     let (&selector, rest) = data.split_first()?;
@@ -2040,12 +2077,14 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
 }
 
 /// The gate of [`fuzz_decode`]'s last mode: visits whose source is the
-/// sample day's first and that have a page view of its first path, or a
-/// custom event, so that the screen of the attributes part and the search
-/// of the event codes read damaged bytes too.
+/// sample day's first, that have a page view of its first path, or a
+/// custom event, and an event with its first visit's first property, so
+/// that the screen of the attributes part, the search of the event codes
+/// and that of the entry events read damaged bytes too.
 struct FuzzGate {
     conditions: [AttributeCondition; 1],
     needs: [StepNeed; 1],
+    props: [PropNeed; 1],
 }
 
 impl FuzzGate {
@@ -2063,6 +2102,18 @@ impl FuzzGate {
                     .and_then(|visit| visit.events.first())
                     .map_or(0, |event| event.pathname),
             )],
+            // The first property of the first visit's events, so that the
+            // entry events and the properties are searched too.
+            props: [first.and_then(|visit| visit.props.first()).map_or(
+                PropNeed {
+                    key: 0,
+                    value: None,
+                },
+                |&(key, value)| PropNeed {
+                    key,
+                    value: Some(value),
+                },
+            )],
         }
     }
 }
@@ -2078,6 +2129,10 @@ impl VisitGate for FuzzGate {
 
     fn step_needs(&self) -> &[StepNeed] {
         &self.needs
+    }
+
+    fn prop_needs(&self) -> &[PropNeed] {
+        &self.props
     }
 }
 

@@ -901,6 +901,7 @@ pub(crate) fn damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64)>, Sto
     // drop the day.
     let columns = Columns {
         code_visits: false,
+        entry_events: false,
         ..Columns::ALL
     };
     let wanted = day_segment::parts_for(columns);

@@ -167,6 +167,14 @@ pub(crate) trait VisitGate: Sync {
         &[]
     }
 
+    /// What every visit the gate takes must have among its events'
+    /// properties: when the properties are read, a day segment with entry
+    /// events finds the visits with an event that carries each from them,
+    /// and passes over the others as if the gate had skipped them.
+    fn prop_needs(&self) -> &[PropNeed] {
+        &[]
+    }
+
     /// Whether a visit that starts at `start_ms` and ends at `end_ms` may
     /// need its exact start and end, beyond telling that it is in the
     /// period. By default it may. A gate that counts nothing by the instants
@@ -377,6 +385,16 @@ pub(crate) enum StepNeed {
     PageView,
 }
 
+/// A property that one of a visit's events must carry
+/// ([`VisitGate::prop_needs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PropNeed {
+    /// The key id.
+    pub(crate) key: i64,
+    /// The value id it must have, if any.
+    pub(crate) value: Option<i64>,
+}
+
 /// What one of a visit's events must carry for a query to count anything
 /// of the visit ([`VisitGate::entry_need`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,6 +467,11 @@ pub(crate) struct Columns {
     /// select the visits that hold a code without searching every visit's
     /// codes (read where the day has one).
     pub(crate) code_visits: bool,
+    /// With events and properties: the day's entry events, for a gate with
+    /// property needs to select the visits with an event that carries one
+    /// without walking every visit's steps ([`VisitGate::prop_needs`]; read
+    /// where the day has them).
+    pub(crate) entry_events: bool,
     /// Whether the visits' starts may read as their day's first instant
     /// (and their ends as that plus their exact durations): set by a day
     /// segment's reader for a whole UTC day none of whose visits the gate
@@ -474,6 +497,7 @@ impl Columns {
         revenue: true,
         provenance: true,
         code_visits: true,
+        entry_events: true,
         approximate_starts: false,
     };
 
@@ -487,6 +511,7 @@ impl Columns {
             revenue: false,
             provenance: false,
             code_visits: false,
+            entry_events: false,
             ..self
         }
     }
@@ -506,6 +531,7 @@ impl Columns {
             revenue: self.revenue || other.revenue,
             provenance: self.provenance || other.provenance,
             code_visits: self.code_visits || other.code_visits,
+            entry_events: self.entry_events || other.entry_events,
             approximate_starts: self.approximate_starts && other.approximate_starts,
         }
     }

@@ -27,7 +27,7 @@
 
 use super::{Damaged, DayParts, Entries, decode, event_step_code};
 use crate::varint::{get_varint, put_varint, unzigzag, zigzag};
-use crate::visit_record::{Columns, EventRecord, Take, VisitRecord};
+use crate::visit_record::{Columns, EventRecord, PropNeed, Take, VisitRecord};
 
 /// One event that carries an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +231,38 @@ pub(crate) fn props(
             if taken { each(event, &pairs) } else { Ok(()) }
         },
     )
+}
+
+/// Per visit of the day starting at `day_start_ms`, of `count` visits,
+/// whether its events carry every one of `needs` (each on some event of
+/// it), from the (unsealed) entry events part `events` and properties part
+/// `props`: a gate's [`crate::visit_record::VisitGate::prop_needs`]. (A
+/// query has a need per property filter: beyond eight, the first eight
+/// select, which every visit that meets all of them meets too.) A part that
+/// holds another number of visits makes the day [`Damaged`].
+pub(crate) fn prop_holders(
+    day_start_ms: i64,
+    (events, props): (&[u8], &[u8]),
+    count: usize,
+    needs: &[PropNeed],
+) -> Result<Vec<bool>, Damaged> {
+    if visits(events)? != count {
+        return Err(Damaged);
+    }
+    let needs = &needs[..needs.len().min(8)];
+    let all = ((1u16 << needs.len()) - 1) as u8;
+    // Per visit, the needs its events met so far.
+    let mut met = vec![0u8; count];
+    self::props(day_start_ms, (events, props), None, |event, pairs| {
+        for (bit, need) in needs.iter().enumerate() {
+            let carried = pairs
+                .iter()
+                .any(|&(key, value)| key == need.key && need.value.is_none_or(|v| v == value));
+            met[event.visit] |= u8::from(carried) << bit;
+        }
+        Ok(())
+    })?;
+    Ok(met.into_iter().map(|bits| bits == all).collect())
 }
 
 /// The columns [`build`] decodes.

@@ -404,6 +404,39 @@ fn carries(visit: &VisitRecord, need: EntryNeed) -> bool {
     })
 }
 
+/// A gate that takes every visit that meets its attribute conditions
+/// (`screen`) with its events, but for those without an event that carries
+/// each of `needs`: a day with entry events passes those over.
+struct PropGate {
+    screen: ConditionGate,
+    needs: Vec<PropNeed>,
+}
+
+impl VisitGate for PropGate {
+    fn take(&self, visit: &VisitRecord) -> Take {
+        self.screen.take(visit)
+    }
+
+    fn attribute_conditions(&self) -> &[AttributeCondition] {
+        self.screen.attribute_conditions()
+    }
+
+    fn prop_needs(&self) -> &[PropNeed] {
+        &self.needs
+    }
+}
+
+/// Whether one of the events of `visit` carries the property `need` asks
+/// for.
+fn carries_prop(visit: &VisitRecord, need: PropNeed) -> bool {
+    visit.events.iter().any(|event| {
+        visit
+            .props_of(event)
+            .iter()
+            .any(|&(key, value)| key == need.key && need.value.is_none_or(|v| v == value))
+    })
+}
+
 /// A gate that takes every visit with its events and declares step needs.
 struct StepGate {
     needs: Vec<StepNeed>,
@@ -538,7 +571,7 @@ fn attribute_set() -> impl Strategy<Value = AttributeSet> {
 
 fn columns() -> impl Strategy<Value = Columns> {
     (
-        proptest::collection::vec(any::<bool>(), 11),
+        proptest::collection::vec(any::<bool>(), 12),
         attribute_set(),
     )
         .prop_map(|(b, attributes)| Columns {
@@ -554,6 +587,7 @@ fn columns() -> impl Strategy<Value = Columns> {
             revenue: b[7],
             provenance: b[8],
             code_visits: b[10],
+            entry_events: b[11],
             approximate_starts: false,
         })
 }
@@ -1200,6 +1234,58 @@ proptest! {
                 .collect();
             prop_assert_eq!(read, expected);
         }
+    }
+
+    /// A gate's property needs select, from the entry events, exactly the
+    /// visits with an event that carries each, of those that meet its
+    /// attribute conditions; read without the entry events (a day packed
+    /// before them), every visit that meets them is taken.
+    #[test]
+    fn visits_without_the_properties_the_gate_needs_are_passed_over(
+        visits in day(),
+        columns in columns(),
+        condition_picks in condition_picks(3),
+        picks in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), any::<bool>(), 0i64..50),
+            1..4,
+        ),
+    ) {
+        // Pairs the day holds (with their value, or any value) and keys it
+        // may not hold.
+        let pairs: Vec<(i64, i64)> = visits.iter().flat_map(|v| v.props.iter().copied()).collect();
+        let needs: Vec<PropNeed> = picks
+            .iter()
+            .map(|&(pick, any_value, key)| match pairs.get(pick.index(pairs.len().max(1))) {
+                Some(&(key, value)) => PropNeed { key, value: (!any_value).then_some(value) },
+                _ => PropNeed { key, value: None },
+            })
+            .collect();
+        let (screen, columns) = condition_gate(&visits, &condition_picks, columns);
+        let gate = PropGate { screen, needs };
+        let holds = |v: &VisitRecord| gate.needs.iter().all(|&need| carries_prop(v, need));
+        let parts = encode(10 * DAY_MS, &visits);
+        let payload = |id: i64| unseal(&parts.iter().find(|(p, _)| *p == id).unwrap().1).unwrap().to_vec();
+        let held = entry_events::prop_holders(
+            10 * DAY_MS,
+            (&payload(part::ENTRY_EVENTS), &payload(part::PROPS)),
+            visits.len(),
+            &gate.needs,
+        )
+        .unwrap();
+        prop_assert_eq!(held, visits.iter().map(holds).collect::<Vec<_>>());
+        for entry_events in [true, false] {
+            let columns = Columns { events: true, props: true, entry_events, ..columns };
+            let read = decode_gated(10 * DAY_MS, &parts, columns, (i64::MIN, i64::MAX), &gate).unwrap();
+            let expected: Vec<VisitRecord> = visits
+                .iter()
+                .filter(|v| gate.screen.meets(v) && (!entry_events || holds(v)))
+                .map(|v| project(v, columns))
+                .collect();
+            prop_assert_eq!(read, expected);
+        }
+        // Entry events of another number of visits are damaged.
+        let more = entry_events::encode(10 * DAY_MS, visits.len() + 1, &entry_events::of_visits(&visits));
+        prop_assert!(entry_events::prop_holders(10 * DAY_MS, (&more, &payload(part::PROPS)), visits.len(), &gate.needs).is_err());
     }
 
     /// Skipping varints lands where reading them one by one does, and

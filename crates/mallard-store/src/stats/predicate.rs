@@ -29,8 +29,8 @@ use super::raw::{Target, pageview_id, resolve};
 use crate::dims::DimKind;
 use crate::error::StoreError;
 use crate::visit_record::{
-    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, StepNeed, Take, VisitGate,
-    VisitRecord,
+    Attribute, AttributeCondition, AttributeSet, Columns, EventRecord, PropNeed, StepNeed, Take,
+    VisitGate, VisitRecord,
 };
 
 /// A visit-level field a filter compares: the visit's entry or exit page,
@@ -120,6 +120,9 @@ pub(crate) struct Predicate {
     /// What the conditions of `event` that must hold need among a visit's
     /// event codes ([`crate::visit_record::VisitGate::step_needs`]).
     steps: Vec<StepNeed>,
+    /// The properties the conditions of `event` that must hold need among
+    /// a visit's events ([`crate::visit_record::VisitGate::prop_needs`]).
+    props: Vec<PropNeed>,
     /// The path ids each `page` pattern matches ([`EventTest::PathIn`]).
     path_sets: Vec<super::id_set::IdSet>,
     nothing: bool,
@@ -181,6 +184,18 @@ impl Predicate {
                 EventTest::Prop { .. } | EventTest::PathIn(_) => None,
             })
             .collect();
+        predicate.props = predicate
+            .event
+            .iter()
+            .filter(|condition| condition.is)
+            .filter_map(|condition| match condition.test {
+                EventTest::Prop { key, value } => Some(PropNeed { key, value }),
+                EventTest::Path(_)
+                | EventTest::PathIn(_)
+                | EventTest::PageView
+                | EventTest::Name(_) => None,
+            })
+            .collect();
         Ok(predicate)
     }
 
@@ -222,6 +237,12 @@ impl Predicate {
         &self.steps
     }
 
+    /// What a visit needs among its events' properties for some event of
+    /// it to meet the event-level conditions.
+    pub(crate) fn prop_needs(&self) -> &[PropNeed] {
+        &self.props
+    }
+
     /// Whether every condition is on a visit attribute (none on events or
     /// on the entry or exit page): then a visit meets the predicate exactly
     /// when it meets [`Self::attribute_conditions`].
@@ -260,6 +281,9 @@ impl Predicate {
             .steps
             .iter()
             .any(|need| *need != crate::visit_record::StepNeed::PageView);
+        // A property needed among a visit's events is looked up in the
+        // day's entry events.
+        columns.entry_events = !self.props.is_empty();
         columns
     }
 
@@ -324,6 +348,10 @@ impl VisitGate for MatchingVisits<'_> {
 
     fn step_needs(&self) -> &[StepNeed] {
         self.predicate.step_needs()
+    }
+
+    fn prop_needs(&self) -> &[PropNeed] {
+        self.predicate.prop_needs()
     }
 }
 
@@ -638,8 +666,9 @@ pub(crate) mod tests {
     }
 
     /// The gates hand a day segment the conditions it can judge on its own:
-    /// those on attributes, and what a visit's event codes must hold for
-    /// the `==` event conditions (never for `!=`, nor for properties).
+    /// those on attributes, what a visit's event codes must hold for the
+    /// `==` conditions on pages and event names, and the properties its
+    /// events must carry for those on properties (never for `!=`).
     #[test]
     fn gates_hand_over_attribute_conditions_and_step_needs() {
         let conn = database();
@@ -670,6 +699,14 @@ pub(crate) mod tests {
             gate.step_needs(),
             [StepNeed::PathOrCustom(10), StepNeed::Name(13)]
         );
+        assert_eq!(
+            gate.prop_needs(),
+            [PropNeed {
+                key: 14,
+                value: Some(15)
+            }]
+        );
+        assert!(predicate.columns().entry_events);
         // The gate takes, with their events, the visits from `from_ms` that
         // meet the visit-level conditions.
         let mut from_google = visit();
@@ -678,5 +715,25 @@ pub(crate) mod tests {
         from_google.start_ts = -1;
         assert_eq!(gate.take(&from_google), Take::Skip);
         assert_eq!(gate.take(&visit()), Take::Skip);
+    }
+
+    /// A property that must be present, with a value or any, is a need; one
+    /// that must differ or be missing is none (an event without it meets
+    /// it).
+    #[test]
+    fn only_properties_that_must_be_carried_are_needs() {
+        let conn = database();
+        let needs = |text: &str| compile(&conn, text).prop_needs().to_vec();
+        assert_eq!(
+            needs("props.plan!=(unknown)"),
+            [PropNeed {
+                key: 14,
+                value: None
+            }]
+        );
+        for text in ["props.plan!=pro", "props.plan==(unknown)", "page==/pricing"] {
+            assert_eq!(needs(text), [], "{text}");
+            assert!(!compile(&conn, text).columns().entry_events, "{text}");
+        }
     }
 }

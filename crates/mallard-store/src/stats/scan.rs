@@ -26,7 +26,7 @@ use crate::error::StoreError;
 use crate::hll::{Counter, DIM_PRECISION, MERGE_EXACT_LIMIT, SITE_PRECISION, visitor_hash};
 use crate::visit_record::{
     AttributeCondition, AttributeSet, CodeCount, CodeEntry, CodeEvents, Columns, EntryNeed,
-    EntryParts, EventRecord, StepNeed, Take, VisitGate, VisitRecord, WholeVisits,
+    EntryParts, EventRecord, PropNeed, StepNeed, Take, VisitGate, VisitRecord, WholeVisits,
 };
 
 /// Milliseconds in a day of a zone with one offset.
@@ -56,6 +56,7 @@ const BASE_COLUMNS: Columns = Columns {
     revenue: false,
     provenance: false,
     code_visits: false,
+    entry_events: false,
     approximate_starts: false,
 };
 
@@ -433,6 +434,11 @@ impl VisitGate for ScanGate<'_> {
         // A visit none of whose events meets the event-level conditions
         // adds nothing to any tally ([`select`]).
         self.predicate.step_needs()
+    }
+
+    fn prop_needs(&self) -> &[PropNeed] {
+        // Likewise for the properties the event-level conditions need.
+        self.predicate.prop_needs()
     }
 
     #[inline]

@@ -150,6 +150,16 @@ pub(crate) fn each(
         predicate: &predicate,
         from_ms: i64::MIN,
     };
+    // Every column of the visits and their events, and a day's code index
+    // and entry events only when the filters look a page, an event name or
+    // a property up in them: an index read for nothing was a ninth of the
+    // bytes a year-long export with few matching visits read.
+    let needed = predicate.columns();
+    let columns = Columns {
+        code_visits: needed.code_visits,
+        entry_events: needed.entry_events,
+        ..Columns::ALL
+    };
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut start = reach_back(conn, site.id, bounds.from)?;
     let mut span_days = 1;
@@ -163,7 +173,7 @@ pub(crate) fn each(
             site.id,
             start,
             end,
-            Columns::ALL,
+            columns,
             &gate,
             Vec::new,
             |visits: &mut Vec<VisitRecord>, record| visits.push(record.clone()),
