@@ -71,6 +71,7 @@
 
 mod code_entries;
 pub(crate) mod code_visits;
+pub(crate) use code_entries::{VISITS_WITH_PROPS_PARTS, visits_with_props};
 pub(crate) mod entry_events;
 mod whole_visits;
 
@@ -1044,26 +1045,12 @@ impl EventCursor<'_> {
 
     /// Moves past the events of `run` visits passed over one after the
     /// other, whose lengths and codes follow each other in `steps` from
-    /// `*at`, moving `*at` past them. Their events are counted over the
-    /// run's bytes at once: every byte without the high bit ends a varint,
-    /// one length per visit and the rest codes; so are their custom events
-    /// (whose page paths are passed over too): the varints whose first byte
-    /// is odd, but for the lengths'.
+    /// `*at`, moving `*at` past them, counted over the run's bytes at once
+    /// ([`run_events`]); so are their custom events, whose page paths are
+    /// passed over too.
     fn pass_over_run(&mut self, steps: &[u8], at: &mut usize, run: usize) -> Result<(), Damaged> {
-        let start = *at;
-        let mut odd_lengths = 0u64;
-        for _ in 0..run {
-            odd_lengths += u64::from(steps.get(*at).is_some_and(|&byte| byte & 1 == 1));
-            let codes = next_codes(steps, at)?;
-            if codes.last().is_some_and(|&last| last >= 0x80) {
-                return Err(Damaged);
-            }
-        }
-        let bytes = steps.get(start..*at).ok_or(Damaged)?;
-        let events = varint_ends(bytes).checked_sub(run as u64).ok_or(Damaged)?;
-        if self.with_paths {
-            self.pending_paths += odd_varints(bytes).checked_sub(odd_lengths).ok_or(Damaged)?;
-        }
+        let (events, custom) = run_events(steps, at, run, self.with_paths)?;
+        self.pending_paths += custom;
         self.advance(events)
     }
 
@@ -1093,6 +1080,38 @@ impl EventCursor<'_> {
         self.index = next;
         Ok(())
     }
+}
+
+/// How many events, and how many of them custom events, the `run` visits
+/// whose lengths and codes follow each other in `steps` from `*at` hold,
+/// moving `*at` past them. They are counted over the run's bytes at once:
+/// every byte without the high bit ends a varint, one length per visit and
+/// the rest codes; the custom events' codes are the varints whose first
+/// byte is odd, but for the lengths' (counted only when `with_custom`,
+/// else 0).
+fn run_events(
+    steps: &[u8],
+    at: &mut usize,
+    run: usize,
+    with_custom: bool,
+) -> Result<(u64, u64), Damaged> {
+    let start = *at;
+    let mut odd_lengths = 0u64;
+    for _ in 0..run {
+        odd_lengths += u64::from(steps.get(*at).is_some_and(|&byte| byte & 1 == 1));
+        let codes = next_codes(steps, at)?;
+        if codes.last().is_some_and(|&last| last >= 0x80) {
+            return Err(Damaged);
+        }
+    }
+    let bytes = steps.get(start..*at).ok_or(Damaged)?;
+    let events = varint_ends(bytes).checked_sub(run as u64).ok_or(Damaged)?;
+    let custom = if with_custom {
+        odd_varints(bytes).checked_sub(odd_lengths).ok_or(Damaged)?
+    } else {
+        0
+    };
+    Ok((events, custom))
 }
 
 /// How many events the visit whose length and codes start at `*at` of the
@@ -2072,6 +2091,15 @@ pub fn fuzz_decode(data: &[u8]) -> Option<usize> {
         unsealed[part::REVENUE as usize],
     ) {
         entry_events::amounts(0, (events, revenue), None, |_| {}).ok()?;
+    }
+    // And the visits with properties, as the export under a filter on a
+    // property reads them from the entry events.
+    if VISITS_WITH_PROPS_PARTS
+        .iter()
+        .zip(&unsealed)
+        .all(|(wanted, part)| !wanted || part.is_some())
+    {
+        visits_with_props(0, &unsealed, &FuzzGate::new(), &mut record, |_| {}).ok()?;
     }
     Some(seen)
 }

@@ -11,9 +11,22 @@
 //! that entry's event. A day with its entry events part
 //! ([`super::entry_events`]) reads each entry's visit and code there
 //! instead, without the steps ([`walk_indexed`]).
+//!
+//! A reader that keeps only the events that carry properties (the export
+//! under a filter on a property, all of whose events carry one) reads a
+//! day's visits from the entry events too ([`visits_with_props`]): the
+//! properties, revenue and provenance entries by the events' indexes, the
+//! attributes and visit ids by the visits' positions, and the steps only to
+//! count the custom events before one, whose page path the event paths
+//! part holds in custom event order. The start times, the event times, the
+//! visitor ids and the visit part are not read.
 
-use super::{Damaged, Entries, STEPS_FORMAT, entry_events, events_at, next_codes};
-use crate::varint::get_varint;
+use super::{
+    Damaged, DayParts, DayScreen, Entries, STEPS_FORMAT, entry_events, events_at, fill_attributes,
+    next_codes, part, read_attributes, run_events, skip_varints,
+};
+use crate::varint::{get_varint, unzigzag};
+use crate::visit_record::{AttributeSet, EventRecord, Take, VisitGate, VisitRecord};
 
 /// One event that carries an entry: its visit's position in the day, its
 /// code, its revenue `(micros, currency)` and its property pairs.
@@ -177,5 +190,253 @@ pub(super) fn walk_indexed(
         Ok(())
     } else {
         Err(Damaged)
+    }
+}
+
+/// The parts [`visits_with_props`] reads.
+pub(crate) const VISITS_WITH_PROPS_PARTS: [bool; part::COUNT] = {
+    let mut wanted = [false; part::COUNT];
+    let read = [
+        part::STEPS,
+        part::ATTRIBUTES,
+        part::EVENT_PATHS,
+        part::PROPS,
+        part::REVENUE,
+        part::IDS,
+        part::PROVENANCE,
+        part::ENTRY_EVENTS,
+    ];
+    let mut at = 0;
+    while at < read.len() {
+        wanted[read[at] as usize] = true;
+        at += 1;
+    }
+    wanted
+};
+
+/// A walk over a day's steps part that counts the custom events before an
+/// event: the visit whose codes come next, and the events and custom
+/// events of the visits before it.
+struct CustomCount<'a> {
+    steps: &'a [u8],
+    at: usize,
+    visit: usize,
+    events: u64,
+    custom: u64,
+}
+
+impl CustomCount<'_> {
+    /// The day's number of custom events before the event of day index
+    /// `index`, of the visit at position `visit` (never before one asked
+    /// for earlier).
+    fn before(&mut self, visit: usize, index: u64) -> Result<u64, Damaged> {
+        let run = visit.checked_sub(self.visit).ok_or(Damaged)?;
+        if run > 0 {
+            let (events, custom) = run_events(self.steps, &mut self.at, run, true)?;
+            self.events += events;
+            self.custom += custom;
+            self.visit = visit;
+        }
+        let mut at = self.at;
+        let codes = next_codes(self.steps, &mut at)?;
+        let mut code_at = 0;
+        let mut custom = self.custom;
+        for _ in 0..index.checked_sub(self.events).ok_or(Damaged)? {
+            custom += get_varint(codes, &mut code_at).ok_or(Damaged)? & 1;
+        }
+        Ok(custom)
+    }
+}
+
+/// Hands `each` (in `record`) every visit of the day starting at
+/// `day_start_ms` that meets `gate`'s attribute conditions and property
+/// needs ([`VisitGate::prop_needs`]) and that the gate takes, with only its
+/// events that carry properties, in order, each with its time, code, page
+/// path, properties, revenue, host name and consent; with its id and every
+/// attribute. Its start and end read as `day_start_ms`; its visitor and
+/// counters are not read. `parts` (unsealed) must hold
+/// [`VISITS_WITH_PROPS_PARTS`]; parts that disagree make the day
+/// [`Damaged`]. One walk over the entry events gathers each visit's events
+/// with properties and which needs they meet; a visit that meets them all
+/// and passes the attribute screen then has its id, attributes and custom
+/// events' paths read.
+pub(crate) fn visits_with_props(
+    day_start_ms: i64,
+    parts: &DayParts<'_>,
+    gate: &impl VisitGate,
+    record: &mut VisitRecord,
+    mut each: impl FnMut(&VisitRecord),
+) -> Result<(), Damaged> {
+    let part = |id: i64| parts[id as usize].ok_or(Damaged);
+    let (events, attributes, steps) = (
+        part(part::ENTRY_EVENTS)?,
+        part(part::ATTRIBUTES)?,
+        part(part::STEPS)?,
+    );
+    if steps.first() != Some(&STEPS_FORMAT) {
+        return Err(Damaged);
+    }
+    let count = entry_events::visits(events)?;
+    let screen = DayScreen::new(Some(attributes), count, gate.attribute_conditions())?;
+    if screen.rejects_every_visit() {
+        return Ok(());
+    }
+    let mut day = DayWithProps {
+        screen,
+        columns: read_attributes(attributes, AttributeSet::ALL, count)?,
+        needs: &gate.prop_needs()[..gate.prop_needs().len().min(8)],
+        custom: CustomCount {
+            steps,
+            at: 1,
+            visit: 0,
+            events: 0,
+            custom: 0,
+        },
+        paths: (part(part::EVENT_PATHS)?, 0, 0),
+        ids: (part(part::IDS)?, 0, 0, 0),
+        indexes: Vec::new(),
+        met: 0,
+    };
+    let mut entries = DayEntries::new((Some(part(part::REVENUE)?), Some(part(part::PROPS)?)))?;
+    let mut provenance = Entries::new(part(part::PROVENANCE)?)?;
+    // The visit whose events `record` gathers.
+    let mut current: Option<usize> = None;
+    record.clear();
+    entry_events::read(day_start_ms, events, |event| {
+        // Every entry event carries a revenue or properties entry.
+        if entries.upcoming() != event.index {
+            return Err(Damaged);
+        }
+        let (revenue_micros, currency) = entries.take(event.index)?;
+        while provenance.next < event.index {
+            let passed = provenance.next;
+            provenance.pair(passed)?;
+        }
+        let (hostname, consent) = if provenance.next == event.index {
+            provenance.pair(event.index)?
+        } else {
+            (None, None)
+        };
+        // A host name is stored only when it is not the site's.
+        if hostname == Some(crate::insert::SITE_HOSTNAME) {
+            return Err(Damaged);
+        }
+        if entries.pairs.is_empty() {
+            return Ok(());
+        }
+        if current != Some(event.visit) {
+            if let Some(visit) = current {
+                day.hand_over(visit, day_start_ms, gate, record, &mut each)?;
+            }
+            current = Some(event.visit);
+            record.events.clear();
+            record.props.clear();
+            day.indexes.clear();
+            day.met = 0;
+        }
+        day.met |= day.needs_met(&entries.pairs);
+        let first = record.props.len() as u32;
+        record.props.extend_from_slice(&entries.pairs);
+        record.events.push(EventRecord {
+            ts: event.ts,
+            pageview: event.code & 1 == 0,
+            code: (event.code >> 1) as i64,
+            pathname: 0,
+            props: (first, record.props.len() as u32),
+            revenue_micros,
+            currency,
+            hostname: hostname.unwrap_or(crate::insert::SITE_HOSTNAME),
+            consent,
+        });
+        day.indexes.push(event.index);
+        Ok(())
+    })?;
+    if let Some(visit) = current {
+        day.hand_over(visit, day_start_ms, gate, record, &mut each)?;
+    }
+    if entries.finished() {
+        Ok(())
+    } else {
+        Err(Damaged)
+    }
+}
+
+/// What [`visits_with_props`] reads of a day beside its entries.
+struct DayWithProps<'a> {
+    screen: DayScreen<'a>,
+    columns: super::AttributeColumns<'a>,
+    /// The property needs (the first eight).
+    needs: &'a [crate::visit_record::PropNeed],
+    custom: CustomCount<'a>,
+    /// The event paths part, the position in it, and the custom event
+    /// whose path is there.
+    paths: (&'a [u8], usize, u64),
+    /// The visit ids part, the position in it, the visit whose id is there
+    /// and the id before it.
+    ids: (&'a [u8], usize, usize, i64),
+    /// The day's indexes of the events gathered in the record.
+    indexes: Vec<u64>,
+    /// The needs the events gathered meet, a bit each.
+    met: u8,
+}
+
+impl DayWithProps<'_> {
+    /// The needs an event with the property pairs `pairs` meets.
+    fn needs_met(&self, pairs: &[(i64, i64)]) -> u8 {
+        self.needs.iter().enumerate().fold(0, |met, (bit, need)| {
+            let carried = pairs
+                .iter()
+                .any(|&(key, value)| key == need.key && need.value.is_none_or(|v| v == value));
+            met | u8::from(carried) << bit
+        })
+    }
+
+    /// Hands `record` (the events with properties of the visit at position
+    /// `visit`) to `each` when the visit meets every need, passes the
+    /// screen and the gate takes it, with its id, attributes and custom
+    /// events' paths read first.
+    fn hand_over(
+        &mut self,
+        visit: usize,
+        day_start_ms: i64,
+        gate: &impl VisitGate,
+        record: &mut VisitRecord,
+        each: &mut impl FnMut(&VisitRecord),
+    ) -> Result<(), Damaged> {
+        let all = ((1u16 << self.needs.len()) - 1) as u8;
+        if self.met != all || !self.screen.passes(visit)? {
+            return Ok(());
+        }
+        let (ids, at_id, next_visit, id) = &mut self.ids;
+        while *next_visit <= visit {
+            *id = id.wrapping_add(unzigzag(get_varint(ids, at_id).ok_or(Damaged)?));
+            *next_visit += 1;
+        }
+        record.id = *id;
+        record.events_read = true;
+        record.start_ts = day_start_ms;
+        record.end_ts = day_start_ms;
+        fill_attributes(&self.columns, visit, &mut record.attrs)?;
+        if gate.take(record) == Take::Skip {
+            return Ok(());
+        }
+        for (event, &index) in record.events.iter_mut().zip(&self.indexes) {
+            event.pathname = if event.pageview {
+                event.code
+            } else {
+                // The custom events' paths are in custom event order.
+                let ordinal = self.custom.before(visit, index)?;
+                let (paths, at_path, next_path) = &mut self.paths;
+                skip_varints(
+                    paths,
+                    at_path,
+                    ordinal.checked_sub(*next_path).ok_or(Damaged)?,
+                )?;
+                *next_path = ordinal + 1;
+                get_varint(paths, at_path).ok_or(Damaged)? as i64
+            };
+        }
+        each(record);
+        Ok(())
     }
 }

@@ -437,6 +437,28 @@ fn carries_prop(visit: &VisitRecord, need: PropNeed) -> bool {
     })
 }
 
+/// Property needs drawn by `picks` (an index, whether any value does, a
+/// key): pairs the day `visits` holds (with their value, or any value) and
+/// keys it may not hold.
+fn prop_needs(visits: &[VisitRecord], picks: &[(prop::sample::Index, bool, i64)]) -> Vec<PropNeed> {
+    let pairs: Vec<(i64, i64)> = visits
+        .iter()
+        .flat_map(|v| v.props.iter().copied())
+        .collect();
+    picks
+        .iter()
+        .map(
+            |&(pick, any_value, key)| match pairs.get(pick.index(pairs.len().max(1))) {
+                Some(&(key, value)) => PropNeed {
+                    key,
+                    value: (!any_value).then_some(value),
+                },
+                None => PropNeed { key, value: None },
+            },
+        )
+        .collect()
+}
+
 /// A gate that takes every visit with its events and declares step needs.
 struct StepGate {
     needs: Vec<StepNeed>,
@@ -1250,16 +1272,7 @@ proptest! {
             1..4,
         ),
     ) {
-        // Pairs the day holds (with their value, or any value) and keys it
-        // may not hold.
-        let pairs: Vec<(i64, i64)> = visits.iter().flat_map(|v| v.props.iter().copied()).collect();
-        let needs: Vec<PropNeed> = picks
-            .iter()
-            .map(|&(pick, any_value, key)| match pairs.get(pick.index(pairs.len().max(1))) {
-                Some(&(key, value)) => PropNeed { key, value: (!any_value).then_some(value) },
-                _ => PropNeed { key, value: None },
-            })
-            .collect();
+        let needs = prop_needs(&visits, &picks);
         let (screen, columns) = condition_gate(&visits, &condition_picks, columns);
         let gate = PropGate { screen, needs };
         let holds = |v: &VisitRecord| gate.needs.iter().all(|&need| carries_prop(v, need));
@@ -1286,6 +1299,60 @@ proptest! {
         // Entry events of another number of visits are damaged.
         let more = entry_events::encode(10 * DAY_MS, visits.len() + 1, &entry_events::of_visits(&visits));
         prop_assert!(entry_events::prop_holders(10 * DAY_MS, (&more, &payload(part::PROPS)), visits.len(), &gate.needs).is_err());
+    }
+
+    /// The visits read from the entry events are the decoded ones that
+    /// meet the gate's attribute conditions and property needs, with their
+    /// events that carry properties alone (every field of them), their ids
+    /// and attributes, their start and end at the day's start and nothing
+    /// else read; and only the parts said are read.
+    #[test]
+    fn visits_with_properties_from_the_entry_events_equal_the_decoded_ones(
+        visits in day(),
+        condition_picks in condition_picks(3),
+        picks in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), any::<bool>(), 0i64..50),
+            0..3,
+        ),
+    ) {
+        let (screen, _) = condition_gate(&visits, &condition_picks, Columns::ALL);
+        let gate = PropGate { screen, needs: prop_needs(&visits, &picks) };
+        let parts = encode(10 * DAY_MS, &visits);
+        let decoded = decode_all(10 * DAY_MS, &parts, Columns::ALL, (i64::MIN, i64::MAX)).unwrap();
+        let expected: Vec<VisitRecord> = decoded
+            .iter()
+            .filter(|v| gate.screen.meets(v) && gate.needs.iter().all(|&need| carries_prop(v, need)))
+            .map(|v| {
+                let mut kept = VisitRecord {
+                    id: v.id,
+                    attrs: v.attrs,
+                    start_ts: 10 * DAY_MS,
+                    end_ts: 10 * DAY_MS,
+                    events_read: true,
+                    ..VisitRecord::default()
+                };
+                for event in &v.events {
+                    let pairs = v.props_of(event);
+                    if !pairs.is_empty() {
+                        let first = kept.props.len() as u32;
+                        kept.props.extend_from_slice(pairs);
+                        kept.events.push(EventRecord { props: (first, kept.props.len() as u32), ..*event });
+                    }
+                }
+                kept
+            })
+            .filter(|v| !v.events.is_empty())
+            .collect();
+        let mut wanted: DayParts<'_> = [None; part::COUNT];
+        for (id, bytes) in &parts {
+            if VISITS_WITH_PROPS_PARTS[*id as usize] {
+                wanted[*id as usize] = Some(unseal(bytes).unwrap());
+            }
+        }
+        let mut got = Vec::new();
+        let mut record = VisitRecord::default();
+        visits_with_props(10 * DAY_MS, &wanted, &gate, &mut record, |v| got.push(v.clone())).unwrap();
+        prop_assert_eq!(got, expected);
     }
 
     /// Skipping varints lands where reading them one by one does, and
@@ -1483,16 +1550,18 @@ fn the_sample_day_round_trips_and_decodes_for_the_fuzz_target() {
     assert_eq!(fuzz_decode(&[[1u8].as_slice(), &steps].concat()), Some(3));
     assert_eq!(fuzz_decode(&[[1u8].as_slice(), &steps[1..]].concat()), None);
     assert_eq!(fuzz_decode(&[]), None);
-    // Through the gate with a condition and a step need, the visits that
-    // meet both (the first one at least).
+    // Through the gate with a condition, a step need and a property need,
+    // the visits that meet all three (the first one at least).
     let sample = sample_day(0);
     let source = sample[0].attrs.referrer_source;
     let path = sample[0].events[0].pathname;
+    let property = sample[0].props[0];
     let meeting = sample
         .iter()
         .filter(|v| {
             v.attrs.referrer_source == source
                 && v.events.iter().any(|e| !e.pageview || e.pathname == path)
+                && v.events.iter().any(|e| v.props_of(e).contains(&property))
         })
         .count();
     assert!(meeting >= 1);

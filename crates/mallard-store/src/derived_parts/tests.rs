@@ -67,8 +67,39 @@ fn check_filtered(store: &Store) {
                     // their attributes alone read the index alone.
                     "source==Google",
                     "source!=Google;browser!=Safari",
+                    // Filters on a property find their visits from the
+                    // entry events where a day has them.
+                    "props.plan==pro",
+                    "props.plan==pro;source!=Google",
                 ],
             );
+            // The export under a filter on a property reads a day with entry
+            // events from them, and decodes the others.
+            let site = db.stats_site(SITE)?.unwrap();
+            for filters in ["props.plan==pro", "props.plan!=(unknown);source!=Google"] {
+                let query = StatsQuery {
+                    range: DayRange {
+                        start: first - 1,
+                        end: first + 21,
+                    },
+                    filters: mallard_core::filter::parse_filters(filters).unwrap(),
+                    with_imported: false,
+                };
+                let (events, _) = reference.select(&query);
+                let mut expected: Vec<(i64, i64, String, String)> = events
+                    .iter()
+                    .map(|e| (e.ts, e.visit_id, e.name.clone(), e.path.clone()))
+                    .collect();
+                expected.sort();
+                let mut exported: Vec<(i64, i64, String, String)> = db
+                    .stats_export_events(&site, &query, 10_000, 0)?
+                    .into_iter()
+                    .map(|e| (e.ts, e.visit_id, e.name, e.pathname))
+                    .collect();
+                exported.sort();
+                assert!(!expected.is_empty(), "{filters}");
+                assert_eq!(exported, expected, "{filters}");
+            }
             Ok(())
         })
         .unwrap();

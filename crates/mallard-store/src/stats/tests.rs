@@ -227,26 +227,26 @@ pub(super) fn filter_pool() -> Vec<(&'static str, &'static str)> {
 // The naive reference.
 
 #[derive(Debug, Clone)]
-pub(super) struct RefEvent {
-    pub(super) ts: i64,
-    pub(super) id: i64,
-    pub(super) visit_id: i64,
-    pub(super) name: String,
-    pub(super) path: String,
-    pub(super) props: Vec<(String, String)>,
+pub(crate) struct RefEvent {
+    pub(crate) ts: i64,
+    pub(crate) id: i64,
+    pub(crate) visit_id: i64,
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) props: Vec<(String, String)>,
     /// The amount in millionths and the currency, if it has an amount.
-    pub(super) revenue: Option<(i64, String)>,
+    pub(crate) revenue: Option<(i64, String)>,
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct RefVisit {
-    pub(super) visitor: i64,
-    pub(super) start: i64,
-    pub(super) end: i64,
-    pub(super) pageviews: i64,
-    pub(super) entry: Option<String>,
-    pub(super) exit: Option<String>,
-    pub(super) attrs: HashMap<&'static str, Option<String>>,
+pub(crate) struct RefVisit {
+    pub(crate) visitor: i64,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) pageviews: i64,
+    pub(crate) entry: Option<String>,
+    pub(crate) exit: Option<String>,
+    pub(crate) attrs: HashMap<&'static str, Option<String>>,
 }
 
 pub(crate) struct Reference {
@@ -389,7 +389,7 @@ impl Reference {
     }
 
     /// The matching events and visits of a query.
-    pub(super) fn select(&self, query: &StatsQuery) -> (Vec<&RefEvent>, Vec<(i64, &RefVisit)>) {
+    pub(crate) fn select(&self, query: &StatsQuery) -> (Vec<&RefEvent>, Vec<(i64, &RefVisit)>) {
         let events: Vec<&RefEvent> = self
             .events
             .iter()

@@ -27,6 +27,7 @@ use super::super::predicate::{MatchingVisits, Predicate};
 use super::super::{SiteInfo, StatsQuery};
 use super::source::Bounds;
 use super::{EventLabeller, ExportEvent};
+use crate::day_segment::{self, Damaged, VISITS_WITH_PROPS_PARTS, part};
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
 use crate::visit_record::{Columns, VisitRecord};
@@ -160,6 +161,10 @@ pub(crate) fn each(
         entry_events: needed.entry_events,
         ..Columns::ALL
     };
+    // Under a filter on a property every event handed over carries
+    // properties, so the packed days are read from their entry events
+    // (unless a filter compares the entry or exit page, which they lack).
+    let from_entries = !predicate.prop_needs().is_empty() && !needed.visit;
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut start = reach_back(conn, site.id, bounds.from)?;
     let mut span_days = 1;
@@ -168,20 +173,9 @@ pub(crate) fn each(
         // The visits that start on the rest of this UTC day and the
         // `span_days - 1` days after it.
         let end = ((start.div_euclid(DAY_MS) + span_days) * DAY_MS).min(bounds.to);
-        let folds = fold_starting(
-            conn,
-            site.id,
-            start,
-            end,
-            columns,
-            &gate,
-            Vec::new,
-            |visits: &mut Vec<VisitRecord>, record| visits.push(record.clone()),
-            crate::segment_fold::no_code_events,
-        )?;
-        let kept = folds.iter().map(Vec::len).sum();
-        span_days = next_span(span_days, end - start, kept);
-        for record in folds.into_iter().flatten() {
+        let visits = span_visits(conn, site.id, (start, end), columns, &gate, from_entries)?;
+        span_days = next_span(span_days, end - start, visits.len());
+        for record in visits {
             let record = Rc::new(record);
             for (at, event) in record.events.iter().enumerate() {
                 if (bounds.from..bounds.to).contains(&event.ts)
@@ -203,6 +197,69 @@ pub(crate) fn each(
         start = end;
     }
     Ok(handover.handed)
+}
+
+/// The visits that start in `[start, end)` and that `gate` takes, with
+/// their events (`columns`); `from_entries`: with only their events that
+/// carry properties, a whole packed day with entry events read from them
+/// ([`crate::day_segment::visits_with_props`]: the properties, revenue,
+/// provenance, attributes, visit ids and steps, not the start and event
+/// times nor the visitors and visit part, a third of a day's bytes), the
+/// other days decoded.
+fn span_visits(
+    conn: &Connection,
+    site_id: i64,
+    (start, end): (i64, i64),
+    columns: Columns,
+    gate: &MatchingVisits<'_>,
+    from_entries: bool,
+) -> Result<Vec<VisitRecord>, StoreError> {
+    let decoded = |from: i64, to: i64| -> Result<Vec<VisitRecord>, StoreError> {
+        let folds = fold_starting(
+            conn,
+            site_id,
+            from,
+            to,
+            columns,
+            gate,
+            Vec::new,
+            |visits: &mut Vec<VisitRecord>, record| visits.push(record.clone()),
+            crate::segment_fold::no_code_events,
+        )?;
+        Ok(folds.into_iter().flatten().collect())
+    };
+    if !from_entries {
+        return decoded(start, end);
+    }
+    let mut visits = Vec::new();
+    let mut record = VisitRecord::default();
+    let mut from = start;
+    while from < end {
+        let day = from.div_euclid(DAY_MS);
+        let to = ((day + 1) * DAY_MS).min(end);
+        let whole = from == day * DAY_MS && to == (day + 1) * DAY_MS;
+        let parts = if whole {
+            crate::segment_fold::load_parts(conn, site_id, day, VISITS_WITH_PROPS_PARTS)?
+        } else {
+            None
+        };
+        match parts.filter(|parts| parts[part::ENTRY_EVENTS as usize].is_some()) {
+            Some(parts) => {
+                crate::cancel::check(conn)?;
+                day_segment::visits_with_props(
+                    day * DAY_MS,
+                    &day_segment::borrow_parts(&parts),
+                    gate,
+                    &mut record,
+                    |visit| visits.push(visit.clone()),
+                )
+                .map_err(|Damaged| StoreError::DamagedSegment { site_id, day })?;
+            }
+            None => visits.extend(decoded(from, to)?),
+        }
+        from = to;
+    }
+    Ok(visits)
 }
 
 #[cfg(test)]
