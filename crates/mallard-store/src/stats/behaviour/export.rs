@@ -30,7 +30,7 @@ use super::{EventLabeller, ExportEvent};
 use crate::day_segment::{self, Damaged, VISITS_WITH_PROPS_PARTS, part};
 use crate::error::StoreError;
 use crate::visit_days::DAY_MS;
-use crate::visit_record::{Columns, VisitRecord};
+use crate::visit_record::{AttributeSet, Columns, VisitRecord};
 
 /// The events of the period that meet every filter, ordered by time (ties by
 /// visit id, then by their order in the visit), `offset` events skipped, at
@@ -151,16 +151,27 @@ pub(crate) fn each(
         predicate: &predicate,
         from_ms: i64::MIN,
     };
-    // Every column of the visits and their events, and a day's code index
-    // and entry events only when the filters look a page, an event name or
-    // a property up in them: an index read for nothing was a ninth of the
-    // bytes a year-long export with few matching visits read.
+    // What an exported event says (its time, name, page, properties,
+    // revenue and provenance, its visit's id and attributes), and what the
+    // filters compare: not the visitor ids, nor the visit part (end, counts,
+    // entry and exit pages) unless a filter compares a page of it, nor a
+    // day's code index and entry events unless the filters look a page, an
+    // event name or a property up in them. The two parts are two fifths of
+    // a day's bytes, the index a ninth, all read for nothing by an export
+    // with few matching visits.
     let needed = predicate.columns();
     let columns = Columns {
-        code_visits: needed.code_visits,
-        entry_events: needed.entry_events,
-        ..Columns::ALL
-    };
+        ids: true,
+        attributes: AttributeSet::ALL,
+        events: true,
+        event_times: true,
+        event_paths: true,
+        props: true,
+        revenue: true,
+        provenance: true,
+        ..Columns::default()
+    }
+    .with(needed);
     // Under a filter on a property every event handed over carries
     // properties, so the packed days are read from their entry events
     // (unless a filter compares the entry or exit page, which they lack).
