@@ -1355,6 +1355,41 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 
+    /// A code held by many visits (lists of one-byte gaps, read eight at a
+    /// time) is counted, with how often each visit holds it, and screened
+    /// as its pairs say; a list that names a visit past the day's last is
+    /// damaged, wherever in a run of eight it is and however large the
+    /// eight gaps' sum.
+    #[test]
+    fn long_lists_of_visits_read_as_their_pairs(
+        holders in proptest::collection::btree_set(0u32..700, 1..500),
+        repeat_every in 2u32..9,
+        spread in prop_oneof![Just(1u32), 1u32..90],
+    ) {
+        // Spread out, eight gaps of one byte add up past 255.
+        let holders: std::collections::BTreeSet<u32> = holders.iter().map(|&v| v * spread).collect();
+        let count = 700 * spread as usize;
+        // Code 2 (a page view) held once by each visit, twice by some.
+        let mut pairs: Vec<(u64, u32)> = holders.iter().map(|&visit| (2, visit)).collect();
+        pairs.extend(holders.iter().filter(|&&v| v % repeat_every == 0).map(|&v| (2, v)));
+        let index = code_visits::from_pairs(pairs);
+        let expected: Vec<(usize, u64)> = holders
+            .iter()
+            .map(|&v| (v as usize, if v % repeat_every == 0 { 2 } else { 1 }))
+            .collect();
+        let mut counted = Vec::new();
+        code_visits::tally(&index, count, None, |_| true, |_, held| counted.extend_from_slice(held)).unwrap();
+        prop_assert_eq!(&counted, &expected);
+        let selected = code_visits::selection(&index, count, &[StepNeed::PageViewOf(1)]).unwrap().unwrap();
+        let marked: Vec<usize> = (0..count).filter(|&v| selected[v]).collect();
+        prop_assert_eq!(marked, expected.iter().map(|&(v, _)| v).collect::<Vec<_>>());
+        // A day with fewer visits than the list names.
+        let last = *holders.last().unwrap() as usize;
+        let too_few = code_visits::tally(&index, last, None, |_| true, |_, _| ());
+        prop_assert!(too_few.is_err());
+        prop_assert!(code_visits::selection(&index, last, &[StepNeed::PageViewOf(1)]).is_err());
+    }
+
     /// Skipping varints lands where reading them one by one does, and
     /// fails when fewer are left.
     #[test]
