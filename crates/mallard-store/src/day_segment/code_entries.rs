@@ -284,7 +284,7 @@ pub(crate) fn visits_with_props(
     let mut day = DayWithProps {
         screen,
         columns: read_attributes(attributes, AttributeSet::ALL, count)?,
-        needs: &gate.prop_needs()[..gate.prop_needs().len().min(8)],
+        needs: entry_events::NeedBits::new(gate.prop_needs()),
         custom: CustomCount {
             steps,
             at: 1,
@@ -334,7 +334,7 @@ pub(crate) fn visits_with_props(
             day.indexes.clear();
             day.met = 0;
         }
-        day.met |= day.needs_met(&entries.pairs);
+        day.met |= day.needs.met(&entries.pairs);
         let first = record.props.len() as u32;
         record.props.extend_from_slice(&entries.pairs);
         record.events.push(EventRecord {
@@ -365,8 +365,8 @@ pub(crate) fn visits_with_props(
 struct DayWithProps<'a> {
     screen: DayScreen<'a>,
     columns: super::AttributeColumns<'a>,
-    /// The property needs (the first eight).
-    needs: &'a [crate::visit_record::PropNeed],
+    /// The gate's property needs.
+    needs: entry_events::NeedBits<'a>,
     custom: CustomCount<'a>,
     /// The event paths part, the position in it, and the custom event
     /// whose path is there.
@@ -381,16 +381,6 @@ struct DayWithProps<'a> {
 }
 
 impl DayWithProps<'_> {
-    /// The needs an event with the property pairs `pairs` meets.
-    fn needs_met(&self, pairs: &[(i64, i64)]) -> u8 {
-        self.needs.iter().enumerate().fold(0, |met, (bit, need)| {
-            let carried = pairs
-                .iter()
-                .any(|&(key, value)| key == need.key && need.value.is_none_or(|v| v == value));
-            met | u8::from(carried) << bit
-        })
-    }
-
     /// Hands `record` (the events with properties of the visit at position
     /// `visit`) to `each` when the visit meets every need, passes the
     /// screen and the gate takes it, with its id, attributes and custom
@@ -403,8 +393,7 @@ impl DayWithProps<'_> {
         record: &mut VisitRecord,
         each: &mut impl FnMut(&VisitRecord),
     ) -> Result<(), Damaged> {
-        let all = ((1u16 << self.needs.len()) - 1) as u8;
-        if self.met != all || !self.screen.passes(visit)? {
+        if self.met != self.needs.all() || !self.screen.passes(visit)? {
             return Ok(());
         }
         let (ids, at_id, next_visit, id) = &mut self.ids;

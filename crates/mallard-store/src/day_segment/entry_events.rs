@@ -233,13 +233,43 @@ pub(crate) fn props(
     )
 }
 
+/// A gate's property needs ([`crate::visit_record::VisitGate::prop_needs`])
+/// as bits: which of them the property pairs of one event meet. (A query
+/// has a need per property filter: beyond eight, the first eight select,
+/// which every visit that meets all of them meets too.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NeedBits<'a> {
+    needs: &'a [PropNeed],
+}
+
+impl<'a> NeedBits<'a> {
+    pub(crate) fn new(needs: &'a [PropNeed]) -> Self {
+        Self {
+            needs: &needs[..needs.len().min(8)],
+        }
+    }
+
+    /// The bits of a visit that meets every need.
+    pub(crate) fn all(self) -> u8 {
+        ((1u16 << self.needs.len()) - 1) as u8
+    }
+
+    /// The needs that an event with the property pairs `pairs` meets.
+    pub(crate) fn met(self, pairs: &[(i64, i64)]) -> u8 {
+        self.needs.iter().enumerate().fold(0, |met, (bit, need)| {
+            let carried = pairs
+                .iter()
+                .any(|&(key, value)| key == need.key && need.value.is_none_or(|v| v == value));
+            met | u8::from(carried) << bit
+        })
+    }
+}
+
 /// Per visit of the day starting at `day_start_ms`, of `count` visits,
 /// whether its events carry every one of `needs` (each on some event of
-/// it), from the (unsealed) entry events part `events` and properties part
-/// `props`: a gate's [`crate::visit_record::VisitGate::prop_needs`]. (A
-/// query has a need per property filter: beyond eight, the first eight
-/// select, which every visit that meets all of them meets too.) A part that
-/// holds another number of visits makes the day [`Damaged`].
+/// it, see [`NeedBits`]), from the (unsealed) entry events part `events`
+/// and properties part `props`. A part that holds another number of
+/// visits makes the day [`Damaged`].
 pub(crate) fn prop_holders(
     day_start_ms: i64,
     (events, props): (&[u8], &[u8]),
@@ -249,20 +279,14 @@ pub(crate) fn prop_holders(
     if visits(events)? != count {
         return Err(Damaged);
     }
-    let needs = &needs[..needs.len().min(8)];
-    let all = ((1u16 << needs.len()) - 1) as u8;
+    let needs = NeedBits::new(needs);
     // Per visit, the needs its events met so far.
     let mut met = vec![0u8; count];
     self::props(day_start_ms, (events, props), None, |event, pairs| {
-        for (bit, need) in needs.iter().enumerate() {
-            let carried = pairs
-                .iter()
-                .any(|&(key, value)| key == need.key && need.value.is_none_or(|v| v == value));
-            met[event.visit] |= u8::from(carried) << bit;
-        }
+        met[event.visit] |= needs.met(pairs);
         Ok(())
     })?;
-    Ok(met.into_iter().map(|bits| bits == all).collect())
+    Ok(met.into_iter().map(|bits| bits == needs.all()).collect())
 }
 
 /// The columns [`build`] decodes.
