@@ -1,5 +1,7 @@
 //! Breakdowns: the top values of one dimension, from the rollups or, with
-//! filters, from the matching events and visits.
+//! filters, from the matching events and visits; under one `==` on the
+//! breakdown's own visit dimension, from that value's rollup rows
+//! ([`own_row`]).
 
 use mallard_core::Dimension;
 use rusqlite::Connection;
@@ -114,7 +116,39 @@ pub(crate) fn run(
         )?
     } else {
         let predicate = Predicate::compile(conn, &query.filters)?;
-        scan::breakdown(conn, site, query.range, &predicate, spec)?
+        match own_row(&predicate, &spec) {
+            Some(row) => of_own_row(conn, site, query.range, row, &spec)?,
+            None => scan::breakdown(conn, site, query.range, &predicate, spec)?,
+        }
     };
     label(conn, spec.row_kind, rows)
+}
+
+/// The rollup row that answers a breakdown under `predicate` alone: when
+/// the predicate is one `==` on the breakdown's own visit dimension (as a
+/// click on a row of it makes), every visit it selects has that one value,
+/// so the breakdown is that value's row, as unfiltered
+/// ([`super::single_visit_row`]).
+pub(super) fn own_row(predicate: &Predicate, spec: &BreakdownSpec) -> Option<(i64, i64)> {
+    super::single_visit_row(predicate).filter(|&(row_kind, _)| row_kind == spec.row_kind)
+}
+
+/// The rows of a breakdown whose filter selects the visits of the rollup
+/// row `row` of its own dimension ([`own_row`]): that value with its
+/// totals, if it counts anything in the range.
+pub(super) fn of_own_row(
+    conn: &Connection,
+    site: &SiteInfo,
+    range: mallard_core::DayRange,
+    row: (i64, i64),
+    spec: &BreakdownSpec,
+) -> Result<Vec<(i64, Totals)>, StoreError> {
+    let mut totals = rollup::main_of_value(conn, site, range, row)?;
+    if !spec.with_visitors {
+        totals.visitors = 0;
+    }
+    let mut rows = vec![(row.1, totals)];
+    rows.retain(|(_, totals)| spec.order.metric(totals) > 0);
+    sort_and_truncate(&mut rows, spec.order, spec.limit);
+    Ok(rows)
 }

@@ -329,35 +329,54 @@ impl ReadConn<'_> {
             .iter()
             .map(|dimension| breakdown::spec(conn, dimension, limit))
             .collect::<Result<Vec<_>, _>>()?;
-        // A property key never stored has no values: it is not counted.
-        let counted: Vec<_> = specs.iter().flatten().copied().collect();
-        // Under one visit filter with rollup rows, the totals and the series
-        // (but an hourly one) are that value's rows, as on their own
-        // ([`ReadConn::stats_main`]); the pass counts only what they do not
-        // answer.
+        // Under one visit filter with rollup rows, the totals, the series
+        // (but an hourly one) and the breakdown by the filter's own
+        // dimension are that value's rows, as on their own
+        // ([`ReadConn::stats_main`], [`breakdown::own_row`]); the pass
+        // counts only what they do not answer. A property key never stored
+        // has no values: it is not counted.
         let row = single_visit_row(&predicate);
+        let counted: Vec<_> = specs
+            .iter()
+            .flatten()
+            .filter(|spec| breakdown::own_row(&predicate, spec).is_none())
+            .copied()
+            .collect();
         let rollup_series = row.is_some() && interval != Interval::Hour;
         let parts = scan::ViewParts {
             main: row.is_none(),
             series: !rollup_series,
         };
-        let counts = scan::view(
-            conn,
-            site,
-            query.range,
-            &predicate,
-            interval,
-            &keys,
-            &counted,
-            parts,
-        )?;
+        let counts = if counted.is_empty() && !parts.main && !parts.series {
+            scan::ViewCounts {
+                main: None,
+                series: None,
+                breakdowns: Vec::new(),
+            }
+        } else {
+            scan::view(
+                conn,
+                site,
+                query.range,
+                &predicate,
+                interval,
+                &keys,
+                &counted,
+                parts,
+            )?
+        };
         let mut rows = counts.breakdowns.into_iter();
         let breakdowns = specs
             .iter()
             .map(|spec| match spec {
-                Some(spec) => {
-                    breakdown::label(conn, spec.row_kind, rows.next().unwrap_or_default())
-                }
+                Some(spec) => match breakdown::own_row(&predicate, spec) {
+                    Some(own) => breakdown::label(
+                        conn,
+                        spec.row_kind,
+                        breakdown::of_own_row(conn, site, query.range, own, spec)?,
+                    ),
+                    None => breakdown::label(conn, spec.row_kind, rows.next().unwrap_or_default()),
+                },
                 None => Ok(Vec::new()),
             })
             .collect::<Result<_, _>>()?;
