@@ -451,6 +451,11 @@ impl Counter {
         }
     }
 
+    /// Whether no visitor was added.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty() && self.registers.is_empty()
+    }
+
     /// Adds the visitor of hash `hash` ([`visitor_hash`]).
     #[inline]
     pub fn insert(&mut self, hash: u32) {

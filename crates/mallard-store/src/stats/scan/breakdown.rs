@@ -423,21 +423,15 @@ impl BreakdownSpec {
 
     /// The top rows of a finished tally.
     pub(super) fn finish(self, values: ValueTable) -> Vec<(i64, Totals)> {
-        let mut rows: Vec<(i64, Totals)> = values
-            .into_entries()
-            .into_iter()
-            .filter(|(_, counted)| self.order.metric(&counted.totals) > 0)
-            .map(|(value, counted)| {
-                let totals = if self.with_visitors {
-                    counted.finish()
-                } else {
-                    counted.totals
-                };
-                (value, totals)
-            })
-            .collect();
-        crate::stats::breakdown::sort_and_truncate(&mut rows, self.order, self.limit);
-        rows
+        // Rows are ordered by a total: only those kept count their
+        // visitors.
+        values.into_rows(
+            |rows| {
+                rows.retain(|(_, totals)| self.order.metric(totals) > 0);
+                crate::stats::breakdown::sort_and_truncate(rows, self.order, self.limit);
+            },
+            self.with_visitors,
+        )
     }
 }
 
