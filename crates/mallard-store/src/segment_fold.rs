@@ -22,7 +22,6 @@ use crate::visit_days::{DAY_MS, DayRange, day_ranges, utc_day};
 use crate::visit_record::{
     AttributeCondition, CodeCount, Columns, Take, VisitGate, VisitRecord, WholeVisits,
 };
-use part_buffers::give_back;
 
 /// Packed days read before they are folded, at most.
 const CHUNK_DAYS: usize = 16;
@@ -57,31 +56,37 @@ fn damaged(site_id: i64, day: i64) -> StoreError {
 /// The payloads of the parts of `site`'s segment of `day` marked in
 /// `wanted`, their checksums verified; `None` when the day has no segment
 /// in the current format.
-///
-/// The day's rows are found in the key index alone, and each part asked for
-/// is read with SQLite's incremental blob I/O straight into a buffer of its
-/// own ([`part_buffers::take`]), which then holds the payload: read as a
-/// column, a part was read into SQLite's memory and copied from there. The
-/// parts not asked for are not read at all.
 pub(crate) fn load_parts(
     conn: &Connection,
     site: i64,
     day: i64,
     wanted: [bool; part::COUNT],
 ) -> Result<Option<[Option<Vec<u8>>; part::COUNT]>, StoreError> {
+    // The bytes of the parts not asked for are not even read: SQLite
+    // would load a selected blob's overflow pages at each step.
+    let mask = wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, wanted)| **wanted)
+        .fold(0i64, |mask, (id, _)| mask | 1 << id);
     let mut stmt = conn.prepare_cached(
-        "SELECT part, rowid FROM day_segments \
+        "SELECT part, CASE WHEN (?4 >> part) & 1 THEN data END FROM day_segments \
          WHERE site_id = ?1 AND day = ?2 AND part BETWEEN 0 AND ?3",
     )?;
-    let mut rows = stmt.query(params![site, day, part::LAST])?;
-    // The row of each part asked for.
-    let mut found: [Option<i64>; part::COUNT] = [None; part::COUNT];
+    let mut rows = stmt.query(params![site, day, part::LAST, mask])?;
+    let mut parts: [Option<Vec<u8>>; part::COUNT] = Default::default();
     let mut current = false;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         current |= id == part::MARKER;
+        // Only the parts asked for are read: the others' bytes stay on disk.
         if wanted[id as usize] {
-            found[id as usize] = Some(row.get(1)?);
+            // A value that is not a blob is damaged too.
+            let rusqlite::types::ValueRef::Blob(stored) = row.get_ref(1)? else {
+                return Err(damaged(site, day));
+            };
+            let payload = day_segment::unseal(stored).map_err(|Damaged| damaged(site, day))?;
+            parts[id as usize] = Some(payload.to_vec());
         }
     }
     if !current {
@@ -90,41 +95,11 @@ pub(crate) fn load_parts(
     // Every part asked for is there, but those a day may lack.
     let missing = wanted
         .iter()
-        .zip(&found)
+        .zip(&parts)
         .enumerate()
-        .any(|(id, (w, f))| *w && f.is_none() && !part::is_optional(id as i64));
+        .any(|(id, (w, p))| *w && p.is_none() && !part::is_optional(id as i64));
     if missing {
         return Err(damaged(site, day));
-    }
-    // A value that is neither a blob nor text cannot be opened as one: it
-    // is damaged too (text fails its checksum).
-    let not_blob = |error: rusqlite::Error| match error.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::Unknown) => damaged(site, day),
-        _ => StoreError::from(error),
-    };
-    let mut parts: [Option<Vec<u8>>; part::COUNT] = Default::default();
-    let mut blob: Option<rusqlite::blob::Blob<'_>> = None;
-    for (slot, row) in parts.iter_mut().zip(found) {
-        let Some(row) = row else {
-            continue;
-        };
-        let blob = match &mut blob {
-            Some(blob) => {
-                blob.reopen(row).map_err(not_blob)?;
-                blob
-            }
-            None => blob.insert(
-                conn.blob_open(rusqlite::MAIN_DB, c"day_segments", c"data", row, true)
-                    .map_err(not_blob)?,
-            ),
-        };
-        let mut bytes = part_buffers::take(blob.len());
-        blob.read_at_exact(&mut bytes, 0)?;
-        let payload = day_segment::unseal(&bytes)
-            .map_err(|Damaged| damaged(site, day))?
-            .len();
-        bytes.truncate(payload);
-        *slot = Some(bytes);
     }
     Ok(Some(parts))
 }
@@ -232,16 +207,6 @@ impl LoadedDay for RecordDay {
     }
 }
 
-/// A day folded hands its buffers back for the next days' parts.
-impl Drop for RecordDay {
-    fn drop(&mut self) {
-        self.parts
-            .iter_mut()
-            .flat_map(Option::take)
-            .for_each(give_back);
-    }
-}
-
 /// Reads the parts of `site`'s segment of the day of `range` that a records
 /// query with `columns` needs: the visit-level parts first, then the events'
 /// only when some visit of the day may be taken with them
@@ -316,9 +281,11 @@ fn load_record_day(
                     }));
                 };
                 return Ok(
-                    load_decoded(conn, (site, range), columns, &beside, parts)?.map(|mut day| {
-                        day.by_codes = true;
-                        day
+                    load_decoded(conn, (site, range), columns, &beside, parts)?.map(|day| {
+                        RecordDay {
+                            by_codes: true,
+                            ..day
+                        }
                     }),
                 );
             }
@@ -698,22 +665,6 @@ impl LoadedDay for PackedDay {
     }
 }
 
-/// A day folded hands its buffers back for the next days' parts.
-impl Drop for PackedDay {
-    fn drop(&mut self) {
-        [
-            &mut self.starts,
-            &mut self.steps,
-            &mut self.visitors,
-            &mut self.code_visits,
-            &mut self.attributes,
-        ]
-        .into_iter()
-        .flat_map(Option::take)
-        .for_each(give_back);
-    }
-}
-
 /// Reads the parts of the day of `range`; `None` when the day is not packed
 /// in the current format.
 fn load_day(
@@ -991,6 +942,5 @@ pub(crate) fn delete_damaged_segments(conn: &Connection) -> Result<Vec<(i64, i64
     Ok(damaged)
 }
 
-mod part_buffers;
 #[cfg(test)]
 mod tests;
