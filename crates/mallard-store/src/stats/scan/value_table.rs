@@ -171,7 +171,6 @@ impl ValueTable {
 mod tests {
     use super::*;
     use crate::hll::{DIM_PRECISION, visitor_hash};
-    use crate::stats::Totals;
 
     fn counted() -> Counted {
         Counted::new(DIM_PRECISION, 512)
