@@ -1,7 +1,6 @@
 //! Breakdowns: the top values of one dimension, from the rollups or, with
-//! filters, from the matching events and visits; under one `==` on the
-//! breakdown's own visit dimension, from that value's rollup rows
-//! ([`own_row`]).
+//! filters, from the matching events and visits; under one `==` or `!=` on
+//! the breakdown's own visit dimension, from the rollups ([`own_row`]).
 
 use mallard_core::Dimension;
 use rusqlite::Connection;
@@ -117,38 +116,74 @@ pub(crate) fn run(
     } else {
         let predicate = Predicate::compile(conn, &query.filters)?;
         match own_row(&predicate, &spec) {
-            Some(row) => of_own_row(conn, site, query.range, row, &spec)?,
+            Some(own) => of_own_row(conn, site, query.range, own, &spec)?,
             None => scan::breakdown(conn, site, query.range, &predicate, spec)?,
         }
     };
     label(conn, spec.row_kind, rows)
 }
 
-/// The rollup row that answers a breakdown under `predicate` alone: when
-/// the predicate is one `==` on the breakdown's own visit dimension (as a
-/// click on a row of it makes), every visit it selects has that one value,
-/// so the breakdown is that value's row, as unfiltered
-/// ([`super::single_visit_row`]).
-pub(super) fn own_row(predicate: &Predicate, spec: &BreakdownSpec) -> Option<(i64, i64)> {
-    super::single_visit_row(predicate).filter(|&(row_kind, _)| row_kind == spec.row_kind)
+/// The rollup rows that answer a breakdown under a predicate on its own
+/// dimension alone ([`own_row`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OwnRow {
+    /// One `==` (as a click on a row of the breakdown makes): every visit
+    /// it selects has that one value, so the breakdown is that value's
+    /// row.
+    Only((i64, i64)),
+    /// One `!=`: every visit it selects has another value, so the
+    /// breakdown is the unfiltered one without that value's row.
+    AllBut((i64, i64)),
 }
 
-/// The rows of a breakdown whose filter selects the visits of the rollup
-/// row `row` of its own dimension ([`own_row`]): that value with its
-/// totals, if it counts anything in the range.
+/// The rollup rows that answer a breakdown under `predicate` when it is
+/// one `==` or `!=` on the breakdown's own visit dimension, with rollup
+/// rows ([`rollup::attribute_row`]).
+pub(super) fn own_row(predicate: &Predicate, spec: &BreakdownSpec) -> Option<OwnRow> {
+    let (attribute, value, is) = predicate.single_attribute()?;
+    let row = rollup::attribute_row(attribute, value).filter(|&(kind, _)| kind == spec.row_kind)?;
+    Some(if is {
+        OwnRow::Only(row)
+    } else {
+        OwnRow::AllBut(row)
+    })
+}
+
+/// The rows of a breakdown whose filter is one `==` or `!=` on its own
+/// dimension ([`own_row`]), from the rollups.
 pub(super) fn of_own_row(
     conn: &Connection,
     site: &SiteInfo,
     range: mallard_core::DayRange,
-    row: (i64, i64),
+    own: OwnRow,
     spec: &BreakdownSpec,
 ) -> Result<Vec<(i64, Totals)>, StoreError> {
-    let mut totals = rollup::main_of_value(conn, site, range, row)?;
-    if !spec.with_visitors {
-        totals.visitors = 0;
+    match own {
+        OwnRow::Only(row) => {
+            let mut totals = rollup::main_of_value(conn, site, range, row)?;
+            if !spec.with_visitors {
+                totals.visitors = 0;
+            }
+            let mut rows = vec![(row.1, totals)];
+            rows.retain(|(_, totals)| spec.order.metric(totals) > 0);
+            sort_and_truncate(&mut rows, spec.order, spec.limit);
+            Ok(rows)
+        }
+        OwnRow::AllBut((row_kind, value)) => {
+            // One row more than kept, for the one left out.
+            let mut rows = rollup::breakdown(
+                conn,
+                site,
+                range,
+                row_kind,
+                spec.prop_key,
+                spec.order,
+                spec.with_visitors,
+                spec.limit.saturating_add(1),
+            )?;
+            rows.retain(|&(kept, _)| kept != value);
+            rows.truncate(spec.limit);
+            Ok(rows)
+        }
     }
-    let mut rows = vec![(row.1, totals)];
-    rows.retain(|(_, totals)| spec.order.metric(totals) > 0);
-    sort_and_truncate(&mut rows, spec.order, spec.limit);
-    Ok(rows)
 }

@@ -329,12 +329,13 @@ impl ReadConn<'_> {
             .iter()
             .map(|dimension| breakdown::spec(conn, dimension, limit))
             .collect::<Result<Vec<_>, _>>()?;
-        // Under one visit filter with rollup rows, the totals, the series
-        // (but an hourly one) and the breakdown by the filter's own
-        // dimension are that value's rows, as on their own
-        // ([`ReadConn::stats_main`], [`breakdown::own_row`]); the pass
-        // counts only what they do not answer. A property key never stored
-        // has no values: it is not counted.
+        // Under one visit filter with rollup rows, the totals and the
+        // series (but an hourly one) are that value's rows, as on their own
+        // ([`ReadConn::stats_main`]); under one `==` or `!=` on a visit
+        // dimension with rollup rows, so is the breakdown by it
+        // ([`breakdown::own_row`]). The pass counts only what they do not
+        // answer. A property key never stored has no values: it is not
+        // counted.
         let row = single_visit_row(&predicate);
         let counted: Vec<_> = specs
             .iter()

@@ -203,6 +203,16 @@ impl Predicate {
     /// is, when it is exactly one `==` on a visit attribute (a visit meets
     /// it when its attribute has that value, `None`: is missing).
     pub(crate) fn single_attribute_is(&self) -> Option<(Attribute, Option<i64>)> {
+        match self.single_attribute()? {
+            (attribute, value, true) => Some((attribute, value)),
+            (_, _, false) => None,
+        }
+    }
+
+    /// The visit attribute, value and sense of the one condition this
+    /// predicate is, when it is exactly one `==` (`true`) or `!=`
+    /// (`false`) on a visit attribute.
+    pub(crate) fn single_attribute(&self) -> Option<(Attribute, Option<i64>, bool)> {
         match (self.nothing, self.visit.as_slice(), self.event.is_empty()) {
             (
                 false,
@@ -210,11 +220,11 @@ impl Predicate {
                     VisitCondition {
                         field: VisitField::Attribute(attribute),
                         value,
-                        is: true,
+                        is,
                     },
                 ],
                 true,
-            ) => Some((*attribute, *value)),
+            ) => Some((*attribute, *value, *is)),
             _ => None,
         }
     }
