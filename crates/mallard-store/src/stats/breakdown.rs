@@ -164,10 +164,12 @@ pub(super) fn of_own_row(
             if !spec.with_visitors {
                 totals.visitors = 0;
             }
-            let mut rows = vec![(row.1, totals)];
-            rows.retain(|(_, totals)| spec.order.metric(totals) > 0);
-            sort_and_truncate(&mut rows, spec.order, spec.limit);
-            Ok(rows)
+            let counts = spec.order.metric(&totals) > 0;
+            Ok(if counts && spec.limit > 0 {
+                vec![(row.1, totals)]
+            } else {
+                Vec::new()
+            })
         }
         OwnRow::AllBut((row_kind, value)) => {
             // One row more than kept, for the one left out.

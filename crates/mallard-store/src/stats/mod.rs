@@ -337,48 +337,44 @@ impl ReadConn<'_> {
         // answer. A property key never stored has no values: it is not
         // counted.
         let row = single_visit_row(&predicate);
+        let own_rows: Vec<Option<breakdown::OwnRow>> = specs
+            .iter()
+            .map(|spec| spec.and_then(|spec| breakdown::own_row(&predicate, &spec)))
+            .collect();
         let counted: Vec<_> = specs
             .iter()
-            .flatten()
-            .filter(|spec| breakdown::own_row(&predicate, spec).is_none())
-            .copied()
+            .zip(&own_rows)
+            .filter_map(|(spec, own)| spec.filter(|_| own.is_none()))
             .collect();
         let rollup_series = row.is_some() && interval != Interval::Hour;
         let parts = scan::ViewParts {
             main: row.is_none(),
             series: !rollup_series,
         };
-        let counts = if counted.is_empty() && !parts.main && !parts.series {
-            scan::ViewCounts {
-                main: None,
-                series: None,
-                breakdowns: Vec::new(),
-            }
-        } else {
-            scan::view(
-                conn,
-                site,
-                query.range,
-                &predicate,
-                interval,
-                &keys,
-                &counted,
-                parts,
-            )?
-        };
+        let counts = scan::view(
+            conn,
+            site,
+            query.range,
+            &predicate,
+            interval,
+            &keys,
+            &counted,
+            parts,
+        )?;
         let mut rows = counts.breakdowns.into_iter();
         let breakdowns = specs
             .iter()
-            .map(|spec| match spec {
-                Some(spec) => match breakdown::own_row(&predicate, spec) {
-                    Some(own) => breakdown::label(
-                        conn,
-                        spec.row_kind,
-                        breakdown::of_own_row(conn, site, query.range, own, spec)?,
-                    ),
-                    None => breakdown::label(conn, spec.row_kind, rows.next().unwrap_or_default()),
-                },
-                None => Ok(Vec::new()),
+            .zip(own_rows)
+            .map(|(spec, own)| match (spec, own) {
+                (Some(spec), Some(own)) => breakdown::label(
+                    conn,
+                    spec.row_kind,
+                    breakdown::of_own_row(conn, site, query.range, own, spec)?,
+                ),
+                (Some(spec), None) => {
+                    breakdown::label(conn, spec.row_kind, rows.next().unwrap_or_default())
+                }
+                (None, _) => Ok(Vec::new()),
             })
             .collect::<Result<_, _>>()?;
         let main = match (row, counts.main) {

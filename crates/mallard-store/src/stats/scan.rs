@@ -1004,7 +1004,7 @@ pub(crate) use goals::{
 pub(super) use prop_keys::prop_keys;
 pub(super) use revenue::revenue;
 
-pub(super) use view::{ViewCounts, ViewParts, view};
+pub(super) use view::{ViewParts, view};
 
 #[cfg(test)]
 mod tests {
