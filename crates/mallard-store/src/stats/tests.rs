@@ -922,7 +922,13 @@ pub(crate) fn check_all(db: &ReadConn<'_>, reference: &Reference, query: &StatsQ
         Dimension::Browser,
         Dimension::Event,
     ];
+    // By page and event name alone, and by event name alone: under one
+    // visit filter with rollup rows nothing is counted beside the code
+    // index.
+    let by_code = vec![Dimension::Page, Dimension::Event];
     for (dimensions, interval) in [
+        (by_code, Interval::Day),
+        (vec![Dimension::Event], Interval::Month),
         (all_dimensions(), Interval::Hour),
         (all_dimensions(), Interval::Month),
         (visit_level.clone(), Interval::Day),

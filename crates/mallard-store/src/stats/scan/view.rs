@@ -11,12 +11,14 @@
 use mallard_core::{DayRange, Interval};
 use rusqlite::Connection;
 
+use super::code_screen::CodeScreen;
 use super::{
     BreakdownSpec, BreakdownTally, Counted, EventNeed, MainTally, Screen, SeriesTally, Tally,
     finish_series, run_screened,
 };
 use crate::error::StoreError;
 use crate::hll::{MERGE_EXACT_LIMIT, SITE_PRECISION};
+use crate::rollups::kind;
 use crate::stats::predicate::Predicate;
 use crate::stats::rollup::IdMap;
 use crate::stats::{SeriesPoint, SiteInfo, Totals};
@@ -179,9 +181,19 @@ pub(crate) fn view(
     } else {
         EventNeed::AtEdges
     };
+    // With nothing else to count (no totals, no series, every breakdown by
+    // page or event name, as under one visit filter with rollup rows) the
+    // visits are not decoded beside the index: the view reads what those
+    // breakdowns' own queries read ([`super::breakdown::breakdown`]).
+    // With event breakdowns alone, the visits without a custom event are
+    // passed over as well, as by an event breakdown's own query.
+    let rest = parts.main || parts.series || specs.iter().any(|spec| !spec.by().counts_by_code());
+    let custom_events = CodeScreen::custom_events();
+    let events_alone = !rest && specs.iter().all(|spec| spec.row_kind == kind::EVENT);
     let screen = Screen {
+        codes: events_alone.then_some(&custom_events),
         codes_alone: by_codes,
-        beside_codes: by_codes.then_some(rest_need),
+        beside_codes: (by_codes && rest).then_some(rest_need),
         ..Screen::default()
     };
     let tally = run_screened(
