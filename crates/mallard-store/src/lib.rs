@@ -51,6 +51,7 @@ mod dedupe_keys;
 mod insert;
 mod key_filter;
 mod packed_pages;
+mod plain_sketches;
 mod private_files;
 mod rollup_rebuild;
 mod segment_fold;

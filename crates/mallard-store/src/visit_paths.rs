@@ -231,8 +231,9 @@ impl VisitPaths {
     /// is small, so that a write-behind never holds up ingestion for long.
     /// Once no closed day is left, the steps add code indexes to days packed
     /// before they existed ([`crate::derived_parts::fill_step`]), count goal
-    /// days ([`crate::goal_days::fill_step`]), then build rollup spans
-    /// ([`crate::rollup_spans::step`]).
+    /// days ([`crate::goal_days::fill_step`]), build rollup spans
+    /// ([`crate::rollup_spans::step`]), then re-encode the site sketches
+    /// written deflated ([`crate::plain_sketches::fill_step`]).
     pub(crate) fn pack_closed(
         &mut self,
         conn: &Connection,
@@ -254,7 +255,8 @@ impl VisitPaths {
                     if self.derived_done
                         || !(crate::derived_parts::fill_step(conn, &mut self.code_index_cursor)?
                             || crate::goal_days::fill_step(conn)?
-                            || crate::rollup_spans::step(conn, &mut self.span_build)?)
+                            || crate::rollup_spans::step(conn, &mut self.span_build)?
+                            || crate::plain_sketches::fill_step(conn)?)
                     {
                         self.derived_done = true;
                         idle = true;
