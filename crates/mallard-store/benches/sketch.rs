@@ -1,6 +1,6 @@
 //! Encoding and decoding a site day's visitor sketch (a HyperLogLog of
-//! precision 14, deflated): what the rollup writer does for every row it
-//! touches, and an unfiltered year-long time series for each of its 365
+//! precision 14, stored plain): what the rollup writer does for every row
+//! it touches, and an unfiltered year-long daily series for each of its 365
 //! days.
 
 // The criterion macros define undocumented functions.

@@ -250,7 +250,8 @@ impl VisitPaths {
             match self.step(conn)? {
                 // With no closed day left to pack, older packed days get
                 // their code indexes, the goal days of the packed ones are
-                // counted, then their rollup spans built.
+                // counted, their rollup spans built, then the site sketches
+                // of older databases re-encoded plain.
                 Step::Idle => {
                     if self.derived_done
                         || !(crate::derived_parts::fill_step(conn, &mut self.code_index_cursor)?
