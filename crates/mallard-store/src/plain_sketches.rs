@@ -231,4 +231,47 @@ mod tests {
         );
         assert!(!fill_step(&conn).unwrap());
     }
+
+    #[test]
+    fn a_database_opened_with_deflated_site_sketches_has_them_plain_soon_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let site_day = dense(SITE_PRECISION, 3_000);
+        let store = crate::Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
+        let stored_before = deflated(&site_day);
+        store
+            .writer()
+            .run_blocking(move |conn| {
+                conn.execute(
+                    "INSERT INTO sites (id, domain, timezone, created_at) \
+                     VALUES (7, 'c.example', 'UTC', 0)",
+                    [],
+                )?;
+                for day in 0..3 {
+                    insert(conn, "rollup_days", 7, kind::SITE, day, &stored_before);
+                }
+                Ok(())
+            })
+            .unwrap();
+        store.close();
+        // The writer of the store opened again re-encodes them by itself
+        // once it has nothing else to do.
+        let store = crate::Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
+        let began = std::time::Instant::now();
+        let stored_plain = |store: &crate::Store| {
+            store
+                .reads()
+                .with(|db| {
+                    Ok((0..3).all(|day| {
+                        stored(db.connection(), "rollup_days", 7, kind::SITE, day)
+                            == site_day.encode()
+                    }))
+                })
+                .unwrap()
+        };
+        while !stored_plain(&store) {
+            assert!(began.elapsed().as_secs() < 60, "not re-encoded");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        store.close();
+    }
 }
