@@ -37,7 +37,8 @@ pub const MERGE_EXACT_LIMIT: usize = 50_000;
 
 const TAG_EXACT: u8 = 1;
 const TAG_DENSE: u8 = 2;
-const TAG_DENSE_DEFLATE: u8 = 3;
+/// The tag of a dense sketch stored deflated (the precision follows).
+pub(crate) const TAG_DENSE_DEFLATE: u8 = 3;
 /// Registers are 4 bits wide; larger ranks are clipped (rank 16 needs about
 /// 2^15 visitors per register, far beyond any site).
 const MAX_RANK: u8 = 15;

@@ -12,7 +12,7 @@
 use rusqlite::{Connection, params};
 
 use crate::error::StoreError;
-use crate::hll::{SITE_PRECISION, Sketch};
+use crate::hll::{SITE_PRECISION, Sketch, TAG_DENSE_DEFLATE};
 use crate::rollups::kind;
 use crate::settings;
 
@@ -32,8 +32,8 @@ pub(crate) fn fill_step(conn: &Connection) -> Result<bool, StoreError> {
     if settings::get_i64(conn, DONE)? == Some(1) {
         return Ok(false);
     }
-    // The deflated tag (3) and the site precision lead such a sketch.
-    let deflated = [3u8, SITE_PRECISION];
+    // The deflated tag and the site precision lead such a sketch.
+    let deflated = [TAG_DENSE_DEFLATE, SITE_PRECISION];
     let sites: Vec<i64> = conn
         .prepare_cached("SELECT id FROM sites ORDER BY id")?
         .query_map([], |row| row.get(0))?
@@ -116,8 +116,10 @@ mod tests {
             .chunks_exact(2)
             .map(|pair| pair[0] | pair[1] << 4)
             .collect();
-        let mut encoder =
-            flate2::write::DeflateEncoder::new(vec![3, *p], flate2::Compression::fast());
+        let mut encoder = flate2::write::DeflateEncoder::new(
+            vec![TAG_DENSE_DEFLATE, *p],
+            flate2::Compression::fast(),
+        );
         encoder.write_all(&packed).unwrap();
         encoder.finish().unwrap()
     }
