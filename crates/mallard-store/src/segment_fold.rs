@@ -11,6 +11,7 @@
 //! ([`next_packed_day`]). A part that fails its checksum or does not decode
 //! answers [`StoreError::DamagedSegment`].
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::{Connection, params};
@@ -110,26 +111,32 @@ pub(crate) fn load_parts(
 /// while the pool folds the previous chunk, then helps; each thread takes
 /// the chunk's days one at a time and folds them with `fold_day` into an
 /// accumulator of its own (made by `new`) with a scratch of its own (made
-/// by `scratch`), both kept from chunk to chunk. Returns the accumulators
-/// and the first instant not folded (`to_ms` when every day was). The pool's
-/// threads live on, so the allocator reuses their memory from query to
-/// query, and its tasks never wait for each other, so queries running at
-/// once cannot block the pool.
-fn fold_days<D: LoadedDay, A: Send, S: Send>(
+/// by `scratch`), both kept from chunk to chunk. The pool's threads live
+/// on, so the allocator reuses their memory from query to query, and its
+/// tasks never wait for each other, so queries running at once cannot block
+/// the pool.
+///
+/// Once every packed day is read, the calling thread runs `after_loads`
+/// (once) with the first instant not folded (`to_ms` when every day was)
+/// while the pool folds the last chunk, and only then helps: the caller's
+/// work on the same connection (reading the open day's rows) overlaps the
+/// fold instead of following it. Returns the accumulators and what
+/// `after_loads` answered.
+fn fold_days<D: LoadedDay, A: Send, S: Send, T>(
     ranges: Vec<DayRange>,
     to_ms: i64,
     mut load: impl FnMut(DayRange) -> Result<Option<D>, StoreError>,
-    new: impl Fn() -> A + Sync,
-    scratch: impl Fn() -> S + Sync,
+    (new, scratch): (impl Fn() -> A + Sync, impl Fn() -> S + Sync),
     fold_day: impl Fn(&mut A, &mut S, &D) -> Result<(), StoreError> + Sync,
-) -> Result<(Vec<A>, i64), StoreError> {
+    mut after_loads: impl FnMut(i64) -> Result<T, StoreError>,
+) -> Result<(Vec<A>, T), StoreError> {
     // One accumulator per pool thread, and one for the calling thread, each
     // with its scratch, kept from chunk to chunk (buffers the allocator
     // would otherwise hand out and take back a chunk at a time, in as many
     // threads).
     let workers = rayon::current_num_threads().clamp(1, 4);
     let mut folds: Vec<(A, S)> = (0..=workers).map(|_| (new(), scratch())).collect();
-    let mut rest = to_ms;
+    let rest = Cell::new(to_ms);
     let mut ranges = ranges.into_iter();
     let mut done = false;
     // The next chunk of packed days, empty once they are all read.
@@ -147,14 +154,18 @@ fn fold_days<D: LoadedDay, A: Send, S: Send>(
                     chunk.push(day);
                 }
                 None => {
-                    rest = range.from_ms;
+                    rest.set(range.from_ms);
                     done = true;
                 }
             }
         }
         Ok(chunk)
     };
+    let mut after = None;
     let mut chunk = read_chunk()?;
+    if chunk.is_empty() {
+        after = Some(after_loads(rest.get()));
+    }
     while !chunk.is_empty() {
         // Days are taken one at a time by whoever is free.
         let taken = AtomicUsize::new(0);
@@ -175,8 +186,12 @@ fn fold_days<D: LoadedDay, A: Send, S: Send>(
                 let fold_chunk = &fold_chunk;
                 scope.spawn(move |_| *outcome = fold_chunk(fold));
             }
-            // The next chunk is read meanwhile, then this thread helps.
+            // The next chunk is read meanwhile; when none is left, the
+            // work after the loads runs; then this thread helps.
             next = read_chunk();
+            if next.as_ref().is_ok_and(Vec::is_empty) {
+                after = Some(after_loads(rest.get()));
+            }
             own = fold_chunk(&mut own_fold[0]);
         });
         outcomes
@@ -185,7 +200,12 @@ fn fold_days<D: LoadedDay, A: Send, S: Send>(
             .collect::<Result<(), StoreError>>()?;
         chunk = next?;
     }
-    Ok((folds.into_iter().map(|(fold, _)| fold).collect(), rest))
+    // The last read, the empty one, ran it.
+    let after = match after {
+        Some(after) => after?,
+        None => after_loads(rest.get())?,
+    };
+    Ok((folds.into_iter().map(|(fold, _)| fold).collect(), after))
 }
 
 /// The parts of one segment day a records query reads.
@@ -421,13 +441,15 @@ fn load_more(
 /// id); `gate` sees it before its events are decoded and says what is taken
 /// of it ([`Take`]): the events of a visit skipped or taken without them are
 /// skipped undecoded, and a day none of whose visits may need its events is
-/// read without them. Returns the per-thread accumulators, to be merged by
-/// the caller, and the instant from which the visits are not packed (`to_ms`
-/// when all are). A day that a gate which [`VisitGate::counts_codes_alone`]
-/// counts from its code index alone hands `codes` what the index tells
-/// instead of handing its visits to `each`.
+/// read without them. A day that a gate which
+/// [`VisitGate::counts_codes_alone`] counts from its code index alone hands
+/// `codes` what the index tells instead of handing its visits to `each`.
+/// Returns the per-thread accumulators, to be merged by the caller, and
+/// what `after_loads` answered for the instant from which the visits are
+/// not packed (`to_ms` when all are): it runs on this thread while the
+/// pool folds the last chunk ([`fold_days`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fold_records<A: Send>(
+pub(crate) fn fold_records<A: Send, T>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -437,7 +459,8 @@ pub(crate) fn fold_records<A: Send>(
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, &VisitRecord) + Sync,
     codes: impl Fn(&mut A, CodeCount<'_>) + Sync,
-) -> Result<(Vec<A>, i64), StoreError> {
+    after_loads: impl FnMut(i64) -> Result<T, StoreError>,
+) -> Result<(Vec<A>, T), StoreError> {
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,
         to_ms,
@@ -445,8 +468,7 @@ pub(crate) fn fold_records<A: Send>(
             crate::cancel::check(conn)?;
             load_record_day(conn, site, range, columns, gate)
         },
-        new,
-        <(VisitRecord, WholeVisits)>::default,
+        (new, <(VisitRecord, WholeVisits)>::default),
         |fold, (record, whole), day| {
             let parts = day_segment::borrow_parts(&day.parts);
             let day_number = utc_day(day.range.from_ms);
@@ -483,6 +505,7 @@ pub(crate) fn fold_records<A: Send>(
             codes(fold, CodeCount::VisitsBesideCodes(false));
             decoded
         },
+        after_loads,
     )
 }
 
@@ -843,9 +866,11 @@ fn decode_day(
 /// codes. Steps are read only with `parts.steps`, visitor ids only with
 /// `parts.visitors`; with `parts.gate`, the days' code index picks the
 /// visits handed over, and which of them come with their codes. Returns
-/// the accumulators, to be merged by the caller, and the instant from which
-/// the visits are not packed (`to_ms` when all are).
-pub(crate) fn fold<A: Send>(
+/// the accumulators, to be merged by the caller, and what `after_loads`
+/// answered for the instant from which the visits are not packed (`to_ms`
+/// when all are), as [`fold_records`] does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold<A: Send, T>(
     conn: &Connection,
     site: i64,
     from_ms: i64,
@@ -853,7 +878,8 @@ pub(crate) fn fold<A: Send>(
     parts: Parts<'_>,
     new: impl Fn() -> A + Sync,
     each: impl Fn(&mut A, PackedVisit<'_>) + Sync,
-) -> Result<(Vec<A>, i64), StoreError> {
+    after_loads: impl FnMut(i64) -> Result<T, StoreError>,
+) -> Result<(Vec<A>, T), StoreError> {
     fold_days(
         day_ranges(conn, site, from_ms, to_ms)?,
         to_ms,
@@ -861,14 +887,14 @@ pub(crate) fn fold<A: Send>(
             crate::cancel::check(conn)?;
             load_day(conn, site, range, parts)
         },
-        new,
-        || (),
+        (new, || ()),
         |fold, (), day| {
             decode_day(day, parts.gate, parts.screen, &mut |visit| {
                 each(fold, visit);
             })
             .map_err(|Damaged| damaged(day.site, utc_day(day.range.from_ms)))
         },
+        after_loads,
     )
 }
 
@@ -886,6 +912,22 @@ pub(crate) fn next_packed_day(
         )?
         .query_row(params![site, utc_day(after_ms), part::MARKER], |r| r.get(0))?;
     Ok(day.map(|day| day.saturating_mul(DAY_MS)))
+}
+
+/// The run of days kept as rows from `rest` (where a run of packed days
+/// ended) up to the next packed day or `to_ms`, folded by `fold` given its
+/// end; `None` when the packed days reached `to_ms`.
+pub(crate) fn rows_after<T>(
+    conn: &Connection,
+    site: i64,
+    (rest, to_ms): (i64, i64),
+    fold: impl FnOnce(i64) -> Result<T, StoreError>,
+) -> Result<Option<(T, i64)>, StoreError> {
+    if rest >= to_ms {
+        return Ok(None);
+    }
+    let rows_end = next_packed_day(conn, site, rest)?.map_or(to_ms, |next| next.min(to_ms));
+    Ok(Some((fold(rows_end)?, rows_end)))
 }
 
 /// The `(site, day)` of every day segment that fails a checksum or does not

@@ -81,6 +81,7 @@ pub(crate) fn packed_visits(
             Vec::new,
             |list: &mut Vec<VisitRecord>, visit| list.push(visit.clone()),
             crate::segment_fold::no_code_events,
+            Ok,
         )?;
         visits.extend(folds.into_iter().flatten());
         // Days kept as rows are skipped: the caller reads them with SQL.

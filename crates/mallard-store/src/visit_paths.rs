@@ -834,12 +834,21 @@ pub(crate) mod tests {
         to_ms: i64,
         parts: Parts,
     ) -> Result<(Vec<SeenVisit>, i64), StoreError> {
-        let (folds, rest) = fold(conn, site, from_ms, to_ms, parts, Vec::new, |seen, v| {
-            let codes = v
-                .codes
-                .expect("a fold without a gate reads every visit's codes");
-            seen.push((v.start_ts, v.visitor_id, codes.collect::<Vec<u64>>()));
-        })?;
+        let (folds, rest) = fold(
+            conn,
+            site,
+            from_ms,
+            to_ms,
+            parts,
+            Vec::new,
+            |seen, v| {
+                let codes = v
+                    .codes
+                    .expect("a fold without a gate reads every visit's codes");
+                seen.push((v.start_ts, v.visitor_id, codes.collect::<Vec<u64>>()));
+            },
+            Ok,
+        )?;
         let mut seen: Vec<_> = folds.into_iter().flatten().collect();
         seen.sort();
         Ok((seen, rest))
@@ -937,9 +946,18 @@ pub(crate) mod tests {
                 gate: Some(gate),
                 ..parts
             };
-            let (folds, _) = fold(conn, SITE, d, d + 3 * DAY_MS, parts, Vec::new, |seen, v| {
-                seen.push((v.visitor_id, v.codes.map(|c| c.collect::<Vec<u64>>())));
-            })
+            let (folds, _) = fold(
+                conn,
+                SITE,
+                d,
+                d + 3 * DAY_MS,
+                parts,
+                Vec::new,
+                |seen, v| {
+                    seen.push((v.visitor_id, v.codes.map(|c| c.collect::<Vec<u64>>())));
+                },
+                Ok,
+            )
             .unwrap();
             let mut seen: Vec<_> = folds.into_iter().flatten().collect();
             seen.sort();

@@ -64,6 +64,7 @@ fn records(conn: &Connection, from: i64, to: i64, columns: Columns) -> (Vec<Visi
         Vec::new,
         |seen, visit| seen.push(visit.clone()),
         crate::segment_fold::no_code_events,
+        Ok,
     )
     .unwrap();
     let mut seen: Vec<VisitRecord> = folds.into_iter().flatten().collect();
@@ -167,7 +168,7 @@ fn days_packed_with_parts_up_to(last_part: i64) {
         gate: None,
         screen: &[],
     };
-    let (_, rest) = fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}).unwrap();
+    let (_, rest) = fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}, Ok).unwrap();
     assert_eq!(rest, D);
     // The writer's packing converts it.
     assert_eq!(
@@ -201,6 +202,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
             || (),
             |(), _| {},
             crate::segment_fold::no_code_events,
+            Ok,
         );
         matches!(
             outcome,
@@ -227,6 +229,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
         || (),
         |(), _| {},
         crate::segment_fold::no_code_events,
+        Ok,
     );
     assert!(
         matches!(
@@ -260,7 +263,7 @@ fn a_damaged_part_fails_the_queries_that_read_it_and_is_listed() {
             gate: None,
             screen,
         };
-        fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}).map(|_| ())
+        fold(&conn, SITE, D, D + 3 * DAY_MS, parts, || (), |(), _| {}, Ok).map(|_| ())
     };
     assert!(behavioural(&[]).is_ok());
     let from_nowhere = crate::visit_record::AttributeCondition {
@@ -507,4 +510,61 @@ fn start_times_are_read_on_the_days_a_bound_falls_within() {
     assert!(!across.read_on(day(10)) && !across.read_on(day(9)));
     assert!(!across.read_on(day(2)) && !across.read_on(day(4)) && !across.read_on(day(11)));
     assert!(Starts::All.read_on(day(4)) && !Starts::None.read_on(day(3)));
+}
+
+/// The work after the loads (the caller's read of the open day's rows)
+/// runs on the calling thread while the pool folds the last chunk of
+/// packed days, not after it: each day of that chunk waits for it here,
+/// and only gives up after a while.
+#[test]
+fn the_work_after_the_loads_runs_while_the_last_chunk_is_folded() {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    struct Loaded(i64);
+    impl LoadedDay for Loaded {
+        fn bytes(&self) -> usize {
+            1
+        }
+    }
+    let ran = AtomicBool::new(false);
+    // Two chunks, then a day that is not packed.
+    let days = CHUNK_DAYS as i64 + 3;
+    let ranges: Vec<DayRange> = (0..days)
+        .map(|day| DayRange {
+            from_ms: day * DAY_MS,
+            to_ms: (day + 1) * DAY_MS,
+            low_id: day,
+            high_id: day,
+            max_end: None,
+        })
+        .collect();
+    let unpacked_from = (days - 1) * DAY_MS;
+    let (folds, after) = fold_days(
+        ranges,
+        days * DAY_MS,
+        |range| Ok((range.from_ms < unpacked_from).then_some(Loaded(range.from_ms))),
+        (Vec::new, || ()),
+        |seen: &mut Vec<bool>, (), &Loaded(from_ms): &Loaded| {
+            let last_chunk = from_ms >= CHUNK_DAYS as i64 * DAY_MS;
+            let waited = Instant::now();
+            while last_chunk && !ran.load(Ordering::SeqCst) {
+                if waited.elapsed() > Duration::from_secs(5) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen.push(!last_chunk || ran.load(Ordering::SeqCst));
+            Ok(())
+        },
+        |rest| {
+            ran.store(true, Ordering::SeqCst);
+            Ok(rest)
+        },
+    )
+    .unwrap();
+    assert_eq!(after, unpacked_from);
+    let seen: Vec<bool> = folds.into_iter().flatten().collect();
+    assert_eq!(seen.len(), days as usize - 1);
+    assert!(seen.iter().all(|&overlapped| overlapped), "{seen:?}");
 }

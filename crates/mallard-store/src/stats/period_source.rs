@@ -82,22 +82,35 @@ pub(crate) fn fold_starting<A: Send>(
     }
     // Packed days and days kept as rows alternate (a late event restores
     // its day to rows): each run of packed days is folded from its segments,
-    // each run of other days from rows.
+    // each run of other days from rows. The rows after a run of packed days
+    // (the open day, mostly) are read while the pool folds the run's last
+    // chunk.
     let mut folds = Vec::new();
     let mut from = from_ms;
     while from < to_ms {
-        let (packed, rest) = crate::segment_fold::fold_records(
-            conn, site, from, to_ms, columns, gate, &new, &each, &codes,
+        let (packed, rows) = crate::segment_fold::fold_records(
+            conn,
+            site,
+            from,
+            to_ms,
+            columns,
+            gate,
+            &new,
+            &each,
+            &codes,
+            |rest| {
+                crate::segment_fold::rows_after(conn, site, (rest, to_ms), |rows_end| {
+                    crate::visit_rows::fold_records(
+                        conn, site, rest, rows_end, columns, gate, &new, &each,
+                    )
+                })
+            },
         )?;
         folds.extend(packed);
-        if rest >= to_ms {
+        let Some((rows, rows_end)) = rows else {
             break;
-        }
-        let rows_end = crate::segment_fold::next_packed_day(conn, site, rest)?
-            .map_or(to_ms, |next| next.min(to_ms));
-        folds.extend(crate::visit_rows::fold_records(
-            conn, site, rest, rows_end, columns, gate, &new, &each,
-        )?);
+        };
+        folds.extend(rows);
         from = rows_end;
     }
     Ok(folds)

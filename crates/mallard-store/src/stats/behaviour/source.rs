@@ -20,7 +20,7 @@ use super::super::predicate::{MatchingVisits, Predicate};
 use super::super::{SiteInfo, StatsQuery};
 use super::step::{StepId, StepKinds};
 use crate::error::StoreError;
-use crate::segment_fold::{CodeGate, PackedCodes};
+use crate::segment_fold::{CodeGate, PackedCodes, rows_after};
 use crate::visit_record::{Columns, VisitRecord};
 
 /// The instants `[from, to)` of a query's local days.
@@ -207,24 +207,34 @@ pub(crate) fn fold_query<A: Send>(
         screen: filter.predicate.attribute_conditions(),
         ..parts
     };
+    // The rows after a run of packed days are read while the pool folds
+    // the run's last chunk.
     let mut folds = Vec::new();
     let mut from = bounds.from;
     while from < bounds.to {
-        let (packed_folds, rest) =
-            crate::segment_fold::fold(conn, site.id, from, bounds.to, parts, &new, &each_packed)?;
+        let (packed_folds, rows) = crate::segment_fold::fold(
+            conn,
+            site.id,
+            from,
+            bounds.to,
+            parts,
+            &new,
+            &each_packed,
+            |rest| {
+                rows_after(conn, site.id, (rest, bounds.to), |rows_end| {
+                    let rows = Bounds {
+                        from: rest,
+                        to: rows_end,
+                    };
+                    fold_matching(conn, site.id, rows, &filter, columns, &new, &each)
+                })
+            },
+        )?;
         folds.extend(packed_folds);
-        if rest >= bounds.to {
+        let Some((rows, rows_end)) = rows else {
             break;
-        }
-        let rows_end = crate::segment_fold::next_packed_day(conn, site.id, rest)?
-            .map_or(bounds.to, |next| next.min(bounds.to));
-        let rows = Bounds {
-            from: rest,
-            to: rows_end,
         };
-        folds.extend(fold_matching(
-            conn, site.id, rows, &filter, columns, &new, &each,
-        )?);
+        folds.extend(rows);
         from = rows_end;
     }
     Ok(folds)
