@@ -7,8 +7,9 @@
 //! over undecoded ([`PackedCodes`]). Both read a day only when it is in the
 //! current format (it has the part [`part::MARKER`]): a day packed in an
 //! earlier format, or not packed, ends the run of packed days, and the
-//! caller reads rows from there up to the next packed day
-//! ([`next_packed_day`]). A part that fails its checksum or does not decode
+//! caller reads rows from there up to the next packed day ([`rows_after`],
+//! [`next_packed_day`]), on the calling thread while the pool folds the
+//! run's last chunk. A part that fails its checksum or does not decode
 //! answers [`StoreError::DamagedSegment`].
 
 use std::cell::Cell;
@@ -916,7 +917,8 @@ pub(crate) fn next_packed_day(
 
 /// The run of days kept as rows from `rest` (where a run of packed days
 /// ended) up to the next packed day or `to_ms`, folded by `fold` given its
-/// end; `None` when the packed days reached `to_ms`.
+/// end, with that end; `None` when the packed days reached `to_ms`. The
+/// callers of [`fold_records`] and [`fold`] run it as their `after_loads`.
 pub(crate) fn rows_after<T>(
     conn: &Connection,
     site: i64,
