@@ -11,6 +11,7 @@ mod concurrent;
 mod goals;
 mod plan;
 mod report;
+mod today;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -119,7 +120,9 @@ pub fn run(args: &BenchQueriesArgs) -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    print_context(args, &bin, &plan, &server);
+    let today =
+        runtime.block_on(async { today::line(&mut KeepAlive::new(addr), &args.site).await })?;
+    print_context(args, &bin, &plan, &server, &today);
     if plan.queries.iter().any(|query| query.name == "goals") {
         let waited = runtime
             .block_on(async { goals::prepare(&mut KeepAlive::new(addr), &args.site).await })?;
@@ -201,7 +204,13 @@ fn seed_if_missing(bin: &Path, args: &BenchQueriesArgs) -> anyhow::Result<()> {
 }
 
 /// The data, machine and load the figures were taken with.
-fn print_context(args: &BenchQueriesArgs, bin: &Path, plan: &Plan, server: &ServerProcess) {
+fn print_context(
+    args: &BenchQueriesArgs,
+    bin: &Path,
+    plan: &Plan,
+    server: &ServerProcess,
+    today: &str,
+) {
     let db = args.data_dir.join("mallard.db");
     let size = std::fs::metadata(&db).map_or(0, |m| m.len());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -229,6 +238,7 @@ fn print_context(args: &BenchQueriesArgs, bin: &Path, plan: &Plan, server: &Serv
         plan.runs
     );
     println!("server RSS after start: {} MiB", mib(server.rss_mib()));
+    println!("{today}");
     println!("filter sets:");
     for (index, set) in plan.filter_sets.iter().enumerate().skip(1) {
         println!("  F{index}: {}", set.filters);
