@@ -312,7 +312,12 @@ impl VisitPaths {
                 Vec::new,
                 |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
             )?;
-            staged.visits.extend(folds.into_iter().flatten());
+            // Rows come in start order a slice at a time: the segment wants
+            // the day's visits in start order (ties by id), and the slices
+            // of reads follow each other in it.
+            let mut visits: Vec<VisitRecord> = folds.into_iter().flatten().collect();
+            visits.sort_unstable_by_key(|visit| (visit.start_ts, visit.id));
+            staged.visits.extend(visits);
             staged.next_ms = to;
             return Ok(Step::ReadRows);
         }
@@ -767,7 +772,10 @@ fn day_rows(conn: &Connection, site: i64, day: i64) -> Result<Vec<VisitRecord>, 
         Vec::new,
         |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
     )?;
-    Ok(folds.into_iter().flatten().collect())
+    // Rows come in start order a slice at a time.
+    let mut visits: Vec<VisitRecord> = folds.into_iter().flatten().collect();
+    visits.sort_unstable_by_key(|visit| (visit.start_ts, visit.id));
+    Ok(visits)
 }
 
 #[cfg(test)]

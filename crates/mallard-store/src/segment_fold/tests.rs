@@ -568,3 +568,61 @@ fn the_work_after_the_loads_runs_while_the_last_chunk_is_folded() {
     assert_eq!(seen.len(), days as usize - 1);
     assert!(seen.iter().all(|&overlapped| overlapped), "{seen:?}");
 }
+
+/// A day of more visits than rows are read at a time, their ids against
+/// their starts (late events opened the low ones), is packed in start
+/// order and reads back as its rows did, packed at once or by the writer's
+/// steps.
+#[test]
+fn a_day_whose_ids_run_against_its_starts_packs_in_start_order() {
+    let events: Vec<[(i64, i64, bool); 1]> = (1..=7)
+        .map(|id| [(D + (8 - id) * 60_000, 3 + id, true)])
+        .collect();
+    let mut listed: Vec<_> = events
+        .iter()
+        .zip(1..)
+        .map(|(events, id)| (id, events[0].0, 100 + id, events.as_slice()))
+        .collect();
+    // A visit three days later closes day 10.
+    let later = [(D + 3 * DAY_MS, 3, true)];
+    listed.push((8, later[0].0, 108, &later));
+    for by_steps in [false, true] {
+        let conn = database_with(&listed);
+        let rows = crate::visit_paths::tests::rows_of_day(&conn, 10);
+        assert_eq!(
+            rows.iter().map(|v| v.id).collect::<Vec<_>>(),
+            (1..=7).rev().collect::<Vec<_>>()
+        );
+        if by_steps {
+            let mut paths = crate::visit_paths::VisitPaths::default();
+            let mut steps = Vec::new();
+            while steps.last() != Some(&crate::visit_paths::Step::Idle) {
+                steps.push(paths.step(&conn).unwrap());
+                assert!(steps.len() < 100, "{steps:?}");
+            }
+            assert!(steps.contains(&crate::visit_paths::Step::Packed(SITE, 10)));
+        } else {
+            let packed = pack_closed_days(&conn, usize::MAX).unwrap();
+            assert_eq!(packed, vec![(SITE, 10)]);
+        }
+        let (seen, _) = records(&conn, D, D + DAY_MS, Columns::ALL);
+        assert_eq!(seen, rows, "packed by steps: {by_steps}");
+        // The segment holds them in start order (its one day is folded by
+        // one thread, in the order it holds).
+        let (folds, ()) = fold_records(
+            &conn,
+            SITE,
+            D,
+            D + DAY_MS,
+            Columns::ALL,
+            &|_: &VisitRecord| Take::Visit,
+            Vec::new,
+            |held: &mut Vec<(i64, i64)>, visit| held.push((visit.start_ts, visit.id)),
+            crate::segment_fold::no_code_events,
+            |_| Ok(()),
+        )
+        .unwrap();
+        let held: Vec<(i64, i64)> = folds.into_iter().flatten().collect();
+        assert!(held.is_sorted(), "packed by steps: {by_steps}: {held:?}");
+    }
+}
