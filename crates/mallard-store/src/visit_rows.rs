@@ -453,15 +453,36 @@ mod tests {
     }
 
     fn read(conn: &Connection, from: i64, to: i64, columns: Columns) -> Vec<VisitRecord> {
+        read_through(
+            conn,
+            (from, to),
+            columns,
+            &|_: &VisitRecord| Take::Events,
+            |_| {},
+        )
+    }
+
+    /// The visits of `[from, to)` that `gate` takes, with `columns`,
+    /// each shown to `seen` as it is handed over.
+    fn read_through(
+        conn: &Connection,
+        (from, to): (i64, i64),
+        columns: Columns,
+        gate: &impl VisitGate,
+        seen: impl Fn(&VisitRecord),
+    ) -> Vec<VisitRecord> {
         fold_records(
             conn,
             SITE,
             from,
             to,
             columns,
-            &|_: &VisitRecord| Take::Events,
+            gate,
             Vec::new,
-            |all: &mut Vec<VisitRecord>, r| all.push(r.clone()),
+            |all: &mut Vec<VisitRecord>, r| {
+                seen(r);
+                all.push(r.clone());
+            },
         )
         .unwrap()
         .into_iter()
@@ -559,21 +580,11 @@ mod tests {
             2 => Take::Visit,
             _ => Take::Events,
         };
-        let taken: Vec<(i64, bool, usize)> = fold_records(
-            &conn,
-            SITE,
-            base,
-            base + DAY,
-            Columns::ALL,
-            &gate,
-            Vec::new,
-            |all: &mut Vec<VisitRecord>, r| all.push(r.clone()),
-        )
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .map(|r| (r.id, r.events_read, r.events.len()))
-        .collect();
+        let taken: Vec<(i64, bool, usize)> =
+            read_through(&conn, (base, base + DAY), Columns::ALL, &gate, |_| {})
+                .into_iter()
+                .map(|r| (r.id, r.events_read, r.events.len()))
+                .collect();
         assert_eq!(taken, [(2, false, 0), (3, true, 2)]);
     }
 
@@ -643,23 +654,9 @@ mod tests {
             log.lock().unwrap().push((false, visit.id));
             Take::Events
         };
-        let handed = fold_records(
-            &conn,
-            SITE,
-            base,
-            base + DAY,
-            Columns::ALL,
-            &gate,
-            Vec::new,
-            |all: &mut Vec<VisitRecord>, visit| {
-                log.lock().unwrap().push((true, visit.id));
-                all.push(visit.clone());
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
+        let handed = read_through(&conn, (base, base + DAY), Columns::ALL, &gate, |visit| {
+            log.lock().unwrap().push((true, visit.id));
+        });
         // Every visit once, with both its events.
         let mut ids: Vec<i64> = handed.iter().map(|v| v.id).collect();
         ids.sort_unstable();
