@@ -127,9 +127,10 @@ impl VisitSelect {
 }
 
 /// Visits of a day read from rows and held at a time, at most (fewer in
-/// tests, so that days take several slices): an open day of a busy site
-/// holds tens of thousands, and eight concurrent queries each holding all
-/// of theirs with their events took 40 MB more at the end of the day.
+/// tests, so that days take several slices): by the evening the open day
+/// of a busy site holds tens of thousands of visits, each with its
+/// attributes and events, and every query that reaches today held all of
+/// them at once (about 3 MB for a slice).
 const SLICE_VISITS: usize = if cfg!(test) { 3 } else { 4096 };
 
 /// A slice of the visits of one day with their events, before they are
