@@ -302,22 +302,11 @@ impl VisitPaths {
         let day_end = (staged.day + 1) * DAY_MS;
         if staged.next_ms < day_end {
             let to = (staged.next_ms + READ_SLICE_MS).min(day_end);
-            let folds = crate::visit_rows::fold_records(
-                conn,
-                staged.site,
-                staged.next_ms,
-                to,
-                Columns::ALL,
-                &|_: &VisitRecord| Take::Events,
-                Vec::new,
-                |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
-            )?;
-            // Rows come in start order a slice at a time: the segment wants
-            // the day's visits in start order (ties by id), and the slices
-            // of reads follow each other in it.
-            let mut visits: Vec<VisitRecord> = folds.into_iter().flatten().collect();
-            visits.sort_unstable_by_key(|visit| (visit.start_ts, visit.id));
-            staged.visits.extend(visits);
+            // The reads follow each other in start order, as the segment
+            // wants the day's visits.
+            staged
+                .visits
+                .extend(rows_starting(conn, staged.site, staged.next_ms, to)?);
             staged.next_ms = to;
             return Ok(Step::ReadRows);
         }
@@ -758,21 +747,31 @@ fn insert_rows(conn: &Connection, site: i64, visits: &[VisitRecord]) -> Result<(
 }
 
 /// The visits of `site` that start on UTC `day` with all their events,
-/// read from the rows ([`crate::visit_rows`]): visits in start order (ties by
-/// id), events in time order (ties by event id), properties sorted by key.
+/// read from the rows ([`rows_starting`]).
 fn day_rows(conn: &Connection, site: i64, day: i64) -> Result<Vec<VisitRecord>, StoreError> {
-    let from = day * DAY_MS;
+    rows_starting(conn, site, day * DAY_MS, (day + 1) * DAY_MS)
+}
+
+/// The visits of `site` that start in `[from_ms, to_ms)` with all their
+/// events, read from the rows ([`crate::visit_rows`]): visits in start
+/// order (ties by id; the rows come in that order only a slice at a time),
+/// events in time order (ties by event id), properties sorted by key.
+fn rows_starting(
+    conn: &Connection,
+    site: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<VisitRecord>, StoreError> {
     let folds = crate::visit_rows::fold_records(
         conn,
         site,
-        from,
-        from + DAY_MS,
+        from_ms,
+        to_ms,
         Columns::ALL,
         &|_: &VisitRecord| Take::Events,
         Vec::new,
         |visits: &mut Vec<VisitRecord>, visit| visits.push(visit.clone()),
     )?;
-    // Rows come in start order a slice at a time.
     let mut visits: Vec<VisitRecord> = folds.into_iter().flatten().collect();
     visits.sort_unstable_by_key(|visit| (visit.start_ts, visit.id));
     Ok(visits)

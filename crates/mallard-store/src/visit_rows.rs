@@ -139,7 +139,8 @@ struct DayVisits {
     records: Vec<VisitRecord>,
     /// Where each visit id sits in `records`.
     position: FxHashMap<i64, usize>,
-    /// The end of the slice's last visit taken with its events.
+    /// The end of the slice's last visit taken with its events
+    /// (`i64::MIN` while it has none).
     max_end: i64,
 }
 
@@ -170,7 +171,7 @@ pub(crate) fn fold_records<A>(
     let mut slice = DayVisits {
         records: Vec::new(),
         position: FxHashMap::default(),
-        max_end: 0,
+        max_end: i64::MIN,
     };
     for range in day_ranges(conn, site, from_ms, to_ms)? {
         crate::cancel::check(conn)?;
@@ -201,7 +202,6 @@ fn fold_day(
     slice: &mut DayVisits,
     hand: &mut dyn FnMut(&VisitRecord),
 ) -> Result<(), StoreError> {
-    slice.max_end = range.from_ms;
     let mut stmt = conn.prepare_cached(&select.sql)?;
     let mut rows = stmt.query(params![
         range.low_id,
@@ -255,7 +255,6 @@ fn fold_day(
         slice.records.push(record);
         if slice.records.len() >= SLICE_VISITS {
             hand_slice(conn, site, slice, columns, pageview, hand)?;
-            slice.max_end = range.from_ms;
         }
     }
     hand_slice(conn, site, slice, columns, pageview, hand)
@@ -292,6 +291,7 @@ fn hand_slice(
         hand(record);
     }
     slice.records.clear();
+    slice.max_end = i64::MIN;
     Ok(())
 }
 
