@@ -259,9 +259,10 @@ fn add_to_registers(registers: &mut [u8], p: u8, hash: u32) {
         rest.leading_zeros() as u8 + 1
     };
     let rank = rank.min(MAX_RANK);
-    if registers[index] < rank {
-        registers[index] = rank;
-    }
+    // Written whether or not it grows, without a branch: whether a hash
+    // raises its register is as good as random while a sketch fills.
+    let register = &mut registers[index];
+    *register = (*register).max(rank);
 }
 
 fn estimate_registers(registers: &[u8]) -> u64 {

@@ -72,7 +72,9 @@ impl Spans<'_> {
                     .wrapping_add(get_mixed_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
             }
             let duration = get_mixed_varint(self.durations, &mut at_duration).ok_or(Damaged)?;
-            let chosen = *selected && (from_ms..to_ms).contains(&start);
+            // (`&`, not `&&`: whether a visit is selected is as good as
+            // random, and a branch on it would often be guessed wrong.)
+            let chosen = *selected & (start >= from_ms) & (start < to_ms);
             let last = start.wrapping_add(duration as i64);
             let take = match whole_within {
                 Some(within) if last <= within && last >= start => Take::Visit,
