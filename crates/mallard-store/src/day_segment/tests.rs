@@ -890,7 +890,7 @@ proptest! {
         approximate_starts in any::<bool>(),
         bounds in (0i64..DAY_MS, 0i64..DAY_MS),
         rule in (-DAY_MS..DAY_MS, 0i64..2 * DAY_MS),
-        whole_day in any::<bool>(),
+        span in 0u8..3,
     ) {
         let day_start = 10 * DAY_MS;
         let (conditions, columns) = condition_gate(&visits, &picks, columns);
@@ -900,12 +900,12 @@ proptest! {
         let rule = SpanRule { skip_before: day_start + rule.0, whole_until: day_start + rule.1 };
         let gate = SpanGate { conditions: &conditions.conditions, rule };
         let parts = encode(day_start, &visits);
-        // The whole day, or a part (the visits that start outside it are
-        // skipped).
-        let range = if whole_day {
-            (day_start, day_start + DAY_MS)
-        } else {
-            (day_start + bounds.0.min(bounds.1), day_start + bounds.0.max(bounds.1) + 1)
+        // The whole day, a part (the visits that start outside it are
+        // skipped), or a range from the day before to the day after.
+        let range = match span {
+            0 => (day_start, day_start + DAY_MS),
+            1 => (day_start + bounds.0.min(bounds.1), day_start + bounds.0.max(bounds.1) + 1),
+            _ => (day_start - bounds.0, day_start + DAY_MS + bounds.1),
         };
         let one_by_one = decode_gated(day_start, &parts, columns, range, &gate).unwrap();
         let (handed, whole) = decode_whole(day_start, &parts, columns, range, &gate).unwrap();
