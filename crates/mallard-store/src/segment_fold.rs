@@ -25,13 +25,17 @@ use crate::visit_record::{
     AttributeCondition, CodeCount, Columns, Take, VisitGate, VisitRecord, WholeVisits,
 };
 
-/// Packed days read before they are folded, at most.
-const CHUNK_DAYS: usize = 16;
+/// Packed days read before they are folded, at most. Eight, not sixteen:
+/// eight concurrent filtered year-long queries peaked 70-100 MiB lower
+/// (each holds two chunks, and what it decodes of them), at a few per cent
+/// of a single query's time (docs/benchmarks.md, seventeenth session).
+const CHUNK_DAYS: usize = 8;
 
 /// The bytes of packed days read before they are folded, about: a chunk
 /// ends with the day that reaches them. Two chunks are held at a time (one
 /// folded while the next is read); a day of a site with 100 million events
-/// a year is 5.5 MB, so sixteen of them held 176 MB.
+/// a year is 5.5 MB, so a chunk of those ends after three days, where two
+/// chunks of sixteen such days would hold 176 MB.
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// Whether a chunk of `days` days of `bytes` bytes is full.
