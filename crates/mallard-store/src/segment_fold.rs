@@ -34,8 +34,8 @@ const CHUNK_DAYS: usize = 8;
 /// The bytes of packed days read before they are folded, about: a chunk
 /// ends with the day that reaches them. Two chunks are held at a time (one
 /// folded while the next is read); a day of a site with 100 million events
-/// a year is 5.5 MB, so a chunk of those ends after three days, where two
-/// chunks of sixteen such days would hold 176 MB.
+/// a year is 5.5 MB, so a chunk of those ends after three days, and the
+/// two held take about 33 MB.
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// Whether a chunk of `days` days of `bytes` bytes is full.
