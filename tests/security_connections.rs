@@ -138,6 +138,22 @@ fn open_file_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// How many files (sockets included) the process `pid` holds open, where
+/// `/proc` tells.
+fn open_files(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Waits until the server holds at least `connections` open files, or until
+/// `deadline`, whichever comes first (where `/proc` does not tell, at once).
+fn wait_until_the_server_holds(server: &Server, connections: usize, deadline: Instant) {
+    while open_files(server.pid()).is_some_and(|open| open < connections)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn assert_security_headers(answer: &Answer) {
     assert_eq!(
         answer.header("x-content-type-options"),
@@ -183,6 +199,9 @@ fn stalled_connections_do_not_block_health_and_are_closed_within_40_seconds() {
             .expect("send a partial head");
         stalled.push(stream);
     }
+    // What is timed is the server's answer while it holds every stalled
+    // connection, not the kernel's queue of connections it has yet to accept.
+    wait_until_the_server_holds(&server, STALLED, started + Duration::from_secs(8));
 
     let asked = Instant::now();
     let answer = exchange(&server, HEALTH);

@@ -6,7 +6,9 @@
 //! headless mode.
 
 use std::io::ErrorKind;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use tracing_subscriber::EnvFilter;
 
@@ -114,9 +116,19 @@ impl BindError {
     }
 }
 
-/// Binds a non-blocking listening socket on `host:port` (port 0 picks a free one).
+/// How many connections the kernel holds, handshake done, until the server
+/// accepts them. The standard library's `TcpListener::bind` asks for 128:
+/// a burst of more (a page of many visitors at once, a load test, a flood of
+/// stalled clients) while the server is busy for a moment would have further
+/// handshakes dropped, and those clients would retry only after a second.
+/// The kernel lowers this to `net.core.somaxconn` where that is smaller.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a non-blocking listening socket on `host:port` (port 0 picks a free
+/// one), trying each address the host resolves to as the standard library
+/// does, with a [`LISTEN_BACKLOG`]-deep accept queue.
 pub fn bind(host: &str, port: u16) -> Result<TcpListener, BindError> {
-    let listener = TcpListener::bind((host, port)).map_err(|source| {
+    let failed = |source: std::io::Error| {
         if source.kind() == ErrorKind::AddrInUse {
             BindError::PortInUse {
                 host: host.to_owned(),
@@ -129,15 +141,34 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener, BindError> {
                 source,
             }
         }
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| BindError::Other {
-            host: host.to_owned(),
-            port,
-            source,
-        })?;
-    Ok(listener)
+    };
+    let mut last_error = None;
+    for address in (host, port).to_socket_addrs().map_err(failed)? {
+        match listen_on(address) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(failed(last_error.unwrap_or_else(|| {
+        std::io::Error::new(ErrorKind::InvalidInput, "the host resolves to no address")
+    })))
+}
+
+/// Opens a non-blocking listening socket on one address.
+fn listen_on(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As the standard library does on Unix: a restarted server can take its
+    // port back while the last run's connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// The `<script>` tag that adds the tracker of the server at `dashboard_url`
@@ -210,6 +241,26 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains(&port.to_string()), "{message}");
         assert!(message.contains("--port"), "{message}");
+    }
+
+    #[test]
+    fn a_burst_of_connections_waits_in_the_accept_queue() {
+        // Nothing accepts: every handshake the kernel completes waits in the
+        // queue. With the standard library's 128, the 130th connection's
+        // handshake would be dropped and its connect time out.
+        let listener = bind("127.0.0.1", 0).unwrap();
+        let address = listener.local_addr().unwrap();
+        let burst = 400;
+        let connected: Vec<_> = (0..burst)
+            .map_while(|_| {
+                std::net::TcpStream::connect_timeout(
+                    &address,
+                    std::time::Duration::from_millis(500),
+                )
+                .ok()
+            })
+            .collect();
+        assert_eq!(connected.len(), burst);
     }
 
     #[test]
