@@ -324,6 +324,11 @@ fn hand_slice(
     Ok(())
 }
 
+/// The events of a slice's visits taken with them are looked up by visit in
+/// SQLite when fewer than one in this many of the visit ids they span are
+/// taken.
+const FEW_TAKEN_OF: i64 = 2;
+
 /// Appends each visit's events (and their properties) in time order.
 fn read_events(
     conn: &Connection,
@@ -370,9 +375,29 @@ fn read_events(
         sql.push_str(" FROM events e");
     }
     sql.push_str(" WHERE e.site_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3");
+    // When the visits taken with their events are few among those whose
+    // ids they span, SQLite passes over the others' events itself: a list
+    // it looks each event's visit up in costs less than handing every
+    // event of the day to Rust.
+    let taken = day.position.keys();
+    let spanned = taken
+        .clone()
+        .max()
+        .zip(taken.min())
+        .map_or(0, |(max, min)| max - min + 1);
+    let visit_list = (day.position.len() as i64 * FEW_TAKEN_OF < spanned).then(|| {
+        let ids: Vec<String> = day.position.keys().map(i64::to_string).collect();
+        format!("[{}]", ids.join(","))
+    });
+    if visit_list.is_some() {
+        sql.push_str(" AND e.visit_id IN (SELECT value FROM json_each(?4))");
+    }
     let mut stmt = conn.prepare_cached(&sql)?;
     let provenance_at = if columns.revenue { 7 } else { 5 };
-    let mut rows = stmt.query(params![site, from, day.max_end])?;
+    let mut rows = match &visit_list {
+        Some(list) => stmt.query(params![site, from, day.max_end, list])?,
+        None => stmt.query(params![site, from, day.max_end])?,
+    };
     while let Some(row) = rows.next()? {
         let Some(&at) = day.position.get(&row.get::<_, i64>(2)?) else {
             continue;
