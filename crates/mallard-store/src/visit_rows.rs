@@ -384,7 +384,7 @@ fn read_events(
         .clone()
         .max()
         .zip(taken.min())
-        .map_or(0, |(max, min)| max - min + 1);
+        .map_or(0, |(&max, &min)| max.saturating_sub(min).saturating_add(1));
     let visit_list = (day.position.len() as i64 * FEW_TAKEN_OF < spanned).then(|| {
         let ids: Vec<String> = day.position.keys().map(i64::to_string).collect();
         format!("[{}]", ids.join(","))
