@@ -13,7 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use mallard_e2e::{Server, TestHome};
+use mallard_e2e::{Server, TestHome, wait_until};
 use serde_json::Value;
 
 /// How many stalled connections the slow-client test holds open.
@@ -144,16 +144,6 @@ fn open_files(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
-/// Waits until the server holds at least `connections` open files, or until
-/// `deadline`, whichever comes first (where `/proc` does not tell, at once).
-fn wait_until_the_server_holds(server: &Server, connections: usize, deadline: Instant) {
-    while open_files(server.pid()).is_some_and(|open| open < connections)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn assert_security_headers(answer: &Answer) {
     assert_eq!(
         answer.header("x-content-type-options"),
@@ -201,7 +191,9 @@ fn stalled_connections_do_not_block_health_and_are_closed_within_40_seconds() {
     }
     // What is timed is the server's answer while it holds every stalled
     // connection, not the kernel's queue of connections it has yet to accept.
-    wait_until_the_server_holds(&server, STALLED, started + Duration::from_secs(8));
+    wait_until("the server holds the stalled connections", || {
+        open_files(server.pid()).is_none_or(|open| open >= STALLED)
+    });
 
     let asked = Instant::now();
     let answer = exchange(&server, HEALTH);
