@@ -541,7 +541,7 @@ pub(crate) struct PackedCodes<'a>(pub(crate) &'a [u8]);
 /// after it. Codes of one and two bytes (paths and names up to id 8,191)
 /// mix in any order, so they decode without a branch between them: a
 /// mispredicted branch per code cost more than the decoding.
-#[inline]
+#[inline(always)]
 fn split_code(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let &first = bytes.first()?;
     let second = bytes.get(1).copied().unwrap_or(0);
@@ -571,7 +571,7 @@ impl Iterator for PackedCodes<'_> {
 
     /// Folds every code, keeping the position in a local (a loop of `next`
     /// stored it back on every code).
-    #[inline]
+    #[inline(always)]
     fn fold<B, G: FnMut(B, u64) -> B>(self, init: B, mut each: G) -> B {
         let (mut bytes, mut acc) = (self.0, init);
         while let Some((code, rest)) = split_code(bytes) {
@@ -821,18 +821,16 @@ fn decode_day(
         } else if day.steps.is_some() && at_step == steps.len() {
             break;
         }
+        // Where the visit's codes are; checked only for a visit handed over
+        // with them (a visit passed over moves on by its length alone, and
+        // a length past the end fails on the next one, or below).
         let codes = if day.steps.is_some() {
             let length = get_varint(steps, &mut at_step).ok_or(Damaged)? as usize;
-            let bytes = steps
-                .get(at_step..at_step.saturating_add(length))
-                .ok_or(Damaged)?;
-            if bytes.last().is_some_and(|&last| last >= 0x80) {
-                return Err(Damaged);
-            }
-            at_step += length;
-            bytes
+            let begin = at_step;
+            at_step = at_step.saturating_add(length);
+            begin..at_step
         } else {
-            &[]
+            0..0
         };
         let at = visit;
         visit += 1;
@@ -849,6 +847,16 @@ fn decode_day(
         {
             continue;
         }
+        let codes = match held {
+            Some(held) if held & 2 == 0 => None,
+            _ => {
+                let codes = steps.get(codes).ok_or(Damaged)?;
+                if codes.last().is_some_and(|&last| last >= 0x80) {
+                    return Err(Damaged);
+                }
+                Some(PackedCodes(codes))
+            }
+        };
         let visitor_id = match &day.visitors {
             Some(bytes) => day_segment::visitor_at(bytes, 1 + at * width, width).ok_or(Damaged)?,
             None => 0,
@@ -856,11 +864,12 @@ fn decode_day(
         each(PackedVisit {
             start_ts,
             visitor_id,
-            codes: match held {
-                Some(held) if held & 2 == 0 => None,
-                _ => Some(PackedCodes(codes)),
-            },
+            codes,
         });
+    }
+    // The visits passed over moved on by their lengths unchecked.
+    if at_step > steps.len() {
+        return Err(Damaged);
     }
     Ok(())
 }

@@ -493,6 +493,53 @@ fn a_chunk_ends_at_its_days_or_its_bytes() {
     assert_eq!(day.bytes(), 15);
 }
 
+/// A day of two visits whose steps part says `lengths`, the first visit
+/// holding code 2 and the second code 4, decoded with a gate that hands
+/// over the visits holding `code`: their codes, or `Damaged`.
+fn decode_gated(lengths: [u8; 2], code: u64) -> Result<Vec<Vec<u64>>, Damaged> {
+    let steps = vec![day_segment::STEPS_FORMAT, lengths[0], 2, lengths[1], 4];
+    let index = day_segment::code_visits::from_pairs(vec![(2, 0), (4, 1)]);
+    let day = PackedDay {
+        site: 1,
+        range: DayRange {
+            from_ms: 0,
+            to_ms: DAY_MS,
+            low_id: 1,
+            high_id: 2,
+            max_end: None,
+        },
+        // Two visits, both at the day's first instant.
+        starts: Some(vec![2, 0, 0]),
+        steps: Some(steps),
+        min_steps: 0,
+        visitors: None,
+        code_visits: Some(index),
+        attributes: None,
+    };
+    let codes = [code];
+    let gate = CodeGate {
+        holding: &codes,
+        steps_for: &codes,
+    };
+    let mut handed = Vec::new();
+    decode_day(&day, Some(gate), &[], &mut |visit| {
+        handed.push(visit.codes.map_or_else(Vec::new, |codes| codes.collect()));
+    })?;
+    Ok(handed)
+}
+
+#[test]
+fn a_visit_passed_over_is_not_read_but_its_length_is_checked() {
+    assert_eq!(decode_gated([1, 1], 4), Ok(vec![vec![4]]));
+    assert_eq!(decode_gated([1, 1], 2), Ok(vec![vec![2]]));
+    // The first visit's length runs into the second's, which then reads as
+    // a length past the end.
+    assert_eq!(decode_gated([3, 1], 4), Err(Damaged));
+    // The last visit, passed over, says it runs past the end of the part.
+    assert_eq!(decode_gated([1, 2], 2), Err(Damaged));
+    assert_eq!(decode_gated([1, 2], 4), Err(Damaged));
+}
+
 #[test]
 fn start_times_are_read_on_the_days_a_bound_falls_within() {
     let day = |n: i64| DayRange {
