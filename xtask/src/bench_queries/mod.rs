@@ -4,9 +4,11 @@
 //! written by `mallard seed`; then a concurrency scenario (filtered 12-month
 //! queries while events are ingested). It prints markdown tables: p50 / p90
 //! per query with the filtered/unfiltered ratio, and the server's peak RSS
-//! per group of queries.
+//! per group of queries. With `--compare-bin` it times two builds side by
+//! side instead ([`compare`]).
 
 pub(crate) mod client;
+mod compare;
 mod concurrent;
 mod goals;
 mod plan;
@@ -76,6 +78,12 @@ pub struct BenchQueriesArgs {
     /// change) instead of building the release one.
     #[arg(long, env = "MALLARD_BIN")]
     mallard_bin: Option<PathBuf>,
+    /// Time this second `mallard` build side by side with the first, each
+    /// serving its own copy of the database, every query asked of both in
+    /// turn: the table of both medians and their ratio replaces the query
+    /// table, and the concurrency scenario is not run.
+    #[arg(long)]
+    compare_bin: Option<PathBuf>,
 }
 
 /// The parts of the benchmark.
@@ -106,6 +114,9 @@ pub fn run(args: &BenchQueriesArgs) -> anyhow::Result<()> {
         None => release_mallard()?,
     };
     seed_if_missing(&bin, args)?;
+    if let Some(second) = &args.compare_bin {
+        return compare_builds(args, &plan, &bin, second);
+    }
     let home = tempfile::tempdir()?;
     let server = ServerProcess::start(
         &bin,
@@ -170,6 +181,61 @@ pub fn run(args: &BenchQueriesArgs) -> anyhow::Result<()> {
     }
     println!("\nload average at the end: {}", load_average());
     server.stop()
+}
+
+/// Times the queries of `plan` on builds `first` and `second` side by side
+/// ([`compare`]): the second serves a copy of the database, made beside it
+/// before either starts, and removed at the end.
+fn compare_builds(
+    args: &BenchQueriesArgs,
+    plan: &Plan,
+    first: &Path,
+    second: &Path,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.part != Part::Concurrency,
+        "--compare-bin times the queries only"
+    );
+    let parent = args
+        .data_dir
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let copy = tempfile::tempdir_in(parent)?;
+    compare::copy_database(&args.data_dir, copy.path())?;
+    let homes = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let env = [("MALLARD_CACHE_TTL", "0")];
+    let servers = [
+        ServerProcess::start(first, homes[0].path(), Some(&args.data_dir), &env)?,
+        ServerProcess::start(second, homes[1].path(), Some(copy.path()), &env)?,
+    ];
+    let addrs = servers
+        .each_ref()
+        .map(|server| SocketAddr::from(([127, 0, 0, 1], server.port)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let today =
+        runtime.block_on(async { today::line(&mut KeepAlive::new(addrs[0]), &args.site).await })?;
+    print_context(args, first, plan, &servers[0], &today);
+    println!("second build: {}", second.display());
+    if plan.queries.iter().any(|query| query.name == "goals") {
+        for addr in addrs {
+            runtime
+                .block_on(async { goals::prepare(&mut KeepAlive::new(addr), &args.site).await })?;
+        }
+    }
+    let rows = runtime.block_on(compare::measure(addrs[0], addrs[1], &args.site, plan))?;
+    println!(
+        "\np50 / p90 in ms of {} runs per build after one warm-up each, the builds asked in turn:\n",
+        plan.runs
+    );
+    println!("{}", compare::table(&rows));
+    println!("load average at the end: {}", load_average());
+    let [first, second] = servers;
+    first.stop()?;
+    second.stop()
 }
 
 /// Seeds the data directory with the release build when it has no database.
@@ -433,6 +499,20 @@ mod tests {
         assert_eq!(
             with_bin.mallard_bin,
             Some(PathBuf::from("/tmp/before/mallard"))
+        );
+        assert_eq!(with_bin.compare_bin, None);
+        let compared = parse(&[
+            "--data-dir",
+            "/d",
+            "--mallard-bin",
+            "/tmp/before/mallard",
+            "--compare-bin",
+            "/tmp/after/mallard",
+        ])
+        .unwrap();
+        assert_eq!(
+            compared.compare_bin,
+            Some(PathBuf::from("/tmp/after/mallard"))
         );
         let plan = Plan::new(
             &args.only,
