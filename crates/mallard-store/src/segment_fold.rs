@@ -812,45 +812,13 @@ fn decode_day(
         }
         day_screen.selection(count)?
     };
-    let mut start_ts = day_start;
-    let mut visit = 0usize;
-    while (visit as u64) < count {
-        if day.starts.is_some() {
-            start_ts =
-                start_ts.wrapping_add(get_varint(starts, &mut at_start).ok_or(Damaged)? as i64);
-        } else if day.steps.is_some() && at_step == steps.len() {
-            break;
-        }
-        // Where the visit's codes are; checked only for a visit handed over
-        // with them (a visit passed over moves on by its length alone, and
-        // a length past the end fails on the next one, or below).
-        let codes = if day.steps.is_some() {
-            let length = get_varint(steps, &mut at_step).ok_or(Damaged)? as usize;
-            let begin = at_step;
-            at_step = at_step.saturating_add(length);
-            begin..at_step
-        } else {
-            0..0
-        };
-        let at = visit;
-        visit += 1;
-        let held = held
-            .as_deref()
-            .map(|held| held.get(at).copied().unwrap_or(0));
-        if start_ts < day.range.from_ms
-            || start_ts >= day.range.to_ms
-            || codes.len() < day.min_steps
-            || held.is_some_and(|held| held & 1 == 0)
-            || selected
-                .as_deref()
-                .is_some_and(|selected| selected.get(at) != Some(&true))
-        {
-            continue;
-        }
-        let codes = match held {
+    // Hands over the visit of `span` ([`VisitSpan`]).
+    let mut hand = |[at, begin, end, offset]: VisitSpan| -> Result<(), Damaged> {
+        let at = at as usize;
+        let codes = match held.as_deref().map(|held| held[at]) {
             Some(held) if held & 2 == 0 => None,
             _ => {
-                let codes = steps.get(codes).ok_or(Damaged)?;
+                let codes = steps.get(begin as usize..end as usize).ok_or(Damaged)?;
                 if codes.last().is_some_and(|&last| last >= 0x80) {
                     return Err(Damaged);
                 }
@@ -862,13 +830,126 @@ fn decode_day(
             None => 0,
         };
         each(PackedVisit {
-            start_ts,
+            start_ts: day_start + i64::from(offset),
             visitor_id,
             codes,
         });
+        Ok(())
+    };
+    let at = (&mut at_start, &mut at_step);
+    let picks = (held.as_deref(), selected.as_deref());
+    if picks == (None, None) && day.min_steps == 0 {
+        // Every visit of the range is taken: each is handed over as it is
+        // found.
+        return visit_spans(day, at, count, picks, |span, take| {
+            if take { hand(span) } else { Ok(()) }
+        });
+    }
+    // The visits, at most: each takes a byte of start times or of steps at
+    // least (a damaged count allocates no more).
+    let bound = usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .min(match (&day.starts, &day.steps) {
+            (Some(starts), _) => starts.len(),
+            (None, Some(steps)) => steps.len(),
+            (None, None) => usize::MAX,
+        });
+    TAKEN.with_borrow_mut(|taken| {
+        if taken.len() < bound {
+            taken.resize(bound, [0; 4]);
+        }
+        // Each thread keeps a day of a busy site's, not of the busiest.
+        if taken.len() > KEPT_TAKEN && bound <= KEPT_TAKEN {
+            taken.truncate(KEPT_TAKEN);
+            taken.shrink_to_fit();
+        }
+        // The visits a gate or a screen takes are as good as random: a
+        // branch on each mispredicted often enough to cost more than finding
+        // them. So every visit is written, and the count moves on only for
+        // those taken; then those are handed over.
+        let mut n = 0;
+        visit_spans(day, at, count, picks, |span, take| {
+            *taken.get_mut(n).ok_or(Damaged)? = span;
+            n += usize::from(take);
+            Ok(())
+        })?;
+        taken[..n].iter().try_for_each(|&span| hand(span))
+    })
+}
+
+/// One visit of a packed day as [`visit_spans`] finds it: its number in
+/// the day, the first byte of its codes in the steps part and the end of
+/// them, and its start less the day's first instant.
+type VisitSpan = [u32; 4];
+
+/// Entries of [`TAKEN`] a thread keeps between days (1 MB).
+const KEPT_TAKEN: usize = 1 << 16;
+
+thread_local! {
+    /// The visits of a day that a gate or a screen takes, reused from day
+    /// to day.
+    static TAKEN: std::cell::RefCell<Vec<VisitSpan>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Calls `sink` with every visit of `day` (reading the start times and step
+/// lengths from `at`, start times and steps, on) and whether it is taken:
+/// whether it starts within the day's range, has `min_steps` bytes of codes,
+/// holds a code of the gate's `holding` by `held`, and meets the screen by
+/// `selected`.
+fn visit_spans(
+    day: &PackedDay,
+    (at_start, at_step): (&mut usize, &mut usize),
+    count: u64,
+    (held, selected): (Option<&[u8]>, Option<&[bool]>),
+    mut sink: impl FnMut(VisitSpan, bool) -> Result<(), Damaged>,
+) -> Result<(), Damaged> {
+    let day_start = utc_day(day.range.from_ms) * DAY_MS;
+    let starts = day.starts.as_deref().unwrap_or_default();
+    let steps = day.steps.as_deref().unwrap_or_default();
+    // The part's length fits a `u32`, so the codes of a visit taken end
+    // within it (checked as it is handed over) do too.
+    if u32::try_from(steps.len()).is_err() {
+        return Err(Damaged);
+    }
+    let (from, to) = (day.range.from_ms - day_start, day.range.to_ms - day_start);
+    let mut offset = 0i64;
+    let mut visit = 0usize;
+    while (visit as u64) < count {
+        if day.starts.is_some() {
+            offset = offset.wrapping_add(get_varint(starts, at_start).ok_or(Damaged)? as i64);
+        } else if day.steps.is_some() && *at_step == steps.len() {
+            break;
+        }
+        // Where the visit's codes are; checked only for a visit handed over
+        // with them (a visit passed over moves on by its length alone, and
+        // a length past the end fails on the next one, or after the last).
+        let (begin, length) = if day.steps.is_some() {
+            let length = get_varint(steps, at_step).ok_or(Damaged)? as usize;
+            let begin = *at_step;
+            *at_step = at_step.saturating_add(length);
+            (begin, length)
+        } else {
+            (0, 0)
+        };
+        let take = (from <= offset)
+            & (offset < to)
+            & (length >= day.min_steps)
+            & held.is_none_or(|held| held.get(visit).is_some_and(|&held| held & 1 == 1))
+            & selected.is_none_or(|selected| selected.get(visit) == Some(&true));
+        // A visit taken starts within the day.
+        sink(
+            [
+                visit as u32,
+                begin as u32,
+                begin.saturating_add(length).min(u32::MAX as usize) as u32,
+                offset.clamp(0, i64::from(u32::MAX)) as u32,
+            ],
+            take,
+        )?;
+        visit += 1;
     }
     // The visits passed over moved on by their lengths unchecked.
-    if at_step > steps.len() {
+    if *at_step > steps.len() {
         return Err(Damaged);
     }
     Ok(())
