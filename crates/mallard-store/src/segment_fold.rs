@@ -742,10 +742,10 @@ fn decode_day(
 ) -> Result<(), Damaged> {
     let day_start = utc_day(day.range.from_ms) * DAY_MS;
     // Where the visits' codes start.
-    let (steps, mut at_step) = match &day.steps {
-        Some(steps) if steps.first() == Some(&STEPS_FORMAT) => (steps.as_slice(), 1),
+    let mut at_step = match &day.steps {
+        Some(steps) if steps.first() == Some(&STEPS_FORMAT) => 1,
         Some(_) => return Err(Damaged),
-        None => (&[][..], 0),
+        None => 0,
     };
     // Without start times every visit of the day is in the range, and the
     // steps end where the visits do (or, without steps, the visitor ids tell
@@ -812,32 +812,10 @@ fn decode_day(
         }
         day_screen.selection(count)?
     };
-    // Hands over the visit of `span` ([`VisitSpan`]).
-    let mut hand = |[at, begin, end, offset]: VisitSpan| -> Result<(), Damaged> {
-        let at = at as usize;
-        let codes = match held.as_deref().map(|held| held[at]) {
-            Some(held) if held & 2 == 0 => None,
-            _ => {
-                let codes = steps.get(begin as usize..end as usize).ok_or(Damaged)?;
-                if codes.last().is_some_and(|&last| last >= 0x80) {
-                    return Err(Damaged);
-                }
-                Some(PackedCodes(codes))
-            }
-        };
-        let visitor_id = match &day.visitors {
-            Some(bytes) => day_segment::visitor_at(bytes, 1 + at * width, width).ok_or(Damaged)?,
-            None => 0,
-        };
-        each(PackedVisit {
-            start_ts: day_start + i64::from(offset),
-            visitor_id,
-            codes,
-        });
-        Ok(())
-    };
+    let held = held.as_deref();
+    let mut hand = |span| hand_over(day, (held, width, day_start), span, each);
     let at = (&mut at_start, &mut at_step);
-    let picks = (held.as_deref(), selected.as_deref());
+    let picks = (held, selected.as_deref());
     if picks == (None, None) && day.min_steps == 0 {
         // Every visit of the range is taken: each is handed over as it is
         // found.
@@ -875,6 +853,40 @@ fn decode_day(
         })?;
         taken[..n].iter().try_for_each(|&span| hand(span))
     })
+}
+
+/// Hands the visit of `span` over to `each`: with its codes unless `held`
+/// (per visit, the gate's bits) says it is wanted without them, and with
+/// its visitor id (of `width` bytes) when the day was read with them.
+#[inline(always)]
+fn hand_over(
+    day: &PackedDay,
+    (held, width, day_start): (Option<&[u8]>, usize, i64),
+    [at, begin, end, offset]: VisitSpan,
+    each: &mut impl FnMut(PackedVisit<'_>),
+) -> Result<(), Damaged> {
+    let at = at as usize;
+    let codes = match held.map(|held| held[at]) {
+        Some(held) if held & 2 == 0 => None,
+        _ => {
+            let steps = day.steps.as_deref().unwrap_or_default();
+            let codes = steps.get(begin as usize..end as usize).ok_or(Damaged)?;
+            if codes.last().is_some_and(|&last| last >= 0x80) {
+                return Err(Damaged);
+            }
+            Some(PackedCodes(codes))
+        }
+    };
+    let visitor_id = match &day.visitors {
+        Some(bytes) => day_segment::visitor_at(bytes, 1 + at * width, width).ok_or(Damaged)?,
+        None => 0,
+    };
+    each(PackedVisit {
+        start_ts: day_start + i64::from(offset),
+        visitor_id,
+        codes,
+    });
+    Ok(())
 }
 
 /// One visit of a packed day as [`visit_spans`] finds it: its number in
