@@ -466,6 +466,17 @@ fn a_day_restored_while_its_rows_are_deleted_behind_comes_back_whole() {
     assert_eq!(row_counts(&conn), [4, 6, 3, 1]);
 }
 
+/// The whole UTC day number `day`, whose visits have the ids `1..=visits`.
+fn whole_day(day: i64, visits: i64) -> DayRange {
+    DayRange {
+        from_ms: day * DAY_MS,
+        to_ms: (day + 1) * DAY_MS,
+        low_id: 1,
+        high_id: visits,
+        max_end: None,
+    }
+}
+
 #[test]
 fn a_chunk_ends_at_its_days_or_its_bytes() {
     assert!(!chunk_full(0, 0));
@@ -476,13 +487,7 @@ fn a_chunk_ends_at_its_days_or_its_bytes() {
     assert!(chunk_full(1, CHUNK_BYTES));
     let day = PackedDay {
         site: 1,
-        range: DayRange {
-            from_ms: 0,
-            to_ms: DAY_MS,
-            low_id: 1,
-            high_id: 1,
-            max_end: None,
-        },
+        range: whole_day(0, 1),
         starts: Some(vec![0; 3]),
         steps: None,
         min_steps: 0,
@@ -501,13 +506,7 @@ fn decode_gated(lengths: [u8; 2], code: u64) -> Result<Vec<Vec<u64>>, Damaged> {
     let index = day_segment::code_visits::from_pairs(vec![(2, 0), (4, 1)]);
     let day = PackedDay {
         site: 1,
-        range: DayRange {
-            from_ms: 0,
-            to_ms: DAY_MS,
-            low_id: 1,
-            high_id: 2,
-            max_end: None,
-        },
+        range: whole_day(0, 2),
         // Two visits, both at the day's first instant.
         starts: Some(vec![2, 0, 0]),
         steps: Some(steps),
@@ -542,13 +541,7 @@ fn a_visit_passed_over_is_not_read_but_its_length_is_checked() {
 
 #[test]
 fn start_times_are_read_on_the_days_a_bound_falls_within() {
-    let day = |n: i64| DayRange {
-        from_ms: n * DAY_MS,
-        to_ms: (n + 1) * DAY_MS,
-        low_id: 1,
-        high_id: 1,
-        max_end: None,
-    };
+    let day = |n: i64| whole_day(n, 1);
     // Week starts at a local midnight two hours after UTC's, and at UTC's.
     let bounds = [3 * DAY_MS + 7_200_000, 10 * DAY_MS];
     let across = Starts::Across(&bounds);
