@@ -866,7 +866,8 @@ fn hand_over(
     each: &mut impl FnMut(PackedVisit<'_>),
 ) -> Result<(), Damaged> {
     let at = at as usize;
-    let codes = match held.map(|held| held[at]) {
+    // A visit taken holds a code of the gate's, so its bits are there.
+    let codes = match held.map(|held| held.get(at).copied().unwrap_or(0)) {
         Some(held) if held & 2 == 0 => None,
         _ => {
             let steps = day.steps.as_deref().unwrap_or_default();
@@ -903,8 +904,9 @@ thread_local! {
     static TAKEN: std::cell::RefCell<Vec<VisitSpan>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Calls `sink` with every visit of `day` (reading the start times and step
-/// lengths from `at`, start times and steps, on) and whether it is taken:
+/// Calls `sink` with every visit of `day` (reading its start times from
+/// `at_start` on, and its steps' lengths from `at_step` on) and whether it
+/// is taken:
 /// whether it starts within the day's range, has `min_steps` bytes of codes,
 /// holds a code of the gate's `holding` by `held`, and meets the screen by
 /// `selected`.
