@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::client::KeepAlive;
 use super::plan::{Plan, request_path};
-use super::report::{Outcome, format_ms, percentile};
+use super::report::{Outcome, percentile, times};
 
 /// The files of a database at rest: the main file and its write-ahead log
 /// (the shared-memory index is rebuilt on open).
@@ -107,8 +107,8 @@ pub fn table(rows: &[PairRow]) -> String {
         out.push_str(&format!(
             "| {} | {} | {} | {ratio} |\n",
             row.label,
-            cell(&row.first),
-            cell(&row.second)
+            times(&row.first),
+            times(&row.second)
         ));
     }
     out.push_str(&format!(
@@ -128,14 +128,6 @@ fn median_ratio(rows: &[PairRow]) -> Option<f64> {
         .collect();
     ratios.sort_by(f64::total_cmp);
     (!ratios.is_empty()).then(|| percentile(&ratios, 0.5))
-}
-
-fn cell(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Timed { p50, p90 } => format!("{} / {}", format_ms(*p50), format_ms(*p90)),
-        Outcome::Failed(0) => "connection failed".into(),
-        Outcome::Failed(status) => format!("HTTP {status}"),
-    }
 }
 
 #[cfg(test)]

@@ -127,10 +127,7 @@ pub fn run(args: &BenchQueriesArgs) -> anyhow::Result<()> {
         &[("MALLARD_CACHE_TTL", "0")],
     )?;
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime()?;
     let today =
         runtime.block_on(async { today::line(&mut KeepAlive::new(addr), &args.site).await })?;
     print_context(args, &bin, &plan, &server, &today);
@@ -216,10 +213,7 @@ fn compare_builds(
     let addrs = servers
         .each_ref()
         .map(|server| SocketAddr::from(([127, 0, 0, 1], server.port)));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime()?;
     let today =
         runtime.block_on(async { today::line(&mut KeepAlive::new(addrs[0]), &args.site).await })?;
     print_context(args, first, plan, &servers[0], &today);
@@ -240,6 +234,15 @@ fn compare_builds(
     let [first, second] = servers;
     first.stop()?;
     second.stop()
+}
+
+/// The runtime the benchmark's clients run on: one worker, so that the
+/// client takes as little as it can of the machine the servers share.
+fn client_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
 }
 
 /// Seeds the data directory with the release build when it has no database.

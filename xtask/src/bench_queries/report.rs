@@ -100,19 +100,23 @@ pub struct Row {
     pub outcomes: Vec<Outcome>,
 }
 
-/// A cell: `p50 / p90`, with the ratio of the p50 to the unfiltered p50 for
-/// the filtered columns.
-fn cell(outcome: &Outcome, unfiltered: Option<f64>, filtered: bool) -> String {
+/// An outcome as a table shows it: `p50 / p90`, or what failed.
+pub fn times(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Failed(0) => "connection failed".into(),
         Outcome::Failed(status) => format!("HTTP {status}"),
-        Outcome::Timed { p50, p90 } => {
-            let times = format!("{} / {}", format_ms(*p50), format_ms(*p90));
-            match (filtered, unfiltered) {
-                (true, Some(base)) => format!("{times} ({})", format_ratio(*p50, base)),
-                _ => times,
-            }
+        Outcome::Timed { p50, p90 } => format!("{} / {}", format_ms(*p50), format_ms(*p90)),
+    }
+}
+
+/// A cell: `p50 / p90`, with the ratio of the p50 to the unfiltered p50 for
+/// the filtered columns.
+fn cell(outcome: &Outcome, unfiltered: Option<f64>, filtered: bool) -> String {
+    match (outcome, filtered, unfiltered) {
+        (Outcome::Timed { p50, .. }, true, Some(base)) => {
+            format!("{} ({})", times(outcome), format_ratio(*p50, base))
         }
+        _ => times(outcome),
     }
 }
 
